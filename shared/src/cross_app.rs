@@ -1,0 +1,73 @@
+//! Cross-app sessions (seed 004): a short-lived, single-use handoff token minted in one app and
+//! exchanged in another for a session there, with an audit record of every such session.
+
+use crate::clock::Timestamp;
+use crate::error::StoreResult;
+use crate::sessions::SessionKey;
+use crate::users::UserId;
+use async_trait::async_trait;
+
+/// The plaintext handoff token, 256 random bits. Stored only as its SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HandoffToken(String);
+crate::redacted_debug!(HandoffToken);
+
+impl HandoffToken {
+    pub fn generate() -> Self {
+        Self(crate::secret::random_token_256())
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .then(|| Self(s.to_owned()))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn hash(&self) -> String {
+        crate::secret::sha256_hex(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub source_app: String,
+    pub target_app: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossAppSession {
+    pub id: String,
+    pub user_id: UserId,
+    pub source_app: String,
+    pub target_app: String,
+    /// The key of the session opened in the target app.
+    pub session_key: SessionKey,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    /// End of the audit record's retention (TTL).
+    pub expires_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait CrossAppStore: Send + Sync {
+    async fn put_handoff(&self, handoff: &Handoff) -> StoreResult<()>;
+    /// Marks the handoff used if it is live, unused and for `target_app`; returns it. One
+    /// conditional write: of racing callers exactly one gets `Some`.
+    async fn consume_handoff(&self, token_hash: &str, target_app: &str, now: Timestamp)
+    -> StoreResult<Option<Handoff>>;
+    async fn record_session(&self, session: &CrossAppSession) -> StoreResult<()>;
+    async fn find_session(&self, id: &str) -> StoreResult<Option<CrossAppSession>>;
+    /// Marks the session revoked if `user` owns it and it is not revoked yet; returns it.
+    async fn revoke_session(&self, id: &str, user: &UserId, now: Timestamp) -> StoreResult<Option<CrossAppSession>>;
+    /// The user's cross-app sessions (audit trail), newest first.
+    async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<CrossAppSession>>;
+}

@@ -1,0 +1,253 @@
+//! `job_batches`: the batch item (`pk = <id>, sk = batch`) and one mark per counted job
+//! (`pk = <id>, sk = job#<uuid>`). Counting writes the mark (if absent) and moves the counters in
+//! one transaction, so a job delivered twice is counted once, however many workers race.
+
+use super::{Item, Table, cancellation_codes, condition_failed, from_ms, n, opt_from_ms, opt_from_secs, s, secs};
+use crate::batches::{Batch, BatchOptions, BatchStore, Counted};
+use crate::clock::{Timestamp, is_live};
+use crate::error::{StoreError, StoreResult};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+const BATCH_SK: &str = "batch";
+
+#[derive(Serialize, Deserialize)]
+struct BatchItem {
+    pk: String,
+    sk: String,
+    name: String,
+    total_jobs: u64,
+    pending_jobs: i64,
+    failed_jobs: u64,
+    #[serde(default)]
+    failed_job_ids: Vec<String>,
+    /// JSON text of [`BatchOptions`].
+    options: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancelled_at: Option<i64>,
+    created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+pub struct DynamoBatches {
+    t: Table,
+}
+
+fn batch_key(id: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(id)), ("sk".to_owned(), s(BATCH_SK))])
+}
+
+impl DynamoBatches {
+    pub fn new(t: Table) -> Self {
+        Self { t }
+    }
+
+    fn to_domain(&self, item: Item) -> StoreResult<Batch> {
+        let i: BatchItem = self.t.decode(item)?;
+        let table = &self.t.name;
+        let options: BatchOptions =
+            serde_json::from_str(&i.options).map_err(|e| StoreError::corrupt(table, format!("options: {e}")))?;
+        Ok(Batch {
+            id: i.pk,
+            name: i.name,
+            total_jobs: i.total_jobs,
+            pending_jobs: u64::try_from(i.pending_jobs).unwrap_or(0),
+            failed_jobs: i.failed_jobs,
+            failed_job_ids: i.failed_job_ids,
+            options,
+            cancelled_at: opt_from_ms(table, i.cancelled_at)?,
+            created_at: from_ms(table, i.created_at)?,
+            finished_at: opt_from_ms(table, i.finished_at)?,
+            expires_at: opt_from_secs(table, i.expires_at)?,
+        })
+    }
+
+    async fn count(&self, id: &str, job: &str, failed: bool) -> StoreResult<Option<Counted>> {
+        let Some(before) = self.find(id).await? else {
+            return Ok(None);
+        };
+        let mut mark = HashMap::from([("pk".to_owned(), s(id)), ("sk".to_owned(), s(format!("job#{job}")))]);
+        mark.insert("outcome".into(), s(if failed { "failed" } else { "succeeded" }));
+        if let Some(e) = before.expires_at {
+            mark.insert("expires_at".into(), n(secs(e)));
+        }
+        let put_mark = Put::builder()
+            .table_name(&self.t.name)
+            .set_item(Some(mark))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let mut update = Update::builder()
+            .table_name(&self.t.name)
+            .set_key(Some(batch_key(id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":minus", n(-1));
+        update = if failed {
+            update
+                .update_expression("ADD pending_jobs :minus, failed_jobs :one SET failed_job_ids = list_append(if_not_exists(failed_job_ids, :empty), :ids)")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+                .expression_attribute_values(":ids", AttributeValue::L(vec![s(job)]))
+        } else {
+            update.update_expression("ADD pending_jobs :minus")
+        };
+        let update = update.build().map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().put(put_mark).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        let mut newly_counted = false;
+        for attempt in 0..6u32 {
+            match self.t.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => {
+                    newly_counted = true;
+                    break;
+                }
+                Err(e) => match cancellation_codes(&e) {
+                    Some(codes) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => break,
+                    Some(codes) if codes.get(1).map(String::as_str) == Some("ConditionalCheckFailed") => {
+                        return Ok(None);
+                    }
+                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") && attempt < 5 => {
+                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
+                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
+                    }
+                    _ => return Err(self.t.err(e)),
+                },
+            }
+        }
+        match self.find(id).await? {
+            Some(batch) => Ok(Some(Counted { newly_counted, batch })),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_once(&self, id: &str, attr: &str, extra_cond: &str, now: Timestamp) -> StoreResult<bool> {
+        let mut req = self
+            .t
+            .client
+            .update_item()
+            .table_name(&self.t.name)
+            .set_key(Some(batch_key(id)))
+            .update_expression(format!("SET {attr} = :now"))
+            .condition_expression(format!("attribute_exists(pk) AND attribute_not_exists({attr}){extra_cond}"))
+            .expression_attribute_values(":now", n(super::ms(now)));
+        if !extra_cond.is_empty() {
+            req = req.expression_attribute_values(":zero", n(0));
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl BatchStore for DynamoBatches {
+    async fn create(&self, b: &Batch) -> StoreResult<()> {
+        let item = self.t.encode(&BatchItem {
+            pk: b.id.clone(),
+            sk: BATCH_SK.into(),
+            name: b.name.clone(),
+            total_jobs: b.total_jobs,
+            pending_jobs: i64::try_from(b.pending_jobs).unwrap_or(i64::MAX),
+            failed_jobs: b.failed_jobs,
+            failed_job_ids: b.failed_job_ids.clone(),
+            options: serde_json::to_string(&b.options).map_err(|e| StoreError::Rejected(e.to_string()))?,
+            cancelled_at: b.cancelled_at.map(super::ms),
+            created_at: super::ms(b.created_at),
+            finished_at: b.finished_at.map(super::ms),
+            expires_at: b.expires_at.map(secs),
+        })?;
+        let res = self
+            .t
+            .client
+            .put_item()
+            .table_name(&self.t.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(StoreError::Conflict(format!("batch {} exists", b.id))),
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+
+    async fn find(&self, id: &str) -> StoreResult<Option<Batch>> {
+        let now = self.t.now();
+        match self.t.get(batch_key(id)).await? {
+            Some(item) => Ok(Some(self.to_domain(item)?).filter(|b| is_live(b.expires_at, now))),
+            None => Ok(None),
+        }
+    }
+
+    async fn add_jobs(&self, id: &str, count: u64) -> StoreResult<bool> {
+        let res = self
+            .t
+            .client
+            .update_item()
+            .table_name(&self.t.name)
+            .set_key(Some(batch_key(id)))
+            .update_expression("ADD total_jobs :n, pending_jobs :n")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":n", n(count))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+
+    async fn record_success(&self, id: &str, job_uuid: &str) -> StoreResult<Option<Counted>> {
+        self.count(id, job_uuid, false).await
+    }
+
+    async fn record_failure(&self, id: &str, job_uuid: &str) -> StoreResult<Option<Counted>> {
+        self.count(id, job_uuid, true).await
+    }
+
+    async fn mark_finished(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+        self.set_once(id, "finished_at", " AND pending_jobs <= :zero", now).await
+    }
+
+    async fn cancel(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+        self.set_once(id, "cancelled_at", "", now).await
+    }
+
+    async fn delete(&self, id: &str) -> StoreResult<bool> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .t
+                .client
+                .query()
+                .table_name(&self.t.name)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(id))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.t.err(e))?;
+            keys.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let existed = !keys.is_empty();
+        self.t.delete_keys(keys).await?;
+        Ok(existed)
+    }
+}

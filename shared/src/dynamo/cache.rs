@@ -1,0 +1,216 @@
+//! `cache`: keyed by `key`; `value` is a number (N) for integers, so counters are updated in
+//! place with one `UpdateItem`, and JSON text (S) for everything else; TTL on `expires_at`.
+
+use super::{Item, LIVE, Table, condition_failed, key1, n, s, secs};
+use crate::cache::{CacheStore, check_key};
+use crate::clock::{Timestamp, from_epoch_seconds, is_live};
+use crate::error::{StoreError, StoreResult};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use serde_json::Value;
+use std::collections::HashMap;
+
+pub struct DynamoCache {
+    t: Table,
+}
+
+impl DynamoCache {
+    pub fn new(t: Table) -> Self {
+        Self { t }
+    }
+
+    fn item(&self, key: &str, value: &Value, expires_at: Option<Timestamp>) -> Item {
+        let mut item = key1("key", key);
+        let v = match value.as_i64() {
+            Some(i) => n(i),
+            None => s(value.to_string()),
+        };
+        item.insert("value".into(), v);
+        if let Some(e) = expires_at {
+            item.insert("expires_at".into(), n(secs(e)));
+        }
+        item
+    }
+
+    /// The item's value if it is live, decoded.
+    fn live_value(&self, item: &Item) -> StoreResult<Option<Value>> {
+        let corrupt = |why: &str| StoreError::corrupt(&self.t.name, why);
+        let expires_at = match item.get("expires_at") {
+            None => None,
+            Some(AttributeValue::N(v)) => Some(
+                v.parse::<i64>()
+                    .ok()
+                    .and_then(from_epoch_seconds)
+                    .ok_or_else(|| corrupt("expires_at is not epoch seconds"))?,
+            ),
+            Some(_) => return Err(corrupt("expires_at is not a number")),
+        };
+        if !is_live(expires_at, self.t.now()) {
+            return Ok(None);
+        }
+        match item.get("value") {
+            Some(AttributeValue::N(v)) => {
+                Ok(Some(Value::from(v.parse::<i64>().map_err(|_| corrupt("value is not an integer"))?)))
+            }
+            Some(AttributeValue::S(text)) => {
+                serde_json::from_str(text).map(Some).map_err(|_| corrupt("value is not JSON"))
+            }
+            _ => Err(corrupt("value is missing or of the wrong type")),
+        }
+    }
+
+    /// Writes only if the key is absent or expired.
+    async fn put_if_absent(&self, item: Item) -> StoreResult<bool> {
+        let res = self
+            .t
+            .client
+            .put_item()
+            .table_name(&self.t.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#k) OR expires_at <= :now_s")
+            .expression_attribute_names("#k", "key")
+            .expression_attribute_values(":now_s", n(secs(self.t.now())))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl CacheStore for DynamoCache {
+    async fn get(&self, key: &str) -> StoreResult<Option<Value>> {
+        check_key(key)?;
+        match self.t.get(key1("key", key)).await? {
+            Some(item) => self.live_value(&item),
+            None => Ok(None),
+        }
+    }
+
+    async fn many(&self, keys: &[String]) -> StoreResult<Vec<Option<Value>>> {
+        keys.iter().try_for_each(|k| check_key(k))?;
+        let mut found: HashMap<String, Option<Value>> = HashMap::new();
+        let mut unique: Vec<&String> = keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|k| key1("key", k.as_str())).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Rejected(e.to_string()))?,
+            );
+            let mut attempts = 0u32;
+            while let Some(req) = pending.take() {
+                let out = self
+                    .t
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.t.name, req)
+                    .send()
+                    .await
+                    .map_err(|e| self.t.err(e))?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.t.name)).unwrap_or_default() {
+                    if let Some(AttributeValue::S(k)) = item.get("key") {
+                        found.insert(k.clone(), self.live_value(&item)?);
+                    }
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.t.name)).filter(|k| !k.keys.is_empty());
+                attempts += 1;
+                if pending.is_some() {
+                    if attempts > 8 {
+                        return Err(StoreError::Unavailable(format!(
+                            "{}: batch get left keys unprocessed",
+                            self.t.name
+                        )));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempts)).await;
+                }
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned().flatten()).collect())
+    }
+
+    async fn put(&self, key: &str, value: &Value, expires_at: Option<Timestamp>) -> StoreResult<()> {
+        check_key(key)?;
+        self.t
+            .client
+            .put_item()
+            .table_name(&self.t.name)
+            .set_item(Some(self.item(key, value, expires_at)))
+            .send()
+            .await
+            .map_err(|e| self.t.err(e))?;
+        Ok(())
+    }
+
+    async fn add(&self, key: &str, value: &Value, expires_at: Option<Timestamp>) -> StoreResult<bool> {
+        check_key(key)?;
+        self.put_if_absent(self.item(key, value, expires_at)).await
+    }
+
+    async fn increment(&self, key: &str, by: i64) -> StoreResult<i64> {
+        check_key(key)?;
+        for _ in 0..10 {
+            let res = self
+                .t
+                .client
+                .update_item()
+                .table_name(&self.t.name)
+                .key("key", s(key))
+                .update_expression("SET #v = #v + :by")
+                .condition_expression(format!("attribute_exists(#k) AND {LIVE}"))
+                .expression_attribute_names("#k", "key")
+                .expression_attribute_names("#v", "value")
+                .expression_attribute_values(":by", n(by))
+                .expression_attribute_values(":now_s", n(secs(self.t.now())))
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match res {
+                Ok(out) => {
+                    return match out.attributes.as_ref().and_then(|a| a.get("value")) {
+                        Some(AttributeValue::N(v)) => v
+                            .parse::<i64>()
+                            .map_err(|_| StoreError::Conflict(format!("cache counter at {key:?} overflowed"))),
+                        _ => Err(StoreError::corrupt(&self.t.name, "increment returned no number")),
+                    };
+                }
+                Err(e) if condition_failed(&e) => {
+                    // Absent or expired: start a fresh counter, unless someone else just did.
+                    if self.put_if_absent(self.item(key, &Value::from(by), None)).await? {
+                        return Ok(by);
+                    }
+                }
+                Err(e) if e.code() == Some("ValidationException") => {
+                    return Err(StoreError::Conflict(format!("cache value at {key:?} is not an integer")));
+                }
+                Err(e) => return Err(self.t.err(e)),
+            }
+        }
+        Err(StoreError::Unavailable(format!("{}: increment kept racing with expiry", self.t.name)))
+    }
+
+    async fn forget(&self, key: &str) -> StoreResult<bool> {
+        check_key(key)?;
+        let out = self
+            .t
+            .client
+            .delete_item()
+            .table_name(&self.t.name)
+            .key("key", s(key))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| self.t.err(e))?;
+        match out.attributes {
+            Some(old) => Ok(self.live_value(&old).unwrap_or(None).is_some()),
+            None => Ok(false),
+        }
+    }
+}

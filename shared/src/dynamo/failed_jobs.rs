@@ -1,0 +1,133 @@
+//! `failed_jobs`: keyed by job uuid; index `by_failed_at` (a constant partition `list_pk` and
+//! `list_sk = <failed_at ms, zero-padded>#<uuid>`) lists them newest first with DynamoDB's own
+//! pagination. Failures are rare, so one index partition is ample. TTL on `expires_at`
+//! (retention).
+
+use super::{Item, Table, from_ms, key1, ms, opt_from_secs, s, secs};
+use crate::clock::is_live;
+use crate::error::StoreResult;
+use crate::failed_jobs::{FailedJob, FailedJobStore};
+use crate::page::{Cursor, Page};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use serde::{Deserialize, Serialize};
+
+const LIST_PK: &str = "failed";
+
+#[derive(Serialize, Deserialize)]
+struct FailedJobItem {
+    uuid: String,
+    connection: String,
+    queue: String,
+    payload: String,
+    exception: String,
+    failed_at: i64,
+    list_pk: String,
+    list_sk: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+pub struct DynamoFailedJobs {
+    t: Table,
+}
+
+impl DynamoFailedJobs {
+    pub fn new(t: Table) -> Self {
+        Self { t }
+    }
+
+    fn to_domain(&self, item: Item) -> StoreResult<FailedJob> {
+        let i: FailedJobItem = self.t.decode(item)?;
+        Ok(FailedJob {
+            uuid: i.uuid,
+            connection: i.connection,
+            queue: i.queue,
+            payload: i.payload,
+            exception: i.exception,
+            failed_at: from_ms(&self.t.name, i.failed_at)?,
+            expires_at: opt_from_secs(&self.t.name, i.expires_at)?,
+        })
+    }
+}
+
+#[async_trait]
+impl FailedJobStore for DynamoFailedJobs {
+    async fn record(&self, job: &FailedJob) -> StoreResult<()> {
+        let item = self.t.encode(&FailedJobItem {
+            uuid: job.uuid.clone(),
+            connection: job.connection.clone(),
+            queue: job.queue.clone(),
+            payload: job.payload.clone(),
+            exception: job.exception.clone(),
+            failed_at: ms(job.failed_at),
+            list_pk: LIST_PK.into(),
+            list_sk: crate::memory::failed_sort_key(job),
+            expires_at: job.expires_at.map(secs),
+        })?;
+        self.t
+            .client
+            .put_item()
+            .table_name(&self.t.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| self.t.err(e))?;
+        Ok(())
+    }
+
+    async fn find(&self, uuid: &str) -> StoreResult<Option<FailedJob>> {
+        let now = self.t.now();
+        match self.t.get(key1("uuid", uuid)).await? {
+            Some(item) => Ok(Some(self.to_domain(item)?).filter(|j| is_live(j.expires_at, now))),
+            None => Ok(None),
+        }
+    }
+
+    async fn list(&self, limit: usize, after: Option<&Cursor>) -> StoreResult<Page<FailedJob>> {
+        let now = self.t.now();
+        self.t
+            .query_page("by_failed_at", ("list_pk", LIST_PK), limit, after, |item| {
+                Ok(Some(self.to_domain(item)?).filter(|j| is_live(j.expires_at, now)))
+            })
+            .await
+    }
+
+    async fn forget(&self, uuid: &str) -> StoreResult<bool> {
+        let out = self
+            .t
+            .client
+            .delete_item()
+            .table_name(&self.t.name)
+            .key("uuid", s(uuid))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| self.t.err(e))?;
+        Ok(out.attributes.is_some())
+    }
+
+    async fn flush(&self) -> StoreResult<usize> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .t
+                .client
+                .scan()
+                .table_name(&self.t.name)
+                .projection_expression("#u")
+                .expression_attribute_names("#u", "uuid")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.t.err(e))?;
+            keys.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        self.t.delete_keys(keys).await
+    }
+}

@@ -1,0 +1,291 @@
+//! DynamoDB stores. The only module (with [`crate::sqs`]) that imports `aws_sdk_*`.
+//!
+//! Conventions: every table's items are explicit DTO structs (serde_dynamo) with stable attribute
+//! names; timestamps are epoch **milliseconds** (numbers), except the TTL attribute `expires_at`,
+//! which is epoch **seconds** as DynamoDB's TTL requires. Reads are consistent on base-table keys
+//! and drop items whose `expires_at` has passed; conditional writes treat them as absent.
+
+mod batches;
+mod cache;
+mod cross_app;
+mod failed_jobs;
+mod locks;
+pub mod migrate;
+mod resets;
+mod sessions;
+mod tokens;
+mod users;
+
+pub use batches::DynamoBatches;
+pub use cache::DynamoCache;
+pub use cross_app::DynamoCrossApp;
+pub use failed_jobs::DynamoFailedJobs;
+pub use locks::DynamoLocks;
+pub use resets::DynamoResets;
+pub use sessions::DynamoSessions;
+pub use tokens::DynamoTokens;
+pub use users::DynamoUsers;
+
+use crate::clock::{Clock, Timestamp, epoch_millis, epoch_seconds, from_epoch_millis, from_epoch_seconds};
+use crate::config::Names;
+use crate::error::{StoreError, StoreResult};
+use crate::page::Cursor;
+use crate::schema::TableDef;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// What every DynamoDB store shares: the client, the clock, and its table's name.
+#[derive(Clone)]
+pub struct Table {
+    pub(crate) client: Client,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) name: String,
+    pub(crate) def: TableDef,
+}
+
+impl Table {
+    pub fn new(client: Client, names: &Names, def: TableDef, clock: Arc<dyn Clock>) -> Self {
+        Self { client, clock, name: names.table(def.logical), def }
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) fn err<E, R>(&self, e: SdkError<E, R>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        sdk_error(&self.name, e)
+    }
+
+    pub(crate) fn decode<T: DeserializeOwned>(&self, item: Item) -> StoreResult<T> {
+        serde_dynamo::from_item(item).map_err(|e| StoreError::corrupt(&self.name, e))
+    }
+
+    pub(crate) fn encode<T: Serialize>(&self, value: &T) -> StoreResult<Item> {
+        serde_dynamo::to_item(value)
+            .map_err(|e| StoreError::Rejected(format!("{}: cannot encode item: {e}", self.name)))
+    }
+
+    /// Consistent read of one item by key.
+    pub(crate) async fn get(&self, key: Item) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(out.item)
+    }
+
+    /// Deletes many items by key, 25 a request, retrying unprocessed ones.
+    pub(crate) async fn delete_keys(&self, keys: Vec<Item>) -> StoreResult<usize> {
+        let total = keys.len();
+        for chunk in keys.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    WriteRequest::builder()
+                        .delete_request(DeleteRequest::builder().set_key(Some(k.clone())).build().expect("key is set"))
+                        .build()
+                })
+                .collect();
+            for attempt in 0..8u32 {
+                if pending.is_empty() {
+                    break;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.name, pending)
+                    .send()
+                    .await
+                    .map_err(|e| self.err(e))?;
+                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.name)).unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(format!("{}: batch delete left items unprocessed", self.name)));
+            }
+        }
+        Ok(total)
+    }
+
+    /// The key attributes of an item, per the table's schema.
+    pub(crate) fn key_of(&self, item: &Item) -> Item {
+        let mut key = Item::new();
+        for k in [Some(self.def.partition), self.def.sort].into_iter().flatten() {
+            if let Some(v) = item.get(k.name) {
+                key.insert(k.name.to_owned(), v.clone());
+            }
+        }
+        key
+    }
+}
+
+/// Maps an SDK error to the store's error: throttling, timeouts and 5xx are `Unavailable` (retry);
+/// a missing table says to run `migrate`; anything else is `Rejected`.
+pub(crate) fn sdk_error<E, R>(what: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err)))
+        }
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown");
+            let msg = se.err().message().unwrap_or("");
+            match code {
+                "ResourceNotFoundException" | "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => {
+                    StoreError::Rejected(format!("{what} does not exist: run `gatehouse migrate` ({code}: {msg})"))
+                }
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "LimitExceededException"
+                | "RequestThrottled" => StoreError::Unavailable(format!("{what}: {code}: {msg}")),
+                _ => StoreError::Rejected(format!("{what}: {code}: {msg}")),
+            }
+        }
+        _ => StoreError::Unavailable(format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err))),
+    }
+}
+
+/// Whether a write failed its condition (and nothing else).
+pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    matches!(err, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+/// The per-item cancellation reasons of a cancelled transaction, if that is what `err` is.
+pub(crate) fn cancellation_codes(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, impl std::fmt::Debug>,
+) -> Option<Vec<String>> {
+    let SdkError::ServiceError(se) = err else { return None };
+    match se.err() {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => {
+            Some(t.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn key1(name: &str, v: impl Into<String>) -> Item {
+    HashMap::from([(name.to_owned(), s(v))])
+}
+
+pub(crate) fn ms(t: Timestamp) -> i64 {
+    epoch_millis(t)
+}
+
+pub(crate) fn secs(t: Timestamp) -> i64 {
+    epoch_seconds(t)
+}
+
+pub(crate) fn from_ms(table: &str, v: i64) -> StoreResult<Timestamp> {
+    from_epoch_millis(v).ok_or_else(|| StoreError::corrupt(table, format!("timestamp {v} out of range")))
+}
+
+pub(crate) fn from_secs(table: &str, v: i64) -> StoreResult<Timestamp> {
+    from_epoch_seconds(v).ok_or_else(|| StoreError::corrupt(table, format!("expiry {v} out of range")))
+}
+
+pub(crate) fn opt_from_ms(table: &str, v: Option<i64>) -> StoreResult<Option<Timestamp>> {
+    v.map(|v| from_ms(table, v)).transpose()
+}
+
+pub(crate) fn opt_from_secs(table: &str, v: Option<i64>) -> StoreResult<Option<Timestamp>> {
+    v.map(|v| from_secs(table, v)).transpose()
+}
+
+/// `LastEvaluatedKey` → opaque cursor.
+pub(crate) fn cursor_from_key(key: Item) -> StoreResult<Cursor> {
+    let json: serde_json::Value =
+        serde_dynamo::from_item(key).map_err(|e| StoreError::Rejected(format!("cannot encode cursor: {e}")))?;
+    Ok(Cursor::encode(&json))
+}
+
+/// Opaque cursor → `ExclusiveStartKey`. A cursor that does not decode is `Rejected`.
+pub(crate) fn key_from_cursor(cursor: &Cursor) -> StoreResult<Item> {
+    let json = cursor.decode().ok_or_else(|| StoreError::Rejected("the page cursor is not valid".into()))?;
+    if !json.is_object() {
+        return Err(StoreError::Rejected("the page cursor is not valid".into()));
+    }
+    serde_dynamo::to_item(json).map_err(|_| StoreError::Rejected("the page cursor is not valid".into()))
+}
+
+/// The condition "the item's `expires_at` has not passed" (absent = never expires).
+pub(crate) const LIVE: &str = "(attribute_not_exists(expires_at) OR expires_at > :now_s)";
+
+impl Table {
+    /// One page of an index, newest (highest sort key) first. `decode` turns an item into a value,
+    /// or `None` to leave it out (expired); pages are filled up to `limit` across DynamoDB pages,
+    /// and the cursor is DynamoDB's own `LastEvaluatedKey`.
+    pub(crate) async fn query_page<T>(
+        &self,
+        index: &str,
+        partition: (&str, &str),
+        limit: usize,
+        after: Option<&Cursor>,
+        decode: impl Fn(Item) -> StoreResult<Option<T>>,
+    ) -> StoreResult<crate::page::Page<T>> {
+        let limit = limit.clamp(1, 1000);
+        let mut items = Vec::new();
+        let mut start = after.map(key_from_cursor).transpose()?;
+        loop {
+            let remaining = i32::try_from(limit - items.len()).unwrap_or(i32::MAX);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .index_name(index)
+                .key_condition_expression("#p = :p")
+                .expression_attribute_names("#p", partition.0)
+                .expression_attribute_values(":p", s(partition.1))
+                .scan_index_forward(false)
+                .limit(remaining)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.err(e))?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(v) = decode(item)? {
+                    items.push(v);
+                }
+            }
+            start = out.last_evaluated_key;
+            match start {
+                None => return Ok(crate::page::Page { items, next: None }),
+                Some(key) if items.len() >= limit => {
+                    return Ok(crate::page::Page { items, next: Some(cursor_from_key(key)?) });
+                }
+                Some(key) => start = Some(key),
+            }
+        }
+    }
+}

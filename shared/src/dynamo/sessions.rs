@@ -1,0 +1,181 @@
+//! `sessions`: keyed by SHA-256 of the session id; index `by_user` (user_id, last_activity) for
+//! listing a user's sessions; TTL on `expires_at`.
+
+use super::{Item, LIVE, Table, condition_failed, from_ms, from_secs, key1, ms, n, s, secs};
+use crate::clock::Timestamp;
+use crate::error::StoreResult;
+use crate::sessions::{SessionKey, SessionRecord, SessionStore};
+use crate::users::UserId;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct SessionItem {
+    id_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<String>,
+    /// JSON text.
+    payload: String,
+    last_activity: i64,
+    created_at: i64,
+    expires_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app: Option<String>,
+}
+
+pub struct DynamoSessions {
+    t: Table,
+}
+
+impl DynamoSessions {
+    pub fn new(t: Table) -> Self {
+        Self { t }
+    }
+
+    fn to_domain(&self, item: Item) -> StoreResult<SessionRecord> {
+        let i: SessionItem = self.t.decode(item)?;
+        let table = &self.t.name;
+        Ok(SessionRecord {
+            key: SessionKey::from_stored(i.id_hash),
+            user_id: i.user_id.map(UserId::from_stored),
+            ip_address: i.ip_address,
+            user_agent: i.user_agent,
+            payload: serde_json::from_str(&i.payload)
+                .map_err(|e| crate::StoreError::corrupt(table, format!("payload: {e}")))?,
+            last_activity: from_ms(table, i.last_activity)?,
+            created_at: from_ms(table, i.created_at)?,
+            expires_at: from_secs(table, i.expires_at)?,
+            app: i.app,
+        })
+    }
+
+    /// Every session item of the user, live or not.
+    async fn all_for_user(&self, user: &UserId) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .t
+                .client
+                .query()
+                .table_name(&self.t.name)
+                .index_name("by_user")
+                .key_condition_expression("user_id = :u")
+                .expression_attribute_values(":u", s(user.as_str()))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.t.err(e))?;
+            out.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoSessions {
+    async fn put(&self, r: &SessionRecord) -> StoreResult<()> {
+        let item = self.t.encode(&SessionItem {
+            id_hash: r.key.as_str().to_owned(),
+            user_id: r.user_id.as_ref().map(|u| u.as_str().to_owned()),
+            ip_address: r.ip_address.clone(),
+            user_agent: r.user_agent.clone(),
+            payload: r.payload.to_string(),
+            last_activity: ms(r.last_activity),
+            created_at: ms(r.created_at),
+            expires_at: secs(r.expires_at),
+            app: r.app.clone(),
+        })?;
+        self.t
+            .client
+            .put_item()
+            .table_name(&self.t.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| self.t.err(e))?;
+        Ok(())
+    }
+
+    async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
+        let now = self.t.now();
+        match self.t.get(key1("id_hash", key.as_str())).await? {
+            Some(item) => Ok(Some(self.to_domain(item)?).filter(|s| s.expires_at > now)),
+            None => Ok(None),
+        }
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+        expires_at: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<bool> {
+        let res = self
+            .t
+            .client
+            .update_item()
+            .table_name(&self.t.name)
+            .key("id_hash", s(key.as_str()))
+            .update_expression("SET last_activity = :la, expires_at = :exp")
+            .condition_expression(format!("attribute_exists(id_hash) AND {LIVE} AND last_activity <= :stale"))
+            .expression_attribute_values(":la", n(ms(now)))
+            .expression_attribute_values(":exp", n(secs(expires_at)))
+            .expression_attribute_values(":now_s", n(secs(self.t.now())))
+            .expression_attribute_values(":stale", n(ms(stale_before)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
+        let out = self
+            .t
+            .client
+            .delete_item()
+            .table_name(&self.t.name)
+            .key("id_hash", s(key.as_str()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| self.t.err(e))?;
+        Ok(out.attributes.is_some())
+    }
+
+    async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
+        let now = self.t.now();
+        let mut v = Vec::new();
+        for item in self.all_for_user(user).await? {
+            let rec = self.to_domain(item)?;
+            if rec.expires_at > now {
+                v.push(rec);
+            }
+        }
+        Ok(v)
+    }
+
+    async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize> {
+        let keys: Vec<Item> = self
+            .all_for_user(user)
+            .await?
+            .into_iter()
+            .filter(|i| !matches!((i.get("id_hash"), keep), (Some(aws_sdk_dynamodb::types::AttributeValue::S(h)), Some(k)) if h == k.as_str()))
+            .map(|i| self.t.key_of(&i))
+            .collect();
+        self.t.delete_keys(keys).await
+    }
+}

@@ -1,0 +1,192 @@
+//! `personal_access_tokens`: keyed by token id; the secret is stored only as SHA-256; index
+//! `by_tokenable` (owner, id) lists an owner's tokens newest first (ids are UUIDv7); TTL on
+//! `expires_at`.
+
+use super::{Item, LIVE, Table, condition_failed, from_ms, key1, ms, n, opt_from_ms, opt_from_secs, s, secs};
+use crate::clock::{Timestamp, is_live};
+use crate::error::{StoreError, StoreResult};
+use crate::page::{Cursor, Page};
+use crate::tokens::{Abilities, PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct TokenItem {
+    id: String,
+    /// `<tokenable_type>#<tokenable_id>`: the owner index's key.
+    tokenable: String,
+    tokenable_type: String,
+    tokenable_id: String,
+    name: String,
+    token: String,
+    abilities: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_used_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+pub struct DynamoTokens {
+    t: Table,
+}
+
+impl DynamoTokens {
+    pub fn new(t: Table) -> Self {
+        Self { t }
+    }
+
+    fn to_domain(&self, item: Item) -> StoreResult<PersonalAccessToken> {
+        let i: TokenItem = self.t.decode(item)?;
+        let table = &self.t.name;
+        if i.token.len() != 64 {
+            return Err(StoreError::corrupt(table, "token hash is not SHA-256 hex"));
+        }
+        Ok(PersonalAccessToken {
+            id: TokenId::from_stored(i.id),
+            tokenable: Tokenable { kind: i.tokenable_type, id: i.tokenable_id },
+            name: i.name,
+            token_hash: i.token,
+            abilities: Abilities::new(i.abilities),
+            last_used_at: opt_from_ms(table, i.last_used_at)?,
+            expires_at: opt_from_secs(table, i.expires_at)?,
+            created_at: from_ms(table, i.created_at)?,
+            updated_at: from_ms(table, i.updated_at)?,
+        })
+    }
+
+    async fn conditional_update(
+        &self,
+        id: &TokenId,
+        update: &str,
+        cond: &str,
+        values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
+    ) -> StoreResult<bool> {
+        let mut req = self
+            .t
+            .client
+            .update_item()
+            .table_name(&self.t.name)
+            .key("id", s(id.as_str()))
+            .update_expression(update)
+            .condition_expression(format!("attribute_exists(id) AND {LIVE}{cond}"))
+            .expression_attribute_values(":now_s", n(secs(self.t.now())));
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl TokenStore for DynamoTokens {
+    async fn create(&self, tok: &PersonalAccessToken) -> StoreResult<()> {
+        let item = self.t.encode(&TokenItem {
+            id: tok.id.as_str().to_owned(),
+            tokenable: tok.tokenable.key(),
+            tokenable_type: tok.tokenable.kind.clone(),
+            tokenable_id: tok.tokenable.id.clone(),
+            name: tok.name.clone(),
+            token: tok.token_hash.clone(),
+            abilities: tok.abilities.as_slice().to_vec(),
+            last_used_at: tok.last_used_at.map(ms),
+            expires_at: tok.expires_at.map(secs),
+            created_at: ms(tok.created_at),
+            updated_at: ms(tok.updated_at),
+        })?;
+        let res = self
+            .t
+            .client
+            .put_item()
+            .table_name(&self.t.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(StoreError::Conflict("token id already exists".into())),
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+
+    async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
+        let now = self.t.now();
+        match self.t.get(key1("id", id.as_str())).await? {
+            Some(item) => Ok(Some(self.to_domain(item)?).filter(|t| is_live(t.expires_at, now))),
+            None => Ok(None),
+        }
+    }
+
+    async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {
+        self.conditional_update(
+            id,
+            "SET last_used_at = :now",
+            " AND (attribute_not_exists(last_used_at) OR last_used_at <= :stale)",
+            vec![(":now", n(ms(now))), (":stale", n(ms(stale_before)))],
+        )
+        .await
+    }
+
+    async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool> {
+        self.conditional_update(id, "SET expires_at = :exp", "", vec![(":exp", n(secs(expires_at)))]).await
+    }
+
+    async fn delete_owned(&self, id: &TokenId, owner: &Tokenable) -> StoreResult<bool> {
+        let res = self
+            .t
+            .client
+            .delete_item()
+            .table_name(&self.t.name)
+            .key("id", s(id.as_str()))
+            .condition_expression("tokenable = :o")
+            .expression_attribute_values(":o", s(owner.key()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+
+    async fn list_for(
+        &self,
+        owner: &Tokenable,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> StoreResult<Page<PersonalAccessToken>> {
+        let now = self.t.now();
+        self.t
+            .query_page("by_tokenable", ("tokenable", &owner.key()), limit, after, |item| {
+                Ok(Some(self.to_domain(item)?).filter(|t| is_live(t.expires_at, now)))
+            })
+            .await
+    }
+
+    async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize> {
+        let mut keys = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .t
+                .query_page("by_tokenable", ("tokenable", &owner.key()), 1000, after.as_ref(), |item| {
+                    Ok(Some(self.t.key_of(&item)))
+                })
+                .await?;
+            keys.extend(page.items);
+            match page.next {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        self.t.delete_keys(keys).await
+    }
+}

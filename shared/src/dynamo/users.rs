@@ -1,0 +1,205 @@
+//! `users`: one item per user (`pk = user#<id>`) and one per normalised email
+//! (`pk = email#<email>`) that reserves the address. Both are written in one transaction whose
+//! conditions make the email unique without a read first.
+
+use super::{Item, Table, cancellation_codes, condition_failed, from_ms, key1, ms, n, opt_from_ms, s};
+use crate::clock::Timestamp;
+use crate::email::Email;
+use crate::error::{StoreError, StoreResult};
+use crate::password::PasswordHash;
+use crate::users::{RememberToken, User, UserId, UserStore};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct UserItem {
+    pk: String,
+    id: String,
+    name: String,
+    email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified_at: Option<i64>,
+    password: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remember_token: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EmailItem {
+    pk: String,
+    user_id: String,
+}
+
+fn user_pk(id: &UserId) -> String {
+    format!("user#{id}")
+}
+
+fn email_pk(email: &Email) -> String {
+    format!("email#{}", email.normalized())
+}
+
+pub struct DynamoUsers {
+    t: Table,
+}
+
+impl DynamoUsers {
+    pub fn new(t: Table) -> Self {
+        Self { t }
+    }
+
+    fn to_domain(&self, i: UserItem) -> StoreResult<User> {
+        let table = &self.t.name;
+        Ok(User {
+            id: UserId::from_stored(i.id),
+            name: i.name,
+            email: Email::parse(&i.email).map_err(|e| StoreError::corrupt(table, format!("email: {e}")))?,
+            email_verified_at: opt_from_ms(table, i.email_verified_at)?,
+            password_hash: PasswordHash::from_stored(i.password),
+            remember_token: i.remember_token.map(RememberToken::from_stored),
+            created_at: from_ms(table, i.created_at)?,
+            updated_at: from_ms(table, i.updated_at)?,
+        })
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoUsers {
+    async fn create(&self, user: &User) -> StoreResult<()> {
+        let user_item = self.t.encode(&UserItem {
+            pk: user_pk(&user.id),
+            id: user.id.as_str().to_owned(),
+            name: user.name.clone(),
+            email: user.email.as_str().to_owned(),
+            email_verified_at: user.email_verified_at.map(ms),
+            password: user.password_hash.as_str().to_owned(),
+            remember_token: user.remember_token.as_ref().map(|r| r.expose().to_owned()),
+            created_at: ms(user.created_at),
+            updated_at: ms(user.updated_at),
+        })?;
+        let email_item =
+            self.t.encode(&EmailItem { pk: email_pk(&user.email), user_id: user.id.as_str().to_owned() })?;
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.t.name)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .map_err(|e| StoreError::Rejected(e.to_string()))
+        };
+        let items = vec![put(user_item)?, put(email_item)?];
+        // Concurrent transactions on one email can cancel each other (TransactionConflict) before
+        // either condition is judged: retry those; a failed condition is the answer.
+        for attempt in 0..6u32 {
+            match self.t.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(()),
+                Err(e) => match cancellation_codes(&e) {
+                    Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                        return Err(StoreError::Conflict("the email is already registered".into()));
+                    }
+                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
+                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
+                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
+                    }
+                    _ => return Err(self.t.err(e)),
+                },
+            }
+        }
+        Err(StoreError::Unavailable("users: registration kept conflicting with concurrent writes".into()))
+    }
+
+    async fn find(&self, id: &UserId) -> StoreResult<Option<User>> {
+        match self.t.get(key1("pk", user_pk(id))).await? {
+            Some(item) => Ok(Some(self.to_domain(self.t.decode(item)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn find_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        let Some(item) = self.t.get(key1("pk", email_pk(email))).await? else {
+            return Ok(None);
+        };
+        let pointer: EmailItem = self.t.decode(item)?;
+        self.find(&UserId::from_stored(pointer.user_id)).await
+    }
+
+    async fn update_password(
+        &self,
+        id: &UserId,
+        hash: &PasswordHash,
+        remember: Option<&RememberToken>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut req = self
+            .t
+            .client
+            .update_item()
+            .table_name(&self.t.name)
+            .key("pk", s(user_pk(id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":p", s(hash.as_str()))
+            .expression_attribute_values(":u", n(ms(now)));
+        req = match remember {
+            Some(r) => req
+                .update_expression("SET password = :p, updated_at = :u, remember_token = :r")
+                .expression_attribute_values(":r", s(r.expose())),
+            None => req.update_expression("SET password = :p, updated_at = :u REMOVE remember_token"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+
+    async fn mark_email_verified(&self, id: &UserId, now: Timestamp) -> StoreResult<bool> {
+        let res = self
+            .t
+            .client
+            .update_item()
+            .table_name(&self.t.name)
+            .key("pk", s(user_pk(id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET email_verified_at = :u, updated_at = :u")
+            .expression_attribute_values(":u", n(ms(now)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+
+    async fn delete(&self, id: &UserId) -> StoreResult<bool> {
+        let Some(user) = self.find(id).await? else {
+            return Ok(false);
+        };
+        let delete = |pk: String, cond: &str, id_value: Option<&str>| {
+            Delete::builder()
+                .table_name(&self.t.name)
+                .key("pk", s(pk))
+                .condition_expression(cond)
+                .set_expression_attribute_values(
+                    id_value.map(|v| std::collections::HashMap::from([(":id".to_owned(), s(v))])),
+                )
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+                .map_err(|e| StoreError::Rejected(e.to_string()))
+        };
+        let user_delete = delete(user_pk(id), "attribute_exists(pk)", None)?;
+        let email_delete = delete(email_pk(&user.email), "user_id = :id", Some(id.as_str()))?;
+        let res =
+            self.t.client.transact_write_items().transact_items(user_delete).transact_items(email_delete).send().await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if cancellation_codes(&e).is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) => {
+                Ok(false)
+            }
+            Err(e) => Err(self.t.err(e)),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! # gatehouse — the domain crate
+//!
+//! Laravel's system tables (users, sessions, password reset tokens, personal access tokens,
+//! cache, cache locks, jobs, job batches, failed jobs) and Seed 004's cross-app sessions, as
+//! domain types and one store trait per table. Every store has two implementations: an in-memory
+//! one ([`memory`]) and a DynamoDB one ([`dynamo`]); the jobs table is a queue with an in-memory
+//! and an SQS implementation ([`sqs`]).
+//!
+//! Invariants:
+//! - this crate knows nothing of `lambda_http`; only [`dynamo`] and [`sqs`] import `aws_sdk_*`;
+//! - every read treats an item whose expiry has passed as absent, because DynamoDB's TTL deletes
+//!   hours or days late; conditional writes treat it as absent too;
+//! - secrets (passwords, session ids, token secrets, reset tokens) are never keys, never logged and
+//!   never `Debug`-printed: their types print `[REDACTED]`.
+
+pub mod batches;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod cross_app;
+pub mod dynamo;
+pub mod email;
+pub mod error;
+pub mod failed_jobs;
+pub mod jobs;
+pub mod locks;
+pub mod memory;
+pub mod page;
+pub mod password;
+pub mod resets;
+pub mod schema;
+pub mod secret;
+pub mod sessions;
+pub mod sqs;
+pub mod stores;
+pub mod tokens;
+pub mod users;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use config::{Config, ConfigError};
+pub use email::Email;
+pub use error::StoreError;
+pub use stores::Stores;

@@ -1,0 +1,50 @@
+//! The `password_reset_tokens` table: at most one live token per email, stored as a hash.
+
+use crate::clock::Timestamp;
+use crate::email::Email;
+use crate::error::StoreResult;
+use async_trait::async_trait;
+
+/// A reset token as mailed: 256 random bits, 64 hex characters. Never stored, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlainResetToken(String);
+crate::redacted_debug!(PlainResetToken);
+
+impl PlainResetToken {
+    pub fn generate() -> Self {
+        Self(hex::encode(crate::secret::random_bytes::<32>()))
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(s.to_ascii_lowercase()))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn hash(&self) -> String {
+        crate::secret::sha256_hex(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRecord {
+    /// The normalised email; the table's key.
+    pub email: Email,
+    pub token_hash: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait ResetStore: Send + Sync {
+    /// Stores `record`, replacing any older token for the email, unless a live token for it was
+    /// created after `throttle_since` (then nothing is written and the answer is `false`). The
+    /// check and the write are one conditional write, so two racing requests mint one token.
+    async fn put_unless_throttled(&self, record: &ResetRecord, throttle_since: Timestamp) -> StoreResult<bool>;
+    /// The live token record for the email; `None` when absent or expired.
+    async fn find(&self, email: &Email) -> StoreResult<Option<ResetRecord>>;
+    /// Deletes the email's token if and only if it is live and its hash is `token_hash`: the
+    /// atomic, single-use consumption. `true` for exactly one of any number of racing callers.
+    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Deletes the email's token, whatever it is.
+    async fn delete(&self, email: &Email) -> StoreResult<()>;
+}

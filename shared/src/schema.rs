@@ -1,0 +1,182 @@
+//! Every table, index, TTL attribute and queue, defined once. `migrate` creates from this,
+//! `migrate status` compares against it, the DynamoDB adapters name their keys from it, and a test
+//! checks that `template.yaml` declares the same.
+
+/// DynamoDB key attribute types used here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrType {
+    S,
+    N,
+}
+
+impl AttrType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttrType::S => "S",
+            AttrType::N => "N",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyAttr {
+    pub name: &'static str,
+    pub ty: AttrType,
+}
+
+const fn s(name: &'static str) -> KeyAttr {
+    KeyAttr { name, ty: AttrType::S }
+}
+const fn n(name: &'static str) -> KeyAttr {
+    KeyAttr { name, ty: AttrType::N }
+}
+
+/// A global secondary index (projection ALL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: &'static str,
+    pub partition: KeyAttr,
+    pub sort: Option<KeyAttr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableDef {
+    /// The table's name without the deployment's prefix (Laravel's table name).
+    pub logical: &'static str,
+    pub partition: KeyAttr,
+    pub sort: Option<KeyAttr>,
+    pub indexes: &'static [IndexDef],
+    /// The TTL attribute (epoch seconds), for tables whose rows expire.
+    pub ttl_attribute: Option<&'static str>,
+}
+
+/// The TTL attribute of every expiring table.
+pub const TTL: &str = "expires_at";
+
+pub const USERS: TableDef =
+    TableDef { logical: "users", partition: s("pk"), sort: None, indexes: &[], ttl_attribute: None };
+pub const SESSIONS: TableDef = TableDef {
+    logical: "sessions",
+    partition: s("id_hash"),
+    sort: None,
+    indexes: &[IndexDef { name: "by_user", partition: s("user_id"), sort: Some(n("last_activity")) }],
+    ttl_attribute: Some(TTL),
+};
+pub const PASSWORD_RESET_TOKENS: TableDef = TableDef {
+    logical: "password_reset_tokens",
+    partition: s("email"),
+    sort: None,
+    indexes: &[],
+    ttl_attribute: Some(TTL),
+};
+pub const PERSONAL_ACCESS_TOKENS: TableDef = TableDef {
+    logical: "personal_access_tokens",
+    partition: s("id"),
+    sort: None,
+    indexes: &[IndexDef { name: "by_tokenable", partition: s("tokenable"), sort: Some(s("id")) }],
+    ttl_attribute: Some(TTL),
+};
+pub const CACHE: TableDef =
+    TableDef { logical: "cache", partition: s("key"), sort: None, indexes: &[], ttl_attribute: Some(TTL) };
+pub const CACHE_LOCKS: TableDef =
+    TableDef { logical: "cache_locks", partition: s("key"), sort: None, indexes: &[], ttl_attribute: Some(TTL) };
+pub const JOB_BATCHES: TableDef = TableDef {
+    logical: "job_batches",
+    partition: s("pk"),
+    sort: Some(s("sk")),
+    indexes: &[],
+    ttl_attribute: Some(TTL),
+};
+pub const FAILED_JOBS: TableDef = TableDef {
+    logical: "failed_jobs",
+    partition: s("uuid"),
+    sort: None,
+    indexes: &[IndexDef { name: "by_failed_at", partition: s("list_pk"), sort: Some(s("list_sk")) }],
+    ttl_attribute: Some(TTL),
+};
+pub const CROSS_APP_HANDOFFS: TableDef = TableDef {
+    logical: "cross_app_handoffs",
+    partition: s("token_hash"),
+    sort: None,
+    indexes: &[],
+    ttl_attribute: Some(TTL),
+};
+pub const CROSS_APP_SESSIONS: TableDef = TableDef {
+    logical: "cross_app_sessions",
+    partition: s("id"),
+    sort: None,
+    indexes: &[IndexDef { name: "by_user", partition: s("user_id"), sort: Some(n("created_at")) }],
+    ttl_attribute: Some(TTL),
+};
+/// Idempotency records of job runs (exactly-once effects over at-least-once delivery).
+pub const JOB_RUNS: TableDef =
+    TableDef { logical: "job_runs", partition: s("uuid"), sort: None, indexes: &[], ttl_attribute: Some(TTL) };
+
+pub const TABLES: &[TableDef] = &[
+    USERS,
+    SESSIONS,
+    PASSWORD_RESET_TOKENS,
+    PERSONAL_ACCESS_TOKENS,
+    CACHE,
+    CACHE_LOCKS,
+    JOB_BATCHES,
+    FAILED_JOBS,
+    CROSS_APP_HANDOFFS,
+    CROSS_APP_SESSIONS,
+    JOB_RUNS,
+];
+
+/// The jobs queue and its dead-letter queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDef {
+    pub logical: &'static str,
+    pub dead_letter_logical: &'static str,
+    /// ≥ 6 × the worker function's timeout, as AWS advises for SQS event sources.
+    pub visibility_timeout_secs: u32,
+    /// Deliveries before SQS moves a message to the DLQ: a backstop for messages that crash the
+    /// worker; jobs normally end in failed_jobs well before this.
+    pub max_receive_count: u32,
+    pub retention_secs: u32,
+    pub receive_wait_secs: u32,
+}
+
+/// The worker function's timeout, seconds (the template's `JobWorkerFunction.Timeout`).
+pub const WORKER_TIMEOUT_SECS: u32 = 60;
+
+pub const JOBS_QUEUE: QueueDef = QueueDef {
+    logical: "jobs",
+    dead_letter_logical: "jobs-dlq",
+    visibility_timeout_secs: 6 * WORKER_TIMEOUT_SECS,
+    max_receive_count: 25,
+    retention_secs: 14 * 24 * 3600,
+    receive_wait_secs: 20,
+};
+
+// A job is never run twice at once: SQS hides a message for longer than the worker can run.
+const _: () = assert!(JOBS_QUEUE.visibility_timeout_secs >= 6 * WORKER_TIMEOUT_SECS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn table_names_are_unique() {
+        let names: HashSet<_> = TABLES.iter().map(|t| t.logical).collect();
+        assert_eq!(names.len(), TABLES.len());
+    }
+
+    #[test]
+    fn key_attributes_have_one_type_per_table() {
+        for t in TABLES {
+            let mut seen = std::collections::HashMap::new();
+            let keys = [Some(t.partition), t.sort]
+                .into_iter()
+                .flatten()
+                .chain(t.indexes.iter().flat_map(|i| [Some(i.partition), i.sort]).flatten());
+            for k in keys {
+                assert_eq!(*seen.entry(k.name).or_insert(k.ty), k.ty, "{}.{}", t.logical, k.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The jobs queue on Amazon SQS.
+
+use crate::dynamo::sdk_error;
+use crate::error::{StoreError, StoreResult};
+use crate::jobs::{JobQueue, QueueMessage, check_send};
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// A queue by name; its URL is configured or looked up once, on first use (no network call at
+/// start-up).
+pub struct SqsQueue {
+    client: Client,
+    name: String,
+    url: OnceCell<String>,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, name: String, url: Option<String>) -> Self {
+        let cell = OnceCell::new();
+        if let Some(u) = url {
+            let _ = cell.set(u);
+        }
+        Self { client, name, url: cell }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub async fn url(&self) -> StoreResult<&str> {
+        self.url
+            .get_or_try_init(|| async {
+                crate::dynamo::migrate::queue_url(&self.client, &self.name).await?.ok_or_else(|| {
+                    StoreError::Rejected(format!("queue {} does not exist: run `gatehouse migrate`", self.name))
+                })
+            })
+            .await
+            .map(String::as_str)
+    }
+}
+
+fn secs_i32(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl JobQueue for SqsQueue {
+    async fn send(&self, body: &str, delay: Duration) -> StoreResult<String> {
+        check_send(body, delay)?;
+        let out = self
+            .client
+            .send_message()
+            .queue_url(self.url().await?)
+            .message_body(body)
+            .delay_seconds(secs_i32(delay))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&self.name, e))?;
+        out.message_id.ok_or_else(|| StoreError::Rejected(format!("{}: SendMessage returned no id", self.name)))
+    }
+
+    async fn receive(&self, max: u32, wait: Duration, visibility: Option<Duration>) -> StoreResult<Vec<QueueMessage>> {
+        if !(1..=10).contains(&max) {
+            return Err(StoreError::Rejected("receive takes 1 to 10 messages".into()));
+        }
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(self.url().await?)
+            .max_number_of_messages(max as i32)
+            .wait_time_seconds(secs_i32(wait).min(20))
+            .set_visibility_timeout(visibility.map(secs_i32))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&self.name, e))?;
+        out.messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let receive_count = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                match (m.message_id, m.receipt_handle) {
+                    (Some(message_id), Some(receipt_handle)) => {
+                        Ok(QueueMessage { message_id, receipt_handle, body: m.body.unwrap_or_default(), receive_count })
+                    }
+                    _ => {
+                        Err(StoreError::Rejected(format!("{}: a message came without id or receipt handle", self.name)))
+                    }
+                }
+            })
+            .collect()
+    }
+
+    async fn change_visibility(&self, receipt_handle: &str, after: Duration) -> StoreResult<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(self.url().await?)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(secs_i32(after).min(43_200))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&self.name, e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, receipt_handle: &str) -> StoreResult<()> {
+        self.client
+            .delete_message()
+            .queue_url(self.url().await?)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&self.name, e))?;
+        Ok(())
+    }
+
+    async fn approximate_len(&self) -> StoreResult<u64> {
+        let attrs = self
+            .client
+            .get_queue_attributes()
+            .queue_url(self.url().await?)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&self.name, e))?
+            .attributes
+            .unwrap_or_default();
+        Ok(attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+    }
+}

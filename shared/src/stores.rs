@@ -1,0 +1,101 @@
+//! Every store and the queue, built once and lent to the handlers.
+
+use crate::batches::BatchStore;
+use crate::cache::CacheStore;
+use crate::clock::Clock;
+use crate::config::Names;
+use crate::cross_app::CrossAppStore;
+use crate::dynamo::{self, Table};
+use crate::failed_jobs::FailedJobStore;
+use crate::jobs::JobQueue;
+use crate::locks::LockStore;
+use crate::memory;
+use crate::resets::ResetStore;
+use crate::schema;
+use crate::sessions::SessionStore;
+use crate::tokens::TokenStore;
+use crate::users::UserStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub resets: Arc<dyn ResetStore>,
+    pub tokens: Arc<dyn TokenStore>,
+    pub cache: Arc<dyn CacheStore>,
+    pub locks: Arc<dyn LockStore>,
+    pub batches: Arc<dyn BatchStore>,
+    pub failed_jobs: Arc<dyn FailedJobStore>,
+    pub cross_app: Arc<dyn CrossAppStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub clock: Arc<dyn Clock>,
+    /// Where the data lives, for banners and logs: `memory` or `dynamodb+sqs`.
+    pub backend: &'static str,
+}
+
+impl Stores {
+    /// Everything in this process's memory: nothing to install, lost at exit.
+    pub fn memory(clock: Arc<dyn Clock>) -> Self {
+        let q = schema::JOBS_QUEUE;
+        Self {
+            users: Arc::new(memory::MemoryUsers::new()),
+            sessions: Arc::new(memory::MemorySessions::new(clock.clone())),
+            resets: Arc::new(memory::MemoryResets::new(clock.clone())),
+            tokens: Arc::new(memory::MemoryTokens::new(clock.clone())),
+            cache: Arc::new(memory::MemoryCache::new(clock.clone())),
+            locks: Arc::new(memory::MemoryLocks::new(clock.clone())),
+            batches: Arc::new(memory::MemoryBatches::new(clock.clone())),
+            failed_jobs: Arc::new(memory::MemoryFailedJobs::new(clock.clone())),
+            cross_app: Arc::new(memory::MemoryCrossApp::new(clock.clone())),
+            queue: Arc::new(memory::MemoryQueue::new(
+                clock.clone(),
+                Duration::from_secs(q.visibility_timeout_secs.into()),
+                q.max_receive_count,
+            )),
+            clock,
+            backend: "memory",
+        }
+    }
+
+    /// DynamoDB and SQS, as the SDK configuration says (region, credentials, `AWS_ENDPOINT_URL`).
+    /// Makes no network call.
+    pub fn aws(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Self {
+        let db = aws_sdk_dynamodb::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let t = |def| Table::new(db.clone(), names, def, clock.clone());
+        Self {
+            users: Arc::new(dynamo::DynamoUsers::new(t(schema::USERS))),
+            sessions: Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS))),
+            resets: Arc::new(dynamo::DynamoResets::new(t(schema::PASSWORD_RESET_TOKENS))),
+            tokens: Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS))),
+            cache: Arc::new(dynamo::DynamoCache::new(t(schema::CACHE))),
+            locks: Arc::new(dynamo::DynamoLocks::new(t(schema::CACHE_LOCKS))),
+            batches: Arc::new(dynamo::DynamoBatches::new(t(schema::JOB_BATCHES))),
+            failed_jobs: Arc::new(dynamo::DynamoFailedJobs::new(t(schema::FAILED_JOBS))),
+            cross_app: Arc::new(dynamo::DynamoCrossApp::new(
+                t(schema::CROSS_APP_HANDOFFS),
+                t(schema::CROSS_APP_SESSIONS),
+            )),
+            queue: Arc::new(crate::sqs::SqsQueue::new(
+                sqs,
+                names.queue(schema::JOBS_QUEUE.logical),
+                names.jobs_queue_url.clone(),
+            )),
+            clock,
+            backend: "dynamodb+sqs",
+        }
+    }
+}
+
+/// The AWS SDK configuration from the standard environment (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL` for emulators). Credentials are resolved lazily, on the first request.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
+
+/// Re-exported so binaries need not depend on the SDK crates themselves.
+pub use aws_config::SdkConfig;
+pub use aws_sdk_dynamodb::Client as DynamoClient;
+pub use aws_sdk_sqs::Client as SqsClient;

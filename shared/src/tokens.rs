@@ -1,0 +1,234 @@
+//! The `personal_access_tokens` table (Sanctum). The plaintext token is `"<id>|<secret>"`; the
+//! store keeps only SHA-256 of the secret, and looks tokens up by id.
+
+use crate::clock::Timestamp;
+use crate::error::StoreResult;
+use crate::page::{Cursor, Page};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A token's id: a UUIDv7, the part before `|`. Not a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokenId(String);
+
+impl TokenId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        // Only the canonical hyphenated lower-case form, so one token has one id string.
+        let u = uuid::Uuid::try_parse(s).ok()?;
+        let canonical = u.to_string();
+        (canonical == s).then_some(Self(canonical))
+    }
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TokenId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+const RANDOM_LEN: usize = 43;
+const CHECKSUM_LEN: usize = 8;
+
+/// The secret part of a token: `<prefix><43 chars of 256 random bits><8 hex checksum>`. The
+/// prefix lets secret scanners spot a leak; the checksum rejects typos and forgeries before any
+/// store read. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenSecret(String);
+crate::redacted_debug!(TokenSecret);
+
+fn checksum(body: &str) -> String {
+    crate::secret::sha256_hex(body)[..CHECKSUM_LEN].to_owned()
+}
+
+impl TokenSecret {
+    pub fn generate(prefix: &str) -> Self {
+        let body = format!("{prefix}{}", crate::secret::random_token_256());
+        let sum = checksum(&body);
+        Self(body + &sum)
+    }
+
+    /// Parses a presented secret: right prefix, right length, URL-safe characters, checksum good.
+    pub fn parse(s: &str, prefix: &str) -> Option<Self> {
+        let rest = s.strip_prefix(prefix)?;
+        if rest.len() != RANDOM_LEN + CHECKSUM_LEN
+            || !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return None;
+        }
+        let (body, sum) = s.split_at(s.len() - CHECKSUM_LEN);
+        crate::secret::constant_time_eq(checksum(body).as_bytes(), sum.as_bytes()).then(|| Self(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> String {
+        crate::secret::sha256_hex(&self.0)
+    }
+}
+
+/// A whole presented token, `"<id>|<secret>"`, parsed without touching the store.
+#[derive(Debug, Clone)]
+pub struct PlainTextToken {
+    pub id: TokenId,
+    pub secret: TokenSecret,
+}
+
+impl PlainTextToken {
+    pub fn parse(s: &str, prefix: &str) -> Option<Self> {
+        let (id, secret) = s.split_once('|')?;
+        Some(Self { id: TokenId::parse(id)?, secret: TokenSecret::parse(secret, prefix)? })
+    }
+    /// The string shown to the user, once.
+    pub fn expose(&self) -> String {
+        format!("{}|{}", self.id, self.secret.expose())
+    }
+}
+
+/// What a token may do: Sanctum's abilities. `*` allows everything; otherwise exact match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Abilities(Vec<String>);
+
+impl Abilities {
+    pub fn all() -> Self {
+        Self(vec!["*".to_owned()])
+    }
+    pub fn new(list: Vec<String>) -> Self {
+        let mut list = list;
+        list.sort();
+        list.dedup();
+        Self(list)
+    }
+    pub fn can(&self, ability: &str) -> bool {
+        self.0.iter().any(|a| a == "*" || a == ability)
+    }
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// Who owns a token (Laravel's polymorphic `tokenable_type` + `tokenable_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tokenable {
+    pub kind: String,
+    pub id: String,
+}
+
+impl Tokenable {
+    pub fn user(id: &crate::users::UserId) -> Self {
+        Self { kind: "users".to_owned(), id: id.as_str().to_owned() }
+    }
+    /// The single string the owner index is keyed on.
+    pub fn key(&self) -> String {
+        format!("{}#{}", self.kind, self.id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalAccessToken {
+    pub id: TokenId,
+    pub tokenable: Tokenable,
+    pub name: String,
+    /// SHA-256 (hex) of the secret.
+    pub token_hash: String,
+    pub abilities: Abilities,
+    pub last_used_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl PersonalAccessToken {
+    /// Whether `secret` is this token's, compared in constant time.
+    pub fn matches(&self, secret: &TokenSecret) -> bool {
+        crate::secret::constant_time_eq(self.token_hash.as_bytes(), secret.hash().as_bytes())
+    }
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn create(&self, token: &PersonalAccessToken) -> StoreResult<()>;
+    /// The live token with this id (consistent read); `None` when absent or expired.
+    async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>>;
+    /// Sets `last_used_at = now` only if the token is live and was last used at or before
+    /// `stale_before` (or never): one conditional write, at most once per interval. `true` when it
+    /// wrote.
+    async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool>;
+    /// Moves the expiry (sliding expiry). `false` when absent or expired.
+    async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool>;
+    /// Deletes the token if `owner` owns it. `true` when it deleted.
+    async fn delete_owned(&self, id: &TokenId, owner: &Tokenable) -> StoreResult<bool>;
+    /// The owner's live tokens, newest first, a page at a time.
+    async fn list_for(
+        &self,
+        owner: &Tokenable,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> StoreResult<Page<PersonalAccessToken>>;
+    /// Deletes every token of the owner. Returns how many.
+    async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_token_parses_back() {
+        let secret = TokenSecret::generate("gh_");
+        let plain = PlainTextToken { id: TokenId::generate(), secret };
+        let parsed = PlainTextToken::parse(&plain.expose(), "gh_").unwrap();
+        assert_eq!(parsed.id, plain.id);
+        assert_eq!(parsed.secret.hash(), plain.secret.hash());
+    }
+
+    #[test]
+    fn a_flipped_character_fails_the_checksum() {
+        let s = TokenSecret::generate("");
+        let mut chars: Vec<char> = s.expose().chars().collect();
+        chars[5] = if chars[5] == 'a' { 'b' } else { 'a' };
+        let tampered: String = chars.into_iter().collect();
+        assert!(TokenSecret::parse(&tampered, "").is_none());
+    }
+
+    #[test]
+    fn malformed_tokens_are_rejected() {
+        let good = TokenSecret::generate("gh_");
+        for bad in [
+            "",
+            "|",
+            "abc|def",
+            &format!("not-a-uuid|{}", good.expose()),
+            &format!("{}|{}", TokenId::generate(), &good.expose()[3..]),
+        ] {
+            assert!(PlainTextToken::parse(bad, "gh_").is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn abilities_match_exactly_or_by_star() {
+        let a = Abilities::new(vec!["tokens:create".into(), "read".into()]);
+        assert!(a.can("read"));
+        assert!(!a.can("write"));
+        assert!(!a.can("rea"));
+        assert!(Abilities::all().can("anything"));
+    }
+
+    #[test]
+    fn secrets_do_not_leak_through_debug() {
+        let s = TokenSecret::generate("gh_");
+        assert!(!format!("{s:?}").contains(&s.expose()[3..10]));
+    }
+}

@@ -1,0 +1,95 @@
+//! Test support: a [`TestEnv`] per test with its own stores, on the in-memory backend or on the
+//! local AWS emulator (its own table prefix and queue names, so tests run in parallel).
+
+use gatehouse::config::Names;
+use gatehouse::stores::{DynamoClient, SqsClient};
+use gatehouse::{ManualClock, Stores};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The emulator's endpoint, from `GATEHOUSE_TEST_AWS_ENDPOINT` (set by `.ci/run`) or
+/// `AWS_ENDPOINT_URL`.
+pub fn emulator_endpoint() -> String {
+    std::env::var("GATEHOUSE_TEST_AWS_ENDPOINT").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).unwrap_or_else(|_| {
+        panic!(
+            "\n\nThese tests need a local AWS emulator and none is configured.\n\
+                 Run the whole suite with `bash .ci/run` (it installs and starts moto), or start one yourself:\n\
+                 \x20   python3 -m venv .venv-moto && .venv-moto/bin/pip install 'moto[server]'\n\
+                 \x20   .venv-moto/bin/moto_server -H 127.0.0.1 -p 5055 &\n\
+                 \x20   GATEHOUSE_TEST_AWS_ENDPOINT=http://127.0.0.1:5055 cargo test\n\n"
+        )
+    })
+}
+
+/// SDK configuration pointing at the emulator with dummy credentials.
+pub async fn emulator_sdk_config() -> gatehouse::stores::SdkConfig {
+    let endpoint = emulator_endpoint();
+    let probe = format!("{}/moto-api/", endpoint.trim_end_matches('/'));
+    if std::net::TcpStream::connect_timeout(
+        &endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap_or_else(|_| panic!("emulator endpoint {endpoint} is not host:port")),
+        Duration::from_secs(2),
+    )
+    .is_err()
+    {
+        panic!(
+            "\n\nThe AWS emulator at {endpoint} does not answer ({probe}).\nStart it (see `.ci/run`) or run the suite with `bash .ci/run`.\n\n"
+        );
+    }
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "gatehouse-tests"))
+        .load()
+        .await
+}
+
+/// One test's world: stores, the clock they read, and (on the emulator) the names and clients.
+pub struct TestEnv {
+    pub stores: Stores,
+    pub clock: ManualClock,
+    pub aws: Option<AwsEnv>,
+}
+
+pub struct AwsEnv {
+    pub names: Names,
+    pub dynamo: DynamoClient,
+    pub sqs: SqsClient,
+}
+
+impl TestEnv {
+    pub fn memory() -> Self {
+        let clock = ManualClock::starting_now();
+        Self { stores: Stores::memory(Arc::new(clock.clone())), clock, aws: None }
+    }
+
+    /// Fresh tables and queues under a unique prefix on the emulator, migrated.
+    pub async fn aws() -> Self {
+        let sdk = emulator_sdk_config().await;
+        let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let names = Names { table_prefix: prefix.clone(), queue_prefix: prefix, jobs_queue_url: None };
+        let dynamo = DynamoClient::new(&sdk);
+        let sqs = SqsClient::new(&sdk);
+        gatehouse::dynamo::migrate::migrate(&dynamo, &sqs, &names).await.expect("migrate on the emulator");
+        let clock = ManualClock::starting_now();
+        let stores = Stores::aws(&sdk, &names, Arc::new(clock.clone()));
+        Self { stores, clock, aws: Some(AwsEnv { names, dynamo, sqs }) }
+    }
+
+    pub fn is_aws(&self) -> bool {
+        self.aws.is_some()
+    }
+
+    /// Moves time on: the clock every store reads, and, for SQS (which keeps its own time),
+    /// the wall clock too.
+    pub async fn advance(&self, by: Duration) {
+        self.clock.advance(chrono::Duration::from_std(by).expect("small duration"));
+        if self.is_aws() {
+            tokio::time::sleep(by).await;
+        }
+    }
+}
+pub mod template;
