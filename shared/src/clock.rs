@@ -7,6 +7,9 @@ use std::sync::{Arc, Mutex};
 /// A point in time, UTC.
 pub type Timestamp = DateTime<Utc>;
 
+/// A length of time (chrono's `Duration`).
+pub type Span = Duration;
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 }
@@ -50,6 +53,11 @@ impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// RFC 3339 in UTC to the second (`2026-11-23T13:15:00Z`), as the API writes timestamps.
+pub fn rfc3339(t: Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Epoch seconds, the unit of DynamoDB's TTL attribute.

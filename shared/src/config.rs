@@ -40,6 +40,8 @@ pub struct SessionConfig {
     pub idle: Duration,
     /// Absolute lifetime from login, if capped.
     pub absolute: Option<Duration>,
+    /// Idle lifetime of a "remember me" session (and its cookie's max age).
+    pub remember: Duration,
     /// `last_activity` is written at most once per this interval.
     pub touch_interval: Duration,
 }
@@ -85,6 +87,8 @@ pub struct Config {
     /// Apps a handoff may target.
     pub apps: Vec<String>,
     pub handoff_lifetime: Duration,
+    /// How long cross-app session audit records are kept.
+    pub cross_app_audit_retention: Duration,
 }
 
 impl Config {
@@ -145,6 +149,7 @@ impl Config {
                     .optional_number("GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES", 1, 5_256_000)?
                     .map(Duration::minutes),
                 touch_interval: Duration::seconds(env.number("GATEHOUSE_SESSION_TOUCH_SECONDS", 60, 0, 3600)?),
+                remember: Duration::days(env.number("GATEHOUSE_REMEMBER_DAYS", 30, 1, 400)?),
             },
             passwords: PasswordConfig {
                 min_len: min_len as usize,
@@ -177,6 +182,7 @@ impl Config {
             app_name: env.string("GATEHOUSE_APP_NAME", "gatehouse"),
             apps,
             handoff_lifetime: Duration::seconds(env.number("GATEHOUSE_HANDOFF_SECONDS", 120, 10, 3600)?),
+            cross_app_audit_retention: Duration::days(env.number("GATEHOUSE_CROSS_APP_AUDIT_DAYS", 90, 1, 3650)?),
         })
     }
 }

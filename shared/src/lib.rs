@@ -13,6 +13,8 @@
 //! - secrets (passwords, session ids, token secrets, reset tokens) are never keys, never logged and
 //!   never `Debug`-printed: their types print `[REDACTED]`.
 
+pub mod access;
+pub mod auth;
 pub mod batches;
 pub mod cache;
 pub mod clock;
@@ -33,6 +35,7 @@ pub mod secret;
 pub mod sessions;
 pub mod sqs;
 pub mod stores;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

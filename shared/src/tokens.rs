@@ -181,6 +181,30 @@ pub trait TokenStore: Send + Sync {
     async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize>;
 }
 
+/// A freshly minted token: the plaintext (shown once) and the record to store.
+pub fn mint(
+    owner: &Tokenable,
+    name: String,
+    abilities: Abilities,
+    expires_at: Option<Timestamp>,
+    prefix: &str,
+    now: Timestamp,
+) -> (PlainTextToken, PersonalAccessToken) {
+    let plain = PlainTextToken { id: TokenId::generate(), secret: TokenSecret::generate(prefix) };
+    let record = PersonalAccessToken {
+        id: plain.id.clone(),
+        tokenable: owner.clone(),
+        name,
+        token_hash: plain.secret.hash(),
+        abilities,
+        last_used_at: None,
+        expires_at,
+        created_at: now,
+        updated_at: now,
+    };
+    (plain, record)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

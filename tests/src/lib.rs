@@ -79,6 +79,10 @@ impl TestEnv {
         Self { stores, clock, aws: Some(AwsEnv { names, dynamo, sqs }) }
     }
 
+    pub fn clock_now(&self) -> gatehouse::Timestamp {
+        gatehouse::Clock::now(&self.clock)
+    }
+
     pub fn is_aws(&self) -> bool {
         self.aws.is_some()
     }
@@ -92,4 +96,6 @@ impl TestEnv {
         }
     }
 }
+pub mod counting;
+pub mod http;
 pub mod template;

@@ -1,0 +1,158 @@
+//! Users and sessions: `POST /register`, `POST /login`, `POST /logout`, `GET /user`,
+//! `GET /sessions`, `POST /logout-other-devices` (see `../shared/API.md`).
+
+use gatehouse::access::Principal;
+use gatehouse::clock::rfc3339;
+use gatehouse::password::PasswordAttempt;
+use gatehouse::users::{User, UserId};
+use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, no_content, request_id};
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+/// The routes this function serves, for routers and documentation.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/register"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/user"),
+    ("GET", "/sessions"),
+    ("POST", "/logout-other-devices"),
+];
+
+/// Serves one request. Never panics on input: every failure is the API's error JSON.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let span = tracing::info_span!("request", request_id = %request_id(&req), method = %req.method(), path = %req.uri().path());
+    async move { route(app, &req).await.unwrap_or_else(ApiError::into_response) }.instrument(span).await
+}
+
+async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path();
+    let method = req.method().clone();
+    match (method, path) {
+        (Method::POST, "/register") => register(app, req).await,
+        (Method::POST, "/login") => login(app, req).await,
+        (Method::POST, "/logout") => logout(app, req).await,
+        (Method::GET, "/user") => current_user(app, req).await,
+        (Method::GET, "/sessions") => sessions(app, req).await,
+        (Method::POST, "/logout-other-devices") => logout_other_devices(app, req).await,
+        (_, p) if ROUTES.iter().any(|(_, r)| *r == p) => Err(ApiError::method_not_allowed()),
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// The public view of a user: never the hash, never the remember token.
+pub fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id.as_str(),
+        "name": u.name,
+        "email": u.email.as_str(),
+        "email_verified_at": u.email_verified_at.map(rfc3339),
+        "created_at": rfc3339(u.created_at),
+        "updated_at": rfc3339(u.updated_at),
+    })
+}
+
+fn with_cookie(mut resp: Response<Body>, cookie: lambda_http::http::HeaderValue) -> Response<Body> {
+    resp.headers_mut().append(header::SET_COOKIE, cookie);
+    resp
+}
+
+async fn register(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let auth = app.auth()?;
+    let body = json_object(req)?;
+    let mut f = Fields::new(&body);
+    let name = f.text("name", 255);
+    let email = f.email("email");
+    let password = f.new_password("password", auth.policy());
+    f.finish()?;
+    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
+        return Err(ApiError::internal());
+    };
+    let (user, session) = auth.register(name, email, password, &client_meta(req)).await?;
+    let resp = json(StatusCode::CREATED, &json!({ "user": user_json(&user) }));
+    Ok(with_cookie(resp, gatehouse_web::session_cookie(&app.config.session, &session, false)))
+}
+
+async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let auth = app.auth()?;
+    let body = json_object(req)?;
+    let mut f = Fields::new(&body);
+    let email = f.email("email");
+    // Length is not judged here: an over-long attempt simply does not match (same answer, same cost).
+    let password = f.secret("password", gatehouse_web::MAX_BODY);
+    let remember = f.optional_bool("remember").unwrap_or(false);
+    f.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::internal());
+    };
+    let (user, session) = auth.login(&email, PasswordAttempt::new(password), remember, &client_meta(req)).await?;
+    let resp = json(StatusCode::OK, &json!({ "user": user_json(&user) }));
+    Ok(with_cookie(resp, gatehouse_web::session_cookie(&app.config.session, &session, remember)))
+}
+
+/// The caller's session (cookie-authenticated routes that act on "this session").
+async fn session_principal(app: &App, req: &Request) -> Result<(UserId, gatehouse::sessions::SessionKey), ApiError> {
+    let cookie = gatehouse_web::cookie(req, &app.config.session.cookie_name).ok_or_else(ApiError::unauthenticated)?;
+    match app.access.principal(None, Some(&cookie)).await? {
+        Some(Principal::Session { user_id, key }) => Ok((user_id, key)),
+        _ => Err(ApiError::unauthenticated()),
+    }
+}
+
+async fn logout(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (user_id, key) = session_principal(app, req).await?;
+    app.auth()?.logout(&key, &user_id).await?;
+    Ok(with_cookie(no_content(), gatehouse_web::clear_session_cookie(&app.config.session)))
+}
+
+async fn load_user(app: &App, id: &UserId) -> Result<User, ApiError> {
+    // A credential whose user was deleted is no credential.
+    app.stores.users.find(id).await?.ok_or_else(ApiError::unauthenticated)
+}
+
+async fn current_user(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let p = app.require(req, None).await?;
+    let user = load_user(app, p.user_id()).await?;
+    Ok(json(StatusCode::OK, &json!({ "user": user_json(&user) })))
+}
+
+async fn sessions(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let p = app.require(req, None).await?;
+    let current = match &p {
+        Principal::Session { key, .. } => Some(key.clone()),
+        Principal::Token { .. } => None,
+    };
+    let list = app.stores.sessions.list_for_user(p.user_id()).await?;
+    let sessions: Vec<Value> = list
+        .iter()
+        .map(|s| {
+            json!({
+                "id_hint": s.key.hint(),
+                "ip_address": s.ip_address,
+                "user_agent": s.user_agent,
+                "last_activity": rfc3339(s.last_activity),
+                "current": current.as_ref() == Some(&s.key),
+            })
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &json!({ "sessions": sessions })))
+}
+
+async fn logout_other_devices(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (user_id, key) = session_principal(app, req).await?;
+    let body = json_object(req)?;
+    let mut f = Fields::new(&body);
+    let password = f.secret("password", gatehouse_web::MAX_BODY);
+    f.finish()?;
+    let Some(password) = password else {
+        return Err(ApiError::internal());
+    };
+    let user = load_user(app, &user_id).await?;
+    match app.auth()?.logout_other_devices(&user, &key, PasswordAttempt::new(password)).await {
+        Ok(_) => Ok(no_content()),
+        Err(gatehouse::auth::AuthError::InvalidCredentials) => Err(ApiError::field("password", "is incorrect")),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,356 @@
+//! Personal access tokens (`POST /tokens`, `POST /tokens/issue`, `GET /tokens`,
+//! `DELETE /tokens/{id}`), cross-app handoffs (`POST /cross-app/handoff`,
+//! `POST /cross-app/exchange`, `DELETE /cross-app/sessions/{id}`), and the API Gateway REQUEST
+//! authorizer that checks a bearer token or session cookie at the door of every protected route.
+
+use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
+use gatehouse::access::Principal;
+use gatehouse::clock::rfc3339;
+use gatehouse::cross_app::{CrossAppSession, Handoff, HandoffToken};
+use gatehouse::page::Cursor;
+use gatehouse::password::PasswordAttempt;
+use gatehouse::tokens::{self, Abilities, PersonalAccessToken, TokenId, Tokenable};
+use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, no_content, request_id};
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use tracing::Instrument;
+
+/// The routes this function serves (`{id}` is a path parameter).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/tokens"),
+    ("POST", "/tokens/issue"),
+    ("GET", "/tokens"),
+    ("DELETE", "/tokens/{id}"),
+    ("POST", "/cross-app/handoff"),
+    ("POST", "/cross-app/exchange"),
+    ("DELETE", "/cross-app/sessions/{id}"),
+];
+
+/// The ability a token needs to mint more tokens.
+pub const CREATE_TOKENS: &str = "tokens:create";
+const MAX_ABILITIES: usize = 50;
+const MAX_ABILITY_LEN: usize = 100;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let span = tracing::info_span!("request", request_id = %request_id(&req), method = %req.method(), path = %req.uri().path());
+    async move { route(app, &req).await.unwrap_or_else(ApiError::into_response) }.instrument(span).await
+}
+
+async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (req.method().clone(), segments.as_slice()) {
+        (Method::POST, ["tokens"]) => create(app, req).await,
+        (Method::GET, ["tokens"]) => list(app, req).await,
+        (Method::POST, ["tokens", "issue"]) => issue(app, req).await,
+        (Method::DELETE, ["tokens", id]) => revoke(app, req, id).await,
+        (Method::POST, ["cross-app", "handoff"]) => handoff(app, req).await,
+        (Method::POST, ["cross-app", "exchange"]) => exchange(app, req).await,
+        (Method::DELETE, ["cross-app", "sessions", id]) => revoke_cross_app(app, req, id).await,
+        (_, ["tokens"] | ["tokens", _] | ["cross-app", "handoff" | "exchange"] | ["cross-app", "sessions", _]) => {
+            Err(ApiError::method_not_allowed())
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+fn token_json(t: &PersonalAccessToken) -> Value {
+    json!({
+        "id": t.id.as_str(),
+        "name": t.name,
+        "abilities": t.abilities.as_slice(),
+        "last_used_at": t.last_used_at.map(rfc3339),
+        "expires_at": t.expires_at.map(rfc3339),
+        "created_at": rfc3339(t.created_at),
+    })
+}
+
+/// Reads `abilities` (default `["*"]`) and `expires_in_minutes`, and mints, stores and answers
+/// with a token for `owner`. `ceiling` limits the abilities (a token cannot mint a stronger one).
+async fn mint_and_store(
+    app: &App,
+    mut f: Fields<'_>,
+    owner: &Tokenable,
+    name: Option<String>,
+    ceiling: Option<&Abilities>,
+) -> Result<Response<Body>, ApiError> {
+    let abilities = f
+        .optional_string_list("abilities", MAX_ABILITIES, MAX_ABILITY_LEN)
+        .map(Abilities::new)
+        .unwrap_or_else(Abilities::all);
+    let expires_in = f.optional_int("expires_in_minutes", 1, 5_256_000);
+    if let Some(ceiling) = ceiling
+        && !abilities.as_slice().iter().all(|a| ceiling.can(a))
+    {
+        f.error("abilities", "may not exceed the abilities of the token making the request");
+    }
+    f.finish()?;
+    let name = name.ok_or_else(ApiError::internal)?;
+    let now = app.stores.clock.now();
+    let mut expires_at = expires_in.map(|m| now + gatehouse::clock::Span::minutes(m));
+    if let Some(max) = app.config.tokens.max_age {
+        let cap = now + max;
+        expires_at = Some(expires_at.map_or(cap, |e| e.min(cap)));
+    }
+    let (plain, record) = tokens::mint(owner, name, abilities, expires_at, &app.config.tokens.prefix, now);
+    app.stores.tokens.create(&record).await?;
+    tracing::info!(event = "token_created", token_id = %record.id, owner = %owner.key());
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({
+            "token": plain.expose(),
+            "id": record.id.as_str(),
+            "name": record.name,
+            "abilities": record.abilities.as_slice(),
+            "expires_at": record.expires_at.map(rfc3339),
+        }),
+    ))
+}
+
+async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let p = app.require(req, Some(CREATE_TOKENS)).await?;
+    let body = json_object(req)?;
+    let mut f = Fields::new(&body);
+    let name = f.text("name", 255);
+    let ceiling = match &p {
+        Principal::Token { abilities, .. } => Some(abilities.clone()),
+        Principal::Session { .. } => None,
+    };
+    mint_and_store(app, f, &Tokenable::user(p.user_id()), name, ceiling.as_ref()).await
+}
+
+async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let auth = app.auth()?;
+    let body = json_object(req)?;
+    let mut f = Fields::new(&body);
+    let email = f.email("email");
+    let password = f.secret("password", gatehouse_web::MAX_BODY);
+    let device = f.text("device_name", 255);
+    // Shape errors first; credentials only for a well-formed request.
+    let (Some(email), Some(password)) = (email, password) else {
+        f.optional_string_list("abilities", MAX_ABILITIES, MAX_ABILITY_LEN);
+        return f.finish().and(Err(ApiError::internal()));
+    };
+    if device.is_none() {
+        return f.finish().and(Err(ApiError::internal()));
+    }
+    let user = auth.check_credentials(&email, PasswordAttempt::new(password), &client_meta(req)).await?;
+    mint_and_store(app, f, &Tokenable::user(&user.id), device, None).await
+}
+
+fn query(req: &Request, key: &str) -> Option<String> {
+    req.query_string_parameters_ref().and_then(|q| q.first(key)).map(str::to_owned)
+}
+
+async fn list(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let p = app.require(req, None).await?;
+    let limit = match query(req, "limit") {
+        None => 50,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => return Err(ApiError::field("limit", "must be a whole number from 1 to 100")),
+        },
+    };
+    let cursor = query(req, "cursor").map(Cursor::from_string);
+    let page = match app.stores.tokens.list_for(&Tokenable::user(p.user_id()), limit, cursor.as_ref()).await {
+        Err(gatehouse::StoreError::Rejected(m)) if m.contains("cursor") => {
+            return Err(ApiError::field("cursor", "is not valid"));
+        }
+        other => other?,
+    };
+    let tokens: Vec<Value> = page.items.iter().map(token_json).collect();
+    Ok(json(StatusCode::OK, &json!({ "tokens": tokens, "next_cursor": page.next.map(|c| c.as_str().to_owned()) })))
+}
+
+async fn revoke(app: &App, req: &Request, id: &str) -> Result<Response<Body>, ApiError> {
+    let p = app.require(req, None).await?;
+    let id = TokenId::parse(id).ok_or_else(ApiError::not_found)?;
+    if app.stores.tokens.delete_owned(&id, &Tokenable::user(p.user_id())).await? {
+        tracing::info!(event = "token_revoked", token_id = %id);
+        Ok(no_content())
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+fn registered_app(app: &App, f: &mut Fields<'_>, field: &str) -> Option<String> {
+    let name = f.text(field, 100)?;
+    if app.config.apps.contains(&name) {
+        Some(name)
+    } else {
+        f.error(field, "is not a registered app");
+        None
+    }
+}
+
+async fn handoff(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let p = app.require(req, None).await?;
+    let body = json_object(req)?;
+    let mut f = Fields::new(&body);
+    let target = registered_app(app, &mut f, "target_app");
+    f.finish()?;
+    let target = target.ok_or_else(ApiError::internal)?;
+    let meta = client_meta(req);
+    let now = app.stores.clock.now();
+    let token = HandoffToken::generate();
+    let h = Handoff {
+        token_hash: token.hash(),
+        user_id: p.user_id().clone(),
+        source_app: app.config.app_name.clone(),
+        target_app: target,
+        ip_address: meta.ip,
+        user_agent: meta.user_agent,
+        created_at: now,
+        expires_at: now + app.config.handoff_lifetime,
+        used_at: None,
+    };
+    app.stores.cross_app.put_handoff(&h).await?;
+    tracing::info!(event = "handoff_created", user_id = %h.user_id, target_app = %h.target_app);
+    Ok(json(StatusCode::CREATED, &json!({ "handoff_token": token.expose(), "expires_at": rfc3339(h.expires_at) })))
+}
+
+fn invalid_handoff() -> ApiError {
+    ApiError::unprocessable("invalid_token", "This handoff token is invalid, used or expired.")
+}
+
+async fn exchange(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let auth = app.auth()?;
+    let body = json_object(req)?;
+    let mut f = Fields::new(&body);
+    let raw = f.text("handoff_token", 100);
+    let target = registered_app(app, &mut f, "app");
+    f.finish()?;
+    let (Some(raw), Some(target)) = (raw, target) else {
+        return Err(ApiError::internal());
+    };
+    let token = HandoffToken::parse(&raw).ok_or_else(invalid_handoff)?;
+    let now = app.stores.clock.now();
+    let h = app.stores.cross_app.consume_handoff(&token.hash(), &target, now).await?.ok_or_else(invalid_handoff)?;
+    let user = app.stores.users.find(&h.user_id).await?.ok_or_else(invalid_handoff)?;
+    let meta = client_meta(req);
+    let (session_id, session) = auth.open_session(&user.id, &meta, false, Some(target.clone())).await?;
+    let record = CrossAppSession {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: user.id.clone(),
+        source_app: h.source_app,
+        target_app: target,
+        session_key: session.key,
+        ip_address: meta.ip,
+        user_agent: meta.user_agent,
+        created_at: now,
+        revoked_at: None,
+        expires_at: Some(now + app.config.cross_app_audit_retention),
+    };
+    app.stores.cross_app.record_session(&record).await?;
+    tracing::info!(event = "cross_app_session", user_id = %user.id, source_app = %record.source_app, target_app = %record.target_app, ip = ?record.ip_address);
+    let mut resp =
+        json(StatusCode::OK, &json!({ "user": gatehouse_login::user_json(&user), "cross_app_session_id": record.id }));
+    resp.headers_mut()
+        .append(header::SET_COOKIE, gatehouse_web::session_cookie(&app.config.session, &session_id, false));
+    Ok(resp)
+}
+
+async fn revoke_cross_app(app: &App, req: &Request, id: &str) -> Result<Response<Body>, ApiError> {
+    let p = app.require(req, None).await?;
+    let now = app.stores.clock.now();
+    match app.stores.cross_app.revoke_session(id, p.user_id(), now).await? {
+        Some(s) => {
+            app.stores.sessions.delete(&s.session_key).await?;
+            tracing::info!(event = "cross_app_session_revoked", user_id = %p.user_id(), target_app = %s.target_app);
+            Ok(no_content())
+        }
+        None => Err(ApiError::not_found()),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The authorizer
+
+/// Abilities each route requires of a token, from `GATEHOUSE_ROUTE_ABILITIES`
+/// (`"POST /reports=reports:write,GET /reports=reports:read"`; a route may be listed more than once
+/// to require several). `POST /tokens` always requires `tokens:create`.
+#[derive(Debug, Clone, Default)]
+pub struct RouteAbilities(HashMap<String, Vec<String>>);
+
+impl RouteAbilities {
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        map.entry("POST /tokens".into()).or_default().push(CREATE_TOKENS.into());
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (route, ability) = entry
+                .rsplit_once('=')
+                .ok_or_else(|| format!("GATEHOUSE_ROUTE_ABILITIES: {entry:?} is not ROUTE=ability"))?;
+            let (route, ability) = (route.trim(), ability.trim());
+            if route.split_once(' ').is_none() || ability.is_empty() {
+                return Err(format!("GATEHOUSE_ROUTE_ABILITIES: {entry:?} is not \"METHOD /path=ability\""));
+            }
+            map.entry(route.to_owned()).or_default().push(ability.to_owned());
+        }
+        Ok(Self(map))
+    }
+
+    pub fn from_env() -> Result<Self, String> {
+        Self::parse(&std::env::var("GATEHOUSE_ROUTE_ABILITIES").unwrap_or_default())
+    }
+
+    pub fn for_route(&self, route_key: &str) -> &[String] {
+        self.0.get(route_key).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+fn deny() -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
+    let mut r = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
+    r.is_authorized = false;
+    r.context = json!({});
+    r
+}
+
+/// API Gateway's REQUEST authorizer (payload 2.0, simple responses): a bearer token or the session
+/// cookie, one consistent read on the hot path. Expired, revoked, malformed or unknown credentials,
+/// a missing ability, or a store failure (fail closed) are all "not authorized".
+pub async fn authorize(
+    app: &App,
+    abilities: &RouteAbilities,
+    event: ApiGatewayV2CustomAuthorizerV2Request,
+) -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
+    let bearer = event
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, c)| c.trim().to_owned())
+        })
+        .filter(|c| !c.is_empty());
+    let name = &app.config.session.cookie_name;
+    let cookie = event
+        .cookies
+        .iter()
+        .flat_map(|c| c.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.to_owned());
+    let route = event.route_key.clone().unwrap_or_default();
+    let principal = match app.access.principal(bearer.as_deref(), cookie.as_deref()).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return deny(),
+        Err(e) => {
+            tracing::error!(error = %e, route = %route, "authorizer could not reach the store; denying");
+            return deny();
+        }
+    };
+    if !abilities.for_route(&route).iter().all(|a| principal.can(a)) {
+        tracing::info!(event = "authorizer_missing_ability", route = %route, user_id = %principal.user_id());
+        return deny();
+    }
+    let mut context = json!({ "user_id": principal.user_id().as_str(), "abilities": principal.abilities().as_slice() });
+    match &principal {
+        Principal::Token { token_id, .. } => context["token_id"] = json!(token_id.as_str()),
+        Principal::Session { key, .. } => context["session_id"] = json!(key.as_str()),
+    }
+    let mut r = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
+    r.is_authorized = true;
+    r.context = context;
+    r
+}

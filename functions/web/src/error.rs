@@ -1,0 +1,141 @@
+//! The API's error body: `{"error": {"code", "message", "fields"?}}`, mapped from domain errors
+//! in one place.
+
+use gatehouse::StoreError;
+use gatehouse::auth::AuthError;
+use lambda_http::http::{StatusCode, header};
+use lambda_http::{Body, Response};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub fields: Option<BTreeMap<String, Vec<String>>>,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), fields: None, retry_after: None }
+    }
+
+    pub fn validation(fields: BTreeMap<String, Vec<String>>) -> Self {
+        let message = fields
+            .iter()
+            .next()
+            .and_then(|(f, problems)| problems.first().map(|p| format!("The {f} field {p}.")))
+            .unwrap_or_else(|| "The given data was invalid.".to_owned());
+        Self { fields: Some(fields), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message) }
+    }
+
+    pub fn field(field: &str, problem: &str) -> Self {
+        Self::validation(BTreeMap::from([(field.to_owned(), vec![problem.to_owned()])]))
+    }
+
+    /// 422 with its own code, for answers that are not about one field's shape.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated.")
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
+    }
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed on this route.")
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("Too many attempts. Please try again in {retry_after} seconds."),
+            )
+        }
+    }
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body may not exceed {} bytes.", crate::MAX_BODY),
+        )
+    }
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "The request body must be JSON (Content-Type: application/json).",
+        )
+    }
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
+    }
+    pub fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "A backing service is unavailable. Please retry.")
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(fields) = &self.fields {
+            error["fields"] = json!(fields);
+        }
+        let mut resp = crate::json(self.status, &json!({ "error": error }));
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = secs.to_string().parse()
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable");
+                ApiError::unavailable()
+            }
+            StoreError::Conflict(detail) => ApiError::conflict(detail),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::field("email", "these credentials do not match our records")
+                .with_message("These credentials do not match our records."),
+            AuthError::Throttled { retry_after } => ApiError::too_many_requests(retry_after),
+            AuthError::EmailTaken => ApiError::field("email", "has already been taken"),
+            AuthError::Store(s) => s.into(),
+            AuthError::Hash(h) => {
+                tracing::error!(error = %h, "password hashing failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl ApiError {
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+}

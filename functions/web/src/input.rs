@@ -1,0 +1,258 @@
+//! Reading requests: JSON bodies within limits, typed fields with per-field errors, cookies,
+//! bearer tokens (header only, never the query string) and API Gateway's request context.
+
+use crate::ApiError;
+use gatehouse::Email;
+use gatehouse::auth::ClientMeta;
+use gatehouse::password::{NewPassword, PasswordError, PasswordPolicy};
+use lambda_http::http::header;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Largest accepted request body.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The body as a JSON object: 415 unless `Content-Type: application/json`, 413 over
+/// [`MAX_BODY`], 422 when it is not a JSON object.
+pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json")) {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    if bytes.len() > MAX_BODY {
+        return Err(ApiError::payload_too_large());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::field("body", "must be a JSON object")),
+        Err(_) => Err(ApiError::field("body", "must be valid JSON")),
+    }
+}
+
+/// Reads fields out of a JSON object, collecting every problem before answering.
+pub struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    errors: BTreeMap<String, Vec<String>>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(obj: &'a Map<String, Value>) -> Self {
+        Self { obj, errors: BTreeMap::new() }
+    }
+
+    pub fn error(&mut self, field: &str, problem: impl Into<String>) {
+        self.errors.entry(field.to_owned()).or_default().push(problem.into());
+    }
+
+    fn raw_string(&mut self, field: &str, required: bool) -> Option<&'a str> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => {
+                if required {
+                    self.error(field, "is required");
+                }
+                None
+            }
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => {
+                self.error(field, "must be a string");
+                None
+            }
+        }
+    }
+
+    /// A required, non-blank string of at most `max` characters, trimmed, without control
+    /// characters.
+    pub fn text(&mut self, field: &str, max: usize) -> Option<String> {
+        let s = self.raw_string(field, true)?.trim();
+        if s.is_empty() {
+            self.error(field, "is required");
+            return None;
+        }
+        if s.chars().count() > max {
+            self.error(field, format!("may not be longer than {max} characters"));
+            return None;
+        }
+        if s.chars().any(char::is_control) {
+            self.error(field, "may not contain control characters");
+            return None;
+        }
+        Some(s.to_owned())
+    }
+
+    /// A required string passed through as-is (passwords: never trimmed, never altered), capped
+    /// at `max` characters so nothing huge reaches a hash function.
+    pub fn secret(&mut self, field: &str, max: usize) -> Option<String> {
+        let s = self.raw_string(field, true)?;
+        if s.is_empty() {
+            self.error(field, "is required");
+            return None;
+        }
+        if s.chars().count() > max {
+            self.error(field, format!("may not be longer than {max} characters"));
+            return None;
+        }
+        Some(s.to_owned())
+    }
+
+    pub fn email(&mut self, field: &str) -> Option<Email> {
+        let raw = self.raw_string(field, true)?;
+        match Email::parse(raw) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                self.error(field, format!("must be a valid email address ({e})"));
+                None
+            }
+        }
+    }
+
+    /// A new password meeting the policy, equal to `<field>_confirmation`.
+    pub fn new_password(&mut self, field: &str, policy: &PasswordPolicy) -> Option<NewPassword> {
+        let raw = self.raw_string(field, true)?;
+        let confirmation_field = format!("{field}_confirmation");
+        let confirmation = self.raw_string(&confirmation_field, true);
+        let checked = match policy.check(raw) {
+            Ok(p) => Some(p),
+            Err(PasswordError::TooShort(n)) => {
+                self.error(field, format!("must be at least {n} characters"));
+                None
+            }
+            Err(PasswordError::TooLong(n)) => {
+                self.error(field, format!("may not be longer than {n} characters"));
+                None
+            }
+            Err(PasswordError::Common) => {
+                self.error(field, "is too common; choose a password that is harder to guess");
+                None
+            }
+        };
+        if confirmation.is_some_and(|c| c != raw) {
+            self.error(field, "confirmation does not match");
+            return None;
+        }
+        checked
+    }
+
+    pub fn optional_bool(&mut self, field: &str) -> Option<bool> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.error(field, "must be true or false");
+                None
+            }
+        }
+    }
+
+    /// An optional whole number in `min..=max`.
+    pub fn optional_int(&mut self, field: &str, min: i64, max: i64) -> Option<i64> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(v) if (min..=max).contains(&v) => Some(v),
+                _ => {
+                    self.error(field, format!("must be a whole number from {min} to {max}"));
+                    None
+                }
+            },
+            Some(_) => {
+                self.error(field, "must be a number");
+                None
+            }
+        }
+    }
+
+    /// An optional list of at most `max_items` non-empty strings of at most `max_len` characters.
+    pub fn optional_string_list(&mut self, field: &str, max_items: usize, max_len: usize) -> Option<Vec<String>> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) if items.len() <= max_items => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    match item.as_str().map(str::trim) {
+                        Some(s)
+                            if !s.is_empty() && s.chars().count() <= max_len && !s.chars().any(char::is_control) =>
+                        {
+                            out.push(s.to_owned())
+                        }
+                        _ => {
+                            self.error(field, format!("must hold non-empty strings of at most {max_len} characters"));
+                            return None;
+                        }
+                    }
+                }
+                Some(out)
+            }
+            Some(Value::Array(_)) => {
+                self.error(field, format!("may hold at most {max_items} items"));
+                None
+            }
+            Some(_) => {
+                self.error(field, "must be a list of strings");
+                None
+            }
+        }
+    }
+
+    /// `Ok` when every field read so far was valid; else 422 with every problem.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::validation(self.errors)) }
+    }
+}
+
+/// The value of the named cookie.
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// The bearer credential from `Authorization: Bearer …` (never from the query string). Another
+/// scheme is ignored; a malformed header is a 401.
+pub fn bearer(req: &Request) -> Result<Option<String>, ApiError> {
+    let Some(v) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = v.to_str().map_err(|_| ApiError::unauthenticated())?;
+    match v.split_once(' ') {
+        Some((scheme, cred)) if scheme.eq_ignore_ascii_case("bearer") => {
+            let cred = cred.trim();
+            if cred.is_empty() { Err(ApiError::unauthenticated()) } else { Ok(Some(cred.to_owned())) }
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Source IP and user agent as API Gateway recorded them (never from spoofable headers).
+pub fn client_meta(req: &Request) -> ClientMeta {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ClientMeta::new(ctx.http.source_ip.clone(), ctx.http.user_agent.clone())
+        }
+        _ => ClientMeta::new(
+            None,
+            req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        ),
+    }
+}
+
+/// API Gateway's request id, for logs.
+pub fn request_id(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,154 @@
+//! The HTTP edge every gatehouse function shares: the API's error JSON, input parsing that turns
+//! bad bodies into 4xx (never a 500, never a panic), cookies, what API Gateway says about the
+//! caller, and the [`App`] built once per process.
+
+mod error;
+mod input;
+
+pub use error::ApiError;
+pub use input::{Fields, MAX_BODY, bearer, client_meta, cookie, json_object, request_id};
+
+pub use lambda_http;
+
+use gatehouse::access::{Access, Principal};
+use gatehouse::auth::Auth;
+use gatehouse::config::SessionConfig;
+use gatehouse::sessions::SessionId;
+use gatehouse::{Config, Stores};
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What a function needs, built once at start-up and lent to every request.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub stores: Stores,
+    pub access: Access,
+    auth: Option<Auth>,
+}
+
+impl App {
+    /// `with_passwords` builds the argon2 machinery (and hashes the dummy password once); the
+    /// authorizer does without.
+    pub fn new(config: Config, stores: Stores, with_passwords: bool) -> Result<Self, gatehouse::password::HashError> {
+        let config = Arc::new(config);
+        let access = Access::new(stores.clone(), config.clone());
+        let auth = if with_passwords { Some(Auth::new(access.clone())?) } else { None };
+        Ok(Self { config, stores, access, auth })
+    }
+
+    /// Configuration from the environment and the DynamoDB/SQS stores; no network call.
+    pub async fn from_env(with_passwords: bool) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = Config::from_env()?;
+        let sdk = gatehouse::stores::aws_sdk_config().await;
+        let stores = Stores::aws(&sdk, &config.names, Arc::new(gatehouse::SystemClock));
+        Ok(Self::new(config, stores, with_passwords)?)
+    }
+
+    pub fn auth(&self) -> Result<&Auth, ApiError> {
+        self.auth.as_ref().ok_or_else(|| {
+            tracing::error!("password machinery not configured in this function");
+            ApiError::internal()
+        })
+    }
+
+    /// The caller, from a bearer token or the session cookie; `None` when neither is valid.
+    pub async fn principal(&self, req: &Request) -> Result<Option<Principal>, ApiError> {
+        let bearer = bearer(req)?;
+        let cookie = cookie(req, &self.config.session.cookie_name);
+        Ok(self.access.principal(bearer.as_deref(), cookie.as_deref()).await?)
+    }
+
+    /// The caller, who must be authenticated (401) and, when `ability` is given, hold it (403).
+    pub async fn require(&self, req: &Request, ability: Option<&str>) -> Result<Principal, ApiError> {
+        let p = self.principal(req).await?.ok_or_else(ApiError::unauthenticated)?;
+        if let Some(a) = ability
+            && !p.can(a)
+        {
+            return Err(ApiError::forbidden(format!("This token lacks the \"{a}\" ability.")));
+        }
+        Ok(p)
+    }
+}
+
+/// A JSON response with the headers every gatehouse response carries.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    with_standard_headers(
+        Response::builder().status(status).header(header::CONTENT_TYPE, "application/json"),
+        Body::Text(text),
+    )
+}
+
+/// 204 with the standard headers.
+pub fn no_content() -> Response<Body> {
+    with_standard_headers(Response::builder().status(StatusCode::NO_CONTENT), Body::Empty)
+}
+
+fn with_standard_headers(builder: lambda_http::http::response::Builder, body: Body) -> Response<Body> {
+    builder
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// The session cookie: `HttpOnly; Secure; SameSite=Lax; Path=/`, a browser-session cookie unless
+/// "remember me" (then it lasts as long as the remembered session may).
+pub fn session_cookie(cfg: &SessionConfig, id: &SessionId, remember: bool) -> HeaderValue {
+    let mut c = format!("{}={}; Path=/; HttpOnly; Secure; SameSite=Lax", cfg.cookie_name, id.expose());
+    if let Some(d) = &cfg.cookie_domain {
+        c.push_str(&format!("; Domain={d}"));
+    }
+    if remember {
+        c.push_str(&format!("; Max-Age={}", cfg.remember.num_seconds()));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// A cookie that removes the session cookie.
+pub fn clear_session_cookie(cfg: &SessionConfig) -> HeaderValue {
+    let mut c = format!(
+        "{}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        cfg.cookie_name
+    );
+    if let Some(d) = &cfg.cookie_domain {
+        c.push_str(&format!("; Domain={d}"));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// JSON logs on Lambda (one object per line, CloudWatch-friendly), plain text elsewhere;
+/// `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let result = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        builder.json().with_current_span(true).without_time().try_init()
+    } else {
+        builder.with_writer(std::io::stderr).try_init()
+    };
+    let _ = result;
+}
+
+/// The whole `main` of an HTTP function: tracing, [`App::from_env`] (with the password
+/// machinery), then every request to `$handler(&App, Request) -> Response<Body>`.
+#[macro_export]
+macro_rules! http_main {
+    ($handler:path) => {
+        #[tokio::main]
+        async fn main() -> Result<(), $crate::lambda_http::Error> {
+            $crate::init_tracing();
+            let app = $crate::App::from_env(true).await?;
+            $crate::lambda_http::run($crate::lambda_http::service_fn(|req: $crate::lambda_http::Request| {
+                let app = &app;
+                async move { Ok::<_, $crate::lambda_http::Error>($handler(app, req).await) }
+            }))
+            .await
+        }
+    };
+}

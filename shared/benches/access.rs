@@ -1,0 +1,38 @@
+//! `cargo bench -p gatehouse --bench access`: the token check on the hot path (parse, checksum,
+//! one read, constant-time compare; `last_used_at` already fresh), and the rejection of a
+//! malformed token, on the in-memory store.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use gatehouse::access::Access;
+use gatehouse::tokens::{Abilities, Tokenable, mint};
+use gatehouse::users::UserId;
+use gatehouse::{Clock, Config, ManualClock, Stores};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+
+fn token_check(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let clock = ManualClock::starting_now();
+    let stores = Stores::memory(Arc::new(clock.clone()));
+    let config = Arc::new(Config::from_map(&HashMap::new()).expect("config"));
+    let access = Access::new(stores.clone(), config.clone());
+    let owner = Tokenable::user(&UserId::generate());
+    let (plain, record) = mint(&owner, "bench".into(), Abilities::all(), None, &config.tokens.prefix, clock.now());
+    rt.block_on(stores.tokens.create(&record)).expect("create");
+    let bearer = plain.expose();
+    rt.block_on(access.principal(Some(&bearer), None)).expect("warm").expect("valid");
+
+    let mut group = c.benchmark_group("token_check");
+    group.bench_function("valid_token", |b| {
+        b.iter(|| rt.block_on(access.principal(Some(black_box(&bearer)), None)).expect("ok").expect("authorized"))
+    });
+    let malformed = format!("{}|{}x", record.id, &bearer[37..bearer.len() - 1]);
+    group.bench_function("bad_checksum", |b| {
+        b.iter(|| assert!(rt.block_on(access.principal(Some(black_box(&malformed)), None)).expect("ok").is_none()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, token_check);
+criterion_main!(benches);

@@ -1,0 +1,248 @@
+//! A [`TestApp`]: the real function handlers, fed API Gateway HTTP API (payload 2.0) events as
+//! API Gateway sends them, over stores on the emulator or in memory.
+
+use crate::TestEnv;
+use gatehouse::Config;
+use gatehouse_web::App;
+use lambda_http::http::HeaderMap;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+pub struct TestApp {
+    pub env: TestEnv,
+    pub app: App,
+}
+
+/// One request, described the way a client sends it.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub cookies: Vec<String>,
+    pub ip: String,
+}
+
+impl Call {
+    pub fn new(method: &str, path: &str) -> Self {
+        Self {
+            method: method.into(),
+            path: path.into(),
+            body: None,
+            headers: vec![],
+            cookies: vec![],
+            ip: "203.0.113.7".into(),
+        }
+    }
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(body.to_string());
+        self.header("content-type", "application/json")
+    }
+    pub fn raw(mut self, body: &str) -> Self {
+        self.body = Some(body.to_owned());
+        self
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_owned(), v.to_owned()));
+        self
+    }
+    pub fn cookie(mut self, c: Option<&str>) -> Self {
+        self.cookies.extend(c.map(str::to_owned));
+        self
+    }
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+    pub fn from_ip(mut self, ip: &str) -> Self {
+        self.ip = ip.to_owned();
+        self
+    }
+
+    /// The API Gateway v2 event JSON for this call.
+    pub fn event(&self) -> Value {
+        let (path, query) = self.path.split_once('?').unwrap_or((&self.path, ""));
+        let mut headers: HashMap<String, String> = self.headers.iter().cloned().collect();
+        headers.entry("user-agent".into()).or_insert_with(|| "gatehouse-tests/1.0".into());
+        headers.insert("host".into(), "api.example.test".into());
+        let mut e = json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": headers,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "gatehouse",
+                "domainName": "api.example.test",
+                "domainPrefix": "api",
+                "http": { "method": self.method, "path": path, "protocol": "HTTP/1.1", "sourceIp": self.ip, "userAgent": headers["user-agent"] },
+                "requestId": uuid::Uuid::new_v4().to_string(),
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "23/Nov/2026:13:15:00 +0000",
+                "timeEpoch": 1_795_000_000_000i64
+            },
+            "isBase64Encoded": false
+        });
+        if !self.cookies.is_empty() {
+            e["cookies"] = json!(self.cookies);
+        }
+        if let Some(b) = &self.body {
+            e["body"] = json!(b);
+        }
+        e
+    }
+
+    pub fn request(&self) -> Request {
+        lambda_http::request::from_str(&self.event().to_string()).expect("a valid API Gateway v2 event")
+    }
+}
+
+/// What came back.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw_body: String,
+}
+
+impl Reply {
+    pub fn from(resp: Response<Body>) -> Self {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let raw_body = match resp.body() {
+            Body::Text(t) => t.clone(),
+            Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        let body = serde_json::from_str(&raw_body).unwrap_or(Value::Null);
+        Self { status, headers, body, raw_body }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+    }
+
+    /// `name=value` of the session cookie set by this reply (to send back), if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with("gatehouse_session=") && !c.contains("Max-Age=0"))
+            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+    }
+
+    pub fn error_code(&self) -> Option<&str> {
+        self.body.get("error").and_then(|e| e.get("code")).and_then(Value::as_str)
+    }
+}
+
+/// Configuration for tests: the defaults, with the given overrides.
+pub fn config(overrides: &[(&str, &str)]) -> Config {
+    let map = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_map(&map).expect("test configuration")
+}
+
+impl TestApp {
+    pub async fn aws(overrides: &[(&str, &str)]) -> Self {
+        Self::with(TestEnv::aws().await, overrides)
+    }
+
+    pub fn memory(overrides: &[(&str, &str)]) -> Self {
+        Self::with(TestEnv::memory(), overrides)
+    }
+
+    pub fn with(env: TestEnv, overrides: &[(&str, &str)]) -> Self {
+        let mut cfg = config(overrides);
+        if let Some(aws) = &env.aws {
+            cfg.names = aws.names.clone();
+        }
+        let app = App::new(cfg, env.stores.clone(), true).expect("app");
+        Self { env, app }
+    }
+
+    pub async fn login_fn(&self, call: Call) -> Reply {
+        Reply::from(gatehouse_login::handle(&self.app, call.request()).await)
+    }
+
+    pub async fn register(&self, name: &str, email: &str, password: &str) -> Reply {
+        self.login_fn(Call::new("POST", "/register").json(json!({
+            "name": name, "email": email, "password": password, "password_confirmation": password
+        })))
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.login_fn(Call::new("POST", "/login").json(json!({ "email": email, "password": password }))).await
+    }
+
+    pub async fn user(&self, cookie: Option<&str>) -> Reply {
+        self.login_fn(Call::new("GET", "/user").cookie(cookie)).await
+    }
+}
+
+impl TestApp {
+    pub async fn tokens_fn(&self, call: Call) -> Reply {
+        Reply::from(gatehouse_token_check::handle(&self.app, call.request()).await)
+    }
+
+    /// Registers a user and returns their session cookie.
+    pub async fn signed_up(&self, email: &str) -> String {
+        let r = self.register("Ann", email, "correct horse battery staple 42").await;
+        assert_eq!(r.status, 201, "{}", r.raw_body);
+        r.session_cookie().expect("session cookie")
+    }
+
+    /// Creates a token through `POST /tokens` with the session cookie; returns the whole reply.
+    pub async fn create_token(&self, cookie: &str, body: Value) -> Reply {
+        self.tokens_fn(Call::new("POST", "/tokens").cookie(Some(cookie)).json(body)).await
+    }
+
+    /// Runs the authorizer as API Gateway would for `route_key` (e.g. `GET /user`).
+    pub async fn authorize(
+        &self,
+        abilities: &gatehouse_token_check::RouteAbilities,
+        route_key: &str,
+        bearer: Option<&str>,
+        cookie: Option<&str>,
+    ) -> aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
+        let event = authorizer_event(route_key, bearer, cookie);
+        let event = serde_json::from_value(event).expect("a valid authorizer event");
+        gatehouse_token_check::authorize(&self.app, abilities, event).await
+    }
+}
+
+/// An HTTP API REQUEST authorizer event (payload 2.0), as API Gateway sends it.
+pub fn authorizer_event(route_key: &str, bearer: Option<&str>, cookie: Option<&str>) -> Value {
+    let (method, path) = route_key.split_once(' ').unwrap_or(("GET", "/"));
+    let mut headers = json!({ "host": "api.example.test", "user-agent": "gatehouse-tests/1.0" });
+    if let Some(b) = bearer {
+        headers["authorization"] = json!(format!("Bearer {b}"));
+    }
+    let mut e = json!({
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": format!("arn:aws:execute-api:us-east-1:123456789012:gatehouse/$default/{method}{path}"),
+        "identitySource": [],
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "gatehouse", "domainName": "api.example.test", "domainPrefix": "api",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "gatehouse-tests/1.0" },
+            "requestId": uuid::Uuid::new_v4().to_string(), "routeKey": route_key, "stage": "$default",
+            "time": "23/Nov/2026:13:15:00 +0000", "timeEpoch": 1_795_000_000_000i64
+        }
+    });
+    if let Some(c) = cookie {
+        e["cookies"] = json!([c]);
+    }
+    e
+}
