@@ -1,10 +1,14 @@
 //! `gatehouse`: the operator's command, like Laravel's artisan.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use gatehouse::Config;
 use gatehouse::dynamo::migrate;
+use gatehouse::page::Cursor;
+use gatehouse::queue::{Dispatcher, retry_failed};
 use gatehouse::stores::{DynamoClient, SqsClient};
+use gatehouse::{Config, Stores, SystemClock};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "gatehouse", version, about = "Laravel's system tables on DynamoDB and SQS")]
@@ -20,6 +24,34 @@ enum Command {
         #[command(subcommand)]
         action: Option<MigrateAction>,
     },
+    /// List failed jobs, newest first, a page at a time.
+    #[command(name = "queue:failed")]
+    QueueFailed {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// The cursor printed under the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Put a failed job (or `all` of them) back on the queue.
+    #[command(name = "queue:retry")]
+    QueueRetry { uuid: String },
+    /// Delete one failed job record.
+    #[command(name = "queue:forget")]
+    QueueForget { uuid: String },
+    /// Delete every failed job record.
+    #[command(name = "queue:flush")]
+    QueueFlush,
+    /// Put every failed job of a batch back on the queue.
+    #[command(name = "queue:retry-batch")]
+    QueueRetryBatch { id: String },
+    /// Run the job worker here, long-polling the queue, until Ctrl-C.
+    #[command(name = "queue:work")]
+    QueueWork {
+        /// Stop when the queue is empty instead of waiting for more.
+        #[arg(long)]
+        stop_when_empty: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -31,22 +63,24 @@ enum MigrateAction {
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let config = Config::from_env().context("configuration")?;
+    let config = Arc::new(Config::from_env().context("configuration")?);
+    let sdk = gatehouse::stores::aws_sdk_config().await;
+    let stores = Stores::aws(&sdk, &config.names, Arc::new(SystemClock));
+    let dispatcher = Dispatcher::new(stores.clone(), config.batch_retention);
     match cli.command {
         Command::Migrate { action } => {
-            let sdk = gatehouse::stores::aws_sdk_config().await;
-            let db = DynamoClient::new(&sdk);
-            let sqs = SqsClient::new(&sdk);
+            let (db, sqs) = (DynamoClient::new(&sdk), SqsClient::new(&sdk));
             match action {
                 None => {
                     let report = migrate::migrate(&db, &sqs, &config.names).await.context("migrate")?;
-                    for r in &report {
-                        println!("{r}");
-                    }
+                    report.iter().for_each(|r| println!("{r}"));
                     if migrate::changed_anything(&report) {
                         println!("migrate: done");
                     } else {
@@ -55,9 +89,7 @@ async fn main() -> Result<()> {
                 }
                 Some(MigrateAction::Status) => {
                     let report = migrate::status(&db, &sqs, &config.names).await.context("migrate status")?;
-                    for r in &report {
-                        println!("{r}");
-                    }
+                    report.iter().for_each(|r| println!("{r}"));
                     if !migrate::all_ok(&report) {
                         println!("migrate status: not in place; run `gatehouse migrate`");
                         std::process::exit(1);
@@ -66,6 +98,94 @@ async fn main() -> Result<()> {
                 }
             }
         }
+        Command::QueueFailed { limit, cursor } => {
+            let page = stores.failed_jobs.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
+            if page.items.is_empty() {
+                println!("No failed jobs.");
+            }
+            println!("{:<38} {:<20} {:<28} exception", "uuid", "failed at", "job");
+            for j in &page.items {
+                let name = gatehouse::jobs::JobPayload::from_body(&j.payload)
+                    .map(|p| p.display_name)
+                    .unwrap_or_else(|_| "(undecodable)".into());
+                let first_line = j.exception.lines().next().unwrap_or("");
+                println!(
+                    "{:<38} {:<20} {:<28} {}",
+                    j.uuid,
+                    gatehouse::clock::rfc3339(j.failed_at),
+                    truncate(&name, 28),
+                    truncate(first_line, 80)
+                );
+            }
+            if let Some(next) = page.next {
+                println!("\nmore: gatehouse queue:failed --limit {limit} --cursor {}", next.as_str());
+            }
+        }
+        Command::QueueRetry { uuid } => {
+            let uuids = if uuid == "all" { all_failed(&stores).await? } else { vec![uuid] };
+            for u in &uuids {
+                retry_failed(&dispatcher, u).await.with_context(|| format!("retrying {u}"))?;
+                println!("The failed job [{u}] has been pushed back onto the queue.");
+            }
+            if uuids.is_empty() {
+                println!("No failed jobs.");
+            }
+        }
+        Command::QueueForget { uuid } => {
+            if !stores.failed_jobs.forget(&uuid).await? {
+                bail!("no failed job matches the given ID: {uuid}");
+            }
+            println!("Failed job deleted successfully.");
+        }
+        Command::QueueFlush => {
+            let n = stores.failed_jobs.flush().await?;
+            println!("{n} failed job(s) deleted.");
+        }
+        Command::QueueRetryBatch { id } => {
+            let batch = stores.batches.find(&id).await?.with_context(|| format!("no batch {id}"))?;
+            for u in &batch.failed_job_ids {
+                match retry_failed(&dispatcher, u).await {
+                    Ok(()) => println!("The failed job [{u}] has been pushed back onto the queue."),
+                    Err(e) => println!("Skipped [{u}]: {e}"),
+                }
+            }
+        }
+        Command::QueueWork { stop_when_empty } => {
+            let mailer = gatehouse_job_worker::mailer(&config, &sdk);
+            let worker = gatehouse_job_worker::worker(stores.clone(), config.clone(), mailer);
+            eprintln!(
+                "Processing jobs from {} (Ctrl-C to stop)",
+                config.names.queue(gatehouse::schema::JOBS_QUEUE.logical)
+            );
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    polled = worker.poll_once(Duration::from_secs(if stop_when_empty { 1 } else { 20 })) => {
+                        let n = polled?;
+                        if n == 0 && stop_when_empty {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
     }
     Ok(())
+}
+
+async fn all_failed(stores: &Stores) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = stores.failed_jobs.list(1000, cursor.as_ref()).await?;
+        out.extend(page.items.into_iter().map(|j| j.uuid));
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_owned() } else { s.chars().take(n - 1).collect::<String>() + "…" }
 }

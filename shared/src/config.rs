@@ -59,6 +59,24 @@ pub struct ResetConfig {
     pub throttle: Duration,
     /// The link mailed, with `{token}` and `{email}` placeholders. Never built from the request.
     pub url_template: String,
+    pub subject: String,
+    /// Requests to `/forgot-password` allowed per IP per minute.
+    pub per_ip_per_minute: i64,
+}
+
+/// Where mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailerKind {
+    /// Printed to standard output (local only).
+    Log,
+    /// Amazon SES v2.
+    Ses,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    pub mailer: MailerKind,
+    pub from: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +97,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub passwords: PasswordConfig,
     pub reset: ResetConfig,
+    pub mail: MailConfig,
     pub tokens: TokenConfig,
     pub failed_job_retention: Duration,
     pub batch_retention: Duration,
@@ -165,6 +184,22 @@ impl Config {
                 throttle: Duration::seconds(env.number("GATEHOUSE_RESET_THROTTLE_SECONDS", 60, 0, 3600)?),
                 url_template: env
                     .string("GATEHOUSE_RESET_URL", "http://127.0.0.1:8080/reset-password?token={token}&email={email}"),
+                subject: env.string("GATEHOUSE_RESET_SUBJECT", "Reset your password"),
+                per_ip_per_minute: env.number("GATEHOUSE_FORGOT_PER_IP_PER_MINUTE", 6, 1, 10_000)?,
+            },
+            mail: MailConfig {
+                mailer: match env.string("GATEHOUSE_MAILER", "log").as_str() {
+                    "log" => MailerKind::Log,
+                    "ses" => MailerKind::Ses,
+                    other => {
+                        return Err(ConfigError::Invalid {
+                            var: "GATEHOUSE_MAILER",
+                            value: other.to_owned(),
+                            problem: "expected \"log\" or \"ses\"".into(),
+                        });
+                    }
+                },
+                from: env.string("GATEHOUSE_MAIL_FROM", "gatehouse@example.com"),
             },
             tokens: TokenConfig {
                 prefix: env.string("GATEHOUSE_TOKEN_PREFIX", "gth_"),

@@ -7,7 +7,7 @@
 //! and an SQS implementation ([`sqs`]).
 //!
 //! Invariants:
-//! - this crate knows nothing of `lambda_http`; only [`dynamo`] and [`sqs`] import `aws_sdk_*`;
+//! - this crate knows nothing of `lambda_http`; only [`dynamo`], [`sqs`] and [`ses`] import `aws_sdk_*`;
 //! - every read treats an item whose expiry has passed as absent, because DynamoDB's TTL deletes
 //!   hours or days late; conditional writes treat it as absent too;
 //! - secrets (passwords, session ids, token secrets, reset tokens) are never keys, never logged and
@@ -24,14 +24,19 @@ pub mod dynamo;
 pub mod email;
 pub mod error;
 pub mod failed_jobs;
+pub mod job_runs;
 pub mod jobs;
 pub mod locks;
+pub mod mail;
 pub mod memory;
 pub mod page;
 pub mod password;
+pub mod password_reset;
+pub mod queue;
 pub mod resets;
 pub mod schema;
 pub mod secret;
+pub mod ses;
 pub mod sessions;
 pub mod sqs;
 pub mod stores;

@@ -7,6 +7,7 @@ use crate::config::Names;
 use crate::cross_app::CrossAppStore;
 use crate::dynamo::{self, Table};
 use crate::failed_jobs::FailedJobStore;
+use crate::job_runs::JobRunStore;
 use crate::jobs::JobQueue;
 use crate::locks::LockStore;
 use crate::memory;
@@ -29,6 +30,7 @@ pub struct Stores {
     pub batches: Arc<dyn BatchStore>,
     pub failed_jobs: Arc<dyn FailedJobStore>,
     pub cross_app: Arc<dyn CrossAppStore>,
+    pub job_runs: Arc<dyn JobRunStore>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     /// Where the data lives, for banners and logs: `memory` or `dynamodb+sqs`.
@@ -49,6 +51,7 @@ impl Stores {
             batches: Arc::new(memory::MemoryBatches::new(clock.clone())),
             failed_jobs: Arc::new(memory::MemoryFailedJobs::new(clock.clone())),
             cross_app: Arc::new(memory::MemoryCrossApp::new(clock.clone())),
+            job_runs: Arc::new(memory::MemoryJobRuns::new(clock.clone())),
             queue: Arc::new(memory::MemoryQueue::new(
                 clock.clone(),
                 Duration::from_secs(q.visibility_timeout_secs.into()),
@@ -78,6 +81,7 @@ impl Stores {
                 t(schema::CROSS_APP_HANDOFFS),
                 t(schema::CROSS_APP_SESSIONS),
             )),
+            job_runs: Arc::new(dynamo::DynamoJobRuns::new(t(schema::JOB_RUNS))),
             queue: Arc::new(crate::sqs::SqsQueue::new(
                 sqs,
                 names.queue(schema::JOBS_QUEUE.logical),

@@ -246,3 +246,31 @@ pub fn authorizer_event(route_key: &str, bearer: Option<&str>, cookie: Option<&s
     }
     e
 }
+
+impl TestApp {
+    pub async fn reset_fn(&self, call: Call) -> Reply {
+        Reply::from(gatehouse_password_reset::handle(&self.app, call.request()).await)
+    }
+
+    /// The job worker over this app's stores and configuration, mailing through `mailer`.
+    pub fn worker(&self, mailer: std::sync::Arc<dyn gatehouse::mail::Mailer>) -> gatehouse::queue::Worker {
+        gatehouse_job_worker::worker(self.env.stores.clone(), self.app.config.clone(), mailer)
+    }
+}
+
+/// The mail moto's SES has accepted for `to`: (subject, body) pairs.
+pub fn ses_sent_to(to: &str) -> Vec<(String, String)> {
+    let url = format!("{}/moto-api/data.json", crate::emulator_endpoint().trim_end_matches('/'));
+    let out = std::process::Command::new("curl").args(["-fsS", &url]).output().expect("curl");
+    assert!(out.status.success(), "GET {url} failed");
+    let data: Value = serde_json::from_slice(&out.stdout).expect("moto data.json");
+    data["ses"]["Message"]
+        .as_array()
+        .map(|msgs| {
+            msgs.iter()
+                .filter(|m| m["destinations"]["ToAddresses"].as_array().is_some_and(|a| a.iter().any(|x| x == to)))
+                .map(|m| (m["subject"].as_str().unwrap_or("").to_owned(), m["body"].as_str().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}

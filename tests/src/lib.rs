@@ -98,4 +98,5 @@ impl TestEnv {
 }
 pub mod counting;
 pub mod http;
+pub mod jobs;
 pub mod template;

@@ -11,6 +11,7 @@ mod suite {
     use gatehouse::cache;
     use gatehouse::cross_app::{CrossAppSession, Handoff, HandoffToken};
     use gatehouse::failed_jobs::FailedJob;
+    use gatehouse::job_runs::Claim;
     use gatehouse::locks::{LockOwner, acquire_blocking};
     use gatehouse::password::PasswordHash;
     use gatehouse::resets::{PlainResetToken, ResetRecord};
@@ -712,6 +713,54 @@ mod suite {
         assert_eq!(env.stores.cross_app.find_session(&rec.id).await.unwrap().unwrap().revoked_at, Some(now(&env)));
     }
 
+    // ---------------------------------------------------------------- job runs
+
+    pub async fn a_job_run_is_claimed_by_exactly_one_of_racing_workers(env: TestEnv) {
+        let t = now(&env);
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let runs = env.stores.job_runs.clone();
+                tokio::spawn(
+                    async move { runs.claim("job-1", t, t + Span::seconds(60), t + Span::days(1)).await.unwrap() },
+                )
+            })
+            .collect();
+        let mut claimed = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Claim::Claimed => claimed += 1,
+                Claim::Busy { until } => assert_eq!(until, t + Span::seconds(60)),
+                Claim::Completed => panic!("not completed yet"),
+            }
+        }
+        assert_eq!(claimed, 1);
+    }
+
+    pub async fn a_completed_run_stays_completed_and_a_released_or_lapsed_one_is_claimable(env: TestEnv) {
+        let runs = &env.stores.job_runs;
+        let t = now(&env);
+        assert_eq!(runs.claim("a", t, t + Span::seconds(60), t + Span::days(1)).await.unwrap(), Claim::Claimed);
+        runs.complete("a", t, t + Span::days(1)).await.unwrap();
+        assert_eq!(runs.claim("a", t, t + Span::seconds(60), t + Span::days(1)).await.unwrap(), Claim::Completed);
+        assert_eq!(runs.claim("b", t, t + Span::seconds(60), t + Span::days(1)).await.unwrap(), Claim::Claimed);
+        runs.release("b").await.unwrap();
+        assert_eq!(runs.claim("b", t, t + Span::seconds(60), t + Span::days(1)).await.unwrap(), Claim::Claimed);
+        // A crashed attempt's lease lapses.
+        env.clock.advance(Span::seconds(61));
+        let later = now(&env);
+        assert_eq!(
+            runs.claim("b", later, later + Span::seconds(60), later + Span::days(1)).await.unwrap(),
+            Claim::Claimed
+        );
+        // Past its retention a completed record is forgotten.
+        env.clock.advance(Span::days(2));
+        let much_later = now(&env);
+        assert_eq!(
+            runs.claim("a", much_later, much_later + Span::seconds(60), much_later + Span::days(1)).await.unwrap(),
+            Claim::Claimed
+        );
+    }
+
     // ---------------------------------------------------------------- queue
 
     pub async fn the_queue_sends_receives_and_deletes(env: TestEnv) {
@@ -818,6 +867,8 @@ contract!(
     two_racing_exchanges_of_one_handoff_token_let_one_through,
     a_handoff_for_another_app_or_expired_is_refused,
     cross_app_sessions_are_audited_and_revoked_only_by_their_user,
+    a_job_run_is_claimed_by_exactly_one_of_racing_workers,
+    a_completed_run_stays_completed_and_a_released_or_lapsed_one_is_claimable,
     the_queue_sends_receives_and_deletes,
     a_released_message_comes_back_with_its_receive_count,
     a_delayed_message_stays_hidden_until_due,

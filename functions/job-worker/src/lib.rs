@@ -1,0 +1,63 @@
+//! The job worker: SQS hands it a batch of messages; each is processed on its own and the answer
+//! lists exactly the ones to retry (partial batch failures).
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use gatehouse::config::MailerKind;
+use gatehouse::jobs::QueueMessage;
+use gatehouse::mail::{LogMailer, Mailer};
+use gatehouse::queue::{Dispatcher, Outcome, Worker, WorkerSettings};
+use gatehouse::{Config, Stores, schema};
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// The worker with every job gatehouse defines registered. Add your own with
+/// [`Worker::register`].
+pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> Worker {
+    let dispatcher = Dispatcher::new(stores.clone(), config.batch_retention);
+    let settings = WorkerSettings::new(config.names.queue(schema::JOBS_QUEUE.logical), config.failed_job_retention);
+    let mut w = Worker::new(stores, dispatcher, settings);
+    gatehouse::password_reset::register_jobs(&mut w, config, mailer);
+    w
+}
+
+/// The mailer configuration asks for: SES, or the log mailer.
+pub fn mailer(config: &Config, sdk: &gatehouse::stores::SdkConfig) -> Arc<dyn Mailer> {
+    match config.mail.mailer {
+        MailerKind::Ses => Arc::new(gatehouse::ses::SesMailer::new(sdk, config.mail.from.clone())),
+        MailerKind::Log => Arc::new(LogMailer::new()),
+    }
+}
+
+/// Handles one SQS event. Each record is processed independently (a panic in one job fails only
+/// that record); records to retry are made visible again after their backoff and listed in the
+/// response by message id.
+pub async fn handle(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for record in event.records {
+        let (Some(message_id), Some(receipt_handle)) = (record.message_id.clone(), record.receipt_handle.clone())
+        else {
+            tracing::error!("an SQS record without id or receipt handle; it cannot be reported and is skipped");
+            continue;
+        };
+        let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let msg = QueueMessage {
+            message_id: message_id.clone(),
+            receipt_handle,
+            body: record.body.unwrap_or_default(),
+            receive_count,
+        };
+        let span = tracing::info_span!("message", message_id = %message_id, receive_count);
+        let outcome = worker.process(&msg).instrument(span).await;
+        if let Outcome::Retry { after } = outcome {
+            if let Err(e) = worker.stores().queue.change_visibility(&msg.receipt_handle, after).await {
+                tracing::warn!(error = %e, "could not set the retry delay; SQS's visibility timeout applies");
+            }
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            failures.push(failure);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}

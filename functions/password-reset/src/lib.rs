@@ -1,0 +1,84 @@
+//! `POST /forgot-password` and `POST /reset-password`.
+
+use gatehouse::password_reset::{PasswordBroker, ResetError};
+use gatehouse::queue::Dispatcher;
+use gatehouse::resets::PlainResetToken;
+use gatehouse::throttle::RateLimiter;
+use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, request_id};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use tracing::Instrument;
+
+pub const ROUTES: &[(&str, &str)] = &[("POST", "/forgot-password"), ("POST", "/reset-password")];
+
+/// The one answer to every well-formed forgot-password request.
+pub const FORGOT_MESSAGE: &str = "If an account exists for this email address, we have emailed a password reset link.";
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let span = tracing::info_span!("request", request_id = %request_id(&req), method = %req.method(), path = %req.uri().path());
+    async move { route(app, &req).await.unwrap_or_else(ApiError::into_response) }.instrument(span).await
+}
+
+async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    match (req.method().clone(), req.uri().path()) {
+        (Method::POST, "/forgot-password") => forgot(app, req).await,
+        (Method::POST, "/reset-password") => reset(app, req).await,
+        (_, p) if ROUTES.iter().any(|(_, r)| *r == p) => Err(ApiError::method_not_allowed()),
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+fn broker(app: &App) -> Result<PasswordBroker, ApiError> {
+    Ok(PasswordBroker::new(app.auth()?.clone(), Dispatcher::new(app.stores.clone(), app.config.batch_retention)))
+}
+
+async fn forgot(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body = json_object(req)?;
+    let mut f = Fields::new(&body);
+    let email = f.email("email");
+    f.finish()?;
+    let email = email.ok_or_else(ApiError::internal)?;
+    let meta = client_meta(req);
+    let limiter = RateLimiter::new(app.stores.cache.clone(), app.stores.clock.clone());
+    let key = format!("forgot-password:{}", meta.ip.as_deref().unwrap_or("-"));
+    if let Some(retry_after) = limiter.too_many(&key, app.config.reset.per_ip_per_minute).await? {
+        return Err(ApiError::too_many_requests(retry_after));
+    }
+    limiter.hit(&key, gatehouse::clock::Span::seconds(60)).await?;
+    broker(app)?.request_link(&email).await.map_err(|e| {
+        tracing::error!(error = %e, "could not queue the reset link job");
+        ApiError::unavailable()
+    })?;
+    Ok(json(StatusCode::ACCEPTED, &json!({ "message": FORGOT_MESSAGE })))
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::unprocessable("invalid_token", "This password reset token is invalid.")
+}
+
+async fn reset(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let auth = app.auth()?;
+    let body = json_object(req)?;
+    let mut f = Fields::new(&body);
+    let email = f.email("email");
+    let token = f.text("token", 200);
+    let password = f.new_password("password", auth.policy());
+    f.finish()?;
+    let (Some(email), Some(token), Some(password)) = (email, token, password) else {
+        return Err(ApiError::internal());
+    };
+    let token = PlainResetToken::parse(&token).ok_or_else(invalid_token)?;
+    match broker(app)?.reset(&email, &token, password).await {
+        Ok(_) => Ok(json(
+            StatusCode::OK,
+            &json!({ "message": "Your password has been reset. Please sign in with your new password." }),
+        )),
+        Err(ResetError::InvalidToken) => Err(invalid_token()),
+        Err(ResetError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "password reset failed");
+            Err(ApiError::internal())
+        }
+    }
+}

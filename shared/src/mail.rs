@@ -1,0 +1,73 @@
+//! Outgoing mail: a [`Mailer`] trait, the log mailer of the local run (prints every mail, links
+//! included, to standard output, and says it is local-only), and SES v2 in production
+//! ([`crate::ses`]).
+
+use async_trait::async_trait;
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+}
+
+/// Mail bodies carry reset links: never in `Debug` output or logs.
+impl std::fmt::Debug for Mail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mail").field("subject", &self.subject).field("text", &"[REDACTED]").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum MailError {
+    /// Worth retrying (throttled, unreachable).
+    #[error("mail not sent, will retry: {0}")]
+    Transient(String),
+    /// Retrying will not help (rejected address, unverified sender).
+    #[error("mail rejected: {0}")]
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError>;
+}
+
+/// Prints each mail to standard output (the local run's "inbox") and keeps it in memory for
+/// tests. Local use only: it writes secrets (reset links) to the terminal by design.
+#[derive(Clone, Default)]
+pub struct LogMailer {
+    outbox: Arc<Mutex<Vec<Mail>>>,
+    quiet: bool,
+}
+
+impl LogMailer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps mail in memory without printing (tests).
+    pub fn quiet() -> Self {
+        Self { quiet: true, ..Self::default() }
+    }
+
+    pub fn sent(&self) -> Vec<Mail> {
+        self.outbox.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl Mailer for LogMailer {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        if !self.quiet {
+            println!(
+                "\n──── mail (log mailer: local only, not sent) ────\nTo: {}\nSubject: {}\n\n{}\n─────────────────────────────────────────────────\n",
+                mail.to, mail.subject, mail.text
+            );
+        }
+        self.outbox.lock().unwrap_or_else(|e| e.into_inner()).push(mail.clone());
+        Ok(())
+    }
+}

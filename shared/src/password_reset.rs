@@ -1,0 +1,215 @@
+//! Laravel's password broker, closing its holes: the request for a link answers the same whatever
+//! the email (the lookup, throttle, token and mail happen in a queued job), tokens are stored as
+//! hashes and consumed atomically, and a reset revokes every session and token of the user.
+
+use crate::auth::Auth;
+use crate::clock::Timestamp;
+use crate::config::Config;
+use crate::email::Email;
+use crate::error::StoreError;
+use crate::jobs::JobPayload;
+use crate::mail::{Mail, MailError, Mailer};
+use crate::password::{HashError, NewPassword};
+use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler, Worker};
+use crate::resets::{PlainResetToken, ResetRecord};
+use crate::tokens::Tokenable;
+use crate::users::{RememberToken, User};
+use async_trait::async_trait;
+use std::sync::Arc;
+use thiserror::Error;
+
+pub const SEND_RESET_LINK: &str = "SendPasswordResetLink";
+pub const SEND_PASSWORD_CHANGED: &str = "SendPasswordChangedNotification";
+
+#[derive(Debug, Error)]
+pub enum ResetError {
+    /// Unknown, expired, used, replaced or mismatched: one answer for all.
+    #[error("this password reset token is invalid")]
+    InvalidToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+}
+
+fn mail_job(job: &str, email: &Email) -> JobPayload {
+    let mut p = JobPayload::new(job, serde_json::json!({ "email": email.normalized() }));
+    p.display_name = format!("Gatehouse\\Notifications\\{job}");
+    p.max_tries = Some(5);
+    p.backoff = vec![10, 30, 60, 120];
+    p.timeout = Some(30);
+    p
+}
+
+#[derive(Clone)]
+pub struct PasswordBroker {
+    pub auth: Auth,
+    pub dispatcher: Dispatcher,
+}
+
+impl PasswordBroker {
+    pub fn new(auth: Auth, dispatcher: Dispatcher) -> Self {
+        Self { auth, dispatcher }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.auth.access.stores.clock.now()
+    }
+
+    /// Queues the job that may mail a link. The same single write whether or not the account
+    /// exists: nothing about the account is read here.
+    pub async fn request_link(&self, email: &Email) -> Result<(), DispatchError> {
+        self.dispatcher.dispatch(mail_job(SEND_RESET_LINK, email)).await.map(|_| ())
+    }
+
+    /// Resets the password with a mailed token. The token is checked, then every existing session
+    /// and token of the user is revoked, the token is consumed (the atomic gate: of racing resets
+    /// exactly one gets past it), the new hash and a fresh remember token are stored, sessions and
+    /// tokens are revoked again (closing the window in which the old password still worked), and a
+    /// "password changed" mail is queued. Nobody is logged in.
+    pub async fn reset(
+        &self,
+        email: &Email,
+        token: &PlainResetToken,
+        password: NewPassword,
+    ) -> Result<User, ResetError> {
+        let stores = &self.auth.access.stores;
+        let record = stores.resets.find(email).await?.ok_or(ResetError::InvalidToken)?;
+        if !crate::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
+            return Err(ResetError::InvalidToken);
+        }
+        let user = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
+        let hash = self.auth.hasher().hash_blocking(password).await?;
+        self.revoke_everything(&user).await?;
+        if !stores.resets.consume(email, &token.hash(), self.now()).await? {
+            return Err(ResetError::InvalidToken);
+        }
+        stores.users.update_password(&user.id, &hash, Some(&RememberToken::generate()), self.now()).await?;
+        self.revoke_everything(&user).await?;
+        tracing::info!(event = "password_reset", user_id = %user.id, email_hash = %email.hash());
+        self.dispatcher.dispatch(mail_job(SEND_PASSWORD_CHANGED, email)).await?;
+        Ok(user)
+    }
+
+    async fn revoke_everything(&self, user: &User) -> Result<(), StoreError> {
+        let stores = &self.auth.access.stores;
+        stores.sessions.delete_for_user(&user.id, None).await?;
+        stores.tokens.delete_all_for(&Tokenable::user(&user.id)).await?;
+        Ok(())
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn email_of(job: &JobPayload) -> Result<Email, JobError> {
+    let raw =
+        job.data.get("email").and_then(|v| v.as_str()).ok_or_else(|| JobError::permanent("job data has no email"))?;
+    Email::parse(raw).map_err(|e| JobError::permanent(format!("job data email: {e}")))
+}
+
+fn mail_error(e: MailError) -> JobError {
+    match e {
+        MailError::Transient(m) => JobError::retry_msg(m),
+        MailError::Rejected(m) => JobError::permanent(m),
+    }
+}
+
+/// The job behind `POST /forgot-password`: resolves the account, throttles (one mail per email
+/// per window), mints the token and mails the link built from configuration.
+pub struct SendResetLink {
+    pub config: Arc<Config>,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+#[async_trait]
+impl JobHandler for SendResetLink {
+    async fn handle(&self, job: &JobPayload, ctx: &JobContext) -> Result<(), JobError> {
+        let email = email_of(job)?;
+        let Some(user) = ctx.stores.users.find_by_email(&email).await? else {
+            tracing::info!(event = "reset_link_skipped", reason = "unknown email", email_hash = %email.hash());
+            return Ok(());
+        };
+        let now = ctx.stores.clock.now();
+        let token = PlainResetToken::generate();
+        let record = ResetRecord {
+            email: user.email.clone(),
+            token_hash: token.hash(),
+            created_at: now,
+            expires_at: now + self.config.reset.expire,
+        };
+        if !ctx.stores.resets.put_unless_throttled(&record, now - self.config.reset.throttle).await? {
+            tracing::info!(event = "reset_link_skipped", reason = "throttled", user_id = %user.id);
+            return Ok(());
+        }
+        let link = self
+            .config
+            .reset
+            .url_template
+            .replace("{token}", token.expose())
+            .replace("{email}", &url_encode(&user.email.normalized()));
+        let minutes = self.config.reset.expire.num_minutes();
+        let mail = Mail {
+            to: user.email.as_str().to_owned(),
+            subject: self.config.reset.subject.clone(),
+            text: format!(
+                "Hello {},\n\nYou are receiving this email because we received a password reset request for your account.\n\nReset your password: {link}\n\nThis link expires in {minutes} minutes. If you did not request a reset, you can ignore this email.\n",
+                user.name
+            ),
+        };
+        if let Err(e) = self.mailer.send(&mail).await {
+            // Forget the token, so the retry is not throttled by a token nobody received.
+            ctx.stores.resets.delete(&user.email).await?;
+            return Err(mail_error(e));
+        }
+        tracing::info!(event = "reset_link_sent", user_id = %user.id);
+        Ok(())
+    }
+}
+
+/// Tells the user their password was changed.
+pub struct SendPasswordChanged {
+    pub mailer: Arc<dyn Mailer>,
+}
+
+#[async_trait]
+impl JobHandler for SendPasswordChanged {
+    async fn handle(&self, job: &JobPayload, ctx: &JobContext) -> Result<(), JobError> {
+        let email = email_of(job)?;
+        let Some(user) = ctx.stores.users.find_by_email(&email).await? else {
+            return Ok(());
+        };
+        let mail = Mail {
+            to: user.email.as_str().to_owned(),
+            subject: "Your password was changed".into(),
+            text: format!(
+                "Hello {},\n\nThe password of your account was just changed, and every session and access token was signed out.\n\nIf this was not you, reset your password at once and contact support.\n",
+                user.name
+            ),
+        };
+        self.mailer.send(&mail).await.map_err(mail_error)
+    }
+}
+
+/// Registers the password broker's jobs with a worker.
+pub fn register_jobs(worker: &mut Worker, config: Arc<Config>, mailer: Arc<dyn Mailer>) {
+    worker.register(SEND_RESET_LINK, SendResetLink { config, mailer: mailer.clone() });
+    worker.register(SEND_PASSWORD_CHANGED, SendPasswordChanged { mailer });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn url_encoding_keeps_unreserved_characters_only() {
+        assert_eq!(super::url_encode("a.b+c@x-y.com"), "a.b%2Bc%40x-y.com");
+    }
+}

@@ -1,0 +1,493 @@
+//! Laravel's queue on SQS: dispatching (with delays beyond SQS's 15-minute limit and batches) and
+//! the worker that runs each message once in effect, however often SQS delivers it.
+
+use crate::batches::{Batch, BatchOptions, Counted};
+use crate::clock::{Span, Timestamp, epoch_seconds};
+use crate::error::StoreError;
+use crate::failed_jobs::FailedJob;
+use crate::job_runs::Claim;
+use crate::jobs::{JobPayload, MAX_MESSAGE_BYTES, MAX_QUEUE_DELAY, QueueMessage};
+use crate::locks::LockOwner;
+use crate::stores::Stores;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DispatchError {
+    #[error("the job payload is {size} bytes; a queue message holds at most {MAX_MESSAGE_BYTES}")]
+    TooLarge { size: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sends jobs to the queue.
+#[derive(Clone)]
+pub struct Dispatcher {
+    stores: Stores,
+    batch_retention: Span,
+}
+
+impl Dispatcher {
+    pub fn new(stores: Stores, batch_retention: Span) -> Self {
+        Self { stores, batch_retention }
+    }
+
+    pub async fn dispatch(&self, job: JobPayload) -> Result<String, DispatchError> {
+        self.dispatch_after(job, Duration::ZERO).await
+    }
+
+    /// Sends `job` to run after `delay`. SQS delays at most 15 minutes: a longer delay records when
+    /// the job is due and sends it delayed by the maximum; the worker re-delays it, step by step,
+    /// until it is due.
+    pub async fn dispatch_after(&self, mut job: JobPayload, delay: Duration) -> Result<String, DispatchError> {
+        let step = if delay > MAX_QUEUE_DELAY {
+            let due = self.stores.clock.now() + Span::from_std(delay).unwrap_or(Span::MAX);
+            job.available_at = Some(epoch_seconds(due));
+            MAX_QUEUE_DELAY
+        } else {
+            delay
+        };
+        let body = job.to_body();
+        if body.len() > MAX_MESSAGE_BYTES {
+            return Err(DispatchError::TooLarge { size: body.len() });
+        }
+        Ok(self.stores.queue.send(&body, step).await?)
+    }
+
+    /// Creates a batch of `jobs` (each marked with the batch id) and dispatches them. Follow-up
+    /// jobs in `options` run when the batch ends (`then` if nothing failed, `catch` on the first
+    /// failure, `finally` always).
+    pub async fn dispatch_batch(
+        &self,
+        name: &str,
+        jobs: Vec<JobPayload>,
+        options: BatchOptions,
+    ) -> Result<Batch, DispatchError> {
+        let now = self.stores.clock.now();
+        let n = jobs.len() as u64;
+        let batch = Batch {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: name.to_owned(),
+            total_jobs: n,
+            pending_jobs: n,
+            failed_jobs: 0,
+            failed_job_ids: vec![],
+            options,
+            cancelled_at: None,
+            created_at: now,
+            finished_at: None,
+            expires_at: Some(now + self.batch_retention),
+        };
+        for job in &jobs {
+            let size = job.to_body().len() + batch.id.len() + 16;
+            if size > MAX_MESSAGE_BYTES {
+                return Err(DispatchError::TooLarge { size });
+            }
+        }
+        self.stores.batches.create(&batch).await?;
+        for mut job in jobs {
+            job.batch_id = Some(batch.id.clone());
+            self.dispatch(job).await?;
+        }
+        Ok(batch)
+    }
+}
+
+/// Why a job run did not succeed. Keeps the whole cause chain for failed_jobs.
+#[derive(Debug, Clone)]
+pub struct JobError {
+    message: String,
+    /// A permanent error fails the job at once, whatever tries remain.
+    permanent: bool,
+}
+
+impl JobError {
+    /// A failure worth retrying, with the message of `e` and of every cause behind it.
+    pub fn retry(e: &(dyn std::error::Error + 'static)) -> Self {
+        Self { message: cause_chain(e), permanent: false }
+    }
+    pub fn retry_msg(msg: impl Into<String>) -> Self {
+        Self { message: msg.into(), permanent: false }
+    }
+    /// A failure no retry can fix (bad data): the job goes to failed_jobs now.
+    pub fn permanent(msg: impl Into<String>) -> Self {
+        Self { message: msg.into(), permanent: true }
+    }
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        let permanent = matches!(e, StoreError::Corrupt { .. });
+        Self { message: cause_chain(&e), permanent }
+    }
+}
+
+/// `error\ncaused by: cause\ncaused by: …`
+pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str("\ncaused by: ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// What a job handler is given: the stores (cache and locks among them), a dispatcher, and which
+/// attempt this is.
+#[derive(Clone)]
+pub struct JobContext {
+    pub stores: Stores,
+    pub dispatcher: Dispatcher,
+    pub attempt: u32,
+}
+
+impl JobContext {
+    /// Laravel's `WithoutOverlapping`: `Ok(None)` (run nothing) when another run holds `key`,
+    /// else runs `f` holding the lock for at most `ttl`, and releases it.
+    pub async fn without_overlapping<F, Fut, T>(&self, key: &str, ttl: Span, f: F) -> Result<Option<T>, JobError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, JobError>>,
+    {
+        let owner = LockOwner::random();
+        let key = format!("without-overlapping:{key}");
+        if !self.stores.locks.acquire(&key, &owner, Some(self.stores.clock.now() + ttl)).await? {
+            return Ok(None);
+        }
+        let out = f().await;
+        self.stores.locks.release(&key, &owner).await?;
+        out.map(Some)
+    }
+}
+
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    async fn handle(&self, job: &JobPayload, ctx: &JobContext) -> Result<(), JobError>;
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Ran and succeeded, or had already (duplicate delivery): remove from the queue.
+    Completed,
+    /// Not run, on purpose (re-delayed, batch cancelled): remove from the queue.
+    Skipped(&'static str),
+    /// Failed with tries left, or another attempt holds it: leave on the queue, visible again
+    /// after this long.
+    Retry { after: Duration },
+    /// Failed for good and recorded in failed_jobs: remove from the queue.
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Laravel's `connection` and `queue` columns of failed_jobs.
+    pub connection: String,
+    pub queue: String,
+    /// A job's run time when its payload names none; must stay under the function's timeout.
+    pub default_timeout: Duration,
+    pub failed_retention: Span,
+    /// How long a completed run is remembered (at least the queue's retention).
+    pub run_retention: Span,
+}
+
+impl WorkerSettings {
+    pub fn new(queue: impl Into<String>, failed_retention: Span) -> Self {
+        Self {
+            connection: "sqs".into(),
+            queue: queue.into(),
+            default_timeout: Duration::from_secs(50),
+            failed_retention,
+            run_retention: Span::days(15),
+        }
+    }
+}
+
+/// Runs messages through registered handlers.
+#[derive(Clone)]
+pub struct Worker {
+    handlers: HashMap<String, Arc<dyn JobHandler>>,
+    stores: Stores,
+    dispatcher: Dispatcher,
+    settings: WorkerSettings,
+}
+
+impl Worker {
+    pub fn new(stores: Stores, dispatcher: Dispatcher, settings: WorkerSettings) -> Self {
+        Self { handlers: HashMap::new(), stores, dispatcher, settings }
+    }
+
+    /// Registers the handler for jobs named `name` (the payload's `job`).
+    pub fn register(&mut self, name: &str, handler: impl JobHandler) -> &mut Self {
+        self.handlers.insert(name.to_owned(), Arc::new(handler));
+        self
+    }
+
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    fn now(&self) -> Timestamp {
+        self.stores.clock.now()
+    }
+
+    /// Receives up to 10 messages (waiting up to `wait` for the first), processes each and settles
+    /// it with the queue. Returns how many it handled. (The local worker loop and `queue:work`;
+    /// on Lambda the SQS event source receives and deletes.)
+    pub async fn poll_once(&self, wait: Duration) -> Result<usize, StoreError> {
+        let msgs = self.stores.queue.receive(10, wait, None).await?;
+        for m in &msgs {
+            let outcome = self.process(m).await;
+            self.settle(m, &outcome).await?;
+        }
+        Ok(msgs.len())
+    }
+
+    /// Deletes a finished message, or makes a retried one visible again after its backoff.
+    pub async fn settle(&self, msg: &QueueMessage, outcome: &Outcome) -> Result<(), StoreError> {
+        match outcome {
+            Outcome::Retry { after } => self.stores.queue.change_visibility(&msg.receipt_handle, *after).await,
+            _ => self.stores.queue.delete(&msg.receipt_handle).await,
+        }
+    }
+
+    /// Processes one delivery. Store failures along the way become `Retry`, never a lost job.
+    pub async fn process(&self, msg: &QueueMessage) -> Outcome {
+        match self.try_process(msg).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(message_id = %msg.message_id, error = %e, "job bookkeeping failed; the message will be retried");
+                Outcome::Retry { after: Duration::from_secs(5) }
+            }
+        }
+    }
+
+    async fn try_process(&self, msg: &QueueMessage) -> Result<Outcome, StoreError> {
+        let job = match JobPayload::from_body(&msg.body) {
+            Ok(j) => j,
+            Err(e) => {
+                let uuid = format!("undecodable-{}", msg.message_id);
+                self.record_failure(&uuid, &msg.body, &format!("undecodable job payload: {e}")).await?;
+                tracing::error!(message_id = %msg.message_id, "undecodable job payload recorded in failed_jobs");
+                return Ok(Outcome::Failed);
+            }
+        };
+        let span = tracing::info_span!("job", uuid = %job.uuid, job = %job.job);
+        let _enter = span.enter();
+        let now = self.now();
+        if let Some(due) = job.available_at
+            && due > epoch_seconds(now)
+        {
+            let wait = Duration::from_secs((due - epoch_seconds(now)) as u64).min(MAX_QUEUE_DELAY);
+            self.stores.queue.send(&msg.body, wait).await?;
+            return Ok(Outcome::Skipped("not due yet: re-delayed"));
+        }
+        let attempt = job.attempts + msg.receive_count.max(1);
+        let Some(handler) = self.handlers.get(&job.job).cloned() else {
+            self.fail(&job, msg, &format!("no handler is registered for job {:?}", job.job)).await?;
+            return Ok(Outcome::Failed);
+        };
+        let max_tries = job.max_tries.unwrap_or(1).max(1);
+        let timeout = job.timeout.map(|t| Duration::from_secs(t.into())).unwrap_or(self.settings.default_timeout);
+        let lease = now + Span::from_std(timeout).unwrap_or(Span::MAX) + Span::seconds(30);
+        // Idempotency first: a run that completed is acknowledged however late the duplicate.
+        match self.stores.job_runs.claim(&job.uuid, now, lease, now + self.settings.run_retention).await? {
+            Claim::Completed => return Ok(Outcome::Completed),
+            Claim::Busy { until } => {
+                let after = (until - now).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1));
+                return Ok(Outcome::Retry { after });
+            }
+            Claim::Claimed => {}
+        }
+        let give_up = if job.retry_until.is_some_and(|until| epoch_seconds(now) > until) {
+            Some("the job's retryUntil has passed".to_owned())
+        } else if attempt > max_tries {
+            Some(format!("the job has been attempted too many times ({attempt} > maxTries {max_tries})"))
+        } else {
+            None
+        };
+        if let Some(reason) = give_up {
+            self.stores.job_runs.release(&job.uuid).await?;
+            self.fail(&job, msg, &reason).await?;
+            return Ok(Outcome::Failed);
+        }
+        if let Some(batch_id) = &job.batch_id
+            && let Some(batch) = self.stores.batches.find(batch_id).await?
+            && batch.cancelled_at.is_some()
+        {
+            self.stores.job_runs.complete(&job.uuid, now, now + self.settings.run_retention).await?;
+            if let Some(counted) = self.stores.batches.record_success(batch_id, &job.uuid).await? {
+                self.after_batch_count(counted, false).await?;
+            }
+            return Ok(Outcome::Skipped("batch cancelled"));
+        }
+
+        let ctx = JobContext { stores: self.stores.clone(), dispatcher: self.dispatcher.clone(), attempt };
+        let run = {
+            let job = job.clone();
+            tokio::spawn(async move { handler.handle(&job, &ctx).await })
+        };
+        let result = match tokio::time::timeout(timeout, run).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(join)) if join.is_panic() => {
+                Err(JobError::retry_msg(format!("the job panicked: {}", panic_message(join))))
+            }
+            Ok(Err(join)) => Err(JobError::retry_msg(format!("the job was cancelled: {join}"))),
+            Err(_) => Err(JobError::retry_msg(format!("the job timed out after {}s", timeout.as_secs()))),
+        };
+
+        match result {
+            Ok(()) => {
+                self.stores.job_runs.complete(&job.uuid, self.now(), self.now() + self.settings.run_retention).await?;
+                if let Some(batch_id) = &job.batch_id
+                    && let Some(counted) = self.stores.batches.record_success(batch_id, &job.uuid).await?
+                {
+                    self.after_batch_count(counted, false).await?;
+                }
+                tracing::info!(attempt, "job completed");
+                Ok(Outcome::Completed)
+            }
+            Err(e) => {
+                let exhausted = e.is_permanent()
+                    || attempt >= max_tries
+                    || job.max_exceptions.is_some_and(|m| attempt >= m)
+                    || job
+                        .retry_until
+                        .is_some_and(|u| epoch_seconds(self.now()) + (job.backoff_for(attempt).as_secs() as i64) > u);
+                self.stores.job_runs.release(&job.uuid).await?;
+                if exhausted {
+                    tracing::warn!(attempt, error = %e, "job failed for good");
+                    self.fail(&job, msg, &format!("{}: {e}", job.display_name)).await?;
+                    Ok(Outcome::Failed)
+                } else {
+                    let after = job.backoff_for(attempt);
+                    tracing::info!(attempt, error = %e, retry_in = after.as_secs(), "job failed; will retry");
+                    Ok(Outcome::Retry { after })
+                }
+            }
+        }
+    }
+
+    async fn record_failure(&self, uuid: &str, body: &str, exception: &str) -> Result<(), StoreError> {
+        let now = self.now();
+        self.stores
+            .failed_jobs
+            .record(&FailedJob {
+                uuid: uuid.to_owned(),
+                connection: self.settings.connection.clone(),
+                queue: self.settings.queue.clone(),
+                payload: body.to_owned(),
+                exception: exception.to_owned(),
+                failed_at: now,
+                expires_at: Some(now + self.settings.failed_retention),
+            })
+            .await
+    }
+
+    async fn fail(&self, job: &JobPayload, msg: &QueueMessage, exception: &str) -> Result<(), StoreError> {
+        self.record_failure(&job.uuid, &msg.body, exception).await?;
+        if let Some(batch_id) = &job.batch_id
+            && let Some(counted) = self.stores.batches.record_failure(batch_id, &job.uuid).await?
+        {
+            self.after_batch_count(counted, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Dispatches a batch's follow-up jobs. Each gets a uuid derived from the batch, so that even
+    /// when a crash makes us dispatch twice, the job runs once.
+    async fn after_batch_count(&self, counted: Counted, failed: bool) -> Result<(), StoreError> {
+        let b = &counted.batch;
+        if failed && counted.newly_counted && b.failed_jobs == 1 {
+            self.follow_ups(b, "catch", &b.options.catch).await?;
+            if !b.options.allow_failures {
+                self.stores.batches.cancel(&b.id, self.now()).await?;
+            }
+        }
+        if b.all_jobs_done() && b.finished_at.is_none() {
+            if b.failed_jobs == 0 {
+                self.follow_ups(b, "then", &b.options.then).await?;
+            }
+            self.follow_ups(b, "finally", &b.options.finally).await?;
+            self.stores.batches.mark_finished(&b.id, self.now()).await?;
+        }
+        Ok(())
+    }
+
+    async fn follow_ups(&self, b: &Batch, kind: &str, jobs: &[serde_json::Value]) -> Result<(), StoreError> {
+        for (i, raw) in jobs.iter().enumerate() {
+            let Ok(mut job) = serde_json::from_value::<JobPayload>(raw.clone()) else {
+                tracing::error!(batch_id = %b.id, kind, "a batch follow-up job is not a job payload; skipped");
+                continue;
+            };
+            job.uuid = format!("{}-{kind}-{i}", b.id);
+            job.batch_id = None;
+            if let Some(obj) = job.data.as_object_mut() {
+                obj.insert("batch_id".into(), serde_json::Value::String(b.id.clone()));
+            }
+            match self.dispatcher.dispatch(job).await {
+                Ok(_) => {}
+                Err(DispatchError::Store(e)) => return Err(e),
+                Err(e) => {
+                    tracing::error!(batch_id = %b.id, kind, error = %e, "a batch follow-up job could not be dispatched")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    let payload = join.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
+#[derive(Debug, Error)]
+pub enum RetryError {
+    #[error("no failed job {0}")]
+    NotFound(String),
+    #[error("failed job {0} has an undecodable payload and cannot be retried")]
+    Undecodable(String),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Laravel's `queue:retry`: puts a failed job back on the queue with its attempts reset, then
+/// forgets the failure record.
+pub async fn retry_failed(dispatcher: &Dispatcher, uuid: &str) -> Result<(), RetryError> {
+    let stores = &dispatcher.stores;
+    let failed = stores.failed_jobs.find(uuid).await?.ok_or_else(|| RetryError::NotFound(uuid.to_owned()))?;
+    let mut job = JobPayload::from_body(&failed.payload).map_err(|_| RetryError::Undecodable(uuid.to_owned()))?;
+    job.attempts = 0;
+    job.available_at = None;
+    job.retry_until = None;
+    stores.job_runs.release(&job.uuid).await?;
+    dispatcher.dispatch(job).await?;
+    stores.failed_jobs.forget(uuid).await?;
+    Ok(())
+}

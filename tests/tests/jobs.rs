@@ -1,0 +1,234 @@
+//! The job worker against SQS and DynamoDB on the emulator (and the in-memory queue where time
+//! must be simulated).
+
+use aws_lambda_events::sqs::SqsEvent;
+use gatehouse::batches::BatchOptions;
+use gatehouse::jobs::QueueMessage;
+use gatehouse::queue::{DispatchError, Outcome, retry_failed};
+use gatehouse_tests::TestEnv;
+use gatehouse_tests::jobs::{drain, job, test_worker};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_job_that_fails_twice_then_succeeds_runs_three_times_and_ends_succeeded() {
+    let env = TestEnv::aws().await;
+    let (w, probe) = test_worker(&env);
+    let j = job("Flaky", json!({"fail_times": 2}), 3);
+    w.dispatcher().dispatch(j.clone()).await.unwrap();
+    drain(&w, 20).await;
+    assert_eq!(probe.runs(&j.uuid), 3);
+    assert!(env.stores.failed_jobs.list(10, None).await.unwrap().items.is_empty());
+    assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_job_that_always_fails_runs_max_tries_times_lands_in_failed_jobs_and_can_be_retried() {
+    let env = TestEnv::aws().await;
+    let (w, probe) = test_worker(&env);
+    let j = job("Flaky", json!({"fail_times": 100}), 3);
+    w.dispatcher().dispatch(j.clone()).await.unwrap();
+    drain(&w, 20).await;
+    assert_eq!(probe.runs(&j.uuid), 3);
+    let failed = env.stores.failed_jobs.list(10, None).await.unwrap().items;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].uuid, j.uuid);
+    assert!(failed[0].exception.contains("flaky failure 3"), "{}", failed[0].exception);
+    assert_eq!((failed[0].connection.as_str(), failed[0].queue.as_str()), ("sqs", "jobs"));
+    assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 0, "removed from the queue");
+
+    retry_failed(w.dispatcher(), &j.uuid).await.unwrap();
+    assert!(env.stores.failed_jobs.find(&j.uuid).await.unwrap().is_none());
+    drain(&w, 20).await;
+    assert_eq!(probe.runs(&j.uuid), 6, "retried with its tries reset");
+}
+
+#[tokio::test]
+async fn one_bad_record_in_a_batch_of_ten_is_the_only_one_reported() {
+    let env = TestEnv::aws().await;
+    let (w, probe) = test_worker(&env);
+    let bad = job("Flaky", json!({"fail_times": 5}), 3);
+    let panicking = job("Panics", json!({}), 1);
+    for i in 0..8 {
+        w.dispatcher().dispatch(job("Flaky", json!({"effect": format!("ok-{i}")}), 1)).await.unwrap();
+    }
+    w.dispatcher().dispatch(bad.clone()).await.unwrap();
+    w.dispatcher().dispatch(panicking.clone()).await.unwrap();
+    let mut received: Vec<QueueMessage> = Vec::new();
+    while received.len() < 10 {
+        received.extend(env.stores.queue.receive(10, Duration::from_secs(1), None).await.unwrap());
+    }
+    let event = json!({ "Records": received.iter().map(|m| json!({
+        "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+        "attributes": { "ApproximateReceiveCount": m.receive_count.to_string(), "SentTimestamp": "1795000000000",
+                        "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795000000000" },
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
+    })).collect::<Vec<_>>() });
+    let event: SqsEvent = serde_json::from_value(event).unwrap();
+    let resp = gatehouse_job_worker::handle(&w, event).await;
+    let bad_id = received.iter().find(|m| m.body.contains(&bad.uuid)).unwrap().message_id.clone();
+    let ids: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(ids, vec![bad_id], "only the retried record is reported; never an empty identifier");
+    assert_eq!(probe.runs(&panicking.uuid), 1);
+    let failed =
+        env.stores.failed_jobs.find(&panicking.uuid).await.unwrap().expect("the panic failed only its own job");
+    assert!(failed.exception.contains("panicked: this job always panics"), "{}", failed.exception);
+    for i in 0..8 {
+        assert_eq!(probe.runs(&format!("ok-{i}")), 1);
+    }
+}
+
+#[tokio::test]
+async fn the_same_message_delivered_twice_has_its_effect_once() {
+    let env = TestEnv::aws().await;
+    let (w, probe) = test_worker(&env);
+    let j = job("Flaky", json!({"effect": "mail-sent"}), 1);
+    w.dispatcher().dispatch(j.clone()).await.unwrap();
+    let msgs = env.stores.queue.receive(1, Duration::from_secs(1), None).await.unwrap();
+    assert_eq!(w.process(&msgs[0]).await, Outcome::Completed);
+    // SQS delivers it again (the delete was lost, say).
+    let again = QueueMessage { receive_count: 2, ..msgs[0].clone() };
+    assert_eq!(w.process(&again).await, Outcome::Completed);
+    assert_eq!(probe.runs("mail-sent"), 1);
+    assert_eq!(probe.runs(&j.uuid), 1);
+}
+
+#[tokio::test]
+async fn a_batch_of_fifty_with_five_failures_and_allow_failures_finishes_once() {
+    let env = TestEnv::aws().await;
+    let (w, probe) = test_worker(&env);
+    let jobs: Vec<_> =
+        (0..50).map(|i| job("Flaky", json!({"fail_times": if i % 10 == 3 { 9 } else { 0 }}), 1)).collect();
+    let options = BatchOptions {
+        allow_failures: true,
+        then: vec![serde_json::to_value(job("Flaky", json!({"effect": "then"}), 1)).unwrap()],
+        catch: vec![serde_json::to_value(job("Flaky", json!({"effect": "catch"}), 1)).unwrap()],
+        finally: vec![serde_json::to_value(job("Flaky", json!({"effect": "finally"}), 1)).unwrap()],
+    };
+    let batch = w.dispatcher().dispatch_batch("import", jobs, options).await.unwrap();
+    drain(&w, 40).await;
+    let b = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
+    assert_eq!((b.total_jobs, b.pending_jobs, b.failed_jobs), (50, 0, 5));
+    assert_eq!(b.failed_job_ids.len(), 5);
+    assert!(b.finished_at.is_some());
+    assert_eq!(probe.runs("finally"), 1);
+    assert_eq!(probe.runs("catch"), 1);
+    assert_eq!(probe.runs("then"), 0, "then runs only when nothing failed");
+    // A late duplicate delivery of a counted job changes nothing and dispatches nothing.
+    let dup = job("Flaky", json!({}), 1);
+    let mut dup = dup;
+    dup.batch_id = Some(batch.id.clone());
+    dup.uuid = b.failed_job_ids[0].clone();
+    let msg =
+        QueueMessage { message_id: "dup".into(), receipt_handle: "dup".into(), body: dup.to_body(), receive_count: 1 };
+    w.process(&msg).await;
+    assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 0);
+    let again = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
+    assert_eq!((again.pending_jobs, again.failed_jobs, again.finished_at), (0, 5, b.finished_at));
+}
+
+#[tokio::test]
+async fn a_failure_without_allow_failures_cancels_the_batch_and_the_rest_is_skipped() {
+    let env = TestEnv::memory();
+    let (w, probe) = test_worker(&env);
+    let mut jobs = vec![job("Flaky", json!({"fail_times": 9}), 1)];
+    jobs.extend((0..3).map(|i| job("Flaky", json!({"effect": format!("later-{i}")}), 1)));
+    let batch = w.dispatcher().dispatch_batch("strict", jobs, BatchOptions::default()).await.unwrap();
+    drain(&w, 10).await;
+    let b = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
+    assert!(b.cancelled_at.is_some());
+    assert_eq!((b.pending_jobs, b.failed_jobs), (0, 1));
+    assert!(b.finished_at.is_some());
+    assert_eq!((0..3).map(|i| probe.runs(&format!("later-{i}"))).sum::<u32>(), 0);
+}
+
+#[tokio::test]
+async fn a_one_hour_delay_is_honoured_in_fifteen_minute_steps() {
+    let env = TestEnv::memory();
+    let (w, probe) = test_worker(&env);
+    let j = job("Flaky", json!({}), 1);
+    w.dispatcher().dispatch_after(j.clone(), Duration::from_secs(3600)).await.unwrap();
+    let mut steps = 0;
+    for _ in 0..3 {
+        assert_eq!(w.poll_once(Duration::ZERO).await.unwrap(), 0, "not visible before its step");
+        env.clock.advance(chrono::Duration::seconds(900));
+        assert_eq!(w.poll_once(Duration::ZERO).await.unwrap(), 1, "re-delayed at the end of a step");
+        steps += 1;
+        assert_eq!(probe.runs(&j.uuid), 0, "never runs before it is due");
+    }
+    env.clock.advance(chrono::Duration::seconds(899));
+    assert_eq!(w.poll_once(Duration::ZERO).await.unwrap(), 0);
+    env.clock.advance(chrono::Duration::seconds(1));
+    w.poll_once(Duration::ZERO).await.unwrap();
+    assert_eq!(probe.runs(&j.uuid), 1);
+    assert_eq!(steps, 3);
+}
+
+#[tokio::test]
+async fn on_sqs_a_long_delay_is_sent_as_re_delay_steps() {
+    let env = TestEnv::aws().await;
+    let (w, probe) = test_worker(&env);
+    let j = job("Flaky", json!({}), 1);
+    let mut due = j.clone();
+    due.available_at = Some(gatehouse::clock::epoch_seconds(env.clock_now()) + 2700);
+    let msg =
+        QueueMessage { message_id: "m".into(), receipt_handle: "r".into(), body: due.to_body(), receive_count: 1 };
+    assert!(matches!(w.process(&msg).await, Outcome::Skipped(_)));
+    assert_eq!(probe.runs(&j.uuid), 0);
+    assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 1, "sent again, delayed");
+    assert!(env.stores.queue.receive(1, Duration::ZERO, None).await.unwrap().is_empty(), "and invisible for now");
+    // And dispatch_after sends the maximum SQS delay with the due time in the payload.
+    w.dispatcher().dispatch_after(j, Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn unknown_jobs_and_undecodable_payloads_go_straight_to_failed_jobs() {
+    let env = TestEnv::aws().await;
+    let (w, _) = test_worker(&env);
+    let unknown = job("NoSuchJob", json!({}), 5);
+    w.dispatcher().dispatch(unknown.clone()).await.unwrap();
+    env.stores.queue.send("this is not json", Duration::ZERO).await.unwrap();
+    drain(&w, 5).await;
+    let failed = env.stores.failed_jobs.list(10, None).await.unwrap().items;
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().any(|f| f.uuid == unknown.uuid && f.exception.contains("no handler")));
+    assert!(failed.iter().any(|f| f.payload == "this is not json" && f.exception.contains("undecodable")));
+    assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 0, "nothing loops");
+}
+
+#[tokio::test]
+async fn a_jobs_timeout_is_enforced() {
+    let env = TestEnv::memory();
+    let (w, probe) = test_worker(&env);
+    let mut j = job("Sleeps", json!({}), 1);
+    j.timeout = Some(1);
+    w.dispatcher().dispatch(j.clone()).await.unwrap();
+    drain(&w, 3).await;
+    assert_eq!(probe.runs(&j.uuid), 1);
+    let failed = env.stores.failed_jobs.find(&j.uuid).await.unwrap().unwrap();
+    assert!(failed.exception.contains("timed out after 1s"), "{}", failed.exception);
+}
+
+#[tokio::test]
+async fn a_payload_over_the_queue_limit_fails_at_dispatch() {
+    let env = TestEnv::memory();
+    let (w, _) = test_worker(&env);
+    let big = job("Flaky", json!({"blob": "x".repeat(300 * 1024)}), 1);
+    assert!(matches!(w.dispatcher().dispatch(big).await, Err(DispatchError::TooLarge { .. })));
+}
+
+#[tokio::test]
+async fn without_overlapping_keeps_two_runs_of_one_key_apart() {
+    let env = TestEnv::aws().await;
+    let (w, probe) = test_worker(&env);
+    let a = job("Exclusive", json!({"name": "report"}), 1);
+    let b = job("Exclusive", json!({"name": "report"}), 1);
+    let ma = QueueMessage { message_id: "a".into(), receipt_handle: "a".into(), body: a.to_body(), receive_count: 1 };
+    let mb = QueueMessage { message_id: "b".into(), receipt_handle: "b".into(), body: b.to_body(), receive_count: 1 };
+    let (ra, rb) = tokio::join!(w.process(&ma), w.process(&mb));
+    assert_eq!((ra, rb), (Outcome::Completed, Outcome::Completed));
+    assert_eq!(probe.runs("report"), 1);
+    assert_eq!(probe.runs("overlap-skipped"), 1);
+}
