@@ -1,5 +1,7 @@
 //! `gatehouse`: the operator's command, like Laravel's artisan.
 
+mod serve;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use gatehouse::dynamo::migrate;
@@ -45,6 +47,15 @@ enum Command {
     /// Put every failed job of a batch back on the queue.
     #[command(name = "queue:retry-batch")]
     QueueRetryBatch { id: String },
+    /// Serve every route and run the job worker, on 127.0.0.1. In memory unless `--aws` (or
+    /// `AWS_ENDPOINT_URL`) points it at DynamoDB and SQS.
+    Serve {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Use DynamoDB and SQS (as the AWS environment configures) instead of memory.
+        #[arg(long)]
+        aws: bool,
+    },
     /// Run the job worker here, long-polling the queue, until Ctrl-C.
     #[command(name = "queue:work")]
     QueueWork {
@@ -70,6 +81,9 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Serve { port, aws } = cli.command {
+        return serve::run(port, aws).await;
+    }
     let config = Arc::new(Config::from_env().context("configuration")?);
     let sdk = gatehouse::stores::aws_sdk_config().await;
     let stores = Stores::aws(&sdk, &config.names, Arc::new(SystemClock));
@@ -150,6 +164,7 @@ async fn main() -> Result<()> {
                 }
             }
         }
+        Command::Serve { .. } => unreachable!("handled above"),
         Command::QueueWork { stop_when_empty } => {
             let mailer = gatehouse_job_worker::mailer(&config, &sdk);
             let worker = gatehouse_job_worker::worker(stores.clone(), config.clone(), mailer);

@@ -210,3 +210,105 @@ pub fn schema_mismatches(template: &Value) -> Vec<String> {
     }
     out
 }
+
+/// `(METHOD, /path)` of every HTTP API event of every function, with the function's binary.
+pub fn routes(template: &Value) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for (_, f) in of_type(template, "AWS::Serverless::Function") {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or("?").to_owned();
+        if let Some(events) = f["Properties"]["Events"].as_mapping() {
+            for (_, e) in events {
+                if e["Type"].as_str() == Some("HttpApi") {
+                    let p = &e["Properties"];
+                    out.insert((
+                        binary.clone(),
+                        p["Method"].as_str().unwrap_or("?").to_uppercase(),
+                        p["Path"].as_str().unwrap_or("?").to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What a policy `Resource` entry names: `table/<t>`, `table/<t>/index/<i>`, `queue/<q>`, `ses`,
+/// or `?…` when it cannot be read.
+fn resource_name(template: &Value, r: &Value) -> String {
+    let logical_of = |res: &str| -> Option<String> {
+        let props = template["Resources"].get(res)?.get("Properties")?;
+        logical_name(props, "TableName")
+            .map(|t| format!("table/{t}"))
+            .or_else(|| logical_name(props, "QueueName").map(|q| format!("queue/{q}")))
+    };
+    match r {
+        Value::Tagged(t) if t.tag == "GetAtt" => {
+            let target = t.value.as_str().unwrap_or("");
+            target.strip_suffix(".Arn").and_then(logical_of).unwrap_or_else(|| format!("?{target}"))
+        }
+        Value::Tagged(t) if t.tag == "Sub" => {
+            let s = t.value.as_str().unwrap_or("");
+            if s.contains(":ses:") {
+                return "ses".into();
+            }
+            if let Some(rest) = s.strip_prefix("${")
+                && let Some((res, tail)) = rest.split_once(".Arn}")
+                && let Some(base) = logical_of(res)
+            {
+                return format!("{base}{tail}");
+            }
+            format!("?{s}")
+        }
+        other => format!("?{other:?}"),
+    }
+}
+
+/// `(resource, action)` pairs a function's inline policies grant.
+pub fn granted(template: &Value, binary: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (_, f) in of_type(template, "AWS::Serverless::Function") {
+        if f["Metadata"]["BuildProperties"]["Binary"].as_str() != Some(binary) {
+            continue;
+        }
+        for policy in f["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                let actions: Vec<String> = match &st["Action"] {
+                    Value::Sequence(s) => s.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
+                    Value::String(a) => vec![a.clone()],
+                    _ => vec![],
+                };
+                let resources: Vec<Value> = match &st["Resource"] {
+                    Value::Sequence(s) => s.clone(),
+                    other => vec![other.clone()],
+                };
+                for r in &resources {
+                    let name = resource_name(template, r);
+                    for a in &actions {
+                        out.insert((name.clone(), a.clone()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every way a function's grants differ from what its code needs, and every over-broad grant.
+pub fn permission_mismatches(template: &Value, binary: &str, needs: &[(&str, &[&str])]) -> Vec<String> {
+    let have = granted(template, binary);
+    let want: BTreeSet<(String, String)> =
+        needs.iter().flat_map(|(r, actions)| actions.iter().map(move |a| (r.to_string(), a.to_string()))).collect();
+    let mut out = Vec::new();
+    for w in want.difference(&have) {
+        out.push(format!("{binary}: template.yaml does not grant {} on {}", w.1, w.0));
+    }
+    for h in have.difference(&want) {
+        out.push(format!("{binary}: template.yaml grants {} on {}, which the code does not use", h.1, h.0));
+    }
+    for (r, a) in &have {
+        if a.contains('*') || r.starts_with('?') {
+            out.push(format!("{binary}: over-broad or unreadable grant {a} on {r}"));
+        }
+    }
+    out
+}

@@ -67,3 +67,116 @@ fn an_extra_table_in_the_template_is_caught() {
         "{problems:?}"
     );
 }
+
+use gatehouse_tests::template::{of_type, permission_mismatches, routes};
+use std::collections::BTreeSet;
+
+/// What one function's code does to AWS: `(resource, actions)`.
+type Permissions = &'static [(&'static str, &'static [&'static str])];
+
+fn functions() -> Vec<(&'static str, Permissions)> {
+    vec![
+        ("login", gatehouse_login::PERMISSIONS),
+        ("tokens", gatehouse_token_check::TOKENS_PERMISSIONS),
+        ("token-check", gatehouse_token_check::AUTHORIZER_PERMISSIONS),
+        ("password-reset", gatehouse_password_reset::PERMISSIONS),
+        ("job-worker", gatehouse_job_worker::PERMISSIONS),
+    ]
+}
+
+fn openapi_routes() -> BTreeSet<(String, String)> {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../openapi.json")).expect("openapi.json is JSON");
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("x-gatehouse-local-only") != Some(&serde_json::Value::Bool(true)) {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn code_routes() -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for (binary, routes) in [
+        ("login", gatehouse_login::ROUTES),
+        ("tokens", gatehouse_token_check::ROUTES),
+        ("password-reset", gatehouse_password_reset::ROUTES),
+    ] {
+        for (m, p) in routes {
+            out.insert((binary.to_owned(), m.to_string(), p.to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_route_in_the_template_is_in_the_openapi_document_and_served_by_that_function() {
+    let template_routes = routes(&load());
+    let by_path: BTreeSet<(String, String)> = template_routes.iter().map(|(_, m, p)| (m.clone(), p.clone())).collect();
+    assert_eq!(by_path, openapi_routes(), "template.yaml routes vs openapi.json");
+    assert_eq!(template_routes, code_routes(), "template.yaml routes vs each function's ROUTES");
+}
+
+#[test]
+fn a_route_removed_from_the_template_only_is_caught() {
+    let mut t = load();
+    t["Resources"]["LoginFunction"]["Properties"]["Events"].as_mapping_mut().unwrap().remove("Sessions");
+    let by_path: BTreeSet<(String, String)> = routes(&t).into_iter().map(|(_, m, p)| (m, p)).collect();
+    assert_ne!(by_path, openapi_routes());
+    assert!(openapi_routes().difference(&by_path).any(|(m, p)| m == "GET" && p == "/sessions"));
+}
+
+#[test]
+fn every_function_is_granted_exactly_what_its_code_uses() {
+    let t = load();
+    let problems: Vec<String> =
+        functions().into_iter().flat_map(|(b, needs)| permission_mismatches(&t, b, needs)).collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_permission_removed_from_the_template_only_is_caught() {
+    let mut t = load();
+    let stmts =
+        t["Resources"]["JobWorkerFunction"]["Properties"]["Policies"][0]["Statement"].as_sequence_mut().unwrap();
+    stmts.retain(|s| s["Action"][0].as_str() != Some("ses:SendEmail"));
+    let problems = permission_mismatches(&t, "job-worker", gatehouse_job_worker::PERMISSIONS);
+    assert!(problems.iter().any(|p| p.contains("does not grant ses:SendEmail on ses")), "{problems:?}");
+}
+
+#[test]
+fn a_wildcard_grant_is_caught() {
+    let mut t = load();
+    t["Resources"]["LoginFunction"]["Properties"]["Policies"][0]["Statement"][0]["Action"] =
+        Value::from(vec!["dynamodb:*"]);
+    let problems = permission_mismatches(&t, "login", gatehouse_login::PERMISSIONS);
+    assert!(problems.iter().any(|p| p.contains("over-broad")), "{problems:?}");
+}
+
+#[test]
+fn the_queue_hides_a_message_for_at_least_six_worker_timeouts() {
+    let t = load();
+    let worker_timeout = t["Resources"]["JobWorkerFunction"]["Properties"]["Timeout"].as_u64().unwrap();
+    let visibility = t["Resources"]["JobsQueue"]["Properties"]["VisibilityTimeout"].as_u64().unwrap();
+    assert!(visibility >= 6 * worker_timeout, "{visibility} < 6 x {worker_timeout}");
+    assert_eq!(worker_timeout, u64::from(gatehouse::schema::WORKER_TIMEOUT_SECS));
+    let sqs_events =
+        t["Resources"]["JobWorkerFunction"]["Properties"]["Events"]["Jobs"]["Properties"]["FunctionResponseTypes"]
+            .clone();
+    assert_eq!(sqs_events, Value::from(vec!["ReportBatchItemFailures"]));
+}
+
+#[test]
+fn every_function_builds_with_cargo_lambda_on_al2023() {
+    let t = load();
+    let fns = of_type(&t, "AWS::Serverless::Function");
+    assert_eq!(fns.len(), 5);
+    for (name, f) in fns {
+        assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
+    }
+    assert_eq!(t["Globals"]["Function"]["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(t["Globals"]["Function"]["Handler"].as_str(), Some("bootstrap"));
+}

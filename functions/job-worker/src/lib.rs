@@ -61,3 +61,16 @@ pub async fn handle(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
     response.batch_item_failures = failures;
     response
 }
+
+/// What this function's code does to AWS (see `gatehouse_login::PERMISSIONS`); receiving and
+/// deleting are the SQS event source's, granted by SAM.
+pub const PERMISSIONS: &[(&str, &[&str])] = &[
+    ("table/users", &["dynamodb:GetItem"]),
+    ("table/password_reset_tokens", &["dynamodb:PutItem", "dynamodb:DeleteItem"]),
+    ("table/job_runs", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]),
+    ("table/cache_locks", &["dynamodb:PutItem", "dynamodb:DeleteItem"]),
+    ("table/failed_jobs", &["dynamodb:PutItem"]),
+    ("table/job_batches", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]),
+    ("queue/jobs", &["sqs:SendMessage", "sqs:ChangeMessageVisibility"]),
+    ("ses", &["ses:SendEmail"]),
+];

@@ -37,8 +37,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         (Method::GET, "/user") => current_user(app, req).await,
         (Method::GET, "/sessions") => sessions(app, req).await,
         (Method::POST, "/logout-other-devices") => logout_other_devices(app, req).await,
-        (_, p) if ROUTES.iter().any(|(_, r)| *r == p) => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::not_found()),
+        (_, p) => Err(gatehouse_web::no_route(ROUTES, p)),
     }
 }
 
@@ -156,3 +155,23 @@ async fn logout_other_devices(app: &App, req: &Request) -> Result<Response<Body>
         Err(e) => Err(e.into()),
     }
 }
+
+/// What this function's code does to AWS, as `(resource, actions)`; `template.yaml` must grant
+/// exactly this much (tests/tests/template.rs). Resources: `table/<name>`,
+/// `table/<name>/index/<index>`, `queue/<name>`, `ses`.
+pub const PERMISSIONS: &[(&str, &[&str])] = &[
+    ("table/users", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]),
+    (
+        "table/sessions",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+        ],
+    ),
+    ("table/sessions/index/by_user", &["dynamodb:Query"]),
+    ("table/personal_access_tokens", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+];

@@ -24,8 +24,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     match (req.method().clone(), req.uri().path()) {
         (Method::POST, "/forgot-password") => forgot(app, req).await,
         (Method::POST, "/reset-password") => reset(app, req).await,
-        (_, p) if ROUTES.iter().any(|(_, r)| *r == p) => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::not_found()),
+        (_, p) => Err(gatehouse_web::no_route(ROUTES, p)),
     }
 }
 
@@ -82,3 +81,15 @@ async fn reset(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         }
     }
 }
+
+/// What this function's code does to AWS (see `gatehouse_login::PERMISSIONS`).
+pub const PERMISSIONS: &[(&str, &[&str])] = &[
+    ("table/users", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    ("table/password_reset_tokens", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
+    ("table/sessions", &["dynamodb:BatchWriteItem"]),
+    ("table/sessions/index/by_user", &["dynamodb:Query"]),
+    ("table/personal_access_tokens", &["dynamodb:BatchWriteItem"]),
+    ("table/personal_access_tokens/index/by_tokenable", &["dynamodb:Query"]),
+    ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    ("queue/jobs", &["sqs:SendMessage"]),
+];

@@ -49,10 +49,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         (Method::POST, ["cross-app", "handoff"]) => handoff(app, req).await,
         (Method::POST, ["cross-app", "exchange"]) => exchange(app, req).await,
         (Method::DELETE, ["cross-app", "sessions", id]) => revoke_cross_app(app, req, id).await,
-        (_, ["tokens"] | ["tokens", _] | ["cross-app", "handoff" | "exchange"] | ["cross-app", "sessions", _]) => {
-            Err(ApiError::method_not_allowed())
-        }
-        _ => Err(ApiError::not_found()),
+        _ => Err(gatehouse_web::no_route(ROUTES, &path)),
     }
 }
 
@@ -354,3 +351,23 @@ pub async fn authorize(
     r.context = context;
     r
 }
+
+/// What the `tokens` function's code does to AWS (see `gatehouse_login::PERMISSIONS`).
+pub const TOKENS_PERMISSIONS: &[(&str, &[&str])] = &[
+    ("table/users", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    ("table/sessions", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    (
+        "table/personal_access_tokens",
+        &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+    ),
+    ("table/personal_access_tokens/index/by_tokenable", &["dynamodb:Query"]),
+    ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    ("table/cross_app_handoffs", &["dynamodb:PutItem", "dynamodb:UpdateItem"]),
+    ("table/cross_app_sessions", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]),
+];
+
+/// What the `token-check` authorizer's code does to AWS.
+pub const AUTHORIZER_PERMISSIONS: &[(&str, &[&str])] = &[
+    ("table/personal_access_tokens", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    ("table/sessions", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+];

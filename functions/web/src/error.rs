@@ -15,11 +15,13 @@ pub struct ApiError {
     pub message: String,
     pub fields: Option<BTreeMap<String, Vec<String>>>,
     pub retry_after: Option<u64>,
+    /// The `Allow` header of a 405.
+    pub allow: Option<String>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), fields: None, retry_after: None }
+        Self { status, code, message: message.into(), fields: None, retry_after: None, allow: None }
     }
 
     pub fn validation(fields: BTreeMap<String, Vec<String>>) -> Self {
@@ -49,8 +51,16 @@ impl ApiError {
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
     }
-    pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed on this route.")
+    /// 405 with the methods the route does allow (`"GET, POST"`).
+    pub fn method_not_allowed(allow: impl Into<String>) -> Self {
+        Self {
+            allow: Some(allow.into()),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This method is not allowed on this route.",
+            )
+        }
     }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
@@ -92,6 +102,11 @@ impl ApiError {
             error["fields"] = json!(fields);
         }
         let mut resp = crate::json(self.status, &json!({ "error": error }));
+        if let Some(allow) = &self.allow
+            && let Ok(v) = allow.parse()
+        {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
         if let Some(secs) = self.retry_after
             && let Ok(v) = secs.to_string().parse()
         {

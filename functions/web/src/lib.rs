@@ -73,6 +73,26 @@ impl App {
     }
 }
 
+/// Whether `path` matches a route pattern such as `/tokens/{id}`.
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    let (a, b): (Vec<_>, Vec<_>) = (pattern.split('/').collect(), path.split('/').collect());
+    a.len() == b.len()
+        && a.iter().zip(&b).all(|(p, s)| (p.starts_with('{') && p.ends_with('}') && !s.is_empty()) || p == s)
+}
+
+/// The answer for a request no route of `routes` takes: 405 with `Allow` when the path is known
+/// with other methods, else 404.
+pub fn no_route(routes: &[(&str, &str)], path: &str) -> ApiError {
+    // A literal route (`/tokens/issue`) takes its path from a pattern (`/tokens/{id}`).
+    let literal = routes.iter().any(|(_, p)| *p == path);
+    let allowed: Vec<&str> = routes
+        .iter()
+        .filter(|(_, p)| if literal { *p == path } else { path_matches(p, path) })
+        .map(|(m, _)| *m)
+        .collect();
+    if allowed.is_empty() { ApiError::not_found() } else { ApiError::method_not_allowed(allowed.join(", ")) }
+}
+
 /// A JSON response with the headers every gatehouse response carries.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
@@ -151,4 +171,20 @@ macro_rules! http_main {
             .await
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTES: &[(&str, &str)] =
+        &[("POST", "/tokens"), ("GET", "/tokens"), ("POST", "/tokens/issue"), ("DELETE", "/tokens/{id}")];
+
+    #[test]
+    fn a_wrong_method_gets_405_with_exactly_the_allowed_methods() {
+        assert_eq!(no_route(ROUTES, "/tokens").allow.as_deref(), Some("POST, GET"));
+        assert_eq!(no_route(ROUTES, "/tokens/issue").allow.as_deref(), Some("POST"));
+        assert_eq!(no_route(ROUTES, "/tokens/abc").allow.as_deref(), Some("DELETE"));
+        assert_eq!(no_route(ROUTES, "/nope").status, StatusCode::NOT_FOUND);
+    }
 }

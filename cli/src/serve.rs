@@ -1,0 +1,321 @@
+//! `gatehouse serve`: every route on one port, through the very handlers the Lambda functions run.
+//! Each HTTP request becomes an API Gateway HTTP API (payload 2.0) event, protected routes first
+//! pass the real token-check authorizer (whose context rides along, as on AWS), and the job worker
+//! long-polls the queue in the same process.
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use gatehouse::mail::LogMailer;
+use gatehouse::{Config, Stores, SystemClock};
+use gatehouse_token_check::RouteAbilities;
+use gatehouse_web::{ApiError, App};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The OpenAPI document, served at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// Which function serves a route, and whether the authorizer guards it (as in template.yaml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Login,
+    Tokens,
+    PasswordReset,
+    OpenApi,
+}
+
+/// The route key API Gateway would match (`POST /tokens/{id}`), its function, and whether it is
+/// protected by the authorizer. `None` for paths no route matches.
+pub fn route(method: &str, path: &str) -> Option<(String, Target, bool)> {
+    let public = [
+        "POST /register",
+        "POST /login",
+        "POST /tokens/issue",
+        "POST /cross-app/exchange",
+        "POST /forgot-password",
+        "POST /reset-password",
+        "GET /openapi.json",
+    ];
+    let tables: [(&[(&str, &str)], Target); 3] = [
+        (gatehouse_login::ROUTES, Target::Login),
+        (gatehouse_token_check::ROUTES, Target::Tokens),
+        (gatehouse_password_reset::ROUTES, Target::PasswordReset),
+    ];
+    if method == "GET" && path == "/openapi.json" {
+        return Some(("GET /openapi.json".into(), Target::OpenApi, false));
+    }
+    for (routes, target) in tables {
+        for (m, pattern) in routes {
+            if *m == method && gatehouse_web::path_matches(pattern, path) {
+                let key = format!("{m} {pattern}");
+                let protected = !public.contains(&key.as_str());
+                return Some((key, target, protected));
+            }
+        }
+    }
+    // A known path with another method: the function answers 405.
+    for (routes, target) in tables {
+        if routes.iter().any(|(_, p)| gatehouse_web::path_matches(p, path)) {
+            return Some((format!("{method} {path}"), target, false));
+        }
+    }
+    None
+}
+
+/// Largest body read from a client; past 64 KiB the handler answers 413 anyway.
+const READ_LIMIT: usize = 1024 * 1024;
+
+struct Server {
+    app: App,
+    abilities: RouteAbilities,
+}
+
+impl Server {
+    async fn handle(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, READ_LIMIT).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return to_hyper(ApiError::payload_too_large().into_response()),
+        };
+        let method = parts.method.as_str().to_owned();
+        let path = parts.uri.path().to_owned();
+        let Some((route_key, target, protected)) = route(&method, &path) else {
+            return to_hyper(ApiError::not_found().into_response());
+        };
+        if target == Target::OpenApi {
+            return to_hyper(openapi_response());
+        }
+        let mut event = event(&parts, &body, peer, &route_key);
+        if protected {
+            let auth_event = json!({
+                "version": "2.0", "type": "REQUEST", "routeKey": route_key, "rawPath": path,
+                "rawQueryString": event["rawQueryString"], "headers": event["headers"], "cookies": event.get("cookies").cloned().unwrap_or(json!([])),
+                "requestContext": event["requestContext"], "identitySource": [],
+                "routeArn": format!("arn:aws:execute-api:local:000000000000:gatehouse/$default/{method}{path}"),
+            });
+            let answer = match serde_json::from_value(auth_event) {
+                Ok(ev) => gatehouse_token_check::authorize(&self.app, &self.abilities, ev).await,
+                Err(_) => return to_hyper(ApiError::unauthenticated().into_response()),
+            };
+            if !answer.is_authorized {
+                // On AWS, API Gateway itself answers a denied request; here the API's own error JSON.
+                return to_hyper(ApiError::unauthenticated().into_response());
+            }
+            event["requestContext"]["authorizer"] = json!({ "lambda": answer.context });
+        }
+        let request = match lambda_http::request::from_str(&event.to_string()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not turn the request into an API Gateway event");
+                return to_hyper(ApiError::field("body", "could not be read").into_response());
+            }
+        };
+        let response = match target {
+            Target::Login => gatehouse_login::handle(&self.app, request).await,
+            Target::Tokens => gatehouse_token_check::handle(&self.app, request).await,
+            Target::PasswordReset => gatehouse_password_reset::handle(&self.app, request).await,
+            Target::OpenApi => openapi_response(),
+        };
+        to_hyper(response)
+    }
+}
+
+fn openapi_response() -> lambda_http::Response<lambda_http::Body> {
+    gatehouse_web::json(lambda_http::http::StatusCode::OK, &serde_json::from_str::<Value>(OPENAPI).unwrap_or_default())
+}
+
+/// The API Gateway HTTP API (payload 2.0) event for a request, as AWS would build it.
+fn event(parts: &hyper::http::request::Parts, body: &Bytes, peer: SocketAddr, route_key: &str) -> Value {
+    let mut headers = serde_json::Map::new();
+    let mut cookies = Vec::new();
+    for (name, value) in &parts.headers {
+        let Ok(v) = value.to_str() else { continue };
+        if name == hyper::header::COOKIE {
+            cookies.extend(v.split(';').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()));
+            continue;
+        }
+        let entry = headers.entry(name.as_str().to_owned()).or_insert_with(|| Value::String(String::new()));
+        if let Value::String(s) = entry {
+            if !s.is_empty() {
+                s.push(',');
+            }
+            s.push_str(v);
+        }
+    }
+    let user_agent = headers.get("user-agent").and_then(Value::as_str).unwrap_or("").to_owned();
+    let now = chrono::Utc::now();
+    let mut e = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": parts.uri.path(),
+        "rawQueryString": parts.uri.query().unwrap_or(""),
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000", "apiId": "gatehouse-local", "domainName": "127.0.0.1", "domainPrefix": "local",
+            "http": { "method": parts.method.as_str(), "path": parts.uri.path(), "protocol": "HTTP/1.1", "sourceIp": peer.ip().to_string(), "userAgent": user_agent },
+            "requestId": uuid::Uuid::new_v4().to_string(), "routeKey": route_key, "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(), "timeEpoch": now.timestamp_millis()
+        },
+        "isBase64Encoded": false
+    });
+    if !cookies.is_empty() {
+        e["cookies"] = json!(cookies);
+    }
+    if !body.is_empty() {
+        match std::str::from_utf8(body) {
+            Ok(text) => e["body"] = json!(text),
+            Err(_) => {
+                e["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+                e["isBase64Encoded"] = json!(true);
+            }
+        }
+    }
+    e
+}
+
+fn to_hyper(resp: lambda_http::Response<lambda_http::Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Text(t) => Bytes::from(t),
+        lambda_http::Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    let mut out = hyper::Response::new(Full::new(bytes));
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = parts.headers;
+    out
+}
+
+pub async fn run(port: u16, aws: bool) -> Result<()> {
+    let config = Config::from_env().context("configuration")?;
+    let use_aws = aws || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    let (stores, sdk) = if use_aws {
+        let sdk = gatehouse::stores::aws_sdk_config().await;
+        let report = gatehouse::dynamo::migrate::status(
+            &gatehouse::stores::DynamoClient::new(&sdk),
+            &gatehouse::stores::SqsClient::new(&sdk),
+            &config.names,
+        )
+        .await
+        .context("checking the tables and queues (is the endpoint reachable?)")?;
+        if !gatehouse::dynamo::migrate::all_ok(&report) {
+            for r in &report {
+                eprintln!("{r}");
+            }
+            bail!("the tables and queues are not in place: run `gatehouse migrate` first");
+        }
+        (Stores::aws(&sdk, &config.names, Arc::new(SystemClock)), Some(sdk))
+    } else {
+        (Stores::memory(Arc::new(SystemClock)), None)
+    };
+    let mailer: Arc<dyn gatehouse::mail::Mailer> = match (&sdk, &config.mail.mailer) {
+        (Some(sdk), gatehouse::config::MailerKind::Ses) => {
+            Arc::new(gatehouse::ses::SesMailer::new(sdk, config.mail.from.clone()))
+        }
+        _ => Arc::new(LogMailer::new()),
+    };
+    let app = App::new(config.clone(), stores.clone(), true).context("password hashing")?;
+    let worker = gatehouse_job_worker::worker(stores.clone(), app.config.clone(), mailer);
+    let abilities = RouteAbilities::from_env().map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let addr = listener.local_addr()?;
+    banner(addr, &stores, use_aws);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker_task = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                if let Err(e) = worker.poll_once(Duration::from_millis(500)).await {
+                    tracing::warn!(error = %e, "worker poll failed; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        })
+    };
+    let server = Arc::new(Server { app, abilities });
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let server = server.clone();
+                        async move { Ok::<_, std::convert::Infallible>(server.handle(req, peer).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+        }
+    }
+    eprintln!("\nShutting down: letting in-flight jobs finish…");
+    stop.store(true, Ordering::SeqCst);
+    let _ = worker_task.await;
+    eprintln!("Stopped.");
+    Ok(())
+}
+
+fn banner(addr: SocketAddr, stores: &Stores, aws: bool) {
+    eprintln!("\ngatehouse is listening on http://{addr}");
+    if aws {
+        eprintln!("store: DynamoDB + SQS ({})", std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "AWS".into()));
+    } else {
+        eprintln!("store: {} (embedded: nothing to install, and all data is lost at exit)", stores.backend);
+    }
+    eprintln!("mail:  printed below by the log mailer (local only)\nroutes:");
+    for (m, p) in
+        gatehouse_login::ROUTES.iter().chain(gatehouse_token_check::ROUTES).chain(gatehouse_password_reset::ROUTES)
+    {
+        eprintln!("  {m:<6} {p}");
+    }
+    eprintln!("  GET    /openapi.json\nworker: consuming the jobs queue in this process\nCtrl-C to stop.\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_resolve_to_their_function_and_protection() {
+        assert_eq!(route("POST", "/login"), Some(("POST /login".into(), Target::Login, false)));
+        assert_eq!(route("GET", "/user"), Some(("GET /user".into(), Target::Login, true)));
+        assert_eq!(route("DELETE", "/tokens/abc"), Some(("DELETE /tokens/{id}".into(), Target::Tokens, true)));
+        assert_eq!(route("POST", "/tokens/issue"), Some(("POST /tokens/issue".into(), Target::Tokens, false)));
+        assert_eq!(
+            route("POST", "/forgot-password"),
+            Some(("POST /forgot-password".into(), Target::PasswordReset, false))
+        );
+        assert_eq!(route("GET", "/nope"), None);
+        assert_eq!(route("PUT", "/login").map(|r| r.1), Some(Target::Login));
+    }
+
+    #[test]
+    fn every_served_route_is_documented_and_every_documented_route_served() {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let documented: std::collections::BTreeSet<String> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(p, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {p}", m.to_uppercase())))
+            .collect();
+        let mut served: std::collections::BTreeSet<String> = gatehouse_login::ROUTES
+            .iter()
+            .chain(gatehouse_token_check::ROUTES)
+            .chain(gatehouse_password_reset::ROUTES)
+            .map(|(m, p)| format!("{m} {p}"))
+            .collect();
+        served.insert("GET /openapi.json".into());
+        assert_eq!(served, documented, "a route is served but not documented in openapi.json, or the reverse");
+    }
+}
