@@ -99,4 +99,5 @@ impl TestEnv {
 pub mod counting;
 pub mod http;
 pub mod jobs;
+pub mod runtime_api;
 pub mod template;

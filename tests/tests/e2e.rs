@@ -1,0 +1,214 @@
+//! End to end: the release binaries, started as Lambda starts them (through a Runtime API on
+//! 127.0.0.1), fed real-format events (API Gateway HTTP API v2, REQUEST authorizer, SQS), with
+//! their stores and queue on the emulator.
+
+use gatehouse_tests::TestEnv;
+use gatehouse_tests::http::{Call, authorizer_event, ses_sent_to};
+use gatehouse_tests::runtime_api::{LambdaProcess, binary};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const PW: &str = "correct horse battery staple 42";
+
+fn env_for(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+    let names = &env.aws.as_ref().expect("aws env").names;
+    let mut v = vec![
+        ("GATEHOUSE_TABLE_PREFIX", names.table_prefix.clone()),
+        ("GATEHOUSE_QUEUE_PREFIX", names.queue_prefix.clone()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    for (k, val) in extra {
+        v.push((Box::leak(k.to_string().into_boxed_str()), val.to_string()));
+    }
+    v
+}
+
+/// The session cookie (`name=value`) a Lambda HTTP response sets (payload 2.0 puts it in `cookies`).
+fn cookie(resp: &Value) -> Option<String> {
+    resp["cookies"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|c| c.starts_with("gatehouse_session=") && !c.contains("Max-Age=0"))
+        .map(|c| c.split(';').next().unwrap_or("").to_owned())
+}
+
+fn body(resp: &Value) -> Value {
+    serde_json::from_str(resp["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
+}
+
+fn sqs_event(msgs: &[gatehouse::jobs::QueueMessage]) -> Value {
+    json!({ "Records": msgs.iter().map(|m| json!({
+        "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+        "attributes": { "ApproximateReceiveCount": m.receive_count.to_string(), "SentTimestamp": "1795000000000",
+                        "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795000000000" },
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
+    })).collect::<Vec<_>>() })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_binary_registers_logs_in_serves_the_user_and_logs_out() {
+    let env = TestEnv::aws().await;
+    let mut login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
+    let reg = login
+        .invoke(
+            Call::new("POST", "/register")
+                .json(json!({"name": "Ann", "email": "ann@example.com", "password": PW, "password_confirmation": PW}))
+                .event(),
+        )
+        .await
+        .expect("register");
+    assert_eq!(reg["statusCode"], 201, "{reg}");
+    let log = login
+        .invoke(Call::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW})).event())
+        .await
+        .unwrap();
+    assert_eq!(log["statusCode"], 200);
+    let c = cookie(&log).expect("a session cookie");
+    let me = login.invoke(Call::new("GET", "/user").cookie(Some(&c)).event()).await.unwrap();
+    assert_eq!(body(&me)["user"]["email"], "ann@example.com");
+    assert_eq!(me["headers"]["cache-control"], "no-store");
+    let out = login.invoke(Call::new("POST", "/logout").cookie(Some(&c)).event()).await.unwrap();
+    assert_eq!(out["statusCode"], 204);
+    let after = login.invoke(Call::new("GET", "/user").cookie(Some(&c)).event()).await.unwrap();
+    assert_eq!(after["statusCode"], 401);
+    let bad = login
+        .invoke(Call::new("POST", "/login").header("content-type", "application/json").raw("{not json").event())
+        .await
+        .unwrap();
+    assert_eq!(body(&bad)["error"]["code"], "validation_failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorizer_binary_allows_a_live_token_and_denies_it_once_revoked() {
+    let env = TestEnv::aws().await;
+    let vars = env_for(&env, &[("GATEHOUSE_ROUTE_ABILITIES", "GET /reports=reports:read")]);
+    let mut login = LambdaProcess::start(&binary("login"), &vars).await;
+    let mut tokens = LambdaProcess::start(&binary("tokens"), &vars).await;
+    let mut check = LambdaProcess::start(&binary("token-check"), &vars).await;
+    let reg = login
+        .invoke(
+            Call::new("POST", "/register")
+                .json(json!({"name": "Ann", "email": "ann@example.com", "password": PW, "password_confirmation": PW}))
+                .event(),
+        )
+        .await
+        .unwrap();
+    let c = cookie(&reg).unwrap();
+    let created = tokens
+        .invoke(
+            Call::new("POST", "/tokens")
+                .cookie(Some(&c))
+                .json(json!({"name": "ci", "abilities": ["reports:read"]}))
+                .event(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created["statusCode"], 201, "{created}");
+    let tok = body(&created);
+    let token = tok["token"].as_str().unwrap().to_owned();
+    let allowed = check.invoke(authorizer_event("GET /reports", Some(&token), None)).await.unwrap();
+    assert_eq!(allowed["isAuthorized"], true, "{allowed}");
+    assert_eq!(allowed["context"]["token_id"], tok["id"]);
+    let lacking = check.invoke(authorizer_event("POST /tokens", Some(&token), None)).await.unwrap();
+    assert_eq!(lacking["isAuthorized"], false, "lacks tokens:create");
+    let by_cookie = check.invoke(authorizer_event("GET /reports", None, Some(&c))).await.unwrap();
+    assert_eq!(by_cookie["isAuthorized"], true);
+    let del = tokens
+        .invoke(Call::new("DELETE", &format!("/tokens/{}", tok["id"].as_str().unwrap())).cookie(Some(&c)).event())
+        .await
+        .unwrap();
+    assert_eq!(del["statusCode"], 204);
+    let denied = check.invoke(authorizer_event("GET /reports", Some(&token), None)).await.unwrap();
+    assert_eq!(denied["isAuthorized"], false);
+    let garbage = check.invoke(authorizer_event("GET /reports", Some("garbage"), None)).await.unwrap();
+    assert_eq!(garbage["isAuthorized"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses() {
+    let env = TestEnv::aws().await;
+    let email = format!("ann-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let sdk = gatehouse_tests::emulator_sdk_config().await;
+    aws_sdk_sesv2::Client::new(&sdk).create_email_identity().email_identity("noreply@gatehouse.test").send().await.ok();
+    let vars = env_for(
+        &env,
+        &[
+            ("GATEHOUSE_MAILER", "ses"),
+            ("GATEHOUSE_MAIL_FROM", "noreply@gatehouse.test"),
+            ("GATEHOUSE_RESET_URL", "https://app.example.com/reset?token={token}&email={email}"),
+        ],
+    );
+    let mut login = LambdaProcess::start(&binary("login"), &vars).await;
+    let mut reset = LambdaProcess::start(&binary("password-reset"), &vars).await;
+    let mut worker = LambdaProcess::start(&binary("job-worker"), &vars).await;
+    login
+        .invoke(
+            Call::new("POST", "/register")
+                .json(json!({"name": "Ann", "email": email, "password": PW, "password_confirmation": PW}))
+                .event(),
+        )
+        .await
+        .unwrap();
+    let forgot = reset
+        .invoke(
+            Call::new("POST", "/forgot-password").header("host", "evil.example").json(json!({"email": email})).event(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forgot["statusCode"], 202);
+    let msgs = env.stores.queue.receive(10, Duration::from_secs(2), None).await.unwrap();
+    assert_eq!(msgs.len(), 1);
+    let answer = worker.invoke(sqs_event(&msgs)).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    let sent = ses_sent_to(&email);
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].1.contains("https://app.example.com/reset?token="), "{}", sent[0].1);
+    let i = sent[0].1.find("token=").unwrap() + 6;
+    let token = &sent[0].1[i..i + 64];
+    let new_pw = "a brand new passphrase for e2e";
+    let done = reset
+        .invoke(
+            Call::new("POST", "/reset-password")
+                .json(json!({"email": email, "token": token, "password": new_pw, "password_confirmation": new_pw}))
+                .event(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done["statusCode"], 200, "{done}");
+    let again = reset
+        .invoke(
+            Call::new("POST", "/reset-password")
+                .json(json!({"email": email, "token": token, "password": new_pw, "password_confirmation": new_pw}))
+                .event(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(body(&again)["error"]["code"], "invalid_token");
+    let relog = login
+        .invoke(Call::new("POST", "/login").json(json!({"email": email, "password": new_pw})).event())
+        .await
+        .unwrap();
+    assert_eq!(relog["statusCode"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_lands_in_failed_jobs_through_the_worker_binary() {
+    let env = TestEnv::aws().await;
+    let mut worker = LambdaProcess::start(&binary("job-worker"), &env_for(&env, &[])).await;
+    let mut job = gatehouse::jobs::JobPayload::new("SendPasswordResetLink", json!({"email": 42}));
+    job.max_tries = Some(3);
+    env.stores.queue.send(&job.to_body(), Duration::ZERO).await.unwrap();
+    env.stores.queue.send("{\"not\": \"a job\"}", Duration::ZERO).await.unwrap();
+    let mut msgs = Vec::new();
+    while msgs.len() < 2 {
+        msgs.extend(env.stores.queue.receive(10, Duration::from_secs(2), None).await.unwrap());
+    }
+    let answer = worker.invoke(sqs_event(&msgs)).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "both end in failed_jobs, neither is retried: {answer}");
+    let failed = env.stores.failed_jobs.list(10, None).await.unwrap().items;
+    assert_eq!(failed.len(), 2);
+    let bad_data = failed.iter().find(|f| f.uuid == job.uuid).expect("the job with bad data");
+    assert!(bad_data.exception.contains("job data has no email"), "{}", bad_data.exception);
+}
