@@ -274,3 +274,14 @@ pub fn ses_sent_to(to: &str) -> Vec<(String, String)> {
         })
         .unwrap_or_default()
 }
+
+/// An SQS event (as the Lambda event source sends it) holding `msgs`.
+pub fn sqs_event(msgs: &[gatehouse::jobs::QueueMessage]) -> Value {
+    json!({ "Records": msgs.iter().map(|m| json!({
+        "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+        "attributes": { "ApproximateReceiveCount": m.receive_count.to_string(), "SentTimestamp": "1795000000000",
+                        "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795000000000" },
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
+    })).collect::<Vec<_>>() })
+}

@@ -3,7 +3,7 @@
 //! their stores and queue on the emulator.
 
 use gatehouse_tests::TestEnv;
-use gatehouse_tests::http::{Call, authorizer_event, ses_sent_to};
+use gatehouse_tests::http::{Call, authorizer_event, ses_sent_to, sqs_event};
 use gatehouse_tests::runtime_api::{LambdaProcess, binary};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -35,16 +35,6 @@ fn cookie(resp: &Value) -> Option<String> {
 
 fn body(resp: &Value) -> Value {
     serde_json::from_str(resp["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
-}
-
-fn sqs_event(msgs: &[gatehouse::jobs::QueueMessage]) -> Value {
-    json!({ "Records": msgs.iter().map(|m| json!({
-        "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
-        "attributes": { "ApproximateReceiveCount": m.receive_count.to_string(), "SentTimestamp": "1795000000000",
-                        "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795000000000" },
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
-    })).collect::<Vec<_>>() })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

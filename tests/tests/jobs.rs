@@ -58,13 +58,7 @@ async fn one_bad_record_in_a_batch_of_ten_is_the_only_one_reported() {
     while received.len() < 10 {
         received.extend(env.stores.queue.receive(10, Duration::from_secs(1), None).await.unwrap());
     }
-    let event = json!({ "Records": received.iter().map(|m| json!({
-        "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
-        "attributes": { "ApproximateReceiveCount": m.receive_count.to_string(), "SentTimestamp": "1795000000000",
-                        "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795000000000" },
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
-    })).collect::<Vec<_>>() });
+    let event = gatehouse_tests::http::sqs_event(&received);
     let event: SqsEvent = serde_json::from_value(event).unwrap();
     let resp = gatehouse_job_worker::handle(&w, event).await;
     let bad_id = received.iter().find(|m| m.body.contains(&bad.uuid)).unwrap().message_id.clone();
