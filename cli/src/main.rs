@@ -80,15 +80,19 @@ async fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    if let Command::Serve { port, aws } = cli.command {
-        return serve::run(port, aws).await;
+    match Cli::parse().command {
+        Command::Serve { port, aws } => serve::run(port, aws).await,
+        operation => operate(operation).await,
     }
+}
+
+/// The operator commands, against the DynamoDB tables and SQS queue the environment configures.
+async fn operate(command: Command) -> Result<()> {
     let config = Arc::new(Config::from_env().context("configuration")?);
     let sdk = gatehouse::stores::aws_sdk_config().await;
     let stores = Stores::aws(&sdk, &config.names, Arc::new(SystemClock));
     let dispatcher = Dispatcher::new(stores.clone(), config.batch_retention);
-    match cli.command {
+    match command {
         Command::Migrate { action } => {
             let (db, sqs) = (DynamoClient::new(&sdk), SqsClient::new(&sdk));
             match action {
@@ -164,7 +168,7 @@ async fn main() -> Result<()> {
                 }
             }
         }
-        Command::Serve { .. } => unreachable!("handled above"),
+        Command::Serve { port, aws } => return serve::run(port, aws).await,
         Command::QueueWork { stop_when_empty } => {
             let mailer = gatehouse_job_worker::mailer(&config, &sdk);
             let worker = gatehouse_job_worker::worker(stores.clone(), config.clone(), mailer);
