@@ -158,23 +158,11 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
     let i = sent[0].1.find("token=").unwrap() + 6;
     let token = &sent[0].1[i..i + 64];
     let new_pw = "a brand new passphrase for e2e";
-    let done = reset
-        .invoke(
-            Call::new("POST", "/reset-password")
-                .json(json!({"email": email, "token": token, "password": new_pw, "password_confirmation": new_pw}))
-                .event(),
-        )
-        .await
-        .unwrap();
+    let reset_call = Call::new("POST", "/reset-password")
+        .json(json!({"email": email, "token": token, "password": new_pw, "password_confirmation": new_pw}));
+    let done = reset.invoke(reset_call.event()).await.unwrap();
     assert_eq!(done["statusCode"], 200, "{done}");
-    let again = reset
-        .invoke(
-            Call::new("POST", "/reset-password")
-                .json(json!({"email": email, "token": token, "password": new_pw, "password_confirmation": new_pw}))
-                .event(),
-        )
-        .await
-        .unwrap();
+    let again = reset.invoke(reset_call.event()).await.unwrap();
     assert_eq!(body(&again)["error"]["code"], "invalid_token");
     let relog = login
         .invoke(Call::new("POST", "/login").json(json!({"email": email, "password": new_pw})).event())

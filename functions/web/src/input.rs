@@ -69,10 +69,10 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A required, non-blank string of at most `max` characters, trimmed, without control
-    /// characters.
-    pub fn text(&mut self, field: &str, max: usize) -> Option<String> {
-        let s = self.raw_string(field, true)?.trim();
+    /// A required, non-empty string of at most `max` characters, as sent.
+    fn bounded(&mut self, field: &str, max: usize, trim: bool) -> Option<&'a str> {
+        let raw = self.raw_string(field, true)?;
+        let s = if trim { raw.trim() } else { raw };
         if s.is_empty() {
             self.error(field, "is required");
             return None;
@@ -81,6 +81,13 @@ impl<'a> Fields<'a> {
             self.error(field, format!("may not be longer than {max} characters"));
             return None;
         }
+        Some(s)
+    }
+
+    /// A required, non-blank string of at most `max` characters, trimmed, without control
+    /// characters.
+    pub fn text(&mut self, field: &str, max: usize) -> Option<String> {
+        let s = self.bounded(field, max, true)?;
         if s.chars().any(char::is_control) {
             self.error(field, "may not contain control characters");
             return None;
@@ -91,16 +98,7 @@ impl<'a> Fields<'a> {
     /// A required string passed through as-is (passwords: never trimmed, never altered), capped
     /// at `max` characters so nothing huge reaches a hash function.
     pub fn secret(&mut self, field: &str, max: usize) -> Option<String> {
-        let s = self.raw_string(field, true)?;
-        if s.is_empty() {
-            self.error(field, "is required");
-            return None;
-        }
-        if s.chars().count() > max {
-            self.error(field, format!("may not be longer than {max} characters"));
-            return None;
-        }
-        Some(s.to_owned())
+        self.bounded(field, max, false).map(str::to_owned)
     }
 
     pub fn email(&mut self, field: &str) -> Option<Email> {
