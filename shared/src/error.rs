@@ -14,6 +14,9 @@ pub enum StoreError {
     /// An item was found but does not decode into the domain type (missing or mistyped attribute).
     #[error("corrupt item in {table}: {reason}")]
     Corrupt { table: String, reason: String },
+    /// A page cursor this listing did not hand out.
+    #[error("the page cursor is not valid")]
+    InvalidCursor,
     /// The store rejected the request for a reason retrying will not fix (missing table, bad
     /// request). The message says how to fix it.
     #[error("store rejected the request: {0}")]
@@ -23,11 +26,6 @@ pub enum StoreError {
 impl StoreError {
     pub fn corrupt(table: impl Into<String>, reason: impl ToString) -> Self {
         StoreError::Corrupt { table: table.into(), reason: reason.to_string() }
-    }
-
-    /// Whether retrying the same call later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
     }
 }
 

@@ -306,8 +306,7 @@ impl TokenStore for MemoryTokens {
             .collect();
         // Ids are UUIDv7: newest first is descending id order.
         all.sort_by(|a, b| b.id.cmp(&a.id));
-        let start_after =
-            after.and_then(Cursor::decode).and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned));
+        let start_after = cursor_position(after, "id")?;
         Ok(paginate(all, limit, |t| t.id.as_str().to_owned(), start_after, |id| serde_json::json!({ "id": id })))
     }
 
@@ -317,6 +316,18 @@ impl TokenStore for MemoryTokens {
         t.retain(|_, tok| &tok.tokenable != owner);
         Ok(before - t.len())
     }
+}
+
+/// The position a cursor names (its `field`), or `Rejected` for a cursor this listing did not
+/// make: the same answer DynamoDB gives for a bad `ExclusiveStartKey`.
+fn cursor_position(after: Option<&Cursor>, field: &str) -> StoreResult<Option<String>> {
+    after
+        .map(|c| {
+            c.decode()
+                .and_then(|v| v.get(field).and_then(Value::as_str).map(str::to_owned))
+                .ok_or_else(|| StoreError::InvalidCursor)
+        })
+        .transpose()
 }
 
 /// Pages a sorted list by the sort key of its last item, like DynamoDB's `LastEvaluatedKey`.
@@ -601,8 +612,7 @@ impl FailedJobStore for MemoryFailedJobs {
         let now = self.clock.now();
         let mut all: Vec<_> = self.rows.lock().values().filter(|j| is_live(j.expires_at, now)).cloned().collect();
         all.sort_by_key(|j| std::cmp::Reverse(failed_sort_key(j)));
-        let start_after =
-            after.and_then(Cursor::decode).and_then(|v| v.get("sort").and_then(Value::as_str).map(str::to_owned));
+        let start_after = cursor_position(after, "sort")?;
         Ok(paginate(all, limit, failed_sort_key, start_after, |k| serde_json::json!({ "sort": k })))
     }
 

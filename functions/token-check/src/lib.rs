@@ -151,12 +151,7 @@ async fn list(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         },
     };
     let cursor = query(req, "cursor").map(Cursor::from_string);
-    let page = match app.stores.tokens.list_for(&Tokenable::user(p.user_id()), limit, cursor.as_ref()).await {
-        Err(gatehouse::StoreError::Rejected(m)) if m.contains("cursor") => {
-            return Err(ApiError::field("cursor", "is not valid"));
-        }
-        other => other?,
-    };
+    let page = app.stores.tokens.list_for(&Tokenable::user(p.user_id()), limit, cursor.as_ref()).await?;
     let tokens: Vec<Value> = page.items.iter().map(token_json).collect();
     Ok(json(StatusCode::OK, &json!({ "tokens": tokens, "next_cursor": page.next.map(|c| c.as_str().to_owned()) })))
 }

@@ -124,6 +124,7 @@ impl From<StoreError> for ApiError {
                 ApiError::unavailable()
             }
             StoreError::Conflict(detail) => ApiError::conflict(detail),
+            StoreError::InvalidCursor => ApiError::field("cursor", "is not valid"),
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::internal()

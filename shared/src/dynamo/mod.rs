@@ -33,7 +33,7 @@ use crate::config::Names;
 use crate::error::{StoreError, StoreResult};
 use crate::page::Cursor;
 use crate::schema::TableDef;
-use aws_sdk_dynamodb::Client;
+pub use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use serde::Serialize;
@@ -234,11 +234,11 @@ pub(crate) fn cursor_from_key(key: Item) -> StoreResult<Cursor> {
 
 /// Opaque cursor → `ExclusiveStartKey`. A cursor that does not decode is `Rejected`.
 pub(crate) fn key_from_cursor(cursor: &Cursor) -> StoreResult<Item> {
-    let json = cursor.decode().ok_or_else(|| StoreError::Rejected("the page cursor is not valid".into()))?;
+    let json = cursor.decode().ok_or_else(|| StoreError::InvalidCursor)?;
     if !json.is_object() {
-        return Err(StoreError::Rejected("the page cursor is not valid".into()));
+        return Err(StoreError::InvalidCursor);
     }
-    serde_dynamo::to_item(json).map_err(|_| StoreError::Rejected("the page cursor is not valid".into()))
+    serde_dynamo::to_item(json).map_err(|_| StoreError::InvalidCursor)
 }
 
 /// The condition "the item's `expires_at` has not passed" (absent = never expires).
