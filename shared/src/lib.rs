@@ -7,7 +7,8 @@
 //! and an SQS implementation ([`sqs`]).
 //!
 //! Invariants:
-//! - this crate knows nothing of `lambda_http`; only [`dynamo`], [`sqs`] and [`ses`] import `aws_sdk_*`;
+//! - this crate knows nothing of `lambda_http`; only [`dynamo`], [`sqs`] and [`ses`] import `aws_sdk_*`
+//!   ([`stores`] loads the SDK configuration once and hands it to them);
 //! - every read treats an item whose expiry has passed as absent, because DynamoDB's TTL deletes
 //!   hours or days late; conditional writes treat it as absent too;
 //! - secrets (passwords, session ids, token secrets, reset tokens) are never keys, never logged and

@@ -4,7 +4,7 @@ use crate::dynamo::sdk_error;
 use crate::error::{StoreError, StoreResult};
 use crate::jobs::{JobQueue, QueueMessage, check_send};
 use async_trait::async_trait;
-use aws_sdk_sqs::Client;
+pub use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use std::time::Duration;
 use tokio::sync::OnceCell;

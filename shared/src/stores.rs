@@ -65,8 +65,8 @@ impl Stores {
     /// DynamoDB and SQS, as the SDK configuration says (region, credentials, `AWS_ENDPOINT_URL`).
     /// Makes no network call.
     pub fn aws(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Self {
-        let db = aws_sdk_dynamodb::Client::new(sdk);
-        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let db = dynamo::Client::new(sdk);
+        let sqs = crate::sqs::Client::new(sdk);
         let t = |def| Table::new(db.clone(), names, def, clock.clone());
         Self {
             users: Arc::new(dynamo::DynamoUsers::new(t(schema::USERS))),
@@ -99,7 +99,7 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
     aws_config::load_from_env().await
 }
 
+pub use crate::dynamo::Client as DynamoClient;
+pub use crate::sqs::Client as SqsClient;
 /// Re-exported so binaries need not depend on the SDK crates themselves.
 pub use aws_config::SdkConfig;
-pub use aws_sdk_dynamodb::Client as DynamoClient;
-pub use aws_sdk_sqs::Client as SqsClient;
