@@ -31,18 +31,27 @@ pub enum Target {
     OpenApi,
 }
 
+/// The route keys (`POST /login`) that openapi.json marks public (`security: []`): the one
+/// statement of which routes skip the authorizer (template.yaml is tested against it too).
+pub fn public_routes() -> &'static std::collections::HashSet<String> {
+    static PUBLIC: std::sync::LazyLock<std::collections::HashSet<String>> = std::sync::LazyLock::new(|| {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap_or_default();
+        let mut out = std::collections::HashSet::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                if op.get("security").is_some_and(|s| s.as_array().is_some_and(Vec::is_empty)) {
+                    out.insert(format!("{} {path}", method.to_uppercase()));
+                }
+            }
+        }
+        out
+    });
+    &PUBLIC
+}
+
 /// The route key API Gateway would match (`POST /tokens/{id}`), its function, and whether it is
 /// protected by the authorizer. `None` for paths no route matches.
 pub fn route(method: &str, path: &str) -> Option<(String, Target, bool)> {
-    let public = [
-        "POST /register",
-        "POST /login",
-        "POST /tokens/issue",
-        "POST /cross-app/exchange",
-        "POST /forgot-password",
-        "POST /reset-password",
-        "GET /openapi.json",
-    ];
     let tables: [(&[(&str, &str)], Target); 3] = [
         (gatehouse_login::ROUTES, Target::Login),
         (gatehouse_token_check::ROUTES, Target::Tokens),
@@ -55,7 +64,7 @@ pub fn route(method: &str, path: &str) -> Option<(String, Target, bool)> {
         for (m, pattern) in routes {
             if *m == method && gatehouse_web::path_matches(pattern, path) {
                 let key = format!("{m} {pattern}");
-                let protected = !public.contains(&key.as_str());
+                let protected = !public_routes().contains(&key);
                 return Some((key, target, protected));
             }
         }
@@ -89,9 +98,6 @@ impl Server {
         let Some((route_key, target, protected)) = route(&method, &path) else {
             return to_hyper(ApiError::not_found().into_response());
         };
-        if target == Target::OpenApi {
-            return to_hyper(openapi_response());
-        }
         let mut event = event(&parts, &body, peer, &route_key);
         if protected {
             let auth_event = json!({
@@ -298,6 +304,24 @@ mod tests {
         );
         assert_eq!(route("GET", "/nope"), None);
         assert_eq!(route("PUT", "/login").map(|r| r.1), Some(Target::Login));
+    }
+
+    #[test]
+    fn public_routes_come_from_the_openapi_document() {
+        let mut public: Vec<_> = public_routes().iter().cloned().collect();
+        public.sort();
+        assert_eq!(
+            public,
+            [
+                "GET /openapi.json",
+                "POST /cross-app/exchange",
+                "POST /forgot-password",
+                "POST /login",
+                "POST /register",
+                "POST /reset-password",
+                "POST /tokens/issue"
+            ]
+        );
     }
 
     #[test]

@@ -232,6 +232,23 @@ pub fn routes(template: &Value) -> BTreeSet<(String, String, String)> {
     out
 }
 
+/// `(METHOD, /path)` of the HTTP API events that opt out of the authorizer (`Auth: {Authorizer: NONE}`).
+pub fn public_routes(template: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (_, f) in of_type(template, "AWS::Serverless::Function") {
+        for (_, e) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            let p = &e["Properties"];
+            if e["Type"].as_str() == Some("HttpApi") && p["Auth"]["Authorizer"].as_str() == Some("NONE") {
+                out.insert((
+                    p["Method"].as_str().unwrap_or("?").to_uppercase(),
+                    p["Path"].as_str().unwrap_or("?").to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// What a policy `Resource` entry names: `table/<t>`, `table/<t>/index/<i>`, `queue/<q>`, `ses`,
 /// or `?…` when it cannot be read.
 fn resource_name(template: &Value, r: &Value) -> String {

@@ -68,7 +68,7 @@ fn an_extra_table_in_the_template_is_caught() {
     );
 }
 
-use gatehouse_tests::template::{of_type, permission_mismatches, routes};
+use gatehouse_tests::template::{of_type, permission_mismatches, public_routes, routes};
 use std::collections::BTreeSet;
 
 /// What one function's code does to AWS: `(resource, actions)`.
@@ -96,6 +96,37 @@ fn openapi_routes() -> BTreeSet<(String, String)> {
         }
     }
     out
+}
+
+/// Routes openapi.json marks public (`security: []`), local-only ones left out.
+fn openapi_public_routes() -> BTreeSet<(String, String)> {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../openapi.json")).expect("openapi.json is JSON");
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let public = op["security"].as_array().is_some_and(Vec::is_empty);
+            if public && op.get("x-gatehouse-local-only") != Some(&serde_json::Value::Bool(true)) {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_routes_without_the_authorizer_are_the_ones_the_document_marks_public() {
+    assert_eq!(public_routes(&load()), openapi_public_routes());
+}
+
+#[test]
+fn a_route_left_unguarded_in_the_template_only_is_caught() {
+    let mut t = load();
+    t["Resources"]["LoginFunction"]["Properties"]["Events"]["User"]["Properties"]["Auth"] =
+        serde_yaml::from_str("{ Authorizer: NONE }").unwrap();
+    let public = public_routes(&t);
+    assert_ne!(public, openapi_public_routes());
+    assert!(public.contains(&("GET".to_owned(), "/user".to_owned())));
 }
 
 fn code_routes() -> BTreeSet<(String, String, String)> {
