@@ -21,6 +21,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve every route and run the job worker, on 127.0.0.1. In memory unless `--aws` (or
+    /// `AWS_ENDPOINT_URL`) points it at DynamoDB and SQS.
+    Serve {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Use DynamoDB and SQS (as the AWS environment configures) instead of memory.
+        #[arg(long)]
+        aws: bool,
+    },
+    #[command(flatten)]
+    Operate(Operation),
+}
+
+/// The operator commands: they act on the DynamoDB tables and SQS queue the environment configures.
+#[derive(Subcommand)]
+enum Operation {
     /// Create the tables and queues that are missing (idempotent); `migrate status` only reports.
     Migrate {
         #[command(subcommand)]
@@ -47,15 +63,6 @@ enum Command {
     /// Put every failed job of a batch back on the queue.
     #[command(name = "queue:retry-batch")]
     QueueRetryBatch { id: String },
-    /// Serve every route and run the job worker, on 127.0.0.1. In memory unless `--aws` (or
-    /// `AWS_ENDPOINT_URL`) points it at DynamoDB and SQS.
-    Serve {
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
-        /// Use DynamoDB and SQS (as the AWS environment configures) instead of memory.
-        #[arg(long)]
-        aws: bool,
-    },
     /// Run the job worker here, long-polling the queue, until Ctrl-C.
     #[command(name = "queue:work")]
     QueueWork {
@@ -82,18 +89,18 @@ async fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve { port, aws } => serve::run(port, aws).await,
-        operation => operate(operation).await,
+        Command::Operate(operation) => operate(operation).await,
     }
 }
 
 /// The operator commands, against the DynamoDB tables and SQS queue the environment configures.
-async fn operate(command: Command) -> Result<()> {
+async fn operate(operation: Operation) -> Result<()> {
     let config = Arc::new(Config::from_env().context("configuration")?);
     let sdk = gatehouse::stores::aws_sdk_config().await;
     let stores = Stores::aws(&sdk, &config.names, Arc::new(SystemClock));
     let dispatcher = Dispatcher::new(stores.clone(), config.batch_retention);
-    match command {
-        Command::Migrate { action } => {
+    match operation {
+        Operation::Migrate { action } => {
             let (db, sqs) = (DynamoClient::new(&sdk), SqsClient::new(&sdk));
             match action {
                 None => {
@@ -116,7 +123,7 @@ async fn operate(command: Command) -> Result<()> {
                 }
             }
         }
-        Command::QueueFailed { limit, cursor } => {
+        Operation::QueueFailed { limit, cursor } => {
             let page = stores.failed_jobs.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
             if page.items.is_empty() {
                 println!("No failed jobs.");
@@ -139,7 +146,7 @@ async fn operate(command: Command) -> Result<()> {
                 println!("\nmore: gatehouse queue:failed --limit {limit} --cursor {}", next.as_str());
             }
         }
-        Command::QueueRetry { uuid } => {
+        Operation::QueueRetry { uuid } => {
             let uuids = if uuid == "all" { all_failed(&stores).await? } else { vec![uuid] };
             for u in &uuids {
                 retry_failed(&dispatcher, u).await.with_context(|| format!("retrying {u}"))?;
@@ -149,17 +156,17 @@ async fn operate(command: Command) -> Result<()> {
                 println!("No failed jobs.");
             }
         }
-        Command::QueueForget { uuid } => {
+        Operation::QueueForget { uuid } => {
             if !stores.failed_jobs.forget(&uuid).await? {
                 bail!("no failed job matches the given ID: {uuid}");
             }
             println!("Failed job deleted successfully.");
         }
-        Command::QueueFlush => {
+        Operation::QueueFlush => {
             let n = stores.failed_jobs.flush().await?;
             println!("{n} failed job(s) deleted.");
         }
-        Command::QueueRetryBatch { id } => {
+        Operation::QueueRetryBatch { id } => {
             let batch = stores.batches.find(&id).await?.with_context(|| format!("no batch {id}"))?;
             for u in &batch.failed_job_ids {
                 match retry_failed(&dispatcher, u).await {
@@ -168,8 +175,7 @@ async fn operate(command: Command) -> Result<()> {
                 }
             }
         }
-        Command::Serve { port, aws } => return serve::run(port, aws).await,
-        Command::QueueWork { stop_when_empty } => {
+        Operation::QueueWork { stop_when_empty } => {
             let mailer = gatehouse_job_worker::mailer(&config, &sdk);
             let worker = gatehouse_job_worker::worker(stores.clone(), config.clone(), mailer);
             eprintln!(

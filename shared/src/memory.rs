@@ -325,7 +325,7 @@ fn cursor_position(after: Option<&Cursor>, field: &str) -> StoreResult<Option<St
         .map(|c| {
             c.decode()
                 .and_then(|v| v.get(field).and_then(Value::as_str).map(str::to_owned))
-                .ok_or_else(|| StoreError::InvalidCursor)
+                .ok_or(StoreError::InvalidCursor)
         })
         .transpose()
 }

@@ -234,7 +234,7 @@ pub(crate) fn cursor_from_key(key: Item) -> StoreResult<Cursor> {
 
 /// Opaque cursor → `ExclusiveStartKey`. A cursor that does not decode is `Rejected`.
 pub(crate) fn key_from_cursor(cursor: &Cursor) -> StoreResult<Item> {
-    let json = cursor.decode().ok_or_else(|| StoreError::InvalidCursor)?;
+    let json = cursor.decode().ok_or(StoreError::InvalidCursor)?;
     if !json.is_object() {
         return Err(StoreError::InvalidCursor);
     }
