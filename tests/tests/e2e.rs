@@ -33,6 +33,13 @@ fn cookie(resp: &Value) -> Option<String> {
         .map(|c| c.split(';').next().unwrap_or("").to_owned())
 }
 
+/// `POST /register` through the login binary; the raw Lambda response.
+async fn register(login: &mut LambdaProcess, email: &str) -> Value {
+    let call = Call::new("POST", "/register")
+        .json(json!({"name": "Ann", "email": email, "password": PW, "password_confirmation": PW}));
+    login.invoke(call.event()).await.expect("register")
+}
+
 fn body(resp: &Value) -> Value {
     serde_json::from_str(resp["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
 }
@@ -41,14 +48,7 @@ fn body(resp: &Value) -> Value {
 async fn the_login_binary_registers_logs_in_serves_the_user_and_logs_out() {
     let env = TestEnv::aws().await;
     let mut login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
-    let reg = login
-        .invoke(
-            Call::new("POST", "/register")
-                .json(json!({"name": "Ann", "email": "ann@example.com", "password": PW, "password_confirmation": PW}))
-                .event(),
-        )
-        .await
-        .expect("register");
+    let reg = register(&mut login, "ann@example.com").await;
     assert_eq!(reg["statusCode"], 201, "{reg}");
     let log = login
         .invoke(Call::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW})).event())
@@ -77,14 +77,7 @@ async fn the_authorizer_binary_allows_a_live_token_and_denies_it_once_revoked() 
     let mut login = LambdaProcess::start(&binary("login"), &vars).await;
     let mut tokens = LambdaProcess::start(&binary("tokens"), &vars).await;
     let mut check = LambdaProcess::start(&binary("token-check"), &vars).await;
-    let reg = login
-        .invoke(
-            Call::new("POST", "/register")
-                .json(json!({"name": "Ann", "email": "ann@example.com", "password": PW, "password_confirmation": PW}))
-                .event(),
-        )
-        .await
-        .unwrap();
+    let reg = register(&mut login, "ann@example.com").await;
     let c = cookie(&reg).unwrap();
     let created = tokens
         .invoke(
@@ -133,14 +126,7 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
     let mut login = LambdaProcess::start(&binary("login"), &vars).await;
     let mut reset = LambdaProcess::start(&binary("password-reset"), &vars).await;
     let mut worker = LambdaProcess::start(&binary("job-worker"), &vars).await;
-    login
-        .invoke(
-            Call::new("POST", "/register")
-                .json(json!({"name": "Ann", "email": email, "password": PW, "password_confirmation": PW}))
-                .event(),
-        )
-        .await
-        .unwrap();
+    register(&mut login, &email).await;
     let forgot = reset
         .invoke(
             Call::new("POST", "/forgot-password").header("host", "evil.example").json(json!({"email": email})).event(),

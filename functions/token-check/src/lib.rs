@@ -64,27 +64,23 @@ fn token_json(t: &PersonalAccessToken) -> Value {
     })
 }
 
-/// Reads `abilities` (default `["*"]`) and `expires_in_minutes`, and mints, stores and answers
-/// with a token for `owner`. `ceiling` limits the abilities (a token cannot mint a stronger one).
-async fn mint_and_store(
-    app: &App,
-    mut f: Fields<'_>,
-    owner: &Tokenable,
-    name: Option<String>,
-    ceiling: Option<&Abilities>,
-) -> Result<Response<Body>, ApiError> {
+/// The token's options in a request: `abilities` (default `["*"]`) and `expires_in_minutes`.
+fn token_options(f: &mut Fields<'_>) -> (Abilities, Option<i64>) {
     let abilities = f
         .optional_string_list("abilities", MAX_ABILITIES, MAX_ABILITY_LEN)
         .map(Abilities::new)
         .unwrap_or_else(Abilities::all);
-    let expires_in = f.optional_int("expires_in_minutes", 1, 5_256_000);
-    if let Some(ceiling) = ceiling
-        && !abilities.as_slice().iter().all(|a| ceiling.can(a))
-    {
-        f.error("abilities", "may not exceed the abilities of the token making the request");
-    }
-    f.finish()?;
-    let name = name.ok_or_else(ApiError::internal)?;
+    (abilities, f.optional_int("expires_in_minutes", 1, 5_256_000))
+}
+
+/// Mints a token for `owner`, stores its hash, and answers with the plaintext (shown once).
+async fn mint_and_store(
+    app: &App,
+    owner: &Tokenable,
+    name: String,
+    abilities: Abilities,
+    expires_in: Option<i64>,
+) -> Result<Response<Body>, ApiError> {
     let now = app.stores.clock.now();
     let mut expires_at = expires_in.map(|m| now + gatehouse::clock::Span::minutes(m));
     if let Some(max) = app.config.tokens.max_age {
@@ -111,11 +107,16 @@ async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
     let name = f.text("name", 255);
-    let ceiling = match &p {
-        Principal::Token { abilities, .. } => Some(abilities.clone()),
-        Principal::Session { .. } => None,
-    };
-    mint_and_store(app, f, &Tokenable::user(p.user_id()), name, ceiling.as_ref()).await
+    let (abilities, expires_in) = token_options(&mut f);
+    // A token cannot mint a token stronger than itself.
+    if let Principal::Token { abilities: ceiling, .. } = &p
+        && !abilities.as_slice().iter().all(|a| ceiling.can(a))
+    {
+        f.error("abilities", "may not exceed the abilities of the token making the request");
+    }
+    f.finish()?;
+    let name = name.ok_or_else(ApiError::internal)?;
+    mint_and_store(app, &Tokenable::user(p.user_id()), name, abilities, expires_in).await
 }
 
 async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -125,16 +126,14 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let email = f.email("email");
     let password = f.secret("password", gatehouse_web::MAX_BODY);
     let device = f.text("device_name", 255);
-    // Shape errors first; credentials only for a well-formed request.
-    let (Some(email), Some(password)) = (email, password) else {
-        f.optional_string_list("abilities", MAX_ABILITIES, MAX_ABILITY_LEN);
-        return f.finish().and(Err(ApiError::internal()));
+    let (abilities, expires_in) = token_options(&mut f);
+    // Every shape error first; credentials are checked only for a well-formed request.
+    f.finish()?;
+    let (Some(email), Some(password), Some(device)) = (email, password, device) else {
+        return Err(ApiError::internal());
     };
-    if device.is_none() {
-        return f.finish().and(Err(ApiError::internal()));
-    }
     let user = auth.check_credentials(&email, PasswordAttempt::new(password), &client_meta(req)).await?;
-    mint_and_store(app, f, &Tokenable::user(&user.id), device, None).await
+    mint_and_store(app, &Tokenable::user(&user.id), device, abilities, expires_in).await
 }
 
 fn query(req: &Request, key: &str) -> Option<String> {
