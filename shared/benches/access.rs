@@ -4,9 +4,11 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gatehouse::access::Access;
+use gatehouse::credentials::{CredentialEntry, CredentialRef, NewCredential};
+use gatehouse::password::PasswordHash;
 use gatehouse::tokens::{Abilities, Tokenable, mint};
-use gatehouse::users::UserId;
-use gatehouse::{Clock, Config, ManualClock, Stores};
+use gatehouse::users::{User, UserId};
+use gatehouse::{Clock, Config, Email, ManualClock, Stores};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -17,9 +19,30 @@ fn token_check(c: &mut Criterion) {
     let stores = Stores::memory(Arc::new(clock.clone()));
     let config = Arc::new(Config::from_map(&HashMap::new()).expect("config"));
     let access = Access::new(stores.clone(), config.clone());
-    let owner = Tokenable::user(&UserId::generate());
-    let (plain, record) = mint(&owner, "bench".into(), Abilities::all(), None, &config.tokens.prefix, clock.now());
-    rt.block_on(stores.tokens.create(&record)).expect("create");
+    let now = clock.now();
+    let user = User {
+        id: UserId::generate(),
+        name: "Bench".into(),
+        email: Email::parse("bench@example.com").expect("email"),
+        email_verified_at: None,
+        password_hash: PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+        remember_token: None,
+        created_at: now,
+        updated_at: now,
+        credentials_version: 0,
+    };
+    rt.block_on(stores.users.create(&user)).expect("user");
+    let owner = Tokenable::user(&user.id);
+    let (plain, record) = mint(&owner, "bench".into(), Abilities::all(), None, &config.tokens.prefix, now, 0);
+    let entry = CredentialEntry {
+        user_id: user.id.clone(),
+        credential: CredentialRef::token(&record.id),
+        parent: None,
+        cross_app_id: None,
+        created_at: now,
+        expires_at: None,
+    };
+    assert!(rt.block_on(stores.credentials.issue(0, &entry, NewCredential::Token(&record))).expect("issue"));
     let bearer = plain.expose();
     rt.block_on(access.principal(Some(&bearer), None)).expect("warm").expect("valid");
 

@@ -3,6 +3,7 @@
 
 use crate::clock::Timestamp;
 use crate::config::Config;
+use crate::credentials::CredentialRef;
 use crate::error::StoreResult;
 use crate::sessions::{SessionId, SessionKey, SessionRecord};
 use crate::stores::Stores;
@@ -10,17 +11,60 @@ use crate::tokens::{Abilities, PersonalAccessToken, PlainTextToken, TokenId};
 use crate::users::UserId;
 use std::sync::Arc;
 
-/// An authenticated caller.
+/// An authenticated caller, with what its credential carries: the credentials version it was
+/// issued under (what it derives is issued only while that holds) and its limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    Session { user_id: UserId, key: SessionKey },
-    Token { user_id: UserId, token_id: TokenId, abilities: Abilities },
+    Session {
+        user_id: UserId,
+        key: SessionKey,
+        credentials_version: u64,
+        /// When the password was last confirmed in this session.
+        password_confirmed_at: Option<Timestamp>,
+        /// What the session was derived from (a cross-app session's source credential).
+        parent: Option<CredentialRef>,
+    },
+    Token {
+        user_id: UserId,
+        token_id: TokenId,
+        abilities: Abilities,
+        credentials_version: u64,
+        /// When the token stops working (its own expiry or the maximum age, the sooner).
+        expires_at: Option<Timestamp>,
+    },
 }
 
 impl Principal {
     pub fn user_id(&self) -> &UserId {
         match self {
             Principal::Session { user_id, .. } | Principal::Token { user_id, .. } => user_id,
+        }
+    }
+
+    pub fn credentials_version(&self) -> u64 {
+        match self {
+            Principal::Session { credentials_version, .. } | Principal::Token { credentials_version, .. } => {
+                *credentials_version
+            }
+        }
+    }
+
+    /// The credential behind this caller, as the register names it.
+    pub fn credential(&self) -> CredentialRef {
+        match self {
+            Principal::Session { key, .. } => CredentialRef::session(key),
+            Principal::Token { token_id, .. } => CredentialRef::token(token_id),
+        }
+    }
+
+    /// The parent to record on something this caller derives: a token is always the parent of
+    /// what it mints; a session only when it is itself derived (a cross-app session), so that the
+    /// tokens a person makes from their own login are theirs to keep after logging out.
+    pub fn parent_for_derived(&self) -> Option<CredentialRef> {
+        match self {
+            Principal::Token { .. } => Some(self.credential()),
+            Principal::Session { parent: Some(_), .. } => Some(self.credential()),
+            Principal::Session { parent: None, .. } => None,
         }
     }
 
@@ -67,8 +111,14 @@ impl Access {
         end
     }
 
+    /// Whether a password confirmation at `at` is recent enough (Laravel's `password.confirm`).
+    pub fn password_recently_confirmed(&self, at: Option<Timestamp>) -> bool {
+        at.is_some_and(|t| self.now() < t + self.config.session.password_timeout)
+    }
+
     /// The live session behind a cookie value, with sliding expiry: activity is recorded (and
-    /// the expiry pushed on) at most once per `touch_interval`, by one conditional write.
+    /// the expiry pushed on) at most once per `touch_interval`, by one conditional write. A
+    /// session of another app, or past the absolute lifetime configured now, is no session.
     pub async fn session(&self, cookie: &str) -> StoreResult<Option<SessionRecord>> {
         let Some(id) = SessionId::parse(cookie) else {
             return Ok(None);
@@ -77,10 +127,15 @@ impl Access {
             return Ok(None);
         };
         let now = self.now();
+        if rec.app.as_ref().is_some_and(|a| a != &self.config.app_name) {
+            return Ok(None);
+        }
+        if self.config.session.absolute.is_some_and(|abs| rec.created_at + abs <= now) {
+            return Ok(None);
+        }
         let interval = self.config.session.touch_interval;
         if rec.last_activity <= now - interval {
-            let remember = rec.payload.get("remember").and_then(|v| v.as_bool()).unwrap_or(false);
-            let expires_at = self.session_expiry(rec.created_at, now, remember);
+            let expires_at = self.session_expiry(rec.created_at, now, rec.remember());
             if self.stores.sessions.touch(&rec.key, now, expires_at, now - interval).await? {
                 rec.last_activity = now;
                 rec.expires_at = expires_at;
@@ -103,6 +158,14 @@ impl Access {
             return Ok(None);
         }
         let now = self.now();
+        // The maximum age is the configuration's now, whatever the token was minted with.
+        if let Some(max) = self.config.tokens.max_age {
+            let cap = token.created_at + max;
+            if cap <= now {
+                return Ok(None);
+            }
+            token.expires_at = Some(token.expires_at.map_or(cap, |e| e.min(cap)));
+        }
         let interval = self.config.tokens.last_used_interval;
         if token.last_used_at.is_none_or(|l| l <= now - interval) {
             if self.stores.tokens.touch_last_used(&token.id, now, now - interval).await? {
@@ -126,14 +189,25 @@ impl Access {
         if let Some(b) = bearer {
             return Ok(self.token(b).await?.and_then(|t| {
                 let user_id = (t.tokenable.kind == "users").then(|| UserId::from_stored(t.tokenable.id.clone()))?;
-                Some(Principal::Token { user_id, token_id: t.id, abilities: t.abilities })
+                Some(Principal::Token {
+                    user_id,
+                    token_id: t.id,
+                    abilities: t.abilities,
+                    credentials_version: t.credentials_version,
+                    expires_at: t.expires_at,
+                })
             }));
         }
         if let Some(c) = cookie {
-            return Ok(self
-                .session(c)
-                .await?
-                .and_then(|s| Some(Principal::Session { user_id: s.user_id?, key: s.key })));
+            return Ok(self.session(c).await?.and_then(|s| {
+                Some(Principal::Session {
+                    user_id: s.user_id?,
+                    key: s.key,
+                    credentials_version: s.credentials_version,
+                    password_confirmed_at: s.password_confirmed_at,
+                    parent: s.parent,
+                })
+            }));
         }
         Ok(None)
     }

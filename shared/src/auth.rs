@@ -4,14 +4,15 @@
 
 use crate::access::Access;
 use crate::clock::Timestamp;
+use crate::credentials::{CredentialEntry, CredentialRef, NewCredential, Revocation, reasons, revoke};
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::password::{
     HashError, NewPassword, PasswordAttempt, PasswordHash, PasswordHasher, PasswordPolicy, Verification,
 };
-use crate::sessions::{SessionId, SessionKey, SessionRecord};
+use crate::sessions::{SessionId, SessionRecord};
 use crate::throttle::RateLimiter;
-use crate::users::{RememberToken, User, UserId};
+use crate::users::{CredentialChange, RememberToken, User, UserId};
 use chrono::Duration;
 use thiserror::Error;
 
@@ -33,10 +34,30 @@ pub enum AuthError {
     Throttled { retry_after: u64 },
     #[error("the email has already been taken")]
     EmailTaken,
+    /// The user's credentials changed (a reset, a password change, other devices logged out)
+    /// while this request was in flight; nothing was issued.
+    #[error("the account's credentials changed during this request; sign in again")]
+    CredentialsChanged,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Hash(#[from] HashError),
+}
+
+/// What a new session is issued under.
+#[derive(Debug, Clone, Default)]
+pub struct SessionGrant {
+    /// The credentials version the caller verified against (a password check, or the parent's).
+    pub credentials_version: u64,
+    pub remember: bool,
+    /// The credential it derives from (cross-app sessions).
+    pub parent: Option<CredentialRef>,
+    /// The cross-app audit record of this session.
+    pub cross_app_id: Option<String>,
+    /// Set when the password was just proved (login, registration).
+    pub password_confirmed_at: Option<Timestamp>,
+    /// Keeps an earlier start (a rotated session keeps its absolute lifetime).
+    pub created_at: Option<Timestamp>,
 }
 
 /// Where a request came from, as API Gateway saw it.
@@ -68,7 +89,8 @@ impl Auth {
     pub fn new(access: Access) -> Result<Self, HashError> {
         let cfg = &access.config.passwords;
         let hasher = PasswordHasher::new(cfg.argon2)?;
-        let policy = PasswordPolicy::new(cfg.min_len, cfg.max_len, COMMON_PASSWORDS.lines().map(str::to_owned));
+        let policy = PasswordPolicy::new(cfg.min_len, cfg.max_len, COMMON_PASSWORDS.lines().map(str::to_owned))
+            .with_min_score(cfg.min_score);
         let dummy = hasher.dummy_hash()?;
         let limiter = RateLimiter::new(access.stores.cache.clone(), access.stores.clock.clone());
         Ok(Self { access, hasher, policy, dummy, limiter })
@@ -86,29 +108,46 @@ impl Auth {
         self.access.stores.clock.now()
     }
 
-    /// Opens a new session (a fresh random id every time: no fixation) for the user.
-    pub async fn open_session(
+    /// Issues a new session (a fresh random id every time: no fixation), conditionally on the
+    /// user's credentials version being `grant.credentials_version` still. `None` when it moved on.
+    pub async fn issue_session(
         &self,
         user_id: &UserId,
         meta: &ClientMeta,
-        remember: bool,
-        app: Option<String>,
-    ) -> Result<(SessionId, SessionRecord), StoreError> {
+        grant: SessionGrant,
+    ) -> Result<Option<(SessionId, SessionRecord)>, StoreError> {
         let now = self.now();
+        let created_at = grant.created_at.unwrap_or(now);
         let id = SessionId::generate();
         let rec = SessionRecord {
             key: id.key(),
             user_id: Some(user_id.clone()),
             ip_address: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
-            payload: serde_json::json!({ "remember": remember }),
+            payload: serde_json::json!({ "remember": grant.remember }),
             last_activity: now,
-            created_at: now,
-            expires_at: self.access.session_expiry(now, now, remember),
-            app,
+            created_at,
+            expires_at: self.access.session_expiry(created_at, now, grant.remember),
+            app: Some(self.access.config.app_name.clone()),
+            credentials_version: grant.credentials_version,
+            parent: grant.parent.clone(),
+            password_confirmed_at: grant.password_confirmed_at,
         };
-        self.access.stores.sessions.put(&rec).await?;
-        Ok((id, rec))
+        let entry = CredentialEntry {
+            user_id: user_id.clone(),
+            credential: CredentialRef::session(&rec.key),
+            parent: grant.parent,
+            cross_app_id: grant.cross_app_id,
+            created_at: now,
+            expires_at: self.access.config.session.absolute.map(|abs| created_at + abs),
+        };
+        let issued = self
+            .access
+            .stores
+            .credentials
+            .issue(grant.credentials_version, &entry, NewCredential::Session(&rec))
+            .await?;
+        Ok(issued.then_some((id, rec)))
     }
 
     pub async fn register(
@@ -129,13 +168,15 @@ impl Auth {
             remember_token: None,
             created_at: now,
             updated_at: now,
+            credentials_version: 0,
         };
         match self.access.stores.users.create(&user).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Err(AuthError::EmailTaken),
             Err(e) => return Err(e.into()),
         }
-        let (id, _) = self.open_session(&user.id, meta, false, None).await?;
+        let grant = SessionGrant { password_confirmed_at: Some(now), ..SessionGrant::default() };
+        let (id, _) = self.issue_session(&user.id, meta, grant).await?.ok_or(AuthError::CredentialsChanged)?;
         tracing::info!(event = "registered", user_id = %user.id, email_hash = %user.email.hash(), ip = ?meta.ip);
         Ok((user, id))
     }
@@ -178,12 +219,16 @@ impl Auth {
                 self.limiter.clear(&account_key).await?;
                 if needs_rehash && let Ok(fresh) = self.policy.check(attempt.expose()) {
                     let hash = self.hasher.hash_blocking(fresh).await?;
-                    self.access
+                    // Compare-and-swap on the version read with the old hash: if a reset or change
+                    // landed meanwhile, this upgrade of the old password is dropped.
+                    let change = CredentialChange { password: Some(&hash), ..CredentialChange::default() };
+                    let done = self
+                        .access
                         .stores
                         .users
-                        .update_password(&user.id, &hash, user.remember_token.as_ref(), self.now())
+                        .change_credentials(&user.id, user.credentials_version, change, self.now())
                         .await?;
-                    tracing::info!(event = "password_rehashed", user_id = %user.id);
+                    tracing::info!(event = "password_rehashed", user_id = %user.id, applied = done.is_some());
                 }
                 Ok(user)
             }
@@ -196,6 +241,9 @@ impl Auth {
         }
     }
 
+    /// Checks the credentials and issues a session under the version they were checked against:
+    /// if the password changed meanwhile, nothing is issued and the answer is the same as for a
+    /// wrong password.
     pub async fn login(
         &self,
         email: &Email,
@@ -204,37 +252,85 @@ impl Auth {
         meta: &ClientMeta,
     ) -> Result<(User, SessionId), AuthError> {
         let user = self.check_credentials(email, attempt, meta).await?;
-        let (id, _) = self.open_session(&user.id, meta, remember, None).await?;
+        let grant = SessionGrant {
+            credentials_version: user.credentials_version,
+            remember,
+            password_confirmed_at: Some(self.now()),
+            ..SessionGrant::default()
+        };
+        let Some((id, _)) = self.issue_session(&user.id, meta, grant).await? else {
+            tracing::info!(event = "login_superseded", user_id = %user.id);
+            return Err(AuthError::InvalidCredentials);
+        };
         tracing::info!(event = "login", user_id = %user.id, email_hash = %email.hash(), ip = ?meta.ip);
         Ok((user, id))
     }
 
-    pub async fn logout(&self, key: &SessionKey, user: &UserId) -> Result<(), AuthError> {
-        self.access.stores.sessions.delete(key).await?;
+    /// Ends the session and everything derived from it (handoffs, cross-app sessions).
+    pub async fn logout(&self, session: &CredentialRef, user: &UserId) -> Result<(), AuthError> {
+        revoke(&self.access.stores, user, Revocation::Tree(session), reasons::LOGOUT).await?;
         tracing::info!(event = "logout", user_id = %user);
         Ok(())
     }
 
-    /// Ends every session of the user but `current`, after checking the password (Laravel's
-    /// `logoutOtherDevices`), and rotates the remember token.
+    /// Verifies the password against `user` (as read for this request), without throttling.
+    pub async fn verify_password(&self, user: &User, attempt: PasswordAttempt) -> bool {
+        let attempt =
+            PasswordAttempt::new(attempt.expose().chars().take(self.policy.max_len() + 1).collect::<String>());
+        self.hasher.verify_blocking(attempt, user.password_hash.clone()).await.is_valid()
+    }
+
+    /// Laravel's `logoutOtherDevices`, closed against races: after checking the password, the
+    /// credentials version moves on (compare-and-swap on the version the check read, with a new
+    /// remember token), so nothing verified against the old state can be issued any more; every
+    /// registered credential but the current session is revoked; and the current session is
+    /// rotated to a new id under the new version, keeping its start. Returns the new session.
     pub async fn logout_other_devices(
         &self,
         user: &User,
-        current: &SessionKey,
+        current: &SessionRecord,
         attempt: PasswordAttempt,
-    ) -> Result<usize, AuthError> {
-        let attempt =
-            PasswordAttempt::new(attempt.expose().chars().take(self.policy.max_len() + 1).collect::<String>());
-        if !self.hasher.verify_blocking(attempt, user.password_hash.clone()).await.is_valid() {
+        meta: &ClientMeta,
+    ) -> Result<SessionId, AuthError> {
+        if !self.verify_password(user, attempt).await {
             return Err(AuthError::InvalidCredentials);
         }
-        let n = self.access.stores.sessions.delete_for_user(&user.id, Some(current)).await?;
-        self.access
-            .stores
+        let remember = RememberToken::generate();
+        let change = CredentialChange { remember_token: Some(&remember), revoke: true, ..CredentialChange::default() };
+        let stores = &self.access.stores;
+        let version = stores
             .users
-            .update_password(&user.id, &user.password_hash, Some(&RememberToken::generate()), self.now())
-            .await?;
-        tracing::info!(event = "other_devices_logged_out", user_id = %user.id, sessions = n);
-        Ok(n)
+            .change_credentials(&user.id, user.credentials_version, change, self.now())
+            .await?
+            .ok_or(AuthError::CredentialsChanged)?;
+        let current_ref = CredentialRef::session(&current.key);
+        let n = revoke(stores, &user.id, Revocation::AllBut(&current_ref), reasons::OTHER_DEVICES_LOGGED_OUT).await?;
+        let grant = SessionGrant {
+            credentials_version: version,
+            remember: current.remember(),
+            password_confirmed_at: Some(self.now()),
+            created_at: Some(current.created_at),
+            ..SessionGrant::default()
+        };
+        let rotated = self.issue_session(&user.id, meta, grant).await?;
+        revoke(stores, &user.id, Revocation::Tree(&current_ref), reasons::OTHER_DEVICES_LOGGED_OUT).await?;
+        let (id, _) = rotated.ok_or(AuthError::CredentialsChanged)?;
+        tracing::info!(event = "other_devices_logged_out", user_id = %user.id, credentials = n);
+        Ok(id)
+    }
+
+    /// Laravel's `password.confirm`: checks the password and records the confirmation on the
+    /// session. `false` when the session ended meanwhile.
+    pub async fn confirm_password(
+        &self,
+        user: &User,
+        session: &crate::sessions::SessionKey,
+        attempt: PasswordAttempt,
+    ) -> Result<bool, AuthError> {
+        if !self.verify_password(user, attempt).await {
+            tracing::info!(event = "password_confirmation_failed", user_id = %user.id);
+            return Err(AuthError::InvalidCredentials);
+        }
+        Ok(self.access.stores.sessions.confirm_password(session, self.now()).await?)
     }
 }

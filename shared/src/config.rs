@@ -34,12 +34,20 @@ impl Names {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
+    /// The session cookie's name, with its prefix: `__Host-` (host-only, `Path=/`, `Secure`) when no
+    /// domain is set, `__Secure-` when one is.
     pub cookie_name: String,
     pub cookie_domain: Option<String>,
+    /// Browser origins (`https://app.example.com`) besides the API's own that may make
+    /// cookie-authenticated state changes (the CSRF check); lower-cased, exact.
+    pub allowed_origins: Vec<String>,
     /// Idle lifetime: a session unused this long is over (sliding).
     pub idle: Duration,
-    /// Absolute lifetime from login, if capped.
+    /// Absolute lifetime from login (30 days by default; `none` only when configured so): no
+    /// activity and no "remember me" extends a session past it.
     pub absolute: Option<Duration>,
+    /// How long a password confirmation counts as recent (Laravel's `auth.password_timeout`).
+    pub password_timeout: Duration,
     /// Idle lifetime of a "remember me" session (and its cookie's max age).
     pub remember: Duration,
     /// `last_activity` is written at most once per this interval.
@@ -50,6 +58,8 @@ pub struct SessionConfig {
 pub struct PasswordConfig {
     pub min_len: usize,
     pub max_len: usize,
+    /// The lowest zxcvbn score (0..=4) a new password may have.
+    pub min_score: u8,
     pub argon2: crate::password::HashCost,
 }
 
@@ -108,6 +118,8 @@ pub struct Config {
     pub handoff_lifetime: Duration,
     /// How long cross-app session audit records are kept.
     pub cross_app_audit_retention: Duration,
+    /// The deployment's secret key (`GATEHOUSE_APP_KEY`): sealed cursors, keyed email tags.
+    pub app_key: crate::keys::AppKey,
 }
 
 impl Config {
@@ -148,6 +160,35 @@ impl Config {
                 problem: "must not exceed GATEHOUSE_PASSWORD_MAX_LENGTH".into(),
             });
         }
+        let cookie_domain = get("GATEHOUSE_SESSION_DOMAIN").filter(|s| !s.is_empty());
+        let cookie_name =
+            prefixed_cookie_name(env.string("GATEHOUSE_SESSION_COOKIE", "gatehouse_session"), cookie_domain.is_some())?;
+        // The Lambda runtime sets this; production-only rules key off it.
+        let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
+        if on_lambda && get("GATEHOUSE_RESET_URL").is_none_or(|v| v.is_empty()) {
+            return Err(ConfigError::Missing {
+                var: "GATEHOUSE_RESET_URL",
+                why: "on Lambda the mailed reset link must point at your app (the default is a local address)",
+            });
+        }
+        let mailer = match env.string("GATEHOUSE_MAILER", "log").as_str() {
+            "log" if on_lambda && !env.flag("GATEHOUSE_ALLOW_LOG_MAILER")? => {
+                return Err(ConfigError::Invalid {
+                    var: "GATEHOUSE_MAILER",
+                    value: "log".into(),
+                    problem: "the log mailer (the default) writes reset links to the function's logs; on Lambda use \"ses\", or set GATEHOUSE_ALLOW_LOG_MAILER=true".into(),
+                });
+            }
+            "log" => MailerKind::Log,
+            "ses" => MailerKind::Ses,
+            other => {
+                return Err(ConfigError::Invalid {
+                    var: "GATEHOUSE_MAILER",
+                    value: other.to_owned(),
+                    problem: "expected \"log\" or \"ses\"".into(),
+                });
+            }
+        };
         let apps: Vec<String> = env
             .string("GATEHOUSE_APPS", "")
             .split(',')
@@ -161,18 +202,31 @@ impl Config {
                 jobs_queue_url: get("GATEHOUSE_JOBS_QUEUE_URL").filter(|s| !s.is_empty()),
             },
             session: SessionConfig {
-                cookie_name: env.string("GATEHOUSE_SESSION_COOKIE", "gatehouse_session"),
-                cookie_domain: get("GATEHOUSE_SESSION_DOMAIN").filter(|s| !s.is_empty()),
+                cookie_name,
+                cookie_domain,
+                allowed_origins: allowed_origins(&env.string("GATEHOUSE_ALLOWED_ORIGINS", ""))?,
                 idle: Duration::minutes(env.number("GATEHOUSE_SESSION_LIFETIME_MINUTES", 120, 1, 525_600)?),
                 absolute: env
-                    .optional_number("GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES", 1, 5_256_000)?
+                    .number_or_none("GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES", 30 * 24 * 60, 1, 5_256_000)?
                     .map(Duration::minutes),
+                password_timeout: Duration::seconds(env.number(
+                    "GATEHOUSE_PASSWORD_TIMEOUT_SECONDS",
+                    3 * 3600,
+                    1,
+                    7 * 24 * 3600,
+                )?),
                 touch_interval: Duration::seconds(env.number("GATEHOUSE_SESSION_TOUCH_SECONDS", 60, 0, 3600)?),
                 remember: Duration::days(env.number("GATEHOUSE_REMEMBER_DAYS", 30, 1, 400)?),
             },
             passwords: PasswordConfig {
                 min_len: min_len as usize,
                 max_len: max_len as usize,
+                min_score: env.number(
+                    "GATEHOUSE_PASSWORD_MIN_SCORE",
+                    crate::password::DEFAULT_MIN_SCORE.into(),
+                    0,
+                    crate::password::MAX_SCORE.into(),
+                )? as u8,
                 argon2: crate::password::HashCost {
                     memory_kib: env.number("GATEHOUSE_ARGON2_MEMORY_KIB", 19 * 1024, 8, 4 * 1024 * 1024)? as u32,
                     iterations: env.number("GATEHOUSE_ARGON2_ITERATIONS", 2, 1, 100)? as u32,
@@ -187,20 +241,7 @@ impl Config {
                 subject: env.string("GATEHOUSE_RESET_SUBJECT", "Reset your password"),
                 per_ip_per_minute: env.number("GATEHOUSE_FORGOT_PER_IP_PER_MINUTE", 6, 1, 10_000)?,
             },
-            mail: MailConfig {
-                mailer: match env.string("GATEHOUSE_MAILER", "log").as_str() {
-                    "log" => MailerKind::Log,
-                    "ses" => MailerKind::Ses,
-                    other => {
-                        return Err(ConfigError::Invalid {
-                            var: "GATEHOUSE_MAILER",
-                            value: other.to_owned(),
-                            problem: "expected \"log\" or \"ses\"".into(),
-                        });
-                    }
-                },
-                from: env.string("GATEHOUSE_MAIL_FROM", "gatehouse@example.com"),
-            },
+            mail: MailConfig { mailer, from: env.string("GATEHOUSE_MAIL_FROM", "gatehouse@example.com") },
             tokens: TokenConfig {
                 prefix: env.string("GATEHOUSE_TOKEN_PREFIX", "gth_"),
                 max_age: env.optional_number("GATEHOUSE_TOKEN_MAX_AGE_MINUTES", 1, 52_560_000)?.map(Duration::minutes),
@@ -218,8 +259,70 @@ impl Config {
             apps,
             handoff_lifetime: Duration::seconds(env.number("GATEHOUSE_HANDOFF_SECONDS", 120, 10, 3600)?),
             cross_app_audit_retention: Duration::days(env.number("GATEHOUSE_CROSS_APP_AUDIT_DAYS", 90, 1, 3650)?),
+            app_key: match get("GATEHOUSE_APP_KEY").filter(|k| !k.trim().is_empty()) {
+                Some(raw) => crate::keys::AppKey::parse(&raw).map_err(|problem| ConfigError::Invalid {
+                    var: "GATEHOUSE_APP_KEY",
+                    value: "[REDACTED]".into(),
+                    problem,
+                })?,
+                None if get("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty()) => {
+                    return Err(ConfigError::Missing {
+                        var: "GATEHOUSE_APP_KEY",
+                        why: "every copy of every function must share one key on Lambda (base64:<32+ bytes>)",
+                    });
+                }
+                None => crate::keys::AppKey::random(),
+            },
         })
     }
+}
+
+/// The session cookie's name with the strongest prefix browsers allow: `__Host-` without a
+/// domain, `__Secure-` with one (`__Host-` forbids `Domain`). A name that already carries a prefix
+/// is kept.
+fn prefixed_cookie_name(name: String, has_domain: bool) -> Result<String, ConfigError> {
+    const TOKEN: &str = "!#$%&'*+-.^_`|~";
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || TOKEN.contains(c)) {
+        return Err(ConfigError::Invalid {
+            var: "GATEHOUSE_SESSION_COOKIE",
+            value: name,
+            problem: "a cookie name is letters, digits and !#$%&'*+-.^_`|~ only".into(),
+        });
+    }
+    if name.starts_with("__Host-") && has_domain {
+        return Err(ConfigError::Invalid {
+            var: "GATEHOUSE_SESSION_COOKIE",
+            value: name,
+            problem: "a __Host- cookie cannot have a domain; unset GATEHOUSE_SESSION_DOMAIN or use __Secure-".into(),
+        });
+    }
+    Ok(if name.starts_with("__Host-") || name.starts_with("__Secure-") {
+        name
+    } else if has_domain {
+        format!("__Secure-{name}")
+    } else {
+        format!("__Host-{name}")
+    })
+}
+
+/// `GATEHOUSE_ALLOWED_ORIGINS`: a comma list of exact origins, `scheme://host[:port]`.
+fn allowed_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let host = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")).unwrap_or("");
+            if host.is_empty() || host.contains(['/', '?', '#', '@', ' ', '*']) {
+                return Err(ConfigError::Invalid {
+                    var: "GATEHOUSE_ALLOWED_ORIGINS",
+                    value: o.to_owned(),
+                    problem: "each origin is exactly scheme://host[:port] (no path, no trailing slash, no wildcard)"
+                        .into(),
+                });
+            }
+            Ok(o.to_ascii_lowercase())
+        })
+        .collect()
 }
 
 struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
@@ -243,8 +346,27 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
     }
 
+    /// A number with a default, or the word `none` for "no limit".
+    fn number_or_none(&self, var: &'static str, default: i64, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+        match (self.0)(var) {
+            Some(v) if v.trim().eq_ignore_ascii_case("none") => Ok(None),
+            _ => Ok(Some(self.number(var, default, min, max)?)),
+        }
+    }
+
     fn number(&self, var: &'static str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
         Ok(self.optional_number(var, min, max)?.unwrap_or(default))
+    }
+
+    /// `true` or `false`; unset or empty is `false`.
+    fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
+        match self.string(var, "false").trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => {
+                Err(ConfigError::Invalid { var, value: other.to_owned(), problem: "expected true or false".into() })
+            }
+        }
     }
 }
 
@@ -264,6 +386,7 @@ mod tests {
         assert_eq!(c.reset.throttle, Duration::seconds(60));
         assert_eq!(c.passwords.min_len, 15);
         assert_eq!(c.passwords.max_len, 128);
+        assert_eq!(c.passwords.min_score, 3);
         assert_eq!(c.names.table("users"), "gatehouse-users");
         assert_eq!(c.names.queue("jobs"), "gatehouse-jobs");
     }
@@ -276,6 +399,93 @@ mod tests {
         assert!(e.to_string().contains("GATEHOUSE_PASSWORD_MIN_LENGTH"), "{e}");
         let e = with(&[("GATEHOUSE_TABLE_PREFIX", "bad prefix!")]).unwrap_err();
         assert!(e.to_string().contains("GATEHOUSE_TABLE_PREFIX"), "{e}");
+    }
+
+    #[test]
+    fn sessions_have_an_absolute_lifetime_unless_none_is_said() {
+        assert_eq!(with(&[]).unwrap().session.absolute, Some(Duration::days(30)));
+        let c = with(&[("GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES", "none")]).unwrap();
+        assert_eq!(c.session.absolute, None);
+        assert_eq!(c.session.password_timeout, Duration::hours(3));
+    }
+
+    #[test]
+    fn the_app_key_is_required_on_lambda_and_never_echoed() {
+        let e = with(&[("AWS_LAMBDA_FUNCTION_NAME", "login"), RESET_URL, SES]).unwrap_err();
+        assert!(matches!(e, ConfigError::Missing { var: "GATEHOUSE_APP_KEY", .. }), "{e}");
+        let e = with(&[("GATEHOUSE_APP_KEY", "base64:c2hvcnQ=")]).unwrap_err();
+        assert!(!e.to_string().contains("c2hvcnQ"), "{e}");
+        let key = crate::keys::AppKey::random().to_config_value();
+        let c = with(&[("AWS_LAMBDA_FUNCTION_NAME", "login"), ("GATEHOUSE_APP_KEY", &key), RESET_URL, SES]).unwrap();
+        assert_eq!(c.app_key.to_config_value(), key);
+    }
+
+    #[test]
+    fn the_session_cookie_gets_the_host_prefix_unless_a_domain_is_set() {
+        assert_eq!(with(&[]).unwrap().session.cookie_name, "__Host-gatehouse_session");
+        let named = with(&[("GATEHOUSE_SESSION_COOKIE", "app_session")]).unwrap();
+        assert_eq!(named.session.cookie_name, "__Host-app_session");
+        let already = with(&[("GATEHOUSE_SESSION_COOKIE", "__Host-app_session")]).unwrap();
+        assert_eq!(already.session.cookie_name, "__Host-app_session");
+        let shared = with(&[("GATEHOUSE_SESSION_DOMAIN", "example.com")]).unwrap();
+        assert_eq!(shared.session.cookie_name, "__Secure-gatehouse_session");
+        assert_eq!(shared.session.cookie_domain.as_deref(), Some("example.com"));
+        let e =
+            with(&[("GATEHOUSE_SESSION_COOKIE", "__Host-s"), ("GATEHOUSE_SESSION_DOMAIN", "example.com")]).unwrap_err();
+        assert!(e.to_string().starts_with("GATEHOUSE_SESSION_COOKIE"), "{e}");
+        assert!(with(&[("GATEHOUSE_SESSION_COOKIE", "a;b")]).is_err());
+    }
+
+    #[test]
+    fn allowed_origins_are_exact_origins() {
+        let c = with(&[("GATEHOUSE_ALLOWED_ORIGINS", "https://App.example.com, http://localhost:3000,")]).unwrap();
+        assert_eq!(c.session.allowed_origins, vec!["https://app.example.com", "http://localhost:3000"]);
+        assert!(with(&[]).unwrap().session.allowed_origins.is_empty());
+        for bad in ["app.example.com", "https://app.example.com/", "https://*.example.com", "null"] {
+            let e = with(&[("GATEHOUSE_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert!(e.to_string().starts_with("GATEHOUSE_ALLOWED_ORIGINS"), "{bad}: {e}");
+        }
+    }
+
+    const LAMBDA: (&str, &str) = ("AWS_LAMBDA_FUNCTION_NAME", "gatehouse-login");
+    const RESET_URL: (&str, &str) =
+        ("GATEHOUSE_RESET_URL", "https://app.example.com/reset?token={token}&email={email}");
+    const SES: (&str, &str) = ("GATEHOUSE_MAILER", "ses");
+
+    /// As on Lambda, with an app key and `extra`.
+    fn on_lambda(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let key = crate::keys::AppKey::random().to_config_value();
+        let mut vars = vec![LAMBDA, ("GATEHOUSE_APP_KEY", key.as_str())];
+        vars.extend_from_slice(extra);
+        with(&vars)
+    }
+
+    #[test]
+    fn on_lambda_the_reset_url_is_required() {
+        let e = on_lambda(&[SES]).unwrap_err();
+        assert!(matches!(e, ConfigError::Missing { var: "GATEHOUSE_RESET_URL", .. }), "{e}");
+        let e = on_lambda(&[SES, ("GATEHOUSE_RESET_URL", "")]).unwrap_err();
+        assert!(matches!(e, ConfigError::Missing { var: "GATEHOUSE_RESET_URL", .. }), "{e}");
+        assert!(on_lambda(&[SES, RESET_URL]).is_ok());
+        // Locally the default link is fine.
+        assert!(with(&[]).unwrap().reset.url_template.starts_with("http://127.0.0.1:8080/"));
+    }
+
+    #[test]
+    fn on_lambda_the_log_mailer_is_refused_unless_explicitly_allowed() {
+        for mailer in [None, Some("log")] {
+            let mut vars = vec![RESET_URL];
+            vars.extend(mailer.map(|m| ("GATEHOUSE_MAILER", m)));
+            let e = on_lambda(&vars).unwrap_err();
+            assert!(e.to_string().starts_with("GATEHOUSE_MAILER"), "{e}");
+            assert!(e.to_string().contains("GATEHOUSE_ALLOW_LOG_MAILER"), "{e}");
+        }
+        let allowed = on_lambda(&[RESET_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "true")]).unwrap();
+        assert_eq!(allowed.mail.mailer, MailerKind::Log);
+        assert!(on_lambda(&[RESET_URL, SES]).is_ok());
+        assert!(on_lambda(&[RESET_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "yes")]).is_err());
+        // Off Lambda the log mailer stays the default.
+        assert_eq!(with(&[]).unwrap().mail.mailer, MailerKind::Log);
     }
 
     #[test]

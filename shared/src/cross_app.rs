@@ -39,6 +39,11 @@ pub struct Handoff {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
+    /// The user's credentials version the handoff was minted under (from its parent credential):
+    /// the session it is exchanged for is issued only while the version still holds.
+    pub credentials_version: u64,
+    /// The session or token that minted it; revoking that revokes the exchanged session too.
+    pub parent: Option<crate::credentials::CredentialRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,21 +58,31 @@ pub struct CrossAppSession {
     pub user_agent: Option<String>,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// Why it was revoked (`crate::credentials::reasons`).
+    pub revoked_reason: Option<String>,
     /// End of the audit record's retention (TTL).
     pub expires_at: Option<Timestamp>,
 }
 
 #[async_trait]
 pub trait CrossAppStore: Send + Sync {
-    async fn put_handoff(&self, handoff: &Handoff) -> StoreResult<()>;
+    /// Deletes a handoff token (used or not). Revocation; harmless when absent.
+    async fn delete_handoff(&self, token_hash: &str) -> StoreResult<()>;
     /// Marks the handoff used if it is live, unused and for `target_app`; returns it. One
     /// conditional write: of racing callers exactly one gets `Some`.
     async fn consume_handoff(&self, token_hash: &str, target_app: &str, now: Timestamp)
     -> StoreResult<Option<Handoff>>;
     async fn record_session(&self, session: &CrossAppSession) -> StoreResult<()>;
     async fn find_session(&self, id: &str) -> StoreResult<Option<CrossAppSession>>;
-    /// Marks the session revoked if `user` owns it and it is not revoked yet; returns it.
-    async fn revoke_session(&self, id: &str, user: &UserId, now: Timestamp) -> StoreResult<Option<CrossAppSession>>;
+    /// Marks the session revoked (with `reason`) if `user` owns it and it is not revoked yet;
+    /// returns it.
+    async fn revoke_session(
+        &self,
+        id: &str,
+        user: &UserId,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<Option<CrossAppSession>>;
     /// The user's cross-app sessions (audit trail), newest first.
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<CrossAppSession>>;
 }

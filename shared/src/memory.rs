@@ -4,6 +4,7 @@
 use crate::batches::{Batch, BatchStore, Counted};
 use crate::cache::{CacheStore, check_key};
 use crate::clock::{Clock, Timestamp, is_live};
+use crate::credentials::{CredentialEntry, CredentialRef, CredentialStore, NewCredential};
 use crate::cross_app::{CrossAppSession, CrossAppStore, Handoff};
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
@@ -12,11 +13,10 @@ use crate::job_runs::{Claim, JobRunStore};
 use crate::jobs::{JobQueue, QueueMessage, check_send};
 use crate::locks::{LockOwner, LockStore};
 use crate::page::{Cursor, Page};
-use crate::password::PasswordHash;
 use crate::resets::{ResetRecord, ResetStore};
 use crate::sessions::{SessionKey, SessionRecord, SessionStore};
 use crate::tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
-use crate::users::{RememberToken, User, UserId, UserStore};
+use crate::users::{CredentialChange, User, UserId, UserStore};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -75,21 +75,28 @@ impl UserStore for MemoryUsers {
         Ok(self.by_id.lock().values().find(|u| u.email.normalized() == e).cloned())
     }
 
-    async fn update_password(
+    async fn change_credentials(
         &self,
         id: &UserId,
-        hash: &PasswordHash,
-        remember: Option<&RememberToken>,
+        expected: u64,
+        change: CredentialChange<'_>,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<u64>> {
         Ok(match self.by_id.lock().get_mut(id) {
-            Some(u) => {
-                u.password_hash = hash.clone();
-                u.remember_token = remember.cloned();
+            Some(u) if u.credentials_version == expected => {
+                if let Some(h) = change.password {
+                    u.password_hash = h.clone();
+                }
+                if let Some(r) = change.remember_token {
+                    u.remember_token = Some(r.clone());
+                }
+                if change.revoke {
+                    u.credentials_version += 1;
+                }
                 u.updated_at = now;
-                true
+                Some(u.credentials_version)
             }
-            None => false,
+            _ => None,
         })
     }
 
@@ -125,9 +132,15 @@ impl MemorySessions {
 
 #[async_trait]
 impl SessionStore for MemorySessions {
-    async fn put(&self, session: &SessionRecord) -> StoreResult<()> {
-        self.rows.lock().insert(session.key.clone(), session.clone());
-        Ok(())
+    async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
+        let live_now = self.clock.now();
+        Ok(match self.rows.lock().get_mut(key) {
+            Some(s) if s.expires_at > live_now => {
+                s.password_confirmed_at = Some(now);
+                true
+            }
+            _ => false,
+        })
     }
 
     async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
@@ -245,15 +258,6 @@ impl MemoryTokens {
 
 #[async_trait]
 impl TokenStore for MemoryTokens {
-    async fn create(&self, token: &PersonalAccessToken) -> StoreResult<()> {
-        let mut t = self.rows.lock();
-        if t.contains_key(&token.id) {
-            return Err(StoreError::Conflict("token id already exists".into()));
-        }
-        t.insert(token.id.clone(), token.clone());
-        Ok(())
-    }
-
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
         let now = self.clock.now();
         Ok(self.rows.lock().get(id).filter(|t| is_live(t.expires_at, now)).cloned())
@@ -645,8 +649,8 @@ impl MemoryCrossApp {
 
 #[async_trait]
 impl CrossAppStore for MemoryCrossApp {
-    async fn put_handoff(&self, handoff: &Handoff) -> StoreResult<()> {
-        self.handoffs.lock().insert(handoff.token_hash.clone(), handoff.clone());
+    async fn delete_handoff(&self, token_hash: &str) -> StoreResult<()> {
+        self.handoffs.lock().remove(token_hash);
         Ok(())
     }
 
@@ -675,11 +679,18 @@ impl CrossAppStore for MemoryCrossApp {
         Ok(self.sessions.lock().get(id).filter(|s| is_live(s.expires_at, now)).cloned())
     }
 
-    async fn revoke_session(&self, id: &str, user: &UserId, now: Timestamp) -> StoreResult<Option<CrossAppSession>> {
+    async fn revoke_session(
+        &self,
+        id: &str,
+        user: &UserId,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<Option<CrossAppSession>> {
         let live_now = self.clock.now();
         Ok(match self.sessions.lock().get_mut(id) {
             Some(s) if &s.user_id == user && s.revoked_at.is_none() && is_live(s.expires_at, live_now) => {
                 s.revoked_at = Some(now);
+                s.revoked_reason = Some(reason.to_owned());
                 Some(s.clone())
             }
             _ => None,
@@ -697,6 +708,80 @@ impl CrossAppStore for MemoryCrossApp {
             .collect();
         v.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(v)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// credentials (the register)
+
+/// The register, and the one place a credential enters the in-memory stores: under the users
+/// table's lock, so that issuing and moving a user's credentials version are atomic with respect
+/// to each other, as the DynamoDB transaction makes them.
+pub struct MemoryCredentials {
+    users: Arc<MemoryUsers>,
+    sessions: Arc<MemorySessions>,
+    tokens: Arc<MemoryTokens>,
+    cross_app: Arc<MemoryCrossApp>,
+    entries: Table<UserId, BTreeMap<CredentialRef, CredentialEntry>>,
+}
+
+impl MemoryCredentials {
+    pub fn new(
+        users: Arc<MemoryUsers>,
+        sessions: Arc<MemorySessions>,
+        tokens: Arc<MemoryTokens>,
+        cross_app: Arc<MemoryCrossApp>,
+    ) -> Self {
+        Self { users, sessions, tokens, cross_app, entries: Table::default() }
+    }
+}
+
+#[async_trait]
+impl CredentialStore for MemoryCredentials {
+    async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool> {
+        let users = self.users.by_id.lock();
+        if users.get(&entry.user_id).is_none_or(|u| u.credentials_version != version) {
+            return Ok(false);
+        }
+        match credential {
+            NewCredential::Session(s) => {
+                let mut rows = self.sessions.rows.lock();
+                if rows.contains_key(&s.key) {
+                    return Err(StoreError::Conflict("session id already exists".into()));
+                }
+                rows.insert(s.key.clone(), s.clone());
+            }
+            NewCredential::Token(t) => {
+                let mut rows = self.tokens.rows.lock();
+                if rows.contains_key(&t.id) {
+                    return Err(StoreError::Conflict("token id already exists".into()));
+                }
+                rows.insert(t.id.clone(), t.clone());
+            }
+            NewCredential::Handoff(h) => {
+                let mut rows = self.cross_app.handoffs.lock();
+                if rows.contains_key(&h.token_hash) {
+                    return Err(StoreError::Conflict("handoff token already exists".into()));
+                }
+                rows.insert(h.token_hash.clone(), h.clone());
+            }
+        }
+        self.entries.lock().entry(entry.user_id.clone()).or_default().insert(entry.credential.clone(), entry.clone());
+        drop(users);
+        Ok(true)
+    }
+
+    async fn list(&self, user: &UserId) -> StoreResult<Vec<CredentialEntry>> {
+        Ok(self.entries.lock().get(user).map(|m| m.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn forget(&self, user: &UserId, refs: &[CredentialRef]) -> StoreResult<()> {
+        if let Some(m) = self.entries.lock().get_mut(user) {
+            for r in refs {
+                m.remove(r);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::auth::Auth;
 use crate::clock::Timestamp;
 use crate::config::Config;
+use crate::credentials::{Revocation, reasons, revoke};
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::jobs::JobPayload;
@@ -12,8 +13,7 @@ use crate::mail::{Mail, MailError, Mailer};
 use crate::password::{HashError, NewPassword};
 use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler, Worker};
 use crate::resets::{PlainResetToken, ResetRecord};
-use crate::tokens::Tokenable;
-use crate::users::{RememberToken, User};
+use crate::users::{CredentialChange, RememberToken, User};
 use async_trait::async_trait;
 use std::sync::Arc;
 use thiserror::Error;
@@ -64,11 +64,14 @@ impl PasswordBroker {
         self.dispatcher.dispatch(mail_job(SEND_RESET_LINK, email)).await.map(|_| ())
     }
 
-    /// Resets the password with a mailed token. The token is checked, then every existing session
-    /// and token of the user is revoked, the token is consumed (the atomic gate: of racing resets
-    /// exactly one gets past it), the new hash and a fresh remember token are stored, sessions and
-    /// tokens are revoked again (closing the window in which the old password still worked), and a
-    /// "password changed" mail is queued. Nobody is logged in.
+    /// Resets the password with a mailed token. The token is checked and consumed (the atomic
+    /// gate: of racing resets exactly one gets past it); the new hash and a fresh remember token
+    /// are written by compare-and-swap on the user's credentials version, which moves on — retried
+    /// on a fresh read if anything else (a rehash, "log out other devices") wrote in between, so
+    /// the reset always wins and never writes over a newer state with a stale one. From that
+    /// write on, nothing verified against the old password can be issued; then every registered
+    /// credential (sessions, tokens, handoffs, cross-app sessions) is revoked from the register,
+    /// which is read consistently. A "password changed" mail is queued. Nobody is logged in.
     pub async fn reset(
         &self,
         email: &Email,
@@ -80,26 +83,40 @@ impl PasswordBroker {
         if !crate::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
             return Err(ResetError::InvalidToken);
         }
-        let user = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
+        if stores.users.find_by_email(email).await?.is_none() {
+            return Err(ResetError::InvalidToken);
+        }
         let hash = self.auth.hasher().hash_blocking(password).await?;
-        self.revoke_everything(&user).await?;
         if !stores.resets.consume(email, &token.hash(), self.now()).await? {
             return Err(ResetError::InvalidToken);
         }
-        stores.users.update_password(&user.id, &hash, Some(&RememberToken::generate()), self.now()).await?;
-        self.revoke_everything(&user).await?;
+        let remember = RememberToken::generate();
+        let change = CredentialChange { password: Some(&hash), remember_token: Some(&remember), revoke: true };
+        let mut user = None;
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let current = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
+            if stores
+                .users
+                .change_credentials(&current.id, current.credentials_version, change, self.now())
+                .await?
+                .is_some()
+            {
+                user = Some(current);
+                break;
+            }
+        }
+        let user = user.ok_or_else(|| {
+            StoreError::Unavailable("users: the password kept changing under the reset; ask for a new link".into())
+        })?;
+        revoke(stores, &user.id, Revocation::Everything, reasons::PASSWORD_RESET).await?;
         tracing::info!(event = "password_reset", user_id = %user.id, email_hash = %email.hash());
         self.dispatcher.dispatch(mail_job(SEND_PASSWORD_CHANGED, email)).await?;
         Ok(user)
     }
-
-    async fn revoke_everything(&self, user: &User) -> Result<(), StoreError> {
-        let stores = &self.auth.access.stores;
-        stores.sessions.delete_for_user(&user.id, None).await?;
-        stores.tokens.delete_all_for(&Tokenable::user(&user.id)).await?;
-        Ok(())
-    }
 }
+
+/// How often a credential change re-reads and retries when another write moved the version.
+const MAX_CAS_ATTEMPTS: usize = 8;
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 pub fn url_encode(s: &str) -> String {
@@ -125,7 +142,9 @@ fn mail_error(e: MailError) -> JobError {
 }
 
 /// The job behind `POST /forgot-password`: resolves the account, throttles (one mail per email
-/// per window), mints the token and mails the link built from configuration.
+/// per window), mints the token and mails the link built from configuration. Security mail
+/// carries no text a user chose (not even the name): an attacker registering with a victim's
+/// address must not be able to write into a genuine mail.
 pub struct SendResetLink {
     pub config: Arc<Config>,
     pub mailer: Arc<dyn Mailer>,
@@ -162,8 +181,7 @@ impl JobHandler for SendResetLink {
             to: user.email.as_str().to_owned(),
             subject: self.config.reset.subject.clone(),
             text: format!(
-                "Hello {},\n\nYou are receiving this email because we received a password reset request for your account.\n\nReset your password: {link}\n\nThis link expires in {minutes} minutes. If you did not request a reset, you can ignore this email.\n",
-                user.name
+                "Hello,\n\nYou are receiving this email because we received a password reset request for your account.\n\nReset your password: {link}\n\nThis link expires in {minutes} minutes. If you did not request a reset, you can ignore this email.\n"
             ),
         };
         if let Err(e) = self.mailer.send(&mail).await {
@@ -191,10 +209,7 @@ impl JobHandler for SendPasswordChanged {
         let mail = Mail {
             to: user.email.as_str().to_owned(),
             subject: "Your password was changed".into(),
-            text: format!(
-                "Hello {},\n\nThe password of your account was just changed, and every session and access token was signed out.\n\nIf this was not you, reset your password at once and contact support.\n",
-                user.name
-            ),
+            text: "Hello,\n\nThe password of your account was just changed, and every session and access token was signed out.\n\nIf this was not you, reset your password at once and contact support.\n".into(),
         };
         self.mailer.send(&mail).await.map_err(mail_error)
     }

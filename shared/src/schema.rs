@@ -108,6 +108,15 @@ pub const CROSS_APP_SESSIONS: TableDef = TableDef {
     indexes: &[IndexDef { name: "by_user", partition: s("user_id"), sort: Some(n("created_at")) }],
     ttl_attribute: Some(TTL),
 };
+/// The register of every credential a user holds (see `credentials.rs`): a base table keyed by
+/// user, so revocation reads it consistently instead of through a lagging index.
+pub const CREDENTIALS: TableDef = TableDef {
+    logical: "credentials",
+    partition: s("user_id"),
+    sort: Some(s("cred")),
+    indexes: &[],
+    ttl_attribute: Some(TTL),
+};
 /// Idempotency records of job runs (exactly-once effects over at-least-once delivery).
 pub const JOB_RUNS: TableDef =
     TableDef { logical: "job_runs", partition: s("uuid"), sort: None, indexes: &[], ttl_attribute: Some(TTL) };
@@ -123,6 +132,7 @@ pub const TABLES: &[TableDef] = &[
     FAILED_JOBS,
     CROSS_APP_HANDOFFS,
     CROSS_APP_SESSIONS,
+    CREDENTIALS,
     JOB_RUNS,
 ];
 

@@ -57,14 +57,27 @@ pub struct SessionRecord {
     pub created_at: Timestamp,
     /// When the session stops being valid: the sooner of idle and absolute expiry. Also the TTL.
     pub expires_at: Timestamp,
-    /// The app the session belongs to (cross-app sessions); `None` for this app's own.
+    /// The app the session belongs to; only that app accepts it. `None` on sessions from before
+    /// apps were recorded (accepted by the app that reads them).
     pub app: Option<String>,
+    /// The user's credentials version this session was issued under: what it may derive
+    /// (tokens, handoffs) is issued only while that version holds.
+    pub credentials_version: u64,
+    /// The credential it was derived from (a cross-app session's handoff's parent).
+    pub parent: Option<crate::credentials::CredentialRef>,
+    /// When the password was last confirmed in this session (login counts).
+    pub password_confirmed_at: Option<Timestamp>,
+}
+
+impl SessionRecord {
+    /// Whether "remember me" was asked for at login.
+    pub fn remember(&self) -> bool {
+        self.payload.get("remember").and_then(serde_json::Value::as_bool).unwrap_or(false)
+    }
 }
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Inserts or replaces the session with this key.
-    async fn put(&self, session: &SessionRecord) -> StoreResult<()>;
     /// The live session with this key (consistent read); `None` when absent or expired.
     async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>>;
     /// Records activity: sets `last_activity = now` and `expires_at`, but only when the session is
@@ -77,11 +90,14 @@ pub trait SessionStore: Send + Sync {
         expires_at: Timestamp,
         stale_before: Timestamp,
     ) -> StoreResult<bool>;
+    /// Records a password confirmation on a live session. `false` when it is absent or expired.
+    async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool>;
     /// Deletes the session. `true` when it existed (expired or not).
     async fn delete(&self, key: &SessionKey) -> StoreResult<bool>;
     /// The user's live sessions, most recently active first (through an index: may lag writes by
     /// a moment).
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>>;
-    /// Deletes every session of the user but `keep`. Returns how many it deleted.
+    /// Deletes every session of the user but `keep`, as the index lists them (which may lag a
+    /// fresh write: revocation goes through [`crate::credentials::revoke`]). Returns how many.
     async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize>;
 }

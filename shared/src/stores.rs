@@ -4,6 +4,7 @@ use crate::batches::BatchStore;
 use crate::cache::CacheStore;
 use crate::clock::Clock;
 use crate::config::Names;
+use crate::credentials::CredentialStore;
 use crate::cross_app::CrossAppStore;
 use crate::dynamo::{self, Table};
 use crate::failed_jobs::FailedJobStore;
@@ -30,6 +31,8 @@ pub struct Stores {
     pub batches: Arc<dyn BatchStore>,
     pub failed_jobs: Arc<dyn FailedJobStore>,
     pub cross_app: Arc<dyn CrossAppStore>,
+    /// The register of every credential; the only way one is issued.
+    pub credentials: Arc<dyn CredentialStore>,
     pub job_runs: Arc<dyn JobRunStore>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
@@ -41,16 +44,27 @@ impl Stores {
     /// Everything in this process's memory: nothing to install, lost at exit.
     pub fn memory(clock: Arc<dyn Clock>) -> Self {
         let q = schema::JOBS_QUEUE;
+        let users = Arc::new(memory::MemoryUsers::new());
+        let sessions = Arc::new(memory::MemorySessions::new(clock.clone()));
+        let tokens = Arc::new(memory::MemoryTokens::new(clock.clone()));
+        let cross_app = Arc::new(memory::MemoryCrossApp::new(clock.clone()));
+        let credentials = Arc::new(memory::MemoryCredentials::new(
+            users.clone(),
+            sessions.clone(),
+            tokens.clone(),
+            cross_app.clone(),
+        ));
         Self {
-            users: Arc::new(memory::MemoryUsers::new()),
-            sessions: Arc::new(memory::MemorySessions::new(clock.clone())),
+            users,
+            sessions,
             resets: Arc::new(memory::MemoryResets::new(clock.clone())),
-            tokens: Arc::new(memory::MemoryTokens::new(clock.clone())),
+            tokens,
             cache: Arc::new(memory::MemoryCache::new(clock.clone())),
             locks: Arc::new(memory::MemoryLocks::new(clock.clone())),
             batches: Arc::new(memory::MemoryBatches::new(clock.clone())),
             failed_jobs: Arc::new(memory::MemoryFailedJobs::new(clock.clone())),
-            cross_app: Arc::new(memory::MemoryCrossApp::new(clock.clone())),
+            cross_app,
+            credentials,
             job_runs: Arc::new(memory::MemoryJobRuns::new(clock.clone())),
             queue: Arc::new(memory::MemoryQueue::new(
                 clock.clone(),
@@ -68,19 +82,28 @@ impl Stores {
         let db = dynamo::Client::new(sdk);
         let sqs = crate::sqs::Client::new(sdk);
         let t = |def| Table::new(db.clone(), names, def, clock.clone());
+        let sessions = Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS)));
+        let tokens = Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS)));
+        let cross_app =
+            Arc::new(dynamo::DynamoCrossApp::new(t(schema::CROSS_APP_HANDOFFS), t(schema::CROSS_APP_SESSIONS)));
+        let credentials = Arc::new(dynamo::DynamoCredentials::new(
+            t(schema::CREDENTIALS),
+            names.table(schema::USERS.logical),
+            sessions.clone(),
+            tokens.clone(),
+            cross_app.clone(),
+        ));
         Self {
             users: Arc::new(dynamo::DynamoUsers::new(t(schema::USERS))),
-            sessions: Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS))),
+            sessions,
             resets: Arc::new(dynamo::DynamoResets::new(t(schema::PASSWORD_RESET_TOKENS))),
-            tokens: Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS))),
+            tokens,
             cache: Arc::new(dynamo::DynamoCache::new(t(schema::CACHE))),
             locks: Arc::new(dynamo::DynamoLocks::new(t(schema::CACHE_LOCKS))),
             batches: Arc::new(dynamo::DynamoBatches::new(t(schema::JOB_BATCHES))),
             failed_jobs: Arc::new(dynamo::DynamoFailedJobs::new(t(schema::FAILED_JOBS))),
-            cross_app: Arc::new(dynamo::DynamoCrossApp::new(
-                t(schema::CROSS_APP_HANDOFFS),
-                t(schema::CROSS_APP_SESSIONS),
-            )),
+            cross_app,
+            credentials,
             job_runs: Arc::new(dynamo::DynamoJobRuns::new(t(schema::JOB_RUNS))),
             queue: Arc::new(crate::sqs::SqsQueue::new(
                 sqs,

@@ -111,6 +111,10 @@ impl Abilities {
         list.dedup();
         Self(list)
     }
+    /// Whether this is the all-abilities `*`.
+    pub fn can_everything(&self) -> bool {
+        self.0.iter().any(|a| a == "*")
+    }
     pub fn can(&self, ability: &str) -> bool {
         self.0.iter().any(|a| a == "*" || a == ability)
     }
@@ -148,6 +152,8 @@ pub struct PersonalAccessToken {
     pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The user's credentials version it was issued under (see [`crate::credentials`]).
+    pub credentials_version: u64,
 }
 
 impl PersonalAccessToken {
@@ -159,7 +165,6 @@ impl PersonalAccessToken {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    async fn create(&self, token: &PersonalAccessToken) -> StoreResult<()>;
     /// The live token with this id (consistent read); `None` when absent or expired.
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>>;
     /// Sets `last_used_at = now` only if the token is live and was last used at or before
@@ -177,7 +182,8 @@ pub trait TokenStore: Send + Sync {
         limit: usize,
         after: Option<&Cursor>,
     ) -> StoreResult<Page<PersonalAccessToken>>;
-    /// Deletes every token of the owner. Returns how many.
+    /// Deletes every token of the owner, as the index lists them (which may lag a fresh write:
+    /// revocation goes through [`crate::credentials::revoke`]). Returns how many.
     async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize>;
 }
 
@@ -189,6 +195,7 @@ pub fn mint(
     expires_at: Option<Timestamp>,
     prefix: &str,
     now: Timestamp,
+    credentials_version: u64,
 ) -> (PlainTextToken, PersonalAccessToken) {
     let plain = PlainTextToken { id: TokenId::generate(), secret: TokenSecret::generate(prefix) };
     let record = PersonalAccessToken {
@@ -201,6 +208,7 @@ pub fn mint(
         expires_at,
         created_at: now,
         updated_at: now,
+        credentials_version,
     };
     (plain, record)
 }

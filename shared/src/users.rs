@@ -62,6 +62,21 @@ pub struct User {
     pub remember_token: Option<RememberToken>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Moves on whenever the password is reset or changed or other devices are logged out; every
+    /// credential is issued conditionally on it (see [`crate::credentials`]). 0 for a new user.
+    pub credentials_version: u64,
+}
+
+/// A change to a user's credentials, applied only if the credentials version is still the one
+/// it was computed from (compare-and-swap): a stale hash is never written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CredentialChange<'a> {
+    /// The new password hash; `None` keeps the stored one.
+    pub password: Option<&'a PasswordHash>,
+    /// A new remember token; `None` keeps the stored one.
+    pub remember_token: Option<&'a RememberToken>,
+    /// Move the credentials version on, so nothing verified against the old state is issued.
+    pub revoke: bool,
 }
 
 /// Store of users. Emails are unique case-insensitively ([`Email::normalized`]), enforced
@@ -74,14 +89,15 @@ pub trait UserStore: Send + Sync {
     async fn find(&self, id: &UserId) -> StoreResult<Option<User>>;
     /// The user with this email (compared normalised), read consistently.
     async fn find_by_email(&self, email: &Email) -> StoreResult<Option<User>>;
-    /// Replaces the password hash and remember token. `false` when the user does not exist.
-    async fn update_password(
+    /// Applies `change` if the user exists and its credentials version is still `expected` (then
+    /// `Some(the version now)`); `None` when the version moved on or the user is gone.
+    async fn change_credentials(
         &self,
         id: &UserId,
-        hash: &PasswordHash,
-        remember_token: Option<&RememberToken>,
+        expected: u64,
+        change: CredentialChange<'_>,
         now: Timestamp,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Option<u64>>;
     /// Marks the email verified. `false` when the user does not exist.
     async fn mark_email_verified(&self, id: &UserId, now: Timestamp) -> StoreResult<bool>;
     /// Deletes the user and frees its email. `false` when it did not exist.

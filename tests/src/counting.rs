@@ -1,10 +1,15 @@
-//! A token store that counts the calls made to it, to prove how many reads and writes a path costs.
+//! Store wrappers for tests: ones that count the calls made to them (to prove how many reads and
+//! writes a path costs), and ones whose owner-index listings lag (to prove revocation does not
+//! depend on an index being current).
 
 use async_trait::async_trait;
 use gatehouse::Timestamp;
+use gatehouse::clock::{Clock, Span};
 use gatehouse::error::StoreResult;
 use gatehouse::page::{Cursor, Page};
+use gatehouse::sessions::{SessionKey, SessionRecord, SessionStore};
 use gatehouse::tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use gatehouse::users::UserId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,10 +39,6 @@ impl CountingTokens {
 
 #[async_trait]
 impl TokenStore for CountingTokens {
-    async fn create(&self, token: &PersonalAccessToken) -> StoreResult<()> {
-        self.other_writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.create(token).await
-    }
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
         self.finds.fetch_add(1, Ordering::SeqCst);
         self.inner.find(id).await
@@ -65,5 +66,138 @@ impl TokenStore for CountingTokens {
     async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize> {
         self.other_writes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete_all_for(owner).await
+    }
+}
+
+/// A session store that counts reads and writes.
+pub struct CountingSessions {
+    inner: Arc<dyn SessionStore>,
+    pub finds: AtomicUsize,
+    pub writes: AtomicUsize,
+}
+
+impl CountingSessions {
+    pub fn wrap(inner: Arc<dyn SessionStore>) -> Arc<Self> {
+        Arc::new(Self { inner, finds: AtomicUsize::new(0), writes: AtomicUsize::new(0) })
+    }
+    pub fn finds(&self) -> usize {
+        self.finds.load(Ordering::SeqCst)
+    }
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl SessionStore for CountingSessions {
+    async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
+        self.finds.fetch_add(1, Ordering::SeqCst);
+        self.inner.find(key).await
+    }
+    async fn touch(&self, key: &SessionKey, now: Timestamp, exp: Timestamp, stale: Timestamp) -> StoreResult<bool> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.touch(key, now, exp, stale).await
+    }
+    async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.confirm_password(key, now).await
+    }
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(key).await
+    }
+    async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
+        self.inner.list_for_user(user).await
+    }
+    async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete_for_user(user, keep).await
+    }
+}
+
+/// Sessions whose `by_user` index lags: listings (and so `delete_for_user`) leave out every
+/// session created within `lag` of now, as an eventually consistent index does with fresh writes.
+pub struct LaggingSessions {
+    pub inner: Arc<dyn SessionStore>,
+    pub clock: Arc<dyn Clock>,
+    pub lag: Span,
+}
+
+#[async_trait]
+impl SessionStore for LaggingSessions {
+    async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
+        self.inner.find(key).await
+    }
+    async fn touch(&self, key: &SessionKey, now: Timestamp, exp: Timestamp, stale: Timestamp) -> StoreResult<bool> {
+        self.inner.touch(key, now, exp, stale).await
+    }
+    async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
+        self.inner.confirm_password(key, now).await
+    }
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
+        self.inner.delete(key).await
+    }
+    async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
+        let cutoff = self.clock.now() - self.lag;
+        Ok(self.inner.list_for_user(user).await?.into_iter().filter(|s| s.created_at <= cutoff).collect())
+    }
+    async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize> {
+        let mut n = 0;
+        for s in self.list_for_user(user).await? {
+            if Some(&s.key) != keep && self.inner.delete(&s.key).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Tokens whose `by_tokenable` index lags like [`LaggingSessions`].
+pub struct LaggingTokens {
+    pub inner: Arc<dyn TokenStore>,
+    pub clock: Arc<dyn Clock>,
+    pub lag: Span,
+}
+
+#[async_trait]
+impl TokenStore for LaggingTokens {
+    async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
+        self.inner.find(id).await
+    }
+    async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {
+        self.inner.touch_last_used(id, now, stale_before).await
+    }
+    async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool> {
+        self.inner.extend(id, expires_at).await
+    }
+    async fn delete_owned(&self, id: &TokenId, owner: &Tokenable) -> StoreResult<bool> {
+        self.inner.delete_owned(id, owner).await
+    }
+    async fn list_for(
+        &self,
+        owner: &Tokenable,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> StoreResult<Page<PersonalAccessToken>> {
+        let cutoff = self.clock.now() - self.lag;
+        let mut page = self.inner.list_for(owner, limit, after).await?;
+        page.items.retain(|t| t.created_at <= cutoff);
+        Ok(page)
+    }
+    async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize> {
+        let mut n = 0;
+        let mut after = None;
+        loop {
+            let page = self.list_for(owner, 100, after.as_ref()).await?;
+            for t in &page.items {
+                if self.inner.delete_owned(&t.id, owner).await? {
+                    n += 1;
+                }
+            }
+            match page.next {
+                Some(c) => after = Some(c),
+                None => return Ok(n),
+            }
+        }
     }
 }

@@ -9,6 +9,9 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
+/// The session cookie's name under the default configuration (no cookie domain: `__Host-`).
+pub const SESSION_COOKIE: &str = "__Host-gatehouse_session";
+
 pub struct TestApp {
     pub env: TestEnv,
     pub app: App,
@@ -134,7 +137,7 @@ impl Reply {
     pub fn session_cookie(&self) -> Option<String> {
         self.set_cookies()
             .into_iter()
-            .find(|c| c.starts_with("gatehouse_session=") && !c.contains("Max-Age=0"))
+            .find(|c| c.strip_prefix(SESSION_COOKIE).is_some_and(|v| v.starts_with('=')) && !c.contains("Max-Age=0"))
             .map(|c| c.split(';').next().unwrap_or_default().to_owned())
     }
 
@@ -167,6 +170,15 @@ impl TestApp {
         Self { env, app }
     }
 
+    /// Another deployment over the same tables and with the same key (another
+    /// `GATEHOUSE_APP_NAME`, say): its `App`.
+    pub fn sibling(&self, overrides: &[(&str, &str)]) -> App {
+        let mut cfg = config(overrides);
+        cfg.names = self.app.config.names.clone();
+        cfg.app_key = self.app.config.app_key.clone();
+        App::new(cfg, self.env.stores.clone(), true).expect("app")
+    }
+
     pub async fn login_fn(&self, call: Call) -> Reply {
         Reply::from(gatehouse_login::handle(&self.app, call.request()).await)
     }
@@ -190,6 +202,16 @@ impl TestApp {
 impl TestApp {
     pub async fn tokens_fn(&self, call: Call) -> Reply {
         Reply::from(gatehouse_token_check::handle(&self.app, call.request()).await)
+    }
+
+    /// The tokens function of another deployment ([`TestApp::sibling`]).
+    pub async fn tokens_at(app: &App, call: Call) -> Reply {
+        Reply::from(gatehouse_token_check::handle(app, call.request()).await)
+    }
+
+    /// The login function of another deployment ([`TestApp::sibling`]).
+    pub async fn login_at(app: &App, call: Call) -> Reply {
+        Reply::from(gatehouse_login::handle(app, call.request()).await)
     }
 
     /// Registers a user and returns their session cookie.

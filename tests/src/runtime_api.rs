@@ -65,6 +65,8 @@ impl LambdaProcess {
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_ENDPOINT_URL", crate::emulator_endpoint())
+            // One key for every function of the test, as one stack's functions share theirs.
+            .env("GATEHOUSE_APP_KEY", E2E_APP_KEY)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);
@@ -170,3 +172,6 @@ pub fn binary(name: &str) -> String {
     );
     path
 }
+
+/// The `GATEHOUSE_APP_KEY` every binary of the end-to-end tests runs with (a test value, 32 bytes).
+pub const E2E_APP_KEY: &str = "base64:ZTJlLXRlc3Qta2V5LW5vdC1hLXNlY3JldC0zMi1ieXRlcw==";

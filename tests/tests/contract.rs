@@ -9,6 +9,7 @@ mod suite {
     use chrono::Duration as Span;
     use gatehouse::batches::{Batch, BatchOptions};
     use gatehouse::cache;
+    use gatehouse::credentials::{CredentialEntry, CredentialRef, NewCredential};
     use gatehouse::cross_app::{CrossAppSession, Handoff, HandoffToken};
     use gatehouse::failed_jobs::FailedJob;
     use gatehouse::job_runs::Claim;
@@ -17,7 +18,7 @@ mod suite {
     use gatehouse::resets::{PlainResetToken, ResetRecord};
     use gatehouse::sessions::{SessionId, SessionRecord};
     use gatehouse::tokens::{Abilities, PersonalAccessToken, TokenId, TokenSecret, Tokenable};
-    use gatehouse::users::{RememberToken, User, UserId};
+    use gatehouse::users::{CredentialChange, RememberToken, User, UserId};
     use gatehouse::{Clock, Email, StoreError, Timestamp};
     use serde_json::json;
     use std::sync::Arc;
@@ -37,7 +38,48 @@ mod suite {
             remember_token: Some(RememberToken::generate()),
             created_at: now(env),
             updated_at: now(env),
+            credentials_version: 0,
         }
+    }
+
+    /// A user with this id (created if it does not exist yet), so credentials can be issued to it.
+    async fn ensure_user(env: &TestEnv, id: &UserId) {
+        if env.stores.users.find(id).await.unwrap().is_none() {
+            let mut u = user(env, &format!("u{}@example.com", uuid::Uuid::new_v4().simple()));
+            u.id = id.clone();
+            env.stores.users.create(&u).await.unwrap();
+        }
+    }
+
+    fn entry(user: &UserId, credential: CredentialRef, parent: Option<CredentialRef>) -> CredentialEntry {
+        CredentialEntry {
+            user_id: user.clone(),
+            credential,
+            parent,
+            cross_app_id: None,
+            created_at: chrono::Utc::now(),
+            expires_at: None,
+        }
+    }
+
+    /// Issues a session through the register (the only way one is stored).
+    async fn put_session(env: &TestEnv, rec: &SessionRecord) {
+        let uid = rec.user_id.clone().expect("test sessions have a user");
+        ensure_user(env, &uid).await;
+        let e = entry(&uid, CredentialRef::session(&rec.key), None);
+        assert!(env.stores.credentials.issue(0, &e, NewCredential::Session(rec)).await.unwrap());
+    }
+
+    async fn put_token(env: &TestEnv, t: &PersonalAccessToken) -> Result<bool, StoreError> {
+        let uid = UserId::from_stored(t.tokenable.id.clone());
+        ensure_user(env, &uid).await;
+        env.stores.credentials.issue(0, &entry(&uid, CredentialRef::token(&t.id), None), NewCredential::Token(t)).await
+    }
+
+    async fn put_handoff(env: &TestEnv, h: &Handoff) {
+        ensure_user(env, &h.user_id).await;
+        let e = entry(&h.user_id, CredentialRef::handoff(&h.token_hash), None);
+        assert!(env.stores.credentials.issue(0, &e, NewCredential::Handoff(h)).await.unwrap());
     }
 
     // ---------------------------------------------------------------- users
@@ -83,14 +125,15 @@ mod suite {
         env.stores.users.create(&u).await.unwrap();
         env.clock.advance(Span::seconds(5));
         let new_hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
-        assert!(env.stores.users.update_password(&u.id, &new_hash, None, now(&env)).await.unwrap());
+        let change = CredentialChange { password: Some(&new_hash), ..CredentialChange::default() };
+        assert_eq!(env.stores.users.change_credentials(&u.id, 0, change, now(&env)).await.unwrap(), Some(0));
         assert!(env.stores.users.mark_email_verified(&u.id, now(&env)).await.unwrap());
         let got = env.stores.users.find(&u.id).await.unwrap().unwrap();
         assert_eq!(got.password_hash, new_hash);
-        assert_eq!(got.remember_token, None);
+        assert_eq!(got.remember_token, u.remember_token, "None keeps the remember token");
         assert_eq!(got.email_verified_at, Some(now(&env)));
         assert_eq!(got.updated_at, now(&env));
-        assert!(!env.stores.users.update_password(&UserId::generate(), &new_hash, None, now(&env)).await.unwrap());
+        assert_eq!(env.stores.users.change_credentials(&UserId::generate(), 0, change, now(&env)).await.unwrap(), None);
     }
 
     pub async fn deleting_a_user_frees_its_email(env: TestEnv) {
@@ -116,6 +159,9 @@ mod suite {
             created_at: now(env),
             expires_at: now(env) + idle,
             app: None,
+            credentials_version: 0,
+            parent: None,
+            password_confirmed_at: None,
         };
         (id, rec)
     }
@@ -123,7 +169,7 @@ mod suite {
     pub async fn sessions_are_found_by_the_hash_of_their_id_and_deleted(env: TestEnv) {
         let uid = UserId::generate();
         let (id, rec) = session(&env, Some(&uid), Span::minutes(120));
-        env.stores.sessions.put(&rec).await.unwrap();
+        put_session(&env, &rec).await;
         assert_eq!(env.stores.sessions.find(&id.key()).await.unwrap(), Some(rec));
         assert!(env.stores.sessions.delete(&id.key()).await.unwrap());
         assert_eq!(env.stores.sessions.find(&id.key()).await.unwrap(), None);
@@ -133,7 +179,7 @@ mod suite {
     pub async fn an_expired_session_is_invisible_though_still_stored(env: TestEnv) {
         let uid = UserId::generate();
         let (id, rec) = session(&env, Some(&uid), Span::minutes(120));
-        env.stores.sessions.put(&rec).await.unwrap();
+        put_session(&env, &rec).await;
         env.clock.advance(Span::minutes(121));
         assert_eq!(env.stores.sessions.find(&id.key()).await.unwrap(), None);
         assert!(env.stores.sessions.list_for_user(&uid).await.unwrap().is_empty());
@@ -145,8 +191,8 @@ mod suite {
     }
 
     pub async fn touching_a_session_writes_only_when_its_activity_is_stale(env: TestEnv) {
-        let (id, rec) = session(&env, None, Span::minutes(120));
-        env.stores.sessions.put(&rec).await.unwrap();
+        let (id, rec) = session(&env, Some(&UserId::generate()), Span::minutes(120));
+        put_session(&env, &rec).await;
         env.clock.advance(Span::seconds(30));
         let t = now(&env);
         assert!(!env.stores.sessions.touch(&id.key(), t, t + Span::minutes(120), t - Span::seconds(60)).await.unwrap());
@@ -162,12 +208,12 @@ mod suite {
         let uid = UserId::generate();
         let other_user = UserId::generate();
         let (current, rec) = session(&env, Some(&uid), Span::minutes(120));
-        env.stores.sessions.put(&rec).await.unwrap();
+        put_session(&env, &rec).await;
         for _ in 0..4 {
-            env.stores.sessions.put(&session(&env, Some(&uid), Span::minutes(120)).1).await.unwrap();
+            put_session(&env, &session(&env, Some(&uid), Span::minutes(120)).1).await;
         }
         let (theirs, rec) = session(&env, Some(&other_user), Span::minutes(120));
-        env.stores.sessions.put(&rec).await.unwrap();
+        put_session(&env, &rec).await;
         assert_eq!(env.stores.sessions.list_for_user(&uid).await.unwrap().len(), 5);
         assert_eq!(env.stores.sessions.delete_for_user(&uid, Some(&current.key())).await.unwrap(), 4);
         let left = env.stores.sessions.list_for_user(&uid).await.unwrap();
@@ -257,6 +303,7 @@ mod suite {
             expires_at: expires_in.map(|d| now(env) + d),
             created_at: now(env),
             updated_at: now(env),
+            credentials_version: 0,
         };
         (secret, t)
     }
@@ -264,18 +311,18 @@ mod suite {
     pub async fn a_token_is_found_by_id_and_matches_only_its_secret(env: TestEnv) {
         let owner = Tokenable::user(&UserId::generate());
         let (secret, t) = token(&env, &owner, None);
-        env.stores.tokens.create(&t).await.unwrap();
+        assert!(put_token(&env, &t).await.unwrap());
         let got = env.stores.tokens.find(&t.id).await.unwrap().unwrap();
         assert_eq!(got, t);
         assert!(got.matches(&secret));
         assert!(!got.matches(&TokenSecret::generate("gth_")));
-        assert!(matches!(env.stores.tokens.create(&t).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(put_token(&env, &t).await, Err(StoreError::Conflict(_))));
     }
 
     pub async fn an_expired_token_is_invisible_though_still_stored(env: TestEnv) {
         let owner = Tokenable::user(&UserId::generate());
         let (_, t) = token(&env, &owner, Some(Span::minutes(10)));
-        env.stores.tokens.create(&t).await.unwrap();
+        assert!(put_token(&env, &t).await.unwrap());
         env.clock.advance(Span::minutes(11));
         assert_eq!(env.stores.tokens.find(&t.id).await.unwrap(), None);
         assert!(env.stores.tokens.list_for(&owner, 10, None).await.unwrap().items.is_empty());
@@ -286,7 +333,7 @@ mod suite {
     pub async fn last_used_is_written_at_most_once_per_interval(env: TestEnv) {
         let owner = Tokenable::user(&UserId::generate());
         let (_, t) = token(&env, &owner, None);
-        env.stores.tokens.create(&t).await.unwrap();
+        assert!(put_token(&env, &t).await.unwrap());
         let interval = Span::seconds(60);
         let mut writes = 0;
         for _ in 0..5 {
@@ -304,7 +351,7 @@ mod suite {
         let owner = Tokenable::user(&UserId::generate());
         let stranger = Tokenable::user(&UserId::generate());
         let (_, t) = token(&env, &owner, None);
-        env.stores.tokens.create(&t).await.unwrap();
+        assert!(put_token(&env, &t).await.unwrap());
         assert!(!env.stores.tokens.delete_owned(&t.id, &stranger).await.unwrap());
         assert!(env.stores.tokens.find(&t.id).await.unwrap().is_some());
         assert!(env.stores.tokens.delete_owned(&t.id, &owner).await.unwrap());
@@ -317,11 +364,11 @@ mod suite {
         let mut ids = Vec::new();
         for _ in 0..7 {
             let (_, t) = token(&env, &owner, None);
-            env.stores.tokens.create(&t).await.unwrap();
+            assert!(put_token(&env, &t).await.unwrap());
             ids.push(t.id);
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        env.stores.tokens.create(&token(&env, &Tokenable::user(&UserId::generate()), None).1).await.unwrap();
+        assert!(put_token(&env, &token(&env, &Tokenable::user(&UserId::generate()), None).1).await.unwrap());
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
@@ -655,6 +702,8 @@ mod suite {
             created_at: now(env),
             expires_at: now(env) + Span::minutes(2),
             used_at: None,
+            credentials_version: 0,
+            parent: None,
         };
         (token, h)
     }
@@ -662,7 +711,7 @@ mod suite {
     pub async fn two_racing_exchanges_of_one_handoff_token_let_one_through(env: TestEnv) {
         let uid = UserId::generate();
         let (token, h) = handoff(&env, &uid);
-        env.stores.cross_app.put_handoff(&h).await.unwrap();
+        put_handoff(&env, &h).await;
         let t = now(&env);
         let tasks: Vec<_> = (0..2)
             .map(|_| {
@@ -682,7 +731,7 @@ mod suite {
     pub async fn a_handoff_for_another_app_or_expired_is_refused(env: TestEnv) {
         let uid = UserId::generate();
         let (token, h) = handoff(&env, &uid);
-        env.stores.cross_app.put_handoff(&h).await.unwrap();
+        put_handoff(&env, &h).await;
         assert_eq!(env.stores.cross_app.consume_handoff(&token.hash(), "admin", now(&env)).await.unwrap(), None);
         env.clock.advance(Span::minutes(3));
         assert_eq!(env.stores.cross_app.consume_handoff(&token.hash(), "billing", now(&env)).await.unwrap(), None);
@@ -700,15 +749,74 @@ mod suite {
             user_agent: Some("Firefox".into()),
             created_at: now(&env),
             revoked_at: None,
+            revoked_reason: None,
             expires_at: Some(now(&env) + Span::days(90)),
         };
         env.stores.cross_app.record_session(&rec).await.unwrap();
         assert_eq!(env.stores.cross_app.list_for_user(&uid).await.unwrap(), vec![rec.clone()]);
-        assert_eq!(env.stores.cross_app.revoke_session(&rec.id, &UserId::generate(), now(&env)).await.unwrap(), None);
-        let revoked = env.stores.cross_app.revoke_session(&rec.id, &uid, now(&env)).await.unwrap().unwrap();
+        let stranger = UserId::generate();
+        assert_eq!(env.stores.cross_app.revoke_session(&rec.id, &stranger, now(&env), "test").await.unwrap(), None);
+        let revoked = env.stores.cross_app.revoke_session(&rec.id, &uid, now(&env), "logout").await.unwrap().unwrap();
         assert_eq!(revoked.revoked_at, Some(now(&env)));
-        assert_eq!(env.stores.cross_app.revoke_session(&rec.id, &uid, now(&env)).await.unwrap(), None);
+        assert_eq!(revoked.revoked_reason.as_deref(), Some("logout"));
+        assert_eq!(env.stores.cross_app.revoke_session(&rec.id, &uid, now(&env), "again").await.unwrap(), None);
         assert_eq!(env.stores.cross_app.find_session(&rec.id).await.unwrap().unwrap().revoked_at, Some(now(&env)));
+    }
+
+    // ---------------------------------------------------------------- credentials (the register)
+
+    pub async fn issuing_is_conditional_on_the_credentials_version(env: TestEnv) {
+        let u = user(&env, "ann@example.com");
+        env.stores.users.create(&u).await.unwrap();
+        let (id, rec) = session(&env, Some(&u.id), Span::minutes(120));
+        let e = entry(&u.id, CredentialRef::session(&rec.key), None);
+        assert!(env.stores.credentials.issue(0, &e, NewCredential::Session(&rec)).await.unwrap());
+        let revoke = CredentialChange { revoke: true, ..CredentialChange::default() };
+        // A stale compare-and-swap writes nothing.
+        assert_eq!(env.stores.users.change_credentials(&u.id, 7, revoke, now(&env)).await.unwrap(), None);
+        assert_eq!(env.stores.users.change_credentials(&u.id, 0, revoke, now(&env)).await.unwrap(), Some(1));
+        let (late_id, late) = session(&env, Some(&u.id), Span::minutes(120));
+        let e = entry(&u.id, CredentialRef::session(&late.key), None);
+        assert!(!env.stores.credentials.issue(0, &e, NewCredential::Session(&late)).await.unwrap());
+        assert_eq!(env.stores.sessions.find(&late_id.key()).await.unwrap(), None, "nothing written");
+        assert!(env.stores.credentials.issue(1, &e, NewCredential::Session(&late)).await.unwrap());
+        assert_eq!(env.stores.sessions.find(&late_id.key()).await.unwrap().unwrap().credentials_version, 0);
+        let stranger = entry(&UserId::generate(), CredentialRef::session(&rec.key), None);
+        let (_, other) = session(&env, Some(&stranger.user_id), Span::minutes(120));
+        assert!(!env.stores.credentials.issue(0, &stranger, NewCredential::Session(&other)).await.unwrap());
+        let listed: Vec<_> =
+            env.stores.credentials.list(&u.id).await.unwrap().into_iter().map(|e| e.credential).collect();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.contains(&CredentialRef::session(&id.key())));
+        env.stores.credentials.forget(&u.id, &listed).await.unwrap();
+        assert!(env.stores.credentials.list(&u.id).await.unwrap().is_empty());
+    }
+
+    pub async fn twenty_concurrent_issues_racing_a_version_change_never_land_after_it(env: TestEnv) {
+        let u = user(&env, "race@example.com");
+        env.stores.users.create(&u).await.unwrap();
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (stores, uid) = (env.stores.clone(), u.id.clone());
+                let (_, rec) = session(&env, Some(&uid), Span::minutes(120));
+                tokio::spawn(async move {
+                    let e = entry(&uid, CredentialRef::session(&rec.key), None);
+                    stores.credentials.issue(0, &e, NewCredential::Session(&rec)).await.unwrap()
+                })
+            })
+            .collect();
+        let revoke = CredentialChange { revoke: true, ..CredentialChange::default() };
+        let mut version = None;
+        while version.is_none() {
+            version = env.stores.users.change_credentials(&u.id, 0, revoke, now(&env)).await.unwrap();
+        }
+        let registered_at_change = env.stores.credentials.list(&u.id).await.unwrap().len();
+        let mut issued = 0;
+        for t in tasks {
+            issued += usize::from(t.await.unwrap());
+        }
+        // Everything issued was issued before the change, so the register read after it saw it.
+        assert_eq!(issued, registered_at_change);
     }
 
     // ---------------------------------------------------------------- job runs
@@ -865,6 +973,8 @@ contract!(
     two_racing_exchanges_of_one_handoff_token_let_one_through,
     a_handoff_for_another_app_or_expired_is_refused,
     cross_app_sessions_are_audited_and_revoked_only_by_their_user,
+    issuing_is_conditional_on_the_credentials_version,
+    twenty_concurrent_issues_racing_a_version_change_never_land_after_it,
     a_job_run_is_claimed_by_exactly_one_of_racing_workers,
     a_completed_run_stays_completed_and_a_released_or_lapsed_one_is_claimable,
     the_queue_sends_receives_and_deletes,

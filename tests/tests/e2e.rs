@@ -3,7 +3,7 @@
 //! their stores and queue on the emulator.
 
 use gatehouse_tests::TestEnv;
-use gatehouse_tests::http::{Call, authorizer_event, ses_sent_to, sqs_event};
+use gatehouse_tests::http::{Call, SESSION_COOKIE, authorizer_event, ses_sent_to, sqs_event};
 use gatehouse_tests::runtime_api::{LambdaProcess, binary};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -16,6 +16,12 @@ fn env_for(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(&'static str, String)>
         ("GATEHOUSE_TABLE_PREFIX", names.table_prefix.clone()),
         ("GATEHOUSE_QUEUE_PREFIX", names.queue_prefix.clone()),
         ("RUST_LOG", "warn".to_owned()),
+        // On Lambda these are required (the binaries see AWS_LAMBDA_FUNCTION_NAME); `extra` may
+        // override them, the later value wins.
+        ("GATEHOUSE_RESET_URL", "https://app.example.com/reset-password?token={token}&email={email}".to_owned()),
+        ("GATEHOUSE_ALLOW_LOG_MAILER", "true".to_owned()),
+        // One key shared by every binary of the test, as every function of a stack shares one.
+        ("GATEHOUSE_APP_KEY", gatehouse::keys::AppKey::random().to_config_value()),
     ];
     for (k, val) in extra {
         v.push((Box::leak(k.to_string().into_boxed_str()), val.to_string()));
@@ -29,7 +35,7 @@ fn cookie(resp: &Value) -> Option<String> {
         .as_array()?
         .iter()
         .filter_map(Value::as_str)
-        .find(|c| c.starts_with("gatehouse_session=") && !c.contains("Max-Age=0"))
+        .find(|c| c.starts_with(&format!("{SESSION_COOKIE}=")) && !c.contains("Max-Age=0"))
         .map(|c| c.split(';').next().unwrap_or("").to_owned())
 }
 

@@ -25,7 +25,7 @@ async fn register_login_user_logout_and_then_user_is_unauthenticated() {
 
     let out = t.login_fn(Call::new("POST", "/logout").cookie(Some(&cookie))).await;
     assert_eq!(out.status, 204);
-    assert!(out.set_cookies().iter().any(|c| c.starts_with("gatehouse_session=;") && c.contains("Max-Age=0")));
+    assert!(out.set_cookies().iter().any(|c| c.starts_with("__Host-gatehouse_session=;") && c.contains("Max-Age=0")));
     let after = t.user(Some(&cookie)).await;
     assert_eq!(after.status, 401);
     assert_eq!(after.error_code(), Some("unauthenticated"));
@@ -199,13 +199,17 @@ async fn logout_other_devices_leaves_exactly_the_current_session() {
         .login_fn(Call::new("POST", "/logout-other-devices").cookie(Some(&current)).json(json!({"password": PW})))
         .await;
     assert_eq!(ok.status, 204, "{}", ok.raw_body);
-    let listed = t.login_fn(Call::new("GET", "/sessions").cookie(Some(&current))).await;
+    // The current session goes on under a new id; every earlier cookie, the current one's too, is dead.
+    let rotated = ok.session_cookie().expect("the rotated session's cookie");
+    assert_ne!(rotated, current);
+    let listed = t.login_fn(Call::new("GET", "/sessions").cookie(Some(&rotated))).await;
     let sessions = listed.body["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["current"], true);
-    for (i, c) in cookies.iter().enumerate() {
-        assert_eq!(t.user(Some(c)).await.status, if i == 1 { 200 } else { 401 });
+    for c in &cookies {
+        assert_eq!(t.user(Some(c)).await.status, 401);
     }
+    assert_eq!(t.user(Some(&rotated)).await.status, 200);
 }
 
 #[tokio::test]
@@ -267,7 +271,8 @@ async fn registration_applies_the_password_policy_and_unique_email() {
         assert!(r.body["error"]["fields"][field].is_array(), "{body} → {}", r.raw_body);
     }
     // 128 characters of one's own choosing are fine, and nothing is truncated.
-    let long = format!("{}{}", "q".repeat(120), "zyxwvuts");
+    let long = format!("{}{}{}", "tulip-orbit-mango-42 ", "q".repeat(99), "zyxwvuts");
+    assert_eq!(long.chars().count(), 128);
     assert_eq!(t.register("A", "long@example.com", &long).await.status, 201);
     assert_eq!(t.login("long@example.com", &long[..127]).await.status, 422);
     assert_eq!(t.login("long@example.com", &long).await.status, 200);
@@ -291,7 +296,8 @@ async fn an_outdated_hash_is_upgraded_on_login() {
     .unwrap();
     let policy = gatehouse::password::PasswordPolicy::new(15, 128, Vec::<String>::new());
     let old = weak.hash(&policy.check(PW).unwrap()).unwrap();
-    t.env.stores.users.update_password(&user.id, &old, None, t.env.clock_now()).await.unwrap();
+    let change = gatehouse::users::CredentialChange { password: Some(&old), ..Default::default() };
+    t.env.stores.users.change_credentials(&user.id, user.credentials_version, change, t.env.clock_now()).await.unwrap();
     assert_eq!(t.login("ann@example.com", PW).await.status, 200);
     let upgraded = t.env.stores.users.find(&user.id).await.unwrap().unwrap().password_hash;
     assert!(upgraded.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
@@ -380,10 +386,10 @@ async fn a_hundred_malformed_requests_all_get_a_4xx_with_the_error_json() {
         calls.push(Call::new(m, p).header("authorization", "Bearer not-a-token"));
     }
     for bad_cookie in [
-        "gatehouse_session=",
-        "gatehouse_session=short",
-        "gatehouse_session=!!!!",
-        "gatehouse_session=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "__Host-gatehouse_session=",
+        "__Host-gatehouse_session=short",
+        "__Host-gatehouse_session=!!!!",
+        "__Host-gatehouse_session=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     ] {
         calls.push(Call::new("GET", "/user").cookie(Some(bad_cookie)));
     }
@@ -402,4 +408,35 @@ async fn a_hundred_malformed_requests_all_get_a_4xx_with_the_error_json() {
         }
         assert_eq!(r.header("content-type"), Some("application/json"));
     }
+}
+
+#[tokio::test]
+async fn guessable_passwords_are_refused_and_nfc_and_nfd_forms_are_one_password() {
+    let app_name = "northwind-customer-portal";
+    let t = TestApp::aws(&[("GATEHOUSE_APP_NAME", app_name)]).await;
+    let email = "ann.smith@example.com";
+    for (weak, why) in [
+        ("aaaaaaaaaaaaaaa", "is too easy to guess"),
+        ("123456789012345", "is too easy to guess"),
+        ("passwordpassword", "is too easy to guess"),
+        (email, "may not contain your email address"),
+        ("Ann.Smith@Example.com", "may not contain your email address"),
+        (app_name, "may not contain your email address or be the name of this app"),
+    ] {
+        let r = t.register("Ann Smith", email, weak).await;
+        assert_eq!(r.status, 422, "{weak} → {}", r.raw_body);
+        let problems = r.body["error"]["fields"]["password"].as_array().expect("a password error");
+        assert!(problems.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with(why))), "{weak} → {}", r.raw_body);
+    }
+    assert_eq!(t.login(email, "passwordpassword").await.status, 422, "nothing was registered");
+
+    // "pässwörd-ünïcödé-tëst" composed (NFC) and decomposed (NFD): one password either way.
+    let nfc = "p\u{e4}ssw\u{f6}rd-\u{fc}n\u{ef}c\u{f6}d\u{e9}-t\u{eb}st";
+    let nfd = "pa\u{308}sswo\u{308}rd-u\u{308}ni\u{308}co\u{308}de\u{301}-te\u{308}st";
+    assert_ne!(nfc, nfd);
+    assert_eq!(t.register("Ann", "nfc@example.com", nfc).await.status, 201);
+    assert_eq!(t.login("nfc@example.com", nfd).await.status, 200);
+    assert_eq!(t.login("nfc@example.com", nfc).await.status, 200);
+    assert_eq!(t.register("Bob", "nfd@example.com", nfd).await.status, 201);
+    assert_eq!(t.login("nfd@example.com", nfc).await.status, 200);
 }

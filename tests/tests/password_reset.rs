@@ -207,3 +207,33 @@ async fn reset_validates_its_input() {
     assert_eq!(unknown.error_code(), Some("invalid_token"));
     assert_eq!(malformed.raw_body, unknown.raw_body);
 }
+
+#[tokio::test]
+async fn security_mail_carries_no_text_the_account_holder_chose() {
+    let t = TestApp::aws(&[("GATEHOUSE_RESET_URL", "https://app.example.com/reset?token={token}&email={email}")]).await;
+    let email = unique("ann");
+    let name = "SECURITY NOTICE: your account is locked, verify at https://evil.example/verify instead";
+    assert_eq!(t.register(name, &email, PW).await.status, 201);
+    assert_eq!(forgot(&t, &email, "api.example.test").await.status, 202);
+    let mailer = LogMailer::quiet();
+    let w = t.worker(Arc::new(mailer.clone()));
+    drain(&w, 5).await;
+    let reset_mail = mailer.sent()[0].clone();
+    for text in [&reset_mail.subject, &reset_mail.text] {
+        assert!(!text.contains("evil.example") && !text.contains("SECURITY NOTICE"), "{text}");
+    }
+    assert!(reset_mail.text.starts_with("Hello,\n"), "{}", reset_mail.text);
+    let link = format!(
+        "https://app.example.com/reset?token={}&email={}",
+        token_in(&reset_mail.text),
+        gatehouse::password_reset::url_encode(&email)
+    );
+    assert!(reset_mail.text.contains(&link), "the genuine link: {}", reset_mail.text);
+
+    // The mail that follows the reset, too.
+    assert_eq!(reset(&t, &email, &token_in(&reset_mail.text), NEW_PW).await.status, 200);
+    drain(&w, 5).await;
+    let changed = mailer.sent()[1].clone();
+    assert_eq!(changed.subject, "Your password was changed");
+    assert!(!changed.text.contains("evil.example") && !changed.text.contains("SECURITY NOTICE"), "{}", changed.text);
+}

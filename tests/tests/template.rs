@@ -211,3 +211,117 @@ fn every_function_builds_with_cargo_lambda_on_al2023() {
     assert_eq!(t["Globals"]["Function"]["Runtime"].as_str(), Some("provided.al2023"));
     assert_eq!(t["Globals"]["Function"]["Handler"].as_str(), Some("bootstrap"));
 }
+
+// ------------------------------------------------------------------------------------------------
+// Safe production defaults: logs that expire, access logs, throttling, reserved concurrency, and
+// no placeholder reset link.
+
+/// `!Ref X` → `X`.
+fn ref_of(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+        _ => None,
+    }
+}
+
+fn parameter<'a>(t: &'a Value, name: &str) -> &'a Value {
+    t["Parameters"].get(name).unwrap_or_else(|| panic!("parameter {name}"))
+}
+
+/// The log group resource `LogGroup: !Ref X` (or `DestinationArn: !GetAtt X.Arn`) names, checked to
+/// keep its logs `LogRetentionDays`.
+fn assert_retained(t: &Value, group: &str, whose: &str) {
+    let g = &t["Resources"][group];
+    assert_eq!(g["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{whose}: {group} is not a log group");
+    assert_eq!(ref_of(&g["Properties"]["RetentionInDays"]), Some("LogRetentionDays"), "{whose}: {group}");
+}
+
+#[test]
+fn every_function_logs_to_its_own_group_with_a_retention() {
+    let t = load();
+    let days = parameter(&t, "LogRetentionDays");
+    assert_eq!(days["Default"].as_u64(), Some(30));
+    let mut groups = BTreeSet::new();
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        let group = ref_of(&f["Properties"]["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{name}: LoggingConfig.LogGroup must be !Ref a log group"));
+        assert_retained(&t, group, &name);
+        assert!(groups.insert(group.to_owned()), "{name} shares {group} with another function");
+    }
+    assert_eq!(groups.len(), 5);
+}
+
+#[test]
+fn the_http_api_writes_json_access_logs_to_a_retained_group() {
+    let t = load();
+    let settings = &t["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    let Value::Tagged(dest) = &settings["DestinationArn"] else { panic!("DestinationArn must be !GetAtt <group>.Arn") };
+    assert_eq!(dest.tag, "GetAtt");
+    let group = dest.value.as_str().and_then(|s| s.strip_suffix(".Arn")).expect("<group>.Arn");
+    assert_retained(&t, group, "HttpApi access logs");
+    let format: serde_json::Value =
+        serde_json::from_str(settings["Format"].as_str().expect("a Format")).expect("the access log format is JSON");
+    for (key, variable) in [
+        ("requestId", "$context.requestId"),
+        ("ip", "$context.identity.sourceIp"),
+        ("routeKey", "$context.routeKey"),
+        ("status", "$context.status"),
+        ("responseLatency", "$context.responseLatency"),
+    ] {
+        assert_eq!(format[key], variable, "access log field {key}");
+    }
+    let text = settings["Format"].as_str().unwrap();
+    assert!(!text.contains("header") && !text.contains("cookie"), "no credentials in access logs: {text}");
+}
+
+#[test]
+fn every_route_is_throttled_by_api_gateway() {
+    let t = load();
+    let defaults = &t["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    for (setting, param) in
+        [("ThrottlingRateLimit", "ApiThrottlingRateLimit"), ("ThrottlingBurstLimit", "ApiThrottlingBurstLimit")]
+    {
+        assert_eq!(ref_of(&defaults[setting]), Some(param), "{setting}");
+        assert!(parameter(&t, param)["Default"].as_u64().is_some_and(|v| v > 0), "{param} needs a positive default");
+    }
+}
+
+#[test]
+fn the_password_hashing_functions_have_reserved_concurrency() {
+    let t = load();
+    assert_eq!(parameter(&t, "LoginReservedConcurrency")["Type"].as_str(), Some("Number"));
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or("?");
+        let reserved = &f["Properties"]["ReservedConcurrentExecutions"];
+        if ["login", "tokens", "password-reset"].contains(&binary) {
+            // `!If [ReserveLoginConcurrency, !Ref LoginReservedConcurrency, !Ref AWS::NoValue]`: 0 = unreserved.
+            let Value::Tagged(cond) = reserved else { panic!("{name}: ReservedConcurrentExecutions missing") };
+            assert_eq!(cond.tag, "If", "{name}");
+            let args = cond.value.as_sequence().expect("!If [cond, then, else]");
+            assert_eq!(args[0].as_str(), Some("ReserveLoginConcurrency"), "{name}");
+            assert_eq!(ref_of(&args[1]), Some("LoginReservedConcurrency"), "{name}");
+            assert_eq!(ref_of(&args[2]), Some("AWS::NoValue"), "{name}");
+        } else {
+            assert!(reserved.is_null(), "{name}: only the login-class functions are capped");
+        }
+    }
+    assert!(matches!(t["Conditions"]["ReserveLoginConcurrency"], Value::Tagged(_)), "the condition exists");
+}
+
+#[test]
+fn the_reset_url_has_no_default_and_reaches_every_function() {
+    let t = load();
+    let reset_url = parameter(&t, "ResetUrl");
+    assert!(reset_url.get("Default").is_none(), "ResetUrl must be given at deploy time");
+    // The code refuses to start on Lambda without these (shared/src/config.rs).
+    let vars = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(ref_of(&vars["GATEHOUSE_RESET_URL"]), Some("ResetUrl"));
+    assert_eq!(vars["GATEHOUSE_MAILER"].as_str(), Some("ses"), "the log mailer is refused on Lambda");
+    assert!(matches!(vars["GATEHOUSE_ALLOWED_ORIGINS"], Value::Tagged(_)), "the CSRF check trusts the CORS origins");
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        let own = &f["Properties"]["Environment"]["Variables"];
+        for var in ["GATEHOUSE_RESET_URL", "GATEHOUSE_MAILER", "AWS_LAMBDA_FUNCTION_NAME"] {
+            assert!(own.get(var).is_none(), "{name} overrides {var}");
+        }
+    }
+}

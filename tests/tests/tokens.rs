@@ -48,7 +48,9 @@ async fn the_session_cookie_passes_the_authorizer_too() {
     let r = t.authorize(&abilities(), "GET /reports", None, Some(&cookie)).await;
     assert!(r.is_authorized);
     assert!(r.context["session_id"].as_str().is_some_and(|s| s.len() == 64));
-    assert!(!t.authorize(&abilities(), "GET /reports", None, Some("gatehouse_session=forged")).await.is_authorized);
+    assert!(
+        !t.authorize(&abilities(), "GET /reports", None, Some("__Host-gatehouse_session=forged")).await.is_authorized
+    );
     assert!(!t.authorize(&abilities(), "GET /reports", None, None).await.is_authorized);
 }
 
@@ -266,20 +268,31 @@ async fn two_concurrent_exchanges_of_one_handoff_token_create_one_session() {
         .await;
     assert_eq!(h.status, 201, "{}", h.raw_body);
     let token = h.body["handoff_token"].as_str().unwrap().to_owned();
-    let wrong_app = t
-        .tokens_fn(Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": token, "app": "admin"})))
-        .await;
+    let (billing, admin) =
+        (t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]), t.sibling(&[("GATEHOUSE_APP_NAME", "admin")]));
+    // Only the target app exchanges it: another deployment, or one that claims another app, cannot.
+    let wrong_app =
+        TestApp::tokens_at(&admin, Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": token})))
+            .await;
     assert_eq!(wrong_app.error_code(), Some("invalid_token"));
+    let claims = t
+        .tokens_fn(Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": token, "app": "billing"})))
+        .await;
+    assert_eq!(claims.status, 422);
+    assert!(claims.body["error"]["fields"]["app"].is_array(), "{}", claims.raw_body);
     let call = Call::new("POST", "/cross-app/exchange")
         .from_ip("198.51.100.77")
         .json(json!({"handoff_token": token, "app": "billing"}));
-    let (a, b) = tokio::join!(t.tokens_fn(call.clone()), t.tokens_fn(call));
+    let (a, b) = tokio::join!(TestApp::tokens_at(&billing, call.clone()), TestApp::tokens_at(&billing, call));
     let mut statuses = [a.status, b.status];
     statuses.sort();
     assert_eq!(statuses, [200, 422]);
     let winner = if a.status == 200 { a } else { b };
     let new_cookie = winner.session_cookie().unwrap();
-    assert_eq!(t.user(Some(&new_cookie)).await.status, 200);
+    let user_at = |app| TestApp::login_at(app, Call::new("GET", "/user").cookie(Some(&new_cookie)));
+    assert_eq!(user_at(&billing).await.status, 200);
+    assert_eq!(t.user(Some(&new_cookie)).await.status, 401, "a billing session is no session of the home app");
+    assert_eq!(user_at(&admin).await.status, 401, "nor of any other app");
     let user_id = gatehouse::users::UserId::parse(winner.body["user"]["id"].as_str().unwrap()).unwrap();
     let audit = t.env.stores.cross_app.list_for_user(&user_id).await.unwrap();
     assert_eq!(audit.len(), 1);
@@ -288,7 +301,7 @@ async fn two_concurrent_exchanges_of_one_handoff_token_create_one_session() {
     let id = winner.body["cross_app_session_id"].as_str().unwrap();
     let revoked = t.tokens_fn(Call::new("DELETE", &format!("/cross-app/sessions/{id}")).cookie(Some(&cookie))).await;
     assert_eq!(revoked.status, 204);
-    assert_eq!(t.user(Some(&new_cookie)).await.status, 401, "revoking ends the target app's session");
+    assert_eq!(user_at(&billing).await.status, 401, "revoking ends the target app's session");
     let again = t.tokens_fn(Call::new("DELETE", &format!("/cross-app/sessions/{id}")).cookie(Some(&cookie))).await;
     assert_eq!(again.status, 404);
 }
@@ -301,11 +314,11 @@ async fn an_expired_handoff_token_is_refused() {
         .tokens_fn(Call::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})))
         .await;
     t.env.clock.advance(chrono::Duration::seconds(121));
-    let r = t
-        .tokens_fn(
-            Call::new("POST", "/cross-app/exchange")
-                .json(json!({"handoff_token": h.body["handoff_token"], "app": "billing"})),
-        )
-        .await;
+    let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
+    let r = TestApp::tokens_at(
+        &billing,
+        Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]})),
+    )
+    .await;
     assert_eq!((r.status, r.error_code()), (422, Some("invalid_token")));
 }

@@ -2,8 +2,11 @@
 //! `GET /sessions`, `POST /logout-other-devices` (see `../shared/API.md`).
 
 use gatehouse::access::Principal;
+use gatehouse::auth::AuthError;
 use gatehouse::clock::rfc3339;
-use gatehouse::password::PasswordAttempt;
+use gatehouse::credentials::CredentialRef;
+use gatehouse::password::{PasswordAttempt, PasswordContext};
+use gatehouse::sessions::SessionRecord;
 use gatehouse::users::{User, UserId};
 use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, no_content, request_id};
 use lambda_http::http::{Method, StatusCode, header};
@@ -19,6 +22,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/user"),
     ("GET", "/sessions"),
     ("POST", "/logout-other-devices"),
+    ("POST", "/user/confirm-password"),
+    ("GET", "/user/confirmed-password-status"),
 ];
 
 /// Serves one request. Never panics on input: every failure is the API's error JSON.
@@ -37,6 +42,8 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         (Method::GET, "/user") => current_user(app, req).await,
         (Method::GET, "/sessions") => sessions(app, req).await,
         (Method::POST, "/logout-other-devices") => logout_other_devices(app, req).await,
+        (Method::POST, "/user/confirm-password") => confirm_password(app, req).await,
+        (Method::GET, "/user/confirmed-password-status") => confirmed_password_status(app, req).await,
         (_, p) => Err(gatehouse_web::no_route(ROUTES, p)),
     }
 }
@@ -59,12 +66,16 @@ fn with_cookie(mut resp: Response<Body>, cookie: lambda_http::http::HeaderValue)
 }
 
 async fn register(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    // It sets the session cookie: a page elsewhere must not sign a browser in (login CSRF).
+    gatehouse_web::check_origin(req, &app.config.session)?;
     let auth = app.auth()?;
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
     let name = f.text("name", 255);
     let email = f.email("email");
-    let password = f.new_password("password", auth.policy());
+    let context =
+        PasswordContext { email: email.as_ref(), name: name.as_deref(), app_name: Some(&app.config.app_name) };
+    let password = f.new_password_for("password", auth.policy(), &context);
     f.finish()?;
     let (Some(name), Some(email), Some(password)) = (name, email, password) else {
         return Err(ApiError::internal());
@@ -75,6 +86,7 @@ async fn register(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
 }
 
 async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    gatehouse_web::check_origin(req, &app.config.session)?;
     let auth = app.auth()?;
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
@@ -91,18 +103,19 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     Ok(with_cookie(resp, gatehouse_web::session_cookie(&app.config.session, &session, remember)))
 }
 
-/// The caller's session (cookie-authenticated routes that act on "this session").
-async fn session_principal(app: &App, req: &Request) -> Result<(UserId, gatehouse::sessions::SessionKey), ApiError> {
+/// The caller's session (cookie-authenticated routes that act on "this session") and its user id.
+async fn session_principal(app: &App, req: &Request) -> Result<(UserId, SessionRecord), ApiError> {
     let cookie = gatehouse_web::cookie(req, &app.config.session.cookie_name).ok_or_else(ApiError::unauthenticated)?;
-    match app.access.principal(None, Some(&cookie)).await? {
-        Some(Principal::Session { user_id, key }) => Ok((user_id, key)),
-        _ => Err(ApiError::unauthenticated()),
+    gatehouse_web::check_origin(req, &app.config.session)?;
+    match app.access.session(&cookie).await? {
+        Some(rec) => Ok((rec.user_id.clone().ok_or_else(ApiError::unauthenticated)?, rec)),
+        None => Err(ApiError::unauthenticated()),
     }
 }
 
 async fn logout(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (user_id, key) = session_principal(app, req).await?;
-    app.auth()?.logout(&key, &user_id).await?;
+    let (user_id, session) = session_principal(app, req).await?;
+    app.auth()?.logout(&CredentialRef::session(&session.key), &user_id).await?;
     Ok(with_cookie(no_content(), gatehouse_web::clear_session_cookie(&app.config.session)))
 }
 
@@ -139,28 +152,60 @@ async fn sessions(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     Ok(json(StatusCode::OK, &json!({ "sessions": sessions })))
 }
 
-async fn logout_other_devices(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (user_id, key) = session_principal(app, req).await?;
+/// The `password` field of a body that carries only the user's current password.
+fn password_field(req: &Request) -> Result<PasswordAttempt, ApiError> {
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
     let password = f.secret("password", gatehouse_web::MAX_BODY);
     f.finish()?;
-    let Some(password) = password else {
-        return Err(ApiError::internal());
-    };
-    let user = load_user(app, &user_id).await?;
-    match app.auth()?.logout_other_devices(&user, &key, PasswordAttempt::new(password)).await {
-        Ok(_) => Ok(no_content()),
-        Err(gatehouse::auth::AuthError::InvalidCredentials) => Err(ApiError::field("password", "is incorrect")),
-        Err(e) => Err(e.into()),
+    password.map(PasswordAttempt::new).ok_or_else(ApiError::internal)
+}
+
+fn incorrect_password(e: AuthError) -> ApiError {
+    match e {
+        AuthError::InvalidCredentials => ApiError::field("password", "is incorrect"),
+        e => e.into(),
     }
+}
+
+/// Ends every other session and credential; this session continues under a new id (new cookie).
+async fn logout_other_devices(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (user_id, session) = session_principal(app, req).await?;
+    let password = password_field(req)?;
+    let user = load_user(app, &user_id).await?;
+    let id = app
+        .auth()?
+        .logout_other_devices(&user, &session, password, &client_meta(req))
+        .await
+        .map_err(incorrect_password)?;
+    Ok(with_cookie(no_content(), gatehouse_web::session_cookie(&app.config.session, &id, session.remember())))
+}
+
+/// Laravel's `password.confirm`: proves the password again in this session, for the actions that
+/// need a recent confirmation (minting an all-abilities or never-expiring token).
+async fn confirm_password(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (user_id, session) = session_principal(app, req).await?;
+    let password = password_field(req)?;
+    let user = load_user(app, &user_id).await?;
+    if app.auth()?.confirm_password(&user, &session.key, password).await.map_err(incorrect_password)? {
+        Ok(no_content())
+    } else {
+        Err(ApiError::unauthenticated())
+    }
+}
+
+/// Whether the password was confirmed recently enough in this session (Fortify's route).
+async fn confirmed_password_status(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (_, session) = session_principal(app, req).await?;
+    let confirmed = app.access.password_recently_confirmed(session.password_confirmed_at);
+    Ok(json(StatusCode::OK, &json!({ "confirmed": confirmed })))
 }
 
 /// What this function's code does to AWS, as `(resource, actions)`; `template.yaml` must grant
 /// exactly this much (tests/tests/template.rs). Resources: `table/<name>`,
 /// `table/<name>/index/<index>`, `queue/<name>`, `ses`.
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
-    ("table/users", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]),
+    ("table/users", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]),
     (
         "table/sessions",
         &[
@@ -172,6 +217,14 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("table/sessions/index/by_user", &["dynamodb:Query"]),
-    ("table/personal_access_tokens", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    (
+        "table/personal_access_tokens",
+        &["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
+    ),
+    ("table/personal_access_tokens/index/by_tokenable", &["dynamodb:Query"]),
+    ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
+    ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),
+    ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),
+    ("table/cross_app_sessions/index/by_user", &["dynamodb:Query"]),
     ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
 ];

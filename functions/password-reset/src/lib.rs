@@ -1,5 +1,6 @@
 //! `POST /forgot-password` and `POST /reset-password`.
 
+use gatehouse::password::PasswordContext;
 use gatehouse::password_reset::{PasswordBroker, ResetError};
 use gatehouse::queue::Dispatcher;
 use gatehouse::resets::PlainResetToken;
@@ -62,7 +63,8 @@ async fn reset(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let mut f = Fields::new(&body);
     let email = f.email("email");
     let token = f.text("token", 200);
-    let password = f.new_password("password", auth.policy());
+    let context = PasswordContext { email: email.as_ref(), name: None, app_name: Some(&app.config.app_name) };
+    let password = f.new_password_for("password", auth.policy(), &context);
     f.finish()?;
     let (Some(email), Some(token), Some(password)) = (email, token, password) else {
         return Err(ApiError::internal());
@@ -86,10 +88,14 @@ async fn reset(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/users", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
     ("table/password_reset_tokens", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
-    ("table/sessions", &["dynamodb:BatchWriteItem"]),
+    ("table/sessions", &["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]),
     ("table/sessions/index/by_user", &["dynamodb:Query"]),
-    ("table/personal_access_tokens", &["dynamodb:BatchWriteItem"]),
+    ("table/personal_access_tokens", &["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]),
     ("table/personal_access_tokens/index/by_tokenable", &["dynamodb:Query"]),
+    ("table/credentials", &["dynamodb:Query", "dynamodb:BatchWriteItem"]),
+    ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),
+    ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),
+    ("table/cross_app_sessions/index/by_user", &["dynamodb:Query"]),
     ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
     ("queue/jobs", &["sqs:SendMessage"]),
 ];

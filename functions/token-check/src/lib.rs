@@ -4,12 +4,15 @@
 //! authorizer that checks a bearer token or session cookie at the door of every protected route.
 
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
+use gatehouse::Timestamp;
 use gatehouse::access::Principal;
+use gatehouse::auth::{AuthError, SessionGrant};
 use gatehouse::clock::rfc3339;
+use gatehouse::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
 use gatehouse::cross_app::{CrossAppSession, Handoff, HandoffToken};
-use gatehouse::page::Cursor;
 use gatehouse::password::PasswordAttempt;
 use gatehouse::tokens::{self, Abilities, PersonalAccessToken, TokenId, Tokenable};
+use gatehouse::users::UserId;
 use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, no_content, request_id};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -73,24 +76,51 @@ fn token_options(f: &mut Fields<'_>) -> (Abilities, Option<i64>) {
     (abilities, f.optional_int("expires_in_minutes", 1, 5_256_000))
 }
 
-/// Mints a token for `owner`, stores its hash, and answers with the plaintext (shown once).
-async fn mint_and_store(
-    app: &App,
-    owner: &Tokenable,
-    name: String,
-    abilities: Abilities,
-    expires_in: Option<i64>,
-) -> Result<Response<Body>, ApiError> {
+/// What a minted token derives from: the credentials version it is issued under and the parent
+/// the register records (revoking the parent revokes it).
+struct Lineage {
+    credentials_version: u64,
+    parent: Option<CredentialRef>,
+}
+
+/// The expiry a new token gets: the requested one, capped by the maximum age.
+fn capped_expiry(app: &App, expires_in: Option<i64>) -> Option<Timestamp> {
     let now = app.stores.clock.now();
     let mut expires_at = expires_in.map(|m| now + gatehouse::clock::Span::minutes(m));
     if let Some(max) = app.config.tokens.max_age {
         let cap = now + max;
         expires_at = Some(expires_at.map_or(cap, |e| e.min(cap)));
     }
-    let (plain, record) = tokens::mint(owner, name, abilities, expires_at, &app.config.tokens.prefix, now);
-    app.stores.tokens.create(&record).await?;
-    tracing::info!(event = "token_created", token_id = %record.id, owner = %owner.key());
-    Ok(json(
+    expires_at
+}
+
+/// Mints a token for `user`, issues it under `lineage` (nothing is written when the user's
+/// credentials version moved on: `Ok(None)`), and answers with the plaintext (shown once).
+async fn mint_and_store(
+    app: &App,
+    user: &UserId,
+    name: String,
+    abilities: Abilities,
+    expires_at: Option<Timestamp>,
+    lineage: Lineage,
+) -> Result<Option<Response<Body>>, ApiError> {
+    let now = app.stores.clock.now();
+    let owner = Tokenable::user(user);
+    let (plain, record) =
+        tokens::mint(&owner, name, abilities, expires_at, &app.config.tokens.prefix, now, lineage.credentials_version);
+    let entry = CredentialEntry {
+        user_id: user.clone(),
+        credential: CredentialRef::token(&record.id),
+        parent: lineage.parent,
+        cross_app_id: None,
+        created_at: now,
+        expires_at: record.expires_at,
+    };
+    if !app.stores.credentials.issue(lineage.credentials_version, &entry, NewCredential::Token(&record)).await? {
+        return Ok(None);
+    }
+    tracing::info!(event = "token_created", token_id = %record.id, owner = %owner.key(), parent = ?entry.parent.map(|p| p.encode()));
+    Ok(Some(json(
         StatusCode::CREATED,
         &json!({
             "token": plain.expose(),
@@ -99,24 +129,43 @@ async fn mint_and_store(
             "abilities": record.abilities.as_slice(),
             "expires_at": record.expires_at.map(rfc3339),
         }),
-    ))
+    )))
 }
 
+/// `POST /tokens`: a token minted by the caller's credential, never stronger than it. From a
+/// token: abilities within the parent's and an expiry no later than the parent's; revoking the
+/// parent revokes it. From a session: an all-abilities or never-expiring token needs a recent
+/// password confirmation (423 `password_confirmation_required`).
 async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let p = app.require(req, Some(CREATE_TOKENS)).await?;
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
     let name = f.text("name", 255);
     let (abilities, expires_in) = token_options(&mut f);
-    // A token cannot mint a token stronger than itself.
-    if let Principal::Token { abilities: ceiling, .. } = &p
-        && !abilities.as_slice().iter().all(|a| ceiling.can(a))
-    {
-        f.error("abilities", "may not exceed the abilities of the token making the request");
+    let mut expires_at = capped_expiry(app, expires_in);
+    let mut needs_confirmation = false;
+    match &p {
+        Principal::Token { abilities: ceiling, expires_at: parent_expiry, .. } => {
+            if !abilities.as_slice().iter().all(|a| ceiling.can(a)) {
+                f.error("abilities", "may not exceed the abilities of the token making the request");
+            }
+            if let Some(limit) = *parent_expiry {
+                expires_at = Some(expires_at.map_or(limit, |e| e.min(limit)));
+            }
+        }
+        Principal::Session { password_confirmed_at, .. } => {
+            let strong = abilities.can_everything() || expires_at.is_none();
+            needs_confirmation = strong && !app.access.password_recently_confirmed(*password_confirmed_at);
+        }
     }
     f.finish()?;
+    if needs_confirmation {
+        return Err(ApiError::password_confirmation_required());
+    }
     let name = name.ok_or_else(ApiError::internal)?;
-    mint_and_store(app, &Tokenable::user(p.user_id()), name, abilities, expires_in).await
+    let lineage = Lineage { credentials_version: p.credentials_version(), parent: p.parent_for_derived() };
+    // Not issued: the credential making the request was revoked (a reset, a logout elsewhere).
+    mint_and_store(app, p.user_id(), name, abilities, expires_at, lineage).await?.ok_or_else(ApiError::unauthenticated)
 }
 
 async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -133,7 +182,12 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         return Err(ApiError::internal());
     };
     let user = auth.check_credentials(&email, PasswordAttempt::new(password), &client_meta(req)).await?;
-    mint_and_store(app, &Tokenable::user(&user.id), device, abilities, expires_in).await
+    let lineage = Lineage { credentials_version: user.credentials_version, parent: None };
+    let expires_at = capped_expiry(app, expires_in);
+    // Not issued: the password changed while it was being checked; the old one no longer counts.
+    mint_and_store(app, &user.id, device, abilities, expires_at, lineage)
+        .await?
+        .ok_or_else(|| AuthError::InvalidCredentials.into())
 }
 
 fn query(req: &Request, key: &str) -> Option<String> {
@@ -149,21 +203,34 @@ async fn list(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             _ => return Err(ApiError::field("limit", "must be a whole number from 1 to 100")),
         },
     };
-    let cursor = query(req, "cursor").map(Cursor::from_string);
-    let page = app.stores.tokens.list_for(&Tokenable::user(p.user_id()), limit, cursor.as_ref()).await?;
+    let owner = Tokenable::user(p.user_id());
+    // Cursors are sealed for this owner: a forged, tampered or another user's cursor is a 422.
+    let scope = format!("tokens|{}", owner.key());
+    let cursor = query(req, "cursor")
+        .map(|c| app.config.app_key.open_cursor(&scope, &c).ok_or_else(invalid_cursor))
+        .transpose()?;
+    let page = app.stores.tokens.list_for(&owner, limit, cursor.as_ref()).await?;
     let tokens: Vec<Value> = page.items.iter().map(token_json).collect();
-    Ok(json(StatusCode::OK, &json!({ "tokens": tokens, "next_cursor": page.next.map(|c| c.as_str().to_owned()) })))
+    let next = page.next.map(|c| app.config.app_key.seal_cursor(&scope, &c));
+    Ok(json(StatusCode::OK, &json!({ "tokens": tokens, "next_cursor": next })))
 }
 
+fn invalid_cursor() -> ApiError {
+    ApiError::from(gatehouse::StoreError::InvalidCursor)
+}
+
+/// `DELETE /tokens/{id}`: the token and everything derived from it (child tokens, handoffs,
+/// cross-app sessions).
 async fn revoke(app: &App, req: &Request, id: &str) -> Result<Response<Body>, ApiError> {
     let p = app.require(req, None).await?;
     let id = TokenId::parse(id).ok_or_else(ApiError::not_found)?;
-    if app.stores.tokens.delete_owned(&id, &Tokenable::user(p.user_id())).await? {
-        tracing::info!(event = "token_revoked", token_id = %id);
-        Ok(no_content())
-    } else {
-        Err(ApiError::not_found())
+    if !app.stores.tokens.delete_owned(&id, &Tokenable::user(p.user_id())).await? {
+        return Err(ApiError::not_found());
     }
+    let root = CredentialRef::token(&id);
+    let n = credentials::revoke(&app.stores, p.user_id(), Revocation::Tree(&root), reasons::PARENT_REVOKED).await?;
+    tracing::info!(event = "token_revoked", token_id = %id, with_derived = n);
+    Ok(no_content())
 }
 
 fn registered_app(app: &App, f: &mut Fields<'_>, field: &str) -> Option<String> {
@@ -176,8 +243,13 @@ fn registered_app(app: &App, f: &mut Fields<'_>, field: &str) -> Option<String> 
     }
 }
 
+/// The ability a token needs to hand its user off to another app.
+pub const HANDOFF: &str = "cross-app:handoff";
+
+/// `POST /cross-app/handoff`: from a session, or a token holding `cross-app:handoff`; bound to the
+/// target app, to the caller's credentials version and to the caller's credential as parent.
 async fn handoff(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let p = app.require(req, None).await?;
+    let p = app.require(req, Some(HANDOFF)).await?;
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
     let target = registered_app(app, &mut f, "target_app");
@@ -196,8 +268,20 @@ async fn handoff(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         created_at: now,
         expires_at: now + app.config.handoff_lifetime,
         used_at: None,
+        credentials_version: p.credentials_version(),
+        parent: Some(p.credential()),
     };
-    app.stores.cross_app.put_handoff(&h).await?;
+    let entry = CredentialEntry {
+        user_id: h.user_id.clone(),
+        credential: CredentialRef::handoff(&h.token_hash),
+        parent: h.parent.clone(),
+        cross_app_id: None,
+        created_at: now,
+        expires_at: Some(h.expires_at),
+    };
+    if !app.stores.credentials.issue(h.credentials_version, &entry, NewCredential::Handoff(&h)).await? {
+        return Err(ApiError::unauthenticated());
+    }
     tracing::info!(event = "handoff_created", user_id = %h.user_id, target_app = %h.target_app);
     Ok(json(StatusCode::CREATED, &json!({ "handoff_token": token.expose(), "expires_at": rfc3339(h.expires_at) })))
 }
@@ -206,32 +290,49 @@ fn invalid_handoff() -> ApiError {
     ApiError::unprocessable("invalid_token", "This handoff token is invalid, used or expired.")
 }
 
+/// `POST /cross-app/exchange`: only the handoff's target app — this deployment's
+/// `GATEHOUSE_APP_NAME` — can exchange it, once, for a session of this app, issued under the
+/// handoff's credentials version (a reset since the handoff voids it) and derived from the
+/// handoff's parent (revoking that ends this session).
 async fn exchange(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    // It sets the session cookie: a page elsewhere must not sign a browser in (login CSRF).
+    gatehouse_web::check_origin(req, &app.config.session)?;
     let auth = app.auth()?;
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
     let raw = f.text("handoff_token", 100);
-    let target = registered_app(app, &mut f, "app");
+    let this_app = app.config.app_name.clone();
+    if let Some(asked) = f.optional_text("app", 100)
+        && asked != this_app
+    {
+        f.error("app", "is not this app: a handoff is exchanged by the app it was made for");
+    }
     f.finish()?;
-    let (Some(raw), Some(target)) = (raw, target) else {
-        return Err(ApiError::internal());
-    };
+    let raw = raw.ok_or_else(ApiError::internal)?;
     let token = HandoffToken::parse(&raw).ok_or_else(invalid_handoff)?;
     let now = app.stores.clock.now();
-    let h = app.stores.cross_app.consume_handoff(&token.hash(), &target, now).await?.ok_or_else(invalid_handoff)?;
+    let h = app.stores.cross_app.consume_handoff(&token.hash(), &this_app, now).await?.ok_or_else(invalid_handoff)?;
     let user = app.stores.users.find(&h.user_id).await?.ok_or_else(invalid_handoff)?;
     let meta = client_meta(req);
-    let (session_id, session) = auth.open_session(&user.id, &meta, false, Some(target.clone())).await?;
+    let audit_id = uuid::Uuid::now_v7().to_string();
+    let grant = SessionGrant {
+        credentials_version: h.credentials_version,
+        parent: h.parent.clone(),
+        cross_app_id: Some(audit_id.clone()),
+        ..SessionGrant::default()
+    };
+    let (session_id, session) = auth.issue_session(&user.id, &meta, grant).await?.ok_or_else(invalid_handoff)?;
     let record = CrossAppSession {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: audit_id,
         user_id: user.id.clone(),
         source_app: h.source_app,
-        target_app: target,
+        target_app: this_app,
         session_key: session.key,
         ip_address: meta.ip,
         user_agent: meta.user_agent,
         created_at: now,
         revoked_at: None,
+        revoked_reason: None,
         expires_at: Some(now + app.config.cross_app_audit_retention),
     };
     app.stores.cross_app.record_session(&record).await?;
@@ -246,9 +347,10 @@ async fn exchange(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
 async fn revoke_cross_app(app: &App, req: &Request, id: &str) -> Result<Response<Body>, ApiError> {
     let p = app.require(req, None).await?;
     let now = app.stores.clock.now();
-    match app.stores.cross_app.revoke_session(id, p.user_id(), now).await? {
+    match app.stores.cross_app.revoke_session(id, p.user_id(), now, reasons::USER_REVOKED).await? {
         Some(s) => {
-            app.stores.sessions.delete(&s.session_key).await?;
+            let root = CredentialRef::session(&s.session_key);
+            credentials::revoke(&app.stores, p.user_id(), Revocation::Tree(&root), reasons::USER_REVOKED).await?;
             tracing::info!(event = "cross_app_session_revoked", user_id = %p.user_id(), target_app = %s.target_app);
             Ok(no_content())
         }
@@ -348,7 +450,7 @@ pub async fn authorize(
 
 /// What the `tokens` function's code does to AWS (see `gatehouse_login::PERMISSIONS`).
 pub const TOKENS_PERMISSIONS: &[(&str, &[&str])] = &[
-    ("table/users", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    ("table/users", &["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]),
     ("table/sessions", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
     (
         "table/personal_access_tokens",
@@ -356,8 +458,9 @@ pub const TOKENS_PERMISSIONS: &[(&str, &[&str])] = &[
     ),
     ("table/personal_access_tokens/index/by_tokenable", &["dynamodb:Query"]),
     ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
-    ("table/cross_app_handoffs", &["dynamodb:PutItem", "dynamodb:UpdateItem"]),
-    ("table/cross_app_sessions", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]),
+    ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
+    ("table/cross_app_handoffs", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    ("table/cross_app_sessions", &["dynamodb:PutItem", "dynamodb:UpdateItem"]),
 ];
 
 /// What the `token-check` authorizer's code does to AWS.

@@ -48,6 +48,23 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
+    /// 403 for a state change a browser sent from another site with the user's cookie.
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "This request came from another site and was refused to protect your session (cross-site request forgery).",
+        )
+    }
+    /// 423, as Laravel's `password.confirm` answers JSON: the action needs a recent password
+    /// confirmation (`POST /user/confirm-password`).
+    pub fn password_confirmation_required() -> Self {
+        Self::new(
+            StatusCode::LOCKED,
+            "password_confirmation_required",
+            "Password confirmation required: confirm your password (POST /user/confirm-password) and retry.",
+        )
+    }
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
     }
@@ -140,6 +157,7 @@ impl From<AuthError> for ApiError {
                 .with_message("These credentials do not match our records."),
             AuthError::Throttled { retry_after } => ApiError::too_many_requests(retry_after),
             AuthError::EmailTaken => ApiError::field("email", "has already been taken"),
+            AuthError::CredentialsChanged => ApiError::conflict("The account's credentials changed during this request. Sign in again."),
             AuthError::Store(s) => s.into(),
             AuthError::Hash(h) => {
                 tracing::error!(error = %h, "password hashing failed");

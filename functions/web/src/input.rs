@@ -4,7 +4,7 @@
 use crate::ApiError;
 use gatehouse::Email;
 use gatehouse::auth::ClientMeta;
-use gatehouse::password::{NewPassword, PasswordError, PasswordPolicy};
+use gatehouse::password::{NewPassword, PasswordAttempt, PasswordContext, PasswordError, PasswordPolicy};
 use lambda_http::http::header;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -95,6 +95,14 @@ impl<'a> Fields<'a> {
         Some(s.to_owned())
     }
 
+    /// Like [`Fields::text`], but absent or `null` is `None` without an error.
+    pub fn optional_text(&mut self, field: &str, max: usize) -> Option<String> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(_) => self.text(field, max),
+        }
+    }
+
     /// A required string passed through as-is (passwords: never trimmed, never altered), capped
     /// at `max` characters so nothing huge reaches a hash function.
     pub fn secret(&mut self, field: &str, max: usize) -> Option<String> {
@@ -114,10 +122,21 @@ impl<'a> Fields<'a> {
 
     /// A new password meeting the policy, equal to `<field>_confirmation`.
     pub fn new_password(&mut self, field: &str, policy: &PasswordPolicy) -> Option<NewPassword> {
+        self.new_password_for(field, policy, &PasswordContext::default())
+    }
+
+    /// A new password meeting the policy, not built from `context` (the account's email and name,
+    /// the app's name), equal to `<field>_confirmation`.
+    pub fn new_password_for(
+        &mut self,
+        field: &str,
+        policy: &PasswordPolicy,
+        context: &PasswordContext<'_>,
+    ) -> Option<NewPassword> {
         let raw = self.raw_string(field, true)?;
         let confirmation_field = format!("{field}_confirmation");
         let confirmation = self.raw_string(&confirmation_field, true);
-        let checked = match policy.check(raw) {
+        let checked = match policy.check_with_context(raw, context) {
             Ok(p) => Some(p),
             Err(PasswordError::TooShort(n)) => {
                 self.error(field, format!("must be at least {n} characters"));
@@ -131,8 +150,21 @@ impl<'a> Fields<'a> {
                 self.error(field, "is too common; choose a password that is harder to guess");
                 None
             }
+            Err(PasswordError::ContainsContext) => {
+                self.error(field, "may not contain your email address or be the name of this app");
+                None
+            }
+            Err(PasswordError::Guessable) => {
+                self.error(
+                    field,
+                    "is too easy to guess; avoid repeated characters, sequences, common words and your own name",
+                );
+                None
+            }
         };
-        if confirmation.is_some_and(|c| c != raw) {
+        // Compared as the policy compares passwords: NFKC, so an NFD confirmation of an NFC password matches.
+        let same = |c: &str| c == raw || PasswordAttempt::new(c).expose() == PasswordAttempt::new(raw).expose();
+        if confirmation.is_some_and(|c| !same(c)) {
             self.error(field, "confirmation does not match");
             return None;
         }

@@ -15,7 +15,7 @@ use gatehouse::auth::Auth;
 use gatehouse::config::SessionConfig;
 use gatehouse::sessions::SessionId;
 use gatehouse::{Config, Stores};
-use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use std::sync::Arc;
@@ -54,10 +54,14 @@ impl App {
         })
     }
 
-    /// The caller, from a bearer token or the session cookie; `None` when neither is valid.
+    /// The caller, from a bearer token or the session cookie; `None` when neither is valid. A state
+    /// change authenticated by the cookie must pass [`check_origin`] first (403 `csrf`).
     pub async fn principal(&self, req: &Request) -> Result<Option<Principal>, ApiError> {
         let bearer = bearer(req)?;
         let cookie = cookie(req, &self.config.session.cookie_name);
+        if bearer.is_none() && cookie.is_some() {
+            check_origin(req, &self.config.session)?;
+        }
         Ok(self.access.principal(bearer.as_deref(), cookie.as_deref()).await?)
     }
 
@@ -107,17 +111,60 @@ pub fn no_content() -> Response<Body> {
     with_standard_headers(Response::builder().status(StatusCode::NO_CONTENT), Body::Empty)
 }
 
+/// HTTPS only, for two years, subdomains included.
+pub const HSTS: &str = "max-age=63072000; includeSubDomains";
+/// The API serves JSON, never a page: nothing may load from it, and nothing may frame it.
+pub const CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
 fn with_standard_headers(builder: lambda_http::http::response::Builder, body: Body) -> Response<Body> {
     builder
         .header(header::CACHE_CONTROL, "no-store")
         .header(header::REFERRER_POLICY, "no-referrer")
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::STRICT_TRANSPORT_SECURITY, HSTS)
+        .header(header::CONTENT_SECURITY_POLICY, CSP)
         .body(body)
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
-/// The session cookie: `HttpOnly; Secure; SameSite=Lax; Path=/`, a browser-session cookie unless
-/// "remember me" (then it lasts as long as the remembered session may).
+/// Refuses a state change (POST, PUT, PATCH, DELETE) that a browser sent from another site: the
+/// defence against cross-site request forgery for requests the session cookie authenticates or
+/// that set it (login CSRF). The browser says where a request comes from: `Sec-Fetch-Site` of
+/// `same-origin` or `none` (typed, bookmarked) passes; otherwise an `Origin` that is the API's
+/// own (`https://<Host>`) or one of `cfg.allowed_origins` passes; any other `Sec-Fetch-Site` or
+/// `Origin` is refused with 403 `csrf`. A request with neither header does not come from a
+/// browser (curl, a server), so it carries no victim's cookie and passes. Bearer-token requests
+/// never get here: a page cannot make a browser attach an `Authorization` header by itself.
+pub fn check_origin(req: &Request, cfg: &SessionConfig) -> Result<(), ApiError> {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE) {
+        return Ok(());
+    }
+    // Present but unreadable counts as present and foreign.
+    let read = |name: header::HeaderName| {
+        req.headers().get(name).map(|v| v.to_str().unwrap_or_default().trim().to_ascii_lowercase())
+    };
+    let site = read(header::HeaderName::from_static("sec-fetch-site"));
+    if matches!(site.as_deref(), Some("same-origin" | "none")) {
+        return Ok(());
+    }
+    let origin = read(header::ORIGIN);
+    if let Some(o) = &origin {
+        let own = read(header::HOST).map(|host| format!("https://{host}"));
+        if own.as_deref() == Some(o.as_str()) || cfg.allowed_origins.iter().any(|a| a == o) {
+            return Ok(());
+        }
+    }
+    if site.is_none() && origin.is_none() {
+        return Ok(());
+    }
+    tracing::warn!(event = "csrf_refused", sec_fetch_site = ?site, origin = ?origin, method = %req.method(), path = %req.uri().path());
+    Err(ApiError::csrf())
+}
+
+/// The session cookie: `HttpOnly; Secure; SameSite=Lax; Path=/`, no `Domain` unless one is
+/// configured (the name carries `__Host-` without a domain, `__Secure-` with one: see
+/// [`SessionConfig::cookie_name`]); a browser-session cookie unless "remember me" (then it lasts
+/// as long as the remembered session may).
 pub fn session_cookie(cfg: &SessionConfig, id: &SessionId, remember: bool) -> HeaderValue {
     let mut c = format!("{}={}; Path=/; HttpOnly; Secure; SameSite=Lax", cfg.cookie_name, id.expose());
     if let Some(d) = &cfg.cookie_domain {
@@ -186,5 +233,53 @@ mod tests {
         assert_eq!(no_route(ROUTES, "/tokens/issue").allow.as_deref(), Some("POST"));
         assert_eq!(no_route(ROUTES, "/tokens/abc").allow.as_deref(), Some("DELETE"));
         assert_eq!(no_route(ROUTES, "/nope").status, StatusCode::NOT_FOUND);
+    }
+
+    fn post(headers: &[(&str, &str)]) -> Request {
+        let mut b =
+            lambda_http::http::Request::builder().method("POST").uri("/logout").header("host", "api.example.com");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::Empty).unwrap()
+    }
+
+    fn session_config(origins: &[&str]) -> SessionConfig {
+        let mut c = gatehouse::Config::from_map(&Default::default()).unwrap().session;
+        c.allowed_origins = origins.iter().map(|o| o.to_string()).collect();
+        c
+    }
+
+    #[test]
+    fn the_origin_check_refuses_what_a_browser_says_is_cross_site() {
+        let cfg = session_config(&["https://app.example.com"]);
+        let refused = |h: &[(&str, &str)]| check_origin(&post(h), &cfg).map_err(|e| e.code);
+        assert_eq!(refused(&[("sec-fetch-site", "cross-site")]), Err("csrf"));
+        assert_eq!(refused(&[("sec-fetch-site", "same-site")]), Err("csrf"));
+        assert_eq!(refused(&[("origin", "https://evil.example")]), Err("csrf"));
+        assert_eq!(refused(&[("origin", "null")]), Err("csrf"));
+        assert_eq!(refused(&[("origin", "http://api.example.com")]), Err("csrf"), "plain http is another origin");
+        assert_eq!(refused(&[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")]), Err("csrf"));
+
+        assert_eq!(refused(&[]), Ok(()), "no browser, no cookie to abuse");
+        assert_eq!(refused(&[("sec-fetch-site", "same-origin"), ("origin", "https://api.example.com")]), Ok(()));
+        assert_eq!(refused(&[("sec-fetch-site", "none")]), Ok(()));
+        assert_eq!(refused(&[("origin", "https://api.example.com")]), Ok(()), "the API's own origin");
+        assert_eq!(refused(&[("sec-fetch-site", "same-site"), ("origin", "https://APP.example.com")]), Ok(()));
+        let get = lambda_http::http::Request::builder()
+            .method("GET")
+            .uri("/user")
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(check_origin(&get, &cfg), Ok(()), "safe methods change nothing");
+    }
+
+    #[test]
+    fn every_response_carries_hsts_and_the_csp() {
+        for resp in [no_content(), json(StatusCode::OK, &()), ApiError::csrf().into_response()] {
+            assert_eq!(resp.headers()[header::STRICT_TRANSPORT_SECURITY], HSTS);
+            assert_eq!(resp.headers()[header::CONTENT_SECURITY_POLICY], CSP);
+        }
     }
 }

@@ -5,6 +5,7 @@ use super::{
     Item, LIVE, Table, condition_failed, from_ms, from_secs, key1, ms, n, opt_from_ms, opt_from_secs, s, secs,
 };
 use crate::clock::{Timestamp, is_live};
+use crate::credentials::CredentialRef;
 use crate::cross_app::{CrossAppSession, CrossAppStore, Handoff};
 use crate::error::StoreResult;
 use crate::sessions::SessionKey;
@@ -27,6 +28,10 @@ struct HandoffItem {
     expires_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     used_at: Option<i64>,
+    #[serde(default)]
+    cred_version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -43,6 +48,8 @@ struct CrossSessionItem {
     created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     revoked_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
 }
@@ -70,7 +77,30 @@ impl DynamoCrossApp {
             created_at: from_ms(t, i.created_at)?,
             expires_at: from_secs(t, i.expires_at)?,
             used_at: opt_from_ms(t, i.used_at)?,
+            credentials_version: i.cred_version,
+            parent: i
+                .parent
+                .map(|p| CredentialRef::decode(&p).ok_or_else(|| crate::StoreError::corrupt(t, "parent")))
+                .transpose()?,
         })
+    }
+
+    /// The handoff's item and its table (written by the credentials register's transaction).
+    pub(crate) fn handoff_item(&self, h: &Handoff) -> StoreResult<(&str, Item)> {
+        let item = self.handoffs.encode(&HandoffItem {
+            token_hash: h.token_hash.clone(),
+            user_id: h.user_id.as_str().to_owned(),
+            source_app: h.source_app.clone(),
+            target_app: h.target_app.clone(),
+            ip_address: h.ip_address.clone(),
+            user_agent: h.user_agent.clone(),
+            created_at: ms(h.created_at),
+            expires_at: secs(h.expires_at),
+            used_at: h.used_at.map(ms),
+            cred_version: h.credentials_version,
+            parent: h.parent.as_ref().map(CredentialRef::encode),
+        })?;
+        Ok((&self.handoffs.name, item))
     }
 
     fn session(&self, item: Item) -> StoreResult<CrossAppSession> {
@@ -86,6 +116,7 @@ impl DynamoCrossApp {
             user_agent: i.user_agent,
             created_at: from_ms(t, i.created_at)?,
             revoked_at: opt_from_ms(t, i.revoked_at)?,
+            revoked_reason: i.revoked_reason,
             expires_at: opt_from_secs(t, i.expires_at)?,
         })
     }
@@ -93,20 +124,15 @@ impl DynamoCrossApp {
 
 #[async_trait]
 impl CrossAppStore for DynamoCrossApp {
-    async fn put_handoff(&self, h: &Handoff) -> StoreResult<()> {
-        let item = self.handoffs.encode(&HandoffItem {
-            token_hash: h.token_hash.clone(),
-            user_id: h.user_id.as_str().to_owned(),
-            source_app: h.source_app.clone(),
-            target_app: h.target_app.clone(),
-            ip_address: h.ip_address.clone(),
-            user_agent: h.user_agent.clone(),
-            created_at: ms(h.created_at),
-            expires_at: secs(h.expires_at),
-            used_at: h.used_at.map(ms),
-        })?;
+    async fn delete_handoff(&self, token_hash: &str) -> StoreResult<()> {
         let t = &self.handoffs;
-        t.client.put_item().table_name(&t.name).set_item(Some(item)).send().await.map_err(|e| t.err(e))?;
+        t.client
+            .delete_item()
+            .table_name(&t.name)
+            .key("token_hash", s(token_hash))
+            .send()
+            .await
+            .map_err(|e| t.err(e))?;
         Ok(())
     }
 
@@ -150,6 +176,7 @@ impl CrossAppStore for DynamoCrossApp {
             user_agent: c.user_agent.clone(),
             created_at: ms(c.created_at),
             revoked_at: c.revoked_at.map(ms),
+            revoked_reason: c.revoked_reason.clone(),
             expires_at: c.expires_at.map(secs),
         })?;
         let t = &self.sessions;
@@ -165,14 +192,21 @@ impl CrossAppStore for DynamoCrossApp {
         }
     }
 
-    async fn revoke_session(&self, id: &str, user: &UserId, now: Timestamp) -> StoreResult<Option<CrossAppSession>> {
+    async fn revoke_session(
+        &self,
+        id: &str,
+        user: &UserId,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<Option<CrossAppSession>> {
         let t = &self.sessions;
         let res = t
             .client
             .update_item()
             .table_name(&t.name)
             .key("id", s(id))
-            .update_expression("SET revoked_at = :r")
+            .update_expression("SET revoked_at = :r, revoked_reason = :why")
+            .expression_attribute_values(":why", s(reason))
             .condition_expression(format!(
                 "attribute_exists(id) AND user_id = :u AND attribute_not_exists(revoked_at) AND {LIVE}"
             ))

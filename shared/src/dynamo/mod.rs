@@ -7,6 +7,7 @@
 
 mod batches;
 mod cache;
+mod credentials;
 mod cross_app;
 mod failed_jobs;
 mod job_runs;
@@ -19,6 +20,7 @@ mod users;
 
 pub use batches::DynamoBatches;
 pub use cache::DynamoCache;
+pub use credentials::DynamoCredentials;
 pub use cross_app::DynamoCrossApp;
 pub use failed_jobs::DynamoFailedJobs;
 pub use job_runs::DynamoJobRuns;
@@ -245,6 +247,26 @@ pub(crate) fn key_from_cursor(cursor: &Cursor) -> StoreResult<Item> {
 pub(crate) const LIVE: &str = "(attribute_not_exists(expires_at) OR expires_at > :now_s)";
 
 impl Table {
+    /// A start key is exactly the index's and the table's key attributes, strings or numbers, in
+    /// the partition being read: anything else is a cursor this listing did not hand out.
+    fn check_start_key(&self, index: &str, partition: (&str, &str), key: &Item) -> StoreResult<()> {
+        let idx = self.def.indexes.iter().find(|i| i.name == index).ok_or(StoreError::InvalidCursor)?;
+        let expected: std::collections::BTreeSet<&str> =
+            [Some(idx.partition), idx.sort, Some(self.def.partition), self.def.sort]
+                .into_iter()
+                .flatten()
+                .map(|k| k.name)
+                .collect();
+        let names: std::collections::BTreeSet<&str> = key.keys().map(String::as_str).collect();
+        let shapes_ok = key.values().all(|v| match v {
+            AttributeValue::S(s) => !s.is_empty() && s.len() <= 2048,
+            AttributeValue::N(n) => n.parse::<i64>().is_ok(),
+            _ => false,
+        });
+        let same_partition = matches!(key.get(partition.0), Some(AttributeValue::S(p)) if p == partition.1);
+        if names == expected && shapes_ok && same_partition { Ok(()) } else { Err(StoreError::InvalidCursor) }
+    }
+
     /// One page of an index, newest (highest sort key) first. `decode` turns an item into a value,
     /// or `None` to leave it out (expired); pages are filled up to `limit` across DynamoDB pages,
     /// and the cursor is DynamoDB's own `LastEvaluatedKey`.
@@ -259,6 +281,9 @@ impl Table {
         let limit = limit.clamp(1, 1000);
         let mut items = Vec::new();
         let mut start = after.map(key_from_cursor).transpose()?;
+        if let Some(key) = &start {
+            self.check_start_key(index, partition, key)?;
+        }
         loop {
             let remaining = i32::try_from(limit - items.len()).unwrap_or(i32::MAX);
             let out = self

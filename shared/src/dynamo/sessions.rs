@@ -1,8 +1,9 @@
 //! `sessions`: keyed by SHA-256 of the session id; index `by_user` (user_id, last_activity) for
 //! listing a user's sessions; TTL on `expires_at`.
 
-use super::{Item, LIVE, Table, condition_failed, from_ms, from_secs, key1, ms, n, s, secs};
+use super::{Item, LIVE, Table, condition_failed, from_ms, from_secs, key1, ms, n, opt_from_ms, s, secs};
 use crate::clock::Timestamp;
+use crate::credentials::CredentialRef;
 use crate::error::StoreResult;
 use crate::sessions::{SessionKey, SessionRecord, SessionStore};
 use crate::users::UserId;
@@ -26,6 +27,12 @@ struct SessionItem {
     expires_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     app: Option<String>,
+    #[serde(default)]
+    cred_version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_confirmed_at: Option<i64>,
 }
 
 pub struct DynamoSessions {
@@ -51,7 +58,32 @@ impl DynamoSessions {
             created_at: from_ms(table, i.created_at)?,
             expires_at: from_secs(table, i.expires_at)?,
             app: i.app,
+            credentials_version: i.cred_version,
+            parent: i
+                .parent
+                .map(|p| CredentialRef::decode(&p).ok_or_else(|| crate::StoreError::corrupt(table, "parent")))
+                .transpose()?,
+            password_confirmed_at: opt_from_ms(table, i.password_confirmed_at)?,
         })
+    }
+
+    /// The session's item and its table (written by the credentials register's transaction).
+    pub(crate) fn item(&self, r: &SessionRecord) -> StoreResult<(&str, Item)> {
+        let item = self.t.encode(&SessionItem {
+            id_hash: r.key.as_str().to_owned(),
+            user_id: r.user_id.as_ref().map(|u| u.as_str().to_owned()),
+            ip_address: r.ip_address.clone(),
+            user_agent: r.user_agent.clone(),
+            payload: r.payload.to_string(),
+            last_activity: ms(r.last_activity),
+            created_at: ms(r.created_at),
+            expires_at: secs(r.expires_at),
+            app: r.app.clone(),
+            cred_version: r.credentials_version,
+            parent: r.parent.as_ref().map(CredentialRef::encode),
+            password_confirmed_at: r.password_confirmed_at.map(ms),
+        })?;
+        Ok((&self.t.name, item))
     }
 
     /// Every session item of the user, live or not.
@@ -83,27 +115,24 @@ impl DynamoSessions {
 
 #[async_trait]
 impl SessionStore for DynamoSessions {
-    async fn put(&self, r: &SessionRecord) -> StoreResult<()> {
-        let item = self.t.encode(&SessionItem {
-            id_hash: r.key.as_str().to_owned(),
-            user_id: r.user_id.as_ref().map(|u| u.as_str().to_owned()),
-            ip_address: r.ip_address.clone(),
-            user_agent: r.user_agent.clone(),
-            payload: r.payload.to_string(),
-            last_activity: ms(r.last_activity),
-            created_at: ms(r.created_at),
-            expires_at: secs(r.expires_at),
-            app: r.app.clone(),
-        })?;
-        self.t
+    async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
+        let res = self
+            .t
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.t.name)
-            .set_item(Some(item))
+            .key("id_hash", s(key.as_str()))
+            .update_expression("SET password_confirmed_at = :c")
+            .condition_expression(format!("attribute_exists(id_hash) AND {LIVE}"))
+            .expression_attribute_values(":c", n(ms(now)))
+            .expression_attribute_values(":now_s", n(secs(self.t.now())))
             .send()
-            .await
-            .map_err(|e| self.t.err(e))?;
-        Ok(())
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.t.err(e)),
+        }
     }
 
     async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {

@@ -27,6 +27,8 @@ struct TokenItem {
     expires_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    #[serde(default)]
+    cred_version: u64,
 }
 
 pub struct DynamoTokens {
@@ -54,7 +56,27 @@ impl DynamoTokens {
             expires_at: opt_from_secs(table, i.expires_at)?,
             created_at: from_ms(table, i.created_at)?,
             updated_at: from_ms(table, i.updated_at)?,
+            credentials_version: i.cred_version,
         })
+    }
+
+    /// The token's item and its table (written by the credentials register's transaction).
+    pub(crate) fn item(&self, tok: &PersonalAccessToken) -> StoreResult<(&str, Item)> {
+        let item = self.t.encode(&TokenItem {
+            id: tok.id.as_str().to_owned(),
+            tokenable: tok.tokenable.key(),
+            tokenable_type: tok.tokenable.kind.clone(),
+            tokenable_id: tok.tokenable.id.clone(),
+            name: tok.name.clone(),
+            token: tok.token_hash.clone(),
+            abilities: tok.abilities.as_slice().to_vec(),
+            last_used_at: tok.last_used_at.map(ms),
+            expires_at: tok.expires_at.map(secs),
+            created_at: ms(tok.created_at),
+            updated_at: ms(tok.updated_at),
+            cred_version: tok.credentials_version,
+        })?;
+        Ok((&self.t.name, item))
     }
 
     async fn conditional_update(
@@ -86,36 +108,6 @@ impl DynamoTokens {
 
 #[async_trait]
 impl TokenStore for DynamoTokens {
-    async fn create(&self, tok: &PersonalAccessToken) -> StoreResult<()> {
-        let item = self.t.encode(&TokenItem {
-            id: tok.id.as_str().to_owned(),
-            tokenable: tok.tokenable.key(),
-            tokenable_type: tok.tokenable.kind.clone(),
-            tokenable_id: tok.tokenable.id.clone(),
-            name: tok.name.clone(),
-            token: tok.token_hash.clone(),
-            abilities: tok.abilities.as_slice().to_vec(),
-            last_used_at: tok.last_used_at.map(ms),
-            expires_at: tok.expires_at.map(secs),
-            created_at: ms(tok.created_at),
-            updated_at: ms(tok.updated_at),
-        })?;
-        let res = self
-            .t
-            .client
-            .put_item()
-            .table_name(&self.t.name)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(StoreError::Conflict("token id already exists".into())),
-            Err(e) => Err(self.t.err(e)),
-        }
-    }
-
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
         let now = self.t.now();
         match self.t.get(key1("id", id.as_str())).await? {

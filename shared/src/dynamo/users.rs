@@ -7,7 +7,7 @@ use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
 use crate::password::PasswordHash;
-use crate::users::{RememberToken, User, UserId, UserStore};
+use crate::users::{CredentialChange, RememberToken, User, UserId, UserStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,9 @@ struct UserItem {
     remember_token: Option<String>,
     created_at: i64,
     updated_at: i64,
+    /// The credentials version; absent on users from before it existed (= 0).
+    #[serde(default)]
+    cred_version: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -33,7 +36,7 @@ struct EmailItem {
     user_id: String,
 }
 
-fn user_pk(id: &UserId) -> String {
+pub(crate) fn user_pk(id: &UserId) -> String {
     format!("user#{id}")
 }
 
@@ -61,7 +64,18 @@ impl DynamoUsers {
             remember_token: i.remember_token.map(RememberToken::from_stored),
             created_at: from_ms(table, i.created_at)?,
             updated_at: from_ms(table, i.updated_at)?,
+            credentials_version: i.cred_version,
         })
+    }
+}
+
+/// "The user exists and its credentials version is `:v`" (users from before versions have none:
+/// version 0).
+pub(crate) fn version_condition(expected: u64) -> &'static str {
+    if expected == 0 {
+        "attribute_exists(pk) AND (attribute_not_exists(cred_version) OR cred_version = :v)"
+    } else {
+        "attribute_exists(pk) AND cred_version = :v"
     }
 }
 
@@ -78,6 +92,7 @@ impl UserStore for DynamoUsers {
             remember_token: user.remember_token.as_ref().map(|r| r.expose().to_owned()),
             created_at: ms(user.created_at),
             updated_at: ms(user.updated_at),
+            cred_version: user.credentials_version,
         })?;
         let email_item =
             self.t.encode(&EmailItem { pk: email_pk(&user.email), user_id: user.id.as_str().to_owned() })?;
@@ -126,31 +141,36 @@ impl UserStore for DynamoUsers {
         self.find(&UserId::from_stored(pointer.user_id)).await
     }
 
-    async fn update_password(
+    async fn change_credentials(
         &self,
         id: &UserId,
-        hash: &PasswordHash,
-        remember: Option<&RememberToken>,
+        expected: u64,
+        change: CredentialChange<'_>,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<u64>> {
+        let next = expected + u64::from(change.revoke);
+        let mut sets = vec!["updated_at = :u", "cred_version = :next"];
         let mut req = self
             .t
             .client
             .update_item()
             .table_name(&self.t.name)
             .key("pk", s(user_pk(id)))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":p", s(hash.as_str()))
-            .expression_attribute_values(":u", n(ms(now)));
-        req = match remember {
-            Some(r) => req
-                .update_expression("SET password = :p, updated_at = :u, remember_token = :r")
-                .expression_attribute_values(":r", s(r.expose())),
-            None => req.update_expression("SET password = :p, updated_at = :u REMOVE remember_token"),
-        };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
+            .condition_expression(version_condition(expected))
+            .expression_attribute_values(":u", n(ms(now)))
+            .expression_attribute_values(":v", n(expected))
+            .expression_attribute_values(":next", n(next));
+        if let Some(h) = change.password {
+            sets.push("password = :p");
+            req = req.expression_attribute_values(":p", s(h.as_str()));
+        }
+        if let Some(r) = change.remember_token {
+            sets.push("remember_token = :r");
+            req = req.expression_attribute_values(":r", s(r.expose()));
+        }
+        match req.update_expression(format!("SET {}", sets.join(", "))).send().await {
+            Ok(_) => Ok(Some(next)),
+            Err(e) if condition_failed(&e) => Ok(None),
             Err(e) => Err(self.t.err(e)),
         }
     }

@@ -1,0 +1,273 @@
+//! The `credentials` table: a register of every credential a user holds — sessions, personal
+//! access tokens, cross-app handoff tokens — and what each was derived from.
+//!
+//! Two rules make "nothing issued from old credentials survives" hold under concurrency and index
+//! lag:
+//! 1. **Issuing is conditional on the credentials version.** Every user has a
+//!    `credentials_version`; a reset, a password change or "log out other devices" moves it on
+//!    (compare-and-swap on the version it read). A credential is written together with its
+//!    register entry in one atomic step that also checks the user's version is still the one the
+//!    caller verified against (a password check, or the version stamped on the parent
+//!    credential). Once the version has moved, nothing verified against the old one can be issued.
+//! 2. **Revocation reads the register, not an index.** The register is a base table keyed by user
+//!    (`user_id`, `cred`), read with a consistent query: every credential committed before the
+//!    version moved is in it, whatever the `by_user` / `by_tokenable` indexes have caught up with.
+//!
+//! The checks themselves (`Access::session`, `Access::token`) stay one read of the credential.
+
+use crate::clock::Timestamp;
+use crate::cross_app::Handoff;
+use crate::error::StoreResult;
+use crate::sessions::{SessionKey, SessionRecord};
+use crate::tokens::{PersonalAccessToken, TokenId, Tokenable};
+use crate::users::UserId;
+use async_trait::async_trait;
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CredentialKind {
+    Session,
+    Token,
+    Handoff,
+}
+
+impl CredentialKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            CredentialKind::Session => "session",
+            CredentialKind::Token => "token",
+            CredentialKind::Handoff => "handoff",
+        }
+    }
+}
+
+/// Which credential: its kind and its key in its own table (a session's id hash, a token's id, a
+/// handoff's token hash). Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CredentialRef {
+    pub kind: CredentialKind,
+    pub key: String,
+}
+
+impl CredentialRef {
+    pub fn session(key: &SessionKey) -> Self {
+        Self { kind: CredentialKind::Session, key: key.as_str().to_owned() }
+    }
+    pub fn token(id: &TokenId) -> Self {
+        Self { kind: CredentialKind::Token, key: id.as_str().to_owned() }
+    }
+    pub fn handoff(token_hash: &str) -> Self {
+        Self { kind: CredentialKind::Handoff, key: token_hash.to_owned() }
+    }
+
+    /// `session#<hash>`, `token#<id>`, `handoff#<hash>`: the register's sort key.
+    pub fn encode(&self) -> String {
+        format!("{}#{}", self.kind.prefix(), self.key)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (kind, key) = s.split_once('#')?;
+        let kind = match kind {
+            "session" => CredentialKind::Session,
+            "token" => CredentialKind::Token,
+            "handoff" => CredentialKind::Handoff,
+            _ => return None,
+        };
+        (!key.is_empty()).then(|| Self { kind, key: key.to_owned() })
+    }
+}
+
+/// One line of the register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialEntry {
+    pub user_id: UserId,
+    pub credential: CredentialRef,
+    /// The credential it was derived from (a child token's parent token, a handoff's session or
+    /// token, a cross-app session's handoff's parent). Revoking the parent revokes it.
+    pub parent: Option<CredentialRef>,
+    /// The cross-app audit record of a session opened by a handoff exchange.
+    pub cross_app_id: Option<String>,
+    pub created_at: Timestamp,
+    /// When the credential can no longer be live (its longest possible life); the TTL.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A credential to issue, with its record.
+#[derive(Debug, Clone, Copy)]
+pub enum NewCredential<'a> {
+    Session(&'a SessionRecord),
+    Token(&'a PersonalAccessToken),
+    Handoff(&'a Handoff),
+}
+
+impl NewCredential<'_> {
+    pub fn reference(&self) -> CredentialRef {
+        match self {
+            NewCredential::Session(s) => CredentialRef::session(&s.key),
+            NewCredential::Token(t) => CredentialRef::token(&t.id),
+            NewCredential::Handoff(h) => CredentialRef::handoff(&h.token_hash),
+        }
+    }
+}
+
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// Writes `credential` into its table and `entry` into the register in one atomic step, if
+    /// and only if the user exists and its credentials version is `version`. `Ok(false)` (and
+    /// nothing written) when the version has moved on or the user is gone; `Err(Conflict)` when
+    /// the credential's key is taken.
+    async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool>;
+    /// Every register entry of the user, read consistently (expired ones included: revoking an
+    /// expired credential is harmless, missing a live one is not).
+    async fn list(&self, user: &UserId) -> StoreResult<Vec<CredentialEntry>>;
+    /// Removes register entries (after their credentials were deleted).
+    async fn forget(&self, user: &UserId, refs: &[CredentialRef]) -> StoreResult<()>;
+}
+
+/// Which of a user's credentials to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum Revocation<'a> {
+    /// Everything (a reset, a password change, an account deletion).
+    Everything,
+    /// Everything but this one session ("log out other devices").
+    AllBut(&'a CredentialRef),
+    /// This credential and everything derived from it (revoking a token, logging out).
+    Tree(&'a CredentialRef),
+}
+
+/// The entries a revocation selects: all, all but one, or a credential and its descendants.
+pub fn select<'e>(entries: &'e [CredentialEntry], what: Revocation<'_>) -> Vec<&'e CredentialEntry> {
+    match what {
+        Revocation::Everything => entries.iter().collect(),
+        Revocation::AllBut(keep) => entries.iter().filter(|e| &e.credential != keep).collect(),
+        Revocation::Tree(root) => {
+            let mut chosen: HashSet<&CredentialRef> = HashSet::from([root]);
+            // Parents may be listed after their children: grow the set until it stops growing.
+            loop {
+                let before = chosen.len();
+                for e in entries {
+                    if e.parent.as_ref().is_some_and(|p| chosen.contains(p)) {
+                        chosen.insert(&e.credential);
+                    }
+                }
+                if chosen.len() == before {
+                    break;
+                }
+            }
+            entries.iter().filter(|e| chosen.contains(&e.credential)).collect()
+        }
+    }
+}
+
+/// Why a cross-app session ended, recorded on its audit record.
+pub mod reasons {
+    pub const PASSWORD_RESET: &str = "password_reset";
+    pub const OTHER_DEVICES_LOGGED_OUT: &str = "other_devices_logged_out";
+    pub const LOGOUT: &str = "logout";
+    pub const PARENT_REVOKED: &str = "parent_revoked";
+    pub const USER_REVOKED: &str = "revoked_by_user";
+}
+
+/// Revokes what `what` selects among the user's registered credentials, then (for `Everything`
+/// and `AllBut`) sweeps the owner indexes too, for credentials issued before the register existed.
+/// Cross-app audit records of ended sessions get `revoked_at` and `reason`. Returns how many
+/// registered credentials it ended.
+pub async fn revoke(stores: &crate::Stores, user: &UserId, what: Revocation<'_>, reason: &str) -> StoreResult<usize> {
+    let now = stores.clock.now();
+    let entries = stores.credentials.list(user).await?;
+    let chosen = select(&entries, what);
+    let owner = Tokenable::user(user);
+    let end = |cred: CredentialRef| {
+        let owner = &owner;
+        async move {
+            match cred.kind {
+                CredentialKind::Session => {
+                    stores.sessions.delete(&SessionKey::from_stored(cred.key)).await?;
+                }
+                CredentialKind::Token => {
+                    stores.tokens.delete_owned(&TokenId::from_stored(cred.key), owner).await?;
+                }
+                CredentialKind::Handoff => stores.cross_app.delete_handoff(&cred.key).await?,
+            }
+            StoreResult::Ok(())
+        }
+    };
+    for e in &chosen {
+        end(e.credential.clone()).await?;
+        if let Some(id) = &e.cross_app_id {
+            stores.cross_app.revoke_session(id, user, now, reason).await?;
+        }
+    }
+    // A root from before the register has no entry: it still ends.
+    if let Revocation::Tree(root) = what
+        && !chosen.iter().any(|e| &e.credential == root)
+    {
+        end(root.clone()).await?;
+    }
+    let refs: Vec<CredentialRef> = chosen.iter().map(|e| e.credential.clone()).collect();
+    stores.credentials.forget(user, &refs).await?;
+    // Credentials from before the register: listed through the indexes, which lag only for
+    // fresh writes — and every fresh write is registered.
+    let keep = match what {
+        Revocation::Everything => None,
+        Revocation::AllBut(r) => Some(SessionKey::from_stored(r.key.clone())),
+        Revocation::Tree(_) => return Ok(refs.len()),
+    };
+    stores.sessions.delete_for_user(user, keep.as_ref()).await?;
+    stores.tokens.delete_all_for(&owner).await?;
+    for s in stores.cross_app.list_for_user(user).await? {
+        if s.revoked_at.is_none() && keep.as_ref() != Some(&s.session_key) {
+            stores.sessions.delete(&s.session_key).await?;
+            stores.cross_app.revoke_session(&s.id, user, now, reason).await?;
+        }
+    }
+    Ok(refs.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(cred: CredentialRef, parent: Option<CredentialRef>) -> CredentialEntry {
+        CredentialEntry {
+            user_id: UserId::from_stored("u".into()),
+            credential: cred,
+            parent,
+            cross_app_id: None,
+            created_at: chrono::Utc::now(),
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn refs_round_trip_and_reject_garbage() {
+        for r in [CredentialRef::handoff("ab"), CredentialRef::token(&TokenId::generate())] {
+            assert_eq!(CredentialRef::decode(&r.encode()), Some(r));
+        }
+        for bad in ["", "token", "token#", "cookie#x"] {
+            assert_eq!(CredentialRef::decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_tree_is_the_root_and_every_descendant_in_any_order() {
+        let t = |k: &str| CredentialRef { kind: CredentialKind::Token, key: k.into() };
+        // grandchild listed before its parent
+        let entries = vec![
+            entry(t("c"), Some(t("b"))),
+            entry(t("a"), None),
+            entry(t("b"), Some(t("a"))),
+            entry(t("x"), None),
+            entry(t("y"), Some(t("x"))),
+        ];
+        let keys = |v: Vec<&CredentialEntry>| {
+            let mut k: Vec<String> = v.iter().map(|e| e.credential.key.clone()).collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(select(&entries, Revocation::Tree(&t("a")))), ["a", "b", "c"]);
+        assert_eq!(keys(select(&entries, Revocation::Tree(&t("b")))), ["b", "c"]);
+        assert_eq!(keys(select(&entries, Revocation::AllBut(&t("x")))), ["a", "b", "c", "y"]);
+        assert_eq!(select(&entries, Revocation::Everything).len(), 5);
+    }
+}

@@ -1,0 +1,164 @@
+//! `credentials`: the register (`user_id`, `cred` = `session#…`/`token#…`/`handoff#…`). A
+//! credential is issued by one `TransactWriteItems`: put the credential (its key must be new), put
+//! its register entry, and check the user's `cred_version` — so a credential verified against a
+//! version that has since moved on is never written, and every written one is in the register
+//! for a consistent `Query`.
+
+use super::sessions::DynamoSessions;
+use super::tokens::DynamoTokens;
+use super::users::{user_pk, version_condition};
+use super::{DynamoCrossApp, Item, Table, cancellation_codes, from_ms, ms, n, opt_from_secs, s, secs};
+use crate::credentials::{CredentialEntry, CredentialRef, CredentialStore, NewCredential};
+use crate::error::{StoreError, StoreResult};
+use crate::users::UserId;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Serialize, Deserialize)]
+struct EntryItem {
+    user_id: String,
+    cred: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cross_app_id: Option<String>,
+    created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+pub struct DynamoCredentials {
+    t: Table,
+    users_table: String,
+    sessions: Arc<DynamoSessions>,
+    tokens: Arc<DynamoTokens>,
+    cross_app: Arc<DynamoCrossApp>,
+}
+
+impl DynamoCredentials {
+    pub fn new(
+        t: Table,
+        users_table: String,
+        sessions: Arc<DynamoSessions>,
+        tokens: Arc<DynamoTokens>,
+        cross_app: Arc<DynamoCrossApp>,
+    ) -> Self {
+        Self { t, users_table, sessions, tokens, cross_app }
+    }
+
+    fn entry(&self, item: Item) -> StoreResult<CredentialEntry> {
+        let i: EntryItem = self.t.decode(item)?;
+        let table = &self.t.name;
+        let cref = |s: &str| CredentialRef::decode(s).ok_or_else(|| StoreError::corrupt(table, format!("ref {s:?}")));
+        Ok(CredentialEntry {
+            user_id: UserId::from_stored(i.user_id),
+            credential: cref(&i.cred)?,
+            parent: i.parent.as_deref().map(cref).transpose()?,
+            cross_app_id: i.cross_app_id,
+            created_at: from_ms(table, i.created_at)?,
+            expires_at: opt_from_secs(table, i.expires_at)?,
+        })
+    }
+}
+
+fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> StoreResult<T> {
+    r.map_err(|e| StoreError::Rejected(e.to_string()))
+}
+
+#[async_trait]
+impl CredentialStore for DynamoCredentials {
+    async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool> {
+        let ((table, item), key_attr) = match credential {
+            NewCredential::Session(r) => (self.sessions.item(r)?, "id_hash"),
+            NewCredential::Token(t) => (self.tokens.item(t)?, "id"),
+            NewCredential::Handoff(h) => (self.cross_app.handoff_item(h)?, "token_hash"),
+        };
+        let entry_item = self.t.encode(&EntryItem {
+            user_id: entry.user_id.as_str().to_owned(),
+            cred: entry.credential.encode(),
+            parent: entry.parent.as_ref().map(CredentialRef::encode),
+            cross_app_id: entry.cross_app_id.clone(),
+            created_at: ms(entry.created_at),
+            expires_at: entry.expires_at.map(secs),
+        })?;
+        let put_credential = build(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#k)")
+                .expression_attribute_names("#k", key_attr)
+                .build(),
+        )?;
+        let put_entry = build(Put::builder().table_name(&self.t.name).set_item(Some(entry_item)).build())?;
+        let check_user = build(
+            ConditionCheck::builder()
+                .table_name(&self.users_table)
+                .key("pk", s(user_pk(&entry.user_id)))
+                .condition_expression(version_condition(version))
+                .expression_attribute_values(":v", n(version))
+                .build(),
+        )?;
+        let items = vec![
+            TransactWriteItem::builder().put(put_credential).build(),
+            TransactWriteItem::builder().put(put_entry).build(),
+            TransactWriteItem::builder().condition_check(check_user).build(),
+        ];
+        // Racing transactions on the user item (a version change, another issue) can cancel each
+        // other before any condition is judged: retry those; a failed condition is the answer.
+        for attempt in 0..8u32 {
+            match self.t.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(true),
+                Err(e) => match cancellation_codes(&e) {
+                    Some(codes) if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") => return Ok(false),
+                    Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+                        return Err(StoreError::Conflict(format!("{} already exists", entry.credential.encode())));
+                    }
+                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
+                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
+                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt.min(5)) + jitter)).await;
+                    }
+                    _ => return Err(self.t.err(e)),
+                },
+            }
+        }
+        Err(StoreError::Unavailable("credentials: issuing kept conflicting with concurrent writes".into()))
+    }
+
+    async fn list(&self, user: &UserId) -> StoreResult<Vec<CredentialEntry>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .t
+                .client
+                .query()
+                .table_name(&self.t.name)
+                .key_condition_expression("user_id = :u")
+                .expression_attribute_values(":u", s(user.as_str()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.t.err(e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(self.entry(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn forget(&self, user: &UserId, refs: &[CredentialRef]) -> StoreResult<()> {
+        let keys: Vec<Item> = refs
+            .iter()
+            .map(|r| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(r.encode()))]))
+            .collect();
+        self.t.delete_keys(keys).await?;
+        Ok(())
+    }
+}

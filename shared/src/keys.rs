@@ -1,0 +1,129 @@
+//! The deployment's secret key (Laravel's `APP_KEY`) and what is derived from it: authenticated
+//! page cursors and keyed hashes of email addresses for logs and throttle keys.
+//!
+//! The key comes from `GATEHOUSE_APP_KEY` (`base64:` + at least 32 bytes, as `php artisan
+//! key:generate` prints, or 64+ hex characters). On Lambda it is required — every copy of every
+//! function must agree on it — and it costs nothing at cold start (an environment variable, no
+//! network call). Locally a random key is made per process when none is set.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Bytes of MAC kept in a sealed cursor: 128 bits, far beyond guessing.
+const CURSOR_TAG_LEN: usize = 16;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppKey(Vec<u8>);
+crate::redacted_debug!(AppKey);
+
+impl AppKey {
+    /// Parses `base64:<at least 32 bytes>` or at least 64 hex characters.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let bytes = if let Some(b64) = raw.strip_prefix("base64:") {
+            STANDARD.decode(b64).map_err(|_| "the part after \"base64:\" is not base64".to_owned())?
+        } else {
+            hex::decode(raw).map_err(|_| "expected \"base64:<key>\" or hex".to_owned())?
+        };
+        if bytes.len() < 32 {
+            return Err(format!("the key must be at least 32 bytes (got {})", bytes.len()));
+        }
+        Ok(Self(bytes))
+    }
+
+    /// A fresh random key (local runs and tests without a configured key).
+    pub fn random() -> Self {
+        Self(crate::secret::random_bytes::<32>().to_vec())
+    }
+
+    /// The key as `GATEHOUSE_APP_KEY` takes it (for `gatehouse key:generate`-style output).
+    pub fn to_config_value(&self) -> String {
+        format!("base64:{}", STANDARD.encode(&self.0))
+    }
+
+    /// HMAC-SHA256 over `purpose`, a separator and `data`: one key, many independent uses.
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut m = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        m.update(purpose.as_bytes());
+        m.update(&[0]);
+        m.update(data);
+        m.finalize().into_bytes().into()
+    }
+
+    /// A keyed, non-reversible tag of a normalised email for logs and throttle keys (16 hex
+    /// characters): without the key, a dictionary of addresses does not reveal whose it is.
+    pub fn email_tag(&self, email: &crate::Email) -> String {
+        hex::encode(&self.mac("email", email.normalized().as_bytes())[..8])
+    }
+
+    /// Seals a store cursor for one listing `scope` (e.g. the owner's id): the result is what the
+    /// API hands out.
+    pub fn seal_cursor(&self, scope: &str, cursor: &crate::page::Cursor) -> String {
+        let payload = cursor.as_str();
+        let tag = self.cursor_tag(scope, payload);
+        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// The store cursor inside a sealed one, if it was sealed by this key for this `scope`.
+    /// Anything else — garbage, tampered, another scope's — is `None`.
+    pub fn open_cursor(&self, scope: &str, sealed: &str) -> Option<crate::page::Cursor> {
+        let (payload, tag) = sealed.rsplit_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let expected = self.cursor_tag(scope, payload);
+        crate::secret::constant_time_eq(&tag, &expected).then(|| crate::page::Cursor::from_string(payload.to_owned()))
+    }
+
+    fn cursor_tag(&self, scope: &str, payload: &str) -> [u8; CURSOR_TAG_LEN] {
+        let mut data = Vec::with_capacity(scope.len() + payload.len() + 1);
+        data.extend_from_slice(scope.as_bytes());
+        data.push(0);
+        data.extend_from_slice(payload.as_bytes());
+        let full = self.mac("cursor", &data);
+        let mut tag = [0u8; CURSOR_TAG_LEN];
+        tag.copy_from_slice(&full[..CURSOR_TAG_LEN]);
+        tag
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::page::Cursor;
+
+    #[test]
+    fn keys_parse_in_laravel_and_hex_form_and_refuse_short_ones() {
+        let k = AppKey::random();
+        assert_eq!(AppKey::parse(&k.to_config_value()).unwrap(), k);
+        assert!(AppKey::parse(&"ab".repeat(32)).is_ok());
+        assert!(AppKey::parse("base64:c2hvcnQ=").is_err());
+        assert!(AppKey::parse("not a key").is_err());
+        assert!(!format!("{k:?}").contains(&k.to_config_value()[7..20]));
+    }
+
+    #[test]
+    fn a_sealed_cursor_opens_only_with_its_key_and_scope() {
+        let (k, other) = (AppKey::random(), AppKey::random());
+        let c = Cursor::encode(&serde_json::json!({"id": "x"}));
+        let sealed = k.seal_cursor("users#a", &c);
+        assert_eq!(k.open_cursor("users#a", &sealed), Some(c.clone()));
+        assert_eq!(k.open_cursor("users#b", &sealed), None);
+        assert_eq!(other.open_cursor("users#a", &sealed), None);
+        assert_eq!(k.open_cursor("users#a", c.as_str()), None);
+        let mut tampered = sealed.clone().into_bytes();
+        tampered[2] ^= 1;
+        assert_eq!(k.open_cursor("users#a", &String::from_utf8(tampered).unwrap()), None);
+    }
+
+    #[test]
+    fn email_tags_are_keyed() {
+        let e = crate::Email::parse("Ann@Example.com").unwrap();
+        let (a, b) = (AppKey::random(), AppKey::random());
+        assert_eq!(a.email_tag(&e), a.email_tag(&crate::Email::parse("ann@example.com").unwrap()));
+        assert_ne!(a.email_tag(&e), b.email_tag(&e));
+        assert_eq!(a.email_tag(&e).len(), 16);
+    }
+}
