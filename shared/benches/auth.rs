@@ -33,6 +33,7 @@ fn failed_logins(c: &mut Criterion) {
                     email,
                     PasswordAttempt::new("wrong password, again"),
                     &ClientMeta::default(),
+                    None,
                 ))
                 .expect_err("must fail")
             })

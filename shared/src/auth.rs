@@ -11,17 +11,13 @@ use crate::password::{
     HashError, NewPassword, PasswordAttempt, PasswordHash, PasswordHasher, PasswordPolicy, Verification,
 };
 use crate::sessions::{SessionId, SessionRecord};
-use crate::throttle::RateLimiter;
+use crate::throttle::{Limit, RateLimiter, client_key};
 use crate::users::{CredentialChange, RememberToken, User, UserId};
-use chrono::Duration;
 use thiserror::Error;
 
 /// The shipped common-password list (see `shared/data/README.md`).
 pub const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
 
-/// Failed logins allowed per (email, IP) per minute, and per account per hour (NIST 800-63B).
-pub const MAX_FAILURES_PER_IP: i64 = 5;
-pub const MAX_FAILURES_PER_ACCOUNT: i64 = 100;
 /// Longest user agent kept with a session.
 pub const MAX_USER_AGENT: usize = 512;
 
@@ -157,6 +153,10 @@ impl Auth {
         password: NewPassword,
         meta: &ClientMeta,
     ) -> Result<(User, SessionId), AuthError> {
+        // Counted before the hash: registrations (and so "has already been taken" answers) per
+        // client are bounded, which bounds enumeration and hashing cost alike.
+        let client = client_key(meta.ip.as_deref());
+        self.limit(&format!("register:{client}"), self.access.config.limits.register_per_client).await?;
         let hash = self.hasher.hash_blocking(password).await?;
         let now = self.now();
         let user = User {
@@ -177,30 +177,51 @@ impl Auth {
         }
         let grant = SessionGrant { password_confirmed_at: Some(now), ..SessionGrant::default() };
         let (id, _) = self.issue_session(&user.id, meta, grant).await?.ok_or(AuthError::CredentialsChanged)?;
-        tracing::info!(event = "registered", user_id = %user.id, email_hash = %user.email.hash(), ip = ?meta.ip);
+        tracing::info!(event = "registered", user_id = %user.id, email_tag = %self.email_tag(&user.email), ip = ?meta.ip);
         Ok((user, id))
     }
 
-    fn throttle_keys(email: &Email, meta: &ClientMeta) -> (String, String) {
-        let e = email.hash();
-        (format!("login:{e}|{}", meta.ip.as_deref().unwrap_or("-")), format!("login-account:{e}"))
+    /// A keyed tag of the address for logs and throttle keys (not reversible without the key).
+    pub fn email_tag(&self, email: &Email) -> String {
+        self.access.config.app_key.email_tag(email)
     }
 
-    /// Checks an email and password, throttled; the same work and the same error for an unknown
-    /// email as for a wrong password. Rehashes a valid password whose stored hash is outdated.
+    /// Counts one attempt against `key` before the work it guards; `Throttled` past `limit`.
+    pub async fn limit(&self, key: &str, limit: Limit) -> Result<(), AuthError> {
+        match self.limiter.attempt(key, limit).await? {
+            None => Ok(()),
+            Some(retry_after) => {
+                tracing::warn!(event = "throttled", key = %key.split(':').next().unwrap_or(""), retry_after);
+                Err(AuthError::Throttled { retry_after })
+            }
+        }
+    }
+
+    /// Checks an email and password; the same work and the same error for an unknown email as for
+    /// a wrong password. Every attempt is counted before any hash is computed — per (email,
+    /// client), per client, and per account unless the caller shows a device cookie this account
+    /// was given at an earlier successful login (then per device instead): a flood from
+    /// elsewhere exhausts the account's limit for unknown devices only. Rehashes a valid password
+    /// whose stored hash is outdated.
     pub async fn check_credentials(
         &self,
         email: &Email,
         attempt: PasswordAttempt,
         meta: &ClientMeta,
+        device_cookie: Option<&str>,
     ) -> Result<User, AuthError> {
-        let (ip_key, account_key) = Self::throttle_keys(email, meta);
-        for (key, max) in [(&ip_key, MAX_FAILURES_PER_IP), (&account_key, MAX_FAILURES_PER_ACCOUNT)] {
-            if let Some(retry_after) = self.limiter.too_many(key, max).await? {
-                tracing::warn!(event = "lockout", email_hash = %email.hash(), ip = ?meta.ip, retry_after);
-                return Err(AuthError::Throttled { retry_after });
-            }
-        }
+        let limits = &self.access.config.limits;
+        let (tag, client) = (self.email_tag(email), client_key(meta.ip.as_deref()));
+        let pair_key = format!("login:{tag}|{client}");
+        self.limit(&pair_key, limits.login_per_email_client).await?;
+        self.limit(&format!("login-client:{client}"), limits.login_per_client).await?;
+        let device = device_cookie.and_then(|c| self.access.config.app_key.device_id(email, c));
+        let device_key = match &device {
+            Some(id) => format!("login-device:{id}"),
+            None => format!("login-account:{tag}"),
+        };
+        let device_limit = if device.is_some() { limits.login_per_device } else { limits.login_per_account };
+        self.limit(&device_key, device_limit).await?;
         let user = self.access.stores.users.find_by_email(email).await?;
         let overlong = self.policy.is_overlong(attempt.expose());
         let stored = user.as_ref().map_or_else(|| self.dummy.clone(), |u| u.password_hash.clone());
@@ -215,8 +236,10 @@ impl Auth {
             self.hasher.verify_blocking(attempt.clone(), if overlong { self.dummy.clone() } else { stored }).await;
         match (user, verdict, overlong) {
             (Some(user), Verification::Valid { needs_rehash }, false) => {
-                self.limiter.clear(&ip_key).await?;
-                self.limiter.clear(&account_key).await?;
+                self.limiter.clear(&pair_key).await?;
+                if device.is_some() {
+                    self.limiter.clear(&device_key).await?;
+                }
                 if needs_rehash && let Ok(fresh) = self.policy.check(attempt.expose()) {
                     let hash = self.hasher.hash_blocking(fresh).await?;
                     // Compare-and-swap on the version read with the old hash: if a reset or change
@@ -233,9 +256,7 @@ impl Auth {
                 Ok(user)
             }
             (user, _, _) => {
-                self.limiter.hit(&ip_key, Duration::seconds(60)).await?;
-                self.limiter.hit(&account_key, Duration::seconds(3600)).await?;
-                tracing::info!(event = "login_failed", user_id = ?user.map(|u| u.id), email_hash = %email.hash(), ip = ?meta.ip);
+                tracing::info!(event = "login_failed", user_id = ?user.map(|u| u.id), email_tag = %tag, ip = ?meta.ip, known_device = device.is_some());
                 Err(AuthError::InvalidCredentials)
             }
         }
@@ -250,8 +271,9 @@ impl Auth {
         attempt: PasswordAttempt,
         remember: bool,
         meta: &ClientMeta,
+        device_cookie: Option<&str>,
     ) -> Result<(User, SessionId), AuthError> {
-        let user = self.check_credentials(email, attempt, meta).await?;
+        let user = self.check_credentials(email, attempt, meta, device_cookie).await?;
         let grant = SessionGrant {
             credentials_version: user.credentials_version,
             remember,
@@ -262,7 +284,7 @@ impl Auth {
             tracing::info!(event = "login_superseded", user_id = %user.id);
             return Err(AuthError::InvalidCredentials);
         };
-        tracing::info!(event = "login", user_id = %user.id, email_hash = %email.hash(), ip = ?meta.ip);
+        tracing::info!(event = "login", user_id = %user.id, email_tag = %self.email_tag(email), ip = ?meta.ip);
         Ok((user, id))
     }
 
@@ -273,11 +295,18 @@ impl Auth {
         Ok(())
     }
 
-    /// Verifies the password against `user` (as read for this request), without throttling.
-    pub async fn verify_password(&self, user: &User, attempt: PasswordAttempt) -> bool {
+    /// Verifies the password of a signed-in `user` (as read for this request), counted per user
+    /// before the hash (a stolen session is no password oracle); a success clears the count.
+    pub async fn verify_password(&self, user: &User, attempt: PasswordAttempt) -> Result<bool, AuthError> {
+        let key = format!("password-check:{}", user.id);
+        self.limit(&key, self.access.config.limits.password_check_per_user).await?;
         let attempt =
             PasswordAttempt::new(attempt.expose().chars().take(self.policy.max_len() + 1).collect::<String>());
-        self.hasher.verify_blocking(attempt, user.password_hash.clone()).await.is_valid()
+        let valid = self.hasher.verify_blocking(attempt, user.password_hash.clone()).await.is_valid();
+        if valid {
+            self.limiter.clear(&key).await?;
+        }
+        Ok(valid)
     }
 
     /// Laravel's `logoutOtherDevices`, closed against races: after checking the password, the
@@ -292,7 +321,7 @@ impl Auth {
         attempt: PasswordAttempt,
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
-        if !self.verify_password(user, attempt).await {
+        if !self.verify_password(user, attempt).await? {
             return Err(AuthError::InvalidCredentials);
         }
         let remember = RememberToken::generate();
@@ -327,7 +356,7 @@ impl Auth {
         session: &crate::sessions::SessionKey,
         attempt: PasswordAttempt,
     ) -> Result<bool, AuthError> {
-        if !self.verify_password(user, attempt).await {
+        if !self.verify_password(user, attempt).await? {
             tracing::info!(event = "password_confirmation_failed", user_id = %user.id);
             return Err(AuthError::InvalidCredentials);
         }

@@ -32,6 +32,11 @@ pub trait CacheStore: Send + Sync {
     /// absent or expired key starts from 0 and never expires (keep the expiry with [`CacheStore::add`]
     /// first, as a rate limiter does). A non-integer value is `Err(Conflict)`.
     async fn increment(&self, key: &str, by: i64) -> StoreResult<i64>;
+    /// Counts one hit in the window that `key` names: adds 1 to a live counter, or starts one at 1
+    /// that expires at `window_end` when there is none live — atomically, in one step where the
+    /// backend allows. Returns the count after this hit and when the window ends. A rate limiter
+    /// decides on the returned count, so concurrent attempts cannot all pass one check.
+    async fn hit(&self, key: &str, window_end: Timestamp) -> StoreResult<(i64, Timestamp)>;
     /// Removes the key. `true` when a live value was there.
     async fn forget(&self, key: &str) -> StoreResult<bool>;
 }

@@ -1,5 +1,6 @@
 //! Configuration, read once from the environment. Errors name the variable.
 
+use crate::throttle::Limit;
 use chrono::Duration;
 use std::collections::HashMap;
 use thiserror::Error;
@@ -101,6 +102,26 @@ pub struct TokenConfig {
     pub sliding: Option<Duration>,
 }
 
+/// Rate limits, each counted before the work it guards (see `throttle.rs`). A "client" is an
+/// IPv4 address or an IPv6 /64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Login and token-issue attempts per (email, client).
+    pub login_per_email_client: Limit,
+    /// Login and token-issue attempts per client, across every email.
+    pub login_per_client: Limit,
+    /// Attempts per account from devices without a device cookie: the flood limit that cannot
+    /// lock the owner out, because a known device counts on its own.
+    pub login_per_account: Limit,
+    /// Attempts per device cookie.
+    pub login_per_device: Limit,
+    pub register_per_client: Limit,
+    pub reset_per_client: Limit,
+    /// Password checks of a signed-in user (confirm password, log out other devices).
+    pub password_check_per_user: Limit,
+    pub exchange_per_client: Limit,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub names: Names,
@@ -120,6 +141,7 @@ pub struct Config {
     pub cross_app_audit_retention: Duration,
     /// The deployment's secret key (`GATEHOUSE_APP_KEY`): sealed cursors, keyed email tags.
     pub app_key: crate::keys::AppKey,
+    pub limits: LimitsConfig,
 }
 
 impl Config {
@@ -259,6 +281,56 @@ impl Config {
             apps,
             handoff_lifetime: Duration::seconds(env.number("GATEHOUSE_HANDOFF_SECONDS", 120, 10, 3600)?),
             cross_app_audit_retention: Duration::days(env.number("GATEHOUSE_CROSS_APP_AUDIT_DAYS", 90, 1, 3650)?),
+            limits: LimitsConfig {
+                login_per_email_client: Limit::per_minute(env.number(
+                    "GATEHOUSE_LOGIN_PER_EMAIL_PER_MINUTE",
+                    5,
+                    1,
+                    1000,
+                )?),
+                login_per_client: Limit::per_minute(env.number(
+                    "GATEHOUSE_LOGIN_PER_CLIENT_PER_MINUTE",
+                    50,
+                    1,
+                    100_000,
+                )?),
+                login_per_account: Limit::per_hour(env.number(
+                    "GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR",
+                    100,
+                    1,
+                    100_000,
+                )?),
+                login_per_device: Limit::per_minute(env.number(
+                    "GATEHOUSE_LOGIN_PER_DEVICE_PER_MINUTE",
+                    10,
+                    1,
+                    1000,
+                )?),
+                register_per_client: Limit::per_hour(env.number(
+                    "GATEHOUSE_REGISTER_PER_CLIENT_PER_HOUR",
+                    10,
+                    1,
+                    100_000,
+                )?),
+                reset_per_client: Limit::per_minute(env.number(
+                    "GATEHOUSE_RESET_PER_CLIENT_PER_MINUTE",
+                    10,
+                    1,
+                    10_000,
+                )?),
+                password_check_per_user: Limit::per_minute(env.number(
+                    "GATEHOUSE_PASSWORD_CHECKS_PER_MINUTE",
+                    5,
+                    1,
+                    1000,
+                )?),
+                exchange_per_client: Limit::per_minute(env.number(
+                    "GATEHOUSE_EXCHANGE_PER_CLIENT_PER_MINUTE",
+                    30,
+                    1,
+                    100_000,
+                )?),
+            },
             app_key: match get("GATEHOUSE_APP_KEY").filter(|k| !k.trim().is_empty()) {
                 Some(raw) => crate::keys::AppKey::parse(&raw).map_err(|problem| ConfigError::Invalid {
                     var: "GATEHOUSE_APP_KEY",

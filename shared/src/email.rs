@@ -65,11 +65,6 @@ impl Email {
     pub fn normalized(&self) -> String {
         self.0.to_lowercase()
     }
-
-    /// SHA-256 of the normalised address: a stable, non-reversible key for logs and throttles.
-    pub fn hash(&self) -> String {
-        crate::secret::sha256_hex(self.normalized())
-    }
 }
 
 impl AsRef<str> for Email {

@@ -60,6 +60,27 @@ impl AppKey {
         hex::encode(&self.mac("email", email.normalized().as_bytes())[..8])
     }
 
+    /// A device cookie for the account at `email` (OWASP's device cookie): a random id and a MAC
+    /// binding it to the account. A login presenting it is counted against the device, not the
+    /// account, so a flood of failures from elsewhere cannot lock the owner out.
+    pub fn device_cookie(&self, email: &crate::Email) -> String {
+        let id = URL_SAFE_NO_PAD.encode(crate::secret::random_bytes::<16>());
+        let tag = self.device_tag(email, &id);
+        format!("{id}.{tag}")
+    }
+
+    /// The device id in a device cookie, if this key made it for the account at `email`.
+    pub fn device_id(&self, email: &crate::Email, cookie: &str) -> Option<String> {
+        let (id, tag) = cookie.split_once('.')?;
+        (id.len() == 22 && crate::secret::constant_time_eq(tag.as_bytes(), self.device_tag(email, id).as_bytes()))
+            .then(|| id.to_owned())
+    }
+
+    fn device_tag(&self, email: &crate::Email, id: &str) -> String {
+        let data = format!("{}\0{id}", email.normalized());
+        URL_SAFE_NO_PAD.encode(&self.mac("device", data.as_bytes())[..16])
+    }
+
     /// Seals a store cursor for one listing `scope` (e.g. the owner's id): the result is what the
     /// API hands out.
     pub fn seal_cursor(&self, scope: &str, cursor: &crate::page::Cursor) -> String {
@@ -116,6 +137,19 @@ mod tests {
         let mut tampered = sealed.clone().into_bytes();
         tampered[2] ^= 1;
         assert_eq!(k.open_cursor("users#a", &String::from_utf8(tampered).unwrap()), None);
+    }
+
+    #[test]
+    fn a_device_cookie_counts_only_for_its_account_and_key() {
+        let (k, other) = (AppKey::random(), AppKey::random());
+        let (ann, bob) =
+            (crate::Email::parse("ann@example.com").unwrap(), crate::Email::parse("bob@example.com").unwrap());
+        let c = k.device_cookie(&ann);
+        assert!(k.device_id(&ann, &c).is_some());
+        assert_eq!(k.device_id(&bob, &c), None);
+        assert_eq!(other.device_id(&ann, &c), None);
+        assert_eq!(k.device_id(&ann, "x.y"), None);
+        assert_ne!(k.device_cookie(&ann), c);
     }
 
     #[test]

@@ -421,6 +421,23 @@ impl CacheStore for MemoryCache {
         Ok(next)
     }
 
+    async fn hit(&self, key: &str, window_end: Timestamp) -> StoreResult<(i64, Timestamp)> {
+        check_key(key)?;
+        let now = self.clock.now();
+        let mut t = self.rows.lock();
+        match t.get_mut(key) {
+            Some((v, Some(end))) if *end > now => {
+                let next = v.as_i64().unwrap_or(0).saturating_add(1);
+                *v = Value::from(next);
+                Ok((next, *end))
+            }
+            _ => {
+                t.insert(key.to_owned(), (Value::from(1), Some(window_end)));
+                Ok((1, window_end))
+            }
+        }
+    }
+
     async fn forget(&self, key: &str) -> StoreResult<bool> {
         check_key(key)?;
         let mut t = self.rows.lock();

@@ -109,7 +109,7 @@ impl PasswordBroker {
             StoreError::Unavailable("users: the password kept changing under the reset; ask for a new link".into())
         })?;
         revoke(stores, &user.id, Revocation::Everything, reasons::PASSWORD_RESET).await?;
-        tracing::info!(event = "password_reset", user_id = %user.id, email_hash = %email.hash());
+        tracing::info!(event = "password_reset", user_id = %user.id, email_tag = %self.auth.email_tag(email));
         self.dispatcher.dispatch(mail_job(SEND_PASSWORD_CHANGED, email)).await?;
         Ok(user)
     }
@@ -155,7 +155,7 @@ impl JobHandler for SendResetLink {
     async fn handle(&self, job: &JobPayload, ctx: &JobContext) -> Result<(), JobError> {
         let email = email_of(job)?;
         let Some(user) = ctx.stores.users.find_by_email(&email).await? else {
-            tracing::info!(event = "reset_link_skipped", reason = "unknown email", email_hash = %email.hash());
+            tracing::info!(event = "reset_link_skipped", reason = "unknown email", email_tag = %self.config.app_key.email_tag(&email));
             return Ok(());
         };
         let now = ctx.stores.clock.now();

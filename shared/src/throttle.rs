@@ -1,12 +1,45 @@
-//! Laravel's `RateLimiter` on the cache store: a hit counter and a timer per key, both expiring
-//! with the decay window. Never a permanent lockout: every key frees itself when its window ends.
+//! Rate limiting on the cache store that counts first and decides on the counted value: one
+//! atomic hit per attempt (a counter that opens its window on the first hit and expires with it),
+//! so N concurrent attempts — from one Lambda copy or a hundred — let at most the limit through.
+//! Never a permanent lockout: every window frees itself when it ends.
 
 use crate::cache::CacheStore;
 use crate::clock::{Clock, epoch_seconds};
 use crate::error::StoreResult;
 use chrono::Duration;
-use serde_json::Value;
 use std::sync::Arc;
+
+/// At most `max` attempts per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: i64,
+    pub window: Duration,
+}
+
+impl Limit {
+    pub const fn per_minute(max: i64) -> Self {
+        Self { max, window: Duration::seconds(60) }
+    }
+    pub const fn per_hour(max: i64) -> Self {
+        Self { max, window: Duration::seconds(3600) }
+    }
+}
+
+/// The part of a client address a limit is keyed on: an IPv4 address whole, an IPv6 address by
+/// its /64 (one subscriber's allocation: rotating through it buys nothing), `-` when unknown.
+pub fn client_key(ip: Option<&str>) -> String {
+    match ip.map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(std::net::IpAddr::V4(v4))) => v4.to_string(),
+        Some(Ok(std::net::IpAddr::V6(v6))) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => "-".to_owned(),
+    }
+}
 
 #[derive(Clone)]
 pub struct RateLimiter {
@@ -19,47 +52,20 @@ impl RateLimiter {
         Self { cache, clock }
     }
 
-    fn timer(key: &str) -> String {
-        format!("{key}:timer")
-    }
-
-    /// `Some(seconds until the window ends)` when `key` has reached `max` hits in its window.
-    pub async fn too_many(&self, key: &str, max: i64) -> StoreResult<Option<u64>> {
-        let hits = self.cache.get(key).await?.and_then(|v| v.as_i64()).unwrap_or(0);
-        if hits < max {
+    /// Counts this attempt against `key`, then decides: `Ok(None)` when it is within `limit`,
+    /// `Ok(Some(seconds until the window ends))` when it is over.
+    pub async fn attempt(&self, key: &str, limit: Limit) -> StoreResult<Option<u64>> {
+        let now = self.clock.now();
+        let (count, end) = self.cache.hit(key, now + limit.window).await?;
+        if count <= limit.max {
             return Ok(None);
         }
-        match self.cache.get(&Self::timer(key)).await?.and_then(|v| v.as_i64()) {
-            Some(available_at) => {
-                let wait = available_at - epoch_seconds(self.clock.now());
-                Ok(Some(wait.max(1) as u64))
-            }
-            None => {
-                // The timer is gone, so the window is over: start afresh.
-                self.clear(key).await?;
-                Ok(None)
-            }
-        }
+        Ok(Some((epoch_seconds(end) - epoch_seconds(now)).max(1) as u64))
     }
 
-    /// Counts one hit in `key`'s window (opening a window of `decay` if none is open). Returns
-    /// the hits so far.
-    pub async fn hit(&self, key: &str, decay: Duration) -> StoreResult<i64> {
-        let now = self.clock.now();
-        let end = now + decay;
-        self.cache.add(&Self::timer(key), &Value::from(epoch_seconds(end)), Some(end)).await?;
-        let added = self.cache.add(key, &Value::from(0), Some(end)).await?;
-        let hits = self.cache.increment(key, 1).await?;
-        if !added && hits == 1 {
-            // The counter expired between `add` and `increment` and came back without an expiry.
-            self.cache.put(key, &Value::from(1), Some(end)).await?;
-        }
-        Ok(hits)
-    }
-
+    /// Forgets `key`'s window (after a success, as Laravel's `RateLimiter::clear`).
     pub async fn clear(&self, key: &str) -> StoreResult<()> {
         self.cache.forget(key).await?;
-        self.cache.forget(&Self::timer(key)).await?;
         Ok(())
     }
 }
@@ -77,27 +83,51 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn five_hits_then_locked_until_the_window_ends() {
+    async fn five_attempts_then_refused_until_the_window_ends() {
         let (rl, clock) = limiter();
-        for i in 1..=5 {
-            assert_eq!(rl.too_many("k", 5).await.unwrap(), None);
-            assert_eq!(rl.hit("k", Duration::seconds(60)).await.unwrap(), i);
+        for _ in 1..=5 {
+            assert_eq!(rl.attempt("k", Limit::per_minute(5)).await.unwrap(), None);
         }
-        assert_eq!(rl.too_many("k", 5).await.unwrap(), Some(60));
+        assert_eq!(rl.attempt("k", Limit::per_minute(5)).await.unwrap(), Some(60));
         clock.advance(Duration::seconds(45));
-        assert_eq!(rl.too_many("k", 5).await.unwrap(), Some(15));
+        assert_eq!(rl.attempt("k", Limit::per_minute(5)).await.unwrap(), Some(15));
         clock.advance(Duration::seconds(16));
-        assert_eq!(rl.too_many("k", 5).await.unwrap(), None);
-        assert_eq!(rl.hit("k", Duration::seconds(60)).await.unwrap(), 1);
+        assert_eq!(rl.attempt("k", Limit::per_minute(5)).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn twenty_concurrent_attempts_let_exactly_the_limit_through() {
+        let (rl, _) = limiter();
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let rl = rl.clone();
+                tokio::spawn(async move { rl.attempt("k", Limit::per_minute(5)).await.unwrap().is_none() })
+            })
+            .collect();
+        let mut passed = 0;
+        for t in tasks {
+            passed += usize::from(t.await.unwrap());
+        }
+        assert_eq!(passed, 5);
     }
 
     #[tokio::test]
     async fn clearing_resets_the_count() {
         let (rl, _) = limiter();
-        for _ in 0..5 {
-            rl.hit("k", Duration::seconds(60)).await.unwrap();
+        for _ in 0..6 {
+            rl.attempt("k", Limit::per_minute(5)).await.unwrap();
         }
         rl.clear("k").await.unwrap();
-        assert_eq!(rl.too_many("k", 5).await.unwrap(), None);
+        assert_eq!(rl.attempt("k", Limit::per_minute(5)).await.unwrap(), None);
+    }
+
+    #[test]
+    fn clients_are_ipv4_addresses_and_ipv6_slash_64s() {
+        assert_eq!(client_key(Some("203.0.113.9")), "203.0.113.9");
+        assert_eq!(client_key(Some("2001:db8:1:2:aaaa::1")), client_key(Some("2001:db8:1:2:ffff:1:2:3")));
+        assert_ne!(client_key(Some("2001:db8:1:2::1")), client_key(Some("2001:db8:1:3::1")));
+        assert_eq!(client_key(Some("::ffff:203.0.113.9")), "203.0.113.9");
+        assert_eq!(client_key(Some("garbage")), "-");
+        assert_eq!(client_key(None), "-");
     }
 }

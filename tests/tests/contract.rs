@@ -443,6 +443,28 @@ mod suite {
         assert_eq!(c.get("hits").await.unwrap(), None);
     }
 
+    pub async fn a_rate_window_counts_each_of_eighty_concurrent_hits_once(env: TestEnv) {
+        let c = env.stores.cache.clone();
+        let end = now(&env) + Span::seconds(60);
+        let tasks: Vec<_> = (0..80)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.hit("w", end).await.unwrap() })
+            })
+            .collect();
+        let mut counts = Vec::new();
+        for t in tasks {
+            let (n, window_end) = t.await.unwrap();
+            assert_eq!(window_end, end);
+            counts.push(n);
+        }
+        counts.sort();
+        assert_eq!(counts, (1..=80).collect::<Vec<i64>>(), "every hit got its own count");
+        env.clock.advance(Span::seconds(61));
+        let later = now(&env) + Span::seconds(60);
+        assert_eq!(c.hit("w", later).await.unwrap(), (1, later), "a new window after the old one ends");
+    }
+
     pub async fn incrementing_a_non_integer_is_a_conflict(env: TestEnv) {
         env.stores.cache.put("s", &json!("text"), None).await.unwrap();
         assert!(matches!(env.stores.cache.increment("s", 1).await, Err(StoreError::Conflict(_))));
@@ -958,6 +980,7 @@ contract!(
     an_expired_cache_item_is_invisible_to_every_read_and_to_add,
     cache_counters_increment_and_decrement_atomically,
     incrementing_a_non_integer_is_a_conflict,
+    a_rate_window_counts_each_of_eighty_concurrent_hits_once,
     remember_computes_once,
     twenty_concurrent_acquisitions_of_one_lock_give_exactly_one_owner,
     a_lock_released_by_a_non_owner_stays_held,

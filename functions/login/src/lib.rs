@@ -98,9 +98,18 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::internal());
     };
-    let (user, session) = auth.login(&email, PasswordAttempt::new(password), remember, &client_meta(req)).await?;
+    let device = gatehouse_web::cookie(req, &gatehouse_web::device_cookie_name(&app.config.session));
+    let (user, session) =
+        auth.login(&email, PasswordAttempt::new(password), remember, &client_meta(req), device.as_deref()).await?;
     let resp = json(StatusCode::OK, &json!({ "user": user_json(&user) }));
-    Ok(with_cookie(resp, gatehouse_web::session_cookie(&app.config.session, &session, remember)))
+    let resp = with_cookie(resp, gatehouse_web::session_cookie(&app.config.session, &session, remember));
+    // A known device from now on: its own login count, untouched by floods against the account.
+    let known = device.is_some_and(|d| app.config.app_key.device_id(&email, &d).is_some());
+    Ok(if known {
+        resp
+    } else {
+        with_cookie(resp, gatehouse_web::device_cookie(&app.config.session, &app.config.app_key.device_cookie(&email)))
+    })
 }
 
 /// The caller's session (cookie-authenticated routes that act on "this session") and its user id.

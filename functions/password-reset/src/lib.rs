@@ -4,7 +4,7 @@ use gatehouse::password::PasswordContext;
 use gatehouse::password_reset::{PasswordBroker, ResetError};
 use gatehouse::queue::Dispatcher;
 use gatehouse::resets::PlainResetToken;
-use gatehouse::throttle::RateLimiter;
+use gatehouse::throttle::{Limit, client_key};
 use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, request_id};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -39,13 +39,9 @@ async fn forgot(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let email = f.email("email");
     f.finish()?;
     let email = email.ok_or_else(ApiError::internal)?;
-    let meta = client_meta(req);
-    let limiter = RateLimiter::new(app.stores.cache.clone(), app.stores.clock.clone());
-    let key = format!("forgot-password:{}", meta.ip.as_deref().unwrap_or("-"));
-    if let Some(retry_after) = limiter.too_many(&key, app.config.reset.per_ip_per_minute).await? {
-        return Err(ApiError::too_many_requests(retry_after));
-    }
-    limiter.hit(&key, gatehouse::clock::Span::seconds(60)).await?;
+    let client = client_key(client_meta(req).ip.as_deref());
+    let limit = Limit::per_minute(app.config.reset.per_ip_per_minute);
+    app.auth()?.limit(&format!("forgot-password:{client}"), limit).await?;
     broker(app)?.request_link(&email).await.map_err(|e| {
         tracing::error!(error = %e, "could not queue the reset link job");
         ApiError::unavailable()
@@ -69,6 +65,9 @@ async fn reset(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (Some(email), Some(token), Some(password)) = (email, token, password) else {
         return Err(ApiError::internal());
     };
+    // Counted before the token check and the hash.
+    let client = client_key(client_meta(req).ip.as_deref());
+    auth.limit(&format!("reset-password:{client}"), app.config.limits.reset_per_client).await?;
     let token = PlainResetToken::parse(&token).ok_or_else(invalid_token)?;
     match broker(app)?.reset(&email, &token, password).await {
         Ok(_) => Ok(json(

@@ -181,7 +181,8 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (Some(email), Some(password), Some(device)) = (email, password, device) else {
         return Err(ApiError::internal());
     };
-    let user = auth.check_credentials(&email, PasswordAttempt::new(password), &client_meta(req)).await?;
+    // API clients carry no device cookie: they count against the account's unknown-device limit.
+    let user = auth.check_credentials(&email, PasswordAttempt::new(password), &client_meta(req), None).await?;
     let lineage = Lineage { credentials_version: user.credentials_version, parent: None };
     let expires_at = capped_expiry(app, expires_in);
     // Not issued: the password changed while it was being checked; the old one no longer counts.
@@ -309,6 +310,8 @@ async fn exchange(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     }
     f.finish()?;
     let raw = raw.ok_or_else(ApiError::internal)?;
+    let client = gatehouse::throttle::client_key(client_meta(req).ip.as_deref());
+    auth.limit(&format!("exchange:{client}"), app.config.limits.exchange_per_client).await?;
     let token = HandoffToken::parse(&raw).ok_or_else(invalid_handoff)?;
     let now = app.stores.clock.now();
     let h = app.stores.cross_app.consume_handoff(&token.hash(), &this_app, now).await?.ok_or_else(invalid_handoff)?;

@@ -157,7 +157,9 @@ impl From<AuthError> for ApiError {
                 .with_message("These credentials do not match our records."),
             AuthError::Throttled { retry_after } => ApiError::too_many_requests(retry_after),
             AuthError::EmailTaken => ApiError::field("email", "has already been taken"),
-            AuthError::CredentialsChanged => ApiError::conflict("The account's credentials changed during this request. Sign in again."),
+            AuthError::CredentialsChanged => {
+                ApiError::conflict("The account's credentials changed during this request. Sign in again.")
+            }
             AuthError::Store(s) => s.into(),
             AuthError::Hash(h) => {
                 tracing::error!(error = %h, "password hashing failed");

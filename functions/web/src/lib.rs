@@ -176,6 +176,22 @@ pub fn session_cookie(cfg: &SessionConfig, id: &SessionId, remember: bool) -> He
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
+/// The device cookie's name: the session cookie's, with `_device` (so it keeps its prefix).
+pub fn device_cookie_name(cfg: &SessionConfig) -> String {
+    format!("{}_device", cfg.cookie_name)
+}
+
+/// The device cookie given at a successful login (OWASP's device cookie, see
+/// `Auth::check_credentials`): a year, `HttpOnly; Secure; SameSite=Strict`.
+pub fn device_cookie(cfg: &SessionConfig, value: &str) -> HeaderValue {
+    let mut c =
+        format!("{}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=31536000", device_cookie_name(cfg));
+    if let Some(d) = &cfg.cookie_domain {
+        c.push_str(&format!("; Domain={d}"));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
 /// A cookie that removes the session cookie.
 pub fn clear_session_cookie(cfg: &SessionConfig) -> HeaderValue {
     let mut c = format!(

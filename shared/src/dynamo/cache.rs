@@ -83,6 +83,52 @@ impl DynamoCache {
 
 #[async_trait]
 impl CacheStore for DynamoCache {
+    async fn hit(&self, key: &str, window_end: Timestamp) -> StoreResult<(i64, Timestamp)> {
+        check_key(key)?;
+        for _ in 0..10 {
+            let res = self
+                .t
+                .client
+                .update_item()
+                .table_name(&self.t.name)
+                .key("key", s(key))
+                .update_expression("SET #v = #v + :one")
+                .condition_expression("attribute_exists(#k) AND expires_at > :now_s")
+                .expression_attribute_names("#k", "key")
+                .expression_attribute_names("#v", "value")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now_s", n(secs(self.t.now())))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match res {
+                Ok(out) => {
+                    let attrs = out.attributes.unwrap_or_default();
+                    let number = |name: &str| match attrs.get(name) {
+                        Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
+                        _ => None,
+                    };
+                    let (Some(count), Some(end)) = (number("value"), number("expires_at").and_then(from_epoch_seconds))
+                    else {
+                        return Err(StoreError::corrupt(&self.t.name, "a rate counter without a count or window"));
+                    };
+                    return Ok((count, end));
+                }
+                Err(e) if condition_failed(&e) => {
+                    // No live window: open one, unless a racing hit just did (then count in it).
+                    if self.put_if_absent(self.item(key, &Value::from(1), Some(window_end))).await? {
+                        return Ok((1, window_end));
+                    }
+                }
+                Err(e) if e.code() == Some("ValidationException") => {
+                    return Err(StoreError::Conflict(format!("cache value at {key:?} is not a counter")));
+                }
+                Err(e) => return Err(self.t.err(e)),
+            }
+        }
+        Err(StoreError::Unavailable(format!("{}: a rate counter kept racing with its window", self.t.name)))
+    }
+
     async fn get(&self, key: &str) -> StoreResult<Option<Value>> {
         check_key(key)?;
         match self.t.get(key1("key", key)).await? {
