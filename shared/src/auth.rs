@@ -334,9 +334,11 @@ impl Auth {
             .ok_or(AuthError::CredentialsChanged)?;
         let current_ref = CredentialRef::session(&current.key);
         let n = revoke(stores, &user.id, Revocation::AllBut(&current_ref), reasons::OTHER_DEVICES_LOGGED_OUT).await?;
+        // The rotated session keeps what it derives from, so revoking that still ends it.
         let grant = SessionGrant {
             credentials_version: version,
             remember: current.remember(),
+            parent: current.parent.clone(),
             password_confirmed_at: Some(self.now()),
             created_at: Some(current.created_at),
             ..SessionGrant::default()
