@@ -214,8 +214,12 @@ impl Auth {
         let (tag, client) = (self.email_tag(email), client_key(meta.ip.as_deref()));
         let pair_key = format!("login:{tag}|{client}");
         self.limit(&pair_key, limits.login_per_email_client).await?;
-        self.limit(&format!("login-client:{client}"), limits.login_per_client).await?;
         let device = device_cookie.and_then(|c| self.access.config.app_key.device_id(email, c));
+        // A known device is not held to its address's volume limit (a flood from behind the
+        // owner's shared NAT must not lock the owner out); its own device limit applies instead.
+        if device.is_none() {
+            self.limit(&format!("login-client:{client}"), limits.login_per_client).await?;
+        }
         let device_key = match &device {
             Some(id) => format!("login-device:{id}"),
             None => format!("login-account:{tag}"),
@@ -297,8 +301,15 @@ impl Auth {
 
     /// Verifies the password of a signed-in `user` (as read for this request), counted per user
     /// before the hash (a stolen session is no password oracle); a success clears the count.
-    pub async fn verify_password(&self, user: &User, attempt: PasswordAttempt) -> Result<bool, AuthError> {
-        let key = format!("password-check:{}", user.id);
+    pub async fn verify_password(
+        &self,
+        user: &User,
+        attempt: PasswordAttempt,
+        meta: &ClientMeta,
+    ) -> Result<bool, AuthError> {
+        // Per (user, client): a holder of another session of this user elsewhere cannot use the
+        // count up and keep the owner from confirming or logging out other devices.
+        let key = format!("password-check:{}|{}", user.id, client_key(meta.ip.as_deref()));
         self.limit(&key, self.access.config.limits.password_check_per_user).await?;
         let attempt =
             PasswordAttempt::new(attempt.expose().chars().take(self.policy.max_len() + 1).collect::<String>());
@@ -321,7 +332,7 @@ impl Auth {
         attempt: PasswordAttempt,
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
-        if !self.verify_password(user, attempt).await? {
+        if !self.verify_password(user, attempt, meta).await? {
             return Err(AuthError::InvalidCredentials);
         }
         let remember = RememberToken::generate();
@@ -334,11 +345,11 @@ impl Auth {
             .ok_or(AuthError::CredentialsChanged)?;
         let current_ref = CredentialRef::session(&current.key);
         let n = revoke(stores, &user.id, Revocation::AllBut(&current_ref), reasons::OTHER_DEVICES_LOGGED_OUT).await?;
-        // The rotated session keeps what it derives from, so revoking that still ends it.
+        // Everything but this session was just revoked, its parent included: the rotated session
+        // derives from nothing any more.
         let grant = SessionGrant {
             credentials_version: version,
             remember: current.remember(),
-            parent: current.parent.clone(),
             password_confirmed_at: Some(self.now()),
             created_at: Some(current.created_at),
             ..SessionGrant::default()
@@ -357,8 +368,9 @@ impl Auth {
         user: &User,
         session: &crate::sessions::SessionKey,
         attempt: PasswordAttempt,
+        meta: &ClientMeta,
     ) -> Result<bool, AuthError> {
-        if !self.verify_password(user, attempt).await? {
+        if !self.verify_password(user, attempt, meta).await? {
             tracing::info!(event = "password_confirmation_failed", user_id = %user.id);
             return Err(AuthError::InvalidCredentials);
         }

@@ -159,6 +159,23 @@ pub fn select<'e>(entries: &'e [CredentialEntry], what: Revocation<'_>) -> Vec<&
     }
 }
 
+/// How many credentials a revocation ends at once.
+const REVOKE_PARALLELISM: usize = 16;
+
+/// Deletes one credential from its table (harmless when it is already gone).
+async fn end_credential(stores: &crate::Stores, user: &UserId, cred: &CredentialRef) -> StoreResult<()> {
+    match cred.kind {
+        CredentialKind::Session => {
+            stores.sessions.delete(&SessionKey::from_stored(cred.key.clone())).await?;
+        }
+        CredentialKind::Token => {
+            stores.tokens.delete_owned(&TokenId::from_stored(cred.key.clone()), &Tokenable::user(user)).await?;
+        }
+        CredentialKind::Handoff => stores.cross_app.delete_handoff(&cred.key).await?,
+    }
+    Ok(())
+}
+
 /// Why a cross-app session ended, recorded on its audit record.
 pub mod reasons {
     pub const PASSWORD_RESET: &str = "password_reset";
@@ -175,37 +192,49 @@ pub mod reasons {
 pub async fn revoke(stores: &crate::Stores, user: &UserId, what: Revocation<'_>, reason: &str) -> StoreResult<usize> {
     let now = stores.clock.now();
     let entries = stores.credentials.list(user).await?;
-    let chosen = select(&entries, what);
-    let owner = Tokenable::user(user);
-    let end = |cred: CredentialRef| {
-        let owner = &owner;
-        async move {
-            match cred.kind {
-                CredentialKind::Session => {
-                    stores.sessions.delete(&SessionKey::from_stored(cred.key)).await?;
-                }
-                CredentialKind::Token => {
-                    stores.tokens.delete_owned(&TokenId::from_stored(cred.key), owner).await?;
-                }
-                CredentialKind::Handoff => stores.cross_app.delete_handoff(&cred.key).await?,
-            }
-            StoreResult::Ok(())
-        }
-    };
-    for e in &chosen {
-        end(e.credential.clone()).await?;
-        if let Some(id) = &e.cross_app_id {
-            stores.cross_app.revoke_session(id, user, now, reason).await?;
-        }
-    }
+    let mut chosen = select(&entries, what);
     // A root from before the register has no entry: it still ends.
-    if let Revocation::Tree(root) = what
-        && !chosen.iter().any(|e| &e.credential == root)
-    {
-        end(root.clone()).await?;
+    let unregistered_root = match what {
+        Revocation::Tree(root) if !chosen.iter().any(|e| &e.credential == root) => Some(root.clone()),
+        _ => None,
+    };
+    // Sessions and tokens first (the credentials that work on their own), handoffs last; entries
+    // whose credential cannot be live any more (a session past its absolute end, a handoff past
+    // its expiry) are only forgotten. The rest end in parallel batches, and each batch's entries
+    // are forgotten as it completes, so a register an attacker has padded neither hides the
+    // credentials that matter behind the ones that do not, nor makes a retry start from zero.
+    chosen.sort_by_key(|e| match e.credential.kind {
+        CredentialKind::Session => 0,
+        CredentialKind::Token => 1,
+        CredentialKind::Handoff => 2,
+    });
+    let dead = |e: &CredentialEntry| {
+        e.credential.kind != CredentialKind::Token && e.expires_at.is_some_and(|x| x <= now) && e.cross_app_id.is_none()
+    };
+    let mut work: Vec<(CredentialRef, Option<String>)> =
+        chosen.iter().filter(|e| !dead(e)).map(|e| (e.credential.clone(), e.cross_app_id.clone())).collect();
+    work.extend(unregistered_root.map(|r| (r, None)));
+    let expired: Vec<CredentialRef> = chosen.iter().filter(|e| dead(e)).map(|e| e.credential.clone()).collect();
+    stores.credentials.forget(user, &expired).await?;
+    for batch in work.chunks(REVOKE_PARALLELISM) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (cred, cross_app_id) in batch.iter().cloned() {
+            let (stores, user, reason) = (stores.clone(), user.clone(), reason.to_owned());
+            tasks.spawn(async move {
+                end_credential(&stores, &user, &cred).await?;
+                if let Some(id) = cross_app_id {
+                    stores.cross_app.revoke_session(&id, &user, now, &reason).await?;
+                }
+                StoreResult::Ok(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(|e| crate::StoreError::Unavailable(format!("revocation task: {e}")))??;
+        }
+        let refs: Vec<CredentialRef> = batch.iter().map(|(c, _)| c.clone()).collect();
+        stores.credentials.forget(user, &refs).await?;
     }
     let refs: Vec<CredentialRef> = chosen.iter().map(|e| e.credential.clone()).collect();
-    stores.credentials.forget(user, &refs).await?;
     // Credentials from before the register: listed through the indexes, which lag only for
     // fresh writes — and every fresh write is registered.
     let keep = match what {
@@ -214,7 +243,7 @@ pub async fn revoke(stores: &crate::Stores, user: &UserId, what: Revocation<'_>,
         Revocation::Tree(_) => return Ok(refs.len()),
     };
     stores.sessions.delete_for_user(user, keep.as_ref()).await?;
-    stores.tokens.delete_all_for(&owner).await?;
+    stores.tokens.delete_all_for(&Tokenable::user(user)).await?;
     for s in stores.cross_app.list_for_user(user).await? {
         if s.revoked_at.is_none() && keep.as_ref() != Some(&s.session_key) {
             stores.sessions.delete(&s.session_key).await?;

@@ -4,7 +4,7 @@
 use crate::batches::{Batch, BatchStore, Counted};
 use crate::cache::{CacheStore, check_key};
 use crate::clock::{Clock, Timestamp, is_live};
-use crate::credentials::{CredentialEntry, CredentialRef, CredentialStore, NewCredential};
+use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential};
 use crate::cross_app::{CrossAppSession, CrossAppStore, Handoff};
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
@@ -759,6 +759,29 @@ impl CredentialStore for MemoryCredentials {
         let users = self.users.by_id.lock();
         if users.get(&entry.user_id).is_none_or(|u| u.credentials_version != version) {
             return Ok(false);
+        }
+        if let Some(parent) = &entry.parent {
+            let now = self.sessions.clock.now();
+            let live = match parent.kind {
+                CredentialKind::Session => self
+                    .sessions
+                    .rows
+                    .lock()
+                    .get(&SessionKey::from_stored(parent.key.clone()))
+                    .is_some_and(|s| s.expires_at > now),
+                CredentialKind::Token => self
+                    .tokens
+                    .rows
+                    .lock()
+                    .get(&TokenId::from_stored(parent.key.clone()))
+                    .is_some_and(|t| is_live(t.expires_at, now)),
+                CredentialKind::Handoff => {
+                    self.cross_app.handoffs.lock().get(&parent.key).is_some_and(|h| h.expires_at > now)
+                }
+            };
+            if !live {
+                return Ok(false);
+            }
         }
         match credential {
             NewCredential::Session(s) => {

@@ -196,7 +196,12 @@ async fn confirm_password(app: &App, req: &Request) -> Result<Response<Body>, Ap
     let (user_id, session) = session_principal(app, req).await?;
     let password = password_field(req)?;
     let user = load_user(app, &user_id).await?;
-    if app.auth()?.confirm_password(&user, &session.key, password).await.map_err(incorrect_password)? {
+    if app
+        .auth()?
+        .confirm_password(&user, &session.key, password, &client_meta(req))
+        .await
+        .map_err(incorrect_password)?
+    {
         Ok(no_content())
     } else {
         Err(ApiError::unauthenticated())

@@ -136,8 +136,20 @@ async fn mint_and_store(
 /// token: abilities within the parent's and an expiry no later than the parent's; revoking the
 /// parent revokes it. From a session: an all-abilities or never-expiring token needs a recent
 /// password confirmation (423 `password_confirmation_required`).
+/// A session opened by a handoff exchange is this app's session for browsing, never a source of
+/// credentials: it came from a token that may be far weaker and shorter-lived than a session.
+fn refuse_derived_session(p: &Principal) -> Result<(), ApiError> {
+    match p {
+        Principal::Session { parent: Some(_), .. } => Err(ApiError::forbidden(
+            "A session opened by a cross-app handoff cannot mint tokens or hand off; sign in to this app.",
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let p = app.require(req, Some(CREATE_TOKENS)).await?;
+    refuse_derived_session(&p)?;
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
     let name = f.text("name", 255);
@@ -251,6 +263,7 @@ pub const HANDOFF: &str = "cross-app:handoff";
 /// target app, to the caller's credentials version and to the caller's credential as parent.
 async fn handoff(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let p = app.require(req, Some(HANDOFF)).await?;
+    refuse_derived_session(&p)?;
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
     let target = registered_app(app, &mut f, "target_app");
@@ -349,6 +362,8 @@ async fn exchange(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
 
 async fn revoke_cross_app(app: &App, req: &Request, id: &str) -> Result<Response<Body>, ApiError> {
     let p = app.require(req, None).await?;
+    // Audit ids are UUIDs: anything else is no record (and never reaches the store).
+    let id = &uuid::Uuid::parse_str(id).map_err(|_| ApiError::not_found())?.to_string();
     let now = app.stores.clock.now();
     match app.stores.cross_app.revoke_session(id, p.user_id(), now, reasons::USER_REVOKED).await? {
         Some(s) => {

@@ -7,8 +7,8 @@
 use super::sessions::DynamoSessions;
 use super::tokens::DynamoTokens;
 use super::users::{user_pk, version_condition};
-use super::{DynamoCrossApp, Item, Table, cancellation_codes, from_ms, ms, n, opt_from_secs, s, secs};
-use crate::credentials::{CredentialEntry, CredentialRef, CredentialStore, NewCredential};
+use super::{DynamoCrossApp, Item, LIVE, Table, cancellation_codes, from_ms, ms, n, opt_from_secs, s, secs};
+use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential};
 use crate::error::{StoreError, StoreResult};
 use crate::users::UserId;
 use async_trait::async_trait;
@@ -101,18 +101,37 @@ impl CredentialStore for DynamoCredentials {
                 .expression_attribute_values(":v", n(version))
                 .build(),
         )?;
-        let items = vec![
+        let mut items = vec![
             TransactWriteItem::builder().put(put_credential).build(),
             TransactWriteItem::builder().put(put_entry).build(),
             TransactWriteItem::builder().condition_check(check_user).build(),
         ];
+        // A derived credential is issued only while its parent is still there and live: a child
+        // minted while its parent is being revoked cannot outlive the cascade.
+        if let Some(parent) = &entry.parent {
+            let (table, key_attr) = match parent.kind {
+                CredentialKind::Session => (self.sessions.table_name(), "id_hash"),
+                CredentialKind::Token => (self.tokens.table_name(), "id"),
+                CredentialKind::Handoff => (self.cross_app.handoffs_table_name(), "token_hash"),
+            };
+            let check_parent = build(
+                ConditionCheck::builder()
+                    .table_name(table)
+                    .key(key_attr, s(parent.key.clone()))
+                    .condition_expression(format!("attribute_exists(#k) AND {LIVE}"))
+                    .expression_attribute_names("#k", key_attr)
+                    .expression_attribute_values(":now_s", n(secs(self.t.now())))
+                    .build(),
+            )?;
+            items.push(TransactWriteItem::builder().condition_check(check_parent).build());
+        }
         // Racing transactions on the user item (a version change, another issue) can cancel each
         // other before any condition is judged: retry those; a failed condition is the answer.
         for attempt in 0..8u32 {
             match self.t.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
                 Ok(_) => return Ok(true),
                 Err(e) => match cancellation_codes(&e) {
-                    Some(codes) if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") => return Ok(false),
+                    Some(codes) if codes.iter().skip(2).any(|c| c == "ConditionalCheckFailed") => return Ok(false),
                     Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
                         return Err(StoreError::Conflict(format!("{} already exists", entry.credential.encode())));
                     }

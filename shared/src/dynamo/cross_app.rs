@@ -85,6 +85,10 @@ impl DynamoCrossApp {
         })
     }
 
+    pub(crate) fn handoffs_table_name(&self) -> &str {
+        &self.handoffs.name
+    }
+
     /// The handoff's item and its table (written by the credentials register's transaction).
     pub(crate) fn handoff_item(&self, h: &Handoff) -> StoreResult<(&str, Item)> {
         let item = self.handoffs.encode(&HandoffItem {

@@ -67,6 +67,10 @@ impl DynamoSessions {
         })
     }
 
+    pub(crate) fn table_name(&self) -> &str {
+        &self.t.name
+    }
+
     /// The session's item and its table (written by the credentials register's transaction).
     pub(crate) fn item(&self, r: &SessionRecord) -> StoreResult<(&str, Item)> {
         let item = self.t.encode(&SessionItem {

@@ -60,6 +60,10 @@ impl DynamoTokens {
         })
     }
 
+    pub(crate) fn table_name(&self) -> &str {
+        &self.t.name
+    }
+
     /// The token's item and its table (written by the credentials register's transaction).
     pub(crate) fn item(&self, tok: &PersonalAccessToken) -> StoreResult<(&str, Item)> {
         let item = self.t.encode(&TokenItem {
