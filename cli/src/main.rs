@@ -4,10 +4,10 @@ mod serve;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use gatehouse::dynamo::migrate;
+use gatehouse::aws::migrate;
+use gatehouse::aws::{DynamoClient, SqsClient};
 use gatehouse::page::Cursor;
 use gatehouse::queue::{Dispatcher, retry_failed};
-use gatehouse::stores::{DynamoClient, SqsClient};
 use gatehouse::{Config, Stores, SystemClock};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,7 +96,7 @@ async fn main() -> Result<()> {
 /// The operator commands, against the DynamoDB tables and SQS queue the environment configures.
 async fn operate(operation: Operation) -> Result<()> {
     let config = Arc::new(Config::from_env().context("configuration")?);
-    let sdk = gatehouse::stores::aws_sdk_config().await;
+    let sdk = gatehouse::aws::aws_sdk_config().await;
     let stores = Stores::aws(&sdk, &config.names, Arc::new(SystemClock));
     let dispatcher = Dispatcher::new(stores.clone(), config.batch_retention);
     match operation {

@@ -203,15 +203,15 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
     let config = Config::from_env().context("configuration")?;
     let use_aws = aws || std::env::var_os("AWS_ENDPOINT_URL").is_some();
     let (stores, sdk) = if use_aws {
-        let sdk = gatehouse::stores::aws_sdk_config().await;
-        let report = gatehouse::dynamo::migrate::status(
-            &gatehouse::stores::DynamoClient::new(&sdk),
-            &gatehouse::stores::SqsClient::new(&sdk),
+        let sdk = gatehouse::aws::aws_sdk_config().await;
+        let report = gatehouse::aws::migrate::status(
+            &gatehouse::aws::DynamoClient::new(&sdk),
+            &gatehouse::aws::SqsClient::new(&sdk),
             &config.names,
         )
         .await
         .context("checking the tables and queues (is the endpoint reachable?)")?;
-        if !gatehouse::dynamo::migrate::all_ok(&report) {
+        if !gatehouse::aws::migrate::all_ok(&report) {
             for r in &report {
                 eprintln!("{r}");
             }
@@ -223,7 +223,7 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
     };
     let mailer: Arc<dyn gatehouse::mail::Mailer> = match (&sdk, &config.mail.mailer) {
         (Some(sdk), gatehouse::config::MailerKind::Ses) => {
-            Arc::new(gatehouse::ses::SesMailer::new(sdk, config.mail.from.clone()))
+            Arc::new(gatehouse::aws::ses::SesMailer::new(sdk, config.mail.from.clone()))
         }
         _ => Arc::new(LogMailer::new()),
     };

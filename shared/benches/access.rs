@@ -6,7 +6,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gatehouse::access::Access;
 use gatehouse::credentials::{CredentialEntry, CredentialRef, NewCredential};
 use gatehouse::password::PasswordHash;
-use gatehouse::tokens::{Abilities, Tokenable, mint};
+use gatehouse::personal_access_tokens::{Abilities, Tokenable, mint};
 use gatehouse::users::{User, UserId};
 use gatehouse::{Clock, Config, Email, ManualClock, Stores};
 use std::collections::HashMap;

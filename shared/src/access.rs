@@ -5,9 +5,9 @@ use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::credentials::CredentialRef;
 use crate::error::StoreResult;
+use crate::personal_access_tokens::{Abilities, PersonalAccessToken, PlainTextToken, TokenId};
 use crate::sessions::{SessionId, SessionKey, SessionRecord};
 use crate::stores::Stores;
-use crate::tokens::{Abilities, PersonalAccessToken, PlainTextToken, TokenId};
 use crate::users::UserId;
 use std::sync::Arc;
 

@@ -16,10 +16,10 @@
 //! The checks themselves (`Access::session`, `Access::token`) stay one read of the credential.
 
 use crate::clock::Timestamp;
-use crate::cross_app::Handoff;
+use crate::cross_app_sessions::Handoff;
 use crate::error::StoreResult;
+use crate::personal_access_tokens::{PersonalAccessToken, TokenId, Tokenable};
 use crate::sessions::{SessionKey, SessionRecord};
-use crate::tokens::{PersonalAccessToken, TokenId, Tokenable};
 use crate::users::UserId;
 use async_trait::async_trait;
 use std::collections::HashSet;

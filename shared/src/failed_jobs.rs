@@ -19,6 +19,14 @@ pub struct FailedJob {
     pub expires_at: Option<Timestamp>,
 }
 
+impl FailedJob {
+    /// The order failed jobs are listed in (newest first), as a sortable string: every store
+    /// sorts by it, and DynamoDB keeps it as the list index's sort key.
+    pub fn list_key(&self) -> String {
+        format!("{:015}#{}", crate::clock::epoch_millis(self.failed_at).max(0), self.uuid)
+    }
+}
+
 #[async_trait]
 pub trait FailedJobStore: Send + Sync {
     /// Records a failure. A second record for the same uuid replaces the first.

@@ -3,12 +3,11 @@
 //! Laravel's system tables (users, sessions, password reset tokens, personal access tokens,
 //! cache, cache locks, jobs, job batches, failed jobs) and Seed 004's cross-app sessions, as
 //! domain types and one store trait per table. Every store has two implementations: an in-memory
-//! one ([`memory`]) and a DynamoDB one ([`dynamo`]); the jobs table is a queue with an in-memory
-//! and an SQS implementation ([`sqs`]).
+//! one ([`memory`]) and a DynamoDB one ([`aws::dynamo`]); the jobs table is a queue with an in-memory
+//! and an SQS implementation ([`aws::sqs`]).
 //!
 //! Invariants:
-//! - this crate knows nothing of `lambda_http`; only [`dynamo`], [`sqs`] and [`ses`] import `aws_sdk_*`
-//!   ([`stores`] loads the SDK configuration once and hands it to them);
+//! - this crate knows nothing of `lambda_http`; only [`aws`] imports `aws_sdk_*` (a test checks it);
 //! - every read treats an item whose expiry has passed as absent, because DynamoDB's TTL deletes
 //!   hours or days late; conditional writes treat it as absent too;
 //! - secrets (passwords, session ids, token secrets, reset tokens) are never keys, never logged and
@@ -16,35 +15,33 @@
 
 pub mod access;
 pub mod auth;
-pub mod batches;
+pub mod aws;
 pub mod cache;
+pub mod cache_locks;
 pub mod clock;
 pub mod config;
 pub mod credentials;
-pub mod cross_app;
-pub mod dynamo;
+pub mod cross_app_sessions;
 pub mod email;
 pub mod error;
 pub mod failed_jobs;
+pub mod job_batches;
 pub mod job_runs;
 pub mod jobs;
 pub mod keys;
-pub mod locks;
 pub mod mail;
 pub mod memory;
 pub mod page;
 pub mod password;
-pub mod password_reset;
+pub mod password_broker;
+pub mod password_reset_tokens;
+pub mod personal_access_tokens;
 pub mod queue;
-pub mod resets;
 pub mod schema;
 pub mod secret;
-pub mod ses;
 pub mod sessions;
-pub mod sqs;
 pub mod stores;
 pub mod throttle;
-pub mod tokens;
 pub mod users;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

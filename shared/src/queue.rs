@@ -1,13 +1,13 @@
 //! Laravel's queue on SQS: dispatching (with delays beyond SQS's 15-minute limit and batches) and
 //! the worker that runs each message once in effect, however often SQS delivers it.
 
-use crate::batches::{Batch, BatchOptions, Counted};
+use crate::cache_locks::LockOwner;
 use crate::clock::{Span, Timestamp, epoch_seconds};
 use crate::error::StoreError;
 use crate::failed_jobs::FailedJob;
+use crate::job_batches::{Batch, BatchOptions, Counted};
 use crate::job_runs::Claim;
 use crate::jobs::{JobPayload, MAX_MESSAGE_BYTES, MAX_QUEUE_DELAY, QueueMessage};
-use crate::locks::LockOwner;
 use crate::stores::Stores;
 use async_trait::async_trait;
 use std::collections::HashMap;

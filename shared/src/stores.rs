@@ -1,21 +1,19 @@
 //! Every store and the queue, built once and lent to the handlers.
 
-use crate::batches::BatchStore;
 use crate::cache::CacheStore;
+use crate::cache_locks::LockStore;
 use crate::clock::Clock;
-use crate::config::Names;
 use crate::credentials::CredentialStore;
-use crate::cross_app::CrossAppStore;
-use crate::dynamo::{self, Table};
+use crate::cross_app_sessions::CrossAppStore;
 use crate::failed_jobs::FailedJobStore;
+use crate::job_batches::BatchStore;
 use crate::job_runs::JobRunStore;
 use crate::jobs::JobQueue;
-use crate::locks::LockStore;
 use crate::memory;
-use crate::resets::ResetStore;
+use crate::password_reset_tokens::ResetStore;
+use crate::personal_access_tokens::TokenStore;
 use crate::schema;
 use crate::sessions::SessionStore;
-use crate::tokens::TokenStore;
 use crate::users::UserStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,54 +73,4 @@ impl Stores {
             backend: "memory",
         }
     }
-
-    /// DynamoDB and SQS, as the SDK configuration says (region, credentials, `AWS_ENDPOINT_URL`).
-    /// Makes no network call.
-    pub fn aws(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Self {
-        let db = dynamo::Client::new(sdk);
-        let sqs = crate::sqs::Client::new(sdk);
-        let t = |def| Table::new(db.clone(), names, def, clock.clone());
-        let sessions = Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS)));
-        let tokens = Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS)));
-        let cross_app =
-            Arc::new(dynamo::DynamoCrossApp::new(t(schema::CROSS_APP_HANDOFFS), t(schema::CROSS_APP_SESSIONS)));
-        let credentials = Arc::new(dynamo::DynamoCredentials::new(
-            t(schema::CREDENTIALS),
-            names.table(schema::USERS.logical),
-            sessions.clone(),
-            tokens.clone(),
-            cross_app.clone(),
-        ));
-        Self {
-            users: Arc::new(dynamo::DynamoUsers::new(t(schema::USERS))),
-            sessions,
-            resets: Arc::new(dynamo::DynamoResets::new(t(schema::PASSWORD_RESET_TOKENS))),
-            tokens,
-            cache: Arc::new(dynamo::DynamoCache::new(t(schema::CACHE))),
-            locks: Arc::new(dynamo::DynamoLocks::new(t(schema::CACHE_LOCKS))),
-            batches: Arc::new(dynamo::DynamoBatches::new(t(schema::JOB_BATCHES))),
-            failed_jobs: Arc::new(dynamo::DynamoFailedJobs::new(t(schema::FAILED_JOBS))),
-            cross_app,
-            credentials,
-            job_runs: Arc::new(dynamo::DynamoJobRuns::new(t(schema::JOB_RUNS))),
-            queue: Arc::new(crate::sqs::SqsQueue::new(
-                sqs,
-                names.queue(schema::JOBS_QUEUE.logical),
-                names.jobs_queue_url.clone(),
-            )),
-            clock,
-            backend: "dynamodb+sqs",
-        }
-    }
 }
-
-/// The AWS SDK configuration from the standard environment (`AWS_REGION`, credentials,
-/// `AWS_ENDPOINT_URL` for emulators). Credentials are resolved lazily, on the first request.
-pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_from_env().await
-}
-
-pub use crate::dynamo::Client as DynamoClient;
-pub use crate::sqs::Client as SqsClient;
-/// Re-exported so binaries need not depend on the SDK crates themselves.
-pub use aws_config::SdkConfig;

@@ -1,8 +1,8 @@
 //! Test support: a [`TestEnv`] per test with its own stores, on the in-memory backend or on the
 //! local AWS emulator (its own table prefix and queue names, so tests run in parallel).
 
+use gatehouse::aws::{DynamoClient, SqsClient};
 use gatehouse::config::Names;
-use gatehouse::stores::{DynamoClient, SqsClient};
 use gatehouse::{ManualClock, Stores};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,7 @@ pub fn emulator_endpoint() -> String {
 }
 
 /// SDK configuration pointing at the emulator with dummy credentials.
-pub async fn emulator_sdk_config() -> gatehouse::stores::SdkConfig {
+pub async fn emulator_sdk_config() -> gatehouse::aws::SdkConfig {
     let endpoint = emulator_endpoint();
     let probe = format!("{}/moto-api/", endpoint.trim_end_matches('/'));
     if std::net::TcpStream::connect_timeout(
@@ -73,7 +73,7 @@ impl TestEnv {
         let names = Names { table_prefix: prefix.clone(), queue_prefix: prefix, jobs_queue_url: None };
         let dynamo = DynamoClient::new(&sdk);
         let sqs = SqsClient::new(&sdk);
-        gatehouse::dynamo::migrate::migrate(&dynamo, &sqs, &names).await.expect("migrate on the emulator");
+        gatehouse::aws::migrate::migrate(&dynamo, &sqs, &names).await.expect("migrate on the emulator");
         let clock = ManualClock::starting_now();
         let stores = Stores::aws(&sdk, &names, Arc::new(clock.clone()));
         Self { stores, clock, aws: Some(AwsEnv { names, dynamo, sqs }) }

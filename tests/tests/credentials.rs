@@ -7,7 +7,7 @@
 use chrono::Duration as Span;
 use gatehouse::clock::Clock;
 use gatehouse::password::{HashCost, PasswordHasher, PasswordPolicy};
-use gatehouse::resets::{PlainResetToken, ResetRecord};
+use gatehouse::password_reset_tokens::{PlainResetToken, ResetRecord};
 use gatehouse::users::CredentialChange;
 use gatehouse::{Email, Stores};
 use gatehouse_tests::TestEnv;
@@ -461,7 +461,7 @@ async fn genuine_cursor(t: &TestApp, cookie: &str) -> String {
 
 fn list_page(cookie: &str, cursor: &str) -> Call {
     let mut c = Call::new("GET", "/tokens").cookie(Some(cookie));
-    c.path = format!("/tokens?limit=1&cursor={}", gatehouse::password_reset::url_encode(cursor));
+    c.path = format!("/tokens?limit=1&cursor={}", gatehouse::password_broker::url_encode(cursor));
     c
 }
 

@@ -2,9 +2,9 @@
 //! gatehouse.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use gatehouse::dynamo::migrate::{self, State};
+use gatehouse::aws::migrate::{self, State};
+use gatehouse::personal_access_tokens::TokenId;
 use gatehouse::sessions::SessionId;
-use gatehouse::tokens::TokenId;
 use gatehouse::users::UserId;
 use gatehouse::{Email, StoreError};
 use gatehouse_tests::TestEnv;

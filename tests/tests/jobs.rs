@@ -2,7 +2,7 @@
 //! must be simulated).
 
 use aws_lambda_events::sqs::SqsEvent;
-use gatehouse::batches::BatchOptions;
+use gatehouse::job_batches::BatchOptions;
 use gatehouse::jobs::QueueMessage;
 use gatehouse::queue::{DispatchError, Outcome, retry_failed};
 use gatehouse_tests::TestEnv;

@@ -91,7 +91,7 @@ async fn the_link_comes_from_configuration_never_the_host_header() {
     let text = &mailer.sent()[0].text;
     assert!(!text.contains("evil.example"));
     assert!(text.contains("https://app.example.com/reset?token="));
-    assert!(text.contains(&format!("&email={}", gatehouse::password_reset::url_encode(&email))));
+    assert!(text.contains(&format!("&email={}", gatehouse::password_broker::url_encode(&email))));
 }
 
 #[tokio::test]
@@ -162,7 +162,7 @@ async fn the_worker_delivers_through_ses_once_and_the_link_completes_the_reset()
     t.register("Ann", &email, PW).await;
     forgot(&t, &email, "h").await;
     let ses: Arc<dyn gatehouse::mail::Mailer> =
-        Arc::new(gatehouse::ses::SesMailer::new(&sdk, "noreply@gatehouse.test".into()));
+        Arc::new(gatehouse::aws::ses::SesMailer::new(&sdk, "noreply@gatehouse.test".into()));
     let w = t.worker(ses);
     // The same job delivered twice: received, processed, and delivered again before deletion.
     let msgs = t.env.stores.queue.receive(1, std::time::Duration::from_secs(1), None).await.unwrap();
@@ -226,7 +226,7 @@ async fn security_mail_carries_no_text_the_account_holder_chose() {
     let link = format!(
         "https://app.example.com/reset?token={}&email={}",
         token_in(&reset_mail.text),
-        gatehouse::password_reset::url_encode(&email)
+        gatehouse::password_broker::url_encode(&email)
     );
     assert!(reset_mail.text.contains(&link), "the genuine link: {}", reset_mail.text);
 

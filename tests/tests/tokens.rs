@@ -1,7 +1,7 @@
 //! Personal access tokens, the authorizer and cross-app handoffs, over real-shaped events, stores
 //! on the emulator.
 
-use gatehouse::tokens::TokenId;
+use gatehouse::personal_access_tokens::TokenId;
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::counting::CountingTokens;
 use gatehouse_tests::http::{Call, TestApp};

@@ -16,14 +16,14 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     let dispatcher = Dispatcher::new(stores.clone(), config.batch_retention);
     let settings = WorkerSettings::new(config.names.queue(schema::JOBS_QUEUE.logical), config.failed_job_retention);
     let mut w = Worker::new(stores, dispatcher, settings);
-    gatehouse::password_reset::register_jobs(&mut w, config, mailer);
+    gatehouse::password_broker::register_jobs(&mut w, config, mailer);
     w
 }
 
 /// The mailer configuration asks for: SES, or the log mailer.
-pub fn mailer(config: &Config, sdk: &gatehouse::stores::SdkConfig) -> Arc<dyn Mailer> {
+pub fn mailer(config: &Config, sdk: &gatehouse::aws::SdkConfig) -> Arc<dyn Mailer> {
     match config.mail.mailer {
-        MailerKind::Ses => Arc::new(gatehouse::ses::SesMailer::new(sdk, config.mail.from.clone())),
+        MailerKind::Ses => Arc::new(gatehouse::aws::ses::SesMailer::new(sdk, config.mail.from.clone())),
         MailerKind::Log => Arc::new(LogMailer::new()),
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     gatehouse_web::init_tracing();
     let config = Arc::new(gatehouse::Config::from_env()?);
-    let sdk = gatehouse::stores::aws_sdk_config().await;
+    let sdk = gatehouse::aws::aws_sdk_config().await;
     let stores = gatehouse::Stores::aws(&sdk, &config.names, Arc::new(gatehouse::SystemClock));
     let mailer = gatehouse_job_worker::mailer(&config, &sdk);
     let worker = gatehouse_job_worker::worker(stores, config, mailer);

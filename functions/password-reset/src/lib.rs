@@ -1,9 +1,9 @@
 //! `POST /forgot-password` and `POST /reset-password`.
 
 use gatehouse::password::PasswordContext;
-use gatehouse::password_reset::{PasswordBroker, ResetError};
+use gatehouse::password_broker::{PasswordBroker, ResetError};
+use gatehouse::password_reset_tokens::PlainResetToken;
 use gatehouse::queue::Dispatcher;
-use gatehouse::resets::PlainResetToken;
 use gatehouse::throttle::{Limit, client_key};
 use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, request_id};
 use lambda_http::http::{Method, StatusCode};

@@ -9,9 +9,9 @@ use gatehouse::access::Principal;
 use gatehouse::auth::{AuthError, SessionGrant};
 use gatehouse::clock::rfc3339;
 use gatehouse::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
-use gatehouse::cross_app::{CrossAppSession, Handoff, HandoffToken};
+use gatehouse::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
 use gatehouse::password::PasswordAttempt;
-use gatehouse::tokens::{self, Abilities, PersonalAccessToken, TokenId, Tokenable};
+use gatehouse::personal_access_tokens::{self, Abilities, PersonalAccessToken, TokenId, Tokenable};
 use gatehouse::users::UserId;
 use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, no_content, request_id};
 use lambda_http::http::{Method, StatusCode, header};
@@ -106,8 +106,15 @@ async fn mint_and_store(
 ) -> Result<Option<Response<Body>>, ApiError> {
     let now = app.stores.clock.now();
     let owner = Tokenable::user(user);
-    let (plain, record) =
-        tokens::mint(&owner, name, abilities, expires_at, &app.config.tokens.prefix, now, lineage.credentials_version);
+    let (plain, record) = personal_access_tokens::mint(
+        &owner,
+        name,
+        abilities,
+        expires_at,
+        &app.config.tokens.prefix,
+        now,
+        lineage.credentials_version,
+    );
     let entry = CredentialEntry {
         user_id: user.clone(),
         credential: CredentialRef::token(&record.id),

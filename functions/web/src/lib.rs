@@ -42,7 +42,7 @@ impl App {
     /// Configuration from the environment and the DynamoDB/SQS stores; no network call.
     pub async fn from_env(with_passwords: bool) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = Config::from_env()?;
-        let sdk = gatehouse::stores::aws_sdk_config().await;
+        let sdk = gatehouse::aws::aws_sdk_config().await;
         let stores = Stores::aws(&sdk, &config.names, Arc::new(gatehouse::SystemClock));
         Ok(Self::new(config, stores, with_passwords)?)
     }

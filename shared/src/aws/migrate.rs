@@ -1,7 +1,7 @@
 //! `migrate` and `migrate status`: make the deployment's tables and queues match
 //! [`crate::schema`], idempotently, and report what exists, what is missing and what differs.
 
-use super::sdk_error;
+use crate::aws::error::sdk_error;
 use crate::config::Names;
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{IndexDef, JOBS_QUEUE, KeyAttr, QueueDef, TABLES, TableDef};

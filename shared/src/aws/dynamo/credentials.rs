@@ -4,8 +4,8 @@
 //! version that has since moved on is never written, and every written one is in the register
 //! for a consistent `Query`.
 
+use super::personal_access_tokens::DynamoTokens;
 use super::sessions::DynamoSessions;
-use super::tokens::DynamoTokens;
 use super::users::{user_pk, version_condition};
 use super::{DynamoCrossApp, Item, LIVE, Table, cancellation_codes, from_ms, ms, n, opt_from_secs, s, secs};
 use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential};

@@ -1,6 +1,6 @@
 //! The jobs queue on Amazon SQS.
 
-use crate::dynamo::sdk_error;
+use crate::aws::error::sdk_error;
 use crate::error::{StoreError, StoreResult};
 use crate::jobs::{JobQueue, QueueMessage, check_send};
 use async_trait::async_trait;
@@ -33,7 +33,7 @@ impl SqsQueue {
     pub async fn url(&self) -> StoreResult<&str> {
         self.url
             .get_or_try_init(|| async {
-                crate::dynamo::migrate::queue_url(&self.client, &self.name).await?.ok_or_else(|| {
+                crate::aws::migrate::queue_url(&self.client, &self.name).await?.ok_or_else(|| {
                     StoreError::Rejected(format!("queue {} does not exist: run `gatehouse migrate`", self.name))
                 })
             })

@@ -62,7 +62,7 @@ impl FailedJobStore for DynamoFailedJobs {
             exception: job.exception.clone(),
             failed_at: ms(job.failed_at),
             list_pk: LIST_PK.into(),
-            list_sk: crate::memory::failed_sort_key(job),
+            list_sk: job.list_key(),
             expires_at: job.expires_at.map(secs),
         })?;
         self.t

@@ -2,9 +2,9 @@
 //! release are single conditional writes on the owner, so a lock is never freed by a non-owner.
 
 use super::{LIVE, Table, condition_failed, key1, n, s, secs};
+use crate::cache_locks::{LockOwner, LockStore};
 use crate::clock::{Timestamp, from_epoch_seconds, is_live};
 use crate::error::{StoreError, StoreResult};
-use crate::locks::{LockOwner, LockStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 

@@ -6,7 +6,7 @@ use super::{Item, LIVE, Table, condition_failed, from_ms, key1, ms, n, opt_from_
 use crate::clock::{Timestamp, is_live};
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Cursor, Page};
-use crate::tokens::{Abilities, PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use crate::personal_access_tokens::{Abilities, PersonalAccessToken, TokenId, TokenStore, Tokenable};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};

@@ -3,9 +3,9 @@
 //! one transaction, so a job delivered twice is counted once, however many workers race.
 
 use super::{Item, Table, cancellation_codes, condition_failed, from_ms, n, opt_from_ms, opt_from_secs, s, secs};
-use crate::batches::{Batch, BatchOptions, BatchStore, Counted};
 use crate::clock::{Timestamp, is_live};
 use crate::error::{StoreError, StoreResult};
+use crate::job_batches::{Batch, BatchOptions, BatchStore, Counted};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};

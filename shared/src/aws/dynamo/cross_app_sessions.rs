@@ -6,7 +6,7 @@ use super::{
 };
 use crate::clock::{Timestamp, is_live};
 use crate::credentials::CredentialRef;
-use crate::cross_app::{CrossAppSession, CrossAppStore, Handoff};
+use crate::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
 use crate::error::StoreResult;
 use crate::sessions::SessionKey;
 use crate::users::UserId;

@@ -1,35 +1,35 @@
-//! DynamoDB stores. The only module (with [`crate::sqs`]) that imports `aws_sdk_*`.
+//! DynamoDB stores, one file per table.
 //!
 //! Conventions: every table's items are explicit DTO structs (serde_dynamo) with stable attribute
 //! names; timestamps are epoch **milliseconds** (numbers), except the TTL attribute `expires_at`,
 //! which is epoch **seconds** as DynamoDB's TTL requires. Reads are consistent on base-table keys
 //! and drop items whose `expires_at` has passed; conditional writes treat them as absent.
 
-mod batches;
 mod cache;
+mod cache_locks;
 mod credentials;
-mod cross_app;
+mod cross_app_sessions;
 mod failed_jobs;
+mod job_batches;
 mod job_runs;
-mod locks;
-pub mod migrate;
-mod resets;
+mod password_reset_tokens;
+mod personal_access_tokens;
 mod sessions;
-mod tokens;
 mod users;
 
-pub use batches::DynamoBatches;
 pub use cache::DynamoCache;
+pub use cache_locks::DynamoLocks;
 pub use credentials::DynamoCredentials;
-pub use cross_app::DynamoCrossApp;
+pub use cross_app_sessions::DynamoCrossApp;
 pub use failed_jobs::DynamoFailedJobs;
+pub use job_batches::DynamoBatches;
 pub use job_runs::DynamoJobRuns;
-pub use locks::DynamoLocks;
-pub use resets::DynamoResets;
+pub use password_reset_tokens::DynamoResets;
+pub use personal_access_tokens::DynamoTokens;
 pub use sessions::DynamoSessions;
-pub use tokens::DynamoTokens;
 pub use users::DynamoUsers;
 
+pub(crate) use crate::aws::error::sdk_error;
 use crate::clock::{Clock, Timestamp, epoch_millis, epoch_seconds, from_epoch_millis, from_epoch_seconds};
 use crate::config::Names;
 use crate::error::{StoreError, StoreResult};
@@ -138,38 +138,6 @@ impl Table {
             }
         }
         key
-    }
-}
-
-/// Maps an SDK error to the store's error: throttling, timeouts and 5xx are `Unavailable` (retry);
-/// a missing table says to run `migrate`; anything else is `Rejected`.
-pub(crate) fn sdk_error<E, R>(what: &str, err: SdkError<E, R>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    match &err {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            StoreError::Unavailable(format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err)))
-        }
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or("Unknown");
-            let msg = se.err().message().unwrap_or("");
-            match code {
-                "ResourceNotFoundException" | "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => {
-                    StoreError::Rejected(format!("{what} does not exist: run `gatehouse migrate` ({code}: {msg})"))
-                }
-                "ProvisionedThroughputExceededException"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-                | "InternalServerError"
-                | "ServiceUnavailable"
-                | "LimitExceededException"
-                | "RequestThrottled" => StoreError::Unavailable(format!("{what}: {code}: {msg}")),
-                _ => StoreError::Rejected(format!("{what}: {code}: {msg}")),
-            }
-        }
-        _ => StoreError::Unavailable(format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err))),
     }
 }
 

@@ -5,7 +5,7 @@ use super::{LIVE, Table, condition_failed, from_ms, from_secs, key1, ms, n, s, s
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
-use crate::resets::{ResetRecord, ResetStore};
+use crate::password_reset_tokens::{ResetRecord, ResetStore};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 

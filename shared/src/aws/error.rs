@@ -1,0 +1,37 @@
+//! The one mapping from an AWS SDK error to the store's error, for DynamoDB, SQS and SES alike
+//! (they share smithy's `SdkError`).
+
+use crate::error::StoreError;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// Maps an SDK error to the store's error: throttling, timeouts and 5xx are `Unavailable` (retry);
+/// a missing table says to run `migrate`; anything else is `Rejected`.
+pub fn sdk_error<E, R>(what: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(format!("{what}: {}", DisplayErrorContext(&err)))
+        }
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown");
+            let msg = se.err().message().unwrap_or("");
+            match code {
+                "ResourceNotFoundException" | "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => {
+                    StoreError::Rejected(format!("{what} does not exist: run `gatehouse migrate` ({code}: {msg})"))
+                }
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "LimitExceededException"
+                | "RequestThrottled" => StoreError::Unavailable(format!("{what}: {code}: {msg}")),
+                _ => StoreError::Rejected(format!("{what}: {code}: {msg}")),
+            }
+        }
+        _ => StoreError::Unavailable(format!("{what}: {}", DisplayErrorContext(&err))),
+    }
+}

@@ -1,0 +1,68 @@
+//! Everything that talks to AWS, and the only folder that imports `aws_sdk_*` (a test checks it):
+//! the DynamoDB stores (one file per table), the SQS queue, the SES mailer, migrations, and the
+//! mapping of SDK errors to [`crate::StoreError`].
+
+pub mod dynamo;
+pub mod error;
+pub mod migrate;
+pub mod ses;
+pub mod sqs;
+
+use crate::clock::Clock;
+use crate::config::Names;
+use crate::schema;
+use crate::stores::Stores;
+use dynamo::Table;
+use std::sync::Arc;
+
+impl Stores {
+    /// DynamoDB and SQS, as the SDK configuration says (region, credentials, `AWS_ENDPOINT_URL`).
+    /// Makes no network call.
+    pub fn aws(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Self {
+        let db = dynamo::Client::new(sdk);
+        let sqs = sqs::Client::new(sdk);
+        let t = |def| Table::new(db.clone(), names, def, clock.clone());
+        let sessions = Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS)));
+        let tokens = Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS)));
+        let cross_app =
+            Arc::new(dynamo::DynamoCrossApp::new(t(schema::CROSS_APP_HANDOFFS), t(schema::CROSS_APP_SESSIONS)));
+        let credentials = Arc::new(dynamo::DynamoCredentials::new(
+            t(schema::CREDENTIALS),
+            names.table(schema::USERS.logical),
+            sessions.clone(),
+            tokens.clone(),
+            cross_app.clone(),
+        ));
+        Self {
+            users: Arc::new(dynamo::DynamoUsers::new(t(schema::USERS))),
+            sessions,
+            resets: Arc::new(dynamo::DynamoResets::new(t(schema::PASSWORD_RESET_TOKENS))),
+            tokens,
+            cache: Arc::new(dynamo::DynamoCache::new(t(schema::CACHE))),
+            locks: Arc::new(dynamo::DynamoLocks::new(t(schema::CACHE_LOCKS))),
+            batches: Arc::new(dynamo::DynamoBatches::new(t(schema::JOB_BATCHES))),
+            failed_jobs: Arc::new(dynamo::DynamoFailedJobs::new(t(schema::FAILED_JOBS))),
+            cross_app,
+            credentials,
+            job_runs: Arc::new(dynamo::DynamoJobRuns::new(t(schema::JOB_RUNS))),
+            queue: Arc::new(sqs::SqsQueue::new(
+                sqs,
+                names.queue(schema::JOBS_QUEUE.logical),
+                names.jobs_queue_url.clone(),
+            )),
+            clock,
+            backend: "dynamodb+sqs",
+        }
+    }
+}
+
+/// The AWS SDK configuration from the standard environment (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL` for emulators). Credentials are resolved lazily, on the first request.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
+
+/// Re-exported so binaries need not depend on the SDK crates themselves.
+pub use aws_config::SdkConfig;
+pub use dynamo::Client as DynamoClient;
+pub use sqs::Client as SqsClient;

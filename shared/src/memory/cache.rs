@@ -1,0 +1,100 @@
+//! The in-memory `cache` table.
+
+use super::{SharedClock, Table};
+use crate::cache::{CacheStore, check_key};
+use crate::clock::{Timestamp, is_live};
+use crate::error::{StoreError, StoreResult};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::HashMap;
+
+pub struct MemoryCache {
+    clock: SharedClock,
+    rows: Table<String, (Value, Option<Timestamp>)>,
+}
+
+impl MemoryCache {
+    pub fn new(clock: SharedClock) -> Self {
+        Self { clock, rows: Table::default() }
+    }
+
+    fn live(&self, t: &HashMap<String, (Value, Option<Timestamp>)>, key: &str) -> Option<Value> {
+        let now = self.clock.now();
+        t.get(key).filter(|(_, e)| is_live(*e, now)).map(|(v, _)| v.clone())
+    }
+}
+
+#[async_trait]
+impl CacheStore for MemoryCache {
+    async fn get(&self, key: &str) -> StoreResult<Option<Value>> {
+        check_key(key)?;
+        Ok(self.live(&self.rows.lock(), key))
+    }
+
+    async fn many(&self, keys: &[String]) -> StoreResult<Vec<Option<Value>>> {
+        keys.iter().try_for_each(|k| check_key(k))?;
+        let t = self.rows.lock();
+        Ok(keys.iter().map(|k| self.live(&t, k)).collect())
+    }
+
+    async fn put(&self, key: &str, value: &Value, expires_at: Option<Timestamp>) -> StoreResult<()> {
+        check_key(key)?;
+        self.rows.lock().insert(key.to_owned(), (value.clone(), expires_at));
+        Ok(())
+    }
+
+    async fn add(&self, key: &str, value: &Value, expires_at: Option<Timestamp>) -> StoreResult<bool> {
+        check_key(key)?;
+        let mut t = self.rows.lock();
+        if self.live(&t, key).is_some() {
+            return Ok(false);
+        }
+        t.insert(key.to_owned(), (value.clone(), expires_at));
+        Ok(true)
+    }
+
+    async fn increment(&self, key: &str, by: i64) -> StoreResult<i64> {
+        check_key(key)?;
+        let mut t = self.rows.lock();
+        let next = match self.live(&t, key) {
+            None => {
+                t.insert(key.to_owned(), (Value::from(by), None));
+                return Ok(by);
+            }
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| StoreError::Conflict(format!("cache value at {key:?} is not an integer")))?
+                .checked_add(by)
+                .ok_or_else(|| StoreError::Conflict(format!("cache counter at {key:?} would overflow")))?,
+        };
+        if let Some(entry) = t.get_mut(key) {
+            entry.0 = Value::from(next);
+        }
+        Ok(next)
+    }
+
+    async fn hit(&self, key: &str, window_end: Timestamp) -> StoreResult<(i64, Timestamp)> {
+        check_key(key)?;
+        let now = self.clock.now();
+        let mut t = self.rows.lock();
+        match t.get_mut(key) {
+            Some((v, Some(end))) if *end > now => {
+                let next = v.as_i64().unwrap_or(0).saturating_add(1);
+                *v = Value::from(next);
+                Ok((next, *end))
+            }
+            _ => {
+                t.insert(key.to_owned(), (Value::from(1), Some(window_end)));
+                Ok((1, window_end))
+            }
+        }
+    }
+
+    async fn forget(&self, key: &str) -> StoreResult<bool> {
+        check_key(key)?;
+        let mut t = self.rows.lock();
+        let was_live = self.live(&t, key).is_some();
+        t.remove(key);
+        Ok(was_live)
+    }
+}

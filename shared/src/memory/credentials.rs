@@ -1,0 +1,106 @@
+//! The in-memory `credentials` table.
+
+use super::{MemoryCrossApp, MemorySessions, MemoryTokens, MemoryUsers, Table};
+use crate::clock::is_live;
+use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential};
+use crate::error::{StoreError, StoreResult};
+use crate::personal_access_tokens::TokenId;
+use crate::sessions::SessionKey;
+use crate::users::UserId;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The register, and the one place a credential enters the in-memory stores: under the users
+/// table's lock, so that issuing and moving a user's credentials version are atomic with respect
+/// to each other, as the DynamoDB transaction makes them.
+pub struct MemoryCredentials {
+    users: Arc<MemoryUsers>,
+    sessions: Arc<MemorySessions>,
+    tokens: Arc<MemoryTokens>,
+    cross_app: Arc<MemoryCrossApp>,
+    entries: Table<UserId, BTreeMap<CredentialRef, CredentialEntry>>,
+}
+
+impl MemoryCredentials {
+    pub fn new(
+        users: Arc<MemoryUsers>,
+        sessions: Arc<MemorySessions>,
+        tokens: Arc<MemoryTokens>,
+        cross_app: Arc<MemoryCrossApp>,
+    ) -> Self {
+        Self { users, sessions, tokens, cross_app, entries: Table::default() }
+    }
+}
+
+#[async_trait]
+impl CredentialStore for MemoryCredentials {
+    async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool> {
+        let users = self.users.by_id.lock();
+        if users.get(&entry.user_id).is_none_or(|u| u.credentials_version != version) {
+            return Ok(false);
+        }
+        if let Some(parent) = &entry.parent {
+            let now = self.sessions.clock.now();
+            let live = match parent.kind {
+                CredentialKind::Session => self
+                    .sessions
+                    .rows
+                    .lock()
+                    .get(&SessionKey::from_stored(parent.key.clone()))
+                    .is_some_and(|s| s.expires_at > now),
+                CredentialKind::Token => self
+                    .tokens
+                    .rows
+                    .lock()
+                    .get(&TokenId::from_stored(parent.key.clone()))
+                    .is_some_and(|t| is_live(t.expires_at, now)),
+                CredentialKind::Handoff => {
+                    self.cross_app.handoffs.lock().get(&parent.key).is_some_and(|h| h.expires_at > now)
+                }
+            };
+            if !live {
+                return Ok(false);
+            }
+        }
+        match credential {
+            NewCredential::Session(s) => {
+                let mut rows = self.sessions.rows.lock();
+                if rows.contains_key(&s.key) {
+                    return Err(StoreError::Conflict("session id already exists".into()));
+                }
+                rows.insert(s.key.clone(), s.clone());
+            }
+            NewCredential::Token(t) => {
+                let mut rows = self.tokens.rows.lock();
+                if rows.contains_key(&t.id) {
+                    return Err(StoreError::Conflict("token id already exists".into()));
+                }
+                rows.insert(t.id.clone(), t.clone());
+            }
+            NewCredential::Handoff(h) => {
+                let mut rows = self.cross_app.handoffs.lock();
+                if rows.contains_key(&h.token_hash) {
+                    return Err(StoreError::Conflict("handoff token already exists".into()));
+                }
+                rows.insert(h.token_hash.clone(), h.clone());
+            }
+        }
+        self.entries.lock().entry(entry.user_id.clone()).or_default().insert(entry.credential.clone(), entry.clone());
+        drop(users);
+        Ok(true)
+    }
+
+    async fn list(&self, user: &UserId) -> StoreResult<Vec<CredentialEntry>> {
+        Ok(self.entries.lock().get(user).map(|m| m.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn forget(&self, user: &UserId, refs: &[CredentialRef]) -> StoreResult<()> {
+        if let Some(m) = self.entries.lock().get_mut(user) {
+            for r in refs {
+                m.remove(r);
+            }
+        }
+        Ok(())
+    }
+}

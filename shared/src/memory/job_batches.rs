@@ -1,0 +1,96 @@
+//! The in-memory `batches` table.
+
+use super::{SharedClock, Table};
+use crate::clock::{Timestamp, is_live};
+use crate::error::{StoreError, StoreResult};
+use crate::job_batches::{Batch, BatchStore, Counted};
+use async_trait::async_trait;
+use std::collections::HashSet;
+
+pub struct MemoryBatches {
+    clock: SharedClock,
+    rows: Table<String, (Batch, HashSet<String>)>,
+}
+
+impl MemoryBatches {
+    pub fn new(clock: SharedClock) -> Self {
+        Self { clock, rows: Table::default() }
+    }
+
+    fn count(&self, id: &str, job: &str, failed: bool) -> StoreResult<Option<Counted>> {
+        let now = self.clock.now();
+        let mut t = self.rows.lock();
+        let Some((batch, counted)) = t.get_mut(id).filter(|(b, _)| is_live(b.expires_at, now)) else {
+            return Ok(None);
+        };
+        let newly_counted = counted.insert(job.to_owned());
+        if newly_counted {
+            batch.pending_jobs = batch.pending_jobs.saturating_sub(1);
+            if failed {
+                batch.failed_jobs += 1;
+                batch.failed_job_ids.push(job.to_owned());
+            }
+        }
+        Ok(Some(Counted { newly_counted, batch: batch.clone() }))
+    }
+}
+
+#[async_trait]
+impl BatchStore for MemoryBatches {
+    async fn create(&self, batch: &Batch) -> StoreResult<()> {
+        let mut t = self.rows.lock();
+        if t.contains_key(&batch.id) {
+            return Err(StoreError::Conflict(format!("batch {} exists", batch.id)));
+        }
+        t.insert(batch.id.clone(), (batch.clone(), HashSet::new()));
+        Ok(())
+    }
+
+    async fn find(&self, id: &str) -> StoreResult<Option<Batch>> {
+        let now = self.clock.now();
+        Ok(self.rows.lock().get(id).map(|(b, _)| b).filter(|b| is_live(b.expires_at, now)).cloned())
+    }
+
+    async fn add_jobs(&self, id: &str, n: u64) -> StoreResult<bool> {
+        Ok(match self.rows.lock().get_mut(id) {
+            Some((b, _)) => {
+                b.total_jobs += n;
+                b.pending_jobs += n;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn record_success(&self, id: &str, job_uuid: &str) -> StoreResult<Option<Counted>> {
+        self.count(id, job_uuid, false)
+    }
+
+    async fn record_failure(&self, id: &str, job_uuid: &str) -> StoreResult<Option<Counted>> {
+        self.count(id, job_uuid, true)
+    }
+
+    async fn mark_finished(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+        Ok(match self.rows.lock().get_mut(id) {
+            Some((b, _)) if b.pending_jobs == 0 && b.finished_at.is_none() => {
+                b.finished_at = Some(now);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn cancel(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+        Ok(match self.rows.lock().get_mut(id) {
+            Some((b, _)) if b.cancelled_at.is_none() => {
+                b.cancelled_at = Some(now);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn delete(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.rows.lock().remove(id).is_some())
+    }
+}

@@ -1,0 +1,56 @@
+//! The in-memory `password reset tokens` table.
+
+use super::{SharedClock, Table};
+use crate::clock::Timestamp;
+use crate::email::Email;
+use crate::error::StoreResult;
+use crate::password_reset_tokens::{ResetRecord, ResetStore};
+use async_trait::async_trait;
+
+pub struct MemoryResets {
+    clock: SharedClock,
+    rows: Table<String, ResetRecord>,
+}
+
+impl MemoryResets {
+    pub fn new(clock: SharedClock) -> Self {
+        Self { clock, rows: Table::default() }
+    }
+}
+
+#[async_trait]
+impl ResetStore for MemoryResets {
+    async fn put_unless_throttled(&self, record: &ResetRecord, throttle_since: Timestamp) -> StoreResult<bool> {
+        let now = self.clock.now();
+        let mut t = self.rows.lock();
+        let key = record.email.normalized();
+        if let Some(old) = t.get(&key)
+            && old.expires_at > now
+            && old.created_at > throttle_since
+        {
+            return Ok(false);
+        }
+        t.insert(key, record.clone());
+        Ok(true)
+    }
+
+    async fn find(&self, email: &Email) -> StoreResult<Option<ResetRecord>> {
+        let now = self.clock.now();
+        Ok(self.rows.lock().get(&email.normalized()).filter(|r| r.expires_at > now).cloned())
+    }
+
+    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<bool> {
+        let mut t = self.rows.lock();
+        let key = email.normalized();
+        let ok = t.get(&key).is_some_and(|r| r.expires_at > now && r.token_hash == token_hash);
+        if ok {
+            t.remove(&key);
+        }
+        Ok(ok)
+    }
+
+    async fn delete(&self, email: &Email) -> StoreResult<()> {
+        self.rows.lock().remove(&email.normalized());
+        Ok(())
+    }
+}

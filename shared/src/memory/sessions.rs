@@ -1,0 +1,80 @@
+//! The in-memory `sessions` table.
+
+use super::{SharedClock, Table};
+use crate::clock::Timestamp;
+use crate::error::StoreResult;
+use crate::sessions::{SessionKey, SessionRecord, SessionStore};
+use crate::users::UserId;
+use async_trait::async_trait;
+
+pub struct MemorySessions {
+    pub(super) clock: SharedClock,
+    pub(super) rows: Table<SessionKey, SessionRecord>,
+}
+
+impl MemorySessions {
+    pub fn new(clock: SharedClock) -> Self {
+        Self { clock, rows: Table::default() }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessions {
+    async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
+        let live_now = self.clock.now();
+        Ok(match self.rows.lock().get_mut(key) {
+            Some(s) if s.expires_at > live_now => {
+                s.password_confirmed_at = Some(now);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
+        let now = self.clock.now();
+        Ok(self.rows.lock().get(key).filter(|s| s.expires_at > now).cloned())
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+        expires_at: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<bool> {
+        let live_now = self.clock.now();
+        Ok(match self.rows.lock().get_mut(key) {
+            Some(s) if s.expires_at > live_now && s.last_activity <= stale_before => {
+                s.last_activity = now;
+                s.expires_at = expires_at;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
+        Ok(self.rows.lock().remove(key).is_some())
+    }
+
+    async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
+        let now = self.clock.now();
+        let mut v: Vec<_> = self
+            .rows
+            .lock()
+            .values()
+            .filter(|s| s.user_id.as_ref() == Some(user) && s.expires_at > now)
+            .cloned()
+            .collect();
+        v.sort_by_key(|s| std::cmp::Reverse(s.last_activity));
+        Ok(v)
+    }
+
+    async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize> {
+        let mut t = self.rows.lock();
+        let before = t.len();
+        t.retain(|k, s| s.user_id.as_ref() != Some(user) || Some(k) == keep);
+        Ok(before - t.len())
+    }
+}

@@ -1,0 +1,81 @@
+//! The in-memory `users` table.
+
+use super::Table;
+use crate::clock::Timestamp;
+use crate::email::Email;
+use crate::error::{StoreError, StoreResult};
+use crate::users::{CredentialChange, User, UserId, UserStore};
+use async_trait::async_trait;
+
+#[derive(Default)]
+pub struct MemoryUsers {
+    pub(super) by_id: Table<UserId, User>,
+}
+
+impl MemoryUsers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryUsers {
+    async fn create(&self, user: &User) -> StoreResult<()> {
+        let mut t = self.by_id.lock();
+        let email = user.email.normalized();
+        if t.contains_key(&user.id) || t.values().any(|u| u.email.normalized() == email) {
+            return Err(StoreError::Conflict("the email is already registered".into()));
+        }
+        t.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+
+    async fn find(&self, id: &UserId) -> StoreResult<Option<User>> {
+        Ok(self.by_id.lock().get(id).cloned())
+    }
+
+    async fn find_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        let e = email.normalized();
+        Ok(self.by_id.lock().values().find(|u| u.email.normalized() == e).cloned())
+    }
+
+    async fn change_credentials(
+        &self,
+        id: &UserId,
+        expected: u64,
+        change: CredentialChange<'_>,
+        now: Timestamp,
+    ) -> StoreResult<Option<u64>> {
+        Ok(match self.by_id.lock().get_mut(id) {
+            Some(u) if u.credentials_version == expected => {
+                if let Some(h) = change.password {
+                    u.password_hash = h.clone();
+                }
+                if let Some(r) = change.remember_token {
+                    u.remember_token = Some(r.clone());
+                }
+                if change.revoke {
+                    u.credentials_version += 1;
+                }
+                u.updated_at = now;
+                Some(u.credentials_version)
+            }
+            _ => None,
+        })
+    }
+
+    async fn mark_email_verified(&self, id: &UserId, now: Timestamp) -> StoreResult<bool> {
+        Ok(match self.by_id.lock().get_mut(id) {
+            Some(u) => {
+                u.email_verified_at = Some(now);
+                u.updated_at = now;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn delete(&self, id: &UserId) -> StoreResult<bool> {
+        Ok(self.by_id.lock().remove(id).is_some())
+    }
+}
