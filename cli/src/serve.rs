@@ -8,7 +8,7 @@ use base64::Engine;
 use gatehouse::mail::LogMailer;
 use gatehouse::{Config, Stores, SystemClock};
 use gatehouse_token_check::RouteAbilities;
-use gatehouse_web::{ApiError, App};
+use gatehouse_http::{ApiError, App};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
@@ -62,7 +62,7 @@ pub fn route(method: &str, path: &str) -> Option<(String, Target, bool)> {
     }
     for (routes, target) in tables {
         for (m, pattern) in routes {
-            if *m == method && gatehouse_web::path_matches(pattern, path) {
+            if *m == method && gatehouse_http::path_matches(pattern, path) {
                 let key = format!("{m} {pattern}");
                 let protected = !public_routes().contains(&key);
                 return Some((key, target, protected));
@@ -71,7 +71,7 @@ pub fn route(method: &str, path: &str) -> Option<(String, Target, bool)> {
     }
     // A known path with another method: the function answers 405.
     for (routes, target) in tables {
-        if routes.iter().any(|(_, p)| gatehouse_web::path_matches(p, path)) {
+        if routes.iter().any(|(_, p)| gatehouse_http::path_matches(p, path)) {
             return Some((format!("{method} {path}"), target, false));
         }
     }
@@ -134,7 +134,7 @@ impl Server {
 }
 
 fn openapi_response() -> lambda_http::Response<lambda_http::Body> {
-    gatehouse_web::json(lambda_http::http::StatusCode::OK, &serde_json::from_str::<Value>(OPENAPI).unwrap_or_default())
+    gatehouse_http::json(lambda_http::http::StatusCode::OK, &serde_json::from_str::<Value>(OPENAPI).unwrap_or_default())
 }
 
 /// The API Gateway HTTP API (payload 2.0) event for a request, as AWS would build it.

@@ -3,7 +3,7 @@
 
 use crate::TestEnv;
 use gatehouse::Config;
-use gatehouse_web::App;
+use gatehouse_http::App;
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use gatehouse::{Email, Stores};
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::counting::{CountingSessions, LaggingSessions, LaggingTokens};
 use gatehouse_tests::http::{Call, Reply, TestApp};
-use gatehouse_web::App;
+use gatehouse_http::App;
 use serde_json::{Value, json};
 use std::sync::Arc;
 

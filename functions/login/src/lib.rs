@@ -8,7 +8,7 @@ use gatehouse::credentials::CredentialRef;
 use gatehouse::password::{PasswordAttempt, PasswordContext};
 use gatehouse::sessions::SessionRecord;
 use gatehouse::users::{User, UserId};
-use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, no_content, request_id};
+use gatehouse_http::{ApiError, App, Fields, client_meta, json, json_object, no_content, request_id};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -44,7 +44,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         (Method::POST, "/logout-other-devices") => logout_other_devices(app, req).await,
         (Method::POST, "/user/confirm-password") => confirm_password(app, req).await,
         (Method::GET, "/user/confirmed-password-status") => confirmed_password_status(app, req).await,
-        (_, p) => Err(gatehouse_web::no_route(ROUTES, p)),
+        (_, p) => Err(gatehouse_http::no_route(ROUTES, p)),
     }
 }
 
@@ -67,7 +67,7 @@ fn with_cookie(mut resp: Response<Body>, cookie: lambda_http::http::HeaderValue)
 
 async fn register(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     // It sets the session cookie: a page elsewhere must not sign a browser in (login CSRF).
-    gatehouse_web::check_origin(req, &app.config.session)?;
+    gatehouse_http::check_origin(req, &app.config.session)?;
     let auth = app.auth()?;
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
@@ -82,40 +82,40 @@ async fn register(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     };
     let (user, session) = auth.register(name, email, password, &client_meta(req)).await?;
     let resp = json(StatusCode::CREATED, &json!({ "user": user_json(&user) }));
-    Ok(with_cookie(resp, gatehouse_web::session_cookie(&app.config.session, &session, false)))
+    Ok(with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, false)))
 }
 
 async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    gatehouse_web::check_origin(req, &app.config.session)?;
+    gatehouse_http::check_origin(req, &app.config.session)?;
     let auth = app.auth()?;
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
     let email = f.email("email");
     // Length is not judged here: an over-long attempt simply does not match (same answer, same cost).
-    let password = f.secret("password", gatehouse_web::MAX_BODY);
+    let password = f.secret("password", gatehouse_http::MAX_BODY);
     let remember = f.optional_bool("remember").unwrap_or(false);
     f.finish()?;
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::internal());
     };
-    let device = gatehouse_web::cookie(req, &gatehouse_web::device_cookie_name(&app.config.session));
+    let device = gatehouse_http::cookie(req, &gatehouse_http::device_cookie_name(&app.config.session));
     let (user, session) =
         auth.login(&email, PasswordAttempt::new(password), remember, &client_meta(req), device.as_deref()).await?;
     let resp = json(StatusCode::OK, &json!({ "user": user_json(&user) }));
-    let resp = with_cookie(resp, gatehouse_web::session_cookie(&app.config.session, &session, remember));
+    let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember));
     // A known device from now on: its own login count, untouched by floods against the account.
     let known = device.is_some_and(|d| app.config.app_key.device_id(&email, &d).is_some());
     Ok(if known {
         resp
     } else {
-        with_cookie(resp, gatehouse_web::device_cookie(&app.config.session, &app.config.app_key.device_cookie(&email)))
+        with_cookie(resp, gatehouse_http::device_cookie(&app.config.session, &app.config.app_key.device_cookie(&email)))
     })
 }
 
 /// The caller's session (cookie-authenticated routes that act on "this session") and its user id.
 async fn session_principal(app: &App, req: &Request) -> Result<(UserId, SessionRecord), ApiError> {
-    let cookie = gatehouse_web::cookie(req, &app.config.session.cookie_name).ok_or_else(ApiError::unauthenticated)?;
-    gatehouse_web::check_origin(req, &app.config.session)?;
+    let cookie = gatehouse_http::cookie(req, &app.config.session.cookie_name).ok_or_else(ApiError::unauthenticated)?;
+    gatehouse_http::check_origin(req, &app.config.session)?;
     match app.access.session(&cookie).await? {
         Some(rec) => Ok((rec.user_id.clone().ok_or_else(ApiError::unauthenticated)?, rec)),
         None => Err(ApiError::unauthenticated()),
@@ -125,7 +125,7 @@ async fn session_principal(app: &App, req: &Request) -> Result<(UserId, SessionR
 async fn logout(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (user_id, session) = session_principal(app, req).await?;
     app.auth()?.logout(&CredentialRef::session(&session.key), &user_id).await?;
-    Ok(with_cookie(no_content(), gatehouse_web::clear_session_cookie(&app.config.session)))
+    Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&app.config.session)))
 }
 
 async fn load_user(app: &App, id: &UserId) -> Result<User, ApiError> {
@@ -165,7 +165,7 @@ async fn sessions(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
 fn password_field(req: &Request) -> Result<PasswordAttempt, ApiError> {
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
-    let password = f.secret("password", gatehouse_web::MAX_BODY);
+    let password = f.secret("password", gatehouse_http::MAX_BODY);
     f.finish()?;
     password.map(PasswordAttempt::new).ok_or_else(ApiError::internal)
 }
@@ -187,7 +187,7 @@ async fn logout_other_devices(app: &App, req: &Request) -> Result<Response<Body>
         .logout_other_devices(&user, &session, password, &client_meta(req))
         .await
         .map_err(incorrect_password)?;
-    Ok(with_cookie(no_content(), gatehouse_web::session_cookie(&app.config.session, &id, session.remember())))
+    Ok(with_cookie(no_content(), gatehouse_http::session_cookie(&app.config.session, &id, session.remember())))
 }
 
 /// Laravel's `password.confirm`: proves the password again in this session, for the actions that

@@ -1,3 +1,3 @@
 //! The `login` Lambda: built once, then every request goes to [`gatehouse_login::handle`].
 
-gatehouse_web::http_main!(gatehouse_login::handle);
+gatehouse_http::http_main!(gatehouse_login::handle);

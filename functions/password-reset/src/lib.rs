@@ -5,7 +5,7 @@ use gatehouse::password_broker::{PasswordBroker, ResetError};
 use gatehouse::password_reset_tokens::PlainResetToken;
 use gatehouse::queue::Dispatcher;
 use gatehouse::throttle::{Limit, client_key};
-use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, request_id};
+use gatehouse_http::{ApiError, App, Fields, client_meta, json, json_object, request_id};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -25,7 +25,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     match (req.method().clone(), req.uri().path()) {
         (Method::POST, "/forgot-password") => forgot(app, req).await,
         (Method::POST, "/reset-password") => reset(app, req).await,
-        (_, p) => Err(gatehouse_web::no_route(ROUTES, p)),
+        (_, p) => Err(gatehouse_http::no_route(ROUTES, p)),
     }
 }
 

@@ -13,7 +13,7 @@ use gatehouse::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
 use gatehouse::password::PasswordAttempt;
 use gatehouse::personal_access_tokens::{self, Abilities, PersonalAccessToken, TokenId, Tokenable};
 use gatehouse::users::UserId;
-use gatehouse_web::{ApiError, App, Fields, client_meta, json, json_object, no_content, request_id};
+use gatehouse_http::{ApiError, App, Fields, client_meta, json, json_object, no_content, request_id};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
@@ -52,7 +52,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         (Method::POST, ["cross-app", "handoff"]) => handoff(app, req).await,
         (Method::POST, ["cross-app", "exchange"]) => exchange(app, req).await,
         (Method::DELETE, ["cross-app", "sessions", id]) => revoke_cross_app(app, req, id).await,
-        _ => Err(gatehouse_web::no_route(ROUTES, &path)),
+        _ => Err(gatehouse_http::no_route(ROUTES, &path)),
     }
 }
 
@@ -192,7 +192,7 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
     let email = f.email("email");
-    let password = f.secret("password", gatehouse_web::MAX_BODY);
+    let password = f.secret("password", gatehouse_http::MAX_BODY);
     let device = f.text("device_name", 255);
     let (abilities, expires_in) = token_options(&mut f);
     // Every shape error first; credentials are checked only for a well-formed request.
@@ -317,7 +317,7 @@ fn invalid_handoff() -> ApiError {
 /// handoff's parent (revoking that ends this session).
 async fn exchange(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     // It sets the session cookie: a page elsewhere must not sign a browser in (login CSRF).
-    gatehouse_web::check_origin(req, &app.config.session)?;
+    gatehouse_http::check_origin(req, &app.config.session)?;
     let auth = app.auth()?;
     let body = json_object(req)?;
     let mut f = Fields::new(&body);
@@ -363,7 +363,7 @@ async fn exchange(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     let mut resp =
         json(StatusCode::OK, &json!({ "user": gatehouse_login::user_json(&user), "cross_app_session_id": record.id }));
     resp.headers_mut()
-        .append(header::SET_COOKIE, gatehouse_web::session_cookie(&app.config.session, &session_id, false));
+        .append(header::SET_COOKIE, gatehouse_http::session_cookie(&app.config.session, &session_id, false));
     Ok(resp)
 }
 

@@ -6,8 +6,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    gatehouse_web::init_tracing();
-    let app = gatehouse_web::App::from_env(false).await?;
+    gatehouse_http::init_tracing();
+    let app = gatehouse_http::App::from_env(false).await?;
     let abilities = gatehouse_token_check::RouteAbilities::from_env()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
         let (app, abilities) = (&app, &abilities);
