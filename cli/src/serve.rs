@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use gatehouse::mail::LogMailer;
 use gatehouse::{Config, Stores, SystemClock};
-use gatehouse_token_check::RouteAbilities;
 use gatehouse_http::{ApiError, App};
+use gatehouse_token_check::RouteAbilities;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
@@ -54,7 +54,7 @@ pub fn public_routes() -> &'static std::collections::HashSet<String> {
 pub fn route(method: &str, path: &str) -> Option<(String, Target, bool)> {
     let tables: [(&[(&str, &str)], Target); 3] = [
         (gatehouse_login::ROUTES, Target::Login),
-        (gatehouse_token_check::ROUTES, Target::Tokens),
+        (gatehouse_tokens::ROUTES, Target::Tokens),
         (gatehouse_password_reset::ROUTES, Target::PasswordReset),
     ];
     if method == "GET" && path == "/openapi.json" {
@@ -125,7 +125,7 @@ impl Server {
         };
         let response = match target {
             Target::Login => gatehouse_login::handle(&self.app, request).await,
-            Target::Tokens => gatehouse_token_check::handle(&self.app, request).await,
+            Target::Tokens => gatehouse_tokens::handle(&self.app, request).await,
             Target::PasswordReset => gatehouse_password_reset::handle(&self.app, request).await,
             Target::OpenApi => openapi_response(),
         };
@@ -280,8 +280,7 @@ fn banner(addr: SocketAddr, stores: &Stores, aws: bool) {
         eprintln!("store: {} (embedded: nothing to install, and all data is lost at exit)", stores.backend);
     }
     eprintln!("mail:  printed below by the log mailer (local only)\nroutes:");
-    for (m, p) in
-        gatehouse_login::ROUTES.iter().chain(gatehouse_token_check::ROUTES).chain(gatehouse_password_reset::ROUTES)
+    for (m, p) in gatehouse_login::ROUTES.iter().chain(gatehouse_tokens::ROUTES).chain(gatehouse_password_reset::ROUTES)
     {
         eprintln!("  {m:<6} {p}");
     }
@@ -335,7 +334,7 @@ mod tests {
             .collect();
         let mut served: std::collections::BTreeSet<String> = gatehouse_login::ROUTES
             .iter()
-            .chain(gatehouse_token_check::ROUTES)
+            .chain(gatehouse_tokens::ROUTES)
             .chain(gatehouse_password_reset::ROUTES)
             .map(|(m, p)| format!("{m} {p}"))
             .collect();

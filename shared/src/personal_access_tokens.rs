@@ -36,6 +36,11 @@ impl std::fmt::Display for TokenId {
     }
 }
 
+/// The ability a token needs to mint more tokens (`POST /tokens`).
+pub const CREATE_TOKENS: &str = "tokens:create";
+/// The ability a token needs to hand its user off to another app (`POST /cross-app/handoff`).
+pub const CROSS_APP_HANDOFF: &str = "cross-app:handoff";
+
 const RANDOM_LEN: usize = 43;
 const CHECKSUM_LEN: usize = 8;
 

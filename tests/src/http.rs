@@ -201,12 +201,12 @@ impl TestApp {
 
 impl TestApp {
     pub async fn tokens_fn(&self, call: Call) -> Reply {
-        Reply::from(gatehouse_token_check::handle(&self.app, call.request()).await)
+        Reply::from(gatehouse_tokens::handle(&self.app, call.request()).await)
     }
 
     /// The tokens function of another deployment ([`TestApp::sibling`]).
     pub async fn tokens_at(app: &App, call: Call) -> Reply {
-        Reply::from(gatehouse_token_check::handle(app, call.request()).await)
+        Reply::from(gatehouse_tokens::handle(app, call.request()).await)
     }
 
     /// The login function of another deployment ([`TestApp::sibling`]).

@@ -10,10 +10,10 @@ use gatehouse::password::{HashCost, PasswordHasher, PasswordPolicy};
 use gatehouse::password_reset_tokens::{PlainResetToken, ResetRecord};
 use gatehouse::users::CredentialChange;
 use gatehouse::{Email, Stores};
+use gatehouse_http::App;
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::counting::{CountingSessions, LaggingSessions, LaggingTokens};
 use gatehouse_tests::http::{Call, Reply, TestApp};
-use gatehouse_http::App;
 use serde_json::{Value, json};
 use std::sync::Arc;
 

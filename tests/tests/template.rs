@@ -77,8 +77,8 @@ type Permissions = &'static [(&'static str, &'static [&'static str])];
 fn functions() -> Vec<(&'static str, Permissions)> {
     vec![
         ("login", gatehouse_login::PERMISSIONS),
-        ("tokens", gatehouse_token_check::TOKENS_PERMISSIONS),
-        ("token-check", gatehouse_token_check::AUTHORIZER_PERMISSIONS),
+        ("tokens", gatehouse_tokens::PERMISSIONS),
+        ("token-check", gatehouse_token_check::PERMISSIONS),
         ("password-reset", gatehouse_password_reset::PERMISSIONS),
         ("job-worker", gatehouse_job_worker::PERMISSIONS),
     ]
@@ -133,7 +133,7 @@ fn code_routes() -> BTreeSet<(String, String, String)> {
     let mut out = BTreeSet::new();
     for (binary, routes) in [
         ("login", gatehouse_login::ROUTES),
-        ("tokens", gatehouse_token_check::ROUTES),
+        ("tokens", gatehouse_tokens::ROUTES),
         ("password-reset", gatehouse_password_reset::ROUTES),
     ] {
         for (m, p) in routes {
