@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use gatehouse::mail::LogMailer;
 use gatehouse::{Config, Stores, SystemClock};
-use gatehouse_http::{ApiError, App};
+use gatehouse_http::{ApiError, App, Route};
 use gatehouse_token_check::RouteAbilities;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -31,47 +31,30 @@ pub enum Target {
     OpenApi,
 }
 
-/// The route keys (`POST /login`) that openapi.json marks public (`security: []`): the one
-/// statement of which routes skip the authorizer (template.yaml is tested against it too).
-pub fn public_routes() -> &'static std::collections::HashSet<String> {
-    static PUBLIC: std::sync::LazyLock<std::collections::HashSet<String>> = std::sync::LazyLock::new(|| {
-        let doc: Value = serde_json::from_str(OPENAPI).unwrap_or_default();
-        let mut out = std::collections::HashSet::new();
-        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-            for (method, op) in item.as_object().into_iter().flatten() {
-                if op.get("security").is_some_and(|s| s.as_array().is_some_and(Vec::is_empty)) {
-                    out.insert(format!("{} {path}", method.to_uppercase()));
-                }
-            }
-        }
-        out
-    });
-    &PUBLIC
-}
-
-/// The route key API Gateway would match (`POST /tokens/{id}`), its function, and whether it is
-/// protected by the authorizer. `None` for paths no route matches.
-pub fn route(method: &str, path: &str) -> Option<(String, Target, bool)> {
-    let tables: [(&[(&str, &str)], Target); 3] = [
+/// Every function's route table, with the function that serves it.
+pub fn tables() -> [(&'static [Route], Target); 3] {
+    [
         (gatehouse_login::ROUTES, Target::Login),
         (gatehouse_tokens::ROUTES, Target::Tokens),
         (gatehouse_password_reset::ROUTES, Target::PasswordReset),
-    ];
+    ]
+}
+
+/// The route key API Gateway would match (`POST /tokens/{id}`), its function, and whether the
+/// authorizer guards it (every route its table does not mark public, as in template.yaml).
+/// `None` for paths no route matches.
+pub fn route(method: &str, path: &str) -> Option<(String, Target, bool)> {
     if method == "GET" && path == "/openapi.json" {
         return Some(("GET /openapi.json".into(), Target::OpenApi, false));
     }
-    for (routes, target) in tables {
-        for (m, pattern) in routes {
-            if *m == method && gatehouse_http::path_matches(pattern, path) {
-                let key = format!("{m} {pattern}");
-                let protected = !public_routes().contains(&key);
-                return Some((key, target, protected));
-            }
+    for (routes, target) in tables() {
+        if let Some((r, _)) = gatehouse_http::find(routes, method, path) {
+            return Some((r.key(), target, !r.public()));
         }
     }
     // A known path with another method: the function answers 405.
-    for (routes, target) in tables {
-        if routes.iter().any(|(_, p)| gatehouse_http::path_matches(p, path)) {
+    for (routes, target) in tables() {
+        if routes.iter().any(|r| gatehouse_http::path_matches(r.path, path)) {
             return Some((format!("{method} {path}"), target, false));
         }
     }
@@ -107,7 +90,7 @@ impl Server {
                 "routeArn": format!("arn:aws:execute-api:local:000000000000:gatehouse/$default/{method}{path}"),
             });
             let answer = match serde_json::from_value(auth_event) {
-                Ok(ev) => gatehouse_token_check::authorize(&self.app, &self.abilities, ev).await,
+                Ok(ev) => gatehouse_token_check::authorize(&self.app.access, &self.abilities, ev).await,
                 Err(_) => return to_hyper(ApiError::unauthenticated().into_response()),
             };
             if !answer.is_authorized {
@@ -227,7 +210,7 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
         }
         _ => Arc::new(LogMailer::new()),
     };
-    let app = App::new(config.clone(), stores.clone(), true).context("password hashing")?;
+    let app = App::new(config.clone(), stores.clone()).context("password hashing")?;
     let worker = gatehouse_job_worker::worker(stores.clone(), app.config.clone(), mailer);
     let abilities = RouteAbilities::from_env().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -280,9 +263,8 @@ fn banner(addr: SocketAddr, stores: &Stores, aws: bool) {
         eprintln!("store: {} (embedded: nothing to install, and all data is lost at exit)", stores.backend);
     }
     eprintln!("mail:  printed below by the log mailer (local only)\nroutes:");
-    for (m, p) in gatehouse_login::ROUTES.iter().chain(gatehouse_tokens::ROUTES).chain(gatehouse_password_reset::ROUTES)
-    {
-        eprintln!("  {m:<6} {p}");
+    for r in tables().iter().flat_map(|(routes, _)| routes.iter()) {
+        eprintln!("  {:<6} {}", r.method, r.path);
     }
     eprintln!("  GET    /openapi.json\nworker: consuming the jobs queue in this process\nCtrl-C to stop.\n");
 }
@@ -306,8 +288,20 @@ mod tests {
     }
 
     #[test]
-    fn public_routes_come_from_the_openapi_document() {
-        let mut public: Vec<_> = public_routes().iter().cloned().collect();
+    fn the_public_routes_of_the_tables_are_the_ones_openapi_json_marks_public() {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut documented = Vec::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                if op.get("security").is_some_and(|s| s.as_array().is_some_and(Vec::is_empty)) {
+                    documented.push(format!("{} {path}", method.to_uppercase()));
+                }
+            }
+        }
+        documented.sort();
+        let mut public: Vec<String> =
+            tables().iter().flat_map(|(routes, _)| routes.iter()).filter(|r| r.public()).map(Route::key).collect();
+        public.push("GET /openapi.json".into());
         public.sort();
         assert_eq!(
             public,
@@ -321,6 +315,7 @@ mod tests {
                 "POST /tokens/issue"
             ]
         );
+        assert_eq!(public, documented);
     }
 
     #[test]
@@ -332,12 +327,8 @@ mod tests {
             .iter()
             .flat_map(|(p, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {p}", m.to_uppercase())))
             .collect();
-        let mut served: std::collections::BTreeSet<String> = gatehouse_login::ROUTES
-            .iter()
-            .chain(gatehouse_tokens::ROUTES)
-            .chain(gatehouse_password_reset::ROUTES)
-            .map(|(m, p)| format!("{m} {p}"))
-            .collect();
+        let mut served: std::collections::BTreeSet<String> =
+            tables().iter().flat_map(|(routes, _)| routes.iter()).map(Route::key).collect();
         served.insert("GET /openapi.json".into());
         assert_eq!(served, documented, "a route is served but not documented in openapi.json, or the reverse");
     }

@@ -3,6 +3,8 @@
 
 use gatehouse::StoreError;
 use gatehouse::auth::AuthError;
+use gatehouse::cross_app::CrossAppError;
+use gatehouse::token_issuer::IssueError;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
 use serde_json::json;
@@ -173,5 +175,35 @@ impl ApiError {
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
         self.message = message.into();
         self
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::DerivedSession => ApiError::forbidden(
+                "A session opened by a cross-app handoff cannot mint tokens or hand off; sign in to this app.",
+            ),
+            IssueError::ExceedsParent => {
+                ApiError::field("abilities", "may not exceed the abilities of the token making the request")
+            }
+            IssueError::PasswordConfirmationRequired => ApiError::password_confirmation_required(),
+            // The credential making the request was revoked (a reset, a logout elsewhere).
+            IssueError::Revoked => ApiError::unauthenticated(),
+            IssueError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<CrossAppError> for ApiError {
+    fn from(e: CrossAppError) -> Self {
+        match e {
+            CrossAppError::Refused(e) => e.into(),
+            CrossAppError::InvalidHandoff => {
+                ApiError::unprocessable("invalid_token", "This handoff token is invalid, used or expired.")
+            }
+            CrossAppError::Auth(e) => e.into(),
+            CrossAppError::Store(e) => e.into(),
+        }
     }
 }

@@ -238,25 +238,26 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The value of the named cookie.
-pub fn cookie(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+/// The value of the named cookie in `Cookie` header values (or API Gateway's `cookies` array).
+pub fn find_cookie<'a>(values: impl IntoIterator<Item = &'a str>, name: &str) -> Option<String> {
+    values
+        .into_iter()
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim().to_owned())
 }
 
-/// The bearer credential from `Authorization: Bearer …` (never from the query string). Another
-/// scheme is ignored; a malformed header is a 401.
-pub fn bearer(req: &Request) -> Result<Option<String>, ApiError> {
-    let Some(v) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let v = v.to_str().map_err(|_| ApiError::unauthenticated())?;
+/// The value of the named cookie.
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
+    find_cookie(req.headers().get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()), name)
+}
+
+/// The credential of an `Authorization` header value: `Ok(None)` for another scheme, `Err` for
+/// an unreadable header or a bearer scheme without a credential.
+pub fn parse_bearer(value: Option<&[u8]>) -> Result<Option<String>, ApiError> {
+    let Some(v) = value else { return Ok(None) };
+    let v = std::str::from_utf8(v).map_err(|_| ApiError::unauthenticated())?;
     match v.split_once(' ') {
         Some((scheme, cred)) if scheme.eq_ignore_ascii_case("bearer") => {
             let cred = cred.trim();
@@ -264,6 +265,12 @@ pub fn bearer(req: &Request) -> Result<Option<String>, ApiError> {
         }
         _ => Ok(None),
     }
+}
+
+/// The bearer credential from `Authorization: Bearer …` (never from the query string). Another
+/// scheme is ignored; a malformed header is a 401.
+pub fn bearer(req: &Request) -> Result<Option<String>, ApiError> {
+    parse_bearer(req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()))
 }
 
 /// Source IP and user agent as API Gateway recorded them (never from spoofable headers).

@@ -4,10 +4,15 @@
 
 mod error;
 mod input;
+mod route;
+pub mod views;
 
 pub use error::ApiError;
-pub use input::{Fields, MAX_BODY, bearer, client_meta, cookie, json_object, request_id};
+pub use input::{Fields, MAX_BODY, bearer, client_meta, cookie, find_cookie, json_object, parse_bearer, request_id};
+pub use route::{Call, Guard, Handler, Reply, Route, dispatch, find, match_path, no_route, path_matches};
 
+#[doc(hidden)]
+pub use gatehouse as __gatehouse;
 pub use lambda_http;
 
 use gatehouse::access::{Access, Principal};
@@ -26,32 +31,24 @@ pub struct App {
     pub config: Arc<Config>,
     pub stores: Stores,
     pub access: Access,
-    auth: Option<Auth>,
+    pub auth: Auth,
 }
 
 impl App {
-    /// `with_passwords` builds the argon2 machinery (and hashes the dummy password once); the
-    /// authorizer does without.
-    pub fn new(config: Config, stores: Stores, with_passwords: bool) -> Result<Self, gatehouse::password::HashError> {
+    /// Builds the argon2 machinery (and hashes the dummy password once).
+    pub fn new(config: Config, stores: Stores) -> Result<Self, gatehouse::password::HashError> {
         let config = Arc::new(config);
         let access = Access::new(stores.clone(), config.clone());
-        let auth = if with_passwords { Some(Auth::new(access.clone())?) } else { None };
+        let auth = Auth::new(access.clone())?;
         Ok(Self { config, stores, access, auth })
     }
 
     /// Configuration from the environment and the DynamoDB/SQS stores; no network call.
-    pub async fn from_env(with_passwords: bool) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = Config::from_env()?;
         let sdk = gatehouse::aws::aws_sdk_config().await;
         let stores = Stores::aws(&sdk, &config.names, Arc::new(gatehouse::SystemClock));
-        Ok(Self::new(config, stores, with_passwords)?)
-    }
-
-    pub fn auth(&self) -> Result<&Auth, ApiError> {
-        self.auth.as_ref().ok_or_else(|| {
-            tracing::error!("password machinery not configured in this function");
-            ApiError::internal()
-        })
+        Ok(Self::new(config, stores)?)
     }
 
     /// The caller, from a bearer token or the session cookie; `None` when neither is valid. A state
@@ -65,36 +62,14 @@ impl App {
         Ok(self.access.principal(bearer.as_deref(), cookie.as_deref()).await?)
     }
 
-    /// The caller, who must be authenticated (401) and, when `ability` is given, hold it (403).
-    pub async fn require(&self, req: &Request, ability: Option<&str>) -> Result<Principal, ApiError> {
+    /// The caller, who must be authenticated (401) and hold every ability listed (403).
+    pub async fn require(&self, req: &Request, abilities: &[&str]) -> Result<Principal, ApiError> {
         let p = self.principal(req).await?.ok_or_else(ApiError::unauthenticated)?;
-        if let Some(a) = ability
-            && !p.can(a)
-        {
+        if let Some(a) = abilities.iter().find(|a| !p.can(a)) {
             return Err(ApiError::forbidden(format!("This token lacks the \"{a}\" ability.")));
         }
         Ok(p)
     }
-}
-
-/// Whether `path` matches a route pattern such as `/tokens/{id}`.
-pub fn path_matches(pattern: &str, path: &str) -> bool {
-    let (a, b): (Vec<_>, Vec<_>) = (pattern.split('/').collect(), path.split('/').collect());
-    a.len() == b.len()
-        && a.iter().zip(&b).all(|(p, s)| (p.starts_with('{') && p.ends_with('}') && !s.is_empty()) || p == s)
-}
-
-/// The answer for a request no route of `routes` takes: 405 with `Allow` when the path is known
-/// with other methods, else 404.
-pub fn no_route(routes: &[(&str, &str)], path: &str) -> ApiError {
-    // A literal route (`/tokens/issue`) takes its path from a pattern (`/tokens/{id}`).
-    let literal = routes.iter().any(|(_, p)| *p == path);
-    let allowed: Vec<&str> = routes
-        .iter()
-        .filter(|(_, p)| if literal { *p == path } else { path_matches(p, path) })
-        .map(|(m, _)| *m)
-        .collect();
-    if allowed.is_empty() { ApiError::not_found() } else { ApiError::method_not_allowed(allowed.join(", ")) }
 }
 
 /// A JSON response with the headers every gatehouse response carries.
@@ -204,32 +179,18 @@ pub fn clear_session_cookie(cfg: &SessionConfig) -> HeaderValue {
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
-/// JSON logs on Lambda (one object per line, CloudWatch-friendly), plain text elsewhere;
-/// `RUST_LOG` filters (default `info`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let result = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-        builder.json().with_current_span(true).without_time().try_init()
-    } else {
-        builder.with_writer(std::io::stderr).try_init()
-    };
-    let _ = result;
-}
-
-/// The whole `main` of an HTTP function: tracing, [`App::from_env`] (with the password
-/// machinery), then every request to `$handler(&App, Request) -> Response<Body>`.
+/// The whole `main` of an HTTP function: tracing, [`App::from_env`], then every request through
+/// the function's route table.
 #[macro_export]
 macro_rules! http_main {
-    ($handler:path) => {
+    ($routes:path) => {
         #[tokio::main]
         async fn main() -> Result<(), $crate::lambda_http::Error> {
-            $crate::init_tracing();
-            let app = $crate::App::from_env(true).await?;
+            $crate::__gatehouse::telemetry::init_tracing();
+            let app = $crate::App::from_env().await?;
             $crate::lambda_http::run($crate::lambda_http::service_fn(|req: $crate::lambda_http::Request| {
                 let app = &app;
-                async move { Ok::<_, $crate::lambda_http::Error>($handler(app, req).await) }
+                async move { Ok::<_, $crate::lambda_http::Error>($crate::dispatch(app, $routes, req).await) }
             }))
             .await
         }
@@ -239,17 +200,6 @@ macro_rules! http_main {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ROUTES: &[(&str, &str)] =
-        &[("POST", "/tokens"), ("GET", "/tokens"), ("POST", "/tokens/issue"), ("DELETE", "/tokens/{id}")];
-
-    #[test]
-    fn a_wrong_method_gets_405_with_exactly_the_allowed_methods() {
-        assert_eq!(no_route(ROUTES, "/tokens").allow.as_deref(), Some("POST, GET"));
-        assert_eq!(no_route(ROUTES, "/tokens/issue").allow.as_deref(), Some("POST"));
-        assert_eq!(no_route(ROUTES, "/tokens/abc").allow.as_deref(), Some("DELETE"));
-        assert_eq!(no_route(ROUTES, "/nope").status, StatusCode::NOT_FOUND);
-    }
 
     fn post(headers: &[(&str, &str)]) -> Request {
         let mut b =

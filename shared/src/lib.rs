@@ -21,6 +21,7 @@ pub mod cache_locks;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod cross_app;
 pub mod cross_app_sessions;
 pub mod email;
 pub mod error;
@@ -41,7 +42,9 @@ pub mod schema;
 pub mod secret;
 pub mod sessions;
 pub mod stores;
+pub mod telemetry;
 pub mod throttle;
+pub mod token_issuer;
 pub mod users;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -166,7 +166,7 @@ impl TestApp {
         if let Some(aws) = &env.aws {
             cfg.names = aws.names.clone();
         }
-        let app = App::new(cfg, env.stores.clone(), true).expect("app");
+        let app = App::new(cfg, env.stores.clone()).expect("app");
         Self { env, app }
     }
 
@@ -176,7 +176,7 @@ impl TestApp {
         let mut cfg = config(overrides);
         cfg.names = self.app.config.names.clone();
         cfg.app_key = self.app.config.app_key.clone();
-        App::new(cfg, self.env.stores.clone(), true).expect("app")
+        App::new(cfg, self.env.stores.clone()).expect("app")
     }
 
     pub async fn login_fn(&self, call: Call) -> Reply {
@@ -236,7 +236,7 @@ impl TestApp {
     ) -> aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
         let event = authorizer_event(route_key, bearer, cookie);
         let event = serde_json::from_value(event).expect("a valid authorizer event");
-        gatehouse_token_check::authorize(&self.app, abilities, event).await
+        gatehouse_token_check::authorize(&self.app.access, abilities, event).await
     }
 }
 

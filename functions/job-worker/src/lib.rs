@@ -48,8 +48,10 @@ pub async fn handle(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
         };
         let span = tracing::info_span!("message", message_id = %message_id, receive_count);
         let outcome = worker.process(&msg).instrument(span).await;
-        if let Outcome::Retry { after } = outcome {
-            if let Err(e) = worker.stores().queue.change_visibility(&msg.receipt_handle, after).await {
+        // A finished message is deleted by the event source (it is not listed); a retried one is
+        // made visible again after its backoff and listed.
+        if let Outcome::Retry { .. } = outcome {
+            if let Err(e) = worker.settle(&msg, &outcome).await {
                 tracing::warn!(error = %e, "could not set the retry delay; SQS's visibility timeout applies");
             }
             let mut failure = BatchItemFailure::default();

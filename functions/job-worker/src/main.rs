@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    gatehouse_http::init_tracing();
+    gatehouse::telemetry::init_tracing();
     let config = Arc::new(gatehouse::Config::from_env()?);
     let sdk = gatehouse::aws::aws_sdk_config().await;
     let stores = gatehouse::Stores::aws(&sdk, &config.names, Arc::new(gatehouse::SystemClock));

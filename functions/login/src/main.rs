@@ -1,3 +1,3 @@
-//! The `login` Lambda: built once, then every request goes to [`gatehouse_login::handle`].
+//! The `login` Lambda: built once, then every request goes through [`gatehouse_login::ROUTES`].
 
-gatehouse_http::http_main!(gatehouse_login::handle);
+gatehouse_http::http_main!(gatehouse_login::ROUTES);

@@ -1,3 +1,3 @@
 //! The `password-reset` Lambda.
 
-gatehouse_http::http_main!(gatehouse_password_reset::handle);
+gatehouse_http::http_main!(gatehouse_password_reset::ROUTES);

@@ -2,9 +2,9 @@
 //! (and gatehouse's own, where the template puts it). It builds no password machinery.
 
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
+use gatehouse::access::Access;
 use gatehouse::access::Principal;
 use gatehouse::personal_access_tokens::CREATE_TOKENS;
-use gatehouse_http::App;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -49,31 +49,22 @@ fn deny() -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
 }
 
 /// API Gateway's REQUEST authorizer (payload 2.0, simple responses): a bearer token or the session
-/// cookie, one consistent read on the hot path. Expired, revoked, malformed or unknown credentials,
-/// a missing ability, or a store failure (fail closed) are all "not authorized".
+/// cookie, read as the HTTP functions read them, one consistent read on the hot path. Expired,
+/// revoked, malformed or unknown credentials, a missing ability, or a store failure (fail
+/// closed) are all "not authorized".
 pub async fn authorize(
-    app: &App,
+    access: &Access,
     abilities: &RouteAbilities,
     event: ApiGatewayV2CustomAuthorizerV2Request,
 ) -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
-    let bearer = event
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, c)| c.trim().to_owned())
-        })
-        .filter(|c| !c.is_empty());
-    let name = &app.config.session.cookie_name;
-    let cookie = event
-        .cookies
-        .iter()
-        .flat_map(|c| c.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.to_owned());
+    let Ok(bearer) = gatehouse_http::parse_bearer(event.headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+    else {
+        return deny();
+    };
+    let name = &access.config.session.cookie_name;
+    let cookie = gatehouse_http::find_cookie(event.cookies.iter().map(String::as_str), name);
     let route = event.route_key.clone().unwrap_or_default();
-    let principal = match app.access.principal(bearer.as_deref(), cookie.as_deref()).await {
+    let principal = match access.principal(bearer.as_deref(), cookie.as_deref()).await {
         Ok(Some(p)) => p,
         Ok(None) => return deny(),
         Err(e) => {

@@ -2,16 +2,21 @@
 //! so a cold start pays for nothing but the stores.
 
 use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+use gatehouse::access::Access;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    gatehouse_http::init_tracing();
-    let app = gatehouse_http::App::from_env(false).await?;
+    gatehouse::telemetry::init_tracing();
+    let config = Arc::new(gatehouse::Config::from_env()?);
+    let sdk = gatehouse::aws::aws_sdk_config().await;
+    let stores = gatehouse::Stores::aws(&sdk, &config.names, Arc::new(gatehouse::SystemClock));
+    let access = Access::new(stores, config);
     let abilities = gatehouse_token_check::RouteAbilities::from_env()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
-        let (app, abilities) = (&app, &abilities);
-        async move { Ok::<_, Error>(gatehouse_token_check::authorize(app, abilities, event.payload).await) }
+        let (access, abilities) = (&access, &abilities);
+        async move { Ok::<_, Error>(gatehouse_token_check::authorize(access, abilities, event.payload).await) }
     }))
     .await
 }

@@ -1,0 +1,235 @@
+//! One route table per function: `ROUTES: &[Route]` is the single statement of what a function
+//! serves — it drives dispatch, `gatehouse serve`, the authorizer's public/ability rules, the
+//! template test and the OpenAPI document's paths.
+
+use crate::{ApiError, App, Fields, client_meta, json_object, request_id};
+use gatehouse::access::Principal;
+use gatehouse::auth::ClientMeta;
+use gatehouse::sessions::SessionRecord;
+use gatehouse::users::UserId;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Map, Value};
+use std::future::Future;
+use std::pin::Pin;
+use tracing::Instrument;
+
+/// What a handler returns.
+pub type Reply = Result<Response<Body>, ApiError>;
+/// A handler: an async function of one [`Call`], as a plain function pointer so route tables
+/// are `static`.
+pub type Handler = for<'a> fn(Call<'a>) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// No credential (register, login, forgot/reset password, token issue, handoff exchange).
+    Public,
+    /// A bearer token or the session cookie holding every ability listed (sessions hold all).
+    Credential(&'static [&'static str]),
+    /// The session cookie itself (logout, password confirmation): a bearer token is not enough.
+    Session,
+}
+
+/// One route of a function.
+#[derive(Clone, Copy)]
+pub struct Route {
+    /// `GET`, `POST`, `PUT`, `DELETE`.
+    pub method: &'static str,
+    /// A path pattern such as `/tokens/{id}`.
+    pub path: &'static str,
+    pub guard: Guard,
+    pub handler: Handler,
+}
+
+impl Route {
+    /// Whether the route needs no credential.
+    pub fn public(&self) -> bool {
+        self.guard == Guard::Public
+    }
+
+    /// The abilities a token must hold (none for sessions' own routes and public ones).
+    pub fn abilities(&self) -> &'static [&'static str] {
+        match self.guard {
+            Guard::Credential(a) => a,
+            Guard::Public | Guard::Session => &[],
+        }
+    }
+
+    /// API Gateway's route key, `METHOD /path`.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+/// A route table entry: `route!(POST "/tokens", Credential(&[CREATE_TOKENS]), create)`.
+#[macro_export]
+macro_rules! route {
+    ($method:ident $path:literal, $guard:expr, $handler:path) => {
+        $crate::Route {
+            method: stringify!($method),
+            path: $path,
+            guard: $guard,
+            handler: |call| Box::pin($handler(call)),
+        }
+    };
+}
+
+/// One request on its way through a handler: the app, the request, the route it matched and the
+/// path parameters.
+pub struct Call<'a> {
+    pub app: &'a App,
+    pub req: &'a Request,
+    pub route: &'a Route,
+    params: Vec<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    /// The caller, authenticated as the route's guard says: 401 without a valid credential, 403
+    /// without a listed ability.
+    pub async fn caller(&self) -> Result<Principal, ApiError> {
+        self.app.require(self.req, self.route.abilities()).await
+    }
+
+    /// The session the cookie names, for routes that act on "this session" (logout, password
+    /// confirmation): a bearer token is not enough (401), and the Origin check applies (403).
+    pub async fn session(&self) -> Result<(UserId, SessionRecord), ApiError> {
+        let app = self.app;
+        let cookie = crate::cookie(self.req, &app.config.session.cookie_name).ok_or_else(ApiError::unauthenticated)?;
+        crate::check_origin(self.req, &app.config.session)?;
+        let rec = app.access.session(&cookie).await?.ok_or_else(ApiError::unauthenticated)?;
+        Ok((rec.user_id.clone().ok_or_else(ApiError::unauthenticated)?, rec))
+    }
+
+    /// The `n`th `{…}` path parameter (routes without one never ask).
+    pub fn param(&self, n: usize) -> &'a str {
+        self.params.get(n).copied().unwrap_or_default()
+    }
+
+    /// A query string parameter.
+    pub fn query(&self, key: &str) -> Option<String> {
+        self.req.query_string_parameters_ref().and_then(|q| q.first(key)).map(str::to_owned)
+    }
+
+    /// The JSON object body (415, 413 and 422 as [`json_object`] says).
+    pub fn body(&self) -> Result<Map<String, Value>, ApiError> {
+        json_object(self.req)
+    }
+
+    /// Reads the body's fields with `read`, collecting every field error into one 422; `read`
+    /// returns the parsed value only when every field it needs is present.
+    pub fn fields<T>(&self, read: impl FnOnce(&mut Fields<'_>) -> Option<T>) -> Result<T, ApiError> {
+        let body = self.body()?;
+        let mut f = Fields::new(&body);
+        let value = read(&mut f);
+        f.finish()?;
+        // `finish` passed, so every field `read` needs was there: `None` here is a reader bug.
+        value.ok_or_else(|| {
+            tracing::error!(route = %self.route.key(), "a field reader returned nothing without a field error");
+            ApiError::internal()
+        })
+    }
+
+    pub fn meta(&self) -> ClientMeta {
+        client_meta(self.req)
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        crate::cookie(self.req, name)
+    }
+}
+
+/// Whether `path` matches a route pattern such as `/tokens/{id}`, with its parameters.
+pub fn match_path<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
+    let (a, b): (Vec<_>, Vec<_>) = (pattern.split('/').collect(), path.split('/').collect());
+    if a.len() != b.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (p, s) in a.iter().zip(&b) {
+        if p.starts_with('{') && p.ends_with('}') && !s.is_empty() {
+            params.push(*s);
+        } else if p != s {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+/// Whether `path` matches a route pattern such as `/tokens/{id}`.
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    match_path(pattern, path).is_some()
+}
+
+/// The route of `routes` that takes `method path`, with its parameters: a literal route
+/// (`/tokens/issue`) wins over a pattern (`/tokens/{id}`).
+pub fn find<'r, 'p>(routes: &'r [Route], method: &str, path: &'p str) -> Option<(&'r Route, Vec<&'p str>)> {
+    let literal = routes.iter().any(|r| r.path == path);
+    routes
+        .iter()
+        .filter(|r| r.method == method && (!literal || r.path == path))
+        .find_map(|r| match_path(r.path, path).map(|params| (r, params)))
+}
+
+/// The answer for a request no route of `routes` takes: 405 with `Allow` when the path is known
+/// with other methods, else 404.
+pub fn no_route(routes: &[Route], path: &str) -> ApiError {
+    let literal = routes.iter().any(|r| r.path == path);
+    let allowed: Vec<&str> = routes
+        .iter()
+        .filter(|r| if literal { r.path == path } else { path_matches(r.path, path) })
+        .map(|r| r.method)
+        .collect();
+    if allowed.is_empty() { ApiError::not_found() } else { ApiError::method_not_allowed(allowed.join(", ")) }
+}
+
+/// Serves one request with the route table: finds the route (404/405 otherwise), runs its
+/// handler in a span carrying the request id, and turns every error into the API's error JSON.
+/// Never panics on input.
+pub async fn dispatch(app: &App, routes: &[Route], req: Request) -> Response<Body> {
+    let span = tracing::info_span!("request", request_id = %request_id(&req), method = %req.method(), path = %req.uri().path());
+    async {
+        let path = req.uri().path();
+        match find(routes, req.method().as_str(), path) {
+            Some((route, params)) => (route.handler)(Call { app, req: &req, route, params }).await,
+            None => Err(no_route(routes, path)),
+        }
+        .unwrap_or_else(ApiError::into_response)
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn nothing(_: Call<'_>) -> Reply {
+        Err(ApiError::internal())
+    }
+
+    const ROUTES: &[Route] = &[
+        route!(POST "/tokens", Guard::Credential(&["tokens:create"]), nothing),
+        route!(GET "/tokens", Guard::Credential(&[]), nothing),
+        route!(POST "/tokens/issue", Guard::Public, nothing),
+        route!(DELETE "/tokens/{id}", Guard::Credential(&[]), nothing),
+    ];
+
+    #[test]
+    fn a_wrong_method_gets_405_with_exactly_the_allowed_methods() {
+        assert_eq!(no_route(ROUTES, "/tokens").allow.as_deref(), Some("POST, GET"));
+        assert_eq!(no_route(ROUTES, "/tokens/issue").allow.as_deref(), Some("POST"));
+        assert_eq!(no_route(ROUTES, "/tokens/abc").allow.as_deref(), Some("DELETE"));
+        assert_eq!(no_route(ROUTES, "/nope").status, lambda_http::http::StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn a_literal_route_wins_and_parameters_are_read_in_order() {
+        assert_eq!(find(ROUTES, "POST", "/tokens/issue").map(|(r, _)| r.path), Some("/tokens/issue"));
+        assert!(find(ROUTES, "DELETE", "/tokens/issue").is_none(), "a literal path is not an id");
+        let (r, params) = find(ROUTES, "DELETE", "/tokens/42").unwrap();
+        assert_eq!((r.path, params), ("/tokens/{id}", vec!["42"]));
+        assert!(find(ROUTES, "DELETE", "/tokens/").is_none(), "an empty parameter matches nothing");
+        assert_eq!(ROUTES[0].abilities(), ["tokens:create"]);
+        assert!(ROUTES[2].public() && !ROUTES[1].public());
+    }
+}

@@ -1,0 +1,155 @@
+//! The cross-app flow (seed 004): hand a user off to another app of the same deployment family,
+//! exchange the handoff there for a session, and revoke such a session, each with its audit
+//! record. Every derived credential is bounded by its parent:
+//! - a handoff is made from a session (not one that was itself opened by a handoff) or a token
+//!   holding `cross-app:handoff`, under the caller's credentials version, with the caller's
+//!   credential as parent;
+//! - only the handoff's target app (this deployment's `GATEHOUSE_APP_NAME`) can exchange it, once;
+//!   the session it opens is issued under the handoff's version and derives from its parent, so a
+//!   reset or revoking the parent ends it.
+
+use crate::access::Principal;
+use crate::auth::{Auth, AuthError, ClientMeta, SessionGrant};
+use crate::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
+use crate::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
+use crate::error::StoreError;
+use crate::sessions::SessionId;
+use crate::throttle::client_key;
+use crate::token_issuer::{IssueError, TokenIssuer};
+use crate::users::{User, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrossAppError {
+    #[error(transparent)]
+    Refused(#[from] IssueError),
+    /// Invalid, used, expired, for another app, or its parent or version no longer holds.
+    #[error("this handoff token is invalid, used or expired")]
+    InvalidHandoff,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A handoff just made: the plaintext token (shown once) and the record.
+pub struct NewHandoff {
+    pub token: HandoffToken,
+    pub handoff: Handoff,
+}
+
+/// A handoff exchanged: the user, the new session's id (for the cookie) and the audit record.
+pub struct Exchanged {
+    pub user: User,
+    pub session: SessionId,
+    pub record: CrossAppSession,
+}
+
+pub struct CrossApp<'a> {
+    auth: &'a Auth,
+}
+
+impl<'a> CrossApp<'a> {
+    pub fn new(auth: &'a Auth) -> Self {
+        Self { auth }
+    }
+
+    /// Whether `name` is an app this deployment may hand off to.
+    pub fn is_registered(&self, name: &str) -> bool {
+        self.auth.access.config.apps.iter().any(|a| a == name)
+    }
+
+    /// `POST /cross-app/handoff`. The caller must already hold `cross-app:handoff` (the route's
+    /// guard) and `target` must be registered.
+    pub async fn handoff(
+        &self,
+        caller: &Principal,
+        target: String,
+        meta: &ClientMeta,
+    ) -> Result<NewHandoff, CrossAppError> {
+        TokenIssuer::refuse_derived_session(caller)?;
+        let (stores, config) = (&self.auth.access.stores, &self.auth.access.config);
+        let now = stores.clock.now();
+        let token = HandoffToken::generate();
+        let h = Handoff {
+            token_hash: token.hash(),
+            user_id: caller.user_id().clone(),
+            source_app: config.app_name.clone(),
+            target_app: target,
+            ip_address: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            created_at: now,
+            expires_at: now + config.handoff_lifetime,
+            used_at: None,
+            credentials_version: caller.credentials_version(),
+            parent: Some(caller.credential()),
+        };
+        let entry = CredentialEntry {
+            user_id: h.user_id.clone(),
+            credential: CredentialRef::handoff(&h.token_hash),
+            parent: h.parent.clone(),
+            cross_app_id: None,
+            created_at: now,
+            expires_at: Some(h.expires_at),
+        };
+        if !stores.credentials.issue(h.credentials_version, &entry, NewCredential::Handoff(&h)).await? {
+            return Err(IssueError::Revoked.into());
+        }
+        tracing::info!(event = "handoff_created", user_id = %h.user_id, target_app = %h.target_app);
+        Ok(NewHandoff { token, handoff: h })
+    }
+
+    /// `POST /cross-app/exchange`: counted per client before anything is read; the handoff is
+    /// consumed once, only by its target app, for a session of this app.
+    pub async fn exchange(&self, raw_token: &str, meta: &ClientMeta) -> Result<Exchanged, CrossAppError> {
+        let (stores, config) = (&self.auth.access.stores, &self.auth.access.config);
+        let client = client_key(meta.ip.as_deref());
+        self.auth.limit(&format!("exchange:{client}"), config.limits.exchange_per_client).await?;
+        let token = HandoffToken::parse(raw_token).ok_or(CrossAppError::InvalidHandoff)?;
+        let now = stores.clock.now();
+        let this_app = config.app_name.clone();
+        let h = stores.cross_app.consume_handoff(&token.hash(), &this_app, now).await?;
+        let h = h.ok_or(CrossAppError::InvalidHandoff)?;
+        let user = stores.users.find(&h.user_id).await?.ok_or(CrossAppError::InvalidHandoff)?;
+        let audit_id = uuid::Uuid::now_v7().to_string();
+        let grant = SessionGrant {
+            credentials_version: h.credentials_version,
+            parent: h.parent.clone(),
+            cross_app_id: Some(audit_id.clone()),
+            ..SessionGrant::default()
+        };
+        let issued = self.auth.issue_session(&user.id, meta, grant).await?;
+        let (session, rec) = issued.ok_or(CrossAppError::InvalidHandoff)?;
+        let record = CrossAppSession {
+            id: audit_id,
+            user_id: user.id.clone(),
+            source_app: h.source_app,
+            target_app: this_app,
+            session_key: rec.key,
+            ip_address: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            created_at: now,
+            revoked_at: None,
+            revoked_reason: None,
+            expires_at: Some(now + config.cross_app_audit_retention),
+        };
+        stores.cross_app.record_session(&record).await?;
+        tracing::info!(event = "cross_app_session", user_id = %user.id, source_app = %record.source_app, target_app = %record.target_app, ip = ?record.ip_address);
+        Ok(Exchanged { user, session, record })
+    }
+
+    /// `DELETE /cross-app/sessions/{id}`: the audit record is marked revoked and the session it
+    /// opened ends with everything derived from it. `false` when the user has no such record.
+    pub async fn revoke(&self, user: &UserId, id: &str) -> Result<bool, CrossAppError> {
+        // Audit ids are UUIDs: anything else is no record (and never reaches the store).
+        let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(false) };
+        let stores = &self.auth.access.stores;
+        let now = stores.clock.now();
+        let Some(s) = stores.cross_app.revoke_session(&id.to_string(), user, now, reasons::USER_REVOKED).await? else {
+            return Ok(false);
+        };
+        let root = CredentialRef::session(&s.session_key);
+        credentials::revoke(stores, user, Revocation::Tree(&root), reasons::USER_REVOKED).await?;
+        tracing::info!(event = "cross_app_session_revoked", user_id = %user, target_app = %s.target_app);
+        Ok(true)
+    }
+}

@@ -1,0 +1,164 @@
+//! Minting personal access tokens (Sanctum's `createToken`), with the rules that keep a derived
+//! token no stronger than what made it:
+//! - from a token: abilities within the parent's, an expiry no later than the parent's, and the
+//!   parent recorded (revoking it revokes the child);
+//! - from a session: an all-abilities or never-expiring token needs a recent password
+//!   confirmation; a session opened by a cross-app handoff mints nothing;
+//! - from a password check (`/tokens/issue`): issued under the credentials version the check read;
+//! - every token is capped by `GATEHOUSE_TOKEN_MAX_AGE_MINUTES` and issued through the register
+//!   under a credentials version, so a reset racing the mint leaves nothing usable.
+
+use crate::access::{Access, Principal};
+use crate::clock::{Span, Timestamp};
+use crate::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
+use crate::error::StoreError;
+use crate::personal_access_tokens::{self, Abilities, PersonalAccessToken, PlainTextToken, TokenId, Tokenable};
+use crate::users::{User, UserId};
+
+/// What the caller asked for.
+pub struct TokenRequest {
+    pub name: String,
+    pub abilities: Abilities,
+    pub expires_in_minutes: Option<i64>,
+}
+
+/// A token just minted: the plaintext (shown once) and what was stored.
+pub struct NewToken {
+    pub plain: PlainTextToken,
+    pub record: PersonalAccessToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("a session opened by a cross-app handoff cannot mint tokens or hand off; sign in to this app")]
+    DerivedSession,
+    #[error("the abilities asked for exceed the abilities of the token making the request")]
+    ExceedsParent,
+    #[error("an all-abilities or never-expiring token needs a recent password confirmation")]
+    PasswordConfirmationRequired,
+    /// The credential (or password check) it would derive from no longer holds: a reset or a
+    /// logout elsewhere moved the credentials version on. Nothing was written.
+    #[error("the credential making the request was revoked")]
+    Revoked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a minted credential derives from: the credentials version it is issued under and the
+/// parent the register records.
+struct Lineage {
+    credentials_version: u64,
+    parent: Option<CredentialRef>,
+}
+
+/// Mints tokens for callers and for password checks.
+pub struct TokenIssuer<'a> {
+    access: &'a Access,
+}
+
+impl<'a> TokenIssuer<'a> {
+    pub fn new(access: &'a Access) -> Self {
+        Self { access }
+    }
+
+    /// A session opened by a handoff exchange is this app's session for browsing, never a source
+    /// of credentials: it came from a token that may be far weaker and shorter-lived.
+    pub fn refuse_derived_session(p: &Principal) -> Result<(), IssueError> {
+        match p {
+            Principal::Session { parent: Some(_), .. } => Err(IssueError::DerivedSession),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `caller` may hand out `abilities` (a session holds them all).
+    pub fn within_caller(caller: &Principal, abilities: &Abilities) -> bool {
+        abilities.as_slice().iter().all(|a| caller.can(a))
+    }
+
+    /// The expiry a new token gets: the requested one, capped by the maximum age.
+    fn capped_expiry(&self, expires_in_minutes: Option<i64>) -> Option<Timestamp> {
+        let now = self.access.stores.clock.now();
+        let mut expires_at = expires_in_minutes.map(|m| now + Span::minutes(m));
+        if let Some(max) = self.access.config.tokens.max_age {
+            let cap = now + max;
+            expires_at = Some(expires_at.map_or(cap, |e| e.min(cap)));
+        }
+        expires_at
+    }
+
+    /// `POST /tokens`: a token minted by the caller's credential, never stronger than it.
+    pub async fn for_caller(&self, caller: &Principal, req: TokenRequest) -> Result<NewToken, IssueError> {
+        Self::refuse_derived_session(caller)?;
+        let mut expires_at = self.capped_expiry(req.expires_in_minutes);
+        match caller {
+            Principal::Token { expires_at: parent_expiry, .. } => {
+                if !Self::within_caller(caller, &req.abilities) {
+                    return Err(IssueError::ExceedsParent);
+                }
+                if let Some(limit) = *parent_expiry {
+                    expires_at = Some(expires_at.map_or(limit, |e| e.min(limit)));
+                }
+            }
+            Principal::Session { password_confirmed_at, .. } => {
+                let strong = req.abilities.can_everything() || expires_at.is_none();
+                if strong && !self.access.password_recently_confirmed(*password_confirmed_at) {
+                    return Err(IssueError::PasswordConfirmationRequired);
+                }
+            }
+        }
+        let lineage =
+            Lineage { credentials_version: caller.credentials_version(), parent: caller.parent_for_derived() };
+        self.mint(caller.user_id(), req.name, req.abilities, expires_at, lineage).await
+    }
+
+    /// `POST /tokens/issue`: a token for a user whose password was just checked, issued under the
+    /// version that check read (a password changed meanwhile voids it: [`IssueError::Revoked`]).
+    pub async fn for_password_check(&self, user: &User, req: TokenRequest) -> Result<NewToken, IssueError> {
+        let lineage = Lineage { credentials_version: user.credentials_version, parent: None };
+        let expires_at = self.capped_expiry(req.expires_in_minutes);
+        self.mint(&user.id, req.name, req.abilities, expires_at, lineage).await
+    }
+
+    /// `DELETE /tokens/{id}`: the user's token and everything derived from it (child tokens,
+    /// handoffs, the cross-app sessions they became). `false` when the user has no such token.
+    pub async fn revoke(&self, user: &UserId, id: &str) -> Result<bool, StoreError> {
+        let stores = &self.access.stores;
+        let Some(id) = TokenId::parse(id) else { return Ok(false) };
+        if !stores.tokens.delete_owned(&id, &Tokenable::user(user)).await? {
+            return Ok(false);
+        }
+        let root = CredentialRef::token(&id);
+        let n = credentials::revoke(stores, user, Revocation::Tree(&root), reasons::PARENT_REVOKED).await?;
+        tracing::info!(event = "token_revoked", token_id = %id, with_derived = n);
+        Ok(true)
+    }
+
+    async fn mint(
+        &self,
+        user: &UserId,
+        name: String,
+        abilities: Abilities,
+        expires_at: Option<Timestamp>,
+        lineage: Lineage,
+    ) -> Result<NewToken, IssueError> {
+        let stores = &self.access.stores;
+        let now = stores.clock.now();
+        let owner = Tokenable::user(user);
+        let prefix = &self.access.config.tokens.prefix;
+        let (plain, record) =
+            personal_access_tokens::mint(&owner, name, abilities, expires_at, prefix, now, lineage.credentials_version);
+        let entry = CredentialEntry {
+            user_id: user.clone(),
+            credential: CredentialRef::token(&record.id),
+            parent: lineage.parent,
+            cross_app_id: None,
+            created_at: now,
+            expires_at: record.expires_at,
+        };
+        if !stores.credentials.issue(lineage.credentials_version, &entry, NewCredential::Token(&record)).await? {
+            return Err(IssueError::Revoked);
+        }
+        tracing::info!(event = "token_created", token_id = %record.id, owner = %owner.key(), parent = ?entry.parent.map(|p| p.encode()));
+        Ok(NewToken { plain, record })
+    }
+}
