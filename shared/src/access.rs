@@ -95,7 +95,7 @@ impl Access {
         Self { stores, config }
     }
 
-    fn now(&self) -> Timestamp {
+    pub fn now(&self) -> Timestamp {
         self.stores.clock.now()
     }
 

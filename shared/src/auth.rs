@@ -3,6 +3,8 @@
 //! an unknown email costing exactly what a wrong password costs.
 
 use crate::access::Access;
+use crate::config::Config;
+use crate::stores::Stores;
 use crate::clock::Timestamp;
 use crate::credentials::{CredentialEntry, CredentialRef, NewCredential, Revocation, reasons, revoke};
 use crate::email::Email;
@@ -100,8 +102,17 @@ impl Auth {
         &self.hasher
     }
 
-    fn now(&self) -> Timestamp {
-        self.access.stores.clock.now()
+    /// The stores the service was built with.
+    pub fn stores(&self) -> &Stores {
+        &self.access.stores
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.access.config
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.access.now()
     }
 
     /// Issues a new session (a fresh random id every time: no fixation), conditionally on the
@@ -170,7 +181,7 @@ impl Auth {
             updated_at: now,
             credentials_version: 0,
         };
-        match self.access.stores.users.create(&user).await {
+        match self.stores().users.create(&user).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Err(AuthError::EmailTaken),
             Err(e) => return Err(e.into()),
@@ -226,7 +237,7 @@ impl Auth {
         };
         let device_limit = if device.is_some() { limits.login_per_device } else { limits.login_per_account };
         self.limit(&device_key, device_limit).await?;
-        let user = self.access.stores.users.find_by_email(email).await?;
+        let user = self.stores().users.find_by_email(email).await?;
         let overlong = self.policy.is_overlong(attempt.expose());
         let stored = user.as_ref().map_or_else(|| self.dummy.clone(), |u| u.password_hash.clone());
         // An over-long attempt cannot match (none was ever accepted); it is still verified (against
@@ -374,6 +385,6 @@ impl Auth {
             tracing::info!(event = "password_confirmation_failed", user_id = %user.id);
             return Err(AuthError::InvalidCredentials);
         }
-        Ok(self.access.stores.sessions.confirm_password(session, self.now()).await?)
+        Ok(self.stores().sessions.confirm_password(session, self.now()).await?)
     }
 }

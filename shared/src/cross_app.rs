@@ -55,7 +55,7 @@ impl<'a> CrossApp<'a> {
 
     /// Whether `name` is an app this deployment may hand off to.
     pub fn is_registered(&self, name: &str) -> bool {
-        self.auth.access.config.apps.iter().any(|a| a == name)
+        self.auth.config().apps.iter().any(|a| a == name)
     }
 
     /// `POST /cross-app/handoff`. The caller must already hold `cross-app:handoff` (the route's
@@ -67,7 +67,7 @@ impl<'a> CrossApp<'a> {
         meta: &ClientMeta,
     ) -> Result<NewHandoff, CrossAppError> {
         TokenIssuer::refuse_derived_session(caller)?;
-        let (stores, config) = (&self.auth.access.stores, &self.auth.access.config);
+        let (stores, config) = (self.auth.stores(), self.auth.config());
         let now = stores.clock.now();
         let token = HandoffToken::generate();
         let h = Handoff {
@@ -101,7 +101,7 @@ impl<'a> CrossApp<'a> {
     /// `POST /cross-app/exchange`: counted per client before anything is read; the handoff is
     /// consumed once, only by its target app, for a session of this app.
     pub async fn exchange(&self, raw_token: &str, meta: &ClientMeta) -> Result<Exchanged, CrossAppError> {
-        let (stores, config) = (&self.auth.access.stores, &self.auth.access.config);
+        let (stores, config) = (self.auth.stores(), self.auth.config());
         let client = client_key(meta.ip.as_deref());
         self.auth.limit(&format!("exchange:{client}"), config.limits.exchange_per_client).await?;
         let token = HandoffToken::parse(raw_token).ok_or(CrossAppError::InvalidHandoff)?;
@@ -142,7 +142,7 @@ impl<'a> CrossApp<'a> {
     pub async fn revoke(&self, user: &UserId, id: &str) -> Result<bool, CrossAppError> {
         // Audit ids are UUIDs: anything else is no record (and never reaches the store).
         let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(false) };
-        let stores = &self.auth.access.stores;
+        let stores = self.auth.stores();
         let now = stores.clock.now();
         let Some(s) = stores.cross_app.revoke_session(&id.to_string(), user, now, reasons::USER_REVOKED).await? else {
             return Ok(false);

@@ -55,7 +55,7 @@ impl PasswordBroker {
     }
 
     fn now(&self) -> Timestamp {
-        self.auth.access.stores.clock.now()
+        self.auth.now()
     }
 
     /// Queues the job that may mail a link. The same single write whether or not the account
@@ -78,7 +78,7 @@ impl PasswordBroker {
         token: &PlainResetToken,
         password: NewPassword,
     ) -> Result<User, ResetError> {
-        let stores = &self.auth.access.stores;
+        let stores = self.auth.stores();
         let record = stores.resets.find(email).await?.ok_or(ResetError::InvalidToken)?;
         if !crate::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
             return Err(ResetError::InvalidToken);

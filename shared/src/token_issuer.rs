@@ -77,7 +77,7 @@ impl<'a> TokenIssuer<'a> {
 
     /// The expiry a new token gets: the requested one, capped by the maximum age.
     fn capped_expiry(&self, expires_in_minutes: Option<i64>) -> Option<Timestamp> {
-        let now = self.access.stores.clock.now();
+        let now = self.access.now();
         let mut expires_at = expires_in_minutes.map(|m| now + Span::minutes(m));
         if let Some(max) = self.access.config.tokens.max_age {
             let cap = now + max;
