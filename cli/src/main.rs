@@ -1,5 +1,6 @@
 //! `gatehouse`: the operator's command, like Laravel's artisan.
 
+mod openapi;
 mod serve;
 
 use anyhow::{Context, Result, bail};
@@ -29,6 +30,12 @@ enum Command {
         /// Use DynamoDB and SQS (as the AWS environment configures) instead of memory.
         #[arg(long)]
         aws: bool,
+    },
+    /// Print the OpenAPI document generated from the route tables and wire types (`--output`
+    /// writes it to a file instead, e.g. `--output openapi.json` to update the committed one).
+    Openapi {
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
     },
     #[command(flatten)]
     Operate(Operation),
@@ -89,6 +96,16 @@ async fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve { port, aws } => serve::run(port, aws).await,
+        Command::Openapi { output } => {
+            let text = openapi::render()?;
+            match output {
+                Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
         Command::Operate(operation) => operate(operation).await,
     }
 }

@@ -4,16 +4,16 @@
 //! long-polls the queue in the same process.
 
 use anyhow::{Context, Result, bail};
-use base64::Engine;
 use gatehouse::mail::LogMailer;
 use gatehouse::{Config, Stores, SystemClock};
+use gatehouse_http::event::EventBuilder;
 use gatehouse_http::{ApiError, App, Route};
 use gatehouse_token_check::RouteAbilities;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,13 +83,7 @@ impl Server {
         };
         let mut event = event(&parts, &body, peer, &route_key);
         if protected {
-            let auth_event = json!({
-                "version": "2.0", "type": "REQUEST", "routeKey": route_key, "rawPath": path,
-                "rawQueryString": event["rawQueryString"], "headers": event["headers"], "cookies": event.get("cookies").cloned().unwrap_or(json!([])),
-                "requestContext": event["requestContext"], "identitySource": [],
-                "routeArn": format!("arn:aws:execute-api:local:000000000000:gatehouse/$default/{method}{path}"),
-            });
-            let answer = match serde_json::from_value(auth_event) {
+            let answer = match serde_json::from_value(event.authorizer()) {
                 Ok(ev) => gatehouse_token_check::authorize(&self.app.access, &self.abilities, ev).await,
                 Err(_) => return to_hyper(ApiError::unauthenticated().into_response()),
             };
@@ -97,9 +91,9 @@ impl Server {
                 // On AWS, API Gateway itself answers a denied request; here the API's own error JSON.
                 return to_hyper(ApiError::unauthenticated().into_response());
             }
-            event["requestContext"]["authorizer"] = json!({ "lambda": answer.context });
+            event = event.lambda_authorizer(answer.context);
         }
-        let request = match lambda_http::request::from_str(&event.to_string()) {
+        let request = match event.request() {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "could not turn the request into an API Gateway event");
@@ -120,50 +114,25 @@ fn openapi_response() -> lambda_http::Response<lambda_http::Body> {
     gatehouse_http::json(lambda_http::http::StatusCode::OK, &serde_json::from_str::<Value>(OPENAPI).unwrap_or_default())
 }
 
-/// The API Gateway HTTP API (payload 2.0) event for a request, as AWS would build it.
-fn event(parts: &hyper::http::request::Parts, body: &Bytes, peer: SocketAddr, route_key: &str) -> Value {
-    let mut headers = serde_json::Map::new();
-    let mut cookies = Vec::new();
+/// The API Gateway HTTP API (payload 2.0) event for a request, as AWS would build it, for a local
+/// deployment (account `000000000000`, API `gatehouse-local` on `127.0.0.1`). Header values that
+/// are not UTF-8 are left out.
+fn event(parts: &hyper::http::request::Parts, body: &Bytes, peer: SocketAddr, route_key: &str) -> EventBuilder {
+    let target = match parts.uri.query() {
+        Some(q) => format!("{}?{q}", parts.uri.path()),
+        None => parts.uri.path().to_owned(),
+    };
+    let mut e = EventBuilder::new(parts.method.as_str(), &target)
+        .route_key(route_key)
+        .account_id("000000000000")
+        .api_id("gatehouse-local")
+        .region("local")
+        .domain("127.0.0.1", "local")
+        .source_ip(&peer.ip().to_string())
+        .body_bytes(body);
     for (name, value) in &parts.headers {
-        let Ok(v) = value.to_str() else { continue };
-        if name == hyper::header::COOKIE {
-            cookies.extend(v.split(';').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()));
-            continue;
-        }
-        let entry = headers.entry(name.as_str().to_owned()).or_insert_with(|| Value::String(String::new()));
-        if let Value::String(s) = entry {
-            if !s.is_empty() {
-                s.push(',');
-            }
-            s.push_str(v);
-        }
-    }
-    let user_agent = headers.get("user-agent").and_then(Value::as_str).unwrap_or("").to_owned();
-    let now = chrono::Utc::now();
-    let mut e = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": parts.uri.path(),
-        "rawQueryString": parts.uri.query().unwrap_or(""),
-        "headers": headers,
-        "requestContext": {
-            "accountId": "000000000000", "apiId": "gatehouse-local", "domainName": "127.0.0.1", "domainPrefix": "local",
-            "http": { "method": parts.method.as_str(), "path": parts.uri.path(), "protocol": "HTTP/1.1", "sourceIp": peer.ip().to_string(), "userAgent": user_agent },
-            "requestId": uuid::Uuid::new_v4().to_string(), "routeKey": route_key, "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(), "timeEpoch": now.timestamp_millis()
-        },
-        "isBase64Encoded": false
-    });
-    if !cookies.is_empty() {
-        e["cookies"] = json!(cookies);
-    }
-    if !body.is_empty() {
-        match std::str::from_utf8(body) {
-            Ok(text) => e["body"] = json!(text),
-            Err(_) => {
-                e["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
-                e["isBase64Encoded"] = json!(true);
-            }
+        if let Ok(v) = value.to_str() {
+            e = e.header(name.as_str(), v);
         }
     }
     e
@@ -274,6 +243,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_served_request_becomes_an_event_of_the_shape_aws_sends() {
+        let real: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/apigw-v2-request-post-login.json")).unwrap();
+        let (parts, ()) = hyper::Request::builder()
+            .method("POST")
+            .uri("/login")
+            .header("host", "127.0.0.1:8080")
+            .header("cookie", "theme=dark; _ga=1")
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .header("accept", "text/plain")
+            .header("user-agent", "curl/8.7.1")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let peer: SocketAddr = "192.0.2.10:50000".parse().unwrap();
+        let built = event(&parts, &Bytes::from_static(b"{}"), peer, "POST /login").build();
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&built), keys(&real));
+        assert_eq!(keys(&built["requestContext"]), keys(&real["requestContext"]));
+        assert_eq!(keys(&built["requestContext"]["http"]), keys(&real["requestContext"]["http"]));
+        assert_eq!(built["cookies"], serde_json::json!(["theme=dark", "_ga=1"]));
+        assert_eq!(built["headers"]["accept"], "application/json,text/plain");
+        let ctx = &built["requestContext"];
+        assert_eq!((ctx["accountId"].as_str(), ctx["apiId"].as_str()), (Some("000000000000"), Some("gatehouse-local")));
+        assert_eq!((ctx["domainName"].as_str(), ctx["domainPrefix"].as_str()), (Some("127.0.0.1"), Some("local")));
+        assert_eq!(ctx["http"]["sourceIp"], "192.0.2.10");
+        assert_eq!(ctx["http"]["userAgent"], "curl/8.7.1");
+        assert_eq!(ctx["routeKey"], "POST /login");
+    }
+
+    #[test]
     fn routes_resolve_to_their_function_and_protection() {
         assert_eq!(route("POST", "/login"), Some(("POST /login".into(), Target::Login, false)));
         assert_eq!(route("GET", "/user"), Some(("GET /user".into(), Target::Login, true)));
@@ -306,6 +307,7 @@ mod tests {
         assert_eq!(
             public,
             [
+                "GET /email/verify/{id}/{hash}",
                 "GET /openapi.json",
                 "POST /cross-app/exchange",
                 "POST /forgot-password",

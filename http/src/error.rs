@@ -7,8 +7,30 @@ use gatehouse::cross_app::CrossAppError;
 use gatehouse::token_issuer::IssueError;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
-use serde_json::json;
+use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// Every error answer: `{"error": {"code", "message", "fields"?}}`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Error))]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail<'a> {
+    /// Machine-readable, stable: `validation_failed`, `unauthenticated`, `csrf`, `throttled`, …
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub code: &'a str,
+    /// For a person.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub message: &'a str,
+    /// With `validation_failed`: each invalid field's problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, Vec<String>>>))]
+    pub fields: Option<&'a BTreeMap<String, Vec<String>>>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -116,11 +138,9 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(fields) = &self.fields {
-            error["fields"] = json!(fields);
-        }
-        let mut resp = crate::json(self.status, &json!({ "error": error }));
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code, message: &self.message, fields: self.fields.as_ref() } };
+        let mut resp = crate::json(self.status, &body);
         if let Some(allow) = &self.allow
             && let Ok(v) = allow.parse()
         {
@@ -167,6 +187,24 @@ impl From<AuthError> for ApiError {
                 tracing::error!(error = %h, "password hashing failed");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<gatehouse::email_verification::VerifyError> for ApiError {
+    fn from(e: gatehouse::email_verification::VerifyError) -> Self {
+        use gatehouse::email_verification::VerifyError;
+        match e {
+            // 403 as Laravel's signed-URL check answers; one code for every kind of bad link.
+            VerifyError::InvalidLink => {
+                ApiError::new(StatusCode::FORBIDDEN, "invalid_link", "This verification link is invalid.")
+            }
+            VerifyError::Expired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "link_expired",
+                "This verification link has expired. Ask for a new one (POST /email/verification-notification).",
+            ),
+            VerifyError::Store(s) => s.into(),
         }
     }
 }

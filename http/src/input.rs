@@ -5,6 +5,7 @@ use crate::ApiError;
 use gatehouse::Email;
 use gatehouse::auth::ClientMeta;
 use gatehouse::password::{NewPassword, PasswordAttempt, PasswordContext, PasswordError, PasswordPolicy};
+use gatehouse::users::DisplayName;
 use lambda_http::http::header;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -95,6 +96,12 @@ impl<'a> Fields<'a> {
         Some(s.to_owned())
     }
 
+    /// A person's display name ([`DisplayName`]: trimmed, bounded, nothing invisible).
+    pub fn name(&mut self, field: &str) -> Option<DisplayName> {
+        let raw = self.raw_string(field, true)?;
+        DisplayName::parse(raw).map_err(|e| self.error(field, e.to_string())).ok()
+    }
+
     /// Like [`Fields::text`], but absent or `null` is `None` without an error.
     pub fn optional_text(&mut self, field: &str, max: usize) -> Option<String> {
         match self.obj.get(field) {
@@ -133,9 +140,11 @@ impl<'a> Fields<'a> {
         policy: &PasswordPolicy,
         context: &PasswordContext<'_>,
     ) -> Option<NewPassword> {
-        let raw = self.raw_string(field, true)?;
+        let raw = self.raw_string(field, true);
         let confirmation_field = format!("{field}_confirmation");
+        // Read before giving up on a missing password, so both missing fields are reported.
         let confirmation = self.raw_string(&confirmation_field, true);
+        let raw = raw?;
         let checked = match policy.check_with_context(raw, context) {
             Ok(p) => Some(p),
             Err(PasswordError::TooShort(n)) => {

@@ -3,11 +3,13 @@
 //! caller, and the [`App`] built once per process.
 
 mod error;
+pub mod event;
 mod input;
+pub mod requests;
 mod route;
 pub mod views;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use input::{Fields, MAX_BODY, bearer, client_meta, cookie, find_cookie, json_object, parse_bearer, request_id};
 pub use route::{Call, Guard, Handler, Reply, Route, dispatch, find, match_path, no_route, path_matches};
 
@@ -49,6 +51,11 @@ impl App {
         let sdk = gatehouse::aws::aws_sdk_config().await;
         let stores = Stores::aws(&sdk, &config.names, Arc::new(gatehouse::SystemClock));
         Ok(Self::new(config, stores)?)
+    }
+
+    /// The queue, for the jobs a request dispatches.
+    pub fn dispatcher(&self) -> gatehouse::queue::Dispatcher {
+        gatehouse::queue::Dispatcher::new(self.stores.clone(), self.config.batch_retention)
     }
 
     /// The caller, from a bearer token or the session cookie; `None` when neither is valid. A state

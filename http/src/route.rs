@@ -38,6 +38,8 @@ pub struct Route {
     /// A path pattern such as `/tokens/{id}`.
     pub path: &'static str,
     pub guard: Guard,
+    /// The documented shape of the JSON body (a type in [`crate::requests`]), if it takes one.
+    pub body: Option<&'static str>,
     pub handler: Handler,
 }
 
@@ -69,6 +71,20 @@ macro_rules! route {
             method: stringify!($method),
             path: $path,
             guard: $guard,
+            body: None,
+            handler: |call| Box::pin($handler(call)),
+        }
+    };
+    ($method:ident $path:literal, $guard:expr, $handler:path, body = $body:ident) => {
+        $crate::Route {
+            method: stringify!($method),
+            path: $path,
+            guard: $guard,
+            // Names a type that exists (checked here) for the document generator.
+            body: Some({
+                let _ = ::core::marker::PhantomData::<$crate::requests::$body>;
+                stringify!($body)
+            }),
             handler: |call| Box::pin($handler(call)),
         }
     };

@@ -9,12 +9,19 @@ use serde::Serialize;
 
 /// The public view of a user: never the hash, never the remember token.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = User))]
+// No field but these: the document promises it (`additionalProperties: false`).
+#[serde(deny_unknown_fields)]
 pub struct UserView {
     pub id: String,
     pub name: String,
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub email_verified_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub updated_at: String,
 }
 
@@ -33,6 +40,7 @@ impl From<&User> for UserView {
 
 /// `{"user": …}`.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserBody {
     pub user: UserView,
 }
@@ -45,18 +53,26 @@ impl From<&User> for UserBody {
 
 /// One of the user's sessions, identified by a hint (never its id).
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Session))]
 pub struct SessionView {
+    /// Opaque: what `DELETE /sessions/{id}` takes (neither the session secret nor its hash).
+    pub id: String,
     pub id_hint: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub ip_address: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub user_agent: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub last_activity: String,
     /// The session making the request.
     pub current: bool,
 }
 
 impl SessionView {
-    pub fn new(s: &SessionRecord, current: Option<&SessionKey>) -> Self {
+    /// `id` is the session's handle ([`gatehouse::keys::AppKey::session_handle`]).
+    pub fn new(s: &SessionRecord, current: Option<&SessionKey>, id: String) -> Self {
         Self {
+            id,
             id_hint: s.key.hint().to_owned(),
             ip_address: s.ip_address.clone(),
             user_agent: s.user_agent.clone(),
@@ -67,18 +83,25 @@ impl SessionView {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionsBody {
     pub sessions: Vec<SessionView>,
 }
 
 /// A personal access token as listed (never its secret).
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Token))]
 pub struct TokenView {
     pub id: String,
     pub name: String,
     pub abilities: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub last_used_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub expires_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
 }
 
@@ -97,30 +120,40 @@ impl From<&PersonalAccessToken> for TokenView {
 
 /// A page of tokens; `next_cursor` is sealed to the owner.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenPage {
     pub tokens: Vec<TokenView>,
+    /// Opaque cursor of the next page; null on the last page.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next_cursor: Option<String>,
 }
 
 /// A token just minted: its plaintext, shown this once.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewTokenView {
+    /// `<id>|<secret>`, shown once.
     pub token: String,
     pub id: String,
     pub name: String,
     pub abilities: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub expires_at: Option<String>,
 }
 
 /// A handoff token just made: its plaintext, shown this once.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HandoffView {
     pub handoff_token: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub expires_at: String,
 }
 
 /// A handoff exchanged for a session of this app (the cookie is set alongside).
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExchangeView {
     pub user: UserView,
     pub cross_app_session_id: String,
@@ -128,12 +161,74 @@ pub struct ExchangeView {
 
 /// `GET /user/confirmed-password-status`.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfirmedView {
+    /// True when the password was confirmed (or the user signed in) within
+    /// GATEHOUSE_PASSWORD_TIMEOUT_SECONDS.
     pub confirmed: bool,
 }
 
 /// A sentence for a person (forgot and reset password).
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageView {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub message: &'static str,
+}
+
+/// The landing of a verification link.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerificationView {
+    pub verified: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub message: &'static str,
+}
+
+/// A cross-app audit record: a session another app's handoff opened here.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CrossAppSession))]
+pub struct CrossAppSessionView {
+    pub id: String,
+    pub source_app: String,
+    pub target_app: String,
+    /// When the handoff was exchanged (the session opened).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub created_at: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub revoked_at: Option<String>,
+    /// Why it ended: `revoked_by_user`, `logout`, `password_reset`, `password_changed`,
+    /// `other_devices_logged_out`, `parent_revoked`, …
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub revoked_reason: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub ip_address: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub user_agent: Option<String>,
+}
+
+impl From<&gatehouse::cross_app_sessions::CrossAppSession> for CrossAppSessionView {
+    fn from(s: &gatehouse::cross_app_sessions::CrossAppSession) -> Self {
+        Self {
+            id: s.id.clone(),
+            source_app: s.source_app.clone(),
+            target_app: s.target_app.clone(),
+            created_at: rfc3339(s.created_at),
+            revoked_at: s.revoked_at.map(rfc3339),
+            revoked_reason: s.revoked_reason.clone(),
+            ip_address: s.ip_address.clone(),
+            user_agent: s.user_agent.clone(),
+        }
+    }
+}
+
+/// A page of cross-app audit records, newest first; `next_cursor` is sealed to the owner.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CrossAppPage {
+    pub sessions: Vec<CrossAppSessionView>,
+    /// Opaque cursor of the next page; null on the last page.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub next_cursor: Option<String>,
 }

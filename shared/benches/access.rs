@@ -26,7 +26,6 @@ fn token_check(c: &mut Criterion) {
         email: Email::parse("bench@example.com").expect("email"),
         email_verified_at: None,
         password_hash: PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
-        remember_token: None,
         created_at: now,
         updated_at: now,
         credentials_version: 0,

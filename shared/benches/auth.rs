@@ -20,7 +20,14 @@ fn failed_logins(c: &mut Criterion) {
     let unknown = Email::parse("unknown@example.com").expect("email");
     rt.block_on(async {
         let pw = auth.policy().check("correct horse battery staple 42").expect("policy");
-        auth.register("Known".into(), known.clone(), pw, &ClientMeta::default()).await.expect("register");
+        auth.register(
+            gatehouse::users::DisplayName::parse("Known").expect("name"),
+            known.clone(),
+            pw,
+            &ClientMeta::default(),
+        )
+        .await
+        .expect("register");
     });
     let mut group = c.benchmark_group("failed_login");
     group.sample_size(30);

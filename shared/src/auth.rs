@@ -3,18 +3,18 @@
 //! an unknown email costing exactly what a wrong password costs.
 
 use crate::access::Access;
-use crate::config::Config;
-use crate::stores::Stores;
 use crate::clock::Timestamp;
+use crate::config::Config;
 use crate::credentials::{CredentialEntry, CredentialRef, NewCredential, Revocation, reasons, revoke};
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::password::{
     HashError, NewPassword, PasswordAttempt, PasswordHash, PasswordHasher, PasswordPolicy, Verification,
 };
-use crate::sessions::{SessionId, SessionRecord};
+use crate::sessions::{SessionId, SessionKey, SessionRecord};
+use crate::stores::Stores;
 use crate::throttle::{Limit, RateLimiter, client_key};
-use crate::users::{CredentialChange, RememberToken, User, UserId};
+use crate::users::{CredentialChange, DisplayName, User, UserId};
 use thiserror::Error;
 
 /// The shipped common-password list (see `shared/data/README.md`).
@@ -159,7 +159,7 @@ impl Auth {
 
     pub async fn register(
         &self,
-        name: String,
+        name: DisplayName,
         email: Email,
         password: NewPassword,
         meta: &ClientMeta,
@@ -172,11 +172,10 @@ impl Auth {
         let now = self.now();
         let user = User {
             id: UserId::generate(),
-            name,
+            name: name.into_string(),
             email,
             email_verified_at: None,
             password_hash: hash,
-            remember_token: None,
             created_at: now,
             updated_at: now,
             credentials_version: 0,
@@ -310,6 +309,23 @@ impl Auth {
         Ok(())
     }
 
+    /// Ends the session of `user` listed under `handle` ([`crate::keys::AppKey::session_handle`]),
+    /// with everything derived from it. Returns its key (`None`: no such session of this user).
+    pub async fn end_session(&self, user: &UserId, handle: &str) -> Result<Option<SessionKey>, AuthError> {
+        let key = &self.config().app_key;
+        let sessions = self.stores().sessions.list_for_user(user).await?;
+        let Some(found) = sessions
+            .into_iter()
+            .find(|s| crate::secret::constant_time_eq(key.session_handle(user, &s.key).as_bytes(), handle.as_bytes()))
+        else {
+            return Ok(None);
+        };
+        revoke(self.stores(), user, Revocation::Tree(&CredentialRef::session(&found.key)), reasons::USER_REVOKED)
+            .await?;
+        tracing::info!(event = "session_ended", user_id = %user, session = %found.key.hint());
+        Ok(Some(found.key))
+    }
+
     /// Verifies the password of a signed-in `user` (as read for this request), counted per user
     /// before the hash (a stolen session is no password oracle); a success clears the count.
     pub async fn verify_password(
@@ -332,10 +348,7 @@ impl Auth {
     }
 
     /// Laravel's `logoutOtherDevices`, closed against races: after checking the password, the
-    /// credentials version moves on (compare-and-swap on the version the check read, with a new
-    /// remember token), so nothing verified against the old state can be issued any more; every
-    /// registered credential but the current session is revoked; and the current session is
-    /// rotated to a new id under the new version, keeping its start. Returns the new session.
+    /// credentials version moves on (see [`Auth::rotate_credentials`]). Returns the new session.
     pub async fn logout_other_devices(
         &self,
         user: &User,
@@ -346,16 +359,34 @@ impl Auth {
         if !self.verify_password(user, attempt, meta).await? {
             return Err(AuthError::InvalidCredentials);
         }
-        let remember = RememberToken::generate();
-        let change = CredentialChange { remember_token: Some(&remember), revoke: true, ..CredentialChange::default() };
-        let stores = &self.access.stores;
+        let id = self.rotate_credentials(user, current, None, reasons::OTHER_DEVICES_LOGGED_OUT, meta).await?;
+        tracing::info!(event = "other_devices_logged_out", user_id = %user.id);
+        Ok(id)
+    }
+
+    /// Moves the user's credentials on from the state `user` was read in, keeping only the
+    /// current session: compare-and-swap on the credentials version the caller verified against,
+    /// with a new remember token (and `password`, when given), so nothing verified against the
+    /// old state can be issued any more; every registered credential but the current session is
+    /// revoked; and the current session is rotated to a new id under the new version, keeping
+    /// its start. Returns the new session. `CredentialsChanged` when another change won the race.
+    pub async fn rotate_credentials(
+        &self,
+        user: &User,
+        current: &SessionRecord,
+        password: Option<&PasswordHash>,
+        reason: &str,
+        meta: &ClientMeta,
+    ) -> Result<SessionId, AuthError> {
+        let change = CredentialChange { password, revoke: true };
+        let stores = self.stores();
         let version = stores
             .users
             .change_credentials(&user.id, user.credentials_version, change, self.now())
             .await?
             .ok_or(AuthError::CredentialsChanged)?;
         let current_ref = CredentialRef::session(&current.key);
-        let n = revoke(stores, &user.id, Revocation::AllBut(&current_ref), reasons::OTHER_DEVICES_LOGGED_OUT).await?;
+        let n = revoke(stores, &user.id, Revocation::AllBut(&current_ref), reason).await?;
         // Everything but this session was just revoked, its parent included: the rotated session
         // derives from nothing any more.
         let grant = SessionGrant {
@@ -366,9 +397,9 @@ impl Auth {
             ..SessionGrant::default()
         };
         let rotated = self.issue_session(&user.id, meta, grant).await?;
-        revoke(stores, &user.id, Revocation::Tree(&current_ref), reasons::OTHER_DEVICES_LOGGED_OUT).await?;
+        revoke(stores, &user.id, Revocation::Tree(&current_ref), reason).await?;
         let (id, _) = rotated.ok_or(AuthError::CredentialsChanged)?;
-        tracing::info!(event = "other_devices_logged_out", user_id = %user.id, credentials = n);
+        tracing::info!(event = "credentials_rotated", user_id = %user.id, reason, credentials = n);
         Ok(id)
     }
 

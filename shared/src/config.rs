@@ -75,6 +75,18 @@ pub struct ResetConfig {
     pub per_ip_per_minute: i64,
 }
 
+/// Email verification (Laravel's `MustVerifyEmail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationConfig {
+    /// How long a mailed link works.
+    pub expire: Duration,
+    /// The link mailed, with `{id}`, `{hash}`, `{expires}` and `{signature}` placeholders.
+    pub url_template: String,
+    pub subject: String,
+    /// Resends allowed per user per minute (Laravel's `throttle:6,1`).
+    pub resend_per_minute: i64,
+}
+
 /// Where mail goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailerKind {
@@ -128,6 +140,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub passwords: PasswordConfig,
     pub reset: ResetConfig,
+    pub verification: VerificationConfig,
     pub mail: MailConfig,
     pub tokens: TokenConfig,
     pub failed_job_retention: Duration,
@@ -191,6 +204,12 @@ impl Config {
             return Err(ConfigError::Missing {
                 var: "GATEHOUSE_RESET_URL",
                 why: "on Lambda the mailed reset link must point at your app (the default is a local address)",
+            });
+        }
+        if on_lambda && get("GATEHOUSE_VERIFY_URL").is_none_or(|v| v.is_empty()) {
+            return Err(ConfigError::Missing {
+                var: "GATEHOUSE_VERIFY_URL",
+                why: "on Lambda the mailed verification link must point at your app (the default is a local address)",
             });
         }
         let mailer = match env.string("GATEHOUSE_MAILER", "log").as_str() {
@@ -262,6 +281,15 @@ impl Config {
                     .string("GATEHOUSE_RESET_URL", "http://127.0.0.1:8080/reset-password?token={token}&email={email}"),
                 subject: env.string("GATEHOUSE_RESET_SUBJECT", "Reset your password"),
                 per_ip_per_minute: env.number("GATEHOUSE_FORGOT_PER_IP_PER_MINUTE", 6, 1, 10_000)?,
+            },
+            verification: VerificationConfig {
+                expire: Duration::minutes(env.number("GATEHOUSE_VERIFY_EXPIRE_MINUTES", 60, 1, 7 * 24 * 60)?),
+                url_template: env.string(
+                    "GATEHOUSE_VERIFY_URL",
+                    "http://127.0.0.1:8080/email/verify/{id}/{hash}?expires={expires}&signature={signature}",
+                ),
+                subject: env.string("GATEHOUSE_VERIFY_SUBJECT", "Verify your email address"),
+                resend_per_minute: env.number("GATEHOUSE_VERIFY_RESEND_PER_MINUTE", 6, 1, 1000)?,
             },
             mail: MailConfig { mailer, from: env.string("GATEHOUSE_MAIL_FROM", "gatehouse@example.com") },
             tokens: TokenConfig {
@@ -483,12 +511,13 @@ mod tests {
 
     #[test]
     fn the_app_key_is_required_on_lambda_and_never_echoed() {
-        let e = with(&[("AWS_LAMBDA_FUNCTION_NAME", "login"), RESET_URL, SES]).unwrap_err();
+        let e = with(&[("AWS_LAMBDA_FUNCTION_NAME", "login"), RESET_URL, VERIFY_URL, SES]).unwrap_err();
         assert!(matches!(e, ConfigError::Missing { var: "GATEHOUSE_APP_KEY", .. }), "{e}");
         let e = with(&[("GATEHOUSE_APP_KEY", "base64:c2hvcnQ=")]).unwrap_err();
         assert!(!e.to_string().contains("c2hvcnQ"), "{e}");
         let key = crate::keys::AppKey::random().to_config_value();
-        let c = with(&[("AWS_LAMBDA_FUNCTION_NAME", "login"), ("GATEHOUSE_APP_KEY", &key), RESET_URL, SES]).unwrap();
+        let c = with(&[("AWS_LAMBDA_FUNCTION_NAME", "login"), ("GATEHOUSE_APP_KEY", &key), RESET_URL, VERIFY_URL, SES])
+            .unwrap();
         assert_eq!(c.app_key.to_config_value(), key);
     }
 
@@ -522,6 +551,8 @@ mod tests {
     const LAMBDA: (&str, &str) = ("AWS_LAMBDA_FUNCTION_NAME", "gatehouse-login");
     const RESET_URL: (&str, &str) =
         ("GATEHOUSE_RESET_URL", "https://app.example.com/reset?token={token}&email={email}");
+    const VERIFY_URL: (&str, &str) =
+        ("GATEHOUSE_VERIFY_URL", "https://app.example.com/verify/{id}/{hash}?expires={expires}&signature={signature}");
     const SES: (&str, &str) = ("GATEHOUSE_MAILER", "ses");
 
     /// As on Lambda, with an app key and `extra`.
@@ -538,7 +569,9 @@ mod tests {
         assert!(matches!(e, ConfigError::Missing { var: "GATEHOUSE_RESET_URL", .. }), "{e}");
         let e = on_lambda(&[SES, ("GATEHOUSE_RESET_URL", "")]).unwrap_err();
         assert!(matches!(e, ConfigError::Missing { var: "GATEHOUSE_RESET_URL", .. }), "{e}");
-        assert!(on_lambda(&[SES, RESET_URL]).is_ok());
+        let e = on_lambda(&[SES, RESET_URL]).unwrap_err();
+        assert!(matches!(e, ConfigError::Missing { var: "GATEHOUSE_VERIFY_URL", .. }), "{e}");
+        assert!(on_lambda(&[SES, RESET_URL, VERIFY_URL]).is_ok());
         // Locally the default link is fine.
         assert!(with(&[]).unwrap().reset.url_template.starts_with("http://127.0.0.1:8080/"));
     }
@@ -546,16 +579,16 @@ mod tests {
     #[test]
     fn on_lambda_the_log_mailer_is_refused_unless_explicitly_allowed() {
         for mailer in [None, Some("log")] {
-            let mut vars = vec![RESET_URL];
+            let mut vars = vec![RESET_URL, VERIFY_URL];
             vars.extend(mailer.map(|m| ("GATEHOUSE_MAILER", m)));
             let e = on_lambda(&vars).unwrap_err();
             assert!(e.to_string().starts_with("GATEHOUSE_MAILER"), "{e}");
             assert!(e.to_string().contains("GATEHOUSE_ALLOW_LOG_MAILER"), "{e}");
         }
-        let allowed = on_lambda(&[RESET_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "true")]).unwrap();
+        let allowed = on_lambda(&[RESET_URL, VERIFY_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "true")]).unwrap();
         assert_eq!(allowed.mail.mailer, MailerKind::Log);
-        assert!(on_lambda(&[RESET_URL, SES]).is_ok());
-        assert!(on_lambda(&[RESET_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "yes")]).is_err());
+        assert!(on_lambda(&[RESET_URL, VERIFY_URL, SES]).is_ok());
+        assert!(on_lambda(&[RESET_URL, VERIFY_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "yes")]).is_err());
         // Off Lambda the log mailer stays the default.
         assert_eq!(with(&[]).unwrap().mail.mailer, MailerKind::Log);
     }

@@ -179,6 +179,7 @@ async fn end_credential(stores: &crate::Stores, user: &UserId, cred: &Credential
 /// Why a cross-app session ended, recorded on its audit record.
 pub mod reasons {
     pub const PASSWORD_RESET: &str = "password_reset";
+    pub const PASSWORD_CHANGED: &str = "password_changed";
     pub const OTHER_DEVICES_LOGGED_OUT: &str = "other_devices_logged_out";
     pub const LOGOUT: &str = "logout";
     pub const PARENT_REVOKED: &str = "parent_revoked";

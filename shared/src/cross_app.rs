@@ -10,9 +10,11 @@
 
 use crate::access::Principal;
 use crate::auth::{Auth, AuthError, ClientMeta, SessionGrant};
+use crate::clock::epoch_millis;
 use crate::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
 use crate::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
 use crate::error::StoreError;
+use crate::page::{Cursor, Page};
 use crate::sessions::SessionId;
 use crate::throttle::client_key;
 use crate::token_issuer::{IssueError, TokenIssuer};
@@ -139,6 +141,44 @@ impl<'a> CrossApp<'a> {
 
     /// `DELETE /cross-app/sessions/{id}`: the audit record is marked revoked and the session it
     /// opened ends with everything derived from it. `false` when the user has no such record.
+    /// `GET /cross-app/sessions`: the user's audit records, newest first, `limit` at a time after
+    /// `cursor` (a position this returned). Read from the owner index, which may lag a write by
+    /// a moment; records past their retention are absent though TTL has not removed them yet.
+    pub async fn audit(
+        &self,
+        user: &UserId,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<CrossAppSession>, StoreError> {
+        let now = self.auth.now();
+        let after = match cursor {
+            None => None,
+            Some(c) => {
+                let v = c.decode().ok_or(StoreError::InvalidCursor)?;
+                let t = v.get("t").and_then(serde_json::Value::as_i64).ok_or(StoreError::InvalidCursor)?;
+                let id = v.get("id").and_then(serde_json::Value::as_str).ok_or(StoreError::InvalidCursor)?;
+                Some((t, id.to_owned()))
+            }
+        };
+        let position = |s: &CrossAppSession| (epoch_millis(s.created_at), s.id.clone());
+        let mut records: Vec<CrossAppSession> = self
+            .auth
+            .stores()
+            .cross_app
+            .list_for_user(user)
+            .await?
+            .into_iter()
+            .filter(|s| s.expires_at.is_none_or(|e| e > now))
+            .filter(|s| after.as_ref().is_none_or(|a| &position(s) < a))
+            .collect();
+        records.sort_by_key(|s| std::cmp::Reverse(position(s)));
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let next = more.then(|| records.last().map(position)).flatten();
+        let next = next.map(|(t, id)| Cursor::encode(&serde_json::json!({ "t": t, "id": id })));
+        Ok(Page { items: records, next })
+    }
+
     pub async fn revoke(&self, user: &UserId, id: &str) -> Result<bool, CrossAppError> {
         // Audit ids are UUIDs: anything else is no record (and never reaches the store).
         let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(false) };

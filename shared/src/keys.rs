@@ -81,6 +81,25 @@ impl AppKey {
         URL_SAFE_NO_PAD.encode(&self.mac("device", data.as_bytes())[..16])
     }
 
+    /// A URL-safe signature of `data` for one `purpose` (signed links): 256 bits.
+    pub fn sign(&self, purpose: &str, data: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(purpose, data.as_bytes()))
+    }
+
+    /// The opaque id a session is listed under (`GET /sessions`, `DELETE /sessions/{id}`): a MAC
+    /// of the owner and the session's key, so it reveals neither the session secret nor its hash,
+    /// cannot be made for a session without this key, and names nothing for another user.
+    pub fn session_handle(&self, user: &crate::users::UserId, key: &crate::sessions::SessionKey) -> String {
+        let mut sig = self.sign("session-handle", &format!("{user}|{}", key.as_str()));
+        sig.truncate(22);
+        sig
+    }
+
+    /// Whether `signature` is this key's signature of `data` for `purpose` (constant time).
+    pub fn verify(&self, purpose: &str, data: &str, signature: &str) -> bool {
+        crate::secret::constant_time_eq(signature.as_bytes(), self.sign(purpose, data).as_bytes())
+    }
+
     /// Seals a store cursor for one listing `scope` (e.g. the owner's id): the result is what the
     /// API hands out.
     pub fn seal_cursor(&self, scope: &str, cursor: &crate::page::Cursor) -> String {

@@ -2,7 +2,7 @@
 //! the email (the lookup, throttle, token and mail happen in a queued job), tokens are stored as
 //! hashes and consumed atomically, and a reset revokes every session and token of the user.
 
-use crate::auth::Auth;
+use crate::auth::{Auth, AuthError, ClientMeta};
 use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::credentials::{Revocation, reasons, revoke};
@@ -10,10 +10,12 @@ use crate::email::Email;
 use crate::error::StoreError;
 use crate::jobs::JobPayload;
 use crate::mail::{Mail, MailError, Mailer};
+use crate::password::PasswordAttempt;
 use crate::password::{HashError, NewPassword};
 use crate::password_reset_tokens::{PlainResetToken, ResetRecord};
 use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler, Worker};
-use crate::users::{CredentialChange, RememberToken, User};
+use crate::sessions::{SessionId, SessionRecord};
+use crate::users::{CredentialChange, User};
 use async_trait::async_trait;
 use std::sync::Arc;
 use thiserror::Error;
@@ -90,8 +92,7 @@ impl PasswordBroker {
         if !stores.resets.consume(email, &token.hash(), self.now()).await? {
             return Err(ResetError::InvalidToken);
         }
-        let remember = RememberToken::generate();
-        let change = CredentialChange { password: Some(&hash), remember_token: Some(&remember), revoke: true };
+        let change = CredentialChange { password: Some(&hash), revoke: true };
         let mut user = None;
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
@@ -115,6 +116,37 @@ impl PasswordBroker {
     }
 }
 
+impl PasswordBroker {
+    /// Fortify's `UpdateUserPassword`: the current password is checked (throttled as a password
+    /// check), the new one is held to the registration policy, and the change is one
+    /// compare-and-swap on the credentials version the check read (a racing reset or change wins
+    /// or loses whole: `CredentialsChanged`). Every other session and every token is revoked; the
+    /// current session continues under a new id (returned). The "password changed" mail is queued
+    /// (once more on a failed send; the change itself stands either way and is logged).
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: &SessionRecord,
+        attempt: PasswordAttempt,
+        new: NewPassword,
+        meta: &ClientMeta,
+    ) -> Result<SessionId, AuthError> {
+        if !self.auth.verify_password(user, attempt, meta).await? {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let hash = self.auth.hasher().hash_blocking(new).await?;
+        let id = self.auth.rotate_credentials(user, current, Some(&hash), reasons::PASSWORD_CHANGED, meta).await?;
+        tracing::info!(event = "password_changed", user_id = %user.id);
+        let job = mail_job(SEND_PASSWORD_CHANGED, &user.email);
+        if let Err(first) = self.dispatcher.dispatch(job.clone()).await
+            && let Err(e) = self.dispatcher.dispatch(job).await
+        {
+            tracing::error!(event = "password_changed_mail_not_queued", user_id = %user.id, error = %e, first = %first);
+        }
+        Ok(id)
+    }
+}
+
 /// How often a credential change re-reads and retries when another write moved the version.
 const MAX_CAS_ATTEMPTS: usize = 8;
 
@@ -134,7 +166,7 @@ fn email_of(job: &JobPayload) -> Result<Email, JobError> {
     Email::parse(raw).map_err(|e| JobError::permanent(format!("job data email: {e}")))
 }
 
-fn mail_error(e: MailError) -> JobError {
+pub(crate) fn mail_error(e: MailError) -> JobError {
     match e {
         MailError::Transient(m) => JobError::retry_msg(m),
         MailError::Rejected(m) => JobError::permanent(m),

@@ -40,6 +40,8 @@ impl std::fmt::Display for TokenId {
 pub const CREATE_TOKENS: &str = "tokens:create";
 /// The ability a token needs to hand its user off to another app (`POST /cross-app/handoff`).
 pub const CROSS_APP_HANDOFF: &str = "cross-app:handoff";
+/// The ability a token needs to change the user's profile (`PUT /user/profile-information`).
+pub const UPDATE_PROFILE: &str = "user:update";
 
 const RANDOM_LEN: usize = 43;
 const CHECKSUM_LEN: usize = 8;

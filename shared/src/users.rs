@@ -35,20 +35,60 @@ impl std::fmt::Display for UserId {
     }
 }
 
-/// Laravel's "remember me" token: 60 random characters, rotated on logout and password change.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RememberToken(String);
-crate::redacted_debug!(RememberToken);
+/// A person's display name, parsed once: trimmed, 1 to [`DisplayName::MAX`] characters, and no
+/// control, format (bidi overrides, zero-width characters) or line/paragraph separator characters,
+/// so a name can go into a mail, a log line or a page without rewriting or reordering what is
+/// around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
 
-impl RememberToken {
-    pub fn generate() -> Self {
-        Self(crate::secret::random_token_256())
+/// Why a display name was refused (the API puts it beside the field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("is required")]
+    Empty,
+    #[error("may not be longer than 255 characters")]
+    TooLong,
+    #[error("may not contain control or formatting characters")]
+    Invisible,
+}
+
+impl DisplayName {
+    pub const MAX: usize = 255;
+
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if s.chars().count() > Self::MAX {
+            return Err(NameError::TooLong);
+        }
+        let invisible = |c: char| {
+            matches!(
+                c.general_category(),
+                GeneralCategory::Control
+                    | GeneralCategory::Format
+                    | GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+                    | GeneralCategory::Unassigned
+                    | GeneralCategory::PrivateUse
+                    | GeneralCategory::Surrogate
+            )
+        };
+        if s.chars().any(invisible) {
+            return Err(NameError::Invisible);
+        }
+        Ok(Self(s.to_owned()))
     }
-    pub fn from_stored(s: String) -> Self {
-        Self(s)
-    }
-    pub fn expose(&self) -> &str {
+
+    pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 
@@ -59,7 +99,6 @@ pub struct User {
     pub email: Email,
     pub email_verified_at: Option<Timestamp>,
     pub password_hash: PasswordHash,
-    pub remember_token: Option<RememberToken>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Moves on whenever the password is reset or changed or other devices are logged out; every
@@ -73,8 +112,6 @@ pub struct User {
 pub struct CredentialChange<'a> {
     /// The new password hash; `None` keeps the stored one.
     pub password: Option<&'a PasswordHash>,
-    /// A new remember token; `None` keeps the stored one.
-    pub remember_token: Option<&'a RememberToken>,
     /// Move the credentials version on, so nothing verified against the old state is issued.
     pub revoke: bool,
 }
@@ -98,8 +135,30 @@ pub trait UserStore: Send + Sync {
         change: CredentialChange<'_>,
         now: Timestamp,
     ) -> StoreResult<Option<u64>>;
-    /// Marks the email verified. `false` when the user does not exist.
-    async fn mark_email_verified(&self, id: &UserId, now: Timestamp) -> StoreResult<bool>;
+    /// Sets `email_verified_at` once, and only while the user's address is `email` (a link for an
+    /// address changed meanwhile verifies nothing). `false` when the user does not exist, has
+    /// another address, or is already verified.
+    async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool>;
+    /// Sets the display name. `false` when the user does not exist.
+    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<bool>;
     /// Deletes the user and frees its email. `false` when it did not exist.
     async fn delete(&self, id: &UserId) -> StoreResult<bool>;
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::{DisplayName, NameError};
+
+    #[test]
+    fn names_are_trimmed_bounded_and_free_of_invisible_characters() {
+        assert_eq!(DisplayName::parse("  Ann Lee ").unwrap().as_str(), "Ann Lee");
+        assert_eq!(DisplayName::parse("Zoë Ñúñez 李").unwrap().as_str(), "Zoë Ñúñez 李");
+        assert_eq!(DisplayName::parse(" \t "), Err(NameError::Empty));
+        assert_eq!(DisplayName::parse(&"a".repeat(256)), Err(NameError::TooLong));
+        assert!(DisplayName::parse(&"é".repeat(255)).is_ok(), "characters, not bytes");
+        for hostile in ["Ann\u{202E}gnp.exe", "Ann\u{200B}", "Ann\nBcc: x@y", "Ann\u{2028}Lee", "Ann\u{0}", "A\u{E000}"]
+        {
+            assert_eq!(DisplayName::parse(hostile), Err(NameError::Invisible), "{hostile:?}");
+        }
+    }
 }

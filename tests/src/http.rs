@@ -4,6 +4,7 @@
 use crate::TestEnv;
 use gatehouse::Config;
 use gatehouse_http::App;
+use gatehouse_http::event::EventBuilder;
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -63,43 +64,35 @@ impl Call {
         self
     }
 
+    /// The builder of this call's API Gateway v2 event: host `api.example.test` (whatever the
+    /// call says), user agent `gatehouse-tests/1.0` unless the call sets one, a fixed time.
+    pub fn builder(&self) -> EventBuilder {
+        // One value per header name, the last given (as when they were collected into a map).
+        let headers: HashMap<&str, &str> = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut b = EventBuilder::new(&self.method, &self.path).source_ip(&self.ip).time(test_time());
+        for (k, v) in headers {
+            b = b.header(k, v);
+        }
+        if !b.has_header("user-agent") {
+            b = b.header("user-agent", "gatehouse-tests/1.0");
+        }
+        b = b.host("api.example.test");
+        for c in &self.cookies {
+            b = b.cookie(c);
+        }
+        if let Some(body) = &self.body {
+            b = b.body(body.as_str());
+        }
+        b
+    }
+
     /// The API Gateway v2 event JSON for this call.
     pub fn event(&self) -> Value {
-        let (path, query) = self.path.split_once('?').unwrap_or((&self.path, ""));
-        let mut headers: HashMap<String, String> = self.headers.iter().cloned().collect();
-        headers.entry("user-agent".into()).or_insert_with(|| "gatehouse-tests/1.0".into());
-        headers.insert("host".into(), "api.example.test".into());
-        let mut e = json!({
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": query,
-            "headers": headers,
-            "requestContext": {
-                "accountId": "123456789012",
-                "apiId": "gatehouse",
-                "domainName": "api.example.test",
-                "domainPrefix": "api",
-                "http": { "method": self.method, "path": path, "protocol": "HTTP/1.1", "sourceIp": self.ip, "userAgent": headers["user-agent"] },
-                "requestId": uuid::Uuid::new_v4().to_string(),
-                "routeKey": "$default",
-                "stage": "$default",
-                "time": "23/Nov/2026:13:15:00 +0000",
-                "timeEpoch": 1_795_000_000_000i64
-            },
-            "isBase64Encoded": false
-        });
-        if !self.cookies.is_empty() {
-            e["cookies"] = json!(self.cookies);
-        }
-        if let Some(b) = &self.body {
-            e["body"] = json!(b);
-        }
-        e
+        self.builder().build()
     }
 
     pub fn request(&self) -> Request {
-        lambda_http::request::from_str(&self.event().to_string()).expect("a valid API Gateway v2 event")
+        self.builder().request().expect("a valid API Gateway v2 event")
     }
 }
 
@@ -240,33 +233,27 @@ impl TestApp {
     }
 }
 
+/// When API Gateway received the tests' requests.
+pub fn test_time() -> gatehouse::Timestamp {
+    chrono::DateTime::from_timestamp_millis(1_795_000_000_000).expect("a valid time")
+}
+
 /// An HTTP API REQUEST authorizer event (payload 2.0), as API Gateway sends it.
 pub fn authorizer_event(route_key: &str, bearer: Option<&str>, cookie: Option<&str>) -> Value {
     let (method, path) = route_key.split_once(' ').unwrap_or(("GET", "/"));
-    let mut headers = json!({ "host": "api.example.test", "user-agent": "gatehouse-tests/1.0" });
-    if let Some(b) = bearer {
-        headers["authorization"] = json!(format!("Bearer {b}"));
+    let mut b = EventBuilder::new(method, path)
+        .route_key(route_key)
+        .host("api.example.test")
+        .header("user-agent", "gatehouse-tests/1.0")
+        .source_ip("203.0.113.7")
+        .time(test_time());
+    if let Some(t) = bearer {
+        b = b.header("authorization", &format!("Bearer {t}"));
     }
-    let mut e = json!({
-        "version": "2.0",
-        "type": "REQUEST",
-        "routeArn": format!("arn:aws:execute-api:us-east-1:123456789012:gatehouse/$default/{method}{path}"),
-        "identitySource": [],
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "gatehouse", "domainName": "api.example.test", "domainPrefix": "api",
-            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "gatehouse-tests/1.0" },
-            "requestId": uuid::Uuid::new_v4().to_string(), "routeKey": route_key, "stage": "$default",
-            "time": "23/Nov/2026:13:15:00 +0000", "timeEpoch": 1_795_000_000_000i64
-        }
-    });
     if let Some(c) = cookie {
-        e["cookies"] = json!([c]);
+        b = b.cookie(c);
     }
-    e
+    b.authorizer()
 }
 
 impl TestApp {

@@ -19,6 +19,10 @@ fn env_for(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(&'static str, String)>
         // On Lambda these are required (the binaries see AWS_LAMBDA_FUNCTION_NAME); `extra` may
         // override them, the later value wins.
         ("GATEHOUSE_RESET_URL", "https://app.example.com/reset-password?token={token}&email={email}".to_owned()),
+        (
+            "GATEHOUSE_VERIFY_URL",
+            "https://app.example.com/email/verify/{id}/{hash}?expires={expires}&signature={signature}".to_owned(),
+        ),
         ("GATEHOUSE_ALLOW_LOG_MAILER", "true".to_owned()),
         // One key shared by every binary of the test, as every function of a stack shares one.
         ("GATEHOUSE_APP_KEY", gatehouse::keys::AppKey::random().to_config_value()),
@@ -140,15 +144,32 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
         .await
         .unwrap();
     assert_eq!(forgot["statusCode"], 202);
-    let msgs = env.stores.queue.receive(10, Duration::from_secs(2), None).await.unwrap();
-    assert_eq!(msgs.len(), 1);
+    // Two jobs: the verification mail registration queued, and the reset link.
+    let mut msgs = Vec::new();
+    for _ in 0..10 {
+        msgs.extend(env.stores.queue.receive(10, Duration::from_secs(2), None).await.unwrap());
+        if msgs.len() >= 2 {
+            break;
+        }
+    }
+    assert_eq!(msgs.len(), 2);
     let answer = worker.invoke(sqs_event(&msgs)).await.unwrap();
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     let sent = ses_sent_to(&email);
-    assert_eq!(sent.len(), 1);
-    assert!(sent[0].1.contains("https://app.example.com/reset?token="), "{}", sent[0].1);
-    let i = sent[0].1.find("token=").unwrap() + 6;
-    let token = &sent[0].1[i..i + 64];
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let mail = |subject: &str| sent.iter().find(|m| m.0 == subject).map(|m| m.1.clone()).expect(subject);
+    let (verify_mail, reset_mail) = (mail("Verify your email address"), mail("Reset your password"));
+
+    // The verification link, opened through the login binary, verifies the address.
+    let start = verify_mail.find("https://app.example.com/email/verify/").expect("the configured link") + 23;
+    let link = verify_mail[start..].split_whitespace().next().unwrap();
+    let opened = login.invoke(Call::new("GET", link).event()).await.unwrap();
+    assert_eq!(opened["statusCode"], 200, "{opened}");
+    assert_eq!(body(&opened)["verified"], true);
+
+    assert!(reset_mail.contains("https://app.example.com/reset?token="), "{reset_mail}");
+    let i = reset_mail.find("token=").unwrap() + 6;
+    let token = &reset_mail[i..i + 64];
     let new_pw = "a brand new passphrase for e2e";
     let reset_call = Call::new("POST", "/reset-password")
         .json(json!({"email": email, "token": token, "password": new_pw, "password_confirmation": new_pw}));
@@ -161,6 +182,7 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
         .await
         .unwrap();
     assert_eq!(relog["statusCode"], 200);
+    assert!(body(&relog)["user"]["email_verified_at"].is_string(), "{relog}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

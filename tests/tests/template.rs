@@ -327,11 +327,13 @@ fn the_reset_url_has_no_default_and_reaches_every_function() {
     // The code refuses to start on Lambda without these (shared/src/config.rs).
     let vars = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(ref_of(&vars["GATEHOUSE_RESET_URL"]), Some("ResetUrl"));
+    assert!(parameter(&t, "VerifyUrl").get("Default").is_none(), "VerifyUrl must be given at deploy time");
+    assert_eq!(ref_of(&vars["GATEHOUSE_VERIFY_URL"]), Some("VerifyUrl"));
     assert_eq!(vars["GATEHOUSE_MAILER"].as_str(), Some("ses"), "the log mailer is refused on Lambda");
     assert!(matches!(vars["GATEHOUSE_ALLOWED_ORIGINS"], Value::Tagged(_)), "the CSRF check trusts the CORS origins");
     for (name, f) in of_type(&t, "AWS::Serverless::Function") {
         let own = &f["Properties"]["Environment"]["Variables"];
-        for var in ["GATEHOUSE_RESET_URL", "GATEHOUSE_MAILER", "AWS_LAMBDA_FUNCTION_NAME"] {
+        for var in ["GATEHOUSE_RESET_URL", "GATEHOUSE_VERIFY_URL", "GATEHOUSE_MAILER", "AWS_LAMBDA_FUNCTION_NAME"] {
             assert!(own.get(var).is_none(), "{name} overrides {var}");
         }
     }

@@ -16,6 +16,9 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     let dispatcher = Dispatcher::new(stores.clone(), config.batch_retention);
     let settings = WorkerSettings::new(config.names.queue(schema::JOBS_QUEUE.logical), config.failed_job_retention);
     let mut w = Worker::new(stores, dispatcher, settings);
+    let verification =
+        gatehouse::email_verification::SendVerification { config: config.clone(), mailer: mailer.clone() };
+    w.register(gatehouse::email_verification::SEND_VERIFICATION, verification);
     gatehouse::password_broker::register_jobs(&mut w, config, mailer);
     w
 }

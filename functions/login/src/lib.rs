@@ -2,15 +2,17 @@
 //! session list, logging out other devices and password confirmation. Each handler reads the
 //! request, calls `Auth` and renders the answer.
 
-use gatehouse::access::Principal;
-use gatehouse::auth::AuthError;
 use gatehouse::credentials::CredentialRef;
 use gatehouse::password::{PasswordAttempt, PasswordContext};
-use gatehouse::users::{User, UserId};
-use gatehouse_http::views::{ConfirmedView, SessionView, SessionsBody, UserBody};
+use gatehouse::personal_access_tokens::UPDATE_PROFILE;
+use gatehouse::users::{DisplayName, User, UserId};
+use gatehouse_http::views::UserBody;
 use gatehouse_http::{ApiError, App, Call, Guard, Reply, Route, json, no_content, route};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
+
+mod account;
+mod sessions;
 
 /// Serves one request through [`ROUTES`].
 pub async fn handle(app: &gatehouse_http::App, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
@@ -19,17 +21,22 @@ pub async fn handle(app: &gatehouse_http::App, req: lambda_http::Request) -> lam
 
 /// What this function serves.
 pub static ROUTES: &[Route] = &[
-    route!(POST "/register", Guard::Public, register),
-    route!(POST "/login", Guard::Public, login),
+    route!(POST "/register", Guard::Public, register, body = RegisterRequest),
+    route!(POST "/login", Guard::Public, login, body = LoginRequest),
     route!(POST "/logout", Guard::Session, logout),
     route!(GET "/user", Guard::Credential(&[]), current_user),
-    route!(GET "/sessions", Guard::Credential(&[]), sessions),
-    route!(POST "/logout-other-devices", Guard::Session, logout_other_devices),
-    route!(POST "/user/confirm-password", Guard::Session, confirm_password),
-    route!(GET "/user/confirmed-password-status", Guard::Session, confirmed_password_status),
+    route!(GET "/sessions", Guard::Credential(&[]), sessions::list),
+    route!(DELETE "/sessions/{id}", Guard::Session, sessions::end),
+    route!(POST "/logout-other-devices", Guard::Session, sessions::logout_other_devices, body = PasswordRequest),
+    route!(POST "/user/confirm-password", Guard::Session, sessions::confirm_password, body = PasswordRequest),
+    route!(GET "/user/confirmed-password-status", Guard::Session, sessions::confirmed_password_status),
+    route!(GET "/email/verify/{id}/{hash}", Guard::Public, account::verify_email),
+    route!(POST "/email/verification-notification", Guard::Credential(&[]), account::send_verification),
+    route!(PUT "/user/profile-information", Guard::Credential(&[UPDATE_PROFILE]), account::update_profile, body = ProfileRequest),
+    route!(PUT "/user/password", Guard::Session, account::update_password, body = UpdatePasswordRequest),
 ];
 
-fn with_cookie(mut resp: Response<Body>, cookie: HeaderValue) -> Response<Body> {
+pub(crate) fn with_cookie(mut resp: Response<Body>, cookie: HeaderValue) -> Response<Body> {
     resp.headers_mut().append(header::SET_COOKIE, cookie);
     resp
 }
@@ -39,14 +46,21 @@ async fn register(call: Call<'_>) -> Reply {
     // It sets the session cookie: a page elsewhere must not sign a browser in (login CSRF).
     gatehouse_http::check_origin(call.req, &app.config.session)?;
     let (name, email, password) = call.fields(|f| {
-        let name = f.text("name", 255);
+        let name = f.name("name");
         let email = f.email("email");
-        let context =
-            PasswordContext { email: email.as_ref(), name: name.as_deref(), app_name: Some(&app.config.app_name) };
+        let context = PasswordContext {
+            email: email.as_ref(),
+            name: name.as_ref().map(DisplayName::as_str),
+            app_name: Some(&app.config.app_name),
+        };
         let password = f.new_password_for("password", app.auth.policy(), &context);
         Some((name?, email?, password?))
     })?;
     let (user, session) = app.auth.register(name, email, password, &call.meta()).await?;
+    // The account exists either way; a link that could not be queued is one resend away.
+    if let Err(e) = app.dispatcher().dispatch(gatehouse::email_verification::job(&user.id)).await {
+        tracing::error!(event = "verification_mail_not_queued", user_id = %user.id, error = %e);
+    }
     let resp = json(StatusCode::CREATED, &UserBody::from(&user));
     Ok(with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, false)))
 }
@@ -82,7 +96,7 @@ async fn logout(call: Call<'_>) -> Reply {
     Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&call.app.config.session)))
 }
 
-async fn load_user(app: &App, id: &UserId) -> Result<User, ApiError> {
+pub(crate) async fn load_user(app: &App, id: &UserId) -> Result<User, ApiError> {
     // A credential whose user was deleted is no credential.
     app.stores.users.find(id).await?.ok_or_else(ApiError::unauthenticated)
 }
@@ -91,60 +105,6 @@ async fn current_user(call: Call<'_>) -> Reply {
     let caller = call.caller().await?;
     let user = load_user(call.app, caller.user_id()).await?;
     Ok(json(StatusCode::OK, &UserBody::from(&user)))
-}
-
-async fn sessions(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
-    let current = match &caller {
-        Principal::Session { key, .. } => Some(key),
-        Principal::Token { .. } => None,
-    };
-    let list = call.app.stores.sessions.list_for_user(caller.user_id()).await?;
-    let sessions = list.iter().map(|s| SessionView::new(s, current)).collect();
-    Ok(json(StatusCode::OK, &SessionsBody { sessions }))
-}
-
-/// The `password` field of a body that carries only the user's current password.
-fn password_field(call: &Call<'_>) -> Result<PasswordAttempt, ApiError> {
-    call.fields(|f| f.secret("password", gatehouse_http::MAX_BODY)).map(PasswordAttempt::new)
-}
-
-fn incorrect_password(e: AuthError) -> ApiError {
-    match e {
-        AuthError::InvalidCredentials => ApiError::field("password", "is incorrect"),
-        e => e.into(),
-    }
-}
-
-/// Ends every other session and credential; this session continues under a new id (new cookie).
-async fn logout_other_devices(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
-    let password = password_field(&call)?;
-    let user = load_user(call.app, &user_id).await?;
-    let auth = &call.app.auth;
-    let id = auth.logout_other_devices(&user, &session, password, &call.meta()).await.map_err(incorrect_password)?;
-    let cookie = gatehouse_http::session_cookie(&call.app.config.session, &id, session.remember());
-    Ok(with_cookie(no_content(), cookie))
-}
-
-/// Laravel's `password.confirm`: proves the password again in this session, for the actions that
-/// need a recent confirmation (minting an all-abilities or never-expiring token).
-async fn confirm_password(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
-    let password = password_field(&call)?;
-    let user = load_user(call.app, &user_id).await?;
-    let auth = &call.app.auth;
-    match auth.confirm_password(&user, &session.key, password, &call.meta()).await.map_err(incorrect_password)? {
-        true => Ok(no_content()),
-        false => Err(ApiError::unauthenticated()),
-    }
-}
-
-/// Whether the password was confirmed recently enough in this session (Fortify's route).
-async fn confirmed_password_status(call: Call<'_>) -> Reply {
-    let (_, session) = call.session().await?;
-    let confirmed = call.app.access.password_recently_confirmed(session.password_confirmed_at);
-    Ok(json(StatusCode::OK, &ConfirmedView { confirmed }))
 }
 
 /// What this function's code does to AWS, as `(resource, actions)`; `template.yaml` must grant
@@ -173,4 +133,5 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),
     ("table/cross_app_sessions/index/by_user", &["dynamodb:Query"]),
     ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    ("queue/jobs", &["sqs:SendMessage"]),
 ];

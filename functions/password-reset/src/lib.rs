@@ -16,8 +16,10 @@ pub async fn handle(app: &gatehouse_http::App, req: lambda_http::Request) -> lam
 }
 
 /// What this function serves.
-pub static ROUTES: &[Route] =
-    &[route!(POST "/forgot-password", Guard::Public, forgot), route!(POST "/reset-password", Guard::Public, reset)];
+pub static ROUTES: &[Route] = &[
+    route!(POST "/forgot-password", Guard::Public, forgot, body = ForgotPasswordRequest),
+    route!(POST "/reset-password", Guard::Public, reset, body = ResetPasswordRequest),
+];
 
 /// The one answer to every well-formed forgot-password request.
 pub const FORGOT_MESSAGE: &str = "If an account exists for this email address, we have emailed a password reset link.";

@@ -2,13 +2,14 @@
 //! reads the request, calls a domain service (`TokenIssuer`, `CrossApp`) and renders the answer.
 
 use gatehouse::auth::AuthError;
-use gatehouse::cross_app::CrossApp;
 use gatehouse::password::PasswordAttempt;
 use gatehouse::personal_access_tokens::{Abilities, CREATE_TOKENS, CROSS_APP_HANDOFF, Tokenable};
 use gatehouse::token_issuer::{IssueError, NewToken, TokenIssuer, TokenRequest};
-use gatehouse_http::views::{ExchangeView, HandoffView, NewTokenView, TokenPage};
+use gatehouse_http::views::{NewTokenView, TokenPage};
 use gatehouse_http::{ApiError, Call, Fields, Guard, Reply, Route, json, no_content, route};
-use lambda_http::http::{StatusCode, header};
+use lambda_http::http::StatusCode;
+
+mod cross_app;
 
 /// Serves one request through [`ROUTES`].
 pub async fn handle(app: &gatehouse_http::App, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
@@ -17,13 +18,14 @@ pub async fn handle(app: &gatehouse_http::App, req: lambda_http::Request) -> lam
 
 /// What this function serves.
 pub static ROUTES: &[Route] = &[
-    route!(POST "/tokens", Guard::Credential(&[CREATE_TOKENS]), create),
-    route!(POST "/tokens/issue", Guard::Public, issue),
+    route!(POST "/tokens", Guard::Credential(&[CREATE_TOKENS]), create, body = CreateTokenRequest),
+    route!(POST "/tokens/issue", Guard::Public, issue, body = IssueTokenRequest),
     route!(GET "/tokens", Guard::Credential(&[]), list),
     route!(DELETE "/tokens/{id}", Guard::Credential(&[]), revoke),
-    route!(POST "/cross-app/handoff", Guard::Credential(&[CROSS_APP_HANDOFF]), handoff),
-    route!(POST "/cross-app/exchange", Guard::Public, exchange),
-    route!(DELETE "/cross-app/sessions/{id}", Guard::Credential(&[]), revoke_cross_app),
+    route!(POST "/cross-app/handoff", Guard::Credential(&[CROSS_APP_HANDOFF]), cross_app::handoff, body = HandoffRequest),
+    route!(POST "/cross-app/exchange", Guard::Public, cross_app::exchange, body = ExchangeRequest),
+    route!(GET "/cross-app/sessions", Guard::Credential(&[]), cross_app::audit),
+    route!(DELETE "/cross-app/sessions/{id}", Guard::Credential(&[]), cross_app::revoke),
 ];
 
 const MAX_ABILITIES: usize = 50;
@@ -90,13 +92,7 @@ async fn issue(call: Call<'_>) -> Reply {
 /// forged, tampered or another user's cursor is a 422.
 async fn list(call: Call<'_>) -> Reply {
     let caller = call.caller().await?;
-    let limit = match call.query("limit") {
-        None => 50,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => return Err(ApiError::field("limit", "must be a whole number from 1 to 100")),
-        },
-    };
+    let limit = page_limit(&call)?;
     let owner = Tokenable::user(caller.user_id());
     let key = &call.app.config.app_key;
     let scope = format!("tokens|{}", owner.key());
@@ -110,59 +106,21 @@ async fn list(call: Call<'_>) -> Reply {
     Ok(json(StatusCode::OK, &view))
 }
 
+/// The `limit` query parameter of a listing: 1 to 100, 50 by default.
+pub(crate) fn page_limit(call: &Call<'_>) -> Result<usize, ApiError> {
+    match call.query("limit") {
+        None => Ok(50),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(ApiError::field("limit", "must be a whole number from 1 to 100")),
+        },
+    }
+}
+
 /// `DELETE /tokens/{id}`: the token and everything derived from it.
 async fn revoke(call: Call<'_>) -> Reply {
     let caller = call.caller().await?;
     match TokenIssuer::new(&call.app.access).revoke(caller.user_id(), call.param(0)).await? {
-        true => Ok(no_content()),
-        false => Err(ApiError::not_found()),
-    }
-}
-
-/// `POST /cross-app/handoff`: a single-use token for `target_app`, bound to the caller.
-async fn handoff(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
-    let cross_app = CrossApp::new(&call.app.auth);
-    let target = call.fields(|f| {
-        let name = f.text("target_app", 100)?;
-        if cross_app.is_registered(&name) {
-            Some(name)
-        } else {
-            f.error("target_app", "is not a registered app");
-            None
-        }
-    })?;
-    let made = cross_app.handoff(&caller, target, &call.meta()).await?;
-    let expires_at = gatehouse::clock::rfc3339(made.handoff.expires_at);
-    Ok(json(StatusCode::CREATED, &HandoffView { handoff_token: made.token.expose().to_owned(), expires_at }))
-}
-
-/// `POST /cross-app/exchange`: a handoff made for this app, once, for a session of this app.
-async fn exchange(call: Call<'_>) -> Reply {
-    // It sets the session cookie: a page elsewhere must not sign a browser in (login CSRF).
-    gatehouse_http::check_origin(call.req, &call.app.config.session)?;
-    let this_app = &call.app.config.app_name;
-    let raw = call.fields(|f| {
-        let raw = f.text("handoff_token", 100);
-        if let Some(asked) = f.optional_text("app", 100)
-            && &asked != this_app
-        {
-            f.error("app", "is not this app: a handoff is exchanged by the app it was made for");
-        }
-        raw
-    })?;
-    let done = CrossApp::new(&call.app.auth).exchange(&raw, &call.meta()).await?;
-    let view = ExchangeView { user: (&done.user).into(), cross_app_session_id: done.record.id };
-    let mut resp = json(StatusCode::OK, &view);
-    let cookie = gatehouse_http::session_cookie(&call.app.config.session, &done.session, false);
-    resp.headers_mut().append(header::SET_COOKIE, cookie);
-    Ok(resp)
-}
-
-/// `DELETE /cross-app/sessions/{id}`: ends a session another app's handoff opened here.
-async fn revoke_cross_app(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
-    match CrossApp::new(&call.app.auth).revoke(caller.user_id(), call.param(0)).await? {
         true => Ok(no_content()),
         false => Err(ApiError::not_found()),
     }
@@ -181,4 +139,5 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
     ("table/cross_app_sessions", &["dynamodb:PutItem", "dynamodb:UpdateItem"]),
+    ("table/cross_app_sessions/index/by_user", &["dynamodb:Query"]),
 ];

@@ -4,7 +4,7 @@ use super::Table;
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
-use crate::users::{CredentialChange, User, UserId, UserStore};
+use crate::users::{CredentialChange, DisplayName, User, UserId, UserStore};
 use async_trait::async_trait;
 
 #[derive(Default)]
@@ -51,9 +51,6 @@ impl UserStore for MemoryUsers {
                 if let Some(h) = change.password {
                     u.password_hash = h.clone();
                 }
-                if let Some(r) = change.remember_token {
-                    u.remember_token = Some(r.clone());
-                }
                 if change.revoke {
                     u.credentials_version += 1;
                 }
@@ -64,10 +61,21 @@ impl UserStore for MemoryUsers {
         })
     }
 
-    async fn mark_email_verified(&self, id: &UserId, now: Timestamp) -> StoreResult<bool> {
+    async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
+        Ok(match self.by_id.lock().get_mut(id) {
+            Some(u) if u.email.as_str() == email.as_str() && u.email_verified_at.is_none() => {
+                u.email_verified_at = Some(now);
+                u.updated_at = now;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<bool> {
         Ok(match self.by_id.lock().get_mut(id) {
             Some(u) => {
-                u.email_verified_at = Some(now);
+                u.name = name.as_str().to_owned();
                 u.updated_at = now;
                 true
             }

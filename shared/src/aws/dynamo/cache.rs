@@ -1,7 +1,7 @@
 //! `cache`: keyed by `key`; `value` is a number (N) for integers, so counters are updated in
 //! place with one `UpdateItem`, and JSON text (S) for everything else; TTL on `expires_at`.
 
-use super::{Item, LIVE, Table, condition_failed, key1, n, s, secs};
+use super::{Cond, Item, LIVE, Table, key1, n, s, secs};
 use crate::cache::{CacheStore, check_key};
 use crate::clock::{Timestamp, from_epoch_seconds, is_live};
 use crate::error::{StoreError, StoreResult};
@@ -62,21 +62,27 @@ impl DynamoCache {
 
     /// Writes only if the key is absent or expired.
     async fn put_if_absent(&self, item: Item) -> StoreResult<bool> {
-        let res = self
-            .t
-            .client
-            .put_item()
-            .table_name(&self.t.name)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#k) OR expires_at <= :now_s")
-            .expression_attribute_names("#k", "key")
-            .expression_attribute_values(":now_s", n(secs(self.t.now())))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
+        let cond = Cond::new("attribute_not_exists(#k) OR expires_at <= :now_s").name("#k", "key").now_s(self.t.now());
+        self.t.put_if(item, cond).await
+    }
+
+    /// Adds `by` to the number at `key` if `condition` (on `#k` = key and `:now_s`) holds, returning
+    /// the attributes `returning` asks for; `None` if the condition failed. A value that is not a
+    /// number is a `Conflict` (the value at `key` is not `what`).
+    async fn add_to(
+        &self,
+        key: &str,
+        by: i64,
+        condition: &str,
+        returning: ReturnValue,
+        what: &str,
+    ) -> StoreResult<Option<Item>> {
+        let cond = Cond::new(condition).name("#k", "key").name("#v", "value").value(":by", n(by)).now_s(self.t.now());
+        match self.t.send_update(key1("key", key), "SET #v = #v + :by", cond, Some(returning)).await {
+            Err(e) if e.code() == Some("ValidationException") => {
+                Err(StoreError::Conflict(format!("cache value at {key:?} is not {what}")))
+            }
+            res => Ok(self.t.conditional(res)?.map(|out| out.attributes.unwrap_or_default())),
         }
     }
 }
@@ -86,24 +92,9 @@ impl CacheStore for DynamoCache {
     async fn hit(&self, key: &str, window_end: Timestamp) -> StoreResult<(i64, Timestamp)> {
         check_key(key)?;
         for _ in 0..10 {
-            let res = self
-                .t
-                .client
-                .update_item()
-                .table_name(&self.t.name)
-                .key("key", s(key))
-                .update_expression("SET #v = #v + :one")
-                .condition_expression("attribute_exists(#k) AND expires_at > :now_s")
-                .expression_attribute_names("#k", "key")
-                .expression_attribute_names("#v", "value")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now_s", n(secs(self.t.now())))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            match res {
-                Ok(out) => {
-                    let attrs = out.attributes.unwrap_or_default();
+            let live_window = "attribute_exists(#k) AND expires_at > :now_s";
+            match self.add_to(key, 1, live_window, ReturnValue::AllNew, "a counter").await? {
+                Some(attrs) => {
                     let number = |name: &str| match attrs.get(name) {
                         Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
                         _ => None,
@@ -114,16 +105,12 @@ impl CacheStore for DynamoCache {
                     };
                     return Ok((count, end));
                 }
-                Err(e) if condition_failed(&e) => {
+                None => {
                     // No live window: open one, unless a racing hit just did (then count in it).
                     if self.put_if_absent(self.item(key, &Value::from(1), Some(window_end))).await? {
                         return Ok((1, window_end));
                     }
                 }
-                Err(e) if e.code() == Some("ValidationException") => {
-                    return Err(StoreError::Conflict(format!("cache value at {key:?} is not a counter")));
-                }
-                Err(e) => return Err(self.t.err(e)),
             }
         }
         Err(StoreError::Unavailable(format!("{}: a rate counter kept racing with its window", self.t.name)))
@@ -184,15 +171,7 @@ impl CacheStore for DynamoCache {
 
     async fn put(&self, key: &str, value: &Value, expires_at: Option<Timestamp>) -> StoreResult<()> {
         check_key(key)?;
-        self.t
-            .client
-            .put_item()
-            .table_name(&self.t.name)
-            .set_item(Some(self.item(key, value, expires_at)))
-            .send()
-            .await
-            .map_err(|e| self.t.err(e))?;
-        Ok(())
+        self.t.put(self.item(key, value, expires_at)).await
     }
 
     async fn add(&self, key: &str, value: &Value, expires_at: Option<Timestamp>) -> StoreResult<bool> {
@@ -203,40 +182,22 @@ impl CacheStore for DynamoCache {
     async fn increment(&self, key: &str, by: i64) -> StoreResult<i64> {
         check_key(key)?;
         for _ in 0..10 {
-            let res = self
-                .t
-                .client
-                .update_item()
-                .table_name(&self.t.name)
-                .key("key", s(key))
-                .update_expression("SET #v = #v + :by")
-                .condition_expression(format!("attribute_exists(#k) AND {LIVE}"))
-                .expression_attribute_names("#k", "key")
-                .expression_attribute_names("#v", "value")
-                .expression_attribute_values(":by", n(by))
-                .expression_attribute_values(":now_s", n(secs(self.t.now())))
-                .return_values(ReturnValue::UpdatedNew)
-                .send()
-                .await;
-            match res {
-                Ok(out) => {
-                    return match out.attributes.as_ref().and_then(|a| a.get("value")) {
+            let live = format!("attribute_exists(#k) AND {LIVE}");
+            match self.add_to(key, by, &live, ReturnValue::UpdatedNew, "an integer").await? {
+                Some(attrs) => {
+                    return match attrs.get("value") {
                         Some(AttributeValue::N(v)) => v
                             .parse::<i64>()
                             .map_err(|_| StoreError::Conflict(format!("cache counter at {key:?} overflowed"))),
                         _ => Err(StoreError::corrupt(&self.t.name, "increment returned no number")),
                     };
                 }
-                Err(e) if condition_failed(&e) => {
+                None => {
                     // Absent or expired: start a fresh counter, unless someone else just did.
                     if self.put_if_absent(self.item(key, &Value::from(by), None)).await? {
                         return Ok(by);
                     }
                 }
-                Err(e) if e.code() == Some("ValidationException") => {
-                    return Err(StoreError::Conflict(format!("cache value at {key:?} is not an integer")));
-                }
-                Err(e) => return Err(self.t.err(e)),
             }
         }
         Err(StoreError::Unavailable(format!("{}: increment kept racing with expiry", self.t.name)))
@@ -244,17 +205,7 @@ impl CacheStore for DynamoCache {
 
     async fn forget(&self, key: &str) -> StoreResult<bool> {
         check_key(key)?;
-        let out = self
-            .t
-            .client
-            .delete_item()
-            .table_name(&self.t.name)
-            .key("key", s(key))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| self.t.err(e))?;
-        match out.attributes {
+        match self.t.take(key1("key", key)).await? {
             Some(old) => Ok(self.live_value(&old).unwrap_or(None).is_some()),
             None => Ok(false),
         }

@@ -1,7 +1,7 @@
 //! `cache_locks`: keyed by `key`, holding `owner`; TTL on `expires_at`. Acquire, refresh and
 //! release are single conditional writes on the owner, so a lock is never freed by a non-owner.
 
-use super::{LIVE, Table, condition_failed, key1, n, s, secs};
+use super::{Cond, LIVE, Table, key1, n, s, secs};
 use crate::cache_locks::{LockOwner, LockStore};
 use crate::clock::{Timestamp, from_epoch_seconds, is_live};
 use crate::error::{StoreError, StoreResult};
@@ -26,77 +26,34 @@ impl LockStore for DynamoLocks {
         if let Some(e) = expires_at {
             item.insert("expires_at".into(), n(secs(e)));
         }
-        let res = self
-            .t
-            .client
-            .put_item()
-            .table_name(&self.t.name)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#k) OR #o = :o OR expires_at <= :now_s")
-            .expression_attribute_names("#k", "key")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":o", s(owner.as_str()))
-            .expression_attribute_values(":now_s", n(secs(self.t.now())))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
-        }
+        let cond = Cond::new("attribute_not_exists(#k) OR #o = :o OR expires_at <= :now_s")
+            .name("#k", "key")
+            .name("#o", "owner")
+            .value(":o", s(owner.as_str()))
+            .now_s(self.t.now());
+        self.t.put_if(item, cond).await
     }
 
     async fn refresh(&self, key: &str, owner: &LockOwner, expires_at: Option<Timestamp>) -> StoreResult<bool> {
-        let mut req = self
-            .t
-            .client
-            .update_item()
-            .table_name(&self.t.name)
-            .key("key", s(key))
-            .condition_expression(format!("#o = :o AND {LIVE}"))
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":o", s(owner.as_str()))
-            .expression_attribute_values(":now_s", n(secs(self.t.now())));
-        req = match expires_at {
-            Some(e) => req.update_expression("SET expires_at = :e").expression_attribute_values(":e", n(secs(e))),
-            None => req.update_expression("REMOVE expires_at"),
+        let cond = Cond::new(format!("#o = :o AND {LIVE}"))
+            .name("#o", "owner")
+            .value(":o", s(owner.as_str()))
+            .now_s(self.t.now());
+        let (update, cond) = match expires_at {
+            Some(e) => ("SET expires_at = :e", cond.value(":e", n(secs(e)))),
+            None => ("REMOVE expires_at", cond),
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
-        }
+        self.t.update_if(key1("key", key), update, cond).await
     }
 
     async fn release(&self, key: &str, owner: &LockOwner) -> StoreResult<bool> {
-        let res = self
-            .t
-            .client
-            .delete_item()
-            .table_name(&self.t.name)
-            .key("key", s(key))
-            .condition_expression("#o = :o")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":o", s(owner.as_str()))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
-        }
+        self.t
+            .delete_if(key1("key", key), Cond::new("#o = :o").name("#o", "owner").value(":o", s(owner.as_str())))
+            .await
     }
 
     async fn force_release(&self, key: &str) -> StoreResult<()> {
-        self.t
-            .client
-            .delete_item()
-            .table_name(&self.t.name)
-            .key("key", s(key))
-            .send()
-            .await
-            .map_err(|e| self.t.err(e))?;
-        Ok(())
+        self.t.delete(key1("key", key)).await
     }
 
     async fn owner(&self, key: &str) -> StoreResult<Option<LockOwner>> {

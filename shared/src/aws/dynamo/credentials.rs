@@ -147,29 +147,16 @@ impl CredentialStore for DynamoCredentials {
     }
 
     async fn list(&self, user: &UserId) -> StoreResult<Vec<CredentialEntry>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .t
-                .client
-                .query()
-                .table_name(&self.t.name)
-                .key_condition_expression("user_id = :u")
-                .expression_attribute_values(":u", s(user.as_str()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.t.err(e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(self.entry(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        self.t
+            .query_all(
+                |q| {
+                    q.key_condition_expression("user_id = :u")
+                        .expression_attribute_values(":u", s(user.as_str()))
+                        .consistent_read(true)
+                },
+                |item| self.entry(item),
+            )
+            .await
     }
 
     async fn forget(&self, user: &UserId, refs: &[CredentialRef]) -> StoreResult<()> {

@@ -1,9 +1,7 @@
 //! `cross_app_handoffs` (keyed by SHA-256 of the handoff token; TTL) and `cross_app_sessions`
 //! (the audit trail, keyed by id; index `by_user`; TTL = retention).
 
-use super::{
-    Item, LIVE, Table, condition_failed, from_ms, from_secs, key1, ms, n, opt_from_ms, opt_from_secs, s, secs,
-};
+use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, opt_from_ms, opt_from_secs, s, secs};
 use crate::clock::{Timestamp, is_live};
 use crate::credentials::CredentialRef;
 use crate::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
@@ -11,7 +9,6 @@ use crate::error::StoreResult;
 use crate::sessions::SessionKey;
 use crate::users::UserId;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -129,15 +126,7 @@ impl DynamoCrossApp {
 #[async_trait]
 impl CrossAppStore for DynamoCrossApp {
     async fn delete_handoff(&self, token_hash: &str) -> StoreResult<()> {
-        let t = &self.handoffs;
-        t.client
-            .delete_item()
-            .table_name(&t.name)
-            .key("token_hash", s(token_hash))
-            .send()
-            .await
-            .map_err(|e| t.err(e))?;
-        Ok(())
+        self.handoffs.delete(key1("token_hash", token_hash)).await
     }
 
     async fn consume_handoff(
@@ -146,27 +135,15 @@ impl CrossAppStore for DynamoCrossApp {
         target_app: &str,
         now: Timestamp,
     ) -> StoreResult<Option<Handoff>> {
-        let t = &self.handoffs;
-        let res = t
-            .client
-            .update_item()
-            .table_name(&t.name)
-            .key("token_hash", s(token_hash))
-            .update_expression("SET used_at = :used")
-            .condition_expression(format!(
-                "attribute_exists(token_hash) AND attribute_not_exists(used_at) AND target_app = :app AND {LIVE}"
-            ))
-            .expression_attribute_values(":used", n(ms(now)))
-            .expression_attribute_values(":app", s(target_app))
-            .expression_attribute_values(":now_s", n(secs(now)))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match res {
-            Ok(out) => out.attributes.map(|a| self.handoff(a)).transpose(),
-            Err(e) if condition_failed(&e) => Ok(None),
-            Err(e) => Err(t.err(e)),
-        }
+        let cond = Cond::new(format!(
+            "attribute_exists(token_hash) AND attribute_not_exists(used_at) AND target_app = :app AND {LIVE}"
+        ))
+        .value(":used", n(ms(now)))
+        .value(":app", s(target_app))
+        .now_s(now);
+        let used =
+            self.handoffs.update_if_returning(key1("token_hash", token_hash), "SET used_at = :used", cond).await?;
+        used.map(|a| self.handoff(a)).transpose()
     }
 
     async fn record_session(&self, c: &CrossAppSession) -> StoreResult<()> {
@@ -183,17 +160,11 @@ impl CrossAppStore for DynamoCrossApp {
             revoked_reason: c.revoked_reason.clone(),
             expires_at: c.expires_at.map(secs),
         })?;
-        let t = &self.sessions;
-        t.client.put_item().table_name(&t.name).set_item(Some(item)).send().await.map_err(|e| t.err(e))?;
-        Ok(())
+        self.sessions.put(item).await
     }
 
     async fn find_session(&self, id: &str) -> StoreResult<Option<CrossAppSession>> {
-        let now = self.sessions.now();
-        match self.sessions.get(key1("id", id)).await? {
-            Some(item) => Ok(Some(self.session(item)?).filter(|s| is_live(s.expires_at, now))),
-            None => Ok(None),
-        }
+        self.sessions.find_live(key1("id", id), |i| self.session(i), |s| s.expires_at).await
     }
 
     async fn revoke_session(
@@ -203,28 +174,15 @@ impl CrossAppStore for DynamoCrossApp {
         now: Timestamp,
         reason: &str,
     ) -> StoreResult<Option<CrossAppSession>> {
-        let t = &self.sessions;
-        let res = t
-            .client
-            .update_item()
-            .table_name(&t.name)
-            .key("id", s(id))
-            .update_expression("SET revoked_at = :r, revoked_reason = :why")
-            .expression_attribute_values(":why", s(reason))
-            .condition_expression(format!(
-                "attribute_exists(id) AND user_id = :u AND attribute_not_exists(revoked_at) AND {LIVE}"
-            ))
-            .expression_attribute_values(":r", n(ms(now)))
-            .expression_attribute_values(":u", s(user.as_str()))
-            .expression_attribute_values(":now_s", n(secs(t.now())))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match res {
-            Ok(out) => out.attributes.map(|a| self.session(a)).transpose(),
-            Err(e) if condition_failed(&e) => Ok(None),
-            Err(e) => Err(t.err(e)),
-        }
+        let cond =
+            Cond::new(format!("attribute_exists(id) AND user_id = :u AND attribute_not_exists(revoked_at) AND {LIVE}"))
+                .value(":why", s(reason))
+                .value(":r", n(ms(now)))
+                .value(":u", s(user.as_str()))
+                .now_s(self.sessions.now());
+        let update = "SET revoked_at = :r, revoked_reason = :why";
+        let revoked = self.sessions.update_if_returning(key1("id", id), update, cond).await?;
+        revoked.map(|a| self.session(a)).transpose()
     }
 
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<CrossAppSession>> {

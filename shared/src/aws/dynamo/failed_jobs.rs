@@ -3,13 +3,12 @@
 //! pagination. Failures are rare, so one index partition is ample. TTL on `expires_at`
 //! (retention).
 
-use super::{Item, Table, from_ms, key1, ms, opt_from_secs, s, secs};
+use super::{Item, Table, from_ms, key1, ms, opt_from_secs, secs};
 use crate::clock::is_live;
 use crate::error::StoreResult;
 use crate::failed_jobs::{FailedJob, FailedJobStore};
 use crate::page::{Cursor, Page};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
 const LIST_PK: &str = "failed";
@@ -65,23 +64,11 @@ impl FailedJobStore for DynamoFailedJobs {
             list_sk: job.list_key(),
             expires_at: job.expires_at.map(secs),
         })?;
-        self.t
-            .client
-            .put_item()
-            .table_name(&self.t.name)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| self.t.err(e))?;
-        Ok(())
+        self.t.put(item).await
     }
 
     async fn find(&self, uuid: &str) -> StoreResult<Option<FailedJob>> {
-        let now = self.t.now();
-        match self.t.get(key1("uuid", uuid)).await? {
-            Some(item) => Ok(Some(self.to_domain(item)?).filter(|j| is_live(j.expires_at, now))),
-            None => Ok(None),
-        }
+        self.t.find_live(key1("uuid", uuid), |i| self.to_domain(i), |j| j.expires_at).await
     }
 
     async fn list(&self, limit: usize, after: Option<&Cursor>) -> StoreResult<Page<FailedJob>> {
@@ -94,17 +81,7 @@ impl FailedJobStore for DynamoFailedJobs {
     }
 
     async fn forget(&self, uuid: &str) -> StoreResult<bool> {
-        let out = self
-            .t
-            .client
-            .delete_item()
-            .table_name(&self.t.name)
-            .key("uuid", s(uuid))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| self.t.err(e))?;
-        Ok(out.attributes.is_some())
+        Ok(self.t.take(key1("uuid", uuid)).await?.is_some())
     }
 
     async fn flush(&self) -> StoreResult<usize> {

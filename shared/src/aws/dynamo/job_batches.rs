@@ -2,8 +2,8 @@
 //! (`pk = <id>, sk = job#<uuid>`). Counting writes the mark (if absent) and moves the counters in
 //! one transaction, so a job delivered twice is counted once, however many workers race.
 
-use super::{Item, Table, cancellation_codes, condition_failed, from_ms, n, opt_from_ms, opt_from_secs, s, secs};
-use crate::clock::{Timestamp, is_live};
+use super::{Cond, Item, Table, cancellation_codes, from_ms, n, opt_from_ms, opt_from_secs, s, secs};
+use crate::clock::Timestamp;
 use crate::error::{StoreError, StoreResult};
 use crate::job_batches::{Batch, BatchOptions, BatchStore, Counted};
 use async_trait::async_trait;
@@ -128,23 +128,12 @@ impl DynamoBatches {
     }
 
     async fn set_once(&self, id: &str, attr: &str, extra_cond: &str, now: Timestamp) -> StoreResult<bool> {
-        let mut req = self
-            .t
-            .client
-            .update_item()
-            .table_name(&self.t.name)
-            .set_key(Some(batch_key(id)))
-            .update_expression(format!("SET {attr} = :now"))
-            .condition_expression(format!("attribute_exists(pk) AND attribute_not_exists({attr}){extra_cond}"))
-            .expression_attribute_values(":now", n(super::ms(now)));
+        let mut cond = Cond::new(format!("attribute_exists(pk) AND attribute_not_exists({attr}){extra_cond}"))
+            .value(":now", n(super::ms(now)));
         if !extra_cond.is_empty() {
-            req = req.expression_attribute_values(":zero", n(0));
+            cond = cond.value(":zero", n(0));
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
-        }
+        self.t.update_if(batch_key(id), format!("SET {attr} = :now"), cond).await
     }
 }
 
@@ -165,47 +154,20 @@ impl BatchStore for DynamoBatches {
             finished_at: b.finished_at.map(super::ms),
             expires_at: b.expires_at.map(secs),
         })?;
-        let res = self
-            .t
-            .client
-            .put_item()
-            .table_name(&self.t.name)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(StoreError::Conflict(format!("batch {} exists", b.id))),
-            Err(e) => Err(self.t.err(e)),
+        if self.t.put_if(item, Cond::new("attribute_not_exists(pk)")).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!("batch {} exists", b.id)))
         }
     }
 
     async fn find(&self, id: &str) -> StoreResult<Option<Batch>> {
-        let now = self.t.now();
-        match self.t.get(batch_key(id)).await? {
-            Some(item) => Ok(Some(self.to_domain(item)?).filter(|b| is_live(b.expires_at, now))),
-            None => Ok(None),
-        }
+        self.t.find_live(batch_key(id), |i| self.to_domain(i), |b| b.expires_at).await
     }
 
     async fn add_jobs(&self, id: &str, count: u64) -> StoreResult<bool> {
-        let res = self
-            .t
-            .client
-            .update_item()
-            .table_name(&self.t.name)
-            .set_key(Some(batch_key(id)))
-            .update_expression("ADD total_jobs :n, pending_jobs :n")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":n", n(count))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
-        }
+        let cond = Cond::new("attribute_exists(pk)").value(":n", n(count));
+        self.t.update_if(batch_key(id), "ADD total_jobs :n, pending_jobs :n", cond).await
     }
 
     async fn record_success(&self, id: &str, job_uuid: &str) -> StoreResult<Option<Counted>> {
@@ -225,27 +187,17 @@ impl BatchStore for DynamoBatches {
     }
 
     async fn delete(&self, id: &str) -> StoreResult<bool> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .t
-                .client
-                .query()
-                .table_name(&self.t.name)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s(id))
-                .projection_expression("pk, sk")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.t.err(e))?;
-            keys.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let keys = self
+            .t
+            .query_all(
+                |q| {
+                    q.key_condition_expression("pk = :p")
+                        .expression_attribute_values(":p", s(id))
+                        .projection_expression("pk, sk")
+                },
+                Ok,
+            )
+            .await?;
         let existed = !keys.is_empty();
         self.t.delete_keys(keys).await?;
         Ok(existed)

@@ -37,13 +37,26 @@ use crate::page::Cursor;
 use crate::schema::TableDef;
 pub use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnValue, WriteRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// `$req` (a put, delete or update request) with the condition and placeholders of `$cond`, a
+/// [`Cond`]: the request builders share no trait to write this as a function over.
+macro_rules! with_cond {
+    ($req:expr, $cond:expr) => {{
+        let Cond { expression, names, values } = $cond;
+        $req.condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+    }};
+}
 
 /// What every DynamoDB store shares: the client, the clock, and its table's name.
 #[derive(Clone)]
@@ -94,6 +107,122 @@ impl Table {
         Ok(out.item)
     }
 
+    /// Consistent read of one item, decoded; an item whose expiry (`expires_at` of the decoded
+    /// value, `None` = never) has passed, as of just before the read, is absent.
+    pub(crate) async fn find_live<T>(
+        &self,
+        key: Item,
+        decode: impl FnOnce(Item) -> StoreResult<T>,
+        expires_at: impl FnOnce(&T) -> Option<Timestamp>,
+    ) -> StoreResult<Option<T>> {
+        let now = self.now();
+        let Some(item) = self.get(key).await? else {
+            return Ok(None);
+        };
+        Ok(Some(decode(item)?).filter(|v| crate::clock::is_live(expires_at(v), now)))
+    }
+
+    /// Every item a query finds, following `LastEvaluatedKey` to the end; `query` sets all but the
+    /// table and the start key, and `decode` takes each item as its page arrives.
+    pub(crate) async fn query_all<T>(
+        &self,
+        query: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+        mut decode: impl FnMut(Item) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = query(self.client.query().table_name(&self.name))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.err(e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(decode(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// A conditional write's outcome: `Some(output)` if it was made, `None` if its condition
+    /// failed; any other error is the store's.
+    pub(crate) fn conditional<T, E, R>(&self, res: Result<T, SdkError<E, R>>) -> StoreResult<Option<T>>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        match res {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if condition_failed(&e) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Writes `item`, replacing whatever is at its key.
+    pub(crate) async fn put(&self, item: Item) -> StoreResult<()> {
+        self.client.put_item().table_name(&self.name).set_item(Some(item)).send().await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Writes `item` if `cond` holds: `false` (and nothing written) if it does not.
+    pub(crate) async fn put_if(&self, item: Item, cond: Cond) -> StoreResult<bool> {
+        let req = self.client.put_item().table_name(&self.name).set_item(Some(item));
+        Ok(self.conditional(with_cond!(req, cond).send().await)?.is_some())
+    }
+
+    /// Deletes the item at `key`, if there is one.
+    pub(crate) async fn delete(&self, key: Item) -> StoreResult<()> {
+        self.client.delete_item().table_name(&self.name).set_key(Some(key)).send().await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Deletes the item at `key` and returns it as it was (live or expired), if there was one.
+    pub(crate) async fn take(&self, key: Item) -> StoreResult<Option<Item>> {
+        let req = self.client.delete_item().table_name(&self.name).set_key(Some(key));
+        let out = req.return_values(ReturnValue::AllOld).send().await.map_err(|e| self.err(e))?;
+        Ok(out.attributes)
+    }
+
+    /// Deletes the item at `key` if `cond` holds: `false` (and nothing deleted) if it does not.
+    pub(crate) async fn delete_if(&self, key: Item, cond: Cond) -> StoreResult<bool> {
+        let req = self.client.delete_item().table_name(&self.name).set_key(Some(key));
+        Ok(self.conditional(with_cond!(req, cond).send().await)?.is_some())
+    }
+
+    /// Applies `update` to the item at `key` if `cond` holds: `false` (and nothing changed) if it
+    /// does not. `cond` carries the placeholders of both expressions.
+    pub(crate) async fn update_if(&self, key: Item, update: impl Into<String>, cond: Cond) -> StoreResult<bool> {
+        Ok(self.conditional(self.send_update(key, update, cond, None).await)?.is_some())
+    }
+
+    /// [`Table::update_if`], returning the item as updated (`ALL_NEW`); `None` if the condition
+    /// failed.
+    pub(crate) async fn update_if_returning(
+        &self,
+        key: Item,
+        update: impl Into<String>,
+        cond: Cond,
+    ) -> StoreResult<Option<Item>> {
+        let res = self.send_update(key, update, cond, Some(ReturnValue::AllNew)).await;
+        Ok(self.conditional(res)?.and_then(|out| out.attributes))
+    }
+
+    /// The conditional `UpdateItem` behind [`Table::update_if`], for a caller that reads more of
+    /// the error than whether the condition failed (see [`Table::conditional`]).
+    pub(crate) async fn send_update(
+        &self,
+        key: Item,
+        update: impl Into<String>,
+        cond: Cond,
+        returning: Option<ReturnValue>,
+    ) -> Result<UpdateItemOutput, SdkError<UpdateItemError>> {
+        let req = self.client.update_item().table_name(&self.name).set_key(Some(key)).update_expression(update);
+        with_cond!(req, cond).set_return_values(returning).send().await
+    }
+
     /// Deletes many items by key, 25 a request, retrying unprocessed ones.
     pub(crate) async fn delete_keys(&self, keys: Vec<Item>) -> StoreResult<usize> {
         let total = keys.len();
@@ -138,6 +267,37 @@ impl Table {
             }
         }
         key
+    }
+}
+
+/// A write's condition expression with the `#name` and `:value` placeholders that it, and the
+/// update expression sent with it, refer to.
+pub(crate) struct Cond {
+    expression: String,
+    names: Option<HashMap<String, String>>,
+    values: Option<Item>,
+}
+
+impl Cond {
+    pub(crate) fn new(expression: impl Into<String>) -> Self {
+        Self { expression: expression.into(), names: None, values: None }
+    }
+
+    /// `placeholder` (`#…`) stands for the attribute `name` (one that is a reserved word).
+    pub(crate) fn name(mut self, placeholder: &str, name: &str) -> Self {
+        self.names.get_or_insert_default().insert(placeholder.to_owned(), name.to_owned());
+        self
+    }
+
+    /// `placeholder` (`:…`) stands for `value`.
+    pub(crate) fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.get_or_insert_default().insert(placeholder.to_owned(), value);
+        self
+    }
+
+    /// `:now_s`, `now` in epoch seconds, as [`LIVE`] and the other expiry comparisons use it.
+    pub(crate) fn now_s(self, now: Timestamp) -> Self {
+        self.value(":now_s", n(secs(now)))
     }
 }
 

@@ -2,13 +2,12 @@
 //! `by_tokenable` (owner, id) lists an owner's tokens newest first (ids are UUIDv7); TTL on
 //! `expires_at`.
 
-use super::{Item, LIVE, Table, condition_failed, from_ms, key1, ms, n, opt_from_ms, opt_from_secs, s, secs};
+use super::{Cond, Item, LIVE, Table, from_ms, key1, ms, n, opt_from_ms, opt_from_secs, s, secs};
 use crate::clock::{Timestamp, is_live};
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Cursor, Page};
 use crate::personal_access_tokens::{Abilities, PersonalAccessToken, TokenId, TokenStore, Tokenable};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -90,34 +89,16 @@ impl DynamoTokens {
         cond: &str,
         values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
     ) -> StoreResult<bool> {
-        let mut req = self
-            .t
-            .client
-            .update_item()
-            .table_name(&self.t.name)
-            .key("id", s(id.as_str()))
-            .update_expression(update)
-            .condition_expression(format!("attribute_exists(id) AND {LIVE}{cond}"))
-            .expression_attribute_values(":now_s", n(secs(self.t.now())));
-        for (k, v) in values {
-            req = req.expression_attribute_values(k, v);
-        }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
-        }
+        let live = Cond::new(format!("attribute_exists(id) AND {LIVE}{cond}")).now_s(self.t.now());
+        let cond = values.into_iter().fold(live, |c, (k, v)| c.value(k, v));
+        self.t.update_if(key1("id", id.as_str()), update, cond).await
     }
 }
 
 #[async_trait]
 impl TokenStore for DynamoTokens {
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
-        let now = self.t.now();
-        match self.t.get(key1("id", id.as_str())).await? {
-            Some(item) => Ok(Some(self.to_domain(item)?).filter(|t| is_live(t.expires_at, now))),
-            None => Ok(None),
-        }
+        self.t.find_live(key1("id", id.as_str()), |i| self.to_domain(i), |t| t.expires_at).await
     }
 
     async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {
@@ -135,22 +116,7 @@ impl TokenStore for DynamoTokens {
     }
 
     async fn delete_owned(&self, id: &TokenId, owner: &Tokenable) -> StoreResult<bool> {
-        let res = self
-            .t
-            .client
-            .delete_item()
-            .table_name(&self.t.name)
-            .key("id", s(id.as_str()))
-            .condition_expression("tokenable = :o")
-            .expression_attribute_values(":o", s(owner.key()))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
-        }
+        self.t.delete_if(key1("id", id.as_str()), Cond::new("tokenable = :o").value(":o", s(owner.key()))).await
     }
 
     async fn list_for(

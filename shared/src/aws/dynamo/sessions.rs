@@ -1,14 +1,13 @@
 //! `sessions`: keyed by SHA-256 of the session id; index `by_user` (user_id, last_activity) for
 //! listing a user's sessions; TTL on `expires_at`.
 
-use super::{Item, LIVE, Table, condition_failed, from_ms, from_secs, key1, ms, n, opt_from_ms, s, secs};
+use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, opt_from_ms, s, secs};
 use crate::clock::Timestamp;
 use crate::credentials::CredentialRef;
 use crate::error::StoreResult;
 use crate::sessions::{SessionKey, SessionRecord, SessionStore};
 use crate::users::UserId;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -92,59 +91,30 @@ impl DynamoSessions {
 
     /// Every session item of the user, live or not.
     async fn all_for_user(&self, user: &UserId) -> StoreResult<Vec<Item>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .t
-                .client
-                .query()
-                .table_name(&self.t.name)
-                .index_name("by_user")
-                .key_condition_expression("user_id = :u")
-                .expression_attribute_values(":u", s(user.as_str()))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.t.err(e))?;
-            out.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        self.t
+            .query_all(
+                |q| {
+                    q.index_name("by_user")
+                        .key_condition_expression("user_id = :u")
+                        .expression_attribute_values(":u", s(user.as_str()))
+                        .scan_index_forward(false)
+                },
+                Ok,
+            )
+            .await
     }
 }
 
 #[async_trait]
 impl SessionStore for DynamoSessions {
     async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
-        let res = self
-            .t
-            .client
-            .update_item()
-            .table_name(&self.t.name)
-            .key("id_hash", s(key.as_str()))
-            .update_expression("SET password_confirmed_at = :c")
-            .condition_expression(format!("attribute_exists(id_hash) AND {LIVE}"))
-            .expression_attribute_values(":c", n(ms(now)))
-            .expression_attribute_values(":now_s", n(secs(self.t.now())))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
-        }
+        let cond =
+            Cond::new(format!("attribute_exists(id_hash) AND {LIVE}")).value(":c", n(ms(now))).now_s(self.t.now());
+        self.t.update_if(key1("id_hash", key.as_str()), "SET password_confirmed_at = :c", cond).await
     }
 
     async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
-        let now = self.t.now();
-        match self.t.get(key1("id_hash", key.as_str())).await? {
-            Some(item) => Ok(Some(self.to_domain(item)?).filter(|s| s.expires_at > now)),
-            None => Ok(None),
-        }
+        self.t.find_live(key1("id_hash", key.as_str()), |i| self.to_domain(i), |s| Some(s.expires_at)).await
     }
 
     async fn touch(
@@ -154,39 +124,16 @@ impl SessionStore for DynamoSessions {
         expires_at: Timestamp,
         stale_before: Timestamp,
     ) -> StoreResult<bool> {
-        let res = self
-            .t
-            .client
-            .update_item()
-            .table_name(&self.t.name)
-            .key("id_hash", s(key.as_str()))
-            .update_expression("SET last_activity = :la, expires_at = :exp")
-            .condition_expression(format!("attribute_exists(id_hash) AND {LIVE} AND last_activity <= :stale"))
-            .expression_attribute_values(":la", n(ms(now)))
-            .expression_attribute_values(":exp", n(secs(expires_at)))
-            .expression_attribute_values(":now_s", n(secs(self.t.now())))
-            .expression_attribute_values(":stale", n(ms(stale_before)))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
-        }
+        let cond = Cond::new(format!("attribute_exists(id_hash) AND {LIVE} AND last_activity <= :stale"))
+            .value(":la", n(ms(now)))
+            .value(":exp", n(secs(expires_at)))
+            .now_s(self.t.now())
+            .value(":stale", n(ms(stale_before)));
+        self.t.update_if(key1("id_hash", key.as_str()), "SET last_activity = :la, expires_at = :exp", cond).await
     }
 
     async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
-        let out = self
-            .t
-            .client
-            .delete_item()
-            .table_name(&self.t.name)
-            .key("id_hash", s(key.as_str()))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| self.t.err(e))?;
-        Ok(out.attributes.is_some())
+        Ok(self.t.take(key1("id_hash", key.as_str())).await?.is_some())
     }
 
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {

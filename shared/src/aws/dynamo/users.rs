@@ -2,12 +2,12 @@
 //! (`pk = email#<email>`) that reserves the address. Both are written in one transaction whose
 //! conditions make the email unique without a read first.
 
-use super::{Item, Table, cancellation_codes, condition_failed, from_ms, key1, ms, n, opt_from_ms, s};
+use super::{Cond, Item, Table, cancellation_codes, from_ms, key1, ms, n, opt_from_ms, s};
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
 use crate::password::PasswordHash;
-use crate::users::{CredentialChange, RememberToken, User, UserId, UserStore};
+use crate::users::{CredentialChange, DisplayName, User, UserId, UserStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
@@ -21,8 +21,6 @@ struct UserItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     email_verified_at: Option<i64>,
     password: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remember_token: Option<String>,
     created_at: i64,
     updated_at: i64,
     /// The credentials version; absent on users from before it existed (= 0).
@@ -61,7 +59,6 @@ impl DynamoUsers {
             email: Email::parse(&i.email).map_err(|e| StoreError::corrupt(table, format!("email: {e}")))?,
             email_verified_at: opt_from_ms(table, i.email_verified_at)?,
             password_hash: PasswordHash::from_stored(i.password),
-            remember_token: i.remember_token.map(RememberToken::from_stored),
             created_at: from_ms(table, i.created_at)?,
             updated_at: from_ms(table, i.updated_at)?,
             credentials_version: i.cred_version,
@@ -89,7 +86,6 @@ impl UserStore for DynamoUsers {
             email: user.email.as_str().to_owned(),
             email_verified_at: user.email_verified_at.map(ms),
             password: user.password_hash.as_str().to_owned(),
-            remember_token: user.remember_token.as_ref().map(|r| r.expose().to_owned()),
             created_at: ms(user.created_at),
             updated_at: ms(user.updated_at),
             cred_version: user.credentials_version,
@@ -150,48 +146,31 @@ impl UserStore for DynamoUsers {
     ) -> StoreResult<Option<u64>> {
         let next = expected + u64::from(change.revoke);
         let mut sets = vec!["updated_at = :u", "cred_version = :next"];
-        let mut req = self
-            .t
-            .client
-            .update_item()
-            .table_name(&self.t.name)
-            .key("pk", s(user_pk(id)))
-            .condition_expression(version_condition(expected))
-            .expression_attribute_values(":u", n(ms(now)))
-            .expression_attribute_values(":v", n(expected))
-            .expression_attribute_values(":next", n(next));
+        let mut cond = Cond::new(version_condition(expected))
+            .value(":u", n(ms(now)))
+            .value(":v", n(expected))
+            .value(":next", n(next));
         if let Some(h) = change.password {
             sets.push("password = :p");
-            req = req.expression_attribute_values(":p", s(h.as_str()));
+            cond = cond.value(":p", s(h.as_str()));
         }
-        if let Some(r) = change.remember_token {
-            sets.push("remember_token = :r");
-            req = req.expression_attribute_values(":r", s(r.expose()));
-        }
-        match req.update_expression(format!("SET {}", sets.join(", "))).send().await {
-            Ok(_) => Ok(Some(next)),
-            Err(e) if condition_failed(&e) => Ok(None),
-            Err(e) => Err(self.t.err(e)),
-        }
+        // Users from before the column was dropped may still carry a remember token: it goes.
+        let update = format!("SET {} REMOVE remember_token", sets.join(", "));
+        let changed = self.t.update_if(key1("pk", user_pk(id)), update, cond).await?;
+        Ok(changed.then_some(next))
     }
 
-    async fn mark_email_verified(&self, id: &UserId, now: Timestamp) -> StoreResult<bool> {
-        let res = self
-            .t
-            .client
-            .update_item()
-            .table_name(&self.t.name)
-            .key("pk", s(user_pk(id)))
-            .condition_expression("attribute_exists(pk)")
-            .update_expression("SET email_verified_at = :u, updated_at = :u")
-            .expression_attribute_values(":u", n(ms(now)))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.t.err(e)),
-        }
+    async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
+        let cond = Cond::new("attribute_exists(pk) AND email = :e AND attribute_not_exists(email_verified_at)")
+            .value(":u", n(ms(now)))
+            .value(":e", s(email.as_str()));
+        self.t.update_if(key1("pk", user_pk(id)), "SET email_verified_at = :u, updated_at = :u", cond).await
+    }
+
+    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<bool> {
+        // `#n`: `name` is a DynamoDB reserved word.
+        let cond = Cond::new("attribute_exists(pk)").value(":n", s(name.as_str())).value(":u", n(ms(now)));
+        self.t.update_if(key1("pk", user_pk(id)), "SET #n = :n, updated_at = :u", cond.name("#n", "name")).await
     }
 
     async fn delete(&self, id: &UserId) -> StoreResult<bool> {

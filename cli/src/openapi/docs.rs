@@ -1,0 +1,504 @@
+//! The words of the OpenAPI document: one entry per route, keyed by its route key. Everything
+//! else (paths, methods, security, path parameters, bodies and their schemas, the error schema,
+//! the `Allow` and `Retry-After` headers) comes from the route tables and the wire types.
+
+use super::{Op, Param, Response};
+
+pub const INFO_DESCRIPTION: &str = r#"Laravel's auth tables on AWS Lambda: users and sessions, personal access tokens, password reset, cross-app sessions. Every error is `{"error": {"code", "message", "fields"?}}`. Every response carries `Cache-Control: no-store`, `Referrer-Policy: no-referrer`, `Strict-Transport-Security: max-age=63072000; includeSubDomains` and `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`."#;
+pub const BEARER_DESCRIPTION: &str = r#"`<id>|<secret>` personal access token. A token stops working at its own expiry, or when it is older than GATEHOUSE_TOKEN_MAX_AGE_MINUTES (checked on every request, whenever it was minted)."#;
+pub const COOKIE_DESCRIPTION: &str = r#"The session cookie: `__Host-gatehouse_session` (`__Secure-` and a `Domain` when GATEHOUSE_SESSION_DOMAIN is set). A state change it authenticates is refused with 403 `csrf` when the browser says the request comes from another site (`Sec-Fetch-Site` not `same-origin`/`none`, or an `Origin` neither the API's own nor allowed). A session ends after its idle lifetime, and at the latest at its absolute lifetime from login (GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES, 30 days by default), which activity and "remember me" cannot extend. It is accepted only by the app that issued it."#;
+
+pub static OPS: &[Op] = &[
+    Op {
+        key: "POST /register",
+        id: "register",
+        tag: "users",
+        summary: r#"Create an account and log in."#,
+        description: None,
+        ok: &[Response {
+            status: 201,
+            description: r#"Registered; a session cookie is set."#,
+            schema: Some("UserBody"),
+            set_cookie: Some(
+                r#"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain)."#,
+            ),
+        }],
+        errors: &[
+            (
+                403,
+                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
+            ),
+            (
+                429,
+                r#"Too many registrations from this client (10 an hour by default), counted before anything is hashed."#,
+            ),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "POST /login",
+        id: "login",
+        tag: "users",
+        summary: r#"Log in with email and password."#,
+        description: None,
+        ok: &[Response {
+            status: 200,
+            description: r#"Logged in; a fresh session cookie is set."#,
+            schema: Some("UserBody"),
+            set_cookie: Some(
+                r#"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain) and, on a device that had none, the device cookie `__Host-gatehouse_session_device` (HttpOnly; Secure; SameSite=Strict; a year) that exempts this device from the per-account limit for this account."#,
+            ),
+        }],
+        errors: &[
+            (
+                403,
+                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
+            ),
+            (
+                429,
+                r#"Too many attempts, counted before any hash: per (email, client), per client, and per account from devices without a device cookie (a known device has its own count, so a flood cannot lock the owner out)."#,
+            ),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "POST /logout",
+        id: "logout",
+        tag: "users",
+        summary: r#"End this session."#,
+        description: None,
+        ok: &[Response {
+            status: 204,
+            description: r#"Logged out; the cookie is cleared."#,
+            schema: None,
+            set_cookie: Some(
+                r#"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain)."#,
+            ),
+        }],
+        errors: &[(
+            403,
+            r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
+        )],
+        query: &[],
+    },
+    Op {
+        key: "GET /user",
+        id: "currentUser",
+        tag: "users",
+        summary: r#"The authenticated user."#,
+        description: None,
+        ok: &[Response { status: 200, description: r#"The user."#, schema: Some("UserBody"), set_cookie: None }],
+        errors: &[],
+        query: &[],
+    },
+    Op {
+        key: "GET /sessions",
+        id: "listSessions",
+        tag: "users",
+        summary: r#"The user's sessions."#,
+        description: None,
+        ok: &[Response {
+            status: 200,
+            description: r#"Sessions, with a hint instead of each id."#,
+            schema: Some("SessionsBody"),
+            set_cookie: None,
+        }],
+        errors: &[],
+        query: &[],
+    },
+    Op {
+        key: "POST /logout-other-devices",
+        id: "logoutOtherDevices",
+        tag: "users",
+        summary: r#"End every other session and credential of the user; this session continues under a new id."#,
+        description: Some(
+            r#"Checks the password, then moves the user's credentials version on: every other session, every personal access token, every handoff token and every cross-app session of the user is revoked, and the current session is rotated to a new id (the old cookie stops working; the new one is in `Set-Cookie`). The session keeps its start, so its absolute lifetime is unchanged."#,
+        ),
+        ok: &[Response {
+            status: 204,
+            description: r#"Done; the current session was rotated: use the new cookie."#,
+            schema: None,
+            set_cookie: Some(
+                r#"The rotated session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain); the previous cookie no longer works."#,
+            ),
+        }],
+        errors: &[
+            (
+                403,
+                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
+            ),
+            (
+                409,
+                r#"The account's credentials changed concurrently (a password reset, another logout of other devices); code `conflict`. Sign in again."#,
+            ),
+            (422, r#"Validation failed; `fields.password` is "is incorrect" when the password is wrong."#),
+            (429, r#"Too many password checks for this user (5 a minute by default)."#),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "POST /user/confirm-password",
+        id: "confirmPassword",
+        tag: "users",
+        summary: r#"Confirm the password in this session (Laravel's `password.confirm`)."#,
+        description: Some(
+            r#"Proves the password again and records the confirmation on the current session. A confirmation counts as recent for GATEHOUSE_PASSWORD_TIMEOUT_SECONDS (3 hours by default); `POST /tokens` from a session needs one to mint a token with `*` abilities or without an expiry."#,
+        ),
+        ok: &[Response { status: 204, description: r#"Confirmed."#, schema: None, set_cookie: None }],
+        errors: &[
+            (401, r#"No valid session cookie (or the session ended meanwhile)."#),
+            (
+                403,
+                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
+            ),
+            (422, r#"Validation failed; `fields.password` is "is incorrect" when the password is wrong."#),
+            (429, r#"Too many password checks for this user (5 a minute by default)."#),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "GET /user/confirmed-password-status",
+        id: "confirmedPasswordStatus",
+        tag: "users",
+        summary: r#"Whether the password was confirmed recently enough in this session (Fortify's route)."#,
+        description: None,
+        ok: &[Response {
+            status: 200,
+            description: r#"The confirmation status of the current session."#,
+            schema: Some("ConfirmedView"),
+            set_cookie: None,
+        }],
+        errors: &[],
+        query: &[],
+    },
+    Op {
+        key: "POST /tokens",
+        id: "createToken",
+        tag: "tokens",
+        summary: r#"Create a personal access token (needs ability tokens:create when called with a token)."#,
+        description: Some(
+            r#"A token is never stronger than the credential that mints it. From a token (which needs `tokens:create`): the new token's abilities must be within the parent's (422 on `abilities`), its expiry is capped at the parent's, and revoking the parent revokes it (with the handoffs and cross-app sessions derived from it). From a session: a token with `*` abilities or with no expiry needs a recent password confirmation (`POST /user/confirm-password`, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS, 3 hours by default), otherwise 423 `password_confirmation_required`. GATEHOUSE_TOKEN_MAX_AGE_MINUTES caps every expiry."#,
+        ),
+        ok: &[Response {
+            status: 201,
+            description: r#"Created; the plaintext token is shown once."#,
+            schema: Some("NewTokenView"),
+            set_cookie: None,
+        }],
+        errors: &[
+            (
+                401,
+                r#"No valid session cookie or bearer token, or the calling credential was revoked meanwhile (nothing was issued)."#,
+            ),
+            (
+                403,
+                r#"The calling token lacks tokens:create; the caller is a session opened by a cross-app handoff (such a session mints no credentials); or refused as a cross-site request forgery (code `csrf`)."#,
+            ),
+            (422, r#"Validation failed (e.g. `fields.abilities` when they exceed the calling token's)."#),
+            (
+                423,
+                r#"Code `password_confirmation_required`: from a session, a token with `*` abilities or without an expiry needs a recent password confirmation (`POST /user/confirm-password`); confirm and retry."#,
+            ),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "GET /tokens",
+        id: "listTokens",
+        tag: "tokens",
+        summary: r#"The user's tokens, newest first."#,
+        description: None,
+        ok: &[Response {
+            status: 200,
+            description: r#"A page of tokens."#,
+            schema: Some("TokenPage"),
+            set_cookie: None,
+        }],
+        errors: &[(
+            422,
+            r#"Validation failed (code `validation_failed`): `fields.limit`, or `fields.cursor` for a cursor that is tampered with, another caller's or not a cursor."#,
+        )],
+        query: &[
+            Param {
+                name: "limit",
+                schema: r#"{"type": "integer", "minimum": 1, "maximum": 100, "default": 50}"#,
+                description: None,
+            },
+            Param {
+                name: "cursor",
+                schema: r#"{"type": "string"}"#,
+                description: Some(
+                    r#"Opaque: the `next_cursor` of the previous page, passed back unchanged. Cursors are sealed (HMAC with GATEHOUSE_APP_KEY) and bound to the caller: a tampered, foreign or garbage cursor is 422."#,
+                ),
+            },
+        ],
+    },
+    Op {
+        key: "POST /tokens/issue",
+        id: "issueToken",
+        tag: "tokens",
+        summary: r#"Exchange credentials for a token (Sanctum's mobile flow)."#,
+        description: None,
+        ok: &[Response { status: 201, description: r#"Issued."#, schema: Some("NewTokenView"), set_cookie: None }],
+        errors: &[(429, r#"Too many failed attempts."#)],
+        query: &[],
+    },
+    Op {
+        key: "DELETE /tokens/{id}",
+        id: "deleteToken",
+        tag: "tokens",
+        summary: r#"Revoke one of the user's tokens and everything derived from it."#,
+        description: None,
+        ok: &[Response {
+            status: 204,
+            description: r#"Revoked, together with every token, handoff token and cross-app session derived from it."#,
+            schema: None,
+            set_cookie: None,
+        }],
+        errors: &[
+            (
+                403,
+                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
+            ),
+            (404, r#"No such token of this user."#),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "POST /cross-app/handoff",
+        id: "createHandoff",
+        tag: "cross-app",
+        summary: r#"Mint a single-use handoff token for a registered app (from a session, or a token with `cross-app:handoff`)."#,
+        description: Some(
+            r#"The handoff is bound to its target app (only that app exchanges it), to the caller's credential (revoking that credential revokes the handoff and the cross-app session made from it) and to the user's credentials version (a password reset or change voids it)."#,
+        ),
+        ok: &[Response { status: 201, description: r#"Minted."#, schema: Some("HandoffView"), set_cookie: None }],
+        errors: &[
+            (401, r#"No valid session cookie or bearer token, or the calling credential was revoked meanwhile."#),
+            (
+                403,
+                r#"The calling token lacks the `cross-app:handoff` ability; the caller is a session opened by a cross-app handoff; or refused as a cross-site request forgery (code `csrf`)."#,
+            ),
+            (422, r#"Validation failed (e.g. `fields.target_app` for an app that is not registered)."#),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "POST /cross-app/exchange",
+        id: "exchangeHandoff",
+        tag: "cross-app",
+        summary: r#"Exchange a handoff token for a session in this app (the handoff's target)."#,
+        description: Some(
+            r#"Run by the target app's deployment: its own GATEHOUSE_APP_NAME is the target, and only a handoff made for it exchanges. The session is accepted only by this app and ends when the credential the handoff was made from is revoked."#,
+        ),
+        ok: &[Response {
+            status: 200,
+            description: r#"A session for this app, accepted only by this app."#,
+            schema: Some("ExchangeView"),
+            set_cookie: Some(
+                r#"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain)."#,
+            ),
+        }],
+        errors: &[
+            (
+                403,
+                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
+            ),
+            (
+                422,
+                r#"Validation failed (`fields.app` when it is not this app), or code `invalid_token`: the handoff token is invalid, used, expired, made for another app, or was minted before a password reset or change."#,
+            ),
+            (429, r#"Too many exchanges from this client (30 a minute by default)."#),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "DELETE /cross-app/sessions/{id}",
+        id: "revokeCrossAppSession",
+        tag: "cross-app",
+        summary: r#"Revoke a cross-app session."#,
+        description: None,
+        ok: &[Response { status: 204, description: r#"Revoked."#, schema: None, set_cookie: None }],
+        errors: &[
+            (
+                403,
+                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
+            ),
+            (404, r#"No such session of this user."#),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "POST /forgot-password",
+        id: "forgotPassword",
+        tag: "password reset",
+        summary: r#"Ask for a reset link. The same answer whether or not the account exists."#,
+        description: None,
+        ok: &[Response { status: 202, description: r#"Accepted."#, schema: Some("MessageView"), set_cookie: None }],
+        errors: &[(429, r#"Too many requests from this address."#)],
+        query: &[],
+    },
+    Op {
+        key: "POST /reset-password",
+        id: "resetPassword",
+        tag: "password reset",
+        summary: r#"Set a new password with a mailed token; revokes every session and token."#,
+        description: Some(
+            r#"Revokes every session, personal access token, handoff token and cross-app session of the user (their audit records get `revoked_at` and `revoked_reason` "password_reset"). The reset wins every race: a login, token issue or logout of other devices that checked the old password concurrently issues nothing."#,
+        ),
+        ok: &[Response {
+            status: 200,
+            description: r#"Reset; sign in with the new password."#,
+            schema: Some("MessageView"),
+            set_cookie: None,
+        }],
+        errors: &[(
+            429,
+            r#"Too many resets from this client (10 a minute by default), counted before the token is checked."#,
+        )],
+        query: &[],
+    },
+    Op {
+        key: "GET /email/verify/{id}/{hash}",
+        id: "verifyEmail",
+        tag: "users",
+        summary: "The landing of a mailed verification link: marks the address verified.",
+        description: Some(
+            r"The link mailed at registration and by `POST /email/verification-notification`: `/email/verify/{id}/{hash}?expires=…&signature=…`, signed with GATEHOUSE_APP_KEY over the user id, a SHA-256 of the address and the expiry (GATEHOUSE_VERIFY_EXPIRE_MINUTES, 60 by default). The signed link is the credential: it works without a session, from a mail client on another device. Verifying sets `email_verified_at` once; a link for an address the user no longer has does nothing.",
+        ),
+        ok: &[Response {
+            status: 200,
+            description: "Verified (now or before).",
+            schema: Some("VerificationView"),
+            set_cookie: None,
+        }],
+        errors: &[(
+            403,
+            r"Code `invalid_link` (tampered, signed by another key, for another user or for an address the user no longer has) or `link_expired`.",
+        )],
+        query: &[
+            Param {
+                name: "expires",
+                schema: r#"{"type": "string", "pattern": "^[0-9]{1,12}$"}"#,
+                description: Some("Unix seconds, as mailed."),
+            },
+            Param { name: "signature", schema: r#"{"type": "string"}"#, description: Some("As mailed.") },
+        ],
+    },
+    Op {
+        key: "POST /email/verification-notification",
+        id: "sendVerificationNotification",
+        tag: "users",
+        summary: "Mail a fresh verification link (Laravel's verification.send).",
+        description: Some(
+            r"At most GATEHOUSE_VERIFY_RESEND_PER_MINUTE a minute per user (6 by default, Laravel's). The link goes to the address the user has when the mail job runs.",
+        ),
+        ok: &[
+            Response { status: 202, description: "Queued.", schema: Some("MessageView"), set_cookie: None },
+            Response {
+                status: 200,
+                description: "Already verified; nothing was sent.",
+                schema: Some("MessageView"),
+                set_cookie: None,
+            },
+        ],
+        errors: &[
+            (403, r"Refused as a cross-site request forgery (code `csrf`)."),
+            (429, r"Too many links asked for; retry after `Retry-After` seconds."),
+            (503, r"A backing store or the queue is unavailable; safe to retry."),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "PUT /user/profile-information",
+        id: "updateProfile",
+        tag: "users",
+        summary: "Change the display name (Fortify's user-profile-information).",
+        description: Some(
+            r"From a token, the token needs the `user:update` ability. The name is trimmed and may not hold control, formatting (bidi overrides, zero-width) or line separator characters.",
+        ),
+        ok: &[Response { status: 200, description: "The updated user.", schema: Some("UserBody"), set_cookie: None }],
+        errors: &[
+            (403, r"The calling token lacks `user:update`, or refused as a cross-site request forgery (code `csrf`)."),
+            (422, r"Validation failed (`fields.name`)."),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "PUT /user/password",
+        id: "updatePassword",
+        tag: "users",
+        summary: "Change the password with the current one (Fortify's user-password).",
+        description: Some(
+            r#"Session only. The current password is checked (throttled as every password check); the new one meets the registration policy. One compare-and-swap on the credentials version: every other session, every token, handoff and cross-app session is revoked, and this session continues under a new id (new cookie; the old one no longer works). A "password changed" mail is queued. 409 when a reset or another change landed meanwhile."#,
+        ),
+        ok: &[Response {
+            status: 204,
+            description: "Changed.",
+            schema: None,
+            set_cookie: Some(
+                r"The rotated session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain); the previous cookie no longer works.",
+            ),
+        }],
+        errors: &[
+            (401, r"No valid session cookie (a bearer token is not enough)."),
+            (403, r"Refused as a cross-site request forgery (code `csrf`)."),
+            (409, r"The account's credentials changed during this request (a reset or another change); sign in again."),
+            (
+                422,
+                r"Validation failed: `fields.current_password` is incorrect, or the new `password` breaks the policy.",
+            ),
+            (429, r"Too many password checks; retry after `Retry-After` seconds."),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "DELETE /sessions/{id}",
+        id: "endSession",
+        tag: "users",
+        summary: "End one session from the list (its `id` from GET /sessions), with everything derived from it.",
+        description: Some(
+            r"Session only. Ending the current session logs out (the cookie is cleared). The `id` is an opaque MAC of the owner and the session: it reveals neither the session secret nor its hash and names nothing for another user (404).",
+        ),
+        ok: &[Response {
+            status: 204,
+            description: "Ended.",
+            schema: None,
+            set_cookie: Some(r"Cleared when the session ended is the current one."),
+        }],
+        errors: &[
+            (401, r"No valid session cookie (a bearer token is not enough)."),
+            (403, r"Refused as a cross-site request forgery (code `csrf`)."),
+            (404, r"No session of this user has that id (ended already, or another user's)."),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "GET /cross-app/sessions",
+        id: "listCrossAppSessions",
+        tag: "cross-app",
+        summary: "The caller's cross-app audit trail, newest first.",
+        description: Some(
+            r"Every session another app's handoff opened here for this user, kept GATEHOUSE_CROSS_APP_AUDIT_DAYS (90): source and target app, when it opened, when and why it ended (revoked by the user, logout, password reset or change, other devices logged out, parent revoked), IP and user agent.",
+        ),
+        ok: &[Response {
+            status: 200,
+            description: "A page of records.",
+            schema: Some("CrossAppPage"),
+            set_cookie: None,
+        }],
+        errors: &[(422, r"`limit` out of range, or a cursor that is not one this API handed to this caller.")],
+        query: &[
+            Param {
+                name: "limit",
+                schema: r#"{"type": "integer", "minimum": 1, "maximum": 100, "default": 50}"#,
+                description: None,
+            },
+            Param {
+                name: "cursor",
+                schema: r#"{"type": "string"}"#,
+                description: Some("Opaque: the `next_cursor` of the previous page, passed back unchanged."),
+            },
+        ],
+    },
+];

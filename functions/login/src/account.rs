@@ -1,0 +1,83 @@
+//! The account while signed in (Fortify's actions): email verification, the profile and the
+//! password.
+
+use crate::sessions::incorrect_password;
+use crate::{load_user, with_cookie};
+use gatehouse::email_verification::{self, LinkParts};
+use gatehouse::password::PasswordContext;
+use gatehouse::password_broker::PasswordBroker;
+use gatehouse::throttle::Limit;
+use gatehouse_http::views::{MessageView, UserBody, VerificationView};
+use gatehouse_http::{ApiError, Call, Reply, json, no_content};
+use lambda_http::http::StatusCode;
+
+pub const VERIFIED_MESSAGE: &str = "Your email address is verified.";
+pub const ALREADY_VERIFIED_MESSAGE: &str = "Your email address was already verified.";
+pub const LINK_SENT_MESSAGE: &str = "A new verification link has been sent to your email address.";
+
+/// The landing of a mailed link: `/email/verify/{id}/{hash}?expires=…&signature=…`. The signed
+/// link is the credential (no session needed, so it works from a mail client on another device);
+/// a tampered, foreign, expired or superseded link is 403.
+pub async fn verify_email(call: Call<'_>) -> Reply {
+    let (expires, signature) = (call.query("expires").unwrap_or_default(), call.query("signature").unwrap_or_default());
+    let link = LinkParts { id: call.param(0), hash: call.param(1), expires: &expires, signature: &signature };
+    let app = call.app;
+    let (_, first) = email_verification::verify(&app.config, &app.stores, link, app.access.now()).await?;
+    let message = if first { VERIFIED_MESSAGE } else { ALREADY_VERIFIED_MESSAGE };
+    Ok(json(StatusCode::OK, &VerificationView { verified: true, message }))
+}
+
+/// Mails a fresh link (Laravel's `verification.send`), at most GATEHOUSE_VERIFY_RESEND_PER_MINUTE
+/// times a minute per user (6).
+pub async fn send_verification(call: Call<'_>) -> Reply {
+    let caller = call.caller().await?;
+    let app = call.app;
+    let user = load_user(app, caller.user_id()).await?;
+    if user.email_verified_at.is_some() {
+        return Ok(json(StatusCode::OK, &MessageView { message: ALREADY_VERIFIED_MESSAGE }));
+    }
+    let limit = Limit::per_minute(app.config.verification.resend_per_minute);
+    app.auth.limit(&format!("verify-resend:{}", user.id), limit).await?;
+    app.dispatcher().dispatch(email_verification::job(&user.id)).await.map_err(|e| {
+        tracing::error!(error = %e, "could not queue the verification mail");
+        ApiError::unavailable()
+    })?;
+    Ok(json(StatusCode::ACCEPTED, &MessageView { message: LINK_SENT_MESSAGE }))
+}
+
+/// `PUT /user/profile-information`: the display name.
+pub async fn update_profile(call: Call<'_>) -> Reply {
+    let caller = call.caller().await?;
+    let name = call.fields(|f| f.name("name"))?;
+    let app = call.app;
+    let now = app.access.now();
+    if !app.stores.users.update_name(caller.user_id(), &name, now).await? {
+        return Err(ApiError::unauthenticated());
+    }
+    let user = load_user(app, caller.user_id()).await?;
+    tracing::info!(event = "profile_updated", user_id = %user.id);
+    Ok(json(StatusCode::OK, &UserBody::from(&user)))
+}
+
+/// `PUT /user/password`: with the current password; every other session and token ends, this
+/// session continues under a new id (new cookie), and a "password changed" mail is queued.
+pub async fn update_password(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let app = call.app;
+    let user = load_user(app, &user_id).await?;
+    let (current, password) = call.fields(|f| {
+        let current = f.secret("current_password", gatehouse_http::MAX_BODY);
+        let context =
+            PasswordContext { email: Some(&user.email), name: Some(&user.name), app_name: Some(&app.config.app_name) };
+        let password = f.new_password_for("password", app.auth.policy(), &context);
+        Some((current?, password?))
+    })?;
+    let attempt = gatehouse::password::PasswordAttempt::new(current);
+    let broker = PasswordBroker::new(app.auth.clone(), app.dispatcher());
+    let id = broker
+        .change_password(&user, &session, attempt, password, &call.meta())
+        .await
+        .map_err(|e| incorrect_password(e, "current_password"))?;
+    let cookie = gatehouse_http::session_cookie(&app.config.session, &id, session.remember());
+    Ok(with_cookie(no_content(), cookie))
+}

@@ -1,0 +1,88 @@
+//! "This session" and the user's sessions: the list, ending one, logging out other devices and
+//! confirming the password.
+
+use crate::{load_user, with_cookie};
+use gatehouse::access::Principal;
+use gatehouse::auth::AuthError;
+use gatehouse::password::PasswordAttempt;
+use gatehouse_http::views::{ConfirmedView, SessionView, SessionsBody};
+use gatehouse_http::{ApiError, Call, Reply, json, no_content};
+use lambda_http::http::StatusCode;
+
+pub(crate) async fn list(call: Call<'_>) -> Reply {
+    let caller = call.caller().await?;
+    let current = match &caller {
+        Principal::Session { key, .. } => Some(key),
+        Principal::Token { .. } => None,
+    };
+    let list = call.app.stores.sessions.list_for_user(caller.user_id()).await?;
+    let key = &call.app.config.app_key;
+    let handle = |s: &gatehouse::sessions::SessionRecord| key.session_handle(caller.user_id(), &s.key);
+    let sessions = list.iter().map(|s| SessionView::new(s, current, handle(s))).collect();
+    Ok(json(StatusCode::OK, &SessionsBody { sessions }))
+}
+
+/// The `password` field of a body that carries only the user's current password.
+pub(crate) fn password_field(call: &Call<'_>) -> Result<PasswordAttempt, ApiError> {
+    call.fields(|f| f.secret("password", gatehouse_http::MAX_BODY)).map(PasswordAttempt::new)
+}
+
+/// A wrong password, said beside the field that carried it.
+pub(crate) fn incorrect_password(e: AuthError, field: &str) -> ApiError {
+    match e {
+        AuthError::InvalidCredentials => ApiError::field(field, "is incorrect"),
+        e => e.into(),
+    }
+}
+
+/// Ends every other session and credential; this session continues under a new id (new cookie).
+pub(crate) async fn logout_other_devices(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let password = password_field(&call)?;
+    let user = load_user(call.app, &user_id).await?;
+    let auth = &call.app.auth;
+    let id = auth
+        .logout_other_devices(&user, &session, password, &call.meta())
+        .await
+        .map_err(|e| incorrect_password(e, "password"))?;
+    let cookie = gatehouse_http::session_cookie(&call.app.config.session, &id, session.remember());
+    Ok(with_cookie(no_content(), cookie))
+}
+
+/// Laravel's `password.confirm`: proves the password again in this session, for the actions that
+/// need a recent confirmation (minting an all-abilities or never-expiring token).
+pub(crate) async fn confirm_password(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let password = password_field(&call)?;
+    let user = load_user(call.app, &user_id).await?;
+    let auth = &call.app.auth;
+    match auth
+        .confirm_password(&user, &session.key, password, &call.meta())
+        .await
+        .map_err(|e| incorrect_password(e, "password"))?
+    {
+        true => Ok(no_content()),
+        false => Err(ApiError::unauthenticated()),
+    }
+}
+
+/// Whether the password was confirmed recently enough in this session (Fortify's route).
+pub(crate) async fn confirmed_password_status(call: Call<'_>) -> Reply {
+    let (_, session) = call.session().await?;
+    let confirmed = call.app.access.password_recently_confirmed(session.password_confirmed_at);
+    Ok(json(StatusCode::OK, &ConfirmedView { confirmed }))
+}
+
+/// `DELETE /sessions/{id}`: ends one of the user's sessions (an `id` from `GET /sessions`) and
+/// everything derived from it; ending the current one logs out (the cookie is cleared).
+pub(crate) async fn end(call: Call<'_>) -> Reply {
+    let (user_id, current) = call.session().await?;
+    let app = call.app;
+    match app.auth.end_session(&user_id, call.param(0)).await? {
+        None => Err(ApiError::not_found()),
+        Some(key) if key == current.key => {
+            Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&app.config.session)))
+        }
+        Some(_) => Ok(no_content()),
+    }
+}

@@ -1,0 +1,219 @@
+//! Email verification (Laravel's `MustVerifyEmail`), with signed links instead of stored secrets:
+//! the mailed link carries the user id, a hash of the address it was sent to, an expiry and an
+//! HMAC of the three under the app key. Nothing is stored until the link is opened; a link for an
+//! address the user no longer has, a tampered or expired link, or one signed by another key does
+//! nothing. Verifying sets `email_verified_at` once, and only while the address is still the one
+//! the link was made for.
+//!
+//! Mailing is a queued job (`SendEmailVerificationNotification`), dispatched at registration and
+//! by the resend route; like every security mail it carries no text the user chose.
+
+use crate::clock::{Timestamp, epoch_seconds};
+use crate::config::Config;
+use crate::email::Email;
+use crate::error::StoreError;
+use crate::jobs::JobPayload;
+use crate::mail::{Mail, Mailer};
+use crate::queue::{JobContext, JobError, JobHandler};
+use crate::users::{User, UserId};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub const SEND_VERIFICATION: &str = "SendEmailVerificationNotification";
+const PURPOSE: &str = "verify-email";
+
+/// The hash of an address that a link names (SHA-256 of the normalised address, hex): a changed
+/// address no longer matches it.
+pub fn email_hash(email: &Email) -> String {
+    crate::secret::sha256_hex(email.normalized())
+}
+
+fn signed_payload(id: &str, hash: &str, expires: i64) -> String {
+    format!("{id}|{hash}|{expires}")
+}
+
+/// The link mailed to `user`, valid until `now` + the configured expiry.
+pub fn link(config: &Config, user: &User, now: Timestamp) -> String {
+    let (id, hash) = (user.id.as_str(), email_hash(&user.email));
+    let expires = epoch_seconds(now + config.verification.expire);
+    let signature = config.app_key.sign(PURPOSE, &signed_payload(id, &hash, expires));
+    config
+        .verification
+        .url_template
+        .replace("{id}", id)
+        .replace("{hash}", &hash)
+        .replace("{expires}", &expires.to_string())
+        .replace("{signature}", &signature)
+}
+
+/// What a verification link names, as the request carried it (path and query), unparsed.
+pub struct LinkParts<'a> {
+    pub id: &'a str,
+    pub hash: &'a str,
+    pub expires: &'a str,
+    pub signature: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Tampered, signed by another key, for another user or for an address the user no longer has.
+    #[error("this verification link is invalid")]
+    InvalidLink,
+    #[error("this verification link has expired")]
+    Expired,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Opens a link: checks the signature (constant time) and the expiry before any read, then that
+/// the user still has the address the link was made for, and sets `email_verified_at` once.
+/// Returns the user and whether this call verified it (`false`: it already was).
+pub async fn verify(
+    config: &Config,
+    stores: &crate::Stores,
+    link: LinkParts<'_>,
+    now: Timestamp,
+) -> Result<(User, bool), VerifyError> {
+    let expires: i64 = link.expires.parse().map_err(|_| VerifyError::InvalidLink)?;
+    if !config.app_key.verify(PURPOSE, &signed_payload(link.id, link.hash, expires), link.signature) {
+        return Err(VerifyError::InvalidLink);
+    }
+    if expires < epoch_seconds(now) {
+        return Err(VerifyError::Expired);
+    }
+    let id = UserId::parse(link.id).ok_or(VerifyError::InvalidLink)?;
+    let user = stores.users.find(&id).await?.ok_or(VerifyError::InvalidLink)?;
+    if !crate::secret::constant_time_eq(email_hash(&user.email).as_bytes(), link.hash.as_bytes()) {
+        return Err(VerifyError::InvalidLink);
+    }
+    if user.email_verified_at.is_some() {
+        return Ok((user, false));
+    }
+    // Conditional on the address: an email change landing between the read and this write wins.
+    if !stores.users.mark_email_verified(&user.id, &user.email, now).await? {
+        let again = stores.users.find(&id).await?.ok_or(VerifyError::InvalidLink)?;
+        return match again.email_verified_at {
+            Some(_) if again.email == user.email => Ok((again, false)),
+            _ => Err(VerifyError::InvalidLink),
+        };
+    }
+    tracing::info!(event = "email_verified", user_id = %user.id);
+    let user = User { email_verified_at: Some(now), ..user };
+    Ok((user, true))
+}
+
+/// The job that mails the link to a user (by id: the address is read when the job runs, so a
+/// link always goes to the current address).
+pub fn job(user: &UserId) -> JobPayload {
+    let mut p = JobPayload::new(SEND_VERIFICATION, serde_json::json!({ "user_id": user.as_str() }));
+    p.display_name = format!("Gatehouse\\Notifications\\{SEND_VERIFICATION}");
+    p.max_tries = Some(5);
+    p.backoff = vec![10, 30, 60, 120];
+    p.timeout = Some(30);
+    p
+}
+
+/// Mails the verification link, unless the user is gone or already verified.
+pub struct SendVerification {
+    pub config: Arc<Config>,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+#[async_trait]
+impl JobHandler for SendVerification {
+    async fn handle(&self, job: &JobPayload, ctx: &JobContext) -> Result<(), JobError> {
+        let id = job.data.get("user_id").and_then(|v| v.as_str()).and_then(UserId::parse);
+        let id = id.ok_or_else(|| JobError::permanent("the job names no user"))?;
+        let Some(user) = ctx.stores.users.find(&id).await? else {
+            return Ok(());
+        };
+        if user.email_verified_at.is_some() {
+            tracing::info!(event = "verification_mail_skipped", reason = "already verified", user_id = %id);
+            return Ok(());
+        }
+        let link = link(&self.config, &user, ctx.stores.clock.now());
+        let minutes = self.config.verification.expire.num_minutes();
+        let mail = Mail {
+            to: user.email.as_str().to_owned(),
+            subject: self.config.verification.subject.clone(),
+            text: format!(
+                "Hello,\n\nPlease confirm that this is your email address by opening this link:\n\n{link}\n\nThis link expires in {minutes} minutes. If you did not create an account, no further action is required.\n"
+            ),
+        };
+        self.mailer.send(&mail).await.map_err(crate::password_broker::mail_error)?;
+        tracing::info!(event = "verification_mail_sent", user_id = %id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock, Span};
+    use crate::password::PasswordHash;
+
+    fn user(email: &str) -> User {
+        let now = crate::clock::from_epoch_millis(1_700_000_000_000).unwrap();
+        User {
+            id: UserId::generate(),
+            name: "Ann".into(),
+            email: Email::parse(email).unwrap(),
+            email_verified_at: None,
+            password_hash: PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+            created_at: now,
+            updated_at: now,
+            credentials_version: 0,
+        }
+    }
+
+    fn parts(url: &str) -> (String, String, String, String) {
+        let (path, query) = url.split_once('?').unwrap();
+        let segs: Vec<&str> = path.rsplit('/').take(2).collect();
+        let q: std::collections::HashMap<_, _> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
+        (segs[1].into(), segs[0].into(), q["expires"].into(), q["signature"].into())
+    }
+
+    async fn open(config: &Config, stores: &crate::Stores, url: &str, now: Timestamp) -> Result<bool, VerifyError> {
+        let (id, hash, expires, signature) = parts(url);
+        let link = LinkParts { id: &id, hash: &hash, expires: &expires, signature: &signature };
+        verify(config, stores, link, now).await.map(|(_, first)| first)
+    }
+
+    #[tokio::test]
+    async fn a_link_verifies_once_until_it_expires_and_only_as_signed() {
+        let clock = Arc::new(ManualClock::new(crate::clock::from_epoch_millis(1_700_000_000_000).unwrap()));
+        let stores = crate::Stores::memory(clock.clone());
+        let config = Config::from_map(&Default::default()).unwrap();
+        let ann = user("ann@example.com");
+        stores.users.create(&ann).await.unwrap();
+        let url = link(&config, &ann, clock.now());
+
+        // Tampered: another user's id, another hash, a later expiry, another key's signature.
+        let (id, hash, expires, sig) = parts(&url);
+        let bob = user("bob@example.com");
+        stores.users.create(&bob).await.unwrap();
+        let forged = [
+            (bob.id.as_str().to_owned(), hash.clone(), expires.clone(), sig.clone()),
+            (id.clone(), email_hash(&bob.email), expires.clone(), sig.clone()),
+            (id.clone(), hash.clone(), (expires.parse::<i64>().unwrap() + 3600).to_string(), sig.clone()),
+            (id.clone(), hash.clone(), expires.clone(), crate::keys::AppKey::random().sign(PURPOSE, "x")),
+            (id.clone(), hash.clone(), "soon".into(), sig.clone()),
+        ];
+        for (i, h, e, s) in &forged {
+            let link = LinkParts { id: i, hash: h, expires: e, signature: s };
+            assert!(matches!(verify(&config, &stores, link, clock.now()).await, Err(VerifyError::InvalidLink)));
+        }
+        assert!(stores.users.find(&ann.id).await.unwrap().unwrap().email_verified_at.is_none());
+
+        // Expired.
+        clock.advance(Span::minutes(61));
+        assert!(matches!(open(&config, &stores, &url, clock.now()).await, Err(VerifyError::Expired)));
+        clock.advance(Span::minutes(-61));
+
+        assert!(open(&config, &stores, &url, clock.now()).await.unwrap(), "the first opening verifies");
+        let at = stores.users.find(&ann.id).await.unwrap().unwrap().email_verified_at;
+        clock.advance(Span::minutes(1));
+        assert!(!open(&config, &stores, &url, clock.now()).await.unwrap(), "a second opening changes nothing");
+        assert_eq!(stores.users.find(&ann.id).await.unwrap().unwrap().email_verified_at, at);
+    }
+}

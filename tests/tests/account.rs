@@ -1,0 +1,356 @@
+//! The account while signed in: email verification, the profile and the password change, over
+//! real-shaped API Gateway v2 events (stores on the emulator unless a test moves the clock).
+
+use gatehouse::mail::{LogMailer, Mail};
+use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::jobs::drain;
+use serde_json::json;
+use std::sync::Arc;
+
+const PW: &str = "correct horse battery staple 42";
+const NEW_PW: &str = "a brand new and long passphrase 7";
+
+/// Runs the queued jobs and returns every mail they sent.
+async fn mails(t: &TestApp) -> Vec<Mail> {
+    let mailer = LogMailer::quiet();
+    drain(&t.worker(Arc::new(mailer.clone())), 10).await;
+    mailer.sent()
+}
+
+/// The path and query of the verification link in `mail`.
+fn link_of(mail: &Mail) -> String {
+    let url = mail.text.split_whitespace().find(|w| w.contains("/email/verify/")).expect("a verification link");
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest[rest.find('/').expect("a path")..].to_owned()
+}
+
+async fn open(t: &TestApp, path: &str) -> Reply {
+    t.login_fn(Call::new("GET", path)).await
+}
+
+#[tokio::test]
+async fn registration_mails_a_signed_link_that_verifies_the_address_once() {
+    let t = TestApp::aws(&[]).await;
+    let reg = t.register("Ann", "ann@example.com", PW).await;
+    assert_eq!(reg.status, 201);
+    assert_eq!(reg.body["user"]["email_verified_at"], serde_json::Value::Null);
+    let sent = mails(&t).await;
+    let mail = sent.iter().find(|m| m.to == "ann@example.com" && m.subject == "Verify your email address");
+    let link = link_of(mail.expect("a verification mail"));
+
+    // Tampering with any part of the link: 403 invalid_link, nothing stored.
+    let (path, query) = link.split_once('?').unwrap();
+    let forged = [
+        link.replace("signature=", "signature=A"),
+        format!("{path}?{}", query.replace("expires=", "expires=9")),
+        link.replacen(&path[14..50], "00000000-0000-7000-8000-000000000000", 1),
+        format!("{path}?expires=1"),
+        path.to_owned(),
+    ];
+    for f in &forged {
+        let r = open(&t, f).await;
+        assert_eq!(r.status, 403, "{f}: {}", r.raw_body);
+        assert_eq!(r.error_code(), Some("invalid_link"), "{f}");
+    }
+    let cookie = reg.session_cookie().unwrap();
+    assert_eq!(t.user(Some(&cookie)).await.body["user"]["email_verified_at"], serde_json::Value::Null);
+
+    let first = open(&t, &link).await;
+    assert_eq!(first.status, 200, "{}", first.raw_body);
+    assert_eq!(first.body["verified"], true);
+    assert_eq!(first.body["message"], "Your email address is verified.");
+    let at = t.user(Some(&cookie)).await.body["user"]["email_verified_at"].clone();
+    assert!(at.is_string());
+    let again = open(&t, &link).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["message"], "Your email address was already verified.");
+    assert_eq!(t.user(Some(&cookie)).await.body["user"]["email_verified_at"], at, "set once");
+
+    // Verified: asking again sends nothing.
+    let resend =
+        t.login_fn(Call::new("POST", "/email/verification-notification").cookie(Some(&cookie)).json(json!({}))).await;
+    assert_eq!(resend.status, 200, "{}", resend.raw_body);
+    assert!(mails(&t).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_link_stops_working_when_it_expires() {
+    let t = TestApp::memory(&[("GATEHOUSE_VERIFY_EXPIRE_MINUTES", "30")]);
+    t.register("Ann", "ann@example.com", PW).await;
+    let link = link_of(&mails(&t).await[0]);
+    t.env.advance(std::time::Duration::from_secs(31 * 60)).await;
+    let r = open(&t, &link).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.error_code(), Some("link_expired"));
+}
+
+#[tokio::test]
+async fn resending_is_limited_to_six_a_minute_per_user_and_the_link_goes_to_the_current_address() {
+    let t = TestApp::aws(&[]).await;
+    let cookie = t.signed_up("ann@example.com").await;
+    let other = t.signed_up("bob@example.com").await;
+    mails(&t).await;
+    let resend = |c: String| {
+        let t = &t;
+        async move {
+            t.login_fn(Call::new("POST", "/email/verification-notification").cookie(Some(&c)).json(json!({}))).await
+        }
+    };
+    // Concurrent requests cannot multiply the limit: the count is one atomic update per request.
+    let replies = join_all((0..8).map(|_| Box::pin(resend(cookie.clone())) as Pending<'_>).collect()).await;
+    let accepted = replies.iter().filter(|r| r.status == 202).count();
+    let throttled: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert_eq!((accepted, throttled.len()), (6, 2), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(throttled[0].header("retry-after").is_some());
+    assert_eq!(resend(other).await.status, 202, "another user's limit is their own");
+    let sent = mails(&t).await;
+    assert_eq!(sent.iter().filter(|m| m.to == "ann@example.com").count(), 6);
+    assert_eq!(t.login_fn(Call::new("POST", "/email/verification-notification")).await.status, 401);
+}
+
+type Pending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + 'a>>;
+
+/// Runs the calls concurrently (their AWS calls interleave, as concurrent Lambdas' would).
+async fn join_all(mut calls: Vec<Pending<'_>>) -> Vec<Reply> {
+    let mut done: Vec<Option<Reply>> = calls.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match call.as_mut().poll(cx) {
+                    std::task::Poll::Ready(r) => *slot = Some(r),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    done.into_iter().flatten().collect()
+}
+
+#[tokio::test]
+async fn the_profile_name_is_validated_and_a_token_needs_user_update() {
+    let t = TestApp::aws(&[]).await;
+    let cookie = t.signed_up("ann@example.com").await;
+    let put = |body: serde_json::Value, cookie: Option<String>, bearer: Option<String>| {
+        let mut call = Call::new("PUT", "/user/profile-information").json(body).cookie(cookie.as_deref());
+        if let Some(b) = bearer {
+            call = call.bearer(&b);
+        }
+        t.login_fn(call)
+    };
+    let ok = put(json!({"name": "  Ann Lee  "}), Some(cookie.clone()), None).await;
+    assert_eq!(ok.status, 200, "{}", ok.raw_body);
+    assert_eq!(ok.body["user"]["name"], "Ann Lee");
+    for hostile in ["", "   ", "Ann\u{202E}gnp.exe", "Ann\nBcc: eve@example.com", "Ann\u{200B}", &"x".repeat(256)] {
+        let r = put(json!({ "name": hostile }), Some(cookie.clone()), None).await;
+        assert_eq!(r.status, 422, "{hostile:?}: {}", r.raw_body);
+        assert!(r.body["error"]["fields"]["name"].is_array());
+    }
+    assert_eq!(put(json!({"name": 7}), Some(cookie.clone()), None).await.status, 422);
+    assert_eq!(t.user(Some(&cookie)).await.body["user"]["name"], "Ann Lee", "refused names change nothing");
+
+    let weak =
+        t.create_token(&cookie, json!({"name": "ro", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
+    let weak = weak.body["token"].as_str().unwrap().to_owned();
+    let r = put(json!({"name": "Eve"}), None, Some(weak)).await;
+    assert_eq!(r.status, 403, "{}", r.raw_body);
+    let able =
+        t.create_token(&cookie, json!({"name": "rw", "abilities": ["user:update"], "expires_in_minutes": 60})).await;
+    let able = able.body["token"].as_str().unwrap().to_owned();
+    let r = put(json!({"name": "Ann B. Lee"}), None, Some(able)).await;
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+    assert_eq!(r.body["user"]["name"], "Ann B. Lee");
+    assert_eq!(put(json!({"name": "Nobody"}), None, None).await.status, 401);
+}
+
+#[tokio::test]
+async fn changing_the_password_keeps_only_this_session_under_a_new_id_and_mails_the_owner() {
+    let t = TestApp::aws(&[]).await;
+    let current = t.signed_up("ann@example.com").await;
+    let other = t.login("ann@example.com", PW).await.session_cookie().unwrap();
+    let token =
+        t.create_token(&current, json!({"name": "cli", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    mails(&t).await;
+    let change = |body: serde_json::Value, cookie: &str| {
+        t.login_fn(Call::new("PUT", "/user/password").cookie(Some(cookie)).json(body))
+    };
+
+    let wrong = change(
+        json!({"current_password": "not it at all", "password": NEW_PW, "password_confirmation": NEW_PW}),
+        &current,
+    )
+    .await;
+    assert_eq!(wrong.status, 422);
+    assert_eq!(wrong.body["error"]["fields"]["current_password"][0], "is incorrect");
+    let weak =
+        change(json!({"current_password": PW, "password": "password", "password_confirmation": "password"}), &current)
+            .await;
+    assert_eq!(weak.status, 422);
+    assert!(weak.body["error"]["fields"]["password"].is_array());
+    let by_token = t.login_fn(Call::new("PUT", "/user/password").bearer(&token).json(json!({}))).await;
+    assert_eq!(by_token.status, 401, "a token cannot change the password");
+
+    let ok =
+        change(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW}), &current).await;
+    assert_eq!(ok.status, 204, "{}", ok.raw_body);
+    let rotated = ok.session_cookie().expect("a new cookie");
+    assert_ne!(rotated, current);
+    assert_eq!(t.user(Some(&rotated)).await.status, 200);
+    for dead in [&current, &other] {
+        assert_eq!(t.user(Some(dead)).await.status, 401);
+    }
+    let me = t.login_fn(Call::new("GET", "/user").bearer(&token)).await;
+    assert_eq!(me.status, 401, "tokens end with the old password");
+    assert_eq!(t.login("ann@example.com", PW).await.status, 422);
+    assert_eq!(t.login("ann@example.com", NEW_PW).await.status, 200);
+    let sent = mails(&t).await;
+    assert_eq!(sent.iter().filter(|m| m.subject == "Your password was changed").count(), 1);
+}
+
+#[tokio::test]
+async fn two_concurrent_changes_from_one_session_cannot_both_win() {
+    let t = TestApp::aws(&[]).await;
+    let cookie = t.signed_up("ann@example.com").await;
+    let a = "first concurrent passphrase 11";
+    let b = "second concurrent passphrase 22";
+    let call = |pw: &str| {
+        t.login_fn(
+            Call::new("PUT", "/user/password")
+                .cookie(Some(&cookie))
+                .json(json!({"current_password": PW, "password": pw, "password_confirmation": pw})),
+        )
+    };
+    let replies = join_all(vec![Box::pin(call(a)), Box::pin(call(b))]).await;
+    let won: Vec<&Reply> = replies.iter().filter(|r| r.status == 204).collect();
+    assert_eq!(won.len(), 1, "{:?}", replies.iter().map(|r| (r.status, r.raw_body.clone())).collect::<Vec<_>>());
+    let winner = if std::ptr::eq(won[0], &replies[0]) { a } else { b };
+    let loser = if winner == a { b } else { a };
+    assert!(replies.iter().any(|r| r.status == 409 || r.status == 401));
+    assert_eq!(t.login("ann@example.com", winner).await.status, 200);
+    assert_eq!(t.login("ann@example.com", loser).await.status, 422);
+    assert_eq!(t.user(won[0].session_cookie().as_deref()).await.status, 200);
+}
+
+#[tokio::test]
+async fn one_session_is_ended_from_the_list_by_an_opaque_id_that_names_nothing_for_another_user() {
+    let t = TestApp::aws(&[]).await;
+    let a = t.signed_up("ann@example.com").await;
+    let b = t.login("ann@example.com", PW).await.session_cookie().unwrap();
+    let bob = t.signed_up("bob@example.com").await;
+    let list = t.login_fn(Call::new("GET", "/sessions").cookie(Some(&a))).await;
+    let sessions = list.body["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 2);
+    for s in &sessions {
+        let id = s["id"].as_str().unwrap();
+        assert_eq!(id.len(), 22);
+        assert!(!id.contains(s["id_hint"].as_str().unwrap()), "the id is not the session's hash");
+        assert!(!a.contains(id) && !b.contains(id), "nor its secret");
+    }
+    let other = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
+    let current = sessions.iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().to_owned();
+    let end = |cookie: &str, id: &str| t.login_fn(Call::new("DELETE", &format!("/sessions/{id}")).cookie(Some(cookie)));
+
+    assert_eq!(end(&bob, &other).await.status, 404, "another user's id names nothing");
+    assert_eq!(t.user(Some(&b)).await.status, 200);
+    assert_eq!(end(&a, "AAAAAAAAAAAAAAAAAAAAAA").await.status, 404);
+    let token = t.create_token(&a, json!({"name": "t", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    let by_token = t.login_fn(Call::new("DELETE", &format!("/sessions/{other}")).bearer(&token)).await;
+    assert_eq!(by_token.status, 401, "a token cannot end sessions");
+
+    let ended = end(&a, &other).await;
+    assert_eq!(ended.status, 204, "{}", ended.raw_body);
+    assert!(ended.set_cookies().is_empty(), "ending another session keeps this cookie");
+    assert_eq!(t.user(Some(&b)).await.status, 401);
+    assert_eq!(t.user(Some(&a)).await.status, 200);
+    assert_eq!(end(&a, &other).await.status, 404, "once");
+
+    let out = end(&a, &current).await;
+    assert_eq!(out.status, 204);
+    assert!(out.set_cookies().iter().any(|c| c.contains("Max-Age=0")), "ending this session logs out");
+    assert_eq!(t.user(Some(&a)).await.status, 401);
+}
+
+#[tokio::test]
+async fn the_cross_app_audit_lists_the_callers_records_newest_first_with_why_they_ended() {
+    let t = TestApp::aws(&[("GATEHOUSE_APPS", "billing")]).await;
+    let cookie = t.signed_up("ann@example.com").await;
+    let bob = t.signed_up("bob@example.com").await;
+    let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let h = t
+            .tokens_fn(
+                Call::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})),
+            )
+            .await;
+        let call = Call::new("POST", "/cross-app/exchange")
+            .from_ip("198.51.100.9")
+            .header("user-agent", "billing-app/2.0")
+            .json(json!({"handoff_token": h.body["handoff_token"]}));
+        let r = TestApp::tokens_at(&billing, call).await;
+        assert_eq!(r.status, 200, "{}", r.raw_body);
+        ids.push(r.body["cross_app_session_id"].as_str().unwrap().to_owned());
+        t.env.clock.advance(chrono::Duration::seconds(2));
+    }
+    let revoked =
+        t.tokens_fn(Call::new("DELETE", &format!("/cross-app/sessions/{}", ids[0])).cookie(Some(&cookie))).await;
+    assert_eq!(revoked.status, 204);
+
+    let list = |query: &str, cookie: &str| {
+        t.tokens_fn(Call::new("GET", &format!("/cross-app/sessions{query}")).cookie(Some(cookie)))
+    };
+    // The owner index may lag a write by a moment.
+    let mut all = list("", &cookie).await;
+    for _ in 0..20 {
+        if all.body["sessions"].as_array().is_some_and(|s| s.len() == 3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        all = list("", &cookie).await;
+    }
+    assert_eq!(all.status, 200, "{}", all.raw_body);
+    let got: Vec<&str> = all.body["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(got, [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()], "newest first");
+    let oldest = &all.body["sessions"][2];
+    assert_eq!((oldest["source_app"].as_str(), oldest["target_app"].as_str()), (Some("gatehouse"), Some("billing")));
+    assert_eq!(oldest["revoked_reason"], "revoked_by_user");
+    assert!(oldest["revoked_at"].is_string());
+    assert_eq!(all.body["sessions"][0]["revoked_at"], serde_json::Value::Null);
+    assert_eq!(all.body["sessions"][0]["user_agent"], "billing-app/2.0");
+    assert_eq!(all.body["next_cursor"], serde_json::Value::Null);
+
+    // Two pages of two and one; the cursor is sealed to its owner.
+    let first = list("?limit=2", &cookie).await;
+    assert_eq!(first.body["sessions"].as_array().unwrap().len(), 2);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = list(&format!("?limit=2&cursor={cursor}"), &cookie).await;
+    assert_eq!(second.body["sessions"][0]["id"], ids[0].as_str());
+    assert_eq!(second.body["next_cursor"], serde_json::Value::Null);
+    assert_eq!(list(&format!("?cursor={cursor}"), &bob).await.status, 422, "another user's cursor");
+    assert_eq!(list("?cursor=garbage", &cookie).await.status, 422);
+    assert_eq!(list("?limit=0", &cookie).await.status, 422);
+    let empty = list("", &bob).await;
+    assert_eq!(empty.body["sessions"].as_array().map(Vec::len), Some(0), "only the caller's records");
+
+    // A password change ends the others and says why.
+    let change = t
+        .login_fn(
+            Call::new("PUT", "/user/password")
+                .cookie(Some(&cookie))
+                .json(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW})),
+        )
+        .await;
+    let cookie = change.session_cookie().unwrap();
+    let after = list("", &cookie).await;
+    let reasons: Vec<&str> = after.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["revoked_reason"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(reasons, ["password_changed", "password_changed", "revoked_by_user"]);
+}

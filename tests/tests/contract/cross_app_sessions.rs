@@ -1,0 +1,82 @@
+//! The contract of the `cross_app_sessions` table (handoffs and the sessions they open), run against
+//! both backends by the macro in `main.rs`.
+
+use crate::{now, put_handoff};
+use chrono::Duration as Span;
+use gatehouse::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
+use gatehouse::sessions::SessionId;
+use gatehouse::users::UserId;
+use gatehouse_tests::TestEnv;
+
+fn handoff(env: &TestEnv, user: &UserId) -> (HandoffToken, Handoff) {
+    let token = HandoffToken::generate();
+    let h = Handoff {
+        token_hash: token.hash(),
+        user_id: user.clone(),
+        source_app: "main".into(),
+        target_app: "billing".into(),
+        ip_address: Some("198.51.100.4".into()),
+        user_agent: Some("Firefox".into()),
+        created_at: now(env),
+        expires_at: now(env) + Span::minutes(2),
+        used_at: None,
+        credentials_version: 0,
+        parent: None,
+    };
+    (token, h)
+}
+
+pub async fn two_racing_exchanges_of_one_handoff_token_let_one_through(env: TestEnv) {
+    let uid = UserId::generate();
+    let (token, h) = handoff(&env, &uid);
+    put_handoff(&env, &h).await;
+    let t = now(&env);
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, hash) = (env.stores.cross_app.clone(), token.hash());
+            tokio::spawn(async move { store.consume_handoff(&hash, "billing", t).await.unwrap() })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for task in tasks {
+        got.extend(task.await.unwrap());
+    }
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].user_id, uid);
+    assert_eq!(got[0].used_at, Some(t));
+}
+
+pub async fn a_handoff_for_another_app_or_expired_is_refused(env: TestEnv) {
+    let uid = UserId::generate();
+    let (token, h) = handoff(&env, &uid);
+    put_handoff(&env, &h).await;
+    assert_eq!(env.stores.cross_app.consume_handoff(&token.hash(), "admin", now(&env)).await.unwrap(), None);
+    env.clock.advance(Span::minutes(3));
+    assert_eq!(env.stores.cross_app.consume_handoff(&token.hash(), "billing", now(&env)).await.unwrap(), None);
+}
+
+pub async fn cross_app_sessions_are_audited_and_revoked_only_by_their_user(env: TestEnv) {
+    let uid = UserId::generate();
+    let rec = CrossAppSession {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: uid.clone(),
+        source_app: "main".into(),
+        target_app: "billing".into(),
+        session_key: SessionId::generate().key(),
+        ip_address: Some("198.51.100.4".into()),
+        user_agent: Some("Firefox".into()),
+        created_at: now(&env),
+        revoked_at: None,
+        revoked_reason: None,
+        expires_at: Some(now(&env) + Span::days(90)),
+    };
+    env.stores.cross_app.record_session(&rec).await.unwrap();
+    assert_eq!(env.stores.cross_app.list_for_user(&uid).await.unwrap(), vec![rec.clone()]);
+    let stranger = UserId::generate();
+    assert_eq!(env.stores.cross_app.revoke_session(&rec.id, &stranger, now(&env), "test").await.unwrap(), None);
+    let revoked = env.stores.cross_app.revoke_session(&rec.id, &uid, now(&env), "logout").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(now(&env)));
+    assert_eq!(revoked.revoked_reason.as_deref(), Some("logout"));
+    assert_eq!(env.stores.cross_app.revoke_session(&rec.id, &uid, now(&env), "again").await.unwrap(), None);
+    assert_eq!(env.stores.cross_app.find_session(&rec.id).await.unwrap().unwrap().revoked_at, Some(now(&env)));
+}

@@ -1,0 +1,196 @@
+//! The contract every store and the queue must keep, run against both implementations: in
+//! memory and DynamoDB/SQS on the emulator. One function per behaviour in `suite`; the macro at
+//! the bottom runs each against both backends.
+//!
+//! The shared helpers are here; the behaviours, one `pub async fn` each taking a [`TestEnv`], are
+//! in one file per table (`users.rs`, `sessions.rs`, …), and `suite` gathers them for the macro.
+
+use chrono::Duration as Span;
+use gatehouse::credentials::{CredentialEntry, CredentialRef, NewCredential};
+use gatehouse::cross_app_sessions::Handoff;
+use gatehouse::password::PasswordHash;
+use gatehouse::personal_access_tokens::PersonalAccessToken;
+use gatehouse::sessions::{SessionId, SessionRecord};
+use gatehouse::users::{User, UserId};
+use gatehouse::{Clock, Email, StoreError, Timestamp};
+use gatehouse_tests::TestEnv;
+use serde_json::json;
+
+mod cache;
+mod cache_locks;
+mod credentials;
+mod cross_app_sessions;
+mod failed_jobs;
+mod job_batches;
+mod job_runs;
+mod password_reset_tokens;
+mod personal_access_tokens;
+mod queue;
+mod sessions;
+mod users;
+
+/// Every behaviour, by name, for the macro.
+mod suite {
+    pub use super::cache::*;
+    pub use super::cache_locks::*;
+    pub use super::credentials::*;
+    pub use super::cross_app_sessions::*;
+    pub use super::failed_jobs::*;
+    pub use super::job_batches::*;
+    pub use super::job_runs::*;
+    pub use super::password_reset_tokens::*;
+    pub use super::personal_access_tokens::*;
+    pub use super::queue::*;
+    pub use super::sessions::*;
+    pub use super::users::*;
+}
+
+fn now(env: &TestEnv) -> Timestamp {
+    env.clock.now()
+}
+
+fn user(env: &TestEnv, email: &str) -> User {
+    User {
+        id: UserId::generate(),
+        name: "Ann".into(),
+        email: Email::parse(email).unwrap(),
+        email_verified_at: None,
+        password_hash: PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        created_at: now(env),
+        updated_at: now(env),
+        credentials_version: 0,
+    }
+}
+
+/// A user with this id (created if it does not exist yet), so credentials can be issued to it.
+async fn ensure_user(env: &TestEnv, id: &UserId) {
+    if env.stores.users.find(id).await.unwrap().is_none() {
+        let mut u = user(env, &format!("u{}@example.com", uuid::Uuid::new_v4().simple()));
+        u.id = id.clone();
+        env.stores.users.create(&u).await.unwrap();
+    }
+}
+
+fn entry(user: &UserId, credential: CredentialRef, parent: Option<CredentialRef>) -> CredentialEntry {
+    CredentialEntry {
+        user_id: user.clone(),
+        credential,
+        parent,
+        cross_app_id: None,
+        created_at: chrono::Utc::now(),
+        expires_at: None,
+    }
+}
+
+/// Issues a session through the register (the only way one is stored).
+async fn put_session(env: &TestEnv, rec: &SessionRecord) {
+    let uid = rec.user_id.clone().expect("test sessions have a user");
+    ensure_user(env, &uid).await;
+    let e = entry(&uid, CredentialRef::session(&rec.key), None);
+    assert!(env.stores.credentials.issue(0, &e, NewCredential::Session(rec)).await.unwrap());
+}
+
+async fn put_token(env: &TestEnv, t: &PersonalAccessToken) -> Result<bool, StoreError> {
+    let uid = UserId::from_stored(t.tokenable.id.clone());
+    ensure_user(env, &uid).await;
+    env.stores.credentials.issue(0, &entry(&uid, CredentialRef::token(&t.id), None), NewCredential::Token(t)).await
+}
+
+async fn put_handoff(env: &TestEnv, h: &Handoff) {
+    ensure_user(env, &h.user_id).await;
+    let e = entry(&h.user_id, CredentialRef::handoff(&h.token_hash), None);
+    assert!(env.stores.credentials.issue(0, &e, NewCredential::Handoff(h)).await.unwrap());
+}
+
+/// A session record of `user` (none for a guest) idle-expiring after `idle`.
+fn session(env: &TestEnv, user: Option<&UserId>, idle: Span) -> (SessionId, SessionRecord) {
+    let id = SessionId::generate();
+    let rec = SessionRecord {
+        key: id.key(),
+        user_id: user.cloned(),
+        ip_address: Some("203.0.113.9".into()),
+        user_agent: Some("curl/8".into()),
+        payload: json!({"_token": "csrf"}),
+        last_activity: now(env),
+        created_at: now(env),
+        expires_at: now(env) + idle,
+        app: None,
+        credentials_version: 0,
+        parent: None,
+        password_confirmed_at: None,
+    };
+    (id, rec)
+}
+
+/// Runs each named suite function against the in-memory stores and against DynamoDB/SQS on the
+/// emulator.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::suite::$name(super::TestEnv::memory()).await
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::suite::$name(super::TestEnv::aws().await).await
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    users_are_found_by_id_and_by_email_in_any_case,
+    users_with_the_same_email_in_another_case_conflict,
+    twenty_concurrent_registrations_of_one_email_let_exactly_one_succeed,
+    users_password_and_verification_updates_persist,
+    the_display_name_changes_and_nothing_else,
+    deleting_a_user_frees_its_email,
+    sessions_are_found_by_the_hash_of_their_id_and_deleted,
+    an_expired_session_is_invisible_though_still_stored,
+    touching_a_session_writes_only_when_its_activity_is_stale,
+    deleting_a_users_other_sessions_keeps_exactly_the_current_one,
+    a_reset_token_is_throttled_then_replaced,
+    a_reset_token_is_consumed_once_and_only_by_its_own_hash,
+    an_expired_reset_token_is_neither_found_nor_consumed,
+    ten_concurrent_consumptions_of_one_reset_token_succeed_once,
+    a_token_is_found_by_id_and_matches_only_its_secret,
+    an_expired_token_is_invisible_though_still_stored,
+    last_used_is_written_at_most_once_per_interval,
+    only_the_owner_deletes_a_token,
+    tokens_are_listed_newest_first_a_page_at_a_time,
+    cache_puts_gets_many_and_forgets,
+    an_expired_cache_item_is_invisible_to_every_read_and_to_add,
+    cache_counters_increment_and_decrement_atomically,
+    incrementing_a_non_integer_is_a_conflict,
+    a_rate_window_counts_each_of_eighty_concurrent_hits_once,
+    remember_computes_once,
+    twenty_concurrent_acquisitions_of_one_lock_give_exactly_one_owner,
+    a_lock_released_by_a_non_owner_stays_held,
+    an_expired_lock_can_be_taken_but_not_refreshed,
+    a_blocking_acquire_waits_for_the_release,
+    a_job_counted_twice_against_a_batch_decrements_pending_once,
+    a_batch_records_failures_and_finishes_exactly_once,
+    a_batch_with_pending_jobs_does_not_finish_and_cancels_once,
+    failed_jobs_list_newest_first_across_many_small_pages,
+    failed_jobs_are_found_forgotten_and_flushed,
+    failed_jobs_past_retention_are_invisible,
+    a_bad_cursor_is_rejected_not_a_crash,
+    two_racing_exchanges_of_one_handoff_token_let_one_through,
+    a_handoff_for_another_app_or_expired_is_refused,
+    cross_app_sessions_are_audited_and_revoked_only_by_their_user,
+    issuing_is_conditional_on_the_credentials_version,
+    twenty_concurrent_issues_racing_a_version_change_never_land_after_it,
+    a_job_run_is_claimed_by_exactly_one_of_racing_workers,
+    a_completed_run_stays_completed_and_a_released_or_lapsed_one_is_claimable,
+    the_queue_sends_receives_and_deletes,
+    a_released_message_comes_back_with_its_receive_count,
+    a_delayed_message_stays_hidden_until_due,
+    the_queue_rejects_oversized_bodies_and_over_long_delays,
+);

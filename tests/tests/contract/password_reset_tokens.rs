@@ -1,0 +1,72 @@
+//! The contract of the `password_reset_tokens` table, run against both backends by the macro in `main.rs`.
+
+use crate::now;
+use chrono::Duration as Span;
+use gatehouse::Email;
+use gatehouse::password_reset_tokens::{PlainResetToken, ResetRecord};
+use gatehouse_tests::TestEnv;
+
+fn reset(env: &TestEnv, email: &str) -> (PlainResetToken, ResetRecord) {
+    let token = PlainResetToken::generate();
+    let rec = ResetRecord {
+        email: Email::parse(email).unwrap(),
+        token_hash: token.hash(),
+        created_at: now(env),
+        expires_at: now(env) + Span::minutes(60),
+    };
+    (token, rec)
+}
+
+pub async fn a_reset_token_is_throttled_then_replaced(env: TestEnv) {
+    let (_, first) = reset(&env, "Ann@example.com");
+    let throttle = Span::seconds(60);
+    assert!(env.stores.resets.put_unless_throttled(&first, now(&env) - throttle).await.unwrap());
+    env.clock.advance(Span::seconds(30));
+    let (_, second) = reset(&env, "ann@example.com");
+    assert!(!env.stores.resets.put_unless_throttled(&second, now(&env) - throttle).await.unwrap());
+    env.clock.advance(Span::seconds(31));
+    let (_, third) = reset(&env, "ann@example.com");
+    assert!(env.stores.resets.put_unless_throttled(&third, now(&env) - throttle).await.unwrap());
+    let found = env.stores.resets.find(&Email::parse("ANN@example.com").unwrap()).await.unwrap().unwrap();
+    assert_eq!(found.token_hash, third.token_hash);
+}
+
+pub async fn a_reset_token_is_consumed_once_and_only_by_its_own_hash(env: TestEnv) {
+    let (token, rec) = reset(&env, "ann@example.com");
+    env.stores.resets.put_unless_throttled(&rec, now(&env) - Span::seconds(60)).await.unwrap();
+    let email = Email::parse("ann@example.com").unwrap();
+    assert!(!env.stores.resets.consume(&email, &PlainResetToken::generate().hash(), now(&env)).await.unwrap());
+    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap());
+    assert!(!env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap());
+    assert_eq!(env.stores.resets.find(&email).await.unwrap(), None);
+}
+
+pub async fn an_expired_reset_token_is_neither_found_nor_consumed(env: TestEnv) {
+    let (token, rec) = reset(&env, "ann@example.com");
+    env.stores.resets.put_unless_throttled(&rec, now(&env)).await.unwrap();
+    env.clock.advance(Span::minutes(61));
+    let email = Email::parse("ann@example.com").unwrap();
+    assert_eq!(env.stores.resets.find(&email).await.unwrap(), None);
+    assert!(!env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap());
+    // An expired token does not throttle a new one.
+    let (_, fresh) = reset(&env, "ann@example.com");
+    assert!(env.stores.resets.put_unless_throttled(&fresh, now(&env) - Span::seconds(60)).await.unwrap());
+}
+
+pub async fn ten_concurrent_consumptions_of_one_reset_token_succeed_once(env: TestEnv) {
+    let (token, rec) = reset(&env, "ann@example.com");
+    env.stores.resets.put_unless_throttled(&rec, now(&env)).await.unwrap();
+    let email = Email::parse("ann@example.com").unwrap();
+    let t = now(&env);
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (store, email, hash) = (env.stores.resets.clone(), email.clone(), token.hash());
+            tokio::spawn(async move { store.consume(&email, &hash, t).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}

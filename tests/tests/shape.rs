@@ -1,0 +1,295 @@
+//! The layering the source tree must keep, read from the files themselves:
+//!
+//! - the domain crate (`shared/src`) reaches the AWS SDK only under `shared/src/aws/`;
+//! - a function crate (`functions/*`) depends on no `aws-sdk-*` crate, names no `aws_sdk_*` crate in
+//!   its code, and depends on no other function crate;
+//! - a function's source file stays small: at most [`MAX_FUNCTION_LINES`] lines of code before its
+//!   tests, unless it says why not in a `// shape: <reason>` line.
+//!
+//! Each rule is a function over text, tested on samples first so a rule that catches nothing
+//! cannot pass unnoticed.
+
+use std::path::{Path, PathBuf};
+
+/// Lines of code (not blank, not a `//` comment, before `#[cfg(test)]`) a function file may have.
+const MAX_FUNCTION_LINES: usize = 150;
+
+/// The function crates, by package name.
+const FUNCTION_CRATES: &[&str] = &[
+    "gatehouse-login",
+    "gatehouse-tokens",
+    "gatehouse-token-check",
+    "gatehouse-password-reset",
+    "gatehouse-job-worker",
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
+}
+
+/// Every `.rs` file under `dir`, sorted, skipping any directory `skip` says to.
+fn rust_files(dir: &Path, skip: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            if !skip(&path) {
+                out.extend(rust_files(&path, skip));
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn rel(path: &Path) -> String {
+    path.strip_prefix(root()).unwrap_or(path).display().to_string()
+}
+
+/// The function crates' directories.
+fn function_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir(root().join("functions"))
+        .expect("functions/")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Fails listing every violation, one `path:line: what` a line.
+fn assert_none(rule: &str, violations: Vec<String>) {
+    assert!(violations.is_empty(), "\n{rule}: {} violation(s)\n  {}\n", violations.len(), violations.join("\n  "));
+}
+
+// ---------------------------------------------------------------- the rules, over text
+
+/// 1-based lines of `source` whose code names an `aws_sdk_*` crate: an `aws_sdk_*` path segment
+/// followed by `::`, or the first segment of a `use` or `extern crate`. Comments do not count, and
+/// neither does an item merely named so (`gatehouse::aws::aws_sdk_config()` is gatehouse's).
+fn sdk_mentions(source: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    for (i, line) in source.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or_default();
+        let trimmed = code.trim_start();
+        let first_segment = ["use ", "pub use ", "pub(crate) use ", "extern crate "]
+            .iter()
+            .find_map(|p| trimmed.strip_prefix(p))
+            .map(|rest| rest.trim_start_matches("::").trim_start_matches('{').trim_start());
+        let names_crate = first_segment.is_some_and(|s| s.starts_with("aws_sdk_"))
+            || code.match_indices("aws_sdk_").any(|(at, _)| {
+                let before = code[..at].chars().next_back();
+                let ident_len =
+                    code[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(code.len() - at);
+                !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && code[at + ident_len..].starts_with("::")
+            });
+        if names_crate {
+            lines.push(i + 1);
+        }
+    }
+    lines
+}
+
+/// What is wrong with a function crate's `Cargo.toml` (`own` is its package name): each
+/// `(line, problem)` for an `aws-sdk-*` dependency in any dependency table, and for another function
+/// crate in `[dependencies]` (by name, by `package = ` or by path).
+fn cargo_violations(manifest: &str, own: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut section = String::new();
+    for (i, raw) in manifest.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or_default().trim();
+        if line.starts_with('[') {
+            section = line.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
+        }
+        let table = section.rsplit('.').next().unwrap_or_default();
+        let (deps_table, dep_in_header) = match section.split_once('.') {
+            // `[dependencies.name]`, `[target.'cfg(..)'.dependencies]`
+            Some((head, name)) if head.ends_with("dependencies") => (head.to_owned(), Some(name.to_owned())),
+            _ if table.ends_with("dependencies") => (table.to_owned(), None),
+            _ => continue,
+        };
+        let key = if line.starts_with('[') {
+            dep_in_header.clone().unwrap_or_default()
+        } else {
+            line.split(['=', '.']).next().unwrap_or_default().trim().trim_matches('"').to_owned()
+        };
+        if key.is_empty() && !line.contains("package") && !line.contains("path") {
+            continue;
+        }
+        if key.starts_with("aws-sdk-") || line.contains("\"aws-sdk-") {
+            out.push((i + 1, format!("an AWS SDK dependency in [{section}]: `{line}`")));
+        }
+        if deps_table == "dependencies" {
+            let sibling = FUNCTION_CRATES.iter().filter(|c| **c != own).find(|c| {
+                let dir = c.trim_start_matches("gatehouse-");
+                key == **c
+                    || line.contains(&format!("package = \"{c}\""))
+                    || line.contains(&format!("\"../{dir}\""))
+                    || line.contains(&format!("functions/{dir}\""))
+            });
+            if let Some(c) = sibling {
+                out.push((i + 1, format!("depends on the function crate {c}: `{line}`")));
+            }
+        }
+    }
+    out
+}
+
+/// `Some(lines of code)` when a function source file has more than [`MAX_FUNCTION_LINES`] of
+/// them and no `// shape: <reason>` line.
+fn too_long(source: &str) -> Option<usize> {
+    let exempt = source.lines().any(|l| l.trim().strip_prefix("// shape:").is_some_and(|why| !why.trim().is_empty()));
+    let code = source
+        .lines()
+        .map(str::trim)
+        .take_while(|l| *l != "#[cfg(test)]")
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .count();
+    (code > MAX_FUNCTION_LINES && !exempt).then_some(code)
+}
+
+// ---------------------------------------------------------------- the rules catch what they should
+
+#[test]
+fn the_sdk_rule_catches_imports_and_paths_and_nothing_else() {
+    let sample = "\
+use gatehouse::Stores;
+use aws_sdk_dynamodb::types::AttributeValue;
+// aws_sdk_dynamodb::Client in a comment is fine
+let c = aws_sdk_sqs::Client::new(&sdk); // and a comment after code
+let sdk = gatehouse::aws::aws_sdk_config().await;
+pub use aws_sdk_sesv2 as ses;
+use ::aws_sdk_s3;
+use {aws_sdk_kms::Client};
+let x = gatehouse::aws::aws_sdk_dynamodb::Client::new(&sdk);
+let not_it = my_aws_sdk_thing::f();
+";
+    assert_eq!(sdk_mentions(sample), [2, 4, 6, 7, 8, 9]);
+    assert!(sdk_mentions("use gatehouse::aws::{DynamoClient, SdkConfig};\n").is_empty());
+}
+
+#[test]
+fn the_cargo_rule_catches_sdk_and_sibling_dependencies() {
+    let manifest = r#"[package]
+name = "gatehouse-login"
+description = "mentions aws-sdk-dynamodb in prose only"
+
+[dependencies]
+gatehouse = { workspace = true }
+aws-sdk-dynamodb = { workspace = true }
+gatehouse-tokens = { workspace = true }
+gatehouse-login = { workspace = true }
+sqs = { package = "aws-sdk-sqs", version = "1" }
+reset = { path = "../password-reset" }
+
+[dependencies.gatehouse-job-worker]
+workspace = true
+
+[dev-dependencies]
+gatehouse-token-check = { workspace = true }
+aws-sdk-sesv2.workspace = true
+
+[target.'cfg(unix)'.dependencies]
+aws-sdk-s3 = "1"
+"#;
+    let found: Vec<usize> = cargo_violations(manifest, "gatehouse-login").into_iter().map(|(l, _)| l).collect();
+    // Itself (line 9) and a function crate among dev-dependencies (line 17) are fine.
+    assert_eq!(found, [7, 8, 10, 11, 13, 18, 21]);
+    let clean = "[package]\nname = \"gatehouse-tokens\"\n\n[dependencies]\ngatehouse-http = { workspace = true }\n";
+    assert!(cargo_violations(clean, "gatehouse-tokens").is_empty());
+}
+
+#[test]
+fn the_size_rule_counts_code_before_the_tests_and_honours_a_reason() {
+    let code = |n: usize| (0..n).map(|i| format!("let x{i} = {i};\n")).collect::<String>();
+    let padding = "\n// a comment\n    //! an inner doc\n\n".repeat(100);
+    assert_eq!(too_long(&code(MAX_FUNCTION_LINES)), None);
+    assert_eq!(
+        too_long(&format!("{padding}{}{padding}", code(MAX_FUNCTION_LINES))),
+        None,
+        "blanks and comments are free"
+    );
+    assert_eq!(too_long(&code(MAX_FUNCTION_LINES + 1)), Some(MAX_FUNCTION_LINES + 1));
+    let tested = format!("{}#[cfg(test)]\nmod tests {{\n{}}}\n", code(MAX_FUNCTION_LINES), code(500));
+    assert_eq!(too_long(&tested), None, "tests do not count");
+    let excused = format!("// shape: one table of routes, read top to bottom\n{}", code(400));
+    assert_eq!(too_long(&excused), None);
+    let no_reason = format!("// shape:\n{}", code(400));
+    assert_eq!(too_long(&no_reason), Some(400), "an exemption needs a reason");
+}
+
+// ---------------------------------------------------------------- the tree keeps them
+
+#[test]
+fn only_shared_src_aws_reaches_the_aws_sdk() {
+    let shared = root().join("shared/src");
+    let aws = shared.join("aws");
+    let files = rust_files(&shared, &|d| d == aws.as_path());
+    assert!(files.len() > 10, "shared/src should hold the domain crate, found {} files", files.len());
+    let violations = files
+        .iter()
+        .flat_map(|f| {
+            sdk_mentions(&read(f)).into_iter().map(move |l| format!("{}:{l}: names an aws_sdk_* crate", rel(f)))
+        })
+        .collect();
+    assert_none("the AWS SDK outside shared/src/aws", violations);
+}
+
+#[test]
+fn function_crates_use_no_sdk_and_no_other_function() {
+    let dirs = function_dirs();
+    let mut names = Vec::new();
+    let mut violations = Vec::new();
+    for dir in &dirs {
+        let manifest_path = dir.join("Cargo.toml");
+        let manifest = read(&manifest_path);
+        let name = manifest
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = ").map(|n| n.trim_matches('"').to_owned()))
+            .unwrap_or_else(|| panic!("{}: no package name", rel(&manifest_path)));
+        for (line, problem) in cargo_violations(&manifest, &name) {
+            violations.push(format!("{}:{line}: {problem}", rel(&manifest_path)));
+        }
+        for f in rust_files(dir, &|d| d.file_name().is_some_and(|n| n == "target")) {
+            for line in sdk_mentions(&read(&f)) {
+                violations.push(format!("{}:{line}: names an aws_sdk_* crate", rel(&f)));
+            }
+        }
+        names.push(name);
+    }
+    names.sort();
+    let mut expected: Vec<String> = FUNCTION_CRATES.iter().map(|c| c.to_string()).collect();
+    expected.sort();
+    assert_eq!(names, expected, "functions/* is not the list of function crates this test knows");
+    assert_none("function crates reaching past gatehouse", violations);
+}
+
+#[test]
+fn function_sources_stay_small() {
+    let mut violations = Vec::new();
+    let mut seen = 0;
+    for dir in function_dirs() {
+        for f in rust_files(&dir.join("src"), &|_| false) {
+            seen += 1;
+            if let Some(n) = too_long(&read(&f)) {
+                violations.push(format!(
+                    "{}:1: {n} lines of code before #[cfg(test)] (at most {MAX_FUNCTION_LINES}; \
+                     split it, or add a `// shape: <reason>` line)",
+                    rel(&f)
+                ));
+            }
+        }
+    }
+    assert!(seen >= 10, "expected the functions' sources, found {seen} files");
+    assert_none("function source files over the size limit", violations);
+}
