@@ -182,6 +182,9 @@ impl From<AuthError> for ApiError {
             AuthError::CredentialsChanged => {
                 ApiError::conflict("The account's credentials changed during this request. Sign in again.")
             }
+            AuthError::DerivedSession => ApiError::forbidden(
+                "This session was opened from another app; sign in here to change the account's credentials.",
+            ),
             AuthError::Store(s) => s.into(),
             AuthError::Hash(h) => {
                 tracing::error!(error = %h, "password hashing failed");
@@ -203,6 +206,11 @@ impl From<gatehouse::email_verification::VerifyError> for ApiError {
                 StatusCode::FORBIDDEN,
                 "link_expired",
                 "This verification link has expired. Ask for a new one (POST /email/verification-notification).",
+            ),
+            VerifyError::NotYours => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_your_link",
+                "This verification link is for another account. Sign in as that account and open it again.",
             ),
             VerifyError::Store(s) => s.into(),
         }

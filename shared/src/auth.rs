@@ -36,11 +36,18 @@ pub enum AuthError {
     /// while this request was in flight; nothing was issued.
     #[error("the account's credentials changed during this request; sign in again")]
     CredentialsChanged,
+    /// The session was opened by another app's handoff: it may browse, not change the
+    /// account's credentials (which would also turn it into a session of its own).
+    #[error("a session opened by a cross-app handoff cannot change the account's credentials")]
+    DerivedSession,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Hash(#[from] HashError),
 }
+
+/// Password checks of a signed-in user per hour, from all clients together.
+const PASSWORD_CHECKS_PER_USER_HOUR: Limit = Limit::per_hour(30);
 
 /// What a new session is issued under.
 #[derive(Debug, Clone, Default)]
@@ -338,6 +345,11 @@ impl Auth {
         // count up and keep the owner from confirming or logging out other devices.
         let key = format!("password-check:{}|{}", user.id, client_key(meta.ip.as_deref()));
         self.limit(&key, self.access.config.limits.password_check_per_user).await?;
+        // And per user across clients, so rotating addresses (an IPv6 /48 holds 65,536 /64s)
+        // buys a stolen session no more guesses at the password. It can hold the owner off for
+        // the rest of the hour at worst; a password reset is not counted here and ends the
+        // stolen session.
+        self.limit(&format!("password-check-hour:{}", user.id), PASSWORD_CHECKS_PER_USER_HOUR).await?;
         let attempt =
             PasswordAttempt::new(attempt.expose().chars().take(self.policy.max_len() + 1).collect::<String>());
         let valid = self.hasher.verify_blocking(attempt, user.password_hash.clone()).await.is_valid();
@@ -356,6 +368,7 @@ impl Auth {
         attempt: PasswordAttempt,
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
+        refuse_derived(current)?;
         if !self.verify_password(user, attempt, meta).await? {
             return Err(AuthError::InvalidCredentials);
         }
@@ -365,11 +378,8 @@ impl Auth {
     }
 
     /// Moves the user's credentials on from the state `user` was read in, keeping only the
-    /// current session: compare-and-swap on the credentials version the caller verified against,
-    /// with a new remember token (and `password`, when given), so nothing verified against the
-    /// old state can be issued any more; every registered credential but the current session is
-    /// revoked; and the current session is rotated to a new id under the new version, keeping
-    /// its start. Returns the new session. `CredentialsChanged` when another change won the race.
+    /// current session ([`Auth::move_credentials`], then [`Auth::keep_only`]). Returns the new
+    /// session. `CredentialsChanged` when another change won the race.
     pub async fn rotate_credentials(
         &self,
         user: &User,
@@ -378,17 +388,38 @@ impl Auth {
         reason: &str,
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
+        let version = self.move_credentials(user, password).await?;
+        self.keep_only(user, current, version, reason, meta).await
+    }
+
+    /// The compare-and-swap on the credentials version the caller verified against (with the
+    /// new `password`, when given): from this write on nothing verified against the old state
+    /// can be issued. Returns the new version; `CredentialsChanged` when another change won.
+    pub async fn move_credentials(&self, user: &User, password: Option<&PasswordHash>) -> Result<u64, AuthError> {
         let change = CredentialChange { password, revoke: true };
-        let stores = self.stores();
-        let version = stores
+        self.stores()
             .users
             .change_credentials(&user.id, user.credentials_version, change, self.now())
             .await?
-            .ok_or(AuthError::CredentialsChanged)?;
+            .ok_or(AuthError::CredentialsChanged)
+    }
+
+    /// After [`Auth::move_credentials`] to `version`: every registered credential but the
+    /// current session is revoked, and the current session is rotated to a new id under the new
+    /// version, keeping its start. Returns the new session.
+    pub async fn keep_only(
+        &self,
+        user: &User,
+        current: &SessionRecord,
+        version: u64,
+        reason: &str,
+        meta: &ClientMeta,
+    ) -> Result<SessionId, AuthError> {
+        let stores = self.stores();
         let current_ref = CredentialRef::session(&current.key);
         let n = revoke(stores, &user.id, Revocation::AllBut(&current_ref), reason).await?;
         // Everything but this session was just revoked, its parent included: the rotated session
-        // derives from nothing any more.
+        // derives from nothing any more (the routes that get here refuse handoff-opened sessions).
         let grant = SessionGrant {
             credentials_version: version,
             remember: current.remember(),
@@ -417,5 +448,13 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
         Ok(self.stores().sessions.confirm_password(session, self.now()).await?)
+    }
+}
+
+/// Refuses a session opened by a cross-app handoff as the source of a credential change.
+pub fn refuse_derived(current: &SessionRecord) -> Result<(), AuthError> {
+    match current.parent {
+        Some(_) => Err(AuthError::DerivedSession),
+        None => Ok(()),
     }
 }

@@ -22,10 +22,11 @@ use std::sync::Arc;
 pub const SEND_VERIFICATION: &str = "SendEmailVerificationNotification";
 const PURPOSE: &str = "verify-email";
 
-/// The hash of an address that a link names (SHA-256 of the normalised address, hex): a changed
-/// address no longer matches it.
-pub fn email_hash(email: &Email) -> String {
-    crate::secret::sha256_hex(email.normalized())
+/// The tag of an address that a link names: a MAC of the normalised address under the app key
+/// (not a plain hash, which a dictionary of addresses would reverse from a logged path). A
+/// changed address no longer matches it.
+pub fn email_hash(config: &Config, email: &Email) -> String {
+    config.app_key.sign("verify-address", &email.normalized())
 }
 
 fn signed_payload(id: &str, hash: &str, expires: i64) -> String {
@@ -34,7 +35,7 @@ fn signed_payload(id: &str, hash: &str, expires: i64) -> String {
 
 /// The link mailed to `user`, valid until `now` + the configured expiry.
 pub fn link(config: &Config, user: &User, now: Timestamp) -> String {
-    let (id, hash) = (user.id.as_str(), email_hash(&user.email));
+    let (id, hash) = (user.id.as_str(), email_hash(config, &user.email));
     let expires = epoch_seconds(now + config.verification.expire);
     let signature = config.app_key.sign(PURPOSE, &signed_payload(id, &hash, expires));
     config
@@ -61,17 +62,23 @@ pub enum VerifyError {
     InvalidLink,
     #[error("this verification link has expired")]
     Expired,
+    /// A valid link of another user than the signed-in one.
+    #[error("this verification link is for another account")]
+    NotYours,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Opens a link: checks the signature (constant time) and the expiry before any read, then that
-/// the user still has the address the link was made for, and sets `email_verified_at` once.
-/// Returns the user and whether this call verified it (`false`: it already was).
+/// Opens a link for `caller` (Laravel's `verification.verify` needs the signed-in user to be the
+/// one the link names, so a mail scanner that opens links, or anyone else, verifies nothing):
+/// checks the signature (constant time) and the expiry before any read, then that the user still
+/// has the address the link was made for, and sets `email_verified_at` once. Returns the user and
+/// whether this call verified it (`false`: it already was).
 pub async fn verify(
     config: &Config,
     stores: &crate::Stores,
     link: LinkParts<'_>,
+    caller: &UserId,
     now: Timestamp,
 ) -> Result<(User, bool), VerifyError> {
     let expires: i64 = link.expires.parse().map_err(|_| VerifyError::InvalidLink)?;
@@ -82,8 +89,11 @@ pub async fn verify(
         return Err(VerifyError::Expired);
     }
     let id = UserId::parse(link.id).ok_or(VerifyError::InvalidLink)?;
+    if &id != caller {
+        return Err(VerifyError::NotYours);
+    }
     let user = stores.users.find(&id).await?.ok_or(VerifyError::InvalidLink)?;
-    if !crate::secret::constant_time_eq(email_hash(&user.email).as_bytes(), link.hash.as_bytes()) {
+    if !crate::secret::constant_time_eq(email_hash(config, &user.email).as_bytes(), link.hash.as_bytes()) {
         return Err(VerifyError::InvalidLink);
     }
     if user.email_verified_at.is_some() {
@@ -176,7 +186,8 @@ mod tests {
     async fn open(config: &Config, stores: &crate::Stores, url: &str, now: Timestamp) -> Result<bool, VerifyError> {
         let (id, hash, expires, signature) = parts(url);
         let link = LinkParts { id: &id, hash: &hash, expires: &expires, signature: &signature };
-        verify(config, stores, link, now).await.map(|(_, first)| first)
+        let caller = UserId::parse(&id).unwrap();
+        verify(config, stores, link, &caller, now).await.map(|(_, first)| first)
     }
 
     #[tokio::test]
@@ -194,15 +205,22 @@ mod tests {
         stores.users.create(&bob).await.unwrap();
         let forged = [
             (bob.id.as_str().to_owned(), hash.clone(), expires.clone(), sig.clone()),
-            (id.clone(), email_hash(&bob.email), expires.clone(), sig.clone()),
+            (id.clone(), email_hash(&config, &bob.email), expires.clone(), sig.clone()),
             (id.clone(), hash.clone(), (expires.parse::<i64>().unwrap() + 3600).to_string(), sig.clone()),
             (id.clone(), hash.clone(), expires.clone(), crate::keys::AppKey::random().sign(PURPOSE, "x")),
             (id.clone(), hash.clone(), "soon".into(), sig.clone()),
         ];
         for (i, h, e, s) in &forged {
             let link = LinkParts { id: i, hash: h, expires: e, signature: s };
-            assert!(matches!(verify(&config, &stores, link, clock.now()).await, Err(VerifyError::InvalidLink)));
+            assert!(matches!(
+                verify(&config, &stores, link, &ann.id, clock.now()).await,
+                Err(VerifyError::InvalidLink)
+            ));
         }
+        // A valid link opened by someone else (a mail scanner has no session; another user's
+        // session is not Ann's): nothing happens.
+        let link = LinkParts { id: &id, hash: &hash, expires: &expires, signature: &sig };
+        assert!(matches!(verify(&config, &stores, link, &bob.id, clock.now()).await, Err(VerifyError::NotYours)));
         assert!(stores.users.find(&ann.id).await.unwrap().unwrap().email_verified_at.is_none());
 
         // Expired.

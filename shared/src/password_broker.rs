@@ -120,9 +120,10 @@ impl PasswordBroker {
     /// Fortify's `UpdateUserPassword`: the current password is checked (throttled as a password
     /// check), the new one is held to the registration policy, and the change is one
     /// compare-and-swap on the credentials version the check read (a racing reset or change wins
-    /// or loses whole: `CredentialsChanged`). Every other session and every token is revoked; the
-    /// current session continues under a new id (returned). The "password changed" mail is queued
-    /// (once more on a failed send; the change itself stands either way and is logged).
+    /// or loses whole: `CredentialsChanged`). The "password changed" mail is queued as soon as
+    /// the new password is written, before anything that could still fail (once more on a
+    /// failed send; logged if both fail). Then every other session and every token is revoked
+    /// and the current session continues under a new id (returned).
     pub async fn change_password(
         &self,
         user: &User,
@@ -131,11 +132,12 @@ impl PasswordBroker {
         new: NewPassword,
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
+        crate::auth::refuse_derived(current)?;
         if !self.auth.verify_password(user, attempt, meta).await? {
             return Err(AuthError::InvalidCredentials);
         }
         let hash = self.auth.hasher().hash_blocking(new).await?;
-        let id = self.auth.rotate_credentials(user, current, Some(&hash), reasons::PASSWORD_CHANGED, meta).await?;
+        let version = self.auth.move_credentials(user, Some(&hash)).await?;
         tracing::info!(event = "password_changed", user_id = %user.id);
         let job = mail_job(SEND_PASSWORD_CHANGED, &user.email);
         if let Err(first) = self.dispatcher.dispatch(job.clone()).await
@@ -143,7 +145,7 @@ impl PasswordBroker {
         {
             tracing::error!(event = "password_changed_mail_not_queued", user_id = %user.id, error = %e, first = %first);
         }
-        Ok(id)
+        self.auth.keep_only(user, current, version, reasons::PASSWORD_CHANGED, meta).await
     }
 }
 

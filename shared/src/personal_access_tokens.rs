@@ -42,6 +42,13 @@ pub const CREATE_TOKENS: &str = "tokens:create";
 pub const CROSS_APP_HANDOFF: &str = "cross-app:handoff";
 /// The ability a token needs to change the user's profile (`PUT /user/profile-information`).
 pub const UPDATE_PROFILE: &str = "user:update";
+/// The abilities a token needs on gatehouse's own routes, for the authorizer (which links no
+/// function crate); the functions' route tables say the same (a test in the CLI checks).
+pub const OWN_ROUTE_ABILITIES: &[(&str, &str)] = &[
+    ("POST /tokens", CREATE_TOKENS),
+    ("POST /cross-app/handoff", CROSS_APP_HANDOFF),
+    ("PUT /user/profile-information", UPDATE_PROFILE),
+];
 
 const RANDOM_LEN: usize = 43;
 const CHECKSUM_LEN: usize = 8;

@@ -42,6 +42,36 @@ impl std::fmt::Display for UserId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
+/// Combining marks allowed on one character of a name.
+const MAX_MARKS: usize = 4;
+
+/// Unicode's Default_Ignorable_Code_Point characters (drawn as nothing) and the letters and
+/// symbols that are drawn blank (Hangul fillers, the blank Braille pattern), which the general
+/// category alone does not catch.
+fn default_ignorable_or_blank(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
 /// Why a display name was refused (the API puts it beside the field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -77,8 +107,18 @@ impl DisplayName {
                     | GeneralCategory::Surrogate
             )
         };
-        if s.chars().any(invisible) {
+        if s.chars().any(|c| invisible(c) || default_ignorable_or_blank(c)) {
             return Err(NameError::Invisible);
+        }
+        // Combining marks stack on the character before them: none first, at most a few on any
+        // one character (enough for any script; not enough to draw over the lines around it).
+        let mut run = usize::MAX;
+        for c in s.chars() {
+            let mark = matches!(c.general_category(), GeneralCategory::NonspacingMark | GeneralCategory::EnclosingMark);
+            run = if mark { run.saturating_add(1) } else { 0 };
+            if mark && run > MAX_MARKS {
+                return Err(NameError::Invisible);
+            }
         }
         Ok(Self(s.to_owned()))
     }
@@ -156,8 +196,23 @@ mod name_tests {
         assert_eq!(DisplayName::parse(" \t "), Err(NameError::Empty));
         assert_eq!(DisplayName::parse(&"a".repeat(256)), Err(NameError::TooLong));
         assert!(DisplayName::parse(&"é".repeat(255)).is_ok(), "characters, not bytes");
-        for hostile in ["Ann\u{202E}gnp.exe", "Ann\u{200B}", "Ann\nBcc: x@y", "Ann\u{2028}Lee", "Ann\u{0}", "A\u{E000}"]
-        {
+        assert!(DisplayName::parse("Nguyễn Thị Ánh").is_ok(), "precomposed Vietnamese");
+        assert!(DisplayName::parse("Nguye\u{302}\u{303}n").is_ok(), "two combining marks on one letter");
+        let zalgo = format!("A{}", "\u{301}".repeat(5));
+        for hostile in [
+            "Ann\u{202E}gnp.exe",
+            "Ann\u{200B}",
+            "Ann\nBcc: x@y",
+            "Ann\u{2028}Lee",
+            "Ann\u{0}",
+            "A\u{E000}",
+            "\u{3164}",
+            "Ann\u{034F}",
+            "Ann\u{FE0F}",
+            "\u{2800}\u{2800}",
+            "\u{301}Ann",
+            zalgo.as_str(),
+        ] {
             assert_eq!(DisplayName::parse(hostile), Err(NameError::Invisible), "{hostile:?}");
         }
     }

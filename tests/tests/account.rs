@@ -24,8 +24,8 @@ fn link_of(mail: &Mail) -> String {
     rest[rest.find('/').expect("a path")..].to_owned()
 }
 
-async fn open(t: &TestApp, path: &str) -> Reply {
-    t.login_fn(Call::new("GET", path)).await
+async fn open(t: &TestApp, path: &str, cookie: &str) -> Reply {
+    t.login_fn(Call::new("GET", path).cookie(Some(cookie))).await
 }
 
 #[tokio::test]
@@ -47,21 +47,26 @@ async fn registration_mails_a_signed_link_that_verifies_the_address_once() {
         format!("{path}?expires=1"),
         path.to_owned(),
     ];
+    let cookie = reg.session_cookie().unwrap();
     for f in &forged {
-        let r = open(&t, f).await;
+        let r = open(&t, f, &cookie).await;
         assert_eq!(r.status, 403, "{f}: {}", r.raw_body);
         assert_eq!(r.error_code(), Some("invalid_link"), "{f}");
     }
-    let cookie = reg.session_cookie().unwrap();
+    // The link is for Ann signed in: opened by nobody (a mail scanner) or by Bob, nothing happens.
+    assert_eq!(t.login_fn(Call::new("GET", &link)).await.status, 401);
+    let bob = t.signed_up("bob@example.com").await;
+    let r = open(&t, &link, &bob).await;
+    assert_eq!((r.status, r.error_code()), (403, Some("not_your_link")));
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["email_verified_at"], serde_json::Value::Null);
 
-    let first = open(&t, &link).await;
+    let first = open(&t, &link, &cookie).await;
     assert_eq!(first.status, 200, "{}", first.raw_body);
     assert_eq!(first.body["verified"], true);
     assert_eq!(first.body["message"], "Your email address is verified.");
     let at = t.user(Some(&cookie)).await.body["user"]["email_verified_at"].clone();
     assert!(at.is_string());
-    let again = open(&t, &link).await;
+    let again = open(&t, &link, &cookie).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body["message"], "Your email address was already verified.");
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["email_verified_at"], at, "set once");
@@ -70,16 +75,16 @@ async fn registration_mails_a_signed_link_that_verifies_the_address_once() {
     let resend =
         t.login_fn(Call::new("POST", "/email/verification-notification").cookie(Some(&cookie)).json(json!({}))).await;
     assert_eq!(resend.status, 200, "{}", resend.raw_body);
-    assert!(mails(&t).await.is_empty());
+    assert!(mails(&t).await.iter().all(|m| m.to != "ann@example.com"));
 }
 
 #[tokio::test]
 async fn a_link_stops_working_when_it_expires() {
     let t = TestApp::memory(&[("GATEHOUSE_VERIFY_EXPIRE_MINUTES", "30")]);
-    t.register("Ann", "ann@example.com", PW).await;
+    let cookie = t.register("Ann", "ann@example.com", PW).await.session_cookie().unwrap();
     let link = link_of(&mails(&t).await[0]);
     t.env.advance(std::time::Duration::from_secs(31 * 60)).await;
-    let r = open(&t, &link).await;
+    let r = open(&t, &link, &cookie).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.error_code(), Some("link_expired"));
 }
@@ -353,4 +358,47 @@ async fn the_cross_app_audit_lists_the_callers_records_newest_first_with_why_the
         .map(|s| s["revoked_reason"].as_str().unwrap_or("-"))
         .collect();
     assert_eq!(reasons, ["password_changed", "password_changed", "revoked_by_user"]);
+}
+
+#[tokio::test]
+async fn password_checks_are_capped_per_user_across_client_addresses() {
+    let t = TestApp::memory(&[]);
+    let cookie = t.signed_up("ann@example.com").await;
+    let confirm = |ip: String| {
+        t.login_fn(
+            Call::new("POST", "/user/confirm-password")
+                .from_ip(&ip)
+                .cookie(Some(&cookie))
+                .json(json!({"password": "wrong guess number n"})),
+        )
+    };
+    // Five a minute from each address, thirty an hour in all: rotating addresses buys nothing.
+    for i in 0..30 {
+        let r = confirm(format!("2001:db8:{:x}::1", i / 5)).await;
+        assert_eq!(r.status, 422, "guess {i}: {}", r.raw_body);
+    }
+    let r = confirm("2001:db8:ffff::1".to_owned()).await;
+    assert_eq!(r.status, 429, "{}", r.raw_body);
+    assert!(r.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn a_session_opened_by_another_apps_handoff_cannot_change_the_password() {
+    let t = TestApp::aws(&[("GATEHOUSE_APPS", "billing")]).await;
+    let cookie = t.signed_up("ann@example.com").await;
+    let h = t
+        .tokens_fn(Call::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})))
+        .await;
+    let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
+    let call = Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]}));
+    let derived = TestApp::tokens_at(&billing, call).await.session_cookie().expect("a billing session");
+    let change = Call::new("PUT", "/user/password")
+        .cookie(Some(&derived))
+        .json(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW}));
+    let r = TestApp::login_at(&billing, change).await;
+    assert_eq!(r.status, 403, "{}", r.raw_body);
+    let lod = Call::new("POST", "/logout-other-devices").cookie(Some(&derived)).json(json!({"password": PW}));
+    assert_eq!(TestApp::login_at(&billing, lod).await.status, 403);
+    assert_eq!(t.login("ann@example.com", PW).await.status, 200, "the password is unchanged");
+    assert_eq!(t.user(Some(&cookie)).await.status, 200, "and nothing was revoked");
 }

@@ -136,7 +136,8 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
     let mut login = LambdaProcess::start(&binary("login"), &vars).await;
     let mut reset = LambdaProcess::start(&binary("password-reset"), &vars).await;
     let mut worker = LambdaProcess::start(&binary("job-worker"), &vars).await;
-    register(&mut login, &email).await;
+    let registered = register(&mut login, &email).await;
+    let cookie = cookie(&registered).expect("the session cookie");
     let forgot = reset
         .invoke(
             Call::new("POST", "/forgot-password").header("host", "evil.example").json(json!({"email": email})).event(),
@@ -163,7 +164,7 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
     // The verification link, opened through the login binary, verifies the address.
     let start = verify_mail.find("https://app.example.com/email/verify/").expect("the configured link") + 23;
     let link = verify_mail[start..].split_whitespace().next().unwrap();
-    let opened = login.invoke(Call::new("GET", link).event()).await.unwrap();
+    let opened = login.invoke(Call::new("GET", link).cookie(Some(&cookie)).event()).await.unwrap();
     assert_eq!(opened["statusCode"], 200, "{opened}");
     assert_eq!(body(&opened)["verified"], true);
 

@@ -362,9 +362,9 @@ pub static OPS: &[Op] = &[
         key: "GET /email/verify/{id}/{hash}",
         id: "verifyEmail",
         tag: "users",
-        summary: "The landing of a mailed verification link: marks the address verified.",
+        summary: "The landing of a mailed verification link, opened signed in: marks the address verified.",
         description: Some(
-            r"The link mailed at registration and by `POST /email/verification-notification`: `/email/verify/{id}/{hash}?expires=…&signature=…`, signed with GATEHOUSE_APP_KEY over the user id, a SHA-256 of the address and the expiry (GATEHOUSE_VERIFY_EXPIRE_MINUTES, 60 by default). The signed link is the credential: it works without a session, from a mail client on another device. Verifying sets `email_verified_at` once; a link for an address the user no longer has does nothing.",
+            r"The link mailed at registration and by `POST /email/verification-notification`: `/email/verify/{id}/{hash}?expires=…&signature=…`, signed with GATEHOUSE_APP_KEY over the user id, a keyed tag of the address and the expiry (GATEHOUSE_VERIFY_EXPIRE_MINUTES, 60 by default). As Laravel's `verification.verify`, it must be opened by the signed-in user it names (the session cookie, or a token of that user): a mail scanner that opens links, or anyone else, verifies nothing. Verifying sets `email_verified_at` once; a link for an address the user no longer has does nothing.",
         ),
         ok: &[Response {
             status: 200,
@@ -374,7 +374,7 @@ pub static OPS: &[Op] = &[
         }],
         errors: &[(
             403,
-            r"Code `invalid_link` (tampered, signed by another key, for another user or for an address the user no longer has) or `link_expired`.",
+            r"Code `invalid_link` (tampered, signed by another key, or for an address the user no longer has), `link_expired`, `not_your_link` (a valid link of another account than the signed-in one) or `csrf`.",
         )],
         query: &[
             Param {

@@ -13,16 +13,21 @@ use lambda_http::http::StatusCode;
 
 pub const VERIFIED_MESSAGE: &str = "Your email address is verified.";
 pub const ALREADY_VERIFIED_MESSAGE: &str = "Your email address was already verified.";
+/// Verification mails a user can ask for in a day (besides the one at registration).
+const RESENDS_PER_DAY: Limit = Limit { max: 20, window: gatehouse::clock::Span::days(1) };
+
 pub const LINK_SENT_MESSAGE: &str = "A new verification link has been sent to your email address.";
 
-/// The landing of a mailed link: `/email/verify/{id}/{hash}?expires=…&signature=…`. The signed
-/// link is the credential (no session needed, so it works from a mail client on another device);
-/// a tampered, foreign, expired or superseded link is 403.
+/// The landing of a mailed link: `/email/verify/{id}/{hash}?expires=…&signature=…`, opened by
+/// the signed-in user it names (as Laravel's `verification.verify`: a mail scanner or anyone else
+/// opening the link verifies nothing). A tampered, expired or superseded link is 403.
 pub async fn verify_email(call: Call<'_>) -> Reply {
+    let caller = call.caller().await?;
     let (expires, signature) = (call.query("expires").unwrap_or_default(), call.query("signature").unwrap_or_default());
     let link = LinkParts { id: call.param(0), hash: call.param(1), expires: &expires, signature: &signature };
     let app = call.app;
-    let (_, first) = email_verification::verify(&app.config, &app.stores, link, app.access.now()).await?;
+    let now = app.access.now();
+    let (_, first) = email_verification::verify(&app.config, &app.stores, link, caller.user_id(), now).await?;
     let message = if first { VERIFIED_MESSAGE } else { ALREADY_VERIFIED_MESSAGE };
     Ok(json(StatusCode::OK, &VerificationView { verified: true, message }))
 }
@@ -38,6 +43,8 @@ pub async fn send_verification(call: Call<'_>) -> Reply {
     }
     let limit = Limit::per_minute(app.config.verification.resend_per_minute);
     app.auth.limit(&format!("verify-resend:{}", user.id), limit).await?;
+    // And a day's cap, so an address someone registered without owning it gets few mails.
+    app.auth.limit(&format!("verify-resend-day:{}", user.id), RESENDS_PER_DAY).await?;
     app.dispatcher().dispatch(email_verification::job(&user.id)).await.map_err(|e| {
         tracing::error!(error = %e, "could not queue the verification mail");
         ApiError::unavailable()

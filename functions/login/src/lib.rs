@@ -30,7 +30,7 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/logout-other-devices", Guard::Session, sessions::logout_other_devices, body = PasswordRequest),
     route!(POST "/user/confirm-password", Guard::Session, sessions::confirm_password, body = PasswordRequest),
     route!(GET "/user/confirmed-password-status", Guard::Session, sessions::confirmed_password_status),
-    route!(GET "/email/verify/{id}/{hash}", Guard::Public, account::verify_email),
+    route!(GET "/email/verify/{id}/{hash}", Guard::Credential(&[]), account::verify_email),
     route!(POST "/email/verification-notification", Guard::Credential(&[]), account::send_verification),
     route!(PUT "/user/profile-information", Guard::Credential(&[UPDATE_PROFILE]), account::update_profile, body = ProfileRequest),
     route!(PUT "/user/password", Guard::Session, account::update_password, body = UpdatePasswordRequest),

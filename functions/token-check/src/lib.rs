@@ -4,21 +4,24 @@
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
 use gatehouse::access::Access;
 use gatehouse::access::Principal;
-use gatehouse::personal_access_tokens::CREATE_TOKENS;
+use gatehouse::personal_access_tokens::OWN_ROUTE_ABILITIES;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// Abilities each route requires of a token, from `GATEHOUSE_ROUTE_ABILITIES`
 /// (`"POST /reports=reports:write,GET /reports=reports:read"`; a route may be listed more than once
-/// to require several). `POST /tokens` always requires `tokens:create`.
+/// to require several). gatehouse's own routes always require theirs
+/// ([`OWN_ROUTE_ABILITIES`]: `POST /tokens` → `tokens:create`, …).
 #[derive(Debug, Clone, Default)]
 pub struct RouteAbilities(HashMap<String, Vec<String>>);
 
 impl RouteAbilities {
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut map: HashMap<String, Vec<String>> = HashMap::new();
-        map.entry("POST /tokens".into()).or_default().push(CREATE_TOKENS.into());
+        for (route, ability) in OWN_ROUTE_ABILITIES {
+            map.entry((*route).into()).or_default().push((*ability).into());
+        }
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (route, ability) = entry
                 .rsplit_once('=')
