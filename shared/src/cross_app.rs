@@ -139,8 +139,6 @@ impl<'a> CrossApp<'a> {
         Ok(Exchanged { user, session, record })
     }
 
-    /// `DELETE /cross-app/sessions/{id}`: the audit record is marked revoked and the session it
-    /// opened ends with everything derived from it. `false` when the user has no such record.
     /// `GET /cross-app/sessions`: the user's audit records, newest first, `limit` at a time after
     /// `cursor` (a position this returned). Read from the owner index, which may lag a write by
     /// a moment; records past their retention are absent though TTL has not removed them yet.
@@ -179,6 +177,8 @@ impl<'a> CrossApp<'a> {
         Ok(Page { items: records, next })
     }
 
+    /// `DELETE /cross-app/sessions/{id}`: the audit record is marked revoked and the session it
+    /// opened ends with everything derived from it. `false` when the user has no such record.
     pub async fn revoke(&self, user: &UserId, id: &str) -> Result<bool, CrossAppError> {
         // Audit ids are UUIDs: anything else is no record (and never reaches the store).
         let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(false) };

@@ -1,4 +1,4 @@
-//! A Lambda Runtime API on 127.0.0.1, so a release binary can be started exactly as Lambda starts
+//! A Lambda Runtime API on 127.0.0.1, so a Lambda binary can be started exactly as Lambda starts
 //! it (`AWS_LAMBDA_RUNTIME_API`) and fed events: it polls `/invocation/next`, and posts each
 //! answer to `/invocation/{id}/response` (or `/error`).
 
@@ -160,15 +160,15 @@ async fn serve(
     }
 }
 
-/// Where the release binaries are: `GATEHOUSE_E2E_BIN_DIR` (set by `scripts/test`), else
-/// `target/release`. Missing binaries fail the test with instructions.
+/// Where the Lambda binaries are: `GATEHOUSE_E2E_BIN_DIR` (set by `scripts/test`: `target/debug`
+/// unless given), else `target/debug`. Missing binaries fail the test with instructions.
 pub fn binary(name: &str) -> String {
     let dir = std::env::var("GATEHOUSE_E2E_BIN_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release").to_owned());
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug").to_owned());
     let path = format!("{dir}/{name}");
     assert!(
         std::path::Path::new(&path).exists(),
-        "\n\nThe end-to-end tests run the release binaries and {path} is missing.\nBuild them with `cargo build --release --bins` (scripts/test does).\n\n"
+        "\n\nThe end-to-end tests run the Lambda binaries and {path} is missing.\nBuild them with `cargo build --workspace --bins` (scripts/test does), or set GATEHOUSE_E2E_BIN_DIR to target/release after `cargo build --release --bins`.\n\n"
     );
     path
 }

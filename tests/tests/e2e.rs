@@ -1,4 +1,5 @@
-//! End to end: the release binaries, started as Lambda starts them (through a Runtime API on
+//! End to end: the Lambda binaries (dev profile under `scripts/test`; release with
+//! `GATEHOUSE_E2E_BIN_DIR=target/release`), started as Lambda starts them (through a Runtime API on
 //! 127.0.0.1), fed real-format events (API Gateway HTTP API v2, REQUEST authorizer, SQS), with
 //! their stores and queue on the emulator.
 
