@@ -47,10 +47,8 @@ impl App {
 
     /// Configuration from the environment and the DynamoDB/SQS stores; no network call.
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let config = Config::from_env()?;
-        let sdk = gatehouse::aws::aws_sdk_config().await;
-        let stores = Stores::aws(&sdk, &config.names, Arc::new(gatehouse::SystemClock));
-        Ok(Self::new(config, stores)?)
+        let boot = gatehouse::aws::Boot::from_env().await?;
+        Ok(Self::new(boot.config, boot.stores)?)
     }
 
     /// The queue, for the jobs a request dispatches.

@@ -203,6 +203,19 @@ impl Auth {
         self.access.config.app_key.email_tag(email)
     }
 
+    /// A keyed tag of a user id, for throttle keys and the pseudonym a deleted account's audit
+    /// records keep: nothing stored under it names the user without the app key.
+    pub fn user_tag(&self, id: &UserId) -> String {
+        let mut tag = self.access.config.app_key.sign("user-tag", id.as_str());
+        tag.truncate(22);
+        tag
+    }
+
+    /// Forgets a throttle count (`limit`'s key).
+    pub async fn clear_limit(&self, key: &str) -> Result<(), AuthError> {
+        Ok(self.limiter.clear(key).await?)
+    }
+
     /// Counts one attempt against `key` before the work it guards; `Throttled` past `limit`.
     pub async fn limit(&self, key: &str, limit: Limit) -> Result<(), AuthError> {
         match self.limiter.attempt(key, limit).await? {
@@ -343,13 +356,13 @@ impl Auth {
     ) -> Result<bool, AuthError> {
         // Per (user, client): a holder of another session of this user elsewhere cannot use the
         // count up and keep the owner from confirming or logging out other devices.
-        let key = format!("password-check:{}|{}", user.id, client_key(meta.ip.as_deref()));
+        let key = format!("password-check:{}|{}", self.user_tag(&user.id), client_key(meta.ip.as_deref()));
         self.limit(&key, self.access.config.limits.password_check_per_user).await?;
         // And per user across clients, so rotating addresses (an IPv6 /48 holds 65,536 /64s)
         // buys a stolen session no more guesses at the password. It can hold the owner off for
         // the rest of the hour at worst; a password reset is not counted here and ends the
         // stolen session.
-        self.limit(&format!("password-check-hour:{}", user.id), PASSWORD_CHECKS_PER_USER_HOUR).await?;
+        self.limit(&format!("password-check-hour:{}", self.user_tag(&user.id)), PASSWORD_CHECKS_PER_USER_HOUR).await?;
         let attempt =
             PasswordAttempt::new(attempt.expose().chars().take(self.policy.max_len() + 1).collect::<String>());
         let valid = self.hasher.verify_blocking(attempt, user.password_hash.clone()).await.is_valid();

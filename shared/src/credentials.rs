@@ -184,6 +184,7 @@ pub mod reasons {
     pub const LOGOUT: &str = "logout";
     pub const PARENT_REVOKED: &str = "parent_revoked";
     pub const USER_REVOKED: &str = "revoked_by_user";
+    pub const ACCOUNT_DELETED: &str = "account_deleted";
 }
 
 /// Revokes what `what` selects among the user's registered credentials, then (for `Everything`

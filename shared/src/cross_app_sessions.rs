@@ -7,22 +7,12 @@ use crate::sessions::SessionKey;
 use crate::users::UserId;
 use async_trait::async_trait;
 
-/// The plaintext handoff token, 256 random bits. Stored only as its SHA-256.
-#[derive(Clone, PartialEq, Eq)]
-pub struct HandoffToken(String);
-crate::redacted_debug!(HandoffToken);
+crate::random_secret!(
+    /// The plaintext handoff token, 256 random bits. Stored only as its SHA-256.
+    HandoffToken
+);
 
 impl HandoffToken {
-    pub fn generate() -> Self {
-        Self(crate::secret::random_token_256())
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then(|| Self(s.to_owned()))
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
     pub fn hash(&self) -> String {
         crate::secret::sha256_hex(&self.0)
     }
@@ -85,4 +75,7 @@ pub trait CrossAppStore: Send + Sync {
     ) -> StoreResult<Option<CrossAppSession>>;
     /// The user's cross-app sessions (audit trail), newest first.
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<CrossAppSession>>;
+    /// For a deleted account: rewrites the user's audit records to carry `pseudonym` instead of
+    /// the user id and drops their IP address and user agent. Returns how many it rewrote.
+    async fn pseudonymize(&self, user: &UserId, pseudonym: &str) -> StoreResult<usize>;
 }

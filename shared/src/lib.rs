@@ -14,6 +14,7 @@
 //!   never `Debug`-printed: their types print `[REDACTED]`.
 
 pub mod access;
+pub mod account_deletion;
 pub mod auth;
 pub mod aws;
 pub mod cache;

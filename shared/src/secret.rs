@@ -40,6 +40,36 @@ macro_rules! redacted_debug {
     };
 }
 
+/// A bearer secret of 256 random bits, URL-safe base64 (43 characters): the type, `generate`,
+/// `parse` (anything not of that shape is refused before any read), `expose`, and a redacted
+/// `Debug`.
+#[macro_export]
+macro_rules! random_secret {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
+        $crate::redacted_debug!($name);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self($crate::secret::random_token_256())
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                $crate::secret::is_token_256(s).then(|| Self(s.to_owned()))
+            }
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+/// Whether `s` has the shape of [`random_token_256`]'s output.
+pub fn is_token_256(s: &str) -> bool {
+    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

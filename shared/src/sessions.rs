@@ -6,23 +6,13 @@ use crate::error::StoreResult;
 use crate::users::UserId;
 use async_trait::async_trait;
 
-/// The secret session id carried by the cookie: 256 random bits, URL-safe base64 (43 chars).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionId(String);
-crate::redacted_debug!(SessionId);
+crate::random_secret!(
+    /// The secret session id carried by the cookie: 256 random bits, URL-safe base64 (43 chars).
+    /// A cookie value not of that shape is rejected before any read.
+    SessionId
+);
 
 impl SessionId {
-    pub fn generate() -> Self {
-        Self(crate::secret::random_token_256())
-    }
-    /// Parses a cookie value; anything that is not of the id's shape is rejected before any read.
-    pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then(|| Self(s.to_owned()))
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
     pub fn key(&self) -> SessionKey {
         SessionKey(crate::secret::sha256_hex(&self.0))
     }

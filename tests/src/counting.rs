@@ -13,46 +13,60 @@ use gatehouse::users::UserId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// A count of calls, shared across tasks.
+#[derive(Default)]
+pub struct Counter(AtomicUsize);
+
+impl Counter {
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A token store that counts reads, `last_used_at` writes and other writes.
 pub struct CountingTokens {
     inner: Arc<dyn TokenStore>,
-    pub finds: AtomicUsize,
-    pub last_used_writes: AtomicUsize,
-    pub other_writes: AtomicUsize,
+    pub finds: Counter,
+    pub last_used_writes: Counter,
+    pub other_writes: Counter,
 }
 
 impl CountingTokens {
     pub fn wrap(inner: Arc<dyn TokenStore>) -> Arc<Self> {
         Arc::new(Self {
             inner,
-            finds: AtomicUsize::new(0),
-            last_used_writes: AtomicUsize::new(0),
-            other_writes: AtomicUsize::new(0),
+            finds: Counter::default(),
+            last_used_writes: Counter::default(),
+            other_writes: Counter::default(),
         })
     }
     pub fn finds(&self) -> usize {
-        self.finds.load(Ordering::SeqCst)
+        self.finds.get()
     }
     pub fn last_used_writes(&self) -> usize {
-        self.last_used_writes.load(Ordering::SeqCst)
+        self.last_used_writes.get()
     }
 }
 
 #[async_trait]
 impl TokenStore for CountingTokens {
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
-        self.finds.fetch_add(1, Ordering::SeqCst);
+        self.finds.bump();
         self.inner.find(id).await
     }
     async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {
-        self.last_used_writes.fetch_add(1, Ordering::SeqCst);
+        self.last_used_writes.bump();
         self.inner.touch_last_used(id, now, stale_before).await
     }
     async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool> {
-        self.other_writes.fetch_add(1, Ordering::SeqCst);
+        self.other_writes.bump();
         self.inner.extend(id, expires_at).await
     }
     async fn delete_owned(&self, id: &TokenId, owner: &Tokenable) -> StoreResult<bool> {
-        self.other_writes.fetch_add(1, Ordering::SeqCst);
+        self.other_writes.bump();
         self.inner.delete_owned(id, owner).await
     }
     async fn list_for(
@@ -64,7 +78,7 @@ impl TokenStore for CountingTokens {
         self.inner.list_for(owner, limit, after).await
     }
     async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize> {
-        self.other_writes.fetch_add(1, Ordering::SeqCst);
+        self.other_writes.bump();
         self.inner.delete_all_for(owner).await
     }
 }
@@ -72,45 +86,45 @@ impl TokenStore for CountingTokens {
 /// A session store that counts reads and writes.
 pub struct CountingSessions {
     inner: Arc<dyn SessionStore>,
-    pub finds: AtomicUsize,
-    pub writes: AtomicUsize,
+    pub finds: Counter,
+    pub writes: Counter,
 }
 
 impl CountingSessions {
     pub fn wrap(inner: Arc<dyn SessionStore>) -> Arc<Self> {
-        Arc::new(Self { inner, finds: AtomicUsize::new(0), writes: AtomicUsize::new(0) })
+        Arc::new(Self { inner, finds: Counter::default(), writes: Counter::default() })
     }
     pub fn finds(&self) -> usize {
-        self.finds.load(Ordering::SeqCst)
+        self.finds.get()
     }
     pub fn writes(&self) -> usize {
-        self.writes.load(Ordering::SeqCst)
+        self.writes.get()
     }
 }
 
 #[async_trait]
 impl SessionStore for CountingSessions {
     async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
-        self.finds.fetch_add(1, Ordering::SeqCst);
+        self.finds.bump();
         self.inner.find(key).await
     }
     async fn touch(&self, key: &SessionKey, now: Timestamp, exp: Timestamp, stale: Timestamp) -> StoreResult<bool> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.writes.bump();
         self.inner.touch(key, now, exp, stale).await
     }
     async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.writes.bump();
         self.inner.confirm_password(key, now).await
     }
     async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.writes.bump();
         self.inner.delete(key).await
     }
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
         self.inner.list_for_user(user).await
     }
     async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.writes.bump();
         self.inner.delete_for_user(user, keep).await
     }
 }

@@ -402,3 +402,99 @@ async fn a_session_opened_by_another_apps_handoff_cannot_change_the_password() {
     assert_eq!(t.login("ann@example.com", PW).await.status, 200, "the password is unchanged");
     assert_eq!(t.user(Some(&cookie)).await.status, 200, "and nothing was revoked");
 }
+
+/// Every item of every table of this test's stack, as text.
+async fn every_item(t: &TestApp) -> Vec<String> {
+    let prefix = &t.env.aws.as_ref().expect("on the emulator").names.table_prefix;
+    let client = aws_sdk_dynamodb::Client::new(&gatehouse_tests::emulator_sdk_config().await);
+    let tables = client.list_tables().limit(100).send().await.unwrap().table_names.unwrap_or_default();
+    let mut items = Vec::new();
+    for table in tables.iter().filter(|n| n.starts_with(prefix.as_str())) {
+        let mut start = None;
+        loop {
+            let page = client.scan().table_name(table).set_exclusive_start_key(start).send().await.unwrap();
+            items.extend(page.items.unwrap_or_default().iter().map(|i| format!("{table}: {i:?}")));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+    }
+    items
+}
+
+#[tokio::test]
+async fn deleting_the_account_after_a_recent_confirmation_leaves_no_item_naming_the_user() {
+    let t = TestApp::aws(&[("GATEHOUSE_APPS", "billing"), ("GATEHOUSE_PASSWORD_TIMEOUT_SECONDS", "60")]).await;
+    let email = format!("zelda-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let reg = t.register("Zelda Quux", &email, PW).await;
+    assert_eq!(reg.status, 201);
+    let id = reg.body["user"]["id"].as_str().unwrap().to_owned();
+    let cookie = reg.session_cookie().unwrap();
+    let other = t.login(&email, PW).await.session_cookie().unwrap();
+    // Something in every table: a token, a reset token, a cross-app session, throttle counts.
+    let token =
+        t.create_token(&cookie, json!({"name": "cli", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
+    mails(&t).await;
+    let h = t
+        .tokens_fn(Call::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})))
+        .await;
+    let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
+    let exchange = Call::new("POST", "/cross-app/exchange")
+        .from_ip("198.51.100.23")
+        .json(json!({"handoff_token": h.body["handoff_token"]}));
+    assert_eq!(TestApp::tokens_at(&billing, exchange).await.status, 200);
+    t.login_fn(Call::new("POST", "/email/verification-notification").cookie(Some(&cookie)).json(json!({}))).await;
+    let wrong = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": "not it"}));
+    assert_eq!(t.login_fn(wrong).await.status, 422);
+    assert!(every_item(&t).await.iter().any(|i| i.contains(&id)), "the scan sees the user's items");
+
+    // Past the confirmation window: 423; confirmed again: deleted.
+    t.env.clock.advance(chrono::Duration::seconds(61));
+    let delete = || t.login_fn(Call::new("DELETE", "/user").cookie(Some(&cookie)));
+    let refused = delete().await;
+    assert_eq!((refused.status, refused.error_code()), (423, Some("password_confirmation_required")));
+    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
+    assert_eq!(t.login_fn(confirm).await.status, 204);
+    let deleted = delete().await;
+    assert_eq!(deleted.status, 204, "{}", deleted.raw_body);
+    assert!(deleted.set_cookies().iter().any(|c| c.contains("Max-Age=0")));
+
+    for c in [&cookie, &other] {
+        assert_eq!(t.user(Some(c)).await.status, 401);
+    }
+    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(&token)).await.status, 401);
+    assert_eq!(t.login(&email, PW).await.status, 422);
+    let name_lower = "zelda quux";
+    let left: Vec<String> = every_item(&t)
+        .await
+        .into_iter()
+        .filter(|i| i.contains(&id) || i.to_lowercase().contains(&email) || i.to_lowercase().contains(name_lower))
+        .collect();
+    assert!(left.is_empty(), "items still naming the user: {left:#?}");
+    let audit = every_item(&t).await.into_iter().find(|i| i.contains("cross_app_sessions") && i.contains("deleted#"));
+    let audit = audit.expect("the audit record stays, pseudonymous");
+    assert!(!audit.contains("198.51.100.23"), "{audit}");
+    let sent = mails(&t).await;
+    assert!(sent.iter().any(|m| m.to == email && m.subject == "Your account was deleted"));
+    assert_eq!(delete().await.status, 401, "once");
+    assert_eq!(t.register("Zelda Again", &email, PW).await.status, 201, "the address is free again");
+}
+
+#[tokio::test]
+async fn a_login_racing_the_deletion_leaves_no_session_behind() {
+    let t = TestApp::aws(&[]).await;
+    for round in 0..6 {
+        let email = format!("race{round}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let cookie = t.signed_up(&email).await;
+        let delete = t.login_fn(Call::new("DELETE", "/user").cookie(Some(&cookie)));
+        let replies = join_all(vec![Box::pin(t.login(&email, PW)), Box::pin(delete)]).await;
+        assert_eq!(replies[1].status, 204, "{}", replies[1].raw_body);
+        if let Some(c) = replies[0].session_cookie() {
+            assert_eq!(t.user(Some(&c)).await.status, 401, "round {round}: a session outlived the deletion");
+        }
+        assert_eq!(t.login(&email, PW).await.status, 422);
+    }
+}

@@ -8,6 +8,16 @@ pub const INFO_DESCRIPTION: &str = r#"Laravel's auth tables on AWS Lambda: users
 pub const BEARER_DESCRIPTION: &str = r#"`<id>|<secret>` personal access token. A token stops working at its own expiry, or when it is older than GATEHOUSE_TOKEN_MAX_AGE_MINUTES (checked on every request, whenever it was minted)."#;
 pub const COOKIE_DESCRIPTION: &str = r#"The session cookie: `__Host-gatehouse_session` (`__Secure-` and a `Domain` when GATEHOUSE_SESSION_DOMAIN is set). A state change it authenticates is refused with 403 `csrf` when the browser says the request comes from another site (`Sec-Fetch-Site` not `same-origin`/`none`, or an `Origin` neither the API's own nor allowed). A session ends after its idle lifetime, and at the latest at its absolute lifetime from login (GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES, 30 days by default), which activity and "remember me" cannot extend. It is accepted only by the app that issued it."#;
 
+/// 403 on a cookie-authenticated state change sent from another site.
+const CSRF: (u16, &str) =
+    (403, "Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site.");
+/// 422 on a route that takes the current password.
+const WRONG_PASSWORD: (u16, &str) =
+    (422, r#"Validation failed; `fields.password` is "is incorrect" when the password is wrong."#);
+/// 429 on a route that checks the current password.
+const TOO_MANY_PASSWORD_CHECKS: (u16, &str) =
+    (429, "Too many password checks for this user (5 a minute per client, 30 an hour in all, by default).");
+
 pub static OPS: &[Op] = &[
     Op {
         key: "POST /register",
@@ -24,10 +34,7 @@ pub static OPS: &[Op] = &[
             ),
         }],
         errors: &[
-            (
-                403,
-                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
-            ),
+            CSRF,
             (
                 429,
                 r#"Too many registrations from this client (10 an hour by default), counted before anything is hashed."#,
@@ -50,10 +57,7 @@ pub static OPS: &[Op] = &[
             ),
         }],
         errors: &[
-            (
-                403,
-                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
-            ),
+            CSRF,
             (
                 429,
                 r#"Too many attempts, counted before any hash: per (email, client), per client, and per account from devices without a device cookie (a known device has its own count, so a flood cannot lock the owner out)."#,
@@ -123,16 +127,13 @@ pub static OPS: &[Op] = &[
             ),
         }],
         errors: &[
-            (
-                403,
-                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
-            ),
+            CSRF,
             (
                 409,
                 r#"The account's credentials changed concurrently (a password reset, another logout of other devices); code `conflict`. Sign in again."#,
             ),
-            (422, r#"Validation failed; `fields.password` is "is incorrect" when the password is wrong."#),
-            (429, r#"Too many password checks for this user (5 a minute by default)."#),
+            WRONG_PASSWORD,
+            TOO_MANY_PASSWORD_CHECKS,
         ],
         query: &[],
     },
@@ -147,12 +148,9 @@ pub static OPS: &[Op] = &[
         ok: &[Response { status: 204, description: r#"Confirmed."#, schema: None, set_cookie: None }],
         errors: &[
             (401, r#"No valid session cookie (or the session ended meanwhile)."#),
-            (
-                403,
-                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
-            ),
-            (422, r#"Validation failed; `fields.password` is "is incorrect" when the password is wrong."#),
-            (429, r#"Too many password checks for this user (5 a minute by default)."#),
+            CSRF,
+            WRONG_PASSWORD,
+            TOO_MANY_PASSWORD_CHECKS,
         ],
         query: &[],
     },
@@ -255,13 +253,7 @@ pub static OPS: &[Op] = &[
             schema: None,
             set_cookie: None,
         }],
-        errors: &[
-            (
-                403,
-                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
-            ),
-            (404, r#"No such token of this user."#),
-        ],
+        errors: &[CSRF, (404, r#"No such token of this user."#)],
         query: &[],
     },
     Op {
@@ -300,10 +292,7 @@ pub static OPS: &[Op] = &[
             ),
         }],
         errors: &[
-            (
-                403,
-                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
-            ),
+            CSRF,
             (
                 422,
                 r#"Validation failed (`fields.app` when it is not this app), or code `invalid_token`: the handoff token is invalid, used, expired, made for another app, or was minted before a password reset or change."#,
@@ -319,13 +308,7 @@ pub static OPS: &[Op] = &[
         summary: r#"Revoke a cross-app session."#,
         description: None,
         ok: &[Response { status: 204, description: r#"Revoked."#, schema: None, set_cookie: None }],
-        errors: &[
-            (
-                403,
-                r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
-            ),
-            (404, r#"No such session of this user."#),
-        ],
+        errors: &[CSRF, (404, r#"No such session of this user."#)],
         query: &[],
     },
     Op {
@@ -500,5 +483,31 @@ pub static OPS: &[Op] = &[
                 description: Some("Opaque: the `next_cursor` of the previous page, passed back unchanged."),
             },
         ],
+    },
+    Op {
+        key: "DELETE /user",
+        id: "deleteUser",
+        tag: "users",
+        summary: "Delete the account and everything of it (Jetstream's delete-user).",
+        description: Some(
+            r"Session only, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS of a password confirmation (`POST /user/confirm-password`; logging in counts), else 423 `password_confirmation_required`. The user and its email reservation go first, in one transaction (the address can register again at once, and no credential verified before can be issued after); then every session, token and handoff, the reset token, the throttle counts keyed by the user; cross-app audit records keep only a pseudonym (no IP address or user agent). A mail tells the address. A session opened by another app's handoff cannot delete the account (403).",
+        ),
+        ok: &[Response {
+            status: 204,
+            description: "Deleted; the cookie is cleared.",
+            schema: None,
+            set_cookie: Some(r"Clears the session cookie."),
+        }],
+        errors: &[
+            (
+                403,
+                r"A session opened by another app's handoff, or refused as a cross-site request forgery (code `csrf`).",
+            ),
+            (
+                423,
+                r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.",
+            ),
+        ],
+        query: &[],
     },
 ];

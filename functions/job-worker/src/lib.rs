@@ -19,6 +19,8 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     let verification =
         gatehouse::email_verification::SendVerification { config: config.clone(), mailer: mailer.clone() };
     w.register(gatehouse::email_verification::SEND_VERIFICATION, verification);
+    let deleted = gatehouse::account_deletion::SendAccountDeleted { mailer: mailer.clone() };
+    w.register(gatehouse::account_deletion::SEND_ACCOUNT_DELETED, deleted);
     gatehouse::password_broker::register_jobs(&mut w, config, mailer);
     w
 }

@@ -7,11 +7,10 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init_tracing();
-    let config = Arc::new(gatehouse::Config::from_env()?);
-    let sdk = gatehouse::aws::aws_sdk_config().await;
-    let stores = gatehouse::Stores::aws(&sdk, &config.names, Arc::new(gatehouse::SystemClock));
-    let mailer = gatehouse_job_worker::mailer(&config, &sdk);
-    let worker = gatehouse_job_worker::worker(stores, config, mailer);
+    let boot = gatehouse::aws::Boot::from_env().await?;
+    let config = Arc::new(boot.config);
+    let mailer = gatehouse_job_worker::mailer(&config, &boot.sdk);
+    let worker = gatehouse_job_worker::worker(boot.stores, config, mailer);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let worker = &worker;
         async move { Ok::<_, Error>(gatehouse_job_worker::handle(worker, event.payload).await) }

@@ -42,9 +42,10 @@ pub async fn send_verification(call: Call<'_>) -> Reply {
         return Ok(json(StatusCode::OK, &MessageView { message: ALREADY_VERIFIED_MESSAGE }));
     }
     let limit = Limit::per_minute(app.config.verification.resend_per_minute);
-    app.auth.limit(&format!("verify-resend:{}", user.id), limit).await?;
+    let tag = app.auth.user_tag(&user.id);
+    app.auth.limit(&format!("verify-resend:{tag}"), limit).await?;
     // And a day's cap, so an address someone registered without owning it gets few mails.
-    app.auth.limit(&format!("verify-resend-day:{}", user.id), RESENDS_PER_DAY).await?;
+    app.auth.limit(&format!("verify-resend-day:{tag}"), RESENDS_PER_DAY).await?;
     app.dispatcher().dispatch(email_verification::job(&user.id)).await.map_err(|e| {
         tracing::error!(error = %e, "could not queue the verification mail");
         ApiError::unavailable()
@@ -64,6 +65,22 @@ pub async fn update_profile(call: Call<'_>) -> Reply {
     let user = load_user(app, caller.user_id()).await?;
     tracing::info!(event = "profile_updated", user_id = %user.id);
     Ok(json(StatusCode::OK, &UserBody::from(&user)))
+}
+
+/// `DELETE /user` (Jetstream's delete-user), from a session whose password was confirmed within
+/// the window (423 `password_confirmation_required` otherwise): everything of the user goes, the
+/// address can register again, and the cookie is cleared.
+pub async fn delete_user(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let app = call.app;
+    if !app.access.password_recently_confirmed(session.password_confirmed_at) {
+        return Err(ApiError::password_confirmation_required());
+    }
+    let user = load_user(app, &user_id).await?;
+    if !gatehouse::account_deletion::delete_account(&app.auth, &app.dispatcher(), &user, &session).await? {
+        return Err(ApiError::unauthenticated());
+    }
+    Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&app.config.session)))
 }
 
 /// `PUT /user/password`: with the current password; every other session and token ends, this

@@ -25,6 +25,7 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/login", Guard::Public, login, body = LoginRequest),
     route!(POST "/logout", Guard::Session, logout),
     route!(GET "/user", Guard::Credential(&[]), current_user),
+    route!(DELETE "/user", Guard::Session, account::delete_user),
     route!(GET "/sessions", Guard::Credential(&[]), sessions::list),
     route!(DELETE "/sessions/{id}", Guard::Session, sessions::end),
     route!(POST "/logout-other-devices", Guard::Session, sessions::logout_other_devices, body = PasswordRequest),
@@ -111,7 +112,17 @@ async fn current_user(call: Call<'_>) -> Reply {
 /// exactly this much (tests/tests/template.rs). Resources: `table/<name>`,
 /// `table/<name>/index/<index>`, `queue/<name>`, `ses`.
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
-    ("table/users", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]),
+    (
+        "table/users",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        ],
+    ),
+    ("table/password_reset_tokens", &["dynamodb:DeleteItem"]),
     (
         "table/sessions",
         &[

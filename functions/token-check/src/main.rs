@@ -9,10 +9,8 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init_tracing();
-    let config = Arc::new(gatehouse::Config::from_env()?);
-    let sdk = gatehouse::aws::aws_sdk_config().await;
-    let stores = gatehouse::Stores::aws(&sdk, &config.names, Arc::new(gatehouse::SystemClock));
-    let access = Access::new(stores, config);
+    let boot = gatehouse::aws::Boot::from_env().await?;
+    let access = Access::new(boot.stores, Arc::new(boot.config));
     let abilities = gatehouse_token_check::RouteAbilities::from_env()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
         let (access, abilities) = (&access, &abilities);

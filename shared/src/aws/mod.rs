@@ -62,6 +62,23 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
     aws_config::load_from_env().await
 }
 
+/// What every Lambda function starts from: the configuration, the SDK configuration and the
+/// stores on AWS (with the wall clock), read from the environment once at cold start.
+pub struct Boot {
+    pub config: crate::Config,
+    pub sdk: aws_config::SdkConfig,
+    pub stores: crate::Stores,
+}
+
+impl Boot {
+    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let config = crate::Config::from_env()?;
+        let sdk = aws_sdk_config().await;
+        let stores = crate::Stores::aws(&sdk, &config.names, std::sync::Arc::new(crate::SystemClock));
+        Ok(Self { config, sdk, stores })
+    }
+}
+
 /// Re-exported so binaries need not depend on the SDK crates themselves.
 pub use aws_config::SdkConfig;
 pub use dynamo::Client as DynamoClient;

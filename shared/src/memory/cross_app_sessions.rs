@@ -81,4 +81,15 @@ impl CrossAppStore for MemoryCrossApp {
         v.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(v)
     }
+
+    async fn pseudonymize(&self, user: &UserId, pseudonym: &str) -> StoreResult<usize> {
+        let mut n = 0;
+        for s in self.sessions.lock().values_mut().filter(|s| &s.user_id == user) {
+            s.user_id = UserId::from_stored(pseudonym.to_owned());
+            s.ip_address = None;
+            s.user_agent = None;
+            n += 1;
+        }
+        Ok(n)
+    }
 }

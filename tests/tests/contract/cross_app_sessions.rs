@@ -55,21 +55,26 @@ pub async fn a_handoff_for_another_app_or_expired_is_refused(env: TestEnv) {
     assert_eq!(env.stores.cross_app.consume_handoff(&token.hash(), "billing", now(&env)).await.unwrap(), None);
 }
 
-pub async fn cross_app_sessions_are_audited_and_revoked_only_by_their_user(env: TestEnv) {
-    let uid = UserId::generate();
-    let rec = CrossAppSession {
+/// A live audit record of `user`'s, opened now from 198.51.100.4 with Firefox.
+fn audit_record(env: &TestEnv, user: &UserId) -> CrossAppSession {
+    CrossAppSession {
         id: uuid::Uuid::now_v7().to_string(),
-        user_id: uid.clone(),
+        user_id: user.clone(),
         source_app: "main".into(),
         target_app: "billing".into(),
         session_key: SessionId::generate().key(),
         ip_address: Some("198.51.100.4".into()),
         user_agent: Some("Firefox".into()),
-        created_at: now(&env),
+        created_at: now(env),
         revoked_at: None,
         revoked_reason: None,
-        expires_at: Some(now(&env) + Span::days(90)),
-    };
+        expires_at: Some(now(env) + Span::days(90)),
+    }
+}
+
+pub async fn cross_app_sessions_are_audited_and_revoked_only_by_their_user(env: TestEnv) {
+    let uid = UserId::generate();
+    let rec = audit_record(&env, &uid);
     env.stores.cross_app.record_session(&rec).await.unwrap();
     assert_eq!(env.stores.cross_app.list_for_user(&uid).await.unwrap(), vec![rec.clone()]);
     let stranger = UserId::generate();
@@ -79,4 +84,27 @@ pub async fn cross_app_sessions_are_audited_and_revoked_only_by_their_user(env: 
     assert_eq!(revoked.revoked_reason.as_deref(), Some("logout"));
     assert_eq!(env.stores.cross_app.revoke_session(&rec.id, &uid, now(&env), "again").await.unwrap(), None);
     assert_eq!(env.stores.cross_app.find_session(&rec.id).await.unwrap().unwrap().revoked_at, Some(now(&env)));
+}
+
+pub async fn a_deleted_users_audit_records_keep_only_a_pseudonym(env: TestEnv) {
+    let (uid, other) = (UserId::generate(), UserId::generate());
+    let record = |user: &UserId| CrossAppSession {
+        revoked_at: Some(now(&env)),
+        revoked_reason: Some("account_deleted".into()),
+        ..audit_record(&env, user)
+    };
+    let (mine, theirs) = ([record(&uid), record(&uid)], record(&other));
+    for r in mine.iter().chain([&theirs]) {
+        env.stores.cross_app.record_session(r).await.unwrap();
+    }
+    assert_eq!(env.stores.cross_app.pseudonymize(&uid, "deleted#tag").await.unwrap(), 2);
+    for r in &mine {
+        let got = env.stores.cross_app.find_session(&r.id).await.unwrap().unwrap();
+        assert_eq!(got.user_id.as_str(), "deleted#tag");
+        assert_eq!((got.ip_address, got.user_agent), (None, None));
+        assert_eq!((got.target_app.as_str(), got.revoked_reason.as_deref()), ("billing", Some("account_deleted")));
+    }
+    assert!(env.stores.cross_app.list_for_user(&uid).await.unwrap().is_empty());
+    assert_eq!(env.stores.cross_app.find_session(&theirs.id).await.unwrap().unwrap(), theirs, "others' untouched");
+    assert_eq!(env.stores.cross_app.pseudonymize(&uid, "deleted#tag").await.unwrap(), 0);
 }

@@ -185,6 +185,7 @@ contract!(
     two_racing_exchanges_of_one_handoff_token_let_one_through,
     a_handoff_for_another_app_or_expired_is_refused,
     cross_app_sessions_are_audited_and_revoked_only_by_their_user,
+    a_deleted_users_audit_records_keep_only_a_pseudonym,
     issuing_is_conditional_on_the_credentials_version,
     twenty_concurrent_issues_racing_a_version_change_never_land_after_it,
     a_job_run_is_claimed_by_exactly_one_of_racing_workers,

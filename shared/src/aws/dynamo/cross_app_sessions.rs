@@ -185,6 +185,19 @@ impl CrossAppStore for DynamoCrossApp {
         revoked.map(|a| self.session(a)).transpose()
     }
 
+    async fn pseudonymize(&self, user: &UserId, pseudonym: &str) -> StoreResult<usize> {
+        // From the owner index, which may lag a record written a moment ago by a second or so.
+        let mut n = 0;
+        for record in self.list_for_user(user).await? {
+            let cond = Cond::new("attribute_exists(id) AND user_id = :u")
+                .value(":u", s(user.as_str()))
+                .value(":p", s(pseudonym));
+            let update = "SET user_id = :p REMOVE ip_address, user_agent";
+            n += usize::from(self.sessions.update_if(key1("id", &record.id), update, cond).await?);
+        }
+        Ok(n)
+    }
+
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<CrossAppSession>> {
         let now = self.sessions.now();
         let mut out = Vec::new();
