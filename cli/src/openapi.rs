@@ -96,7 +96,7 @@ fn security(guard: &Guard) -> Value {
     }
 }
 
-fn operation(route: &Route, op: &Op) -> Value {
+fn operation(route: &Route, op: &Op) -> Result<Value, DocError> {
     let mut o = Map::new();
     o.insert("operationId".into(), json!(op.id));
     o.insert("tags".into(), json!([op.tag]));
@@ -117,7 +117,8 @@ fn operation(route: &Route, op: &Op) -> Value {
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
         .collect();
     for q in op.query {
-        let mut p = json!({ "name": q.name, "in": "query", "schema": serde_json::from_str::<Value>(q.schema).unwrap_or_default() });
+        let schema: Value = serde_json::from_str(q.schema)?;
+        let mut p = json!({ "name": q.name, "in": "query", "schema": schema });
         if let Some(d) = q.description {
             p["description"] = json!(d);
         }
@@ -153,7 +154,7 @@ fn operation(route: &Route, op: &Op) -> Value {
         responses.insert(status.to_string(), r);
     }
     o.insert("responses".into(), Value::Object(responses));
-    Value::Object(o)
+    Ok(Value::Object(o))
 }
 
 /// The answers every route of its kind gives, unless its words say more: 405 and 503 always;
@@ -187,24 +188,32 @@ pub enum DocError {
     Undocumented(String),
     #[error("cli/src/openapi/docs.rs documents {0}, which no route table serves")]
     Stale(String),
+    #[error("a schema in cli/src/openapi/docs.rs or a wire type is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The `paths` object for `tables`, with each route's words from `ops`: every route must have
+/// words and every entry a route.
+fn paths(tables: &[&[Route]], ops: &[Op]) -> Result<Map<String, Value>, DocError> {
+    let mut paths = Map::new();
+    let mut used = Vec::new();
+    for route in tables.iter().flat_map(|routes| routes.iter()) {
+        let key = route.key();
+        let op = ops.iter().find(|o| o.key == key).ok_or_else(|| DocError::Undocumented(key.clone()))?;
+        used.push(op.key);
+        let item = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
+        item[route.method.to_ascii_lowercase()] = operation(route, op)?;
+    }
+    match ops.iter().find(|o| !used.contains(&o.key)) {
+        Some(stale) => Err(DocError::Stale(stale.key.to_owned())),
+        None => Ok(paths),
+    }
 }
 
 /// The OpenAPI 3.1 document.
 pub fn document() -> Result<Value, DocError> {
-    let mut paths = Map::new();
-    let mut used = Vec::new();
-    for (routes, _) in tables() {
-        for route in routes {
-            let key = route.key();
-            let op = docs::OPS.iter().find(|o| o.key == key).ok_or_else(|| DocError::Undocumented(key.clone()))?;
-            used.push(op.key);
-            let item = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
-            item[route.method.to_ascii_lowercase()] = operation(route, op);
-        }
-    }
-    if let Some(stale) = docs::OPS.iter().find(|o| !used.contains(&o.key)) {
-        return Err(DocError::Stale(stale.key.to_owned()));
-    }
+    let tables: Vec<&[Route]> = tables().iter().map(|(routes, _)| *routes).collect();
+    let mut paths = paths(&tables, docs::OPS)?;
     paths.insert(
         "/openapi.json".into(),
         json!({ "get": {
@@ -213,9 +222,8 @@ pub fn document() -> Result<Value, DocError> {
             "responses": { "200": { "description": "The OpenAPI document.", "content": json_content(json!({ "type": "object" })) } }
         } }),
     );
-    let components = serde_json::to_value(WireTypes::openapi().components).unwrap_or_default();
-    let mut schemas = components.get("schemas").cloned().unwrap_or_else(|| json!({}));
-    schemas.as_object_mut().map(|s| s.remove("ErrorBody<'a>"));
+    let components = serde_json::to_value(WireTypes::openapi().components)?;
+    let schemas = components.get("schemas").cloned().unwrap_or_else(|| json!({}));
     Ok(json!({
         "openapi": "3.1.0",
         "info": { "title": "gatehouse", "version": env!("CARGO_PKG_VERSION"), "description": docs::INFO_DESCRIPTION },
@@ -234,7 +242,7 @@ pub fn document() -> Result<Value, DocError> {
 
 /// The document as committed: pretty JSON, keys sorted, a final newline.
 pub fn render() -> Result<String, DocError> {
-    let mut text = serde_json::to_string_pretty(&document()?).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&document()?)?;
     text.push('\n');
     Ok(text)
 }
@@ -294,14 +302,32 @@ mod tests {
         assert!(schemas.contains_key("Error"));
     }
 
+    async fn nothing(_: gatehouse_http::Call<'_>) -> gatehouse_http::Reply {
+        Ok(gatehouse_http::no_content())
+    }
+
+    static EXTRA: &[Route] = &[gatehouse_http::route!(POST "/nowhere", Guard::Public, nothing)];
+
+    const WORDS: Op = Op {
+        key: "POST /nowhere",
+        id: "nowhere",
+        tag: "meta",
+        summary: "A route for the generator's tests.",
+        description: None,
+        ok: &[Response { status: 204, description: "Done.", schema: None, set_cookie: None }],
+        errors: &[],
+        query: &[],
+    };
+
     #[test]
-    fn a_generator_fed_a_route_without_words_fails() {
-        // The words are looked up by route key: a key the tables do not serve is stale, and the
-        // tables' keys are all documented (or `document` would have failed above).
-        let keys: Vec<String> = tables().iter().flat_map(|(routes, _)| routes.iter().map(Route::key)).collect();
-        assert!(!keys.contains(&"POST /nowhere".to_owned()));
-        assert!(docs::OPS.iter().all(|o| keys.iter().any(|k| k == o.key)), "every entry names a served route");
-        assert_eq!(docs::OPS.len(), keys.len(), "one entry per route");
+    fn a_route_without_words_or_words_without_a_route_fail_the_generator() {
+        assert!(matches!(paths(&[EXTRA], &[]), Err(DocError::Undocumented(k)) if k == "POST /nowhere"));
+        assert!(matches!(paths(&[], &[WORDS]), Err(DocError::Stale(k)) if k == "POST /nowhere"));
+        let bad_query = Op { query: &[Param { name: "n", schema: "{not json", description: None }], ..WORDS };
+        assert!(matches!(paths(&[EXTRA], &[bad_query]), Err(DocError::Json(_))));
+        let ok = paths(&[EXTRA], &[WORDS]).unwrap();
+        assert_eq!(ok["/nowhere"]["post"]["security"], json!([]));
+        assert_eq!(ok["/nowhere"]["post"]["responses"]["405"]["headers"]["Allow"]["schema"]["type"], "string");
     }
 
     /// The fields a handler reports missing for an empty body are exactly the ones its request
