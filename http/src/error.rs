@@ -182,6 +182,7 @@ impl From<AuthError> for ApiError {
             AuthError::CredentialsChanged => {
                 ApiError::conflict("The account's credentials changed during this request. Sign in again.")
             }
+            AuthError::PasswordConfirmationRequired => ApiError::password_confirmation_required(),
             AuthError::DerivedSession => ApiError::forbidden(
                 "This session was opened from another app; sign in here to change the account's credentials.",
             ),
@@ -213,6 +214,19 @@ impl From<gatehouse::email_verification::VerifyError> for ApiError {
                 "This verification link is for another account. Sign in as that account and open it again.",
             ),
             VerifyError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<gatehouse::email_verification::ResendError> for ApiError {
+    fn from(e: gatehouse::email_verification::ResendError) -> Self {
+        use gatehouse::email_verification::ResendError;
+        match e {
+            ResendError::Auth(a) => a.into(),
+            ResendError::Dispatch(d) => {
+                tracing::error!(error = %d, "could not queue the verification mail");
+                ApiError::unavailable()
+            }
         }
     }
 }

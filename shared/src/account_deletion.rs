@@ -8,9 +8,9 @@
 
 use crate::auth::{Auth, AuthError, refuse_derived};
 use crate::credentials::{Revocation, reasons, revoke};
-use crate::email::Email;
 use crate::jobs::JobPayload;
 use crate::mail::{Mail, Mailer};
+use crate::password_broker::{email_of, mail_job};
 use crate::queue::{Dispatcher, JobContext, JobError, JobHandler};
 use crate::sessions::SessionRecord;
 use crate::users::User;
@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 pub const SEND_ACCOUNT_DELETED: &str = "SendAccountDeletedNotification";
 
-/// Deletes `user`, signed in with `current`. The caller has checked that the password was
-/// confirmed recently. `false` when the user was already gone.
+/// Deletes `user`, signed in with `current`, whose password must have been confirmed within the
+/// window (`PasswordConfirmationRequired` otherwise). `false` when the user was already gone.
 pub async fn delete_account(
     auth: &Auth,
     dispatcher: &Dispatcher,
@@ -28,6 +28,9 @@ pub async fn delete_account(
     current: &SessionRecord,
 ) -> Result<bool, AuthError> {
     refuse_derived(current)?;
+    if !auth.access.password_recently_confirmed(current.password_confirmed_at) {
+        return Err(AuthError::PasswordConfirmationRequired);
+    }
     let stores = auth.stores();
     if !stores.users.delete(&user.id).await? {
         return Ok(false);
@@ -35,16 +38,13 @@ pub async fn delete_account(
     let ended = revoke(stores, &user.id, Revocation::Everything, reasons::ACCOUNT_DELETED).await?;
     stores.resets.delete(&user.email).await?;
     let tag = auth.user_tag(&user.id);
-    for key in ["password-check-hour", "verify-resend", "verify-resend-day"] {
-        auth.clear_limit(&format!("{key}:{tag}")).await?;
+    let [minute, day] = crate::email_verification::resend_keys(&tag);
+    for key in [crate::auth::password_checks_key(&tag), minute, day] {
+        auth.clear_limit(&key).await?;
     }
     let records = stores.cross_app.pseudonymize(&user.id, &format!("deleted#{tag}")).await?;
     tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, audit_records = records);
-    let mut job = JobPayload::new(SEND_ACCOUNT_DELETED, serde_json::json!({ "email": user.email.normalized() }));
-    job.display_name = format!("Gatehouse\\Notifications\\{SEND_ACCOUNT_DELETED}");
-    job.max_tries = Some(5);
-    job.backoff = vec![10, 30, 60, 120];
-    if let Err(e) = dispatcher.dispatch(job).await {
+    if let Err(e) = dispatcher.dispatch(mail_job(SEND_ACCOUNT_DELETED, &user.email)).await {
         tracing::error!(event = "account_deleted_mail_not_queued", user_tag = %tag, error = %e);
     }
     Ok(true)
@@ -58,8 +58,7 @@ pub struct SendAccountDeleted {
 #[async_trait]
 impl JobHandler for SendAccountDeleted {
     async fn handle(&self, job: &JobPayload, _ctx: &JobContext) -> Result<(), JobError> {
-        let raw = job.data.get("email").and_then(|v| v.as_str()).ok_or_else(|| JobError::permanent("no email"))?;
-        let email = Email::parse(raw).map_err(|e| JobError::permanent(format!("job data email: {e}")))?;
+        let email = email_of(job)?;
         let mail = Mail {
             to: email.as_str().to_owned(),
             subject: "Your account was deleted".into(),

@@ -36,6 +36,10 @@ pub enum AuthError {
     /// while this request was in flight; nothing was issued.
     #[error("the account's credentials changed during this request; sign in again")]
     CredentialsChanged,
+    /// The action needs a password confirmation within the window (Laravel's
+    /// `password.confirm`): `POST /user/confirm-password`, then retry.
+    #[error("this action needs a recent password confirmation")]
+    PasswordConfirmationRequired,
     /// The session was opened by another app's handoff: it may browse, not change the
     /// account's credentials (which would also turn it into a session of its own).
     #[error("a session opened by a cross-app handoff cannot change the account's credentials")]
@@ -48,6 +52,11 @@ pub enum AuthError {
 
 /// Password checks of a signed-in user per hour, from all clients together.
 const PASSWORD_CHECKS_PER_USER_HOUR: Limit = Limit::per_hour(30);
+
+/// The throttle key of a user's password checks across clients ([`Auth::user_tag`] `tag`).
+pub fn password_checks_key(tag: &str) -> String {
+    format!("password-check-hour:{tag}")
+}
 
 /// What a new session is issued under.
 #[derive(Debug, Clone, Default)]
@@ -206,9 +215,7 @@ impl Auth {
     /// A keyed tag of a user id, for throttle keys and the pseudonym a deleted account's audit
     /// records keep: nothing stored under it names the user without the app key.
     pub fn user_tag(&self, id: &UserId) -> String {
-        let mut tag = self.access.config.app_key.sign("user-tag", id.as_str());
-        tag.truncate(22);
-        tag
+        self.access.config.app_key.tag("user-tag", id.as_str())
     }
 
     /// Forgets a throttle count (`limit`'s key).
@@ -362,7 +369,7 @@ impl Auth {
         // buys a stolen session no more guesses at the password. It can hold the owner off for
         // the rest of the hour at worst; a password reset is not counted here and ends the
         // stolen session.
-        self.limit(&format!("password-check-hour:{}", self.user_tag(&user.id)), PASSWORD_CHECKS_PER_USER_HOUR).await?;
+        self.limit(&password_checks_key(&self.user_tag(&user.id)), PASSWORD_CHECKS_PER_USER_HOUR).await?;
         let attempt =
             PasswordAttempt::new(attempt.expose().chars().take(self.policy.max_len() + 1).collect::<String>());
         let valid = self.hasher.verify_blocking(attempt, user.password_hash.clone()).await.is_valid();

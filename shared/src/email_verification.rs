@@ -8,13 +8,15 @@
 //! Mailing is a queued job (`SendEmailVerificationNotification`), dispatched at registration and
 //! by the resend route; like every security mail it carries no text the user chose.
 
+use crate::auth::{Auth, AuthError};
 use crate::clock::{Timestamp, epoch_seconds};
 use crate::config::Config;
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::jobs::JobPayload;
 use crate::mail::{Mail, Mailer};
-use crate::queue::{JobContext, JobError, JobHandler};
+use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler};
+use crate::throttle::Limit;
 use crate::users::{User, UserId};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -115,12 +117,45 @@ pub async fn verify(
 /// The job that mails the link to a user (by id: the address is read when the job runs, so a
 /// link always goes to the current address).
 pub fn job(user: &UserId) -> JobPayload {
-    let mut p = JobPayload::new(SEND_VERIFICATION, serde_json::json!({ "user_id": user.as_str() }));
-    p.display_name = format!("Gatehouse\\Notifications\\{SEND_VERIFICATION}");
-    p.max_tries = Some(5);
-    p.backoff = vec![10, 30, 60, 120];
-    p.timeout = Some(30);
-    p
+    JobPayload::notification(SEND_VERIFICATION, serde_json::json!({ "user_id": user.as_str() }))
+}
+
+/// Verification mails a user can ask for in a day, besides the per-minute limit (so an address
+/// someone registered without owning it gets few mails).
+const RESENDS_PER_DAY: Limit = Limit { max: 20, window: crate::clock::Span::days(1) };
+
+/// The throttle keys of a user's resends ([`Auth::user_tag`] `tag`): per minute, per day.
+pub fn resend_keys(tag: &str) -> [String; 2] {
+    [format!("verify-resend:{tag}"), format!("verify-resend-day:{tag}")]
+}
+
+/// What [`resend`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    Queued,
+    AlreadyVerified,
+}
+
+/// Laravel's `verification.send`: queues a fresh link for `user` unless already verified, at
+/// most GATEHOUSE_VERIFY_RESEND_PER_MINUTE a minute and 20 a day, each counted first (one atomic
+/// update per key, so concurrent requests cannot multiply a limit).
+pub async fn resend(auth: &Auth, dispatcher: &Dispatcher, user: &User) -> Result<Resend, ResendError> {
+    if user.email_verified_at.is_some() {
+        return Ok(Resend::AlreadyVerified);
+    }
+    let [minute, day] = resend_keys(&auth.user_tag(&user.id));
+    auth.limit(&minute, Limit::per_minute(auth.config().verification.resend_per_minute)).await?;
+    auth.limit(&day, RESENDS_PER_DAY).await?;
+    dispatcher.dispatch(job(&user.id)).await?;
+    Ok(Resend::Queued)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResendError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
 }
 
 /// Mails the verification link, unless the user is gone or already verified.

@@ -95,6 +95,17 @@ impl JobPayload {
         }
     }
 
+    /// A queued mail (`Gatehouse\Notifications\<job>`): five tries over about four minutes,
+    /// 30 s each.
+    pub fn notification(job: &str, data: serde_json::Value) -> Self {
+        let mut p = Self::new(job, data);
+        p.display_name = format!("Gatehouse\\Notifications\\{job}");
+        p.max_tries = Some(5);
+        p.backoff = vec![10, 30, 60, 120];
+        p.timeout = Some(30);
+        p
+    }
+
     /// The wait before retry number `attempt` (1-based: after the first failure, attempt = 1).
     pub fn backoff_for(&self, attempt: u32) -> Duration {
         let idx = (attempt.saturating_sub(1) as usize).min(self.backoff.len().saturating_sub(1));

@@ -90,7 +90,13 @@ impl AppKey {
     /// of the owner and the session's key, so it reveals neither the session secret nor its hash,
     /// cannot be made for a session without this key, and names nothing for another user.
     pub fn session_handle(&self, user: &crate::users::UserId, key: &crate::sessions::SessionKey) -> String {
-        let mut sig = self.sign("session-handle", &format!("{user}|{}", key.as_str()));
+        self.tag("session-handle", &format!("{user}|{}", key.as_str()))
+    }
+
+    /// A short keyed tag of `data` for one `purpose`: 22 URL-safe characters (132 bits) of its
+    /// MAC, enough to name a thing without revealing it.
+    pub fn tag(&self, purpose: &str, data: &str) -> String {
+        let mut sig = self.sign(purpose, data);
         sig.truncate(22);
         sig
     }

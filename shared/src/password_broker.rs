@@ -36,13 +36,9 @@ pub enum ResetError {
     Dispatch(#[from] DispatchError),
 }
 
-fn mail_job(job: &str, email: &Email) -> JobPayload {
-    let mut p = JobPayload::new(job, serde_json::json!({ "email": email.normalized() }));
-    p.display_name = format!("Gatehouse\\Notifications\\{job}");
-    p.max_tries = Some(5);
-    p.backoff = vec![10, 30, 60, 120];
-    p.timeout = Some(30);
-    p
+/// A mail job to `email` (the address travels in the job: the account may be gone by then).
+pub(crate) fn mail_job(job: &str, email: &Email) -> JobPayload {
+    JobPayload::notification(job, serde_json::json!({ "email": email.normalized() }))
 }
 
 #[derive(Clone)]
@@ -162,7 +158,8 @@ pub fn url_encode(s: &str) -> String {
         .collect()
 }
 
-fn email_of(job: &JobPayload) -> Result<Email, JobError> {
+/// The address a [`mail_job`] is for.
+pub(crate) fn email_of(job: &JobPayload) -> Result<Email, JobError> {
     let raw =
         job.data.get("email").and_then(|v| v.as_str()).ok_or_else(|| JobError::permanent("job data has no email"))?;
     Email::parse(raw).map_err(|e| JobError::permanent(format!("job data email: {e}")))

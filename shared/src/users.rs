@@ -179,8 +179,9 @@ pub trait UserStore: Send + Sync {
     /// address changed meanwhile verifies nothing). `false` when the user does not exist, has
     /// another address, or is already verified.
     async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool>;
-    /// Sets the display name. `false` when the user does not exist.
-    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<bool>;
+    /// Sets the display name; returns the user as written (no second read). `None` when the
+    /// user does not exist.
+    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>>;
     /// Deletes the user and frees its email. `false` when it did not exist.
     async fn delete(&self, id: &UserId) -> StoreResult<bool>;
 }

@@ -3,19 +3,15 @@
 
 use crate::sessions::incorrect_password;
 use crate::{load_user, with_cookie};
-use gatehouse::email_verification::{self, LinkParts};
+use gatehouse::email_verification::{self, LinkParts, Resend};
 use gatehouse::password::PasswordContext;
 use gatehouse::password_broker::PasswordBroker;
-use gatehouse::throttle::Limit;
 use gatehouse_http::views::{MessageView, UserBody, VerificationView};
 use gatehouse_http::{ApiError, Call, Reply, json, no_content};
 use lambda_http::http::StatusCode;
 
 pub const VERIFIED_MESSAGE: &str = "Your email address is verified.";
 pub const ALREADY_VERIFIED_MESSAGE: &str = "Your email address was already verified.";
-/// Verification mails a user can ask for in a day (besides the one at registration).
-const RESENDS_PER_DAY: Limit = Limit { max: 20, window: gatehouse::clock::Span::days(1) };
-
 pub const LINK_SENT_MESSAGE: &str = "A new verification link has been sent to your email address.";
 
 /// The landing of a mailed link: `/email/verify/{id}/{hash}?expires=…&signature=…`, opened by
@@ -32,25 +28,15 @@ pub async fn verify_email(call: Call<'_>) -> Reply {
     Ok(json(StatusCode::OK, &VerificationView { verified: true, message }))
 }
 
-/// Mails a fresh link (Laravel's `verification.send`), at most GATEHOUSE_VERIFY_RESEND_PER_MINUTE
-/// times a minute per user (6).
+/// Mails a fresh link ([`email_verification::resend`]: 6 a minute, 20 a day per user).
 pub async fn send_verification(call: Call<'_>) -> Reply {
     let caller = call.caller().await?;
     let app = call.app;
     let user = load_user(app, caller.user_id()).await?;
-    if user.email_verified_at.is_some() {
-        return Ok(json(StatusCode::OK, &MessageView { message: ALREADY_VERIFIED_MESSAGE }));
+    match email_verification::resend(&app.auth, &app.dispatcher(), &user).await? {
+        Resend::AlreadyVerified => Ok(json(StatusCode::OK, &MessageView { message: ALREADY_VERIFIED_MESSAGE })),
+        Resend::Queued => Ok(json(StatusCode::ACCEPTED, &MessageView { message: LINK_SENT_MESSAGE })),
     }
-    let limit = Limit::per_minute(app.config.verification.resend_per_minute);
-    let tag = app.auth.user_tag(&user.id);
-    app.auth.limit(&format!("verify-resend:{tag}"), limit).await?;
-    // And a day's cap, so an address someone registered without owning it gets few mails.
-    app.auth.limit(&format!("verify-resend-day:{tag}"), RESENDS_PER_DAY).await?;
-    app.dispatcher().dispatch(email_verification::job(&user.id)).await.map_err(|e| {
-        tracing::error!(error = %e, "could not queue the verification mail");
-        ApiError::unavailable()
-    })?;
-    Ok(json(StatusCode::ACCEPTED, &MessageView { message: LINK_SENT_MESSAGE }))
 }
 
 /// `PUT /user/profile-information`: the display name.
@@ -59,10 +45,9 @@ pub async fn update_profile(call: Call<'_>) -> Reply {
     let name = call.fields(|f| f.name("name"))?;
     let app = call.app;
     let now = app.access.now();
-    if !app.stores.users.update_name(caller.user_id(), &name, now).await? {
-        return Err(ApiError::unauthenticated());
-    }
-    let user = load_user(app, caller.user_id()).await?;
+    // A credential whose user was deleted is no credential.
+    let user =
+        app.stores.users.update_name(caller.user_id(), &name, now).await?.ok_or_else(ApiError::unauthenticated)?;
     tracing::info!(event = "profile_updated", user_id = %user.id);
     Ok(json(StatusCode::OK, &UserBody::from(&user)))
 }
@@ -73,9 +58,6 @@ pub async fn update_profile(call: Call<'_>) -> Reply {
 pub async fn delete_user(call: Call<'_>) -> Reply {
     let (user_id, session) = call.session().await?;
     let app = call.app;
-    if !app.access.password_recently_confirmed(session.password_confirmed_at) {
-        return Err(ApiError::password_confirmation_required());
-    }
     let user = load_user(app, &user_id).await?;
     if !gatehouse::account_deletion::delete_account(&app.auth, &app.dispatcher(), &user, &session).await? {
         return Err(ApiError::unauthenticated());

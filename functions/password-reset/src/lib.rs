@@ -4,7 +4,6 @@
 use gatehouse::password::PasswordContext;
 use gatehouse::password_broker::{PasswordBroker, ResetError};
 use gatehouse::password_reset_tokens::PlainResetToken;
-use gatehouse::queue::Dispatcher;
 use gatehouse::throttle::{Limit, client_key};
 use gatehouse_http::views::MessageView;
 use gatehouse_http::{ApiError, App, Call, Guard, Reply, Route, json, route};
@@ -26,7 +25,7 @@ pub const FORGOT_MESSAGE: &str = "If an account exists for this email address, w
 pub const RESET_MESSAGE: &str = "Your password has been reset. Please sign in with your new password.";
 
 fn broker(app: &App) -> PasswordBroker {
-    PasswordBroker::new(app.auth.clone(), Dispatcher::new(app.stores.clone(), app.config.batch_retention))
+    PasswordBroker::new(app.auth.clone(), app.dispatcher())
 }
 
 async fn forgot(call: Call<'_>) -> Reply {

@@ -72,15 +72,12 @@ impl UserStore for MemoryUsers {
         })
     }
 
-    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<bool> {
-        Ok(match self.by_id.lock().get_mut(id) {
-            Some(u) => {
-                u.name = name.as_str().to_owned();
-                u.updated_at = now;
-                true
-            }
-            None => false,
-        })
+    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {
+        Ok(self.by_id.lock().get_mut(id).map(|u| {
+            u.name = name.as_str().to_owned();
+            u.updated_at = now;
+            u.clone()
+        }))
     }
 
     async fn delete(&self, id: &UserId) -> StoreResult<bool> {

@@ -76,13 +76,14 @@ pub async fn the_display_name_changes_and_nothing_else(env: TestEnv) {
     env.stores.users.create(&u).await.unwrap();
     env.clock.advance(Span::seconds(5));
     let name = DisplayName::parse("Ann B. Lee").unwrap();
-    assert!(env.stores.users.update_name(&u.id, &name, now(&env)).await.unwrap());
+    let returned = env.stores.users.update_name(&u.id, &name, now(&env)).await.unwrap().expect("the user as written");
     let got = env.stores.users.find(&u.id).await.unwrap().unwrap();
+    assert_eq!(returned, got, "what it returns is what is stored");
     assert_eq!(got.name, "Ann B. Lee");
     assert_eq!(got.updated_at, now(&env));
     assert_eq!((got.email, got.password_hash, got.credentials_version), (u.email.clone(), u.password_hash, 0));
     assert_eq!(env.stores.users.find_by_email(&u.email).await.unwrap().map(|f| f.name), Some("Ann B. Lee".into()));
-    assert!(!env.stores.users.update_name(&UserId::generate(), &name, now(&env)).await.unwrap());
+    assert_eq!(env.stores.users.update_name(&UserId::generate(), &name, now(&env)).await.unwrap(), None);
     assert!(env.stores.users.find(&UserId::generate()).await.unwrap().is_none(), "no user made by updating");
 }
 

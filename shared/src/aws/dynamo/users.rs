@@ -167,10 +167,14 @@ impl UserStore for DynamoUsers {
         self.t.update_if(key1("pk", user_pk(id)), "SET email_verified_at = :u, updated_at = :u", cond).await
     }
 
-    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<bool> {
+    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {
         // `#n`: `name` is a DynamoDB reserved word.
         let cond = Cond::new("attribute_exists(pk)").value(":n", s(name.as_str())).value(":u", n(ms(now)));
-        self.t.update_if(key1("pk", user_pk(id)), "SET #n = :n, updated_at = :u", cond.name("#n", "name")).await
+        let update = "SET #n = :n, updated_at = :u";
+        match self.t.update_if_returning(key1("pk", user_pk(id)), update, cond.name("#n", "name")).await? {
+            Some(item) => Ok(Some(self.to_domain(self.t.decode(item)?)?)),
+            None => Ok(None),
+        }
     }
 
     async fn delete(&self, id: &UserId) -> StoreResult<bool> {
