@@ -85,7 +85,10 @@ impl Server {
         if protected {
             let answer = match serde_json::from_value(event.authorizer()) {
                 Ok(ev) => gatehouse_token_check::authorize(&self.app.access, &self.abilities, ev).await,
-                Err(_) => return to_hyper(ApiError::unauthenticated().into_response()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not turn the request into an authorizer event");
+                    return to_hyper(ApiError::unauthenticated().into_response());
+                }
             };
             if !answer.is_authorized {
                 // On AWS, API Gateway itself answers a denied request; here the API's own error JSON.
@@ -118,11 +121,8 @@ fn openapi_response() -> lambda_http::Response<lambda_http::Body> {
 /// deployment (account `000000000000`, API `gatehouse-local` on `127.0.0.1`). Header values that
 /// are not UTF-8 are left out.
 fn event(parts: &hyper::http::request::Parts, body: &Bytes, peer: SocketAddr, route_key: &str) -> EventBuilder {
-    let target = match parts.uri.query() {
-        Some(q) => format!("{}?{q}", parts.uri.path()),
-        None => parts.uri.path().to_owned(),
-    };
-    let mut e = EventBuilder::new(parts.method.as_str(), &target)
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut e = EventBuilder::new(parts.method.as_str(), target)
         .route_key(route_key)
         .account_id("000000000000")
         .api_id("gatehouse-local")

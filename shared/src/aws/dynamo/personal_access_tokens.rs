@@ -134,21 +134,17 @@ impl TokenStore for DynamoTokens {
     }
 
     async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize> {
-        let mut keys = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .t
-                .query_page("by_tokenable", ("tokenable", &owner.key()), 1000, after.as_ref(), |item| {
-                    Ok(Some(self.t.key_of(&item)))
-                })
-                .await?;
-            keys.extend(page.items);
-            match page.next {
-                Some(c) => after = Some(c),
-                None => break,
-            }
-        }
+        let keys = self
+            .t
+            .query_all(
+                |q| {
+                    q.index_name("by_tokenable")
+                        .key_condition_expression("tokenable = :o")
+                        .expression_attribute_values(":o", s(owner.key()))
+                },
+                |item| Ok(self.t.key_of(&item)),
+            )
+            .await?;
         self.t.delete_keys(keys).await
     }
 }
