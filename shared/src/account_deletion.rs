@@ -58,12 +58,8 @@ pub struct SendAccountDeleted {
 #[async_trait]
 impl JobHandler for SendAccountDeleted {
     async fn handle(&self, job: &JobPayload, _ctx: &JobContext) -> Result<(), JobError> {
-        let email = email_of(job)?;
-        let mail = Mail {
-            to: email.as_str().to_owned(),
-            subject: "Your account was deleted".into(),
-            text: "Hello,\n\nYour account and everything in it were deleted at your request. If you did not ask for this, contact support.\n".into(),
-        };
+        let text = "Hello,\n\nYour account and everything in it were deleted at your request. If you did not ask for this, contact support.\n";
+        let mail = Mail::new(&email_of(job)?, "Your account was deleted", text);
         self.mailer.send(&mail).await.map_err(crate::password_broker::mail_error)
     }
 }

@@ -13,6 +13,13 @@ pub struct Mail {
     pub text: String,
 }
 
+impl Mail {
+    /// A plain-text mail to `to`.
+    pub fn new(to: &crate::email::Email, subject: impl Into<String>, text: impl Into<String>) -> Self {
+        Self { to: to.as_str().to_owned(), subject: subject.into(), text: text.into() }
+    }
+}
+
 /// Mail bodies carry reset links: never in `Debug` output or logs.
 impl std::fmt::Debug for Mail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -237,11 +237,8 @@ impl JobHandler for SendPasswordChanged {
         let Some(user) = ctx.stores.users.find_by_email(&email).await? else {
             return Ok(());
         };
-        let mail = Mail {
-            to: user.email.as_str().to_owned(),
-            subject: "Your password was changed".into(),
-            text: "Hello,\n\nThe password of your account was just changed, and every session and access token was signed out.\n\nIf this was not you, reset your password at once and contact support.\n".into(),
-        };
+        let text = "Hello,\n\nThe password of your account was just changed, and every session and access token was signed out.\n\nIf this was not you, reset your password at once and contact support.\n";
+        let mail = Mail::new(&user.email, "Your password was changed", text);
         self.mailer.send(&mail).await.map_err(mail_error)
     }
 }

@@ -208,18 +208,8 @@ impl DynamoCrossApp {
     /// The user's audit records from the owner index, newest first; only those live at `live_at`
     /// when given.
     async fn all_for_user(&self, user: &UserId, live_at: Option<Timestamp>) -> StoreResult<Vec<CrossAppSession>> {
-        let records = self
-            .sessions
-            .query_all(
-                |q| {
-                    q.index_name("by_user")
-                        .key_condition_expression("user_id = :u")
-                        .expression_attribute_values(":u", s(user.as_str()))
-                        .scan_index_forward(false)
-                },
-                |item| self.session(item),
-            )
-            .await?;
+        let records =
+            self.sessions.query_owner("by_user", ("user_id", user.as_str()), |item| self.session(item)).await?;
         Ok(records.into_iter().filter(|r| live_at.is_none_or(|now| is_live(r.expires_at, now))).collect())
     }
 }

@@ -147,6 +147,27 @@ impl Table {
         }
     }
 
+    /// Every item of one owner in an owner index (`index` keyed by `attr` = `value`), newest
+    /// sort key first; eventually consistent, as every index read.
+    pub(crate) async fn query_owner<T>(
+        &self,
+        index: &str,
+        (attr, value): (&str, &str),
+        decode: impl FnMut(Item) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let condition = format!("{attr} = :owner");
+        self.query_all(
+            |q| {
+                q.index_name(index)
+                    .key_condition_expression(&condition)
+                    .expression_attribute_values(":owner", s(value))
+                    .scan_index_forward(false)
+            },
+            decode,
+        )
+        .await
+    }
+
     /// A conditional write's outcome: `Some(output)` if it was made, `None` if its condition
     /// failed; any other error is the store's.
     pub(crate) fn conditional<T, E, R>(&self, res: Result<T, SdkError<E, R>>) -> StoreResult<Option<T>>

@@ -134,17 +134,8 @@ impl TokenStore for DynamoTokens {
     }
 
     async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize> {
-        let keys = self
-            .t
-            .query_all(
-                |q| {
-                    q.index_name("by_tokenable")
-                        .key_condition_expression("tokenable = :o")
-                        .expression_attribute_values(":o", s(owner.key()))
-                },
-                |item| Ok(self.t.key_of(&item)),
-            )
-            .await?;
+        let keys =
+            self.t.query_owner("by_tokenable", ("tokenable", &owner.key()), |item| Ok(self.t.key_of(&item))).await?;
         self.t.delete_keys(keys).await
     }
 }

@@ -1,7 +1,7 @@
 //! `sessions`: keyed by SHA-256 of the session id; index `by_user` (user_id, last_activity) for
 //! listing a user's sessions; TTL on `expires_at`.
 
-use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, opt_from_ms, s, secs};
+use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, opt_from_ms, secs};
 use crate::clock::Timestamp;
 use crate::credentials::CredentialRef;
 use crate::error::StoreResult;
@@ -91,17 +91,7 @@ impl DynamoSessions {
 
     /// Every session item of the user, live or not.
     async fn all_for_user(&self, user: &UserId) -> StoreResult<Vec<Item>> {
-        self.t
-            .query_all(
-                |q| {
-                    q.index_name("by_user")
-                        .key_condition_expression("user_id = :u")
-                        .expression_attribute_values(":u", s(user.as_str()))
-                        .scan_index_forward(false)
-                },
-                Ok,
-            )
-            .await
+        self.t.query_owner("by_user", ("user_id", user.as_str()), Ok).await
     }
 }
 
