@@ -61,6 +61,7 @@ pub struct Param {
     ResetPasswordRequest,
     ProfileRequest,
     UpdatePasswordRequest,
+    EmailChangeRequest,
     UserView,
     UserBody,
     SessionView,
@@ -142,6 +143,11 @@ fn operation(route: &Route, op: &Op) -> Result<Value, DocError> {
         responses.insert(success.status.to_string(), ok);
     }
     for (status, description) in with_standard_errors(route, op.errors) {
+        let description = match (status, route.guard) {
+            // Any guarded route may be configured to require a verified address.
+            (403, Guard::Session | Guard::Credential(_)) => format!("{description} {UNVERIFIED}"),
+            _ => description.to_owned(),
+        };
         let mut r = json!({ "description": description, "content": json_content(schema_ref("Error")) });
         match status {
             405 => r["headers"] = json!({ "Allow": { "schema": { "type": "string" } } }),
@@ -157,8 +163,11 @@ fn operation(route: &Route, op: &Op) -> Result<Value, DocError> {
     Ok(Value::Object(o))
 }
 
+/// What every guarded route's 403 may also be.
+const UNVERIFIED: &str = "Code `email_unverified` where GATEHOUSE_ROUTE_ABILITIES requires `verified` of this route and the user has not verified the address (the flag the credential carries).";
+
 /// The answers every route of its kind gives, unless its words say more: 405 and 503 always;
-/// 401 behind a guard; 413, 415 and 422 with a JSON body.
+/// 401 and 403 behind a guard; 413, 415 and 422 with a JSON body.
 fn with_standard_errors(route: &Route, own: &'static [(u16, &'static str)]) -> Vec<(u16, &'static str)> {
     let mut all = own.to_vec();
     let mut standard = vec![
@@ -167,8 +176,11 @@ fn with_standard_errors(route: &Route, own: &'static [(u16, &'static str)]) -> V
     ];
     match route.guard {
         Guard::Public => {}
-        Guard::Session => standard.push((401, "No valid session cookie.")),
-        Guard::Credential(_) => standard.push((401, "No valid session cookie or bearer token.")),
+        Guard::Session => standard.extend([(401, "No valid session cookie."), (403, "Refused.")]),
+        Guard::Credential(_) => standard.extend([
+            (401, "No valid session cookie or bearer token."),
+            (403, "The token lacks an ability the route requires (code `forbidden`)."),
+        ]),
     }
     if route.body.is_some() {
         standard.extend([(413, "Body over 64 KiB."), (415, "Body is not JSON."), (422, "Validation failed.")]);
@@ -362,6 +374,6 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 12);
+        assert_eq!(checked, 13);
     }
 }

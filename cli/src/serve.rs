@@ -1,14 +1,13 @@
 //! `gatehouse serve`: every route on one port, through the very handlers the Lambda functions run.
-//! Each HTTP request becomes an API Gateway HTTP API (payload 2.0) event, protected routes first
-//! pass the real token-check authorizer (whose context rides along, as on AWS), and the job worker
-//! long-polls the queue in the same process.
+//! Each HTTP request becomes an API Gateway HTTP API (payload 2.0) event for the function that
+//! serves its route (which checks credentials itself, as on AWS: no authorizer runs in front of
+//! gatehouse's routes), and the job worker long-polls the queue in the same process.
 
 use anyhow::{Context, Result, bail};
 use gatehouse::mail::LogMailer;
 use gatehouse::{Config, Stores, SystemClock};
 use gatehouse_http::event::EventBuilder;
 use gatehouse_http::{ApiError, App, Route};
-use gatehouse_token_check::RouteAbilities;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
@@ -40,22 +39,22 @@ pub fn tables() -> [(&'static [Route], Target); 3] {
     ]
 }
 
-/// The route key API Gateway would match (`POST /tokens/{id}`), its function, and whether the
-/// authorizer guards it (every route its table does not mark public, as in template.yaml).
-/// `None` for paths no route matches.
-pub fn route(method: &str, path: &str) -> Option<(String, Target, bool)> {
+/// The route key API Gateway would match (`POST /tokens/{id}`) and its function. `None` for
+/// paths no route matches. As in template.yaml, no authorizer runs in front: the function checks
+/// the credential, the route's abilities and its requirements itself.
+pub fn route(method: &str, path: &str) -> Option<(String, Target)> {
     if method == "GET" && path == "/openapi.json" {
-        return Some(("GET /openapi.json".into(), Target::OpenApi, false));
+        return Some(("GET /openapi.json".into(), Target::OpenApi));
     }
     for (routes, target) in tables() {
         if let Some((r, _)) = gatehouse_http::find(routes, method, path) {
-            return Some((r.key(), target, !r.public()));
+            return Some((r.key(), target));
         }
     }
     // A known path with another method: the function answers 405.
     for (routes, target) in tables() {
         if routes.iter().any(|r| gatehouse_http::path_matches(r.path, path)) {
-            return Some((format!("{method} {path}"), target, false));
+            return Some((format!("{method} {path}"), target));
         }
     }
     None
@@ -66,7 +65,6 @@ const READ_LIMIT: usize = 1024 * 1024;
 
 struct Server {
     app: App,
-    abilities: RouteAbilities,
 }
 
 impl Server {
@@ -78,24 +76,10 @@ impl Server {
         };
         let method = parts.method.as_str().to_owned();
         let path = parts.uri.path().to_owned();
-        let Some((route_key, target, protected)) = route(&method, &path) else {
+        let Some((route_key, target)) = route(&method, &path) else {
             return to_hyper(ApiError::not_found().into_response());
         };
-        let mut event = event(&parts, &body, peer, &route_key);
-        if protected {
-            let answer = match serde_json::from_value(event.authorizer()) {
-                Ok(ev) => gatehouse_token_check::authorize(&self.app.access, &self.abilities, ev).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not turn the request into an authorizer event");
-                    return to_hyper(ApiError::unauthenticated().into_response());
-                }
-            };
-            if !answer.is_authorized {
-                // On AWS, API Gateway itself answers a denied request; here the API's own error JSON.
-                return to_hyper(ApiError::unauthenticated().into_response());
-            }
-            event = event.lambda_authorizer(answer.context);
-        }
+        let event = event(&parts, &body, peer, &route_key);
         let request = match event.request() {
             Ok(r) => r,
             Err(e) => {
@@ -181,7 +165,6 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
     };
     let app = App::new(config.clone(), stores.clone()).context("password hashing")?;
     let worker = gatehouse_job_worker::worker(stores.clone(), app.config.clone(), mailer);
-    let abilities = RouteAbilities::from_env().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
@@ -200,7 +183,7 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
             }
         })
     };
-    let server = Arc::new(Server { app, abilities });
+    let server = Arc::new(Server { app });
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
@@ -275,15 +258,12 @@ mod tests {
     }
 
     #[test]
-    fn routes_resolve_to_their_function_and_protection() {
-        assert_eq!(route("POST", "/login"), Some(("POST /login".into(), Target::Login, false)));
-        assert_eq!(route("GET", "/user"), Some(("GET /user".into(), Target::Login, true)));
-        assert_eq!(route("DELETE", "/tokens/abc"), Some(("DELETE /tokens/{id}".into(), Target::Tokens, true)));
-        assert_eq!(route("POST", "/tokens/issue"), Some(("POST /tokens/issue".into(), Target::Tokens, false)));
-        assert_eq!(
-            route("POST", "/forgot-password"),
-            Some(("POST /forgot-password".into(), Target::PasswordReset, false))
-        );
+    fn routes_resolve_to_their_function() {
+        assert_eq!(route("POST", "/login"), Some(("POST /login".into(), Target::Login)));
+        assert_eq!(route("GET", "/user"), Some(("GET /user".into(), Target::Login)));
+        assert_eq!(route("DELETE", "/tokens/abc"), Some(("DELETE /tokens/{id}".into(), Target::Tokens)));
+        assert_eq!(route("POST", "/tokens/issue"), Some(("POST /tokens/issue".into(), Target::Tokens)));
+        assert_eq!(route("POST", "/forgot-password"), Some(("POST /forgot-password".into(), Target::PasswordReset)));
         assert_eq!(route("GET", "/nope"), None);
         assert_eq!(route("PUT", "/login").map(|r| r.1), Some(Target::Login));
     }
@@ -300,7 +280,7 @@ mod tests {
             gatehouse::personal_access_tokens::OWN_ROUTE_ABILITIES.iter().map(|(r, a)| ((*r).to_owned(), *a)).collect();
         own.sort();
         assert_eq!(tables, own);
-        let authorizer = RouteAbilities::parse("").unwrap();
+        let authorizer = gatehouse::access::RouteAbilities::parse("").unwrap();
         for (route, ability) in &own {
             assert_eq!(authorizer.for_route(route), [ability.to_string()], "{route}");
         }

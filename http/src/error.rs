@@ -72,6 +72,15 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
+    /// 403 on a route that requires a verified address (`verified` in GATEHOUSE_ROUTE_ABILITIES),
+    /// for a credential of a user who has not verified theirs.
+    pub fn email_unverified() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "email_unverified",
+            "Verify your email address first: open the link we mailed you, or ask for a new one at POST /email/verification-notification.",
+        )
+    }
     /// 403 for a state change a browser sent from another site with the user's cookie.
     pub fn csrf() -> Self {
         Self::new(
@@ -227,6 +236,45 @@ impl From<gatehouse::email_verification::ResendError> for ApiError {
                 tracing::error!(error = %d, "could not queue the verification mail");
                 ApiError::unavailable()
             }
+        }
+    }
+}
+
+impl From<gatehouse::email_change::RequestError> for ApiError {
+    fn from(e: gatehouse::email_change::RequestError) -> Self {
+        use gatehouse::email_change::RequestError;
+        match e {
+            RequestError::SameAddress => ApiError::field("email", "is already your address"),
+            RequestError::Auth(a) => a.into(),
+            RequestError::Dispatch(d) => {
+                tracing::error!(error = %d, "could not queue the email change mails");
+                ApiError::unavailable()
+            }
+        }
+    }
+}
+
+impl From<gatehouse::email_change::ConfirmError> for ApiError {
+    fn from(e: gatehouse::email_change::ConfirmError) -> Self {
+        use gatehouse::email_change::ConfirmError;
+        use gatehouse::email_verification::VerifyError;
+        match e {
+            ConfirmError::Taken => ApiError::new(
+                StatusCode::CONFLICT,
+                "email_taken",
+                "Another account took this address after you asked for it; your address is unchanged.",
+            ),
+            ConfirmError::Link(VerifyError::Expired) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "link_expired",
+                "This confirmation link has expired. Ask for the change again (POST /user/email).",
+            ),
+            ConfirmError::Link(VerifyError::InvalidLink) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_link",
+                "This confirmation link is invalid: tampered with, or your address or password changed since it was sent.",
+            ),
+            ConfirmError::Link(other) => other.into(),
         }
     }
 }

@@ -67,13 +67,19 @@ impl App {
         Ok(self.access.principal(bearer.as_deref(), cookie.as_deref()).await?)
     }
 
-    /// The caller, who must be authenticated (401) and hold every ability listed (403).
-    pub async fn require(&self, req: &Request, abilities: &[&str]) -> Result<Principal, ApiError> {
+    /// The caller, who must be authenticated (401), hold every ability listed (403) and meet
+    /// what GATEHOUSE_ROUTE_ABILITIES requires of `route_key` (403; `email_unverified` for a
+    /// verified address, judged on the flag the credential carries: no extra read).
+    pub async fn require(&self, req: &Request, route_key: &str, abilities: &[&str]) -> Result<Principal, ApiError> {
         let p = self.principal(req).await?.ok_or_else(ApiError::unauthenticated)?;
         if let Some(a) = abilities.iter().find(|a| !p.can(a)) {
             return Err(ApiError::forbidden(format!("This token lacks the \"{a}\" ability.")));
         }
-        Ok(p)
+        match self.config.route_abilities.unmet(route_key, &p) {
+            None => Ok(p),
+            Some(gatehouse::access::VERIFIED) => Err(ApiError::email_unverified()),
+            Some(a) => Err(ApiError::forbidden(format!("This token lacks the \"{a}\" ability."))),
+        }
     }
 }
 

@@ -142,6 +142,14 @@ request! {
 }
 
 request! {
+    pub struct EmailChangeRequest {
+        /// The new address; a link to confirm it is mailed there.
+        #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
+        email: String,
+    }
+}
+
+request! {
     pub struct UpdatePasswordRequest {
         #[cfg_attr(feature = "openapi", schema(min_length = 1))]
         current_password: String,

@@ -103,7 +103,7 @@ impl<'a> Call<'a> {
     /// The caller, authenticated as the route's guard says: 401 without a valid credential, 403
     /// without a listed ability.
     pub async fn caller(&self) -> Result<Principal, ApiError> {
-        self.app.require(self.req, self.route.abilities()).await
+        self.app.require(self.req, &self.route.key(), self.route.abilities()).await
     }
 
     /// The session the cookie names, for routes that act on "this session" (logout, password
@@ -113,7 +113,13 @@ impl<'a> Call<'a> {
         let cookie = crate::cookie(self.req, &app.config.session.cookie_name).ok_or_else(ApiError::unauthenticated)?;
         crate::check_origin(self.req, &app.config.session)?;
         let rec = app.access.session(&cookie).await?.ok_or_else(ApiError::unauthenticated)?;
-        Ok((rec.user_id.clone().ok_or_else(ApiError::unauthenticated)?, rec))
+        let user = rec.user_id.clone().ok_or_else(ApiError::unauthenticated)?;
+        // A session holds every ability; of a route's requirements only a verified address can fail.
+        let required = app.config.route_abilities.for_route(&self.route.key());
+        if !rec.email_verified && required.iter().any(|r| r == gatehouse::access::VERIFIED) {
+            return Err(ApiError::email_unverified());
+        }
+        Ok((user, rec))
     }
 
     /// The `n`th `{…}` path parameter (routes without one never ask).

@@ -32,7 +32,8 @@ fn token_check(c: &mut Criterion) {
     };
     rt.block_on(stores.users.create(&user)).expect("user");
     let owner = Tokenable::user(&user.id);
-    let (plain, record) = mint(&owner, "bench".into(), Abilities::all(), None, &config.tokens.prefix, now, 0);
+    let (plain, record) =
+        mint(&owner, "bench".into(), Abilities::all(), None, &config.tokens.prefix, now, Default::default());
     let entry = CredentialEntry {
         user_id: user.id.clone(),
         credential: CredentialRef::token(&record.id),

@@ -5,10 +5,11 @@ use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::credentials::CredentialRef;
 use crate::error::StoreResult;
-use crate::personal_access_tokens::{Abilities, PersonalAccessToken, PlainTextToken, TokenId};
+use crate::personal_access_tokens::{Abilities, OWN_ROUTE_ABILITIES, PersonalAccessToken, PlainTextToken, TokenId};
 use crate::sessions::{SessionId, SessionKey, SessionRecord};
 use crate::stores::Stores;
 use crate::users::UserId;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// An authenticated caller, with what its credential carries: the credentials version it was
@@ -23,6 +24,8 @@ pub enum Principal {
         password_confirmed_at: Option<Timestamp>,
         /// What the session was derived from (a cross-app session's source credential).
         parent: Option<CredentialRef>,
+        /// Whether the user's address was verified (stamped on the session).
+        email_verified: bool,
     },
     Token {
         user_id: UserId,
@@ -31,7 +34,49 @@ pub enum Principal {
         credentials_version: u64,
         /// When the token stops working (its own expiry or the maximum age, the sooner).
         expires_at: Option<Timestamp>,
+        /// Whether the owner's address was verified (stamped on the token).
+        email_verified: bool,
     },
+}
+
+/// The requirement a route may name among its abilities for "the user's address is verified"
+/// (Laravel's `verified` middleware). It is judged on the flag the credential carries, never a
+/// token ability: no token is ever minted holding it.
+pub const VERIFIED: &str = "verified";
+
+/// What each route requires of its caller, from `GATEHOUSE_ROUTE_ABILITIES`
+/// (`"POST /reports=reports:write,GET /reports=reports:read,GET /billing=verified"`; a route may
+/// be listed more than once to require several). gatehouse's own routes always require theirs
+/// ([`OWN_ROUTE_ABILITIES`]). The authorizer and the functions judge the same table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteAbilities(HashMap<String, Vec<String>>);
+
+impl RouteAbilities {
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for (route, ability) in OWN_ROUTE_ABILITIES {
+            map.entry((*route).into()).or_default().push((*ability).into());
+        }
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (route, ability) = entry.rsplit_once('=').ok_or_else(|| format!("{entry:?} is not ROUTE=ability"))?;
+            let (route, ability) = (route.trim(), ability.trim());
+            if route.split_once(' ').is_none() || ability.is_empty() {
+                return Err(format!("{entry:?} is not \"METHOD /path=ability\""));
+            }
+            map.entry(route.to_owned()).or_default().push(ability.to_owned());
+        }
+        Ok(Self(map))
+    }
+
+    /// What `route_key` (`METHOD /path`, as API Gateway names it) requires.
+    pub fn for_route(&self, route_key: &str) -> &[String] {
+        self.0.get(route_key).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The first requirement of `route_key` that `p` does not meet.
+    pub fn unmet<'s>(&'s self, route_key: &str, p: &Principal) -> Option<&'s str> {
+        self.for_route(route_key).iter().map(String::as_str).find(|r| !p.satisfies(r))
+    }
 }
 
 impl Principal {
@@ -66,6 +111,18 @@ impl Principal {
             Principal::Session { parent: Some(_), .. } => Some(self.credential()),
             Principal::Session { parent: None, .. } => None,
         }
+    }
+
+    /// Whether the user's address was verified when the credential was issued or since.
+    pub fn email_verified(&self) -> bool {
+        match self {
+            Principal::Session { email_verified, .. } | Principal::Token { email_verified, .. } => *email_verified,
+        }
+    }
+
+    /// Whether the caller meets a route requirement: [`VERIFIED`] or an ability.
+    pub fn satisfies(&self, requirement: &str) -> bool {
+        if requirement == VERIFIED { self.email_verified() } else { self.can(requirement) }
     }
 
     /// Sessions may do everything their user may; tokens only what their abilities say.
@@ -195,6 +252,7 @@ impl Access {
                     abilities: t.abilities,
                     credentials_version: t.credentials_version,
                     expires_at: t.expires_at,
+                    email_verified: t.email_verified,
                 })
             }));
         }
@@ -206,6 +264,7 @@ impl Access {
                     credentials_version: s.credentials_version,
                     password_confirmed_at: s.password_confirmed_at,
                     parent: s.parent,
+                    email_verified: s.email_verified,
                 })
             }));
         }

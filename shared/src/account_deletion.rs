@@ -39,7 +39,8 @@ pub async fn delete_account(
     stores.resets.delete(&user.email).await?;
     let tag = auth.user_tag(&user.id);
     let [minute, day] = crate::email_verification::resend_keys(&tag);
-    for key in [crate::auth::password_checks_key(&tag), minute, day] {
+    let [change_minute, change_day] = crate::email_change::request_keys(&tag);
+    for key in [crate::auth::password_checks_key(&tag), minute, day, change_minute, change_day] {
         auth.clear_limit(&key).await?;
     }
     let records = stores.cross_app.pseudonymize(&user.id, &format!("deleted#{tag}")).await?;

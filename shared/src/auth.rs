@@ -72,6 +72,8 @@ pub struct SessionGrant {
     pub password_confirmed_at: Option<Timestamp>,
     /// Keeps an earlier start (a rotated session keeps its absolute lifetime).
     pub created_at: Option<Timestamp>,
+    /// The user's address is verified (read with the user, or carried by the parent).
+    pub email_verified: bool,
 }
 
 /// Where a request came from, as API Gateway saw it.
@@ -155,6 +157,7 @@ impl Auth {
             credentials_version: grant.credentials_version,
             parent: grant.parent.clone(),
             password_confirmed_at: grant.password_confirmed_at,
+            email_verified: grant.email_verified,
         };
         let entry = CredentialEntry {
             user_id: user_id.clone(),
@@ -319,6 +322,7 @@ impl Auth {
             credentials_version: user.credentials_version,
             remember,
             password_confirmed_at: Some(self.now()),
+            email_verified: user.email_verified_at.is_some(),
             ..SessionGrant::default()
         };
         let Some((id, _)) = self.issue_session(&user.id, meta, grant).await? else {
@@ -416,7 +420,7 @@ impl Auth {
     /// new `password`, when given): from this write on nothing verified against the old state
     /// can be issued. Returns the new version; `CredentialsChanged` when another change won.
     pub async fn move_credentials(&self, user: &User, password: Option<&PasswordHash>) -> Result<u64, AuthError> {
-        let change = CredentialChange { password, revoke: true };
+        let change = CredentialChange { password, revoke: true, ..CredentialChange::default() };
         self.stores()
             .users
             .change_credentials(&user.id, user.credentials_version, change, self.now())
@@ -445,6 +449,7 @@ impl Auth {
             remember: current.remember(),
             password_confirmed_at: Some(self.now()),
             created_at: Some(current.created_at),
+            email_verified: current.email_verified,
             ..SessionGrant::default()
         };
         let rotated = self.issue_session(&user.id, meta, grant).await?;

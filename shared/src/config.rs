@@ -85,6 +85,9 @@ pub struct VerificationConfig {
     pub subject: String,
     /// Resends allowed per user per minute (Laravel's `throttle:6,1`).
     pub resend_per_minute: i64,
+    /// The link mailed to confirm a new address, with `{id}`, `{email}`, `{expires}` and
+    /// `{signature}` placeholders (it expires as the verification link does).
+    pub email_change_url_template: String,
 }
 
 /// Where mail goes.
@@ -155,6 +158,9 @@ pub struct Config {
     /// The deployment's secret key (`GATEHOUSE_APP_KEY`): sealed cursors, keyed email tags.
     pub app_key: crate::keys::AppKey,
     pub limits: LimitsConfig,
+    /// What each route requires of its caller (`GATEHOUSE_ROUTE_ABILITIES`), judged alike by the
+    /// authorizer and by the functions.
+    pub route_abilities: crate::access::RouteAbilities,
 }
 
 impl Config {
@@ -212,6 +218,12 @@ impl Config {
                 why: "on Lambda the mailed verification link must point at your app (the default is a local address)",
             });
         }
+        if on_lambda && get("GATEHOUSE_EMAIL_CHANGE_URL").is_none_or(|v| v.is_empty()) {
+            return Err(ConfigError::Missing {
+                var: "GATEHOUSE_EMAIL_CHANGE_URL",
+                why: "on Lambda the mailed address confirmation link must point at your app (the default is a local address)",
+            });
+        }
         let mailer = match env.string("GATEHOUSE_MAILER", "log").as_str() {
             "log" if on_lambda && !env.flag("GATEHOUSE_ALLOW_LOG_MAILER")? => {
                 return Err(ConfigError::Invalid {
@@ -236,7 +248,14 @@ impl Config {
             .map(|a| a.trim().to_owned())
             .filter(|a| !a.is_empty())
             .collect();
+        let spec = env.string("GATEHOUSE_ROUTE_ABILITIES", "");
+        let route_abilities = crate::access::RouteAbilities::parse(&spec).map_err(|problem| ConfigError::Invalid {
+            var: "GATEHOUSE_ROUTE_ABILITIES",
+            value: spec,
+            problem,
+        })?;
         Ok(Config {
+            route_abilities,
             names: Names {
                 table_prefix,
                 queue_prefix,
@@ -290,6 +309,10 @@ impl Config {
                 ),
                 subject: env.string("GATEHOUSE_VERIFY_SUBJECT", "Verify your email address"),
                 resend_per_minute: env.number("GATEHOUSE_VERIFY_RESEND_PER_MINUTE", 6, 1, 1000)?,
+                email_change_url_template: env.string(
+                    "GATEHOUSE_EMAIL_CHANGE_URL",
+                    "http://127.0.0.1:8080/user/email/confirm/{id}?email={email}&expires={expires}&signature={signature}",
+                ),
             },
             mail: MailConfig { mailer, from: env.string("GATEHOUSE_MAIL_FROM", "gatehouse@example.com") },
             tokens: TokenConfig {
@@ -511,13 +534,20 @@ mod tests {
 
     #[test]
     fn the_app_key_is_required_on_lambda_and_never_echoed() {
-        let e = with(&[("AWS_LAMBDA_FUNCTION_NAME", "login"), RESET_URL, VERIFY_URL, SES]).unwrap_err();
+        let e = with(&[("AWS_LAMBDA_FUNCTION_NAME", "login"), RESET_URL, VERIFY_URL, CHANGE_URL, SES]).unwrap_err();
         assert!(matches!(e, ConfigError::Missing { var: "GATEHOUSE_APP_KEY", .. }), "{e}");
         let e = with(&[("GATEHOUSE_APP_KEY", "base64:c2hvcnQ=")]).unwrap_err();
         assert!(!e.to_string().contains("c2hvcnQ"), "{e}");
         let key = crate::keys::AppKey::random().to_config_value();
-        let c = with(&[("AWS_LAMBDA_FUNCTION_NAME", "login"), ("GATEHOUSE_APP_KEY", &key), RESET_URL, VERIFY_URL, SES])
-            .unwrap();
+        let c = with(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "login"),
+            ("GATEHOUSE_APP_KEY", &key),
+            RESET_URL,
+            VERIFY_URL,
+            CHANGE_URL,
+            SES,
+        ])
+        .unwrap();
         assert_eq!(c.app_key.to_config_value(), key);
     }
 
@@ -553,6 +583,10 @@ mod tests {
         ("GATEHOUSE_RESET_URL", "https://app.example.com/reset?token={token}&email={email}");
     const VERIFY_URL: (&str, &str) =
         ("GATEHOUSE_VERIFY_URL", "https://app.example.com/verify/{id}/{hash}?expires={expires}&signature={signature}");
+    const CHANGE_URL: (&str, &str) = (
+        "GATEHOUSE_EMAIL_CHANGE_URL",
+        "https://app.example.com/email/confirm/{id}?email={email}&expires={expires}&signature={signature}",
+    );
     const SES: (&str, &str) = ("GATEHOUSE_MAILER", "ses");
 
     /// As on Lambda, with an app key and `extra`.
@@ -571,7 +605,7 @@ mod tests {
         assert!(matches!(e, ConfigError::Missing { var: "GATEHOUSE_RESET_URL", .. }), "{e}");
         let e = on_lambda(&[SES, RESET_URL]).unwrap_err();
         assert!(matches!(e, ConfigError::Missing { var: "GATEHOUSE_VERIFY_URL", .. }), "{e}");
-        assert!(on_lambda(&[SES, RESET_URL, VERIFY_URL]).is_ok());
+        assert!(on_lambda(&[SES, RESET_URL, VERIFY_URL, CHANGE_URL]).is_ok());
         // Locally the default link is fine.
         assert!(with(&[]).unwrap().reset.url_template.starts_with("http://127.0.0.1:8080/"));
     }
@@ -579,16 +613,16 @@ mod tests {
     #[test]
     fn on_lambda_the_log_mailer_is_refused_unless_explicitly_allowed() {
         for mailer in [None, Some("log")] {
-            let mut vars = vec![RESET_URL, VERIFY_URL];
+            let mut vars = vec![RESET_URL, VERIFY_URL, CHANGE_URL];
             vars.extend(mailer.map(|m| ("GATEHOUSE_MAILER", m)));
             let e = on_lambda(&vars).unwrap_err();
             assert!(e.to_string().starts_with("GATEHOUSE_MAILER"), "{e}");
             assert!(e.to_string().contains("GATEHOUSE_ALLOW_LOG_MAILER"), "{e}");
         }
-        let allowed = on_lambda(&[RESET_URL, VERIFY_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "true")]).unwrap();
+        let allowed = on_lambda(&[RESET_URL, VERIFY_URL, CHANGE_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "true")]).unwrap();
         assert_eq!(allowed.mail.mailer, MailerKind::Log);
-        assert!(on_lambda(&[RESET_URL, VERIFY_URL, SES]).is_ok());
-        assert!(on_lambda(&[RESET_URL, VERIFY_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "yes")]).is_err());
+        assert!(on_lambda(&[RESET_URL, VERIFY_URL, CHANGE_URL, SES]).is_ok());
+        assert!(on_lambda(&[RESET_URL, VERIFY_URL, CHANGE_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "yes")]).is_err());
         // Off Lambda the log mailer stays the default.
         assert_eq!(with(&[]).unwrap().mail.mailer, MailerKind::Log);
     }

@@ -255,6 +255,41 @@ pub async fn revoke(stores: &crate::Stores, user: &UserId, what: Revocation<'_>,
     Ok(refs.len())
 }
 
+/// After the user's address was verified: stamps the flag on every live session and token in
+/// the register (read consistently), so routes requiring a verified address pass them without
+/// a user read on each request. Handoffs are not stamped (the session an exchange opens reads the
+/// user). A credential issued concurrently with the verification may keep `false` (it read the
+/// user before): it fails closed, and the next login or token carries the flag. Returns how many
+/// it stamped.
+pub async fn stamp_verified(stores: &crate::Stores, user: &UserId) -> StoreResult<usize> {
+    let entries = stores.credentials.list(user).await?;
+    let joined = |r: Result<StoreResult<bool>, tokio::task::JoinError>| {
+        r.map_err(|e| crate::StoreError::Unavailable(format!("stamping task: {e}")))?.map(usize::from)
+    };
+    let (mut tasks, mut n) = (tokio::task::JoinSet::new(), 0);
+    for e in entries.into_iter().filter(|e| e.credential.kind != CredentialKind::Handoff) {
+        let stores = stores.clone();
+        tasks.spawn(async move {
+            match e.credential.kind {
+                CredentialKind::Session => {
+                    stores.sessions.mark_verified(&SessionKey::from_stored(e.credential.key)).await
+                }
+                _ => stores.tokens.mark_verified(&TokenId::from_stored(e.credential.key)).await,
+            }
+        });
+        // Bounded like revocation: a padded register cannot fan out without limit.
+        while tasks.len() >= REVOKE_PARALLELISM {
+            if let Some(done) = tasks.join_next().await {
+                n += joined(done)?;
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        n += joined(done)?;
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,10 +49,12 @@ pub fn link(config: &Config, user: &User, now: Timestamp) -> String {
         .replace("{signature}", &signature)
 }
 
-/// What a verification link names, as the request carried it (path and query), unparsed.
+/// What a mailed link names, as the request carried it (path and query), unparsed: a
+/// verification link's user id and address tag, or an email change's user id and new address.
 pub struct LinkParts<'a> {
     pub id: &'a str,
-    pub hash: &'a str,
+    /// The verification link's `{hash}`, or the email change's new `{email}`.
+    pub address: &'a str,
     pub expires: &'a str,
     pub signature: &'a str,
 }
@@ -84,7 +86,7 @@ pub async fn verify(
     now: Timestamp,
 ) -> Result<(User, bool), VerifyError> {
     let expires: i64 = link.expires.parse().map_err(|_| VerifyError::InvalidLink)?;
-    if !config.app_key.verify(PURPOSE, &signed_payload(link.id, link.hash, expires), link.signature) {
+    if !config.app_key.verify(PURPOSE, &signed_payload(link.id, link.address, expires), link.signature) {
         return Err(VerifyError::InvalidLink);
     }
     if expires < epoch_seconds(now) {
@@ -95,23 +97,25 @@ pub async fn verify(
         return Err(VerifyError::NotYours);
     }
     let user = stores.users.find(&id).await?.ok_or(VerifyError::InvalidLink)?;
-    if !crate::secret::constant_time_eq(email_hash(config, &user.email).as_bytes(), link.hash.as_bytes()) {
+    if !crate::secret::constant_time_eq(email_hash(config, &user.email).as_bytes(), link.address.as_bytes()) {
         return Err(VerifyError::InvalidLink);
     }
-    if user.email_verified_at.is_some() {
-        return Ok((user, false));
-    }
-    // Conditional on the address: an email change landing between the read and this write wins.
-    if !stores.users.mark_email_verified(&user.id, &user.email, now).await? {
+    let (user, fresh) = if user.email_verified_at.is_some() {
+        (user, false)
+    } else if stores.users.mark_email_verified(&user.id, &user.email, now).await? {
+        tracing::info!(event = "email_verified", user_id = %user.id);
+        (User { email_verified_at: Some(now), ..user }, true)
+    } else {
+        // Conditional on the address: an email change landing between the read and the write wins.
         let again = stores.users.find(&id).await?.ok_or(VerifyError::InvalidLink)?;
-        return match again.email_verified_at {
-            Some(_) if again.email == user.email => Ok((again, false)),
-            _ => Err(VerifyError::InvalidLink),
-        };
-    }
-    tracing::info!(event = "email_verified", user_id = %user.id);
-    let user = User { email_verified_at: Some(now), ..user };
-    Ok((user, true))
+        match again.email_verified_at {
+            Some(_) if again.email == user.email => (again, false),
+            _ => return Err(VerifyError::InvalidLink),
+        }
+    };
+    // Every time, not only the first: a retry after a failed stamping finishes it.
+    crate::credentials::stamp_verified(stores, &user.id).await?;
+    Ok((user, fresh))
 }
 
 /// The job that mails the link to a user (by id: the address is read when the job runs, so a
@@ -195,21 +199,7 @@ impl JobHandler for SendVerification {
 mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock, Span};
-    use crate::password::PasswordHash;
-
-    fn user(email: &str) -> User {
-        let now = crate::clock::from_epoch_millis(1_700_000_000_000).unwrap();
-        User {
-            id: UserId::generate(),
-            name: "Ann".into(),
-            email: Email::parse(email).unwrap(),
-            email_verified_at: None,
-            password_hash: PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
-            created_at: now,
-            updated_at: now,
-            credentials_version: 0,
-        }
-    }
+    use crate::users::sample as user;
 
     fn parts(url: &str) -> (String, String, String, String) {
         let (path, query) = url.split_once('?').unwrap();
@@ -220,7 +210,7 @@ mod tests {
 
     async fn open(config: &Config, stores: &crate::Stores, url: &str, now: Timestamp) -> Result<bool, VerifyError> {
         let (id, hash, expires, signature) = parts(url);
-        let link = LinkParts { id: &id, hash: &hash, expires: &expires, signature: &signature };
+        let link = LinkParts { id: &id, address: &hash, expires: &expires, signature: &signature };
         let caller = UserId::parse(&id).unwrap();
         verify(config, stores, link, &caller, now).await.map(|(_, first)| first)
     }
@@ -246,7 +236,7 @@ mod tests {
             (id.clone(), hash.clone(), "soon".into(), sig.clone()),
         ];
         for (i, h, e, s) in &forged {
-            let link = LinkParts { id: i, hash: h, expires: e, signature: s };
+            let link = LinkParts { id: i, address: h, expires: e, signature: s };
             assert!(matches!(
                 verify(&config, &stores, link, &ann.id, clock.now()).await,
                 Err(VerifyError::InvalidLink)
@@ -254,7 +244,7 @@ mod tests {
         }
         // A valid link opened by someone else (a mail scanner has no session; another user's
         // session is not Ann's): nothing happens.
-        let link = LinkParts { id: &id, hash: &hash, expires: &expires, signature: &sig };
+        let link = LinkParts { id: &id, address: &hash, expires: &expires, signature: &sig };
         assert!(matches!(verify(&config, &stores, link, &bob.id, clock.now()).await, Err(VerifyError::NotYours)));
         assert!(stores.users.find(&ann.id).await.unwrap().unwrap().email_verified_at.is_none());
 

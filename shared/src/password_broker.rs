@@ -88,10 +88,12 @@ impl PasswordBroker {
         if !stores.resets.consume(email, &token.hash(), self.now()).await? {
             return Err(ResetError::InvalidToken);
         }
-        let change = CredentialChange { password: Some(&hash), revoke: true };
         let mut user = None;
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
+            // Only while the user still has the address the token was mailed to: an email change
+            // confirmed meanwhile voids the reset (the next read finds no user).
+            let change = CredentialChange { password: Some(&hash), revoke: true, while_email: Some(&current.email) };
             if stores
                 .users
                 .change_credentials(&current.id, current.credentials_version, change, self.now())

@@ -168,6 +168,8 @@ pub struct PersonalAccessToken {
     pub updated_at: Timestamp,
     /// The user's credentials version it was issued under (see [`crate::credentials`]).
     pub credentials_version: u64,
+    /// Whether the owner's address was verified: stamped at issue, refreshed on verification.
+    pub email_verified: bool,
 }
 
 impl PersonalAccessToken {
@@ -185,6 +187,9 @@ pub trait TokenStore: Send + Sync {
     /// `stale_before` (or never): one conditional write, at most once per interval. `true` when it
     /// wrote.
     async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool>;
+    /// Records that the owner's address is verified, on a live token. `false` when absent or
+    /// expired.
+    async fn mark_verified(&self, id: &TokenId) -> StoreResult<bool>;
     /// Moves the expiry (sliding expiry). `false` when absent or expired.
     async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool>;
     /// Deletes the token if `owner` owns it. `true` when it deleted.
@@ -201,6 +206,14 @@ pub trait TokenStore: Send + Sync {
     async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize>;
 }
 
+/// What a token is issued under: the credentials version its issuer verified against, and
+/// whether the owner's address was verified then.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenGrant {
+    pub credentials_version: u64,
+    pub email_verified: bool,
+}
+
 /// A freshly minted token: the plaintext (shown once) and the record to store.
 pub fn mint(
     owner: &Tokenable,
@@ -209,7 +222,7 @@ pub fn mint(
     expires_at: Option<Timestamp>,
     prefix: &str,
     now: Timestamp,
-    credentials_version: u64,
+    grant: TokenGrant,
 ) -> (PlainTextToken, PersonalAccessToken) {
     let plain = PlainTextToken { id: TokenId::generate(), secret: TokenSecret::generate(prefix) };
     let record = PersonalAccessToken {
@@ -222,7 +235,8 @@ pub fn mint(
         expires_at,
         created_at: now,
         updated_at: now,
-        credentials_version,
+        credentials_version: grant.credentials_version,
+        email_verified: grant.email_verified,
     };
     (plain, record)
 }

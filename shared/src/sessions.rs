@@ -57,6 +57,9 @@ pub struct SessionRecord {
     pub parent: Option<crate::credentials::CredentialRef>,
     /// When the password was last confirmed in this session (login counts).
     pub password_confirmed_at: Option<Timestamp>,
+    /// Whether the user's address was verified: stamped at issue and refreshed when the user
+    /// verifies, so routes that require it need no user read.
+    pub email_verified: bool,
 }
 
 impl SessionRecord {
@@ -82,6 +85,9 @@ pub trait SessionStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Records a password confirmation on a live session. `false` when it is absent or expired.
     async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool>;
+    /// Records that the user's address is verified, on a live session. `false` when it is absent
+    /// or expired.
+    async fn mark_verified(&self, key: &SessionKey) -> StoreResult<bool>;
     /// Deletes the session. `true` when it existed (expired or not).
     async fn delete(&self, key: &SessionKey) -> StoreResult<bool>;
     /// The user's live sessions, most recently active first (through an index: may lag writes by

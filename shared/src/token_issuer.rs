@@ -12,7 +12,9 @@ use crate::access::{Access, Principal};
 use crate::clock::{Span, Timestamp};
 use crate::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
 use crate::error::StoreError;
-use crate::personal_access_tokens::{self, Abilities, PersonalAccessToken, PlainTextToken, TokenId, Tokenable};
+use crate::personal_access_tokens::{
+    self, Abilities, PersonalAccessToken, PlainTextToken, TokenGrant, TokenId, Tokenable,
+};
 use crate::users::{User, UserId};
 
 /// What the caller asked for.
@@ -49,6 +51,7 @@ pub enum IssueError {
 struct Lineage {
     credentials_version: u64,
     parent: Option<CredentialRef>,
+    email_verified: bool,
 }
 
 /// Mints tokens for callers and for password checks.
@@ -106,15 +109,22 @@ impl<'a> TokenIssuer<'a> {
                 }
             }
         }
-        let lineage =
-            Lineage { credentials_version: caller.credentials_version(), parent: caller.parent_for_derived() };
+        let lineage = Lineage {
+            credentials_version: caller.credentials_version(),
+            parent: caller.parent_for_derived(),
+            email_verified: caller.email_verified(),
+        };
         self.mint(caller.user_id(), req.name, req.abilities, expires_at, lineage).await
     }
 
     /// `POST /tokens/issue`: a token for a user whose password was just checked, issued under the
     /// version that check read (a password changed meanwhile voids it: [`IssueError::Revoked`]).
     pub async fn for_password_check(&self, user: &User, req: TokenRequest) -> Result<NewToken, IssueError> {
-        let lineage = Lineage { credentials_version: user.credentials_version, parent: None };
+        let lineage = Lineage {
+            credentials_version: user.credentials_version,
+            parent: None,
+            email_verified: user.email_verified_at.is_some(),
+        };
         let expires_at = self.capped_expiry(req.expires_in_minutes);
         self.mint(&user.id, req.name, req.abilities, expires_at, lineage).await
     }
@@ -145,8 +155,9 @@ impl<'a> TokenIssuer<'a> {
         let now = stores.clock.now();
         let owner = Tokenable::user(user);
         let prefix = &self.access.config.tokens.prefix;
-        let (plain, record) =
-            personal_access_tokens::mint(&owner, name, abilities, expires_at, prefix, now, lineage.credentials_version);
+        let grant =
+            TokenGrant { credentials_version: lineage.credentials_version, email_verified: lineage.email_verified };
+        let (plain, record) = personal_access_tokens::mint(&owner, name, abilities, expires_at, prefix, now, grant);
         let entry = CredentialEntry {
             user_id: user.clone(),
             credential: CredentialRef::token(&record.id),

@@ -154,6 +154,29 @@ pub struct CredentialChange<'a> {
     pub password: Option<&'a PasswordHash>,
     /// Move the credentials version on, so nothing verified against the old state is issued.
     pub revoke: bool,
+    /// Apply only while the user still has this address (a reset, which a token mailed to that
+    /// address proves: an email change confirmed meanwhile voids it).
+    pub while_email: Option<&'a Email>,
+}
+
+/// An address change for [`UserStore::change_email`]: from `from` to `to` (normalised
+/// differently), only while the user has credentials version `version`.
+#[derive(Debug, Clone, Copy)]
+pub struct EmailMove<'a> {
+    pub from: &'a Email,
+    pub to: &'a Email,
+    pub version: u64,
+}
+
+/// What [`UserStore::change_email`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailSwap {
+    /// The user has the new address, verified; the old one is free.
+    Changed,
+    /// Another user holds the new address.
+    Taken,
+    /// The user is gone, has another address, or its credentials version moved on.
+    Stale,
 }
 
 /// Store of users. Emails are unique case-insensitively ([`Email::normalized`]), enforced
@@ -179,11 +202,32 @@ pub trait UserStore: Send + Sync {
     /// address changed meanwhile verifies nothing). `false` when the user does not exist, has
     /// another address, or is already verified.
     async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool>;
+    /// Moves the user from address `m.from` to `m.to`, verified at `now`, in one atomic step: the
+    /// user's address changes, the old reservation is freed and the new one taken, only while the
+    /// user still has `m.from` and credentials version `m.version`. `Stale` is judged before
+    /// `Taken`; the same address normalised is `Err(Rejected)`.
+    async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap>;
     /// Sets the display name; returns the user as written (no second read). `None` when the
     /// user does not exist.
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>>;
     /// Deletes the user and frees its email. `false` when it did not exist.
     async fn delete(&self, id: &UserId) -> StoreResult<bool>;
+}
+
+/// A user at `email`, created at a fixed time, for unit tests.
+#[cfg(test)]
+pub(crate) fn sample(email: &str) -> User {
+    let now = crate::clock::from_epoch_millis(1_700_000_000_000).expect("a fixed time");
+    User {
+        id: UserId::generate(),
+        name: "Ann".into(),
+        email: Email::parse(email).expect("a valid address"),
+        email_verified_at: None,
+        password_hash: PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+        created_at: now,
+        updated_at: now,
+        credentials_version: 0,
+    }
 }
 
 #[cfg(test)]

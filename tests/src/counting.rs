@@ -3,13 +3,14 @@
 //! depend on an index being current).
 
 use async_trait::async_trait;
+use gatehouse::Email;
 use gatehouse::Timestamp;
 use gatehouse::clock::{Clock, Span};
 use gatehouse::error::StoreResult;
 use gatehouse::page::{Cursor, Page};
 use gatehouse::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
 use gatehouse::sessions::{SessionKey, SessionRecord, SessionStore};
-use gatehouse::users::UserId;
+use gatehouse::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, User, UserId, UserStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -60,6 +61,10 @@ impl TokenStore for CountingTokens {
     async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {
         self.last_used_writes.bump();
         self.inner.touch_last_used(id, now, stale_before).await
+    }
+    async fn mark_verified(&self, id: &TokenId) -> StoreResult<bool> {
+        self.other_writes.bump();
+        self.inner.mark_verified(id).await
     }
     async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool> {
         self.other_writes.bump();
@@ -116,6 +121,10 @@ impl SessionStore for CountingSessions {
         self.writes.bump();
         self.inner.confirm_password(key, now).await
     }
+    async fn mark_verified(&self, key: &SessionKey) -> StoreResult<bool> {
+        self.writes.bump();
+        self.inner.mark_verified(key).await
+    }
     async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         self.writes.bump();
         self.inner.delete(key).await
@@ -147,6 +156,9 @@ impl SessionStore for LaggingSessions {
     }
     async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
         self.inner.confirm_password(key, now).await
+    }
+    async fn mark_verified(&self, key: &SessionKey) -> StoreResult<bool> {
+        self.inner.mark_verified(key).await
     }
     async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         self.inner.delete(key).await
@@ -181,6 +193,9 @@ impl TokenStore for LaggingTokens {
     async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {
         self.inner.touch_last_used(id, now, stale_before).await
     }
+    async fn mark_verified(&self, id: &TokenId) -> StoreResult<bool> {
+        self.inner.mark_verified(id).await
+    }
     async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool> {
         self.inner.extend(id, expires_at).await
     }
@@ -213,5 +228,62 @@ impl TokenStore for LaggingTokens {
                 None => return Ok(n),
             }
         }
+    }
+}
+
+/// A user store that counts every call (reads and writes alike).
+pub struct CountingUsers {
+    inner: Arc<dyn UserStore>,
+    pub calls: Counter,
+}
+
+impl CountingUsers {
+    pub fn wrap(inner: Arc<dyn UserStore>) -> Arc<Self> {
+        Arc::new(Self { inner, calls: Counter::default() })
+    }
+    pub fn calls(&self) -> usize {
+        self.calls.get()
+    }
+}
+
+#[async_trait]
+impl UserStore for CountingUsers {
+    async fn create(&self, user: &User) -> StoreResult<()> {
+        self.calls.bump();
+        self.inner.create(user).await
+    }
+    async fn find(&self, id: &UserId) -> StoreResult<Option<User>> {
+        self.calls.bump();
+        self.inner.find(id).await
+    }
+    async fn find_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        self.calls.bump();
+        self.inner.find_by_email(email).await
+    }
+    async fn change_credentials(
+        &self,
+        id: &UserId,
+        expected: u64,
+        change: CredentialChange<'_>,
+        now: Timestamp,
+    ) -> StoreResult<Option<u64>> {
+        self.calls.bump();
+        self.inner.change_credentials(id, expected, change, now).await
+    }
+    async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
+        self.calls.bump();
+        self.inner.mark_email_verified(id, email, now).await
+    }
+    async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
+        self.calls.bump();
+        self.inner.change_email(id, m, now).await
+    }
+    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {
+        self.calls.bump();
+        self.inner.update_name(id, name, now).await
+    }
+    async fn delete(&self, id: &UserId) -> StoreResult<bool> {
+        self.calls.bump();
+        self.inner.delete(id).await
     }
 }

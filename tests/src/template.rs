@@ -232,13 +232,16 @@ pub fn routes(template: &Value) -> BTreeSet<(String, String, String)> {
     out
 }
 
-/// `(METHOD, /path)` of the HTTP API events that opt out of the authorizer (`Auth: {Authorizer: NONE}`).
-pub fn public_routes(template: &Value) -> BTreeSet<(String, String)> {
+/// `(METHOD, /path)` of the HTTP API events an authorizer runs in front of: named on the event,
+/// or the API's `DefaultAuthorizer` where the event does not opt out (`Auth: {Authorizer: NONE}`).
+pub fn authorized_routes(template: &Value) -> BTreeSet<(String, String)> {
+    let default = &template["Resources"]["HttpApi"]["Properties"]["Auth"]["DefaultAuthorizer"];
     let mut out = BTreeSet::new();
     for (_, f) in of_type(template, "AWS::Serverless::Function") {
         for (_, e) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
             let p = &e["Properties"];
-            if e["Type"].as_str() == Some("HttpApi") && p["Auth"]["Authorizer"].as_str() == Some("NONE") {
+            let authorizer = p["Auth"]["Authorizer"].as_str().or(default.as_str());
+            if e["Type"].as_str() == Some("HttpApi") && authorizer.is_some_and(|a| a != "NONE") {
                 out.insert((
                     p["Method"].as_str().unwrap_or("?").to_uppercase(),
                     p["Path"].as_str().unwrap_or("?").to_owned(),

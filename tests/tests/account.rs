@@ -19,7 +19,12 @@ async fn mails(t: &TestApp) -> Vec<Mail> {
 
 /// The path and query of the verification link in `mail`.
 fn link_of(mail: &Mail) -> String {
-    let url = mail.text.split_whitespace().find(|w| w.contains("/email/verify/")).expect("a verification link");
+    link_in(mail, "/email/verify/")
+}
+
+/// The path and query of the link in `mail` whose path holds `marker`.
+fn link_in(mail: &Mail, marker: &str) -> String {
+    let url = mail.text.split_whitespace().find(|w| w.contains(marker)).expect("a link");
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest[rest.find('/').expect("a path")..].to_owned()
 }
@@ -507,4 +512,213 @@ async fn a_login_racing_the_deletion_leaves_no_session_behind() {
         }
         assert_eq!(t.login(&email, PW).await.status, 422);
     }
+}
+
+/// A unique address (the emulator's tables outlive a test).
+fn unique(name: &str) -> String {
+    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+async fn request_change(t: &TestApp, cookie: &str, to: &str) -> Reply {
+    t.login_fn(Call::new("POST", "/user/email").cookie(Some(cookie)).json(json!({ "email": to }))).await
+}
+
+/// The confirmation link mailed to `to` among `sent`.
+fn change_link(sent: &[Mail], to: &str) -> String {
+    let mail = sent.iter().find(|m| m.to == to && m.subject == "Confirm your new email address");
+    link_in(mail.expect("a confirmation mail to the new address"), "/user/email/confirm/")
+}
+
+#[tokio::test]
+async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_everything_at_once() {
+    let t = TestApp::aws(&[]).await;
+    let (old, new, bobs) = (unique("ann"), unique("ann.new"), unique("bob"));
+    let reg = t.register("Ann", &old, PW).await;
+    let cookie = reg.session_cookie().unwrap();
+    let bob = t.signed_up(&bobs).await;
+    t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": old }))).await;
+    let sent = mails(&t).await;
+    let reset = sent.iter().find(|m| m.to == old && m.subject == "Reset your password").expect("a reset mail");
+    let i = reset.text.find("token=").unwrap() + 6;
+    let reset_token = reset.text[i..i + 64].to_owned();
+
+    // Refused before anything is mailed: a bad, the same or a taken address; a token; no session.
+    for (body, field) in [(json!({"email": "nope"}), "email"), (json!({}), "email"), (json!({"email": 7}), "email")] {
+        let r = t.login_fn(Call::new("POST", "/user/email").cookie(Some(&cookie)).json(body)).await;
+        assert_eq!(r.status, 422, "{}", r.raw_body);
+        assert!(r.body["error"]["fields"][field].is_array());
+    }
+    let same = request_change(&t, &cookie, &old.to_uppercase()).await;
+    assert_eq!(
+        (same.status, same.body["error"]["fields"]["email"][0].as_str()),
+        (422, Some("is already your address"))
+    );
+    let taken = request_change(&t, &cookie, &bobs).await;
+    assert_eq!(
+        (taken.status, taken.body["error"]["fields"]["email"][0].as_str()),
+        (422, Some("has already been taken"))
+    );
+    let token =
+        t.create_token(&cookie, json!({"name": "t", "abilities": ["tokens:read"], "expires_in_minutes": 9})).await;
+    let bearer =
+        Call::new("POST", "/user/email").bearer(token.body["token"].as_str().unwrap()).json(json!({"email": new}));
+    assert_eq!(t.login_fn(bearer).await.status, 401, "a session route");
+    assert!(mails(&t).await.is_empty());
+
+    // Asked (logging in counted as the confirmation): a link to the new address, a notice to the old.
+    let asked = request_change(&t, &cookie, &new).await;
+    assert_eq!(asked.status, 202, "{}", asked.raw_body);
+    let other = unique("ann.other");
+    assert_eq!(request_change(&t, &cookie, &other).await.status, 202);
+    let sent = mails(&t).await;
+    let link = change_link(&sent, &new);
+    let superseded = change_link(&sent, &other);
+    let notice = sent.iter().find(|m| m.to == old && m.subject.contains("change of your email address"));
+    let notice = notice.expect("a notice to the current address");
+    assert!(notice.text.contains("•••@example.com") && !notice.text.contains(&new), "{}", notice.text);
+    assert_eq!(t.user(Some(&cookie)).await.body["user"]["email"], old, "nothing changes before the link");
+
+    // The link works only for Ann signed in, and only as mailed.
+    assert_eq!(t.login_fn(Call::new("GET", &link)).await.status, 401);
+    let r = open(&t, &link, &bob).await;
+    assert_eq!((r.status, r.error_code()), (403, Some("not_your_link")));
+    let eve = unique("eve");
+    for forged in [
+        link.replace("email=", &format!("email={}", "x")),
+        link.replace(&new.replace('@', "%40"), &eve.replace('@', "%40")),
+        link.replace("signature=", "signature=A"),
+    ] {
+        let r = open(&t, &forged, &cookie).await;
+        assert_eq!((r.status, r.error_code()), (403, Some("invalid_link")), "{forged}: {}", r.raw_body);
+    }
+    let done = open(&t, &link, &cookie).await;
+    assert_eq!(done.status, 200, "{}", done.raw_body);
+    assert_eq!(done.body["user"]["email"], new);
+    assert!(done.body["user"]["email_verified_at"].is_string(), "the confirmation verifies the new address");
+    assert_eq!(open(&t, &link, &cookie).await.status, 200, "again: nothing more to do");
+    let r = open(&t, &superseded, &cookie).await;
+    assert_eq!((r.status, r.error_code()), (403, Some("invalid_link")), "a link made for the old address");
+
+    // Everything moved at once: the new address logs in, the old one is free, its reset link dead.
+    assert_eq!(t.login(&new, PW).await.status, 200);
+    assert_eq!(t.login(&old, PW).await.status, 422);
+    let reset = Call::new("POST", "/reset-password")
+        .json(json!({"email": old, "token": reset_token, "password": NEW_PW, "password_confirmation": NEW_PW}));
+    assert_eq!(t.reset_fn(reset).await.status, 422);
+    assert_eq!(t.login(&new, PW).await.status, 200, "the password is unchanged");
+    assert_eq!(t.register("Somebody", &old, PW).await.status, 201, "the old address registers again");
+    assert_eq!(t.register("Somebody", &new, PW).await.status, 422, "the new one is taken");
+}
+
+#[tokio::test]
+async fn a_change_needs_a_recent_confirmation_and_a_password_change_voids_its_link() {
+    let t = TestApp::memory(&[("GATEHOUSE_PASSWORD_TIMEOUT_SECONDS", "60")]);
+    let cookie = t.signed_up("ann@example.com").await;
+    mails(&t).await;
+    t.env.advance(std::time::Duration::from_secs(61)).await;
+    let late = request_change(&t, &cookie, "ann.new@example.com").await;
+    assert_eq!((late.status, late.error_code()), (423, Some("password_confirmation_required")));
+    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
+    assert_eq!(t.login_fn(confirm).await.status, 204);
+    assert_eq!(request_change(&t, &cookie, "ann.new@example.com").await.status, 202);
+    let link = change_link(&mails(&t).await, "ann.new@example.com");
+    let change = Call::new("PUT", "/user/password")
+        .cookie(Some(&cookie))
+        .json(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW}));
+    let changed = t.login_fn(change).await;
+    assert_eq!(changed.status, 204, "{}", changed.raw_body);
+    let cookie = changed.session_cookie().unwrap();
+    let r = open(&t, &link, &cookie).await;
+    assert_eq!((r.status, r.error_code()), (403, Some("invalid_link")), "whoever asked before the password changed");
+    assert_eq!(t.user(Some(&cookie)).await.body["user"]["email"], "ann@example.com");
+
+    // Counted per user before anything is read: six a minute.
+    t.env.advance(std::time::Duration::from_secs(61)).await;
+    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": NEW_PW}));
+    assert_eq!(t.login_fn(confirm).await.status, 204);
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for i in 0..7 {
+            v.push(request_change(&t, &cookie, &format!("n{i}@example.com")).await.status);
+        }
+        v
+    };
+    assert_eq!(statuses, [202, 202, 202, 202, 202, 202, 429]);
+}
+
+#[tokio::test]
+async fn two_users_confirming_changes_to_one_address_leave_exactly_one_owner() {
+    let t = TestApp::aws(&[]).await;
+    let target = unique("wanted");
+    let (a, b) = (t.signed_up(&unique("a")).await, t.signed_up(&unique("b")).await);
+    mails(&t).await;
+    assert_eq!(request_change(&t, &a, &target).await.status, 202);
+    assert_eq!(request_change(&t, &b, &target).await.status, 202);
+    let sent = mails(&t).await;
+    let links: Vec<String> = sent
+        .iter()
+        .filter(|m| m.to == target && m.subject == "Confirm your new email address")
+        .map(|m| link_in(m, "/user/email/confirm/"))
+        .collect();
+    assert_eq!(links.len(), 2);
+    // Whose link is whose: each opens only for its own user.
+    let (la, lb) = if open(&t, &links[0], &b).await.error_code() == Some("not_your_link") {
+        (links[0].clone(), links[1].clone())
+    } else {
+        (links[1].clone(), links[0].clone())
+    };
+    let replies = join_all(vec![Box::pin(open(&t, &la, &a)), Box::pin(open(&t, &lb, &b))]).await;
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{:?}", replies.iter().map(|r| &r.raw_body).collect::<Vec<_>>());
+    let loser = replies.iter().find(|r| r.status == 409).unwrap();
+    assert_eq!(loser.error_code(), Some("email_taken"));
+    let emails =
+        [t.user(Some(&a)).await.body["user"]["email"].clone(), t.user(Some(&b)).await.body["user"]["email"].clone()];
+    assert_eq!(emails.iter().filter(|e| **e == json!(target)).count(), 1, "{emails:?}");
+    assert_eq!(t.register("Late", &target, PW).await.status, 422);
+}
+
+#[tokio::test]
+async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_with_no_user_read() {
+    let mut env = gatehouse_tests::TestEnv::aws().await;
+    let users = gatehouse_tests::counting::CountingUsers::wrap(env.stores.users.clone());
+    env.stores.users = users.clone();
+    let t = TestApp::with(env, &[("GATEHOUSE_ROUTE_ABILITIES", "GET /sessions=verified,GET /reports=verified")]);
+    let email = unique("ann");
+    let cookie = t.register("Ann", &email, PW).await.session_cookie().unwrap();
+    let token =
+        t.create_token(&cookie, json!({"name": "t", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    let reserved = t.create_token(&cookie, json!({"name": "t", "abilities": ["verified"]})).await;
+    assert_eq!(reserved.status, 422, "\"verified\" is no ability: {}", reserved.raw_body);
+    let abilities = gatehouse::access::RouteAbilities::parse("GET /reports=verified").unwrap();
+    let sessions = |c: Call| t.login_fn(c);
+
+    let before = users.calls();
+    for call in [Call::new("GET", "/sessions").cookie(Some(&cookie)), Call::new("GET", "/sessions").bearer(&token)] {
+        let r = sessions(call).await;
+        assert_eq!((r.status, r.error_code()), (403, Some("email_unverified")), "{}", r.raw_body);
+    }
+    assert!(!t.authorize(&abilities, "GET /reports", Some(&token), None).await.is_authorized);
+    assert!(!t.authorize(&abilities, "GET /reports", None, Some(&cookie)).await.is_authorized);
+    assert_eq!(users.calls(), before, "the flag rides on the credential: no user read");
+    assert_eq!(t.user(Some(&cookie)).await.status, 200, "routes that do not require it pass");
+
+    let link = link_of(mails(&t).await.iter().find(|m| m.to == email).unwrap());
+    assert_eq!(open(&t, &link, &cookie).await.status, 200);
+    let before = users.calls();
+    for call in [Call::new("GET", "/sessions").cookie(Some(&cookie)), Call::new("GET", "/sessions").bearer(&token)] {
+        assert_eq!(sessions(call).await.status, 200, "the credentials issued before were stamped");
+    }
+    let ok = t.authorize(&abilities, "GET /reports", Some(&token), None).await;
+    assert!(ok.is_authorized);
+    assert_eq!(ok.context["email_verified"], true);
+    assert_eq!(users.calls(), before, "still no user read");
+    let fresh = t.login(&email, PW).await.session_cookie().unwrap();
+    assert_eq!(sessions(Call::new("GET", "/sessions").cookie(Some(&fresh))).await.status, 200, "stamped at issue");
+    let child =
+        t.create_token(&fresh, json!({"name": "c", "abilities": ["tokens:read"], "expires_in_minutes": 5})).await;
+    let child = child.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(sessions(Call::new("GET", "/sessions").bearer(&child)).await.status, 200, "inherited by what it mints");
 }

@@ -24,6 +24,11 @@ fn env_for(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(&'static str, String)>
             "GATEHOUSE_VERIFY_URL",
             "https://app.example.com/email/verify/{id}/{hash}?expires={expires}&signature={signature}".to_owned(),
         ),
+        (
+            "GATEHOUSE_EMAIL_CHANGE_URL",
+            "https://app.example.com/user/email/confirm/{id}?email={email}&expires={expires}&signature={signature}"
+                .to_owned(),
+        ),
         ("GATEHOUSE_ALLOW_LOG_MAILER", "true".to_owned()),
         // One key shared by every binary of the test, as every function of a stack shares one.
         ("GATEHOUSE_APP_KEY", gatehouse::keys::AppKey::random().to_config_value()),
@@ -132,6 +137,7 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
             ("GATEHOUSE_MAILER", "ses"),
             ("GATEHOUSE_MAIL_FROM", "noreply@gatehouse.test"),
             ("GATEHOUSE_RESET_URL", "https://app.example.com/reset?token={token}&email={email}"),
+            ("GATEHOUSE_ROUTE_ABILITIES", "GET /sessions=verified"),
         ],
     );
     let mut login = LambdaProcess::start(&binary("login"), &vars).await;
@@ -162,12 +168,23 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
     let mail = |subject: &str| sent.iter().find(|m| m.0 == subject).map(|m| m.1.clone()).expect(subject);
     let (verify_mail, reset_mail) = (mail("Verify your email address"), mail("Reset your password"));
 
+    // A route that requires a verified address refuses the session with its own code until then.
+    let sessions = Call::new("GET", "/sessions").cookie(Some(&cookie)).event();
+    let refused = login.invoke(sessions.clone()).await.unwrap();
+    assert_eq!(
+        (refused["statusCode"].as_u64(), body(&refused)["error"]["code"].as_str()),
+        (Some(403), Some("email_unverified")),
+        "{refused}"
+    );
+
     // The verification link, opened through the login binary, verifies the address.
     let start = verify_mail.find("https://app.example.com/email/verify/").expect("the configured link") + 23;
     let link = verify_mail[start..].split_whitespace().next().unwrap();
     let opened = login.invoke(Call::new("GET", link).cookie(Some(&cookie)).event()).await.unwrap();
     assert_eq!(opened["statusCode"], 200, "{opened}");
     assert_eq!(body(&opened)["verified"], true);
+    let passed = login.invoke(sessions).await.unwrap();
+    assert_eq!(passed["statusCode"], 200, "the session was stamped verified: {passed}");
 
     assert!(reset_mail.contains("https://app.example.com/reset?token="), "{reset_mail}");
     let i = reset_mail.find("token=").unwrap() + 6;

@@ -68,7 +68,7 @@ fn an_extra_table_in_the_template_is_caught() {
     );
 }
 
-use gatehouse_tests::template::{of_type, permission_mismatches, public_routes, routes};
+use gatehouse_tests::template::{authorized_routes, of_type, permission_mismatches, routes};
 use std::collections::BTreeSet;
 
 /// What one function's code does to AWS: `(resource, actions)`.
@@ -125,19 +125,30 @@ fn table_public_routes() -> BTreeSet<(String, String)> {
 }
 
 #[test]
-fn the_routes_without_the_authorizer_are_the_ones_the_route_tables_and_the_document_mark_public() {
-    assert_eq!(public_routes(&load()), table_public_routes(), "template.yaml vs the route tables");
+fn the_route_tables_and_the_document_mark_the_same_routes_public() {
     assert_eq!(table_public_routes(), openapi_public_routes(), "the route tables vs openapi.json");
 }
 
+/// The functions check the credential, the route's abilities and its requirements themselves:
+/// an authorizer in front of gatehouse's routes would double the invocations and the reads, and
+/// answer API Gateway's bare 401/403 instead of the API's error JSON. It stays defined for the
+/// team's own routes on the same API.
 #[test]
-fn a_route_left_unguarded_in_the_template_only_is_caught() {
+fn no_route_of_gatehouse_sits_behind_the_authorizer_which_stays_defined_for_yours() {
+    let t = load();
+    assert_eq!(authorized_routes(&t), BTreeSet::new());
+    let authorizer = &t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["GatehouseAuthorizer"];
+    assert!(authorizer.get("FunctionArn").is_some(), "GatehouseAuthorizer is defined");
+}
+
+#[test]
+fn an_authorizer_put_back_in_front_of_a_route_is_caught() {
     let mut t = load();
     t["Resources"]["LoginFunction"]["Properties"]["Events"]["User"]["Properties"]["Auth"] =
-        serde_yaml::from_str("{ Authorizer: NONE }").unwrap();
-    let public = public_routes(&t);
-    assert_ne!(public, openapi_public_routes());
-    assert!(public.contains(&("GET".to_owned(), "/user".to_owned())));
+        serde_yaml::from_str("{ Authorizer: GatehouseAuthorizer }").unwrap();
+    assert_eq!(authorized_routes(&t), BTreeSet::from([("GET".to_owned(), "/user".to_owned())]));
+    t["Resources"]["HttpApi"]["Properties"]["Auth"]["DefaultAuthorizer"] = Value::from("GatehouseAuthorizer");
+    assert!(authorized_routes(&t).contains(&("POST".to_owned(), "/tokens".to_owned())));
 }
 
 fn code_routes() -> BTreeSet<(String, String, String)> {
@@ -329,11 +340,18 @@ fn the_reset_url_has_no_default_and_reaches_every_function() {
     assert_eq!(ref_of(&vars["GATEHOUSE_RESET_URL"]), Some("ResetUrl"));
     assert!(parameter(&t, "VerifyUrl").get("Default").is_none(), "VerifyUrl must be given at deploy time");
     assert_eq!(ref_of(&vars["GATEHOUSE_VERIFY_URL"]), Some("VerifyUrl"));
+    assert!(parameter(&t, "EmailChangeUrl").get("Default").is_none(), "EmailChangeUrl must be given at deploy time");
+    assert_eq!(ref_of(&vars["GATEHOUSE_EMAIL_CHANGE_URL"]), Some("EmailChangeUrl"));
+    // Every function judges routes' requirements from the same table as the authorizer.
+    assert_eq!(ref_of(&vars["GATEHOUSE_ROUTE_ABILITIES"]), Some("RouteAbilities"));
     assert_eq!(vars["GATEHOUSE_MAILER"].as_str(), Some("ses"), "the log mailer is refused on Lambda");
     assert!(matches!(vars["GATEHOUSE_ALLOWED_ORIGINS"], Value::Tagged(_)), "the CSRF check trusts the CORS origins");
     for (name, f) in of_type(&t, "AWS::Serverless::Function") {
         let own = &f["Properties"]["Environment"]["Variables"];
-        for var in ["GATEHOUSE_RESET_URL", "GATEHOUSE_VERIFY_URL", "GATEHOUSE_MAILER", "AWS_LAMBDA_FUNCTION_NAME"] {
+        let required = ["GATEHOUSE_RESET_URL", "GATEHOUSE_VERIFY_URL", "GATEHOUSE_EMAIL_CHANGE_URL"];
+        for var in
+            required.into_iter().chain(["GATEHOUSE_MAILER", "GATEHOUSE_ROUTE_ABILITIES", "AWS_LAMBDA_FUNCTION_NAME"])
+        {
             assert!(own.get(var).is_none(), "{name} overrides {var}");
         }
     }

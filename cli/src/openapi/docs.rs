@@ -510,4 +510,67 @@ pub static OPS: &[Op] = &[
         ],
         query: &[],
     },
+    Op {
+        key: "POST /user/email",
+        id: "requestEmailChange",
+        tag: "users",
+        summary: "Ask to change the account's address: a confirmation link goes to the new one, a notice to the current one.",
+        description: Some(
+            r"Session only, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS of a password confirmation (`POST /user/confirm-password`; logging in counts), else 423 `password_confirmation_required`. Counted per user before anything is read (GATEHOUSE_VERIFY_RESEND_PER_MINUTE a minute, 10 a day). Nothing changes until the link mailed to the new address (GATEHOUSE_EMAIL_CHANGE_URL, expiring as verification links do) is opened by this user: `GET /user/email/confirm/{id}`. The link is signed over the current address and the credentials version, so a password change, a reset or another confirmed change voids it; nothing is stored meanwhile.",
+        ),
+        ok: &[Response {
+            status: 202,
+            description: "Both mails queued.",
+            schema: Some("MessageView"),
+            set_cookie: None,
+        }],
+        errors: &[
+            (
+                403,
+                r"A session opened by another app's handoff, or refused as a cross-site request forgery (code `csrf`).",
+            ),
+            (422, r"`email` is invalid, already your address, or has already been taken."),
+            (
+                423,
+                r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.",
+            ),
+            (429, r"Too many requests for this user; `Retry-After` says when to retry."),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "GET /user/email/confirm/{id}",
+        id: "confirmEmailChange",
+        tag: "users",
+        summary: "The landing of the link mailed to a new address, opened signed in: the address changes, verified.",
+        description: Some(
+            r"`/user/email/confirm/{id}?email=…&expires=…&signature=…`, as mailed. It must be opened by the signed-in user it names (the session cookie, or a token of that user). In one atomic step the user's address changes and is verified, the old address is freed and the new one reserved; a reset link mailed to the old address stops working. Opening it again afterwards answers 200 with nothing done.",
+        ),
+        ok: &[Response {
+            status: 200,
+            description: "The user at its new address.",
+            schema: Some("UserBody"),
+            set_cookie: None,
+        }],
+        errors: &[
+            (
+                403,
+                r"Code `invalid_link` (tampered, signed by another key, or the address or password changed since it was sent), `link_expired`, or `not_your_link` (a valid link of another account than the signed-in one).",
+            ),
+            (409, r"Code `email_taken`: another account took the address since the request; nothing changed."),
+        ],
+        query: &[
+            Param {
+                name: "email",
+                schema: r#"{"type": "string", "format": "email"}"#,
+                description: Some("The new address, as mailed."),
+            },
+            Param {
+                name: "expires",
+                schema: r#"{"type": "string", "pattern": "^[0-9]{1,12}$"}"#,
+                description: Some("Unix seconds, as mailed."),
+            },
+            Param { name: "signature", schema: r#"{"type": "string"}"#, description: Some("As mailed.") },
+        ],
+    },
 ];

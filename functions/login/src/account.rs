@@ -3,6 +3,7 @@
 
 use crate::sessions::incorrect_password;
 use crate::{load_user, with_cookie};
+use gatehouse::email_change;
 use gatehouse::email_verification::{self, LinkParts, Resend};
 use gatehouse::password::PasswordContext;
 use gatehouse::password_broker::PasswordBroker;
@@ -20,7 +21,7 @@ pub const LINK_SENT_MESSAGE: &str = "A new verification link has been sent to yo
 pub async fn verify_email(call: Call<'_>) -> Reply {
     let caller = call.caller().await?;
     let (expires, signature) = (call.query("expires").unwrap_or_default(), call.query("signature").unwrap_or_default());
-    let link = LinkParts { id: call.param(0), hash: call.param(1), expires: &expires, signature: &signature };
+    let link = LinkParts { id: call.param(0), address: call.param(1), expires: &expires, signature: &signature };
     let app = call.app;
     let now = app.access.now();
     let (_, first) = email_verification::verify(&app.config, &app.stores, link, caller.user_id(), now).await?;
@@ -37,6 +38,33 @@ pub async fn send_verification(call: Call<'_>) -> Reply {
         Resend::AlreadyVerified => Ok(json(StatusCode::OK, &MessageView { message: ALREADY_VERIFIED_MESSAGE })),
         Resend::Queued => Ok(json(StatusCode::ACCEPTED, &MessageView { message: LINK_SENT_MESSAGE })),
     }
+}
+
+pub const CHANGE_REQUESTED_MESSAGE: &str =
+    "A confirmation link has been sent to the new address; your address changes when it is opened.";
+
+/// `POST /user/email`: asks to move the account to a new address, from a session whose password
+/// was confirmed within the window ([`email_change::request`]): a link goes to the new address, a
+/// notice to the current one. 202: nothing changes until the link is opened.
+pub async fn request_email_change(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let to = call.fields(|f| f.email("email"))?;
+    let app = call.app;
+    let user = load_user(app, &user_id).await?;
+    email_change::request(&app.auth, &app.dispatcher(), &user, &session, &to).await?;
+    Ok(json(StatusCode::ACCEPTED, &MessageView { message: CHANGE_REQUESTED_MESSAGE }))
+}
+
+/// The landing of a change's link: `/user/email/confirm/{id}?email=…&expires=…&signature=…`,
+/// opened by the signed-in user it names. 200 with the user at its new address (verified); 409
+/// `email_taken` when another account took it meanwhile; 403 for a bad or superseded link.
+pub async fn confirm_email_change(call: Call<'_>) -> Reply {
+    let caller = call.caller().await?;
+    let [email, expires, signature] = ["email", "expires", "signature"].map(|k| call.query(k).unwrap_or_default());
+    let link = LinkParts { id: call.param(0), address: &email, expires: &expires, signature: &signature };
+    let app = call.app;
+    let user = email_change::confirm(&app.config, &app.stores, &link, caller.user_id(), app.access.now()).await?;
+    Ok(json(StatusCode::OK, &UserBody::from(&user)))
 }
 
 /// `PUT /user/profile-information`: the display name.

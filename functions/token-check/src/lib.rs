@@ -4,45 +4,10 @@
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
 use gatehouse::access::Access;
 use gatehouse::access::Principal;
-use gatehouse::personal_access_tokens::OWN_ROUTE_ABILITIES;
 use lambda_http::http::header;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
-/// Abilities each route requires of a token, from `GATEHOUSE_ROUTE_ABILITIES`
-/// (`"POST /reports=reports:write,GET /reports=reports:read"`; a route may be listed more than once
-/// to require several). gatehouse's own routes always require theirs
-/// ([`OWN_ROUTE_ABILITIES`]: `POST /tokens` → `tokens:create`, …).
-#[derive(Debug, Clone, Default)]
-pub struct RouteAbilities(HashMap<String, Vec<String>>);
-
-impl RouteAbilities {
-    pub fn parse(spec: &str) -> Result<Self, String> {
-        let mut map: HashMap<String, Vec<String>> = HashMap::new();
-        for (route, ability) in OWN_ROUTE_ABILITIES {
-            map.entry((*route).into()).or_default().push((*ability).into());
-        }
-        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (route, ability) = entry
-                .rsplit_once('=')
-                .ok_or_else(|| format!("GATEHOUSE_ROUTE_ABILITIES: {entry:?} is not ROUTE=ability"))?;
-            let (route, ability) = (route.trim(), ability.trim());
-            if route.split_once(' ').is_none() || ability.is_empty() {
-                return Err(format!("GATEHOUSE_ROUTE_ABILITIES: {entry:?} is not \"METHOD /path=ability\""));
-            }
-            map.entry(route.to_owned()).or_default().push(ability.to_owned());
-        }
-        Ok(Self(map))
-    }
-
-    pub fn from_env() -> Result<Self, String> {
-        Self::parse(&std::env::var("GATEHOUSE_ROUTE_ABILITIES").unwrap_or_default())
-    }
-
-    pub fn for_route(&self, route_key: &str) -> &[String] {
-        self.0.get(route_key).map(Vec::as_slice).unwrap_or(&[])
-    }
-}
+pub use gatehouse::access::RouteAbilities;
 
 fn deny() -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
     let mut r = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
@@ -75,11 +40,15 @@ pub async fn authorize(
             return deny();
         }
     };
-    if !abilities.for_route(&route).iter().all(|a| principal.can(a)) {
-        tracing::info!(event = "authorizer_missing_ability", route = %route, user_id = %principal.user_id());
+    if let Some(unmet) = abilities.unmet(&route, &principal) {
+        tracing::info!(event = "authorizer_requirement_unmet", route = %route, requirement = %unmet, user_id = %principal.user_id());
         return deny();
     }
-    let mut context = json!({ "user_id": principal.user_id().as_str(), "abilities": principal.abilities().as_slice() });
+    let mut context = json!({
+        "user_id": principal.user_id().as_str(),
+        "abilities": principal.abilities().as_slice(),
+        "email_verified": principal.email_verified(),
+    });
     match &principal {
         Principal::Token { token_id, .. } => context["token_id"] = json!(token_id.as_str()),
         Principal::Session { key, .. } => context["session_id"] = json!(key.as_str()),

@@ -11,9 +11,8 @@ async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init_tracing();
     let boot = gatehouse::aws::Boot::from_env().await?;
     let access = Access::new(boot.stores, Arc::new(boot.config));
-    let abilities = gatehouse_token_check::RouteAbilities::from_env()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
-        let (access, abilities) = (&access, &abilities);
+        let (access, abilities) = (&access, &access.config.route_abilities);
         async move { Ok::<_, Error>(gatehouse_token_check::authorize(access, abilities, event.payload).await) }
     }))
     .await

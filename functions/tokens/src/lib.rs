@@ -34,10 +34,12 @@ const MAX_ABILITY_LEN: usize = 100;
 /// A token's name and options: `abilities` (default `["*"]`) and `expires_in_minutes`.
 fn token_request(f: &mut Fields<'_>, name_field: &str) -> Option<TokenRequest> {
     let name = f.text(name_field, 255);
-    let abilities = f
-        .optional_string_list("abilities", MAX_ABILITIES, MAX_ABILITY_LEN)
-        .map(Abilities::new)
-        .unwrap_or_else(Abilities::all);
+    let abilities = f.optional_string_list("abilities", MAX_ABILITIES, MAX_ABILITY_LEN);
+    if abilities.as_ref().is_some_and(|a| a.iter().any(|a| a == gatehouse::access::VERIFIED)) {
+        // A route requirement judged on the owner's verified address, never a grantable ability.
+        f.error("abilities", "\"verified\" is not an ability a token can hold");
+    }
+    let abilities = abilities.map(Abilities::new).unwrap_or_else(Abilities::all);
     let expires_in_minutes = f.optional_int("expires_in_minutes", 1, 5_256_000);
     Some(TokenRequest { name: name?, abilities, expires_in_minutes })
 }

@@ -36,6 +36,17 @@ impl TokenStore for MemoryTokens {
         })
     }
 
+    async fn mark_verified(&self, id: &TokenId) -> StoreResult<bool> {
+        let now = self.clock.now();
+        Ok(match self.rows.lock().get_mut(id) {
+            Some(t) if is_live(t.expires_at, now) => {
+                t.email_verified = true;
+                true
+            }
+            _ => false,
+        })
+    }
+
     async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool> {
         let now = self.clock.now();
         Ok(match self.rows.lock().get_mut(id) {

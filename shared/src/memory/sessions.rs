@@ -31,6 +31,17 @@ impl SessionStore for MemorySessions {
         })
     }
 
+    async fn mark_verified(&self, key: &SessionKey) -> StoreResult<bool> {
+        let live_now = self.clock.now();
+        Ok(match self.rows.lock().get_mut(key) {
+            Some(s) if s.expires_at > live_now => {
+                s.email_verified = true;
+                true
+            }
+            _ => false,
+        })
+    }
+
     async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
         let now = self.clock.now();
         Ok(self.rows.lock().get(key).filter(|s| s.expires_at > now).cloned())

@@ -4,7 +4,7 @@ use super::Table;
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
-use crate::users::{CredentialChange, DisplayName, User, UserId, UserStore};
+use crate::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, User, UserId, UserStore};
 use async_trait::async_trait;
 
 #[derive(Default)]
@@ -47,7 +47,10 @@ impl UserStore for MemoryUsers {
         now: Timestamp,
     ) -> StoreResult<Option<u64>> {
         Ok(match self.by_id.lock().get_mut(id) {
-            Some(u) if u.credentials_version == expected => {
+            Some(u)
+                if u.credentials_version == expected
+                    && change.while_email.is_none_or(|e| e.as_str() == u.email.as_str()) =>
+            {
                 if let Some(h) = change.password {
                     u.password_hash = h.clone();
                 }
@@ -70,6 +73,28 @@ impl UserStore for MemoryUsers {
             }
             _ => false,
         })
+    }
+
+    async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
+        let EmailMove { from, to, version } = m;
+        if from.normalized() == to.normalized() {
+            return Err(StoreError::Rejected("an email change needs a different address".into()));
+        }
+        let mut t = self.by_id.lock();
+        match t.get(id) {
+            Some(u) if u.email.as_str() == from.as_str() && u.credentials_version == version => {}
+            _ => return Ok(EmailSwap::Stale),
+        }
+        let to_key = to.normalized();
+        if t.values().any(|u| u.email.normalized() == to_key) {
+            return Ok(EmailSwap::Taken);
+        }
+        if let Some(u) = t.get_mut(id) {
+            u.email = to.clone();
+            u.email_verified_at = Some(now);
+            u.updated_at = now;
+        }
+        Ok(EmailSwap::Changed)
     }
 
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {

@@ -118,6 +118,7 @@ fn session(env: &TestEnv, user: Option<&UserId>, idle: Span) -> (SessionId, Sess
         credentials_version: 0,
         parent: None,
         password_confirmed_at: None,
+        email_verified: false,
     };
     (id, rec)
 }
@@ -152,6 +153,11 @@ contract!(
     users_password_and_verification_updates_persist,
     the_display_name_changes_and_nothing_else,
     deleting_a_user_frees_its_email,
+    an_email_change_moves_both_reservations_at_once_and_verifies_the_new_address,
+    changes_and_registrations_racing_for_one_address_leave_exactly_one_owner,
+    a_credential_change_bound_to_an_address_fails_once_the_address_moved,
+    marking_a_session_verified_persists_and_skips_expired_ones,
+    marking_a_token_verified_persists_and_skips_expired_ones,
     sessions_are_found_by_the_hash_of_their_id_and_deleted,
     an_expired_session_is_invisible_though_still_stored,
     touching_a_session_writes_only_when_its_activity_is_stale,

@@ -21,6 +21,7 @@ fn token(env: &TestEnv, owner: &Tokenable, expires_in: Option<Span>) -> (TokenSe
         created_at: now(env),
         updated_at: now(env),
         credentials_version: 0,
+        email_verified: false,
     };
     (secret, t)
 }
@@ -100,4 +101,18 @@ pub async fn tokens_are_listed_newest_first_a_page_at_a_time(env: TestEnv) {
     assert_eq!(seen, ids);
     assert_eq!(env.stores.tokens.delete_all_for(&owner).await.unwrap(), 7);
     assert!(env.stores.tokens.list_for(&owner, 10, None).await.unwrap().items.is_empty());
+}
+
+pub async fn marking_a_token_verified_persists_and_skips_expired_ones(env: TestEnv) {
+    let owner = Tokenable::user(&UserId::generate());
+    let (_, live) = token(&env, &owner, Some(Span::minutes(10)));
+    let (_, short) = token(&env, &owner, Some(Span::minutes(1)));
+    assert!(put_token(&env, &live).await.unwrap() && put_token(&env, &short).await.unwrap());
+    env.clock.advance(Span::minutes(2));
+    assert!(env.stores.tokens.mark_verified(&live.id).await.unwrap());
+    assert!(!env.stores.tokens.mark_verified(&short.id).await.unwrap(), "an expired token is not revived");
+    assert!(!env.stores.tokens.mark_verified(&TokenId::generate()).await.unwrap(), "nor one made up");
+    let got = env.stores.tokens.find(&live.id).await.unwrap().unwrap();
+    assert!(got.email_verified);
+    assert_eq!(got, PersonalAccessToken { email_verified: true, ..live });
 }

@@ -58,3 +58,16 @@ pub async fn deleting_a_users_other_sessions_keeps_exactly_the_current_one(env: 
     assert_eq!(left[0].key, current.key());
     assert!(env.stores.sessions.find(&theirs.key()).await.unwrap().is_some());
 }
+
+pub async fn marking_a_session_verified_persists_and_skips_expired_ones(env: TestEnv) {
+    let uid = UserId::generate();
+    let (id, rec) = session(&env, Some(&uid), Span::minutes(120));
+    let (gone, old) = session(&env, Some(&uid), Span::minutes(1));
+    put_session(&env, &rec).await;
+    put_session(&env, &old).await;
+    env.clock.advance(Span::minutes(2));
+    assert!(env.stores.sessions.mark_verified(&id.key()).await.unwrap());
+    assert!(!env.stores.sessions.mark_verified(&gone.key()).await.unwrap(), "an expired session is not revived");
+    let got = env.stores.sessions.find(&id.key()).await.unwrap().unwrap();
+    assert_eq!(got, gatehouse::sessions::SessionRecord { email_verified: true, ..rec });
+}

@@ -3,7 +3,7 @@
 use crate::{now, user};
 use chrono::Duration as Span;
 use gatehouse::password::PasswordHash;
-use gatehouse::users::{CredentialChange, DisplayName, UserId};
+use gatehouse::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, UserId};
 use gatehouse::{Email, StoreError};
 use gatehouse_tests::TestEnv;
 
@@ -94,4 +94,124 @@ pub async fn deleting_a_user_frees_its_email(env: TestEnv) {
     assert!(!env.stores.users.delete(&u.id).await.unwrap());
     assert_eq!(env.stores.users.find_by_email(&u.email).await.unwrap(), None);
     env.stores.users.create(&user(&env, "ann@example.com")).await.unwrap();
+}
+
+pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_new_address(env: TestEnv) {
+    let users = &env.stores.users;
+    let (ann, bob) = (user(&env, "Ann@example.com"), user(&env, "bob@example.com"));
+    users.create(&ann).await.unwrap();
+    users.create(&bob).await.unwrap();
+    let to = Email::parse("Ann.New@Example.com").unwrap();
+    env.clock.advance(Span::seconds(5));
+    assert_eq!(
+        users
+            .change_email(
+                &ann.id,
+                EmailMove { from: &ann.email, to: &Email::parse("BOB@example.com").unwrap(), version: 0 },
+                now(&env)
+            )
+            .await
+            .unwrap(),
+        EmailSwap::Taken
+    );
+    assert_eq!(
+        users.change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 1 }, now(&env)).await.unwrap(),
+        EmailSwap::Stale,
+        "another version"
+    );
+    assert_eq!(
+        users.change_email(&ann.id, EmailMove { from: &bob.email, to: &to, version: 0 }, now(&env)).await.unwrap(),
+        EmailSwap::Stale,
+        "another address"
+    );
+    assert_eq!(
+        users
+            .change_email(&UserId::generate(), EmailMove { from: &ann.email, to: &to, version: 0 }, now(&env))
+            .await
+            .unwrap(),
+        EmailSwap::Stale
+    );
+    assert_eq!(users.find(&ann.id).await.unwrap().as_ref(), Some(&ann), "nothing moved yet");
+    let same = Email::parse("ann@EXAMPLE.com").unwrap();
+    assert!(matches!(
+        users.change_email(&ann.id, EmailMove { from: &ann.email, to: &same, version: 0 }, now(&env)).await,
+        Err(StoreError::Rejected(_))
+    ));
+    assert_eq!(
+        users.change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 0 }, now(&env)).await.unwrap(),
+        EmailSwap::Changed
+    );
+    let got = users.find(&ann.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.email.as_str(), got.email_verified_at, got.updated_at),
+        ("Ann.New@Example.com", Some(now(&env)), now(&env))
+    );
+    assert_eq!((got.password_hash, got.credentials_version), (ann.password_hash.clone(), 0));
+    assert_eq!(
+        users.find_by_email(&Email::parse("ann.new@example.com").unwrap()).await.unwrap().map(|u| u.id),
+        Some(ann.id.clone())
+    );
+    assert_eq!(users.find_by_email(&ann.email).await.unwrap(), None, "the old address is free");
+    assert_eq!(
+        users.change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 0 }, now(&env)).await.unwrap(),
+        EmailSwap::Stale,
+        "done once"
+    );
+    users.create(&user(&env, "ann@example.com")).await.expect("the old address registers again");
+    assert!(matches!(users.create(&user(&env, "ANN.NEW@example.com")).await, Err(StoreError::Conflict(_))));
+}
+
+pub async fn changes_and_registrations_racing_for_one_address_leave_exactly_one_owner(env: TestEnv) {
+    let users = env.stores.users.clone();
+    let mut movers = Vec::new();
+    for i in 0..5 {
+        let u = user(&env, &format!("mover{i}@example.com"));
+        users.create(&u).await.unwrap();
+        movers.push(u);
+    }
+    let target = Email::parse("race@example.com").unwrap();
+    let mut tasks = Vec::new();
+    for (i, u) in movers.iter().enumerate() {
+        let (store, u, to, at) = (users.clone(), u.clone(), target.clone(), now(&env));
+        tasks.push(tokio::spawn(async move {
+            let swap = store.change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0 }, at).await.unwrap();
+            (swap == EmailSwap::Changed).then_some(u.id)
+        }));
+        let (store, newcomer) =
+            (users.clone(), user(&env, if i % 2 == 0 { "RACE@example.com" } else { "race@example.com" }));
+        tasks.push(tokio::spawn(async move {
+            match store.create(&newcomer).await {
+                Ok(()) => Some(newcomer.id),
+                Err(StoreError::Conflict(_)) => None,
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        winners.extend(t.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1, "exactly one owner: {winners:?}");
+    assert_eq!(users.find_by_email(&target).await.unwrap().map(|u| u.id), Some(winners[0].clone()));
+    for u in &movers {
+        let now_has = users.find(&u.id).await.unwrap().unwrap().email;
+        let owner = users.find_by_email(&now_has).await.unwrap().map(|o| o.id);
+        assert_eq!(owner.as_ref(), Some(&u.id), "every mover owns the address it has");
+    }
+}
+
+pub async fn a_credential_change_bound_to_an_address_fails_once_the_address_moved(env: TestEnv) {
+    let users = &env.stores.users;
+    let u = user(&env, "ann@example.com");
+    users.create(&u).await.unwrap();
+    let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
+    let to = Email::parse("ann.new@example.com").unwrap();
+    let bound = |e| CredentialChange { password: Some(&hash), revoke: true, while_email: Some(e) };
+    assert_eq!(users.change_credentials(&u.id, 0, bound(&to), now(&env)).await.unwrap(), None, "not the address");
+    assert_eq!(
+        users.change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0 }, now(&env)).await.unwrap(),
+        EmailSwap::Changed
+    );
+    assert_eq!(users.change_credentials(&u.id, 0, bound(&u.email), now(&env)).await.unwrap(), None, "moved away");
+    assert_eq!(users.change_credentials(&u.id, 0, bound(&to), now(&env)).await.unwrap(), Some(1));
 }

@@ -304,6 +304,12 @@ impl Cond {
         Self { expression: expression.into(), names: None, values: None }
     }
 
+    /// Adds a clause the write must meet as well.
+    pub(crate) fn and(mut self, clause: &str) -> Self {
+        self.expression = format!("{} AND {clause}", self.expression);
+        self
+    }
+
     /// `placeholder` (`#…`) stands for the attribute `name` (one that is a reserved word).
     pub(crate) fn name(mut self, placeholder: &str, name: &str) -> Self {
         self.names.get_or_insert_default().insert(placeholder.to_owned(), name.to_owned());

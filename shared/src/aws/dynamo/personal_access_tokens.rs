@@ -28,6 +28,9 @@ struct TokenItem {
     updated_at: i64,
     #[serde(default)]
     cred_version: u64,
+    /// The owner's address was verified (absent = not, or issued before the flag existed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    verified: bool,
 }
 
 pub struct DynamoTokens {
@@ -56,6 +59,7 @@ impl DynamoTokens {
             created_at: from_ms(table, i.created_at)?,
             updated_at: from_ms(table, i.updated_at)?,
             credentials_version: i.cred_version,
+            email_verified: i.verified,
         })
     }
 
@@ -78,6 +82,7 @@ impl DynamoTokens {
             created_at: ms(tok.created_at),
             updated_at: ms(tok.updated_at),
             cred_version: tok.credentials_version,
+            verified: tok.email_verified,
         })?;
         Ok((&self.t.name, item))
     }
@@ -109,6 +114,11 @@ impl TokenStore for DynamoTokens {
             vec![(":now", n(ms(now))), (":stale", n(ms(stale_before)))],
         )
         .await
+    }
+
+    async fn mark_verified(&self, id: &TokenId) -> StoreResult<bool> {
+        let value = aws_sdk_dynamodb::types::AttributeValue::Bool(true);
+        self.conditional_update(id, "SET verified = :t", "", vec![(":t", value)]).await
     }
 
     async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool> {

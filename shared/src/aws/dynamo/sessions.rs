@@ -32,6 +32,9 @@ struct SessionItem {
     parent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     password_confirmed_at: Option<i64>,
+    /// The user's address was verified (absent = not, or issued before the flag existed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    verified: bool,
 }
 
 pub struct DynamoSessions {
@@ -63,6 +66,7 @@ impl DynamoSessions {
                 .map(|p| CredentialRef::decode(&p).ok_or_else(|| crate::StoreError::corrupt(table, "parent")))
                 .transpose()?,
             password_confirmed_at: opt_from_ms(table, i.password_confirmed_at)?,
+            email_verified: i.verified,
         })
     }
 
@@ -85,6 +89,7 @@ impl DynamoSessions {
             cred_version: r.credentials_version,
             parent: r.parent.as_ref().map(CredentialRef::encode),
             password_confirmed_at: r.password_confirmed_at.map(ms),
+            verified: r.email_verified,
         })?;
         Ok((&self.t.name, item))
     }
@@ -101,6 +106,13 @@ impl SessionStore for DynamoSessions {
         let cond =
             Cond::new(format!("attribute_exists(id_hash) AND {LIVE}")).value(":c", n(ms(now))).now_s(self.t.now());
         self.t.update_if(key1("id_hash", key.as_str()), "SET password_confirmed_at = :c", cond).await
+    }
+
+    async fn mark_verified(&self, key: &SessionKey) -> StoreResult<bool> {
+        let cond = Cond::new(format!("attribute_exists(id_hash) AND {LIVE}"))
+            .value(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .now_s(self.t.now());
+        self.t.update_if(key1("id_hash", key.as_str()), "SET verified = :t", cond).await
     }
 
     async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {

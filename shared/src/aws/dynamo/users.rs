@@ -7,9 +7,9 @@ use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
 use crate::password::PasswordHash;
-use crate::users::{CredentialChange, DisplayName, User, UserId, UserStore};
+use crate::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, User, UserId, UserStore};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -154,6 +154,9 @@ impl UserStore for DynamoUsers {
             sets.push("password = :p");
             cond = cond.value(":p", s(h.as_str()));
         }
+        if let Some(e) = change.while_email {
+            cond = cond.and("email = :e").value(":e", s(e.as_str()));
+        }
         // Users from before the column was dropped may still carry a remember token: it goes.
         let update = format!("SET {} REMOVE remember_token", sets.join(", "));
         let changed = self.t.update_if(key1("pk", user_pk(id)), update, cond).await?;
@@ -165,6 +168,71 @@ impl UserStore for DynamoUsers {
             .value(":u", n(ms(now)))
             .value(":e", s(email.as_str()));
         self.t.update_if(key1("pk", user_pk(id)), "SET email_verified_at = :u, updated_at = :u", cond).await
+    }
+
+    async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
+        let EmailMove { from, to, version } = m;
+        if from.normalized() == to.normalized() {
+            return Err(StoreError::Rejected("an email change needs a different address".into()));
+        }
+        let rejected = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
+        let values = |pairs: &[(&str, AttributeValue)]| -> Option<Item> {
+            Some(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+        };
+        let user = Update::builder()
+            .table_name(&self.t.name)
+            .key("pk", s(user_pk(id)))
+            .condition_expression(format!("{} AND email = :from", version_condition(version)))
+            .update_expression("SET email = :to, email_verified_at = :u, updated_at = :u")
+            .set_expression_attribute_values(values(&[
+                (":v", n(version)),
+                (":from", s(from.as_str())),
+                (":to", s(to.as_str())),
+                (":u", n(ms(now))),
+            ]))
+            .build()
+            .map_err(rejected)?;
+        let free = Delete::builder()
+            .table_name(&self.t.name)
+            .key("pk", s(email_pk(from)))
+            .condition_expression("user_id = :id")
+            .set_expression_attribute_values(values(&[(":id", s(id.as_str()))]))
+            .build()
+            .map_err(rejected)?;
+        let reserve = self.t.encode(&EmailItem { pk: email_pk(to), user_id: id.as_str().to_owned() })?;
+        let reserve = Put::builder()
+            .table_name(&self.t.name)
+            .set_item(Some(reserve))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(rejected)?;
+        let items = vec![
+            TransactWriteItem::builder().update(user).build(),
+            TransactWriteItem::builder().delete(free).build(),
+            TransactWriteItem::builder().put(reserve).build(),
+        ];
+        // As at registration: cancellations by concurrent transactions are retried; a failed
+        // condition is the answer (the user's own conditions first: a stale change is not told
+        // whether the address is taken).
+        for attempt in 0..6u32 {
+            match self.t.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(EmailSwap::Changed),
+                Err(e) => match cancellation_codes(&e) {
+                    Some(codes) if codes.iter().take(2).any(|c| c == "ConditionalCheckFailed") => {
+                        return Ok(EmailSwap::Stale);
+                    }
+                    Some(codes) if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") => {
+                        return Ok(EmailSwap::Taken);
+                    }
+                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
+                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
+                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
+                    }
+                    _ => return Err(self.t.err(e)),
+                },
+            }
+        }
+        Err(StoreError::Unavailable("users: an email change kept conflicting with concurrent writes".into()))
     }
 
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {

@@ -1,0 +1,286 @@
+//! Changing a signed-in user's address. Requesting it (after a recent password confirmation)
+//! mails a signed link to the new address and a notice to the old one; nothing changes until the
+//! link is opened by the same user, and then the change is one atomic step: the user's address,
+//! the old `email#` reservation freed and the new one taken ([`UserStore::change_email`]). The
+//! new address is verified by that confirmation; the old address's reset token dies with it.
+//!
+//! Nothing is stored for a pending change: the link carries the new address, an expiry and an
+//! HMAC under the app key over the user id, a keyed tag of the *current* address, the new address
+//! and the credentials version. So a link stops working once the address changed (by another
+//! link) or the password changed, reset or other devices were logged out.
+//!
+//! [`UserStore::change_email`]: crate::users::UserStore::change_email
+
+use crate::auth::{Auth, AuthError, refuse_derived};
+use crate::clock::{Timestamp, epoch_seconds};
+use crate::config::Config;
+use crate::email::Email;
+use crate::email_verification::{LinkParts, VerifyError, email_hash};
+use crate::jobs::JobPayload;
+use crate::mail::{Mail, Mailer};
+use crate::password_broker::url_encode;
+use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler};
+use crate::sessions::SessionRecord;
+use crate::throttle::Limit;
+use crate::users::{EmailMove, EmailSwap, User, UserId};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub const SEND_CONFIRMATION: &str = "SendEmailChangeConfirmation";
+pub const SEND_NOTICE: &str = "SendEmailChangeNotice";
+const PURPOSE: &str = "change-email";
+
+/// Requests a user can make in a day, besides the per-minute limit: each sends a mail to an
+/// address the requester chose.
+const REQUESTS_PER_DAY: Limit = Limit { max: 10, window: crate::clock::Span::days(1) };
+
+/// The throttle keys of a user's change requests ([`Auth::user_tag`] `tag`): per minute, per day.
+pub fn request_keys(tag: &str) -> [String; 2] {
+    [format!("email-change:{tag}"), format!("email-change-day:{tag}")]
+}
+
+fn signed_payload(config: &Config, user: &User, to: &Email, expires: i64) -> String {
+    let from = email_hash(config, &user.email);
+    format!("{}|{from}|{}|{}|{expires}", user.id, to.normalized(), user.credentials_version)
+}
+
+/// The confirmation link for moving `user` (as it is now) to `to`, valid until `now` + the
+/// verification links' expiry.
+pub fn link(config: &Config, user: &User, to: &Email, now: Timestamp) -> String {
+    let expires = epoch_seconds(now + config.verification.expire);
+    let signature = config.app_key.sign(PURPOSE, &signed_payload(config, user, to, expires));
+    config
+        .verification
+        .email_change_url_template
+        .replace("{id}", user.id.as_str())
+        .replace("{email}", &url_encode(to.as_str()))
+        .replace("{expires}", &expires.to_string())
+        .replace("{signature}", &signature)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The new address is the current one (compared normalised).
+    #[error("this is already your address")]
+    SameAddress,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+}
+
+/// `POST /user/email`: asks to move `user` (signed in with `current`) to `to`. Needs a password
+/// confirmation within the window and a session of the user's own (not a handoff's); counted
+/// per user (6 a minute, 10 a day) before anything is read. A taken address is refused now
+/// (`EmailTaken`) and again, atomically, at confirmation. Queues the link to `to` and the notice
+/// to the current address.
+pub async fn request(
+    auth: &Auth,
+    dispatcher: &Dispatcher,
+    user: &User,
+    current: &SessionRecord,
+    to: &Email,
+) -> Result<(), RequestError> {
+    refuse_derived(current)?;
+    if !auth.access.password_recently_confirmed(current.password_confirmed_at) {
+        return Err(AuthError::PasswordConfirmationRequired.into());
+    }
+    if to.normalized() == user.email.normalized() {
+        return Err(RequestError::SameAddress);
+    }
+    let [minute, day] = request_keys(&auth.user_tag(&user.id));
+    auth.limit(&minute, Limit::per_minute(auth.config().verification.resend_per_minute)).await?;
+    auth.limit(&day, REQUESTS_PER_DAY).await?;
+    if auth.stores().users.find_by_email(to).await.map_err(AuthError::from)?.is_some() {
+        return Err(AuthError::EmailTaken.into());
+    }
+    let data = serde_json::json!({ "user_id": user.id.as_str(), "email": to.as_str() });
+    dispatcher.dispatch(JobPayload::notification(SEND_CONFIRMATION, data.clone())).await?;
+    dispatcher.dispatch(JobPayload::notification(SEND_NOTICE, data)).await?;
+    tracing::info!(event = "email_change_requested", user_id = %user.id, to_tag = %auth.email_tag(to));
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    #[error(transparent)]
+    Link(#[from] VerifyError),
+    /// Another account took the address since the request.
+    #[error("the email has already been taken")]
+    Taken,
+}
+
+impl From<crate::StoreError> for ConfirmError {
+    fn from(e: crate::StoreError) -> Self {
+        Self::Link(VerifyError::Store(e))
+    }
+}
+
+/// Opens a confirmation link for `caller` (who must be the user it names: `NotYours`
+/// otherwise, before any read). The signature binds the user's current address and credentials
+/// version, so it is checked (constant time) against the user as read now; then the expiry; then
+/// the atomic swap. Returns the user at its new address; opening the link again after it worked
+/// returns the user with nothing done.
+pub async fn confirm(
+    config: &Config,
+    stores: &crate::Stores,
+    link: &LinkParts<'_>,
+    caller: &UserId,
+    now: Timestamp,
+) -> Result<User, ConfirmError> {
+    let expires: i64 = link.expires.parse().map_err(|_| VerifyError::InvalidLink)?;
+    let to = Email::parse(link.address).map_err(|_| VerifyError::InvalidLink)?;
+    let id = UserId::parse(link.id).ok_or(VerifyError::InvalidLink)?;
+    if &id != caller {
+        return Err(VerifyError::NotYours.into());
+    }
+    let user = stores.users.find(&id).await?.ok_or(VerifyError::InvalidLink)?;
+    if user.email.normalized() == to.normalized() {
+        return Ok(user);
+    }
+    if !config.app_key.verify(PURPOSE, &signed_payload(config, &user, &to, expires), link.signature) {
+        return Err(VerifyError::InvalidLink.into());
+    }
+    if expires < epoch_seconds(now) {
+        return Err(VerifyError::Expired.into());
+    }
+    let m = EmailMove { from: &user.email, to: &to, version: user.credentials_version };
+    match stores.users.change_email(&id, m, now).await? {
+        EmailSwap::Changed => {}
+        EmailSwap::Taken => return Err(ConfirmError::Taken),
+        // The address or the credentials moved between the read and the swap.
+        EmailSwap::Stale => return Err(VerifyError::InvalidLink.into()),
+    }
+    // A reset link mailed to the old address dies (a reset in flight also checks the address).
+    stores.resets.delete(&user.email).await?;
+    crate::credentials::stamp_verified(stores, &id).await?;
+    tracing::info!(event = "email_changed", user_id = %id, from_tag = %config.app_key.email_tag(&user.email), to_tag = %config.app_key.email_tag(&to));
+    Ok(User { email: to, email_verified_at: Some(now), updated_at: now, ..user })
+}
+
+/// The user and the new address a change job names, as they are now: `None` (nothing to mail)
+/// when the user is gone or already has that address.
+async fn pending(job: &JobPayload, ctx: &JobContext) -> Result<Option<(User, Email)>, JobError> {
+    let id = job.data.get("user_id").and_then(|v| v.as_str()).and_then(UserId::parse);
+    let id = id.ok_or_else(|| JobError::permanent("the job names no user"))?;
+    let to = crate::password_broker::email_of(job)?;
+    let user = ctx.stores.users.find(&id).await?;
+    Ok(user.filter(|u| u.email.normalized() != to.normalized()).map(|u| (u, to)))
+}
+
+/// Mails the confirmation link to the new address, made from the user as it is when the job
+/// runs (a user gone, or already at that address, gets nothing).
+pub struct SendConfirmation {
+    pub config: Arc<Config>,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+#[async_trait]
+impl JobHandler for SendConfirmation {
+    async fn handle(&self, job: &JobPayload, ctx: &JobContext) -> Result<(), JobError> {
+        let Some((user, to)) = pending(job, ctx).await? else { return Ok(()) };
+        let link = link(&self.config, &user, &to, ctx.stores.clock.now());
+        let minutes = self.config.verification.expire.num_minutes();
+        let text = format!(
+            "Hello,\n\nTo make this the email address of your account, sign in and open this link:\n\n{link}\n\nThis link expires in {minutes} minutes. If you did not ask for this, ignore this mail: nothing changes.\n"
+        );
+        self.mailer
+            .send(&Mail::new(&to, "Confirm your new email address", text))
+            .await
+            .map_err(crate::password_broker::mail_error)?;
+        tracing::info!(event = "email_change_mail_sent", user_id = %user.id);
+        Ok(())
+    }
+}
+
+/// Tells the current address that a change was asked for, naming the new address only in part
+/// (a stranger holding the session learns nothing new from it; the owner recognises it).
+pub struct SendNotice {
+    pub mailer: Arc<dyn Mailer>,
+}
+
+/// `a•••@example.com`: the first character of the local part (when it is a plain ASCII letter
+/// or digit: never a direction override or another invisible character) and the domain (letters,
+/// digits, '-' and '.' only, as [`Email::parse`] allows).
+pub fn masked(email: &Email) -> String {
+    let s = email.as_str();
+    let (local, domain) = s.rsplit_once('@').unwrap_or((s, ""));
+    let first = local.chars().next().filter(char::is_ascii_alphanumeric).unwrap_or('•');
+    format!("{first}•••@{domain}")
+}
+
+#[async_trait]
+impl JobHandler for SendNotice {
+    async fn handle(&self, job: &JobPayload, ctx: &JobContext) -> Result<(), JobError> {
+        let Some((user, to)) = pending(job, ctx).await? else { return Ok(()) };
+        let text = format!(
+            "Hello,\n\nSomeone signed in to your account asked to change its email address to {}. Nothing changes until the link mailed there is opened.\n\nIf this was not you, change your password at once: that also cancels the change.\n",
+            masked(&to)
+        );
+        let mail = Mail::new(&user.email, "A change of your email address was requested", text);
+        self.mailer.send(&mail).await.map_err(crate::password_broker::mail_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::sample as user;
+
+    /// (id, email, expires, signature) as the link carries them, the email decoded.
+    fn parts(url: &str) -> (String, String, String, String) {
+        let (path, query) = url.split_once('?').unwrap();
+        let id = path.rsplit('/').next().unwrap().to_owned();
+        let q: std::collections::HashMap<String, String> =
+            query.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.into(), decode(v))).collect();
+        (id, q["email"].clone(), q["expires"].clone(), q["signature"].clone())
+    }
+
+    fn decode(v: &str) -> String {
+        let mut out = Vec::new();
+        let b = v.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_link_binds_the_user_the_current_address_the_new_one_and_the_credentials() {
+        let config = Config::from_map(&Default::default()).unwrap();
+        let now = crate::clock::from_epoch_millis(1_700_000_000_000).unwrap();
+        let ann = user("ann@example.com");
+        let to = Email::parse("Ann+new@Example.com").unwrap();
+        let (id, email, expires, signature) = parts(&link(&config, &ann, &to, now));
+        assert_eq!((id.as_str(), email.as_str()), (ann.id.as_str(), "Ann+new@Example.com"));
+        let ok = |u: &User, to: &Email, exp: &str| {
+            config.app_key.verify(PURPOSE, &signed_payload(&config, u, to, exp.parse().unwrap()), &signature)
+        };
+        assert!(ok(&ann, &to, &expires));
+        assert!(ok(&ann, &Email::parse("ann+NEW@example.com").unwrap(), &expires), "normalised");
+        assert!(!ok(&ann, &Email::parse("eve@example.com").unwrap(), &expires), "another new address");
+        assert!(!ok(&User { email: Email::parse("ann2@example.com").unwrap(), ..ann.clone() }, &to, &expires));
+        assert!(!ok(&User { credentials_version: 1, ..ann.clone() }, &to, &expires), "password changed since");
+        assert!(!ok(&User { id: UserId::generate(), ..ann.clone() }, &to, &expires));
+        assert!(!ok(&ann, &to, &(expires.parse::<i64>().unwrap() + 1).to_string()));
+        let other_key = Config::from_map(&Default::default()).unwrap();
+        assert!(!other_key.app_key.verify(
+            PURPOSE,
+            &signed_payload(&config, &ann, &to, expires.parse().unwrap()),
+            &signature
+        ));
+    }
+
+    #[test]
+    fn the_notice_names_the_new_address_only_in_part() {
+        assert_eq!(masked(&Email::parse("mallory@evil.example").unwrap()), "m•••@evil.example");
+        assert_eq!(masked(&Email::parse("\u{202e}lam@evil.example").unwrap()), "••••@evil.example");
+    }
+}
