@@ -275,6 +275,7 @@ impl From<gatehouse::email_change::ConfirmError> for ApiError {
                 "This confirmation link is invalid: tampered with, or your address or password changed since it was sent.",
             ),
             ConfirmError::Link(other) => other.into(),
+            ConfirmError::Auth(a) => a.into(),
         }
     }
 }

@@ -75,7 +75,7 @@ impl App {
         if let Some(a) = abilities.iter().find(|a| !p.can(a)) {
             return Err(ApiError::forbidden(format!("This token lacks the \"{a}\" ability.")));
         }
-        match self.config.route_abilities.unmet(route_key, &p) {
+        match self.access.unmet(&self.config.route_abilities, route_key, &p).await?.as_deref() {
             None => Ok(p),
             Some(gatehouse::access::VERIFIED) => Err(ApiError::email_unverified()),
             Some(a) => Err(ApiError::forbidden(format!("This token lacks the \"{a}\" ability."))),

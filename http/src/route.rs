@@ -115,8 +115,9 @@ impl<'a> Call<'a> {
         let rec = app.access.session(&cookie).await?.ok_or_else(ApiError::unauthenticated)?;
         let user = rec.user_id.clone().ok_or_else(ApiError::unauthenticated)?;
         // A session holds every ability; of a route's requirements only a verified address can fail.
-        let required = app.config.route_abilities.for_route(&self.route.key());
-        if !rec.email_verified && required.iter().any(|r| r == gatehouse::access::VERIFIED) {
+        if app.config.route_abilities.wants_verified(&self.route.key())
+            && !app.access.verified(&user, rec.email_verified).await?
+        {
             return Err(ApiError::email_unverified());
         }
         Ok((user, rec))

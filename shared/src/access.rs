@@ -24,8 +24,9 @@ pub enum Principal {
         password_confirmed_at: Option<Timestamp>,
         /// What the session was derived from (a cross-app session's source credential).
         parent: Option<CredentialRef>,
-        /// Whether the user's address was verified (stamped on the session).
-        email_verified: bool,
+        /// Whether the user's address was verified (stamped on the session; `None`: issued
+        /// before sessions carried it).
+        email_verified: Option<bool>,
     },
     Token {
         user_id: UserId,
@@ -34,8 +35,9 @@ pub enum Principal {
         credentials_version: u64,
         /// When the token stops working (its own expiry or the maximum age, the sooner).
         expires_at: Option<Timestamp>,
-        /// Whether the owner's address was verified (stamped on the token).
-        email_verified: bool,
+        /// Whether the owner's address was verified (stamped on the token; `None`: issued before
+        /// tokens carried it).
+        email_verified: Option<bool>,
     },
 }
 
@@ -73,9 +75,9 @@ impl RouteAbilities {
         self.0.get(route_key).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// The first requirement of `route_key` that `p` does not meet.
-    pub fn unmet<'s>(&'s self, route_key: &str, p: &Principal) -> Option<&'s str> {
-        self.for_route(route_key).iter().map(String::as_str).find(|r| !p.satisfies(r))
+    /// Whether `route_key` requires a verified address.
+    pub fn wants_verified(&self, route_key: &str) -> bool {
+        self.for_route(route_key).iter().any(|r| r == VERIFIED)
     }
 }
 
@@ -113,16 +115,12 @@ impl Principal {
         }
     }
 
-    /// Whether the user's address was verified when the credential was issued or since.
-    pub fn email_verified(&self) -> bool {
+    /// Whether the user's address was verified when the credential was issued or since (`None`:
+    /// the credential was issued before credentials carried it).
+    pub fn email_verified(&self) -> Option<bool> {
         match self {
             Principal::Session { email_verified, .. } | Principal::Token { email_verified, .. } => *email_verified,
         }
-    }
-
-    /// Whether the caller meets a route requirement: [`VERIFIED`] or an ability.
-    pub fn satisfies(&self, requirement: &str) -> bool {
-        if requirement == VERIFIED { self.email_verified() } else { self.can(requirement) }
     }
 
     /// Sessions may do everything their user may; tokens only what their abilities say.
@@ -241,6 +239,26 @@ impl Access {
         Ok(Some(token))
     }
 
+    /// Whether the user behind a credential has a verified address: the flag the credential
+    /// carries, so no read; for a credential issued before credentials carried it, one
+    /// consistent read of the user.
+    pub async fn verified(&self, user: &UserId, flag: Option<bool>) -> StoreResult<bool> {
+        match flag {
+            Some(v) => Ok(v),
+            None => Ok(self.stores.users.find(user).await?.is_some_and(|u| u.email_verified_at.is_some())),
+        }
+    }
+
+    /// The first requirement of `route_key` in `table` that `p` does not meet: an ability, or
+    /// [`VERIFIED`] (judged by [`Access::verified`], only when the route asks for it).
+    pub async fn unmet(&self, table: &RouteAbilities, route_key: &str, p: &Principal) -> StoreResult<Option<String>> {
+        if let Some(a) = table.for_route(route_key).iter().find(|r| *r != VERIFIED && !p.can(r)) {
+            return Ok(Some(a.clone()));
+        }
+        let unverified = table.wants_verified(route_key) && !self.verified(p.user_id(), p.email_verified()).await?;
+        Ok(unverified.then(|| VERIFIED.to_owned()))
+    }
+
     /// A session cookie or a bearer token, whichever is presented (the token wins when both are).
     pub async fn principal(&self, bearer: Option<&str>, cookie: Option<&str>) -> StoreResult<Option<Principal>> {
         if let Some(b) = bearer {
@@ -269,5 +287,43 @@ impl Access {
             }));
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn token_of(user: &UserId, email_verified: Option<bool>) -> Principal {
+        Principal::Token {
+            user_id: user.clone(),
+            token_id: TokenId::generate(),
+            abilities: Abilities::new(vec!["read".into()]),
+            credentials_version: 0,
+            expires_at: None,
+            email_verified,
+        }
+    }
+
+    #[tokio::test]
+    async fn verified_is_judged_on_the_flag_and_read_from_the_user_only_for_credentials_without_one() {
+        let now = crate::clock::from_epoch_millis(1_700_000_000_000).unwrap();
+        let stores = Stores::memory(Arc::new(ManualClock::new(now)));
+        let access = Access::new(stores.clone(), Arc::new(Config::from_map(&Default::default()).unwrap()));
+        let table = RouteAbilities::parse("GET /r=verified,GET /w=write").unwrap();
+        let (ann, bob) = (crate::users::sample("ann@example.com"), crate::users::sample("bob@example.com"));
+        stores.users.create(&crate::users::User { email_verified_at: Some(now), ..ann.clone() }).await.unwrap();
+        stores.users.create(&bob).await.unwrap();
+        let unmet = |p: Principal, route: &'static str| {
+            let (access, table) = (access.clone(), table.clone());
+            async move { access.unmet(&table, route, &p).await.unwrap() }
+        };
+        assert_eq!(unmet(token_of(&ann.id, None), "GET /r").await, None, "legacy: the user is verified");
+        assert_eq!(unmet(token_of(&bob.id, None), "GET /r").await.as_deref(), Some(VERIFIED), "legacy: not");
+        assert_eq!(unmet(token_of(&ann.id, Some(false)), "GET /r").await.as_deref(), Some(VERIFIED), "the flag wins");
+        assert_eq!(unmet(token_of(&bob.id, Some(true)), "GET /r").await, None);
+        assert_eq!(unmet(token_of(&ann.id, Some(true)), "GET /w").await.as_deref(), Some("write"));
+        assert_eq!(unmet(token_of(&ann.id, Some(false)), "GET /other").await, None);
     }
 }

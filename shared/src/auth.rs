@@ -72,8 +72,9 @@ pub struct SessionGrant {
     pub password_confirmed_at: Option<Timestamp>,
     /// Keeps an earlier start (a rotated session keeps its absolute lifetime).
     pub created_at: Option<Timestamp>,
-    /// The user's address is verified (read with the user, or carried by the parent).
-    pub email_verified: bool,
+    /// The user's address is verified (read with the user, or carried by the parent; `None`
+    /// when the parent was issued before credentials carried it).
+    pub email_verified: Option<bool>,
 }
 
 /// Where a request came from, as API Gateway saw it.
@@ -204,7 +205,8 @@ impl Auth {
             Err(StoreError::Conflict(_)) => return Err(AuthError::EmailTaken),
             Err(e) => return Err(e.into()),
         }
-        let grant = SessionGrant { password_confirmed_at: Some(now), ..SessionGrant::default() };
+        let grant =
+            SessionGrant { password_confirmed_at: Some(now), email_verified: Some(false), ..SessionGrant::default() };
         let (id, _) = self.issue_session(&user.id, meta, grant).await?.ok_or(AuthError::CredentialsChanged)?;
         tracing::info!(event = "registered", user_id = %user.id, email_tag = %self.email_tag(&user.email), ip = ?meta.ip);
         Ok((user, id))
@@ -322,7 +324,7 @@ impl Auth {
             credentials_version: user.credentials_version,
             remember,
             password_confirmed_at: Some(self.now()),
-            email_verified: user.email_verified_at.is_some(),
+            email_verified: Some(user.email_verified_at.is_some()),
             ..SessionGrant::default()
         };
         let Some((id, _)) = self.issue_session(&user.id, meta, grant).await? else {
@@ -449,7 +451,7 @@ impl Auth {
             remember: current.remember(),
             password_confirmed_at: Some(self.now()),
             created_at: Some(current.created_at),
-            email_verified: current.email_verified,
+            email_verified: Some(user.email_verified_at.is_some()),
             ..SessionGrant::default()
         };
         let rotated = self.issue_session(&user.id, meta, grant).await?;

@@ -117,7 +117,7 @@ impl<'a> CrossApp<'a> {
             credentials_version: h.credentials_version,
             parent: h.parent.clone(),
             cross_app_id: Some(audit_id.clone()),
-            email_verified: user.email_verified_at.is_some(),
+            email_verified: Some(user.email_verified_at.is_some()),
             ..SessionGrant::default()
         };
         let issued = self.auth.issue_session(&user.id, meta, grant).await?;

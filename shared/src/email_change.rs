@@ -39,9 +39,22 @@ pub fn request_keys(tag: &str) -> [String; 2] {
     [format!("email-change:{tag}"), format!("email-change-day:{tag}")]
 }
 
+/// What a link signs: the new address exactly as requested (not normalised: a look-alike that
+/// lower-cases to the same text is another address), the current one's keyed tag, the version.
 fn signed_payload(config: &Config, user: &User, to: &Email, expires: i64) -> String {
     let from = email_hash(config, &user.email);
-    format!("{}|{from}|{}|{}|{expires}", user.id, to.normalized(), user.credentials_version)
+    format!("{}|{from}|{}|{}|{expires}", user.id, to.as_str(), user.credentials_version)
+}
+
+/// The state of `user` a request was made in: a confirmation job for another state sends nothing.
+fn state_of(config: &Config, user: &User) -> serde_json::Value {
+    serde_json::json!({ "version": user.credentials_version, "from_tag": email_hash(config, &user.email) })
+}
+
+/// The notice to `old` that its account's address is being (`changed`: was) moved to `to`.
+fn notice(old: &Email, to: &Email, changed: bool) -> JobPayload {
+    let data = serde_json::json!({ "email": old.as_str(), "new": to.as_str(), "changed": changed });
+    JobPayload::notification(SEND_NOTICE, data)
 }
 
 /// The confirmation link for moving `user` (as it is now) to `to`, valid until `now` + the
@@ -94,9 +107,10 @@ pub async fn request(
     if auth.stores().users.find_by_email(to).await.map_err(AuthError::from)?.is_some() {
         return Err(AuthError::EmailTaken.into());
     }
-    let data = serde_json::json!({ "user_id": user.id.as_str(), "email": to.as_str() });
-    dispatcher.dispatch(JobPayload::notification(SEND_CONFIRMATION, data.clone())).await?;
-    dispatcher.dispatch(JobPayload::notification(SEND_NOTICE, data)).await?;
+    let data = serde_json::json!({ "user_id": user.id.as_str(), "email": to.as_str(), "state": state_of(auth.config(), user) });
+    dispatcher.dispatch(JobPayload::notification(SEND_CONFIRMATION, data)).await?;
+    // To the address as it is now, whatever happens to the account before the job runs.
+    dispatcher.dispatch(notice(&user.email, to, false)).await?;
     tracing::info!(event = "email_change_requested", user_id = %user.id, to_tag = %auth.email_tag(to));
     Ok(())
 }
@@ -105,6 +119,9 @@ pub async fn request(
 pub enum ConfirmError {
     #[error(transparent)]
     Link(#[from] VerifyError),
+    /// Not a session of the user's own (a handoff's).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// Another account took the address since the request.
     #[error("the email has already been taken")]
     Taken,
@@ -116,26 +133,30 @@ impl From<crate::StoreError> for ConfirmError {
     }
 }
 
-/// Opens a confirmation link for `caller` (who must be the user it names: `NotYours`
-/// otherwise, before any read). The signature binds the user's current address and credentials
-/// version, so it is checked (constant time) against the user as read now; then the expiry; then
-/// the atomic swap. Returns the user at its new address; opening the link again after it worked
-/// returns the user with nothing done.
+/// Opens a confirmation link in `current`, a session of the user's own (not a handoff's) that
+/// must be of the user the link names (`NotYours` otherwise, before any read). The signature binds
+/// the user's current address and credentials version, so it is checked (constant time) against
+/// the user as read now; then the expiry; then the old address's reset token is deleted and the
+/// swap made. Returns the user at its new address; opening the link again after it worked
+/// returns the user, having stamped its credentials again (so a failure after the swap is
+/// finished by a retry). A notice goes to the old address.
 pub async fn confirm(
-    config: &Config,
-    stores: &crate::Stores,
+    auth: &Auth,
+    dispatcher: &Dispatcher,
     link: &LinkParts<'_>,
-    caller: &UserId,
-    now: Timestamp,
+    current: &SessionRecord,
 ) -> Result<User, ConfirmError> {
+    refuse_derived(current)?;
+    let (config, stores, now) = (auth.config(), auth.stores(), auth.now());
     let expires: i64 = link.expires.parse().map_err(|_| VerifyError::InvalidLink)?;
     let to = Email::parse(link.address).map_err(|_| VerifyError::InvalidLink)?;
     let id = UserId::parse(link.id).ok_or(VerifyError::InvalidLink)?;
-    if &id != caller {
+    if current.user_id.as_ref() != Some(&id) {
         return Err(VerifyError::NotYours.into());
     }
     let user = stores.users.find(&id).await?.ok_or(VerifyError::InvalidLink)?;
-    if user.email.normalized() == to.normalized() {
+    if user.email.as_str() == to.as_str() {
+        crate::credentials::stamp_verified(stores, &id).await?;
         return Ok(user);
     }
     if !config.app_key.verify(PURPOSE, &signed_payload(config, &user, &to, expires), link.signature) {
@@ -144,6 +165,9 @@ pub async fn confirm(
     if expires < epoch_seconds(now) {
         return Err(VerifyError::Expired.into());
     }
+    // Before the swap, so no failure after it can leave a reset link of the old address alive (a
+    // reset in flight also checks the address).
+    stores.resets.delete(&user.email).await?;
     let m = EmailMove { from: &user.email, to: &to, version: user.credentials_version };
     match stores.users.change_email(&id, m, now).await? {
         EmailSwap::Changed => {}
@@ -151,25 +175,26 @@ pub async fn confirm(
         // The address or the credentials moved between the read and the swap.
         EmailSwap::Stale => return Err(VerifyError::InvalidLink.into()),
     }
-    // A reset link mailed to the old address dies (a reset in flight also checks the address).
-    stores.resets.delete(&user.email).await?;
-    crate::credentials::stamp_verified(stores, &id).await?;
     tracing::info!(event = "email_changed", user_id = %id, from_tag = %config.app_key.email_tag(&user.email), to_tag = %config.app_key.email_tag(&to));
+    if let Err(e) = dispatcher.dispatch(notice(&user.email, &to, true)).await {
+        tracing::error!(event = "email_changed_notice_not_queued", user_id = %id, error = %e);
+    }
+    crate::credentials::stamp_verified(stores, &id).await?;
     Ok(User { email: to, email_verified_at: Some(now), updated_at: now, ..user })
 }
 
-/// The user and the new address a change job names, as they are now: `None` (nothing to mail)
-/// when the user is gone or already has that address.
-async fn pending(job: &JobPayload, ctx: &JobContext) -> Result<Option<(User, Email)>, JobError> {
+/// The user and the new address a confirmation job names, when the user is still in the state
+/// the request was made in (same address, same credentials version): `None` (nothing to mail)
+/// when the user is gone, changed its address or password since, or already has that address.
+async fn pending(config: &Config, job: &JobPayload, ctx: &JobContext) -> Result<Option<(User, Email)>, JobError> {
     let id = job.data.get("user_id").and_then(|v| v.as_str()).and_then(UserId::parse);
     let id = id.ok_or_else(|| JobError::permanent("the job names no user"))?;
     let to = crate::password_broker::email_of(job)?;
     let user = ctx.stores.users.find(&id).await?;
-    Ok(user.filter(|u| u.email.normalized() != to.normalized()).map(|u| (u, to)))
+    Ok(user.filter(|u| job.data.get("state") == Some(&state_of(config, u))).map(|u| (u, to)))
 }
 
-/// Mails the confirmation link to the new address, made from the user as it is when the job
-/// runs (a user gone, or already at that address, gets nothing).
+/// Mails the confirmation link to the new address, unless the account changed since the request.
 pub struct SendConfirmation {
     pub config: Arc<Config>,
     pub mailer: Arc<dyn Mailer>,
@@ -178,7 +203,10 @@ pub struct SendConfirmation {
 #[async_trait]
 impl JobHandler for SendConfirmation {
     async fn handle(&self, job: &JobPayload, ctx: &JobContext) -> Result<(), JobError> {
-        let Some((user, to)) = pending(job, ctx).await? else { return Ok(()) };
+        let Some((user, to)) = pending(&self.config, job, ctx).await? else {
+            tracing::info!(event = "email_change_mail_skipped", reason = "the account changed since the request");
+            return Ok(());
+        };
         let link = link(&self.config, &user, &to, ctx.stores.clock.now());
         let minutes = self.config.verification.expire.num_minutes();
         let text = format!(
@@ -193,32 +221,49 @@ impl JobHandler for SendConfirmation {
     }
 }
 
-/// Tells the current address that a change was asked for, naming the new address only in part
-/// (a stranger holding the session learns nothing new from it; the owner recognises it).
+/// Tells an account's address that a change of it was asked for, or made, naming the new address
+/// only in part (a stranger holding the session learns nothing new from it; the owner recognises
+/// it). Mails the address recorded in the job, with no read: a change confirmed before the job
+/// runs does not silence it.
 pub struct SendNotice {
     pub mailer: Arc<dyn Mailer>,
 }
 
-/// `a•••@example.com`: the first character of the local part (when it is a plain ASCII letter
-/// or digit: never a direction override or another invisible character) and the domain (letters,
-/// digits, '-' and '.' only, as [`Email::parse`] allows).
+/// `a•••@example.com`: the first character of the local part when it is a plain ASCII letter or
+/// digit (never a direction override or another invisible character), and the domain when it is
+/// ASCII (an internationalised one could imitate another).
 pub fn masked(email: &Email) -> String {
     let s = email.as_str();
     let (local, domain) = s.rsplit_once('@').unwrap_or((s, ""));
     let first = local.chars().next().filter(char::is_ascii_alphanumeric).unwrap_or('•');
+    let domain = if domain.is_ascii() { domain } else { "an international domain" };
     format!("{first}•••@{domain}")
 }
 
 #[async_trait]
 impl JobHandler for SendNotice {
-    async fn handle(&self, job: &JobPayload, ctx: &JobContext) -> Result<(), JobError> {
-        let Some((user, to)) = pending(job, ctx).await? else { return Ok(()) };
-        let text = format!(
-            "Hello,\n\nSomeone signed in to your account asked to change its email address to {}. Nothing changes until the link mailed there is opened.\n\nIf this was not you, change your password at once: that also cancels the change.\n",
-            masked(&to)
-        );
-        let mail = Mail::new(&user.email, "A change of your email address was requested", text);
-        self.mailer.send(&mail).await.map_err(crate::password_broker::mail_error)
+    async fn handle(&self, job: &JobPayload, _ctx: &JobContext) -> Result<(), JobError> {
+        let old = crate::password_broker::email_of(job)?;
+        let new = job.data.get("new").and_then(|v| v.as_str()).and_then(|v| Email::parse(v).ok());
+        let new = new.ok_or_else(|| JobError::permanent("the job names no new address"))?;
+        let (subject, text) = if job.data.get("changed").and_then(serde_json::Value::as_bool) == Some(true) {
+            (
+                "Your email address was changed",
+                format!(
+                    "Hello,\n\nThe email address of your account was changed to {}. Mail for the account now goes there, and this address can no longer sign in.\n\nIf this was not you, contact support at once.\n",
+                    masked(&new)
+                ),
+            )
+        } else {
+            (
+                "A change of your email address was requested",
+                format!(
+                    "Hello,\n\nSomeone signed in to your account asked to change its email address to {}. Nothing changes until the link mailed there is opened.\n\nIf this was not you, change your password at once: that also cancels the change.\n",
+                    masked(&new)
+                ),
+            )
+        };
+        self.mailer.send(&Mail::new(&old, subject, text)).await.map_err(crate::password_broker::mail_error)
     }
 }
 
@@ -264,7 +309,8 @@ mod tests {
             config.app_key.verify(PURPOSE, &signed_payload(&config, u, to, exp.parse().unwrap()), &signature)
         };
         assert!(ok(&ann, &to, &expires));
-        assert!(ok(&ann, &Email::parse("ann+NEW@example.com").unwrap(), &expires), "normalised");
+        assert!(!ok(&ann, &Email::parse("ann+NEW@example.com").unwrap(), &expires), "exactly as requested");
+        assert!(!ok(&ann, &Email::parse("Ann+new@Example.\u{212a}om").unwrap(), &expires), "no look-alike");
         assert!(!ok(&ann, &Email::parse("eve@example.com").unwrap(), &expires), "another new address");
         assert!(!ok(&User { email: Email::parse("ann2@example.com").unwrap(), ..ann.clone() }, &to, &expires));
         assert!(!ok(&User { credentials_version: 1, ..ann.clone() }, &to, &expires), "password changed since");
@@ -282,5 +328,6 @@ mod tests {
     fn the_notice_names_the_new_address_only_in_part() {
         assert_eq!(masked(&Email::parse("mallory@evil.example").unwrap()), "m•••@evil.example");
         assert_eq!(masked(&Email::parse("\u{202e}lam@evil.example").unwrap()), "••••@evil.example");
+        assert_eq!(masked(&Email::parse("eve@p\u{430}ypal.example").unwrap()), "e•••@an international domain");
     }
 }

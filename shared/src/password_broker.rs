@@ -91,8 +91,13 @@ impl PasswordBroker {
         let mut user = None;
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
-            // Only while the user still has the address the token was mailed to: an email change
-            // confirmed meanwhile voids the reset (the next read finds no user).
+            // Only while the user still has the address the token was mailed to. `find_by_email`
+            // reads the reservation, then the user: an email change committing between the two
+            // returns the user at its new address, which this refuses; one committing after the
+            // read fails the write's `email = :e` condition, and the next read finds no user.
+            if current.email.normalized() != email.normalized() {
+                return Err(ResetError::InvalidToken);
+            }
             let change = CredentialChange { password: Some(&hash), revoke: true, while_email: Some(&current.email) };
             if stores
                 .users

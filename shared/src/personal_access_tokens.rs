@@ -168,8 +168,9 @@ pub struct PersonalAccessToken {
     pub updated_at: Timestamp,
     /// The user's credentials version it was issued under (see [`crate::credentials`]).
     pub credentials_version: u64,
-    /// Whether the owner's address was verified: stamped at issue, refreshed on verification.
-    pub email_verified: bool,
+    /// Whether the owner's address was verified: stamped at issue, refreshed on verification;
+    /// `None` on tokens issued before tokens carried it.
+    pub email_verified: Option<bool>,
 }
 
 impl PersonalAccessToken {
@@ -211,7 +212,8 @@ pub trait TokenStore: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokenGrant {
     pub credentials_version: u64,
-    pub email_verified: bool,
+    /// `None` when the issuer does not know (a parent issued before credentials carried it).
+    pub email_verified: Option<bool>,
 }
 
 /// A freshly minted token: the plaintext (shown once) and the record to store.

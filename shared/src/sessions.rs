@@ -58,8 +58,9 @@ pub struct SessionRecord {
     /// When the password was last confirmed in this session (login counts).
     pub password_confirmed_at: Option<Timestamp>,
     /// Whether the user's address was verified: stamped at issue and refreshed when the user
-    /// verifies, so routes that require it need no user read.
-    pub email_verified: bool,
+    /// verifies, so routes that require it need no user read. `None` on sessions issued before
+    /// sessions carried it (a route requiring it then reads the user).
+    pub email_verified: Option<bool>,
 }
 
 impl SessionRecord {

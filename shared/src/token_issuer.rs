@@ -51,7 +51,7 @@ pub enum IssueError {
 struct Lineage {
     credentials_version: u64,
     parent: Option<CredentialRef>,
-    email_verified: bool,
+    email_verified: Option<bool>,
 }
 
 /// Mints tokens for callers and for password checks.
@@ -123,7 +123,7 @@ impl<'a> TokenIssuer<'a> {
         let lineage = Lineage {
             credentials_version: user.credentials_version,
             parent: None,
-            email_verified: user.email_verified_at.is_some(),
+            email_verified: Some(user.email_verified_at.is_some()),
         };
         let expires_at = self.capped_expiry(req.expires_in_minutes);
         self.mint(&user.id, req.name, req.abilities, expires_at, lineage).await

@@ -596,17 +596,24 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     assert_eq!(done.body["user"]["email"], new);
     assert!(done.body["user"]["email_verified_at"].is_string(), "the confirmation verifies the new address");
     assert_eq!(open(&t, &link, &cookie).await.status, 200, "again: nothing more to do");
+    let by_token = Call::new("GET", &link).bearer(token.body["token"].as_str().unwrap());
+    assert_eq!(t.login_fn(by_token).await.status, 401, "a session route: a token cannot confirm");
+    let changed = mails(&t).await;
+    let notice = changed.iter().find(|m| m.to == old && m.subject == "Your email address was changed");
+    assert!(notice.expect("the old address is told").text.contains("•••@example.com"));
     let r = open(&t, &superseded, &cookie).await;
     assert_eq!((r.status, r.error_code()), (403, Some("invalid_link")), "a link made for the old address");
 
-    // Everything moved at once: the new address logs in, the old one is free, its reset link dead.
+    // Everything moved at once: the new address logs in, the old one is free, and the reset link
+    // mailed to it is dead — even once somebody else registers that address.
     assert_eq!(t.login(&new, PW).await.status, 200);
     assert_eq!(t.login(&old, PW).await.status, 422);
+    assert_eq!(t.register("Somebody", &old, PW).await.status, 201, "the old address registers again");
     let reset = Call::new("POST", "/reset-password")
         .json(json!({"email": old, "token": reset_token, "password": NEW_PW, "password_confirmation": NEW_PW}));
     assert_eq!(t.reset_fn(reset).await.status, 422);
-    assert_eq!(t.login(&new, PW).await.status, 200, "the password is unchanged");
-    assert_eq!(t.register("Somebody", &old, PW).await.status, 201, "the old address registers again");
+    assert_eq!(t.login(&old, PW).await.status, 200, "the newcomer's password is untouched");
+    assert_eq!(t.login(&new, PW).await.status, 200, "and Ann's");
     assert_eq!(t.register("Somebody", &new, PW).await.status, 422, "the new one is taken");
 }
 
@@ -631,10 +638,25 @@ async fn a_change_needs_a_recent_confirmation_and_a_password_change_voids_its_li
     let r = open(&t, &link, &cookie).await;
     assert_eq!((r.status, r.error_code()), (403, Some("invalid_link")), "whoever asked before the password changed");
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["email"], "ann@example.com");
+    // Asked, then the password changed before the mail job ran: no link goes out at all.
+    assert_eq!(request_change(&t, &cookie, "ann.later@example.com").await.status, 202);
+    let back = Call::new("PUT", "/user/password")
+        .cookie(Some(&cookie))
+        .json(json!({"current_password": NEW_PW, "password": PW, "password_confirmation": PW}));
+    let back = t.login_fn(back).await;
+    assert_eq!(back.status, 204, "{}", back.raw_body);
+    let cookie = back.session_cookie().unwrap();
+    let sent = mails(&t).await;
+    assert!(
+        sent.iter().all(|m| m.to != "ann.later@example.com"),
+        "{:?}",
+        sent.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    assert!(sent.iter().any(|m| m.to == "ann@example.com" && m.subject.contains("change of your email address")));
 
     // Counted per user before anything is read: six a minute.
     t.env.advance(std::time::Duration::from_secs(61)).await;
-    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": NEW_PW}));
+    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
     assert_eq!(t.login_fn(confirm).await.status, 204);
     let statuses: Vec<u16> = {
         let mut v = Vec::new();
@@ -650,7 +672,9 @@ async fn a_change_needs_a_recent_confirmation_and_a_password_change_voids_its_li
 async fn two_users_confirming_changes_to_one_address_leave_exactly_one_owner() {
     let t = TestApp::aws(&[]).await;
     let target = unique("wanted");
-    let (a, b) = (t.signed_up(&unique("a")).await, t.signed_up(&unique("b")).await);
+    let (ra, rb) = (t.register("A", &unique("a"), PW).await, t.register("B", &unique("b"), PW).await);
+    let (a, b) = (ra.session_cookie().unwrap(), rb.session_cookie().unwrap());
+    let a_id = ra.body["user"]["id"].as_str().unwrap().to_owned();
     mails(&t).await;
     assert_eq!(request_change(&t, &a, &target).await.status, 202);
     assert_eq!(request_change(&t, &b, &target).await.status, 202);
@@ -661,12 +685,13 @@ async fn two_users_confirming_changes_to_one_address_leave_exactly_one_owner() {
         .map(|m| link_in(m, "/user/email/confirm/"))
         .collect();
     assert_eq!(links.len(), 2);
-    // Whose link is whose: each opens only for its own user.
-    let (la, lb) = if open(&t, &links[0], &b).await.error_code() == Some("not_your_link") {
+    // Whose link is whose: the path names the user.
+    let (la, lb) = if links[0].contains(&a_id) {
         (links[0].clone(), links[1].clone())
     } else {
         (links[1].clone(), links[0].clone())
     };
+    assert!(la.contains(&a_id) && !lb.contains(&a_id));
     let replies = join_all(vec![Box::pin(open(&t, &la, &a)), Box::pin(open(&t, &lb, &b))]).await;
     let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     statuses.sort();
@@ -684,7 +709,9 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
     let mut env = gatehouse_tests::TestEnv::aws().await;
     let users = gatehouse_tests::counting::CountingUsers::wrap(env.stores.users.clone());
     env.stores.users = users.clone();
-    let t = TestApp::with(env, &[("GATEHOUSE_ROUTE_ABILITIES", "GET /sessions=verified,GET /reports=verified")]);
+    let required = "GET /sessions=verified,GET /reports=verified,GET /user/confirmed-password-status=verified";
+    let t = TestApp::with(env, &[("GATEHOUSE_ROUTE_ABILITIES", required)]);
+    let status = |c: &str| Call::new("GET", "/user/confirmed-password-status").cookie(Some(c)).to_owned();
     let email = unique("ann");
     let cookie = t.register("Ann", &email, PW).await.session_cookie().unwrap();
     let token =
@@ -702,6 +729,8 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
     }
     assert!(!t.authorize(&abilities, "GET /reports", Some(&token), None).await.is_authorized);
     assert!(!t.authorize(&abilities, "GET /reports", None, Some(&cookie)).await.is_authorized);
+    let r = t.login_fn(status(&cookie)).await;
+    assert_eq!((r.status, r.error_code()), (403, Some("email_unverified")), "a session-only route too");
     assert_eq!(users.calls(), before, "the flag rides on the credential: no user read");
     assert_eq!(t.user(Some(&cookie)).await.status, 200, "routes that do not require it pass");
 
@@ -714,6 +743,7 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
     let ok = t.authorize(&abilities, "GET /reports", Some(&token), None).await;
     assert!(ok.is_authorized);
     assert_eq!(ok.context["email_verified"], true);
+    assert_eq!(t.login_fn(status(&cookie)).await.status, 200);
     assert_eq!(users.calls(), before, "still no user read");
     let fresh = t.login(&email, PW).await.session_cookie().unwrap();
     assert_eq!(sessions(Call::new("GET", "/sessions").cookie(Some(&fresh))).await.status, 200, "stamped at issue");
@@ -721,4 +751,19 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
         t.create_token(&fresh, json!({"name": "c", "abilities": ["tokens:read"], "expires_in_minutes": 5})).await;
     let child = child.body["token"].as_str().unwrap().to_owned();
     assert_eq!(sessions(Call::new("GET", "/sessions").bearer(&child)).await.status, 200, "inherited by what it mints");
+}
+
+#[tokio::test]
+async fn confirming_a_change_verifies_the_address_on_every_credential_already_issued() {
+    let t = TestApp::memory(&[("GATEHOUSE_ROUTE_ABILITIES", "GET /sessions=verified")]);
+    let cookie = t.signed_up("ann@example.com").await;
+    let token =
+        t.create_token(&cookie, json!({"name": "t", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    let sessions = || t.login_fn(Call::new("GET", "/sessions").bearer(&token));
+    assert_eq!(sessions().await.error_code(), Some("email_unverified"));
+    assert_eq!(request_change(&t, &cookie, "ann.new@example.com").await.status, 202);
+    let link = change_link(&mails(&t).await, "ann.new@example.com");
+    assert_eq!(open(&t, &link, &cookie).await.status, 200);
+    assert_eq!(sessions().await.status, 200, "the token was stamped by the confirmation");
 }

@@ -131,24 +131,33 @@ fn the_route_tables_and_the_document_mark_the_same_routes_public() {
 
 /// The functions check the credential, the route's abilities and its requirements themselves:
 /// an authorizer in front of gatehouse's routes would double the invocations and the reads, and
-/// answer API Gateway's bare 401/403 instead of the API's error JSON. It stays defined for the
-/// team's own routes on the same API.
+/// answer API Gateway's bare 401/403 instead of the API's error JSON. It stays the API's default,
+/// so a route the team adds to the same API is behind it unless it says otherwise (fail closed).
 #[test]
-fn no_route_of_gatehouse_sits_behind_the_authorizer_which_stays_defined_for_yours() {
+fn no_route_of_gatehouse_sits_behind_the_authorizer_which_guards_every_other_route_by_default() {
     let t = load();
     assert_eq!(authorized_routes(&t), BTreeSet::new());
-    let authorizer = &t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["GatehouseAuthorizer"];
-    assert!(authorizer.get("FunctionArn").is_some(), "GatehouseAuthorizer is defined");
+    let auth = &t["Resources"]["HttpApi"]["Properties"]["Auth"];
+    assert_eq!(auth["DefaultAuthorizer"].as_str(), Some("GatehouseAuthorizer"));
+    assert!(auth["Authorizers"]["GatehouseAuthorizer"].get("FunctionArn").is_some(), "GatehouseAuthorizer is defined");
 }
 
 #[test]
 fn an_authorizer_put_back_in_front_of_a_route_is_caught() {
     let mut t = load();
+    let events = |t: &mut Value| t["Resources"]["LoginFunction"]["Properties"]["Events"].clone();
     t["Resources"]["LoginFunction"]["Properties"]["Events"]["User"]["Properties"]["Auth"] =
         serde_yaml::from_str("{ Authorizer: GatehouseAuthorizer }").unwrap();
     assert_eq!(authorized_routes(&t), BTreeSet::from([("GET".to_owned(), "/user".to_owned())]));
-    t["Resources"]["HttpApi"]["Properties"]["Auth"]["DefaultAuthorizer"] = Value::from("GatehouseAuthorizer");
-    assert!(authorized_routes(&t).contains(&("POST".to_owned(), "/tokens".to_owned())));
+    let mut t = load();
+    let mut e = events(&mut t);
+    e["Logout"]["Properties"].as_mapping_mut().unwrap().remove("Auth");
+    t["Resources"]["LoginFunction"]["Properties"]["Events"] = e;
+    assert_eq!(
+        authorized_routes(&t),
+        BTreeSet::from([("POST".to_owned(), "/logout".to_owned())]),
+        "the default applies"
+    );
 }
 
 fn code_routes() -> BTreeSet<(String, String, String)> {

@@ -544,7 +544,7 @@ pub static OPS: &[Op] = &[
         tag: "users",
         summary: "The landing of the link mailed to a new address, opened signed in: the address changes, verified.",
         description: Some(
-            r"`/user/email/confirm/{id}?email=…&expires=…&signature=…`, as mailed. It must be opened by the signed-in user it names (the session cookie, or a token of that user). In one atomic step the user's address changes and is verified, the old address is freed and the new one reserved; a reset link mailed to the old address stops working. Opening it again afterwards answers 200 with nothing done.",
+            r"`/user/email/confirm/{id}?email=…&expires=…&signature=…`, as mailed. It must be opened in a session of the user it names (the session cookie; not a token, nor a session another app handed off). A reset link mailed to the old address stops working; then, in one atomic step, the user's address changes and is verified, the old address is freed and the new one reserved, and a notice goes to the old address. Opening it again afterwards answers 200 with nothing more done.",
         ),
         ok: &[Response {
             status: 200,
@@ -555,7 +555,7 @@ pub static OPS: &[Op] = &[
         errors: &[
             (
                 403,
-                r"Code `invalid_link` (tampered, signed by another key, or the address or password changed since it was sent), `link_expired`, or `not_your_link` (a valid link of another account than the signed-in one).",
+                r"Code `invalid_link` (tampered, signed by another key, or the address or password changed since it was sent), `link_expired`, `not_your_link` (a valid link of another account than the signed-in one), or a session opened by another app's handoff.",
             ),
             (409, r"Code `email_taken`: another account took the address since the request; nothing changed."),
         ],

@@ -56,14 +56,15 @@ pub async fn request_email_change(call: Call<'_>) -> Reply {
 }
 
 /// The landing of a change's link: `/user/email/confirm/{id}?email=…&expires=…&signature=…`,
-/// opened by the signed-in user it names. 200 with the user at its new address (verified); 409
-/// `email_taken` when another account took it meanwhile; 403 for a bad or superseded link.
+/// opened in a session of the user it names (not a token, nor a session another app handed off).
+/// 200 with the user at its new address (verified); 409 `email_taken` when another account took
+/// it meanwhile; 403 for a bad or superseded link.
 pub async fn confirm_email_change(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
+    let (_, session) = call.session().await?;
     let [email, expires, signature] = ["email", "expires", "signature"].map(|k| call.query(k).unwrap_or_default());
     let link = LinkParts { id: call.param(0), address: &email, expires: &expires, signature: &signature };
     let app = call.app;
-    let user = email_change::confirm(&app.config, &app.stores, &link, caller.user_id(), app.access.now()).await?;
+    let user = email_change::confirm(&app.auth, &app.dispatcher(), &link, &session).await?;
     Ok(json(StatusCode::OK, &UserBody::from(&user)))
 }
 

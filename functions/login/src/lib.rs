@@ -36,7 +36,7 @@ pub static ROUTES: &[Route] = &[
     route!(PUT "/user/profile-information", Guard::Credential(&[UPDATE_PROFILE]), account::update_profile, body = ProfileRequest),
     route!(PUT "/user/password", Guard::Session, account::update_password, body = UpdatePasswordRequest),
     route!(POST "/user/email", Guard::Session, account::request_email_change, body = EmailChangeRequest),
-    route!(GET "/user/email/confirm/{id}", Guard::Credential(&[]), account::confirm_email_change),
+    route!(GET "/user/email/confirm/{id}", Guard::Session, account::confirm_email_change),
 ];
 
 pub(crate) fn with_cookie(mut resp: Response<Body>, cookie: HeaderValue) -> Response<Body> {

@@ -40,7 +40,14 @@ pub async fn authorize(
             return deny();
         }
     };
-    if let Some(unmet) = abilities.unmet(&route, &principal) {
+    let unmet = match access.unmet(abilities, &route, &principal).await {
+        Ok(unmet) => unmet,
+        Err(e) => {
+            tracing::error!(error = %e, route = %route, "authorizer could not reach the store; denying");
+            return deny();
+        }
+    };
+    if let Some(unmet) = unmet {
         tracing::info!(event = "authorizer_requirement_unmet", route = %route, requirement = %unmet, user_id = %principal.user_id());
         return deny();
     }

@@ -40,7 +40,7 @@ impl TokenStore for MemoryTokens {
         let now = self.clock.now();
         Ok(match self.rows.lock().get_mut(id) {
             Some(t) if is_live(t.expires_at, now) => {
-                t.email_verified = true;
+                t.email_verified = Some(true);
                 true
             }
             _ => false,

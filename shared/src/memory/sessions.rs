@@ -35,7 +35,7 @@ impl SessionStore for MemorySessions {
         let live_now = self.clock.now();
         Ok(match self.rows.lock().get_mut(key) {
             Some(s) if s.expires_at > live_now => {
-                s.email_verified = true;
+                s.email_verified = Some(true);
                 true
             }
             _ => false,

@@ -118,7 +118,7 @@ fn session(env: &TestEnv, user: Option<&UserId>, idle: Span) -> (SessionId, Sess
         credentials_version: 0,
         parent: None,
         password_confirmed_at: None,
-        email_verified: false,
+        email_verified: Some(false),
     };
     (id, rec)
 }

@@ -69,5 +69,10 @@ pub async fn marking_a_session_verified_persists_and_skips_expired_ones(env: Tes
     assert!(env.stores.sessions.mark_verified(&id.key()).await.unwrap());
     assert!(!env.stores.sessions.mark_verified(&gone.key()).await.unwrap(), "an expired session is not revived");
     let got = env.stores.sessions.find(&id.key()).await.unwrap().unwrap();
-    assert_eq!(got, gatehouse::sessions::SessionRecord { email_verified: true, ..rec });
+    assert_eq!(got, gatehouse::sessions::SessionRecord { email_verified: Some(true), ..rec });
+    // A session from before sessions carried the flag reads back as unknown, not as unverified.
+    let (legacy_id, legacy) = session(&env, Some(&uid), Span::minutes(120));
+    let legacy = gatehouse::sessions::SessionRecord { email_verified: None, ..legacy };
+    put_session(&env, &legacy).await;
+    assert_eq!(env.stores.sessions.find(&legacy_id.key()).await.unwrap().unwrap().email_verified, None);
 }

@@ -29,8 +29,8 @@ struct TokenItem {
     #[serde(default)]
     cred_version: u64,
     /// The owner's address was verified (absent = not, or issued before the flag existed).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verified: Option<bool>,
 }
 
 pub struct DynamoTokens {

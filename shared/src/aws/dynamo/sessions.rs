@@ -33,8 +33,8 @@ struct SessionItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     password_confirmed_at: Option<i64>,
     /// The user's address was verified (absent = not, or issued before the flag existed).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verified: Option<bool>,
 }
 
 pub struct DynamoSessions {
