@@ -70,6 +70,10 @@ enum Operation {
     /// Put every failed job of a batch back on the queue.
     #[command(name = "queue:retry-batch")]
     QueueRetryBatch { id: String },
+    /// Turn off a user's two-factor authentication (a lost device and no recovery code left):
+    /// the secret and recovery codes are deleted, the action is logged and the user is mailed.
+    #[command(name = "user:reset-two-factor")]
+    UserResetTwoFactor { email: String },
     /// Run the job worker here, long-polling the queue, until Ctrl-C.
     #[command(name = "queue:work")]
     QueueWork {
@@ -171,6 +175,17 @@ async fn operate(operation: Operation) -> Result<()> {
             }
             if uuids.is_empty() {
                 println!("No failed jobs.");
+            }
+        }
+        Operation::UserResetTwoFactor { email } => {
+            let email = gatehouse::Email::parse(&email).map_err(|e| anyhow::anyhow!("not an email address: {e}"))?;
+            let Some(user) = stores.users.find_by_email(&email).await? else {
+                bail!("no user has that address");
+            };
+            if !user.two_factor.enabled() && user.two_factor.sealed_secret.is_none() {
+                println!("User {} has no second factor; nothing to do.", user.id);
+            } else if gatehouse::two_factor::reset(&stores, &dispatcher, &user).await? {
+                println!("Two-factor authentication reset for user {}; they are told by mail.", user.id);
             }
         }
         Operation::QueueForget { uuid } => {

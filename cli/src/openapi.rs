@@ -62,6 +62,11 @@ pub struct Param {
     ProfileRequest,
     UpdatePasswordRequest,
     EmailChangeRequest,
+    CodeRequest,
+    TwoFactorChallengeRequest,
+    TwoFactorChallengeView,
+    EnrolmentView,
+    RecoveryCodesView,
     UserView,
     UserBody,
     SessionView,
@@ -374,6 +379,6 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 13);
+        assert_eq!(checked, 15);
     }
 }

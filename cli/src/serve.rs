@@ -311,7 +311,8 @@ mod tests {
                 "POST /login",
                 "POST /register",
                 "POST /reset-password",
-                "POST /tokens/issue"
+                "POST /tokens/issue",
+                "POST /two-factor-challenge"
             ]
         );
         assert_eq!(public, documented);

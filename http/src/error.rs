@@ -280,6 +280,36 @@ impl From<gatehouse::email_change::ConfirmError> for ApiError {
     }
 }
 
+impl From<gatehouse::two_factor::TwoFactorError> for ApiError {
+    fn from(e: gatehouse::two_factor::TwoFactorError) -> Self {
+        use gatehouse::two_factor::TwoFactorError;
+        match e {
+            TwoFactorError::AlreadyEnabled => ApiError::new(
+                StatusCode::CONFLICT,
+                "two_factor_enabled",
+                "Two-factor authentication is already on; turn it off first to enrol another app.",
+            ),
+            TwoFactorError::NotEnabled => {
+                ApiError::new(StatusCode::CONFLICT, "two_factor_not_enabled", "Two-factor authentication is not on.")
+            }
+            TwoFactorError::NotEnrolled => ApiError::new(
+                StatusCode::CONFLICT,
+                "two_factor_not_enrolled",
+                "Start with POST /user/two-factor-authentication, then confirm a code.",
+            ),
+            TwoFactorError::InvalidCode => ApiError::field("code", "is invalid or was already used"),
+            TwoFactorError::InvalidChallenge => {
+                ApiError::field("challenge", "is invalid or has expired; sign in again")
+            }
+            TwoFactorError::Auth(a) => a.into(),
+            TwoFactorError::Dispatch(d) => {
+                tracing::error!(error = %d, "could not queue a two-factor mail");
+                ApiError::unavailable()
+            }
+        }
+    }
+}
+
 impl ApiError {
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
         self.message = message.into();

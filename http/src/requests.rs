@@ -142,6 +142,25 @@ request! {
 }
 
 request! {
+    /// A code from the authenticator app.
+    pub struct CodeRequest {
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{6}$"))]
+        code: String,
+    }
+}
+
+request! {
+    /// Completes a sign-in with a second factor: `code` or `recovery_code`, not both.
+    pub struct TwoFactorChallengeRequest {
+        /// As `/login` or `/tokens/issue` answered it.
+        challenge: String,
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{6}$"))]
+        code: Option<String>,
+        recovery_code: Option<String>,
+    }
+}
+
+request! {
     pub struct EmailChangeRequest {
         /// The new address; a link to confirm it is mailed there.
         #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]

@@ -23,6 +23,8 @@ pub struct UserView {
     pub created_at: String,
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub updated_at: String,
+    /// Whether sign-in needs a second factor (a confirmed authenticator app).
+    pub two_factor_enabled: bool,
 }
 
 impl From<&User> for UserView {
@@ -34,6 +36,7 @@ impl From<&User> for UserView {
             email_verified_at: u.email_verified_at.map(rfc3339),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
+            two_factor_enabled: u.two_factor.enabled(),
         }
     }
 }
@@ -140,6 +143,58 @@ pub struct NewTokenView {
     #[cfg_attr(feature = "openapi", schema(required = true))]
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub expires_at: Option<String>,
+}
+
+impl From<gatehouse::token_issuer::NewToken> for NewTokenView {
+    fn from(t: gatehouse::token_issuer::NewToken) -> Self {
+        Self {
+            token: t.plain.expose(),
+            id: t.record.id.as_str().to_owned(),
+            name: t.record.name,
+            abilities: t.record.abilities.as_slice().to_vec(),
+            expires_at: t.record.expires_at.map(rfc3339),
+        }
+    }
+}
+
+/// A sign-in whose password was right, for a user with a second factor: nothing is issued until
+/// `POST /two-factor-challenge` completes it.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TwoFactorChallengeView {
+    /// Always `true`.
+    pub two_factor: bool,
+    /// Single use, for this client, valid for 5 minutes.
+    pub challenge: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub expires_at: String,
+}
+
+impl TwoFactorChallengeView {
+    pub fn new(challenge: &gatehouse::two_factor::ChallengeToken, now: gatehouse::Timestamp) -> Self {
+        let expires_at = rfc3339(now + gatehouse::two_factor::CHALLENGE_LIFETIME);
+        Self { two_factor: true, challenge: challenge.expose().to_owned(), expires_at }
+    }
+}
+
+/// An authenticator app to enrol: shown once (confirm with `POST
+/// /user/confirmed-two-factor-authentication`).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrolmentView {
+    /// Base32, for typing into the app.
+    pub secret: String,
+    /// `otpauth://totp/…`.
+    pub otpauth_url: String,
+    /// The same URI as a QR code (an SVG document).
+    pub qr_svg: String,
+}
+
+/// Recovery codes, shown this once; each signs in once in place of a code.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryCodesView {
+    pub recovery_codes: Vec<String>,
 }
 
 /// A handoff token just made: its plaintext, shown this once.

@@ -29,6 +29,7 @@ fn token_check(c: &mut Criterion) {
         created_at: now,
         updated_at: now,
         credentials_version: 0,
+        two_factor: Default::default(),
     };
     rt.block_on(stores.users.create(&user)).expect("user");
     let owner = Tokenable::user(&user.id);

@@ -14,6 +14,7 @@ use crate::password::{
 use crate::sessions::{SessionId, SessionKey, SessionRecord};
 use crate::stores::Stores;
 use crate::throttle::{Limit, RateLimiter, client_key};
+use crate::two_factor::{ChallengeToken, Pending};
 use crate::users::{CredentialChange, DisplayName, User, UserId};
 use thiserror::Error;
 
@@ -56,6 +57,21 @@ const PASSWORD_CHECKS_PER_USER_HOUR: Limit = Limit::per_hour(30);
 /// The throttle key of a user's password checks across clients ([`Auth::user_tag`] `tag`).
 pub fn password_checks_key(tag: &str) -> String {
     format!("password-check-hour:{tag}")
+}
+
+/// What the password step of a sign-in gave.
+#[derive(Debug)]
+pub enum SignIn {
+    Passed(Box<User>),
+    /// The user has a second factor: complete with `POST /two-factor-challenge`.
+    SecondFactor(ChallengeToken),
+}
+
+/// What `/login` gave.
+#[derive(Debug)]
+pub enum Login {
+    Session(Box<User>, SessionId),
+    SecondFactor(ChallengeToken),
 }
 
 /// What a new session is issued under.
@@ -199,6 +215,7 @@ impl Auth {
             created_at: now,
             updated_at: now,
             credentials_version: 0,
+            two_factor: Default::default(),
         };
         match self.stores().users.create(&user).await {
             Ok(()) => {}
@@ -308,9 +325,27 @@ impl Auth {
         }
     }
 
-    /// Checks the credentials and issues a session under the version they were checked against:
-    /// if the password changed meanwhile, nothing is issued and the answer is the same as for a
-    /// wrong password.
+    /// The password step of every sign-in (`/login`, `/tokens/issue`): checks the credentials
+    /// ([`Auth::check_credentials`]); a user with a second factor gets a challenge for `pending`
+    /// instead ([`crate::two_factor::challenge`]), so nothing is issued on a password alone.
+    pub async fn sign_in(
+        &self,
+        email: &Email,
+        attempt: PasswordAttempt,
+        meta: &ClientMeta,
+        device_cookie: Option<&str>,
+        pending: Pending,
+    ) -> Result<SignIn, AuthError> {
+        let user = self.check_credentials(email, attempt, meta, device_cookie).await?;
+        if user.two_factor.enabled() {
+            return Ok(SignIn::SecondFactor(crate::two_factor::challenge(self, &user, pending, meta).await?));
+        }
+        Ok(SignIn::Passed(Box::new(user)))
+    }
+
+    /// `/login`: the password step, then a session under the version the password was checked
+    /// against (if the password changed meanwhile, nothing is issued and the answer is the same
+    /// as for a wrong password) — or the second-factor challenge.
     pub async fn login(
         &self,
         email: &Email,
@@ -318,8 +353,20 @@ impl Auth {
         remember: bool,
         meta: &ClientMeta,
         device_cookie: Option<&str>,
-    ) -> Result<(User, SessionId), AuthError> {
-        let user = self.check_credentials(email, attempt, meta, device_cookie).await?;
+    ) -> Result<Login, AuthError> {
+        let pending = Pending::Session { remember };
+        match self.sign_in(email, attempt, meta, device_cookie, pending).await? {
+            SignIn::SecondFactor(challenge) => Ok(Login::SecondFactor(challenge)),
+            SignIn::Passed(user) => {
+                let id = self.open_session(&user, remember, meta).await?;
+                Ok(Login::Session(user, id))
+            }
+        }
+    }
+
+    /// A session for `user` after a complete sign-in (password, and the second factor if any),
+    /// issued under the credentials version `user` was read with.
+    pub async fn open_session(&self, user: &User, remember: bool, meta: &ClientMeta) -> Result<SessionId, AuthError> {
         let grant = SessionGrant {
             credentials_version: user.credentials_version,
             remember,
@@ -331,8 +378,8 @@ impl Auth {
             tracing::info!(event = "login_superseded", user_id = %user.id);
             return Err(AuthError::InvalidCredentials);
         };
-        tracing::info!(event = "login", user_id = %user.id, email_tag = %self.email_tag(email), ip = ?meta.ip);
-        Ok((user, id))
+        tracing::info!(event = "login", user_id = %user.id, email_tag = %self.email_tag(&user.email), ip = ?meta.ip);
+        Ok(id)
     }
 
     /// Ends the session and everything derived from it (handoffs, cross-app sessions).

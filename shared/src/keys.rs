@@ -106,6 +106,31 @@ impl AppKey {
         crate::secret::constant_time_eq(signature.as_bytes(), self.sign(purpose, data).as_bytes())
     }
 
+    /// Encrypts `plaintext` for one `purpose` (AES-256-GCM under a key derived from this one by
+    /// HMAC: one derivation per call, no fetch at cold start): `v1.<nonce>.<ciphertext>`, base64.
+    /// What is stored for secrets the service must read back (the TOTP secret).
+    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> String {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let cipher = aes_gcm::Aes256Gcm::new(&self.mac("seal", purpose.as_bytes()).into());
+        let nonce = crate::secret::random_bytes::<12>();
+        let payload = Payload { msg: plaintext, aad: purpose.as_bytes() };
+        // Encryption with a fresh nonce and a 32-byte key cannot fail for inputs this size.
+        let sealed = cipher.encrypt(&nonce.into(), payload).unwrap_or_default();
+        format!("v1.{}.{}", URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    /// What [`AppKey::seal`] sealed for this `purpose` with this key; `None` for anything else
+    /// (tampered, another purpose, another key, garbage).
+    pub fn open(&self, purpose: &str, sealed: &str) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let rest = sealed.strip_prefix("v1.")?;
+        let (nonce, body) = rest.split_once('.')?;
+        let nonce: [u8; 12] = URL_SAFE_NO_PAD.decode(nonce).ok()?.try_into().ok()?;
+        let body = URL_SAFE_NO_PAD.decode(body).ok()?;
+        let cipher = aes_gcm::Aes256Gcm::new(&self.mac("seal", purpose.as_bytes()).into());
+        cipher.decrypt(&nonce.into(), Payload { msg: &body, aad: purpose.as_bytes() }).ok()
+    }
+
     /// Seals a store cursor for one listing `scope` (e.g. the owner's id): the result is what the
     /// API hands out.
     pub fn seal_cursor(&self, scope: &str, cursor: &crate::page::Cursor) -> String {
@@ -137,6 +162,25 @@ impl AppKey {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_key_and_purpose() {
+        let (k, other) = (AppKey::random(), AppKey::random());
+        let sealed = k.seal("two-factor-secret", b"JBSWY3DPEHPK3PXP");
+        assert!(!sealed.contains("JBSWY3DPEHPK3PXP"));
+        assert_ne!(sealed, k.seal("two-factor-secret", b"JBSWY3DPEHPK3PXP"), "a fresh nonce each time");
+        assert_eq!(k.open("two-factor-secret", &sealed).as_deref(), Some(&b"JBSWY3DPEHPK3PXP"[..]));
+        assert_eq!(k.open("other", &sealed), None);
+        assert_eq!(other.open("two-factor-secret", &sealed), None);
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(k.open("two-factor-secret", &String::from_utf8(tampered).unwrap()), None);
+        for junk in ["", "v1.", "v1.x.y", "v2.AAAA.AAAA", "garbage"] {
+            assert_eq!(k.open("two-factor-secret", junk), None, "{junk:?}");
+        }
+    }
+
     use super::*;
     use crate::page::Cursor;
 

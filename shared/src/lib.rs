@@ -48,6 +48,7 @@ pub mod stores;
 pub mod telemetry;
 pub mod throttle;
 pub mod token_issuer;
+pub mod two_factor;
 pub mod users;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

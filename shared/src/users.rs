@@ -144,6 +144,59 @@ pub struct User {
     /// Moves on whenever the password is reset or changed or other devices are logged out; every
     /// credential is issued conditionally on it (see [`crate::credentials`]). 0 for a new user.
     pub credentials_version: u64,
+    /// The second factor (Fortify's `two_factor_*` columns).
+    pub two_factor: TwoFactor,
+}
+
+/// A user's TOTP second factor ([`crate::two_factor`]).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TwoFactor {
+    /// The secret, sealed under the app key ([`crate::keys::AppKey::seal`]); never in plain.
+    pub sealed_secret: Option<String>,
+    /// When a code confirmed the secret: from then on a password alone does not sign in.
+    pub confirmed_at: Option<Timestamp>,
+    /// SHA-256 of each unused recovery code.
+    pub recovery_codes: Vec<String>,
+    /// The last time step whose code was accepted (a code is accepted once).
+    pub last_step: Option<u64>,
+}
+
+impl TwoFactor {
+    /// Whether sign-in needs a second factor.
+    pub fn enabled(&self) -> bool {
+        self.confirmed_at.is_some() && self.sealed_secret.is_some()
+    }
+}
+
+impl std::fmt::Debug for TwoFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwoFactor")
+            .field("sealed_secret", &self.sealed_secret.as_ref().map(|_| "[REDACTED]"))
+            .field("confirmed_at", &self.confirmed_at)
+            .field("recovery_codes", &self.recovery_codes.len())
+            .field("last_step", &self.last_step)
+            .finish()
+    }
+}
+
+/// One atomic change to a user's second factor ([`UserStore::write_two_factor`]); each is
+/// conditional as its variant says, and `false` when the condition fails.
+#[derive(Debug, Clone, Copy)]
+pub enum TwoFactorWrite<'a> {
+    /// A new pending secret, replacing an unconfirmed one; only while not confirmed.
+    Begin { sealed: &'a str },
+    /// Turns the pending secret `sealed` on (only while it is still that one and unconfirmed),
+    /// recording `step` as used and the recovery code hashes.
+    Confirm { sealed: &'a str, step: u64, recovery: &'a [String] },
+    /// Uses the code of time step `step`: only while confirmed and `step` is later than the last
+    /// one used (two concurrent uses of one code: one wins).
+    UseStep { step: u64 },
+    /// Removes the recovery code with this hash: only while confirmed and the code is there.
+    UseRecoveryCode { hash: &'a str },
+    /// Replaces the recovery codes: only while confirmed.
+    ReplaceRecoveryCodes { hashes: &'a [String] },
+    /// Removes the second factor entirely (only while the user exists).
+    Clear,
 }
 
 /// A change to a user's credentials, applied only if the credentials version is still the one
@@ -207,6 +260,8 @@ pub trait UserStore: Send + Sync {
     /// user still has `m.from` and credentials version `m.version`. `Stale` is judged before
     /// `Taken`; the same address normalised is `Err(Rejected)`.
     async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap>;
+    /// Applies one change to the user's second factor, atomically and only under its condition.
+    async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool>;
     /// Sets the display name; returns the user as written (no second read). `None` when the
     /// user does not exist.
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>>;
@@ -227,6 +282,7 @@ pub(crate) fn sample(email: &str) -> User {
         created_at: now,
         updated_at: now,
         credentials_version: 0,
+        two_factor: TwoFactor::default(),
     }
 }
 

@@ -10,7 +10,7 @@ use gatehouse::error::StoreResult;
 use gatehouse::page::{Cursor, Page};
 use gatehouse::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
 use gatehouse::sessions::{SessionKey, SessionRecord, SessionStore};
-use gatehouse::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, User, UserId, UserStore};
+use gatehouse::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, TwoFactorWrite, User, UserId, UserStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -277,6 +277,10 @@ impl UserStore for CountingUsers {
     async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
         self.calls.bump();
         self.inner.change_email(id, m, now).await
+    }
+    async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool> {
+        self.calls.bump();
+        self.inner.write_two_factor(id, w, now).await
     }
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {
         self.calls.bump();

@@ -56,6 +56,10 @@ async fn register(login: &mut LambdaProcess, email: &str) -> Value {
     login.invoke(call.event()).await.expect("register")
 }
 
+async fn call(lambda: &mut LambdaProcess, call: Call) -> Value {
+    lambda.invoke(call.event()).await.expect("an answer")
+}
+
 fn body(resp: &Value) -> Value {
     serde_json::from_str(resp["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
 }
@@ -84,6 +88,52 @@ async fn the_login_binary_registers_logs_in_serves_the_user_and_logs_out() {
         .await
         .unwrap();
     assert_eq!(body(&bad)["error"]["code"], "validation_failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_binary_asks_for_the_second_factor_and_takes_a_code_or_a_recovery_code() {
+    let env = TestEnv::aws().await;
+    let mut login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
+    let email = format!("ann-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let c = cookie(&register(&mut login, &email).await).expect("the session cookie");
+    let enrol = call(&mut login, Call::new("POST", "/user/two-factor-authentication").cookie(Some(&c))).await;
+    let secret = body(&enrol)["secret"].as_str().expect("a secret").to_owned();
+    // The binary runs on the system clock, as on Lambda.
+    let code = |at: std::time::SystemTime| {
+        let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        gatehouse::two_factor::code_for(&secret, secs).unwrap()
+    };
+    let now = std::time::SystemTime::now();
+    let confirm = Call::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&c));
+    let confirmed = call(&mut login, confirm.json(json!({ "code": code(now) }))).await;
+    assert_eq!(confirmed["statusCode"], 200, "{confirmed}");
+    let recovery = body(&confirmed)["recovery_codes"][0].as_str().unwrap().to_owned();
+    let password = || Call::new("POST", "/login").json(json!({"email": email, "password": PW}));
+    let challenged = call(&mut login, password()).await;
+    assert_eq!(challenged["statusCode"], 202, "{challenged}");
+    assert!(
+        challenged["cookies"]
+            .as_array()
+            .is_none_or(|c| c.iter().all(|c| !c.to_string().contains("gatehouse_session=")))
+    );
+    let challenge = body(&challenged)["challenge"].clone();
+    // The code that confirmed is used; the next step's code (one step of skew) signs in.
+    let next = code(now + std::time::Duration::from_secs(30));
+    let done = call(
+        &mut login,
+        Call::new("POST", "/two-factor-challenge").json(json!({"challenge": challenge, "code": next})),
+    )
+    .await;
+    assert_eq!(done["statusCode"], 200, "{done}");
+    let c2 = cookie(&done).expect("a session");
+    assert_eq!(
+        body(&call(&mut login, Call::new("GET", "/user").cookie(Some(&c2))).await)["user"]["two_factor_enabled"],
+        true
+    );
+    let again = body(&call(&mut login, password()).await)["challenge"].clone();
+    let by_recovery =
+        Call::new("POST", "/two-factor-challenge").json(json!({"challenge": again, "recovery_code": recovery}));
+    assert_eq!(call(&mut login, by_recovery).await["statusCode"], 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

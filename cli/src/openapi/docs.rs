@@ -4,6 +4,14 @@
 
 use super::{Op, Param, Response};
 
+/// The answer of a sign-in whose password was right for a user with a second factor.
+const SECOND_FACTOR: Response = Response {
+    status: 202,
+    description: r"The password was right and the user has two-factor authentication on: nothing is issued yet; complete with `POST /two-factor-challenge`.",
+    schema: Some("TwoFactorChallengeView"),
+    set_cookie: None,
+};
+
 pub const INFO_DESCRIPTION: &str = r#"Laravel's auth tables on AWS Lambda: users and sessions, personal access tokens, password reset, cross-app sessions. Every error is `{"error": {"code", "message", "fields"?}}`. Every response carries `Cache-Control: no-store`, `Referrer-Policy: no-referrer`, `Strict-Transport-Security: max-age=63072000; includeSubDomains` and `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`."#;
 pub const BEARER_DESCRIPTION: &str = r#"`<id>|<secret>` personal access token. A token stops working at its own expiry, or when it is older than GATEHOUSE_TOKEN_MAX_AGE_MINUTES (checked on every request, whenever it was minted)."#;
 pub const COOKIE_DESCRIPTION: &str = r#"The session cookie: `__Host-gatehouse_session` (`__Secure-` and a `Domain` when GATEHOUSE_SESSION_DOMAIN is set). A state change it authenticates is refused with 403 `csrf` when the browser says the request comes from another site (`Sec-Fetch-Site` not `same-origin`/`none`, or an `Origin` neither the API's own nor allowed). A session ends after its idle lifetime, and at the latest at its absolute lifetime from login (GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES, 30 days by default), which activity and "remember me" cannot extend. It is accepted only by the app that issued it."#;
@@ -48,14 +56,17 @@ pub static OPS: &[Op] = &[
         tag: "users",
         summary: r#"Log in with email and password."#,
         description: None,
-        ok: &[Response {
-            status: 200,
-            description: r#"Logged in; a fresh session cookie is set."#,
-            schema: Some("UserBody"),
-            set_cookie: Some(
-                r#"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain) and, on a device that had none, the device cookie `__Host-gatehouse_session_device` (HttpOnly; Secure; SameSite=Strict; a year) that exempts this device from the per-account limit for this account."#,
-            ),
-        }],
+        ok: &[
+            Response {
+                status: 200,
+                description: r#"Logged in; a fresh session cookie is set."#,
+                schema: Some("UserBody"),
+                set_cookie: Some(
+                    r#"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain) and, on a device that had none, the device cookie `__Host-gatehouse_session_device` (HttpOnly; Secure; SameSite=Strict; a year) that exempts this device from the per-account limit for this account."#,
+                ),
+            },
+            SECOND_FACTOR,
+        ],
         errors: &[
             CSRF,
             (
@@ -237,7 +248,10 @@ pub static OPS: &[Op] = &[
         tag: "tokens",
         summary: r#"Exchange credentials for a token (Sanctum's mobile flow)."#,
         description: None,
-        ok: &[Response { status: 201, description: r#"Issued."#, schema: Some("NewTokenView"), set_cookie: None }],
+        ok: &[
+            Response { status: 201, description: r#"Issued."#, schema: Some("NewTokenView"), set_cookie: None },
+            SECOND_FACTOR,
+        ],
         errors: &[(429, r#"Too many failed attempts."#)],
         query: &[],
     },
@@ -572,5 +586,118 @@ pub static OPS: &[Op] = &[
             },
             Param { name: "signature", schema: r#"{"type": "string"}"#, description: Some("As mailed.") },
         ],
+    },
+    Op {
+        key: "POST /user/two-factor-authentication",
+        id: "enableTwoFactor",
+        tag: "two-factor",
+        summary: "Enrol an authenticator app (Fortify's two-factor-authentication.enable): a pending secret, its otpauth:// URI and QR code.",
+        description: Some(
+            r"Session only, within the password-confirmation window (423 `password_confirmation_required` otherwise). The 160-bit secret is stored sealed with AES-256-GCM under a key derived from GATEHOUSE_APP_KEY, never in plain; it does nothing until a code confirms it. Enrolling again before confirming replaces the pending secret.",
+        ),
+        ok: &[Response { status: 200, description: "Shown once.", schema: Some("EnrolmentView"), set_cookie: None }],
+        errors: &[
+            (403, r"A session opened by another app's handoff, or a cross-site request (code `csrf`)."),
+            (409, r"Code `two_factor_enabled`: already on."),
+            (
+                423,
+                r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.",
+            ),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "POST /user/confirmed-two-factor-authentication",
+        id: "confirmTwoFactor",
+        tag: "two-factor",
+        summary: "Turn two-factor authentication on with a code from the app; answers the ten recovery codes, once.",
+        description: Some(
+            r"RFC 6238 (SHA-1, 6 digits, 30 s), one step of clock skew either way; the code's step is recorded as used. 10 attempts a minute per user, counted first. Recovery codes are stored as SHA-256 hashes. A notice is mailed.",
+        ),
+        ok: &[Response {
+            status: 200,
+            description: "On; the recovery codes, shown once.",
+            schema: Some("RecoveryCodesView"),
+            set_cookie: None,
+        }],
+        errors: &[
+            (403, r"A session opened by another app's handoff, or a cross-site request (code `csrf`)."),
+            (409, r"Code `two_factor_enabled` (already on) or `two_factor_not_enrolled` (enrol first)."),
+            (422, r"`code` is invalid."),
+            (429, r"Too many attempts; `Retry-After` says when to retry."),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "DELETE /user/two-factor-authentication",
+        id: "disableTwoFactor",
+        tag: "two-factor",
+        summary: "Turn two-factor authentication off (the secret and recovery codes are deleted).",
+        description: Some(r"Session only, within the password-confirmation window. A notice is mailed."),
+        ok: &[Response { status: 204, description: "Off.", schema: None, set_cookie: None }],
+        errors: &[
+            (403, r"A session opened by another app's handoff, or a cross-site request (code `csrf`)."),
+            (
+                423,
+                r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.",
+            ),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "POST /user/two-factor-recovery-codes",
+        id: "regenerateRecoveryCodes",
+        tag: "two-factor",
+        summary: "Ten new recovery codes; the old ones stop working.",
+        description: Some(r"Session only, within the password-confirmation window. A notice is mailed."),
+        ok: &[Response {
+            status: 200,
+            description: "The new codes, shown once.",
+            schema: Some("RecoveryCodesView"),
+            set_cookie: None,
+        }],
+        errors: &[
+            (403, r"A session opened by another app's handoff, or a cross-site request (code `csrf`)."),
+            (409, r"Code `two_factor_not_enabled`."),
+            (
+                423,
+                r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.",
+            ),
+        ],
+        query: &[],
+    },
+    Op {
+        key: "POST /two-factor-challenge",
+        id: "twoFactorChallenge",
+        tag: "two-factor",
+        summary: "Complete a sign-in with a code from the app or a recovery code (Fortify's two-factor.login).",
+        description: Some(
+            r"`challenge` is what `/login` or `/tokens/issue` answered (202) after a right password for a user with two-factor authentication on; it is single use, valid 5 minutes, bound to the client that passed the password step and to the credentials version then (a password change or reset voids it). Counted first: 5 attempts per challenge, 10 a minute per user. A code is accepted once (its time step is recorded, atomically: two concurrent uses of one code, one wins); a recovery code once (and a notice is mailed). Answers what the password step was for: a session (200, cookie) or a token (201).",
+        ),
+        ok: &[
+            Response {
+                status: 200,
+                description: "Signed in (from `/login`); a fresh session cookie is set.",
+                schema: Some("UserBody"),
+                set_cookie: Some(
+                    r"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain).",
+                ),
+            },
+            Response {
+                status: 201,
+                description: "A token (from `/tokens/issue`).",
+                schema: Some("NewTokenView"),
+                set_cookie: None,
+            },
+        ],
+        errors: &[
+            CSRF,
+            (
+                422,
+                r"`challenge` is invalid, expired, used or from another client (sign in again); or `code` is invalid or already used.",
+            ),
+            (429, r"Too many attempts; `Retry-After` says when to retry."),
+        ],
+        query: &[],
     },
 ];

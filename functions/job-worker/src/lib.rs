@@ -24,6 +24,8 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     use gatehouse::email_change::{SEND_CONFIRMATION, SEND_NOTICE, SendConfirmation, SendNotice};
     w.register(SEND_CONFIRMATION, SendConfirmation { config: config.clone(), mailer: mailer.clone() });
     w.register(SEND_NOTICE, SendNotice { mailer: mailer.clone() });
+    let second_factor = gatehouse::two_factor::SendNotice { mailer: mailer.clone() };
+    w.register(gatehouse::two_factor::SEND_NOTICE, second_factor);
     gatehouse::password_broker::register_jobs(&mut w, config, mailer);
     w
 }

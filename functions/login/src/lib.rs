@@ -2,6 +2,7 @@
 //! session list, logging out other devices and password confirmation. Each handler reads the
 //! request, calls `Auth` and renders the answer.
 
+use gatehouse::auth::Login;
 use gatehouse::credentials::CredentialRef;
 use gatehouse::password::{PasswordAttempt, PasswordContext};
 use gatehouse::personal_access_tokens::UPDATE_PROFILE;
@@ -13,6 +14,7 @@ use lambda_http::{Body, Response};
 
 mod account;
 mod sessions;
+mod two_factor;
 
 /// Serves one request through [`ROUTES`].
 pub async fn handle(app: &gatehouse_http::App, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
@@ -37,6 +39,11 @@ pub static ROUTES: &[Route] = &[
     route!(PUT "/user/password", Guard::Session, account::update_password, body = UpdatePasswordRequest),
     route!(POST "/user/email", Guard::Session, account::request_email_change, body = EmailChangeRequest),
     route!(GET "/user/email/confirm/{id}", Guard::Session, account::confirm_email_change),
+    route!(POST "/user/two-factor-authentication", Guard::Session, two_factor::enable),
+    route!(POST "/user/confirmed-two-factor-authentication", Guard::Session, two_factor::confirm, body = CodeRequest),
+    route!(DELETE "/user/two-factor-authentication", Guard::Session, two_factor::disable),
+    route!(POST "/user/two-factor-recovery-codes", Guard::Session, two_factor::regenerate),
+    route!(POST "/two-factor-challenge", Guard::Public, two_factor::challenge, body = TwoFactorChallengeRequest),
 ];
 
 pub(crate) fn with_cookie(mut resp: Response<Body>, cookie: HeaderValue) -> Response<Body> {
@@ -80,8 +87,11 @@ async fn login(call: Call<'_>) -> Reply {
     })?;
     let device = call.cookie(&gatehouse_http::device_cookie_name(&app.config.session));
     let attempt = PasswordAttempt::new(password);
-    let (user, session) = app.auth.login(&email, attempt, remember, &call.meta(), device.as_deref()).await?;
-    let resp = json(StatusCode::OK, &UserBody::from(&user));
+    let (user, session) = match app.auth.login(&email, attempt, remember, &call.meta(), device.as_deref()).await? {
+        Login::Session(user, session) => (user, session),
+        Login::SecondFactor(challenge) => return Ok(two_factor::challenged(app, &challenge)),
+    };
+    let resp = json(StatusCode::OK, &UserBody::from(user.as_ref()));
     let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember));
     // A known device from now on: its own login count, untouched by floods against the account.
     let known = device.is_some_and(|d| app.config.app_key.device_id(&email, &d).is_some());
@@ -138,7 +148,13 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/sessions/index/by_user", &["dynamodb:Query"]),
     (
         "table/personal_access_tokens",
-        &["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+        ],
     ),
     ("table/personal_access_tokens/index/by_tokenable", &["dynamodb:Query"]),
     ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),

@@ -1,11 +1,12 @@
 //! The `tokens` function: personal access tokens and cross-app handoffs over HTTP. Each handler
 //! reads the request, calls a domain service (`TokenIssuer`, `CrossApp`) and renders the answer.
 
-use gatehouse::auth::AuthError;
+use gatehouse::auth::{AuthError, SignIn};
 use gatehouse::password::PasswordAttempt;
 use gatehouse::personal_access_tokens::{Abilities, CREATE_TOKENS, CROSS_APP_HANDOFF, Tokenable};
 use gatehouse::token_issuer::{IssueError, NewToken, TokenIssuer, TokenRequest};
-use gatehouse_http::views::{NewTokenView, TokenPage};
+use gatehouse::two_factor::Pending;
+use gatehouse_http::views::{NewTokenView, TokenPage, TwoFactorChallengeView};
 use gatehouse_http::{ApiError, Call, Fields, Guard, Reply, Route, json, no_content, route};
 use lambda_http::http::StatusCode;
 
@@ -45,14 +46,7 @@ fn token_request(f: &mut Fields<'_>, name_field: &str) -> Option<TokenRequest> {
 }
 
 fn created(t: NewToken) -> Reply {
-    let view = NewTokenView {
-        token: t.plain.expose(),
-        id: t.record.id.as_str().to_owned(),
-        name: t.record.name,
-        abilities: t.record.abilities.as_slice().to_vec(),
-        expires_at: t.record.expires_at.map(gatehouse::clock::rfc3339),
-    };
-    Ok(json(StatusCode::CREATED, &view))
+    Ok(json(StatusCode::CREATED, &NewTokenView::from(t)))
 }
 
 /// `POST /tokens`: minted by the caller's credential, never stronger than it.
@@ -81,8 +75,19 @@ async fn issue(call: Call<'_>) -> Reply {
     })?;
     // Every shape error first; credentials are checked only for a well-formed request. API
     // clients carry no device cookie: they count against the account's unknown-device limit.
-    let user = call.app.auth.check_credentials(&email, PasswordAttempt::new(password), &call.meta(), None).await?;
-    match TokenIssuer::new(&call.app.access).for_password_check(&user, req).await {
+    let pending = Pending::Token {
+        name: req.name.clone(),
+        abilities: req.abilities.as_slice().to_vec(),
+        expires_in_minutes: req.expires_in_minutes,
+    };
+    let app = call.app;
+    let user = match app.auth.sign_in(&email, PasswordAttempt::new(password), &call.meta(), None, pending).await? {
+        SignIn::Passed(user) => user,
+        SignIn::SecondFactor(c) => {
+            return Ok(json(StatusCode::ACCEPTED, &TwoFactorChallengeView::new(&c, app.access.now())));
+        }
+    };
+    match TokenIssuer::new(&app.access).for_password_check(&user, req).await {
         Ok(t) => created(t),
         // The password changed while it was being checked; the old one no longer counts.
         Err(IssueError::Revoked) => Err(AuthError::InvalidCredentials.into()),

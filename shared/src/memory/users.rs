@@ -4,7 +4,9 @@ use super::Table;
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
-use crate::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, User, UserId, UserStore};
+use crate::users::{
+    CredentialChange, DisplayName, EmailMove, EmailSwap, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
+};
 use async_trait::async_trait;
 
 #[derive(Default)]
@@ -95,6 +97,48 @@ impl UserStore for MemoryUsers {
             u.updated_at = now;
         }
         Ok(EmailSwap::Changed)
+    }
+
+    async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool> {
+        let mut t = self.by_id.lock();
+        let Some(u) = t.get_mut(id) else { return Ok(false) };
+        let tf = &mut u.two_factor;
+        let confirmed = tf.confirmed_at.is_some();
+        let done = match w {
+            TwoFactorWrite::Begin { sealed } if !confirmed => {
+                *tf = TwoFactor { sealed_secret: Some(sealed.to_owned()), ..TwoFactor::default() };
+                true
+            }
+            TwoFactorWrite::Confirm { sealed, step, recovery }
+                if !confirmed && tf.sealed_secret.as_deref() == Some(sealed) =>
+            {
+                tf.confirmed_at = Some(now);
+                tf.last_step = Some(step);
+                tf.recovery_codes = recovery.to_vec();
+                true
+            }
+            TwoFactorWrite::UseStep { step } if confirmed && tf.last_step.is_none_or(|l| l < step) => {
+                tf.last_step = Some(step);
+                true
+            }
+            TwoFactorWrite::UseRecoveryCode { hash } if confirmed && tf.recovery_codes.iter().any(|h| h == hash) => {
+                tf.recovery_codes.retain(|h| h != hash);
+                true
+            }
+            TwoFactorWrite::ReplaceRecoveryCodes { hashes } if confirmed => {
+                tf.recovery_codes = hashes.to_vec();
+                true
+            }
+            TwoFactorWrite::Clear => {
+                *tf = TwoFactor::default();
+                true
+            }
+            _ => false,
+        };
+        if done {
+            u.updated_at = now;
+        }
+        Ok(done)
     }
 
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {

@@ -59,6 +59,7 @@ fn user(env: &TestEnv, email: &str) -> User {
         created_at: now(env),
         updated_at: now(env),
         credentials_version: 0,
+        two_factor: Default::default(),
     }
 }
 
@@ -156,6 +157,8 @@ contract!(
     an_email_change_moves_both_reservations_at_once_and_verifies_the_new_address,
     changes_and_registrations_racing_for_one_address_leave_exactly_one_owner,
     a_credential_change_bound_to_an_address_fails_once_the_address_moved,
+    second_factor_writes_hold_only_under_their_conditions,
+    concurrent_uses_of_one_code_or_one_recovery_code_let_exactly_one_win,
     marking_a_session_verified_persists_and_skips_expired_ones,
     marking_a_token_verified_persists_and_skips_expired_ones,
     sessions_are_found_by_the_hash_of_their_id_and_deleted,

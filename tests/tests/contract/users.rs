@@ -215,3 +215,76 @@ pub async fn a_credential_change_bound_to_an_address_fails_once_the_address_move
     assert_eq!(users.change_credentials(&u.id, 0, bound(&u.email), now(&env)).await.unwrap(), None, "moved away");
     assert_eq!(users.change_credentials(&u.id, 0, bound(&to), now(&env)).await.unwrap(), Some(1));
 }
+
+pub async fn second_factor_writes_hold_only_under_their_conditions(env: TestEnv) {
+    use gatehouse::users::TwoFactorWrite as W;
+    let users = &env.stores.users;
+    let u = user(&env, "ann@example.com");
+    users.create(&u).await.unwrap();
+    let (id, at) = (u.id.clone(), now(&env));
+    let w = |write| {
+        let id = id.clone();
+        async move { users.write_two_factor(&id, write, at).await.unwrap() }
+    };
+    let codes = vec!["h1".to_owned(), "h2".to_owned()];
+    assert!(!w(W::Confirm { sealed: "v1.a.b", step: 5, recovery: &codes }).await, "nothing pending");
+    assert!(w(W::Begin { sealed: "v1.a.b" }).await);
+    assert!(w(W::Begin { sealed: "v1.c.d" }).await, "a pending secret is replaced");
+    assert!(!w(W::UseStep { step: 5 }).await, "not confirmed yet");
+    assert!(!w(W::Confirm { sealed: "v1.a.b", step: 5, recovery: &codes }).await, "not the pending secret");
+    assert!(w(W::Confirm { sealed: "v1.c.d", step: 5, recovery: &codes }).await);
+    let tf = users.find(&u.id).await.unwrap().unwrap().two_factor;
+    assert!(tf.enabled());
+    assert_eq!(
+        (tf.sealed_secret.as_deref(), tf.confirmed_at, tf.last_step),
+        (Some("v1.c.d"), Some(now(&env)), Some(5))
+    );
+    let mut stored = tf.recovery_codes.clone();
+    stored.sort();
+    assert_eq!(stored, codes);
+    assert!(!w(W::Begin { sealed: "v1.e.f" }).await, "no re-enrolment while on");
+    assert!(!w(W::UseStep { step: 5 }).await, "a step is used once");
+    assert!(!w(W::UseStep { step: 4 }).await, "and never an earlier one");
+    assert!(w(W::UseStep { step: 6 }).await);
+    assert!(w(W::UseRecoveryCode { hash: "h1" }).await);
+    assert!(!w(W::UseRecoveryCode { hash: "h1" }).await, "a recovery code is used once");
+    assert!(!w(W::UseRecoveryCode { hash: "nope" }).await);
+    let fresh = vec!["h3".to_owned()];
+    assert!(w(W::ReplaceRecoveryCodes { hashes: &fresh }).await);
+    assert!(!w(W::UseRecoveryCode { hash: "h2" }).await, "replaced codes are gone");
+    assert!(w(W::UseRecoveryCode { hash: "h3" }).await);
+    assert!(w(W::Clear).await);
+    let tf = users.find(&u.id).await.unwrap().unwrap().two_factor;
+    assert!(!tf.enabled() && tf.sealed_secret.is_none() && tf.recovery_codes.is_empty() && tf.last_step.is_none());
+    assert!(!w(W::ReplaceRecoveryCodes { hashes: &fresh }).await, "off: nothing to replace");
+    assert!(!users.write_two_factor(&UserId::generate(), W::Clear, now(&env)).await.unwrap(), "no such user");
+    assert!(users.find(&UserId::generate()).await.unwrap().is_none());
+}
+
+pub async fn concurrent_uses_of_one_code_or_one_recovery_code_let_exactly_one_win(env: TestEnv) {
+    use gatehouse::users::TwoFactorWrite as W;
+    let users = env.stores.users.clone();
+    let u = user(&env, "ann@example.com");
+    users.create(&u).await.unwrap();
+    let codes = vec!["r1".to_owned()];
+    assert!(users.write_two_factor(&u.id, W::Begin { sealed: "v1.x.y" }, now(&env)).await.unwrap());
+    let confirm = W::Confirm { sealed: "v1.x.y", step: 10, recovery: &codes };
+    assert!(users.write_two_factor(&u.id, confirm, now(&env)).await.unwrap());
+    for write in [W::UseStep { step: 11 }, W::UseRecoveryCode { hash: "r1" }] {
+        let step = matches!(write, W::UseStep { .. });
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let (users, id, at) = (users.clone(), u.id.clone(), now(&env));
+                tokio::spawn(async move {
+                    let w = if step { W::UseStep { step: 11 } } else { W::UseRecoveryCode { hash: "r1" } };
+                    users.write_two_factor(&id, w, at).await.unwrap()
+                })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1, "{write:?}");
+    }
+}

@@ -7,7 +7,9 @@ use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
 use crate::password::PasswordHash;
-use crate::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, User, UserId, UserStore};
+use crate::users::{
+    CredentialChange, DisplayName, EmailMove, EmailSwap, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,17 @@ struct UserItem {
     /// The credentials version; absent on users from before it existed (= 0).
     #[serde(default)]
     cred_version: u64,
+    /// The sealed TOTP secret, when enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tf_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tf_confirmed_at: Option<i64>,
+    /// Unused recovery codes: a map from each code's SHA-256 to `true` (a map so that one code is
+    /// removed by its key, conditionally on its being there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tf_recovery: Option<std::collections::BTreeMap<String, bool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tf_last_step: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -62,6 +75,12 @@ impl DynamoUsers {
             created_at: from_ms(table, i.created_at)?,
             updated_at: from_ms(table, i.updated_at)?,
             credentials_version: i.cred_version,
+            two_factor: TwoFactor {
+                sealed_secret: i.tf_secret,
+                confirmed_at: opt_from_ms(table, i.tf_confirmed_at)?,
+                recovery_codes: i.tf_recovery.map(|m| m.into_keys().collect()).unwrap_or_default(),
+                last_step: i.tf_last_step,
+            },
         })
     }
 }
@@ -89,6 +108,10 @@ impl UserStore for DynamoUsers {
             created_at: ms(user.created_at),
             updated_at: ms(user.updated_at),
             cred_version: user.credentials_version,
+            tf_secret: None,
+            tf_confirmed_at: None,
+            tf_recovery: None,
+            tf_last_step: None,
         })?;
         let email_item =
             self.t.encode(&EmailItem { pk: email_pk(&user.email), user_id: user.id.as_str().to_owned() })?;
@@ -233,6 +256,43 @@ impl UserStore for DynamoUsers {
             }
         }
         Err(StoreError::Unavailable("users: an email change kept conflicting with concurrent writes".into()))
+    }
+
+    async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool> {
+        let codes = |hashes: &[String]| {
+            AttributeValue::M(hashes.iter().map(|h| (h.clone(), AttributeValue::Bool(true))).collect())
+        };
+        const CONFIRMED: &str = "attribute_exists(tf_confirmed_at)";
+        let (update, cond) = match w {
+            TwoFactorWrite::Begin { sealed } => (
+                "SET tf_secret = :s, updated_at = :u REMOVE tf_confirmed_at, tf_recovery, tf_last_step",
+                Cond::new("attribute_exists(pk) AND attribute_not_exists(tf_confirmed_at)").value(":s", s(sealed)),
+            ),
+            TwoFactorWrite::Confirm { sealed, step, recovery } => (
+                "SET tf_confirmed_at = :u, tf_last_step = :step, tf_recovery = :r, updated_at = :u",
+                Cond::new("attribute_exists(pk) AND attribute_not_exists(tf_confirmed_at) AND tf_secret = :s")
+                    .value(":s", s(sealed))
+                    .value(":step", n(step))
+                    .value(":r", codes(recovery)),
+            ),
+            TwoFactorWrite::UseStep { step } => (
+                "SET tf_last_step = :step, updated_at = :u",
+                Cond::new(format!("{CONFIRMED} AND (attribute_not_exists(tf_last_step) OR tf_last_step < :step)"))
+                    .value(":step", n(step)),
+            ),
+            TwoFactorWrite::UseRecoveryCode { hash } => (
+                "REMOVE tf_recovery.#h SET updated_at = :u",
+                Cond::new(format!("{CONFIRMED} AND attribute_exists(tf_recovery.#h)")).name("#h", hash),
+            ),
+            TwoFactorWrite::ReplaceRecoveryCodes { hashes } => {
+                ("SET tf_recovery = :r, updated_at = :u", Cond::new(CONFIRMED).value(":r", codes(hashes)))
+            }
+            TwoFactorWrite::Clear => (
+                "REMOVE tf_secret, tf_confirmed_at, tf_recovery, tf_last_step SET updated_at = :u",
+                Cond::new("attribute_exists(pk)"),
+            ),
+        };
+        self.t.update_if(key1("pk", user_pk(id)), update, cond.value(":u", n(ms(now)))).await
     }
 
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {

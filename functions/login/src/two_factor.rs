@@ -1,0 +1,103 @@
+//! Second factors (Fortify's two-factor routes): enrol, confirm, disable, new recovery codes, and
+//! the challenge that completes a sign-in.
+
+use crate::{load_user, with_cookie};
+use gatehouse::two_factor::{self, Answer, Pending};
+use gatehouse_http::views::{EnrolmentView, RecoveryCodesView, TwoFactorChallengeView, UserBody};
+use gatehouse_http::{Call, Reply, json, no_content};
+use lambda_http::http::StatusCode;
+
+/// 202 to a sign-in whose password was right for a user with a second factor: the challenge to
+/// complete with `POST /two-factor-challenge`. No cookie, no token.
+pub fn challenged(
+    app: &gatehouse_http::App,
+    c: &two_factor::ChallengeToken,
+) -> lambda_http::Response<lambda_http::Body> {
+    json(StatusCode::ACCEPTED, &TwoFactorChallengeView::new(c, app.access.now()))
+}
+
+/// `POST /user/two-factor-authentication`: a pending secret, its `otpauth://` URI and QR code.
+pub async fn enable(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let app = call.app;
+    let user = load_user(app, &user_id).await?;
+    let e = two_factor::enable(&app.auth, &user, &session).await?;
+    Ok(json(StatusCode::OK, &EnrolmentView { secret: e.secret, otpauth_url: e.otpauth_url, qr_svg: e.qr_svg }))
+}
+
+/// `POST /user/confirmed-two-factor-authentication`: turns it on with a valid code; the recovery
+/// codes, once.
+pub async fn confirm(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let code = call.fields(|f| f.text("code", 16))?;
+    let app = call.app;
+    let user = load_user(app, &user_id).await?;
+    let codes = two_factor::confirm(&app.auth, &app.dispatcher(), &user, &session, &code).await?;
+    Ok(json(StatusCode::OK, &RecoveryCodesView { recovery_codes: codes.0 }))
+}
+
+/// `DELETE /user/two-factor-authentication`.
+pub async fn disable(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let app = call.app;
+    let user = load_user(app, &user_id).await?;
+    two_factor::disable(&app.auth, &app.dispatcher(), &user, &session).await?;
+    Ok(no_content())
+}
+
+/// `POST /user/two-factor-recovery-codes`: ten new codes, once.
+pub async fn regenerate(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let app = call.app;
+    let user = load_user(app, &user_id).await?;
+    let codes = two_factor::regenerate_recovery_codes(&app.auth, &app.dispatcher(), &user, &session).await?;
+    Ok(json(StatusCode::OK, &RecoveryCodesView { recovery_codes: codes.0 }))
+}
+
+/// `POST /two-factor-challenge`: `{challenge, code}` or `{challenge, recovery_code}` completes a
+/// sign-in that `/login` (a session, 200 and the cookie) or `/tokens/issue` (a token, 201) began.
+pub async fn challenge(call: Call<'_>) -> Reply {
+    let app = call.app;
+    // It may set the session cookie: a page elsewhere must not sign a browser in.
+    gatehouse_http::check_origin(call.req, &app.config.session)?;
+    let (token, answer) = call.fields(|f| {
+        let token = f.secret("challenge", 128);
+        let code = f.optional_text("code", 16);
+        let recovery = f.optional_text("recovery_code", 64);
+        let answer = match (code, recovery) {
+            (Some(c), None) => Some(Answer::Code(c)),
+            (None, Some(r)) => Some(Answer::RecoveryCode(r)),
+            // Neither is required on its own: said once the challenge itself is there.
+            _ if token.is_some() => {
+                f.error("code", "give either code or recovery_code");
+                None
+            }
+            _ => None,
+        };
+        Some((token?, answer?))
+    })?;
+    let meta = call.meta();
+    let (user, pending) = two_factor::complete(&app.auth, &app.dispatcher(), &token, answer, &meta).await?;
+    match pending {
+        Pending::Session { remember } => {
+            let session = app.auth.open_session(&user, remember, &meta).await?;
+            let resp = json(StatusCode::OK, &UserBody::from(&user));
+            Ok(with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember)))
+        }
+        Pending::Token { name, abilities, expires_in_minutes } => {
+            let req = gatehouse::token_issuer::TokenRequest {
+                name,
+                abilities: gatehouse::personal_access_tokens::Abilities::new(abilities),
+                expires_in_minutes,
+            };
+            match gatehouse::token_issuer::TokenIssuer::new(&app.access).for_password_check(&user, req).await {
+                Ok(t) => Ok(json(StatusCode::CREATED, &gatehouse_http::views::NewTokenView::from(t))),
+                // The password changed since it was checked; the old one no longer counts.
+                Err(gatehouse::token_issuer::IssueError::Revoked) => {
+                    Err(gatehouse::auth::AuthError::InvalidCredentials.into())
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}

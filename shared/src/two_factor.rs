@@ -1,0 +1,490 @@
+//! Two-factor authentication (Laravel Fortify's TOTP with recovery codes), enforced wherever a
+//! password signs in.
+//!
+//! - **Enrolment**: a 160-bit secret is generated and stored *sealed* (AES-256-GCM under a key
+//!   derived from `GATEHOUSE_APP_KEY`: nothing to fetch at cold start, one HMAC to derive), then
+//!   confirmed with a valid code; only a confirmed secret makes sign-in ask for a second factor.
+//!   Confirming creates ten single-use recovery codes, shown once and stored as SHA-256 hashes.
+//! - **Codes**: RFC 6238 (SHA-1, 6 digits, 30 s), ±1 step of clock skew, compared in constant time.
+//!   A code is accepted once: the accepted time step is written conditionally on being later than
+//!   the last one, so two concurrent uses of one code cannot both win. A recovery code is removed
+//!   by a write conditional on it being there.
+//! - **Sign-in**: a password check of a user with a confirmed secret issues nothing; it stores a
+//!   challenge (random 256-bit token, kept as SHA-256 in the cache table with a 5-minute TTL) bound
+//!   to the client and to the credentials version the password was checked against, and answers
+//!   with the token. `complete` checks a code or a recovery code against it (counted before any
+//!   work: 5 attempts per challenge, 10 a minute per user), consumes it once and tells the caller
+//!   what to issue. A password reset does not touch the second factor, so it cannot bypass it.
+//! - Disabling, and regenerating the recovery codes, need a recent password confirmation; every
+//!   change mails a notice with fixed text.
+
+use crate::StoreError;
+use crate::auth::{Auth, AuthError, ClientMeta, refuse_derived};
+use crate::clock::{Span, epoch_seconds};
+use crate::email::Email;
+use crate::jobs::JobPayload;
+use crate::mail::{Mail, Mailer};
+use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler};
+use crate::sessions::SessionRecord;
+use crate::throttle::Limit;
+use crate::throttle::client_key;
+use crate::users::{TwoFactorWrite, User, UserId};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// RFC 6238's recommended step.
+const STEP_SECONDS: u64 = 30;
+const DIGITS: usize = 6;
+/// Steps accepted either side of now.
+const SKEW: u64 = 1;
+/// How many recovery codes a user gets.
+pub const RECOVERY_CODES: usize = 10;
+/// How long a sign-in challenge lasts.
+pub const CHALLENGE_LIFETIME: Span = Span::minutes(5);
+const SEAL_PURPOSE: &str = "two-factor-secret";
+const CHALLENGE_PREFIX: &str = "two-factor-challenge:";
+
+pub const SEND_NOTICE: &str = "SendTwoFactorNotice";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TwoFactorError {
+    #[error("two-factor authentication is already enabled")]
+    AlreadyEnabled,
+    #[error("two-factor authentication is not enabled")]
+    NotEnabled,
+    /// Confirming before enabling (no pending secret).
+    #[error("enable two-factor authentication first")]
+    NotEnrolled,
+    #[error("the code is invalid")]
+    InvalidCode,
+    /// Unknown, expired, used, bound to another client, or its user's password changed since.
+    #[error("the challenge is invalid or has expired; sign in again")]
+    InvalidChallenge,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+}
+
+impl From<StoreError> for TwoFactorError {
+    fn from(e: StoreError) -> Self {
+        Self::Auth(AuthError::Store(e))
+    }
+}
+
+/// What a user sees to enrol an authenticator app: the secret (base32), the `otpauth://` URI and
+/// that URI as a QR code (SVG). Never logged.
+pub struct Enrolment {
+    pub secret: String,
+    pub otpauth_url: String,
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment([REDACTED])")
+    }
+}
+
+/// Recovery codes in plain, shown once.
+pub struct RecoveryCodes(pub Vec<String>);
+
+impl std::fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecoveryCodes([{} REDACTED])", self.0.len())
+    }
+}
+
+/// The TOTP of `secret` for the authenticator app: `issuer` and `account` label it (':' is the
+/// label's separator, so it is replaced).
+fn totp(secret: Vec<u8>, account: &str, issuer: &str) -> Result<totp_rs::TOTP, TwoFactorError> {
+    let (account, issuer) = (account.replace(':', " "), issuer.replace(':', " "));
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, DIGITS, SKEW as u8, STEP_SECONDS, secret, Some(issuer), account)
+        .map_err(|e| TwoFactorError::Auth(AuthError::Store(StoreError::Rejected(format!("totp: {e}")))))
+}
+
+/// The code of `secret` for time step `step`.
+pub fn code_at(secret: &[u8], step: u64) -> String {
+    let t = totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        DIGITS,
+        SKEW as u8,
+        STEP_SECONDS,
+        secret.to_vec(),
+        None,
+        String::new(),
+    );
+    t.generate(step * STEP_SECONDS)
+}
+
+/// The current code of a base32 secret as an authenticator app shows it (for clients and tests);
+/// `None` when `secret_base32` is not base32.
+pub fn code_for(secret_base32: &str, unix_seconds: u64) -> Option<String> {
+    let secret = totp_rs::Secret::Encoded(secret_base32.to_owned()).to_bytes().ok()?;
+    Some(code_at(&secret, unix_seconds / STEP_SECONDS))
+}
+
+/// The time step within ±1 of `now_seconds` whose code is `code` (constant-time comparisons, all
+/// three computed), if any.
+pub fn matching_step(secret: &[u8], code: &str, now_seconds: u64) -> Option<u64> {
+    let code = code.trim();
+    if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let now = now_seconds / STEP_SECONDS;
+    let mut found = None;
+    for step in now.saturating_sub(SKEW)..=now + SKEW {
+        if crate::secret::constant_time_eq(code_at(secret, step).as_bytes(), code.as_bytes()) {
+            found = Some(step);
+        }
+    }
+    found
+}
+
+/// A recovery code as typed, reduced to what it is: lower case, without spaces or dashes.
+fn recovery_key(code: &str) -> String {
+    code.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect()
+}
+
+/// SHA-256 of a recovery code (as [`recovery_key`] reduces it): what is stored.
+pub fn recovery_hash(code: &str) -> String {
+    crate::secret::sha256_hex(recovery_key(code))
+}
+
+/// Ten fresh codes, `xxxxx-xxxxx` from Crockford's base32 alphabet (no i, l, o or u: 50 bits
+/// each), and their hashes.
+fn new_recovery_codes() -> (RecoveryCodes, Vec<String>) {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let codes: Vec<String> = (0..RECOVERY_CODES)
+        .map(|_| {
+            let bytes = crate::secret::random_bytes::<10>();
+            let chars: String = bytes.iter().map(|b| ALPHABET[usize::from(*b) % 32] as char).collect();
+            format!("{}-{}", &chars[..5], &chars[5..])
+        })
+        .collect();
+    let hashes = codes.iter().map(|c| recovery_hash(c)).collect();
+    (RecoveryCodes(codes), hashes)
+}
+
+fn require_recent_confirmation(auth: &Auth, current: &SessionRecord) -> Result<(), TwoFactorError> {
+    refuse_derived(current)?;
+    if !auth.access.password_recently_confirmed(current.password_confirmed_at) {
+        return Err(AuthError::PasswordConfirmationRequired.into());
+    }
+    Ok(())
+}
+
+fn secret_of(auth: &Auth, user: &User) -> Result<Vec<u8>, TwoFactorError> {
+    let sealed = user.two_factor.sealed_secret.as_deref().ok_or(TwoFactorError::NotEnrolled)?;
+    auth.config()
+        .app_key
+        .open(SEAL_PURPOSE, sealed)
+        .ok_or_else(|| StoreError::corrupt("users", "the two-factor secret does not open with this app key").into())
+}
+
+fn notice(user: &User, what: &str) -> JobPayload {
+    JobPayload::notification(SEND_NOTICE, serde_json::json!({ "email": user.email.as_str(), "what": what }))
+}
+
+/// Queues a security notice; a failure to queue is logged, not returned (the change is made).
+async fn tell(dispatcher: &Dispatcher, user: &User, what: &str) {
+    if let Err(e) = dispatcher.dispatch(notice(user, what)).await {
+        tracing::error!(event = "two_factor_notice_not_queued", user_id = %user.id, what, error = %e);
+    }
+}
+
+/// `POST /user/two-factor-authentication`: a new pending secret (replacing an unconfirmed one),
+/// from a session of the user's own with a recent password confirmation.
+pub async fn enable(auth: &Auth, user: &User, current: &SessionRecord) -> Result<Enrolment, TwoFactorError> {
+    require_recent_confirmation(auth, current)?;
+    if user.two_factor.enabled() {
+        return Err(TwoFactorError::AlreadyEnabled);
+    }
+    let secret = crate::secret::random_bytes::<20>().to_vec();
+    let sealed = auth.config().app_key.seal(SEAL_PURPOSE, &secret);
+    if !auth.stores().users.write_two_factor(&user.id, TwoFactorWrite::Begin { sealed: &sealed }, auth.now()).await? {
+        return Err(TwoFactorError::AlreadyEnabled);
+    }
+    let t = totp(secret, user.email.as_str(), &auth.config().app_name)?;
+    let otpauth_url = t.get_url();
+    let qr_svg = qrcode::QrCode::new(otpauth_url.as_bytes())
+        .map_err(|e| StoreError::Rejected(format!("qr code: {e}")))?
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build();
+    tracing::info!(event = "two_factor_enrolment_started", user_id = %user.id);
+    Ok(Enrolment { secret: t.get_secret_base32(), otpauth_url, qr_svg })
+}
+
+/// `POST /user/confirmed-two-factor-authentication`: a valid code of the pending secret turns it
+/// on and returns the recovery codes (shown once). Counted per user before the check.
+pub async fn confirm(
+    auth: &Auth,
+    dispatcher: &Dispatcher,
+    user: &User,
+    current: &SessionRecord,
+    code: &str,
+) -> Result<RecoveryCodes, TwoFactorError> {
+    refuse_derived(current)?;
+    if user.two_factor.enabled() {
+        return Err(TwoFactorError::AlreadyEnabled);
+    }
+    count_attempt(auth, &user.id).await?;
+    let secret = secret_of(auth, user)?;
+    let step = matching_step(&secret, code, epoch_seconds(auth.now()) as u64).ok_or(TwoFactorError::InvalidCode)?;
+    let sealed = user.two_factor.sealed_secret.as_deref().unwrap_or_default();
+    let (codes, hashes) = new_recovery_codes();
+    let write = TwoFactorWrite::Confirm { sealed, step, recovery: &hashes };
+    // Conditional on this very secret still pending: a re-enrolment meanwhile voids the code.
+    if !auth.stores().users.write_two_factor(&user.id, write, auth.now()).await? {
+        return Err(TwoFactorError::InvalidCode);
+    }
+    tracing::info!(event = "two_factor_enabled", user_id = %user.id);
+    tell(dispatcher, user, "enabled").await;
+    Ok(codes)
+}
+
+/// `DELETE /user/two-factor-authentication`, after a recent password confirmation.
+pub async fn disable(
+    auth: &Auth,
+    dispatcher: &Dispatcher,
+    user: &User,
+    current: &SessionRecord,
+) -> Result<(), TwoFactorError> {
+    require_recent_confirmation(auth, current)?;
+    let was_on = user.two_factor.enabled();
+    auth.stores().users.write_two_factor(&user.id, TwoFactorWrite::Clear, auth.now()).await?;
+    tracing::info!(event = "two_factor_disabled", user_id = %user.id, was_on);
+    if was_on {
+        tell(dispatcher, user, "disabled").await;
+    }
+    Ok(())
+}
+
+/// `POST /user/two-factor-recovery-codes`: ten new codes replace the old ones, after a recent
+/// password confirmation.
+pub async fn regenerate_recovery_codes(
+    auth: &Auth,
+    dispatcher: &Dispatcher,
+    user: &User,
+    current: &SessionRecord,
+) -> Result<RecoveryCodes, TwoFactorError> {
+    require_recent_confirmation(auth, current)?;
+    let (codes, hashes) = new_recovery_codes();
+    let write = TwoFactorWrite::ReplaceRecoveryCodes { hashes: &hashes };
+    if !user.two_factor.enabled() || !auth.stores().users.write_two_factor(&user.id, write, auth.now()).await? {
+        return Err(TwoFactorError::NotEnabled);
+    }
+    tracing::info!(event = "two_factor_recovery_codes_regenerated", user_id = %user.id);
+    tell(dispatcher, user, "recovery_codes").await;
+    Ok(codes)
+}
+
+/// Operators' `user:reset-two-factor`: the user's second factors are gone (logged, and the user
+/// is told). `false` when the user does not exist.
+pub async fn reset(stores: &crate::Stores, dispatcher: &Dispatcher, user: &User) -> Result<bool, StoreError> {
+    let done = stores.users.write_two_factor(&user.id, TwoFactorWrite::Clear, stores.clock.now()).await?;
+    tracing::warn!(event = "two_factor_reset_by_operator", user_id = %user.id, done);
+    if done {
+        tell(dispatcher, user, "reset").await;
+    }
+    Ok(done)
+}
+
+/// Counts one code attempt of a user (10 a minute), before any check.
+async fn count_attempt(auth: &Auth, user: &UserId) -> Result<(), TwoFactorError> {
+    let key = format!("two-factor:{}", auth.user_tag(user));
+    Ok(auth.limit(&key, Limit::per_minute(10)).await?)
+}
+
+/// What a completed challenge allows: what the password step was asked for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Pending {
+    /// A session (`/login`).
+    Session { remember: bool },
+    /// A token (`/tokens/issue`).
+    Token { name: String, abilities: Vec<String>, expires_in_minutes: Option<i64> },
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ChallengeItem {
+    user_id: String,
+    credentials_version: u64,
+    client: String,
+    pending: Pending,
+}
+
+/// A challenge's token, shown once to the client that passed the password step.
+pub struct ChallengeToken(String);
+
+impl ChallengeToken {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ChallengeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChallengeToken([REDACTED])")
+    }
+}
+
+fn challenge_key(token: &str) -> String {
+    format!("{CHALLENGE_PREFIX}{}", crate::secret::sha256_hex(token))
+}
+
+/// After a password check of `user` (whose second factor is on): a challenge for `pending`, bound
+/// to the client and to the credentials version the check read.
+pub async fn challenge(
+    auth: &Auth,
+    user: &User,
+    pending: Pending,
+    meta: &ClientMeta,
+) -> Result<ChallengeToken, StoreError> {
+    let token = crate::secret::random_token_256();
+    let item = ChallengeItem {
+        user_id: user.id.as_str().to_owned(),
+        credentials_version: user.credentials_version,
+        client: client_key(meta.ip.as_deref()),
+        pending,
+    };
+    let value = serde_json::to_value(&item).map_err(|e| StoreError::Rejected(e.to_string()))?;
+    auth.stores().cache.put(&challenge_key(&token), &value, Some(auth.now() + CHALLENGE_LIFETIME)).await?;
+    tracing::info!(event = "two_factor_challenged", user_id = %user.id, ip = ?meta.ip);
+    Ok(ChallengeToken(token))
+}
+
+/// The second factor offered for a challenge.
+pub enum Answer {
+    Code(String),
+    RecoveryCode(String),
+}
+
+/// `POST /two-factor-challenge`: checks `answer` for the challenge `token`, from the client that
+/// passed the password step. Counted first (5 per challenge, 10 a minute per user); the code's
+/// time step or the recovery code is used up atomically, then the challenge is consumed once.
+/// Returns the user (read now) and what to issue, which the caller issues under the version the
+/// password was checked against.
+pub async fn complete(
+    auth: &Auth,
+    dispatcher: &Dispatcher,
+    token: &str,
+    answer: Answer,
+    meta: &ClientMeta,
+) -> Result<(User, Pending), TwoFactorError> {
+    if !crate::secret::is_token_256(token) {
+        return Err(TwoFactorError::InvalidChallenge);
+    }
+    let key = challenge_key(token);
+    auth.limit(&format!("{key}:attempts"), Limit { max: 5, window: CHALLENGE_LIFETIME }).await?;
+    let stores = auth.stores();
+    let value = stores.cache.get(&key).await?.ok_or(TwoFactorError::InvalidChallenge)?;
+    let item: ChallengeItem = serde_json::from_value(value).map_err(|_| TwoFactorError::InvalidChallenge)?;
+    if item.client != client_key(meta.ip.as_deref()) {
+        return Err(TwoFactorError::InvalidChallenge);
+    }
+    let id = UserId::parse(&item.user_id).ok_or(TwoFactorError::InvalidChallenge)?;
+    count_attempt(auth, &id).await?;
+    let user = stores.users.find(&id).await?.ok_or(TwoFactorError::InvalidChallenge)?;
+    if user.credentials_version != item.credentials_version || !user.two_factor.enabled() {
+        return Err(TwoFactorError::InvalidChallenge);
+    }
+    let used = match &answer {
+        Answer::Code(code) => {
+            let secret = secret_of(auth, &user)?;
+            let step = matching_step(&secret, code, epoch_seconds(auth.now()) as u64);
+            let step = step.ok_or(TwoFactorError::InvalidCode)?;
+            stores.users.write_two_factor(&id, TwoFactorWrite::UseStep { step }, auth.now()).await?
+        }
+        Answer::RecoveryCode(code) => {
+            let hash = recovery_hash(code);
+            stores.users.write_two_factor(&id, TwoFactorWrite::UseRecoveryCode { hash: &hash }, auth.now()).await?
+        }
+    };
+    if !used {
+        // A replayed code (its step already used) or a used recovery code.
+        return Err(TwoFactorError::InvalidCode);
+    }
+    if !stores.cache.forget(&key).await? {
+        return Err(TwoFactorError::InvalidChallenge);
+    }
+    if let Answer::RecoveryCode(_) = answer {
+        tell(dispatcher, &user, "recovery_code_used").await;
+    }
+    tracing::info!(event = "two_factor_passed", user_id = %user.id, ip = ?meta.ip);
+    Ok((user, item.pending))
+}
+
+/// Mails a user's address a notice of a change to its second factors (fixed text only).
+pub struct SendNotice {
+    pub mailer: Arc<dyn Mailer>,
+}
+
+#[async_trait]
+impl JobHandler for SendNotice {
+    async fn handle(&self, job: &JobPayload, _ctx: &JobContext) -> Result<(), JobError> {
+        let to = job.data.get("email").and_then(|v| v.as_str()).and_then(|v| Email::parse(v).ok());
+        let to = to.ok_or_else(|| JobError::permanent("the job names no address"))?;
+        let (subject, what) = match job.data.get("what").and_then(|v| v.as_str()) {
+            Some("enabled") => {
+                ("Two-factor authentication was turned on", "Two-factor authentication was turned on for your account.")
+            }
+            Some("disabled") => (
+                "Two-factor authentication was turned off",
+                "Two-factor authentication was turned off for your account: a password alone now signs in.",
+            ),
+            Some("recovery_codes") => (
+                "New recovery codes",
+                "New two-factor recovery codes were made for your account; the old ones no longer work.",
+            ),
+            Some("recovery_code_used") => (
+                "A recovery code was used",
+                "A recovery code was used to sign in to your account; it cannot be used again.",
+            ),
+            Some("reset") => (
+                "Two-factor authentication was reset",
+                "An administrator turned off two-factor authentication for your account.",
+            ),
+            _ => return Err(JobError::permanent("unknown two-factor notice")),
+        };
+        let text =
+            format!("Hello,\n\n{what}\n\nIf this was not you, reset your password at once and contact support.\n");
+        self.mailer.send(&Mail::new(&to, subject, text)).await.map_err(crate::password_broker::mail_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6238 appendix B, SHA-1, truncated to 6 digits.
+    #[test]
+    fn codes_match_the_rfc_vectors_within_one_step_and_nowhere_else() {
+        let secret = b"12345678901234567890";
+        assert_eq!(code_at(secret, 59 / 30), "287082");
+        assert_eq!(code_at(secret, 1_111_111_109 / 30), "081804");
+        assert_eq!(code_at(secret, 1_234_567_890 / 30), "005924");
+        let now = 1_234_567_890;
+        let step = now / 30;
+        assert_eq!(matching_step(secret, "005924", now), Some(step));
+        assert_eq!(matching_step(secret, &code_at(secret, step - 1), now), Some(step - 1));
+        assert_eq!(matching_step(secret, &code_at(secret, step + 1), now), Some(step + 1));
+        assert_eq!(matching_step(secret, &code_at(secret, step + 2), now), None);
+        assert_eq!(matching_step(secret, &code_at(secret, step - 2), now), None);
+        for bad in ["", "00592", "0059245", "00592a", "５５５５５５"] {
+            assert_eq!(matching_step(secret, bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn recovery_codes_are_ten_distinct_and_typed_loosely() {
+        let (codes, hashes) = new_recovery_codes();
+        assert_eq!(codes.0.len(), RECOVERY_CODES);
+        let unique: std::collections::HashSet<_> = hashes.iter().collect();
+        assert_eq!(unique.len(), RECOVERY_CODES);
+        let c = &codes.0[0];
+        assert_eq!(recovery_hash(&c.to_uppercase().replace('-', " ")), hashes[0]);
+        assert!(!format!("{codes:?}").contains(c.as_str()), "never in Debug output");
+    }
+}

@@ -1,0 +1,290 @@
+//! Two-factor authentication (TOTP and recovery codes) over real-shaped events, stores on the
+//! emulator unless a test says otherwise: enrolment, the sign-in challenge for sessions and
+//! tokens, replay and concurrency, and that a reset does not get around it.
+
+use gatehouse::mail::{LogMailer, Mail};
+use gatehouse::two_factor::code_for;
+use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::jobs::drain;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const PW: &str = "correct horse battery staple 42";
+const NEW_PW: &str = "a brand new and long passphrase 7";
+
+fn unique(name: &str) -> String {
+    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+async fn mails(t: &TestApp) -> Vec<Mail> {
+    let mailer = LogMailer::quiet();
+    drain(&t.worker(Arc::new(mailer.clone())), 10).await;
+    mailer.sent()
+}
+
+fn now_secs(t: &TestApp) -> u64 {
+    u64::try_from(t.env.clock_now().timestamp()).unwrap()
+}
+
+fn code(t: &TestApp, secret: &str) -> String {
+    code_for(secret, now_secs(t)).expect("a base32 secret")
+}
+
+/// Signs `email` up and turns two-factor authentication on; returns the session cookie, the
+/// base32 secret and the recovery codes.
+async fn enrolled(t: &TestApp, email: &str) -> (String, String, Vec<String>) {
+    let cookie = t.register("Ann", email, PW).await.session_cookie().unwrap();
+    let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    assert_eq!(e.status, 200, "{}", e.raw_body);
+    let secret = e.body["secret"].as_str().unwrap().to_owned();
+    let c = Call::new("POST", "/user/confirmed-two-factor-authentication")
+        .cookie(Some(&cookie))
+        .json(json!({ "code": code(t, &secret) }));
+    let confirmed = t.login_fn(c).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.raw_body);
+    let codes = confirmed.body["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned());
+    (cookie, secret, codes.collect())
+}
+
+async fn login(t: &TestApp, email: &str, password: &str) -> Reply {
+    t.login(email, password).await
+}
+
+async fn answer(t: &TestApp, challenge: &Value, body: Value) -> Reply {
+    let mut body = body;
+    body["challenge"] = challenge.clone();
+    t.login_fn(Call::new("POST", "/two-factor-challenge").json(body)).await
+}
+
+#[tokio::test]
+async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_sealed() {
+    let t = TestApp::aws(&[]).await;
+    let email = unique("ann");
+    let cookie = t.register("Ann", &email, PW).await.session_cookie().unwrap();
+    let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    assert_eq!(e.status, 200, "{}", e.raw_body);
+    let secret = e.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 32, "160 bits in base32: {secret}");
+    let url = e.body["otpauth_url"].as_str().unwrap();
+    assert!(url.starts_with("otpauth://totp/") && url.contains(&format!("secret={secret}")), "{url}");
+    assert!(e.body["qr_svg"].as_str().unwrap().contains("<svg"));
+    // Pending: a password alone still signs in, and GET /user says off.
+    assert_eq!(login(&t, &email, PW).await.status, 200);
+    assert_eq!(t.user(Some(&cookie)).await.body["user"]["two_factor_enabled"], false);
+    let scan = every_user_item(&t).await;
+    assert!(scan.iter().any(|i| i.contains("tf_secret")), "the sealed secret is stored");
+    assert!(scan.iter().all(|i| !i.contains(&secret)), "never the secret itself");
+
+    let confirm = |code: &str| {
+        Call::new("POST", "/user/confirmed-two-factor-authentication")
+            .cookie(Some(&cookie))
+            .json(json!({ "code": code }))
+    };
+    for bad in ["000000", "12345", "abcdef", ""] {
+        let r = t.login_fn(confirm(bad)).await;
+        assert_eq!(r.status, 422, "{bad:?}: {}", r.raw_body);
+    }
+    let ok = t.login_fn(confirm(&code(&t, &secret))).await;
+    assert_eq!(ok.status, 200, "{}", ok.raw_body);
+    let codes = ok.body["recovery_codes"].as_array().unwrap();
+    assert_eq!(codes.len(), 10);
+    assert_eq!(t.user(Some(&cookie)).await.body["user"]["two_factor_enabled"], true);
+    let again = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    assert_eq!((again.status, again.error_code()), (409, Some("two_factor_enabled")));
+    let scan = every_user_item(&t).await;
+    for c in codes {
+        assert!(scan.iter().all(|i| !i.contains(c.as_str().unwrap())), "recovery codes are stored hashed");
+    }
+    let sent = mails(&t).await;
+    assert!(sent.iter().any(|m| m.to == email && m.subject == "Two-factor authentication was turned on"));
+}
+
+#[tokio::test]
+async fn a_password_alone_gets_a_challenge_and_a_code_completes_it_once() {
+    let t = TestApp::aws(&[]).await;
+    let email = unique("ann");
+    let (_, secret, _) = enrolled(&t, &email).await;
+    // The code that confirmed the enrolment was used: the next one signs in.
+    t.env.clock.advance(chrono::Duration::seconds(30));
+    let first = login(&t, &email, PW).await;
+    assert_eq!(first.status, 202, "{}", first.raw_body);
+    assert_eq!(first.body["two_factor"], true);
+    assert!(first.set_cookies().iter().all(|c| !c.contains("gatehouse_session=")), "no session yet");
+    assert_eq!(login(&t, &email, "wrong").await.status, 422, "a wrong password is still just wrong");
+    let challenge = first.body["challenge"].clone();
+
+    // Bad input: a field named, never a 5xx.
+    for (body, field) in [
+        (json!({}), "code"),
+        (json!({"code": "123456", "recovery_code": "abcde-fghij"}), "code"),
+        (json!({"code": "000000"}), "code"),
+    ] {
+        let r = answer(&t, &challenge, body).await;
+        assert_eq!(r.status, 422, "{}", r.raw_body);
+        assert!(r.body["error"]["fields"][field].is_array(), "{}", r.raw_body);
+    }
+    let r = answer(&t, &json!("garbage"), json!({"code": code(&t, &secret)})).await;
+    assert!(r.body["error"]["fields"]["challenge"].is_array(), "{}", r.raw_body);
+    let from_elsewhere = Call::new("POST", "/two-factor-challenge")
+        .from_ip("198.51.100.77")
+        .json(json!({"challenge": challenge, "code": code(&t, &secret)}));
+    let r = t.login_fn(from_elsewhere).await;
+    assert!(r.body["error"]["fields"]["challenge"].is_array(), "bound to the client: {}", r.raw_body);
+
+    let ok = answer(&t, &challenge, json!({"code": code(&t, &secret)})).await;
+    assert_eq!(ok.status, 200, "{}", ok.raw_body);
+    let cookie = ok.session_cookie().expect("a session at last");
+    assert_eq!(t.user(Some(&cookie)).await.body["user"]["email"], email);
+    let used = answer(&t, &challenge, json!({"code": code(&t, &secret)})).await;
+    assert_eq!(used.status, 422, "a challenge is used once");
+
+    // The same code on a fresh challenge: its time step was used.
+    let second = login(&t, &email, PW).await.body["challenge"].clone();
+    let replay = answer(&t, &second, json!({"code": code(&t, &secret)})).await;
+    assert!(replay.body["error"]["fields"]["code"].is_array(), "{}", replay.raw_body);
+    t.env.clock.advance(chrono::Duration::seconds(30));
+    assert_eq!(answer(&t, &second, json!({"code": code(&t, &secret)})).await.status, 200, "the next code works");
+}
+
+#[tokio::test]
+async fn two_concurrent_uses_of_one_code_sign_in_once() {
+    let t = TestApp::aws(&[]).await;
+    let email = unique("ann");
+    let (_, secret, _) = enrolled(&t, &email).await;
+    t.env.clock.advance(chrono::Duration::seconds(30));
+    let (a, b) = (login(&t, &email, PW).await, login(&t, &email, PW).await);
+    let c = code(&t, &secret);
+    let (ra, rb) = tokio::join!(
+        answer(&t, &a.body["challenge"], json!({ "code": c })),
+        answer(&t, &b.body["challenge"], json!({ "code": c }))
+    );
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 422], "{} / {}", ra.raw_body, rb.raw_body);
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once_and_the_owner_is_told() {
+    let t = TestApp::aws(&[]).await;
+    let email = unique("ann");
+    let (_, _, codes) = enrolled(&t, &email).await;
+    mails(&t).await;
+    let challenge = login(&t, &email, PW).await.body["challenge"].clone();
+    let typed = codes[0].to_uppercase().replace('-', " ");
+    let ok = answer(&t, &challenge, json!({ "recovery_code": typed })).await;
+    assert_eq!(ok.status, 200, "{}", ok.raw_body);
+    let again = login(&t, &email, PW).await.body["challenge"].clone();
+    let r = answer(&t, &again, json!({ "recovery_code": codes[0] })).await;
+    assert_eq!(r.status, 422, "used once: {}", r.raw_body);
+    assert_eq!(answer(&t, &again, json!({ "recovery_code": codes[1] })).await.status, 200);
+    let sent = mails(&t).await;
+    assert_eq!(sent.iter().filter(|m| m.to == email && m.subject == "A recovery code was used").count(), 2);
+}
+
+#[tokio::test]
+async fn tokens_issued_for_a_password_need_the_second_factor_too() {
+    let t = TestApp::aws(&[]).await;
+    let email = unique("ann");
+    let (_, secret, _) = enrolled(&t, &email).await;
+    t.env.clock.advance(chrono::Duration::seconds(30));
+    let issue = Call::new("POST", "/tokens/issue").json(json!({
+        "email": email, "password": PW, "device_name": "cli", "abilities": ["tokens:read"], "expires_in_minutes": 60
+    }));
+    let r = t.tokens_fn(issue).await;
+    assert_eq!(r.status, 202, "{}", r.raw_body);
+    assert!(r.body.get("token").is_none(), "nothing issued on a password alone");
+    let done = answer(&t, &r.body["challenge"], json!({"code": code(&t, &secret)})).await;
+    assert_eq!(done.status, 201, "{}", done.raw_body);
+    assert_eq!(done.body["abilities"], json!(["tokens:read"]));
+    assert_eq!(done.body["name"], "cli");
+    let token = done.body["token"].as_str().unwrap();
+    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(token)).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_password_reset_neither_bypasses_the_second_factor_nor_leaves_a_challenge_usable() {
+    let t = TestApp::aws(&[]).await;
+    let email = unique("ann");
+    let (_, secret, _) = enrolled(&t, &email).await;
+    let stale = login(&t, &email, PW).await.body["challenge"].clone();
+    mails(&t).await;
+    t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
+    let sent = mails(&t).await;
+    let mail = sent.iter().find(|m| m.subject == "Reset your password").expect("a reset mail");
+    let i = mail.text.find("token=").unwrap() + 6;
+    let reset = Call::new("POST", "/reset-password").json(
+        json!({"email": email, "token": &mail.text[i..i + 64], "password": NEW_PW, "password_confirmation": NEW_PW}),
+    );
+    assert_eq!(t.reset_fn(reset).await.status, 200);
+    t.env.clock.advance(chrono::Duration::seconds(30));
+    let r = answer(&t, &stale, json!({"code": code(&t, &secret)})).await;
+    assert!(r.body["error"]["fields"]["challenge"].is_array(), "the password changed since: {}", r.raw_body);
+    let after = login(&t, &email, NEW_PW).await;
+    assert_eq!(after.status, 202, "still two factors after a reset: {}", after.raw_body);
+    assert_eq!(answer(&t, &after.body["challenge"], json!({"code": code(&t, &secret)})).await.status, 200);
+}
+
+#[tokio::test]
+async fn turning_it_off_or_new_recovery_codes_need_a_recent_confirmation() {
+    let t = TestApp::memory(&[("GATEHOUSE_PASSWORD_TIMEOUT_SECONDS", "60")]);
+    let (cookie, _, old_codes) = enrolled(&t, "ann@example.com").await;
+    t.env.advance(std::time::Duration::from_secs(61)).await;
+    for (m, p) in [("POST", "/user/two-factor-recovery-codes"), ("DELETE", "/user/two-factor-authentication")] {
+        let r = t.login_fn(Call::new(m, p).cookie(Some(&cookie))).await;
+        assert_eq!((r.status, r.error_code()), (423, Some("password_confirmation_required")), "{p}");
+    }
+    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
+    assert_eq!(t.login_fn(confirm).await.status, 204);
+    let fresh = t.login_fn(Call::new("POST", "/user/two-factor-recovery-codes").cookie(Some(&cookie))).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.raw_body);
+    let fresh: Vec<String> =
+        fresh.body["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    let challenge = t.login("ann@example.com", PW).await.body["challenge"].clone();
+    let old = answer(&t, &challenge, json!({ "recovery_code": old_codes[0] })).await;
+    assert_eq!(old.status, 422, "the old codes stopped working");
+    assert_eq!(answer(&t, &challenge, json!({ "recovery_code": fresh[0] })).await.status, 200);
+    let off = t.login_fn(Call::new("DELETE", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    assert_eq!(off.status, 204, "{}", off.raw_body);
+    assert_eq!(t.login("ann@example.com", PW).await.status, 200, "a password alone again");
+    let sent = mails(&t).await;
+    for subject in ["New recovery codes", "Two-factor authentication was turned off"] {
+        assert!(sent.iter().any(|m| m.subject == subject), "{subject}");
+    }
+}
+
+#[tokio::test]
+async fn a_challenge_takes_five_attempts_then_answers_429() {
+    let t = TestApp::memory(&[]);
+    let (_, secret, _) = enrolled(&t, "ann@example.com").await;
+    let challenge = t.login("ann@example.com", PW).await.body["challenge"].clone();
+    for _ in 0..5 {
+        assert_eq!(answer(&t, &challenge, json!({"code": "000000"})).await.status, 422);
+    }
+    t.env.advance(std::time::Duration::from_secs(30)).await;
+    let r = answer(&t, &challenge, json!({"code": code(&t, &secret)})).await;
+    assert_eq!(r.status, 429, "counted before the check: {}", r.raw_body);
+    assert!(r.header("retry-after").is_some());
+    // A challenge lasts five minutes.
+    let late = t.login("ann@example.com", PW).await.body["challenge"].clone();
+    t.env.advance(std::time::Duration::from_secs(301)).await;
+    let r = answer(&t, &late, json!({"code": code(&t, &secret)})).await;
+    assert!(r.body["error"]["fields"]["challenge"].is_array(), "expired: {}", r.raw_body);
+}
+
+/// Every item of the test's users table, as text.
+async fn every_user_item(t: &TestApp) -> Vec<String> {
+    let names = &t.env.aws.as_ref().expect("on the emulator").names;
+    let client = aws_sdk_dynamodb::Client::new(&gatehouse_tests::emulator_sdk_config().await);
+    let table = names.table("users");
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client.scan().table_name(&table).set_exclusive_start_key(start).send().await.unwrap();
+        items.extend(page.items.unwrap_or_default().iter().map(|i| format!("{i:?}")));
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    items
+}
