@@ -298,6 +298,11 @@ impl From<gatehouse::two_factor::TwoFactorError> for ApiError {
                 "Start with POST /user/two-factor-authentication, then confirm a code.",
             ),
             TwoFactorError::InvalidCode => ApiError::field("code", "is invalid or was already used"),
+            TwoFactorError::SecretUnreadable => ApiError::new(
+                StatusCode::CONFLICT,
+                "two_factor_unreadable",
+                "Your authenticator app's secret cannot be read by this deployment. Sign in with a recovery code, or ask an administrator to reset two-factor authentication.",
+            ),
             TwoFactorError::InvalidChallenge => {
                 ApiError::field("challenge", "is invalid or has expired; sign in again")
             }

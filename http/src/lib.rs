@@ -167,6 +167,20 @@ pub fn device_cookie_name(cfg: &SessionConfig) -> String {
     format!("{}_device", cfg.cookie_name)
 }
 
+/// After a complete sign-in of `email` from `req`: the device cookie is added to `resp` unless the
+/// request already shows this account's, so the device has its own login count from now on,
+/// untouched by floods against the account.
+pub fn remember_device(app: &App, req: &Request, resp: Response<Body>, email: &gatehouse::Email) -> Response<Body> {
+    let shown = cookie(req, &device_cookie_name(&app.config.session));
+    if shown.is_some_and(|d| app.config.app_key.device_id(email, &d).is_some()) {
+        return resp;
+    }
+    let value = app.config.app_key.device_cookie(email);
+    let mut resp = resp;
+    resp.headers_mut().append(header::SET_COOKIE, device_cookie(&app.config.session, &value));
+    resp
+}
+
 /// The device cookie given at a successful login (OWASP's device cookie, see
 /// `Auth::check_credentials`): a year, `HttpOnly; Secure; SameSite=Strict`.
 pub fn device_cookie(cfg: &SessionConfig, value: &str) -> HeaderValue {

@@ -40,7 +40,9 @@ pub async fn delete_account(
     let tag = auth.user_tag(&user.id);
     let [minute, day] = crate::email_verification::resend_keys(&tag);
     let [change_minute, change_day] = crate::email_change::request_keys(&tag);
-    for key in [crate::auth::password_checks_key(&tag), minute, day, change_minute, change_day] {
+    // The per-client minute counts of code attempts expire within a minute; the hour count goes.
+    let [_, codes_hour] = crate::two_factor::attempt_keys(&tag, "");
+    for key in [crate::auth::password_checks_key(&tag), minute, day, change_minute, change_day, codes_hour] {
         auth.clear_limit(&key).await?;
     }
     let records = stores.cross_app.pseudonymize(&user.id, &format!("deleted#{tag}")).await?;

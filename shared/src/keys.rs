@@ -109,14 +109,14 @@ impl AppKey {
     /// Encrypts `plaintext` for one `purpose` (AES-256-GCM under a key derived from this one by
     /// HMAC: one derivation per call, no fetch at cold start): `v1.<nonce>.<ciphertext>`, base64.
     /// What is stored for secrets the service must read back (the TOTP secret).
-    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> String {
+    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Option<String> {
         use aes_gcm::aead::{Aead, KeyInit, Payload};
         let cipher = aes_gcm::Aes256Gcm::new(&self.mac("seal", purpose.as_bytes()).into());
         let nonce = crate::secret::random_bytes::<12>();
         let payload = Payload { msg: plaintext, aad: purpose.as_bytes() };
-        // Encryption with a fresh nonce and a 32-byte key cannot fail for inputs this size.
-        let sealed = cipher.encrypt(&nonce.into(), payload).unwrap_or_default();
-        format!("v1.{}.{}", URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(sealed))
+        // Fails only for inputs of gigabytes.
+        let sealed = cipher.encrypt(&nonce.into(), payload).ok()?;
+        Some(format!("v1.{}.{}", URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(sealed)))
     }
 
     /// What [`AppKey::seal`] sealed for this `purpose` with this key; `None` for anything else
@@ -166,9 +166,9 @@ mod tests {
     #[test]
     fn sealed_secrets_open_only_with_their_key_and_purpose() {
         let (k, other) = (AppKey::random(), AppKey::random());
-        let sealed = k.seal("two-factor-secret", b"JBSWY3DPEHPK3PXP");
+        let sealed = k.seal("two-factor-secret", b"JBSWY3DPEHPK3PXP").unwrap();
         assert!(!sealed.contains("JBSWY3DPEHPK3PXP"));
-        assert_ne!(sealed, k.seal("two-factor-secret", b"JBSWY3DPEHPK3PXP"), "a fresh nonce each time");
+        assert_ne!(Some(&sealed), k.seal("two-factor-secret", b"JBSWY3DPEHPK3PXP").as_ref(), "a fresh nonce each time");
         assert_eq!(k.open("two-factor-secret", &sealed).as_deref(), Some(&b"JBSWY3DPEHPK3PXP"[..]));
         assert_eq!(k.open("other", &sealed), None);
         assert_eq!(other.open("two-factor-secret", &sealed), None);

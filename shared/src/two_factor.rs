@@ -4,7 +4,7 @@
 //! - **Enrolment**: a 160-bit secret is generated and stored *sealed* (AES-256-GCM under a key
 //!   derived from `GATEHOUSE_APP_KEY`: nothing to fetch at cold start, one HMAC to derive), then
 //!   confirmed with a valid code; only a confirmed secret makes sign-in ask for a second factor.
-//!   Confirming creates ten single-use recovery codes, shown once and stored as SHA-256 hashes.
+//!   Confirming creates ten single-use recovery codes, shown once and stored as HMACs under the app key.
 //! - **Codes**: RFC 6238 (SHA-1, 6 digits, 30 s), ±1 step of clock skew, compared in constant time.
 //!   A code is accepted once: the accepted time step is written conditionally on being later than
 //!   the last one, so two concurrent uses of one code cannot both win. A recovery code is removed
@@ -13,7 +13,8 @@
 //!   challenge (random 256-bit token, kept as SHA-256 in the cache table with a 5-minute TTL) bound
 //!   to the client and to the credentials version the password was checked against, and answers
 //!   with the token. `complete` checks a code or a recovery code against it (counted before any
-//!   work: 5 attempts per challenge, 10 a minute per user), consumes it once and tells the caller
+//!   work: 5 attempts per challenge, 5 a minute per (user, client), 30 an hour per user), consumes it
+//!   once and tells the caller
 //!   what to issue. A password reset does not touch the second factor, so it cannot bypass it.
 //! - Disabling, and regenerating the recovery codes, need a recent password confirmation; every
 //!   change mails a notice with fixed text.
@@ -57,6 +58,10 @@ pub enum TwoFactorError {
     NotEnrolled,
     #[error("the code is invalid")]
     InvalidCode,
+    /// The sealed secret does not open with this deployment's app key (it was rotated, or a
+    /// local run made a random one): a recovery code still signs in, and an operator can reset.
+    #[error("the second factor cannot be read with this deployment's key")]
+    SecretUnreadable,
     /// Unknown, expired, used, bound to another client, or its user's password changed since.
     #[error("the challenge is invalid or has expired; sign in again")]
     InvalidChallenge,
@@ -146,14 +151,16 @@ fn recovery_key(code: &str) -> String {
     code.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect()
 }
 
-/// SHA-256 of a recovery code (as [`recovery_key`] reduces it): what is stored.
-pub fn recovery_hash(code: &str) -> String {
-    crate::secret::sha256_hex(recovery_key(code))
+/// A recovery code as stored: a MAC under the app key of the user and the code (as
+/// [`recovery_key`] reduces it), so a copy of the table cracks nothing without the key, and one
+/// code's hash is worth nothing for another user.
+pub fn recovery_hash(key: &crate::keys::AppKey, user: &UserId, code: &str) -> String {
+    hex::encode(key.mac("recovery-code", format!("{user}|{}", recovery_key(code)).as_bytes()))
 }
 
-/// Ten fresh codes, `xxxxx-xxxxx` from Crockford's base32 alphabet (no i, l, o or u: 50 bits
-/// each), and their hashes.
-fn new_recovery_codes() -> (RecoveryCodes, Vec<String>) {
+/// Ten fresh codes of `user`, `xxxxx-xxxxx` from Crockford's base32 alphabet (no i, l, o or u:
+/// 50 bits each), and their hashes.
+fn new_recovery_codes(key: &crate::keys::AppKey, user: &UserId) -> (RecoveryCodes, Vec<String>) {
     const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let codes: Vec<String> = (0..RECOVERY_CODES)
         .map(|_| {
@@ -162,7 +169,7 @@ fn new_recovery_codes() -> (RecoveryCodes, Vec<String>) {
             format!("{}-{}", &chars[..5], &chars[5..])
         })
         .collect();
-    let hashes = codes.iter().map(|c| recovery_hash(c)).collect();
+    let hashes = codes.iter().map(|c| recovery_hash(key, user, c)).collect();
     (RecoveryCodes(codes), hashes)
 }
 
@@ -174,12 +181,18 @@ fn require_recent_confirmation(auth: &Auth, current: &SessionRecord) -> Result<(
     Ok(())
 }
 
+/// What a user's secret is sealed for: the purpose and the user, so a sealed secret copied to
+/// another user's item does not open there.
+fn seal_purpose(user: &UserId) -> String {
+    format!("{SEAL_PURPOSE}|{user}")
+}
+
 fn secret_of(auth: &Auth, user: &User) -> Result<Vec<u8>, TwoFactorError> {
     let sealed = user.two_factor.sealed_secret.as_deref().ok_or(TwoFactorError::NotEnrolled)?;
-    auth.config()
-        .app_key
-        .open(SEAL_PURPOSE, sealed)
-        .ok_or_else(|| StoreError::corrupt("users", "the two-factor secret does not open with this app key").into())
+    auth.config().app_key.open(&seal_purpose(&user.id), sealed).ok_or_else(|| {
+        tracing::error!(event = "two_factor_secret_unreadable", user_id = %user.id);
+        TwoFactorError::SecretUnreadable
+    })
 }
 
 fn notice(user: &User, what: &str) -> JobPayload {
@@ -201,7 +214,8 @@ pub async fn enable(auth: &Auth, user: &User, current: &SessionRecord) -> Result
         return Err(TwoFactorError::AlreadyEnabled);
     }
     let secret = crate::secret::random_bytes::<20>().to_vec();
-    let sealed = auth.config().app_key.seal(SEAL_PURPOSE, &secret);
+    let sealed = auth.config().app_key.seal(&seal_purpose(&user.id), &secret);
+    let sealed = sealed.ok_or_else(|| StoreError::Rejected("the secret could not be sealed".into()))?;
     if !auth.stores().users.write_two_factor(&user.id, TwoFactorWrite::Begin { sealed: &sealed }, auth.now()).await? {
         return Err(TwoFactorError::AlreadyEnabled);
     }
@@ -224,16 +238,17 @@ pub async fn confirm(
     user: &User,
     current: &SessionRecord,
     code: &str,
+    meta: &ClientMeta,
 ) -> Result<RecoveryCodes, TwoFactorError> {
     refuse_derived(current)?;
     if user.two_factor.enabled() {
         return Err(TwoFactorError::AlreadyEnabled);
     }
-    count_attempt(auth, &user.id).await?;
+    count_attempt(auth, &user.id, meta).await?;
     let secret = secret_of(auth, user)?;
     let step = matching_step(&secret, code, epoch_seconds(auth.now()) as u64).ok_or(TwoFactorError::InvalidCode)?;
     let sealed = user.two_factor.sealed_secret.as_deref().unwrap_or_default();
-    let (codes, hashes) = new_recovery_codes();
+    let (codes, hashes) = new_recovery_codes(&auth.config().app_key, &user.id);
     let write = TwoFactorWrite::Confirm { sealed, step, recovery: &hashes };
     // Conditional on this very secret still pending: a re-enrolment meanwhile voids the code.
     if !auth.stores().users.write_two_factor(&user.id, write, auth.now()).await? {
@@ -270,7 +285,7 @@ pub async fn regenerate_recovery_codes(
     current: &SessionRecord,
 ) -> Result<RecoveryCodes, TwoFactorError> {
     require_recent_confirmation(auth, current)?;
-    let (codes, hashes) = new_recovery_codes();
+    let (codes, hashes) = new_recovery_codes(&auth.config().app_key, &user.id);
     let write = TwoFactorWrite::ReplaceRecoveryCodes { hashes: &hashes };
     if !user.two_factor.enabled() || !auth.stores().users.write_two_factor(&user.id, write, auth.now()).await? {
         return Err(TwoFactorError::NotEnabled);
@@ -291,10 +306,23 @@ pub async fn reset(stores: &crate::Stores, dispatcher: &Dispatcher, user: &User)
     Ok(done)
 }
 
-/// Counts one code attempt of a user (10 a minute), before any check.
-async fn count_attempt(auth: &Auth, user: &UserId) -> Result<(), TwoFactorError> {
-    let key = format!("two-factor:{}", auth.user_tag(user));
-    Ok(auth.limit(&key, Limit::per_minute(10)).await?)
+/// Code attempts of one user per hour, from all clients together: with the per-(user, client)
+/// minute limit, at most 720 guesses a day (each has a 3 in a million chance), while the owner's
+/// own client keeps its minute count.
+const ATTEMPTS_PER_USER_HOUR: Limit = Limit::per_hour(30);
+
+/// The throttle keys of a user's code attempts ([`Auth::user_tag`] `tag`): per client and minute,
+/// per hour.
+pub fn attempt_keys(tag: &str, client: &str) -> [String; 2] {
+    [format!("two-factor:{tag}|{client}"), format!("two-factor-hour:{tag}")]
+}
+
+/// Counts one code attempt of a user, before any check: 5 a minute per (user, client), 30 an
+/// hour per user.
+async fn count_attempt(auth: &Auth, user: &UserId, meta: &ClientMeta) -> Result<(), TwoFactorError> {
+    let [minute, hour] = attempt_keys(&auth.user_tag(user), &client_key(meta.ip.as_deref()));
+    auth.limit(&minute, Limit::per_minute(5)).await?;
+    Ok(auth.limit(&hour, ATTEMPTS_PER_USER_HOUR).await?)
 }
 
 /// What a completed challenge allows: what the password step was asked for.
@@ -362,7 +390,7 @@ pub enum Answer {
 }
 
 /// `POST /two-factor-challenge`: checks `answer` for the challenge `token`, from the client that
-/// passed the password step. Counted first (5 per challenge, 10 a minute per user); the code's
+/// passed the password step. Counted first (per client, per challenge, per user and client, per user); the code's
 /// time step or the recovery code is used up atomically, then the challenge is consumed once.
 /// Returns the user (read now) and what to issue, which the caller issues under the version the
 /// password was checked against.
@@ -373,47 +401,76 @@ pub async fn complete(
     answer: Answer,
     meta: &ClientMeta,
 ) -> Result<(User, Pending), TwoFactorError> {
+    let client = client_key(meta.ip.as_deref());
+    auth.limit(&format!("two-factor-client:{client}"), Limit::per_minute(30)).await?;
     if !crate::secret::is_token_256(token) {
         return Err(TwoFactorError::InvalidChallenge);
     }
     let key = challenge_key(token);
-    auth.limit(&format!("{key}:attempts"), Limit { max: 5, window: CHALLENGE_LIFETIME }).await?;
     let stores = auth.stores();
     let value = stores.cache.get(&key).await?.ok_or(TwoFactorError::InvalidChallenge)?;
+    auth.limit(&format!("{key}:attempts"), Limit { max: 5, window: CHALLENGE_LIFETIME }).await?;
     let item: ChallengeItem = serde_json::from_value(value).map_err(|_| TwoFactorError::InvalidChallenge)?;
-    if item.client != client_key(meta.ip.as_deref()) {
+    if item.client != client {
         return Err(TwoFactorError::InvalidChallenge);
     }
     let id = UserId::parse(&item.user_id).ok_or(TwoFactorError::InvalidChallenge)?;
-    count_attempt(auth, &id).await?;
+    count_attempt(auth, &id, meta).await?;
     let user = stores.users.find(&id).await?.ok_or(TwoFactorError::InvalidChallenge)?;
     if user.credentials_version != item.credentials_version || !user.two_factor.enabled() {
         return Err(TwoFactorError::InvalidChallenge);
     }
-    let used = match &answer {
+    // Judged on the user as read, so a wrong answer burns neither the challenge nor a code; then
+    // the challenge is claimed (one winner), then the code used (atomically, against a race).
+    let hash = match &answer {
+        Answer::RecoveryCode(code) => recovery_hash(&auth.config().app_key, &id, code),
+        Answer::Code(_) => String::new(),
+    };
+    let write = match &answer {
         Answer::Code(code) => {
             let secret = secret_of(auth, &user)?;
             let step = matching_step(&secret, code, epoch_seconds(auth.now()) as u64);
-            let step = step.ok_or(TwoFactorError::InvalidCode)?;
-            stores.users.write_two_factor(&id, TwoFactorWrite::UseStep { step }, auth.now()).await?
+            step.filter(|s| user.two_factor.last_step.is_none_or(|last| *s > last))
+                .map(|step| TwoFactorWrite::UseStep { step })
         }
-        Answer::RecoveryCode(code) => {
-            let hash = recovery_hash(code);
-            stores.users.write_two_factor(&id, TwoFactorWrite::UseRecoveryCode { hash: &hash }, auth.now()).await?
+        Answer::RecoveryCode(_) => {
+            user.two_factor.recovery_codes.contains(&hash).then_some(TwoFactorWrite::UseRecoveryCode { hash: &hash })
         }
     };
-    if !used {
-        // A replayed code (its step already used) or a used recovery code.
+    let Some(write) = write else {
+        wrong_answer(auth, dispatcher, &user, &key, meta).await?;
         return Err(TwoFactorError::InvalidCode);
-    }
+    };
     if !stores.cache.forget(&key).await? {
         return Err(TwoFactorError::InvalidChallenge);
     }
-    if let Answer::RecoveryCode(_) = answer {
+    if !stores.users.write_two_factor(&id, write, auth.now()).await? {
+        // Used by a concurrent sign-in between the read and the write.
+        return Err(TwoFactorError::InvalidCode);
+    }
+    if let TwoFactorWrite::UseRecoveryCode { .. } = write {
         tell(dispatcher, &user, "recovery_code_used").await;
     }
     tracing::info!(event = "two_factor_passed", user_id = %user.id, ip = ?meta.ip);
     Ok((user, item.pending))
+}
+
+/// A right password and a wrong second factor: logged, and the owner told once per challenge
+/// (whoever gave it knows the password).
+async fn wrong_answer(
+    auth: &Auth,
+    dispatcher: &Dispatcher,
+    user: &User,
+    challenge_key: &str,
+    meta: &ClientMeta,
+) -> Result<(), TwoFactorError> {
+    tracing::warn!(event = "two_factor_failed", user_id = %user.id, ip = ?meta.ip);
+    let told = format!("{challenge_key}:told");
+    let until = Some(auth.now() + CHALLENGE_LIFETIME);
+    if auth.stores().cache.add(&told, &serde_json::json!(true), until).await? {
+        tell(dispatcher, user, "wrong_code").await;
+    }
+    Ok(())
 }
 
 /// Mails a user's address a notice of a change to its second factors (fixed text only).
@@ -441,6 +498,10 @@ impl JobHandler for SendNotice {
             Some("recovery_code_used") => (
                 "A recovery code was used",
                 "A recovery code was used to sign in to your account; it cannot be used again.",
+            ),
+            Some("wrong_code") => (
+                "Your password was used with a wrong second factor",
+                "Someone gave your password correctly but a wrong two-factor code. If this was not you, your password is known to someone else: change it now.",
             ),
             Some("reset") => (
                 "Two-factor authentication was reset",
@@ -479,12 +540,15 @@ mod tests {
 
     #[test]
     fn recovery_codes_are_ten_distinct_and_typed_loosely() {
-        let (codes, hashes) = new_recovery_codes();
+        let (key, user) = (crate::keys::AppKey::random(), UserId::generate());
+        let (codes, hashes) = new_recovery_codes(&key, &user);
         assert_eq!(codes.0.len(), RECOVERY_CODES);
         let unique: std::collections::HashSet<_> = hashes.iter().collect();
         assert_eq!(unique.len(), RECOVERY_CODES);
         let c = &codes.0[0];
-        assert_eq!(recovery_hash(&c.to_uppercase().replace('-', " ")), hashes[0]);
+        assert_eq!(recovery_hash(&key, &user, &c.to_uppercase().replace('-', " ")), hashes[0]);
+        assert_ne!(recovery_hash(&key, &UserId::generate(), c), hashes[0], "another user's");
+        assert_ne!(recovery_hash(&crate::keys::AppKey::random(), &user, c), hashes[0], "another key's");
         assert!(!format!("{codes:?}").contains(c.as_str()), "never in Debug output");
     }
 }

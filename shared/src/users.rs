@@ -148,6 +148,19 @@ pub struct User {
     pub two_factor: TwoFactor,
 }
 
+impl std::fmt::Debug for TwoFactorWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TwoFactorWrite::Begin { .. } => "Begin",
+            TwoFactorWrite::Confirm { .. } => "Confirm",
+            TwoFactorWrite::UseStep { .. } => "UseStep",
+            TwoFactorWrite::UseRecoveryCode { .. } => "UseRecoveryCode",
+            TwoFactorWrite::ReplaceRecoveryCodes { .. } => "ReplaceRecoveryCodes",
+            TwoFactorWrite::Clear => "Clear",
+        })
+    }
+}
+
 /// A user's TOTP second factor ([`crate::two_factor`]).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct TwoFactor {
@@ -180,8 +193,9 @@ impl std::fmt::Debug for TwoFactor {
 }
 
 /// One atomic change to a user's second factor ([`UserStore::write_two_factor`]); each is
-/// conditional as its variant says, and `false` when the condition fails.
-#[derive(Debug, Clone, Copy)]
+/// conditional as its variant says, and `false` when the condition fails. `Debug` names the
+/// variant only (no sealed secret, no hash).
+#[derive(Clone, Copy)]
 pub enum TwoFactorWrite<'a> {
     /// A new pending secret, replacing an unconfirmed one; only while not confirmed.
     Begin { sealed: &'a str },

@@ -73,7 +73,10 @@ async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["two_factor_enabled"], false);
     let scan = every_user_item(&t).await;
     assert!(scan.iter().any(|i| i.contains("tf_secret")), "the sealed secret is stored");
-    assert!(scan.iter().all(|i| !i.contains(&secret)), "never the secret itself");
+    let raw = totp_bytes(&secret);
+    for form in [secret.clone(), hex::encode(&raw), base64_of(&raw)] {
+        assert!(scan.iter().all(|i| !i.contains(&form)), "never the secret itself, in any encoding: {form}");
+    }
 
     let confirm = |code: &str| {
         Call::new("POST", "/user/confirmed-two-factor-authentication")
@@ -93,7 +96,10 @@ async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_
     assert_eq!((again.status, again.error_code()), (409, Some("two_factor_enabled")));
     let scan = every_user_item(&t).await;
     for c in codes {
-        assert!(scan.iter().all(|i| !i.contains(c.as_str().unwrap())), "recovery codes are stored hashed");
+        let c = c.as_str().unwrap();
+        for form in [c.to_owned(), c.replace('-', ""), gatehouse::secret::sha256_hex(c.replace('-', ""))] {
+            assert!(scan.iter().all(|i| !i.contains(&form)), "recovery codes are stored keyed-hashed: {form}");
+        }
     }
     let sent = mails(&t).await;
     assert!(sent.iter().any(|m| m.to == email && m.subject == "Two-factor authentication was turned on"));
@@ -109,7 +115,7 @@ async fn a_password_alone_gets_a_challenge_and_a_code_completes_it_once() {
     let first = login(&t, &email, PW).await;
     assert_eq!(first.status, 202, "{}", first.raw_body);
     assert_eq!(first.body["two_factor"], true);
-    assert!(first.set_cookies().iter().all(|c| !c.contains("gatehouse_session=")), "no session yet");
+    assert!(first.set_cookies().is_empty(), "no session, no device cookie yet: {:?}", first.set_cookies());
     assert_eq!(login(&t, &email, "wrong").await.status, 422, "a wrong password is still just wrong");
     let challenge = first.body["challenge"].clone();
 
@@ -134,6 +140,13 @@ async fn a_password_alone_gets_a_challenge_and_a_code_completes_it_once() {
     let ok = answer(&t, &challenge, json!({"code": code(&t, &secret)})).await;
     assert_eq!(ok.status, 200, "{}", ok.raw_body);
     let cookie = ok.session_cookie().expect("a session at last");
+    assert!(ok.set_cookies().iter().any(|c| c.contains("_device=")), "and this device becomes known");
+    let told = mails(&t).await;
+    assert_eq!(
+        told.iter().filter(|m| m.to == email && m.subject.contains("wrong second factor")).count(),
+        1,
+        "a right password with a wrong code is told once per challenge"
+    );
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["email"], email);
     let used = answer(&t, &challenge, json!({"code": code(&t, &secret)})).await;
     assert_eq!(used.status, 422, "a challenge is used once");
@@ -256,6 +269,8 @@ async fn turning_it_off_or_new_recovery_codes_need_a_recent_confirmation() {
 async fn a_challenge_takes_five_attempts_then_answers_429() {
     let t = TestApp::memory(&[]);
     let (_, secret, _) = enrolled(&t, "ann@example.com").await;
+    // Past the minute in which the enrolment's code was counted.
+    t.env.advance(std::time::Duration::from_secs(61)).await;
     let challenge = t.login("ann@example.com", PW).await.body["challenge"].clone();
     for _ in 0..5 {
         assert_eq!(answer(&t, &challenge, json!({"code": "000000"})).await.status, 422);
@@ -287,4 +302,66 @@ async fn every_user_item(t: &TestApp) -> Vec<String> {
         }
     }
     items
+}
+
+#[tokio::test]
+async fn a_password_holder_guessing_codes_elsewhere_does_not_lock_the_owner_out() {
+    let t = TestApp::aws(&[]).await;
+    let email = unique("ann");
+    let (cookie, secret, _) = enrolled(&t, &email).await;
+    let from = |ip: &str| Call::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": PW}));
+    let guess = |ip: &str, challenge: &Value| {
+        Call::new("POST", "/two-factor-challenge").from_ip(ip).json(json!({"challenge": challenge, "code": "000000"}))
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let challenge = t.login_fn(from("203.0.113.66")).await.body["challenge"].clone();
+        for _ in 0..3 {
+            statuses.push(t.login_fn(guess("203.0.113.66", &challenge)).await.status);
+        }
+    }
+    assert_eq!(statuses, [422, 422, 422, 422, 422, 429], "5 a minute per (user, client)");
+    t.env.clock.advance(chrono::Duration::seconds(30));
+    let mine = t.login_fn(from("198.51.100.7")).await.body["challenge"].clone();
+    let c = Call::new("POST", "/two-factor-challenge")
+        .from_ip("198.51.100.7")
+        .json(json!({"challenge": mine, "code": code(&t, &secret)}));
+    assert_eq!(t.login_fn(c).await.status, 200, "the owner's own client still signs in");
+
+    // A password change voids a challenge made before it.
+    let stale = t.login_fn(from("198.51.100.7")).await.body["challenge"].clone();
+    let change = Call::new("PUT", "/user/password")
+        .cookie(Some(&cookie))
+        .json(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW}));
+    assert_eq!(t.login_fn(change).await.status, 204);
+    t.env.clock.advance(chrono::Duration::seconds(30));
+    let c = Call::new("POST", "/two-factor-challenge")
+        .from_ip("198.51.100.7")
+        .json(json!({"challenge": stale, "code": code(&t, &secret)}));
+    let r = t.login_fn(c).await;
+    assert!(r.body["error"]["fields"]["challenge"].is_array(), "{}", r.raw_body);
+}
+
+fn totp_bytes(secret: &str) -> Vec<u8> {
+    let mut bits = 0u64;
+    let (mut n, mut out) = (0, Vec::new());
+    for c in secret.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        bits = (bits << 5) | u64::from(v);
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    out
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
 }

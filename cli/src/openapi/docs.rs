@@ -612,7 +612,7 @@ pub static OPS: &[Op] = &[
         tag: "two-factor",
         summary: "Turn two-factor authentication on with a code from the app; answers the ten recovery codes, once.",
         description: Some(
-            r"RFC 6238 (SHA-1, 6 digits, 30 s), one step of clock skew either way; the code's step is recorded as used. 10 attempts a minute per user, counted first. Recovery codes are stored as SHA-256 hashes. A notice is mailed.",
+            r"RFC 6238 (SHA-1, 6 digits, 30 s), one step of clock skew either way; the code's step is recorded as used. 5 attempts a minute per (user, client) and 30 an hour per user, counted first. Recovery codes are stored as HMACs under GATEHOUSE_APP_KEY of the user and the code. A notice is mailed.",
         ),
         ok: &[Response {
             status: 200,
@@ -672,7 +672,7 @@ pub static OPS: &[Op] = &[
         tag: "two-factor",
         summary: "Complete a sign-in with a code from the app or a recovery code (Fortify's two-factor.login).",
         description: Some(
-            r"`challenge` is what `/login` or `/tokens/issue` answered (202) after a right password for a user with two-factor authentication on; it is single use, valid 5 minutes, bound to the client that passed the password step and to the credentials version then (a password change or reset voids it). Counted first: 5 attempts per challenge, 10 a minute per user. A code is accepted once (its time step is recorded, atomically: two concurrent uses of one code, one wins); a recovery code once (and a notice is mailed). Answers what the password step was for: a session (200, cookie) or a token (201).",
+            r"`challenge` is what `/login` or `/tokens/issue` answered (202) after a right password for a user with two-factor authentication on; it is single use, valid 5 minutes, bound to the client that passed the password step and to the credentials version then (a password change or reset voids it). Counted first: 30 a minute per client, 5 attempts per challenge, 5 a minute per (user, client), 30 an hour per user; a wrong answer burns neither the challenge nor a code, and the owner is mailed once per challenge that a right password came with a wrong second factor. A code is accepted once (its time step is recorded, atomically: two concurrent uses of one code, one wins); a recovery code once (and a notice is mailed). Answers what the password step was for: a session (200, cookie) or a token (201).",
         ),
         ok: &[
             Response {

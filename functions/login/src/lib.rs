@@ -93,14 +93,7 @@ async fn login(call: Call<'_>) -> Reply {
     };
     let resp = json(StatusCode::OK, &UserBody::from(user.as_ref()));
     let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember));
-    // A known device from now on: its own login count, untouched by floods against the account.
-    let known = device.is_some_and(|d| app.config.app_key.device_id(&email, &d).is_some());
-    Ok(if known {
-        resp
-    } else {
-        let value = app.config.app_key.device_cookie(&email);
-        with_cookie(resp, gatehouse_http::device_cookie(&app.config.session, &value))
-    })
+    Ok(gatehouse_http::remember_device(app, call.req, resp, &email))
 }
 
 async fn logout(call: Call<'_>) -> Reply {

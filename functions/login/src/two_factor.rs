@@ -32,7 +32,7 @@ pub async fn confirm(call: Call<'_>) -> Reply {
     let code = call.fields(|f| f.text("code", 16))?;
     let app = call.app;
     let user = load_user(app, &user_id).await?;
-    let codes = two_factor::confirm(&app.auth, &app.dispatcher(), &user, &session, &code).await?;
+    let codes = two_factor::confirm(&app.auth, &app.dispatcher(), &user, &session, &code, &call.meta()).await?;
     Ok(json(StatusCode::OK, &RecoveryCodesView { recovery_codes: codes.0 }))
 }
 
@@ -82,7 +82,9 @@ pub async fn challenge(call: Call<'_>) -> Reply {
         Pending::Session { remember } => {
             let session = app.auth.open_session(&user, remember, &meta).await?;
             let resp = json(StatusCode::OK, &UserBody::from(&user));
-            Ok(with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember)))
+            let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember));
+            // Signed in: this device now has its own login count, as after a one-factor login.
+            Ok(gatehouse_http::remember_device(app, call.req, resp, &user.email))
         }
         Pending::Token { name, abilities, expires_in_minutes } => {
             let req = gatehouse::token_issuer::TokenRequest {
