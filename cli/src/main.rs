@@ -11,7 +11,6 @@ use gatehouse::page::Cursor;
 use gatehouse::queue::{Dispatcher, retry_failed};
 use gatehouse::{Config, Stores, SystemClock};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "gatehouse", version, about = "Laravel's system tables on DynamoDB and SQS")]
@@ -214,17 +213,11 @@ async fn operate(operation: Operation) -> Result<()> {
                 "Processing jobs from {} (Ctrl-C to stop)",
                 config.names.queue(gatehouse::schema::JOBS_QUEUE.logical)
             );
-            loop {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => break,
-                    polled = worker.poll_once(Duration::from_secs(if stop_when_empty { 1 } else { 20 })) => {
-                        let n = polled?;
-                        if n == 0 && stop_when_empty {
-                            break;
-                        }
-                    }
-                }
-            }
+            let ctrl_c = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let handled = worker.run(ctrl_c, stop_when_empty).await?;
+            eprintln!("Processed {handled} job(s).");
         }
     }
     Ok(())

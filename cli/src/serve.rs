@@ -15,8 +15,6 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// The OpenAPI document, served at `GET /openapi.json`.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -171,18 +169,11 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
     let addr = listener.local_addr()?;
     banner(addr, &stores, use_aws);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let worker_task = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            while !stop.load(Ordering::SeqCst) {
-                if let Err(e) = worker.poll_once(Duration::from_millis(500)).await {
-                    tracing::warn!(error = %e, "worker poll failed; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        })
-    };
+    // Long polling (20 s) while idle; stopping abandons the poll in flight at once.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker_task = tokio::spawn(async move {
+        let _ = worker.run(async { stopped.await.unwrap_or_default() }, false).await;
+    });
     let server = Arc::new(Server { app });
     loop {
         tokio::select! {
@@ -201,7 +192,7 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
         }
     }
     eprintln!("\nShutting down: letting in-flight jobs finish…");
-    stop.store(true, Ordering::SeqCst);
+    let _ = stop.send(());
     let _ = worker_task.await;
     eprintln!("Stopped.");
     Ok(())

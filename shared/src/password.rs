@@ -335,10 +335,27 @@ impl PasswordHasher {
         Ok(PasswordHash(phc.to_string()))
     }
 
-    /// A hash of a random password, to verify unknown accounts against so that they cost the same
-    /// time as known ones.
+    /// What unknown accounts are verified against, so that they cost the same time as known ones:
+    /// a PHC string with the live parameters, a random salt and a random 32-byte output. Verifying
+    /// against it runs argon2 exactly as against a real hash (the cost is in the parameters, not
+    /// the output), yet making it costs no hashing — nothing at cold start. No password matches
+    /// it (finding one is a preimage of argon2).
     pub fn dummy_hash(&self) -> Result<PasswordHash, HashError> {
-        self.hash_str(&crate::secret::random_token_256())
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let (salt, output) = (crate::secret::random_bytes::<16>(), crate::secret::random_bytes::<32>());
+        let p = &self.params;
+        let phc = format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost(),
+            b64.encode(salt),
+            b64.encode(output)
+        );
+        // Parsed once, so a malformed string would fail here and not at the first unknown email.
+        Phc::new(&phc).map_err(|e| HashError::Hash(e.to_string()))?;
+        Ok(PasswordHash(phc))
     }
 
     /// Checks `attempt` against `stored`. A stored value that is not a PHC string verifies as
@@ -383,6 +400,19 @@ impl PasswordHasher {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_costs_and_matches_nothing() {
+        let hasher = PasswordHasher::new(HashCost { memory_kib: 64, iterations: 2, parallelism: 1 }).unwrap();
+        let dummy = hasher.dummy_hash().unwrap();
+        let real = hasher.hash_str("a password").unwrap();
+        let params = |h: &PasswordHash| h.as_str().split('$').nth(3).map(str::to_owned);
+        assert_eq!(params(&dummy), params(&real), "the live parameters: {}", dummy.as_str());
+        assert_eq!(dummy.as_str().split('$').count(), real.as_str().split('$').count());
+        assert_ne!(hasher.dummy_hash().unwrap(), dummy, "a fresh salt and output each time");
+        assert_eq!(hasher.verify(&PasswordAttempt::new("a password".to_owned()), &dummy), Verification::Invalid);
+        assert_eq!(hasher.verify(&PasswordAttempt::new(String::new()), &dummy), Verification::Invalid);
+    }
     use super::*;
 
     fn cheap() -> PasswordHasher {

@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
+/// SQS's longest receive wait: what the local worker loop asks for while idle.
+pub const IDLE_WAIT: Duration = Duration::from_secs(20);
+
 #[derive(Debug, Error)]
 pub enum DispatchError {
     #[error("the job payload is {size} bytes; a queue message holds at most {MAX_MESSAGE_BYTES}")]
@@ -248,6 +251,46 @@ impl Worker {
 
     fn now(&self) -> Timestamp {
         self.stores.clock.now()
+    }
+
+    /// The local worker loop (`gatehouse serve`, `queue:work`): long-polls the queue ([`IDLE_WAIT`]
+    /// for the first message, so an idle worker asks at most three times a minute) and processes
+    /// what arrives, until `stop` completes — or, with `until_empty`, until a 1-second poll finds
+    /// nothing. A poll in flight is abandoned as soon as `stop` completes (a message it had just
+    /// received becomes visible again after its visibility timeout: delayed, never lost); a job
+    /// being processed is finished first. A store error is logged and the poll retried after 1 s,
+    /// except with `until_empty`, where it is returned. Returns how many messages it handled.
+    pub async fn run(&self, stop: impl Future<Output = ()>, until_empty: bool) -> Result<usize, StoreError> {
+        let mut stop = std::pin::pin!(stop);
+        let wait = if until_empty { Duration::from_secs(1) } else { IDLE_WAIT };
+        let mut handled = 0;
+        loop {
+            let received = tokio::select! {
+                biased;
+                () = &mut stop => return Ok(handled),
+                r = self.stores.queue.receive(10, wait, None) => r,
+            };
+            match received {
+                Ok(msgs) if msgs.is_empty() && until_empty => return Ok(handled),
+                Ok(msgs) => {
+                    for m in &msgs {
+                        let outcome = self.process(m).await;
+                        if let Err(e) = self.settle(m, &outcome).await {
+                            tracing::warn!(error = %e, message_id = %m.message_id, "could not settle a message; it will be received again");
+                        }
+                    }
+                    handled += msgs.len();
+                }
+                Err(e) if until_empty => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "worker poll failed; retrying in 1 s");
+                    tokio::select! {
+                        () = &mut stop => return Ok(handled),
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
     }
 
     /// Receives up to 10 messages (waiting up to `wait` for the first), processes each and settles

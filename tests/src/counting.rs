@@ -7,6 +7,7 @@ use gatehouse::Email;
 use gatehouse::Timestamp;
 use gatehouse::clock::{Clock, Span};
 use gatehouse::error::StoreResult;
+use gatehouse::jobs::{JobQueue, QueueMessage};
 use gatehouse::page::{Cursor, Page};
 use gatehouse::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
 use gatehouse::sessions::{SessionKey, SessionRecord, SessionStore};
@@ -289,5 +290,45 @@ impl UserStore for CountingUsers {
     async fn delete(&self, id: &UserId) -> StoreResult<bool> {
         self.calls.bump();
         self.inner.delete(id).await
+    }
+}
+
+/// A queue that counts receives.
+pub struct CountingQueue {
+    inner: Arc<dyn JobQueue>,
+    pub receives: Counter,
+}
+
+impl CountingQueue {
+    pub fn wrap(inner: Arc<dyn JobQueue>) -> Arc<Self> {
+        Arc::new(Self { inner, receives: Counter::default() })
+    }
+    pub fn receives(&self) -> usize {
+        self.receives.get()
+    }
+}
+
+#[async_trait]
+impl JobQueue for CountingQueue {
+    async fn send(&self, body: &str, delay: std::time::Duration) -> StoreResult<String> {
+        self.inner.send(body, delay).await
+    }
+    async fn receive(
+        &self,
+        max: u32,
+        wait: std::time::Duration,
+        visibility: Option<std::time::Duration>,
+    ) -> StoreResult<Vec<QueueMessage>> {
+        self.receives.bump();
+        self.inner.receive(max, wait, visibility).await
+    }
+    async fn change_visibility(&self, receipt_handle: &str, after: std::time::Duration) -> StoreResult<()> {
+        self.inner.change_visibility(receipt_handle, after).await
+    }
+    async fn delete(&self, receipt_handle: &str) -> StoreResult<()> {
+        self.inner.delete(receipt_handle).await
+    }
+    async fn approximate_len(&self) -> StoreResult<u64> {
+        self.inner.approximate_len().await
     }
 }

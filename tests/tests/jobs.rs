@@ -226,3 +226,29 @@ async fn without_overlapping_keeps_two_runs_of_one_key_apart() {
     assert_eq!(probe.runs("report"), 1);
     assert_eq!(probe.runs("overlap-skipped"), 1);
 }
+
+/// The local worker loop (`gatehouse serve`, `queue:work`) long-polls while idle — at most three
+/// receives a minute, not the ~185 a second of a zero-wait poll against SQS — picks up a job as
+/// it arrives, and stops at once, abandoning the poll in flight (time is virtual here: a loop that
+/// waited out its 20 s poll would show it).
+#[tokio::test(start_paused = true)]
+async fn an_idle_worker_long_polls_picks_up_work_and_stops_at_once() {
+    let mut env = TestEnv::memory();
+    let queue = gatehouse_tests::counting::CountingQueue::wrap(env.stores.queue.clone());
+    env.stores.queue = queue.clone();
+    let (worker, _) = test_worker(&env);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move { worker.run(async { stopped.await.unwrap_or_default() }, false).await });
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let idle = queue.receives();
+    assert!((3..=4).contains(&idle), "{idle} receives in an idle minute");
+    let dispatcher = gatehouse::queue::Dispatcher::new(env.stores.clone(), gatehouse::clock::Span::days(1));
+    dispatcher.dispatch(job("Flaky", json!({"fail_times": 0}), 1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 0, "handled while the poll was waiting");
+    let asked = tokio::time::Instant::now();
+    stop.send(()).unwrap();
+    let handled = task.await.unwrap().unwrap();
+    assert_eq!(handled, 1);
+    assert!(asked.elapsed() < Duration::from_secs(1), "stopped after {:?}", asked.elapsed());
+}
