@@ -14,6 +14,13 @@ impl PlainResetToken {
     pub fn generate() -> Self {
         Self(hex::encode(crate::secret::random_bytes::<32>()))
     }
+    /// The token of the reset-link job `job_uuid`: 256 bits of MAC under the app key, so a run of
+    /// the job that is retried (after a crash, or a store answer lost after its write landed)
+    /// mints the very token the earlier run stored, and its write is not taken for a throttled
+    /// second request. Unguessable without the key, as a random one.
+    pub fn for_job(key: &crate::keys::AppKey, job_uuid: &str) -> Self {
+        Self(hex::encode(key.mac("reset-token", job_uuid.as_bytes())))
+    }
     pub fn parse(s: &str) -> Option<Self> {
         (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(s.to_ascii_lowercase()))
     }
@@ -38,7 +45,8 @@ pub struct ResetRecord {
 pub trait ResetStore: Send + Sync {
     /// Stores `record`, replacing any older token for the email, unless a live token for it was
     /// created after `throttle_since` (then nothing is written and the answer is `false`). The
-    /// check and the write are one conditional write, so two racing requests mint one token.
+    /// check and the write are one conditional write, so two racing requests mint one token. A
+    /// stored token with `record`'s own hash is no throttle: that is this very write, retried.
     async fn put_unless_throttled(&self, record: &ResetRecord, throttle_since: Timestamp) -> StoreResult<bool>;
     /// The live token record for the email; `None` when absent or expired.
     async fn find(&self, email: &Email) -> StoreResult<Option<ResetRecord>>;

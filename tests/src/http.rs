@@ -270,8 +270,17 @@ impl TestApp {
 /// The mail moto's SES has accepted for `to`: (subject, body) pairs.
 pub fn ses_sent_to(to: &str) -> Vec<(String, String)> {
     let url = format!("{}/moto-api/data.json", crate::emulator_endpoint().trim_end_matches('/'));
-    let out = std::process::Command::new("curl").args(["-fsS", &url]).output().expect("curl");
-    assert!(out.status.success(), "GET {url} failed");
+    // moto builds this dump from live state; a write landing meanwhile can fail one request
+    // ("dictionary changed size during iteration"): ask again, a few times.
+    let mut out = std::process::Command::new("curl").args(["-fsS", &url]).output().expect("curl");
+    for _ in 0..4 {
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        out = std::process::Command::new("curl").args(["-fsS", &url]).output().expect("curl");
+    }
+    assert!(out.status.success(), "GET {url} failed: {}", String::from_utf8_lossy(&out.stderr));
     let data: Value = serde_json::from_slice(&out.stdout).expect("moto data.json");
     data["ses"]["Message"]
         .as_array()

@@ -244,3 +244,44 @@ async fn security_mail_carries_no_text_the_account_holder_chose() {
     assert_eq!(changed.subject, "Your password was changed");
     assert!(!changed.text.contains("evil.example") && !changed.text.contains("SECURITY NOTICE"), "{}", changed.text);
 }
+
+/// A reset-link job whose run is repeated after its token write landed (a crash before the mail
+/// was acknowledged, or a lost store answer) mails the same working link again: the token is the
+/// job's, so the repeated write is not taken for a second request inside the throttle and the
+/// mail is not silently dropped.
+#[tokio::test]
+async fn a_reset_link_job_run_again_after_its_write_landed_still_mails_a_working_link() {
+    let t = TestApp::aws(&[]).await;
+    let email = unique("ann");
+    t.register("Ann", &email, PW).await;
+    drain(&t.worker(Arc::new(LogMailer::quiet())), 10).await;
+    assert_eq!(forgot(&t, &email, "api.example.test").await.status, 202);
+    let msgs = t.env.stores.queue.receive(10, std::time::Duration::from_secs(2), None).await.unwrap();
+    let job = gatehouse::jobs::JobPayload::from_body(&msgs[0].body).unwrap();
+    assert_eq!(job.job, gatehouse::password_broker::SEND_RESET_LINK);
+    let mailer = LogMailer::quiet();
+    let handler =
+        gatehouse::password_broker::SendResetLink { config: t.app.config.clone(), mailer: Arc::new(mailer.clone()) };
+    let worker = t.worker(Arc::new(LogMailer::quiet()));
+    for attempt in 1..=2 {
+        let ctx = gatehouse::queue::JobContext {
+            stores: t.env.stores.clone(),
+            dispatcher: worker.dispatcher().clone(),
+            attempt,
+        };
+        gatehouse::queue::JobHandler::handle(&handler, &job, &ctx).await.unwrap();
+    }
+    let sent = reset_mails(&mailer);
+    assert_eq!(sent.len(), 2, "the repeated run mails too");
+    assert_eq!(token_in(&sent[0].text), token_in(&sent[1].text), "the same link");
+    let reset = Call::new("POST", "/reset-password").json(
+        json!({"email": email, "token": token_in(&sent[1].text), "password": NEW_PW, "password_confirmation": NEW_PW}),
+    );
+    assert_eq!(t.reset_fn(reset).await.status, 200);
+    // A second request within the throttle is still throttled: another job, another token.
+    assert_eq!(forgot(&t, &email, "api.example.test").await.status, 202);
+    let mailer = LogMailer::quiet();
+    drain(&t.worker(Arc::new(mailer.clone())), 10).await;
+    let links = reset_mails(&mailer).into_iter().filter(|m| m.subject == "Reset your password").count();
+    assert_eq!(links, 1, "the reset consumed the token; a fresh request mails once");
+}

@@ -27,6 +27,7 @@ impl ResetStore for MemoryResets {
         if let Some(old) = t.get(&key)
             && old.expires_at > now
             && old.created_at > throttle_since
+            && old.token_hash != record.token_hash
         {
             return Ok(false);
         }

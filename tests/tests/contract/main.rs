@@ -166,6 +166,7 @@ contract!(
     touching_a_session_writes_only_when_its_activity_is_stale,
     deleting_a_users_other_sessions_keeps_exactly_the_current_one,
     a_reset_token_is_throttled_then_replaced,
+    a_retried_write_of_the_same_token_is_not_taken_for_a_throttled_second_request,
     a_reset_token_is_consumed_once_and_only_by_its_own_hash,
     an_expired_reset_token_is_neither_found_nor_consumed,
     ten_concurrent_consumptions_of_one_reset_token_succeed_once,

@@ -31,6 +31,20 @@ pub async fn a_reset_token_is_throttled_then_replaced(env: TestEnv) {
     assert_eq!(found.token_hash, third.token_hash);
 }
 
+pub async fn a_retried_write_of_the_same_token_is_not_taken_for_a_throttled_second_request(env: TestEnv) {
+    let (_, first) = reset(&env, "ann@example.com");
+    let throttle = Span::seconds(60);
+    assert!(env.stores.resets.put_unless_throttled(&first, now(&env) - throttle).await.unwrap());
+    env.clock.advance(Span::seconds(5));
+    // The same write again (its answer was lost; the SDK or the job retried it).
+    let again = gatehouse::password_reset_tokens::ResetRecord { created_at: now(&env), ..first.clone() };
+    assert!(env.stores.resets.put_unless_throttled(&again, now(&env) - throttle).await.unwrap());
+    let (_, other) = reset(&env, "ann@example.com");
+    assert!(!env.stores.resets.put_unless_throttled(&other, now(&env) - throttle).await.unwrap(), "another token is");
+    let found = env.stores.resets.find(&first.email).await.unwrap().unwrap();
+    assert_eq!(found.token_hash, first.token_hash);
+}
+
 pub async fn a_reset_token_is_consumed_once_and_only_by_its_own_hash(env: TestEnv) {
     let (token, rec) = reset(&env, "ann@example.com");
     env.stores.resets.put_unless_throttled(&rec, now(&env) - Span::seconds(60)).await.unwrap();

@@ -36,9 +36,11 @@ impl ResetStore for DynamoResets {
             created_at: ms(r.created_at),
             expires_at: secs(r.expires_at),
         })?;
-        let cond = Cond::new("attribute_not_exists(email) OR expires_at <= :now_s OR created_at <= :since")
-            .now_s(self.t.now())
-            .value(":since", n(ms(throttle_since)));
+        let cond =
+            Cond::new("attribute_not_exists(email) OR expires_at <= :now_s OR created_at <= :since OR token_hash = :h")
+                .now_s(self.t.now())
+                .value(":since", n(ms(throttle_since)))
+                .value(":h", s(&r.token_hash));
         self.t.put_if(item, cond).await
     }
 
