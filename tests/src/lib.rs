@@ -23,7 +23,12 @@ pub fn emulator_endpoint() -> String {
 
 /// SDK configuration pointing at the emulator with dummy credentials.
 pub async fn emulator_sdk_config() -> gatehouse::aws::SdkConfig {
-    let endpoint = emulator_endpoint();
+    sdk_config_at(&emulator_endpoint()).await
+}
+
+/// The SDK configuration for the emulator at `endpoint` (itself, or a proxy in front of it).
+pub async fn sdk_config_at(endpoint: &str) -> gatehouse::aws::SdkConfig {
+    let endpoint = endpoint.to_owned();
     let probe = format!("{}/moto-api/", endpoint.trim_end_matches('/'));
     if std::net::TcpStream::connect_timeout(
         &endpoint
@@ -68,7 +73,12 @@ impl TestEnv {
 
     /// Fresh tables and queues under a unique prefix on the emulator, migrated.
     pub async fn aws() -> Self {
-        let sdk = emulator_sdk_config().await;
+        Self::aws_at(&emulator_endpoint()).await
+    }
+
+    /// On the emulator reached at `endpoint` (a proxy in front of it, see [`wire`]).
+    pub async fn aws_at(endpoint: &str) -> Self {
+        let sdk = sdk_config_at(endpoint).await;
         let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let names = Names { table_prefix: prefix.clone(), queue_prefix: prefix, jobs_queue_url: None };
         let dynamo = DynamoClient::new(&sdk);
@@ -101,3 +111,4 @@ pub mod http;
 pub mod jobs;
 pub mod runtime_api;
 pub mod template;
+pub mod wire;

@@ -440,3 +440,55 @@ async fn guessable_passwords_are_refused_and_nfc_and_nfd_forms_are_one_password(
     assert_eq!(t.register("Bob", "nfd@example.com", nfd).await.status, 201);
     assert_eq!(t.login("nfd@example.com", nfc).await.status, 200);
 }
+
+/// AWS calls per operation, counted on the wire (a proxy in front of the emulator): any added
+/// call fails here. A wrong password and an unknown email make the same calls, so neither the
+/// count nor the kind of call tells them apart.
+#[tokio::test]
+async fn login_and_user_calls_counted_on_the_wire_and_a_known_and_an_unknown_email_fail_alike() {
+    let (env, wire) = gatehouse_tests::wire::counted_env().await;
+    let t = TestApp::with(env, &[]);
+    let email = format!("ann-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    assert_eq!(t.register("Ann", &email, PW).await.status, 201);
+    // One attempt first, so the per-client counter exists for both of the compared attempts (a
+    // counter's first hit opens its window: one more call).
+    assert_eq!(t.login("warm-up@example.com", "x").await.status, 422);
+    wire.take();
+    let calls = |pairs: &[(&str, usize)]| -> std::collections::BTreeMap<String, usize> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    };
+    let wrong = t.login(&email, "not the password").await;
+    assert_eq!(wrong.status, 422);
+    let wrong_calls = wire.take();
+    let unknown = t.login("nobody-at-all@example.com", "not the password").await;
+    assert_eq!(unknown.status, 422);
+    let unknown_calls = wire.take();
+    assert_eq!(wrong_calls, unknown_calls, "a wrong password and an unknown email: the same calls");
+    // Three counters (per email and client, per client, per account; the first two open their
+    // window: UpdateItem, then PutItem), the address and the user.
+    assert_eq!(wrong_calls, calls(&[("dynamodb:GetItem", 2), ("dynamodb:PutItem", 2), ("dynamodb:UpdateItem", 3)]));
+
+    let ok = t.login(&email, PW).await;
+    assert_eq!(ok.status, 200);
+    // The counters, the address and the user, the pair counter forgotten, the session issued.
+    assert_eq!(
+        wire.take(),
+        calls(&[
+            ("dynamodb:DeleteItem", 1),
+            ("dynamodb:GetItem", 2),
+            ("dynamodb:TransactWriteItems", 1),
+            ("dynamodb:UpdateItem", 3)
+        ])
+    );
+    let cookie = ok.session_cookie().unwrap();
+    let token = t
+        .create_token(&cookie, serde_json::json!({"name": "t", "abilities": ["tokens:read"], "expires_in_minutes": 9}))
+        .await;
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    wire.take();
+    // GET /user with a bearer token: the token and the user, one invocation (no authorizer).
+    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(&token)).await.status, 200);
+    assert_eq!(wire.take(), calls(&[("dynamodb:GetItem", 2), ("dynamodb:UpdateItem", 1)]), "first use: last_used_at");
+    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(&token)).await.status, 200);
+    assert_eq!(wire.take(), calls(&[("dynamodb:GetItem", 2)]), "within the minute: reads only");
+}
