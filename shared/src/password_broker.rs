@@ -197,7 +197,7 @@ impl JobHandler for SendResetLink {
             return Ok(());
         };
         let now = ctx.stores.clock.now();
-        let token = PlainResetToken::for_job(&self.config.app_key, &job.uuid);
+        let token = PlainResetToken::for_job(&self.config.app_key, &job.uuid, &user.id, user.credentials_version);
         let record = ResetRecord {
             email: user.email.clone(),
             token_hash: token.hash(),

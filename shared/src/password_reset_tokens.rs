@@ -14,12 +14,15 @@ impl PlainResetToken {
     pub fn generate() -> Self {
         Self(hex::encode(crate::secret::random_bytes::<32>()))
     }
-    /// The token of the reset-link job `job_uuid`: 256 bits of MAC under the app key, so a run of
-    /// the job that is retried (after a crash, or a store answer lost after its write landed)
-    /// mints the very token the earlier run stored, and its write is not taken for a throttled
-    /// second request. Unguessable without the key, as a random one.
-    pub fn for_job(key: &crate::keys::AppKey, job_uuid: &str) -> Self {
-        Self(hex::encode(key.mac("reset-token", job_uuid.as_bytes())))
+    /// The token the reset-link job `job_uuid` mails to `user` while its credentials version is
+    /// `version`: 256 bits of MAC under the app key. A run of the job that is repeated (after a
+    /// crash, or a store answer lost after its write landed) mints the very token the earlier run
+    /// stored, so its write is not taken for a throttled second request and the mail is not
+    /// dropped — yet once that token was used (a reset moves the version), a rerun, or an
+    /// operator's `queue:retry` days later, mints another: a used link never works again.
+    /// Computing it takes the app key as well as the job's uuid (which travels in the message).
+    pub fn for_job(key: &crate::keys::AppKey, job_uuid: &str, user: &crate::users::UserId, version: u64) -> Self {
+        Self(hex::encode(key.mac("reset-token", format!("{job_uuid}|{user}|{version}").as_bytes())))
     }
     pub fn parse(s: &str) -> Option<Self> {
         (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(s.to_ascii_lowercase()))

@@ -256,9 +256,11 @@ impl Worker {
     /// The local worker loop (`gatehouse serve`, `queue:work`): long-polls the queue ([`IDLE_WAIT`]
     /// for the first message, so an idle worker asks at most three times a minute) and processes
     /// what arrives, until `stop` completes — or, with `until_empty`, until a 1-second poll finds
-    /// nothing. A poll in flight is abandoned as soon as `stop` completes (a message it had just
-    /// received becomes visible again after its visibility timeout: delayed, never lost); a job
-    /// being processed is finished first. A store error is logged and the poll retried after 1 s,
+    /// nothing. A poll in flight is abandoned as soon as `stop` completes; a job being processed
+    /// is finished first. A message SQS handed to the abandoned poll in its last moment becomes
+    /// visible again after its visibility timeout, with one receive counted and no run: a job
+    /// allowed a single try then lands in failed_jobs unrun (`queue:retry` runs it), one with more
+    /// tries has one fewer. A store error is logged and the poll retried after 1 s,
     /// except with `until_empty`, where it is returned. Returns how many messages it handled.
     pub async fn run(&self, stop: impl Future<Output = ()>, until_empty: bool) -> Result<usize, StoreError> {
         let mut stop = std::pin::pin!(stop);

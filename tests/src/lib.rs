@@ -23,11 +23,12 @@ pub fn emulator_endpoint() -> String {
 
 /// SDK configuration pointing at the emulator with dummy credentials.
 pub async fn emulator_sdk_config() -> gatehouse::aws::SdkConfig {
-    sdk_config_at(&emulator_endpoint()).await
+    sdk_config_at(&emulator_endpoint(), true).await
 }
 
-/// The SDK configuration for the emulator at `endpoint` (itself, or a proxy in front of it).
-pub async fn sdk_config_at(endpoint: &str) -> gatehouse::aws::SdkConfig {
+/// The SDK configuration for the emulator at `endpoint` (itself, or a proxy in front of it),
+/// with the SDK's retries or without them (to count calls exactly).
+pub async fn sdk_config_at(endpoint: &str, retries: bool) -> gatehouse::aws::SdkConfig {
     let endpoint = endpoint.to_owned();
     let probe = format!("{}/moto-api/", endpoint.trim_end_matches('/'));
     if std::net::TcpStream::connect_timeout(
@@ -44,12 +45,18 @@ pub async fn sdk_config_at(endpoint: &str) -> gatehouse::aws::SdkConfig {
             "\n\nThe AWS emulator at {endpoint} does not answer ({probe}).\nStart it (see `.ci/run`) or run the suite with `bash .ci/run`.\n\n"
         );
     }
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "gatehouse-tests"))
-        .load()
-        .await
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "gatehouse-tests",
+        ));
+    let config = if retries { config } else { config.retry_config(aws_config::retry::RetryConfig::disabled()) };
+    config.load().await
 }
 
 /// One test's world: stores, the clock they read, and (on the emulator) the names and clients.
@@ -73,12 +80,13 @@ impl TestEnv {
 
     /// Fresh tables and queues under a unique prefix on the emulator, migrated.
     pub async fn aws() -> Self {
-        Self::aws_at(&emulator_endpoint()).await
+        Self::aws_at(&emulator_endpoint(), true).await
     }
 
-    /// On the emulator reached at `endpoint` (a proxy in front of it, see [`wire`]).
-    pub async fn aws_at(endpoint: &str) -> Self {
-        let sdk = sdk_config_at(endpoint).await;
+    /// On the emulator reached at `endpoint` (a proxy in front of it, see [`wire`]), with the
+    /// SDK's retries or without them.
+    pub async fn aws_at(endpoint: &str, retries: bool) -> Self {
+        let sdk = sdk_config_at(endpoint, retries).await;
         let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let names = Names { table_prefix: prefix.clone(), queue_prefix: prefix, jobs_queue_url: None };
         let dynamo = DynamoClient::new(&sdk);

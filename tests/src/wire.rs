@@ -94,7 +94,8 @@ pub async fn start_proxy(emulator: &str) -> (String, Arc<WireCounter>) {
 /// A test world on the emulator whose every AWS call goes through a counting proxy.
 pub async fn counted_env() -> (TestEnv, Arc<WireCounter>) {
     let (endpoint, counter) = start_proxy(&crate::emulator_endpoint()).await;
-    let env = TestEnv::aws_at(&endpoint).await;
+    // Without the SDK's retries: a retried call would count twice.
+    let env = TestEnv::aws_at(&endpoint, false).await;
     counter.take();
     (env, counter)
 }
