@@ -252,3 +252,33 @@ async fn an_idle_worker_long_polls_picks_up_work_and_stops_at_once() {
     assert_eq!(handled, 1);
     assert!(asked.elapsed() < Duration::from_secs(1), "stopped after {:?}", asked.elapsed());
 }
+
+/// Counting a job against its batch is two DynamoDB calls on the wire (the mark and the counters
+/// in one transaction, then the batch as it now is), and an expired batch counts nothing.
+#[tokio::test]
+async fn counting_a_job_against_its_batch_is_two_calls_on_the_wire() {
+    let (env, wire) = gatehouse_tests::wire::counted_env().await;
+    let now = env.clock_now();
+    let b = gatehouse::job_batches::Batch {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: "import".into(),
+        total_jobs: 2,
+        pending_jobs: 2,
+        failed_jobs: 0,
+        failed_job_ids: vec![],
+        options: BatchOptions::default(),
+        cancelled_at: None,
+        created_at: now,
+        finished_at: None,
+        expires_at: Some(now + chrono::Duration::days(1)),
+    };
+    env.stores.batches.create(&b).await.unwrap();
+    wire.take();
+    let counted = env.stores.batches.record_success(&b.id, "job-1").await.unwrap().unwrap();
+    assert!(counted.newly_counted);
+    assert_eq!(counted.batch.pending_jobs, 1);
+    let calls: Vec<(String, usize)> = wire.take().into_iter().collect();
+    assert_eq!(calls, [("dynamodb:GetItem".to_owned(), 1), ("dynamodb:TransactWriteItems".to_owned(), 1)]);
+    env.clock.advance(chrono::Duration::days(2));
+    assert!(env.stores.batches.record_failure(&b.id, "job-2").await.unwrap().is_none(), "an expired batch");
+}

@@ -2,7 +2,7 @@
 //! (`pk = <id>, sk = job#<uuid>`). Counting writes the mark (if absent) and moves the counters in
 //! one transaction, so a job delivered twice is counted once, however many workers race.
 
-use super::{Cond, Item, Table, cancellation_codes, from_ms, n, opt_from_ms, opt_from_secs, s, secs};
+use super::{Cond, Item, LIVE, Table, cancellation_codes, from_ms, n, opt_from_ms, opt_from_secs, s, secs};
 use crate::clock::Timestamp;
 use crate::error::{StoreError, StoreResult};
 use crate::job_batches::{Batch, BatchOptions, BatchStore, Counted};
@@ -13,6 +13,8 @@ use std::collections::HashMap;
 
 const BATCH_SK: &str = "batch";
 
+/// How long a job's counted-mark is kept: longer than SQS keeps any message (14 days).
+const MARK_LIFETIME: crate::clock::Span = crate::clock::Span::days(15);
 #[derive(Serialize, Deserialize)]
 struct BatchItem {
     pk: String,
@@ -67,15 +69,14 @@ impl DynamoBatches {
         })
     }
 
+    /// Two calls: the mark and the counters in one transaction (conditional on the batch being
+    /// live), then the batch as it now is.
     async fn count(&self, id: &str, job: &str, failed: bool) -> StoreResult<Option<Counted>> {
-        let Some(before) = self.find(id).await? else {
-            return Ok(None);
-        };
         let mut mark = HashMap::from([("pk".to_owned(), s(id)), ("sk".to_owned(), s(format!("job#{job}")))]);
         mark.insert("outcome".into(), s(if failed { "failed" } else { "succeeded" }));
-        if let Some(e) = before.expires_at {
-            mark.insert("expires_at".into(), n(secs(e)));
-        }
+        // A mark only has to outlive every redelivery of its job's message (SQS keeps one at most
+        // 14 days); TTL removes it after that, with or before its batch.
+        mark.insert("expires_at".into(), n(secs(self.t.now() + MARK_LIFETIME)));
         let put_mark = Put::builder()
             .table_name(&self.t.name)
             .set_item(Some(mark))
@@ -85,7 +86,8 @@ impl DynamoBatches {
         let mut update = Update::builder()
             .table_name(&self.t.name)
             .set_key(Some(batch_key(id)))
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(format!("attribute_exists(pk) AND {LIVE}"))
+            .expression_attribute_values(":now_s", n(secs(self.t.now())))
             .expression_attribute_values(":minus", n(-1));
         update = if failed {
             update
