@@ -72,13 +72,14 @@ impl App {
     /// verified address, judged on the flag the credential carries: no extra read).
     pub async fn require(&self, req: &Request, route_key: &str, abilities: &[&str]) -> Result<Principal, ApiError> {
         let p = self.principal(req).await?.ok_or_else(ApiError::unauthenticated)?;
+        let lacks = |a: &str| ApiError::forbidden(format!("This token lacks the \"{a}\" ability."));
         if let Some(a) = abilities.iter().find(|a| !p.can(a)) {
-            return Err(ApiError::forbidden(format!("This token lacks the \"{a}\" ability.")));
+            return Err(lacks(a));
         }
         match self.access.unmet(&self.config.route_abilities, route_key, &p).await?.as_deref() {
             None => Ok(p),
             Some(gatehouse::access::VERIFIED) => Err(ApiError::email_unverified()),
-            Some(a) => Err(ApiError::forbidden(format!("This token lacks the \"{a}\" ability."))),
+            Some(a) => Err(lacks(a)),
         }
     }
 }

@@ -47,9 +47,7 @@ pub async fn delete_account(
     }
     let records = stores.cross_app.pseudonymize(&user.id, &format!("deleted#{tag}")).await?;
     tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, audit_records = records);
-    if let Err(e) = dispatcher.dispatch(mail_job(SEND_ACCOUNT_DELETED, &user.email)).await {
-        tracing::error!(event = "account_deleted_mail_not_queued", user_tag = %tag, error = %e);
-    }
+    dispatcher.notify(mail_job(SEND_ACCOUNT_DELETED, &user.email)).await;
     Ok(true)
 }
 

@@ -286,6 +286,11 @@ impl Auth {
         let device_limit = if device.is_some() { limits.login_per_device } else { limits.login_per_account };
         self.limit(&device_key, device_limit).await?;
         let user = self.stores().users.find_by_email(email).await?;
+        if user.is_none() {
+            // The user read a known address costs (of an id no user has: ids are UUIDs), so
+            // neither the count nor the kind of the calls tells an unknown address apart.
+            self.stores().users.find(&UserId::from_stored("-".into())).await?;
+        }
         let overlong = self.policy.is_overlong(attempt.expose());
         let stored = user.as_ref().map_or_else(|| self.dummy.clone(), |u| u.password_hash.clone());
         // An over-long attempt cannot match (none was ever accepted); it is still verified (against

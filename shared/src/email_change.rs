@@ -176,9 +176,7 @@ pub async fn confirm(
         EmailSwap::Stale => return Err(VerifyError::InvalidLink.into()),
     }
     tracing::info!(event = "email_changed", user_id = %id, from_tag = %config.app_key.email_tag(&user.email), to_tag = %config.app_key.email_tag(&to));
-    if let Err(e) = dispatcher.dispatch(notice(&user.email, &to, true)).await {
-        tracing::error!(event = "email_changed_notice_not_queued", user_id = %id, error = %e);
-    }
+    dispatcher.notify(notice(&user.email, &to, true)).await;
     crate::credentials::stamp_verified(stores, &id).await?;
     Ok(User { email: to, email_verified_at: Some(now), updated_at: now, ..user })
 }

@@ -142,12 +142,7 @@ impl PasswordBroker {
         let hash = self.auth.hasher().hash_blocking(new).await?;
         let version = self.auth.move_credentials(user, Some(&hash)).await?;
         tracing::info!(event = "password_changed", user_id = %user.id);
-        let job = mail_job(SEND_PASSWORD_CHANGED, &user.email);
-        if let Err(first) = self.dispatcher.dispatch(job.clone()).await
-            && let Err(e) = self.dispatcher.dispatch(job).await
-        {
-            tracing::error!(event = "password_changed_mail_not_queued", user_id = %user.id, error = %e, first = %first);
-        }
+        self.dispatcher.notify(mail_job(SEND_PASSWORD_CHANGED, &user.email)).await;
         self.auth.keep_only(user, current, version, reasons::PASSWORD_CHANGED, meta).await
     }
 }

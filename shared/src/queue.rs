@@ -43,6 +43,22 @@ impl Dispatcher {
         self.dispatch_after(job, Duration::ZERO).await
     }
 
+    /// Queues the notice of a change already made (a password changed, an account deleted, an
+    /// address or a second factor changed): tried twice, and a failure is logged with the job's
+    /// name rather than returned, since failing the request would not undo the change. `false`
+    /// when it could not be queued.
+    pub async fn notify(&self, job: JobPayload) -> bool {
+        let name = job.job.clone();
+        let Err(first) = self.dispatch(job.clone()).await else { return true };
+        match self.dispatch(job).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(event = "notice_not_queued", job = %name, error = %e, first = %first);
+                false
+            }
+        }
+    }
+
     /// Sends `job` to run after `delay`. SQS delays at most 15 minutes: a longer delay records when
     /// the job is due and sends it delayed by the maximum; the worker re-delays it, step by step,
     /// until it is due.

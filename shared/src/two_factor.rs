@@ -199,11 +199,9 @@ fn notice(user: &User, what: &str) -> JobPayload {
     JobPayload::notification(SEND_NOTICE, serde_json::json!({ "email": user.email.as_str(), "what": what }))
 }
 
-/// Queues a security notice; a failure to queue is logged, not returned (the change is made).
+/// Queues a security notice ([`Dispatcher::notify`]: the change is made either way).
 async fn tell(dispatcher: &Dispatcher, user: &User, what: &str) {
-    if let Err(e) = dispatcher.dispatch(notice(user, what)).await {
-        tracing::error!(event = "two_factor_notice_not_queued", user_id = %user.id, what, error = %e);
-    }
+    dispatcher.notify(notice(user, what)).await;
 }
 
 /// `POST /user/two-factor-authentication`: a new pending secret (replacing an unconfirmed one),

@@ -120,3 +120,41 @@ pub mod jobs;
 pub mod runtime_api;
 pub mod template;
 pub mod wire;
+
+/// Every item of the test's tables on the emulator as text (`<table>: <item>`), or of one logical
+/// table (`Some("users")`): what a scan for leftovers or plaintext secrets reads.
+pub async fn scan_items(env: &TestEnv, only: Option<&str>) -> Vec<String> {
+    let names = &env.aws.as_ref().expect("on the emulator").names;
+    let client = aws_sdk_dynamodb::Client::new(&emulator_sdk_config().await);
+    let tables = match only {
+        Some(logical) => vec![names.table(logical)],
+        None => {
+            // Every page of the listing: an emulator that served other tests holds many stacks' tables.
+            let (mut tables, mut after) = (Vec::new(), None);
+            loop {
+                let page =
+                    client.list_tables().set_exclusive_start_table_name(after).send().await.expect("list tables");
+                tables.extend(page.table_names.unwrap_or_default());
+                after = page.last_evaluated_table_name;
+                if after.is_none() {
+                    break;
+                }
+            }
+            tables.retain(|n| n.starts_with(names.table_prefix.as_str()));
+            tables
+        }
+    };
+    let mut items = Vec::new();
+    for table in &tables {
+        let mut start = None;
+        loop {
+            let page = client.scan().table_name(table).set_exclusive_start_key(start).send().await.expect("scan");
+            items.extend(page.items.unwrap_or_default().iter().map(|i| format!("{table}: {i:?}")));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+    }
+    items
+}

@@ -410,32 +410,7 @@ async fn a_session_opened_by_another_apps_handoff_cannot_change_the_password() {
 
 /// Every item of every table of this test's stack, as text.
 async fn every_item(t: &TestApp) -> Vec<String> {
-    let prefix = &t.env.aws.as_ref().expect("on the emulator").names.table_prefix;
-    let client = aws_sdk_dynamodb::Client::new(&gatehouse_tests::emulator_sdk_config().await);
-    // Every page of the listing: an emulator that served other tests holds many stacks' tables.
-    let mut tables = Vec::new();
-    let mut after = None;
-    loop {
-        let page = client.list_tables().set_exclusive_start_table_name(after).send().await.unwrap();
-        tables.extend(page.table_names.unwrap_or_default());
-        after = page.last_evaluated_table_name;
-        if after.is_none() {
-            break;
-        }
-    }
-    let mut items = Vec::new();
-    for table in tables.iter().filter(|n| n.starts_with(prefix.as_str())) {
-        let mut start = None;
-        loop {
-            let page = client.scan().table_name(table).set_exclusive_start_key(start).send().await.unwrap();
-            items.extend(page.items.unwrap_or_default().iter().map(|i| format!("{table}: {i:?}")));
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-    }
-    items
+    gatehouse_tests::scan_items(&t.env, None).await
 }
 
 #[tokio::test]

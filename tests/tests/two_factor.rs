@@ -288,20 +288,7 @@ async fn a_challenge_takes_five_attempts_then_answers_429() {
 
 /// Every item of the test's users table, as text.
 async fn every_user_item(t: &TestApp) -> Vec<String> {
-    let names = &t.env.aws.as_ref().expect("on the emulator").names;
-    let client = aws_sdk_dynamodb::Client::new(&gatehouse_tests::emulator_sdk_config().await);
-    let table = names.table("users");
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client.scan().table_name(&table).set_exclusive_start_key(start).send().await.unwrap();
-        items.extend(page.items.unwrap_or_default().iter().map(|i| format!("{i:?}")));
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
-    items
+    gatehouse_tests::scan_items(&t.env, Some("users")).await
 }
 
 #[tokio::test]

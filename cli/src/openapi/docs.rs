@@ -17,6 +17,20 @@ pub const BEARER_DESCRIPTION: &str = r#"`<id>|<secret>` personal access token. A
 pub const COOKIE_DESCRIPTION: &str = r#"The session cookie: `__Host-gatehouse_session` (`__Secure-` and a `Domain` when GATEHOUSE_SESSION_DOMAIN is set). A state change it authenticates is refused with 403 `csrf` when the browser says the request comes from another site (`Sec-Fetch-Site` not `same-origin`/`none`, or an `Origin` neither the API's own nor allowed). A session ends after its idle lifetime, and at the latest at its absolute lifetime from login (GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES, 30 days by default), which activity and "remember me" cannot extend. It is accepted only by the app that issued it."#;
 
 /// 403 on a cookie-authenticated state change sent from another site.
+/// 403 on the routes a handoff-opened session may not use.
+const HANDOFF_OR_CSRF: (u16, &str) =
+    (403, r"A session opened by another app's handoff, or refused as a cross-site request forgery (code `csrf`).");
+/// 423 on the routes that need a recent password confirmation.
+const CONFIRMATION_REQUIRED: (u16, &str) =
+    (423, r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.");
+/// The query of a mailed signed link.
+const EXPIRES: Param = Param {
+    name: "expires",
+    schema: r#"{"type": "string", "pattern": "^[0-9]{1,12}$"}"#,
+    description: Some("Unix seconds, as mailed."),
+};
+const SIGNATURE: Param = Param { name: "signature", schema: r#"{"type": "string"}"#, description: Some("As mailed.") };
+
 const CSRF: (u16, &str) =
     (403, "Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site.");
 /// 422 on a route that takes the current password.
@@ -373,14 +387,7 @@ pub static OPS: &[Op] = &[
             403,
             r"Code `invalid_link` (tampered, signed by another key, or for an address the user no longer has), `link_expired`, `not_your_link` (a valid link of another account than the signed-in one) or `csrf`.",
         )],
-        query: &[
-            Param {
-                name: "expires",
-                schema: r#"{"type": "string", "pattern": "^[0-9]{1,12}$"}"#,
-                description: Some("Unix seconds, as mailed."),
-            },
-            Param { name: "signature", schema: r#"{"type": "string"}"#, description: Some("As mailed.") },
-        ],
+        query: &[EXPIRES, SIGNATURE],
     },
     Op {
         key: "POST /email/verification-notification",
@@ -512,16 +519,7 @@ pub static OPS: &[Op] = &[
             schema: None,
             set_cookie: Some(r"Clears the session cookie."),
         }],
-        errors: &[
-            (
-                403,
-                r"A session opened by another app's handoff, or refused as a cross-site request forgery (code `csrf`).",
-            ),
-            (
-                423,
-                r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.",
-            ),
-        ],
+        errors: &[HANDOFF_OR_CSRF, CONFIRMATION_REQUIRED],
         query: &[],
     },
     Op {
@@ -539,15 +537,9 @@ pub static OPS: &[Op] = &[
             set_cookie: None,
         }],
         errors: &[
-            (
-                403,
-                r"A session opened by another app's handoff, or refused as a cross-site request forgery (code `csrf`).",
-            ),
+            HANDOFF_OR_CSRF,
             (422, r"`email` is invalid, already your address, or has already been taken."),
-            (
-                423,
-                r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.",
-            ),
+            CONFIRMATION_REQUIRED,
             (429, r"Too many requests for this user; `Retry-After` says when to retry."),
         ],
         query: &[],
@@ -579,12 +571,8 @@ pub static OPS: &[Op] = &[
                 schema: r#"{"type": "string", "format": "email"}"#,
                 description: Some("The new address, as mailed."),
             },
-            Param {
-                name: "expires",
-                schema: r#"{"type": "string", "pattern": "^[0-9]{1,12}$"}"#,
-                description: Some("Unix seconds, as mailed."),
-            },
-            Param { name: "signature", schema: r#"{"type": "string"}"#, description: Some("As mailed.") },
+            EXPIRES,
+            SIGNATURE,
         ],
     },
     Op {
@@ -596,14 +584,7 @@ pub static OPS: &[Op] = &[
             r"Session only, within the password-confirmation window (423 `password_confirmation_required` otherwise). The 160-bit secret is stored sealed with AES-256-GCM under a key derived from GATEHOUSE_APP_KEY, never in plain; it does nothing until a code confirms it. Enrolling again before confirming replaces the pending secret.",
         ),
         ok: &[Response { status: 200, description: "Shown once.", schema: Some("EnrolmentView"), set_cookie: None }],
-        errors: &[
-            (403, r"A session opened by another app's handoff, or a cross-site request (code `csrf`)."),
-            (409, r"Code `two_factor_enabled`: already on."),
-            (
-                423,
-                r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.",
-            ),
-        ],
+        errors: &[HANDOFF_OR_CSRF, (409, r"Code `two_factor_enabled`: already on."), CONFIRMATION_REQUIRED],
         query: &[],
     },
     Op {
@@ -621,7 +602,7 @@ pub static OPS: &[Op] = &[
             set_cookie: None,
         }],
         errors: &[
-            (403, r"A session opened by another app's handoff, or a cross-site request (code `csrf`)."),
+            HANDOFF_OR_CSRF,
             (409, r"Code `two_factor_enabled` (already on) or `two_factor_not_enrolled` (enrol first)."),
             (422, r"`code` is invalid."),
             (429, r"Too many attempts; `Retry-After` says when to retry."),
@@ -635,13 +616,7 @@ pub static OPS: &[Op] = &[
         summary: "Turn two-factor authentication off (the secret and recovery codes are deleted).",
         description: Some(r"Session only, within the password-confirmation window. A notice is mailed."),
         ok: &[Response { status: 204, description: "Off.", schema: None, set_cookie: None }],
-        errors: &[
-            (403, r"A session opened by another app's handoff, or a cross-site request (code `csrf`)."),
-            (
-                423,
-                r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.",
-            ),
-        ],
+        errors: &[HANDOFF_OR_CSRF, CONFIRMATION_REQUIRED],
         query: &[],
     },
     Op {
@@ -656,14 +631,7 @@ pub static OPS: &[Op] = &[
             schema: Some("RecoveryCodesView"),
             set_cookie: None,
         }],
-        errors: &[
-            (403, r"A session opened by another app's handoff, or a cross-site request (code `csrf`)."),
-            (409, r"Code `two_factor_not_enabled`."),
-            (
-                423,
-                r"Code `password_confirmation_required`: confirm the password (`POST /user/confirm-password`) and retry.",
-            ),
-        ],
+        errors: &[HANDOFF_OR_CSRF, (409, r"Code `two_factor_not_enabled`."), CONFIRMATION_REQUIRED],
         query: &[],
     },
     Op {
