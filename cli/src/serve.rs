@@ -25,6 +25,8 @@ pub enum Target {
     Login,
     Tokens,
     PasswordReset,
+    /// The hosted pages (`/account…`), HTML.
+    Pages,
     OpenApi,
 }
 
@@ -44,13 +46,14 @@ pub fn route(method: &str, path: &str) -> Option<(String, Target)> {
     if method == "GET" && path == "/openapi.json" {
         return Some(("GET /openapi.json".into(), Target::OpenApi));
     }
-    for (routes, target) in tables() {
+    let all = || tables().into_iter().chain([(gatehouse_pages::ROUTES, Target::Pages)]);
+    for (routes, target) in all() {
         if let Some((r, _)) = gatehouse_http::find(routes, method, path) {
             return Some((r.key(), target));
         }
     }
     // A known path with another method: the function answers 405.
-    for (routes, target) in tables() {
+    for (routes, target) in all() {
         if routes.iter().any(|r| gatehouse_http::path_matches(r.path, path)) {
             return Some((format!("{method} {path}"), target));
         }
@@ -89,6 +92,7 @@ impl Server {
             Target::Login => gatehouse_login::handle(&self.app, request).await,
             Target::Tokens => gatehouse_tokens::handle(&self.app, request).await,
             Target::PasswordReset => gatehouse_password_reset::handle(&self.app, request).await,
+            Target::Pages => gatehouse_pages::handle(&self.app, request).await,
             Target::OpenApi => openapi_response(),
         };
         to_hyper(response)
@@ -209,7 +213,8 @@ fn banner(addr: SocketAddr, stores: &Stores, aws: bool) {
     for r in tables().iter().flat_map(|(routes, _)| routes.iter()) {
         eprintln!("  {:<6} {}", r.method, r.path);
     }
-    eprintln!("  GET    /openapi.json\nworker: consuming the jobs queue in this process\nCtrl-C to stop.\n");
+    eprintln!("  GET    /openapi.json\npages:  http://{addr}/account/sign-in (and /account/register, /account)");
+    eprintln!("worker: consuming the jobs queue in this process\nCtrl-C to stop.\n");
 }
 
 #[cfg(test)]

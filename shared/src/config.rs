@@ -297,7 +297,7 @@ impl Config {
                 expire: Duration::minutes(env.number("GATEHOUSE_RESET_EXPIRE_MINUTES", 60, 1, 24 * 60)?),
                 throttle: Duration::seconds(env.number("GATEHOUSE_RESET_THROTTLE_SECONDS", 60, 0, 3600)?),
                 url_template: env
-                    .string("GATEHOUSE_RESET_URL", "http://127.0.0.1:8080/reset-password?token={token}&email={email}"),
+                    .string("GATEHOUSE_RESET_URL", "http://127.0.0.1:8080/account/reset-password?token={token}&email={email}"),
                 subject: env.string("GATEHOUSE_RESET_SUBJECT", "Reset your password"),
                 per_ip_per_minute: env.number("GATEHOUSE_FORGOT_PER_IP_PER_MINUTE", 6, 1, 10_000)?,
             },
@@ -305,7 +305,7 @@ impl Config {
                 expire: Duration::minutes(env.number("GATEHOUSE_VERIFY_EXPIRE_MINUTES", 60, 1, 7 * 24 * 60)?),
                 url_template: env.string(
                     "GATEHOUSE_VERIFY_URL",
-                    "http://127.0.0.1:8080/email/verify/{id}/{hash}?expires={expires}&signature={signature}",
+                    "http://127.0.0.1:8080/account/verify-email/{id}/{hash}?expires={expires}&signature={signature}",
                 ),
                 subject: env.string("GATEHOUSE_VERIFY_SUBJECT", "Verify your email address"),
                 resend_per_minute: env.number("GATEHOUSE_VERIFY_RESEND_PER_MINUTE", 6, 1, 1000)?,

@@ -70,7 +70,7 @@ impl Call {
         // One value per header name, the last given (as when they were collected into a map).
         let headers: HashMap<&str, &str> = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let mut b = EventBuilder::new(&self.method, &self.path).source_ip(&self.ip).time(test_time());
-        for (k, v) in headers {
+        for (k, v) in &headers {
             b = b.header(k, v);
         }
         if !b.has_header("user-agent") {
@@ -81,7 +81,9 @@ impl Call {
             b = b.cookie(c);
         }
         if let Some(body) = &self.body {
-            b = b.body(body.as_str());
+            // A form arrives base64-encoded, as API Gateway sends every non-text type.
+            let form = headers.get("content-type").is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+            b = if form { b.body_bytes(body.as_bytes()) } else { b.body(body.as_str()) };
         }
         b
     }
@@ -257,6 +259,11 @@ pub fn authorizer_event(route_key: &str, bearer: Option<&str>, cookie: Option<&s
 }
 
 impl TestApp {
+    /// The hosted pages function.
+    pub async fn pages_fn(&self, call: Call) -> Reply {
+        Reply::from(gatehouse_pages::handle(&self.app, call.request()).await)
+    }
+
     pub async fn reset_fn(&self, call: Call) -> Reply {
         Reply::from(gatehouse_password_reset::handle(&self.app, call.request()).await)
     }

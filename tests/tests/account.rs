@@ -17,9 +17,10 @@ async fn mails(t: &TestApp) -> Vec<Mail> {
     mailer.sent()
 }
 
-/// The path and query of the verification link in `mail`.
+/// The API route behind the verification link in `mail`: the mailed link opens the hosted page
+/// (`/account/verify-email/…`), which calls `/email/verify/…` with the same values.
 fn link_of(mail: &Mail) -> String {
-    link_in(mail, "/email/verify/")
+    link_in(mail, "/account/verify-email/").replacen("/account/verify-email/", "/email/verify/", 1)
 }
 
 /// The path and query of the link in `mail` whose path holds `marker`.

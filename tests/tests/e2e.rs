@@ -270,3 +270,42 @@ async fn a_failing_job_lands_in_failed_jobs_through_the_worker_binary() {
     let bad_data = failed.iter().find(|f| f.uuid == job.uuid).expect("the job with bad data");
     assert!(bad_data.exception.contains("job data has no email"), "{}", bad_data.exception);
 }
+
+/// The `pages` binary as Lambda runs it: the sign-in page, then its form posted (base64, as API
+/// Gateway sends a form) with the page's CSRF token signs the browser in; the session cookie it
+/// sets is one the login binary accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_binary_signs_a_browser_in_through_the_form() {
+    let env = TestEnv::aws().await;
+    let mut login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
+    let mut pages = LambdaProcess::start(&binary("pages"), &env_for(&env, &[])).await;
+    let email = format!("ann-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    assert_eq!(register(&mut login, &email).await["statusCode"], 201);
+
+    let page = call(&mut pages, Call::new("GET", "/account/sign-in")).await;
+    assert_eq!(page["statusCode"], 200, "{page}");
+    assert!(page["headers"]["content-type"].as_str().unwrap_or_default().starts_with("text/html"));
+    let csrf_cookie = page["cookies"]
+        .as_array()
+        .and_then(|c| c.iter().filter_map(Value::as_str).find(|c| c.starts_with(&format!("{SESSION_COOKIE}_csrf="))))
+        .map(|c| c.split(';').next().unwrap_or("").to_owned())
+        .expect("the pre-session cookie");
+    let html = page["body"].as_str().unwrap_or_default();
+    let at = html.find(r#"name="_token" value=""#).expect("a token") + r#"name="_token" value=""#.len();
+    let token = &html[at..at + html[at..].find('"').unwrap()];
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("email", email.as_str()), ("password", PW), ("_token", token)])
+        .finish();
+    let post = Call::new("POST", "/account/sign-in")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .cookie(Some(&csrf_cookie))
+        .raw(&form);
+    assert_eq!(post.event()["isBase64Encoded"], true, "a form arrives base64-encoded");
+    let signed_in = call(&mut pages, post).await;
+    assert_eq!(signed_in["statusCode"], 303, "{signed_in}");
+    assert_eq!(signed_in["headers"]["location"], "/account");
+    let c = cookie(&signed_in).expect("the session cookie");
+    let me = call(&mut login, Call::new("GET", "/user").cookie(Some(&c))).await;
+    assert_eq!(body(&me)["user"]["email"], email.as_str());
+}

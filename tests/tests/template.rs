@@ -81,6 +81,8 @@ fn functions() -> Vec<(&'static str, Permissions)> {
         ("token-check", gatehouse_token_check::PERMISSIONS),
         ("password-reset", gatehouse_password_reset::PERMISSIONS),
         ("job-worker", gatehouse_job_worker::PERMISSIONS),
+        // The pages call the three HTTP functions' route tables in process.
+        ("pages", Box::leak(gatehouse_pages::permissions().into_boxed_slice())),
     ]
 }
 
@@ -166,6 +168,7 @@ fn code_routes() -> BTreeSet<(String, String, String)> {
         ("login", gatehouse_login::ROUTES),
         ("tokens", gatehouse_tokens::ROUTES),
         ("password-reset", gatehouse_password_reset::ROUTES),
+        ("pages", gatehouse_pages::ROUTES),
     ] {
         for r in routes {
             out.insert((binary.to_owned(), r.method.to_owned(), r.path.to_owned()));
@@ -177,7 +180,9 @@ fn code_routes() -> BTreeSet<(String, String, String)> {
 #[test]
 fn every_route_in_the_template_is_in_the_openapi_document_and_served_by_that_function() {
     let template_routes = routes(&load());
-    let by_path: BTreeSet<(String, String)> = template_routes.iter().map(|(_, m, p)| (m.clone(), p.clone())).collect();
+    // The hosted pages are HTML, not the JSON API the document describes.
+    let by_path: BTreeSet<(String, String)> =
+        template_routes.iter().filter(|(f, _, _)| f != "pages").map(|(_, m, p)| (m.clone(), p.clone())).collect();
     assert_eq!(by_path, openapi_routes(), "template.yaml routes vs openapi.json");
     assert_eq!(template_routes, code_routes(), "template.yaml routes vs each function's ROUTES");
 }
@@ -235,7 +240,7 @@ fn the_queue_hides_a_message_for_at_least_six_worker_timeouts() {
 fn every_function_builds_with_cargo_lambda_on_al2023() {
     let t = load();
     let fns = of_type(&t, "AWS::Serverless::Function");
-    assert_eq!(fns.len(), 5);
+    assert_eq!(fns.len(), 6);
     for (name, f) in fns {
         assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
     }
@@ -279,7 +284,7 @@ fn every_function_logs_to_its_own_group_with_a_retention() {
         assert_retained(&t, group, &name);
         assert!(groups.insert(group.to_owned()), "{name} shares {group} with another function");
     }
-    assert_eq!(groups.len(), 5);
+    assert_eq!(groups.len(), 6);
 }
 
 #[test]
@@ -324,7 +329,8 @@ fn the_password_hashing_functions_have_reserved_concurrency() {
     for (name, f) in of_type(&t, "AWS::Serverless::Function") {
         let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or("?");
         let reserved = &f["Properties"]["ReservedConcurrentExecutions"];
-        if ["login", "tokens", "password-reset"].contains(&binary) {
+        // The pages hash passwords too (sign in, register, reset, through the same route tables).
+        if ["login", "tokens", "password-reset", "pages"].contains(&binary) {
             // `!If [ReserveLoginConcurrency, !Ref LoginReservedConcurrency, !Ref AWS::NoValue]`: 0 = unreserved.
             let Value::Tagged(cond) = reserved else { panic!("{name}: ReservedConcurrentExecutions missing") };
             assert_eq!(cond.tag, "If", "{name}");

@@ -1,0 +1,103 @@
+//! The account page and everything it offers: profile, password, verification mail, two-factor,
+//! sessions, personal access tokens, deletion.
+
+use crate::view::{self, Form, Frame, Input, field};
+use crate::{api, form_token, notice};
+use gatehouse_http::{Call, Reply};
+use lambda_http::http::{Method, StatusCode};
+use maud::html;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What the account page shows besides the account itself.
+#[derive(Default)]
+pub(crate) struct State {
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    /// The refilled form (with its errors) of the section that failed, by its id prefix.
+    pub forms: BTreeMap<&'static str, Form>,
+    /// A token just created: its plaintext, shown this once.
+    pub new_token: Option<Value>,
+}
+
+pub(crate) fn to_sign_in() -> Reply {
+    Ok(view::redirect("/account/sign-in", Vec::new()))
+}
+
+/// `GET /account`.
+pub async fn show(call: Call<'_>) -> Reply {
+    let state = State { notice: notice(&call), ..State::default() };
+    render(&call, state, StatusCode::OK).await
+}
+
+pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) -> Reply {
+    let app = call.app;
+    let user = api::call(app, call.req, Method::GET, "/user", None).await;
+    if !user.ok() {
+        return to_sign_in();
+    }
+    let sessions = api::call(app, call.req, Method::GET, "/sessions", None).await;
+    let tokens = api::call(app, call.req, Method::GET, "/tokens", None).await;
+    let (token, cookies) = form_token(call);
+    let empty = Form::default();
+    let form = |k: &str| state.forms.get(k).unwrap_or(&empty);
+    let u = &user.body["user"];
+    let verified = !u["email_verified_at"].is_null();
+    let two_factor = u["two_factor_enabled"].as_bool().unwrap_or(false);
+    let body = html! {
+        section aria-labelledby="profile-h" {
+            h2 #profile-h { "Profile" }
+            p { "Signed in as " strong { (u["email"].as_str().unwrap_or_default()) } " "
+                @if verified { span.badge { "verified" } } @else { span.badge { "not verified" } } }
+            @if !verified {
+                (view::form("/account/verification", &token, "Email me a new verification link", html! {}))
+            }
+            (view::form("/account/profile", &token, "Save profile", html! {
+                (field(&Form::default().with_value("name", u["name"].as_str()).merge(form("profile-")), "profile-",
+                    Input::new("name", "Name", "text", "name")))
+            }))
+        }
+        section aria-labelledby="password-h" {
+            h2 #password-h { "Change password" }
+            (view::form("/account/password", &token, "Change password", html! {
+                (field(form("password-"), "password-", Input::new("current_password", "Current password", "password", "current-password")))
+                (field(form("password-"), "password-", Input::new("password", "New password", "password", "new-password")))
+                (field(form("password-"), "password-", Input::new("password_confirmation", "Confirm new password", "password", "new-password")))
+            }))
+        }
+        section aria-labelledby="tf-h" {
+            h2 #tf-h { "Two-factor authentication" }
+            @if two_factor {
+                p { "On: signing in asks for a code from your authenticator app." }
+                (view::form("/account/two-factor/disable", &token, "Turn off two-factor authentication", html! {
+                    (field(form("tf-"), "tf-", Input::new("password", "Your password", "password", "current-password")))
+                }))
+            } @else {
+                p { "Off. With it on, a stolen password is not enough to sign in." }
+                (view::form("/account/two-factor/enable", &token, "Set up two-factor authentication", html! {
+                    (field(form("tf-"), "tf-", Input::new("password", "Your password", "password", "current-password")))
+                }))
+            }
+        }
+        (crate::lists::sessions_section(&token, &sessions.body, form("others-")))
+        (crate::lists::tokens_section(&token, &tokens.body, state.new_token.as_ref(), form("token-")))
+        section aria-labelledby="delete-h" {
+            h2 #delete-h { "Delete account" }
+            p { "This signs you out everywhere and removes your account for good." }
+            (view::form("/account/delete", &token, "Delete my account", html! {
+                (field(form("delete-"), "delete-", Input::new("password", "Your password", "password", "current-password")))
+            }))
+        }
+        section {
+            (view::form("/account/sign-out", &token, "Sign out", html! {}))
+        }
+    };
+    let f = Frame {
+        app_name: &call.app.config.app_name,
+        title: "Your account",
+        signed_in: true,
+        notice: state.notice,
+        error: state.error,
+    };
+    Ok(view::html(status, view::layout(&f, body), cookies))
+}

@@ -1,0 +1,52 @@
+//! Create an account.
+
+use crate::view::{self, Form, Input, field};
+use crate::{Failure, api, failed, form_token, page, posted};
+use gatehouse_http::{Call, Reply};
+use lambda_http::http::Method;
+use maud::html;
+use serde_json::json;
+
+fn register_page(call: &Call<'_>, form: &Form, error: Option<Failure>) -> Reply {
+    let (token, cookies) = form_token(call);
+    let min = call.app.config.passwords.min_len;
+    let hint = format!("At least {min} characters. A long phrase is easiest to remember.");
+    let body = html! {
+        section {
+            (view::form("/account/register", &token, "Create account", html! {
+                (field(form, "", Input::new("name", "Name", "text", "name")))
+                (field(form, "", Input::new("email", "Email", "email", "email")))
+                (field(form, "", Input::new("password", "Password", "password", "new-password").hint(&hint)))
+                (field(form, "", Input::new("password_confirmation", "Confirm password", "password", "new-password")))
+            }))
+            p.links { "Already registered? " a href="/account/sign-in" { "Sign in" } }
+        }
+    };
+    Ok(page(call, "Create an account", false, None, error, body, cookies))
+}
+
+/// `GET /account/register`.
+pub async fn register_form(call: Call<'_>) -> Reply {
+    register_page(&call, &Form::default(), None)
+}
+
+/// `POST /account/register`: `POST /register`, then the account page, signed in.
+pub async fn register(call: Call<'_>) -> Reply {
+    let p = match posted(&call) {
+        Ok(p) => p,
+        Err(refused) => return Ok(*refused),
+    };
+    let body = json!({
+        "name": p.text("name"),
+        "email": p.text("email"),
+        "password": p.text("password"),
+        "password_confirmation": p.text("password_confirmation"),
+    });
+    let reply = api::call(call.app, call.req, Method::POST, "/register", Some(body)).await;
+    if reply.ok() {
+        return Ok(view::redirect("/account?notice=registered", reply.cookies));
+    }
+    let form = Form::default().with_value("name", p.get("name")).with_value("email", p.get("email"));
+    let (form, message) = failed(form, &reply);
+    register_page(&call, &form, Some(message))
+}

@@ -1,0 +1,74 @@
+//! What every page response carries: the headers that keep a page from being framed, scripted or
+//! leaking its address, the cookies it sets, and the one stylesheet under its content hash.
+
+use gatehouse_http::HSTS;
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use maud::Markup;
+use sha2::{Digest, Sha256};
+use std::sync::LazyLock;
+
+/// The one stylesheet.
+pub const STYLE: &str = include_str!("../assets/style.css");
+
+/// The stylesheet's name under its content hash (`style.<12 hex>.css`): a new stylesheet is a new
+/// address, so the old one may be cached for a year.
+pub static STYLE_NAME: LazyLock<String> = LazyLock::new(|| {
+    let digest = Sha256::digest(STYLE.as_bytes());
+    format!("style.{}.css", &hex::encode(digest)[..12])
+});
+
+/// Pages: only the stylesheet from here, images from here or inline data (the QR code), forms
+/// post only here, no script at all, never framed, no `<base>`.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+fn page_headers(builder: lambda_http::http::response::Builder) -> lambda_http::http::response::Builder {
+    builder
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::X_FRAME_OPTIONS, "DENY")
+        .header(header::STRICT_TRANSPORT_SECURITY, HSTS)
+        .header(header::CONTENT_SECURITY_POLICY, CSP)
+        .header("cross-origin-opener-policy", "same-origin")
+}
+
+fn with_cookies(mut resp: Response<Body>, cookies: Vec<HeaderValue>) -> Response<Body> {
+    for c in cookies {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// An HTML page.
+pub fn html(status: StatusCode, page: Markup, cookies: Vec<HeaderValue>) -> Response<Body> {
+    let resp = page_headers(Response::builder().status(status))
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .body(Body::Text(page.into_string()))
+        .unwrap_or_else(|_| Response::new(Body::Empty));
+    with_cookies(resp, cookies)
+}
+
+/// 303 See Other to a path of this site (after a form post, or to a clean URL).
+pub fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response<Body> {
+    let resp = page_headers(Response::builder().status(StatusCode::SEE_OTHER))
+        .header(header::LOCATION, location)
+        .body(Body::Empty)
+        .unwrap_or_else(|_| Response::new(Body::Empty));
+    with_cookies(resp, cookies)
+}
+
+/// The stylesheet, or 404 for any other name (an old hash included: it is gone).
+pub fn stylesheet(name: &str) -> Option<Response<Body>> {
+    (name == STYLE_NAME.as_str()).then(|| {
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/css; charset=utf-8")
+            .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            .header(header::STRICT_TRANSPORT_SECURITY, HSTS)
+            .body(Body::Text(STYLE.to_owned()))
+            .unwrap_or_else(|_| Response::new(Body::Empty))
+    })
+}

@@ -1,0 +1,129 @@
+//! Sign in (and its second-factor step), sign out, register.
+
+use crate::view::{self, Form, Input, field};
+use crate::{Failure, api, failed, form_token, notice, page, posted};
+use gatehouse_http::{Call, Reply};
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use maud::{Markup, html};
+use serde_json::json;
+
+/// Where a browser goes once signed in: to finish a verification link it landed on before
+/// signing in, else the account page.
+fn after_sign_in(call: &Call<'_>) -> &'static str {
+    if call.cookie(&crate::reset::verify_cookie_name(call)).is_some() { "/account/verify-email" } else { "/account" }
+}
+
+fn sign_in_page(call: &Call<'_>, form: &Form, notice: Option<String>, error: Option<Failure>) -> Reply {
+    let (token, cookies) = form_token(call);
+    let remember = form.values.contains_key("remember");
+    let body = html! {
+        section {
+            (view::form("/account/sign-in", &token, "Sign in", html! {
+                (field(form, "", Input::new("email", "Email", "email", "email")))
+                (field(form, "", Input::new("password", "Password", "password", "current-password")))
+                div.check {
+                    input #remember type="checkbox" name="remember" value="1" checked[remember];
+                    label for="remember" { "Remember me on this device" }
+                }
+            }))
+            p.links {
+                a href="/account/forgot-password" { "Forgot your password?" }
+                " · "
+                a href="/account/register" { "Create an account" }
+            }
+        }
+    };
+    Ok(page(call, "Sign in", false, notice, error, body, cookies))
+}
+
+/// `GET /account/sign-in`.
+pub async fn form(call: Call<'_>) -> Reply {
+    sign_in_page(&call, &Form::default(), notice(&call), None)
+}
+
+/// `POST /account/sign-in`: `POST /login`; a second factor, when the account has one, next.
+pub async fn submit(call: Call<'_>) -> Reply {
+    let p = match posted(&call) {
+        Ok(p) => p,
+        Err(refused) => return Ok(*refused),
+    };
+    let remember = p.get("remember").is_some();
+    let body = json!({ "email": p.text("email"), "password": p.text("password"), "remember": remember });
+    let reply = api::call(call.app, call.req, Method::POST, "/login", Some(body)).await;
+    match reply.status {
+        StatusCode::OK => Ok(view::redirect(after_sign_in(&call), reply.cookies)),
+        StatusCode::ACCEPTED => {
+            let challenge = reply.body["challenge"].as_str().unwrap_or_default().to_owned();
+            challenge_page(&call, &challenge, None)
+        }
+        _ => {
+            let form =
+                Form::default().with_value("email", p.get("email")).with_value("remember", remember.then_some("1"));
+            let (form, message) = failed(form, &reply);
+            sign_in_page(&call, &form, None, Some(message))
+        }
+    }
+}
+
+/// The second-factor step: the challenge rides in the form's body, never in an address.
+fn challenge_page(call: &Call<'_>, challenge: &str, error: Option<(Form, Failure)>) -> Reply {
+    let (token, cookies) = form_token(call);
+    let (form, error) = error.map_or((Form::default(), None), |(f, e)| (f, Some(e)));
+    let hidden = |c: &str| html! { input type="hidden" name="challenge" value=(c); };
+    let body: Markup = html! {
+        section {
+            p { "Enter the 6-digit code from your authenticator app." }
+            (view::form("/account/two-factor-challenge", &token, "Continue", html! {
+                (hidden(challenge))
+                (field(&form, "", Input::new("code", "Authentication code", "text", "off")))
+            }))
+        }
+        section {
+            h2 { "Lost your device?" }
+            (view::form("/account/two-factor-challenge", &token, "Use a recovery code", html! {
+                (hidden(challenge))
+                (field(&form, "", Input::new("recovery_code", "Recovery code", "text", "off")))
+            }))
+        }
+        p.links { a href="/account/sign-in" { "Start again" } }
+    };
+    Ok(page(call, "Two-factor authentication", false, None, error, body, cookies))
+}
+
+/// `POST /account/two-factor-challenge`: `POST /two-factor-challenge` with a code or a recovery code.
+pub async fn challenge(call: Call<'_>) -> Reply {
+    let p = match posted(&call) {
+        Ok(p) => p,
+        Err(refused) => return Ok(*refused),
+    };
+    let challenge = p.text("challenge");
+    let body = match p.get("recovery_code").filter(|c| !c.is_empty()) {
+        Some(r) => json!({ "challenge": challenge, "recovery_code": r }),
+        None => json!({ "challenge": challenge, "code": p.text("code") }),
+    };
+    let reply = api::call(call.app, call.req, Method::POST, "/two-factor-challenge", Some(body)).await;
+    if reply.ok() {
+        return Ok(view::redirect(after_sign_in(&call), reply.cookies));
+    }
+    let (form, message) = failed(Form::default(), &reply);
+    challenge_page(&call, &challenge, Some((form, message)))
+}
+
+/// `POST /account/sign-out`: `POST /logout`; signed out either way.
+pub async fn sign_out(call: Call<'_>) -> Reply {
+    if let Err(refused) = posted(&call) {
+        return Ok(*refused);
+    }
+    let reply = api::call(call.app, call.req, Method::POST, "/logout", None).await;
+    let mut cookies = reply.cookies;
+    if cookies.is_empty() {
+        cookies.push(gatehouse_http::clear_session_cookie(&call.app.config.session));
+    }
+    Ok(view::redirect("/account/sign-in?notice=signed-out", cookies))
+}
+
+/// A cookie that removes `name` (one of the pages' own `__Host-` cookies).
+pub(crate) fn clear_cookie(name: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("{name}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0"))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}

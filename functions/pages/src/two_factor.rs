@@ -1,0 +1,86 @@
+//! Two-factor authentication from the account page: set up (the QR code, then a code), the
+//! recovery codes shown once, and turning it off.
+
+use crate::account::to_sign_in;
+use crate::actions::{act, confirm_password, form_or_refusal, refused};
+use crate::view::{self, Form, Input, field};
+use crate::{Failure, api, failed, form_token, page, posted};
+use base64::Engine;
+use gatehouse_http::{Call, Reply};
+use lambda_http::http::{Method, StatusCode};
+use maud::html;
+use serde_json::{Value, json};
+
+/// `POST /account/two-factor/enable`: the password confirmed, then `POST
+/// /user/two-factor-authentication`; the QR code and the code form.
+pub async fn enable_two_factor(call: Call<'_>) -> Reply {
+    let p = form_or_refusal!(call);
+    if let Err(reply) = confirm_password(&call, &p).await {
+        return refused(&call, &reply, ("tf-", Form::default())).await;
+    }
+    let reply = api::call(call.app, call.req, Method::POST, "/user/two-factor-authentication", None).await;
+    if !reply.ok() {
+        return refused(&call, &reply, ("tf-", Form::default())).await;
+    }
+    enrol_page(&call, Some(&reply.body), None)
+}
+
+fn enrol_page(call: &Call<'_>, enrolment: Option<&Value>, error: Option<(Form, Failure)>) -> Reply {
+    let (token, cookies) = form_token(call);
+    let (form, error) = error.map_or((Form::default(), None), |(f, e)| (f, Some(e)));
+    let body = html! {
+        section {
+            @if let Some(e) = enrolment {
+                p { "Scan this code with your authenticator app, or type the key below into it." }
+                img.qr alt="QR code of your two-factor secret" src={ "data:image/svg+xml;base64,"
+                    (base64::engine::general_purpose::STANDARD.encode(e["qr_svg"].as_str().unwrap_or_default())) };
+                p { "Key: " code.secret { (e["secret"].as_str().unwrap_or_default()) } }
+            }
+            (view::form("/account/two-factor/confirm", &token, "Turn on", html! {
+                (field(&form, "", Input::new("code", "The 6-digit code your app shows", "text", "off")))
+            }))
+            p.links { a href="/account" { "Cancel" } }
+        }
+    };
+    Ok(page(call, "Set up two-factor authentication", true, None, error, body, cookies))
+}
+
+/// `POST /account/two-factor/confirm`: `POST /user/confirmed-two-factor-authentication`; the
+/// recovery codes, this once.
+pub async fn confirm_two_factor(call: Call<'_>) -> Reply {
+    let p = form_or_refusal!(call);
+    let body = json!({ "code": p.text("code") });
+    let reply =
+        api::call(call.app, call.req, Method::POST, "/user/confirmed-two-factor-authentication", Some(body)).await;
+    if reply.status == StatusCode::UNAUTHORIZED {
+        return to_sign_in();
+    }
+    if !reply.ok() {
+        let error = failed(Form::default(), &reply);
+        return enrol_page(&call, None, Some(error));
+    }
+    let codes: Vec<String> = reply.body["recovery_codes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    let body = html! {
+        section {
+            p { "Two-factor authentication is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your device. They will not be shown again." }
+            ul.codes #recovery-codes { @for c in &codes { li { code { (c) } } } }
+            p.links { a href="/account" { "Done" } }
+        }
+    };
+    Ok(page(&call, "Your recovery codes", true, None, None, body, Vec::new()))
+}
+
+/// `POST /account/two-factor/disable`: the password confirmed, then `DELETE /user/two-factor-authentication`.
+pub async fn disable_two_factor(call: Call<'_>) -> Reply {
+    let p = form_or_refusal!(call);
+    if let Err(reply) = confirm_password(&call, &p).await {
+        return refused(&call, &reply, ("tf-", Form::default())).await;
+    }
+    act(&call, Method::DELETE, "/user/two-factor-authentication", None, "two-factor-disabled", ("tf-", Form::default()))
+        .await
+}

@@ -1,0 +1,244 @@
+"""The hosted pages in a real browser: headless Chromium driven by selenium, the way a person
+uses them (register, verify, sign in, create a token and use it, sign out, forgot, the mailed
+link, reset, sign in again, the old token refused, two-factor with a recovery code, delete), each
+page screenshotted at 1280 px and 375 px and checked by axe-core for serious and critical
+accessibility violations.
+
+Run by scripts/browser-test, which starts `gatehouse serve` and passes:
+  GATEHOUSE_BROWSER_BASE   the server's address (http://127.0.0.1:PORT)
+  GATEHOUSE_BROWSER_LOG    the server's output, where the log mailer prints the mails
+  GATEHOUSE_SCREENSHOTS    where the screenshots go
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import struct
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from axe_selenium_python import Axe
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ["GATEHOUSE_BROWSER_BASE"]
+LOG = os.environ["GATEHOUSE_BROWSER_LOG"]
+SHOTS = os.environ["GATEHOUSE_SCREENSHOTS"]
+EMAIL = "ann.browser@example.com"
+PASSWORD = "correct horse battery staple 42"
+NEW_PASSWORD = "a brand new and long passphrase 7"
+
+violations = []
+
+
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = os.environ.get("GATEHOUSE_CHROMIUM", "/usr/bin/chromium")
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"]:
+        opts.add_argument(arg)
+    service = Service(os.environ.get("GATEHOUSE_CHROMEDRIVER", "/usr/bin/chromedriver"))
+    return webdriver.Chrome(service=service, options=opts)
+
+
+def check_page(d, name):
+    """Screenshots at both widths and the axe pass for the page now shown."""
+    for width, height in [(1280, 900), (375, 800)]:
+        d.set_window_size(width, height)
+        d.save_screenshot(os.path.join(SHOTS, f"{name}-{width}.png"))
+        if width == 375:
+            scroll = d.execute_script("return document.documentElement.scrollWidth")
+            assert scroll <= 375, f"{name}: {scroll} px wide at 375 px (scrolls sideways)"
+    d.set_window_size(1280, 900)
+    axe = Axe(d)
+    axe.inject()
+    result = axe.run()
+    for v in result["violations"]:
+        if v.get("impact") in ("serious", "critical"):
+            violations.append(f"{name}: {v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}")
+    # No page may run script of its own (the CSP forbids it; there is none to forbid).
+    assert not d.find_elements(By.CSS_SELECTOR, "script"), f"{name}: a <script> element"
+
+
+def fill(d, values):
+    for field_id, value in values.items():
+        el = d.find_element(By.ID, field_id)
+        el.clear()
+        el.send_keys(value)
+
+
+def submit(d, button_text):
+    """Clicks the button and waits for the page it leads to."""
+    page = d.find_element(By.TAG_NAME, "html")
+    d.find_element(By.XPATH, f"//button[normalize-space()='{button_text}']").click()
+    WebDriverWait(d, 15).until(staleness_of(page))
+
+
+def path(d):
+    return d.current_url[len(BASE):]
+
+
+def says(d, text):
+    body = d.find_element(By.TAG_NAME, "body").text
+    assert text in body, f"expected {text!r} on {d.current_url}:\n{body}"
+
+
+def get_user(token):
+    req = urllib.request.Request(BASE + "/user", headers={"authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def mailed_link(marker, seen):
+    """The newest link in the server's mail output holding `marker`, not among `seen`."""
+    for _ in range(300):
+        with open(LOG, encoding="utf-8", errors="replace") as f:
+            links = re.findall(r"http://127\.0\.0\.1:\d+" + re.escape(marker) + r"\S+", f.read())
+        fresh = [l for l in links if l not in seen]
+        if fresh:
+            seen.add(fresh[-1])
+            return fresh[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no mail with a {marker} link within 30 s")
+
+
+def totp(secret_b32, at=None):
+    key = base64.b32decode(secret_b32.upper() + "=" * (-len(secret_b32) % 8))
+    counter = int((at or time.time()) // 30)
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    o = mac[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def main():
+    os.makedirs(SHOTS, exist_ok=True)
+    seen = set()
+    d = browser()
+    try:
+        # Register.
+        d.get(BASE + "/account/register")
+        check_page(d, "register")
+        fill(d, {"name": "Ann", "email": EMAIL, "password": "short", "password_confirmation": "short"})
+        submit(d, "Create account")
+        says(d, "Please correct")
+        assert d.find_element(By.ID, "password").get_attribute("aria-invalid") == "true"
+        assert d.find_element(By.ID, "email").get_attribute("value") == EMAIL, "the address is kept"
+        assert d.find_element(By.ID, "password").get_attribute("value") == "", "a password is never sent back"
+        check_page(d, "register-errors")
+        fill(d, {"password": PASSWORD, "password_confirmation": PASSWORD})
+        submit(d, "Create account")
+        assert path(d) == "/account?notice=registered", path(d)
+        says(d, "not verified")
+        check_page(d, "account")
+
+        # The verification mail's link, opened signed in: verified, and the address is clean.
+        d.get(mailed_link("/account/verify-email/", seen))
+        assert path(d) == "/account?notice=verified", path(d)
+        says(d, "your email address is verified")
+
+        # Sign out, sign in (a wrong password first).
+        submit(d, "Sign out")
+        assert path(d) == "/account/sign-in?notice=signed-out", path(d)
+        check_page(d, "sign-in")
+        fill(d, {"email": EMAIL, "password": "not the password"})
+        submit(d, "Sign in")
+        says(d, "do not match")
+        check_page(d, "sign-in-error")
+        fill(d, {"password": PASSWORD})
+        submit(d, "Sign in")
+        assert path(d) == "/account", path(d)
+
+        # A token: the plaintext shown once, and it works.
+        fill(d, {"token-name": "browser"})
+        submit(d, "Create token")
+        token = d.find_element(By.ID, "new-token").text.strip()
+        assert token, "the plaintext is shown"
+        check_page(d, "account-new-token")
+        status, body = get_user(token)
+        assert status == 200 and body["user"]["email"] == EMAIL, (status, body)
+        d.get(BASE + "/account")
+        assert not d.find_elements(By.ID, "new-token"), "shown once only"
+
+        # Forgot, the mailed link, a new password.
+        submit(d, "Sign out")
+        d.get(BASE + "/account/forgot-password")
+        check_page(d, "forgot-password")
+        fill(d, {"email": EMAIL})
+        submit(d, "Email me a reset link")
+        says(d, "If an account exists")
+        link = mailed_link("/account/reset-password?", seen)
+        d.get(link)
+        assert path(d) == "/account/reset-password", f"the token left the address: {d.current_url}"
+        says(d, EMAIL)
+        check_page(d, "reset-password")
+        fill(d, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD})
+        submit(d, "Reset password")
+        assert path(d) == "/account/sign-in?notice=password-reset", path(d)
+        says(d, "Your password has been reset")
+        # The link is used up.
+        d.get(link)
+        fill(d, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD})
+        submit(d, "Reset password")
+        says(d, "invalid or has expired")
+        check_page(d, "reset-password-used")
+
+        # Sign in with the new password; the old token is refused.
+        d.get(BASE + "/account/sign-in")
+        fill(d, {"email": EMAIL, "password": NEW_PASSWORD})
+        submit(d, "Sign in")
+        assert path(d) == "/account", path(d)
+        status, body = get_user(token)
+        assert status == 401 and body["error"]["code"] == "unauthenticated", (status, body)
+
+        # Two-factor: set up with the QR page, then a sign-in with a recovery code.
+        fill(d, {"tf-password": NEW_PASSWORD})
+        submit(d, "Set up two-factor authentication")
+        check_page(d, "two-factor-setup")
+        secret = d.find_element(By.CSS_SELECTOR, "code.secret").text.strip()
+        fill(d, {"code": totp(secret)})
+        submit(d, "Turn on")
+        codes = [c.text.strip() for c in d.find_elements(By.CSS_SELECTOR, "#recovery-codes code")]
+        assert len(codes) == 10, codes
+        check_page(d, "two-factor-recovery-codes")
+        d.get(BASE + "/account")
+        submit(d, "Sign out")
+        fill(d, {"email": EMAIL, "password": NEW_PASSWORD})
+        submit(d, "Sign in")
+        says(d, "authenticator app")
+        check_page(d, "two-factor-challenge")
+        fill(d, {"recovery_code": codes[0]})
+        submit(d, "Use a recovery code")
+        assert path(d) == "/account", path(d)
+
+        # Delete the account; it is gone.
+        fill(d, {"delete-password": NEW_PASSWORD})
+        submit(d, "Delete my account")
+        assert path(d) == "/account/sign-in?notice=deleted", path(d)
+        says(d, "Your account was deleted")
+        fill(d, {"email": EMAIL, "password": NEW_PASSWORD})
+        submit(d, "Sign in")
+        says(d, "do not match")
+    except Exception:
+        d.save_screenshot(os.path.join(SHOTS, "failure.png"))
+        print("browser: failed on", d.current_url, file=sys.stderr)
+        raise
+    finally:
+        d.quit()
+    if violations:
+        print("axe: serious or critical violations:\n  " + "\n  ".join(violations), file=sys.stderr)
+        sys.exit(1)
+    print(f"browser: every step passed; screenshots in {SHOTS}")
+
+
+if __name__ == "__main__":
+    main()
