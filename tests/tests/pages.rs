@@ -200,7 +200,9 @@ async fn the_mailed_reset_link_leaves_the_address_bar_and_resets_once() {
     assert_eq!((landing.status, location(&landing)), (303, "/account/reset-password"));
     assert_eq!(landing.header("referrer-policy"), Some("no-referrer"));
     let cookie = landing.set_cookies().into_iter().find(|c| c.contains("_reset=")).expect("the link's cookie");
+    assert!(cookie.starts_with("__Host-gatehouse_session_reset=") && cookie.contains("; Path=/;"), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("Max-Age=3600"), "{cookie}");
+    assert!(!cookie.contains("Domain"), "{cookie}");
     let form = b.get(&t, "/account/reset-password").await;
     assert_eq!(form.status, 200);
     assert!(form.raw_body.contains("ann@example.com") && !form.raw_body.contains(&token), "no secret in the page");
@@ -218,6 +220,11 @@ async fn the_mailed_reset_link_leaves_the_address_bar_and_resets_once() {
         "the cookie is cleared"
     );
     assert_eq!(t.login("ann@example.com", NEW_PW).await.status, 200);
+
+    // A damaged link (a page elsewhere can send a browser here with any text) keeps nothing.
+    let damaged = b.get(&t, "/account/reset-password?token=abc&email=%3Cb%3Ecall%20us%3C%2Fb%3E").await;
+    assert_eq!(damaged.status, 400, "{}", damaged.raw_body);
+    assert!(damaged.set_cookies().is_empty() && !damaged.raw_body.contains("call us"));
 
     // The same link again: used up.
     b.get(&t, &link).await;
@@ -303,6 +310,10 @@ async fn a_verification_link_lands_signed_in_or_waits_for_the_sign_in() {
     let mut fresh = Browser::default();
     let landing = fresh.get(&t, &link).await;
     assert_eq!((landing.status, location(&landing)), (303, "/account/verify-email"));
+    let kept = landing.set_cookies().into_iter().find(|c| c.contains("_verify=")).expect("the link's cookie");
+    assert!(
+        kept.starts_with("__Host-gatehouse_session_verify=") && kept.contains("; Path=/;") && kept.contains("HttpOnly")
+    );
     let r = fresh.get(&t, "/account/verify-email").await;
     assert_eq!((r.status, location(&r)), (303, "/account/sign-in?notice=verify-sign-in"));
     // Another account signed in there: refused, and the link is dropped.
@@ -313,10 +324,88 @@ async fn a_verification_link_lands_signed_in_or_waits_for_the_sign_in() {
     assert_eq!(location(&s), "/account/verify-email", "back to the link after signing in");
     let refused = bob.get(&t, "/account/verify-email").await;
     assert_eq!(refused.status, 403, "{}", refused.raw_body);
+    assert!(
+        refused.set_cookies().iter().any(|c| c.contains("_verify=") && c.contains("Max-Age=0")),
+        "the link is dropped"
+    );
     // Ann's own browser: verified.
     ann.get(&t, &link).await;
     let ok = ann.get(&t, "/account/verify-email").await;
     assert_eq!((ok.status, location(&ok)), (303, "/account?notice=verified"));
     let me = t.login_fn(ann.with_cookies(Call::new("GET", "/user"))).await;
     assert!(me.body["user"]["email_verified_at"].is_string(), "{}", me.raw_body);
+}
+
+#[tokio::test]
+async fn a_token_from_before_a_sign_in_is_refused_after_the_sign_out() {
+    let t = TestApp::aws(&[]).await;
+    registered(&t, "ann@example.com").await;
+    let mut b = Browser::default();
+    let before = csrf_token(&b.get(&t, "/account/forgot-password").await.raw_body);
+    let r =
+        b.submit(&t, "/account/sign-in", "/account/sign-in", &[("email", "ann@example.com"), ("password", PW)]).await;
+    assert_eq!(r.status, 303);
+    assert!(r.set_cookies().iter().any(|c| c.starts_with("__Host-gatehouse_session_csrf=")), "renewed at sign-in");
+    let token = csrf_token(&b.get(&t, "/account").await.raw_body);
+    let out = b.post(&t, "/account/sign-out", &[("_token", &token)]).await;
+    assert!(out.set_cookies().iter().any(|c| c.starts_with("__Host-gatehouse_session_csrf=")), "renewed at sign-out");
+    let replay = b.post(&t, "/account/forgot-password", &[("email", "ann@example.com"), ("_token", &before)]).await;
+    assert_eq!(replay.status, 403, "{}", replay.raw_body);
+}
+
+#[tokio::test]
+async fn with_a_shared_session_domain_a_sibling_host_cannot_plant_a_binding() {
+    let t = TestApp::aws(&[("GATEHOUSE_SESSION_DOMAIN", "example.test")]).await;
+    let mut victim = Browser::default();
+    let page = victim.get(&t, "/account/register").await;
+    let csrf = page.set_cookies().into_iter().find(|c| c.contains("_csrf=")).expect("the browser cookie");
+    assert!(csrf.starts_with("__Host-gatehouse_session_csrf=") && csrf.contains("; Path=/;"), "{csrf}");
+    assert!(!csrf.contains("Domain"), "host-only even when the session cookie is shared: {csrf}");
+    let fields = [("name", "Ann"), ("email", "ann@example.com"), ("password", PW), ("password_confirmation", PW)];
+    let r = victim.submit(&t, "/account/register", "/account/register", &fields).await;
+    assert_eq!(r.status, 303, "{}", r.raw_body);
+    assert!(
+        r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Secure-gatehouse_session=") && c.contains("Domain=example.test"))
+    );
+
+    // A sibling host can set the shared session cookie in the victim's browser, and knows the
+    // token its own browser got with that value; the victim's own browser cookie still differs.
+    let mut attacker = Browser::default();
+    attacker.jar.insert("__Secure-gatehouse_session".into(), "planted".into());
+    let theirs = csrf_token(&attacker.get(&t, "/account/sign-in").await.raw_body);
+    let mut planted = victim.clone();
+    planted.jar.insert("__Secure-gatehouse_session".into(), "planted".into());
+    let r = planted
+        .post(&t, "/account/sign-in", &[("email", "mallory@example.com"), ("password", PW), ("_token", &theirs)])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.raw_body);
+}
+
+#[tokio::test]
+async fn a_page_acts_as_its_session_never_as_a_bearer_token_the_browser_sends() {
+    let t = TestApp::aws(&[]).await;
+    let mut ann = registered(&t, "ann@example.com").await;
+    let bob = t.signed_up("bob@example.com").await;
+    let bobs = t.create_token(&bob, serde_json::json!({"name": "bob"})).await;
+    let bobs = bobs.body["token"].as_str().expect("a token").to_owned();
+    let call = ann.with_cookies(Call::new("GET", "/account")).bearer(&bobs);
+    let page = t.pages_fn(call).await;
+    assert_eq!(page.status, 200, "{}", page.raw_body);
+    assert!(page.raw_body.contains("ann@example.com") && !page.raw_body.contains("bob@example.com"));
+    let token = csrf_token(&page.raw_body);
+    let call = form(Call::new("POST", "/account/tokens"), &[("name", "made"), ("_token", &token)])
+        .header("sec-fetch-site", "same-origin")
+        .bearer(&bobs);
+    let made = t.pages_fn(ann.with_cookies(call)).await;
+    assert_eq!(made.status, 201, "{}", made.raw_body);
+    let listed = t.tokens_fn(Call::new("GET", "/tokens").bearer(&bobs)).await;
+    assert_eq!(
+        listed.body["tokens"].as_array().map(Vec::len),
+        Some(1),
+        "nothing was made for Bob: {}",
+        listed.raw_body
+    );
+    let _ = ann.get(&t, "/account").await;
 }

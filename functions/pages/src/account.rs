@@ -5,6 +5,7 @@ use crate::view::{self, Form, Frame, Input, field};
 use crate::{api, form_token, notice};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Response};
 use maud::html;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -20,6 +21,46 @@ pub(crate) struct State {
     pub new_token: Option<Value>,
 }
 
+/// Every token of the user, page after page (`None` when a page could not be read).
+async fn all_tokens(call: &Call<'_>) -> Option<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut path = "/tokens".to_owned();
+    // At most 20 pages of 50: a user with more manages them through the API.
+    for _ in 0..20 {
+        let page = api::call(call.app, call.req, Method::GET, &path, None).await;
+        if !page.ok() {
+            return None;
+        }
+        out.extend(page.body["tokens"].as_array().cloned().unwrap_or_default());
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/tokens?cursor={}", crate::actions::segment(c)),
+            None => break,
+        }
+    }
+    Some(out)
+}
+
+/// The account could not be shown: why, in words (a verified address required, the service
+/// unavailable), with what can still be done.
+fn unavailable(
+    call: &Call<'_>,
+    user: &api::ApiReply,
+    token: &str,
+    cookies: Vec<lambda_http::http::HeaderValue>,
+) -> Response<Body> {
+    let (_, failure) = crate::failed(Form::default(), user);
+    let unverified = user.code() == Some("email_unverified");
+    let body = html! {
+        section {
+            @if unverified {
+                (view::form("/account/verification", token, "Email me a new verification link", html! {}))
+            }
+            (view::form("/account/sign-out", token, "Sign out", html! {}))
+        }
+    };
+    crate::page(call, "Your account", true, None, Some(failure), body, cookies)
+}
+
 pub(crate) fn to_sign_in() -> Reply {
     Ok(view::redirect("/account/sign-in", Vec::new()))
 }
@@ -33,12 +74,16 @@ pub async fn show(call: Call<'_>) -> Reply {
 pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) -> Reply {
     let app = call.app;
     let user = api::call(app, call.req, Method::GET, "/user", None).await;
-    if !user.ok() {
+    if user.status == StatusCode::UNAUTHORIZED {
         return to_sign_in();
     }
-    let sessions = api::call(app, call.req, Method::GET, "/sessions", None).await;
-    let tokens = api::call(app, call.req, Method::GET, "/tokens", None).await;
     let (token, cookies) = form_token(call);
+    if !user.ok() {
+        return Ok(unavailable(call, &user, &token, cookies));
+    }
+    let sessions = api::call(app, call.req, Method::GET, "/sessions", None).await;
+    let sessions = sessions.ok().then(|| sessions.body["sessions"].as_array().cloned().unwrap_or_default());
+    let tokens = all_tokens(call).await;
     let empty = Form::default();
     let form = |k: &str| state.forms.get(k).unwrap_or(&empty);
     let u = &user.body["user"];
@@ -79,8 +124,8 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
                 }))
             }
         }
-        (crate::lists::sessions_section(&token, &sessions.body, form("others-")))
-        (crate::lists::tokens_section(&token, &tokens.body, state.new_token.as_ref(), form("token-")))
+        (crate::lists::sessions_section(&token, sessions.as_deref(), form("others-")))
+        (crate::lists::tokens_section(&token, tokens.as_deref(), state.new_token.as_ref(), form("token-")))
         section aria-labelledby="delete-h" {
             h2 #delete-h { "Delete account" }
             p { "This signs you out everywhere and removes your account for good." }

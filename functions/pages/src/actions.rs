@@ -3,7 +3,7 @@
 
 use crate::account::{State, render, to_sign_in};
 use crate::view::{self, Form};
-use crate::{Posted, api, failed, posted};
+use crate::{Posted, api, failed, posted, renewing_csrf};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -115,7 +115,7 @@ pub async fn end_session(call: Call<'_>) -> Reply {
 }
 
 /// A path segment as given, percent-encoded so it stays one segment.
-fn segment(s: &str) -> String {
+pub(crate) fn segment(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -159,7 +159,7 @@ pub async fn delete(call: Call<'_>) -> Reply {
     }
     let reply = api::call(call.app, call.req, Method::DELETE, "/user", None).await;
     if reply.ok() {
-        return Ok(view::redirect("/account/sign-in?notice=deleted", reply.cookies));
+        return Ok(view::redirect("/account/sign-in?notice=deleted", renewing_csrf(&call, reply.cookies)));
     }
     refused(&call, &reply, ("delete-", Form::default())).await
 }

@@ -105,12 +105,17 @@ pub async fn call(app: &App, req: &Request, method: Method, path_and_query: &str
     }
 }
 
-/// The browser's request, re-addressed: same headers (cookies, origin, user agent) and request
-/// context (source address), another method, path, query and a JSON body.
+/// The only headers of the browser's request the API call carries: the session cookie and the
+/// facts the API judges the browser by. Not `Authorization`: a page acts as the session that
+/// shows it, never as a bearer token the browser happens to send.
+const FORWARDED: &[&str] = &["cookie", "host", "origin", "sec-fetch-site", "user-agent"];
+
+/// The browser's request, re-addressed: the [`FORWARDED`] headers and the request context (source
+/// address, request id), another method, path, query and a JSON body.
 fn forwarded(req: &Request, method: Method, path_and_query: &str, body: Option<Value>) -> Option<Request> {
     let mut b = lambda_http::http::Request::builder().method(method).uri(path_and_query);
     for (name, value) in req.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        if FORWARDED.contains(&name.as_str()) {
             b = b.header(name, value);
         }
     }

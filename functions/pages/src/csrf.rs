@@ -2,12 +2,16 @@
 //!
 //! The token is a signed double-submit token bound to the browser's session: `<issued>.<mac>`,
 //! where the MAC (HMAC-SHA-256 under the app key, purpose `csrf`) covers the issue time and the
-//! *binding*: the session cookie's value when the browser has one, else a random pre-session
-//! cookie (`<session cookie>_csrf`, `__Host-`, `HttpOnly`) set by the page that shows the form.
-//! So a token works only with the cookie it was made for: another browser's token (foreign), a
-//! token from before a sign-in or a sign-out (replayed into another session), one older than the
-//! session's idle lifetime, or none at all are refused. A page on another site can read neither
-//! the cookie nor the token, and a `__Host-` cookie cannot be planted from a sibling domain.
+//! *binding*: a random browser cookie (`__Host-<name>_csrf`, `HttpOnly`, set by the first page
+//! that shows a form, renewed at every sign-in and sign-out) together with the session cookie's
+//! value when there is one. So a token works only with the cookies it was made for: another
+//! browser's token (foreign), a token from before a sign-in or a sign-out (replayed into another
+//! session), one older than the session's idle lifetime, or none at all are refused.
+//!
+//! The browser cookie is always `__Host-` (no `Domain`, `Path=/`, `Secure`), even when the
+//! session cookie is shared with sibling hosts (`GATEHOUSE_SESSION_DOMAIN`): a sibling host can
+//! plant a cookie named like a `Domain` session cookie, never a `__Host-` one, so it cannot plant
+//! a binding whose token it knows.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,23 +24,40 @@ use lambda_http::http::HeaderValue;
 /// The form field that carries the token.
 pub const FIELD: &str = "_token";
 
-/// The pre-session cookie's name: the session cookie's with `_csrf` (so it keeps `__Host-`).
+/// A cookie name of the pages' own: `__Host-<session cookie name without its prefix>_<suffix>`.
+/// Host-only whatever the session cookie is.
+pub fn page_cookie_name(cfg: &SessionConfig, suffix: &str) -> String {
+    let base = cfg.cookie_name.trim_start_matches("__Host-").trim_start_matches("__Secure-");
+    format!("__Host-{base}_{suffix}")
+}
+
+/// The browser cookie's name.
 pub fn cookie_name(cfg: &SessionConfig) -> String {
-    format!("{}_csrf", cfg.cookie_name)
+    page_cookie_name(cfg, "csrf")
 }
 
-/// What a token is bound to for this request: the session cookie, else the pre-session cookie.
+/// `<browser cookie>|<session cookie or nothing>`: what a token is bound to.
+fn bind(browser: &str, session: Option<&str>) -> String {
+    format!("{browser}|{}", session.unwrap_or_default())
+}
+
+/// What a token is bound to for this request; `None` without the browser cookie.
 pub fn binding(req: &Request, cfg: &SessionConfig) -> Option<String> {
-    gatehouse_http::cookie(req, &cfg.cookie_name).or_else(|| gatehouse_http::cookie(req, &cookie_name(cfg)))
+    let browser = gatehouse_http::cookie(req, &cookie_name(cfg))?;
+    Some(bind(&browser, gatehouse_http::cookie(req, &cfg.cookie_name).as_deref()))
 }
 
-/// A fresh pre-session value and the cookie that holds it, for a browser that has neither cookie.
-pub fn new_binding(cfg: &SessionConfig) -> (String, HeaderValue) {
+/// A new browser cookie, and the binding it makes with the request's session cookie: for a
+/// browser that has none yet.
+pub fn new_binding(req: &Request, cfg: &SessionConfig) -> (String, HeaderValue) {
+    let (value, cookie) = fresh_cookie(cfg);
+    (bind(&value, gatehouse_http::cookie(req, &cfg.cookie_name).as_deref()), cookie)
+}
+
+/// A new random browser cookie (set at sign-in and sign-out too, so no token outlives either).
+pub fn fresh_cookie(cfg: &SessionConfig) -> (String, HeaderValue) {
     let value = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-    let mut c = format!("{}={value}; Path=/; HttpOnly; Secure; SameSite=Lax", cookie_name(cfg));
-    if let Some(d) = &cfg.cookie_domain {
-        c.push_str(&format!("; Domain={d}"));
-    }
+    let c = format!("{}={value}; Path=/; HttpOnly; Secure; SameSite=Lax", cookie_name(cfg));
     let header = HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"));
     (value, header)
 }

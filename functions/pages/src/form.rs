@@ -4,7 +4,7 @@
 use crate::view::{self, Form, Frame};
 use crate::{api, csrf};
 use gatehouse_http::Call;
-use lambda_http::http::{StatusCode, header};
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use maud::html;
 
@@ -140,6 +140,13 @@ fn outcome(error: Option<Failure>) -> (StatusCode, Option<String>) {
     }
 }
 
+/// `cookies` and a new CSRF browser cookie: at every sign-in and sign-out, so that no form token
+/// outlives either.
+pub(crate) fn renewing_csrf(call: &Call<'_>, mut cookies: Vec<HeaderValue>) -> Vec<HeaderValue> {
+    cookies.push(csrf::fresh_cookie(&call.app.config.session).1);
+    cookies
+}
+
 /// A page: `title` over `body`, with `error`'s alert and status (else 200), setting `cookies`.
 pub(crate) fn page(
     call: &Call<'_>,
@@ -148,7 +155,7 @@ pub(crate) fn page(
     notice: Option<String>,
     error: Option<Failure>,
     body: maud::Markup,
-    cookies: Vec<lambda_http::http::HeaderValue>,
+    cookies: Vec<HeaderValue>,
 ) -> Response<Body> {
     let (status, error) = outcome(error);
     let f = Frame { app_name: &call.app.config.app_name, title, signed_in, notice, error };

@@ -29,7 +29,7 @@ use lambda_http::{Body, Request, Response};
 use maud::html;
 use view::Frame;
 
-pub(crate) use form::{Failure, Posted, failed, notice, page, posted};
+pub(crate) use form::{Failure, Posted, failed, notice, page, posted, renewing_csrf};
 
 /// Serves one request through [`ROUTES`]; a path no page has answers an HTML 404.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -108,8 +108,8 @@ pub(crate) fn form_token(call: &Call<'_>) -> (String, Vec<HeaderValue>) {
     match csrf::binding(call.req, cfg) {
         Some(b) => (csrf::token(&call.app.config.app_key, &b, now), Vec::new()),
         None => {
-            let (value, cookie) = csrf::new_binding(cfg);
-            (csrf::token(&call.app.config.app_key, &value, now), vec![cookie])
+            let (binding, cookie) = csrf::new_binding(call.req, cfg);
+            (csrf::token(&call.app.config.app_key, &binding, now), vec![cookie])
         }
     }
 }

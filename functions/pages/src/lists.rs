@@ -4,18 +4,20 @@ use crate::view::{self, Form, Input, button_form, field};
 use maud::{Markup, html};
 use serde_json::Value;
 
-fn list(v: &Value, k: &str) -> Vec<Value> {
-    v[k].as_array().cloned().unwrap_or_default()
+/// Said in place of a list that could not be read.
+fn unreadable(what: &str) -> Markup {
+    html! { p.error { "Your " (what) " could not be loaded just now. Reload the page to try again." } }
 }
 
 /// The sessions (`GET /sessions`), each but this one with its sign-out button, and "sign out
 /// other devices".
-pub(crate) fn sessions_section(token: &str, sessions: &Value, form: &Form) -> Markup {
+pub(crate) fn sessions_section(token: &str, sessions: Option<&[Value]>, form: &Form) -> Markup {
     html! {
     section aria-labelledby="sessions-h" {
         h2 #sessions-h { "Where you are signed in" }
+        @if sessions.is_none() { (unreadable("sessions")) }
         ul.list {
-            @for s in list(sessions, "sessions") {
+            @for s in sessions.unwrap_or_default() {
                 li {
                     span {
                         (s["user_agent"].as_str().unwrap_or("Unknown device")) br;
@@ -39,7 +41,7 @@ pub(crate) fn sessions_section(token: &str, sessions: &Value, form: &Form) -> Ma
 
 /// The tokens (`GET /tokens`) with their revoke buttons, a token just made (shown this once), and
 /// the form that makes one.
-pub(crate) fn tokens_section(token: &str, tokens: &Value, new_token: Option<&Value>, form: &Form) -> Markup {
+pub(crate) fn tokens_section(token: &str, tokens: Option<&[Value]>, new_token: Option<&Value>, form: &Form) -> Markup {
     html! {
     section aria-labelledby="tokens-h" {
         h2 #tokens-h { "API tokens" }
@@ -49,8 +51,9 @@ pub(crate) fn tokens_section(token: &str, tokens: &Value, new_token: Option<&Val
             }
             code.secret #new-token { (t["token"].as_str().unwrap_or_default()) }
         }
+        @if tokens.is_none() { (unreadable("tokens")) }
         ul.list {
-            @for t in list(tokens, "tokens") {
+            @for t in tokens.unwrap_or_default() {
                 li {
                     span {
                         strong { (t["name"].as_str().unwrap_or_default()) } br;

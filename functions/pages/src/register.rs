@@ -1,7 +1,7 @@
 //! Create an account.
 
 use crate::view::{self, Form, Input, field};
-use crate::{Failure, api, failed, form_token, page, posted};
+use crate::{Failure, api, failed, form_token, page, posted, renewing_csrf};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::Method;
 use maud::html;
@@ -44,7 +44,7 @@ pub async fn register(call: Call<'_>) -> Reply {
     });
     let reply = api::call(call.app, call.req, Method::POST, "/register", Some(body)).await;
     if reply.ok() {
-        return Ok(view::redirect("/account?notice=registered", reply.cookies));
+        return Ok(view::redirect("/account?notice=registered", renewing_csrf(&call, reply.cookies)));
     }
     let form = Form::default().with_value("name", p.get("name")).with_value("email", p.get("email"));
     let (form, message) = failed(form, &reply);

@@ -10,6 +10,7 @@ use crate::view::{self, Form, Frame, Input, field};
 use crate::{Failure, api, failed, form_token, page, posted};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse::password_reset_tokens::PlainResetToken;
 use gatehouse_http::{Call, Reply};
 use lambda_http::RequestExt;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -55,11 +56,11 @@ pub async fn forgot(call: Call<'_>) -> Reply {
 }
 
 pub(crate) fn reset_cookie_name(call: &Call<'_>) -> String {
-    format!("{}_reset", call.app.config.session.cookie_name)
+    crate::csrf::page_cookie_name(&call.app.config.session, "reset")
 }
 
 pub(crate) fn verify_cookie_name(call: &Call<'_>) -> String {
-    format!("{}_verify", call.app.config.session.cookie_name)
+    crate::csrf::page_cookie_name(&call.app.config.session, "verify")
 }
 
 /// A cookie holding what a mailed link carried, for as long as such a link lives.
@@ -111,8 +112,12 @@ pub async fn reset_form(call: Call<'_>) -> Reply {
     let name = reset_cookie_name(&call);
     let q = call.req.query_string_parameters();
     if q.first("token").is_some() || q.first("email").is_some() {
-        let (Some(token), Some(email)) = (q.first("token"), q.first("email")) else {
-            return invalid_link(&call, "This reset link is incomplete. Ask for a new one.", Vec::new());
+        // Only what a mailed link can hold is kept: a page elsewhere may send a browser here
+        // with any text, and the form shows the address.
+        let token = q.first("token").filter(|t| PlainResetToken::parse(t).is_some());
+        let email = q.first("email").filter(|e| gatehouse::Email::parse(e).is_ok());
+        let (Some(token), Some(email)) = (token, email) else {
+            return invalid_link(&call, "This reset link is incomplete or damaged. Ask for a new one.", Vec::new());
         };
         let max_age = call.app.config.reset.expire.num_seconds();
         let cookie = link_cookie(&name, &json!({ "token": token, "email": email }), max_age);

@@ -1,7 +1,7 @@
 //! Sign in (and its second-factor step), sign out, register.
 
 use crate::view::{self, Form, Input, field};
-use crate::{Failure, api, failed, form_token, notice, page, posted};
+use crate::{Failure, api, failed, form_token, notice, page, posted, renewing_csrf};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use maud::{Markup, html};
@@ -51,7 +51,7 @@ pub async fn submit(call: Call<'_>) -> Reply {
     let body = json!({ "email": p.text("email"), "password": p.text("password"), "remember": remember });
     let reply = api::call(call.app, call.req, Method::POST, "/login", Some(body)).await;
     match reply.status {
-        StatusCode::OK => Ok(view::redirect(after_sign_in(&call), reply.cookies)),
+        StatusCode::OK => Ok(view::redirect(after_sign_in(&call), renewing_csrf(&call, reply.cookies))),
         StatusCode::ACCEPTED => {
             let challenge = reply.body["challenge"].as_str().unwrap_or_default().to_owned();
             challenge_page(&call, &challenge, None)
@@ -102,8 +102,10 @@ pub async fn challenge(call: Call<'_>) -> Reply {
         None => json!({ "challenge": challenge, "code": p.text("code") }),
     };
     let reply = api::call(call.app, call.req, Method::POST, "/two-factor-challenge", Some(body)).await;
-    if reply.ok() {
-        return Ok(view::redirect(after_sign_in(&call), reply.cookies));
+    // 200 is a session; a challenge begun at /tokens/issue would answer 201 with a token, which
+    // a page has no use for (and must not sign in with).
+    if reply.status == StatusCode::OK {
+        return Ok(view::redirect(after_sign_in(&call), renewing_csrf(&call, reply.cookies)));
     }
     let (form, message) = failed(Form::default(), &reply);
     challenge_page(&call, &challenge, Some((form, message)))
@@ -115,11 +117,18 @@ pub async fn sign_out(call: Call<'_>) -> Reply {
         return Ok(*refused);
     }
     let reply = api::call(call.app, call.req, Method::POST, "/logout", None).await;
+    // Signed out when the session ended, or when there was none to end; anything else (the store
+    // failing) leaves the session alive, and the browser must not be told otherwise.
+    if !reply.ok() && reply.status != StatusCode::UNAUTHORIZED {
+        let (_, failure) = failed(Form::default(), &reply);
+        let body = html! { p { "You are still signed in. " a href="/account" { "Back to your account" } } };
+        return Ok(page(&call, "Sign out failed", true, None, Some(failure), body, Vec::new()));
+    }
     let mut cookies = reply.cookies;
     if cookies.is_empty() {
         cookies.push(gatehouse_http::clear_session_cookie(&call.app.config.session));
     }
-    Ok(view::redirect("/account/sign-in?notice=signed-out", cookies))
+    Ok(view::redirect("/account/sign-in?notice=signed-out", renewing_csrf(&call, cookies)))
 }
 
 /// A cookie that removes `name` (one of the pages' own `__Host-` cookies).
