@@ -2,6 +2,7 @@
 
 mod openapi;
 mod serve;
+mod users;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -73,6 +74,26 @@ enum Operation {
     /// the secret and recovery codes are deleted, the action is logged and the user is mailed.
     #[command(name = "user:reset-two-factor")]
     UserResetTwoFactor { email: String },
+    /// Show one user: ids, times, verified, two-factor, disabled, live sessions and tokens (no
+    /// hash, secret or token is ever printed).
+    #[command(name = "user:show")]
+    UserShow {
+        email: String,
+        /// One JSON document instead of the readable listing.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user at once: every sign-in refused (password, second factor, token issue) and
+    /// every session, token, handoff and cross-app session revoked. Safe to run again.
+    #[command(name = "user:disable")]
+    UserDisable { email: String },
+    /// Allow a disabled user to sign in again (nothing revoked comes back).
+    #[command(name = "user:enable")]
+    UserEnable { email: String },
+    /// Revoke every session, token, handoff and cross-app session of a user (the account stays
+    /// usable: they sign in again).
+    #[command(name = "user:sign-out-everywhere")]
+    UserSignOutEverywhere { email: String },
     /// Run the job worker here, long-polling the queue, until Ctrl-C.
     #[command(name = "queue:work")]
     QueueWork {
@@ -186,6 +207,46 @@ async fn operate(operation: Operation) -> Result<()> {
             } else if gatehouse::two_factor::reset(&stores, &dispatcher, &user).await? {
                 println!("Two-factor authentication reset for user {}; they are told by mail.", user.id);
             }
+        }
+        Operation::UserShow { email, json } => {
+            let user = users::find(&stores, &email).await?;
+            let r = users::show(&stores, &user).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_owned());
+                println!("id            {}\nname          {}\nemail         {}", r.id, r.name, r.email);
+                println!(
+                    "verified      {}\ntwo-factor    {}",
+                    or(&r.email_verified_at, "no"),
+                    if r.two_factor_enabled { "on" } else { "off" }
+                );
+                println!(
+                    "disabled      {}\ncreated       {}\nupdated       {}",
+                    or(&r.disabled_at, "no"),
+                    r.created_at,
+                    r.updated_at
+                );
+                println!("sessions      {}\ntokens        {}", r.sessions, r.tokens);
+            }
+        }
+        Operation::UserDisable { email } => {
+            let n = users::disable(&stores, &email).await?;
+            tracing::warn!(event = "operator_user_disabled", revoked = n);
+            println!("User {email} is disabled; {n} credential(s) revoked.");
+        }
+        Operation::UserEnable { email } => {
+            if users::enable(&stores, &email).await? {
+                tracing::warn!(event = "operator_user_enabled");
+                println!("User {email} may sign in again.");
+            } else {
+                println!("User {email} was not disabled; nothing to do.");
+            }
+        }
+        Operation::UserSignOutEverywhere { email } => {
+            let n = users::sign_out_everywhere(&stores, &email).await?;
+            tracing::warn!(event = "operator_signed_out_everywhere", revoked = n);
+            println!("{n} credential(s) of {email} revoked.");
         }
         Operation::QueueForget { uuid } => {
             if !stores.failed_jobs.forget(&uuid).await? {

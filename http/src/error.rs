@@ -192,6 +192,9 @@ impl From<AuthError> for ApiError {
                 ApiError::conflict("The account's credentials changed during this request. Sign in again.")
             }
             AuthError::PasswordConfirmationRequired => ApiError::password_confirmation_required(),
+            AuthError::AccountDisabled => {
+                ApiError::new(StatusCode::FORBIDDEN, "account_disabled", "This account is disabled. Contact support.")
+            }
             AuthError::DerivedSession => ApiError::forbidden(
                 "This session was opened from another app; sign in here to change the account's credentials.",
             ),

@@ -30,6 +30,7 @@ fn token_check(c: &mut Criterion) {
         updated_at: now,
         credentials_version: 0,
         two_factor: Default::default(),
+        disabled_at: None,
     };
     rt.block_on(stores.users.create(&user)).expect("user");
     let owner = Tokenable::user(&user.id);

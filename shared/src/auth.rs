@@ -45,6 +45,9 @@ pub enum AuthError {
     /// account's credentials (which would also turn it into a session of its own).
     #[error("a session opened by a cross-app handoff cannot change the account's credentials")]
     DerivedSession,
+    /// An operator disabled the account (`user:disable`): said only after the right password.
+    #[error("this account is disabled")]
+    AccountDisabled,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -216,6 +219,7 @@ impl Auth {
             updated_at: now,
             credentials_version: 0,
             two_factor: Default::default(),
+            disabled_at: None,
         };
         match self.stores().users.create(&user).await {
             Ok(()) => {}
@@ -303,6 +307,10 @@ impl Auth {
         let verdict =
             self.hasher.verify_blocking(attempt.clone(), if overlong { self.dummy.clone() } else { stored }).await;
         match (user, verdict, overlong) {
+            (Some(user), Verification::Valid { .. }, false) if user.disabled_at.is_some() => {
+                tracing::warn!(event = "login_disabled_account", user_id = %user.id, ip = ?meta.ip);
+                Err(AuthError::AccountDisabled)
+            }
             (Some(user), Verification::Valid { needs_rehash }, false) => {
                 self.limiter.clear(&pair_key).await?;
                 if device.is_some() {
@@ -372,6 +380,9 @@ impl Auth {
     /// A session for `user` after a complete sign-in (password, and the second factor if any),
     /// issued under the credentials version `user` was read with.
     pub async fn open_session(&self, user: &User, remember: bool, meta: &ClientMeta) -> Result<SessionId, AuthError> {
+        if user.disabled_at.is_some() {
+            return Err(AuthError::AccountDisabled);
+        }
         let grant = SessionGrant {
             credentials_version: user.credentials_version,
             remember,

@@ -185,6 +185,8 @@ pub mod reasons {
     pub const PARENT_REVOKED: &str = "parent_revoked";
     pub const USER_REVOKED: &str = "revoked_by_user";
     pub const ACCOUNT_DELETED: &str = "account_deleted";
+    pub const ACCOUNT_DISABLED: &str = "account_disabled";
+    pub const SIGNED_OUT_BY_OPERATOR: &str = "signed_out_by_operator";
 }
 
 /// Revokes what `what` selects among the user's registered credentials, then (for `Everything`

@@ -98,7 +98,12 @@ impl PasswordBroker {
             if current.email.normalized() != email.normalized() {
                 return Err(ResetError::InvalidToken);
             }
-            let change = CredentialChange { password: Some(&hash), revoke: true, while_email: Some(&current.email) };
+            let change = CredentialChange {
+                password: Some(&hash),
+                revoke: true,
+                while_email: Some(&current.email),
+                disable: None,
+            };
             if stores
                 .users
                 .change_credentials(&current.id, current.credentials_version, change, self.now())

@@ -146,6 +146,8 @@ pub struct User {
     pub credentials_version: u64,
     /// The second factor (Fortify's `two_factor_*` columns).
     pub two_factor: TwoFactor,
+    /// Set by an operator (`user:disable`): no sign-in succeeds while it is.
+    pub disabled_at: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for TwoFactorWrite<'_> {
@@ -224,6 +226,8 @@ pub struct CredentialChange<'a> {
     /// Apply only while the user still has this address (a reset, which a token mailed to that
     /// address proves: an email change confirmed meanwhile voids it).
     pub while_email: Option<&'a Email>,
+    /// Disable (`Some(true)`, at the change's time) or enable (`Some(false)`) the account.
+    pub disable: Option<bool>,
 }
 
 /// An address change for [`UserStore::change_email`]: from `from` to `to` (normalised
@@ -297,6 +301,7 @@ pub(crate) fn sample(email: &str) -> User {
         updated_at: now,
         credentials_version: 0,
         two_factor: TwoFactor::default(),
+        disabled_at: None,
     }
 }
 

@@ -26,7 +26,7 @@ from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 BASE = os.environ["GATEHOUSE_BROWSER_BASE"]
@@ -74,11 +74,25 @@ def fill(d, values):
         el.send_keys(value)
 
 
+def gone(element):
+    """Whether `element` left the document. While a navigation swaps documents, Chromium may
+    answer with a plain inspector error instead of a stale-element one: both mean gone."""
+
+    def check(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    return check
+
+
 def submit(d, button_text):
     """Clicks the button and waits for the page it leads to."""
     page = d.find_element(By.TAG_NAME, "html")
     d.find_element(By.XPATH, f"//button[normalize-space()='{button_text}']").click()
-    WebDriverWait(d, 15).until(staleness_of(page))
+    WebDriverWait(d, 15).until(gone(page))
 
 
 def path(d):

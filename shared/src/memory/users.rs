@@ -59,6 +59,11 @@ impl UserStore for MemoryUsers {
                 if change.revoke {
                     u.credentials_version += 1;
                 }
+                match change.disable {
+                    Some(true) => u.disabled_at = Some(now),
+                    Some(false) => u.disabled_at = None,
+                    None => {}
+                }
                 u.updated_at = now;
                 Some(u.credentials_version)
             }

@@ -60,6 +60,7 @@ fn user(env: &TestEnv, email: &str) -> User {
         updated_at: now(env),
         credentials_version: 0,
         two_factor: Default::default(),
+        disabled_at: None,
     }
 }
 
@@ -157,6 +158,7 @@ contract!(
     an_email_change_moves_both_reservations_at_once_and_verifies_the_new_address,
     changes_and_registrations_racing_for_one_address_leave_exactly_one_owner,
     a_credential_change_bound_to_an_address_fails_once_the_address_moved,
+    disabling_moves_the_version_on_and_enabling_keeps_it,
     second_factor_writes_hold_only_under_their_conditions,
     concurrent_uses_of_one_code_or_one_recovery_code_let_exactly_one_win,
     marking_a_session_verified_persists_and_skips_expired_ones,

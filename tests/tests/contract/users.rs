@@ -206,7 +206,7 @@ pub async fn a_credential_change_bound_to_an_address_fails_once_the_address_move
     users.create(&u).await.unwrap();
     let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
     let to = Email::parse("ann.new@example.com").unwrap();
-    let bound = |e| CredentialChange { password: Some(&hash), revoke: true, while_email: Some(e) };
+    let bound = |e| CredentialChange { password: Some(&hash), revoke: true, while_email: Some(e), disable: None };
     assert_eq!(users.change_credentials(&u.id, 0, bound(&to), now(&env)).await.unwrap(), None, "not the address");
     assert_eq!(
         users.change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0 }, now(&env)).await.unwrap(),
@@ -214,6 +214,27 @@ pub async fn a_credential_change_bound_to_an_address_fails_once_the_address_move
     );
     assert_eq!(users.change_credentials(&u.id, 0, bound(&u.email), now(&env)).await.unwrap(), None, "moved away");
     assert_eq!(users.change_credentials(&u.id, 0, bound(&to), now(&env)).await.unwrap(), Some(1));
+}
+
+pub async fn disabling_moves_the_version_on_and_enabling_keeps_it(env: TestEnv) {
+    let users = &env.stores.users;
+    let u = user(&env, "ann@example.com");
+    users.create(&u).await.unwrap();
+    let disable = CredentialChange { revoke: true, disable: Some(true), ..CredentialChange::default() };
+    assert_eq!(users.change_credentials(&u.id, 0, disable, now(&env)).await.unwrap(), Some(1));
+    let read = users.find(&u.id).await.unwrap().unwrap();
+    assert_eq!((read.disabled_at, read.credentials_version), (Some(now(&env)), 1));
+    assert_eq!(users.change_credentials(&u.id, 0, disable, now(&env)).await.unwrap(), None, "a stale version");
+    // A reset or a rehash (no `disable`) leaves it disabled.
+    let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
+    let reset = CredentialChange { password: Some(&hash), revoke: true, ..CredentialChange::default() };
+    assert_eq!(users.change_credentials(&u.id, 1, reset, now(&env)).await.unwrap(), Some(2));
+    assert!(users.find(&u.id).await.unwrap().unwrap().disabled_at.is_some());
+    let enable = CredentialChange { disable: Some(false), ..CredentialChange::default() };
+    assert_eq!(users.change_credentials(&u.id, 2, enable, now(&env)).await.unwrap(), Some(2));
+    let read = users.find(&u.id).await.unwrap().unwrap();
+    assert_eq!((read.disabled_at, read.credentials_version), (None, 2));
+    assert_eq!(users.find_by_email(&u.email).await.unwrap().unwrap().disabled_at, None);
 }
 
 pub async fn second_factor_writes_hold_only_under_their_conditions(env: TestEnv) {

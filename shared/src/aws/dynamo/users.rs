@@ -39,6 +39,9 @@ struct UserItem {
     tf_recovery: Option<std::collections::BTreeMap<String, bool>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tf_last_step: Option<u64>,
+    /// When an operator disabled the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disabled_at: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -81,6 +84,7 @@ impl DynamoUsers {
                 recovery_codes: i.tf_recovery.map(|m| m.into_keys().collect()).unwrap_or_default(),
                 last_step: i.tf_last_step,
             },
+            disabled_at: opt_from_ms(table, i.disabled_at)?,
         })
     }
 }
@@ -112,6 +116,7 @@ impl UserStore for DynamoUsers {
             tf_confirmed_at: None,
             tf_recovery: None,
             tf_last_step: None,
+            disabled_at: user.disabled_at.map(ms),
         })?;
         let email_item =
             self.t.encode(&EmailItem { pk: email_pk(&user.email), user_id: user.id.as_str().to_owned() })?;
@@ -180,8 +185,12 @@ impl UserStore for DynamoUsers {
         if let Some(e) = change.while_email {
             cond = cond.and("email = :e").value(":e", s(e.as_str()));
         }
+        if change.disable == Some(true) {
+            sets.push("disabled_at = :u");
+        }
         // Users from before the column was dropped may still carry a remember token: it goes.
-        let update = format!("SET {} REMOVE remember_token", sets.join(", "));
+        let removed = if change.disable == Some(false) { "remember_token, disabled_at" } else { "remember_token" };
+        let update = format!("SET {} REMOVE {removed}", sets.join(", "));
         let changed = self.t.update_if(key1("pk", user_pk(id)), update, cond).await?;
         Ok(changed.then_some(next))
     }

@@ -1,0 +1,116 @@
+//! The user commands: what an operator needs to act on one account during an incident (Cognito's
+//! AdminGetUser, AdminDisableUser, AdminEnableUser and AdminUserGlobalSignOut).
+
+use anyhow::{Result, bail};
+use gatehouse::Stores;
+use gatehouse::credentials::{Revocation, revoke};
+use gatehouse::users::{CredentialChange, User};
+use serde::Serialize;
+
+/// What `user:show` prints: ids, times, flags and counts; never a hash, secret or token.
+#[derive(Debug, Serialize)]
+pub struct UserReport {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub email_verified_at: Option<String>,
+    pub two_factor_enabled: bool,
+    pub disabled_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub credentials_version: u64,
+    pub sessions: usize,
+    pub tokens: usize,
+}
+
+fn rfc3339(t: gatehouse::Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+pub async fn find(stores: &Stores, email: &str) -> Result<User> {
+    let email = gatehouse::Email::parse(email).map_err(|e| anyhow::anyhow!("not an email address: {e}"))?;
+    match stores.users.find_by_email(&email).await? {
+        Some(u) => Ok(u),
+        None => bail!("no user has that address"),
+    }
+}
+
+/// `user:show`: the account, and how many live sessions and tokens it has.
+pub async fn show(stores: &Stores, user: &User) -> Result<UserReport> {
+    let sessions = stores.sessions.list_for_user(&user.id).await?.len();
+    let owner = gatehouse::personal_access_tokens::Tokenable::user(&user.id);
+    let mut tokens = 0;
+    let mut cursor = None;
+    loop {
+        let page = stores.tokens.list_for(&owner, 100, cursor.as_ref()).await?;
+        tokens += page.items.len();
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    Ok(UserReport {
+        id: user.id.to_string(),
+        name: user.name.clone(),
+        email: user.email.as_str().to_owned(),
+        email_verified_at: user.email_verified_at.map(rfc3339),
+        two_factor_enabled: user.two_factor.enabled(),
+        disabled_at: user.disabled_at.map(rfc3339),
+        created_at: rfc3339(user.created_at),
+        updated_at: rfc3339(user.updated_at),
+        credentials_version: user.credentials_version,
+        sessions,
+        tokens,
+    })
+}
+
+/// Moves the user's credentials version on (nothing verified against the old state can be
+/// issued from this write on) with `disable` applied, retrying when a concurrent change moved it
+/// first; then revokes every credential the user holds. Returns how many were revoked.
+async fn move_on(stores: &Stores, email: &str, disable: Option<bool>, reason: &str) -> Result<usize> {
+    for _ in 0..5 {
+        let user = find(stores, email).await?;
+        let change = CredentialChange { revoke: true, disable, ..CredentialChange::default() };
+        if stores
+            .users
+            .change_credentials(&user.id, user.credentials_version, change, stores.clock.now())
+            .await?
+            .is_some()
+        {
+            return Ok(revoke(stores, &user.id, Revocation::Everything, reason).await?);
+        }
+    }
+    bail!("the account kept changing while this ran; run the command again")
+}
+
+/// `user:disable`: sign-in refused from now on (password, second factor, token issue), and
+/// every session, token, handoff and cross-app session revoked. Idempotent: run again, it
+/// revokes again (what a failed run left).
+pub async fn disable(stores: &Stores, email: &str) -> Result<usize> {
+    move_on(stores, email, Some(true), gatehouse::credentials::reasons::ACCOUNT_DISABLED).await
+}
+
+/// `user:enable`: sign-in allowed again; nothing revoked is restored.
+pub async fn enable(stores: &Stores, email: &str) -> Result<bool> {
+    for _ in 0..5 {
+        let user = find(stores, email).await?;
+        if user.disabled_at.is_none() {
+            return Ok(false);
+        }
+        let change = CredentialChange { disable: Some(false), ..CredentialChange::default() };
+        if stores
+            .users
+            .change_credentials(&user.id, user.credentials_version, change, stores.clock.now())
+            .await?
+            .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    bail!("the account kept changing while this ran; run the command again")
+}
+
+/// `user:sign-out-everywhere`: every credential revoked, the account left usable.
+pub async fn sign_out_everywhere(stores: &Stores, email: &str) -> Result<usize> {
+    move_on(stores, email, None, gatehouse::credentials::reasons::SIGNED_OUT_BY_OPERATOR).await
+}
