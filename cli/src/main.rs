@@ -1,6 +1,7 @@
 //! `gatehouse`: the operator's command, like Laravel's artisan.
 
 mod openapi;
+mod queue_admin;
 mod serve;
 mod users;
 
@@ -57,7 +58,57 @@ enum Operation {
         /// The cursor printed under the previous page.
         #[arg(long)]
         cursor: Option<String>,
+        /// One JSON document (`jobs`, `next_cursor`) instead of the table.
+        #[arg(long)]
+        json: bool,
     },
+    /// List the messages SQS dead-lettered (received 25 times without finishing: the worker
+    /// crashed or timed out on them); they stay in the dead-letter queue.
+    #[command(name = "queue:dlq")]
+    QueueDlq {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// One JSON document (`messages`) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move dead-lettered jobs back onto the queue as fresh jobs: `--all`, or one by uuid.
+    #[command(name = "queue:dlq-redrive")]
+    QueueDlqRedrive {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        uuid: Option<String>,
+        #[arg(long)]
+        all: bool,
+        /// Look at no more than this many messages.
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
+    /// The queue's health: waiting, in flight, delayed, dead-lettered. Exits 1 when a limit given
+    /// is crossed (for cron or CI).
+    #[command(name = "queue:monitor")]
+    QueueMonitor {
+        /// Most messages waiting.
+        #[arg(long)]
+        max: Option<u64>,
+        /// Most messages in flight.
+        #[arg(long)]
+        max_in_flight: Option<u64>,
+        /// Most messages in the dead-letter queue.
+        #[arg(long)]
+        max_dlq: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One batch: progress, failed job ids, options, times.
+    #[command(name = "queue:batch")]
+    QueueBatch {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a batch: its remaining jobs are skipped when they run.
+    #[command(name = "queue:batch-cancel")]
+    QueueBatchCancel { id: String },
     /// Put a failed job (or `all` of them) back on the queue.
     #[command(name = "queue:retry")]
     QueueRetry { uuid: String },
@@ -134,6 +185,12 @@ async fn main() -> Result<()> {
     }
 }
 
+/// The jobs queue's dead-letter queue.
+fn dead_letter_queue(sdk: &gatehouse::aws::SdkConfig, config: &Config) -> gatehouse::aws::sqs::SqsQueue {
+    let name = config.names.queue(gatehouse::schema::JOBS_QUEUE.dead_letter_logical);
+    gatehouse::aws::sqs::SqsQueue::new(SqsClient::new(sdk), name, None)
+}
+
 /// The operator commands, against the DynamoDB tables and SQS queue the environment configures.
 async fn operate(operation: Operation) -> Result<()> {
     let config = Arc::new(Config::from_env().context("configuration")?);
@@ -164,8 +221,30 @@ async fn operate(operation: Operation) -> Result<()> {
                 }
             }
         }
-        Operation::QueueFailed { limit, cursor } => {
+        Operation::QueueFailed { limit, cursor, json } => {
             let page = stores.failed_jobs.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
+            if json {
+                let jobs: Vec<serde_json::Value> = page
+                    .items
+                    .iter()
+                    .map(|j| {
+                        let payload = gatehouse::jobs::JobPayload::from_body(&j.payload).ok();
+                        serde_json::json!({
+                            "uuid": j.uuid,
+                            "job": payload.map(|p| p.display_name),
+                            "queue": j.queue,
+                            "failed_at": gatehouse::clock::rfc3339(j.failed_at),
+                            "exception": j.exception,
+                        })
+                    })
+                    .collect();
+                let next = page.next.map(|c| c.as_str().to_owned());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "jobs": jobs, "next_cursor": next }))?
+                );
+                return Ok(());
+            }
             if page.items.is_empty() {
                 println!("No failed jobs.");
             }
@@ -189,10 +268,13 @@ async fn operate(operation: Operation) -> Result<()> {
         }
         Operation::QueueRetry { uuid } => {
             let uuids = if uuid == "all" { all_failed(&stores).await? } else { vec![uuid] };
+            let bar = queue_admin::progress("failed jobs pushed back");
             for u in &uuids {
                 retry_failed(&dispatcher, u).await.with_context(|| format!("retrying {u}"))?;
-                println!("The failed job [{u}] has been pushed back onto the queue.");
+                bar.suspend(|| println!("The failed job [{u}] has been pushed back onto the queue."));
+                bar.inc(1);
             }
+            bar.finish_and_clear();
             if uuids.is_empty() {
                 println!("No failed jobs.");
             }
@@ -253,6 +335,68 @@ async fn operate(operation: Operation) -> Result<()> {
                 bail!("no failed job matches the given ID: {uuid}");
             }
             println!("Failed job deleted successfully.");
+        }
+        Operation::QueueDlq { limit, json } => {
+            queue_admin::dlq(&dead_letter_queue(&sdk, &config), limit.clamp(1, 10_000), json).await?;
+        }
+        Operation::QueueDlqRedrive { uuid, all: _, limit } => {
+            let dlq = dead_letter_queue(&sdk, &config);
+            queue_admin::redrive(&dispatcher, &dlq, uuid.as_deref(), limit.max(1)).await?;
+        }
+        Operation::QueueMonitor { max, max_in_flight, max_dlq, json } => {
+            let jobs = gatehouse::aws::sqs::SqsQueue::new(
+                SqsClient::new(&sdk),
+                config.names.queue(gatehouse::schema::JOBS_QUEUE.logical),
+                config.names.jobs_queue_url.clone(),
+            );
+            let limits = queue_admin::Limits { max, max_in_flight, max_dlq };
+            if !queue_admin::monitor(&jobs, &dead_letter_queue(&sdk, &config), &limits, json).await? {
+                std::process::exit(1);
+            }
+        }
+        Operation::QueueBatch { id, json } => {
+            let b = stores.batches.find(&id).await?.with_context(|| format!("no batch {id}"))?;
+            let when = |t: Option<gatehouse::Timestamp>| t.map(gatehouse::clock::rfc3339);
+            let doc = serde_json::json!({
+                "id": b.id,
+                "name": b.name,
+                "total_jobs": b.total_jobs,
+                "pending_jobs": b.pending_jobs,
+                "processed_jobs": b.total_jobs - b.pending_jobs,
+                "failed_jobs": b.failed_jobs,
+                "failed_job_ids": b.failed_job_ids,
+                "options": b.options,
+                "created_at": gatehouse::clock::rfc3339(b.created_at),
+                "cancelled_at": when(b.cancelled_at),
+                "finished_at": when(b.finished_at),
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                let progress = (100 * (b.total_jobs - b.pending_jobs)).checked_div(b.total_jobs).unwrap_or(100);
+                println!("batch      {} ({})", b.id, b.name);
+                println!(
+                    "progress   {progress}% ({} of {} done, {} failed)",
+                    b.total_jobs - b.pending_jobs,
+                    b.total_jobs,
+                    b.failed_jobs
+                );
+                println!("created    {}", doc["created_at"].as_str().unwrap_or_default());
+                for (label, key) in [("cancelled", "cancelled_at"), ("finished", "finished_at")] {
+                    println!("{label:<10} {}", doc[key].as_str().unwrap_or("no"));
+                }
+                for u in &b.failed_job_ids {
+                    println!("failed     {u}");
+                }
+            }
+        }
+        Operation::QueueBatchCancel { id } => {
+            stores.batches.find(&id).await?.with_context(|| format!("no batch {id}"))?;
+            if stores.batches.cancel(&id, stores.clock.now()).await? {
+                println!("Batch {id} cancelled: its remaining jobs are skipped.");
+            } else {
+                println!("Batch {id} was already cancelled.");
+            }
         }
         Operation::QueueFlush => {
             let n = stores.failed_jobs.flush().await?;

@@ -131,3 +131,124 @@ async fn the_user_commands_show_disable_enable_and_sign_out_an_account() {
     assert_eq!(t.user(Some(&session)).await.status, 401);
     assert_eq!(t.login("ann@example.com", PW).await.status, 200, "the account stays usable");
 }
+
+/// A poison message: received 25 times without a delete, SQS moves it to the dead-letter queue.
+/// `queue:dlq` lists it (table and JSON), `queue:monitor` counts it and fails its limit,
+/// `queue:dlq-redrive` moves it back as a fresh job, and the worker then runs it.
+#[tokio::test]
+async fn a_dead_lettered_job_is_listed_redriven_and_then_processed() {
+    use gatehouse_tests::http::TestApp;
+    use std::time::Duration;
+    let t = TestApp::aws(&[]).await;
+    let prefix = t.env.aws.as_ref().expect("the emulator").names.table_prefix.clone();
+    let user = t.register("Ann", "ann@example.com", "correct horse battery staple 42").await;
+    assert_eq!(user.status, 201);
+    // The verification mail job registration queued: crash on it 25 times (receive, never delete).
+    let queue = &t.env.stores.queue;
+    let mut uuid = None;
+    for _ in 0..40 {
+        let got = queue.receive(1, Duration::from_secs(1), Some(Duration::ZERO)).await.unwrap();
+        match got.first() {
+            Some(m) => uuid = Some(gatehouse::jobs::JobPayload::from_body(&m.body).unwrap().uuid),
+            None => break,
+        }
+    }
+    let uuid = uuid.expect("the job was received");
+    assert_eq!(queue.approximate_len().await.unwrap(), 0, "dead-lettered after 25 receives");
+
+    let listed = gatehouse(&prefix, &["queue:dlq", "--json"]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&listed)).expect("one JSON document");
+    let m = &doc["messages"][0];
+    assert_eq!(m["uuid"], uuid.as_str(), "{doc}");
+    assert!(m["job"].as_str().is_some_and(|j| !j.is_empty()) && m["receive_count"].as_u64() >= Some(25), "{doc}");
+    let table = stdout(&gatehouse(&prefix, &["queue:dlq"]));
+    assert!(table.contains(&uuid), "{table}");
+
+    let health = gatehouse(&prefix, &["queue:monitor", "--max-dlq", "0", "--json"]);
+    assert_eq!(health.status.code(), Some(1), "a crossed limit exits 1: {}", stdout(&health));
+    let h: serde_json::Value = serde_json::from_str(&stdout(&health)).unwrap();
+    assert_eq!((h["dead_lettered"].as_u64(), h["waiting"].as_u64()), (Some(1), Some(0)), "{h}");
+    assert!(gatehouse(&prefix, &["queue:monitor", "--max-dlq", "1"]).status.success());
+
+    let bad = gatehouse(&prefix, &["queue:dlq-redrive", "not-a-uuid"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("not a job uuid"));
+    let other = gatehouse(&prefix, &["queue:dlq-redrive", "11111111-1111-4111-8111-111111111111"]);
+    assert!(!other.status.success(), "no such job: {}", stdout(&other));
+    let moved = gatehouse(&prefix, &["queue:dlq-redrive", "--all"]);
+    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    assert!(stdout(&moved).contains(&uuid), "{}", stdout(&moved));
+    let after: serde_json::Value =
+        serde_json::from_str(&stdout(&gatehouse(&prefix, &["queue:dlq", "--json"]))).unwrap();
+    assert_eq!(after["messages"].as_array().map(Vec::len), Some(0), "{after}");
+
+    // Back on the queue as a fresh job, it runs: the verification mail is sent.
+    let mailer = gatehouse::mail::LogMailer::quiet();
+    gatehouse_tests::jobs::drain(&t.worker(std::sync::Arc::new(mailer.clone())), 10).await;
+    assert!(mailer.sent().iter().any(|m| m.to == "ann@example.com"), "the job ran after the redrive");
+}
+
+/// `queue:batch` (table and JSON with the documented fields), `queue:batch-cancel` (once), an
+/// unknown batch a one-line error, and `queue:failed --json`.
+#[tokio::test]
+async fn the_batch_commands_show_and_cancel_a_batch() {
+    use gatehouse::job_batches::{Batch, BatchOptions};
+    use gatehouse_tests::http::TestApp;
+    let t = TestApp::aws(&[]).await;
+    let prefix = t.env.aws.as_ref().expect("the emulator").names.table_prefix.clone();
+    let now = chrono::Utc::now();
+    let batch = Batch {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: "import".into(),
+        total_jobs: 4,
+        pending_jobs: 1,
+        failed_jobs: 1,
+        failed_job_ids: vec!["33333333-3333-4333-8333-333333333333".into()],
+        options: BatchOptions::default(),
+        cancelled_at: None,
+        created_at: now,
+        finished_at: None,
+        expires_at: Some(now + chrono::Duration::days(1)),
+    };
+    t.env.stores.batches.create(&batch).await.unwrap();
+
+    let shown = gatehouse(&prefix, &["queue:batch", &batch.id, "--json"]);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&shown)).expect("one JSON document");
+    for field in [
+        "id",
+        "name",
+        "total_jobs",
+        "pending_jobs",
+        "processed_jobs",
+        "failed_jobs",
+        "failed_job_ids",
+        "options",
+        "created_at",
+        "cancelled_at",
+        "finished_at",
+    ] {
+        assert!(doc.get(field).is_some(), "{field} missing: {doc}");
+    }
+    assert_eq!(
+        (doc["processed_jobs"].as_u64(), doc["failed_job_ids"][0].as_str()),
+        (Some(3), Some("33333333-3333-4333-8333-333333333333"))
+    );
+    assert!(
+        stdout(&gatehouse(&prefix, &["queue:batch", &batch.id])).contains("progress   75% (3 of 4 done, 1 failed)")
+    );
+
+    let cancelled = gatehouse(&prefix, &["queue:batch-cancel", &batch.id]);
+    assert!(stdout(&cancelled).contains("cancelled"), "{}", stdout(&cancelled));
+    assert!(stdout(&gatehouse(&prefix, &["queue:batch-cancel", &batch.id])).contains("already cancelled"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&stdout(&gatehouse(&prefix, &["queue:batch", &batch.id, "--json"]))).unwrap();
+    assert!(doc["cancelled_at"].is_string(), "{doc}");
+    let unknown = gatehouse(&prefix, &["queue:batch", "no-such-batch"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no batch no-such-batch"));
+
+    let failed = gatehouse(&prefix, &["queue:failed", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&failed)).expect("one JSON document");
+    assert!(doc["jobs"].as_array().is_some_and(Vec::is_empty) && doc["next_cursor"].is_null(), "{doc}");
+}

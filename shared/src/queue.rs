@@ -30,7 +30,7 @@ pub enum DispatchError {
 /// Sends jobs to the queue.
 #[derive(Clone)]
 pub struct Dispatcher {
-    stores: Stores,
+    pub(crate) stores: Stores,
     batch_retention: Span,
 }
 

@@ -33,6 +33,11 @@ const SIGNATURE: Param = Param { name: "signature", schema: r#"{"type": "string"
 
 const CSRF: (u16, &str) =
     (403, "Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site.");
+/// 403 on a sign-in route: a forged cross-site request, or an account an operator disabled.
+const CSRF_OR_DISABLED: (u16, &str) = (
+    403,
+    "Refused as a cross-site request forgery (code `csrf`), or the account is disabled by an operator (code `account_disabled`, answered only after the right password).",
+);
 /// 422 on a route that takes the current password.
 const WRONG_PASSWORD: (u16, &str) =
     (422, r#"Validation failed; `fields.password` is "is incorrect" when the password is wrong."#);
@@ -82,7 +87,7 @@ pub static OPS: &[Op] = &[
             SECOND_FACTOR,
         ],
         errors: &[
-            CSRF,
+            CSRF_OR_DISABLED,
             (
                 429,
                 r#"Too many attempts, counted before any hash: per (email, client), per client, and per account from devices without a device cookie (a known device has its own count, so a flood cannot lock the owner out)."#,
@@ -266,7 +271,13 @@ pub static OPS: &[Op] = &[
             Response { status: 201, description: r#"Issued."#, schema: Some("NewTokenView"), set_cookie: None },
             SECOND_FACTOR,
         ],
-        errors: &[(429, r#"Too many failed attempts."#)],
+        errors: &[
+            (429, r#"Too many failed attempts."#),
+            (
+                403,
+                "The account is disabled by an operator (code `account_disabled`, answered only after the right password).",
+            ),
+        ],
         query: &[],
     },
     Op {
@@ -659,7 +670,7 @@ pub static OPS: &[Op] = &[
             },
         ],
         errors: &[
-            CSRF,
+            CSRF_OR_DISABLED,
             (
                 422,
                 r"`challenge` is invalid, expired, used or from another client (sign in again); or `code` is invalid or already used.",

@@ -42,6 +42,41 @@ impl SqsQueue {
     }
 }
 
+/// How many messages a queue holds, by state (SQS's approximate counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Waiting to be received.
+    pub visible: u64,
+    /// Received and not yet deleted.
+    pub in_flight: u64,
+    /// Sent with a delay that has not passed.
+    pub delayed: u64,
+}
+
+impl SqsQueue {
+    /// The queue's depth by state, in one `GetQueueAttributes`.
+    pub async fn depth(&self) -> StoreResult<QueueDepth> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(self.url().await?)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&self.name, e))?;
+        let read = |name: QueueAttributeName| {
+            out.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        };
+        Ok(QueueDepth {
+            visible: read(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: read(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            delayed: read(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        })
+    }
+}
+
 fn secs_i32(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
@@ -122,18 +157,7 @@ impl JobQueue for SqsQueue {
     }
 
     async fn approximate_len(&self) -> StoreResult<u64> {
-        let attrs = self
-            .client
-            .get_queue_attributes()
-            .queue_url(self.url().await?)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&self.name, e))?
-            .attributes
-            .unwrap_or_default();
-        Ok(attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+        let d = self.depth().await?;
+        Ok(d.visible + d.in_flight + d.delayed)
     }
 }

@@ -1,0 +1,118 @@
+//! The queue commands an operator needs when jobs go wrong: the dead-letter queue (what landed
+//! there, moving it back) and the queue's health for cron or CI (`queue:monitor`).
+
+use anyhow::{Result, bail};
+use gatehouse::aws::sqs::{QueueDepth, SqsQueue};
+use gatehouse::dead_letters::{self, DeadLetter};
+use gatehouse::queue::Dispatcher;
+use serde::Serialize;
+
+/// A progress line on a terminal, nothing when piped.
+pub fn progress(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// `queue:dlq`: the dead-lettered messages (they stay there).
+pub async fn dlq(queue: &SqsQueue, limit: usize, json: bool) -> Result<()> {
+    let letters = dead_letters::list(queue, limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "messages": letters }))?);
+        return Ok(());
+    }
+    if letters.is_empty() {
+        println!("The dead-letter queue is empty.");
+        return Ok(());
+    }
+    println!("{:<38} {:<28} {:>8} {:>8}  message id", "uuid", "job", "receives", "attempts");
+    for DeadLetter { message_id, uuid, job, receive_count, attempts } in &letters {
+        let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not a job)".into());
+        let attempts = attempts.map_or("-".to_owned(), |a| a.to_string());
+        println!("{:<38} {:<28} {receive_count:>8} {attempts:>8}  {message_id}", or(uuid), or(job));
+    }
+    Ok(())
+}
+
+/// `queue:dlq-redrive`: every dead-lettered job (`--all`) or one by uuid, back onto the queue.
+pub async fn redrive(dispatcher: &Dispatcher, queue: &SqsQueue, uuid: Option<&str>, limit: usize) -> Result<()> {
+    if let Some(u) = uuid
+        && uuid::Uuid::parse_str(u).is_err()
+    {
+        bail!("not a job uuid: {u}");
+    }
+    let bar = progress("jobs moved back");
+    let done = dead_letters::redrive(dispatcher, queue, uuid, limit, |_| bar.inc(1)).await?;
+    bar.finish_and_clear();
+    for u in &done.moved {
+        println!("The dead-lettered job [{u}] has been pushed back onto the queue.");
+    }
+    if done.undecodable > 0 {
+        println!("{} message(s) are not job payloads and stay in the dead-letter queue.", done.undecodable);
+    }
+    match (uuid, done.moved.is_empty()) {
+        (Some(u), true) => bail!("no dead-lettered job has the uuid {u}"),
+        (None, true) => println!("Nothing to move: the dead-letter queue holds no jobs."),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `queue:monitor` limits: a crossed one makes the command exit 1.
+pub struct Limits {
+    pub max: Option<u64>,
+    pub max_in_flight: Option<u64>,
+    pub max_dlq: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Health<'a> {
+    queue: &'a str,
+    waiting: u64,
+    in_flight: u64,
+    delayed: u64,
+    dead_letter_queue: &'a str,
+    dead_lettered: u64,
+    over: Vec<String>,
+}
+
+/// `queue:monitor`: depth, in flight, delayed and DLQ depth; `Ok(false)` when a limit is
+/// crossed.
+pub async fn monitor(jobs: &SqsQueue, dlq: &SqsQueue, limits: &Limits, json: bool) -> Result<bool> {
+    let QueueDepth { visible, in_flight, delayed } = jobs.depth().await?;
+    let dead = dlq.depth().await?.visible;
+    let mut over = Vec::new();
+    let mut check = |name: &str, value: u64, limit: Option<u64>| {
+        if let Some(l) = limit
+            && value > l
+        {
+            over.push(format!("{name} {value} > {l}"));
+        }
+    };
+    check("waiting", visible, limits.max);
+    check("in flight", in_flight, limits.max_in_flight);
+    check("dead-lettered", dead, limits.max_dlq);
+    let h = Health {
+        queue: jobs.name(),
+        waiting: visible,
+        in_flight,
+        delayed,
+        dead_letter_queue: dlq.name(),
+        dead_lettered: dead,
+        over,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&h)?);
+    } else {
+        println!("{:<40} {:>8} {:>10} {:>8} {:>14}", "queue", "waiting", "in flight", "delayed", "dead-lettered");
+        println!("{:<40} {:>8} {:>10} {:>8} {:>14}", h.queue, h.waiting, h.in_flight, h.delayed, h.dead_lettered);
+        for o in &h.over {
+            println!("OVER: {o}");
+        }
+    }
+    Ok(h.over.is_empty())
+}
