@@ -403,12 +403,15 @@ async fn operate(operation: Operation) -> Result<()> {
             println!("{n} failed job(s) deleted.");
         }
         Operation::QueueRetryBatch { id } => {
-            let batch = stores.batches.find(&id).await?.with_context(|| format!("no batch {id}"))?;
-            for u in &batch.failed_job_ids {
-                match retry_failed(&dispatcher, u).await {
-                    Ok(()) => println!("The failed job [{u}] has been pushed back onto the queue."),
-                    Err(e) => println!("Skipped [{u}]: {e}"),
-                }
+            let done = gatehouse::queue::retry_batch(&dispatcher, &id).await?;
+            for u in &done.retried {
+                println!("The failed job [{u}] has been re-opened in the batch and pushed back onto the queue.");
+            }
+            for (u, why) in &done.skipped {
+                println!("Skipped [{u}]: {why}");
+            }
+            if done.retried.is_empty() && done.skipped.is_empty() {
+                println!("Batch {id} has no failed jobs.");
             }
         }
         Operation::QueueWork { stop_when_empty } => {

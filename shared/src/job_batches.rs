@@ -63,6 +63,11 @@ pub trait BatchStore: Send + Sync {
     /// Counts a job that failed for good: pending − 1, failed + 1, its uuid added to
     /// `failed_job_ids`, once per job uuid. `None` when no such batch.
     async fn record_failure(&self, id: &str, job_uuid: &str) -> StoreResult<Option<Counted>>;
+    /// Re-opens a job that failed for good, for a retry (`queue:retry-batch`): failed − 1,
+    /// pending + 1, its uuid out of `failed_job_ids`, its counted-mark removed (so its next end
+    /// counts) and `finished_at` cleared, in one atomic step. `true` for exactly one caller;
+    /// `false` when the batch does not list that job as failed.
+    async fn reopen(&self, id: &str, job_uuid: &str) -> StoreResult<bool>;
     /// Sets `finished_at` if no job is pending and it is not set yet. `true` for exactly one caller.
     async fn mark_finished(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
     /// Sets `cancelled_at` once. `true` when this call cancelled it.

@@ -282,3 +282,43 @@ async fn counting_a_job_against_its_batch_is_two_calls_on_the_wire() {
     env.clock.advance(chrono::Duration::days(2));
     assert!(env.stores.batches.record_failure(&b.id, "job-2").await.unwrap().is_none(), "an expired batch");
 }
+
+/// `queue:retry-batch` as Laravel means it: a batch whose two jobs failed finishes with failures
+/// (catch and finally run, then does not); retrying the batch with the jobs now passing re-opens
+/// their counts, the batch finishes without failures, and `then` runs exactly once (`finally`
+/// does not run again). Two retries racing retry each job once.
+#[tokio::test]
+async fn a_retried_batch_whose_jobs_now_pass_finishes_successful_and_runs_then_once() {
+    let env = TestEnv::aws().await;
+    let (w, probe) = test_worker(&env);
+    let mut jobs: Vec<_> = (0..3).map(|_| job("Flaky", json!({}), 1)).collect();
+    // Fail once (their only try), pass when retried.
+    jobs.extend((0..2).map(|_| job("Flaky", json!({"fail_times": 1}), 1)));
+    let options = BatchOptions {
+        allow_failures: true,
+        then: vec![serde_json::to_value(job("Flaky", json!({"effect": "then"}), 1)).unwrap()],
+        catch: vec![serde_json::to_value(job("Flaky", json!({"effect": "catch"}), 1)).unwrap()],
+        finally: vec![serde_json::to_value(job("Flaky", json!({"effect": "finally"}), 1)).unwrap()],
+    };
+    let batch = w.dispatcher().dispatch_batch("import", jobs, options).await.unwrap();
+    drain(&w, 20).await;
+    let b = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
+    assert_eq!((b.pending_jobs, b.failed_jobs, b.finished_at.is_some()), (0, 2, true));
+    assert_eq!((probe.runs("then"), probe.runs("catch"), probe.runs("finally")), (0, 1, 1));
+
+    let dispatcher = w.dispatcher();
+    let (r1, r2) = tokio::join!(
+        gatehouse::queue::retry_batch(dispatcher, &batch.id),
+        gatehouse::queue::retry_batch(dispatcher, &batch.id)
+    );
+    let (r1, r2) = (r1.unwrap(), r2.unwrap());
+    assert_eq!(r1.retried.len() + r2.retried.len(), 2, "each failed job retried once: {r1:?} {r2:?}");
+    drain(&w, 20).await;
+    let b = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
+    assert_eq!((b.pending_jobs, b.failed_jobs, b.failed_job_ids.len()), (0, 0, 0));
+    assert!(b.finished_at.is_some(), "finished again");
+    assert_eq!((probe.runs("then"), probe.runs("catch"), probe.runs("finally")), (1, 1, 1));
+    assert_eq!(env.stores.failed_jobs.list(10, None).await.unwrap().items.len(), 0, "the failures are forgotten");
+    let again = gatehouse::queue::retry_batch(dispatcher, &batch.id).await.unwrap();
+    assert!(again.retried.is_empty() && again.skipped.is_empty(), "nothing left to retry");
+}

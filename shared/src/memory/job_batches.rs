@@ -70,6 +70,23 @@ impl BatchStore for MemoryBatches {
         self.count(id, job_uuid, true)
     }
 
+    async fn reopen(&self, id: &str, job_uuid: &str) -> StoreResult<bool> {
+        let now = self.clock.now();
+        let mut t = self.rows.lock();
+        let Some((batch, counted)) = t.get_mut(id).filter(|(b, _)| is_live(b.expires_at, now)) else {
+            return Ok(false);
+        };
+        let Some(at) = batch.failed_job_ids.iter().position(|u| u == job_uuid) else {
+            return Ok(false);
+        };
+        batch.failed_job_ids.remove(at);
+        batch.failed_jobs = batch.failed_jobs.saturating_sub(1);
+        batch.pending_jobs += 1;
+        batch.finished_at = None;
+        counted.remove(job_uuid);
+        Ok(true)
+    }
+
     async fn mark_finished(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
         Ok(match self.rows.lock().get_mut(id) {
             Some((b, _)) if b.pending_jobs == 0 && b.finished_at.is_none() => {

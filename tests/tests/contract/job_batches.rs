@@ -86,3 +86,32 @@ pub async fn a_batch_with_pending_jobs_does_not_finish_and_cancels_once(env: Tes
     assert!(env.stores.batches.delete(&b.id).await.unwrap());
     assert_eq!(env.stores.batches.find(&b.id).await.unwrap(), None);
 }
+
+pub async fn a_failed_job_is_reopened_exactly_once_and_then_counts_again(env: TestEnv) {
+    let batches = &env.stores.batches;
+    let b = batch(&env, 3, true);
+    batches.create(&b).await.unwrap();
+    batches.record_success(&b.id, "ok").await.unwrap();
+    batches.record_failure(&b.id, "bad-1").await.unwrap();
+    batches.record_failure(&b.id, "bad-2").await.unwrap();
+    assert!(batches.mark_finished(&b.id, now(&env)).await.unwrap());
+
+    // Two retries racing over one job: exactly one re-opens it.
+    let (a, c) = tokio::join!(batches.reopen(&b.id, "bad-1"), batches.reopen(&b.id, "bad-1"));
+    assert_eq!([a.unwrap(), c.unwrap()].iter().filter(|x| **x).count(), 1);
+    let read = batches.find(&b.id).await.unwrap().unwrap();
+    assert_eq!((read.pending_jobs, read.failed_jobs, read.finished_at), (1, 1, None));
+    assert_eq!(read.failed_job_ids, ["bad-2"]);
+    assert!(!batches.reopen(&b.id, "ok").await.unwrap(), "a job that succeeded is not re-opened");
+    assert!(!batches.reopen(&b.id, "never").await.unwrap());
+    assert!(!batches.reopen("no-such-batch", "bad-2").await.unwrap());
+
+    // Its mark is gone: its next end counts, and the batch can finish again.
+    let counted = batches.record_success(&b.id, "bad-1").await.unwrap().unwrap();
+    assert!(counted.newly_counted);
+    assert_eq!((counted.batch.pending_jobs, counted.batch.failed_jobs), (0, 1));
+    assert!(batches.mark_finished(&b.id, now(&env)).await.unwrap());
+    assert!(batches.reopen(&b.id, "bad-2").await.unwrap());
+    let read = batches.find(&b.id).await.unwrap().unwrap();
+    assert_eq!((read.pending_jobs, read.failed_jobs, read.failed_job_ids.len()), (1, 0, 0));
+}

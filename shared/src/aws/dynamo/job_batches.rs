@@ -180,6 +180,51 @@ impl BatchStore for DynamoBatches {
         self.count(id, job_uuid, true).await
     }
 
+    async fn reopen(&self, id: &str, job_uuid: &str) -> StoreResult<bool> {
+        // The uuid's place in the list is read, then removed on condition that it is still
+        // there: a concurrent reopen that moved the list makes this one re-read, and of two
+        // reopens of one job exactly one finds it.
+        for attempt in 0..6u32 {
+            let Some(batch) = self.find(id).await? else { return Ok(false) };
+            let Some(at) = batch.failed_job_ids.iter().position(|u| u == job_uuid) else { return Ok(false) };
+            let update = Update::builder()
+                .table_name(&self.t.name)
+                .set_key(Some(batch_key(id)))
+                .condition_expression(format!("attribute_exists(pk) AND failed_job_ids[{at}] = :job"))
+                .update_expression(format!(
+                    "ADD pending_jobs :one, failed_jobs :minus REMOVE failed_job_ids[{at}], finished_at"
+                ))
+                .expression_attribute_values(":job", s(job_uuid))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":minus", n(-1))
+                .build()
+                .map_err(|e| StoreError::Rejected(e.to_string()))?;
+            let delete_mark = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.t.name)
+                .key("pk", s(id))
+                .key("sk", s(format!("job#{job_uuid}")))
+                .build()
+                .map_err(|e| StoreError::Rejected(e.to_string()))?;
+            let items = vec![
+                TransactWriteItem::builder().update(update).build(),
+                TransactWriteItem::builder().delete(delete_mark).build(),
+            ];
+            match self.t.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(true),
+                Err(e) => match cancellation_codes(&e) {
+                    Some(codes)
+                        if codes.iter().any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict") =>
+                    {
+                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
+                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
+                    }
+                    _ => return Err(self.t.err(e)),
+                },
+            }
+        }
+        Err(StoreError::Unavailable(format!("{}: the batch kept changing while a job was re-opened", self.t.name)))
+    }
+
     async fn mark_finished(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
         self.set_once(id, "finished_at", " AND pending_jobs <= :zero", now).await
     }
