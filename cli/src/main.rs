@@ -156,8 +156,33 @@ enum Operation {
 
 #[derive(Subcommand)]
 enum MigrateAction {
-    /// Show what exists, what is missing and what differs from the schema. Exits 1 unless all is in place.
+    /// Each migration, ran (and in which batch) or pending, and what exists, what is missing and
+    /// what differs from the schema. Exits 1 unless every migration ran and all is in place.
     Status,
+    /// Run the pending migrations, in order, as one batch (what `migrate` alone does).
+    Up {
+        /// Print what would run; change nothing.
+        #[arg(long)]
+        pretend: bool,
+    },
+    /// Reverse the last batch of migrations (or the last N with `--step N`), newest first.
+    Rollback {
+        #[arg(long)]
+        step: Option<u32>,
+        /// Delete tables that hold items or have deletion protection, and queues that hold
+        /// messages (resources a CloudFormation stack owns are refused even so).
+        #[arg(long)]
+        force: bool,
+        /// Print what would be deleted; change nothing.
+        #[arg(long)]
+        pretend: bool,
+    },
+}
+
+/// The migrations this build knows; `GATEHOUSE_TEST_MIGRATIONS=1` adds the test-only one (for
+/// the tests of the machinery itself).
+fn migrations() -> Vec<gatehouse::aws::migrations::Migration> {
+    gatehouse::aws::migrations::all(std::env::var("GATEHOUSE_TEST_MIGRATIONS").is_ok_and(|v| v == "1"))
 }
 
 #[tokio::main]
@@ -200,20 +225,38 @@ async fn operate(operation: Operation) -> Result<()> {
     match operation {
         Operation::Migrate { action } => {
             let (db, sqs) = (DynamoClient::new(&sdk), SqsClient::new(&sdk));
+            let migrator = gatehouse::aws::migrations::Migrator::new(&db, &sqs, &config.names, migrations());
             match action {
-                None => {
-                    let report = migrate::migrate(&db, &sqs, &config.names).await.context("migrate")?;
-                    report.iter().for_each(|r| println!("{r}"));
-                    if migrate::changed_anything(&report) {
+                None | Some(MigrateAction::Up { .. }) => {
+                    let pretend = matches!(action, Some(MigrateAction::Up { pretend: true }));
+                    let lines = migrator.up(pretend).await.context("migrate")?;
+                    lines.iter().for_each(|l| println!("{l}"));
+                    if pretend {
+                    } else if lines.iter().any(|l| l.starts_with("ran ")) {
                         println!("migrate: done");
                     } else {
                         println!("migrate: nothing to do, everything is in place");
                     }
                 }
+                Some(MigrateAction::Rollback { step, force, pretend }) => {
+                    let lines = migrator.rollback(step, force, pretend).await.context("migrate rollback")?;
+                    lines.iter().for_each(|l| println!("{l}"));
+                }
                 Some(MigrateAction::Status) => {
+                    let ran = migrator.ran().await.context("migrate status")?;
+                    let mut pending = false;
+                    for m in &migrator.migrations {
+                        match ran.iter().find(|r| r.id == m.id) {
+                            Some(r) => println!("ran     batch {:<3} {:<24} {}", r.batch, m.label(), r.ran_at),
+                            None => {
+                                pending = true;
+                                println!("PENDING           {}", m.label());
+                            }
+                        }
+                    }
                     let report = migrate::status(&db, &sqs, &config.names).await.context("migrate status")?;
                     report.iter().for_each(|r| println!("{r}"));
-                    if !migrate::all_ok(&report) {
+                    if pending || !migrate::all_ok(&report) {
                         println!("migrate status: not in place; run `gatehouse migrate`");
                         std::process::exit(1);
                     }

@@ -252,3 +252,99 @@ async fn the_batch_commands_show_and_cancel_a_batch() {
     let doc: serde_json::Value = serde_json::from_str(&stdout(&failed)).expect("one JSON document");
     assert!(doc["jobs"].as_array().is_some_and(Vec::is_empty) && doc["next_cursor"].is_null(), "{doc}");
 }
+
+fn gatehouse_with(prefix: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    c.args(args)
+        .env("AWS_ENDPOINT_URL", gatehouse_tests::emulator_endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("GATEHOUSE_TABLE_PREFIX", prefix);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run gatehouse")
+}
+
+/// Migrations with a history: two concurrent runs run migration 1 once; a later migration runs as
+/// batch 2 (`--pretend` first changes nothing); its rollback is refused while its table holds
+/// items, has deletion protection, or carries a CloudFormation stack tag (that one even with
+/// `--force`), and otherwise deletes the table and leaves it pending.
+#[tokio::test]
+async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Tag};
+    let prefix = format!("m{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let test = [("GATEHOUSE_TEST_MIGRATIONS", "1")];
+    let err = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["migrate"])
+            .env("AWS_ENDPOINT_URL", gatehouse_tests::emulator_endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("GATEHOUSE_TABLE_PREFIX", &prefix)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run gatehouse")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success(), "{} / {}", err(&a), err(&b));
+    let ran: usize = [&a, &b].iter().filter(|o| stdout(o).contains("ran 0001_schema")).count();
+    assert_eq!(ran, 1, "migration 1 ran once:\n{}\n---\n{}", stdout(&a), stdout(&b));
+
+    let status = gatehouse(&prefix, &["migrate", "status"]);
+    assert!(status.status.success(), "{}", stdout(&status));
+    assert!(stdout(&status).contains("ran     batch 1   0001_schema"), "{}", stdout(&status));
+    let status = gatehouse_with(&prefix, &test, &["migrate", "status"]);
+    assert_eq!(status.status.code(), Some(1));
+    assert!(stdout(&status).contains("PENDING           0002_test_widgets"), "{}", stdout(&status));
+
+    let sdk = gatehouse_tests::emulator_sdk_config().await;
+    let db = aws_sdk_dynamodb::Client::new(&sdk);
+    let widgets = format!("{prefix}test_widgets");
+    let pretend = gatehouse_with(&prefix, &test, &["migrate", "up", "--pretend"]);
+    assert!(stdout(&pretend).contains("would run 0002_test_widgets"), "{}", stdout(&pretend));
+    assert!(db.describe_table().table_name(&widgets).send().await.is_err(), "--pretend created nothing");
+    let up = gatehouse_with(&prefix, &test, &["migrate"]);
+    assert!(stdout(&up).contains("ran 0002_test_widgets (batch 2)"), "{}{}", stdout(&up), err(&up));
+
+    // Items: refused without --force, and nothing deleted.
+    db.put_item().table_name(&widgets).item("pk", AttributeValue::S("w1".into())).send().await.unwrap();
+    let refused = gatehouse_with(&prefix, &test, &["migrate", "rollback"]);
+    assert!(!refused.status.success() && err(&refused).contains("holds items"), "{}", err(&refused));
+    assert!(db.describe_table().table_name(&widgets).send().await.is_ok());
+    db.delete_item().table_name(&widgets).key("pk", AttributeValue::S("w1".into())).send().await.unwrap();
+    // Deletion protection: refused without --force.
+    db.update_table().table_name(&widgets).deletion_protection_enabled(true).send().await.unwrap();
+    let refused = gatehouse_with(&prefix, &test, &["migrate", "rollback"]);
+    assert!(err(&refused).contains("deletion protection"), "{}", err(&refused));
+    // A stack's resource: refused even with --force.
+    let arn = db.describe_table().table_name(&widgets).send().await.unwrap().table.unwrap().table_arn.unwrap();
+    let tag = Tag::builder().key("aws:cloudformation:stack-name").value("prod").build().unwrap();
+    db.tag_resource().resource_arn(&arn).tags(tag).send().await.unwrap();
+    let refused = gatehouse_with(&prefix, &test, &["migrate", "rollback", "--force"]);
+    assert!(err(&refused).contains("belongs to the CloudFormation stack prod"), "{}", err(&refused));
+    db.untag_resource().resource_arn(&arn).tag_keys("aws:cloudformation:stack-name").send().await.unwrap();
+
+    let pretend = gatehouse_with(&prefix, &test, &["migrate", "rollback", "--force", "--pretend"]);
+    assert!(stdout(&pretend).contains(&format!("would delete table {widgets}")), "{}", stdout(&pretend));
+    assert!(db.describe_table().table_name(&widgets).send().await.is_ok(), "--pretend deleted nothing");
+    let rolled = gatehouse_with(&prefix, &test, &["migrate", "rollback", "--force"]);
+    assert!(stdout(&rolled).contains("rolled back 0002_test_widgets"), "{}{}", stdout(&rolled), err(&rolled));
+    assert!(db.describe_table().table_name(&widgets).send().await.is_err(), "its table is gone");
+    let status = gatehouse_with(&prefix, &test, &["migrate", "status"]);
+    assert!(stdout(&status).contains("PENDING           0002_test_widgets"), "{}", stdout(&status));
+    assert!(stdout(&status).contains("ran     batch 1   0001_schema"), "batch 1 untouched");
+    let schema = gatehouse(&prefix, &["migrate", "rollback", "--step", "1", "--pretend"]);
+    let out = stdout(&schema);
+    assert!(out.contains(&format!("would delete table {prefix}users")), "{out}{}", err(&schema));
+    assert!(
+        out.contains(&format!("would delete queue {prefix}jobs-dlq")) && out.contains("would roll back 0001_schema"),
+        "{out}"
+    );
+}

@@ -88,18 +88,24 @@ async fn the_same_message_delivered_twice_has_its_effect_once() {
     assert_eq!(probe.runs(&j.uuid), 1);
 }
 
+/// Options allowing failures whose then, catch and finally jobs count their runs under their names.
+fn counted_follow_ups() -> BatchOptions {
+    let follow_up = |effect: &str| vec![serde_json::to_value(job("Flaky", json!({ "effect": effect }), 1)).unwrap()];
+    BatchOptions {
+        allow_failures: true,
+        then: follow_up("then"),
+        catch: follow_up("catch"),
+        finally: follow_up("finally"),
+    }
+}
+
 #[tokio::test]
 async fn a_batch_of_fifty_with_five_failures_and_allow_failures_finishes_once() {
     let env = TestEnv::aws().await;
     let (w, probe) = test_worker(&env);
     let jobs: Vec<_> =
         (0..50).map(|i| job("Flaky", json!({"fail_times": if i % 10 == 3 { 9 } else { 0 }}), 1)).collect();
-    let options = BatchOptions {
-        allow_failures: true,
-        then: vec![serde_json::to_value(job("Flaky", json!({"effect": "then"}), 1)).unwrap()],
-        catch: vec![serde_json::to_value(job("Flaky", json!({"effect": "catch"}), 1)).unwrap()],
-        finally: vec![serde_json::to_value(job("Flaky", json!({"effect": "finally"}), 1)).unwrap()],
-    };
+    let options = counted_follow_ups();
     let batch = w.dispatcher().dispatch_batch("import", jobs, options).await.unwrap();
     drain(&w, 40).await;
     let b = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
@@ -294,12 +300,7 @@ async fn a_retried_batch_whose_jobs_now_pass_finishes_successful_and_runs_then_o
     let mut jobs: Vec<_> = (0..3).map(|_| job("Flaky", json!({}), 1)).collect();
     // Fail once (their only try), pass when retried.
     jobs.extend((0..2).map(|_| job("Flaky", json!({"fail_times": 1}), 1)));
-    let options = BatchOptions {
-        allow_failures: true,
-        then: vec![serde_json::to_value(job("Flaky", json!({"effect": "then"}), 1)).unwrap()],
-        catch: vec![serde_json::to_value(job("Flaky", json!({"effect": "catch"}), 1)).unwrap()],
-        finally: vec![serde_json::to_value(job("Flaky", json!({"effect": "finally"}), 1)).unwrap()],
-    };
+    let options = counted_follow_ups();
     let batch = w.dispatcher().dispatch_batch("import", jobs, options).await.unwrap();
     drain(&w, 20).await;
     let b = env.stores.batches.find(&batch.id).await.unwrap().unwrap();

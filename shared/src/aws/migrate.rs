@@ -300,7 +300,7 @@ async fn add_index(db: &Dynamo, name: &str, def: &TableDef, i: &IndexDef) -> Sto
 }
 
 /// Waits for a new table (AWS takes seconds; emulators are immediate), up to two minutes.
-async fn wait_active(db: &Dynamo, name: &str) -> StoreResult<()> {
+pub(crate) async fn wait_active(db: &Dynamo, name: &str) -> StoreResult<()> {
     for _ in 0..240 {
         let d = db.describe_table().table_name(name).send().await.map_err(|e| sdk_error(name, e))?;
         if d.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {

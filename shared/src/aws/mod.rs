@@ -5,6 +5,7 @@
 pub mod dynamo;
 pub mod error;
 pub mod migrate;
+pub mod migrations;
 pub mod ses;
 pub mod sqs;
 

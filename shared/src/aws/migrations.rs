@@ -1,0 +1,476 @@
+//! Versioned migrations with a history, as Laravel's `migrations` table keeps one: numbered
+//! migrations in code, a `<prefix>migrations` table recording which ran and in which batch,
+//! `up` (the pending ones, in order, as one batch), `rollback` (the last batch, or the last N
+//! migrations, in reverse) and a lock so that concurrent runs take turns.
+//!
+//! Migration 1 is the whole current schema ([`crate::schema`], made by [`migrate::migrate`]:
+//! idempotent, so a deployment that ran the old desired-state `migrate` records it as run without
+//! changing anything). Later index, TTL or backfill changes are new migrations.
+//!
+//! A rollback never destroys what it should not: before anything is deleted every resource of
+//! the batch is checked, and the rollback is refused as a whole when one holds items or messages
+//! or has deletion protection (unless `force`), or belongs to a CloudFormation stack (never: the
+//! stack owns it).
+
+use crate::aws::error::sdk_error;
+use crate::aws::migrate;
+use crate::config::Names;
+use crate::error::{StoreError, StoreResult};
+use crate::schema::{JOBS_QUEUE, TABLES};
+use aws_sdk_dynamodb::Client as Dynamo;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_sqs::Client as Sqs;
+use aws_sdk_sqs::types::QueueAttributeName;
+use std::time::Duration;
+
+/// The tag CloudFormation puts on what a stack owns.
+const STACK_TAG: &str = "aws:cloudformation:stack-name";
+/// How long a lock holds if its holder dies.
+const LOCK_SECONDS: i64 = 600;
+/// How long a run waits for another to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(180);
+
+/// One migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub id: u32,
+    pub name: &'static str,
+    step: Step,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// The tables and queues of [`crate::schema`].
+    Schema,
+    /// A small table, only for tests of the migration machinery.
+    TestTable,
+}
+
+impl Migration {
+    /// `0001_schema`.
+    pub fn label(&self) -> String {
+        format!("{:04}_{}", self.id, self.name)
+    }
+}
+
+/// Every migration, in order; `with_test` adds the test-only migration 2.
+pub fn all(with_test: bool) -> Vec<Migration> {
+    let mut out = vec![Migration { id: 1, name: "schema", step: Step::Schema }];
+    if with_test {
+        out.push(Migration { id: 2, name: "test_widgets", step: Step::TestTable });
+    }
+    out
+}
+
+/// A migration the history says ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    pub id: u32,
+    pub batch: u32,
+    pub ran_at: String,
+}
+
+/// One resource a rollback would delete.
+#[derive(Debug, Clone)]
+enum Doomed {
+    Table { name: String, protected: bool },
+    Queue { name: String, url: String },
+}
+
+/// Runs migrations against one deployment.
+pub struct Migrator<'a> {
+    pub db: &'a Dynamo,
+    pub sqs: &'a Sqs,
+    pub names: &'a Names,
+    pub migrations: Vec<Migration>,
+    owner: String,
+}
+
+fn item_str(item: &std::collections::HashMap<String, AttributeValue>, k: &str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn item_num(item: &std::collections::HashMap<String, AttributeValue>, k: &str) -> Option<u32> {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+
+impl<'a> Migrator<'a> {
+    pub fn new(db: &'a Dynamo, sqs: &'a Sqs, names: &'a Names, migrations: Vec<Migration>) -> Self {
+        Self { db, sqs, names, migrations, owner: uuid::Uuid::new_v4().to_string() }
+    }
+
+    /// The history table's name.
+    pub fn history_table(&self) -> String {
+        self.names.table("migrations")
+    }
+
+    fn table_test_widgets(&self) -> String {
+        self.names.table("test_widgets")
+    }
+
+    async fn ensure_history(&self) -> StoreResult<()> {
+        let name = self.history_table();
+        if self.db.describe_table().table_name(&name).send().await.is_ok() {
+            return Ok(());
+        }
+        create_simple_table(self.db, &name).await
+    }
+
+    /// What ran, by id; empty when there is no history yet.
+    pub async fn ran(&self) -> StoreResult<Vec<Ran>> {
+        let name = self.history_table();
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = match self.db.scan().table_name(&name).set_exclusive_start_key(start).send().await {
+                Ok(p) => p,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(out),
+                Err(e) => return Err(sdk_error(&name, e)),
+            };
+            for item in page.items() {
+                let pk = item_str(item, "pk").unwrap_or_default();
+                if let Some(id) = pk.strip_prefix("migration#").and_then(|i| i.parse().ok()) {
+                    out.push(Ran {
+                        id,
+                        batch: item_num(item, "batch").unwrap_or(0),
+                        ran_at: item_str(item, "ran_at").unwrap_or_default(),
+                    });
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+
+    /// Takes the lock, waiting up to [`LOCK_WAIT`] for another run to finish.
+    async fn lock(&self) -> StoreResult<()> {
+        let name = self.history_table();
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            let now = chrono::Utc::now().timestamp();
+            let put = self
+                .db
+                .put_item()
+                .table_name(&name)
+                .item("pk", AttributeValue::S("lock".into()))
+                .item("owner", AttributeValue::S(self.owner.clone()))
+                .item("expires_at", AttributeValue::N((now + LOCK_SECONDS).to_string()))
+                .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .send()
+                .await;
+            match put {
+                Ok(_) => return Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(StoreError::Unavailable(format!(
+                            "another migration run holds the lock in {name}; try again when it is done"
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(sdk_error(&name, e)),
+            }
+        }
+    }
+
+    async fn unlock(&self) -> StoreResult<()> {
+        let name = self.history_table();
+        let r = self
+            .db
+            .delete_item()
+            .table_name(&name)
+            .key("pk", AttributeValue::S("lock".into()))
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(sdk_error(&name, e)),
+        }
+    }
+
+    /// Runs the pending migrations in order as one batch; each line of the result says what
+    /// happened. `pretend` only says what would run.
+    pub async fn up(&self, pretend: bool) -> StoreResult<Vec<String>> {
+        if pretend {
+            let ran: Vec<u32> = self.ran().await?.iter().map(|r| r.id).collect();
+            let pending: Vec<String> = self
+                .migrations
+                .iter()
+                .filter(|m| !ran.contains(&m.id))
+                .map(|m| format!("would run {}", m.label()))
+                .collect();
+            return Ok(if pending.is_empty() { vec!["nothing to run".into()] } else { pending });
+        }
+        self.ensure_history().await?;
+        self.lock().await?;
+        let result = self.up_locked().await;
+        self.unlock().await?;
+        result
+    }
+
+    async fn up_locked(&self) -> StoreResult<Vec<String>> {
+        let ran = self.ran().await?;
+        let batch = ran.iter().map(|r| r.batch).max().unwrap_or(0) + 1;
+        let mut out = Vec::new();
+        for m in self.migrations.iter().filter(|m| !ran.iter().any(|r| r.id == m.id)) {
+            match m.step {
+                Step::Schema => {
+                    for r in migrate::migrate(self.db, self.sqs, self.names).await? {
+                        out.push(r.to_string());
+                    }
+                }
+                Step::TestTable => {
+                    let name = self.table_test_widgets();
+                    if self.db.describe_table().table_name(&name).send().await.is_err() {
+                        create_simple_table(self.db, &name).await?;
+                    }
+                    out.push(format!("table  {name:<48} created"));
+                }
+            }
+            self.db
+                .put_item()
+                .table_name(self.history_table())
+                .item("pk", AttributeValue::S(format!("migration#{}", m.id)))
+                .item("name", AttributeValue::S(m.label()))
+                .item("batch", AttributeValue::N(batch.to_string()))
+                .item("ran_at", AttributeValue::S(crate::clock::rfc3339(chrono::Utc::now())))
+                .send()
+                .await
+                .map_err(|e| sdk_error(&self.history_table(), e))?;
+            out.push(format!("ran {} (batch {batch})", m.label()));
+        }
+        Ok(out)
+    }
+
+    /// Reverses the last batch (or, with `steps`, the last that many migrations), newest first.
+    /// Refused as a whole, before anything is deleted, when a resource holds items or messages
+    /// or has deletion protection (unless `force`) or belongs to a CloudFormation stack.
+    pub async fn rollback(&self, steps: Option<u32>, force: bool, pretend: bool) -> StoreResult<Vec<String>> {
+        if !pretend {
+            self.ensure_history().await?;
+            self.lock().await?;
+        }
+        let result = self.rollback_locked(steps, force, pretend).await;
+        if !pretend {
+            self.unlock().await?;
+        }
+        result
+    }
+
+    async fn rollback_locked(&self, steps: Option<u32>, force: bool, pretend: bool) -> StoreResult<Vec<String>> {
+        let mut ran = self.ran().await?;
+        ran.sort_by_key(|r| std::cmp::Reverse(r.id));
+        let chosen: Vec<Ran> = match steps {
+            Some(n) => ran.into_iter().take(n as usize).collect(),
+            None => {
+                let last = ran.first().map(|r| r.batch);
+                ran.into_iter().filter(|r| Some(r.batch) == last).collect()
+            }
+        };
+        if chosen.is_empty() {
+            return Ok(vec!["nothing to roll back".into()]);
+        }
+        // Everything checked first: a refusal deletes nothing.
+        let mut plan = Vec::new();
+        let mut refusals = Vec::new();
+        for r in &chosen {
+            let Some(m) = self.migrations.iter().find(|m| m.id == r.id) else {
+                refusals.push(format!("migration {} ran but this build does not know it", r.id));
+                continue;
+            };
+            let doomed = self.doomed(m).await?;
+            for d in &doomed {
+                if let Some(why) = self.refusal(d, force).await? {
+                    refusals.push(why);
+                }
+            }
+            plan.push((*m, doomed));
+        }
+        if !refusals.is_empty() {
+            return Err(StoreError::Rejected(format!(
+                "rollback refused, nothing was deleted:\n  {}",
+                refusals.join("\n  ")
+            )));
+        }
+        let mut out = Vec::new();
+        for (m, doomed) in plan {
+            for d in &doomed {
+                if pretend {
+                    out.push(format!("would delete {}", describe(d)));
+                } else {
+                    self.delete(d).await?;
+                    out.push(format!("deleted {}", describe(d)));
+                }
+            }
+            if pretend {
+                out.push(format!("would roll back {}", m.label()));
+            } else {
+                self.db
+                    .delete_item()
+                    .table_name(self.history_table())
+                    .key("pk", AttributeValue::S(format!("migration#{}", m.id)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&self.history_table(), e))?;
+                out.push(format!("rolled back {}", m.label()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What rolling `m` back deletes (what exists of it).
+    async fn doomed(&self, m: &Migration) -> StoreResult<Vec<Doomed>> {
+        let tables: Vec<String> = match m.step {
+            Step::Schema => TABLES.iter().map(|t| self.names.table(t.logical)).collect(),
+            Step::TestTable => vec![self.table_test_widgets()],
+        };
+        let mut out = Vec::new();
+        for name in tables {
+            match self.db.describe_table().table_name(&name).send().await {
+                Ok(d) => {
+                    let protected = d.table().and_then(|t| t.deletion_protection_enabled()).unwrap_or(false);
+                    out.push(Doomed::Table { name, protected });
+                }
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+                Err(e) => return Err(sdk_error(&name, e)),
+            }
+        }
+        if matches!(m.step, Step::Schema) {
+            for logical in [JOBS_QUEUE.logical, JOBS_QUEUE.dead_letter_logical] {
+                let name = self.names.queue(logical);
+                if let Some(url) = migrate::queue_url(self.sqs, &name).await? {
+                    out.push(Doomed::Queue { name, url });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Why `d` may not be deleted, if it may not.
+    async fn refusal(&self, d: &Doomed, force: bool) -> StoreResult<Option<String>> {
+        match d {
+            Doomed::Table { name, protected } => {
+                let arn = self
+                    .db
+                    .describe_table()
+                    .table_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(name, e))?
+                    .table
+                    .and_then(|t| t.table_arn)
+                    .unwrap_or_default();
+                let tags =
+                    self.db.list_tags_of_resource().resource_arn(&arn).send().await.map_err(|e| sdk_error(name, e))?;
+                if let Some(stack) = tags.tags().iter().find(|t| t.key() == STACK_TAG) {
+                    return Ok(Some(format!(
+                        "table {name} belongs to the CloudFormation stack {}: delete it with the stack",
+                        stack.value()
+                    )));
+                }
+                if *protected && !force {
+                    return Ok(Some(format!(
+                        "table {name} has deletion protection (--force turns it off and deletes)"
+                    )));
+                }
+                let scan = self.db.scan().table_name(name).limit(1).send().await.map_err(|e| sdk_error(name, e))?;
+                if !scan.items().is_empty() && !force {
+                    return Ok(Some(format!("table {name} holds items (--force deletes them with it)")));
+                }
+                Ok(None)
+            }
+            Doomed::Queue { name, url } => {
+                let tags = self.sqs.list_queue_tags().queue_url(url).send().await.map_err(|e| sdk_error(name, e))?;
+                if let Some(stack) = tags.tags().and_then(|t| t.get(STACK_TAG)) {
+                    return Ok(Some(format!(
+                        "queue {name} belongs to the CloudFormation stack {stack}: delete it with the stack"
+                    )));
+                }
+                let attrs = self
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(name, e))?;
+                let held: u64 =
+                    attrs.attributes().into_iter().flatten().filter_map(|(_, v)| v.parse::<u64>().ok()).sum();
+                if held > 0 && !force {
+                    return Ok(Some(format!("queue {name} holds {held} message(s) (--force deletes them with it)")));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    async fn delete(&self, d: &Doomed) -> StoreResult<()> {
+        match d {
+            Doomed::Table { name, protected } => {
+                if *protected {
+                    self.db
+                        .update_table()
+                        .table_name(name)
+                        .deletion_protection_enabled(false)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error(name, e))?;
+                }
+                self.db.delete_table().table_name(name).send().await.map_err(|e| sdk_error(name, e))?;
+            }
+            Doomed::Queue { name, url } => {
+                self.sqs.delete_queue().queue_url(url).send().await.map_err(|e| sdk_error(name, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(d: &Doomed) -> String {
+    match d {
+        Doomed::Table { name, .. } => format!("table {name}"),
+        Doomed::Queue { name, .. } => format!("queue {name}"),
+    }
+}
+
+/// An on-demand table keyed by a string `pk`.
+async fn create_simple_table(db: &Dynamo, name: &str) -> StoreResult<()> {
+    let attr = AttributeDefinition::builder()
+        .attribute_name("pk")
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| StoreError::Rejected(e.to_string()))?;
+    let key = KeySchemaElement::builder()
+        .attribute_name("pk")
+        .key_type(KeyType::Hash)
+        .build()
+        .map_err(|e| StoreError::Rejected(e.to_string()))?;
+    let created = db
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr)
+        .key_schema(key)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        // Two runs creating it at once: the other one did.
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(sdk_error(name, e)),
+    }
+    migrate::wait_active(db, name).await
+}
