@@ -235,6 +235,12 @@ async fn operate(operation: Operation) -> Result<()> {
                     } else if lines.iter().any(|l| l.starts_with("ran ")) {
                         println!("migrate: done");
                     } else {
+                        let drift = migrator.drift().await.context("migrate")?;
+                        if !drift.is_empty() {
+                            drift.iter().for_each(|d| println!("{d}"));
+                            println!("migrate: every migration ran, but what they made is not in place (above)");
+                            std::process::exit(1);
+                        }
                         println!("migrate: nothing to do, everything is in place");
                     }
                 }
@@ -357,12 +363,10 @@ async fn operate(operation: Operation) -> Result<()> {
         }
         Operation::UserDisable { email } => {
             let n = users::disable(&stores, &email).await?;
-            tracing::warn!(event = "operator_user_disabled", revoked = n);
             println!("User {email} is disabled; {n} credential(s) revoked.");
         }
         Operation::UserEnable { email } => {
             if users::enable(&stores, &email).await? {
-                tracing::warn!(event = "operator_user_enabled");
                 println!("User {email} may sign in again.");
             } else {
                 println!("User {email} was not disabled; nothing to do.");
@@ -370,7 +374,6 @@ async fn operate(operation: Operation) -> Result<()> {
         }
         Operation::UserSignOutEverywhere { email } => {
             let n = users::sign_out_everywhere(&stores, &email).await?;
-            tracing::warn!(event = "operator_signed_out_everywhere", revoked = n);
             println!("{n} credential(s) of {email} revoked.");
         }
         Operation::QueueForget { uuid } => {

@@ -84,7 +84,9 @@ struct Health<'a> {
 /// crossed.
 pub async fn monitor(jobs: &SqsQueue, dlq: &SqsQueue, limits: &Limits, json: bool) -> Result<bool> {
     let QueueDepth { visible, in_flight, delayed } = jobs.depth().await?;
-    let dead = dlq.depth().await?.visible;
+    // Every state: a listing in progress hides what it reads.
+    let d = dlq.depth().await?;
+    let dead = d.visible + d.in_flight + d.delayed;
     let mut over = Vec::new();
     let mut check = |name: &str, value: u64, limit: Option<u64>| {
         if let Some(l) = limit

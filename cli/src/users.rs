@@ -77,7 +77,10 @@ async fn move_on(stores: &Stores, email: &str, disable: Option<bool>, reason: &s
             .await?
             .is_some()
         {
-            return Ok(revoke(stores, &user.id, Revocation::Everything, reason).await?);
+            let n = revoke(stores, &user.id, Revocation::Everything, reason).await?;
+            let disabled = disable == Some(true);
+            tracing::warn!(event = "operator_revoked_credentials", user_id = %user.id, reason, revoked = n, disabled);
+            return Ok(n);
         }
     }
     bail!("the account kept changing while this ran; run the command again")
@@ -104,6 +107,7 @@ pub async fn enable(stores: &Stores, email: &str) -> Result<bool> {
             .await?
             .is_some()
         {
+            tracing::warn!(event = "operator_user_enabled", user_id = %user.id);
             return Ok(true);
         }
     }

@@ -321,8 +321,9 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     db.delete_item().table_name(&widgets).key("pk", AttributeValue::S("w1".into())).send().await.unwrap();
     // Deletion protection: refused without --force.
     db.update_table().table_name(&widgets).deletion_protection_enabled(true).send().await.unwrap();
-    let refused = gatehouse_with(&prefix, &test, &["migrate", "rollback"]);
-    assert!(err(&refused).contains("deletion protection"), "{}", err(&refused));
+    let refused = gatehouse_with(&prefix, &test, &["migrate", "rollback", "--force"]);
+    assert!(err(&refused).contains("deletion protection; turn it off first"), "even --force: {}", err(&refused));
+    db.update_table().table_name(&widgets).deletion_protection_enabled(false).send().await.unwrap();
     // A stack's resource: refused even with --force.
     let arn = db.describe_table().table_name(&widgets).send().await.unwrap().table.unwrap().table_arn.unwrap();
     let tag = Tag::builder().key("aws:cloudformation:stack-name").value("prod").build().unwrap();
@@ -330,6 +331,28 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     let refused = gatehouse_with(&prefix, &test, &["migrate", "rollback", "--force"]);
     assert!(err(&refused).contains("belongs to the CloudFormation stack prod"), "{}", err(&refused));
     db.untag_resource().resource_arn(&arn).tag_keys("aws:cloudformation:stack-name").send().await.unwrap();
+    // Drift: migration 2 ran, so `migrate` runs nothing, and says that what it made is gone.
+    db.delete_table().table_name(&widgets).send().await.unwrap();
+    let drift = gatehouse_with(&prefix, &test, &["migrate"]);
+    assert_eq!(drift.status.code(), Some(1), "{}", stdout(&drift));
+    let recreate =
+        db.create_table().table_name(&widgets).billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest);
+    let recreate = recreate
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        );
+    recreate.send().await.unwrap();
 
     let pretend = gatehouse_with(&prefix, &test, &["migrate", "rollback", "--force", "--pretend"]);
     assert!(stdout(&pretend).contains(&format!("would delete table {widgets}")), "{}", stdout(&pretend));

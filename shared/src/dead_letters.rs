@@ -63,8 +63,9 @@ pub async fn list(dlq: &dyn JobQueue, limit: usize) -> Result<Vec<DeadLetter>, D
         Ok::<_, StoreError>(())
     }
     .await;
-    restore(dlq, &looked).await?;
+    let restored = restore(dlq, &looked).await;
     read?;
+    restored?;
     Ok(looked
         .iter()
         .map(|m| {
@@ -91,8 +92,9 @@ pub struct Redriven {
 
 /// Moves dead-lettered jobs back onto the jobs queue: every one (`only` = `None`) or the one with
 /// that uuid, looking at no more than `limit` messages; `progress` hears of each job moved. Each
-/// is dispatched afresh, then deleted from the DLQ (if that delete fails, the next redrive
-/// dispatches it again, and its run claim lets it run once).
+/// is dispatched afresh (same uuid, tries reset), then deleted from the DLQ: if that delete fails,
+/// the next redrive dispatches it again, and the job's run claim lets only one of the copies
+/// run.
 pub async fn redrive(
     dispatcher: &Dispatcher,
     dlq: &dyn JobQueue,
@@ -120,11 +122,15 @@ pub async fn redrive(
                     looked.push(m);
                     continue;
                 }
+                // Hidden afresh while it is moved, however long the batch before it took.
+                dlq.change_visibility(&m.receipt_handle, LOOK).await?;
                 job.attempts = 0;
                 job.available_at = None;
                 job.retry_until = None;
                 let uuid = job.uuid.clone();
-                dispatcher.stores.job_runs.release(&uuid).await?;
+                // The run claim is left as it is: a run that crashed holds an expired lease, which
+                // the next run takes over; a run that completed (its delete was what failed) keeps
+                // the job from running twice.
                 dispatcher.dispatch(job).await?;
                 dlq.delete(&m.receipt_handle).await?;
                 progress(&uuid);
@@ -134,7 +140,9 @@ pub async fn redrive(
         Ok::<_, DeadLetterError>(())
     }
     .await;
-    restore(dlq, &looked).await?;
+    // The first error is the one to report; restoring is best effort after it.
+    let restored = restore(dlq, &looked).await;
     moved?;
+    restored?;
     Ok(done)
 }

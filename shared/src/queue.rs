@@ -536,6 +536,10 @@ pub enum RetryError {
     NoBatch(String),
     #[error("batch {0} is cancelled: its jobs would be skipped, not run")]
     BatchCancelled(String),
+    #[error(
+        "job {uuid} was re-opened in its batch but could not be put back ({source}); run `gatehouse queue:retry {uuid}` to finish it"
+    )]
+    PushBack { uuid: String, source: Box<RetryError> },
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
     #[error(transparent)]
@@ -574,7 +578,9 @@ pub async fn retry_batch(dispatcher: &Dispatcher, id: &str) -> Result<BatchRetry
             out.skipped.push((uuid.clone(), "already re-opened by another retry"));
             continue;
         }
-        retry_failed(dispatcher, uuid).await?;
+        if let Err(e) = retry_failed(dispatcher, uuid).await {
+            return Err(RetryError::PushBack { uuid: uuid.clone(), source: Box::new(e) });
+        }
         out.retried.push(uuid.clone());
     }
     Ok(out)

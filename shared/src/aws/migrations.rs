@@ -9,8 +9,8 @@
 //!
 //! A rollback never destroys what it should not: before anything is deleted every resource of
 //! the batch is checked, and the rollback is refused as a whole when one holds items or messages
-//! or has deletion protection (unless `force`), or belongs to a CloudFormation stack (never: the
-//! stack owns it).
+//! (unless `force`), has deletion protection (turn it off on purpose first), or belongs to a
+//! CloudFormation stack (the stack owns it).
 
 use crate::aws::error::sdk_error;
 use crate::aws::migrate;
@@ -124,7 +124,15 @@ impl<'a> Migrator<'a> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
-            let page = match self.db.scan().table_name(&name).set_exclusive_start_key(start).send().await {
+            let page = match self
+                .db
+                .scan()
+                .table_name(&name)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+            {
                 Ok(p) => p,
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(out),
                 Err(e) => return Err(sdk_error(&name, e)),
@@ -170,7 +178,7 @@ impl<'a> Migrator<'a> {
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
                     if tokio::time::Instant::now() > deadline {
                         return Err(StoreError::Unavailable(format!(
-                            "another migration run holds the lock in {name}; try again when it is done"
+                            "another migration run holds the lock in {name} (item `lock`, for at most {LOCK_SECONDS} s after it started); try again when it is done"
                         )));
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -215,8 +223,11 @@ impl<'a> Migrator<'a> {
         self.ensure_history().await?;
         self.lock().await?;
         let result = self.up_locked().await;
-        self.unlock().await?;
-        result
+        // The run's own error first; the lock expires by itself if releasing it fails.
+        let unlocked = self.unlock().await;
+        let lines = result?;
+        unlocked?;
+        Ok(lines)
     }
 
     async fn up_locked(&self) -> StoreResult<Vec<String>> {
@@ -253,19 +264,43 @@ impl<'a> Migrator<'a> {
         Ok(out)
     }
 
+    /// What the migrations that ran made and is no longer as they left it (a table deleted by
+    /// hand, an index dropped): one line each. Empty when all is in place.
+    pub async fn drift(&self) -> StoreResult<Vec<String>> {
+        let ran = self.ran().await?;
+        let mut out = Vec::new();
+        for m in self.migrations.iter().filter(|m| ran.iter().any(|r| r.id == m.id)) {
+            match m.step {
+                Step::Schema => {
+                    let report = migrate::status(self.db, self.sqs, self.names).await?;
+                    out.extend(
+                        report.iter().filter(|r| !migrate::all_ok(std::slice::from_ref(r))).map(|r| r.to_string()),
+                    );
+                }
+                Step::TestTable => {
+                    let name = self.table_test_widgets();
+                    if self.db.describe_table().table_name(&name).send().await.is_err() {
+                        out.push(format!("table  {name:<48} MISSING"));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Reverses the last batch (or, with `steps`, the last that many migrations), newest first.
     /// Refused as a whole, before anything is deleted, when a resource holds items or messages
-    /// or has deletion protection (unless `force`) or belongs to a CloudFormation stack.
+    /// (unless `force`), has deletion protection, or belongs to a CloudFormation stack.
     pub async fn rollback(&self, steps: Option<u32>, force: bool, pretend: bool) -> StoreResult<Vec<String>> {
         if !pretend {
             self.ensure_history().await?;
             self.lock().await?;
         }
         let result = self.rollback_locked(steps, force, pretend).await;
-        if !pretend {
-            self.unlock().await?;
-        }
-        result
+        let unlocked = if pretend { Ok(()) } else { self.unlock().await };
+        let lines = result?;
+        unlocked?;
+        Ok(lines)
     }
 
     async fn rollback_locked(&self, steps: Option<u32>, force: bool, pretend: bool) -> StoreResult<Vec<String>> {
@@ -379,13 +414,17 @@ impl<'a> Migrator<'a> {
                         stack.value()
                     )));
                 }
-                if *protected && !force {
+                // Never turned off here, not even with --force (which is about data): protection is
+                // a decision someone made on purpose; undo it on purpose.
+                if *protected {
                     return Ok(Some(format!(
-                        "table {name} has deletion protection (--force turns it off and deletes)"
+                        "table {name} has deletion protection; turn it off first \
+                         (aws dynamodb update-table --table-name {name} --no-deletion-protection-enabled)"
                     )));
                 }
-                let scan = self.db.scan().table_name(name).limit(1).send().await.map_err(|e| sdk_error(name, e))?;
-                if !scan.items().is_empty() && !force {
+                let scan = self.db.scan().table_name(name).limit(1).consistent_read(true).send().await;
+                let scan = scan.map_err(|e| sdk_error(name, e))?;
+                if (!scan.items().is_empty() || scan.last_evaluated_key().is_some()) && !force {
                     return Ok(Some(format!("table {name} holds items (--force deletes them with it)")));
                 }
                 Ok(None)
@@ -419,16 +458,7 @@ impl<'a> Migrator<'a> {
 
     async fn delete(&self, d: &Doomed) -> StoreResult<()> {
         match d {
-            Doomed::Table { name, protected } => {
-                if *protected {
-                    self.db
-                        .update_table()
-                        .table_name(name)
-                        .deletion_protection_enabled(false)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error(name, e))?;
-                }
+            Doomed::Table { name, .. } => {
                 self.db.delete_table().table_name(name).send().await.map_err(|e| sdk_error(name, e))?;
             }
             Doomed::Queue { name, url } => {

@@ -37,7 +37,7 @@ impl MemoryCredentials {
 impl CredentialStore for MemoryCredentials {
     async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool> {
         let users = self.users.by_id.lock();
-        if users.get(&entry.user_id).is_none_or(|u| u.credentials_version != version) {
+        if users.get(&entry.user_id).is_none_or(|u| u.credentials_version != version || u.disabled_at.is_some()) {
             return Ok(false);
         }
         if let Some(parent) = &entry.parent {

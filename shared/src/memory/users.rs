@@ -60,7 +60,7 @@ impl UserStore for MemoryUsers {
                     u.credentials_version += 1;
                 }
                 match change.disable {
-                    Some(true) => u.disabled_at = Some(now),
+                    Some(true) => u.disabled_at = u.disabled_at.or(Some(now)),
                     Some(false) => u.disabled_at = None,
                     None => {}
                 }

@@ -59,3 +59,23 @@ pub async fn twenty_concurrent_issues_racing_a_version_change_never_land_after_i
     // Everything issued was issued before the change, so the register read after it saw it.
     assert_eq!(issued, registered_at_change);
 }
+
+/// A disabled user gets no credential, even under the version it has now: a password change or
+/// logout-other-devices racing `user:disable` (which read the version after it) issues nothing.
+pub async fn nothing_is_issued_to_a_disabled_user_under_any_version(env: TestEnv) {
+    let u = user(&env, "ann@example.com");
+    env.stores.users.create(&u).await.unwrap();
+    let disable = CredentialChange { revoke: true, disable: Some(true), ..CredentialChange::default() };
+    assert_eq!(env.stores.users.change_credentials(&u.id, 0, disable, now(&env)).await.unwrap(), Some(1));
+    // What a racing password change does next: the version moves on again, with the account
+    // still disabled.
+    let rotate = CredentialChange { revoke: true, ..CredentialChange::default() };
+    assert_eq!(env.stores.users.change_credentials(&u.id, 1, rotate, now(&env)).await.unwrap(), Some(2));
+    let (id, rec) = session(&env, Some(&u.id), Span::minutes(120));
+    let e = entry(&u.id, CredentialRef::session(&rec.key), None);
+    assert!(!env.stores.credentials.issue(2, &e, NewCredential::Session(&rec)).await.unwrap());
+    assert_eq!(env.stores.sessions.find(&id.key()).await.unwrap(), None, "nothing written");
+    let enable = CredentialChange { disable: Some(false), ..CredentialChange::default() };
+    assert_eq!(env.stores.users.change_credentials(&u.id, 2, enable, now(&env)).await.unwrap(), Some(2));
+    assert!(env.stores.credentials.issue(2, &e, NewCredential::Session(&rec)).await.unwrap());
+}

@@ -200,6 +200,7 @@ contract!(
     cross_app_sessions_are_audited_and_revoked_only_by_their_user,
     a_deleted_users_audit_records_keep_only_a_pseudonym,
     issuing_is_conditional_on_the_credentials_version,
+    nothing_is_issued_to_a_disabled_user_under_any_version,
     twenty_concurrent_issues_racing_a_version_change_never_land_after_it,
     a_job_run_is_claimed_by_exactly_one_of_racing_workers,
     a_completed_run_stays_completed_and_a_released_or_lapsed_one_is_claimable,

@@ -97,7 +97,10 @@ impl CredentialStore for DynamoCredentials {
             ConditionCheck::builder()
                 .table_name(&self.users_table)
                 .key("pk", s(user_pk(&entry.user_id)))
-                .condition_expression(version_condition(version))
+                // An operator's `user:disable` stops every issue path here, even one that read
+                // the version after the disable (a password change or logout-other-devices
+                // racing it moves the version on again).
+                .condition_expression(format!("{} AND attribute_not_exists(disabled_at)", version_condition(version)))
                 .expression_attribute_values(":v", n(version))
                 .build(),
         )?;

@@ -186,7 +186,8 @@ impl UserStore for DynamoUsers {
             cond = cond.and("email = :e").value(":e", s(e.as_str()));
         }
         if change.disable == Some(true) {
-            sets.push("disabled_at = :u");
+            // A second disable keeps the first one's time.
+            sets.push("disabled_at = if_not_exists(disabled_at, :u)");
         }
         // Users from before the column was dropped may still carry a remember token: it goes.
         let removed = if change.disable == Some(false) { "remember_token, disabled_at" } else { "remember_token" };
