@@ -99,6 +99,18 @@ enum Operation {
         #[arg(long)]
         json: bool,
     },
+    /// The batches, newest first, a page at a time.
+    #[command(name = "queue:batches")]
+    QueueBatches {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// The cursor printed under the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// One JSON document (`batches`, `next_cursor`) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// One batch: progress, failed job ids, options, times.
     #[command(name = "queue:batch")]
     QueueBatch {
@@ -158,7 +170,11 @@ enum Operation {
 enum MigrateAction {
     /// Each migration, ran (and in which batch) or pending, and what exists, what is missing and
     /// what differs from the schema. Exits 1 unless every migration ran and all is in place.
-    Status,
+    Status {
+        /// One JSON document (`migrations`, `resources`, `in_place`) instead of the listing.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the pending migrations, in order, as one batch (what `migrate` alone does).
     Up {
         /// Print what would run; change nothing.
@@ -186,11 +202,19 @@ fn migrations() -> Vec<gatehouse::aws::migrations::Migration> {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        // One line: what went wrong and why, never a backtrace or an SDK's debug dump.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -248,21 +272,48 @@ async fn operate(operation: Operation) -> Result<()> {
                     let lines = migrator.rollback(step, force, pretend).await.context("migrate rollback")?;
                     lines.iter().for_each(|l| println!("{l}"));
                 }
-                Some(MigrateAction::Status) => {
+                Some(MigrateAction::Status { json }) => {
                     let ran = migrator.ran().await.context("migrate status")?;
-                    let mut pending = false;
+                    let report = migrate::status(&db, &sqs, &config.names).await.context("migrate status")?;
+                    let pending = migrator.migrations.iter().any(|m| !ran.iter().any(|r| r.id == m.id));
+                    let in_place = !pending && migrate::all_ok(&report);
+                    if json {
+                        let migrations: Vec<serde_json::Value> = migrator
+                            .migrations
+                            .iter()
+                            .map(|m| {
+                                let r = ran.iter().find(|r| r.id == m.id);
+                                serde_json::json!({
+                                    "id": m.id,
+                                    "name": m.label(),
+                                    "state": if r.is_some() { "ran" } else { "pending" },
+                                    "batch": r.map(|r| r.batch),
+                                    "ran_at": r.map(|r| r.ran_at.clone()),
+                                })
+                            })
+                            .collect();
+                        let resources: Vec<serde_json::Value> = report
+                            .iter()
+                            .map(|r| {
+                                let ok = migrate::all_ok(std::slice::from_ref(r));
+                                serde_json::json!({ "kind": r.kind, "name": r.name, "ok": ok, "report": r.to_string() })
+                            })
+                            .collect();
+                        let doc = serde_json::json!({ "migrations": migrations, "resources": resources, "in_place": in_place });
+                        println!("{}", serde_json::to_string_pretty(&doc)?);
+                        if !in_place {
+                            std::process::exit(1);
+                        }
+                        return Ok(());
+                    }
                     for m in &migrator.migrations {
                         match ran.iter().find(|r| r.id == m.id) {
                             Some(r) => println!("ran     batch {:<3} {:<24} {}", r.batch, m.label(), r.ran_at),
-                            None => {
-                                pending = true;
-                                println!("PENDING           {}", m.label());
-                            }
+                            None => println!("PENDING           {}", m.label()),
                         }
                     }
-                    let report = migrate::status(&db, &sqs, &config.names).await.context("migrate status")?;
                     report.iter().for_each(|r| println!("{r}"));
-                    if pending || !migrate::all_ok(&report) {
+                    if !in_place {
                         println!("migrate status: not in place; run `gatehouse migrate`");
                         std::process::exit(1);
                     }
@@ -398,6 +449,62 @@ async fn operate(operation: Operation) -> Result<()> {
             let limits = queue_admin::Limits { max, max_in_flight, max_dlq };
             if !queue_admin::monitor(&jobs, &dead_letter_queue(&sdk, &config), &limits, json).await? {
                 std::process::exit(1);
+            }
+        }
+        Operation::QueueBatches { limit, cursor, json } => {
+            let page = stores.batches.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
+            let when = |t: Option<gatehouse::Timestamp>| t.map(gatehouse::clock::rfc3339);
+            if json {
+                let batches: Vec<serde_json::Value> = page
+                    .items
+                    .iter()
+                    .map(|b| {
+                        serde_json::json!({
+                            "id": b.id,
+                            "name": b.name,
+                            "total_jobs": b.total_jobs,
+                            "pending_jobs": b.pending_jobs,
+                            "failed_jobs": b.failed_jobs,
+                            "created_at": gatehouse::clock::rfc3339(b.created_at),
+                            "cancelled_at": when(b.cancelled_at),
+                            "finished_at": when(b.finished_at),
+                        })
+                    })
+                    .collect();
+                let next = page.next.map(|c| c.as_str().to_owned());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "batches": batches, "next_cursor": next }))?
+                );
+                return Ok(());
+            }
+            if page.items.is_empty() {
+                println!("No batches.");
+            }
+            println!(
+                "{:<38} {:<20} {:<20} {:>7} {:>7} {:>7}  state",
+                "id", "name", "created at", "jobs", "pending", "failed"
+            );
+            for b in &page.items {
+                let state = if b.cancelled_at.is_some() {
+                    "cancelled"
+                } else if b.finished_at.is_some() {
+                    "finished"
+                } else {
+                    "running"
+                };
+                println!(
+                    "{:<38} {:<20} {:<20} {:>7} {:>7} {:>7}  {state}",
+                    b.id,
+                    truncate(&b.name, 20),
+                    gatehouse::clock::rfc3339(b.created_at),
+                    b.total_jobs,
+                    b.pending_jobs,
+                    b.failed_jobs
+                );
+            }
+            if let Some(next) = page.next {
+                println!("\nmore: gatehouse queue:batches --limit {limit} --cursor {}", next.as_str());
             }
         }
         Operation::QueueBatch { id, json } => {

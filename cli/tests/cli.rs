@@ -248,6 +248,23 @@ async fn the_batch_commands_show_and_cancel_a_batch() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no batch no-such-batch"));
 
+    // The listing, newest first, a page at a time.
+    let mut later = batch.clone();
+    later.id = uuid::Uuid::new_v4().to_string();
+    later.created_at = now + chrono::Duration::seconds(5);
+    t.env.stores.batches.create(&later).await.unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(&stdout(&gatehouse(&prefix, &["queue:batches", "--limit", "1", "--json"]))).unwrap();
+    assert_eq!(first["batches"][0]["id"], later.id.as_str(), "newest first: {first}");
+    let cursor = first["next_cursor"].as_str().expect("a second page").to_owned();
+    let second: serde_json::Value = serde_json::from_str(&stdout(&gatehouse(
+        &prefix,
+        &["queue:batches", "--limit", "1", "--cursor", &cursor, "--json"],
+    )))
+    .unwrap();
+    assert_eq!(second["batches"][0]["id"], batch.id.as_str(), "{second}");
+    assert!(stdout(&gatehouse(&prefix, &["queue:batches"])).contains("cancelled"));
+
     let failed = gatehouse(&prefix, &["queue:failed", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&failed)).expect("one JSON document");
     assert!(doc["jobs"].as_array().is_some_and(Vec::is_empty) && doc["next_cursor"].is_null(), "{doc}");
@@ -300,18 +317,46 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     let status = gatehouse(&prefix, &["migrate", "status"]);
     assert!(status.status.success(), "{}", stdout(&status));
     assert!(stdout(&status).contains("ran     batch 1   0001_schema"), "{}", stdout(&status));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&gatehouse(&prefix, &["migrate", "status", "--json"])))
+        .expect("one JSON document");
+    assert_eq!((doc["in_place"].as_bool(), doc["migrations"][0]["state"].as_str()), (Some(true), Some("ran")), "{doc}");
+    assert_eq!(doc["migrations"][1]["batch"], 1, "{doc}");
+    assert!(doc["resources"].as_array().is_some_and(|r| r.len() > 10 && r.iter().all(|r| r["ok"] == true)), "{doc}");
     let status = gatehouse_with(&prefix, &test, &["migrate", "status"]);
     assert_eq!(status.status.code(), Some(1));
-    assert!(stdout(&status).contains("PENDING           0002_test_widgets"), "{}", stdout(&status));
+    assert!(stdout(&status).contains("PENDING           0003_test_widgets"), "{}", stdout(&status));
 
     let sdk = gatehouse_tests::emulator_sdk_config().await;
     let db = aws_sdk_dynamodb::Client::new(&sdk);
     let widgets = format!("{prefix}test_widgets");
+
+    // Migration 2 rolled back (its index deleted) and run again: a batch written without the
+    // listing keys is backfilled and listed.
+    let rolled = gatehouse(&prefix, &["migrate", "rollback", "--step", "1"]);
+    assert!(stdout(&rolled).contains("rolled back 0002_job_batches_by_created"), "{}{}", stdout(&rolled), err(&rolled));
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    let old_batch = db
+        .put_item()
+        .table_name(format!("{prefix}job_batches"))
+        .item("pk", AttributeValue::S("old-batch".into()))
+        .item("sk", AttributeValue::S("batch".into()))
+        .item("name", AttributeValue::S("from before".into()))
+        .item("total_jobs", n(1))
+        .item("pending_jobs", n(1))
+        .item("failed_jobs", n(0))
+        .item("options", AttributeValue::S("{}".into()))
+        .item("created_at", n(chrono::Utc::now().timestamp_millis()));
+    old_batch.send().await.unwrap();
+    let again = gatehouse(&prefix, &["migrate"]);
+    assert!(stdout(&again).contains("backfilled the listing keys of 1 batch(es)"), "{}{}", stdout(&again), err(&again));
+    let listed: serde_json::Value =
+        serde_json::from_str(&stdout(&gatehouse(&prefix, &["queue:batches", "--json"]))).unwrap();
+    assert_eq!(listed["batches"][0]["id"], "old-batch", "{listed}");
     let pretend = gatehouse_with(&prefix, &test, &["migrate", "up", "--pretend"]);
-    assert!(stdout(&pretend).contains("would run 0002_test_widgets"), "{}", stdout(&pretend));
+    assert!(stdout(&pretend).contains("would run 0003_test_widgets"), "{}", stdout(&pretend));
     assert!(db.describe_table().table_name(&widgets).send().await.is_err(), "--pretend created nothing");
     let up = gatehouse_with(&prefix, &test, &["migrate"]);
-    assert!(stdout(&up).contains("ran 0002_test_widgets (batch 2)"), "{}{}", stdout(&up), err(&up));
+    assert!(stdout(&up).contains("ran 0003_test_widgets (batch 3)"), "{}{}", stdout(&up), err(&up));
 
     // Items: refused without --force, and nothing deleted.
     db.put_item().table_name(&widgets).item("pk", AttributeValue::S("w1".into())).send().await.unwrap();
@@ -358,13 +403,18 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     assert!(stdout(&pretend).contains(&format!("would delete table {widgets}")), "{}", stdout(&pretend));
     assert!(db.describe_table().table_name(&widgets).send().await.is_ok(), "--pretend deleted nothing");
     let rolled = gatehouse_with(&prefix, &test, &["migrate", "rollback", "--force"]);
-    assert!(stdout(&rolled).contains("rolled back 0002_test_widgets"), "{}{}", stdout(&rolled), err(&rolled));
+    assert!(stdout(&rolled).contains("rolled back 0003_test_widgets"), "{}{}", stdout(&rolled), err(&rolled));
     assert!(db.describe_table().table_name(&widgets).send().await.is_err(), "its table is gone");
     let status = gatehouse_with(&prefix, &test, &["migrate", "status"]);
-    assert!(stdout(&status).contains("PENDING           0002_test_widgets"), "{}", stdout(&status));
+    assert!(stdout(&status).contains("PENDING           0003_test_widgets"), "{}", stdout(&status));
     assert!(stdout(&status).contains("ran     batch 1   0001_schema"), "batch 1 untouched");
-    let schema = gatehouse(&prefix, &["migrate", "rollback", "--step", "1", "--pretend"]);
+    assert!(stdout(&status).contains("ran     batch 2   0002_job_batches_by_created"), "{}", stdout(&status));
+    let held = gatehouse(&prefix, &["migrate", "rollback", "--step", "2", "--pretend"]);
+    assert!(err(&held).contains(&format!("table {prefix}job_batches holds items")), "{}", err(&held));
+    let schema = gatehouse(&prefix, &["migrate", "rollback", "--step", "2", "--force", "--pretend"]);
     let out = stdout(&schema);
+    assert!(out.contains(&format!("would delete index by_created of table {prefix}job_batches")), "{out}");
+    assert!(out.contains("would roll back 0002_job_batches_by_created"), "{out}");
     assert!(out.contains(&format!("would delete table {prefix}users")), "{out}{}", err(&schema));
     assert!(
         out.contains(&format!("would delete queue {prefix}jobs-dlq")) && out.contains("would roll back 0001_schema"),

@@ -22,6 +22,11 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Its place in the newest-first listing: `<created ms, zero-padded>#<id>`.
+    pub fn list_key(&self) -> String {
+        format!("{:015}#{}", crate::clock::epoch_millis(self.created_at).max(0), self.id)
+    }
+
     /// Every job has reached its end (succeeded or, finally, failed).
     pub fn all_jobs_done(&self) -> bool {
         self.pending_jobs == 0
@@ -56,6 +61,8 @@ pub trait BatchStore: Send + Sync {
     async fn create(&self, batch: &Batch) -> StoreResult<()>;
     /// The live batch; `None` when absent or past retention.
     async fn find(&self, id: &str) -> StoreResult<Option<Batch>>;
+    /// Live batches, newest first, `limit` at a time (`queue:batches`).
+    async fn list(&self, limit: usize, after: Option<&crate::page::Cursor>) -> StoreResult<crate::page::Page<Batch>>;
     /// Adds `n` jobs (total and pending). `false` when the batch does not exist.
     async fn add_jobs(&self, id: &str, n: u64) -> StoreResult<bool>;
     /// Counts a job that succeeded: pending − 1, once per job uuid. `None` when no such batch.

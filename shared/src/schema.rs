@@ -84,7 +84,8 @@ pub const JOB_BATCHES: TableDef = TableDef {
     logical: "job_batches",
     partition: s("pk"),
     sort: Some(s("sk")),
-    indexes: &[],
+    // Sparse: only batch items carry `list_pk` (added by migration 2, which backfills it).
+    indexes: &[IndexDef { name: "by_created", partition: s("list_pk"), sort: Some(s("list_sk")) }],
     ttl_attribute: Some(TTL),
 };
 pub const FAILED_JOBS: TableDef = TableDef {

@@ -44,6 +44,9 @@ pub struct Migration {
 enum Step {
     /// The tables and queues of [`crate::schema`].
     Schema,
+    /// `job_batches.by_created` (for `queue:batches`), and the backfill of its keys on the
+    /// batches written before it.
+    BatchesByCreated,
     /// A small table, only for tests of the migration machinery.
     TestTable,
 }
@@ -55,11 +58,14 @@ impl Migration {
     }
 }
 
-/// Every migration, in order; `with_test` adds the test-only migration 2.
+/// Every migration, in order; `with_test` adds the test-only migration 3.
 pub fn all(with_test: bool) -> Vec<Migration> {
-    let mut out = vec![Migration { id: 1, name: "schema", step: Step::Schema }];
+    let mut out = vec![
+        Migration { id: 1, name: "schema", step: Step::Schema },
+        Migration { id: 2, name: "job_batches_by_created", step: Step::BatchesByCreated },
+    ];
     if with_test {
-        out.push(Migration { id: 2, name: "test_widgets", step: Step::TestTable });
+        out.push(Migration { id: 3, name: "test_widgets", step: Step::TestTable });
     }
     out
 }
@@ -75,8 +81,19 @@ pub struct Ran {
 /// One resource a rollback would delete.
 #[derive(Debug, Clone)]
 enum Doomed {
-    Table { name: String, protected: bool },
-    Queue { name: String, url: String },
+    Table {
+        name: String,
+        protected: bool,
+    },
+    /// An index (deleting it loses no data).
+    Index {
+        table: String,
+        index: &'static str,
+    },
+    Queue {
+        name: String,
+        url: String,
+    },
 }
 
 /// Runs migrations against one deployment.
@@ -104,6 +121,64 @@ impl<'a> Migrator<'a> {
     /// The history table's name.
     pub fn history_table(&self) -> String {
         self.names.table("migrations")
+    }
+
+    fn batches_table(&self) -> String {
+        self.names.table(crate::schema::JOB_BATCHES.logical)
+    }
+
+    /// Sets `list_pk`/`list_sk` on batch items written before `by_created` existed.
+    async fn backfill_batch_keys(&self) -> StoreResult<usize> {
+        let name = self.batches_table();
+        let mut n = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .db
+                .scan()
+                .table_name(&name)
+                .filter_expression("sk = :batch AND attribute_not_exists(list_pk)")
+                .expression_attribute_values(":batch", AttributeValue::S("batch".into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&name, e))?;
+            for item in page.items() {
+                let (Some(pk), Some(created)) =
+                    (item_str(item, "pk"), item.get("created_at").and_then(|v| v.as_n().ok()))
+                else {
+                    continue;
+                };
+                let created: i64 = created.parse().unwrap_or(0);
+                let list_sk = format!("{:015}#{pk}", created.max(0));
+                let r = self
+                    .db
+                    .update_item()
+                    .table_name(&name)
+                    .key("pk", AttributeValue::S(pk))
+                    .key("sk", AttributeValue::S("batch".into()))
+                    .update_expression("SET list_pk = :l, list_sk = :s")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(
+                        ":l",
+                        AttributeValue::S(crate::aws::dynamo::job_batches::LIST_PK.into()),
+                    )
+                    .expression_attribute_values(":s", AttributeValue::S(list_sk))
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => n += 1,
+                    // Deleted meanwhile: nothing to list.
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                    Err(e) => return Err(sdk_error(&name, e)),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(n)
     }
 
     fn table_test_widgets(&self) -> String {
@@ -248,6 +323,13 @@ impl<'a> Migrator<'a> {
                     }
                     out.push(format!("table  {name:<48} created"));
                 }
+                Step::BatchesByCreated => {
+                    // The index, as the schema has it (idempotent), then its keys on old batches.
+                    let report = migrate::migrate(self.db, self.sqs, self.names).await?;
+                    out.extend(report.iter().filter(|r| r.name == self.batches_table()).map(|r| r.to_string()));
+                    let n = self.backfill_batch_keys().await?;
+                    out.push(format!("backfilled the listing keys of {n} batch(es)"));
+                }
             }
             self.db
                 .put_item()
@@ -283,6 +365,8 @@ impl<'a> Migrator<'a> {
                         out.push(format!("table  {name:<48} MISSING"));
                     }
                 }
+                // Part of the schema's report above.
+                Step::BatchesByCreated => {}
             }
         }
         Ok(out)
@@ -369,6 +453,16 @@ impl<'a> Migrator<'a> {
         let tables: Vec<String> = match m.step {
             Step::Schema => TABLES.iter().map(|t| self.names.table(t.logical)).collect(),
             Step::TestTable => vec![self.table_test_widgets()],
+            Step::BatchesByCreated => {
+                let table = self.batches_table();
+                let has = match self.db.describe_table().table_name(&table).send().await {
+                    Ok(d) => d.table().is_some_and(|t| {
+                        t.global_secondary_indexes().iter().any(|i| i.index_name() == Some("by_created"))
+                    }),
+                    Err(_) => false,
+                };
+                return Ok(if has { vec![Doomed::Index { table, index: "by_created" }] } else { vec![] });
+            }
         };
         let mut out = Vec::new();
         for name in tables {
@@ -429,6 +523,26 @@ impl<'a> Migrator<'a> {
                 }
                 Ok(None)
             }
+            Doomed::Index { table, .. } => {
+                let arn = self
+                    .db
+                    .describe_table()
+                    .table_name(table)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(table, e))?
+                    .table
+                    .and_then(|t| t.table_arn)
+                    .unwrap_or_default();
+                let tags =
+                    self.db.list_tags_of_resource().resource_arn(&arn).send().await.map_err(|e| sdk_error(table, e))?;
+                Ok(tags.tags().iter().find(|t| t.key() == STACK_TAG).map(|stack| {
+                    format!(
+                        "table {table} belongs to the CloudFormation stack {}: change its indexes with the stack",
+                        stack.value()
+                    )
+                }))
+            }
             Doomed::Queue { name, url } => {
                 let tags = self.sqs.list_queue_tags().queue_url(url).send().await.map_err(|e| sdk_error(name, e))?;
                 if let Some(stack) = tags.tags().and_then(|t| t.get(STACK_TAG)) {
@@ -461,6 +575,20 @@ impl<'a> Migrator<'a> {
             Doomed::Table { name, .. } => {
                 self.db.delete_table().table_name(name).send().await.map_err(|e| sdk_error(name, e))?;
             }
+            Doomed::Index { table, index } => {
+                let delete = aws_sdk_dynamodb::types::DeleteGlobalSecondaryIndexAction::builder()
+                    .index_name(*index)
+                    .build()
+                    .map_err(|e| StoreError::Rejected(e.to_string()))?;
+                let update = aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder().delete(delete).build();
+                self.db
+                    .update_table()
+                    .table_name(table)
+                    .global_secondary_index_updates(update)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(table, e))?;
+            }
             Doomed::Queue { name, url } => {
                 self.sqs.delete_queue().queue_url(url).send().await.map_err(|e| sdk_error(name, e))?;
             }
@@ -472,6 +600,7 @@ impl<'a> Migrator<'a> {
 fn describe(d: &Doomed) -> String {
     match d {
         Doomed::Table { name, .. } => format!("table {name}"),
+        Doomed::Index { table, index } => format!("index {index} of table {table}"),
         Doomed::Queue { name, .. } => format!("queue {name}"),
     }
 }

@@ -1,9 +1,10 @@
 //! The in-memory `batches` table.
 
-use super::{SharedClock, Table};
+use super::{SharedClock, Table, cursor_position, paginate};
 use crate::clock::{Timestamp, is_live};
 use crate::error::{StoreError, StoreResult};
 use crate::job_batches::{Batch, BatchStore, Counted};
+use crate::page::{Cursor, Page};
 use async_trait::async_trait;
 use std::collections::HashSet;
 
@@ -44,6 +45,15 @@ impl BatchStore for MemoryBatches {
         }
         t.insert(batch.id.clone(), (batch.clone(), HashSet::new()));
         Ok(())
+    }
+
+    async fn list(&self, limit: usize, after: Option<&Cursor>) -> StoreResult<Page<Batch>> {
+        let now = self.clock.now();
+        let mut all: Vec<Batch> =
+            self.rows.lock().values().map(|(b, _)| b).filter(|b| is_live(b.expires_at, now)).cloned().collect();
+        all.sort_by_key(|b| std::cmp::Reverse(b.list_key()));
+        let start_after = cursor_position(after, "sort")?;
+        Ok(paginate(all, limit, Batch::list_key, start_after, |k| serde_json::json!({ "sort": k })))
     }
 
     async fn find(&self, id: &str) -> StoreResult<Option<Batch>> {

@@ -115,3 +115,26 @@ pub async fn a_failed_job_is_reopened_exactly_once_and_then_counts_again(env: Te
     let read = batches.find(&b.id).await.unwrap().unwrap();
     assert_eq!((read.pending_jobs, read.failed_jobs, read.failed_job_ids.len()), (1, 0, 0));
 }
+
+pub async fn batches_are_listed_newest_first_a_page_at_a_time(env: TestEnv) {
+    let batches = &env.stores.batches;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut b = batch(&env, 1, false);
+        b.created_at = now(&env) + Span::seconds(i);
+        batches.create(&b).await.unwrap();
+        // A counted job writes a mark beside the batch: never listed.
+        batches.record_success(&b.id, "job-1").await.unwrap();
+        ids.push(b.id);
+    }
+    let mut expired = batch(&env, 1, false);
+    expired.expires_at = Some(now(&env) - Span::seconds(1));
+    batches.create(&expired).await.unwrap();
+    let first = batches.list(2, None).await.unwrap();
+    let got: Vec<&str> = first.items.iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
+    let rest = batches.list(2, first.next.as_ref()).await.unwrap();
+    let got: Vec<&str> = rest.items.iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(got, [ids[0].as_str()], "no mark, no expired batch");
+    assert!(rest.next.is_none());
+}

@@ -189,6 +189,7 @@ contract!(
     a_blocking_acquire_waits_for_the_release,
     a_job_counted_twice_against_a_batch_decrements_pending_once,
     a_failed_job_is_reopened_exactly_once_and_then_counts_again,
+    batches_are_listed_newest_first_a_page_at_a_time,
     a_batch_records_failures_and_finishes_exactly_once,
     a_batch_with_pending_jobs_does_not_finish_and_cancels_once,
     failed_jobs_list_newest_first_across_many_small_pages,

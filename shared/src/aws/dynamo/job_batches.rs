@@ -34,7 +34,15 @@ struct BatchItem {
     finished_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
+    /// The `by_created` index's keys (a constant, and [`Batch::list_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    list_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    list_sk: Option<String>,
 }
+
+/// The `by_created` index's one partition.
+pub(crate) const LIST_PK: &str = "batch";
 
 pub struct DynamoBatches {
     t: Table,
@@ -155,12 +163,23 @@ impl BatchStore for DynamoBatches {
             created_at: super::ms(b.created_at),
             finished_at: b.finished_at.map(super::ms),
             expires_at: b.expires_at.map(secs),
+            list_pk: Some(LIST_PK.into()),
+            list_sk: Some(b.list_key()),
         })?;
         if self.t.put_if(item, Cond::new("attribute_not_exists(pk)")).await? {
             Ok(())
         } else {
             Err(StoreError::Conflict(format!("batch {} exists", b.id)))
         }
+    }
+
+    async fn list(&self, limit: usize, after: Option<&crate::page::Cursor>) -> StoreResult<crate::page::Page<Batch>> {
+        let now = self.t.now();
+        self.t
+            .query_page("by_created", ("list_pk", LIST_PK), limit, after, |item| {
+                Ok(Some(self.to_domain(item)?).filter(|b| crate::clock::is_live(b.expires_at, now)))
+            })
+            .await
     }
 
     async fn find(&self, id: &str) -> StoreResult<Option<Batch>> {

@@ -10,7 +10,7 @@ mod cache_locks;
 mod credentials;
 mod cross_app_sessions;
 mod failed_jobs;
-mod job_batches;
+pub(crate) mod job_batches;
 mod job_runs;
 mod password_reset_tokens;
 mod personal_access_tokens;
