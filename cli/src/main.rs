@@ -234,6 +234,21 @@ async fn run() -> Result<()> {
     }
 }
 
+/// A batch's fields for `--json` (`queue:batches`, and `queue:batch` with more).
+fn batch_json(b: &gatehouse::job_batches::Batch) -> serde_json::Value {
+    let when = |t: Option<gatehouse::Timestamp>| t.map(gatehouse::clock::rfc3339);
+    serde_json::json!({
+        "id": b.id,
+        "name": b.name,
+        "total_jobs": b.total_jobs,
+        "pending_jobs": b.pending_jobs,
+        "failed_jobs": b.failed_jobs,
+        "created_at": gatehouse::clock::rfc3339(b.created_at),
+        "cancelled_at": when(b.cancelled_at),
+        "finished_at": when(b.finished_at),
+    })
+}
+
 /// The jobs queue's dead-letter queue.
 fn dead_letter_queue(sdk: &gatehouse::aws::SdkConfig, config: &Config) -> gatehouse::aws::sqs::SqsQueue {
     let name = config.names.queue(gatehouse::schema::JOBS_QUEUE.dead_letter_logical);
@@ -413,7 +428,9 @@ async fn operate(operation: Operation) -> Result<()> {
             }
         }
         Operation::UserDisable { email } => {
+            let spinner = queue_admin::spinner("revoking every credential");
             let n = users::disable(&stores, &email).await?;
+            spinner.finish_and_clear();
             println!("User {email} is disabled; {n} credential(s) revoked.");
         }
         Operation::UserEnable { email } => {
@@ -424,7 +441,9 @@ async fn operate(operation: Operation) -> Result<()> {
             }
         }
         Operation::UserSignOutEverywhere { email } => {
+            let spinner = queue_admin::spinner("revoking every credential");
             let n = users::sign_out_everywhere(&stores, &email).await?;
+            spinner.finish_and_clear();
             println!("{n} credential(s) of {email} revoked.");
         }
         Operation::QueueForget { uuid } => {
@@ -453,24 +472,8 @@ async fn operate(operation: Operation) -> Result<()> {
         }
         Operation::QueueBatches { limit, cursor, json } => {
             let page = stores.batches.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
-            let when = |t: Option<gatehouse::Timestamp>| t.map(gatehouse::clock::rfc3339);
             if json {
-                let batches: Vec<serde_json::Value> = page
-                    .items
-                    .iter()
-                    .map(|b| {
-                        serde_json::json!({
-                            "id": b.id,
-                            "name": b.name,
-                            "total_jobs": b.total_jobs,
-                            "pending_jobs": b.pending_jobs,
-                            "failed_jobs": b.failed_jobs,
-                            "created_at": gatehouse::clock::rfc3339(b.created_at),
-                            "cancelled_at": when(b.cancelled_at),
-                            "finished_at": when(b.finished_at),
-                        })
-                    })
-                    .collect();
+                let batches: Vec<serde_json::Value> = page.items.iter().map(batch_json).collect();
                 let next = page.next.map(|c| c.as_str().to_owned());
                 println!(
                     "{}",
@@ -509,20 +512,10 @@ async fn operate(operation: Operation) -> Result<()> {
         }
         Operation::QueueBatch { id, json } => {
             let b = stores.batches.find(&id).await?.with_context(|| format!("no batch {id}"))?;
-            let when = |t: Option<gatehouse::Timestamp>| t.map(gatehouse::clock::rfc3339);
-            let doc = serde_json::json!({
-                "id": b.id,
-                "name": b.name,
-                "total_jobs": b.total_jobs,
-                "pending_jobs": b.pending_jobs,
-                "processed_jobs": b.total_jobs - b.pending_jobs,
-                "failed_jobs": b.failed_jobs,
-                "failed_job_ids": b.failed_job_ids,
-                "options": b.options,
-                "created_at": gatehouse::clock::rfc3339(b.created_at),
-                "cancelled_at": when(b.cancelled_at),
-                "finished_at": when(b.finished_at),
-            });
+            let mut doc = batch_json(&b);
+            doc["processed_jobs"] = serde_json::json!(b.total_jobs - b.pending_jobs);
+            doc["failed_job_ids"] = serde_json::json!(b.failed_job_ids);
+            doc["options"] = serde_json::json!(b.options);
             if json {
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
@@ -552,7 +545,9 @@ async fn operate(operation: Operation) -> Result<()> {
             }
         }
         Operation::QueueFlush => {
+            let spinner = queue_admin::spinner("deleting every failed job record");
             let n = stores.failed_jobs.flush().await?;
+            spinner.finish_and_clear();
             println!("{n} failed job(s) deleted.");
         }
         Operation::QueueRetryBatch { id } => {

@@ -18,6 +18,18 @@ pub fn progress(what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// A spinner with the elapsed time on a terminal, nothing when piped: for one long call.
+pub fn spinner(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(what.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// `queue:dlq`: the dead-lettered messages (they stay there).
 pub async fn dlq(queue: &SqsQueue, limit: usize, json: bool) -> Result<()> {
     let letters = dead_letters::list(queue, limit).await?;
@@ -29,11 +41,12 @@ pub async fn dlq(queue: &SqsQueue, limit: usize, json: bool) -> Result<()> {
         println!("The dead-letter queue is empty.");
         return Ok(());
     }
-    println!("{:<38} {:<28} {:>8} {:>8}  message id", "uuid", "job", "receives", "attempts");
-    for DeadLetter { message_id, uuid, job, receive_count, attempts } in &letters {
+    println!("{:<38} {:<28} {:>8} {:>8}  {:<20}  message id", "uuid", "job", "receives", "attempts", "first seen");
+    for DeadLetter { message_id, uuid, job, receive_count, attempts, first_seen } in &letters {
         let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not a job)".into());
         let attempts = attempts.map_or("-".to_owned(), |a| a.to_string());
-        println!("{:<38} {:<28} {receive_count:>8} {attempts:>8}  {message_id}", or(uuid), or(job));
+        let seen = first_seen.clone().unwrap_or_else(|| "-".into());
+        println!("{:<38} {:<28} {receive_count:>8} {attempts:>8}  {seen:<20}  {message_id}", or(uuid), or(job));
     }
     Ok(())
 }

@@ -162,6 +162,7 @@ async fn a_dead_lettered_job_is_listed_redriven_and_then_processed() {
     let m = &doc["messages"][0];
     assert_eq!(m["uuid"], uuid.as_str(), "{doc}");
     assert!(m["job"].as_str().is_some_and(|j| !j.is_empty()) && m["receive_count"].as_u64() >= Some(25), "{doc}");
+    assert!(m["first_seen"].as_str().is_some_and(|t| t.starts_with("20")), "when it was first sent: {doc}");
     let table = stdout(&gatehouse(&prefix, &["queue:dlq"]));
     assert!(table.contains(&uuid), "{table}");
 

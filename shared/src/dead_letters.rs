@@ -22,6 +22,8 @@ pub struct DeadLetter {
     pub receive_count: u32,
     /// Tries the job had recorded in its payload.
     pub attempts: Option<u32>,
+    /// When it was first sent to the jobs queue (RFC 3339), if the queue says.
+    pub first_seen: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,7 @@ pub async fn list(dlq: &dyn JobQueue, limit: usize) -> Result<Vec<DeadLetter>, D
                 job: payload.as_ref().map(|p| p.display_name.clone()),
                 receive_count: m.receive_count,
                 attempts: payload.as_ref().map(|p| p.attempts),
+                first_seen: m.sent_at.map(crate::clock::rfc3339),
             }
         })
         .collect())

@@ -130,6 +130,8 @@ pub struct QueueMessage {
     pub body: String,
     /// How many times the queue has handed this message out, this delivery included.
     pub receive_count: u32,
+    /// When it was first sent (SQS's `SentTimestamp`; kept when SQS dead-letters it), if known.
+    pub sent_at: Option<crate::clock::Timestamp>,
 }
 
 #[async_trait]

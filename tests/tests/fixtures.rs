@@ -229,6 +229,7 @@ fn the_tests_sqs_records_have_the_keys_of_the_real_ones() {
         receipt_handle: "r".into(),
         body: "{}".into(),
         receive_count: 1,
+        sent_at: None,
     };
     let built = sqs_event(&[msg]);
     assert_eq!(keys(&built), keys(&real));

@@ -120,8 +120,13 @@ async fn a_batch_of_fifty_with_five_failures_and_allow_failures_finishes_once() 
     let mut dup = dup;
     dup.batch_id = Some(batch.id.clone());
     dup.uuid = b.failed_job_ids[0].clone();
-    let msg =
-        QueueMessage { message_id: "dup".into(), receipt_handle: "dup".into(), body: dup.to_body(), receive_count: 1 };
+    let msg = QueueMessage {
+        message_id: "dup".into(),
+        receipt_handle: "dup".into(),
+        body: dup.to_body(),
+        receive_count: 1,
+        sent_at: None,
+    };
     w.process(&msg).await;
     assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 0);
     let again = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
@@ -172,8 +177,13 @@ async fn on_sqs_a_long_delay_is_sent_as_re_delay_steps() {
     let j = job("Flaky", json!({}), 1);
     let mut due = j.clone();
     due.available_at = Some(gatehouse::clock::epoch_seconds(env.clock_now()) + 2700);
-    let msg =
-        QueueMessage { message_id: "m".into(), receipt_handle: "r".into(), body: due.to_body(), receive_count: 1 };
+    let msg = QueueMessage {
+        message_id: "m".into(),
+        receipt_handle: "r".into(),
+        body: due.to_body(),
+        receive_count: 1,
+        sent_at: None,
+    };
     assert!(matches!(w.process(&msg).await, Outcome::Skipped(_)));
     assert_eq!(probe.runs(&j.uuid), 0);
     assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 1, "sent again, delayed");
@@ -225,8 +235,20 @@ async fn without_overlapping_keeps_two_runs_of_one_key_apart() {
     let (w, probe) = test_worker(&env);
     let a = job("Exclusive", json!({"name": "report"}), 1);
     let b = job("Exclusive", json!({"name": "report"}), 1);
-    let ma = QueueMessage { message_id: "a".into(), receipt_handle: "a".into(), body: a.to_body(), receive_count: 1 };
-    let mb = QueueMessage { message_id: "b".into(), receipt_handle: "b".into(), body: b.to_body(), receive_count: 1 };
+    let ma = QueueMessage {
+        message_id: "a".into(),
+        receipt_handle: "a".into(),
+        body: a.to_body(),
+        receive_count: 1,
+        sent_at: None,
+    };
+    let mb = QueueMessage {
+        message_id: "b".into(),
+        receipt_handle: "b".into(),
+        body: b.to_body(),
+        receive_count: 1,
+        sent_at: None,
+    };
     let (ra, rb) = tokio::join!(w.process(&ma), w.process(&mb));
     assert_eq!((ra, rb), (Outcome::Completed, Outcome::Completed));
     assert_eq!(probe.runs("report"), 1);

@@ -109,6 +109,7 @@ impl JobQueue for SqsQueue {
             .wait_time_seconds(secs_i32(wait).min(20))
             .set_visibility_timeout(visibility.map(secs_i32))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
             .map_err(|e| sdk_error(&self.name, e))?;
@@ -121,10 +122,19 @@ impl JobQueue for SqsQueue {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1);
+                let sent_at = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .and_then(crate::clock::from_epoch_millis);
                 match (m.message_id, m.receipt_handle) {
-                    (Some(message_id), Some(receipt_handle)) => {
-                        Ok(QueueMessage { message_id, receipt_handle, body: m.body.unwrap_or_default(), receive_count })
-                    }
+                    (Some(message_id), Some(receipt_handle)) => Ok(QueueMessage {
+                        message_id,
+                        receipt_handle,
+                        body: m.body.unwrap_or_default(),
+                        receive_count,
+                        sent_at,
+                    }),
                     _ => {
                         Err(StoreError::Rejected(format!("{}: a message came without id or receipt handle", self.name)))
                     }

@@ -16,6 +16,7 @@ struct Msg {
     receive_count: u32,
     receipt: Option<String>,
     sent_seq: u64,
+    sent_at: Timestamp,
 }
 
 /// An in-memory queue with SQS's semantics (delay, visibility timeout, receive count, redrive to
@@ -76,6 +77,7 @@ impl MemoryQueue {
                 receipt_handle: receipt,
                 body: m.body.clone(),
                 receive_count: m.receive_count,
+                sent_at: Some(m.sent_at),
             });
         }
         for seq in dead {
@@ -110,6 +112,7 @@ impl JobQueue for MemoryQueue {
                     receive_count: 0,
                     receipt: None,
                     sent_seq: seq,
+                    sent_at: now,
                 },
             );
         }
