@@ -424,16 +424,20 @@ pub async fn complete(
         Answer::RecoveryCode(code) => recovery_hash(&auth.config().app_key, &id, code),
         Answer::Code(_) => String::new(),
     };
+    // This sign-in's own mark on the use it makes (the claimed challenge is this sign-in's alone).
+    let by = key.as_str();
     let write = match &answer {
         Answer::Code(code) => {
             let secret = secret_of(auth, &user)?;
             let step = matching_step(&secret, code, epoch_seconds(auth.now()) as u64);
             step.filter(|s| user.two_factor.last_step.is_none_or(|last| *s > last))
-                .map(|step| TwoFactorWrite::UseStep { step })
+                .map(|step| TwoFactorWrite::UseStep { step, by })
         }
-        Answer::RecoveryCode(_) => {
-            user.two_factor.recovery_codes.contains(&hash).then_some(TwoFactorWrite::UseRecoveryCode { hash: &hash })
-        }
+        Answer::RecoveryCode(_) => user
+            .two_factor
+            .recovery_codes
+            .contains(&hash)
+            .then_some(TwoFactorWrite::UseRecoveryCode { hash: &hash, by }),
     };
     let Some(write) = write else {
         wrong_answer(auth, dispatcher, &user, &key, meta).await?;

@@ -174,6 +174,9 @@ pub struct TwoFactor {
     pub recovery_codes: Vec<String>,
     /// The last time step whose code was accepted (a code is accepted once).
     pub last_step: Option<u64>,
+    /// Who made the last use of a code or recovery code (the sign-in's own nonce): a retry of
+    /// that very write, whose answer was lost, recognises itself by it.
+    pub last_use: Option<String>,
 }
 
 impl TwoFactor {
@@ -205,10 +208,13 @@ pub enum TwoFactorWrite<'a> {
     /// recording `step` as used and the recovery code hashes.
     Confirm { sealed: &'a str, step: u64, recovery: &'a [String] },
     /// Uses the code of time step `step`: only while confirmed and `step` is later than the last
-    /// one used (two concurrent uses of one code: one wins).
-    UseStep { step: u64 },
-    /// Removes the recovery code with this hash: only while confirmed and the code is there.
-    UseRecoveryCode { hash: &'a str },
+    /// one used (two concurrent uses of one code: one wins). `by` is the sign-in's nonce,
+    /// recorded with it: the same write repeated (an SDK retry after its answer was lost) is
+    /// `true` again, another sign-in's use of the step is not.
+    UseStep { step: u64, by: &'a str },
+    /// Removes the recovery code with this hash: only while confirmed and the code is there (or
+    /// this very write, `by`, already removed it).
+    UseRecoveryCode { hash: &'a str, by: &'a str },
     /// Replaces the recovery codes: only while confirmed.
     ReplaceRecoveryCodes { hashes: &'a [String] },
     /// Removes the second factor entirely (only while the user exists).

@@ -122,14 +122,23 @@ impl UserStore for MemoryUsers {
                 tf.recovery_codes = recovery.to_vec();
                 true
             }
-            TwoFactorWrite::UseStep { step } if confirmed && tf.last_step.is_none_or(|l| l < step) => {
+            TwoFactorWrite::UseStep { step, by } if confirmed && tf.last_step.is_none_or(|l| l < step) => {
                 tf.last_step = Some(step);
+                tf.last_use = Some(by.to_owned());
                 true
             }
-            TwoFactorWrite::UseRecoveryCode { hash } if confirmed && tf.recovery_codes.iter().any(|h| h == hash) => {
+            TwoFactorWrite::UseRecoveryCode { hash, by }
+                if confirmed && tf.recovery_codes.iter().any(|h| h == hash) =>
+            {
                 tf.recovery_codes.retain(|h| h != hash);
+                tf.last_use = Some(by.to_owned());
                 true
             }
+            // This very use, repeated after it landed.
+            TwoFactorWrite::UseStep { step, by } => {
+                confirmed && tf.last_step == Some(step) && tf.last_use.as_deref() == Some(by)
+            }
+            TwoFactorWrite::UseRecoveryCode { by, .. } => confirmed && tf.last_use.as_deref() == Some(by),
             TwoFactorWrite::ReplaceRecoveryCodes { hashes } if confirmed => {
                 tf.recovery_codes = hashes.to_vec();
                 true

@@ -251,7 +251,7 @@ pub async fn second_factor_writes_hold_only_under_their_conditions(env: TestEnv)
     assert!(!w(W::Confirm { sealed: "v1.a.b", step: 5, recovery: &codes }).await, "nothing pending");
     assert!(w(W::Begin { sealed: "v1.a.b" }).await);
     assert!(w(W::Begin { sealed: "v1.c.d" }).await, "a pending secret is replaced");
-    assert!(!w(W::UseStep { step: 5 }).await, "not confirmed yet");
+    assert!(!w(W::UseStep { step: 5, by: "s0" }).await, "not confirmed yet");
     assert!(!w(W::Confirm { sealed: "v1.a.b", step: 5, recovery: &codes }).await, "not the pending secret");
     assert!(w(W::Confirm { sealed: "v1.c.d", step: 5, recovery: &codes }).await);
     let tf = users.find(&u.id).await.unwrap().unwrap().two_factor;
@@ -264,16 +264,21 @@ pub async fn second_factor_writes_hold_only_under_their_conditions(env: TestEnv)
     stored.sort();
     assert_eq!(stored, codes);
     assert!(!w(W::Begin { sealed: "v1.e.f" }).await, "no re-enrolment while on");
-    assert!(!w(W::UseStep { step: 5 }).await, "a step is used once");
-    assert!(!w(W::UseStep { step: 4 }).await, "and never an earlier one");
-    assert!(w(W::UseStep { step: 6 }).await);
-    assert!(w(W::UseRecoveryCode { hash: "h1" }).await);
-    assert!(!w(W::UseRecoveryCode { hash: "h1" }).await, "a recovery code is used once");
-    assert!(!w(W::UseRecoveryCode { hash: "nope" }).await);
+    assert!(!w(W::UseStep { step: 5, by: "s1" }).await, "a step is used once");
+    assert!(!w(W::UseStep { step: 4, by: "s2" }).await, "and never an earlier one");
+    assert!(w(W::UseStep { step: 6, by: "s3" }).await);
+    // The same write again (an SDK retry after its answer was lost) is recognised as done; the
+    // same step by another sign-in is not.
+    assert!(w(W::UseStep { step: 6, by: "s3" }).await, "a retried write of its own use");
+    assert!(!w(W::UseStep { step: 6, by: "s4" }).await, "another sign-in's use of the step");
+    assert!(w(W::UseRecoveryCode { hash: "h1", by: "r1" }).await);
+    assert!(w(W::UseRecoveryCode { hash: "h1", by: "r1" }).await, "a retried write of its own use");
+    assert!(!w(W::UseRecoveryCode { hash: "h1", by: "r2" }).await, "a recovery code is used once");
+    assert!(!w(W::UseRecoveryCode { hash: "nope", by: "r3" }).await);
     let fresh = vec!["h3".to_owned()];
     assert!(w(W::ReplaceRecoveryCodes { hashes: &fresh }).await);
-    assert!(!w(W::UseRecoveryCode { hash: "h2" }).await, "replaced codes are gone");
-    assert!(w(W::UseRecoveryCode { hash: "h3" }).await);
+    assert!(!w(W::UseRecoveryCode { hash: "h2", by: "r4" }).await, "replaced codes are gone");
+    assert!(w(W::UseRecoveryCode { hash: "h3", by: "r5" }).await);
     assert!(w(W::Clear).await);
     let tf = users.find(&u.id).await.unwrap().unwrap().two_factor;
     assert!(!tf.enabled() && tf.sealed_secret.is_none() && tf.recovery_codes.is_empty() && tf.last_step.is_none());
@@ -291,13 +296,19 @@ pub async fn concurrent_uses_of_one_code_or_one_recovery_code_let_exactly_one_wi
     assert!(users.write_two_factor(&u.id, W::Begin { sealed: "v1.x.y" }, now(&env)).await.unwrap());
     let confirm = W::Confirm { sealed: "v1.x.y", step: 10, recovery: &codes };
     assert!(users.write_two_factor(&u.id, confirm, now(&env)).await.unwrap());
-    for write in [W::UseStep { step: 11 }, W::UseRecoveryCode { hash: "r1" }] {
+    for write in [W::UseStep { step: 11, by: "-" }, W::UseRecoveryCode { hash: "r1", by: "-" }] {
         let step = matches!(write, W::UseStep { .. });
         let tasks: Vec<_> = (0..10)
-            .map(|_| {
+            .map(|i| {
                 let (users, id, at) = (users.clone(), u.id.clone(), now(&env));
                 tokio::spawn(async move {
-                    let w = if step { W::UseStep { step: 11 } } else { W::UseRecoveryCode { hash: "r1" } };
+                    // Ten sign-ins, each its own nonce.
+                    let by = format!("sign-in-{i}");
+                    let w = if step {
+                        W::UseStep { step: 11, by: &by }
+                    } else {
+                        W::UseRecoveryCode { hash: "r1", by: &by }
+                    };
                     users.write_two_factor(&id, w, at).await.unwrap()
                 })
             })

@@ -39,6 +39,9 @@ struct UserItem {
     tf_recovery: Option<std::collections::BTreeMap<String, bool>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tf_last_step: Option<u64>,
+    /// The nonce of the sign-in that made the last use of a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tf_last_use: Option<String>,
     /// When an operator disabled the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     disabled_at: Option<i64>,
@@ -83,6 +86,7 @@ impl DynamoUsers {
                 confirmed_at: opt_from_ms(table, i.tf_confirmed_at)?,
                 recovery_codes: i.tf_recovery.map(|m| m.into_keys().collect()).unwrap_or_default(),
                 last_step: i.tf_last_step,
+                last_use: i.tf_last_use,
             },
             disabled_at: opt_from_ms(table, i.disabled_at)?,
         })
@@ -116,6 +120,7 @@ impl UserStore for DynamoUsers {
             tf_confirmed_at: None,
             tf_recovery: None,
             tf_last_step: None,
+            tf_last_use: None,
             disabled_at: user.disabled_at.map(ms),
         })?;
         let email_item =
@@ -285,14 +290,17 @@ impl UserStore for DynamoUsers {
                     .value(":step", n(step))
                     .value(":r", codes(recovery)),
             ),
-            TwoFactorWrite::UseStep { step } => (
-                "SET tf_last_step = :step, updated_at = :u",
+            TwoFactorWrite::UseStep { step, by } => (
+                "SET tf_last_step = :step, tf_last_use = :by, updated_at = :u",
                 Cond::new(format!("{CONFIRMED} AND (attribute_not_exists(tf_last_step) OR tf_last_step < :step)"))
-                    .value(":step", n(step)),
+                    .value(":step", n(step))
+                    .value(":by", s(by)),
             ),
-            TwoFactorWrite::UseRecoveryCode { hash } => (
-                "REMOVE tf_recovery.#h SET updated_at = :u",
-                Cond::new(format!("{CONFIRMED} AND attribute_exists(tf_recovery.#h)")).name("#h", hash),
+            TwoFactorWrite::UseRecoveryCode { hash, by } => (
+                "REMOVE tf_recovery.#h SET tf_last_use = :by, updated_at = :u",
+                Cond::new(format!("{CONFIRMED} AND attribute_exists(tf_recovery.#h)"))
+                    .name("#h", hash)
+                    .value(":by", s(by)),
             ),
             TwoFactorWrite::ReplaceRecoveryCodes { hashes } => {
                 ("SET tf_recovery = :r, updated_at = :u", Cond::new(CONFIRMED).value(":r", codes(hashes)))
@@ -302,7 +310,24 @@ impl UserStore for DynamoUsers {
                 Cond::new("attribute_exists(pk)"),
             ),
         };
-        self.t.update_if(key1("pk", user_pk(id)), update, cond.value(":u", n(ms(now)))).await
+        if self.t.update_if(key1("pk", user_pk(id)), update, cond.value(":u", n(ms(now)))).await? {
+            return Ok(true);
+        }
+        // A use refused by its condition may be this very write, retried by the SDK after it
+        // landed and its answer was lost: then the item carries its nonce (one consistent read,
+        // only on this path).
+        Ok(match w {
+            TwoFactorWrite::UseStep { step, by } => self.find(id).await?.is_some_and(|u| {
+                u.two_factor.confirmed_at.is_some()
+                    && u.two_factor.last_step == Some(step)
+                    && u.two_factor.last_use.as_deref() == Some(by)
+            }),
+            TwoFactorWrite::UseRecoveryCode { by, .. } => self
+                .find(id)
+                .await?
+                .is_some_and(|u| u.two_factor.confirmed_at.is_some() && u.two_factor.last_use.as_deref() == Some(by)),
+            _ => false,
+        })
     }
 
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {
