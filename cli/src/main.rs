@@ -96,6 +96,10 @@ enum Operation {
         /// Most messages in the dead-letter queue.
         #[arg(long)]
         max_dlq: Option<u64>,
+        /// Most seconds the oldest waiting job may have waited (SQS's ApproximateAgeOfOldestMessage,
+        /// read from CloudWatch: a minute or more late, and absent for an idle queue).
+        #[arg(long)]
+        max_age: Option<u64>,
         #[arg(long)]
         json: bool,
     },
@@ -459,14 +463,15 @@ async fn operate(operation: Operation) -> Result<()> {
             let dlq = dead_letter_queue(&sdk, &config);
             queue_admin::redrive(&dispatcher, &dlq, uuid.as_deref(), limit.max(1)).await?;
         }
-        Operation::QueueMonitor { max, max_in_flight, max_dlq, json } => {
+        Operation::QueueMonitor { max, max_in_flight, max_dlq, max_age, json } => {
             let jobs = gatehouse::aws::sqs::SqsQueue::new(
                 SqsClient::new(&sdk),
                 config.names.queue(gatehouse::schema::JOBS_QUEUE.logical),
                 config.names.jobs_queue_url.clone(),
             );
-            let limits = queue_admin::Limits { max, max_in_flight, max_dlq };
-            if !queue_admin::monitor(&jobs, &dead_letter_queue(&sdk, &config), &limits, json).await? {
+            let limits = queue_admin::Limits { max, max_in_flight, max_dlq, max_age };
+            let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+            if !queue_admin::monitor(&jobs, &dead_letter_queue(&sdk, &config), &cw, &limits, json).await? {
                 std::process::exit(1);
             }
         }

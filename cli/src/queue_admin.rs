@@ -80,6 +80,38 @@ pub struct Limits {
     pub max: Option<u64>,
     pub max_in_flight: Option<u64>,
     pub max_dlq: Option<u64>,
+    /// Seconds the oldest waiting job may have waited (read from CloudWatch).
+    pub max_age: Option<u64>,
+}
+
+/// The age of the oldest message in `queue`, seconds: SQS's `ApproximateAgeOfOldestMessage`, the
+/// latest one-minute maximum of the last 15 minutes. SQS reports it only to CloudWatch (a minute or
+/// more late); `None` when there is no datapoint (an idle queue reports none).
+pub async fn oldest_age(cw: &aws_sdk_cloudwatch::Client, queue: &str) -> Result<Option<u64>> {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    let now = std::time::SystemTime::now();
+    let out = cw
+        .get_metric_statistics()
+        .namespace("AWS/SQS")
+        .metric_name("ApproximateAgeOfOldestMessage")
+        .dimensions(Dimension::builder().name("QueueName").value(queue).build())
+        .start_time(DateTime::from(now - std::time::Duration::from_secs(15 * 60)))
+        // A minute ahead: a datapoint of this very second is not cut off by the window's end.
+        .end_time(DateTime::from(now + std::time::Duration::from_secs(60)))
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "reading {queue}'s oldest message age from CloudWatch: {}",
+                aws_sdk_cloudwatch::error::DisplayErrorContext(e)
+            )
+        })?;
+    let latest =
+        out.datapoints().iter().filter(|d| d.timestamp().is_some()).max_by_key(|d| d.timestamp().map(|t| t.secs()));
+    Ok(latest.and_then(|d| d.maximum()).map(|m| m.max(0.0) as u64))
 }
 
 #[derive(Serialize)]
@@ -88,6 +120,8 @@ struct Health<'a> {
     waiting: u64,
     in_flight: u64,
     delayed: u64,
+    /// Seconds, from CloudWatch (only asked for with `--max-age`); `null` without a datapoint.
+    oldest_age_seconds: Option<u64>,
     dead_letter_queue: &'a str,
     dead_lettered: u64,
     over: Vec<String>,
@@ -95,7 +129,13 @@ struct Health<'a> {
 
 /// `queue:monitor`: depth, in flight, delayed and DLQ depth; `Ok(false)` when a limit is
 /// crossed.
-pub async fn monitor(jobs: &SqsQueue, dlq: &SqsQueue, limits: &Limits, json: bool) -> Result<bool> {
+pub async fn monitor(
+    jobs: &SqsQueue,
+    dlq: &SqsQueue,
+    cw: &aws_sdk_cloudwatch::Client,
+    limits: &Limits,
+    json: bool,
+) -> Result<bool> {
     let QueueDepth { visible, in_flight, delayed } = jobs.depth().await?;
     // Every state: a listing in progress hides what it reads.
     let d = dlq.depth().await?;
@@ -111,11 +151,19 @@ pub async fn monitor(jobs: &SqsQueue, dlq: &SqsQueue, limits: &Limits, json: boo
     check("waiting", visible, limits.max);
     check("in flight", in_flight, limits.max_in_flight);
     check("dead-lettered", dead, limits.max_dlq);
+    let oldest = match limits.max_age {
+        Some(_) => oldest_age(cw, jobs.name()).await?,
+        None => None,
+    };
+    if let Some(age) = oldest {
+        check("oldest age (s)", age, limits.max_age);
+    }
     let h = Health {
         queue: jobs.name(),
         waiting: visible,
         in_flight,
         delayed,
+        oldest_age_seconds: oldest,
         dead_letter_queue: dlq.name(),
         dead_lettered: dead,
         over,
@@ -125,6 +173,10 @@ pub async fn monitor(jobs: &SqsQueue, dlq: &SqsQueue, limits: &Limits, json: boo
     } else {
         println!("{:<40} {:>8} {:>10} {:>8} {:>14}", "queue", "waiting", "in flight", "delayed", "dead-lettered");
         println!("{:<40} {:>8} {:>10} {:>8} {:>14}", h.queue, h.waiting, h.in_flight, h.delayed, h.dead_lettered);
+        if limits.max_age.is_some() {
+            let age = oldest.map_or("no datapoint in the last 15 minutes".to_owned(), |a| format!("{a} s"));
+            println!("oldest waiting job: {age}");
+        }
         for o in &h.over {
             println!("OVER: {o}");
         }

@@ -172,6 +172,26 @@ async fn a_dead_lettered_job_is_listed_redriven_and_then_processed() {
     assert_eq!((h["dead_lettered"].as_u64(), h["waiting"].as_u64()), (Some(1), Some(0)), "{h}");
     assert!(gatehouse(&prefix, &["queue:monitor", "--max-dlq", "1"]).status.success());
 
+    // The oldest job's age comes from CloudWatch (SQS reports it nowhere else): none yet, then
+    // a datapoint over the limit.
+    let quiet: serde_json::Value =
+        serde_json::from_str(&stdout(&gatehouse(&prefix, &["queue:monitor", "--max-age", "900", "--json"]))).unwrap();
+    assert!(quiet["oldest_age_seconds"].is_null(), "no datapoint, no verdict: {quiet}");
+    let jobs_queue = t.env.aws.as_ref().unwrap().names.queue("jobs");
+    let cw = aws_sdk_cloudwatch::Client::new(&gatehouse_tests::emulator_sdk_config().await);
+    let point = aws_sdk_cloudwatch::types::MetricDatum::builder()
+        .metric_name("ApproximateAgeOfOldestMessage")
+        .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("QueueName").value(&jobs_queue).build())
+        .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now()))
+        .value(1200.0)
+        .build();
+    cw.put_metric_data().namespace("AWS/SQS").metric_data(point).send().await.unwrap();
+    let old = gatehouse(&prefix, &["queue:monitor", "--max-age", "900", "--json"]);
+    assert_eq!(old.status.code(), Some(1), "{}", stdout(&old));
+    let h: serde_json::Value = serde_json::from_str(&stdout(&old)).unwrap();
+    assert_eq!(h["oldest_age_seconds"].as_u64(), Some(1200), "{h}");
+    assert!(gatehouse(&prefix, &["queue:monitor", "--max-age", "1800", "--max-dlq", "1"]).status.success());
+
     let bad = gatehouse(&prefix, &["queue:dlq-redrive", "not-a-uuid"]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("not a job uuid"));
     let other = gatehouse(&prefix, &["queue:dlq-redrive", "11111111-1111-4111-8111-111111111111"]);
