@@ -186,6 +186,7 @@ pub mod reasons {
     pub const USER_REVOKED: &str = "revoked_by_user";
     pub const ACCOUNT_DELETED: &str = "account_deleted";
     pub const ACCOUNT_DISABLED: &str = "account_disabled";
+    pub const TWO_FACTOR_ENABLED: &str = "two_factor_enabled";
     pub const SIGNED_OUT_BY_OPERATOR: &str = "signed_out_by_operator";
 }
 

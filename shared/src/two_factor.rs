@@ -237,7 +237,7 @@ pub async fn confirm(
     current: &SessionRecord,
     code: &str,
     meta: &ClientMeta,
-) -> Result<RecoveryCodes, TwoFactorError> {
+) -> Result<(RecoveryCodes, Option<crate::sessions::SessionId>), TwoFactorError> {
     refuse_derived(current)?;
     if user.two_factor.enabled() {
         return Err(TwoFactorError::AlreadyEnabled);
@@ -254,7 +254,21 @@ pub async fn confirm(
     }
     tracing::info!(event = "two_factor_enabled", user_id = %user.id);
     tell(dispatcher, user, "enabled").await;
-    Ok(codes)
+    // Every credential issued on a password alone ends (a stolen password's session would
+    // otherwise outlive the second factor); this session continues under a new id. If another
+    // change of the credentials won the race, that change already ended them: the codes, shown
+    // once, are returned all the same.
+    let rotated =
+        match auth.rotate_credentials(user, current, None, crate::credentials::reasons::TWO_FACTOR_ENABLED, meta).await
+        {
+            Ok(id) => Some(id),
+            Err(AuthError::CredentialsChanged) => None,
+            Err(e) => {
+                tracing::error!(event = "two_factor_rotation_failed", user_id = %user.id, error = %e);
+                None
+            }
+        };
+    Ok((codes, rotated))
 }
 
 /// `DELETE /user/two-factor-authentication`, after a recent password confirmation.

@@ -43,7 +43,8 @@ async fn enrolled(t: &TestApp, email: &str) -> (String, String, Vec<String>) {
     let confirmed = t.login_fn(c).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.raw_body);
     let codes = confirmed.body["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned());
-    (cookie, secret, codes.collect())
+    // Turning it on moved this session to a new cookie.
+    (confirmed.session_cookie().expect("the rotated session"), secret, codes.collect())
 }
 
 async fn login(t: &TestApp, email: &str, password: &str) -> Reply {
@@ -91,6 +92,7 @@ async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_
     assert_eq!(ok.status, 200, "{}", ok.raw_body);
     let codes = ok.body["recovery_codes"].as_array().unwrap();
     assert_eq!(codes.len(), 10);
+    let cookie = ok.session_cookie().expect("this session goes on under a new cookie");
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["two_factor_enabled"], true);
     let again = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     assert_eq!((again.status, again.error_code()), (409, Some("two_factor_enabled")));
@@ -351,4 +353,31 @@ fn totp_bytes(secret: &str) -> Vec<u8> {
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+/// Turning two-factor on ends what a password alone had issued: another device's session and a
+/// token made before are refused at once; the enrolling browser goes on under a new cookie (its
+/// old one is refused too).
+#[tokio::test]
+async fn turning_it_on_signs_out_every_credential_issued_on_a_password_alone() {
+    let t = TestApp::aws(&[]).await;
+    let email = unique("ann");
+    let cookie = t.register("Ann", &email, PW).await.session_cookie().unwrap();
+    let other_device = login(&t, &email, PW).await.session_cookie().unwrap();
+    let token = t.create_token(&cookie, json!({"name": "ci"})).await;
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    let secret = e.body["secret"].as_str().unwrap().to_owned();
+    let c = Call::new("POST", "/user/confirmed-two-factor-authentication")
+        .cookie(Some(&cookie))
+        .json(json!({ "code": code(&t, &secret) }));
+    let confirmed = t.login_fn(c).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.raw_body);
+    let rotated = confirmed.session_cookie().expect("a new cookie for this browser");
+    assert_ne!(rotated, cookie);
+    assert_eq!(t.user(Some(&other_device)).await.status, 401, "the other device's session ended");
+    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(&token)).await.status, 401, "the token ended");
+    assert_eq!(t.user(Some(&cookie)).await.status, 401, "the old cookie ended");
+    let me = t.user(Some(&rotated)).await;
+    assert_eq!((me.status, me.body["user"]["two_factor_enabled"].as_bool()), (200, Some(true)));
 }

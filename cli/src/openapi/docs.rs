@@ -608,9 +608,9 @@ pub static OPS: &[Op] = &[
         ),
         ok: &[Response {
             status: 200,
-            description: "On; the recovery codes, shown once.",
+            description: "On; the recovery codes, shown once. Every other session and token of the user (issued on a password alone) has ended.",
             schema: Some("RecoveryCodesView"),
-            set_cookie: None,
+            set_cookie: Some("This session goes on under a new id: the session cookie is set again."),
         }],
         errors: &[
             HANDOFF_OR_CSRF,

@@ -26,14 +26,23 @@ pub async fn enable(call: Call<'_>) -> Reply {
 }
 
 /// `POST /user/confirmed-two-factor-authentication`: turns it on with a valid code; the recovery
-/// codes, once.
+/// codes, once. Every other session and token of the user ends (they were issued on a password
+/// alone), and this session continues under a new cookie.
 pub async fn confirm(call: Call<'_>) -> Reply {
     let (user_id, session) = call.session().await?;
     let code = call.fields(|f| f.text("code", 16))?;
     let app = call.app;
     let user = load_user(app, &user_id).await?;
-    let codes = two_factor::confirm(&app.auth, &app.dispatcher(), &user, &session, &code, &call.meta()).await?;
-    Ok(json(StatusCode::OK, &RecoveryCodesView { recovery_codes: codes.0 }))
+    let (codes, rotated) =
+        two_factor::confirm(&app.auth, &app.dispatcher(), &user, &session, &code, &call.meta()).await?;
+    let resp = json(StatusCode::OK, &RecoveryCodesView { recovery_codes: codes.0 });
+    // Every other session and token ended; this one goes on under a new id.
+    Ok(match rotated {
+        Some(id) => {
+            crate::with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &id, session.remember()))
+        }
+        None => resp,
+    })
 }
 
 /// `DELETE /user/two-factor-authentication`.

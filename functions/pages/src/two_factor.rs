@@ -72,7 +72,7 @@ pub async fn confirm_two_factor(call: Call<'_>) -> Reply {
             p.links { a href="/account" { "Done" } }
         }
     };
-    Ok(page(&call, "Your recovery codes", true, None, None, body, Vec::new()))
+    Ok(page(&call, "Your recovery codes", true, None, None, body, reply.cookies))
 }
 
 /// `POST /account/two-factor/disable`: the password confirmed, then `DELETE /user/two-factor-authentication`.
