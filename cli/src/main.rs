@@ -189,8 +189,8 @@ enum MigrateAction {
     Rollback {
         #[arg(long)]
         step: Option<u32>,
-        /// Delete tables that hold items or have deletion protection, and queues that hold
-        /// messages (resources a CloudFormation stack owns are refused even so).
+        /// Delete tables that hold items and queues that hold messages (a table with deletion
+        /// protection, or a resource a CloudFormation stack owns, is refused even so).
         #[arg(long)]
         force: bool,
         /// Print what would be deleted; change nothing.
@@ -236,6 +236,17 @@ async fn run() -> Result<()> {
         }
         Command::Operate(operation) => operate(operation).await,
     }
+}
+
+/// What every `--json` prints: one JSON document.
+pub(crate) fn print_json(doc: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(doc)?);
+    Ok(())
+}
+
+/// A page's `next_cursor` for `--json`.
+fn next_cursor(next: &Option<Cursor>) -> Option<&str> {
+    next.as_ref().map(Cursor::as_str)
 }
 
 /// A batch's fields for `--json` (`queue:batches`, and `queue:batch` with more).
@@ -319,7 +330,7 @@ async fn operate(operation: Operation) -> Result<()> {
                             })
                             .collect();
                         let doc = serde_json::json!({ "migrations": migrations, "resources": resources, "in_place": in_place });
-                        println!("{}", serde_json::to_string_pretty(&doc)?);
+                        print_json(&doc)?;
                         if !in_place {
                             std::process::exit(1);
                         }
@@ -357,12 +368,7 @@ async fn operate(operation: Operation) -> Result<()> {
                         })
                     })
                     .collect();
-                let next = page.next.map(|c| c.as_str().to_owned());
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "jobs": jobs, "next_cursor": next }))?
-                );
-                return Ok(());
+                return print_json(&serde_json::json!({ "jobs": jobs, "next_cursor": next_cursor(&page.next) }));
             }
             if page.items.is_empty() {
                 println!("No failed jobs.");
@@ -413,7 +419,7 @@ async fn operate(operation: Operation) -> Result<()> {
             let user = users::find(&stores, &email).await?;
             let r = users::show(&stores, &user).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                print_json(&r)?;
             } else {
                 let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_owned());
                 println!("id            {}\nname          {}\nemail         {}", r.id, r.name, r.email);
@@ -479,12 +485,7 @@ async fn operate(operation: Operation) -> Result<()> {
             let page = stores.batches.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
             if json {
                 let batches: Vec<serde_json::Value> = page.items.iter().map(batch_json).collect();
-                let next = page.next.map(|c| c.as_str().to_owned());
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "batches": batches, "next_cursor": next }))?
-                );
-                return Ok(());
+                return print_json(&serde_json::json!({ "batches": batches, "next_cursor": next_cursor(&page.next) }));
             }
             if page.items.is_empty() {
                 println!("No batches.");
@@ -522,7 +523,7 @@ async fn operate(operation: Operation) -> Result<()> {
             doc["failed_job_ids"] = serde_json::json!(b.failed_job_ids);
             doc["options"] = serde_json::json!(b.options);
             if json {
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                print_json(&doc)?;
             } else {
                 let progress = (100 * (b.total_jobs - b.pending_jobs)).checked_div(b.total_jobs).unwrap_or(100);
                 println!("batch      {} ({})", b.id, b.name);

@@ -7,25 +7,25 @@ use gatehouse::dead_letters::{self, DeadLetter};
 use gatehouse::queue::Dispatcher;
 use serde::Serialize;
 
-/// A progress line on a terminal, nothing when piped.
-pub fn progress(what: &str) -> indicatif::ProgressBar {
+/// An indicator on stderr when it is a terminal, nothing when piped.
+fn indicator(what: &str, template: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos}")
+        indicatif::ProgressStyle::with_template(template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar.set_message(what.to_owned());
     bar
 }
 
-/// A spinner with the elapsed time on a terminal, nothing when piped: for one long call.
+/// A count of things done (`inc` it), for a loop.
+pub fn progress(what: &str) -> indicatif::ProgressBar {
+    indicator(what, "{spinner} {msg}: {pos}")
+}
+
+/// A spinner with the elapsed time, for one long call.
 pub fn spinner(what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    bar.set_message(what.to_owned());
+    let bar = indicator(what, "{spinner} {msg} ({elapsed})");
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }
@@ -34,8 +34,7 @@ pub fn spinner(what: &str) -> indicatif::ProgressBar {
 pub async fn dlq(queue: &SqsQueue, limit: usize, json: bool) -> Result<()> {
     let letters = dead_letters::list(queue, limit).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "messages": letters }))?);
-        return Ok(());
+        return crate::print_json(&serde_json::json!({ "messages": letters }));
     }
     if letters.is_empty() {
         println!("The dead-letter queue is empty.");
@@ -169,7 +168,7 @@ pub async fn monitor(
         over,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&h)?);
+        crate::print_json(&h)?;
     } else {
         println!("{:<40} {:>8} {:>10} {:>8} {:>14}", "queue", "waiting", "in flight", "delayed", "dead-lettered");
         println!("{:<40} {:>8} {:>10} {:>8} {:>14}", h.queue, h.waiting, h.in_flight, h.delayed, h.dead_lettered);

@@ -64,26 +64,38 @@ pub async fn show(stores: &Stores, user: &User) -> Result<UserReport> {
     })
 }
 
-/// Moves the user's credentials version on (nothing verified against the old state can be
-/// issued from this write on) with `disable` applied, retrying when a concurrent change moved it
-/// first; then revokes every credential the user holds. Returns how many were revoked.
-async fn move_on(stores: &Stores, email: &str, disable: Option<bool>, reason: &str) -> Result<usize> {
+/// Applies `change` to the user at `email` under the credentials version it is read with,
+/// re-reading when a concurrent change moved it first; `None` when `skip` says the user needs
+/// nothing. Returns the user as read before the change.
+async fn change(
+    stores: &Stores,
+    email: &str,
+    change: CredentialChange<'_>,
+    skip: impl Fn(&User) -> bool,
+) -> Result<Option<User>> {
     for _ in 0..5 {
         let user = find(stores, email).await?;
-        let change = CredentialChange { revoke: true, disable, ..CredentialChange::default() };
-        if stores
-            .users
-            .change_credentials(&user.id, user.credentials_version, change, stores.clock.now())
-            .await?
-            .is_some()
-        {
-            let n = revoke(stores, &user.id, Revocation::Everything, reason).await?;
-            let disabled = disable == Some(true);
-            tracing::warn!(event = "operator_revoked_credentials", user_id = %user.id, reason, revoked = n, disabled);
-            return Ok(n);
+        if skip(&user) {
+            return Ok(None);
+        }
+        let done = stores.users.change_credentials(&user.id, user.credentials_version, change, stores.clock.now());
+        if done.await?.is_some() {
+            return Ok(Some(user));
         }
     }
     bail!("the account kept changing while this ran; run the command again")
+}
+
+/// Moves the user's credentials version on (nothing verified against the old state can be
+/// issued from this write on) with `disable` applied, then revokes every credential the user
+/// holds. Returns how many were revoked.
+async fn move_on(stores: &Stores, email: &str, disable: Option<bool>, reason: &str) -> Result<usize> {
+    let moved = CredentialChange { revoke: true, disable, ..CredentialChange::default() };
+    let Some(user) = change(stores, email, moved, |_| false).await? else { return Ok(0) };
+    let n = revoke(stores, &user.id, Revocation::Everything, reason).await?;
+    let disabled = disable == Some(true);
+    tracing::warn!(event = "operator_revoked_credentials", user_id = %user.id, reason, revoked = n, disabled);
+    Ok(n)
 }
 
 /// `user:disable`: sign-in refused from now on (password, second factor, token issue), and
@@ -93,25 +105,13 @@ pub async fn disable(stores: &Stores, email: &str) -> Result<usize> {
     move_on(stores, email, Some(true), gatehouse::credentials::reasons::ACCOUNT_DISABLED).await
 }
 
-/// `user:enable`: sign-in allowed again; nothing revoked is restored.
+/// `user:enable`: sign-in allowed again; nothing revoked is restored. `false` when the user was
+/// not disabled.
 pub async fn enable(stores: &Stores, email: &str) -> Result<bool> {
-    for _ in 0..5 {
-        let user = find(stores, email).await?;
-        if user.disabled_at.is_none() {
-            return Ok(false);
-        }
-        let change = CredentialChange { disable: Some(false), ..CredentialChange::default() };
-        if stores
-            .users
-            .change_credentials(&user.id, user.credentials_version, change, stores.clock.now())
-            .await?
-            .is_some()
-        {
-            tracing::warn!(event = "operator_user_enabled", user_id = %user.id);
-            return Ok(true);
-        }
-    }
-    bail!("the account kept changing while this ran; run the command again")
+    let enable = CredentialChange { disable: Some(false), ..CredentialChange::default() };
+    let Some(user) = change(stores, email, enable, |u| u.disabled_at.is_none()).await? else { return Ok(false) };
+    tracing::warn!(event = "operator_user_enabled", user_id = %user.id);
+    Ok(true)
 }
 
 /// `user:sign-out-everywhere`: every credential revoked, the account left usable.

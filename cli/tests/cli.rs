@@ -397,7 +397,7 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     let refused = gatehouse_with(&prefix, &test, &["migrate", "rollback", "--force"]);
     assert!(err(&refused).contains("belongs to the CloudFormation stack prod"), "{}", err(&refused));
     db.untag_resource().resource_arn(&arn).tag_keys("aws:cloudformation:stack-name").send().await.unwrap();
-    // Drift: migration 2 ran, so `migrate` runs nothing, and says that what it made is gone.
+    // Drift: migration 3 ran, so `migrate` runs nothing, and says that what it made is gone.
     db.delete_table().table_name(&widgets).send().await.unwrap();
     let drift = gatehouse_with(&prefix, &test, &["migrate"]);
     assert_eq!(drift.status.code(), Some(1), "{}", stdout(&drift));

@@ -104,14 +104,21 @@ pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 pub const CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 fn with_standard_headers(builder: lambda_http::http::response::Builder, body: Body) -> Response<Body> {
+    standard_headers(builder, CSP).body(body).unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// The headers every gatehouse response carries, with its content security policy: never cached,
+/// no referrer, no sniffing, HTTPS only.
+pub fn standard_headers(
+    builder: lambda_http::http::response::Builder,
+    csp: &'static str,
+) -> lambda_http::http::response::Builder {
     builder
         .header(header::CACHE_CONTROL, "no-store")
         .header(header::REFERRER_POLICY, "no-referrer")
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(header::STRICT_TRANSPORT_SECURITY, HSTS)
-        .header(header::CONTENT_SECURITY_POLICY, CSP)
-        .body(body)
-        .unwrap_or_else(|_| Response::new(Body::Empty))
+        .header(header::CONTENT_SECURITY_POLICY, csp)
 }
 
 /// Refuses a state change (POST, PUT, PATCH, DELETE) that a browser sent from another site: the
@@ -148,19 +155,29 @@ pub fn check_origin(req: &Request, cfg: &SessionConfig) -> Result<(), ApiError> 
     Err(ApiError::csrf())
 }
 
+/// A `Set-Cookie` value: `name=value; Path=/; HttpOnly; Secure; SameSite=<same_site>`, then
+/// `Domain` when given and `Max-Age` when given (0 also sets a past `Expires`, for old clients).
+/// Every cookie gatehouse sets is built here.
+pub fn set_cookie(name: &str, value: &str, same_site: &str, domain: Option<&str>, max_age: Option<i64>) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite={same_site}");
+    if let Some(d) = domain {
+        c.push_str(&format!("; Domain={d}"));
+    }
+    match max_age {
+        Some(0) => c.push_str("; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
+        Some(secs) => c.push_str(&format!("; Max-Age={secs}")),
+        None => {}
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
 /// The session cookie: `HttpOnly; Secure; SameSite=Lax; Path=/`, no `Domain` unless one is
 /// configured (the name carries `__Host-` without a domain, `__Secure-` with one: see
 /// [`SessionConfig::cookie_name`]); a browser-session cookie unless "remember me" (then it lasts
 /// as long as the remembered session may).
 pub fn session_cookie(cfg: &SessionConfig, id: &SessionId, remember: bool) -> HeaderValue {
-    let mut c = format!("{}={}; Path=/; HttpOnly; Secure; SameSite=Lax", cfg.cookie_name, id.expose());
-    if let Some(d) = &cfg.cookie_domain {
-        c.push_str(&format!("; Domain={d}"));
-    }
-    if remember {
-        c.push_str(&format!("; Max-Age={}", cfg.remember.num_seconds()));
-    }
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+    let max_age = remember.then(|| cfg.remember.num_seconds());
+    set_cookie(&cfg.cookie_name, id.expose(), "Lax", cfg.cookie_domain.as_deref(), max_age)
 }
 
 /// The device cookie's name: the session cookie's, with `_device` (so it keeps its prefix).
@@ -185,24 +202,12 @@ pub fn remember_device(app: &App, req: &Request, resp: Response<Body>, email: &g
 /// The device cookie given at a successful login (OWASP's device cookie, see
 /// `Auth::check_credentials`): a year, `HttpOnly; Secure; SameSite=Strict`.
 pub fn device_cookie(cfg: &SessionConfig, value: &str) -> HeaderValue {
-    let mut c =
-        format!("{}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=31536000", device_cookie_name(cfg));
-    if let Some(d) = &cfg.cookie_domain {
-        c.push_str(&format!("; Domain={d}"));
-    }
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+    set_cookie(&device_cookie_name(cfg), value, "Strict", cfg.cookie_domain.as_deref(), Some(31_536_000))
 }
 
 /// A cookie that removes the session cookie.
 pub fn clear_session_cookie(cfg: &SessionConfig) -> HeaderValue {
-    let mut c = format!(
-        "{}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
-        cfg.cookie_name
-    );
-    if let Some(d) = &cfg.cookie_domain {
-        c.push_str(&format!("; Domain={d}"));
-    }
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+    set_cookie(&cfg.cookie_name, "", "Lax", cfg.cookie_domain.as_deref(), Some(0))
 }
 
 /// The whole `main` of an HTTP function: tracing, [`App::from_env`], then every request through
@@ -210,13 +215,16 @@ pub fn clear_session_cookie(cfg: &SessionConfig) -> HeaderValue {
 #[macro_export]
 macro_rules! http_main {
     ($routes:path) => {
+        $crate::http_main!(handler = |app, req| $crate::dispatch(app, $routes, req));
+    };
+    (handler = $handler:expr) => {
         #[tokio::main]
         async fn main() -> Result<(), $crate::lambda_http::Error> {
             $crate::__gatehouse::telemetry::init_tracing();
             let app = $crate::App::from_env().await?;
             $crate::lambda_http::run($crate::lambda_http::service_fn(|req: $crate::lambda_http::Request| {
                 let app = &app;
-                async move { Ok::<_, $crate::lambda_http::Error>($crate::dispatch(app, $routes, req).await) }
+                async move { Ok::<_, $crate::lambda_http::Error>(($handler)(app, req).await) }
             }))
             .await
         }

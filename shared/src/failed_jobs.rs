@@ -23,7 +23,7 @@ impl FailedJob {
     /// The order failed jobs are listed in (newest first), as a sortable string: every store
     /// sorts by it, and DynamoDB keeps it as the list index's sort key.
     pub fn list_key(&self) -> String {
-        format!("{:015}#{}", crate::clock::epoch_millis(self.failed_at).max(0), self.uuid)
+        crate::page::newest_first_key(crate::clock::epoch_millis(self.failed_at), &self.uuid)
     }
 }
 

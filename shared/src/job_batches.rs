@@ -24,7 +24,7 @@ pub struct Batch {
 impl Batch {
     /// Its place in the newest-first listing: `<created ms, zero-padded>#<id>`.
     pub fn list_key(&self) -> String {
-        format!("{:015}#{}", crate::clock::epoch_millis(self.created_at).max(0), self.id)
+        crate::page::newest_first_key(crate::clock::epoch_millis(self.created_at), &self.id)
     }
 
     /// Every job has reached its end (succeeded or, finally, failed).

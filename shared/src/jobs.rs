@@ -121,6 +121,11 @@ impl JobPayload {
     }
 }
 
+/// SQS's `SentTimestamp` attribute (epoch milliseconds, as text) as a time.
+pub fn sent_timestamp(attribute: Option<&str>) -> Option<crate::clock::Timestamp> {
+    attribute?.parse::<i64>().ok().and_then(crate::clock::from_epoch_millis)
+}
+
 /// A message as received: its body and what the queue says about its deliveries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {

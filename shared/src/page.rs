@@ -3,6 +3,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+/// The sort key of a newest-first listing (`failed_jobs.by_failed_at`, `job_batches.by_created`):
+/// the time in epoch milliseconds, zero-padded so text order is time order, then the id.
+pub fn newest_first_key(epoch_ms: i64, id: &str) -> String {
+    format!("{:015}#{id}", epoch_ms.max(0))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
     pub items: Vec<T>,

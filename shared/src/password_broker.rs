@@ -119,7 +119,8 @@ impl PasswordBroker {
         })?;
         revoke(stores, &user.id, Revocation::Everything, reasons::PASSWORD_RESET).await?;
         tracing::info!(event = "password_reset", user_id = %user.id, email_tag = %self.auth.email_tag(email));
-        self.dispatcher.dispatch(mail_job(SEND_PASSWORD_CHANGED, email)).await?;
+        // The reset is done: a notice that cannot be queued is logged, never the reset's failure.
+        self.dispatcher.notify(mail_job(SEND_PASSWORD_CHANGED, email)).await;
         Ok(user)
     }
 }

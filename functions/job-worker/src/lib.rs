@@ -55,11 +55,7 @@ pub async fn handle(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
             receipt_handle,
             body: record.body.unwrap_or_default(),
             receive_count,
-            sent_at: record
-                .attributes
-                .get("SentTimestamp")
-                .and_then(|t| t.parse::<i64>().ok())
-                .and_then(gatehouse::clock::from_epoch_millis),
+            sent_at: gatehouse::jobs::sent_timestamp(record.attributes.get("SentTimestamp").map(String::as_str)),
         };
         let span = tracing::info_span!("message", message_id = %message_id, receive_count);
         let outcome = worker.process(&msg).instrument(span).await;

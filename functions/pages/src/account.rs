@@ -81,9 +81,8 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
     if !user.ok() {
         return Ok(unavailable(call, &user, &token, cookies));
     }
-    let sessions = api::call(app, call.req, Method::GET, "/sessions", None).await;
+    let (sessions, tokens) = tokio::join!(api::call(app, call.req, Method::GET, "/sessions", None), all_tokens(call));
     let sessions = sessions.ok().then(|| sessions.body["sessions"].as_array().cloned().unwrap_or_default());
-    let tokens = all_tokens(call).await;
     let empty = Form::default();
     let form = |k: &str| state.forms.get(k).unwrap_or(&empty);
     let u = &user.body["user"];

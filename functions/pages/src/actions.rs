@@ -2,23 +2,13 @@
 //! a notice after a redirect, or with the failed section's errors).
 
 use crate::account::{State, render, to_sign_in};
+use crate::form::form_or_refusal;
 use crate::view::{self, Form};
-use crate::{Posted, api, failed, posted, renewing_csrf};
+use crate::{Posted, api, failed, renewing_csrf};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-/// Reads the form or answers the refusal.
-macro_rules! form_or_refusal {
-    ($call:expr) => {
-        match posted(&$call) {
-            Ok(p) => p,
-            Err(refused) => return Ok(*refused),
-        }
-    };
-}
-pub(crate) use form_or_refusal;
 
 /// Calls the API; on success to the account page with `done`, else the page again with the
 /// section's form (id prefix `section`) refilled with `keep` and the API's errors.

@@ -4,7 +4,7 @@
 //! password confirmation, second factors — is therefore the rule a page applies: there is no
 //! second implementation of any of them, and no extra network hop.
 
-use gatehouse_http::App;
+use gatehouse_http::{ApiError, App};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt};
@@ -80,26 +80,46 @@ pub fn wait(seconds: u64) -> String {
 /// Calls `method path` of the JSON API as the browser's request `req` would, with `body` as its
 /// JSON body.
 pub async fn call(app: &App, req: &Request, method: Method, path_and_query: &str, body: Option<Value>) -> ApiReply {
-    let forwarded = match forwarded(req, method, path_and_query, body) {
-        Some(r) => r,
-        None => return unreadable(),
+    let Some(forwarded) = forwarded(req, method, path_and_query, body) else {
+        // Only a page's own path could make this: a bug, not the browser's fault.
+        tracing::error!(event = "page_call_unbuildable", path = path_and_query);
+        return reply_of(ApiError::internal().into_response());
     };
     let path = forwarded.uri().path().to_owned();
-    let tables = [gatehouse_login::ROUTES, gatehouse_tokens::ROUTES, gatehouse_password_reset::ROUTES];
-    let routes = tables
+    let Some(routes) = API_TABLES
         .into_iter()
         .find(|routes| gatehouse_http::find(routes, forwarded.method().as_str(), &path).is_some())
-        .unwrap_or(gatehouse_login::ROUTES);
-    let resp = gatehouse_http::dispatch(app, routes, forwarded).await;
+    else {
+        tracing::error!(event = "page_call_unrouted", method = %forwarded.method(), path = %path);
+        return reply_of(ApiError::internal().into_response());
+    };
+    reply_of(gatehouse_http::dispatch(app, routes, forwarded).await)
+}
+
+/// The route tables of the JSON API the pages call.
+pub const API_TABLES: [&[gatehouse_http::Route]; 3] =
+    [gatehouse_login::ROUTES, gatehouse_tokens::ROUTES, gatehouse_password_reset::ROUTES];
+
+/// What a handler answered, read back.
+fn reply_of(resp: lambda_http::Response<Body>) -> ApiReply {
     let (parts, body) = resp.into_parts();
     let text = match body {
         Body::Text(t) => t,
         Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
         _ => String::new(),
     };
+    // Every answer of the API is JSON or empty (204).
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| {
+            tracing::error!(event = "page_call_unreadable_answer", status = %parts.status, error = %e);
+            Value::Null
+        })
+    };
     ApiReply {
         status: parts.status,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        body,
         cookies: parts.headers.get_all(header::SET_COOKIE).iter().cloned().collect(),
         retry_after: parts.headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok()),
     }
@@ -136,15 +156,6 @@ fn forwarded(req: &Request, method: Method, path_and_query: &str, body: Option<V
         out = out.with_query_string_parameters(parsed);
     }
     Some(out)
-}
-
-fn unreadable() -> ApiReply {
-    ApiReply {
-        status: StatusCode::BAD_REQUEST,
-        body: serde_json::json!({"error": {"code": "bad_request", "message": "The request could not be read."}}),
-        cookies: Vec::new(),
-        retry_after: None,
-    }
 }
 
 #[cfg(test)]

@@ -57,8 +57,7 @@ pub fn new_binding(req: &Request, cfg: &SessionConfig) -> (String, HeaderValue) 
 /// A new random browser cookie (set at sign-in and sign-out too, so no token outlives either).
 pub fn fresh_cookie(cfg: &SessionConfig) -> (String, HeaderValue) {
     let value = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-    let c = format!("{}={value}; Path=/; HttpOnly; Secure; SameSite=Lax", cookie_name(cfg));
-    let header = HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"));
+    let header = gatehouse_http::set_cookie(&cookie_name(cfg), &value, "Lax", None, None);
     (value, header)
 }
 

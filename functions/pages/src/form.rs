@@ -24,6 +24,17 @@ impl Posted {
     }
 }
 
+/// Reads the form or answers the refusal.
+macro_rules! form_or_refusal {
+    ($call:expr) => {
+        match $crate::posted(&$call) {
+            Ok(p) => p,
+            Err(refused) => return Ok(*refused),
+        }
+    };
+}
+pub(crate) use form_or_refusal;
+
 /// Largest form read: past it, 413.
 const MAX_FORM: usize = 64 * 1024;
 

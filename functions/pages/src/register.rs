@@ -1,7 +1,8 @@
 //! Create an account.
 
+use crate::form::form_or_refusal;
 use crate::view::{self, Form, Input, field};
-use crate::{Failure, api, failed, form_token, page, posted, renewing_csrf};
+use crate::{Failure, api, failed, form_token, page, renewing_csrf};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::Method;
 use maud::html;
@@ -32,10 +33,7 @@ pub async fn register_form(call: Call<'_>) -> Reply {
 
 /// `POST /account/register`: `POST /register`, then the account page, signed in.
 pub async fn register(call: Call<'_>) -> Reply {
-    let p = match posted(&call) {
-        Ok(p) => p,
-        Err(refused) => return Ok(*refused),
-    };
+    let p = form_or_refusal!(call);
     let body = json!({
         "name": p.text("name"),
         "email": p.text("email"),

@@ -5,9 +5,10 @@
 //! address after the first landing: not in the history, not in a `Referer` (every page also says
 //! `no-referrer`), not in a bookmark or a screenshot of the address bar.
 
+use crate::form::form_or_refusal;
 use crate::sign_in::clear_cookie;
 use crate::view::{self, Form, Frame, Input, field};
-use crate::{Failure, api, failed, form_token, page, posted};
+use crate::{Failure, api, failed, form_token, page};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse::password_reset_tokens::PlainResetToken;
@@ -39,10 +40,7 @@ pub async fn forgot_form(call: Call<'_>) -> Reply {
 /// `POST /account/forgot-password`: `POST /forgot-password`; the same words whether or not an
 /// account exists.
 pub async fn forgot(call: Call<'_>) -> Reply {
-    let p = match posted(&call) {
-        Ok(p) => p,
-        Err(refused) => return Ok(*refused),
-    };
+    let p = form_or_refusal!(call);
     let reply =
         api::call(call.app, call.req, Method::POST, "/forgot-password", Some(json!({ "email": p.text("email") })))
             .await;
@@ -66,8 +64,7 @@ pub(crate) fn verify_cookie_name(call: &Call<'_>) -> String {
 /// A cookie holding what a mailed link carried, for as long as such a link lives.
 pub(crate) fn link_cookie(name: &str, value: &Value, max_age: i64) -> HeaderValue {
     let v = URL_SAFE_NO_PAD.encode(value.to_string());
-    HeaderValue::from_str(&format!("{name}={v}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+    gatehouse_http::set_cookie(name, &v, "Lax", None, Some(max_age))
 }
 
 pub(crate) fn read_link_cookie(call: &Call<'_>, name: &str) -> Option<Value> {
@@ -131,10 +128,7 @@ pub async fn reset_form(call: Call<'_>) -> Reply {
 
 /// `POST /account/reset-password`: `POST /reset-password` with the link's token and address.
 pub async fn reset(call: Call<'_>) -> Reply {
-    let p = match posted(&call) {
-        Ok(p) => p,
-        Err(refused) => return Ok(*refused),
-    };
+    let p = form_or_refusal!(call);
     let name = reset_cookie_name(&call);
     let Some(link) = read_link_cookie(&call, &name) else {
         return invalid_link(&call, "Open the link from your email again, or ask for a new one.", Vec::new());

@@ -24,13 +24,8 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data
                        frame-ancestors 'none'; base-uri 'none'";
 
 fn page_headers(builder: lambda_http::http::response::Builder) -> lambda_http::http::response::Builder {
-    builder
-        .header(header::CACHE_CONTROL, "no-store")
-        .header(header::REFERRER_POLICY, "no-referrer")
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+    gatehouse_http::standard_headers(builder, CSP)
         .header(header::X_FRAME_OPTIONS, "DENY")
-        .header(header::STRICT_TRANSPORT_SECURITY, HSTS)
-        .header(header::CONTENT_SECURITY_POLICY, CSP)
         .header("cross-origin-opener-policy", "same-origin")
 }
 

@@ -1,7 +1,8 @@
 //! Sign in (and its second-factor step), sign out, register.
 
+use crate::form::form_or_refusal;
 use crate::view::{self, Form, Input, field};
-use crate::{Failure, api, failed, form_token, notice, page, posted, renewing_csrf};
+use crate::{Failure, api, failed, form_token, notice, page, renewing_csrf};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use maud::{Markup, html};
@@ -43,18 +44,14 @@ pub async fn form(call: Call<'_>) -> Reply {
 
 /// `POST /account/sign-in`: `POST /login`; a second factor, when the account has one, next.
 pub async fn submit(call: Call<'_>) -> Reply {
-    let p = match posted(&call) {
-        Ok(p) => p,
-        Err(refused) => return Ok(*refused),
-    };
+    let p = form_or_refusal!(call);
     let remember = p.get("remember").is_some();
     let body = json!({ "email": p.text("email"), "password": p.text("password"), "remember": remember });
     let reply = api::call(call.app, call.req, Method::POST, "/login", Some(body)).await;
     match reply.status {
         StatusCode::OK => Ok(view::redirect(after_sign_in(&call), renewing_csrf(&call, reply.cookies))),
-        StatusCode::ACCEPTED => {
-            let challenge = reply.body["challenge"].as_str().unwrap_or_default().to_owned();
-            challenge_page(&call, &challenge, None)
+        StatusCode::ACCEPTED if reply.body["challenge"].is_string() => {
+            challenge_page(&call, reply.body["challenge"].as_str().unwrap_or_default(), None)
         }
         _ => {
             let form =
@@ -92,10 +89,7 @@ fn challenge_page(call: &Call<'_>, challenge: &str, error: Option<(Form, Failure
 
 /// `POST /account/two-factor-challenge`: `POST /two-factor-challenge` with a code or a recovery code.
 pub async fn challenge(call: Call<'_>) -> Reply {
-    let p = match posted(&call) {
-        Ok(p) => p,
-        Err(refused) => return Ok(*refused),
-    };
+    let p = form_or_refusal!(call);
     let challenge = p.text("challenge");
     let body = match p.get("recovery_code").filter(|c| !c.is_empty()) {
         Some(r) => json!({ "challenge": challenge, "recovery_code": r }),
@@ -113,9 +107,7 @@ pub async fn challenge(call: Call<'_>) -> Reply {
 
 /// `POST /account/sign-out`: `POST /logout`; signed out either way.
 pub async fn sign_out(call: Call<'_>) -> Reply {
-    if let Err(refused) = posted(&call) {
-        return Ok(*refused);
-    }
+    form_or_refusal!(call);
     let reply = api::call(call.app, call.req, Method::POST, "/logout", None).await;
     // Signed out when the session ended, or when there was none to end; anything else (the store
     // failing) leaves the session alive, and the browser must not be told otherwise.
@@ -133,6 +125,5 @@ pub async fn sign_out(call: Call<'_>) -> Reply {
 
 /// A cookie that removes `name` (one of the pages' own `__Host-` cookies).
 pub(crate) fn clear_cookie(name: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("{name}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0"))
-        .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+    gatehouse_http::set_cookie(name, "", "Lax", None, Some(0))
 }

@@ -2,9 +2,10 @@
 //! recovery codes shown once, and turning it off.
 
 use crate::account::to_sign_in;
-use crate::actions::{act, confirm_password, form_or_refusal, refused};
+use crate::actions::{act, confirm_password, refused};
+use crate::form::form_or_refusal;
 use crate::view::{self, Form, Input, field};
-use crate::{Failure, api, failed, form_token, page, posted};
+use crate::{Failure, api, failed, form_token, page};
 use base64::Engine;
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{Method, StatusCode};

@@ -22,7 +22,6 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use aws_sdk_sqs::Client as Sqs;
-use aws_sdk_sqs::types::QueueAttributeName;
 use std::time::Duration;
 
 /// The tag CloudFormation puts on what a stack owns.
@@ -83,11 +82,13 @@ pub struct Ran {
 enum Doomed {
     Table {
         name: String,
+        arn: String,
         protected: bool,
     },
     /// An index (deleting it loses no data).
     Index {
         table: String,
+        arn: String,
         index: &'static str,
     },
     Queue {
@@ -144,13 +145,11 @@ impl<'a> Migrator<'a> {
                 .await
                 .map_err(|e| sdk_error(&name, e))?;
             for item in page.items() {
-                let (Some(pk), Some(created)) =
-                    (item_str(item, "pk"), item.get("created_at").and_then(|v| v.as_n().ok()))
-                else {
-                    continue;
+                let created = item.get("created_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+                let (Some(pk), Some(created)) = (item_str(item, "pk"), created) else {
+                    return Err(StoreError::corrupt(&name, "a batch item without pk or created_at"));
                 };
-                let created: i64 = created.parse().unwrap_or(0);
-                let list_sk = format!("{:015}#{pk}", created.max(0));
+                let list_sk = crate::page::newest_first_key(created, &pk);
                 let r = self
                     .db
                     .update_item()
@@ -187,7 +186,7 @@ impl<'a> Migrator<'a> {
 
     async fn ensure_history(&self) -> StoreResult<()> {
         let name = self.history_table();
-        if self.db.describe_table().table_name(&name).send().await.is_ok() {
+        if self.describe(&name).await?.is_some() {
             return Ok(());
         }
         create_simple_table(self.db, &name).await
@@ -214,13 +213,14 @@ impl<'a> Migrator<'a> {
             };
             for item in page.items() {
                 let pk = item_str(item, "pk").unwrap_or_default();
-                if let Some(id) = pk.strip_prefix("migration#").and_then(|i| i.parse().ok()) {
-                    out.push(Ran {
-                        id,
-                        batch: item_num(item, "batch").unwrap_or(0),
-                        ran_at: item_str(item, "ran_at").unwrap_or_default(),
-                    });
-                }
+                // The lock item is the only other one.
+                let Some(id) = pk.strip_prefix("migration#") else { continue };
+                let (Some(id), Some(batch), Some(ran_at)) =
+                    (id.parse().ok(), item_num(item, "batch"), item_str(item, "ran_at"))
+                else {
+                    return Err(StoreError::corrupt(&name, format!("history item {pk} lacks its id, batch or time")));
+                };
+                out.push(Ran { id, batch, ran_at });
             }
             match page.last_evaluated_key {
                 Some(k) => start = Some(k),
@@ -244,7 +244,10 @@ impl<'a> Migrator<'a> {
                 .item("pk", AttributeValue::S("lock".into()))
                 .item("owner", AttributeValue::S(self.owner.clone()))
                 .item("expires_at", AttributeValue::N((now + LOCK_SECONDS).to_string()))
-                .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+                // Ours already (an SDK retry of a put that landed) counts as taken.
+                .condition_expression("attribute_not_exists(pk) OR expires_at < :now OR #o = :me")
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
                 .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
                 .send()
                 .await;
@@ -318,7 +321,7 @@ impl<'a> Migrator<'a> {
                 }
                 Step::TestTable => {
                     let name = self.table_test_widgets();
-                    if self.db.describe_table().table_name(&name).send().await.is_err() {
+                    if self.describe(&name).await?.is_none() {
                         create_simple_table(self.db, &name).await?;
                     }
                     out.push(format!("table  {name:<48} created"));
@@ -338,6 +341,8 @@ impl<'a> Migrator<'a> {
                 .item("name", AttributeValue::S(m.label()))
                 .item("batch", AttributeValue::N(batch.to_string()))
                 .item("ran_at", AttributeValue::S(crate::clock::rfc3339(chrono::Utc::now())))
+                // Recorded once: two runs overlapping past the lock's lease fail loudly here.
+                .condition_expression("attribute_not_exists(pk)")
                 .send()
                 .await
                 .map_err(|e| sdk_error(&self.history_table(), e))?;
@@ -361,7 +366,7 @@ impl<'a> Migrator<'a> {
                 }
                 Step::TestTable => {
                     let name = self.table_test_widgets();
-                    if self.db.describe_table().table_name(&name).send().await.is_err() {
+                    if self.describe(&name).await?.is_none() {
                         out.push(format!("table  {name:<48} MISSING"));
                     }
                 }
@@ -455,24 +460,17 @@ impl<'a> Migrator<'a> {
             Step::TestTable => vec![self.table_test_widgets()],
             Step::BatchesByCreated => {
                 let table = self.batches_table();
-                let has = match self.db.describe_table().table_name(&table).send().await {
-                    Ok(d) => d.table().is_some_and(|t| {
-                        t.global_secondary_indexes().iter().any(|i| i.index_name() == Some("by_created"))
-                    }),
-                    Err(_) => false,
-                };
-                return Ok(if has { vec![Doomed::Index { table, index: "by_created" }] } else { vec![] });
+                let Some(t) = self.describe(&table).await? else { return Ok(vec![]) };
+                let has = t.global_secondary_indexes().iter().any(|i| i.index_name() == Some("by_created"));
+                let arn = t.table_arn.unwrap_or_default();
+                return Ok(if has { vec![Doomed::Index { table, arn, index: "by_created" }] } else { vec![] });
             }
         };
         let mut out = Vec::new();
         for name in tables {
-            match self.db.describe_table().table_name(&name).send().await {
-                Ok(d) => {
-                    let protected = d.table().and_then(|t| t.deletion_protection_enabled()).unwrap_or(false);
-                    out.push(Doomed::Table { name, protected });
-                }
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
-                Err(e) => return Err(sdk_error(&name, e)),
+            if let Some(t) = self.describe(&name).await? {
+                let protected = t.deletion_protection_enabled().unwrap_or(false);
+                out.push(Doomed::Table { name, arn: t.table_arn.unwrap_or_default(), protected });
             }
         }
         if matches!(m.step, Step::Schema) {
@@ -486,26 +484,28 @@ impl<'a> Migrator<'a> {
         Ok(out)
     }
 
+    /// The table's description; `None` when it does not exist (any other error is one).
+    async fn describe(&self, name: &str) -> StoreResult<Option<aws_sdk_dynamodb::types::TableDescription>> {
+        match self.db.describe_table().table_name(name).send().await {
+            Ok(d) => Ok(d.table),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+            Err(e) => Err(sdk_error(name, e)),
+        }
+    }
+
+    /// The CloudFormation stack that owns the table `arn`, if one does.
+    async fn stack_of(&self, name: &str, arn: &str) -> StoreResult<Option<String>> {
+        let tags = self.db.list_tags_of_resource().resource_arn(arn).send().await.map_err(|e| sdk_error(name, e))?;
+        Ok(tags.tags().iter().find(|t| t.key() == STACK_TAG).map(|t| t.value().to_owned()))
+    }
+
     /// Why `d` may not be deleted, if it may not.
     async fn refusal(&self, d: &Doomed, force: bool) -> StoreResult<Option<String>> {
         match d {
-            Doomed::Table { name, protected } => {
-                let arn = self
-                    .db
-                    .describe_table()
-                    .table_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(name, e))?
-                    .table
-                    .and_then(|t| t.table_arn)
-                    .unwrap_or_default();
-                let tags =
-                    self.db.list_tags_of_resource().resource_arn(&arn).send().await.map_err(|e| sdk_error(name, e))?;
-                if let Some(stack) = tags.tags().iter().find(|t| t.key() == STACK_TAG) {
+            Doomed::Table { name, arn, protected } => {
+                if let Some(stack) = self.stack_of(name, arn).await? {
                     return Ok(Some(format!(
-                        "table {name} belongs to the CloudFormation stack {}: delete it with the stack",
-                        stack.value()
+                        "table {name} belongs to the CloudFormation stack {stack}: delete it with the stack"
                     )));
                 }
                 // Never turned off here, not even with --force (which is about data): protection is
@@ -523,26 +523,9 @@ impl<'a> Migrator<'a> {
                 }
                 Ok(None)
             }
-            Doomed::Index { table, .. } => {
-                let arn = self
-                    .db
-                    .describe_table()
-                    .table_name(table)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(table, e))?
-                    .table
-                    .and_then(|t| t.table_arn)
-                    .unwrap_or_default();
-                let tags =
-                    self.db.list_tags_of_resource().resource_arn(&arn).send().await.map_err(|e| sdk_error(table, e))?;
-                Ok(tags.tags().iter().find(|t| t.key() == STACK_TAG).map(|stack| {
-                    format!(
-                        "table {table} belongs to the CloudFormation stack {}: change its indexes with the stack",
-                        stack.value()
-                    )
-                }))
-            }
+            Doomed::Index { table, arn, .. } => Ok(self.stack_of(table, arn).await?.map(|stack| {
+                format!("table {table} belongs to the CloudFormation stack {stack}: change its indexes with the stack")
+            })),
             Doomed::Queue { name, url } => {
                 let tags = self.sqs.list_queue_tags().queue_url(url).send().await.map_err(|e| sdk_error(name, e))?;
                 if let Some(stack) = tags.tags().and_then(|t| t.get(STACK_TAG)) {
@@ -550,18 +533,8 @@ impl<'a> Migrator<'a> {
                         "queue {name} belongs to the CloudFormation stack {stack}: delete it with the stack"
                     )));
                 }
-                let attrs = self
-                    .sqs
-                    .get_queue_attributes()
-                    .queue_url(url)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(name, e))?;
-                let held: u64 =
-                    attrs.attributes().into_iter().flatten().filter_map(|(_, v)| v.parse::<u64>().ok()).sum();
+                let queue = crate::aws::sqs::SqsQueue::new(self.sqs.clone(), name.clone(), Some(url.clone()));
+                let held = crate::jobs::JobQueue::approximate_len(&queue).await?;
                 if held > 0 && !force {
                     return Ok(Some(format!("queue {name} holds {held} message(s) (--force deletes them with it)")));
                 }
@@ -575,7 +548,7 @@ impl<'a> Migrator<'a> {
             Doomed::Table { name, .. } => {
                 self.db.delete_table().table_name(name).send().await.map_err(|e| sdk_error(name, e))?;
             }
-            Doomed::Index { table, index } => {
+            Doomed::Index { table, index, .. } => {
                 let delete = aws_sdk_dynamodb::types::DeleteGlobalSecondaryIndexAction::builder()
                     .index_name(*index)
                     .build()
@@ -588,6 +561,9 @@ impl<'a> Migrator<'a> {
                     .send()
                     .await
                     .map_err(|e| sdk_error(table, e))?;
+                // The table is UPDATING until the index is gone, and refuses to be deleted (a
+                // rollback of the schema with it) until then.
+                migrate::wait_active(self.db, table).await?;
             }
             Doomed::Queue { name, url } => {
                 self.sqs.delete_queue().queue_url(url).send().await.map_err(|e| sdk_error(name, e))?;
@@ -600,7 +576,7 @@ impl<'a> Migrator<'a> {
 fn describe(d: &Doomed) -> String {
     match d {
         Doomed::Table { name, .. } => format!("table {name}"),
-        Doomed::Index { table, index } => format!("index {index} of table {table}"),
+        Doomed::Index { table, index, .. } => format!("index {index} of table {table}"),
         Doomed::Queue { name, .. } => format!("queue {name}"),
     }
 }

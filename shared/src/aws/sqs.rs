@@ -122,11 +122,9 @@ impl JobQueue for SqsQueue {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1);
-                let sent_at = m
-                    .attributes()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
-                    .and_then(|t| t.parse::<i64>().ok())
-                    .and_then(crate::clock::from_epoch_millis);
+                let sent_at = crate::jobs::sent_timestamp(
+                    m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp)).map(String::as_str),
+                );
                 match (m.message_id, m.receipt_handle) {
                     (Some(message_id), Some(receipt_handle)) => Ok(QueueMessage {
                         message_id,
