@@ -306,3 +306,38 @@ fn function_sources_stay_small() {
     assert!(seen >= 10, "expected the functions' sources, found {seen} files");
     assert_none("function source files over the size limit", violations);
 }
+
+/// A function crate switches off the test harness of a target that holds no tests (each harness
+/// is one more link of the whole SDK); a test written there later must switch it back on, or it
+/// would never run.
+#[test]
+fn no_test_hides_in_a_target_whose_harness_is_off() {
+    let mut violations = Vec::new();
+    for dir in function_dirs() {
+        let manifest = read(&dir.join("Cargo.toml"));
+        let off = |section: &str| {
+            manifest.split("\n[").any(|s| s.starts_with(section) && s.lines().any(|l| l.trim() == "test = false"))
+        };
+        for file in rust_files(&dir.join("src"), &|_| false) {
+            let is_main = file.file_name().is_some_and(|n| n == "main.rs");
+            let harness_off = if is_main { off("[bin]]") } else { off("lib]") };
+            let text = read(&file);
+            if harness_off && (text.contains("#[cfg(test)]") || text.contains("#[test]")) {
+                violations.push(format!("{}: holds tests but its target has `test = false`", rel(&file)));
+            }
+        }
+    }
+    assert_none("tests in a target without a harness", violations);
+}
+
+/// Integration tests live in two binaries: `suite` (one module per area) and `contract`.
+#[test]
+fn integration_tests_are_modules_of_the_two_binaries() {
+    let loose: Vec<String> = std::fs::read_dir(root().join("tests/tests"))
+        .expect("tests/tests")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .map(|p| format!("{}: a test binary of its own; make it a module of tests/tests/suite/", rel(&p)))
+        .collect();
+    assert_none("integration test binaries", loose);
+}

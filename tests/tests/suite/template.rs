@@ -88,7 +88,7 @@ fn functions() -> Vec<(&'static str, Permissions)> {
 
 fn openapi_routes() -> BTreeSet<(String, String)> {
     let doc: serde_json::Value =
-        serde_json::from_str(include_str!("../../openapi.json")).expect("openapi.json is JSON");
+        serde_json::from_str(include_str!("../../../openapi.json")).expect("openapi.json is JSON");
     let mut out = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -103,7 +103,7 @@ fn openapi_routes() -> BTreeSet<(String, String)> {
 /// Routes openapi.json marks public (`security: []`), local-only ones left out.
 fn openapi_public_routes() -> BTreeSet<(String, String)> {
     let doc: serde_json::Value =
-        serde_json::from_str(include_str!("../../openapi.json")).expect("openapi.json is JSON");
+        serde_json::from_str(include_str!("../../../openapi.json")).expect("openapi.json is JSON");
     let mut out = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

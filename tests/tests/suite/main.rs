@@ -1,0 +1,21 @@
+//! The integration tests, one module per area, linked into one test binary: each extra binary
+//! re-links the whole AWS SDK (about 20 s and 180 MB apiece in the dev profile), which on a
+//! 2-core CI machine was most of the test build and, once, all of its disk. The store contract
+//! suite is the other binary (`tests/tests/contract/`). Run one area with a filter:
+//! `cargo test -p gatehouse-tests --test suite login::`.
+
+mod abuse;
+mod account;
+mod browser;
+mod credentials;
+mod dynamodb;
+mod e2e;
+mod fixtures;
+mod jobs;
+mod login;
+mod pages;
+mod password_reset;
+mod shape;
+mod template;
+mod tokens;
+mod two_factor;
