@@ -88,7 +88,30 @@ impl PasswordBroker {
         if !stores.resets.consume(email, &token.hash(), self.now()).await? {
             return Err(ResetError::InvalidToken);
         }
-        let mut user = None;
+        let user = match self.reset_to(email, &hash).await {
+            Ok(user) => user,
+            Err(e) => {
+                // Spent, but nothing changed: the link works again, so the client's retry of this
+                // reset (after the 503 it gets) can finish it instead of finding the link spent.
+                if let Err(r) = stores.resets.restore(email, &token.hash()).await {
+                    tracing::warn!(event = "reset_token_not_restored", error = %r);
+                }
+                return Err(e);
+            }
+        };
+        revoke(stores, &user.id, Revocation::Everything, reasons::PASSWORD_RESET).await?;
+        tracing::info!(event = "password_reset", user_id = %user.id, email_tag = %self.auth.email_tag(email));
+        // The reset is done: a notice that cannot be queued is logged, never the reset's failure.
+        self.dispatcher.notify(mail_job(SEND_PASSWORD_CHANGED, email)).await;
+        Ok(user)
+    }
+}
+
+impl PasswordBroker {
+    /// The reset's password write: a compare-and-swap on the credentials version, re-read and
+    /// retried when another change moved it (the reset wins every race).
+    async fn reset_to(&self, email: &Email, hash: &crate::password::PasswordHash) -> Result<User, ResetError> {
+        let stores = self.auth.stores();
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
             // Only while the user still has the address the token was mailed to. `find_by_email`
@@ -99,7 +122,7 @@ impl PasswordBroker {
                 return Err(ResetError::InvalidToken);
             }
             let change = CredentialChange {
-                password: Some(&hash),
+                password: Some(hash),
                 revoke: true,
                 while_email: Some(&current.email),
                 disable: None,
@@ -110,22 +133,13 @@ impl PasswordBroker {
                 .await?
                 .is_some()
             {
-                user = Some(current);
-                break;
+                return Ok(current);
             }
         }
-        let user = user.ok_or_else(|| {
-            StoreError::Unavailable("users: the password kept changing under the reset; ask for a new link".into())
-        })?;
-        revoke(stores, &user.id, Revocation::Everything, reasons::PASSWORD_RESET).await?;
-        tracing::info!(event = "password_reset", user_id = %user.id, email_tag = %self.auth.email_tag(email));
-        // The reset is done: a notice that cannot be queued is logged, never the reset's failure.
-        self.dispatcher.notify(mail_job(SEND_PASSWORD_CHANGED, email)).await;
-        Ok(user)
+        Err(StoreError::Unavailable("users: the password kept changing under the reset; ask for a new link".into())
+            .into())
     }
-}
 
-impl PasswordBroker {
     /// Fortify's `UpdateUserPassword`: the current password is checked (throttled as a password
     /// check), the new one is held to the registration policy, and the change is one
     /// compare-and-swap on the credentials version the check read (a racing reset or change wins

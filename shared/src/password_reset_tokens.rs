@@ -56,6 +56,10 @@ pub trait ResetStore: Send + Sync {
     /// Deletes the email's token if and only if it is live and its hash is `token_hash`: the
     /// atomic, single-use consumption. `true` for exactly one of any number of racing callers.
     async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Makes a token [`ResetStore::consume`]d by a reset that then could not change the password
+    /// usable again, so the client's retry of that reset can finish it (the link is neither
+    /// spent for nothing nor usable twice: it is spent again by the retry).
+    async fn restore(&self, email: &Email, token_hash: &str) -> StoreResult<()>;
     /// Deletes the email's token, whatever it is.
     async fn delete(&self, email: &Email) -> StoreResult<()>;
 }

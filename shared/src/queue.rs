@@ -372,7 +372,17 @@ impl Worker {
         let lease = now + Span::from_std(timeout).unwrap_or(Span::MAX) + Span::seconds(30);
         // Idempotency first: a run that completed is acknowledged however late the duplicate.
         match self.stores.job_runs.claim(&job.uuid, now, lease, now + self.settings.run_retention).await? {
-            Claim::Completed => return Ok(Outcome::Completed),
+            Claim::Completed => {
+                // Ran to completion before, but the delivery came back: the batch count may be
+                // what failed after the run was recorded. Counting is idempotent (the job's
+                // mark), so count again; a batch left unfinished by a lost follow-up finishes here.
+                if let Some(batch_id) = &job.batch_id
+                    && let Some(counted) = self.stores.batches.record_success(batch_id, &job.uuid).await?
+                {
+                    self.after_batch_count(counted, false).await?;
+                }
+                return Ok(Outcome::Completed);
+            }
             Claim::Busy { until } => {
                 let after = (until - now).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1));
                 return Ok(Outcome::Retry { after });
@@ -418,7 +428,10 @@ impl Worker {
 
         match result {
             Ok(()) => {
-                self.stores.job_runs.complete(&job.uuid, self.now(), self.now() + self.settings.run_retention).await?;
+                // The job's effects happened: recording that is worth more than one call's luck
+                // (a completion that is not recorded runs the job again once its lease is over).
+                let until = self.now() + self.settings.run_retention;
+                persist(|| self.stores.job_runs.complete(&job.uuid, self.now(), until)).await?;
                 if let Some(batch_id) = &job.batch_id
                     && let Some(counted) = self.stores.batches.record_success(batch_id, &job.uuid).await?
                 {
@@ -434,7 +447,8 @@ impl Worker {
                     || job
                         .retry_until
                         .is_some_and(|u| epoch_seconds(self.now()) + (job.backoff_for(attempt).as_secs() as i64) > u);
-                self.stores.job_runs.release(&job.uuid).await?;
+                // An unreleased claim holds the next attempt off until its lease ends.
+                persist(|| self.stores.job_runs.release(&job.uuid)).await?;
                 if exhausted {
                     tracing::warn!(attempt, error = %e, "job failed for good");
                     self.fail(&job, msg, &format!("{}: {e}", job.display_name)).await?;
@@ -515,6 +529,28 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Runs `write` again, up to three times in all with a short pause, while the store is
+/// unavailable (on top of the SDK's own retries, which give up within a second or two of
+/// throttling): for the writes that record what already happened.
+async fn persist<F, Fut>(mut write: F) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut pause = Duration::from_millis(200);
+    for _ in 0..2 {
+        match write().await {
+            Err(StoreError::Unavailable(why)) => {
+                tracing::warn!(error = %why, retry_in_ms = pause.as_millis() as u64, "recording a finished job failed");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            other => return other,
+        }
+    }
+    write().await
 }
 
 fn panic_message(join: tokio::task::JoinError) -> String {

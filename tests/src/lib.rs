@@ -29,6 +29,20 @@ pub async fn emulator_sdk_config() -> gatehouse::aws::SdkConfig {
 /// The SDK configuration for the emulator at `endpoint` (itself, or a proxy in front of it),
 /// with the SDK's retries or without them (to count calls exactly).
 pub async fn sdk_config_at(endpoint: &str, retries: bool) -> gatehouse::aws::SdkConfig {
+    let config = sdk_loader(endpoint);
+    let config = if retries { config } else { config.retry_config(aws_config::retry::RetryConfig::disabled()) };
+    config.load().await
+}
+
+/// The SDK configuration for the emulator at `endpoint` with the standard retries and `timeouts`.
+pub async fn sdk_config_with(
+    endpoint: &str,
+    timeouts: aws_config::timeout::TimeoutConfig,
+) -> gatehouse::aws::SdkConfig {
+    sdk_loader(endpoint).timeout_config(timeouts).load().await
+}
+
+fn sdk_loader(endpoint: &str) -> aws_config::ConfigLoader {
     let endpoint = endpoint.to_owned();
     let probe = format!("{}/moto-api/", endpoint.trim_end_matches('/'));
     if std::net::TcpStream::connect_timeout(
@@ -45,18 +59,10 @@ pub async fn sdk_config_at(endpoint: &str, retries: bool) -> gatehouse::aws::Sdk
             "\n\nThe AWS emulator at {endpoint} does not answer ({probe}).\nStart it (see `.ci/run`) or run the suite with `bash .ci/run`.\n\n"
         );
     }
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "gatehouse-tests",
-        ));
-    let config = if retries { config } else { config.retry_config(aws_config::retry::RetryConfig::disabled()) };
-    config.load().await
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "gatehouse-tests"))
 }
 
 /// One test's world: stores, the clock they read, and (on the emulator) the names and clients.
@@ -86,7 +92,12 @@ impl TestEnv {
     /// On the emulator reached at `endpoint` (a proxy in front of it, see [`wire`]), with the
     /// SDK's retries or without them.
     pub async fn aws_at(endpoint: &str, retries: bool) -> Self {
-        let sdk = sdk_config_at(endpoint, retries).await;
+        Self::aws_with(&sdk_config_at(endpoint, retries).await).await
+    }
+
+    /// On the emulator as `sdk` reaches it.
+    pub async fn aws_with(sdk: &gatehouse::aws::SdkConfig) -> Self {
+        let sdk = sdk.clone();
         let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let names = Names { table_prefix: prefix.clone(), queue_prefix: prefix, jobs_queue_url: None };
         let dynamo = DynamoClient::new(&sdk);

@@ -1,15 +1,25 @@
-//! AWS calls counted on the wire: a small HTTP proxy in front of the emulator that names each
-//! call (`dynamodb:GetItem`, `sqs:SendMessage`, …) from its `X-Amz-Target` header (or its path,
-//! for REST APIs such as SES v2) and forwards it unchanged. Stores built on [`counted_env`] talk
-//! through it, so a test can assert exactly which calls an operation makes.
+//! AWS calls on the wire: a small HTTP proxy in front of the emulator that names each call
+//! (`dynamodb:GetItem`, `sqs:SendMessage`, …) from its `X-Amz-Target` header (or its path, for
+//! REST APIs such as SES v2), counts it, and forwards it, or, when told to, fails it.
+//!
+//! - [`counted_env`]: every call forwarded unchanged, so a test can assert exactly which calls an
+//!   operation makes.
+//! - [`faulty_env`]: a seeded fraction of calls fails the ways AWS fails ([`Fault`]): throttled,
+//!   a 500, the connection dropped, the answer delayed past the client's attempt timeout, or the
+//!   call forwarded and its answer then dropped, the case that makes a retry dangerous. A proxy
+//!   rather than an SDK interceptor, so that the code under test runs with its own SDK clients,
+//!   retry policy and timeouts exactly as on AWS, and so the request really reaches the emulator
+//!   before its answer is lost (an interceptor can only pretend that).
 
 use crate::TestEnv;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Calls seen by the proxy, by name.
 #[derive(Default)]
@@ -45,9 +55,8 @@ fn call_name(req: &hyper::Request<Incoming>) -> String {
     }
 }
 
-async fn forward(target: &str, req: hyper::Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, String> {
+async fn forward(target: &str, req: hyper::Request<Bytes>) -> Result<hyper::Response<Full<Bytes>>, String> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
     let stream = tokio::net::TcpStream::connect(target).await.map_err(|e| e.to_string())?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
@@ -65,9 +74,214 @@ fn bad_gateway(why: String) -> hyper::Response<Full<Bytes>> {
     resp
 }
 
+/// How the proxy fails a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// 400 `ThrottlingException` / `ProvisionedThroughputExceededException`; not forwarded.
+    Throttle,
+    /// 500 `InternalServerError`; not forwarded.
+    ServerError,
+    /// The connection closed without an answer; not forwarded.
+    Drop,
+    /// Forwarded, answered only after [`Faults::DELAY`], past the client's attempt timeout.
+    Delay,
+    /// Forwarded, then the connection closed without the answer: the write landed, the caller
+    /// does not know.
+    AfterWrite,
+}
+
+const KINDS: [Fault; 5] = [Fault::Throttle, Fault::ServerError, Fault::Drop, Fault::Delay, Fault::AfterWrite];
+
+/// Which calls fail, decided by a seed: the n-th call of an operation fails, and how, as a hash of
+/// (seed, operation, n) says, so a run whose calls come in the same order (a sequential test)
+/// fails the same calls again. Off (0 ‰) until [`Faults::set_rate`].
+pub struct Faults {
+    pub seed: u64,
+    per_mille: AtomicU32,
+    sequence: Mutex<HashMap<String, u64>>,
+    injected: Mutex<BTreeMap<(String, Fault), usize>>,
+    scripted: Mutex<HashMap<String, std::collections::VecDeque<Fault>>>,
+    /// DynamoDB's idempotency of `TransactWriteItems`: the same `ClientRequestToken` within ten
+    /// minutes answers the first success again without writing. The SDK sends one token for all
+    /// retries of a call; moto ignores it, so the proxy keeps the promise AWS keeps.
+    transactions: Mutex<HashMap<String, Bytes>>,
+    /// Tokens whose first call is still with the emulator: a retry meanwhile is answered
+    /// `TransactionInProgressException` (retryable), as DynamoDB answers it.
+    in_flight: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Faults {
+    /// How long a delayed answer waits: past [`ATTEMPT_TIMEOUT`].
+    pub const DELAY: Duration = Duration::from_millis(2_500);
+
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            per_mille: AtomicU32::new(0),
+            sequence: Mutex::default(),
+            injected: Mutex::default(),
+            scripted: Mutex::default(),
+            transactions: Mutex::default(),
+            in_flight: Mutex::default(),
+        }
+    }
+
+    /// Fails `per_mille` ‰ of the calls from now on (0 turns faults off).
+    pub fn set_rate(&self, per_mille: u32) {
+        self.per_mille.store(per_mille.min(1000), Ordering::SeqCst);
+    }
+
+    /// The faults injected so far, by call and kind.
+    pub fn injected(&self) -> BTreeMap<(String, Fault), usize> {
+        self.injected.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Fails the next call of `name` (`dynamodb:PutItem`) with `kind`, whatever the rate; calls
+    /// queue up.
+    pub fn fail_next(&self, name: &str, kind: Fault) {
+        self.scripted.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_owned()).or_default().push_back(kind);
+    }
+
+    /// Whether (and how) to fail this call of `name`.
+    fn decide(&self, name: &str) -> Option<Fault> {
+        let scripted =
+            self.scripted.lock().unwrap_or_else(|e| e.into_inner()).get_mut(name).and_then(|q| q.pop_front());
+        if let Some(kind) = scripted {
+            self.note(name, kind);
+            return Some(kind);
+        }
+        let rate = u64::from(self.per_mille.load(Ordering::SeqCst));
+        if rate == 0 || !is_aws_call(name) {
+            return None;
+        }
+        let n = {
+            let mut seq = self.sequence.lock().unwrap_or_else(|e| e.into_inner());
+            let n = seq.entry(name.to_owned()).or_default();
+            *n += 1;
+            *n
+        };
+        let h = mix(self.seed ^ mix(fnv(name) ^ n));
+        if h % 1000 >= rate {
+            return None;
+        }
+        let kind = KINDS[((h >> 32) % KINDS.len() as u64) as usize];
+        self.note(name, kind);
+        Some(kind)
+    }
+
+    fn note(&self, name: &str, kind: Fault) {
+        *self.injected.lock().unwrap_or_else(|e| e.into_inner()).entry((name.to_owned(), kind)).or_default() += 1;
+    }
+}
+
+/// The calls the code makes; not the emulator's own test API.
+fn is_aws_call(name: &str) -> bool {
+    !name.contains("/moto-api")
+}
+
+/// SplitMix64's finaliser: a well-spread 64-bit hash of a 64-bit value.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The attempt timeout of the SDK clients in a [`faulty_env`]: shorter than production's
+/// (`gatehouse::aws::TIMEOUTS`) so a delayed answer costs the test two seconds, not three, and
+/// long enough that the emulator's own slowness is not taken for a fault.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(2_000);
+
+/// An error answer as AWS's JSON protocols give it (DynamoDB, SQS, SES v2 alike read `__type`
+/// or `x-amzn-ErrorType`).
+fn aws_error(status: u16, code: &str, message: &str) -> hyper::Response<Full<Bytes>> {
+    let body = serde_json::json!({ "__type": code, "message": message }).to_string();
+    let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = resp.headers_mut();
+    headers.insert("content-type", hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(code) {
+        headers.insert("x-amzn-errortype", v);
+    }
+    resp
+}
+
+/// A proxy's answer: a response, or the connection closed without one.
+type Answer = Result<hyper::Response<Full<Bytes>>, std::io::Error>;
+
+async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hyper::Request<Incoming>) -> Answer {
+    let fault = faults.as_ref().and_then(|f| f.decide(name));
+    match fault {
+        Some(Fault::Throttle) => {
+            let code = if name.starts_with("dynamodb:") {
+                "ProvisionedThroughputExceededException"
+            } else {
+                "ThrottlingException"
+            };
+            return Ok(aws_error(400, code, "Rate exceeded (injected)"));
+        }
+        Some(Fault::ServerError) => return Ok(aws_error(500, "InternalServerError", "injected")),
+        Some(Fault::Drop) => return Err(std::io::Error::other("connection dropped (injected)")),
+        _ => {}
+    }
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+    let token = (name == "dynamodb:TransactWriteItems")
+        .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+        .flatten()
+        .and_then(|v| v.get("ClientRequestToken").and_then(|t| t.as_str()).map(str::to_owned));
+    if let (Some(f), Some(t)) = (&faults, &token) {
+        if let Some(first) = f.transactions.lock().unwrap_or_else(|e| e.into_inner()).get(t).cloned() {
+            let mut resp = hyper::Response::new(Full::new(first));
+            resp.headers_mut()
+                .insert("content-type", hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"));
+            return Ok(resp);
+        }
+        if !f.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(t.clone()) {
+            return Ok(aws_error(400, "TransactionInProgressException", "the same client request token is in flight"));
+        }
+    }
+    let request = hyper::Request::from_parts(parts, body);
+    let work = {
+        let (target, faults, token) = (target.to_owned(), faults.clone(), token.clone());
+        let delay = fault == Some(Fault::Delay);
+        async move {
+            if delay {
+                tokio::time::sleep(Faults::DELAY).await;
+            }
+            let resp = forward(&target, request).await;
+            if let (Some(f), Some(t)) = (&faults, &token) {
+                if let Ok(r) = &resp
+                    && r.status().is_success()
+                {
+                    let body = r.body().clone().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    f.transactions.lock().unwrap_or_else(|e| e.into_inner()).insert(t.clone(), body);
+                }
+                f.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(t);
+            }
+            resp
+        }
+    };
+    // In a task of its own: a client that gives up (past its attempt timeout) closes the
+    // connection and drops this future, and the request must still land and be accounted for.
+    let resp = match tokio::spawn(work).await.map_err(|e| e.to_string()).and_then(|r| r) {
+        Ok(resp) => resp,
+        Err(why) => return Ok(bad_gateway(why)),
+    };
+    if fault == Some(Fault::AfterWrite) {
+        return Err(std::io::Error::other("answer dropped after the call was forwarded (injected)"));
+    }
+    Ok(resp)
+}
+
 /// Starts the proxy in front of `emulator` (`http://127.0.0.1:PORT`) on a free port of
-/// 127.0.0.1; it lives as long as the test's runtime. Returns its endpoint and its counter.
-pub async fn start_proxy(emulator: &str) -> (String, Arc<WireCounter>) {
+/// 127.0.0.1, failing calls as `faults` says (none if `None`); it lives as long as the test's
+/// runtime. Returns its endpoint and its counter.
+pub async fn start_proxy(emulator: &str, faults: Option<Arc<Faults>>) -> (String, Arc<WireCounter>) {
     let target = emulator.trim_start_matches("http://").trim_end_matches('/').to_owned();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
     let addr = listener.local_addr().expect("an address");
@@ -75,13 +289,14 @@ pub async fn start_proxy(emulator: &str) -> (String, Arc<WireCounter>) {
     let seen = counter.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (target, seen) = (target.clone(), seen.clone());
+            let (target, seen, faults) = (target.clone(), seen.clone(), faults.clone());
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
-                    let (target, seen) = (target.clone(), seen.clone());
+                    let (target, seen, faults) = (target.clone(), seen.clone(), faults.clone());
                     async move {
-                        seen.bump(call_name(&req));
-                        Ok::<_, std::convert::Infallible>(forward(&target, req).await.unwrap_or_else(bad_gateway))
+                        let name = call_name(&req);
+                        seen.bump(name.clone());
+                        answer(&target, faults, &name, req).await
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
@@ -93,9 +308,26 @@ pub async fn start_proxy(emulator: &str) -> (String, Arc<WireCounter>) {
 
 /// A test world on the emulator whose every AWS call goes through a counting proxy.
 pub async fn counted_env() -> (TestEnv, Arc<WireCounter>) {
-    let (endpoint, counter) = start_proxy(&crate::emulator_endpoint()).await;
+    let (endpoint, counter) = start_proxy(&crate::emulator_endpoint(), None).await;
     // Without the SDK's retries: a retried call would count twice.
     let env = TestEnv::aws_at(&endpoint, false).await;
     counter.take();
     (env, counter)
+}
+
+/// A test world on the emulator whose every AWS call goes through a fault-injecting proxy, with
+/// the SDK's standard retries and an attempt timeout ([`ATTEMPT_TIMEOUT`]), as in production.
+/// Faults are off until the test calls [`Faults::set_rate`] (migrating happens without them).
+/// Returns the SDK configuration too, for clients the test builds itself (an SES mailer).
+pub async fn faulty_env(seed: u64) -> (TestEnv, Arc<Faults>, gatehouse::aws::SdkConfig) {
+    let faults = Arc::new(Faults::new(seed));
+    let (endpoint, _) = start_proxy(&crate::emulator_endpoint(), Some(faults.clone())).await;
+    let (connect, _, operation) = gatehouse::aws::TIMEOUTS;
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(connect)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(operation)
+        .build();
+    let sdk = crate::sdk_config_with(&endpoint, timeouts).await;
+    (TestEnv::aws_with(&sdk).await, faults, sdk)
 }

@@ -15,6 +15,7 @@ use crate::schema;
 use crate::stores::Stores;
 use dynamo::Table;
 use std::sync::Arc;
+use std::time::Duration;
 
 impl Stores {
     /// DynamoDB and SQS, as the SDK configuration says (region, credentials, `AWS_ENDPOINT_URL`).
@@ -58,9 +59,29 @@ impl Stores {
 }
 
 /// The AWS SDK configuration from the standard environment (`AWS_REGION`, credentials,
-/// `AWS_ENDPOINT_URL` for emulators). Credentials are resolved lazily, on the first request.
+/// `AWS_ENDPOINT_URL` for emulators), with [`TIMEOUTS`]. Credentials are resolved lazily, on the
+/// first request.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_from_env().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts()).load().await
+}
+
+/// How long one AWS call may take: a connection in 3 s, an attempt in 3 s (a DynamoDB or SQS call
+/// answers in milliseconds; an attempt that hangs is given up and retried by the SDK's standard
+/// retry), the whole call with its retries in 8 s, under the functions' 10 s Lambda timeout, so a
+/// stalled dependency answers 503 `unavailable` instead of the invocation being killed. The SDK's
+/// own defaults have no attempt or operation timeout: one hung connection would hold a request
+/// until Lambda ends it. A long poll widens its own attempt (`SqsQueue::receive`).
+pub const TIMEOUTS: (Duration, Duration, Duration) =
+    (Duration::from_secs(3), Duration::from_secs(3), Duration::from_secs(8));
+
+/// [`TIMEOUTS`] as the SDK takes them.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    let (connect, attempt, operation) = TIMEOUTS;
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(connect)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation)
+        .build()
 }
 
 /// What every Lambda function starts from: the configuration, the SDK configuration and the

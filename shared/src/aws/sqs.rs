@@ -5,6 +5,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::jobs::{JobQueue, QueueMessage, check_send};
 use async_trait::async_trait;
 pub use aws_sdk_sqs::Client;
+use aws_sdk_sqs::config::Config;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -110,6 +111,9 @@ impl JobQueue for SqsQueue {
             .set_visibility_timeout(visibility.map(secs_i32))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            // A long poll waits up to 20 s for a message: its attempt may take that long, and more.
+            .customize()
+            .config_override(Config::builder().timeout_config(long_poll_timeouts(wait)))
             .send()
             .await
             .map_err(|e| sdk_error(&self.name, e))?;
@@ -168,4 +172,15 @@ impl JobQueue for SqsQueue {
         let d = self.depth().await?;
         Ok(d.visible + d.in_flight + d.delayed)
     }
+}
+
+/// [`crate::aws::TIMEOUTS`] widened by a long poll's wait.
+fn long_poll_timeouts(wait: Duration) -> aws_config::timeout::TimeoutConfig {
+    let (connect, attempt, operation) = crate::aws::TIMEOUTS;
+    let wait = wait.min(Duration::from_secs(20));
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(connect)
+        .operation_attempt_timeout(attempt + wait)
+        .operation_timeout(operation + wait)
+        .build()
 }

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 
 pub struct MemoryResets {
     clock: SharedClock,
-    rows: Table<String, ResetRecord>,
+    /// Each token, and whether it is spent.
+    rows: Table<String, (ResetRecord, bool)>,
 }
 
 impl MemoryResets {
@@ -24,30 +25,46 @@ impl ResetStore for MemoryResets {
         let now = self.clock.now();
         let mut t = self.rows.lock();
         let key = record.email.normalized();
-        if let Some(old) = t.get(&key)
+        if let Some((old, spent)) = t.get(&key)
+            && !spent
             && old.expires_at > now
             && old.created_at > throttle_since
             && old.token_hash != record.token_hash
         {
             return Ok(false);
         }
-        t.insert(key, record.clone());
+        t.insert(key, (record.clone(), false));
         Ok(true)
     }
 
     async fn find(&self, email: &Email) -> StoreResult<Option<ResetRecord>> {
         let now = self.clock.now();
-        Ok(self.rows.lock().get(&email.normalized()).filter(|r| r.expires_at > now).cloned())
+        Ok(self
+            .rows
+            .lock()
+            .get(&email.normalized())
+            .filter(|(r, spent)| !spent && r.expires_at > now)
+            .map(|(r, _)| r.clone()))
     }
 
     async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<bool> {
         let mut t = self.rows.lock();
-        let key = email.normalized();
-        let ok = t.get(&key).is_some_and(|r| r.expires_at > now && r.token_hash == token_hash);
-        if ok {
-            t.remove(&key);
+        match t.get_mut(&email.normalized()) {
+            Some((r, spent)) if !*spent && r.expires_at > now && r.token_hash == token_hash => {
+                *spent = true;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(ok)
+    }
+
+    async fn restore(&self, email: &Email, token_hash: &str) -> StoreResult<()> {
+        if let Some((r, spent)) = self.rows.lock().get_mut(&email.normalized())
+            && r.token_hash == token_hash
+        {
+            *spent = false;
+        }
+        Ok(())
     }
 
     async fn delete(&self, email: &Email) -> StoreResult<()> {

@@ -172,6 +172,7 @@ contract!(
     a_reset_token_is_consumed_once_and_only_by_its_own_hash,
     an_expired_reset_token_is_neither_found_nor_consumed,
     ten_concurrent_consumptions_of_one_reset_token_succeed_once,
+    a_spent_token_given_back_works_once_more_and_never_throttles_a_new_link,
     a_token_is_found_by_id_and_matches_only_its_secret,
     an_expired_token_is_invisible_though_still_stored,
     last_used_is_written_at_most_once_per_interval,

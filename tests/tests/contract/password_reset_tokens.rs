@@ -84,3 +84,23 @@ pub async fn ten_concurrent_consumptions_of_one_reset_token_succeed_once(env: Te
     }
     assert_eq!(wins, 1);
 }
+
+pub async fn a_spent_token_given_back_works_once_more_and_never_throttles_a_new_link(env: TestEnv) {
+    let (token, rec) = reset(&env, "ann@example.com");
+    let email = Email::parse("ann@example.com").unwrap();
+    let throttle = Span::seconds(60);
+    assert!(env.stores.resets.put_unless_throttled(&rec, now(&env) - throttle).await.unwrap());
+    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap());
+    assert_eq!(env.stores.resets.find(&email).await.unwrap(), None, "spent: not found");
+    // The reset that spent it could not change the password: it gives the token back.
+    env.stores.resets.restore(&email, &token.hash()).await.unwrap();
+    assert_eq!(env.stores.resets.find(&email).await.unwrap().map(|r| r.token_hash), Some(rec.token_hash.clone()));
+    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap(), "the retry spends it");
+    assert!(!env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap(), "and only once");
+    // Giving back another token's hash does nothing.
+    env.stores.resets.restore(&email, &PlainResetToken::generate().hash()).await.unwrap();
+    assert_eq!(env.stores.resets.find(&email).await.unwrap(), None);
+    // A spent token does not hold off a new link, even within the throttle window.
+    let (_, fresh) = reset(&env, "ann@example.com");
+    assert!(env.stores.resets.put_unless_throttled(&fresh, now(&env) - throttle).await.unwrap());
+}

@@ -371,3 +371,20 @@ fn the_reset_url_has_no_default_and_reaches_every_function() {
         }
     }
 }
+
+/// An AWS call gives up (attempt and operation timeouts) before Lambda ends the invocation, so a
+/// stalled dependency is answered 503 `unavailable`, not a killed function; the function that
+/// sets a shorter timeout (the authorizer, 5 s) still fits one attempt and its retry.
+#[test]
+fn aws_calls_time_out_before_the_functions_do() {
+    let template = gatehouse_tests::template::load();
+    let global = template["Globals"]["Function"]["Timeout"].as_u64().expect("Globals.Function.Timeout");
+    let (connect, attempt, operation) = gatehouse::aws::TIMEOUTS;
+    assert!(operation.as_secs() < global, "operation timeout {operation:?} under the functions' {global} s");
+    assert!(attempt <= operation && connect <= operation);
+    for (name, function) in gatehouse_tests::template::of_type(&template, "AWS::Serverless::Function") {
+        if let Some(own) = function["Properties"]["Timeout"].as_u64() {
+            assert!(own > attempt.as_secs(), "{name}: {own} s leaves no room for one {attempt:?} attempt");
+        }
+    }
+}

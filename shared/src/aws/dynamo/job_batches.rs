@@ -167,9 +167,17 @@ impl BatchStore for DynamoBatches {
             list_sk: Some(b.list_key()),
         })?;
         if self.t.put_if(item, Cond::new("attribute_not_exists(pk)")).await? {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict(format!("batch {} exists", b.id)))
+            return Ok(());
+        }
+        // Refused: this very put, retried by the SDK after it landed, finds itself (one read,
+        // only on this path); anything else under the id is another batch.
+        match self.find(&b.id).await? {
+            Some(found)
+                if found.created_at == b.created_at && found.total_jobs == b.total_jobs && found.name == b.name =>
+            {
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict(format!("batch {} exists", b.id))),
         }
     }
 
@@ -187,8 +195,18 @@ impl BatchStore for DynamoBatches {
     }
 
     async fn add_jobs(&self, id: &str, count: u64) -> StoreResult<bool> {
-        let cond = Cond::new("attribute_exists(pk)").value(":n", n(count));
-        self.t.update_if(batch_key(id), "ADD total_jobs :n, pending_jobs :n", cond).await
+        // An ADD retried by the SDK after it landed would count the jobs twice, and the batch
+        // would wait for jobs that do not exist: each add carries its own id, applied once.
+        let add = hex::encode(crate::secret::random_bytes::<12>());
+        let cond = Cond::new("attribute_exists(pk) AND NOT contains(add_ids, :add)")
+            .value(":n", n(count))
+            .value(":add", s(&add))
+            .value(":adds", AttributeValue::Ss(vec![add.clone()]));
+        if self.t.update_if(batch_key(id), "ADD total_jobs :n, pending_jobs :n, add_ids :adds", cond).await? {
+            return Ok(true);
+        }
+        let item = self.t.get(batch_key(id)).await?;
+        Ok(item.is_some_and(|i| matches!(i.get("add_ids"), Some(AttributeValue::Ss(ids)) if ids.contains(&add))))
     }
 
     async fn record_success(&self, id: &str, job_uuid: &str) -> StoreResult<Option<Counted>> {

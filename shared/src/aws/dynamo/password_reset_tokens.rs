@@ -1,5 +1,8 @@
 //! `password_reset_tokens`: keyed by the normalised email, one live token each; TTL on
-//! `expires_at`. Throttle and single use are conditions on the write, not reads before it.
+//! `expires_at`. Throttle and single use are conditions on the write, not reads before it. A
+//! token is spent by marking it with the spending call's own id (not by deleting it), so that
+//! the SDK retrying the spend after it landed recognises its own mark instead of finding the
+//! token gone, and a reset that spent it and then failed can give it back.
 
 use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, s, secs};
 use crate::clock::Timestamp;
@@ -7,6 +10,7 @@ use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
 use crate::password_reset_tokens::{ResetRecord, ResetStore};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -15,6 +19,8 @@ struct ResetItem {
     token_hash: String,
     created_at: i64,
     expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spent_by: Option<String>,
 }
 
 pub struct DynamoResets {
@@ -35,33 +41,55 @@ impl ResetStore for DynamoResets {
             token_hash: r.token_hash.clone(),
             created_at: ms(r.created_at),
             expires_at: secs(r.expires_at),
+            spent_by: None,
         })?;
-        let cond =
-            Cond::new("attribute_not_exists(email) OR expires_at <= :now_s OR created_at <= :since OR token_hash = :h")
-                .now_s(self.t.now())
-                .value(":since", n(ms(throttle_since)))
-                .value(":h", s(&r.token_hash));
+        let cond = Cond::new(
+            "attribute_not_exists(email) OR expires_at <= :now_s OR created_at <= :since OR token_hash = :h \
+             OR attribute_exists(spent_by)",
+        )
+        .now_s(self.t.now())
+        .value(":since", n(ms(throttle_since)))
+        .value(":h", s(&r.token_hash));
         self.t.put_if(item, cond).await
     }
 
     async fn find(&self, email: &Email) -> StoreResult<Option<ResetRecord>> {
-        let decode = |item: Item| -> StoreResult<ResetRecord> {
+        let decode = |item: Item| -> StoreResult<(ResetRecord, bool)> {
             let i: ResetItem = self.t.decode(item)?;
-            Ok(ResetRecord {
+            let record = ResetRecord {
                 email: Email::parse(&i.email).map_err(|e| StoreError::corrupt(&self.t.name, format!("email: {e}")))?,
                 token_hash: i.token_hash,
                 created_at: from_ms(&self.t.name, i.created_at)?,
                 expires_at: from_secs(&self.t.name, i.expires_at)?,
-            })
+            };
+            Ok((record, i.spent_by.is_some()))
         };
-        self.t.find_live(key1("email", email.normalized()), decode, |r| Some(r.expires_at)).await
+        let found = self.t.find_live(key1("email", email.normalized()), decode, |(r, _)| Some(r.expires_at)).await?;
+        Ok(found.filter(|(_, spent)| !spent).map(|(r, _)| r))
     }
 
     async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<bool> {
-        let cond = Cond::new(format!("attribute_exists(email) AND token_hash = :h AND {LIVE}"))
-            .value(":h", s(token_hash))
-            .now_s(now);
-        self.t.delete_if(key1("email", email.normalized()), cond).await
+        let by = hex::encode(crate::secret::random_bytes::<16>());
+        let cond = Cond::new(format!(
+            "attribute_exists(email) AND token_hash = :h AND attribute_not_exists(spent_by) AND {LIVE}"
+        ))
+        .value(":h", s(token_hash))
+        .value(":by", s(&by))
+        .now_s(now);
+        let key = key1("email", email.normalized());
+        if self.t.update_if(key.clone(), "SET spent_by = :by", cond).await? {
+            return Ok(true);
+        }
+        // Refused: spent by this very call if the mark is its own (its answer was lost and the
+        // SDK sent it again); by another, or never there, otherwise.
+        let item = self.t.get(key).await?;
+        Ok(item.is_some_and(|i| matches!(i.get("spent_by"), Some(AttributeValue::S(b)) if *b == by)))
+    }
+
+    async fn restore(&self, email: &Email, token_hash: &str) -> StoreResult<()> {
+        let cond = Cond::new("token_hash = :h").value(":h", s(token_hash));
+        self.t.update_if(key1("email", email.normalized()), "REMOVE spent_by", cond).await?;
+        Ok(())
     }
 
     async fn delete(&self, email: &Email) -> StoreResult<()> {

@@ -178,11 +178,16 @@ impl UserStore for DynamoUsers {
         now: Timestamp,
     ) -> StoreResult<Option<u64>> {
         let next = expected + u64::from(change.revoke);
-        let mut sets = vec!["updated_at = :u", "cred_version = :next"];
+        // This change's own mark, so that the SDK retrying it after it landed (its answer lost)
+        // is told apart from another change winning the race: the retry's condition fails on
+        // the version this very write moved on.
+        let mark = hex::encode(crate::secret::random_bytes::<16>());
+        let mut sets = vec!["updated_at = :u", "cred_version = :next", "cred_change = :mark"];
         let mut cond = Cond::new(version_condition(expected))
             .value(":u", n(ms(now)))
             .value(":v", n(expected))
-            .value(":next", n(next));
+            .value(":next", n(next))
+            .value(":mark", s(&mark));
         if let Some(h) = change.password {
             sets.push("password = :p");
             cond = cond.value(":p", s(h.as_str()));
@@ -197,8 +202,13 @@ impl UserStore for DynamoUsers {
         // Users from before the column was dropped may still carry a remember token: it goes.
         let removed = if change.disable == Some(false) { "remember_token, disabled_at" } else { "remember_token" };
         let update = format!("SET {} REMOVE {removed}", sets.join(", "));
-        let changed = self.t.update_if(key1("pk", user_pk(id)), update, cond).await?;
-        Ok(changed.then_some(next))
+        if self.t.update_if(key1("pk", user_pk(id)), update, cond).await? {
+            return Ok(Some(next));
+        }
+        // Refused: ours if the item carries this change's mark (one consistent read, only here).
+        let item = self.t.get(key1("pk", user_pk(id))).await?;
+        let ours = item.is_some_and(|i| matches!(i.get("cred_change"), Some(AttributeValue::S(m)) if *m == mark));
+        Ok(ours.then_some(next))
     }
 
     async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
@@ -326,6 +336,19 @@ impl UserStore for DynamoUsers {
                 .find(id)
                 .await?
                 .is_some_and(|u| u.two_factor.confirmed_at.is_some() && u.two_factor.last_use.as_deref() == Some(by)),
+            // A confirmation is ours if the secret and the (freshly generated) recovery codes are.
+            TwoFactorWrite::Confirm { sealed, recovery, .. } => {
+                self.t.get(key1("pk", user_pk(id))).await?.is_some_and(|i| {
+                    let secret = matches!(i.get("tf_secret"), Some(AttributeValue::S(x)) if x == sealed);
+                    let codes = match i.get("tf_recovery") {
+                        Some(AttributeValue::M(m)) => {
+                            m.len() == recovery.len() && recovery.iter().all(|h| m.contains_key(h))
+                        }
+                        _ => false,
+                    };
+                    i.contains_key("tf_confirmed_at") && secret && codes
+                })
+            }
             _ => false,
         })
     }
