@@ -91,14 +91,25 @@ impl PasswordBroker {
         let user = match self.reset_to(email, &hash).await {
             Ok(user) => user,
             Err(e) => {
-                // Spent, but nothing changed: the link works again, so the client's retry of this
-                // reset (after the 503 it gets) can finish it instead of finding the link spent.
-                if let Err(r) = stores.resets.restore(email, &token.hash()).await {
+                // Spent, but did the password change? Only when a fresh read shows it did not
+                // (this reset's hash, salted, is in no other write) does the link work again, so
+                // the client's retry (after the 503 it gets) can finish the reset instead of
+                // finding the link spent. A write that landed with its answer lost, or a read that
+                // fails too, keeps the link spent: single use comes first.
+                let unchanged = matches!(
+                    stores.users.find_by_email(email).await,
+                    Ok(Some(u)) if u.password_hash.as_str() != hash.as_str()
+                );
+                if unchanged && let Err(r) = stores.resets.restore(email, &token.hash()).await {
                     tracing::warn!(event = "reset_token_not_restored", error = %r);
                 }
                 return Err(e);
             }
         };
+        // The spent token goes: a give-back of an earlier attempt landing late finds nothing.
+        if let Err(e) = stores.resets.delete(email).await {
+            tracing::warn!(event = "spent_reset_token_left", error = %e);
+        }
         revoke(stores, &user.id, Revocation::Everything, reasons::PASSWORD_RESET).await?;
         tracing::info!(event = "password_reset", user_id = %user.id, email_tag = %self.auth.email_tag(email));
         // The reset is done: a notice that cannot be queued is logged, never the reset's failure.

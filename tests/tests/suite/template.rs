@@ -373,8 +373,8 @@ fn the_reset_url_has_no_default_and_reaches_every_function() {
 }
 
 /// An AWS call gives up (attempt and operation timeouts) before Lambda ends the invocation, so a
-/// stalled dependency is answered 503 `unavailable`, not a killed function; the function that
-/// sets a shorter timeout (the authorizer, 5 s) still fits one attempt and its retry.
+/// stalled dependency is answered 503 `unavailable`, not a killed function; a function that sets
+/// a shorter timeout of its own (the authorizer, 5 s) still fits one whole attempt.
 #[test]
 fn aws_calls_time_out_before_the_functions_do() {
     let template = gatehouse_tests::template::load();

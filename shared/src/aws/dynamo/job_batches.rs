@@ -172,8 +172,11 @@ impl BatchStore for DynamoBatches {
         // Refused: this very put, retried by the SDK after it landed, finds itself (one read,
         // only on this path); anything else under the id is another batch.
         match self.find(&b.id).await? {
+            // Times are stored in milliseconds; the batch in hand may carry nanoseconds.
             Some(found)
-                if found.created_at == b.created_at && found.total_jobs == b.total_jobs && found.name == b.name =>
+                if found.created_at.timestamp_millis() == b.created_at.timestamp_millis()
+                    && found.total_jobs == b.total_jobs
+                    && found.name == b.name =>
             {
                 Ok(())
             }
