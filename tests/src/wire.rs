@@ -322,12 +322,7 @@ pub async fn counted_env() -> (TestEnv, Arc<WireCounter>) {
 pub async fn faulty_env(seed: u64) -> (TestEnv, Arc<Faults>, gatehouse::aws::SdkConfig) {
     let faults = Arc::new(Faults::new(seed));
     let (endpoint, _) = start_proxy(&crate::emulator_endpoint(), Some(faults.clone())).await;
-    let (connect, _, operation) = gatehouse::aws::TIMEOUTS;
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(connect)
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(operation)
-        .build();
+    let timeouts = gatehouse::aws::timeouts().to_builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build();
     let sdk = crate::sdk_config_with(&endpoint, timeouts).await;
     (TestEnv::aws_with(&sdk).await, faults, sdk)
 }

@@ -76,11 +76,17 @@ pub const TIMEOUTS: (Duration, Duration, Duration) =
 
 /// [`TIMEOUTS`] as the SDK takes them.
 pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    timeouts_waiting(Duration::ZERO)
+}
+
+/// [`TIMEOUTS`] with the attempt and the whole call widened by `wait`: a call that waits on
+/// purpose (an SQS long poll) before it answers.
+pub fn timeouts_waiting(wait: Duration) -> aws_config::timeout::TimeoutConfig {
     let (connect, attempt, operation) = TIMEOUTS;
     aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(connect)
-        .operation_attempt_timeout(attempt)
-        .operation_timeout(operation)
+        .operation_attempt_timeout(attempt + wait)
+        .operation_timeout(operation + wait)
         .build()
 }
 

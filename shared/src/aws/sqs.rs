@@ -10,6 +10,9 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+/// The longest long poll SQS allows.
+const MAX_WAIT: Duration = Duration::from_secs(20);
+
 /// A queue by name; its URL is configured or looked up once, on first use (no network call at
 /// start-up).
 pub struct SqsQueue {
@@ -107,13 +110,13 @@ impl JobQueue for SqsQueue {
             .receive_message()
             .queue_url(self.url().await?)
             .max_number_of_messages(max as i32)
-            .wait_time_seconds(secs_i32(wait).min(20))
+            .wait_time_seconds(secs_i32(wait.min(MAX_WAIT)))
             .set_visibility_timeout(visibility.map(secs_i32))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             // A long poll waits up to 20 s for a message: its attempt may take that long, and more.
             .customize()
-            .config_override(Config::builder().timeout_config(long_poll_timeouts(wait)))
+            .config_override(Config::builder().timeout_config(crate::aws::timeouts_waiting(wait.min(MAX_WAIT))))
             .send()
             .await
             .map_err(|e| sdk_error(&self.name, e))?;
@@ -172,15 +175,4 @@ impl JobQueue for SqsQueue {
         let d = self.depth().await?;
         Ok(d.visible + d.in_flight + d.delayed)
     }
-}
-
-/// [`crate::aws::TIMEOUTS`] widened by a long poll's wait.
-fn long_poll_timeouts(wait: Duration) -> aws_config::timeout::TimeoutConfig {
-    let (connect, attempt, operation) = crate::aws::TIMEOUTS;
-    let wait = wait.min(Duration::from_secs(20));
-    aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(connect)
-        .operation_attempt_timeout(attempt + wait)
-        .operation_timeout(operation + wait)
-        .build()
 }

@@ -9,7 +9,6 @@ use crate::error::StoreResult;
 use crate::sessions::SessionKey;
 use crate::users::UserId;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -142,22 +141,13 @@ impl CrossAppStore for DynamoCrossApp {
         .value(":used", n(ms(now)))
         .value(":app", s(target_app))
         .now_s(now);
-        // Marked with this exchange's own id: the SDK retrying the update after it landed is
-        // refused by `used_at`, and the mark tells it the handoff was spent by this very call.
-        let by = hex::encode(crate::secret::random_bytes::<16>());
-        let cond = cond.value(":by", s(&by));
-        let key = key1("token_hash", token_hash);
-        if let Some(used) =
-            self.handoffs.update_if_returning(key.clone(), "SET used_at = :used, used_by = :by", cond).await?
-        {
-            return self.handoff(used).map(Some);
-        }
-        match self.handoffs.get(key).await? {
-            Some(item) if matches!(item.get("used_by"), Some(AttributeValue::S(b)) if *b == by) => {
-                self.handoff(item).map(Some)
-            }
-            _ => Ok(None),
-        }
+        // Marked with this exchange's own id (`update_own`): the SDK retrying the update after it
+        // landed is refused by `used_at`, and the mark tells it the handoff was spent by this call.
+        let used = self
+            .handoffs
+            .update_own(key1("token_hash", token_hash), "SET used_at = :used, used_by = :mark", cond, "used_by")
+            .await?;
+        used.map(|a| self.handoff(a)).transpose()
     }
 
     async fn record_session(&self, c: &CrossAppSession) -> StoreResult<()> {

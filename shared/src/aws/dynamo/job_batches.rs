@@ -2,7 +2,7 @@
 //! (`pk = <id>, sk = job#<uuid>`). Counting writes the mark (if absent) and moves the counters in
 //! one transaction, so a job delivered twice is counted once, however many workers race.
 
-use super::{Cond, Item, LIVE, Table, cancellation_codes, from_ms, n, opt_from_ms, opt_from_secs, s, secs};
+use super::{Cond, Item, LIVE, OwnMark, Table, cancellation_codes, from_ms, n, opt_from_ms, opt_from_secs, s, secs};
 use crate::clock::Timestamp;
 use crate::error::{StoreError, StoreResult};
 use crate::job_batches::{Batch, BatchOptions, BatchStore, Counted};
@@ -200,16 +200,18 @@ impl BatchStore for DynamoBatches {
     async fn add_jobs(&self, id: &str, count: u64) -> StoreResult<bool> {
         // An ADD retried by the SDK after it landed would count the jobs twice, and the batch
         // would wait for jobs that do not exist: each add carries its own id, applied once.
-        let add = hex::encode(crate::secret::random_bytes::<12>());
+        let add = OwnMark::new();
         let cond = Cond::new("attribute_exists(pk) AND NOT contains(add_ids, :add)")
             .value(":n", n(count))
-            .value(":add", s(&add))
-            .value(":adds", AttributeValue::Ss(vec![add.clone()]));
+            .value(":add", add.value())
+            .value(":adds", AttributeValue::Ss(vec![add.as_str().to_owned()]));
         if self.t.update_if(batch_key(id), "ADD total_jobs :n, pending_jobs :n, add_ids :adds", cond).await? {
             return Ok(true);
         }
         let item = self.t.get(batch_key(id)).await?;
-        Ok(item.is_some_and(|i| matches!(i.get("add_ids"), Some(AttributeValue::Ss(ids)) if ids.contains(&add))))
+        Ok(item.is_some_and(
+            |i| matches!(i.get("add_ids"), Some(AttributeValue::Ss(ids)) if ids.iter().any(|i| i == add.as_str())),
+        ))
     }
 
     async fn record_success(&self, id: &str, job_uuid: &str) -> StoreResult<Option<Counted>> {

@@ -1,7 +1,7 @@
 //! `job_runs`: keyed by job uuid; `state` is `running` (with `lease_until`, ms) or `completed`;
 //! TTL on `expires_at`.
 
-use super::{Cond, Item, Table, from_ms, key1, ms, n, s, secs};
+use super::{Cond, Item, OwnMark, Table, from_ms, key1, ms, n, s, secs};
 use crate::clock::{Timestamp, from_epoch_seconds};
 use crate::error::{StoreError, StoreResult};
 use crate::job_runs::{Claim, JobRunStore};
@@ -37,14 +37,14 @@ impl JobRunStore for DynamoJobRuns {
         // This claim's own mark: when the SDK retries a put whose answer was lost, the retry is
         // refused by the claim it made itself, and the read below must see that it is ours
         // (else the job would wait out its own lease, or look busy for good to this run).
-        let claimant = hex::encode(crate::secret::random_bytes::<16>());
+        let claimant = OwnMark::new();
         for _ in 0..3 {
             let item = Item::from([
                 ("uuid".to_owned(), s(uuid)),
                 ("state".to_owned(), s("running")),
                 ("lease_until".to_owned(), n(ms(lease_until))),
                 ("expires_at".to_owned(), n(secs(expires_at))),
-                ("claimant".to_owned(), s(&claimant)),
+                ("claimant".to_owned(), claimant.value()),
             ]);
             let cond = Cond::new(
                 "attribute_not_exists(#u) OR expires_at <= :now_s OR (#s = :running AND lease_until <= :now_ms)",
@@ -66,12 +66,7 @@ impl JobRunStore for DynamoJobRuns {
             }
             return match item.get("state") {
                 Some(AttributeValue::S(st)) if st == "completed" => Ok(Claim::Completed),
-                Some(AttributeValue::S(st))
-                    if st == "running"
-                        && matches!(item.get("claimant"), Some(AttributeValue::S(c)) if *c == claimant) =>
-                {
-                    Ok(Claim::Claimed)
-                }
+                Some(AttributeValue::S(st)) if st == "running" && claimant.on(&item, "claimant") => Ok(Claim::Claimed),
                 Some(AttributeValue::S(st)) if st == "running" => {
                     let until = num(&item, "lease_until")
                         .ok_or_else(|| StoreError::corrupt(&self.t.name, "lease_until missing"))?;

@@ -47,6 +47,30 @@ use std::sync::Arc;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
+/// A write's own random mark, stored with what it writes: the SDK retrying a write whose answer
+/// was lost is refused by the write itself, and the mark tells that refusal from another
+/// writer's (see [`Table::update_own`]).
+pub(crate) struct OwnMark(String);
+
+impl OwnMark {
+    pub(crate) fn new() -> Self {
+        Self(hex::encode(crate::secret::random_bytes::<16>()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn value(&self) -> AttributeValue {
+        AttributeValue::S(self.0.clone())
+    }
+
+    /// Whether `item` carries this mark in `attr`.
+    pub(crate) fn on(&self, item: &Item, attr: &str) -> bool {
+        matches!(item.get(attr), Some(AttributeValue::S(m)) if *m == self.0)
+    }
+}
+
 /// `$req` (a put, delete or update request) with the condition and placeholders of `$cond`, a
 /// [`Cond`]: the request builders share no trait to write this as a function over.
 macro_rules! with_cond {
@@ -217,6 +241,24 @@ impl Table {
     /// does not. `cond` carries the placeholders of both expressions.
     pub(crate) async fn update_if(&self, key: Item, update: impl Into<String>, cond: Cond) -> StoreResult<bool> {
         Ok(self.conditional(self.send_update(key, update, cond, None).await)?.is_some())
+    }
+
+    /// [`Table::update_if`] for a write that sets `attr = :mark` to this call's [`OwnMark`]:
+    /// when the condition refuses it, the item is read once (consistently, only then), and if
+    /// it carries the mark, the refusal was this very write retried by the SDK after it landed
+    /// and its answer was lost: a success. Returns the item as written, `None` if refused.
+    pub(crate) async fn update_own(
+        &self,
+        key: Item,
+        update: impl Into<String>,
+        cond: Cond,
+        attr: &str,
+    ) -> StoreResult<Option<Item>> {
+        let mark = OwnMark::new();
+        if let Some(item) = self.update_if_returning(key.clone(), update, cond.value(":mark", mark.value())).await? {
+            return Ok(Some(item));
+        }
+        Ok(self.get(key).await?.filter(|item| mark.on(item, attr)))
     }
 
     /// [`Table::update_if`], returning the item as updated (`ALL_NEW`); `None` if the condition

@@ -10,7 +10,6 @@ use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
 use crate::password_reset_tokens::{ResetRecord, ResetStore};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -69,21 +68,15 @@ impl ResetStore for DynamoResets {
     }
 
     async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<bool> {
-        let by = hex::encode(crate::secret::random_bytes::<16>());
         let cond = Cond::new(format!(
             "attribute_exists(email) AND token_hash = :h AND attribute_not_exists(spent_by) AND {LIVE}"
         ))
         .value(":h", s(token_hash))
-        .value(":by", s(&by))
         .now_s(now);
-        let key = key1("email", email.normalized());
-        if self.t.update_if(key.clone(), "SET spent_by = :by", cond).await? {
-            return Ok(true);
-        }
-        // Refused: spent by this very call if the mark is its own (its answer was lost and the
-        // SDK sent it again); by another, or never there, otherwise.
-        let item = self.t.get(key).await?;
-        Ok(item.is_some_and(|i| matches!(i.get("spent_by"), Some(AttributeValue::S(b)) if *b == by)))
+        // Marked with this call's own id (`update_own`): a retried spend finds its own mark.
+        let spent =
+            self.t.update_own(key1("email", email.normalized()), "SET spent_by = :mark", cond, "spent_by").await?;
+        Ok(spent.is_some())
     }
 
     async fn restore(&self, email: &Email, token_hash: &str) -> StoreResult<()> {

@@ -178,16 +178,13 @@ impl UserStore for DynamoUsers {
         now: Timestamp,
     ) -> StoreResult<Option<u64>> {
         let next = expected + u64::from(change.revoke);
-        // This change's own mark, so that the SDK retrying it after it landed (its answer lost)
-        // is told apart from another change winning the race: the retry's condition fails on
-        // the version this very write moved on.
-        let mark = hex::encode(crate::secret::random_bytes::<16>());
+        // Marked (`update_own`): the SDK retrying this change after it landed is refused by the
+        // version it moved on itself, and is told apart from another change winning the race.
         let mut sets = vec!["updated_at = :u", "cred_version = :next", "cred_change = :mark"];
         let mut cond = Cond::new(version_condition(expected))
             .value(":u", n(ms(now)))
             .value(":v", n(expected))
-            .value(":next", n(next))
-            .value(":mark", s(&mark));
+            .value(":next", n(next));
         if let Some(h) = change.password {
             sets.push("password = :p");
             cond = cond.value(":p", s(h.as_str()));
@@ -202,13 +199,8 @@ impl UserStore for DynamoUsers {
         // Users from before the column was dropped may still carry a remember token: it goes.
         let removed = if change.disable == Some(false) { "remember_token, disabled_at" } else { "remember_token" };
         let update = format!("SET {} REMOVE {removed}", sets.join(", "));
-        if self.t.update_if(key1("pk", user_pk(id)), update, cond).await? {
-            return Ok(Some(next));
-        }
-        // Refused: ours if the item carries this change's mark (one consistent read, only here).
-        let item = self.t.get(key1("pk", user_pk(id))).await?;
-        let ours = item.is_some_and(|i| matches!(i.get("cred_change"), Some(AttributeValue::S(m)) if *m == mark));
-        Ok(ours.then_some(next))
+        let changed = self.t.update_own(key1("pk", user_pk(id)), update, cond, "cred_change").await?;
+        Ok(changed.map(|_| next))
     }
 
     async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
