@@ -38,12 +38,12 @@ pub async fn delete_account(
     let ended = revoke(stores, &user.id, Revocation::Everything, reasons::ACCOUNT_DELETED).await?;
     stores.resets.delete(&user.email).await?;
     let tag = auth.user_tag(&user.id);
-    let [minute, day] = crate::email_verification::resend_keys(&tag);
-    let [change_minute, change_day] = crate::email_change::request_keys(&tag);
+    let [minute, day] = crate::email_verification::resend_limits(auth, &tag);
+    let [change_minute, change_day] = crate::email_change::request_limits(auth, &tag);
     // The per-client minute counts of code attempts expire within a minute; the hour count goes.
-    let [_, codes_hour] = crate::two_factor::attempt_keys(&tag, "");
-    for key in [crate::auth::password_checks_key(&tag), minute, day, change_minute, change_day, codes_hour] {
-        auth.clear_limit(&key).await?;
+    let [_, codes_hour] = crate::two_factor::attempt_limits(&tag, "");
+    for (key, limit) in [crate::auth::password_checks_limit(&tag), minute, day, change_minute, change_day, codes_hour] {
+        auth.clear_limit(&key, limit).await?;
     }
     let records = stores.cross_app.pseudonymize(&user.id, &format!("deleted#{tag}")).await?;
     tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, audit_records = records);

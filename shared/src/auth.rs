@@ -57,9 +57,10 @@ pub enum AuthError {
 /// Password checks of a signed-in user per hour, from all clients together.
 const PASSWORD_CHECKS_PER_USER_HOUR: Limit = Limit::per_hour(30);
 
-/// The throttle key of a user's password checks across clients ([`Auth::user_tag`] `tag`).
-pub fn password_checks_key(tag: &str) -> String {
-    format!("password-check-hour:{tag}")
+/// The throttle key and limit of a user's password checks across clients ([`Auth::user_tag`]
+/// `tag`).
+pub fn password_checks_limit(tag: &str) -> (String, Limit) {
+    (format!("password-check-hour:{tag}"), PASSWORD_CHECKS_PER_USER_HOUR)
 }
 
 /// What the password step of a sign-in gave.
@@ -244,17 +245,24 @@ impl Auth {
         self.access.config.app_key.tag("user-tag", id.as_str())
     }
 
-    /// Forgets a throttle count (`limit`'s key).
-    pub async fn clear_limit(&self, key: &str) -> Result<(), AuthError> {
-        Ok(self.limiter.clear(key).await?)
+    /// Forgets a throttle count: `key`'s current window of `limit`.
+    pub async fn clear_limit(&self, key: &str, limit: Limit) -> Result<(), AuthError> {
+        Ok(self.limiter.clear(key, limit).await?)
     }
 
     /// Counts one attempt against `key` before the work it guards; `Throttled` past `limit`.
     pub async fn limit(&self, key: &str, limit: Limit) -> Result<(), AuthError> {
-        match self.limiter.attempt(key, limit).await? {
+        self.limit_all(&[(key, limit)]).await
+    }
+
+    /// Counts one attempt against every `(key, limit)` before the work they guard, in one store
+    /// call; `Throttled` (and nothing counted) when any of them is full.
+    pub async fn limit_all(&self, limits: &[(&str, Limit)]) -> Result<(), AuthError> {
+        match self.limiter.attempt_all(limits).await? {
             None => Ok(()),
             Some(retry_after) => {
-                tracing::warn!(event = "throttled", key = %key.split(':').next().unwrap_or(""), retry_after);
+                let families: Vec<&str> = limits.iter().map(|(k, _)| k.split(':').next().unwrap_or("")).collect();
+                tracing::warn!(event = "throttled", keys = %families.join(","), retry_after);
                 Err(AuthError::Throttled { retry_after })
             }
         }
@@ -276,19 +284,23 @@ impl Auth {
         let limits = &self.access.config.limits;
         let (tag, client) = (self.email_tag(email), client_key(meta.ip.as_deref()));
         let pair_key = format!("login:{tag}|{client}");
-        self.limit(&pair_key, limits.login_per_email_client).await?;
         let device = device_cookie.and_then(|c| self.access.config.app_key.device_id(email, c));
         // A known device is not held to its address's volume limit (a flood from behind the
         // owner's shared NAT must not lock the owner out); its own device limit applies instead.
-        if device.is_none() {
-            self.limit(&format!("login-client:{client}"), limits.login_per_client).await?;
-        }
-        let device_key = match &device {
-            Some(id) => format!("login-device:{id}"),
-            None => format!("login-account:{tag}"),
-        };
+        // All of them counted in one call, so a login costs what it costs whichever are held.
+        let (volume_key, device_key) = (
+            format!("login-client:{client}"),
+            match &device {
+                Some(id) => format!("login-device:{id}"),
+                None => format!("login-account:{tag}"),
+            },
+        );
         let device_limit = if device.is_some() { limits.login_per_device } else { limits.login_per_account };
-        self.limit(&device_key, device_limit).await?;
+        let mut counted = vec![(pair_key.as_str(), limits.login_per_email_client), (device_key.as_str(), device_limit)];
+        if device.is_none() {
+            counted.push((volume_key.as_str(), limits.login_per_client));
+        }
+        self.limit_all(&counted).await?;
         let user = self.stores().users.find_by_email(email).await?;
         if user.is_none() {
             // The user read a known address costs (of an id no user has: ids are UUIDs), so
@@ -312,10 +324,8 @@ impl Auth {
                 Err(AuthError::AccountDisabled)
             }
             (Some(user), Verification::Valid { needs_rehash }, false) => {
-                self.limiter.clear(&pair_key).await?;
-                if device.is_some() {
-                    self.limiter.clear(&device_key).await?;
-                }
+                // The counts are not forgotten on success (a call each): they are per minute, and
+                // a success does not need the attempts its window still holds.
                 if needs_rehash && let Ok(fresh) = self.policy.check(attempt.expose()) {
                     let hash = self.hasher.hash_blocking(fresh).await?;
                     // Compare-and-swap on the version read with the old hash: if a reset or change
@@ -433,17 +443,18 @@ impl Auth {
         // Per (user, client): a holder of another session of this user elsewhere cannot use the
         // count up and keep the owner from confirming or logging out other devices.
         let key = format!("password-check:{}|{}", self.user_tag(&user.id), client_key(meta.ip.as_deref()));
-        self.limit(&key, self.access.config.limits.password_check_per_user).await?;
+        let per_client = self.access.config.limits.password_check_per_user;
         // And per user across clients, so rotating addresses (an IPv6 /48 holds 65,536 /64s)
         // buys a stolen session no more guesses at the password. It can hold the owner off for
         // the rest of the hour at worst; a password reset is not counted here and ends the
         // stolen session.
-        self.limit(&password_checks_key(&self.user_tag(&user.id)), PASSWORD_CHECKS_PER_USER_HOUR).await?;
+        let (hour, per_hour) = password_checks_limit(&self.user_tag(&user.id));
+        self.limit_all(&[(&key, per_client), (&hour, per_hour)]).await?;
         let attempt =
             PasswordAttempt::new(attempt.expose().chars().take(self.policy.max_len() + 1).collect::<String>());
         let valid = self.hasher.verify_blocking(attempt, user.password_hash.clone()).await.is_valid();
         if valid {
-            self.limiter.clear(&key).await?;
+            self.limiter.clear(&key, per_client).await?;
         }
         Ok(valid)
     }

@@ -16,6 +16,34 @@ pub fn check_key(key: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// One counter of [`CacheStore::hit_all`].
+#[derive(Debug, Clone, Copy)]
+pub struct Hit<'a> {
+    /// Names the counter and its window (a new window is a new key).
+    pub key: &'a str,
+    /// Hits the window takes.
+    pub max: i64,
+    /// When the window (and the item holding it) expires.
+    pub window_end: Timestamp,
+}
+
+/// Checks the keys of a [`CacheStore::hit_all`]: each valid, none twice.
+pub fn check_hits(hits: &[Hit<'_>]) -> StoreResult<()> {
+    for (i, h) in hits.iter().enumerate() {
+        check_key(h.key)?;
+        if hits[..i].iter().any(|o| o.key == h.key) {
+            return Err(StoreError::Rejected(format!("the counter {:?} is named twice in one hit", h.key)));
+        }
+    }
+    if hits.is_empty() || hits.len() > MAX_HITS {
+        return Err(StoreError::Rejected(format!("a hit counts 1 to {MAX_HITS} counters")));
+    }
+    Ok(())
+}
+
+/// Most counters one [`CacheStore::hit_all`] takes (DynamoDB's transaction holds 100 items).
+pub const MAX_HITS: usize = 25;
+
 /// Store of cached values: any JSON value; integers are counters that [`CacheStore::increment`]
 /// updates atomically. `expires_at = None` keeps a value until it is forgotten.
 #[async_trait]
@@ -32,11 +60,12 @@ pub trait CacheStore: Send + Sync {
     /// absent or expired key starts from 0 and never expires (keep the expiry with [`CacheStore::add`]
     /// first, as a rate limiter does). A non-integer value is `Err(Conflict)`.
     async fn increment(&self, key: &str, by: i64) -> StoreResult<i64>;
-    /// Counts one hit in the window that `key` names: adds 1 to a live counter, or starts one at 1
-    /// that expires at `window_end` when there is none live — atomically, in one step where the
-    /// backend allows. Returns the count after this hit and when the window ends. A rate limiter
-    /// decides on the returned count, so concurrent attempts cannot all pass one check.
-    async fn hit(&self, key: &str, window_end: Timestamp) -> StoreResult<(i64, Timestamp)>;
+    /// Counts one hit in each counter, or in none: when any counter already holds its `max`
+    /// hits, nothing is counted and the answer is the indices of the full ones (empty: every
+    /// counter took its hit). One atomic step for all of them, so N concurrent callers let at most
+    /// `max` through any counter. A counter's key names its window; it starts at 0 and expires at
+    /// `window_end`. Keys must differ.
+    async fn hit_all(&self, hits: &[Hit<'_>]) -> StoreResult<Vec<usize>>;
     /// Removes the key. `true` when a live value was there.
     async fn forget(&self, key: &str) -> StoreResult<bool>;
 }

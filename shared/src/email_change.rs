@@ -34,9 +34,13 @@ const PURPOSE: &str = "change-email";
 /// address the requester chose.
 const REQUESTS_PER_DAY: Limit = Limit { max: 10, window: crate::clock::Span::days(1) };
 
-/// The throttle keys of a user's change requests ([`Auth::user_tag`] `tag`): per minute, per day.
-pub fn request_keys(tag: &str) -> [String; 2] {
-    [format!("email-change:{tag}"), format!("email-change-day:{tag}")]
+/// The throttle keys and limits of a user's change requests ([`Auth::user_tag`] `tag`): per
+/// minute, per day.
+pub fn request_limits(auth: &Auth, tag: &str) -> [(String, Limit); 2] {
+    [
+        (format!("email-change:{tag}"), Limit::per_minute(auth.config().verification.resend_per_minute)),
+        (format!("email-change-day:{tag}"), REQUESTS_PER_DAY),
+    ]
 }
 
 /// What a link signs: the new address exactly as requested (not normalised: a look-alike that
@@ -101,9 +105,8 @@ pub async fn request(
     if to.normalized() == user.email.normalized() {
         return Err(RequestError::SameAddress);
     }
-    let [minute, day] = request_keys(&auth.user_tag(&user.id));
-    auth.limit(&minute, Limit::per_minute(auth.config().verification.resend_per_minute)).await?;
-    auth.limit(&day, REQUESTS_PER_DAY).await?;
+    let [(minute, per_minute), (day, per_day)] = request_limits(auth, &auth.user_tag(&user.id));
+    auth.limit_all(&[(&minute, per_minute), (&day, per_day)]).await?;
     if auth.stores().users.find_by_email(to).await.map_err(AuthError::from)?.is_some() {
         return Err(AuthError::EmailTaken.into());
     }

@@ -128,9 +128,13 @@ pub fn job(user: &UserId) -> JobPayload {
 /// someone registered without owning it gets few mails).
 const RESENDS_PER_DAY: Limit = Limit { max: 20, window: crate::clock::Span::days(1) };
 
-/// The throttle keys of a user's resends ([`Auth::user_tag`] `tag`): per minute, per day.
-pub fn resend_keys(tag: &str) -> [String; 2] {
-    [format!("verify-resend:{tag}"), format!("verify-resend-day:{tag}")]
+/// The throttle keys and limits of a user's resends ([`Auth::user_tag`] `tag`): per minute, per
+/// day.
+pub fn resend_limits(auth: &Auth, tag: &str) -> [(String, Limit); 2] {
+    [
+        (format!("verify-resend:{tag}"), Limit::per_minute(auth.config().verification.resend_per_minute)),
+        (format!("verify-resend-day:{tag}"), RESENDS_PER_DAY),
+    ]
 }
 
 /// What [`resend`] did.
@@ -147,9 +151,8 @@ pub async fn resend(auth: &Auth, dispatcher: &Dispatcher, user: &User) -> Result
     if user.email_verified_at.is_some() {
         return Ok(Resend::AlreadyVerified);
     }
-    let [minute, day] = resend_keys(&auth.user_tag(&user.id));
-    auth.limit(&minute, Limit::per_minute(auth.config().verification.resend_per_minute)).await?;
-    auth.limit(&day, RESENDS_PER_DAY).await?;
+    let [(minute, per_minute), (day, per_day)] = resend_limits(auth, &auth.user_tag(&user.id));
+    auth.limit_all(&[(&minute, per_minute), (&day, per_day)]).await?;
     dispatcher.dispatch(job(&user.id)).await?;
     Ok(Resend::Queued)
 }

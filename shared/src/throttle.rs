@@ -1,10 +1,15 @@
-//! Rate limiting on the cache store that counts first and decides on the counted value: one
-//! atomic hit per attempt (a counter that opens its window on the first hit and expires with it),
-//! so N concurrent attempts — from one Lambda copy or a hundred — let at most the limit through.
-//! Never a permanent lockout: every window frees itself when it ends.
+//! Rate limiting on the cache store: an attempt is counted only while its counter has room, in
+//! one atomic conditional write for all the limits it is held to, so N concurrent attempts —
+//! from one Lambda copy or a hundred — let at most the limit through, and a request held to
+//! three limits pays one call. Windows are fixed and aligned to the clock (a minute's window
+//! starts on the minute): the window is part of the counter's key, so a new window is a new item,
+//! never a reset racing other attempts, and an item TTL has not yet deleted is never counted
+//! again. At a window's edge a client can spend this window's rest and the next one's start back
+//! to back; over any two windows it gets at most twice the limit. Never a permanent lockout:
+//! every window frees itself when it ends.
 
-use crate::cache::CacheStore;
-use crate::clock::{Clock, epoch_seconds};
+use crate::cache::{CacheStore, Hit};
+use crate::clock::{Clock, Timestamp, epoch_seconds, from_epoch_seconds};
 use crate::error::StoreResult;
 use chrono::Duration;
 use std::sync::Arc;
@@ -52,22 +57,40 @@ impl RateLimiter {
         Self { cache, clock }
     }
 
-    /// Counts this attempt against `key`, then decides: `Ok(None)` when it is within `limit`,
+    /// Counts this attempt against `key`: `Ok(None)` when it is within `limit`,
     /// `Ok(Some(seconds until the window ends))` when it is over.
     pub async fn attempt(&self, key: &str, limit: Limit) -> StoreResult<Option<u64>> {
-        let now = self.clock.now();
-        let (count, end) = self.cache.hit(key, now + limit.window).await?;
-        if count <= limit.max {
-            return Ok(None);
-        }
-        Ok(Some((epoch_seconds(end) - epoch_seconds(now)).max(1) as u64))
+        self.attempt_all(&[(key, limit)]).await
     }
 
-    /// Forgets `key`'s window (after a success, as Laravel's `RateLimiter::clear`).
-    pub async fn clear(&self, key: &str) -> StoreResult<()> {
-        self.cache.forget(key).await?;
+    /// Counts this attempt against every `(key, limit)`, all or none, in one store call: `Ok(None)`
+    /// when each has room (each counted), `Ok(Some(seconds))` until the last full window ends when
+    /// any is full (none counted).
+    pub async fn attempt_all(&self, limits: &[(&str, Limit)]) -> StoreResult<Option<u64>> {
+        let now = self.clock.now();
+        let windows: Vec<(String, Timestamp)> = limits.iter().map(|(key, limit)| window(key, *limit, now)).collect();
+        let hits: Vec<Hit<'_>> = windows
+            .iter()
+            .zip(limits)
+            .map(|((key, end), (_, limit))| Hit { key, max: limit.max, window_end: *end })
+            .collect();
+        let full = self.cache.hit_all(&hits).await?;
+        Ok(full.iter().map(|&i| (epoch_seconds(windows[i].1) - epoch_seconds(now)).max(1) as u64).max())
+    }
+
+    /// Forgets `key`'s current window of `limit` (after a success, as Laravel's
+    /// `RateLimiter::clear`).
+    pub async fn clear(&self, key: &str, limit: Limit) -> StoreResult<()> {
+        self.cache.forget(&window(key, limit, self.clock.now()).0).await?;
         Ok(())
     }
+}
+
+/// The counter of `key` in the window of `limit` that holds `now`, and when that window ends.
+fn window(key: &str, limit: Limit, now: Timestamp) -> (String, Timestamp) {
+    let length = limit.window.num_seconds().max(1);
+    let start = epoch_seconds(now).div_euclid(length) * length;
+    (format!("{key}@{start}"), from_epoch_seconds(start + length).unwrap_or(now + limit.window))
 }
 
 #[cfg(test)]
@@ -76,8 +99,9 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::memory::MemoryCache;
 
+    /// A limiter whose clock starts on an hour (so on a minute too).
     fn limiter() -> (RateLimiter, ManualClock) {
-        let clock = ManualClock::starting_now();
+        let clock = ManualClock::new(from_epoch_seconds(1_790_000_000 / 3600 * 3600).unwrap());
         let c: Arc<dyn Clock> = Arc::new(clock.clone());
         (RateLimiter::new(Arc::new(MemoryCache::new(c.clone())), c), clock)
     }
@@ -117,8 +141,37 @@ mod tests {
         for _ in 0..6 {
             rl.attempt("k", Limit::per_minute(5)).await.unwrap();
         }
-        rl.clear("k").await.unwrap();
+        rl.clear("k", Limit::per_minute(5)).await.unwrap();
         assert_eq!(rl.attempt("k", Limit::per_minute(5)).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn several_limits_count_all_or_none_and_wait_for_the_last_full_window() {
+        let (rl, clock) = limiter();
+        let (minute, hour) = (Limit::per_minute(2), Limit::per_hour(3));
+        assert_eq!(rl.attempt_all(&[("a", minute), ("b", hour)]).await.unwrap(), None);
+        assert_eq!(rl.attempt_all(&[("a", minute), ("b", hour)]).await.unwrap(), None);
+        // `a` is full: nothing is counted, `b` keeps its third attempt.
+        assert_eq!(rl.attempt_all(&[("a", minute), ("b", hour)]).await.unwrap(), Some(60));
+        assert_eq!(rl.attempt("b", hour).await.unwrap(), None);
+        clock.advance(Duration::seconds(30));
+        // Both full: the wait is until the later window ends.
+        assert_eq!(rl.attempt_all(&[("a", minute), ("b", hour)]).await.unwrap(), Some(3570));
+        clock.advance(Duration::seconds(31));
+        assert_eq!(rl.attempt("a", minute).await.unwrap(), None, "a new minute");
+        assert_eq!(rl.attempt_all(&[("a", minute), ("b", hour)]).await.unwrap(), Some(3539));
+    }
+
+    #[tokio::test]
+    async fn windows_are_aligned_to_the_clock() {
+        let (rl, clock) = limiter();
+        clock.advance(Duration::seconds(50));
+        for _ in 0..5 {
+            assert_eq!(rl.attempt("k", Limit::per_minute(5)).await.unwrap(), None);
+        }
+        assert_eq!(rl.attempt("k", Limit::per_minute(5)).await.unwrap(), Some(10), "the minute ends in 10 s");
+        clock.advance(Duration::seconds(10));
+        assert_eq!(rl.attempt("k", Limit::per_minute(5)).await.unwrap(), None, "the next minute");
     }
 
     #[test]

@@ -323,18 +323,21 @@ pub async fn reset(stores: &crate::Stores, dispatcher: &Dispatcher, user: &User)
 /// own client keeps its minute count.
 const ATTEMPTS_PER_USER_HOUR: Limit = Limit::per_hour(30);
 
-/// The throttle keys of a user's code attempts ([`Auth::user_tag`] `tag`): per client and minute,
-/// per hour.
-pub fn attempt_keys(tag: &str, client: &str) -> [String; 2] {
-    [format!("two-factor:{tag}|{client}"), format!("two-factor-hour:{tag}")]
+/// The throttle keys and limits of a user's code attempts ([`Auth::user_tag`] `tag`): per client
+/// and minute, per hour.
+pub fn attempt_limits(tag: &str, client: &str) -> [(String, Limit); 2] {
+    [
+        (format!("two-factor:{tag}|{client}"), Limit::per_minute(5)),
+        (format!("two-factor-hour:{tag}"), ATTEMPTS_PER_USER_HOUR),
+    ]
 }
 
 /// Counts one code attempt of a user, before any check: 5 a minute per (user, client), 30 an
 /// hour per user.
 async fn count_attempt(auth: &Auth, user: &UserId, meta: &ClientMeta) -> Result<(), TwoFactorError> {
-    let [minute, hour] = attempt_keys(&auth.user_tag(user), &client_key(meta.ip.as_deref()));
-    auth.limit(&minute, Limit::per_minute(5)).await?;
-    Ok(auth.limit(&hour, ATTEMPTS_PER_USER_HOUR).await?)
+    let [(minute, per_minute), (hour, per_hour)] =
+        attempt_limits(&auth.user_tag(user), &client_key(meta.ip.as_deref()));
+    Ok(auth.limit_all(&[(&minute, per_minute), (&hour, per_hour)]).await?)
 }
 
 /// What a completed challenge allows: what the password step was asked for.

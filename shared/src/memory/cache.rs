@@ -1,7 +1,7 @@
 //! The in-memory `cache` table.
 
 use super::{SharedClock, Table};
-use crate::cache::{CacheStore, check_key};
+use crate::cache::{CacheStore, Hit, check_hits, check_key};
 use crate::clock::{Timestamp, is_live};
 use crate::error::{StoreError, StoreResult};
 use async_trait::async_trait;
@@ -73,21 +73,22 @@ impl CacheStore for MemoryCache {
         Ok(next)
     }
 
-    async fn hit(&self, key: &str, window_end: Timestamp) -> StoreResult<(i64, Timestamp)> {
-        check_key(key)?;
-        let now = self.clock.now();
+    async fn hit_all(&self, hits: &[Hit<'_>]) -> StoreResult<Vec<usize>> {
+        check_hits(hits)?;
         let mut t = self.rows.lock();
-        match t.get_mut(key) {
-            Some((v, Some(end))) if *end > now => {
-                let next = v.as_i64().unwrap_or(0).saturating_add(1);
-                *v = Value::from(next);
-                Ok((next, *end))
-            }
-            _ => {
-                t.insert(key.to_owned(), (Value::from(1), Some(window_end)));
-                Ok((1, window_end))
+        let count = |t: &HashMap<_, _>, key: &str| self.live(t, key).and_then(|v| v.as_i64()).unwrap_or(0);
+        let full: Vec<usize> = (0..hits.len()).filter(|&i| count(&t, hits[i].key) >= hits[i].max).collect();
+        if full.is_empty() {
+            for h in hits {
+                let next = count(&t, h.key).saturating_add(1);
+                let end = match t.get(h.key) {
+                    Some((_, Some(end))) if self.live(&t, h.key).is_some() => *end,
+                    _ => h.window_end,
+                };
+                t.insert(h.key.to_owned(), (Value::from(next), Some(end)));
             }
         }
+        Ok(full)
     }
 
     async fn forget(&self, key: &str) -> StoreResult<bool> {

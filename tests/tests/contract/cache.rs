@@ -2,6 +2,7 @@
 
 use crate::now;
 use chrono::Duration as Span;
+use gatehouse::cache::Hit;
 use gatehouse::{StoreError, cache};
 use gatehouse_tests::TestEnv;
 use serde_json::json;
@@ -62,26 +63,37 @@ pub async fn cache_counters_increment_and_decrement_atomically(env: TestEnv) {
     assert_eq!(c.get("hits").await.unwrap(), None);
 }
 
-pub async fn a_rate_window_counts_each_of_eighty_concurrent_hits_once(env: TestEnv) {
+pub async fn counters_let_their_max_of_eighty_concurrent_hits_through_all_or_none(env: TestEnv) {
     let c = env.stores.cache.clone();
     let end = now(&env) + Span::seconds(60);
     let tasks: Vec<_> = (0..80)
         .map(|_| {
             let c = c.clone();
-            tokio::spawn(async move { c.hit("w", end).await.unwrap() })
+            tokio::spawn(async move {
+                let hits = [Hit { key: "a", max: 30, window_end: end }, Hit { key: "b", max: 50, window_end: end }];
+                c.hit_all(&hits).await.unwrap()
+            })
         })
         .collect();
-    let mut counts = Vec::new();
+    let mut answers = Vec::new();
     for t in tasks {
-        let (n, window_end) = t.await.unwrap();
-        assert_eq!(window_end, end);
-        counts.push(n);
+        answers.push(t.await.unwrap());
     }
-    counts.sort();
-    assert_eq!(counts, (1..=80).collect::<Vec<i64>>(), "every hit got its own count");
+    assert_eq!(answers.iter().filter(|full| full.is_empty()).count(), 30, "exactly the smaller max passed");
+    assert!(answers.iter().all(|full| full.is_empty() || *full == [0]), "only `a` was ever full: {answers:?}");
+    assert_eq!(c.get("a").await.unwrap(), Some(json!(30)));
+    assert_eq!(c.get("b").await.unwrap(), Some(json!(30)), "a refused hit counted nothing");
+    for _ in 0..20 {
+        assert_eq!(c.hit_all(&[Hit { key: "b", max: 50, window_end: end }]).await.unwrap(), Vec::<usize>::new());
+    }
+    let both = [Hit { key: "a", max: 31, window_end: end }, Hit { key: "b", max: 50, window_end: end }];
+    assert_eq!(c.hit_all(&both).await.unwrap(), vec![1], "`b` is full now, `a` had room");
+    assert_eq!(c.get("a").await.unwrap(), Some(json!(30)));
+    for bad in [&[][..], &[Hit { key: "a", max: 1, window_end: end }, Hit { key: "a", max: 1, window_end: end }][..]] {
+        assert!(matches!(c.hit_all(bad).await, Err(StoreError::Rejected(_))), "{bad:?}");
+    }
     env.clock.advance(Span::seconds(61));
-    let later = now(&env) + Span::seconds(60);
-    assert_eq!(c.hit("w", later).await.unwrap(), (1, later), "a new window after the old one ends");
+    assert_eq!(c.get("a").await.unwrap(), None, "a counter ends with its window");
 }
 
 pub async fn incrementing_a_non_integer_is_a_conflict(env: TestEnv) {

@@ -182,7 +182,7 @@ contract!(
     an_expired_cache_item_is_invisible_to_every_read_and_to_add,
     cache_counters_increment_and_decrement_atomically,
     incrementing_a_non_integer_is_a_conflict,
-    a_rate_window_counts_each_of_eighty_concurrent_hits_once,
+    counters_let_their_max_of_eighty_concurrent_hits_through_all_or_none,
     remember_computes_once,
     twenty_concurrent_acquisitions_of_one_lock_give_exactly_one_owner,
     a_lock_released_by_a_non_owner_stays_held,

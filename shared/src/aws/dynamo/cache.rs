@@ -1,13 +1,13 @@
 //! `cache`: keyed by `key`; `value` is a number (N) for integers, so counters are updated in
 //! place with one `UpdateItem`, and JSON text (S) for everything else; TTL on `expires_at`.
 
-use super::{Cond, Item, LIVE, Table, key1, n, s, secs};
-use crate::cache::{CacheStore, check_key};
+use super::{Cond, Item, LIVE, Table, built, key1, n, s, secs};
+use crate::cache::{CacheStore, Hit, check_hits, check_key};
 use crate::clock::{Timestamp, from_epoch_seconds, is_live};
 use crate::error::{StoreError, StoreResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, TransactWriteItem, Update};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -89,31 +89,61 @@ impl DynamoCache {
 
 #[async_trait]
 impl CacheStore for DynamoCache {
-    async fn hit(&self, key: &str, window_end: Timestamp) -> StoreResult<(i64, Timestamp)> {
-        check_key(key)?;
-        for _ in 0..10 {
-            let live_window = "attribute_exists(#k) AND expires_at > :now_s";
-            match self.add_to(key, 1, live_window, ReturnValue::AllNew, "a counter").await? {
-                Some(attrs) => {
-                    let number = |name: &str| match attrs.get(name) {
-                        Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
-                        _ => None,
-                    };
-                    let (Some(count), Some(end)) = (number("value"), number("expires_at").and_then(from_epoch_seconds))
-                    else {
-                        return Err(StoreError::corrupt(&self.t.name, "a rate counter without a count or window"));
-                    };
-                    return Ok((count, end));
-                }
-                None => {
-                    // No live window: open one, unless a racing hit just did (then count in it).
-                    if self.put_if_absent(self.item(key, &Value::from(1), Some(window_end))).await? {
-                        return Ok((1, window_end));
-                    }
-                }
-            }
+    async fn hit_all(&self, hits: &[Hit<'_>]) -> StoreResult<Vec<usize>> {
+        check_hits(hits)?;
+        // Each counter: add 1 unless it is full; the first hit creates it with its window's end.
+        let update = "ADD #v :one SET expires_at = if_not_exists(expires_at, :end)";
+        let cond = "attribute_not_exists(#v) OR #v < :max";
+        let values = |h: &Hit<'_>| {
+            HashMap::from([
+                (":one".to_owned(), n(1)),
+                (":end".to_owned(), n(secs(h.window_end))),
+                (":max".to_owned(), n(h.max)),
+            ])
+        };
+        let names = HashMap::from([("#v".to_owned(), "value".to_owned())]);
+        if let [h] = hits {
+            let res = self
+                .t
+                .client
+                .update_item()
+                .table_name(&self.t.name)
+                .set_key(Some(key1("key", h.key)))
+                .update_expression(update)
+                .condition_expression(cond)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values(h)))
+                .send()
+                .await;
+            return Ok(match self.t.conditional(res)? {
+                Some(_) => Vec::new(),
+                None => vec![0],
+            });
         }
-        Err(StoreError::Unavailable(format!("{}: a rate counter kept racing with its window", self.t.name)))
+        // Several: one transaction, so either every counter takes its hit or none does.
+        let items = hits
+            .iter()
+            .map(|h| {
+                let u = Update::builder()
+                    .table_name(&self.t.name)
+                    .set_key(Some(key1("key", h.key)))
+                    .update_expression(update)
+                    .condition_expression(cond)
+                    .set_expression_attribute_names(Some(names.clone()))
+                    .set_expression_attribute_values(Some(values(h)))
+                    .build();
+                built(u).map(|u| TransactWriteItem::builder().update(u).build())
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(match self.t.transact(items, "a rate limit").await? {
+            Ok(()) => Vec::new(),
+            Err(reasons) => reasons
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.as_str() == "ConditionalCheckFailed")
+                .map(|(i, _)| i)
+                .collect(),
+        })
     }
 
     async fn get(&self, key: &str) -> StoreResult<Option<Value>> {

@@ -7,7 +7,7 @@
 use super::personal_access_tokens::DynamoTokens;
 use super::sessions::DynamoSessions;
 use super::users::{user_pk, version_condition};
-use super::{DynamoCrossApp, Item, LIVE, Table, cancellation_codes, from_ms, ms, n, opt_from_secs, s, secs};
+use super::{DynamoCrossApp, Item, LIVE, Table, built, from_ms, ms, n, opt_from_secs, s, secs};
 use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential};
 use crate::error::{StoreError, StoreResult};
 use crate::users::UserId;
@@ -64,10 +64,6 @@ impl DynamoCredentials {
     }
 }
 
-fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> StoreResult<T> {
-    r.map_err(|e| StoreError::Rejected(e.to_string()))
-}
-
 #[async_trait]
 impl CredentialStore for DynamoCredentials {
     async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool> {
@@ -84,7 +80,7 @@ impl CredentialStore for DynamoCredentials {
             created_at: ms(entry.created_at),
             expires_at: entry.expires_at.map(secs),
         })?;
-        let put_credential = build(
+        let put_credential = built(
             Put::builder()
                 .table_name(table)
                 .set_item(Some(item))
@@ -92,8 +88,8 @@ impl CredentialStore for DynamoCredentials {
                 .expression_attribute_names("#k", key_attr)
                 .build(),
         )?;
-        let put_entry = build(Put::builder().table_name(&self.t.name).set_item(Some(entry_item)).build())?;
-        let check_user = build(
+        let put_entry = built(Put::builder().table_name(&self.t.name).set_item(Some(entry_item)).build())?;
+        let check_user = built(
             ConditionCheck::builder()
                 .table_name(&self.users_table)
                 .key("pk", s(user_pk(&entry.user_id)))
@@ -117,7 +113,7 @@ impl CredentialStore for DynamoCredentials {
                 CredentialKind::Token => (self.tokens.table_name(), "id"),
                 CredentialKind::Handoff => (self.cross_app.handoffs_table_name(), "token_hash"),
             };
-            let check_parent = build(
+            let check_parent = built(
                 ConditionCheck::builder()
                     .table_name(table)
                     .key(key_attr, s(parent.key.clone()))
@@ -128,25 +124,13 @@ impl CredentialStore for DynamoCredentials {
             )?;
             items.push(TransactWriteItem::builder().condition_check(check_parent).build());
         }
-        // Racing transactions on the user item (a version change, another issue) can cancel each
-        // other before any condition is judged: retry those; a failed condition is the answer.
-        for attempt in 0..8u32 {
-            match self.t.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
-                Ok(_) => return Ok(true),
-                Err(e) => match cancellation_codes(&e) {
-                    Some(codes) if codes.iter().skip(2).any(|c| c == "ConditionalCheckFailed") => return Ok(false),
-                    Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                        return Err(StoreError::Conflict(format!("{} already exists", entry.credential.encode())));
-                    }
-                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
-                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
-                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt.min(5)) + jitter)).await;
-                    }
-                    _ => return Err(self.t.err(e)),
-                },
-            }
+        // Racing transactions on the user item (a version change, another issue) are sent again
+        // (`Table::transact`); a failed condition is the answer.
+        match self.t.transact(items, "issuing a credential").await? {
+            Ok(()) => Ok(true),
+            Err(codes) if codes.iter().skip(2).any(|c| c == "ConditionalCheckFailed") => Ok(false),
+            Err(_) => Err(StoreError::Conflict(format!("{} already exists", entry.credential.encode()))),
         }
-        Err(StoreError::Unavailable("credentials: issuing kept conflicting with concurrent writes".into()))
     }
 
     async fn list(&self, user: &UserId) -> StoreResult<Vec<CredentialEntry>> {

@@ -39,7 +39,7 @@ pub use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnValue, TransactWriteItem, WriteRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -261,6 +261,32 @@ impl Table {
         Ok(self.get(key).await?.filter(|item| mark.on(item, attr)))
     }
 
+    /// Sends one `TransactWriteItems` (the SDK gives it an idempotency token, so its own retry
+    /// of a transaction that landed is answered as a success). Racing transactions on an item
+    /// cancel each other before any condition is judged (`TransactionConflict`): those are sent
+    /// again after a jittered backoff. `Ok(Err(reasons))`: cancelled because a condition failed,
+    /// with each item's reason in order (`"None"` for the items that were not at fault).
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        what: &str,
+    ) -> StoreResult<Result<(), Vec<String>>> {
+        for attempt in 0..6u32 {
+            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(Ok(())),
+                Err(e) => match cancellation_codes(&e) {
+                    Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => return Ok(Err(codes)),
+                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
+                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
+                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
+                    }
+                    _ => return Err(self.err(e)),
+                },
+            }
+        }
+        Err(StoreError::Unavailable(format!("{}: {what} kept conflicting with concurrent writes", self.name)))
+    }
+
     /// [`Table::update_if`], returning the item as updated (`ALL_NEW`); `None` if the condition
     /// failed.
     pub(crate) async fn update_if_returning(
@@ -386,6 +412,12 @@ pub(crate) fn cancellation_codes(
         }
         _ => None,
     }
+}
+
+/// A request part from its builder; a missing required field is the caller's bug, answered as
+/// `Rejected`.
+pub(crate) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> StoreResult<T> {
+    r.map_err(|e| StoreError::Rejected(e.to_string()))
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {

@@ -136,23 +136,11 @@ impl UserStore for DynamoUsers {
         };
         let items = vec![put(user_item)?, put(email_item)?];
         // Concurrent transactions on one email can cancel each other (TransactionConflict) before
-        // either condition is judged: retry those; a failed condition is the answer.
-        for attempt in 0..6u32 {
-            match self.t.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
-                Ok(_) => return Ok(()),
-                Err(e) => match cancellation_codes(&e) {
-                    Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                        return Err(StoreError::Conflict("the email is already registered".into()));
-                    }
-                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
-                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
-                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
-                    }
-                    _ => return Err(self.t.err(e)),
-                },
-            }
+        // either condition is judged: those are sent again; a failed condition is the answer.
+        match self.t.transact(items, "registration").await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Conflict("the email is already registered".into())),
         }
-        Err(StoreError::Unavailable("users: registration kept conflicting with concurrent writes".into()))
     }
 
     async fn find(&self, id: &UserId) -> StoreResult<Option<User>> {
