@@ -63,6 +63,14 @@ pub fn password_checks_limit(tag: &str) -> (String, Limit) {
     (format!("password-check-hour:{tag}"), PASSWORD_CHECKS_PER_USER_HOUR)
 }
 
+/// `Throttled` (logged with the keys' families, never the keys) when a limiter said to wait.
+fn throttled<'a>(keys: impl Iterator<Item = &'a str>, retry_after: Option<u64>) -> Result<(), AuthError> {
+    let Some(retry_after) = retry_after else { return Ok(()) };
+    let families: Vec<&str> = keys.map(|k| k.split(':').next().unwrap_or("")).collect();
+    tracing::warn!(event = "throttled", keys = %families.join(","), retry_after);
+    Err(AuthError::Throttled { retry_after })
+}
+
 /// What the password step of a sign-in gave.
 #[derive(Debug)]
 pub enum SignIn {
@@ -258,14 +266,15 @@ impl Auth {
     /// Counts one attempt against every `(key, limit)` before the work they guard, in one store
     /// call; `Throttled` (and nothing counted) when any of them is full.
     pub async fn limit_all(&self, limits: &[(&str, Limit)]) -> Result<(), AuthError> {
-        match self.limiter.attempt_all(limits).await? {
-            None => Ok(()),
-            Some(retry_after) => {
-                let families: Vec<&str> = limits.iter().map(|(k, _)| k.split(':').next().unwrap_or("")).collect();
-                tracing::warn!(event = "throttled", keys = %families.join(","), retry_after);
-                Err(AuthError::Throttled { retry_after })
-            }
-        }
+        let verdict = self.limiter.attempt_all(limits).await?;
+        throttled(limits.iter().map(|(k, _)| *k), verdict)
+    }
+
+    /// Counts one attempt against `key`, at most `max` until `end` (see
+    /// [`RateLimiter::attempt_until`]); `Throttled` past it.
+    pub async fn limit_until(&self, key: &str, max: i64, end: Timestamp) -> Result<(), AuthError> {
+        let verdict = self.limiter.attempt_until(key, max, end).await?;
+        throttled([key].into_iter(), verdict)
     }
 
     /// Checks an email and password; the same work and the same error for an unknown email as for
@@ -453,8 +462,10 @@ impl Auth {
         let attempt =
             PasswordAttempt::new(attempt.expose().chars().take(self.policy.max_len() + 1).collect::<String>());
         let valid = self.hasher.verify_blocking(attempt, user.password_hash.clone()).await.is_valid();
-        if valid {
-            self.limiter.clear(&key, per_client).await?;
+        // Forgetting the count is a courtesy: its failure (a racing hit holding the counter)
+        // must not fail a right password.
+        if valid && let Err(e) = self.limiter.clear(&key, per_client).await {
+            tracing::warn!(event = "rate_limit_not_cleared", error = %e);
         }
         Ok(valid)
     }

@@ -27,6 +27,18 @@ pub struct Hit<'a> {
     pub window_end: Timestamp,
 }
 
+/// What [`CacheStore::hit_all`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hits {
+    /// Every counter took its hit.
+    Counted,
+    /// Nothing was counted: the counters at these indices were full.
+    Full(Vec<usize>),
+    /// Nothing was counted: other hits on the same counters kept cancelling this one (a flood on
+    /// them; only a backend whose multi-item writes can cancel each other answers this).
+    Contended,
+}
+
 /// Checks the keys of a [`CacheStore::hit_all`]: each valid, none twice.
 pub fn check_hits(hits: &[Hit<'_>]) -> StoreResult<()> {
     for (i, h) in hits.iter().enumerate() {
@@ -58,14 +70,15 @@ pub trait CacheStore: Send + Sync {
     async fn add(&self, key: &str, value: &Value, expires_at: Option<Timestamp>) -> StoreResult<bool>;
     /// Adds `by` (may be negative) to an integer value, atomically, and returns the new value. An
     /// absent or expired key starts from 0 and never expires (keep the expiry with [`CacheStore::add`]
-    /// first, as a rate limiter does). A non-integer value is `Err(Conflict)`.
+    /// first). A non-integer value is `Err(Conflict)`.
     async fn increment(&self, key: &str, by: i64) -> StoreResult<i64>;
     /// Counts one hit in each counter, or in none: when any counter already holds its `max`
-    /// hits, nothing is counted and the answer is the indices of the full ones (empty: every
-    /// counter took its hit). One atomic step for all of them, so N concurrent callers let at most
-    /// `max` through any counter. A counter's key names its window; it starts at 0 and expires at
-    /// `window_end`. Keys must differ.
-    async fn hit_all(&self, hits: &[Hit<'_>]) -> StoreResult<Vec<usize>>;
+    /// hits, nothing is counted ([`Hits::Full`]). One atomic step for all of them, so N concurrent
+    /// callers let at most `max` through any counter. A counter starts at 0 with its first hit,
+    /// which sets its expiry to `window_end`; once expired it refuses nothing, so a key names one
+    /// window and is not hit again after it (a later window is a new key). Keys must differ and
+    /// hold nothing but counters.
+    async fn hit_all(&self, hits: &[Hit<'_>]) -> StoreResult<Hits>;
     /// Removes the key. `true` when a live value was there.
     async fn forget(&self, key: &str) -> StoreResult<bool>;
 }

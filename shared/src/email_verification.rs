@@ -145,8 +145,8 @@ pub enum Resend {
 }
 
 /// Laravel's `verification.send`: queues a fresh link for `user` unless already verified, at
-/// most GATEHOUSE_VERIFY_RESEND_PER_MINUTE a minute and 20 a day, each counted first (one atomic
-/// update per key, so concurrent requests cannot multiply a limit).
+/// most GATEHOUSE_VERIFY_RESEND_PER_MINUTE a minute and 20 a day, both counted first in one
+/// atomic write (so concurrent requests cannot multiply a limit).
 pub async fn resend(auth: &Auth, dispatcher: &Dispatcher, user: &User) -> Result<Resend, ResendError> {
     if user.email_verified_at.is_some() {
         return Ok(Resend::AlreadyVerified);

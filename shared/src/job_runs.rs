@@ -7,10 +7,36 @@ use crate::clock::Timestamp;
 use crate::error::StoreResult;
 use async_trait::async_trait;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One claim of a run, named at random: only its holder releases it, so a release that lands
+/// late (retried, delayed) cannot free a claim another attempt took after this one's lease lapsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimant(String);
+
+impl Claimant {
+    pub fn new() -> Self {
+        Self(hex::encode(crate::secret::random_bytes::<16>()))
+    }
+
+    /// As stored with the claim.
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Claimant {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This caller may run the job now.
-    Claimed,
+    /// This caller may run the job now, holding this claim.
+    Claimed(Claimant),
     /// The job already ran to completion: acknowledge without running.
     Completed,
     /// Another attempt holds the lease until then: try later.
@@ -28,8 +54,12 @@ pub trait JobRunStore: Send + Sync {
         lease_until: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<Claim>;
-    /// Marks the run completed (kept until `expires_at`).
+    /// Marks the run completed (kept until `expires_at`). Unconditional: it is written only after
+    /// the job's effects happened, which is the truth whoever holds the claim.
     async fn complete(&self, uuid: &str, now: Timestamp, expires_at: Timestamp) -> StoreResult<()>;
-    /// Forgets the run, so that a later delivery (a retry) may claim it.
-    async fn release(&self, uuid: &str) -> StoreResult<()>;
+    /// Forgets the run if `claimant` still holds it, so that a later delivery (a retry) may claim
+    /// it; a claim taken since (after this one's lease lapsed) or a completion stays.
+    async fn release(&self, uuid: &str, claimant: &Claimant) -> StoreResult<()>;
+    /// Forgets the run whatever holds it: an operator putting a failed job back.
+    async fn forget(&self, uuid: &str) -> StoreResult<()>;
 }

@@ -371,24 +371,25 @@ impl Worker {
         let timeout = job.timeout.map(|t| Duration::from_secs(t.into())).unwrap_or(self.settings.default_timeout);
         let lease = now + Span::from_std(timeout).unwrap_or(Span::MAX) + Span::seconds(30);
         // Idempotency first: a run that completed is acknowledged however late the duplicate.
-        match self.stores.job_runs.claim(&job.uuid, now, lease, now + self.settings.run_retention).await? {
-            Claim::Completed => {
-                // Ran to completion before, but the delivery came back: the batch count may be
-                // what failed after the run was recorded. Counting is idempotent (the job's
-                // mark), so count again; a batch left unfinished by a lost follow-up finishes here.
-                if let Some(batch_id) = &job.batch_id
-                    && let Some(counted) = self.stores.batches.record_success(batch_id, &job.uuid).await?
-                {
-                    self.after_batch_count(counted, false).await?;
+        let claimant =
+            match self.stores.job_runs.claim(&job.uuid, now, lease, now + self.settings.run_retention).await? {
+                Claim::Completed => {
+                    // Ran to completion before, but the delivery came back: the batch count may be
+                    // what failed after the run was recorded. Counting is idempotent (the job's
+                    // mark), so count again; a batch left unfinished by a lost follow-up finishes here.
+                    if let Some(batch_id) = &job.batch_id
+                        && let Some(counted) = self.stores.batches.record_success(batch_id, &job.uuid).await?
+                    {
+                        self.after_batch_count(counted, false).await?;
+                    }
+                    return Ok(Outcome::Completed);
                 }
-                return Ok(Outcome::Completed);
-            }
-            Claim::Busy { until } => {
-                let after = (until - now).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1));
-                return Ok(Outcome::Retry { after });
-            }
-            Claim::Claimed => {}
-        }
+                Claim::Busy { until } => {
+                    let after = (until - now).to_std().unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1));
+                    return Ok(Outcome::Retry { after });
+                }
+                Claim::Claimed(claimant) => claimant,
+            };
         let give_up = if job.retry_until.is_some_and(|until| epoch_seconds(now) > until) {
             Some("the job's retryUntil has passed".to_owned())
         } else if attempt > max_tries {
@@ -397,7 +398,7 @@ impl Worker {
             None
         };
         if let Some(reason) = give_up {
-            self.stores.job_runs.release(&job.uuid).await?;
+            self.stores.job_runs.release(&job.uuid, &claimant).await?;
             self.fail(&job, msg, &reason).await?;
             return Ok(Outcome::Failed);
         }
@@ -448,7 +449,7 @@ impl Worker {
                         .retry_until
                         .is_some_and(|u| epoch_seconds(self.now()) + (job.backoff_for(attempt).as_secs() as i64) > u);
                 // An unreleased claim holds the next attempt off until its lease ends.
-                persist(|| self.stores.job_runs.release(&job.uuid)).await?;
+                persist(|| self.stores.job_runs.release(&job.uuid, &claimant)).await?;
                 if exhausted {
                     tracing::warn!(attempt, error = %e, "job failed for good");
                     self.fail(&job, msg, &format!("{}: {e}", job.display_name)).await?;
@@ -631,7 +632,7 @@ pub async fn retry_failed(dispatcher: &Dispatcher, uuid: &str) -> Result<(), Ret
     job.attempts = 0;
     job.available_at = None;
     job.retry_until = None;
-    stores.job_runs.release(&job.uuid).await?;
+    stores.job_runs.forget(&job.uuid).await?;
     dispatcher.dispatch(job).await?;
     stores.failed_jobs.forget(uuid).await?;
     Ok(())

@@ -8,7 +8,7 @@
 //! to back; over any two windows it gets at most twice the limit. Never a permanent lockout:
 //! every window frees itself when it ends.
 
-use crate::cache::{CacheStore, Hit};
+use crate::cache::{CacheStore, Hit, Hits};
 use crate::clock::{Clock, Timestamp, epoch_seconds, from_epoch_seconds};
 use crate::error::StoreResult;
 use chrono::Duration;
@@ -74,8 +74,31 @@ impl RateLimiter {
             .zip(limits)
             .map(|((key, end), (_, limit))| Hit { key, max: limit.max, window_end: *end })
             .collect();
-        let full = self.cache.hit_all(&hits).await?;
-        Ok(full.iter().map(|&i| (epoch_seconds(windows[i].1) - epoch_seconds(now)).max(1) as u64).max())
+        self.decide(&hits, now).await
+    }
+
+    /// Counts this attempt against `key` in one window that ends at `end` (opened by the first
+    /// attempt, kept by the later ones): at most `max` attempts for the life of something that
+    /// ends then, such as a challenge. The key must name that one thing, never to be counted
+    /// again after `end`.
+    pub async fn attempt_until(&self, key: &str, max: i64, end: Timestamp) -> StoreResult<Option<u64>> {
+        self.decide(&[Hit { key, max, window_end: end }], self.clock.now()).await
+    }
+
+    async fn decide(&self, hits: &[Hit<'_>], now: Timestamp) -> StoreResult<Option<u64>> {
+        Ok(match self.cache.hit_all(hits).await? {
+            Hits::Counted => None,
+            // A full counter's wait: its window's end as asked for (an older, kept end is sooner).
+            Hits::Full(full) => {
+                full.iter().map(|&i| (epoch_seconds(hits[i].window_end) - epoch_seconds(now)).max(1) as u64).max()
+            }
+            // Attempts on these counters kept cancelling each other: a flood, refused at once
+            // (failing closed; the store is up, so not a 503) with a short wait.
+            Hits::Contended => {
+                tracing::warn!(event = "rate_limit_contended", counters = hits.len());
+                Some(1)
+            }
+        })
     }
 
     /// Forgets `key`'s current window of `limit` (after a success, as Laravel's
@@ -160,6 +183,19 @@ mod tests {
         clock.advance(Duration::seconds(31));
         assert_eq!(rl.attempt("a", minute).await.unwrap(), None, "a new minute");
         assert_eq!(rl.attempt_all(&[("a", minute), ("b", hour)]).await.unwrap(), Some(3539));
+    }
+
+    #[tokio::test]
+    async fn a_window_of_its_own_is_not_cut_by_the_clock() {
+        let (rl, clock) = limiter();
+        clock.advance(Duration::seconds(290));
+        let end = clock.now() + Duration::seconds(300);
+        assert_eq!(rl.attempt_until("challenge", 2, end).await.unwrap(), None);
+        assert_eq!(rl.attempt_until("challenge", 2, end).await.unwrap(), None);
+        assert_eq!(rl.attempt_until("challenge", 2, end).await.unwrap(), Some(300));
+        // Past the clock's five-minute mark the count holds: two for the challenge's whole life.
+        clock.advance(Duration::seconds(20));
+        assert_eq!(rl.attempt_until("challenge", 2, end).await.unwrap(), Some(280));
     }
 
     #[tokio::test]

@@ -424,7 +424,9 @@ pub async fn complete(
     let key = challenge_key(token);
     let stores = auth.stores();
     let value = stores.cache.get(&key).await?.ok_or(TwoFactorError::InvalidChallenge)?;
-    auth.limit(&format!("{key}:attempts"), Limit { max: 5, window: CHALLENGE_LIFETIME }).await?;
+    // Five for the challenge's whole life: a window of its own (not one aligned to the clock,
+    // which a five-minute challenge would straddle, getting two windows' worth).
+    auth.limit_until(&format!("{key}:attempts"), 5, auth.now() + CHALLENGE_LIFETIME).await?;
     let item: ChallengeItem = serde_json::from_value(value).map_err(|_| TwoFactorError::InvalidChallenge)?;
     if item.client != client {
         return Err(TwoFactorError::InvalidChallenge);

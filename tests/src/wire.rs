@@ -88,6 +88,10 @@ pub enum Fault {
     /// Forwarded, then the connection closed without the answer: the write landed, the caller
     /// does not know.
     AfterWrite,
+    /// A `TransactWriteItems` cancelled by racing transactions on its items (every reason
+    /// `TransactionConflict`), as real DynamoDB answers under contention and the serialised
+    /// emulator never does; not forwarded. Scripted only ([`Faults::fail_next`]).
+    Conflict,
 }
 
 const KINDS: [Fault; 5] = [Fault::Throttle, Fault::ServerError, Fault::Drop, Fault::Delay, Fault::AfterWrite];
@@ -210,6 +214,24 @@ fn aws_error(status: u16, code: &str, message: &str) -> hyper::Response<Full<Byt
     resp
 }
 
+/// The cancellation of the transaction in `body` by racing transactions: one
+/// `TransactionConflict` reason per item, as DynamoDB gives them.
+fn conflict(body: &[u8]) -> hyper::Response<Full<Bytes>> {
+    let items = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("TransactItems").and_then(|i| i.as_array()).map(Vec::len))
+        .unwrap_or(1);
+    let reason = serde_json::json!({ "Code": "TransactionConflict", "Message": "Transaction is ongoing for the item" });
+    let body = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict] (injected)",
+        "CancellationReasons": vec![reason; items],
+    });
+    let mut resp = aws_error(400, "TransactionCanceledException", "");
+    *resp.body_mut() = Full::new(Bytes::from(body.to_string()));
+    resp
+}
+
 /// A proxy's answer: a response, or the connection closed without one.
 type Answer = Result<hyper::Response<Full<Bytes>>, std::io::Error>;
 
@@ -230,6 +252,9 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
     }
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+    if fault == Some(Fault::Conflict) {
+        return Ok(conflict(&body));
+    }
     let token = (name == "dynamodb:TransactWriteItems")
         .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
         .flatten()

@@ -1,7 +1,7 @@
 //! The in-memory `cache` table.
 
 use super::{SharedClock, Table};
-use crate::cache::{CacheStore, Hit, check_hits, check_key};
+use crate::cache::{CacheStore, Hit, Hits, check_hits, check_key};
 use crate::clock::{Timestamp, is_live};
 use crate::error::{StoreError, StoreResult};
 use async_trait::async_trait;
@@ -73,22 +73,24 @@ impl CacheStore for MemoryCache {
         Ok(next)
     }
 
-    async fn hit_all(&self, hits: &[Hit<'_>]) -> StoreResult<Vec<usize>> {
+    async fn hit_all(&self, hits: &[Hit<'_>]) -> StoreResult<Hits> {
         check_hits(hits)?;
         let mut t = self.rows.lock();
-        let count = |t: &HashMap<_, _>, key: &str| self.live(t, key).and_then(|v| v.as_i64()).unwrap_or(0);
+        // A live counter's count (anything but an integer: full); an expired or absent one: 0.
+        let count = |t: &HashMap<_, _>, key: &str| self.live(t, key).map_or(0, |v| v.as_i64().unwrap_or(i64::MAX));
         let full: Vec<usize> = (0..hits.len()).filter(|&i| count(&t, hits[i].key) >= hits[i].max).collect();
-        if full.is_empty() {
-            for h in hits {
-                let next = count(&t, h.key).saturating_add(1);
-                let end = match t.get(h.key) {
-                    Some((_, Some(end))) if self.live(&t, h.key).is_some() => *end,
-                    _ => h.window_end,
-                };
-                t.insert(h.key.to_owned(), (Value::from(next), Some(end)));
-            }
+        if !full.is_empty() {
+            return Ok(Hits::Full(full));
         }
-        Ok(full)
+        for h in hits {
+            let next = count(&t, h.key).saturating_add(1);
+            let end = match t.get(h.key) {
+                Some((_, Some(end))) if self.live(&t, h.key).is_some() => *end,
+                _ => h.window_end,
+            };
+            t.insert(h.key.to_owned(), (Value::from(next), Some(end)));
+        }
+        Ok(Hits::Counted)
     }
 
     async fn forget(&self, key: &str) -> StoreResult<bool> {

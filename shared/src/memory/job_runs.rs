@@ -3,12 +3,12 @@
 use super::{SharedClock, Table};
 use crate::clock::Timestamp;
 use crate::error::StoreResult;
-use crate::job_runs::{Claim, JobRunStore};
+use crate::job_runs::{Claim, Claimant, JobRunStore};
 use async_trait::async_trait;
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum RunRow {
-    Running { lease_until: Timestamp, expires_at: Timestamp },
+    Running { lease_until: Timestamp, expires_at: Timestamp, claimant: Claimant },
     Completed { expires_at: Timestamp },
 }
 
@@ -34,14 +34,15 @@ impl JobRunStore for MemoryJobRuns {
     ) -> StoreResult<Claim> {
         let live_now = self.clock.now();
         let mut t = self.rows.lock();
-        match t.get(uuid).copied() {
-            Some(RunRow::Completed { expires_at: e }) if e > live_now => Ok(Claim::Completed),
-            Some(RunRow::Running { lease_until: l, expires_at: e }) if e > live_now && l > now => {
-                Ok(Claim::Busy { until: l })
+        match t.get(uuid) {
+            Some(RunRow::Completed { expires_at: e }) if *e > live_now => Ok(Claim::Completed),
+            Some(RunRow::Running { lease_until: l, expires_at: e, .. }) if *e > live_now && *l > now => {
+                Ok(Claim::Busy { until: *l })
             }
             _ => {
-                t.insert(uuid.to_owned(), RunRow::Running { lease_until, expires_at });
-                Ok(Claim::Claimed)
+                let claimant = Claimant::new();
+                t.insert(uuid.to_owned(), RunRow::Running { lease_until, expires_at, claimant: claimant.clone() });
+                Ok(Claim::Claimed(claimant))
             }
         }
     }
@@ -51,7 +52,15 @@ impl JobRunStore for MemoryJobRuns {
         Ok(())
     }
 
-    async fn release(&self, uuid: &str) -> StoreResult<()> {
+    async fn release(&self, uuid: &str, claimant: &Claimant) -> StoreResult<()> {
+        let mut t = self.rows.lock();
+        if matches!(t.get(uuid), Some(RunRow::Running { claimant: c, .. }) if c == claimant) {
+            t.remove(uuid);
+        }
+        Ok(())
+    }
+
+    async fn forget(&self, uuid: &str) -> StoreResult<()> {
         self.rows.lock().remove(uuid);
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use crate::now;
 use chrono::Duration as Span;
-use gatehouse::cache::Hit;
+use gatehouse::cache::{Hit, Hits};
 use gatehouse::{StoreError, cache};
 use gatehouse_tests::TestEnv;
 use serde_json::json;
@@ -79,21 +79,28 @@ pub async fn counters_let_their_max_of_eighty_concurrent_hits_through_all_or_non
     for t in tasks {
         answers.push(t.await.unwrap());
     }
-    assert_eq!(answers.iter().filter(|full| full.is_empty()).count(), 30, "exactly the smaller max passed");
-    assert!(answers.iter().all(|full| full.is_empty() || *full == [0]), "only `a` was ever full: {answers:?}");
+    assert_eq!(answers.iter().filter(|h| **h == Hits::Counted).count(), 30, "exactly the smaller max passed");
+    assert!(
+        answers.iter().all(|h| matches!(h, Hits::Counted) || *h == Hits::Full(vec![0])),
+        "only `a` was full: {answers:?}"
+    );
     assert_eq!(c.get("a").await.unwrap(), Some(json!(30)));
     assert_eq!(c.get("b").await.unwrap(), Some(json!(30)), "a refused hit counted nothing");
+    let b = [Hit { key: "b", max: 50, window_end: end }];
     for _ in 0..20 {
-        assert_eq!(c.hit_all(&[Hit { key: "b", max: 50, window_end: end }]).await.unwrap(), Vec::<usize>::new());
+        assert_eq!(c.hit_all(&b).await.unwrap(), Hits::Counted);
     }
+    assert_eq!(c.hit_all(&b).await.unwrap(), Hits::Full(vec![0]), "one counter, full");
     let both = [Hit { key: "a", max: 31, window_end: end }, Hit { key: "b", max: 50, window_end: end }];
-    assert_eq!(c.hit_all(&both).await.unwrap(), vec![1], "`b` is full now, `a` had room");
+    assert_eq!(c.hit_all(&both).await.unwrap(), Hits::Full(vec![1]), "`b` is full, `a` had room");
     assert_eq!(c.get("a").await.unwrap(), Some(json!(30)));
     for bad in [&[][..], &[Hit { key: "a", max: 1, window_end: end }, Hit { key: "a", max: 1, window_end: end }][..]] {
         assert!(matches!(c.hit_all(bad).await, Err(StoreError::Rejected(_))), "{bad:?}");
     }
     env.clock.advance(Span::seconds(61));
     assert_eq!(c.get("a").await.unwrap(), None, "a counter ends with its window");
+    // Once expired (TTL deletes late) it refuses nothing, on either backend.
+    assert_eq!(c.hit_all(&b).await.unwrap(), Hits::Counted);
 }
 
 pub async fn incrementing_a_non_integer_is_a_conflict(env: TestEnv) {

@@ -263,7 +263,7 @@ async fn a_write_whose_answer_was_lost_is_not_refused_by_its_own_retry() {
     let (lease, keep) = (now + chrono::Duration::seconds(60), now + chrono::Duration::days(1));
     faults.fail_next("dynamodb:PutItem", Fault::AfterWrite);
     let claim = t.env.stores.job_runs.claim("job-lost-answer", now, lease, keep).await.expect("claim");
-    assert_eq!(claim, gatehouse::job_runs::Claim::Claimed);
+    assert!(matches!(claim, gatehouse::job_runs::Claim::Claimed(_)), "{claim:?}");
     let other = t.env.stores.job_runs.claim("job-lost-answer", now, lease, keep).await.expect("claim");
     assert!(matches!(other, gatehouse::job_runs::Claim::Busy { .. }), "another run is still refused: {other:?}");
     assert_eq!(
@@ -386,4 +386,27 @@ async fn jobs_run_once_in_effect_while_a_tenth_of_aws_calls_fail() {
         assert_eq!(w.process(m).await, gatehouse::queue::Outcome::Completed, "seed {seed}: a leftover ran: {}", m.body);
     }
     assert!(injected.values().sum::<usize>() > 50, "seed {seed}: few faults were injected: {injected:?}");
+}
+
+/// Limits on counters others keep hitting: real DynamoDB cancels transactions that race on an
+/// item (`TransactionConflict`), which the serialised emulator never does, so the proxy scripts
+/// it. A login whose limiter transaction keeps being cancelled is refused at once as throttled
+/// (429, a one-second wait), never held for long and never a 503; one cancellation is retried.
+#[tokio::test]
+async fn a_limit_whose_counters_keep_conflicting_refuses_at_once_as_throttled() {
+    let (env, faults, _) = faulty_env(2).await;
+    let t = TestApp::with(env, &[]);
+    let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    assert_eq!(t.register("Ann", &email, PW).await.status, 201);
+    for _ in 0..3 {
+        faults.fail_next("dynamodb:TransactWriteItems", Fault::Conflict);
+    }
+    let flooded = t.login(&email, PW).await;
+    assert_eq!(flooded.status, 429, "{}", flooded.raw_body);
+    assert_eq!(flooded.error_code(), Some("too_many_requests"));
+    assert_eq!(flooded.header("retry-after"), Some("1"));
+    faults.fail_next("dynamodb:TransactWriteItems", Fault::Conflict);
+    let once = t.login(&email, PW).await;
+    assert_eq!(once.status, 200, "one cancellation is sent again: {}", once.raw_body);
+    assert_eq!(faults.injected().values().sum::<usize>(), 4, "{:?}", faults.injected());
 }

@@ -1,8 +1,8 @@
 //! `cache`: keyed by `key`; `value` is a number (N) for integers, so counters are updated in
 //! place with one `UpdateItem`, and JSON text (S) for everything else; TTL on `expires_at`.
 
-use super::{Cond, Item, LIVE, Table, built, key1, n, s, secs};
-use crate::cache::{CacheStore, Hit, check_hits, check_key};
+use super::{Cond, Item, LIVE, Table, Transacted, built, key1, n, s, secs};
+use crate::cache::{CacheStore, Hit, Hits, check_hits, check_key};
 use crate::clock::{Timestamp, from_epoch_seconds, is_live};
 use crate::error::{StoreError, StoreResult};
 use async_trait::async_trait;
@@ -89,16 +89,19 @@ impl DynamoCache {
 
 #[async_trait]
 impl CacheStore for DynamoCache {
-    async fn hit_all(&self, hits: &[Hit<'_>]) -> StoreResult<Vec<usize>> {
+    async fn hit_all(&self, hits: &[Hit<'_>]) -> StoreResult<Hits> {
         check_hits(hits)?;
-        // Each counter: add 1 unless it is full; the first hit creates it with its window's end.
+        // Each counter: add 1 unless it is full; the first hit creates it with its window's end;
+        // an expired one (TTL deletes late) refuses nothing, as if absent.
         let update = "ADD #v :one SET expires_at = if_not_exists(expires_at, :end)";
-        let cond = "attribute_not_exists(#v) OR #v < :max";
+        let cond = "attribute_not_exists(#v) OR #v < :max OR expires_at <= :now_s";
+        let now_s = n(secs(self.t.now()));
         let values = |h: &Hit<'_>| {
             HashMap::from([
                 (":one".to_owned(), n(1)),
                 (":end".to_owned(), n(secs(h.window_end))),
                 (":max".to_owned(), n(h.max)),
+                (":now_s".to_owned(), now_s.clone()),
             ])
         };
         let names = HashMap::from([("#v".to_owned(), "value".to_owned())]);
@@ -116,11 +119,13 @@ impl CacheStore for DynamoCache {
                 .send()
                 .await;
             return Ok(match self.t.conditional(res)? {
-                Some(_) => Vec::new(),
-                None => vec![0],
+                Some(_) => Hits::Counted,
+                None => Hits::Full(vec![0]),
             });
         }
-        // Several: one transaction, so either every counter takes its hit or none does.
+        // Several: one transaction, so either every counter takes its hit or none does. Tried
+        // three times at most (30 ms of backoff): hits that keep cancelling each other are a
+        // flood on these counters, answered as one (`Contended`), not held for long.
         let items = hits
             .iter()
             .map(|h| {
@@ -135,14 +140,17 @@ impl CacheStore for DynamoCache {
                 built(u).map(|u| TransactWriteItem::builder().update(u).build())
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(match self.t.transact(items, "a rate limit").await? {
-            Ok(()) => Vec::new(),
-            Err(reasons) => reasons
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.as_str() == "ConditionalCheckFailed")
-                .map(|(i, _)| i)
-                .collect(),
+        Ok(match self.t.transact(items, 3).await? {
+            Transacted::Done => Hits::Counted,
+            Transacted::Refused(reasons) => Hits::Full(
+                reasons
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.as_str() == "ConditionalCheckFailed")
+                    .map(|(i, _)| i)
+                    .collect(),
+            ),
+            Transacted::Contended => Hits::Contended,
         })
     }
 

@@ -7,7 +7,7 @@
 use super::personal_access_tokens::DynamoTokens;
 use super::sessions::DynamoSessions;
 use super::users::{user_pk, version_condition};
-use super::{DynamoCrossApp, Item, LIVE, Table, built, from_ms, ms, n, opt_from_secs, s, secs};
+use super::{DynamoCrossApp, Item, LIVE, Table, Transacted, built, from_ms, ms, n, opt_from_secs, s, secs};
 use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential};
 use crate::error::{StoreError, StoreResult};
 use crate::users::UserId;
@@ -126,10 +126,15 @@ impl CredentialStore for DynamoCredentials {
         }
         // Racing transactions on the user item (a version change, another issue) are sent again
         // (`Table::transact`); a failed condition is the answer.
-        match self.t.transact(items, "issuing a credential").await? {
-            Ok(()) => Ok(true),
-            Err(codes) if codes.iter().skip(2).any(|c| c == "ConditionalCheckFailed") => Ok(false),
-            Err(_) => Err(StoreError::Conflict(format!("{} already exists", entry.credential.encode()))),
+        match self.t.transact(items, 8).await? {
+            Transacted::Done => Ok(true),
+            Transacted::Refused(codes) if codes.iter().skip(2).any(|c| c == "ConditionalCheckFailed") => Ok(false),
+            Transacted::Refused(_) => {
+                Err(StoreError::Conflict(format!("{} already exists", entry.credential.encode())))
+            }
+            Transacted::Contended => {
+                Err(StoreError::Unavailable("credentials: issuing kept conflicting with concurrent writes".into()))
+            }
         }
     }
 

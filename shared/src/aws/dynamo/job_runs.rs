@@ -4,7 +4,7 @@
 use super::{Cond, Item, OwnMark, Table, from_ms, key1, ms, n, s, secs};
 use crate::clock::{Timestamp, from_epoch_seconds};
 use crate::error::{StoreError, StoreResult};
-use crate::job_runs::{Claim, JobRunStore};
+use crate::job_runs::{Claim, Claimant, JobRunStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -55,7 +55,7 @@ impl JobRunStore for DynamoJobRuns {
             .now_s(self.t.now())
             .value(":now_ms", n(ms(now)));
             if self.t.put_if(item, cond).await? {
-                return Ok(Claim::Claimed);
+                return Ok(Claim::Claimed(Claimant::from_stored(claimant.as_str().to_owned())));
             }
             let Some(item) = self.t.get(key1("uuid", uuid)).await? else {
                 continue; // released in between: try again
@@ -66,7 +66,9 @@ impl JobRunStore for DynamoJobRuns {
             }
             return match item.get("state") {
                 Some(AttributeValue::S(st)) if st == "completed" => Ok(Claim::Completed),
-                Some(AttributeValue::S(st)) if st == "running" && claimant.on(&item, "claimant") => Ok(Claim::Claimed),
+                Some(AttributeValue::S(st)) if st == "running" && claimant.on(&item, "claimant") => {
+                    Ok(Claim::Claimed(Claimant::from_stored(claimant.as_str().to_owned())))
+                }
                 Some(AttributeValue::S(st)) if st == "running" => {
                     let until = num(&item, "lease_until")
                         .ok_or_else(|| StoreError::corrupt(&self.t.name, "lease_until missing"))?;
@@ -89,7 +91,15 @@ impl JobRunStore for DynamoJobRuns {
             .await
     }
 
-    async fn release(&self, uuid: &str) -> StoreResult<()> {
+    async fn release(&self, uuid: &str, claimant: &Claimant) -> StoreResult<()> {
+        // Refused when another claim or a completion is there, or nothing (this release retried
+        // after it landed): each means there is nothing of this claim left to free.
+        let cond = Cond::new("claimant = :me").value(":me", s(claimant.as_str()));
+        self.t.delete_if(key1("uuid", uuid), cond).await?;
+        Ok(())
+    }
+
+    async fn forget(&self, uuid: &str) -> StoreResult<()> {
         self.t.delete(key1("uuid", uuid)).await
     }
 }

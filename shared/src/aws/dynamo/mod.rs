@@ -261,30 +261,29 @@ impl Table {
         Ok(self.get(key).await?.filter(|item| mark.on(item, attr)))
     }
 
-    /// Sends one `TransactWriteItems` (the SDK gives it an idempotency token, so its own retry
-    /// of a transaction that landed is answered as a success). Racing transactions on an item
-    /// cancel each other before any condition is judged (`TransactionConflict`): those are sent
-    /// again after a jittered backoff. `Ok(Err(reasons))`: cancelled because a condition failed,
-    /// with each item's reason in order (`"None"` for the items that were not at fault).
-    pub(crate) async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-        what: &str,
-    ) -> StoreResult<Result<(), Vec<String>>> {
-        for attempt in 0..6u32 {
+    /// Sends one `TransactWriteItems`, up to `tries` times (the SDK gives each an idempotency
+    /// token, so its own retry of a transaction that landed is answered as a success). Racing
+    /// transactions on an item cancel each other before any condition is judged
+    /// (`TransactionConflict`): those are sent again after a jittered backoff, and
+    /// `Transacted::Contended` when they kept cancelling.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>, tries: u32) -> StoreResult<Transacted> {
+        for attempt in 0..tries {
+            if attempt > 0 {
+                let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
+                tokio::time::sleep(std::time::Duration::from_millis((10 << (attempt - 1).min(5)) + jitter)).await;
+            }
             match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
-                Ok(_) => return Ok(Ok(())),
+                Ok(_) => return Ok(Transacted::Done),
                 Err(e) => match cancellation_codes(&e) {
-                    Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => return Ok(Err(codes)),
-                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
-                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
-                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
+                    Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                        return Ok(Transacted::Refused(codes));
                     }
+                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {}
                     _ => return Err(self.err(e)),
                 },
             }
         }
-        Err(StoreError::Unavailable(format!("{}: {what} kept conflicting with concurrent writes", self.name)))
+        Ok(Transacted::Contended)
     }
 
     /// [`Table::update_if`], returning the item as updated (`ALL_NEW`); `None` if the condition
@@ -412,6 +411,16 @@ pub(crate) fn cancellation_codes(
         }
         _ => None,
     }
+}
+
+/// What [`Table::transact`] did.
+pub(crate) enum Transacted {
+    Done,
+    /// Cancelled because a condition failed: each item's reason, in order (`"None"` for the
+    /// items that were not at fault).
+    Refused(Vec<String>),
+    /// Kept being cancelled by racing transactions on the same items.
+    Contended,
 }
 
 /// A request part from its builder; a missing required field is the caller's bug, answered as

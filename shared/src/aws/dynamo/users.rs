@@ -2,7 +2,7 @@
 //! (`pk = email#<email>`) that reserves the address. Both are written in one transaction whose
 //! conditions make the email unique without a read first.
 
-use super::{Cond, Item, Table, cancellation_codes, from_ms, key1, ms, n, opt_from_ms, s};
+use super::{Cond, Item, Table, Transacted, cancellation_codes, from_ms, key1, ms, n, opt_from_ms, s};
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
@@ -137,9 +137,12 @@ impl UserStore for DynamoUsers {
         let items = vec![put(user_item)?, put(email_item)?];
         // Concurrent transactions on one email can cancel each other (TransactionConflict) before
         // either condition is judged: those are sent again; a failed condition is the answer.
-        match self.t.transact(items, "registration").await? {
-            Ok(()) => Ok(()),
-            Err(_) => Err(StoreError::Conflict("the email is already registered".into())),
+        match self.t.transact(items, 6).await? {
+            Transacted::Done => Ok(()),
+            Transacted::Refused(_) => Err(StoreError::Conflict("the email is already registered".into())),
+            Transacted::Contended => {
+                Err(StoreError::Unavailable("users: registration kept conflicting with concurrent writes".into()))
+            }
         }
     }
 
