@@ -87,7 +87,8 @@ pub async fn list(dlq: &dyn JobQueue, limit: usize) -> Result<Vec<DeadLetter>, D
 /// What a redrive did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Redriven {
-    /// Jobs put back on the queue (as fresh jobs: tries and delays reset, their run claim freed).
+    /// Jobs put back on the queue (as fresh jobs: tries and delays reset; their run record is kept,
+    /// so a job that completed is not run again).
     pub moved: Vec<String>,
     /// Messages left in the DLQ because their body is not a job payload.
     pub undecodable: usize,

@@ -418,13 +418,19 @@ impl Worker {
             let job = job.clone();
             tokio::spawn(async move { handler.handle(&job, &ctx).await })
         };
+        // A run past its timeout is stopped, not left detached: its claim is released below, and
+        // a retry must not run beside it (on Lambda it would go on in the next thawed invocation).
+        let abort = run.abort_handle();
         let result = match tokio::time::timeout(timeout, run).await {
             Ok(Ok(r)) => r,
             Ok(Err(join)) if join.is_panic() => {
                 Err(JobError::retry_msg(format!("the job panicked: {}", panic_message(join))))
             }
             Ok(Err(join)) => Err(JobError::retry_msg(format!("the job was cancelled: {join}"))),
-            Err(_) => Err(JobError::retry_msg(format!("the job timed out after {}s", timeout.as_secs()))),
+            Err(_) => {
+                abort.abort();
+                Err(JobError::retry_msg(format!("the job timed out after {}s", timeout.as_secs())))
+            }
         };
 
         match result {

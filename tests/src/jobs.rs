@@ -58,7 +58,9 @@ struct Sleeps(Arc<Probe>);
 impl JobHandler for Sleeps {
     async fn handle(&self, job: &JobPayload, _ctx: &JobContext) -> Result<(), JobError> {
         self.0.bump(&job.uuid);
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Reached only by a run that was not stopped at its timeout.
+        self.0.bump(&format!("{}:woke", job.uuid));
         Ok(())
     }
 }

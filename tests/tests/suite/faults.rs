@@ -263,9 +263,13 @@ async fn a_write_whose_answer_was_lost_is_not_refused_by_its_own_retry() {
     let (lease, keep) = (now + chrono::Duration::seconds(60), now + chrono::Duration::days(1));
     faults.fail_next("dynamodb:PutItem", Fault::AfterWrite);
     let claim = t.env.stores.job_runs.claim("job-lost-answer", now, lease, keep).await.expect("claim");
-    assert!(matches!(claim, gatehouse::job_runs::Claim::Claimed(_)), "{claim:?}");
+    let gatehouse::job_runs::Claim::Claimed(claimant) = claim else { panic!("not claimed: {claim:?}") };
     let other = t.env.stores.job_runs.claim("job-lost-answer", now, lease, keep).await.expect("claim");
     assert!(matches!(other, gatehouse::job_runs::Claim::Busy { .. }), "another run is still refused: {other:?}");
+    // The claimant answered is the one stored: its release frees the run for the next attempt.
+    t.env.stores.job_runs.release("job-lost-answer", &claimant).await.expect("release");
+    let again = t.env.stores.job_runs.claim("job-lost-answer", now, lease, keep).await.expect("claim");
+    assert!(matches!(again, gatehouse::job_runs::Claim::Claimed(_)), "released by its holder: {again:?}");
     assert_eq!(
         faults.injected().values().sum::<usize>(),
         3,

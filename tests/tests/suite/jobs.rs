@@ -219,6 +219,9 @@ async fn a_jobs_timeout_is_enforced() {
     assert_eq!(probe.runs(&j.uuid), 1);
     let failed = env.stores.failed_jobs.find(&j.uuid).await.unwrap().unwrap();
     assert!(failed.exception.contains("timed out after 1s"), "{}", failed.exception);
+    // Stopped, not detached: past the moment it would have woken, it has not.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(probe.runs(&format!("{}:woke", j.uuid)), 0, "the timed-out run went on");
 }
 
 #[tokio::test]
