@@ -84,8 +84,10 @@ impl CacheStore for MemoryCache {
         }
         for h in hits {
             let next = count(&t, h.key).saturating_add(1);
+            // A counter keeps its first end, expired or not (DynamoDB's `if_not_exists`): one
+            // hit again after its window stays expired and refuses nothing, on both backends.
             let end = match t.get(h.key) {
-                Some((_, Some(end))) if self.live(&t, h.key).is_some() => *end,
+                Some((_, Some(end))) => *end,
                 _ => h.window_end,
             };
             t.insert(h.key.to_owned(), (Value::from(next), Some(end)));

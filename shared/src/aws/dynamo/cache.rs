@@ -1,13 +1,13 @@
 //! `cache`: keyed by `key`; `value` is a number (N) for integers, so counters are updated in
 //! place with one `UpdateItem`, and JSON text (S) for everything else; TTL on `expires_at`.
 
-use super::{Cond, Item, LIVE, Table, Transacted, built, key1, n, s, secs};
+use super::{Cond, Item, LIVE, Table, Transacted, key1, n, s, secs};
 use crate::cache::{CacheStore, Hit, Hits, check_hits, check_key};
 use crate::clock::{Timestamp, from_epoch_seconds, is_live};
 use crate::error::{StoreError, StoreResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -95,50 +95,24 @@ impl CacheStore for DynamoCache {
         // an expired one (TTL deletes late) refuses nothing, as if absent.
         let update = "ADD #v :one SET expires_at = if_not_exists(expires_at, :end)";
         let cond = "attribute_not_exists(#v) OR #v < :max OR expires_at <= :now_s";
-        let now_s = n(secs(self.t.now()));
-        let values = |h: &Hit<'_>| {
-            HashMap::from([
-                (":one".to_owned(), n(1)),
-                (":end".to_owned(), n(secs(h.window_end))),
-                (":max".to_owned(), n(h.max)),
-                (":now_s".to_owned(), now_s.clone()),
-            ])
+        let cond_of = |h: &Hit<'_>| {
+            Cond::new(cond)
+                .name("#v", "value")
+                .value(":one", n(1))
+                .value(":end", n(secs(h.window_end)))
+                .value(":max", n(h.max))
+                .now_s(self.t.now())
         };
-        let names = HashMap::from([("#v".to_owned(), "value".to_owned())]);
         if let [h] = hits {
-            let res = self
-                .t
-                .client
-                .update_item()
-                .table_name(&self.t.name)
-                .set_key(Some(key1("key", h.key)))
-                .update_expression(update)
-                .condition_expression(cond)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values(h)))
-                .send()
-                .await;
-            return Ok(match self.t.conditional(res)? {
-                Some(_) => Hits::Counted,
-                None => Hits::Full(vec![0]),
-            });
+            let counted = self.t.update_if(key1("key", h.key), update, cond_of(h)).await?;
+            return Ok(if counted { Hits::Counted } else { Hits::Full(vec![0]) });
         }
         // Several: one transaction, so either every counter takes its hit or none does. Tried
         // three times at most (30 ms of backoff): hits that keep cancelling each other are a
         // flood on these counters, answered as one (`Contended`), not held for long.
         let items = hits
             .iter()
-            .map(|h| {
-                let u = Update::builder()
-                    .table_name(&self.t.name)
-                    .set_key(Some(key1("key", h.key)))
-                    .update_expression(update)
-                    .condition_expression(cond)
-                    .set_expression_attribute_names(Some(names.clone()))
-                    .set_expression_attribute_values(Some(values(h)))
-                    .build();
-                built(u).map(|u| TransactWriteItem::builder().update(u).build())
-            })
+            .map(|h| self.t.transact_update(key1("key", h.key), update, cond_of(h)))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(match self.t.transact(items, 3).await? {
             Transacted::Done => Hits::Counted,

@@ -2,7 +2,9 @@
 //! (`pk = <id>, sk = job#<uuid>`). Counting writes the mark (if absent) and moves the counters in
 //! one transaction, so a job delivered twice is counted once, however many workers race.
 
-use super::{Cond, Item, LIVE, OwnMark, Table, cancellation_codes, from_ms, n, opt_from_ms, opt_from_secs, s, secs};
+use super::{
+    Cond, Item, LIVE, OwnMark, Table, Transacted, cancellation_codes, from_ms, n, opt_from_ms, opt_from_secs, s, secs,
+};
 use crate::clock::Timestamp;
 use crate::error::{StoreError, StoreResult};
 use crate::job_batches::{Batch, BatchOptions, BatchStore, Counted};
@@ -111,26 +113,15 @@ impl DynamoBatches {
             TransactWriteItem::builder().put(put_mark).build(),
             TransactWriteItem::builder().update(update).build(),
         ];
-        let mut newly_counted = false;
-        for attempt in 0..6u32 {
-            match self.t.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
-                Ok(_) => {
-                    newly_counted = true;
-                    break;
-                }
-                Err(e) => match cancellation_codes(&e) {
-                    Some(codes) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => break,
-                    Some(codes) if codes.get(1).map(String::as_str) == Some("ConditionalCheckFailed") => {
-                        return Ok(None);
-                    }
-                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") && attempt < 5 => {
-                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
-                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
-                    }
-                    _ => return Err(self.t.err(e)),
-                },
+        let newly_counted = match self.t.transact(items, 6).await? {
+            Transacted::Done => true,
+            // The mark's condition: this job was counted before (a redelivery).
+            Transacted::Refused(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => false,
+            Transacted::Refused(_) => return Ok(None),
+            Transacted::Contended => {
+                return Err(StoreError::Unavailable(format!("{}: counting a job kept conflicting", self.t.name)));
             }
-        }
+        };
         match self.find(id).await? {
             Some(batch) => Ok(Some(Counted { newly_counted, batch })),
             None => Ok(None),

@@ -38,6 +38,7 @@ impl JobRunStore for DynamoJobRuns {
         // refused by the claim it made itself, and the read below must see that it is ours
         // (else the job would wait out its own lease, or look busy for good to this run).
         let claimant = OwnMark::new();
+        let claimed = || Claim::Claimed(Claimant::from_stored(claimant.as_str().to_owned()));
         for _ in 0..3 {
             let item = Item::from([
                 ("uuid".to_owned(), s(uuid)),
@@ -55,7 +56,7 @@ impl JobRunStore for DynamoJobRuns {
             .now_s(self.t.now())
             .value(":now_ms", n(ms(now)));
             if self.t.put_if(item, cond).await? {
-                return Ok(Claim::Claimed(Claimant::from_stored(claimant.as_str().to_owned())));
+                return Ok(claimed());
             }
             let Some(item) = self.t.get(key1("uuid", uuid)).await? else {
                 continue; // released in between: try again
@@ -66,9 +67,7 @@ impl JobRunStore for DynamoJobRuns {
             }
             return match item.get("state") {
                 Some(AttributeValue::S(st)) if st == "completed" => Ok(Claim::Completed),
-                Some(AttributeValue::S(st)) if st == "running" && claimant.on(&item, "claimant") => {
-                    Ok(Claim::Claimed(Claimant::from_stored(claimant.as_str().to_owned())))
-                }
+                Some(AttributeValue::S(st)) if st == "running" && claimant.on(&item, "claimant") => Ok(claimed()),
                 Some(AttributeValue::S(st)) if st == "running" => {
                     let until = num(&item, "lease_until")
                         .ok_or_else(|| StoreError::corrupt(&self.t.name, "lease_until missing"))?;

@@ -261,6 +261,15 @@ impl Table {
         Ok(self.get(key).await?.filter(|item| mark.on(item, attr)))
     }
 
+    /// An update of `key` in this table, with `cond`, as one item of a [`Table::transact`].
+    pub(crate) fn transact_update(&self, key: Item, update: &str, cond: Cond) -> StoreResult<TransactWriteItem> {
+        let req = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .update_expression(update);
+        built(with_cond!(req, cond).build()).map(|u| TransactWriteItem::builder().update(u).build())
+    }
+
     /// Sends one `TransactWriteItems`, up to `tries` times (the SDK gives each an idempotency
     /// token, so its own retry of a transaction that landed is answered as a success). Racing
     /// transactions on an item cancel each other before any condition is judged

@@ -245,25 +245,19 @@ impl UserStore for DynamoUsers {
         // As at registration: cancellations by concurrent transactions are retried; a failed
         // condition is the answer (the user's own conditions first: a stale change is not told
         // whether the address is taken).
-        for attempt in 0..6u32 {
-            match self.t.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
-                Ok(_) => return Ok(EmailSwap::Changed),
-                Err(e) => match cancellation_codes(&e) {
-                    Some(codes) if codes.iter().take(2).any(|c| c == "ConditionalCheckFailed") => {
-                        return Ok(EmailSwap::Stale);
-                    }
-                    Some(codes) if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") => {
-                        return Ok(EmailSwap::Taken);
-                    }
-                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
-                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
-                        tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
-                    }
-                    _ => return Err(self.t.err(e)),
-                },
+        match self.t.transact(items, 6).await? {
+            Transacted::Done => Ok(EmailSwap::Changed),
+            Transacted::Refused(codes)
+                if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed")
+                    && !codes.iter().take(2).any(|c| c == "ConditionalCheckFailed") =>
+            {
+                Ok(EmailSwap::Taken)
+            }
+            Transacted::Refused(_) => Ok(EmailSwap::Stale),
+            Transacted::Contended => {
+                Err(StoreError::Unavailable("users: an email change kept conflicting with concurrent writes".into()))
             }
         }
-        Err(StoreError::Unavailable("users: an email change kept conflicting with concurrent writes".into()))
     }
 
     async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool> {
