@@ -11,7 +11,9 @@ pub mod views;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use input::{Fields, MAX_BODY, bearer, client_meta, cookie, find_cookie, json_object, parse_bearer, request_id};
-pub use route::{Call, Guard, Handler, Reply, Route, dispatch, find, match_path, no_route, path_matches};
+pub use route::{
+    Call, Guard, Handler, Reply, Route, dispatch, find, match_path, no_route, path_matches, within_deadline,
+};
 
 #[doc(hidden)]
 pub use gatehouse as __gatehouse;
@@ -221,11 +223,18 @@ macro_rules! http_main {
         #[tokio::main]
         async fn main() -> Result<(), $crate::lambda_http::Error> {
             $crate::__gatehouse::telemetry::init_tracing();
-            let app = $crate::App::from_env().await?;
-            $crate::lambda_http::run($crate::lambda_http::service_fn(|req: $crate::lambda_http::Request| {
-                let app = &app;
-                async move { Ok::<_, $crate::lambda_http::Error>(($handler)(app, req).await) }
-            }))
+            let app = ::std::sync::Arc::new($crate::App::from_env().await?);
+            // One invocation at a time on classic Lambda; AWS_LAMBDA_MAX_CONCURRENCY at once on
+            // Lambda Managed Instances, sharing the one App (its clients and caches).
+            $crate::lambda_http::run_concurrent($crate::lambda_http::service_fn(
+                move |req: $crate::lambda_http::Request| {
+                    let app = ::std::sync::Arc::clone(&app);
+                    async move {
+                        let answer = $crate::within_deadline(req, |req| ($handler)(&*app, req)).await;
+                        Ok::<_, $crate::lambda_http::Error>(answer)
+                    }
+                },
+            ))
             .await
         }
     };

@@ -222,6 +222,26 @@ pub async fn dispatch(app: &App, routes: &[Route], req: Request) -> Response<Bod
     .await
 }
 
+/// Runs `handle` on `req` within the invocation's deadline (`gatehouse::deadline`): past its
+/// budget the client gets the API's 503 `unavailable` with `Retry-After: 1` instead of Lambda's
+/// bare timeout. Outside Lambda (no invocation context) the handler runs to its end.
+pub async fn within_deadline<F>(req: Request, handle: impl FnOnce(Request) -> F) -> Response<Body>
+where
+    F: std::future::Future<Output = Response<Body>>,
+{
+    let deadline = req.lambda_context_ref().map(|c| c.deadline());
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    match gatehouse::deadline::within(deadline, handle(req)).await {
+        Some(resp) => resp,
+        None => {
+            tracing::warn!(%method, %path, "request gave up at its deadline");
+            let mut e = ApiError::unavailable();
+            e.retry_after = Some(1);
+            e.into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

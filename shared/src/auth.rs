@@ -5,7 +5,7 @@
 use crate::access::Access;
 use crate::clock::Timestamp;
 use crate::config::Config;
-use crate::credentials::{CredentialEntry, CredentialRef, NewCredential, Revocation, reasons, revoke};
+use crate::credentials::{CredentialEntry, CredentialRef, NewCredential, Revocation, reasons, revoke, revoke_or_queue};
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::password::{
@@ -129,8 +129,8 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// Builds the password machinery from configuration, hashing the dummy password once now
-    /// with the live parameters.
+    /// Builds the password machinery from configuration, with the dummy hash unknown emails are
+    /// verified against (made with the live parameters and no hashing: nothing at cold start).
     pub fn new(access: Access) -> Result<Self, HashError> {
         let cfg = &access.config.passwords;
         let hasher = PasswordHasher::new(cfg.argon2)?;
@@ -527,10 +527,8 @@ impl Auth {
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
         let stores = self.stores();
-        let current_ref = CredentialRef::session(&current.key);
-        let n = revoke(stores, &user.id, Revocation::AllBut(&current_ref), reason).await?;
-        // Everything but this session was just revoked, its parent included: the rotated session
-        // derives from nothing any more (the routes that get here refuse handoff-opened sessions).
+        // The rotated session derives from nothing (the routes that get here refuse
+        // handoff-opened sessions), and everything else ends, the current session included.
         let grant = SessionGrant {
             credentials_version: version,
             remember: current.remember(),
@@ -539,10 +537,17 @@ impl Auth {
             email_verified: Some(user.email_verified_at.is_some()),
             ..SessionGrant::default()
         };
-        let rotated = self.issue_session(&user.id, meta, grant).await?;
-        revoke(stores, &user.id, Revocation::Tree(&current_ref), reason).await?;
-        let (id, _) = rotated.ok_or(AuthError::CredentialsChanged)?;
-        tracing::info!(event = "credentials_rotated", user_id = %user.id, reason, credentials = n);
+        let rotated = self.issue_session(&user.id, meta, grant).await;
+        // Whether or not the rotation worked, everything else ends: at once, or by a queued job
+        // when a store fails part way (the new password stands either way).
+        let keep = match &rotated {
+            Ok(Some((id, _))) => Some(CredentialRef::session(&id.key())),
+            _ => None,
+        };
+        let dispatcher = crate::queue::Dispatcher::new(stores.clone(), self.access.config.batch_retention);
+        let n = revoke_or_queue(stores, &dispatcher, &user.id, keep.as_ref(), reason).await?;
+        let (id, _) = rotated?.ok_or(AuthError::CredentialsChanged)?;
+        tracing::info!(event = "credentials_rotated", user_id = %user.id, reason, credentials = ?n);
         Ok(id)
     }
 

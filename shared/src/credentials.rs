@@ -133,6 +133,10 @@ pub enum Revocation<'a> {
     AllBut(&'a CredentialRef),
     /// This credential and everything derived from it (revoking a token, logging out).
     Tree(&'a CredentialRef),
+    /// Everything registered before `before` but `keep` (a revocation that could not finish at
+    /// once, run later by [`RevokeLater`]: what was issued since, under the new credentials,
+    /// stays).
+    IssuedBefore { before: Timestamp, keep: Option<&'a CredentialRef> },
 }
 
 /// The entries a revocation selects: all, all but one, or a credential and its descendants.
@@ -140,6 +144,9 @@ pub fn select<'e>(entries: &'e [CredentialEntry], what: Revocation<'_>) -> Vec<&
     match what {
         Revocation::Everything => entries.iter().collect(),
         Revocation::AllBut(keep) => entries.iter().filter(|e| &e.credential != keep).collect(),
+        Revocation::IssuedBefore { before, keep } => {
+            entries.iter().filter(|e| e.created_at < before && Some(&e.credential) != keep).collect()
+        }
         Revocation::Tree(root) => {
             let mut chosen: HashSet<&CredentialRef> = HashSet::from([root]);
             // Parents may be listed after their children: grow the set until it stops growing.
@@ -245,7 +252,9 @@ pub async fn revoke(stores: &crate::Stores, user: &UserId, what: Revocation<'_>,
     let keep = match what {
         Revocation::Everything => None,
         Revocation::AllBut(r) => Some(SessionKey::from_stored(r.key.clone())),
-        Revocation::Tree(_) => return Ok(refs.len()),
+        // A deferred revocation ends what the register holds; the owner indexes cannot tell what
+        // was issued before the cut-off.
+        Revocation::Tree(_) | Revocation::IssuedBefore { .. } => return Ok(refs.len()),
     };
     stores.sessions.delete_for_user(user, keep.as_ref()).await?;
     stores.tokens.delete_all_for(&Tokenable::user(user)).await?;
@@ -293,6 +302,94 @@ pub async fn stamp_verified(stores: &crate::Stores, user: &UserId) -> StoreResul
     Ok(n)
 }
 
+/// The job that finishes a revocation which failed when it was due ([`revoke_or_queue`]).
+pub const REVOKE_LATER: &str = "RevokeCredentials";
+
+/// How far past "now" a deferred revocation reaches: a credential issued against the old
+/// credentials committed before the version moved, stamped by another function's clock, which
+/// may run a little ahead of this one.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(1);
+
+/// Revokes every credential of `user` but `keep`, after its credentials version moved (a
+/// reset, a password change, two-factor turned on). When that fails part way (a store
+/// unavailable), the revocation is queued as a [`REVOKE_LATER`] job instead, retried by the queue
+/// until it is done, so a failure never leaves the old credentials working while the new
+/// password stands: `Ok(None)`. The job ends what was registered before now (plus
+/// [`CLOCK_SKEW`]), so what the user signs in with afterwards stays. `Err` only when queueing
+/// failed too.
+pub async fn revoke_or_queue(
+    stores: &crate::Stores,
+    dispatcher: &crate::queue::Dispatcher,
+    user: &UserId,
+    keep: Option<&CredentialRef>,
+    reason: &str,
+) -> StoreResult<Option<usize>> {
+    let what = match keep {
+        Some(k) => Revocation::AllBut(k),
+        None => Revocation::Everything,
+    };
+    let before = stores.clock.now() + CLOCK_SKEW;
+    let failed = match revoke(stores, user, what, reason).await {
+        Ok(n) => return Ok(Some(n)),
+        Err(e) => e,
+    };
+    let job = later_job(user, before, keep, reason);
+    match dispatcher.dispatch(job).await {
+        Ok(_) => {
+            tracing::warn!(event = "revocation_queued", user_id = %user, reason, error = %failed);
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::error!(event = "revocation_not_queued", user_id = %user, reason, error = %failed, queue = %e);
+            Err(failed)
+        }
+    }
+}
+
+fn later_job(user: &UserId, before: Timestamp, keep: Option<&CredentialRef>, reason: &str) -> crate::jobs::JobPayload {
+    let data = serde_json::json!({
+        "user_id": user.as_str(),
+        "before_ms": before.timestamp_millis(),
+        "keep": keep.map(CredentialRef::encode),
+        "reason": reason,
+    });
+    let mut job = crate::jobs::JobPayload::new(REVOKE_LATER, data);
+    job.display_name = format!("Gatehouse\\Jobs\\{REVOKE_LATER}");
+    job.max_tries = Some(10);
+    job.backoff = vec![5, 15, 30, 60, 120];
+    job.timeout = Some(60);
+    job
+}
+
+/// Runs a queued revocation ([`revoke_or_queue`]); idempotent, so a retry finishes what a
+/// failed run left.
+pub struct RevokeLater;
+
+#[async_trait]
+impl crate::queue::JobHandler for RevokeLater {
+    async fn handle(
+        &self,
+        job: &crate::jobs::JobPayload,
+        ctx: &crate::queue::JobContext,
+    ) -> Result<(), crate::queue::JobError> {
+        use crate::queue::JobError;
+        let field = |k: &str| job.data.get(k).and_then(|v| v.as_str());
+        let user = field("user_id").and_then(UserId::parse).ok_or_else(|| JobError::permanent("no user id"))?;
+        let before = job.data.get("before_ms").and_then(serde_json::Value::as_i64);
+        let before = before
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .ok_or_else(|| JobError::permanent("no cut-off"))?;
+        let keep = match field("keep") {
+            Some(k) => Some(CredentialRef::decode(k).ok_or_else(|| JobError::permanent("a malformed credential"))?),
+            None => None,
+        };
+        let reason = field("reason").unwrap_or("revoked");
+        let n = revoke(&ctx.stores, &user, Revocation::IssuedBefore { before, keep: keep.as_ref() }, reason).await?;
+        tracing::info!(event = "queued_revocation_done", user_id = %user, reason, credentials = n);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +413,23 @@ mod tests {
         for bad in ["", "token", "token#", "cookie#x"] {
             assert_eq!(CredentialRef::decode(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_deferred_revocation_selects_what_was_issued_before_its_cut_off_but_the_kept_one() {
+        let t = |k: &str| CredentialRef { kind: CredentialKind::Session, key: k.into() };
+        let now = chrono::Utc::now();
+        let at = |k: &str, secs: i64| CredentialEntry {
+            created_at: now + chrono::Duration::seconds(secs),
+            ..entry(t(k), None)
+        };
+        let entries = [at("old", -60), at("kept", -1), at("edge", 0), at("new", 5)];
+        let keep = t("kept");
+        let chosen: Vec<&str> = select(&entries, Revocation::IssuedBefore { before: now, keep: Some(&keep) })
+            .iter()
+            .map(|e| e.credential.key.as_str())
+            .collect();
+        assert_eq!(chosen, ["old"], "before the cut-off only, strictly, and never the kept one");
     }
 
     #[test]

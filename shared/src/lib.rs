@@ -25,6 +25,7 @@ pub mod credentials;
 pub mod cross_app;
 pub mod cross_app_sessions;
 pub mod dead_letters;
+pub mod deadline;
 pub mod email;
 pub mod email_change;
 pub mod email_verification;

@@ -5,7 +5,7 @@
 use crate::auth::{Auth, AuthError, ClientMeta};
 use crate::clock::Timestamp;
 use crate::config::Config;
-use crate::credentials::{Revocation, reasons, revoke};
+use crate::credentials::{reasons, revoke_or_queue};
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::jobs::JobPayload;
@@ -110,7 +110,9 @@ impl PasswordBroker {
         if let Err(e) = stores.resets.delete(email).await {
             tracing::warn!(event = "spent_reset_token_left", error = %e);
         }
-        revoke(stores, &user.id, Revocation::Everything, reasons::PASSWORD_RESET).await?;
+        // At once, or queued when a store fails part way: the old password's sessions and tokens
+        // never outlive the reset because of an outage (`credentials::revoke_or_queue`).
+        revoke_or_queue(stores, &self.dispatcher, &user.id, None, reasons::PASSWORD_RESET).await?;
         tracing::info!(event = "password_reset", user_id = %user.id, email_tag = %self.auth.email_tag(email));
         // The reset is done: a notice that cannot be queued is logged, never the reset's failure.
         self.dispatcher.notify(mail_job(SEND_PASSWORD_CHANGED, email)).await;

@@ -15,9 +15,16 @@ use tokio::sync::Notify;
 
 #[derive(Default)]
 struct State {
-    pending: VecDeque<(String, Value)>,
+    /// Events not yet handed out: id, event, and the time the function gets from hand-out to
+    /// its deadline (Lambda's clock starts when the invocation is handed out, not when queued).
+    pending: VecDeque<(String, Value, Duration)>,
     answers: HashMap<String, Result<Value, Value>>,
     init_error: Option<String>,
+    /// Invocations handed out and not yet answered, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
+    /// When the process first asked for an invocation: its init is over.
+    first_poll: Option<std::time::Instant>,
 }
 
 /// One function under test: its Runtime API and its process.
@@ -26,7 +33,8 @@ pub struct LambdaProcess {
     state: Arc<Mutex<State>>,
     new_event: Arc<Notify>,
     new_answer: Arc<Notify>,
-    child: tokio::process::Child,
+    child: Mutex<tokio::process::Child>,
+    spawned_at: std::time::Instant,
 }
 
 impl LambdaProcess {
@@ -73,17 +81,52 @@ impl LambdaProcess {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        let spawned_at = std::time::Instant::now();
         let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-        Self { addr, state, new_event, new_answer, child }
+        Self { addr, state, new_event, new_answer, child: Mutex::new(child), spawned_at }
     }
 
-    /// Sends one event and waits (up to 30 s) for the function's answer: `Ok(response)` or
-    /// `Err(error report)`.
-    pub async fn invoke(&mut self, event: Value) -> Result<Value, Value> {
-        let id = uuid::Uuid::new_v4().to_string();
-        self.state.lock().unwrap().pending.push_back((id.clone(), event));
-        self.new_event.notify_waiters();
+    /// Waits (up to 30 s) for the process's first poll and says how long after its start it came:
+    /// the cold start, init included, that Lambda bills before the first event.
+    pub async fn init_time(&self) -> Duration {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(at) = self.state.lock().unwrap().first_poll {
+                return at.duration_since(self.spawned_at);
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no poll within 30 s from the function at {}", self.addr);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// The process's peak resident memory so far (`VmHWM`), in KiB, where /proc says (Linux).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.lock().unwrap().id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Sends one event with 30 s from hand-out to its deadline and waits (up to 2 minutes, since
+    /// events may queue behind others) for the function's answer:
+    /// `Ok(response)` or `Err(error report)`. Invocations may overlap (`&self`): a process started
+    /// with `AWS_LAMBDA_MAX_CONCURRENCY` > 1 polls for several at once.
+    pub async fn invoke(&self, event: Value) -> Result<Value, Value> {
+        self.invoke_within(event, Duration::from_secs(30)).await
+    }
+
+    /// The most invocations this process has held at once (handed out, not yet answered).
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
+    /// [`Self::invoke`] with the invocation's deadline `budget` after its hand-out, as Lambda sets
+    /// it from the function's timeout.
+    pub async fn invoke_within(&self, event: Value, budget: Duration) -> Result<Value, Value> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.state.lock().unwrap().pending.push_back((id.clone(), event, budget));
+        self.new_event.notify_waiters();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(answer) = self.state.lock().unwrap().answers.remove(&id) {
                 return answer;
@@ -91,10 +134,15 @@ impl LambdaProcess {
             if let Some(e) = self.state.lock().unwrap().init_error.clone() {
                 panic!("the function failed to start: {e}");
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
+            let exited = self.child.lock().unwrap().try_wait();
+            if let Ok(Some(status)) = exited {
                 panic!("the function exited ({status}) before answering");
             }
-            assert!(tokio::time::Instant::now() < deadline, "no answer within 30 s from the function at {}", self.addr);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no answer within 2 minutes from the function at {}",
+                self.addr
+            );
             let _ = tokio::time::timeout(Duration::from_millis(100), self.new_answer.notified()).await;
         }
     }
@@ -119,9 +167,19 @@ async fn serve(
     };
     if method == hyper::Method::GET && path == "/2018-06-01/runtime/invocation/next" {
         loop {
-            let next = state.lock().unwrap().pending.pop_front();
-            if let Some((id, event)) = next {
-                let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+            let next = {
+                let mut s = state.lock().unwrap();
+                s.first_poll.get_or_insert_with(std::time::Instant::now);
+                let next = s.pending.pop_front();
+                if next.is_some() {
+                    s.in_flight += 1;
+                    s.max_in_flight = s.max_in_flight.max(s.in_flight);
+                }
+                next
+            };
+            if let Some((id, event, budget)) = next {
+                let budget = i64::try_from(budget.as_millis()).unwrap_or(i64::MAX);
+                let deadline = chrono::Utc::now().timestamp_millis().saturating_add(budget);
                 let mut r = ok(200, Bytes::from(event.to_string()));
                 let h = r.headers_mut();
                 h.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
@@ -143,12 +201,12 @@ async fn serve(
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
         (hyper::Method::POST, ["2018-06-01", "runtime", "invocation", id, "response"]) => {
-            state.lock().unwrap().answers.insert((*id).to_owned(), Ok(parse(&body)));
+            answered(&state, id, Ok(parse(&body)));
             new_answer.notify_waiters();
             Ok(ok(202, Bytes::new()))
         }
         (hyper::Method::POST, ["2018-06-01", "runtime", "invocation", id, "error"]) => {
-            state.lock().unwrap().answers.insert((*id).to_owned(), Err(parse(&body)));
+            answered(&state, id, Err(parse(&body)));
             new_answer.notify_waiters();
             Ok(ok(202, Bytes::new()))
         }
@@ -158,6 +216,12 @@ async fn serve(
         }
         _ => Ok(ok(404, Bytes::new())),
     }
+}
+
+fn answered(state: &Mutex<State>, id: &str, answer: Result<Value, Value>) {
+    let mut s = state.lock().unwrap();
+    s.in_flight = s.in_flight.saturating_sub(1);
+    s.answers.insert(id.to_owned(), answer);
 }
 
 /// Where the Lambda binaries are: `GATEHOUSE_E2E_BIN_DIR` (set by `scripts/test`: `target/debug`

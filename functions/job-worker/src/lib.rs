@@ -27,6 +27,7 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     let second_factor = gatehouse::two_factor::SendNotice { mailer: mailer.clone() };
     w.register(gatehouse::two_factor::SEND_NOTICE, second_factor);
     gatehouse::password_broker::register_jobs(&mut w, config, mailer);
+    w.register(gatehouse::credentials::REVOKE_LATER, gatehouse::credentials::RevokeLater);
     w
 }
 
@@ -86,4 +87,10 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/job_batches", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]),
     ("queue/jobs", &["sqs:SendMessage", "sqs:ChangeMessageVisibility"]),
     ("ses", &["ses:SendEmail"]),
+    // A queued revocation (`credentials::RevokeLater`): the register, and what it lists.
+    ("table/credentials", &["dynamodb:Query", "dynamodb:BatchWriteItem"]),
+    ("table/sessions", &["dynamodb:DeleteItem"]),
+    ("table/personal_access_tokens", &["dynamodb:DeleteItem"]),
+    ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),
+    ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),
 ];

@@ -10,10 +10,10 @@ async fn main() -> Result<(), Error> {
     let boot = gatehouse::aws::Boot::from_env().await?;
     let config = Arc::new(boot.config);
     let mailer = gatehouse_job_worker::mailer(&config, &boot.sdk);
-    let worker = gatehouse_job_worker::worker(boot.stores, config, mailer);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        let worker = &worker;
-        async move { Ok::<_, Error>(gatehouse_job_worker::handle(worker, event.payload).await) }
+    let worker = Arc::new(gatehouse_job_worker::worker(boot.stores, config, mailer));
+    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = Arc::clone(&worker);
+        async move { Ok::<_, Error>(gatehouse_job_worker::handle(&worker, event.payload).await) }
     }))
     .await
 }

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 pub use gatehouse::access::RouteAbilities;
 
-fn deny() -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
+/// The authorizer's refusal: API Gateway answers the client 403.
+pub fn deny() -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
     let mut r = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
     r.is_authorized = false;
     r.context = json!({});

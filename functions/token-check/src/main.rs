@@ -10,10 +10,21 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init_tracing();
     let boot = gatehouse::aws::Boot::from_env().await?;
-    let access = Access::new(boot.stores, Arc::new(boot.config));
-    lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
-        let (access, abilities) = (&access, &access.config.route_abilities);
-        async move { Ok::<_, Error>(gatehouse_token_check::authorize(access, abilities, event.payload).await) }
+    let access = Arc::new(Access::new(boot.stores, Arc::new(boot.config)));
+    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
+        let access = Arc::clone(&access);
+        async move {
+            let abilities = &access.config.route_abilities;
+            let deadline = Some(event.context.deadline());
+            let answer = gatehouse::deadline::within(
+                deadline,
+                gatehouse_token_check::authorize(&access, abilities, event.payload),
+            );
+            Ok::<_, Error>(answer.await.unwrap_or_else(|| {
+                tracing::warn!("authorizer gave up at its deadline; denying");
+                gatehouse_token_check::deny()
+            }))
+        }
     }))
     .await
 }

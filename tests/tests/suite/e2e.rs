@@ -11,7 +11,7 @@ use std::time::Duration;
 
 const PW: &str = "correct horse battery staple 42";
 
-fn env_for(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+pub(crate) fn env_for(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
     let names = &env.aws.as_ref().expect("aws env").names;
     let mut v = vec![
         ("GATEHOUSE_TABLE_PREFIX", names.table_prefix.clone()),
@@ -40,7 +40,7 @@ fn env_for(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(&'static str, String)>
 }
 
 /// The session cookie (`name=value`) a Lambda HTTP response sets (payload 2.0 puts it in `cookies`).
-fn cookie(resp: &Value) -> Option<String> {
+pub(crate) fn cookie(resp: &Value) -> Option<String> {
     resp["cookies"]
         .as_array()?
         .iter()
@@ -50,25 +50,25 @@ fn cookie(resp: &Value) -> Option<String> {
 }
 
 /// `POST /register` through the login binary; the raw Lambda response.
-async fn register(login: &mut LambdaProcess, email: &str) -> Value {
+async fn register(login: &LambdaProcess, email: &str) -> Value {
     let call = Call::new("POST", "/register")
         .json(json!({"name": "Ann", "email": email, "password": PW, "password_confirmation": PW}));
     login.invoke(call.event()).await.expect("register")
 }
 
-async fn call(lambda: &mut LambdaProcess, call: Call) -> Value {
+async fn call(lambda: &LambdaProcess, call: Call) -> Value {
     lambda.invoke(call.event()).await.expect("an answer")
 }
 
-fn body(resp: &Value) -> Value {
+pub(crate) fn body(resp: &Value) -> Value {
     serde_json::from_str(resp["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_binary_registers_logs_in_serves_the_user_and_logs_out() {
     let env = TestEnv::aws().await;
-    let mut login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
-    let reg = register(&mut login, "ann@example.com").await;
+    let login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
+    let reg = register(&login, "ann@example.com").await;
     assert_eq!(reg["statusCode"], 201, "{reg}");
     let log = login
         .invoke(Call::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW})).event())
@@ -93,10 +93,10 @@ async fn the_login_binary_registers_logs_in_serves_the_user_and_logs_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_binary_asks_for_the_second_factor_and_takes_a_code_or_a_recovery_code() {
     let env = TestEnv::aws().await;
-    let mut login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
+    let login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
     let email = format!("ann-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let c = cookie(&register(&mut login, &email).await).expect("the session cookie");
-    let enrol = call(&mut login, Call::new("POST", "/user/two-factor-authentication").cookie(Some(&c))).await;
+    let c = cookie(&register(&login, &email).await).expect("the session cookie");
+    let enrol = call(&login, Call::new("POST", "/user/two-factor-authentication").cookie(Some(&c))).await;
     let secret = body(&enrol)["secret"].as_str().expect("a secret").to_owned();
     // The binary runs on the system clock, as on Lambda.
     let code = |at: std::time::SystemTime| {
@@ -105,42 +105,40 @@ async fn the_login_binary_asks_for_the_second_factor_and_takes_a_code_or_a_recov
     };
     let now = std::time::SystemTime::now();
     let confirm = Call::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&c));
-    let confirmed = call(&mut login, confirm.json(json!({ "code": code(now) }))).await;
+    let confirmed = call(&login, confirm.json(json!({ "code": code(now) }))).await;
     assert_eq!(confirmed["statusCode"], 200, "{confirmed}");
     let recovery = body(&confirmed)["recovery_codes"][0].as_str().unwrap().to_owned();
     let password = || Call::new("POST", "/login").json(json!({"email": email, "password": PW}));
-    let challenged = call(&mut login, password()).await;
+    let challenged = call(&login, password()).await;
     assert_eq!(challenged["statusCode"], 202, "{challenged}");
     assert_eq!(cookie(&challenged), None, "no session on a password alone: {challenged}");
     assert!(!challenged.to_string().to_lowercase().contains("set-cookie"), "{challenged}");
     let challenge = body(&challenged)["challenge"].clone();
     // The code that confirmed is used; the next step's code (one step of skew) signs in.
     let next = code(now + std::time::Duration::from_secs(30));
-    let done = call(
-        &mut login,
-        Call::new("POST", "/two-factor-challenge").json(json!({"challenge": challenge, "code": next})),
-    )
-    .await;
+    let done =
+        call(&login, Call::new("POST", "/two-factor-challenge").json(json!({"challenge": challenge, "code": next})))
+            .await;
     assert_eq!(done["statusCode"], 200, "{done}");
     let c2 = cookie(&done).expect("a session");
     assert_eq!(
-        body(&call(&mut login, Call::new("GET", "/user").cookie(Some(&c2))).await)["user"]["two_factor_enabled"],
+        body(&call(&login, Call::new("GET", "/user").cookie(Some(&c2))).await)["user"]["two_factor_enabled"],
         true
     );
-    let again = body(&call(&mut login, password()).await)["challenge"].clone();
+    let again = body(&call(&login, password()).await)["challenge"].clone();
     let by_recovery =
         Call::new("POST", "/two-factor-challenge").json(json!({"challenge": again, "recovery_code": recovery}));
-    assert_eq!(call(&mut login, by_recovery).await["statusCode"], 200);
+    assert_eq!(call(&login, by_recovery).await["statusCode"], 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authorizer_binary_allows_a_live_token_and_denies_it_once_revoked() {
     let env = TestEnv::aws().await;
     let vars = env_for(&env, &[("GATEHOUSE_ROUTE_ABILITIES", "GET /reports=reports:read")]);
-    let mut login = LambdaProcess::start(&binary("login"), &vars).await;
-    let mut tokens = LambdaProcess::start(&binary("tokens"), &vars).await;
-    let mut check = LambdaProcess::start(&binary("token-check"), &vars).await;
-    let reg = register(&mut login, "ann@example.com").await;
+    let login = LambdaProcess::start(&binary("login"), &vars).await;
+    let tokens = LambdaProcess::start(&binary("tokens"), &vars).await;
+    let check = LambdaProcess::start(&binary("token-check"), &vars).await;
+    let reg = register(&login, "ann@example.com").await;
     let c = cookie(&reg).unwrap();
     let created = tokens
         .invoke(
@@ -187,10 +185,10 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
             ("GATEHOUSE_ROUTE_ABILITIES", "GET /sessions=verified"),
         ],
     );
-    let mut login = LambdaProcess::start(&binary("login"), &vars).await;
-    let mut reset = LambdaProcess::start(&binary("password-reset"), &vars).await;
-    let mut worker = LambdaProcess::start(&binary("job-worker"), &vars).await;
-    let registered = register(&mut login, &email).await;
+    let login = LambdaProcess::start(&binary("login"), &vars).await;
+    let reset = LambdaProcess::start(&binary("password-reset"), &vars).await;
+    let worker = LambdaProcess::start(&binary("job-worker"), &vars).await;
+    let registered = register(&login, &email).await;
     let cookie = cookie(&registered).expect("the session cookie");
     let forgot = reset
         .invoke(
@@ -254,7 +252,7 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_job_lands_in_failed_jobs_through_the_worker_binary() {
     let env = TestEnv::aws().await;
-    let mut worker = LambdaProcess::start(&binary("job-worker"), &env_for(&env, &[])).await;
+    let worker = LambdaProcess::start(&binary("job-worker"), &env_for(&env, &[])).await;
     let mut job = gatehouse::jobs::JobPayload::new("SendPasswordResetLink", json!({"email": 42}));
     job.max_tries = Some(3);
     env.stores.queue.send(&job.to_body(), Duration::ZERO).await.unwrap();
@@ -277,12 +275,12 @@ async fn a_failing_job_lands_in_failed_jobs_through_the_worker_binary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_binary_signs_a_browser_in_through_the_form() {
     let env = TestEnv::aws().await;
-    let mut login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
-    let mut pages = LambdaProcess::start(&binary("pages"), &env_for(&env, &[])).await;
+    let login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
+    let pages = LambdaProcess::start(&binary("pages"), &env_for(&env, &[])).await;
     let email = format!("ann-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    assert_eq!(register(&mut login, &email).await["statusCode"], 201);
+    assert_eq!(register(&login, &email).await["statusCode"], 201);
 
-    let page = call(&mut pages, Call::new("GET", "/account/sign-in")).await;
+    let page = call(&pages, Call::new("GET", "/account/sign-in")).await;
     assert_eq!(page["statusCode"], 200, "{page}");
     assert!(page["headers"]["content-type"].as_str().unwrap_or_default().starts_with("text/html"));
     let csrf_cookie = page["cookies"]
@@ -302,10 +300,142 @@ async fn the_pages_binary_signs_a_browser_in_through_the_form() {
         .cookie(Some(&csrf_cookie))
         .raw(&form);
     assert_eq!(post.event()["isBase64Encoded"], true, "a form arrives base64-encoded");
-    let signed_in = call(&mut pages, post).await;
+    let signed_in = call(&pages, post).await;
     assert_eq!(signed_in["statusCode"], 303, "{signed_in}");
     assert_eq!(signed_in["headers"]["location"], "/account");
     let c = cookie(&signed_in).expect("the session cookie");
-    let me = call(&mut login, Call::new("GET", "/user").cookie(Some(&c))).await;
+    let me = call(&login, Call::new("GET", "/user").cookie(Some(&c))).await;
     assert_eq!(body(&me)["user"]["email"], email.as_str());
+}
+
+/// Lambda Managed Instances: one process serves `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once
+/// (`run_concurrent`), sharing its clients and caches. Eight users' registrations, then logins
+/// (right and wrong passwords) and `GET /user`s, fired eight at a time into one login process:
+/// every answer is its own request's. With the variable at 1 the same binary takes them one at a
+/// time, as on classic Lambda. Prints the wall time of each, for the note on throughput.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_serves_eight_invocations_at_once_and_each_answer_is_its_own() {
+    let env = TestEnv::aws().await;
+    for (round, concurrency) in [(0u8, 1usize), (1, 8)] {
+        let vars = env_for(&env, &[("AWS_LAMBDA_MAX_CONCURRENCY", &concurrency.to_string())]);
+        let login = std::sync::Arc::new(LambdaProcess::start(&binary("login"), &vars).await);
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let users: Vec<(String, String)> = (0..8u8)
+            .map(|i| (format!("u{i}-{tag}@example.com"), format!("198.51.100.{}", round * 8 + i + 1)))
+            .collect();
+        let started = std::time::Instant::now();
+        let fire = |calls: Vec<Call>| {
+            let tasks: Vec<_> = calls
+                .into_iter()
+                .map(|c| {
+                    let login = login.clone();
+                    tokio::spawn(async move { login.invoke(c.event()).await.expect("an answer") })
+                })
+                .collect();
+            async move {
+                let mut answers = Vec::new();
+                for t in tasks {
+                    answers.push(t.await.expect("the invocation task"));
+                }
+                answers
+            }
+        };
+        let registrations = fire(
+            users
+                .iter()
+                .map(|(email, ip)| {
+                    Call::new("POST", "/register")
+                        .from_ip(ip)
+                        .json(json!({"name": email, "email": email, "password": PW, "password_confirmation": PW}))
+                })
+                .collect(),
+        )
+        .await;
+        let mut cookies = Vec::new();
+        for ((email, _), reg) in users.iter().zip(&registrations) {
+            assert_eq!(reg["statusCode"], 201, "{reg}");
+            assert_eq!(body(reg)["user"]["email"], *email, "a registration answered with another's account");
+            cookies.push(cookie(reg).expect("a session cookie"));
+        }
+        // Three kinds per user, shuffled across the batch: its own profile, a right and a wrong password.
+        let mixed: Vec<(usize, u8)> = (0..24).map(|n| ((n * 5) % 8, (n % 3) as u8)).collect();
+        let calls = mixed
+            .iter()
+            .map(|&(i, kind)| {
+                let (email, ip) = &users[i];
+                match kind {
+                    0 => Call::new("GET", "/user").from_ip(ip).cookie(Some(&cookies[i])),
+                    1 => Call::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": PW})),
+                    _ => Call::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": "not it"})),
+                }
+            })
+            .collect();
+        let answers = fire(calls).await;
+        for (&(i, kind), answer) in mixed.iter().zip(&answers) {
+            let email = &users[i].0;
+            match kind {
+                0 | 1 => {
+                    assert_eq!(answer["statusCode"], 200, "{answer}");
+                    assert_eq!(body(answer)["user"]["email"], *email, "user {i} got another's answer: {answer}");
+                }
+                _ => {
+                    assert_eq!(answer["statusCode"], 422, "{answer}");
+                    assert_eq!(cookie(answer), None, "a wrong password got a session: {answer}");
+                }
+            }
+        }
+        let held = login.max_in_flight();
+        eprintln!(
+            "AWS_LAMBDA_MAX_CONCURRENCY={concurrency}: 32 invocations in {:?}, at most {held} at once",
+            started.elapsed()
+        );
+        if concurrency == 1 {
+            assert_eq!(held, 1, "a classic Lambda process takes one invocation at a time");
+        } else {
+            assert!(held > 1, "AWS_LAMBDA_MAX_CONCURRENCY={concurrency} served one invocation at a time");
+        }
+    }
+}
+
+/// A listener on 127.0.0.1 that accepts connections and never answers: an AWS that hangs.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A request's AWS calls have their own timeouts (8 s with retries, each), but Lambda kills the
+/// invocation at its deadline. Against an AWS that hangs, the login function and the authorizer
+/// answer in their own words (503 `unavailable` with `Retry-After`; a deny) when their budget is
+/// spent, before the deadline, instead of after their first call's 8 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_gives_up_before_its_deadline_when_aws_hangs() {
+    let env = TestEnv::aws().await;
+    let hole = black_hole().await;
+    let vars = env_for(&env, &[("AWS_ENDPOINT_URL", &hole)]);
+    let (login, check) = (
+        LambdaProcess::start(&binary("login"), &vars).await,
+        LambdaProcess::start(&binary("token-check"), &vars).await,
+    );
+    let budget = Duration::from_secs(3);
+    let started = std::time::Instant::now();
+    let attempt = Call::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW}));
+    let answer = login.invoke_within(attempt.event(), budget).await.expect("an answer");
+    let took = started.elapsed();
+    assert_eq!(answer["statusCode"], 503, "{answer}");
+    assert_eq!(body(&answer)["error"]["code"], "unavailable", "{answer}");
+    assert_eq!(answer["headers"]["retry-after"], "1", "{answer}");
+    // Cut at the deadline less the margin; without the budget the answer came after 8 s.
+    assert!(took < budget + Duration::from_secs(2), "answered after {took:?}");
+    let started = std::time::Instant::now();
+    let event = authorizer_event("GET /reports", Some("1|abcdefghijklmnopqrstuvwxyz0123456789ABCD"), None);
+    let answer = check.invoke_within(event, budget).await.expect("an answer");
+    assert_eq!(answer["isAuthorized"], false, "{answer}");
+    assert!(started.elapsed() < budget + Duration::from_secs(2), "denied after {:?}", started.elapsed());
 }

@@ -414,3 +414,70 @@ async fn a_limit_whose_counters_keep_conflicting_refuses_at_once_as_throttled() 
     assert_eq!(once.status, 200, "one cancellation is sent again: {}", once.raw_body);
     assert_eq!(faults.injected().values().sum::<usize>(), 4, "{:?}", faults.injected());
 }
+
+/// A password change or a reset whose revocation fails part way (every attempt to read the
+/// credentials register fails) still answers its success, since the new password stands, and
+/// queues the revocation: until the worker runs it the old credentials still work (the window,
+/// seconds on AWS), after it they are refused, while the changing browser's rotated session and
+/// a sign-in made after the change stay.
+#[tokio::test]
+async fn a_revocation_that_fails_is_queued_and_the_old_credentials_still_end() {
+    use gatehouse::password_reset_tokens::{PlainResetToken, ResetRecord};
+    let (env, faults, _) = faulty_env(7).await;
+    let t = TestApp::with(env, &[]);
+    let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let (ann, bob) = (email_of(0, run), email_of(1, run));
+    let worker = t.worker(Arc::new(gatehouse::mail::LogMailer::new()));
+    let drain = || async { worker.run(std::future::pending(), true).await.expect("the queue drains") };
+    let me = |cookie: &str| t.login_fn(Call::new("GET", "/user").cookie(Some(cookie)));
+
+    // A password change: this browser goes on under a rotated session; the other one must end.
+    let current = t.signed_up(&ann).await;
+    let other = t.login(&ann, PW).await.session_cookie().expect("a second session");
+    let token = t.create_token(&current, json!({"name": "ci", "abilities": ["tokens:read"]})).await;
+    let token = token.body["token"].as_str().expect("a token").to_owned();
+    drain().await;
+    for _ in 0..3 {
+        faults.fail_next("dynamodb:Query", Fault::ServerError);
+    }
+    let body = json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW});
+    let changed = t.login_fn(Call::new("PUT", "/user/password").cookie(Some(&current)).json(body)).await;
+    assert_eq!(changed.status, 204, "{}", changed.raw_body);
+    let rotated = changed.session_cookie().expect("the rotated session");
+    assert_eq!(me(&other).await.status, 200, "not ended yet: the revocation is queued");
+    t.env.clock.advance(chrono::Duration::seconds(2));
+    let later = t.login(&ann, NEW_PW).await.session_cookie().expect("a sign-in with the new password");
+    drain().await;
+    assert_eq!(me(&other).await.status, 401, "the queued revocation ended the other session");
+    let by_token = t.login_fn(Call::new("GET", "/user").bearer(&token)).await;
+    assert_eq!(by_token.status, 401, "and the token: {}", by_token.raw_body);
+    assert_eq!(me(&rotated).await.status, 200, "the changing browser's rotated session stays");
+    assert_eq!(me(&later).await.status, 200, "a sign-in after the change stays");
+
+    // A reset: nobody keeps a session.
+    let before = t.signed_up(&bob).await;
+    drain().await;
+    let plain = PlainResetToken::generate();
+    let now = t.env.stores.clock.now();
+    let record = ResetRecord {
+        email: gatehouse::Email::parse(&bob).expect("an address"),
+        token_hash: plain.hash(),
+        created_at: now,
+        expires_at: now + chrono::Duration::minutes(60),
+    };
+    assert!(t.env.stores.resets.put_unless_throttled(&record, now - chrono::Duration::days(1)).await.expect("put"));
+    for _ in 0..3 {
+        faults.fail_next("dynamodb:Query", Fault::ServerError);
+    }
+    let reset = t
+        .reset_fn(Call::new("POST", "/reset-password").json(json!({
+            "email": bob, "token": plain.expose(), "password": NEW_PW, "password_confirmation": NEW_PW
+        })))
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.raw_body);
+    assert_eq!(me(&before).await.status, 200, "not ended yet: the revocation is queued");
+    drain().await;
+    assert_eq!(me(&before).await.status, 401, "the queued revocation ended the session from before the reset");
+    let injected: usize = faults.injected().values().sum();
+    assert_eq!(injected, 6, "every scripted fault was injected: {:?}", faults.injected());
+}

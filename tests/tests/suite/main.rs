@@ -6,6 +6,7 @@
 
 mod abuse;
 mod account;
+mod bench;
 mod browser;
 mod credentials;
 mod dynamodb;

@@ -341,3 +341,57 @@ fn integration_tests_are_modules_of_the_two_binaries() {
         .collect();
     assert_none("integration test binaries", loose);
 }
+
+/// Packages whose features differ between two `cargo tree -f '{p} {f}' --prefix none` listings.
+fn feature_drift(bins: &str, tests: &str) -> Vec<String> {
+    let parse = |text: &str| -> std::collections::BTreeMap<String, String> {
+        text.lines()
+            .filter_map(|l| {
+                let l = l.trim_end_matches(" (*)");
+                let mut words = l.splitn(3, ' ');
+                let (name, version) = (words.next()?, words.next()?);
+                Some((format!("{name} {version}"), words.next().unwrap_or("").to_owned()))
+            })
+            .collect()
+    };
+    let (bins, tests) = (parse(bins), parse(tests));
+    bins.iter()
+        .filter_map(|(pkg, features)| match tests.get(pkg) {
+            Some(other) if other != features => {
+                Some(format!("{pkg}: [{features}] in a bins build, [{other}] in a test build"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_feature_rule_catches_a_feature_only_tests_turn_on() {
+    let bins = "num-traits v0.2.19 \nserde v1.0.1 derive,std\nrand v0.9.0 std (*)\n";
+    let same = "num-traits v0.2.19 \nserde v1.0.1 derive,std\nrand v0.9.0 std\nproptest v1.0.0 std\n";
+    assert!(feature_drift(bins, same).is_empty());
+    let drift = "num-traits v0.2.19 std\nserde v1.0.1 derive,std\nrand v0.9.0 std\n";
+    assert_eq!(feature_drift(bins, drift), vec!["num-traits v0.2.19: [] in a bins build, [std] in a test build"]);
+}
+
+/// A `--bins` build (scripts/test's first step, and what the tour and browser scripts build) and the
+/// test build must resolve every shared dependency's features alike, or cargo compiles those crates
+/// (the whole AWS SDK, through its signer) twice. `shared/Cargo.toml` turns on what the
+/// dev-dependencies would otherwise turn on alone.
+#[test]
+fn bins_and_tests_resolve_the_same_features() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let tree = |edges: &str| {
+        let out = std::process::Command::new(&cargo)
+            .current_dir(root())
+            .args(["tree", "--offline", "--workspace", "-e", edges, "-f", "{p} {f}", "--prefix", "none"])
+            .output()
+            .expect("cargo tree runs");
+        assert!(out.status.success(), "cargo tree -e {edges}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("cargo tree prints UTF-8")
+    };
+    assert_none(
+        "features only a test build turns on (add them to shared/Cargo.toml's unification block)",
+        feature_drift(&tree("normal,build"), &tree("normal,build,dev")),
+    );
+}
