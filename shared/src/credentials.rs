@@ -133,9 +133,9 @@ pub enum Revocation<'a> {
     AllBut(&'a CredentialRef),
     /// This credential and everything derived from it (revoking a token, logging out).
     Tree(&'a CredentialRef),
-    /// Everything registered before `before` but `keep` (a revocation that could not finish at
+    /// Everything registered up to `before` but `keep` (a revocation that could not finish at
     /// once, run later by [`RevokeLater`]: what was issued since, under the new credentials,
-    /// stays).
+    /// stays). Inclusive: stamps are milliseconds, and a stale credential may share the last one.
     IssuedBefore { before: Timestamp, keep: Option<&'a CredentialRef> },
 }
 
@@ -145,7 +145,7 @@ pub fn select<'e>(entries: &'e [CredentialEntry], what: Revocation<'_>) -> Vec<&
         Revocation::Everything => entries.iter().collect(),
         Revocation::AllBut(keep) => entries.iter().filter(|e| &e.credential != keep).collect(),
         Revocation::IssuedBefore { before, keep } => {
-            entries.iter().filter(|e| e.created_at < before && Some(&e.credential) != keep).collect()
+            entries.iter().filter(|e| e.created_at <= before && Some(&e.credential) != keep).collect()
         }
         Revocation::Tree(root) => {
             let mut chosen: HashSet<&CredentialRef> = HashSet::from([root]);
@@ -305,18 +305,26 @@ pub async fn stamp_verified(stores: &crate::Stores, user: &UserId) -> StoreResul
 /// The job that finishes a revocation which failed when it was due ([`revoke_or_queue`]).
 pub const REVOKE_LATER: &str = "RevokeCredentials";
 
-/// How far past "now" a deferred revocation reaches: a credential issued against the old
-/// credentials committed before the version moved, stamped by another function's clock, which
-/// may run a little ahead of this one.
-const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(1);
+/// How long the safety-net job of [`revoke_or_queue`] waits: past any function's timeout, so the
+/// inline revocation has finished (or its invocation has ended) by then.
+const NET_DELAY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Revokes every credential of `user` but `keep`, after its credentials version moved (a
-/// reset, a password change, two-factor turned on). When that fails part way (a store
-/// unavailable), the revocation is queued as a [`REVOKE_LATER`] job instead, retried by the queue
-/// until it is done, so a failure never leaves the old credentials working while the new
-/// password stands: `Ok(None)`. The job ends what was registered before now (plus
-/// [`CLOCK_SKEW`]), so what the user signs in with afterwards stays. `Err` only when queueing
-/// failed too.
+/// reset, a password change, two-factor turned on), so that nothing issued against the old
+/// credentials outlives the change, whatever fails:
+/// - first a [`REVOKE_LATER`] job is queued to run in [`NET_DELAY`]: should this request be cut at
+///   its deadline while a hung store holds the revocation (the version has moved, so nothing new
+///   can be issued against the old password, but what was issued before would live on), the job
+///   finishes it;
+/// - then the revocation runs at once; when it fails part way, another job is queued to run now.
+///
+/// The job is idempotent: it ends what the register lists as registered before now, but `keep`,
+/// so after a revocation that completed it finds nothing, and what the user signs in with
+/// afterwards stays. "Now" is read after the version moved: whatever was issued against the old
+/// credentials committed before that (the issue is conditional on the version) and was stamped
+/// earlier still, by a function whose clock agrees with this one's (Lambda's clocks are kept by
+/// Amazon Time Sync) to well within the time since. `Ok(None)` when the revocation was left to a
+/// job; `Err` only when it failed and no job could be queued.
 pub async fn revoke_or_queue(
     stores: &crate::Stores,
     dispatcher: &crate::queue::Dispatcher,
@@ -328,22 +336,22 @@ pub async fn revoke_or_queue(
         Some(k) => Revocation::AllBut(k),
         None => Revocation::Everything,
     };
-    let before = stores.clock.now() + CLOCK_SKEW;
+    let before = stores.clock.now();
+    let net = dispatcher.dispatch_after(later_job(user, before, keep, reason), NET_DELAY).await;
+    if let Err(e) = &net {
+        tracing::warn!(event = "revocation_net_not_queued", user_id = %user, reason, error = %e);
+    }
     let failed = match revoke(stores, user, what, reason).await {
         Ok(n) => return Ok(Some(n)),
         Err(e) => e,
     };
-    let job = later_job(user, before, keep, reason);
-    match dispatcher.dispatch(job).await {
-        Ok(_) => {
-            tracing::warn!(event = "revocation_queued", user_id = %user, reason, error = %failed);
-            Ok(None)
-        }
-        Err(e) => {
-            tracing::error!(event = "revocation_not_queued", user_id = %user, reason, error = %failed, queue = %e);
-            Err(failed)
-        }
+    let now = dispatcher.dispatch(later_job(user, before, keep, reason)).await;
+    if now.is_ok() || net.is_ok() {
+        tracing::warn!(event = "revocation_queued", user_id = %user, reason, error = %failed);
+        return Ok(None);
     }
+    tracing::error!(event = "revocation_not_queued", user_id = %user, reason, error = %failed);
+    Err(failed)
 }
 
 fn later_job(user: &UserId, before: Timestamp, keep: Option<&CredentialRef>, reason: &str) -> crate::jobs::JobPayload {
@@ -355,9 +363,13 @@ fn later_job(user: &UserId, before: Timestamp, keep: Option<&CredentialRef>, rea
     });
     let mut job = crate::jobs::JobPayload::new(REVOKE_LATER, data);
     job.display_name = format!("Gatehouse\\Jobs\\{REVOKE_LATER}");
-    job.max_tries = Some(10);
-    job.backoff = vec![5, 15, 30, 60, 120];
-    job.timeout = Some(60);
+    // Through an outage of hours: 24 tries (under the queue's 25 receives before the DLQ, so the
+    // last failure lands in failed_jobs with its cause, for `queue:retry`), backing off to 15
+    // minutes, about 4.6 hours in all.
+    job.max_tries = Some(24);
+    job.backoff = vec![5, 15, 30, 60, 120, 300, 900];
+    // Well under the worker's 60 s Lambda timeout, so the worker's own timeout handles a stall.
+    job.timeout = Some(30);
     job
 }
 
@@ -423,13 +435,13 @@ mod tests {
             created_at: now + chrono::Duration::seconds(secs),
             ..entry(t(k), None)
         };
-        let entries = [at("old", -60), at("kept", -1), at("edge", 0), at("new", 5)];
+        let entries = [at("old", -60), at("kept", -1), at("edge", 0), at("new", 1)];
         let keep = t("kept");
         let chosen: Vec<&str> = select(&entries, Revocation::IssuedBefore { before: now, keep: Some(&keep) })
             .iter()
             .map(|e| e.credential.key.as_str())
             .collect();
-        assert_eq!(chosen, ["old"], "before the cut-off only, strictly, and never the kept one");
+        assert_eq!(chosen, ["old", "edge"], "up to the cut-off, its own instant included, and never the kept one");
     }
 
     #[test]

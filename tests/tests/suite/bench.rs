@@ -214,13 +214,14 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
     let queued = waiting_jobs(&env).await;
     restart();
     let _ = worker.invoke(sqs_event(&queued)).await;
-    row("one job (the verification mail: run, mail through SES, record)", "job-worker", out);
+    let label = format!("the verification mail's job (run, mail through SES, record; {} in the event)", queued.len());
+    row(&label, "job-worker", out);
     let _ = reset.invoke(Call::new("POST", "/forgot-password").json(json!({"email": email})).event()).await;
     row("forgot password (+ its job queued)", "password-reset", out);
     let queued = waiting_jobs(&env).await;
     restart();
     let _ = worker.invoke(sqs_event(&queued)).await;
-    row("its job (the reset link)", "job-worker", out);
+    row(&format!("its job (the reset link; {} in the event)", queued.len()), "job-worker", out);
     let mail = ses_sent_to(&email).into_iter().find(|m| m.0 == "Reset your password").map(|m| m.1).unwrap_or_default();
     let link = mail.find("token=").map(|i| mail[i + 6..i + 70].to_owned()).unwrap_or_default();
     restart();

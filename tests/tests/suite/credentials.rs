@@ -530,3 +530,37 @@ async fn the_session_check_is_one_read_and_no_write_within_the_touch_interval() 
     assert_eq!(counting.finds() - finds, 20, "one read per check");
     assert_eq!(counting.writes() - writes, 0, "no write within the touch interval");
 }
+
+/// Every revocation after a credentials change leaves a safety net: a `RevokeCredentials` job a
+/// minute later, for a request cut at its deadline while a store hung. After a revocation that
+/// completed it ends nothing more: the rotated session and a sign-in made after the change stay.
+#[tokio::test]
+async fn the_safety_net_job_after_a_password_change_ends_nothing_issued_since() {
+    let t = TestApp::memory(&[]);
+    register(&t, "ann@example.com").await;
+    let current = t.login("ann@example.com", OLD).await.session_cookie().expect("a session");
+    let other = t.login("ann@example.com", OLD).await.session_cookie().expect("another session");
+    // The test clock is manual: time passes between what was issued, the change and what follows.
+    t.env.clock.advance(Span::seconds(1));
+    let body = json!({"current_password": OLD, "password": NEW, "password_confirmation": NEW});
+    let changed = t.login_fn(Call::new("PUT", "/user/password").cookie(Some(&current)).json(body)).await;
+    assert_eq!(changed.status, 204, "{}", changed.raw_body);
+    let rotated = changed.session_cookie().expect("the rotated session");
+    t.env.clock.advance(Span::seconds(1));
+    let later = t.login("ann@example.com", NEW).await.session_cookie().expect("a sign-in with the new password");
+    assert_eq!(user_with(&t.app, &other).await, 401, "ended at once");
+    let net =
+        |msgs: &[gatehouse::jobs::QueueMessage]| msgs.iter().filter(|m| m.body.contains("RevokeCredentials")).count();
+    let now = t.env.stores.queue.receive(10, std::time::Duration::ZERO, None).await.expect("receive");
+    assert_eq!(net(&now), 0, "the net waits a minute");
+    t.env.clock.advance(Span::seconds(61));
+    let due = t.env.stores.queue.receive(10, std::time::Duration::ZERO, None).await.expect("receive");
+    assert_eq!(net(&due), 1, "one safety-net job per change");
+    let worker = t.worker(Arc::new(gatehouse::mail::LogMailer::new()));
+    for msg in due.iter().filter(|m| m.body.contains("RevokeCredentials")) {
+        let outcome = worker.process(msg).await;
+        assert!(matches!(outcome, gatehouse::queue::Outcome::Completed), "{outcome:?}");
+    }
+    assert_eq!(user_with(&t.app, &rotated).await, 200, "the rotated session stays");
+    assert_eq!(user_with(&t.app, &later).await, 200, "a sign-in after the change stays");
+}

@@ -433,9 +433,17 @@ async fn a_request_gives_up_before_its_deadline_when_aws_hangs() {
     assert_eq!(answer["headers"]["retry-after"], "1", "{answer}");
     // Cut at the deadline less the margin; without the budget the answer came after 8 s.
     assert!(took < budget + Duration::from_secs(2), "answered after {took:?}");
+    assert!(took >= budget - gatehouse::deadline::MARGIN - Duration::from_millis(300), "cut early, at {took:?}");
+    // A well-formed token (the default prefix, a good checksum), so the check reaches the store.
+    use gatehouse::personal_access_tokens::{PlainTextToken, TokenId, TokenSecret};
+    let token = PlainTextToken { id: TokenId::generate(), secret: TokenSecret::generate("gth_") }.expose();
     let started = std::time::Instant::now();
-    let event = authorizer_event("GET /reports", Some("1|abcdefghijklmnopqrstuvwxyz0123456789ABCD"), None);
-    let answer = check.invoke_within(event, budget).await.expect("an answer");
-    assert_eq!(answer["isAuthorized"], false, "{answer}");
-    assert!(started.elapsed() < budget + Duration::from_secs(2), "denied after {:?}", started.elapsed());
+    let answer = check.invoke_within(authorizer_event("GET /reports", Some(&token), None), budget).await;
+    let took = started.elapsed();
+    assert_eq!(answer.expect("an answer")["isAuthorized"], false);
+    assert!(took < budget + Duration::from_secs(2), "denied after {took:?}");
+    assert!(
+        took >= budget - gatehouse::deadline::MARGIN - Duration::from_millis(300),
+        "denied before the cut, at {took:?}: the store was never asked"
+    );
 }
