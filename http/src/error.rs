@@ -319,6 +319,12 @@ impl From<gatehouse::two_factor::TwoFactorError> for ApiError {
 }
 
 impl ApiError {
+    /// With `Retry-After: secs` (a 503 the client may simply ask again).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
         self.message = message.into();
         self

@@ -235,9 +235,7 @@ where
         Some(resp) => resp,
         None => {
             tracing::warn!(%method, %path, "request gave up at its deadline");
-            let mut e = ApiError::unavailable();
-            e.retry_after = Some(1);
-            e.into_response()
+            ApiError::unavailable().with_retry_after(1).into_response()
         }
     }
 }
