@@ -102,6 +102,8 @@ const KINDS: [Fault; 5] = [Fault::Throttle, Fault::ServerError, Fault::Drop, Fau
 pub struct Faults {
     pub seed: u64,
     per_mille: AtomicU32,
+    /// How long a delayed answer waits, in ms ([`Faults::DELAY`] unless set).
+    delay_ms: std::sync::atomic::AtomicU64,
     sequence: Mutex<HashMap<String, u64>>,
     injected: Mutex<BTreeMap<(String, Fault), usize>>,
     scripted: Mutex<HashMap<String, std::collections::VecDeque<Fault>>>,
@@ -122,6 +124,7 @@ impl Faults {
         Self {
             seed,
             per_mille: AtomicU32::new(0),
+            delay_ms: std::sync::atomic::AtomicU64::new(Self::DELAY.as_millis() as u64),
             sequence: Mutex::default(),
             injected: Mutex::default(),
             scripted: Mutex::default(),
@@ -133,6 +136,12 @@ impl Faults {
     /// Fails `per_mille` ‰ of the calls from now on (0 turns faults off).
     pub fn set_rate(&self, per_mille: u32) {
         self.per_mille.store(per_mille.min(1000), Ordering::SeqCst);
+    }
+
+    /// Delays answers by `delay` instead of [`Faults::DELAY`]: past the attempt timeout of a
+    /// process with production timeouts (a Lambda binary).
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// The faults injected so far, by call and kind.
@@ -273,10 +282,13 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
     let request = hyper::Request::from_parts(parts, body);
     let work = {
         let (target, faults, token) = (target.to_owned(), faults.clone(), token.clone());
-        let delay = fault == Some(Fault::Delay);
+        let delay = (fault == Some(Fault::Delay))
+            .then(|| faults.as_ref().map(|f| f.delay_ms.load(Ordering::SeqCst)))
+            .flatten()
+            .map(Duration::from_millis);
         async move {
-            if delay {
-                tokio::time::sleep(Faults::DELAY).await;
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
             }
             let resp = forward(&target, request).await;
             if let (Some(f), Some(t)) = (&faults, &token) {

@@ -31,6 +31,27 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     w
 }
 
+/// The job-worker Lambda's whole life: configuration and clients from the environment, the
+/// worker with gatehouse's jobs, then `extend` (your own jobs, with the configuration and the
+/// mailer gatehouse's use), then SQS events until the process ends, as many at once as
+/// `AWS_LAMBDA_MAX_CONCURRENCY` allows. `job-worker`'s `main` is `run(|_, _, _| {})`.
+pub async fn run(
+    extend: impl FnOnce(&mut Worker, &Arc<Config>, &Arc<dyn Mailer>),
+) -> Result<(), lambda_runtime::Error> {
+    gatehouse::telemetry::init_tracing();
+    let boot = gatehouse::aws::Boot::from_env().await?;
+    let config = Arc::new(boot.config);
+    let mailer = mailer(&config, &boot.sdk);
+    let mut worker = worker(boot.stores, config.clone(), mailer.clone());
+    extend(&mut worker, &config, &mailer);
+    let worker = Arc::new(worker);
+    lambda_runtime::run_concurrent(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+        let worker = Arc::clone(&worker);
+        async move { Ok::<_, lambda_runtime::Error>(handle(&worker, event.payload).await) }
+    }))
+    .await
+}
+
 /// The mailer configuration asks for: SES, or the log mailer.
 pub fn mailer(config: &Config, sdk: &gatehouse::aws::SdkConfig) -> Arc<dyn Mailer> {
     match config.mail.mailer {
