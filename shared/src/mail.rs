@@ -42,15 +42,20 @@ pub trait Mailer: Send + Sync {
     async fn send(&self, mail: &Mail) -> Result<(), MailError>;
 }
 
-/// Prints each mail to standard output (the local run's "inbox") and keeps it in memory for
-/// tests. Local use only: it writes secrets (reset links) to the terminal by design.
+/// Prints each mail to standard output (the local run's "inbox") and keeps the last
+/// [`LogMailer::KEPT`] in memory for tests. Local use only: it writes secrets (reset links) to the
+/// terminal by design.
 #[derive(Clone, Default)]
 pub struct LogMailer {
-    outbox: Arc<Mutex<Vec<Mail>>>,
+    /// Bounded: `gatehouse serve` runs for days, and a mail kept forever is a slow leak.
+    outbox: Arc<Mutex<std::collections::VecDeque<Mail>>>,
     quiet: bool,
 }
 
 impl LogMailer {
+    /// How many of the latest mails [`LogMailer::sent`] returns.
+    pub const KEPT: usize = 1000;
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -61,7 +66,7 @@ impl LogMailer {
     }
 
     pub fn sent(&self) -> Vec<Mail> {
-        self.outbox.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.outbox.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
     }
 }
 
@@ -74,7 +79,29 @@ impl Mailer for LogMailer {
                 mail.to, mail.subject, mail.text
             );
         }
-        self.outbox.lock().unwrap_or_else(|e| e.into_inner()).push(mail.clone());
+        let mut outbox = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
+        if outbox.len() == Self::KEPT {
+            outbox.pop_front();
+        }
+        outbox.push_back(mail.clone());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_log_mailer_keeps_only_the_latest_mails() {
+        let mailer = LogMailer::quiet();
+        for i in 0..LogMailer::KEPT + 5 {
+            let mail = Mail { to: format!("u{i}@example.com"), subject: "s".into(), text: "t".into() };
+            mailer.send(&mail).await.unwrap();
+        }
+        let sent = mailer.sent();
+        assert_eq!(sent.len(), LogMailer::KEPT);
+        assert_eq!(sent[0].to, "u5@example.com");
+        assert_eq!(sent[LogMailer::KEPT - 1].to, format!("u{}@example.com", LogMailer::KEPT + 4));
     }
 }

@@ -1,8 +1,8 @@
 //! Passwords: the policy a new one must meet (NIST SP 800-63B-4, single factor), argon2id
 //! hashing, and verification that says when a stored hash should be upgraded.
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash as Phc};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::PasswordHash as Phc;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -322,28 +322,26 @@ impl PasswordHasher {
         Ok(Self { params })
     }
 
-    fn argon2(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-    }
-
     pub fn hash(&self, password: &NewPassword) -> Result<PasswordHash, HashError> {
-        self.hash_str(password.expose())
+        self.hash_in(password.expose(), &mut Vec::new())
     }
 
-    fn hash_str(&self, password: &str) -> Result<PasswordHash, HashError> {
-        let phc: Phc = self.argon2().hash_password(password.as_bytes()).map_err(|e| HashError::Hash(e.to_string()))?;
-        Ok(PasswordHash(phc.to_string()))
+    /// Hashes with the live parameters and a fresh salt, in `memory` (grown to the parameters'
+    /// block count and kept by the caller for the next run).
+    fn hash_in(&self, password: &str, memory: &mut Vec<Block>) -> Result<PasswordHash, HashError> {
+        let salt = crate::secret::random_bytes::<16>();
+        let mut output = [0u8; 32];
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), &salt, &mut output, sized(memory, &self.params))
+            .map_err(|e| HashError::Hash(e.to_string()))?;
+        self.phc(&salt, &output)
     }
 
-    /// What unknown accounts are verified against, so that they cost the same time as known ones:
-    /// a PHC string with the live parameters, a random salt and a random 32-byte output. Verifying
-    /// against it runs argon2 exactly as against a real hash (the cost is in the parameters, not
-    /// the output), yet making it costs no hashing — nothing at cold start. No password matches
-    /// it (finding one is a preimage of argon2).
-    pub fn dummy_hash(&self) -> Result<PasswordHash, HashError> {
+    /// The PHC string of `output` with the live parameters and `salt`, checked by parsing it.
+    fn phc(&self, salt: &[u8], output: &[u8]) -> Result<PasswordHash, HashError> {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
-        let (salt, output) = (crate::secret::random_bytes::<16>(), crate::secret::random_bytes::<32>());
         let p = &self.params;
         let phc = format!(
             "$argon2id$v=19$m={},t={},p={}${}${}",
@@ -353,21 +351,36 @@ impl PasswordHasher {
             b64.encode(salt),
             b64.encode(output)
         );
-        // Parsed once, so a malformed string would fail here and not at the first unknown email.
         Phc::new(&phc).map_err(|e| HashError::Hash(e.to_string()))?;
         Ok(PasswordHash(phc))
+    }
+
+    /// What unknown accounts are verified against, so that they cost the same time as known ones:
+    /// a PHC string with the live parameters, a random salt and a random 32-byte output. Verifying
+    /// against it runs argon2 exactly as against a real hash (the cost is in the parameters, not
+    /// the output), yet making it costs no hashing — nothing at cold start. No password matches
+    /// it (finding one is a preimage of argon2).
+    pub fn dummy_hash(&self) -> Result<PasswordHash, HashError> {
+        // Parsed once, so a malformed string would fail here and not at the first unknown email.
+        self.phc(&crate::secret::random_bytes::<16>(), &crate::secret::random_bytes::<32>())
     }
 
     /// Checks `attempt` against `stored`. A stored value that is not a PHC string verifies as
     /// invalid (after the same work as a real verification would cost, so it leaks nothing).
     pub fn verify(&self, attempt: &PasswordAttempt, stored: &PasswordHash) -> Verification {
+        self.verify_in(attempt, stored, &mut Vec::new())
+    }
+
+    /// [`Self::verify`] in `memory` (see [`Self::hash_in`]).
+    fn verify_in(&self, attempt: &PasswordAttempt, stored: &PasswordHash, memory: &mut Vec<Block>) -> Verification {
         let Ok(phc) = Phc::new(stored.as_str()) else {
-            let _ = self.hash_str(attempt.expose());
+            let _ = self.hash_in(attempt.expose(), memory);
             return Verification::Invalid;
         };
-        match self.argon2().verify_password(attempt.expose().as_bytes(), &phc) {
-            Ok(()) => Verification::Valid { needs_rehash: self.needs_rehash(&phc) },
-            Err(_) => Verification::Invalid,
+        if matches(attempt.expose().as_bytes(), &phc, memory) {
+            Verification::Valid { needs_rehash: self.needs_rehash(&phc) }
+        } else {
+            Verification::Invalid
         }
     }
 
@@ -385,17 +398,101 @@ impl PasswordHasher {
         }
     }
 
-    /// [`Self::hash`] on the blocking pool, off the async executor.
+    /// [`Self::hash`] on the blocking pool, off the async executor, one per core at a time and
+    /// in that slot's memory ([`HashingSlots`]).
     pub async fn hash_blocking(&self, password: NewPassword) -> Result<PasswordHash, HashError> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.hash(&password)).await.map_err(|e| HashError::Hash(e.to_string()))?
+        let slot = hashing_slots().take().await;
+        slot.run(move |memory| me.hash_in(password.expose(), memory)).await.unwrap_or_else(|e| Err(HashError::Hash(e)))
     }
 
-    /// [`Self::verify`] on the blocking pool, off the async executor.
+    /// [`Self::verify`] on the blocking pool, off the async executor, one per core at a time and
+    /// in that slot's memory ([`HashingSlots`]).
     pub async fn verify_blocking(&self, attempt: PasswordAttempt, stored: PasswordHash) -> Verification {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.verify(&attempt, &stored)).await.unwrap_or(Verification::Invalid)
+        let slot = hashing_slots().take().await;
+        slot.run(move |memory| me.verify_in(&attempt, &stored, memory)).await.unwrap_or(Verification::Invalid)
     }
+}
+
+/// `memory` with exactly `params`' block count (its allocation kept when it shrinks).
+fn sized<'m>(memory: &'m mut Vec<Block>, params: &Params) -> &'m mut [Block] {
+    memory.resize(params.block_count(), Block::new());
+    memory.as_mut_slice()
+}
+
+/// Whether argon2 with `phc`'s algorithm, version, parameters and salt makes `phc`'s output from
+/// `password` (compared in constant time), run in `memory`. What argon2's own `verify_password`
+/// does, but in memory the caller keeps: every block is written before it is read (RFC 9106
+/// §3.4), so a reused buffer gives the same output as a fresh one.
+fn matches(password: &[u8], phc: &Phc, memory: &mut Vec<Block>) -> bool {
+    let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else { return false };
+    let Ok(algorithm) = Algorithm::try_from(phc.algorithm.as_str()) else { return false };
+    let Ok(version) = phc.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
+    let Ok(params) = Params::try_from(phc) else { return false };
+    let mut output = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    if argon2.hash_password_into_with_memory(password, salt, &mut output, sized(memory, &params)).is_err() {
+        return false;
+    }
+    argon2::password_hash::phc::Output::new(&output).is_ok_and(|o| o == *expected)
+}
+
+/// The argon2 runs a process allows at once, one per core, each with a buffer of blocks it keeps
+/// between runs. Each run needs its whole memory cost (19 MiB by default) and more runs than cores
+/// finish no sooner. Without the bound, a burst of sign-ins (`gatehouse serve`, or a Lambda
+/// process serving many invocations at once) grew memory by 19 MiB per request in flight, which an
+/// attacker controls; and buffers freed after each run were kept by the allocator anyway (a
+/// process grew by 19 MiB per sign-in, to 140 MiB, in `scripts/load`). Waiting for a slot costs
+/// every request the same, known email or not.
+pub struct HashingSlots {
+    permits: tokio::sync::Semaphore,
+    buffers: std::sync::Mutex<Vec<Vec<Block>>>,
+}
+
+/// A taken slot: its permit and its buffer, given back when the run ends.
+pub struct HashingSlot {
+    _permit: tokio::sync::SemaphorePermit<'static>,
+    buffer: Option<Vec<Block>>,
+}
+
+impl HashingSlots {
+    /// Waits for a free slot.
+    pub async fn take(&'static self) -> HashingSlot {
+        // The semaphore is never closed.
+        let permit = self.permits.acquire().await.unwrap_or_else(|_| unreachable!("never closed"));
+        let buffer = self.buffers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        HashingSlot { _permit: permit, buffer: Some(buffer) }
+    }
+
+    /// Slots free now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+}
+
+impl HashingSlot {
+    /// Runs `work` on the blocking pool with the slot's buffer; the buffer comes back to the pool
+    /// after it (a run that panicked loses it, and a later run allocates another).
+    async fn run<T: Send + 'static>(
+        mut self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let mut buffer = self.buffer.take().unwrap_or_default();
+        let (out, buffer) =
+            tokio::task::spawn_blocking(move || (work(&mut buffer), buffer)).await.map_err(|e| e.to_string())?;
+        hashing_slots().buffers.lock().unwrap_or_else(|e| e.into_inner()).push(buffer);
+        Ok(out)
+    }
+}
+
+/// The process's [`HashingSlots`]: one per core.
+pub fn hashing_slots() -> &'static HashingSlots {
+    static SLOTS: std::sync::LazyLock<HashingSlots> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        HashingSlots { permits: tokio::sync::Semaphore::new(cores), buffers: std::sync::Mutex::default() }
+    });
+    &SLOTS
 }
 
 #[cfg(test)]
@@ -405,7 +502,7 @@ mod tests {
     fn the_dummy_hash_costs_what_a_real_one_costs_and_matches_nothing() {
         let hasher = PasswordHasher::new(HashCost { memory_kib: 64, iterations: 2, parallelism: 1 }).unwrap();
         let dummy = hasher.dummy_hash().unwrap();
-        let real = hasher.hash_str("a password").unwrap();
+        let real = hasher.hash_in("a password", &mut Vec::new()).unwrap();
         let params = |h: &PasswordHash| h.as_str().split('$').nth(3).map(str::to_owned);
         assert_eq!(params(&dummy), params(&real), "the live parameters: {}", dummy.as_str());
         assert_eq!(dummy.as_str().split('$').count(), real.as_str().split('$').count());
@@ -414,6 +511,65 @@ mod tests {
         assert_eq!(hasher.verify(&PasswordAttempt::new(String::new()), &dummy), Verification::Invalid);
     }
     use super::*;
+
+    /// Hashes made in a reused (dirty) buffer are argon2's own: the library verifies ours, ours
+    /// verify the library's (every hash stored before the buffers existed), and a buffer last used
+    /// for other parameters or another password changes nothing.
+    #[test]
+    fn hashing_in_a_kept_buffer_agrees_with_argon2_itself() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let cost = HashCost { memory_kib: 256, iterations: 2, parallelism: 1 };
+        let hasher = PasswordHasher::new(cost).unwrap();
+        let library = Argon2::new(Algorithm::Argon2id, Version::V0x13, hasher.params.clone());
+        let mut memory = Vec::new();
+        let _ = PasswordHasher::new(HashCost { memory_kib: 512, iterations: 1, parallelism: 1 })
+            .unwrap()
+            .hash_in("something else", &mut memory);
+        let ours = hasher.hash_in("the password", &mut memory).unwrap();
+        assert!(library.verify_password(b"the password", &Phc::new(ours.as_str()).unwrap()).is_ok());
+        assert!(library.verify_password(b"the passwore", &Phc::new(ours.as_str()).unwrap()).is_err());
+        let theirs = PasswordHash(library.hash_password(b"the password").unwrap().to_string());
+        for stored in [&ours, &theirs] {
+            let right = hasher.verify_in(&PasswordAttempt::new("the password"), stored, &mut memory);
+            assert_eq!(right, Verification::Valid { needs_rehash: false }, "{}", stored.as_str());
+            let wrong = hasher.verify_in(&PasswordAttempt::new("the passwore"), stored, &mut memory);
+            assert_eq!(wrong, Verification::Invalid);
+        }
+        // Older parameters still verify, with a rehash asked for.
+        let old = PasswordHasher::new(HashCost { memory_kib: 128, iterations: 1, parallelism: 1 }).unwrap();
+        let stored = old.hash_in("the password", &mut memory).unwrap();
+        let verdict = hasher.verify_in(&PasswordAttempt::new("the password"), &stored, &mut memory);
+        assert_eq!(verdict, Verification::Valid { needs_rehash: true });
+    }
+
+    /// Many sign-ins at once hash one per core at a time: the slots are all taken while they run
+    /// (the others wait for one), every answer is right, and every slot comes back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_hashing_waits_for_a_slot_per_core() {
+        let hasher = PasswordHasher::new(HashCost { memory_kib: 8 * 1024, iterations: 2, parallelism: 1 }).unwrap();
+        let stored = hasher.hash_in("the password", &mut Vec::new()).unwrap();
+        let slots = hashing_slots().available();
+        let runs: Vec<_> = (0..4 * slots + 4)
+            .map(|i| {
+                let (h, stored) = (hasher.clone(), stored.clone());
+                let attempt = if i % 2 == 0 { "the password" } else { "a wrong one" };
+                tokio::spawn(
+                    async move { (i, h.verify_blocking(PasswordAttempt::new(attempt.to_owned()), stored).await) },
+                )
+            })
+            .collect();
+        let mut saw_all_taken = false;
+        while !runs.iter().all(tokio::task::JoinHandle::is_finished) {
+            saw_all_taken |= hashing_slots().available() == 0;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        for run in runs {
+            let (i, verdict) = run.await.unwrap();
+            assert_eq!(verdict.is_valid(), i % 2 == 0);
+        }
+        assert!(saw_all_taken, "the runs never held every slot: they do not take one");
+        assert_eq!(hashing_slots().available(), slots);
+    }
 
     fn cheap() -> PasswordHasher {
         PasswordHasher::new(HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap()
