@@ -74,6 +74,9 @@ fn bad_gateway(why: String) -> hyper::Response<Full<Bytes>> {
     resp
 }
 
+/// Work the proxy runs between a call landing and its answer ([`Faults::after_next_lands`]).
+pub type Hook = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+
 /// How the proxy fails a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
@@ -107,6 +110,8 @@ pub struct Faults {
     sequence: Mutex<HashMap<String, u64>>,
     injected: Mutex<BTreeMap<(String, Fault), usize>>,
     scripted: Mutex<HashMap<String, std::collections::VecDeque<Fault>>>,
+    /// Run once a call of the named operation has landed, before its answer goes back.
+    landed: Mutex<HashMap<String, std::collections::VecDeque<Hook>>>,
     /// DynamoDB's idempotency of `TransactWriteItems`: the same `ClientRequestToken` within ten
     /// minutes answers the first success again without writing. The SDK sends one token for all
     /// retries of a call; moto ignores it, so the proxy keeps the promise AWS keeps.
@@ -128,6 +133,7 @@ impl Faults {
             sequence: Mutex::default(),
             injected: Mutex::default(),
             scripted: Mutex::default(),
+            landed: Mutex::default(),
             transactions: Mutex::default(),
             in_flight: Mutex::default(),
         }
@@ -153,6 +159,13 @@ impl Faults {
     /// queue up.
     pub fn fail_next(&self, name: &str, kind: Fault) {
         self.scripted.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_owned()).or_default().push_back(kind);
+    }
+
+    /// Runs `hook` once the next call of `name` has landed at the emulator, before its answer goes
+    /// back (or is dropped, with a scripted [`Fault::AfterWrite`]): another writer getting in
+    /// between a write and the SDK's retry of it.
+    pub fn after_next_lands(&self, name: &str, hook: Hook) {
+        self.landed.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_owned()).or_default().push_back(hook);
     }
 
     /// Whether (and how) to fail this call of `name`.
@@ -309,6 +322,12 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
         Ok(resp) => resp,
         Err(why) => return Ok(bad_gateway(why)),
     };
+    let hook = faults
+        .as_ref()
+        .and_then(|f| f.landed.lock().unwrap_or_else(|e| e.into_inner()).get_mut(name).and_then(|q| q.pop_front()));
+    if let Some(hook) = hook {
+        hook().await;
+    }
     if fault == Some(Fault::AfterWrite) {
         return Err(std::io::Error::other("answer dropped after the call was forwarded (injected)"));
     }

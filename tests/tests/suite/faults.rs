@@ -300,6 +300,42 @@ async fn a_write_whose_answer_was_lost_is_not_refused_by_its_own_retry() {
     );
 }
 
+/// A credentials change ("log out other devices") lands and its answer is lost; before the SDK
+/// sends it again, a sign-in that read the user after it upgrades the old password's hash (a
+/// rehash keeps the version). The retry is refused by the version the change moved itself, and
+/// must still be told apart from another change: it answers its own new version, not a
+/// conflict. (The rehash used to overwrite the change's mark.)
+#[tokio::test]
+async fn a_credentials_change_whose_answer_was_lost_stays_its_own_when_a_rehash_lands_before_its_retry() {
+    use gatehouse::users::CredentialChange;
+    let (env, faults, _) = faulty_env(1).await;
+    let t = TestApp::with(env, &[]);
+    let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    assert_eq!(t.register("Ann", &email, PW).await.status, 201);
+    let address = gatehouse::email::Email::parse(&email).expect("an address");
+    let user = t.env.stores.users.find_by_email(&address).await.expect("read").expect("the user");
+    let (v, now) = (user.credentials_version, t.env.clock_now());
+    let (stores, id, hash) = (t.env.stores.clone(), user.id.clone(), user.password_hash.clone());
+    faults.fail_next("dynamodb:UpdateItem", Fault::AfterWrite);
+    faults.after_next_lands(
+        "dynamodb:UpdateItem",
+        Box::new(move || {
+            Box::pin(async move {
+                let rehash = CredentialChange { password: Some(&hash), ..CredentialChange::default() };
+                let landed = stores.users.change_credentials(&id, v + 1, rehash, now).await.expect("the rehash");
+                assert_eq!(landed, Some(v + 1), "the rehash lands on the version the change moved on");
+            })
+        }),
+    );
+    let change = CredentialChange { revoke: true, ..CredentialChange::default() };
+    let answered = t.env.stores.users.change_credentials(&user.id, v, change, now).await.expect("the change");
+    assert_eq!(answered, Some(v + 1), "its own landed write, not a conflict");
+    assert_eq!(faults.injected().values().sum::<usize>(), 1);
+    // A change that really lost the race is still refused.
+    let stale = CredentialChange { revoke: true, ..CredentialChange::default() };
+    assert_eq!(t.env.stores.users.change_credentials(&user.id, v, stale, now).await.expect("read"), None);
+}
+
 fn seed() -> u64 {
     let seed = std::env::var("GATEHOUSE_FAULT_SEED")
         .ok()

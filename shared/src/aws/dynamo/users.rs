@@ -169,9 +169,16 @@ impl UserStore for DynamoUsers {
         now: Timestamp,
     ) -> StoreResult<Option<u64>> {
         let next = expected + u64::from(change.revoke);
-        // Marked (`update_own`): the SDK retrying this change after it landed is refused by the
-        // version it moved on itself, and is told apart from another change winning the race.
-        let mut sets = vec!["updated_at = :u", "cred_version = :next", "cred_change = :mark"];
+        // A change that moves the version on is marked (`update_own`): the SDK retrying it after
+        // it landed is refused by the version it moved on itself, and is told apart from another
+        // change winning the race by the mark. One that keeps the version (a sign-in's rehash)
+        // passes its own retry's condition again, so it needs no mark, and writes none: its
+        // mark would replace the one a change that landed just before it left there, and that
+        // change's retry would then be told "changed concurrently" for its own write.
+        let mut sets = vec!["updated_at = :u", "cred_version = :next"];
+        if change.revoke {
+            sets.push("cred_change = :mark");
+        }
         let mut cond = Cond::new(version_condition(expected))
             .value(":u", n(ms(now)))
             .value(":v", n(expected))
@@ -190,8 +197,13 @@ impl UserStore for DynamoUsers {
         // Users from before the column was dropped may still carry a remember token: it goes.
         let removed = if change.disable == Some(false) { "remember_token, disabled_at" } else { "remember_token" };
         let update = format!("SET {} REMOVE {removed}", sets.join(", "));
-        let changed = self.t.update_own(key1("pk", user_pk(id)), update, cond, "cred_change").await?;
-        Ok(changed.map(|_| next))
+        let key = key1("pk", user_pk(id));
+        let changed = if change.revoke {
+            self.t.update_own(key, update, cond, "cred_change").await?.is_some()
+        } else {
+            self.t.update_if(key, update, cond).await?
+        };
+        Ok(changed.then_some(next))
     }
 
     async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
