@@ -301,6 +301,7 @@ impl From<gatehouse::two_factor::TwoFactorError> for ApiError {
                 "Start with POST /user/two-factor-authentication, then confirm a code.",
             ),
             TwoFactorError::InvalidCode => ApiError::field("code", "is invalid or was already used"),
+            TwoFactorError::InvalidPasskey => ApiError::field("passkey", "was not accepted"),
             TwoFactorError::SecretUnreadable => ApiError::new(
                 StatusCode::CONFLICT,
                 "two_factor_unreadable",
@@ -314,6 +315,40 @@ impl From<gatehouse::two_factor::TwoFactorError> for ApiError {
                 tracing::error!(error = %d, "could not queue a two-factor mail");
                 ApiError::unavailable()
             }
+        }
+    }
+}
+
+impl From<gatehouse::passkeys::PasskeyError> for ApiError {
+    fn from(e: gatehouse::passkeys::PasskeyError) -> Self {
+        use gatehouse::passkeys::PasskeyError;
+        match e {
+            PasskeyError::InvalidCeremony => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_ceremony",
+                "The passkey request is invalid or has expired; start again.",
+            ),
+            PasskeyError::Malformed(why) => {
+                ApiError::field("credential", &format!("is not a WebAuthn response ({why})"))
+            }
+            PasskeyError::Rejected => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "passkey_rejected", "The passkey was not accepted.")
+            }
+            PasskeyError::TooMany => ApiError::new(
+                StatusCode::CONFLICT,
+                "too_many_passkeys",
+                "This account has the most passkeys allowed; remove one first.",
+            ),
+            PasskeyError::Duplicate => {
+                ApiError::new(StatusCode::CONFLICT, "passkey_exists", "This passkey is already on the account.")
+            }
+            PasskeyError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such passkey."),
+            PasskeyError::BadName => ApiError::field("name", "must be 1 to 64 printable characters"),
+            PasskeyError::Misconfigured(why) => {
+                tracing::error!(error = %why, "the passkey relying party is misconfigured");
+                ApiError::internal()
+            }
+            PasskeyError::Auth(a) => a.into(),
         }
     }
 }

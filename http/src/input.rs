@@ -110,6 +110,36 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A required JSON object (a WebAuthn credential), as JSON text of at most `max` bytes.
+    pub fn object(&mut self, field: &str, max: usize) -> Option<String> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => {
+                self.error(field, "is required");
+                None
+            }
+            Some(v @ Value::Object(_)) => {
+                let text = v.to_string();
+                if text.len() > max {
+                    self.error(field, format!("may not be larger than {max} bytes"));
+                    return None;
+                }
+                Some(text)
+            }
+            Some(_) => {
+                self.error(field, "must be an object");
+                None
+            }
+        }
+    }
+
+    /// Like [`Fields::object`], but absent or `null` is `None` without an error.
+    pub fn optional_object(&mut self, field: &str, max: usize) -> Option<String> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(_) => self.object(field, max),
+        }
+    }
+
     /// A required string passed through as-is (passwords: never trimmed, never altered), capped
     /// at `max` characters so nothing huge reaches a hash function.
     pub fn secret(&mut self, field: &str, max: usize) -> Option<String> {

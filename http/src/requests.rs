@@ -150,13 +150,40 @@ request! {
 }
 
 request! {
-    /// Completes a sign-in with a second factor: `code` or `recovery_code`, not both.
+    /// Completes a sign-in with a second factor: one of `code`, `recovery_code` or `passkey`.
     pub struct TwoFactorChallengeRequest {
         /// As `/login` or `/tokens/issue` answered it.
         challenge: String,
         #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{6}$"))]
         code: Option<String>,
         recovery_code: Option<String>,
+        /// A passkey's assertion (`PublicKeyCredential.toJSON()`) for options from
+        /// `POST /passkeys/options`, by a passkey of the same account.
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+        passkey: Option<serde_json::Value>,
+    }
+}
+
+request! {
+    /// A passkey to add: the browser's answer to `POST /user/passkeys/options`.
+    pub struct PasskeyRegistrationRequest {
+        /// What the account page lists it as.
+        #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+        name: String,
+        /// `PublicKeyCredential.toJSON()` of `navigator.credentials.create()`.
+        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+        credential: serde_json::Value,
+    }
+}
+
+request! {
+    /// Signs in with a passkey: the browser's answer to `POST /passkeys/options`.
+    pub struct PasskeyLoginRequest {
+        /// `PublicKeyCredential.toJSON()` of `navigator.credentials.get()`.
+        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+        credential: serde_json::Value,
+        /// A session that outlives the browser (as `/login`'s `remember`).
+        remember: Option<bool>,
     }
 }
 

@@ -25,6 +25,8 @@ pub struct UserView {
     pub updated_at: String,
     /// Whether sign-in needs a second factor (a confirmed authenticator app).
     pub two_factor_enabled: bool,
+    /// How many passkeys the account has (`GET /user/passkeys` lists them).
+    pub passkeys: usize,
 }
 
 impl From<&User> for UserView {
@@ -37,6 +39,7 @@ impl From<&User> for UserView {
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
             two_factor_enabled: u.two_factor.enabled(),
+            passkeys: u.passkeys.len(),
         }
     }
 }
@@ -286,4 +289,46 @@ pub struct CrossAppPage {
     /// Opaque cursor of the next page; null on the last page.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next_cursor: Option<String>,
+}
+
+/// A passkey of the user's (never its public key).
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Passkey))]
+pub struct PasskeyView {
+    /// The credential id (base64url): what `DELETE /user/passkeys/{id}` takes.
+    pub id: String,
+    pub name: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub created_at: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_used_at: Option<String>,
+}
+
+impl From<&gatehouse::passkeys::Passkey> for PasskeyView {
+    fn from(p: &gatehouse::passkeys::Passkey) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            created_at: rfc3339(p.created_at),
+            last_used_at: p.last_used_at.map(rfc3339),
+        }
+    }
+}
+
+/// `{"passkeys": […]}`, oldest first.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasskeysView {
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// A WebAuthn ceremony's options, for `navigator.credentials.create({publicKey})` or `.get()`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasskeyOptionsView {
+    /// WebAuthn's `PublicKeyCredentialCreationOptionsJSON` or `PublicKeyCredentialRequestOptionsJSON`.
+    #[serde(rename = "publicKey")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub public_key: serde_json::Value,
 }

@@ -31,6 +31,7 @@ fn token_check(c: &mut Criterion) {
         credentials_version: 0,
         two_factor: Default::default(),
         disabled_at: None,
+        passkeys: Vec::new(),
     };
     rt.block_on(stores.users.create(&user)).expect("user");
     let owner = Tokenable::user(&user.id);

@@ -229,6 +229,7 @@ impl Auth {
             credentials_version: 0,
             two_factor: Default::default(),
             disabled_at: None,
+            passkeys: Vec::new(),
         };
         match self.stores().users.create(&user).await {
             Ok(()) => {}

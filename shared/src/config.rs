@@ -161,6 +161,25 @@ pub struct Config {
     /// What each route requires of its caller (`GATEHOUSE_ROUTE_ABILITIES`), judged alike by the
     /// authorizer and by the functions.
     pub route_abilities: crate::access::RouteAbilities,
+    pub passkeys: PasskeyConfig,
+}
+
+/// The WebAuthn relying party ([`crate::passkeys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyConfig {
+    /// `GATEHOUSE_PASSKEY_RP_ID`: the domain passkeys are bound to (`example.com` serves
+    /// `app.example.com` too). `localhost` by default, for the local run.
+    pub rp_id: String,
+    /// `GATEHOUSE_PASSKEY_ORIGINS`: the exact origins a ceremony may come from; by default
+    /// `https://<rp_id>`, and `http://localhost:8080` for `localhost`.
+    pub origins: Vec<String>,
+}
+
+impl PasskeyConfig {
+    /// The relying party (validated when the configuration was read).
+    pub fn relying_party(&self) -> Result<crate::passkeys::RelyingParty, String> {
+        crate::passkeys::RelyingParty::new(&self.rp_id, &self.origins)
+    }
 }
 
 impl Config {
@@ -254,7 +273,23 @@ impl Config {
             value: spec,
             problem,
         })?;
+        let rp_id = env.string("GATEHOUSE_PASSKEY_RP_ID", "localhost").to_ascii_lowercase();
+        let default_origin =
+            if rp_id == "localhost" { "http://localhost:8080".to_owned() } else { format!("https://{rp_id}") };
+        let passkeys = PasskeyConfig {
+            origins: origins_of(
+                "GATEHOUSE_PASSKEY_ORIGINS",
+                &env.string("GATEHOUSE_PASSKEY_ORIGINS", &default_origin),
+            )?,
+            rp_id,
+        };
+        passkeys.relying_party().map_err(|problem| ConfigError::Invalid {
+            var: "GATEHOUSE_PASSKEY_RP_ID",
+            value: passkeys.rp_id.clone(),
+            problem: format!("a domain name, without scheme or port ({problem})"),
+        })?;
         Ok(Config {
+            passkeys,
             route_abilities,
             names: Names {
                 table_prefix,
@@ -430,6 +465,11 @@ fn prefixed_cookie_name(name: String, has_domain: bool) -> Result<String, Config
 
 /// `GATEHOUSE_ALLOWED_ORIGINS`: a comma list of exact origins, `scheme://host[:port]`.
 fn allowed_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    origins_of("GATEHOUSE_ALLOWED_ORIGINS", raw)
+}
+
+/// A comma list of exact origins, `scheme://host[:port]`, from `var`.
+fn origins_of(var: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
     raw.split(',')
         .map(str::trim)
         .filter(|o| !o.is_empty())
@@ -437,7 +477,7 @@ fn allowed_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
             let host = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")).unwrap_or("");
             if host.is_empty() || host.contains(['/', '?', '#', '@', ' ', '*']) {
                 return Err(ConfigError::Invalid {
-                    var: "GATEHOUSE_ALLOWED_ORIGINS",
+                    var,
                     value: o.to_owned(),
                     problem: "each origin is exactly scheme://host[:port] (no path, no trailing slash, no wildcard)"
                         .into(),
@@ -565,6 +605,22 @@ mod tests {
             with(&[("GATEHOUSE_SESSION_COOKIE", "__Host-s"), ("GATEHOUSE_SESSION_DOMAIN", "example.com")]).unwrap_err();
         assert!(e.to_string().starts_with("GATEHOUSE_SESSION_COOKIE"), "{e}");
         assert!(with(&[("GATEHOUSE_SESSION_COOKIE", "a;b")]).is_err());
+    }
+
+    #[test]
+    fn passkeys_default_to_localhost_and_take_a_domain_and_exact_origins() {
+        let c = with(&[]).unwrap();
+        assert_eq!(
+            (c.passkeys.rp_id.as_str(), c.passkeys.origins.clone()),
+            ("localhost", vec!["http://localhost:8080".to_owned()])
+        );
+        let c = with(&[("GATEHOUSE_PASSKEY_RP_ID", "Example.com")]).unwrap();
+        assert_eq!(
+            (c.passkeys.rp_id.as_str(), c.passkeys.origins.clone()),
+            ("example.com", vec!["https://example.com".to_owned()])
+        );
+        assert!(with(&[("GATEHOUSE_PASSKEY_RP_ID", "https://example.com")]).is_err());
+        assert!(with(&[("GATEHOUSE_PASSKEY_ORIGINS", "https://example.com/")]).is_err());
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub mod keys;
 pub mod mail;
 pub mod memory;
 pub mod page;
+pub mod passkeys;
 pub mod password;
 pub mod password_broker;
 pub mod password_reset_tokens;
@@ -58,3 +59,10 @@ pub use config::{Config, ConfigError};
 pub use email::Email;
 pub use error::StoreError;
 pub use stores::Stores;
+
+/// How many cases a property test runs: `GATEHOUSE_PROPTEST_CASES` when set (the long mode:
+/// `GATEHOUSE_PROPTEST_CASES=10000 cargo test --workspace --lib`), else `default`.
+#[cfg(test)]
+pub(crate) fn proptest_cases(default: u32) -> u32 {
+    std::env::var("GATEHOUSE_PROPTEST_CASES").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+}

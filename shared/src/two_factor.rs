@@ -58,6 +58,8 @@ pub enum TwoFactorError {
     NotEnrolled,
     #[error("the code is invalid")]
     InvalidCode,
+    #[error("the passkey was not accepted")]
+    InvalidPasskey,
     /// The sealed secret does not open with this deployment's app key (it was rotated, or a
     /// local run made a random one): a recovery code still signs in, and an operator can reset.
     #[error("the second factor cannot be read with this deployment's key")]
@@ -202,6 +204,11 @@ fn notice(user: &User, what: &str) -> JobPayload {
 /// Queues a security notice ([`Dispatcher::notify`]: the change is made either way).
 async fn tell(dispatcher: &Dispatcher, user: &User, what: &str) {
     dispatcher.notify(notice(user, what)).await;
+}
+
+/// [`tell`] for the other second factors' changes (passkeys: `passkey_added`, `passkey_removed`).
+pub async fn tell_notice(dispatcher: &Dispatcher, user: &User, what: &str) {
+    tell(dispatcher, user, what).await;
 }
 
 /// `POST /user/two-factor-authentication`: a new pending secret (replacing an unconfirmed one),
@@ -402,6 +409,9 @@ pub async fn challenge(
 pub enum Answer {
     Code(String),
     RecoveryCode(String),
+    /// A passkey assertion (the `PublicKeyCredential` as JSON) for a ceremony this client began
+    /// with `POST /passkeys/options`; it must be a passkey of the challenge's user.
+    Passkey(String),
 }
 
 /// `POST /two-factor-challenge`: checks `answer` for the challenge `token`, from the client that
@@ -437,11 +447,31 @@ pub async fn complete(
     if user.credentials_version != item.credentials_version || !user.two_factor.enabled() {
         return Err(TwoFactorError::InvalidChallenge);
     }
+    if let Answer::Passkey(response) = &answer {
+        let rp = crate::passkeys::RelyingParty::of(auth.config()).map_err(|_| TwoFactorError::InvalidPasskey)?;
+        let signed = match crate::passkeys::assert(auth, &rp, response.as_bytes(), meta).await {
+            Ok(signed) => signed,
+            Err(crate::passkeys::PasskeyError::Auth(a)) => return Err(a.into()),
+            Err(_) => {
+                wrong_answer(auth, dispatcher, &user, &key, meta).await?;
+                return Err(TwoFactorError::InvalidPasskey);
+            }
+        };
+        if signed.id != id {
+            wrong_answer(auth, dispatcher, &user, &key, meta).await?;
+            return Err(TwoFactorError::InvalidPasskey);
+        }
+        if !stores.cache.forget(&key).await? {
+            return Err(TwoFactorError::InvalidChallenge);
+        }
+        tracing::info!(event = "two_factor_passed", method = "passkey", user_id = %user.id, ip = ?meta.ip);
+        return Ok((user, item.pending));
+    }
     // Judged on the user as read, so a wrong answer burns neither the challenge nor a code; then
     // the challenge is claimed (one winner), then the code used (atomically, against a race).
     let hash = match &answer {
         Answer::RecoveryCode(code) => recovery_hash(&auth.config().app_key, &id, code),
-        Answer::Code(_) => String::new(),
+        Answer::Code(_) | Answer::Passkey(_) => String::new(),
     };
     // This sign-in's own mark on the use it makes (the claimed challenge is this sign-in's alone).
     let by = key.as_str();
@@ -457,6 +487,7 @@ pub async fn complete(
             .recovery_codes
             .contains(&hash)
             .then_some(TwoFactorWrite::UseRecoveryCode { hash: &hash, by }),
+        Answer::Passkey(_) => None,
     };
     let Some(write) = write else {
         wrong_answer(auth, dispatcher, &user, &key, meta).await?;
@@ -526,8 +557,12 @@ impl JobHandler for SendNotice {
             ),
             Some("reset") => (
                 "Two-factor authentication was reset",
-                "An administrator turned off two-factor authentication for your account.",
+                "An administrator turned off two-factor authentication for your account and removed its passkeys.",
             ),
+            Some("passkey_added") => {
+                ("A passkey was added", "A passkey was added to your account: it signs in on its own.")
+            }
+            Some("passkey_removed") => ("A passkey was removed", "A passkey was removed from your account."),
             _ => return Err(JobError::permanent("unknown two-factor notice")),
         };
         let text =

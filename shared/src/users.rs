@@ -148,6 +148,19 @@ pub struct User {
     pub two_factor: TwoFactor,
     /// Set by an operator (`user:disable`): no sign-in succeeds while it is.
     pub disabled_at: Option<Timestamp>,
+    /// The user's passkeys ([`crate::passkeys`]), oldest first.
+    pub passkeys: Vec<crate::passkeys::Passkey>,
+}
+
+/// What [`UserStore::add_passkey`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyAdd {
+    Added,
+    /// The user already has the most passkeys allowed.
+    Full,
+    /// The user already has a passkey with this credential id.
+    Duplicate,
+    NoUser,
 }
 
 impl std::fmt::Debug for TwoFactorWrite<'_> {
@@ -291,6 +304,17 @@ pub trait UserStore: Send + Sync {
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>>;
     /// Deletes the user and frees its email. `false` when it did not exist.
     async fn delete(&self, id: &UserId) -> StoreResult<bool>;
+    /// Adds a passkey while the user has fewer than `max` and none with its id. The same passkey
+    /// added again (an SDK retry of this very write) is `Added`.
+    async fn add_passkey(&self, id: &UserId, passkey: &crate::passkeys::Passkey, max: usize)
+    -> StoreResult<PasskeyAdd>;
+    /// Removes the passkey `passkey` (its credential id). `false` when it was not there.
+    async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Records a use of the passkey: its new authenticator state, only while its state is still
+    /// `old` (two uses of one state: one wins; this very write repeated is `true`).
+    async fn use_passkey(&self, id: &UserId, passkey: &str, old: &str, new: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Removes every passkey of the user (an operator's `user:reset-two-factor`).
+    async fn clear_passkeys(&self, id: &UserId, now: Timestamp) -> StoreResult<()>;
 }
 
 /// A user at `email`, created at a fixed time, for unit tests.
@@ -308,6 +332,7 @@ pub(crate) fn sample(email: &str) -> User {
         credentials_version: 0,
         two_factor: TwoFactor::default(),
         disabled_at: None,
+        passkeys: Vec::new(),
     }
 }
 

@@ -291,6 +291,27 @@ impl UserStore for CountingUsers {
         self.calls.bump();
         self.inner.delete(id).await
     }
+    async fn add_passkey(
+        &self,
+        id: &UserId,
+        passkey: &gatehouse::passkeys::Passkey,
+        max: usize,
+    ) -> StoreResult<gatehouse::users::PasskeyAdd> {
+        self.calls.bump();
+        self.inner.add_passkey(id, passkey, max).await
+    }
+    async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool> {
+        self.calls.bump();
+        self.inner.remove_passkey(id, passkey, now).await
+    }
+    async fn use_passkey(&self, id: &UserId, passkey: &str, old: &str, new: &str, now: Timestamp) -> StoreResult<bool> {
+        self.calls.bump();
+        self.inner.use_passkey(id, passkey, old, new, now).await
+    }
+    async fn clear_passkeys(&self, id: &UserId, now: Timestamp) -> StoreResult<()> {
+        self.calls.bump();
+        self.inner.clear_passkeys(id, now).await
+    }
 }
 
 /// A queue that counts receives.

@@ -13,6 +13,7 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 
 mod account;
+mod passkeys;
 mod sessions;
 mod two_factor;
 
@@ -44,6 +45,12 @@ pub static ROUTES: &[Route] = &[
     route!(DELETE "/user/two-factor-authentication", Guard::Session, two_factor::disable),
     route!(POST "/user/two-factor-recovery-codes", Guard::Session, two_factor::regenerate),
     route!(POST "/two-factor-challenge", Guard::Public, two_factor::challenge, body = TwoFactorChallengeRequest),
+    route!(POST "/user/passkeys/options", Guard::Session, passkeys::registration_options),
+    route!(POST "/user/passkeys", Guard::Session, passkeys::register, body = PasskeyRegistrationRequest),
+    route!(GET "/user/passkeys", Guard::Credential(&[]), passkeys::list),
+    route!(DELETE "/user/passkeys/{id}", Guard::Session, passkeys::remove),
+    route!(POST "/passkeys/options", Guard::Public, passkeys::sign_in_options),
+    route!(POST "/passkeys/login", Guard::Public, passkeys::login, body = PasskeyLoginRequest),
 ];
 
 pub(crate) fn with_cookie(mut resp: Response<Body>, cookie: HeaderValue) -> Response<Body> {

@@ -63,7 +63,8 @@ pub async fn regenerate(call: Call<'_>) -> Reply {
     Ok(json(StatusCode::OK, &RecoveryCodesView { recovery_codes: codes.0 }))
 }
 
-/// `POST /two-factor-challenge`: `{challenge, code}` or `{challenge, recovery_code}` completes a
+/// `POST /two-factor-challenge`: `{challenge, code}`, `{challenge, recovery_code}` or
+/// `{challenge, passkey}` (an assertion for `POST /passkeys/options`' ceremony) completes a
 /// sign-in that `/login` (a session, 200 and the cookie) or `/tokens/issue` (a token, 201) began.
 pub async fn challenge(call: Call<'_>) -> Reply {
     let app = call.app;
@@ -73,12 +74,14 @@ pub async fn challenge(call: Call<'_>) -> Reply {
         let token = f.secret("challenge", 128);
         let code = f.optional_text("code", 16);
         let recovery = f.optional_text("recovery_code", 64);
-        let answer = match (code, recovery) {
-            (Some(c), None) => Some(Answer::Code(c)),
-            (None, Some(r)) => Some(Answer::RecoveryCode(r)),
-            // Neither is required on its own: said once the challenge itself is there.
+        let passkey = f.optional_object("passkey", crate::passkeys::MAX_CREDENTIAL);
+        let answer = match (code, recovery, passkey) {
+            (Some(c), None, None) => Some(Answer::Code(c)),
+            (None, Some(r), None) => Some(Answer::RecoveryCode(r)),
+            (None, None, Some(p)) => Some(Answer::Passkey(p)),
+            // None is required on its own: said once the challenge itself is there.
             _ if token.is_some() => {
-                f.error("code", "give either code or recovery_code");
+                f.error("code", "give one of code, recovery_code or passkey");
                 None
             }
             _ => None,

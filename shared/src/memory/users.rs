@@ -4,8 +4,9 @@ use super::Table;
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
+use crate::passkeys::Passkey;
 use crate::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, PasskeyAdd, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
 };
 use async_trait::async_trait;
 
@@ -165,5 +166,53 @@ impl UserStore for MemoryUsers {
 
     async fn delete(&self, id: &UserId) -> StoreResult<bool> {
         Ok(self.by_id.lock().remove(id).is_some())
+    }
+
+    async fn add_passkey(&self, id: &UserId, passkey: &Passkey, max: usize) -> StoreResult<PasskeyAdd> {
+        let mut t = self.by_id.lock();
+        let Some(u) = t.get_mut(id) else { return Ok(PasskeyAdd::NoUser) };
+        Ok(match u.passkeys.iter().find(|p| p.id == passkey.id) {
+            Some(p) if p.public_key == passkey.public_key && p.created_at == passkey.created_at => PasskeyAdd::Added,
+            Some(_) => PasskeyAdd::Duplicate,
+            None if u.passkeys.len() >= max => PasskeyAdd::Full,
+            None => {
+                u.passkeys.push(passkey.clone());
+                u.updated_at = passkey.created_at;
+                PasskeyAdd::Added
+            }
+        })
+    }
+
+    async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool> {
+        let mut t = self.by_id.lock();
+        let Some(u) = t.get_mut(id) else { return Ok(false) };
+        let before = u.passkeys.len();
+        u.passkeys.retain(|p| p.id != passkey);
+        let removed = u.passkeys.len() < before;
+        if removed {
+            u.updated_at = now;
+        }
+        Ok(removed)
+    }
+
+    async fn use_passkey(&self, id: &UserId, passkey: &str, old: &str, new: &str, now: Timestamp) -> StoreResult<bool> {
+        let mut t = self.by_id.lock();
+        let Some(p) = t.get_mut(id).and_then(|u| u.passkeys.iter_mut().find(|p| p.id == passkey)) else {
+            return Ok(false);
+        };
+        if p.state != old {
+            return Ok(false);
+        }
+        p.state = new.to_owned();
+        p.last_used_at = Some(now);
+        Ok(true)
+    }
+
+    async fn clear_passkeys(&self, id: &UserId, now: Timestamp) -> StoreResult<()> {
+        if let Some(u) = self.by_id.lock().get_mut(id) {
+            u.passkeys.clear();
+            u.updated_at = now;
+        }
+        Ok(())
     }
 }

@@ -61,6 +61,7 @@ fn user(env: &TestEnv, email: &str) -> User {
         credentials_version: 0,
         two_factor: Default::default(),
         disabled_at: None,
+        passkeys: Vec::new(),
     }
 }
 
@@ -149,6 +150,7 @@ macro_rules! contract {
 }
 
 contract!(
+    passkeys_are_added_within_the_limit_used_from_the_state_read_and_removed,
     users_are_found_by_id_and_by_email_in_any_case,
     users_with_the_same_email_in_another_case_conflict,
     twenty_concurrent_registrations_of_one_email_let_exactly_one_succeed,

@@ -320,3 +320,75 @@ pub async fn concurrent_uses_of_one_code_or_one_recovery_code_let_exactly_one_wi
         assert_eq!(wins, 1, "{write:?}");
     }
 }
+
+fn passkey(id: &str, key: &str, at: gatehouse::Timestamp) -> gatehouse::passkeys::Passkey {
+    gatehouse::passkeys::Passkey {
+        id: id.to_owned(),
+        name: format!("key {id}"),
+        public_key: key.to_owned(),
+        state: "AAAAAAAAAAA".to_owned(),
+        transports: 1,
+        created_at: at,
+        last_used_at: None,
+    }
+}
+
+/// Passkeys live on their user: added up to the limit, never twice under one credential id (the
+/// same write repeated is still its own success), used only from the state read (of two
+/// concurrent uses of one state, one wins), removed once, all cleared by an operator's reset, and
+/// gone with the user.
+pub async fn passkeys_are_added_within_the_limit_used_from_the_state_read_and_removed(env: TestEnv) {
+    use gatehouse::users::PasskeyAdd;
+    let users = env.stores.users.clone();
+    let u = user(&env, "keys@example.com");
+    users.create(&u).await.unwrap();
+    let at = now(&env);
+    let first = passkey("Y3JlZC1vbmU", "cHVibGljLW9uZQ", at);
+    assert_eq!(users.add_passkey(&u.id, &first, 2).await.unwrap(), PasskeyAdd::Added);
+    assert_eq!(users.add_passkey(&u.id, &first, 2).await.unwrap(), PasskeyAdd::Added, "the same write again");
+    let other_key = passkey("Y3JlZC1vbmU", "c29tZW9uZS1lbHNl", at);
+    assert_eq!(users.add_passkey(&u.id, &other_key, 2).await.unwrap(), PasskeyAdd::Duplicate);
+    let second = passkey("Y3JlZC10d28", "cHVibGljLXR3bw", at + Span::seconds(1));
+    assert_eq!(users.add_passkey(&u.id, &second, 2).await.unwrap(), PasskeyAdd::Added);
+    let third = passkey("Y3JlZC10aHJlZQ", "cHVibGljLXRocmVl", at + Span::seconds(2));
+    assert_eq!(users.add_passkey(&u.id, &third, 2).await.unwrap(), PasskeyAdd::Full);
+    assert_eq!(users.add_passkey(&UserId::generate(), &third, 2).await.unwrap(), PasskeyAdd::NoUser);
+    let found = users.find(&u.id).await.unwrap().unwrap();
+    assert_eq!(found.passkeys, vec![first.clone(), second.clone()], "oldest first, as written");
+
+    // Two uses of one state at once: exactly one wins.
+    let later = at + Span::seconds(5);
+    let uses: Vec<_> = ["BBBBBBBBBBB", "CCCCCCCCCCC"]
+        .into_iter()
+        .map(|new| {
+            let (users, id) = (users.clone(), u.id.clone());
+            tokio::spawn(async move { users.use_passkey(&id, "Y3JlZC1vbmU", "AAAAAAAAAAA", new, later).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for u in uses {
+        won += usize::from(u.await.unwrap());
+    }
+    assert_eq!(won, 1, "one use of one state");
+    let used = users.find(&u.id).await.unwrap().unwrap();
+    let one = used.passkeys.iter().find(|p| p.id == "Y3JlZC1vbmU").unwrap();
+    assert!(["BBBBBBBBBBB", "CCCCCCCCCCC"].contains(&one.state.as_str()));
+    assert_eq!(one.last_used_at, Some(later));
+    assert!(
+        !users.use_passkey(&u.id, "Y3JlZC1vbmU", "AAAAAAAAAAA", "DDDDDDDDDDD", later).await.unwrap(),
+        "a stale state"
+    );
+    assert!(
+        !users.use_passkey(&u.id, "bm8tc3VjaA", "AAAAAAAAAAA", "DDDDDDDDDDD", later).await.unwrap(),
+        "no such passkey"
+    );
+
+    assert!(users.remove_passkey(&u.id, "Y3JlZC10d28", later).await.unwrap());
+    assert!(!users.remove_passkey(&u.id, "Y3JlZC10d28", later).await.unwrap(), "removed once");
+    assert_eq!(users.add_passkey(&u.id, &third, 2).await.unwrap(), PasskeyAdd::Added, "room again");
+    users.clear_passkeys(&u.id, later).await.unwrap();
+    assert!(users.find(&u.id).await.unwrap().unwrap().passkeys.is_empty());
+    assert_eq!(users.add_passkey(&u.id, &second, 2).await.unwrap(), PasskeyAdd::Added, "the count was cleared too");
+    assert!(users.delete(&u.id).await.unwrap());
+    assert!(users.find(&u.id).await.unwrap().is_none());
+}

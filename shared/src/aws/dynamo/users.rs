@@ -6,9 +6,10 @@ use super::{Cond, Item, Table, Transacted, cancellation_codes, from_ms, key1, ms
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
+use crate::passkeys::Passkey;
 use crate::password::PasswordHash;
 use crate::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, PasskeyAdd, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
@@ -89,8 +90,49 @@ impl DynamoUsers {
                 last_use: i.tf_last_use,
             },
             disabled_at: opt_from_ms(table, i.disabled_at)?,
+            passkeys: Vec::new(),
         })
     }
+
+    /// The user in `item`: its fields, and its passkeys from the `passkey#<id>` attributes.
+    fn from_item(&self, mut item: Item) -> StoreResult<User> {
+        let names: Vec<String> = item.keys().filter(|k| k.starts_with(PASSKEY_ATTR)).cloned().collect();
+        let mut passkeys = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(value) = item.remove(&name) else { continue };
+            let p: PasskeyItem = serde_dynamo::from_attribute_value(value)
+                .map_err(|e| StoreError::corrupt(&self.t.name, format!("{name}: {e}")))?;
+            passkeys.push(Passkey {
+                id: name[PASSKEY_ATTR.len()..].to_owned(),
+                name: p.name,
+                public_key: p.key,
+                state: p.state,
+                transports: p.transports,
+                created_at: from_ms(&self.t.name, p.created_at)?,
+                last_used_at: opt_from_ms(&self.t.name, p.used_at)?,
+            });
+        }
+        passkeys.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        let mut user = self.to_domain(self.t.decode(item)?)?;
+        user.passkeys = passkeys;
+        Ok(user)
+    }
+}
+
+/// A passkey is an attribute of its user's item, `passkey#<credential id>` (base64url): one
+/// conditional write adds, uses or removes it, and the user's one read brings them all.
+/// `passkey_count` counts them, so the limit is a condition of the same write.
+const PASSKEY_ATTR: &str = "passkey#";
+
+#[derive(Serialize, Deserialize)]
+struct PasskeyItem {
+    name: String,
+    key: String,
+    state: String,
+    transports: u8,
+    created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    used_at: Option<i64>,
 }
 
 /// "The user exists and its credentials version is `:v`" (users from before versions have none:
@@ -148,7 +190,7 @@ impl UserStore for DynamoUsers {
 
     async fn find(&self, id: &UserId) -> StoreResult<Option<User>> {
         match self.t.get(key1("pk", user_pk(id))).await? {
-            Some(item) => Ok(Some(self.to_domain(self.t.decode(item)?)?)),
+            Some(item) => Ok(Some(self.from_item(item)?)),
             None => Ok(None),
         }
     }
@@ -347,7 +389,7 @@ impl UserStore for DynamoUsers {
         let cond = Cond::new("attribute_exists(pk)").value(":n", s(name.as_str())).value(":u", n(ms(now)));
         let update = "SET #n = :n, updated_at = :u";
         match self.t.update_if_returning(key1("pk", user_pk(id)), update, cond.name("#n", "name")).await? {
-            Some(item) => Ok(Some(self.to_domain(self.t.decode(item)?)?)),
+            Some(item) => Ok(Some(self.from_item(item)?)),
             None => Ok(None),
         }
     }
@@ -379,5 +421,88 @@ impl UserStore for DynamoUsers {
             }
             Err(e) => Err(self.t.err(e)),
         }
+    }
+
+    async fn add_passkey(&self, id: &UserId, passkey: &Passkey, max: usize) -> StoreResult<PasskeyAdd> {
+        let item = PasskeyItem {
+            name: passkey.name.clone(),
+            key: passkey.public_key.clone(),
+            state: passkey.state.clone(),
+            transports: passkey.transports,
+            created_at: ms(passkey.created_at),
+            used_at: passkey.last_used_at.map(ms),
+        };
+        let value = serde_dynamo::to_attribute_value(&item)
+            .map_err(|e| StoreError::Rejected(format!("a passkey cannot be encoded: {e}")))?;
+        let attr = format!("{PASSKEY_ATTR}{}", passkey.id);
+        let cond = Cond::new(
+            "attribute_exists(pk) AND attribute_not_exists(#p) AND (attribute_not_exists(passkey_count) OR passkey_count < :max)",
+        )
+        .name("#p", &attr)
+        .value(":v", value)
+        .value(":one", n(1))
+        .value(":max", n(max as u64))
+        .value(":u", n(ms(passkey.created_at)));
+        let key = key1("pk", user_pk(id));
+        if self.t.update_if(key.clone(), "SET #p = :v, updated_at = :u ADD passkey_count :one", cond).await? {
+            return Ok(PasskeyAdd::Added);
+        }
+        // Why not: one consistent read. This very passkey already there is this write, retried
+        // by the SDK after it landed (its public key and time are this call's).
+        let Some(item) = self.t.get(key).await? else { return Ok(PasskeyAdd::NoUser) };
+        let user = self.from_item(item)?;
+        Ok(match user.passkeys.iter().find(|p| p.id == passkey.id) {
+            Some(p) if p.public_key == passkey.public_key && p.created_at == passkey.created_at => PasskeyAdd::Added,
+            Some(_) => PasskeyAdd::Duplicate,
+            None => PasskeyAdd::Full,
+        })
+    }
+
+    async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool> {
+        let cond = Cond::new("attribute_exists(#p)")
+            .name("#p", &format!("{PASSKEY_ATTR}{passkey}"))
+            .value(":minus", n(-1))
+            .value(":u", n(ms(now)));
+        self.t.update_if(key1("pk", user_pk(id)), "REMOVE #p SET updated_at = :u ADD passkey_count :minus", cond).await
+    }
+
+    async fn use_passkey(&self, id: &UserId, passkey: &str, old: &str, new: &str, now: Timestamp) -> StoreResult<bool> {
+        let attr = format!("{PASSKEY_ATTR}{passkey}");
+        let cond = Cond::new("#p.#s = :old")
+            .name("#p", &attr)
+            .name("#s", "state")
+            .name("#at", "used_at")
+            .value(":old", s(old))
+            .value(":new", s(new))
+            .value(":u", n(ms(now)));
+        let key = key1("pk", user_pk(id));
+        if self.t.update_if(key.clone(), "SET #p.#s = :new, #p.#at = :u", cond).await? {
+            return Ok(true);
+        }
+        // This very write repeated after it landed: the state is the new one and its time ours.
+        // (A state that does not move, an authenticator without a counter, cannot be told apart
+        // from another use at the same instant; the ceremony, taken once, is what stops a replay.)
+        let Some(item) = self.t.get(key).await? else { return Ok(false) };
+        let user = self.from_item(item)?;
+        Ok(user.passkeys.iter().any(|p| p.id == passkey && p.state == new && p.last_used_at == Some(now)))
+    }
+
+    async fn clear_passkeys(&self, id: &UserId, now: Timestamp) -> StoreResult<()> {
+        let key = key1("pk", user_pk(id));
+        let Some(item) = self.t.get(key.clone()).await? else { return Ok(()) };
+        let attrs: Vec<String> = item.keys().filter(|k| k.starts_with(PASSKEY_ATTR)).cloned().collect();
+        if attrs.is_empty() {
+            return Ok(());
+        }
+        let mut cond = Cond::new("attribute_exists(pk)").value(":u", n(ms(now)));
+        let mut removed = Vec::new();
+        for (i, a) in attrs.iter().enumerate() {
+            let placeholder = format!("#p{i}");
+            cond = cond.name(&placeholder, a);
+            removed.push(placeholder);
+        }
+        let update = format!("REMOVE {}, passkey_count SET updated_at = :u", removed.join(", "));
+        self.t.update_if(key, update, cond).await?;
+        Ok(())
     }
 }

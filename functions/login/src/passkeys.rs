@@ -1,0 +1,85 @@
+//! Passkeys: register one from a signed-in session, list and remove them, and sign in with one
+//! alone (usernameless). The ceremonies are `gatehouse::passkeys`'.
+
+use crate::{load_user, with_cookie};
+use gatehouse::passkeys::{self, RelyingParty};
+use gatehouse_http::views::{PasskeyOptionsView, PasskeyView, PasskeysView, UserBody};
+use gatehouse_http::{ApiError, Call, Reply, json, no_content};
+use lambda_http::http::StatusCode;
+
+/// The largest WebAuthn response read (an attestation with a certificate chain fits).
+pub const MAX_CREDENTIAL: usize = 16 * 1024;
+
+fn rp(call: &Call<'_>) -> Result<RelyingParty, ApiError> {
+    Ok(RelyingParty::of(&call.app.config)?)
+}
+
+/// `POST /user/passkeys/options`: the options for `navigator.credentials.create()`, for a
+/// session with a recent password confirmation.
+pub async fn registration_options(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let app = call.app;
+    let user = load_user(app, &user_id).await?;
+    let options = passkeys::begin_registration(&app.auth, &rp(&call)?, &user, &session).await?;
+    Ok(json(StatusCode::OK, &PasskeyOptionsView { public_key: options }))
+}
+
+/// `POST /user/passkeys`: `{name, credential}`, the browser's answer to those options.
+pub async fn register(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let (name, credential) = call.fields(|f| {
+        let name = f.text("name", passkeys::MAX_NAME);
+        let credential = f.object("credential", MAX_CREDENTIAL);
+        Some((name?, credential?))
+    })?;
+    let app = call.app;
+    let user = load_user(app, &user_id).await?;
+    let rp = rp(&call)?;
+    let passkey =
+        passkeys::finish_registration(&app.auth, &rp, &app.dispatcher(), &user, &session, &name, credential.as_bytes())
+            .await?;
+    Ok(json(StatusCode::CREATED, &PasskeyView::from(&passkey)))
+}
+
+/// `GET /user/passkeys`.
+pub async fn list(call: Call<'_>) -> Reply {
+    let caller = call.caller().await?;
+    let user = load_user(call.app, caller.user_id()).await?;
+    Ok(json(StatusCode::OK, &PasskeysView { passkeys: user.passkeys.iter().map(PasskeyView::from).collect() }))
+}
+
+/// `DELETE /user/passkeys/{id}`, with a recent password confirmation.
+pub async fn remove(call: Call<'_>) -> Reply {
+    let (user_id, session) = call.session().await?;
+    let id = call.param(0).to_owned();
+    let app = call.app;
+    let user = load_user(app, &user_id).await?;
+    passkeys::remove(&app.auth, &app.dispatcher(), &user, &session, &id).await?;
+    Ok(no_content())
+}
+
+/// `POST /passkeys/options`: options for `navigator.credentials.get()`, for signing in with a
+/// passkey alone or answering a two-factor challenge with one.
+pub async fn sign_in_options(call: Call<'_>) -> Reply {
+    let options = passkeys::begin_sign_in(&call.app.auth, &rp(&call)?, &call.meta()).await?;
+    Ok(json(StatusCode::OK, &PasskeyOptionsView { public_key: options }))
+}
+
+/// `POST /passkeys/login`: `{credential, remember?}` signs in (the session cookie), as `/login`
+/// does, without a password and without a second factor (the passkey verified its user).
+pub async fn login(call: Call<'_>) -> Reply {
+    let app = call.app;
+    // It sets the session cookie: a page elsewhere must not sign a browser in.
+    gatehouse_http::check_origin(call.req, &app.config.session)?;
+    let (credential, remember) = call.fields(|f| {
+        let credential = f.object("credential", MAX_CREDENTIAL);
+        let remember = f.optional_bool("remember").unwrap_or(false);
+        Some((credential?, remember))
+    })?;
+    let meta = call.meta();
+    let user = passkeys::assert(&app.auth, &rp(&call)?, credential.as_bytes(), &meta).await?;
+    let session = app.auth.open_session(&user, remember, &meta).await?;
+    let resp = json(StatusCode::OK, &UserBody::from(&user));
+    let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember));
+    Ok(gatehouse_http::remember_device(app, call.req, resp, &user.email))
+}

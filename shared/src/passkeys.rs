@@ -1,0 +1,408 @@
+//! Passkeys (WebAuthn Level 3 discoverable credentials, through `webauthn_rp`: pure Rust, its
+//! ceremony state serialisable, so any Lambda instance can finish what another began).
+//!
+//! - **Registration**, from a session of the user's own with a recent password confirmation:
+//!   `begin_registration` answers the options for `navigator.credentials.create()` (user
+//!   verification required, a resident key, the user's passkeys excluded) and keeps the ceremony
+//!   in the cache table for 5 minutes, bound to the session; `finish_registration` takes it once
+//!   (a conditional delete: one winner), verifies the response (challenge, origin, RP id hash,
+//!   flags, signature algorithm) and stores the passkey on the user's item. At most
+//!   [`MAX_PASSKEYS`] per user.
+//! - **Sign-in**, usernameless: `begin_sign_in` answers options with no allowed credentials (the
+//!   authenticator offers the user's passkeys), bound to the client; `finish_sign_in` takes the
+//!   ceremony once, finds the user by the user handle (the user id's 16 bytes) and the passkey by
+//!   its credential id, verifies the assertion against the stored public key, and records the
+//!   authenticator's new state (signature counter) conditionally on the state it read, so two
+//!   concurrent uses of one state (a cloned authenticator) cannot both pass. A passkey with user
+//!   verification is two factors by itself: it signs in without a TOTP code.
+//! - **As a second factor**, the same assertion answers a two-factor challenge
+//!   ([`crate::two_factor::Answer::Passkey`]) when its user is the challenge's.
+//! - Removing a passkey needs a recent password confirmation; every change mails a notice.
+
+use crate::StoreError;
+use crate::auth::{Auth, AuthError, ClientMeta, refuse_derived};
+use crate::clock::{Span, Timestamp};
+use crate::queue::Dispatcher;
+use crate::sessions::SessionRecord;
+use crate::throttle::{Limit, client_key};
+use crate::users::{PasskeyAdd, User, UserId};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use webauthn_rp::bin::{Decode, Encode};
+use webauthn_rp::request::auth::AuthenticationVerificationOptions;
+use webauthn_rp::request::register::{
+    Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle, Username,
+};
+use webauthn_rp::request::{AsciiDomain, PublicKeyCredentialDescriptor, RpId, TimedCeremony as _};
+use webauthn_rp::response::register::{CompressedPubKey, DynamicState, StaticState};
+use webauthn_rp::response::{AuthTransports, CredentialId};
+use webauthn_rp::{
+    AuthenticatedCredential, DiscoverableAuthentication16, DiscoverableAuthenticationServerState,
+    DiscoverableCredentialRequestOptions, PublicKeyCredentialCreationOptions, Registration, RegistrationServerState,
+};
+
+/// How many passkeys one user may hold.
+pub const MAX_PASSKEYS: usize = 10;
+/// How long a ceremony may take (the options' own timeout is WebAuthn's default, 5 minutes).
+pub const CEREMONY_LIFETIME: Span = Span::minutes(5);
+const CEREMONY_PREFIX: &str = "passkey-ceremony:";
+/// A passkey's name: what the account page lists it as.
+pub const MAX_NAME: usize = 64;
+
+type Handle = UserHandle<16>;
+type StoredKey = CompressedPubKey<[u8; 32], [u8; 32], [u8; 48], Vec<u8>>;
+
+/// One registered passkey, as kept on its user's item. `Debug` shows the id and name only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Passkey {
+    /// The credential id, base64url without padding (as the browser gives it).
+    pub id: String,
+    pub name: String,
+    /// `webauthn_rp`'s encoded static state (the public key), base64url.
+    pub public_key: String,
+    /// The encoded dynamic state (signature counter, backup and user-verified flags), base64url.
+    pub state: String,
+    /// The encoded transports the authenticator reported.
+    pub transports: u8,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for Passkey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passkey").field("id", &self.id).field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasskeyError {
+    /// Unknown, expired, already used, or begun by another session or client.
+    #[error("the passkey ceremony is invalid or has expired; start again")]
+    InvalidCeremony,
+    /// The browser's answer is not a WebAuthn response.
+    #[error("the credential is not a WebAuthn response: {0}")]
+    Malformed(String),
+    /// A well-formed answer that does not verify: wrong origin, bad signature, unknown passkey.
+    #[error("the passkey was not accepted")]
+    Rejected,
+    #[error("this account already has the most passkeys allowed")]
+    TooMany,
+    #[error("this passkey is already registered")]
+    Duplicate,
+    #[error("no such passkey")]
+    NotFound,
+    #[error("the passkey name must be 1 to 64 printable characters")]
+    BadName,
+    /// The relying party configured cannot be built (validated when the configuration is read).
+    #[error("passkeys are misconfigured: {0}")]
+    Misconfigured(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<StoreError> for PasskeyError {
+    fn from(e: StoreError) -> Self {
+        Self::Auth(AuthError::Store(e))
+    }
+}
+
+/// The relying party: the RP id (a domain, `GATEHOUSE_PASSKEY_RP_ID`) and the exact origins
+/// responses may come from (`GATEHOUSE_PASSKEY_ORIGINS`).
+pub struct RelyingParty {
+    rp_id: RpId,
+    origins: Vec<String>,
+}
+
+impl RelyingParty {
+    pub fn new(rp_id: &str, origins: &[String]) -> Result<Self, String> {
+        let domain = AsciiDomain::try_from(rp_id.to_owned()).map_err(|e| format!("{rp_id}: {e}"))?;
+        Ok(Self { rp_id: RpId::Domain(domain), origins: origins.to_vec() })
+    }
+
+    /// The configuration's relying party.
+    pub fn of(config: &crate::Config) -> Result<Self, PasskeyError> {
+        config.passkeys.relying_party().map_err(PasskeyError::Misconfigured)
+    }
+
+    fn origins(&self) -> Vec<&str> {
+        self.origins.iter().map(String::as_str).collect()
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()
+}
+
+/// The user handle of `id`: its UUID's 16 bytes (no name or address in it).
+fn handle(id: &UserId) -> Option<Handle> {
+    let uuid = uuid::Uuid::parse_str(id.as_str()).ok()?;
+    Handle::decode(*uuid.as_bytes()).ok()
+}
+
+fn user_of(handle: &Handle) -> Option<UserId> {
+    let bytes: [u8; 16] = handle.encode().ok()?;
+    UserId::parse(&uuid::Uuid::from_bytes(bytes).to_string())
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Ceremony {
+    /// Bound to the user and to the session that began it (SHA-256 of its key).
+    Register { user_id: String, session: String, state: String },
+    /// Bound to the client that asked for it.
+    SignIn { client: String, state: String },
+}
+
+fn ceremony_key(challenge: u128) -> String {
+    format!("{CEREMONY_PREFIX}{challenge:032x}")
+}
+
+async fn keep(auth: &Auth, challenge: u128, c: &Ceremony) -> Result<(), PasskeyError> {
+    let value = serde_json::to_value(c).map_err(|e| StoreError::Rejected(e.to_string()))?;
+    auth.stores().cache.put(&ceremony_key(challenge), &value, Some(auth.now() + CEREMONY_LIFETIME)).await?;
+    Ok(())
+}
+
+/// The ceremony for `challenge`, taken once: read, judged by `fits`, then deleted on condition
+/// that it is still there (of two finishes, one wins). A ceremony that does not fit is left.
+async fn take(auth: &Auth, challenge: u128, fits: impl Fn(&Ceremony) -> bool) -> Result<Ceremony, PasskeyError> {
+    let key = ceremony_key(challenge);
+    let value = auth.stores().cache.get(&key).await?.ok_or(PasskeyError::InvalidCeremony)?;
+    let ceremony: Ceremony = serde_json::from_value(value).map_err(|_| PasskeyError::InvalidCeremony)?;
+    if !fits(&ceremony) || !auth.stores().cache.forget(&key).await? {
+        return Err(PasskeyError::InvalidCeremony);
+    }
+    Ok(ceremony)
+}
+
+fn session_binding(current: &SessionRecord) -> String {
+    crate::secret::sha256_hex(current.key.as_str())
+}
+
+fn require_recent_confirmation(auth: &Auth, current: &SessionRecord) -> Result<(), PasskeyError> {
+    refuse_derived(current)?;
+    if !auth.access.password_recently_confirmed(current.password_confirmed_at) {
+        return Err(AuthError::PasswordConfirmationRequired.into());
+    }
+    Ok(())
+}
+
+/// A passkey's name as given: trimmed, 1 to [`MAX_NAME`] characters, no control characters.
+pub fn parse_name(raw: &str) -> Result<String, PasskeyError> {
+    let name = raw.trim();
+    let ok = !name.is_empty() && name.chars().count() <= MAX_NAME && !name.chars().any(char::is_control);
+    if ok { Ok(name.to_owned()) } else { Err(PasskeyError::BadName) }
+}
+
+/// `POST /user/passkeys/options`: the options for `navigator.credentials.create()`.
+pub async fn begin_registration(
+    auth: &Auth,
+    rp: &RelyingParty,
+    user: &User,
+    current: &SessionRecord,
+) -> Result<serde_json::Value, PasskeyError> {
+    require_recent_confirmation(auth, current)?;
+    if user.passkeys.len() >= MAX_PASSKEYS {
+        return Err(PasskeyError::TooMany);
+    }
+    let id = handle(&user.id).ok_or(PasskeyError::Rejected)?;
+    let name = Username::try_from(user.email.as_str()).or_else(|_| Username::try_from(user.id.as_str()));
+    let name = name.map_err(|e| PasskeyError::Malformed(e.to_string()))?;
+    let display_name = Nickname::try_from(user.name.as_str()).ok();
+    let exclude = user
+        .passkeys
+        .iter()
+        .filter_map(|p| {
+            let id = CredentialId::decode(unb64(&p.id)?).ok()?;
+            Some(PublicKeyCredentialDescriptor { id, transports: AuthTransports::decode(p.transports).ok()? })
+        })
+        .collect();
+    let entity = PublicKeyCredentialUserEntity { name, id: &id, display_name };
+    let options = PublicKeyCredentialCreationOptions::passkey(&rp.rp_id, entity, exclude);
+    let (server, client) = options.start_ceremony().map_err(|e| PasskeyError::Malformed(e.to_string()))?;
+    let state = server.encode().map_err(|e| StoreError::Rejected(e.to_string()))?;
+    let ceremony = Ceremony::Register {
+        user_id: user.id.as_str().to_owned(),
+        session: session_binding(current),
+        state: b64(&state),
+    };
+    keep(auth, server.sent_challenge().0, &ceremony).await?;
+    serde_json::to_value(&client).map_err(|e| PasskeyError::Malformed(e.to_string()))
+}
+
+/// `POST /user/passkeys`: verifies the browser's `response` (the `PublicKeyCredential` as JSON)
+/// for the ceremony this session began, and stores the passkey under `name`.
+pub async fn finish_registration(
+    auth: &Auth,
+    rp: &RelyingParty,
+    dispatcher: &Dispatcher,
+    user: &User,
+    current: &SessionRecord,
+    name: &str,
+    response: &[u8],
+) -> Result<Passkey, PasskeyError> {
+    let name = parse_name(name)?;
+    let registration = Registration::from_json_relaxed(response).map_err(|e| PasskeyError::Malformed(e.to_string()))?;
+    let challenge = registration.challenge_relaxed().map_err(|e| PasskeyError::Malformed(e.to_string()))?;
+    let (me, session) = (user.id.as_str(), session_binding(current));
+    let ceremony = take(
+        auth,
+        challenge.0,
+        |c| matches!(c, Ceremony::Register { user_id, session: s, .. } if user_id == me && *s == session),
+    )
+    .await?;
+    let Ceremony::Register { state, .. } = ceremony else { return Err(PasskeyError::InvalidCeremony) };
+    let state = unb64(&state).ok_or(PasskeyError::InvalidCeremony)?;
+    let server = RegistrationServerState::<16>::decode(&state).map_err(|_| PasskeyError::InvalidCeremony)?;
+    let origins = rp.origins();
+    let options = RegistrationVerificationOptions::<&str, &str> {
+        allowed_origins: &origins,
+        ..RegistrationVerificationOptions::default()
+    };
+    let credential = server.verify(&rp.rp_id, &registration, &options).map_err(|e| {
+        tracing::info!(event = "passkey_registration_refused", user_id = %user.id, reason = %e);
+        PasskeyError::Rejected
+    })?;
+    let (id, transports, _, static_state, dynamic_state, _) = credential.into_parts();
+    let now = auth.now();
+    let passkey = Passkey {
+        id: b64(id.encode().unwrap_or_default()),
+        name,
+        public_key: b64(&static_state.encode().unwrap_or_default()),
+        state: b64(&dynamic_state.encode().unwrap_or_default()),
+        transports: transports.encode().unwrap_or_default(),
+        created_at: now,
+        last_used_at: None,
+    };
+    match auth.stores().users.add_passkey(&user.id, &passkey, MAX_PASSKEYS).await? {
+        PasskeyAdd::Added => {}
+        PasskeyAdd::Full => return Err(PasskeyError::TooMany),
+        PasskeyAdd::Duplicate => return Err(PasskeyError::Duplicate),
+        PasskeyAdd::NoUser => return Err(AuthError::CredentialsChanged.into()),
+    }
+    tracing::info!(event = "passkey_added", user_id = %user.id, passkey = %passkey.id);
+    crate::two_factor::tell_notice(dispatcher, user, "passkey_added").await;
+    Ok(passkey)
+}
+
+/// `DELETE /user/passkeys/{id}`, with a recent password confirmation.
+pub async fn remove(
+    auth: &Auth,
+    dispatcher: &Dispatcher,
+    user: &User,
+    current: &SessionRecord,
+    id: &str,
+) -> Result<(), PasskeyError> {
+    require_recent_confirmation(auth, current)?;
+    if !user.passkeys.iter().any(|p| p.id == id) {
+        return Err(PasskeyError::NotFound);
+    }
+    // Gone either way: removed now, or by this very call retried after it landed.
+    auth.stores().users.remove_passkey(&user.id, id, auth.now()).await?;
+    tracing::info!(event = "passkey_removed", user_id = %user.id, passkey = %id);
+    crate::two_factor::tell_notice(dispatcher, user, "passkey_removed").await;
+    Ok(())
+}
+
+/// `POST /passkeys/options`: options for `navigator.credentials.get()` that let the
+/// authenticator offer any of its passkeys for this site. Counted per client.
+pub async fn begin_sign_in(
+    auth: &Auth,
+    rp: &RelyingParty,
+    meta: &ClientMeta,
+) -> Result<serde_json::Value, PasskeyError> {
+    let client = client_key(meta.ip.as_deref());
+    auth.limit(&format!("passkey-options:{client}"), Limit::per_minute(30)).await?;
+    let options = DiscoverableCredentialRequestOptions::passkey(&rp.rp_id);
+    let (server, client_state) = options.start_ceremony().map_err(|e| PasskeyError::Malformed(e.to_string()))?;
+    let state = server.encode().map_err(|e| StoreError::Rejected(e.to_string()))?;
+    keep(auth, server.sent_challenge().0, &Ceremony::SignIn { client, state: b64(&state) }).await?;
+    serde_json::to_value(&client_state).map_err(|e| PasskeyError::Malformed(e.to_string()))
+}
+
+/// Verifies an assertion (`response`, the `PublicKeyCredential` as JSON) for a sign-in ceremony
+/// this client began: the user it signs in, read now. Counted per client before any work.
+pub async fn assert(auth: &Auth, rp: &RelyingParty, response: &[u8], meta: &ClientMeta) -> Result<User, PasskeyError> {
+    let client = client_key(meta.ip.as_deref());
+    auth.limit(&format!("passkey-sign-in:{client}"), Limit::per_minute(30)).await?;
+    let authn = DiscoverableAuthentication16::from_json_relaxed(response)
+        .map_err(|e| PasskeyError::Malformed(e.to_string()))?;
+    let challenge = authn.challenge_relaxed().map_err(|e| PasskeyError::Malformed(e.to_string()))?;
+    let ceremony = take(auth, challenge.0, |c| matches!(c, Ceremony::SignIn { client: k, .. } if *k == client)).await?;
+    let Ceremony::SignIn { state, .. } = ceremony else { return Err(PasskeyError::InvalidCeremony) };
+    let state = unb64(&state).ok_or(PasskeyError::InvalidCeremony)?;
+    let server = DiscoverableAuthenticationServerState::decode(&state).map_err(|_| PasskeyError::InvalidCeremony)?;
+    let handle = authn.response().user_handle();
+    let user_id = user_of(handle).ok_or(PasskeyError::Rejected)?;
+    let user = auth.stores().users.find(&user_id).await?.ok_or(PasskeyError::Rejected)?;
+    let raw_id = authn.raw_id();
+    let id = b64(raw_id.encode().unwrap_or_default());
+    let stored = user.passkeys.iter().find(|p| p.id == id).ok_or(PasskeyError::Rejected)?;
+    let public_key = unb64(&stored.public_key).ok_or(PasskeyError::Rejected)?;
+    let static_state = StaticState::<StoredKey>::decode(&public_key).map_err(|_| PasskeyError::Rejected)?;
+    let old: [u8; 7] = unb64(&stored.state).and_then(|s| s.try_into().ok()).ok_or(PasskeyError::Rejected)?;
+    let dynamic_state = DynamicState::decode(old).map_err(|_| PasskeyError::Rejected)?;
+    let mut credential = AuthenticatedCredential::new(raw_id, handle, static_state, dynamic_state)
+        .map_err(|_| PasskeyError::Rejected)?;
+    let origins = rp.origins();
+    let options = AuthenticationVerificationOptions::<&str, &str> {
+        allowed_origins: &origins,
+        ..AuthenticationVerificationOptions::default()
+    };
+    server.verify(&rp.rp_id, &authn, &mut credential, &options).map_err(|e| {
+        tracing::warn!(event = "passkey_refused", user_id = %user.id, passkey = %id, reason = %e);
+        PasskeyError::Rejected
+    })?;
+    let new = b64(&credential.dynamic_state().encode().unwrap_or_default());
+    // Conditional on the state read: of two uses of one counter value, one passes.
+    if !auth.stores().users.use_passkey(&user.id, &id, &stored.state, &new, auth.now()).await? {
+        tracing::warn!(event = "passkey_used_concurrently", user_id = %user.id, passkey = %id);
+        return Err(PasskeyError::Rejected);
+    }
+    if user.disabled_at.is_some() {
+        return Err(AuthError::AccountDisabled.into());
+    }
+    tracing::info!(event = "passkey_passed", user_id = %user.id, passkey = %id, ip = ?meta.ip);
+    Ok(user)
+}
+
+/// What a browser sees of the relying party, for the pages (nothing secret).
+pub fn rp_id_of(rp: &RelyingParty) -> String {
+    match &rp.rp_id {
+        RpId::Domain(d) => d.as_ref().to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_handle_is_the_user_id_and_back() {
+        let id = UserId::generate();
+        let h = handle(&id).expect("a uuid");
+        assert_eq!(user_of(&h), Some(id));
+        assert!(handle(&UserId::from_stored("not-a-uuid".into())).is_none());
+    }
+
+    #[test]
+    fn names_are_trimmed_printable_and_bounded() {
+        assert_eq!(parse_name("  Laptop  ").unwrap(), "Laptop");
+        for bad in ["", "   ", "a\nb", "\u{7}", &"x".repeat(MAX_NAME + 1)] {
+            assert!(parse_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_name(&"é".repeat(MAX_NAME)).is_ok());
+    }
+
+    #[test]
+    fn the_relying_party_is_a_domain() {
+        assert!(RelyingParty::new("localhost", &[]).is_ok());
+        assert!(RelyingParty::new("example.com", &["https://example.com".into()]).is_ok());
+        assert!(RelyingParty::new("not a domain", &[]).is_err());
+    }
+}
