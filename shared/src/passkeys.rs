@@ -25,7 +25,7 @@ use crate::clock::{Span, Timestamp};
 use crate::queue::Dispatcher;
 use crate::sessions::SessionRecord;
 use crate::throttle::{Limit, client_key};
-use crate::users::{PasskeyAdd, User, UserId};
+use crate::users::{PasskeyAdd, PasskeyUse, User, UserId};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use webauthn_rp::bin::{Decode, Encode};
@@ -359,7 +359,9 @@ pub async fn assert(auth: &Auth, rp: &RelyingParty, response: &[u8], meta: &Clie
     })?;
     let new = b64(&credential.dynamic_state().encode().unwrap_or_default());
     // Conditional on the state read: of two uses of one counter value, one passes.
-    if !auth.stores().users.use_passkey(&user.id, &id, &stored.state, &new, auth.now()).await? {
+    let by = ceremony_key(challenge.0);
+    let change = PasskeyUse { old: &stored.state, new: &new, by: &by };
+    if !auth.stores().users.use_passkey(&user.id, &id, change, auth.now()).await? {
         tracing::warn!(event = "passkey_used_concurrently", user_id = %user.id, passkey = %id);
         return Err(PasskeyError::Rejected);
     }

@@ -152,6 +152,14 @@ pub struct User {
     pub passkeys: Vec<crate::passkeys::Passkey>,
 }
 
+/// A use of a passkey ([`UserStore::use_passkey`]): its state from `old` to `new`, by `by`.
+#[derive(Debug, Clone, Copy)]
+pub struct PasskeyUse<'a> {
+    pub old: &'a str,
+    pub new: &'a str,
+    pub by: &'a str,
+}
+
 /// What [`UserStore::add_passkey`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasskeyAdd {
@@ -311,8 +319,15 @@ pub trait UserStore: Send + Sync {
     /// Removes the passkey `passkey` (its credential id). `false` when it was not there.
     async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool>;
     /// Records a use of the passkey: its new authenticator state, only while its state is still
-    /// `old` (two uses of one state: one wins; this very write repeated is `true`).
-    async fn use_passkey(&self, id: &UserId, passkey: &str, old: &str, new: &str, now: Timestamp) -> StoreResult<bool>;
+    /// `old` (two uses of one state: one wins). `by` names this use (its ceremony): this very
+    /// write repeated after it landed is `true`, another use that wrote the same state is not.
+    async fn use_passkey(
+        &self,
+        id: &UserId,
+        passkey: &str,
+        change: PasskeyUse<'_>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Removes every passkey of the user (an operator's `user:reset-two-factor`).
     async fn clear_passkeys(&self, id: &UserId, now: Timestamp) -> StoreResult<()>;
 }

@@ -304,9 +304,15 @@ impl UserStore for CountingUsers {
         self.calls.bump();
         self.inner.remove_passkey(id, passkey, now).await
     }
-    async fn use_passkey(&self, id: &UserId, passkey: &str, old: &str, new: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn use_passkey(
+        &self,
+        id: &UserId,
+        passkey: &str,
+        change: gatehouse::users::PasskeyUse<'_>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         self.calls.bump();
-        self.inner.use_passkey(id, passkey, old, new, now).await
+        self.inner.use_passkey(id, passkey, change, now).await
     }
     async fn clear_passkeys(&self, id: &UserId, now: Timestamp) -> StoreResult<()> {
         self.calls.bump();

@@ -128,6 +128,7 @@ impl TestEnv {
 pub mod counting;
 pub mod http;
 pub mod jobs;
+pub mod passkey;
 pub mod runtime_api;
 pub mod template;
 pub mod wire;

@@ -6,7 +6,8 @@ use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
 use crate::passkeys::Passkey;
 use crate::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, PasskeyAdd, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, PasskeyAdd, PasskeyUse, TwoFactor, TwoFactorWrite, User,
+    UserId, UserStore,
 };
 use async_trait::async_trait;
 
@@ -195,15 +196,21 @@ impl UserStore for MemoryUsers {
         Ok(removed)
     }
 
-    async fn use_passkey(&self, id: &UserId, passkey: &str, old: &str, new: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn use_passkey(
+        &self,
+        id: &UserId,
+        passkey: &str,
+        change: PasskeyUse<'_>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let mut t = self.by_id.lock();
         let Some(p) = t.get_mut(id).and_then(|u| u.passkeys.iter_mut().find(|p| p.id == passkey)) else {
             return Ok(false);
         };
-        if p.state != old {
+        if p.state != change.old {
             return Ok(false);
         }
-        p.state = new.to_owned();
+        p.state = change.new.to_owned();
         p.last_used_at = Some(now);
         Ok(true)
     }

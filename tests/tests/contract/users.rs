@@ -338,7 +338,7 @@ fn passkey(id: &str, key: &str, at: gatehouse::Timestamp) -> gatehouse::passkeys
 /// concurrent uses of one state, one wins), removed once, all cleared by an operator's reset, and
 /// gone with the user.
 pub async fn passkeys_are_added_within_the_limit_used_from_the_state_read_and_removed(env: TestEnv) {
-    use gatehouse::users::PasskeyAdd;
+    use gatehouse::users::{PasskeyAdd, PasskeyUse};
     let users = env.stores.users.clone();
     let u = user(&env, "keys@example.com");
     users.create(&u).await.unwrap();
@@ -358,11 +358,14 @@ pub async fn passkeys_are_added_within_the_limit_used_from_the_state_read_and_re
 
     // Two uses of one state at once: exactly one wins.
     let later = at + Span::seconds(5);
-    let uses: Vec<_> = ["BBBBBBBBBBB", "CCCCCCCCCCC"]
+    // Both write the same new state at the same instant (two copies of one authenticator): only
+    // the use's own mark tells them apart.
+    let uses: Vec<_> = ["use-one", "use-two"]
         .into_iter()
-        .map(|new| {
+        .map(|by| {
             let (users, id) = (users.clone(), u.id.clone());
-            tokio::spawn(async move { users.use_passkey(&id, "Y3JlZC1vbmU", "AAAAAAAAAAA", new, later).await.unwrap() })
+            let change = PasskeyUse { old: "AAAAAAAAAAA", new: "BBBBBBBBBBB", by };
+            tokio::spawn(async move { users.use_passkey(&id, "Y3JlZC1vbmU", change, later).await.unwrap() })
         })
         .collect();
     let mut won = 0;
@@ -372,16 +375,11 @@ pub async fn passkeys_are_added_within_the_limit_used_from_the_state_read_and_re
     assert_eq!(won, 1, "one use of one state");
     let used = users.find(&u.id).await.unwrap().unwrap();
     let one = used.passkeys.iter().find(|p| p.id == "Y3JlZC1vbmU").unwrap();
-    assert!(["BBBBBBBBBBB", "CCCCCCCCCCC"].contains(&one.state.as_str()));
+    assert_eq!(one.state, "BBBBBBBBBBB");
     assert_eq!(one.last_used_at, Some(later));
-    assert!(
-        !users.use_passkey(&u.id, "Y3JlZC1vbmU", "AAAAAAAAAAA", "DDDDDDDDDDD", later).await.unwrap(),
-        "a stale state"
-    );
-    assert!(
-        !users.use_passkey(&u.id, "bm8tc3VjaA", "AAAAAAAAAAA", "DDDDDDDDDDD", later).await.unwrap(),
-        "no such passkey"
-    );
+    let stale = PasskeyUse { old: "AAAAAAAAAAA", new: "DDDDDDDDDDD", by: "use-three" };
+    assert!(!users.use_passkey(&u.id, "Y3JlZC1vbmU", stale, later).await.unwrap(), "a stale state");
+    assert!(!users.use_passkey(&u.id, "bm8tc3VjaA", stale, later).await.unwrap(), "no such passkey");
 
     assert!(users.remove_passkey(&u.id, "Y3JlZC10d28", later).await.unwrap());
     assert!(!users.remove_passkey(&u.id, "Y3JlZC10d28", later).await.unwrap(), "removed once");

@@ -9,7 +9,8 @@ use crate::error::{StoreError, StoreResult};
 use crate::passkeys::Passkey;
 use crate::password::PasswordHash;
 use crate::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, PasskeyAdd, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, PasskeyAdd, PasskeyUse, TwoFactor, TwoFactorWrite, User,
+    UserId, UserStore,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
@@ -133,6 +134,9 @@ struct PasskeyItem {
     created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     used_at: Option<i64>,
+    /// The last use's ceremony: a use retried after it landed recognises itself by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    used_by: Option<String>,
 }
 
 /// "The user exists and its credentials version is `:v`" (users from before versions have none:
@@ -431,6 +435,7 @@ impl UserStore for DynamoUsers {
             transports: passkey.transports,
             created_at: ms(passkey.created_at),
             used_at: passkey.last_used_at.map(ms),
+            used_by: None,
         };
         let value = serde_dynamo::to_attribute_value(&item)
             .map_err(|e| StoreError::Rejected(format!("a passkey cannot be encoded: {e}")))?;
@@ -466,25 +471,33 @@ impl UserStore for DynamoUsers {
         self.t.update_if(key1("pk", user_pk(id)), "REMOVE #p SET updated_at = :u ADD passkey_count :minus", cond).await
     }
 
-    async fn use_passkey(&self, id: &UserId, passkey: &str, old: &str, new: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn use_passkey(
+        &self,
+        id: &UserId,
+        passkey: &str,
+        change: PasskeyUse<'_>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let attr = format!("{PASSKEY_ATTR}{passkey}");
         let cond = Cond::new("#p.#s = :old")
             .name("#p", &attr)
             .name("#s", "state")
             .name("#at", "used_at")
-            .value(":old", s(old))
-            .value(":new", s(new))
+            .name("#by", "used_by")
+            .value(":old", s(change.old))
+            .value(":new", s(change.new))
+            .value(":by", s(change.by))
             .value(":u", n(ms(now)));
         let key = key1("pk", user_pk(id));
-        if self.t.update_if(key.clone(), "SET #p.#s = :new, #p.#at = :u", cond).await? {
+        if self.t.update_if(key.clone(), "SET #p.#s = :new, #p.#at = :u, #p.#by = :by", cond).await? {
             return Ok(true);
         }
-        // This very write repeated after it landed: the state is the new one and its time ours.
-        // (A state that does not move, an authenticator without a counter, cannot be told apart
-        // from another use at the same instant; the ceremony, taken once, is what stops a replay.)
+        // This very write repeated after it landed: the state is the new one, written by this use.
         let Some(item) = self.t.get(key).await? else { return Ok(false) };
-        let user = self.from_item(item)?;
-        Ok(user.passkeys.iter().any(|p| p.id == passkey && p.state == new && p.last_used_at == Some(now)))
+        let Some(value) = item.get(&attr).cloned() else { return Ok(false) };
+        let p: PasskeyItem =
+            serde_dynamo::from_attribute_value(value).map_err(|e| StoreError::corrupt(&self.t.name, e))?;
+        Ok(p.state == change.new && p.used_by.as_deref() == Some(change.by))
     }
 
     async fn clear_passkeys(&self, id: &UserId, now: Timestamp) -> StoreResult<()> {
