@@ -161,6 +161,16 @@ pub fn check_origin(req: &Request, cfg: &SessionConfig) -> Result<(), ApiError> 
 /// `Domain` when given and `Max-Age` when given (0 also sets a past `Expires`, for old clients).
 /// Every cookie gatehouse sets is built here.
 pub fn set_cookie(name: &str, value: &str, same_site: &str, domain: Option<&str>, max_age: Option<i64>) -> HeaderValue {
+    // RFC 6265's grammar, so nothing given here can end the header or add an attribute (a `;` in
+    // a value would): a name and `SameSite` are tokens, a value is cookie-octets, a domain a host
+    // name. Anything else sets the same harmless expired cookie as an unencodable header would.
+    let token =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+    let octets = |s: &str| s.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\'));
+    let host = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if !token(name) || !octets(value) || !token(same_site) || domain.is_some_and(|d| !host(d)) {
+        return HeaderValue::from_static(INVALID_COOKIE);
+    }
     let mut c = format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite={same_site}");
     if let Some(d) = domain {
         c.push_str(&format!("; Domain={d}"));
@@ -170,8 +180,11 @@ pub fn set_cookie(name: &str, value: &str, same_site: &str, domain: Option<&str>
         Some(secs) => c.push_str(&format!("; Max-Age={secs}")),
         None => {}
     }
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(INVALID_COOKIE))
 }
+
+/// What [`set_cookie`] sets when it is given what no cookie may hold.
+const INVALID_COOKIE: &str = "invalid=; Max-Age=0";
 
 /// The session cookie: `HttpOnly; Secure; SameSite=Lax; Path=/`, no `Domain` unless one is
 /// configured (the name carries `__Host-` without a domain, `__Secure-` with one: see

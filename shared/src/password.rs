@@ -696,7 +696,8 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        // zxcvbn scores every case: fewer than elsewhere unless the long mode asks for more.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn check_never_panics(raw in "\\PC{0,160}", name in "\\PC{0,40}", app in "\\PC{0,20}") {

@@ -362,7 +362,10 @@ impl Worker {
             self.stores.queue.send(&msg.body, wait).await?;
             return Ok(Outcome::Skipped("not due yet: re-delayed"));
         }
-        let attempt = job.attempts + msg.receive_count.max(1);
+        // Saturating: `attempts` is whatever the message says, and a payload claiming u32::MAX of
+        // them has used up its tries (an overflow panicked here in debug builds and wrapped to a
+        // fresh first attempt in release).
+        let attempt = job.attempts.saturating_add(msg.receive_count.max(1));
         let Some(handler) = self.handlers.get(&job.job).cloned() else {
             self.fail(&job, msg, &format!("no handler is registered for job {:?}", job.job)).await?;
             return Ok(Outcome::Failed);

@@ -183,7 +183,9 @@ fn hostile_requests_at_every_route_get_a_clear_refusal_never_a_panic_or_a_500() 
         (Function::Pages, gatehouse_pages::ROUTES),
     ];
     let routes: Vec<(Function, &Route)> = tables.iter().flat_map(|(f, rs)| rs.iter().map(move |r| (*f, r))).collect();
-    let mut runner = TestRunner::new(Config { cases: 1500, failure_persistence: None, ..Config::default() });
+    // 1500 cases, or more in the long mode (`GATEHOUSE_PROPTEST_CASES`), never fewer.
+    let cases = super::parsers::cases(1500).max(1500);
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
     // What the cases reached, so the test fails if the inputs stop reaching past the front door.
     let seen_routes = std::cell::RefCell::new(std::collections::BTreeSet::new());
     let seen_answers = std::cell::RefCell::new(std::collections::BTreeMap::<String, usize>::new());
