@@ -31,9 +31,9 @@ use serde::{Deserialize, Serialize};
 use webauthn_rp::bin::{Decode, Encode};
 use webauthn_rp::request::auth::AuthenticationVerificationOptions;
 use webauthn_rp::request::register::{
-    Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle, Username,
+    CredProtect, Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle, Username,
 };
-use webauthn_rp::request::{AsciiDomain, PublicKeyCredentialDescriptor, RpId, TimedCeremony as _};
+use webauthn_rp::request::{AsciiDomain, ExtensionInfo, PublicKeyCredentialDescriptor, RpId, TimedCeremony as _};
 use webauthn_rp::response::register::{CompressedPubKey, DynamicState, StaticState};
 use webauthn_rp::response::{AuthTransports, CredentialId};
 use webauthn_rp::{
@@ -115,6 +115,16 @@ pub struct RelyingParty {
 
 impl RelyingParty {
     pub fn new(rp_id: &str, origins: &[String]) -> Result<Self, String> {
+        let label = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if rp_id.len() > 253 || !rp_id.split('.').all(label) {
+            return Err(format!("{rp_id}: not a lower-case domain name"));
+        }
         let domain = AsciiDomain::try_from(rp_id.to_owned()).map_err(|e| format!("{rp_id}: {e}"))?;
         Ok(Self { rp_id: RpId::Domain(domain), origins: origins.to_vec() })
     }
@@ -222,7 +232,11 @@ pub async fn begin_registration(
         })
         .collect();
     let entity = PublicKeyCredentialUserEntity { name, id: &id, display_name };
-    let options = PublicKeyCredentialCreationOptions::passkey(&rp.rp_id, entity, exclude);
+    let mut options = PublicKeyCredentialCreationOptions::passkey(&rp.rp_id, entity, exclude);
+    // Ask for credProtect's "user verification required", but do not make the browser refuse an
+    // authenticator without the extension (many passkey providers, and Chrome's virtual one, have
+    // none): user verification is required of every ceremony anyway.
+    options.extensions.cred_protect = CredProtect::UserVerificationRequired(ExtensionInfo::AllowDontEnforceValue);
     let (server, client) = options.start_ceremony().map_err(|e| PasskeyError::Malformed(e.to_string()))?;
     let state = server.encode().map_err(|e| StoreError::Rejected(e.to_string()))?;
     let ceremony = Ceremony::Register {
@@ -405,6 +419,9 @@ mod tests {
     fn the_relying_party_is_a_domain() {
         assert!(RelyingParty::new("localhost", &[]).is_ok());
         assert!(RelyingParty::new("example.com", &["https://example.com".into()]).is_ok());
-        assert!(RelyingParty::new("not a domain", &[]).is_err());
+        for bad in ["not a domain", "https://example.com", "example.com:443", "Example.com", ".example.com", "a..b", ""]
+        {
+            assert!(RelyingParty::new(bad, &[]).is_err(), "{bad}");
+        }
     }
 }

@@ -318,7 +318,9 @@ pub async fn regenerate_recovery_codes(
 /// is told). `false` when the user does not exist.
 pub async fn reset(stores: &crate::Stores, dispatcher: &Dispatcher, user: &User) -> Result<bool, StoreError> {
     let done = stores.users.write_two_factor(&user.id, TwoFactorWrite::Clear, stores.clock.now()).await?;
-    tracing::warn!(event = "two_factor_reset_by_operator", user_id = %user.id, done);
+    // Its passkeys too: they are second factors (and ways in) as much as the app is.
+    stores.users.clear_passkeys(&user.id, stores.clock.now()).await?;
+    tracing::warn!(event = "two_factor_reset_by_operator", user_id = %user.id, done, passkeys = user.passkeys.len());
     if done {
         tell(dispatcher, user, "reset").await;
     }

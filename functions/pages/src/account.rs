@@ -81,8 +81,13 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
     if !user.ok() {
         return Ok(unavailable(call, &user, &token, cookies));
     }
-    let (sessions, tokens) = tokio::join!(api::call(app, call.req, Method::GET, "/sessions", None), all_tokens(call));
+    let (sessions, tokens, passkeys) = tokio::join!(
+        api::call(app, call.req, Method::GET, "/sessions", None),
+        all_tokens(call),
+        api::call(app, call.req, Method::GET, "/user/passkeys", None)
+    );
     let sessions = sessions.ok().then(|| sessions.body["sessions"].as_array().cloned().unwrap_or_default());
+    let passkeys = passkeys.ok().then(|| passkeys.body["passkeys"].as_array().cloned().unwrap_or_default());
     let empty = Form::default();
     let form = |k: &str| state.forms.get(k).unwrap_or(&empty);
     let u = &user.body["user"];
@@ -123,6 +128,7 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
                 }))
             }
         }
+        (crate::passkeys::section(&token, passkeys.as_deref(), (form("pk-"), form("pkr-"))))
         (crate::lists::sessions_section(&token, sessions.as_deref(), form("others-")))
         (crate::lists::tokens_section(&token, tokens.as_deref(), state.new_token.as_ref(), form("token-")))
         section aria-labelledby="delete-h" {

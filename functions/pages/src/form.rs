@@ -112,6 +112,8 @@ pub(crate) fn notice(call: &Call<'_>) -> Option<String> {
         "others-signed-out" => "Your other devices were signed out.",
         "token-revoked" => "The token was revoked; it no longer works.",
         "two-factor-disabled" => "Two-factor authentication is off.",
+        "passkey-added" => "Your passkey was added: it signs you in on its own.",
+        "passkey-removed" => "The passkey was removed; it no longer signs you in.",
         "deleted" => "Your account was deleted.",
         _ => return None,
     };

@@ -17,6 +17,7 @@ mod account;
 mod actions;
 mod form;
 mod lists;
+mod passkeys;
 mod register;
 mod reset;
 mod sign_in;
@@ -76,6 +77,8 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/account/two-factor/confirm", Guard::Public, two_factor::confirm_two_factor),
     route!(POST "/account/two-factor/disable", Guard::Public, two_factor::disable_two_factor),
     route!(POST "/account/delete", Guard::Public, actions::delete),
+    route!(POST "/account/passkeys", Guard::Public, passkeys::without_script),
+    route!(POST "/account/passkeys/remove", Guard::Public, passkeys::remove),
 ];
 
 /// What this function's code does to AWS: what the three functions whose routes it calls do.

@@ -1,5 +1,5 @@
 //! What every page response carries: the headers that keep a page from being framed, scripted or
-//! leaking its address, the cookies it sets, and the one stylesheet under its content hash.
+//! leaking its address, the cookies it sets, and the stylesheet and script under their content hashes.
 
 use gatehouse_http::HSTS;
 use lambda_http::http::{HeaderValue, StatusCode, header};
@@ -18,10 +18,20 @@ pub static STYLE_NAME: LazyLock<String> = LazyLock::new(|| {
     format!("style.{}.css", &hex::encode(digest)[..12])
 });
 
-/// Pages: only the stylesheet from here, images from here or inline data (the QR code), forms
-/// post only here, no script at all, never framed, no `<base>`.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-                       frame-ancestors 'none'; base-uri 'none'";
+/// The one script: passkeys (`navigator.credentials`), which no form can do.
+pub const SCRIPT: &str = include_str!("../assets/passkeys.js");
+
+/// The script's name under its content hash (`passkeys.<12 hex>.js`).
+pub static SCRIPT_NAME: LazyLock<String> = LazyLock::new(|| {
+    let digest = Sha256::digest(SCRIPT.as_bytes());
+    format!("passkeys.{}.js", &hex::encode(digest)[..12])
+});
+
+/// Pages: only the stylesheet and the one script from here (no inline script, no `eval`),
+/// requests only to here, images from here or inline data (the QR code), forms post only here,
+/// never framed, no `<base>`.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+                       img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn page_headers(builder: lambda_http::http::response::Builder) -> lambda_http::http::response::Builder {
     gatehouse_http::standard_headers(builder, CSP)
@@ -54,16 +64,23 @@ pub fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response<Body> {
     with_cookies(resp, cookies)
 }
 
-/// The stylesheet, or 404 for any other name (an old hash included: it is gone).
+/// The stylesheet or the script, or 404 for any other name (an old hash included: it is gone).
 pub fn stylesheet(name: &str) -> Option<Response<Body>> {
-    (name == STYLE_NAME.as_str()).then(|| {
+    let (content_type, text) = if name == STYLE_NAME.as_str() {
+        ("text/css; charset=utf-8", STYLE)
+    } else if name == SCRIPT_NAME.as_str() {
+        ("text/javascript; charset=utf-8", SCRIPT)
+    } else {
+        return None;
+    };
+    Some({
         Response::builder()
             .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "text/css; charset=utf-8")
+            .header(header::CONTENT_TYPE, content_type)
             .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
             .header(header::STRICT_TRANSPORT_SECURITY, HSTS)
-            .body(Body::Text(STYLE.to_owned()))
+            .body(Body::Text(text.to_owned()))
             .unwrap_or_else(|_| Response::new(Body::Empty))
     })
 }

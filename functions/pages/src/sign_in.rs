@@ -33,6 +33,15 @@ fn sign_in_page(call: &Call<'_>, form: &Form, notice: Option<String>, error: Opt
                 a href="/account/register" { "Create an account" }
             }
         }
+        section aria-labelledby="pk-h" {
+            h2 #pk-h { "Or use a passkey" }
+            (crate::passkeys::script_form("sign-in", &token, "Sign in with a passkey", html! {
+                div.check {
+                    input #remember-pk type="checkbox" name="passkey_remember" value="1";
+                    label for="remember-pk" { "Remember me on this device" }
+                }
+            }))
+        }
     };
     Ok(page(call, "Sign in", false, notice, error, body, cookies))
 }
@@ -74,6 +83,10 @@ fn challenge_page(call: &Call<'_>, challenge: &str, error: Option<(Form, Failure
                 (hidden(challenge))
                 (field(&form, "", Input::new("code", "Authentication code", "text", "off")))
             }))
+        }
+        section {
+            h2 { "Or use a passkey" }
+            (crate::passkeys::script_form("second-factor", &token, "Use a passkey", hidden(challenge)))
         }
         section {
             h2 { "Lost your device?" }

@@ -9,7 +9,7 @@ use crate::csrf;
 use maud::{DOCTYPE, Markup, html};
 use std::collections::BTreeMap;
 
-pub use crate::respond::{CSP, STYLE, STYLE_NAME, html, redirect, stylesheet};
+pub use crate::respond::{CSP, SCRIPT_NAME, STYLE, STYLE_NAME, html, redirect, stylesheet};
 
 /// What a page needs besides its body.
 pub struct Frame<'a> {
@@ -33,6 +33,7 @@ pub fn layout(f: &Frame<'_>, body: Markup) -> Markup {
                 meta name="referrer" content="no-referrer";
                 title { (f.title) " · " (f.app_name) }
                 link rel="stylesheet" href={ "/account/assets/" (*STYLE_NAME) };
+                script src={ "/account/assets/" (*SCRIPT_NAME) } defer {}
             }
             body {
                 a.skip href="#main" { "Skip to content" }
@@ -181,5 +182,9 @@ mod tests {
         assert_eq!(ok.headers()[lambda_http::http::header::CACHE_CONTROL], "public, max-age=31536000, immutable");
         assert!(stylesheet("style.000000000000.css").is_none());
         assert!(!CSP.contains("unsafe-inline") && CSP.contains("frame-ancestors 'none'"));
+        let script = stylesheet(&SCRIPT_NAME).unwrap();
+        assert_eq!(script.headers()[lambda_http::http::header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+        assert!(stylesheet("passkeys.000000000000.js").is_none());
+        assert!(CSP.contains("script-src 'self'") && !CSP.contains("unsafe-eval"));
     }
 }

@@ -17,6 +17,8 @@ mod hostile;
 mod jobs;
 mod login;
 mod pages;
+mod parsers;
+mod passkeys;
 mod password_reset;
 mod shape;
 mod template;

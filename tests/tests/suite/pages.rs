@@ -279,7 +279,11 @@ async fn every_page_forbids_framing_script_and_referrers_and_the_stylesheet_is_c
         assert!(csp.contains("default-src 'none'") && csp.contains("form-action 'self'"), "{csp}");
         assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
         assert_eq!(r.header("cache-control"), Some("no-store"));
-        assert!(!r.raw_body.contains("<script") && !r.raw_body.contains(" style="), "{page}");
+        // One script, the passkeys', from this site under its hash; nothing inline.
+        assert_eq!(r.raw_body.matches("<script").count(), 1, "{page}");
+        assert!(r.raw_body.contains(r#"<script src="/account/assets/passkeys."#), "{page}");
+        assert!(!r.raw_body.contains(" style=") && !r.raw_body.contains(" onclick="), "{page}");
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"), "{csp}");
         assert!(r.raw_body.contains(r#"<html lang="en">"#));
     }
     let page = b.get(&t, "/account/sign-in").await.raw_body;
@@ -290,6 +294,12 @@ async fn every_page_forbids_framing_script_and_referrers_and_the_stylesheet_is_c
     assert_eq!(css.header("cache-control"), Some("public, max-age=31536000, immutable"));
     assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
     assert_eq!(b.get(&t, "/account/assets/style.0123456789ab.css").await.status, 404);
+    let src = page.split(r#"<script src=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let js = b.get(&t, &src).await;
+    assert_eq!(js.status, 200);
+    assert_eq!(js.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(b.get(&t, "/account/assets/passkeys.0123456789ab.js").await.status, 404);
     let none = b.get(&t, "/account/nope").await;
     assert_eq!(none.status, 404);
     assert!(none.header("content-type").unwrap().starts_with("text/html"));

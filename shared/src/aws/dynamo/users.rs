@@ -96,7 +96,7 @@ impl DynamoUsers {
     }
 
     /// The user in `item`: its fields, and its passkeys from the `passkey#<id>` attributes.
-    fn from_item(&self, mut item: Item) -> StoreResult<User> {
+    fn user_in(&self, mut item: Item) -> StoreResult<User> {
         let names: Vec<String> = item.keys().filter(|k| k.starts_with(PASSKEY_ATTR)).cloned().collect();
         let mut passkeys = Vec::with_capacity(names.len());
         for name in names {
@@ -194,7 +194,7 @@ impl UserStore for DynamoUsers {
 
     async fn find(&self, id: &UserId) -> StoreResult<Option<User>> {
         match self.t.get(key1("pk", user_pk(id))).await? {
-            Some(item) => Ok(Some(self.from_item(item)?)),
+            Some(item) => Ok(Some(self.user_in(item)?)),
             None => Ok(None),
         }
     }
@@ -393,7 +393,7 @@ impl UserStore for DynamoUsers {
         let cond = Cond::new("attribute_exists(pk)").value(":n", s(name.as_str())).value(":u", n(ms(now)));
         let update = "SET #n = :n, updated_at = :u";
         match self.t.update_if_returning(key1("pk", user_pk(id)), update, cond.name("#n", "name")).await? {
-            Some(item) => Ok(Some(self.from_item(item)?)),
+            Some(item) => Ok(Some(self.user_in(item)?)),
             None => Ok(None),
         }
     }
@@ -455,7 +455,7 @@ impl UserStore for DynamoUsers {
         // Why not: one consistent read. This very passkey already there is this write, retried
         // by the SDK after it landed (its public key and time are this call's).
         let Some(item) = self.t.get(key).await? else { return Ok(PasskeyAdd::NoUser) };
-        let user = self.from_item(item)?;
+        let user = self.user_in(item)?;
         Ok(match user.passkeys.iter().find(|p| p.id == passkey.id) {
             Some(p) if p.public_key == passkey.public_key && p.created_at == passkey.created_at => PasskeyAdd::Added,
             Some(_) => PasskeyAdd::Duplicate,

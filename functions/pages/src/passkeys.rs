@@ -1,0 +1,83 @@
+//! Passkeys on the pages: the account page's list (remove one with the password), the forms the
+//! script (`assets/passkeys.js`) takes over to add one, sign in with one, or answer the
+//! two-factor step with one. Without the script those forms post here and are told why nothing
+//! happened.
+
+use crate::actions::{act, confirm_password, refused, segment};
+use crate::form::form_or_refusal;
+use crate::view::{self, Form, Input, field};
+use gatehouse_http::{Call, Reply};
+use lambda_http::http::Method;
+use maud::{Markup, html};
+use serde_json::Value;
+
+/// The form the script takes over: `kind` is its action (`register`, `sign-in`,
+/// `second-factor`), `inner` its fields.
+pub(crate) fn script_form(kind: &str, token: &str, button: &str, inner: Markup) -> Markup {
+    html! {
+        form method="post" action="/account/passkeys" data-passkey=(kind) {
+            input type="hidden" name=(crate::csrf::FIELD) value=(token);
+            (inner)
+            button type="submit" { (button) }
+            p.passkey-status role="status" aria-live="polite" {}
+        }
+    }
+}
+
+/// The account page's passkeys section: the list, one form to remove one (the password
+/// confirmed), and the form the script takes over to add one.
+pub(crate) fn section(token: &str, passkeys: Option<&[Value]>, (add, remove): (&Form, &Form)) -> Markup {
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let day = |v: &Value, k: &str| v[k].as_str().and_then(|d| d.get(..10)).unwrap_or_default().to_owned();
+    html! {
+        section aria-labelledby="pk-h" {
+            h2 #pk-h { "Passkeys" }
+            p { "A passkey signs you in with your device's screen lock or a security key: no password, no code." }
+            @match passkeys {
+                None => p { "Your passkeys could not be read just now." },
+                Some([]) => p { "You have no passkeys yet." },
+                Some(list) => {
+                    ul.list #passkeys {
+                        @for p in list {
+                            li { strong { (text(p, "name")) } " · added " (day(p, "created_at"))
+                                @if !p["last_used_at"].is_null() { " · last used " (day(p, "last_used_at")) } }
+                        }
+                    }
+                    (view::form("/account/passkeys/remove", token, "Remove passkey", html! {
+                        div.field {
+                            label for="pkr-id" { "Passkey to remove" }
+                            select #pkr-id name="id" {
+                                @for p in list { option value=(text(p, "id")) { (text(p, "name")) } }
+                            }
+                        }
+                        (field(remove, "pkr-", Input::new("password", "Your password", "password", "current-password")))
+                    }))
+                },
+            }
+            (script_form("register", token, "Add a passkey", html! {
+                (field(add, "pk-", Input::new("name", "A name for this passkey", "text", "off")))
+                (field(add, "pk-", Input::new("password", "Your password", "password", "current-password")))
+            }))
+        }
+    }
+}
+
+/// `POST /account/passkeys`: what a passkey form does without its script.
+pub async fn without_script(call: Call<'_>) -> Reply {
+    form_or_refusal!(call);
+    let state = crate::account::State {
+        error: Some("Passkeys need JavaScript: turn it on for this site and try again.".into()),
+        ..crate::account::State::default()
+    };
+    crate::account::render(&call, state, lambda_http::http::StatusCode::BAD_REQUEST).await
+}
+
+/// `POST /account/passkeys/remove`: the password confirmed, then `DELETE /user/passkeys/{id}`.
+pub async fn remove(call: Call<'_>) -> Reply {
+    let p = form_or_refusal!(call);
+    if let Err(reply) = confirm_password(&call, &p).await {
+        return refused(&call, &reply, ("pkr-", Form::default())).await;
+    }
+    let path = format!("/user/passkeys/{}", segment(&p.text("id")));
+    act(&call, Method::DELETE, &path, None, "passkey-removed", ("pkr-", Form::default())).await
+}
