@@ -305,6 +305,8 @@ mod tests {
                 "POST /cross-app/exchange",
                 "POST /forgot-password",
                 "POST /login",
+                "POST /passkeys/login",
+                "POST /passkeys/options",
                 "POST /register",
                 "POST /reset-password",
                 "POST /tokens/issue",

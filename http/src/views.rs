@@ -92,6 +92,11 @@ impl SessionView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionsBody {
     pub sessions: Vec<SessionView>,
+    /// The account's second factors, as signing in anywhere else will ask for them: a TOTP app
+    /// (with recovery codes) when on.
+    pub two_factor_enabled: bool,
+    /// How many passkeys can sign in to the account on their own.
+    pub passkeys: usize,
 }
 
 /// A personal access token as listed (never its secret).
@@ -293,7 +298,7 @@ pub struct CrossAppPage {
 
 /// A passkey of the user's (never its public key).
 #[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Passkey))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PasskeyView {
     /// The credential id (base64url): what `DELETE /user/passkeys/{id}` takes.
     pub id: String,

@@ -247,6 +247,15 @@ def main():
         submit(d, "Use a recovery code")
         assert path(d) == "/account", path(d)
 
+        # New recovery codes: the old ones stop working.
+        fill(d, {"rc-password": NEW_PASSWORD})
+        submit(d, "Make new recovery codes")
+        says(d, "Your old recovery codes no longer work")
+        fresh = [c.text.strip() for c in d.find_elements(By.CSS_SELECTOR, "#recovery-codes code")]
+        assert len(fresh) == 10 and not set(fresh) & set(codes), (fresh, codes)
+        check_page(d, "two-factor-new-recovery-codes")
+        d.get(BASE + "/account")
+
         # A passkey, added from the account page (the virtual authenticator makes it), then a
         # sign-in with it alone, then as the second factor after the password; then removed.
         fill(d, {"pk-name": "Virtual key", "pk-password": NEW_PASSWORD})

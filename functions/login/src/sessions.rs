@@ -19,7 +19,9 @@ pub(crate) async fn list(call: Call<'_>) -> Reply {
     let key = &call.app.config.app_key;
     let handle = |s: &gatehouse::sessions::SessionRecord| key.session_handle(caller.user_id(), &s.key);
     let sessions = list.iter().map(|s| SessionView::new(s, current, handle(s))).collect();
-    Ok(json(StatusCode::OK, &SessionsBody { sessions }))
+    let user = load_user(call.app, caller.user_id()).await?;
+    let body = SessionsBody { sessions, two_factor_enabled: user.two_factor.enabled(), passkeys: user.passkeys.len() };
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// The `password` field of a body that carries only the user's current password.

@@ -118,6 +118,9 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
             h2 #tf-h { "Two-factor authentication" }
             @if two_factor {
                 p { "On: signing in asks for a code from your authenticator app." }
+                (view::form("/account/two-factor/recovery-codes", &token, "Make new recovery codes", html! {
+                    (field(form("rc-"), "rc-", Input::new("password", "Your password", "password", "current-password")))
+                }))
                 (view::form("/account/two-factor/disable", &token, "Turn off two-factor authentication", html! {
                     (field(form("tf-"), "tf-", Input::new("password", "Your password", "password", "current-password")))
                 }))

@@ -76,6 +76,7 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/account/two-factor/enable", Guard::Public, two_factor::enable_two_factor),
     route!(POST "/account/two-factor/confirm", Guard::Public, two_factor::confirm_two_factor),
     route!(POST "/account/two-factor/disable", Guard::Public, two_factor::disable_two_factor),
+    route!(POST "/account/two-factor/recovery-codes", Guard::Public, two_factor::new_recovery_codes),
     route!(POST "/account/delete", Guard::Public, actions::delete),
     route!(POST "/account/passkeys", Guard::Public, passkeys::without_script),
     route!(POST "/account/passkeys/remove", Guard::Public, passkeys::remove),

@@ -60,6 +60,11 @@ pub async fn confirm_two_factor(call: Call<'_>) -> Reply {
         let error = failed(Form::default(), &reply);
         return enrol_page(&call, None, Some(error));
     }
+    codes_page(&call, &reply, "Two-factor authentication is on.")
+}
+
+/// The recovery codes in `reply`, shown this once.
+fn codes_page(call: &Call<'_>, reply: &api::ApiReply, what: &str) -> Reply {
     let codes: Vec<String> = reply.body["recovery_codes"]
         .as_array()
         .into_iter()
@@ -68,12 +73,26 @@ pub async fn confirm_two_factor(call: Call<'_>) -> Reply {
         .collect();
     let body = html! {
         section {
-            p { "Two-factor authentication is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your device. They will not be shown again." }
+            p { (what) " Keep these recovery codes somewhere safe: each signs you in once if you lose your device. They will not be shown again." }
             ul.codes #recovery-codes { @for c in &codes { li { code { (c) } } } }
             p.links { a href="/account" { "Done" } }
         }
     };
-    Ok(page(&call, "Your recovery codes", true, None, None, body, reply.cookies))
+    Ok(page(call, "Your recovery codes", true, None, None, body, reply.cookies.clone()))
+}
+
+/// `POST /account/two-factor/recovery-codes`: the password confirmed, then `POST
+/// /user/two-factor-recovery-codes`; the new codes, this once (the old ones stop working).
+pub async fn new_recovery_codes(call: Call<'_>) -> Reply {
+    let p = form_or_refusal!(call);
+    if let Err(reply) = confirm_password(&call, &p).await {
+        return refused(&call, &reply, ("rc-", Form::default())).await;
+    }
+    let reply = api::call(call.app, call.req, Method::POST, "/user/two-factor-recovery-codes", None).await;
+    if !reply.ok() {
+        return refused(&call, &reply, ("rc-", Form::default())).await;
+    }
+    codes_page(&call, &reply, "Your old recovery codes no longer work.")
 }
 
 /// `POST /account/two-factor/disable`: the password confirmed, then `DELETE /user/two-factor-authentication`.

@@ -38,7 +38,10 @@ async fn the_user_body_never_carries_the_hash_or_remember_token() {
     let t = TestApp::aws(&[]).await;
     let reg = t.register("Ann", "ann@example.com", PW).await;
     let keys: Vec<&String> = reg.body["user"].as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["created_at", "email", "email_verified_at", "id", "name", "two_factor_enabled", "updated_at"]);
+    assert_eq!(
+        keys,
+        ["created_at", "email", "email_verified_at", "id", "name", "passkeys", "two_factor_enabled", "updated_at"]
+    );
     assert!(!reg.raw_body.contains("argon2"));
 }
 
