@@ -409,7 +409,7 @@ async fn operate(operation: Operation) -> Result<()> {
             let Some(user) = stores.users.find_by_email(&email).await? else {
                 bail!("no user has that address");
             };
-            if !user.two_factor.enabled() && user.two_factor.sealed_secret.is_none() {
+            if !user.two_factor.enabled() && user.two_factor.sealed_secret.is_none() && user.passkeys.is_empty() {
                 println!("User {} has no second factor; nothing to do.", user.id);
             } else if gatehouse::two_factor::reset(&stores, &dispatcher, &user).await? {
                 println!("Two-factor authentication reset for user {}; they are told by mail.", user.id);

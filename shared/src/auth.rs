@@ -391,7 +391,7 @@ impl Auth {
         match self.sign_in(email, attempt, meta, device_cookie, pending).await? {
             SignIn::SecondFactor(challenge) => Ok(Login::SecondFactor(challenge)),
             SignIn::Passed(user) => {
-                let id = self.open_session(&user, remember, meta).await?;
+                let id = self.open_session(&user, remember, meta, true).await?;
                 Ok(Login::Session(user, id))
             }
         }
@@ -399,14 +399,24 @@ impl Auth {
 
     /// A session for `user` after a complete sign-in (password, and the second factor if any),
     /// issued under the credentials version `user` was read with.
-    pub async fn open_session(&self, user: &User, remember: bool, meta: &ClientMeta) -> Result<SessionId, AuthError> {
+    /// `password_given` says whether this sign-in checked the password: only then does the new
+    /// session count as a recent password confirmation. A passkey alone does not, so a session it
+    /// opened cannot turn second factors off, add passkeys, change the address or mint strong
+    /// tokens without the password.
+    pub async fn open_session(
+        &self,
+        user: &User,
+        remember: bool,
+        meta: &ClientMeta,
+        password_given: bool,
+    ) -> Result<SessionId, AuthError> {
         if user.disabled_at.is_some() {
             return Err(AuthError::AccountDisabled);
         }
         let grant = SessionGrant {
             credentials_version: user.credentials_version,
             remember,
-            password_confirmed_at: Some(self.now()),
+            password_confirmed_at: password_given.then(|| self.now()),
             email_verified: Some(user.email_verified_at.is_some()),
             ..SessionGrant::default()
         };

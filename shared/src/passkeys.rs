@@ -162,7 +162,7 @@ fn user_of(handle: &Handle) -> Option<UserId> {
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Ceremony {
     /// Bound to the user and to the session that began it (SHA-256 of its key).
-    Register { user_id: String, session: String, state: String },
+    Register { user_id: String, session: String, version: u64, state: String },
     /// Bound to the client that asked for it.
     SignIn { client: String, state: String },
 }
@@ -201,11 +201,15 @@ fn require_recent_confirmation(auth: &Auth, current: &SessionRecord) -> Result<(
     Ok(())
 }
 
-/// A passkey's name as given: trimmed, 1 to [`MAX_NAME`] characters, no control characters.
+/// A passkey's name as given: a [`crate::users::DisplayName`] (trimmed, nothing invisible: no
+/// control, format, bidirectional or zero-width characters, so one passkey cannot pass for
+/// another) of at most [`MAX_NAME`] characters.
 pub fn parse_name(raw: &str) -> Result<String, PasskeyError> {
-    let name = raw.trim();
-    let ok = !name.is_empty() && name.chars().count() <= MAX_NAME && !name.chars().any(char::is_control);
-    if ok { Ok(name.to_owned()) } else { Err(PasskeyError::BadName) }
+    let name = crate::users::DisplayName::parse(raw).map_err(|_| PasskeyError::BadName)?;
+    if name.as_str().chars().count() > MAX_NAME {
+        return Err(PasskeyError::BadName);
+    }
+    Ok(name.into_string())
 }
 
 /// `POST /user/passkeys/options`: the options for `navigator.credentials.create()`.
@@ -221,7 +225,7 @@ pub async fn begin_registration(
     }
     let id = handle(&user.id).ok_or(PasskeyError::Rejected)?;
     let name = Username::try_from(user.email.as_str()).or_else(|_| Username::try_from(user.id.as_str()));
-    let name = name.map_err(|e| PasskeyError::Malformed(e.to_string()))?;
+    let name = name.map_err(|e| PasskeyError::Misconfigured(format!("no WebAuthn user name: {e}")))?;
     let display_name = Nickname::try_from(user.name.as_str()).ok();
     let exclude = user
         .passkeys
@@ -237,15 +241,16 @@ pub async fn begin_registration(
     // authenticator without the extension (many passkey providers, and Chrome's virtual one, have
     // none): user verification is required of every ceremony anyway.
     options.extensions.cred_protect = CredProtect::UserVerificationRequired(ExtensionInfo::AllowDontEnforceValue);
-    let (server, client) = options.start_ceremony().map_err(|e| PasskeyError::Malformed(e.to_string()))?;
+    let (server, client) = options.start_ceremony().map_err(|e| PasskeyError::Misconfigured(e.to_string()))?;
     let state = server.encode().map_err(|e| StoreError::Rejected(e.to_string()))?;
     let ceremony = Ceremony::Register {
         user_id: user.id.as_str().to_owned(),
         session: session_binding(current),
+        version: user.credentials_version,
         state: b64(&state),
     };
     keep(auth, server.sent_challenge().0, &ceremony).await?;
-    serde_json::to_value(&client).map_err(|e| PasskeyError::Malformed(e.to_string()))
+    serde_json::to_value(&client).map_err(|e| PasskeyError::Misconfigured(e.to_string()))
 }
 
 /// `POST /user/passkeys`: verifies the browser's `response` (the `PublicKeyCredential` as JSON)
@@ -269,7 +274,7 @@ pub async fn finish_registration(
         |c| matches!(c, Ceremony::Register { user_id, session: s, .. } if user_id == me && *s == session),
     )
     .await?;
-    let Ceremony::Register { state, .. } = ceremony else { return Err(PasskeyError::InvalidCeremony) };
+    let Ceremony::Register { state, version, .. } = ceremony else { return Err(PasskeyError::InvalidCeremony) };
     let state = unb64(&state).ok_or(PasskeyError::InvalidCeremony)?;
     let server = RegistrationServerState::<16>::decode(&state).map_err(|_| PasskeyError::InvalidCeremony)?;
     let origins = rp.origins();
@@ -292,7 +297,9 @@ pub async fn finish_registration(
         created_at: now,
         last_used_at: None,
     };
-    match auth.stores().users.add_passkey(&user.id, &passkey, MAX_PASSKEYS).await? {
+    // Conditional on the credentials version the ceremony began under: a reset since (which
+    // removes passkeys) voids a registration still in flight.
+    match auth.stores().users.add_passkey(&user.id, &passkey, MAX_PASSKEYS, version).await? {
         PasskeyAdd::Added => {}
         PasskeyAdd::Full => return Err(PasskeyError::TooMany),
         PasskeyAdd::Duplicate => return Err(PasskeyError::Duplicate),
@@ -332,10 +339,10 @@ pub async fn begin_sign_in(
     let client = client_key(meta.ip.as_deref());
     auth.limit(&format!("passkey-options:{client}"), Limit::per_minute(30)).await?;
     let options = DiscoverableCredentialRequestOptions::passkey(&rp.rp_id);
-    let (server, client_state) = options.start_ceremony().map_err(|e| PasskeyError::Malformed(e.to_string()))?;
+    let (server, client_state) = options.start_ceremony().map_err(|e| PasskeyError::Misconfigured(e.to_string()))?;
     let state = server.encode().map_err(|e| StoreError::Rejected(e.to_string()))?;
     keep(auth, server.sent_challenge().0, &Ceremony::SignIn { client, state: b64(&state) }).await?;
-    serde_json::to_value(&client_state).map_err(|e| PasskeyError::Malformed(e.to_string()))
+    serde_json::to_value(&client_state).map_err(|e| PasskeyError::Misconfigured(e.to_string()))
 }
 
 /// Verifies an assertion (`response`, the `PublicKeyCredential` as JSON) for a sign-in ceremony
@@ -409,7 +416,7 @@ mod tests {
     #[test]
     fn names_are_trimmed_printable_and_bounded() {
         assert_eq!(parse_name("  Laptop  ").unwrap(), "Laptop");
-        for bad in ["", "   ", "a\nb", "\u{7}", &"x".repeat(MAX_NAME + 1)] {
+        for bad in ["", "   ", "a\nb", "\u{7}", "i\u{200b}Phone", "\u{202e}enohPi", &"x".repeat(MAX_NAME + 1)] {
             assert!(parse_name(bad).is_err(), "{bad:?}");
         }
         assert!(parse_name(&"é".repeat(MAX_NAME)).is_ok());

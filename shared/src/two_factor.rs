@@ -454,10 +454,13 @@ pub async fn complete(
         let signed = match crate::passkeys::assert(auth, &rp, response.as_bytes(), meta).await {
             Ok(signed) => signed,
             Err(crate::passkeys::PasskeyError::Auth(a)) => return Err(a.into()),
-            Err(_) => {
+            // A passkey that does not verify is a wrong second factor, and the owner is told; an
+            // expired or malformed ceremony is not (an owner who waited too long would be).
+            Err(crate::passkeys::PasskeyError::Rejected) => {
                 wrong_answer(auth, dispatcher, &user, &key, meta).await?;
                 return Err(TwoFactorError::InvalidPasskey);
             }
+            Err(_) => return Err(TwoFactorError::InvalidPasskey),
         };
         if signed.id != id {
             wrong_answer(auth, dispatcher, &user, &key, meta).await?;

@@ -168,6 +168,7 @@ pub enum PasskeyAdd {
     Full,
     /// The user already has a passkey with this credential id.
     Duplicate,
+    /// No such user, or its credentials changed since the ceremony began.
     NoUser,
 }
 
@@ -312,10 +313,16 @@ pub trait UserStore: Send + Sync {
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>>;
     /// Deletes the user and frees its email. `false` when it did not exist.
     async fn delete(&self, id: &UserId) -> StoreResult<bool>;
-    /// Adds a passkey while the user has fewer than `max` and none with its id. The same passkey
+    /// Adds a passkey while the user has fewer than `max`, none with its id, and credentials
+    /// version `version` (a reset since the ceremony began voids it: `NoUser`). The same passkey
     /// added again (an SDK retry of this very write) is `Added`.
-    async fn add_passkey(&self, id: &UserId, passkey: &crate::passkeys::Passkey, max: usize)
-    -> StoreResult<PasskeyAdd>;
+    async fn add_passkey(
+        &self,
+        id: &UserId,
+        passkey: &crate::passkeys::Passkey,
+        max: usize,
+        version: u64,
+    ) -> StoreResult<PasskeyAdd>;
     /// Removes the passkey `passkey` (its credential id). `false` when it was not there.
     async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool>;
     /// Records a use of the passkey: its new authenticator state, only while its state is still

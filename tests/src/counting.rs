@@ -296,9 +296,10 @@ impl UserStore for CountingUsers {
         id: &UserId,
         passkey: &gatehouse::passkeys::Passkey,
         max: usize,
+        version: u64,
     ) -> StoreResult<gatehouse::users::PasskeyAdd> {
         self.calls.bump();
-        self.inner.add_passkey(id, passkey, max).await
+        self.inner.add_passkey(id, passkey, max, version).await
     }
     async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool> {
         self.calls.bump();

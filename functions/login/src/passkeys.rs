@@ -61,6 +61,8 @@ pub async fn remove(call: Call<'_>) -> Reply {
 /// `POST /passkeys/options`: options for `navigator.credentials.get()`, for signing in with a
 /// passkey alone or answering a two-factor challenge with one.
 pub async fn sign_in_options(call: Call<'_>) -> Reply {
+    // Another site's page must not spend this client's count (a cross-site POST needs no CORS).
+    gatehouse_http::check_origin(call.req, &call.app.config.session)?;
     let options = passkeys::begin_sign_in(&call.app.auth, &rp(&call)?, &call.meta()).await?;
     Ok(json(StatusCode::OK, &PasskeyOptionsView { public_key: options }))
 }
@@ -78,7 +80,8 @@ pub async fn login(call: Call<'_>) -> Reply {
     })?;
     let meta = call.meta();
     let user = passkeys::assert(&app.auth, &rp(&call)?, credential.as_bytes(), &meta).await?;
-    let session = app.auth.open_session(&user, remember, &meta).await?;
+    // Not a password confirmation: the password-gated actions still ask for the password.
+    let session = app.auth.open_session(&user, remember, &meta, false).await?;
     let resp = json(StatusCode::OK, &UserBody::from(&user));
     let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember));
     Ok(gatehouse_http::remember_device(app, call.req, resp, &user.email))

@@ -92,7 +92,7 @@ pub async fn challenge(call: Call<'_>) -> Reply {
     let (user, pending) = two_factor::complete(&app.auth, &app.dispatcher(), &token, answer, &meta).await?;
     match pending {
         Pending::Session { remember } => {
-            let session = app.auth.open_session(&user, remember, &meta).await?;
+            let session = app.auth.open_session(&user, remember, &meta, true).await?;
             let resp = json(StatusCode::OK, &UserBody::from(&user));
             let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember));
             // Signed in: this device now has its own login count, as after a one-factor login.

@@ -169,9 +169,11 @@ impl UserStore for MemoryUsers {
         Ok(self.by_id.lock().remove(id).is_some())
     }
 
-    async fn add_passkey(&self, id: &UserId, passkey: &Passkey, max: usize) -> StoreResult<PasskeyAdd> {
+    async fn add_passkey(&self, id: &UserId, passkey: &Passkey, max: usize, version: u64) -> StoreResult<PasskeyAdd> {
         let mut t = self.by_id.lock();
-        let Some(u) = t.get_mut(id) else { return Ok(PasskeyAdd::NoUser) };
+        let Some(u) = t.get_mut(id).filter(|u| u.credentials_version == version) else {
+            return Ok(PasskeyAdd::NoUser);
+        };
         Ok(match u.passkeys.iter().find(|p| p.id == passkey.id) {
             Some(p) if p.public_key == passkey.public_key && p.created_at == passkey.created_at => PasskeyAdd::Added,
             Some(_) => PasskeyAdd::Duplicate,

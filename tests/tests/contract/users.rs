@@ -344,17 +344,22 @@ pub async fn passkeys_are_added_within_the_limit_used_from_the_state_read_and_re
     users.create(&u).await.unwrap();
     let at = now(&env);
     let first = passkey("Y3JlZC1vbmU", "cHVibGljLW9uZQ", at);
-    assert_eq!(users.add_passkey(&u.id, &first, 2).await.unwrap(), PasskeyAdd::Added);
-    assert_eq!(users.add_passkey(&u.id, &first, 2).await.unwrap(), PasskeyAdd::Added, "the same write again");
+    assert_eq!(users.add_passkey(&u.id, &first, 2, 0).await.unwrap(), PasskeyAdd::Added);
+    assert_eq!(users.add_passkey(&u.id, &first, 2, 0).await.unwrap(), PasskeyAdd::Added, "the same write again");
     let other_key = passkey("Y3JlZC1vbmU", "c29tZW9uZS1lbHNl", at);
-    assert_eq!(users.add_passkey(&u.id, &other_key, 2).await.unwrap(), PasskeyAdd::Duplicate);
+    assert_eq!(users.add_passkey(&u.id, &other_key, 2, 0).await.unwrap(), PasskeyAdd::Duplicate);
     let second = passkey("Y3JlZC10d28", "cHVibGljLXR3bw", at + Span::seconds(1));
-    assert_eq!(users.add_passkey(&u.id, &second, 2).await.unwrap(), PasskeyAdd::Added);
+    assert_eq!(users.add_passkey(&u.id, &second, 2, 0).await.unwrap(), PasskeyAdd::Added);
     let third = passkey("Y3JlZC10aHJlZQ", "cHVibGljLXRocmVl", at + Span::seconds(2));
-    assert_eq!(users.add_passkey(&u.id, &third, 2).await.unwrap(), PasskeyAdd::Full);
-    assert_eq!(users.add_passkey(&UserId::generate(), &third, 2).await.unwrap(), PasskeyAdd::NoUser);
+    assert_eq!(users.add_passkey(&u.id, &third, 2, 0).await.unwrap(), PasskeyAdd::Full);
+    assert_eq!(users.add_passkey(&UserId::generate(), &third, 2, 0).await.unwrap(), PasskeyAdd::NoUser);
     let found = users.find(&u.id).await.unwrap().unwrap();
     assert_eq!(found.passkeys, vec![first.clone(), second.clone()], "oldest first, as written");
+    // Under another credentials version (a reset since the ceremony began): refused.
+    let late = passkey("bGF0ZQ", "cHVibGljLWxhdGU", at);
+    assert!(users.remove_passkey(&u.id, "Y3JlZC10d28", at).await.unwrap());
+    assert_eq!(users.add_passkey(&u.id, &late, 2, 1).await.unwrap(), PasskeyAdd::NoUser);
+    assert_eq!(users.add_passkey(&u.id, &second, 2, 0).await.unwrap(), PasskeyAdd::Added);
 
     // Two uses of one state at once: exactly one wins.
     let later = at + Span::seconds(5);
@@ -383,10 +388,10 @@ pub async fn passkeys_are_added_within_the_limit_used_from_the_state_read_and_re
 
     assert!(users.remove_passkey(&u.id, "Y3JlZC10d28", later).await.unwrap());
     assert!(!users.remove_passkey(&u.id, "Y3JlZC10d28", later).await.unwrap(), "removed once");
-    assert_eq!(users.add_passkey(&u.id, &third, 2).await.unwrap(), PasskeyAdd::Added, "room again");
+    assert_eq!(users.add_passkey(&u.id, &third, 2, 0).await.unwrap(), PasskeyAdd::Added, "room again");
     users.clear_passkeys(&u.id, later).await.unwrap();
     assert!(users.find(&u.id).await.unwrap().unwrap().passkeys.is_empty());
-    assert_eq!(users.add_passkey(&u.id, &second, 2).await.unwrap(), PasskeyAdd::Added, "the count was cleared too");
+    assert_eq!(users.add_passkey(&u.id, &second, 2, 0).await.unwrap(), PasskeyAdd::Added, "the count was cleared too");
     assert!(users.delete(&u.id).await.unwrap());
     assert!(users.find(&u.id).await.unwrap().is_none());
 }

@@ -226,3 +226,49 @@ async fn malformed_passkey_input_is_a_4xx_that_names_its_field() {
     let r = t.login_fn(Call::new("POST", "/user/passkeys/options").json(json!({}))).await;
     assert_eq!(r.status, 401);
 }
+
+/// What the attack review of the passkeys found: a session a passkey opened is no password
+/// confirmation (it cannot add a passkey or turn anything off without the password); a password
+/// reset, how an owner takes an account back, removes every passkey (an intruder's too); and
+/// another site cannot spend a client's sign-in ceremonies.
+#[tokio::test]
+async fn a_passkey_session_confirms_no_password_and_a_reset_removes_every_passkey() {
+    use gatehouse::mail::LogMailer;
+    let t = TestApp::aws(&[]).await;
+    let email = unique("taken");
+    let cookie = t.signed_up(&email).await;
+    let mut intruder = SoftAuthenticator::new("localhost", ORIGIN);
+    assert_eq!(add(&t, &cookie, &mut intruder, "Not mine").await.status, 201);
+
+    let a = assertion(&t, &mut intruder, "203.0.113.9").await;
+    let signed = sign_in(&t, &a, "203.0.113.9").await;
+    assert_eq!(signed.status, 200, "{}", signed.raw_body);
+    let passkey_session = signed.session_cookie().unwrap();
+    let again = options(&t, "/user/passkeys/options", Some(&passkey_session)).await;
+    assert_eq!((again.status, again.error_code()), (423, Some("password_confirmation_required")));
+
+    let cross_site = Call::new("POST", "/passkeys/options").header("sec-fetch-site", "cross-site").json(json!({}));
+    assert_eq!(t.login_fn(cross_site).await.status, 403);
+
+    // The owner resets the password from the mailed link: the intruder's passkey is gone.
+    let forgot = t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
+    assert_eq!(forgot.status, 202);
+    let mailer = LogMailer::quiet();
+    gatehouse_tests::jobs::drain(&t.worker(std::sync::Arc::new(mailer.clone())), 10).await;
+    let link = mailer.sent().into_iter().find(|m| m.subject == "Reset your password").expect("a reset mail").text;
+    let at = link.find("token=").expect("a token") + 6;
+    let new_pw = "a fresh and long passphrase 2027";
+    let reset = t
+        .reset_fn(Call::new("POST", "/reset-password").json(json!({
+            "email": email, "token": &link[at..at + 64], "password": new_pw, "password_confirmation": new_pw
+        })))
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.raw_body);
+    let owner = t.login(&email, new_pw).await.session_cookie().expect("signed in");
+    let listed = t.login_fn(Call::new("GET", "/user/passkeys").cookie(Some(&owner))).await;
+    assert_eq!(listed.body["passkeys"], json!([]), "{}", listed.raw_body);
+    let a = assertion(&t, &mut intruder, "203.0.113.9").await;
+    let refused = sign_in(&t, &a, "203.0.113.9").await;
+    assert_eq!((refused.status, refused.error_code()), (422, Some("passkey_rejected")));
+    assert_eq!(t.user(Some(&passkey_session)).await.status, 401, "the passkey's session ended with the reset");
+}

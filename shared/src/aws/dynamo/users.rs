@@ -427,7 +427,7 @@ impl UserStore for DynamoUsers {
         }
     }
 
-    async fn add_passkey(&self, id: &UserId, passkey: &Passkey, max: usize) -> StoreResult<PasskeyAdd> {
+    async fn add_passkey(&self, id: &UserId, passkey: &Passkey, max: usize, version: u64) -> StoreResult<PasskeyAdd> {
         let item = PasskeyItem {
             name: passkey.name.clone(),
             key: passkey.public_key.clone(),
@@ -440,22 +440,28 @@ impl UserStore for DynamoUsers {
         let value = serde_dynamo::to_attribute_value(&item)
             .map_err(|e| StoreError::Rejected(format!("a passkey cannot be encoded: {e}")))?;
         let attr = format!("{PASSKEY_ATTR}{}", passkey.id);
-        let cond = Cond::new(
-            "attribute_exists(pk) AND attribute_not_exists(#p) AND (attribute_not_exists(passkey_count) OR passkey_count < :max)",
-        )
+        // Only under the credentials version the ceremony began with: a reset since voids it.
+        let cond = Cond::new(format!(
+            "{} AND attribute_not_exists(#p) AND (attribute_not_exists(passkey_count) OR passkey_count < :max)",
+            version_condition(version)
+        ))
         .name("#p", &attr)
-        .value(":v", value)
+        .value(":v", n(version))
+        .value(":pk", value)
         .value(":one", n(1))
         .value(":max", n(max as u64))
         .value(":u", n(ms(passkey.created_at)));
         let key = key1("pk", user_pk(id));
-        if self.t.update_if(key.clone(), "SET #p = :v, updated_at = :u ADD passkey_count :one", cond).await? {
+        if self.t.update_if(key.clone(), "SET #p = :pk, updated_at = :u ADD passkey_count :one", cond).await? {
             return Ok(PasskeyAdd::Added);
         }
         // Why not: one consistent read. This very passkey already there is this write, retried
         // by the SDK after it landed (its public key and time are this call's).
         let Some(item) = self.t.get(key).await? else { return Ok(PasskeyAdd::NoUser) };
         let user = self.user_in(item)?;
+        if user.credentials_version != version {
+            return Ok(PasskeyAdd::NoUser);
+        }
         Ok(match user.passkeys.iter().find(|p| p.id == passkey.id) {
             Some(p) if p.public_key == passkey.public_key && p.created_at == passkey.created_at => PasskeyAdd::Added,
             Some(_) => PasskeyAdd::Duplicate,
