@@ -95,6 +95,10 @@ pub enum Fault {
     /// `TransactionConflict`), as real DynamoDB answers under contention and the serialised
     /// emulator never does; not forwarded. Scripted only ([`Faults::fail_next`]).
     Conflict,
+    /// 400 `TransactionInProgressException`: the same `ClientRequestToken` is still being applied
+    /// (what DynamoDB answers an SDK retry that overtakes a slow first attempt); not forwarded.
+    /// Scripted only.
+    InProgress,
 }
 
 const KINDS: [Fault; 5] = [Fault::Throttle, Fault::ServerError, Fault::Drop, Fault::Delay, Fault::AfterWrite];
@@ -270,6 +274,9 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
         }
         Some(Fault::ServerError) => return Ok(aws_error(500, "InternalServerError", "injected")),
         Some(Fault::Drop) => return Err(std::io::Error::other("connection dropped (injected)")),
+        Some(Fault::InProgress) => {
+            return Ok(aws_error(400, "TransactionInProgressException", "the same client request token is in flight"));
+        }
         _ => {}
     }
     let (parts, body) = req.into_parts();

@@ -136,6 +136,7 @@ async fn work_until_mailed(worker: &Worker, mailer: &Accepted, to: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "load-sensitive: scripts/test runs it as a step of its own (faults:: -- --ignored)"]
 async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
+    log_errors();
     let seed = seed();
     let (env, faults, sdk) = faulty_env(seed).await;
     let t = TestApp::with(env, &[("GATEHOUSE_MAIL_FROM", "noreply@gatehouse.test")]);
@@ -334,6 +335,52 @@ async fn a_credentials_change_whose_answer_was_lost_stays_its_own_when_a_rehash_
     // A change that really lost the race is still refused.
     let stale = CredentialChange { revoke: true, ..CredentialChange::default() };
     assert_eq!(t.env.stores.users.change_credentials(&user.id, v, stale, now).await.expect("read"), None);
+}
+
+/// A transaction the SDK sent again while DynamoDB was still applying the first attempt is
+/// answered `TransactionInProgressException` (400). The SDK retries it, but all its attempts can
+/// fall inside the first one's delay. It is a moment's wait, so the store calls it unavailable and
+/// the API answers 503 (the client asks again), never a 500: the CI fault run once got a 500 on a
+/// sign-in this way.
+#[tokio::test]
+async fn a_transaction_still_in_progress_is_unavailable_not_an_internal_error() {
+    let (env, faults, _) = faulty_env(1).await;
+    let now = env.clock_now();
+    let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let user = gatehouse::users::User {
+        id: gatehouse::users::UserId::generate(),
+        name: "Ann".into(),
+        email: gatehouse::Email::parse(&email).unwrap(),
+        email_verified_at: None,
+        password_hash: gatehouse::password::PasswordHash::from_stored(
+            "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into(),
+        ),
+        created_at: now,
+        updated_at: now,
+        credentials_version: 0,
+        two_factor: Default::default(),
+        disabled_at: None,
+        passkeys: Vec::new(),
+    };
+    // A registration's transaction, answered "still in progress" on each of the SDK's three
+    // attempts (the first attempt, delayed past its timeout, still being applied).
+    for _ in 0..3 {
+        faults.fail_next("dynamodb:TransactWriteItems", Fault::InProgress);
+    }
+    let err = env.stores.users.create(&user).await.expect_err("the fault");
+    assert!(matches!(err, gatehouse::StoreError::Unavailable(_)), "{err:?}");
+    assert_eq!(faults.injected().values().sum::<usize>(), 3);
+    assert_eq!(gatehouse_http::ApiError::from(err).status, 503, "a 503 the client asks again");
+    env.stores.users.create(&user).await.expect("asked again, it goes through");
+}
+
+/// Prints every event the code logs at `error` (a store error behind a 500, say) to stderr, so
+/// a failing fault run shows why, not only that.
+fn log_errors() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn seed() -> u64 {
