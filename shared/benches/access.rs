@@ -7,7 +7,7 @@ use gatehouse::access::Access;
 use gatehouse::credentials::{CredentialEntry, CredentialRef, NewCredential};
 use gatehouse::password::PasswordHash;
 use gatehouse::personal_access_tokens::{Abilities, Tokenable, mint};
-use gatehouse::users::{User, UserId};
+use gatehouse::users::User;
 use gatehouse::{Clock, Config, Email, ManualClock, Stores};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -20,19 +20,8 @@ fn token_check(c: &mut Criterion) {
     let config = Arc::new(Config::from_map(&HashMap::new()).expect("config"));
     let access = Access::new(stores.clone(), config.clone());
     let now = clock.now();
-    let user = User {
-        id: UserId::generate(),
-        name: "Bench".into(),
-        email: Email::parse("bench@example.com").expect("email"),
-        email_verified_at: None,
-        password_hash: PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
-        created_at: now,
-        updated_at: now,
-        credentials_version: 0,
-        two_factor: Default::default(),
-        disabled_at: None,
-        passkeys: Vec::new(),
-    };
+    let hash = PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into());
+    let user = User::new("Bench", Email::parse("bench@example.com").expect("email"), hash, now);
     rt.block_on(stores.users.create(&user)).expect("user");
     let owner = Tokenable::user(&user.id);
     let (plain, record) =

@@ -6,7 +6,7 @@
 //! keep only a pseudonym (a keyed tag of the id; no IP address or user agent). A mail tells the
 //! address the account is gone.
 
-use crate::auth::{Auth, AuthError, refuse_derived};
+use crate::auth::{Auth, AuthError};
 use crate::credentials::{Revocation, reasons, revoke};
 use crate::jobs::JobPayload;
 use crate::mail::{Mail, Mailer};
@@ -27,10 +27,7 @@ pub async fn delete_account(
     user: &User,
     current: &SessionRecord,
 ) -> Result<bool, AuthError> {
-    refuse_derived(current)?;
-    if !auth.access.password_recently_confirmed(current.password_confirmed_at) {
-        return Err(AuthError::PasswordConfirmationRequired);
-    }
+    auth.require_recent_confirmation(current)?;
     let stores = auth.stores();
     if !stores.users.delete(&user.id).await? {
         return Ok(false);

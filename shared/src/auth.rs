@@ -218,19 +218,7 @@ impl Auth {
         self.limit(&format!("register:{client}"), self.access.config.limits.register_per_client).await?;
         let hash = self.hasher.hash_blocking(password).await?;
         let now = self.now();
-        let user = User {
-            id: UserId::generate(),
-            name: name.into_string(),
-            email,
-            email_verified_at: None,
-            password_hash: hash,
-            created_at: now,
-            updated_at: now,
-            credentials_version: 0,
-            two_factor: Default::default(),
-            disabled_at: None,
-            passkeys: Vec::new(),
-        };
+        let user = User::new(name.into_string(), email, hash, now);
         match self.stores().users.create(&user).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Err(AuthError::EmailTaken),
@@ -576,6 +564,18 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
         Ok(self.stores().sessions.confirm_password(session, self.now()).await?)
+    }
+}
+
+impl Auth {
+    /// Laravel's `password.confirm` for a credential change from `current`: a session of the
+    /// user's own (not a handoff's) whose password was confirmed within the window.
+    pub fn require_recent_confirmation(&self, current: &SessionRecord) -> Result<(), AuthError> {
+        refuse_derived(current)?;
+        if !self.access.password_recently_confirmed(current.password_confirmed_at) {
+            return Err(AuthError::PasswordConfirmationRequired);
+        }
+        Ok(())
     }
 }
 

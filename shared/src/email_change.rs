@@ -98,10 +98,7 @@ pub async fn request(
     current: &SessionRecord,
     to: &Email,
 ) -> Result<(), RequestError> {
-    refuse_derived(current)?;
-    if !auth.access.password_recently_confirmed(current.password_confirmed_at) {
-        return Err(AuthError::PasswordConfirmationRequired.into());
-    }
+    auth.require_recent_confirmation(current)?;
     if to.normalized() == user.email.normalized() {
         return Err(RequestError::SameAddress);
     }

@@ -20,7 +20,7 @@
 //! - Removing a passkey needs a recent password confirmation; every change mails a notice.
 
 use crate::StoreError;
-use crate::auth::{Auth, AuthError, ClientMeta, refuse_derived};
+use crate::auth::{Auth, AuthError, ClientMeta};
 use crate::clock::{Span, Timestamp};
 use crate::queue::Dispatcher;
 use crate::sessions::SessionRecord;
@@ -193,14 +193,6 @@ fn session_binding(current: &SessionRecord) -> String {
     crate::secret::sha256_hex(current.key.as_str())
 }
 
-fn require_recent_confirmation(auth: &Auth, current: &SessionRecord) -> Result<(), PasskeyError> {
-    refuse_derived(current)?;
-    if !auth.access.password_recently_confirmed(current.password_confirmed_at) {
-        return Err(AuthError::PasswordConfirmationRequired.into());
-    }
-    Ok(())
-}
-
 /// A passkey's name as given: a [`crate::users::DisplayName`] (trimmed, nothing invisible: no
 /// control, format, bidirectional or zero-width characters, so one passkey cannot pass for
 /// another) of at most [`MAX_NAME`] characters.
@@ -219,7 +211,7 @@ pub async fn begin_registration(
     user: &User,
     current: &SessionRecord,
 ) -> Result<serde_json::Value, PasskeyError> {
-    require_recent_confirmation(auth, current)?;
+    auth.require_recent_confirmation(current)?;
     if user.passkeys.len() >= MAX_PASSKEYS {
         return Err(PasskeyError::TooMany);
     }
@@ -318,7 +310,7 @@ pub async fn remove(
     current: &SessionRecord,
     id: &str,
 ) -> Result<(), PasskeyError> {
-    require_recent_confirmation(auth, current)?;
+    auth.require_recent_confirmation(current)?;
     if !user.passkeys.iter().any(|p| p.id == id) {
         return Err(PasskeyError::NotFound);
     }

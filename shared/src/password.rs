@@ -452,8 +452,8 @@ pub struct HashingSlots {
 
 /// A taken slot: its permit and its buffer, given back when the run ends.
 pub struct HashingSlot {
-    _permit: tokio::sync::SemaphorePermit<'static>,
-    buffer: Option<Vec<Block>>,
+    permit: tokio::sync::SemaphorePermit<'static>,
+    buffer: Vec<Block>,
 }
 
 impl HashingSlots {
@@ -462,7 +462,7 @@ impl HashingSlots {
         // The semaphore is never closed.
         let permit = self.permits.acquire().await.unwrap_or_else(|_| unreachable!("never closed"));
         let buffer = self.buffers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-        HashingSlot { _permit: permit, buffer: Some(buffer) }
+        HashingSlot { permit, buffer }
     }
 
     /// Slots free now.
@@ -475,13 +475,15 @@ impl HashingSlot {
     /// Runs `work` on the blocking pool with the slot's buffer; the buffer comes back to the pool
     /// after it (a run that panicked loses it, and a later run allocates another).
     async fn run<T: Send + 'static>(
-        mut self,
+        self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, String> {
-        let mut buffer = self.buffer.take().unwrap_or_default();
+        // The permit is held until the buffer is back: the slot is free only then.
+        let Self { permit, mut buffer } = self;
         let (out, buffer) =
             tokio::task::spawn_blocking(move || (work(&mut buffer), buffer)).await.map_err(|e| e.to_string())?;
         hashing_slots().buffers.lock().unwrap_or_else(|e| e.into_inner()).push(buffer);
+        drop(permit);
         Ok(out)
     }
 }

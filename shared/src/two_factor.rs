@@ -175,14 +175,6 @@ fn new_recovery_codes(key: &crate::keys::AppKey, user: &UserId) -> (RecoveryCode
     (RecoveryCodes(codes), hashes)
 }
 
-fn require_recent_confirmation(auth: &Auth, current: &SessionRecord) -> Result<(), TwoFactorError> {
-    refuse_derived(current)?;
-    if !auth.access.password_recently_confirmed(current.password_confirmed_at) {
-        return Err(AuthError::PasswordConfirmationRequired.into());
-    }
-    Ok(())
-}
-
 /// What a user's secret is sealed for: the purpose and the user, so a sealed secret copied to
 /// another user's item does not open there.
 fn seal_purpose(user: &UserId) -> String {
@@ -214,7 +206,7 @@ pub async fn tell_notice(dispatcher: &Dispatcher, user: &User, what: &str) {
 /// `POST /user/two-factor-authentication`: a new pending secret (replacing an unconfirmed one),
 /// from a session of the user's own with a recent password confirmation.
 pub async fn enable(auth: &Auth, user: &User, current: &SessionRecord) -> Result<Enrolment, TwoFactorError> {
-    require_recent_confirmation(auth, current)?;
+    auth.require_recent_confirmation(current)?;
     if user.two_factor.enabled() {
         return Err(TwoFactorError::AlreadyEnabled);
     }
@@ -285,7 +277,7 @@ pub async fn disable(
     user: &User,
     current: &SessionRecord,
 ) -> Result<(), TwoFactorError> {
-    require_recent_confirmation(auth, current)?;
+    auth.require_recent_confirmation(current)?;
     let was_on = user.two_factor.enabled();
     auth.stores().users.write_two_factor(&user.id, TwoFactorWrite::Clear, auth.now()).await?;
     tracing::info!(event = "two_factor_disabled", user_id = %user.id, was_on);
@@ -303,7 +295,7 @@ pub async fn regenerate_recovery_codes(
     user: &User,
     current: &SessionRecord,
 ) -> Result<RecoveryCodes, TwoFactorError> {
-    require_recent_confirmation(auth, current)?;
+    auth.require_recent_confirmation(current)?;
     let (codes, hashes) = new_recovery_codes(&auth.config().app_key, &user.id);
     let write = TwoFactorWrite::ReplaceRecoveryCodes { hashes: &hashes };
     if !user.two_factor.enabled() || !auth.stores().users.write_two_factor(&user.id, write, auth.now()).await? {

@@ -160,6 +160,26 @@ pub struct PasskeyUse<'a> {
     pub by: &'a str,
 }
 
+impl User {
+    /// A new account as registration makes it: a fresh id, unverified, credentials version 0, no
+    /// second factor, no passkey, created and updated `now`.
+    pub fn new(name: impl Into<String>, email: Email, password_hash: PasswordHash, now: Timestamp) -> Self {
+        Self {
+            id: UserId::generate(),
+            name: name.into(),
+            email,
+            email_verified_at: None,
+            password_hash,
+            created_at: now,
+            updated_at: now,
+            credentials_version: 0,
+            two_factor: TwoFactor::default(),
+            disabled_at: None,
+            passkeys: Vec::new(),
+        }
+    }
+}
+
 /// What [`UserStore::add_passkey`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasskeyAdd {
@@ -343,19 +363,8 @@ pub trait UserStore: Send + Sync {
 #[cfg(test)]
 pub(crate) fn sample(email: &str) -> User {
     let now = crate::clock::from_epoch_millis(1_700_000_000_000).expect("a fixed time");
-    User {
-        id: UserId::generate(),
-        name: "Ann".into(),
-        email: Email::parse(email).expect("a valid address"),
-        email_verified_at: None,
-        password_hash: PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
-        created_at: now,
-        updated_at: now,
-        credentials_version: 0,
-        two_factor: TwoFactor::default(),
-        disabled_at: None,
-        passkeys: Vec::new(),
-    }
+    let hash = PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into());
+    User::new("Ann", Email::parse(email).expect("a valid address"), hash, now)
 }
 
 #[cfg(test)]

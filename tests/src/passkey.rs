@@ -126,18 +126,11 @@ impl SoftAuthenticator {
         cbor_text(&mut attestation, "authData");
         cbor_bytes(&mut attestation, &auth_data);
         let client_data = self.client_data("webauthn.create", challenge);
-        json!({
-            "id": b64(&self.credential_id),
-            "rawId": b64(&self.credential_id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64(&client_data),
-                "attestationObject": b64(&attestation),
-                "transports": ["internal"],
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "platform",
-        })
+        self.credential(json!({
+            "clientDataJSON": b64(&client_data),
+            "attestationObject": b64(&attestation),
+            "transports": ["internal"],
+        }))
     }
 
     /// `PublicKeyCredential.toJSON()` of `navigator.credentials.get({publicKey: options})`.
@@ -154,16 +147,21 @@ impl SoftAuthenticator {
         let mut der = vec![0x30, (r.len() + s.len()) as u8];
         der.extend(r);
         der.extend(s);
+        self.credential(json!({
+            "clientDataJSON": b64(&client_data),
+            "authenticatorData": b64(&auth_data),
+            "signature": b64(&der),
+            "userHandle": self.user_handle.clone().unwrap_or_default(),
+        }))
+    }
+
+    /// A `PublicKeyCredential.toJSON()` of this credential around `response`.
+    fn credential(&self, response: Value) -> Value {
         json!({
             "id": b64(&self.credential_id),
             "rawId": b64(&self.credential_id),
             "type": "public-key",
-            "response": {
-                "clientDataJSON": b64(&client_data),
-                "authenticatorData": b64(&auth_data),
-                "signature": b64(&der),
-                "userHandle": self.user_handle.clone().unwrap_or_default(),
-            },
+            "response": response,
             "clientExtensionResults": {},
             "authenticatorAttachment": "platform",
         })

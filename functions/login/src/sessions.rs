@@ -15,11 +15,13 @@ pub(crate) async fn list(call: Call<'_>) -> Reply {
         Principal::Session { key, .. } => Some(key),
         Principal::Token { .. } => None,
     };
-    let list = call.app.stores.sessions.list_for_user(caller.user_id()).await?;
+    // The factors come from the user, read beside the sessions' query.
+    let (list, user) =
+        tokio::join!(call.app.stores.sessions.list_for_user(caller.user_id()), load_user(call.app, caller.user_id()));
+    let (list, user) = (list?, user?);
     let key = &call.app.config.app_key;
     let handle = |s: &gatehouse::sessions::SessionRecord| key.session_handle(caller.user_id(), &s.key);
     let sessions = list.iter().map(|s| SessionView::new(s, current, handle(s))).collect();
-    let user = load_user(call.app, caller.user_id()).await?;
     let body = SessionsBody { sessions, two_factor_enabled: user.two_factor.enabled(), passkeys: user.passkeys.len() };
     Ok(json(StatusCode::OK, &body))
 }

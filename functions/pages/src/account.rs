@@ -81,13 +81,19 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
     if !user.ok() {
         return Ok(unavailable(call, &user, &token, cookies));
     }
-    let (sessions, tokens, passkeys) = tokio::join!(
-        api::call(app, call.req, Method::GET, "/sessions", None),
-        all_tokens(call),
-        api::call(app, call.req, Method::GET, "/user/passkeys", None)
-    );
+    // The list is asked for only when `GET /user` counted passkeys: most accounts have none, and
+    // each listing reads the user again.
+    let has_passkeys = user.body["user"]["passkeys"].as_u64().is_none_or(|n| n > 0);
+    let passkeys = async {
+        if !has_passkeys {
+            return Some(Vec::new());
+        }
+        let reply = api::call(app, call.req, Method::GET, "/user/passkeys", None).await;
+        reply.ok().then(|| reply.body["passkeys"].as_array().cloned().unwrap_or_default())
+    };
+    let (sessions, tokens, passkeys) =
+        tokio::join!(api::call(app, call.req, Method::GET, "/sessions", None), all_tokens(call), passkeys);
     let sessions = sessions.ok().then(|| sessions.body["sessions"].as_array().cloned().unwrap_or_default());
-    let passkeys = passkeys.ok().then(|| passkeys.body["passkeys"].as_array().cloned().unwrap_or_default());
     let empty = Form::default();
     let form = |k: &str| state.forms.get(k).unwrap_or(&empty);
     let u = &user.body["user"];

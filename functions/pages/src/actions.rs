@@ -49,6 +49,22 @@ pub(crate) async fn confirm_password(call: &Call<'_>, p: &Posted) -> Result<(), 
     if reply.ok() { Ok(()) } else { Err(reply) }
 }
 
+/// The password in `p` confirmed, then the API called: its answer when both succeeded, else the
+/// account page again with the section's (id prefix `section`) errors.
+pub(crate) async fn confirmed_call(
+    call: &Call<'_>,
+    p: &Posted,
+    method: Method,
+    path: &str,
+    section: &'static str,
+) -> Result<api::ApiReply, Reply> {
+    let reply = match confirm_password(call, p).await {
+        Ok(()) => api::call(call.app, call.req, method, path, None).await,
+        Err(refusal) => refusal,
+    };
+    if reply.ok() { Ok(reply) } else { Err(refused(call, &reply, (section, Form::default())).await) }
+}
+
 /// `POST /account/verification`: `POST /email/verification-notification`.
 pub async fn resend_verification(call: Call<'_>) -> Reply {
     form_or_refusal!(call);
@@ -144,12 +160,8 @@ pub async fn revoke_token(call: Call<'_>) -> Reply {
 /// `POST /account/delete`: the password confirmed, then `DELETE /user`; signed out.
 pub async fn delete(call: Call<'_>) -> Reply {
     let p = form_or_refusal!(call);
-    if let Err(reply) = confirm_password(&call, &p).await {
-        return refused(&call, &reply, ("delete-", Form::default())).await;
+    match confirmed_call(&call, &p, Method::DELETE, "/user", "delete-").await {
+        Ok(reply) => Ok(view::redirect("/account/sign-in?notice=deleted", renewing_csrf(&call, reply.cookies))),
+        Err(page) => page,
     }
-    let reply = api::call(call.app, call.req, Method::DELETE, "/user", None).await;
-    if reply.ok() {
-        return Ok(view::redirect("/account/sign-in?notice=deleted", renewing_csrf(&call, reply.cookies)));
-    }
-    refused(&call, &reply, ("delete-", Form::default())).await
 }

@@ -2,7 +2,7 @@
 //! recovery codes shown once, and turning it off.
 
 use crate::account::to_sign_in;
-use crate::actions::{act, confirm_password, refused};
+use crate::actions::{act, confirm_password, confirmed_call, refused};
 use crate::form::form_or_refusal;
 use crate::view::{self, Form, Input, field};
 use crate::{Failure, api, failed, form_token, page};
@@ -16,14 +16,10 @@ use serde_json::{Value, json};
 /// /user/two-factor-authentication`; the QR code and the code form.
 pub async fn enable_two_factor(call: Call<'_>) -> Reply {
     let p = form_or_refusal!(call);
-    if let Err(reply) = confirm_password(&call, &p).await {
-        return refused(&call, &reply, ("tf-", Form::default())).await;
+    match confirmed_call(&call, &p, Method::POST, "/user/two-factor-authentication", "tf-").await {
+        Ok(reply) => enrol_page(&call, Some(&reply.body), None),
+        Err(page) => page,
     }
-    let reply = api::call(call.app, call.req, Method::POST, "/user/two-factor-authentication", None).await;
-    if !reply.ok() {
-        return refused(&call, &reply, ("tf-", Form::default())).await;
-    }
-    enrol_page(&call, Some(&reply.body), None)
 }
 
 fn enrol_page(call: &Call<'_>, enrolment: Option<&Value>, error: Option<(Form, Failure)>) -> Reply {
@@ -85,14 +81,10 @@ fn codes_page(call: &Call<'_>, reply: &api::ApiReply, what: &str) -> Reply {
 /// /user/two-factor-recovery-codes`; the new codes, this once (the old ones stop working).
 pub async fn new_recovery_codes(call: Call<'_>) -> Reply {
     let p = form_or_refusal!(call);
-    if let Err(reply) = confirm_password(&call, &p).await {
-        return refused(&call, &reply, ("rc-", Form::default())).await;
+    match confirmed_call(&call, &p, Method::POST, "/user/two-factor-recovery-codes", "rc-").await {
+        Ok(reply) => codes_page(&call, &reply, "Your old recovery codes no longer work."),
+        Err(page) => page,
     }
-    let reply = api::call(call.app, call.req, Method::POST, "/user/two-factor-recovery-codes", None).await;
-    if !reply.ok() {
-        return refused(&call, &reply, ("rc-", Form::default())).await;
-    }
-    codes_page(&call, &reply, "Your old recovery codes no longer work.")
 }
 
 /// `POST /account/two-factor/disable`: the password confirmed, then `DELETE /user/two-factor-authentication`.

@@ -50,19 +50,8 @@ fn now(env: &TestEnv) -> Timestamp {
 }
 
 fn user(env: &TestEnv, email: &str) -> User {
-    User {
-        id: UserId::generate(),
-        name: "Ann".into(),
-        email: Email::parse(email).unwrap(),
-        email_verified_at: None,
-        password_hash: PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
-        created_at: now(env),
-        updated_at: now(env),
-        credentials_version: 0,
-        two_factor: Default::default(),
-        disabled_at: None,
-        passkeys: Vec::new(),
-    }
+    let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+    User::new("Ann", Email::parse(email).unwrap(), hash, now(env))
 }
 
 /// A user with this id (created if it does not exist yet), so credentials can be issued to it.

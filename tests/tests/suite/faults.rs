@@ -347,21 +347,8 @@ async fn a_transaction_still_in_progress_is_unavailable_not_an_internal_error() 
     let (env, faults, _) = faulty_env(1).await;
     let now = env.clock_now();
     let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let user = gatehouse::users::User {
-        id: gatehouse::users::UserId::generate(),
-        name: "Ann".into(),
-        email: gatehouse::Email::parse(&email).unwrap(),
-        email_verified_at: None,
-        password_hash: gatehouse::password::PasswordHash::from_stored(
-            "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into(),
-        ),
-        created_at: now,
-        updated_at: now,
-        credentials_version: 0,
-        two_factor: Default::default(),
-        disabled_at: None,
-        passkeys: Vec::new(),
-    };
+    let hash = gatehouse::password::PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into());
+    let user = gatehouse::users::User::new("Ann", gatehouse::Email::parse(&email).unwrap(), hash, now);
     // A registration's transaction, answered "still in progress" on each of the SDK's three
     // attempts (the first attempt, delayed past its timeout, still being applied).
     for _ in 0..3 {

@@ -815,37 +815,20 @@ fn payload() -> impl Strategy<Value = JobPayload> {
         any::<u32>(),
         any::<Option<i64>>(),
     )
-        .prop_map(
-            |(
-                uuid,
-                display_name,
-                job,
-                max_tries,
-                max_exceptions,
-                backoff,
-                timeout,
-                retry_until,
-                data,
-                batch_id,
-                attempts,
-                available_at,
-            )| {
-                JobPayload {
-                    uuid,
-                    display_name,
-                    job,
-                    max_tries,
-                    max_exceptions,
-                    backoff,
-                    timeout,
-                    retry_until,
-                    data,
-                    batch_id,
-                    attempts,
-                    available_at,
-                }
-            },
-        )
+        .prop_map(|f| JobPayload {
+            uuid: f.0,
+            display_name: f.1,
+            job: f.2,
+            max_tries: f.3,
+            max_exceptions: f.4,
+            backoff: f.5,
+            timeout: f.6,
+            retry_until: f.7,
+            data: f.8,
+            batch_id: f.9,
+            attempts: f.10,
+            available_at: f.11,
+        })
 }
 
 /// The payload fields `to_body` always writes.
