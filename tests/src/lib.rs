@@ -59,7 +59,7 @@ fn sdk_loader(endpoint: &str) -> aws_config::ConfigLoader {
             "\n\nThe AWS emulator at {endpoint} does not answer ({probe}).\nStart it (see `.ci/run`) or run the suite with `bash .ci/run`.\n\n"
         );
     }
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    gatehouse::aws::sdk_defaults()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "gatehouse-tests"))

@@ -1,5 +1,6 @@
 //! The `token-check` Lambda: API Gateway's REQUEST authorizer. No password machinery is built,
-//! so a cold start pays for nothing but the stores.
+//! so a cold start pays for nothing but the stores; it only reads, so it has no job queue and
+//! the binary links no SQS client.
 
 use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use gatehouse::access::Access;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init_tracing();
-    let boot = gatehouse::aws::Boot::from_env().await?;
+    let boot = gatehouse::aws::Boot::without_queue_from_env().await?;
     let access = Arc::new(Access::new(boot.stores, Arc::new(boot.config)));
     lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
         let access = Arc::clone(&access);

@@ -21,8 +21,28 @@ impl Stores {
     /// DynamoDB and SQS, as the SDK configuration says (region, credentials, `AWS_ENDPOINT_URL`).
     /// Makes no network call.
     pub fn aws(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Self {
+        let queue = sqs::SqsQueue::new(
+            sqs::Client::new(sdk),
+            names.queue(schema::JOBS_QUEUE.logical),
+            names.jobs_queue_url.clone(),
+        );
+        Self::aws_with_queue(sdk, names, clock, Arc::new(queue))
+    }
+
+    /// DynamoDB alone, for a function that sends and receives no job (the token-check
+    /// authorizer only reads): its queue refuses every call ([`NoQueue`]), and its binary links
+    /// no SQS client (1.1 MB less; BENCHMARKS.md).
+    pub fn aws_without_queue(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Self {
+        Self::aws_with_queue(sdk, names, clock, Arc::new(NoQueue))
+    }
+
+    fn aws_with_queue(
+        sdk: &aws_config::SdkConfig,
+        names: &Names,
+        clock: Arc<dyn Clock>,
+        queue: Arc<dyn crate::jobs::JobQueue>,
+    ) -> Self {
         let db = dynamo::Client::new(sdk);
-        let sqs = sqs::Client::new(sdk);
         let t = |def| Table::new(db.clone(), names, def, clock.clone());
         let sessions = Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS)));
         let tokens = Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS)));
@@ -47,11 +67,7 @@ impl Stores {
             cross_app,
             credentials,
             job_runs: Arc::new(dynamo::DynamoJobRuns::new(t(schema::JOB_RUNS))),
-            queue: Arc::new(sqs::SqsQueue::new(
-                sqs,
-                names.queue(schema::JOBS_QUEUE.logical),
-                names.jobs_queue_url.clone(),
-            )),
+            queue,
             clock,
             backend: "dynamodb+sqs",
         }
@@ -62,7 +78,21 @@ impl Stores {
 /// `AWS_ENDPOINT_URL` for emulators), with [`TIMEOUTS`]. Credentials are resolved lazily, on the
 /// first request.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts()).load().await
+    sdk_defaults().timeout_config(timeouts()).load().await
+}
+
+/// `aws_config::defaults` with [`http_client`]: the start of every SDK configuration, the tests'
+/// too (the SDK crates are built without a client of their own).
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http_client())
+}
+
+/// The SDK's own HTTP client (hyper 1, rustls, the system's trust roots, plain HTTP for an
+/// emulator) with rustls on `ring` instead of the SDK default's aws-lc: the same TLS 1.2/1.3
+/// for AWS endpoints, about 2 MB less in every binary.
+pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 /// How long one AWS call may take: a connection in 3 s, an attempt in 3 s (a DynamoDB or SQS call
@@ -100,10 +130,56 @@ pub struct Boot {
 
 impl Boot {
     pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
+        Self::with_stores(crate::Stores::aws).await
+    }
+
+    /// [`Boot::from_env`] for a function that sends and receives no job: no SQS client
+    /// ([`Stores::aws_without_queue`]).
+    pub async fn without_queue_from_env() -> Result<Self, crate::config::ConfigError> {
+        Self::with_stores(crate::Stores::aws_without_queue).await
+    }
+
+    async fn with_stores(
+        stores: fn(&aws_config::SdkConfig, &Names, Arc<dyn Clock>) -> Stores,
+    ) -> Result<Self, crate::config::ConfigError> {
         let config = crate::Config::from_env()?;
         let sdk = aws_sdk_config().await;
-        let stores = crate::Stores::aws(&sdk, &config.names, std::sync::Arc::new(crate::SystemClock));
+        let stores = stores(&sdk, &config.names, Arc::new(crate::SystemClock));
         Ok(Self { config, sdk, stores })
+    }
+}
+
+/// The job queue of a function that has none: every call is refused as the programming error it
+/// would be (`Rejected`, a 500 where it surfaces), never answered as if it had worked.
+pub struct NoQueue;
+
+impl NoQueue {
+    fn refuse<T>(&self) -> crate::error::StoreResult<T> {
+        Err(crate::error::StoreError::Rejected("this function was built without a job queue".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::jobs::JobQueue for NoQueue {
+    async fn send(&self, _: &str, _: Duration) -> crate::error::StoreResult<String> {
+        self.refuse()
+    }
+    async fn receive(
+        &self,
+        _: u32,
+        _: Duration,
+        _: Option<Duration>,
+    ) -> crate::error::StoreResult<Vec<crate::jobs::QueueMessage>> {
+        self.refuse()
+    }
+    async fn change_visibility(&self, _: &str, _: Duration) -> crate::error::StoreResult<()> {
+        self.refuse()
+    }
+    async fn delete(&self, _: &str) -> crate::error::StoreResult<()> {
+        self.refuse()
+    }
+    async fn approximate_len(&self) -> crate::error::StoreResult<u64> {
+        self.refuse()
     }
 }
 
@@ -111,3 +187,52 @@ impl Boot {
 pub use aws_config::SdkConfig;
 pub use dynamo::Client as DynamoClient;
 pub use sqs::Client as SqsClient;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::StoreError;
+    use crate::jobs::JobQueue;
+
+    #[tokio::test]
+    async fn a_function_without_a_queue_refuses_every_queue_call() {
+        let q = NoQueue;
+        let d = Duration::ZERO;
+        assert!(matches!(q.send("{}", d).await, Err(StoreError::Rejected(_))));
+        assert!(matches!(q.receive(1, d, None).await, Err(StoreError::Rejected(_))));
+        assert!(matches!(q.change_visibility("r", d).await, Err(StoreError::Rejected(_))));
+        assert!(matches!(q.delete("r").await, Err(StoreError::Rejected(_))));
+        assert!(matches!(q.approximate_len().await, Err(StoreError::Rejected(_))));
+    }
+
+    /// The SDK crates are built without an HTTP client of their own: the one every configuration
+    /// gets must speak TLS to an `https` endpoint (rustls on ring compiled in and chosen; no
+    /// emulator test does, they speak plain HTTP). A local listener reads what arrives: a TLS
+    /// handshake record carrying a ClientHello.
+    #[tokio::test]
+    async fn the_sdk_client_speaks_tls_to_https_endpoints() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
+        let port = listener.local_addr().expect("its address").port();
+        let hello = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.expect("the client connects");
+            let mut head = [0u8; 6];
+            conn.read_exact(&mut head).await.expect("the first bytes");
+            head
+        });
+        let sdk = sdk_defaults()
+            .endpoint_url(format!("https://127.0.0.1:{port}"))
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("k", "s", None, None, "test"))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(timeouts_waiting(Duration::ZERO))
+            .load()
+            .await;
+        let call = dynamo::Client::new(&sdk).list_tables().send();
+        let (answer, head) = tokio::join!(call, hello);
+        let head = head.expect("the listener");
+        assert!(answer.is_err(), "nothing answered TLS, so the call cannot succeed");
+        // A handshake record (22), TLS 1.x (3, x), then a ClientHello (1).
+        assert_eq!((head[0], head[1], head[5]), (22, 3, 1), "not a TLS ClientHello: {head:?}");
+    }
+}
