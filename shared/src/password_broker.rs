@@ -113,9 +113,6 @@ impl PasswordBroker {
         // At once, or queued when a store fails part way: the old password's sessions and tokens
         // never outlive the reset because of an outage (`credentials::revoke_or_queue`).
         revoke_or_queue(stores, &self.dispatcher, &user.id, None, reasons::PASSWORD_RESET).await?;
-        // A reset is how an owner takes a compromised account back: a passkey an intruder added
-        // would otherwise still sign in alone. The owner adds their own again.
-        stores.users.clear_passkeys(&user.id, self.now()).await?;
         tracing::info!(event = "password_reset", user_id = %user.id, email_tag = %self.auth.email_tag(email));
         // The reset is done: a notice that cannot be queued is logged, never the reset's failure.
         self.dispatcher.notify(mail_job(SEND_PASSWORD_CHANGED, email)).await;
@@ -142,6 +139,10 @@ impl PasswordBroker {
                 revoke: true,
                 while_email: Some(&current.email),
                 disable: None,
+                // A reset is how an owner takes a compromised account back: a passkey an intruder
+                // added would otherwise still sign in alone. The owner adds their own again. In
+                // the password's write, so no failure after it can leave one behind.
+                clear_passkeys: Some(&current.passkeys),
             };
             if stores
                 .users

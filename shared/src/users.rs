@@ -276,6 +276,12 @@ pub struct CredentialChange<'a> {
     pub while_email: Option<&'a Email>,
     /// Disable (`Some(true)`, at the change's time) or enable (`Some(false)`) the account.
     pub disable: Option<bool>,
+    /// Remove these passkeys, read with the user the change was computed from: applied only
+    /// while they are exactly the passkeys the user has (one added or removed since fails the
+    /// change like a moved version). A reset's, in the same write as the password: no failure
+    /// between the two can leave an intruder's passkey signing in after the owner took the
+    /// account back.
+    pub clear_passkeys: Option<&'a [crate::passkeys::Passkey]>,
 }
 
 /// An address change for [`UserStore::change_email`]: from `from` to `to` (normalised

@@ -53,8 +53,12 @@ impl UserStore for MemoryUsers {
         Ok(match self.by_id.lock().get_mut(id) {
             Some(u)
                 if u.credentials_version == expected
-                    && change.while_email.is_none_or(|e| e.as_str() == u.email.as_str()) =>
+                    && change.while_email.is_none_or(|e| e.as_str() == u.email.as_str())
+                    && change.clear_passkeys.is_none_or(|p| same_passkeys(p, &u.passkeys)) =>
             {
+                if change.clear_passkeys.is_some() {
+                    u.passkeys.clear();
+                }
                 if let Some(h) = change.password {
                     u.password_hash = h.clone();
                 }
@@ -224,4 +228,9 @@ impl UserStore for MemoryUsers {
         }
         Ok(())
     }
+}
+
+/// Whether `read` are exactly the passkeys `now` holds (by credential id).
+fn same_passkeys(read: &[Passkey], now: &[Passkey]) -> bool {
+    read.len() == now.len() && read.iter().all(|r| now.iter().any(|p| p.id == r.id))
 }

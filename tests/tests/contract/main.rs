@@ -140,6 +140,7 @@ macro_rules! contract {
 
 contract!(
     passkeys_are_added_within_the_limit_used_from_the_state_read_and_removed,
+    a_credential_change_clears_exactly_the_passkeys_it_read_or_nothing,
     users_are_found_by_id_and_by_email_in_any_case,
     users_with_the_same_email_in_another_case_conflict,
     twenty_concurrent_registrations_of_one_email_let_exactly_one_succeed,

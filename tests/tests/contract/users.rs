@@ -206,7 +206,12 @@ pub async fn a_credential_change_bound_to_an_address_fails_once_the_address_move
     users.create(&u).await.unwrap();
     let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
     let to = Email::parse("ann.new@example.com").unwrap();
-    let bound = |e| CredentialChange { password: Some(&hash), revoke: true, while_email: Some(e), disable: None };
+    let bound = |e| CredentialChange {
+        password: Some(&hash),
+        revoke: true,
+        while_email: Some(e),
+        ..CredentialChange::default()
+    };
     assert_eq!(users.change_credentials(&u.id, 0, bound(&to), now(&env)).await.unwrap(), None, "not the address");
     assert_eq!(
         users.change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0 }, now(&env)).await.unwrap(),
@@ -394,4 +399,57 @@ pub async fn passkeys_are_added_within_the_limit_used_from_the_state_read_and_re
     assert_eq!(users.add_passkey(&u.id, &second, 2, 0).await.unwrap(), PasskeyAdd::Added, "the count was cleared too");
     assert!(users.delete(&u.id).await.unwrap());
     assert!(users.find(&u.id).await.unwrap().is_none());
+}
+
+/// A reset's password write removes the passkeys read with the user in the same write, and only
+/// while they are exactly the user's: one added, or one removed and another added (the same
+/// count), since the read fails the change like a moved version, and nothing is written.
+pub async fn a_credential_change_clears_exactly_the_passkeys_it_read_or_nothing(env: TestEnv) {
+    use gatehouse::users::PasskeyAdd;
+    let users = &env.stores.users;
+    let u = user(&env, "keys-reset@example.com");
+    users.create(&u).await.unwrap();
+    let at = now(&env);
+    let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
+    let later = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bGF0ZXI$bGF0ZXI".into());
+    fn reset<'a>(hash: &'a PasswordHash, read: &'a [gatehouse::passkeys::Passkey]) -> CredentialChange<'a> {
+        CredentialChange {
+            password: Some(hash),
+            revoke: true,
+            clear_passkeys: Some(read),
+            ..CredentialChange::default()
+        }
+    }
+    let (a, b, c) =
+        (passkey("cGstYQ", "a2V5LWE", at), passkey("cGstYg", "a2V5LWI", at), passkey("cGstYw", "a2V5LWM", at));
+    // None read, none there (a user from before passkeys has no count at all).
+    assert_eq!(users.change_credentials(&u.id, 0, reset(&hash, &[]), at).await.unwrap(), Some(1));
+    // None read, one added since: refused, nothing written.
+    assert_eq!(users.add_passkey(&u.id, &a, 10, 1).await.unwrap(), PasskeyAdd::Added);
+    assert_eq!(
+        users.change_credentials(&u.id, 1, reset(&later, &[]), at).await.unwrap(),
+        None,
+        "one added since the read"
+    );
+    // Two read; one removed and another added since: the same count, not the same passkeys.
+    assert_eq!(users.add_passkey(&u.id, &b, 10, 1).await.unwrap(), PasskeyAdd::Added);
+    let read = users.find(&u.id).await.unwrap().unwrap();
+    assert_eq!(read.passkeys.len(), 2);
+    assert!(users.remove_passkey(&u.id, &a.id, at).await.unwrap());
+    assert_eq!(users.add_passkey(&u.id, &c, 10, 1).await.unwrap(), PasskeyAdd::Added);
+    assert_eq!(
+        users.change_credentials(&u.id, 1, reset(&later, &read.passkeys), at).await.unwrap(),
+        None,
+        "swapped since"
+    );
+    let kept = users.find(&u.id).await.unwrap().unwrap();
+    assert_eq!((kept.credentials_version, kept.password_hash.as_str()), (1, hash.as_str()), "nothing written");
+    assert_eq!(kept.passkeys.len(), 2);
+    // Read as they are: the password and the passkeys change in one write.
+    assert_eq!(users.change_credentials(&u.id, 1, reset(&later, &kept.passkeys), at).await.unwrap(), Some(2));
+    let after = users.find(&u.id).await.unwrap().unwrap();
+    assert_eq!((after.password_hash.as_str(), after.passkeys.len()), (later.as_str(), 0));
+    // The count went with them: the limit counts from zero again.
+    assert_eq!(users.add_passkey(&u.id, &a, 1, 2).await.unwrap(), PasskeyAdd::Added);
+    assert_eq!(users.add_passkey(&u.id, &b, 1, 2).await.unwrap(), PasskeyAdd::Full);
 }

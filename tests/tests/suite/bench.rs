@@ -4,7 +4,9 @@
 //! init) and first event, 20 starts each (`GATEHOUSE_BENCH_STARTS`), median and p90; its peak
 //! RSS; a warm invocation's time; the AWS calls of each operation, counted on the wire; and one
 //! process's throughput at `AWS_LAMBDA_MAX_CONCURRENCY` 1 and 8. Ignored in the test run: these are
-//! figures, not assertions. The markdown goes to `GATEHOUSE_BENCH_OUT` (or stdout).
+//! figures, not assertions. The markdown goes to `GATEHOUSE_BENCH_OUT` (or stdout). The call
+//! counts alone are asserted in the test run too
+//! (`every_operation_makes_exactly_its_aws_calls_on_the_wire`).
 
 use super::e2e::{body, cookie, env_for};
 use gatehouse_tests::TestEnv;
@@ -338,6 +340,62 @@ fn cost_model(ops: &[Op], out: &mut String) {
     for mau in [10_000.0f64, 100_000.0] {
         let cognito = (mau - COGNITO_FREE_MAU).max(0.0) * COGNITO_ESSENTIALS_MAU;
         writeln!(out, "| {mau:.0} monthly active users (8 sign-ins, 300 requests, a token, 0.1 resets each) | {:.2} | {cognito:.2} |", month * mau).unwrap();
+    }
+}
+
+/// The AWS calls of every operation the bench prints, pinned: each runs through the real binaries
+/// and is counted on the wire (`wire_counts`, the same as `scripts/bench`), so a call added
+/// anywhere fails the test run, not only a later bench. Counts, not times: behaviour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_makes_exactly_its_aws_calls_on_the_wire() {
+    const GET: &str = "dynamodb:GetItem";
+    const TRANSACT: &str = "dynamodb:TransactWriteItems";
+    const UPDATE: &str = "dynamodb:UpdateItem";
+    const PUT: &str = "dynamodb:PutItem";
+    const SES: &str = "POST /v2/email/outbound-emails";
+    const SEND: &str = "sqs:SendMessage";
+    const QUEUE_URL: &str = "sqs:GetQueueUrl";
+    let expected: &[(&str, &[(&str, usize)])] = &[
+        // The address and the user in one transaction, the registration limit, the verification
+        // mail's job (the queue's URL once per process).
+        ("register", &[(TRANSACT, 2), (UPDATE, 1), (QUEUE_URL, 1), (SEND, 1)]),
+        ("login, right password", &[(GET, 2), (TRANSACT, 2)]),
+        ("login, wrong password", &[(GET, 2), (TRANSACT, 1)]),
+        ("login, unknown email", &[(GET, 2), (TRANSACT, 1)]),
+        ("`GET /user` with the session cookie", &[(GET, 2)]),
+        ("create a token", &[(GET, 1), (TRANSACT, 1)]),
+        ("`GET /user` with the token", &[(GET, 2), (UPDATE, 1)]),
+        ("token check", &[(GET, 1)]),
+        ("session check", &[(GET, 1)]),
+        (
+            "revoke a token",
+            &[("dynamodb:BatchWriteItem", 1), ("dynamodb:DeleteItem", 2), (GET, 1), ("dynamodb:Query", 1)],
+        ),
+        ("the verification mail's job", &[(SES, 1), (GET, 1), (PUT, 2)]),
+        ("forgot password", &[(UPDATE, 1), (QUEUE_URL, 1), (SEND, 1)]),
+        ("its job (the reset link", &[(SES, 1), (GET, 2), (PUT, 3)]),
+        // The link, the user (twice: before the hash, and the compare-and-swap's read), the
+        // password with the passkeys in one write, the register's revocation, the safety-net
+        // and password-changed jobs.
+        (
+            "reset the password (answered 200)",
+            &[
+                ("dynamodb:BatchWriteItem", 1),
+                ("dynamodb:DeleteItem", 3),
+                (GET, 5),
+                ("dynamodb:Query", 4),
+                (UPDATE, 3),
+                (SEND, 2),
+            ],
+        ),
+    ];
+    let ops = wire_counts(&mut String::new()).await;
+    let got: Vec<(&str, &BTreeMap<String, usize>)> = ops.iter().map(|op| (op.name.as_str(), &op.calls)).collect();
+    assert_eq!(got.len(), expected.len(), "operations: {got:?}");
+    for ((name, calls), (want_name, want)) in got.iter().zip(expected) {
+        assert!(name.starts_with(want_name), "{name} where {want_name} was expected");
+        let want: BTreeMap<String, usize> = want.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+        assert_eq!(*calls, &want, "{name}");
     }
 }
 

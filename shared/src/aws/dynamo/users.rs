@@ -241,8 +241,31 @@ impl UserStore for DynamoUsers {
             sets.push("disabled_at = if_not_exists(disabled_at, :u)");
         }
         // Users from before the column was dropped may still carry a remember token: it goes.
-        let removed = if change.disable == Some(false) { "remember_token, disabled_at" } else { "remember_token" };
-        let update = format!("SET {} REMOVE {removed}", sets.join(", "));
+        let mut removed = vec!["remember_token".to_owned()];
+        if change.disable == Some(false) {
+            removed.push("disabled_at".into());
+        }
+        match change.clear_passkeys {
+            None => {}
+            // None then, and none now: a count of 0, or none ever added.
+            Some([]) => {
+                cond = cond.and("(attribute_not_exists(passkey_count) OR passkey_count = :no_passkeys)");
+                cond = cond.value(":no_passkeys", n(0));
+            }
+            // Exactly those: as many (the count is kept with every add and removal) and each there.
+            Some(passkeys) => {
+                cond = cond.and("passkey_count = :passkeys").value(":passkeys", n(passkeys.len()));
+                for (i, p) in passkeys.iter().enumerate() {
+                    let placeholder = format!("#passkey{i}");
+                    cond = cond
+                        .and(&format!("attribute_exists({placeholder})"))
+                        .name(&placeholder, &format!("{PASSKEY_ATTR}{}", p.id));
+                    removed.push(placeholder);
+                }
+                removed.push("passkey_count".into());
+            }
+        }
+        let update = format!("SET {} REMOVE {}", sets.join(", "), removed.join(", "));
         let key = key1("pk", user_pk(id));
         let changed = if change.revoke {
             self.t.update_own(key, update, cond, "cred_change").await?.is_some()
