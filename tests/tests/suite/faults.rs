@@ -370,7 +370,7 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
     let mut queued = 0;
     let mut still_working = Vec::new();
     for (email, what, ip, credential) in &to_end {
-        if me(*what, ip, credential.clone()).await.reply.status != 401 {
+        if me(what, ip, credential.clone()).await.reply.status != 401 {
             still_working.push((email, what, ip, credential));
         }
     }
@@ -378,7 +378,7 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
         queued = still_working.len();
         work_queue(&worker, Duration::from_secs(60)).await;
         for (email, what, ip, credential) in still_working {
-            let again = me(*what, ip, credential.clone()).await;
+            let again = me(what, ip, credential.clone()).await;
             assert_eq!(again.reply.status, 401, "{email}: {what} still works after its revocation job ran");
         }
     }
