@@ -215,7 +215,9 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
         let port = listener.local_addr().expect("its address").port();
         let hello = tokio::spawn(async move {
-            let (mut conn, _) = listener.accept().await.expect("the client connects");
+            // Bounded: a client that never connects fails the test instead of hanging it.
+            let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+            let (mut conn, _) = accepted.expect("the client connects within 10 s").expect("a connection");
             let mut head = [0u8; 6];
             conn.read_exact(&mut head).await.expect("the first bytes");
             head

@@ -125,6 +125,18 @@ impl DynamoUsers {
 /// `passkey_count` counts them, so the limit is a condition of the same write.
 const PASSKEY_ATTR: &str = "passkey#";
 
+/// Names each `passkey#<id>` attribute in `cond` (`#passkey<i>`: the `#` in the name needs a
+/// placeholder), for a REMOVE of them all; returns the placeholders.
+fn passkey_names(mut cond: Cond, attrs: impl Iterator<Item = String>) -> (Cond, Vec<String>) {
+    let mut placeholders = Vec::new();
+    for (i, attr) in attrs.enumerate() {
+        let placeholder = format!("#passkey{i}");
+        cond = cond.name(&placeholder, &attr);
+        placeholders.push(placeholder);
+    }
+    (cond, placeholders)
+}
+
 #[derive(Serialize, Deserialize)]
 struct PasskeyItem {
     name: String,
@@ -255,11 +267,11 @@ impl UserStore for DynamoUsers {
             // Exactly those: as many (the count is kept with every add and removal) and each there.
             Some(passkeys) => {
                 cond = cond.and("passkey_count = :passkeys").value(":passkeys", n(passkeys.len()));
-                for (i, p) in passkeys.iter().enumerate() {
-                    let placeholder = format!("#passkey{i}");
-                    cond = cond
-                        .and(&format!("attribute_exists({placeholder})"))
-                        .name(&placeholder, &format!("{PASSKEY_ATTR}{}", p.id));
+                let (named, placeholders) =
+                    passkey_names(cond, passkeys.iter().map(|p| format!("{PASSKEY_ATTR}{}", p.id)));
+                cond = named;
+                for placeholder in placeholders {
+                    cond = cond.and(&format!("attribute_exists({placeholder})"));
                     removed.push(placeholder);
                 }
                 removed.push("passkey_count".into());
@@ -536,13 +548,8 @@ impl UserStore for DynamoUsers {
         if attrs.is_empty() {
             return Ok(());
         }
-        let mut cond = Cond::new("attribute_exists(pk)").value(":u", n(ms(now)));
-        let mut removed = Vec::new();
-        for (i, a) in attrs.iter().enumerate() {
-            let placeholder = format!("#p{i}");
-            cond = cond.name(&placeholder, a);
-            removed.push(placeholder);
-        }
+        let (cond, removed) =
+            passkey_names(Cond::new("attribute_exists(pk)").value(":u", n(ms(now))), attrs.into_iter());
         let update = format!("REMOVE {}, passkey_count SET updated_at = :u", removed.join(", "));
         self.t.update_if(key, update, cond).await?;
         Ok(())
