@@ -106,8 +106,13 @@ pub async fn disable(stores: &Stores, email: &str) -> Result<usize> {
 }
 
 /// `user:enable`: sign-in allowed again; nothing revoked is restored. `false` when the user was
-/// not disabled.
+/// not disabled. Refused for an account whose deletion has begun (its job finishes it).
 pub async fn enable(stores: &Stores, email: &str) -> Result<bool> {
+    if find(stores, email).await?.deleted_at.is_some() {
+        bail!(
+            "this account is being deleted; its deletion job finishes it (queue:dlq-redrive if it was dead-lettered)"
+        );
+    }
     let enable = CredentialChange { disable: Some(false), ..CredentialChange::default() };
     let Some(user) = change(stores, email, enable, |u| u.disabled_at.is_none()).await? else { return Ok(false) };
     tracing::warn!(event = "operator_user_enabled", user_id = %user.id);

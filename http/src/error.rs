@@ -376,6 +376,7 @@ impl From<IssueError> for ApiError {
                 ApiError::field("abilities", "may not exceed the abilities of the token making the request")
             }
             IssueError::PasswordConfirmationRequired => ApiError::password_confirmation_required(),
+            IssueError::Throttled { retry_after } => ApiError::too_many_requests(retry_after),
             // The credential making the request was revoked (a reset, a logout elsewhere).
             IssueError::Revoked => ApiError::unauthenticated(),
             IssueError::Store(s) => s.into(),

@@ -277,14 +277,23 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The value of the named cookie in `Cookie` header values (or API Gateway's `cookies` array).
+/// The value of the named cookie in `Cookie` header values (or API Gateway's `cookies` array);
+/// `None` when it is absent or sent more than once. A browser sends two cookies of one name when
+/// a sibling subdomain set one for the parent domain beside ours (cookie tossing), in an order
+/// the other site can sway: neither is taken, so a planted session is never the one used.
 pub fn find_cookie<'a>(values: impl IntoIterator<Item = &'a str>, name: &str) -> Option<String> {
-    values
+    let mut found = values
         .into_iter()
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_owned())
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim());
+    let first = found.next()?;
+    if found.next().is_some() {
+        tracing::warn!(event = "cookie_sent_twice", cookie = %name);
+        return None;
+    }
+    Some(first.to_owned())
 }
 
 /// The value of the named cookie.

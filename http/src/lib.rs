@@ -24,7 +24,7 @@ use gatehouse::auth::Auth;
 use gatehouse::config::SessionConfig;
 use gatehouse::sessions::SessionId;
 use gatehouse::{Config, Stores};
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use std::sync::Arc;
@@ -132,12 +132,28 @@ pub fn standard_headers(
 /// browser (curl, a server), so it carries no victim's cookie and passes. Bearer-token requests
 /// never get here: a page cannot make a browser attach an `Authorization` header by itself.
 pub fn check_origin(req: &Request, cfg: &SessionConfig) -> Result<(), ApiError> {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE) {
+    origin_rule(req.method(), req.headers(), cfg).map_err(|refused| {
+        tracing::warn!(event = "csrf_refused", sec_fetch_site = ?refused.sec_fetch_site, origin = ?refused.origin, method = %req.method(), path = %req.uri().path());
+        ApiError::csrf()
+    })
+}
+
+/// What a browser said of a state change it sent from another site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossSite {
+    pub sec_fetch_site: Option<String>,
+    pub origin: Option<String>,
+}
+
+/// [`check_origin`]'s rule over a method and headers, for a caller without a [`Request`] (the
+/// authorizer, on API Gateway's event): `Err` with what the browser said when it is refused.
+pub fn origin_rule(method: &Method, headers: &HeaderMap, cfg: &SessionConfig) -> Result<(), CrossSite> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE) {
         return Ok(());
     }
     // Present but unreadable counts as present and foreign.
     let read = |name: header::HeaderName| {
-        req.headers().get(name).map(|v| v.to_str().unwrap_or_default().trim().to_ascii_lowercase())
+        headers.get(name).map(|v| v.to_str().unwrap_or_default().trim().to_ascii_lowercase())
     };
     let site = read(header::HeaderName::from_static("sec-fetch-site"));
     if matches!(site.as_deref(), Some("same-origin" | "none")) {
@@ -153,8 +169,7 @@ pub fn check_origin(req: &Request, cfg: &SessionConfig) -> Result<(), ApiError> 
     if site.is_none() && origin.is_none() {
         return Ok(());
     }
-    tracing::warn!(event = "csrf_refused", sec_fetch_site = ?site, origin = ?origin, method = %req.method(), path = %req.uri().path());
-    Err(ApiError::csrf())
+    Err(CrossSite { sec_fetch_site: site, origin })
 }
 
 /// A `Set-Cookie` value: `name=value; Path=/; HttpOnly; Secure; SameSite=<same_site>`, then
@@ -200,17 +215,13 @@ pub fn device_cookie_name(cfg: &SessionConfig) -> String {
     format!("{}_device", cfg.cookie_name)
 }
 
-/// After a complete sign-in of `email` from `req`: the device cookie is added to `resp` unless the
-/// request already shows this account's, so the device has its own login count from now on,
-/// untouched by floods against the account.
-pub fn remember_device(app: &App, req: &Request, resp: Response<Body>, email: &gatehouse::Email) -> Response<Body> {
-    let shown = cookie(req, &device_cookie_name(&app.config.session));
-    if shown.is_some_and(|d| app.config.app_key.device_id(email, &d).is_some()) {
-        return resp;
-    }
-    let value = app.config.app_key.device_cookie(email);
+/// After a complete sign-in: the device cookie the sign-in gave (`Opened::device_cookie`, when
+/// the device was not one the account knows now) is added to `resp`, so the device has its own
+/// login count from now on, untouched by floods against the account.
+pub fn remember_device(app: &App, resp: Response<Body>, given: Option<&str>) -> Response<Body> {
+    let Some(value) = given else { return resp };
     let mut resp = resp;
-    resp.headers_mut().append(header::SET_COOKIE, device_cookie(&app.config.session, &value));
+    resp.headers_mut().append(header::SET_COOKIE, device_cookie(&app.config.session, value));
     resp
 }
 

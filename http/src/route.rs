@@ -3,7 +3,7 @@
 //! template test and the OpenAPI document's paths.
 
 use crate::{ApiError, App, Fields, client_meta, json_object, request_id};
-use gatehouse::access::Principal;
+use gatehouse::access::{Principal, VERIFIED};
 use gatehouse::auth::ClientMeta;
 use gatehouse::sessions::SessionRecord;
 use gatehouse::users::UserId;
@@ -114,10 +114,15 @@ impl<'a> Call<'a> {
         crate::check_origin(self.req, &app.config.session)?;
         let rec = app.access.session(&cookie).await?.ok_or_else(ApiError::unauthenticated)?;
         let user = rec.user_id.clone().ok_or_else(ApiError::unauthenticated)?;
-        // A session holds every ability; of a route's requirements only a verified address can fail.
-        if app.config.route_abilities.wants_verified(&self.route.key())
-            && !app.access.verified(&user, rec.email_verified).await?
+        // A session holds every ability but one derived from a token, which holds the token's.
+        let route = self.route.key();
+        if let Some(held) = &rec.abilities
+            && let Some(lacking) =
+                app.config.route_abilities.for_route(&route).iter().find(|r| *r != VERIFIED && !held.can(r))
         {
+            return Err(ApiError::forbidden(format!("This session lacks the \"{lacking}\" ability.")));
+        }
+        if app.config.route_abilities.wants_verified(&route) && !app.access.verified(&user, rec.email_verified).await? {
             return Err(ApiError::email_unverified());
         }
         Ok((user, rec))

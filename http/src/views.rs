@@ -97,6 +97,11 @@ pub struct SessionsBody {
     pub two_factor_enabled: bool,
     /// How many passkeys can sign in to the account on their own.
     pub passkeys: usize,
+    /// How many devices the account knows (a device cookie each, given at a sign-in; at most 20,
+    /// the oldest forgotten first): a sign-in from one is held to its own count and the
+    /// account's known-device ceiling. A reset, a password change or "log out other devices"
+    /// forgets them all.
+    pub known_devices: usize,
 }
 
 /// A personal access token as listed (never its secret).
@@ -226,8 +231,8 @@ pub struct ExchangeView {
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfirmedView {
-    /// True when the password was confirmed (or the user signed in) within
-    /// GATEHOUSE_PASSWORD_TIMEOUT_SECONDS.
+    /// True when the password was confirmed (`POST /user/confirm-password`; signing in is none)
+    /// within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS.
     pub confirmed: bool,
 }
 

@@ -8,8 +8,8 @@ use crate::error::StoreResult;
 use crate::personal_access_tokens::{Abilities, OWN_ROUTE_ABILITIES, PersonalAccessToken, PlainTextToken, TokenId};
 use crate::sessions::{SessionId, SessionKey, SessionRecord};
 use crate::stores::Stores;
-use crate::users::UserId;
-use std::collections::HashMap;
+use crate::users::{OwnerState, UserId};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// An authenticated caller, with what its credential carries: the credentials version it was
@@ -27,6 +27,8 @@ pub enum Principal {
         /// Whether the user's address was verified (stamped on the session; `None`: issued
         /// before sessions carried it).
         email_verified: Option<bool>,
+        /// A derived session's abilities (its parent token's); `None`: everything.
+        abilities: Option<Abilities>,
     },
     Token {
         user_id: UserId,
@@ -50,29 +52,80 @@ pub const VERIFIED: &str = "verified";
 /// (`"POST /reports=reports:write,GET /reports=reports:read,GET /billing=verified"`; a route may
 /// be listed more than once to require several). gatehouse's own routes always require theirs
 /// ([`OWN_ROUTE_ABILITIES`]). The authorizer and the functions judge the same table.
+///
+/// Every route key named is checked ([`crate::routes::check`]): a method API Gateway knows, in
+/// upper case, and a path; on a path of gatehouse's, exactly one of its routes. When the API's
+/// other routes are listed (`GATEHOUSE_CUSTOMER_ROUTES`), every key must be one of them or
+/// gatehouse's, and [`RouteAbilities::knows`] is false for any other route (the authorizer
+/// refuses it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RouteAbilities(HashMap<String, Vec<String>>);
+pub struct RouteAbilities {
+    required: HashMap<String, Vec<String>>,
+    /// `GATEHOUSE_CUSTOMER_ROUTES`, when set: the API's routes besides gatehouse's.
+    customer_routes: Option<HashSet<String>>,
+}
+
+/// Which setting a [`RouteAbilities`] could not be built from.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RouteTableError {
+    /// `GATEHOUSE_ROUTE_ABILITIES`.
+    #[error("{0}")]
+    Abilities(String),
+    /// `GATEHOUSE_CUSTOMER_ROUTES`.
+    #[error("{0}")]
+    CustomerRoutes(String),
+}
 
 impl RouteAbilities {
+    /// The table of `spec`, with no list of the API's other routes.
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        Self::parse_for(spec, None).map_err(|e| e.to_string())
+    }
+
+    /// The table of `spec` for an API whose routes besides gatehouse's are `customer_routes`
+    /// (comma-separated route keys; `None` or blank: not listed).
+    pub fn parse_for(spec: &str, customer_routes: Option<&str>) -> Result<Self, RouteTableError> {
+        let customer_routes: Option<HashSet<String>> = customer_routes
+            .map(|raw| raw.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect())
+            .filter(|listed: &HashSet<String>| !listed.is_empty());
+        for key in customer_routes.iter().flatten() {
+            crate::routes::check(key).map_err(|e| RouteTableError::CustomerRoutes(e.to_string()))?;
+        }
+        let mut table = Self { required: HashMap::new(), customer_routes };
         for (route, ability) in OWN_ROUTE_ABILITIES {
-            map.entry((*route).into()).or_default().push((*ability).into());
+            table.required.entry((*route).into()).or_default().push((*ability).into());
         }
+        let bad = |problem: String| RouteTableError::Abilities(problem);
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (route, ability) = entry.rsplit_once('=').ok_or_else(|| format!("{entry:?} is not ROUTE=ability"))?;
+            let (route, ability) =
+                entry.rsplit_once('=').ok_or_else(|| bad(format!("{entry:?} is not ROUTE=ability")))?;
             let (route, ability) = (route.trim(), ability.trim());
-            if route.split_once(' ').is_none() || ability.is_empty() {
-                return Err(format!("{entry:?} is not \"METHOD /path=ability\""));
+            if ability.is_empty() {
+                return Err(bad(format!("{entry:?} is not \"METHOD /path=ability\"")));
             }
-            map.entry(route.to_owned()).or_default().push(ability.to_owned());
+            crate::routes::check(route).map_err(|e| bad(e.to_string()))?;
+            if crate::routes::PUBLIC_ROUTES.contains(&route) {
+                return Err(bad(format!("{route:?} takes no credential: nothing would judge {ability:?} there")));
+            }
+            if !table.knows(route) {
+                return Err(bad(crate::routes::RouteKeyError::Unknown(route.to_owned()).to_string()));
+            }
+            table.required.entry(route.to_owned()).or_default().push(ability.to_owned());
         }
-        Ok(Self(map))
+        Ok(table)
+    }
+
+    /// Whether `route_key` is one of the API's routes: always, unless `GATEHOUSE_CUSTOMER_ROUTES`
+    /// lists them; then only gatehouse's and those listed.
+    pub fn knows(&self, route_key: &str) -> bool {
+        self.customer_routes
+            .as_ref()
+            .is_none_or(|c| c.contains(route_key) || crate::routes::is_gatehouse_route(route_key))
     }
 
     /// What `route_key` (`METHOD /path`, as API Gateway names it) requires.
     pub fn for_route(&self, route_key: &str) -> &[String] {
-        self.0.get(route_key).map(Vec::as_slice).unwrap_or(&[])
+        self.required.get(route_key).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Whether `route_key` requires a verified address.
@@ -123,18 +176,19 @@ impl Principal {
         }
     }
 
-    /// Sessions may do everything their user may; tokens only what their abilities say.
+    /// Sessions may do everything their user may, but a derived one only what its parent token
+    /// could; tokens only what their abilities say.
     pub fn can(&self, ability: &str) -> bool {
         match self {
-            Principal::Session { .. } => true,
-            Principal::Token { abilities, .. } => abilities.can(ability),
+            Principal::Session { abilities: None, .. } => true,
+            Principal::Session { abilities: Some(a), .. } | Principal::Token { abilities: a, .. } => a.can(ability),
         }
     }
 
     pub fn abilities(&self) -> Abilities {
         match self {
-            Principal::Session { .. } => Abilities::all(),
-            Principal::Token { abilities, .. } => abilities.clone(),
+            Principal::Session { abilities: None, .. } => Abilities::all(),
+            Principal::Session { abilities: Some(a), .. } | Principal::Token { abilities: a, .. } => a.clone(),
         }
     }
 }
@@ -155,13 +209,23 @@ impl Access {
     }
 
     /// When a session with this history stops being valid: idle lifetime after `last_activity`
-    /// (longer if "remember me"), never beyond the absolute lifetime after `created_at`.
-    pub fn session_expiry(&self, created_at: Timestamp, last_activity: Timestamp, remember: bool) -> Timestamp {
+    /// (longer if "remember me"), never beyond the absolute lifetime after `created_at`, nor past
+    /// `not_after` (a derived session's parent token's expiry).
+    pub fn session_expiry(
+        &self,
+        created_at: Timestamp,
+        last_activity: Timestamp,
+        remember: bool,
+        not_after: Option<Timestamp>,
+    ) -> Timestamp {
         let s = &self.config.session;
         let idle = if remember { s.remember } else { s.idle };
         let mut end = last_activity + idle;
         if let Some(abs) = s.absolute {
             end = end.min(created_at + abs);
+        }
+        if let Some(limit) = not_after {
+            end = end.min(limit);
         }
         end
     }
@@ -178,9 +242,26 @@ impl Access {
         let Some(id) = SessionId::parse(cookie) else {
             return Ok(None);
         };
-        let Some(mut rec) = self.stores.sessions.find(&id.key()).await? else {
+        let (rec, owner) = match id.owner() {
+            Some(owner) => self.stores.sessions.find_with_owner(&id.key(), &owner).await?,
+            None => match self.stores.sessions.find(&id.key()).await? {
+                // From before ids named their owner: the owner is read on its own.
+                Some(rec) => {
+                    let owner = self.legacy_owner(rec.user_id.as_ref()).await?;
+                    (Some(rec), owner)
+                }
+                None => (None, None),
+            },
+        };
+        let Some(mut rec) = rec else {
             return Ok(None);
         };
+        // A value from before ids named their owner names the stored one (its owner was read on
+        // its own above).
+        let named = id.owner().or_else(|| rec.user_id.clone());
+        if !self.speaks_for(rec.user_id.as_ref(), named.as_ref(), owner, rec.credentials_version) {
+            return Ok(None);
+        }
         let now = self.now();
         if rec.app.as_ref().is_some_and(|a| a != &self.config.app_name) {
             return Ok(None);
@@ -188,9 +269,12 @@ impl Access {
         if self.config.session.absolute.is_some_and(|abs| rec.created_at + abs <= now) {
             return Ok(None);
         }
+        if rec.not_after.is_some_and(|end| end <= now) {
+            return Ok(None);
+        }
         let interval = self.config.session.touch_interval;
         if rec.last_activity <= now - interval {
-            let expires_at = self.session_expiry(rec.created_at, now, rec.remember());
+            let expires_at = self.session_expiry(rec.created_at, now, rec.remember(), rec.not_after);
             if self.stores.sessions.touch(&rec.key, now, expires_at, now - interval).await? {
                 rec.last_activity = now;
                 rec.expires_at = expires_at;
@@ -206,10 +290,24 @@ impl Access {
         let Some(plain) = PlainTextToken::parse(bearer, &self.config.tokens.prefix) else {
             return Ok(None);
         };
-        let Some(mut token) = self.stores.tokens.find(&plain.id).await? else {
+        let (token, owner) = match &plain.owner {
+            Some(owner) => self.stores.tokens.find_with_owner(&plain.id, owner).await?,
+            None => (self.stores.tokens.find(&plain.id).await?, None),
+        };
+        let Some(mut token) = token else {
             return Ok(None);
         };
         if !token.matches(&plain.secret) {
+            return Ok(None);
+        }
+        let holder = (token.tokenable.kind == "users").then(|| UserId::from_stored(token.tokenable.id.clone()));
+        let owner = match plain.owner {
+            Some(_) => owner,
+            // From before tokens named their owner: the owner is read on its own.
+            None => self.legacy_owner(holder.as_ref()).await?,
+        };
+        if !self.speaks_for(holder.as_ref(), plain.owner.as_ref().or(holder.as_ref()), owner, token.credentials_version)
+        {
             return Ok(None);
         }
         let now = self.now();
@@ -237,6 +335,36 @@ impl Access {
             }
         }
         Ok(Some(token))
+    }
+
+    /// The state of a credential's owner, read on its own: for credentials from before their
+    /// presented value named their owner (one more read than the check's usual one).
+    async fn legacy_owner(&self, user: Option<&UserId>) -> StoreResult<Option<OwnerState>> {
+        match user {
+            Some(u) => Ok(self.stores.users.find(u).await?.as_ref().map(OwnerState::of)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a credential held by `holder` (as stored), presented as `named`'s, issued under
+    /// `version`, still speaks for its user: the user the presented value names is the holder, and
+    /// the holder is still there, not disabled or being deleted, at that credentials version. So
+    /// a deletion, a disable or a credentials change ends every credential at once, even one
+    /// whose revocation has not run yet.
+    fn speaks_for(
+        &self,
+        holder: Option<&UserId>,
+        named: Option<&UserId>,
+        owner: Option<OwnerState>,
+        version: u64,
+    ) -> bool {
+        let honoured = owner.is_some_and(|o| o.honours(version));
+        match (holder, named) {
+            (Some(h), Some(n)) => h == n && honoured,
+            // A session with no user (a guest's, never issued by gatehouse) names nobody.
+            (None, None) => true,
+            _ => false,
+        }
     }
 
     /// Whether the user behind a credential has a verified address: the flag the credential
@@ -283,6 +411,7 @@ impl Access {
                     password_confirmed_at: s.password_confirmed_at,
                     parent: s.parent,
                     email_verified: s.email_verified,
+                    abilities: s.abilities,
                 })
             }));
         }

@@ -1,23 +1,42 @@
-//! Deleting an account (Jetstream's `DeleteUser`), everything of it: the user item and its
-//! `email#` reservation first — in one transaction, so the address can register again at once and
-//! no credential verified before can be issued after (every issue checks the user item) — then
-//! every registered credential (sessions, tokens, handoffs; cross-app sessions end), the reset
-//! token of the address, the throttle counts keyed by the user, and the cross-app audit records
-//! keep only a pseudonym (a keyed tag of the id; no IP address or user agent). A mail tells the
-//! address the account is gone.
+//! Deleting an account (Jetstream's `DeleteUser`), everything of it, resumably:
+//! 1. a job that finishes the deletion ([`FINISH_DELETION`]) is queued first, to run a minute
+//!    later: should anything below be cut short (a failed store, the invocation's deadline), it
+//!    finishes what was begun, with the queue's retries and dead-letter queue behind it;
+//! 2. one write marks the user as being deleted (`deleted_at`, `disabled_at`) and moves its
+//!    credentials version on: from this write on, no check honours any credential of the user
+//!    (every check reads the owner with the credential, in the same call), nothing can be issued
+//!    (every issue checks the user item) and no sign-in succeeds, revoked or not yet;
+//! 3. [`finish`]: every registered credential (sessions, tokens, handoffs; cross-app sessions
+//!    end), then the user item and its `email#` reservation in one transaction (the address can
+//!    register again), the reset token of the address, the throttle counts keyed by the user,
+//!    and the cross-app audit records keep only a pseudonym (a keyed tag of the id; no IP address
+//!    or user agent). Whoever removes the user item mails the address that the account is gone.
+//!
+//! A retry of the request (same session, which no check honours, so the request is refused 401) is
+//! not needed: the job finishes. Running [`finish`] twice does nothing twice.
 
 use crate::auth::{Auth, AuthError};
+use crate::config::Config;
 use crate::credentials::{Revocation, reasons, revoke};
+use crate::email::Email;
+use crate::error::StoreError;
 use crate::jobs::JobPayload;
 use crate::mail::{Mail, Mailer};
 use crate::password_broker::{email_of, mail_job};
 use crate::queue::{Dispatcher, JobContext, JobError, JobHandler};
 use crate::sessions::SessionRecord;
-use crate::users::User;
+use crate::stores::Stores;
+use crate::throttle::RateLimiter;
+use crate::users::{CredentialChange, User, UserId};
 use async_trait::async_trait;
 use std::sync::Arc;
 
 pub const SEND_ACCOUNT_DELETED: &str = "SendAccountDeletedNotification";
+/// The job that finishes a deletion begun by [`delete_account`].
+pub const FINISH_DELETION: &str = "FinishAccountDeletion";
+
+/// How long after the request the net runs: enough for the request to finish on its own.
+const NET_DELAY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Deletes `user`, signed in with `current`, whose password must have been confirmed within the
 /// window (`PasswordConfirmationRequired` otherwise). `false` when the user was already gone.
@@ -29,23 +48,86 @@ pub async fn delete_account(
 ) -> Result<bool, AuthError> {
     auth.require_recent_confirmation(current)?;
     let stores = auth.stores();
-    if !stores.users.delete(&user.id).await? {
-        return Ok(false);
+    let data = serde_json::json!({ "user_id": user.id.as_str(), "email": user.email.as_str() });
+    // The net first: nothing below happens unless something will finish it.
+    dispatcher
+        .dispatch_after(JobPayload::notification(FINISH_DELETION, data), NET_DELAY)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the deletion's job could not be queued: {e}")))?;
+    let change = CredentialChange { revoke: true, disable: Some(true), delete: true, ..CredentialChange::default() };
+    if stores.users.change_credentials(&user.id, user.credentials_version, change, auth.now()).await?.is_none() {
+        // The version moved (a reset, a change) or the user is gone: nothing was marked, and the
+        // job finds the user not being deleted and does nothing.
+        return match stores.users.find(&user.id).await? {
+            None => Ok(false),
+            Some(_) => Err(AuthError::CredentialsChanged),
+        };
     }
-    let ended = revoke(stores, &user.id, Revocation::Everything, reasons::ACCOUNT_DELETED).await?;
-    stores.resets.delete(&user.email).await?;
-    let tag = auth.user_tag(&user.id);
-    let [minute, day] = crate::email_verification::resend_limits(auth, &tag);
-    let [change_minute, change_day] = crate::email_change::request_limits(auth, &tag);
+    tracing::info!(event = "account_deletion_begun", user_id = %user.id);
+    finish(stores, auth.config(), dispatcher, &user.id, &user.email).await?;
+    Ok(true)
+}
+
+/// The keyed tag of `id` that throttle keys and a deleted user's audit records carry
+/// ([`Auth::user_tag`]).
+fn user_tag(config: &Config, id: &UserId) -> String {
+    config.app_key.tag("user-tag", id.as_str())
+}
+
+/// Everything of the user `id` (at `email` when the deletion began) but the mark: credentials,
+/// the user item and its reservation, the reset token, the throttle counts, the audit records'
+/// names. Safe to run again, and again after it finished; it removes nothing of another account
+/// that has the address since.
+pub async fn finish(
+    stores: &Stores,
+    config: &Config,
+    dispatcher: &Dispatcher,
+    id: &UserId,
+    email: &Email,
+) -> Result<(), StoreError> {
+    let ended = revoke(stores, id, Revocation::Everything, reasons::ACCOUNT_DELETED).await?;
+    let removed = stores.users.delete(id).await?;
+    // A newcomer may have registered the address since: its reset token is its own.
+    if stores.users.find_by_email(email).await?.is_none() {
+        stores.resets.delete(email).await?;
+    }
+    let tag = user_tag(config, id);
+    let [minute, day] = crate::email_verification::resend_limits(config, &tag);
+    let [change_minute, change_day] = crate::email_change::request_limits(config, &tag);
     // The per-client minute counts of code attempts expire within a minute; the hour count goes.
     let [_, codes_hour] = crate::two_factor::attempt_limits(&tag, "");
+    let limiter = RateLimiter::new(stores.cache.clone(), stores.clock.clone());
     for (key, limit) in [crate::auth::password_checks_limit(&tag), minute, day, change_minute, change_day, codes_hour] {
-        auth.clear_limit(&key, limit).await?;
+        limiter.clear(&key, limit).await?;
     }
-    let records = stores.cross_app.pseudonymize(&user.id, &format!("deleted#{tag}")).await?;
-    tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, audit_records = records);
-    dispatcher.notify(mail_job(SEND_ACCOUNT_DELETED, &user.email)).await;
-    Ok(true)
+    let records = stores.cross_app.pseudonymize(id, &format!("deleted#{tag}")).await?;
+    tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, audit_records = records, user_item = removed);
+    if removed {
+        dispatcher.notify(mail_job(SEND_ACCOUNT_DELETED, email)).await;
+    }
+    Ok(())
+}
+
+/// The net behind [`delete_account`]: finishes a deletion whose user is marked as being deleted
+/// (or already gone); does nothing for a user the deletion never marked.
+pub struct FinishDeletion {
+    pub config: Arc<Config>,
+}
+
+#[async_trait]
+impl JobHandler for FinishDeletion {
+    async fn handle(&self, job: &JobPayload, ctx: &JobContext) -> Result<(), JobError> {
+        let id = job.data.get("user_id").and_then(|v| v.as_str()).and_then(UserId::parse);
+        let id = id.ok_or_else(|| JobError::permanent("the job names no user"))?;
+        let email = email_of(job)?;
+        match ctx.stores.users.find(&id).await? {
+            Some(u) if u.deleted_at.is_none() => {
+                tracing::info!(event = "account_deletion_not_begun", user_id = %id);
+                Ok(())
+            }
+            _ => Ok(finish(&ctx.stores, &self.config, &ctx.dispatcher, &id, &email).await?),
+        }
+    }
 }
 
 /// Tells the address its account was deleted (no text the account holder chose).

@@ -5,9 +5,12 @@
 use crate::access::Access;
 use crate::clock::Timestamp;
 use crate::config::Config;
-use crate::credentials::{CredentialEntry, CredentialRef, NewCredential, Revocation, reasons, revoke, revoke_or_queue};
+use crate::credentials::{
+    CredentialEntry, CredentialRef, NewCredential, NewDevice, Revocation, reasons, revoke, revoke_or_queue,
+};
 use crate::email::Email;
 use crate::error::StoreError;
+use crate::keys::DeviceCookie;
 use crate::password::{
     HashError, NewPassword, PasswordAttempt, PasswordHash, PasswordHasher, PasswordPolicy, Verification,
 };
@@ -15,7 +18,7 @@ use crate::sessions::{SessionId, SessionKey, SessionRecord};
 use crate::stores::Stores;
 use crate::throttle::{Limit, RateLimiter, client_key};
 use crate::two_factor::{ChallengeToken, Pending};
-use crate::users::{CredentialChange, DisplayName, User, UserId};
+use crate::users::{CredentialChange, DisplayName, KnownDevice, User, UserId};
 use thiserror::Error;
 
 /// The shipped common-password list (see `shared/data/README.md`).
@@ -82,8 +85,39 @@ pub enum SignIn {
 /// What `/login` gave.
 #[derive(Debug)]
 pub enum Login {
-    Session(Box<User>, SessionId),
+    Session(Box<User>, Opened),
     SecondFactor(ChallengeToken),
+}
+
+/// A session a complete sign-in opened ([`Auth::open_session`]), and the device cookie to give
+/// when the device was not one the account knows (listed in the session's own issue step).
+pub struct Opened {
+    pub session: SessionId,
+    pub device_cookie: Option<String>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("session", &self.session)
+            .field("device_cookie", &self.device_cookie.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+/// A device listed on the user with a new session: its id and the devices the sign-in read.
+#[derive(Debug, Clone)]
+pub struct DeviceGrant {
+    pub id: String,
+    pub listed: Vec<KnownDevice>,
+}
+
+/// Whether the device cookie `d` names a device `user` knows now: given to this user under its
+/// current credentials version, and still listed.
+fn known_device(user: &User, d: Option<&DeviceCookie>) -> bool {
+    d.is_some_and(|d| {
+        d.user_id == user.id && d.version == user.credentials_version && user.devices.iter().any(|k| k.id == d.id)
+    })
 }
 
 /// What a new session is issued under.
@@ -103,6 +137,12 @@ pub struct SessionGrant {
     /// The user's address is verified (read with the user, or carried by the parent; `None`
     /// when the parent was issued before credentials carried it).
     pub email_verified: Option<bool>,
+    /// A device to list on the user in the same step (a sign-in from a device it did not know).
+    pub device: Option<DeviceGrant>,
+    /// A derived session's abilities (its parent token's); `None`: everything.
+    pub abilities: Option<crate::personal_access_tokens::Abilities>,
+    /// A derived session's end (its parent token's expiry).
+    pub not_after: Option<Timestamp>,
 }
 
 /// Where a request came from, as API Gateway saw it.
@@ -172,7 +212,7 @@ impl Auth {
     ) -> Result<Option<(SessionId, SessionRecord)>, StoreError> {
         let now = self.now();
         let created_at = grant.created_at.unwrap_or(now);
-        let id = SessionId::generate();
+        let id = SessionId::generate_for(user_id);
         let rec = SessionRecord {
             key: id.key(),
             user_id: Some(user_id.clone()),
@@ -181,12 +221,14 @@ impl Auth {
             payload: serde_json::json!({ "remember": grant.remember }),
             last_activity: now,
             created_at,
-            expires_at: self.access.session_expiry(created_at, now, grant.remember),
+            expires_at: self.access.session_expiry(created_at, now, grant.remember, grant.not_after),
             app: Some(self.access.config.app_name.clone()),
             credentials_version: grant.credentials_version,
             parent: grant.parent.clone(),
             password_confirmed_at: grant.password_confirmed_at,
             email_verified: grant.email_verified,
+            abilities: grant.abilities.clone(),
+            not_after: grant.not_after,
         };
         let entry = CredentialEntry {
             user_id: user_id.clone(),
@@ -196,11 +238,12 @@ impl Auth {
             created_at: now,
             expires_at: self.access.config.session.absolute.map(|abs| created_at + abs),
         };
+        let device = grant.device.as_ref().map(|d| NewDevice { id: &d.id, issued_at: now, listed: &d.listed });
         let issued = self
             .access
             .stores
             .credentials
-            .issue(grant.credentials_version, &entry, NewCredential::Session(&rec))
+            .issue_on_device(grant.credentials_version, &entry, NewCredential::Session(&rec), device)
             .await?;
         Ok(issued.then_some((id, rec)))
     }
@@ -224,8 +267,8 @@ impl Auth {
             Err(StoreError::Conflict(_)) => return Err(AuthError::EmailTaken),
             Err(e) => return Err(e.into()),
         }
-        let grant =
-            SessionGrant { password_confirmed_at: Some(now), email_verified: Some(false), ..SessionGrant::default() };
+        // Registering proves nothing for the purpose of adding a lasting way in: no confirmation.
+        let grant = SessionGrant { email_verified: Some(false), ..SessionGrant::default() };
         let (id, _) = self.issue_session(&user.id, meta, grant).await?.ok_or(AuthError::CredentialsChanged)?;
         tracing::info!(event = "registered", user_id = %user.id, email_tag = %self.email_tag(&user.email), ip = ?meta.ip);
         Ok((user, id))
@@ -269,9 +312,12 @@ impl Auth {
     /// Checks an email and password; the same work and the same error for an unknown email as for
     /// a wrong password. Every attempt is counted before any hash is computed — per (email,
     /// client), per client, and per account unless the caller shows a device cookie this account
-    /// was given at an earlier successful login (then per device instead): a flood from
-    /// elsewhere exhausts the account's limit for unknown devices only. Rehashes a valid password
-    /// whose stored hash is outdated.
+    /// was given at an earlier successful login (then per device, and against the account's
+    /// higher ceiling for its known devices): a flood from elsewhere exhausts the account's limit
+    /// for unknown devices only. A cookie the user read shows void (another user or credentials
+    /// version, or no longer listed) is counted as an unknown device's, and only so (the user is
+    /// read before the one limiter call; the hash comes after both).
+    /// Rehashes a valid password whose stored hash is outdated.
     pub async fn check_credentials(
         &self,
         email: &Email,
@@ -282,29 +328,37 @@ impl Auth {
         let limits = &self.access.config.limits;
         let (tag, client) = (self.email_tag(email), client_key(meta.ip.as_deref()));
         let pair_key = format!("login:{tag}|{client}");
-        let device = device_cookie.and_then(|c| self.access.config.app_key.device_id(email, c));
-        // A known device is not held to its address's volume limit (a flood from behind the
-        // owner's shared NAT must not lock the owner out); its own device limit applies instead.
-        // All of them counted in one call, so a login costs what it costs whichever are held.
-        let (volume_key, device_key) = (
-            format!("login-client:{client}"),
-            match &device {
-                Some(id) => format!("login-device:{id}"),
-                None => format!("login-account:{tag}"),
-            },
-        );
-        let device_limit = if device.is_some() { limits.login_per_device } else { limits.login_per_account };
-        let mut counted = vec![(pair_key.as_str(), limits.login_per_email_client), (device_key.as_str(), device_limit)];
-        if device.is_none() {
-            counted.push((volume_key.as_str(), limits.login_per_client));
-        }
-        self.limit_all(&counted).await?;
+        let device = device_cookie.and_then(|c| self.access.config.app_key.device(email, c));
+        // A device cookie the key vouches for is not held to its address's volume limit (a flood
+        // from behind the owner's shared NAT must not lock the owner out); its own device limit
+        // and the account's known-device ceiling apply instead. All of them counted in one call,
+        // so a login costs what it costs whichever are held.
+        let unknown_keys = (format!("login-account:{tag}"), format!("login-client:{client}"));
+        let unknown =
+            [(unknown_keys.0.as_str(), limits.login_per_account), (unknown_keys.1.as_str(), limits.login_per_client)];
+        let known_keys =
+            device.as_ref().map(|d| (format!("login-device:{}", d.id), format!("login-account-known:{tag}")));
+        // The user is read first, so a cookie made for this address but void now (a reset, a
+        // password change, "log out other devices", the account deleted and registered again,
+        // evicted) is counted as the unknown device it is, and only as that: counted as known
+        // first, hoarded cookies could fill the known-device ceiling and lock the owner's real
+        // devices out. Still one limiter call, and all of it before any hash.
         let user = self.stores().users.find_by_email(email).await?;
         if user.is_none() {
             // The user read a known address costs (of an id no user has: ids are UUIDs), so
             // neither the count nor the kind of the calls tells an unknown address apart.
             self.stores().users.find(&UserId::from_stored("-".into())).await?;
         }
+        let known = device.is_some() && user.as_ref().is_some_and(|u| known_device(u, device.as_ref()));
+        let mut counted = vec![(pair_key.as_str(), limits.login_per_email_client)];
+        match (&known_keys, known) {
+            (Some((device_key, known_key)), true) => counted.extend([
+                (device_key.as_str(), limits.login_per_device),
+                (known_key.as_str(), limits.login_known_per_account),
+            ]),
+            _ => counted.extend(unknown),
+        }
+        self.limit_all(&counted).await?;
         let overlong = self.policy.is_overlong(attempt.expose());
         let stored = user.as_ref().map_or_else(|| self.dummy.clone(), |u| u.password_hash.clone());
         // An over-long attempt cannot match (none was ever accepted); it is still verified (against
@@ -340,7 +394,7 @@ impl Auth {
                 Ok(user)
             }
             (user, _, _) => {
-                tracing::info!(event = "login_failed", user_id = ?user.map(|u| u.id), email_tag = %tag, ip = ?meta.ip, known_device = device.is_some());
+                tracing::info!(event = "login_failed", user_id = ?user.map(|u| u.id), email_tag = %tag, ip = ?meta.ip, known_device = known);
                 Err(AuthError::InvalidCredentials)
             }
         }
@@ -379,41 +433,46 @@ impl Auth {
         match self.sign_in(email, attempt, meta, device_cookie, pending).await? {
             SignIn::SecondFactor(challenge) => Ok(Login::SecondFactor(challenge)),
             SignIn::Passed(user) => {
-                let id = self.open_session(&user, remember, meta, true).await?;
-                Ok(Login::Session(user, id))
+                let opened = self.open_session(&user, remember, meta, device_cookie).await?;
+                Ok(Login::Session(user, opened))
             }
         }
     }
 
     /// A session for `user` after a complete sign-in (password, and the second factor if any),
-    /// issued under the credentials version `user` was read with.
-    /// `password_given` says whether this sign-in checked the password: only then does the new
-    /// session count as a recent password confirmation. A passkey alone does not, so a session it
-    /// opened cannot turn second factors off, add passkeys, change the address or mint strong
-    /// tokens without the password.
+    /// issued under the credentials version `user` was read with. No sign-in counts as a
+    /// confirmation (whatever it proved, a cookie stolen after it proves nothing): adding a lasting
+    /// way in, turning a second factor off, changing the address, minting strong tokens or
+    /// deleting the account need `POST /user/confirm-password` within the window first.
+    /// A device whose cookie (`device_cookie`, as shown) does not name one `user` knows now is
+    /// listed in the session's own issue step and given a cookie bound to the user and version.
     pub async fn open_session(
         &self,
         user: &User,
         remember: bool,
         meta: &ClientMeta,
-        password_given: bool,
-    ) -> Result<SessionId, AuthError> {
+        device_cookie: Option<&str>,
+    ) -> Result<Opened, AuthError> {
         if user.disabled_at.is_some() {
             return Err(AuthError::AccountDisabled);
         }
+        let shown = device_cookie.and_then(|c| self.access.config.app_key.device(&user.email, c));
+        let new_device = (!known_device(user, shown.as_ref())).then(crate::keys::new_device_id);
         let grant = SessionGrant {
             credentials_version: user.credentials_version,
             remember,
-            password_confirmed_at: password_given.then(|| self.now()),
             email_verified: Some(user.email_verified_at.is_some()),
+            device: new_device.clone().map(|id| DeviceGrant { id, listed: user.devices.clone() }),
             ..SessionGrant::default()
         };
         let Some((id, _)) = self.issue_session(&user.id, meta, grant).await? else {
             tracing::info!(event = "login_superseded", user_id = %user.id);
             return Err(AuthError::InvalidCredentials);
         };
-        tracing::info!(event = "login", user_id = %user.id, email_tag = %self.email_tag(&user.email), ip = ?meta.ip);
-        Ok(id)
+        tracing::info!(event = "login", user_id = %user.id, email_tag = %self.email_tag(&user.email), ip = ?meta.ip, new_device = new_device.is_some());
+        let key = &self.access.config.app_key;
+        let device_cookie = new_device.map(|d| key.device_cookie(&user.email, &user.id, user.credentials_version, &d));
+        Ok(Opened { session: id, device_cookie })
     }
 
     /// Ends the session and everything derived from it (handoffs, cross-app sessions).
@@ -482,7 +541,8 @@ impl Auth {
         if !self.verify_password(user, attempt, meta).await? {
             return Err(AuthError::InvalidCredentials);
         }
-        let id = self.rotate_credentials(user, current, None, reasons::OTHER_DEVICES_LOGGED_OUT, meta).await?;
+        let version = self.move_credentials(user, None, EndPasskeys::All).await?;
+        let id = self.keep_only(user, current, version, reasons::OTHER_DEVICES_LOGGED_OUT, meta).await?;
         tracing::info!(event = "other_devices_logged_out", user_id = %user.id);
         Ok(id)
     }
@@ -498,20 +558,43 @@ impl Auth {
         reason: &str,
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
-        let version = self.move_credentials(user, password).await?;
+        let version = self.move_credentials(user, password, EndPasskeys::None).await?;
         self.keep_only(user, current, version, reason, meta).await
     }
 
     /// The compare-and-swap on the credentials version the caller verified against (with the
     /// new `password`, when given): from this write on nothing verified against the old state
-    /// can be issued. Returns the new version; `CredentialsChanged` when another change won.
-    pub async fn move_credentials(&self, user: &User, password: Option<&PasswordHash>) -> Result<u64, AuthError> {
-        let change = CredentialChange { password, revoke: true, ..CredentialChange::default() };
-        self.stores()
+    /// can be issued. With [`EndPasskeys::All`], the passkeys read with `user` go in the same
+    /// write (a passkey added since fails it, as a moved version does), and the owner is told.
+    /// Returns the new version; `CredentialsChanged` when another change won.
+    pub async fn move_credentials(
+        &self,
+        user: &User,
+        password: Option<&PasswordHash>,
+        passkeys: EndPasskeys,
+    ) -> Result<u64, AuthError> {
+        let clearing = matches!(passkeys, EndPasskeys::All);
+        let ending = clearing && !user.passkeys.is_empty();
+        // Exactly the passkeys read, none included: one added since the read (a registration
+        // racing the change) fails the change like a moved version, rather than surviving it.
+        let change = CredentialChange {
+            password,
+            revoke: true,
+            clear_passkeys: clearing.then_some(user.passkeys.as_slice()),
+            ..CredentialChange::default()
+        };
+        let version = self
+            .stores()
             .users
             .change_credentials(&user.id, user.credentials_version, change, self.now())
             .await?
-            .ok_or(AuthError::CredentialsChanged)
+            .ok_or(AuthError::CredentialsChanged)?;
+        if ending {
+            tracing::info!(event = "passkeys_removed", user_id = %user.id, count = user.passkeys.len());
+            let dispatcher = crate::queue::Dispatcher::new(self.stores().clone(), self.access.config.batch_retention);
+            crate::two_factor::tell_notice(&dispatcher, user, "passkeys_removed").await;
+        }
+        Ok(version)
     }
 
     /// After [`Auth::move_credentials`] to `version`: every registered credential but the
@@ -528,10 +611,12 @@ impl Auth {
         let stores = self.stores();
         // The rotated session derives from nothing (the routes that get here refuse
         // handoff-opened sessions), and everything else ends, the current session included.
+        // The rotated session keeps the confirmation the current one had, no more: a password
+        // change proves the password, but not for the purpose of what the window guards.
         let grant = SessionGrant {
             credentials_version: version,
             remember: current.remember(),
-            password_confirmed_at: Some(self.now()),
+            password_confirmed_at: current.password_confirmed_at,
             created_at: Some(current.created_at),
             email_verified: Some(user.email_verified_at.is_some()),
             ..SessionGrant::default()
@@ -577,6 +662,17 @@ impl Auth {
         }
         Ok(())
     }
+}
+
+/// Whether a credentials change also ends the user's passkeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndPasskeys {
+    /// A password change and "log out other devices": a passkey planted by whoever held the
+    /// account (with the password) must not outlive the owner taking it back, and which passkeys
+    /// the owner added cannot be told from the intruder's, so all of them end, and the owner is
+    /// told to add theirs again.
+    All,
+    None,
 }
 
 /// Refuses a session opened by a cross-app handoff as the source of a credential change.

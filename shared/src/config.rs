@@ -47,7 +47,9 @@ pub struct SessionConfig {
     /// Absolute lifetime from login (30 days by default; `none` only when configured so): no
     /// activity and no "remember me" extends a session past it.
     pub absolute: Option<Duration>,
-    /// How long a password confirmation counts as recent (Laravel's `auth.password_timeout`).
+    /// How long a password confirmation counts as recent (Laravel's `auth.password_timeout`,
+    /// 3 hours there; 15 minutes here, since it guards adding lasting ways in). Signing in is
+    /// never a confirmation.
     pub password_timeout: Duration,
     /// Idle lifetime of a "remember me" session (and its cookie's max age).
     pub remember: Duration,
@@ -73,6 +75,9 @@ pub struct ResetConfig {
     pub subject: String,
     /// Requests to `/forgot-password` allowed per IP per minute.
     pub per_ip_per_minute: i64,
+    /// Reset links asked for one address per day (`GATEHOUSE_RESET_MAILS_PER_DAY`), from all
+    /// clients together; past it the answer is the same and nothing is mailed.
+    pub mails_per_day: i64,
 }
 
 /// Email verification (Laravel's `MustVerifyEmail`).
@@ -115,6 +120,9 @@ pub struct TokenConfig {
     pub last_used_interval: Duration,
     /// If set, each use pushes the expiry this far ahead (within `max_age`).
     pub sliding: Option<Duration>,
+    /// A token minted from a session that lives longer than this is strong: it needs a recent
+    /// password confirmation, as `*`, no expiry, `tokens:create` and `cross-app:handoff` do.
+    pub strong_after: Duration,
 }
 
 /// Rate limits, each counted before the work it guards (see `throttle.rs`). A "client" is an
@@ -130,11 +138,20 @@ pub struct LimitsConfig {
     pub login_per_account: Limit,
     /// Attempts per device cookie.
     pub login_per_device: Limit,
+    /// Attempts per account from the devices it knows, all together
+    /// (`GATEHOUSE_LOGIN_KNOWN_DEVICES_PER_ACCOUNT_PER_HOUR`, 4 × the unknown-device limit unless
+    /// set, never below it): a known device still meets a ceiling.
+    pub login_known_per_account: Limit,
     pub register_per_client: Limit,
     pub reset_per_client: Limit,
     /// Password checks of a signed-in user (confirm password, log out other devices).
     pub password_check_per_user: Limit,
     pub exchange_per_client: Limit,
+    /// Tokens a user's credentials may mint (`POST /tokens`), per hour and per day: a stolen
+    /// credential cannot pad the register without bound.
+    pub tokens_per_user: [Limit; 2],
+    /// Cross-app handoffs a user's credentials may make, per hour and per day.
+    pub handoffs_per_user: [Limit; 2],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,12 +284,21 @@ impl Config {
             .map(|a| a.trim().to_owned())
             .filter(|a| !a.is_empty())
             .collect();
+        // Route requirements, checked against gatehouse's routes and, when listed, the API's others.
         let spec = env.string("GATEHOUSE_ROUTE_ABILITIES", "");
-        let route_abilities = crate::access::RouteAbilities::parse(&spec).map_err(|problem| ConfigError::Invalid {
-            var: "GATEHOUSE_ROUTE_ABILITIES",
-            value: spec,
-            problem,
-        })?;
+        let customer_routes = get("GATEHOUSE_CUSTOMER_ROUTES");
+        let route_abilities =
+            crate::access::RouteAbilities::parse_for(&spec, customer_routes.as_deref()).map_err(|e| match e {
+                crate::access::RouteTableError::Abilities(problem) => {
+                    ConfigError::Invalid { var: "GATEHOUSE_ROUTE_ABILITIES", value: spec.clone(), problem }
+                }
+                crate::access::RouteTableError::CustomerRoutes(problem) => ConfigError::Invalid {
+                    var: "GATEHOUSE_CUSTOMER_ROUTES",
+                    value: customer_routes.clone().unwrap_or_default(),
+                    problem,
+                },
+            })?;
+        let reset_mails_per_day = env.number("GATEHOUSE_RESET_MAILS_PER_DAY", 5, 1, 1000)?;
         let rp_id = env.string("GATEHOUSE_PASSKEY_RP_ID", "localhost").to_ascii_lowercase();
         let default_origin =
             if rp_id == "localhost" { "http://localhost:8080".to_owned() } else { format!("https://{rp_id}") };
@@ -306,7 +332,7 @@ impl Config {
                     .map(Duration::minutes),
                 password_timeout: Duration::seconds(env.number(
                     "GATEHOUSE_PASSWORD_TIMEOUT_SECONDS",
-                    3 * 3600,
+                    15 * 60,
                     1,
                     7 * 24 * 3600,
                 )?),
@@ -335,6 +361,7 @@ impl Config {
                     .string("GATEHOUSE_RESET_URL", "http://127.0.0.1:8080/account/reset-password?token={token}&email={email}"),
                 subject: env.string("GATEHOUSE_RESET_SUBJECT", "Reset your password"),
                 per_ip_per_minute: env.number("GATEHOUSE_FORGOT_PER_IP_PER_MINUTE", 6, 1, 10_000)?,
+                mails_per_day: reset_mails_per_day,
             },
             verification: VerificationConfig {
                 expire: Duration::minutes(env.number("GATEHOUSE_VERIFY_EXPIRE_MINUTES", 60, 1, 7 * 24 * 60)?),
@@ -360,6 +387,7 @@ impl Config {
                     86_400,
                 )?),
                 sliding: env.optional_number("GATEHOUSE_TOKEN_SLIDING_MINUTES", 1, 52_560_000)?.map(Duration::minutes),
+                strong_after: Duration::days(env.number("GATEHOUSE_TOKEN_STRONG_AFTER_DAYS", 30, 1, 3650)?),
             },
             failed_job_retention: Duration::days(env.number("GATEHOUSE_FAILED_JOB_RETENTION_DAYS", 30, 1, 3650)?),
             batch_retention: Duration::days(env.number("GATEHOUSE_BATCH_RETENTION_DAYS", 30, 1, 3650)?),
@@ -392,6 +420,16 @@ impl Config {
                     1,
                     1000,
                 )?),
+                login_known_per_account: {
+                    let unknown = env.number("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", 100, 1, 100_000)?;
+                    let var = "GATEHOUSE_LOGIN_KNOWN_DEVICES_PER_ACCOUNT_PER_HOUR";
+                    let known = env.number(var, 4 * unknown, 1, 400_000)?;
+                    if known < unknown {
+                        let problem = format!("below GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR ({unknown})");
+                        return Err(ConfigError::Invalid { var, value: known.to_string(), problem });
+                    }
+                    Limit::per_hour(known)
+                },
                 register_per_client: Limit::per_hour(env.number(
                     "GATEHOUSE_REGISTER_PER_CLIENT_PER_HOUR",
                     10,
@@ -416,6 +454,14 @@ impl Config {
                     1,
                     100_000,
                 )?),
+                tokens_per_user: [
+                    Limit::per_hour(env.number("GATEHOUSE_TOKENS_PER_USER_PER_HOUR", 20, 1, 100_000)?),
+                    Limit::per_day(env.number("GATEHOUSE_TOKENS_PER_USER_PER_DAY", 100, 1, 1_000_000)?),
+                ],
+                handoffs_per_user: [
+                    Limit::per_hour(env.number("GATEHOUSE_HANDOFFS_PER_USER_PER_HOUR", 120, 1, 100_000)?),
+                    Limit::per_day(env.number("GATEHOUSE_HANDOFFS_PER_USER_PER_DAY", 1000, 1, 1_000_000)?),
+                ],
             },
             app_key: match get("GATEHOUSE_APP_KEY").filter(|k| !k.trim().is_empty()) {
                 Some(raw) => crate::keys::AppKey::parse(&raw).map_err(|problem| ConfigError::Invalid {
@@ -542,6 +588,18 @@ mod tests {
     }
 
     #[test]
+    fn the_known_device_ceiling_is_four_times_the_account_limit_unless_set_and_never_below_it() {
+        assert_eq!(with(&[]).unwrap().limits.login_known_per_account, Limit::per_hour(400));
+        let c = with(&[("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", "3")]).unwrap();
+        assert_eq!(c.limits.login_known_per_account, Limit::per_hour(12));
+        let below = [
+            ("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", "50"),
+            ("GATEHOUSE_LOGIN_KNOWN_DEVICES_PER_ACCOUNT_PER_HOUR", "40"),
+        ];
+        assert!(with(&below).is_err());
+    }
+
+    #[test]
     fn defaults_follow_laravel() {
         let c = with(&[]).unwrap();
         assert_eq!(c.session.idle, Duration::minutes(120));
@@ -569,7 +627,7 @@ mod tests {
         assert_eq!(with(&[]).unwrap().session.absolute, Some(Duration::days(30)));
         let c = with(&[("GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES", "none")]).unwrap();
         assert_eq!(c.session.absolute, None);
-        assert_eq!(c.session.password_timeout, Duration::hours(3));
+        assert_eq!(c.session.password_timeout, Duration::minutes(15));
     }
 
     #[test]

@@ -110,13 +110,36 @@ impl NewCredential<'_> {
     }
 }
 
+/// A device listed on the user by the step that issues a sign-in's session
+/// ([`CredentialStore::issue_on_device`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewDevice<'a> {
+    pub id: &'a str,
+    pub issued_at: Timestamp,
+    /// The devices listed as the sign-in read the user (oldest first): the oldest go at
+    /// [`crate::users::MAX_DEVICES`] ([`crate::users::evicted_devices`]); none listed, the list
+    /// is written whole (a sign-in racing the user's first one may then drop the other's).
+    pub listed: &'a [crate::users::KnownDevice],
+}
+
 #[async_trait]
 pub trait CredentialStore: Send + Sync {
     /// Writes `credential` into its table and `entry` into the register in one atomic step, if
     /// and only if the user exists and its credentials version is `version`. `Ok(false)` (and
     /// nothing written) when the version has moved on or the user is gone; `Err(Conflict)` when
     /// the credential's key is taken.
-    async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool>;
+    async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool> {
+        self.issue_on_device(version, entry, credential, None).await
+    }
+    /// [`CredentialStore::issue`], listing `device` on the user in the same atomic step (a
+    /// sign-in's session, from a device the account did not know): no extra call.
+    async fn issue_on_device(
+        &self,
+        version: u64,
+        entry: &CredentialEntry,
+        credential: NewCredential<'_>,
+        device: Option<NewDevice<'_>>,
+    ) -> StoreResult<bool>;
     /// Every register entry of the user, read consistently (expired ones included: revoking an
     /// expired credential is harmless, missing a live one is not).
     async fn list(&self, user: &UserId) -> StoreResult<Vec<CredentialEntry>>;
@@ -273,8 +296,13 @@ pub async fn revoke(stores: &crate::Stores, user: &UserId, what: Revocation<'_>,
 /// user). A credential issued concurrently with the verification may keep `false` (it read the
 /// user before): it fails closed, and the next login or token carries the flag. Returns how many
 /// it stamped.
-pub async fn stamp_verified(stores: &crate::Stores, user: &UserId) -> StoreResult<usize> {
-    let entries = stores.credentials.list(user).await?;
+/// Stamps nothing for a user whose address is not verified as read (`user`): no path can mark a
+/// credential verified while the address is not.
+pub async fn stamp_verified(stores: &crate::Stores, user: &crate::users::User) -> StoreResult<usize> {
+    if user.email_verified_at.is_none() {
+        return Ok(0);
+    }
+    let entries = stores.credentials.list(&user.id).await?;
     let joined = |r: Result<StoreResult<bool>, tokio::task::JoinError>| {
         r.map_err(|e| crate::StoreError::Unavailable(format!("stamping task: {e}")))?.map(usize::from)
     };

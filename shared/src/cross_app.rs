@@ -70,6 +70,11 @@ impl<'a> CrossApp<'a> {
     ) -> Result<NewHandoff, CrossAppError> {
         TokenIssuer::refuse_derived_session(caller)?;
         let (stores, config) = (self.auth.stores(), self.auth.config());
+        // Per user, before anything is written: a stolen credential cannot pad the register.
+        let tag = self.auth.user_tag(caller.user_id());
+        let [hour, day] = config.limits.handoffs_per_user;
+        let (h, d) = (format!("handoff-hour:{tag}"), format!("handoff-day:{tag}"));
+        self.auth.limit_all(&[(&h, hour), (&d, day)]).await?;
         let now = stores.clock.now();
         let token = HandoffToken::generate();
         let h = Handoff {
@@ -84,6 +89,15 @@ impl<'a> CrossApp<'a> {
             used_at: None,
             credentials_version: caller.credentials_version(),
             parent: Some(caller.credential()),
+            // What the session it becomes may do, and until when: no more than its minter.
+            abilities: match caller {
+                Principal::Token { abilities, .. } => Some(abilities.clone()),
+                Principal::Session { .. } => None,
+            },
+            not_after: match caller {
+                Principal::Token { expires_at, .. } => *expires_at,
+                Principal::Session { .. } => None,
+            },
         };
         let entry = CredentialEntry {
             user_id: h.user_id.clone(),
@@ -118,6 +132,8 @@ impl<'a> CrossApp<'a> {
             parent: h.parent.clone(),
             cross_app_id: Some(audit_id.clone()),
             email_verified: Some(user.email_verified_at.is_some()),
+            abilities: h.abilities.clone(),
+            not_after: h.not_after,
             ..SessionGrant::default()
         };
         let issued = self.auth.issue_session(&user.id, meta, grant).await?;

@@ -34,6 +34,11 @@ pub struct Handoff {
     pub credentials_version: u64,
     /// The session or token that minted it; revoking that revokes the exchanged session too.
     pub parent: Option<crate::credentials::CredentialRef>,
+    /// The minting token's abilities, which the exchanged session carries (`None`: minted by a
+    /// session, whose user may do everything).
+    pub abilities: Option<crate::personal_access_tokens::Abilities>,
+    /// The minting token's expiry, past which the exchanged session is no session.
+    pub not_after: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,9 +36,9 @@ const REQUESTS_PER_DAY: Limit = Limit { max: 10, window: crate::clock::Span::day
 
 /// The throttle keys and limits of a user's change requests ([`Auth::user_tag`] `tag`): per
 /// minute, per day.
-pub fn request_limits(auth: &Auth, tag: &str) -> [(String, Limit); 2] {
+pub fn request_limits(config: &Config, tag: &str) -> [(String, Limit); 2] {
     [
-        (format!("email-change:{tag}"), Limit::per_minute(auth.config().verification.resend_per_minute)),
+        (format!("email-change:{tag}"), Limit::per_minute(config.verification.resend_per_minute)),
         (format!("email-change-day:{tag}"), REQUESTS_PER_DAY),
     ]
 }
@@ -46,7 +46,11 @@ pub fn request_limits(auth: &Auth, tag: &str) -> [(String, Limit); 2] {
 /// What a link signs: the new address exactly as requested (not normalised: a look-alike that
 /// lower-cases to the same text is another address), the current one's keyed tag, the version.
 fn signed_payload(config: &Config, user: &User, to: &Email, expires: i64) -> String {
-    let from = email_hash(config, &user.email);
+    signed(user, &email_hash(config, &user.email), to, expires)
+}
+
+/// [`signed_payload`] with the current address's tag given (`from`).
+fn signed(user: &User, from: &str, to: &Email, expires: i64) -> String {
     format!("{}|{from}|{}|{}|{expires}", user.id, to.as_str(), user.credentials_version)
 }
 
@@ -102,7 +106,7 @@ pub async fn request(
     if to.normalized() == user.email.normalized() {
         return Err(RequestError::SameAddress);
     }
-    let [(minute, per_minute), (day, per_day)] = request_limits(auth, &auth.user_tag(&user.id));
+    let [(minute, per_minute), (day, per_day)] = request_limits(auth.config(), &auth.user_tag(&user.id));
     auth.limit_all(&[(&minute, per_minute), (&day, per_day)]).await?;
     if auth.stores().users.find_by_email(to).await.map_err(AuthError::from)?.is_some() {
         return Err(AuthError::EmailTaken.into());
@@ -137,9 +141,10 @@ impl From<crate::StoreError> for ConfirmError {
 /// must be of the user the link names (`NotYours` otherwise, before any read). The signature binds
 /// the user's current address and credentials version, so it is checked (constant time) against
 /// the user as read now; then the expiry; then the old address's reset token is deleted and the
-/// swap made. Returns the user at its new address; opening the link again after it worked
-/// returns the user, having stamped its credentials again (so a failure after the swap is
-/// finished by a retry). A notice goes to the old address.
+/// swap made. Returns the user at its new address; opening the link again after it worked (its
+/// signature checked against the address tag the swap kept, and its expiry) returns the user,
+/// having stamped its credentials again (so a failure after the swap is finished by a retry). A
+/// notice goes to the old address.
 pub async fn confirm(
     auth: &Auth,
     dispatcher: &Dispatcher,
@@ -155,20 +160,30 @@ pub async fn confirm(
         return Err(VerifyError::NotYours.into());
     }
     let user = stores.users.find(&id).await?.ok_or(VerifyError::InvalidLink)?;
-    if user.email.as_str() == to.as_str() {
-        crate::credentials::stamp_verified(stores, &id).await?;
-        return Ok(user);
-    }
-    if !config.app_key.verify(PURPOSE, &signed_payload(config, &user, &to, expires), link.signature) {
+    // Opened again after the swap landed: the link signed the address before it, whose tag the
+    // swap kept; it is checked as strictly as the first time (signature, then expiry), so a made
+    // up link naming the user's own current address verifies nothing.
+    let already = user.email.as_str() == to.as_str();
+    let from_tag = match (&user.email_changed_from, already) {
+        (Some(tag), true) => tag.clone(),
+        (None, true) => return Err(VerifyError::InvalidLink.into()),
+        (_, false) => email_hash(config, &user.email),
+    };
+    let payload = signed(&user, &from_tag, &to, expires);
+    if !config.app_key.verify(PURPOSE, &payload, link.signature) {
         return Err(VerifyError::InvalidLink.into());
     }
     if expires < epoch_seconds(now) {
         return Err(VerifyError::Expired.into());
     }
+    if already {
+        crate::credentials::stamp_verified(stores, &user).await?;
+        return Ok(user);
+    }
     // Before the swap, so no failure after it can leave a reset link of the old address alive (a
     // reset in flight also checks the address).
     stores.resets.delete(&user.email).await?;
-    let m = EmailMove { from: &user.email, to: &to, version: user.credentials_version };
+    let m = EmailMove { from: &user.email, to: &to, version: user.credentials_version, from_tag: &from_tag };
     match stores.users.change_email(&id, m, now).await? {
         EmailSwap::Changed => {}
         EmailSwap::Taken => return Err(ConfirmError::Taken),
@@ -177,8 +192,10 @@ pub async fn confirm(
     }
     tracing::info!(event = "email_changed", user_id = %id, from_tag = %config.app_key.email_tag(&user.email), to_tag = %config.app_key.email_tag(&to));
     dispatcher.notify(notice(&user.email, &to, true)).await;
-    crate::credentials::stamp_verified(stores, &id).await?;
-    Ok(User { email: to, email_verified_at: Some(now), updated_at: now, ..user })
+    let moved =
+        User { email: to, email_verified_at: Some(now), updated_at: now, email_changed_from: Some(from_tag), ..user };
+    crate::credentials::stamp_verified(stores, &moved).await?;
+    Ok(moved)
 }
 
 /// The user and the new address a confirmation job names, when the user is still in the state

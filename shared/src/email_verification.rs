@@ -114,7 +114,7 @@ pub async fn verify(
         }
     };
     // Every time, not only the first: a retry after a failed stamping finishes it.
-    crate::credentials::stamp_verified(stores, &user.id).await?;
+    crate::credentials::stamp_verified(stores, &user).await?;
     Ok((user, fresh))
 }
 
@@ -130,9 +130,9 @@ const RESENDS_PER_DAY: Limit = Limit { max: 20, window: crate::clock::Span::days
 
 /// The throttle keys and limits of a user's resends ([`Auth::user_tag`] `tag`): per minute, per
 /// day.
-pub fn resend_limits(auth: &Auth, tag: &str) -> [(String, Limit); 2] {
+pub fn resend_limits(config: &Config, tag: &str) -> [(String, Limit); 2] {
     [
-        (format!("verify-resend:{tag}"), Limit::per_minute(auth.config().verification.resend_per_minute)),
+        (format!("verify-resend:{tag}"), Limit::per_minute(config.verification.resend_per_minute)),
         (format!("verify-resend-day:{tag}"), RESENDS_PER_DAY),
     ]
 }
@@ -151,7 +151,7 @@ pub async fn resend(auth: &Auth, dispatcher: &Dispatcher, user: &User) -> Result
     if user.email_verified_at.is_some() {
         return Ok(Resend::AlreadyVerified);
     }
-    let [(minute, per_minute), (day, per_day)] = resend_limits(auth, &auth.user_tag(&user.id));
+    let [(minute, per_minute), (day, per_day)] = resend_limits(auth.config(), &auth.user_tag(&user.id));
     auth.limit_all(&[(&minute, per_minute), (&day, per_day)]).await?;
     dispatcher.dispatch(job(&user.id)).await?;
     Ok(Resend::Queued)

@@ -16,6 +16,20 @@ type HmacSha256 = Hmac<Sha256>;
 /// Bytes of MAC kept in a sealed cursor: 128 bits, far beyond guessing.
 const CURSOR_TAG_LEN: usize = 16;
 
+/// A fresh device id: 128 random bits, URL-safe (22 characters).
+pub fn new_device_id() -> String {
+    URL_SAFE_NO_PAD.encode(crate::secret::random_bytes::<16>())
+}
+
+/// What a device cookie the app key vouches for names ([`AppKey::device`]). Whether the device
+/// is still known is the user read's to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCookie {
+    pub id: String,
+    pub user_id: crate::users::UserId,
+    pub version: u64,
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct AppKey(Vec<u8>);
 crate::redacted_debug!(AppKey);
@@ -60,24 +74,36 @@ impl AppKey {
         hex::encode(&self.mac("email", email.normalized().as_bytes())[..8])
     }
 
-    /// A device cookie for the account at `email` (OWASP's device cookie): a random id and a MAC
-    /// binding it to the account. A login presenting it is counted against the device, not the
-    /// account, so a flood of failures from elsewhere cannot lock the owner out.
-    pub fn device_cookie(&self, email: &crate::Email) -> String {
-        let id = URL_SAFE_NO_PAD.encode(crate::secret::random_bytes::<16>());
-        let tag = self.device_tag(email, &id);
-        format!("{id}.{tag}")
+    /// A device cookie (OWASP's device cookie) for device `id` ([`new_device_id`]) of `user` at
+    /// `email`, given under credentials version `version`: `<id>.<user id>.<version>.<MAC>`, the
+    /// MAC over all four. A login presenting it is counted as that device while the user read
+    /// shows the same user and version and still lists the device ([`crate::users::User::devices`]);
+    /// a reset, a password change, "log out other devices", a deletion or an eviction voids it.
+    pub fn device_cookie(&self, email: &crate::Email, user: &crate::users::UserId, version: u64, id: &str) -> String {
+        let tag = self.device_tag(email, user.as_str(), version, id);
+        format!("{id}.{user}.{version}.{tag}")
     }
 
-    /// The device id in a device cookie, if this key made it for the account at `email`.
-    pub fn device_id(&self, email: &crate::Email, cookie: &str) -> Option<String> {
-        let (id, tag) = cookie.split_once('.')?;
-        (id.len() == 22 && crate::secret::constant_time_eq(tag.as_bytes(), self.device_tag(email, id).as_bytes()))
-            .then(|| id.to_owned())
+    /// What a device cookie names, if this key made it for the account at `email` (only the
+    /// exact text it made: no other spelling of the same id, user or version).
+    pub fn device(&self, email: &crate::Email, cookie: &str) -> Option<DeviceCookie> {
+        let mut parts = cookie.splitn(4, '.');
+        let (id, user, version, tag) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let version_n: u64 = version.parse().ok()?;
+        let canonical = id.len() == 22
+            && crate::users::UserId::parse(user).is_some_and(|u| u.as_str() == user)
+            && version_n.to_string() == version;
+        (canonical
+            && crate::secret::constant_time_eq(tag.as_bytes(), self.device_tag(email, user, version_n, id).as_bytes()))
+        .then(|| DeviceCookie {
+            id: id.to_owned(),
+            user_id: crate::users::UserId::from_stored(user.to_owned()),
+            version: version_n,
+        })
     }
 
-    fn device_tag(&self, email: &crate::Email, id: &str) -> String {
-        let data = format!("{}\0{id}", email.normalized());
+    fn device_tag(&self, email: &crate::Email, user: &str, version: u64, id: &str) -> String {
+        let data = format!("{}\0{user}\0{version}\0{id}", email.normalized());
         URL_SAFE_NO_PAD.encode(&self.mac("device", data.as_bytes())[..16])
     }
 
@@ -209,16 +235,24 @@ mod tests {
     }
 
     #[test]
-    fn a_device_cookie_counts_only_for_its_account_and_key() {
+    fn a_device_cookie_counts_only_for_its_account_user_version_and_key() {
         let (k, other) = (AppKey::random(), AppKey::random());
         let (ann, bob) =
             (crate::Email::parse("ann@example.com").unwrap(), crate::Email::parse("bob@example.com").unwrap());
-        let c = k.device_cookie(&ann);
-        assert!(k.device_id(&ann, &c).is_some());
-        assert_eq!(k.device_id(&bob, &c), None);
-        assert_eq!(other.device_id(&ann, &c), None);
-        assert_eq!(k.device_id(&ann, "x.y"), None);
-        assert_ne!(k.device_cookie(&ann), c);
+        let user = crate::users::UserId::generate();
+        let id = new_device_id();
+        let c = k.device_cookie(&ann, &user, 3, &id);
+        assert_eq!(k.device(&ann, &c), Some(DeviceCookie { id: id.clone(), user_id: user.clone(), version: 3 }));
+        assert_eq!(k.device(&bob, &c), None);
+        assert_eq!(other.device(&ann, &c), None);
+        assert_eq!(k.device(&ann, "x.y"), None);
+        // Another user or version under the same MAC: refused.
+        let tag = c.rsplit('.').next().unwrap();
+        assert_eq!(k.device(&ann, &format!("{id}.{}.3.{tag}", crate::users::UserId::generate())), None);
+        assert_eq!(k.device(&ann, &format!("{id}.{user}.4.{tag}")), None);
+        assert_eq!(k.device(&ann, &format!("{id}.{user}.03.{tag}")), None);
+        assert_eq!(k.device(&ann, &format!("{id}.{}.3.{tag}", user.as_str().to_uppercase())), None);
+        assert_ne!(new_device_id(), id);
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub mod password_broker;
 pub mod password_reset_tokens;
 pub mod personal_access_tokens;
 pub mod queue;
+pub mod routes;
 pub mod schema;
 pub mod secret;
 pub mod sessions;

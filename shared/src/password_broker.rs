@@ -15,6 +15,7 @@ use crate::password::{HashError, NewPassword};
 use crate::password_reset_tokens::{PlainResetToken, ResetRecord};
 use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler, Worker};
 use crate::sessions::{SessionId, SessionRecord};
+use crate::throttle::{Limit, RateLimiter};
 use crate::users::{CredentialChange, User};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -32,6 +33,24 @@ pub enum ResetError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Hash(#[from] HashError),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+}
+
+/// What became of a request for a reset link. The client is answered the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRequest {
+    /// The job that may mail a link is queued.
+    Queued,
+    /// Nothing queued: a link was asked for this address earlier in the throttle window (its
+    /// job mails it, and a second job would mail nothing), or the address had its day's links.
+    Held,
+}
+
+#[derive(Debug, Error)]
+pub enum RequestLinkError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
 }
@@ -56,10 +75,49 @@ impl PasswordBroker {
         self.auth.now()
     }
 
-    /// Queues the job that may mail a link. The same single write whether or not the account
-    /// exists: nothing about the account is read here.
-    pub async fn request_link(&self, email: &Email) -> Result<(), DispatchError> {
-        self.dispatcher.dispatch(mail_job(SEND_RESET_LINK, email)).await.map(|_| ())
+    /// Queues the job that may mail a link: at most `GATEHOUSE_RESET_MAILS_PER_DAY` a day per
+    /// address, from any number of clients. Only the first request of each throttle window
+    /// (`GATEHOUSE_RESET_THROTTLE_SECONDS`, the job's own throttle) counts towards the day, so
+    /// asking again at once spends none of the owner's links; the two counters are one
+    /// all-or-none write. The same work whether or not the account exists: nothing about it is
+    /// read here, and the counters are keyed on a tag of the address.
+    pub async fn request_link(&self, email: &Email) -> Result<LinkRequest, RequestLinkError> {
+        let cfg = &self.auth.config().reset;
+        let stores = self.auth.stores();
+        let tag = self.auth.email_tag(email);
+        let (window_key, day_key) = (format!("reset-link:{tag}"), format!("reset-link-day:{tag}"));
+        let window = (cfg.throttle > chrono::Duration::zero()).then_some(Limit { max: 1, window: cfg.throttle });
+        let mut limits = vec![(day_key.as_str(), Limit::per_day(cfg.mails_per_day))];
+        limits.extend(window.map(|w| (window_key.as_str(), w)));
+        let limiter = RateLimiter::new(stores.cache.clone(), stores.clock.clone());
+        if limiter.attempt_all(&limits).await?.is_some() {
+            tracing::info!(event = "reset_link_held", email_tag = %tag);
+            return Ok(LinkRequest::Held);
+        }
+        if let Err(e) = self.dispatcher.dispatch(mail_job(SEND_RESET_LINK, email)).await {
+            // Nothing queued: the client's retry must find the window free (the day stays counted).
+            if let Some(w) = window
+                && let Err(c) = limiter.clear(&window_key, w).await
+            {
+                tracing::warn!(event = "reset_link_window_kept", error = %c);
+            }
+            return Err(e.into());
+        }
+        Ok(LinkRequest::Queued)
+    }
+
+    /// The address a mailed reset link is for, once its token checks out: the live token of
+    /// `email` is `token` (compared in constant time) and the account is there. `None` for
+    /// anything else. One read of the token, one of the user; nothing written.
+    pub async fn link_address(&self, email: &Email, token: &PlainResetToken) -> Result<Option<Email>, StoreError> {
+        let stores = self.auth.stores();
+        let Some(record) = stores.resets.find(email).await? else {
+            return Ok(None);
+        };
+        if !crate::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
+            return Ok(None);
+        }
+        Ok(stores.users.find_by_email(email).await?.map(|u| u.email))
     }
 
     /// Resets the password with a mailed token. The token is checked and consumed (the atomic
@@ -143,6 +201,11 @@ impl PasswordBroker {
                 // added would otherwise still sign in alone. The owner adds their own again. In
                 // the password's write, so no failure after it can leave one behind.
                 clear_passkeys: Some(&current.passkeys),
+                // Never verified: whoever registered the address may have been someone else,
+                // whose second factor would lock the owner out after this reset. The reset
+                // proves the address; every factor goes with the password's write.
+                clear_two_factor: current.email_verified_at.is_none(),
+                delete: false,
             };
             if stores
                 .users
@@ -177,7 +240,7 @@ impl PasswordBroker {
             return Err(AuthError::InvalidCredentials);
         }
         let hash = self.auth.hasher().hash_blocking(new).await?;
-        let version = self.auth.move_credentials(user, Some(&hash)).await?;
+        let version = self.auth.move_credentials(user, Some(&hash), crate::auth::EndPasskeys::All).await?;
         tracing::info!(event = "password_changed", user_id = %user.id);
         self.dispatcher.notify(mail_job(SEND_PASSWORD_CHANGED, &user.email)).await;
         self.auth.keep_only(user, current, version, reasons::PASSWORD_CHANGED, meta).await

@@ -1,5 +1,6 @@
-//! The `personal_access_tokens` table (Sanctum). The plaintext token is `"<id>|<secret>"`; the
-//! store keeps only SHA-256 of the secret, and looks tokens up by id.
+//! The `personal_access_tokens` table (Sanctum). The plaintext token is `"<id>.<owner>|<secret>"`
+//! (`"<id>|<secret>"` for tokens from before tokens named their owner); the store keeps only
+//! SHA-256 of the secret, and looks tokens up by id, with their owner in the same read.
 
 use crate::clock::Timestamp;
 use crate::error::StoreResult;
@@ -92,21 +93,34 @@ impl TokenSecret {
     }
 }
 
-/// A whole presented token, `"<id>|<secret>"`, parsed without touching the store.
+/// A whole presented token, `"<id>.<owner>|<secret>"` (or `"<id>|<secret>"`, from before tokens
+/// named their owning user), parsed without touching the store.
 #[derive(Debug, Clone)]
 pub struct PlainTextToken {
     pub id: TokenId,
+    /// The user who owns it, so the check reads the token and its owner in one call.
+    pub owner: Option<crate::users::UserId>,
     pub secret: TokenSecret,
 }
 
 impl PlainTextToken {
     pub fn parse(s: &str, prefix: &str) -> Option<Self> {
         let (id, secret) = s.split_once('|')?;
-        Some(Self { id: TokenId::parse(id)?, secret: TokenSecret::parse(secret, prefix)? })
+        let (id, owner) = match id.split_once('.') {
+            Some((id, owner)) => {
+                let parsed = crate::users::UserId::parse(owner).filter(|u| u.as_str() == owner)?;
+                (id, Some(parsed))
+            }
+            None => (id, None),
+        };
+        Some(Self { id: TokenId::parse(id)?, owner, secret: TokenSecret::parse(secret, prefix)? })
     }
     /// The string shown to the user, once.
     pub fn expose(&self) -> String {
-        format!("{}|{}", self.id, self.secret.expose())
+        match &self.owner {
+            Some(owner) => format!("{}.{owner}|{}", self.id, self.secret.expose()),
+            None => format!("{}|{}", self.id, self.secret.expose()),
+        }
     }
 }
 
@@ -184,6 +198,13 @@ impl PersonalAccessToken {
 pub trait TokenStore: Send + Sync {
     /// The live token with this id (consistent read); `None` when absent or expired.
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>>;
+    /// [`TokenStore::find`] and the state of `owner` (the user the token names; `None` when no
+    /// such user is left), both read consistently in one call: the check's one read.
+    async fn find_with_owner(
+        &self,
+        id: &TokenId,
+        owner: &crate::users::UserId,
+    ) -> StoreResult<(Option<PersonalAccessToken>, Option<crate::users::OwnerState>)>;
     /// Sets `last_used_at = now` only if the token is live and was last used at or before
     /// `stale_before` (or never): one conditional write, at most once per interval. `true` when it
     /// wrote.
@@ -226,7 +247,8 @@ pub fn mint(
     now: Timestamp,
     grant: TokenGrant,
 ) -> (PlainTextToken, PersonalAccessToken) {
-    let plain = PlainTextToken { id: TokenId::generate(), secret: TokenSecret::generate(prefix) };
+    let owner_id = (owner.kind == "users").then(|| crate::users::UserId::from_stored(owner.id.clone()));
+    let plain = PlainTextToken { id: TokenId::generate(), owner: owner_id, secret: TokenSecret::generate(prefix) };
     let record = PersonalAccessToken {
         id: plain.id.clone(),
         tokenable: owner.clone(),
@@ -248,12 +270,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_generated_token_parses_back() {
-        let secret = TokenSecret::generate("gh_");
-        let plain = PlainTextToken { id: TokenId::generate(), secret };
-        let parsed = PlainTextToken::parse(&plain.expose(), "gh_").unwrap();
-        assert_eq!(parsed.id, plain.id);
-        assert_eq!(parsed.secret.hash(), plain.secret.hash());
+    fn a_generated_token_parses_back_with_or_without_its_owner() {
+        for owner in [Some(crate::users::UserId::generate()), None] {
+            let secret = TokenSecret::generate("gh_");
+            let plain = PlainTextToken { id: TokenId::generate(), owner: owner.clone(), secret };
+            let parsed = PlainTextToken::parse(&plain.expose(), "gh_").unwrap();
+            assert_eq!((&parsed.id, &parsed.owner), (&plain.id, &owner));
+            assert_eq!(parsed.secret.hash(), plain.secret.hash());
+        }
+        let good = TokenSecret::generate("gh_");
+        let id = TokenId::generate();
+        let upper = crate::users::UserId::generate().as_str().to_uppercase();
+        for bad in [
+            format!("{id}.|{}", good.expose()),
+            format!("{id}.nobody|{}", good.expose()),
+            format!("{id}.{upper}|{}", good.expose()),
+        ] {
+            assert!(PlainTextToken::parse(&bad, "gh_").is_none(), "{bad}");
+        }
     }
 
     #[test]

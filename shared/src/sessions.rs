@@ -6,15 +6,48 @@ use crate::error::StoreResult;
 use crate::users::UserId;
 use async_trait::async_trait;
 
-crate::random_secret!(
-    /// The secret session id carried by the cookie: 256 random bits, URL-safe base64 (43 chars).
-    /// A cookie value not of that shape is rejected before any read.
-    SessionId
-);
+/// The session id carried by the cookie: 256 random bits, URL-safe base64 (43 chars), then `.`
+/// and the owner's user id (not a secret), so a check reads the session and its owner in one call
+/// ([`SessionStore::find_with_owner`]). A bare 43-character value (issued before ids named their
+/// owner) is still an id, with no owner named. Anything else is rejected before any read. Only
+/// the random part is hashed into the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId(String);
+crate::redacted_debug!(SessionId);
 
 impl SessionId {
+    /// A new id naming `owner`.
+    pub fn generate_for(owner: &UserId) -> Self {
+        Self(format!("{}.{owner}", crate::secret::random_token_256()))
+    }
+
+    /// A new id naming no owner (a guest's).
+    pub fn generate() -> Self {
+        Self(crate::secret::random_token_256())
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let (secret, owner) = match s.split_once('.') {
+            Some((secret, owner)) => (secret, Some(owner)),
+            None => (s, None),
+        };
+        // The owner only in the canonical form a user id is written in: one id, one string.
+        let canonical = owner.is_none_or(|o| UserId::parse(o).is_some_and(|u| u.as_str() == o));
+        (crate::secret::is_token_256(secret) && canonical).then(|| Self(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The user the id names (`None` for an id from before ids named their owner).
+    pub fn owner(&self) -> Option<UserId> {
+        self.0.split_once('.').map(|(_, o)| UserId::from_stored(o.to_owned()))
+    }
+
     pub fn key(&self) -> SessionKey {
-        SessionKey(crate::secret::sha256_hex(&self.0))
+        let secret = self.0.split_once('.').map_or(self.0.as_str(), |(s, _)| s);
+        SessionKey(crate::secret::sha256_hex(secret))
     }
 }
 
@@ -55,12 +88,18 @@ pub struct SessionRecord {
     pub credentials_version: u64,
     /// The credential it was derived from (a cross-app session's handoff's parent).
     pub parent: Option<crate::credentials::CredentialRef>,
-    /// When the password was last confirmed in this session (login counts).
+    /// When the password was last confirmed in this session (`POST /user/confirm-password`;
+    /// signing in is no confirmation).
     pub password_confirmed_at: Option<Timestamp>,
     /// Whether the user's address was verified: stamped at issue and refreshed when the user
     /// verifies, so routes that require it need no user read. `None` on sessions issued before
     /// sessions carried it (a route requiring it then reads the user).
     pub email_verified: Option<bool>,
+    /// What a derived session may do: the abilities of the token its handoff came from. `None`:
+    /// everything its user may (a session of the user's own, or one derived from a session).
+    pub abilities: Option<crate::personal_access_tokens::Abilities>,
+    /// When a derived session stops, whatever its activity: its parent token's expiry.
+    pub not_after: Option<Timestamp>,
 }
 
 impl SessionRecord {
@@ -74,6 +113,13 @@ impl SessionRecord {
 pub trait SessionStore: Send + Sync {
     /// The live session with this key (consistent read); `None` when absent or expired.
     async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>>;
+    /// [`SessionStore::find`] and the state of `owner` (the user the cookie names; `None` when no
+    /// such user is left), both read consistently in one call: the check's one read.
+    async fn find_with_owner(
+        &self,
+        key: &SessionKey,
+        owner: &UserId,
+    ) -> StoreResult<(Option<SessionRecord>, Option<crate::users::OwnerState>)>;
     /// Records activity: sets `last_activity = now` and `expires_at`, but only when the session is
     /// live and its `last_activity` is at or before `stale_before` (so a busy session is written
     /// at most once per interval). `true` when it wrote.

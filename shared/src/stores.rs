@@ -43,8 +43,8 @@ impl Stores {
     pub fn memory(clock: Arc<dyn Clock>) -> Self {
         let q = schema::JOBS_QUEUE;
         let users = Arc::new(memory::MemoryUsers::new());
-        let sessions = Arc::new(memory::MemorySessions::new(clock.clone()));
-        let tokens = Arc::new(memory::MemoryTokens::new(clock.clone()));
+        let sessions = Arc::new(memory::MemorySessions::new(clock.clone()).with_owners(users.clone()));
+        let tokens = Arc::new(memory::MemoryTokens::new(clock.clone()).with_owners(users.clone()));
         let cross_app = Arc::new(memory::MemoryCrossApp::new(clock.clone()));
         let credentials = Arc::new(memory::MemoryCredentials::new(
             users.clone(),

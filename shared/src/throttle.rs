@@ -28,6 +28,9 @@ impl Limit {
     pub const fn per_hour(max: i64) -> Self {
         Self { max, window: Duration::seconds(3600) }
     }
+    pub const fn per_day(max: i64) -> Self {
+        Self { max, window: Duration::seconds(86_400) }
+    }
 }
 
 /// The part of a client address a limit is keyed on: an IPv4 address whole, an IPv6 address by

@@ -2,8 +2,11 @@
 //! token no stronger than what made it:
 //! - from a token: abilities within the parent's, an expiry no later than the parent's, and the
 //!   parent recorded (revoking it revokes the child);
-//! - from a session: an all-abilities or never-expiring token needs a recent password
-//!   confirmation; a session opened by a cross-app handoff mints nothing;
+//! - from a session: a strong token ([`TokenIssuer::is_strong`]: all abilities, one that can mint
+//!   tokens or hand off, no expiry, or a life past `GATEHOUSE_TOKEN_STRONG_AFTER_DAYS`) needs a
+//!   recent password confirmation; a session opened by a cross-app handoff mints nothing;
+//! - per user, at most `GATEHOUSE_TOKENS_PER_USER_PER_HOUR` / `_PER_DAY` are minted by
+//!   credentials (counted before anything is written), so a stolen one cannot pad the register;
 //! - from a password check (`/tokens/issue`): issued under the credentials version the check read;
 //! - every token is capped by `GATEHOUSE_TOKEN_MAX_AGE_MINUTES` and issued through the register
 //!   under a credentials version, so a reset racing the mint leaves nothing usable.
@@ -36,8 +39,12 @@ pub enum IssueError {
     DerivedSession,
     #[error("the abilities asked for exceed the abilities of the token making the request")]
     ExceedsParent,
-    #[error("an all-abilities or never-expiring token needs a recent password confirmation")]
+    #[error(
+        "a token that can do everything, mint tokens or hand off, or that lives long, needs a recent password confirmation"
+    )]
     PasswordConfirmationRequired,
+    #[error("too many tokens minted; retry in {retry_after} seconds")]
+    Throttled { retry_after: u64 },
     /// The credential (or password check) it would derive from no longer holds: a reset or a
     /// logout elsewhere moved the credentials version on. Nothing was written.
     #[error("the credential making the request was revoked")]
@@ -89,6 +96,34 @@ impl<'a> TokenIssuer<'a> {
         expires_at
     }
 
+    /// Whether a token with `abilities` living until `expires_at` is strong: it can do
+    /// everything, mint tokens, hand off (each a way to make more credentials), never expires, or
+    /// lives past `GATEHOUSE_TOKEN_STRONG_AFTER_DAYS`. A session mints one only within the
+    /// password confirmation window.
+    pub fn is_strong(&self, abilities: &Abilities, expires_at: Option<Timestamp>) -> bool {
+        let bound = self.access.now() + self.access.config.tokens.strong_after;
+        abilities.can(personal_access_tokens::CREATE_TOKENS)
+            || abilities.can(personal_access_tokens::CROSS_APP_HANDOFF)
+            || expires_at.is_none_or(|e| e > bound)
+    }
+
+    /// Counts a mint against the user's hourly and daily limits, before anything is written.
+    async fn count_mint(&self, user: &UserId) -> Result<(), IssueError> {
+        let config = &self.access.config;
+        let tag = config.app_key.tag("user-tag", user.as_str());
+        let [hour, day] = config.limits.tokens_per_user;
+        let (h, d) = (format!("token-mint-hour:{tag}"), format!("token-mint-day:{tag}"));
+        let limiter =
+            crate::throttle::RateLimiter::new(self.access.stores.cache.clone(), self.access.stores.clock.clone());
+        match limiter.attempt_all(&[(&h, hour), (&d, day)]).await? {
+            None => Ok(()),
+            Some(retry_after) => {
+                tracing::warn!(event = "throttled", keys = "token-mint", user_id = %user, retry_after);
+                Err(IssueError::Throttled { retry_after })
+            }
+        }
+    }
+
     /// `POST /tokens`: a token minted by the caller's credential, never stronger than it.
     pub async fn for_caller(&self, caller: &Principal, req: TokenRequest) -> Result<NewToken, IssueError> {
         Self::refuse_derived_session(caller)?;
@@ -103,12 +138,14 @@ impl<'a> TokenIssuer<'a> {
                 }
             }
             Principal::Session { password_confirmed_at, .. } => {
-                let strong = req.abilities.can_everything() || expires_at.is_none();
-                if strong && !self.access.password_recently_confirmed(*password_confirmed_at) {
+                if self.is_strong(&req.abilities, expires_at)
+                    && !self.access.password_recently_confirmed(*password_confirmed_at)
+                {
                     return Err(IssueError::PasswordConfirmationRequired);
                 }
             }
         }
+        self.count_mint(caller.user_id()).await?;
         let lineage = Lineage {
             credentials_version: caller.credentials_version(),
             parent: caller.parent_for_derived(),
@@ -126,6 +163,7 @@ impl<'a> TokenIssuer<'a> {
             email_verified: Some(user.email_verified_at.is_some()),
         };
         let expires_at = self.capped_expiry(req.expires_in_minutes);
+        self.count_mint(&user.id).await?;
         self.mint(&user.id, req.name, req.abilities, expires_at, lineage).await
     }
 

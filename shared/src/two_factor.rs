@@ -560,6 +560,10 @@ impl JobHandler for SendNotice {
                 ("A passkey was added", "A passkey was added to your account: it signs in on its own.")
             }
             Some("passkey_removed") => ("A passkey was removed", "A passkey was removed from your account."),
+            Some("passkeys_removed") => (
+                "Your passkeys were removed",
+                "Your password was changed or your other devices were logged out, so every passkey of your account was removed: one added by someone else must not outlive it. Add yours again from your account page.",
+            ),
             _ => return Err(JobError::permanent("unknown two-factor notice")),
         };
         let text =

@@ -150,6 +150,57 @@ pub struct User {
     pub disabled_at: Option<Timestamp>,
     /// The user's passkeys ([`crate::passkeys`]), oldest first.
     pub passkeys: Vec<crate::passkeys::Passkey>,
+    /// The keyed tag of the address before the last email change (written by the swap itself),
+    /// so a confirmation link opened again after the swap is checked against what it signed.
+    pub email_changed_from: Option<String>,
+    /// Set by the deletion's first write ([`crate::account_deletion`]), with `disabled_at`: the
+    /// account is being deleted, and the rest of the deletion may finish it.
+    pub deleted_at: Option<Timestamp>,
+    /// The devices given a device cookie at a sign-in under the current credentials version,
+    /// oldest first, at most [`MAX_DEVICES`] (attribute `devices`: id → issued at). Written by the
+    /// step that issues the sign-in's session; a move of the version forgets them all.
+    pub devices: Vec<KnownDevice>,
+}
+
+/// Most devices an account lists: a sign-in from another evicts the oldest.
+pub const MAX_DEVICES: usize = 20;
+
+/// A device the account knows ([`User::devices`]): the id in its device cookie
+/// ([`crate::keys::AppKey::device_cookie`]) and when it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDevice {
+    pub id: String,
+    pub issued_at: Timestamp,
+}
+
+/// The listed devices (oldest first, as read) that go when one more is listed, so at most
+/// [`MAX_DEVICES`] remain.
+pub fn evicted_devices(listed: &[KnownDevice]) -> &[KnownDevice] {
+    &listed[..listed.len().saturating_sub(MAX_DEVICES - 1)]
+}
+
+/// What a credential check needs of the credential's owner, read with the credential in one
+/// call: a credential is refused once its user is gone, disabled or being deleted, or its
+/// credentials version moved on — even before its revocation has run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerState {
+    pub credentials_version: u64,
+    /// Disabled by an operator, or being deleted.
+    pub disabled: bool,
+}
+
+impl OwnerState {
+    pub fn of(user: &User) -> Self {
+        Self {
+            credentials_version: user.credentials_version,
+            disabled: user.disabled_at.is_some() || user.deleted_at.is_some(),
+        }
+    }
+
+    /// Whether a credential issued under `version` still speaks for this user.
+    pub fn honours(&self, version: u64) -> bool {
+        !self.disabled && self.credentials_version == version
+    }
 }
 
 /// A use of a passkey ([`UserStore::use_passkey`]): its state from `old` to `new`, by `by`.
@@ -176,6 +227,9 @@ impl User {
             two_factor: TwoFactor::default(),
             disabled_at: None,
             passkeys: Vec::new(),
+            email_changed_from: None,
+            deleted_at: None,
+            devices: Vec::new(),
         }
     }
 }
@@ -282,6 +336,12 @@ pub struct CredentialChange<'a> {
     /// between the two can leave an intruder's passkey signing in after the owner took the
     /// account back.
     pub clear_passkeys: Option<&'a [crate::passkeys::Passkey]>,
+    /// Remove the second factor (TOTP secret, recovery codes, the last use): a reset of an
+    /// account whose address was never verified, so whoever registered an address first cannot
+    /// lock its owner out with a second factor after the owner's reset.
+    pub clear_two_factor: bool,
+    /// Mark the account as being deleted (`deleted_at`, kept if already set).
+    pub delete: bool,
 }
 
 /// An address change for [`UserStore::change_email`]: from `from` to `to` (normalised
@@ -291,6 +351,8 @@ pub struct EmailMove<'a> {
     pub from: &'a Email,
     pub to: &'a Email,
     pub version: u64,
+    /// Kept on the user as [`User::email_changed_from`] (the keyed tag of `from`).
+    pub from_tag: &'a str,
 }
 
 /// What [`UserStore::change_email`] did.

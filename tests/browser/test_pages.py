@@ -186,7 +186,7 @@ def main():
         assert path(d) == "/account", path(d)
 
         # A token: the plaintext shown once, and it works.
-        fill(d, {"token-name": "browser"})
+        fill(d, {"token-name": "browser", "token-password": PASSWORD})
         submit(d, "Create token")
         token = d.find_element(By.ID, "new-token").text.strip()
         assert token, "the plaintext is shown"

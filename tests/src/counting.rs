@@ -11,7 +11,9 @@ use gatehouse::jobs::{JobQueue, QueueMessage};
 use gatehouse::page::{Cursor, Page};
 use gatehouse::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
 use gatehouse::sessions::{SessionKey, SessionRecord, SessionStore};
-use gatehouse::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, TwoFactorWrite, User, UserId, UserStore};
+use gatehouse::users::{
+    CredentialChange, DisplayName, EmailMove, EmailSwap, OwnerState, TwoFactorWrite, User, UserId, UserStore,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -58,6 +60,15 @@ impl TokenStore for CountingTokens {
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
         self.finds.bump();
         self.inner.find(id).await
+    }
+    /// One read: the token and its owner come in one call.
+    async fn find_with_owner(
+        &self,
+        id: &TokenId,
+        owner: &UserId,
+    ) -> StoreResult<(Option<PersonalAccessToken>, Option<OwnerState>)> {
+        self.finds.bump();
+        self.inner.find_with_owner(id, owner).await
     }
     async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {
         self.last_used_writes.bump();
@@ -114,6 +125,15 @@ impl SessionStore for CountingSessions {
         self.finds.bump();
         self.inner.find(key).await
     }
+    /// One read: the session and its owner come in one call.
+    async fn find_with_owner(
+        &self,
+        key: &SessionKey,
+        owner: &UserId,
+    ) -> StoreResult<(Option<SessionRecord>, Option<OwnerState>)> {
+        self.finds.bump();
+        self.inner.find_with_owner(key, owner).await
+    }
     async fn touch(&self, key: &SessionKey, now: Timestamp, exp: Timestamp, stale: Timestamp) -> StoreResult<bool> {
         self.writes.bump();
         self.inner.touch(key, now, exp, stale).await
@@ -151,6 +171,13 @@ pub struct LaggingSessions {
 impl SessionStore for LaggingSessions {
     async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
         self.inner.find(key).await
+    }
+    async fn find_with_owner(
+        &self,
+        key: &SessionKey,
+        owner: &UserId,
+    ) -> StoreResult<(Option<SessionRecord>, Option<OwnerState>)> {
+        self.inner.find_with_owner(key, owner).await
     }
     async fn touch(&self, key: &SessionKey, now: Timestamp, exp: Timestamp, stale: Timestamp) -> StoreResult<bool> {
         self.inner.touch(key, now, exp, stale).await
@@ -190,6 +217,13 @@ pub struct LaggingTokens {
 impl TokenStore for LaggingTokens {
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
         self.inner.find(id).await
+    }
+    async fn find_with_owner(
+        &self,
+        id: &TokenId,
+        owner: &UserId,
+    ) -> StoreResult<(Option<PersonalAccessToken>, Option<OwnerState>)> {
+        self.inner.find_with_owner(id, owner).await
     }
     async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {
         self.inner.touch_last_used(id, now, stale_before).await
@@ -358,5 +392,61 @@ impl JobQueue for CountingQueue {
     }
     async fn approximate_len(&self) -> StoreResult<u64> {
         self.inner.approximate_len().await
+    }
+}
+
+/// Sessions whose deletes fail (`Unavailable`) while `failing` is set: a revocation cut short
+/// part way, as a store outage or a stalled call past its timeout does.
+pub struct FailingSessionDeletes {
+    pub inner: Arc<dyn SessionStore>,
+    pub failing: std::sync::atomic::AtomicBool,
+}
+
+impl FailingSessionDeletes {
+    pub fn wrap(inner: Arc<dyn SessionStore>) -> Arc<Self> {
+        Arc::new(Self { inner, failing: std::sync::atomic::AtomicBool::new(false) })
+    }
+    pub fn fail(&self, on: bool) {
+        self.failing.store(on, Ordering::SeqCst);
+    }
+    fn check(&self) -> StoreResult<()> {
+        match self.failing.load(Ordering::SeqCst) {
+            true => Err(gatehouse::StoreError::Unavailable("sessions: injected failure".into())),
+            false => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for FailingSessionDeletes {
+    async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
+        self.inner.find(key).await
+    }
+    async fn find_with_owner(
+        &self,
+        key: &SessionKey,
+        owner: &UserId,
+    ) -> StoreResult<(Option<SessionRecord>, Option<OwnerState>)> {
+        self.inner.find_with_owner(key, owner).await
+    }
+    async fn touch(&self, key: &SessionKey, now: Timestamp, exp: Timestamp, stale: Timestamp) -> StoreResult<bool> {
+        self.inner.touch(key, now, exp, stale).await
+    }
+    async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
+        self.inner.confirm_password(key, now).await
+    }
+    async fn mark_verified(&self, key: &SessionKey) -> StoreResult<bool> {
+        self.inner.mark_verified(key).await
+    }
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.delete(key).await
+    }
+    async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
+        self.inner.list_for_user(user).await
+    }
+    async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize> {
+        self.check()?;
+        self.inner.delete_for_user(user, keep).await
     }
 }

@@ -209,8 +209,19 @@ impl TestApp {
         Reply::from(gatehouse_login::handle(app, call.request()).await)
     }
 
-    /// Registers a user and returns their session cookie.
+    /// Registers a user, confirms its password in the new session (signing up is no
+    /// confirmation: the account page's flows confirm before adding a way in or minting a strong
+    /// token) and returns the session cookie. [`TestApp::registered`] leaves it unconfirmed.
     pub async fn signed_up(&self, email: &str) -> String {
+        let cookie = self.registered(email).await;
+        let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie));
+        let r = self.login_fn(confirm.json(json!({ "password": "correct horse battery staple 42" }))).await;
+        assert_eq!(r.status, 204, "{}", r.raw_body);
+        cookie
+    }
+
+    /// Registers a user and returns their session cookie (no password confirmation).
+    pub async fn registered(&self, email: &str) -> String {
         let r = self.register("Ann", email, "correct horse battery staple 42").await;
         assert_eq!(r.status, 201, "{}", r.raw_body);
         r.session_cookie().expect("session cookie")
@@ -242,13 +253,7 @@ pub fn test_time() -> gatehouse::Timestamp {
 
 /// An HTTP API REQUEST authorizer event (payload 2.0), as API Gateway sends it.
 pub fn authorizer_event(route_key: &str, bearer: Option<&str>, cookie: Option<&str>) -> Value {
-    let (method, path) = route_key.split_once(' ').unwrap_or(("GET", "/"));
-    let mut b = EventBuilder::new(method, path)
-        .route_key(route_key)
-        .host("api.example.test")
-        .header("user-agent", "gatehouse-tests/1.0")
-        .source_ip("203.0.113.7")
-        .time(test_time());
+    let mut b = authorizer_request(route_key);
     if let Some(t) = bearer {
         b = b.header("authorization", &format!("Bearer {t}"));
     }
@@ -256,6 +261,18 @@ pub fn authorizer_event(route_key: &str, bearer: Option<&str>, cookie: Option<&s
         b = b.cookie(c);
     }
     b.authorizer()
+}
+
+/// The start of an authorizer event for `route_key`: the host, user agent, address and time
+/// every test request has; add headers, a bearer token and cookies, then `.authorizer()`.
+pub fn authorizer_request(route_key: &str) -> EventBuilder {
+    let (method, path) = route_key.split_once(' ').unwrap_or(("GET", "/"));
+    EventBuilder::new(method, path)
+        .route_key(route_key)
+        .host("api.example.test")
+        .header("user-agent", "gatehouse-tests/1.0")
+        .source_ip("203.0.113.7")
+        .time(test_time())
 }
 
 impl TestApp {

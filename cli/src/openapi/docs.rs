@@ -13,8 +13,8 @@ const SECOND_FACTOR: Response = Response {
 };
 
 pub const INFO_DESCRIPTION: &str = r#"Laravel's auth tables on AWS Lambda: users and sessions, personal access tokens, password reset, cross-app sessions. Every error is `{"error": {"code", "message", "fields"?}}`. Every response carries `Cache-Control: no-store`, `Referrer-Policy: no-referrer`, `Strict-Transport-Security: max-age=63072000; includeSubDomains` and `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`."#;
-pub const BEARER_DESCRIPTION: &str = r#"`<id>|<secret>` personal access token. A token stops working at its own expiry, or when it is older than GATEHOUSE_TOKEN_MAX_AGE_MINUTES (checked on every request, whenever it was minted)."#;
-pub const COOKIE_DESCRIPTION: &str = r#"The session cookie: `__Host-gatehouse_session` (`__Secure-` and a `Domain` when GATEHOUSE_SESSION_DOMAIN is set). A state change it authenticates is refused with 403 `csrf` when the browser says the request comes from another site (`Sec-Fetch-Site` not `same-origin`/`none`, or an `Origin` neither the API's own nor allowed). A session ends after its idle lifetime, and at the latest at its absolute lifetime from login (GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES, 30 days by default), which activity and "remember me" cannot extend. It is accepted only by the app that issued it."#;
+pub const BEARER_DESCRIPTION: &str = r#"`<id>.<user id>|<secret>` personal access token (tokens minted before tokens named their owner are `<id>|<secret>` and still work). The check reads the token and its owner in one call: a token stops working as soon as its user is deleted or disabled or its credentials change (a reset, a password change, other devices logged out), even before its revocation has run. A token stops working at its own expiry, or when it is older than GATEHOUSE_TOKEN_MAX_AGE_MINUTES (checked on every request, whenever it was minted)."#;
+pub const COOKIE_DESCRIPTION: &str = r#"The session cookie: `__Host-gatehouse_session` (`__Secure-` and a `Domain` when GATEHOUSE_SESSION_DOMAIN is set). A state change it authenticates is refused with 403 `csrf` when the browser says the request comes from another site (`Sec-Fetch-Site` not `same-origin`/`none`, or an `Origin` neither the API's own nor allowed). A session ends after its idle lifetime, and at the latest at its absolute lifetime from login (GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES, 30 days by default), which activity and "remember me" cannot extend. It is accepted only by the app that issued it. Its value is a 256-bit random id, `.`, and the user id: the check reads the session and its user in one call, so a session stops working as soon as its user is deleted or disabled or its credentials change, even before its revocation has run."#;
 
 /// 403 on a cookie-authenticated state change sent from another site.
 /// 403 on the routes a handoff-opened session may not use.
@@ -81,7 +81,7 @@ pub static OPS: &[Op] = &[
                 description: r#"Logged in; a fresh session cookie is set."#,
                 schema: Some("UserBody"),
                 set_cookie: Some(
-                    r#"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain) and, on a device that had none, the device cookie `__Host-gatehouse_session_device` (HttpOnly; Secure; SameSite=Strict; a year) that exempts this device from the per-account limit for this account."#,
+                    r#"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain) and, on a device the account does not know now, the device cookie `__Host-gatehouse_session_device` (HttpOnly; Secure; SameSite=Strict; a year; bound to the user and its credentials version, listed on the account, at most 20): this device's sign-ins are then held to its own count and the account's known-device ceiling instead of the per-account limit for unknown devices, until a reset, a password change or a logout of other devices voids it."#,
                 ),
             },
             SECOND_FACTOR,
@@ -90,7 +90,7 @@ pub static OPS: &[Op] = &[
             CSRF_OR_DISABLED,
             (
                 429,
-                r#"Too many attempts, counted before any hash: per (email, client), per client, and per account from devices without a device cookie (a known device has its own count, so a flood cannot lock the owner out)."#,
+                r#"Too many attempts, counted before any hash: per (email, client), per client, and per account from devices the account does not know (no device cookie, or one a credentials change voided); a known device has its own count and the account's known-device ceiling, so a flood cannot lock the owner out."#,
             ),
         ],
         query: &[],
@@ -133,7 +133,7 @@ pub static OPS: &[Op] = &[
         description: None,
         ok: &[Response {
             status: 200,
-            description: r#"Sessions, with a hint instead of each id."#,
+            description: r#"Sessions, with a hint instead of each id, and how many devices the account knows."#,
             schema: Some("SessionsBody"),
             set_cookie: None,
         }],
@@ -173,7 +173,7 @@ pub static OPS: &[Op] = &[
         tag: "users",
         summary: r#"Confirm the password in this session (Laravel's `password.confirm`)."#,
         description: Some(
-            r#"Proves the password again and records the confirmation on the current session. A confirmation counts as recent for GATEHOUSE_PASSWORD_TIMEOUT_SECONDS (3 hours by default); `POST /tokens` from a session needs one to mint a token with `*` abilities or without an expiry."#,
+            r#"Proves the password again and records the confirmation on the current session. A confirmation counts as recent for GATEHOUSE_PASSWORD_TIMEOUT_SECONDS (15 minutes by default); signing in or registering is never one. Adding a passkey, changing the address, turning two-factor authentication on or off, new recovery codes, deleting the account and, from a session, minting a strong token — `*` abilities, `tokens:create` or `cross-app:handoff`, no expiry, or a life past GATEHOUSE_TOKEN_STRONG_AFTER_DAYS (30 by default) — need one."#,
         ),
         ok: &[Response { status: 204, description: r#"Confirmed."#, schema: None, set_cookie: None }],
         errors: &[
@@ -205,7 +205,7 @@ pub static OPS: &[Op] = &[
         tag: "tokens",
         summary: r#"Create a personal access token (needs ability tokens:create when called with a token)."#,
         description: Some(
-            r#"A token is never stronger than the credential that mints it. From a token (which needs `tokens:create`): the new token's abilities must be within the parent's (422 on `abilities`), its expiry is capped at the parent's, and revoking the parent revokes it (with the handoffs and cross-app sessions derived from it). From a session: a token with `*` abilities or with no expiry needs a recent password confirmation (`POST /user/confirm-password`, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS, 3 hours by default), otherwise 423 `password_confirmation_required`. GATEHOUSE_TOKEN_MAX_AGE_MINUTES caps every expiry."#,
+            r#"A token is never stronger than the credential that mints it. From a token (which needs `tokens:create`): the new token's abilities must be within the parent's (422 on `abilities`), its expiry is capped at the parent's, and revoking the parent revokes it (with the handoffs and cross-app sessions derived from it). From a session: a strong token — `*` abilities, `tokens:create` or `cross-app:handoff`, no expiry, or a life past GATEHOUSE_TOKEN_STRONG_AFTER_DAYS (30 by default) — needs a recent password confirmation (`POST /user/confirm-password`, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS, 15 minutes by default; signing in is none), otherwise 423 `password_confirmation_required`. GATEHOUSE_TOKEN_MAX_AGE_MINUTES caps every expiry. A user's credentials mint at most GATEHOUSE_TOKENS_PER_USER_PER_HOUR (20) tokens an hour and GATEHOUSE_TOKENS_PER_USER_PER_DAY (100) a day, counted before anything is written (429 with Retry-After)."#,
         ),
         ok: &[Response {
             status: 201,
@@ -225,7 +225,7 @@ pub static OPS: &[Op] = &[
             (422, r#"Validation failed (e.g. `fields.abilities` when they exceed the calling token's)."#),
             (
                 423,
-                r#"Code `password_confirmation_required`: from a session, a token with `*` abilities or without an expiry needs a recent password confirmation (`POST /user/confirm-password`); confirm and retry."#,
+                r#"Code `password_confirmation_required`: from a session, a strong token (`*`, `tokens:create`, `cross-app:handoff`, no expiry, or a long life) needs a recent password confirmation (`POST /user/confirm-password`); confirm and retry."#,
             ),
         ],
         query: &[],
@@ -522,7 +522,7 @@ pub static OPS: &[Op] = &[
         tag: "users",
         summary: "Delete the account and everything of it (Jetstream's delete-user).",
         description: Some(
-            r"Session only, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS of a password confirmation (`POST /user/confirm-password`; logging in counts), else 423 `password_confirmation_required`. The user and its email reservation go first, in one transaction (the address can register again at once, and no credential verified before can be issued after); then every session, token and handoff, the reset token, the throttle counts keyed by the user; cross-app audit records keep only a pseudonym (no IP address or user agent). A mail tells the address. A session opened by another app's handoff cannot delete the account (403).",
+            r"Session only, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS of a password confirmation (`POST /user/confirm-password`; signing in is none), else 423 `password_confirmation_required`. A job that finishes the deletion is queued first (a minute later); then one write marks the user as being deleted and moves its credentials version on, so from that moment no check honours any of its sessions or tokens (each check reads the owner with the credential, in one call), nothing can be issued and no sign-in succeeds; then every session, token and handoff goes, the user and its email reservation in one transaction (the address can register again), the reset token, the throttle counts keyed by the user; cross-app audit records keep only a pseudonym (no IP address or user agent). A mail tells the address. Should the request be cut short after the mark (503), the job finishes the deletion. A session opened by another app's handoff cannot delete the account (403).",
         ),
         ok: &[Response {
             status: 204,
@@ -539,7 +539,7 @@ pub static OPS: &[Op] = &[
         tag: "users",
         summary: "Ask to change the account's address: a confirmation link goes to the new one, a notice to the current one.",
         description: Some(
-            r"Session only, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS of a password confirmation (`POST /user/confirm-password`; logging in counts), else 423 `password_confirmation_required`. Counted per user before anything is read (GATEHOUSE_VERIFY_RESEND_PER_MINUTE a minute, 10 a day). Nothing changes until the link mailed to the new address (GATEHOUSE_EMAIL_CHANGE_URL, expiring as verification links do) is opened by this user: `GET /user/email/confirm/{id}`. The link is signed over the current address and the credentials version, so a password change, a reset or another confirmed change voids it; nothing is stored meanwhile.",
+            r"Session only, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS of a password confirmation (`POST /user/confirm-password`; signing in is none), else 423 `password_confirmation_required`. Counted per user before anything is read (GATEHOUSE_VERIFY_RESEND_PER_MINUTE a minute, 10 a day). Nothing changes until the link mailed to the new address (GATEHOUSE_EMAIL_CHANGE_URL, expiring as verification links do) is opened by this user: `GET /user/email/confirm/{id}`. The link is signed over the current address and the credentials version, so a password change, a reset or another confirmed change voids it; nothing is stored meanwhile.",
         ),
         ok: &[Response {
             status: 202,

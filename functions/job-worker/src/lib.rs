@@ -21,6 +21,8 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     w.register(gatehouse::email_verification::SEND_VERIFICATION, verification);
     let deleted = gatehouse::account_deletion::SendAccountDeleted { mailer: mailer.clone() };
     w.register(gatehouse::account_deletion::SEND_ACCOUNT_DELETED, deleted);
+    let finish = gatehouse::account_deletion::FinishDeletion { config: config.clone() };
+    w.register(gatehouse::account_deletion::FINISH_DELETION, finish);
     use gatehouse::email_change::{SEND_CONFIRMATION, SEND_NOTICE, SendConfirmation, SendNotice};
     w.register(SEND_CONFIRMATION, SendConfirmation { config: config.clone(), mailer: mailer.clone() });
     w.register(SEND_NOTICE, SendNotice { mailer: mailer.clone() });

@@ -94,13 +94,13 @@ async fn login(call: Call<'_>) -> Reply {
     })?;
     let device = call.cookie(&gatehouse_http::device_cookie_name(&app.config.session));
     let attempt = PasswordAttempt::new(password);
-    let (user, session) = match app.auth.login(&email, attempt, remember, &call.meta(), device.as_deref()).await? {
-        Login::Session(user, session) => (user, session),
+    let (user, opened) = match app.auth.login(&email, attempt, remember, &call.meta(), device.as_deref()).await? {
+        Login::Session(user, opened) => (user, opened),
         Login::SecondFactor(challenge) => return Ok(two_factor::challenged(app, &challenge)),
     };
     let resp = json(StatusCode::OK, &UserBody::from(user.as_ref()));
-    let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember));
-    Ok(gatehouse_http::remember_device(app, call.req, resp, &email))
+    let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &opened.session, remember));
+    Ok(gatehouse_http::remember_device(app, resp, opened.device_cookie.as_deref()))
 }
 
 async fn logout(call: Call<'_>) -> Reply {
@@ -127,6 +127,7 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     (
         "table/users",
         &[
+            "dynamodb:BatchGetItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
@@ -138,6 +139,7 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     (
         "table/sessions",
         &[
+            "dynamodb:BatchGetItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
@@ -149,6 +151,7 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     (
         "table/personal_access_tokens",
         &[
+            "dynamodb:BatchGetItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",

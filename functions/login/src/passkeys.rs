@@ -81,8 +81,9 @@ pub async fn login(call: Call<'_>) -> Reply {
     let meta = call.meta();
     let user = passkeys::assert(&app.auth, &rp(&call)?, credential.as_bytes(), &meta).await?;
     // Not a password confirmation: the password-gated actions still ask for the password.
-    let session = app.auth.open_session(&user, remember, &meta, false).await?;
+    let device = call.cookie(&gatehouse_http::device_cookie_name(&app.config.session));
+    let opened = app.auth.open_session(&user, remember, &meta, device.as_deref()).await?;
     let resp = json(StatusCode::OK, &UserBody::from(&user));
-    let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember));
-    Ok(gatehouse_http::remember_device(app, call.req, resp, &user.email))
+    let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &opened.session, remember));
+    Ok(gatehouse_http::remember_device(app, resp, opened.device_cookie.as_deref()))
 }

@@ -22,7 +22,12 @@ pub(crate) async fn list(call: Call<'_>) -> Reply {
     let key = &call.app.config.app_key;
     let handle = |s: &gatehouse::sessions::SessionRecord| key.session_handle(caller.user_id(), &s.key);
     let sessions = list.iter().map(|s| SessionView::new(s, current, handle(s))).collect();
-    let body = SessionsBody { sessions, two_factor_enabled: user.two_factor.enabled(), passkeys: user.passkeys.len() };
+    let body = SessionsBody {
+        sessions,
+        two_factor_enabled: user.two_factor.enabled(),
+        passkeys: user.passkeys.len(),
+        known_devices: user.devices.len(),
+    };
     Ok(json(StatusCode::OK, &body))
 }
 
@@ -81,6 +86,8 @@ pub(crate) async fn confirmed_password_status(call: Call<'_>) -> Reply {
 /// everything derived from it; ending the current one logs out (the cookie is cleared).
 pub(crate) async fn end(call: Call<'_>) -> Reply {
     let (user_id, current) = call.session().await?;
+    // A session another app's handoff opened ends itself (`POST /logout`), never the user's others.
+    gatehouse::auth::refuse_derived(&current)?;
     let app = call.app;
     match app.auth.end_session(&user_id, call.param(0)).await? {
         None => Err(ApiError::not_found()),

@@ -92,11 +92,13 @@ pub async fn challenge(call: Call<'_>) -> Reply {
     let (user, pending) = two_factor::complete(&app.auth, &app.dispatcher(), &token, answer, &meta).await?;
     match pending {
         Pending::Session { remember } => {
-            let session = app.auth.open_session(&user, remember, &meta, true).await?;
+            let device = call.cookie(&gatehouse_http::device_cookie_name(&app.config.session));
+            let opened = app.auth.open_session(&user, remember, &meta, device.as_deref()).await?;
             let resp = json(StatusCode::OK, &UserBody::from(&user));
-            let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, remember));
+            let resp =
+                with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &opened.session, remember));
             // Signed in: this device now has its own login count, as after a one-factor login.
-            Ok(gatehouse_http::remember_device(app, call.req, resp, &user.email))
+            Ok(gatehouse_http::remember_device(app, resp, opened.device_cookie.as_deref()))
         }
         Pending::Token { name, abilities, expires_in_minutes } => {
             let req = gatehouse::token_issuer::TokenRequest {

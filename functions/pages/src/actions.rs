@@ -125,9 +125,21 @@ pub(crate) fn segment(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// `POST /account/tokens`: `POST /tokens`; the page again with the plaintext, this once.
+/// `POST /account/tokens`: the password confirmed first when given (a strong token needs it),
+/// then `POST /tokens`; the page again with the plaintext, this once.
 pub async fn create_token(call: Call<'_>) -> Reply {
     let p = form_or_refusal!(call);
+    let form = || {
+        Form::default()
+            .with_value("name", p.get("name"))
+            .with_value("abilities", p.get("abilities"))
+            .with_value("expires_in_minutes", p.get("expires_in_minutes"))
+    };
+    if !p.text("password").is_empty()
+        && let Err(refusal) = confirm_password(&call, &p).await
+    {
+        return refused(&call, &refusal, ("token-", form())).await;
+    }
     let mut body = json!({ "name": p.text("name") });
     let abilities: Vec<&str> =
         p.get("abilities").unwrap_or_default().split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
@@ -143,11 +155,7 @@ pub async fn create_token(call: Call<'_>) -> Reply {
         let state = State { new_token: Some(reply.body.clone()), ..State::default() };
         return render(&call, state, StatusCode::CREATED).await;
     }
-    let form = Form::default()
-        .with_value("name", p.get("name"))
-        .with_value("abilities", p.get("abilities"))
-        .with_value("expires_in_minutes", p.get("expires_in_minutes"));
-    refused(&call, &reply, ("token-", form)).await
+    refused(&call, &reply, ("token-", form())).await
 }
 
 /// `POST /account/tokens/{id}/revoke`: `DELETE /tokens/{id}`.

@@ -73,6 +73,8 @@ pub(crate) fn tokens_section(token: &str, tokens: Option<&[Value]>, new_token: O
             (field(form, "token-", Input::new("abilities", "Abilities", "text", "off").optional()
                 .hint("Comma-separated, such as read, write. Leave empty for every ability.")))
             (expiry_select(form))
+            (field(form, "token-", Input::new("password", "Your password", "password", "current-password").optional()
+                .hint("Needed for a token with every ability, one that can make tokens or hand off, one that never expires or lives longer than 30 days.")))
         }))
     }
     }

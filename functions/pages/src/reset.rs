@@ -86,13 +86,18 @@ fn invalid_link(call: &Call<'_>, message: &str, cookies: Vec<HeaderValue>) -> Re
     Ok(view::html(StatusCode::BAD_REQUEST, view::layout(&f, body), cookies))
 }
 
-fn reset_page(call: &Call<'_>, email: &str, form: &Form, error: Option<Failure>) -> Reply {
+/// The form; it names the account only when given the address of a link that checked out.
+fn reset_page(call: &Call<'_>, email: Option<&str>, form: &Form, error: Option<Failure>) -> Reply {
     let (token, cookies) = form_token(call);
     let min = call.app.config.passwords.min_len;
     let hint = format!("At least {min} characters.");
     let body = html! {
         section {
-            p { "Choose a new password for " strong { (email) } "." }
+            @if let Some(email) = email {
+                p { "Choose a new password for " strong { (email) } "." }
+            } @else {
+                p { "Choose a new password." }
+            }
             (view::form("/account/reset-password", &token, "Reset password", html! {
                 (field(form, "", Input::new("password", "New password", "password", "new-password").hint(&hint)))
                 (field(form, "", Input::new("password_confirmation", "Confirm new password", "password", "new-password")))
@@ -104,7 +109,8 @@ fn reset_page(call: &Call<'_>, email: &str, form: &Form, error: Option<Failure>)
 
 /// `GET /account/reset-password`: with `?token=…&email=…` (the mailed link) the link's contents
 /// go into a cookie and the browser is sent to the same page without them; without a query, the
-/// form for the link in the cookie.
+/// form for the link in the cookie. Any page can send a browser to the landing with a link of
+/// its making, so the form names the address only once the link's token checks out.
 pub async fn reset_form(call: Call<'_>) -> Reply {
     let name = reset_cookie_name(&call);
     let q = call.req.query_string_parameters();
@@ -123,7 +129,20 @@ pub async fn reset_form(call: Call<'_>) -> Reply {
     let Some(link) = read_link_cookie(&call, &name) else {
         return invalid_link(&call, "Open the link from your email again, or ask for a new one.", Vec::new());
     };
-    reset_page(&call, link["email"].as_str().unwrap_or_default(), &Form::default(), None)
+    let shown = checked_address(&call, &link).await;
+    reset_page(&call, shown.as_ref().map(gatehouse::Email::as_str), &Form::default(), None)
+}
+
+/// The address of the link in the cookie when its token is the live one for that address (a
+/// store that fails shows none: the reset itself judges the link again).
+async fn checked_address(call: &Call<'_>, link: &Value) -> Option<gatehouse::Email> {
+    let email = gatehouse::Email::parse(link["email"].as_str()?).ok()?;
+    let token = PlainResetToken::parse(link["token"].as_str()?)?;
+    let broker = gatehouse::password_broker::PasswordBroker::new(call.app.auth.clone(), call.app.dispatcher());
+    broker.link_address(&email, &token).await.unwrap_or_else(|e| {
+        tracing::warn!(event = "reset_link_unchecked", error = %e);
+        None
+    })
 }
 
 /// `POST /account/reset-password`: `POST /reset-password` with the link's token and address.
@@ -153,5 +172,6 @@ pub async fn reset(call: Call<'_>) -> Reply {
         );
     }
     let (form, message) = failed(Form::default(), &reply);
-    reset_page(&call, &email, &form, Some(message))
+    let shown = checked_address(&call, &link).await;
+    reset_page(&call, shown.as_ref().map(gatehouse::Email::as_str), &form, Some(message))
 }

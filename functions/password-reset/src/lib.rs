@@ -2,7 +2,7 @@
 //! `PasswordBroker`.
 
 use gatehouse::password::PasswordContext;
-use gatehouse::password_broker::{PasswordBroker, ResetError};
+use gatehouse::password_broker::{PasswordBroker, RequestLinkError, ResetError};
 use gatehouse::password_reset_tokens::PlainResetToken;
 use gatehouse::throttle::{Limit, client_key};
 use gatehouse_http::views::MessageView;
@@ -34,11 +34,15 @@ async fn forgot(call: Call<'_>) -> Reply {
     let client = client_key(call.meta().ip.as_deref());
     let limit = Limit::per_minute(app.config.reset.per_ip_per_minute);
     app.auth.limit(&format!("forgot-password:{client}"), limit).await?;
-    broker(app).request_link(&email).await.map_err(|e| {
-        tracing::error!(error = %e, "could not queue the reset link job");
-        ApiError::unavailable()
-    })?;
-    Ok(json(StatusCode::ACCEPTED, &MessageView { message: FORGOT_MESSAGE }))
+    // Queued, or held by the address's window or daily cap: one answer, whatever the address.
+    match broker(app).request_link(&email).await {
+        Ok(_) => Ok(json(StatusCode::ACCEPTED, &MessageView { message: FORGOT_MESSAGE })),
+        Err(RequestLinkError::Store(e)) => Err(e.into()),
+        Err(RequestLinkError::Dispatch(e)) => {
+            tracing::error!(error = %e, "could not queue the reset link job");
+            Err(ApiError::unavailable())
+        }
+    }
 }
 
 fn invalid_token() -> ApiError {

@@ -20,7 +20,11 @@ pub fn deny() -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
 /// API Gateway's REQUEST authorizer (payload 2.0, simple responses): a bearer token or the session
 /// cookie, read as the HTTP functions read them, one consistent read on the hot path. Expired,
 /// revoked, malformed or unknown credentials, a missing ability, or a store failure (fail
-/// closed) are all "not authorized".
+/// closed) are all "not authorized"; so are, before any read, a route that is not one of the
+/// API's when `GATEHOUSE_CUSTOMER_ROUTES` lists them, and a state change the session cookie
+/// authenticates that the browser says comes from another site (gatehouse's own Origin /
+/// `Sec-Fetch-Site` rule, [`gatehouse_http::origin_rule`]; bearer tokens are exempt). The
+/// context tells the backend which credential it saw: `credential` is `session` or `token`.
 pub async fn authorize(
     access: &Access,
     abilities: &RouteAbilities,
@@ -30,9 +34,20 @@ pub async fn authorize(
     else {
         return deny();
     };
-    let name = &access.config.session.cookie_name;
-    let cookie = gatehouse_http::find_cookie(event.cookies.iter().map(String::as_str), name);
     let route = event.route_key.clone().unwrap_or_default();
+    if !abilities.knows(&route) {
+        tracing::warn!(event = "authorizer_unknown_route", route = %route);
+        return deny();
+    }
+    let session = &access.config.session;
+    let cookie = gatehouse_http::find_cookie(event.cookies.iter().map(String::as_str), &session.cookie_name);
+    if bearer.is_none() && cookie.is_some() {
+        let method = &event.request_context.http.method;
+        if let Err(refused) = gatehouse_http::origin_rule(method, &event.headers, session) {
+            tracing::warn!(event = "csrf_refused", sec_fetch_site = ?refused.sec_fetch_site, origin = ?refused.origin, method = %method, route = %route);
+            return deny();
+        }
+    }
     let principal = match access.principal(bearer.as_deref(), cookie.as_deref()).await {
         Ok(Some(p)) => p,
         Ok(None) => return deny(),
@@ -58,8 +73,14 @@ pub async fn authorize(
         "email_verified": principal.email_verified(),
     });
     match &principal {
-        Principal::Token { token_id, .. } => context["token_id"] = json!(token_id.as_str()),
-        Principal::Session { key, .. } => context["session_id"] = json!(key.as_str()),
+        Principal::Token { token_id, .. } => {
+            context["credential"] = json!("token");
+            context["token_id"] = json!(token_id.as_str());
+        }
+        Principal::Session { key, .. } => {
+            context["credential"] = json!("session");
+            context["session_id"] = json!(key.as_str());
+        }
     }
     let mut r = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
     r.is_authorized = true;
@@ -69,6 +90,9 @@ pub async fn authorize(
 
 /// What the `token-check` authorizer's code does to AWS.
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
-    ("table/personal_access_tokens", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
-    ("table/sessions", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    ("table/personal_access_tokens", &["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    ("table/sessions", &["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    // The owner, read with the credential (and on its own for a credential from before
+    // presented values named their owner).
+    ("table/users", &["dynamodb:BatchGetItem", "dynamodb:GetItem"]),
 ];

@@ -135,11 +135,29 @@ async fn revoke(call: Call<'_>) -> Reply {
 
 /// What the `tokens` function's code does to AWS (see `gatehouse_login::PERMISSIONS`).
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
-    ("table/users", &["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]),
-    ("table/sessions", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    (
+        "table/users",
+        &["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
+    ),
+    (
+        "table/sessions",
+        &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        ],
+    ),
     (
         "table/personal_access_tokens",
-        &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+        &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        ],
     ),
     ("table/personal_access_tokens/index/by_tokenable", &["dynamodb:Query"]),
     ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),

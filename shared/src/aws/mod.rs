@@ -44,8 +44,9 @@ impl Stores {
     ) -> Self {
         let db = dynamo::Client::new(sdk);
         let t = |def| Table::new(db.clone(), names, def, clock.clone());
-        let sessions = Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS)));
-        let tokens = Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS)));
+        let users_table = names.table(schema::USERS.logical);
+        let sessions = Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS), users_table.clone()));
+        let tokens = Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS), users_table));
         let cross_app =
             Arc::new(dynamo::DynamoCrossApp::new(t(schema::CROSS_APP_HANDOFFS), t(schema::CROSS_APP_SESSIONS)));
         let credentials = Arc::new(dynamo::DynamoCredentials::new(

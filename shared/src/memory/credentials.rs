@@ -2,11 +2,11 @@
 
 use super::{MemoryCrossApp, MemorySessions, MemoryTokens, MemoryUsers, Table};
 use crate::clock::is_live;
-use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential};
+use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice};
 use crate::error::{StoreError, StoreResult};
 use crate::personal_access_tokens::TokenId;
 use crate::sessions::SessionKey;
-use crate::users::UserId;
+use crate::users::{KnownDevice, UserId, evicted_devices};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,8 +35,14 @@ impl MemoryCredentials {
 
 #[async_trait]
 impl CredentialStore for MemoryCredentials {
-    async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool> {
-        let users = self.users.by_id.lock();
+    async fn issue_on_device(
+        &self,
+        version: u64,
+        entry: &CredentialEntry,
+        credential: NewCredential<'_>,
+        device: Option<NewDevice<'_>>,
+    ) -> StoreResult<bool> {
+        let mut users = self.users.by_id.lock();
         if users.get(&entry.user_id).is_none_or(|u| u.credentials_version != version || u.disabled_at.is_some()) {
             return Ok(false);
         }
@@ -87,6 +93,17 @@ impl CredentialStore for MemoryCredentials {
             }
         }
         self.entries.lock().entry(entry.user_id.clone()).or_default().insert(entry.credential.clone(), entry.clone());
+        // As the DynamoDB update does: the list written whole when none was read, else the
+        // device added and the oldest read evicted.
+        if let (Some(d), Some(u)) = (device, users.get_mut(&entry.user_id)) {
+            if d.listed.is_empty() {
+                u.devices.clear();
+            }
+            let evicted = evicted_devices(d.listed);
+            u.devices.retain(|k| !evicted.iter().any(|e| e.id == k.id) && k.id != d.id);
+            u.devices.push(KnownDevice { id: d.id.to_owned(), issued_at: d.issued_at });
+            u.devices.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then_with(|| a.id.cmp(&b.id)));
+        }
         drop(users);
         Ok(true)
     }

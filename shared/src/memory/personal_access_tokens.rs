@@ -10,16 +10,32 @@ use async_trait::async_trait;
 pub struct MemoryTokens {
     clock: SharedClock,
     pub(super) rows: Table<TokenId, PersonalAccessToken>,
+    /// The users table, for [`TokenStore::find_with_owner`].
+    owners: Option<std::sync::Arc<super::MemoryUsers>>,
 }
 
 impl MemoryTokens {
     pub fn new(clock: SharedClock) -> Self {
-        Self { clock, rows: Table::default() }
+        Self { clock, rows: Table::default(), owners: None }
+    }
+
+    /// Reads owners from `users` (without it, every owner is absent).
+    pub fn with_owners(self, users: std::sync::Arc<super::MemoryUsers>) -> Self {
+        Self { owners: Some(users), ..self }
     }
 }
 
 #[async_trait]
 impl TokenStore for MemoryTokens {
+    async fn find_with_owner(
+        &self,
+        id: &TokenId,
+        owner: &crate::users::UserId,
+    ) -> StoreResult<(Option<PersonalAccessToken>, Option<crate::users::OwnerState>)> {
+        let state = self.owners.as_ref().and_then(|u| u.owner_state(owner));
+        Ok((self.find(id).await?, state))
+    }
+
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
         let now = self.clock.now();
         Ok(self.rows.lock().get(id).filter(|t| is_live(t.expires_at, now)).cloned())

@@ -10,16 +10,32 @@ use async_trait::async_trait;
 pub struct MemorySessions {
     pub(super) clock: SharedClock,
     pub(super) rows: Table<SessionKey, SessionRecord>,
+    /// The users table, for [`SessionStore::find_with_owner`].
+    owners: Option<std::sync::Arc<super::MemoryUsers>>,
 }
 
 impl MemorySessions {
     pub fn new(clock: SharedClock) -> Self {
-        Self { clock, rows: Table::default() }
+        Self { clock, rows: Table::default(), owners: None }
+    }
+
+    /// Reads owners from `users` (without it, every owner is absent).
+    pub fn with_owners(self, users: std::sync::Arc<super::MemoryUsers>) -> Self {
+        Self { owners: Some(users), ..self }
     }
 }
 
 #[async_trait]
 impl SessionStore for MemorySessions {
+    async fn find_with_owner(
+        &self,
+        key: &SessionKey,
+        owner: &UserId,
+    ) -> StoreResult<(Option<SessionRecord>, Option<crate::users::OwnerState>)> {
+        let state = self.owners.as_ref().and_then(|u| u.owner_state(owner));
+        Ok((self.find(key).await?, state))
+    }
+
     async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
         let live_now = self.clock.now();
         Ok(match self.rows.lock().get_mut(key) {

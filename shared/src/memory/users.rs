@@ -17,6 +17,11 @@ pub struct MemoryUsers {
 }
 
 impl MemoryUsers {
+    /// What a credential check needs of `id` (`None`: no such user).
+    pub(super) fn owner_state(&self, id: &UserId) -> Option<crate::users::OwnerState> {
+        self.by_id.lock().get(id).map(crate::users::OwnerState::of)
+    }
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -59,11 +64,19 @@ impl UserStore for MemoryUsers {
                 if change.clear_passkeys.is_some() {
                     u.passkeys.clear();
                 }
+                if change.clear_two_factor {
+                    u.two_factor = TwoFactor::default();
+                }
                 if let Some(h) = change.password {
                     u.password_hash = h.clone();
                 }
                 if change.revoke {
                     u.credentials_version += 1;
+                    // The devices were known under the old version: their cookies name it.
+                    u.devices.clear();
+                }
+                if change.delete {
+                    u.deleted_at = u.deleted_at.or(Some(now));
                 }
                 match change.disable {
                     Some(true) => u.disabled_at = u.disabled_at.or(Some(now)),
@@ -89,7 +102,7 @@ impl UserStore for MemoryUsers {
     }
 
     async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
-        let EmailMove { from, to, version } = m;
+        let EmailMove { from, to, version, from_tag } = m;
         if from.normalized() == to.normalized() {
             return Err(StoreError::Rejected("an email change needs a different address".into()));
         }
@@ -106,6 +119,7 @@ impl UserStore for MemoryUsers {
             u.email = to.clone();
             u.email_verified_at = Some(now);
             u.updated_at = now;
+            u.email_changed_from = Some(from_tag.to_owned());
         }
         Ok(EmailSwap::Changed)
     }

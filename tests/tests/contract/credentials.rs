@@ -79,3 +79,63 @@ pub async fn nothing_is_issued_to_a_disabled_user_under_any_version(env: TestEnv
     assert_eq!(env.stores.users.change_credentials(&u.id, 2, enable, now(&env)).await.unwrap(), Some(2));
     assert!(env.stores.credentials.issue(2, &e, NewCredential::Session(&rec)).await.unwrap());
 }
+
+/// A sign-in's new device is listed on the user by the very step that issues its session (one
+/// write, under the same condition), at most 20 with the oldest going first, and a move of the
+/// credentials version forgets them all (a rehash, which keeps the version, keeps them).
+pub async fn a_device_is_listed_by_its_sessions_issue_capped_at_twenty_and_forgotten_when_the_version_moves(
+    env: TestEnv,
+) {
+    use gatehouse::credentials::NewDevice;
+    use gatehouse::users::MAX_DEVICES;
+    let u = user(&env, "devices@example.com");
+    env.stores.users.create(&u).await.unwrap();
+    let listed = || async { env.stores.users.find(&u.id).await.unwrap().unwrap().devices };
+    let ids = |devices: &[gatehouse::users::KnownDevice]| devices.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+    let sign_in = |version: u64, id: String, read: Vec<gatehouse::users::KnownDevice>| {
+        let (_, rec) = session(&env, Some(&u.id), Span::minutes(120));
+        let e = entry(&u.id, CredentialRef::session(&rec.key), None);
+        let stores = env.stores.clone();
+        let at = now(&env) + Span::milliseconds(i64::try_from(read.len()).unwrap());
+        async move {
+            let device = NewDevice { id: &id, issued_at: at, listed: &read };
+            stores.credentials.issue_on_device(version, &e, NewCredential::Session(&rec), Some(device)).await.unwrap()
+        }
+    };
+    assert!(listed().await.is_empty(), "a new user knows no device");
+    // A refused issue lists nothing.
+    assert!(!sign_in(3, gatehouse::keys::new_device_id(), vec![]).await);
+    assert!(listed().await.is_empty());
+    let mut given = Vec::new();
+    for _ in 0..MAX_DEVICES {
+        let id = gatehouse::keys::new_device_id();
+        assert!(sign_in(0, id.clone(), listed().await).await);
+        given.push(id);
+    }
+    assert_eq!(ids(&listed().await), given, "listed oldest first, every one of twenty");
+    // The twenty-first evicts the oldest.
+    let newest = gatehouse::keys::new_device_id();
+    assert!(sign_in(0, newest.clone(), listed().await).await);
+    let now_listed = ids(&listed().await);
+    assert_eq!(now_listed.len(), MAX_DEVICES);
+    assert!(!now_listed.contains(&given[0]), "the oldest is gone");
+    assert_eq!(now_listed[..MAX_DEVICES - 1], given[1..], "the others stay");
+    assert_eq!(now_listed.last(), Some(&newest));
+    // An issue without a device (a token, a handoff, a rotated session) leaves the list alone.
+    let (_, rec) = session(&env, Some(&u.id), Span::minutes(120));
+    let e = entry(&u.id, CredentialRef::session(&rec.key), None);
+    assert!(env.stores.credentials.issue(0, &e, NewCredential::Session(&rec)).await.unwrap());
+    assert_eq!(listed().await.len(), MAX_DEVICES);
+    // A change that keeps the version (a sign-in's rehash) keeps them; one that moves it does not.
+    let keep = CredentialChange::default();
+    assert_eq!(env.stores.users.change_credentials(&u.id, 0, keep, now(&env)).await.unwrap(), Some(0));
+    assert_eq!(listed().await.len(), MAX_DEVICES);
+    let revoke = CredentialChange { revoke: true, ..CredentialChange::default() };
+    assert_eq!(env.stores.users.change_credentials(&u.id, 0, revoke, now(&env)).await.unwrap(), Some(1));
+    assert!(listed().await.is_empty(), "a version move forgets every device");
+    // Listed again under the new version, from none.
+    let again = gatehouse::keys::new_device_id();
+    assert!(!sign_in(0, gatehouse::keys::new_device_id(), vec![]).await, "not under the old version");
+    assert!(sign_in(1, again.clone(), listed().await).await);
+    assert_eq!(ids(&listed().await), vec![again]);
+}

@@ -22,6 +22,8 @@ fn handoff(env: &TestEnv, user: &UserId) -> (HandoffToken, Handoff) {
         used_at: None,
         credentials_version: 0,
         parent: None,
+        abilities: Some(gatehouse::personal_access_tokens::Abilities::new(vec!["reports:read".into()])),
+        not_after: Some(now(env) + Span::minutes(30)),
     };
     (token, h)
 }

@@ -111,6 +111,8 @@ fn session(env: &TestEnv, user: Option<&UserId>, idle: Span) -> (SessionId, Sess
         parent: None,
         password_confirmed_at: None,
         email_verified: Some(false),
+        abilities: None,
+        not_after: None,
     };
     (id, rec)
 }
@@ -141,6 +143,7 @@ macro_rules! contract {
 contract!(
     passkeys_are_added_within_the_limit_used_from_the_state_read_and_removed,
     a_credential_change_clears_exactly_the_passkeys_it_read_or_nothing,
+    a_credential_change_can_clear_the_second_factor,
     users_are_found_by_id_and_by_email_in_any_case,
     users_with_the_same_email_in_another_case_conflict,
     twenty_concurrent_registrations_of_one_email_let_exactly_one_succeed,
@@ -196,6 +199,7 @@ contract!(
     issuing_is_conditional_on_the_credentials_version,
     nothing_is_issued_to_a_disabled_user_under_any_version,
     twenty_concurrent_issues_racing_a_version_change_never_land_after_it,
+    a_device_is_listed_by_its_sessions_issue_capped_at_twenty_and_forgotten_when_the_version_moves,
     a_job_run_is_claimed_by_exactly_one_of_racing_workers,
     a_completed_run_stays_completed_and_a_released_or_lapsed_one_is_claimable,
     the_queue_sends_receives_and_deletes,

@@ -107,7 +107,12 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
         users
             .change_email(
                 &ann.id,
-                EmailMove { from: &ann.email, to: &Email::parse("BOB@example.com").unwrap(), version: 0 },
+                EmailMove {
+                    from: &ann.email,
+                    to: &Email::parse("BOB@example.com").unwrap(),
+                    version: 0,
+                    from_tag: "t"
+                },
                 now(&env)
             )
             .await
@@ -115,18 +120,28 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
         EmailSwap::Taken
     );
     assert_eq!(
-        users.change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 1 }, now(&env)).await.unwrap(),
+        users
+            .change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 1, from_tag: "t" }, now(&env))
+            .await
+            .unwrap(),
         EmailSwap::Stale,
         "another version"
     );
     assert_eq!(
-        users.change_email(&ann.id, EmailMove { from: &bob.email, to: &to, version: 0 }, now(&env)).await.unwrap(),
+        users
+            .change_email(&ann.id, EmailMove { from: &bob.email, to: &to, version: 0, from_tag: "t" }, now(&env))
+            .await
+            .unwrap(),
         EmailSwap::Stale,
         "another address"
     );
     assert_eq!(
         users
-            .change_email(&UserId::generate(), EmailMove { from: &ann.email, to: &to, version: 0 }, now(&env))
+            .change_email(
+                &UserId::generate(),
+                EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t" },
+                now(&env)
+            )
             .await
             .unwrap(),
         EmailSwap::Stale
@@ -134,11 +149,16 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
     assert_eq!(users.find(&ann.id).await.unwrap().as_ref(), Some(&ann), "nothing moved yet");
     let same = Email::parse("ann@EXAMPLE.com").unwrap();
     assert!(matches!(
-        users.change_email(&ann.id, EmailMove { from: &ann.email, to: &same, version: 0 }, now(&env)).await,
+        users
+            .change_email(&ann.id, EmailMove { from: &ann.email, to: &same, version: 0, from_tag: "t" }, now(&env))
+            .await,
         Err(StoreError::Rejected(_))
     ));
     assert_eq!(
-        users.change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 0 }, now(&env)).await.unwrap(),
+        users
+            .change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t" }, now(&env))
+            .await
+            .unwrap(),
         EmailSwap::Changed
     );
     let got = users.find(&ann.id).await.unwrap().unwrap();
@@ -147,13 +167,17 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
         ("Ann.New@Example.com", Some(now(&env)), now(&env))
     );
     assert_eq!((got.password_hash, got.credentials_version), (ann.password_hash.clone(), 0));
+    assert_eq!(got.email_changed_from.as_deref(), Some("t"), "the swap keeps the old address's tag");
     assert_eq!(
         users.find_by_email(&Email::parse("ann.new@example.com").unwrap()).await.unwrap().map(|u| u.id),
         Some(ann.id.clone())
     );
     assert_eq!(users.find_by_email(&ann.email).await.unwrap(), None, "the old address is free");
     assert_eq!(
-        users.change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 0 }, now(&env)).await.unwrap(),
+        users
+            .change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t" }, now(&env))
+            .await
+            .unwrap(),
         EmailSwap::Stale,
         "done once"
     );
@@ -174,7 +198,10 @@ pub async fn changes_and_registrations_racing_for_one_address_leave_exactly_one_
     for (i, u) in movers.iter().enumerate() {
         let (store, u, to, at) = (users.clone(), u.clone(), target.clone(), now(&env));
         tasks.push(tokio::spawn(async move {
-            let swap = store.change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0 }, at).await.unwrap();
+            let swap = store
+                .change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0, from_tag: "t" }, at)
+                .await
+                .unwrap();
             (swap == EmailSwap::Changed).then_some(u.id)
         }));
         let (store, newcomer) =
@@ -214,7 +241,10 @@ pub async fn a_credential_change_bound_to_an_address_fails_once_the_address_move
     };
     assert_eq!(users.change_credentials(&u.id, 0, bound(&to), now(&env)).await.unwrap(), None, "not the address");
     assert_eq!(
-        users.change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0 }, now(&env)).await.unwrap(),
+        users
+            .change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0, from_tag: "t" }, now(&env))
+            .await
+            .unwrap(),
         EmailSwap::Changed
     );
     assert_eq!(users.change_credentials(&u.id, 0, bound(&u.email), now(&env)).await.unwrap(), None, "moved away");
@@ -452,4 +482,29 @@ pub async fn a_credential_change_clears_exactly_the_passkeys_it_read_or_nothing(
     // The count went with them: the limit counts from zero again.
     assert_eq!(users.add_passkey(&u.id, &a, 1, 2).await.unwrap(), PasskeyAdd::Added);
     assert_eq!(users.add_passkey(&u.id, &b, 1, 2).await.unwrap(), PasskeyAdd::Full);
+}
+
+/// A reset of a never-verified account clears the second factor in the password's own write
+/// (`clear_two_factor`); without it the factor stays.
+pub async fn a_credential_change_can_clear_the_second_factor(env: TestEnv) {
+    use gatehouse::users::TwoFactorWrite;
+    let users = &env.stores.users;
+    let u = user(&env, "tf-clear@example.com");
+    users.create(&u).await.unwrap();
+    let at = now(&env);
+    let codes = vec!["code-hash-1".to_owned(), "code-hash-2".to_owned()];
+    assert!(users.write_two_factor(&u.id, TwoFactorWrite::Begin { sealed: "v1.sealed" }, at).await.unwrap());
+    let confirm = TwoFactorWrite::Confirm { sealed: "v1.sealed", step: 7, recovery: &codes };
+    assert!(users.write_two_factor(&u.id, confirm, at).await.unwrap());
+    let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
+    let keep = CredentialChange { password: Some(&hash), revoke: true, ..CredentialChange::default() };
+    assert_eq!(users.change_credentials(&u.id, 0, keep, at).await.unwrap(), Some(1));
+    assert!(users.find(&u.id).await.unwrap().unwrap().two_factor.enabled(), "kept without the flag");
+    let clear =
+        CredentialChange { password: Some(&hash), revoke: true, clear_two_factor: true, ..CredentialChange::default() };
+    assert_eq!(users.change_credentials(&u.id, 1, clear, at).await.unwrap(), Some(2));
+    let read = users.find(&u.id).await.unwrap().unwrap();
+    assert!(!read.two_factor.enabled());
+    assert_eq!(read.two_factor, gatehouse::users::TwoFactor::default(), "nothing of it is left");
+    assert_eq!(read.credentials_version, 2);
 }

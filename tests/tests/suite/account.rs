@@ -369,7 +369,7 @@ async fn the_cross_app_audit_lists_the_callers_records_newest_first_with_why_the
 #[tokio::test]
 async fn password_checks_are_capped_per_user_across_client_addresses() {
     let t = TestApp::memory(&[]);
-    let cookie = t.signed_up("ann@example.com").await;
+    let cookie = t.registered("ann@example.com").await;
     let confirm = |ip: String| {
         t.login_fn(
             Call::new("POST", "/user/confirm-password")
@@ -495,6 +495,11 @@ fn unique(name: &str) -> String {
     format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
+async fn confirm_password(t: &TestApp, cookie: &str) {
+    let c = Call::new("POST", "/user/confirm-password").cookie(Some(cookie)).json(json!({ "password": PW }));
+    assert_eq!(t.login_fn(c).await.status, 204);
+}
+
 async fn request_change(t: &TestApp, cookie: &str, to: &str) -> Reply {
     t.login_fn(Call::new("POST", "/user/email").cookie(Some(cookie)).json(json!({ "email": to }))).await
 }
@@ -517,6 +522,10 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     let reset = sent.iter().find(|m| m.to == old && m.subject == "Reset your password").expect("a reset mail");
     let i = reset.text.find("token=").unwrap() + 6;
     let reset_token = reset.text[i..i + 64].to_owned();
+    // Signing up is no confirmation: refused before anything else is looked at.
+    let unconfirmed = request_change(&t, &cookie, &new).await;
+    assert_eq!((unconfirmed.status, unconfirmed.error_code()), (423, Some("password_confirmation_required")));
+    confirm_password(&t, &cookie).await;
 
     // Refused before anything is mailed: a bad, the same or a taken address; a token; no session.
     for (body, field) in [(json!({"email": "nope"}), "email"), (json!({}), "email"), (json!({"email": 7}), "email")] {
@@ -541,7 +550,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     assert_eq!(t.login_fn(bearer).await.status, 401, "a session route");
     assert!(mails(&t).await.is_empty());
 
-    // Asked (logging in counted as the confirmation): a link to the new address, a notice to the old.
+    // Confirmed: a link to the new address, a notice to the old.
     let asked = request_change(&t, &cookie, &new).await;
     assert_eq!(asked.status, 202, "{}", asked.raw_body);
     let other = unique("ann.other");
@@ -651,6 +660,8 @@ async fn two_users_confirming_changes_to_one_address_leave_exactly_one_owner() {
     let (ra, rb) = (t.register("A", &unique("a"), PW).await, t.register("B", &unique("b"), PW).await);
     let (a, b) = (ra.session_cookie().unwrap(), rb.session_cookie().unwrap());
     let a_id = ra.body["user"]["id"].as_str().unwrap().to_owned();
+    confirm_password(&t, &a).await;
+    confirm_password(&t, &b).await;
     mails(&t).await;
     assert_eq!(request_change(&t, &a, &target).await.status, 202);
     assert_eq!(request_change(&t, &b, &target).await.status, 202);

@@ -96,6 +96,9 @@ async fn the_login_binary_asks_for_the_second_factor_and_takes_a_code_or_a_recov
     let login = LambdaProcess::start(&binary("login"), &env_for(&env, &[])).await;
     let email = format!("ann-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let c = cookie(&register(&login, &email).await).expect("the session cookie");
+    // Registering is no password confirmation: turning two-factor on asks for one.
+    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&c)).json(json!({ "password": PW }));
+    assert_eq!(call(&login, confirm).await["statusCode"], 204);
     let enrol = call(&login, Call::new("POST", "/user/two-factor-authentication").cookie(Some(&c))).await;
     let secret = body(&enrol)["secret"].as_str().expect("a secret").to_owned();
     // The binary runs on the system clock, as on Lambda.
@@ -144,7 +147,7 @@ async fn the_authorizer_binary_allows_a_live_token_and_denies_it_once_revoked() 
         .invoke(
             Call::new("POST", "/tokens")
                 .cookie(Some(&c))
-                .json(json!({"name": "ci", "abilities": ["reports:read"]}))
+                .json(json!({"name": "ci", "abilities": ["reports:read"], "expires_in_minutes": 60}))
                 .event(),
         )
         .await
@@ -436,7 +439,7 @@ async fn a_request_gives_up_before_its_deadline_when_aws_hangs() {
     assert!(took >= budget - gatehouse::deadline::MARGIN - Duration::from_millis(300), "cut early, at {took:?}");
     // A well-formed token (the default prefix, a good checksum), so the check reaches the store.
     use gatehouse::personal_access_tokens::{PlainTextToken, TokenId, TokenSecret};
-    let token = PlainTextToken { id: TokenId::generate(), secret: TokenSecret::generate("gth_") }.expose();
+    let token = PlainTextToken { id: TokenId::generate(), owner: None, secret: TokenSecret::generate("gth_") }.expose();
     let started = std::time::Instant::now();
     let answer = check.invoke_within(authorizer_event("GET /reports", Some(&token), None), budget).await;
     let took = started.elapsed();

@@ -174,7 +174,10 @@ async fn a_token_from_one_session_is_refused_in_the_next() {
     assert_eq!(listed.body["tokens"].as_array().map(Vec::len), Some(0), "no token was made by a replay");
 
     // The fresh page's token works; the plaintext is shown once and is a working token.
-    let made = b.submit(&t, "/account", "/account/tokens", &[("name", "ci")]).await;
+    // A token with every ability that never expires needs the password, asked on the same form.
+    let unconfirmed = b.submit(&t, "/account", "/account/tokens", &[("name", "ci")]).await;
+    assert_eq!(unconfirmed.status, 423, "{}", unconfirmed.raw_body);
+    let made = b.submit(&t, "/account", "/account/tokens", &[("name", "ci"), ("password", PW)]).await;
     assert_eq!(made.status, 201, "{}", made.raw_body);
     let start = made.raw_body.find(r#"id="new-token">"#).expect("the plaintext") + r#"id="new-token">"#.len();
     let plaintext = &made.raw_body[start..start + made.raw_body[start..].find('<').unwrap()];
@@ -405,7 +408,7 @@ async fn a_page_acts_as_its_session_never_as_a_bearer_token_the_browser_sends() 
     assert_eq!(page.status, 200, "{}", page.raw_body);
     assert!(page.raw_body.contains("ann@example.com") && !page.raw_body.contains("bob@example.com"));
     let token = csrf_token(&page.raw_body);
-    let call = form(Call::new("POST", "/account/tokens"), &[("name", "made"), ("_token", &token)])
+    let call = form(Call::new("POST", "/account/tokens"), &[("name", "made"), ("password", PW), ("_token", &token)])
         .header("sec-fetch-site", "same-origin")
         .bearer(&bobs);
     let made = t.pages_fn(ann.with_cookies(call)).await;

@@ -104,7 +104,9 @@ async fn the_mailed_token_resets_once_and_everything_old_is_revoked() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
     let session = t.register("Ann", &email, PW).await.session_cookie().unwrap();
-    let api_token = t.create_token(&session, json!({"name": "ci"})).await.body["token"].as_str().unwrap().to_owned();
+    let api_token =
+        t.create_token(&session, json!({"name": "ci", "abilities": ["read"], "expires_in_minutes": 60})).await;
+    let api_token = api_token.body["token"].as_str().unwrap().to_owned();
     forgot(&t, &email, "h").await;
     let mailer = LogMailer::quiet();
     let w = t.worker(Arc::new(mailer.clone()));

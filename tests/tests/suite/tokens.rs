@@ -20,7 +20,8 @@ async fn create_check_revoke_check() {
     assert_eq!(created.status, 201, "{}", created.raw_body);
     let token = created.body["token"].as_str().unwrap().to_owned();
     let id = created.body["id"].as_str().unwrap().to_owned();
-    assert!(token.starts_with(&format!("{id}|gth_")));
+    let owner = t.user(Some(&cookie)).await.body["user"]["id"].as_str().unwrap().to_owned();
+    assert!(token.starts_with(&format!("{id}.{owner}|gth_")), "{token}");
     assert_eq!(created.body["abilities"], json!(["*"]));
 
     let ok = t.authorize(&abilities(), "GET /user", Some(&token), None).await;
@@ -158,6 +159,7 @@ async fn malformed_tokens_are_denied_without_any_store_read() {
     let cookie = t.signed_up("ann@example.com").await;
     let good = t.create_token(&cookie, json!({"name": "x"})).await.body["token"].as_str().unwrap().to_owned();
     let (id, secret) = good.split_once('|').unwrap();
+    let (id, _owner) = id.split_once('.').unwrap();
     let mut flipped = secret.to_owned().into_bytes();
     let i = flipped.len() - 12;
     flipped[i] = if flipped[i] == b'a' { b'b' } else { b'a' };

@@ -33,7 +33,7 @@ fn code(t: &TestApp, secret: &str) -> String {
 /// Signs `email` up and turns two-factor authentication on; returns the session cookie, the
 /// base32 secret and the recovery codes.
 async fn enrolled(t: &TestApp, email: &str) -> (String, String, Vec<String>) {
-    let cookie = t.register("Ann", email, PW).await.session_cookie().unwrap();
+    let cookie = t.signed_up(email).await;
     let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     assert_eq!(e.status, 200, "{}", e.raw_body);
     let secret = e.body["secret"].as_str().unwrap().to_owned();
@@ -45,6 +45,20 @@ async fn enrolled(t: &TestApp, email: &str) -> (String, String, Vec<String>) {
     let codes = confirmed.body["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned());
     // Turning it on moved this session to a new cookie.
     (confirmed.session_cookie().expect("the rotated session"), secret, codes.collect())
+}
+
+/// The owner of `email` asks for a reset link and sets NEW_PW with it (the mails before are
+/// dropped).
+async fn reset_through_the_mail(t: &TestApp, email: &str) {
+    mails(t).await;
+    t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
+    let sent = mails(t).await;
+    let mail = sent.iter().find(|m| m.subject == "Reset your password").expect("a reset mail");
+    let i = mail.text.find("token=").unwrap() + 6;
+    let reset = Call::new("POST", "/reset-password").json(
+        json!({"email": email, "token": &mail.text[i..i + 64], "password": NEW_PW, "password_confirmation": NEW_PW}),
+    );
+    assert_eq!(t.reset_fn(reset).await.status, 200);
 }
 
 async fn login(t: &TestApp, email: &str, password: &str) -> Reply {
@@ -61,7 +75,7 @@ async fn answer(t: &TestApp, challenge: &Value, body: Value) -> Reply {
 async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_sealed() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
-    let cookie = t.register("Ann", &email, PW).await.session_cookie().unwrap();
+    let cookie = t.signed_up(&email).await;
     let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     assert_eq!(e.status, 200, "{}", e.raw_body);
     let secret = e.body["secret"].as_str().unwrap().to_owned();
@@ -220,23 +234,38 @@ async fn tokens_issued_for_a_password_need_the_second_factor_too() {
 async fn a_password_reset_neither_bypasses_the_second_factor_nor_leaves_a_challenge_usable() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
-    let (_, secret, _) = enrolled(&t, &email).await;
-    let stale = login(&t, &email, PW).await.body["challenge"].clone();
-    mails(&t).await;
-    t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
+    let (cookie, secret, _) = enrolled(&t, &email).await;
+    // A verified owner's factor (a never-verified account's goes with a reset: the next test).
     let sent = mails(&t).await;
-    let mail = sent.iter().find(|m| m.subject == "Reset your password").expect("a reset mail");
-    let i = mail.text.find("token=").unwrap() + 6;
-    let reset = Call::new("POST", "/reset-password").json(
-        json!({"email": email, "token": &mail.text[i..i + 64], "password": NEW_PW, "password_confirmation": NEW_PW}),
-    );
-    assert_eq!(t.reset_fn(reset).await.status, 200);
+    let verify = sent.iter().find(|m| m.subject.contains("Verify")).expect("the verification mail");
+    let url = verify.text.split_whitespace().find(|w| w.contains("/account/verify-email/")).unwrap();
+    let path =
+        url[url.find("/account/verify-email/").unwrap()..].replacen("/account/verify-email/", "/email/verify/", 1);
+    assert_eq!(t.login_fn(Call::new("GET", &path).cookie(Some(&cookie))).await.status, 200);
+    let stale = login(&t, &email, PW).await.body["challenge"].clone();
+    reset_through_the_mail(&t, &email).await;
     t.env.clock.advance(chrono::Duration::seconds(30));
     let r = answer(&t, &stale, json!({"code": code(&t, &secret)})).await;
     assert!(r.body["error"]["fields"]["challenge"].is_array(), "the password changed since: {}", r.raw_body);
     let after = login(&t, &email, NEW_PW).await;
     assert_eq!(after.status, 202, "still two factors after a reset: {}", after.raw_body);
     assert_eq!(answer(&t, &after.body["challenge"], json!({"code": code(&t, &secret)})).await.status, 200);
+}
+
+/// Whoever registered an address first (never verifying it) and turned a second factor on
+/// cannot lock the address's owner out: the owner's reset clears every factor of a never-verified
+/// account in the password's own write (issue #28).
+#[tokio::test]
+async fn a_reset_of_a_never_verified_account_clears_the_second_factor_a_squatter_set() {
+    let t = TestApp::memory(&[]);
+    let email = unique("owner");
+    enrolled(&t, &email).await;
+    assert_eq!(login(&t, &email, PW).await.status, 202, "the squatter's factor is on");
+    reset_through_the_mail(&t, &email).await;
+    let after = login(&t, &email, NEW_PW).await;
+    assert_eq!(after.status, 200, "the owner signs in with the password alone: {}", after.raw_body);
+    let cookie = after.session_cookie().unwrap();
+    assert_eq!(t.user(Some(&cookie)).await.body["user"]["two_factor_enabled"], false);
 }
 
 #[tokio::test]
@@ -362,7 +391,7 @@ fn base64_of(bytes: &[u8]) -> String {
 async fn turning_it_on_signs_out_every_credential_issued_on_a_password_alone() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
-    let cookie = t.register("Ann", &email, PW).await.session_cookie().unwrap();
+    let cookie = t.signed_up(&email).await;
     let other_device = login(&t, &email, PW).await.session_cookie().unwrap();
     let token = t.create_token(&cookie, json!({"name": "ci"})).await;
     let token = token.body["token"].as_str().unwrap().to_owned();

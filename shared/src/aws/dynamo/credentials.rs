@@ -8,11 +8,11 @@ use super::personal_access_tokens::DynamoTokens;
 use super::sessions::DynamoSessions;
 use super::users::{user_pk, version_condition};
 use super::{DynamoCrossApp, Item, LIVE, Table, Transacted, built, from_ms, ms, n, opt_from_secs, s, secs};
-use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential};
+use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice};
 use crate::error::{StoreError, StoreResult};
-use crate::users::UserId;
+use crate::users::{UserId, evicted_devices};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -64,9 +64,49 @@ impl DynamoCredentials {
     }
 }
 
+/// The update of the user item that lists `d` (conditional as the issue's check is): the map
+/// written whole when none was listed as read, else the device set in it and the oldest listed
+/// removed at [`crate::users::MAX_DEVICES`].
+fn device_update(
+    users_table: &str,
+    user: &UserId,
+    condition: String,
+    version: u64,
+    d: NewDevice<'_>,
+) -> Result<Update, aws_sdk_dynamodb::error::BuildError> {
+    let issued = n(ms(d.issued_at));
+    let b = Update::builder()
+        .table_name(users_table)
+        .key("pk", s(user_pk(user)))
+        .condition_expression(condition)
+        .expression_attribute_values(":v", n(version));
+    if d.listed.is_empty() {
+        let map = HashMap::from([(d.id.to_owned(), issued)]);
+        return b
+            .update_expression("SET devices = :devices")
+            .expression_attribute_values(":devices", AttributeValue::M(map))
+            .build();
+    }
+    let mut b = b.expression_attribute_names("#device", d.id).expression_attribute_values(":issued", issued);
+    let mut update = "SET devices.#device = :issued".to_owned();
+    let evicted = evicted_devices(d.listed);
+    for (i, old) in evicted.iter().enumerate() {
+        b = b.expression_attribute_names(format!("#old{i}"), &old.id);
+        update.push_str(if i == 0 { " REMOVE " } else { ", " });
+        update.push_str(&format!("devices.#old{i}"));
+    }
+    b.update_expression(update).build()
+}
+
 #[async_trait]
 impl CredentialStore for DynamoCredentials {
-    async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool> {
+    async fn issue_on_device(
+        &self,
+        version: u64,
+        entry: &CredentialEntry,
+        credential: NewCredential<'_>,
+        device: Option<NewDevice<'_>>,
+    ) -> StoreResult<bool> {
         let ((table, item), key_attr) = match credential {
             NewCredential::Session(r) => (self.sessions.item(r)?, "id_hash"),
             NewCredential::Token(t) => (self.tokens.item(t)?, "id"),
@@ -89,21 +129,30 @@ impl CredentialStore for DynamoCredentials {
                 .build(),
         )?;
         let put_entry = built(Put::builder().table_name(&self.t.name).set_item(Some(entry_item)).build())?;
-        let check_user = built(
-            ConditionCheck::builder()
-                .table_name(&self.users_table)
-                .key("pk", s(user_pk(&entry.user_id)))
-                // An operator's `user:disable` stops every issue path here, even one that read
-                // the version after the disable (a password change or logout-other-devices
-                // racing it moves the version on again).
-                .condition_expression(format!("{} AND attribute_not_exists(disabled_at)", version_condition(version)))
-                .expression_attribute_values(":v", n(version))
+        // An operator's `user:disable` stops every issue path here, even one that read the
+        // version after the disable (a password change or logout-other-devices racing it moves
+        // the version on again).
+        let user_condition = format!("{} AND attribute_not_exists(disabled_at)", version_condition(version));
+        let on_user = match device {
+            None => TransactWriteItem::builder()
+                .condition_check(built(
+                    ConditionCheck::builder()
+                        .table_name(&self.users_table)
+                        .key("pk", s(user_pk(&entry.user_id)))
+                        .condition_expression(user_condition)
+                        .expression_attribute_values(":v", n(version))
+                        .build(),
+                )?)
                 .build(),
-        )?;
+            // A new device is listed by the same item's update, under the same condition.
+            Some(d) => TransactWriteItem::builder()
+                .update(built(device_update(&self.users_table, &entry.user_id, user_condition, version, d))?)
+                .build(),
+        };
         let mut items = vec![
             TransactWriteItem::builder().put(put_credential).build(),
             TransactWriteItem::builder().put(put_entry).build(),
-            TransactWriteItem::builder().condition_check(check_user).build(),
+            on_user,
         ];
         // A derived credential is issued only while its parent is still there and live: a child
         // minted while its parent is being revoked cannot outlive the cascade.

@@ -29,6 +29,10 @@ struct HandoffItem {
     cred_version: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     parent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    abilities: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not_after: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -79,6 +83,8 @@ impl DynamoCrossApp {
                 .parent
                 .map(|p| CredentialRef::decode(&p).ok_or_else(|| crate::StoreError::corrupt(t, "parent")))
                 .transpose()?,
+            abilities: i.abilities.map(crate::personal_access_tokens::Abilities::new),
+            not_after: opt_from_ms(t, i.not_after)?,
         })
     }
 
@@ -100,6 +106,8 @@ impl DynamoCrossApp {
             used_at: h.used_at.map(ms),
             cred_version: h.credentials_version,
             parent: h.parent.as_ref().map(CredentialRef::encode),
+            abilities: h.abilities.as_ref().map(|a| a.as_slice().to_vec()),
+            not_after: h.not_after.map(ms),
         })?;
         Ok((&self.handoffs.name, item))
     }

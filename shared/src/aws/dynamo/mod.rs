@@ -131,6 +131,50 @@ impl Table {
         Ok(out.item)
     }
 
+    /// Consistent reads of one item by `key` and of the user `owner` in the users table
+    /// (`users_table`; only what a credential check needs of it), in one `BatchGetItem`. Keys
+    /// DynamoDB leaves unprocessed (throttling) are asked for again, a few times, then the read is
+    /// unavailable.
+    pub(crate) async fn get_with_owner(
+        &self,
+        key: Item,
+        users_table: &str,
+        owner: &crate::users::UserId,
+    ) -> StoreResult<(Option<Item>, Option<crate::users::OwnerState>)> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let owner_key = users::owner_key(owner);
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
+        let mut requests: HashMap<String, KeysAndAttributes> = HashMap::from([
+            (self.name.clone(), KeysAndAttributes::builder().keys(key).consistent_read(true).build().map_err(built)?),
+            (
+                users_table.to_owned(),
+                KeysAndAttributes::builder()
+                    .keys(owner_key)
+                    .consistent_read(true)
+                    .projection_expression(users::OWNER_PROJECTION)
+                    .build()
+                    .map_err(built)?,
+            ),
+        ]);
+        let (mut item, mut user) = (None, None);
+        for _ in 0..4 {
+            let out =
+                self.client.batch_get_item().set_request_items(Some(requests)).send().await.map_err(|e| self.err(e))?;
+            let mut found = out.responses.unwrap_or_default();
+            if let Some(i) = found.remove(&self.name).and_then(|mut v| v.pop()) {
+                item = Some(i);
+            }
+            if let Some(u) = found.remove(users_table).and_then(|mut v| v.pop()) {
+                user = Some(u);
+            }
+            match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                None => return Ok((item, user.map(|u| users::owner_state(&u)).transpose()?.flatten())),
+                Some(left) => requests = left,
+            }
+        }
+        Err(StoreError::Unavailable(format!("{}: a credential read kept being left unprocessed", self.name)))
+    }
+
     /// Consistent read of one item, decoded; an item whose expiry (`expires_at` of the decoded
     /// value, `None` = never) has passed, as of just before the read, is absent.
     pub(crate) async fn find_live<T>(

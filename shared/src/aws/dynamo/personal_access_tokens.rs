@@ -35,11 +35,13 @@ struct TokenItem {
 
 pub struct DynamoTokens {
     t: Table,
+    /// The users table, for [`TokenStore::find_with_owner`].
+    users_table: String,
 }
 
 impl DynamoTokens {
-    pub fn new(t: Table) -> Self {
-        Self { t }
+    pub fn new(t: Table, users_table: String) -> Self {
+        Self { t, users_table }
     }
 
     fn to_domain(&self, item: Item) -> StoreResult<PersonalAccessToken> {
@@ -104,6 +106,17 @@ impl DynamoTokens {
 impl TokenStore for DynamoTokens {
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
         self.t.find_live(key1("id", id.as_str()), |i| self.to_domain(i), |t| t.expires_at).await
+    }
+
+    async fn find_with_owner(
+        &self,
+        id: &TokenId,
+        owner: &crate::users::UserId,
+    ) -> StoreResult<(Option<PersonalAccessToken>, Option<crate::users::OwnerState>)> {
+        let now = self.t.now();
+        let (item, state) = self.t.get_with_owner(key1("id", id.as_str()), &self.users_table, owner).await?;
+        let token = item.map(|i| self.to_domain(i)).transpose()?.filter(|t| crate::clock::is_live(t.expires_at, now));
+        Ok((token, state))
     }
 
     async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {

@@ -35,15 +35,23 @@ struct SessionItem {
     /// The user's address was verified (absent = not, or issued before the flag existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     verified: Option<bool>,
+    /// A derived session's abilities (absent: all its user's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    abilities: Option<Vec<String>>,
+    /// A derived session's end, epoch ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not_after: Option<i64>,
 }
 
 pub struct DynamoSessions {
     t: Table,
+    /// The users table, for [`SessionStore::find_with_owner`].
+    users_table: String,
 }
 
 impl DynamoSessions {
-    pub fn new(t: Table) -> Self {
-        Self { t }
+    pub fn new(t: Table, users_table: String) -> Self {
+        Self { t, users_table }
     }
 
     fn to_domain(&self, item: Item) -> StoreResult<SessionRecord> {
@@ -67,6 +75,8 @@ impl DynamoSessions {
                 .transpose()?,
             password_confirmed_at: opt_from_ms(table, i.password_confirmed_at)?,
             email_verified: i.verified,
+            abilities: i.abilities.map(crate::personal_access_tokens::Abilities::new),
+            not_after: opt_from_ms(table, i.not_after)?,
         })
     }
 
@@ -90,6 +100,8 @@ impl DynamoSessions {
             parent: r.parent.as_ref().map(CredentialRef::encode),
             password_confirmed_at: r.password_confirmed_at.map(ms),
             verified: r.email_verified,
+            abilities: r.abilities.as_ref().map(|a| a.as_slice().to_vec()),
+            not_after: r.not_after.map(ms),
         })?;
         Ok((&self.t.name, item))
     }
@@ -117,6 +129,17 @@ impl SessionStore for DynamoSessions {
 
     async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
         self.t.find_live(key1("id_hash", key.as_str()), |i| self.to_domain(i), |s| Some(s.expires_at)).await
+    }
+
+    async fn find_with_owner(
+        &self,
+        key: &SessionKey,
+        owner: &UserId,
+    ) -> StoreResult<(Option<SessionRecord>, Option<crate::users::OwnerState>)> {
+        let now = self.t.now();
+        let (item, state) = self.t.get_with_owner(key1("id_hash", key.as_str()), &self.users_table, owner).await?;
+        let session = item.map(|i| self.to_domain(i)).transpose()?.filter(|s| s.expires_at > now);
+        Ok((session, state))
     }
 
     async fn touch(

@@ -9,8 +9,8 @@ use crate::error::{StoreError, StoreResult};
 use crate::passkeys::Passkey;
 use crate::password::PasswordHash;
 use crate::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, PasskeyAdd, PasskeyUse, TwoFactor, TwoFactorWrite, User,
-    UserId, UserStore,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, KnownDevice, PasskeyAdd, PasskeyUse, TwoFactor,
+    TwoFactorWrite, User, UserId, UserStore,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
@@ -47,6 +47,16 @@ struct UserItem {
     /// When an operator disabled the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     disabled_at: Option<i64>,
+    /// The keyed tag of the address before the last email change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email_prev: Option<String>,
+    /// When the account's deletion began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deleted_at: Option<i64>,
+    /// The known devices: device id → when its cookie was given (ms). Written by a sign-in's
+    /// issue transaction (`credentials.rs`), removed by every move of the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    devices: Option<std::collections::BTreeMap<String, i64>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,6 +67,29 @@ struct EmailItem {
 
 pub(crate) fn user_pk(id: &UserId) -> String {
     format!("user#{id}")
+}
+
+/// The key of `id`'s user item.
+pub(crate) fn owner_key(id: &UserId) -> Item {
+    key1("pk", user_pk(id))
+}
+
+/// What a credential check reads of a user item.
+pub(crate) const OWNER_PROJECTION: &str = "pk, cred_version, disabled_at, deleted_at";
+
+/// The [`crate::users::OwnerState`] of a user item read with [`OWNER_PROJECTION`]; `None` for
+/// an item that is not a user's.
+pub(crate) fn owner_state(item: &Item) -> StoreResult<Option<crate::users::OwnerState>> {
+    if !matches!(item.get("pk"), Some(AttributeValue::S(pk)) if pk.starts_with("user#")) {
+        return Ok(None);
+    }
+    let version = match item.get("cred_version") {
+        None => 0,
+        Some(AttributeValue::N(v)) => v.parse().map_err(|_| StoreError::corrupt("users", "cred_version"))?,
+        Some(_) => return Err(StoreError::corrupt("users", "cred_version")),
+    };
+    let disabled = item.contains_key("disabled_at") || item.contains_key("deleted_at");
+    Ok(Some(crate::users::OwnerState { credentials_version: version, disabled }))
 }
 
 fn email_pk(email: &Email) -> String {
@@ -92,6 +125,16 @@ impl DynamoUsers {
             },
             disabled_at: opt_from_ms(table, i.disabled_at)?,
             passkeys: Vec::new(),
+            email_changed_from: i.email_prev,
+            deleted_at: opt_from_ms(table, i.deleted_at)?,
+            devices: {
+                let mut devices = Vec::new();
+                for (id, at) in i.devices.unwrap_or_default() {
+                    devices.push(KnownDevice { id, issued_at: from_ms(table, at)? });
+                }
+                devices.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then_with(|| a.id.cmp(&b.id)));
+                devices
+            },
         })
     }
 
@@ -180,6 +223,9 @@ impl UserStore for DynamoUsers {
             tf_last_step: None,
             tf_last_use: None,
             disabled_at: user.disabled_at.map(ms),
+            email_prev: user.email_changed_from.clone(),
+            deleted_at: user.deleted_at.map(ms),
+            devices: None,
         })?;
         let email_item =
             self.t.encode(&EmailItem { pk: email_pk(&user.email), user_id: user.id.as_str().to_owned() })?;
@@ -252,10 +298,22 @@ impl UserStore for DynamoUsers {
             // A second disable keeps the first one's time.
             sets.push("disabled_at = if_not_exists(disabled_at, :u)");
         }
+        if change.delete {
+            sets.push("deleted_at = if_not_exists(deleted_at, :u)");
+        }
         // Users from before the column was dropped may still carry a remember token: it goes.
         let mut removed = vec!["remember_token".to_owned()];
+        if change.revoke {
+            // The devices were known under the old version (their cookies name it).
+            removed.push("devices".into());
+        }
         if change.disable == Some(false) {
             removed.push("disabled_at".into());
+        }
+        if change.clear_two_factor {
+            removed.extend(
+                ["tf_secret", "tf_confirmed_at", "tf_recovery", "tf_last_step", "tf_last_use"].map(String::from),
+            );
         }
         match change.clear_passkeys {
             None => {}
@@ -295,7 +353,7 @@ impl UserStore for DynamoUsers {
     }
 
     async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
-        let EmailMove { from, to, version } = m;
+        let EmailMove { from, to, version, from_tag } = m;
         if from.normalized() == to.normalized() {
             return Err(StoreError::Rejected("an email change needs a different address".into()));
         }
@@ -307,9 +365,10 @@ impl UserStore for DynamoUsers {
             .table_name(&self.t.name)
             .key("pk", s(user_pk(id)))
             .condition_expression(format!("{} AND email = :from", version_condition(version)))
-            .update_expression("SET email = :to, email_verified_at = :u, updated_at = :u")
+            .update_expression("SET email = :to, email_verified_at = :u, updated_at = :u, email_prev = :tag")
             .set_expression_attribute_values(values(&[
                 (":v", n(version)),
+                (":tag", s(from_tag)),
                 (":from", s(from.as_str())),
                 (":to", s(to.as_str())),
                 (":u", n(ms(now))),
