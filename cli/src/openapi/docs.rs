@@ -227,6 +227,10 @@ pub static OPS: &[Op] = &[
                 423,
                 r#"Code `password_confirmation_required`: from a session, a strong token (`*`, `tokens:create`, `cross-app:handoff`, no expiry, or a long life) needs a recent password confirmation (`POST /user/confirm-password`); confirm and retry."#,
             ),
+            (
+                429,
+                r#"Too many tokens minted for this user (20 an hour, 100 a day by default); `Retry-After` says when to retry."#,
+            ),
         ],
         query: &[],
     },
@@ -301,7 +305,7 @@ pub static OPS: &[Op] = &[
         tag: "cross-app",
         summary: r#"Mint a single-use handoff token for a registered app (from a session, or a token with `cross-app:handoff`)."#,
         description: Some(
-            r#"The handoff is bound to its target app (only that app exchanges it), to the caller's credential (revoking that credential revokes the handoff and the cross-app session made from it) and to the user's credentials version (a password reset or change voids it)."#,
+            r#"The handoff is bound to its target app (only that app exchanges it), to the caller's credential (revoking that credential revokes the handoff and the cross-app session made from it) and to the user's credentials version (a password reset or change voids it). Minted from a token, the session it becomes can do only what the token can, and ends when the token does. A user's credentials make at most GATEHOUSE_HANDOFFS_PER_USER_PER_HOUR (120) handoffs an hour and GATEHOUSE_HANDOFFS_PER_USER_PER_DAY (1000) a day."#,
         ),
         ok: &[Response { status: 201, description: r#"Minted."#, schema: Some("HandoffView"), set_cookie: None }],
         errors: &[
@@ -311,6 +315,7 @@ pub static OPS: &[Op] = &[
                 r#"The calling token lacks the `cross-app:handoff` ability; the caller is a session opened by a cross-app handoff; or refused as a cross-site request forgery (code `csrf`)."#,
             ),
             (422, r#"Validation failed (e.g. `fields.target_app` for an app that is not registered)."#),
+            (429, r#"Too many handoffs for this user; `Retry-After` says when to retry."#),
         ],
         query: &[],
     },
