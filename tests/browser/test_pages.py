@@ -288,7 +288,7 @@ def main():
         fill(d, {"email": EMAIL, "password": NEW_PASSWORD})
         submit(d, "Sign in")
         # The walk-through signed in often this minute: the login limit may ask for a wait first.
-        wait = re.search(r"try again in (\d+) seconds", d.find_element(By.TAG_NAME, "body").text)
+        wait = re.search(r"try again in (\d+) seconds?", d.find_element(By.TAG_NAME, "body").text)
         if wait:
             time.sleep(int(wait.group(1)) + 1)
             fill(d, {"email": EMAIL, "password": NEW_PASSWORD})
