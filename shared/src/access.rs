@@ -104,7 +104,7 @@ impl RouteAbilities {
                 return Err(bad(format!("{entry:?} is not \"METHOD /path=ability\"")));
             }
             crate::routes::check(route).map_err(|e| bad(e.to_string()))?;
-            if crate::routes::PUBLIC_ROUTES.contains(&route) {
+            if crate::routes::is_public_route(route) {
                 return Err(bad(format!("{route:?} takes no credential: nothing would judge {ability:?} there")));
             }
             if !table.knows(route) {

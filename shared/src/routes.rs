@@ -6,116 +6,94 @@
 
 use thiserror::Error;
 
-/// Every route gatehouse's functions serve (login, tokens, password-reset, pages), as its
-/// route key.
-pub const GATEHOUSE_ROUTES: &[&str] = &[
-    "DELETE /cross-app/sessions/{id}",
-    "DELETE /sessions/{id}",
-    "DELETE /tokens/{id}",
-    "DELETE /user",
-    "DELETE /user/passkeys/{id}",
-    "DELETE /user/two-factor-authentication",
-    "GET /account",
-    "GET /account/assets/{file}",
-    "GET /account/forgot-password",
-    "GET /account/register",
-    "GET /account/reset-password",
-    "GET /account/sign-in",
-    "GET /account/verify-email",
-    "GET /account/verify-email/{id}/{hash}",
-    "GET /cross-app/sessions",
-    "GET /email/verify/{id}/{hash}",
-    "GET /sessions",
-    "GET /tokens",
-    "GET /user",
-    "GET /user/confirmed-password-status",
-    "GET /user/email/confirm/{id}",
-    "GET /user/passkeys",
-    "POST /account/delete",
-    "POST /account/forgot-password",
-    "POST /account/passkeys",
-    "POST /account/passkeys/remove",
-    "POST /account/password",
-    "POST /account/profile",
-    "POST /account/register",
-    "POST /account/reset-password",
-    "POST /account/sessions/others",
-    "POST /account/sessions/{id}/end",
-    "POST /account/sign-in",
-    "POST /account/sign-out",
-    "POST /account/tokens",
-    "POST /account/tokens/{id}/revoke",
-    "POST /account/two-factor-challenge",
-    "POST /account/two-factor/confirm",
-    "POST /account/two-factor/disable",
-    "POST /account/two-factor/enable",
-    "POST /account/two-factor/recovery-codes",
-    "POST /account/verification",
-    "POST /cross-app/exchange",
-    "POST /cross-app/handoff",
-    "POST /email/verification-notification",
-    "POST /forgot-password",
-    "POST /login",
-    "POST /logout",
-    "POST /logout-other-devices",
-    "POST /passkeys/login",
-    "POST /passkeys/options",
-    "POST /register",
-    "POST /reset-password",
-    "POST /tokens",
-    "POST /tokens/issue",
-    "POST /two-factor-challenge",
-    "POST /user/confirm-password",
-    "POST /user/confirmed-two-factor-authentication",
-    "POST /user/email",
-    "POST /user/passkeys",
-    "POST /user/passkeys/options",
-    "POST /user/two-factor-authentication",
-    "POST /user/two-factor-recovery-codes",
-    "PUT /user/password",
-    "PUT /user/profile-information",
-];
+/// One of gatehouse's routes ([`GATEHOUSE_ROUTES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// `METHOD /path`, as API Gateway spells it.
+    pub key: &'static str,
+    /// Whether the route takes no credential.
+    pub public: bool,
+}
 
-/// gatehouse's routes that take no credential (sign-in, registration, resets, handoff exchange,
-/// the hosted pages): nothing judges a requirement there, so configuration may not name them.
-pub const PUBLIC_ROUTES: &[&str] = &[
-    "GET /account",
-    "GET /account/assets/{file}",
-    "GET /account/forgot-password",
-    "GET /account/register",
-    "GET /account/reset-password",
-    "GET /account/sign-in",
-    "GET /account/verify-email",
-    "GET /account/verify-email/{id}/{hash}",
-    "POST /account/delete",
-    "POST /account/forgot-password",
-    "POST /account/passkeys",
-    "POST /account/passkeys/remove",
-    "POST /account/password",
-    "POST /account/profile",
-    "POST /account/register",
-    "POST /account/reset-password",
-    "POST /account/sessions/others",
-    "POST /account/sessions/{id}/end",
-    "POST /account/sign-in",
-    "POST /account/sign-out",
-    "POST /account/tokens",
-    "POST /account/tokens/{id}/revoke",
-    "POST /account/two-factor-challenge",
-    "POST /account/two-factor/confirm",
-    "POST /account/two-factor/disable",
-    "POST /account/two-factor/enable",
-    "POST /account/two-factor/recovery-codes",
-    "POST /account/verification",
-    "POST /cross-app/exchange",
-    "POST /forgot-password",
-    "POST /login",
-    "POST /passkeys/login",
-    "POST /passkeys/options",
-    "POST /register",
-    "POST /reset-password",
-    "POST /tokens/issue",
-    "POST /two-factor-challenge",
+impl Route {
+    const fn guarded(key: &'static str) -> Self {
+        Self { key, public: false }
+    }
+
+    const fn public(key: &'static str) -> Self {
+        Self { key, public: true }
+    }
+}
+
+/// Every route gatehouse's functions serve, as its route key, and whether it reads a credential.
+/// A public one (sign-in, registration, resets, the handoff exchange, the hosted pages) reads
+/// none, so nothing would judge a requirement there: configuration may not name it.
+pub const GATEHOUSE_ROUTES: &[Route] = &[
+    Route::guarded("DELETE /cross-app/sessions/{id}"),
+    Route::guarded("DELETE /sessions/{id}"),
+    Route::guarded("DELETE /tokens/{id}"),
+    Route::guarded("DELETE /user"),
+    Route::guarded("DELETE /user/passkeys/{id}"),
+    Route::guarded("DELETE /user/two-factor-authentication"),
+    Route::public("GET /account"),
+    Route::public("GET /account/assets/{file}"),
+    Route::public("GET /account/forgot-password"),
+    Route::public("GET /account/register"),
+    Route::public("GET /account/reset-password"),
+    Route::public("GET /account/sign-in"),
+    Route::public("GET /account/verify-email"),
+    Route::public("GET /account/verify-email/{id}/{hash}"),
+    Route::guarded("GET /cross-app/sessions"),
+    Route::guarded("GET /email/verify/{id}/{hash}"),
+    Route::guarded("GET /sessions"),
+    Route::guarded("GET /tokens"),
+    Route::guarded("GET /user"),
+    Route::guarded("GET /user/confirmed-password-status"),
+    Route::guarded("GET /user/email/confirm/{id}"),
+    Route::guarded("GET /user/passkeys"),
+    Route::public("POST /account/delete"),
+    Route::public("POST /account/forgot-password"),
+    Route::public("POST /account/passkeys"),
+    Route::public("POST /account/passkeys/remove"),
+    Route::public("POST /account/password"),
+    Route::public("POST /account/profile"),
+    Route::public("POST /account/register"),
+    Route::public("POST /account/reset-password"),
+    Route::public("POST /account/sessions/others"),
+    Route::public("POST /account/sessions/{id}/end"),
+    Route::public("POST /account/sign-in"),
+    Route::public("POST /account/sign-out"),
+    Route::public("POST /account/tokens"),
+    Route::public("POST /account/tokens/{id}/revoke"),
+    Route::public("POST /account/two-factor-challenge"),
+    Route::public("POST /account/two-factor/confirm"),
+    Route::public("POST /account/two-factor/disable"),
+    Route::public("POST /account/two-factor/enable"),
+    Route::public("POST /account/two-factor/recovery-codes"),
+    Route::public("POST /account/verification"),
+    Route::public("POST /cross-app/exchange"),
+    Route::guarded("POST /cross-app/handoff"),
+    Route::guarded("POST /email/verification-notification"),
+    Route::public("POST /forgot-password"),
+    Route::public("POST /login"),
+    Route::guarded("POST /logout"),
+    Route::guarded("POST /logout-other-devices"),
+    Route::public("POST /passkeys/login"),
+    Route::public("POST /passkeys/options"),
+    Route::public("POST /register"),
+    Route::public("POST /reset-password"),
+    Route::guarded("POST /tokens"),
+    Route::public("POST /tokens/issue"),
+    Route::public("POST /two-factor-challenge"),
+    Route::guarded("POST /user/confirm-password"),
+    Route::guarded("POST /user/confirmed-two-factor-authentication"),
+    Route::guarded("POST /user/email"),
+    Route::guarded("POST /user/passkeys"),
+    Route::guarded("POST /user/passkeys/options"),
+    Route::guarded("POST /user/two-factor-authentication"),
+    Route::guarded("POST /user/two-factor-recovery-codes"),
+    Route::guarded("PUT /user/password"),
+    Route::guarded("PUT /user/profile-information"),
 ];
 
 /// The methods a route key of an API Gateway HTTP API may name, as it spells them.
@@ -136,7 +114,12 @@ pub enum RouteKeyError {
 
 /// Whether `key` is one of gatehouse's routes.
 pub fn is_gatehouse_route(key: &str) -> bool {
-    GATEHOUSE_ROUTES.contains(&key)
+    GATEHOUSE_ROUTES.iter().any(|r| r.key == key)
+}
+
+/// Whether `key` is one of gatehouse's public routes, which read no credential.
+pub fn is_public_route(key: &str) -> bool {
+    GATEHOUSE_ROUTES.iter().any(|r| r.key == key && r.public)
 }
 
 /// Checks a route key: a method of [`METHODS`], one space, a path from `/` without spaces,
@@ -152,7 +135,7 @@ pub fn check(key: &str) -> Result<(), RouteKeyError> {
     let shape = shape_of(path);
     let on_path: Vec<&str> = GATEHOUSE_ROUTES
         .iter()
-        .copied()
+        .map(|r| r.key)
         .filter(|r| r.split_once(' ').is_some_and(|(_, p)| shape_of(p) == shape))
         .collect();
     if on_path.is_empty() || on_path.contains(&key) {
@@ -189,8 +172,8 @@ mod tests {
     fn gatehouses_routes_are_well_formed_and_listed_once() {
         let mut seen = std::collections::HashSet::new();
         for r in GATEHOUSE_ROUTES {
-            assert_eq!(check(r), Ok(()), "{r}");
-            assert!(seen.insert(*r), "{r} twice");
+            assert_eq!(check(r.key), Ok(()), "{}", r.key);
+            assert!(seen.insert(r.key), "{} twice", r.key);
         }
     }
 }
