@@ -275,7 +275,7 @@ async fn operate(operation: Operation) -> Result<()> {
     let config = Arc::new(Config::from_env().context("configuration")?);
     let sdk = gatehouse::aws::aws_sdk_config().await;
     let stores = Stores::aws(&sdk, &config.names, Arc::new(SystemClock));
-    let dispatcher = Dispatcher::new(stores.clone(), config.batch_retention);
+    let dispatcher = Dispatcher::for_config(stores.clone(), &config);
     match operation {
         Operation::Migrate { action } => {
             let (db, sqs) = (DynamoClient::new(&sdk), SqsClient::new(&sdk));

@@ -55,7 +55,7 @@ impl App {
 
     /// The queue, for the jobs a request dispatches.
     pub fn dispatcher(&self) -> gatehouse::queue::Dispatcher {
-        gatehouse::queue::Dispatcher::new(self.stores.clone(), self.config.batch_retention)
+        gatehouse::queue::Dispatcher::for_config(self.stores.clone(), &self.config)
     }
 
     /// The caller, from a bearer token or the session cookie; `None` when neither is valid. A state

@@ -248,6 +248,19 @@ impl Auth {
         Ok(issued.then_some((id, rec)))
     }
 
+    /// How long after an account was created a registration of its address may still be that
+    /// registration asked again ([`Auth::register`]): ten minutes, ample for a client asking
+    /// again after a 503 or an answer lost to a timeout, and short enough that an account left
+    /// untouched is soon only ever reached through `/login`.
+    const REGISTER_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
+    /// Registers a user and signs them in (`POST /register`).
+    ///
+    /// An address already taken answers `EmailTaken`, except when the request is the client's
+    /// own retry of a registration whose user was written but whose answer never came (the
+    /// session's write failed, or the answer was lost): that finishes the registration instead
+    /// ([`Auth::register_again`]), so a client that asks again as a 503 invites is not refused
+    /// by its own first attempt's success.
     pub async fn register(
         &self,
         name: DisplayName,
@@ -259,12 +272,14 @@ impl Auth {
         // client are bounded, which bounds enumeration and hashing cost alike.
         let client = client_key(meta.ip.as_deref());
         self.limit(&format!("register:{client}"), self.access.config.limits.register_per_client).await?;
+        // Kept for a retry's password check; like the password, never logged.
+        let attempt = password.as_attempt();
         let hash = self.hasher.hash_blocking(password).await?;
         let now = self.now();
         let user = User::new(name.into_string(), email, hash, now);
         match self.stores().users.create(&user).await {
             Ok(()) => {}
-            Err(StoreError::Conflict(_)) => return Err(AuthError::EmailTaken),
+            Err(StoreError::Conflict(_)) => return self.register_again(&user, attempt, meta).await,
             Err(e) => return Err(e.into()),
         }
         // Registering proves nothing for the purpose of adding a lasting way in: no confirmation.
@@ -272,6 +287,72 @@ impl Auth {
         let (id, _) = self.issue_session(&user.id, meta, grant).await?.ok_or(AuthError::CredentialsChanged)?;
         tracing::info!(event = "registered", user_id = %user.id, email_tag = %self.email_tag(&user.email), ip = ?meta.ip);
         Ok((user, id))
+    }
+
+    /// A registration whose address is taken (`asked`: the user it tried to write): the
+    /// registration asked again, finished with a session of its own, when the account holding the
+    /// address is exactly what that registration left — created within
+    /// [`Auth::REGISTER_RETRY_WINDOW`], under the same name, with its credentials version still
+    /// the one it was created with, the address unverified and never moved onto it, no second
+    /// factor (not even begun), no passkey, neither disabled nor being deleted — and the
+    /// password given verifies against its hash. Anything else answers `EmailTaken`, as an
+    /// unrelated registration of a taken address does.
+    ///
+    /// Why this is no way in: the password is checked by [`Auth::check_credentials`], the very
+    /// check `/login` makes from a device it does not know — counted before the hash against
+    /// the same per-(address, client), per-client and per-account limits (and so sharing them
+    /// with `/login`), verified in constant time (argon2, or the dummy hash for an account being
+    /// deleted), the same cost for every taken address whatever its state, since the state is
+    /// judged only after the check: guessing through `/register` is no cheaper than through
+    /// `/login`, and counts against the same budget. Whoever knows the address and the
+    /// password of an account this young and untouched can sign in through `/login` anyway, and
+    /// what a retry grants is exactly what such a login grants: a session under the current
+    /// credentials version, no password confirmation, the address unverified. It confirms no
+    /// more about the account than a login would either (a wrong guess, or any account not in
+    /// that state, gets the same answer as before).
+    ///
+    /// The handler queues the verification mail again after a retry: a second link to the same
+    /// address, which is harmless (either verifies it, once).
+    async fn register_again(
+        &self,
+        asked: &User,
+        attempt: PasswordAttempt,
+        meta: &ClientMeta,
+    ) -> Result<(User, SessionId), AuthError> {
+        let found = match self.check_credentials(&asked.email, attempt, meta, None).await {
+            Ok(found) => found,
+            // A wrong password, an account being deleted or disabled: taken, as ever.
+            Err(AuthError::InvalidCredentials | AuthError::AccountDisabled) => return Err(AuthError::EmailTaken),
+            Err(e) => return Err(e),
+        };
+        if !Self::left_by_registration(&found, asked) {
+            return Err(AuthError::EmailTaken);
+        }
+        // Issued conditionally on the version read: a change landing meanwhile (a reset, "log out
+        // other devices") means the account is no longer as registration left it.
+        let grant = SessionGrant {
+            credentials_version: found.credentials_version,
+            email_verified: Some(false),
+            ..SessionGrant::default()
+        };
+        let (id, _) = self.issue_session(&found.id, meta, grant).await?.ok_or(AuthError::EmailTaken)?;
+        tracing::info!(event = "registration_retried", user_id = %found.id, email_tag = %self.email_tag(&found.email), ip = ?meta.ip);
+        Ok((found, id))
+    }
+
+    /// Whether `found`, the account holding the address, is still exactly what registering
+    /// `asked` (the same address, now) would have left: see [`Auth::register_again`].
+    fn left_by_registration(found: &User, asked: &User) -> bool {
+        let age = asked.created_at.signed_duration_since(found.created_at);
+        age <= Self::REGISTER_RETRY_WINDOW
+            && found.name == asked.name
+            && found.credentials_version == asked.credentials_version
+            && found.email_verified_at.is_none()
+            && found.email_changed_from.is_none()
+            && found.two_factor == asked.two_factor
+            && found.passkeys.is_empty()
+            && found.disabled_at.is_none()
+            && found.deleted_at.is_none()
     }
 
     /// A keyed tag of the address for logs and throttle keys (not reversible without the key).
@@ -541,7 +622,7 @@ impl Auth {
         if !self.verify_password(user, attempt, meta).await? {
             return Err(AuthError::InvalidCredentials);
         }
-        let version = self.move_credentials(user, None, EndPasskeys::All).await?;
+        let version = self.move_credentials(user, None, EndPasskeys::All, Some(current), Vec::new()).await?;
         let id = self.keep_only(user, current, version, reasons::OTHER_DEVICES_LOGGED_OUT, meta).await?;
         tracing::info!(event = "other_devices_logged_out", user_id = %user.id);
         Ok(id)
@@ -558,7 +639,7 @@ impl Auth {
         reason: &str,
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
-        let version = self.move_credentials(user, password, EndPasskeys::None).await?;
+        let version = self.move_credentials(user, password, EndPasskeys::None, Some(current), Vec::new()).await?;
         self.keep_only(user, current, version, reason, meta).await
     }
 
@@ -566,21 +647,36 @@ impl Auth {
     /// new `password`, when given): from this write on nothing verified against the old state
     /// can be issued. With [`EndPasskeys::All`], the passkeys read with `user` go in the same
     /// write (a passkey added since fails it, as a moved version does), and the owner is told.
-    /// Returns the new version; `CredentialsChanged` when another change won.
+    /// `notices` (and that one) are promised before the write and carried by it
+    /// ([`crate::queue::Dispatcher::promise`]); `by`, the session making the change, is recorded
+    /// with it ([`User::recent_changes`]). Returns the new version; `CredentialsChanged` when
+    /// another change won.
     pub async fn move_credentials(
         &self,
         user: &User,
         password: Option<&PasswordHash>,
         passkeys: EndPasskeys,
+        by: Option<&SessionRecord>,
+        mut notices: Vec<crate::jobs::JobPayload>,
     ) -> Result<u64, AuthError> {
         let clearing = matches!(passkeys, EndPasskeys::All);
         let ending = clearing && !user.passkeys.is_empty();
+        if ending {
+            notices.push(crate::two_factor::notice(user, "passkeys_removed"));
+        }
+        let dispatcher = crate::queue::Dispatcher::for_config(self.stores().clone(), &self.access.config);
+        let mut marks = Vec::with_capacity(notices.len());
+        for notice in notices {
+            marks.push(dispatcher.promise(&user.id, notice).await.map_err(StoreError::from)?);
+        }
         // Exactly the passkeys read, none included: one added since the read (a registration
         // racing the change) fails the change like a moved version, rather than surviving it.
         let change = CredentialChange {
             password,
             revoke: true,
             clear_passkeys: clearing.then_some(user.passkeys.as_slice()),
+            notices: &marks,
+            by: by.map(|s| s.key.as_str()),
             ..CredentialChange::default()
         };
         let version = self
@@ -591,8 +687,6 @@ impl Auth {
             .ok_or(AuthError::CredentialsChanged)?;
         if ending {
             tracing::info!(event = "passkeys_removed", user_id = %user.id, count = user.passkeys.len());
-            let dispatcher = crate::queue::Dispatcher::new(self.stores().clone(), self.access.config.batch_retention);
-            crate::two_factor::tell_notice(&dispatcher, user, "passkeys_removed").await;
         }
         Ok(version)
     }
@@ -628,7 +722,7 @@ impl Auth {
             Ok(Some((id, _))) => Some(CredentialRef::session(&id.key())),
             _ => None,
         };
-        let dispatcher = crate::queue::Dispatcher::new(stores.clone(), self.access.config.batch_retention);
+        let dispatcher = crate::queue::Dispatcher::for_config(stores.clone(), &self.access.config);
         let n = revoke_or_queue(stores, &dispatcher, &user.id, keep.as_ref(), reason).await?;
         let (id, _) = rotated?.ok_or(AuthError::CredentialsChanged)?;
         tracing::info!(event = "credentials_rotated", user_id = %user.id, reason, credentials = ?n);

@@ -165,6 +165,10 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub failed_job_retention: Duration,
     pub batch_retention: Duration,
+    /// How long a promised notice's job waits before it looks for its change
+    /// (`GATEHOUSE_NOTICE_DELAY_SECONDS`, [`crate::queue::NOTICE_DELAY`] by default): longer than
+    /// any API request runs.
+    pub notice_delay: std::time::Duration,
     /// This deployment's app name (source of cross-app handoffs).
     pub app_name: String,
     /// Apps a handoff may target.
@@ -391,6 +395,12 @@ impl Config {
             },
             failed_job_retention: Duration::days(env.number("GATEHOUSE_FAILED_JOB_RETENTION_DAYS", 30, 1, 3650)?),
             batch_retention: Duration::days(env.number("GATEHOUSE_BATCH_RETENTION_DAYS", 30, 1, 3650)?),
+            notice_delay: std::time::Duration::from_secs(env.number(
+                "GATEHOUSE_NOTICE_DELAY_SECONDS",
+                crate::queue::NOTICE_DELAY.as_secs() as i64,
+                0,
+                900,
+            )? as u64),
             app_name: env.string("GATEHOUSE_APP_NAME", "gatehouse"),
             apps,
             handoff_lifetime: Duration::seconds(env.number("GATEHOUSE_HANDOFF_SECONDS", 120, 10, 3600)?),

@@ -382,6 +382,18 @@ pub async fn revoke_or_queue(
     Err(failed)
 }
 
+/// Queues, to run now, the revocation of what the register lists for `user` from before
+/// `before` (the job of [`revoke_or_queue`]): for a retry that finishes a change whose first
+/// attempt may have stopped before its revocation ran. Idempotent.
+pub async fn queue_revocation(
+    dispatcher: &crate::queue::Dispatcher,
+    user: &UserId,
+    before: Timestamp,
+    reason: &str,
+) -> Result<(), crate::queue::DispatchError> {
+    dispatcher.dispatch(later_job(user, before, None, reason)).await.map(|_| ())
+}
+
 fn later_job(user: &UserId, before: Timestamp, keep: Option<&CredentialRef>, reason: &str) -> crate::jobs::JobPayload {
     let data = serde_json::json!({
         "user_id": user.as_str(),

@@ -183,7 +183,16 @@ pub async fn confirm(
     // Before the swap, so no failure after it can leave a reset link of the old address alive (a
     // reset in flight also checks the address).
     stores.resets.delete(&user.email).await?;
-    let m = EmailMove { from: &user.email, to: &to, version: user.credentials_version, from_tag: &from_tag };
+    // Promised before the swap and carried by it: the old address hears of a change that was
+    // made, whatever fails after it (and of none that was not).
+    let mark = dispatcher.promise(&id, notice(&user.email, &to, true)).await.map_err(crate::StoreError::from)?;
+    let m = EmailMove {
+        from: &user.email,
+        to: &to,
+        version: user.credentials_version,
+        from_tag: &from_tag,
+        notice: Some(&mark),
+    };
     match stores.users.change_email(&id, m, now).await? {
         EmailSwap::Changed => {}
         EmailSwap::Taken => return Err(ConfirmError::Taken),
@@ -191,7 +200,6 @@ pub async fn confirm(
         EmailSwap::Stale => return Err(VerifyError::InvalidLink.into()),
     }
     tracing::info!(event = "email_changed", user_id = %id, from_tag = %config.app_key.email_tag(&user.email), to_tag = %config.app_key.email_tag(&to));
-    dispatcher.notify(notice(&user.email, &to, true)).await;
     let moved =
         User { email: to, email_verified_at: Some(now), updated_at: now, email_changed_from: Some(from_tag), ..user };
     crate::credentials::stamp_verified(stores, &moved).await?;

@@ -291,14 +291,15 @@ pub async fn finish_registration(
     };
     // Conditional on the credentials version the ceremony began under: a reset since (which
     // removes passkeys) voids a registration still in flight.
-    match auth.stores().users.add_passkey(&user.id, &passkey, MAX_PASSKEYS, version).await? {
+    // Promised before the write, carried by it: a passkey added is never left unannounced.
+    let mark = crate::two_factor::promise(dispatcher, user, "passkey_added").await.map_err(StoreError::from)?;
+    match auth.stores().users.add_passkey_noting(&user.id, &passkey, MAX_PASSKEYS, version, Some(&mark)).await? {
         PasskeyAdd::Added => {}
         PasskeyAdd::Full => return Err(PasskeyError::TooMany),
         PasskeyAdd::Duplicate => return Err(PasskeyError::Duplicate),
         PasskeyAdd::NoUser => return Err(AuthError::CredentialsChanged.into()),
     }
     tracing::info!(event = "passkey_added", user_id = %user.id, passkey = %passkey.id);
-    crate::two_factor::tell_notice(dispatcher, user, "passkey_added").await;
     Ok(passkey)
 }
 
@@ -314,10 +315,10 @@ pub async fn remove(
     if !user.passkeys.iter().any(|p| p.id == id) {
         return Err(PasskeyError::NotFound);
     }
+    let mark = crate::two_factor::promise(dispatcher, user, "passkey_removed").await.map_err(StoreError::from)?;
     // Gone either way: removed now, or by this very call retried after it landed.
-    auth.stores().users.remove_passkey(&user.id, id, auth.now()).await?;
+    auth.stores().users.remove_passkey_noting(&user.id, id, Some(&mark), auth.now()).await?;
     tracing::info!(event = "passkey_removed", user_id = %user.id, passkey = %id);
-    crate::two_factor::tell_notice(dispatcher, user, "passkey_removed").await;
     Ok(())
 }
 

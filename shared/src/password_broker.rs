@@ -135,53 +135,104 @@ impl PasswordBroker {
         password: NewPassword,
     ) -> Result<User, ResetError> {
         let stores = self.auth.stores();
-        let record = stores.resets.find(email).await?.ok_or(ResetError::InvalidToken)?;
+        let Some(record) = stores.resets.find(email).await? else {
+            return self.finish_retry(email, token, password).await;
+        };
         if !crate::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
             return Err(ResetError::InvalidToken);
         }
-        if stores.users.find_by_email(email).await?.is_none() {
+        let Some(user) = stores.users.find_by_email(email).await? else {
             return Err(ResetError::InvalidToken);
-        }
+        };
         let hash = self.auth.hasher().hash_blocking(password).await?;
-        if !stores.resets.consume(email, &token.hash(), self.now()).await? {
+        // The notice first, carried by the password's write: it goes out once the password has
+        // changed, whatever fails after, and never for a reset that did not change it.
+        let notice = self.dispatcher.promise(&user.id, mail_job(SEND_PASSWORD_CHANGED, email)).await?;
+        let Some(spend) = stores.resets.consume(email, &token.hash(), self.now()).await? else {
             return Err(ResetError::InvalidToken);
-        }
-        let user = match self.reset_to(email, &hash).await {
+        };
+        let user = match self.reset_to(email, &hash, &notice).await {
             Ok(user) => user,
             Err(e) => {
                 // Spent, but did the password change? Only when a fresh read shows it did not
                 // (this reset's hash, salted, is in no other write) does the link work again, so
                 // the client's retry (after the 503 it gets) can finish the reset instead of
                 // finding the link spent. A write that landed with its answer lost, or a read that
-                // fails too, keeps the link spent: single use comes first.
+                // fails too, keeps the link spent: single use comes first (and the retry is then
+                // recognised by `finish_retry`).
                 let unchanged = matches!(
                     stores.users.find_by_email(email).await,
                     Ok(Some(u)) if u.password_hash.as_str() != hash.as_str()
                 );
-                if unchanged && let Err(r) = stores.resets.restore(email, &token.hash()).await {
+                if unchanged && let Err(r) = stores.resets.restore(email, &spend).await {
                     tracing::warn!(event = "reset_token_not_restored", error = %r);
                 }
                 return Err(e);
             }
         };
-        // The spent token goes: a give-back of an earlier attempt landing late finds nothing.
-        if let Err(e) = stores.resets.delete(email).await {
-            tracing::warn!(event = "spent_reset_token_left", error = %e);
-        }
+        // The spent token stays, marked spent, until it expires: what recognises this reset's
+        // retry should its answer be lost. (A give-back of an earlier attempt landing late finds
+        // another spend's mark on it and gives nothing back.)
         // At once, or queued when a store fails part way: the old password's sessions and tokens
         // never outlive the reset because of an outage (`credentials::revoke_or_queue`).
         revoke_or_queue(stores, &self.dispatcher, &user.id, None, reasons::PASSWORD_RESET).await?;
         tracing::info!(event = "password_reset", user_id = %user.id, email_tag = %self.auth.email_tag(email));
-        // The reset is done: a notice that cannot be queued is logged, never the reset's failure.
-        self.dispatcher.notify(mail_job(SEND_PASSWORD_CHANGED, email)).await;
+        Ok(user)
+    }
+
+    /// A reset whose token is already spent: the answer the first attempt would have given, when
+    /// this is its retry after an answer that was lost (the client was told 503, or heard
+    /// nothing). It is, when the token given is the one spent (compared in constant time), spent
+    /// within [`RESET_RETRY_WINDOW`], and the password given is now the account's (one hash
+    /// verification, after the route's limits). Then nothing is written: the revocation of what
+    /// was issued before the spend is queued again (idempotent: a job ends only what the
+    /// register lists from before then, so what the owner signed in with since stays), and the
+    /// "password changed" notice was promised by the first attempt's write. Anything else is the
+    /// link's one answer, `InvalidToken`.
+    ///
+    /// Why this cannot be abused: it answers only someone holding both the mailed link (256 bits,
+    /// checked against its hash) and the new password, who learns nothing they did not say, gets
+    /// no session (a reset signs no one in) and changes nothing; ten minutes after the spend the
+    /// link is as dead as before.
+    async fn finish_retry(
+        &self,
+        email: &Email,
+        token: &PlainResetToken,
+        password: NewPassword,
+    ) -> Result<User, ResetError> {
+        let stores = self.auth.stores();
+        let spent = stores.resets.find_spent(email).await?.ok_or(ResetError::InvalidToken)?;
+        if !crate::secret::constant_time_eq(spent.token_hash.as_bytes(), token.hash().as_bytes())
+            || self.now() - spent.spent_at > RESET_RETRY_WINDOW
+        {
+            return Err(ResetError::InvalidToken);
+        }
+        let user = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
+        let verified = self.auth.hasher().verify_blocking(password.as_attempt(), user.password_hash.clone()).await;
+        if !matches!(verified, crate::password::Verification::Valid { .. }) {
+            return Err(ResetError::InvalidToken);
+        }
+        crate::credentials::queue_revocation(&self.dispatcher, &user.id, spent.spent_at, reasons::PASSWORD_RESET)
+            .await?;
+        tracing::info!(event = "password_reset_retried", user_id = %user.id, email_tag = %self.auth.email_tag(email));
         Ok(user)
     }
 }
 
+/// How long after a reset spent its token a retry of it is still answered as the reset was
+/// ([`PasswordBroker::reset`]): long enough for a client's retries after a 503, short enough that
+/// a link found in a mailbox later is simply spent.
+pub const RESET_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
 impl PasswordBroker {
     /// The reset's password write: a compare-and-swap on the credentials version, re-read and
     /// retried when another change moved it (the reset wins every race).
-    async fn reset_to(&self, email: &Email, hash: &crate::password::PasswordHash) -> Result<User, ResetError> {
+    async fn reset_to(
+        &self,
+        email: &Email,
+        hash: &crate::password::PasswordHash,
+        notice: &crate::users::NoticeMark,
+    ) -> Result<User, ResetError> {
         let stores = self.auth.stores();
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
@@ -206,6 +257,8 @@ impl PasswordBroker {
                 // proves the address; every factor goes with the password's write.
                 clear_two_factor: current.email_verified_at.is_none(),
                 delete: false,
+                notices: std::slice::from_ref(notice),
+                by: None,
             };
             if stores
                 .users
@@ -240,9 +293,10 @@ impl PasswordBroker {
             return Err(AuthError::InvalidCredentials);
         }
         let hash = self.auth.hasher().hash_blocking(new).await?;
-        let version = self.auth.move_credentials(user, Some(&hash), crate::auth::EndPasskeys::All).await?;
+        let notice = vec![mail_job(SEND_PASSWORD_CHANGED, &user.email)];
+        let all = crate::auth::EndPasskeys::All;
+        let version = self.auth.move_credentials(user, Some(&hash), all, Some(current), notice).await?;
         tracing::info!(event = "password_changed", user_id = %user.id);
-        self.dispatcher.notify(mail_job(SEND_PASSWORD_CHANGED, &user.email)).await;
         self.auth.keep_only(user, current, version, reasons::PASSWORD_CHANGED, meta).await
     }
 }

@@ -44,6 +44,17 @@ pub struct ResetRecord {
     pub expires_at: Timestamp,
 }
 
+/// The mark a spend of a token leaves on it (random; never shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendMark(pub String);
+
+/// A spent token ([`ResetStore::find_spent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpentReset {
+    pub token_hash: String,
+    pub spent_at: Timestamp,
+}
+
 #[async_trait]
 pub trait ResetStore: Send + Sync {
     /// Stores `record`, replacing any older token for the email, unless a live token for it was
@@ -53,13 +64,19 @@ pub trait ResetStore: Send + Sync {
     async fn put_unless_throttled(&self, record: &ResetRecord, throttle_since: Timestamp) -> StoreResult<bool>;
     /// The live token record for the email; `None` when absent or expired.
     async fn find(&self, email: &Email) -> StoreResult<Option<ResetRecord>>;
-    /// Deletes the email's token if and only if it is live and its hash is `token_hash`: the
-    /// atomic, single-use consumption. `true` for exactly one of any number of racing callers.
-    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<bool>;
-    /// Makes a token [`ResetStore::consume`]d by a reset that then could not change the password
-    /// usable again, so the client's retry of that reset can finish it (the link is neither
-    /// spent for nothing nor usable twice: it is spent again by the retry).
-    async fn restore(&self, email: &Email, token_hash: &str) -> StoreResult<()>;
+    /// Spends the email's token if and only if it is live, unspent and its hash is `token_hash`:
+    /// the atomic, single-use consumption, marked with the spend's own mark (returned) and time.
+    /// `Some` for exactly one of any number of racing callers.
+    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<Option<SpendMark>>;
+    /// Makes a token spent by `spend`, a reset that then could not change the password, usable
+    /// again, so the client's retry of that reset can finish it (the link is neither spent for
+    /// nothing nor usable twice: it is spent again by the retry). Only while the token is still
+    /// spent by that very spend: a give-back landing late, after a retry spent the token again
+    /// and changed the password, finds another mark and gives nothing back.
+    async fn restore(&self, email: &Email, spend: &SpendMark) -> StoreResult<()>;
+    /// The email's token as spent (not expired), and when: what a retry of the reset that spent
+    /// it is recognised by ([`crate::password_broker::PasswordBroker::reset`]).
+    async fn find_spent(&self, email: &Email) -> StoreResult<Option<SpentReset>>;
     /// Deletes the email's token, whatever it is.
     async fn delete(&self, email: &Email) -> StoreResult<()>;
 }

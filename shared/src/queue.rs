@@ -9,6 +9,7 @@ use crate::job_batches::{Batch, BatchOptions, Counted};
 use crate::job_runs::Claim;
 use crate::jobs::{JobPayload, MAX_MESSAGE_BYTES, MAX_QUEUE_DELAY, QueueMessage};
 use crate::stores::Stores;
+use crate::users::{NoticeMark, UserId};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
@@ -27,16 +28,51 @@ pub enum DispatchError {
     Store(#[from] StoreError),
 }
 
+/// How long a promised notice's job waits before it looks for its mark
+/// ([`Dispatcher::promise`]): longer than any API request runs (the HTTP functions' `Timeout` in
+/// template.yaml, which a test holds below this), so by then the change's write has landed or
+/// never will.
+pub const NOTICE_DELAY: Duration = Duration::from_secs(30);
+
+/// The job data fields of a promised notice: its mark, and the user whose item carries it.
+const NOTICE_FIELD: &str = "notice_mark";
+const NOTICE_USER_FIELD: &str = "notice_user";
+
+/// The notice a job promises, if it does: `Err` for a job whose fields are malformed.
+fn promised(job: &JobPayload) -> Result<Option<(UserId, NoticeMark)>, &'static str> {
+    let (Some(mark), Some(user)) = (job.data.get(NOTICE_FIELD), job.data.get(NOTICE_USER_FIELD)) else {
+        return Ok(None);
+    };
+    let mark = mark.as_str().and_then(NoticeMark::parse).ok_or("the notice mark is malformed")?;
+    let user = user.as_str().and_then(UserId::parse).ok_or("the notice names no user")?;
+    Ok(Some((user, mark)))
+}
+
+impl From<DispatchError> for StoreError {
+    fn from(e: DispatchError) -> Self {
+        match e {
+            DispatchError::Store(e) => e,
+            e @ DispatchError::TooLarge { .. } => StoreError::Rejected(e.to_string()),
+        }
+    }
+}
+
 /// Sends jobs to the queue.
 #[derive(Clone)]
 pub struct Dispatcher {
     pub(crate) stores: Stores,
     batch_retention: Span,
+    notice_delay: Duration,
 }
 
 impl Dispatcher {
     pub fn new(stores: Stores, batch_retention: Span) -> Self {
-        Self { stores, batch_retention }
+        Self { stores, batch_retention, notice_delay: NOTICE_DELAY }
+    }
+
+    /// A dispatcher with the deployment's settings (batch retention, notice delay).
+    pub fn for_config(stores: Stores, config: &crate::config::Config) -> Self {
+        Self { stores, batch_retention: config.batch_retention, notice_delay: config.notice_delay }
     }
 
     pub async fn dispatch(&self, job: JobPayload) -> Result<String, DispatchError> {
@@ -57,6 +93,23 @@ impl Dispatcher {
                 false
             }
         }
+    }
+
+    /// Queues the notice of a change about to be written to `user` — before the write, never
+    /// after the answer: the job carries a fresh [`NoticeMark`], the change's own write must put
+    /// that mark on the user, and the job, run [`NOTICE_DELAY`] later, mails only if it finds the
+    /// mark there (see [`Worker`]; the delay is `GATEHOUSE_NOTICE_DELAY_SECONDS`). A change that fails is never announced; one that lands is
+    /// announced whatever fails after it (the request cut at its deadline, the answer lost). An
+    /// `Err` here means nothing was queued and nothing must be written: the client's retry
+    /// starts again.
+    pub async fn promise(&self, user: &UserId, mut job: JobPayload) -> Result<NoticeMark, DispatchError> {
+        let mark = NoticeMark::generate();
+        if let Some(data) = job.data.as_object_mut() {
+            data.insert(NOTICE_FIELD.into(), serde_json::Value::from(mark.as_str()));
+            data.insert(NOTICE_USER_FIELD.into(), serde_json::Value::from(user.as_str()));
+        }
+        self.dispatch_after(job, self.notice_delay).await?;
+        Ok(mark)
     }
 
     /// Sends `job` to run after `delay`. SQS delays at most 15 minutes: a longer delay records when
@@ -416,6 +469,30 @@ impl Worker {
             return Ok(Outcome::Skipped("batch cancelled"));
         }
 
+        // A promised notice ([`Dispatcher::promise`]) goes out only if its change was made: its
+        // mark is on the user. Read consistently; the job ran `NOTICE_DELAY` after it was queued.
+        let promise = match promised(&job) {
+            Ok(p) => p,
+            Err(why) => {
+                self.stores.job_runs.release(&job.uuid, &claimant).await?;
+                self.fail(&job, msg, why).await?;
+                return Ok(Outcome::Failed);
+            }
+        };
+        if let Some((user, mark)) = &promise {
+            let made = self
+                .stores
+                .users
+                .find(user)
+                .await?
+                .is_some_and(|u| u.pending_notices.iter().any(|m| m == mark.as_str()));
+            if !made {
+                self.stores.job_runs.complete(&job.uuid, now, now + self.settings.run_retention).await?;
+                tracing::info!(event = "notice_not_due", "the change the notice was promised for was not made");
+                return Ok(Outcome::Skipped("the promised change was not made"));
+            }
+        }
+
         let ctx = JobContext { stores: self.stores.clone(), dispatcher: self.dispatcher.clone(), attempt };
         let run = {
             let job = job.clone();
@@ -442,6 +519,12 @@ impl Worker {
                 // (a completion that is not recorded runs the job again once its lease is over).
                 let until = self.now() + self.settings.run_retention;
                 persist(|| self.stores.job_runs.complete(&job.uuid, self.now(), until)).await?;
+                // The mark has done its work (the completed run is what stops a second mail).
+                if let Some((user, mark)) = &promise
+                    && let Err(e) = self.stores.users.clear_notice(user, mark).await
+                {
+                    tracing::warn!(event = "notice_mark_left", error = %e);
+                }
                 if let Some(batch_id) = &job.batch_id
                     && let Some(counted) = self.stores.batches.record_success(batch_id, &job.uuid).await?
                 {

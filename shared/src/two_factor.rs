@@ -189,7 +189,7 @@ fn secret_of(auth: &Auth, user: &User) -> Result<Vec<u8>, TwoFactorError> {
     })
 }
 
-fn notice(user: &User, what: &str) -> JobPayload {
+pub(crate) fn notice(user: &User, what: &str) -> JobPayload {
     JobPayload::notification(SEND_NOTICE, serde_json::json!({ "email": user.email.as_str(), "what": what }))
 }
 
@@ -198,9 +198,14 @@ async fn tell(dispatcher: &Dispatcher, user: &User, what: &str) {
     dispatcher.notify(notice(user, what)).await;
 }
 
-/// [`tell`] for the other second factors' changes (passkeys: `passkey_added`, `passkey_removed`).
-pub async fn tell_notice(dispatcher: &Dispatcher, user: &User, what: &str) {
-    tell(dispatcher, user, what).await;
+/// Promises the notice `what` of a change to `user`'s second factors, before the write that makes
+/// it ([`Dispatcher::promise`]): the write carries the mark returned.
+pub async fn promise(
+    dispatcher: &Dispatcher,
+    user: &User,
+    what: &str,
+) -> Result<crate::users::NoticeMark, DispatchError> {
+    dispatcher.promise(&user.id, notice(user, what)).await
 }
 
 /// `POST /user/two-factor-authentication`: a new pending secret (replacing an unconfirmed one),
@@ -247,12 +252,12 @@ pub async fn confirm(
     let sealed = user.two_factor.sealed_secret.as_deref().unwrap_or_default();
     let (codes, hashes) = new_recovery_codes(&auth.config().app_key, &user.id);
     let write = TwoFactorWrite::Confirm { sealed, step, recovery: &hashes };
+    let mark = promise(dispatcher, user, "enabled").await?;
     // Conditional on this very secret still pending: a re-enrolment meanwhile voids the code.
-    if !auth.stores().users.write_two_factor(&user.id, write, auth.now()).await? {
+    if !auth.stores().users.write_two_factor_noting(&user.id, write, Some(&mark), auth.now()).await? {
         return Err(TwoFactorError::InvalidCode);
     }
     tracing::info!(event = "two_factor_enabled", user_id = %user.id);
-    tell(dispatcher, user, "enabled").await;
     // Every credential issued on a password alone ends (a stolen password's session would
     // otherwise outlive the second factor); this session continues under a new id. If another
     // change of the credentials won the race, that change already ended them: the codes, shown
@@ -279,11 +284,9 @@ pub async fn disable(
 ) -> Result<(), TwoFactorError> {
     auth.require_recent_confirmation(current)?;
     let was_on = user.two_factor.enabled();
-    auth.stores().users.write_two_factor(&user.id, TwoFactorWrite::Clear, auth.now()).await?;
+    let mark = if was_on { Some(promise(dispatcher, user, "disabled").await?) } else { None };
+    auth.stores().users.write_two_factor_noting(&user.id, TwoFactorWrite::Clear, mark.as_ref(), auth.now()).await?;
     tracing::info!(event = "two_factor_disabled", user_id = %user.id, was_on);
-    if was_on {
-        tell(dispatcher, user, "disabled").await;
-    }
     Ok(())
 }
 
@@ -298,24 +301,26 @@ pub async fn regenerate_recovery_codes(
     auth.require_recent_confirmation(current)?;
     let (codes, hashes) = new_recovery_codes(&auth.config().app_key, &user.id);
     let write = TwoFactorWrite::ReplaceRecoveryCodes { hashes: &hashes };
-    if !user.two_factor.enabled() || !auth.stores().users.write_two_factor(&user.id, write, auth.now()).await? {
+    if !user.two_factor.enabled() {
+        return Err(TwoFactorError::NotEnabled);
+    }
+    let mark = promise(dispatcher, user, "recovery_codes").await?;
+    if !auth.stores().users.write_two_factor_noting(&user.id, write, Some(&mark), auth.now()).await? {
         return Err(TwoFactorError::NotEnabled);
     }
     tracing::info!(event = "two_factor_recovery_codes_regenerated", user_id = %user.id);
-    tell(dispatcher, user, "recovery_codes").await;
     Ok(codes)
 }
 
 /// Operators' `user:reset-two-factor`: the user's second factors are gone (logged, and the user
 /// is told). `false` when the user does not exist.
 pub async fn reset(stores: &crate::Stores, dispatcher: &Dispatcher, user: &User) -> Result<bool, StoreError> {
-    let done = stores.users.write_two_factor(&user.id, TwoFactorWrite::Clear, stores.clock.now()).await?;
+    let mark = promise(dispatcher, user, "reset").await.map_err(StoreError::from)?;
+    let done =
+        stores.users.write_two_factor_noting(&user.id, TwoFactorWrite::Clear, Some(&mark), stores.clock.now()).await?;
     // Its passkeys too: they are second factors (and ways in) as much as the app is.
     stores.users.clear_passkeys(&user.id, stores.clock.now()).await?;
     tracing::warn!(event = "two_factor_reset_by_operator", user_id = %user.id, done, passkeys = user.passkeys.len());
-    if done {
-        tell(dispatcher, user, "reset").await;
-    }
     Ok(done)
 }
 
@@ -493,12 +498,13 @@ pub async fn complete(
     if !stores.cache.forget(&key).await? {
         return Err(TwoFactorError::InvalidChallenge);
     }
-    if !stores.users.write_two_factor(&id, write, auth.now()).await? {
+    let mark = match write {
+        TwoFactorWrite::UseRecoveryCode { .. } => Some(promise(dispatcher, &user, "recovery_code_used").await?),
+        _ => None,
+    };
+    if !stores.users.write_two_factor_noting(&id, write, mark.as_ref(), auth.now()).await? {
         // Used by a concurrent sign-in between the read and the write.
         return Err(TwoFactorError::InvalidCode);
-    }
-    if let TwoFactorWrite::UseRecoveryCode { .. } = write {
-        tell(dispatcher, &user, "recovery_code_used").await;
     }
     tracing::info!(event = "two_factor_passed", user_id = %user.id, ip = ?meta.ip);
     Ok((user, item.pending))

@@ -160,6 +160,55 @@ pub struct User {
     /// oldest first, at most [`MAX_DEVICES`] (attribute `devices`: id → issued at). Written by the
     /// step that issues the sign-in's session; a move of the version forgets them all.
     pub devices: Vec<KnownDevice>,
+    /// The notices promised by writes to this user and not yet sent ([`NoticeMark`]): each was
+    /// written by the write that made its change, and is cleared by the notice's job once mailed.
+    pub pending_notices: Vec<String>,
+    /// The last [`RECENT_CHANGES`] moves of the credentials version, newest first: which change
+    /// made each (so a change whose answer was lost knows it landed even after another change
+    /// landed behind it), and from which session (so that session's retry can finish it).
+    pub recent_changes: Vec<RecentChange>,
+}
+
+/// How many moves of the credentials version a user keeps a record of ([`User::recent_changes`]).
+pub const RECENT_CHANGES: u64 = 16;
+
+/// A move of the credentials version to `version` ([`User::recent_changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentChange {
+    pub version: u64,
+    /// The change's own random mark (never shown: it only tells a change from another).
+    pub mark: String,
+    /// The session that made it (its stored key), when a session did.
+    pub by: Option<String>,
+    pub at: Timestamp,
+}
+
+impl User {
+    /// The change that moved the version to `version`, if it is still recorded.
+    pub fn change_to(&self, version: u64) -> Option<&RecentChange> {
+        self.recent_changes.iter().find(|c| c.version == version)
+    }
+}
+
+/// A notice promised before its change is written: the job that mails it is queued first,
+/// carrying the mark, and the change's own write puts the mark on the user
+/// ([`User::pending_notices`]). The job mails only when it finds the mark, so a change that
+/// failed is never announced and one that landed is never left unannounced, whatever fails
+/// after it. 128 random bits, hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeMark(String);
+
+impl NoticeMark {
+    pub fn generate() -> Self {
+        Self(hex::encode(crate::secret::random_bytes::<16>()))
+    }
+    /// A mark as a job carries it: 32 lower-case hex digits, else `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))).then(|| Self(s.into()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Most devices an account lists: a sign-in from another evicts the oldest.
@@ -230,6 +279,8 @@ impl User {
             email_changed_from: None,
             deleted_at: None,
             devices: Vec::new(),
+            pending_notices: Vec::new(),
+            recent_changes: Vec::new(),
         }
     }
 }
@@ -342,6 +393,11 @@ pub struct CredentialChange<'a> {
     pub clear_two_factor: bool,
     /// Mark the account as being deleted (`deleted_at`, kept if already set).
     pub delete: bool,
+    /// The notices this change promises ([`NoticeMark`]), written with it.
+    pub notices: &'a [NoticeMark],
+    /// The session making the change (its stored key), recorded with a move of the version
+    /// ([`User::recent_changes`]) so that session's retry can finish the change.
+    pub by: Option<&'a str>,
 }
 
 /// An address change for [`UserStore::change_email`]: from `from` to `to` (normalised
@@ -353,6 +409,8 @@ pub struct EmailMove<'a> {
     pub version: u64,
     /// Kept on the user as [`User::email_changed_from`] (the keyed tag of `from`).
     pub from_tag: &'a str,
+    /// The notice the swap promises ([`NoticeMark`]), written with it.
+    pub notice: Option<&'a NoticeMark>,
 }
 
 /// What [`UserStore::change_email`] did.
@@ -395,7 +453,17 @@ pub trait UserStore: Send + Sync {
     /// `Taken`; the same address normalised is `Err(Rejected)`.
     async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap>;
     /// Applies one change to the user's second factor, atomically and only under its condition.
-    async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool>;
+    async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool> {
+        self.write_two_factor_noting(id, w, None, now).await
+    }
+    /// [`UserStore::write_two_factor`], putting `notice` on the user in the same write.
+    async fn write_two_factor_noting(
+        &self,
+        id: &UserId,
+        w: TwoFactorWrite<'_>,
+        notice: Option<&NoticeMark>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Sets the display name; returns the user as written (no second read). `None` when the
     /// user does not exist.
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>>;
@@ -410,9 +478,33 @@ pub trait UserStore: Send + Sync {
         passkey: &crate::passkeys::Passkey,
         max: usize,
         version: u64,
+    ) -> StoreResult<PasskeyAdd> {
+        self.add_passkey_noting(id, passkey, max, version, None).await
+    }
+    /// [`UserStore::add_passkey`], putting `notice` on the user in the same write.
+    async fn add_passkey_noting(
+        &self,
+        id: &UserId,
+        passkey: &crate::passkeys::Passkey,
+        max: usize,
+        version: u64,
+        notice: Option<&NoticeMark>,
     ) -> StoreResult<PasskeyAdd>;
     /// Removes the passkey `passkey` (its credential id). `false` when it was not there.
-    async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool> {
+        self.remove_passkey_noting(id, passkey, None, now).await
+    }
+    /// [`UserStore::remove_passkey`], putting `notice` on the user in the same write.
+    async fn remove_passkey_noting(
+        &self,
+        id: &UserId,
+        passkey: &str,
+        notice: Option<&NoticeMark>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Clears a promised notice once mailed ([`User::pending_notices`]). Nothing when it is not
+    /// there (or the user is gone).
+    async fn clear_notice(&self, id: &UserId, notice: &NoticeMark) -> StoreResult<()>;
     /// Records a use of the passkey: its new authenticator state, only while its state is still
     /// `old` (two uses of one state: one wins). `by` names this use (its ceremony): this very
     /// write repeated after it landed is `true`, another use that wrote the same state is not.

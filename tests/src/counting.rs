@@ -313,9 +313,15 @@ impl UserStore for CountingUsers {
         self.calls.bump();
         self.inner.change_email(id, m, now).await
     }
-    async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool> {
+    async fn write_two_factor_noting(
+        &self,
+        id: &UserId,
+        w: TwoFactorWrite<'_>,
+        notice: Option<&gatehouse::users::NoticeMark>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         self.calls.bump();
-        self.inner.write_two_factor(id, w, now).await
+        self.inner.write_two_factor_noting(id, w, notice, now).await
     }
     async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {
         self.calls.bump();
@@ -325,19 +331,30 @@ impl UserStore for CountingUsers {
         self.calls.bump();
         self.inner.delete(id).await
     }
-    async fn add_passkey(
+    async fn add_passkey_noting(
         &self,
         id: &UserId,
         passkey: &gatehouse::passkeys::Passkey,
         max: usize,
         version: u64,
+        notice: Option<&gatehouse::users::NoticeMark>,
     ) -> StoreResult<gatehouse::users::PasskeyAdd> {
         self.calls.bump();
-        self.inner.add_passkey(id, passkey, max, version).await
+        self.inner.add_passkey_noting(id, passkey, max, version, notice).await
     }
-    async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn remove_passkey_noting(
+        &self,
+        id: &UserId,
+        passkey: &str,
+        notice: Option<&gatehouse::users::NoticeMark>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         self.calls.bump();
-        self.inner.remove_passkey(id, passkey, now).await
+        self.inner.remove_passkey_noting(id, passkey, notice, now).await
+    }
+    async fn clear_notice(&self, id: &UserId, notice: &gatehouse::users::NoticeMark) -> StoreResult<()> {
+        self.calls.bump();
+        self.inner.clear_notice(id, notice).await
     }
     async fn use_passkey(
         &self,

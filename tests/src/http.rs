@@ -160,6 +160,11 @@ impl TestApp {
         let mut cfg = config(overrides);
         if let Some(aws) = &env.aws {
             cfg.names = aws.names.clone();
+            // The emulator's queue delays in real time: a test on it does not wait out the
+            // notices' delay (the worker still mails only what a landed write promised).
+            if !overrides.iter().any(|(k, _)| *k == "GATEHOUSE_NOTICE_DELAY_SECONDS") {
+                cfg.notice_delay = std::time::Duration::ZERO;
+            }
         }
         let app = App::new(cfg, env.stores.clone()).expect("app");
         Self { env, app }

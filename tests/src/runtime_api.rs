@@ -75,6 +75,8 @@ impl LambdaProcess {
             .env("AWS_ENDPOINT_URL", crate::emulator_endpoint())
             // One key for every function of the test, as one stack's functions share theirs.
             .env("GATEHOUSE_APP_KEY", E2E_APP_KEY)
+            // The emulator's queue delays in real time: no waiting out the notices' delay.
+            .env("GATEHOUSE_NOTICE_DELAY_SECONDS", "0")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);

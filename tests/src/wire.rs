@@ -99,6 +99,11 @@ pub enum Fault {
     /// (what DynamoDB answers an SDK retry that overtakes a slow first attempt); not forwarded.
     /// Scripted only.
     InProgress,
+    /// A `dynamodb:Query` of a global secondary index (its body names an `IndexName`) answered as
+    /// an index that has not caught up with recent writes: forwarded, then its `Items` emptied,
+    /// `Count` and `ScannedCount` 0 and no `LastEvaluatedKey`. A query of a base table that draws
+    /// it is forwarded unchanged and the fault waits for the next index query. Scripted only.
+    LaggingIndex,
 }
 
 const KINDS: [Fault; 5] = [Fault::Throttle, Fault::ServerError, Fault::Drop, Fault::Delay, Fault::AfterWrite];
@@ -202,6 +207,15 @@ impl Faults {
     fn note(&self, name: &str, kind: Fault) {
         *self.injected.lock().unwrap_or_else(|e| e.into_inner()).entry((name.to_owned(), kind)).or_default() += 1;
     }
+
+    /// Puts back a scripted fault drawn by a call it does not apply to ([`Fault::LaggingIndex`]
+    /// by a base-table query): first in line again, and not counted as injected.
+    fn put_back(&self, name: &str, kind: Fault) {
+        if let Some(n) = self.injected.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&(name.to_owned(), kind)) {
+            *n -= 1;
+        }
+        self.scripted.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_owned()).or_default().push_front(kind);
+    }
 }
 
 /// The calls the code makes; not the emulator's own test API.
@@ -258,11 +272,36 @@ fn conflict(body: &[u8]) -> hyper::Response<Full<Bytes>> {
     resp
 }
 
+/// Whether a `dynamodb:Query` body reads a secondary index.
+fn queries_an_index(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).ok().is_some_and(|v| v.get("IndexName").is_some())
+}
+
+/// `resp` (a `Query`'s answer) as an index that has not caught up answers: no items, no next page.
+async fn lagging(resp: hyper::Response<Full<Bytes>>) -> hyper::Response<Full<Bytes>> {
+    if !resp.status().is_success() {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let Ok(serde_json::Value::Object(mut v)) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return hyper::Response::from_parts(parts, Full::new(bytes));
+    };
+    v.insert("Items".into(), serde_json::json!([]));
+    v.insert("Count".into(), serde_json::json!(0));
+    v.insert("ScannedCount".into(), serde_json::json!(0));
+    v.remove("LastEvaluatedKey");
+    let body = Bytes::from(serde_json::Value::Object(v).to_string());
+    parts.headers.remove("x-amz-crc32");
+    parts.headers.insert(hyper::header::CONTENT_LENGTH, hyper::header::HeaderValue::from(body.len()));
+    hyper::Response::from_parts(parts, Full::new(body))
+}
+
 /// A proxy's answer: a response, or the connection closed without one.
 type Answer = Result<hyper::Response<Full<Bytes>>, std::io::Error>;
 
 async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hyper::Request<Incoming>) -> Answer {
-    let fault = faults.as_ref().and_then(|f| f.decide(name));
+    let mut fault = faults.as_ref().and_then(|f| f.decide(name));
     match fault {
         Some(Fault::Throttle) => {
             let code = if name.starts_with("dynamodb:") {
@@ -283,6 +322,12 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
     let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
     if fault == Some(Fault::Conflict) {
         return Ok(conflict(&body));
+    }
+    if fault == Some(Fault::LaggingIndex) && !queries_an_index(&body) {
+        if let Some(f) = &faults {
+            f.put_back(name, Fault::LaggingIndex);
+        }
+        fault = None;
     }
     let token = (name == "dynamodb:TransactWriteItems")
         .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
@@ -337,6 +382,9 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
     }
     if fault == Some(Fault::AfterWrite) {
         return Err(std::io::Error::other("answer dropped after the call was forwarded (injected)"));
+    }
+    if fault == Some(Fault::LaggingIndex) {
+        return Ok(lagging(resp).await);
     }
     Ok(resp)
 }

@@ -13,7 +13,7 @@ use tracing::Instrument;
 /// The worker with every job gatehouse defines registered. Add your own with
 /// [`Worker::register`].
 pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> Worker {
-    let dispatcher = Dispatcher::new(stores.clone(), config.batch_retention);
+    let dispatcher = Dispatcher::for_config(stores.clone(), &config);
     let settings = WorkerSettings::new(config.names.queue(schema::JOBS_QUEUE.logical), config.failed_job_retention);
     let mut w = Worker::new(stores, dispatcher, settings);
     let verification =

@@ -73,8 +73,12 @@ async fn register(call: Call<'_>) -> Reply {
         let password = f.new_password_for("password", app.auth.policy(), &context);
         Some((name?, email?, password?))
     })?;
+    // A retry of a registration whose user landed but whose answer did not (a 503, a lost
+    // answer) is answered as the first attempt would have been (`Auth::register`).
     let (user, session) = app.auth.register(name, email, password, &call.meta()).await?;
-    // The account exists either way; a link that could not be queued is one resend away.
+    // The account exists either way; a link that could not be queued is one resend away. After
+    // a retry this queues a second link to the same address, which is harmless: either verifies
+    // it, once.
     if let Err(e) = app.dispatcher().dispatch(gatehouse::email_verification::job(&user.id)).await {
         tracing::error!(event = "verification_mail_not_queued", user_id = %user.id, error = %e);
     }

@@ -4,13 +4,13 @@ use super::{SharedClock, Table};
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::StoreResult;
-use crate::password_reset_tokens::{ResetRecord, ResetStore};
+use crate::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
 use async_trait::async_trait;
 
 pub struct MemoryResets {
     clock: SharedClock,
-    /// Each token, and whether it is spent.
-    rows: Table<String, (ResetRecord, bool)>,
+    /// Each token, and its spend (mark and time) once spent.
+    rows: Table<String, (ResetRecord, Option<(SpendMark, Timestamp)>)>,
 }
 
 impl MemoryResets {
@@ -26,14 +26,14 @@ impl ResetStore for MemoryResets {
         let mut t = self.rows.lock();
         let key = record.email.normalized();
         if let Some((old, spent)) = t.get(&key)
-            && !spent
+            && spent.is_none()
             && old.expires_at > now
             && old.created_at > throttle_since
             && old.token_hash != record.token_hash
         {
             return Ok(false);
         }
-        t.insert(key, (record.clone(), false));
+        t.insert(key, (record.clone(), None));
         Ok(true)
     }
 
@@ -43,28 +43,37 @@ impl ResetStore for MemoryResets {
             .rows
             .lock()
             .get(&email.normalized())
-            .filter(|(r, spent)| !spent && r.expires_at > now)
+            .filter(|(r, spent)| spent.is_none() && r.expires_at > now)
             .map(|(r, _)| r.clone()))
     }
 
-    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<Option<SpendMark>> {
         let mut t = self.rows.lock();
         match t.get_mut(&email.normalized()) {
-            Some((r, spent)) if !*spent && r.expires_at > now && r.token_hash == token_hash => {
-                *spent = true;
-                Ok(true)
+            Some((r, spent)) if spent.is_none() && r.expires_at > now && r.token_hash == token_hash => {
+                let mark = SpendMark(hex::encode(crate::secret::random_bytes::<16>()));
+                *spent = Some((mark.clone(), now));
+                Ok(Some(mark))
             }
-            _ => Ok(false),
+            _ => Ok(None),
         }
     }
 
-    async fn restore(&self, email: &Email, token_hash: &str) -> StoreResult<()> {
-        if let Some((r, spent)) = self.rows.lock().get_mut(&email.normalized())
-            && r.token_hash == token_hash
+    async fn restore(&self, email: &Email, spend: &SpendMark) -> StoreResult<()> {
+        if let Some((_, spent)) = self.rows.lock().get_mut(&email.normalized())
+            && spent.as_ref().is_some_and(|(m, _)| m == spend)
         {
-            *spent = false;
+            *spent = None;
         }
         Ok(())
+    }
+
+    async fn find_spent(&self, email: &Email) -> StoreResult<Option<SpentReset>> {
+        let now = self.clock.now();
+        Ok(self.rows.lock().get(&email.normalized()).and_then(|(r, spent)| match spent {
+            Some((_, at)) if r.expires_at > now => Some(SpentReset { token_hash: r.token_hash.clone(), spent_at: *at }),
+            _ => None,
+        }))
     }
 
     async fn delete(&self, email: &Email) -> StoreResult<()> {

@@ -6,9 +6,18 @@ use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
 use crate::passkeys::Passkey;
 use crate::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, PasskeyAdd, PasskeyUse, TwoFactor, TwoFactorWrite, User,
-    UserId, UserStore,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, NoticeMark, PasskeyAdd, PasskeyUse, RECENT_CHANGES,
+    RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
 };
+
+/// Puts `notice` on `u` (once).
+fn note(u: &mut User, notice: Option<&NoticeMark>) {
+    if let Some(n) = notice
+        && !u.pending_notices.iter().any(|p| p == n.as_str())
+    {
+        u.pending_notices.push(n.as_str().to_owned());
+    }
+}
 use async_trait::async_trait;
 
 #[derive(Default)]
@@ -74,6 +83,18 @@ impl UserStore for MemoryUsers {
                     u.credentials_version += 1;
                     // The devices were known under the old version: their cookies name it.
                     u.devices.clear();
+                    let mark = hex::encode(crate::secret::random_bytes::<16>());
+                    let recent = RecentChange {
+                        version: u.credentials_version,
+                        mark,
+                        by: change.by.map(str::to_owned),
+                        at: now,
+                    };
+                    u.recent_changes.insert(0, recent);
+                    u.recent_changes.truncate(RECENT_CHANGES as usize);
+                }
+                for notice in change.notices {
+                    note(u, Some(notice));
                 }
                 if change.delete {
                     u.deleted_at = u.deleted_at.or(Some(now));
@@ -102,7 +123,7 @@ impl UserStore for MemoryUsers {
     }
 
     async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
-        let EmailMove { from, to, version, from_tag } = m;
+        let EmailMove { from, to, version, from_tag, notice } = m;
         if from.normalized() == to.normalized() {
             return Err(StoreError::Rejected("an email change needs a different address".into()));
         }
@@ -120,11 +141,18 @@ impl UserStore for MemoryUsers {
             u.email_verified_at = Some(now);
             u.updated_at = now;
             u.email_changed_from = Some(from_tag.to_owned());
+            note(u, notice);
         }
         Ok(EmailSwap::Changed)
     }
 
-    async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool> {
+    async fn write_two_factor_noting(
+        &self,
+        id: &UserId,
+        w: TwoFactorWrite<'_>,
+        notice: Option<&NoticeMark>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let mut t = self.by_id.lock();
         let Some(u) = t.get_mut(id) else { return Ok(false) };
         let tf = &mut u.two_factor;
@@ -171,6 +199,7 @@ impl UserStore for MemoryUsers {
         };
         if done {
             u.updated_at = now;
+            note(u, notice);
         }
         Ok(done)
     }
@@ -187,7 +216,14 @@ impl UserStore for MemoryUsers {
         Ok(self.by_id.lock().remove(id).is_some())
     }
 
-    async fn add_passkey(&self, id: &UserId, passkey: &Passkey, max: usize, version: u64) -> StoreResult<PasskeyAdd> {
+    async fn add_passkey_noting(
+        &self,
+        id: &UserId,
+        passkey: &Passkey,
+        max: usize,
+        version: u64,
+        notice: Option<&NoticeMark>,
+    ) -> StoreResult<PasskeyAdd> {
         let mut t = self.by_id.lock();
         let Some(u) = t.get_mut(id).filter(|u| u.credentials_version == version) else {
             return Ok(PasskeyAdd::NoUser);
@@ -199,12 +235,19 @@ impl UserStore for MemoryUsers {
             None => {
                 u.passkeys.push(passkey.clone());
                 u.updated_at = passkey.created_at;
+                note(u, notice);
                 PasskeyAdd::Added
             }
         })
     }
 
-    async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn remove_passkey_noting(
+        &self,
+        id: &UserId,
+        passkey: &str,
+        notice: Option<&NoticeMark>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let mut t = self.by_id.lock();
         let Some(u) = t.get_mut(id) else { return Ok(false) };
         let before = u.passkeys.len();
@@ -212,8 +255,16 @@ impl UserStore for MemoryUsers {
         let removed = u.passkeys.len() < before;
         if removed {
             u.updated_at = now;
+            note(u, notice);
         }
         Ok(removed)
+    }
+
+    async fn clear_notice(&self, id: &UserId, notice: &NoticeMark) -> StoreResult<()> {
+        if let Some(u) = self.by_id.lock().get_mut(id) {
+            u.pending_notices.retain(|p| p != notice.as_str());
+        }
+        Ok(())
     }
 
     async fn use_passkey(

@@ -101,7 +101,20 @@ pub async fn a_deleted_users_audit_records_keep_only_a_pseudonym(env: TestEnv) {
     for r in mine.iter().chain([&theirs]) {
         env.stores.cross_app.record_session(r).await.unwrap();
     }
+    // What names the records for the deletion (DynamoDB: the credentials register's audit
+    // entries) is no credential: no revocation lists or removes it.
+    assert!(env.stores.credentials.list(&uid).await.unwrap().is_empty(), "an audit record is no credential");
+    let everything = gatehouse::credentials::Revocation::Everything;
+    gatehouse::credentials::revoke(&env.stores, &uid, everything, "account_deleted").await.unwrap();
     assert_eq!(env.stores.cross_app.pseudonymize(&uid, "deleted#tag").await.unwrap(), 3);
+    if env.is_aws() {
+        let named: Vec<String> = gatehouse_tests::scan_items(&env, Some("credentials"))
+            .await
+            .into_iter()
+            .filter(|i| i.contains(uid.as_str()))
+            .collect();
+        assert!(named.is_empty(), "the register's entries went with the names: {named:#?}");
+    }
     // (The expired one reads as absent; the count above says it was rewritten.)
     for r in &mine[..2] {
         let got = env.stores.cross_app.find_session(&r.id).await.unwrap().unwrap();

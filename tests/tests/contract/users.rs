@@ -111,7 +111,8 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
                     from: &ann.email,
                     to: &Email::parse("BOB@example.com").unwrap(),
                     version: 0,
-                    from_tag: "t"
+                    from_tag: "t",
+                    notice: None
                 },
                 now(&env)
             )
@@ -121,7 +122,11 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
     );
     assert_eq!(
         users
-            .change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 1, from_tag: "t" }, now(&env))
+            .change_email(
+                &ann.id,
+                EmailMove { from: &ann.email, to: &to, version: 1, from_tag: "t", notice: None },
+                now(&env)
+            )
             .await
             .unwrap(),
         EmailSwap::Stale,
@@ -129,7 +134,11 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
     );
     assert_eq!(
         users
-            .change_email(&ann.id, EmailMove { from: &bob.email, to: &to, version: 0, from_tag: "t" }, now(&env))
+            .change_email(
+                &ann.id,
+                EmailMove { from: &bob.email, to: &to, version: 0, from_tag: "t", notice: None },
+                now(&env)
+            )
             .await
             .unwrap(),
         EmailSwap::Stale,
@@ -139,7 +148,7 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
         users
             .change_email(
                 &UserId::generate(),
-                EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t" },
+                EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t", notice: None },
                 now(&env)
             )
             .await
@@ -150,13 +159,21 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
     let same = Email::parse("ann@EXAMPLE.com").unwrap();
     assert!(matches!(
         users
-            .change_email(&ann.id, EmailMove { from: &ann.email, to: &same, version: 0, from_tag: "t" }, now(&env))
+            .change_email(
+                &ann.id,
+                EmailMove { from: &ann.email, to: &same, version: 0, from_tag: "t", notice: None },
+                now(&env)
+            )
             .await,
         Err(StoreError::Rejected(_))
     ));
     assert_eq!(
         users
-            .change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t" }, now(&env))
+            .change_email(
+                &ann.id,
+                EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t", notice: None },
+                now(&env)
+            )
             .await
             .unwrap(),
         EmailSwap::Changed
@@ -175,7 +192,11 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
     assert_eq!(users.find_by_email(&ann.email).await.unwrap(), None, "the old address is free");
     assert_eq!(
         users
-            .change_email(&ann.id, EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t" }, now(&env))
+            .change_email(
+                &ann.id,
+                EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t", notice: None },
+                now(&env)
+            )
             .await
             .unwrap(),
         EmailSwap::Stale,
@@ -199,7 +220,7 @@ pub async fn changes_and_registrations_racing_for_one_address_leave_exactly_one_
         let (store, u, to, at) = (users.clone(), u.clone(), target.clone(), now(&env));
         tasks.push(tokio::spawn(async move {
             let swap = store
-                .change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0, from_tag: "t" }, at)
+                .change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0, from_tag: "t", notice: None }, at)
                 .await
                 .unwrap();
             (swap == EmailSwap::Changed).then_some(u.id)
@@ -242,7 +263,11 @@ pub async fn a_credential_change_bound_to_an_address_fails_once_the_address_move
     assert_eq!(users.change_credentials(&u.id, 0, bound(&to), now(&env)).await.unwrap(), None, "not the address");
     assert_eq!(
         users
-            .change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0, from_tag: "t" }, now(&env))
+            .change_email(
+                &u.id,
+                EmailMove { from: &u.email, to: &to, version: 0, from_tag: "t", notice: None },
+                now(&env)
+            )
             .await
             .unwrap(),
         EmailSwap::Changed

@@ -12,6 +12,8 @@ const NEW_PW: &str = "a brand new and long passphrase 7";
 
 /// Runs the queued jobs and returns every mail they sent.
 async fn mails(t: &TestApp) -> Vec<Mail> {
+    // Security notices are promised before their change and run once it is surely written.
+    t.env.clock.advance(chrono::Duration::from_std(gatehouse::queue::NOTICE_DELAY).unwrap());
     let mailer = LogMailer::quiet();
     drain(&t.worker(Arc::new(mailer.clone())), 10).await;
     mailer.sent()

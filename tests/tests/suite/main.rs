@@ -21,6 +21,8 @@ mod pages;
 mod parsers;
 mod passkeys;
 mod password_reset;
+mod retries_audit;
+mod retries_register;
 mod shape;
 mod stolen_sessions;
 mod stolen_sessions_edge;

@@ -229,8 +229,10 @@ async fn the_mailed_reset_link_leaves_the_address_bar_and_resets_once() {
     assert_eq!(damaged.status, 400, "{}", damaged.raw_body);
     assert!(damaged.set_cookies().is_empty() && !damaged.raw_body.contains("call us"));
 
-    // The same link again: used up.
+    // The same link again, for another password: used up.
     b.get(&t, &link).await;
+    let other = "and yet another passphrase 77";
+    let fields = [("password", other), ("password_confirmation", other)];
     let again = b.submit(&t, "/account/reset-password", "/account/reset-password", &fields).await;
     assert_eq!(again.status, 400, "{}", again.raw_body);
     assert!(again.raw_body.contains("invalid or has expired"));

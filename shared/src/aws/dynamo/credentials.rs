@@ -3,11 +3,17 @@
 //! its register entry, and check the user's `cred_version` — so a credential verified against a
 //! version that has since moved on is never written, and every written one is in the register
 //! for a consistent `Query`.
+//!
+//! The register also names every cross-app audit record (`cred` = `audit#<id>`, written in the
+//! record's own transaction, expiring with its retention): no credential, so [`CredentialStore::list`]
+//! and therefore every revocation leave them alone; a deleted account's pseudonymisation reads
+//! them consistently ([`audit_ids`]) and then drops them ([`forget_audit`]).
 
 use super::personal_access_tokens::DynamoTokens;
 use super::sessions::DynamoSessions;
 use super::users::{user_pk, version_condition};
 use super::{DynamoCrossApp, Item, LIVE, Table, Transacted, built, from_ms, ms, n, opt_from_secs, s, secs};
+use crate::clock::Timestamp;
 use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice};
 use crate::error::{StoreError, StoreResult};
 use crate::users::{UserId, evicted_devices};
@@ -28,6 +34,62 @@ struct EntryItem {
     created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
+}
+
+/// The sort-key prefix of the register's audit entries.
+const AUDIT: &str = "audit#";
+
+/// The register entry naming `user`'s audit record `id` (kept until `expires_at`, the record's
+/// retention), as an item of `register`: put in the record's own transaction.
+pub(super) fn audit_entry(
+    register: &Table,
+    user: &UserId,
+    id: &str,
+    created_at: Timestamp,
+    expires_at: Option<Timestamp>,
+) -> StoreResult<Item> {
+    register.encode(&EntryItem {
+        user_id: user.as_str().to_owned(),
+        cred: format!("{AUDIT}{id}"),
+        parent: None,
+        cross_app_id: Some(id.to_owned()),
+        created_at: ms(created_at),
+        expires_at: expires_at.map(secs),
+    })
+}
+
+/// The ids of every audit record of `user` the register names (expired entries too: TTL deletes
+/// late, and so may the record), read with a consistent `Query`.
+pub(super) async fn audit_ids(register: &Table, user: &UserId) -> StoreResult<Vec<String>> {
+    register
+        .query_all(
+            |q| {
+                q.key_condition_expression("user_id = :u AND begins_with(cred, :audit)")
+                    .expression_attribute_values(":u", s(user.as_str()))
+                    .expression_attribute_values(":audit", s(AUDIT))
+                    .projection_expression("cred")
+                    .consistent_read(true)
+            },
+            |item| {
+                let cred = item.get("cred").and_then(|v| v.as_s().ok());
+                let id = cred.and_then(|c| c.strip_prefix(AUDIT)).filter(|id| !id.is_empty());
+                id.map(str::to_owned)
+                    .ok_or_else(|| StoreError::corrupt(&register.name, format!("audit entry {cred:?}")))
+            },
+        )
+        .await
+}
+
+/// Drops `user`'s register entries of the audit records `ids` (after they were pseudonymised).
+pub(super) async fn forget_audit(register: &Table, user: &UserId, ids: &[String]) -> StoreResult<()> {
+    let keys: Vec<Item> = ids
+        .iter()
+        .map(|id| {
+            HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(format!("{AUDIT}{id}")))])
+        })
+        .collect();
+    register.delete_keys(keys).await?;
+    Ok(())
 }
 
 pub struct DynamoCredentials {
@@ -191,8 +253,11 @@ impl CredentialStore for DynamoCredentials {
         self.t
             .query_all(
                 |q| {
+                    // The audit entries name no credential: no revocation reads them.
                     q.key_condition_expression("user_id = :u")
+                        .filter_expression("NOT begins_with(cred, :audit)")
                         .expression_attribute_values(":u", s(user.as_str()))
+                        .expression_attribute_values(":audit", s(AUDIT))
                         .consistent_read(true)
                 },
                 |item| self.entry(item),

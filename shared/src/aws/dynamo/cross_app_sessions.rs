@@ -1,7 +1,13 @@
 //! `cross_app_handoffs` (keyed by SHA-256 of the handoff token; TTL) and `cross_app_sessions`
-//! (the audit trail, keyed by id; index `by_user`; TTL = retention).
+//! (the audit trail, keyed by id; index `by_user`; TTL = retention). Every audit record is named
+//! by an entry of the `credentials` register (`audit#<id>`, partition = the user), put in the
+//! same `TransactWriteItems`: a deleted account's records are found by a consistent read of it,
+//! not only through the index, which lags a fresh record by a second or so.
 
-use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, opt_from_ms, opt_from_secs, s, secs};
+use super::credentials::{audit_entry, audit_ids, forget_audit};
+use super::{
+    Cond, Item, LIVE, Table, Transacted, built, from_ms, from_secs, key1, ms, n, opt_from_ms, opt_from_secs, s, secs,
+};
 use crate::clock::{Timestamp, is_live};
 use crate::credentials::CredentialRef;
 use crate::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
@@ -9,7 +15,9 @@ use crate::error::StoreResult;
 use crate::sessions::SessionKey;
 use crate::users::UserId;
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 #[derive(Serialize, Deserialize)]
 struct HandoffItem {
@@ -58,11 +66,22 @@ struct CrossSessionItem {
 pub struct DynamoCrossApp {
     handoffs: Table,
     sessions: Table,
+    /// The `credentials` register, for the audit records' entries.
+    register: Table,
 }
 
 impl DynamoCrossApp {
+    /// The register is the deployment's `credentials` table: named as `sessions` is, with the
+    /// same prefix (`Names::table`).
     pub fn new(handoffs: Table, sessions: Table) -> Self {
-        Self { handoffs, sessions }
+        let prefix = sessions.name.strip_suffix(sessions.def.logical).unwrap_or_default();
+        let register = Table {
+            client: sessions.client.clone(),
+            clock: sessions.clock.clone(),
+            name: format!("{prefix}{}", crate::schema::CREDENTIALS.logical),
+            def: crate::schema::CREDENTIALS,
+        };
+        Self { handoffs, sessions, register }
     }
 
     fn handoff(&self, item: Item) -> StoreResult<Handoff> {
@@ -172,7 +191,22 @@ impl CrossAppStore for DynamoCrossApp {
             revoked_reason: c.revoked_reason.clone(),
             expires_at: c.expires_at.map(secs),
         })?;
-        self.sessions.put(item).await
+        // The record and its register entry in one step: no record the register does not name.
+        let entry = audit_entry(&self.register, &c.user_id, &c.id, c.created_at, c.expires_at)?;
+        let put = |table: &str, item: Item| {
+            built(Put::builder().table_name(table).set_item(Some(item)).build())
+                .map(|p| TransactWriteItem::builder().put(p).build())
+        };
+        let items = vec![put(&self.sessions.name, item)?, put(&self.register.name, entry)?];
+        match self.sessions.transact(items, 8).await? {
+            Transacted::Done => Ok(()),
+            Transacted::Refused(codes) => {
+                Err(crate::StoreError::Unavailable(format!("cross_app_sessions: recording refused: {codes:?}")))
+            }
+            Transacted::Contended => Err(crate::StoreError::Unavailable(
+                "cross_app_sessions: recording kept conflicting with concurrent writes".into(),
+            )),
+        }
     }
 
     async fn find_session(&self, id: &str) -> StoreResult<Option<CrossAppSession>> {
@@ -198,16 +232,24 @@ impl CrossAppStore for DynamoCrossApp {
     }
 
     async fn pseudonymize(&self, user: &UserId, pseudonym: &str) -> StoreResult<usize> {
-        // Every record, expired ones too (TTL deletes late and they still name the user); from the
-        // owner index, which may lag a record written a moment ago by a second or so.
+        // Every record, expired ones too (TTL deletes late and they still name the user): those
+        // the register names, read consistently (every record is written with its entry), and
+        // those the owner index lists (records written before the register named them; it may
+        // lag a fresh record by a second or so, which the register does not).
+        let registered = audit_ids(&self.register, user).await?;
+        let mut ids: BTreeSet<String> = registered.iter().cloned().collect();
+        ids.extend(self.all_for_user(user, None).await?.into_iter().map(|r| r.id));
         let mut n = 0;
-        for record in self.all_for_user(user, None).await? {
+        for id in &ids {
             let cond = Cond::new("attribute_exists(id) AND user_id = :u")
                 .value(":u", s(user.as_str()))
                 .value(":p", s(pseudonym));
             let update = "SET user_id = :p REMOVE ip_address, user_agent";
-            n += usize::from(self.sessions.update_if(key1("id", &record.id), update, cond).await?);
+            n += usize::from(self.sessions.update_if(key1("id", id), update, cond).await?);
         }
+        // Only once every record they name is rewritten (a retry finds them again): the entries
+        // are keyed by the user's id, so they go too.
+        forget_audit(&self.register, user, &registered).await?;
         Ok(n)
     }
 

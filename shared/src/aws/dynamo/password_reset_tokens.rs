@@ -8,7 +8,7 @@ use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, s, secs};
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::{StoreError, StoreResult};
-use crate::password_reset_tokens::{ResetRecord, ResetStore};
+use crate::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,9 @@ struct ResetItem {
     expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     spent_by: Option<String>,
+    /// When it was spent (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spent_at: Option<i64>,
 }
 
 pub struct DynamoResets {
@@ -41,6 +44,7 @@ impl ResetStore for DynamoResets {
             created_at: ms(r.created_at),
             expires_at: secs(r.expires_at),
             spent_by: None,
+            spent_at: None,
         })?;
         let cond = Cond::new(
             "attribute_not_exists(email) OR expires_at <= :now_s OR created_at <= :since OR token_hash = :h \
@@ -53,7 +57,48 @@ impl ResetStore for DynamoResets {
     }
 
     async fn find(&self, email: &Email) -> StoreResult<Option<ResetRecord>> {
-        let decode = |item: Item| -> StoreResult<(ResetRecord, bool)> {
+        let found = self.find_any(email).await?;
+        Ok(found.filter(|(_, spent)| spent.is_none()).map(|(r, _)| r))
+    }
+
+    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<Option<SpendMark>> {
+        let cond = Cond::new(format!(
+            "attribute_exists(email) AND token_hash = :h AND attribute_not_exists(spent_by) AND {LIVE}"
+        ))
+        .value(":h", s(token_hash))
+        .value(":at", n(ms(now)))
+        .now_s(now);
+        // Marked with this call's own id (`update_own`): a retried spend finds its own mark.
+        let spent = self
+            .t
+            .update_own(key1("email", email.normalized()), "SET spent_by = :mark, spent_at = :at", cond, "spent_by")
+            .await?;
+        Ok(spent.and_then(|item| item.get("spent_by").and_then(|v| v.as_s().ok()).map(|m| SpendMark(m.clone()))))
+    }
+
+    async fn restore(&self, email: &Email, spend: &SpendMark) -> StoreResult<()> {
+        let cond = Cond::new("spent_by = :m").value(":m", s(&spend.0));
+        self.t.update_if(key1("email", email.normalized()), "REMOVE spent_by, spent_at", cond).await?;
+        Ok(())
+    }
+
+    async fn find_spent(&self, email: &Email) -> StoreResult<Option<SpentReset>> {
+        Ok(self
+            .find_any(email)
+            .await?
+            .and_then(|(r, spent)| spent.map(|spent_at| SpentReset { token_hash: r.token_hash, spent_at })))
+    }
+
+    async fn delete(&self, email: &Email) -> StoreResult<()> {
+        self.t.delete(key1("email", email.normalized())).await
+    }
+}
+
+impl DynamoResets {
+    /// The email's live token, and when it was spent if it was (a token spent before spends were
+    /// timed counts as spent at its creation).
+    async fn find_any(&self, email: &Email) -> StoreResult<Option<(ResetRecord, Option<Timestamp>)>> {
+        let decode = |item: Item| -> StoreResult<(ResetRecord, Option<Timestamp>)> {
             let i: ResetItem = self.t.decode(item)?;
             let record = ResetRecord {
                 email: Email::parse(&i.email).map_err(|e| StoreError::corrupt(&self.t.name, format!("email: {e}")))?,
@@ -61,31 +106,13 @@ impl ResetStore for DynamoResets {
                 created_at: from_ms(&self.t.name, i.created_at)?,
                 expires_at: from_secs(&self.t.name, i.expires_at)?,
             };
-            Ok((record, i.spent_by.is_some()))
+            let spent = match (i.spent_by, i.spent_at) {
+                (None, _) => None,
+                (Some(_), Some(at)) => Some(from_ms(&self.t.name, at)?),
+                (Some(_), None) => Some(record.created_at),
+            };
+            Ok((record, spent))
         };
-        let found = self.t.find_live(key1("email", email.normalized()), decode, |(r, _)| Some(r.expires_at)).await?;
-        Ok(found.filter(|(_, spent)| !spent).map(|(r, _)| r))
-    }
-
-    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<bool> {
-        let cond = Cond::new(format!(
-            "attribute_exists(email) AND token_hash = :h AND attribute_not_exists(spent_by) AND {LIVE}"
-        ))
-        .value(":h", s(token_hash))
-        .now_s(now);
-        // Marked with this call's own id (`update_own`): a retried spend finds its own mark.
-        let spent =
-            self.t.update_own(key1("email", email.normalized()), "SET spent_by = :mark", cond, "spent_by").await?;
-        Ok(spent.is_some())
-    }
-
-    async fn restore(&self, email: &Email, token_hash: &str) -> StoreResult<()> {
-        let cond = Cond::new("token_hash = :h").value(":h", s(token_hash));
-        self.t.update_if(key1("email", email.normalized()), "REMOVE spent_by", cond).await?;
-        Ok(())
-    }
-
-    async fn delete(&self, email: &Email) -> StoreResult<()> {
-        self.t.delete(key1("email", email.normalized())).await
+        self.t.find_live(key1("email", email.normalized()), decode, |(r, _)| Some(r.expires_at)).await
     }
 }

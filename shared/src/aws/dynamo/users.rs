@@ -9,8 +9,8 @@ use crate::error::{StoreError, StoreResult};
 use crate::passkeys::Passkey;
 use crate::password::PasswordHash;
 use crate::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, KnownDevice, PasskeyAdd, PasskeyUse, TwoFactor,
-    TwoFactorWrite, User, UserId, UserStore,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, KnownDevice, NoticeMark, PasskeyAdd, PasskeyUse,
+    RECENT_CHANGES, RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
@@ -135,6 +135,8 @@ impl DynamoUsers {
                 devices.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then_with(|| a.id.cmp(&b.id)));
                 devices
             },
+            pending_notices: Vec::new(),
+            recent_changes: Vec::new(),
         })
     }
 
@@ -157,8 +159,22 @@ impl DynamoUsers {
             });
         }
         passkeys.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        let pending_notices =
+            item.keys().filter_map(|k| k.strip_prefix(NOTICE_ATTR)).map(str::to_owned).collect::<Vec<_>>();
+        let mut recent_changes = Vec::new();
+        let changes: Vec<String> = item.keys().filter(|k| k.starts_with(CHANGE_ATTR)).cloned().collect();
+        for name in changes {
+            let Some(value) = item.remove(&name) else { continue };
+            let version = name[CHANGE_ATTR.len()..].parse().map_err(|_| StoreError::corrupt(&self.t.name, &name))?;
+            let c: ChangeItem = serde_dynamo::from_attribute_value(value)
+                .map_err(|e| StoreError::corrupt(&self.t.name, format!("{name}: {e}")))?;
+            recent_changes.push(RecentChange { version, mark: c.mark, by: c.by, at: from_ms(&self.t.name, c.at)? });
+        }
+        recent_changes.sort_by_key(|c| std::cmp::Reverse(c.version));
         let mut user = self.to_domain(self.t.decode(item)?)?;
         user.passkeys = passkeys;
+        user.pending_notices = pending_notices;
+        user.recent_changes = recent_changes;
         Ok(user)
     }
 }
@@ -178,6 +194,34 @@ fn passkey_names(mut cond: Cond, attrs: impl Iterator<Item = String>) -> (Cond, 
         placeholders.push(placeholder);
     }
     (cond, placeholders)
+}
+
+/// A promised notice is an attribute `notice#<mark>` of its user's item (the time it was
+/// written), put by the write that makes its change and removed by the notice's job.
+const NOTICE_ATTR: &str = "notice#";
+
+/// A move of the credentials version to `v` is recorded as the attribute `change#<v>`
+/// ([`ChangeItem`]); the write that records `change#<v>` removes `change#<v − RECENT_CHANGES>`.
+const CHANGE_ATTR: &str = "change#";
+
+#[derive(Serialize, Deserialize)]
+struct ChangeItem {
+    mark: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
+    at: i64,
+}
+
+/// `update` with the notice's attribute set too (`update` has a `SET` clause, and `cond` gets
+/// the attribute's name and `:u`, the write's time).
+fn noting(update: &str, cond: Cond, notice: Option<&NoticeMark>) -> (String, Cond) {
+    match notice {
+        None => (update.to_owned(), cond),
+        Some(n) => (
+            update.replacen("SET ", "SET #notice = :u, ", 1),
+            cond.name("#notice", &format!("{NOTICE_ATTR}{}", n.as_str())),
+        ),
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -273,20 +317,32 @@ impl UserStore for DynamoUsers {
         now: Timestamp,
     ) -> StoreResult<Option<u64>> {
         let next = expected + u64::from(change.revoke);
-        // A change that moves the version on is marked (`update_own`): the SDK retrying it after
-        // it landed is refused by the version it moved on itself, and is told apart from another
-        // change winning the race by the mark. One that keeps the version (a sign-in's rehash)
-        // passes its own retry's condition again, so it needs no mark, and writes none: its
-        // mark would replace the one a change that landed just before it left there, and that
-        // change's retry would then be told "changed concurrently" for its own write.
+        // A change that moves the version on records itself as `change#<next>` with a mark of its
+        // own: the SDK retrying it after it landed is refused by the version it moved on itself,
+        // and is told apart from another change winning the race by that record, even when
+        // further changes landed behind it before the retry (each keeps its own record; the last
+        // RECENT_CHANGES stay). One that keeps the version (a sign-in's rehash) passes its own
+        // retry's condition again, so it needs no record, and writes none.
         let mut sets = vec!["updated_at = :u", "cred_version = :next"];
+        let mark = hex::encode(crate::secret::random_bytes::<16>());
+        let record = ChangeItem { mark: mark.clone(), by: change.by.map(str::to_owned), at: ms(now) };
+        let record = serde_dynamo::to_attribute_value(&record)
+            .map_err(|e| StoreError::Rejected(format!("a change record cannot be encoded: {e}")))?;
         if change.revoke {
-            sets.push("cred_change = :mark");
+            sets.push("#change = :change");
         }
         let mut cond = Cond::new(version_condition(expected))
             .value(":u", n(ms(now)))
             .value(":v", n(expected))
             .value(":next", n(next));
+        if change.revoke {
+            cond = cond.name("#change", &format!("{CHANGE_ATTR}{next}")).value(":change", record);
+        }
+        let notice_sets: Vec<String> = (0..change.notices.len()).map(|i| format!("#notice{i} = :u")).collect();
+        for (i, notice) in change.notices.iter().enumerate() {
+            cond = cond.name(&format!("#notice{i}"), &format!("{NOTICE_ATTR}{}", notice.as_str()));
+        }
+        sets.extend(notice_sets.iter().map(String::as_str));
         if let Some(h) = change.password {
             sets.push("password = :p");
             cond = cond.value(":p", s(h.as_str()));
@@ -306,6 +362,12 @@ impl UserStore for DynamoUsers {
         if change.revoke {
             // The devices were known under the old version (their cookies name it).
             removed.push("devices".into());
+            // The single mark of before the records.
+            removed.push("cred_change".into());
+            if next > RECENT_CHANGES {
+                cond = cond.name("#expired_change", &format!("{CHANGE_ATTR}{}", next - RECENT_CHANGES));
+                removed.push("#expired_change".into());
+            }
         }
         if change.disable == Some(false) {
             removed.push("disabled_at".into());
@@ -337,12 +399,21 @@ impl UserStore for DynamoUsers {
         }
         let update = format!("SET {} REMOVE {}", sets.join(", "), removed.join(", "));
         let key = key1("pk", user_pk(id));
-        let changed = if change.revoke {
-            self.t.update_own(key, update, cond, "cred_change").await?.is_some()
-        } else {
-            self.t.update_if(key, update, cond).await?
-        };
-        Ok(changed.then_some(next))
+        if self.t.update_if(key.clone(), update, cond).await? {
+            return Ok(Some(next));
+        }
+        if !change.revoke {
+            return Ok(None);
+        }
+        // Refused: by another change, or by this one, landed with its answer lost (one
+        // consistent read, only on this path).
+        let Some(item) = self.t.get(key).await? else { return Ok(None) };
+        let ours = item
+            .get(&format!("{CHANGE_ATTR}{next}"))
+            .and_then(|v| v.as_m().ok())
+            .and_then(|m| m.get("mark"))
+            .is_some_and(|m| matches!(m, AttributeValue::S(x) if *x == mark));
+        Ok(ours.then_some(next))
     }
 
     async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
@@ -353,10 +424,11 @@ impl UserStore for DynamoUsers {
     }
 
     async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
-        let EmailMove { from, to, version, from_tag } = m;
+        let EmailMove { from, to, version, from_tag, notice } = m;
         if from.normalized() == to.normalized() {
             return Err(StoreError::Rejected("an email change needs a different address".into()));
         }
+        let notice_attr = notice.map(|n| format!("{NOTICE_ATTR}{}", n.as_str()));
         let rejected = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
         let values = |pairs: &[(&str, AttributeValue)]| -> Option<Item> {
             Some(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
@@ -365,7 +437,13 @@ impl UserStore for DynamoUsers {
             .table_name(&self.t.name)
             .key("pk", s(user_pk(id)))
             .condition_expression(format!("{} AND email = :from", version_condition(version)))
-            .update_expression("SET email = :to, email_verified_at = :u, updated_at = :u, email_prev = :tag")
+            .update_expression(match notice_attr {
+                Some(_) => "SET email = :to, email_verified_at = :u, updated_at = :u, email_prev = :tag, #notice = :u",
+                None => "SET email = :to, email_verified_at = :u, updated_at = :u, email_prev = :tag",
+            })
+            .set_expression_attribute_names(
+                notice_attr.map(|a| std::collections::HashMap::from([("#notice".to_owned(), a)])),
+            )
             .set_expression_attribute_values(values(&[
                 (":v", n(version)),
                 (":tag", s(from_tag)),
@@ -412,7 +490,13 @@ impl UserStore for DynamoUsers {
         }
     }
 
-    async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool> {
+    async fn write_two_factor_noting(
+        &self,
+        id: &UserId,
+        w: TwoFactorWrite<'_>,
+        notice: Option<&NoticeMark>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let codes = |hashes: &[String]| {
             AttributeValue::M(hashes.iter().map(|h| (h.clone(), AttributeValue::Bool(true))).collect())
         };
@@ -449,7 +533,8 @@ impl UserStore for DynamoUsers {
                 Cond::new("attribute_exists(pk)"),
             ),
         };
-        if self.t.update_if(key1("pk", user_pk(id)), update, cond.value(":u", n(ms(now)))).await? {
+        let (update, cond) = noting(update, cond.value(":u", n(ms(now))), notice);
+        if self.t.update_if(key1("pk", user_pk(id)), update, cond).await? {
             return Ok(true);
         }
         // A use refused by its condition may be this very write, retried by the SDK after it
@@ -521,7 +606,14 @@ impl UserStore for DynamoUsers {
         }
     }
 
-    async fn add_passkey(&self, id: &UserId, passkey: &Passkey, max: usize, version: u64) -> StoreResult<PasskeyAdd> {
+    async fn add_passkey_noting(
+        &self,
+        id: &UserId,
+        passkey: &Passkey,
+        max: usize,
+        version: u64,
+        notice: Option<&NoticeMark>,
+    ) -> StoreResult<PasskeyAdd> {
         let item = PasskeyItem {
             name: passkey.name.clone(),
             key: passkey.public_key.clone(),
@@ -546,7 +638,8 @@ impl UserStore for DynamoUsers {
         .value(":max", n(max as u64))
         .value(":u", n(ms(passkey.created_at)));
         let key = key1("pk", user_pk(id));
-        if self.t.update_if(key.clone(), "SET #p = :pk, updated_at = :u ADD passkey_count :one", cond).await? {
+        let (update, cond) = noting("SET #p = :pk, updated_at = :u ADD passkey_count :one", cond, notice);
+        if self.t.update_if(key.clone(), update, cond).await? {
             return Ok(PasskeyAdd::Added);
         }
         // Why not: one consistent read. This very passkey already there is this write, retried
@@ -563,12 +656,25 @@ impl UserStore for DynamoUsers {
         })
     }
 
-    async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn remove_passkey_noting(
+        &self,
+        id: &UserId,
+        passkey: &str,
+        notice: Option<&NoticeMark>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let cond = Cond::new("attribute_exists(#p)")
             .name("#p", &format!("{PASSKEY_ATTR}{passkey}"))
             .value(":minus", n(-1))
             .value(":u", n(ms(now)));
-        self.t.update_if(key1("pk", user_pk(id)), "REMOVE #p SET updated_at = :u ADD passkey_count :minus", cond).await
+        let (update, cond) = noting("REMOVE #p SET updated_at = :u ADD passkey_count :minus", cond, notice);
+        self.t.update_if(key1("pk", user_pk(id)), update, cond).await
+    }
+
+    async fn clear_notice(&self, id: &UserId, notice: &NoticeMark) -> StoreResult<()> {
+        let cond = Cond::new("attribute_exists(pk)").name("#notice", &format!("{NOTICE_ATTR}{}", notice.as_str()));
+        self.t.update_if(key1("pk", user_pk(id)), "REMOVE #notice", cond).await?;
+        Ok(())
     }
 
     async fn use_passkey(
