@@ -128,6 +128,16 @@ impl<'a> Call<'a> {
         Ok((user, rec))
     }
 
+    /// The session cookie's value as an id, whatever became of its session (after the Origin
+    /// rule of cookie state changes): for a retry that finishes what this session began
+    /// ([`gatehouse::auth::Auth::resume_own_change`]). `None` without one.
+    pub fn session_id(&self) -> Result<Option<gatehouse::sessions::SessionId>, ApiError> {
+        let app = self.app;
+        let Some(cookie) = crate::cookie(self.req, &app.config.session.cookie_name) else { return Ok(None) };
+        crate::check_origin(self.req, &app.config.session)?;
+        Ok(gatehouse::sessions::SessionId::parse(&cookie))
+    }
+
     /// The `n`th `{…}` path parameter (routes without one never ask).
     pub fn param(&self, n: usize) -> &'a str {
         self.params.get(n).copied().unwrap_or_default()

@@ -54,7 +54,19 @@ pub async fn delete_account(
         .dispatch_after(JobPayload::notification(FINISH_DELETION, data), NET_DELAY)
         .await
         .map_err(|e| StoreError::Unavailable(format!("the deletion's job could not be queued: {e}")))?;
-    let change = CredentialChange { revoke: true, disable: Some(true), delete: true, ..CredentialChange::default() };
+    // A note for this session's retry, should the answer be lost past the mark below (which
+    // ends the session): `resume` finishes the deletion for it instead of answering 401.
+    let until = Some(auth.now() + DELETION_RETRY_WINDOW);
+    // (The user's keyed tag, not its id: nothing left behind names a deleted user.)
+    let tag = user_tag(auth.config(), &user.id);
+    stores.cache.put(&retry_key(&current.key), &serde_json::json!(tag), until).await?;
+    let change = CredentialChange {
+        revoke: true,
+        disable: Some(true),
+        delete: true,
+        by: Some(current.key.as_str()),
+        ..CredentialChange::default()
+    };
     if stores.users.change_credentials(&user.id, user.credentials_version, change, auth.now()).await?.is_none() {
         // The version moved (a reset, a change) or the user is gone: nothing was marked, and the
         // job finds the user not being deleted and does nothing.
@@ -65,6 +77,43 @@ pub async fn delete_account(
     }
     tracing::info!(event = "account_deletion_begun", user_id = %user.id);
     finish(stores, auth.config(), dispatcher, &user.id, &user.email).await?;
+    Ok(true)
+}
+
+/// How long a deleting session's retry is recognised ([`resume`]).
+pub const DELETION_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The cache key of the note a deletion leaves for the retry of the session that asked.
+fn retry_key(session: &crate::sessions::SessionKey) -> String {
+    format!("deletion-retry:{}", session.as_str())
+}
+
+/// `DELETE /user` asked again by the session that asked first, after an answer that was lost:
+/// that session is refused now (its user is marked as being deleted, or gone), so the retry
+/// would be told 401 by its own success. The note the deletion left under the session's key
+/// (for [`DELETION_RETRY_WINDOW`]) names the user the cookie names: the deletion is finished
+/// again (idempotent; its job would) and `true`, the first attempt's answer. Only the holder of
+/// that very cookie can present its key. `false` for anything else.
+pub async fn resume(
+    auth: &Auth,
+    dispatcher: &Dispatcher,
+    session: &crate::sessions::SessionId,
+) -> Result<bool, StoreError> {
+    let Some(owner) = session.owner() else { return Ok(false) };
+    let stores = auth.stores();
+    let noted = stores.cache.get(&retry_key(&session.key())).await?;
+    if noted.as_ref().and_then(|v| v.as_str()) != Some(user_tag(auth.config(), &owner).as_str()) {
+        return Ok(false);
+    }
+    // The address the deletion began at: the user's, while its item is still there; once it is
+    // gone, the reservation and the reset token went with it (`finish` removes them first).
+    if let Some(user) = stores.users.find(&owner).await? {
+        if user.deleted_at.is_none() {
+            return Ok(false);
+        }
+        finish(stores, auth.config(), dispatcher, &owner, &user.email).await?;
+    }
+    tracing::info!(event = "account_deletion_resumed", user_id = %owner);
     Ok(true)
 }
 
@@ -86,6 +135,15 @@ pub async fn finish(
     email: &Email,
 ) -> Result<(), StoreError> {
     let ended = revoke(stores, id, Revocation::Everything, reasons::ACCOUNT_DELETED).await?;
+    // Notices promised by changes made just before (an address moved, a second factor turned
+    // off) look for their marks on the user item, which goes now: kept aside for their jobs, so
+    // a deletion cannot silence what came before it.
+    if let Some(user) = stores.users.find(id).await? {
+        let until = Some(stores.clock.now() + crate::users::KEPT_NOTICE_LIFETIME);
+        for mark in user.pending_notices.iter().filter_map(|m| crate::users::NoticeMark::parse(m)) {
+            stores.cache.put(&mark.kept_key(), &serde_json::json!(true), until).await?;
+        }
+    }
     let removed = stores.users.delete(id).await?;
     // A newcomer may have registered the address since: its reset token is its own.
     if stores.users.find_by_email(email).await?.is_none() {
@@ -103,9 +161,20 @@ pub async fn finish(
     let records = stores.cross_app.pseudonymize(id, &format!("deleted#{tag}")).await?;
     tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, audit_records = records, user_item = removed);
     if removed {
-        dispatcher.notify(mail_job(SEND_ACCOUNT_DELETED, email)).await;
+        // Told once, whichever queues it: this run, or the deletion's job finding the user gone
+        // (one job id per user, and a job id runs once).
+        dispatcher.notify(deleted_notice(config, id, email)).await;
     }
     Ok(())
+}
+
+/// The "account deleted" mail of the user `id`, with one job id per user (its keyed tag: nothing
+/// left behind names a deleted user): queued by the deletion that removed the user item and
+/// again by the deletion's job, it is sent once.
+fn deleted_notice(config: &Config, id: &UserId, email: &Email) -> JobPayload {
+    let mut job = mail_job(SEND_ACCOUNT_DELETED, email);
+    job.uuid = format!("account-deleted-{}", user_tag(config, id));
+    job
 }
 
 /// The net behind [`delete_account`]: finishes a deletion whose user is marked as being deleted
@@ -125,7 +194,14 @@ impl JobHandler for FinishDeletion {
                 tracing::info!(event = "account_deletion_not_begun", user_id = %id);
                 Ok(())
             }
-            _ => Ok(finish(&ctx.stores, &self.config, &ctx.dispatcher, &id, &email).await?),
+            Some(_) => Ok(finish(&ctx.stores, &self.config, &ctx.dispatcher, &id, &email).await?),
+            // Gone: the deletion removed it, and the request may have failed before its notice
+            // was queued (a queued one and this one are one job: sent once).
+            None => {
+                finish(&ctx.stores, &self.config, &ctx.dispatcher, &id, &email).await?;
+                ctx.dispatcher.dispatch(deleted_notice(&self.config, &id, &email)).await.map_err(StoreError::from)?;
+                Ok(())
+            }
         }
     }
 }

@@ -57,6 +57,10 @@ pub enum AuthError {
     Hash(#[from] HashError),
 }
 
+/// How long after a session changed the credentials its retry is still recognised
+/// ([`Auth::resume_own_change`]).
+pub const CHANGE_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
 /// Password checks of a signed-in user per hour, from all clients together.
 const PASSWORD_CHECKS_PER_USER_HOUR: Limit = Limit::per_hour(30);
 
@@ -556,28 +560,90 @@ impl Auth {
         Ok(Opened { session: id, device_cookie })
     }
 
-    /// Ends the session and everything derived from it (handoffs, cross-app sessions).
+    /// Ends the session and everything derived from it (handoffs, cross-app sessions): what
+    /// derives from it first, the session last ([`crate::credentials::revoke_from`]), so a logout
+    /// cut short leaves the session for its retry to authenticate with and finish.
     pub async fn logout(&self, session: &CredentialRef, user: &UserId) -> Result<(), AuthError> {
         revoke(&self.access.stores, user, Revocation::Tree(session), reasons::LOGOUT).await?;
         tracing::info!(event = "logout", user_id = %user);
         Ok(())
     }
 
-    /// Ends the session of `user` listed under `handle` ([`crate::keys::AppKey::session_handle`]),
-    /// with everything derived from it. Returns its key (`None`: no such session of this user).
-    pub async fn end_session(&self, user: &UserId, handle: &str) -> Result<Option<SessionKey>, AuthError> {
-        let key = &self.config().app_key;
-        let sessions = self.stores().sessions.list_for_user(user).await?;
-        let Some(found) = sessions
-            .into_iter()
-            .find(|s| crate::secret::constant_time_eq(key.session_handle(user, &s.key).as_bytes(), handle.as_bytes()))
-        else {
-            return Ok(None);
+    /// The retry of a logout (`reason` [`reasons::LOGOUT`]), or of ending the current session by
+    /// its `handle` ([`Auth::end_session`]), whose first attempt took the session: `cookie` names
+    /// a session that is gone, of the user it names. When that user's register (read
+    /// consistently) still holds the session, the first attempt was cut short after the session
+    /// went, and its tree is finished now; when it marks the session's tree ended lately, the
+    /// first attempt finished. Either way `true`: the answer is the first attempt's. `false` for
+    /// anything else (a cookie naming no owner, another session than `handle`'s, a session still
+    /// there but refused for another reason, or one the register knows neither way): the caller
+    /// answers the refusal it had. The cookie's secret is the proof: it names one session of
+    /// one user, so nothing of anyone else's is read beyond that user's register or ended.
+    pub async fn finish_ended_session(
+        &self,
+        cookie: &str,
+        handle: Option<&str>,
+        reason: &str,
+    ) -> Result<bool, AuthError> {
+        let Some((owner, key)) = SessionId::parse(cookie).and_then(|id| Some((id.owner()?, id.key()))) else {
+            return Ok(false);
         };
-        revoke(self.stores(), user, Revocation::Tree(&CredentialRef::session(&found.key)), reasons::USER_REVOKED)
-            .await?;
-        tracing::info!(event = "session_ended", user_id = %user, session = %found.key.hint());
-        Ok(Some(found.key))
+        let app_key = &self.config().app_key;
+        if handle.is_some_and(|h| {
+            !crate::secret::constant_time_eq(app_key.session_handle(&owner, &key).as_bytes(), h.as_bytes())
+        }) {
+            return Ok(false);
+        }
+        let stores = self.stores();
+        if stores.sessions.find(&key).await?.is_some() {
+            return Ok(false);
+        }
+        let root = CredentialRef::session(&key);
+        // Point reads first: a made-up cookie naming a real user reads two items, not its register.
+        if !stores.credentials.knows(&owner, &root).await? {
+            return Ok(false);
+        }
+        let register = stores.credentials.read(&owner).await?;
+        let finished = crate::credentials::revoke_registered_tree(stores, &owner, &register, &root, reason).await?;
+        if finished {
+            tracing::info!(event = "session_end_retried", user_id = %owner, session = %key.hint(), reason);
+        }
+        Ok(finished)
+    }
+
+    /// Ends the session of `user` listed under `handle` ([`crate::keys::AppKey::session_handle`]),
+    /// with everything derived from it, that last. Returns its key (`None`: no such session of
+    /// this user). The session is found in the user's register, read consistently: a retry of an
+    /// ending cut short finds it there (its entry goes last), and one whose first attempt
+    /// finished finds the mark of its tree ended (its key is returned again, nothing ended).
+    /// Sessions from before the register are found through the owner index.
+    pub async fn end_session(&self, user: &UserId, handle: &str) -> Result<Option<SessionKey>, AuthError> {
+        let (stores, app_key) = (self.stores(), &self.config().app_key);
+        let named = |k: &SessionKey| {
+            crate::secret::constant_time_eq(app_key.session_handle(user, k).as_bytes(), handle.as_bytes())
+        };
+        let session_named = |r: &CredentialRef| {
+            let key =
+                (r.kind == crate::credentials::CredentialKind::Session).then(|| SessionKey::from_stored(r.key.clone()));
+            key.filter(|k| named(k))
+        };
+        let register = stores.credentials.read(user).await?;
+        let registered = register.entries.iter().find_map(|e| session_named(&e.credential));
+        let key = match registered.or_else(|| register.ended.iter().find_map(session_named)) {
+            Some(key) => key,
+            None => match stores.sessions.list_for_user(user).await?.into_iter().find(|s| named(&s.key)) {
+                Some(s) => s.key,
+                None => return Ok(None),
+            },
+        };
+        let root = CredentialRef::session(&key);
+        let reason = reasons::USER_REVOKED;
+        if !crate::credentials::revoke_registered_tree(stores, user, &register, &root, reason).await? {
+            // From before the register: what the register holds of its tree, and then it.
+            crate::credentials::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
+        }
+        tracing::info!(event = "session_ended", user_id = %user, session = %key.hint());
+        Ok(Some(key))
     }
 
     /// Verifies the password of a signed-in `user` (as read for this request), counted per user
@@ -622,7 +688,10 @@ impl Auth {
         if !self.verify_password(user, attempt, meta).await? {
             return Err(AuthError::InvalidCredentials);
         }
-        let version = self.move_credentials(user, None, EndPasskeys::All, Some(current), Vec::new()).await?;
+        // No `by`: the only change a session's retry may resume is one that set a new password
+        // (`resume_own_change`), which the retry proves by that password; this one proves only
+        // the password it kept, which whoever holds a copy of this cookie may know too.
+        let version = self.move_credentials(user, None, EndPasskeys::All, None, Vec::new()).await?;
         let id = self.keep_only(user, current, version, reasons::OTHER_DEVICES_LOGGED_OUT, meta).await?;
         tracing::info!(event = "other_devices_logged_out", user_id = %user.id);
         Ok(id)
@@ -639,7 +708,7 @@ impl Auth {
         reason: &str,
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
-        let version = self.move_credentials(user, password, EndPasskeys::None, Some(current), Vec::new()).await?;
+        let version = self.move_credentials(user, password, EndPasskeys::None, None, Vec::new()).await?;
         self.keep_only(user, current, version, reason, meta).await
     }
 
@@ -727,6 +796,74 @@ impl Auth {
         let (id, _) = rotated?.ok_or(AuthError::CredentialsChanged)?;
         tracing::info!(event = "credentials_rotated", user_id = %user.id, reason, credentials = ?n);
         Ok(id)
+    }
+
+    /// The retry of a password change a session made itself whose answer was lost: the change
+    /// moved the version, so the session that made it is refused as stale (or is gone, rotated
+    /// away) and the retry would be told 401 by its own success. It is recognised when the
+    /// user's latest move of the version was recorded as made by this very session
+    /// ([`User::recent_changes`]: only a password change records its session) less than
+    /// [`CHANGE_RETRY_WINDOW`] ago, `attempt` (the retry's `password` field: the new password)
+    /// is the account's password now, checked under the password-check limits, and no retry
+    /// resumed it before. Then the session continues as the change would have continued it: a
+    /// new session under the new version (with the old one's start, remember and confirmation
+    /// when its record is still there), and the revocation of everything registered before the
+    /// change queued again (idempotent: what was issued since stays; `reason` is the change's).
+    /// `None` for anything else: the caller answers the refusal it had.
+    ///
+    /// Why this cannot be abused: it answers once, only the holder of the very cookie that made
+    /// the change, within ten minutes, who also knows the password that change set (chosen by
+    /// whoever made it, seconds ago); what it gives is what the change's own answer would have
+    /// given. Changes that prove no new secret (turning on a second factor, "log out other
+    /// devices") record no session and are never resumed: a copy of the cookie and the old
+    /// password must not outlive them.
+    pub async fn resume_own_change(
+        &self,
+        id: &SessionId,
+        attempt: PasswordAttempt,
+        reason: &str,
+        meta: &ClientMeta,
+    ) -> Result<Option<(SessionId, bool)>, AuthError> {
+        let Some(owner) = id.owner() else { return Ok(None) };
+        let key = id.key();
+        let stores = self.stores();
+        let Some(user) = stores.users.find(&owner).await? else { return Ok(None) };
+        let now = self.now();
+        let Some(change) = user
+            .change_to(user.credentials_version)
+            .filter(|c| c.by.as_deref() == Some(key.as_str()) && now - c.at <= CHANGE_RETRY_WINDOW)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        if user.disabled_at.is_some() || user.deleted_at.is_some() {
+            return Ok(None);
+        }
+        if !self.verify_password(&user, attempt, meta).await? {
+            return Ok(None);
+        }
+        // Once: of racing retries (or a copy of the cookie racing the owner), one continues.
+        let once = format!("change-resumed:{}:{}", user.id, user.credentials_version);
+        if !stores.cache.add(&once, &serde_json::json!(true), Some(change.at + CHANGE_RETRY_WINDOW)).await? {
+            return Ok(None);
+        }
+        let old = stores.sessions.find(&key).await?.filter(|s| s.user_id.as_ref() == Some(&user.id));
+        let remember = old.as_ref().is_some_and(SessionRecord::remember);
+        let grant = SessionGrant {
+            credentials_version: user.credentials_version,
+            remember,
+            password_confirmed_at: old.as_ref().and_then(|s| s.password_confirmed_at),
+            created_at: old.as_ref().map(|s| s.created_at),
+            email_verified: Some(user.email_verified_at.is_some()),
+            ..SessionGrant::default()
+        };
+        let Some((rotated, _)) = self.issue_session(&user.id, meta, grant).await? else { return Ok(None) };
+        let dispatcher = crate::queue::Dispatcher::for_config(stores.clone(), &self.access.config);
+        crate::credentials::queue_revocation(&dispatcher, &user.id, change.at, reason)
+            .await
+            .map_err(StoreError::from)?;
+        tracing::info!(event = "credentials_change_resumed", user_id = %user.id, version = user.credentials_version);
+        Ok(Some((rotated, remember)))
     }
 
     /// Laravel's `password.confirm`: checks the password and records the confirmation on the

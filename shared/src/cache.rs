@@ -56,6 +56,29 @@ pub fn check_hits(hits: &[Hit<'_>]) -> StoreResult<()> {
 /// Most counters one [`CacheStore::hit_all`] takes (DynamoDB's transaction holds 100 items).
 pub const MAX_HITS: usize = 25;
 
+/// A single-use value as one taker finds it ([`CacheStore::get_once`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Once {
+    /// Live and not taken.
+    Open(Value),
+    /// Taken by this same mark at `at` (an earlier attempt of the same request whose answer was a
+    /// failure, or lost), and kept for that request's repeats until the take's keep time.
+    Taken { value: Value, at: Timestamp },
+}
+
+impl Once {
+    pub fn value(&self) -> &Value {
+        match self {
+            Self::Open(v) | Self::Taken { value: v, .. } => v,
+        }
+    }
+
+    /// Whether this is the same request's own earlier take.
+    pub fn is_repeat(&self) -> bool {
+        matches!(self, Self::Taken { .. })
+    }
+}
+
 /// Store of cached values: any JSON value; integers are counters that [`CacheStore::increment`]
 /// updates atomically. `expires_at = None` keeps a value until it is forgotten.
 #[async_trait]
@@ -81,6 +104,47 @@ pub trait CacheStore: Send + Sync {
     async fn hit_all(&self, hits: &[Hit<'_>]) -> StoreResult<Hits>;
     /// Removes the key. `true` when a live value was there.
     async fn forget(&self, key: &str) -> StoreResult<bool>;
+    /// The single-use value at `key` as the taker `mark` finds it: open, taken by `mark` itself,
+    /// or `None` when absent, expired or taken by another mark. A taken value is absent to every
+    /// other read ([`CacheStore::get`], [`CacheStore::many`]).
+    async fn get_once(&self, key: &str, mark: &str) -> StoreResult<Option<Once>>;
+    /// Takes the live value at `key` for `mark`, atomically: of two takers with different marks
+    /// one wins. Instead of being removed it is marked taken and kept, for `mark` alone, until
+    /// `keep_until` (set by the first take, never moved by a repeat), so a repeat of the same
+    /// taker passes again: the store's own retry of a take whose answer was lost, or the same
+    /// request asked again after it failed. Returns when the value was first taken; `None` when
+    /// it is absent, expired or taken by another mark.
+    async fn take_once(&self, key: &str, mark: &str, keep_until: Timestamp) -> StoreResult<Option<Timestamp>>;
+}
+
+/// The single-use values one request took ([`CacheStore::take_once`]). Once the request has done
+/// what they allowed, [`Taken::close`] forgets them, so the same request asked again after its
+/// success is refused like any other replay; until then (a failure after the take) it passes
+/// the take again.
+#[derive(Debug, Default)]
+#[must_use = "close it once the request has done what the take allowed"]
+pub struct Taken(Vec<String>);
+
+impl Taken {
+    pub fn of(key: impl Into<String>) -> Self {
+        Self(vec![key.into()])
+    }
+
+    /// These and `other`'s.
+    pub fn and(mut self, other: Taken) -> Self {
+        self.0.extend(other.0);
+        self
+    }
+
+    /// Forgets the values, best effort: what they allowed is done, so a failure here is logged,
+    /// not answered (a value left is refused to every other taker and expires at its keep time).
+    pub async fn close(self, cache: &dyn CacheStore) {
+        for key in self.0 {
+            if let Err(e) = cache.forget(&key).await {
+                tracing::warn!(event = "taken_value_not_closed", error = %e);
+            }
+        }
+    }
 }
 
 /// Subtracts `by`, see [`CacheStore::increment`].

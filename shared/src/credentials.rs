@@ -14,6 +14,13 @@
 //!    version moved is in it, whatever the `by_user` / `by_tokenable` indexes have caught up with.
 //!
 //! The checks themselves (`Access::session`, `Access::token`) stay one read of the credential.
+//!
+//! A revocation of one credential's tree ([`Revocation::Tree`]: a logout, ending a session,
+//! revoking a token or a cross-app session) ends the root's credential first, then the
+//! descendants, deepest first, then forgets the root's entry while marking its tree ended for a
+//! day ([`Register::ended`]). Cut short anywhere, it leaves the root's entry for the identical
+//! retry to find and finish; finished but with its answer lost, it leaves the mark, so the
+//! retry answers what the first attempt would have instead of "no such credential".
 
 use crate::clock::Timestamp;
 use crate::cross_app_sessions::Handoff;
@@ -143,9 +150,57 @@ pub trait CredentialStore: Send + Sync {
     /// Every register entry of the user, read consistently (expired ones included: revoking an
     /// expired credential is harmless, missing a live one is not).
     async fn list(&self, user: &UserId) -> StoreResult<Vec<CredentialEntry>>;
+    /// [`CredentialStore::list`] and the marks of the trees revoked lately (those not expired),
+    /// in the same consistent read.
+    async fn read(&self, user: &UserId) -> StoreResult<Register>;
     /// Removes register entries (after their credentials were deleted).
-    async fn forget(&self, user: &UserId, refs: &[CredentialRef]) -> StoreResult<()>;
+    async fn forget(&self, user: &UserId, refs: &[CredentialRef]) -> StoreResult<()> {
+        self.forget_and_mark(user, refs, &[], None).await
+    }
+    /// In one write: removes the entries `refs` and the marks of the trees `unmark`, and marks
+    /// the tree of `mark.0` ended until `mark.1` ([`Register::ended`]).
+    async fn forget_and_mark(
+        &self,
+        user: &UserId,
+        refs: &[CredentialRef],
+        unmark: &[CredentialRef],
+        mark: Option<(&CredentialRef, Timestamp)>,
+    ) -> StoreResult<()>;
+    /// Whether the register names `user`'s cross-app audit record `id` (read consistently): the
+    /// record is the user's, whatever the owner index has caught up with.
+    async fn audited(&self, user: &UserId, id: &str) -> StoreResult<bool>;
+    /// Whether the register holds `cred`'s entry, or marks its tree ended lately ([`Register`]),
+    /// by point reads (consistent): what a retry names is checked before the whole register is
+    /// read, so a made-up credential naming a user costs that user's register nothing more.
+    async fn knows(&self, user: &UserId, cred: &CredentialRef) -> StoreResult<bool>;
 }
+
+/// A user's register as one consistent read finds it ([`CredentialStore::read`]).
+#[derive(Debug, Clone, Default)]
+pub struct Register {
+    /// Every entry, as [`CredentialStore::list`] returns them.
+    pub entries: Vec<CredentialEntry>,
+    /// The roots of the trees a revocation finished within [`ENDED_MARK_LIFETIME`]: a retry of
+    /// that revocation whose first answer was lost finds its root here, gone with its whole tree
+    /// (nothing can be issued from a root that is gone), and answers as the first attempt did.
+    pub ended: Vec<CredentialRef>,
+}
+
+impl Register {
+    /// The entry of `cred`, if the register holds one.
+    pub fn entry(&self, cred: &CredentialRef) -> Option<&CredentialEntry> {
+        self.entries.iter().find(|e| &e.credential == cred)
+    }
+
+    /// Whether a revocation finished `cred`'s tree lately.
+    pub fn ended(&self, cred: &CredentialRef) -> bool {
+        self.ended.contains(cred)
+    }
+}
+
+/// How long a finished tree revocation's mark stays ([`Register::ended`]): far past any client's
+/// retries of one request.
+pub const ENDED_MARK_LIFETIME: chrono::Duration = chrono::Duration::days(1);
 
 /// Which of a user's credentials to revoke.
 #[derive(Debug, Clone, Copy)]
@@ -225,51 +280,106 @@ pub mod reasons {
 /// Cross-app audit records of ended sessions get `revoked_at` and `reason`. Returns how many
 /// registered credentials it ended.
 pub async fn revoke(stores: &crate::Stores, user: &UserId, what: Revocation<'_>, reason: &str) -> StoreResult<usize> {
+    let register = stores.credentials.read(user).await?;
+    revoke_from(stores, user, &register, what, reason).await
+}
+
+/// The retry-safe revocation of `root`'s tree from `register` (the user's, read consistently):
+/// when the register names `root`, its tree is revoked now (a first attempt, or the retry of one
+/// cut short, whose root [`revoke`] leaves for last); when it marks `root`'s tree ended, a
+/// revocation finished it lately and nothing is left to do. `false` when the register knows
+/// `root` neither way: it is no registered credential of `user`'s, and nothing was done.
+pub async fn revoke_registered_tree(
+    stores: &crate::Stores,
+    user: &UserId,
+    register: &Register,
+    root: &CredentialRef,
+    reason: &str,
+) -> StoreResult<bool> {
+    if register.entry(root).is_some() {
+        let n = revoke_from(stores, user, register, Revocation::Tree(root), reason).await?;
+        tracing::info!(event = "tree_revoked", user_id = %user, root = %root.kind.prefix(), credentials = n);
+        return Ok(true);
+    }
+    Ok(register.ended(root))
+}
+
+/// How far below the top of `chosen` each of its entries is (0: its parent is not among them).
+fn depths<'e>(chosen: &[&'e CredentialEntry]) -> std::collections::HashMap<&'e CredentialRef, usize> {
+    let mut depth: std::collections::HashMap<&CredentialRef, usize> =
+        chosen.iter().map(|e| (&e.credential, 0)).collect();
+    // Parents may be listed after their children: at most one round per entry (issuing makes no
+    // cycle; were there one, the rounds would still end).
+    for _ in 0..chosen.len() {
+        let mut moved = false;
+        for e in chosen {
+            let below = e.parent.as_ref().and_then(|p| depth.get(p)).map(|d| d + 1);
+            if let Some(d) = below
+                && depth.get(&e.credential).is_some_and(|now| d > *now)
+            {
+                depth.insert(&e.credential, d);
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    depth
+}
+
+/// [`revoke`] from the register `register` already read (consistently) for `user`.
+///
+/// A tree ([`Revocation::Tree`]) ends its root's credential first (a stolen root stops at once),
+/// then its descendants deepest first, and the root's entry last of all, in the same write that
+/// marks its tree ended ([`Register::ended`]). So wherever a failure, a lost answer or the
+/// request's deadline cuts it short, what is left is found by the identical retry: the root's
+/// entry, or the mark. No entry is forgotten before its descendants, so the retry's selection
+/// of the tree is whole. Once the descendants have ended the register is read once more, for
+/// what was derived while they were ending: it ends too, before the root's entry goes.
+pub async fn revoke_from(
+    stores: &crate::Stores,
+    user: &UserId,
+    register: &Register,
+    what: Revocation<'_>,
+    reason: &str,
+) -> StoreResult<usize> {
     let now = stores.clock.now();
-    let entries = stores.credentials.list(user).await?;
-    let mut chosen = select(&entries, what);
-    // A root from before the register has no entry: it still ends.
-    let unregistered_root = match what {
-        Revocation::Tree(root) if !chosen.iter().any(|e| &e.credential == root) => Some(root.clone()),
+    let chosen = select(&register.entries, what);
+    let root = match what {
+        Revocation::Tree(root) => Some(root),
         _ => None,
     };
-    // Sessions and tokens first (the credentials that work on their own), handoffs last; entries
-    // whose credential cannot be live any more (a session past its absolute end, a handoff past
-    // its expiry) are only forgotten. The rest end in parallel batches, and each batch's entries
-    // are forgotten as it completes, so a register an attacker has padded neither hides the
-    // credentials that matter behind the ones that do not, nor makes a retry start from zero.
-    chosen.sort_by_key(|e| match e.credential.kind {
-        CredentialKind::Session => 0,
-        CredentialKind::Token => 1,
-        CredentialKind::Handoff => 2,
-    });
-    let dead = |e: &CredentialEntry| {
-        e.credential.kind != CredentialKind::Token && e.expires_at.is_some_and(|x| x <= now) && e.cross_app_id.is_none()
+    // The root's entry (`None`: a root from before the register, which still ends).
+    let root_entry = root.and_then(|r| chosen.iter().find(|e| &e.credential == r).copied());
+    let rest: Vec<&CredentialEntry> = chosen.iter().copied().filter(|e| Some(&e.credential) != root).collect();
+    // Everything goes, the marks of trees ended lately too (an account deleted leaves nothing
+    // naming it): in the last batch's write.
+    let unmark: &[CredentialRef] = match what {
+        Revocation::Everything => &register.ended,
+        _ => &[],
     };
-    let mut work: Vec<(CredentialRef, Option<String>)> =
-        chosen.iter().filter(|e| !dead(e)).map(|e| (e.credential.clone(), e.cross_app_id.clone())).collect();
-    work.extend(unregistered_root.map(|r| (r, None)));
-    let expired: Vec<CredentialRef> = chosen.iter().filter(|e| dead(e)).map(|e| e.credential.clone()).collect();
-    stores.credentials.forget(user, &expired).await?;
-    for batch in work.chunks(REVOKE_PARALLELISM) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (cred, cross_app_id) in batch.iter().cloned() {
-            let (stores, user, reason) = (stores.clone(), user.clone(), reason.to_owned());
-            tasks.spawn(async move {
-                end_credential(&stores, &user, &cred).await?;
-                if let Some(id) = cross_app_id {
-                    stores.cross_app.revoke_session(&id, &user, now, &reason).await?;
-                }
-                StoreResult::Ok(())
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.map_err(|e| crate::StoreError::Unavailable(format!("revocation task: {e}")))??;
-        }
-        let refs: Vec<CredentialRef> = batch.iter().map(|(c, _)| c.clone()).collect();
-        stores.credentials.forget(user, &refs).await?;
+    // The root's credential first: a stolen one stops working at once, however long its tree
+    // takes to end (an attacker may have padded it); its entry stays until the very end, so a
+    // retry of a revocation cut short still finds the tree.
+    if let Some(root) = root {
+        let cross_app_id = root_entry.and_then(|e| e.cross_app_id.as_deref());
+        end_one(stores, user, root, cross_app_id, now, reason).await?;
     }
-    let refs: Vec<CredentialRef> = chosen.iter().map(|e| e.credential.clone()).collect();
+    end_entries(stores, user, &rest, root.is_some(), (now, reason), unmark).await?;
+    let mut ended = chosen.len();
+    if let Some(root) = root {
+        // Nothing can be issued from the root now (an issue checks its parent is there); what
+        // was while its tree was ending (from it, or from a descendant before that one ended)
+        // committed before, so one more consistent read of the register lists it.
+        let again = stores.credentials.read(user).await?;
+        let late: Vec<&CredentialEntry> =
+            select(&again.entries, what).into_iter().filter(|e| &e.credential != root).collect();
+        end_entries(stores, user, &late, true, (now, reason), &[]).await?;
+        ended += late.len();
+        let mark = (root, now + ENDED_MARK_LIFETIME);
+        stores.credentials.forget_and_mark(user, std::slice::from_ref(root), &[], Some(mark)).await?;
+    }
     // Credentials from before the register: listed through the indexes, which lag only for
     // fresh writes — and every fresh write is registered.
     let keep = match what {
@@ -277,7 +387,7 @@ pub async fn revoke(stores: &crate::Stores, user: &UserId, what: Revocation<'_>,
         Revocation::AllBut(r) => Some(SessionKey::from_stored(r.key.clone())),
         // A deferred revocation ends what the register holds; the owner indexes cannot tell what
         // was issued before the cut-off.
-        Revocation::Tree(_) | Revocation::IssuedBefore { .. } => return Ok(refs.len()),
+        Revocation::Tree(_) | Revocation::IssuedBefore { .. } => return Ok(ended),
     };
     stores.sessions.delete_for_user(user, keep.as_ref()).await?;
     stores.tokens.delete_all_for(&Tokenable::user(user)).await?;
@@ -287,7 +397,84 @@ pub async fn revoke(stores: &crate::Stores, user: &UserId, what: Revocation<'_>,
             stores.cross_app.revoke_session(&s.id, user, now, reason).await?;
         }
     }
-    Ok(refs.len())
+    Ok(ended)
+}
+
+/// Ends the credentials of `entries` and forgets their entries, and the marks `unmark` with the
+/// last batch. Sessions and tokens first (the credentials that work on their own), handoffs
+/// last; in a tree (`tree`), deeper ones before shallower ones first of all. Entries whose
+/// credential cannot be live any more (a session past its absolute end, a handoff past its
+/// expiry) and from which nothing among them derives are only forgotten. The rest end in
+/// parallel batches, and each batch's entries are forgotten as it completes, so a register an
+/// attacker has padded neither hides the credentials that matter behind the ones that do not,
+/// nor makes a retry start from zero.
+async fn end_entries(
+    stores: &crate::Stores,
+    user: &UserId,
+    entries: &[&CredentialEntry],
+    tree: bool,
+    (now, reason): (Timestamp, &str),
+    unmark: &[CredentialRef],
+) -> StoreResult<()> {
+    let rank = |e: &CredentialEntry| match e.credential.kind {
+        CredentialKind::Session => 0,
+        CredentialKind::Token => 1,
+        CredentialKind::Handoff => 2,
+    };
+    let mut ordered = entries.to_vec();
+    if tree {
+        let depth = depths(entries);
+        ordered.sort_by_key(|e| (std::cmp::Reverse(depth.get(&e.credential).copied().unwrap_or(0)), rank(e)));
+    } else {
+        ordered.sort_by_key(|e| rank(e));
+    }
+    let parents: HashSet<&CredentialRef> = entries.iter().filter_map(|e| e.parent.as_ref()).collect();
+    let dead = |e: &CredentialEntry| {
+        e.credential.kind != CredentialKind::Token
+            && e.expires_at.is_some_and(|x| x <= now)
+            && e.cross_app_id.is_none()
+            && !parents.contains(&e.credential)
+    };
+    let work: Vec<(CredentialRef, Option<String>)> =
+        ordered.iter().filter(|e| !dead(e)).map(|e| (e.credential.clone(), e.cross_app_id.clone())).collect();
+    let expired: Vec<CredentialRef> = ordered.iter().filter(|e| dead(e)).map(|e| e.credential.clone()).collect();
+    stores.credentials.forget(user, &expired).await?;
+    let batches: Vec<&[(CredentialRef, Option<String>)]> = work.chunks(REVOKE_PARALLELISM).collect();
+    for (i, batch) in batches.iter().enumerate() {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (cred, cross_app_id) in batch.iter() {
+            let (stores, user, reason) = (stores.clone(), user.clone(), reason.to_owned());
+            let (cred, cross_app_id) = (cred.clone(), cross_app_id.clone());
+            tasks.spawn(async move { end_one(&stores, &user, &cred, cross_app_id.as_deref(), now, &reason).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(|e| crate::StoreError::Unavailable(format!("revocation task: {e}")))??;
+        }
+        let refs: Vec<CredentialRef> = batch.iter().map(|(c, _)| c.clone()).collect();
+        let last = i + 1 == batches.len();
+        stores.credentials.forget_and_mark(user, &refs, if last { unmark } else { &[] }, None).await?;
+    }
+    if batches.is_empty() && !unmark.is_empty() {
+        stores.credentials.forget_and_mark(user, &[], unmark, None).await?;
+    }
+    Ok(())
+}
+
+/// Ends one credential and then, for a session a handoff opened, marks its audit record
+/// revoked (a record already marked stays as it is).
+async fn end_one(
+    stores: &crate::Stores,
+    user: &UserId,
+    cred: &CredentialRef,
+    cross_app_id: Option<&str>,
+    now: Timestamp,
+    reason: &str,
+) -> StoreResult<()> {
+    end_credential(stores, user, cred).await?;
+    if let Some(id) = cross_app_id {
+        stores.cross_app.revoke_session(id, user, now, reason).await?;
+    }
+    Ok(())
 }
 
 /// After the user's address was verified: stamps the flag on every live session and token in
@@ -504,5 +691,21 @@ mod tests {
         assert_eq!(keys(select(&entries, Revocation::Tree(&t("b")))), ["b", "c"]);
         assert_eq!(keys(select(&entries, Revocation::AllBut(&t("x")))), ["a", "b", "c", "y"]);
         assert_eq!(select(&entries, Revocation::Everything).len(), 5);
+    }
+
+    #[test]
+    fn a_tree_ends_deepest_first_so_no_entry_goes_before_its_descendants() {
+        let t = |k: &str| CredentialRef { kind: CredentialKind::Token, key: k.into() };
+        // grandchild listed first, its parent last
+        let entries = vec![
+            entry(t("c"), Some(t("b"))),
+            entry(t("a"), None),
+            entry(t("d"), Some(t("a"))),
+            entry(t("b"), Some(t("a"))),
+        ];
+        let chosen = select(&entries, Revocation::Tree(&t("a")));
+        let depth = depths(&chosen);
+        let of = |k: &str| depth.get(&t(k)).copied();
+        assert_eq!([of("a"), of("b"), of("c"), of("d")], [Some(0), Some(1), Some(2), Some(1)]);
     }
 }

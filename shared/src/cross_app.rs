@@ -194,18 +194,42 @@ impl<'a> CrossApp<'a> {
         Ok(Page { items: records, next })
     }
 
-    /// `DELETE /cross-app/sessions/{id}`: the audit record is marked revoked and the session it
-    /// opened ends with everything derived from it. `false` when the user has no such record.
+    /// `DELETE /cross-app/sessions/{id}`: the session the audit record's exchange opened ends
+    /// with everything derived from it, and then the record is marked revoked. `false` when the
+    /// user has no such record.
+    ///
+    /// The session is found through the user's register, read consistently: its entry names the
+    /// record and goes last, after the session ended and the record was marked, so a retry of a
+    /// revocation cut short anywhere finds it and finishes. A record whose session's entry is
+    /// gone, but which the register names as the user's (its audit entry), was ended already:
+    /// `true` again. Records from before the register are found through the owner index. Another
+    /// user's record is found by none of these: `false`, and nothing of theirs is touched.
     pub async fn revoke(&self, user: &UserId, id: &str) -> Result<bool, CrossAppError> {
         // Audit ids are UUIDs: anything else is no record (and never reaches the store).
         let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(false) };
+        let id = id.to_string();
         let stores = self.auth.stores();
-        let now = stores.clock.now();
-        let Some(s) = stores.cross_app.revoke_session(&id.to_string(), user, now, reasons::USER_REVOKED).await? else {
-            return Ok(false);
-        };
+        let reason = reasons::USER_REVOKED;
+        let register = stores.credentials.read(user).await?;
+        let session = register.entries.iter().find(|e| {
+            e.credential.kind == credentials::CredentialKind::Session && e.cross_app_id.as_deref() == Some(id.as_str())
+        });
+        if let Some(e) = session {
+            // The root's own step ends the session and then marks the record.
+            credentials::revoke_registered_tree(stores, user, &register, &e.credential, reason).await?;
+            tracing::info!(event = "cross_app_session_revoked", user_id = %user, audit_id = %id);
+            return Ok(true);
+        }
+        if stores.credentials.audited(user, &id).await? {
+            // Its session's entry went only once the session had ended and the record was marked.
+            return Ok(true);
+        }
+        // From before the register: the record as the owner index lists it.
+        let listed = stores.cross_app.list_for_user(user).await?.into_iter().find(|s| s.id == id);
+        let Some(s) = listed else { return Ok(false) };
         let root = CredentialRef::session(&s.session_key);
-        credentials::revoke(stores, user, Revocation::Tree(&root), reasons::USER_REVOKED).await?;
+        credentials::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
+        stores.cross_app.revoke_session(&id, user, stores.clock.now(), reason).await?;
         tracing::info!(event = "cross_app_session_revoked", user_id = %user, target_app = %s.target_app);
         Ok(true)
     }

@@ -124,6 +124,15 @@ pub fn job(user: &UserId) -> JobPayload {
     JobPayload::notification(SEND_VERIFICATION, serde_json::json!({ "user_id": user.as_str() }))
 }
 
+/// The job that mails a registration's link: one job id per registration (a keyed tag of the
+/// user, so nothing left behind names a deleted user), so the registration's retry queues the
+/// same job again and it runs (mails) once.
+pub fn registration_job(config: &Config, user: &UserId) -> JobPayload {
+    let mut job = job(user);
+    job.uuid = format!("verify-registration-{}", config.app_key.tag("user-tag", user.as_str()));
+    job
+}
+
 /// Verification mails a user can ask for in a day, besides the per-minute limit (so an address
 /// someone registered without owning it gets few mails).
 const RESENDS_PER_DAY: Limit = Limit { max: 20, window: crate::clock::Span::days(1) };

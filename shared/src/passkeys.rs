@@ -5,7 +5,8 @@
 //!   `begin_registration` answers the options for `navigator.credentials.create()` (user
 //!   verification required, a resident key, the user's passkeys excluded) and keeps the ceremony
 //!   in the cache table for 5 minutes, bound to the session; `finish_registration` takes it once
-//!   (a conditional delete: one winner), verifies the response (challenge, origin, RP id hash,
+//!   (marked taken by its answer, conditionally: one winner; kept for that answer's retry after a
+//!   failure, closed after a success), verifies the response (challenge, origin, RP id hash,
 //!   flags, signature algorithm) and stores the passkey on the user's item. At most
 //!   [`MAX_PASSKEYS`] per user.
 //! - **Sign-in**, usernameless: `begin_sign_in` answers options with no allowed credentials (the
@@ -21,19 +22,22 @@
 
 use crate::StoreError;
 use crate::auth::{Auth, AuthError, ClientMeta};
+use crate::cache::Taken;
 use crate::clock::{Span, Timestamp};
 use crate::queue::Dispatcher;
 use crate::sessions::SessionRecord;
 use crate::throttle::{Limit, client_key};
+use crate::two_factor::REPEAT_WINDOW;
 use crate::users::{PasskeyAdd, PasskeyUse, User, UserId};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use webauthn_rp::bin::{Decode, Encode};
-use webauthn_rp::request::auth::AuthenticationVerificationOptions;
+use webauthn_rp::request::auth::{AuthenticationVerificationOptions, SignatureCounterEnforcement};
 use webauthn_rp::request::register::{
     CredProtect, Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle, Username,
 };
 use webauthn_rp::request::{AsciiDomain, ExtensionInfo, PublicKeyCredentialDescriptor, RpId, TimedCeremony as _};
+use webauthn_rp::response::auth::error::AuthCeremonyErr;
 use webauthn_rp::response::register::{CompressedPubKey, DynamicState, StaticState};
 use webauthn_rp::response::{AuthTransports, CredentialId};
 use webauthn_rp::{
@@ -177,16 +181,39 @@ async fn keep(auth: &Auth, challenge: u128, c: &Ceremony) -> Result<(), PasskeyE
     Ok(())
 }
 
-/// The ceremony for `challenge`, taken once: read, judged by `fits`, then deleted on condition
-/// that it is still there (of two finishes, one wins). A ceremony that does not fit is left.
-async fn take(auth: &Auth, challenge: u128, fits: impl Fn(&Ceremony) -> bool) -> Result<Ceremony, PasskeyError> {
+/// A ceremony taken by one answer ([`take`]).
+struct TakenCeremony {
+    ceremony: Ceremony,
+    /// When it was first taken (by this same answer).
+    at: Timestamp,
+    /// Whether an earlier attempt of this same answer took it (and then failed).
+    repeat: bool,
+    key: String,
+}
+
+/// The ceremony for `challenge`, taken once by the answer `response`: read, judged by `fits`, then
+/// marked taken by this answer on condition that nobody else took it (of two finishes, one wins).
+/// The mark is a MAC under the app key of the ceremony's key and the answer as sent, so the same
+/// answer asked again within [`REPEAT_WINDOW`] (a retry after a 503, or the SDK's own retry of
+/// the take whose answer was lost) finds it taken by itself and passes again; any other answer
+/// finds it gone. A ceremony that does not fit is left.
+async fn take(
+    auth: &Auth,
+    challenge: u128,
+    response: &[u8],
+    fits: impl Fn(&Ceremony) -> bool,
+) -> Result<TakenCeremony, PasskeyError> {
     let key = ceremony_key(challenge);
-    let value = auth.stores().cache.get(&key).await?.ok_or(PasskeyError::InvalidCeremony)?;
-    let ceremony: Ceremony = serde_json::from_value(value).map_err(|_| PasskeyError::InvalidCeremony)?;
-    if !fits(&ceremony) || !auth.stores().cache.forget(&key).await? {
+    let mark = auth.config().app_key.tag("passkey-take", &format!("{key}|{}", crate::secret::sha256_hex(response)));
+    let cache = &auth.stores().cache;
+    let found = cache.get_once(&key, &mark).await?.ok_or(PasskeyError::InvalidCeremony)?;
+    let ceremony: Ceremony =
+        serde_json::from_value(found.value().clone()).map_err(|_| PasskeyError::InvalidCeremony)?;
+    if !fits(&ceremony) {
         return Err(PasskeyError::InvalidCeremony);
     }
-    Ok(ceremony)
+    let at = cache.take_once(&key, &mark, auth.now() + REPEAT_WINDOW).await?.ok_or(PasskeyError::InvalidCeremony)?;
+    Ok(TakenCeremony { ceremony, at, repeat: found.is_repeat(), key })
 }
 
 fn session_binding(current: &SessionRecord) -> String {
@@ -260,9 +287,10 @@ pub async fn finish_registration(
     let registration = Registration::from_json_relaxed(response).map_err(|e| PasskeyError::Malformed(e.to_string()))?;
     let challenge = registration.challenge_relaxed().map_err(|e| PasskeyError::Malformed(e.to_string()))?;
     let (me, session) = (user.id.as_str(), session_binding(current));
-    let ceremony = take(
+    let TakenCeremony { ceremony, at, key, .. } = take(
         auth,
         challenge.0,
+        response,
         |c| matches!(c, Ceremony::Register { user_id, session: s, .. } if user_id == me && *s == session),
     )
     .await?;
@@ -279,7 +307,9 @@ pub async fn finish_registration(
         PasskeyError::Rejected
     })?;
     let (id, transports, _, static_state, dynamic_state, _) = credential.into_parts();
-    let now = auth.now();
+    // Made when its ceremony was first taken: the same registration asked again (after a 503)
+    // makes the very same passkey, which the store recognises as the one it added.
+    let now = at;
     let passkey = Passkey {
         id: b64(id.encode().unwrap_or_default()),
         name,
@@ -300,6 +330,7 @@ pub async fn finish_registration(
         PasskeyAdd::NoUser => return Err(AuthError::CredentialsChanged.into()),
     }
     tracing::info!(event = "passkey_added", user_id = %user.id, passkey = %passkey.id);
+    Taken::of(key).close(auth.stores().cache.as_ref()).await;
     Ok(passkey)
 }
 
@@ -312,8 +343,10 @@ pub async fn remove(
     id: &str,
 ) -> Result<(), PasskeyError> {
     auth.require_recent_confirmation(current)?;
+    // Not (or no longer) there: nothing to do, and the same answer as the removal's, so a retry
+    // of a removal whose answer was lost is told it happened (it did), not that nothing is there.
     if !user.passkeys.iter().any(|p| p.id == id) {
-        return Err(PasskeyError::NotFound);
+        return Ok(());
     }
     let mark = crate::two_factor::promise(dispatcher, user, "passkey_removed").await.map_err(StoreError::from)?;
     // Gone either way: removed now, or by this very call retried after it landed.
@@ -338,18 +371,43 @@ pub async fn begin_sign_in(
     serde_json::to_value(&client_state).map_err(|e| PasskeyError::Misconfigured(e.to_string()))
 }
 
+/// A verified assertion: the user it signs in (read now), and its ceremony, taken, to
+/// [`Taken::close`] once the sign-in is issued.
+#[derive(Debug)]
+pub struct Asserted {
+    pub user: User,
+    pub taken: Taken,
+}
+
+/// No stored state is empty: a use from it passes only as this very use recognised.
+const NO_STATE: &str = "";
+
 /// Verifies an assertion (`response`, the `PublicKeyCredential` as JSON) for a sign-in ceremony
 /// this client began: the user it signs in, read now. Counted per client before any work.
-pub async fn assert(auth: &Auth, rp: &RelyingParty, response: &[u8], meta: &ClientMeta) -> Result<User, PasskeyError> {
+///
+/// The same assertion asked again after a failure past the take (`take`: its ceremony is kept
+/// for it) is verified again; if its first attempt's use of the authenticator's state landed, the
+/// signature counter it shows is the stored one, and it passes only as that use recognised (the
+/// passkey's last use is this ceremony's, and its state the one this assertion makes), never as
+/// a second use.
+pub async fn assert(
+    auth: &Auth,
+    rp: &RelyingParty,
+    response: &[u8],
+    meta: &ClientMeta,
+) -> Result<Asserted, PasskeyError> {
     let client = client_key(meta.ip.as_deref());
     auth.limit(&format!("passkey-sign-in:{client}"), Limit::per_minute(30)).await?;
     let authn = DiscoverableAuthentication16::from_json_relaxed(response)
         .map_err(|e| PasskeyError::Malformed(e.to_string()))?;
     let challenge = authn.challenge_relaxed().map_err(|e| PasskeyError::Malformed(e.to_string()))?;
-    let ceremony = take(auth, challenge.0, |c| matches!(c, Ceremony::SignIn { client: k, .. } if *k == client)).await?;
+    let TakenCeremony { ceremony, at, repeat, key } =
+        take(auth, challenge.0, response, |c| matches!(c, Ceremony::SignIn { client: k, .. } if *k == client)).await?;
+    // Each repeat may issue a session the first attempt's failure lost: a few, no more (every
+    // take counted, identical requests racing each other included).
+    crate::two_factor::count_take(auth, &key, at).await?;
     let Ceremony::SignIn { state, .. } = ceremony else { return Err(PasskeyError::InvalidCeremony) };
     let state = unb64(&state).ok_or(PasskeyError::InvalidCeremony)?;
-    let server = DiscoverableAuthenticationServerState::decode(&state).map_err(|_| PasskeyError::InvalidCeremony)?;
     let handle = authn.response().user_handle();
     let user_id = user_of(handle).ok_or(PasskeyError::Rejected)?;
     let user = auth.stores().users.find(&user_id).await?.ok_or(PasskeyError::Rejected)?;
@@ -357,24 +415,49 @@ pub async fn assert(auth: &Auth, rp: &RelyingParty, response: &[u8], meta: &Clie
     let id = b64(raw_id.encode().unwrap_or_default());
     let stored = user.passkeys.iter().find(|p| p.id == id).ok_or(PasskeyError::Rejected)?;
     let public_key = unb64(&stored.public_key).ok_or(PasskeyError::Rejected)?;
-    let static_state = StaticState::<StoredKey>::decode(&public_key).map_err(|_| PasskeyError::Rejected)?;
     let old: [u8; 7] = unb64(&stored.state).and_then(|s| s.try_into().ok()).ok_or(PasskeyError::Rejected)?;
-    let dynamic_state = DynamicState::decode(old).map_err(|_| PasskeyError::Rejected)?;
-    let mut credential = AuthenticatedCredential::new(raw_id, handle, static_state, dynamic_state)
-        .map_err(|_| PasskeyError::Rejected)?;
     let origins = rp.origins();
-    let options = AuthenticationVerificationOptions::<&str, &str> {
-        allowed_origins: &origins,
-        ..AuthenticationVerificationOptions::default()
+    // Verified against the stored state, the signature counter enforced as `counter` says: the
+    // authenticator's state after it, encoded, or `None` if the counter is not past the stored one.
+    let verify = |counter: SignatureCounterEnforcement| -> Result<Option<String>, PasskeyError> {
+        let server =
+            DiscoverableAuthenticationServerState::decode(&state).map_err(|_| PasskeyError::InvalidCeremony)?;
+        let static_state = StaticState::<StoredKey>::decode(&public_key).map_err(|_| PasskeyError::Rejected)?;
+        let dynamic_state = DynamicState::decode(old).map_err(|_| PasskeyError::Rejected)?;
+        let mut credential = AuthenticatedCredential::new(raw_id, handle, static_state, dynamic_state)
+            .map_err(|_| PasskeyError::Rejected)?;
+        let options = AuthenticationVerificationOptions::<&str, &str> {
+            allowed_origins: &origins,
+            sig_counter_enforcement: counter,
+            ..AuthenticationVerificationOptions::default()
+        };
+        match server.verify(&rp.rp_id, &authn, &mut credential, &options) {
+            Ok(_) => Ok(Some(b64(&credential.dynamic_state().encode().unwrap_or_default()))),
+            Err(AuthCeremonyErr::SignatureCounter) => Ok(None),
+            Err(e) => {
+                tracing::warn!(event = "passkey_refused", user_id = %user.id, passkey = %id, reason = %e);
+                Err(PasskeyError::Rejected)
+            }
+        }
     };
-    server.verify(&rp.rp_id, &authn, &mut credential, &options).map_err(|e| {
-        tracing::warn!(event = "passkey_refused", user_id = %user.id, passkey = %id, reason = %e);
-        PasskeyError::Rejected
-    })?;
-    let new = b64(&credential.dynamic_state().encode().unwrap_or_default());
     // Conditional on the state read: of two uses of one counter value, one passes.
     let by = ceremony_key(challenge.0);
-    let change = PasskeyUse { old: &stored.state, new: &new, by: &by };
+    let (old, new) = match verify(SignatureCounterEnforcement::Fail)? {
+        Some(new) => (stored.state.as_str(), new),
+        // The counter is not past the stored one: a cloned authenticator, or this very assertion
+        // again after its use landed. Only the latter passes: its first attempt took the
+        // ceremony, and the use can pass only as that landed use recognised by the store (the
+        // state as this assertion leaves it, written by this ceremony).
+        None if repeat => {
+            let same = verify(SignatureCounterEnforcement::Ignore)?;
+            (NO_STATE, same.ok_or(PasskeyError::Rejected)?)
+        }
+        None => {
+            tracing::warn!(event = "passkey_refused", user_id = %user.id, passkey = %id, reason = "signature counter");
+            return Err(PasskeyError::Rejected);
+        }
+    };
+    let change = PasskeyUse { old, new: &new, by: &by };
     if !auth.stores().users.use_passkey(&user.id, &id, change, auth.now()).await? {
         tracing::warn!(event = "passkey_used_concurrently", user_id = %user.id, passkey = %id);
         return Err(PasskeyError::Rejected);
@@ -382,8 +465,8 @@ pub async fn assert(auth: &Auth, rp: &RelyingParty, response: &[u8], meta: &Clie
     if user.disabled_at.is_some() {
         return Err(AuthError::AccountDisabled.into());
     }
-    tracing::info!(event = "passkey_passed", user_id = %user.id, passkey = %id, ip = ?meta.ip);
-    Ok(user)
+    tracing::info!(event = "passkey_passed", user_id = %user.id, passkey = %id, ip = ?meta.ip, repeat);
+    Ok(Asserted { user, taken: Taken::of(key) })
 }
 
 /// What a browser sees of the relying party, for the pages (nothing secret).

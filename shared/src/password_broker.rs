@@ -90,7 +90,20 @@ impl PasswordBroker {
         let mut limits = vec![(day_key.as_str(), Limit::per_day(cfg.mails_per_day))];
         limits.extend(window.map(|w| (window_key.as_str(), w)));
         let limiter = RateLimiter::new(stores.cache.clone(), stores.clock.clone());
-        if limiter.attempt_all(&limits).await?.is_some() {
+        let held = match limiter.attempt_all(&limits).await {
+            Ok(held) => held,
+            Err(e) => {
+                // The counters may have landed with their answer lost: the client's retry must not
+                // be held by this attempt's own window (a 202 with nothing queued).
+                if let Some(w) = window
+                    && let Err(c) = limiter.clear(&window_key, w).await
+                {
+                    tracing::warn!(event = "reset_link_window_kept", error = %c);
+                }
+                return Err(e.into());
+            }
+        };
+        if held.is_some() {
             tracing::info!(event = "reset_link_held", email_tag = %tag);
             return Ok(LinkRequest::Held);
         }
@@ -135,8 +148,12 @@ impl PasswordBroker {
         password: NewPassword,
     ) -> Result<User, ResetError> {
         let stores = self.auth.stores();
-        let Some(record) = stores.resets.find(email).await? else {
-            return self.finish_retry(email, token, password).await;
+        let record = match stores.resets.find(email).await? {
+            Some(record) => record,
+            None => match self.finish_retry(email, token, &password).await? {
+                Retried::Done(user) => return Ok(*user),
+                Retried::GivenBack => stores.resets.find(email).await?.ok_or(ResetError::InvalidToken)?,
+            },
         };
         if !crate::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
             return Err(ResetError::InvalidToken);
@@ -148,7 +165,8 @@ impl PasswordBroker {
         // The notice first, carried by the password's write: it goes out once the password has
         // changed, whatever fails after, and never for a reset that did not change it.
         let notice = self.dispatcher.promise(&user.id, mail_job(SEND_PASSWORD_CHANGED, email)).await?;
-        let Some(spend) = stores.resets.consume(email, &token.hash(), self.now()).await? else {
+        let Some(spend) = stores.resets.consume(email, &token.hash(), self.now(), user.credentials_version).await?
+        else {
             return Err(ResetError::InvalidToken);
         };
         let user = match self.reset_to(email, &hash, &notice).await {
@@ -180,26 +198,33 @@ impl PasswordBroker {
         Ok(user)
     }
 
-    /// A reset whose token is already spent: the answer the first attempt would have given, when
-    /// this is its retry after an answer that was lost (the client was told 503, or heard
-    /// nothing). It is, when the token given is the one spent (compared in constant time), spent
-    /// within [`RESET_RETRY_WINDOW`], and the password given is now the account's (one hash
-    /// verification, after the route's limits). Then nothing is written: the revocation of what
-    /// was issued before the spend is queued again (idempotent: a job ends only what the
-    /// register lists from before then, so what the owner signed in with since stays), and the
-    /// "password changed" notice was promised by the first attempt's write. Anything else is the
-    /// link's one answer, `InvalidToken`.
+    /// A reset whose token is already spent, by a reset within [`RESET_RETRY_WINDOW`] (the token
+    /// given is the one spent, compared in constant time): is this that reset asked again, after
+    /// an answer that was lost (the client was told 503, or heard nothing)? One hash
+    /// verification, after the route's limits, tells:
+    /// - the password given is now the account's: the reset landed. `Done`, and nothing is
+    ///   written: the revocation of what was issued before the spend is queued again (idempotent:
+    ///   a job ends only what the register lists from before then, so what the owner signed in
+    ///   with since stays), and the "password changed" notice was promised by the first
+    ///   attempt's own write.
+    /// - it is not, and the credentials version is still the one the spend was made under: the
+    ///   reset never landed (its write failed for good, and so did giving the token back). Once no
+    ///   request that began before could still be running (`GATEHOUSE_NOTICE_DELAY_SECONDS`
+    ///   after the spend; until then 503, ask again), the spend is given back (`GivenBack`) and
+    ///   this request resets with the token as a first attempt would; of racing retries the
+    ///   token's single spend still lets one through.
     ///
-    /// Why this cannot be abused: it answers only someone holding both the mailed link (256 bits,
-    /// checked against its hash) and the new password, who learns nothing they did not say, gets
-    /// no session (a reset signs no one in) and changes nothing; ten minutes after the spend the
-    /// link is as dead as before.
+    /// Anything else is the link's one answer, `InvalidToken`. Why this cannot be abused: it
+    /// answers only someone holding the mailed link (256 bits, checked against its hash), who
+    /// could have reset with it anyway; `Done` says nothing they did not say, signs no one in
+    /// (a reset never does) and changes nothing; ten minutes after the spend the link is as
+    /// dead as before.
     async fn finish_retry(
         &self,
         email: &Email,
         token: &PlainResetToken,
-        password: NewPassword,
-    ) -> Result<User, ResetError> {
+        password: &NewPassword,
+    ) -> Result<Retried, ResetError> {
         let stores = self.auth.stores();
         let spent = stores.resets.find_spent(email).await?.ok_or(ResetError::InvalidToken)?;
         if !crate::secret::constant_time_eq(spent.token_hash.as_bytes(), token.hash().as_bytes())
@@ -209,14 +234,34 @@ impl PasswordBroker {
         }
         let user = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
         let verified = self.auth.hasher().verify_blocking(password.as_attempt(), user.password_hash.clone()).await;
-        if !matches!(verified, crate::password::Verification::Valid { .. }) {
+        if matches!(verified, crate::password::Verification::Valid { .. }) {
+            crate::credentials::queue_revocation(&self.dispatcher, &user.id, spent.spent_at, reasons::PASSWORD_RESET)
+                .await?;
+            tracing::info!(event = "password_reset_retried", user_id = %user.id, email_tag = %self.auth.email_tag(email));
+            return Ok(Retried::Done(Box::new(user)));
+        }
+        if user.credentials_version != spent.version {
             return Err(ResetError::InvalidToken);
         }
-        crate::credentials::queue_revocation(&self.dispatcher, &user.id, spent.spent_at, reasons::PASSWORD_RESET)
-            .await?;
-        tracing::info!(event = "password_reset_retried", user_id = %user.id, email_tag = %self.auth.email_tag(email));
-        Ok(user)
+        // Unmoved, but the spend's own write could still be on its way (a slow attempt lands
+        // within a request's life): until no request that began before could still be running,
+        // the answer is "ask again shortly", never a second reset racing the first.
+        let settled = self.auth.config().notice_delay;
+        if (self.now() - spent.spent_at).to_std().unwrap_or_default() < settled {
+            return Err(StoreError::Unavailable("the first attempt of this reset may still be landing".into()).into());
+        }
+        stores.resets.restore(email, &spent.mark).await?;
+        tracing::info!(event = "reset_token_given_back", user_id = %user.id);
+        Ok(Retried::GivenBack)
     }
+}
+
+/// What [`PasswordBroker::finish_retry`] found.
+enum Retried {
+    /// The reset had landed: its answer.
+    Done(Box<User>),
+    /// It had not: the token is live again.
+    GivenBack,
 }
 
 /// How long after a reset spent its token a retry of it is still answered as the reset was

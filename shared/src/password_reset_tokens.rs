@@ -53,6 +53,10 @@ pub struct SpendMark(pub String);
 pub struct SpentReset {
     pub token_hash: String,
     pub spent_at: Timestamp,
+    /// The spend's mark: what gives this spend back ([`ResetStore::restore`]).
+    pub mark: SpendMark,
+    /// The user's credentials version when it was spent.
+    pub version: u64,
 }
 
 #[async_trait]
@@ -67,7 +71,14 @@ pub trait ResetStore: Send + Sync {
     /// Spends the email's token if and only if it is live, unspent and its hash is `token_hash`:
     /// the atomic, single-use consumption, marked with the spend's own mark (returned) and time.
     /// `Some` for exactly one of any number of racing callers.
-    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<Option<SpendMark>>;
+    /// `version` is the user's credentials version the spend was made under (recorded with it).
+    async fn consume(
+        &self,
+        email: &Email,
+        token_hash: &str,
+        now: Timestamp,
+        version: u64,
+    ) -> StoreResult<Option<SpendMark>>;
     /// Makes a token spent by `spend`, a reset that then could not change the password, usable
     /// again, so the client's retry of that reset can finish it (the link is neither spent for
     /// nothing nor usable twice: it is spent again by the retry). Only while the token is still

@@ -480,12 +480,12 @@ impl Worker {
             }
         };
         if let Some((user, mark)) = &promise {
-            let made = self
-                .stores
-                .users
-                .find(user)
-                .await?
-                .is_some_and(|u| u.pending_notices.iter().any(|m| m == mark.as_str()));
+            // A deleted account's marks were kept aside by its deletion: a change made just before
+            // the account went is still told (to the address the job carries).
+            let made = match self.stores.users.find(user).await? {
+                Some(u) => u.pending_notices.iter().any(|m| m == mark.as_str()),
+                None => self.stores.cache.get(&mark.kept_key()).await?.is_some(),
+            };
             if !made {
                 self.stores.job_runs.complete(&job.uuid, now, now + self.settings.run_retention).await?;
                 tracing::info!(event = "notice_not_due", "the change the notice was promised for was not made");

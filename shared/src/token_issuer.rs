@@ -168,15 +168,32 @@ impl<'a> TokenIssuer<'a> {
     }
 
     /// `DELETE /tokens/{id}`: the user's token and everything derived from it (child tokens,
-    /// handoffs, the cross-app sessions they became). `false` when the user has no such token.
+    /// handoffs, the cross-app sessions they became), the token itself last. `false` when the
+    /// user has no such token.
+    ///
+    /// The token is found in the user's register, read consistently: there until its revocation
+    /// ends, so a retry of one cut short (even after the token itself went) finishes it, and one
+    /// whose first attempt finished finds the mark of its tree ended and is answered `true` again.
+    /// Nothing of another user's is read but their token's row, when the caller's register does
+    /// not know the id (a token from before the register): another's id stays `false`.
     pub async fn revoke(&self, user: &UserId, id: &str) -> Result<bool, StoreError> {
         let stores = &self.access.stores;
         let Some(id) = TokenId::parse(id) else { return Ok(false) };
-        if !stores.tokens.delete_owned(&id, &Tokenable::user(user)).await? {
+        let root = CredentialRef::token(&id);
+        let register = stores.credentials.read(user).await?;
+        let reason = reasons::PARENT_REVOKED;
+        if credentials::revoke_registered_tree(stores, user, &register, &root, reason).await? {
+            tracing::info!(event = "token_revoked", token_id = %id);
+            return Ok(true);
+        }
+        // A token from before the register: the user's if its row says so.
+        let owner = Tokenable::user(user);
+        let owned = stores.tokens.find(&id).await?.is_some_and(|t| t.tokenable == owner);
+        // An expired one ends too (nothing live derives from it: children expire with it).
+        if !owned && !stores.tokens.delete_owned(&id, &owner).await? {
             return Ok(false);
         }
-        let root = CredentialRef::token(&id);
-        let n = credentials::revoke(stores, user, Revocation::Tree(&root), reasons::PARENT_REVOKED).await?;
+        let n = credentials::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
         tracing::info!(event = "token_revoked", token_id = %id, with_derived = n);
         Ok(true)
     }

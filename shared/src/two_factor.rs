@@ -21,6 +21,7 @@
 
 use crate::StoreError;
 use crate::auth::{Auth, AuthError, ClientMeta, refuse_derived};
+use crate::cache::Taken;
 use crate::clock::{Span, epoch_seconds};
 use crate::email::Email;
 use crate::jobs::JobPayload;
@@ -413,30 +414,78 @@ pub enum Answer {
     Passkey(String),
 }
 
+/// How long a taken challenge (or passkey ceremony) is kept for repeats of the request that took
+/// it: a client asking again after a 503 (or a lost answer) within it gets what the first attempt
+/// would have given. Counted from the first take; a repeat does not move it.
+pub const REPEAT_WINDOW: Span = Span::minutes(2);
+/// Repeats of one take let through (each may issue what the first attempt's failure lost):
+/// past them, 429.
+pub const MAX_REPEATS: i64 = 3;
+
+/// What a completed challenge gives its caller: the user (read now), what to issue, and the
+/// challenge (and passkey ceremony) taken, to [`Taken::close`] once it is issued.
+#[derive(Debug)]
+pub struct Completed {
+    pub user: User,
+    pub pending: Pending,
+    pub taken: Taken,
+}
+
+/// This request's mark on the challenge it takes: a MAC under the app key of the challenge's token
+/// and the answer as judged (a code trimmed, a recovery code as [`recovery_key`] reduces it, a
+/// passkey assertion as sent). Only the same request asked again (the same challenge, an
+/// equivalent answer) finds the challenge taken by itself; the cache table holds the MAC, from
+/// which neither the token nor the answer can be had.
+fn take_mark(auth: &Auth, token: &str, answer: &Answer) -> String {
+    let (kind, given) = match answer {
+        Answer::Code(code) => ("code", code.trim().to_owned()),
+        Answer::RecoveryCode(code) => ("recovery", recovery_key(code)),
+        Answer::Passkey(response) => ("passkey", crate::secret::sha256_hex(response)),
+    };
+    auth.config().app_key.tag("two-factor-take", &format!("{token}|{kind}|{given}"))
+}
+
+/// Counts a take of the challenge `key` (first taken at `at`): the first and [`MAX_REPEATS`]
+/// repeats pass, however many arrive at once (counted after the take, so identical requests
+/// racing each other, which all pass the take with one mark, are counted too).
+pub(crate) async fn count_take(auth: &Auth, key: &str, at: crate::clock::Timestamp) -> Result<(), AuthError> {
+    auth.limit_until(&format!("{key}:takes"), 1 + MAX_REPEATS, at + REPEAT_WINDOW).await
+}
+
 /// `POST /two-factor-challenge`: checks `answer` for the challenge `token`, from the client that
-/// passed the password step. Counted first (per client, per challenge, per user and client, per user); the code's
-/// time step or the recovery code is used up atomically, then the challenge is consumed once.
-/// Returns the user (read now) and what to issue, which the caller issues under the version the
-/// password was checked against.
+/// passed the password step. Counted first (per client, per challenge, per user and client, per
+/// user); then the challenge is taken once (marked taken by this request, one winner), then the
+/// code's time step or the recovery code is used up atomically. Returns the user (read now) and
+/// what to issue, which the caller issues under the version the password was checked against,
+/// then closes the challenge ([`Completed::taken`]).
+///
+/// The same request asked again after a failure past the take (a 503: the factor's write, the
+/// session's) finds the challenge taken by itself and passes again, within [`REPEAT_WINDOW`] and
+/// [`MAX_REPEATS`] times: a code or recovery code the first attempt already used passes only as
+/// that use recognised (the user's last use is this challenge's), never as a second one. Any
+/// other answer to a taken challenge is refused, as to a consumed one.
 pub async fn complete(
     auth: &Auth,
     dispatcher: &Dispatcher,
     token: &str,
     answer: Answer,
     meta: &ClientMeta,
-) -> Result<(User, Pending), TwoFactorError> {
+) -> Result<Completed, TwoFactorError> {
     let client = client_key(meta.ip.as_deref());
     auth.limit(&format!("two-factor-client:{client}"), Limit::per_minute(30)).await?;
     if !crate::secret::is_token_256(token) {
         return Err(TwoFactorError::InvalidChallenge);
     }
     let key = challenge_key(token);
+    let taker = take_mark(auth, token, &answer);
     let stores = auth.stores();
-    let value = stores.cache.get(&key).await?.ok_or(TwoFactorError::InvalidChallenge)?;
+    let found = stores.cache.get_once(&key, &taker).await?.ok_or(TwoFactorError::InvalidChallenge)?;
     // Five for the challenge's whole life: a window of its own (not one aligned to the clock,
     // which a five-minute challenge would straddle, getting two windows' worth).
     auth.limit_until(&format!("{key}:attempts"), 5, auth.now() + CHALLENGE_LIFETIME).await?;
-    let item: ChallengeItem = serde_json::from_value(value).map_err(|_| TwoFactorError::InvalidChallenge)?;
+    let repeat = found.is_repeat();
+    let item: ChallengeItem =
+        serde_json::from_value(found.value().clone()).map_err(|_| TwoFactorError::InvalidChallenge)?;
     if item.client != client {
         return Err(TwoFactorError::InvalidChallenge);
     }
@@ -446,6 +495,7 @@ pub async fn complete(
     if user.credentials_version != item.credentials_version || !user.two_factor.enabled() {
         return Err(TwoFactorError::InvalidChallenge);
     }
+    let keep = auth.now() + REPEAT_WINDOW;
     if let Answer::Passkey(response) = &answer {
         let rp = crate::passkeys::RelyingParty::of(auth.config()).map_err(|_| TwoFactorError::InvalidPasskey)?;
         let signed = match crate::passkeys::assert(auth, &rp, response.as_bytes(), meta).await {
@@ -459,45 +509,61 @@ pub async fn complete(
             }
             Err(_) => return Err(TwoFactorError::InvalidPasskey),
         };
-        if signed.id != id {
+        if signed.user.id != id {
             wrong_answer(auth, dispatcher, &user, &key, meta).await?;
             return Err(TwoFactorError::InvalidPasskey);
         }
-        if !stores.cache.forget(&key).await? {
+        let Some(at) = stores.cache.take_once(&key, &taker, keep).await? else {
             return Err(TwoFactorError::InvalidChallenge);
-        }
-        tracing::info!(event = "two_factor_passed", method = "passkey", user_id = %user.id, ip = ?meta.ip);
-        return Ok((user, item.pending));
+        };
+        // Each repeat may issue what the first attempt's failure lost: a few, no more.
+        count_take(auth, &key, at).await?;
+        tracing::info!(event = "two_factor_passed", method = "passkey", user_id = %user.id, ip = ?meta.ip, repeat);
+        return Ok(Completed { user, pending: item.pending, taken: Taken::of(key).and(signed.taken) });
     }
     // Judged on the user as read, so a wrong answer burns neither the challenge nor a code; then
-    // the challenge is claimed (one winner), then the code used (atomically, against a race).
+    // the challenge is taken (one winner), then the code used (atomically, against a race).
     let hash = match &answer {
         Answer::RecoveryCode(code) => recovery_hash(&auth.config().app_key, &id, code),
         Answer::Code(_) | Answer::Passkey(_) => String::new(),
     };
-    // This sign-in's own mark on the use it makes (the claimed challenge is this sign-in's alone).
+    // This sign-in's own mark on the use it makes (the taken challenge is this sign-in's alone).
     let by = key.as_str();
+    let tf = &user.two_factor;
+    // A repeat whose first attempt's use landed: the user's last use is this challenge's.
+    let used_here = repeat && tf.last_use.as_deref() == Some(by);
     let write = match &answer {
         Answer::Code(code) => {
             let secret = secret_of(auth, &user)?;
-            let step = matching_step(&secret, code, epoch_seconds(auth.now()) as u64);
-            step.filter(|s| user.two_factor.last_step.is_none_or(|last| *s > last))
-                .map(|step| TwoFactorWrite::UseStep { step, by })
+            // The step this challenge already used, if the code is that step's (recognised by the
+            // store as this very use); else a step of now, later than the last one used.
+            let own = tf.last_step.filter(|s| {
+                used_here && crate::secret::constant_time_eq(code_at(&secret, *s).as_bytes(), code.trim().as_bytes())
+            });
+            let fresh = || {
+                matching_step(&secret, code, epoch_seconds(auth.now()) as u64)
+                    .filter(|s| tf.last_step.is_none_or(|last| *s > last))
+            };
+            own.or_else(fresh).map(|step| TwoFactorWrite::UseStep { step, by })
         }
-        Answer::RecoveryCode(_) => user
-            .two_factor
-            .recovery_codes
-            .contains(&hash)
+        Answer::RecoveryCode(_) => (tf.recovery_codes.contains(&hash) || used_here)
             .then_some(TwoFactorWrite::UseRecoveryCode { hash: &hash, by }),
         Answer::Passkey(_) => None,
     };
     let Some(write) = write else {
-        wrong_answer(auth, dispatcher, &user, &key, meta).await?;
+        // A repeat's answer was right when its first attempt took the challenge: what it meets
+        // now is a use by someone else since, not a wrong answer to tell the owner of.
+        if !repeat {
+            wrong_answer(auth, dispatcher, &user, &key, meta).await?;
+        }
         return Err(TwoFactorError::InvalidCode);
     };
-    if !stores.cache.forget(&key).await? {
+    let Some(at) = stores.cache.take_once(&key, &taker, keep).await? else {
         return Err(TwoFactorError::InvalidChallenge);
-    }
+    };
+    // Each repeat may issue what the first attempt's failure lost: a few, no more (the attempts
+    // above end with the challenge's life; the keep time may outlast it).
+    count_take(auth, &key, at).await?;
     let mark = match write {
         TwoFactorWrite::UseRecoveryCode { .. } => Some(promise(dispatcher, &user, "recovery_code_used").await?),
         _ => None,
@@ -506,8 +572,8 @@ pub async fn complete(
         // Used by a concurrent sign-in between the read and the write.
         return Err(TwoFactorError::InvalidCode);
     }
-    tracing::info!(event = "two_factor_passed", user_id = %user.id, ip = ?meta.ip);
-    Ok((user, item.pending))
+    tracing::info!(event = "two_factor_passed", user_id = %user.id, ip = ?meta.ip, repeat);
+    Ok(Completed { user, pending: item.pending, taken: Taken::of(key) })
 }
 
 /// A right password and a wrong second factor: logged, and the owner told once per challenge

@@ -209,7 +209,16 @@ impl NoticeMark {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The cache key under which a deleted account's promised notice is kept
+    /// ([`crate::account_deletion::finish`]): its user item is gone, the notice still due.
+    pub fn kept_key(&self) -> String {
+        format!("notice-kept:{}", self.0)
+    }
 }
+
+/// How long a deleted account's promised notices are kept for their jobs (retried for hours).
+pub const KEPT_NOTICE_LIFETIME: chrono::Duration = chrono::Duration::days(1);
 
 /// Most devices an account lists: a sign-in from another evicts the oldest.
 pub const MAX_DEVICES: usize = 20;

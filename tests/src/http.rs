@@ -214,6 +214,29 @@ impl TestApp {
         Reply::from(gatehouse_login::handle(app, call.request()).await)
     }
 
+    /// The TOTP code of the base32 `secret` now, by the app's clock.
+    pub fn totp(&self, secret: &str) -> String {
+        let now = u64::try_from(self.env.clock_now().timestamp()).expect("a time after 1970");
+        gatehouse::two_factor::code_for(secret, now).expect("a base32 secret")
+    }
+
+    /// Signs `email` up and turns two-factor authentication on: the session cookie (rotated by
+    /// turning it on), the base32 secret, the recovery codes.
+    pub async fn enrolled(&self, email: &str) -> (String, String, Vec<String>) {
+        let cookie = self.signed_up(email).await;
+        let e = self.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+        assert_eq!(e.status, 200, "{}", e.raw_body);
+        let secret = e.body["secret"].as_str().expect("a secret").to_owned();
+        let c = Call::new("POST", "/user/confirmed-two-factor-authentication")
+            .cookie(Some(&cookie))
+            .json(serde_json::json!({ "code": self.totp(&secret) }));
+        let confirmed = self.login_fn(c).await;
+        assert_eq!(confirmed.status, 200, "{}", confirmed.raw_body);
+        let codes = confirmed.body["recovery_codes"].as_array().expect("recovery codes");
+        let codes = codes.iter().map(|c| c.as_str().expect("a code").to_owned()).collect();
+        (confirmed.session_cookie().expect("the rotated session"), secret, codes)
+    }
+
     /// Registers a user, confirms its password in the new session (signing up is no
     /// confirmation: the account page's flows confirm before adding a way in or minting a strong
     /// token) and returns the session cookie. [`TestApp::registered`] leaves it unconfirmed.

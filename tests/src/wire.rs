@@ -77,6 +77,9 @@ fn bad_gateway(why: String) -> hyper::Response<Full<Bytes>> {
 /// Work the proxy runs between a call landing and its answer ([`Faults::after_next_lands`]).
 pub type Hook = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
 
+/// A hook waiting for a call to land: the text its body must hold (`None`: the next call).
+type Landed = (Option<String>, Hook);
+
 /// How the proxy fails a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
@@ -118,9 +121,16 @@ pub struct Faults {
     delay_ms: std::sync::atomic::AtomicU64,
     sequence: Mutex<HashMap<String, u64>>,
     injected: Mutex<BTreeMap<(String, Fault), usize>>,
-    scripted: Mutex<HashMap<String, std::collections::VecDeque<Fault>>>,
+    /// Scripted answers per call name, in order: a fault, or `None` to let that call through.
+    scripted: Mutex<HashMap<String, std::collections::VecDeque<Option<Fault>>>>,
+    /// While set, every AWS call fails with a 500 (nothing is forwarded): an outage.
+    outage: std::sync::atomic::AtomicBool,
+    /// Faults for calls whose body holds a text ([`Faults::fail_matching`]): name, text, kind,
+    /// how many more.
+    by_text: Mutex<Vec<(String, String, Fault, usize)>>,
     /// Run once a call of the named operation has landed, before its answer goes back.
-    landed: Mutex<HashMap<String, std::collections::VecDeque<Hook>>>,
+    /// Each with the text the call's body must hold to be the one (`None`: the next call).
+    landed: Mutex<HashMap<String, std::collections::VecDeque<Landed>>>,
     /// DynamoDB's idempotency of `TransactWriteItems`: the same `ClientRequestToken` within ten
     /// minutes answers the first success again without writing. The SDK sends one token for all
     /// retries of a call; moto ignores it, so the proxy keeps the promise AWS keeps.
@@ -142,6 +152,8 @@ impl Faults {
             sequence: Mutex::default(),
             injected: Mutex::default(),
             scripted: Mutex::default(),
+            outage: std::sync::atomic::AtomicBool::new(false),
+            by_text: Mutex::default(),
             landed: Mutex::default(),
             transactions: Mutex::default(),
             in_flight: Mutex::default(),
@@ -167,23 +179,80 @@ impl Faults {
     /// Fails the next call of `name` (`dynamodb:PutItem`) with `kind`, whatever the rate; calls
     /// queue up.
     pub fn fail_next(&self, name: &str, kind: Fault) {
-        self.scripted.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_owned()).or_default().push_back(kind);
+        self.scripted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .push_back(Some(kind));
+    }
+
+    /// Lets the next call of `name` through, whatever the rate, ahead of the faults scripted after
+    /// it ([`Faults::fail_next`]): so a script can fail the second call of a name, not the first.
+    pub fn pass_next(&self, name: &str) {
+        self.scripted.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_owned()).or_default().push_back(None);
+    }
+
+    /// Fails the next `times` calls of `name` whose request body contains `needle` (an update
+    /// expression, say) with `kind`: the write meant, whatever other calls of that name come
+    /// first or between.
+    pub fn fail_matching(&self, name: &str, needle: &str, kind: Fault, times: usize) {
+        let mut m = self.by_text.lock().unwrap_or_else(|e| e.into_inner());
+        m.push((name.to_owned(), needle.to_owned(), kind, times));
+    }
+
+    /// The fault [`Faults::fail_matching`] scripted for this call, if any (counted down).
+    fn matching(&self, name: &str, body: &[u8]) -> Option<Fault> {
+        let mut m = self.by_text.lock().unwrap_or_else(|e| e.into_inner());
+        let text = String::from_utf8_lossy(body);
+        let i = m.iter().position(|(n, needle, _, left)| n == name && *left > 0 && text.contains(needle.as_str()))?;
+        m[i].3 -= 1;
+        let kind = m[i].2;
+        drop(m);
+        self.note(name, kind);
+        Some(kind)
+    }
+
+    /// Starts (`true`) or ends an outage: meanwhile every AWS call fails with a 500, unforwarded.
+    pub fn set_outage(&self, on: bool) {
+        self.outage.store(on, Ordering::SeqCst);
     }
 
     /// Runs `hook` once the next call of `name` has landed at the emulator, before its answer goes
     /// back (or is dropped, with a scripted [`Fault::AfterWrite`]): another writer getting in
     /// between a write and the SDK's retry of it.
     pub fn after_next_lands(&self, name: &str, hook: Hook) {
-        self.landed.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_owned()).or_default().push_back(hook);
+        self.landed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .push_back((None, hook));
+    }
+
+    /// [`Faults::after_next_lands`] for the next call of `name` whose request body contains
+    /// `needle` (an update expression, say): the write meant, whatever other calls of the same
+    /// name come first.
+    pub fn after_next_lands_with(&self, name: &str, needle: &str, hook: Hook) {
+        let mut landed = self.landed.lock().unwrap_or_else(|e| e.into_inner());
+        landed.entry(name.to_owned()).or_default().push_back((Some(needle.to_owned()), hook));
     }
 
     /// Whether (and how) to fail this call of `name`.
     fn decide(&self, name: &str) -> Option<Fault> {
+        if self.outage.load(Ordering::SeqCst) && is_aws_call(name) {
+            self.note(name, Fault::ServerError);
+            return Some(Fault::ServerError);
+        }
         let scripted =
             self.scripted.lock().unwrap_or_else(|e| e.into_inner()).get_mut(name).and_then(|q| q.pop_front());
-        if let Some(kind) = scripted {
-            self.note(name, kind);
-            return Some(kind);
+        match scripted {
+            Some(Some(kind)) => {
+                self.note(name, kind);
+                return Some(kind);
+            }
+            Some(None) => return None,
+            None => {}
         }
         let rate = u64::from(self.per_mille.load(Ordering::SeqCst));
         if rate == 0 || !is_aws_call(name) {
@@ -214,7 +283,12 @@ impl Faults {
         if let Some(n) = self.injected.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&(name.to_owned(), kind)) {
             *n -= 1;
         }
-        self.scripted.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_owned()).or_default().push_front(kind);
+        self.scripted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .push_front(Some(kind));
     }
 }
 
@@ -301,7 +375,9 @@ async fn lagging(resp: hyper::Response<Full<Bytes>>) -> hyper::Response<Full<Byt
 type Answer = Result<hyper::Response<Full<Bytes>>, std::io::Error>;
 
 async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hyper::Request<Incoming>) -> Answer {
-    let mut fault = faults.as_ref().and_then(|f| f.decide(name));
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+    let mut fault = faults.as_ref().and_then(|f| f.decide(name).or_else(|| f.matching(name, &body)));
     match fault {
         Some(Fault::Throttle) => {
             let code = if name.starts_with("dynamodb:") {
@@ -318,8 +394,6 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
         }
         _ => {}
     }
-    let (parts, body) = req.into_parts();
-    let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
     if fault == Some(Fault::Conflict) {
         return Ok(conflict(&body));
     }
@@ -344,6 +418,14 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
             return Ok(aws_error(400, "TransactionInProgressException", "the same client request token is in flight"));
         }
     }
+    // The landed hook this call runs, if any: the first queued for its name that it matches.
+    let hook = faults.as_ref().and_then(|f| {
+        let mut landed = f.landed.lock().unwrap_or_else(|e| e.into_inner());
+        let queue = landed.get_mut(name)?;
+        let text = String::from_utf8_lossy(&body);
+        let i = queue.iter().position(|(needle, _)| needle.as_ref().is_none_or(|n| text.contains(n.as_str())))?;
+        queue.remove(i).map(|(_, hook)| hook)
+    });
     let request = hyper::Request::from_parts(parts, body);
     let work = {
         let (target, faults, token) = (target.to_owned(), faults.clone(), token.clone());
@@ -374,9 +456,6 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
         Ok(resp) => resp,
         Err(why) => return Ok(bad_gateway(why)),
     };
-    let hook = faults
-        .as_ref()
-        .and_then(|f| f.landed.lock().unwrap_or_else(|e| e.into_inner()).get_mut(name).and_then(|q| q.pop_front()));
     if let Some(hook) = hook {
         hook().await;
     }

@@ -51,7 +51,9 @@ pub static OPS: &[Op] = &[
         id: "register",
         tag: "users",
         summary: r#"Create an account and log in."#,
-        description: None,
+        description: Some(
+            r#"Asked again after a 503 whose account was written (the same name and password, within 10 minutes, the account untouched since), it answers 201 and signs in, as the first attempt would have; a second verification mail may go out. That check is counted as a sign-in's password check is."#,
+        ),
         ok: &[Response {
             status: 201,
             description: r#"Registered; a session cookie is set."#,
@@ -100,7 +102,9 @@ pub static OPS: &[Op] = &[
         id: "logout",
         tag: "users",
         summary: r#"End this session."#,
-        description: None,
+        description: Some(
+            r#"Ends the session and everything derived from it (the session first, then what derives from it, its register entry last). Asked again after a 503 or a lost answer with the same cookie, it finishes what is left and answers 204 (the register still names the session, or marks its tree ended for a day); a cookie naming no such session of its user is 401."#,
+        ),
         ok: &[Response {
             status: 204,
             description: r#"Logged out; the cookie is cleared."#,
@@ -146,7 +150,7 @@ pub static OPS: &[Op] = &[
         tag: "users",
         summary: r#"End every other session and credential of the user; this session continues under a new id."#,
         description: Some(
-            r#"Checks the password, then moves the user's credentials version on: every other session, every personal access token, every handoff token and every cross-app session of the user is revoked, and the current session is rotated to a new id (the old cookie stops working; the new one is in `Set-Cookie`). The session keeps its start, so its absolute lifetime is unchanged."#,
+            r#"Checks the password, then moves the user's credentials version on: every other session, every personal access token, every handoff token and every cross-app session of the user is revoked, and the current session is rotated to a new id (the old cookie stops working; the new one is in `Set-Cookie`). The session keeps its start, so its absolute lifetime is unchanged. Asked again after a 503 whose change landed, the old cookie gets 401 (sign in again: the other devices were logged out); such a retry cannot be told from a copy of the cookie with the same password."#,
         ),
         ok: &[Response {
             status: 204,
@@ -289,14 +293,16 @@ pub static OPS: &[Op] = &[
         id: "deleteToken",
         tag: "tokens",
         summary: r#"Revoke one of the user's tokens and everything derived from it."#,
-        description: None,
+        description: Some(
+            r#"The token first, then what derives from it, its register entry last. Asked again (after a 503 or a lost answer), a token of this user's revoked lately answers 204 again and finishes what is left."#,
+        ),
         ok: &[Response {
             status: 204,
             description: r#"Revoked, together with every token, handoff token and cross-app session derived from it."#,
             schema: None,
             set_cookie: None,
         }],
-        errors: &[CSRF, (404, r#"No such token of this user."#)],
+        errors: &[CSRF, (404, r#"No such token of this user (never, or not lately)."#)],
         query: &[],
     },
     Op {
@@ -350,7 +356,9 @@ pub static OPS: &[Op] = &[
         id: "revokeCrossAppSession",
         tag: "cross-app",
         summary: r#"Revoke a cross-app session."#,
-        description: None,
+        description: Some(
+            r#"The session and what derives from it end first, the audit record is marked last. Asked again, a record of this user's already revoked answers 204 (finishing what is left)."#,
+        ),
         ok: &[Response { status: 204, description: r#"Revoked."#, schema: None, set_cookie: None }],
         errors: &[CSRF, (404, r#"No such session of this user."#)],
         query: &[],
@@ -371,7 +379,7 @@ pub static OPS: &[Op] = &[
         tag: "password reset",
         summary: r#"Set a new password with a mailed token; revokes every session and token."#,
         description: Some(
-            r#"Revokes every session, personal access token, handoff token and cross-app session of the user (their audit records get `revoked_at` and `revoked_reason` "password_reset"). The reset wins every race: a login, token issue or logout of other devices that checked the old password concurrently issues nothing."#,
+            r#"Revokes every session, personal access token, handoff token and cross-app session of the user (their audit records get `revoked_at` and `revoked_reason` "password_reset"). The reset wins every race: a login, token issue or logout of other devices that checked the old password concurrently issues nothing. A token is spent once: asked again with the same token and the same new password within 10 minutes of its spend (a retry after a 503, or an answer that never arrived), it answers 200 as the first attempt would have, changing nothing; with any other password the token is invalid."#,
         ),
         ok: &[Response {
             status: 200,
@@ -450,7 +458,7 @@ pub static OPS: &[Op] = &[
         tag: "users",
         summary: "Change the password with the current one (Fortify's user-password).",
         description: Some(
-            r#"Session only. The current password is checked (throttled as every password check); the new one meets the registration policy. One compare-and-swap on the credentials version: every other session, every token, handoff and cross-app session is revoked, and this session continues under a new id (new cookie; the old one no longer works). A "password changed" mail is queued. 409 when a reset or another change landed meanwhile."#,
+            r#"Session only. The current password is checked (throttled as every password check); the new one meets the registration policy. One compare-and-swap on the credentials version: every other session, every token, handoff and cross-app session is revoked, and this session continues under a new id (new cookie; the old one no longer works). A "password changed" mail is queued before the change and goes out once it is written. 409 when a reset or another change landed meanwhile. Asked again after a 503 whose change landed (the old cookie, the same new password, once, within 10 minutes), it answers 204 with a new cookie, as the first attempt would have."#,
         ),
         ok: &[Response {
             status: 204,
@@ -489,7 +497,10 @@ pub static OPS: &[Op] = &[
         errors: &[
             (401, r"No valid session cookie (a bearer token is not enough)."),
             (403, r"Refused as a cross-site request forgery (code `csrf`)."),
-            (404, r"No session of this user has that id (ended already, or another user's)."),
+            (
+                404,
+                r"No session of this user has that id (another user's, or one ended more than a day ago: ending it again lately answers 204).",
+            ),
         ],
         query: &[],
     },
@@ -527,7 +538,7 @@ pub static OPS: &[Op] = &[
         tag: "users",
         summary: "Delete the account and everything of it (Jetstream's delete-user).",
         description: Some(
-            r"Session only, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS of a password confirmation (`POST /user/confirm-password`; signing in is none), else 423 `password_confirmation_required`. A job that finishes the deletion is queued first (a minute later); then one write marks the user as being deleted and moves its credentials version on, so from that moment no check honours any of its sessions or tokens (each check reads the owner with the credential, in one call), nothing can be issued and no sign-in succeeds; then every session, token and handoff goes, the user and its email reservation in one transaction (the address can register again), the reset token, the throttle counts keyed by the user; cross-app audit records keep only a pseudonym (no IP address or user agent). A mail tells the address. Should the request be cut short after the mark (503), the job finishes the deletion. A session opened by another app's handoff cannot delete the account (403).",
+            r"Session only, within GATEHOUSE_PASSWORD_TIMEOUT_SECONDS of a password confirmation (`POST /user/confirm-password`; signing in is none), else 423 `password_confirmation_required`. A job that finishes the deletion is queued first (a minute later); then one write marks the user as being deleted and moves its credentials version on, so from that moment no check honours any of its sessions or tokens (each check reads the owner with the credential, in one call), nothing can be issued and no sign-in succeeds; then every session, token and handoff goes, the user and its email reservation in one transaction (the address can register again), the reset token, the throttle counts keyed by the user; cross-app audit records keep only a pseudonym (no IP address or user agent). A mail tells the address. Should the request be cut short after the mark (503), the job finishes the deletion, and the same session asking again within 10 minutes gets 204 (the deletion finished), not 401. A session opened by another app's handoff cannot delete the account (403).",
         ),
         ok: &[Response {
             status: 204,
@@ -740,9 +751,11 @@ pub static OPS: &[Op] = &[
         id: "removePasskey",
         tag: "passkeys",
         summary: "Remove a passkey (`id` from `GET /user/passkeys`).",
-        description: Some(r"Session only, within the password-confirmation window. A notice is mailed."),
-        ok: &[Response { status: 204, description: "Removed.", schema: None, set_cookie: None }],
-        errors: &[HANDOFF_OR_CSRF, (404, r"The account has no passkey with that id."), CONFIRMATION_REQUIRED],
+        description: Some(
+            r"Session only, within the password-confirmation window. A notice is mailed. Idempotent: an id the account does not (or no longer) have answers 204 too and changes nothing, so a retry of a removal whose answer was lost is told it happened.",
+        ),
+        ok: &[Response { status: 204, description: "Removed, or not there.", schema: None, set_cookie: None }],
+        errors: &[HANDOFF_OR_CSRF, CONFIRMATION_REQUIRED],
         query: &[],
     },
     Op {

@@ -85,7 +85,20 @@ pub async fn update_profile(call: Call<'_>) -> Reply {
 /// the window (423 `password_confirmation_required` otherwise): everything of the user goes, the
 /// address can register again, and the cookie is cleared.
 pub async fn delete_user(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+    let (user_id, session) = match call.session().await {
+        Ok(s) => s,
+        // The session's own deletion, asked again after an answer that was lost: finished, and
+        // answered as it would have been.
+        Err(refusal) if refusal.status == 401 => {
+            let app = call.app;
+            let Some(id) = call.session_id()? else { return Err(refusal) };
+            if !gatehouse::account_deletion::resume(&app.auth, &app.dispatcher(), &id).await? {
+                return Err(refusal);
+            }
+            return Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&app.config.session)));
+        }
+        Err(refusal) => return Err(refusal),
+    };
     let app = call.app;
     let user = load_user(app, &user_id).await?;
     if !gatehouse::account_deletion::delete_account(&app.auth, &app.dispatcher(), &user, &session).await? {
@@ -97,7 +110,13 @@ pub async fn delete_user(call: Call<'_>) -> Reply {
 /// `PUT /user/password`: with the current password; every other session and token ends, this
 /// session continues under a new id (new cookie), and a "password changed" mail is queued.
 pub async fn update_password(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+    let (user_id, session) = match call.session().await {
+        Ok(s) => s,
+        Err(refusal) => {
+            let reason = gatehouse::credentials::reasons::PASSWORD_CHANGED;
+            return crate::sessions::resume_own_change(&call, refusal, reason).await;
+        }
+    };
     let app = call.app;
     let user = load_user(app, &user_id).await?;
     let (current, password) = call.fields(|f| {

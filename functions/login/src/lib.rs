@@ -76,10 +76,9 @@ async fn register(call: Call<'_>) -> Reply {
     // A retry of a registration whose user landed but whose answer did not (a 503, a lost
     // answer) is answered as the first attempt would have been (`Auth::register`).
     let (user, session) = app.auth.register(name, email, password, &call.meta()).await?;
-    // The account exists either way; a link that could not be queued is one resend away. After
-    // a retry this queues a second link to the same address, which is harmless: either verifies
-    // it, once.
-    if let Err(e) = app.dispatcher().dispatch(gatehouse::email_verification::job(&user.id)).await {
+    // The account exists either way; a link that could not be queued is one resend away.
+    let job = gatehouse::email_verification::registration_job(&app.config, &user.id);
+    if let Err(e) = app.dispatcher().dispatch(job).await {
         tracing::error!(event = "verification_mail_not_queued", user_id = %user.id, error = %e);
     }
     let resp = json(StatusCode::CREATED, &UserBody::from(&user));
@@ -107,8 +106,13 @@ async fn login(call: Call<'_>) -> Reply {
     Ok(gatehouse_http::remember_device(app, resp, opened.device_cookie.as_deref()))
 }
 
+/// Ends this session and what derives from it; the cookie is cleared. A retry whose first
+/// attempt took the session is answered as that attempt was ([`sessions::ended_by_retry`]).
 async fn logout(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+    let (user_id, session) = match call.session().await {
+        Ok(found) => found,
+        Err(refusal) => return sessions::ended_by_retry(&call, refusal, None).await,
+    };
     call.app.auth.logout(&CredentialRef::session(&session.key), &user_id).await?;
     Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&call.app.config.session)))
 }

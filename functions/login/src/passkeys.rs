@@ -79,10 +79,14 @@ pub async fn login(call: Call<'_>) -> Reply {
         Some((credential?, remember))
     })?;
     let meta = call.meta();
-    let user = passkeys::assert(&app.auth, &rp(&call)?, credential.as_bytes(), &meta).await?;
+    let passkeys::Asserted { user, taken } =
+        passkeys::assert(&app.auth, &rp(&call)?, credential.as_bytes(), &meta).await?;
     // Not a password confirmation: the password-gated actions still ask for the password.
     let device = call.cookie(&gatehouse_http::device_cookie_name(&app.config.session));
     let opened = app.auth.open_session(&user, remember, &meta, device.as_deref()).await?;
+    // Closed once issued: the same assertion again is then a replay; until then (a 503 above) it
+    // finishes this sign-in.
+    taken.close(app.auth.stores().cache.as_ref()).await;
     let resp = json(StatusCode::OK, &UserBody::from(&user));
     let resp = with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &opened.session, remember));
     Ok(gatehouse_http::remember_device(app, resp, opened.device_cookie.as_deref()))

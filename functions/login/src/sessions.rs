@@ -83,9 +83,14 @@ pub(crate) async fn confirmed_password_status(call: Call<'_>) -> Reply {
 }
 
 /// `DELETE /sessions/{id}`: ends one of the user's sessions (an `id` from `GET /sessions`) and
-/// everything derived from it; ending the current one logs out (the cookie is cleared).
+/// everything derived from it; ending the current one logs out (the cookie is cleared). Another
+/// session is found through the register ([`gatehouse::auth::Auth::end_session`]), so a retry
+/// after a 503 finds it again; ending the current one, see [`ended_by_retry`].
 pub(crate) async fn end(call: Call<'_>) -> Reply {
-    let (user_id, current) = call.session().await?;
+    let (user_id, current) = match call.session().await {
+        Ok(found) => found,
+        Err(refusal) => return ended_by_retry(&call, refusal, Some(call.param(0))).await,
+    };
     // A session another app's handoff opened ends itself (`POST /logout`), never the user's others.
     gatehouse::auth::refuse_derived(&current)?;
     let app = call.app;
@@ -95,5 +100,43 @@ pub(crate) async fn end(call: Call<'_>) -> Reply {
             Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&app.config.session)))
         }
         Some(_) => Ok(no_content()),
+    }
+}
+
+/// The retry of ending this session (`POST /logout`, or `DELETE /sessions/{id}` with its own
+/// `handle`) whose first attempt took the session, refused now (`refusal`, a 401) because of
+/// that attempt's own success: when the domain finishes what the first attempt left
+/// ([`gatehouse::auth::Auth::finish_ended_session`]), the answer is the first attempt's, 204
+/// with the cookie cleared. Anything else is the refusal.
+pub(crate) async fn ended_by_retry(call: &Call<'_>, refusal: ApiError, handle: Option<&str>) -> Reply {
+    use gatehouse::credentials::reasons::{LOGOUT, USER_REVOKED};
+    let (app, reason) = (call.app, if handle.is_some() { USER_REVOKED } else { LOGOUT });
+    let Some(cookie) = call.cookie(&app.config.session.cookie_name) else { return Err(refusal) };
+    if refusal.status != StatusCode::UNAUTHORIZED || !app.auth.finish_ended_session(&cookie, handle, reason).await? {
+        return Err(refusal);
+    }
+    Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&app.config.session)))
+}
+
+/// A password change retried after its answer was lost: the session that made it is refused now
+/// (`refusal`, a 401) because of the change itself. When the domain recognises the retry
+/// ([`Auth::resume_own_change`]: this session made the user's latest change minutes ago and the
+/// `password` field is the password it set), the answer is the change's own: 204 and the
+/// continuing session's cookie. Anything else is the refusal.
+///
+/// [`Auth::resume_own_change`]: gatehouse::auth::Auth::resume_own_change
+pub(crate) async fn resume_own_change(call: &Call<'_>, refusal: ApiError, reason: &str) -> Reply {
+    if refusal.status != 401 {
+        return Err(refusal);
+    }
+    let Some(id) = call.session_id()? else { return Err(refusal) };
+    let Ok(password) = password_field(call) else { return Err(refusal) };
+    let app = call.app;
+    match app.auth.resume_own_change(&id, password, reason, &call.meta()).await? {
+        Some((rotated, remember)) => {
+            let cookie = gatehouse_http::session_cookie(&app.config.session, &rotated, remember);
+            Ok(with_cookie(no_content(), cookie))
+        }
+        None => Err(refusal),
     }
 }

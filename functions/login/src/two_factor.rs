@@ -89,11 +89,16 @@ pub async fn challenge(call: Call<'_>) -> Reply {
         Some((token?, answer?))
     })?;
     let meta = call.meta();
-    let (user, pending) = two_factor::complete(&app.auth, &app.dispatcher(), &token, answer, &meta).await?;
+    let two_factor::Completed { user, pending, taken } =
+        two_factor::complete(&app.auth, &app.dispatcher(), &token, answer, &meta).await?;
+    // Closed once issued: the same request again is then a replay; until then (a 503 below) it
+    // finishes this sign-in.
+    let cache = app.auth.stores().cache.as_ref();
     match pending {
         Pending::Session { remember } => {
             let device = call.cookie(&gatehouse_http::device_cookie_name(&app.config.session));
             let opened = app.auth.open_session(&user, remember, &meta, device.as_deref()).await?;
+            taken.close(cache).await;
             let resp = json(StatusCode::OK, &UserBody::from(&user));
             let resp =
                 with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &opened.session, remember));
@@ -107,7 +112,10 @@ pub async fn challenge(call: Call<'_>) -> Reply {
                 expires_in_minutes,
             };
             match gatehouse::token_issuer::TokenIssuer::new(&app.access).for_password_check(&user, req).await {
-                Ok(t) => Ok(json(StatusCode::CREATED, &gatehouse_http::views::NewTokenView::from(t))),
+                Ok(t) => {
+                    taken.close(cache).await;
+                    Ok(json(StatusCode::CREATED, &gatehouse_http::views::NewTokenView::from(t)))
+                }
                 // The password changed since it was checked; the old one no longer counts.
                 Err(gatehouse::token_issuer::IssueError::Revoked) => {
                     Err(gatehouse::auth::AuthError::InvalidCredentials.into())

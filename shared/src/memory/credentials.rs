@@ -1,8 +1,11 @@
 //! The in-memory `credentials` table.
 
 use super::{MemoryCrossApp, MemorySessions, MemoryTokens, MemoryUsers, Table};
-use crate::clock::is_live;
-use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice};
+use crate::clock::{Timestamp, is_live};
+use crate::credentials::{
+    CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice, Register,
+};
+use crate::cross_app_sessions::CrossAppStore;
 use crate::error::{StoreError, StoreResult};
 use crate::personal_access_tokens::TokenId;
 use crate::sessions::SessionKey;
@@ -20,6 +23,8 @@ pub struct MemoryCredentials {
     tokens: Arc<MemoryTokens>,
     cross_app: Arc<MemoryCrossApp>,
     entries: Table<UserId, BTreeMap<CredentialRef, CredentialEntry>>,
+    /// The marks of trees revoked lately, until when each holds.
+    ended: Table<UserId, BTreeMap<CredentialRef, Timestamp>>,
 }
 
 impl MemoryCredentials {
@@ -29,7 +34,7 @@ impl MemoryCredentials {
         tokens: Arc<MemoryTokens>,
         cross_app: Arc<MemoryCrossApp>,
     ) -> Self {
-        Self { users, sessions, tokens, cross_app, entries: Table::default() }
+        Self { users, sessions, tokens, cross_app, entries: Table::default(), ended: Table::default() }
     }
 }
 
@@ -112,12 +117,49 @@ impl CredentialStore for MemoryCredentials {
         Ok(self.entries.lock().get(user).map(|m| m.values().cloned().collect()).unwrap_or_default())
     }
 
-    async fn forget(&self, user: &UserId, refs: &[CredentialRef]) -> StoreResult<()> {
+    async fn read(&self, user: &UserId) -> StoreResult<Register> {
+        let now = self.sessions.clock.now();
+        let ended = self
+            .ended
+            .lock()
+            .get(user)
+            .map(|m| m.iter().filter(|(_, until)| **until > now).map(|(r, _)| r.clone()).collect());
+        Ok(Register { entries: self.list(user).await?, ended: ended.unwrap_or_default() })
+    }
+
+    async fn forget_and_mark(
+        &self,
+        user: &UserId,
+        refs: &[CredentialRef],
+        unmark: &[CredentialRef],
+        mark: Option<(&CredentialRef, Timestamp)>,
+    ) -> StoreResult<()> {
         if let Some(m) = self.entries.lock().get_mut(user) {
             for r in refs {
                 m.remove(r);
             }
         }
+        let mut ended = self.ended.lock();
+        if let Some(m) = ended.get_mut(user) {
+            for r in unmark {
+                m.remove(r);
+            }
+        }
+        if let Some((root, until)) = mark {
+            ended.entry(user.clone()).or_default().insert(root.clone(), until);
+        }
         Ok(())
+    }
+
+    async fn knows(&self, user: &UserId, cred: &CredentialRef) -> StoreResult<bool> {
+        let now = self.sessions.clock.now();
+        let entry = self.entries.lock().get(user).is_some_and(|m| m.contains_key(cred));
+        let ended = self.ended.lock().get(user).and_then(|m| m.get(cred).copied()).is_some_and(|until| until > now);
+        Ok(entry || ended)
+    }
+
+    async fn audited(&self, user: &UserId, id: &str) -> StoreResult<bool> {
+        // The in-memory records are their own register: the record, if it is the user's.
+        Ok(self.cross_app.find_session(id).await?.is_some_and(|r| &r.user_id == user))
     }
 }

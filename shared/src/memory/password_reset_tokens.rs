@@ -10,7 +10,7 @@ use async_trait::async_trait;
 pub struct MemoryResets {
     clock: SharedClock,
     /// Each token, and its spend (mark and time) once spent.
-    rows: Table<String, (ResetRecord, Option<(SpendMark, Timestamp)>)>,
+    rows: Table<String, (ResetRecord, Option<SpentReset>)>,
 }
 
 impl MemoryResets {
@@ -47,12 +47,19 @@ impl ResetStore for MemoryResets {
             .map(|(r, _)| r.clone()))
     }
 
-    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<Option<SpendMark>> {
+    async fn consume(
+        &self,
+        email: &Email,
+        token_hash: &str,
+        now: Timestamp,
+        version: u64,
+    ) -> StoreResult<Option<SpendMark>> {
         let mut t = self.rows.lock();
         match t.get_mut(&email.normalized()) {
             Some((r, spent)) if spent.is_none() && r.expires_at > now && r.token_hash == token_hash => {
                 let mark = SpendMark(hex::encode(crate::secret::random_bytes::<16>()));
-                *spent = Some((mark.clone(), now));
+                *spent =
+                    Some(SpentReset { token_hash: r.token_hash.clone(), spent_at: now, mark: mark.clone(), version });
                 Ok(Some(mark))
             }
             _ => Ok(None),
@@ -61,7 +68,7 @@ impl ResetStore for MemoryResets {
 
     async fn restore(&self, email: &Email, spend: &SpendMark) -> StoreResult<()> {
         if let Some((_, spent)) = self.rows.lock().get_mut(&email.normalized())
-            && spent.as_ref().is_some_and(|(m, _)| m == spend)
+            && spent.as_ref().is_some_and(|s| &s.mark == spend)
         {
             *spent = None;
         }
@@ -71,7 +78,7 @@ impl ResetStore for MemoryResets {
     async fn find_spent(&self, email: &Email) -> StoreResult<Option<SpentReset>> {
         let now = self.clock.now();
         Ok(self.rows.lock().get(&email.normalized()).and_then(|(r, spent)| match spent {
-            Some((_, at)) if r.expires_at > now => Some(SpentReset { token_hash: r.token_hash.clone(), spent_at: *at }),
+            Some(spent) if r.expires_at > now => Some(spent.clone()),
             _ => None,
         }))
     }

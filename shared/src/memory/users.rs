@@ -23,6 +23,9 @@ use async_trait::async_trait;
 #[derive(Default)]
 pub struct MemoryUsers {
     pub(super) by_id: Table<UserId, User>,
+    /// The ceremony of each passkey's last use, by (user, passkey): what tells a use repeated
+    /// after it landed from another use (DynamoDB's `used_by`).
+    passkey_uses: Table<(UserId, String), String>,
 }
 
 impl MemoryUsers {
@@ -278,11 +281,15 @@ impl UserStore for MemoryUsers {
         let Some(p) = t.get_mut(id).and_then(|u| u.passkeys.iter_mut().find(|p| p.id == passkey)) else {
             return Ok(false);
         };
+        let mut uses = self.passkey_uses.lock();
+        let key = (id.clone(), passkey.to_owned());
         if p.state != change.old {
-            return Ok(false);
+            // This very use, repeated after it landed: the state it wrote, by its ceremony.
+            return Ok(p.state == change.new && uses.get(&key).is_some_and(|by| by == change.by));
         }
         p.state = change.new.to_owned();
         p.last_used_at = Some(now);
+        uses.insert(key, change.by.to_owned());
         Ok(true)
     }
 

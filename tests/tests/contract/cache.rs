@@ -2,7 +2,7 @@
 
 use crate::now;
 use chrono::Duration as Span;
-use gatehouse::cache::{Hit, Hits};
+use gatehouse::cache::{Hit, Hits, Once};
 use gatehouse::{StoreError, cache};
 use gatehouse_tests::TestEnv;
 use serde_json::json;
@@ -122,4 +122,59 @@ pub async fn remember_computes_once(env: TestEnv) {
         assert_eq!(v, json!({"computed": true}));
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// A single-use value taken once: gone to every read and every other taker, kept for its own
+/// taker's repeats (the same answer, its first take's time) until the keep time the first take
+/// set, which a repeat does not move.
+pub async fn a_value_taken_once_is_kept_only_for_the_repeats_of_its_own_taker(env: TestEnv) {
+    let c = &env.stores.cache;
+    assert_eq!(c.get_once("none", "m").await.unwrap(), None);
+    assert_eq!(c.take_once("none", "m", now(&env) + Span::minutes(2)).await.unwrap(), None, "nothing to take");
+    c.put("k", &json!({"user": "ann"}), Some(now(&env) + Span::minutes(5))).await.unwrap();
+    assert_eq!(c.get_once("k", "m1").await.unwrap(), Some(Once::Open(json!({"user": "ann"}))));
+    let at = c.take_once("k", "m1", now(&env) + Span::minutes(2)).await.unwrap().expect("taken");
+    assert_eq!(c.get("k").await.unwrap(), None, "taken: gone to reads");
+    assert_eq!(c.many(&["k".to_owned()]).await.unwrap(), vec![None]);
+    assert!(!c.add("k", &json!("other"), None).await.unwrap(), "and still there to conditional writes");
+    assert_eq!(c.get_once("k", "m2").await.unwrap(), None, "gone to another taker");
+    assert_eq!(c.take_once("k", "m2", now(&env) + Span::minutes(2)).await.unwrap(), None);
+    env.clock.advance(Span::seconds(90));
+    let again = c.get_once("k", "m1").await.unwrap().expect("kept for its taker");
+    assert_eq!(again, Once::Taken { value: json!({"user": "ann"}), at });
+    assert!(again.is_repeat());
+    assert_eq!(c.take_once("k", "m1", now(&env) + Span::minutes(2)).await.unwrap(), Some(at), "a repeat passes");
+    // Kept until two minutes after the first take, not after the repeat.
+    env.clock.advance(Span::seconds(31));
+    assert_eq!(c.get_once("k", "m1").await.unwrap(), None, "past the keep time");
+    assert_eq!(c.take_once("k", "m1", now(&env) + Span::minutes(2)).await.unwrap(), None);
+    assert!(c.add("k", &json!("new"), None).await.unwrap(), "then absent");
+    // An expired value is taken by nobody; a forgotten one neither.
+    c.put("e", &json!(1), Some(now(&env) + Span::seconds(10))).await.unwrap();
+    env.clock.advance(Span::seconds(11));
+    assert_eq!(c.get_once("e", "m").await.unwrap(), None);
+    assert_eq!(c.take_once("e", "m", now(&env) + Span::minutes(2)).await.unwrap(), None);
+    c.put("f", &json!(1), Some(now(&env) + Span::minutes(5))).await.unwrap();
+    assert!(c.take_once("f", "m", now(&env) + Span::minutes(2)).await.unwrap().is_some());
+    assert!(!c.forget("f").await.unwrap(), "a taken value was no longer live");
+    assert_eq!(c.get_once("f", "m").await.unwrap(), None, "closed: not even its taker finds it");
+    assert_eq!(c.take_once("f", "m", now(&env) + Span::minutes(2)).await.unwrap(), None);
+}
+
+/// Twenty takers with different marks at once: exactly one takes the value.
+pub async fn twenty_concurrent_takes_with_different_marks_let_exactly_one_win(env: TestEnv) {
+    let c = env.stores.cache.clone();
+    c.put("once", &json!("challenge"), Some(now(&env) + Span::minutes(5))).await.unwrap();
+    let keep = now(&env) + Span::minutes(2);
+    let runs: Vec<_> = (0..20)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { c.take_once("once", &format!("mark-{i}"), keep).await.unwrap().is_some() })
+        })
+        .collect();
+    let mut won = 0;
+    for r in runs {
+        won += usize::from(r.await.unwrap());
+    }
+    assert_eq!(won, 1);
 }

@@ -49,13 +49,15 @@ pub async fn a_reset_token_is_consumed_once_and_only_by_its_own_hash(env: TestEn
     let (token, rec) = reset(&env, "ann@example.com");
     env.stores.resets.put_unless_throttled(&rec, now(&env) - Span::seconds(60)).await.unwrap();
     let email = Email::parse("ann@example.com").unwrap();
-    assert!(env.stores.resets.consume(&email, &PlainResetToken::generate().hash(), now(&env)).await.unwrap().is_none());
-    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap().is_some());
-    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap().is_none());
+    assert!(
+        env.stores.resets.consume(&email, &PlainResetToken::generate().hash(), now(&env), 0).await.unwrap().is_none()
+    );
+    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env), 0).await.unwrap().is_some());
+    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env), 0).await.unwrap().is_none());
     assert_eq!(env.stores.resets.find(&email).await.unwrap(), None);
     // Spent, it is still there as spent, and when: what recognises the reset's own retry.
     let spent = env.stores.resets.find_spent(&email).await.unwrap().expect("the spent token");
-    assert_eq!((spent.token_hash, spent.spent_at), (token.hash(), now(&env)));
+    assert_eq!((spent.token_hash, spent.spent_at, spent.version), (token.hash(), now(&env), 0));
     // Until it expires.
     env.clock.advance(Span::minutes(61));
     assert_eq!(env.stores.resets.find_spent(&email).await.unwrap(), None);
@@ -67,7 +69,7 @@ pub async fn an_expired_reset_token_is_neither_found_nor_consumed(env: TestEnv) 
     env.clock.advance(Span::minutes(61));
     let email = Email::parse("ann@example.com").unwrap();
     assert_eq!(env.stores.resets.find(&email).await.unwrap(), None);
-    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap().is_none());
+    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env), 0).await.unwrap().is_none());
     // An expired token does not throttle a new one.
     let (_, fresh) = reset(&env, "ann@example.com");
     assert!(env.stores.resets.put_unless_throttled(&fresh, now(&env) - Span::seconds(60)).await.unwrap());
@@ -81,7 +83,7 @@ pub async fn ten_concurrent_consumptions_of_one_reset_token_succeed_once(env: Te
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let (store, email, hash) = (env.stores.resets.clone(), email.clone(), token.hash());
-            tokio::spawn(async move { store.consume(&email, &hash, t).await.unwrap() })
+            tokio::spawn(async move { store.consume(&email, &hash, t, 0).await.unwrap() })
         })
         .collect();
     let mut wins = 0;
@@ -96,14 +98,14 @@ pub async fn a_spent_token_given_back_works_once_more_and_never_throttles_a_new_
     let email = Email::parse("ann@example.com").unwrap();
     let throttle = Span::seconds(60);
     assert!(env.stores.resets.put_unless_throttled(&rec, now(&env) - throttle).await.unwrap());
-    let first = env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap().expect("spent");
+    let first = env.stores.resets.consume(&email, &token.hash(), now(&env), 0).await.unwrap().expect("spent");
     assert_eq!(env.stores.resets.find(&email).await.unwrap(), None, "spent: not found");
     // The reset that spent it could not change the password: it gives the token back.
     env.stores.resets.restore(&email, &first).await.unwrap();
     assert_eq!(env.stores.resets.find(&email).await.unwrap().map(|r| r.token_hash), Some(rec.token_hash.clone()));
-    let second = env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap();
+    let second = env.stores.resets.consume(&email, &token.hash(), now(&env), 0).await.unwrap();
     let second = second.expect("the retry spends it");
-    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env)).await.unwrap().is_none(), "and only once");
+    assert!(env.stores.resets.consume(&email, &token.hash(), now(&env), 0).await.unwrap().is_none(), "and only once");
     // The first spend's give-back landing again, late (after the retry spent the token and
     // changed the password), gives nothing back: the token carries the retry's mark.
     env.stores.resets.restore(&email, &first).await.unwrap();

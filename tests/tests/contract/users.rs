@@ -438,6 +438,13 @@ pub async fn passkeys_are_added_within_the_limit_used_from_the_state_read_and_re
         won += usize::from(u.await.unwrap());
     }
     assert_eq!(won, 1, "one use of one state");
+    // Each use sent again (its answer lost): only the winner's is recognised as its own.
+    let mut own = 0;
+    for by in ["use-one", "use-two"] {
+        let again = PasskeyUse { old: "AAAAAAAAAAA", new: "BBBBBBBBBBB", by };
+        own += usize::from(users.use_passkey(&u.id, "Y3JlZC1vbmU", again, later).await.unwrap());
+    }
+    assert_eq!(own, 1, "the winning use, repeated, is its own; the loser's is not");
     let used = users.find(&u.id).await.unwrap().unwrap();
     let one = used.passkeys.iter().find(|p| p.id == "Y3JlZC1vbmU").unwrap();
     assert_eq!(one.state, "BBBBBBBBBBB");
@@ -532,4 +539,73 @@ pub async fn a_credential_change_can_clear_the_second_factor(env: TestEnv) {
     assert!(!read.two_factor.enabled());
     assert_eq!(read.two_factor, gatehouse::users::TwoFactor::default(), "nothing of it is left");
     assert_eq!(read.credentials_version, 2);
+}
+
+/// Every move of the credentials version records itself (newest first, the last
+/// `RECENT_CHANGES` kept), with the session that made it; a change that keeps the version
+/// records nothing.
+pub async fn moves_of_the_credentials_version_are_recorded_with_who_made_them(env: TestEnv) {
+    use gatehouse::users::RECENT_CHANGES;
+    let u = user(&env, "ann@example.com");
+    env.stores.users.create(&u).await.unwrap();
+    let by = "a-session-key";
+    let change = CredentialChange { revoke: true, by: Some(by), ..CredentialChange::default() };
+    assert_eq!(env.stores.users.change_credentials(&u.id, 0, change, now(&env)).await.unwrap(), Some(1));
+    let rehash = CredentialChange { password: Some(&u.password_hash), ..CredentialChange::default() };
+    assert_eq!(env.stores.users.change_credentials(&u.id, 1, rehash, now(&env)).await.unwrap(), Some(1));
+    let read = env.stores.users.find(&u.id).await.unwrap().unwrap();
+    assert_eq!(read.recent_changes.len(), 1, "the rehash records nothing");
+    let first = read.change_to(1).expect("the change to version 1");
+    assert_eq!((first.by.as_deref(), first.at), (Some(by), now(&env)));
+    for v in 1..RECENT_CHANGES + 3 {
+        let next = CredentialChange { revoke: true, ..CredentialChange::default() };
+        assert_eq!(env.stores.users.change_credentials(&u.id, v, next, now(&env)).await.unwrap(), Some(v + 1));
+    }
+    let read = env.stores.users.find(&u.id).await.unwrap().unwrap();
+    let versions: Vec<u64> = read.recent_changes.iter().map(|c| c.version).collect();
+    let newest = RECENT_CHANGES + 3;
+    assert_eq!(
+        versions,
+        (newest - RECENT_CHANGES + 1..=newest).rev().collect::<Vec<_>>(),
+        "the last ones, newest first"
+    );
+    assert!(read.change_to(1).is_none(), "the oldest are forgotten");
+    assert!(read.recent_changes.iter().all(|c| c.by.is_none()));
+}
+
+/// A promised notice's mark is written by the very write that makes its change (each kind of
+/// write that promises one), never by a write that is refused, and is cleared once mailed.
+pub async fn a_notice_mark_is_written_only_by_the_write_that_makes_its_change(env: TestEnv) {
+    use gatehouse::users::{NoticeMark, TwoFactorWrite};
+    let u = user(&env, "ann@example.com");
+    env.stores.users.create(&u).await.unwrap();
+    let users = &env.stores.users;
+    let marks: Vec<NoticeMark> = (0..6).map(|_| NoticeMark::generate()).collect();
+    // A credentials change: refused (a stale version), then made.
+    let refused = CredentialChange { revoke: true, notices: &marks[..1], ..CredentialChange::default() };
+    assert_eq!(users.change_credentials(&u.id, 7, refused, now(&env)).await.unwrap(), None);
+    assert!(users.find(&u.id).await.unwrap().unwrap().pending_notices.is_empty(), "a refused write notes nothing");
+    let made = CredentialChange { revoke: true, notices: &marks[..2], ..CredentialChange::default() };
+    assert_eq!(users.change_credentials(&u.id, 0, made, now(&env)).await.unwrap(), Some(1));
+    // A second factor's write, refused (nothing pending to confirm), then made.
+    let confirm = TwoFactorWrite::Confirm { sealed: "s", step: 1, recovery: &[] };
+    assert!(!users.write_two_factor_noting(&u.id, confirm, Some(&marks[2]), now(&env)).await.unwrap());
+    assert!(users.write_two_factor_noting(&u.id, TwoFactorWrite::Clear, Some(&marks[3]), now(&env)).await.unwrap());
+    // An address swap.
+    let to = Email::parse("ann.new@example.com").unwrap();
+    let m = EmailMove { from: &u.email, to: &to, version: 1, from_tag: "t", notice: Some(&marks[4]) };
+    assert_eq!(users.change_email(&u.id, m, now(&env)).await.unwrap(), EmailSwap::Changed);
+    // A passkey removal of one that is not there: refused, nothing noted.
+    assert!(!users.remove_passkey_noting(&u.id, "bm9uZQ", Some(&marks[5]), now(&env)).await.unwrap());
+    let mut pending = users.find(&u.id).await.unwrap().unwrap().pending_notices;
+    pending.sort();
+    let mut want: Vec<String> = [0, 1, 3, 4].iter().map(|i| marks[*i].as_str().to_owned()).collect();
+    want.sort();
+    // marks[0] again, with marks[1], on the change that was made.
+    assert_eq!(pending, want);
+    for m in &marks {
+        users.clear_notice(&u.id, m).await.unwrap();
+    }
+    assert!(users.find(&u.id).await.unwrap().unwrap().pending_notices.is_empty(), "cleared once mailed");
+    users.clear_notice(&UserId::generate(), &marks[0]).await.unwrap();
 }

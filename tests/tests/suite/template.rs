@@ -388,3 +388,25 @@ fn aws_calls_time_out_before_the_functions_do() {
         }
     }
 }
+
+/// A security notice is queued before its change and looks for the change's mark when it runs,
+/// `GATEHOUSE_NOTICE_DELAY_SECONDS` later (30 by default): every function that makes such a
+/// change (all but the job worker, which changes no credentials) must end before that, or a
+/// change landing at the very end of an invocation could be looked for too early and never
+/// announced.
+#[test]
+fn every_request_ends_before_its_notices_look_for_its_change() {
+    let template = gatehouse_tests::template::load();
+    let global = template["Globals"]["Function"]["Timeout"].as_u64().expect("Globals.Function.Timeout");
+    let delay = gatehouse::queue::NOTICE_DELAY.as_secs();
+    for (name, function) in gatehouse_tests::template::of_type(&template, "AWS::Serverless::Function") {
+        if name == "JobWorkerFunction" {
+            continue;
+        }
+        let timeout = function["Properties"]["Timeout"].as_u64().unwrap_or(global);
+        assert!(timeout < delay, "{name}: a {timeout} s invocation outlives the notices' {delay} s delay");
+    }
+    // And the configuration's default is that delay.
+    let config = gatehouse_tests::http::config(&[]);
+    assert_eq!(config.notice_delay, gatehouse::queue::NOTICE_DELAY);
+}

@@ -3,7 +3,6 @@
 //! tokens, replay and concurrency, and that a reset does not get around it.
 
 use gatehouse::mail::{LogMailer, Mail};
-use gatehouse::two_factor::code_for;
 use gatehouse_tests::http::{Call, Reply, TestApp};
 use gatehouse_tests::jobs::drain;
 use serde_json::{Value, json};
@@ -22,31 +21,6 @@ async fn mails(t: &TestApp) -> Vec<Mail> {
     let mailer = LogMailer::quiet();
     drain(&t.worker(Arc::new(mailer.clone())), 10).await;
     mailer.sent()
-}
-
-fn now_secs(t: &TestApp) -> u64 {
-    u64::try_from(t.env.clock_now().timestamp()).unwrap()
-}
-
-fn code(t: &TestApp, secret: &str) -> String {
-    code_for(secret, now_secs(t)).expect("a base32 secret")
-}
-
-/// Signs `email` up and turns two-factor authentication on; returns the session cookie, the
-/// base32 secret and the recovery codes.
-async fn enrolled(t: &TestApp, email: &str) -> (String, String, Vec<String>) {
-    let cookie = t.signed_up(email).await;
-    let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
-    assert_eq!(e.status, 200, "{}", e.raw_body);
-    let secret = e.body["secret"].as_str().unwrap().to_owned();
-    let c = Call::new("POST", "/user/confirmed-two-factor-authentication")
-        .cookie(Some(&cookie))
-        .json(json!({ "code": code(t, &secret) }));
-    let confirmed = t.login_fn(c).await;
-    assert_eq!(confirmed.status, 200, "{}", confirmed.raw_body);
-    let codes = confirmed.body["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned());
-    // Turning it on moved this session to a new cookie.
-    (confirmed.session_cookie().expect("the rotated session"), secret, codes.collect())
 }
 
 /// The owner of `email` asks for a reset link and sets NEW_PW with it (the mails before are
@@ -104,7 +78,7 @@ async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_
         let r = t.login_fn(confirm(bad)).await;
         assert_eq!(r.status, 422, "{bad:?}: {}", r.raw_body);
     }
-    let ok = t.login_fn(confirm(&code(&t, &secret))).await;
+    let ok = t.login_fn(confirm(&t.totp(&secret))).await;
     assert_eq!(ok.status, 200, "{}", ok.raw_body);
     let codes = ok.body["recovery_codes"].as_array().unwrap();
     assert_eq!(codes.len(), 10);
@@ -127,7 +101,7 @@ async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_
 async fn a_password_alone_gets_a_challenge_and_a_code_completes_it_once() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
-    let (_, secret, _) = enrolled(&t, &email).await;
+    let (_, secret, _) = t.enrolled(&email).await;
     // The code that confirmed the enrolment was used: the next one signs in.
     t.env.clock.advance(chrono::Duration::seconds(30));
     let first = login(&t, &email, PW).await;
@@ -147,15 +121,15 @@ async fn a_password_alone_gets_a_challenge_and_a_code_completes_it_once() {
         assert_eq!(r.status, 422, "{}", r.raw_body);
         assert!(r.body["error"]["fields"][field].is_array(), "{}", r.raw_body);
     }
-    let r = answer(&t, &json!("garbage"), json!({"code": code(&t, &secret)})).await;
+    let r = answer(&t, &json!("garbage"), json!({"code": t.totp(&secret)})).await;
     assert!(r.body["error"]["fields"]["challenge"].is_array(), "{}", r.raw_body);
     let from_elsewhere = Call::new("POST", "/two-factor-challenge")
         .from_ip("198.51.100.77")
-        .json(json!({"challenge": challenge, "code": code(&t, &secret)}));
+        .json(json!({"challenge": challenge, "code": t.totp(&secret)}));
     let r = t.login_fn(from_elsewhere).await;
     assert!(r.body["error"]["fields"]["challenge"].is_array(), "bound to the client: {}", r.raw_body);
 
-    let ok = answer(&t, &challenge, json!({"code": code(&t, &secret)})).await;
+    let ok = answer(&t, &challenge, json!({"code": t.totp(&secret)})).await;
     assert_eq!(ok.status, 200, "{}", ok.raw_body);
     let cookie = ok.session_cookie().expect("a session at last");
     assert!(ok.set_cookies().iter().any(|c| c.contains("_device=")), "and this device becomes known");
@@ -170,25 +144,25 @@ async fn a_password_alone_gets_a_challenge_and_a_code_completes_it_once() {
         "a right password with a wrong code is told once per challenge"
     );
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["email"], email);
-    let used = answer(&t, &challenge, json!({"code": code(&t, &secret)})).await;
+    let used = answer(&t, &challenge, json!({"code": t.totp(&secret)})).await;
     assert_eq!(used.status, 422, "a challenge is used once");
 
     // The same code on a fresh challenge: its time step was used.
     let second = login(&t, &email, PW).await.body["challenge"].clone();
-    let replay = answer(&t, &second, json!({"code": code(&t, &secret)})).await;
+    let replay = answer(&t, &second, json!({"code": t.totp(&secret)})).await;
     assert!(replay.body["error"]["fields"]["code"].is_array(), "{}", replay.raw_body);
     t.env.clock.advance(chrono::Duration::seconds(30));
-    assert_eq!(answer(&t, &second, json!({"code": code(&t, &secret)})).await.status, 200, "the next code works");
+    assert_eq!(answer(&t, &second, json!({"code": t.totp(&secret)})).await.status, 200, "the next code works");
 }
 
 #[tokio::test]
 async fn two_concurrent_uses_of_one_code_sign_in_once() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
-    let (_, secret, _) = enrolled(&t, &email).await;
+    let (_, secret, _) = t.enrolled(&email).await;
     t.env.clock.advance(chrono::Duration::seconds(30));
     let (a, b) = (login(&t, &email, PW).await, login(&t, &email, PW).await);
-    let c = code(&t, &secret);
+    let c = t.totp(&secret);
     let (ra, rb) = tokio::join!(
         answer(&t, &a.body["challenge"], json!({ "code": c })),
         answer(&t, &b.body["challenge"], json!({ "code": c }))
@@ -202,7 +176,7 @@ async fn two_concurrent_uses_of_one_code_sign_in_once() {
 async fn a_recovery_code_signs_in_once_and_the_owner_is_told() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
-    let (_, _, codes) = enrolled(&t, &email).await;
+    let (_, _, codes) = t.enrolled(&email).await;
     mails(&t).await;
     let challenge = login(&t, &email, PW).await.body["challenge"].clone();
     let typed = codes[0].to_uppercase().replace('-', " ");
@@ -220,7 +194,7 @@ async fn a_recovery_code_signs_in_once_and_the_owner_is_told() {
 async fn tokens_issued_for_a_password_need_the_second_factor_too() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
-    let (_, secret, _) = enrolled(&t, &email).await;
+    let (_, secret, _) = t.enrolled(&email).await;
     t.env.clock.advance(chrono::Duration::seconds(30));
     let issue = Call::new("POST", "/tokens/issue").json(json!({
         "email": email, "password": PW, "device_name": "cli", "abilities": ["tokens:read"], "expires_in_minutes": 60
@@ -228,7 +202,7 @@ async fn tokens_issued_for_a_password_need_the_second_factor_too() {
     let r = t.tokens_fn(issue).await;
     assert_eq!(r.status, 202, "{}", r.raw_body);
     assert!(r.body.get("token").is_none(), "nothing issued on a password alone");
-    let done = answer(&t, &r.body["challenge"], json!({"code": code(&t, &secret)})).await;
+    let done = answer(&t, &r.body["challenge"], json!({"code": t.totp(&secret)})).await;
     assert_eq!(done.status, 201, "{}", done.raw_body);
     assert_eq!(done.body["abilities"], json!(["tokens:read"]));
     assert_eq!(done.body["name"], "cli");
@@ -240,7 +214,7 @@ async fn tokens_issued_for_a_password_need_the_second_factor_too() {
 async fn a_password_reset_neither_bypasses_the_second_factor_nor_leaves_a_challenge_usable() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
-    let (cookie, secret, _) = enrolled(&t, &email).await;
+    let (cookie, secret, _) = t.enrolled(&email).await;
     // A verified owner's factor (a never-verified account's goes with a reset: the next test).
     let sent = mails(&t).await;
     let verify = sent.iter().find(|m| m.subject.contains("Verify")).expect("the verification mail");
@@ -251,11 +225,11 @@ async fn a_password_reset_neither_bypasses_the_second_factor_nor_leaves_a_challe
     let stale = login(&t, &email, PW).await.body["challenge"].clone();
     reset_through_the_mail(&t, &email).await;
     t.env.clock.advance(chrono::Duration::seconds(30));
-    let r = answer(&t, &stale, json!({"code": code(&t, &secret)})).await;
+    let r = answer(&t, &stale, json!({"code": t.totp(&secret)})).await;
     assert!(r.body["error"]["fields"]["challenge"].is_array(), "the password changed since: {}", r.raw_body);
     let after = login(&t, &email, NEW_PW).await;
     assert_eq!(after.status, 202, "still two factors after a reset: {}", after.raw_body);
-    assert_eq!(answer(&t, &after.body["challenge"], json!({"code": code(&t, &secret)})).await.status, 200);
+    assert_eq!(answer(&t, &after.body["challenge"], json!({"code": t.totp(&secret)})).await.status, 200);
 }
 
 /// Whoever registered an address first (never verifying it) and turned a second factor on
@@ -265,7 +239,7 @@ async fn a_password_reset_neither_bypasses_the_second_factor_nor_leaves_a_challe
 async fn a_reset_of_a_never_verified_account_clears_the_second_factor_a_squatter_set() {
     let t = TestApp::memory(&[]);
     let email = unique("owner");
-    enrolled(&t, &email).await;
+    t.enrolled(&email).await;
     assert_eq!(login(&t, &email, PW).await.status, 202, "the squatter's factor is on");
     reset_through_the_mail(&t, &email).await;
     let after = login(&t, &email, NEW_PW).await;
@@ -277,7 +251,7 @@ async fn a_reset_of_a_never_verified_account_clears_the_second_factor_a_squatter
 #[tokio::test]
 async fn turning_it_off_or_new_recovery_codes_need_a_recent_confirmation() {
     let t = TestApp::memory(&[("GATEHOUSE_PASSWORD_TIMEOUT_SECONDS", "60")]);
-    let (cookie, _, old_codes) = enrolled(&t, "ann@example.com").await;
+    let (cookie, _, old_codes) = t.enrolled("ann@example.com").await;
     t.env.advance(std::time::Duration::from_secs(61)).await;
     for (m, p) in [("POST", "/user/two-factor-recovery-codes"), ("DELETE", "/user/two-factor-authentication")] {
         let r = t.login_fn(Call::new(m, p).cookie(Some(&cookie))).await;
@@ -305,7 +279,7 @@ async fn turning_it_off_or_new_recovery_codes_need_a_recent_confirmation() {
 #[tokio::test]
 async fn a_challenge_takes_five_attempts_then_answers_429() {
     let t = TestApp::memory(&[]);
-    let (_, secret, _) = enrolled(&t, "ann@example.com").await;
+    let (_, secret, _) = t.enrolled("ann@example.com").await;
     // Past the minute in which the enrolment's code was counted.
     t.env.advance(std::time::Duration::from_secs(61)).await;
     let challenge = t.login("ann@example.com", PW).await.body["challenge"].clone();
@@ -313,13 +287,13 @@ async fn a_challenge_takes_five_attempts_then_answers_429() {
         assert_eq!(answer(&t, &challenge, json!({"code": "000000"})).await.status, 422);
     }
     t.env.advance(std::time::Duration::from_secs(30)).await;
-    let r = answer(&t, &challenge, json!({"code": code(&t, &secret)})).await;
+    let r = answer(&t, &challenge, json!({"code": t.totp(&secret)})).await;
     assert_eq!(r.status, 429, "counted before the check: {}", r.raw_body);
     assert!(r.header("retry-after").is_some());
     // A challenge lasts five minutes.
     let late = t.login("ann@example.com", PW).await.body["challenge"].clone();
     t.env.advance(std::time::Duration::from_secs(301)).await;
-    let r = answer(&t, &late, json!({"code": code(&t, &secret)})).await;
+    let r = answer(&t, &late, json!({"code": t.totp(&secret)})).await;
     assert!(r.body["error"]["fields"]["challenge"].is_array(), "expired: {}", r.raw_body);
 }
 
@@ -332,7 +306,7 @@ async fn every_user_item(t: &TestApp) -> Vec<String> {
 async fn a_password_holder_guessing_codes_elsewhere_does_not_lock_the_owner_out() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
-    let (cookie, secret, _) = enrolled(&t, &email).await;
+    let (cookie, secret, _) = t.enrolled(&email).await;
     let from = |ip: &str| Call::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": PW}));
     let guess = |ip: &str, challenge: &Value| {
         Call::new("POST", "/two-factor-challenge").from_ip(ip).json(json!({"challenge": challenge, "code": "000000"}))
@@ -349,7 +323,7 @@ async fn a_password_holder_guessing_codes_elsewhere_does_not_lock_the_owner_out(
     let mine = t.login_fn(from("198.51.100.7")).await.body["challenge"].clone();
     let c = Call::new("POST", "/two-factor-challenge")
         .from_ip("198.51.100.7")
-        .json(json!({"challenge": mine, "code": code(&t, &secret)}));
+        .json(json!({"challenge": mine, "code": t.totp(&secret)}));
     assert_eq!(t.login_fn(c).await.status, 200, "the owner's own client still signs in");
 
     // A password change voids a challenge made before it.
@@ -361,7 +335,7 @@ async fn a_password_holder_guessing_codes_elsewhere_does_not_lock_the_owner_out(
     t.env.clock.advance(chrono::Duration::seconds(30));
     let c = Call::new("POST", "/two-factor-challenge")
         .from_ip("198.51.100.7")
-        .json(json!({"challenge": stale, "code": code(&t, &secret)}));
+        .json(json!({"challenge": stale, "code": t.totp(&secret)}));
     let r = t.login_fn(c).await;
     assert!(r.body["error"]["fields"]["challenge"].is_array(), "{}", r.raw_body);
 }
@@ -405,7 +379,7 @@ async fn turning_it_on_signs_out_every_credential_issued_on_a_password_alone() {
     let secret = e.body["secret"].as_str().unwrap().to_owned();
     let c = Call::new("POST", "/user/confirmed-two-factor-authentication")
         .cookie(Some(&cookie))
-        .json(json!({ "code": code(&t, &secret) }));
+        .json(json!({ "code": t.totp(&secret) }));
     let confirmed = t.login_fn(c).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.raw_body);
     let rotated = confirmed.session_cookie().expect("a new cookie for this browser");

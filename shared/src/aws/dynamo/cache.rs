@@ -1,8 +1,11 @@
 //! `cache`: keyed by `key`; `value` is a number (N) for integers, so counters are updated in
-//! place with one `UpdateItem`, and JSON text (S) for everything else; TTL on `expires_at`.
+//! place with one `UpdateItem`, and JSON text (S) for everything else; TTL on `expires_at`. A
+//! single-use value taken ([`CacheStore::take_once`]) carries its taker's mark (`taken_by`), when
+//! it was taken (`taken_at`, epoch ms) and until when it is kept (`kept_until`, epoch seconds,
+//! which `expires_at` becomes).
 
-use super::{Cond, Item, LIVE, Table, Transacted, key1, n, s, secs};
-use crate::cache::{CacheStore, Hit, Hits, check_hits, check_key};
+use super::{Cond, Item, LIVE, Table, Transacted, from_ms, key1, ms, n, s, secs};
+use crate::cache::{CacheStore, Hit, Hits, Once, check_hits, check_key};
 use crate::clock::{Timestamp, from_epoch_seconds, is_live};
 use crate::error::{StoreError, StoreResult};
 use async_trait::async_trait;
@@ -33,8 +36,16 @@ impl DynamoCache {
         item
     }
 
-    /// The item's value if it is live, decoded.
+    /// The item's value if it is live and not taken, decoded.
     fn live_value(&self, item: &Item) -> StoreResult<Option<Value>> {
+        if item.contains_key("taken_by") {
+            return Ok(None);
+        }
+        self.unexpired_value(item)
+    }
+
+    /// The item's value if it has not expired (taken or not), decoded.
+    fn unexpired_value(&self, item: &Item) -> StoreResult<Option<Value>> {
         let corrupt = |why: &str| StoreError::corrupt(&self.t.name, why);
         let expires_at = match item.get("expires_at") {
             None => None,
@@ -220,6 +231,51 @@ impl CacheStore for DynamoCache {
         match self.t.take(key1("key", key)).await? {
             Some(old) => Ok(self.live_value(&old).unwrap_or(None).is_some()),
             None => Ok(false),
+        }
+    }
+
+    async fn get_once(&self, key: &str, mark: &str) -> StoreResult<Option<Once>> {
+        check_key(key)?;
+        let Some(item) = self.t.get(key1("key", key)).await? else { return Ok(None) };
+        let Some(value) = self.unexpired_value(&item)? else { return Ok(None) };
+        match item.get("taken_by") {
+            None => Ok(Some(Once::Open(value))),
+            Some(AttributeValue::S(by)) if by == mark => Ok(Some(Once::Taken { value, at: self.taken_at(&item)? })),
+            Some(_) => Ok(None),
+        }
+    }
+
+    async fn take_once(&self, key: &str, mark: &str, keep_until: Timestamp) -> StoreResult<Option<Timestamp>> {
+        check_key(key)?;
+        // Live and untaken, or taken by this very mark (so the SDK's retry of a take that landed
+        // passes as well). The first take sets when and until when; a repeat moves neither (an
+        // update's operands read the item as it was).
+        let cond = Cond::new(format!(
+            "attribute_exists(#k) AND {LIVE} AND (attribute_not_exists(taken_by) OR taken_by = :mark)"
+        ))
+        .name("#k", "key")
+        .value(":mark", s(mark))
+        .value(":now_ms", n(ms(self.t.now())))
+        .value(":keep", n(secs(keep_until)))
+        .now_s(self.t.now());
+        let update = "SET taken_by = :mark, taken_at = if_not_exists(taken_at, :now_ms), \
+                      kept_until = if_not_exists(kept_until, :keep), expires_at = if_not_exists(kept_until, :keep)";
+        match self.t.update_if_returning(key1("key", key), update, cond).await? {
+            Some(item) => Ok(Some(self.taken_at(&item)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl DynamoCache {
+    /// When a taken item was first taken.
+    fn taken_at(&self, item: &Item) -> StoreResult<Timestamp> {
+        match item.get("taken_at") {
+            Some(AttributeValue::N(v)) => from_ms(
+                &self.t.name,
+                v.parse::<i64>().map_err(|_| StoreError::corrupt(&self.t.name, "taken_at is not a number"))?,
+            ),
+            _ => Err(StoreError::corrupt(&self.t.name, "a taken item has no taken_at")),
         }
     }
 }

@@ -8,17 +8,26 @@
 //! record's own transaction, expiring with its retention): no credential, so [`CredentialStore::list`]
 //! and therefore every revocation leave them alone; a deleted account's pseudonymisation reads
 //! them consistently ([`audit_ids`]) and then drops them ([`forget_audit`]).
+//!
+//! And it keeps, for [`crate::credentials::ENDED_MARK_LIFETIME`], a mark of every tree a
+//! revocation finished (`cred` = `ended#<root>`, TTL): put in the same `BatchWriteItem` that
+//! forgets the root's entry, read with the entries ([`CredentialStore::read`]), never listed as
+//! a credential.
 
 use super::personal_access_tokens::DynamoTokens;
 use super::sessions::DynamoSessions;
 use super::users::{user_pk, version_condition};
 use super::{DynamoCrossApp, Item, LIVE, Table, Transacted, built, from_ms, ms, n, opt_from_secs, s, secs};
 use crate::clock::Timestamp;
-use crate::credentials::{CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice};
+use crate::credentials::{
+    CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice, Register,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::users::{UserId, evicted_devices};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +47,8 @@ struct EntryItem {
 
 /// The sort-key prefix of the register's audit entries.
 const AUDIT: &str = "audit#";
+/// The sort-key prefix of the marks of trees revoked lately.
+const ENDED: &str = "ended#";
 
 /// The register entry naming `user`'s audit record `id` (kept until `expires_at`, the record's
 /// retention), as an item of `register`: put in the record's own transaction.
@@ -109,6 +120,64 @@ impl DynamoCredentials {
         cross_app: Arc<DynamoCrossApp>,
     ) -> Self {
         Self { t, users_table, sessions, tokens, cross_app }
+    }
+
+    /// Every item of `user`'s partition but the audit entries, read consistently: entries and
+    /// marks.
+    async fn partition(&self, user: &UserId) -> StoreResult<Vec<Item>> {
+        self.t
+            .query_all(
+                |q| {
+                    // The audit entries name no credential: no revocation reads them.
+                    q.key_condition_expression("user_id = :u")
+                        .filter_expression("NOT begins_with(cred, :audit)")
+                        .expression_attribute_values(":u", s(user.as_str()))
+                        .expression_attribute_values(":audit", s(AUDIT))
+                        .consistent_read(true)
+                },
+                Ok,
+            )
+            .await
+    }
+
+    /// Whether `item` is the mark of an ended tree: its root, and whether the mark still holds.
+    fn mark(&self, item: &Item) -> StoreResult<Option<(CredentialRef, bool)>> {
+        let Some(root) = item.get("cred").and_then(|v| v.as_s().ok()).and_then(|c| c.strip_prefix(ENDED)) else {
+            return Ok(None);
+        };
+        let root = CredentialRef::decode(root)
+            .ok_or_else(|| StoreError::corrupt(&self.t.name, format!("mark of {root:?}")))?;
+        let until = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+        let live = until.is_some_and(|until| until > secs(self.t.now()));
+        Ok(Some((root, live)))
+    }
+
+    /// Sends `requests` as `BatchWriteItem`s, 25 a request, retrying unprocessed ones.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..8u32 {
+                if pending.is_empty() {
+                    break;
+                }
+                let out = self
+                    .t
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.t.name, pending)
+                    .send()
+                    .await
+                    .map_err(|e| self.t.err(e))?;
+                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.t.name)).unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(format!("{}: batch write left items unprocessed", self.t.name)));
+            }
+        }
+        Ok(())
     }
 
     fn entry(&self, item: Item) -> StoreResult<CredentialEntry> {
@@ -250,27 +319,83 @@ impl CredentialStore for DynamoCredentials {
     }
 
     async fn list(&self, user: &UserId) -> StoreResult<Vec<CredentialEntry>> {
-        self.t
-            .query_all(
-                |q| {
-                    // The audit entries name no credential: no revocation reads them.
-                    q.key_condition_expression("user_id = :u")
-                        .filter_expression("NOT begins_with(cred, :audit)")
-                        .expression_attribute_values(":u", s(user.as_str()))
-                        .expression_attribute_values(":audit", s(AUDIT))
-                        .consistent_read(true)
-                },
-                |item| self.entry(item),
-            )
-            .await
+        Ok(self.read(user).await?.entries)
     }
 
-    async fn forget(&self, user: &UserId, refs: &[CredentialRef]) -> StoreResult<()> {
-        let keys: Vec<Item> = refs
-            .iter()
-            .map(|r| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(r.encode()))]))
-            .collect();
-        self.t.delete_keys(keys).await?;
-        Ok(())
+    async fn read(&self, user: &UserId) -> StoreResult<Register> {
+        let mut register = Register::default();
+        for item in self.partition(user).await? {
+            match self.mark(&item)? {
+                Some((root, true)) => register.ended.push(root),
+                // Past its time; TTL removes it later.
+                Some((_, false)) => {}
+                None => register.entries.push(self.entry(item)?),
+            }
+        }
+        Ok(register)
+    }
+
+    async fn forget_and_mark(
+        &self,
+        user: &UserId,
+        refs: &[CredentialRef],
+        unmark: &[CredentialRef],
+        mark: Option<(&CredentialRef, crate::clock::Timestamp)>,
+    ) -> StoreResult<()> {
+        let key =
+            |cred: String| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(cred))]);
+        let delete = |cred: String| {
+            DeleteRequest::builder()
+                .set_key(Some(key(cred)))
+                .build()
+                .map(|d| WriteRequest::builder().delete_request(d).build())
+        };
+        let mut requests = Vec::with_capacity(refs.len() + unmark.len() + 1);
+        for r in refs {
+            requests.push(built(delete(r.encode()))?);
+        }
+        for r in unmark {
+            requests.push(built(delete(format!("{ENDED}{}", r.encode())))?);
+        }
+        if let Some((root, until)) = mark {
+            let now = self.t.now();
+            let item = self.t.encode(&EntryItem {
+                user_id: user.as_str().to_owned(),
+                cred: format!("{ENDED}{}", root.encode()),
+                parent: None,
+                cross_app_id: None,
+                created_at: ms(now),
+                expires_at: Some(secs(until)),
+            })?;
+            let put = built(PutRequest::builder().set_item(Some(item)).build())?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        self.batch_write(requests).await
+    }
+
+    async fn knows(&self, user: &UserId, cred: &CredentialRef) -> StoreResult<bool> {
+        let key = |c: String| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(c))]);
+        if self.t.get(key(cred.encode())).await?.is_some() {
+            return Ok(true);
+        }
+        let Some(item) = self.t.get(key(format!("{ENDED}{}", cred.encode()))).await? else { return Ok(false) };
+        Ok(self.mark(&item)?.is_some_and(|(_, live)| live))
+    }
+
+    async fn audited(&self, user: &UserId, id: &str) -> StoreResult<bool> {
+        let found = self
+            .t
+            .query_all(
+                |q| {
+                    q.key_condition_expression("user_id = :u AND cred = :c")
+                        .expression_attribute_values(":u", s(user.as_str()))
+                        .expression_attribute_values(":c", s(format!("{AUDIT}{id}")))
+                        .projection_expression("cred")
+                        .consistent_read(true)
+                },
+                |_| Ok(()),
+            )
+            .await?;
+        Ok(!found.is_empty())
     }
 }

@@ -23,6 +23,9 @@ struct ResetItem {
     /// When it was spent (ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     spent_at: Option<i64>,
+    /// The user's credentials version it was spent under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spent_version: Option<u64>,
 }
 
 pub struct DynamoResets {
@@ -45,6 +48,7 @@ impl ResetStore for DynamoResets {
             expires_at: secs(r.expires_at),
             spent_by: None,
             spent_at: None,
+            spent_version: None,
         })?;
         let cond = Cond::new(
             "attribute_not_exists(email) OR expires_at <= :now_s OR created_at <= :since OR token_hash = :h \
@@ -61,32 +65,41 @@ impl ResetStore for DynamoResets {
         Ok(found.filter(|(_, spent)| spent.is_none()).map(|(r, _)| r))
     }
 
-    async fn consume(&self, email: &Email, token_hash: &str, now: Timestamp) -> StoreResult<Option<SpendMark>> {
+    async fn consume(
+        &self,
+        email: &Email,
+        token_hash: &str,
+        now: Timestamp,
+        version: u64,
+    ) -> StoreResult<Option<SpendMark>> {
         let cond = Cond::new(format!(
             "attribute_exists(email) AND token_hash = :h AND attribute_not_exists(spent_by) AND {LIVE}"
         ))
         .value(":h", s(token_hash))
         .value(":at", n(ms(now)))
+        .value(":sv", n(version))
         .now_s(now);
         // Marked with this call's own id (`update_own`): a retried spend finds its own mark.
         let spent = self
             .t
-            .update_own(key1("email", email.normalized()), "SET spent_by = :mark, spent_at = :at", cond, "spent_by")
+            .update_own(
+                key1("email", email.normalized()),
+                "SET spent_by = :mark, spent_at = :at, spent_version = :sv",
+                cond,
+                "spent_by",
+            )
             .await?;
         Ok(spent.and_then(|item| item.get("spent_by").and_then(|v| v.as_s().ok()).map(|m| SpendMark(m.clone()))))
     }
 
     async fn restore(&self, email: &Email, spend: &SpendMark) -> StoreResult<()> {
         let cond = Cond::new("spent_by = :m").value(":m", s(&spend.0));
-        self.t.update_if(key1("email", email.normalized()), "REMOVE spent_by, spent_at", cond).await?;
+        self.t.update_if(key1("email", email.normalized()), "REMOVE spent_by, spent_at, spent_version", cond).await?;
         Ok(())
     }
 
     async fn find_spent(&self, email: &Email) -> StoreResult<Option<SpentReset>> {
-        Ok(self
-            .find_any(email)
-            .await?
-            .and_then(|(r, spent)| spent.map(|spent_at| SpentReset { token_hash: r.token_hash, spent_at })))
+        Ok(self.find_any(email).await?.and_then(|(_, spent)| spent))
     }
 
     async fn delete(&self, email: &Email) -> StoreResult<()> {
@@ -95,10 +108,10 @@ impl ResetStore for DynamoResets {
 }
 
 impl DynamoResets {
-    /// The email's live token, and when it was spent if it was (a token spent before spends were
-    /// timed counts as spent at its creation).
-    async fn find_any(&self, email: &Email) -> StoreResult<Option<(ResetRecord, Option<Timestamp>)>> {
-        let decode = |item: Item| -> StoreResult<(ResetRecord, Option<Timestamp>)> {
+    /// The email's live token, and when and by which spend it was spent if it was (a token spent
+    /// before spends were timed counts as spent at its creation).
+    async fn find_any(&self, email: &Email) -> StoreResult<Option<(ResetRecord, Option<SpentReset>)>> {
+        let decode = |item: Item| -> StoreResult<(ResetRecord, Option<SpentReset>)> {
             let i: ResetItem = self.t.decode(item)?;
             let record = ResetRecord {
                 email: Email::parse(&i.email).map_err(|e| StoreError::corrupt(&self.t.name, format!("email: {e}")))?,
@@ -106,10 +119,17 @@ impl DynamoResets {
                 created_at: from_ms(&self.t.name, i.created_at)?,
                 expires_at: from_secs(&self.t.name, i.expires_at)?,
             };
+            // A token spent before spends were timed counts as spent at its creation, under a
+            // version no user has (so a retry never takes it for a spend that changed nothing).
+            let version = i.spent_version.unwrap_or(u64::MAX);
             let spent = match (i.spent_by, i.spent_at) {
                 (None, _) => None,
-                (Some(_), Some(at)) => Some(from_ms(&self.t.name, at)?),
-                (Some(_), None) => Some(record.created_at),
+                (Some(by), at) => Some(SpentReset {
+                    token_hash: record.token_hash.clone(),
+                    spent_at: at.map(|at| from_ms(&self.t.name, at)).transpose()?.unwrap_or(record.created_at),
+                    mark: SpendMark(by),
+                    version,
+                }),
             };
             Ok((record, spent))
         };

@@ -1,0 +1,467 @@
+//! Issue #34: a revocation cut short by a 503 (a store failure, a lost answer, the request's
+//! deadline) leaves nothing the user ended alive once its identical retry is answered, and that
+//! retry is answered what the first attempt would have been (204), never refused because of the
+//! first attempt's own success. On DynamoDB through the fault proxy: each route is interrupted part
+//! way by scripted faults (the SDK makes three attempts at a call, so three failures make a call
+//! fail), what the retry must still end is checked to be live, then the request is sent again.
+//!
+//! The cuts: a child's deletion failing (the root is left for the retry to authenticate with),
+//! the root gone but its register entry left (its forget failing), and the whole revocation
+//! landed with its last answer lost (only the mark of the ended tree is left).
+
+use gatehouse_tests::http::{Call, Reply, SESSION_COOKIE, TestApp};
+use gatehouse_tests::wire::{Fault, Faults, faulty_env};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const PW: &str = "correct horse battery staple 42";
+const DELETE: &str = "dynamodb:DeleteItem";
+const FORGET: &str = "dynamodb:BatchWriteItem";
+
+fn unique(name: &str) -> String {
+    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+async fn app() -> (TestApp, Arc<Faults>) {
+    let (env, faults, _) = faulty_env(34).await;
+    (TestApp::with(env, &[("GATEHOUSE_APPS", "billing")]), faults)
+}
+
+/// The next `call` fails all three of the SDK's attempts: the request answers 503.
+fn fail(faults: &Faults, call: &str) {
+    for _ in 0..3 {
+        faults.fail_next(call, Fault::ServerError);
+    }
+}
+
+/// The next `call` lands but its answer is lost, and the SDK's two retries of it fail: the write
+/// happened, the request answers 503.
+fn lose_answer(faults: &Faults, call: &str) {
+    faults.fail_next(call, Fault::AfterWrite);
+    faults.fail_next(call, Fault::ServerError);
+    faults.fail_next(call, Fault::ServerError);
+}
+
+/// Every scripted fault was injected: none is left over for a later call.
+fn all_injected(faults: &Faults, want: usize) {
+    let got: usize = faults.injected().values().sum();
+    assert_eq!(got, want, "scripted faults injected: {:?}", faults.injected());
+}
+
+fn unavailable(r: &Reply, what: &str) {
+    assert_eq!((r.status, r.error_code()), (503, Some("unavailable")), "{what}: {}", r.raw_body);
+}
+
+fn cleared(r: &Reply) -> bool {
+    r.set_cookies().iter().any(|c| c.starts_with(&format!("{SESSION_COOKIE}=")) && c.contains("Max-Age=0"))
+}
+
+async fn by_cookie(t: &TestApp, cookie: &str) -> u16 {
+    t.user(Some(cookie)).await.status
+}
+
+async fn by_token(t: &TestApp, token: &str) -> u16 {
+    t.login_fn(Call::new("GET", "/user").bearer(token)).await.status
+}
+
+/// A signed-up user (password confirmed) and their id.
+async fn user(t: &TestApp, name: &str) -> (String, String) {
+    let cookie = t.signed_up(&unique(name)).await;
+    let id = t.user(Some(&cookie)).await.body["user"]["id"].as_str().expect("an id").to_owned();
+    (cookie, id)
+}
+
+/// What the user's register still lists (read consistently).
+async fn registered(t: &TestApp, id: &str) -> Vec<gatehouse::credentials::CredentialEntry> {
+    let uid = gatehouse::users::UserId::parse(id).expect("a user id");
+    t.env.stores.credentials.list(&uid).await.expect("the register")
+}
+
+/// No token is left in the user's register: the retry finished the tree.
+async fn no_token_registered(t: &TestApp, id: &str) {
+    let left = registered(t, id).await;
+    assert!(left.iter().all(|e| e.credential.kind != gatehouse::credentials::CredentialKind::Token), "{left:?}");
+}
+
+async fn logout(t: &TestApp, cookie: &str) -> Reply {
+    t.login_fn(Call::new("POST", "/logout").cookie(Some(cookie))).await
+}
+
+/// Past the handoff's life (120 s): its register entry is then only forgotten, and what is left
+/// to end of a session's tree is the session the exchange opened, on its own.
+fn handoff_expires(t: &TestApp) {
+    t.env.clock.advance(chrono::Duration::seconds(121));
+}
+
+/// `POST /logout`, cut while ending the cross-app session its handoff opened: the session is
+/// left, so the retry authenticates and finishes. (Before #34 the session went in the same batch
+/// as its children: a retry was 401 and a child lived on, or the first attempt was not cut.)
+#[tokio::test]
+async fn a_logout_cut_while_ending_what_its_session_derived_is_finished_by_its_retry() {
+    let (t, faults) = app().await;
+    let email = unique("logout-child");
+    let cookie = t.signed_up(&email).await;
+    let (billing, derived, audit_id) = handed_off(&t, &cookie).await;
+    handoff_expires(&t);
+
+    fail(&faults, DELETE);
+    unavailable(&logout(&t, &cookie).await, "the derived session's deletion failed");
+    all_injected(&faults, 3);
+    assert_eq!(at_billing(&billing, &derived).await, 200, "the child lives: the retry must end it");
+    assert_eq!(by_cookie(&t, &cookie).await, 200, "the session is left for the retry");
+    assert_eq!(audit(&t, &cookie, &audit_id).await["revoked_at"], Value::Null, "nothing ended yet");
+
+    let again = logout(&t, &cookie).await;
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+    assert!(cleared(&again), "the cookie is cleared: {:?}", again.set_cookies());
+    assert_eq!((by_cookie(&t, &cookie).await, at_billing(&billing, &derived).await), (401, 401));
+    let back = t.login(&email, PW).await.session_cookie().expect("signed in again");
+    assert_eq!(audit(&t, &back, &audit_id).await["revoked_reason"], "logout");
+}
+
+/// `POST /logout`, cut after the session itself went but before its register entry did: the
+/// retry's cookie names a session that is gone, of its owner, whose register still holds it.
+#[tokio::test]
+async fn a_logout_cut_after_its_session_went_is_answered_204_by_its_retry() {
+    let (t, faults) = app().await;
+    let (cookie, id) = user(&t, "logout-root").await;
+    let (billing, derived, _) = handed_off(&t, &cookie).await;
+
+    faults.pass_next(FORGET);
+    fail(&faults, FORGET);
+    unavailable(&logout(&t, &cookie).await, "the session's entry was not forgotten");
+    all_injected(&faults, 3);
+    assert_eq!(by_cookie(&t, &cookie).await, 401, "the session went (last)");
+    assert_eq!(at_billing(&billing, &derived).await, 401, "after its child");
+    assert!(!registered(&t, &id).await.is_empty(), "its entry is left");
+
+    let again = logout(&t, &cookie).await;
+    assert_eq!(again.status, 204, "the first attempt's answer: {}", again.raw_body);
+    assert!(cleared(&again), "the cookie is cleared: {:?}", again.set_cookies());
+    let left = registered(&t, &id).await;
+    assert!(left.is_empty(), "the retry forgot the session: {left:?}");
+    assert_eq!(logout(&t, &cookie).await.status, 204, "and a third time, from the mark of its ended tree");
+}
+
+/// `POST /logout` that finished but whose last answer was lost: only the mark of the ended tree
+/// is left, and the retry is answered as the first attempt would have been.
+#[tokio::test]
+async fn a_logout_whose_last_answer_was_lost_is_answered_204_again() {
+    let (t, faults) = app().await;
+    let (cookie, _) = user(&t, "logout-lost").await;
+    let (billing, derived, _) = handed_off(&t, &cookie).await;
+
+    faults.pass_next(FORGET);
+    lose_answer(&faults, FORGET);
+    unavailable(&logout(&t, &cookie).await, "the last answer was lost");
+    all_injected(&faults, 3);
+    assert_eq!((by_cookie(&t, &cookie).await, at_billing(&billing, &derived).await), (401, 401));
+
+    let again = logout(&t, &cookie).await;
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+    assert!(cleared(&again), "the cookie is cleared: {:?}", again.set_cookies());
+}
+
+/// The handle `GET /sessions` lists for the caller's other (non-current) session.
+async fn other_handle(t: &TestApp, cookie: &str) -> String {
+    let list = t.login_fn(Call::new("GET", "/sessions").cookie(Some(cookie))).await;
+    assert_eq!(list.status, 200, "{}", list.raw_body);
+    let sessions = list.body["sessions"].as_array().cloned().unwrap_or_default();
+    let other = sessions.iter().find(|s| s["current"] == Value::Bool(false)).expect("the other session");
+    other["id"].as_str().expect("a handle").to_owned()
+}
+
+async fn current_handle(t: &TestApp, cookie: &str) -> String {
+    let list = t.login_fn(Call::new("GET", "/sessions").cookie(Some(cookie))).await;
+    let sessions = list.body["sessions"].as_array().cloned().unwrap_or_default();
+    let me = sessions.iter().find(|s| s["current"] == Value::Bool(true)).expect("the current session");
+    me["id"].as_str().expect("a handle").to_owned()
+}
+
+async fn end_session(t: &TestApp, cookie: &str, handle: &str) -> Reply {
+    t.login_fn(Call::new("DELETE", &format!("/sessions/{handle}")).cookie(Some(cookie))).await
+}
+
+/// A user signed in twice: the session making requests and the other one.
+async fn two_sessions(t: &TestApp, name: &str) -> (String, String) {
+    let email = unique(name);
+    let here = t.signed_up(&email).await;
+    let there = t.login(&email, PW).await.session_cookie().expect("a second session");
+    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&there)).json(json!({"password": PW}));
+    assert_eq!(t.login_fn(confirm).await.status, 204);
+    (here, there)
+}
+
+/// `DELETE /sessions/{id}` of another session, cut while ending the cross-app session it
+/// derived: the session is left, found again through the register, and the retry ends both.
+#[tokio::test]
+async fn ending_a_session_cut_while_ending_what_it_derived_is_finished_by_its_retry() {
+    let (t, faults) = app().await;
+    let (here, there) = two_sessions(&t, "end-child").await;
+    // Listed before the handoff: then the other session is the only other one listed.
+    let handle = other_handle(&t, &here).await;
+    let (billing, derived, _) = handed_off(&t, &there).await;
+    handoff_expires(&t);
+
+    fail(&faults, DELETE);
+    unavailable(&end_session(&t, &here, &handle).await, "the derived session's deletion failed");
+    all_injected(&faults, 3);
+    assert_eq!(at_billing(&billing, &derived).await, 200, "the child lives: the retry must end it");
+    assert_eq!(by_cookie(&t, &there).await, 200, "the session is left for the retry");
+
+    let again = end_session(&t, &here, &handle).await;
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+    assert_eq!((by_cookie(&t, &there).await, at_billing(&billing, &derived).await), (401, 401));
+    assert_eq!(by_cookie(&t, &here).await, 200, "the caller's own session stays");
+}
+
+/// `DELETE /sessions/{id}` that finished but whose last answer was lost: found again by the mark
+/// of its ended tree (before #34: 404, the index no longer listing it).
+#[tokio::test]
+async fn ending_a_session_whose_last_answer_was_lost_is_answered_204_again() {
+    let (t, faults) = app().await;
+    let (here, there) = two_sessions(&t, "end-lost").await;
+    // Listed before the handoff: then the other session is the only other one listed.
+    let handle = other_handle(&t, &here).await;
+    let (billing, derived, _) = handed_off(&t, &there).await;
+
+    faults.pass_next(FORGET);
+    lose_answer(&faults, FORGET);
+    unavailable(&end_session(&t, &here, &handle).await, "the last answer was lost");
+    all_injected(&faults, 3);
+    assert_eq!((by_cookie(&t, &there).await, at_billing(&billing, &derived).await), (401, 401));
+
+    let again = end_session(&t, &here, &handle).await;
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+    assert!(!cleared(&again), "another session ended: this one's cookie stays");
+    assert_eq!(by_cookie(&t, &here).await, 200);
+}
+
+/// `DELETE /sessions/{id}` of the current session, whose last answer was lost: the retry's cookie
+/// names a session that is gone, its handle that session's; answered 204 with the cookie cleared.
+#[tokio::test]
+async fn ending_the_current_session_whose_last_answer_was_lost_is_answered_204_again() {
+    let (t, faults) = app().await;
+    let (cookie, _) = user(&t, "end-self").await;
+    let (billing, derived, _) = handed_off(&t, &cookie).await;
+    let handle = current_handle(&t, &cookie).await;
+
+    faults.pass_next(FORGET);
+    lose_answer(&faults, FORGET);
+    unavailable(&end_session(&t, &cookie, &handle).await, "the last answer was lost");
+    all_injected(&faults, 3);
+    assert_eq!((by_cookie(&t, &cookie).await, at_billing(&billing, &derived).await), (401, 401));
+
+    let again = end_session(&t, &cookie, &handle).await;
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+    assert!(cleared(&again), "the cookie is cleared: {:?}", again.set_cookies());
+    let wrong = end_session(&t, &cookie, "not-its-handle").await;
+    assert_eq!(wrong.status, 401, "a gone session's cookie ends nothing but its own: {}", wrong.raw_body);
+}
+
+/// A token that can mint, and a child it minted.
+async fn token_with_child(t: &TestApp, cookie: &str) -> (String, String, String) {
+    let body = json!({"name": "root", "abilities": ["tokens:create", "read"], "expires_in_minutes": 60});
+    let root = t.create_token(cookie, body).await;
+    assert_eq!(root.status, 201, "{}", root.raw_body);
+    let (id, secret) = (root.body["id"].as_str().unwrap().to_owned(), root.body["token"].as_str().unwrap().to_owned());
+    let body = json!({"name": "child", "abilities": ["read"], "expires_in_minutes": 30});
+    let child = t.tokens_fn(Call::new("POST", "/tokens").bearer(&secret).json(body)).await;
+    assert_eq!(child.status, 201, "{}", child.raw_body);
+    (id, secret, child.body["token"].as_str().unwrap().to_owned())
+}
+
+async fn revoke_token(t: &TestApp, cookie: &str, id: &str) -> Reply {
+    t.tokens_fn(Call::new("DELETE", &format!("/tokens/{id}")).cookie(Some(cookie))).await
+}
+
+/// `DELETE /tokens/{id}`, cut twice: at the register's read, then while ending the child. The
+/// token is left each time; the third attempt ends both. (Before #34 the token went first: the
+/// child lived on and the retry was 404.)
+#[tokio::test]
+async fn revoking_a_token_cut_part_way_twice_is_finished_by_its_retry() {
+    let (t, faults) = app().await;
+    let (cookie, id) = user(&t, "token-child").await;
+    let (root, secret, child) = token_with_child(&t, &cookie).await;
+
+    fail(&faults, "dynamodb:Query");
+    unavailable(&revoke_token(&t, &cookie, &root).await, "the register could not be read");
+    assert_eq!(by_token(&t, &child).await, 200, "the child lives: the retry must end it");
+    fail(&faults, DELETE);
+    unavailable(&revoke_token(&t, &cookie, &root).await, "the child's deletion failed");
+    all_injected(&faults, 6);
+    assert_eq!(by_token(&t, &child).await, 200, "the child lives: the retry must end it");
+    assert_eq!(by_token(&t, &secret).await, 200, "the token is left for last");
+
+    let again = revoke_token(&t, &cookie, &root).await;
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+    assert_eq!((by_token(&t, &secret).await, by_token(&t, &child).await), (401, 401));
+    no_token_registered(&t, &id).await;
+}
+
+/// `DELETE /tokens/{id}`, cut after the token itself went but before its entry did: the retry
+/// finds the entry and answers 204.
+#[tokio::test]
+async fn revoking_a_token_cut_after_it_went_is_answered_204_by_its_retry() {
+    let (t, faults) = app().await;
+    let (cookie, id) = user(&t, "token-root").await;
+    let (root, secret, child) = token_with_child(&t, &cookie).await;
+
+    faults.pass_next(FORGET);
+    fail(&faults, FORGET);
+    unavailable(&revoke_token(&t, &cookie, &root).await, "the token's entry was not forgotten");
+    all_injected(&faults, 3);
+    assert_eq!((by_token(&t, &secret).await, by_token(&t, &child).await), (401, 401));
+
+    let again = revoke_token(&t, &cookie, &root).await;
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+    no_token_registered(&t, &id).await;
+}
+
+/// `DELETE /tokens/{id}` that finished but whose last answer was lost: 204 again.
+#[tokio::test]
+async fn revoking_a_token_whose_last_answer_was_lost_is_answered_204_again() {
+    let (t, faults) = app().await;
+    let (cookie, _) = user(&t, "token-lost").await;
+    let (root, secret, child) = token_with_child(&t, &cookie).await;
+
+    faults.pass_next(FORGET);
+    lose_answer(&faults, FORGET);
+    unavailable(&revoke_token(&t, &cookie, &root).await, "the last answer was lost");
+    all_injected(&faults, 3);
+    assert_eq!((by_token(&t, &secret).await, by_token(&t, &child).await), (401, 401));
+
+    let again = revoke_token(&t, &cookie, &root).await;
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+}
+
+/// A session handed off to billing and exchanged there: its cookie (billing's) and audit id.
+async fn handed_off(t: &TestApp, cookie: &str) -> (gatehouse_http::App, String, String) {
+    let h = t
+        .tokens_fn(Call::new("POST", "/cross-app/handoff").cookie(Some(cookie)).json(json!({"target_app": "billing"})))
+        .await;
+    assert_eq!(h.status, 201, "{}", h.raw_body);
+    let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
+    let exchange = Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]}));
+    let done = TestApp::tokens_at(&billing, exchange).await;
+    assert_eq!(done.status, 200, "{}", done.raw_body);
+    let derived = done.session_cookie().expect("a billing session");
+    (billing, derived, done.body["cross_app_session_id"].as_str().expect("an audit id").to_owned())
+}
+
+/// The audit record `id` as `GET /cross-app/sessions` shows it.
+async fn audit(t: &TestApp, cookie: &str, id: &str) -> Value {
+    let list = t.tokens_fn(Call::new("GET", "/cross-app/sessions").cookie(Some(cookie))).await;
+    assert_eq!(list.status, 200, "{}", list.raw_body);
+    let records = list.body["sessions"].as_array().cloned().unwrap_or_default();
+    records.into_iter().find(|r| r["id"] == Value::String(id.to_owned())).expect("the record")
+}
+
+async fn revoke_cross_app(t: &TestApp, cookie: &str, id: &str) -> Reply {
+    t.tokens_fn(Call::new("DELETE", &format!("/cross-app/sessions/{id}")).cookie(Some(cookie))).await
+}
+
+async fn at_billing(billing: &gatehouse_http::App, cookie: &str) -> u16 {
+    TestApp::login_at(billing, Call::new("GET", "/user").cookie(Some(cookie))).await.status
+}
+
+/// `DELETE /cross-app/sessions/{id}`, cut while ending the session: the record is not marked yet
+/// and the session is left; the retry ends it and marks the record. (Before #34 the record was
+/// marked first: the retry was 404 while the session lived on.)
+#[tokio::test]
+async fn revoking_a_cross_app_session_cut_before_it_ended_is_finished_by_its_retry() {
+    let (t, faults) = app().await;
+    let (cookie, _) = user(&t, "cross-child").await;
+    let (billing, derived, id) = handed_off(&t, &cookie).await;
+
+    fail(&faults, DELETE);
+    unavailable(&revoke_cross_app(&t, &cookie, &id).await, "the session's deletion failed");
+    all_injected(&faults, 3);
+    assert_eq!(at_billing(&billing, &derived).await, 200, "the session lives: the retry must end it");
+    assert_eq!(audit(&t, &cookie, &id).await["revoked_at"], Value::Null, "the record is marked last");
+
+    let again = revoke_cross_app(&t, &cookie, &id).await;
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+    assert_eq!(at_billing(&billing, &derived).await, 401);
+    let record = audit(&t, &cookie, &id).await;
+    assert_eq!(record["revoked_reason"], "revoked_by_user", "{record}");
+    assert_eq!(revoke_cross_app(&t, &cookie, &id).await.status, 204, "an ended record of the user's");
+}
+
+/// `DELETE /cross-app/sessions/{id}` that finished but whose last answer was lost: the record,
+/// the user's as the register says, is ended already: 204 again.
+#[tokio::test]
+async fn revoking_a_cross_app_session_whose_last_answer_was_lost_is_answered_204_again() {
+    let (t, faults) = app().await;
+    let (cookie, _) = user(&t, "cross-lost").await;
+    let (billing, derived, id) = handed_off(&t, &cookie).await;
+
+    lose_answer(&faults, FORGET);
+    unavailable(&revoke_cross_app(&t, &cookie, &id).await, "the last answer was lost");
+    all_injected(&faults, 3);
+    assert_eq!(at_billing(&billing, &derived).await, 401);
+
+    let again = revoke_cross_app(&t, &cookie, &id).await;
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+    assert_eq!(audit(&t, &cookie, &id).await["revoked_reason"], "revoked_by_user");
+}
+
+/// Another user's ids (live, or ended lately with their mark left) are 404 to the caller, and
+/// nothing of theirs ends; a forged cookie naming their id logs nothing out.
+#[tokio::test]
+async fn another_users_ids_stay_404_and_nothing_of_theirs_ends() {
+    let (t, _) = app().await;
+    let email = unique("ann");
+    let ann = t.signed_up(&email).await;
+    let ann_id = t.user(Some(&ann)).await.body["user"]["id"].as_str().expect("an id").to_owned();
+    let ann_there = t.login(&email, PW).await.session_cookie().expect("a second session");
+    let handle = other_handle(&t, &ann).await;
+    let (bob, _) = user(&t, "bob").await;
+    let (root, secret, child) = token_with_child(&t, &ann).await;
+    let (_, derived, audit_id) = handed_off(&t, &ann).await;
+    let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
+
+    assert_eq!(revoke_token(&t, &bob, &root).await.status, 404);
+    assert_eq!(end_session(&t, &bob, &handle).await.status, 404);
+    assert_eq!(revoke_cross_app(&t, &bob, &audit_id).await.status, 404);
+    assert_eq!((by_token(&t, &secret).await, by_token(&t, &child).await), (200, 200), "Ann's tokens live");
+    assert_eq!(by_cookie(&t, &ann_there).await, 200, "Ann's session lives");
+    assert_eq!(at_billing(&billing, &derived).await, 200, "Ann's cross-app session lives");
+
+    // Ann ends them herself; Bob's requests for the same ids are still 404.
+    assert_eq!(revoke_token(&t, &ann, &root).await.status, 204);
+    assert_eq!(end_session(&t, &ann, &handle).await.status, 204);
+    assert_eq!(revoke_cross_app(&t, &ann, &audit_id).await.status, 204);
+    assert_eq!(revoke_token(&t, &bob, &root).await.status, 404);
+    assert_eq!(end_session(&t, &bob, &handle).await.status, 404);
+    assert_eq!(revoke_cross_app(&t, &bob, &audit_id).await.status, 404);
+
+    // A cookie with a made-up secret naming Ann: no session, no entry, no mark of hers.
+    let forged = format!("{SESSION_COOKIE}={}.{ann_id}", gatehouse::secret::random_token_256());
+    assert_eq!(logout(&t, &forged).await.status, 401);
+    assert_eq!(by_cookie(&t, &ann).await, 200, "Ann's session lives");
+    assert_eq!(by_cookie(&t, &bob).await, 200, "and Bob's");
+}
+
+/// The marks of ended trees name their user: deleting the account removes them with everything
+/// else of the register.
+#[tokio::test]
+async fn a_deleted_account_leaves_no_mark_of_its_ended_trees() {
+    let (t, _) = app().await;
+    let email = unique("marked");
+    let cookie = t.signed_up(&email).await;
+    let id = t.user(Some(&cookie)).await.body["user"]["id"].as_str().expect("an id").to_owned();
+    let other = t.login(&email, PW).await.session_cookie().expect("a second session");
+    let (root, _, _) = token_with_child(&t, &cookie).await;
+    assert_eq!(revoke_token(&t, &cookie, &root).await.status, 204);
+    assert_eq!(logout(&t, &other).await.status, 204);
+    let marks = || async {
+        let items = gatehouse_tests::scan_items(&t.env, Some("credentials")).await;
+        items.into_iter().filter(|i| i.contains(&id) && i.contains("ended#")).count()
+    };
+    assert_eq!(marks().await, 2, "a mark of each ended tree");
+
+    let deleted = t.login_fn(Call::new("DELETE", "/user").cookie(Some(&cookie))).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.raw_body);
+    assert_eq!(marks().await, 0, "no mark names the deleted user");
+}
