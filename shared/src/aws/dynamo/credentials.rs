@@ -152,34 +152,6 @@ impl DynamoCredentials {
         Ok(Some((root, live)))
     }
 
-    /// Sends `requests` as `BatchWriteItem`s, 25 a request, retrying unprocessed ones.
-    async fn batch_write(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
-        for chunk in requests.chunks(25) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0..8u32 {
-                if pending.is_empty() {
-                    break;
-                }
-                let out = self
-                    .t
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.t.name, pending)
-                    .send()
-                    .await
-                    .map_err(|e| self.t.err(e))?;
-                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.t.name)).unwrap_or_default();
-                if !pending.is_empty() {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Unavailable(format!("{}: batch write left items unprocessed", self.t.name)));
-            }
-        }
-        Ok(())
-    }
-
     fn entry(&self, item: Item) -> StoreResult<CredentialEntry> {
         let i: EntryItem = self.t.decode(item)?;
         let table = &self.t.name;
@@ -370,7 +342,7 @@ impl CredentialStore for DynamoCredentials {
             let put = built(PutRequest::builder().set_item(Some(item)).build())?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
-        self.batch_write(requests).await
+        self.t.batch_write(requests).await
     }
 
     async fn knows(&self, user: &UserId, cred: &CredentialRef) -> StoreResult<bool> {

@@ -367,15 +367,22 @@ impl Table {
     /// Deletes many items by key, 25 a request, retrying unprocessed ones.
     pub(crate) async fn delete_keys(&self, keys: Vec<Item>) -> StoreResult<usize> {
         let total = keys.len();
-        for chunk in keys.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    WriteRequest::builder()
-                        .delete_request(DeleteRequest::builder().set_key(Some(k.clone())).build().expect("key is set"))
-                        .build()
-                })
-                .collect();
+        let requests = keys
+            .into_iter()
+            .map(|k| {
+                let delete = DeleteRequest::builder().set_key(Some(k)).build().expect("key is set");
+                WriteRequest::builder().delete_request(delete).build()
+            })
+            .collect();
+        self.batch_write(requests).await?;
+        Ok(total)
+    }
+
+    /// Sends `requests` as `BatchWriteItem`s, 25 a request, retrying unprocessed ones with a
+    /// growing wait; `Unavailable` when some are still unprocessed after eight tries.
+    pub(crate) async fn batch_write(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
             for attempt in 0..8u32 {
                 if pending.is_empty() {
                     break;
@@ -393,10 +400,10 @@ impl Table {
                 }
             }
             if !pending.is_empty() {
-                return Err(StoreError::Unavailable(format!("{}: batch delete left items unprocessed", self.name)));
+                return Err(StoreError::Unavailable(format!("{}: batch write left items unprocessed", self.name)));
             }
         }
-        Ok(total)
+        Ok(())
     }
 
     /// The key attributes of an item, per the table's schema.
