@@ -7,11 +7,11 @@ mod users;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use gatehouse::aws::migrate;
-use gatehouse::aws::{DynamoClient, SqsClient};
 use gatehouse::page::Cursor;
 use gatehouse::queue::{Dispatcher, retry_failed};
 use gatehouse::{Config, Stores, SystemClock};
+use gatehouse_aws::migrate;
+use gatehouse_aws::{DynamoClient, SqsClient};
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -201,8 +201,8 @@ enum MigrateAction {
 
 /// The migrations this build knows; `GATEHOUSE_TEST_MIGRATIONS=1` adds the test-only one (for
 /// the tests of the machinery itself).
-fn migrations() -> Vec<gatehouse::aws::migrations::Migration> {
-    gatehouse::aws::migrations::all(std::env::var("GATEHOUSE_TEST_MIGRATIONS").is_ok_and(|v| v == "1"))
+fn migrations() -> Vec<gatehouse_aws::migrations::Migration> {
+    gatehouse_aws::migrations::all(std::env::var("GATEHOUSE_TEST_MIGRATIONS").is_ok_and(|v| v == "1"))
 }
 
 #[tokio::main]
@@ -265,21 +265,21 @@ fn batch_json(b: &gatehouse::job_batches::Batch) -> serde_json::Value {
 }
 
 /// The jobs queue's dead-letter queue.
-fn dead_letter_queue(sdk: &gatehouse::aws::SdkConfig, config: &Config) -> gatehouse::aws::sqs::SqsQueue {
+fn dead_letter_queue(sdk: &gatehouse_aws::SdkConfig, config: &Config) -> gatehouse_aws::sqs::SqsQueue {
     let name = config.names.queue(gatehouse::schema::JOBS_QUEUE.dead_letter_logical);
-    gatehouse::aws::sqs::SqsQueue::new(SqsClient::new(sdk), name, None)
+    gatehouse_aws::sqs::SqsQueue::new(SqsClient::new(sdk), name, None)
 }
 
 /// The operator commands, against the DynamoDB tables and SQS queue the environment configures.
 async fn operate(operation: Operation) -> Result<()> {
     let config = Arc::new(Config::from_env().context("configuration")?);
-    let sdk = gatehouse::aws::aws_sdk_config().await;
-    let stores = Stores::aws(&sdk, &config.names, Arc::new(SystemClock));
+    let sdk = gatehouse_aws::aws_sdk_config().await;
+    let stores = gatehouse_aws::stores(&sdk, &config.names, Arc::new(SystemClock));
     let dispatcher = Dispatcher::for_config(stores.clone(), &config);
     match operation {
         Operation::Migrate { action } => {
             let (db, sqs) = (DynamoClient::new(&sdk), SqsClient::new(&sdk));
-            let migrator = gatehouse::aws::migrations::Migrator::new(&db, &sqs, &config.names, migrations());
+            let migrator = gatehouse_aws::migrations::Migrator::new(&db, &sqs, &config.names, migrations());
             match action {
                 None | Some(MigrateAction::Up { .. }) => {
                     let pretend = matches!(action, Some(MigrateAction::Up { pretend: true }));
@@ -470,7 +470,7 @@ async fn operate(operation: Operation) -> Result<()> {
             queue_admin::redrive(&dispatcher, &dlq, uuid.as_deref(), limit.max(1)).await?;
         }
         Operation::QueueMonitor { max, max_in_flight, max_dlq, max_age, json } => {
-            let jobs = gatehouse::aws::sqs::SqsQueue::new(
+            let jobs = gatehouse_aws::sqs::SqsQueue::new(
                 SqsClient::new(&sdk),
                 config.names.queue(gatehouse::schema::JOBS_QUEUE.logical),
                 config.names.jobs_queue_url.clone(),

@@ -2,9 +2,9 @@
 //! there, moving it back) and the queue's health for cron or CI (`queue:monitor`).
 
 use anyhow::{Result, bail};
-use gatehouse::aws::sqs::{QueueDepth, SqsQueue};
 use gatehouse::dead_letters::{self, DeadLetter};
 use gatehouse::queue::Dispatcher;
+use gatehouse_aws::sqs::{QueueDepth, SqsQueue};
 use serde::Serialize;
 
 /// An indicator on stderr when it is a terminal, nothing when piped.

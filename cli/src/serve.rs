@@ -141,27 +141,27 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
     let config = Config::from_env().context("configuration")?;
     let use_aws = aws || std::env::var_os("AWS_ENDPOINT_URL").is_some();
     let (stores, sdk) = if use_aws {
-        let sdk = gatehouse::aws::aws_sdk_config().await;
-        let report = gatehouse::aws::migrate::status(
-            &gatehouse::aws::DynamoClient::new(&sdk),
-            &gatehouse::aws::SqsClient::new(&sdk),
+        let sdk = gatehouse_aws::aws_sdk_config().await;
+        let report = gatehouse_aws::migrate::status(
+            &gatehouse_aws::DynamoClient::new(&sdk),
+            &gatehouse_aws::SqsClient::new(&sdk),
             &config.names,
         )
         .await
         .context("checking the tables and queues (is the endpoint reachable?)")?;
-        if !gatehouse::aws::migrate::all_ok(&report) {
+        if !gatehouse_aws::migrate::all_ok(&report) {
             for r in &report {
                 eprintln!("{r}");
             }
             bail!("the tables and queues are not in place: run `gatehouse migrate` first");
         }
-        (Stores::aws(&sdk, &config.names, Arc::new(SystemClock)), Some(sdk))
+        (gatehouse_aws::stores(&sdk, &config.names, Arc::new(SystemClock)), Some(sdk))
     } else {
         (Stores::memory(Arc::new(SystemClock)), None)
     };
     let mailer: Arc<dyn gatehouse::mail::Mailer> = match (&sdk, &config.mail.mailer) {
         (Some(sdk), gatehouse::config::MailerKind::Ses) => {
-            Arc::new(gatehouse::aws::ses::SesMailer::new(sdk, config.mail.from.clone()))
+            Arc::new(gatehouse_aws::ses::SesMailer::new(sdk, config.mail.from.clone()))
         }
         _ => Arc::new(LogMailer::new()),
     };

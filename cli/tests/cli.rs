@@ -36,7 +36,7 @@ async fn migrate_status_migrate_and_the_failed_job_commands() {
     let sdk = gatehouse_tests::emulator_sdk_config().await;
     let names =
         gatehouse::config::Names { table_prefix: prefix.clone(), queue_prefix: prefix.clone(), jobs_queue_url: None };
-    let stores = gatehouse::Stores::aws(&sdk, &names, std::sync::Arc::new(gatehouse::SystemClock));
+    let stores = gatehouse_aws::stores(&sdk, &names, std::sync::Arc::new(gatehouse::SystemClock));
     let now = chrono::Utc::now();
     for uuid in ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"] {
         let payload = gatehouse::jobs::JobPayload {

@@ -49,7 +49,7 @@ impl App {
 
     /// Configuration from the environment and the DynamoDB/SQS stores; no network call.
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let boot = gatehouse::aws::Boot::from_env().await?;
+        let boot = gatehouse_aws::Boot::from_env().await?;
         Ok(Self::new(boot.config, boot.stores)?)
     }
 

@@ -16,7 +16,6 @@
 pub mod access;
 pub mod account_deletion;
 pub mod auth;
-pub mod aws;
 pub mod cache;
 pub mod cache_locks;
 pub mod clock;

@@ -1,6 +1,6 @@
 //! Outgoing mail: a [`Mailer`] trait, the log mailer of the local run (prints every mail, links
 //! included, to standard output, and says it is local-only), and SES v2 in production
-//! ([`crate::aws::ses`]).
+//! (`gatehouse_aws::ses`).
 
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};

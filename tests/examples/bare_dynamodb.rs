@@ -8,7 +8,7 @@ use lambda_http::{Body, Error, Request, Response, service_fn};
 async fn main() -> Result<(), Error> {
     // The HTTP client every gatehouse function uses (rustls on ring): the SDK crates are built
     // without one of their own.
-    let sdk = gatehouse::aws::sdk_defaults().load().await;
+    let sdk = gatehouse_aws::sdk_defaults().load().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     lambda_http::run(service_fn(|_: Request| {
         let client = client.clone();

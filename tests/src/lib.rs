@@ -1,9 +1,9 @@
 //! Test support: a [`TestEnv`] per test with its own stores, on the in-memory backend or on the
 //! local AWS emulator (its own table prefix and queue names, so tests run in parallel).
 
-use gatehouse::aws::{DynamoClient, SqsClient};
 use gatehouse::config::Names;
 use gatehouse::{ManualClock, Stores};
+use gatehouse_aws::{DynamoClient, SqsClient};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,23 +22,20 @@ pub fn emulator_endpoint() -> String {
 }
 
 /// SDK configuration pointing at the emulator with dummy credentials.
-pub async fn emulator_sdk_config() -> gatehouse::aws::SdkConfig {
+pub async fn emulator_sdk_config() -> gatehouse_aws::SdkConfig {
     sdk_config_at(&emulator_endpoint(), true).await
 }
 
 /// The SDK configuration for the emulator at `endpoint` (itself, or a proxy in front of it),
 /// with the SDK's retries or without them (to count calls exactly).
-pub async fn sdk_config_at(endpoint: &str, retries: bool) -> gatehouse::aws::SdkConfig {
+pub async fn sdk_config_at(endpoint: &str, retries: bool) -> gatehouse_aws::SdkConfig {
     let config = sdk_loader(endpoint);
     let config = if retries { config } else { config.retry_config(aws_config::retry::RetryConfig::disabled()) };
     config.load().await
 }
 
 /// The SDK configuration for the emulator at `endpoint` with the standard retries and `timeouts`.
-pub async fn sdk_config_with(
-    endpoint: &str,
-    timeouts: aws_config::timeout::TimeoutConfig,
-) -> gatehouse::aws::SdkConfig {
+pub async fn sdk_config_with(endpoint: &str, timeouts: aws_config::timeout::TimeoutConfig) -> gatehouse_aws::SdkConfig {
     sdk_loader(endpoint).timeout_config(timeouts).load().await
 }
 
@@ -59,7 +56,7 @@ fn sdk_loader(endpoint: &str) -> aws_config::ConfigLoader {
             "\n\nThe AWS emulator at {endpoint} does not answer ({probe}).\nStart it (see `.ci/run`) or run the suite with `bash .ci/run`.\n\n"
         );
     }
-    gatehouse::aws::sdk_defaults()
+    gatehouse_aws::sdk_defaults()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "gatehouse-tests"))
@@ -96,15 +93,15 @@ impl TestEnv {
     }
 
     /// On the emulator as `sdk` reaches it.
-    pub async fn aws_with(sdk: &gatehouse::aws::SdkConfig) -> Self {
+    pub async fn aws_with(sdk: &gatehouse_aws::SdkConfig) -> Self {
         let sdk = sdk.clone();
         let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let names = Names { table_prefix: prefix.clone(), queue_prefix: prefix, jobs_queue_url: None };
         let dynamo = DynamoClient::new(&sdk);
         let sqs = SqsClient::new(&sdk);
-        gatehouse::aws::migrate::migrate(&dynamo, &sqs, &names).await.expect("migrate on the emulator");
+        gatehouse_aws::migrate::migrate(&dynamo, &sqs, &names).await.expect("migrate on the emulator");
         let clock = ManualClock::starting_now();
-        let stores = Stores::aws(&sdk, &names, Arc::new(clock.clone()));
+        let stores = gatehouse_aws::stores(&sdk, &names, Arc::new(clock.clone()));
         Self { stores, clock, aws: Some(AwsEnv { names, dynamo, sqs }) }
     }
 

@@ -310,7 +310,7 @@ fn fnv(s: &str) -> u64 {
 }
 
 /// The attempt timeout of the SDK clients in a [`faulty_env`]: shorter than production's
-/// (`gatehouse::aws::TIMEOUTS`) so a delayed answer costs the test two seconds, not three, and
+/// (`gatehouse_aws::TIMEOUTS`) so a delayed answer costs the test two seconds, not three, and
 /// long enough that the emulator's own slowness is not taken for a fault.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(2_000);
 
@@ -509,10 +509,10 @@ pub async fn counted_env() -> (TestEnv, Arc<WireCounter>) {
 /// the SDK's standard retries and an attempt timeout ([`ATTEMPT_TIMEOUT`]), as in production.
 /// Faults are off until the test calls [`Faults::set_rate`] (migrating happens without them).
 /// Returns the SDK configuration too, for clients the test builds itself (an SES mailer).
-pub async fn faulty_env(seed: u64) -> (TestEnv, Arc<Faults>, gatehouse::aws::SdkConfig) {
+pub async fn faulty_env(seed: u64) -> (TestEnv, Arc<Faults>, gatehouse_aws::SdkConfig) {
     let faults = Arc::new(Faults::new(seed));
     let (endpoint, _) = start_proxy(&crate::emulator_endpoint(), Some(faults.clone())).await;
-    let timeouts = gatehouse::aws::timeouts().to_builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build();
+    let timeouts = gatehouse_aws::timeouts().to_builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build();
     let sdk = crate::sdk_config_with(&endpoint, timeouts).await;
     (TestEnv::aws_with(&sdk).await, faults, sdk)
 }

@@ -41,7 +41,7 @@ pub async fn run(
     extend: impl FnOnce(&mut Worker, &Arc<Config>, &Arc<dyn Mailer>),
 ) -> Result<(), lambda_runtime::Error> {
     gatehouse::telemetry::init_tracing();
-    let boot = gatehouse::aws::Boot::from_env().await?;
+    let boot = gatehouse_aws::Boot::from_env().await?;
     let config = Arc::new(boot.config);
     let mailer = mailer(&config, &boot.sdk);
     let mut worker = worker(boot.stores, config.clone(), mailer.clone());
@@ -55,9 +55,9 @@ pub async fn run(
 }
 
 /// The mailer configuration asks for: SES, or the log mailer.
-pub fn mailer(config: &Config, sdk: &gatehouse::aws::SdkConfig) -> Arc<dyn Mailer> {
+pub fn mailer(config: &Config, sdk: &gatehouse_aws::SdkConfig) -> Arc<dyn Mailer> {
     match config.mail.mailer {
-        MailerKind::Ses => Arc::new(gatehouse::aws::ses::SesMailer::new(sdk, config.mail.from.clone())),
+        MailerKind::Ses => Arc::new(gatehouse_aws::ses::SesMailer::new(sdk, config.mail.from.clone())),
         MailerKind::Log => Arc::new(LogMailer::new()),
     }
 }

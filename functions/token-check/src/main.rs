@@ -10,7 +10,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init_tracing();
-    let boot = gatehouse::aws::Boot::without_queue_from_env().await?;
+    let boot = gatehouse_aws::Boot::without_queue_from_env().await?;
     let access = Arc::new(Access::new(boot.stores, Arc::new(boot.config)));
     lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
         let access = Arc::clone(&access);

@@ -2,11 +2,11 @@
 //! gatehouse.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use gatehouse::aws::migrate::{self, State};
 use gatehouse::personal_access_tokens::TokenId;
 use gatehouse::sessions::SessionId;
 use gatehouse::users::UserId;
 use gatehouse::{Email, StoreError};
+use gatehouse_aws::migrate::{self, State};
 use gatehouse_tests::TestEnv;
 use std::collections::HashMap;
 

@@ -59,7 +59,7 @@ async fn work_queue(worker: &Worker, limit: Duration) {
 /// This run's users (email → id) and address reservations (email → the id they point to), read
 /// from the users table directly (not through the faulty proxy).
 async fn users_and_reservations(
-    sdk: &gatehouse::aws::SdkConfig,
+    sdk: &gatehouse_aws::SdkConfig,
     table: &str,
     run: &str,
 ) -> (std::collections::BTreeMap<String, String>, std::collections::BTreeMap<String, String>) {
@@ -149,7 +149,7 @@ fn token_in(text: &str) -> Option<String> {
 /// test reads the links from. Asking moto for its sent mail instead dumps the emulator's whole
 /// state, which takes tens of seconds once the rest of the suite has filled it.
 struct Accepted {
-    ses: gatehouse::aws::ses::SesMailer,
+    ses: gatehouse_aws::ses::SesMailer,
     sent: Mutex<Vec<Mail>>,
 }
 
@@ -208,7 +208,7 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
         .await
         .ok();
     let mailer = Arc::new(Accepted {
-        ses: gatehouse::aws::ses::SesMailer::new(&sdk, "noreply@gatehouse.test".into()),
+        ses: gatehouse_aws::ses::SesMailer::new(&sdk, "noreply@gatehouse.test".into()),
         sent: Mutex::default(),
     });
     let worker = t.worker(mailer.clone());

@@ -177,7 +177,7 @@ async fn the_worker_delivers_through_ses_once_and_the_link_completes_the_reset()
     drain(&t.worker(Arc::new(LogMailer::quiet())), 5).await;
     forgot(&t, &email, "h").await;
     let ses: Arc<dyn gatehouse::mail::Mailer> =
-        Arc::new(gatehouse::aws::ses::SesMailer::new(&sdk, "noreply@gatehouse.test".into()));
+        Arc::new(gatehouse_aws::ses::SesMailer::new(&sdk, "noreply@gatehouse.test".into()));
     let w = t.worker(ses);
     // The same job delivered twice: received, processed, and delivered again before deletion.
     let msgs = t.env.stores.queue.receive(1, std::time::Duration::from_secs(1), None).await.unwrap();

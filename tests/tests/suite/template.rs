@@ -379,7 +379,7 @@ fn the_reset_url_has_no_default_and_reaches_every_function() {
 fn aws_calls_time_out_before_the_functions_do() {
     let template = gatehouse_tests::template::load();
     let global = template["Globals"]["Function"]["Timeout"].as_u64().expect("Globals.Function.Timeout");
-    let (connect, attempt, operation) = gatehouse::aws::TIMEOUTS;
+    let (connect, attempt, operation) = gatehouse_aws::TIMEOUTS;
     assert!(operation.as_secs() < global, "operation timeout {operation:?} under the functions' {global} s");
     assert!(attempt <= operation && connect <= operation);
     for (name, function) in gatehouse_tests::template::of_type(&template, "AWS::Serverless::Function") {

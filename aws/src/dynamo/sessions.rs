@@ -2,12 +2,12 @@
 //! listing a user's sessions; TTL on `expires_at`.
 
 use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, opt_from_ms, secs};
-use crate::clock::Timestamp;
-use crate::credentials::CredentialRef;
-use crate::error::StoreResult;
-use crate::sessions::{SessionKey, SessionRecord, SessionStore};
-use crate::users::UserId;
 use async_trait::async_trait;
+use gatehouse::clock::Timestamp;
+use gatehouse::credentials::CredentialRef;
+use gatehouse::error::StoreResult;
+use gatehouse::sessions::{SessionKey, SessionRecord, SessionStore};
+use gatehouse::users::UserId;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -63,7 +63,7 @@ impl DynamoSessions {
             ip_address: i.ip_address,
             user_agent: i.user_agent,
             payload: serde_json::from_str(&i.payload)
-                .map_err(|e| crate::StoreError::corrupt(table, format!("payload: {e}")))?,
+                .map_err(|e| gatehouse::StoreError::corrupt(table, format!("payload: {e}")))?,
             last_activity: from_ms(table, i.last_activity)?,
             created_at: from_ms(table, i.created_at)?,
             expires_at: from_secs(table, i.expires_at)?,
@@ -71,11 +71,11 @@ impl DynamoSessions {
             credentials_version: i.cred_version,
             parent: i
                 .parent
-                .map(|p| CredentialRef::decode(&p).ok_or_else(|| crate::StoreError::corrupt(table, "parent")))
+                .map(|p| CredentialRef::decode(&p).ok_or_else(|| gatehouse::StoreError::corrupt(table, "parent")))
                 .transpose()?,
             password_confirmed_at: opt_from_ms(table, i.password_confirmed_at)?,
             email_verified: i.verified,
-            abilities: i.abilities.map(crate::personal_access_tokens::Abilities::new),
+            abilities: i.abilities.map(gatehouse::personal_access_tokens::Abilities::new),
             not_after: opt_from_ms(table, i.not_after)?,
         })
     }
@@ -135,7 +135,7 @@ impl SessionStore for DynamoSessions {
         &self,
         key: &SessionKey,
         owner: &UserId,
-    ) -> StoreResult<(Option<SessionRecord>, Option<crate::users::OwnerState>)> {
+    ) -> StoreResult<(Option<SessionRecord>, Option<gatehouse::users::OwnerState>)> {
         let now = self.t.now();
         let (item, state) = self.t.get_with_owner(key1("id_hash", key.as_str()), &self.users_table, owner).await?;
         let session = item.map(|i| self.to_domain(i)).transpose()?.filter(|s| s.expires_at > now);

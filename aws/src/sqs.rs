@@ -1,12 +1,12 @@
 //! The jobs queue on Amazon SQS.
 
-use crate::aws::error::sdk_error;
-use crate::error::{StoreError, StoreResult};
-use crate::jobs::{JobQueue, QueueMessage, check_send};
+use crate::error::sdk_error;
 use async_trait::async_trait;
 pub use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::Config;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use gatehouse::error::{StoreError, StoreResult};
+use gatehouse::jobs::{JobQueue, QueueMessage, check_send};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -37,7 +37,7 @@ impl SqsQueue {
     pub async fn url(&self) -> StoreResult<&str> {
         self.url
             .get_or_try_init(|| async {
-                crate::aws::migrate::queue_url(&self.client, &self.name).await?.ok_or_else(|| {
+                crate::migrate::queue_url(&self.client, &self.name).await?.ok_or_else(|| {
                     StoreError::Rejected(format!("queue {} does not exist: run `gatehouse migrate`", self.name))
                 })
             })
@@ -116,7 +116,7 @@ impl JobQueue for SqsQueue {
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             // A long poll waits up to 20 s for a message: its attempt may take that long, and more.
             .customize()
-            .config_override(Config::builder().timeout_config(crate::aws::timeouts_waiting(wait.min(MAX_WAIT))))
+            .config_override(Config::builder().timeout_config(crate::timeouts_waiting(wait.min(MAX_WAIT))))
             .send()
             .await
             .map_err(|e| sdk_error(&self.name, e))?;
@@ -129,7 +129,7 @@ impl JobQueue for SqsQueue {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1);
-                let sent_at = crate::jobs::sent_timestamp(
+                let sent_at = gatehouse::jobs::sent_timestamp(
                     m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp)).map(String::as_str),
                 );
                 match (m.message_id, m.receipt_handle) {

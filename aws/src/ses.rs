@@ -1,10 +1,10 @@
 //! Mail through Amazon SES v2.
 
-use crate::mail::{Mail, MailError, Mailer};
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use gatehouse::mail::{Mail, MailError, Mailer};
 
 pub struct SesMailer {
     client: Client,

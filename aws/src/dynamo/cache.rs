@@ -5,12 +5,12 @@
 //! which `expires_at` becomes).
 
 use super::{Cond, Item, LIVE, Table, Transacted, from_ms, key1, ms, n, s, secs};
-use crate::cache::{CacheStore, Hit, Hits, Once, check_hits, check_key};
-use crate::clock::{Timestamp, from_epoch_seconds, is_live};
-use crate::error::{StoreError, StoreResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use gatehouse::cache::{CacheStore, Hit, Hits, Once, check_hits, check_key};
+use gatehouse::clock::{Timestamp, from_epoch_seconds, is_live};
+use gatehouse::error::{StoreError, StoreResult};
 use serde_json::Value;
 use std::collections::HashMap;
 

@@ -5,18 +5,18 @@
 use super::{
     Cond, Item, LIVE, OwnMark, Table, Transacted, cancellation_codes, from_ms, n, opt_from_ms, opt_from_secs, s, secs,
 };
-use crate::clock::Timestamp;
-use crate::error::{StoreError, StoreResult};
-use crate::job_batches::{Batch, BatchOptions, BatchStore, Counted};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use gatehouse::clock::Timestamp;
+use gatehouse::error::{StoreError, StoreResult};
+use gatehouse::job_batches::{Batch, BatchOptions, BatchStore, Counted};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 const BATCH_SK: &str = "batch";
 
 /// How long a job's counted-mark is kept: longer than SQS keeps any message (14 days).
-const MARK_LIFETIME: crate::clock::Span = crate::clock::Span::days(15);
+const MARK_LIFETIME: gatehouse::clock::Span = gatehouse::clock::Span::days(15);
 #[derive(Serialize, Deserialize)]
 struct BatchItem {
     pk: String,
@@ -175,11 +175,15 @@ impl BatchStore for DynamoBatches {
         }
     }
 
-    async fn list(&self, limit: usize, after: Option<&crate::page::Cursor>) -> StoreResult<crate::page::Page<Batch>> {
+    async fn list(
+        &self,
+        limit: usize,
+        after: Option<&gatehouse::page::Cursor>,
+    ) -> StoreResult<gatehouse::page::Page<Batch>> {
         let now = self.t.now();
         self.t
             .query_page("by_created", ("list_pk", LIST_PK), limit, after, |item| {
-                Ok(Some(self.to_domain(item)?).filter(|b| crate::clock::is_live(b.expires_at, now)))
+                Ok(Some(self.to_domain(item)?).filter(|b| gatehouse::clock::is_live(b.expires_at, now)))
             })
             .await
     }
@@ -248,7 +252,7 @@ impl BatchStore for DynamoBatches {
                     Some(codes)
                         if codes.iter().any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict") =>
                     {
-                        let jitter = u64::from(crate::secret::random_bytes::<1>()[0]) % 20;
+                        let jitter = u64::from(gatehouse::secret::random_bytes::<1>()[0]) % 20;
                         tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
                     }
                     _ => return Err(self.t.err(e)),

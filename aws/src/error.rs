@@ -1,8 +1,8 @@
 //! The one mapping from an AWS SDK error to the store's error, for DynamoDB, SQS and SES alike
 //! (they share smithy's `SdkError`).
 
-use crate::error::StoreError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use gatehouse::error::StoreError;
 
 /// Maps an SDK error to the store's error: throttling, timeouts and 5xx are `Unavailable` (retry);
 /// a missing table says to run `migrate`; anything else is `Rejected`.

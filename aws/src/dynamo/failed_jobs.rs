@@ -4,11 +4,11 @@
 //! (retention).
 
 use super::{Item, Table, from_ms, key1, ms, opt_from_secs, secs};
-use crate::clock::is_live;
-use crate::error::StoreResult;
-use crate::failed_jobs::{FailedJob, FailedJobStore};
-use crate::page::{Cursor, Page};
 use async_trait::async_trait;
+use gatehouse::clock::is_live;
+use gatehouse::error::StoreResult;
+use gatehouse::failed_jobs::{FailedJob, FailedJobStore};
+use gatehouse::page::{Cursor, Page};
 use serde::{Deserialize, Serialize};
 
 const LIST_PK: &str = "failed";

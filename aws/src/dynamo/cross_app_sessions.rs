@@ -8,14 +8,14 @@ use super::credentials::{audit_entry, audit_ids, forget_audit};
 use super::{
     Cond, Item, LIVE, Table, Transacted, built, from_ms, from_secs, key1, ms, n, opt_from_ms, opt_from_secs, s, secs,
 };
-use crate::clock::{Timestamp, is_live};
-use crate::credentials::CredentialRef;
-use crate::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
-use crate::error::StoreResult;
-use crate::sessions::SessionKey;
-use crate::users::UserId;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use gatehouse::clock::{Timestamp, is_live};
+use gatehouse::credentials::CredentialRef;
+use gatehouse::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
+use gatehouse::error::StoreResult;
+use gatehouse::sessions::SessionKey;
+use gatehouse::users::UserId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -78,8 +78,8 @@ impl DynamoCrossApp {
         let register = Table {
             client: sessions.client.clone(),
             clock: sessions.clock.clone(),
-            name: format!("{prefix}{}", crate::schema::CREDENTIALS.logical),
-            def: crate::schema::CREDENTIALS,
+            name: format!("{prefix}{}", gatehouse::schema::CREDENTIALS.logical),
+            def: gatehouse::schema::CREDENTIALS,
         };
         Self { handoffs, sessions, register }
     }
@@ -100,9 +100,9 @@ impl DynamoCrossApp {
             credentials_version: i.cred_version,
             parent: i
                 .parent
-                .map(|p| CredentialRef::decode(&p).ok_or_else(|| crate::StoreError::corrupt(t, "parent")))
+                .map(|p| CredentialRef::decode(&p).ok_or_else(|| gatehouse::StoreError::corrupt(t, "parent")))
                 .transpose()?,
-            abilities: i.abilities.map(crate::personal_access_tokens::Abilities::new),
+            abilities: i.abilities.map(gatehouse::personal_access_tokens::Abilities::new),
             not_after: opt_from_ms(t, i.not_after)?,
         })
     }
@@ -201,9 +201,9 @@ impl CrossAppStore for DynamoCrossApp {
         match self.sessions.transact(items, 8).await? {
             Transacted::Done => Ok(()),
             Transacted::Refused(codes) => {
-                Err(crate::StoreError::Unavailable(format!("cross_app_sessions: recording refused: {codes:?}")))
+                Err(gatehouse::StoreError::Unavailable(format!("cross_app_sessions: recording refused: {codes:?}")))
             }
-            Transacted::Contended => Err(crate::StoreError::Unavailable(
+            Transacted::Contended => Err(gatehouse::StoreError::Unavailable(
                 "cross_app_sessions: recording kept conflicting with concurrent writes".into(),
             )),
         }

@@ -1,6 +1,6 @@
 //! Everything that talks to AWS, and the only folder that imports `aws_sdk_*` (a test checks it):
 //! the DynamoDB stores (one file per table), the SQS queue, the SES mailer, migrations, and the
-//! mapping of SDK errors to [`crate::StoreError`].
+//! mapping of SDK errors to [`gatehouse::StoreError`].
 
 pub mod dynamo;
 pub mod error;
@@ -9,69 +9,66 @@ pub mod migrations;
 pub mod ses;
 pub mod sqs;
 
-use crate::clock::Clock;
-use crate::config::Names;
-use crate::schema;
-use crate::stores::Stores;
 use dynamo::Table;
+use gatehouse::clock::Clock;
+use gatehouse::config::Names;
+use gatehouse::schema;
+use gatehouse::stores::Stores;
 use std::sync::Arc;
 use std::time::Duration;
 
-impl Stores {
-    /// DynamoDB and SQS, as the SDK configuration says (region, credentials, `AWS_ENDPOINT_URL`).
-    /// Makes no network call.
-    pub fn aws(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Self {
-        let queue = sqs::SqsQueue::new(
-            sqs::Client::new(sdk),
-            names.queue(schema::JOBS_QUEUE.logical),
-            names.jobs_queue_url.clone(),
-        );
-        Self::aws_with_queue(sdk, names, clock, Arc::new(queue))
-    }
+/// Every store on DynamoDB and the queue on SQS, as the SDK configuration says (region,
+/// credentials, `AWS_ENDPOINT_URL`). Makes no network call.
+pub fn stores(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Stores {
+    let queue = sqs::SqsQueue::new(
+        sqs::Client::new(sdk),
+        names.queue(schema::JOBS_QUEUE.logical),
+        names.jobs_queue_url.clone(),
+    );
+    stores_with_queue(sdk, names, clock, Arc::new(queue))
+}
 
-    /// DynamoDB alone, for a function that sends and receives no job (the token-check
-    /// authorizer only reads): its queue refuses every call ([`NoQueue`]), and its binary links
-    /// no SQS client (1.1 MB less; BENCHMARKS.md).
-    pub fn aws_without_queue(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Self {
-        Self::aws_with_queue(sdk, names, clock, Arc::new(NoQueue))
-    }
+/// DynamoDB alone, for a function that sends and receives no job (the token-check
+/// authorizer only reads): its queue refuses every call ([`NoQueue`]), and its binary links
+/// no SQS client (1.1 MB less; BENCHMARKS.md).
+pub fn stores_without_queue(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Stores {
+    stores_with_queue(sdk, names, clock, Arc::new(NoQueue))
+}
 
-    fn aws_with_queue(
-        sdk: &aws_config::SdkConfig,
-        names: &Names,
-        clock: Arc<dyn Clock>,
-        queue: Arc<dyn crate::jobs::JobQueue>,
-    ) -> Self {
-        let db = dynamo::Client::new(sdk);
-        let t = |def| Table::new(db.clone(), names, def, clock.clone());
-        let users_table = names.table(schema::USERS.logical);
-        let sessions = Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS), users_table.clone()));
-        let tokens = Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS), users_table));
-        let cross_app =
-            Arc::new(dynamo::DynamoCrossApp::new(t(schema::CROSS_APP_HANDOFFS), t(schema::CROSS_APP_SESSIONS)));
-        let credentials = Arc::new(dynamo::DynamoCredentials::new(
-            t(schema::CREDENTIALS),
-            names.table(schema::USERS.logical),
-            sessions.clone(),
-            tokens.clone(),
-            cross_app.clone(),
-        ));
-        Self {
-            users: Arc::new(dynamo::DynamoUsers::new(t(schema::USERS))),
-            sessions,
-            resets: Arc::new(dynamo::DynamoResets::new(t(schema::PASSWORD_RESET_TOKENS))),
-            tokens,
-            cache: Arc::new(dynamo::DynamoCache::new(t(schema::CACHE))),
-            locks: Arc::new(dynamo::DynamoLocks::new(t(schema::CACHE_LOCKS))),
-            batches: Arc::new(dynamo::DynamoBatches::new(t(schema::JOB_BATCHES))),
-            failed_jobs: Arc::new(dynamo::DynamoFailedJobs::new(t(schema::FAILED_JOBS))),
-            cross_app,
-            credentials,
-            job_runs: Arc::new(dynamo::DynamoJobRuns::new(t(schema::JOB_RUNS))),
-            queue,
-            clock,
-            backend: "dynamodb+sqs",
-        }
+fn stores_with_queue(
+    sdk: &aws_config::SdkConfig,
+    names: &Names,
+    clock: Arc<dyn Clock>,
+    queue: Arc<dyn gatehouse::jobs::JobQueue>,
+) -> Stores {
+    let db = dynamo::Client::new(sdk);
+    let t = |def| Table::new(db.clone(), names, def, clock.clone());
+    let users_table = names.table(schema::USERS.logical);
+    let sessions = Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS), users_table.clone()));
+    let tokens = Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS), users_table));
+    let cross_app = Arc::new(dynamo::DynamoCrossApp::new(t(schema::CROSS_APP_HANDOFFS), t(schema::CROSS_APP_SESSIONS)));
+    let credentials = Arc::new(dynamo::DynamoCredentials::new(
+        t(schema::CREDENTIALS),
+        names.table(schema::USERS.logical),
+        sessions.clone(),
+        tokens.clone(),
+        cross_app.clone(),
+    ));
+    Stores {
+        users: Arc::new(dynamo::DynamoUsers::new(t(schema::USERS))),
+        sessions,
+        resets: Arc::new(dynamo::DynamoResets::new(t(schema::PASSWORD_RESET_TOKENS))),
+        tokens,
+        cache: Arc::new(dynamo::DynamoCache::new(t(schema::CACHE))),
+        locks: Arc::new(dynamo::DynamoLocks::new(t(schema::CACHE_LOCKS))),
+        batches: Arc::new(dynamo::DynamoBatches::new(t(schema::JOB_BATCHES))),
+        failed_jobs: Arc::new(dynamo::DynamoFailedJobs::new(t(schema::FAILED_JOBS))),
+        cross_app,
+        credentials,
+        job_runs: Arc::new(dynamo::DynamoJobRuns::new(t(schema::JOB_RUNS))),
+        queue,
+        clock,
+        backend: "dynamodb+sqs",
     }
 }
 
@@ -124,28 +121,28 @@ pub fn timeouts_waiting(wait: Duration) -> aws_config::timeout::TimeoutConfig {
 /// What every Lambda function starts from: the configuration, the SDK configuration and the
 /// stores on AWS (with the wall clock), read from the environment once at cold start.
 pub struct Boot {
-    pub config: crate::Config,
+    pub config: gatehouse::Config,
     pub sdk: aws_config::SdkConfig,
-    pub stores: crate::Stores,
+    pub stores: gatehouse::Stores,
 }
 
 impl Boot {
-    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
-        Self::with_stores(crate::Stores::aws).await
+    pub async fn from_env() -> Result<Self, gatehouse::config::ConfigError> {
+        Self::with_stores(stores).await
     }
 
     /// [`Boot::from_env`] for a function that sends and receives no job: no SQS client
-    /// ([`Stores::aws_without_queue`]).
-    pub async fn without_queue_from_env() -> Result<Self, crate::config::ConfigError> {
-        Self::with_stores(crate::Stores::aws_without_queue).await
+    /// ([`stores_without_queue`]).
+    pub async fn without_queue_from_env() -> Result<Self, gatehouse::config::ConfigError> {
+        Self::with_stores(stores_without_queue).await
     }
 
     async fn with_stores(
         stores: fn(&aws_config::SdkConfig, &Names, Arc<dyn Clock>) -> Stores,
-    ) -> Result<Self, crate::config::ConfigError> {
-        let config = crate::Config::from_env()?;
+    ) -> Result<Self, gatehouse::config::ConfigError> {
+        let config = gatehouse::Config::from_env()?;
         let sdk = aws_sdk_config().await;
-        let stores = stores(&sdk, &config.names, Arc::new(crate::SystemClock));
+        let stores = stores(&sdk, &config.names, Arc::new(gatehouse::SystemClock));
         Ok(Self { config, sdk, stores })
     }
 }
@@ -155,14 +152,14 @@ impl Boot {
 pub struct NoQueue;
 
 impl NoQueue {
-    fn refuse<T>(&self) -> crate::error::StoreResult<T> {
-        Err(crate::error::StoreError::Rejected("this function was built without a job queue".into()))
+    fn refuse<T>(&self) -> gatehouse::error::StoreResult<T> {
+        Err(gatehouse::error::StoreError::Rejected("this function was built without a job queue".into()))
     }
 }
 
 #[async_trait::async_trait]
-impl crate::jobs::JobQueue for NoQueue {
-    async fn send(&self, _: &str, _: Duration) -> crate::error::StoreResult<String> {
+impl gatehouse::jobs::JobQueue for NoQueue {
+    async fn send(&self, _: &str, _: Duration) -> gatehouse::error::StoreResult<String> {
         self.refuse()
     }
     async fn receive(
@@ -170,16 +167,16 @@ impl crate::jobs::JobQueue for NoQueue {
         _: u32,
         _: Duration,
         _: Option<Duration>,
-    ) -> crate::error::StoreResult<Vec<crate::jobs::QueueMessage>> {
+    ) -> gatehouse::error::StoreResult<Vec<gatehouse::jobs::QueueMessage>> {
         self.refuse()
     }
-    async fn change_visibility(&self, _: &str, _: Duration) -> crate::error::StoreResult<()> {
+    async fn change_visibility(&self, _: &str, _: Duration) -> gatehouse::error::StoreResult<()> {
         self.refuse()
     }
-    async fn delete(&self, _: &str) -> crate::error::StoreResult<()> {
+    async fn delete(&self, _: &str) -> gatehouse::error::StoreResult<()> {
         self.refuse()
     }
-    async fn approximate_len(&self) -> crate::error::StoreResult<u64> {
+    async fn approximate_len(&self) -> gatehouse::error::StoreResult<u64> {
         self.refuse()
     }
 }
@@ -192,8 +189,8 @@ pub use sqs::Client as SqsClient;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::StoreError;
-    use crate::jobs::JobQueue;
+    use gatehouse::error::StoreError;
+    use gatehouse::jobs::JobQueue;
 
     #[tokio::test]
     async fn a_function_without_a_queue_refuses_every_queue_call() {

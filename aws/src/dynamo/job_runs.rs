@@ -2,11 +2,11 @@
 //! TTL on `expires_at`.
 
 use super::{Cond, Item, OwnMark, Table, from_ms, key1, ms, n, s, secs};
-use crate::clock::{Timestamp, from_epoch_seconds};
-use crate::error::{StoreError, StoreResult};
-use crate::job_runs::{Claim, Claimant, JobRunStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use gatehouse::clock::{Timestamp, from_epoch_seconds};
+use gatehouse::error::{StoreError, StoreResult};
+use gatehouse::job_runs::{Claim, Claimant, JobRunStore};
 
 pub struct DynamoJobRuns {
     t: Table,

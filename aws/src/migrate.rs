@@ -1,10 +1,7 @@
 //! `migrate` and `migrate status`: make the deployment's tables and queues match
-//! [`crate::schema`], idempotently, and report what exists, what is missing and what differs.
+//! [`gatehouse::schema`], idempotently, and report what exists, what is missing and what differs.
 
-use crate::aws::error::sdk_error;
-use crate::config::Names;
-use crate::error::{StoreError, StoreResult};
-use crate::schema::{IndexDef, JOBS_QUEUE, KeyAttr, QueueDef, TABLES, TableDef};
+use crate::error::sdk_error;
 use aws_sdk_dynamodb::Client as Dynamo;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
@@ -13,6 +10,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::Client as Sqs;
 use aws_sdk_sqs::types::QueueAttributeName;
+use gatehouse::config::Names;
+use gatehouse::error::{StoreError, StoreResult};
+use gatehouse::schema::{IndexDef, JOBS_QUEUE, KeyAttr, QueueDef, TABLES, TableDef};
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
@@ -63,8 +63,8 @@ pub fn changed_anything(report: &[Resource]) -> bool {
 
 fn scalar(k: KeyAttr) -> ScalarAttributeType {
     match k.ty {
-        crate::schema::AttrType::S => ScalarAttributeType::S,
-        crate::schema::AttrType::N => ScalarAttributeType::N,
+        gatehouse::schema::AttrType::S => ScalarAttributeType::S,
+        gatehouse::schema::AttrType::N => ScalarAttributeType::N,
     }
 }
 

@@ -3,7 +3,7 @@
 //! `up` (the pending ones, in order, as one batch), `rollback` (the last batch, or the last N
 //! migrations, in reverse) and a lock so that concurrent runs take turns.
 //!
-//! Migration 1 is the whole current schema ([`crate::schema`], made by [`migrate::migrate`]:
+//! Migration 1 is the whole current schema ([`gatehouse::schema`], made by [`migrate::migrate`]:
 //! idempotent, so a deployment that ran the old desired-state `migrate` records it as run without
 //! changing anything). Later index, TTL or backfill changes are new migrations.
 //!
@@ -12,16 +12,16 @@
 //! (unless `force`), has deletion protection (turn it off on purpose first), or belongs to a
 //! CloudFormation stack (the stack owns it).
 
-use crate::aws::error::sdk_error;
-use crate::aws::migrate;
-use crate::config::Names;
-use crate::error::{StoreError, StoreResult};
-use crate::schema::{JOBS_QUEUE, TABLES};
+use crate::error::sdk_error;
+use crate::migrate;
 use aws_sdk_dynamodb::Client as Dynamo;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use aws_sdk_sqs::Client as Sqs;
+use gatehouse::config::Names;
+use gatehouse::error::{StoreError, StoreResult};
+use gatehouse::schema::{JOBS_QUEUE, TABLES};
 use std::time::Duration;
 
 /// The tag CloudFormation puts on what a stack owns.
@@ -41,7 +41,7 @@ pub struct Migration {
 
 #[derive(Debug, Clone, Copy)]
 enum Step {
-    /// The tables and queues of [`crate::schema`].
+    /// The tables and queues of [`gatehouse::schema`].
     Schema,
     /// `job_batches.by_created` (for `queue:batches`), and the backfill of its keys on the
     /// batches written before it.
@@ -125,7 +125,7 @@ impl<'a> Migrator<'a> {
     }
 
     fn batches_table(&self) -> String {
-        self.names.table(crate::schema::JOB_BATCHES.logical)
+        self.names.table(gatehouse::schema::JOB_BATCHES.logical)
     }
 
     /// Sets `list_pk`/`list_sk` on batch items written before `by_created` existed.
@@ -149,7 +149,7 @@ impl<'a> Migrator<'a> {
                 let (Some(pk), Some(created)) = (item_str(item, "pk"), created) else {
                     return Err(StoreError::corrupt(&name, "a batch item without pk or created_at"));
                 };
-                let list_sk = crate::page::newest_first_key(created, &pk);
+                let list_sk = gatehouse::page::newest_first_key(created, &pk);
                 let r = self
                     .db
                     .update_item()
@@ -158,10 +158,7 @@ impl<'a> Migrator<'a> {
                     .key("sk", AttributeValue::S("batch".into()))
                     .update_expression("SET list_pk = :l, list_sk = :s")
                     .condition_expression("attribute_exists(pk)")
-                    .expression_attribute_values(
-                        ":l",
-                        AttributeValue::S(crate::aws::dynamo::job_batches::LIST_PK.into()),
-                    )
+                    .expression_attribute_values(":l", AttributeValue::S(crate::dynamo::job_batches::LIST_PK.into()))
                     .expression_attribute_values(":s", AttributeValue::S(list_sk))
                     .send()
                     .await;
@@ -340,7 +337,7 @@ impl<'a> Migrator<'a> {
                 .item("pk", AttributeValue::S(format!("migration#{}", m.id)))
                 .item("name", AttributeValue::S(m.label()))
                 .item("batch", AttributeValue::N(batch.to_string()))
-                .item("ran_at", AttributeValue::S(crate::clock::rfc3339(chrono::Utc::now())))
+                .item("ran_at", AttributeValue::S(gatehouse::clock::rfc3339(chrono::Utc::now())))
                 // Recorded once: two runs overlapping past the lock's lease fail loudly here.
                 .condition_expression("attribute_not_exists(pk)")
                 .send()
@@ -533,8 +530,8 @@ impl<'a> Migrator<'a> {
                         "queue {name} belongs to the CloudFormation stack {stack}: delete it with the stack"
                     )));
                 }
-                let queue = crate::aws::sqs::SqsQueue::new(self.sqs.clone(), name.clone(), Some(url.clone()));
-                let held = crate::jobs::JobQueue::approximate_len(&queue).await?;
+                let queue = crate::sqs::SqsQueue::new(self.sqs.clone(), name.clone(), Some(url.clone()));
+                let held = gatehouse::jobs::JobQueue::approximate_len(&queue).await?;
                 if held > 0 && !force {
                     return Ok(Some(format!("queue {name} holds {held} message(s) (--force deletes them with it)")));
                 }

@@ -2,11 +2,11 @@
 //! release are single conditional writes on the owner, so a lock is never freed by a non-owner.
 
 use super::{Cond, LIVE, Table, key1, n, s, secs};
-use crate::cache_locks::{LockOwner, LockStore};
-use crate::clock::{Timestamp, from_epoch_seconds, is_live};
-use crate::error::{StoreError, StoreResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use gatehouse::cache_locks::{LockOwner, LockStore};
+use gatehouse::clock::{Timestamp, from_epoch_seconds, is_live};
+use gatehouse::error::{StoreError, StoreResult};
 
 pub struct DynamoLocks {
     t: Table,

@@ -5,11 +5,11 @@
 //! token gone, and a reset that spent it and then failed can give it back.
 
 use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, s, secs};
-use crate::clock::Timestamp;
-use crate::email::Email;
-use crate::error::{StoreError, StoreResult};
-use crate::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
 use async_trait::async_trait;
+use gatehouse::clock::Timestamp;
+use gatehouse::email::Email;
+use gatehouse::error::{StoreError, StoreResult};
+use gatehouse::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
