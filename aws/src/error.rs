@@ -2,7 +2,7 @@
 //! (they share smithy's `SdkError`).
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use gatehouse::error::StoreError;
+use gatehouse::values::error::StoreError;
 
 /// Maps an SDK error to the store's error: throttling, timeouts and 5xx are `Unavailable` (retry);
 /// a missing table says to run `migrate`; anything else is `Rejected`.

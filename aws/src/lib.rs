@@ -10,10 +10,10 @@ pub mod ses;
 pub mod sqs;
 
 use dynamo::Table;
-use gatehouse::clock::Clock;
 use gatehouse::config::Names;
 use gatehouse::schema;
 use gatehouse::stores::Stores;
+use gatehouse::values::clock::Clock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ fn stores_with_queue(
     sdk: &aws_config::SdkConfig,
     names: &Names,
     clock: Arc<dyn Clock>,
-    queue: Arc<dyn gatehouse::jobs::JobQueue>,
+    queue: Arc<dyn gatehouse::tables::jobs::JobQueue>,
 ) -> Stores {
     let db = dynamo::Client::new(sdk);
     let t = |def| Table::new(db.clone(), names, def, clock.clone());
@@ -152,14 +152,14 @@ impl Boot {
 pub struct NoQueue;
 
 impl NoQueue {
-    fn refuse<T>(&self) -> gatehouse::error::StoreResult<T> {
-        Err(gatehouse::error::StoreError::Rejected("this function was built without a job queue".into()))
+    fn refuse<T>(&self) -> gatehouse::values::error::StoreResult<T> {
+        Err(gatehouse::values::error::StoreError::Rejected("this function was built without a job queue".into()))
     }
 }
 
 #[async_trait::async_trait]
-impl gatehouse::jobs::JobQueue for NoQueue {
-    async fn send(&self, _: &str, _: Duration) -> gatehouse::error::StoreResult<String> {
+impl gatehouse::tables::jobs::JobQueue for NoQueue {
+    async fn send(&self, _: &str, _: Duration) -> gatehouse::values::error::StoreResult<String> {
         self.refuse()
     }
     async fn receive(
@@ -167,16 +167,16 @@ impl gatehouse::jobs::JobQueue for NoQueue {
         _: u32,
         _: Duration,
         _: Option<Duration>,
-    ) -> gatehouse::error::StoreResult<Vec<gatehouse::jobs::QueueMessage>> {
+    ) -> gatehouse::values::error::StoreResult<Vec<gatehouse::tables::jobs::QueueMessage>> {
         self.refuse()
     }
-    async fn change_visibility(&self, _: &str, _: Duration) -> gatehouse::error::StoreResult<()> {
+    async fn change_visibility(&self, _: &str, _: Duration) -> gatehouse::values::error::StoreResult<()> {
         self.refuse()
     }
-    async fn delete(&self, _: &str) -> gatehouse::error::StoreResult<()> {
+    async fn delete(&self, _: &str) -> gatehouse::values::error::StoreResult<()> {
         self.refuse()
     }
-    async fn approximate_len(&self) -> gatehouse::error::StoreResult<u64> {
+    async fn approximate_len(&self) -> gatehouse::values::error::StoreResult<u64> {
         self.refuse()
     }
 }
@@ -189,8 +189,8 @@ pub use sqs::Client as SqsClient;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::error::StoreError;
-    use gatehouse::jobs::JobQueue;
+    use gatehouse::tables::jobs::JobQueue;
+    use gatehouse::values::error::StoreError;
 
     #[tokio::test]
     async fn a_function_without_a_queue_refuses_every_queue_call() {

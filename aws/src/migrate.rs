@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::Client as Sqs;
 use aws_sdk_sqs::types::QueueAttributeName;
 use gatehouse::config::Names;
-use gatehouse::error::{StoreError, StoreResult};
 use gatehouse::schema::{IndexDef, JOBS_QUEUE, KeyAttr, QueueDef, TABLES, TableDef};
+use gatehouse::values::error::{StoreError, StoreResult};
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;

@@ -20,8 +20,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::Client as Sqs;
 use gatehouse::config::Names;
-use gatehouse::error::{StoreError, StoreResult};
 use gatehouse::schema::{JOBS_QUEUE, TABLES};
+use gatehouse::values::error::{StoreError, StoreResult};
 use std::time::Duration;
 
 /// The tag CloudFormation puts on what a stack owns.
@@ -149,7 +149,7 @@ impl<'a> Migrator<'a> {
                 let (Some(pk), Some(created)) = (item_str(item, "pk"), created) else {
                     return Err(StoreError::corrupt(&name, "a batch item without pk or created_at"));
                 };
-                let list_sk = gatehouse::page::newest_first_key(created, &pk);
+                let list_sk = gatehouse::values::pagination::newest_first_key(created, &pk);
                 let r = self
                     .db
                     .update_item()
@@ -337,7 +337,7 @@ impl<'a> Migrator<'a> {
                 .item("pk", AttributeValue::S(format!("migration#{}", m.id)))
                 .item("name", AttributeValue::S(m.label()))
                 .item("batch", AttributeValue::N(batch.to_string()))
-                .item("ran_at", AttributeValue::S(gatehouse::clock::rfc3339(chrono::Utc::now())))
+                .item("ran_at", AttributeValue::S(gatehouse::values::clock::rfc3339(chrono::Utc::now())))
                 // Recorded once: two runs overlapping past the lock's lease fail loudly here.
                 .condition_expression("attribute_not_exists(pk)")
                 .send()
@@ -531,7 +531,7 @@ impl<'a> Migrator<'a> {
                     )));
                 }
                 let queue = crate::sqs::SqsQueue::new(self.sqs.clone(), name.clone(), Some(url.clone()));
-                let held = gatehouse::jobs::JobQueue::approximate_len(&queue).await?;
+                let held = gatehouse::tables::jobs::JobQueue::approximate_len(&queue).await?;
                 if held > 0 && !force {
                     return Ok(Some(format!("queue {name} holds {held} message(s) (--force deletes them with it)")));
                 }

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 pub use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::Config;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use gatehouse::error::{StoreError, StoreResult};
-use gatehouse::jobs::{JobQueue, QueueMessage, check_send};
+use gatehouse::tables::jobs::{JobQueue, QueueMessage, check_send};
+use gatehouse::values::error::{StoreError, StoreResult};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -129,7 +129,7 @@ impl JobQueue for SqsQueue {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1);
-                let sent_at = gatehouse::jobs::sent_timestamp(
+                let sent_at = gatehouse::tables::jobs::sent_timestamp(
                     m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp)).map(String::as_str),
                 );
                 match (m.message_id, m.receipt_handle) {

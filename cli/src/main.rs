@@ -7,8 +7,8 @@ mod users;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use gatehouse::page::Cursor;
 use gatehouse::queue::{Dispatcher, retry_failed};
+use gatehouse::values::pagination::Cursor;
 use gatehouse::{Config, Stores, SystemClock};
 use gatehouse_aws::migrate;
 use gatehouse_aws::{DynamoClient, SqsClient};
@@ -250,15 +250,15 @@ fn next_cursor(next: &Option<Cursor>) -> Option<&str> {
 }
 
 /// A batch's fields for `--json` (`queue:batches`, and `queue:batch` with more).
-fn batch_json(b: &gatehouse::job_batches::Batch) -> serde_json::Value {
-    let when = |t: Option<gatehouse::Timestamp>| t.map(gatehouse::clock::rfc3339);
+fn batch_json(b: &gatehouse::tables::job_batches::Batch) -> serde_json::Value {
+    let when = |t: Option<gatehouse::Timestamp>| t.map(gatehouse::values::clock::rfc3339);
     serde_json::json!({
         "id": b.id,
         "name": b.name,
         "total_jobs": b.total_jobs,
         "pending_jobs": b.pending_jobs,
         "failed_jobs": b.failed_jobs,
-        "created_at": gatehouse::clock::rfc3339(b.created_at),
+        "created_at": gatehouse::values::clock::rfc3339(b.created_at),
         "cancelled_at": when(b.cancelled_at),
         "finished_at": when(b.finished_at),
     })
@@ -358,12 +358,12 @@ async fn operate(operation: Operation) -> Result<()> {
                     .items
                     .iter()
                     .map(|j| {
-                        let payload = gatehouse::jobs::JobPayload::from_body(&j.payload).ok();
+                        let payload = gatehouse::tables::jobs::JobPayload::from_body(&j.payload).ok();
                         serde_json::json!({
                             "uuid": j.uuid,
                             "job": payload.map(|p| p.display_name),
                             "queue": j.queue,
-                            "failed_at": gatehouse::clock::rfc3339(j.failed_at),
+                            "failed_at": gatehouse::values::clock::rfc3339(j.failed_at),
                             "exception": j.exception,
                         })
                     })
@@ -375,14 +375,14 @@ async fn operate(operation: Operation) -> Result<()> {
             }
             println!("{:<38} {:<20} {:<28} exception", "uuid", "failed at", "job");
             for j in &page.items {
-                let name = gatehouse::jobs::JobPayload::from_body(&j.payload)
+                let name = gatehouse::tables::jobs::JobPayload::from_body(&j.payload)
                     .map(|p| p.display_name)
                     .unwrap_or_else(|_| "(undecodable)".into());
                 let first_line = j.exception.lines().next().unwrap_or("");
                 println!(
                     "{:<38} {:<20} {:<28} {}",
                     j.uuid,
-                    gatehouse::clock::rfc3339(j.failed_at),
+                    gatehouse::values::clock::rfc3339(j.failed_at),
                     truncate(&name, 28),
                     truncate(first_line, 80)
                 );
@@ -411,7 +411,7 @@ async fn operate(operation: Operation) -> Result<()> {
             };
             if !user.two_factor.enabled() && user.two_factor.sealed_secret.is_none() && user.passkeys.is_empty() {
                 println!("User {} has no second factor; nothing to do.", user.id);
-            } else if gatehouse::two_factor::reset(&stores, &dispatcher, &user).await? {
+            } else if gatehouse::services::two_factor::reset(&stores, &dispatcher, &user).await? {
                 println!("Two-factor authentication reset for user {}; they are told by mail.", user.id);
             }
         }
@@ -506,7 +506,7 @@ async fn operate(operation: Operation) -> Result<()> {
                     "{:<38} {:<20} {:<20} {:>7} {:>7} {:>7}  {state}",
                     b.id,
                     truncate(&b.name, 20),
-                    gatehouse::clock::rfc3339(b.created_at),
+                    gatehouse::values::clock::rfc3339(b.created_at),
                     b.total_jobs,
                     b.pending_jobs,
                     b.failed_jobs

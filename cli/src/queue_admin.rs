@@ -2,8 +2,8 @@
 //! there, moving it back) and the queue's health for cron or CI (`queue:monitor`).
 
 use anyhow::{Result, bail};
-use gatehouse::dead_letters::{self, DeadLetter};
 use gatehouse::queue::Dispatcher;
+use gatehouse::queue::dead_letters::{self, DeadLetter};
 use gatehouse_aws::sqs::{QueueDepth, SqsQueue};
 use serde::Serialize;
 

@@ -272,11 +272,13 @@ mod tests {
             .flat_map(|r| r.abilities().iter().map(move |a| (r.key(), *a)))
             .collect();
         tables.sort();
-        let mut own: Vec<(String, &str)> =
-            gatehouse::personal_access_tokens::OWN_ROUTE_ABILITIES.iter().map(|(r, a)| ((*r).to_owned(), *a)).collect();
+        let mut own: Vec<(String, &str)> = gatehouse::tables::personal_access_tokens::OWN_ROUTE_ABILITIES
+            .iter()
+            .map(|(r, a)| ((*r).to_owned(), *a))
+            .collect();
         own.sort();
         assert_eq!(tables, own);
-        let authorizer = gatehouse::access::RouteAbilities::parse("").unwrap();
+        let authorizer = gatehouse::services::access::RouteAbilities::parse("").unwrap();
         for (route, ability) in &own {
             assert_eq!(authorizer.for_route(route), [ability.to_string()], "{route}");
         }

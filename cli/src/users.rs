@@ -3,8 +3,8 @@
 
 use anyhow::{Result, bail};
 use gatehouse::Stores;
-use gatehouse::credentials::{Revocation, revoke};
-use gatehouse::users::{CredentialChange, User};
+use gatehouse::tables::credentials::{Revocation, revoke};
+use gatehouse::tables::users::{CredentialChange, User};
 use serde::Serialize;
 
 /// What `user:show` prints: ids, times, flags and counts; never a hash, secret or token.
@@ -38,7 +38,7 @@ pub async fn find(stores: &Stores, email: &str) -> Result<User> {
 /// `user:show`: the account, and how many live sessions and tokens it has.
 pub async fn show(stores: &Stores, user: &User) -> Result<UserReport> {
     let sessions = stores.sessions.list_for_user(&user.id).await?.len();
-    let owner = gatehouse::personal_access_tokens::Tokenable::user(&user.id);
+    let owner = gatehouse::tables::personal_access_tokens::Tokenable::user(&user.id);
     let mut tokens = 0;
     let mut cursor = None;
     loop {
@@ -102,7 +102,7 @@ async fn move_on(stores: &Stores, email: &str, disable: Option<bool>, reason: &s
 /// every session, token, handoff and cross-app session revoked. Idempotent: run again, it
 /// revokes again (what a failed run left).
 pub async fn disable(stores: &Stores, email: &str) -> Result<usize> {
-    move_on(stores, email, Some(true), gatehouse::credentials::reasons::ACCOUNT_DISABLED).await
+    move_on(stores, email, Some(true), gatehouse::tables::credentials::reasons::ACCOUNT_DISABLED).await
 }
 
 /// `user:enable`: sign-in allowed again; nothing revoked is restored. `false` when the user was
@@ -121,5 +121,5 @@ pub async fn enable(stores: &Stores, email: &str) -> Result<bool> {
 
 /// `user:sign-out-everywhere`: every credential revoked, the account left usable.
 pub async fn sign_out_everywhere(stores: &Stores, email: &str) -> Result<usize> {
-    move_on(stores, email, None, gatehouse::credentials::reasons::SIGNED_OUT_BY_OPERATOR).await
+    move_on(stores, email, None, gatehouse::tables::credentials::reasons::SIGNED_OUT_BY_OPERATOR).await
 }

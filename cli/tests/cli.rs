@@ -1,6 +1,6 @@
 //! The `gatehouse` binary against the emulator.
 
-use gatehouse::failed_jobs::FailedJob;
+use gatehouse::tables::failed_jobs::FailedJob;
 use std::process::{Command, Output};
 
 fn gatehouse(prefix: &str, args: &[&str]) -> Output {
@@ -39,9 +39,9 @@ async fn migrate_status_migrate_and_the_failed_job_commands() {
     let stores = gatehouse_aws::stores(&sdk, &names, std::sync::Arc::new(gatehouse::SystemClock));
     let now = chrono::Utc::now();
     for uuid in ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"] {
-        let payload = gatehouse::jobs::JobPayload {
+        let payload = gatehouse::tables::jobs::JobPayload {
             uuid: uuid.into(),
-            ..gatehouse::jobs::JobPayload::new("Flaky", serde_json::json!({}))
+            ..gatehouse::tables::jobs::JobPayload::new("Flaky", serde_json::json!({}))
         };
         let job = FailedJob {
             uuid: uuid.into(),
@@ -149,7 +149,7 @@ async fn a_dead_lettered_job_is_listed_redriven_and_then_processed() {
     for _ in 0..40 {
         let got = queue.receive(1, Duration::from_secs(1), Some(Duration::ZERO)).await.unwrap();
         match got.first() {
-            Some(m) => uuid = Some(gatehouse::jobs::JobPayload::from_body(&m.body).unwrap().uuid),
+            Some(m) => uuid = Some(gatehouse::tables::jobs::JobPayload::from_body(&m.body).unwrap().uuid),
             None => break,
         }
     }
@@ -213,7 +213,7 @@ async fn a_dead_lettered_job_is_listed_redriven_and_then_processed() {
 /// unknown batch a one-line error, and `queue:failed --json`.
 #[tokio::test]
 async fn the_batch_commands_show_and_cancel_a_batch() {
-    use gatehouse::job_batches::{Batch, BatchOptions};
+    use gatehouse::tables::job_batches::{Batch, BatchOptions};
     use gatehouse_tests::http::TestApp;
     let t = TestApp::aws(&[]).await;
     let prefix = t.env.aws.as_ref().expect("the emulator").names.table_prefix.clone();

@@ -2,9 +2,9 @@
 //! in one place.
 
 use gatehouse::StoreError;
-use gatehouse::auth::AuthError;
-use gatehouse::cross_app::CrossAppError;
-use gatehouse::token_issuer::IssueError;
+use gatehouse::services::auth::AuthError;
+use gatehouse::services::cross_app::CrossAppError;
+use gatehouse::services::token_issuer::IssueError;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -207,9 +207,9 @@ impl From<AuthError> for ApiError {
     }
 }
 
-impl From<gatehouse::email_verification::VerifyError> for ApiError {
-    fn from(e: gatehouse::email_verification::VerifyError) -> Self {
-        use gatehouse::email_verification::VerifyError;
+impl From<gatehouse::services::email_verification::VerifyError> for ApiError {
+    fn from(e: gatehouse::services::email_verification::VerifyError) -> Self {
+        use gatehouse::services::email_verification::VerifyError;
         match e {
             // 403 as Laravel's signed-URL check answers; one code for every kind of bad link.
             VerifyError::InvalidLink => {
@@ -230,9 +230,9 @@ impl From<gatehouse::email_verification::VerifyError> for ApiError {
     }
 }
 
-impl From<gatehouse::email_verification::ResendError> for ApiError {
-    fn from(e: gatehouse::email_verification::ResendError) -> Self {
-        use gatehouse::email_verification::ResendError;
+impl From<gatehouse::services::email_verification::ResendError> for ApiError {
+    fn from(e: gatehouse::services::email_verification::ResendError) -> Self {
+        use gatehouse::services::email_verification::ResendError;
         match e {
             ResendError::Auth(a) => a.into(),
             ResendError::Dispatch(d) => {
@@ -243,9 +243,9 @@ impl From<gatehouse::email_verification::ResendError> for ApiError {
     }
 }
 
-impl From<gatehouse::email_change::RequestError> for ApiError {
-    fn from(e: gatehouse::email_change::RequestError) -> Self {
-        use gatehouse::email_change::RequestError;
+impl From<gatehouse::services::email_change::RequestError> for ApiError {
+    fn from(e: gatehouse::services::email_change::RequestError) -> Self {
+        use gatehouse::services::email_change::RequestError;
         match e {
             RequestError::SameAddress => ApiError::field("email", "is already your address"),
             RequestError::Auth(a) => a.into(),
@@ -257,10 +257,10 @@ impl From<gatehouse::email_change::RequestError> for ApiError {
     }
 }
 
-impl From<gatehouse::email_change::ConfirmError> for ApiError {
-    fn from(e: gatehouse::email_change::ConfirmError) -> Self {
-        use gatehouse::email_change::ConfirmError;
-        use gatehouse::email_verification::VerifyError;
+impl From<gatehouse::services::email_change::ConfirmError> for ApiError {
+    fn from(e: gatehouse::services::email_change::ConfirmError) -> Self {
+        use gatehouse::services::email_change::ConfirmError;
+        use gatehouse::services::email_verification::VerifyError;
         match e {
             ConfirmError::Taken => ApiError::new(
                 StatusCode::CONFLICT,
@@ -283,9 +283,9 @@ impl From<gatehouse::email_change::ConfirmError> for ApiError {
     }
 }
 
-impl From<gatehouse::two_factor::TwoFactorError> for ApiError {
-    fn from(e: gatehouse::two_factor::TwoFactorError) -> Self {
-        use gatehouse::two_factor::TwoFactorError;
+impl From<gatehouse::services::two_factor::TwoFactorError> for ApiError {
+    fn from(e: gatehouse::services::two_factor::TwoFactorError) -> Self {
+        use gatehouse::services::two_factor::TwoFactorError;
         match e {
             TwoFactorError::AlreadyEnabled => ApiError::new(
                 StatusCode::CONFLICT,
@@ -319,9 +319,9 @@ impl From<gatehouse::two_factor::TwoFactorError> for ApiError {
     }
 }
 
-impl From<gatehouse::passkeys::PasskeyError> for ApiError {
-    fn from(e: gatehouse::passkeys::PasskeyError) -> Self {
-        use gatehouse::passkeys::PasskeyError;
+impl From<gatehouse::services::passkeys::PasskeyError> for ApiError {
+    fn from(e: gatehouse::services::passkeys::PasskeyError) -> Self {
+        use gatehouse::services::passkeys::PasskeyError;
         match e {
             PasskeyError::InvalidCeremony => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

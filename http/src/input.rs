@@ -3,9 +3,9 @@
 
 use crate::ApiError;
 use gatehouse::Email;
-use gatehouse::auth::ClientMeta;
-use gatehouse::password::{NewPassword, PasswordAttempt, PasswordContext, PasswordError, PasswordPolicy};
-use gatehouse::users::DisplayName;
+use gatehouse::services::auth::ClientMeta;
+use gatehouse::tables::users::DisplayName;
+use gatehouse::values::password::{NewPassword, PasswordAttempt, PasswordContext, PasswordError, PasswordPolicy};
 use lambda_http::http::header;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};

@@ -19,10 +19,10 @@ pub use route::{
 pub use gatehouse as __gatehouse;
 pub use lambda_http;
 
-use gatehouse::access::{Access, Principal};
-use gatehouse::auth::Auth;
 use gatehouse::config::SessionConfig;
-use gatehouse::sessions::SessionId;
+use gatehouse::services::access::{Access, Principal};
+use gatehouse::services::auth::Auth;
+use gatehouse::tables::sessions::SessionId;
 use gatehouse::{Config, Stores};
 use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -40,7 +40,7 @@ pub struct App {
 
 impl App {
     /// Builds the argon2 machinery (and hashes the dummy password once).
-    pub fn new(config: Config, stores: Stores) -> Result<Self, gatehouse::password::HashError> {
+    pub fn new(config: Config, stores: Stores) -> Result<Self, gatehouse::values::password::HashError> {
         let config = Arc::new(config);
         let access = Access::new(stores.clone(), config.clone());
         let auth = Auth::new(access.clone())?;
@@ -80,7 +80,7 @@ impl App {
         }
         match self.access.unmet(&self.config.route_abilities, route_key, &p).await?.as_deref() {
             None => Ok(p),
-            Some(gatehouse::access::VERIFIED) => Err(ApiError::email_unverified()),
+            Some(gatehouse::services::access::VERIFIED) => Err(ApiError::email_unverified()),
             Some(a) => Err(lacks(a)),
         }
     }

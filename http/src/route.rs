@@ -3,10 +3,10 @@
 //! template test and the OpenAPI document's paths.
 
 use crate::{ApiError, App, Fields, client_meta, json_object, request_id};
-use gatehouse::access::{Principal, VERIFIED};
-use gatehouse::auth::ClientMeta;
-use gatehouse::sessions::SessionRecord;
-use gatehouse::users::UserId;
+use gatehouse::services::access::{Principal, VERIFIED};
+use gatehouse::services::auth::ClientMeta;
+use gatehouse::tables::sessions::SessionRecord;
+use gatehouse::tables::users::UserId;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Map, Value};
 use std::future::Future;
@@ -130,12 +130,12 @@ impl<'a> Call<'a> {
 
     /// The session cookie's value as an id, whatever became of its session (after the Origin
     /// rule of cookie state changes): for a retry that finishes what this session began
-    /// ([`gatehouse::auth::Auth::resume_own_change`]). `None` without one.
-    pub fn session_id(&self) -> Result<Option<gatehouse::sessions::SessionId>, ApiError> {
+    /// ([`gatehouse::services::auth::Auth::resume_own_change`]). `None` without one.
+    pub fn session_id(&self) -> Result<Option<gatehouse::tables::sessions::SessionId>, ApiError> {
         let app = self.app;
         let Some(cookie) = crate::cookie(self.req, &app.config.session.cookie_name) else { return Ok(None) };
         crate::check_origin(self.req, &app.config.session)?;
-        Ok(gatehouse::sessions::SessionId::parse(&cookie))
+        Ok(gatehouse::tables::sessions::SessionId::parse(&cookie))
     }
 
     /// The `n`th `{…}` path parameter (routes without one never ask).
@@ -237,7 +237,7 @@ pub async fn dispatch(app: &App, routes: &[Route], req: Request) -> Response<Bod
     .await
 }
 
-/// Runs `handle` on `req` within the invocation's deadline (`gatehouse::deadline`): past its
+/// Runs `handle` on `req` within the invocation's deadline (`gatehouse::values::deadline`): past its
 /// budget the client gets the API's 503 `unavailable` with `Retry-After: 1` instead of Lambda's
 /// bare timeout. Outside Lambda (no invocation context) the handler runs to its end.
 pub async fn within_deadline<F>(req: Request, handle: impl FnOnce(Request) -> F) -> Response<Body>
@@ -246,7 +246,7 @@ where
 {
     let deadline = req.lambda_context_ref().map(|c| c.deadline());
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    match gatehouse::deadline::within(deadline, handle(req)).await {
+    match gatehouse::values::deadline::within(deadline, handle(req)).await {
         Some(resp) => resp,
         None => {
             tracing::warn!(%method, %path, "request gave up at its deadline");

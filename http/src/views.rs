@@ -1,10 +1,10 @@
 //! What the API answers: one struct per response body, built from domain values. A view never
 //! holds a secret it was not made to show once (a new token's plaintext, a handoff token).
 
-use gatehouse::clock::rfc3339;
-use gatehouse::personal_access_tokens::PersonalAccessToken;
-use gatehouse::sessions::{SessionKey, SessionRecord};
-use gatehouse::users::User;
+use gatehouse::tables::personal_access_tokens::PersonalAccessToken;
+use gatehouse::tables::sessions::{SessionKey, SessionRecord};
+use gatehouse::tables::users::User;
+use gatehouse::values::clock::rfc3339;
 use serde::Serialize;
 
 /// The public view of a user: never the hash, never the remember token.
@@ -158,8 +158,8 @@ pub struct NewTokenView {
     pub expires_at: Option<String>,
 }
 
-impl From<gatehouse::token_issuer::NewToken> for NewTokenView {
-    fn from(t: gatehouse::token_issuer::NewToken) -> Self {
+impl From<gatehouse::services::token_issuer::NewToken> for NewTokenView {
+    fn from(t: gatehouse::services::token_issuer::NewToken) -> Self {
         Self {
             token: t.plain.expose(),
             id: t.record.id.as_str().to_owned(),
@@ -184,8 +184,8 @@ pub struct TwoFactorChallengeView {
 }
 
 impl TwoFactorChallengeView {
-    pub fn new(challenge: &gatehouse::two_factor::ChallengeToken, now: gatehouse::Timestamp) -> Self {
-        let expires_at = rfc3339(now + gatehouse::two_factor::CHALLENGE_LIFETIME);
+    pub fn new(challenge: &gatehouse::services::two_factor::ChallengeToken, now: gatehouse::Timestamp) -> Self {
+        let expires_at = rfc3339(now + gatehouse::services::two_factor::CHALLENGE_LIFETIME);
         Self { two_factor: true, challenge: challenge.expose().to_owned(), expires_at }
     }
 }
@@ -276,8 +276,8 @@ pub struct CrossAppSessionView {
     pub user_agent: Option<String>,
 }
 
-impl From<&gatehouse::cross_app_sessions::CrossAppSession> for CrossAppSessionView {
-    fn from(s: &gatehouse::cross_app_sessions::CrossAppSession) -> Self {
+impl From<&gatehouse::tables::cross_app_sessions::CrossAppSession> for CrossAppSessionView {
+    fn from(s: &gatehouse::tables::cross_app_sessions::CrossAppSession) -> Self {
         Self {
             id: s.id.clone(),
             source_app: s.source_app.clone(),
@@ -315,8 +315,8 @@ pub struct PasskeyView {
     pub last_used_at: Option<String>,
 }
 
-impl From<&gatehouse::passkeys::Passkey> for PasskeyView {
-    fn from(p: &gatehouse::passkeys::Passkey) -> Self {
+impl From<&gatehouse::services::passkeys::Passkey> for PasskeyView {
+    fn from(p: &gatehouse::services::passkeys::Passkey) -> Self {
         Self {
             id: p.id.clone(),
             name: p.name.clone(),

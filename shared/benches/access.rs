@@ -3,11 +3,11 @@
 //! malformed token, on the in-memory store.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gatehouse::access::Access;
-use gatehouse::credentials::{CredentialEntry, CredentialRef, NewCredential};
-use gatehouse::password::PasswordHash;
-use gatehouse::personal_access_tokens::{Abilities, Tokenable, mint};
-use gatehouse::users::User;
+use gatehouse::services::access::Access;
+use gatehouse::tables::credentials::{CredentialEntry, CredentialRef, NewCredential};
+use gatehouse::tables::personal_access_tokens::{Abilities, Tokenable, mint};
+use gatehouse::tables::users::User;
+use gatehouse::values::password::PasswordHash;
 use gatehouse::{Clock, Config, Email, ManualClock, Stores};
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -3,9 +3,9 @@
 //! not reveal which accounts exist), on the in-memory stores with the live argon2 parameters.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gatehouse::access::Access;
-use gatehouse::auth::{Auth, ClientMeta};
-use gatehouse::password::PasswordAttempt;
+use gatehouse::services::access::Access;
+use gatehouse::services::auth::{Auth, ClientMeta};
+use gatehouse::values::password::PasswordAttempt;
 use gatehouse::{Config, Email, ManualClock, Stores};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ fn failed_logins(c: &mut Criterion) {
     rt.block_on(async {
         let pw = auth.policy().check("correct horse battery staple 42").expect("policy");
         auth.register(
-            gatehouse::users::DisplayName::parse("Known").expect("name"),
+            gatehouse::tables::users::DisplayName::parse("Known").expect("name"),
             known.clone(),
             pw,
             &ClientMeta::default(),

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gatehouse::jobs::JobPayload;
 use gatehouse::queue::{Dispatcher, JobContext, JobError, JobHandler, Worker, WorkerSettings};
+use gatehouse::tables::jobs::JobPayload;
 use gatehouse::{Stores, SystemClock};
 use std::sync::Arc;
 use std::time::Duration;

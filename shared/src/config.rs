@@ -63,7 +63,7 @@ pub struct PasswordConfig {
     pub max_len: usize,
     /// The lowest zxcvbn score (0..=4) a new password may have.
     pub min_score: u8,
-    pub argon2: crate::password::HashCost,
+    pub argon2: crate::values::password::HashCost,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,11 +181,11 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// What each route requires of its caller (`GATEHOUSE_ROUTE_ABILITIES`), judged alike by the
     /// authorizer and by the functions.
-    pub route_abilities: crate::access::RouteAbilities,
+    pub route_abilities: crate::services::access::RouteAbilities,
     pub passkeys: PasskeyConfig,
 }
 
-/// The WebAuthn relying party ([`crate::passkeys`]).
+/// The WebAuthn relying party ([`crate::services::passkeys`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasskeyConfig {
     /// `GATEHOUSE_PASSKEY_RP_ID`: the domain passkeys are bound to (`example.com` serves
@@ -198,8 +198,8 @@ pub struct PasskeyConfig {
 
 impl PasskeyConfig {
     /// The relying party (validated when the configuration was read).
-    pub fn relying_party(&self) -> Result<crate::passkeys::RelyingParty, String> {
-        crate::passkeys::RelyingParty::new(&self.rp_id, &self.origins)
+    pub fn relying_party(&self) -> Result<crate::services::passkeys::RelyingParty, String> {
+        crate::services::passkeys::RelyingParty::new(&self.rp_id, &self.origins)
     }
 }
 
@@ -291,12 +291,12 @@ impl Config {
         // Route requirements, checked against gatehouse's routes and, when listed, the API's others.
         let spec = env.string("GATEHOUSE_ROUTE_ABILITIES", "");
         let customer_routes = get("GATEHOUSE_CUSTOMER_ROUTES");
-        let route_abilities =
-            crate::access::RouteAbilities::parse_for(&spec, customer_routes.as_deref()).map_err(|e| match e {
-                crate::access::RouteTableError::Abilities(problem) => {
+        let route_abilities = crate::services::access::RouteAbilities::parse_for(&spec, customer_routes.as_deref())
+            .map_err(|e| match e {
+                crate::services::access::RouteTableError::Abilities(problem) => {
                     ConfigError::Invalid { var: "GATEHOUSE_ROUTE_ABILITIES", value: spec.clone(), problem }
                 }
-                crate::access::RouteTableError::CustomerRoutes(problem) => ConfigError::Invalid {
+                crate::services::access::RouteTableError::CustomerRoutes(problem) => ConfigError::Invalid {
                     var: "GATEHOUSE_CUSTOMER_ROUTES",
                     value: customer_routes.clone().unwrap_or_default(),
                     problem,
@@ -348,11 +348,11 @@ impl Config {
                 max_len: max_len as usize,
                 min_score: env.number(
                     "GATEHOUSE_PASSWORD_MIN_SCORE",
-                    crate::password::DEFAULT_MIN_SCORE.into(),
+                    crate::values::password::DEFAULT_MIN_SCORE.into(),
                     0,
-                    crate::password::MAX_SCORE.into(),
+                    crate::values::password::MAX_SCORE.into(),
                 )? as u8,
-                argon2: crate::password::HashCost {
+                argon2: crate::values::password::HashCost {
                     memory_kib: env.number("GATEHOUSE_ARGON2_MEMORY_KIB", 19 * 1024, 8, 4 * 1024 * 1024)? as u32,
                     iterations: env.number("GATEHOUSE_ARGON2_ITERATIONS", 2, 1, 100)? as u32,
                     parallelism: env.number("GATEHOUSE_ARGON2_PARALLELISM", 1, 1, 16)? as u32,

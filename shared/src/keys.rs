@@ -18,7 +18,7 @@ const CURSOR_TAG_LEN: usize = 16;
 
 /// A fresh device id: 128 random bits, URL-safe (22 characters).
 pub fn new_device_id() -> String {
-    URL_SAFE_NO_PAD.encode(crate::secret::random_bytes::<16>())
+    URL_SAFE_NO_PAD.encode(crate::values::secret::random_bytes::<16>())
 }
 
 /// What a device cookie the app key vouches for names ([`AppKey::device`]). Whether the device
@@ -26,7 +26,7 @@ pub fn new_device_id() -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceCookie {
     pub id: String,
-    pub user_id: crate::users::UserId,
+    pub user_id: crate::tables::users::UserId,
     pub version: u64,
 }
 
@@ -51,7 +51,7 @@ impl AppKey {
 
     /// A fresh random key (local runs and tests without a configured key).
     pub fn random() -> Self {
-        Self(crate::secret::random_bytes::<32>().to_vec())
+        Self(crate::values::secret::random_bytes::<32>().to_vec())
     }
 
     /// The key as `GATEHOUSE_APP_KEY` takes it (for `gatehouse key:generate`-style output).
@@ -77,9 +77,15 @@ impl AppKey {
     /// A device cookie (OWASP's device cookie) for device `id` ([`new_device_id`]) of `user` at
     /// `email`, given under credentials version `version`: `<id>.<user id>.<version>.<MAC>`, the
     /// MAC over all four. A login presenting it is counted as that device while the user read
-    /// shows the same user and version and still lists the device ([`crate::users::User::devices`]);
+    /// shows the same user and version and still lists the device ([`crate::tables::users::User::devices`]);
     /// a reset, a password change, "log out other devices", a deletion or an eviction voids it.
-    pub fn device_cookie(&self, email: &crate::Email, user: &crate::users::UserId, version: u64, id: &str) -> String {
+    pub fn device_cookie(
+        &self,
+        email: &crate::Email,
+        user: &crate::tables::users::UserId,
+        version: u64,
+        id: &str,
+    ) -> String {
         let tag = self.device_tag(email, user.as_str(), version, id);
         format!("{id}.{user}.{version}.{tag}")
     }
@@ -91,13 +97,16 @@ impl AppKey {
         let (id, user, version, tag) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         let version_n: u64 = version.parse().ok()?;
         let canonical = id.len() == 22
-            && crate::users::UserId::parse(user).is_some_and(|u| u.as_str() == user)
+            && crate::tables::users::UserId::parse(user).is_some_and(|u| u.as_str() == user)
             && version_n.to_string() == version;
         (canonical
-            && crate::secret::constant_time_eq(tag.as_bytes(), self.device_tag(email, user, version_n, id).as_bytes()))
+            && crate::values::secret::constant_time_eq(
+                tag.as_bytes(),
+                self.device_tag(email, user, version_n, id).as_bytes(),
+            ))
         .then(|| DeviceCookie {
             id: id.to_owned(),
-            user_id: crate::users::UserId::from_stored(user.to_owned()),
+            user_id: crate::tables::users::UserId::from_stored(user.to_owned()),
             version: version_n,
         })
     }
@@ -115,7 +124,11 @@ impl AppKey {
     /// The opaque id a session is listed under (`GET /sessions`, `DELETE /sessions/{id}`): a MAC
     /// of the owner and the session's key, so it reveals neither the session secret nor its hash,
     /// cannot be made for a session without this key, and names nothing for another user.
-    pub fn session_handle(&self, user: &crate::users::UserId, key: &crate::sessions::SessionKey) -> String {
+    pub fn session_handle(
+        &self,
+        user: &crate::tables::users::UserId,
+        key: &crate::tables::sessions::SessionKey,
+    ) -> String {
         self.tag("session-handle", &format!("{user}|{}", key.as_str()))
     }
 
@@ -129,7 +142,7 @@ impl AppKey {
 
     /// Whether `signature` is this key's signature of `data` for `purpose` (constant time).
     pub fn verify(&self, purpose: &str, data: &str, signature: &str) -> bool {
-        crate::secret::constant_time_eq(signature.as_bytes(), self.sign(purpose, data).as_bytes())
+        crate::values::secret::constant_time_eq(signature.as_bytes(), self.sign(purpose, data).as_bytes())
     }
 
     /// Encrypts `plaintext` for one `purpose` (AES-256-GCM under a key derived from this one by
@@ -138,7 +151,7 @@ impl AppKey {
     pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Option<String> {
         use aes_gcm::aead::{Aead, KeyInit, Payload};
         let cipher = aes_gcm::Aes256Gcm::new(&self.mac("seal", purpose.as_bytes()).into());
-        let nonce = crate::secret::random_bytes::<12>();
+        let nonce = crate::values::secret::random_bytes::<12>();
         let payload = Payload { msg: plaintext, aad: purpose.as_bytes() };
         // Fails only for inputs of gigabytes.
         let sealed = cipher.encrypt(&nonce.into(), payload).ok()?;
@@ -159,7 +172,7 @@ impl AppKey {
 
     /// Seals a store cursor for one listing `scope` (e.g. the owner's id): the result is what the
     /// API hands out.
-    pub fn seal_cursor(&self, scope: &str, cursor: &crate::page::Cursor) -> String {
+    pub fn seal_cursor(&self, scope: &str, cursor: &crate::values::pagination::Cursor) -> String {
         let payload = cursor.as_str();
         let tag = self.cursor_tag(scope, payload);
         format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
@@ -167,11 +180,12 @@ impl AppKey {
 
     /// The store cursor inside a sealed one, if it was sealed by this key for this `scope`.
     /// Anything else — garbage, tampered, another scope's — is `None`.
-    pub fn open_cursor(&self, scope: &str, sealed: &str) -> Option<crate::page::Cursor> {
+    pub fn open_cursor(&self, scope: &str, sealed: &str) -> Option<crate::values::pagination::Cursor> {
         let (payload, tag) = sealed.rsplit_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         let expected = self.cursor_tag(scope, payload);
-        crate::secret::constant_time_eq(&tag, &expected).then(|| crate::page::Cursor::from_string(payload.to_owned()))
+        crate::values::secret::constant_time_eq(&tag, &expected)
+            .then(|| crate::values::pagination::Cursor::from_string(payload.to_owned()))
     }
 
     fn cursor_tag(&self, scope: &str, payload: &str) -> [u8; CURSOR_TAG_LEN] {
@@ -208,7 +222,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::page::Cursor;
+    use crate::values::pagination::Cursor;
 
     #[test]
     fn keys_parse_in_laravel_and_hex_form_and_refuse_short_ones() {
@@ -239,7 +253,7 @@ mod tests {
         let (k, other) = (AppKey::random(), AppKey::random());
         let (ann, bob) =
             (crate::Email::parse("ann@example.com").unwrap(), crate::Email::parse("bob@example.com").unwrap());
-        let user = crate::users::UserId::generate();
+        let user = crate::tables::users::UserId::generate();
         let id = new_device_id();
         let c = k.device_cookie(&ann, &user, 3, &id);
         assert_eq!(k.device(&ann, &c), Some(DeviceCookie { id: id.clone(), user_id: user.clone(), version: 3 }));
@@ -248,7 +262,7 @@ mod tests {
         assert_eq!(k.device(&ann, "x.y"), None);
         // Another user or version under the same MAC: refused.
         let tag = c.rsplit('.').next().unwrap();
-        assert_eq!(k.device(&ann, &format!("{id}.{}.3.{tag}", crate::users::UserId::generate())), None);
+        assert_eq!(k.device(&ann, &format!("{id}.{}.3.{tag}", crate::tables::users::UserId::generate())), None);
         assert_eq!(k.device(&ann, &format!("{id}.{user}.4.{tag}")), None);
         assert_eq!(k.device(&ann, &format!("{id}.{user}.03.{tag}")), None);
         assert_eq!(k.device(&ann, &format!("{id}.{}.3.{tag}", user.as_str().to_uppercase())), None);

@@ -13,52 +13,30 @@
 //! - secrets (passwords, session ids, token secrets, reset tokens) are never keys, never logged and
 //!   never `Debug`-printed: their types print `[REDACTED]`.
 
-pub mod access;
-pub mod account_deletion;
-pub mod auth;
-pub mod cache;
-pub mod cache_locks;
-pub mod clock;
+pub mod values;
+
+pub mod tables;
+
+pub mod memory;
+
 pub mod config;
-pub mod credentials;
-pub mod cross_app;
-pub mod cross_app_sessions;
-pub mod dead_letters;
-pub mod deadline;
-pub mod email;
-pub mod email_change;
-pub mod email_verification;
-pub mod error;
-pub mod failed_jobs;
-pub mod job_batches;
-pub mod job_runs;
-pub mod jobs;
 pub mod keys;
 pub mod mail;
-pub mod memory;
-pub mod page;
-pub mod passkeys;
-pub mod password;
-pub mod password_broker;
-pub mod password_reset_tokens;
-pub mod personal_access_tokens;
-pub mod queue;
 pub mod routes;
 pub mod schema;
-pub mod secret;
-pub mod sessions;
 pub mod stores;
 pub mod telemetry;
 pub mod throttle;
-pub mod token_issuer;
-pub mod two_factor;
-pub mod users;
 
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub mod queue;
+
+pub mod services;
+
 pub use config::{Config, ConfigError};
-pub use email::Email;
-pub use error::StoreError;
 pub use stores::Stores;
+pub use values::clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use values::email::Email;
+pub use values::error::StoreError;
 
 /// How many cases a property test runs: `GATEHOUSE_PROPTEST_CASES` when set (the long mode:
 /// `GATEHOUSE_PROPTEST_CASES=10000 cargo test --workspace --lib`), else `default`.

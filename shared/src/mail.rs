@@ -15,7 +15,7 @@ pub struct Mail {
 
 impl Mail {
     /// A plain-text mail to `to`.
-    pub fn new(to: &crate::email::Email, subject: impl Into<String>, text: impl Into<String>) -> Self {
+    pub fn new(to: &crate::values::email::Email, subject: impl Into<String>, text: impl Into<String>) -> Self {
         Self { to: to.as_str().to_owned(), subject: subject.into(), text: text.into() }
     }
 }

@@ -1,20 +1,20 @@
 //! Every store and the queue, built once and lent to the handlers.
 
-use crate::cache::CacheStore;
-use crate::cache_locks::LockStore;
-use crate::clock::Clock;
-use crate::credentials::CredentialStore;
-use crate::cross_app_sessions::CrossAppStore;
-use crate::failed_jobs::FailedJobStore;
-use crate::job_batches::BatchStore;
-use crate::job_runs::JobRunStore;
-use crate::jobs::JobQueue;
 use crate::memory;
-use crate::password_reset_tokens::ResetStore;
-use crate::personal_access_tokens::TokenStore;
 use crate::schema;
-use crate::sessions::SessionStore;
-use crate::users::UserStore;
+use crate::tables::cache::CacheStore;
+use crate::tables::cache_locks::LockStore;
+use crate::tables::credentials::CredentialStore;
+use crate::tables::cross_app_sessions::CrossAppStore;
+use crate::tables::failed_jobs::FailedJobStore;
+use crate::tables::job_batches::BatchStore;
+use crate::tables::job_runs::JobRunStore;
+use crate::tables::jobs::JobQueue;
+use crate::tables::password_reset_tokens::ResetStore;
+use crate::tables::personal_access_tokens::TokenStore;
+use crate::tables::sessions::SessionStore;
+use crate::tables::users::UserStore;
+use crate::values::clock::Clock;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -8,9 +8,9 @@
 //! to back; over any two windows it gets at most twice the limit. Never a permanent lockout:
 //! every window frees itself when it ends.
 
-use crate::cache::{CacheStore, Hit, Hits};
-use crate::clock::{Clock, Timestamp, epoch_seconds, from_epoch_seconds};
-use crate::error::StoreResult;
+use crate::tables::cache::{CacheStore, Hit, Hits};
+use crate::values::clock::{Clock, Timestamp, epoch_seconds, from_epoch_seconds};
+use crate::values::error::StoreResult;
 use chrono::Duration;
 use std::sync::Arc;
 
@@ -122,8 +122,8 @@ fn window(key: &str, limit: Limit, now: Timestamp) -> (String, Timestamp) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
     use crate::memory::MemoryCache;
+    use crate::values::clock::ManualClock;
 
     /// A limiter whose clock starts on an hour (so on a minute too).
     fn limiter() -> (RateLimiter, ManualClock) {

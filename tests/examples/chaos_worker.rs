@@ -9,9 +9,9 @@
 //! counts those lines: a job that took effect twice shows twice.
 
 use async_trait::async_trait;
-use gatehouse::jobs::JobPayload;
 use gatehouse::mail::{Mail, Mailer};
 use gatehouse::queue::{JobContext, JobError, JobHandler};
+use gatehouse::tables::jobs::JobPayload;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

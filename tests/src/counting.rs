@@ -5,15 +5,15 @@
 use async_trait::async_trait;
 use gatehouse::Email;
 use gatehouse::Timestamp;
-use gatehouse::clock::{Clock, Span};
-use gatehouse::error::StoreResult;
-use gatehouse::jobs::{JobQueue, QueueMessage};
-use gatehouse::page::{Cursor, Page};
-use gatehouse::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
-use gatehouse::sessions::{SessionKey, SessionRecord, SessionStore};
-use gatehouse::users::{
+use gatehouse::tables::jobs::{JobQueue, QueueMessage};
+use gatehouse::tables::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use gatehouse::tables::sessions::{SessionKey, SessionRecord, SessionStore};
+use gatehouse::tables::users::{
     CredentialChange, DisplayName, EmailMove, EmailSwap, OwnerState, TwoFactorWrite, User, UserId, UserStore,
 };
+use gatehouse::values::clock::{Clock, Span};
+use gatehouse::values::error::StoreResult;
+use gatehouse::values::pagination::{Cursor, Page};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -317,7 +317,7 @@ impl UserStore for CountingUsers {
         &self,
         id: &UserId,
         w: TwoFactorWrite<'_>,
-        notice: Option<&gatehouse::users::NoticeMark>,
+        notice: Option<&gatehouse::tables::users::NoticeMark>,
         now: Timestamp,
     ) -> StoreResult<bool> {
         self.calls.bump();
@@ -334,11 +334,11 @@ impl UserStore for CountingUsers {
     async fn add_passkey_noting(
         &self,
         id: &UserId,
-        passkey: &gatehouse::passkeys::Passkey,
+        passkey: &gatehouse::services::passkeys::Passkey,
         max: usize,
         version: u64,
-        notice: Option<&gatehouse::users::NoticeMark>,
-    ) -> StoreResult<gatehouse::users::PasskeyAdd> {
+        notice: Option<&gatehouse::tables::users::NoticeMark>,
+    ) -> StoreResult<gatehouse::tables::users::PasskeyAdd> {
         self.calls.bump();
         self.inner.add_passkey_noting(id, passkey, max, version, notice).await
     }
@@ -346,13 +346,13 @@ impl UserStore for CountingUsers {
         &self,
         id: &UserId,
         passkey: &str,
-        notice: Option<&gatehouse::users::NoticeMark>,
+        notice: Option<&gatehouse::tables::users::NoticeMark>,
         now: Timestamp,
     ) -> StoreResult<bool> {
         self.calls.bump();
         self.inner.remove_passkey_noting(id, passkey, notice, now).await
     }
-    async fn clear_notice(&self, id: &UserId, notice: &gatehouse::users::NoticeMark) -> StoreResult<()> {
+    async fn clear_notice(&self, id: &UserId, notice: &gatehouse::tables::users::NoticeMark) -> StoreResult<()> {
         self.calls.bump();
         self.inner.clear_notice(id, notice).await
     }
@@ -360,7 +360,7 @@ impl UserStore for CountingUsers {
         &self,
         id: &UserId,
         passkey: &str,
-        change: gatehouse::users::PasskeyUse<'_>,
+        change: gatehouse::tables::users::PasskeyUse<'_>,
         now: Timestamp,
     ) -> StoreResult<bool> {
         self.calls.bump();

@@ -217,7 +217,7 @@ impl TestApp {
     /// The TOTP code of the base32 `secret` now, by the app's clock.
     pub fn totp(&self, secret: &str) -> String {
         let now = u64::try_from(self.env.clock_now().timestamp()).expect("a time after 1970");
-        gatehouse::two_factor::code_for(secret, now).expect("a base32 secret")
+        gatehouse::services::two_factor::code_for(secret, now).expect("a base32 secret")
     }
 
     /// Signs `email` up and turns two-factor authentication on: the session cookie (rotated by
@@ -346,7 +346,7 @@ pub fn ses_sent_to(to: &str) -> Vec<(String, String)> {
 }
 
 /// An SQS event (as the Lambda event source sends it) holding `msgs`.
-pub fn sqs_event(msgs: &[gatehouse::jobs::QueueMessage]) -> Value {
+pub fn sqs_event(msgs: &[gatehouse::tables::jobs::QueueMessage]) -> Value {
     json!({ "Records": msgs.iter().map(|m| json!({
         "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
         "attributes": { "ApproximateReceiveCount": m.receive_count.to_string(), "SentTimestamp": "1795000000000",

@@ -2,8 +2,8 @@
 
 use crate::TestEnv;
 use async_trait::async_trait;
-use gatehouse::jobs::JobPayload;
 use gatehouse::queue::{Dispatcher, JobContext, JobError, JobHandler, Worker, WorkerSettings};
+use gatehouse::tables::jobs::JobPayload;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,7 +73,7 @@ impl JobHandler for Exclusive {
         let name = job.data.get("name").and_then(|v| v.as_str()).unwrap_or("x").to_owned();
         let (probe, counted) = (self.0.clone(), name.clone());
         let ran = ctx
-            .without_overlapping(&name, gatehouse::clock::Span::seconds(30), || async move {
+            .without_overlapping(&name, gatehouse::values::clock::Span::seconds(30), || async move {
                 probe.bump(&counted);
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 Ok(())
@@ -95,9 +95,12 @@ pub fn job(name: &str, data: serde_json::Value, max_tries: u32) -> JobPayload {
 /// A worker over the env's stores with the test jobs registered.
 pub fn test_worker(env: &TestEnv) -> (Worker, Arc<Probe>) {
     let probe = Arc::new(Probe::default());
-    let dispatcher = Dispatcher::new(env.stores.clone(), gatehouse::clock::Span::days(30));
-    let mut w =
-        Worker::new(env.stores.clone(), dispatcher, WorkerSettings::new("jobs", gatehouse::clock::Span::days(30)));
+    let dispatcher = Dispatcher::new(env.stores.clone(), gatehouse::values::clock::Span::days(30));
+    let mut w = Worker::new(
+        env.stores.clone(),
+        dispatcher,
+        WorkerSettings::new("jobs", gatehouse::values::clock::Span::days(30)),
+    );
     w.register("Flaky", Flaky(probe.clone()))
         .register("Panics", Panics(probe.clone()))
         .register("Sleeps", Sleeps(probe.clone()))

@@ -60,13 +60,13 @@ impl SoftAuthenticator {
     /// A fresh key for `rp_id`, answering as a page of `origin` would.
     pub fn new(rp_id: &str, origin: &str) -> Self {
         let key = loop {
-            if let Ok(k) = SigningKey::from_slice(&gatehouse::secret::random_bytes::<32>()) {
+            if let Ok(k) = SigningKey::from_slice(&gatehouse::values::secret::random_bytes::<32>()) {
                 break k;
             }
         };
         Self {
             key,
-            credential_id: gatehouse::secret::random_bytes::<16>().to_vec(),
+            credential_id: gatehouse::values::secret::random_bytes::<16>().to_vec(),
             rp_id: rp_id.to_owned(),
             origin: origin.to_owned(),
             counter: 0,

@@ -8,9 +8,9 @@ use super::{Cond, Item, LIVE, Table, Transacted, from_ms, key1, ms, n, s, secs};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
-use gatehouse::cache::{CacheStore, Hit, Hits, Once, check_hits, check_key};
-use gatehouse::clock::{Timestamp, from_epoch_seconds, is_live};
-use gatehouse::error::{StoreError, StoreResult};
+use gatehouse::tables::cache::{CacheStore, Hit, Hits, Once, check_hits, check_key};
+use gatehouse::values::clock::{Timestamp, from_epoch_seconds, is_live};
+use gatehouse::values::error::{StoreError, StoreResult};
 use serde_json::Value;
 use std::collections::HashMap;
 

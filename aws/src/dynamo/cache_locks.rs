@@ -4,9 +4,9 @@
 use super::{Cond, LIVE, Table, key1, n, s, secs};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use gatehouse::cache_locks::{LockOwner, LockStore};
-use gatehouse::clock::{Timestamp, from_epoch_seconds, is_live};
-use gatehouse::error::{StoreError, StoreResult};
+use gatehouse::tables::cache_locks::{LockOwner, LockStore};
+use gatehouse::values::clock::{Timestamp, from_epoch_seconds, is_live};
+use gatehouse::values::error::{StoreError, StoreResult};
 
 pub struct DynamoLocks {
     t: Table,

@@ -9,7 +9,7 @@
 //! and therefore every revocation leave them alone; a deleted account's pseudonymisation reads
 //! them consistently ([`audit_ids`]) and then drops them ([`forget_audit`]).
 //!
-//! And it keeps, for [`gatehouse::credentials::ENDED_MARK_LIFETIME`], a mark of every tree a
+//! And it keeps, for [`gatehouse::tables::credentials::ENDED_MARK_LIFETIME`], a mark of every tree a
 //! revocation finished (`cred` = `ended#<root>`, TTL): put in the same `BatchWriteItem` that
 //! forgets the root's entry, read with the entries ([`CredentialStore::read`]), never listed as
 //! a credential.
@@ -22,12 +22,12 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
-use gatehouse::clock::Timestamp;
-use gatehouse::credentials::{
+use gatehouse::tables::credentials::{
     CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice, Register,
 };
-use gatehouse::error::{StoreError, StoreResult};
-use gatehouse::users::{UserId, evicted_devices};
+use gatehouse::tables::users::{UserId, evicted_devices};
+use gatehouse::values::clock::Timestamp;
+use gatehouse::values::error::{StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -169,7 +169,7 @@ impl DynamoCredentials {
 
 /// The update of the user item that lists `d` (conditional as the check is): the map
 /// written whole when none was listed as read, else the device set in it and the oldest listed
-/// removed at [`gatehouse::users::MAX_DEVICES`].
+/// removed at [`gatehouse::tables::users::MAX_DEVICES`].
 fn device_update(
     users_table: &str,
     user: &UserId,
@@ -312,7 +312,7 @@ impl CredentialStore for DynamoCredentials {
         user: &UserId,
         refs: &[CredentialRef],
         unmark: &[CredentialRef],
-        mark: Option<(&CredentialRef, gatehouse::clock::Timestamp)>,
+        mark: Option<(&CredentialRef, gatehouse::values::clock::Timestamp)>,
     ) -> StoreResult<()> {
         let key =
             |cred: String| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(cred))]);

@@ -10,12 +10,12 @@ use super::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-use gatehouse::clock::{Timestamp, is_live};
-use gatehouse::credentials::CredentialRef;
-use gatehouse::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
-use gatehouse::error::StoreResult;
-use gatehouse::sessions::SessionKey;
-use gatehouse::users::UserId;
+use gatehouse::tables::credentials::CredentialRef;
+use gatehouse::tables::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
+use gatehouse::tables::sessions::SessionKey;
+use gatehouse::tables::users::UserId;
+use gatehouse::values::clock::{Timestamp, is_live};
+use gatehouse::values::error::StoreResult;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -102,7 +102,7 @@ impl DynamoCrossApp {
                 .parent
                 .map(|p| CredentialRef::decode(&p).ok_or_else(|| gatehouse::StoreError::corrupt(t, "parent")))
                 .transpose()?,
-            abilities: i.abilities.map(gatehouse::personal_access_tokens::Abilities::new),
+            abilities: i.abilities.map(gatehouse::tables::personal_access_tokens::Abilities::new),
             not_after: opt_from_ms(t, i.not_after)?,
         })
     }

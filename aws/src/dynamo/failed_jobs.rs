@@ -5,10 +5,10 @@
 
 use super::{Item, Table, from_ms, key1, ms, opt_from_secs, secs};
 use async_trait::async_trait;
-use gatehouse::clock::is_live;
-use gatehouse::error::StoreResult;
-use gatehouse::failed_jobs::{FailedJob, FailedJobStore};
-use gatehouse::page::{Cursor, Page};
+use gatehouse::tables::failed_jobs::{FailedJob, FailedJobStore};
+use gatehouse::values::clock::is_live;
+use gatehouse::values::error::StoreResult;
+use gatehouse::values::pagination::{Cursor, Page};
 use serde::{Deserialize, Serialize};
 
 const LIST_PK: &str = "failed";

@@ -7,16 +7,16 @@ use super::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use gatehouse::clock::Timestamp;
-use gatehouse::error::{StoreError, StoreResult};
-use gatehouse::job_batches::{Batch, BatchOptions, BatchStore, Counted};
+use gatehouse::tables::job_batches::{Batch, BatchOptions, BatchStore, Counted};
+use gatehouse::values::clock::Timestamp;
+use gatehouse::values::error::{StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 const BATCH_SK: &str = "batch";
 
 /// How long a job's counted-mark is kept: longer than SQS keeps any message (14 days).
-const MARK_LIFETIME: gatehouse::clock::Span = gatehouse::clock::Span::days(15);
+const MARK_LIFETIME: gatehouse::values::clock::Span = gatehouse::values::clock::Span::days(15);
 #[derive(Serialize, Deserialize)]
 struct BatchItem {
     pk: String,
@@ -178,12 +178,12 @@ impl BatchStore for DynamoBatches {
     async fn list(
         &self,
         limit: usize,
-        after: Option<&gatehouse::page::Cursor>,
-    ) -> StoreResult<gatehouse::page::Page<Batch>> {
+        after: Option<&gatehouse::values::pagination::Cursor>,
+    ) -> StoreResult<gatehouse::values::pagination::Page<Batch>> {
         let now = self.t.now();
         self.t
             .query_page("by_created", ("list_pk", LIST_PK), limit, after, |item| {
-                Ok(Some(self.to_domain(item)?).filter(|b| gatehouse::clock::is_live(b.expires_at, now)))
+                Ok(Some(self.to_domain(item)?).filter(|b| gatehouse::values::clock::is_live(b.expires_at, now)))
             })
             .await
     }
@@ -252,7 +252,7 @@ impl BatchStore for DynamoBatches {
                     Some(codes)
                         if codes.iter().any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict") =>
                     {
-                        let jitter = u64::from(gatehouse::secret::random_bytes::<1>()[0]) % 20;
+                        let jitter = u64::from(gatehouse::values::secret::random_bytes::<1>()[0]) % 20;
                         tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
                     }
                     _ => return Err(self.t.err(e)),

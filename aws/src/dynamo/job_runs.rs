@@ -4,9 +4,9 @@
 use super::{Cond, Item, OwnMark, Table, from_ms, key1, ms, n, s, secs};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use gatehouse::clock::{Timestamp, from_epoch_seconds};
-use gatehouse::error::{StoreError, StoreResult};
-use gatehouse::job_runs::{Claim, Claimant, JobRunStore};
+use gatehouse::tables::job_runs::{Claim, Claimant, JobRunStore};
+use gatehouse::values::clock::{Timestamp, from_epoch_seconds};
+use gatehouse::values::error::{StoreError, StoreResult};
 
 pub struct DynamoJobRuns {
     t: Table,

@@ -35,11 +35,11 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnValue, TransactWriteItem, WriteRequest};
-use gatehouse::clock::{Clock, Timestamp, epoch_millis, epoch_seconds, from_epoch_millis, from_epoch_seconds};
 use gatehouse::config::Names;
-use gatehouse::error::{StoreError, StoreResult};
-use gatehouse::page::Cursor;
 use gatehouse::schema::TableDef;
+use gatehouse::values::clock::{Clock, Timestamp, epoch_millis, epoch_seconds, from_epoch_millis, from_epoch_seconds};
+use gatehouse::values::error::{StoreError, StoreResult};
+use gatehouse::values::pagination::Cursor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -54,7 +54,7 @@ pub(crate) struct OwnMark(String);
 
 impl OwnMark {
     pub(crate) fn new() -> Self {
-        Self(hex::encode(gatehouse::secret::random_bytes::<16>()))
+        Self(hex::encode(gatehouse::values::secret::random_bytes::<16>()))
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -139,8 +139,8 @@ impl Table {
         &self,
         key: Item,
         users_table: &str,
-        owner: &gatehouse::users::UserId,
-    ) -> StoreResult<(Option<Item>, Option<gatehouse::users::OwnerState>)> {
+        owner: &gatehouse::tables::users::UserId,
+    ) -> StoreResult<(Option<Item>, Option<gatehouse::tables::users::OwnerState>)> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let owner_key = users::owner_key(owner);
         let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
@@ -187,7 +187,7 @@ impl Table {
         let Some(item) = self.get(key).await? else {
             return Ok(None);
         };
-        Ok(Some(decode(item)?).filter(|v| gatehouse::clock::is_live(expires_at(v), now)))
+        Ok(Some(decode(item)?).filter(|v| gatehouse::values::clock::is_live(expires_at(v), now)))
     }
 
     /// Every item a query finds, following `LastEvaluatedKey` to the end; `query` sets all but the
@@ -322,7 +322,7 @@ impl Table {
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>, tries: u32) -> StoreResult<Transacted> {
         for attempt in 0..tries {
             if attempt > 0 {
-                let jitter = u64::from(gatehouse::secret::random_bytes::<1>()[0]) % 20;
+                let jitter = u64::from(gatehouse::values::secret::random_bytes::<1>()[0]) % 20;
                 tokio::time::sleep(std::time::Duration::from_millis((10 << (attempt - 1).min(5)) + jitter)).await;
             }
             match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
@@ -575,7 +575,7 @@ impl Table {
         limit: usize,
         after: Option<&Cursor>,
         decode: impl Fn(Item) -> StoreResult<Option<T>>,
-    ) -> StoreResult<gatehouse::page::Page<T>> {
+    ) -> StoreResult<gatehouse::values::pagination::Page<T>> {
         let limit = limit.clamp(1, 1000);
         let mut items = Vec::new();
         let mut start = after.map(key_from_cursor).transpose()?;
@@ -605,9 +605,9 @@ impl Table {
             }
             start = out.last_evaluated_key;
             match start {
-                None => return Ok(gatehouse::page::Page { items, next: None }),
+                None => return Ok(gatehouse::values::pagination::Page { items, next: None }),
                 Some(key) if items.len() >= limit => {
-                    return Ok(gatehouse::page::Page { items, next: Some(cursor_from_key(key)?) });
+                    return Ok(gatehouse::values::pagination::Page { items, next: Some(cursor_from_key(key)?) });
                 }
                 Some(key) => start = Some(key),
             }

@@ -6,10 +6,10 @@
 
 use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, s, secs};
 use async_trait::async_trait;
-use gatehouse::clock::Timestamp;
-use gatehouse::email::Email;
-use gatehouse::error::{StoreError, StoreResult};
-use gatehouse::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
+use gatehouse::tables::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
+use gatehouse::values::clock::Timestamp;
+use gatehouse::values::email::Email;
+use gatehouse::values::error::{StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]

@@ -4,10 +4,10 @@
 
 use super::{Cond, Item, LIVE, Table, from_ms, key1, ms, n, opt_from_ms, opt_from_secs, s, secs};
 use async_trait::async_trait;
-use gatehouse::clock::{Timestamp, is_live};
-use gatehouse::error::{StoreError, StoreResult};
-use gatehouse::page::{Cursor, Page};
-use gatehouse::personal_access_tokens::{Abilities, PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use gatehouse::tables::personal_access_tokens::{Abilities, PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use gatehouse::values::clock::{Timestamp, is_live};
+use gatehouse::values::error::{StoreError, StoreResult};
+use gatehouse::values::pagination::{Cursor, Page};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -111,12 +111,14 @@ impl TokenStore for DynamoTokens {
     async fn find_with_owner(
         &self,
         id: &TokenId,
-        owner: &gatehouse::users::UserId,
-    ) -> StoreResult<(Option<PersonalAccessToken>, Option<gatehouse::users::OwnerState>)> {
+        owner: &gatehouse::tables::users::UserId,
+    ) -> StoreResult<(Option<PersonalAccessToken>, Option<gatehouse::tables::users::OwnerState>)> {
         let now = self.t.now();
         let (item, state) = self.t.get_with_owner(key1("id", id.as_str()), &self.users_table, owner).await?;
-        let token =
-            item.map(|i| self.to_domain(i)).transpose()?.filter(|t| gatehouse::clock::is_live(t.expires_at, now));
+        let token = item
+            .map(|i| self.to_domain(i))
+            .transpose()?
+            .filter(|t| gatehouse::values::clock::is_live(t.expires_at, now));
         Ok((token, state))
     }
 

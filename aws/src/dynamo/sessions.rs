@@ -3,11 +3,11 @@
 
 use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, opt_from_ms, secs};
 use async_trait::async_trait;
-use gatehouse::clock::Timestamp;
-use gatehouse::credentials::CredentialRef;
-use gatehouse::error::StoreResult;
-use gatehouse::sessions::{SessionKey, SessionRecord, SessionStore};
-use gatehouse::users::UserId;
+use gatehouse::tables::credentials::CredentialRef;
+use gatehouse::tables::sessions::{SessionKey, SessionRecord, SessionStore};
+use gatehouse::tables::users::UserId;
+use gatehouse::values::clock::Timestamp;
+use gatehouse::values::error::StoreResult;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -75,7 +75,7 @@ impl DynamoSessions {
                 .transpose()?,
             password_confirmed_at: opt_from_ms(table, i.password_confirmed_at)?,
             email_verified: i.verified,
-            abilities: i.abilities.map(gatehouse::personal_access_tokens::Abilities::new),
+            abilities: i.abilities.map(gatehouse::tables::personal_access_tokens::Abilities::new),
             not_after: opt_from_ms(table, i.not_after)?,
         })
     }
@@ -135,7 +135,7 @@ impl SessionStore for DynamoSessions {
         &self,
         key: &SessionKey,
         owner: &UserId,
-    ) -> StoreResult<(Option<SessionRecord>, Option<gatehouse::users::OwnerState>)> {
+    ) -> StoreResult<(Option<SessionRecord>, Option<gatehouse::tables::users::OwnerState>)> {
         let now = self.t.now();
         let (item, state) = self.t.get_with_owner(key1("id_hash", key.as_str()), &self.users_table, owner).await?;
         let session = item.map(|i| self.to_domain(i)).transpose()?.filter(|s| s.expires_at > now);

@@ -5,15 +5,15 @@
 use super::{Cond, Item, Table, Transacted, cancellation_codes, from_ms, key1, ms, n, opt_from_ms, s};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use gatehouse::clock::Timestamp;
-use gatehouse::email::Email;
-use gatehouse::error::{StoreError, StoreResult};
-use gatehouse::passkeys::Passkey;
-use gatehouse::password::PasswordHash;
-use gatehouse::users::{
+use gatehouse::services::passkeys::Passkey;
+use gatehouse::tables::users::{
     CredentialChange, DisplayName, EmailMove, EmailSwap, KnownDevice, NoticeMark, PasskeyAdd, PasskeyUse,
     RECENT_CHANGES, RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
 };
+use gatehouse::values::clock::Timestamp;
+use gatehouse::values::email::Email;
+use gatehouse::values::error::{StoreError, StoreResult};
+use gatehouse::values::password::PasswordHash;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -77,9 +77,9 @@ pub(crate) fn owner_key(id: &UserId) -> Item {
 /// What a credential check reads of a user item.
 pub(crate) const OWNER_PROJECTION: &str = "pk, cred_version, disabled_at, deleted_at";
 
-/// The [`gatehouse::users::OwnerState`] of a user item read with [`OWNER_PROJECTION`]; `None` for
+/// The [`gatehouse::tables::users::OwnerState`] of a user item read with [`OWNER_PROJECTION`]; `None` for
 /// an item that is not a user's.
-pub(crate) fn owner_state(item: &Item) -> StoreResult<Option<gatehouse::users::OwnerState>> {
+pub(crate) fn owner_state(item: &Item) -> StoreResult<Option<gatehouse::tables::users::OwnerState>> {
     if !matches!(item.get("pk"), Some(AttributeValue::S(pk)) if pk.starts_with("user#")) {
         return Ok(None);
     }
@@ -89,7 +89,7 @@ pub(crate) fn owner_state(item: &Item) -> StoreResult<Option<gatehouse::users::O
         Some(_) => return Err(StoreError::corrupt("users", "cred_version")),
     };
     let disabled = item.contains_key("disabled_at") || item.contains_key("deleted_at");
-    Ok(Some(gatehouse::users::OwnerState { credentials_version: version, disabled }))
+    Ok(Some(gatehouse::tables::users::OwnerState { credentials_version: version, disabled }))
 }
 
 fn email_pk(email: &Email) -> String {
@@ -324,7 +324,7 @@ impl UserStore for DynamoUsers {
         // RECENT_CHANGES stay). One that keeps the version (a sign-in's rehash) passes its own
         // retry's condition again, so it needs no record, and writes none.
         let mut sets = vec!["updated_at = :u", "cred_version = :next"];
-        let mark = hex::encode(gatehouse::secret::random_bytes::<16>());
+        let mark = hex::encode(gatehouse::values::secret::random_bytes::<16>());
         let record = ChangeItem { mark: mark.clone(), by: change.by.map(str::to_owned), at: ms(now) };
         let record = serde_dynamo::to_attribute_value(&record)
             .map_err(|e| StoreError::Rejected(format!("a change record cannot be encoded: {e}")))?;

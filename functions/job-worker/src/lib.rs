@@ -3,9 +3,9 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use gatehouse::config::MailerKind;
-use gatehouse::jobs::QueueMessage;
 use gatehouse::mail::{LogMailer, Mailer};
 use gatehouse::queue::{Dispatcher, Outcome, Worker, WorkerSettings};
+use gatehouse::tables::jobs::QueueMessage;
 use gatehouse::{Config, Stores, schema};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -17,19 +17,19 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     let settings = WorkerSettings::new(config.names.queue(schema::JOBS_QUEUE.logical), config.failed_job_retention);
     let mut w = Worker::new(stores, dispatcher, settings);
     let verification =
-        gatehouse::email_verification::SendVerification { config: config.clone(), mailer: mailer.clone() };
-    w.register(gatehouse::email_verification::SEND_VERIFICATION, verification);
-    let deleted = gatehouse::account_deletion::SendAccountDeleted { mailer: mailer.clone() };
-    w.register(gatehouse::account_deletion::SEND_ACCOUNT_DELETED, deleted);
-    let finish = gatehouse::account_deletion::FinishDeletion { config: config.clone() };
-    w.register(gatehouse::account_deletion::FINISH_DELETION, finish);
-    use gatehouse::email_change::{SEND_CONFIRMATION, SEND_NOTICE, SendConfirmation, SendNotice};
+        gatehouse::services::email_verification::SendVerification { config: config.clone(), mailer: mailer.clone() };
+    w.register(gatehouse::services::email_verification::SEND_VERIFICATION, verification);
+    let deleted = gatehouse::services::account_deletion::SendAccountDeleted { mailer: mailer.clone() };
+    w.register(gatehouse::services::account_deletion::SEND_ACCOUNT_DELETED, deleted);
+    let finish = gatehouse::services::account_deletion::FinishDeletion { config: config.clone() };
+    w.register(gatehouse::services::account_deletion::FINISH_DELETION, finish);
+    use gatehouse::services::email_change::{SEND_CONFIRMATION, SEND_NOTICE, SendConfirmation, SendNotice};
     w.register(SEND_CONFIRMATION, SendConfirmation { config: config.clone(), mailer: mailer.clone() });
     w.register(SEND_NOTICE, SendNotice { mailer: mailer.clone() });
-    let second_factor = gatehouse::two_factor::SendNotice { mailer: mailer.clone() };
-    w.register(gatehouse::two_factor::SEND_NOTICE, second_factor);
-    gatehouse::password_broker::register_jobs(&mut w, config, mailer);
-    w.register(gatehouse::credentials::REVOKE_LATER, gatehouse::credentials::RevokeLater);
+    let second_factor = gatehouse::services::two_factor::SendNotice { mailer: mailer.clone() };
+    w.register(gatehouse::services::two_factor::SEND_NOTICE, second_factor);
+    gatehouse::services::password_broker::register_jobs(&mut w, config, mailer);
+    w.register(gatehouse::tables::credentials::REVOKE_LATER, gatehouse::tables::credentials::RevokeLater);
     w
 }
 
@@ -79,7 +79,9 @@ pub async fn handle(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
             receipt_handle,
             body: record.body.unwrap_or_default(),
             receive_count,
-            sent_at: gatehouse::jobs::sent_timestamp(record.attributes.get("SentTimestamp").map(String::as_str)),
+            sent_at: gatehouse::tables::jobs::sent_timestamp(
+                record.attributes.get("SentTimestamp").map(String::as_str),
+            ),
         };
         let span = tracing::info_span!("message", message_id = %message_id, receive_count);
         let outcome = worker.process(&msg).instrument(span).await;

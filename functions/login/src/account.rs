@@ -3,10 +3,10 @@
 
 use crate::sessions::incorrect_password;
 use crate::{load_user, with_cookie};
-use gatehouse::email_change;
-use gatehouse::email_verification::{self, LinkParts, Resend};
-use gatehouse::password::PasswordContext;
-use gatehouse::password_broker::PasswordBroker;
+use gatehouse::services::email_change;
+use gatehouse::services::email_verification::{self, LinkParts, Resend};
+use gatehouse::services::password_broker::PasswordBroker;
+use gatehouse::values::password::PasswordContext;
 use gatehouse_http::views::{MessageView, UserBody, VerificationView};
 use gatehouse_http::{ApiError, Call, Reply, json, no_content};
 use lambda_http::http::StatusCode;
@@ -92,7 +92,7 @@ pub async fn delete_user(call: Call<'_>) -> Reply {
         Err(refusal) if refusal.status == 401 => {
             let app = call.app;
             let Some(id) = call.session_id()? else { return Err(refusal) };
-            if !gatehouse::account_deletion::resume(&app.auth, &app.dispatcher(), &id).await? {
+            if !gatehouse::services::account_deletion::resume(&app.auth, &app.dispatcher(), &id).await? {
                 return Err(refusal);
             }
             return Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&app.config.session)));
@@ -101,7 +101,7 @@ pub async fn delete_user(call: Call<'_>) -> Reply {
     };
     let app = call.app;
     let user = load_user(app, &user_id).await?;
-    if !gatehouse::account_deletion::delete_account(&app.auth, &app.dispatcher(), &user, &session).await? {
+    if !gatehouse::services::account_deletion::delete_account(&app.auth, &app.dispatcher(), &user, &session).await? {
         return Err(ApiError::unauthenticated());
     }
     Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&app.config.session)))
@@ -113,7 +113,7 @@ pub async fn update_password(call: Call<'_>) -> Reply {
     let (user_id, session) = match call.session().await {
         Ok(s) => s,
         Err(refusal) => {
-            let reason = gatehouse::credentials::reasons::PASSWORD_CHANGED;
+            let reason = gatehouse::tables::credentials::reasons::PASSWORD_CHANGED;
             return crate::sessions::resume_own_change(&call, refusal, reason).await;
         }
     };
@@ -126,7 +126,7 @@ pub async fn update_password(call: Call<'_>) -> Reply {
         let password = f.new_password_for("password", app.auth.policy(), &context);
         Some((current?, password?))
     })?;
-    let attempt = gatehouse::password::PasswordAttempt::new(current);
+    let attempt = gatehouse::values::password::PasswordAttempt::new(current);
     let broker = PasswordBroker::new(app.auth.clone(), app.dispatcher());
     let id = broker
         .change_password(&user, &session, attempt, password, &call.meta())

@@ -2,11 +2,11 @@
 //! session list, logging out other devices and password confirmation. Each handler reads the
 //! request, calls `Auth` and renders the answer.
 
-use gatehouse::auth::Login;
-use gatehouse::credentials::CredentialRef;
-use gatehouse::password::{PasswordAttempt, PasswordContext};
-use gatehouse::personal_access_tokens::UPDATE_PROFILE;
-use gatehouse::users::{DisplayName, User, UserId};
+use gatehouse::services::auth::Login;
+use gatehouse::tables::credentials::CredentialRef;
+use gatehouse::tables::personal_access_tokens::UPDATE_PROFILE;
+use gatehouse::tables::users::{DisplayName, User, UserId};
+use gatehouse::values::password::{PasswordAttempt, PasswordContext};
 use gatehouse_http::views::UserBody;
 use gatehouse_http::{ApiError, App, Call, Guard, Reply, Route, json, no_content, route};
 use lambda_http::http::{HeaderValue, StatusCode, header};
@@ -77,7 +77,7 @@ async fn register(call: Call<'_>) -> Reply {
     // answer) is answered as the first attempt would have been (`Auth::register`).
     let (user, session) = app.auth.register(name, email, password, &call.meta()).await?;
     // The account exists either way; a link that could not be queued is one resend away.
-    let job = gatehouse::email_verification::registration_job(&app.config, &user.id);
+    let job = gatehouse::services::email_verification::registration_job(&app.config, &user.id);
     if let Err(e) = app.dispatcher().dispatch(job).await {
         tracing::error!(event = "verification_mail_not_queued", user_id = %user.id, error = %e);
     }

@@ -1,8 +1,8 @@
 //! Passkeys: register one from a signed-in session, list and remove them, and sign in with one
-//! alone (usernameless). The ceremonies are `gatehouse::passkeys`'.
+//! alone (usernameless). The ceremonies are `gatehouse::services::passkeys`'.
 
 use crate::{load_user, with_cookie};
-use gatehouse::passkeys::{self, RelyingParty};
+use gatehouse::services::passkeys::{self, RelyingParty};
 use gatehouse_http::views::{PasskeyOptionsView, PasskeyView, PasskeysView, UserBody};
 use gatehouse_http::{ApiError, Call, Reply, json, no_content};
 use lambda_http::http::StatusCode;

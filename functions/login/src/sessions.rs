@@ -2,9 +2,9 @@
 //! confirming the password.
 
 use crate::{load_user, with_cookie};
-use gatehouse::access::Principal;
-use gatehouse::auth::AuthError;
-use gatehouse::password::PasswordAttempt;
+use gatehouse::services::access::Principal;
+use gatehouse::services::auth::AuthError;
+use gatehouse::values::password::PasswordAttempt;
 use gatehouse_http::views::{ConfirmedView, SessionView, SessionsBody};
 use gatehouse_http::{ApiError, Call, Reply, json, no_content};
 use lambda_http::http::StatusCode;
@@ -20,7 +20,7 @@ pub(crate) async fn list(call: Call<'_>) -> Reply {
         tokio::join!(call.app.stores.sessions.list_for_user(caller.user_id()), load_user(call.app, caller.user_id()));
     let (list, user) = (list?, user?);
     let key = &call.app.config.app_key;
-    let handle = |s: &gatehouse::sessions::SessionRecord| key.session_handle(caller.user_id(), &s.key);
+    let handle = |s: &gatehouse::tables::sessions::SessionRecord| key.session_handle(caller.user_id(), &s.key);
     let sessions = list.iter().map(|s| SessionView::new(s, current, handle(s))).collect();
     let body = SessionsBody {
         sessions,
@@ -84,7 +84,7 @@ pub(crate) async fn confirmed_password_status(call: Call<'_>) -> Reply {
 
 /// `DELETE /sessions/{id}`: ends one of the user's sessions (an `id` from `GET /sessions`) and
 /// everything derived from it; ending the current one logs out (the cookie is cleared). Another
-/// session is found through the register ([`gatehouse::auth::Auth::end_session`]), so a retry
+/// session is found through the register ([`gatehouse::services::auth::Auth::end_session`]), so a retry
 /// after a 503 finds it again; ending the current one, see [`ended_by_retry`].
 pub(crate) async fn end(call: Call<'_>) -> Reply {
     let (user_id, current) = match call.session().await {
@@ -92,7 +92,7 @@ pub(crate) async fn end(call: Call<'_>) -> Reply {
         Err(refusal) => return ended_by_retry(&call, refusal, Some(call.param(0))).await,
     };
     // A session another app's handoff opened ends itself (`POST /logout`), never the user's others.
-    gatehouse::auth::refuse_derived(&current)?;
+    gatehouse::services::auth::refuse_derived(&current)?;
     let app = call.app;
     match app.auth.end_session(&user_id, call.param(0)).await? {
         None => Err(ApiError::not_found()),
@@ -106,10 +106,10 @@ pub(crate) async fn end(call: Call<'_>) -> Reply {
 /// The retry of ending this session (`POST /logout`, or `DELETE /sessions/{id}` with its own
 /// `handle`) whose first attempt took the session, refused now (`refusal`, a 401) because of
 /// that attempt's own success: when the domain finishes what the first attempt left
-/// ([`gatehouse::auth::Auth::finish_ended_session`]), the answer is the first attempt's, 204
+/// ([`gatehouse::services::auth::Auth::finish_ended_session`]), the answer is the first attempt's, 204
 /// with the cookie cleared. Anything else is the refusal.
 pub(crate) async fn ended_by_retry(call: &Call<'_>, refusal: ApiError, handle: Option<&str>) -> Reply {
-    use gatehouse::credentials::reasons::{LOGOUT, USER_REVOKED};
+    use gatehouse::tables::credentials::reasons::{LOGOUT, USER_REVOKED};
     let (app, reason) = (call.app, if handle.is_some() { USER_REVOKED } else { LOGOUT });
     let Some(cookie) = call.cookie(&app.config.session.cookie_name) else { return Err(refusal) };
     if refusal.status != StatusCode::UNAUTHORIZED || !app.auth.finish_ended_session(&cookie, handle, reason).await? {
@@ -124,7 +124,7 @@ pub(crate) async fn ended_by_retry(call: &Call<'_>, refusal: ApiError, handle: O
 /// `password` field is the password it set), the answer is the change's own: 204 and the
 /// continuing session's cookie. Anything else is the refusal.
 ///
-/// [`Auth::resume_own_change`]: gatehouse::auth::Auth::resume_own_change
+/// [`Auth::resume_own_change`]: gatehouse::services::auth::Auth::resume_own_change
 pub(crate) async fn resume_own_change(call: &Call<'_>, refusal: ApiError, reason: &str) -> Reply {
     if refusal.status != 401 {
         return Err(refusal);

@@ -2,7 +2,7 @@
 //! the challenge that completes a sign-in.
 
 use crate::{load_user, with_cookie};
-use gatehouse::two_factor::{self, Answer, Pending};
+use gatehouse::services::two_factor::{self, Answer, Pending};
 use gatehouse_http::views::{EnrolmentView, RecoveryCodesView, TwoFactorChallengeView, UserBody};
 use gatehouse_http::{Call, Reply, json, no_content};
 use lambda_http::http::StatusCode;
@@ -106,19 +106,20 @@ pub async fn challenge(call: Call<'_>) -> Reply {
             Ok(gatehouse_http::remember_device(app, resp, opened.device_cookie.as_deref()))
         }
         Pending::Token { name, abilities, expires_in_minutes } => {
-            let req = gatehouse::token_issuer::TokenRequest {
+            let req = gatehouse::services::token_issuer::TokenRequest {
                 name,
-                abilities: gatehouse::personal_access_tokens::Abilities::new(abilities),
+                abilities: gatehouse::tables::personal_access_tokens::Abilities::new(abilities),
                 expires_in_minutes,
             };
-            match gatehouse::token_issuer::TokenIssuer::new(&app.access).for_password_check(&user, req).await {
+            match gatehouse::services::token_issuer::TokenIssuer::new(&app.access).for_password_check(&user, req).await
+            {
                 Ok(t) => {
                     taken.close(cache).await;
                     Ok(json(StatusCode::CREATED, &gatehouse_http::views::NewTokenView::from(t)))
                 }
                 // The password changed since it was checked; the old one no longer counts.
-                Err(gatehouse::token_issuer::IssueError::Revoked) => {
-                    Err(gatehouse::auth::AuthError::InvalidCredentials.into())
+                Err(gatehouse::services::token_issuer::IssueError::Revoked) => {
+                    Err(gatehouse::services::auth::AuthError::InvalidCredentials.into())
                 }
                 Err(e) => Err(e.into()),
             }

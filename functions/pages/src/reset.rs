@@ -11,7 +11,7 @@ use crate::view::{self, Form, Frame, Input, field};
 use crate::{Failure, api, failed, form_token, page};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gatehouse::password_reset_tokens::PlainResetToken;
+use gatehouse::tables::password_reset_tokens::PlainResetToken;
 use gatehouse_http::{Call, Reply};
 use lambda_http::RequestExt;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -138,7 +138,8 @@ pub async fn reset_form(call: Call<'_>) -> Reply {
 async fn checked_address(call: &Call<'_>, link: &Value) -> Option<gatehouse::Email> {
     let email = gatehouse::Email::parse(link["email"].as_str()?).ok()?;
     let token = PlainResetToken::parse(link["token"].as_str()?)?;
-    let broker = gatehouse::password_broker::PasswordBroker::new(call.app.auth.clone(), call.app.dispatcher());
+    let broker =
+        gatehouse::services::password_broker::PasswordBroker::new(call.app.auth.clone(), call.app.dispatcher());
     broker.link_address(&email, &token).await.unwrap_or_else(|e| {
         tracing::warn!(event = "reset_link_unchecked", error = %e);
         None

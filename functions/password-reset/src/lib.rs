@@ -1,10 +1,10 @@
 //! The `password-reset` function: `POST /forgot-password` and `POST /reset-password` over the
 //! `PasswordBroker`.
 
-use gatehouse::password::PasswordContext;
-use gatehouse::password_broker::{PasswordBroker, RequestLinkError, ResetError};
-use gatehouse::password_reset_tokens::PlainResetToken;
+use gatehouse::services::password_broker::{PasswordBroker, RequestLinkError, ResetError};
+use gatehouse::tables::password_reset_tokens::PlainResetToken;
 use gatehouse::throttle::{Limit, client_key};
+use gatehouse::values::password::PasswordContext;
 use gatehouse_http::views::MessageView;
 use gatehouse_http::{ApiError, App, Call, Guard, Reply, Route, json, route};
 use lambda_http::http::StatusCode;

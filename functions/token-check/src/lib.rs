@@ -2,12 +2,12 @@
 //! (and gatehouse's own, where the template puts it). It builds no password machinery.
 
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
-use gatehouse::access::Access;
-use gatehouse::access::Principal;
+use gatehouse::services::access::Access;
+use gatehouse::services::access::Principal;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 
-pub use gatehouse::access::RouteAbilities;
+pub use gatehouse::services::access::RouteAbilities;
 
 /// The authorizer's refusal: API Gateway answers the client 403.
 pub fn deny() -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {

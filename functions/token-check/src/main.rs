@@ -3,7 +3,7 @@
 //! the binary links no SQS client.
 
 use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
-use gatehouse::access::Access;
+use gatehouse::services::access::Access;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         async move {
             let abilities = &access.config.route_abilities;
             let deadline = Some(event.context.deadline());
-            let answer = gatehouse::deadline::within(
+            let answer = gatehouse::values::deadline::within(
                 deadline,
                 gatehouse_token_check::authorize(&access, abilities, event.payload),
             );

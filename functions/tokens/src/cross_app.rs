@@ -1,7 +1,7 @@
 //! Cross-app sessions over HTTP: handoffs, their exchange, the audit trail and revocation, over
 //! the `CrossApp` service.
 
-use gatehouse::cross_app::CrossApp;
+use gatehouse::services::cross_app::CrossApp;
 use gatehouse_http::views::{CrossAppPage, ExchangeView, HandoffView};
 use gatehouse_http::{ApiError, Call, Reply, json, no_content};
 use lambda_http::http::{StatusCode, header};
@@ -20,7 +20,7 @@ pub async fn handoff(call: Call<'_>) -> Reply {
         }
     })?;
     let made = cross_app.handoff(&caller, target, &call.meta()).await?;
-    let expires_at = gatehouse::clock::rfc3339(made.handoff.expires_at);
+    let expires_at = gatehouse::values::clock::rfc3339(made.handoff.expires_at);
     Ok(json(StatusCode::CREATED, &HandoffView { handoff_token: made.token.expose().to_owned(), expires_at }))
 }
 

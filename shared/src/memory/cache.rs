@@ -1,9 +1,9 @@
 //! The in-memory `cache` table.
 
 use super::{SharedClock, Table};
-use crate::cache::{CacheStore, Hit, Hits, Once, check_hits, check_key};
-use crate::clock::{Timestamp, is_live};
-use crate::error::{StoreError, StoreResult};
+use crate::tables::cache::{CacheStore, Hit, Hits, Once, check_hits, check_key};
+use crate::values::clock::{Timestamp, is_live};
+use crate::values::error::{StoreError, StoreResult};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::HashMap;

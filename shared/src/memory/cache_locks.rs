@@ -1,9 +1,9 @@
 //! The in-memory `locks` table.
 
 use super::{SharedClock, Table};
-use crate::cache_locks::{LockOwner, LockStore};
-use crate::clock::{Timestamp, is_live};
-use crate::error::StoreResult;
+use crate::tables::cache_locks::{LockOwner, LockStore};
+use crate::values::clock::{Timestamp, is_live};
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
 pub struct MemoryLocks {

@@ -1,15 +1,15 @@
 //! The in-memory `credentials` table.
 
 use super::{MemoryCrossApp, MemorySessions, MemoryTokens, MemoryUsers, Table};
-use crate::clock::{Timestamp, is_live};
-use crate::credentials::{
+use crate::tables::credentials::{
     CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice, Register,
 };
-use crate::cross_app_sessions::CrossAppStore;
-use crate::error::{StoreError, StoreResult};
-use crate::personal_access_tokens::TokenId;
-use crate::sessions::SessionKey;
-use crate::users::{KnownDevice, UserId, evicted_devices};
+use crate::tables::cross_app_sessions::CrossAppStore;
+use crate::tables::personal_access_tokens::TokenId;
+use crate::tables::sessions::SessionKey;
+use crate::tables::users::{KnownDevice, UserId, evicted_devices};
+use crate::values::clock::{Timestamp, is_live};
+use crate::values::error::{StoreError, StoreResult};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;

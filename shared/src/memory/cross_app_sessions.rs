@@ -1,10 +1,10 @@
 //! The in-memory `cross-app` table.
 
 use super::{SharedClock, Table};
-use crate::clock::{Timestamp, is_live};
-use crate::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
-use crate::error::StoreResult;
-use crate::users::UserId;
+use crate::tables::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
+use crate::tables::users::UserId;
+use crate::values::clock::{Timestamp, is_live};
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
 pub struct MemoryCrossApp {

@@ -1,10 +1,10 @@
 //! The in-memory `failed jobs` table.
 
 use super::{SharedClock, Table, cursor_position, paginate};
-use crate::clock::is_live;
-use crate::error::StoreResult;
-use crate::failed_jobs::{FailedJob, FailedJobStore};
-use crate::page::{Cursor, Page};
+use crate::tables::failed_jobs::{FailedJob, FailedJobStore};
+use crate::values::clock::is_live;
+use crate::values::error::StoreResult;
+use crate::values::pagination::{Cursor, Page};
 use async_trait::async_trait;
 
 pub struct MemoryFailedJobs {

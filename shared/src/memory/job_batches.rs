@@ -1,10 +1,10 @@
 //! The in-memory `batches` table.
 
 use super::{SharedClock, Table, cursor_position, paginate};
-use crate::clock::{Timestamp, is_live};
-use crate::error::{StoreError, StoreResult};
-use crate::job_batches::{Batch, BatchStore, Counted};
-use crate::page::{Cursor, Page};
+use crate::tables::job_batches::{Batch, BatchStore, Counted};
+use crate::values::clock::{Timestamp, is_live};
+use crate::values::error::{StoreError, StoreResult};
+use crate::values::pagination::{Cursor, Page};
 use async_trait::async_trait;
 use std::collections::HashSet;
 

@@ -1,9 +1,9 @@
 //! The in-memory `job runs` table.
 
 use super::{SharedClock, Table};
-use crate::clock::Timestamp;
-use crate::error::StoreResult;
-use crate::job_runs::{Claim, Claimant, JobRunStore};
+use crate::tables::job_runs::{Claim, Claimant, JobRunStore};
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
 #[derive(Clone)]

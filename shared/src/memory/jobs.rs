@@ -1,9 +1,9 @@
 //! The in-memory `queue` table.
 
 use super::SharedClock;
-use crate::clock::Timestamp;
-use crate::error::{StoreError, StoreResult};
-use crate::jobs::{JobQueue, QueueMessage, check_send};
+use crate::tables::jobs::{JobQueue, QueueMessage, check_send};
+use crate::values::clock::Timestamp;
+use crate::values::error::{StoreError, StoreResult};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};

@@ -29,9 +29,9 @@ pub use personal_access_tokens::MemoryTokens;
 pub use sessions::MemorySessions;
 pub use users::MemoryUsers;
 
-use crate::clock::Clock;
-use crate::error::{StoreError, StoreResult};
-use crate::page::{Cursor, Page};
+use crate::values::clock::Clock;
+use crate::values::error::{StoreError, StoreResult};
+use crate::values::pagination::{Cursor, Page};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,10 +1,10 @@
 //! The in-memory `password reset tokens` table.
 
 use super::{SharedClock, Table};
-use crate::clock::Timestamp;
-use crate::email::Email;
-use crate::error::StoreResult;
-use crate::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
+use crate::tables::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
+use crate::values::clock::Timestamp;
+use crate::values::email::Email;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
 pub struct MemoryResets {
@@ -57,7 +57,7 @@ impl ResetStore for MemoryResets {
         let mut t = self.rows.lock();
         match t.get_mut(&email.normalized()) {
             Some((r, spent)) if spent.is_none() && r.expires_at > now && r.token_hash == token_hash => {
-                let mark = SpendMark(hex::encode(crate::secret::random_bytes::<16>()));
+                let mark = SpendMark(hex::encode(crate::values::secret::random_bytes::<16>()));
                 *spent =
                     Some(SpentReset { token_hash: r.token_hash.clone(), spent_at: now, mark: mark.clone(), version });
                 Ok(Some(mark))

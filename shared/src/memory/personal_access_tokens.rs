@@ -1,10 +1,10 @@
 //! The in-memory `personal access tokens` table.
 
 use super::{SharedClock, Table, cursor_position, paginate};
-use crate::clock::{Timestamp, is_live};
-use crate::error::StoreResult;
-use crate::page::{Cursor, Page};
-use crate::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use crate::tables::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use crate::values::clock::{Timestamp, is_live};
+use crate::values::error::StoreResult;
+use crate::values::pagination::{Cursor, Page};
 use async_trait::async_trait;
 
 pub struct MemoryTokens {
@@ -30,8 +30,8 @@ impl TokenStore for MemoryTokens {
     async fn find_with_owner(
         &self,
         id: &TokenId,
-        owner: &crate::users::UserId,
-    ) -> StoreResult<(Option<PersonalAccessToken>, Option<crate::users::OwnerState>)> {
+        owner: &crate::tables::users::UserId,
+    ) -> StoreResult<(Option<PersonalAccessToken>, Option<crate::tables::users::OwnerState>)> {
         let state = self.owners.as_ref().and_then(|u| u.owner_state(owner));
         Ok((self.find(id).await?, state))
     }

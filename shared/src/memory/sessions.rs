@@ -1,10 +1,10 @@
 //! The in-memory `sessions` table.
 
 use super::{SharedClock, Table};
-use crate::clock::Timestamp;
-use crate::error::StoreResult;
-use crate::sessions::{SessionKey, SessionRecord, SessionStore};
-use crate::users::UserId;
+use crate::tables::sessions::{SessionKey, SessionRecord, SessionStore};
+use crate::tables::users::UserId;
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
 pub struct MemorySessions {
@@ -31,7 +31,7 @@ impl SessionStore for MemorySessions {
         &self,
         key: &SessionKey,
         owner: &UserId,
-    ) -> StoreResult<(Option<SessionRecord>, Option<crate::users::OwnerState>)> {
+    ) -> StoreResult<(Option<SessionRecord>, Option<crate::tables::users::OwnerState>)> {
         let state = self.owners.as_ref().and_then(|u| u.owner_state(owner));
         Ok((self.find(key).await?, state))
     }

@@ -1,14 +1,14 @@
 //! The in-memory `users` table.
 
 use super::Table;
-use crate::clock::Timestamp;
-use crate::email::Email;
-use crate::error::{StoreError, StoreResult};
-use crate::passkeys::Passkey;
-use crate::users::{
+use crate::services::passkeys::Passkey;
+use crate::tables::users::{
     CredentialChange, DisplayName, EmailMove, EmailSwap, NoticeMark, PasskeyAdd, PasskeyUse, RECENT_CHANGES,
     RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
 };
+use crate::values::clock::Timestamp;
+use crate::values::email::Email;
+use crate::values::error::{StoreError, StoreResult};
 
 /// Puts `notice` on `u` (once).
 fn note(u: &mut User, notice: Option<&NoticeMark>) {
@@ -30,8 +30,8 @@ pub struct MemoryUsers {
 
 impl MemoryUsers {
     /// What a credential check needs of `id` (`None`: no such user).
-    pub(super) fn owner_state(&self, id: &UserId) -> Option<crate::users::OwnerState> {
-        self.by_id.lock().get(id).map(crate::users::OwnerState::of)
+    pub(super) fn owner_state(&self, id: &UserId) -> Option<crate::tables::users::OwnerState> {
+        self.by_id.lock().get(id).map(crate::tables::users::OwnerState::of)
     }
 
     pub fn new() -> Self {
@@ -86,7 +86,7 @@ impl UserStore for MemoryUsers {
                     u.credentials_version += 1;
                     // The devices were known under the old version: their cookies name it.
                     u.devices.clear();
-                    let mark = hex::encode(crate::secret::random_bytes::<16>());
+                    let mark = hex::encode(crate::values::secret::random_bytes::<16>());
                     let recent = RecentChange {
                         version: u.credentials_version,
                         mark,

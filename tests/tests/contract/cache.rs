@@ -2,8 +2,8 @@
 
 use crate::now;
 use chrono::Duration as Span;
-use gatehouse::cache::{Hit, Hits, Once};
-use gatehouse::{StoreError, cache};
+use gatehouse::tables::cache::{Hit, Hits, Once};
+use gatehouse::{StoreError, tables::cache};
 use gatehouse_tests::TestEnv;
 use serde_json::json;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 
 use crate::now;
 use chrono::Duration as Span;
-use gatehouse::cache_locks::{LockOwner, acquire_blocking};
+use gatehouse::tables::cache_locks::{LockOwner, acquire_blocking};
 use gatehouse_tests::TestEnv;
 use std::time::Duration;
 

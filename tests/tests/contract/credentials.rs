@@ -3,8 +3,8 @@
 
 use crate::{entry, now, session, user};
 use chrono::Duration as Span;
-use gatehouse::credentials::{CredentialRef, NewCredential};
-use gatehouse::users::{CredentialChange, UserId};
+use gatehouse::tables::credentials::{CredentialRef, NewCredential};
+use gatehouse::tables::users::{CredentialChange, UserId};
 use gatehouse_tests::TestEnv;
 
 pub async fn issuing_is_conditional_on_the_credentials_version(env: TestEnv) {
@@ -86,13 +86,14 @@ pub async fn nothing_is_issued_to_a_disabled_user_under_any_version(env: TestEnv
 pub async fn a_device_is_listed_by_its_sessions_issue_capped_at_twenty_and_forgotten_when_the_version_moves(
     env: TestEnv,
 ) {
-    use gatehouse::credentials::NewDevice;
-    use gatehouse::users::MAX_DEVICES;
+    use gatehouse::tables::credentials::NewDevice;
+    use gatehouse::tables::users::MAX_DEVICES;
     let u = user(&env, "devices@example.com");
     env.stores.users.create(&u).await.unwrap();
     let listed = || async { env.stores.users.find(&u.id).await.unwrap().unwrap().devices };
-    let ids = |devices: &[gatehouse::users::KnownDevice]| devices.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
-    let sign_in = |version: u64, id: String, read: Vec<gatehouse::users::KnownDevice>| {
+    let ids =
+        |devices: &[gatehouse::tables::users::KnownDevice]| devices.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+    let sign_in = |version: u64, id: String, read: Vec<gatehouse::tables::users::KnownDevice>| {
         let (_, rec) = session(&env, Some(&u.id), Span::minutes(120));
         let e = entry(&u.id, CredentialRef::session(&rec.key), None);
         let stores = env.stores.clone();

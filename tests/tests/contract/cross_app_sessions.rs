@@ -3,9 +3,9 @@
 
 use crate::{now, put_handoff};
 use chrono::Duration as Span;
-use gatehouse::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
-use gatehouse::sessions::SessionId;
-use gatehouse::users::UserId;
+use gatehouse::tables::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
+use gatehouse::tables::sessions::SessionId;
+use gatehouse::tables::users::UserId;
 use gatehouse_tests::TestEnv;
 
 fn handoff(env: &TestEnv, user: &UserId) -> (HandoffToken, Handoff) {
@@ -22,7 +22,7 @@ fn handoff(env: &TestEnv, user: &UserId) -> (HandoffToken, Handoff) {
         used_at: None,
         credentials_version: 0,
         parent: None,
-        abilities: Some(gatehouse::personal_access_tokens::Abilities::new(vec!["reports:read".into()])),
+        abilities: Some(gatehouse::tables::personal_access_tokens::Abilities::new(vec!["reports:read".into()])),
         not_after: Some(now(env) + Span::minutes(30)),
     };
     (token, h)
@@ -104,8 +104,8 @@ pub async fn a_deleted_users_audit_records_keep_only_a_pseudonym(env: TestEnv) {
     // What names the records for the deletion (DynamoDB: the credentials register's audit
     // entries) is no credential: no revocation lists or removes it.
     assert!(env.stores.credentials.list(&uid).await.unwrap().is_empty(), "an audit record is no credential");
-    let everything = gatehouse::credentials::Revocation::Everything;
-    gatehouse::credentials::revoke(&env.stores, &uid, everything, "account_deleted").await.unwrap();
+    let everything = gatehouse::tables::credentials::Revocation::Everything;
+    gatehouse::tables::credentials::revoke(&env.stores, &uid, everything, "account_deleted").await.unwrap();
     assert_eq!(env.stores.cross_app.pseudonymize(&uid, "deleted#tag").await.unwrap(), 3);
     if env.is_aws() {
         let named: Vec<String> = gatehouse_tests::scan_items(&env, Some("credentials"))

@@ -3,9 +3,9 @@
 use crate::now;
 use chrono::Duration as Span;
 use gatehouse::StoreError;
-use gatehouse::failed_jobs::FailedJob;
-use gatehouse::personal_access_tokens::Tokenable;
-use gatehouse::users::UserId;
+use gatehouse::tables::failed_jobs::FailedJob;
+use gatehouse::tables::personal_access_tokens::Tokenable;
+use gatehouse::tables::users::UserId;
 use gatehouse_tests::TestEnv;
 use serde_json::json;
 
@@ -64,7 +64,7 @@ pub async fn failed_jobs_past_retention_are_invisible(env: TestEnv) {
 }
 
 pub async fn a_bad_cursor_is_rejected_not_a_crash(env: TestEnv) {
-    let bad = gatehouse::page::Cursor::from_string("!!not-a-cursor".into());
+    let bad = gatehouse::values::pagination::Cursor::from_string("!!not-a-cursor".into());
     let res = env.stores.failed_jobs.list(10, Some(&bad)).await;
     assert!(matches!(res, Err(StoreError::InvalidCursor)), "{res:?}");
     let res = env.stores.tokens.list_for(&Tokenable::user(&UserId::generate()), 10, Some(&bad)).await;

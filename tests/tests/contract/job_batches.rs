@@ -2,7 +2,7 @@
 
 use crate::now;
 use chrono::Duration as Span;
-use gatehouse::job_batches::{Batch, BatchOptions};
+use gatehouse::tables::job_batches::{Batch, BatchOptions};
 use gatehouse_tests::TestEnv;
 use serde_json::json;
 

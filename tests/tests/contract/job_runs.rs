@@ -2,7 +2,7 @@
 
 use crate::now;
 use chrono::Duration as Span;
-use gatehouse::job_runs::{Claim, Claimant};
+use gatehouse::tables::job_runs::{Claim, Claimant};
 use gatehouse_tests::TestEnv;
 
 pub async fn a_job_run_is_claimed_by_exactly_one_of_racing_workers(env: TestEnv) {

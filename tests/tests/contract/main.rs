@@ -6,12 +6,12 @@
 //! in one file per table (`users.rs`, `sessions.rs`, …), and `suite` gathers them for the macro.
 
 use chrono::Duration as Span;
-use gatehouse::credentials::{CredentialEntry, CredentialRef, NewCredential};
-use gatehouse::cross_app_sessions::Handoff;
-use gatehouse::password::PasswordHash;
-use gatehouse::personal_access_tokens::PersonalAccessToken;
-use gatehouse::sessions::{SessionId, SessionRecord};
-use gatehouse::users::{User, UserId};
+use gatehouse::tables::credentials::{CredentialEntry, CredentialRef, NewCredential};
+use gatehouse::tables::cross_app_sessions::Handoff;
+use gatehouse::tables::personal_access_tokens::PersonalAccessToken;
+use gatehouse::tables::sessions::{SessionId, SessionRecord};
+use gatehouse::tables::users::{User, UserId};
+use gatehouse::values::password::PasswordHash;
 use gatehouse::{Clock, Email, StoreError, Timestamp};
 use gatehouse_tests::TestEnv;
 use serde_json::json;

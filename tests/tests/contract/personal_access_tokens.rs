@@ -3,8 +3,8 @@
 use crate::{now, put_token};
 use chrono::Duration as Span;
 use gatehouse::StoreError;
-use gatehouse::personal_access_tokens::{Abilities, PersonalAccessToken, TokenId, TokenSecret, Tokenable};
-use gatehouse::users::UserId;
+use gatehouse::tables::personal_access_tokens::{Abilities, PersonalAccessToken, TokenId, TokenSecret, Tokenable};
+use gatehouse::tables::users::UserId;
 use gatehouse_tests::TestEnv;
 use std::time::Duration;
 

@@ -40,7 +40,7 @@ pub async fn a_delayed_message_stays_hidden_until_due(env: TestEnv) {
 
 pub async fn the_queue_rejects_oversized_bodies_and_over_long_delays(env: TestEnv) {
     let q = &env.stores.queue;
-    let big = "x".repeat(gatehouse::jobs::MAX_MESSAGE_BYTES + 1);
+    let big = "x".repeat(gatehouse::tables::jobs::MAX_MESSAGE_BYTES + 1);
     assert!(matches!(q.send(&big, Duration::ZERO).await, Err(StoreError::Rejected(_))));
     assert!(matches!(q.send("x", Duration::from_secs(901)).await, Err(StoreError::Rejected(_))));
     assert!(matches!(q.receive(11, Duration::ZERO, None).await, Err(StoreError::Rejected(_))));

@@ -2,7 +2,7 @@
 
 use crate::{now, put_session, session};
 use chrono::Duration as Span;
-use gatehouse::users::UserId;
+use gatehouse::tables::users::UserId;
 use gatehouse_tests::TestEnv;
 
 pub async fn sessions_are_found_by_the_hash_of_their_id_and_deleted(env: TestEnv) {
@@ -69,10 +69,10 @@ pub async fn marking_a_session_verified_persists_and_skips_expired_ones(env: Tes
     assert!(env.stores.sessions.mark_verified(&id.key()).await.unwrap());
     assert!(!env.stores.sessions.mark_verified(&gone.key()).await.unwrap(), "an expired session is not revived");
     let got = env.stores.sessions.find(&id.key()).await.unwrap().unwrap();
-    assert_eq!(got, gatehouse::sessions::SessionRecord { email_verified: Some(true), ..rec });
+    assert_eq!(got, gatehouse::tables::sessions::SessionRecord { email_verified: Some(true), ..rec });
     // A session from before sessions carried the flag reads back as unknown, not as unverified.
     let (legacy_id, legacy) = session(&env, Some(&uid), Span::minutes(120));
-    let legacy = gatehouse::sessions::SessionRecord { email_verified: None, ..legacy };
+    let legacy = gatehouse::tables::sessions::SessionRecord { email_verified: None, ..legacy };
     put_session(&env, &legacy).await;
     assert_eq!(env.stores.sessions.find(&legacy_id.key()).await.unwrap().unwrap().email_verified, None);
 }

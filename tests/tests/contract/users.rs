@@ -2,8 +2,8 @@
 
 use crate::{now, user};
 use chrono::Duration as Span;
-use gatehouse::password::PasswordHash;
-use gatehouse::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, UserId};
+use gatehouse::tables::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, UserId};
+use gatehouse::values::password::PasswordHash;
 use gatehouse::{Email, StoreError};
 use gatehouse_tests::TestEnv;
 
@@ -298,7 +298,7 @@ pub async fn disabling_moves_the_version_on_and_enabling_keeps_it(env: TestEnv) 
 }
 
 pub async fn second_factor_writes_hold_only_under_their_conditions(env: TestEnv) {
-    use gatehouse::users::TwoFactorWrite as W;
+    use gatehouse::tables::users::TwoFactorWrite as W;
     let users = &env.stores.users;
     let u = user(&env, "ann@example.com");
     users.create(&u).await.unwrap();
@@ -348,7 +348,7 @@ pub async fn second_factor_writes_hold_only_under_their_conditions(env: TestEnv)
 }
 
 pub async fn concurrent_uses_of_one_code_or_one_recovery_code_let_exactly_one_win(env: TestEnv) {
-    use gatehouse::users::TwoFactorWrite as W;
+    use gatehouse::tables::users::TwoFactorWrite as W;
     let users = env.stores.users.clone();
     let u = user(&env, "ann@example.com");
     users.create(&u).await.unwrap();
@@ -381,8 +381,8 @@ pub async fn concurrent_uses_of_one_code_or_one_recovery_code_let_exactly_one_wi
     }
 }
 
-fn passkey(id: &str, key: &str, at: gatehouse::Timestamp) -> gatehouse::passkeys::Passkey {
-    gatehouse::passkeys::Passkey {
+fn passkey(id: &str, key: &str, at: gatehouse::Timestamp) -> gatehouse::services::passkeys::Passkey {
+    gatehouse::services::passkeys::Passkey {
         id: id.to_owned(),
         name: format!("key {id}"),
         public_key: key.to_owned(),
@@ -398,7 +398,7 @@ fn passkey(id: &str, key: &str, at: gatehouse::Timestamp) -> gatehouse::passkeys
 /// concurrent uses of one state, one wins), removed once, all cleared by an operator's reset, and
 /// gone with the user.
 pub async fn passkeys_are_added_within_the_limit_used_from_the_state_read_and_removed(env: TestEnv) {
-    use gatehouse::users::{PasskeyAdd, PasskeyUse};
+    use gatehouse::tables::users::{PasskeyAdd, PasskeyUse};
     let users = env.stores.users.clone();
     let u = user(&env, "keys@example.com");
     users.create(&u).await.unwrap();
@@ -467,14 +467,14 @@ pub async fn passkeys_are_added_within_the_limit_used_from_the_state_read_and_re
 /// while they are exactly the user's: one added, or one removed and another added (the same
 /// count), since the read fails the change like a moved version, and nothing is written.
 pub async fn a_credential_change_clears_exactly_the_passkeys_it_read_or_nothing(env: TestEnv) {
-    use gatehouse::users::PasskeyAdd;
+    use gatehouse::tables::users::PasskeyAdd;
     let users = &env.stores.users;
     let u = user(&env, "keys-reset@example.com");
     users.create(&u).await.unwrap();
     let at = now(&env);
     let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
     let later = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bGF0ZXI$bGF0ZXI".into());
-    fn reset<'a>(hash: &'a PasswordHash, read: &'a [gatehouse::passkeys::Passkey]) -> CredentialChange<'a> {
+    fn reset<'a>(hash: &'a PasswordHash, read: &'a [gatehouse::services::passkeys::Passkey]) -> CredentialChange<'a> {
         CredentialChange {
             password: Some(hash),
             revoke: true,
@@ -519,7 +519,7 @@ pub async fn a_credential_change_clears_exactly_the_passkeys_it_read_or_nothing(
 /// A reset of a never-verified account clears the second factor in the password's own write
 /// (`clear_two_factor`); without it the factor stays.
 pub async fn a_credential_change_can_clear_the_second_factor(env: TestEnv) {
-    use gatehouse::users::TwoFactorWrite;
+    use gatehouse::tables::users::TwoFactorWrite;
     let users = &env.stores.users;
     let u = user(&env, "tf-clear@example.com");
     users.create(&u).await.unwrap();
@@ -537,7 +537,7 @@ pub async fn a_credential_change_can_clear_the_second_factor(env: TestEnv) {
     assert_eq!(users.change_credentials(&u.id, 1, clear, at).await.unwrap(), Some(2));
     let read = users.find(&u.id).await.unwrap().unwrap();
     assert!(!read.two_factor.enabled());
-    assert_eq!(read.two_factor, gatehouse::users::TwoFactor::default(), "nothing of it is left");
+    assert_eq!(read.two_factor, gatehouse::tables::users::TwoFactor::default(), "nothing of it is left");
     assert_eq!(read.credentials_version, 2);
 }
 
@@ -545,7 +545,7 @@ pub async fn a_credential_change_can_clear_the_second_factor(env: TestEnv) {
 /// `RECENT_CHANGES` kept), with the session that made it; a change that keeps the version
 /// records nothing.
 pub async fn moves_of_the_credentials_version_are_recorded_with_who_made_them(env: TestEnv) {
-    use gatehouse::users::RECENT_CHANGES;
+    use gatehouse::tables::users::RECENT_CHANGES;
     let u = user(&env, "ann@example.com");
     env.stores.users.create(&u).await.unwrap();
     let by = "a-session-key";
@@ -576,7 +576,7 @@ pub async fn moves_of_the_credentials_version_are_recorded_with_who_made_them(en
 /// A promised notice's mark is written by the very write that makes its change (each kind of
 /// write that promises one), never by a write that is refused, and is cleared once mailed.
 pub async fn a_notice_mark_is_written_only_by_the_write_that_makes_its_change(env: TestEnv) {
-    use gatehouse::users::{NoticeMark, TwoFactorWrite};
+    use gatehouse::tables::users::{NoticeMark, TwoFactorWrite};
     let u = user(&env, "ann@example.com");
     env.stores.users.create(&u).await.unwrap();
     let users = &env.stores.users;

@@ -710,7 +710,7 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
     let token = token.body["token"].as_str().unwrap().to_owned();
     let reserved = t.create_token(&cookie, json!({"name": "t", "abilities": ["verified"]})).await;
     assert_eq!(reserved.status, 422, "\"verified\" is no ability: {}", reserved.raw_body);
-    let abilities = gatehouse::access::RouteAbilities::parse("GET /reports=verified").unwrap();
+    let abilities = gatehouse::services::access::RouteAbilities::parse("GET /reports=verified").unwrap();
     // A listing whose handler reads no user (GET /sessions now reads it for the factors).
     let sessions = |c: Call| t.tokens_fn(c);
 

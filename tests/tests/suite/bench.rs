@@ -43,7 +43,7 @@ fn first_event(function: &str) -> Value {
         "password-reset" => Call::new("POST", "/forgot-password").json(json!({"email": "nobody@example.com"})).event(),
         "pages" => Call::new("GET", "/account/login").event(),
         "examples/bare_http" | "examples/bare_dynamodb" => Call::new("GET", "/").event(),
-        _ => sqs_event(&[gatehouse::jobs::QueueMessage {
+        _ => sqs_event(&[gatehouse::tables::jobs::QueueMessage {
             message_id: uuid::Uuid::new_v4().to_string(),
             receipt_handle: "bench".to_owned(),
             body: "{\"not\":\"a job\"}".to_owned(),
@@ -121,7 +121,7 @@ async fn register(login: &LambdaProcess, email: &str) -> Value {
 }
 
 /// The jobs waiting on the queue (read straight from the emulator, not through the proxy).
-async fn waiting_jobs(env: &TestEnv) -> Vec<gatehouse::jobs::QueueMessage> {
+async fn waiting_jobs(env: &TestEnv) -> Vec<gatehouse::tables::jobs::QueueMessage> {
     loop {
         let got = env.stores.queue.receive(10, Duration::from_secs(2), None).await.expect("receive");
         if !got.is_empty() {

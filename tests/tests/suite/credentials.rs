@@ -5,10 +5,10 @@
 //! cursors cannot be forged, and the checks still cost one read.
 
 use chrono::Duration as Span;
-use gatehouse::clock::Clock;
-use gatehouse::password::{HashCost, PasswordHasher, PasswordPolicy};
-use gatehouse::password_reset_tokens::{PlainResetToken, ResetRecord};
-use gatehouse::users::CredentialChange;
+use gatehouse::tables::password_reset_tokens::{PlainResetToken, ResetRecord};
+use gatehouse::tables::users::CredentialChange;
+use gatehouse::values::clock::Clock;
+use gatehouse::values::password::{HashCost, PasswordHasher, PasswordPolicy};
 use gatehouse::{Email, Stores};
 use gatehouse_http::App;
 use gatehouse_tests::TestEnv;
@@ -254,7 +254,7 @@ async fn logout_other_devices_ends_credentials_the_indexes_have_not_seen() {
     }
 }
 
-async fn user_id(t: &TestApp, email: &str) -> gatehouse::users::UserId {
+async fn user_id(t: &TestApp, email: &str) -> gatehouse::tables::users::UserId {
     t.env.stores.users.find_by_email(&Email::parse(email).unwrap()).await.unwrap().unwrap().id
 }
 
@@ -462,7 +462,7 @@ async fn genuine_cursor(t: &TestApp, cookie: &str) -> String {
 
 fn list_page(cookie: &str, cursor: &str) -> Call {
     let mut c = Call::new("GET", "/tokens").cookie(Some(cookie));
-    c.path = format!("/tokens?limit=1&cursor={}", gatehouse::password_broker::url_encode(cursor));
+    c.path = format!("/tokens?limit=1&cursor={}", gatehouse::services::password_broker::url_encode(cursor));
     c
 }
 
@@ -550,8 +550,9 @@ async fn the_safety_net_job_after_a_password_change_ends_nothing_issued_since() 
     t.env.clock.advance(Span::seconds(1));
     let later = t.login("ann@example.com", NEW).await.session_cookie().expect("a sign-in with the new password");
     assert_eq!(user_with(&t.app, &other).await, 401, "ended at once");
-    let net =
-        |msgs: &[gatehouse::jobs::QueueMessage]| msgs.iter().filter(|m| m.body.contains("RevokeCredentials")).count();
+    let net = |msgs: &[gatehouse::tables::jobs::QueueMessage]| {
+        msgs.iter().filter(|m| m.body.contains("RevokeCredentials")).count()
+    };
     let now = t.env.stores.queue.receive(10, std::time::Duration::ZERO, None).await.expect("receive");
     assert_eq!(net(&now), 0, "the net waits a minute");
     t.env.clock.advance(Span::seconds(61));

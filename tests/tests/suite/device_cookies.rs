@@ -30,7 +30,7 @@ fn device_cookie(t: &TestApp, r: &Reply) -> Option<String> {
 /// Moves the clock to just past the next hour's start: the hourly windows are fresh and the
 /// test's minutes stay inside one of them.
 fn next_hour(t: &TestApp) {
-    let now = gatehouse::clock::epoch_seconds(gatehouse::clock::Clock::now(&t.env.clock));
+    let now = gatehouse::values::clock::epoch_seconds(gatehouse::values::clock::Clock::now(&t.env.clock));
     t.env.clock.advance(chrono::Duration::seconds(3600 - now.rem_euclid(3600) + 1));
 }
 

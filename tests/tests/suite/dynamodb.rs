@@ -2,9 +2,9 @@
 //! gatehouse.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use gatehouse::personal_access_tokens::TokenId;
-use gatehouse::sessions::SessionId;
-use gatehouse::users::UserId;
+use gatehouse::tables::personal_access_tokens::TokenId;
+use gatehouse::tables::sessions::SessionId;
+use gatehouse::tables::users::UserId;
 use gatehouse::{Email, StoreError};
 use gatehouse_aws::migrate::{self, State};
 use gatehouse_tests::TestEnv;

@@ -104,7 +104,7 @@ async fn the_login_binary_asks_for_the_second_factor_and_takes_a_code_or_a_recov
     // The binary runs on the system clock, as on Lambda.
     let code = |at: std::time::SystemTime| {
         let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        gatehouse::two_factor::code_for(&secret, secs).unwrap()
+        gatehouse::services::two_factor::code_for(&secret, secs).unwrap()
     };
     let now = std::time::SystemTime::now();
     let confirm = Call::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&c));
@@ -263,7 +263,7 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
 async fn a_failing_job_lands_in_failed_jobs_through_the_worker_binary() {
     let env = TestEnv::aws().await;
     let worker = LambdaProcess::start(&binary("job-worker"), &env_for(&env, &[])).await;
-    let mut job = gatehouse::jobs::JobPayload::new("SendPasswordResetLink", json!({"email": 42}));
+    let mut job = gatehouse::tables::jobs::JobPayload::new("SendPasswordResetLink", json!({"email": 42}));
     job.max_tries = Some(3);
     env.stores.queue.send(&job.to_body(), Duration::ZERO).await.unwrap();
     env.stores.queue.send("{\"not\": \"a job\"}", Duration::ZERO).await.unwrap();
@@ -443,9 +443,12 @@ async fn a_request_gives_up_before_its_deadline_when_aws_hangs() {
     assert_eq!(answer["headers"]["retry-after"], "1", "{answer}");
     // Cut at the deadline less the margin; without the budget the answer came after 8 s.
     assert!(took < budget + Duration::from_secs(2), "answered after {took:?}");
-    assert!(took >= budget - gatehouse::deadline::MARGIN - Duration::from_millis(300), "cut early, at {took:?}");
+    assert!(
+        took >= budget - gatehouse::values::deadline::MARGIN - Duration::from_millis(300),
+        "cut early, at {took:?}"
+    );
     // A well-formed token (the default prefix, a good checksum), so the check reaches the store.
-    use gatehouse::personal_access_tokens::{PlainTextToken, TokenId, TokenSecret};
+    use gatehouse::tables::personal_access_tokens::{PlainTextToken, TokenId, TokenSecret};
     let token = PlainTextToken { id: TokenId::generate(), owner: None, secret: TokenSecret::generate("gth_") }.expose();
     let started = std::time::Instant::now();
     let answer = check.invoke_within(authorizer_event("GET /reports", Some(&token), None), budget).await;
@@ -453,7 +456,7 @@ async fn a_request_gives_up_before_its_deadline_when_aws_hangs() {
     assert_eq!(answer.expect("an answer")["isAuthorized"], false);
     assert!(took < budget + Duration::from_secs(2), "denied after {took:?}");
     assert!(
-        took >= budget - gatehouse::deadline::MARGIN - Duration::from_millis(300),
+        took >= budget - gatehouse::values::deadline::MARGIN - Duration::from_millis(300),
         "denied before the cut, at {took:?}: the store was never asked"
     );
 }

@@ -451,13 +451,16 @@ async fn a_write_whose_answer_was_lost_is_not_refused_by_its_own_retry() {
     let (lease, keep) = (now + chrono::Duration::seconds(60), now + chrono::Duration::days(1));
     faults.fail_next("dynamodb:PutItem", Fault::AfterWrite);
     let claim = t.env.stores.job_runs.claim("job-lost-answer", now, lease, keep).await.expect("claim");
-    let gatehouse::job_runs::Claim::Claimed(claimant) = claim else { panic!("not claimed: {claim:?}") };
+    let gatehouse::tables::job_runs::Claim::Claimed(claimant) = claim else { panic!("not claimed: {claim:?}") };
     let other = t.env.stores.job_runs.claim("job-lost-answer", now, lease, keep).await.expect("claim");
-    assert!(matches!(other, gatehouse::job_runs::Claim::Busy { .. }), "another run is still refused: {other:?}");
+    assert!(
+        matches!(other, gatehouse::tables::job_runs::Claim::Busy { .. }),
+        "another run is still refused: {other:?}"
+    );
     // The claimant answered is the one stored: its release frees the run for the next attempt.
     t.env.stores.job_runs.release("job-lost-answer", &claimant).await.expect("release");
     let again = t.env.stores.job_runs.claim("job-lost-answer", now, lease, keep).await.expect("claim");
-    assert!(matches!(again, gatehouse::job_runs::Claim::Claimed(_)), "released by its holder: {again:?}");
+    assert!(matches!(again, gatehouse::tables::job_runs::Claim::Claimed(_)), "released by its holder: {again:?}");
     assert_eq!(
         faults.injected().values().sum::<usize>(),
         3,
@@ -473,12 +476,12 @@ async fn a_write_whose_answer_was_lost_is_not_refused_by_its_own_retry() {
 /// conflict. (The rehash used to overwrite the change's mark.)
 #[tokio::test]
 async fn a_credentials_change_whose_answer_was_lost_stays_its_own_when_a_rehash_lands_before_its_retry() {
-    use gatehouse::users::CredentialChange;
+    use gatehouse::tables::users::CredentialChange;
     let (env, faults, _) = faulty_env(1).await;
     let t = TestApp::with(env, &[]);
     let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
     assert_eq!(t.register("Ann", &email, PW).await.status, 201);
-    let address = gatehouse::email::Email::parse(&email).expect("an address");
+    let address = gatehouse::values::email::Email::parse(&email).expect("an address");
     let user = t.env.stores.users.find_by_email(&address).await.expect("read").expect("the user");
     let (v, now) = (user.credentials_version, t.env.clock_now());
     let (stores, id, hash) = (t.env.stores.clone(), user.id.clone(), user.password_hash.clone());
@@ -512,8 +515,9 @@ async fn a_transaction_still_in_progress_is_unavailable_not_an_internal_error() 
     let (env, faults, _) = faulty_env(1).await;
     let now = env.clock_now();
     let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let hash = gatehouse::password::PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into());
-    let user = gatehouse::users::User::new("Ann", gatehouse::Email::parse(&email).unwrap(), hash, now);
+    let hash =
+        gatehouse::values::password::PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into());
+    let user = gatehouse::tables::users::User::new("Ann", gatehouse::Email::parse(&email).unwrap(), hash, now);
     // A registration's transaction, answered "still in progress" on each of the SDK's three
     // attempts (the first attempt, delayed past its timeout, still being applied).
     for _ in 0..3 {
@@ -539,7 +543,7 @@ fn seed() -> u64 {
     let seed = std::env::var("GATEHOUSE_FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| u64::from_le_bytes(gatehouse::secret::random_bytes::<8>()));
+        .unwrap_or_else(|| u64::from_le_bytes(gatehouse::values::secret::random_bytes::<8>()));
     eprintln!("fault injection seed: {seed} (replay: GATEHOUSE_FAULT_SEED={seed})");
     seed
 }
@@ -614,8 +618,8 @@ async fn failed_uuids(stores: &gatehouse::Stores) -> Option<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "load-sensitive: scripts/test runs it as a step of its own (faults:: -- --ignored)"]
 async fn jobs_run_once_in_effect_through_the_worker_binary_while_a_tenth_of_aws_calls_fail() {
-    use gatehouse::job_batches::BatchOptions;
     use gatehouse::queue::Dispatcher;
+    use gatehouse::tables::job_batches::BatchOptions;
     use gatehouse_tests::jobs::job;
     use gatehouse_tests::runtime_api::{LambdaProcess, binary};
     let seed = seed();
@@ -643,7 +647,7 @@ async fn jobs_run_once_in_effect_through_the_worker_binary_while_a_tenth_of_aws_
     );
     let lambda = Arc::new(LambdaProcess::start(&binary("examples/chaos_worker"), &vars).await);
 
-    let dispatcher = Dispatcher::new(env.stores.clone(), gatehouse::clock::Span::days(30));
+    let dispatcher = Dispatcher::new(env.stores.clone(), gatehouse::values::clock::Span::days(30));
     let chaos = |data: serde_json::Value, tries: u32| {
         let mut j = job("Chaos", data, tries);
         j.timeout = Some(5);
@@ -839,7 +843,7 @@ async fn a_limit_whose_counters_keep_conflicting_refuses_at_once_as_throttled() 
 /// browser's rotated session and a sign-in made after the change stay.
 #[tokio::test]
 async fn a_revocation_that_fails_is_queued_and_the_old_credentials_still_end() {
-    use gatehouse::password_reset_tokens::{PlainResetToken, ResetRecord};
+    use gatehouse::tables::password_reset_tokens::{PlainResetToken, ResetRecord};
     let (env, faults, _) = faulty_env(7).await;
     let t = TestApp::with(env, &[]);
     let run = &uuid::Uuid::new_v4().simple().to_string()[..8];

@@ -6,7 +6,7 @@
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerV2Request, ApiGatewayV2httpRequest};
 use aws_lambda_events::sqs::SqsEvent;
 use base64::Engine;
-use gatehouse::jobs::JobPayload;
+use gatehouse::tables::jobs::JobPayload;
 use gatehouse_http::event::EventBuilder;
 use gatehouse_tests::http::{Call, Reply, TestApp, sqs_event};
 use lambda_http::request::RequestContext;
@@ -224,7 +224,7 @@ fn the_builder_rebuilds_the_real_authorizer_event_exactly() {
 #[test]
 fn the_tests_sqs_records_have_the_keys_of_the_real_ones() {
     let real = fixture(SQS);
-    let msg = gatehouse::jobs::QueueMessage {
+    let msg = gatehouse::tables::jobs::QueueMessage {
         message_id: "m".into(),
         receipt_handle: "r".into(),
         body: "{}".into(),

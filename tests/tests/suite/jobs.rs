@@ -2,9 +2,9 @@
 //! must be simulated).
 
 use aws_lambda_events::sqs::SqsEvent;
-use gatehouse::job_batches::BatchOptions;
-use gatehouse::jobs::QueueMessage;
 use gatehouse::queue::{DispatchError, Outcome, retry_failed};
+use gatehouse::tables::job_batches::BatchOptions;
+use gatehouse::tables::jobs::QueueMessage;
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::jobs::{drain, job, test_worker};
 use serde_json::json;
@@ -176,7 +176,7 @@ async fn on_sqs_a_long_delay_is_sent_as_re_delay_steps() {
     let (w, probe) = test_worker(&env);
     let j = job("Flaky", json!({}), 1);
     let mut due = j.clone();
-    due.available_at = Some(gatehouse::clock::epoch_seconds(env.clock_now()) + 2700);
+    due.available_at = Some(gatehouse::values::clock::epoch_seconds(env.clock_now()) + 2700);
     let msg = QueueMessage {
         message_id: "m".into(),
         receipt_handle: "r".into(),
@@ -273,7 +273,7 @@ async fn an_idle_worker_long_polls_picks_up_work_and_stops_at_once() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let idle = queue.receives();
     assert!((3..=4).contains(&idle), "{idle} receives in an idle minute");
-    let dispatcher = gatehouse::queue::Dispatcher::new(env.stores.clone(), gatehouse::clock::Span::days(1));
+    let dispatcher = gatehouse::queue::Dispatcher::new(env.stores.clone(), gatehouse::values::clock::Span::days(1));
     dispatcher.dispatch(job("Flaky", json!({"fail_times": 0}), 1)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 0, "handled while the poll was waiting");
@@ -290,7 +290,7 @@ async fn an_idle_worker_long_polls_picks_up_work_and_stops_at_once() {
 async fn counting_a_job_against_its_batch_is_two_calls_on_the_wire() {
     let (env, wire) = gatehouse_tests::wire::counted_env().await;
     let now = env.clock_now();
-    let b = gatehouse::job_batches::Batch {
+    let b = gatehouse::tables::job_batches::Batch {
         id: uuid::Uuid::new_v4().to_string(),
         name: "import".into(),
         total_jobs: 2,

@@ -141,7 +141,7 @@ async fn a_session_past_its_idle_lifetime_is_rejected_though_still_stored() {
     assert_eq!(t.user(Some(&cookie)).await.status, 200);
     t.env.clock.advance(chrono::Duration::minutes(121));
     assert_eq!(t.user(Some(&cookie)).await.status, 401);
-    let id_hash = gatehouse::sessions::SessionId::parse(cookie.split_once('=').unwrap().1).unwrap().key();
+    let id_hash = gatehouse::tables::sessions::SessionId::parse(cookie.split_once('=').unwrap().1).unwrap().key();
     let aws = t.env.aws.as_ref().unwrap();
     let stored = aws
         .dynamo
@@ -170,7 +170,7 @@ async fn the_absolute_lifetime_caps_a_busy_session() {
 async fn last_activity_is_written_at_most_once_a_minute() {
     let t = TestApp::aws(&[]).await;
     let cookie = t.register("Ann", "ann@example.com", PW).await.session_cookie().unwrap();
-    let key = gatehouse::sessions::SessionId::parse(cookie.split_once('=').unwrap().1).unwrap().key();
+    let key = gatehouse::tables::sessions::SessionId::parse(cookie.split_once('=').unwrap().1).unwrap().key();
     let created = t.env.stores.sessions.find(&key).await.unwrap().unwrap().last_activity;
     t.env.clock.advance(chrono::Duration::seconds(30));
     t.user(Some(&cookie)).await;
@@ -291,15 +291,15 @@ async fn an_outdated_hash_is_upgraded_on_login() {
     t.register("Ann", "ann@example.com", PW).await;
     let email = gatehouse::Email::parse("ann@example.com").unwrap();
     let user = t.env.stores.users.find_by_email(&email).await.unwrap().unwrap();
-    let weak = gatehouse::password::PasswordHasher::new(gatehouse::password::HashCost {
+    let weak = gatehouse::values::password::PasswordHasher::new(gatehouse::values::password::HashCost {
         memory_kib: 1024,
         iterations: 1,
         parallelism: 1,
     })
     .unwrap();
-    let policy = gatehouse::password::PasswordPolicy::new(15, 128, Vec::<String>::new());
+    let policy = gatehouse::values::password::PasswordPolicy::new(15, 128, Vec::<String>::new());
     let old = weak.hash(&policy.check(PW).unwrap()).unwrap();
-    let change = gatehouse::users::CredentialChange { password: Some(&old), ..Default::default() };
+    let change = gatehouse::tables::users::CredentialChange { password: Some(&old), ..Default::default() };
     t.env.stores.users.change_credentials(&user.id, user.credentials_version, change, t.env.clock_now()).await.unwrap();
     assert_eq!(t.login("ann@example.com", PW).await.status, 200);
     let upgraded = t.env.stores.users.find(&user.id).await.unwrap().unwrap().password_hash;

@@ -12,21 +12,21 @@
 use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use aws_lambda_events::sqs::SqsEvent;
 use gatehouse::Email;
-use gatehouse::access::RouteAbilities;
-use gatehouse::credentials::{CredentialKind, CredentialRef};
-use gatehouse::cross_app_sessions::HandoffToken;
-use gatehouse::jobs::{JobPayload, QueueMessage};
 use gatehouse::keys::AppKey;
-use gatehouse::page::Cursor;
-use gatehouse::password::{
+use gatehouse::queue::Outcome;
+use gatehouse::services::access::RouteAbilities;
+use gatehouse::tables::credentials::{CredentialKind, CredentialRef};
+use gatehouse::tables::cross_app_sessions::HandoffToken;
+use gatehouse::tables::jobs::{JobPayload, QueueMessage};
+use gatehouse::tables::password_reset_tokens::PlainResetToken;
+use gatehouse::tables::personal_access_tokens::{PlainTextToken, TokenId, TokenSecret};
+use gatehouse::tables::sessions::SessionId;
+use gatehouse::tables::users::{DisplayName, NameError, UserId};
+use gatehouse::values::pagination::Cursor;
+use gatehouse::values::password::{
     HashCost, PasswordAttempt, PasswordContext, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy,
     Verification,
 };
-use gatehouse::password_reset_tokens::PlainResetToken;
-use gatehouse::personal_access_tokens::{PlainTextToken, TokenId, TokenSecret};
-use gatehouse::queue::Outcome;
-use gatehouse::sessions::SessionId;
-use gatehouse::users::{DisplayName, NameError, UserId};
 use gatehouse_tests::http::{Call, TestApp, authorizer_event};
 use lambda_http::http::{self, HeaderValue};
 use lambda_http::request::LambdaRequest;
@@ -462,7 +462,7 @@ proptest! {
         at in any::<usize>(), with in nasty(), piece in prop::sample::select(BREAKS)
     ) {
         let (id, secret) = (TokenId::generate(), TokenSecret::generate(TOKEN_PREFIX));
-        let owner = gatehouse::users::UserId::generate();
+        let owner = gatehouse::tables::users::UserId::generate();
         let shown = PlainTextToken { id: id.clone(), owner: Some(owner), secret: secret.clone() }.expose();
         let again =
             PlainTextToken::parse(&shown, TOKEN_PREFIX).ok_or_else(|| TestCaseError::fail("refused its own token"))?;
@@ -523,7 +523,7 @@ proptest! {
         let handoff = HandoffToken::parse(&s).map(|x| x.expose().to_owned());
         for parsed in [session, handoff].into_iter().flatten() {
             prop_assert_eq!(&parsed, &s);
-            prop_assert!(gatehouse::secret::is_token_256(&parsed));
+            prop_assert!(gatehouse::values::secret::is_token_256(&parsed));
         }
     }
 
@@ -615,7 +615,7 @@ proptest! {
     ) {
         let key = fixed_key();
         let email = Email::parse(&e).map_err(|x| TestCaseError::fail(x.to_string()))?;
-        let user = gatehouse::users::UserId::generate();
+        let user = gatehouse::tables::users::UserId::generate();
         let cookie = key.device_cookie(&email, &user, 7, &gatehouse::keys::new_device_id());
         prop_assert!(key.device(&email, &cookie).is_some());
         prop_assert_eq!(key.device(&email, &replace_char(&cookie, at, with)), None);
@@ -658,7 +658,7 @@ proptest! {
         )
     ) {
         if let Ok(table) = RouteAbilities::parse(&s) {
-            for (route, ability) in gatehouse::personal_access_tokens::OWN_ROUTE_ABILITIES {
+            for (route, ability) in gatehouse::tables::personal_access_tokens::OWN_ROUTE_ABILITIES {
                 prop_assert!(table.for_route(route).iter().any(|a| a == ability), "{route} lost {ability}");
             }
         }
@@ -692,11 +692,11 @@ proptest! {
     fn an_sqs_sent_timestamp_reads_epoch_milliseconds_and_nothing_else(
         s in text(), ms in -8_000_000_000_000_000i64..8_000_000_000_000_000
     ) {
-        if let Some(t) = gatehouse::jobs::sent_timestamp(Some(&s)) {
-            prop_assert_eq!(Some(gatehouse::clock::epoch_millis(t)), s.parse::<i64>().ok(), "{:?}", s);
+        if let Some(t) = gatehouse::tables::jobs::sent_timestamp(Some(&s)) {
+            prop_assert_eq!(Some(gatehouse::values::clock::epoch_millis(t)), s.parse::<i64>().ok(), "{:?}", s);
         }
-        if let Some(t) = gatehouse::jobs::sent_timestamp(Some(&ms.to_string())) {
-            prop_assert_eq!(gatehouse::clock::epoch_millis(t), ms);
+        if let Some(t) = gatehouse::tables::jobs::sent_timestamp(Some(&ms.to_string())) {
+            prop_assert_eq!(gatehouse::values::clock::epoch_millis(t), ms);
         }
     }
 
@@ -705,22 +705,22 @@ proptest! {
         code in text(), secret in prop::collection::vec(any::<u8>(), 0..40), now in 0u64..4_000_000_000
     ) {
         let trimmed = code.trim();
-        let step = gatehouse::two_factor::matching_step(&secret, &code, now);
+        let step = gatehouse::services::two_factor::matching_step(&secret, &code, now);
         if trimmed.len() != 6 || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
             prop_assert_eq!(step, None);
         }
-        let right = gatehouse::two_factor::code_at(&secret, now / 30);
-        let found = gatehouse::two_factor::matching_step(&secret, &format!(" {right}\n"), now);
-        let near = |s: u64| s.abs_diff(now / 30) <= 1 && gatehouse::two_factor::code_at(&secret, s) == right;
+        let right = gatehouse::services::two_factor::code_at(&secret, now / 30);
+        let found = gatehouse::services::two_factor::matching_step(&secret, &format!(" {right}\n"), now);
+        let near = |s: u64| s.abs_diff(now / 30) <= 1 && gatehouse::services::two_factor::code_at(&secret, s) == right;
         prop_assert!(found.is_some_and(near), "{:?}", found);
-        prop_assert!(gatehouse::two_factor::matching_step(&secret, &insert_inside(&right, 1, "\0"), now).is_none());
+        prop_assert!(gatehouse::services::two_factor::matching_step(&secret, &insert_inside(&right, 1, "\0"), now).is_none());
     }
 
     #[test]
     fn a_recovery_code_is_read_whatever_its_case_dashes_and_spaces_and_nothing_else_matches(
         code in "[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5}", s in text(), at in any::<usize>()
     ) {
-        use gatehouse::two_factor::recovery_hash;
+        use gatehouse::services::two_factor::recovery_hash;
         let (key, user) = (fixed_key(), UserId::generate());
         let stored = recovery_hash(&key, &user, &code);
         let spaced = format!(" {} ", code.replace('-', " - "));
@@ -904,15 +904,15 @@ proptest! {
 
 /// The job names the worker has handlers for.
 const JOBS: &[&str] = &[
-    gatehouse::email_verification::SEND_VERIFICATION,
-    gatehouse::account_deletion::SEND_ACCOUNT_DELETED,
-    gatehouse::account_deletion::FINISH_DELETION,
-    gatehouse::email_change::SEND_CONFIRMATION,
-    gatehouse::email_change::SEND_NOTICE,
-    gatehouse::two_factor::SEND_NOTICE,
-    gatehouse::password_broker::SEND_RESET_LINK,
-    gatehouse::password_broker::SEND_PASSWORD_CHANGED,
-    gatehouse::credentials::REVOKE_LATER,
+    gatehouse::services::email_verification::SEND_VERIFICATION,
+    gatehouse::services::account_deletion::SEND_ACCOUNT_DELETED,
+    gatehouse::services::account_deletion::FINISH_DELETION,
+    gatehouse::services::email_change::SEND_CONFIRMATION,
+    gatehouse::services::email_change::SEND_NOTICE,
+    gatehouse::services::two_factor::SEND_NOTICE,
+    gatehouse::services::password_broker::SEND_RESET_LINK,
+    gatehouse::services::password_broker::SEND_PASSWORD_CHANGED,
+    gatehouse::tables::credentials::REVOKE_LATER,
     "NoSuchJob",
 ];
 
@@ -985,7 +985,7 @@ fn a_payload_claiming_the_most_attempts_fails_for_good_instead_of_overflowing() 
     let t = TestApp::memory(&[]);
     let worker = t.worker(Arc::new(gatehouse::mail::LogMailer::quiet()));
     for (i, attempts) in [u32::MAX - 1, u32::MAX].into_iter().enumerate() {
-        let mut p = JobPayload::new(gatehouse::credentials::REVOKE_LATER, json!({}));
+        let mut p = JobPayload::new(gatehouse::tables::credentials::REVOKE_LATER, json!({}));
         p.max_tries = Some(3);
         p.attempts = attempts;
         let msg = QueueMessage {
@@ -1080,7 +1080,7 @@ proptest! {
     fn a_bearer_credential_round_trips_and_a_token_with_a_break_in_it_is_never_accepted(
         scheme in "[bB][eE][aA][rR][eE][rR]", at in any::<usize>(), piece in prop::sample::select(BREAKS)
     ) {
-        let owner = Some(gatehouse::users::UserId::generate());
+        let owner = Some(gatehouse::tables::users::UserId::generate());
         let token = PlainTextToken { id: TokenId::generate(), owner, secret: TokenSecret::generate(TOKEN_PREFIX) }.expose();
         let header = format!("{scheme}  {token} ");
         let read = gatehouse_http::parse_bearer(Some(header.as_bytes())).map_err(|e| TestCaseError::fail(e.message))?;

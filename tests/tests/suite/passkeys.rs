@@ -165,7 +165,7 @@ async fn a_passkey_answers_a_two_factor_challenge_only_for_its_own_account() {
     let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&ann_cookie))).await;
     let secret = e.body["secret"].as_str().unwrap().to_owned();
     let now = u64::try_from(t.env.clock_now().timestamp()).unwrap();
-    let code = gatehouse::two_factor::code_for(&secret, now).unwrap();
+    let code = gatehouse::services::two_factor::code_for(&secret, now).unwrap();
     let c = Call::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&ann_cookie));
     assert_eq!(t.login_fn(c.json(json!({ "code": code }))).await.status, 200);
     let ip = "198.51.100.20";

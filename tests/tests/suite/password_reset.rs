@@ -96,7 +96,7 @@ async fn the_link_comes_from_configuration_never_the_host_header() {
     let text = &reset_mails(&mailer)[0].text;
     assert!(!text.contains("evil.example"));
     assert!(text.contains("https://app.example.com/reset?token="));
-    assert!(text.contains(&format!("&email={}", gatehouse::password_broker::url_encode(&email))));
+    assert!(text.contains(&format!("&email={}", gatehouse::services::password_broker::url_encode(&email))));
 }
 
 #[tokio::test]
@@ -182,7 +182,7 @@ async fn the_worker_delivers_through_ses_once_and_the_link_completes_the_reset()
     // The same job delivered twice: received, processed, and delivered again before deletion.
     let msgs = t.env.stores.queue.receive(1, std::time::Duration::from_secs(1), None).await.unwrap();
     assert_eq!(w.process(&msgs[0]).await, gatehouse::queue::Outcome::Completed);
-    let dup = gatehouse::jobs::QueueMessage { receive_count: 2, ..msgs[0].clone() };
+    let dup = gatehouse::tables::jobs::QueueMessage { receive_count: 2, ..msgs[0].clone() };
     assert_eq!(w.process(&dup).await, gatehouse::queue::Outcome::Completed);
     let sent = ses_sent_to(&email);
     assert_eq!(sent.len(), 1, "one mail for a job delivered twice");
@@ -241,7 +241,7 @@ async fn security_mail_carries_no_text_the_account_holder_chose() {
     let link = format!(
         "https://app.example.com/reset?token={}&email={}",
         token_in(&reset_mail.text),
-        gatehouse::password_broker::url_encode(&email)
+        gatehouse::services::password_broker::url_encode(&email)
     );
     assert!(reset_mail.text.contains(&link), "the genuine link: {}", reset_mail.text);
 
@@ -266,11 +266,13 @@ async fn a_reset_link_job_run_again_after_its_write_landed_still_mails_a_working
     drain(&t.worker(Arc::new(LogMailer::quiet())), 10).await;
     assert_eq!(forgot(&t, &email, "api.example.test").await.status, 202);
     let msgs = t.env.stores.queue.receive(10, std::time::Duration::from_secs(2), None).await.unwrap();
-    let job = gatehouse::jobs::JobPayload::from_body(&msgs[0].body).unwrap();
-    assert_eq!(job.job, gatehouse::password_broker::SEND_RESET_LINK);
+    let job = gatehouse::tables::jobs::JobPayload::from_body(&msgs[0].body).unwrap();
+    assert_eq!(job.job, gatehouse::services::password_broker::SEND_RESET_LINK);
     let mailer = LogMailer::quiet();
-    let handler =
-        gatehouse::password_broker::SendResetLink { config: t.app.config.clone(), mailer: Arc::new(mailer.clone()) };
+    let handler = gatehouse::services::password_broker::SendResetLink {
+        config: t.app.config.clone(),
+        mailer: Arc::new(mailer.clone()),
+    };
     let worker = t.worker(Arc::new(LogMailer::quiet()));
     for attempt in 1..=2 {
         let ctx = gatehouse::queue::JobContext {

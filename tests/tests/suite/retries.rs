@@ -187,11 +187,11 @@ async fn changes_that_prove_no_new_secret_are_never_resumed() {
 /// version, neither is told it lost a race it won.
 #[tokio::test]
 async fn two_changes_landing_within_one_retry_each_answer_their_own_version() {
-    use gatehouse::users::CredentialChange;
+    use gatehouse::tables::users::CredentialChange;
     let (t, faults) = app().await;
     let email = unique("race");
     assert_eq!(t.register("Ann", &email, PW).await.status, 201);
-    let address = gatehouse::email::Email::parse(&email).expect("an address");
+    let address = gatehouse::values::email::Email::parse(&email).expect("an address");
     let user = t.env.stores.users.find_by_email(&address).await.expect("read").expect("the user");
     let (v, now, stores, id) = (user.credentials_version, t.env.clock_now(), t.env.stores.clone(), user.id.clone());
     faults.fail_next("dynamodb:UpdateItem", Fault::AfterWrite);
@@ -234,7 +234,7 @@ async fn the_address_changed_notice_survives_an_outage_right_after_the_swap() {
     let first = t.login_fn(Call::new("GET", &link).cookie(Some(&cookie))).await;
     assert_503(&first, "the confirmation cut by the outage");
     faults.set_outage(false);
-    let address = gatehouse::email::Email::parse(&new).unwrap();
+    let address = gatehouse::values::email::Email::parse(&new).unwrap();
     assert!(t.env.stores.users.find_by_email(&address).await.unwrap().is_some(), "the swap had landed");
     let sent = mails(&t).await;
     assert_eq!(count(&sent, &old, "Your email address was changed"), 1, "the old address is told");
@@ -360,7 +360,7 @@ async fn an_account_deletion_that_landed_before_an_outage_is_finished_when_asked
     let again = t.login_fn(delete(&cookie)).await;
     assert_eq!(again.status, 204, "asked again: {}", again.raw_body);
     assert!(again.set_cookies().iter().any(|c| c.contains("Max-Age=0")), "the cookie is cleared");
-    let address = gatehouse::email::Email::parse(&email).unwrap();
+    let address = gatehouse::values::email::Email::parse(&email).unwrap();
     assert!(t.env.stores.users.find_by_email(&address).await.unwrap().is_none(), "finished");
     assert_eq!(count(&mails(&t).await, &email, "Your account was deleted"), 1);
     // Asked once more: still the same answer, nothing more happens.
@@ -378,12 +378,12 @@ async fn a_spend_is_given_back_only_once_its_first_attempt_cannot_still_land() {
     let t = TestApp::with(env, &[("GATEHOUSE_NOTICE_DELAY_SECONDS", "30")]);
     let email = unique("settle");
     assert_eq!(t.register("Ann", &email, PW).await.status, 201);
-    let user = t.env.stores.users.find_by_email(&gatehouse::email::Email::parse(&email).unwrap()).await;
+    let user = t.env.stores.users.find_by_email(&gatehouse::values::email::Email::parse(&email).unwrap()).await;
     let user = user.unwrap().unwrap();
     // A token as the link job stores it, without waiting out the queue's real-time delays.
-    let token = gatehouse::password_reset_tokens::PlainResetToken::generate();
+    let token = gatehouse::tables::password_reset_tokens::PlainResetToken::generate();
     let now = t.env.clock_now();
-    let record = gatehouse::password_reset_tokens::ResetRecord {
+    let record = gatehouse::tables::password_reset_tokens::ResetRecord {
         email: user.email.clone(),
         token_hash: token.hash(),
         created_at: now,

@@ -5,7 +5,7 @@
 //! "email taken" answer as ever, and wrong guesses count against the login's per-account limit.
 
 use gatehouse::mail::{LogMailer, Mail};
-use gatehouse::users::CredentialChange;
+use gatehouse::tables::users::CredentialChange;
 use gatehouse_tests::http::{Call, Reply, TestApp};
 use gatehouse_tests::jobs::drain;
 use gatehouse_tests::wire::{Fault, faulty_env};

@@ -72,15 +72,18 @@ async fn user(t: &TestApp, name: &str) -> (String, String) {
 }
 
 /// What the user's register still lists (read consistently).
-async fn registered(t: &TestApp, id: &str) -> Vec<gatehouse::credentials::CredentialEntry> {
-    let uid = gatehouse::users::UserId::parse(id).expect("a user id");
+async fn registered(t: &TestApp, id: &str) -> Vec<gatehouse::tables::credentials::CredentialEntry> {
+    let uid = gatehouse::tables::users::UserId::parse(id).expect("a user id");
     t.env.stores.credentials.list(&uid).await.expect("the register")
 }
 
 /// No token is left in the user's register: the retry finished the tree.
 async fn no_token_registered(t: &TestApp, id: &str) {
     let left = registered(t, id).await;
-    assert!(left.iter().all(|e| e.credential.kind != gatehouse::credentials::CredentialKind::Token), "{left:?}");
+    assert!(
+        left.iter().all(|e| e.credential.kind != gatehouse::tables::credentials::CredentialKind::Token),
+        "{left:?}"
+    );
 }
 
 async fn logout(t: &TestApp, cookie: &str) -> Reply {
@@ -437,7 +440,7 @@ async fn another_users_ids_stay_404_and_nothing_of_theirs_ends() {
     assert_eq!(revoke_cross_app(&t, &bob, &audit_id).await.status, 404);
 
     // A cookie with a made-up secret naming Ann: no session, no entry, no mark of hers.
-    let forged = format!("{SESSION_COOKIE}={}.{ann_id}", gatehouse::secret::random_token_256());
+    let forged = format!("{SESSION_COOKIE}={}.{ann_id}", gatehouse::values::secret::random_token_256());
     assert_eq!(logout(&t, &forged).await.status, 401);
     assert_eq!(by_cookie(&t, &ann).await, 200, "Ann's session lives");
     assert_eq!(by_cookie(&t, &bob).await, 200, "and Bob's");

@@ -50,7 +50,7 @@ async fn a_made_up_email_change_link_naming_the_current_address_verifies_nothing
     let tokens = || t.tokens_fn(Call::new("GET", "/tokens").cookie(Some(&cookie)));
     assert_eq!(tokens().await.status, 403, "unverified");
     let at = email.replace('@', "%40");
-    let far = gatehouse::clock::epoch_seconds(gatehouse::clock::Clock::now(&t.env.clock)) + 3600;
+    let far = gatehouse::values::clock::epoch_seconds(gatehouse::values::clock::Clock::now(&t.env.clock)) + 3600;
     for forged in [
         format!("/user/email/confirm/{id}?email={at}&expires=0&signature=x"),
         format!("/user/email/confirm/{id}?email={at}&expires={far}&signature=x"),
@@ -351,12 +351,13 @@ async fn a_deletion_cut_short_mid_revocation_honours_no_credential_and_its_job_f
 /// user's version moved on, was disabled, or is gone is refused before any revocation runs.
 #[tokio::test]
 async fn the_check_refuses_a_credential_whose_owner_moved_on_or_is_gone_before_revocation() {
-    use gatehouse::users::CredentialChange;
+    use gatehouse::tables::users::CredentialChange;
     let t = TestApp::aws(&[]).await;
     let routes = gatehouse_token_check::RouteAbilities::parse("GET /reports=read").unwrap();
     let email = unique("owner");
     let cookie = t.signed_up(&email).await;
-    let id = gatehouse::users::UserId::parse(t.user(Some(&cookie)).await.body["user"]["id"].as_str().unwrap()).unwrap();
+    let id = gatehouse::tables::users::UserId::parse(t.user(Some(&cookie)).await.body["user"]["id"].as_str().unwrap())
+        .unwrap();
     let token = t.create_token(&cookie, json!({"name": "ci", "abilities": ["read"], "expires_in_minutes": 60})).await;
     let token = token.body["token"].as_str().unwrap().to_owned();
     assert!(token.split('|').next().unwrap().ends_with(id.as_str()), "the token names its owner");
@@ -379,6 +380,6 @@ async fn the_check_refuses_a_credential_whose_owner_moved_on_or_is_gone_before_r
     assert!(!t.authorize(&routes, "GET /reports", None, Some(&fresh)).await.is_authorized);
     // A value naming another owner than the one stored is refused too.
     let (secret, _) = fresh.split_once('.').unwrap();
-    let other = gatehouse::users::UserId::generate();
+    let other = gatehouse::tables::users::UserId::generate();
     assert_eq!(t.user(Some(&format!("{secret}.{other}"))).await.status, 401);
 }

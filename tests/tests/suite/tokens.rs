@@ -1,7 +1,7 @@
 //! Personal access tokens, the authorizer and cross-app handoffs, over real-shaped events, stores
 //! on the emulator.
 
-use gatehouse::personal_access_tokens::TokenId;
+use gatehouse::tables::personal_access_tokens::TokenId;
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::counting::CountingTokens;
 use gatehouse_tests::http::{Call, TestApp};
@@ -148,7 +148,7 @@ async fn a_thousand_checks_in_a_minute_write_last_used_at_most_once() {
     assert!(t.authorize(&abilities(), "GET /user", Some(&token), None).await.is_authorized);
     assert_eq!(counting.last_used_writes(), 2);
     let listed = t.tokens_fn(Call::new("GET", "/tokens").cookie(Some(&cookie))).await;
-    assert_eq!(listed.body["tokens"][0]["last_used_at"], json!(gatehouse::clock::rfc3339(t.env.clock_now())));
+    assert_eq!(listed.body["tokens"][0]["last_used_at"], json!(gatehouse::values::clock::rfc3339(t.env.clock_now())));
 }
 
 #[tokio::test]
@@ -296,7 +296,7 @@ async fn two_concurrent_exchanges_of_one_handoff_token_create_one_session() {
     assert_eq!(user_at(&billing).await.status, 200);
     assert_eq!(t.user(Some(&new_cookie)).await.status, 401, "a billing session is no session of the home app");
     assert_eq!(user_at(&admin).await.status, 401, "nor of any other app");
-    let user_id = gatehouse::users::UserId::parse(winner.body["user"]["id"].as_str().unwrap()).unwrap();
+    let user_id = gatehouse::tables::users::UserId::parse(winner.body["user"]["id"].as_str().unwrap()).unwrap();
     let audit = t.env.stores.cross_app.list_for_user(&user_id).await.unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!((audit[0].source_app.as_str(), audit[0].target_app.as_str()), ("gatehouse", "billing"));

@@ -89,7 +89,7 @@ async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_
     let scan = every_user_item(&t).await;
     for c in codes {
         let c = c.as_str().unwrap();
-        for form in [c.to_owned(), c.replace('-', ""), gatehouse::secret::sha256_hex(c.replace('-', ""))] {
+        for form in [c.to_owned(), c.replace('-', ""), gatehouse::values::secret::sha256_hex(c.replace('-', ""))] {
             assert!(scan.iter().all(|i| !i.contains(&form)), "recovery codes are stored keyed-hashed: {form}");
         }
     }

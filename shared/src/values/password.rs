@@ -329,7 +329,7 @@ impl PasswordHasher {
     /// Hashes with the live parameters and a fresh salt, in `memory` (grown to the parameters'
     /// block count and kept by the caller for the next run).
     fn hash_in(&self, password: &str, memory: &mut Vec<Block>) -> Result<PasswordHash, HashError> {
-        let salt = crate::secret::random_bytes::<16>();
+        let salt = crate::values::secret::random_bytes::<16>();
         let mut output = [0u8; 32];
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
         argon2
@@ -362,7 +362,7 @@ impl PasswordHasher {
     /// it (finding one is a preimage of argon2).
     pub fn dummy_hash(&self) -> Result<PasswordHash, HashError> {
         // Parsed once, so a malformed string would fail here and not at the first unknown email.
-        self.phc(&crate::secret::random_bytes::<16>(), &crate::secret::random_bytes::<32>())
+        self.phc(&crate::values::secret::random_bytes::<16>(), &crate::values::secret::random_bytes::<32>())
     }
 
     /// Checks `attempt` against `stored`. A stored value that is not a PHC string verifies as

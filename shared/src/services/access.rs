@@ -1,14 +1,16 @@
 //! Who is calling: a session cookie or a bearer token, checked against the stores. No password
 //! work happens here, so the authorizer pays no argon2 cost, not even at cold start.
 
-use crate::clock::Timestamp;
 use crate::config::Config;
-use crate::credentials::CredentialRef;
-use crate::error::StoreResult;
-use crate::personal_access_tokens::{Abilities, OWN_ROUTE_ABILITIES, PersonalAccessToken, PlainTextToken, TokenId};
-use crate::sessions::{SessionId, SessionKey, SessionRecord};
 use crate::stores::Stores;
-use crate::users::{OwnerState, UserId};
+use crate::tables::credentials::CredentialRef;
+use crate::tables::personal_access_tokens::{
+    Abilities, OWN_ROUTE_ABILITIES, PersonalAccessToken, PlainTextToken, TokenId,
+};
+use crate::tables::sessions::{SessionId, SessionKey, SessionRecord};
+use crate::tables::users::{OwnerState, UserId};
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -422,7 +424,7 @@ impl Access {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use crate::values::clock::ManualClock;
 
     fn token_of(user: &UserId, email_verified: Option<bool>) -> Principal {
         Principal::Token {
@@ -437,12 +439,13 @@ mod tests {
 
     #[tokio::test]
     async fn verified_is_judged_on_the_flag_and_read_from_the_user_only_for_credentials_without_one() {
-        let now = crate::clock::from_epoch_millis(1_700_000_000_000).unwrap();
+        let now = crate::values::clock::from_epoch_millis(1_700_000_000_000).unwrap();
         let stores = Stores::memory(Arc::new(ManualClock::new(now)));
         let access = Access::new(stores.clone(), Arc::new(Config::from_map(&Default::default()).unwrap()));
         let table = RouteAbilities::parse("GET /r=verified,GET /w=write").unwrap();
-        let (ann, bob) = (crate::users::sample("ann@example.com"), crate::users::sample("bob@example.com"));
-        stores.users.create(&crate::users::User { email_verified_at: Some(now), ..ann.clone() }).await.unwrap();
+        let (ann, bob) =
+            (crate::tables::users::sample("ann@example.com"), crate::tables::users::sample("bob@example.com"));
+        stores.users.create(&crate::tables::users::User { email_verified_at: Some(now), ..ann.clone() }).await.unwrap();
         stores.users.create(&bob).await.unwrap();
         let unmet = |p: Principal, route: &'static str| {
             let (access, table) = (access.clone(), table.clone());

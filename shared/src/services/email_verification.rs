@@ -8,16 +8,16 @@
 //! Mailing is a queued job (`SendEmailVerificationNotification`), dispatched at registration and
 //! by the resend route; like every security mail it carries no text the user chose.
 
-use crate::auth::{Auth, AuthError};
-use crate::clock::{Timestamp, epoch_seconds};
 use crate::config::Config;
-use crate::email::Email;
-use crate::error::StoreError;
-use crate::jobs::JobPayload;
 use crate::mail::{Mail, Mailer};
 use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler};
+use crate::services::auth::{Auth, AuthError};
+use crate::tables::jobs::JobPayload;
+use crate::tables::users::{User, UserId};
 use crate::throttle::Limit;
-use crate::users::{User, UserId};
+use crate::values::clock::{Timestamp, epoch_seconds};
+use crate::values::email::Email;
+use crate::values::error::StoreError;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -97,7 +97,7 @@ pub async fn verify(
         return Err(VerifyError::NotYours);
     }
     let user = stores.users.find(&id).await?.ok_or(VerifyError::InvalidLink)?;
-    if !crate::secret::constant_time_eq(email_hash(config, &user.email).as_bytes(), link.address.as_bytes()) {
+    if !crate::values::secret::constant_time_eq(email_hash(config, &user.email).as_bytes(), link.address.as_bytes()) {
         return Err(VerifyError::InvalidLink);
     }
     let (user, fresh) = if user.email_verified_at.is_some() {
@@ -114,7 +114,7 @@ pub async fn verify(
         }
     };
     // Every time, not only the first: a retry after a failed stamping finishes it.
-    crate::credentials::stamp_verified(stores, &user).await?;
+    crate::tables::credentials::stamp_verified(stores, &user).await?;
     Ok((user, fresh))
 }
 
@@ -135,7 +135,7 @@ pub fn registration_job(config: &Config, user: &UserId) -> JobPayload {
 
 /// Verification mails a user can ask for in a day, besides the per-minute limit (so an address
 /// someone registered without owning it gets few mails).
-const RESENDS_PER_DAY: Limit = Limit { max: 20, window: crate::clock::Span::days(1) };
+const RESENDS_PER_DAY: Limit = Limit { max: 20, window: crate::values::clock::Span::days(1) };
 
 /// The throttle keys and limits of a user's resends ([`Auth::user_tag`] `tag`): per minute, per
 /// day.
@@ -201,7 +201,7 @@ impl JobHandler for SendVerification {
                 "Hello,\n\nPlease confirm that this is your email address by opening this link:\n\n{link}\n\nThis link expires in {minutes} minutes. If you did not create an account, no further action is required.\n"
             ),
         };
-        self.mailer.send(&mail).await.map_err(crate::password_broker::mail_error)?;
+        self.mailer.send(&mail).await.map_err(crate::services::password_broker::mail_error)?;
         tracing::info!(event = "verification_mail_sent", user_id = %id);
         Ok(())
     }
@@ -210,8 +210,8 @@ impl JobHandler for SendVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{Clock, ManualClock, Span};
-    use crate::users::sample as user;
+    use crate::tables::users::sample as user;
+    use crate::values::clock::{Clock, ManualClock, Span};
 
     fn parts(url: &str) -> (String, String, String, String) {
         let (path, query) = url.split_once('?').unwrap();
@@ -229,7 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_link_verifies_once_until_it_expires_and_only_as_signed() {
-        let clock = Arc::new(ManualClock::new(crate::clock::from_epoch_millis(1_700_000_000_000).unwrap()));
+        let clock = Arc::new(ManualClock::new(crate::values::clock::from_epoch_millis(1_700_000_000_000).unwrap()));
         let stores = crate::Stores::memory(clock.clone());
         let config = Config::from_map(&Default::default()).unwrap();
         let ann = user("ann@example.com");

@@ -2,21 +2,21 @@
 //! the email (the lookup, throttle, token and mail happen in a queued job), tokens are stored as
 //! hashes and consumed atomically, and a reset revokes every session and token of the user.
 
-use crate::auth::{Auth, AuthError, ClientMeta};
-use crate::clock::Timestamp;
 use crate::config::Config;
-use crate::credentials::{reasons, revoke_or_queue};
-use crate::email::Email;
-use crate::error::StoreError;
-use crate::jobs::JobPayload;
 use crate::mail::{Mail, MailError, Mailer};
-use crate::password::PasswordAttempt;
-use crate::password::{HashError, NewPassword};
-use crate::password_reset_tokens::{PlainResetToken, ResetRecord};
 use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler, Worker};
-use crate::sessions::{SessionId, SessionRecord};
+use crate::services::auth::{Auth, AuthError, ClientMeta};
+use crate::tables::credentials::{reasons, revoke_or_queue};
+use crate::tables::jobs::JobPayload;
+use crate::tables::password_reset_tokens::{PlainResetToken, ResetRecord};
+use crate::tables::sessions::{SessionId, SessionRecord};
+use crate::tables::users::{CredentialChange, User};
 use crate::throttle::{Limit, RateLimiter};
-use crate::users::{CredentialChange, User};
+use crate::values::clock::Timestamp;
+use crate::values::email::Email;
+use crate::values::error::StoreError;
+use crate::values::password::PasswordAttempt;
+use crate::values::password::{HashError, NewPassword};
 use async_trait::async_trait;
 use std::sync::Arc;
 use thiserror::Error;
@@ -127,7 +127,7 @@ impl PasswordBroker {
         let Some(record) = stores.resets.find(email).await? else {
             return Ok(None);
         };
-        if !crate::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
+        if !crate::values::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
             return Ok(None);
         }
         Ok(stores.users.find_by_email(email).await?.map(|u| u.email))
@@ -155,7 +155,7 @@ impl PasswordBroker {
                 Retried::GivenBack => stores.resets.find(email).await?.ok_or(ResetError::InvalidToken)?,
             },
         };
-        if !crate::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
+        if !crate::values::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
             return Err(ResetError::InvalidToken);
         }
         let Some(user) = stores.users.find_by_email(email).await? else {
@@ -227,16 +227,21 @@ impl PasswordBroker {
     ) -> Result<Retried, ResetError> {
         let stores = self.auth.stores();
         let spent = stores.resets.find_spent(email).await?.ok_or(ResetError::InvalidToken)?;
-        if !crate::secret::constant_time_eq(spent.token_hash.as_bytes(), token.hash().as_bytes())
+        if !crate::values::secret::constant_time_eq(spent.token_hash.as_bytes(), token.hash().as_bytes())
             || self.now() - spent.spent_at > RESET_RETRY_WINDOW
         {
             return Err(ResetError::InvalidToken);
         }
         let user = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
         let verified = self.auth.hasher().verify_blocking(password.as_attempt(), user.password_hash.clone()).await;
-        if matches!(verified, crate::password::Verification::Valid { .. }) {
-            crate::credentials::queue_revocation(&self.dispatcher, &user.id, spent.spent_at, reasons::PASSWORD_RESET)
-                .await?;
+        if matches!(verified, crate::values::password::Verification::Valid { .. }) {
+            crate::tables::credentials::queue_revocation(
+                &self.dispatcher,
+                &user.id,
+                spent.spent_at,
+                reasons::PASSWORD_RESET,
+            )
+            .await?;
             tracing::info!(event = "password_reset_retried", user_id = %user.id, email_tag = %self.auth.email_tag(email));
             return Ok(Retried::Done(Box::new(user)));
         }
@@ -275,8 +280,8 @@ impl PasswordBroker {
     async fn reset_to(
         &self,
         email: &Email,
-        hash: &crate::password::PasswordHash,
-        notice: &crate::users::NoticeMark,
+        hash: &crate::values::password::PasswordHash,
+        notice: &crate::tables::users::NoticeMark,
     ) -> Result<User, ResetError> {
         let stores = self.auth.stores();
         for _ in 0..MAX_CAS_ATTEMPTS {
@@ -333,13 +338,13 @@ impl PasswordBroker {
         new: NewPassword,
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
-        crate::auth::refuse_derived(current)?;
+        crate::services::auth::refuse_derived(current)?;
         if !self.auth.verify_password(user, attempt, meta).await? {
             return Err(AuthError::InvalidCredentials);
         }
         let hash = self.auth.hasher().hash_blocking(new).await?;
         let notice = vec![mail_job(SEND_PASSWORD_CHANGED, &user.email)];
-        let all = crate::auth::EndPasskeys::All;
+        let all = crate::services::auth::EndPasskeys::All;
         let version = self.auth.move_credentials(user, Some(&hash), all, Some(current), notice).await?;
         tracing::info!(event = "password_changed", user_id = %user.id);
         self.auth.keep_only(user, current, version, reasons::PASSWORD_CHANGED, meta).await

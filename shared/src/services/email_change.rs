@@ -9,20 +9,20 @@
 //! and the credentials version. So a link stops working once the address changed (by another
 //! link) or the password changed, reset or other devices were logged out.
 //!
-//! [`UserStore::change_email`]: crate::users::UserStore::change_email
+//! [`UserStore::change_email`]: crate::tables::users::UserStore::change_email
 
-use crate::auth::{Auth, AuthError, refuse_derived};
-use crate::clock::{Timestamp, epoch_seconds};
 use crate::config::Config;
-use crate::email::Email;
-use crate::email_verification::{LinkParts, VerifyError, email_hash};
-use crate::jobs::JobPayload;
 use crate::mail::{Mail, Mailer};
-use crate::password_broker::url_encode;
 use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler};
-use crate::sessions::SessionRecord;
+use crate::services::auth::{Auth, AuthError, refuse_derived};
+use crate::services::email_verification::{LinkParts, VerifyError, email_hash};
+use crate::services::password_broker::url_encode;
+use crate::tables::jobs::JobPayload;
+use crate::tables::sessions::SessionRecord;
+use crate::tables::users::{EmailMove, EmailSwap, User, UserId};
 use crate::throttle::Limit;
-use crate::users::{EmailMove, EmailSwap, User, UserId};
+use crate::values::clock::{Timestamp, epoch_seconds};
+use crate::values::email::Email;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ const PURPOSE: &str = "change-email";
 
 /// Requests a user can make in a day, besides the per-minute limit: each sends a mail to an
 /// address the requester chose.
-const REQUESTS_PER_DAY: Limit = Limit { max: 10, window: crate::clock::Span::days(1) };
+const REQUESTS_PER_DAY: Limit = Limit { max: 10, window: crate::values::clock::Span::days(1) };
 
 /// The throttle keys and limits of a user's change requests ([`Auth::user_tag`] `tag`): per
 /// minute, per day.
@@ -177,7 +177,7 @@ pub async fn confirm(
         return Err(VerifyError::Expired.into());
     }
     if already {
-        crate::credentials::stamp_verified(stores, &user).await?;
+        crate::tables::credentials::stamp_verified(stores, &user).await?;
         return Ok(user);
     }
     // Before the swap, so no failure after it can leave a reset link of the old address alive (a
@@ -202,7 +202,7 @@ pub async fn confirm(
     tracing::info!(event = "email_changed", user_id = %id, from_tag = %config.app_key.email_tag(&user.email), to_tag = %config.app_key.email_tag(&to));
     let moved =
         User { email: to, email_verified_at: Some(now), updated_at: now, email_changed_from: Some(from_tag), ..user };
-    crate::credentials::stamp_verified(stores, &moved).await?;
+    crate::tables::credentials::stamp_verified(stores, &moved).await?;
     Ok(moved)
 }
 
@@ -212,7 +212,7 @@ pub async fn confirm(
 async fn pending(config: &Config, job: &JobPayload, ctx: &JobContext) -> Result<Option<(User, Email)>, JobError> {
     let id = job.data.get("user_id").and_then(|v| v.as_str()).and_then(UserId::parse);
     let id = id.ok_or_else(|| JobError::permanent("the job names no user"))?;
-    let to = crate::password_broker::email_of(job)?;
+    let to = crate::services::password_broker::email_of(job)?;
     let user = ctx.stores.users.find(&id).await?;
     Ok(user.filter(|u| job.data.get("state") == Some(&state_of(config, u))).map(|u| (u, to)))
 }
@@ -238,7 +238,7 @@ impl JobHandler for SendConfirmation {
         self.mailer
             .send(&Mail::new(&to, "Confirm your new email address", text))
             .await
-            .map_err(crate::password_broker::mail_error)?;
+            .map_err(crate::services::password_broker::mail_error)?;
         tracing::info!(event = "email_change_mail_sent", user_id = %user.id);
         Ok(())
     }
@@ -266,7 +266,7 @@ pub fn masked(email: &Email) -> String {
 #[async_trait]
 impl JobHandler for SendNotice {
     async fn handle(&self, job: &JobPayload, _ctx: &JobContext) -> Result<(), JobError> {
-        let old = crate::password_broker::email_of(job)?;
+        let old = crate::services::password_broker::email_of(job)?;
         let new = job.data.get("new").and_then(|v| v.as_str()).and_then(|v| Email::parse(v).ok());
         let new = new.ok_or_else(|| JobError::permanent("the job names no new address"))?;
         let (subject, text) = if job.data.get("changed").and_then(serde_json::Value::as_bool) == Some(true) {
@@ -286,14 +286,14 @@ impl JobHandler for SendNotice {
                 ),
             )
         };
-        self.mailer.send(&Mail::new(&old, subject, text)).await.map_err(crate::password_broker::mail_error)
+        self.mailer.send(&Mail::new(&old, subject, text)).await.map_err(crate::services::password_broker::mail_error)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::users::sample as user;
+    use crate::tables::users::sample as user;
 
     /// (id, email, expires, signature) as the link carries them, the email decoded.
     fn parts(url: &str) -> (String, String, String, String) {
@@ -323,7 +323,7 @@ mod tests {
     #[test]
     fn a_link_binds_the_user_the_current_address_the_new_one_and_the_credentials() {
         let config = Config::from_map(&Default::default()).unwrap();
-        let now = crate::clock::from_epoch_millis(1_700_000_000_000).unwrap();
+        let now = crate::values::clock::from_epoch_millis(1_700_000_000_000).unwrap();
         let ann = user("ann@example.com");
         let to = Email::parse("Ann+new@Example.com").unwrap();
         let (id, email, expires, signature) = parts(&link(&config, &ann, &to, now));

@@ -20,17 +20,17 @@
 //!   change mails a notice with fixed text.
 
 use crate::StoreError;
-use crate::auth::{Auth, AuthError, ClientMeta, refuse_derived};
-use crate::cache::Taken;
-use crate::clock::{Span, epoch_seconds};
-use crate::email::Email;
-use crate::jobs::JobPayload;
 use crate::mail::{Mail, Mailer};
 use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler};
-use crate::sessions::SessionRecord;
+use crate::services::auth::{Auth, AuthError, ClientMeta, refuse_derived};
+use crate::tables::cache::Taken;
+use crate::tables::jobs::JobPayload;
+use crate::tables::sessions::SessionRecord;
+use crate::tables::users::{TwoFactorWrite, User, UserId};
 use crate::throttle::Limit;
 use crate::throttle::client_key;
-use crate::users::{TwoFactorWrite, User, UserId};
+use crate::values::clock::{Span, epoch_seconds};
+use crate::values::email::Email;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -142,7 +142,7 @@ pub fn matching_step(secret: &[u8], code: &str, now_seconds: u64) -> Option<u64>
     let now = now_seconds / STEP_SECONDS;
     let mut found = None;
     for step in now.saturating_sub(SKEW)..=now + SKEW {
-        if crate::secret::constant_time_eq(code_at(secret, step).as_bytes(), code.as_bytes()) {
+        if crate::values::secret::constant_time_eq(code_at(secret, step).as_bytes(), code.as_bytes()) {
             found = Some(step);
         }
     }
@@ -167,7 +167,7 @@ fn new_recovery_codes(key: &crate::keys::AppKey, user: &UserId) -> (RecoveryCode
     const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let codes: Vec<String> = (0..RECOVERY_CODES)
         .map(|_| {
-            let bytes = crate::secret::random_bytes::<10>();
+            let bytes = crate::values::secret::random_bytes::<10>();
             let chars: String = bytes.iter().map(|b| ALPHABET[usize::from(*b) % 32] as char).collect();
             format!("{}-{}", &chars[..5], &chars[5..])
         })
@@ -205,7 +205,7 @@ pub async fn promise(
     dispatcher: &Dispatcher,
     user: &User,
     what: &str,
-) -> Result<crate::users::NoticeMark, DispatchError> {
+) -> Result<crate::tables::users::NoticeMark, DispatchError> {
     dispatcher.promise(&user.id, notice(user, what)).await
 }
 
@@ -216,7 +216,7 @@ pub async fn enable(auth: &Auth, user: &User, current: &SessionRecord) -> Result
     if user.two_factor.enabled() {
         return Err(TwoFactorError::AlreadyEnabled);
     }
-    let secret = crate::secret::random_bytes::<20>().to_vec();
+    let secret = crate::values::secret::random_bytes::<20>().to_vec();
     let sealed = auth.config().app_key.seal(&seal_purpose(&user.id), &secret);
     let sealed = sealed.ok_or_else(|| StoreError::Rejected("the secret could not be sealed".into()))?;
     if !auth.stores().users.write_two_factor(&user.id, TwoFactorWrite::Begin { sealed: &sealed }, auth.now()).await? {
@@ -242,7 +242,7 @@ pub async fn confirm(
     current: &SessionRecord,
     code: &str,
     meta: &ClientMeta,
-) -> Result<(RecoveryCodes, Option<crate::sessions::SessionId>), TwoFactorError> {
+) -> Result<(RecoveryCodes, Option<crate::tables::sessions::SessionId>), TwoFactorError> {
     refuse_derived(current)?;
     if user.two_factor.enabled() {
         return Err(TwoFactorError::AlreadyEnabled);
@@ -263,16 +263,17 @@ pub async fn confirm(
     // otherwise outlive the second factor); this session continues under a new id. If another
     // change of the credentials won the race, that change already ended them: the codes, shown
     // once, are returned all the same.
-    let rotated =
-        match auth.rotate_credentials(user, current, None, crate::credentials::reasons::TWO_FACTOR_ENABLED, meta).await
-        {
-            Ok(id) => Some(id),
-            Err(AuthError::CredentialsChanged) => None,
-            Err(e) => {
-                tracing::error!(event = "two_factor_rotation_failed", user_id = %user.id, error = %e);
-                None
-            }
-        };
+    let rotated = match auth
+        .rotate_credentials(user, current, None, crate::tables::credentials::reasons::TWO_FACTOR_ENABLED, meta)
+        .await
+    {
+        Ok(id) => Some(id),
+        Err(AuthError::CredentialsChanged) => None,
+        Err(e) => {
+            tracing::error!(event = "two_factor_rotation_failed", user_id = %user.id, error = %e);
+            None
+        }
+    };
     Ok((codes, rotated))
 }
 
@@ -381,7 +382,7 @@ impl std::fmt::Debug for ChallengeToken {
 }
 
 fn challenge_key(token: &str) -> String {
-    format!("{CHALLENGE_PREFIX}{}", crate::secret::sha256_hex(token))
+    format!("{CHALLENGE_PREFIX}{}", crate::values::secret::sha256_hex(token))
 }
 
 /// After a password check of `user` (whose second factor is on): a challenge for `pending`, bound
@@ -392,7 +393,7 @@ pub async fn challenge(
     pending: Pending,
     meta: &ClientMeta,
 ) -> Result<ChallengeToken, StoreError> {
-    let token = crate::secret::random_token_256();
+    let token = crate::values::secret::random_token_256();
     let item = ChallengeItem {
         user_id: user.id.as_str().to_owned(),
         credentials_version: user.credentials_version,
@@ -440,7 +441,7 @@ fn take_mark(auth: &Auth, token: &str, answer: &Answer) -> String {
     let (kind, given) = match answer {
         Answer::Code(code) => ("code", code.trim().to_owned()),
         Answer::RecoveryCode(code) => ("recovery", recovery_key(code)),
-        Answer::Passkey(response) => ("passkey", crate::secret::sha256_hex(response)),
+        Answer::Passkey(response) => ("passkey", crate::values::secret::sha256_hex(response)),
     };
     auth.config().app_key.tag("two-factor-take", &format!("{token}|{kind}|{given}"))
 }
@@ -448,7 +449,7 @@ fn take_mark(auth: &Auth, token: &str, answer: &Answer) -> String {
 /// Counts a take of the challenge `key` (first taken at `at`): the first and [`MAX_REPEATS`]
 /// repeats pass, however many arrive at once (counted after the take, so identical requests
 /// racing each other, which all pass the take with one mark, are counted too).
-pub(crate) async fn count_take(auth: &Auth, key: &str, at: crate::clock::Timestamp) -> Result<(), AuthError> {
+pub(crate) async fn count_take(auth: &Auth, key: &str, at: crate::values::clock::Timestamp) -> Result<(), AuthError> {
     auth.limit_until(&format!("{key}:takes"), 1 + MAX_REPEATS, at + REPEAT_WINDOW).await
 }
 
@@ -473,7 +474,7 @@ pub async fn complete(
 ) -> Result<Completed, TwoFactorError> {
     let client = client_key(meta.ip.as_deref());
     auth.limit(&format!("two-factor-client:{client}"), Limit::per_minute(30)).await?;
-    if !crate::secret::is_token_256(token) {
+    if !crate::values::secret::is_token_256(token) {
         return Err(TwoFactorError::InvalidChallenge);
     }
     let key = challenge_key(token);
@@ -497,13 +498,14 @@ pub async fn complete(
     }
     let keep = auth.now() + REPEAT_WINDOW;
     if let Answer::Passkey(response) = &answer {
-        let rp = crate::passkeys::RelyingParty::of(auth.config()).map_err(|_| TwoFactorError::InvalidPasskey)?;
-        let signed = match crate::passkeys::assert(auth, &rp, response.as_bytes(), meta).await {
+        let rp =
+            crate::services::passkeys::RelyingParty::of(auth.config()).map_err(|_| TwoFactorError::InvalidPasskey)?;
+        let signed = match crate::services::passkeys::assert(auth, &rp, response.as_bytes(), meta).await {
             Ok(signed) => signed,
-            Err(crate::passkeys::PasskeyError::Auth(a)) => return Err(a.into()),
+            Err(crate::services::passkeys::PasskeyError::Auth(a)) => return Err(a.into()),
             // A passkey that does not verify is a wrong second factor, and the owner is told; an
             // expired or malformed ceremony is not (an owner who waited too long would be).
-            Err(crate::passkeys::PasskeyError::Rejected) => {
+            Err(crate::services::passkeys::PasskeyError::Rejected) => {
                 wrong_answer(auth, dispatcher, &user, &key, meta).await?;
                 return Err(TwoFactorError::InvalidPasskey);
             }
@@ -538,7 +540,8 @@ pub async fn complete(
             // The step this challenge already used, if the code is that step's (recognised by the
             // store as this very use); else a step of now, later than the last one used.
             let own = tf.last_step.filter(|s| {
-                used_here && crate::secret::constant_time_eq(code_at(&secret, *s).as_bytes(), code.trim().as_bytes())
+                used_here
+                    && crate::values::secret::constant_time_eq(code_at(&secret, *s).as_bytes(), code.trim().as_bytes())
             });
             let fresh = || {
                 matching_step(&secret, code, epoch_seconds(auth.now()) as u64)
@@ -640,7 +643,7 @@ impl JobHandler for SendNotice {
         };
         let text =
             format!("Hello,\n\n{what}\n\nIf this was not you, reset your password at once and contact support.\n");
-        self.mailer.send(&Mail::new(&to, subject, text)).await.map_err(crate::password_broker::mail_error)
+        self.mailer.send(&Mail::new(&to, subject, text)).await.map_err(crate::services::password_broker::mail_error)
     }
 }
 

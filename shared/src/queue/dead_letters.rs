@@ -6,9 +6,9 @@
 //! so such a job is not recorded in failed_jobs when it is dead-lettered; `queue:dlq` lists it,
 //! the DLQ alarm fires, and `queue:dlq-redrive` puts it back as a fresh job.
 
-use crate::error::StoreError;
-use crate::jobs::{JobPayload, JobQueue, QueueMessage};
 use crate::queue::{DispatchError, Dispatcher};
+use crate::tables::jobs::{JobPayload, JobQueue, QueueMessage};
+use crate::values::error::StoreError;
 use std::time::Duration;
 
 /// One dead-lettered message as listed.
@@ -78,7 +78,7 @@ pub async fn list(dlq: &dyn JobQueue, limit: usize) -> Result<Vec<DeadLetter>, D
                 job: payload.as_ref().map(|p| p.display_name.clone()),
                 receive_count: m.receive_count,
                 attempts: payload.as_ref().map(|p| p.attempts),
-                first_seen: m.sent_at.map(crate::clock::rfc3339),
+                first_seen: m.sent_at.map(crate::values::clock::rfc3339),
             }
         })
         .collect())

@@ -1,9 +1,9 @@
 //! The `users` table.
 
-use crate::clock::Timestamp;
-use crate::email::Email;
-use crate::error::StoreResult;
-use crate::password::PasswordHash;
+use crate::values::clock::Timestamp;
+use crate::values::email::Email;
+use crate::values::error::StoreResult;
+use crate::values::password::PasswordHash;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -142,18 +142,18 @@ pub struct User {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Moves on whenever the password is reset or changed or other devices are logged out; every
-    /// credential is issued conditionally on it (see [`crate::credentials`]). 0 for a new user.
+    /// credential is issued conditionally on it (see [`crate::tables::credentials`]). 0 for a new user.
     pub credentials_version: u64,
     /// The second factor (Fortify's `two_factor_*` columns).
     pub two_factor: TwoFactor,
     /// Set by an operator (`user:disable`): no sign-in succeeds while it is.
     pub disabled_at: Option<Timestamp>,
-    /// The user's passkeys ([`crate::passkeys`]), oldest first.
-    pub passkeys: Vec<crate::passkeys::Passkey>,
+    /// The user's passkeys ([`crate::services::passkeys`]), oldest first.
+    pub passkeys: Vec<crate::services::passkeys::Passkey>,
     /// The keyed tag of the address before the last email change (written by the swap itself),
     /// so a confirmation link opened again after the swap is checked against what it signed.
     pub email_changed_from: Option<String>,
-    /// Set by the deletion's first write ([`crate::account_deletion`]), with `disabled_at`: the
+    /// Set by the deletion's first write ([`crate::services::account_deletion`]), with `disabled_at`: the
     /// account is being deleted, and the rest of the deletion may finish it.
     pub deleted_at: Option<Timestamp>,
     /// The devices given a device cookie at a sign-in under the current credentials version,
@@ -200,7 +200,7 @@ pub struct NoticeMark(String);
 
 impl NoticeMark {
     pub fn generate() -> Self {
-        Self(hex::encode(crate::secret::random_bytes::<16>()))
+        Self(hex::encode(crate::values::secret::random_bytes::<16>()))
     }
     /// A mark as a job carries it: 32 lower-case hex digits, else `None`.
     pub fn parse(s: &str) -> Option<Self> {
@@ -211,7 +211,7 @@ impl NoticeMark {
     }
 
     /// The cache key under which a deleted account's promised notice is kept
-    /// ([`crate::account_deletion::finish`]): its user item is gone, the notice still due.
+    /// ([`crate::services::account_deletion::finish`]): its user item is gone, the notice still due.
     pub fn kept_key(&self) -> String {
         format!("notice-kept:{}", self.0)
     }
@@ -319,7 +319,7 @@ impl std::fmt::Debug for TwoFactorWrite<'_> {
     }
 }
 
-/// A user's TOTP second factor ([`crate::two_factor`]).
+/// A user's TOTP second factor ([`crate::services::two_factor`]).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct TwoFactor {
     /// The secret, sealed under the app key ([`crate::keys::AppKey::seal`]); never in plain.
@@ -395,7 +395,7 @@ pub struct CredentialChange<'a> {
     /// change like a moved version). A reset's, in the same write as the password: no failure
     /// between the two can leave an intruder's passkey signing in after the owner took the
     /// account back.
-    pub clear_passkeys: Option<&'a [crate::passkeys::Passkey]>,
+    pub clear_passkeys: Option<&'a [crate::services::passkeys::Passkey]>,
     /// Remove the second factor (TOTP secret, recovery codes, the last use): a reset of an
     /// account whose address was never verified, so whoever registered an address first cannot
     /// lock its owner out with a second factor after the owner's reset.
@@ -484,7 +484,7 @@ pub trait UserStore: Send + Sync {
     async fn add_passkey(
         &self,
         id: &UserId,
-        passkey: &crate::passkeys::Passkey,
+        passkey: &crate::services::passkeys::Passkey,
         max: usize,
         version: u64,
     ) -> StoreResult<PasskeyAdd> {
@@ -494,7 +494,7 @@ pub trait UserStore: Send + Sync {
     async fn add_passkey_noting(
         &self,
         id: &UserId,
-        passkey: &crate::passkeys::Passkey,
+        passkey: &crate::services::passkeys::Passkey,
         max: usize,
         version: u64,
         notice: Option<&NoticeMark>,
@@ -531,7 +531,7 @@ pub trait UserStore: Send + Sync {
 /// A user at `email`, created at a fixed time, for unit tests.
 #[cfg(test)]
 pub(crate) fn sample(email: &str) -> User {
-    let now = crate::clock::from_epoch_millis(1_700_000_000_000).expect("a fixed time");
+    let now = crate::values::clock::from_epoch_millis(1_700_000_000_000).expect("a fixed time");
     let hash = PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into());
     User::new("Ann", Email::parse(email).expect("a valid address"), hash, now)
 }

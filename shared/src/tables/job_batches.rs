@@ -1,8 +1,8 @@
 //! The `job_batches` table. Counters move atomically and idempotently: each job is counted once
 //! per batch however often it is delivered, and a batch finishes exactly once.
 
-use crate::clock::Timestamp;
-use crate::error::StoreResult;
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,7 @@ pub struct Batch {
 impl Batch {
     /// Its place in the newest-first listing: `<created ms, zero-padded>#<id>`.
     pub fn list_key(&self) -> String {
-        crate::page::newest_first_key(crate::clock::epoch_millis(self.created_at), &self.id)
+        crate::values::pagination::newest_first_key(crate::values::clock::epoch_millis(self.created_at), &self.id)
     }
 
     /// Every job has reached its end (succeeded or, finally, failed).
@@ -62,7 +62,11 @@ pub trait BatchStore: Send + Sync {
     /// The live batch; `None` when absent or past retention.
     async fn find(&self, id: &str) -> StoreResult<Option<Batch>>;
     /// Live batches, newest first, `limit` at a time (`queue:batches`).
-    async fn list(&self, limit: usize, after: Option<&crate::page::Cursor>) -> StoreResult<crate::page::Page<Batch>>;
+    async fn list(
+        &self,
+        limit: usize,
+        after: Option<&crate::values::pagination::Cursor>,
+    ) -> StoreResult<crate::values::pagination::Page<Batch>>;
     /// Adds `n` jobs (total and pending). `false` when the batch does not exist.
     async fn add_jobs(&self, id: &str, n: u64) -> StoreResult<bool>;
     /// Counts a job that succeeded: pending − 1, once per job uuid. `None` when no such batch.

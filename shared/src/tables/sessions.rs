@@ -1,9 +1,9 @@
 //! The `sessions` table. A session id is a bearer secret: the store only ever sees its SHA-256
 //! ([`SessionKey`]), so a leaked table hands out no live session.
 
-use crate::clock::Timestamp;
-use crate::error::StoreResult;
-use crate::users::UserId;
+use crate::tables::users::UserId;
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
 /// The session id carried by the cookie: 256 random bits, URL-safe base64 (43 chars), then `.`
@@ -18,12 +18,12 @@ crate::redacted_debug!(SessionId);
 impl SessionId {
     /// A new id naming `owner`.
     pub fn generate_for(owner: &UserId) -> Self {
-        Self(format!("{}.{owner}", crate::secret::random_token_256()))
+        Self(format!("{}.{owner}", crate::values::secret::random_token_256()))
     }
 
     /// A new id naming no owner (a guest's).
     pub fn generate() -> Self {
-        Self(crate::secret::random_token_256())
+        Self(crate::values::secret::random_token_256())
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -33,7 +33,7 @@ impl SessionId {
         };
         // The owner only in the canonical form a user id is written in: one id, one string.
         let canonical = owner.is_none_or(|o| UserId::parse(o).is_some_and(|u| u.as_str() == o));
-        (crate::secret::is_token_256(secret) && canonical).then(|| Self(s.to_owned()))
+        (crate::values::secret::is_token_256(secret) && canonical).then(|| Self(s.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -47,7 +47,7 @@ impl SessionId {
 
     pub fn key(&self) -> SessionKey {
         let secret = self.0.split_once('.').map_or(self.0.as_str(), |(s, _)| s);
-        SessionKey(crate::secret::sha256_hex(secret))
+        SessionKey(crate::values::secret::sha256_hex(secret))
     }
 }
 
@@ -87,7 +87,7 @@ pub struct SessionRecord {
     /// (tokens, handoffs) is issued only while that version holds.
     pub credentials_version: u64,
     /// The credential it was derived from (a cross-app session's handoff's parent).
-    pub parent: Option<crate::credentials::CredentialRef>,
+    pub parent: Option<crate::tables::credentials::CredentialRef>,
     /// When the password was last confirmed in this session (`POST /user/confirm-password`;
     /// signing in is no confirmation).
     pub password_confirmed_at: Option<Timestamp>,
@@ -97,7 +97,7 @@ pub struct SessionRecord {
     pub email_verified: Option<bool>,
     /// What a derived session may do: the abilities of the token its handoff came from. `None`:
     /// everything its user may (a session of the user's own, or one derived from a session).
-    pub abilities: Option<crate::personal_access_tokens::Abilities>,
+    pub abilities: Option<crate::tables::personal_access_tokens::Abilities>,
     /// When a derived session stops, whatever its activity: its parent token's expiry.
     pub not_after: Option<Timestamp>,
 }
@@ -119,7 +119,7 @@ pub trait SessionStore: Send + Sync {
         &self,
         key: &SessionKey,
         owner: &UserId,
-    ) -> StoreResult<(Option<SessionRecord>, Option<crate::users::OwnerState>)>;
+    ) -> StoreResult<(Option<SessionRecord>, Option<crate::tables::users::OwnerState>)>;
     /// Records activity: sets `last_activity = now` and `expires_at`, but only when the session is
     /// live and its `last_activity` is at or before `stale_before` (so a busy session is written
     /// at most once per interval). `true` when it wrote.
@@ -141,6 +141,6 @@ pub trait SessionStore: Send + Sync {
     /// a moment).
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>>;
     /// Deletes every session of the user but `keep`, as the index lists them (which may lag a
-    /// fresh write: revocation goes through [`crate::credentials::revoke`]). Returns how many.
+    /// fresh write: revocation goes through [`crate::tables::credentials::revoke`]). Returns how many.
     async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize>;
 }

@@ -1,10 +1,10 @@
 //! Cross-app sessions (seed 004): a short-lived, single-use handoff token minted in one app and
 //! exchanged in another for a session there, with an audit record of every such session.
 
-use crate::clock::Timestamp;
-use crate::error::StoreResult;
-use crate::sessions::SessionKey;
-use crate::users::UserId;
+use crate::tables::sessions::SessionKey;
+use crate::tables::users::UserId;
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
 crate::random_secret!(
@@ -14,7 +14,7 @@ crate::random_secret!(
 
 impl HandoffToken {
     pub fn hash(&self) -> String {
-        crate::secret::sha256_hex(&self.0)
+        crate::values::secret::sha256_hex(&self.0)
     }
 }
 
@@ -33,10 +33,10 @@ pub struct Handoff {
     /// the session it is exchanged for is issued only while the version still holds.
     pub credentials_version: u64,
     /// The session or token that minted it; revoking that revokes the exchanged session too.
-    pub parent: Option<crate::credentials::CredentialRef>,
+    pub parent: Option<crate::tables::credentials::CredentialRef>,
     /// The minting token's abilities, which the exchanged session carries (`None`: minted by a
     /// session, whose user may do everything).
-    pub abilities: Option<crate::personal_access_tokens::Abilities>,
+    pub abilities: Option<crate::tables::personal_access_tokens::Abilities>,
     /// The minting token's expiry, past which the exchanged session is no session.
     pub not_after: Option<Timestamp>,
 }
@@ -53,7 +53,7 @@ pub struct CrossAppSession {
     pub user_agent: Option<String>,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
-    /// Why it was revoked (`crate::credentials::reasons`).
+    /// Why it was revoked (`crate::tables::credentials::reasons`).
     pub revoked_reason: Option<String>,
     /// End of the audit record's retention (TTL).
     pub expires_at: Option<Timestamp>,

@@ -1,7 +1,7 @@
 //! The `cache` table: Laravel's cache repository on a key-value store with expiry.
 
-use crate::clock::Timestamp;
-use crate::error::{StoreError, StoreResult};
+use crate::values::clock::Timestamp;
+use crate::values::error::{StoreError, StoreResult};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::future::Future;

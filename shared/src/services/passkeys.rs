@@ -17,18 +17,18 @@
 //!   concurrent uses of one state (a cloned authenticator) cannot both pass. A passkey with user
 //!   verification is two factors by itself: it signs in without a TOTP code.
 //! - **As a second factor**, the same assertion answers a two-factor challenge
-//!   ([`crate::two_factor::Answer::Passkey`]) when its user is the challenge's.
+//!   ([`crate::services::two_factor::Answer::Passkey`]) when its user is the challenge's.
 //! - Removing a passkey needs a recent password confirmation; every change mails a notice.
 
 use crate::StoreError;
-use crate::auth::{Auth, AuthError, ClientMeta};
-use crate::cache::Taken;
-use crate::clock::{Span, Timestamp};
 use crate::queue::Dispatcher;
-use crate::sessions::SessionRecord;
+use crate::services::auth::{Auth, AuthError, ClientMeta};
+use crate::services::two_factor::REPEAT_WINDOW;
+use crate::tables::cache::Taken;
+use crate::tables::sessions::SessionRecord;
+use crate::tables::users::{PasskeyAdd, PasskeyUse, User, UserId};
 use crate::throttle::{Limit, client_key};
-use crate::two_factor::REPEAT_WINDOW;
-use crate::users::{PasskeyAdd, PasskeyUse, User, UserId};
+use crate::values::clock::{Span, Timestamp};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use webauthn_rp::bin::{Decode, Encode};
@@ -204,7 +204,8 @@ async fn take(
     fits: impl Fn(&Ceremony) -> bool,
 ) -> Result<TakenCeremony, PasskeyError> {
     let key = ceremony_key(challenge);
-    let mark = auth.config().app_key.tag("passkey-take", &format!("{key}|{}", crate::secret::sha256_hex(response)));
+    let mark =
+        auth.config().app_key.tag("passkey-take", &format!("{key}|{}", crate::values::secret::sha256_hex(response)));
     let cache = &auth.stores().cache;
     let found = cache.get_once(&key, &mark).await?.ok_or(PasskeyError::InvalidCeremony)?;
     let ceremony: Ceremony =
@@ -217,14 +218,14 @@ async fn take(
 }
 
 fn session_binding(current: &SessionRecord) -> String {
-    crate::secret::sha256_hex(current.key.as_str())
+    crate::values::secret::sha256_hex(current.key.as_str())
 }
 
-/// A passkey's name as given: a [`crate::users::DisplayName`] (trimmed, nothing invisible: no
+/// A passkey's name as given: a [`crate::tables::users::DisplayName`] (trimmed, nothing invisible: no
 /// control, format, bidirectional or zero-width characters, so one passkey cannot pass for
 /// another) of at most [`MAX_NAME`] characters.
 pub fn parse_name(raw: &str) -> Result<String, PasskeyError> {
-    let name = crate::users::DisplayName::parse(raw).map_err(|_| PasskeyError::BadName)?;
+    let name = crate::tables::users::DisplayName::parse(raw).map_err(|_| PasskeyError::BadName)?;
     if name.as_str().chars().count() > MAX_NAME {
         return Err(PasskeyError::BadName);
     }
@@ -322,7 +323,8 @@ pub async fn finish_registration(
     // Conditional on the credentials version the ceremony began under: a reset since (which
     // removes passkeys) voids a registration still in flight.
     // Promised before the write, carried by it: a passkey added is never left unannounced.
-    let mark = crate::two_factor::promise(dispatcher, user, "passkey_added").await.map_err(StoreError::from)?;
+    let mark =
+        crate::services::two_factor::promise(dispatcher, user, "passkey_added").await.map_err(StoreError::from)?;
     match auth.stores().users.add_passkey_noting(&user.id, &passkey, MAX_PASSKEYS, version, Some(&mark)).await? {
         PasskeyAdd::Added => {}
         PasskeyAdd::Full => return Err(PasskeyError::TooMany),
@@ -348,7 +350,8 @@ pub async fn remove(
     if !user.passkeys.iter().any(|p| p.id == id) {
         return Ok(());
     }
-    let mark = crate::two_factor::promise(dispatcher, user, "passkey_removed").await.map_err(StoreError::from)?;
+    let mark =
+        crate::services::two_factor::promise(dispatcher, user, "passkey_removed").await.map_err(StoreError::from)?;
     // Gone either way: removed now, or by this very call retried after it landed.
     auth.stores().users.remove_passkey_noting(&user.id, id, Some(&mark), auth.now()).await?;
     tracing::info!(event = "passkey_removed", user_id = %user.id, passkey = %id);
@@ -405,7 +408,7 @@ pub async fn assert(
         take(auth, challenge.0, response, |c| matches!(c, Ceremony::SignIn { client: k, .. } if *k == client)).await?;
     // Each repeat may issue a session the first attempt's failure lost: a few, no more (every
     // take counted, identical requests racing each other included).
-    crate::two_factor::count_take(auth, &key, at).await?;
+    crate::services::two_factor::count_take(auth, &key, at).await?;
     let Ceremony::SignIn { state, .. } = ceremony else { return Err(PasskeyError::InvalidCeremony) };
     let state = unb64(&state).ok_or(PasskeyError::InvalidCeremony)?;
     let handle = authn.response().user_handle();

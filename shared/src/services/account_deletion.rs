@@ -15,19 +15,19 @@
 //! A retry of the request (same session, which no check honours, so the request is refused 401) is
 //! not needed: the job finishes. Running [`finish`] twice does nothing twice.
 
-use crate::auth::{Auth, AuthError};
 use crate::config::Config;
-use crate::credentials::{Revocation, reasons, revoke};
-use crate::email::Email;
-use crate::error::StoreError;
-use crate::jobs::JobPayload;
 use crate::mail::{Mail, Mailer};
-use crate::password_broker::{email_of, mail_job};
 use crate::queue::{Dispatcher, JobContext, JobError, JobHandler};
-use crate::sessions::SessionRecord;
+use crate::services::auth::{Auth, AuthError};
+use crate::services::password_broker::{email_of, mail_job};
 use crate::stores::Stores;
+use crate::tables::credentials::{Revocation, reasons, revoke};
+use crate::tables::jobs::JobPayload;
+use crate::tables::sessions::SessionRecord;
+use crate::tables::users::{CredentialChange, User, UserId};
 use crate::throttle::RateLimiter;
-use crate::users::{CredentialChange, User, UserId};
+use crate::values::email::Email;
+use crate::values::error::StoreError;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -84,7 +84,7 @@ pub async fn delete_account(
 pub const DELETION_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 
 /// The cache key of the note a deletion leaves for the retry of the session that asked.
-fn retry_key(session: &crate::sessions::SessionKey) -> String {
+fn retry_key(session: &crate::tables::sessions::SessionKey) -> String {
     format!("deletion-retry:{}", session.as_str())
 }
 
@@ -97,7 +97,7 @@ fn retry_key(session: &crate::sessions::SessionKey) -> String {
 pub async fn resume(
     auth: &Auth,
     dispatcher: &Dispatcher,
-    session: &crate::sessions::SessionId,
+    session: &crate::tables::sessions::SessionId,
 ) -> Result<bool, StoreError> {
     let Some(owner) = session.owner() else { return Ok(false) };
     let stores = auth.stores();
@@ -139,8 +139,8 @@ pub async fn finish(
     // off) look for their marks on the user item, which goes now: kept aside for their jobs, so
     // a deletion cannot silence what came before it.
     if let Some(user) = stores.users.find(id).await? {
-        let until = Some(stores.clock.now() + crate::users::KEPT_NOTICE_LIFETIME);
-        for mark in user.pending_notices.iter().filter_map(|m| crate::users::NoticeMark::parse(m)) {
+        let until = Some(stores.clock.now() + crate::tables::users::KEPT_NOTICE_LIFETIME);
+        for mark in user.pending_notices.iter().filter_map(|m| crate::tables::users::NoticeMark::parse(m)) {
             stores.cache.put(&mark.kept_key(), &serde_json::json!(true), until).await?;
         }
     }
@@ -150,12 +150,14 @@ pub async fn finish(
         stores.resets.delete(email).await?;
     }
     let tag = user_tag(config, id);
-    let [minute, day] = crate::email_verification::resend_limits(config, &tag);
-    let [change_minute, change_day] = crate::email_change::request_limits(config, &tag);
+    let [minute, day] = crate::services::email_verification::resend_limits(config, &tag);
+    let [change_minute, change_day] = crate::services::email_change::request_limits(config, &tag);
     // The per-client minute counts of code attempts expire within a minute; the hour count goes.
-    let [_, codes_hour] = crate::two_factor::attempt_limits(&tag, "");
+    let [_, codes_hour] = crate::services::two_factor::attempt_limits(&tag, "");
     let limiter = RateLimiter::new(stores.cache.clone(), stores.clock.clone());
-    for (key, limit) in [crate::auth::password_checks_limit(&tag), minute, day, change_minute, change_day, codes_hour] {
+    for (key, limit) in
+        [crate::services::auth::password_checks_limit(&tag), minute, day, change_minute, change_day, codes_hour]
+    {
         limiter.clear(&key, limit).await?;
     }
     let records = stores.cross_app.pseudonymize(id, &format!("deleted#{tag}")).await?;
@@ -216,6 +218,6 @@ impl JobHandler for SendAccountDeleted {
     async fn handle(&self, job: &JobPayload, _ctx: &JobContext) -> Result<(), JobError> {
         let text = "Hello,\n\nYour account and everything in it were deleted at your request. If you did not ask for this, contact support.\n";
         let mail = Mail::new(&email_of(job)?, "Your account was deleted", text);
-        self.mailer.send(&mail).await.map_err(crate::password_broker::mail_error)
+        self.mailer.send(&mail).await.map_err(crate::services::password_broker::mail_error)
     }
 }

@@ -1,7 +1,7 @@
 //! The `jobs` table, as a queue: Laravel-shaped job payloads and the queue they travel on
 //! (SQS in production, in memory locally).
 
-use crate::error::StoreResult;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;
@@ -122,8 +122,8 @@ impl JobPayload {
 }
 
 /// SQS's `SentTimestamp` attribute (epoch milliseconds, as text) as a time.
-pub fn sent_timestamp(attribute: Option<&str>) -> Option<crate::clock::Timestamp> {
-    attribute?.parse::<i64>().ok().and_then(crate::clock::from_epoch_millis)
+pub fn sent_timestamp(attribute: Option<&str>) -> Option<crate::values::clock::Timestamp> {
+    attribute?.parse::<i64>().ok().and_then(crate::values::clock::from_epoch_millis)
 }
 
 /// A message as received: its body and what the queue says about its deliveries.
@@ -136,7 +136,7 @@ pub struct QueueMessage {
     /// How many times the queue has handed this message out, this delivery included.
     pub receive_count: u32,
     /// When it was first sent (SQS's `SentTimestamp`; kept when SQS dead-letters it), if known.
-    pub sent_at: Option<crate::clock::Timestamp>,
+    pub sent_at: Option<crate::values::clock::Timestamp>,
 }
 
 #[async_trait]
@@ -157,7 +157,7 @@ pub trait JobQueue: Send + Sync {
 
 /// Checks a body and delay against the queue's limits, the same way for every implementation.
 pub fn check_send(body: &str, delay: Duration) -> StoreResult<()> {
-    use crate::error::StoreError;
+    use crate::values::error::StoreError;
     if body.len() > MAX_MESSAGE_BYTES {
         return Err(StoreError::Rejected(format!(
             "message body is {} bytes; the queue takes at most {MAX_MESSAGE_BYTES}",

@@ -1,8 +1,8 @@
 //! The `password_reset_tokens` table: at most one live token per email, stored as a hash.
 
-use crate::clock::Timestamp;
-use crate::email::Email;
-use crate::error::StoreResult;
+use crate::values::clock::Timestamp;
+use crate::values::email::Email;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
 /// A reset token as mailed: 256 random bits, 64 hex characters. Never stored, never logged.
@@ -12,7 +12,7 @@ crate::redacted_debug!(PlainResetToken);
 
 impl PlainResetToken {
     pub fn generate() -> Self {
-        Self(hex::encode(crate::secret::random_bytes::<32>()))
+        Self(hex::encode(crate::values::secret::random_bytes::<32>()))
     }
     /// The token the reset-link job `job_uuid` mails to `user` while its credentials version is
     /// `version`: 256 bits of MAC under the app key. A run of the job that is repeated (after a
@@ -21,7 +21,12 @@ impl PlainResetToken {
     /// dropped — yet once that token was used (a reset moves the version), a rerun, or an
     /// operator's `queue:retry` days later, mints another: a used link never works again.
     /// Computing it takes the app key as well as the job's uuid (which travels in the message).
-    pub fn for_job(key: &crate::keys::AppKey, job_uuid: &str, user: &crate::users::UserId, version: u64) -> Self {
+    pub fn for_job(
+        key: &crate::keys::AppKey,
+        job_uuid: &str,
+        user: &crate::tables::users::UserId,
+        version: u64,
+    ) -> Self {
         Self(hex::encode(key.mac("reset-token", format!("{job_uuid}|{user}|{version}").as_bytes())))
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -31,7 +36,7 @@ impl PlainResetToken {
         &self.0
     }
     pub fn hash(&self) -> String {
-        crate::secret::sha256_hex(&self.0)
+        crate::values::secret::sha256_hex(&self.0)
     }
 }
 
@@ -86,7 +91,7 @@ pub trait ResetStore: Send + Sync {
     /// and changed the password, finds another mark and gives nothing back.
     async fn restore(&self, email: &Email, spend: &SpendMark) -> StoreResult<()>;
     /// The email's token as spent (not expired), and when: what a retry of the reset that spent
-    /// it is recognised by ([`crate::password_broker::PasswordBroker::reset`]).
+    /// it is recognised by ([`crate::services::password_broker::PasswordBroker::reset`]).
     async fn find_spent(&self, email: &Email) -> StoreResult<Option<SpentReset>>;
     /// Deletes the email's token, whatever it is.
     async fn delete(&self, email: &Email) -> StoreResult<()>;

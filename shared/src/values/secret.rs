@@ -53,10 +53,10 @@ macro_rules! random_secret {
 
         impl $name {
             pub fn generate() -> Self {
-                Self($crate::secret::random_token_256())
+                Self($crate::values::secret::random_token_256())
             }
             pub fn parse(s: &str) -> Option<Self> {
-                $crate::secret::is_token_256(s).then(|| Self(s.to_owned()))
+                $crate::values::secret::is_token_256(s).then(|| Self(s.to_owned()))
             }
             pub fn expose(&self) -> &str {
                 &self.0

@@ -11,14 +11,14 @@
 //! - every token is capped by `GATEHOUSE_TOKEN_MAX_AGE_MINUTES` and issued through the register
 //!   under a credentials version, so a reset racing the mint leaves nothing usable.
 
-use crate::access::{Access, Principal};
-use crate::clock::{Span, Timestamp};
-use crate::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
-use crate::error::StoreError;
-use crate::personal_access_tokens::{
+use crate::services::access::{Access, Principal};
+use crate::tables::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
+use crate::tables::personal_access_tokens::{
     self, Abilities, PersonalAccessToken, PlainTextToken, TokenGrant, TokenId, Tokenable,
 };
-use crate::users::{User, UserId};
+use crate::tables::users::{User, UserId};
+use crate::values::clock::{Span, Timestamp};
+use crate::values::error::StoreError;
 
 /// What the caller asked for.
 pub struct TokenRequest {

@@ -1,15 +1,17 @@
 //! Laravel's queue on SQS: dispatching (with delays beyond SQS's 15-minute limit and batches) and
 //! the worker that runs each message once in effect, however often SQS delivers it.
 
-use crate::cache_locks::LockOwner;
-use crate::clock::{Span, Timestamp, epoch_seconds};
-use crate::error::StoreError;
-use crate::failed_jobs::FailedJob;
-use crate::job_batches::{Batch, BatchOptions, Counted};
-use crate::job_runs::Claim;
-use crate::jobs::{JobPayload, MAX_MESSAGE_BYTES, MAX_QUEUE_DELAY, QueueMessage};
+pub mod dead_letters;
+
 use crate::stores::Stores;
-use crate::users::{NoticeMark, UserId};
+use crate::tables::cache_locks::LockOwner;
+use crate::tables::failed_jobs::FailedJob;
+use crate::tables::job_batches::{Batch, BatchOptions, Counted};
+use crate::tables::job_runs::Claim;
+use crate::tables::jobs::{JobPayload, MAX_MESSAGE_BYTES, MAX_QUEUE_DELAY, QueueMessage};
+use crate::tables::users::{NoticeMark, UserId};
+use crate::values::clock::{Span, Timestamp, epoch_seconds};
+use crate::values::error::StoreError;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
@@ -685,7 +687,7 @@ pub struct BatchRetry {
 }
 
 /// Laravel's `queue:retry-batch`: every failed job of the batch is re-opened in it (failed − 1,
-/// pending + 1, its mark and `finished_at` cleared: [`crate::job_batches::BatchStore::reopen`],
+/// pending + 1, its mark and `finished_at` cleared: [`crate::tables::job_batches::BatchStore::reopen`],
 /// exactly once per job however many retries race) and put back on the queue. When the retried
 /// jobs succeed, the batch finishes again, now without failures: `then` runs (once), and
 /// `finally`, which already ran, is not run again (its follow-up uuid is the same, and a job

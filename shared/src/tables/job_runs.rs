@@ -3,8 +3,8 @@
 //! retries for ever), then completed (later deliveries are acknowledged without running) or
 //! released (the next delivery may run it).
 
-use crate::clock::Timestamp;
-use crate::error::StoreResult;
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
 /// One claim of a run, named at random: only its holder releases it, so a release that lands
@@ -14,7 +14,7 @@ pub struct Claimant(String);
 
 impl Claimant {
     pub fn new() -> Self {
-        Self(hex::encode(crate::secret::random_bytes::<16>()))
+        Self(hex::encode(crate::values::secret::random_bytes::<16>()))
     }
 
     /// As stored with the claim.

@@ -1,7 +1,7 @@
 //! The `cache_locks` table: mutual exclusion with an expiry, released only by its owner.
 
-use crate::clock::Timestamp;
-use crate::error::StoreResult;
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ pub struct LockOwner(String);
 
 impl LockOwner {
     pub fn random() -> Self {
-        Self(crate::secret::random_token_256()[..22].to_owned())
+        Self(crate::values::secret::random_token_256()[..22].to_owned())
     }
     pub fn new(s: impl Into<String>) -> Self {
         Self(s.into())

@@ -2,27 +2,27 @@
 //! rules, argon2id off the async executor, throttling that never locks an account for good, and
 //! an unknown email costing exactly what a wrong password costs.
 
-use crate::access::Access;
-use crate::clock::Timestamp;
 use crate::config::Config;
-use crate::credentials::{
+use crate::keys::DeviceCookie;
+use crate::services::access::Access;
+use crate::services::two_factor::{ChallengeToken, Pending};
+use crate::stores::Stores;
+use crate::tables::credentials::{
     CredentialEntry, CredentialRef, NewCredential, NewDevice, Revocation, reasons, revoke, revoke_or_queue,
 };
-use crate::email::Email;
-use crate::error::StoreError;
-use crate::keys::DeviceCookie;
-use crate::password::{
+use crate::tables::sessions::{SessionId, SessionKey, SessionRecord};
+use crate::tables::users::{CredentialChange, DisplayName, KnownDevice, User, UserId};
+use crate::throttle::{Limit, RateLimiter, client_key};
+use crate::values::clock::Timestamp;
+use crate::values::email::Email;
+use crate::values::error::StoreError;
+use crate::values::password::{
     HashError, NewPassword, PasswordAttempt, PasswordHash, PasswordHasher, PasswordPolicy, Verification,
 };
-use crate::sessions::{SessionId, SessionKey, SessionRecord};
-use crate::stores::Stores;
-use crate::throttle::{Limit, RateLimiter, client_key};
-use crate::two_factor::{ChallengeToken, Pending};
-use crate::users::{CredentialChange, DisplayName, KnownDevice, User, UserId};
 use thiserror::Error;
 
 /// The shipped common-password list (see `shared/data/README.md`).
-pub const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+pub const COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
 
 /// Longest user agent kept with a session.
 pub const MAX_USER_AGENT: usize = 512;
@@ -144,7 +144,7 @@ pub struct SessionGrant {
     /// A device to list on the user in the same step (a sign-in from a device it did not know).
     pub device: Option<DeviceGrant>,
     /// A derived session's abilities (its parent token's); `None`: everything.
-    pub abilities: Option<crate::personal_access_tokens::Abilities>,
+    pub abilities: Option<crate::tables::personal_access_tokens::Abilities>,
     /// A derived session's end (its parent token's expiry).
     pub not_after: Option<Timestamp>,
 }
@@ -487,7 +487,7 @@ impl Auth {
 
     /// The password step of every sign-in (`/login`, `/tokens/issue`): checks the credentials
     /// ([`Auth::check_credentials`]); a user with a second factor gets a challenge for `pending`
-    /// instead ([`crate::two_factor::challenge`]), so nothing is issued on a password alone.
+    /// instead ([`crate::services::two_factor::challenge`]), so nothing is issued on a password alone.
     pub async fn sign_in(
         &self,
         email: &Email,
@@ -498,7 +498,7 @@ impl Auth {
     ) -> Result<SignIn, AuthError> {
         let user = self.check_credentials(email, attempt, meta, device_cookie).await?;
         if user.two_factor.enabled() {
-            return Ok(SignIn::SecondFactor(crate::two_factor::challenge(self, &user, pending, meta).await?));
+            return Ok(SignIn::SecondFactor(crate::services::two_factor::challenge(self, &user, pending, meta).await?));
         }
         Ok(SignIn::Passed(Box::new(user)))
     }
@@ -561,7 +561,7 @@ impl Auth {
     }
 
     /// Ends the session and everything derived from it (handoffs, cross-app sessions): what
-    /// derives from it first, the session last ([`crate::credentials::revoke_from`]), so a logout
+    /// derives from it first, the session last ([`crate::tables::credentials::revoke_from`]), so a logout
     /// cut short leaves the session for its retry to authenticate with and finish.
     pub async fn logout(&self, session: &CredentialRef, user: &UserId) -> Result<(), AuthError> {
         revoke(&self.access.stores, user, Revocation::Tree(session), reasons::LOGOUT).await?;
@@ -590,7 +590,7 @@ impl Auth {
         };
         let app_key = &self.config().app_key;
         if handle.is_some_and(|h| {
-            !crate::secret::constant_time_eq(app_key.session_handle(&owner, &key).as_bytes(), h.as_bytes())
+            !crate::values::secret::constant_time_eq(app_key.session_handle(&owner, &key).as_bytes(), h.as_bytes())
         }) {
             return Ok(false);
         }
@@ -604,7 +604,8 @@ impl Auth {
             return Ok(false);
         }
         let register = stores.credentials.read(&owner).await?;
-        let finished = crate::credentials::revoke_registered_tree(stores, &owner, &register, &root, reason).await?;
+        let finished =
+            crate::tables::credentials::revoke_registered_tree(stores, &owner, &register, &root, reason).await?;
         if finished {
             tracing::info!(event = "session_end_retried", user_id = %owner, session = %key.hint(), reason);
         }
@@ -620,11 +621,11 @@ impl Auth {
     pub async fn end_session(&self, user: &UserId, handle: &str) -> Result<Option<SessionKey>, AuthError> {
         let (stores, app_key) = (self.stores(), &self.config().app_key);
         let named = |k: &SessionKey| {
-            crate::secret::constant_time_eq(app_key.session_handle(user, k).as_bytes(), handle.as_bytes())
+            crate::values::secret::constant_time_eq(app_key.session_handle(user, k).as_bytes(), handle.as_bytes())
         };
         let session_named = |r: &CredentialRef| {
-            let key =
-                (r.kind == crate::credentials::CredentialKind::Session).then(|| SessionKey::from_stored(r.key.clone()));
+            let key = (r.kind == crate::tables::credentials::CredentialKind::Session)
+                .then(|| SessionKey::from_stored(r.key.clone()));
             key.filter(|k| named(k))
         };
         let register = stores.credentials.read(user).await?;
@@ -638,9 +639,9 @@ impl Auth {
         };
         let root = CredentialRef::session(&key);
         let reason = reasons::USER_REVOKED;
-        if !crate::credentials::revoke_registered_tree(stores, user, &register, &root, reason).await? {
+        if !crate::tables::credentials::revoke_registered_tree(stores, user, &register, &root, reason).await? {
             // From before the register: what the register holds of its tree, and then it.
-            crate::credentials::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
+            crate::tables::credentials::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
         }
         tracing::info!(event = "session_ended", user_id = %user, session = %key.hint());
         Ok(Some(key))
@@ -726,12 +727,12 @@ impl Auth {
         password: Option<&PasswordHash>,
         passkeys: EndPasskeys,
         by: Option<&SessionRecord>,
-        mut notices: Vec<crate::jobs::JobPayload>,
+        mut notices: Vec<crate::tables::jobs::JobPayload>,
     ) -> Result<u64, AuthError> {
         let clearing = matches!(passkeys, EndPasskeys::All);
         let ending = clearing && !user.passkeys.is_empty();
         if ending {
-            notices.push(crate::two_factor::notice(user, "passkeys_removed"));
+            notices.push(crate::services::two_factor::notice(user, "passkeys_removed"));
         }
         let dispatcher = crate::queue::Dispatcher::for_config(self.stores().clone(), &self.access.config);
         let mut marks = Vec::with_capacity(notices.len());
@@ -859,7 +860,7 @@ impl Auth {
         };
         let Some((rotated, _)) = self.issue_session(&user.id, meta, grant).await? else { return Ok(None) };
         let dispatcher = crate::queue::Dispatcher::for_config(stores.clone(), &self.access.config);
-        crate::credentials::queue_revocation(&dispatcher, &user.id, change.at, reason)
+        crate::tables::credentials::queue_revocation(&dispatcher, &user.id, change.at, reason)
             .await
             .map_err(StoreError::from)?;
         tracing::info!(event = "credentials_change_resumed", user_id = %user.id, version = user.credentials_version);
@@ -871,7 +872,7 @@ impl Auth {
     pub async fn confirm_password(
         &self,
         user: &User,
-        session: &crate::sessions::SessionKey,
+        session: &crate::tables::sessions::SessionKey,
         attempt: PasswordAttempt,
         meta: &ClientMeta,
     ) -> Result<bool, AuthError> {

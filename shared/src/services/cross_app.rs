@@ -8,17 +8,17 @@
 //!   the session it opens is issued under the handoff's version and derives from its parent, so a
 //!   reset or revoking the parent ends it.
 
-use crate::access::Principal;
-use crate::auth::{Auth, AuthError, ClientMeta, SessionGrant};
-use crate::clock::epoch_millis;
-use crate::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
-use crate::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
-use crate::error::StoreError;
-use crate::page::{Cursor, Page};
-use crate::sessions::SessionId;
+use crate::services::access::Principal;
+use crate::services::auth::{Auth, AuthError, ClientMeta, SessionGrant};
+use crate::services::token_issuer::{IssueError, TokenIssuer};
+use crate::tables::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
+use crate::tables::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
+use crate::tables::sessions::SessionId;
+use crate::tables::users::{User, UserId};
 use crate::throttle::client_key;
-use crate::token_issuer::{IssueError, TokenIssuer};
-use crate::users::{User, UserId};
+use crate::values::clock::epoch_millis;
+use crate::values::error::StoreError;
+use crate::values::pagination::{Cursor, Page};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CrossAppError {

@@ -22,12 +22,12 @@
 //! retry to find and finish; finished but with its answer lost, it leaves the mark, so the
 //! retry answers what the first attempt would have instead of "no such credential".
 
-use crate::clock::Timestamp;
-use crate::cross_app_sessions::Handoff;
-use crate::error::StoreResult;
-use crate::personal_access_tokens::{PersonalAccessToken, TokenId, Tokenable};
-use crate::sessions::{SessionKey, SessionRecord};
-use crate::users::UserId;
+use crate::tables::cross_app_sessions::Handoff;
+use crate::tables::personal_access_tokens::{PersonalAccessToken, TokenId, Tokenable};
+use crate::tables::sessions::{SessionKey, SessionRecord};
+use crate::tables::users::UserId;
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
 use async_trait::async_trait;
 use std::collections::HashSet;
 
@@ -124,9 +124,9 @@ pub struct NewDevice<'a> {
     pub id: &'a str,
     pub issued_at: Timestamp,
     /// The devices listed as the sign-in read the user (oldest first): the oldest go at
-    /// [`crate::users::MAX_DEVICES`] ([`crate::users::evicted_devices`]); none listed, the list
+    /// [`crate::tables::users::MAX_DEVICES`] ([`crate::tables::users::evicted_devices`]); none listed, the list
     /// is written whole (a sign-in racing the user's first one may then drop the other's).
-    pub listed: &'a [crate::users::KnownDevice],
+    pub listed: &'a [crate::tables::users::KnownDevice],
 }
 
 #[async_trait]
@@ -485,7 +485,7 @@ async fn end_one(
 /// it stamped.
 /// Stamps nothing for a user whose address is not verified as read (`user`): no path can mark a
 /// credential verified while the address is not.
-pub async fn stamp_verified(stores: &crate::Stores, user: &crate::users::User) -> StoreResult<usize> {
+pub async fn stamp_verified(stores: &crate::Stores, user: &crate::tables::users::User) -> StoreResult<usize> {
     if user.email_verified_at.is_none() {
         return Ok(0);
     }
@@ -581,14 +581,19 @@ pub async fn queue_revocation(
     dispatcher.dispatch(later_job(user, before, None, reason)).await.map(|_| ())
 }
 
-fn later_job(user: &UserId, before: Timestamp, keep: Option<&CredentialRef>, reason: &str) -> crate::jobs::JobPayload {
+fn later_job(
+    user: &UserId,
+    before: Timestamp,
+    keep: Option<&CredentialRef>,
+    reason: &str,
+) -> crate::tables::jobs::JobPayload {
     let data = serde_json::json!({
         "user_id": user.as_str(),
         "before_ms": before.timestamp_millis(),
         "keep": keep.map(CredentialRef::encode),
         "reason": reason,
     });
-    let mut job = crate::jobs::JobPayload::new(REVOKE_LATER, data);
+    let mut job = crate::tables::jobs::JobPayload::new(REVOKE_LATER, data);
     job.display_name = format!("Gatehouse\\Jobs\\{REVOKE_LATER}");
     // Through an outage of hours: 24 tries (under the queue's 25 receives before the DLQ, so the
     // last failure lands in failed_jobs with its cause, for `queue:retry`), backing off to 15
@@ -608,7 +613,7 @@ pub struct RevokeLater;
 impl crate::queue::JobHandler for RevokeLater {
     async fn handle(
         &self,
-        job: &crate::jobs::JobPayload,
+        job: &crate::tables::jobs::JobPayload,
         ctx: &crate::queue::JobContext,
     ) -> Result<(), crate::queue::JobError> {
         use crate::queue::JobError;

@@ -1,8 +1,8 @@
 //! The `failed_jobs` table.
 
-use crate::clock::Timestamp;
-use crate::error::StoreResult;
-use crate::page::{Cursor, Page};
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
+use crate::values::pagination::{Cursor, Page};
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,7 @@ impl FailedJob {
     /// The order failed jobs are listed in (newest first), as a sortable string: every store
     /// sorts by it, and DynamoDB keeps it as the list index's sort key.
     pub fn list_key(&self) -> String {
-        crate::page::newest_first_key(crate::clock::epoch_millis(self.failed_at), &self.uuid)
+        crate::values::pagination::newest_first_key(crate::values::clock::epoch_millis(self.failed_at), &self.uuid)
     }
 }
 

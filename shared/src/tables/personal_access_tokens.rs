@@ -2,9 +2,9 @@
 //! (`"<id>|<secret>"` for tokens from before tokens named their owner); the store keeps only
 //! SHA-256 of the secret, and looks tokens up by id, with their owner in the same read.
 
-use crate::clock::Timestamp;
-use crate::error::StoreResult;
-use crate::page::{Cursor, Page};
+use crate::values::clock::Timestamp;
+use crate::values::error::StoreResult;
+use crate::values::pagination::{Cursor, Page};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -62,12 +62,12 @@ pub struct TokenSecret(String);
 crate::redacted_debug!(TokenSecret);
 
 fn checksum(body: &str) -> String {
-    crate::secret::sha256_hex(body)[..CHECKSUM_LEN].to_owned()
+    crate::values::secret::sha256_hex(body)[..CHECKSUM_LEN].to_owned()
 }
 
 impl TokenSecret {
     pub fn generate(prefix: &str) -> Self {
-        let body = format!("{prefix}{}", crate::secret::random_token_256());
+        let body = format!("{prefix}{}", crate::values::secret::random_token_256());
         let sum = checksum(&body);
         Self(body + &sum)
     }
@@ -81,7 +81,7 @@ impl TokenSecret {
             return None;
         }
         let (body, sum) = s.split_at(s.len() - CHECKSUM_LEN);
-        crate::secret::constant_time_eq(checksum(body).as_bytes(), sum.as_bytes()).then(|| Self(s.to_owned()))
+        crate::values::secret::constant_time_eq(checksum(body).as_bytes(), sum.as_bytes()).then(|| Self(s.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -89,7 +89,7 @@ impl TokenSecret {
     }
 
     pub fn hash(&self) -> String {
-        crate::secret::sha256_hex(&self.0)
+        crate::values::secret::sha256_hex(&self.0)
     }
 }
 
@@ -99,7 +99,7 @@ impl TokenSecret {
 pub struct PlainTextToken {
     pub id: TokenId,
     /// The user who owns it, so the check reads the token and its owner in one call.
-    pub owner: Option<crate::users::UserId>,
+    pub owner: Option<crate::tables::users::UserId>,
     pub secret: TokenSecret,
 }
 
@@ -108,7 +108,7 @@ impl PlainTextToken {
         let (id, secret) = s.split_once('|')?;
         let (id, owner) = match id.split_once('.') {
             Some((id, owner)) => {
-                let parsed = crate::users::UserId::parse(owner).filter(|u| u.as_str() == owner)?;
+                let parsed = crate::tables::users::UserId::parse(owner).filter(|u| u.as_str() == owner)?;
                 (id, Some(parsed))
             }
             None => (id, None),
@@ -159,7 +159,7 @@ pub struct Tokenable {
 }
 
 impl Tokenable {
-    pub fn user(id: &crate::users::UserId) -> Self {
+    pub fn user(id: &crate::tables::users::UserId) -> Self {
         Self { kind: "users".to_owned(), id: id.as_str().to_owned() }
     }
     /// The single string the owner index is keyed on.
@@ -180,7 +180,7 @@ pub struct PersonalAccessToken {
     pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-    /// The user's credentials version it was issued under (see [`crate::credentials`]).
+    /// The user's credentials version it was issued under (see [`crate::tables::credentials`]).
     pub credentials_version: u64,
     /// Whether the owner's address was verified: stamped at issue, refreshed on verification;
     /// `None` on tokens issued before tokens carried it.
@@ -190,7 +190,7 @@ pub struct PersonalAccessToken {
 impl PersonalAccessToken {
     /// Whether `secret` is this token's, compared in constant time.
     pub fn matches(&self, secret: &TokenSecret) -> bool {
-        crate::secret::constant_time_eq(self.token_hash.as_bytes(), secret.hash().as_bytes())
+        crate::values::secret::constant_time_eq(self.token_hash.as_bytes(), secret.hash().as_bytes())
     }
 }
 
@@ -203,8 +203,8 @@ pub trait TokenStore: Send + Sync {
     async fn find_with_owner(
         &self,
         id: &TokenId,
-        owner: &crate::users::UserId,
-    ) -> StoreResult<(Option<PersonalAccessToken>, Option<crate::users::OwnerState>)>;
+        owner: &crate::tables::users::UserId,
+    ) -> StoreResult<(Option<PersonalAccessToken>, Option<crate::tables::users::OwnerState>)>;
     /// Sets `last_used_at = now` only if the token is live and was last used at or before
     /// `stale_before` (or never): one conditional write, at most once per interval. `true` when it
     /// wrote.
@@ -224,7 +224,7 @@ pub trait TokenStore: Send + Sync {
         after: Option<&Cursor>,
     ) -> StoreResult<Page<PersonalAccessToken>>;
     /// Deletes every token of the owner, as the index lists them (which may lag a fresh write:
-    /// revocation goes through [`crate::credentials::revoke`]). Returns how many.
+    /// revocation goes through [`crate::tables::credentials::revoke`]). Returns how many.
     async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize>;
 }
 
@@ -247,7 +247,7 @@ pub fn mint(
     now: Timestamp,
     grant: TokenGrant,
 ) -> (PlainTextToken, PersonalAccessToken) {
-    let owner_id = (owner.kind == "users").then(|| crate::users::UserId::from_stored(owner.id.clone()));
+    let owner_id = (owner.kind == "users").then(|| crate::tables::users::UserId::from_stored(owner.id.clone()));
     let plain = PlainTextToken { id: TokenId::generate(), owner: owner_id, secret: TokenSecret::generate(prefix) };
     let record = PersonalAccessToken {
         id: plain.id.clone(),
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn a_generated_token_parses_back_with_or_without_its_owner() {
-        for owner in [Some(crate::users::UserId::generate()), None] {
+        for owner in [Some(crate::tables::users::UserId::generate()), None] {
             let secret = TokenSecret::generate("gh_");
             let plain = PlainTextToken { id: TokenId::generate(), owner: owner.clone(), secret };
             let parsed = PlainTextToken::parse(&plain.expose(), "gh_").unwrap();
@@ -280,7 +280,7 @@ mod tests {
         }
         let good = TokenSecret::generate("gh_");
         let id = TokenId::generate();
-        let upper = crate::users::UserId::generate().as_str().to_uppercase();
+        let upper = crate::tables::users::UserId::generate().as_str().to_uppercase();
         for bad in [
             format!("{id}.|{}", good.expose()),
             format!("{id}.nobody|{}", good.expose()),

@@ -1,0 +1,12 @@
+//! Services: the use cases, each over the store bundle, the configuration and the queue.
+
+pub mod access;
+pub mod account_deletion;
+pub mod auth;
+pub mod cross_app;
+pub mod email_change;
+pub mod email_verification;
+pub mod passkeys;
+pub mod password_broker;
+pub mod token_issuer;
+pub mod two_factor;

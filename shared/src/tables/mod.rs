@@ -1,0 +1,16 @@
+//! Tables: one module per Laravel table (and gatehouse's own), each with its ids, its records, and
+//! the store trait that says what every backend must do. A table imports values and the tables
+//! below it, never a service, the queue or the store bundle.
+
+pub mod cache;
+pub mod cache_locks;
+pub mod credentials;
+pub mod cross_app_sessions;
+pub mod failed_jobs;
+pub mod job_batches;
+pub mod job_runs;
+pub mod jobs;
+pub mod password_reset_tokens;
+pub mod personal_access_tokens;
+pub mod sessions;
+pub mod users;
