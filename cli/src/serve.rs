@@ -278,7 +278,7 @@ mod tests {
             .collect();
         own.sort();
         assert_eq!(tables, own);
-        let authorizer = gatehouse::services::access::RouteAbilities::parse("").unwrap();
+        let authorizer = gatehouse::routes::RouteAbilities::parse("").unwrap();
         for (route, ability) in &own {
             assert_eq!(authorizer.for_route(route), [ability.to_string()], "{route}");
         }

@@ -3,7 +3,8 @@
 
 use anyhow::{Result, bail};
 use gatehouse::Stores;
-use gatehouse::tables::credentials::{Revocation, revoke};
+use gatehouse::services::revocation::revoke;
+use gatehouse::tables::credentials::Revocation;
 use gatehouse::tables::users::{CredentialChange, User};
 use serde::Serialize;
 

@@ -80,7 +80,7 @@ impl App {
         }
         match self.access.unmet(&self.config.route_abilities, route_key, &p).await?.as_deref() {
             None => Ok(p),
-            Some(gatehouse::services::access::VERIFIED) => Err(ApiError::email_unverified()),
+            Some(gatehouse::routes::VERIFIED) => Err(ApiError::email_unverified()),
             Some(a) => Err(lacks(a)),
         }
     }

@@ -3,7 +3,8 @@
 //! template test and the OpenAPI document's paths.
 
 use crate::{ApiError, App, Fields, client_meta, json_object, request_id};
-use gatehouse::services::access::{Principal, VERIFIED};
+use gatehouse::routes::VERIFIED;
+use gatehouse::services::access::Principal;
 use gatehouse::services::auth::ClientMeta;
 use gatehouse::tables::sessions::SessionRecord;
 use gatehouse::tables::users::UserId;

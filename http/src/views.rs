@@ -315,8 +315,8 @@ pub struct PasskeyView {
     pub last_used_at: Option<String>,
 }
 
-impl From<&gatehouse::services::passkeys::Passkey> for PasskeyView {
-    fn from(p: &gatehouse::services::passkeys::Passkey) -> Self {
+impl From<&gatehouse::tables::users::Passkey> for PasskeyView {
+    fn from(p: &gatehouse::tables::users::Passkey) -> Self {
         Self {
             id: p.id.clone(),
             name: p.name.clone(),

@@ -4,7 +4,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gatehouse::services::access::Access;
-use gatehouse::tables::credentials::{CredentialEntry, CredentialRef, NewCredential};
+use gatehouse::tables::credential_ref::CredentialRef;
+use gatehouse::tables::credentials::{CredentialEntry, NewCredential};
 use gatehouse::tables::personal_access_tokens::{Abilities, Tokenable, mint};
 use gatehouse::tables::users::User;
 use gatehouse::values::password::PasswordHash;

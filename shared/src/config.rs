@@ -5,6 +5,12 @@ use chrono::Duration;
 use std::collections::HashMap;
 use thiserror::Error;
 
+/// How long a promised notice's job waits before it looks for its mark
+/// ([`crate::queue::Dispatcher::promise`]): longer than any API request runs (the HTTP functions' `Timeout` in
+/// template.yaml, which a test holds below this), so by then the change's write has landed or
+/// never will.
+pub const NOTICE_DELAY: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{var}: {problem} (got {value:?})")]
@@ -166,7 +172,7 @@ pub struct Config {
     pub failed_job_retention: Duration,
     pub batch_retention: Duration,
     /// How long a promised notice's job waits before it looks for its change
-    /// (`GATEHOUSE_NOTICE_DELAY_SECONDS`, [`crate::queue::NOTICE_DELAY`] by default): longer than
+    /// (`GATEHOUSE_NOTICE_DELAY_SECONDS`, [`NOTICE_DELAY`] by default): longer than
     /// any API request runs.
     pub notice_delay: std::time::Duration,
     /// This deployment's app name (source of cross-app handoffs).
@@ -181,7 +187,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// What each route requires of its caller (`GATEHOUSE_ROUTE_ABILITIES`), judged alike by the
     /// authorizer and by the functions.
-    pub route_abilities: crate::services::access::RouteAbilities,
+    pub route_abilities: crate::routes::RouteAbilities,
     pub passkeys: PasskeyConfig,
 }
 
@@ -198,8 +204,8 @@ pub struct PasskeyConfig {
 
 impl PasskeyConfig {
     /// The relying party (validated when the configuration was read).
-    pub fn relying_party(&self) -> Result<crate::services::passkeys::RelyingParty, String> {
-        crate::services::passkeys::RelyingParty::new(&self.rp_id, &self.origins)
+    pub fn relying_party(&self) -> Result<crate::values::relying_party::RelyingParty, String> {
+        crate::values::relying_party::RelyingParty::new(&self.rp_id, &self.origins)
     }
 }
 
@@ -291,12 +297,12 @@ impl Config {
         // Route requirements, checked against gatehouse's routes and, when listed, the API's others.
         let spec = env.string("GATEHOUSE_ROUTE_ABILITIES", "");
         let customer_routes = get("GATEHOUSE_CUSTOMER_ROUTES");
-        let route_abilities = crate::services::access::RouteAbilities::parse_for(&spec, customer_routes.as_deref())
-            .map_err(|e| match e {
-                crate::services::access::RouteTableError::Abilities(problem) => {
+        let route_abilities =
+            crate::routes::RouteAbilities::parse_for(&spec, customer_routes.as_deref()).map_err(|e| match e {
+                crate::routes::RouteTableError::Abilities(problem) => {
                     ConfigError::Invalid { var: "GATEHOUSE_ROUTE_ABILITIES", value: spec.clone(), problem }
                 }
-                crate::services::access::RouteTableError::CustomerRoutes(problem) => ConfigError::Invalid {
+                crate::routes::RouteTableError::CustomerRoutes(problem) => ConfigError::Invalid {
                     var: "GATEHOUSE_CUSTOMER_ROUTES",
                     value: customer_routes.clone().unwrap_or_default(),
                     problem,
@@ -397,7 +403,7 @@ impl Config {
             batch_retention: Duration::days(env.number("GATEHOUSE_BATCH_RETENTION_DAYS", 30, 1, 3650)?),
             notice_delay: std::time::Duration::from_secs(env.number(
                 "GATEHOUSE_NOTICE_DELAY_SECONDS",
-                crate::queue::NOTICE_DELAY.as_secs() as i64,
+                NOTICE_DELAY.as_secs() as i64,
                 0,
                 900,
             )? as u64),

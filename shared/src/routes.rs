@@ -4,6 +4,8 @@
 //! The functions' route tables are the source of [`GATEHOUSE_ROUTES`];
 //! `tests/tests/suite/stolen_sessions_edge.rs` keeps the two equal.
 
+use crate::tables::personal_access_tokens::OWN_ROUTE_ABILITIES;
+use std::collections::{HashMap, HashSet};
 use thiserror::Error;
 
 /// One of gatehouse's routes ([`GATEHOUSE_ROUTES`]).
@@ -148,6 +150,95 @@ pub fn check(key: &str) -> Result<(), RouteKeyError> {
 /// A path with each `{parameter}` segment's name dropped.
 fn shape_of(path: &str) -> String {
     path.split('/').map(|s| if s.starts_with('{') && s.ends_with('}') { "{}" } else { s }).collect::<Vec<_>>().join("/")
+}
+
+/// The requirement a route may name among its abilities for "the user's address is verified"
+/// (Laravel's `verified` middleware). It is judged on the flag the credential carries, never a
+/// token ability: no token is ever minted holding it.
+pub const VERIFIED: &str = "verified";
+
+/// What each route requires of its caller, from `GATEHOUSE_ROUTE_ABILITIES`
+/// (`"POST /reports=reports:write,GET /reports=reports:read,GET /billing=verified"`; a route may
+/// be listed more than once to require several). gatehouse's own routes always require theirs
+/// ([`OWN_ROUTE_ABILITIES`]). The authorizer and the functions judge the same table.
+///
+/// Every route key named is checked ([`check`]): a method API Gateway knows, in
+/// upper case, and a path; on a path of gatehouse's, exactly one of its routes. When the API's
+/// other routes are listed (`GATEHOUSE_CUSTOMER_ROUTES`), every key must be one of them or
+/// gatehouse's, and [`RouteAbilities::knows`] is false for any other route (the authorizer
+/// refuses it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteAbilities {
+    required: HashMap<String, Vec<String>>,
+    /// `GATEHOUSE_CUSTOMER_ROUTES`, when set: the API's routes besides gatehouse's.
+    customer_routes: Option<HashSet<String>>,
+}
+
+/// Which setting a [`RouteAbilities`] could not be built from.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RouteTableError {
+    /// `GATEHOUSE_ROUTE_ABILITIES`.
+    #[error("{0}")]
+    Abilities(String),
+    /// `GATEHOUSE_CUSTOMER_ROUTES`.
+    #[error("{0}")]
+    CustomerRoutes(String),
+}
+
+impl RouteAbilities {
+    /// The table of `spec`, with no list of the API's other routes.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        Self::parse_for(spec, None).map_err(|e| e.to_string())
+    }
+
+    /// The table of `spec` for an API whose routes besides gatehouse's are `customer_routes`
+    /// (comma-separated route keys; `None` or blank: not listed).
+    pub fn parse_for(spec: &str, customer_routes: Option<&str>) -> Result<Self, RouteTableError> {
+        let customer_routes: Option<HashSet<String>> = customer_routes
+            .map(|raw| raw.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect())
+            .filter(|listed: &HashSet<String>| !listed.is_empty());
+        for key in customer_routes.iter().flatten() {
+            check(key).map_err(|e| RouteTableError::CustomerRoutes(e.to_string()))?;
+        }
+        let mut table = Self { required: HashMap::new(), customer_routes };
+        for (route, ability) in OWN_ROUTE_ABILITIES {
+            table.required.entry((*route).into()).or_default().push((*ability).into());
+        }
+        let bad = |problem: String| RouteTableError::Abilities(problem);
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (route, ability) =
+                entry.rsplit_once('=').ok_or_else(|| bad(format!("{entry:?} is not ROUTE=ability")))?;
+            let (route, ability) = (route.trim(), ability.trim());
+            if ability.is_empty() {
+                return Err(bad(format!("{entry:?} is not \"METHOD /path=ability\"")));
+            }
+            check(route).map_err(|e| bad(e.to_string()))?;
+            if is_public_route(route) {
+                return Err(bad(format!("{route:?} takes no credential: nothing would judge {ability:?} there")));
+            }
+            if !table.knows(route) {
+                return Err(bad(RouteKeyError::Unknown(route.to_owned()).to_string()));
+            }
+            table.required.entry(route.to_owned()).or_default().push(ability.to_owned());
+        }
+        Ok(table)
+    }
+
+    /// Whether `route_key` is one of the API's routes: always, unless `GATEHOUSE_CUSTOMER_ROUTES`
+    /// lists them; then only gatehouse's and those listed.
+    pub fn knows(&self, route_key: &str) -> bool {
+        self.customer_routes.as_ref().is_none_or(|c| c.contains(route_key) || is_gatehouse_route(route_key))
+    }
+
+    /// What `route_key` (`METHOD /path`, as API Gateway names it) requires.
+    pub fn for_route(&self, route_key: &str) -> &[String] {
+        self.required.get(route_key).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Whether `route_key` requires a verified address.
+    pub fn wants_verified(&self, route_key: &str) -> bool {
+        self.for_route(route_key).iter().any(|r| r == VERIFIED)
+    }
 }
 
 #[cfg(test)]

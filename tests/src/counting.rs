@@ -334,7 +334,7 @@ impl UserStore for CountingUsers {
     async fn add_passkey_noting(
         &self,
         id: &UserId,
-        passkey: &gatehouse::services::passkeys::Passkey,
+        passkey: &gatehouse::tables::users::Passkey,
         max: usize,
         version: u64,
         notice: Option<&gatehouse::tables::users::NoticeMark>,

@@ -22,9 +22,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
-use gatehouse::tables::credentials::{
-    CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice, Register,
-};
+use gatehouse::tables::credential_ref::{CredentialKind, CredentialRef};
+use gatehouse::tables::credentials::{CredentialEntry, CredentialStore, NewCredential, NewDevice, Register};
 use gatehouse::tables::users::{UserId, evicted_devices};
 use gatehouse::values::clock::Timestamp;
 use gatehouse::values::error::{StoreError, StoreResult};

@@ -10,7 +10,7 @@ use super::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-use gatehouse::tables::credentials::CredentialRef;
+use gatehouse::tables::credential_ref::CredentialRef;
 use gatehouse::tables::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
 use gatehouse::tables::sessions::SessionKey;
 use gatehouse::tables::users::UserId;

@@ -3,7 +3,7 @@
 
 use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, opt_from_ms, secs};
 use async_trait::async_trait;
-use gatehouse::tables::credentials::CredentialRef;
+use gatehouse::tables::credential_ref::CredentialRef;
 use gatehouse::tables::sessions::{SessionKey, SessionRecord, SessionStore};
 use gatehouse::tables::users::UserId;
 use gatehouse::values::clock::Timestamp;

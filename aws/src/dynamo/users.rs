@@ -5,7 +5,7 @@
 use super::{Cond, Item, Table, Transacted, cancellation_codes, from_ms, key1, ms, n, opt_from_ms, s};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use gatehouse::services::passkeys::Passkey;
+use gatehouse::tables::users::Passkey;
 use gatehouse::tables::users::{
     CredentialChange, DisplayName, EmailMove, EmailSwap, KnownDevice, NoticeMark, PasskeyAdd, PasskeyUse,
     RECENT_CHANGES, RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,

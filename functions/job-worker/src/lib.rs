@@ -26,10 +26,10 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     use gatehouse::services::email_change::{SEND_CONFIRMATION, SEND_NOTICE, SendConfirmation, SendNotice};
     w.register(SEND_CONFIRMATION, SendConfirmation { config: config.clone(), mailer: mailer.clone() });
     w.register(SEND_NOTICE, SendNotice { mailer: mailer.clone() });
-    let second_factor = gatehouse::services::two_factor::SendNotice { mailer: mailer.clone() };
-    w.register(gatehouse::services::two_factor::SEND_NOTICE, second_factor);
+    let second_factor = gatehouse::services::notices::SendNotice { mailer: mailer.clone() };
+    w.register(gatehouse::services::notices::SEND_NOTICE, second_factor);
     gatehouse::services::password_broker::register_jobs(&mut w, config, mailer);
-    w.register(gatehouse::tables::credentials::REVOKE_LATER, gatehouse::tables::credentials::RevokeLater);
+    w.register(gatehouse::services::revocation::REVOKE_LATER, gatehouse::services::revocation::RevokeLater);
     w
 }
 
@@ -112,7 +112,7 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/job_batches", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]),
     ("queue/jobs", &["sqs:SendMessage", "sqs:ChangeMessageVisibility"]),
     ("ses", &["ses:SendEmail"]),
-    // A queued revocation (`credentials::RevokeLater`): the register, and what it lists.
+    // A queued revocation (`revocation::RevokeLater`): the register, and what it lists.
     ("table/credentials", &["dynamodb:Query", "dynamodb:BatchWriteItem"]),
     ("table/sessions", &["dynamodb:DeleteItem"]),
     ("table/personal_access_tokens", &["dynamodb:DeleteItem"]),

@@ -2,8 +2,8 @@
 //! session list, logging out other devices and password confirmation. Each handler reads the
 //! request, calls `Auth` and renders the answer.
 
-use gatehouse::services::auth::Login;
-use gatehouse::tables::credentials::CredentialRef;
+use gatehouse::services::sign_in::Login;
+use gatehouse::tables::credential_ref::CredentialRef;
 use gatehouse::tables::personal_access_tokens::UPDATE_PROFILE;
 use gatehouse::tables::users::{DisplayName, User, UserId};
 use gatehouse::values::password::{PasswordAttempt, PasswordContext};

@@ -2,7 +2,8 @@
 //! alone (usernameless). The ceremonies are `gatehouse::services::passkeys`'.
 
 use crate::{load_user, with_cookie};
-use gatehouse::services::passkeys::{self, RelyingParty};
+use gatehouse::services::passkeys;
+use gatehouse::values::relying_party::RelyingParty;
 use gatehouse_http::views::{PasskeyOptionsView, PasskeyView, PasskeysView, UserBody};
 use gatehouse_http::{ApiError, Call, Reply, json, no_content};
 use lambda_http::http::StatusCode;
@@ -11,7 +12,7 @@ use lambda_http::http::StatusCode;
 pub const MAX_CREDENTIAL: usize = 16 * 1024;
 
 fn rp(call: &Call<'_>) -> Result<RelyingParty, ApiError> {
-    Ok(RelyingParty::of(&call.app.config)?)
+    Ok(passkeys::relying_party(&call.app.config)?)
 }
 
 /// `POST /user/passkeys/options`: the options for `navigator.credentials.create()`, for a

@@ -7,7 +7,7 @@ use gatehouse::services::access::Principal;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 
-pub use gatehouse::services::access::RouteAbilities;
+pub use gatehouse::routes::RouteAbilities;
 
 /// The authorizer's refusal: API Gateway answers the client 403.
 pub fn deny() -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {

@@ -1,7 +1,8 @@
 //! The `tokens` function: personal access tokens and cross-app handoffs over HTTP. Each handler
 //! reads the request, calls a domain service (`TokenIssuer`, `CrossApp`) and renders the answer.
 
-use gatehouse::services::auth::{AuthError, SignIn};
+use gatehouse::services::auth::AuthError;
+use gatehouse::services::sign_in::SignIn;
 use gatehouse::services::token_issuer::{IssueError, NewToken, TokenIssuer, TokenRequest};
 use gatehouse::services::two_factor::Pending;
 use gatehouse::tables::personal_access_tokens::{Abilities, CREATE_TOKENS, CROSS_APP_HANDOFF, Tokenable};
@@ -36,7 +37,7 @@ const MAX_ABILITY_LEN: usize = 100;
 fn token_request(f: &mut Fields<'_>, name_field: &str) -> Option<TokenRequest> {
     let name = f.text(name_field, 255);
     let abilities = f.optional_string_list("abilities", MAX_ABILITIES, MAX_ABILITY_LEN);
-    if abilities.as_ref().is_some_and(|a| a.iter().any(|a| a == gatehouse::services::access::VERIFIED)) {
+    if abilities.as_ref().is_some_and(|a| a.iter().any(|a| a == gatehouse::routes::VERIFIED)) {
         // A route requirement judged on the owner's verified address, never a grantable ability.
         f.error("abilities", "\"verified\" is not an ability a token can hold");
     }

@@ -1,9 +1,8 @@
 //! The in-memory `credentials` table.
 
 use super::{MemoryCrossApp, MemorySessions, MemoryTokens, MemoryUsers, Table};
-use crate::tables::credentials::{
-    CredentialEntry, CredentialKind, CredentialRef, CredentialStore, NewCredential, NewDevice, Register,
-};
+use crate::tables::credential_ref::{CredentialKind, CredentialRef};
+use crate::tables::credentials::{CredentialEntry, CredentialStore, NewCredential, NewDevice, Register};
 use crate::tables::cross_app_sessions::CrossAppStore;
 use crate::tables::personal_access_tokens::TokenId;
 use crate::tables::sessions::SessionKey;

@@ -1,7 +1,7 @@
 //! The in-memory `users` table.
 
 use super::Table;
-use crate::services::passkeys::Passkey;
+use crate::tables::users::Passkey;
 use crate::tables::users::{
     CredentialChange, DisplayName, EmailMove, EmailSwap, NoticeMark, PasskeyAdd, PasskeyUse, RECENT_CHANGES,
     RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,

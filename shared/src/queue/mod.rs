@@ -30,11 +30,7 @@ pub enum DispatchError {
     Store(#[from] StoreError),
 }
 
-/// How long a promised notice's job waits before it looks for its mark
-/// ([`Dispatcher::promise`]): longer than any API request runs (the HTTP functions' `Timeout` in
-/// template.yaml, which a test holds below this), so by then the change's write has landed or
-/// never will.
-pub const NOTICE_DELAY: Duration = Duration::from_secs(30);
+use crate::config::NOTICE_DELAY;
 
 /// The job data fields of a promised notice: its mark, and the user whose item carries it.
 const NOTICE_FIELD: &str = "notice_mark";
@@ -730,4 +726,11 @@ pub async fn retry_failed(dispatcher: &Dispatcher, uuid: &str) -> Result<(), Ret
     dispatcher.dispatch(job).await?;
     stores.failed_jobs.forget(uuid).await?;
     Ok(())
+}
+/// A mail job's failure as the worker judges it: a transient one is retried, a rejection is not.
+pub fn mail_error(e: crate::mail::MailError) -> JobError {
+    match e {
+        crate::mail::MailError::Transient(m) => JobError::retry_msg(m),
+        crate::mail::MailError::Rejected(m) => JobError::permanent(m),
+    }
 }

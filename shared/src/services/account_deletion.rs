@@ -20,8 +20,9 @@ use crate::mail::{Mail, Mailer};
 use crate::queue::{Dispatcher, JobContext, JobError, JobHandler};
 use crate::services::auth::{Auth, AuthError};
 use crate::services::password_broker::{email_of, mail_job};
+use crate::services::revocation::revoke;
 use crate::stores::Stores;
-use crate::tables::credentials::{Revocation, reasons, revoke};
+use crate::tables::credentials::{Revocation, reasons};
 use crate::tables::jobs::JobPayload;
 use crate::tables::sessions::SessionRecord;
 use crate::tables::users::{CredentialChange, User, UserId};
@@ -218,6 +219,6 @@ impl JobHandler for SendAccountDeleted {
     async fn handle(&self, job: &JobPayload, _ctx: &JobContext) -> Result<(), JobError> {
         let text = "Hello,\n\nYour account and everything in it were deleted at your request. If you did not ask for this, contact support.\n";
         let mail = Mail::new(&email_of(job)?, "Your account was deleted", text);
-        self.mailer.send(&mail).await.map_err(crate::services::password_broker::mail_error)
+        self.mailer.send(&mail).await.map_err(crate::queue::mail_error)
     }
 }

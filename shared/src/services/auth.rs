@@ -5,11 +5,10 @@
 use crate::config::Config;
 use crate::keys::DeviceCookie;
 use crate::services::access::Access;
-use crate::services::two_factor::{ChallengeToken, Pending};
+use crate::services::revocation::{revoke, revoke_or_queue};
 use crate::stores::Stores;
-use crate::tables::credentials::{
-    CredentialEntry, CredentialRef, NewCredential, NewDevice, Revocation, reasons, revoke, revoke_or_queue,
-};
+use crate::tables::credential_ref::CredentialRef;
+use crate::tables::credentials::{CredentialEntry, NewCredential, NewDevice, Revocation, reasons};
 use crate::tables::sessions::{SessionId, SessionKey, SessionRecord};
 use crate::tables::users::{CredentialChange, DisplayName, KnownDevice, User, UserId};
 use crate::throttle::{Limit, RateLimiter, client_key};
@@ -78,19 +77,19 @@ fn throttled<'a>(keys: impl Iterator<Item = &'a str>, retry_after: Option<u64>) 
     Err(AuthError::Throttled { retry_after })
 }
 
-/// What the password step of a sign-in gave.
-#[derive(Debug)]
-pub enum SignIn {
-    Passed(Box<User>),
-    /// The user has a second factor: complete with `POST /two-factor-challenge`.
-    SecondFactor(ChallengeToken),
-}
+/// How long a taken challenge (or passkey ceremony) is kept for repeats of the request that took
+/// it: a client asking again after a 503 (or a lost answer) within it gets what the first attempt
+/// would have given. Counted from the first take; a repeat does not move it.
+pub const REPEAT_WINDOW: crate::values::clock::Span = crate::values::clock::Span::minutes(2);
+/// Repeats of one take let through (each may issue what the first attempt's failure lost):
+/// past them, 429.
+pub const MAX_REPEATS: i64 = 3;
 
-/// What `/login` gave.
-#[derive(Debug)]
-pub enum Login {
-    Session(Box<User>, Opened),
-    SecondFactor(ChallengeToken),
+/// Counts a take of the challenge `key` (first taken at `at`): the first and [`MAX_REPEATS`]
+/// repeats pass, however many arrive at once (counted after the take, so identical requests
+/// racing each other, which all pass the take with one mark, are counted too).
+pub async fn count_take(auth: &Auth, key: &str, at: crate::values::clock::Timestamp) -> Result<(), AuthError> {
+    auth.limit_until(&format!("{key}:takes"), 1 + MAX_REPEATS, at + REPEAT_WINDOW).await
 }
 
 /// A session a complete sign-in opened ([`Auth::open_session`]), and the device cookie to give
@@ -485,45 +484,6 @@ impl Auth {
         }
     }
 
-    /// The password step of every sign-in (`/login`, `/tokens/issue`): checks the credentials
-    /// ([`Auth::check_credentials`]); a user with a second factor gets a challenge for `pending`
-    /// instead ([`crate::services::two_factor::challenge`]), so nothing is issued on a password alone.
-    pub async fn sign_in(
-        &self,
-        email: &Email,
-        attempt: PasswordAttempt,
-        meta: &ClientMeta,
-        device_cookie: Option<&str>,
-        pending: Pending,
-    ) -> Result<SignIn, AuthError> {
-        let user = self.check_credentials(email, attempt, meta, device_cookie).await?;
-        if user.two_factor.enabled() {
-            return Ok(SignIn::SecondFactor(crate::services::two_factor::challenge(self, &user, pending, meta).await?));
-        }
-        Ok(SignIn::Passed(Box::new(user)))
-    }
-
-    /// `/login`: the password step, then a session under the version the password was checked
-    /// against (if the password changed meanwhile, nothing is issued and the answer is the same
-    /// as for a wrong password) — or the second-factor challenge.
-    pub async fn login(
-        &self,
-        email: &Email,
-        attempt: PasswordAttempt,
-        remember: bool,
-        meta: &ClientMeta,
-        device_cookie: Option<&str>,
-    ) -> Result<Login, AuthError> {
-        let pending = Pending::Session { remember };
-        match self.sign_in(email, attempt, meta, device_cookie, pending).await? {
-            SignIn::SecondFactor(challenge) => Ok(Login::SecondFactor(challenge)),
-            SignIn::Passed(user) => {
-                let opened = self.open_session(&user, remember, meta, device_cookie).await?;
-                Ok(Login::Session(user, opened))
-            }
-        }
-    }
-
     /// A session for `user` after a complete sign-in (password, and the second factor if any),
     /// issued under the credentials version `user` was read with. No sign-in counts as a
     /// confirmation (whatever it proved, a cookie stolen after it proves nothing): adding a lasting
@@ -561,7 +521,7 @@ impl Auth {
     }
 
     /// Ends the session and everything derived from it (handoffs, cross-app sessions): what
-    /// derives from it first, the session last ([`crate::tables::credentials::revoke_from`]), so a logout
+    /// derives from it first, the session last ([`crate::services::revocation::revoke_from`]), so a logout
     /// cut short leaves the session for its retry to authenticate with and finish.
     pub async fn logout(&self, session: &CredentialRef, user: &UserId) -> Result<(), AuthError> {
         revoke(&self.access.stores, user, Revocation::Tree(session), reasons::LOGOUT).await?;
@@ -605,7 +565,7 @@ impl Auth {
         }
         let register = stores.credentials.read(&owner).await?;
         let finished =
-            crate::tables::credentials::revoke_registered_tree(stores, &owner, &register, &root, reason).await?;
+            crate::services::revocation::revoke_registered_tree(stores, &owner, &register, &root, reason).await?;
         if finished {
             tracing::info!(event = "session_end_retried", user_id = %owner, session = %key.hint(), reason);
         }
@@ -624,7 +584,7 @@ impl Auth {
             crate::values::secret::constant_time_eq(app_key.session_handle(user, k).as_bytes(), handle.as_bytes())
         };
         let session_named = |r: &CredentialRef| {
-            let key = (r.kind == crate::tables::credentials::CredentialKind::Session)
+            let key = (r.kind == crate::tables::credential_ref::CredentialKind::Session)
                 .then(|| SessionKey::from_stored(r.key.clone()));
             key.filter(|k| named(k))
         };
@@ -639,9 +599,9 @@ impl Auth {
         };
         let root = CredentialRef::session(&key);
         let reason = reasons::USER_REVOKED;
-        if !crate::tables::credentials::revoke_registered_tree(stores, user, &register, &root, reason).await? {
+        if !crate::services::revocation::revoke_registered_tree(stores, user, &register, &root, reason).await? {
             // From before the register: what the register holds of its tree, and then it.
-            crate::tables::credentials::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
+            crate::services::revocation::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
         }
         tracing::info!(event = "session_ended", user_id = %user, session = %key.hint());
         Ok(Some(key))
@@ -732,7 +692,7 @@ impl Auth {
         let clearing = matches!(passkeys, EndPasskeys::All);
         let ending = clearing && !user.passkeys.is_empty();
         if ending {
-            notices.push(crate::services::two_factor::notice(user, "passkeys_removed"));
+            notices.push(crate::services::notices::notice(user, "passkeys_removed"));
         }
         let dispatcher = crate::queue::Dispatcher::for_config(self.stores().clone(), &self.access.config);
         let mut marks = Vec::with_capacity(notices.len());
@@ -860,7 +820,7 @@ impl Auth {
         };
         let Some((rotated, _)) = self.issue_session(&user.id, meta, grant).await? else { return Ok(None) };
         let dispatcher = crate::queue::Dispatcher::for_config(stores.clone(), &self.access.config);
-        crate::tables::credentials::queue_revocation(&dispatcher, &user.id, change.at, reason)
+        crate::services::revocation::queue_revocation(&dispatcher, &user.id, change.at, reason)
             .await
             .map_err(StoreError::from)?;
         tracing::info!(event = "credentials_change_resumed", user_id = %user.id, version = user.credentials_version);

@@ -10,8 +10,10 @@
 
 use crate::services::access::Principal;
 use crate::services::auth::{Auth, AuthError, ClientMeta, SessionGrant};
+use crate::services::revocation;
 use crate::services::token_issuer::{IssueError, TokenIssuer};
-use crate::tables::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
+use crate::tables::credential_ref::{CredentialKind, CredentialRef};
+use crate::tables::credentials::{CredentialEntry, NewCredential, Revocation, reasons};
 use crate::tables::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
 use crate::tables::sessions::SessionId;
 use crate::tables::users::{User, UserId};
@@ -211,12 +213,13 @@ impl<'a> CrossApp<'a> {
         let stores = self.auth.stores();
         let reason = reasons::USER_REVOKED;
         let register = stores.credentials.read(user).await?;
-        let session = register.entries.iter().find(|e| {
-            e.credential.kind == credentials::CredentialKind::Session && e.cross_app_id.as_deref() == Some(id.as_str())
-        });
+        let session = register
+            .entries
+            .iter()
+            .find(|e| e.credential.kind == CredentialKind::Session && e.cross_app_id.as_deref() == Some(id.as_str()));
         if let Some(e) = session {
             // The root's own step ends the session and then marks the record.
-            credentials::revoke_registered_tree(stores, user, &register, &e.credential, reason).await?;
+            revocation::revoke_registered_tree(stores, user, &register, &e.credential, reason).await?;
             tracing::info!(event = "cross_app_session_revoked", user_id = %user, audit_id = %id);
             return Ok(true);
         }
@@ -228,7 +231,7 @@ impl<'a> CrossApp<'a> {
         let listed = stores.cross_app.list_for_user(user).await?.into_iter().find(|s| s.id == id);
         let Some(s) = listed else { return Ok(false) };
         let root = CredentialRef::session(&s.session_key);
-        credentials::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
+        revocation::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
         stores.cross_app.revoke_session(&id, user, stores.clock.now(), reason).await?;
         tracing::info!(event = "cross_app_session_revoked", user_id = %user, target_app = %s.target_app);
         Ok(true)

@@ -177,7 +177,7 @@ pub async fn confirm(
         return Err(VerifyError::Expired.into());
     }
     if already {
-        crate::tables::credentials::stamp_verified(stores, &user).await?;
+        crate::services::revocation::stamp_verified(stores, &user).await?;
         return Ok(user);
     }
     // Before the swap, so no failure after it can leave a reset link of the old address alive (a
@@ -202,7 +202,7 @@ pub async fn confirm(
     tracing::info!(event = "email_changed", user_id = %id, from_tag = %config.app_key.email_tag(&user.email), to_tag = %config.app_key.email_tag(&to));
     let moved =
         User { email: to, email_verified_at: Some(now), updated_at: now, email_changed_from: Some(from_tag), ..user };
-    crate::tables::credentials::stamp_verified(stores, &moved).await?;
+    crate::services::revocation::stamp_verified(stores, &moved).await?;
     Ok(moved)
 }
 
@@ -238,7 +238,7 @@ impl JobHandler for SendConfirmation {
         self.mailer
             .send(&Mail::new(&to, "Confirm your new email address", text))
             .await
-            .map_err(crate::services::password_broker::mail_error)?;
+            .map_err(crate::queue::mail_error)?;
         tracing::info!(event = "email_change_mail_sent", user_id = %user.id);
         Ok(())
     }
@@ -286,7 +286,7 @@ impl JobHandler for SendNotice {
                 ),
             )
         };
-        self.mailer.send(&Mail::new(&old, subject, text)).await.map_err(crate::services::password_broker::mail_error)
+        self.mailer.send(&Mail::new(&old, subject, text)).await.map_err(crate::queue::mail_error)
     }
 }
 

@@ -114,7 +114,7 @@ pub async fn verify(
         }
     };
     // Every time, not only the first: a retry after a failed stamping finishes it.
-    crate::tables::credentials::stamp_verified(stores, &user).await?;
+    crate::services::revocation::stamp_verified(stores, &user).await?;
     Ok((user, fresh))
 }
 
@@ -201,7 +201,7 @@ impl JobHandler for SendVerification {
                 "Hello,\n\nPlease confirm that this is your email address by opening this link:\n\n{link}\n\nThis link expires in {minutes} minutes. If you did not create an account, no further action is required.\n"
             ),
         };
-        self.mailer.send(&mail).await.map_err(crate::services::password_broker::mail_error)?;
+        self.mailer.send(&mail).await.map_err(crate::queue::mail_error)?;
         tracing::info!(event = "verification_mail_sent", user_id = %id);
         Ok(())
     }

@@ -22,13 +22,14 @@
 
 use crate::StoreError;
 use crate::queue::Dispatcher;
+use crate::services::auth::REPEAT_WINDOW;
 use crate::services::auth::{Auth, AuthError, ClientMeta};
-use crate::services::two_factor::REPEAT_WINDOW;
 use crate::tables::cache::Taken;
 use crate::tables::sessions::SessionRecord;
-use crate::tables::users::{PasskeyAdd, PasskeyUse, User, UserId};
+use crate::tables::users::{Passkey, PasskeyAdd, PasskeyUse, User, UserId};
 use crate::throttle::{Limit, client_key};
 use crate::values::clock::{Span, Timestamp};
+use crate::values::relying_party::RelyingParty;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use webauthn_rp::bin::{Decode, Encode};
@@ -36,7 +37,7 @@ use webauthn_rp::request::auth::{AuthenticationVerificationOptions, SignatureCou
 use webauthn_rp::request::register::{
     CredProtect, Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle, Username,
 };
-use webauthn_rp::request::{AsciiDomain, ExtensionInfo, PublicKeyCredentialDescriptor, RpId, TimedCeremony as _};
+use webauthn_rp::request::{ExtensionInfo, PublicKeyCredentialDescriptor, RpId, TimedCeremony as _};
 use webauthn_rp::response::auth::error::AuthCeremonyErr;
 use webauthn_rp::response::register::{CompressedPubKey, DynamicState, StaticState};
 use webauthn_rp::response::{AuthTransports, CredentialId};
@@ -55,28 +56,6 @@ pub const MAX_NAME: usize = 64;
 
 type Handle = UserHandle<16>;
 type StoredKey = CompressedPubKey<[u8; 32], [u8; 32], [u8; 48], Vec<u8>>;
-
-/// One registered passkey, as kept on its user's item. `Debug` shows the id and name only.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Passkey {
-    /// The credential id, base64url without padding (as the browser gives it).
-    pub id: String,
-    pub name: String,
-    /// `webauthn_rp`'s encoded static state (the public key), base64url.
-    pub public_key: String,
-    /// The encoded dynamic state (signature counter, backup and user-verified flags), base64url.
-    pub state: String,
-    /// The encoded transports the authenticator reported.
-    pub transports: u8,
-    pub created_at: Timestamp,
-    pub last_used_at: Option<Timestamp>,
-}
-
-impl std::fmt::Debug for Passkey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Passkey").field("id", &self.id).field("name", &self.name).finish_non_exhaustive()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasskeyError {
@@ -110,37 +89,9 @@ impl From<StoreError> for PasskeyError {
     }
 }
 
-/// The relying party: the RP id (a domain, `GATEHOUSE_PASSKEY_RP_ID`) and the exact origins
-/// responses may come from (`GATEHOUSE_PASSKEY_ORIGINS`).
-pub struct RelyingParty {
-    rp_id: RpId,
-    origins: Vec<String>,
-}
-
-impl RelyingParty {
-    pub fn new(rp_id: &str, origins: &[String]) -> Result<Self, String> {
-        let label = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        };
-        if rp_id.len() > 253 || !rp_id.split('.').all(label) {
-            return Err(format!("{rp_id}: not a lower-case domain name"));
-        }
-        let domain = AsciiDomain::try_from(rp_id.to_owned()).map_err(|e| format!("{rp_id}: {e}"))?;
-        Ok(Self { rp_id: RpId::Domain(domain), origins: origins.to_vec() })
-    }
-
-    /// The configuration's relying party.
-    pub fn of(config: &crate::Config) -> Result<Self, PasskeyError> {
-        config.passkeys.relying_party().map_err(PasskeyError::Misconfigured)
-    }
-
-    fn origins(&self) -> Vec<&str> {
-        self.origins.iter().map(String::as_str).collect()
-    }
+/// The configuration's relying party ([`crate::config::Passkeys::relying_party`]).
+pub fn relying_party(config: &crate::Config) -> Result<RelyingParty, PasskeyError> {
+    config.passkeys.relying_party().map_err(PasskeyError::Misconfigured)
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -256,7 +207,7 @@ pub async fn begin_registration(
         })
         .collect();
     let entity = PublicKeyCredentialUserEntity { name, id: &id, display_name };
-    let mut options = PublicKeyCredentialCreationOptions::passkey(&rp.rp_id, entity, exclude);
+    let mut options = PublicKeyCredentialCreationOptions::passkey(rp.id(), entity, exclude);
     // Ask for credProtect's "user verification required", but do not make the browser refuse an
     // authenticator without the extension (many passkey providers, and Chrome's virtual one, have
     // none): user verification is required of every ceremony anyway.
@@ -303,7 +254,7 @@ pub async fn finish_registration(
         allowed_origins: &origins,
         ..RegistrationVerificationOptions::default()
     };
-    let credential = server.verify(&rp.rp_id, &registration, &options).map_err(|e| {
+    let credential = server.verify(rp.id(), &registration, &options).map_err(|e| {
         tracing::info!(event = "passkey_registration_refused", user_id = %user.id, reason = %e);
         PasskeyError::Rejected
     })?;
@@ -323,8 +274,7 @@ pub async fn finish_registration(
     // Conditional on the credentials version the ceremony began under: a reset since (which
     // removes passkeys) voids a registration still in flight.
     // Promised before the write, carried by it: a passkey added is never left unannounced.
-    let mark =
-        crate::services::two_factor::promise(dispatcher, user, "passkey_added").await.map_err(StoreError::from)?;
+    let mark = crate::services::notices::promise(dispatcher, user, "passkey_added").await.map_err(StoreError::from)?;
     match auth.stores().users.add_passkey_noting(&user.id, &passkey, MAX_PASSKEYS, version, Some(&mark)).await? {
         PasskeyAdd::Added => {}
         PasskeyAdd::Full => return Err(PasskeyError::TooMany),
@@ -351,7 +301,7 @@ pub async fn remove(
         return Ok(());
     }
     let mark =
-        crate::services::two_factor::promise(dispatcher, user, "passkey_removed").await.map_err(StoreError::from)?;
+        crate::services::notices::promise(dispatcher, user, "passkey_removed").await.map_err(StoreError::from)?;
     // Gone either way: removed now, or by this very call retried after it landed.
     auth.stores().users.remove_passkey_noting(&user.id, id, Some(&mark), auth.now()).await?;
     tracing::info!(event = "passkey_removed", user_id = %user.id, passkey = %id);
@@ -367,7 +317,7 @@ pub async fn begin_sign_in(
 ) -> Result<serde_json::Value, PasskeyError> {
     let client = client_key(meta.ip.as_deref());
     auth.limit(&format!("passkey-options:{client}"), Limit::per_minute(30)).await?;
-    let options = DiscoverableCredentialRequestOptions::passkey(&rp.rp_id);
+    let options = DiscoverableCredentialRequestOptions::passkey(rp.id());
     let (server, client_state) = options.start_ceremony().map_err(|e| PasskeyError::Misconfigured(e.to_string()))?;
     let state = server.encode().map_err(|e| StoreError::Rejected(e.to_string()))?;
     keep(auth, server.sent_challenge().0, &Ceremony::SignIn { client, state: b64(&state) }).await?;
@@ -408,7 +358,7 @@ pub async fn assert(
         take(auth, challenge.0, response, |c| matches!(c, Ceremony::SignIn { client: k, .. } if *k == client)).await?;
     // Each repeat may issue a session the first attempt's failure lost: a few, no more (every
     // take counted, identical requests racing each other included).
-    crate::services::two_factor::count_take(auth, &key, at).await?;
+    crate::services::auth::count_take(auth, &key, at).await?;
     let Ceremony::SignIn { state, .. } = ceremony else { return Err(PasskeyError::InvalidCeremony) };
     let state = unb64(&state).ok_or(PasskeyError::InvalidCeremony)?;
     let handle = authn.response().user_handle();
@@ -434,7 +384,7 @@ pub async fn assert(
             sig_counter_enforcement: counter,
             ..AuthenticationVerificationOptions::default()
         };
-        match server.verify(&rp.rp_id, &authn, &mut credential, &options) {
+        match server.verify(rp.id(), &authn, &mut credential, &options) {
             Ok(_) => Ok(Some(b64(&credential.dynamic_state().encode().unwrap_or_default()))),
             Err(AuthCeremonyErr::SignatureCounter) => Ok(None),
             Err(e) => {
@@ -474,7 +424,7 @@ pub async fn assert(
 
 /// What a browser sees of the relying party, for the pages (nothing secret).
 pub fn rp_id_of(rp: &RelyingParty) -> String {
-    match &rp.rp_id {
+    match rp.id() {
         RpId::Domain(d) => d.as_ref().to_owned(),
         other => format!("{other:?}"),
     }

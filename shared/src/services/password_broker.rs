@@ -3,10 +3,12 @@
 //! hashes and consumed atomically, and a reset revokes every session and token of the user.
 
 use crate::config::Config;
-use crate::mail::{Mail, MailError, Mailer};
+use crate::mail::{Mail, Mailer};
+use crate::queue::mail_error;
 use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler, Worker};
 use crate::services::auth::{Auth, AuthError, ClientMeta};
-use crate::tables::credentials::{reasons, revoke_or_queue};
+use crate::services::revocation::revoke_or_queue;
+use crate::tables::credentials::reasons;
 use crate::tables::jobs::JobPayload;
 use crate::tables::password_reset_tokens::{PlainResetToken, ResetRecord};
 use crate::tables::sessions::{SessionId, SessionRecord};
@@ -192,7 +194,7 @@ impl PasswordBroker {
         // retry should its answer be lost. (A give-back of an earlier attempt landing late finds
         // another spend's mark on it and gives nothing back.)
         // At once, or queued when a store fails part way: the old password's sessions and tokens
-        // never outlive the reset because of an outage (`credentials::revoke_or_queue`).
+        // never outlive the reset because of an outage (`revocation::revoke_or_queue`).
         revoke_or_queue(stores, &self.dispatcher, &user.id, None, reasons::PASSWORD_RESET).await?;
         tracing::info!(event = "password_reset", user_id = %user.id, email_tag = %self.auth.email_tag(email));
         Ok(user)
@@ -235,7 +237,7 @@ impl PasswordBroker {
         let user = stores.users.find_by_email(email).await?.ok_or(ResetError::InvalidToken)?;
         let verified = self.auth.hasher().verify_blocking(password.as_attempt(), user.password_hash.clone()).await;
         if matches!(verified, crate::values::password::Verification::Valid { .. }) {
-            crate::tables::credentials::queue_revocation(
+            crate::services::revocation::queue_revocation(
                 &self.dispatcher,
                 &user.id,
                 spent.spent_at,
@@ -371,13 +373,6 @@ pub(crate) fn email_of(job: &JobPayload) -> Result<Email, JobError> {
     Email::parse(raw).map_err(|e| JobError::permanent(format!("job data email: {e}")))
 }
 
-pub(crate) fn mail_error(e: MailError) -> JobError {
-    match e {
-        MailError::Transient(m) => JobError::retry_msg(m),
-        MailError::Rejected(m) => JobError::permanent(m),
-    }
-}
-
 /// The job behind `POST /forgot-password`: resolves the account, throttles (one mail per email
 /// per window), mints the token and mails the link built from configuration. Security mail
 /// carries no text a user chose (not even the name): an attacker registering with a victim's
@@ -396,7 +391,7 @@ impl JobHandler for SendResetLink {
             return Ok(());
         };
         let now = ctx.stores.clock.now();
-        let token = PlainResetToken::for_job(&self.config.app_key, &job.uuid, &user.id, user.credentials_version);
+        let token = job_token(&self.config.app_key, &job.uuid, &user.id, user.credentials_version);
         let record = ResetRecord {
             email: user.email.clone(),
             token_hash: token.hash(),
@@ -453,6 +448,22 @@ impl JobHandler for SendPasswordChanged {
 pub fn register_jobs(worker: &mut Worker, config: Arc<Config>, mailer: Arc<dyn Mailer>) {
     worker.register(SEND_RESET_LINK, SendResetLink { config, mailer: mailer.clone() });
     worker.register(SEND_PASSWORD_CHANGED, SendPasswordChanged { mailer });
+}
+
+/// The token the reset-link job `job_uuid` mails to `user` while its credentials version is
+/// `version`: 256 bits of MAC under the app key. A run of the job that is repeated (after a
+/// crash, or a store answer lost after its write landed) mints the very token the earlier run
+/// stored, so its write is not taken for a throttled second request and the mail is not
+/// dropped — yet once that token was used (a reset moves the version), a rerun, or an
+/// operator's `queue:retry` days later, mints another: a used link never works again.
+/// Computing it takes the app key as well as the job's uuid (which travels in the message).
+fn job_token(
+    key: &crate::keys::AppKey,
+    job_uuid: &str,
+    user: &crate::tables::users::UserId,
+    version: u64,
+) -> PlainResetToken {
+    PlainResetToken::from_mac(&key.mac("reset-token", format!("{job_uuid}|{user}|{version}").as_bytes()))
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //!   under a credentials version, so a reset racing the mint leaves nothing usable.
 
 use crate::services::access::{Access, Principal};
-use crate::tables::credentials::{self, CredentialEntry, CredentialRef, NewCredential, Revocation, reasons};
+use crate::services::revocation;
+use crate::tables::credential_ref::CredentialRef;
+use crate::tables::credentials::{CredentialEntry, NewCredential, Revocation, reasons};
 use crate::tables::personal_access_tokens::{
     self, Abilities, PersonalAccessToken, PlainTextToken, TokenGrant, TokenId, Tokenable,
 };
@@ -182,7 +184,7 @@ impl<'a> TokenIssuer<'a> {
         let root = CredentialRef::token(&id);
         let register = stores.credentials.read(user).await?;
         let reason = reasons::PARENT_REVOKED;
-        if credentials::revoke_registered_tree(stores, user, &register, &root, reason).await? {
+        if revocation::revoke_registered_tree(stores, user, &register, &root, reason).await? {
             tracing::info!(event = "token_revoked", token_id = %id);
             return Ok(true);
         }
@@ -193,7 +195,7 @@ impl<'a> TokenIssuer<'a> {
         if !owned && !stores.tokens.delete_owned(&id, &owner).await? {
             return Ok(false);
         }
-        let n = credentials::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
+        let n = revocation::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
         tracing::info!(event = "token_revoked", token_id = %id, with_derived = n);
         Ok(true)
     }

@@ -20,19 +20,15 @@
 //!   change mails a notice with fixed text.
 
 use crate::StoreError;
-use crate::mail::{Mail, Mailer};
-use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler};
-use crate::services::auth::{Auth, AuthError, ClientMeta, refuse_derived};
+use crate::queue::{DispatchError, Dispatcher};
+use crate::services::auth::{Auth, AuthError, ClientMeta, REPEAT_WINDOW, count_take, refuse_derived};
+use crate::services::notices::{promise, tell};
 use crate::tables::cache::Taken;
-use crate::tables::jobs::JobPayload;
 use crate::tables::sessions::SessionRecord;
 use crate::tables::users::{TwoFactorWrite, User, UserId};
 use crate::throttle::Limit;
 use crate::throttle::client_key;
 use crate::values::clock::{Span, epoch_seconds};
-use crate::values::email::Email;
-use async_trait::async_trait;
-use std::sync::Arc;
 
 /// RFC 6238's recommended step.
 const STEP_SECONDS: u64 = 30;
@@ -45,8 +41,6 @@ pub const RECOVERY_CODES: usize = 10;
 pub const CHALLENGE_LIFETIME: Span = Span::minutes(5);
 const SEAL_PURPOSE: &str = "two-factor-secret";
 const CHALLENGE_PREFIX: &str = "two-factor-challenge:";
-
-pub const SEND_NOTICE: &str = "SendTwoFactorNotice";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TwoFactorError {
@@ -188,25 +182,6 @@ fn secret_of(auth: &Auth, user: &User) -> Result<Vec<u8>, TwoFactorError> {
         tracing::error!(event = "two_factor_secret_unreadable", user_id = %user.id);
         TwoFactorError::SecretUnreadable
     })
-}
-
-pub(crate) fn notice(user: &User, what: &str) -> JobPayload {
-    JobPayload::notification(SEND_NOTICE, serde_json::json!({ "email": user.email.as_str(), "what": what }))
-}
-
-/// Queues a security notice ([`Dispatcher::notify`]: the change is made either way).
-async fn tell(dispatcher: &Dispatcher, user: &User, what: &str) {
-    dispatcher.notify(notice(user, what)).await;
-}
-
-/// Promises the notice `what` of a change to `user`'s second factors, before the write that makes
-/// it ([`Dispatcher::promise`]): the write carries the mark returned.
-pub async fn promise(
-    dispatcher: &Dispatcher,
-    user: &User,
-    what: &str,
-) -> Result<crate::tables::users::NoticeMark, DispatchError> {
-    dispatcher.promise(&user.id, notice(user, what)).await
 }
 
 /// `POST /user/two-factor-authentication`: a new pending secret (replacing an unconfirmed one),
@@ -415,14 +390,6 @@ pub enum Answer {
     Passkey(String),
 }
 
-/// How long a taken challenge (or passkey ceremony) is kept for repeats of the request that took
-/// it: a client asking again after a 503 (or a lost answer) within it gets what the first attempt
-/// would have given. Counted from the first take; a repeat does not move it.
-pub const REPEAT_WINDOW: Span = Span::minutes(2);
-/// Repeats of one take let through (each may issue what the first attempt's failure lost):
-/// past them, 429.
-pub const MAX_REPEATS: i64 = 3;
-
 /// What a completed challenge gives its caller: the user (read now), what to issue, and the
 /// challenge (and passkey ceremony) taken, to [`Taken::close`] once it is issued.
 #[derive(Debug)]
@@ -444,13 +411,6 @@ fn take_mark(auth: &Auth, token: &str, answer: &Answer) -> String {
         Answer::Passkey(response) => ("passkey", crate::values::secret::sha256_hex(response)),
     };
     auth.config().app_key.tag("two-factor-take", &format!("{token}|{kind}|{given}"))
-}
-
-/// Counts a take of the challenge `key` (first taken at `at`): the first and [`MAX_REPEATS`]
-/// repeats pass, however many arrive at once (counted after the take, so identical requests
-/// racing each other, which all pass the take with one mark, are counted too).
-pub(crate) async fn count_take(auth: &Auth, key: &str, at: crate::values::clock::Timestamp) -> Result<(), AuthError> {
-    auth.limit_until(&format!("{key}:takes"), 1 + MAX_REPEATS, at + REPEAT_WINDOW).await
 }
 
 /// `POST /two-factor-challenge`: checks `answer` for the challenge `token`, from the client that
@@ -498,8 +458,7 @@ pub async fn complete(
     }
     let keep = auth.now() + REPEAT_WINDOW;
     if let Answer::Passkey(response) = &answer {
-        let rp =
-            crate::services::passkeys::RelyingParty::of(auth.config()).map_err(|_| TwoFactorError::InvalidPasskey)?;
+        let rp = crate::services::passkeys::relying_party(auth.config()).map_err(|_| TwoFactorError::InvalidPasskey)?;
         let signed = match crate::services::passkeys::assert(auth, &rp, response.as_bytes(), meta).await {
             Ok(signed) => signed,
             Err(crate::services::passkeys::PasskeyError::Auth(a)) => return Err(a.into()),
@@ -595,56 +554,6 @@ async fn wrong_answer(
         tell(dispatcher, user, "wrong_code").await;
     }
     Ok(())
-}
-
-/// Mails a user's address a notice of a change to its second factors (fixed text only).
-pub struct SendNotice {
-    pub mailer: Arc<dyn Mailer>,
-}
-
-#[async_trait]
-impl JobHandler for SendNotice {
-    async fn handle(&self, job: &JobPayload, _ctx: &JobContext) -> Result<(), JobError> {
-        let to = job.data.get("email").and_then(|v| v.as_str()).and_then(|v| Email::parse(v).ok());
-        let to = to.ok_or_else(|| JobError::permanent("the job names no address"))?;
-        let (subject, what) = match job.data.get("what").and_then(|v| v.as_str()) {
-            Some("enabled") => {
-                ("Two-factor authentication was turned on", "Two-factor authentication was turned on for your account.")
-            }
-            Some("disabled") => (
-                "Two-factor authentication was turned off",
-                "Two-factor authentication was turned off for your account: a password alone now signs in.",
-            ),
-            Some("recovery_codes") => (
-                "New recovery codes",
-                "New two-factor recovery codes were made for your account; the old ones no longer work.",
-            ),
-            Some("recovery_code_used") => (
-                "A recovery code was used",
-                "A recovery code was used to sign in to your account; it cannot be used again.",
-            ),
-            Some("wrong_code") => (
-                "Your password was used with a wrong second factor",
-                "Someone gave your password correctly but a wrong two-factor code. If this was not you, your password is known to someone else: change it now.",
-            ),
-            Some("reset") => (
-                "Two-factor authentication was reset",
-                "An administrator turned off two-factor authentication for your account and removed its passkeys.",
-            ),
-            Some("passkey_added") => {
-                ("A passkey was added", "A passkey was added to your account: it signs in on its own.")
-            }
-            Some("passkey_removed") => ("A passkey was removed", "A passkey was removed from your account."),
-            Some("passkeys_removed") => (
-                "Your passkeys were removed",
-                "Your password was changed or your other devices were logged out, so every passkey of your account was removed: one added by someone else must not outlive it. Add yours again from your account page.",
-            ),
-            _ => return Err(JobError::permanent("unknown two-factor notice")),
-        };
-        let text =
-            format!("Hello,\n\n{what}\n\nIf this was not you, reset your password at once and contact support.\n");
-        self.mailer.send(&Mail::new(&to, subject, text)).await.map_err(crate::services::password_broker::mail_error)
-    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub struct Handoff {
     /// the session it is exchanged for is issued only while the version still holds.
     pub credentials_version: u64,
     /// The session or token that minted it; revoking that revokes the exchanged session too.
-    pub parent: Option<crate::tables::credentials::CredentialRef>,
+    pub parent: Option<crate::tables::credential_ref::CredentialRef>,
     /// The minting token's abilities, which the exchanged session carries (`None`: minted by a
     /// session, whose user may do everything).
     pub abilities: Option<crate::tables::personal_access_tokens::Abilities>,

@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod cache_locks;
+pub mod credential_ref;
 pub mod credentials;
 pub mod cross_app_sessions;
 pub mod failed_jobs;

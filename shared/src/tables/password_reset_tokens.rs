@@ -14,20 +14,9 @@ impl PlainResetToken {
     pub fn generate() -> Self {
         Self(hex::encode(crate::values::secret::random_bytes::<32>()))
     }
-    /// The token the reset-link job `job_uuid` mails to `user` while its credentials version is
-    /// `version`: 256 bits of MAC under the app key. A run of the job that is repeated (after a
-    /// crash, or a store answer lost after its write landed) mints the very token the earlier run
-    /// stored, so its write is not taken for a throttled second request and the mail is not
-    /// dropped — yet once that token was used (a reset moves the version), a rerun, or an
-    /// operator's `queue:retry` days later, mints another: a used link never works again.
-    /// Computing it takes the app key as well as the job's uuid (which travels in the message).
-    pub fn for_job(
-        key: &crate::keys::AppKey,
-        job_uuid: &str,
-        user: &crate::tables::users::UserId,
-        version: u64,
-    ) -> Self {
-        Self(hex::encode(key.mac("reset-token", format!("{job_uuid}|{user}|{version}").as_bytes())))
+    /// The token made of a 256-bit MAC (a job's own token: `PasswordBroker`'s `job_token`).
+    pub fn from_mac(mac: &[u8]) -> Self {
+        Self(hex::encode(mac))
     }
     pub fn parse(s: &str) -> Option<Self> {
         (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(s.to_ascii_lowercase()))

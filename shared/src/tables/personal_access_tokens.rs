@@ -224,7 +224,7 @@ pub trait TokenStore: Send + Sync {
         after: Option<&Cursor>,
     ) -> StoreResult<Page<PersonalAccessToken>>;
     /// Deletes every token of the owner, as the index lists them (which may lag a fresh write:
-    /// revocation goes through [`crate::tables::credentials::revoke`]). Returns how many.
+    /// revocation goes through [`crate::services::revocation::revoke`]). Returns how many.
     async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize>;
 }
 
@@ -263,6 +263,13 @@ pub fn mint(
         email_verified: grant.email_verified,
     };
     (plain, record)
+}
+
+/// The register's name for a token.
+impl crate::tables::credential_ref::CredentialRef {
+    pub fn token(id: &TokenId) -> Self {
+        Self { kind: crate::tables::credential_ref::CredentialKind::Token, key: id.as_str().to_owned() }
+    }
 }
 
 #[cfg(test)]

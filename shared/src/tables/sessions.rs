@@ -87,7 +87,7 @@ pub struct SessionRecord {
     /// (tokens, handoffs) is issued only while that version holds.
     pub credentials_version: u64,
     /// The credential it was derived from (a cross-app session's handoff's parent).
-    pub parent: Option<crate::tables::credentials::CredentialRef>,
+    pub parent: Option<crate::tables::credential_ref::CredentialRef>,
     /// When the password was last confirmed in this session (`POST /user/confirm-password`;
     /// signing in is no confirmation).
     pub password_confirmed_at: Option<Timestamp>,
@@ -141,6 +141,12 @@ pub trait SessionStore: Send + Sync {
     /// a moment).
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>>;
     /// Deletes every session of the user but `keep`, as the index lists them (which may lag a
-    /// fresh write: revocation goes through [`crate::tables::credentials::revoke`]). Returns how many.
+    /// fresh write: revocation goes through [`crate::services::revocation::revoke`]). Returns how many.
     async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize>;
+}
+/// The register's name for a session.
+impl crate::tables::credential_ref::CredentialRef {
+    pub fn session(key: &SessionKey) -> Self {
+        Self { kind: crate::tables::credential_ref::CredentialKind::Session, key: key.as_str().to_owned() }
+    }
 }

@@ -149,7 +149,7 @@ pub struct User {
     /// Set by an operator (`user:disable`): no sign-in succeeds while it is.
     pub disabled_at: Option<Timestamp>,
     /// The user's passkeys ([`crate::services::passkeys`]), oldest first.
-    pub passkeys: Vec<crate::services::passkeys::Passkey>,
+    pub passkeys: Vec<Passkey>,
     /// The keyed tag of the address before the last email change (written by the swap itself),
     /// so a confirmation link opened again after the swap is checked against what it signed.
     pub email_changed_from: Option<String>,
@@ -319,6 +319,28 @@ impl std::fmt::Debug for TwoFactorWrite<'_> {
     }
 }
 
+/// One registered passkey, as kept on its user's item. `Debug` shows the id and name only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Passkey {
+    /// The credential id, base64url without padding (as the browser gives it).
+    pub id: String,
+    pub name: String,
+    /// `webauthn_rp`'s encoded static state (the public key), base64url.
+    pub public_key: String,
+    /// The encoded dynamic state (signature counter, backup and user-verified flags), base64url.
+    pub state: String,
+    /// The encoded transports the authenticator reported.
+    pub transports: u8,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for Passkey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passkey").field("id", &self.id).field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
 /// A user's TOTP second factor ([`crate::services::two_factor`]).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct TwoFactor {
@@ -395,7 +417,7 @@ pub struct CredentialChange<'a> {
     /// change like a moved version). A reset's, in the same write as the password: no failure
     /// between the two can leave an intruder's passkey signing in after the owner took the
     /// account back.
-    pub clear_passkeys: Option<&'a [crate::services::passkeys::Passkey]>,
+    pub clear_passkeys: Option<&'a [Passkey]>,
     /// Remove the second factor (TOTP secret, recovery codes, the last use): a reset of an
     /// account whose address was never verified, so whoever registered an address first cannot
     /// lock its owner out with a second factor after the owner's reset.
@@ -481,20 +503,14 @@ pub trait UserStore: Send + Sync {
     /// Adds a passkey while the user has fewer than `max`, none with its id, and credentials
     /// version `version` (a reset since the ceremony began voids it: `NoUser`). The same passkey
     /// added again (an SDK retry of this very write) is `Added`.
-    async fn add_passkey(
-        &self,
-        id: &UserId,
-        passkey: &crate::services::passkeys::Passkey,
-        max: usize,
-        version: u64,
-    ) -> StoreResult<PasskeyAdd> {
+    async fn add_passkey(&self, id: &UserId, passkey: &Passkey, max: usize, version: u64) -> StoreResult<PasskeyAdd> {
         self.add_passkey_noting(id, passkey, max, version, None).await
     }
     /// [`UserStore::add_passkey`], putting `notice` on the user in the same write.
     async fn add_passkey_noting(
         &self,
         id: &UserId,
-        passkey: &crate::services::passkeys::Passkey,
+        passkey: &Passkey,
         max: usize,
         version: u64,
         notice: Option<&NoticeMark>,

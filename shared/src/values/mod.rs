@@ -6,4 +6,5 @@ pub mod email;
 pub mod error;
 pub mod pagination;
 pub mod password;
+pub mod relying_party;
 pub mod secret;

@@ -3,7 +3,8 @@
 
 use crate::{entry, now, session, user};
 use chrono::Duration as Span;
-use gatehouse::tables::credentials::{CredentialRef, NewCredential};
+use gatehouse::tables::credential_ref::CredentialRef;
+use gatehouse::tables::credentials::NewCredential;
 use gatehouse::tables::users::{CredentialChange, UserId};
 use gatehouse_tests::TestEnv;
 

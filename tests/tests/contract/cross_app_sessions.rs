@@ -105,7 +105,7 @@ pub async fn a_deleted_users_audit_records_keep_only_a_pseudonym(env: TestEnv) {
     // entries) is no credential: no revocation lists or removes it.
     assert!(env.stores.credentials.list(&uid).await.unwrap().is_empty(), "an audit record is no credential");
     let everything = gatehouse::tables::credentials::Revocation::Everything;
-    gatehouse::tables::credentials::revoke(&env.stores, &uid, everything, "account_deleted").await.unwrap();
+    gatehouse::services::revocation::revoke(&env.stores, &uid, everything, "account_deleted").await.unwrap();
     assert_eq!(env.stores.cross_app.pseudonymize(&uid, "deleted#tag").await.unwrap(), 3);
     if env.is_aws() {
         let named: Vec<String> = gatehouse_tests::scan_items(&env, Some("credentials"))

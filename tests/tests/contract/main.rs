@@ -6,7 +6,8 @@
 //! in one file per table (`users.rs`, `sessions.rs`, …), and `suite` gathers them for the macro.
 
 use chrono::Duration as Span;
-use gatehouse::tables::credentials::{CredentialEntry, CredentialRef, NewCredential};
+use gatehouse::tables::credential_ref::CredentialRef;
+use gatehouse::tables::credentials::{CredentialEntry, NewCredential};
 use gatehouse::tables::cross_app_sessions::Handoff;
 use gatehouse::tables::personal_access_tokens::PersonalAccessToken;
 use gatehouse::tables::sessions::{SessionId, SessionRecord};

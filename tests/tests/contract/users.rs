@@ -381,8 +381,8 @@ pub async fn concurrent_uses_of_one_code_or_one_recovery_code_let_exactly_one_wi
     }
 }
 
-fn passkey(id: &str, key: &str, at: gatehouse::Timestamp) -> gatehouse::services::passkeys::Passkey {
-    gatehouse::services::passkeys::Passkey {
+fn passkey(id: &str, key: &str, at: gatehouse::Timestamp) -> gatehouse::tables::users::Passkey {
+    gatehouse::tables::users::Passkey {
         id: id.to_owned(),
         name: format!("key {id}"),
         public_key: key.to_owned(),
@@ -474,7 +474,7 @@ pub async fn a_credential_change_clears_exactly_the_passkeys_it_read_or_nothing(
     let at = now(&env);
     let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
     let later = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bGF0ZXI$bGF0ZXI".into());
-    fn reset<'a>(hash: &'a PasswordHash, read: &'a [gatehouse::services::passkeys::Passkey]) -> CredentialChange<'a> {
+    fn reset<'a>(hash: &'a PasswordHash, read: &'a [gatehouse::tables::users::Passkey]) -> CredentialChange<'a> {
         CredentialChange {
             password: Some(hash),
             revoke: true,

@@ -13,7 +13,7 @@ const NEW_PW: &str = "a brand new and long passphrase 7";
 /// Runs the queued jobs and returns every mail they sent.
 async fn mails(t: &TestApp) -> Vec<Mail> {
     // Security notices are promised before their change and run once it is surely written.
-    t.env.clock.advance(chrono::Duration::from_std(gatehouse::queue::NOTICE_DELAY).unwrap());
+    t.env.clock.advance(chrono::Duration::from_std(gatehouse::config::NOTICE_DELAY).unwrap());
     let mailer = LogMailer::quiet();
     drain(&t.worker(Arc::new(mailer.clone())), 10).await;
     mailer.sent()
@@ -710,7 +710,7 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
     let token = token.body["token"].as_str().unwrap().to_owned();
     let reserved = t.create_token(&cookie, json!({"name": "t", "abilities": ["verified"]})).await;
     assert_eq!(reserved.status, 422, "\"verified\" is no ability: {}", reserved.raw_body);
-    let abilities = gatehouse::services::access::RouteAbilities::parse("GET /reports=verified").unwrap();
+    let abilities = gatehouse::routes::RouteAbilities::parse("GET /reports=verified").unwrap();
     // A listing whose handler reads no user (GET /sessions now reads it for the factors).
     let sessions = |c: Call| t.tokens_fn(c);
 

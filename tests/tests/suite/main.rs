@@ -16,6 +16,7 @@ mod faults;
 mod fixtures;
 mod hostile;
 mod jobs;
+mod layers;
 mod login;
 mod pages;
 mod parsers;

@@ -14,8 +14,8 @@ use aws_lambda_events::sqs::SqsEvent;
 use gatehouse::Email;
 use gatehouse::keys::AppKey;
 use gatehouse::queue::Outcome;
-use gatehouse::services::access::RouteAbilities;
-use gatehouse::tables::credentials::{CredentialKind, CredentialRef};
+use gatehouse::routes::RouteAbilities;
+use gatehouse::tables::credential_ref::{CredentialKind, CredentialRef};
 use gatehouse::tables::cross_app_sessions::HandoffToken;
 use gatehouse::tables::jobs::{JobPayload, QueueMessage};
 use gatehouse::tables::password_reset_tokens::PlainResetToken;
@@ -909,10 +909,10 @@ const JOBS: &[&str] = &[
     gatehouse::services::account_deletion::FINISH_DELETION,
     gatehouse::services::email_change::SEND_CONFIRMATION,
     gatehouse::services::email_change::SEND_NOTICE,
-    gatehouse::services::two_factor::SEND_NOTICE,
+    gatehouse::services::notices::SEND_NOTICE,
     gatehouse::services::password_broker::SEND_RESET_LINK,
     gatehouse::services::password_broker::SEND_PASSWORD_CHANGED,
-    gatehouse::tables::credentials::REVOKE_LATER,
+    gatehouse::services::revocation::REVOKE_LATER,
     "NoSuchJob",
 ];
 
@@ -985,7 +985,7 @@ fn a_payload_claiming_the_most_attempts_fails_for_good_instead_of_overflowing() 
     let t = TestApp::memory(&[]);
     let worker = t.worker(Arc::new(gatehouse::mail::LogMailer::quiet()));
     for (i, attempts) in [u32::MAX - 1, u32::MAX].into_iter().enumerate() {
-        let mut p = JobPayload::new(gatehouse::tables::credentials::REVOKE_LATER, json!({}));
+        let mut p = JobPayload::new(gatehouse::services::revocation::REVOKE_LATER, json!({}));
         p.max_tries = Some(3);
         p.attempts = attempts;
         let msg = QueueMessage {

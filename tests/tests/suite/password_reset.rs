@@ -247,7 +247,7 @@ async fn security_mail_carries_no_text_the_account_holder_chose() {
 
     // The mail that follows the reset, too.
     assert_eq!(reset(&t, &email, &token_in(&reset_mail.text), NEW_PW).await.status, 200);
-    t.env.clock.advance(chrono::Duration::from_std(gatehouse::queue::NOTICE_DELAY).unwrap());
+    t.env.clock.advance(chrono::Duration::from_std(gatehouse::config::NOTICE_DELAY).unwrap());
     drain(&w, 5).await;
     let changed = reset_mails(&mailer)[1].clone();
     assert_eq!(changed.subject, "Your password was changed");

@@ -420,7 +420,7 @@ async fn deleting_the_account_right_after_a_change_does_not_silence_its_notice()
     // At once, before the notice's job looks for its change.
     let deleted = t.login_fn(Call::new("DELETE", "/user").cookie(Some(&cookie))).await;
     assert_eq!(deleted.status, 204, "{}", deleted.raw_body);
-    t.env.clock.advance(chrono::Duration::from_std(gatehouse::queue::NOTICE_DELAY).unwrap());
+    t.env.clock.advance(chrono::Duration::from_std(gatehouse::config::NOTICE_DELAY).unwrap());
     let sent = mails(&t).await;
     assert_eq!(count(&sent, &old, "Your email address was changed"), 1, "the old address is told");
 }

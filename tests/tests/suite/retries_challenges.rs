@@ -33,7 +33,7 @@ async fn app(seed: u64) -> (TestApp, Arc<Faults>) {
 
 /// Runs the queued jobs (notices are due after their delay) and returns every mail sent.
 async fn mails(t: &TestApp) -> Vec<Mail> {
-    t.env.clock.advance(chrono::Duration::from_std(gatehouse::queue::NOTICE_DELAY).unwrap());
+    t.env.clock.advance(chrono::Duration::from_std(gatehouse::config::NOTICE_DELAY).unwrap());
     let mailer = LogMailer::quiet();
     drain(&t.worker(Arc::new(mailer.clone())), 10).await;
     mailer.sent()
@@ -424,6 +424,6 @@ async fn identical_answers_racing_each_other_issue_at_most_the_allowed_repeats()
         assert!(matches!(status, 200 | 422 | 429), "{status}");
         signed_in += usize::from(status == 200);
     }
-    let most = 1 + gatehouse::services::two_factor::MAX_REPEATS as usize;
+    let most = 1 + gatehouse::services::auth::MAX_REPEATS as usize;
     assert!((1..=most).contains(&signed_in), "{signed_in} sessions from one answer");
 }

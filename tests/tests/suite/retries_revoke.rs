@@ -81,7 +81,7 @@ async fn registered(t: &TestApp, id: &str) -> Vec<gatehouse::tables::credentials
 async fn no_token_registered(t: &TestApp, id: &str) {
     let left = registered(t, id).await;
     assert!(
-        left.iter().all(|e| e.credential.kind != gatehouse::tables::credentials::CredentialKind::Token),
+        left.iter().all(|e| e.credential.kind != gatehouse::tables::credential_ref::CredentialKind::Token),
         "{left:?}"
     );
 }

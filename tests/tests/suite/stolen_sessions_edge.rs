@@ -8,7 +8,7 @@
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
 use gatehouse::Clock;
 use gatehouse::mail::LogMailer;
-use gatehouse::services::access::RouteAbilities;
+use gatehouse::routes::RouteAbilities;
 use gatehouse_tests::http::{Call, Reply, TestApp};
 use gatehouse_tests::jobs::drain;
 use serde_json::{Value, json};
@@ -319,6 +319,6 @@ fn gatehouses_route_list_is_its_route_tables() {
     listed.sort();
     assert_eq!(listed, public, "the public routes of gatehouse::routes::GATEHOUSE_ROUTES and of the route tables");
     // A requirement on one is a start-up error: nothing would judge it.
-    let refused = gatehouse::services::access::RouteAbilities::parse("POST /tokens/issue=verified");
+    let refused = gatehouse::routes::RouteAbilities::parse("POST /tokens/issue=verified");
     assert!(refused.is_err(), "{refused:?}");
 }

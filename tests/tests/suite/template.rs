@@ -398,7 +398,7 @@ fn aws_calls_time_out_before_the_functions_do() {
 fn every_request_ends_before_its_notices_look_for_its_change() {
     let template = gatehouse_tests::template::load();
     let global = template["Globals"]["Function"]["Timeout"].as_u64().expect("Globals.Function.Timeout");
-    let delay = gatehouse::queue::NOTICE_DELAY.as_secs();
+    let delay = gatehouse::config::NOTICE_DELAY.as_secs();
     for (name, function) in gatehouse_tests::template::of_type(&template, "AWS::Serverless::Function") {
         if name == "JobWorkerFunction" {
             continue;
@@ -408,5 +408,5 @@ fn every_request_ends_before_its_notices_look_for_its_change() {
     }
     // And the configuration's default is that delay.
     let config = gatehouse_tests::http::config(&[]);
-    assert_eq!(config.notice_delay, gatehouse::queue::NOTICE_DELAY);
+    assert_eq!(config.notice_delay, gatehouse::config::NOTICE_DELAY);
 }

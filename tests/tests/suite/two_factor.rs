@@ -17,7 +17,7 @@ fn unique(name: &str) -> String {
 
 async fn mails(t: &TestApp) -> Vec<Mail> {
     // Security notices are promised before their change and run once it is surely written.
-    t.env.clock.advance(chrono::Duration::from_std(gatehouse::queue::NOTICE_DELAY).unwrap());
+    t.env.clock.advance(chrono::Duration::from_std(gatehouse::config::NOTICE_DELAY).unwrap());
     let mailer = LogMailer::quiet();
     drain(&t.worker(Arc::new(mailer.clone())), 10).await;
     mailer.sent()
