@@ -72,6 +72,14 @@ fn stores_with_queue(
     }
 }
 
+/// The mailer configuration asks for: SES, or the log mailer.
+pub fn mailer(config: &gatehouse::Config, sdk: &aws_config::SdkConfig) -> Arc<dyn gatehouse::mail::Mailer> {
+    match config.mail.mailer {
+        gatehouse::config::MailerKind::Ses => Arc::new(ses::SesMailer::new(sdk, config.mail.from.clone())),
+        gatehouse::config::MailerKind::Log => Arc::new(gatehouse::mail::LogMailer::new()),
+    }
+}
+
 /// The AWS SDK configuration from the standard environment (`AWS_REGION`, credentials,
 /// `AWS_ENDPOINT_URL` for emulators), with [`TIMEOUTS`]. Credentials are resolved lazily, on the
 /// first request.

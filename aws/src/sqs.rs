@@ -124,26 +124,15 @@ impl JobQueue for SqsQueue {
             .unwrap_or_default()
             .into_iter()
             .map(|m| {
-                let receive_count = m
-                    .attributes()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(1);
-                let sent_at = gatehouse::tables::jobs::sent_timestamp(
-                    m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp)).map(String::as_str),
+                let attribute = |name| m.attributes().and_then(|a| a.get(&name)).map(String::as_str);
+                let (count, sent) = (
+                    attribute(MessageSystemAttributeName::ApproximateReceiveCount),
+                    attribute(MessageSystemAttributeName::SentTimestamp),
                 );
-                match (m.message_id, m.receipt_handle) {
-                    (Some(message_id), Some(receipt_handle)) => Ok(QueueMessage {
-                        message_id,
-                        receipt_handle,
-                        body: m.body.unwrap_or_default(),
-                        receive_count,
-                        sent_at,
-                    }),
-                    _ => {
-                        Err(StoreError::Rejected(format!("{}: a message came without id or receipt handle", self.name)))
-                    }
-                }
+                QueueMessage::delivered(m.message_id.clone(), m.receipt_handle.clone(), m.body.clone(), count, sent)
+                    .ok_or_else(|| {
+                        StoreError::Rejected(format!("{}: a message came without id or receipt handle", self.name))
+                    })
             })
             .collect()
     }

@@ -569,8 +569,8 @@ async fn operate(operation: Operation) -> Result<()> {
             }
         }
         Operation::QueueWork { stop_when_empty } => {
-            let mailer = gatehouse_job_worker::mailer(&config, &sdk);
-            let worker = gatehouse_job_worker::worker(stores.clone(), config.clone(), mailer);
+            let mailer = gatehouse_aws::mailer(&config, &sdk);
+            let worker = gatehouse::services::job_registry::worker(stores.clone(), config.clone(), mailer);
             eprintln!(
                 "Processing jobs from {} (Ctrl-C to stop)",
                 config.names.queue(gatehouse::schema::JOBS_QUEUE.logical)

@@ -166,7 +166,7 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
         _ => Arc::new(LogMailer::new()),
     };
     let app = App::new(config.clone(), stores.clone()).context("password hashing")?;
-    let worker = gatehouse_job_worker::worker(stores.clone(), app.config.clone(), mailer);
+    let worker = gatehouse::services::job_registry::worker(stores.clone(), app.config.clone(), mailer);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;

@@ -315,7 +315,7 @@ impl TestApp {
 
     /// The job worker over this app's stores and configuration, mailing through `mailer`.
     pub fn worker(&self, mailer: std::sync::Arc<dyn gatehouse::mail::Mailer>) -> gatehouse::queue::Worker {
-        gatehouse_job_worker::worker(self.env.stores.clone(), self.app.config.clone(), mailer)
+        gatehouse::services::job_registry::worker(self.env.stores.clone(), self.app.config.clone(), mailer)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cross_app;
 pub mod email_change;
 pub mod email_verification;
+pub mod job_registry;
 pub mod notices;
 pub mod passkeys;
 pub mod password_broker;

@@ -139,6 +139,27 @@ pub struct QueueMessage {
     pub sent_at: Option<crate::values::clock::Timestamp>,
 }
 
+impl QueueMessage {
+    /// A delivery as the queue describes it (SQS's receive answer, or a Lambda event's record):
+    /// `None` without an id or a receipt handle, which nothing could settle. The receive count
+    /// and `SentTimestamp` are the attributes' text; an absent or garbled count is a first delivery.
+    pub fn delivered(
+        message_id: Option<String>,
+        receipt_handle: Option<String>,
+        body: Option<String>,
+        receive_count: Option<&str>,
+        sent_timestamp: Option<&str>,
+    ) -> Option<Self> {
+        Some(Self {
+            message_id: message_id?,
+            receipt_handle: receipt_handle?,
+            body: body.unwrap_or_default(),
+            receive_count: receive_count.and_then(|c| c.parse().ok()).unwrap_or(1),
+            sent_at: self::sent_timestamp(sent_timestamp),
+        })
+    }
+}
+
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     /// Sends a message, invisible for `delay` (at most [`MAX_QUEUE_DELAY`], else `Rejected`).

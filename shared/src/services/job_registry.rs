@@ -1,0 +1,31 @@
+//! Every job gatehouse defines, registered on one worker: the job-worker Lambda's and the local
+//! server's (`gatehouse serve`), so both run the same jobs.
+
+use crate::mail::Mailer;
+use crate::queue::{Dispatcher, Worker, WorkerSettings};
+use crate::{Config, Stores, schema};
+use std::sync::Arc;
+
+/// The worker with every job gatehouse defines registered. Add your own with
+/// [`Worker::register`].
+pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> Worker {
+    let dispatcher = Dispatcher::for_config(stores.clone(), &config);
+    let settings = WorkerSettings::new(config.names.queue(schema::JOBS_QUEUE.logical), config.failed_job_retention);
+    let mut w = Worker::new(stores, dispatcher, settings);
+    let verification =
+        crate::services::email_verification::SendVerification { config: config.clone(), mailer: mailer.clone() };
+    w.register(crate::services::email_verification::SEND_VERIFICATION, verification);
+    let deleted = crate::services::account_deletion::SendAccountDeleted { mailer: mailer.clone() };
+    w.register(crate::services::account_deletion::SEND_ACCOUNT_DELETED, deleted);
+    let finish = crate::services::account_deletion::FinishDeletion { config: config.clone() };
+    w.register(crate::services::account_deletion::FINISH_DELETION, finish);
+    use crate::services::email_change::{SEND_CONFIRMATION, SEND_NOTICE, SendConfirmation, SendNotice};
+    w.register(SEND_CONFIRMATION, SendConfirmation { config: config.clone(), mailer: mailer.clone() });
+    w.register(SEND_NOTICE, SendNotice { mailer: mailer.clone() });
+    let second_factor = crate::services::notices::SendNotice { mailer: mailer.clone() };
+    w.register(crate::services::notices::SEND_NOTICE, second_factor);
+    crate::services::password_broker::register_jobs(&mut w, config, mailer);
+    w.register(crate::services::revocation::REVOKE_LATER, crate::services::revocation::RevokeLater);
+    w
+}
+
