@@ -243,6 +243,37 @@ impl From<gatehouse::services::email_verification::ResendError> for ApiError {
     }
 }
 
+impl From<gatehouse::services::password_broker::RequestLinkError> for ApiError {
+    fn from(e: gatehouse::services::password_broker::RequestLinkError) -> Self {
+        use gatehouse::services::password_broker::RequestLinkError;
+        match e {
+            RequestLinkError::Auth(a) => a.into(),
+            RequestLinkError::Store(s) => s.into(),
+            RequestLinkError::Dispatch(d) => {
+                tracing::error!(error = %d, "could not queue the reset link job");
+                ApiError::unavailable()
+            }
+        }
+    }
+}
+
+impl From<gatehouse::services::password_broker::ResetError> for ApiError {
+    fn from(e: gatehouse::services::password_broker::ResetError) -> Self {
+        use gatehouse::services::password_broker::ResetError;
+        match e {
+            ResetError::InvalidToken => {
+                ApiError::unprocessable("invalid_token", "This password reset token is invalid.")
+            }
+            ResetError::Auth(a) => a.into(),
+            ResetError::Store(s) => s.into(),
+            e => {
+                tracing::error!(error = %e, "password reset failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
 impl From<gatehouse::services::email_change::RequestError> for ApiError {
     fn from(e: gatehouse::services::email_change::RequestError) -> Self {
         use gatehouse::services::email_change::RequestError;
@@ -379,6 +410,8 @@ impl From<IssueError> for ApiError {
             IssueError::Throttled { retry_after } => ApiError::too_many_requests(retry_after),
             // The credential making the request was revoked (a reset, a logout elsewhere).
             IssueError::Revoked => ApiError::unauthenticated(),
+            // A sign-in's password changed before its token was issued: as a wrong password.
+            IssueError::PasswordChanged => AuthError::InvalidCredentials.into(),
             IssueError::Store(s) => s.into(),
         }
     }

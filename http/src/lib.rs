@@ -5,12 +5,14 @@
 mod error;
 pub mod event;
 mod input;
+mod paging;
 pub mod requests;
 mod route;
 pub mod views;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use input::{Fields, MAX_BODY, bearer, client_meta, cookie, find_cookie, json_object, parse_bearer, request_id};
+pub use paging::PageQuery;
 pub use route::{
     Call, Guard, Handler, Reply, Route, dispatch, find, match_path, no_route, path_matches, within_deadline,
 };

@@ -2,10 +2,10 @@
 //! lists exactly the ones to retry (partial batch failures).
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use gatehouse::Config;
 use gatehouse::mail::Mailer;
 use gatehouse::queue::{Outcome, Worker};
 use gatehouse::tables::jobs::QueueMessage;
-use gatehouse::Config;
 use std::sync::Arc;
 use tracing::Instrument;
 

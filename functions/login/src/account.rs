@@ -72,12 +72,8 @@ pub async fn confirm_email_change(call: Call<'_>) -> Reply {
 pub async fn update_profile(call: Call<'_>) -> Reply {
     let caller = call.caller().await?;
     let name = call.fields(|f| f.name("name"))?;
-    let app = call.app;
-    let now = app.access.now();
-    // A credential whose user was deleted is no credential.
-    let user =
-        app.stores.users.update_name(caller.user_id(), &name, now).await?.ok_or_else(ApiError::unauthenticated)?;
-    tracing::info!(event = "profile_updated", user_id = %user.id);
+    let updated = gatehouse::services::profile::update_profile(&call.app.auth, caller.user_id(), &name).await?;
+    let user = updated.ok_or_else(ApiError::unauthenticated)?;
     Ok(json(StatusCode::OK, &UserBody::from(&user)))
 }
 

@@ -75,12 +75,9 @@ async fn register(call: Call<'_>) -> Reply {
     })?;
     // A retry of a registration whose user landed but whose answer did not (a 503, a lost
     // answer) is answered as the first attempt would have been (`Auth::register`).
-    let (user, session) = app.auth.register(name, email, password, &call.meta()).await?;
-    // The account exists either way; a link that could not be queued is one resend away.
-    let job = gatehouse::services::email_verification::registration_job(&app.config, &user.id);
-    if let Err(e) = app.dispatcher().dispatch(job).await {
-        tracing::error!(event = "verification_mail_not_queued", user_id = %user.id, error = %e);
-    }
+    let (user, session) =
+        gatehouse::services::registration::register(&app.auth, &app.dispatcher(), name, email, password, &call.meta())
+            .await?;
     let resp = json(StatusCode::CREATED, &UserBody::from(&user));
     Ok(with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &session, false)))
 }

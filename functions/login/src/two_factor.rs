@@ -111,18 +111,10 @@ pub async fn challenge(call: Call<'_>) -> Reply {
                 abilities: gatehouse::tables::personal_access_tokens::Abilities::new(abilities),
                 expires_in_minutes,
             };
-            match gatehouse::services::token_issuer::TokenIssuer::new(&app.access).for_password_check(&user, req).await
-            {
-                Ok(t) => {
-                    taken.close(cache).await;
-                    Ok(json(StatusCode::CREATED, &gatehouse_http::views::NewTokenView::from(t)))
-                }
-                // The password changed since it was checked; the old one no longer counts.
-                Err(gatehouse::services::token_issuer::IssueError::Revoked) => {
-                    Err(gatehouse::services::auth::AuthError::InvalidCredentials.into())
-                }
-                Err(e) => Err(e.into()),
-            }
+            let t =
+                gatehouse::services::token_issuer::TokenIssuer::new(&app.access).for_password_check(&user, req).await?;
+            taken.close(cache).await;
+            Ok(json(StatusCode::CREATED, &gatehouse_http::views::NewTokenView::from(t)))
         }
     }
 }

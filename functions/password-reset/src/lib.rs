@@ -1,12 +1,10 @@
 //! The `password-reset` function: `POST /forgot-password` and `POST /reset-password` over the
 //! `PasswordBroker`.
 
-use gatehouse::services::password_broker::{PasswordBroker, RequestLinkError, ResetError};
-use gatehouse::tables::password_reset_tokens::PlainResetToken;
-use gatehouse::throttle::{Limit, client_key};
+use gatehouse::services::password_broker::PasswordBroker;
 use gatehouse::values::password::PasswordContext;
 use gatehouse_http::views::MessageView;
-use gatehouse_http::{ApiError, App, Call, Guard, Reply, Route, json, route};
+use gatehouse_http::{App, Call, Guard, Reply, Route, json, route};
 use lambda_http::http::StatusCode;
 
 /// Serves one request through [`ROUTES`].
@@ -29,24 +27,10 @@ fn broker(app: &App) -> PasswordBroker {
 }
 
 async fn forgot(call: Call<'_>) -> Reply {
-    let app = call.app;
     let email = call.fields(|f| f.email("email"))?;
-    let client = client_key(call.meta().ip.as_deref());
-    let limit = Limit::per_minute(app.config.reset.per_ip_per_minute);
-    app.auth.limit(&format!("forgot-password:{client}"), limit).await?;
     // Queued, or held by the address's window or daily cap: one answer, whatever the address.
-    match broker(app).request_link(&email).await {
-        Ok(_) => Ok(json(StatusCode::ACCEPTED, &MessageView { message: FORGOT_MESSAGE })),
-        Err(RequestLinkError::Store(e)) => Err(e.into()),
-        Err(RequestLinkError::Dispatch(e)) => {
-            tracing::error!(error = %e, "could not queue the reset link job");
-            Err(ApiError::unavailable())
-        }
-    }
-}
-
-fn invalid_token() -> ApiError {
-    ApiError::unprocessable("invalid_token", "This password reset token is invalid.")
+    broker(call.app).forgot_password(&email, &call.meta()).await?;
+    Ok(json(StatusCode::ACCEPTED, &MessageView { message: FORGOT_MESSAGE }))
 }
 
 async fn reset(call: Call<'_>) -> Reply {
@@ -58,19 +42,8 @@ async fn reset(call: Call<'_>) -> Reply {
         let password = f.new_password_for("password", app.auth.policy(), &context);
         Some((email?, token?, password?))
     })?;
-    // Counted before the token check and the hash.
-    let client = client_key(call.meta().ip.as_deref());
-    app.auth.limit(&format!("reset-password:{client}"), app.config.limits.reset_per_client).await?;
-    let token = PlainResetToken::parse(&token).ok_or_else(invalid_token)?;
-    match broker(app).reset(&email, &token, password).await {
-        Ok(_) => Ok(json(StatusCode::OK, &MessageView { message: RESET_MESSAGE })),
-        Err(ResetError::InvalidToken) => Err(invalid_token()),
-        Err(ResetError::Store(e)) => Err(e.into()),
-        Err(e) => {
-            tracing::error!(error = %e, "password reset failed");
-            Err(ApiError::internal())
-        }
-    }
+    broker(app).reset_password(&email, &token, password, &call.meta()).await?;
+    Ok(json(StatusCode::OK, &MessageView { message: RESET_MESSAGE }))
 }
 
 /// What this function's code does to AWS (see `gatehouse_login::PERMISSIONS`).

@@ -58,15 +58,11 @@ pub async fn revoke(call: Call<'_>) -> Reply {
 /// `GET /cross-app/sessions`: the caller's audit records, newest first, a page at a time.
 pub async fn audit(call: Call<'_>) -> Reply {
     let caller = call.caller().await?;
-    let limit = crate::page_limit(&call)?;
-    let key = &call.app.config.app_key;
-    let scope = format!("cross-app|{}", caller.user_id());
-    let invalid = || ApiError::from(gatehouse::StoreError::InvalidCursor);
-    let cursor = call.query("cursor").map(|c| key.open_cursor(&scope, &c).ok_or_else(invalid)).transpose()?;
-    let page = CrossApp::new(&call.app.auth).audit(caller.user_id(), limit, cursor.as_ref()).await?;
+    let asked = gatehouse_http::PageQuery::of(&call, format!("cross-app|{}", caller.user_id()))?;
+    let page = CrossApp::new(&call.app.auth).audit(caller.user_id(), asked.limit, asked.cursor.as_ref()).await?;
     let view = CrossAppPage {
         sessions: page.items.iter().map(Into::into).collect(),
-        next_cursor: page.next.map(|c| key.seal_cursor(&scope, &c)),
+        next_cursor: asked.next(&call, page.next),
     };
     Ok(json(StatusCode::OK, &view))
 }

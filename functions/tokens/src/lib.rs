@@ -1,14 +1,13 @@
 //! The `tokens` function: personal access tokens and cross-app handoffs over HTTP. Each handler
 //! reads the request, calls a domain service (`TokenIssuer`, `CrossApp`) and renders the answer.
 
-use gatehouse::services::auth::AuthError;
 use gatehouse::services::sign_in::SignIn;
-use gatehouse::services::token_issuer::{IssueError, NewToken, TokenIssuer, TokenRequest};
+use gatehouse::services::token_issuer::{NewToken, TokenIssuer, TokenRequest};
 use gatehouse::services::two_factor::Pending;
 use gatehouse::tables::personal_access_tokens::{Abilities, CREATE_TOKENS, CROSS_APP_HANDOFF, Tokenable};
 use gatehouse::values::password::PasswordAttempt;
 use gatehouse_http::views::{NewTokenView, TokenPage, TwoFactorChallengeView};
-use gatehouse_http::{ApiError, Call, Fields, Guard, Reply, Route, json, no_content, route};
+use gatehouse_http::{ApiError, Call, Fields, Guard, PageQuery, Reply, Route, json, no_content, route};
 use lambda_http::http::StatusCode;
 
 mod cross_app;
@@ -37,9 +36,8 @@ const MAX_ABILITY_LEN: usize = 100;
 fn token_request(f: &mut Fields<'_>, name_field: &str) -> Option<TokenRequest> {
     let name = f.text(name_field, 255);
     let abilities = f.optional_string_list("abilities", MAX_ABILITIES, MAX_ABILITY_LEN);
-    if abilities.as_ref().is_some_and(|a| a.iter().any(|a| a == gatehouse::routes::VERIFIED)) {
-        // A route requirement judged on the owner's verified address, never a grantable ability.
-        f.error("abilities", "\"verified\" is not an ability a token can hold");
+    if let Some(Err(problem)) = abilities.as_deref().map(TokenIssuer::grantable) {
+        f.error("abilities", problem);
     }
     let abilities = abilities.map(Abilities::new).unwrap_or_else(Abilities::all);
     let expires_in_minutes = f.optional_int("expires_in_minutes", 1, 5_256_000);
@@ -88,41 +86,19 @@ async fn issue(call: Call<'_>) -> Reply {
             return Ok(json(StatusCode::ACCEPTED, &TwoFactorChallengeView::new(&c, app.access.now())));
         }
     };
-    match TokenIssuer::new(&app.access).for_password_check(&user, req).await {
-        Ok(t) => created(t),
-        // The password changed while it was being checked; the old one no longer counts.
-        Err(IssueError::Revoked) => Err(AuthError::InvalidCredentials.into()),
-        Err(e) => Err(e.into()),
-    }
+    created(TokenIssuer::new(&app.access).for_password_check(&user, req).await?)
 }
 
 /// `GET /tokens`: the caller's tokens, a page at a time; cursors are sealed to the owner, so a
 /// forged, tampered or another user's cursor is a 422.
 async fn list(call: Call<'_>) -> Reply {
     let caller = call.caller().await?;
-    let limit = page_limit(&call)?;
     let owner = Tokenable::user(caller.user_id());
-    let key = &call.app.config.app_key;
-    let scope = format!("tokens|{}", owner.key());
-    let invalid = || ApiError::from(gatehouse::StoreError::InvalidCursor);
-    let cursor = call.query("cursor").map(|c| key.open_cursor(&scope, &c).ok_or_else(invalid)).transpose()?;
-    let page = call.app.stores.tokens.list_for(&owner, limit, cursor.as_ref()).await?;
-    let view = TokenPage {
-        tokens: page.items.iter().map(Into::into).collect(),
-        next_cursor: page.next.map(|c| key.seal_cursor(&scope, &c)),
-    };
+    let asked = PageQuery::of(&call, format!("tokens|{}", owner.key()))?;
+    let page = call.app.stores.tokens.list_for(&owner, asked.limit, asked.cursor.as_ref()).await?;
+    let view =
+        TokenPage { tokens: page.items.iter().map(Into::into).collect(), next_cursor: asked.next(&call, page.next) };
     Ok(json(StatusCode::OK, &view))
-}
-
-/// The `limit` query parameter of a listing: 1 to 100, 50 by default.
-pub(crate) fn page_limit(call: &Call<'_>) -> Result<usize, ApiError> {
-    match call.query("limit") {
-        None => Ok(50),
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=100).contains(&n) => Ok(n),
-            _ => Err(ApiError::field("limit", "must be a whole number from 1 to 100")),
-        },
-    }
 }
 
 /// `DELETE /tokens/{id}`: the token and everything derived from it.

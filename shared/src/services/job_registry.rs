@@ -28,4 +28,3 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     w.register(crate::services::revocation::REVOKE_LATER, crate::services::revocation::RevokeLater);
     w
 }
-

@@ -10,6 +10,8 @@ pub mod job_registry;
 pub mod notices;
 pub mod passkeys;
 pub mod password_broker;
+pub mod profile;
+pub mod registration;
 pub mod revocation;
 pub mod sign_in;
 pub mod token_issuer;

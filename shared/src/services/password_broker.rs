@@ -13,7 +13,7 @@ use crate::tables::jobs::JobPayload;
 use crate::tables::password_reset_tokens::{PlainResetToken, ResetRecord};
 use crate::tables::sessions::{SessionId, SessionRecord};
 use crate::tables::users::{CredentialChange, User};
-use crate::throttle::{Limit, RateLimiter};
+use crate::throttle::{Limit, RateLimiter, client_key};
 use crate::values::clock::Timestamp;
 use crate::values::email::Email;
 use crate::values::error::StoreError;
@@ -37,6 +37,9 @@ pub enum ResetError {
     Hash(#[from] HashError),
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
+    /// The client asked too often ([`AuthError::Throttled`]).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// What became of a request for a reset link. The client is answered the same either way.
@@ -55,6 +58,9 @@ pub enum RequestLinkError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
+    /// The client asked too often ([`AuthError::Throttled`]).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// A mail job to `email` (the address travels in the job: the account may be gone by then).
@@ -75,6 +81,31 @@ impl PasswordBroker {
 
     fn now(&self) -> Timestamp {
         self.auth.now()
+    }
+
+    /// `POST /forgot-password`: counted per client first (`GATEHOUSE_RESET_PER_IP_PER_MINUTE`),
+    /// then [`PasswordBroker::request_link`].
+    pub async fn forgot_password(&self, email: &Email, meta: &ClientMeta) -> Result<LinkRequest, RequestLinkError> {
+        let client = client_key(meta.ip.as_deref());
+        let limit = Limit::per_minute(self.auth.config().reset.per_ip_per_minute);
+        self.auth.limit(&format!("forgot-password:{client}"), limit).await?;
+        self.request_link(email).await
+    }
+
+    /// `POST /reset-password`: counted per client before the token is looked at or a password
+    /// hashed, then [`PasswordBroker::reset`] with the token as typed (one that is no reset
+    /// token's shape is an invalid token, as every other).
+    pub async fn reset_password(
+        &self,
+        email: &Email,
+        token: &str,
+        password: NewPassword,
+        meta: &ClientMeta,
+    ) -> Result<User, ResetError> {
+        let client = client_key(meta.ip.as_deref());
+        self.auth.limit(&format!("reset-password:{client}"), self.auth.config().limits.reset_per_client).await?;
+        let token = PlainResetToken::parse(token).ok_or(ResetError::InvalidToken)?;
+        self.reset(email, &token, password).await
     }
 
     /// Queues the job that may mail a link: at most `GATEHOUSE_RESET_MAILS_PER_DAY` a day per

@@ -11,6 +11,7 @@
 //! - every token is capped by `GATEHOUSE_TOKEN_MAX_AGE_MINUTES` and issued through the register
 //!   under a credentials version, so a reset racing the mint leaves nothing usable.
 
+use crate::routes::VERIFIED;
 use crate::services::access::{Access, Principal};
 use crate::services::revocation;
 use crate::tables::credential_ref::CredentialRef;
@@ -51,6 +52,10 @@ pub enum IssueError {
     /// logout elsewhere moved the credentials version on. Nothing was written.
     #[error("the credential making the request was revoked")]
     Revoked,
+    /// The password a sign-in checked was changed before its token was issued: the old password
+    /// no longer counts, and the answer is a wrong password's. Nothing was written.
+    #[error("the password was changed since it was checked")]
+    PasswordChanged,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -156,8 +161,19 @@ impl<'a> TokenIssuer<'a> {
         self.mint(caller.user_id(), req.name, req.abilities, expires_at, lineage).await
     }
 
+    /// Whether a token may be asked to hold `abilities`: every string but [`VERIFIED`], a route's
+    /// requirement judged on the owner's verified address, never something a token can hold.
+    pub fn grantable(abilities: &[String]) -> Result<(), &'static str> {
+        match abilities.iter().any(|a| a == VERIFIED) {
+            true => Err("\"verified\" is not an ability a token can hold"),
+            false => Ok(()),
+        }
+    }
+
     /// `POST /tokens/issue`: a token for a user whose password was just checked, issued under the
-    /// version that check read (a password changed meanwhile voids it: [`IssueError::Revoked`]).
+    /// version that check read (a password changed meanwhile voids it:
+    /// [`IssueError::PasswordChanged`]). `/tokens/issue` and the second-factor challenge that
+    /// completes one both end here.
     pub async fn for_password_check(&self, user: &User, req: TokenRequest) -> Result<NewToken, IssueError> {
         let lineage = Lineage {
             credentials_version: user.credentials_version,
@@ -166,7 +182,10 @@ impl<'a> TokenIssuer<'a> {
         };
         let expires_at = self.capped_expiry(req.expires_in_minutes);
         self.count_mint(&user.id).await?;
-        self.mint(&user.id, req.name, req.abilities, expires_at, lineage).await
+        match self.mint(&user.id, req.name, req.abilities, expires_at, lineage).await {
+            Err(IssueError::Revoked) => Err(IssueError::PasswordChanged),
+            minted => minted,
+        }
     }
 
     /// `DELETE /tokens/{id}`: the user's token and everything derived from it (child tokens,
