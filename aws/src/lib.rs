@@ -19,7 +19,7 @@ use std::time::Duration;
 
 /// Every store on DynamoDB and the queue on SQS, as the SDK configuration says (region,
 /// credentials, `AWS_ENDPOINT_URL`). Makes no network call.
-pub fn stores(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Stores {
+pub fn stores(sdk: &SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Stores {
     let queue = sqs::SqsQueue::new(
         sqs::Client::new(sdk),
         names.queue(schema::JOBS_QUEUE.logical),
@@ -31,12 +31,12 @@ pub fn stores(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>)
 /// DynamoDB alone, for a function that sends and receives no job (the token-check
 /// authorizer only reads): its queue refuses every call ([`NoQueue`]), and its binary links
 /// no SQS client (1.1 MB less; BENCHMARKS.md).
-pub fn stores_without_queue(sdk: &aws_config::SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Stores {
+pub fn stores_without_queue(sdk: &SdkConfig, names: &Names, clock: Arc<dyn Clock>) -> Stores {
     stores_with_queue(sdk, names, clock, Arc::new(NoQueue))
 }
 
 fn stores_with_queue(
-    sdk: &aws_config::SdkConfig,
+    sdk: &SdkConfig,
     names: &Names,
     clock: Arc<dyn Clock>,
     queue: Arc<dyn gatehouse::tables::jobs::JobQueue>,
@@ -73,7 +73,7 @@ fn stores_with_queue(
 }
 
 /// The mailer configuration asks for: SES, or the log mailer.
-pub fn mailer(config: &gatehouse::Config, sdk: &aws_config::SdkConfig) -> Arc<dyn gatehouse::mail::Mailer> {
+pub fn mailer(config: &gatehouse::Config, sdk: &SdkConfig) -> Arc<dyn gatehouse::mail::Mailer> {
     match config.mail.mailer {
         gatehouse::config::MailerKind::Ses => Arc::new(ses::SesMailer::new(sdk, config.mail.from.clone())),
         gatehouse::config::MailerKind::Log => Arc::new(gatehouse::mail::LogMailer::new()),
@@ -83,7 +83,7 @@ pub fn mailer(config: &gatehouse::Config, sdk: &aws_config::SdkConfig) -> Arc<dy
 /// The AWS SDK configuration from the standard environment (`AWS_REGION`, credentials,
 /// `AWS_ENDPOINT_URL` for emulators), with [`TIMEOUTS`]. Credentials are resolved lazily, on the
 /// first request.
-pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+pub async fn aws_sdk_config() -> SdkConfig {
     sdk_defaults().timeout_config(timeouts()).load().await
 }
 
@@ -130,8 +130,8 @@ pub fn timeouts_waiting(wait: Duration) -> aws_config::timeout::TimeoutConfig {
 /// stores on AWS (with the wall clock), read from the environment once at cold start.
 pub struct Boot {
     pub config: gatehouse::Config,
-    pub sdk: aws_config::SdkConfig,
-    pub stores: gatehouse::Stores,
+    pub sdk: SdkConfig,
+    pub stores: Stores,
 }
 
 impl Boot {
@@ -146,7 +146,7 @@ impl Boot {
     }
 
     async fn with_stores(
-        stores: fn(&aws_config::SdkConfig, &Names, Arc<dyn Clock>) -> Stores,
+        stores: fn(&SdkConfig, &Names, Arc<dyn Clock>) -> Stores,
     ) -> Result<Self, gatehouse::config::ConfigError> {
         let config = gatehouse::Config::from_env()?;
         let sdk = aws_sdk_config().await;

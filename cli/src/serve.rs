@@ -77,6 +77,10 @@ impl Server {
         };
         let method = parts.method.as_str().to_owned();
         let path = parts.uri.path().to_owned();
+        if path == "/" && matches!(method.as_str(), "GET" | "HEAD") {
+            // The local server's root: a browser opening it is led to the hosted pages.
+            return to_hyper(root_redirect());
+        }
         let Some((route_key, target)) = route(&method, &path) else {
             return to_hyper(ApiError::not_found().into_response());
         };
@@ -97,6 +101,16 @@ impl Server {
         };
         to_hyper(response)
     }
+}
+
+/// `GET /` on the local server: 302 to the account pages (sign in, or the account when signed in).
+fn root_redirect() -> lambda_http::Response<lambda_http::Body> {
+    let mut response = lambda_http::Response::new(lambda_http::Body::Empty);
+    *response.status_mut() = lambda_http::http::StatusCode::FOUND;
+    response
+        .headers_mut()
+        .insert(lambda_http::http::header::LOCATION, lambda_http::http::HeaderValue::from_static("/account"));
+    response
 }
 
 fn openapi_response() -> lambda_http::Response<lambda_http::Body> {
@@ -138,7 +152,7 @@ fn to_hyper(resp: lambda_http::Response<lambda_http::Body>) -> hyper::Response<F
 }
 
 pub async fn run(port: u16, aws: bool) -> Result<()> {
-    let config = Config::from_env().context("configuration")?;
+    let config = Config::for_local_run(port).context("configuration")?;
     let use_aws = aws || std::env::var_os("AWS_ENDPOINT_URL").is_some();
     let (stores, sdk) = if use_aws {
         let sdk = gatehouse_aws::aws_sdk_config().await;
@@ -159,11 +173,9 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
     } else {
         (Stores::memory(Arc::new(SystemClock)), None)
     };
-    let mailer: Arc<dyn gatehouse::mail::Mailer> = match (&sdk, &config.mail.mailer) {
-        (Some(sdk), gatehouse::config::MailerKind::Ses) => {
-            Arc::new(gatehouse_aws::ses::SesMailer::new(sdk, config.mail.from.clone()))
-        }
-        _ => Arc::new(LogMailer::new()),
+    let mailer: Arc<dyn gatehouse::mail::Mailer> = match &sdk {
+        Some(sdk) => gatehouse_aws::mailer(&config, sdk),
+        None => Arc::new(LogMailer::new()),
     };
     let app = App::new(config.clone(), stores.clone()).context("password hashing")?;
     let worker = gatehouse::services::job_registry::worker(stores.clone(), app.config.clone(), mailer);
@@ -251,6 +263,14 @@ mod tests {
         assert_eq!(ctx["http"]["sourceIp"], "192.0.2.10");
         assert_eq!(ctx["http"]["userAgent"], "curl/8.7.1");
         assert_eq!(ctx["routeKey"], "POST /login");
+    }
+
+    #[test]
+    fn the_root_leads_a_browser_to_the_pages() {
+        let r = root_redirect();
+        assert_eq!(r.status(), 302);
+        assert_eq!(r.headers()["location"], "/account");
+        assert!(route("GET", "/account").is_some(), "the pages serve /account");
     }
 
     #[test]

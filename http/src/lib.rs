@@ -280,7 +280,7 @@ mod tests {
     }
 
     fn session_config(origins: &[&str]) -> SessionConfig {
-        let mut c = gatehouse::Config::from_map(&Default::default()).unwrap().session;
+        let mut c = Config::from_map(&Default::default()).unwrap().session;
         c.allowed_origins = origins.iter().map(|o| o.to_string()).collect();
         c
     }

@@ -9,6 +9,10 @@ use thiserror::Error;
 /// ([`crate::queue::Dispatcher::promise`]): longer than any API request runs (the HTTP functions' `Timeout` in
 /// template.yaml, which a test holds below this), so by then the change's write has landed or
 /// never will.
+/// The port the local run's defaults point at (`gatehouse serve`'s own default): the links mailed
+/// and the passkey origin. [`Config::for_local_run`] takes another.
+pub const LOCAL_PORT: u16 = 8080;
+
 pub const NOTICE_DELAY: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -221,7 +225,19 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup_serving(get, LOCAL_PORT)
+    }
+
+    /// The environment's configuration for `gatehouse serve --port <port>`: the links mailed and
+    /// the passkey origin default to that port on this machine (what is set still wins).
+    pub fn for_local_run(port: u16) -> Result<Self, ConfigError> {
+        Self::from_lookup_serving(|k| std::env::var(k).ok(), port)
+    }
+
+    /// [`Config::from_lookup`], the local defaults (links, passkey origin) at `port`.
+    fn from_lookup_serving(get: impl Fn(&str) -> Option<String>, port: u16) -> Result<Self, ConfigError> {
         let env = Env(&get);
+        let local = format!("http://127.0.0.1:{port}");
         let table_prefix = env.string("GATEHOUSE_TABLE_PREFIX", "gatehouse-");
         if !table_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) || table_prefix.len() > 200 {
             return Err(ConfigError::Invalid {
@@ -311,7 +327,7 @@ impl Config {
         let reset_mails_per_day = env.number("GATEHOUSE_RESET_MAILS_PER_DAY", 5, 1, 1000)?;
         let rp_id = env.string("GATEHOUSE_PASSKEY_RP_ID", "localhost").to_ascii_lowercase();
         let default_origin =
-            if rp_id == "localhost" { "http://localhost:8080".to_owned() } else { format!("https://{rp_id}") };
+            if rp_id == "localhost" { format!("http://localhost:{port}") } else { format!("https://{rp_id}") };
         let passkeys = PasskeyConfig {
             origins: origins_of(
                 "GATEHOUSE_PASSKEY_ORIGINS",
@@ -367,8 +383,10 @@ impl Config {
             reset: ResetConfig {
                 expire: Duration::minutes(env.number("GATEHOUSE_RESET_EXPIRE_MINUTES", 60, 1, 24 * 60)?),
                 throttle: Duration::seconds(env.number("GATEHOUSE_RESET_THROTTLE_SECONDS", 60, 0, 3600)?),
-                url_template: env
-                    .string("GATEHOUSE_RESET_URL", "http://127.0.0.1:8080/account/reset-password?token={token}&email={email}"),
+                url_template: env.string(
+                    "GATEHOUSE_RESET_URL",
+                    &format!("{local}/account/reset-password?token={{token}}&email={{email}}"),
+                ),
                 subject: env.string("GATEHOUSE_RESET_SUBJECT", "Reset your password"),
                 per_ip_per_minute: env.number("GATEHOUSE_FORGOT_PER_IP_PER_MINUTE", 6, 1, 10_000)?,
                 mails_per_day: reset_mails_per_day,
@@ -377,13 +395,17 @@ impl Config {
                 expire: Duration::minutes(env.number("GATEHOUSE_VERIFY_EXPIRE_MINUTES", 60, 1, 7 * 24 * 60)?),
                 url_template: env.string(
                     "GATEHOUSE_VERIFY_URL",
-                    "http://127.0.0.1:8080/account/verify-email/{id}/{hash}?expires={expires}&signature={signature}",
+                    &format!(
+                        "{local}/account/verify-email/{{id}}/{{hash}}?expires={{expires}}&signature={{signature}}"
+                    ),
                 ),
                 subject: env.string("GATEHOUSE_VERIFY_SUBJECT", "Verify your email address"),
                 resend_per_minute: env.number("GATEHOUSE_VERIFY_RESEND_PER_MINUTE", 6, 1, 1000)?,
                 email_change_url_template: env.string(
                     "GATEHOUSE_EMAIL_CHANGE_URL",
-                    "http://127.0.0.1:8080/user/email/confirm/{id}?email={email}&expires={expires}&signature={signature}",
+                    &format!(
+                        "{local}/user/email/confirm/{{id}}?email={{email}}&expires={{expires}}&signature={{signature}}"
+                    ),
                 ),
             },
             mail: MailConfig { mailer, from: env.string("GATEHOUSE_MAIL_FROM", "gatehouse@example.com") },
@@ -679,6 +701,22 @@ mod tests {
             with(&[("GATEHOUSE_SESSION_COOKIE", "__Host-s"), ("GATEHOUSE_SESSION_DOMAIN", "example.com")]).unwrap_err();
         assert!(e.to_string().starts_with("GATEHOUSE_SESSION_COOKIE"), "{e}");
         assert!(with(&[("GATEHOUSE_SESSION_COOKIE", "a;b")]).is_err());
+    }
+
+    #[test]
+    fn the_local_run_at_another_port_mails_links_and_takes_passkeys_at_that_port() {
+        let env: HashMap<String, String> = HashMap::new();
+        let c = Config::from_lookup_serving(|k| env.get(k).cloned(), 9000).unwrap();
+        assert!(c.reset.url_template.starts_with("http://127.0.0.1:9000/account/reset-password?token={token}&"));
+        assert!(c.verification.url_template.starts_with("http://127.0.0.1:9000/account/verify-email/{id}/{hash}?"));
+        assert!(c.verification.email_change_url_template.starts_with("http://127.0.0.1:9000/user/email/confirm/{id}?"));
+        assert_eq!(c.passkeys.origins, vec!["http://localhost:9000".to_owned()]);
+        // What is set still wins.
+        let set =
+            HashMap::from([("GATEHOUSE_RESET_URL".to_owned(), "https://app.example/r?t={token}&e={email}".to_owned())]);
+        let c = Config::from_lookup_serving(|k| set.get(k).cloned(), 9000).unwrap();
+        assert_eq!(c.reset.url_template, "https://app.example/r?t={token}&e={email}");
+        assert!(with(&[]).unwrap().passkeys.origins == vec!["http://localhost:8080".to_owned()], "8080 by default");
     }
 
     #[test]

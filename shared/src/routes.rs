@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn gatehouses_routes_are_well_formed_and_listed_once() {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for r in GATEHOUSE_ROUTES {
             assert_eq!(check(r.key), Ok(()), "{}", r.key);
             assert!(seen.insert(r.key), "{} twice", r.key);

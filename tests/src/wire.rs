@@ -75,7 +75,7 @@ fn bad_gateway(why: String) -> hyper::Response<Full<Bytes>> {
 }
 
 /// Work the proxy runs between a call landing and its answer ([`Faults::after_next_lands`]).
-pub type Hook = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+pub type Hook = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// A hook waiting for a call to land: the text its body must hold (`None`: the next call).
 type Landed = (Option<String>, Hook);

@@ -311,7 +311,7 @@ impl CredentialStore for DynamoCredentials {
         user: &UserId,
         refs: &[CredentialRef],
         unmark: &[CredentialRef],
-        mark: Option<(&CredentialRef, gatehouse::values::clock::Timestamp)>,
+        mark: Option<(&CredentialRef, Timestamp)>,
     ) -> StoreResult<()> {
         let key =
             |cred: String| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(cred))]);

@@ -115,10 +115,7 @@ impl TokenStore for DynamoTokens {
     ) -> StoreResult<(Option<PersonalAccessToken>, Option<gatehouse::tables::users::OwnerState>)> {
         let now = self.t.now();
         let (item, state) = self.t.get_with_owner(key1("id", id.as_str()), &self.users_table, owner).await?;
-        let token = item
-            .map(|i| self.to_domain(i))
-            .transpose()?
-            .filter(|t| gatehouse::values::clock::is_live(t.expires_at, now));
+        let token = item.map(|i| self.to_domain(i)).transpose()?.filter(|t| is_live(t.expires_at, now));
         Ok((token, state))
     }
 

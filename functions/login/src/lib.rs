@@ -18,7 +18,7 @@ mod sessions;
 mod two_factor;
 
 /// Serves one request through [`ROUTES`].
-pub async fn handle(app: &gatehouse_http::App, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+pub async fn handle(app: &App, req: lambda_http::Request) -> Response<Body> {
     gatehouse_http::dispatch(app, ROUTES, req).await
 }
 

@@ -38,9 +38,7 @@ pub async fn confirm(call: Call<'_>) -> Reply {
     let resp = json(StatusCode::OK, &RecoveryCodesView { recovery_codes: codes.0 });
     // Every other session and token ended; this one goes on under a new id.
     Ok(match rotated {
-        Some(id) => {
-            crate::with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &id, session.remember()))
-        }
+        Some(id) => with_cookie(resp, gatehouse_http::session_cookie(&app.config.session, &id, session.remember())),
         None => resp,
     })
 }

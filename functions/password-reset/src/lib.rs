@@ -8,7 +8,7 @@ use gatehouse_http::{App, Call, Guard, Reply, Route, json, route};
 use lambda_http::http::StatusCode;
 
 /// Serves one request through [`ROUTES`].
-pub async fn handle(app: &gatehouse_http::App, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+pub async fn handle(app: &App, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
     gatehouse_http::dispatch(app, ROUTES, req).await
 }
 

@@ -628,7 +628,7 @@ impl Worker {
 async fn persist<F, Fut>(mut write: F) -> Result<(), StoreError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), StoreError>>,
+    Fut: Future<Output = Result<(), StoreError>>,
 {
     let mut pause = Duration::from_millis(200);
     for _ in 0..2 {

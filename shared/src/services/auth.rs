@@ -88,7 +88,7 @@ pub const MAX_REPEATS: i64 = 3;
 /// Counts a take of the challenge `key` (first taken at `at`): the first and [`MAX_REPEATS`]
 /// repeats pass, however many arrive at once (counted after the take, so identical requests
 /// racing each other, which all pass the take with one mark, are counted too).
-pub async fn count_take(auth: &Auth, key: &str, at: crate::values::clock::Timestamp) -> Result<(), AuthError> {
+pub async fn count_take(auth: &Auth, key: &str, at: Timestamp) -> Result<(), AuthError> {
     auth.limit_until(&format!("{key}:takes"), 1 + MAX_REPEATS, at + REPEAT_WINDOW).await
 }
 
@@ -832,7 +832,7 @@ impl Auth {
     pub async fn confirm_password(
         &self,
         user: &User,
-        session: &crate::tables::sessions::SessionKey,
+        session: &SessionKey,
         attempt: PasswordAttempt,
         meta: &ClientMeta,
     ) -> Result<bool, AuthError> {

@@ -37,7 +37,7 @@ pub async fn a_retried_write_of_the_same_token_is_not_taken_for_a_throttled_seco
     assert!(env.stores.resets.put_unless_throttled(&first, now(&env) - throttle).await.unwrap());
     env.clock.advance(Span::seconds(5));
     // The same write again (its answer was lost; the SDK or the job retried it).
-    let again = gatehouse::tables::password_reset_tokens::ResetRecord { created_at: now(&env), ..first.clone() };
+    let again = ResetRecord { created_at: now(&env), ..first.clone() };
     assert!(env.stores.resets.put_unless_throttled(&again, now(&env) - throttle).await.unwrap());
     let (_, other) = reset(&env, "ann@example.com");
     assert!(!env.stores.resets.put_unless_throttled(&other, now(&env) - throttle).await.unwrap(), "another token is");

@@ -83,7 +83,7 @@ async fn twenty_concurrent_guesses_reach_the_hash_at_most_as_often_as_each_limit
     concurrently(&t, 80, spray).await.at_most(50, "one client, many emails");
     // A stolen session is no password oracle: 5 password checks a minute per user.
     let confirm = |i: usize| {
-        let path = if i % 2 == 0 { "/user/confirm-password" } else { "/logout-other-devices" };
+        let path = if i.is_multiple_of(2) { "/user/confirm-password" } else { "/logout-other-devices" };
         (Call::new("POST", path).cookie(Some(&cookie)).json(json!({"password": "wrong wrong wrong 1"})), Route::Login)
     };
     concurrently(&t, 20, confirm).await.at_most(5, "password checks");
@@ -129,7 +129,7 @@ async fn fifty_registrations_from_one_client_are_limited_so_enumeration_is_slow(
     let t = Arc::new(TestApp::aws(FAST).await);
     t.signed_up("taken@example.com").await;
     let register = |i: usize| {
-        let email = if i % 2 == 0 { "taken@example.com".to_owned() } else { format!("new{i}@example.com") };
+        let email = if i.is_multiple_of(2) { "taken@example.com".to_owned() } else { format!("new{i}@example.com") };
         let body = json!({"name": "Eve", "email": email, "password": PW, "password_confirmation": PW});
         (Call::new("POST", "/register").from_ip("198.51.100.20").json(body), Route::Login)
     };

@@ -121,7 +121,7 @@ async fn resending_is_limited_to_six_a_minute_per_user_and_the_link_goes_to_the_
     assert_eq!(t.login_fn(Call::new("POST", "/email/verification-notification")).await.status, 401);
 }
 
-type Pending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + 'a>>;
+type Pending<'a> = std::pin::Pin<Box<dyn Future<Output = Reply> + 'a>>;
 
 /// Runs the calls concurrently (their AWS calls interleave, as concurrent Lambdas' would).
 async fn join_all(mut calls: Vec<Pending<'_>>) -> Vec<Reply> {

@@ -118,7 +118,7 @@ async fn the_login_binary_asks_for_the_second_factor_and_takes_a_code_or_a_recov
     assert!(!challenged.to_string().to_lowercase().contains("set-cookie"), "{challenged}");
     let challenge = body(&challenged)["challenge"].clone();
     // The code that confirmed is used; the next step's code (one step of skew) signs in.
-    let next = code(now + std::time::Duration::from_secs(30));
+    let next = code(now + Duration::from_secs(30));
     let done =
         call(&login, Call::new("POST", "/two-factor-challenge").json(json!({"challenge": challenge, "code": next})))
             .await;

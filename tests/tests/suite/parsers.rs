@@ -462,7 +462,7 @@ proptest! {
         at in any::<usize>(), with in nasty(), piece in prop::sample::select(BREAKS)
     ) {
         let (id, secret) = (TokenId::generate(), TokenSecret::generate(TOKEN_PREFIX));
-        let owner = gatehouse::tables::users::UserId::generate();
+        let owner = UserId::generate();
         let shown = PlainTextToken { id: id.clone(), owner: Some(owner), secret: secret.clone() }.expose();
         let again =
             PlainTextToken::parse(&shown, TOKEN_PREFIX).ok_or_else(|| TestCaseError::fail("refused its own token"))?;
@@ -615,7 +615,7 @@ proptest! {
     ) {
         let key = fixed_key();
         let email = Email::parse(&e).map_err(|x| TestCaseError::fail(x.to_string()))?;
-        let user = gatehouse::tables::users::UserId::generate();
+        let user = UserId::generate();
         let cookie = key.device_cookie(&email, &user, 7, &gatehouse::keys::new_device_id());
         prop_assert!(key.device(&email, &cookie).is_some());
         prop_assert_eq!(key.device(&email, &replace_char(&cookie, at, with)), None);
@@ -1080,7 +1080,7 @@ proptest! {
     fn a_bearer_credential_round_trips_and_a_token_with_a_break_in_it_is_never_accepted(
         scheme in "[bB][eE][aA][rR][eE][rR]", at in any::<usize>(), piece in prop::sample::select(BREAKS)
     ) {
-        let owner = Some(gatehouse::tables::users::UserId::generate());
+        let owner = Some(UserId::generate());
         let token = PlainTextToken { id: TokenId::generate(), owner, secret: TokenSecret::generate(TOKEN_PREFIX) }.expose();
         let header = format!("{scheme}  {token} ");
         let read = gatehouse_http::parse_bearer(Some(header.as_bytes())).map_err(|e| TestCaseError::fail(e.message))?;
@@ -1314,7 +1314,7 @@ enum Read {
 /// API Gateway sends the query percent-encoded, its own host and scheme, a path from `/` and
 /// valid base64; lambda_runtime's panic layer turns any such panic into that one invocation's
 /// error.
-fn from_api_gateway(e: &lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest) -> bool {
+fn from_api_gateway(e: &aws_lambda_events::apigw::ApiGatewayV2httpRequest) -> bool {
     use base64::Engine;
     let query_ok = |q: &str| q.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b));
     let host_ok = |h: &str| {

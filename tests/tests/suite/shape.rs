@@ -424,3 +424,64 @@ fn bins_and_tests_resolve_the_same_features() {
         feature_drift(&bins, &tests),
     );
 }
+
+/// A `rust-version` as numbers (`1.94.1` → `[1, 94, 1]`); a missing part is 0.
+fn version(v: &str) -> [u64; 3] {
+    let mut parts = v.split('.').map(|p| p.parse().unwrap_or(0));
+    [parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0)]
+}
+
+/// The members whose `rust-version` is below what `packages` (from `cargo metadata`) ask: a
+/// dependency's own `rust-version`, and 1.88 for the let-chains the code uses.
+fn rust_version_gaps(metadata: &serde_json::Value) -> Vec<String> {
+    let members: Vec<&str> =
+        metadata["workspace_members"].as_array().into_iter().flatten().filter_map(|m| m.as_str()).collect();
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    let (ours, theirs): (Vec<_>, Vec<_>) =
+        packages.iter().partition(|p| p["id"].as_str().is_some_and(|id| members.contains(&id)));
+    let (needed, by) = theirs
+        .iter()
+        .filter_map(|p| Some((version(p["rust_version"].as_str()?), p["name"].as_str().unwrap_or("?"))))
+        .chain([(version("1.88"), "let-chains")])
+        .max()
+        .unwrap_or(([0; 3], "nothing"));
+    ours.iter()
+        .filter(|p| p["rust_version"].as_str().is_none_or(|v| version(v) < needed))
+        .map(|p| format!("{} says rust-version {}, but {by} needs {needed:?}", p["name"], p["rust_version"]))
+        .collect()
+}
+
+#[test]
+fn the_rust_version_rule_catches_a_dependency_that_needs_more() {
+    let meta = serde_json::json!({
+        "workspace_members": ["ours"],
+        "packages": [
+            {"id": "ours", "name": "gatehouse", "rust_version": "1.90"},
+            {"id": "dep", "name": "aws-types", "rust_version": "1.94.1"},
+        ],
+    });
+    let gaps = rust_version_gaps(&meta);
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(gaps[0].contains("aws-types needs [1, 94, 1]"), "{gaps:?}");
+    let honest = serde_json::json!({
+        "workspace_members": ["ours"],
+        "packages": [{"id": "ours", "name": "gatehouse", "rust_version": "1.94.1"}, {"id": "dep", "name": "x"}],
+    });
+    assert_eq!(rust_version_gaps(&honest), Vec::<String>::new());
+}
+
+/// `rust-version` is no lower than any dependency's, so it never promises a toolchain the lock
+/// file cannot build with (CI builds with the machine's newer one).
+#[test]
+fn rust_version_is_at_least_every_dependency_s() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(&cargo)
+        .current_dir(root())
+        .args(["metadata", "--offline", "--format-version", "1"])
+        .output()
+        .expect("cargo metadata runs");
+    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+    assert!(metadata["packages"].as_array().is_some_and(|p| p.len() > 100), "cargo metadata listed too little");
+    assert_none("rust-version below what the dependencies need", rust_version_gaps(&metadata));
+}

@@ -319,6 +319,6 @@ fn gatehouses_route_list_is_its_route_tables() {
     listed.sort();
     assert_eq!(listed, public, "the public routes of gatehouse::routes::GATEHOUSE_ROUTES and of the route tables");
     // A requirement on one is a start-up error: nothing would judge it.
-    let refused = gatehouse::routes::RouteAbilities::parse("POST /tokens/issue=verified");
+    let refused = RouteAbilities::parse("POST /tokens/issue=verified");
     assert!(refused.is_err(), "{refused:?}");
 }

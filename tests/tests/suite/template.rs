@@ -377,12 +377,12 @@ fn the_reset_url_has_no_default_and_reaches_every_function() {
 /// a shorter timeout of its own (the authorizer, 5 s) still fits one whole attempt.
 #[test]
 fn aws_calls_time_out_before_the_functions_do() {
-    let template = gatehouse_tests::template::load();
+    let template = load();
     let global = template["Globals"]["Function"]["Timeout"].as_u64().expect("Globals.Function.Timeout");
     let (connect, attempt, operation) = gatehouse_aws::TIMEOUTS;
     assert!(operation.as_secs() < global, "operation timeout {operation:?} under the functions' {global} s");
     assert!(attempt <= operation && connect <= operation);
-    for (name, function) in gatehouse_tests::template::of_type(&template, "AWS::Serverless::Function") {
+    for (name, function) in of_type(&template, "AWS::Serverless::Function") {
         if let Some(own) = function["Properties"]["Timeout"].as_u64() {
             assert!(own > attempt.as_secs(), "{name}: {own} s leaves no room for one {attempt:?} attempt");
         }
@@ -396,10 +396,10 @@ fn aws_calls_time_out_before_the_functions_do() {
 /// announced.
 #[test]
 fn every_request_ends_before_its_notices_look_for_its_change() {
-    let template = gatehouse_tests::template::load();
+    let template = load();
     let global = template["Globals"]["Function"]["Timeout"].as_u64().expect("Globals.Function.Timeout");
     let delay = gatehouse::config::NOTICE_DELAY.as_secs();
-    for (name, function) in gatehouse_tests::template::of_type(&template, "AWS::Serverless::Function") {
+    for (name, function) in of_type(&template, "AWS::Serverless::Function") {
         if name == "JobWorkerFunction" {
             continue;
         }
