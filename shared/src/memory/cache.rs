@@ -1,6 +1,6 @@
 //! The in-memory `cache` table.
 
-use super::{SharedClock, Table};
+use super::table::{SharedClock, Table};
 use crate::tables::cache::{CacheStore, Hit, Hits, Once, check_hits, check_key};
 use crate::values::clock::{Timestamp, is_live};
 use crate::values::error::{StoreError, StoreResult};

@@ -1,6 +1,6 @@
 //! The in-memory `locks` table.
 
-use super::{SharedClock, Table};
+use super::table::{SharedClock, Table};
 use crate::tables::cache_locks::{LockOwner, LockStore};
 use crate::values::clock::{Timestamp, is_live};
 use crate::values::error::StoreResult;

@@ -1,6 +1,10 @@
 //! The in-memory `credentials` table.
 
-use super::{MemoryCrossApp, MemorySessions, MemoryTokens, MemoryUsers, Table};
+use super::cross_app_sessions::MemoryCrossApp;
+use super::personal_access_tokens::MemoryTokens;
+use super::sessions::MemorySessions;
+use super::table::Table;
+use super::users::MemoryUsers;
 use crate::tables::credential_ref::{CredentialKind, CredentialRef};
 use crate::tables::credentials::{CredentialEntry, CredentialStore, NewCredential, NewDevice, Register};
 use crate::tables::cross_app_sessions::CrossAppStore;

@@ -1,6 +1,6 @@
 //! The in-memory `cross-app` table.
 
-use super::{SharedClock, Table};
+use super::table::{SharedClock, Table};
 use crate::tables::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
 use crate::tables::users::UserId;
 use crate::values::clock::{Timestamp, is_live};

@@ -1,6 +1,6 @@
 //! The in-memory `failed jobs` table.
 
-use super::{SharedClock, Table, cursor_position, paginate};
+use super::table::{SharedClock, Table, cursor_position, paginate};
 use crate::tables::failed_jobs::{FailedJob, FailedJobStore};
 use crate::values::clock::is_live;
 use crate::values::error::StoreResult;

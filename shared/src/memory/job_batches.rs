@@ -1,6 +1,6 @@
 //! The in-memory `batches` table.
 
-use super::{SharedClock, Table, cursor_position, paginate};
+use super::table::{SharedClock, Table, cursor_position, paginate};
 use crate::tables::job_batches::{Batch, BatchStore, Counted};
 use crate::values::clock::{Timestamp, is_live};
 use crate::values::error::{StoreError, StoreResult};

@@ -1,6 +1,6 @@
 //! The in-memory `job runs` table.
 
-use super::{SharedClock, Table};
+use super::table::{SharedClock, Table};
 use crate::tables::job_runs::{Claim, Claimant, JobRunStore};
 use crate::values::clock::Timestamp;
 use crate::values::error::StoreResult;

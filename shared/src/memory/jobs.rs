@@ -1,6 +1,6 @@
 //! The in-memory `queue` table.
 
-use super::SharedClock;
+use super::table::SharedClock;
 use crate::tables::jobs::{JobQueue, QueueMessage, check_send};
 use crate::values::clock::Timestamp;
 use crate::values::error::{StoreError, StoreResult};

@@ -1,6 +1,6 @@
 //! The in-memory `password reset tokens` table.
 
-use super::{SharedClock, Table};
+use super::table::{SharedClock, Table};
 use crate::tables::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
 use crate::values::clock::Timestamp;
 use crate::values::email::Email;

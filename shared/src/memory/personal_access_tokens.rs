@@ -1,6 +1,6 @@
 //! The in-memory `personal access tokens` table.
 
-use super::{SharedClock, Table, cursor_position, paginate};
+use super::table::{SharedClock, Table, cursor_position, paginate};
 use crate::tables::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
 use crate::values::clock::{Timestamp, is_live};
 use crate::values::error::StoreResult;
@@ -11,7 +11,7 @@ pub struct MemoryTokens {
     clock: SharedClock,
     pub(super) rows: Table<TokenId, PersonalAccessToken>,
     /// The users table, for [`TokenStore::find_with_owner`].
-    owners: Option<std::sync::Arc<super::MemoryUsers>>,
+    owners: Option<std::sync::Arc<super::users::MemoryUsers>>,
 }
 
 impl MemoryTokens {
@@ -20,7 +20,7 @@ impl MemoryTokens {
     }
 
     /// Reads owners from `users` (without it, every owner is absent).
-    pub fn with_owners(self, users: std::sync::Arc<super::MemoryUsers>) -> Self {
+    pub fn with_owners(self, users: std::sync::Arc<super::users::MemoryUsers>) -> Self {
         Self { owners: Some(users), ..self }
     }
 }

@@ -1,6 +1,6 @@
 //! The in-memory `sessions` table.
 
-use super::{SharedClock, Table};
+use super::table::{SharedClock, Table};
 use crate::tables::sessions::{SessionKey, SessionRecord, SessionStore};
 use crate::tables::users::UserId;
 use crate::values::clock::Timestamp;
@@ -11,7 +11,7 @@ pub struct MemorySessions {
     pub(super) clock: SharedClock,
     pub(super) rows: Table<SessionKey, SessionRecord>,
     /// The users table, for [`SessionStore::find_with_owner`].
-    owners: Option<std::sync::Arc<super::MemoryUsers>>,
+    owners: Option<std::sync::Arc<super::users::MemoryUsers>>,
 }
 
 impl MemorySessions {
@@ -20,7 +20,7 @@ impl MemorySessions {
     }
 
     /// Reads owners from `users` (without it, every owner is absent).
-    pub fn with_owners(self, users: std::sync::Arc<super::MemoryUsers>) -> Self {
+    pub fn with_owners(self, users: std::sync::Arc<super::users::MemoryUsers>) -> Self {
         Self { owners: Some(users), ..self }
     }
 }

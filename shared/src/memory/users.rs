@@ -1,6 +1,6 @@
 //! The in-memory `users` table.
 
-use super::Table;
+use super::table::Table;
 use crate::tables::users::Passkey;
 use crate::tables::users::{
     CredentialChange, DisplayName, EmailMove, EmailSwap, NoticeMark, PasskeyAdd, PasskeyUse, RECENT_CHANGES,

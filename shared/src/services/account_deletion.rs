@@ -157,7 +157,7 @@ pub async fn finish(
     let [_, codes_hour] = crate::services::two_factor::attempt_limits(&tag, "");
     let limiter = RateLimiter::new(stores.cache.clone(), stores.clock.clone());
     for (key, limit) in
-        [crate::services::auth::password_checks_limit(&tag), minute, day, change_minute, change_day, codes_hour]
+        [crate::services::auth::limits::password_checks_limit(&tag), minute, day, change_minute, change_day, codes_hour]
     {
         limiter.clear(&key, limit).await?;
     }

@@ -9,7 +9,8 @@
 //!   reset or revoking the parent ends it.
 
 use crate::services::access::Principal;
-use crate::services::auth::{Auth, AuthError, ClientMeta, SessionGrant};
+use crate::services::auth::sessions::SessionGrant;
+use crate::services::auth::{Auth, AuthError, ClientMeta};
 use crate::services::revocation;
 use crate::services::token_issuer::{IssueError, TokenIssuer};
 use crate::tables::credential_ref::{CredentialKind, CredentialRef};

@@ -22,7 +22,7 @@
 
 use crate::StoreError;
 use crate::queue::Dispatcher;
-use crate::services::auth::REPEAT_WINDOW;
+use crate::services::auth::limits::REPEAT_WINDOW;
 use crate::services::auth::{Auth, AuthError, ClientMeta};
 use crate::tables::cache::Taken;
 use crate::tables::sessions::SessionRecord;
@@ -358,7 +358,7 @@ pub async fn assert(
         take(auth, challenge.0, response, |c| matches!(c, Ceremony::SignIn { client: k, .. } if *k == client)).await?;
     // Each repeat may issue a session the first attempt's failure lost: a few, no more (every
     // take counted, identical requests racing each other included).
-    crate::services::auth::count_take(auth, &key, at).await?;
+    crate::services::auth::limits::count_take(auth, &key, at).await?;
     let Ceremony::SignIn { state, .. } = ceremony else { return Err(PasskeyError::InvalidCeremony) };
     let state = unb64(&state).ok_or(PasskeyError::InvalidCeremony)?;
     let handle = authn.response().user_handle();

@@ -1,7 +1,8 @@
 //! The sign-in flow: the password step ([`Auth::check_credentials`]), then the second factor when
 //! the account has one ([`crate::services::two_factor::challenge`]), then a session.
 
-use crate::services::auth::{Auth, AuthError, ClientMeta, Opened};
+use crate::services::auth::sessions::Opened;
+use crate::services::auth::{Auth, AuthError, ClientMeta};
 use crate::services::two_factor::{ChallengeToken, Pending};
 use crate::tables::users::User;
 use crate::values::email::Email;

@@ -21,7 +21,8 @@
 
 use crate::StoreError;
 use crate::queue::{DispatchError, Dispatcher};
-use crate::services::auth::{Auth, AuthError, ClientMeta, REPEAT_WINDOW, count_take, refuse_derived};
+use crate::services::auth::limits::{REPEAT_WINDOW, count_take};
+use crate::services::auth::{Auth, AuthError, ClientMeta, refuse_derived};
 use crate::services::notices::{promise, tell};
 use crate::tables::cache::Taken;
 use crate::tables::sessions::SessionRecord;

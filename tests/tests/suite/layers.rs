@@ -49,9 +49,36 @@ fn code(source: &str) -> String {
     before_tests.lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n")
 }
 
-/// Every path a file's code names from the crate root (`a::b::c`), groups expanded one level.
+/// The child modules a file declares (`mod x;`, `pub mod x;`, `pub(crate) mod x;`).
+fn child_modules(code: &str) -> Vec<String> {
+    code.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("pub ").or_else(|| l.strip_prefix("pub(crate) ")).unwrap_or(l);
+            rest.strip_prefix("mod ")?.strip_suffix(';').map(|m| m.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Every path a file's code names from the crate root (`a::b::c`), groups expanded one level: a
+/// `crate::…` or `super::…` path, and a `use` of one of the file's own child modules
+/// (`pub use child::Item;` in a folder's `mod.rs` is an import of `child` too).
 fn crate_paths(code: &str, module: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
+    let children = child_modules(code);
+    for line in code.lines() {
+        let l = line.trim_start();
+        let Some(rest) = ["pub use ", "pub(crate) use ", "use "].iter().find_map(|p| l.strip_prefix(p)) else {
+            continue;
+        };
+        let rest = rest.trim_start_matches("self::");
+        let head: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if children.contains(&head) {
+            let own: Vec<&str> =
+                if module.last() == Some(&"mod") { &module[..module.len() - 1] } else { module }.to_vec();
+            out.push([own.join("::"), head].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join("::"));
+        }
+    }
     let bytes = code.as_bytes();
     for (start, prefix) in code
         .match_indices("crate::")
@@ -263,6 +290,12 @@ fn the_direction_rule_catches_an_import_up_a_tier_and_a_circle() {
     let mut root_export = clean.clone();
     root_export.push(("tables/jobs.rs".into(), "fn f(s: &crate::Stores) {}".into()));
     assert!(violations(&root_export)[0].contains("from stores.rs (bundle)"), "{:?}", violations(&root_export));
+
+    let mut facade = clean.clone();
+    facade.push(("queue/mod.rs".into(), "mod worker;\npub use worker::Worker;\npub struct Dispatcher;".into()));
+    facade.push(("queue/worker.rs".into(), "use super::Dispatcher;\npub struct Worker;".into()));
+    let found = violations(&facade);
+    assert_eq!(found, vec!["a circle of imports: queue/mod.rs -> queue/worker.rs".to_owned()], "a facade's circle");
 
     let mut circle = clean.clone();
     circle.retain(|(f, _)| f != "services/access.rs");

@@ -424,6 +424,6 @@ async fn identical_answers_racing_each_other_issue_at_most_the_allowed_repeats()
         assert!(matches!(status, 200 | 422 | 429), "{status}");
         signed_in += usize::from(status == 200);
     }
-    let most = 1 + gatehouse::services::auth::MAX_REPEATS as usize;
+    let most = 1 + gatehouse::services::auth::limits::MAX_REPEATS as usize;
     assert!((1..=most).contains(&signed_in), "{signed_in} sessions from one answer");
 }
