@@ -184,8 +184,8 @@ pub struct TwoFactorChallengeView {
 }
 
 impl TwoFactorChallengeView {
-    pub fn new(challenge: &gatehouse::services::two_factor::ChallengeToken, now: gatehouse::Timestamp) -> Self {
-        let expires_at = rfc3339(now + gatehouse::services::two_factor::CHALLENGE_LIFETIME);
+    pub fn new(challenge: &gatehouse::services::sign_in::ChallengeToken, now: gatehouse::Timestamp) -> Self {
+        let expires_at = rfc3339(now + gatehouse::services::sign_in::CHALLENGE_LIFETIME);
         Self { two_factor: true, challenge: challenge.expose().to_owned(), expires_at }
     }
 }

@@ -2,17 +2,15 @@
 //! the challenge that completes a sign-in.
 
 use crate::{load_user, with_cookie};
-use gatehouse::services::two_factor::{self, Answer, Pending};
+use gatehouse::services::sign_in::{Answer, Pending};
+use gatehouse::services::{sign_in, two_factor};
 use gatehouse_http::views::{EnrolmentView, RecoveryCodesView, TwoFactorChallengeView, UserBody};
 use gatehouse_http::{Call, Reply, json, no_content};
 use lambda_http::http::StatusCode;
 
 /// 202 to a sign-in whose password was right for a user with a second factor: the challenge to
 /// complete with `POST /two-factor-challenge`. No cookie, no token.
-pub fn challenged(
-    app: &gatehouse_http::App,
-    c: &two_factor::ChallengeToken,
-) -> lambda_http::Response<lambda_http::Body> {
+pub fn challenged(app: &gatehouse_http::App, c: &sign_in::ChallengeToken) -> lambda_http::Response<lambda_http::Body> {
     json(StatusCode::ACCEPTED, &TwoFactorChallengeView::new(c, app.access.now()))
 }
 
@@ -87,8 +85,8 @@ pub async fn challenge(call: Call<'_>) -> Reply {
         Some((token?, answer?))
     })?;
     let meta = call.meta();
-    let two_factor::Completed { user, pending, taken } =
-        two_factor::complete(&app.auth, &app.dispatcher(), &token, answer, &meta).await?;
+    let sign_in::Completed { user, pending, taken } =
+        sign_in::complete(&app.auth, &app.dispatcher(), &token, answer, &meta).await?;
     // Closed once issued: the same request again is then a replay; until then (a 503 below) it
     // finishes this sign-in.
     let cache = app.auth.stores().cache.as_ref();

@@ -1,9 +1,9 @@
 //! The `tokens` function: personal access tokens and cross-app handoffs over HTTP. Each handler
 //! reads the request, calls a domain service (`TokenIssuer`, `CrossApp`) and renders the answer.
 
+use gatehouse::services::sign_in::Pending;
 use gatehouse::services::sign_in::SignIn;
 use gatehouse::services::token_issuer::{NewToken, TokenIssuer, TokenRequest};
-use gatehouse::services::two_factor::Pending;
 use gatehouse::tables::personal_access_tokens::{Abilities, CREATE_TOKENS, CROSS_APP_HANDOFF, Tokenable};
 use gatehouse::values::password::PasswordAttempt;
 use gatehouse_http::views::{NewTokenView, TokenPage, TwoFactorChallengeView};

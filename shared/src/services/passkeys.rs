@@ -17,7 +17,7 @@
 //!   concurrent uses of one state (a cloned authenticator) cannot both pass. A passkey with user
 //!   verification is two factors by itself: it signs in without a TOTP code.
 //! - **As a second factor**, the same assertion answers a two-factor challenge
-//!   ([`crate::services::two_factor::Answer::Passkey`]) when its user is the challenge's.
+//!   ([`crate::services::sign_in::Answer::Passkey`]) when its user is the challenge's.
 //! - Removing a passkey needs a recent password confirmation; every change mails a notice.
 
 use crate::StoreError;
