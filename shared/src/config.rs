@@ -238,189 +238,20 @@ impl Config {
     fn from_lookup_serving(get: impl Fn(&str) -> Option<String>, port: u16) -> Result<Self, ConfigError> {
         let env = Env(&get);
         let local = format!("http://127.0.0.1:{port}");
-        let table_prefix = env.string("GATEHOUSE_TABLE_PREFIX", "gatehouse-");
-        if !table_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) || table_prefix.len() > 200 {
-            return Err(ConfigError::Invalid {
-                var: "GATEHOUSE_TABLE_PREFIX",
-                value: table_prefix,
-                problem: "only letters, digits, '_', '-' and '.' (DynamoDB table names)".into(),
-            });
-        }
-        let queue_prefix = env.string("GATEHOUSE_QUEUE_PREFIX", &table_prefix);
-        if !queue_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) || queue_prefix.len() > 60 {
-            return Err(ConfigError::Invalid {
-                var: "GATEHOUSE_QUEUE_PREFIX",
-                value: queue_prefix,
-                problem: "only letters, digits, '_' and '-', at most 60 (SQS queue names)".into(),
-            });
-        }
-        let min_len = env.number("GATEHOUSE_PASSWORD_MIN_LENGTH", 15, 8, 64)?;
-        let max_len = env.number("GATEHOUSE_PASSWORD_MAX_LENGTH", 128, 64, 1024)?;
-        if min_len > max_len {
-            return Err(ConfigError::Invalid {
-                var: "GATEHOUSE_PASSWORD_MIN_LENGTH",
-                value: min_len.to_string(),
-                problem: "must not exceed GATEHOUSE_PASSWORD_MAX_LENGTH".into(),
-            });
-        }
-        let cookie_domain = get("GATEHOUSE_SESSION_DOMAIN").filter(|s| !s.is_empty());
-        let cookie_name =
-            prefixed_cookie_name(env.string("GATEHOUSE_SESSION_COOKIE", "gatehouse_session"), cookie_domain.is_some())?;
-        // The Lambda runtime sets this; production-only rules key off it.
-        let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
-        if on_lambda && get("GATEHOUSE_RESET_URL").is_none_or(|v| v.is_empty()) {
-            return Err(ConfigError::Missing {
-                var: "GATEHOUSE_RESET_URL",
-                why: "on Lambda the mailed reset link must point at your app (the default is a local address)",
-            });
-        }
-        if on_lambda && get("GATEHOUSE_VERIFY_URL").is_none_or(|v| v.is_empty()) {
-            return Err(ConfigError::Missing {
-                var: "GATEHOUSE_VERIFY_URL",
-                why: "on Lambda the mailed verification link must point at your app (the default is a local address)",
-            });
-        }
-        if on_lambda && get("GATEHOUSE_EMAIL_CHANGE_URL").is_none_or(|v| v.is_empty()) {
-            return Err(ConfigError::Missing {
-                var: "GATEHOUSE_EMAIL_CHANGE_URL",
-                why: "on Lambda the mailed address confirmation link must point at your app (the default is a local address)",
-            });
-        }
-        let mailer = match env.string("GATEHOUSE_MAILER", "log").as_str() {
-            "log" if on_lambda && !env.flag("GATEHOUSE_ALLOW_LOG_MAILER")? => {
-                return Err(ConfigError::Invalid {
-                    var: "GATEHOUSE_MAILER",
-                    value: "log".into(),
-                    problem: "the log mailer (the default) writes reset links to the function's logs; on Lambda use \"ses\", or set GATEHOUSE_ALLOW_LOG_MAILER=true".into(),
-                });
-            }
-            "log" => MailerKind::Log,
-            "ses" => MailerKind::Ses,
-            other => {
-                return Err(ConfigError::Invalid {
-                    var: "GATEHOUSE_MAILER",
-                    value: other.to_owned(),
-                    problem: "expected \"log\" or \"ses\"".into(),
-                });
-            }
-        };
         let apps: Vec<String> = env
             .string("GATEHOUSE_APPS", "")
             .split(',')
             .map(|a| a.trim().to_owned())
             .filter(|a| !a.is_empty())
             .collect();
-        // Route requirements, checked against gatehouse's routes and, when listed, the API's others.
-        let spec = env.string("GATEHOUSE_ROUTE_ABILITIES", "");
-        let customer_routes = get("GATEHOUSE_CUSTOMER_ROUTES");
-        let route_abilities =
-            crate::routes::RouteAbilities::parse_for(&spec, customer_routes.as_deref()).map_err(|e| match e {
-                crate::routes::RouteTableError::Abilities(problem) => {
-                    ConfigError::Invalid { var: "GATEHOUSE_ROUTE_ABILITIES", value: spec.clone(), problem }
-                }
-                crate::routes::RouteTableError::CustomerRoutes(problem) => ConfigError::Invalid {
-                    var: "GATEHOUSE_CUSTOMER_ROUTES",
-                    value: customer_routes.clone().unwrap_or_default(),
-                    problem,
-                },
-            })?;
-        let reset_mails_per_day = env.number("GATEHOUSE_RESET_MAILS_PER_DAY", 5, 1, 1000)?;
-        let rp_id = env.string("GATEHOUSE_PASSKEY_RP_ID", "localhost").to_ascii_lowercase();
-        let default_origin =
-            if rp_id == "localhost" { format!("http://localhost:{port}") } else { format!("https://{rp_id}") };
-        let passkeys = PasskeyConfig {
-            origins: origins_of(
-                "GATEHOUSE_PASSKEY_ORIGINS",
-                &env.string("GATEHOUSE_PASSKEY_ORIGINS", &default_origin),
-            )?,
-            rp_id,
-        };
-        passkeys.relying_party().map_err(|problem| ConfigError::Invalid {
-            var: "GATEHOUSE_PASSKEY_RP_ID",
-            value: passkeys.rp_id.clone(),
-            problem: format!("a domain name, without scheme or port ({problem})"),
-        })?;
         Ok(Config {
-            passkeys,
-            route_abilities,
-            names: Names {
-                table_prefix,
-                queue_prefix,
-                jobs_queue_url: get("GATEHOUSE_JOBS_QUEUE_URL").filter(|s| !s.is_empty()),
-            },
-            session: SessionConfig {
-                cookie_name,
-                cookie_domain,
-                allowed_origins: allowed_origins(&env.string("GATEHOUSE_ALLOWED_ORIGINS", ""))?,
-                idle: Duration::minutes(env.number("GATEHOUSE_SESSION_LIFETIME_MINUTES", 120, 1, 525_600)?),
-                absolute: env
-                    .number_or_none("GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES", 30 * 24 * 60, 1, 5_256_000)?
-                    .map(Duration::minutes),
-                password_timeout: Duration::seconds(env.number(
-                    "GATEHOUSE_PASSWORD_TIMEOUT_SECONDS",
-                    15 * 60,
-                    1,
-                    7 * 24 * 3600,
-                )?),
-                touch_interval: Duration::seconds(env.number("GATEHOUSE_SESSION_TOUCH_SECONDS", 60, 0, 3600)?),
-                remember: Duration::days(env.number("GATEHOUSE_REMEMBER_DAYS", 30, 1, 400)?),
-            },
-            passwords: PasswordConfig {
-                min_len: min_len as usize,
-                max_len: max_len as usize,
-                min_score: env.number(
-                    "GATEHOUSE_PASSWORD_MIN_SCORE",
-                    crate::values::password::DEFAULT_MIN_SCORE.into(),
-                    0,
-                    crate::values::password::MAX_SCORE.into(),
-                )? as u8,
-                argon2: crate::values::password::HashCost {
-                    memory_kib: env.number("GATEHOUSE_ARGON2_MEMORY_KIB", 19 * 1024, 8, 4 * 1024 * 1024)? as u32,
-                    iterations: env.number("GATEHOUSE_ARGON2_ITERATIONS", 2, 1, 100)? as u32,
-                    parallelism: env.number("GATEHOUSE_ARGON2_PARALLELISM", 1, 1, 16)? as u32,
-                },
-            },
-            reset: ResetConfig {
-                expire: Duration::minutes(env.number("GATEHOUSE_RESET_EXPIRE_MINUTES", 60, 1, 24 * 60)?),
-                throttle: Duration::seconds(env.number("GATEHOUSE_RESET_THROTTLE_SECONDS", 60, 0, 3600)?),
-                url_template: env.string(
-                    "GATEHOUSE_RESET_URL",
-                    &format!("{local}/account/reset-password?token={{token}}&email={{email}}"),
-                ),
-                subject: env.string("GATEHOUSE_RESET_SUBJECT", "Reset your password"),
-                per_ip_per_minute: env.number("GATEHOUSE_FORGOT_PER_IP_PER_MINUTE", 6, 1, 10_000)?,
-                mails_per_day: reset_mails_per_day,
-            },
-            verification: VerificationConfig {
-                expire: Duration::minutes(env.number("GATEHOUSE_VERIFY_EXPIRE_MINUTES", 60, 1, 7 * 24 * 60)?),
-                url_template: env.string(
-                    "GATEHOUSE_VERIFY_URL",
-                    &format!(
-                        "{local}/account/verify-email/{{id}}/{{hash}}?expires={{expires}}&signature={{signature}}"
-                    ),
-                ),
-                subject: env.string("GATEHOUSE_VERIFY_SUBJECT", "Verify your email address"),
-                resend_per_minute: env.number("GATEHOUSE_VERIFY_RESEND_PER_MINUTE", 6, 1, 1000)?,
-                email_change_url_template: env.string(
-                    "GATEHOUSE_EMAIL_CHANGE_URL",
-                    &format!(
-                        "{local}/user/email/confirm/{{id}}?email={{email}}&expires={{expires}}&signature={{signature}}"
-                    ),
-                ),
-            },
-            mail: MailConfig { mailer, from: env.string("GATEHOUSE_MAIL_FROM", "gatehouse@example.com") },
-            tokens: TokenConfig {
-                prefix: env.string("GATEHOUSE_TOKEN_PREFIX", "gth_"),
-                max_age: env.optional_number("GATEHOUSE_TOKEN_MAX_AGE_MINUTES", 1, 52_560_000)?.map(Duration::minutes),
-                last_used_interval: Duration::seconds(env.number(
-                    "GATEHOUSE_TOKEN_LAST_USED_INTERVAL_SECONDS",
-                    60,
-                    0,
-                    86_400,
-                )?),
-                sliding: env.optional_number("GATEHOUSE_TOKEN_SLIDING_MINUTES", 1, 52_560_000)?.map(Duration::minutes),
-                strong_after: Duration::days(env.number("GATEHOUSE_TOKEN_STRONG_AFTER_DAYS", 30, 1, 3650)?),
-            },
+            names: names(&env)?,
+            session: session(&env)?,
+            passwords: passwords(&env)?,
+            reset: reset(&env, &local)?,
+            verification: verification(&env, &local)?,
+            mail: mail(&env)?,
+            tokens: tokens(&env)?,
             failed_job_retention: Duration::days(env.number("GATEHOUSE_FAILED_JOB_RETENTION_DAYS", 30, 1, 3650)?),
             batch_retention: Duration::days(env.number("GATEHOUSE_BATCH_RETENTION_DAYS", 30, 1, 3650)?),
             notice_delay: std::time::Duration::from_secs(env.number(
@@ -433,90 +264,268 @@ impl Config {
             apps,
             handoff_lifetime: Duration::seconds(env.number("GATEHOUSE_HANDOFF_SECONDS", 120, 10, 3600)?),
             cross_app_audit_retention: Duration::days(env.number("GATEHOUSE_CROSS_APP_AUDIT_DAYS", 90, 1, 3650)?),
-            limits: LimitsConfig {
-                login_per_email_client: Limit::per_minute(env.number(
-                    "GATEHOUSE_LOGIN_PER_EMAIL_PER_MINUTE",
-                    5,
-                    1,
-                    1000,
-                )?),
-                login_per_client: Limit::per_minute(env.number(
-                    "GATEHOUSE_LOGIN_PER_CLIENT_PER_MINUTE",
-                    50,
-                    1,
-                    100_000,
-                )?),
-                login_per_account: Limit::per_hour(env.number(
-                    "GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR",
-                    100,
-                    1,
-                    100_000,
-                )?),
-                login_per_device: Limit::per_minute(env.number(
-                    "GATEHOUSE_LOGIN_PER_DEVICE_PER_MINUTE",
-                    10,
-                    1,
-                    1000,
-                )?),
-                login_known_per_account: {
-                    let unknown = env.number("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", 100, 1, 100_000)?;
-                    let var = "GATEHOUSE_LOGIN_KNOWN_DEVICES_PER_ACCOUNT_PER_HOUR";
-                    let known = env.number(var, 4 * unknown, 1, 400_000)?;
-                    if known < unknown {
-                        let problem = format!("below GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR ({unknown})");
-                        return Err(ConfigError::Invalid { var, value: known.to_string(), problem });
-                    }
-                    Limit::per_hour(known)
-                },
-                register_per_client: Limit::per_hour(env.number(
-                    "GATEHOUSE_REGISTER_PER_CLIENT_PER_HOUR",
-                    10,
-                    1,
-                    100_000,
-                )?),
-                reset_per_client: Limit::per_minute(env.number(
-                    "GATEHOUSE_RESET_PER_CLIENT_PER_MINUTE",
-                    10,
-                    1,
-                    10_000,
-                )?),
-                password_check_per_user: Limit::per_minute(env.number(
-                    "GATEHOUSE_PASSWORD_CHECKS_PER_MINUTE",
-                    5,
-                    1,
-                    1000,
-                )?),
-                exchange_per_client: Limit::per_minute(env.number(
-                    "GATEHOUSE_EXCHANGE_PER_CLIENT_PER_MINUTE",
-                    30,
-                    1,
-                    100_000,
-                )?),
-                tokens_per_user: [
-                    Limit::per_hour(env.number("GATEHOUSE_TOKENS_PER_USER_PER_HOUR", 20, 1, 100_000)?),
-                    Limit::per_day(env.number("GATEHOUSE_TOKENS_PER_USER_PER_DAY", 100, 1, 1_000_000)?),
-                ],
-                handoffs_per_user: [
-                    Limit::per_hour(env.number("GATEHOUSE_HANDOFFS_PER_USER_PER_HOUR", 120, 1, 100_000)?),
-                    Limit::per_day(env.number("GATEHOUSE_HANDOFFS_PER_USER_PER_DAY", 1000, 1, 1_000_000)?),
-                ],
-            },
-            app_key: match get("GATEHOUSE_APP_KEY").filter(|k| !k.trim().is_empty()) {
-                Some(raw) => crate::keys::AppKey::parse(&raw).map_err(|problem| ConfigError::Invalid {
-                    var: "GATEHOUSE_APP_KEY",
-                    value: "[REDACTED]".into(),
-                    problem,
-                })?,
-                None if get("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty()) => {
-                    return Err(ConfigError::Missing {
-                        var: "GATEHOUSE_APP_KEY",
-                        why: "every copy of every function must share one key on Lambda (base64:<32+ bytes>)",
-                    });
-                }
-                None => crate::keys::AppKey::random(),
-            },
+            route_abilities: route_abilities(&env)?,
+            passkeys: passkeys(&env, port)?,
+            limits: limits(&env)?,
+            app_key: app_key(&env)?,
         })
     }
+}
+
+/// `GATEHOUSE_TABLE_PREFIX`, `GATEHOUSE_QUEUE_PREFIX`, `GATEHOUSE_JOBS_QUEUE_URL`.
+fn names(env: &Env<'_>) -> Result<Names, ConfigError> {
+    let table_prefix = env.string("GATEHOUSE_TABLE_PREFIX", "gatehouse-");
+    if !table_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) || table_prefix.len() > 200 {
+        return Err(ConfigError::Invalid {
+            var: "GATEHOUSE_TABLE_PREFIX",
+            value: table_prefix,
+            problem: "only letters, digits, '_', '-' and '.' (DynamoDB table names)".into(),
+        });
+    }
+    let queue_prefix = env.string("GATEHOUSE_QUEUE_PREFIX", &table_prefix);
+    if !queue_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) || queue_prefix.len() > 60 {
+        return Err(ConfigError::Invalid {
+            var: "GATEHOUSE_QUEUE_PREFIX",
+            value: queue_prefix,
+            problem: "only letters, digits, '_' and '-', at most 60 (SQS queue names)".into(),
+        });
+    }
+    Ok(Names {
+        table_prefix,
+        queue_prefix,
+        jobs_queue_url: env.raw("GATEHOUSE_JOBS_QUEUE_URL").filter(|s| !s.is_empty()),
+    })
+}
+
+/// The session cookie and its lifetimes, and the origins allowed to send it.
+fn session(env: &Env<'_>) -> Result<SessionConfig, ConfigError> {
+    let cookie_domain = env.raw("GATEHOUSE_SESSION_DOMAIN").filter(|s| !s.is_empty());
+    let cookie_name =
+        prefixed_cookie_name(env.string("GATEHOUSE_SESSION_COOKIE", "gatehouse_session"), cookie_domain.is_some())?;
+    Ok(SessionConfig {
+        cookie_name,
+        cookie_domain,
+        allowed_origins: allowed_origins(&env.string("GATEHOUSE_ALLOWED_ORIGINS", ""))?,
+        idle: Duration::minutes(env.number("GATEHOUSE_SESSION_LIFETIME_MINUTES", 120, 1, 525_600)?),
+        absolute: env
+            .number_or_none("GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES", 30 * 24 * 60, 1, 5_256_000)?
+            .map(Duration::minutes),
+        password_timeout: Duration::seconds(env.number(
+            "GATEHOUSE_PASSWORD_TIMEOUT_SECONDS",
+            15 * 60,
+            1,
+            7 * 24 * 3600,
+        )?),
+        touch_interval: Duration::seconds(env.number("GATEHOUSE_SESSION_TOUCH_SECONDS", 60, 0, 3600)?),
+        remember: Duration::days(env.number("GATEHOUSE_REMEMBER_DAYS", 30, 1, 400)?),
+    })
+}
+
+/// The password policy and the argon2 cost.
+fn passwords(env: &Env<'_>) -> Result<PasswordConfig, ConfigError> {
+    let min_len = env.number("GATEHOUSE_PASSWORD_MIN_LENGTH", 15, 8, 64)?;
+    let max_len = env.number("GATEHOUSE_PASSWORD_MAX_LENGTH", 128, 64, 1024)?;
+    if min_len > max_len {
+        return Err(ConfigError::Invalid {
+            var: "GATEHOUSE_PASSWORD_MIN_LENGTH",
+            value: min_len.to_string(),
+            problem: "must not exceed GATEHOUSE_PASSWORD_MAX_LENGTH".into(),
+        });
+    }
+    Ok(PasswordConfig {
+        min_len: min_len as usize,
+        max_len: max_len as usize,
+        min_score: env.number(
+            "GATEHOUSE_PASSWORD_MIN_SCORE",
+            crate::values::password::DEFAULT_MIN_SCORE.into(),
+            0,
+            crate::values::password::MAX_SCORE.into(),
+        )? as u8,
+        argon2: crate::values::password::HashCost {
+            memory_kib: env.number("GATEHOUSE_ARGON2_MEMORY_KIB", 19 * 1024, 8, 4 * 1024 * 1024)? as u32,
+            iterations: env.number("GATEHOUSE_ARGON2_ITERATIONS", 2, 1, 100)? as u32,
+            parallelism: env.number("GATEHOUSE_ARGON2_PARALLELISM", 1, 1, 16)? as u32,
+        },
+    })
+}
+
+/// Reset links: their lifetime, throttle and daily cap, and the URL they point at.
+fn reset(env: &Env<'_>, local: &str) -> Result<ResetConfig, ConfigError> {
+    let reset_mails_per_day = env.number("GATEHOUSE_RESET_MAILS_PER_DAY", 5, 1, 1000)?;
+    Ok(ResetConfig {
+        expire: Duration::minutes(env.number("GATEHOUSE_RESET_EXPIRE_MINUTES", 60, 1, 24 * 60)?),
+        throttle: Duration::seconds(env.number("GATEHOUSE_RESET_THROTTLE_SECONDS", 60, 0, 3600)?),
+        url_template: env
+            .string("GATEHOUSE_RESET_URL", &format!("{local}/account/reset-password?token={{token}}&email={{email}}")),
+        subject: env.string("GATEHOUSE_RESET_SUBJECT", "Reset your password"),
+        per_ip_per_minute: env.number("GATEHOUSE_FORGOT_PER_IP_PER_MINUTE", 6, 1, 10_000)?,
+        mails_per_day: reset_mails_per_day,
+    })
+}
+
+/// Verification and address-change links.
+fn verification(env: &Env<'_>, local: &str) -> Result<VerificationConfig, ConfigError> {
+    Ok(VerificationConfig {
+        expire: Duration::minutes(env.number("GATEHOUSE_VERIFY_EXPIRE_MINUTES", 60, 1, 7 * 24 * 60)?),
+        url_template: env.string(
+            "GATEHOUSE_VERIFY_URL",
+            &format!("{local}/account/verify-email/{{id}}/{{hash}}?expires={{expires}}&signature={{signature}}"),
+        ),
+        subject: env.string("GATEHOUSE_VERIFY_SUBJECT", "Verify your email address"),
+        resend_per_minute: env.number("GATEHOUSE_VERIFY_RESEND_PER_MINUTE", 6, 1, 1000)?,
+        email_change_url_template: env.string(
+            "GATEHOUSE_EMAIL_CHANGE_URL",
+            &format!("{local}/user/email/confirm/{{id}}?email={{email}}&expires={{expires}}&signature={{signature}}"),
+        ),
+    })
+}
+
+/// The mailer, and on Lambda the links that must point at the team's app.
+fn mail(env: &Env<'_>) -> Result<MailConfig, ConfigError> {
+    // The Lambda runtime sets this; production-only rules key off it.
+    let on_lambda = env.raw("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
+    if on_lambda && env.raw("GATEHOUSE_RESET_URL").is_none_or(|v| v.is_empty()) {
+        return Err(ConfigError::Missing {
+            var: "GATEHOUSE_RESET_URL",
+            why: "on Lambda the mailed reset link must point at your app (the default is a local address)",
+        });
+    }
+    if on_lambda && env.raw("GATEHOUSE_VERIFY_URL").is_none_or(|v| v.is_empty()) {
+        return Err(ConfigError::Missing {
+            var: "GATEHOUSE_VERIFY_URL",
+            why: "on Lambda the mailed verification link must point at your app (the default is a local address)",
+        });
+    }
+    if on_lambda && env.raw("GATEHOUSE_EMAIL_CHANGE_URL").is_none_or(|v| v.is_empty()) {
+        return Err(ConfigError::Missing {
+            var: "GATEHOUSE_EMAIL_CHANGE_URL",
+            why: "on Lambda the mailed address confirmation link must point at your app (the default is a local address)",
+        });
+    }
+    let mailer = match env.string("GATEHOUSE_MAILER", "log").as_str() {
+        "log" if on_lambda && !env.flag("GATEHOUSE_ALLOW_LOG_MAILER")? => {
+            return Err(ConfigError::Invalid {
+                var: "GATEHOUSE_MAILER",
+                value: "log".into(),
+                problem: "the log mailer (the default) writes reset links to the function's logs; on Lambda use \"ses\", or set GATEHOUSE_ALLOW_LOG_MAILER=true".into(),
+            });
+        }
+        "log" => MailerKind::Log,
+        "ses" => MailerKind::Ses,
+        other => {
+            return Err(ConfigError::Invalid {
+                var: "GATEHOUSE_MAILER",
+                value: other.to_owned(),
+                problem: "expected \"log\" or \"ses\"".into(),
+            });
+        }
+    };
+    Ok(MailConfig { mailer, from: env.string("GATEHOUSE_MAIL_FROM", "gatehouse@example.com") })
+}
+
+/// Personal access tokens: prefix, ages, how often their use is written.
+fn tokens(env: &Env<'_>) -> Result<TokenConfig, ConfigError> {
+    Ok(TokenConfig {
+        prefix: env.string("GATEHOUSE_TOKEN_PREFIX", "gth_"),
+        max_age: env.optional_number("GATEHOUSE_TOKEN_MAX_AGE_MINUTES", 1, 52_560_000)?.map(Duration::minutes),
+        last_used_interval: Duration::seconds(env.number(
+            "GATEHOUSE_TOKEN_LAST_USED_INTERVAL_SECONDS",
+            60,
+            0,
+            86_400,
+        )?),
+        sliding: env.optional_number("GATEHOUSE_TOKEN_SLIDING_MINUTES", 1, 52_560_000)?.map(Duration::minutes),
+        strong_after: Duration::days(env.number("GATEHOUSE_TOKEN_STRONG_AFTER_DAYS", 30, 1, 3650)?),
+    })
+}
+
+/// `GATEHOUSE_ROUTE_ABILITIES`, checked against gatehouse's routes and, when listed, the API's others.
+fn route_abilities(env: &Env<'_>) -> Result<crate::routes::RouteAbilities, ConfigError> {
+    // Route requirements, checked against gatehouse's routes and, when listed, the API's others.
+    let spec = env.string("GATEHOUSE_ROUTE_ABILITIES", "");
+    let customer_routes = env.raw("GATEHOUSE_CUSTOMER_ROUTES");
+    crate::routes::RouteAbilities::parse_for(&spec, customer_routes.as_deref()).map_err(|e| match e {
+        crate::routes::RouteTableError::Abilities(problem) => {
+            ConfigError::Invalid { var: "GATEHOUSE_ROUTE_ABILITIES", value: spec.clone(), problem }
+        }
+        crate::routes::RouteTableError::CustomerRoutes(problem) => ConfigError::Invalid {
+            var: "GATEHOUSE_CUSTOMER_ROUTES",
+            value: customer_routes.clone().unwrap_or_default(),
+            problem,
+        },
+    })
+}
+
+/// The WebAuthn relying party: its id and the exact origins passkeys answer.
+fn passkeys(env: &Env<'_>, port: u16) -> Result<PasskeyConfig, ConfigError> {
+    let rp_id = env.string("GATEHOUSE_PASSKEY_RP_ID", "localhost").to_ascii_lowercase();
+    let default_origin =
+        if rp_id == "localhost" { format!("http://localhost:{port}") } else { format!("https://{rp_id}") };
+    let passkeys = PasskeyConfig {
+        origins: origins_of("GATEHOUSE_PASSKEY_ORIGINS", &env.string("GATEHOUSE_PASSKEY_ORIGINS", &default_origin))?,
+        rp_id,
+    };
+    passkeys.relying_party().map_err(|problem| ConfigError::Invalid {
+        var: "GATEHOUSE_PASSKEY_RP_ID",
+        value: passkeys.rp_id.clone(),
+        problem: format!("a domain name, without scheme or port ({problem})"),
+    })?;
+    Ok(passkeys)
+}
+
+/// Every rate limit.
+fn limits(env: &Env<'_>) -> Result<LimitsConfig, ConfigError> {
+    Ok(LimitsConfig {
+        login_per_email_client: Limit::per_minute(env.number("GATEHOUSE_LOGIN_PER_EMAIL_PER_MINUTE", 5, 1, 1000)?),
+        login_per_client: Limit::per_minute(env.number("GATEHOUSE_LOGIN_PER_CLIENT_PER_MINUTE", 50, 1, 100_000)?),
+        login_per_account: Limit::per_hour(env.number("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", 100, 1, 100_000)?),
+        login_per_device: Limit::per_minute(env.number("GATEHOUSE_LOGIN_PER_DEVICE_PER_MINUTE", 10, 1, 1000)?),
+        login_known_per_account: {
+            let unknown = env.number("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", 100, 1, 100_000)?;
+            let var = "GATEHOUSE_LOGIN_KNOWN_DEVICES_PER_ACCOUNT_PER_HOUR";
+            let known = env.number(var, 4 * unknown, 1, 400_000)?;
+            if known < unknown {
+                let problem = format!("below GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR ({unknown})");
+                return Err(ConfigError::Invalid { var, value: known.to_string(), problem });
+            }
+            Limit::per_hour(known)
+        },
+        register_per_client: Limit::per_hour(env.number("GATEHOUSE_REGISTER_PER_CLIENT_PER_HOUR", 10, 1, 100_000)?),
+        reset_per_client: Limit::per_minute(env.number("GATEHOUSE_RESET_PER_CLIENT_PER_MINUTE", 10, 1, 10_000)?),
+        password_check_per_user: Limit::per_minute(env.number("GATEHOUSE_PASSWORD_CHECKS_PER_MINUTE", 5, 1, 1000)?),
+        exchange_per_client: Limit::per_minute(env.number(
+            "GATEHOUSE_EXCHANGE_PER_CLIENT_PER_MINUTE",
+            30,
+            1,
+            100_000,
+        )?),
+        tokens_per_user: [
+            Limit::per_hour(env.number("GATEHOUSE_TOKENS_PER_USER_PER_HOUR", 20, 1, 100_000)?),
+            Limit::per_day(env.number("GATEHOUSE_TOKENS_PER_USER_PER_DAY", 100, 1, 1_000_000)?),
+        ],
+        handoffs_per_user: [
+            Limit::per_hour(env.number("GATEHOUSE_HANDOFFS_PER_USER_PER_HOUR", 120, 1, 100_000)?),
+            Limit::per_day(env.number("GATEHOUSE_HANDOFFS_PER_USER_PER_DAY", 1000, 1, 1_000_000)?),
+        ],
+    })
+}
+
+/// The app key: every copy of every function shares one on Lambda; a random one locally.
+fn app_key(env: &Env<'_>) -> Result<crate::keys::AppKey, ConfigError> {
+    Ok(match env.raw("GATEHOUSE_APP_KEY").filter(|k| !k.trim().is_empty()) {
+        Some(raw) => crate::keys::AppKey::parse(&raw).map_err(|problem| ConfigError::Invalid {
+            var: "GATEHOUSE_APP_KEY",
+            value: "[REDACTED]".into(),
+            problem,
+        })?,
+        None if env.raw("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty()) => {
+            return Err(ConfigError::Missing {
+                var: "GATEHOUSE_APP_KEY",
+                why: "every copy of every function must share one key on Lambda (base64:<32+ bytes>)",
+            });
+        }
+        None => crate::keys::AppKey::random(),
+    })
 }
 
 /// The session cookie's name with the strongest prefix browsers allow: `__Host-` without a
@@ -572,9 +581,13 @@ fn origins_of(var: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> 
         .collect()
 }
 
-struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
-impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+impl Env<'_> {
+    fn raw(&self, var: &str) -> Option<String> {
+        (self.0)(var)
+    }
+
     fn string(&self, var: &'static str, default: &str) -> String {
         (self.0)(var).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
     }
