@@ -14,7 +14,8 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use input::{Fields, MAX_BODY, bearer, client_meta, cookie, find_cookie, json_object, parse_bearer, request_id};
 pub use paging::PageQuery;
 pub use route::{
-    Call, Guard, Handler, Reply, Route, dispatch, find, match_path, no_route, path_matches, within_deadline,
+    Authed, Call, Guard, Handler, OnRefusal, Reply, Route, SessionCaller, dispatch, find, match_path, no_route,
+    path_matches, within_deadline,
 };
 
 #[doc(hidden)]

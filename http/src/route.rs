@@ -16,11 +16,15 @@ use tracing::Instrument;
 
 /// What a handler returns.
 pub type Reply = Result<Response<Body>, ApiError>;
-/// A handler: an async function of one [`Call`], as a plain function pointer so route tables
-/// are `static`.
-pub type Handler = for<'a> fn(Call<'a>) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+/// What the router runs for a route once its guard let the request through: an async function of
+/// the [`Call`] and the caller the guard established, as a plain function pointer so route tables
+/// are `static`. [`route!`] builds it from a handler typed by the guard.
+pub type Handler = for<'a> fn(Call<'a>, Authed) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+/// What a route makes of its guard's refusal (see [`Route::refused`]).
+pub type OnRefusal = for<'a> fn(Call<'a>, ApiError) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
 
-/// Who may call a route.
+/// Who may call a route. The router ([`dispatch`]) authenticates the request as its route's guard
+/// says before any handler runs, and hands the handler what it found ([`Authed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guard {
     /// No credential (register, login, forgot/reset password, token issue, handoff exchange).
@@ -31,6 +35,34 @@ pub enum Guard {
     Session,
 }
 
+/// The caller as the route's guard established it, before the handler runs: nobody for a public
+/// route, the [`Principal`] for [`Guard::Credential`], the cookie's own session for
+/// [`Guard::Session`]. [`route!`] unwraps it into the handler's typed second argument.
+#[derive(Debug)]
+pub enum Authed {
+    Nobody,
+    Principal(Principal),
+    Session(SessionCaller),
+}
+
+/// The session the cookie names, for a [`Guard::Session`] route ("this session": logout,
+/// password confirmation, the password-gated account changes).
+#[derive(Debug, Clone)]
+pub struct SessionCaller {
+    pub user_id: UserId,
+    pub session: SessionRecord,
+}
+
+impl Authed {
+    /// What a handler answers when it was given another kind of caller than its guard produces:
+    /// only a route built by hand (not with [`route!`]) could do that. A bug, never a way in.
+    #[doc(hidden)]
+    pub fn mismatch(call: &Call<'_>) -> ApiError {
+        tracing::error!(route = %call.route.key(), "a handler was given a caller its guard does not produce");
+        ApiError::internal()
+    }
+}
+
 /// One route of a function.
 #[derive(Clone, Copy)]
 pub struct Route {
@@ -38,10 +70,16 @@ pub struct Route {
     pub method: &'static str,
     /// A path pattern such as `/tokens/{id}`.
     pub path: &'static str,
+    /// Enforced by [`dispatch`] before the handler runs.
     pub guard: Guard,
     /// The documented shape of the JSON body (a type in [`crate::requests`]), if it takes one.
     pub body: Option<&'static str>,
     pub handler: Handler,
+    /// Run instead of answering the guard's refusal (401, 403) as it is: for a route whose own
+    /// success makes its retry's credential fail (logout, deleting the account, changing the
+    /// password), so a retry after a lost answer can be answered as the first attempt was. It
+    /// returns the refusal unless it recognises that retry. `None`: the refusal is the answer.
+    pub refused: Option<OnRefusal>,
 }
 
 impl Route {
@@ -64,35 +102,84 @@ impl Route {
     }
 }
 
-/// A route table entry: `route!(POST "/tokens", Credential(&[CREATE_TOKENS]), create)`.
+/// A route table entry, its handler typed by its guard:
+///
+/// - `route!(POST "/login", Guard::Public, login)` with `async fn login(call: Call<'_>) -> Reply`;
+/// - `route!(POST "/tokens", Guard::Credential(&[CREATE_TOKENS]), create)` with
+///   `async fn create(call: Call<'_>, caller: Principal) -> Reply`;
+/// - `route!(POST "/logout", Guard::Session, logout)` with
+///   `async fn logout(call: Call<'_>, me: SessionCaller) -> Reply`.
+///
+/// Then `, body = RequestType` (a type in [`crate::requests`], for the document), and on a guarded
+/// route `, refused = f` with `async fn f(call: Call<'_>, refusal: ApiError) -> Reply`
+/// ([`Route::refused`]). The guard is written out (`Guard::Session`, not an expression that
+/// computes one), so the handler's argument and the guard the router enforces cannot disagree.
 #[macro_export]
 macro_rules! route {
-    ($method:ident $path:literal, $guard:expr, $handler:path) => {
+    (@route $method:ident $path:literal, $guard:expr, $handler:expr, $refused:expr, $body:expr) => {
         $crate::Route {
             method: stringify!($method),
             path: $path,
             guard: $guard,
-            body: None,
-            handler: |call| Box::pin($handler(call)),
+            body: $body,
+            handler: $handler,
+            refused: $refused,
         }
     };
-    ($method:ident $path:literal, $guard:expr, $handler:path, body = $body:ident) => {
-        $crate::Route {
-            method: stringify!($method),
-            path: $path,
-            guard: $guard,
-            // Names a type that exists (checked here) for the document generator.
-            body: Some({
-                let _ = ::core::marker::PhantomData::<$crate::requests::$body>;
-                stringify!($body)
+    (@body) => {
+        None
+    };
+    (@body $body:ident) => {
+        // Names a type that exists (checked here) for the document generator.
+        Some({
+            let _ = ::core::marker::PhantomData::<$crate::requests::$body>;
+            stringify!($body)
+        })
+    };
+    (@refused) => {
+        None
+    };
+    (@refused $refused:path) => {
+        Some({
+            let f: $crate::OnRefusal = |call, refusal| Box::pin($refused(call, refusal));
+            f
+        })
+    };
+    ($method:ident $path:literal, $guard:ident::Public, $handler:path $(, body = $body:ident)?) => {
+        $crate::route!(@route $method $path, $guard::Public,
+            |call, _| Box::pin($handler(call)),
+            None,
+            $crate::route!(@body $($body)?))
+    };
+    ($method:ident $path:literal, $guard:ident::Credential($abilities:expr), $handler:path
+        $(, body = $body:ident)? $(, refused = $refused:path)?) => {
+        $crate::route!(@route $method $path, $guard::Credential($abilities),
+            |call, caller| Box::pin(async move {
+                match caller {
+                    $crate::Authed::Principal(p) => $handler(call, p).await,
+                    _ => Err($crate::Authed::mismatch(&call)),
+                }
             }),
-            handler: |call| Box::pin($handler(call)),
-        }
+            $crate::route!(@refused $($refused)?),
+            $crate::route!(@body $($body)?))
+    };
+    ($method:ident $path:literal, $guard:ident::Session, $handler:path
+        $(, body = $body:ident)? $(, refused = $refused:path)?) => {
+        $crate::route!(@route $method $path, $guard::Session,
+            |call, caller| Box::pin(async move {
+                match caller {
+                    $crate::Authed::Session(s) => $handler(call, s).await,
+                    _ => Err($crate::Authed::mismatch(&call)),
+                }
+            }),
+            $crate::route!(@refused $($refused)?),
+            $crate::route!(@body $($body)?))
     };
 }
 
 /// One request on its way through a handler: the app, the request, the route it matched and the
-/// path parameters.
+/// path parameters. Who is calling is not asked of it: the router established that from the
+/// route's guard and gave it to the handler beside the call.
 pub struct Call<'a> {
     pub app: &'a App,
     pub req: &'a Request,
@@ -100,35 +187,42 @@ pub struct Call<'a> {
     params: Vec<&'a str>,
 }
 
+/// What the route's guard says of the request: 401 without a valid credential, 403 without a
+/// listed ability (or one GATEHOUSE_ROUTE_ABILITIES names, or a verified address it asks for).
+async fn authenticate(call: &Call<'_>) -> Result<Authed, ApiError> {
+    let route = call.route;
+    match route.guard {
+        Guard::Public => Ok(Authed::Nobody),
+        Guard::Credential(abilities) => {
+            call.app.require(call.req, &route.key(), abilities).await.map(Authed::Principal)
+        }
+        Guard::Session => own_session(call).await.map(Authed::Session),
+    }
+}
+
+/// The session the cookie names, for routes that act on "this session" (logout, password
+/// confirmation): a bearer token is not enough (401), and the Origin check applies (403).
+async fn own_session(call: &Call<'_>) -> Result<SessionCaller, ApiError> {
+    let app = call.app;
+    let cookie = crate::cookie(call.req, &app.config.session.cookie_name).ok_or_else(ApiError::unauthenticated)?;
+    crate::check_origin(call.req, &app.config.session)?;
+    let rec = app.access.session(&cookie).await?.ok_or_else(ApiError::unauthenticated)?;
+    let user = rec.user_id.clone().ok_or_else(ApiError::unauthenticated)?;
+    // A session holds every ability but one derived from a token, which holds the token's.
+    let route = call.route.key();
+    if let Some(held) = &rec.abilities
+        && let Some(lacking) =
+            app.config.route_abilities.for_route(&route).iter().find(|r| *r != VERIFIED && !held.can(r))
+    {
+        return Err(ApiError::forbidden(format!("This session lacks the \"{lacking}\" ability.")));
+    }
+    if app.config.route_abilities.wants_verified(&route) && !app.access.verified(&user, rec.email_verified).await? {
+        return Err(ApiError::email_unverified());
+    }
+    Ok(SessionCaller { user_id: user, session: rec })
+}
+
 impl<'a> Call<'a> {
-    /// The caller, authenticated as the route's guard says: 401 without a valid credential, 403
-    /// without a listed ability.
-    pub async fn caller(&self) -> Result<Principal, ApiError> {
-        self.app.require(self.req, &self.route.key(), self.route.abilities()).await
-    }
-
-    /// The session the cookie names, for routes that act on "this session" (logout, password
-    /// confirmation): a bearer token is not enough (401), and the Origin check applies (403).
-    pub async fn session(&self) -> Result<(UserId, SessionRecord), ApiError> {
-        let app = self.app;
-        let cookie = crate::cookie(self.req, &app.config.session.cookie_name).ok_or_else(ApiError::unauthenticated)?;
-        crate::check_origin(self.req, &app.config.session)?;
-        let rec = app.access.session(&cookie).await?.ok_or_else(ApiError::unauthenticated)?;
-        let user = rec.user_id.clone().ok_or_else(ApiError::unauthenticated)?;
-        // A session holds every ability but one derived from a token, which holds the token's.
-        let route = self.route.key();
-        if let Some(held) = &rec.abilities
-            && let Some(lacking) =
-                app.config.route_abilities.for_route(&route).iter().find(|r| *r != VERIFIED && !held.can(r))
-        {
-            return Err(ApiError::forbidden(format!("This session lacks the \"{lacking}\" ability.")));
-        }
-        if app.config.route_abilities.wants_verified(&route) && !app.access.verified(&user, rec.email_verified).await? {
-            return Err(ApiError::email_unverified());
-        }
-        Ok((user, rec))
-    }
-
     /// The session cookie's value as an id, whatever became of its session (after the Origin
     /// rule of cookie state changes): for a retry that finishes what this session began
     /// ([`gatehouse::services::auth::Auth::resume_own_change`]). `None` without one.
@@ -221,15 +315,24 @@ pub fn no_route(routes: &[Route], path: &str) -> ApiError {
     if allowed.is_empty() { ApiError::not_found() } else { ApiError::method_not_allowed(allowed.join(", ")) }
 }
 
-/// Serves one request with the route table: finds the route (404/405 otherwise), runs its
-/// handler in a span carrying the request id, and turns every error into the API's error JSON.
-/// Never panics on input.
+/// Serves one request with the route table: finds the route (404/405 otherwise), authenticates
+/// the request as the route's guard says (once: the handler is given the caller, and asks no
+/// store again), runs its handler in a span carrying the request id, and turns every error into
+/// the API's error JSON. A refusal by the guard is the answer, unless the route has its own
+/// [`Route::refused`]. Never panics on input.
 pub async fn dispatch(app: &App, routes: &[Route], req: Request) -> Response<Body> {
     let span = tracing::info_span!("request", request_id = %request_id(&req), method = %req.method(), path = %req.uri().path());
     async {
         let path = req.uri().path();
         match find(routes, req.method().as_str(), path) {
-            Some((route, params)) => (route.handler)(Call { app, req: &req, route, params }).await,
+            Some((route, params)) => {
+                let call = Call { app, req: &req, route, params };
+                match (authenticate(&call).await, route.refused) {
+                    (Ok(caller), _) => (route.handler)(call, caller).await,
+                    (Err(refusal), Some(refused)) => refused(call, refusal).await,
+                    (Err(refusal), None) => Err(refusal),
+                }
+            }
             None => Err(no_route(routes, path)),
         }
         .unwrap_or_else(ApiError::into_response)
@@ -264,12 +367,43 @@ mod tests {
         Err(ApiError::internal())
     }
 
+    async fn nothing_for(_: Call<'_>, _: Principal) -> Reply {
+        Err(ApiError::internal())
+    }
+
+    async fn nothing_here(_: Call<'_>, _: SessionCaller) -> Reply {
+        Err(ApiError::internal())
+    }
+
+    async fn refusal(_: Call<'_>, refusal: ApiError) -> Reply {
+        Err(refusal)
+    }
+
     const ROUTES: &[Route] = &[
-        route!(POST "/tokens", Guard::Credential(&["tokens:create"]), nothing),
-        route!(GET "/tokens", Guard::Credential(&[]), nothing),
+        route!(POST "/tokens", Guard::Credential(&["tokens:create"]), nothing_for, body = CreateTokenRequest),
+        route!(GET "/tokens", Guard::Credential(&[]), nothing_for),
         route!(POST "/tokens/issue", Guard::Public, nothing),
-        route!(DELETE "/tokens/{id}", Guard::Credential(&[]), nothing),
+        route!(DELETE "/tokens/{id}", Guard::Credential(&[]), nothing_for, refused = refusal),
+        route!(POST "/logout", Guard::Session, nothing_here, refused = refusal),
     ];
+
+    #[test]
+    fn the_table_says_what_each_route_guards_and_documents() {
+        let guards: Vec<Guard> = ROUTES.iter().map(|r| r.guard).collect();
+        assert_eq!(
+            guards,
+            [
+                Guard::Credential(&["tokens:create"]),
+                Guard::Credential(&[]),
+                Guard::Public,
+                Guard::Credential(&[]),
+                Guard::Session
+            ]
+        );
+        assert_eq!(ROUTES[0].body, Some("CreateTokenRequest"));
+        let refusing: Vec<bool> = ROUTES.iter().map(|r| r.refused.is_some()).collect();
+        assert_eq!(refusing, [false, false, false, true, true]);
+    }
 
     #[test]
     fn a_wrong_method_gets_405_with_exactly_the_allowed_methods() {

@@ -2,13 +2,14 @@
 //! session list, logging out other devices and password confirmation. Each handler reads the
 //! request, calls `Auth` and renders the answer.
 
+use gatehouse::services::access::Principal;
 use gatehouse::services::sign_in::Login;
 use gatehouse::tables::credential_ref::CredentialRef;
 use gatehouse::tables::personal_access_tokens::UPDATE_PROFILE;
 use gatehouse::tables::users::{DisplayName, User, UserId};
 use gatehouse::values::password::{PasswordAttempt, PasswordContext};
 use gatehouse_http::views::UserBody;
-use gatehouse_http::{ApiError, App, Call, Guard, Reply, Route, json, no_content, route};
+use gatehouse_http::{ApiError, App, Call, Guard, Reply, Route, SessionCaller, json, no_content, route};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 
@@ -26,18 +27,19 @@ pub async fn handle(app: &App, req: lambda_http::Request) -> Response<Body> {
 pub static ROUTES: &[Route] = &[
     route!(POST "/register", Guard::Public, register, body = RegisterRequest),
     route!(POST "/login", Guard::Public, login, body = LoginRequest),
-    route!(POST "/logout", Guard::Session, logout),
+    route!(POST "/logout", Guard::Session, logout, refused = logout_retried),
     route!(GET "/user", Guard::Credential(&[]), current_user),
-    route!(DELETE "/user", Guard::Session, account::delete_user),
+    route!(DELETE "/user", Guard::Session, account::delete_user, refused = account::delete_user_retried),
     route!(GET "/sessions", Guard::Credential(&[]), sessions::list),
-    route!(DELETE "/sessions/{id}", Guard::Session, sessions::end),
+    route!(DELETE "/sessions/{id}", Guard::Session, sessions::end, refused = sessions::end_retried),
     route!(POST "/logout-other-devices", Guard::Session, sessions::logout_other_devices, body = PasswordRequest),
     route!(POST "/user/confirm-password", Guard::Session, sessions::confirm_password, body = PasswordRequest),
     route!(GET "/user/confirmed-password-status", Guard::Session, sessions::confirmed_password_status),
     route!(GET "/email/verify/{id}/{hash}", Guard::Credential(&[]), account::verify_email),
     route!(POST "/email/verification-notification", Guard::Credential(&[]), account::send_verification),
     route!(PUT "/user/profile-information", Guard::Credential(&[UPDATE_PROFILE]), account::update_profile, body = ProfileRequest),
-    route!(PUT "/user/password", Guard::Session, account::update_password, body = UpdatePasswordRequest),
+    route!(PUT "/user/password", Guard::Session, account::update_password, body = UpdatePasswordRequest,
+        refused = account::update_password_retried),
     route!(POST "/user/email", Guard::Session, account::request_email_change, body = EmailChangeRequest),
     route!(GET "/user/email/confirm/{id}", Guard::Session, account::confirm_email_change),
     route!(POST "/user/two-factor-authentication", Guard::Session, two_factor::enable),
@@ -103,15 +105,16 @@ async fn login(call: Call<'_>) -> Reply {
     Ok(gatehouse_http::remember_device(app, resp, opened.device_cookie.as_deref()))
 }
 
-/// Ends this session and what derives from it; the cookie is cleared. A retry whose first
-/// attempt took the session is answered as that attempt was ([`sessions::ended_by_retry`]).
-async fn logout(call: Call<'_>) -> Reply {
-    let (user_id, session) = match call.session().await {
-        Ok(found) => found,
-        Err(refusal) => return sessions::ended_by_retry(&call, refusal, None).await,
-    };
+/// Ends this session and what derives from it; the cookie is cleared.
+async fn logout(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     call.app.auth.logout(&CredentialRef::session(&session.key), &user_id).await?;
     Ok(with_cookie(no_content(), gatehouse_http::clear_session_cookie(&call.app.config.session)))
+}
+
+/// A retry of logout whose first attempt took the session is answered as that attempt was
+/// ([`sessions::ended_by_retry`]).
+async fn logout_retried(call: Call<'_>, refusal: ApiError) -> Reply {
+    sessions::ended_by_retry(&call, refusal, None).await
 }
 
 pub(crate) async fn load_user(app: &App, id: &UserId) -> Result<User, ApiError> {
@@ -119,8 +122,7 @@ pub(crate) async fn load_user(app: &App, id: &UserId) -> Result<User, ApiError> 
     app.stores.users.find(id).await?.ok_or_else(ApiError::unauthenticated)
 }
 
-async fn current_user(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
+async fn current_user(call: Call<'_>, caller: Principal) -> Reply {
     let user = load_user(call.app, caller.user_id()).await?;
     Ok(json(StatusCode::OK, &UserBody::from(&user)))
 }

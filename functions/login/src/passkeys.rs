@@ -2,10 +2,11 @@
 //! alone (usernameless). The ceremonies are `gatehouse::services::passkeys`'.
 
 use crate::{load_user, with_cookie};
+use gatehouse::services::access::Principal;
 use gatehouse::services::passkeys;
 use gatehouse::values::relying_party::RelyingParty;
 use gatehouse_http::views::{PasskeyOptionsView, PasskeyView, PasskeysView, UserBody};
-use gatehouse_http::{ApiError, Call, Reply, json, no_content};
+use gatehouse_http::{ApiError, Call, Reply, SessionCaller, json, no_content};
 use lambda_http::http::StatusCode;
 
 /// The largest WebAuthn response read (an attestation with a certificate chain fits).
@@ -17,8 +18,7 @@ fn rp(call: &Call<'_>) -> Result<RelyingParty, ApiError> {
 
 /// `POST /user/passkeys/options`: the options for `navigator.credentials.create()`, for a
 /// session with a recent password confirmation.
-pub async fn registration_options(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+pub async fn registration_options(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     let app = call.app;
     let user = load_user(app, &user_id).await?;
     let options = passkeys::begin_registration(&app.auth, &rp(&call)?, &user, &session).await?;
@@ -26,8 +26,7 @@ pub async fn registration_options(call: Call<'_>) -> Reply {
 }
 
 /// `POST /user/passkeys`: `{name, credential}`, the browser's answer to those options.
-pub async fn register(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+pub async fn register(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     let (name, credential) = call.fields(|f| {
         let name = f.text("name", passkeys::MAX_NAME);
         let credential = f.object("credential", MAX_CREDENTIAL);
@@ -43,15 +42,13 @@ pub async fn register(call: Call<'_>) -> Reply {
 }
 
 /// `GET /user/passkeys`.
-pub async fn list(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
+pub async fn list(call: Call<'_>, caller: Principal) -> Reply {
     let user = load_user(call.app, caller.user_id()).await?;
     Ok(json(StatusCode::OK, &PasskeysView { passkeys: user.passkeys.iter().map(PasskeyView::from).collect() }))
 }
 
 /// `DELETE /user/passkeys/{id}`, with a recent password confirmation.
-pub async fn remove(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+pub async fn remove(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     let id = call.param(0).to_owned();
     let app = call.app;
     let user = load_user(app, &user_id).await?;

@@ -6,11 +6,10 @@ use gatehouse::services::access::Principal;
 use gatehouse::services::auth::AuthError;
 use gatehouse::values::password::PasswordAttempt;
 use gatehouse_http::views::{ConfirmedView, SessionView, SessionsBody};
-use gatehouse_http::{ApiError, Call, Reply, json, no_content};
+use gatehouse_http::{ApiError, Call, Reply, SessionCaller, json, no_content};
 use lambda_http::http::StatusCode;
 
-pub(crate) async fn list(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
+pub(crate) async fn list(call: Call<'_>, caller: Principal) -> Reply {
     let current = match &caller {
         Principal::Session { key, .. } => Some(key),
         Principal::Token { .. } => None,
@@ -45,8 +44,7 @@ pub(crate) fn incorrect_password(e: AuthError, field: &str) -> ApiError {
 }
 
 /// Ends every other session and credential; this session continues under a new id (new cookie).
-pub(crate) async fn logout_other_devices(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+pub(crate) async fn logout_other_devices(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     let password = password_field(&call)?;
     let user = load_user(call.app, &user_id).await?;
     let auth = &call.app.auth;
@@ -60,8 +58,7 @@ pub(crate) async fn logout_other_devices(call: Call<'_>) -> Reply {
 
 /// Laravel's `password.confirm`: proves the password again in this session, for the actions that
 /// need a recent confirmation (minting an all-abilities or never-expiring token).
-pub(crate) async fn confirm_password(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+pub(crate) async fn confirm_password(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     let password = password_field(&call)?;
     let user = load_user(call.app, &user_id).await?;
     let auth = &call.app.auth;
@@ -76,8 +73,7 @@ pub(crate) async fn confirm_password(call: Call<'_>) -> Reply {
 }
 
 /// Whether the password was confirmed recently enough in this session (Fortify's route).
-pub(crate) async fn confirmed_password_status(call: Call<'_>) -> Reply {
-    let (_, session) = call.session().await?;
+pub(crate) async fn confirmed_password_status(call: Call<'_>, SessionCaller { session, .. }: SessionCaller) -> Reply {
     let confirmed = call.app.access.password_recently_confirmed(session.password_confirmed_at);
     Ok(json(StatusCode::OK, &ConfirmedView { confirmed }))
 }
@@ -85,12 +81,8 @@ pub(crate) async fn confirmed_password_status(call: Call<'_>) -> Reply {
 /// `DELETE /sessions/{id}`: ends one of the user's sessions (an `id` from `GET /sessions`) and
 /// everything derived from it; ending the current one logs out (the cookie is cleared). Another
 /// session is found through the register ([`gatehouse::services::auth::Auth::end_session`]), so a retry
-/// after a 503 finds it again; ending the current one, see [`ended_by_retry`].
-pub(crate) async fn end(call: Call<'_>) -> Reply {
-    let (user_id, current) = match call.session().await {
-        Ok(found) => found,
-        Err(refusal) => return ended_by_retry(&call, refusal, Some(call.param(0))).await,
-    };
+/// after a 503 finds it again; ending the current one, see [`end_retried`].
+pub(crate) async fn end(call: Call<'_>, SessionCaller { user_id, session: current }: SessionCaller) -> Reply {
     // A session another app's handoff opened ends itself (`POST /logout`), never the user's others.
     gatehouse::services::auth::refuse_derived(&current)?;
     let app = call.app;
@@ -101,6 +93,11 @@ pub(crate) async fn end(call: Call<'_>) -> Reply {
         }
         Some(_) => Ok(no_content()),
     }
+}
+
+/// `DELETE /sessions/{id}` of this session asked again: [`ended_by_retry`].
+pub(crate) async fn end_retried(call: Call<'_>, refusal: ApiError) -> Reply {
+    ended_by_retry(&call, refusal, Some(call.param(0))).await
 }
 
 /// The retry of ending this session (`POST /logout`, or `DELETE /sessions/{id}` with its own

@@ -5,7 +5,7 @@ use crate::{load_user, with_cookie};
 use gatehouse::services::sign_in::{Answer, Pending};
 use gatehouse::services::{sign_in, two_factor};
 use gatehouse_http::views::{EnrolmentView, RecoveryCodesView, TwoFactorChallengeView, UserBody};
-use gatehouse_http::{Call, Reply, json, no_content};
+use gatehouse_http::{Call, Reply, SessionCaller, json, no_content};
 use lambda_http::http::StatusCode;
 
 /// 202 to a sign-in whose password was right for a user with a second factor: the challenge to
@@ -15,8 +15,7 @@ pub fn challenged(app: &gatehouse_http::App, c: &sign_in::ChallengeToken) -> lam
 }
 
 /// `POST /user/two-factor-authentication`: a pending secret, its `otpauth://` URI and QR code.
-pub async fn enable(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+pub async fn enable(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     let app = call.app;
     let user = load_user(app, &user_id).await?;
     let e = two_factor::enable(&app.auth, &user, &session).await?;
@@ -26,8 +25,7 @@ pub async fn enable(call: Call<'_>) -> Reply {
 /// `POST /user/confirmed-two-factor-authentication`: turns it on with a valid code; the recovery
 /// codes, once. Every other session and token of the user ends (they were issued on a password
 /// alone), and this session continues under a new cookie.
-pub async fn confirm(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+pub async fn confirm(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     let code = call.fields(|f| f.text("code", 16))?;
     let app = call.app;
     let user = load_user(app, &user_id).await?;
@@ -42,8 +40,7 @@ pub async fn confirm(call: Call<'_>) -> Reply {
 }
 
 /// `DELETE /user/two-factor-authentication`.
-pub async fn disable(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+pub async fn disable(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     let app = call.app;
     let user = load_user(app, &user_id).await?;
     two_factor::disable(&app.auth, &app.dispatcher(), &user, &session).await?;
@@ -51,8 +48,7 @@ pub async fn disable(call: Call<'_>) -> Reply {
 }
 
 /// `POST /user/two-factor-recovery-codes`: ten new codes, once.
-pub async fn regenerate(call: Call<'_>) -> Reply {
-    let (user_id, session) = call.session().await?;
+pub async fn regenerate(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     let app = call.app;
     let user = load_user(app, &user_id).await?;
     let codes = two_factor::regenerate_recovery_codes(&app.auth, &app.dispatcher(), &user, &session).await?;

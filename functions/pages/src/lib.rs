@@ -49,8 +49,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     gatehouse_http::dispatch(app, ROUTES, req).await
 }
 
-/// What this function serves. Every route is public at the gateway: the API calls a page makes
-/// check the session cookie themselves.
+/// What this function serves. Every route is public at the gateway and in the router: the API
+/// routes a page calls in process ([`api`]) go through the same dispatch, whose guards judge the
+/// browser's session cookie.
 pub static ROUTES: &[Route] = &[
     route!(GET "/account", Guard::Public, account::show),
     route!(GET "/account/assets/{file}", Guard::Public, stylesheet),

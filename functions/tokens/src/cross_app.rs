@@ -1,14 +1,14 @@
 //! Cross-app sessions over HTTP: handoffs, their exchange, the audit trail and revocation, over
 //! the `CrossApp` service.
 
+use gatehouse::services::access::Principal;
 use gatehouse::services::cross_app::CrossApp;
 use gatehouse_http::views::{CrossAppPage, ExchangeView, HandoffView};
 use gatehouse_http::{ApiError, Call, Reply, json, no_content};
 use lambda_http::http::{StatusCode, header};
 
 /// `POST /cross-app/handoff`: a single-use token for `target_app`, bound to the caller.
-pub async fn handoff(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
+pub async fn handoff(call: Call<'_>, caller: Principal) -> Reply {
     let cross_app = CrossApp::new(&call.app.auth);
     let target = call.fields(|f| {
         let name = f.text("target_app", 100)?;
@@ -47,8 +47,7 @@ pub async fn exchange(call: Call<'_>) -> Reply {
 }
 
 /// `DELETE /cross-app/sessions/{id}`: ends a session another app's handoff opened here.
-pub async fn revoke(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
+pub async fn revoke(call: Call<'_>, caller: Principal) -> Reply {
     match CrossApp::new(&call.app.auth).revoke(caller.user_id(), call.param(0)).await? {
         true => Ok(no_content()),
         false => Err(ApiError::not_found()),
@@ -56,8 +55,7 @@ pub async fn revoke(call: Call<'_>) -> Reply {
 }
 
 /// `GET /cross-app/sessions`: the caller's audit records, newest first, a page at a time.
-pub async fn audit(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
+pub async fn audit(call: Call<'_>, caller: Principal) -> Reply {
     let asked = gatehouse_http::PageQuery::of(&call, format!("cross-app|{}", caller.user_id()))?;
     let page = CrossApp::new(&call.app.auth).audit(caller.user_id(), asked.limit, asked.cursor.as_ref()).await?;
     let view = CrossAppPage {

@@ -1,6 +1,7 @@
 //! The `tokens` function: personal access tokens and cross-app handoffs over HTTP. Each handler
 //! reads the request, calls a domain service (`TokenIssuer`, `CrossApp`) and renders the answer.
 
+use gatehouse::services::access::Principal;
 use gatehouse::services::sign_in::Pending;
 use gatehouse::services::sign_in::SignIn;
 use gatehouse::services::token_issuer::{NewToken, TokenIssuer, TokenRequest};
@@ -49,8 +50,7 @@ fn created(t: NewToken) -> Reply {
 }
 
 /// `POST /tokens`: minted by the caller's credential, never stronger than it.
-async fn create(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
+async fn create(call: Call<'_>, caller: Principal) -> Reply {
     TokenIssuer::refuse_derived_session(&caller)?;
     let req = call.fields(|f| {
         let req = token_request(f, "name");
@@ -91,8 +91,7 @@ async fn issue(call: Call<'_>) -> Reply {
 
 /// `GET /tokens`: the caller's tokens, a page at a time; cursors are sealed to the owner, so a
 /// forged, tampered or another user's cursor is a 422.
-async fn list(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
+async fn list(call: Call<'_>, caller: Principal) -> Reply {
     let owner = Tokenable::user(caller.user_id());
     let asked = PageQuery::of(&call, format!("tokens|{}", owner.key()))?;
     let page = call.app.stores.tokens.list_for(&owner, asked.limit, asked.cursor.as_ref()).await?;
@@ -102,8 +101,7 @@ async fn list(call: Call<'_>) -> Reply {
 }
 
 /// `DELETE /tokens/{id}`: the token and everything derived from it.
-async fn revoke(call: Call<'_>) -> Reply {
-    let caller = call.caller().await?;
+async fn revoke(call: Call<'_>, caller: Principal) -> Reply {
     match TokenIssuer::new(&call.app.access).revoke(caller.user_id(), call.param(0)).await? {
         true => Ok(no_content()),
         false => Err(ApiError::not_found()),

@@ -14,6 +14,7 @@ mod dynamodb;
 mod e2e;
 mod faults;
 mod fixtures;
+mod guards;
 mod hostile;
 mod jobs;
 mod layers;
