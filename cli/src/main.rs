@@ -1,5 +1,6 @@
 //! `gatehouse`: the operator's command, like Laravel's artisan.
 
+mod migrating;
 mod openapi;
 mod queue_admin;
 mod serve;
@@ -8,10 +9,8 @@ mod users;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use gatehouse::queue::{Dispatcher, retry_failed};
-use gatehouse::values::pagination::Cursor;
 use gatehouse::{Config, Stores, SystemClock};
-use gatehouse_aws::migrate;
-use gatehouse_aws::{DynamoClient, SqsClient};
+use gatehouse_aws::SqsClient;
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -171,7 +170,7 @@ enum Operation {
 }
 
 #[derive(Subcommand)]
-enum MigrateAction {
+pub(crate) enum MigrateAction {
     /// Each migration, ran (and in which batch) or pending, and what exists, what is missing and
     /// what differs from the schema. Exits 1 unless every migration ran and all is in place.
     Status {
@@ -201,7 +200,7 @@ enum MigrateAction {
 
 /// The migrations this build knows; `GATEHOUSE_TEST_MIGRATIONS=1` adds the test-only one (for
 /// the tests of the machinery itself).
-fn migrations() -> Vec<gatehouse_aws::migrations::Migration> {
+pub(crate) fn migrations() -> Vec<gatehouse_aws::migrations::Migration> {
     gatehouse_aws::migrations::all(std::env::var("GATEHOUSE_TEST_MIGRATIONS").is_ok_and(|v| v == "1"))
 }
 
@@ -244,26 +243,6 @@ pub(crate) fn print_json(doc: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
-/// A page's `next_cursor` for `--json`.
-fn next_cursor(next: &Option<Cursor>) -> Option<&str> {
-    next.as_ref().map(Cursor::as_str)
-}
-
-/// A batch's fields for `--json` (`queue:batches`, and `queue:batch` with more).
-fn batch_json(b: &gatehouse::tables::job_batches::Batch) -> serde_json::Value {
-    let when = |t: Option<gatehouse::Timestamp>| t.map(gatehouse::values::clock::rfc3339);
-    serde_json::json!({
-        "id": b.id,
-        "name": b.name,
-        "total_jobs": b.total_jobs,
-        "pending_jobs": b.pending_jobs,
-        "failed_jobs": b.failed_jobs,
-        "created_at": gatehouse::values::clock::rfc3339(b.created_at),
-        "cancelled_at": when(b.cancelled_at),
-        "finished_at": when(b.finished_at),
-    })
-}
-
 /// The jobs queue's dead-letter queue.
 fn dead_letter_queue(sdk: &gatehouse_aws::SdkConfig, config: &Config) -> gatehouse_aws::sqs::SqsQueue {
     let name = config.names.queue(gatehouse::schema::JOBS_QUEUE.dead_letter_logical);
@@ -277,120 +256,8 @@ async fn operate(operation: Operation) -> Result<()> {
     let stores = gatehouse_aws::stores(&sdk, &config.names, Arc::new(SystemClock));
     let dispatcher = Dispatcher::for_config(stores.clone(), &config);
     match operation {
-        Operation::Migrate { action } => {
-            let (db, sqs) = (DynamoClient::new(&sdk), SqsClient::new(&sdk));
-            let migrator = gatehouse_aws::migrations::Migrator::new(&db, &sqs, &config.names, migrations());
-            match action {
-                None | Some(MigrateAction::Up { .. }) => {
-                    let pretend = matches!(action, Some(MigrateAction::Up { pretend: true }));
-                    let lines = migrator.up(pretend).await.context("migrate")?;
-                    lines.iter().for_each(|l| println!("{l}"));
-                    if pretend {
-                    } else if lines.iter().any(|l| l.starts_with("ran ")) {
-                        println!("migrate: done");
-                    } else {
-                        let drift = migrator.drift().await.context("migrate")?;
-                        if !drift.is_empty() {
-                            drift.iter().for_each(|d| println!("{d}"));
-                            println!("migrate: every migration ran, but what they made is not in place (above)");
-                            std::process::exit(1);
-                        }
-                        println!("migrate: nothing to do, everything is in place");
-                    }
-                }
-                Some(MigrateAction::Rollback { step, force, pretend }) => {
-                    let lines = migrator.rollback(step, force, pretend).await.context("migrate rollback")?;
-                    lines.iter().for_each(|l| println!("{l}"));
-                }
-                Some(MigrateAction::Status { json }) => {
-                    let ran = migrator.ran().await.context("migrate status")?;
-                    let report = migrate::status(&db, &sqs, &config.names).await.context("migrate status")?;
-                    let pending = migrator.migrations.iter().any(|m| !ran.iter().any(|r| r.id == m.id));
-                    let in_place = !pending && migrate::all_ok(&report);
-                    if json {
-                        let migrations: Vec<serde_json::Value> = migrator
-                            .migrations
-                            .iter()
-                            .map(|m| {
-                                let r = ran.iter().find(|r| r.id == m.id);
-                                serde_json::json!({
-                                    "id": m.id,
-                                    "name": m.label(),
-                                    "state": if r.is_some() { "ran" } else { "pending" },
-                                    "batch": r.map(|r| r.batch),
-                                    "ran_at": r.map(|r| r.ran_at.clone()),
-                                })
-                            })
-                            .collect();
-                        let resources: Vec<serde_json::Value> = report
-                            .iter()
-                            .map(|r| {
-                                let ok = migrate::all_ok(std::slice::from_ref(r));
-                                serde_json::json!({ "kind": r.kind, "name": r.name, "ok": ok, "report": r.to_string() })
-                            })
-                            .collect();
-                        let doc = serde_json::json!({ "migrations": migrations, "resources": resources, "in_place": in_place });
-                        print_json(&doc)?;
-                        if !in_place {
-                            std::process::exit(1);
-                        }
-                        return Ok(());
-                    }
-                    for m in &migrator.migrations {
-                        match ran.iter().find(|r| r.id == m.id) {
-                            Some(r) => println!("ran     batch {:<3} {:<24} {}", r.batch, m.label(), r.ran_at),
-                            None => println!("PENDING           {}", m.label()),
-                        }
-                    }
-                    report.iter().for_each(|r| println!("{r}"));
-                    if !in_place {
-                        println!("migrate status: not in place; run `gatehouse migrate`");
-                        std::process::exit(1);
-                    }
-                    println!("migrate status: everything is in place");
-                }
-            }
-        }
-        Operation::QueueFailed { limit, cursor, json } => {
-            let page = stores.failed_jobs.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
-            if json {
-                let jobs: Vec<serde_json::Value> = page
-                    .items
-                    .iter()
-                    .map(|j| {
-                        let payload = gatehouse::tables::jobs::JobPayload::from_body(&j.payload).ok();
-                        serde_json::json!({
-                            "uuid": j.uuid,
-                            "job": payload.map(|p| p.display_name),
-                            "queue": j.queue,
-                            "failed_at": gatehouse::values::clock::rfc3339(j.failed_at),
-                            "exception": j.exception,
-                        })
-                    })
-                    .collect();
-                return print_json(&serde_json::json!({ "jobs": jobs, "next_cursor": next_cursor(&page.next) }));
-            }
-            if page.items.is_empty() {
-                println!("No failed jobs.");
-            }
-            println!("{:<38} {:<20} {:<28} exception", "uuid", "failed at", "job");
-            for j in &page.items {
-                let name = gatehouse::tables::jobs::JobPayload::from_body(&j.payload)
-                    .map(|p| p.display_name)
-                    .unwrap_or_else(|_| "(undecodable)".into());
-                let first_line = j.exception.lines().next().unwrap_or("");
-                println!(
-                    "{:<38} {:<20} {:<28} {}",
-                    j.uuid,
-                    gatehouse::values::clock::rfc3339(j.failed_at),
-                    truncate(&name, 28),
-                    truncate(first_line, 80)
-                );
-            }
-            if let Some(next) = page.next {
-                println!("\nmore: gatehouse queue:failed --limit {limit} --cursor {}", next.as_str());
-            }
-        }
+        Operation::Migrate { action } => migrating::run(&sdk, &config, action).await?,
+        Operation::QueueFailed { limit, cursor, json } => queue_admin::failed(&stores, limit, cursor, json).await?,
         Operation::QueueRetry { uuid } => {
             let uuids = if uuid == "all" { all_failed(&stores).await? } else { vec![uuid] };
             let bar = queue_admin::progress("failed jobs pushed back");
@@ -404,39 +271,8 @@ async fn operate(operation: Operation) -> Result<()> {
                 println!("No failed jobs.");
             }
         }
-        Operation::UserResetTwoFactor { email } => {
-            let email = gatehouse::Email::parse(&email).map_err(|e| anyhow::anyhow!("not an email address: {e}"))?;
-            let Some(user) = stores.users.find_by_email(&email).await? else {
-                bail!("no user has that address");
-            };
-            if !user.two_factor.enabled() && user.two_factor.sealed_secret.is_none() && user.passkeys.is_empty() {
-                println!("User {} has no second factor; nothing to do.", user.id);
-            } else if gatehouse::services::two_factor::reset(&stores, &dispatcher, &user).await? {
-                println!("Two-factor authentication reset for user {}; they are told by mail.", user.id);
-            }
-        }
-        Operation::UserShow { email, json } => {
-            let user = users::find(&stores, &email).await?;
-            let r = users::show(&stores, &user).await?;
-            if json {
-                print_json(&r)?;
-            } else {
-                let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_owned());
-                println!("id            {}\nname          {}\nemail         {}", r.id, r.name, r.email);
-                println!(
-                    "verified      {}\ntwo-factor    {}",
-                    or(&r.email_verified_at, "no"),
-                    if r.two_factor_enabled { "on" } else { "off" }
-                );
-                println!(
-                    "disabled      {}\ncreated       {}\nupdated       {}",
-                    or(&r.disabled_at, "no"),
-                    r.created_at,
-                    r.updated_at
-                );
-                println!("sessions      {}\ntokens        {}", r.sessions, r.tokens);
-            }
-        }
+        Operation::UserResetTwoFactor { email } => users::reset_two_factor(&stores, &dispatcher, &email).await?,
+        Operation::UserShow { email, json } => users::print(&stores, &email, json).await?,
         Operation::UserDisable { email } => {
             let spinner = queue_admin::spinner("revoking every credential");
             let n = users::disable(&stores, &email).await?;
@@ -481,67 +317,8 @@ async fn operate(operation: Operation) -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Operation::QueueBatches { limit, cursor, json } => {
-            let page = stores.batches.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
-            if json {
-                let batches: Vec<serde_json::Value> = page.items.iter().map(batch_json).collect();
-                return print_json(&serde_json::json!({ "batches": batches, "next_cursor": next_cursor(&page.next) }));
-            }
-            if page.items.is_empty() {
-                println!("No batches.");
-            }
-            println!(
-                "{:<38} {:<20} {:<20} {:>7} {:>7} {:>7}  state",
-                "id", "name", "created at", "jobs", "pending", "failed"
-            );
-            for b in &page.items {
-                let state = if b.cancelled_at.is_some() {
-                    "cancelled"
-                } else if b.finished_at.is_some() {
-                    "finished"
-                } else {
-                    "running"
-                };
-                println!(
-                    "{:<38} {:<20} {:<20} {:>7} {:>7} {:>7}  {state}",
-                    b.id,
-                    truncate(&b.name, 20),
-                    gatehouse::values::clock::rfc3339(b.created_at),
-                    b.total_jobs,
-                    b.pending_jobs,
-                    b.failed_jobs
-                );
-            }
-            if let Some(next) = page.next {
-                println!("\nmore: gatehouse queue:batches --limit {limit} --cursor {}", next.as_str());
-            }
-        }
-        Operation::QueueBatch { id, json } => {
-            let b = stores.batches.find(&id).await?.with_context(|| format!("no batch {id}"))?;
-            let mut doc = batch_json(&b);
-            doc["processed_jobs"] = serde_json::json!(b.total_jobs - b.pending_jobs);
-            doc["failed_job_ids"] = serde_json::json!(b.failed_job_ids);
-            doc["options"] = serde_json::json!(b.options);
-            if json {
-                print_json(&doc)?;
-            } else {
-                let progress = (100 * (b.total_jobs - b.pending_jobs)).checked_div(b.total_jobs).unwrap_or(100);
-                println!("batch      {} ({})", b.id, b.name);
-                println!(
-                    "progress   {progress}% ({} of {} done, {} failed)",
-                    b.total_jobs - b.pending_jobs,
-                    b.total_jobs,
-                    b.failed_jobs
-                );
-                println!("created    {}", doc["created_at"].as_str().unwrap_or_default());
-                for (label, key) in [("cancelled", "cancelled_at"), ("finished", "finished_at")] {
-                    println!("{label:<10} {}", doc[key].as_str().unwrap_or("no"));
-                }
-                for u in &b.failed_job_ids {
-                    println!("failed     {u}");
-                }
-            }
-        }
+        Operation::QueueBatches { limit, cursor, json } => queue_admin::batches(&stores, limit, cursor, json).await?,
+        Operation::QueueBatch { id, json } => queue_admin::batch(&stores, &id, json).await?,
         Operation::QueueBatchCancel { id } => {
             stores.batches.find(&id).await?.with_context(|| format!("no batch {id}"))?;
             if stores.batches.cancel(&id, stores.clock.now()).await? {
@@ -596,8 +373,4 @@ async fn all_failed(stores: &Stores) -> Result<Vec<String>> {
             None => return Ok(out),
         }
     }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_owned() } else { s.chars().take(n - 1).collect::<String>() + "…" }
 }

@@ -1,9 +1,12 @@
 //! The queue commands an operator needs when jobs go wrong: the dead-letter queue (what landed
 //! there, moving it back) and the queue's health for cron or CI (`queue:monitor`).
 
-use anyhow::{Result, bail};
+use crate::print_json;
+use anyhow::{Context, Result, bail};
+use gatehouse::Stores;
 use gatehouse::queue::Dispatcher;
 use gatehouse::queue::dead_letters::{self, DeadLetter};
+use gatehouse::values::pagination::Cursor;
 use gatehouse_aws::sqs::{QueueDepth, SqsQueue};
 use serde::Serialize;
 
@@ -34,7 +37,7 @@ pub fn spinner(what: &str) -> indicatif::ProgressBar {
 pub async fn dlq(queue: &SqsQueue, limit: usize, json: bool) -> Result<()> {
     let letters = dead_letters::list(queue, limit).await?;
     if json {
-        return crate::print_json(&serde_json::json!({ "messages": letters }));
+        return print_json(&serde_json::json!({ "messages": letters }));
     }
     if letters.is_empty() {
         println!("The dead-letter queue is empty.");
@@ -168,7 +171,7 @@ pub async fn monitor(
         over,
     };
     if json {
-        crate::print_json(&h)?;
+        print_json(&h)?;
     } else {
         println!("{:<40} {:>8} {:>10} {:>8} {:>14}", "queue", "waiting", "in flight", "delayed", "dead-lettered");
         println!("{:<40} {:>8} {:>10} {:>8} {:>14}", h.queue, h.waiting, h.in_flight, h.delayed, h.dead_lettered);
@@ -181,4 +184,135 @@ pub async fn monitor(
         }
     }
     Ok(h.over.is_empty())
+}
+
+/// `queue:failed`: a page of failed jobs, newest first.
+pub async fn failed(stores: &Stores, limit: usize, cursor: Option<String>, json: bool) -> Result<()> {
+    let page = stores.failed_jobs.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
+    if json {
+        let jobs: Vec<serde_json::Value> = page
+            .items
+            .iter()
+            .map(|j| {
+                let payload = gatehouse::tables::jobs::JobPayload::from_body(&j.payload).ok();
+                serde_json::json!({
+                    "uuid": j.uuid,
+                    "job": payload.map(|p| p.display_name),
+                    "queue": j.queue,
+                    "failed_at": gatehouse::values::clock::rfc3339(j.failed_at),
+                    "exception": j.exception,
+                })
+            })
+            .collect();
+        return print_json(&serde_json::json!({ "jobs": jobs, "next_cursor": next_cursor(&page.next) }));
+    }
+    if page.items.is_empty() {
+        println!("No failed jobs.");
+    }
+    println!("{:<38} {:<20} {:<28} exception", "uuid", "failed at", "job");
+    for j in &page.items {
+        let name = gatehouse::tables::jobs::JobPayload::from_body(&j.payload)
+            .map(|p| p.display_name)
+            .unwrap_or_else(|_| "(undecodable)".into());
+        let first_line = j.exception.lines().next().unwrap_or("");
+        println!(
+            "{:<38} {:<20} {:<28} {}",
+            j.uuid,
+            gatehouse::values::clock::rfc3339(j.failed_at),
+            truncate(&name, 28),
+            truncate(first_line, 80)
+        );
+    }
+    if let Some(next) = page.next {
+        println!("\nmore: gatehouse queue:failed --limit {limit} --cursor {}", next.as_str());
+    }
+    Ok(())
+}
+
+/// `queue:batches`: a page of batches, newest first.
+pub async fn batches(stores: &Stores, limit: usize, cursor: Option<String>, json: bool) -> Result<()> {
+    let page = stores.batches.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
+    if json {
+        let batches: Vec<serde_json::Value> = page.items.iter().map(batch_json).collect();
+        return print_json(&serde_json::json!({ "batches": batches, "next_cursor": next_cursor(&page.next) }));
+    }
+    if page.items.is_empty() {
+        println!("No batches.");
+    }
+    println!("{:<38} {:<20} {:<20} {:>7} {:>7} {:>7}  state", "id", "name", "created at", "jobs", "pending", "failed");
+    for b in &page.items {
+        let state = if b.cancelled_at.is_some() {
+            "cancelled"
+        } else if b.finished_at.is_some() {
+            "finished"
+        } else {
+            "running"
+        };
+        println!(
+            "{:<38} {:<20} {:<20} {:>7} {:>7} {:>7}  {state}",
+            b.id,
+            truncate(&b.name, 20),
+            gatehouse::values::clock::rfc3339(b.created_at),
+            b.total_jobs,
+            b.pending_jobs,
+            b.failed_jobs
+        );
+    }
+    if let Some(next) = page.next {
+        println!("\nmore: gatehouse queue:batches --limit {limit} --cursor {}", next.as_str());
+    }
+    Ok(())
+}
+
+/// `queue:batch`: one batch and its failed jobs.
+pub async fn batch(stores: &Stores, id: &str, json: bool) -> Result<()> {
+    let b = stores.batches.find(id).await?.with_context(|| format!("no batch {id}"))?;
+    let mut doc = batch_json(&b);
+    doc["processed_jobs"] = serde_json::json!(b.total_jobs - b.pending_jobs);
+    doc["failed_job_ids"] = serde_json::json!(b.failed_job_ids);
+    doc["options"] = serde_json::json!(b.options);
+    if json {
+        print_json(&doc)?;
+    } else {
+        let progress = (100 * (b.total_jobs - b.pending_jobs)).checked_div(b.total_jobs).unwrap_or(100);
+        println!("batch      {} ({})", b.id, b.name);
+        println!(
+            "progress   {progress}% ({} of {} done, {} failed)",
+            b.total_jobs - b.pending_jobs,
+            b.total_jobs,
+            b.failed_jobs
+        );
+        println!("created    {}", doc["created_at"].as_str().unwrap_or_default());
+        for (label, key) in [("cancelled", "cancelled_at"), ("finished", "finished_at")] {
+            println!("{label:<10} {}", doc[key].as_str().unwrap_or("no"));
+        }
+        for u in &b.failed_job_ids {
+            println!("failed     {u}");
+        }
+    }
+    Ok(())
+}
+
+/// A page's `next_cursor` for `--json`.
+fn next_cursor(next: &Option<Cursor>) -> Option<&str> {
+    next.as_ref().map(Cursor::as_str)
+}
+
+/// A batch's fields for `--json` (`queue:batches`, and `queue:batch` with more).
+fn batch_json(b: &gatehouse::tables::job_batches::Batch) -> serde_json::Value {
+    let when = |t: Option<gatehouse::Timestamp>| t.map(gatehouse::values::clock::rfc3339);
+    serde_json::json!({
+        "id": b.id,
+        "name": b.name,
+        "total_jobs": b.total_jobs,
+        "pending_jobs": b.pending_jobs,
+        "failed_jobs": b.failed_jobs,
+        "created_at": gatehouse::values::clock::rfc3339(b.created_at),
+        "cancelled_at": when(b.cancelled_at),
+        "finished_at": when(b.finished_at),
+    })
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_owned() } else { s.chars().take(n - 1).collect::<String>() + "…" }
 }

@@ -124,3 +124,42 @@ pub async fn enable(stores: &Stores, email: &str) -> Result<bool> {
 pub async fn sign_out_everywhere(stores: &Stores, email: &str) -> Result<usize> {
     move_on(stores, email, None, gatehouse::tables::credentials::reasons::SIGNED_OUT_BY_OPERATOR).await
 }
+
+/// `user:show`: the account, its second factor and how many credentials it holds.
+pub async fn print(stores: &Stores, email: &str, json: bool) -> Result<()> {
+    let user = find(stores, email).await?;
+    let r = show(stores, &user).await?;
+    if json {
+        crate::print_json(&r)?;
+    } else {
+        let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_owned());
+        println!("id            {}\nname          {}\nemail         {}", r.id, r.name, r.email);
+        println!(
+            "verified      {}\ntwo-factor    {}",
+            or(&r.email_verified_at, "no"),
+            if r.two_factor_enabled { "on" } else { "off" }
+        );
+        println!(
+            "disabled      {}\ncreated       {}\nupdated       {}",
+            or(&r.disabled_at, "no"),
+            r.created_at,
+            r.updated_at
+        );
+        println!("sessions      {}\ntokens        {}", r.sessions, r.tokens);
+    }
+    Ok(())
+}
+
+/// `user:reset-two-factor`: turns the second factor off and removes the passkeys; the user is told.
+pub async fn reset_two_factor(stores: &Stores, dispatcher: &gatehouse::queue::Dispatcher, email: &str) -> Result<()> {
+    let email = gatehouse::Email::parse(email).map_err(|e| anyhow::anyhow!("not an email address: {e}"))?;
+    let Some(user) = stores.users.find_by_email(&email).await? else {
+        bail!("no user has that address");
+    };
+    if !user.two_factor.enabled() && user.two_factor.sealed_secret.is_none() && user.passkeys.is_empty() {
+        println!("User {} has no second factor; nothing to do.", user.id);
+    } else if gatehouse::services::two_factor::reset(stores, dispatcher, &user).await? {
+        println!("Two-factor authentication reset for user {}; they are told by mail.", user.id);
+    }
+    Ok(())
+}
