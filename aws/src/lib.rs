@@ -45,8 +45,9 @@ fn stores_with_queue(
     let t = |def| Table::new(db.clone(), names, def, clock.clone());
     let users_table = names.table(schema::USERS.logical);
     let sessions = Arc::new(dynamo::DynamoSessions::new(t(schema::SESSIONS), users_table.clone()));
-    let tokens = Arc::new(dynamo::DynamoTokens::new(t(schema::PERSONAL_ACCESS_TOKENS), users_table));
-    let cross_app = Arc::new(dynamo::DynamoCrossApp::new(t(schema::CROSS_APP_HANDOFFS), t(schema::CROSS_APP_SESSIONS)));
+    let tokens = Arc::new(dynamo::DynamoPersonalAccessTokens::new(t(schema::PERSONAL_ACCESS_TOKENS), users_table));
+    let cross_app =
+        Arc::new(dynamo::DynamoCrossAppSessions::new(t(schema::CROSS_APP_HANDOFFS), t(schema::CROSS_APP_SESSIONS)));
     let credentials = Arc::new(dynamo::DynamoCredentials::new(
         t(schema::CREDENTIALS),
         names.table(schema::USERS.logical),
@@ -57,13 +58,13 @@ fn stores_with_queue(
     Stores {
         users: Arc::new(dynamo::DynamoUsers::new(t(schema::USERS))),
         sessions,
-        resets: Arc::new(dynamo::DynamoResets::new(t(schema::PASSWORD_RESET_TOKENS))),
-        tokens,
+        password_reset_tokens: Arc::new(dynamo::DynamoPasswordResetTokens::new(t(schema::PASSWORD_RESET_TOKENS))),
+        personal_access_tokens: tokens,
         cache: Arc::new(dynamo::DynamoCache::new(t(schema::CACHE))),
-        locks: Arc::new(dynamo::DynamoLocks::new(t(schema::CACHE_LOCKS))),
-        batches: Arc::new(dynamo::DynamoBatches::new(t(schema::JOB_BATCHES))),
+        cache_locks: Arc::new(dynamo::DynamoCacheLocks::new(t(schema::CACHE_LOCKS))),
+        job_batches: Arc::new(dynamo::DynamoJobBatches::new(t(schema::JOB_BATCHES))),
         failed_jobs: Arc::new(dynamo::DynamoFailedJobs::new(t(schema::FAILED_JOBS))),
-        cross_app,
+        cross_app_sessions: cross_app,
         credentials,
         job_runs: Arc::new(dynamo::DynamoJobRuns::new(t(schema::JOB_RUNS))),
         queue,

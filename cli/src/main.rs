@@ -320,8 +320,8 @@ async fn operate(operation: Operation) -> Result<()> {
         Operation::QueueBatches { limit, cursor, json } => queue_admin::batches(&stores, limit, cursor, json).await?,
         Operation::QueueBatch { id, json } => queue_admin::batch(&stores, &id, json).await?,
         Operation::QueueBatchCancel { id } => {
-            stores.batches.find(&id).await?.with_context(|| format!("no batch {id}"))?;
-            if stores.batches.cancel(&id, stores.clock.now()).await? {
+            stores.job_batches.find(&id).await?.with_context(|| format!("no batch {id}"))?;
+            if stores.job_batches.cancel(&id, stores.clock.now()).await? {
                 println!("Batch {id} cancelled: its remaining jobs are skipped.");
             } else {
                 println!("Batch {id} was already cancelled.");

@@ -231,7 +231,7 @@ pub async fn failed(stores: &Stores, limit: usize, cursor: Option<String>, json:
 
 /// `queue:batches`: a page of batches, newest first.
 pub async fn batches(stores: &Stores, limit: usize, cursor: Option<String>, json: bool) -> Result<()> {
-    let page = stores.batches.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
+    let page = stores.job_batches.list(limit.clamp(1, 1000), cursor.map(Cursor::from_string).as_ref()).await?;
     if json {
         let batches: Vec<serde_json::Value> = page.items.iter().map(batch_json).collect();
         return print_json(&serde_json::json!({ "batches": batches, "next_cursor": next_cursor(&page.next) }));
@@ -266,7 +266,7 @@ pub async fn batches(stores: &Stores, limit: usize, cursor: Option<String>, json
 
 /// `queue:batch`: one batch and its failed jobs.
 pub async fn batch(stores: &Stores, id: &str, json: bool) -> Result<()> {
-    let b = stores.batches.find(id).await?.with_context(|| format!("no batch {id}"))?;
+    let b = stores.job_batches.find(id).await?.with_context(|| format!("no batch {id}"))?;
     let mut doc = batch_json(&b);
     doc["processed_jobs"] = serde_json::json!(b.total_jobs - b.pending_jobs);
     doc["failed_job_ids"] = serde_json::json!(b.failed_job_ids);

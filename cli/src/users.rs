@@ -43,7 +43,7 @@ pub async fn show(stores: &Stores, user: &User) -> Result<UserReport> {
     let mut tokens = 0;
     let mut cursor = None;
     loop {
-        let page = stores.tokens.list_for(&owner, 100, cursor.as_ref()).await?;
+        let page = stores.personal_access_tokens.list_for(&owner, 100, cursor.as_ref()).await?;
         tokens += page.items.len();
         match page.next {
             Some(c) => cursor = Some(c),

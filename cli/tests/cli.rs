@@ -231,7 +231,7 @@ async fn the_batch_commands_show_and_cancel_a_batch() {
         finished_at: None,
         expires_at: Some(now + chrono::Duration::days(1)),
     };
-    t.env.stores.batches.create(&batch).await.unwrap();
+    t.env.stores.job_batches.create(&batch).await.unwrap();
 
     let shown = gatehouse(&prefix, &["queue:batch", &batch.id, "--json"]);
     assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
@@ -273,7 +273,7 @@ async fn the_batch_commands_show_and_cancel_a_batch() {
     let mut later = batch.clone();
     later.id = uuid::Uuid::new_v4().to_string();
     later.created_at = now + chrono::Duration::seconds(5);
-    t.env.stores.batches.create(&later).await.unwrap();
+    t.env.stores.job_batches.create(&later).await.unwrap();
     let first: serde_json::Value =
         serde_json::from_str(&stdout(&gatehouse(&prefix, &["queue:batches", "--limit", "1", "--json"]))).unwrap();
     assert_eq!(first["batches"][0]["id"], later.id.as_str(), "newest first: {first}");

@@ -229,7 +229,7 @@ pub fn remember_device(app: &App, resp: Response<Body>, given: Option<&str>) -> 
 }
 
 /// The device cookie given at a successful login (OWASP's device cookie, see
-/// `Auth::check_credentials`): a year, `HttpOnly; Secure; SameSite=Strict`.
+/// `Auth::check_password`): a year, `HttpOnly; Secure; SameSite=Strict`.
 pub fn device_cookie(cfg: &SessionConfig, value: &str) -> HeaderValue {
     set_cookie(&device_cookie_name(cfg), value, "Strict", cfg.cookie_domain.as_deref(), Some(31_536_000))
 }

@@ -36,7 +36,7 @@ fn failed_logins(c: &mut Criterion) {
             b.iter(|| {
                 // Move past every throttle window so each attempt does the full work.
                 clock.advance(chrono::Duration::hours(2));
-                rt.block_on(auth.check_credentials(
+                rt.block_on(auth.check_password(
                     email,
                     PasswordAttempt::new("wrong password, again"),
                     &ClientMeta::default(),
@@ -65,7 +65,7 @@ fn interleaved(rt: &tokio::runtime::Runtime, auth: &Auth, clock: &ManualClock, k
             let email = if which == 0 { known } else { unknown };
             clock.advance(chrono::Duration::hours(2));
             let started = std::time::Instant::now();
-            let failed = rt.block_on(auth.check_credentials(
+            let failed = rt.block_on(auth.check_password(
                 email,
                 PasswordAttempt::new("wrong password, again"),
                 &ClientMeta::default(),

@@ -166,6 +166,33 @@ pub const JOBS_QUEUE: QueueDef = QueueDef {
 // A job is never run twice at once: SQS hides a message for longer than the worker can run.
 const _: () = assert!(JOBS_QUEUE.visibility_timeout_secs >= 6 * WORKER_TIMEOUT_SECS);
 
+/// The IAM action sets the functions' `PERMISSIONS` lists share; `template.yaml` grants each
+/// function exactly its list (`suite::template`).
+pub mod iam {
+    /// A credential table as a handler uses it: one item by key (read, put, update, delete), and
+    /// several read at once (a check reads the credential and its owner together).
+    pub const ITEMS: &[&str] = &[
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ];
+    /// [`ITEMS`], and deleting many at once (a revocation's batches).
+    pub const ITEMS_AND_BATCH_DELETE: &[&str] = &[
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ];
+    /// The cache table: counters, challenges, notes (read, put, update, delete one key).
+    pub const CACHE: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"];
+    /// An index, listed.
+    pub const QUERY: &[&str] = &["dynamodb:Query"];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,15 +3,15 @@
 use crate::memory;
 use crate::schema;
 use crate::tables::cache::CacheStore;
-use crate::tables::cache_locks::LockStore;
+use crate::tables::cache_locks::CacheLockStore;
 use crate::tables::credentials::CredentialStore;
-use crate::tables::cross_app_sessions::CrossAppStore;
+use crate::tables::cross_app_sessions::CrossAppSessionStore;
 use crate::tables::failed_jobs::FailedJobStore;
-use crate::tables::job_batches::BatchStore;
+use crate::tables::job_batches::JobBatchStore;
 use crate::tables::job_runs::JobRunStore;
 use crate::tables::jobs::JobQueue;
-use crate::tables::password_reset_tokens::ResetStore;
-use crate::tables::personal_access_tokens::TokenStore;
+use crate::tables::password_reset_tokens::PasswordResetTokenStore;
+use crate::tables::personal_access_tokens::PersonalAccessTokenStore;
 use crate::tables::sessions::SessionStore;
 use crate::tables::users::UserStore;
 use crate::values::clock::Clock;
@@ -22,13 +22,13 @@ use std::time::Duration;
 pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
-    pub resets: Arc<dyn ResetStore>,
-    pub tokens: Arc<dyn TokenStore>,
+    pub password_reset_tokens: Arc<dyn PasswordResetTokenStore>,
+    pub personal_access_tokens: Arc<dyn PersonalAccessTokenStore>,
     pub cache: Arc<dyn CacheStore>,
-    pub locks: Arc<dyn LockStore>,
-    pub batches: Arc<dyn BatchStore>,
+    pub cache_locks: Arc<dyn CacheLockStore>,
+    pub job_batches: Arc<dyn JobBatchStore>,
     pub failed_jobs: Arc<dyn FailedJobStore>,
-    pub cross_app: Arc<dyn CrossAppStore>,
+    pub cross_app_sessions: Arc<dyn CrossAppSessionStore>,
     /// The register of every credential; the only way one is issued.
     pub credentials: Arc<dyn CredentialStore>,
     pub job_runs: Arc<dyn JobRunStore>,
@@ -44,8 +44,8 @@ impl Stores {
         let q = schema::JOBS_QUEUE;
         let users = Arc::new(memory::MemoryUsers::new());
         let sessions = Arc::new(memory::MemorySessions::new(clock.clone()).with_owners(users.clone()));
-        let tokens = Arc::new(memory::MemoryTokens::new(clock.clone()).with_owners(users.clone()));
-        let cross_app = Arc::new(memory::MemoryCrossApp::new(clock.clone()));
+        let tokens = Arc::new(memory::MemoryPersonalAccessTokens::new(clock.clone()).with_owners(users.clone()));
+        let cross_app = Arc::new(memory::MemoryCrossAppSessions::new(clock.clone()));
         let credentials = Arc::new(memory::MemoryCredentials::new(
             users.clone(),
             sessions.clone(),
@@ -55,13 +55,13 @@ impl Stores {
         Self {
             users,
             sessions,
-            resets: Arc::new(memory::MemoryResets::new(clock.clone())),
-            tokens,
+            password_reset_tokens: Arc::new(memory::MemoryPasswordResetTokens::new(clock.clone())),
+            personal_access_tokens: tokens,
             cache: Arc::new(memory::MemoryCache::new(clock.clone())),
-            locks: Arc::new(memory::MemoryLocks::new(clock.clone())),
-            batches: Arc::new(memory::MemoryBatches::new(clock.clone())),
+            cache_locks: Arc::new(memory::MemoryCacheLocks::new(clock.clone())),
+            job_batches: Arc::new(memory::MemoryJobBatches::new(clock.clone())),
             failed_jobs: Arc::new(memory::MemoryFailedJobs::new(clock.clone())),
-            cross_app,
+            cross_app_sessions: cross_app,
             credentials,
             job_runs: Arc::new(memory::MemoryJobRuns::new(clock.clone())),
             queue: Arc::new(memory::MemoryQueue::new(

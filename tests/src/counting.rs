@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use gatehouse::Email;
 use gatehouse::Timestamp;
 use gatehouse::tables::jobs::{JobQueue, QueueMessage};
-use gatehouse::tables::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use gatehouse::tables::personal_access_tokens::{PersonalAccessToken, PersonalAccessTokenStore, TokenId, Tokenable};
 use gatehouse::tables::sessions::{SessionKey, SessionRecord, SessionStore};
 use gatehouse::tables::users::{
     CredentialChange, DisplayName, EmailMove, EmailSwap, OwnerState, TwoFactorWrite, User, UserId, UserStore,
@@ -32,14 +32,14 @@ impl Counter {
 
 /// A token store that counts reads, `last_used_at` writes and other writes.
 pub struct CountingTokens {
-    inner: Arc<dyn TokenStore>,
+    inner: Arc<dyn PersonalAccessTokenStore>,
     pub finds: Counter,
     pub last_used_writes: Counter,
     pub other_writes: Counter,
 }
 
 impl CountingTokens {
-    pub fn wrap(inner: Arc<dyn TokenStore>) -> Arc<Self> {
+    pub fn wrap(inner: Arc<dyn PersonalAccessTokenStore>) -> Arc<Self> {
         Arc::new(Self {
             inner,
             finds: Counter::default(),
@@ -56,7 +56,7 @@ impl CountingTokens {
 }
 
 #[async_trait]
-impl TokenStore for CountingTokens {
+impl PersonalAccessTokenStore for CountingTokens {
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
         self.finds.bump();
         self.inner.find(id).await
@@ -208,13 +208,13 @@ impl SessionStore for LaggingSessions {
 
 /// Tokens whose `by_tokenable` index lags like [`LaggingSessions`].
 pub struct LaggingTokens {
-    pub inner: Arc<dyn TokenStore>,
+    pub inner: Arc<dyn PersonalAccessTokenStore>,
     pub clock: Arc<dyn Clock>,
     pub lag: Span,
 }
 
 #[async_trait]
-impl TokenStore for LaggingTokens {
+impl PersonalAccessTokenStore for LaggingTokens {
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
         self.inner.find(id).await
     }

@@ -20,7 +20,7 @@ pub struct TestApp {
 
 /// One request, described the way a client sends it.
 #[derive(Clone, Debug)]
-pub struct Call {
+pub struct TestCall {
     pub method: String,
     pub path: String,
     pub body: Option<String>,
@@ -29,7 +29,7 @@ pub struct Call {
     pub ip: String,
 }
 
-impl Call {
+impl TestCall {
     pub fn new(method: &str, path: &str) -> Self {
         Self {
             method: method.into(),
@@ -100,14 +100,14 @@ impl Call {
 
 /// What came back.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub struct TestReply {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Value,
     pub raw_body: String,
 }
 
-impl Reply {
+impl TestReply {
     pub fn from(resp: Response<Body>) -> Self {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -179,39 +179,39 @@ impl TestApp {
         App::new(cfg, self.env.stores.clone()).expect("app")
     }
 
-    pub async fn login_fn(&self, call: Call) -> Reply {
-        Reply::from(gatehouse_login::handle(&self.app, call.request()).await)
+    pub async fn login_fn(&self, call: TestCall) -> TestReply {
+        TestReply::from(gatehouse_login::handle(&self.app, call.request()).await)
     }
 
-    pub async fn register(&self, name: &str, email: &str, password: &str) -> Reply {
-        self.login_fn(Call::new("POST", "/register").json(json!({
+    pub async fn register(&self, name: &str, email: &str, password: &str) -> TestReply {
+        self.login_fn(TestCall::new("POST", "/register").json(json!({
             "name": name, "email": email, "password": password, "password_confirmation": password
         })))
         .await
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> Reply {
-        self.login_fn(Call::new("POST", "/login").json(json!({ "email": email, "password": password }))).await
+    pub async fn login(&self, email: &str, password: &str) -> TestReply {
+        self.login_fn(TestCall::new("POST", "/login").json(json!({ "email": email, "password": password }))).await
     }
 
-    pub async fn user(&self, cookie: Option<&str>) -> Reply {
-        self.login_fn(Call::new("GET", "/user").cookie(cookie)).await
+    pub async fn user(&self, cookie: Option<&str>) -> TestReply {
+        self.login_fn(TestCall::new("GET", "/user").cookie(cookie)).await
     }
 }
 
 impl TestApp {
-    pub async fn tokens_fn(&self, call: Call) -> Reply {
-        Reply::from(gatehouse_tokens::handle(&self.app, call.request()).await)
+    pub async fn tokens_fn(&self, call: TestCall) -> TestReply {
+        TestReply::from(gatehouse_tokens::handle(&self.app, call.request()).await)
     }
 
     /// The tokens function of another deployment ([`TestApp::sibling`]).
-    pub async fn tokens_at(app: &App, call: Call) -> Reply {
-        Reply::from(gatehouse_tokens::handle(app, call.request()).await)
+    pub async fn tokens_at(app: &App, call: TestCall) -> TestReply {
+        TestReply::from(gatehouse_tokens::handle(app, call.request()).await)
     }
 
     /// The login function of another deployment ([`TestApp::sibling`]).
-    pub async fn login_at(app: &App, call: Call) -> Reply {
-        Reply::from(gatehouse_login::handle(app, call.request()).await)
+    pub async fn login_at(app: &App, call: TestCall) -> TestReply {
+        TestReply::from(gatehouse_login::handle(app, call.request()).await)
     }
 
     /// The TOTP code of the base32 `secret` now, by the app's clock.
@@ -224,10 +224,10 @@ impl TestApp {
     /// turning it on), the base32 secret, the recovery codes.
     pub async fn enrolled(&self, email: &str) -> (String, String, Vec<String>) {
         let cookie = self.signed_up(email).await;
-        let e = self.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+        let e = self.login_fn(TestCall::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
         assert_eq!(e.status, 200, "{}", e.raw_body);
         let secret = e.body["secret"].as_str().expect("a secret").to_owned();
-        let c = Call::new("POST", "/user/confirmed-two-factor-authentication")
+        let c = TestCall::new("POST", "/user/confirmed-two-factor-authentication")
             .cookie(Some(&cookie))
             .json(serde_json::json!({ "code": self.totp(&secret) }));
         let confirmed = self.login_fn(c).await;
@@ -242,7 +242,7 @@ impl TestApp {
     /// token) and returns the session cookie. [`TestApp::registered`] leaves it unconfirmed.
     pub async fn signed_up(&self, email: &str) -> String {
         let cookie = self.registered(email).await;
-        let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie));
+        let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie));
         let r = self.login_fn(confirm.json(json!({ "password": "correct horse battery staple 42" }))).await;
         assert_eq!(r.status, 204, "{}", r.raw_body);
         cookie
@@ -256,8 +256,8 @@ impl TestApp {
     }
 
     /// Creates a token through `POST /tokens` with the session cookie; returns the whole reply.
-    pub async fn create_token(&self, cookie: &str, body: Value) -> Reply {
-        self.tokens_fn(Call::new("POST", "/tokens").cookie(Some(cookie)).json(body)).await
+    pub async fn create_token(&self, cookie: &str, body: Value) -> TestReply {
+        self.tokens_fn(TestCall::new("POST", "/tokens").cookie(Some(cookie)).json(body)).await
     }
 
     /// Runs the authorizer as API Gateway would for `route_key` (e.g. `GET /user`).
@@ -305,12 +305,12 @@ pub fn authorizer_request(route_key: &str) -> EventBuilder {
 
 impl TestApp {
     /// The hosted pages function.
-    pub async fn pages_fn(&self, call: Call) -> Reply {
-        Reply::from(gatehouse_pages::handle(&self.app, call.request()).await)
+    pub async fn pages_fn(&self, call: TestCall) -> TestReply {
+        TestReply::from(gatehouse_pages::handle(&self.app, call.request()).await)
     }
 
-    pub async fn reset_fn(&self, call: Call) -> Reply {
-        Reply::from(gatehouse_password_reset::handle(&self.app, call.request()).await)
+    pub async fn reset_fn(&self, call: TestCall) -> TestReply {
+        TestReply::from(gatehouse_password_reset::handle(&self.app, call.request()).await)
     }
 
     /// The job worker over this app's stores and configuration, mailing through `mailer`.

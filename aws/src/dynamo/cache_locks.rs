@@ -4,22 +4,22 @@
 use super::{Cond, LIVE, Table, key1, n, s, secs};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use gatehouse::tables::cache_locks::{LockOwner, LockStore};
+use gatehouse::tables::cache_locks::{CacheLockStore, LockOwner};
 use gatehouse::values::clock::{Timestamp, from_epoch_seconds, is_live};
 use gatehouse::values::error::{StoreError, StoreResult};
 
-pub struct DynamoLocks {
+pub struct DynamoCacheLocks {
     t: Table,
 }
 
-impl DynamoLocks {
+impl DynamoCacheLocks {
     pub fn new(t: Table) -> Self {
         Self { t }
     }
 }
 
 #[async_trait]
-impl LockStore for DynamoLocks {
+impl CacheLockStore for DynamoCacheLocks {
     async fn acquire(&self, key: &str, owner: &LockOwner, expires_at: Option<Timestamp>) -> StoreResult<bool> {
         let mut item = key1("key", key);
         item.insert("owner".into(), s(owner.as_str()));

@@ -14,10 +14,10 @@
 //! forgets the root's entry, read with the entries ([`CredentialStore::read`]), never listed as
 //! a credential.
 
-use super::personal_access_tokens::DynamoTokens;
+use super::personal_access_tokens::DynamoPersonalAccessTokens;
 use super::sessions::DynamoSessions;
 use super::users::{user_pk, version_condition};
-use super::{DynamoCrossApp, Item, LIVE, Table, Transacted, built, from_ms, ms, n, opt_from_secs, s, secs};
+use super::{DynamoCrossAppSessions, Item, LIVE, Table, Transacted, built, from_ms, ms, n, opt_from_secs, s, secs};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
@@ -106,8 +106,8 @@ pub struct DynamoCredentials {
     t: Table,
     users_table: String,
     sessions: Arc<DynamoSessions>,
-    tokens: Arc<DynamoTokens>,
-    cross_app: Arc<DynamoCrossApp>,
+    tokens: Arc<DynamoPersonalAccessTokens>,
+    cross_app: Arc<DynamoCrossAppSessions>,
 }
 
 impl DynamoCredentials {
@@ -115,8 +115,8 @@ impl DynamoCredentials {
         t: Table,
         users_table: String,
         sessions: Arc<DynamoSessions>,
-        tokens: Arc<DynamoTokens>,
-        cross_app: Arc<DynamoCrossApp>,
+        tokens: Arc<DynamoPersonalAccessTokens>,
+        cross_app: Arc<DynamoCrossAppSessions>,
     ) -> Self {
         Self { t, users_table, sessions, tokens, cross_app }
     }

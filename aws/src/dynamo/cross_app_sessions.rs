@@ -11,7 +11,7 @@ use super::{
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use gatehouse::tables::credential_ref::CredentialRef;
-use gatehouse::tables::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
+use gatehouse::tables::cross_app_sessions::{CrossAppSession, CrossAppSessionStore, Handoff};
 use gatehouse::tables::sessions::SessionKey;
 use gatehouse::tables::users::UserId;
 use gatehouse::values::clock::{Timestamp, is_live};
@@ -63,14 +63,14 @@ struct CrossSessionItem {
     expires_at: Option<i64>,
 }
 
-pub struct DynamoCrossApp {
+pub struct DynamoCrossAppSessions {
     handoffs: Table,
     sessions: Table,
     /// The `credentials` register, for the audit records' entries.
     register: Table,
 }
 
-impl DynamoCrossApp {
+impl DynamoCrossAppSessions {
     /// The register is the deployment's `credentials` table: named as `sessions` is, with the
     /// same prefix (`Names::table`).
     pub fn new(handoffs: Table, sessions: Table) -> Self {
@@ -151,7 +151,7 @@ impl DynamoCrossApp {
 }
 
 #[async_trait]
-impl CrossAppStore for DynamoCrossApp {
+impl CrossAppSessionStore for DynamoCrossAppSessions {
     async fn delete_handoff(&self, token_hash: &str) -> StoreResult<()> {
         self.handoffs.delete(key1("token_hash", token_hash)).await
     }
@@ -258,7 +258,7 @@ impl CrossAppStore for DynamoCrossApp {
     }
 }
 
-impl DynamoCrossApp {
+impl DynamoCrossAppSessions {
     /// The user's audit records from the owner index, newest first; only those live at `live_at`
     /// when given.
     async fn all_for_user(&self, user: &UserId, live_at: Option<Timestamp>) -> StoreResult<Vec<CrossAppSession>> {

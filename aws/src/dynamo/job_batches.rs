@@ -7,7 +7,7 @@ use super::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use gatehouse::tables::job_batches::{Batch, BatchOptions, BatchStore, Counted};
+use gatehouse::tables::job_batches::{Batch, BatchOptions, Counted, JobBatchStore};
 use gatehouse::values::clock::Timestamp;
 use gatehouse::values::error::{StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ struct BatchItem {
 /// The `by_created` index's one partition.
 pub(crate) const LIST_PK: &str = "batch";
 
-pub struct DynamoBatches {
+pub struct DynamoJobBatches {
     t: Table,
 }
 
@@ -54,7 +54,7 @@ fn batch_key(id: &str) -> Item {
     HashMap::from([("pk".to_owned(), s(id)), ("sk".to_owned(), s(BATCH_SK))])
 }
 
-impl DynamoBatches {
+impl DynamoJobBatches {
     pub fn new(t: Table) -> Self {
         Self { t }
     }
@@ -139,7 +139,7 @@ impl DynamoBatches {
 }
 
 #[async_trait]
-impl BatchStore for DynamoBatches {
+impl JobBatchStore for DynamoJobBatches {
     async fn create(&self, b: &Batch) -> StoreResult<()> {
         let item = self.t.encode(&BatchItem {
             pk: b.id.clone(),

@@ -18,14 +18,14 @@ mod sessions;
 mod users;
 
 pub use cache::DynamoCache;
-pub use cache_locks::DynamoLocks;
+pub use cache_locks::DynamoCacheLocks;
 pub use credentials::DynamoCredentials;
-pub use cross_app_sessions::DynamoCrossApp;
+pub use cross_app_sessions::DynamoCrossAppSessions;
 pub use failed_jobs::DynamoFailedJobs;
-pub use job_batches::DynamoBatches;
+pub use job_batches::DynamoJobBatches;
 pub use job_runs::DynamoJobRuns;
-pub use password_reset_tokens::DynamoResets;
-pub use personal_access_tokens::DynamoTokens;
+pub use password_reset_tokens::DynamoPasswordResetTokens;
+pub use personal_access_tokens::DynamoPersonalAccessTokens;
 pub use sessions::DynamoSessions;
 pub use users::DynamoUsers;
 

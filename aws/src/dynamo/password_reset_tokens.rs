@@ -6,7 +6,7 @@
 
 use super::{Cond, Item, LIVE, Table, from_ms, from_secs, key1, ms, n, s, secs};
 use async_trait::async_trait;
-use gatehouse::tables::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
+use gatehouse::tables::password_reset_tokens::{PasswordResetTokenStore, ResetRecord, SpendMark, SpentReset};
 use gatehouse::values::clock::Timestamp;
 use gatehouse::values::email::Email;
 use gatehouse::values::error::{StoreError, StoreResult};
@@ -28,18 +28,18 @@ struct ResetItem {
     spent_version: Option<u64>,
 }
 
-pub struct DynamoResets {
+pub struct DynamoPasswordResetTokens {
     t: Table,
 }
 
-impl DynamoResets {
+impl DynamoPasswordResetTokens {
     pub fn new(t: Table) -> Self {
         Self { t }
     }
 }
 
 #[async_trait]
-impl ResetStore for DynamoResets {
+impl PasswordResetTokenStore for DynamoPasswordResetTokens {
     async fn put_unless_throttled(&self, r: &ResetRecord, throttle_since: Timestamp) -> StoreResult<bool> {
         let item = self.t.encode(&ResetItem {
             email: r.email.normalized(),
@@ -107,7 +107,7 @@ impl ResetStore for DynamoResets {
     }
 }
 
-impl DynamoResets {
+impl DynamoPasswordResetTokens {
     /// The email's live token, and when and by which spend it was spent if it was (a token spent
     /// before spends were timed counts as spent at its creation).
     async fn find_any(&self, email: &Email) -> StoreResult<Option<(ResetRecord, Option<SpentReset>)>> {

@@ -4,7 +4,9 @@
 
 use super::{Cond, Item, LIVE, Table, from_ms, key1, ms, n, opt_from_ms, opt_from_secs, s, secs};
 use async_trait::async_trait;
-use gatehouse::tables::personal_access_tokens::{Abilities, PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use gatehouse::tables::personal_access_tokens::{
+    Abilities, PersonalAccessToken, PersonalAccessTokenStore, TokenId, Tokenable,
+};
 use gatehouse::values::clock::{Timestamp, is_live};
 use gatehouse::values::error::{StoreError, StoreResult};
 use gatehouse::values::pagination::{Cursor, Page};
@@ -33,13 +35,13 @@ struct TokenItem {
     verified: Option<bool>,
 }
 
-pub struct DynamoTokens {
+pub struct DynamoPersonalAccessTokens {
     t: Table,
-    /// The users table, for [`TokenStore::find_with_owner`].
+    /// The users table, for [`PersonalAccessTokenStore::find_with_owner`].
     users_table: String,
 }
 
-impl DynamoTokens {
+impl DynamoPersonalAccessTokens {
     pub fn new(t: Table, users_table: String) -> Self {
         Self { t, users_table }
     }
@@ -103,7 +105,7 @@ impl DynamoTokens {
 }
 
 #[async_trait]
-impl TokenStore for DynamoTokens {
+impl PersonalAccessTokenStore for DynamoPersonalAccessTokens {
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
         self.t.find_live(key1("id", id.as_str()), |i| self.to_domain(i), |t| t.expires_at).await
     }

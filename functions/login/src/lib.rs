@@ -2,6 +2,7 @@
 //! session list, logging out other devices and password confirmation. Each handler reads the
 //! request, calls `Auth` and renders the answer.
 
+use gatehouse::schema::iam;
 use gatehouse::services::access::Principal;
 use gatehouse::services::sign_in::Login;
 use gatehouse::tables::credential_ref::CredentialRef;
@@ -143,34 +144,14 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("table/password_reset_tokens", &["dynamodb:DeleteItem"]),
-    (
-        "table/sessions",
-        &[
-            "dynamodb:BatchGetItem",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:BatchWriteItem",
-        ],
-    ),
-    ("table/sessions/index/by_user", &["dynamodb:Query"]),
-    (
-        "table/personal_access_tokens",
-        &[
-            "dynamodb:BatchGetItem",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:BatchWriteItem",
-        ],
-    ),
-    ("table/personal_access_tokens/index/by_tokenable", &["dynamodb:Query"]),
+    ("table/sessions", iam::ITEMS_AND_BATCH_DELETE),
+    ("table/sessions/index/by_user", iam::QUERY),
+    ("table/personal_access_tokens", iam::ITEMS_AND_BATCH_DELETE),
+    ("table/personal_access_tokens/index/by_tokenable", iam::QUERY),
     ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),
     ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),
-    ("table/cross_app_sessions/index/by_user", &["dynamodb:Query"]),
-    ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    ("table/cross_app_sessions/index/by_user", iam::QUERY),
+    ("table/cache", iam::CACHE),
     ("queue/jobs", &["sqs:SendMessage"]),
 ];

@@ -1,6 +1,7 @@
 //! The `password-reset` function: `POST /forgot-password` and `POST /reset-password` over the
 //! `PasswordBroker`.
 
+use gatehouse::schema::iam;
 use gatehouse::services::password_broker::PasswordBroker;
 use gatehouse::values::password::PasswordContext;
 use gatehouse_http::views::MessageView;
@@ -51,13 +52,13 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/users", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
     ("table/password_reset_tokens", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
     ("table/sessions", &["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]),
-    ("table/sessions/index/by_user", &["dynamodb:Query"]),
+    ("table/sessions/index/by_user", iam::QUERY),
     ("table/personal_access_tokens", &["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]),
-    ("table/personal_access_tokens/index/by_tokenable", &["dynamodb:Query"]),
+    ("table/personal_access_tokens/index/by_tokenable", iam::QUERY),
     ("table/credentials", &["dynamodb:Query", "dynamodb:BatchWriteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),
     ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),
-    ("table/cross_app_sessions/index/by_user", &["dynamodb:Query"]),
-    ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    ("table/cross_app_sessions/index/by_user", iam::QUERY),
+    ("table/cache", iam::CACHE),
     ("queue/jobs", &["sqs:SendMessage"]),
 ];

@@ -1,9 +1,10 @@
 //! The `tokens` function: personal access tokens and cross-app handoffs over HTTP. Each handler
 //! reads the request, calls a domain service (`TokenIssuer`, `CrossApp`) and renders the answer.
 
+use gatehouse::schema::iam;
 use gatehouse::services::access::Principal;
+use gatehouse::services::sign_in::PasswordStep;
 use gatehouse::services::sign_in::Pending;
-use gatehouse::services::sign_in::SignIn;
 use gatehouse::services::token_issuer::{NewToken, TokenIssuer, TokenRequest};
 use gatehouse::tables::personal_access_tokens::{Abilities, CREATE_TOKENS, CROSS_APP_HANDOFF, Tokenable};
 use gatehouse::values::password::PasswordAttempt;
@@ -80,9 +81,10 @@ async fn issue(call: Call<'_>) -> Reply {
         expires_in_minutes: req.expires_in_minutes,
     };
     let app = call.app;
-    let user = match app.auth.sign_in(&email, PasswordAttempt::new(password), &call.meta(), None, pending).await? {
-        SignIn::Passed(user) => user,
-        SignIn::SecondFactor(c) => {
+    let user = match app.auth.password_step(&email, PasswordAttempt::new(password), &call.meta(), None, pending).await?
+    {
+        PasswordStep::Passed(user) => user,
+        PasswordStep::SecondFactor(c) => {
             return Ok(json(StatusCode::ACCEPTED, &TwoFactorChallengeView::new(&c, app.access.now())));
         }
     };
@@ -94,7 +96,7 @@ async fn issue(call: Call<'_>) -> Reply {
 async fn list(call: Call<'_>, caller: Principal) -> Reply {
     let owner = Tokenable::user(caller.user_id());
     let asked = PageQuery::of(&call, format!("tokens|{}", owner.key()))?;
-    let page = call.app.stores.tokens.list_for(&owner, asked.limit, asked.cursor.as_ref()).await?;
+    let page = call.app.stores.personal_access_tokens.list_for(&owner, asked.limit, asked.cursor.as_ref()).await?;
     let view =
         TokenPage { tokens: page.items.iter().map(Into::into).collect(), next_cursor: asked.next(&call, page.next) };
     Ok(json(StatusCode::OK, &view))
@@ -114,30 +116,12 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
         "table/users",
         &["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
     ),
-    (
-        "table/sessions",
-        &[
-            "dynamodb:BatchGetItem",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-        ],
-    ),
-    (
-        "table/personal_access_tokens",
-        &[
-            "dynamodb:BatchGetItem",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-        ],
-    ),
-    ("table/personal_access_tokens/index/by_tokenable", &["dynamodb:Query"]),
-    ("table/cache", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    ("table/sessions", iam::ITEMS),
+    ("table/personal_access_tokens", iam::ITEMS),
+    ("table/personal_access_tokens/index/by_tokenable", iam::QUERY),
+    ("table/cache", iam::CACHE),
     ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
     ("table/cross_app_sessions", &["dynamodb:PutItem", "dynamodb:UpdateItem"]),
-    ("table/cross_app_sessions/index/by_user", &["dynamodb:Query"]),
+    ("table/cross_app_sessions/index/by_user", iam::QUERY),
 ];

@@ -1,24 +1,24 @@
 //! The in-memory `locks` table.
 
 use super::table::{SharedClock, Table};
-use crate::tables::cache_locks::{LockOwner, LockStore};
+use crate::tables::cache_locks::{CacheLockStore, LockOwner};
 use crate::values::clock::{Timestamp, is_live};
 use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
-pub struct MemoryLocks {
+pub struct MemoryCacheLocks {
     clock: SharedClock,
     rows: Table<String, (LockOwner, Option<Timestamp>)>,
 }
 
-impl MemoryLocks {
+impl MemoryCacheLocks {
     pub fn new(clock: SharedClock) -> Self {
         Self { clock, rows: Table::default() }
     }
 }
 
 #[async_trait]
-impl LockStore for MemoryLocks {
+impl CacheLockStore for MemoryCacheLocks {
     async fn acquire(&self, key: &str, owner: &LockOwner, expires_at: Option<Timestamp>) -> StoreResult<bool> {
         let now = self.clock.now();
         let mut t = self.rows.lock();

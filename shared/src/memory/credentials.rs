@@ -1,13 +1,13 @@
 //! The in-memory `credentials` table.
 
-use super::cross_app_sessions::MemoryCrossApp;
-use super::personal_access_tokens::MemoryTokens;
+use super::cross_app_sessions::MemoryCrossAppSessions;
+use super::personal_access_tokens::MemoryPersonalAccessTokens;
 use super::sessions::MemorySessions;
 use super::table::Table;
 use super::users::MemoryUsers;
 use crate::tables::credential_ref::{CredentialKind, CredentialRef};
 use crate::tables::credentials::{CredentialEntry, CredentialStore, NewCredential, NewDevice, Register};
-use crate::tables::cross_app_sessions::CrossAppStore;
+use crate::tables::cross_app_sessions::CrossAppSessionStore;
 use crate::tables::personal_access_tokens::TokenId;
 use crate::tables::sessions::SessionKey;
 use crate::tables::users::{KnownDevice, UserId, evicted_devices};
@@ -23,8 +23,8 @@ use std::sync::Arc;
 pub struct MemoryCredentials {
     users: Arc<MemoryUsers>,
     sessions: Arc<MemorySessions>,
-    tokens: Arc<MemoryTokens>,
-    cross_app: Arc<MemoryCrossApp>,
+    tokens: Arc<MemoryPersonalAccessTokens>,
+    cross_app: Arc<MemoryCrossAppSessions>,
     entries: Table<UserId, BTreeMap<CredentialRef, CredentialEntry>>,
     /// The marks of trees revoked lately, until when each holds.
     ended: Table<UserId, BTreeMap<CredentialRef, Timestamp>>,
@@ -34,8 +34,8 @@ impl MemoryCredentials {
     pub fn new(
         users: Arc<MemoryUsers>,
         sessions: Arc<MemorySessions>,
-        tokens: Arc<MemoryTokens>,
-        cross_app: Arc<MemoryCrossApp>,
+        tokens: Arc<MemoryPersonalAccessTokens>,
+        cross_app: Arc<MemoryCrossAppSessions>,
     ) -> Self {
         Self { users, sessions, tokens, cross_app, entries: Table::default(), ended: Table::default() }
     }

@@ -1,26 +1,26 @@
 //! The in-memory `cross-app` table.
 
 use super::table::{SharedClock, Table};
-use crate::tables::cross_app_sessions::{CrossAppSession, CrossAppStore, Handoff};
+use crate::tables::cross_app_sessions::{CrossAppSession, CrossAppSessionStore, Handoff};
 use crate::tables::users::UserId;
 use crate::values::clock::{Timestamp, is_live};
 use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
-pub struct MemoryCrossApp {
+pub struct MemoryCrossAppSessions {
     clock: SharedClock,
     pub(super) handoffs: Table<String, Handoff>,
     sessions: Table<String, CrossAppSession>,
 }
 
-impl MemoryCrossApp {
+impl MemoryCrossAppSessions {
     pub fn new(clock: SharedClock) -> Self {
         Self { clock, handoffs: Table::default(), sessions: Table::default() }
     }
 }
 
 #[async_trait]
-impl CrossAppStore for MemoryCrossApp {
+impl CrossAppSessionStore for MemoryCrossAppSessions {
     async fn delete_handoff(&self, token_hash: &str) -> StoreResult<()> {
         self.handoffs.lock().remove(token_hash);
         Ok(())

@@ -1,19 +1,19 @@
 //! The in-memory `batches` table.
 
 use super::table::{SharedClock, Table, cursor_position, paginate};
-use crate::tables::job_batches::{Batch, BatchStore, Counted};
+use crate::tables::job_batches::{Batch, Counted, JobBatchStore};
 use crate::values::clock::{Timestamp, is_live};
 use crate::values::error::{StoreError, StoreResult};
 use crate::values::pagination::{Cursor, Page};
 use async_trait::async_trait;
 use std::collections::HashSet;
 
-pub struct MemoryBatches {
+pub struct MemoryJobBatches {
     clock: SharedClock,
     rows: Table<String, (Batch, HashSet<String>)>,
 }
 
-impl MemoryBatches {
+impl MemoryJobBatches {
     pub fn new(clock: SharedClock) -> Self {
         Self { clock, rows: Table::default() }
     }
@@ -37,7 +37,7 @@ impl MemoryBatches {
 }
 
 #[async_trait]
-impl BatchStore for MemoryBatches {
+impl JobBatchStore for MemoryJobBatches {
     async fn create(&self, batch: &Batch) -> StoreResult<()> {
         let mut t = self.rows.lock();
         if t.contains_key(&batch.id) {

@@ -1,26 +1,26 @@
 //! The in-memory `password reset tokens` table.
 
 use super::table::{SharedClock, Table};
-use crate::tables::password_reset_tokens::{ResetRecord, ResetStore, SpendMark, SpentReset};
+use crate::tables::password_reset_tokens::{PasswordResetTokenStore, ResetRecord, SpendMark, SpentReset};
 use crate::values::clock::Timestamp;
 use crate::values::email::Email;
 use crate::values::error::StoreResult;
 use async_trait::async_trait;
 
-pub struct MemoryResets {
+pub struct MemoryPasswordResetTokens {
     clock: SharedClock,
     /// Each token, and its spend (mark and time) once spent.
     rows: Table<String, (ResetRecord, Option<SpentReset>)>,
 }
 
-impl MemoryResets {
+impl MemoryPasswordResetTokens {
     pub fn new(clock: SharedClock) -> Self {
         Self { clock, rows: Table::default() }
     }
 }
 
 #[async_trait]
-impl ResetStore for MemoryResets {
+impl PasswordResetTokenStore for MemoryPasswordResetTokens {
     async fn put_unless_throttled(&self, record: &ResetRecord, throttle_since: Timestamp) -> StoreResult<bool> {
         let now = self.clock.now();
         let mut t = self.rows.lock();

@@ -1,20 +1,20 @@
 //! The in-memory `personal access tokens` table.
 
 use super::table::{SharedClock, Table, cursor_position, paginate};
-use crate::tables::personal_access_tokens::{PersonalAccessToken, TokenId, TokenStore, Tokenable};
+use crate::tables::personal_access_tokens::{PersonalAccessToken, PersonalAccessTokenStore, TokenId, Tokenable};
 use crate::values::clock::{Timestamp, is_live};
 use crate::values::error::StoreResult;
 use crate::values::pagination::{Cursor, Page};
 use async_trait::async_trait;
 
-pub struct MemoryTokens {
+pub struct MemoryPersonalAccessTokens {
     clock: SharedClock,
     pub(super) rows: Table<TokenId, PersonalAccessToken>,
-    /// The users table, for [`TokenStore::find_with_owner`].
+    /// The users table, for [`PersonalAccessTokenStore::find_with_owner`].
     owners: Option<std::sync::Arc<super::users::MemoryUsers>>,
 }
 
-impl MemoryTokens {
+impl MemoryPersonalAccessTokens {
     pub fn new(clock: SharedClock) -> Self {
         Self { clock, rows: Table::default(), owners: None }
     }
@@ -26,7 +26,7 @@ impl MemoryTokens {
 }
 
 #[async_trait]
-impl TokenStore for MemoryTokens {
+impl PersonalAccessTokenStore for MemoryPersonalAccessTokens {
     async fn find_with_owner(
         &self,
         id: &TokenId,

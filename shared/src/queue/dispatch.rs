@@ -145,7 +145,7 @@ impl Dispatcher {
                 return Err(DispatchError::TooLarge { size });
             }
         }
-        self.stores.batches.create(&batch).await?;
+        self.stores.job_batches.create(&batch).await?;
         for mut job in jobs {
             job.batch_id = Some(batch.id.clone());
             self.dispatch(job).await?;

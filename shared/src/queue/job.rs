@@ -79,11 +79,11 @@ impl JobContext {
     {
         let owner = LockOwner::random();
         let key = format!("without-overlapping:{key}");
-        if !self.stores.locks.acquire(&key, &owner, Some(self.stores.clock.now() + ttl)).await? {
+        if !self.stores.cache_locks.acquire(&key, &owner, Some(self.stores.clock.now() + ttl)).await? {
             return Ok(None);
         }
         let out = f().await;
-        self.stores.locks.release(&key, &owner).await?;
+        self.stores.cache_locks.release(&key, &owner).await?;
         out.map(Some)
     }
 }

@@ -35,7 +35,7 @@ pub struct BatchRetry {
 }
 
 /// Laravel's `queue:retry-batch`: every failed job of the batch is re-opened in it (failed − 1,
-/// pending + 1, its mark and `finished_at` cleared: [`crate::tables::job_batches::BatchStore::reopen`],
+/// pending + 1, its mark and `finished_at` cleared: [`crate::tables::job_batches::JobBatchStore::reopen`],
 /// exactly once per job however many retries race) and put back on the queue. When the retried
 /// jobs succeed, the batch finishes again, now without failures: `then` runs (once), and
 /// `finally`, which already ran, is not run again (its follow-up uuid is the same, and a job
@@ -43,7 +43,7 @@ pub struct BatchRetry {
 /// fails after its re-opening, `queue:retry <uuid>` finishes it (the failure record is kept).
 pub async fn retry_batch(dispatcher: &Dispatcher, id: &str) -> Result<BatchRetry, RetryError> {
     let stores = &dispatcher.stores;
-    let batch = stores.batches.find(id).await?.ok_or_else(|| RetryError::NoBatch(id.to_owned()))?;
+    let batch = stores.job_batches.find(id).await?.ok_or_else(|| RetryError::NoBatch(id.to_owned()))?;
     if batch.cancelled_at.is_some() {
         return Err(RetryError::BatchCancelled(id.to_owned()));
     }
@@ -53,7 +53,7 @@ pub async fn retry_batch(dispatcher: &Dispatcher, id: &str) -> Result<BatchRetry
             out.skipped.push((uuid.clone(), "no failure record (past retention, or retried alone)"));
             continue;
         }
-        if !stores.batches.reopen(id, uuid).await? {
+        if !stores.job_batches.reopen(id, uuid).await? {
             out.skipped.push((uuid.clone(), "already re-opened by another retry"));
             continue;
         }

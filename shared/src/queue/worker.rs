@@ -184,7 +184,7 @@ impl Worker {
                     // what failed after the run was recorded. Counting is idempotent (the job's
                     // mark), so count again; a batch left unfinished by a lost follow-up finishes here.
                     if let Some(batch_id) = &job.batch_id
-                        && let Some(counted) = self.stores.batches.record_success(batch_id, &job.uuid).await?
+                        && let Some(counted) = self.stores.job_batches.record_success(batch_id, &job.uuid).await?
                     {
                         self.after_batch_count(counted, false).await?;
                     }
@@ -209,11 +209,11 @@ impl Worker {
             return Ok(Outcome::Failed);
         }
         if let Some(batch_id) = &job.batch_id
-            && let Some(batch) = self.stores.batches.find(batch_id).await?
+            && let Some(batch) = self.stores.job_batches.find(batch_id).await?
             && batch.cancelled_at.is_some()
         {
             self.stores.job_runs.complete(&job.uuid, now, now + self.settings.run_retention).await?;
-            if let Some(counted) = self.stores.batches.record_success(batch_id, &job.uuid).await? {
+            if let Some(counted) = self.stores.job_batches.record_success(batch_id, &job.uuid).await? {
                 self.after_batch_count(counted, false).await?;
             }
             return Ok(Outcome::Skipped("batch cancelled"));
@@ -276,7 +276,7 @@ impl Worker {
                     tracing::warn!(event = "notice_mark_left", error = %e);
                 }
                 if let Some(batch_id) = &job.batch_id
-                    && let Some(counted) = self.stores.batches.record_success(batch_id, &job.uuid).await?
+                    && let Some(counted) = self.stores.job_batches.record_success(batch_id, &job.uuid).await?
                 {
                     self.after_batch_count(counted, false).await?;
                 }
@@ -324,7 +324,7 @@ impl Worker {
     async fn fail(&self, job: &JobPayload, msg: &QueueMessage, exception: &str) -> Result<(), StoreError> {
         self.record_failure(&job.uuid, &msg.body, exception).await?;
         if let Some(batch_id) = &job.batch_id
-            && let Some(counted) = self.stores.batches.record_failure(batch_id, &job.uuid).await?
+            && let Some(counted) = self.stores.job_batches.record_failure(batch_id, &job.uuid).await?
         {
             self.after_batch_count(counted, true).await?;
         }
@@ -338,7 +338,7 @@ impl Worker {
         if failed && counted.newly_counted && b.failed_jobs == 1 {
             self.follow_ups(b, "catch", &b.options.catch).await?;
             if !b.options.allow_failures {
-                self.stores.batches.cancel(&b.id, self.now()).await?;
+                self.stores.job_batches.cancel(&b.id, self.now()).await?;
             }
         }
         if b.all_jobs_done() && b.finished_at.is_none() {
@@ -346,7 +346,7 @@ impl Worker {
                 self.follow_ups(b, "then", &b.options.then).await?;
             }
             self.follow_ups(b, "finally", &b.options.finally).await?;
-            self.stores.batches.mark_finished(&b.id, self.now()).await?;
+            self.stores.job_batches.mark_finished(&b.id, self.now()).await?;
         }
         Ok(())
     }

@@ -200,8 +200,8 @@ impl Access {
             return Ok(None);
         };
         let (token, owner) = match &plain.owner {
-            Some(owner) => self.stores.tokens.find_with_owner(&plain.id, owner).await?,
-            None => (self.stores.tokens.find(&plain.id).await?, None),
+            Some(owner) => self.stores.personal_access_tokens.find_with_owner(&plain.id, owner).await?,
+            None => (self.stores.personal_access_tokens.find(&plain.id).await?, None),
         };
         let Some(mut token) = token else {
             return Ok(None);
@@ -230,7 +230,7 @@ impl Access {
         }
         let interval = self.config.tokens.last_used_interval;
         if token.last_used_at.is_none_or(|l| l <= now - interval) {
-            if self.stores.tokens.touch_last_used(&token.id, now, now - interval).await? {
+            if self.stores.personal_access_tokens.touch_last_used(&token.id, now, now - interval).await? {
                 token.last_used_at = Some(now);
             }
             if let Some(slide) = self.config.tokens.sliding {
@@ -238,7 +238,9 @@ impl Access {
                 if let Some(max) = self.config.tokens.max_age {
                     until = until.min(token.created_at + max);
                 }
-                if token.expires_at.is_some_and(|e| e < until) && self.stores.tokens.extend(&token.id, until).await? {
+                if token.expires_at.is_some_and(|e| e < until)
+                    && self.stores.personal_access_tokens.extend(&token.id, until).await?
+                {
                     token.expires_at = Some(until);
                 }
             }

@@ -148,7 +148,7 @@ pub async fn finish(
     let removed = stores.users.delete(id).await?;
     // A newcomer may have registered the address since: its reset token is its own.
     if stores.users.find_by_email(email).await?.is_none() {
-        stores.resets.delete(email).await?;
+        stores.password_reset_tokens.delete(email).await?;
     }
     let tag = user_tag(config, id);
     let [minute, day] = crate::services::email_verification::resend_limits(config, &tag);
@@ -161,7 +161,7 @@ pub async fn finish(
     {
         limiter.clear(&key, limit).await?;
     }
-    let records = stores.cross_app.pseudonymize(id, &format!("deleted#{tag}")).await?;
+    let records = stores.cross_app_sessions.pseudonymize(id, &format!("deleted#{tag}")).await?;
     tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, audit_records = records, user_item = removed);
     if removed {
         // Told once, whichever queues it: this run, or the deletion's job finding the user gone

@@ -126,7 +126,7 @@ impl<'a> CrossApp<'a> {
         let token = HandoffToken::parse(raw_token).ok_or(CrossAppError::InvalidHandoff)?;
         let now = stores.clock.now();
         let this_app = config.app_name.clone();
-        let h = stores.cross_app.consume_handoff(&token.hash(), &this_app, now).await?;
+        let h = stores.cross_app_sessions.consume_handoff(&token.hash(), &this_app, now).await?;
         let h = h.ok_or(CrossAppError::InvalidHandoff)?;
         let user = stores.users.find(&h.user_id).await?.ok_or(CrossAppError::InvalidHandoff)?;
         let audit_id = uuid::Uuid::now_v7().to_string();
@@ -154,7 +154,7 @@ impl<'a> CrossApp<'a> {
             revoked_reason: None,
             expires_at: Some(now + config.cross_app_audit_retention),
         };
-        stores.cross_app.record_session(&record).await?;
+        stores.cross_app_sessions.record_session(&record).await?;
         tracing::info!(event = "cross_app_session", user_id = %user.id, source_app = %record.source_app, target_app = %record.target_app, ip = ?record.ip_address);
         Ok(Exchanged { user, session, record })
     }
@@ -182,7 +182,7 @@ impl<'a> CrossApp<'a> {
         let mut records: Vec<CrossAppSession> = self
             .auth
             .stores()
-            .cross_app
+            .cross_app_sessions
             .list_for_user(user)
             .await?
             .into_iter()
@@ -229,11 +229,11 @@ impl<'a> CrossApp<'a> {
             return Ok(true);
         }
         // From before the register: the record as the owner index lists it.
-        let listed = stores.cross_app.list_for_user(user).await?.into_iter().find(|s| s.id == id);
+        let listed = stores.cross_app_sessions.list_for_user(user).await?.into_iter().find(|s| s.id == id);
         let Some(s) = listed else { return Ok(false) };
         let root = CredentialRef::session(&s.session_key);
         revocation::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
-        stores.cross_app.revoke_session(&id, user, stores.clock.now(), reason).await?;
+        stores.cross_app_sessions.revoke_session(&id, user, stores.clock.now(), reason).await?;
         tracing::info!(event = "cross_app_session_revoked", user_id = %user, target_app = %s.target_app);
         Ok(true)
     }

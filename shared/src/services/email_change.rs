@@ -182,7 +182,7 @@ pub async fn confirm(
     }
     // Before the swap, so no failure after it can leave a reset link of the old address alive (a
     // reset in flight also checks the address).
-    stores.resets.delete(&user.email).await?;
+    stores.password_reset_tokens.delete(&user.email).await?;
     // Promised before the swap and carried by it: the old address hears of a change that was
     // made, whatever fails after it (and of none that was not).
     let mark = dispatcher.promise(&id, notice(&user.email, &to, true)).await.map_err(crate::StoreError::from)?;

@@ -157,7 +157,7 @@ impl PasswordBroker {
     /// anything else. One read of the token, one of the user; nothing written.
     pub async fn link_address(&self, email: &Email, token: &PlainResetToken) -> Result<Option<Email>, StoreError> {
         let stores = self.auth.stores();
-        let Some(record) = stores.resets.find(email).await? else {
+        let Some(record) = stores.password_reset_tokens.find(email).await? else {
             return Ok(None);
         };
         if !crate::values::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
@@ -181,11 +181,13 @@ impl PasswordBroker {
         password: NewPassword,
     ) -> Result<User, ResetError> {
         let stores = self.auth.stores();
-        let record = match stores.resets.find(email).await? {
+        let record = match stores.password_reset_tokens.find(email).await? {
             Some(record) => record,
             None => match self.finish_retry(email, token, &password).await? {
                 Retried::Done(user) => return Ok(*user),
-                Retried::GivenBack => stores.resets.find(email).await?.ok_or(ResetError::InvalidToken)?,
+                Retried::GivenBack => {
+                    stores.password_reset_tokens.find(email).await?.ok_or(ResetError::InvalidToken)?
+                }
             },
         };
         if !crate::values::secret::constant_time_eq(record.token_hash.as_bytes(), token.hash().as_bytes()) {
@@ -198,7 +200,8 @@ impl PasswordBroker {
         // The notice first, carried by the password's write: it goes out once the password has
         // changed, whatever fails after, and never for a reset that did not change it.
         let notice = self.dispatcher.promise(&user.id, mail_job(SEND_PASSWORD_CHANGED, email)).await?;
-        let Some(spend) = stores.resets.consume(email, &token.hash(), self.now(), user.credentials_version).await?
+        let Some(spend) =
+            stores.password_reset_tokens.consume(email, &token.hash(), self.now(), user.credentials_version).await?
         else {
             return Err(ResetError::InvalidToken);
         };
@@ -215,7 +218,7 @@ impl PasswordBroker {
                     stores.users.find_by_email(email).await,
                     Ok(Some(u)) if u.password_hash.as_str() != hash.as_str()
                 );
-                if unchanged && let Err(r) = stores.resets.restore(email, &spend).await {
+                if unchanged && let Err(r) = stores.password_reset_tokens.restore(email, &spend).await {
                     tracing::warn!(event = "reset_token_not_restored", error = %r);
                 }
                 return Err(e);
@@ -259,7 +262,7 @@ impl PasswordBroker {
         password: &NewPassword,
     ) -> Result<Retried, ResetError> {
         let stores = self.auth.stores();
-        let spent = stores.resets.find_spent(email).await?.ok_or(ResetError::InvalidToken)?;
+        let spent = stores.password_reset_tokens.find_spent(email).await?.ok_or(ResetError::InvalidToken)?;
         if !crate::values::secret::constant_time_eq(spent.token_hash.as_bytes(), token.hash().as_bytes())
             || self.now() - spent.spent_at > RESET_RETRY_WINDOW
         {
@@ -288,7 +291,7 @@ impl PasswordBroker {
         if (self.now() - spent.spent_at).to_std().unwrap_or_default() < settled {
             return Err(StoreError::Unavailable("the first attempt of this reset may still be landing".into()).into());
         }
-        stores.resets.restore(email, &spent.mark).await?;
+        stores.password_reset_tokens.restore(email, &spent.mark).await?;
         tracing::info!(event = "reset_token_given_back", user_id = %user.id);
         Ok(Retried::GivenBack)
     }
@@ -429,7 +432,7 @@ impl JobHandler for SendResetLink {
             created_at: now,
             expires_at: now + self.config.reset.expire,
         };
-        if !ctx.stores.resets.put_unless_throttled(&record, now - self.config.reset.throttle).await? {
+        if !ctx.stores.password_reset_tokens.put_unless_throttled(&record, now - self.config.reset.throttle).await? {
             tracing::info!(event = "reset_link_skipped", reason = "throttled", user_id = %user.id);
             return Ok(());
         }
@@ -449,7 +452,7 @@ impl JobHandler for SendResetLink {
         };
         if let Err(e) = self.mailer.send(&mail).await {
             // Forget the token, so the retry is not throttled by a token nobody received.
-            ctx.stores.resets.delete(&user.email).await?;
+            ctx.stores.password_reset_tokens.delete(&user.email).await?;
             return Err(mail_error(e));
         }
         tracing::info!(event = "reset_link_sent", user_id = %user.id);

@@ -82,7 +82,7 @@ impl Auth {
     /// password given verifies against its hash. Anything else answers `EmailTaken`, as an
     /// unrelated registration of a taken address does.
     ///
-    /// Why this is no way in: the password is checked by [`Auth::check_credentials`], the very
+    /// Why this is no way in: the password is checked by [`Auth::check_password`], the very
     /// check `/login` makes from a device it does not know — counted before the hash against
     /// the same per-(address, client), per-client and per-account limits (and so sharing them
     /// with `/login`), verified in constant time (argon2, or the dummy hash for an account being
@@ -103,7 +103,7 @@ impl Auth {
         attempt: PasswordAttempt,
         meta: &ClientMeta,
     ) -> Result<(User, SessionId), AuthError> {
-        let found = match self.check_credentials(&asked.email, attempt, meta, None).await {
+        let found = match self.check_password(&asked.email, attempt, meta, None).await {
             Ok(found) => found,
             // A wrong password, an account being deleted or disabled: taken, as ever.
             Err(AuthError::InvalidCredentials | AuthError::AccountDisabled) => return Err(AuthError::EmailTaken),

@@ -23,9 +23,12 @@ async fn end_credential(stores: &crate::Stores, user: &UserId, cred: &Credential
             stores.sessions.delete(&SessionKey::from_stored(cred.key.clone())).await?;
         }
         CredentialKind::Token => {
-            stores.tokens.delete_owned(&TokenId::from_stored(cred.key.clone()), &Tokenable::user(user)).await?;
+            stores
+                .personal_access_tokens
+                .delete_owned(&TokenId::from_stored(cred.key.clone()), &Tokenable::user(user))
+                .await?;
         }
-        CredentialKind::Handoff => stores.cross_app.delete_handoff(&cred.key).await?,
+        CredentialKind::Handoff => stores.cross_app_sessions.delete_handoff(&cred.key).await?,
     }
     Ok(())
 }
@@ -121,11 +124,11 @@ pub async fn revoke_from(
         Revocation::Tree(_) | Revocation::IssuedBefore { .. } => return Ok(ended),
     };
     stores.sessions.delete_for_user(user, keep.as_ref()).await?;
-    stores.tokens.delete_all_for(&Tokenable::user(user)).await?;
-    for s in stores.cross_app.list_for_user(user).await? {
+    stores.personal_access_tokens.delete_all_for(&Tokenable::user(user)).await?;
+    for s in stores.cross_app_sessions.list_for_user(user).await? {
         if s.revoked_at.is_none() && keep.as_ref() != Some(&s.session_key) {
             stores.sessions.delete(&s.session_key).await?;
-            stores.cross_app.revoke_session(&s.id, user, now, reason).await?;
+            stores.cross_app_sessions.revoke_session(&s.id, user, now, reason).await?;
         }
     }
     Ok(ended)
@@ -203,7 +206,7 @@ async fn end_one(
 ) -> StoreResult<()> {
     end_credential(stores, user, cred).await?;
     if let Some(id) = cross_app_id {
-        stores.cross_app.revoke_session(id, user, now, reason).await?;
+        stores.cross_app_sessions.revoke_session(id, user, now, reason).await?;
     }
     Ok(())
 }
@@ -232,7 +235,7 @@ pub async fn stamp_verified(stores: &crate::Stores, user: &crate::tables::users:
                 CredentialKind::Session => {
                     stores.sessions.mark_verified(&SessionKey::from_stored(e.credential.key)).await
                 }
-                _ => stores.tokens.mark_verified(&TokenId::from_stored(e.credential.key)).await,
+                _ => stores.personal_access_tokens.mark_verified(&TokenId::from_stored(e.credential.key)).await,
             }
         });
         // Bounded like revocation: a padded register cannot fan out without limit.

@@ -1,4 +1,4 @@
-//! The sign-in flow: the password step ([`Auth::check_credentials`]), then the second factor when
+//! The sign-in flow: the password step ([`Auth::check_password`]), then the second factor when
 //! the account has one ([`crate::services::sign_in::challenge`]), then a session.
 
 use crate::services::auth::sessions::Opened;
@@ -21,7 +21,7 @@ use crate::values::password::PasswordAttempt;
 
 /// What the password step of a sign-in gave.
 #[derive(Debug)]
-pub enum SignIn {
+pub enum PasswordStep {
     Passed(Box<User>),
     /// The user has a second factor: complete with `POST /two-factor-challenge`.
     SecondFactor(ChallengeToken),
@@ -36,21 +36,21 @@ pub enum Login {
 
 impl Auth {
     /// The password step of every sign-in (`/login`, `/tokens/issue`): checks the credentials
-    /// ([`Auth::check_credentials`]); a user with a second factor gets a challenge for `pending`
+    /// ([`Auth::check_password`]); a user with a second factor gets a challenge for `pending`
     /// instead ([`crate::services::sign_in::challenge`]), so nothing is issued on a password alone.
-    pub async fn sign_in(
+    pub async fn password_step(
         &self,
         email: &Email,
         attempt: PasswordAttempt,
         meta: &ClientMeta,
         device_cookie: Option<&str>,
         pending: Pending,
-    ) -> Result<SignIn, AuthError> {
-        let user = self.check_credentials(email, attempt, meta, device_cookie).await?;
+    ) -> Result<PasswordStep, AuthError> {
+        let user = self.check_password(email, attempt, meta, device_cookie).await?;
         if user.two_factor.enabled() {
-            return Ok(SignIn::SecondFactor(challenge(self, &user, pending, meta).await?));
+            return Ok(PasswordStep::SecondFactor(challenge(self, &user, pending, meta).await?));
         }
-        Ok(SignIn::Passed(Box::new(user)))
+        Ok(PasswordStep::Passed(Box::new(user)))
     }
 
     /// `/login`: the password step, then a session under the version the password was checked
@@ -65,9 +65,9 @@ impl Auth {
         device_cookie: Option<&str>,
     ) -> Result<Login, AuthError> {
         let pending = Pending::Session { remember };
-        match self.sign_in(email, attempt, meta, device_cookie, pending).await? {
-            SignIn::SecondFactor(challenge) => Ok(Login::SecondFactor(challenge)),
-            SignIn::Passed(user) => {
+        match self.password_step(email, attempt, meta, device_cookie, pending).await? {
+            PasswordStep::SecondFactor(challenge) => Ok(Login::SecondFactor(challenge)),
+            PasswordStep::Passed(user) => {
                 let opened = self.open_session(&user, remember, meta, device_cookie).await?;
                 Ok(Login::Session(user, opened))
             }

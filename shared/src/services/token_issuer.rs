@@ -209,9 +209,9 @@ impl<'a> TokenIssuer<'a> {
         }
         // A token from before the register: the user's if its row says so.
         let owner = Tokenable::user(user);
-        let owned = stores.tokens.find(&id).await?.is_some_and(|t| t.tokenable == owner);
+        let owned = stores.personal_access_tokens.find(&id).await?.is_some_and(|t| t.tokenable == owner);
         // An expired one ends too (nothing live derives from it: children expire with it).
-        if !owned && !stores.tokens.delete_owned(&id, &owner).await? {
+        if !owned && !stores.personal_access_tokens.delete_owned(&id, &owner).await? {
             return Ok(false);
         }
         let n = revocation::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;

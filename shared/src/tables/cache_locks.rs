@@ -22,7 +22,7 @@ impl LockOwner {
 }
 
 #[async_trait]
-pub trait LockStore: Send + Sync {
+pub trait CacheLockStore: Send + Sync {
     /// Takes the lock if it is free or expired, or already ours (which refreshes it). `true` when
     /// `owner` holds it afterwards. `expires_at = None` holds it until released.
     async fn acquire(&self, key: &str, owner: &LockOwner, expires_at: Option<Timestamp>) -> StoreResult<bool>;
@@ -38,7 +38,7 @@ pub trait LockStore: Send + Sync {
 
 /// Tries to acquire for up to `wait`, polling every `poll` (Laravel's `block`). `true` when acquired.
 pub async fn acquire_blocking(
-    locks: &dyn LockStore,
+    locks: &dyn CacheLockStore,
     key: &str,
     owner: &LockOwner,
     expires_at: Option<Timestamp>,

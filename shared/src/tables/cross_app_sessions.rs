@@ -60,7 +60,7 @@ pub struct CrossAppSession {
 }
 
 #[async_trait]
-pub trait CrossAppStore: Send + Sync {
+pub trait CrossAppSessionStore: Send + Sync {
     /// Deletes a handoff token (used or not). Revocation; harmless when absent.
     async fn delete_handoff(&self, token_hash: &str) -> StoreResult<()>;
     /// Marks the handoff used if it is live, unused and for `target_app`; returns it. One

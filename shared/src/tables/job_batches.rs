@@ -57,7 +57,7 @@ pub struct Counted {
 }
 
 #[async_trait]
-pub trait BatchStore: Send + Sync {
+pub trait JobBatchStore: Send + Sync {
     async fn create(&self, batch: &Batch) -> StoreResult<()>;
     /// The live batch; `None` when absent or past retention.
     async fn find(&self, id: &str) -> StoreResult<Option<Batch>>;

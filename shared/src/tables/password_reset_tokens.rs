@@ -42,19 +42,19 @@ pub struct ResetRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpendMark(pub String);
 
-/// A spent token ([`ResetStore::find_spent`]).
+/// A spent token ([`PasswordResetTokenStore::find_spent`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpentReset {
     pub token_hash: String,
     pub spent_at: Timestamp,
-    /// The spend's mark: what gives this spend back ([`ResetStore::restore`]).
+    /// The spend's mark: what gives this spend back ([`PasswordResetTokenStore::restore`]).
     pub mark: SpendMark,
     /// The user's credentials version when it was spent.
     pub version: u64,
 }
 
 #[async_trait]
-pub trait ResetStore: Send + Sync {
+pub trait PasswordResetTokenStore: Send + Sync {
     /// Stores `record`, replacing any older token for the email, unless a live token for it was
     /// created after `throttle_since` (then nothing is written and the answer is `false`). The
     /// check and the write are one conditional write, so two racing requests mint one token. A

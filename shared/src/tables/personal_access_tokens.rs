@@ -195,10 +195,10 @@ impl PersonalAccessToken {
 }
 
 #[async_trait]
-pub trait TokenStore: Send + Sync {
+pub trait PersonalAccessTokenStore: Send + Sync {
     /// The live token with this id (consistent read); `None` when absent or expired.
     async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>>;
-    /// [`TokenStore::find`] and the state of `owner` (the user the token names; `None` when no
+    /// [`PersonalAccessTokenStore::find`] and the state of `owner` (the user the token names; `None` when no
     /// such user is left), both read consistently in one call: the check's one read.
     async fn find_with_owner(
         &self,

@@ -10,7 +10,7 @@ pub async fn twenty_concurrent_acquisitions_of_one_lock_give_exactly_one_owner(e
     let exp = Some(now(&env) + Span::seconds(30));
     let tasks: Vec<_> = (0..20)
         .map(|_| {
-            let locks = env.stores.locks.clone();
+            let locks = env.stores.cache_locks.clone();
             let owner = LockOwner::random();
             tokio::spawn(async move { locks.acquire("report", &owner, exp).await.unwrap().then_some(owner) })
         })
@@ -20,42 +20,42 @@ pub async fn twenty_concurrent_acquisitions_of_one_lock_give_exactly_one_owner(e
         owners.extend(t.await.unwrap());
     }
     assert_eq!(owners.len(), 1);
-    assert_eq!(env.stores.locks.owner("report").await.unwrap(), Some(owners[0].clone()));
+    assert_eq!(env.stores.cache_locks.owner("report").await.unwrap(), Some(owners[0].clone()));
 }
 
 pub async fn a_lock_released_by_a_non_owner_stays_held(env: TestEnv) {
     let owner = LockOwner::random();
     let intruder = LockOwner::random();
-    assert!(env.stores.locks.acquire("k", &owner, Some(now(&env) + Span::seconds(30))).await.unwrap());
-    assert!(!env.stores.locks.release("k", &intruder).await.unwrap());
-    assert_eq!(env.stores.locks.owner("k").await.unwrap(), Some(owner.clone()));
-    assert!(!env.stores.locks.acquire("k", &intruder, None).await.unwrap());
-    assert!(env.stores.locks.release("k", &owner).await.unwrap());
-    assert!(env.stores.locks.acquire("k", &intruder, None).await.unwrap());
+    assert!(env.stores.cache_locks.acquire("k", &owner, Some(now(&env) + Span::seconds(30))).await.unwrap());
+    assert!(!env.stores.cache_locks.release("k", &intruder).await.unwrap());
+    assert_eq!(env.stores.cache_locks.owner("k").await.unwrap(), Some(owner.clone()));
+    assert!(!env.stores.cache_locks.acquire("k", &intruder, None).await.unwrap());
+    assert!(env.stores.cache_locks.release("k", &owner).await.unwrap());
+    assert!(env.stores.cache_locks.acquire("k", &intruder, None).await.unwrap());
 }
 
 pub async fn an_expired_lock_can_be_taken_but_not_refreshed(env: TestEnv) {
     let first = LockOwner::random();
     let second = LockOwner::random();
-    assert!(env.stores.locks.acquire("k", &first, Some(now(&env) + Span::seconds(10))).await.unwrap());
-    assert!(env.stores.locks.refresh("k", &first, Some(now(&env) + Span::seconds(20))).await.unwrap());
+    assert!(env.stores.cache_locks.acquire("k", &first, Some(now(&env) + Span::seconds(10))).await.unwrap());
+    assert!(env.stores.cache_locks.refresh("k", &first, Some(now(&env) + Span::seconds(20))).await.unwrap());
     env.clock.advance(Span::seconds(15));
-    assert!(!env.stores.locks.acquire("k", &second, None).await.unwrap(), "refreshed, so still held");
+    assert!(!env.stores.cache_locks.acquire("k", &second, None).await.unwrap(), "refreshed, so still held");
     env.clock.advance(Span::seconds(6));
-    assert_eq!(env.stores.locks.owner("k").await.unwrap(), None);
-    assert!(!env.stores.locks.refresh("k", &first, Some(now(&env) + Span::seconds(20))).await.unwrap());
-    assert!(env.stores.locks.acquire("k", &second, Some(now(&env) + Span::seconds(10))).await.unwrap());
-    assert!(!env.stores.locks.release("k", &first).await.unwrap());
-    env.stores.locks.force_release("k").await.unwrap();
-    assert_eq!(env.stores.locks.owner("k").await.unwrap(), None);
+    assert_eq!(env.stores.cache_locks.owner("k").await.unwrap(), None);
+    assert!(!env.stores.cache_locks.refresh("k", &first, Some(now(&env) + Span::seconds(20))).await.unwrap());
+    assert!(env.stores.cache_locks.acquire("k", &second, Some(now(&env) + Span::seconds(10))).await.unwrap());
+    assert!(!env.stores.cache_locks.release("k", &first).await.unwrap());
+    env.stores.cache_locks.force_release("k").await.unwrap();
+    assert_eq!(env.stores.cache_locks.owner("k").await.unwrap(), None);
 }
 
 pub async fn a_blocking_acquire_waits_for_the_release(env: TestEnv) {
     let holder = LockOwner::random();
-    assert!(env.stores.locks.acquire("b", &holder, None).await.unwrap());
+    assert!(env.stores.cache_locks.acquire("b", &holder, None).await.unwrap());
     let waiter = LockOwner::random();
     let short = acquire_blocking(
-        env.stores.locks.as_ref(),
+        env.stores.cache_locks.as_ref(),
         "b",
         &waiter,
         None,
@@ -63,13 +63,13 @@ pub async fn a_blocking_acquire_waits_for_the_release(env: TestEnv) {
         Duration::from_millis(50),
     );
     assert!(!short.await.unwrap());
-    let locks = env.stores.locks.clone();
+    let locks = env.stores.cache_locks.clone();
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
         locks.release("b", &holder).await.unwrap()
     });
     let got = acquire_blocking(
-        env.stores.locks.as_ref(),
+        env.stores.cache_locks.as_ref(),
         "b",
         &waiter,
         None,

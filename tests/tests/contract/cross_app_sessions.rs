@@ -35,7 +35,7 @@ pub async fn two_racing_exchanges_of_one_handoff_token_let_one_through(env: Test
     let t = now(&env);
     let tasks: Vec<_> = (0..2)
         .map(|_| {
-            let (store, hash) = (env.stores.cross_app.clone(), token.hash());
+            let (store, hash) = (env.stores.cross_app_sessions.clone(), token.hash());
             tokio::spawn(async move { store.consume_handoff(&hash, "billing", t).await.unwrap() })
         })
         .collect();
@@ -52,9 +52,9 @@ pub async fn a_handoff_for_another_app_or_expired_is_refused(env: TestEnv) {
     let uid = UserId::generate();
     let (token, h) = handoff(&env, &uid);
     put_handoff(&env, &h).await;
-    assert_eq!(env.stores.cross_app.consume_handoff(&token.hash(), "admin", now(&env)).await.unwrap(), None);
+    assert_eq!(env.stores.cross_app_sessions.consume_handoff(&token.hash(), "admin", now(&env)).await.unwrap(), None);
     env.clock.advance(Span::minutes(3));
-    assert_eq!(env.stores.cross_app.consume_handoff(&token.hash(), "billing", now(&env)).await.unwrap(), None);
+    assert_eq!(env.stores.cross_app_sessions.consume_handoff(&token.hash(), "billing", now(&env)).await.unwrap(), None);
 }
 
 /// A live audit record of `user`'s, opened now from 198.51.100.4 with Firefox.
@@ -77,15 +77,19 @@ fn audit_record(env: &TestEnv, user: &UserId) -> CrossAppSession {
 pub async fn cross_app_sessions_are_audited_and_revoked_only_by_their_user(env: TestEnv) {
     let uid = UserId::generate();
     let rec = audit_record(&env, &uid);
-    env.stores.cross_app.record_session(&rec).await.unwrap();
-    assert_eq!(env.stores.cross_app.list_for_user(&uid).await.unwrap(), vec![rec.clone()]);
+    env.stores.cross_app_sessions.record_session(&rec).await.unwrap();
+    assert_eq!(env.stores.cross_app_sessions.list_for_user(&uid).await.unwrap(), vec![rec.clone()]);
     let stranger = UserId::generate();
-    assert_eq!(env.stores.cross_app.revoke_session(&rec.id, &stranger, now(&env), "test").await.unwrap(), None);
-    let revoked = env.stores.cross_app.revoke_session(&rec.id, &uid, now(&env), "logout").await.unwrap().unwrap();
+    assert_eq!(
+        env.stores.cross_app_sessions.revoke_session(&rec.id, &stranger, now(&env), "test").await.unwrap(),
+        None
+    );
+    let revoked =
+        env.stores.cross_app_sessions.revoke_session(&rec.id, &uid, now(&env), "logout").await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(now(&env)));
     assert_eq!(revoked.revoked_reason.as_deref(), Some("logout"));
-    assert_eq!(env.stores.cross_app.revoke_session(&rec.id, &uid, now(&env), "again").await.unwrap(), None);
-    assert_eq!(env.stores.cross_app.find_session(&rec.id).await.unwrap().unwrap().revoked_at, Some(now(&env)));
+    assert_eq!(env.stores.cross_app_sessions.revoke_session(&rec.id, &uid, now(&env), "again").await.unwrap(), None);
+    assert_eq!(env.stores.cross_app_sessions.find_session(&rec.id).await.unwrap().unwrap().revoked_at, Some(now(&env)));
 }
 
 pub async fn a_deleted_users_audit_records_keep_only_a_pseudonym(env: TestEnv) {
@@ -99,14 +103,14 @@ pub async fn a_deleted_users_audit_records_keep_only_a_pseudonym(env: TestEnv) {
     let expired = CrossAppSession { expires_at: Some(now(&env) - Span::seconds(1)), ..record(&uid) };
     let (mine, theirs) = ([record(&uid), record(&uid), expired], record(&other));
     for r in mine.iter().chain([&theirs]) {
-        env.stores.cross_app.record_session(r).await.unwrap();
+        env.stores.cross_app_sessions.record_session(r).await.unwrap();
     }
     // What names the records for the deletion (DynamoDB: the credentials register's audit
     // entries) is no credential: no revocation lists or removes it.
     assert!(env.stores.credentials.list(&uid).await.unwrap().is_empty(), "an audit record is no credential");
     let everything = gatehouse::tables::credentials::Revocation::Everything;
     gatehouse::services::revocation::revoke(&env.stores, &uid, everything, "account_deleted").await.unwrap();
-    assert_eq!(env.stores.cross_app.pseudonymize(&uid, "deleted#tag").await.unwrap(), 3);
+    assert_eq!(env.stores.cross_app_sessions.pseudonymize(&uid, "deleted#tag").await.unwrap(), 3);
     if env.is_aws() {
         let named: Vec<String> = gatehouse_tests::scan_items(&env, Some("credentials"))
             .await
@@ -117,12 +121,16 @@ pub async fn a_deleted_users_audit_records_keep_only_a_pseudonym(env: TestEnv) {
     }
     // (The expired one reads as absent; the count above says it was rewritten.)
     for r in &mine[..2] {
-        let got = env.stores.cross_app.find_session(&r.id).await.unwrap().unwrap();
+        let got = env.stores.cross_app_sessions.find_session(&r.id).await.unwrap().unwrap();
         assert_eq!(got.user_id.as_str(), "deleted#tag");
         assert_eq!((got.ip_address, got.user_agent), (None, None));
         assert_eq!((got.target_app.as_str(), got.revoked_reason.as_deref()), ("billing", Some("account_deleted")));
     }
-    assert!(env.stores.cross_app.list_for_user(&uid).await.unwrap().is_empty());
-    assert_eq!(env.stores.cross_app.find_session(&theirs.id).await.unwrap().unwrap(), theirs, "others' untouched");
-    assert_eq!(env.stores.cross_app.pseudonymize(&uid, "deleted#tag").await.unwrap(), 0);
+    assert!(env.stores.cross_app_sessions.list_for_user(&uid).await.unwrap().is_empty());
+    assert_eq!(
+        env.stores.cross_app_sessions.find_session(&theirs.id).await.unwrap().unwrap(),
+        theirs,
+        "others' untouched"
+    );
+    assert_eq!(env.stores.cross_app_sessions.pseudonymize(&uid, "deleted#tag").await.unwrap(), 0);
 }

@@ -67,6 +67,6 @@ pub async fn a_bad_cursor_is_rejected_not_a_crash(env: TestEnv) {
     let bad = gatehouse::values::pagination::Cursor::from_string("!!not-a-cursor".into());
     let res = env.stores.failed_jobs.list(10, Some(&bad)).await;
     assert!(matches!(res, Err(StoreError::InvalidCursor)), "{res:?}");
-    let res = env.stores.tokens.list_for(&Tokenable::user(&UserId::generate()), 10, Some(&bad)).await;
+    let res = env.stores.personal_access_tokens.list_for(&Tokenable::user(&UserId::generate()), 10, Some(&bad)).await;
     assert!(matches!(res, Err(StoreError::InvalidCursor)), "{res:?}");
 }

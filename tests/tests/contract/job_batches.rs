@@ -24,23 +24,23 @@ fn batch(env: &TestEnv, total: u64, allow_failures: bool) -> Batch {
 
 pub async fn a_job_counted_twice_against_a_batch_decrements_pending_once(env: TestEnv) {
     let b = batch(&env, 3, false);
-    env.stores.batches.create(&b).await.unwrap();
-    let first = env.stores.batches.record_success(&b.id, "job-1").await.unwrap().unwrap();
+    env.stores.job_batches.create(&b).await.unwrap();
+    let first = env.stores.job_batches.record_success(&b.id, "job-1").await.unwrap().unwrap();
     assert!(first.newly_counted);
     assert_eq!(first.batch.pending_jobs, 2);
-    let again = env.stores.batches.record_success(&b.id, "job-1").await.unwrap().unwrap();
+    let again = env.stores.job_batches.record_success(&b.id, "job-1").await.unwrap().unwrap();
     assert!(!again.newly_counted);
     assert_eq!(again.batch.pending_jobs, 2);
-    assert_eq!(env.stores.batches.record_success("no-such-batch", "job-1").await.unwrap(), None);
+    assert_eq!(env.stores.job_batches.record_success("no-such-batch", "job-1").await.unwrap(), None);
 }
 
 pub async fn a_batch_records_failures_and_finishes_exactly_once(env: TestEnv) {
     let b = batch(&env, 10, true);
-    env.stores.batches.create(&b).await.unwrap();
+    env.stores.job_batches.create(&b).await.unwrap();
     let tasks: Vec<_> = (0..10)
         .flat_map(|i| [i, i]) // every job delivered twice
         .map(|i| {
-            let store = env.stores.batches.clone();
+            let store = env.stores.job_batches.clone();
             let id = b.id.clone();
             tokio::spawn(async move {
                 let job = format!("job-{i}");
@@ -51,7 +51,7 @@ pub async fn a_batch_records_failures_and_finishes_exactly_once(env: TestEnv) {
     for t in tasks {
         t.await.unwrap().unwrap().unwrap();
     }
-    let got = env.stores.batches.find(&b.id).await.unwrap().unwrap();
+    let got = env.stores.job_batches.find(&b.id).await.unwrap().unwrap();
     assert_eq!((got.total_jobs, got.pending_jobs, got.failed_jobs), (10, 0, 3));
     let mut failed = got.failed_job_ids.clone();
     failed.sort();
@@ -59,7 +59,7 @@ pub async fn a_batch_records_failures_and_finishes_exactly_once(env: TestEnv) {
     assert!(got.all_jobs_done());
     let finishers: Vec<_> = (0..5)
         .map(|_| {
-            let store = env.stores.batches.clone();
+            let store = env.stores.job_batches.clone();
             let (id, t) = (b.id.clone(), now(&env));
             tokio::spawn(async move { store.mark_finished(&id, t).await.unwrap() })
         })
@@ -69,26 +69,26 @@ pub async fn a_batch_records_failures_and_finishes_exactly_once(env: TestEnv) {
         finished += usize::from(f.await.unwrap());
     }
     assert_eq!(finished, 1);
-    assert_eq!(env.stores.batches.find(&b.id).await.unwrap().unwrap().finished_at, Some(now(&env)));
+    assert_eq!(env.stores.job_batches.find(&b.id).await.unwrap().unwrap().finished_at, Some(now(&env)));
     assert_eq!(got.options.finally, vec![json!({"job": "notify"})]);
 }
 
 pub async fn a_batch_with_pending_jobs_does_not_finish_and_cancels_once(env: TestEnv) {
     let b = batch(&env, 2, false);
-    env.stores.batches.create(&b).await.unwrap();
-    env.stores.batches.record_success(&b.id, "j1").await.unwrap();
-    assert!(!env.stores.batches.mark_finished(&b.id, now(&env)).await.unwrap());
-    assert!(env.stores.batches.add_jobs(&b.id, 2).await.unwrap());
-    let got = env.stores.batches.find(&b.id).await.unwrap().unwrap();
+    env.stores.job_batches.create(&b).await.unwrap();
+    env.stores.job_batches.record_success(&b.id, "j1").await.unwrap();
+    assert!(!env.stores.job_batches.mark_finished(&b.id, now(&env)).await.unwrap());
+    assert!(env.stores.job_batches.add_jobs(&b.id, 2).await.unwrap());
+    let got = env.stores.job_batches.find(&b.id).await.unwrap().unwrap();
     assert_eq!((got.total_jobs, got.pending_jobs), (4, 3));
-    assert!(env.stores.batches.cancel(&b.id, now(&env)).await.unwrap());
-    assert!(!env.stores.batches.cancel(&b.id, now(&env)).await.unwrap());
-    assert!(env.stores.batches.delete(&b.id).await.unwrap());
-    assert_eq!(env.stores.batches.find(&b.id).await.unwrap(), None);
+    assert!(env.stores.job_batches.cancel(&b.id, now(&env)).await.unwrap());
+    assert!(!env.stores.job_batches.cancel(&b.id, now(&env)).await.unwrap());
+    assert!(env.stores.job_batches.delete(&b.id).await.unwrap());
+    assert_eq!(env.stores.job_batches.find(&b.id).await.unwrap(), None);
 }
 
 pub async fn a_failed_job_is_reopened_exactly_once_and_then_counts_again(env: TestEnv) {
-    let batches = &env.stores.batches;
+    let batches = &env.stores.job_batches;
     let b = batch(&env, 3, true);
     batches.create(&b).await.unwrap();
     batches.record_success(&b.id, "ok").await.unwrap();
@@ -117,7 +117,7 @@ pub async fn a_failed_job_is_reopened_exactly_once_and_then_counts_again(env: Te
 }
 
 pub async fn batches_are_listed_newest_first_a_page_at_a_time(env: TestEnv) {
-    let batches = &env.stores.batches;
+    let batches = &env.stores.job_batches;
     let mut ids = Vec::new();
     for i in 0..3 {
         let mut b = batch(&env, 1, false);

@@ -2,7 +2,7 @@
 //! against every limited route let at most the limit reach the expensive work, registration
 //! cannot enumerate beyond its limit, and a flood against an account cannot lock its owner out.
 
-use gatehouse_tests::http::{Call, Reply, SESSION_COOKIE, TestApp};
+use gatehouse_tests::http::{SESSION_COOKIE, TestApp, TestCall, TestReply};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ const FAST: &[(&str, &str)] = &[("GATEHOUSE_ARGON2_MEMORY_KIB", "64"), ("GATEHOU
 
 /// Sends `n` copies of a call at once; returns how many were not refused with 429 (so reached
 /// the work behind the limit), after checking every 429 carries `Retry-After` and the error JSON.
-async fn concurrently(t: &Arc<TestApp>, n: usize, call: impl Fn(usize) -> (Call, Route)) -> Passed {
+async fn concurrently(t: &Arc<TestApp>, n: usize, call: impl Fn(usize) -> (TestCall, Route)) -> Passed {
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let (t, (call, route)) = (t.clone(), call(i));
@@ -50,7 +50,7 @@ enum Route {
 }
 
 impl Route {
-    async fn send(self, t: &TestApp, call: Call) -> Reply {
+    async fn send(self, t: &TestApp, call: TestCall) -> TestReply {
         match self {
             Route::Login => t.login_fn(call).await,
             Route::Tokens => t.tokens_fn(call).await,
@@ -59,8 +59,8 @@ impl Route {
     }
 }
 
-fn login(email: &str, password: &str, ip: &str) -> Call {
-    Call::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": password}))
+fn login(email: &str, password: &str, ip: &str) -> TestCall {
+    TestCall::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": password}))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -75,7 +75,7 @@ async fn twenty_concurrent_guesses_reach_the_hash_at_most_as_often_as_each_limit
     // Token issuing shares the login limits (another client, so the first limit is fresh).
     let issue = |_| {
         let body = json!({"email": "ann@example.com", "password": "wrong wrong wrong 1", "device_name": "x"});
-        (Call::new("POST", "/tokens/issue").from_ip("198.51.100.10").json(body), Route::Tokens)
+        (TestCall::new("POST", "/tokens/issue").from_ip("198.51.100.10").json(body), Route::Tokens)
     };
     concurrently(&t, 20, issue).await.at_most(5, "tokens/issue");
     // One client across many emails: 50 a minute.
@@ -84,23 +84,26 @@ async fn twenty_concurrent_guesses_reach_the_hash_at_most_as_often_as_each_limit
     // A stolen session is no password oracle: 5 password checks a minute per user.
     let confirm = |i: usize| {
         let path = if i.is_multiple_of(2) { "/user/confirm-password" } else { "/logout-other-devices" };
-        (Call::new("POST", path).cookie(Some(&cookie)).json(json!({"password": "wrong wrong wrong 1"})), Route::Login)
+        (
+            TestCall::new("POST", path).cookie(Some(&cookie)).json(json!({"password": "wrong wrong wrong 1"})),
+            Route::Login,
+        )
     };
     concurrently(&t, 20, confirm).await.at_most(5, "password checks");
     let right = t
-        .login_fn(Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW})))
+        .login_fn(TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW})))
         .await;
     assert_eq!(right.status, 429, "the right password waits too: the count came first");
     // Resets: 10 a minute per client, counted before the token is checked or anything hashed.
     let reset = |_| {
         let body = json!({"email": "ann@example.com", "token": "x".repeat(43), "password": "tulip orbit mango lantern 77", "password_confirmation": "tulip orbit mango lantern 77"});
-        (Call::new("POST", "/reset-password").from_ip("198.51.100.12").json(body), Route::Reset)
+        (TestCall::new("POST", "/reset-password").from_ip("198.51.100.12").json(body), Route::Reset)
     };
     concurrently(&t, 20, reset).await.at_most(10, "reset");
     // Forgot-password: 6 a minute per client.
     let forgot = |i| {
         (
-            Call::new("POST", "/forgot-password")
+            TestCall::new("POST", "/forgot-password")
                 .from_ip("198.51.100.13")
                 .json(json!({"email": format!("x{i}@example.com")})),
             Route::Reset,
@@ -110,7 +113,7 @@ async fn twenty_concurrent_guesses_reach_the_hash_at_most_as_often_as_each_limit
     // Handoff exchanges: 30 a minute per client.
     let exchange = |_| {
         (
-            Call::new("POST", "/cross-app/exchange")
+            TestCall::new("POST", "/cross-app/exchange")
                 .from_ip("198.51.100.14")
                 .json(json!({"handoff_token": "y".repeat(43)})),
             Route::Tokens,
@@ -131,14 +134,14 @@ async fn fifty_registrations_from_one_client_are_limited_so_enumeration_is_slow(
     let register = |i: usize| {
         let email = if i.is_multiple_of(2) { "taken@example.com".to_owned() } else { format!("new{i}@example.com") };
         let body = json!({"name": "Eve", "email": email, "password": PW, "password_confirmation": PW});
-        (Call::new("POST", "/register").from_ip("198.51.100.20").json(body), Route::Login)
+        (TestCall::new("POST", "/register").from_ip("198.51.100.20").json(body), Route::Login)
     };
     concurrently(&t, 50, register)
         .await
         .at_most(10, "registrations (answers about whether an address is taken) an hour");
 }
 
-fn device_cookie(r: &Reply) -> Option<String> {
+fn device_cookie(r: &TestReply) -> Option<String> {
     let name = format!("{SESSION_COOKIE}_device=");
     r.set_cookies()
         .into_iter()

@@ -2,7 +2,7 @@
 //! real-shaped API Gateway v2 events (stores on the emulator unless a test moves the clock).
 
 use gatehouse::mail::{LogMailer, Mail};
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::jobs::drain;
 use serde_json::json;
 use std::sync::Arc;
@@ -32,8 +32,8 @@ fn link_in(mail: &Mail, marker: &str) -> String {
     rest[rest.find('/').expect("a path")..].to_owned()
 }
 
-async fn open(t: &TestApp, path: &str, cookie: &str) -> Reply {
-    t.login_fn(Call::new("GET", path).cookie(Some(cookie))).await
+async fn open(t: &TestApp, path: &str, cookie: &str) -> TestReply {
+    t.login_fn(TestCall::new("GET", path).cookie(Some(cookie))).await
 }
 
 #[tokio::test]
@@ -62,7 +62,7 @@ async fn registration_mails_a_signed_link_that_verifies_the_address_once() {
         assert_eq!(r.error_code(), Some("invalid_link"), "{f}");
     }
     // The link is for Ann signed in: opened by nobody (a mail scanner) or by Bob, nothing happens.
-    assert_eq!(t.login_fn(Call::new("GET", &link)).await.status, 401);
+    assert_eq!(t.login_fn(TestCall::new("GET", &link)).await.status, 401);
     let bob = t.signed_up("bob@example.com").await;
     let r = open(&t, &link, &bob).await;
     assert_eq!((r.status, r.error_code()), (403, Some("not_your_link")));
@@ -80,8 +80,9 @@ async fn registration_mails_a_signed_link_that_verifies_the_address_once() {
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["email_verified_at"], at, "set once");
 
     // Verified: asking again sends nothing.
-    let resend =
-        t.login_fn(Call::new("POST", "/email/verification-notification").cookie(Some(&cookie)).json(json!({}))).await;
+    let resend = t
+        .login_fn(TestCall::new("POST", "/email/verification-notification").cookie(Some(&cookie)).json(json!({})))
+        .await;
     assert_eq!(resend.status, 200, "{}", resend.raw_body);
     assert!(mails(&t).await.iter().all(|m| m.to != "ann@example.com"));
 }
@@ -106,26 +107,26 @@ async fn resending_is_limited_to_six_a_minute_per_user_and_the_link_goes_to_the_
     let resend = |c: String| {
         let t = &t;
         async move {
-            t.login_fn(Call::new("POST", "/email/verification-notification").cookie(Some(&c)).json(json!({}))).await
+            t.login_fn(TestCall::new("POST", "/email/verification-notification").cookie(Some(&c)).json(json!({}))).await
         }
     };
     // Concurrent requests cannot multiply the limit: the count is one atomic update per request.
     let replies = join_all((0..8).map(|_| Box::pin(resend(cookie.clone())) as Pending<'_>).collect()).await;
     let accepted = replies.iter().filter(|r| r.status == 202).count();
-    let throttled: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    let throttled: Vec<&TestReply> = replies.iter().filter(|r| r.status == 429).collect();
     assert_eq!((accepted, throttled.len()), (6, 2), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
     assert!(throttled[0].header("retry-after").is_some());
     assert_eq!(resend(other).await.status, 202, "another user's limit is their own");
     let sent = mails(&t).await;
     assert_eq!(sent.iter().filter(|m| m.to == "ann@example.com").count(), 6);
-    assert_eq!(t.login_fn(Call::new("POST", "/email/verification-notification")).await.status, 401);
+    assert_eq!(t.login_fn(TestCall::new("POST", "/email/verification-notification")).await.status, 401);
 }
 
-type Pending<'a> = std::pin::Pin<Box<dyn Future<Output = Reply> + 'a>>;
+type Pending<'a> = std::pin::Pin<Box<dyn Future<Output = TestReply> + 'a>>;
 
 /// Runs the calls concurrently (their AWS calls interleave, as concurrent Lambdas' would).
-async fn join_all(mut calls: Vec<Pending<'_>>) -> Vec<Reply> {
-    let mut done: Vec<Option<Reply>> = calls.iter().map(|_| None).collect();
+async fn join_all(mut calls: Vec<Pending<'_>>) -> Vec<TestReply> {
+    let mut done: Vec<Option<TestReply>> = calls.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut pending = false;
         for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
@@ -147,7 +148,7 @@ async fn the_profile_name_is_validated_and_a_token_needs_user_update() {
     let t = TestApp::aws(&[]).await;
     let cookie = t.signed_up("ann@example.com").await;
     let put = |body: serde_json::Value, cookie: Option<String>, bearer: Option<String>| {
-        let mut call = Call::new("PUT", "/user/profile-information").json(body).cookie(cookie.as_deref());
+        let mut call = TestCall::new("PUT", "/user/profile-information").json(body).cookie(cookie.as_deref());
         if let Some(b) = bearer {
             call = call.bearer(&b);
         }
@@ -188,7 +189,7 @@ async fn changing_the_password_keeps_only_this_session_under_a_new_id_and_mails_
     let token = token.body["token"].as_str().unwrap().to_owned();
     mails(&t).await;
     let change = |body: serde_json::Value, cookie: &str| {
-        t.login_fn(Call::new("PUT", "/user/password").cookie(Some(cookie)).json(body))
+        t.login_fn(TestCall::new("PUT", "/user/password").cookie(Some(cookie)).json(body))
     };
 
     let wrong = change(
@@ -203,7 +204,7 @@ async fn changing_the_password_keeps_only_this_session_under_a_new_id_and_mails_
             .await;
     assert_eq!(weak.status, 422);
     assert!(weak.body["error"]["fields"]["password"].is_array());
-    let by_token = t.login_fn(Call::new("PUT", "/user/password").bearer(&token).json(json!({}))).await;
+    let by_token = t.login_fn(TestCall::new("PUT", "/user/password").bearer(&token).json(json!({}))).await;
     assert_eq!(by_token.status, 401, "a token cannot change the password");
 
     let ok =
@@ -215,7 +216,7 @@ async fn changing_the_password_keeps_only_this_session_under_a_new_id_and_mails_
     for dead in [&current, &other] {
         assert_eq!(t.user(Some(dead)).await.status, 401);
     }
-    let me = t.login_fn(Call::new("GET", "/user").bearer(&token)).await;
+    let me = t.login_fn(TestCall::new("GET", "/user").bearer(&token)).await;
     assert_eq!(me.status, 401, "tokens end with the old password");
     assert_eq!(t.login("ann@example.com", PW).await.status, 422);
     assert_eq!(t.login("ann@example.com", NEW_PW).await.status, 200);
@@ -231,13 +232,13 @@ async fn two_concurrent_changes_from_one_session_cannot_both_win() {
     let b = "second concurrent passphrase 22";
     let call = |pw: &str| {
         t.login_fn(
-            Call::new("PUT", "/user/password")
+            TestCall::new("PUT", "/user/password")
                 .cookie(Some(&cookie))
                 .json(json!({"current_password": PW, "password": pw, "password_confirmation": pw})),
         )
     };
     let replies = join_all(vec![Box::pin(call(a)), Box::pin(call(b))]).await;
-    let won: Vec<&Reply> = replies.iter().filter(|r| r.status == 204).collect();
+    let won: Vec<&TestReply> = replies.iter().filter(|r| r.status == 204).collect();
     assert_eq!(won.len(), 1, "{:?}", replies.iter().map(|r| (r.status, r.raw_body.clone())).collect::<Vec<_>>());
     let winner = if std::ptr::eq(won[0], &replies[0]) { a } else { b };
     let loser = if winner == a { b } else { a };
@@ -253,7 +254,7 @@ async fn one_session_is_ended_from_the_list_by_an_opaque_id_that_names_nothing_f
     let a = t.signed_up("ann@example.com").await;
     let b = t.login("ann@example.com", PW).await.session_cookie().unwrap();
     let bob = t.signed_up("bob@example.com").await;
-    let list = t.login_fn(Call::new("GET", "/sessions").cookie(Some(&a))).await;
+    let list = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(&a))).await;
     let sessions = list.body["sessions"].as_array().unwrap().clone();
     assert_eq!(sessions.len(), 2);
     for s in &sessions {
@@ -264,14 +265,15 @@ async fn one_session_is_ended_from_the_list_by_an_opaque_id_that_names_nothing_f
     }
     let other = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
     let current = sessions.iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().to_owned();
-    let end = |cookie: &str, id: &str| t.login_fn(Call::new("DELETE", &format!("/sessions/{id}")).cookie(Some(cookie)));
+    let end =
+        |cookie: &str, id: &str| t.login_fn(TestCall::new("DELETE", &format!("/sessions/{id}")).cookie(Some(cookie)));
 
     assert_eq!(end(&bob, &other).await.status, 404, "another user's id names nothing");
     assert_eq!(t.user(Some(&b)).await.status, 200);
     assert_eq!(end(&a, "AAAAAAAAAAAAAAAAAAAAAA").await.status, 404);
     let token = t.create_token(&a, json!({"name": "t", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
     let token = token.body["token"].as_str().unwrap().to_owned();
-    let by_token = t.login_fn(Call::new("DELETE", &format!("/sessions/{other}")).bearer(&token)).await;
+    let by_token = t.login_fn(TestCall::new("DELETE", &format!("/sessions/{other}")).bearer(&token)).await;
     assert_eq!(by_token.status, 401, "a token cannot end sessions");
 
     let ended = end(&a, &other).await;
@@ -297,10 +299,12 @@ async fn the_cross_app_audit_lists_the_callers_records_newest_first_with_why_the
     for _ in 0..3 {
         let h = t
             .tokens_fn(
-                Call::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})),
+                TestCall::new("POST", "/cross-app/handoff")
+                    .cookie(Some(&cookie))
+                    .json(json!({"target_app": "billing"})),
             )
             .await;
-        let call = Call::new("POST", "/cross-app/exchange")
+        let call = TestCall::new("POST", "/cross-app/exchange")
             .from_ip("198.51.100.9")
             .header("user-agent", "billing-app/2.0")
             .json(json!({"handoff_token": h.body["handoff_token"]}));
@@ -310,11 +314,11 @@ async fn the_cross_app_audit_lists_the_callers_records_newest_first_with_why_the
         t.env.clock.advance(chrono::Duration::seconds(2));
     }
     let revoked =
-        t.tokens_fn(Call::new("DELETE", &format!("/cross-app/sessions/{}", ids[0])).cookie(Some(&cookie))).await;
+        t.tokens_fn(TestCall::new("DELETE", &format!("/cross-app/sessions/{}", ids[0])).cookie(Some(&cookie))).await;
     assert_eq!(revoked.status, 204);
 
     let list = |query: &str, cookie: &str| {
-        t.tokens_fn(Call::new("GET", &format!("/cross-app/sessions{query}")).cookie(Some(cookie)))
+        t.tokens_fn(TestCall::new("GET", &format!("/cross-app/sessions{query}")).cookie(Some(cookie)))
     };
     // The owner index may lag a write by a moment.
     let mut all = list("", &cookie).await;
@@ -352,7 +356,7 @@ async fn the_cross_app_audit_lists_the_callers_records_newest_first_with_why_the
     // A password change ends the others and says why.
     let change = t
         .login_fn(
-            Call::new("PUT", "/user/password")
+            TestCall::new("PUT", "/user/password")
                 .cookie(Some(&cookie))
                 .json(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW})),
         )
@@ -374,7 +378,7 @@ async fn password_checks_are_capped_per_user_across_client_addresses() {
     let cookie = t.registered("ann@example.com").await;
     let confirm = |ip: String| {
         t.login_fn(
-            Call::new("POST", "/user/confirm-password")
+            TestCall::new("POST", "/user/confirm-password")
                 .from_ip(&ip)
                 .cookie(Some(&cookie))
                 .json(json!({"password": "wrong guess number n"})),
@@ -395,17 +399,19 @@ async fn a_session_opened_by_another_apps_handoff_cannot_change_the_password() {
     let t = TestApp::aws(&[("GATEHOUSE_APPS", "billing")]).await;
     let cookie = t.signed_up("ann@example.com").await;
     let h = t
-        .tokens_fn(Call::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})))
+        .tokens_fn(
+            TestCall::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})),
+        )
         .await;
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
-    let call = Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]}));
+    let call = TestCall::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]}));
     let derived = TestApp::tokens_at(&billing, call).await.session_cookie().expect("a billing session");
-    let change = Call::new("PUT", "/user/password")
+    let change = TestCall::new("PUT", "/user/password")
         .cookie(Some(&derived))
         .json(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW}));
     let r = TestApp::login_at(&billing, change).await;
     assert_eq!(r.status, 403, "{}", r.raw_body);
-    let lod = Call::new("POST", "/logout-other-devices").cookie(Some(&derived)).json(json!({"password": PW}));
+    let lod = TestCall::new("POST", "/logout-other-devices").cookie(Some(&derived)).json(json!({"password": PW}));
     assert_eq!(TestApp::login_at(&billing, lod).await.status, 403);
     assert_eq!(t.login("ann@example.com", PW).await.status, 200, "the password is unchanged");
     assert_eq!(t.user(Some(&cookie)).await.status, 200, "and nothing was revoked");
@@ -429,27 +435,30 @@ async fn deleting_the_account_after_a_recent_confirmation_leaves_no_item_naming_
     let token =
         t.create_token(&cookie, json!({"name": "cli", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
     let token = token.body["token"].as_str().unwrap().to_owned();
-    t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
+    t.reset_fn(TestCall::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
     mails(&t).await;
     let h = t
-        .tokens_fn(Call::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})))
+        .tokens_fn(
+            TestCall::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})),
+        )
         .await;
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
-    let exchange = Call::new("POST", "/cross-app/exchange")
+    let exchange = TestCall::new("POST", "/cross-app/exchange")
         .from_ip("198.51.100.23")
         .json(json!({"handoff_token": h.body["handoff_token"]}));
     assert_eq!(TestApp::tokens_at(&billing, exchange).await.status, 200);
-    t.login_fn(Call::new("POST", "/email/verification-notification").cookie(Some(&cookie)).json(json!({}))).await;
-    let wrong = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": "not it"}));
+    t.login_fn(TestCall::new("POST", "/email/verification-notification").cookie(Some(&cookie)).json(json!({}))).await;
+    let wrong =
+        TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": "not it"}));
     assert_eq!(t.login_fn(wrong).await.status, 422);
     assert!(every_item(&t).await.iter().any(|i| i.contains(&id)), "the scan sees the user's items");
 
     // Past the confirmation window: 423; confirmed again: deleted.
     t.env.clock.advance(chrono::Duration::seconds(61));
-    let delete = || t.login_fn(Call::new("DELETE", "/user").cookie(Some(&cookie)));
+    let delete = || t.login_fn(TestCall::new("DELETE", "/user").cookie(Some(&cookie)));
     let refused = delete().await;
     assert_eq!((refused.status, refused.error_code()), (423, Some("password_confirmation_required")));
-    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
+    let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
     assert_eq!(t.login_fn(confirm).await.status, 204);
     let deleted = delete().await;
     assert_eq!(deleted.status, 204, "{}", deleted.raw_body);
@@ -458,7 +467,7 @@ async fn deleting_the_account_after_a_recent_confirmation_leaves_no_item_naming_
     for c in [&cookie, &other] {
         assert_eq!(t.user(Some(c)).await.status, 401);
     }
-    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(&token)).await.status, 401);
+    assert_eq!(t.login_fn(TestCall::new("GET", "/user").bearer(&token)).await.status, 401);
     assert_eq!(t.login(&email, PW).await.status, 422);
     let name_lower = "zelda quux";
     let left: Vec<String> = every_item(&t)
@@ -484,7 +493,7 @@ async fn a_login_racing_the_deletion_leaves_no_session_behind() {
     for round in 0..6 {
         let email = format!("race{round}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let cookie = t.signed_up(&email).await;
-        let delete = t.login_fn(Call::new("DELETE", "/user").cookie(Some(&cookie)));
+        let delete = t.login_fn(TestCall::new("DELETE", "/user").cookie(Some(&cookie)));
         let replies = join_all(vec![Box::pin(t.login(&email, PW)), Box::pin(delete)]).await;
         assert_eq!(replies[1].status, 204, "{}", replies[1].raw_body);
         if let Some(c) = replies[0].session_cookie() {
@@ -500,12 +509,12 @@ fn unique(name: &str) -> String {
 }
 
 async fn confirm_password(t: &TestApp, cookie: &str) {
-    let c = Call::new("POST", "/user/confirm-password").cookie(Some(cookie)).json(json!({ "password": PW }));
+    let c = TestCall::new("POST", "/user/confirm-password").cookie(Some(cookie)).json(json!({ "password": PW }));
     assert_eq!(t.login_fn(c).await.status, 204);
 }
 
-async fn request_change(t: &TestApp, cookie: &str, to: &str) -> Reply {
-    t.login_fn(Call::new("POST", "/user/email").cookie(Some(cookie)).json(json!({ "email": to }))).await
+async fn request_change(t: &TestApp, cookie: &str, to: &str) -> TestReply {
+    t.login_fn(TestCall::new("POST", "/user/email").cookie(Some(cookie)).json(json!({ "email": to }))).await
 }
 
 /// The confirmation link mailed to `to` among `sent`.
@@ -521,7 +530,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     let reg = t.register("Ann", &old, PW).await;
     let cookie = reg.session_cookie().unwrap();
     let bob = t.signed_up(&bobs).await;
-    t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": old }))).await;
+    t.reset_fn(TestCall::new("POST", "/forgot-password").json(json!({ "email": old }))).await;
     let sent = mails(&t).await;
     let reset = sent.iter().find(|m| m.to == old && m.subject == "Reset your password").expect("a reset mail");
     let i = reset.text.find("token=").unwrap() + 6;
@@ -533,7 +542,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
 
     // Refused before anything is mailed: a bad, the same or a taken address; a token; no session.
     for (body, field) in [(json!({"email": "nope"}), "email"), (json!({}), "email"), (json!({"email": 7}), "email")] {
-        let r = t.login_fn(Call::new("POST", "/user/email").cookie(Some(&cookie)).json(body)).await;
+        let r = t.login_fn(TestCall::new("POST", "/user/email").cookie(Some(&cookie)).json(body)).await;
         assert_eq!(r.status, 422, "{}", r.raw_body);
         assert!(r.body["error"]["fields"][field].is_array());
     }
@@ -550,7 +559,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     let token =
         t.create_token(&cookie, json!({"name": "t", "abilities": ["tokens:read"], "expires_in_minutes": 9})).await;
     let bearer =
-        Call::new("POST", "/user/email").bearer(token.body["token"].as_str().unwrap()).json(json!({"email": new}));
+        TestCall::new("POST", "/user/email").bearer(token.body["token"].as_str().unwrap()).json(json!({"email": new}));
     assert_eq!(t.login_fn(bearer).await.status, 401, "a session route");
     assert!(mails(&t).await.is_empty());
 
@@ -568,7 +577,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["email"], old, "nothing changes before the link");
 
     // The link works only for Ann signed in, and only as mailed.
-    assert_eq!(t.login_fn(Call::new("GET", &link)).await.status, 401);
+    assert_eq!(t.login_fn(TestCall::new("GET", &link)).await.status, 401);
     let r = open(&t, &link, &bob).await;
     assert_eq!((r.status, r.error_code()), (403, Some("not_your_link")));
     let eve = unique("eve");
@@ -585,7 +594,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     assert_eq!(done.body["user"]["email"], new);
     assert!(done.body["user"]["email_verified_at"].is_string(), "the confirmation verifies the new address");
     assert_eq!(open(&t, &link, &cookie).await.status, 200, "again: nothing more to do");
-    let by_token = Call::new("GET", &link).bearer(token.body["token"].as_str().unwrap());
+    let by_token = TestCall::new("GET", &link).bearer(token.body["token"].as_str().unwrap());
     assert_eq!(t.login_fn(by_token).await.status, 401, "a session route: a token cannot confirm");
     let changed = mails(&t).await;
     let notice = changed.iter().find(|m| m.to == old && m.subject == "Your email address was changed");
@@ -598,7 +607,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     assert_eq!(t.login(&new, PW).await.status, 200);
     assert_eq!(t.login(&old, PW).await.status, 422);
     assert_eq!(t.register("Somebody", &old, PW).await.status, 201, "the old address registers again");
-    let reset = Call::new("POST", "/reset-password")
+    let reset = TestCall::new("POST", "/reset-password")
         .json(json!({"email": old, "token": reset_token, "password": NEW_PW, "password_confirmation": NEW_PW}));
     assert_eq!(t.reset_fn(reset).await.status, 422);
     assert_eq!(t.login(&old, PW).await.status, 200, "the newcomer's password is untouched");
@@ -614,11 +623,11 @@ async fn a_change_needs_a_recent_confirmation_and_a_password_change_voids_its_li
     t.env.advance(std::time::Duration::from_secs(61)).await;
     let late = request_change(&t, &cookie, "ann.new@example.com").await;
     assert_eq!((late.status, late.error_code()), (423, Some("password_confirmation_required")));
-    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
+    let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
     assert_eq!(t.login_fn(confirm).await.status, 204);
     assert_eq!(request_change(&t, &cookie, "ann.new@example.com").await.status, 202);
     let link = change_link(&mails(&t).await, "ann.new@example.com");
-    let change = Call::new("PUT", "/user/password")
+    let change = TestCall::new("PUT", "/user/password")
         .cookie(Some(&cookie))
         .json(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW}));
     let changed = t.login_fn(change).await;
@@ -629,7 +638,7 @@ async fn a_change_needs_a_recent_confirmation_and_a_password_change_voids_its_li
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["email"], "ann@example.com");
     // Asked, then the password changed before the mail job ran: no link goes out at all.
     assert_eq!(request_change(&t, &cookie, "ann.later@example.com").await.status, 202);
-    let back = Call::new("PUT", "/user/password")
+    let back = TestCall::new("PUT", "/user/password")
         .cookie(Some(&cookie))
         .json(json!({"current_password": NEW_PW, "password": PW, "password_confirmation": PW}));
     let back = t.login_fn(back).await;
@@ -645,7 +654,7 @@ async fn a_change_needs_a_recent_confirmation_and_a_password_change_voids_its_li
 
     // Counted per user before anything is read: six a minute.
     t.env.advance(std::time::Duration::from_secs(61)).await;
-    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
+    let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
     assert_eq!(t.login_fn(confirm).await.status, 204);
     let statuses: Vec<u16> = {
         let mut v = Vec::new();
@@ -702,7 +711,7 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
     env.stores.users = users.clone();
     let required = "GET /tokens=verified,GET /reports=verified,GET /user/confirmed-password-status=verified";
     let t = TestApp::with(env, &[("GATEHOUSE_ROUTE_ABILITIES", required)]);
-    let status = |c: &str| Call::new("GET", "/user/confirmed-password-status").cookie(Some(c)).to_owned();
+    let status = |c: &str| TestCall::new("GET", "/user/confirmed-password-status").cookie(Some(c)).to_owned();
     let email = unique("ann");
     let cookie = t.register("Ann", &email, PW).await.session_cookie().unwrap();
     let token =
@@ -712,10 +721,11 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
     assert_eq!(reserved.status, 422, "\"verified\" is no ability: {}", reserved.raw_body);
     let abilities = gatehouse::routes::RouteAbilities::parse("GET /reports=verified").unwrap();
     // A listing whose handler reads no user (GET /sessions now reads it for the factors).
-    let sessions = |c: Call| t.tokens_fn(c);
+    let sessions = |c: TestCall| t.tokens_fn(c);
 
     let before = users.calls();
-    for call in [Call::new("GET", "/tokens").cookie(Some(&cookie)), Call::new("GET", "/tokens").bearer(&token)] {
+    for call in [TestCall::new("GET", "/tokens").cookie(Some(&cookie)), TestCall::new("GET", "/tokens").bearer(&token)]
+    {
         let r = sessions(call).await;
         assert_eq!((r.status, r.error_code()), (403, Some("email_unverified")), "{}", r.raw_body);
     }
@@ -729,7 +739,8 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
     let link = link_of(mails(&t).await.iter().find(|m| m.to == email).unwrap());
     assert_eq!(open(&t, &link, &cookie).await.status, 200);
     let before = users.calls();
-    for call in [Call::new("GET", "/tokens").cookie(Some(&cookie)), Call::new("GET", "/tokens").bearer(&token)] {
+    for call in [TestCall::new("GET", "/tokens").cookie(Some(&cookie)), TestCall::new("GET", "/tokens").bearer(&token)]
+    {
         assert_eq!(sessions(call).await.status, 200, "the credentials issued before were stamped");
     }
     let ok = t.authorize(&abilities, "GET /reports", Some(&token), None).await;
@@ -738,11 +749,15 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
     assert_eq!(t.login_fn(status(&cookie)).await.status, 200);
     assert_eq!(users.calls(), before, "still no user read");
     let fresh = t.login(&email, PW).await.session_cookie().unwrap();
-    assert_eq!(sessions(Call::new("GET", "/tokens").cookie(Some(&fresh))).await.status, 200, "stamped at issue");
+    assert_eq!(sessions(TestCall::new("GET", "/tokens").cookie(Some(&fresh))).await.status, 200, "stamped at issue");
     let child =
         t.create_token(&fresh, json!({"name": "c", "abilities": ["tokens:read"], "expires_in_minutes": 5})).await;
     let child = child.body["token"].as_str().unwrap().to_owned();
-    assert_eq!(sessions(Call::new("GET", "/tokens").bearer(&child)).await.status, 200, "inherited by what it mints");
+    assert_eq!(
+        sessions(TestCall::new("GET", "/tokens").bearer(&child)).await.status,
+        200,
+        "inherited by what it mints"
+    );
 }
 
 #[tokio::test]
@@ -752,7 +767,7 @@ async fn confirming_a_change_verifies_the_address_on_every_credential_already_is
     let token =
         t.create_token(&cookie, json!({"name": "t", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
     let token = token.body["token"].as_str().unwrap().to_owned();
-    let sessions = || t.login_fn(Call::new("GET", "/sessions").bearer(&token));
+    let sessions = || t.login_fn(TestCall::new("GET", "/sessions").bearer(&token));
     assert_eq!(sessions().await.error_code(), Some("email_unverified"));
     assert_eq!(request_change(&t, &cookie, "ann.new@example.com").await.status, 202);
     let link = change_link(&mails(&t).await, "ann.new@example.com");

@@ -10,7 +10,7 @@
 
 use super::e2e::{body, cookie, env_for};
 use gatehouse_tests::TestEnv;
-use gatehouse_tests::http::{Call, authorizer_event, ses_sent_to, sqs_event};
+use gatehouse_tests::http::{TestCall, authorizer_event, ses_sent_to, sqs_event};
 use gatehouse_tests::runtime_api::{LambdaProcess, binary};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -35,14 +35,16 @@ fn ms(d: Duration) -> String {
 fn first_event(function: &str) -> Value {
     let nobody = json!({"email": "nobody@example.com", "password": "not the password at all"});
     match function {
-        "login" => Call::new("POST", "/login").json(nobody).event(),
-        "tokens" => Call::new("POST", "/tokens/issue")
+        "login" => TestCall::new("POST", "/login").json(nobody).event(),
+        "tokens" => TestCall::new("POST", "/tokens/issue")
             .json(json!({"email": "nobody@example.com", "password": "not it at all", "device_name": "cli"}))
             .event(),
         "token-check" => authorizer_event("GET /reports", Some("1|abcdefghijklmnopqrstuvwxyz0123456789ABCD"), None),
-        "password-reset" => Call::new("POST", "/forgot-password").json(json!({"email": "nobody@example.com"})).event(),
-        "pages" => Call::new("GET", "/account/login").event(),
-        "examples/bare_http" | "examples/bare_dynamodb" => Call::new("GET", "/").event(),
+        "password-reset" => {
+            TestCall::new("POST", "/forgot-password").json(json!({"email": "nobody@example.com"})).event()
+        }
+        "pages" => TestCall::new("GET", "/account/login").event(),
+        "examples/bare_http" | "examples/bare_dynamodb" => TestCall::new("GET", "/").event(),
         _ => sqs_event(&[gatehouse::tables::jobs::QueueMessage {
             message_id: uuid::Uuid::new_v4().to_string(),
             receipt_handle: "bench".to_owned(),
@@ -117,7 +119,7 @@ fn calls(seen: BTreeMap<String, usize>) -> String {
 /// `POST /register` for `email`; the raw Lambda response.
 async fn register(login: &LambdaProcess, email: &str) -> Value {
     let body = json!({"name": "Bench", "email": email, "password": PW, "password_confirmation": PW});
-    login.invoke(Call::new("POST", "/register").json(body).event()).await.expect("register")
+    login.invoke(TestCall::new("POST", "/register").json(body).event()).await.expect("register")
 }
 
 /// The jobs waiting on the queue (read straight from the emulator, not through the proxy).
@@ -183,7 +185,8 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
     let reg = register(&login, &email).await;
     row("register (+ its verification job queued)", "login", out);
     let c = cookie(&reg).expect("a session");
-    let attempt = |pw: &str, who: &str| Call::new("POST", "/login").json(json!({"email": who, "password": pw})).event();
+    let attempt =
+        |pw: &str, who: &str| TestCall::new("POST", "/login").json(json!({"email": who, "password": pw})).event();
     let ok = login.invoke(attempt(PW, &email)).await.expect("login");
     assert_eq!(ok["statusCode"], 200, "{ok}");
     row("login, right password", "login", out);
@@ -191,11 +194,11 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
     row("login, wrong password", "login", out);
     let _ = login.invoke(attempt("not the password at all", "nobody@example.com")).await;
     row("login, unknown email", "login", out);
-    let _ = login.invoke(Call::new("GET", "/user").cookie(Some(&c)).event()).await;
+    let _ = login.invoke(TestCall::new("GET", "/user").cookie(Some(&c)).event()).await;
     row("`GET /user` with the session cookie", "login", out);
     let created = tokens
         .invoke(
-            Call::new("POST", "/tokens")
+            TestCall::new("POST", "/tokens")
                 .cookie(Some(&c))
                 .json(json!({"name": "bench", "abilities": ["reports:read"], "expires_in_minutes": 60}))
                 .event(),
@@ -205,20 +208,20 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
     row("create a token (`POST /tokens`)", "tokens", out);
     let token = body(&created)["token"].as_str().unwrap_or_default().to_owned();
     let id = body(&created)["id"].as_str().unwrap_or_default().to_owned();
-    let _ = login.invoke(Call::new("GET", "/user").bearer(&token).event()).await;
+    let _ = login.invoke(TestCall::new("GET", "/user").bearer(&token).event()).await;
     row("`GET /user` with the token", "login", out);
     let _ = check.invoke(authorizer_event("GET /reports", Some(&token), None)).await;
     row("token check (authorizer, bearer)", "token-check", out);
     let _ = check.invoke(authorizer_event("GET /reports", None, Some(&c))).await;
     row("session check (authorizer, cookie)", "token-check", out);
-    let _ = tokens.invoke(Call::new("DELETE", &format!("/tokens/{id}")).cookie(Some(&c)).event()).await;
+    let _ = tokens.invoke(TestCall::new("DELETE", &format!("/tokens/{id}")).cookie(Some(&c)).event()).await;
     row("revoke a token", "tokens", out);
     let queued = waiting_jobs(&env).await;
     restart();
     let _ = worker.invoke(sqs_event(&queued)).await;
     let label = format!("the verification mail's job (run, mail through SES, record; {} in the event)", queued.len());
     row(&label, "job-worker", out);
-    let _ = reset.invoke(Call::new("POST", "/forgot-password").json(json!({"email": email})).event()).await;
+    let _ = reset.invoke(TestCall::new("POST", "/forgot-password").json(json!({"email": email})).event()).await;
     row("forgot password (+ its job queued)", "password-reset", out);
     let queued = waiting_jobs(&env).await;
     restart();
@@ -230,7 +233,7 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
     let new_pw = "a brand new passphrase for the bench";
     let done = reset
         .invoke(
-            Call::new("POST", "/reset-password")
+            TestCall::new("POST", "/reset-password")
                 .json(json!({"token": link, "email": email, "password": new_pw, "password_confirmation": new_pw}))
                 .event(),
         )
@@ -253,7 +256,7 @@ async fn throughput(env: &TestEnv, out: &mut String) {
         let started = Instant::now();
         let tasks: Vec<_> = (0..64)
             .map(|_| {
-                let (login, event) = (login.clone(), Call::new("GET", "/user").cookie(Some(&c)).event());
+                let (login, event) = (login.clone(), TestCall::new("GET", "/user").cookie(Some(&c)).event());
                 tokio::spawn(async move { login.invoke(event).await })
             })
             .collect();

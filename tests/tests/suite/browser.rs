@@ -2,18 +2,18 @@
 //! user's session cookie (CSRF), every response pins HTTPS and forbids framing, and the session
 //! cookie is host-only (`__Host-`). Stores on the emulator.
 
-use gatehouse_tests::http::{Call, Reply, SESSION_COOKIE, TestApp};
+use gatehouse_tests::http::{SESSION_COOKIE, TestApp, TestCall, TestReply};
 use serde_json::json;
 
 const PW: &str = "correct horse battery staple 42";
 /// The API's own origin as the test events address it (`host: api.example.test`).
 const OWN_ORIGIN: &str = "https://api.example.test";
 
-fn logout(cookie: &str) -> Call {
-    Call::new("POST", "/logout").cookie(Some(cookie))
+fn logout(cookie: &str) -> TestCall {
+    TestCall::new("POST", "/logout").cookie(Some(cookie))
 }
 
-fn assert_csrf(r: &Reply) {
+fn assert_csrf(r: &TestReply) {
     assert_eq!((r.status, r.error_code()), (403, Some("csrf")), "{}", r.raw_body);
     assert!(r.body["error"]["message"].as_str().is_some_and(|m| m.contains("another site")), "{}", r.raw_body);
     assert!(r.set_cookies().is_empty(), "a refused request sets and clears no cookie");
@@ -47,17 +47,17 @@ async fn every_cookie_authenticated_state_change_is_checked() {
     assert_eq!(token.status, 201, "no browser headers (curl, a server): not a browser, not refused");
     let id = token.body["id"].as_str().unwrap();
 
-    let cross = |c: Call| c.cookie(Some(&cookie)).header("sec-fetch-site", "cross-site");
-    assert_csrf(&t.tokens_fn(cross(Call::new("POST", "/tokens").json(json!({"name": "stolen"})))).await);
-    assert_csrf(&t.tokens_fn(cross(Call::new("DELETE", &format!("/tokens/{id}")))).await);
+    let cross = |c: TestCall| c.cookie(Some(&cookie)).header("sec-fetch-site", "cross-site");
+    assert_csrf(&t.tokens_fn(cross(TestCall::new("POST", "/tokens").json(json!({"name": "stolen"})))).await);
+    assert_csrf(&t.tokens_fn(cross(TestCall::new("DELETE", &format!("/tokens/{id}")))).await);
     assert_csrf(
-        &t.tokens_fn(cross(Call::new("POST", "/cross-app/handoff").json(json!({"target_app": "billing"})))).await,
+        &t.tokens_fn(cross(TestCall::new("POST", "/cross-app/handoff").json(json!({"target_app": "billing"})))).await,
     );
-    assert_csrf(&t.login_fn(cross(Call::new("POST", "/logout-other-devices").json(json!({"password": PW})))).await);
+    assert_csrf(&t.login_fn(cross(TestCall::new("POST", "/logout-other-devices").json(json!({"password": PW})))).await);
     // Reading is not a state change.
-    assert_eq!(t.tokens_fn(cross(Call::new("GET", "/tokens"))).await.status, 200);
-    assert_eq!(t.login_fn(cross(Call::new("GET", "/user"))).await.status, 200);
-    assert_eq!(t.tokens_fn(Call::new("GET", "/tokens").cookie(Some(&cookie))).await.body["tokens"][0]["id"], id);
+    assert_eq!(t.tokens_fn(cross(TestCall::new("GET", "/tokens"))).await.status, 200);
+    assert_eq!(t.login_fn(cross(TestCall::new("GET", "/user"))).await.status, 200);
+    assert_eq!(t.tokens_fn(TestCall::new("GET", "/tokens").cookie(Some(&cookie))).await.body["tokens"][0]["id"], id);
 }
 
 #[tokio::test]
@@ -67,7 +67,7 @@ async fn a_bearer_token_request_from_a_foreign_origin_is_not_refused() {
     let token = t.create_token(&cookie, json!({"name": "spa"})).await.body["token"].as_str().unwrap().to_owned();
     let r = t
         .tokens_fn(
-            Call::new("POST", "/tokens")
+            TestCall::new("POST", "/tokens")
                 .bearer(&token)
                 .header("origin", "https://evil.example")
                 .header("sec-fetch-site", "cross-site")
@@ -81,20 +81,21 @@ async fn a_bearer_token_request_from_a_foreign_origin_is_not_refused() {
 async fn login_and_register_from_another_site_are_refused() {
     let t = TestApp::aws(&[]).await;
     let body = json!({"name": "Ann", "email": "ann@example.com", "password": PW, "password_confirmation": PW});
-    let forged =
-        t.login_fn(Call::new("POST", "/register").header("origin", "https://evil.example").json(body.clone())).await;
+    let forged = t
+        .login_fn(TestCall::new("POST", "/register").header("origin", "https://evil.example").json(body.clone()))
+        .await;
     assert_csrf(&forged);
-    let own = t.login_fn(Call::new("POST", "/register").header("sec-fetch-site", "same-origin").json(body)).await;
+    let own = t.login_fn(TestCall::new("POST", "/register").header("sec-fetch-site", "same-origin").json(body)).await;
     assert_eq!(own.status, 201, "{}", own.raw_body);
 
     // Login CSRF: signing the victim's browser into the attacker's account.
-    let login = || Call::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW}));
+    let login = || TestCall::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW}));
     assert_csrf(&t.login_fn(login().header("sec-fetch-site", "cross-site")).await);
     assert_csrf(&t.login_fn(login().header("origin", "null")).await);
     let ok = t.login_fn(login().header("origin", OWN_ORIGIN)).await;
     assert_eq!(ok.status, 200, "{}", ok.raw_body);
     // A cross-app exchange signs a browser in too.
-    let exchange = Call::new("POST", "/cross-app/exchange")
+    let exchange = TestCall::new("POST", "/cross-app/exchange")
         .header("sec-fetch-site", "cross-site")
         .json(json!({"handoff_token": "x".repeat(40), "app": "billing"}));
     assert_csrf(&t.tokens_fn(exchange).await);
@@ -124,12 +125,12 @@ async fn every_response_carries_hsts_and_the_csp() {
         t.user(Some(&cookie)).await,
         t.user(None).await,
         t.login("ann@example.com", "not the password at all").await,
-        t.login_fn(Call::new("GET", "/login")).await,
-        t.login_fn(Call::new("GET", "/nowhere")).await,
+        t.login_fn(TestCall::new("GET", "/login")).await,
+        t.login_fn(TestCall::new("GET", "/nowhere")).await,
         t.login_fn(logout(&cookie).header("sec-fetch-site", "cross-site")).await,
-        t.tokens_fn(Call::new("GET", "/tokens").cookie(Some(&cookie))).await,
-        t.reset_fn(Call::new("POST", "/forgot-password").json(json!({"email": "ann@example.com"}))).await,
-        t.reset_fn(Call::new("POST", "/reset-password").raw("{")).await,
+        t.tokens_fn(TestCall::new("GET", "/tokens").cookie(Some(&cookie))).await,
+        t.reset_fn(TestCall::new("POST", "/forgot-password").json(json!({"email": "ann@example.com"}))).await,
+        t.reset_fn(TestCall::new("POST", "/reset-password").raw("{")).await,
         t.login_fn(logout(&cookie)).await,
     ];
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();

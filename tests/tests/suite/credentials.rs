@@ -13,7 +13,7 @@ use gatehouse::{Email, Stores};
 use gatehouse_http::App;
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::counting::{CountingSessions, LaggingSessions, LaggingTokens};
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -41,7 +41,8 @@ fn lagging(mut env: TestEnv) -> TestEnv {
     // Everything written in the last hour of (test) time is missing from the owner indexes.
     env.stores.sessions =
         Arc::new(LaggingSessions { inner: env.stores.sessions, clock: clock.clone(), lag: Span::hours(1) });
-    env.stores.tokens = Arc::new(LaggingTokens { inner: env.stores.tokens, clock, lag: Span::hours(1) });
+    env.stores.personal_access_tokens =
+        Arc::new(LaggingTokens { inner: env.stores.personal_access_tokens, clock, lag: Span::hours(1) });
     env
 }
 
@@ -50,8 +51,8 @@ async fn register(t: &TestApp, email: &str) {
     assert_eq!(r.status, 201, "{}", r.raw_body);
 }
 
-fn login_call(email: &str, password: &str, ip: &str) -> Call {
-    Call::new("POST", "/login").from_ip(ip).json(json!({ "email": email, "password": password }))
+fn login_call(email: &str, password: &str, ip: &str) -> TestCall {
+    TestCall::new("POST", "/login").from_ip(ip).json(json!({ "email": email, "password": password }))
 }
 
 /// Puts a reset token for `email` straight into the store (what the mailed link carries).
@@ -64,12 +65,12 @@ async fn reset_token(stores: &Stores, email: &str) -> PlainResetToken {
         created_at: now,
         expires_at: now + Span::minutes(60),
     };
-    assert!(stores.resets.put_unless_throttled(&record, now - Span::days(1)).await.unwrap());
+    assert!(stores.password_reset_tokens.put_unless_throttled(&record, now - Span::days(1)).await.unwrap());
     token
 }
 
-fn reset_call(email: &str, token: &PlainResetToken) -> Call {
-    Call::new("POST", "/reset-password").from_ip("192.0.2.200").json(json!({
+fn reset_call(email: &str, token: &PlainResetToken) -> TestCall {
+    TestCall::new("POST", "/reset-password").from_ip("192.0.2.200").json(json!({
         "email": email, "token": token.expose(), "password": NEW, "password_confirmation": NEW
     }))
 }
@@ -92,11 +93,11 @@ async fn make_hash_outdated(t: &TestApp, email: &str) {
 }
 
 async fn user_with(app: &App, cookie: &str) -> u16 {
-    TestApp::login_at(app, Call::new("GET", "/user").cookie(Some(cookie))).await.status
+    TestApp::login_at(app, TestCall::new("GET", "/user").cookie(Some(cookie))).await.status
 }
 
 async fn tokens_list_with(t: &TestApp, bearer: &str) -> u16 {
-    t.tokens_fn(Call::new("GET", "/tokens").bearer(bearer)).await.status
+    t.tokens_fn(TestCall::new("GET", "/tokens").bearer(bearer)).await.status
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -116,8 +117,9 @@ async fn a_reset_wins_every_race_against_logout_other_devices_and_rehashing_logi
             tokio::spawn(async move {
                 let mut cookie = attacker;
                 for i in 0..3 {
-                    let call =
-                        Call::new("POST", "/logout-other-devices").cookie(Some(&cookie)).json(json!({"password": OLD}));
+                    let call = TestCall::new("POST", "/logout-other-devices")
+                        .cookie(Some(&cookie))
+                        .json(json!({"password": OLD}));
                     let (lod, _login) = tokio::join!(
                         t.login_fn(call),
                         t.login_fn(login_call(&email, OLD, &format!("198.51.100.{}", 10 + i)))
@@ -152,15 +154,15 @@ async fn plunder(t: Arc<TestApp>, email: String, session: String) -> Loot {
     let mut loot = Loot::default();
     for i in 0..3 {
         let ip = format!("198.51.100.{}", 20 + i);
-        let issue = Call::new("POST", "/tokens/issue")
+        let issue = TestCall::new("POST", "/tokens/issue")
             .from_ip(&ip)
             .json(json!({"email": email, "password": OLD, "device_name": "loot"}));
         let handoff =
-            Call::new("POST", "/cross-app/handoff").cookie(Some(&session)).json(json!({"target_app": "billing"}));
-        let child = Call::new("POST", "/tokens")
+            TestCall::new("POST", "/cross-app/handoff").cookie(Some(&session)).json(json!({"target_app": "billing"}));
+        let child = TestCall::new("POST", "/tokens")
             .cookie(Some(&session))
             .json(json!({"name": "c", "abilities": ["read"], "expires_in_minutes": 60}));
-        let (login, issued, handed, child): (Reply, Reply, Reply, Reply) = tokio::join!(
+        let (login, issued, handed, child): (TestReply, TestReply, TestReply, TestReply) = tokio::join!(
             t.login_fn(login_call(&email, OLD, &ip)),
             t.tokens_fn(issue),
             t.tokens_fn(handoff),
@@ -205,7 +207,7 @@ async fn nothing_from_the_old_password_survives_a_reset(t: TestApp) {
             for h in &loot.handoffs {
                 let r = TestApp::tokens_at(
                     &billing,
-                    Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h})),
+                    TestCall::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h})),
                 )
                 .await;
                 assert_eq!(r.status, 422, "round {round}: a handoff from the old password: {}", r.raw_body);
@@ -232,8 +234,9 @@ async fn logout_other_devices_ends_credentials_the_indexes_have_not_seen() {
     let keep = t.login_fn(login_call("ann@example.com", OLD, "198.51.100.3")).await.session_cookie().unwrap();
     let loot = plunder(t.clone(), "ann@example.com".into(), keep.clone()).await;
     assert_eq!(loot.cookies.len() + loot.tokens.len(), 9);
-    let ok =
-        t.login_fn(Call::new("POST", "/logout-other-devices").cookie(Some(&keep)).json(json!({"password": OLD}))).await;
+    let ok = t
+        .login_fn(TestCall::new("POST", "/logout-other-devices").cookie(Some(&keep)).json(json!({"password": OLD})))
+        .await;
     assert_eq!(ok.status, 204, "{}", ok.raw_body);
     let rotated = ok.session_cookie().unwrap();
     assert_eq!(user_with(&t.app, &rotated).await, 200);
@@ -243,13 +246,15 @@ async fn logout_other_devices_ends_credentials_the_indexes_have_not_seen() {
     for b in &loot.tokens {
         assert_eq!(tokens_list_with(&t, b).await, 401);
     }
-    let audit = t.env.stores.cross_app.list_for_user(&user_id(&t, "ann@example.com").await).await.unwrap();
+    let audit = t.env.stores.cross_app_sessions.list_for_user(&user_id(&t, "ann@example.com").await).await.unwrap();
     assert!(audit.is_empty(), "no handoff was exchanged");
     for h in &loot.handoffs {
         let billing = t.sibling(&[FAST_ARGON2, &[("GATEHOUSE_APP_NAME", "billing")]].concat());
-        let r =
-            TestApp::tokens_at(&billing, Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h})))
-                .await;
+        let r = TestApp::tokens_at(
+            &billing,
+            TestCall::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h})),
+        )
+        .await;
         assert_eq!(r.status, 422, "{}", r.raw_body);
     }
 }
@@ -261,7 +266,7 @@ async fn user_id(t: &TestApp, email: &str) -> gatehouse::tables::users::UserId {
 // ------------------------------------------------------------------------------------------------
 // derived credentials never exceed their parent
 
-async fn token_from_session(t: &TestApp, cookie: &str, body: Value) -> Reply {
+async fn token_from_session(t: &TestApp, cookie: &str, body: Value) -> TestReply {
     t.create_token(cookie, body).await
 }
 
@@ -276,8 +281,9 @@ async fn the_read_token_escalation_fails_at_every_step() {
     let read = read.body["token"].as_str().unwrap().to_owned();
 
     // Step 1: a read-only token cannot hand off.
-    let r =
-        t.tokens_fn(Call::new("POST", "/cross-app/handoff").bearer(&read).json(json!({"target_app": "billing"}))).await;
+    let r = t
+        .tokens_fn(TestCall::new("POST", "/cross-app/handoff").bearer(&read).json(json!({"target_app": "billing"})))
+        .await;
     assert_eq!((r.status, r.error_code()), (403, Some("forbidden")), "{}", r.raw_body);
 
     // Step 2, on its own: a token made for handing off does hand off, but only to its target app,
@@ -289,15 +295,18 @@ async fn the_read_token_escalation_fails_at_every_step() {
     )
     .await;
     let ho = ho.body["token"].as_str().unwrap().to_owned();
-    let h =
-        t.tokens_fn(Call::new("POST", "/cross-app/handoff").bearer(&ho).json(json!({"target_app": "billing"}))).await;
+    let h = t
+        .tokens_fn(TestCall::new("POST", "/cross-app/handoff").bearer(&ho).json(json!({"target_app": "billing"})))
+        .await;
     assert_eq!(h.status, 201, "{}", h.raw_body);
     let handoff = h.body["handoff_token"].as_str().unwrap().to_owned();
-    let here = t.tokens_fn(Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": handoff}))).await;
+    let here = t.tokens_fn(TestCall::new("POST", "/cross-app/exchange").json(json!({"handoff_token": handoff}))).await;
     assert_eq!(here.error_code(), Some("invalid_token"), "the home app is not the target");
-    let there =
-        TestApp::tokens_at(&billing, Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": handoff})))
-            .await;
+    let there = TestApp::tokens_at(
+        &billing,
+        TestCall::new("POST", "/cross-app/exchange").json(json!({"handoff_token": handoff})),
+    )
+    .await;
     assert_eq!(there.status, 200, "{}", there.raw_body);
     let derived = there.session_cookie().unwrap();
     assert_eq!(user_with(&billing, &derived).await, 200);
@@ -311,13 +320,14 @@ async fn the_read_token_escalation_fails_at_every_step() {
         json!({"name": "x", "expires_in_minutes": 60}),
     ] {
         let r =
-            TestApp::tokens_at(&billing, Call::new("POST", "/tokens").cookie(Some(&derived)).json(body.clone())).await;
+            TestApp::tokens_at(&billing, TestCall::new("POST", "/tokens").cookie(Some(&derived)).json(body.clone()))
+                .await;
         assert_eq!((r.status, r.error_code()), (403, Some("forbidden")), "{body}");
     }
     // Nor anything at all: a session opened by a handoff is no source of credentials.
     let limited = TestApp::tokens_at(
         &billing,
-        Call::new("POST", "/tokens")
+        TestCall::new("POST", "/tokens")
             .cookie(Some(&derived))
             .json(json!({"name": "x", "abilities": ["read"], "expires_in_minutes": 60})),
     )
@@ -325,7 +335,7 @@ async fn the_read_token_escalation_fails_at_every_step() {
     assert_eq!((limited.status, limited.error_code()), (403, Some("forbidden")), "{}", limited.raw_body);
     let again = TestApp::tokens_at(
         &billing,
-        Call::new("POST", "/cross-app/handoff").cookie(Some(&derived)).json(json!({"target_app": "billing"})),
+        TestCall::new("POST", "/cross-app/handoff").cookie(Some(&derived)).json(json!({"target_app": "billing"})),
     )
     .await;
     assert_eq!(again.status, 403, "{}", again.raw_body);
@@ -333,10 +343,10 @@ async fn the_read_token_escalation_fails_at_every_step() {
     // Step 4: revoking the token the chain started from ends everything derived from it.
     // The token's id: the part before its owner (`<id>.<owner>|<secret>`).
     let ho_id = ho.split(['|', '.']).next().unwrap();
-    let del = t.tokens_fn(Call::new("DELETE", &format!("/tokens/{ho_id}")).cookie(Some(&cookie))).await;
+    let del = t.tokens_fn(TestCall::new("DELETE", &format!("/tokens/{ho_id}")).cookie(Some(&cookie))).await;
     assert_eq!(del.status, 204);
     assert_eq!(user_with(&billing, &derived).await, 401, "the derived session ended with its source token");
-    let audit = t.env.stores.cross_app.list_for_user(&user_id(&t, "ann@example.com").await).await.unwrap();
+    let audit = t.env.stores.cross_app_sessions.list_for_user(&user_id(&t, "ann@example.com").await).await.unwrap();
     assert_eq!(audit[0].revoked_reason.as_deref(), Some("parent_revoked"));
     // The read token was not derived from it, and lives on.
     assert_eq!(tokens_list_with(&t, &read).await, 200);
@@ -352,16 +362,16 @@ async fn a_recent_password_confirmation_allows_a_strong_token_from_a_session_and
     t.env.clock.advance(Span::minutes(100));
     assert_eq!(user_with(&t.app, &cookie).await, 200);
     t.env.clock.advance(Span::minutes(81));
-    let status = t.login_fn(Call::new("GET", "/user/confirmed-password-status").cookie(Some(&cookie))).await;
+    let status = t.login_fn(TestCall::new("GET", "/user/confirmed-password-status").cookie(Some(&cookie))).await;
     assert_eq!(status.body["confirmed"], false);
     let r = token_from_session(&t, &cookie, json!({"name": "all"})).await;
     assert_eq!((r.status, r.error_code()), (423, Some("password_confirmation_required")));
     let wrong = t
-        .login_fn(Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": NEW})))
+        .login_fn(TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": NEW})))
         .await;
     assert_eq!(wrong.status, 422);
     let ok = t
-        .login_fn(Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": OLD})))
+        .login_fn(TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": OLD})))
         .await;
     assert_eq!(ok.status, 204, "{}", ok.raw_body);
     assert_eq!(token_from_session(&t, &cookie, json!({"name": "all"})).await.status, 201);
@@ -379,7 +389,7 @@ async fn a_child_token_stays_within_its_parents_abilities_and_lifetime() {
     .await;
     let parent_expiry = parent.body["expires_at"].as_str().unwrap().to_owned();
     let parent = parent.body["token"].as_str().unwrap().to_owned();
-    let mint = |body: Value| t.tokens_fn(Call::new("POST", "/tokens").bearer(&parent).json(body));
+    let mint = |body: Value| t.tokens_fn(TestCall::new("POST", "/tokens").bearer(&parent).json(body));
     let wider = mint(json!({"name": "c", "abilities": ["write"]})).await;
     assert_eq!(wider.status, 422);
     assert!(wider.body["error"]["fields"]["abilities"].is_array());
@@ -407,9 +417,9 @@ async fn the_maximum_token_age_is_enforced_by_the_check_itself() {
     assert_eq!(tok.body["expires_at"], Value::Null);
     let tok = tok.body["token"].as_str().unwrap().to_owned();
     let capped = t.sibling(&[("GATEHOUSE_TOKEN_MAX_AGE_MINUTES", "1")]);
-    assert_eq!(TestApp::tokens_at(&capped, Call::new("GET", "/tokens").bearer(&tok)).await.status, 200);
+    assert_eq!(TestApp::tokens_at(&capped, TestCall::new("GET", "/tokens").bearer(&tok)).await.status, 200);
     t.env.clock.advance(Span::seconds(70));
-    assert_eq!(TestApp::tokens_at(&capped, Call::new("GET", "/tokens").bearer(&tok)).await.status, 401);
+    assert_eq!(TestApp::tokens_at(&capped, TestCall::new("GET", "/tokens").bearer(&tok)).await.status, 401);
     assert_eq!(tokens_list_with(&t, &tok).await, 200, "without the cap it still lives");
 }
 
@@ -419,7 +429,8 @@ async fn remember_me_cannot_slide_a_session_past_its_absolute_lifetime() {
     t.signed_up("ann@example.com").await;
     let r = t
         .login_fn(
-            Call::new("POST", "/login").json(json!({"email": "ann@example.com", "password": OLD, "remember": true})),
+            TestCall::new("POST", "/login")
+                .json(json!({"email": "ann@example.com", "password": OLD, "remember": true})),
         )
         .await;
     let cookie = r.session_cookie().unwrap();
@@ -433,7 +444,7 @@ async fn remember_me_cannot_slide_a_session_past_its_absolute_lifetime() {
     let unlimited = t.sibling(&[("GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES", "none")]);
     let r = TestApp::login_at(
         &unlimited,
-        Call::new("POST", "/login").json(json!({"email": "ann@example.com", "password": OLD, "remember": true})),
+        TestCall::new("POST", "/login").json(json!({"email": "ann@example.com", "password": OLD, "remember": true})),
     )
     .await;
     let cookie = r.session_cookie().unwrap();
@@ -455,13 +466,13 @@ async fn genuine_cursor(t: &TestApp, cookie: &str) -> String {
         )
         .await;
     }
-    let page = t.tokens_fn(Call::new("GET", "/tokens?limit=1").cookie(Some(cookie))).await;
+    let page = t.tokens_fn(TestCall::new("GET", "/tokens?limit=1").cookie(Some(cookie))).await;
     assert_eq!(page.status, 200, "{}", page.raw_body);
     page.body["next_cursor"].as_str().expect("a next page").to_owned()
 }
 
-fn list_page(cookie: &str, cursor: &str) -> Call {
-    let mut c = Call::new("GET", "/tokens").cookie(Some(cookie));
+fn list_page(cookie: &str, cursor: &str) -> TestCall {
+    let mut c = TestCall::new("GET", "/tokens").cookie(Some(cookie));
     c.path = format!("/tokens?limit=1&cursor={}", gatehouse::services::password_broker::url_encode(cursor));
     c
 }
@@ -544,7 +555,7 @@ async fn the_safety_net_job_after_a_password_change_ends_nothing_issued_since() 
     // The test clock is manual: time passes between what was issued, the change and what follows.
     t.env.clock.advance(Span::seconds(1));
     let body = json!({"current_password": OLD, "password": NEW, "password_confirmation": NEW});
-    let changed = t.login_fn(Call::new("PUT", "/user/password").cookie(Some(&current)).json(body)).await;
+    let changed = t.login_fn(TestCall::new("PUT", "/user/password").cookie(Some(&current)).json(body)).await;
     assert_eq!(changed.status, 204, "{}", changed.raw_body);
     let rotated = changed.session_cookie().expect("the rotated session");
     t.env.clock.advance(Span::seconds(1));

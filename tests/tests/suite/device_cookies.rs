@@ -5,7 +5,7 @@
 //! account's known-device ceiling; and the owner's current device still signs in through a flood.
 
 use gatehouse::mail::LogMailer;
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::jobs::drain;
 use serde_json::json;
 use std::sync::Arc;
@@ -14,12 +14,12 @@ const PW: &str = "correct horse battery staple 42";
 const NEW_PW: &str = "an entirely new passphrase 2026";
 const EMAIL: &str = "ann@example.com";
 
-fn login(password: &str, ip: &str, device: Option<&str>) -> Call {
-    Call::new("POST", "/login").from_ip(ip).cookie(device).json(json!({ "email": EMAIL, "password": password }))
+fn login(password: &str, ip: &str, device: Option<&str>) -> TestCall {
+    TestCall::new("POST", "/login").from_ip(ip).cookie(device).json(json!({ "email": EMAIL, "password": password }))
 }
 
 /// `name=value` of the device cookie `r` sets, if any.
-fn device_cookie(t: &TestApp, r: &Reply) -> Option<String> {
+fn device_cookie(t: &TestApp, r: &TestReply) -> Option<String> {
     let name = format!("{}=", gatehouse_http::device_cookie_name(&t.app.config.session));
     r.set_cookies()
         .into_iter()
@@ -60,7 +60,7 @@ async fn guesses(t: &TestApp, cookies: &[String]) -> Vec<u16> {
     statuses
 }
 
-fn known_devices(r: &Reply) -> u64 {
+fn known_devices(r: &TestReply) -> u64 {
     r.body["known_devices"].as_u64().expect("known_devices beside the sessions")
 }
 
@@ -76,7 +76,7 @@ async fn cookies_hoarded_before_a_reset_are_unknown_devices_after_it() {
     // An hour on: the account's unknown-device window is empty again.
     next_hour(&t);
     // The owner resets through the mailed link.
-    let forgot = Call::new("POST", "/forgot-password").json(json!({ "email": EMAIL }));
+    let forgot = TestCall::new("POST", "/forgot-password").json(json!({ "email": EMAIL }));
     assert_eq!(t.reset_fn(forgot).await.status, 202);
     let mailer = LogMailer::quiet();
     drain(&t.worker(Arc::new(mailer.clone())), 10).await;
@@ -85,7 +85,7 @@ async fn cookies_hoarded_before_a_reset_are_unknown_devices_after_it() {
     let at = mail.text.find("token=").expect("a link") + 6;
     let token = &mail.text[at..at + 64];
     let body = json!({ "email": EMAIL, "token": token, "password": NEW_PW, "password_confirmation": NEW_PW });
-    assert_eq!(t.reset_fn(Call::new("POST", "/reset-password").json(body)).await.status, 200);
+    assert_eq!(t.reset_fn(TestCall::new("POST", "/reset-password").json(body)).await.status, 200);
 
     let statuses = guesses(&t, &hoarded).await;
     assert_eq!(statuses, [422, 422, 422, 429, 429, 429, 429, 429, 429], "the unknown-device limit, then refused");
@@ -105,7 +105,7 @@ async fn a_password_change_or_logging_out_other_devices_voids_the_hoarded_cookie
         next_hour(&t);
         assert_eq!(t.register("Ann", EMAIL, PW).await.status, 201);
         let (hoarded, session) = hoard(&t).await;
-        let sessions = t.login_fn(Call::new("GET", "/sessions").cookie(Some(&session))).await;
+        let sessions = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(&session))).await;
         assert_eq!(known_devices(&sessions), 3, "{change}: {}", sessions.raw_body);
         next_hour(&t);
         let (method, path) = change.split_once(' ').unwrap_or_default();
@@ -113,10 +113,10 @@ async fn a_password_change_or_logging_out_other_devices_voids_the_hoarded_cookie
             "PUT" => json!({ "current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW }),
             _ => json!({ "password": PW }),
         };
-        let r = t.login_fn(Call::new(method, path).cookie(Some(&session)).json(body)).await;
+        let r = t.login_fn(TestCall::new(method, path).cookie(Some(&session)).json(body)).await;
         assert_eq!(r.status, 204, "{change}: {}", r.raw_body);
         let session = r.session_cookie().expect("the session continues under a new id");
-        let sessions = t.login_fn(Call::new("GET", "/sessions").cookie(Some(&session))).await;
+        let sessions = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(&session))).await;
         assert_eq!(known_devices(&sessions), 0, "{change}: {}", sessions.raw_body);
         let statuses = guesses(&t, &hoarded).await;
         assert_eq!(statuses, [422, 422, 422, 429, 429, 429, 429, 429, 429], "{change}");
@@ -168,7 +168,7 @@ async fn the_owners_current_device_signs_in_through_a_flood() {
     let owner = t.login_fn(login(PW, "203.0.113.10", Some(&device))).await;
     assert_eq!(owner.status, 200, "{}", owner.raw_body);
     assert_eq!(device_cookie(&t, &owner), None, "a known device keeps its cookie");
-    let sessions = t.login_fn(Call::new("GET", "/sessions").cookie(owner.session_cookie().as_deref())).await;
+    let sessions = t.login_fn(TestCall::new("GET", "/sessions").cookie(owner.session_cookie().as_deref())).await;
     assert_eq!(known_devices(&sessions), 1);
 }
 
@@ -188,7 +188,7 @@ async fn the_account_lists_twenty_devices_and_the_oldest_goes_first() {
         session = r.session_cookie();
         t.env.clock.advance(chrono::Duration::milliseconds(5));
     }
-    let sessions = t.login_fn(Call::new("GET", "/sessions").cookie(session.as_deref())).await;
+    let sessions = t.login_fn(TestCall::new("GET", "/sessions").cookie(session.as_deref())).await;
     assert_eq!(known_devices(&sessions), 20);
     // The account's unknown-device limit is spent (21 sign-ins without a cookie).
     let oldest = t.login_fn(login(PW, "198.51.100.1", Some(&cookies[0]))).await;
@@ -210,7 +210,7 @@ async fn voided_cookies_cannot_fill_the_known_device_ceiling() {
     next_hour(&t);
     // The owner takes the account back ("log out other devices") and keeps signing in from one
     // device of their own, given after the change.
-    let lod = Call::new("POST", "/logout-other-devices").cookie(Some(&session)).json(json!({ "password": PW }));
+    let lod = TestCall::new("POST", "/logout-other-devices").cookie(Some(&session)).json(json!({ "password": PW }));
     assert_eq!(t.login_fn(lod).await.status, 204);
     let own = t.login_fn(login(PW, "192.0.2.10", None)).await;
     assert_eq!(own.status, 200, "{}", own.raw_body);

@@ -63,7 +63,7 @@ async fn an_attribute_of_the_wrong_type_is_reported_corrupt() {
         HashMap::from([("id".to_owned(), s(tid.as_str())), ("abilities".to_owned(), s("*"))]),
     )
     .await;
-    assert!(matches!(env.stores.tokens.find(&tid).await, Err(StoreError::Corrupt { .. })));
+    assert!(matches!(env.stores.personal_access_tokens.find(&tid).await, Err(StoreError::Corrupt { .. })));
 
     put_raw(
         &env,
@@ -156,7 +156,7 @@ async fn a_missing_table_is_a_clear_error_that_names_migrate() {
     let env = TestEnv::aws().await;
     let aws = env.aws.as_ref().unwrap();
     aws.dynamo.delete_table().table_name(aws.names.table("cache_locks")).send().await.unwrap();
-    let err = env.stores.locks.owner("k").await.unwrap_err();
+    let err = env.stores.cache_locks.owner("k").await.unwrap_err();
     assert!(matches!(&err, StoreError::Rejected(m) if m.contains("gatehouse migrate")), "{err}");
 }
 

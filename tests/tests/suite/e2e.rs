@@ -4,7 +4,7 @@
 //! their stores and queue on the emulator.
 
 use gatehouse_tests::TestEnv;
-use gatehouse_tests::http::{Call, SESSION_COOKIE, authorizer_event, ses_sent_to, sqs_event};
+use gatehouse_tests::http::{SESSION_COOKIE, TestCall, authorizer_event, ses_sent_to, sqs_event};
 use gatehouse_tests::runtime_api::{LambdaProcess, binary};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -51,12 +51,12 @@ pub(crate) fn cookie(resp: &Value) -> Option<String> {
 
 /// `POST /register` through the login binary; the raw Lambda response.
 async fn register(login: &LambdaProcess, email: &str) -> Value {
-    let call = Call::new("POST", "/register")
+    let call = TestCall::new("POST", "/register")
         .json(json!({"name": "Ann", "email": email, "password": PW, "password_confirmation": PW}));
     login.invoke(call.event()).await.expect("register")
 }
 
-async fn call(lambda: &LambdaProcess, call: Call) -> Value {
+async fn call(lambda: &LambdaProcess, call: TestCall) -> Value {
     lambda.invoke(call.event()).await.expect("an answer")
 }
 
@@ -71,20 +71,20 @@ async fn the_login_binary_registers_logs_in_serves_the_user_and_logs_out() {
     let reg = register(&login, "ann@example.com").await;
     assert_eq!(reg["statusCode"], 201, "{reg}");
     let log = login
-        .invoke(Call::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW})).event())
+        .invoke(TestCall::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW})).event())
         .await
         .unwrap();
     assert_eq!(log["statusCode"], 200);
     let c = cookie(&log).expect("a session cookie");
-    let me = login.invoke(Call::new("GET", "/user").cookie(Some(&c)).event()).await.unwrap();
+    let me = login.invoke(TestCall::new("GET", "/user").cookie(Some(&c)).event()).await.unwrap();
     assert_eq!(body(&me)["user"]["email"], "ann@example.com");
     assert_eq!(me["headers"]["cache-control"], "no-store");
-    let out = login.invoke(Call::new("POST", "/logout").cookie(Some(&c)).event()).await.unwrap();
+    let out = login.invoke(TestCall::new("POST", "/logout").cookie(Some(&c)).event()).await.unwrap();
     assert_eq!(out["statusCode"], 204);
-    let after = login.invoke(Call::new("GET", "/user").cookie(Some(&c)).event()).await.unwrap();
+    let after = login.invoke(TestCall::new("GET", "/user").cookie(Some(&c)).event()).await.unwrap();
     assert_eq!(after["statusCode"], 401);
     let bad = login
-        .invoke(Call::new("POST", "/login").header("content-type", "application/json").raw("{not json").event())
+        .invoke(TestCall::new("POST", "/login").header("content-type", "application/json").raw("{not json").event())
         .await
         .unwrap();
     assert_eq!(body(&bad)["error"]["code"], "validation_failed");
@@ -97,9 +97,9 @@ async fn the_login_binary_asks_for_the_second_factor_and_takes_a_code_or_a_recov
     let email = format!("ann-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let c = cookie(&register(&login, &email).await).expect("the session cookie");
     // Registering is no password confirmation: turning two-factor on asks for one.
-    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&c)).json(json!({ "password": PW }));
+    let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&c)).json(json!({ "password": PW }));
     assert_eq!(call(&login, confirm).await["statusCode"], 204);
-    let enrol = call(&login, Call::new("POST", "/user/two-factor-authentication").cookie(Some(&c))).await;
+    let enrol = call(&login, TestCall::new("POST", "/user/two-factor-authentication").cookie(Some(&c))).await;
     let secret = body(&enrol)["secret"].as_str().expect("a secret").to_owned();
     // The binary runs on the system clock, as on Lambda.
     let code = |at: std::time::SystemTime| {
@@ -107,11 +107,11 @@ async fn the_login_binary_asks_for_the_second_factor_and_takes_a_code_or_a_recov
         gatehouse::services::two_factor::code_for(&secret, secs).unwrap()
     };
     let now = std::time::SystemTime::now();
-    let confirm = Call::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&c));
+    let confirm = TestCall::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&c));
     let confirmed = call(&login, confirm.json(json!({ "code": code(now) }))).await;
     assert_eq!(confirmed["statusCode"], 200, "{confirmed}");
     let recovery = body(&confirmed)["recovery_codes"][0].as_str().unwrap().to_owned();
-    let password = || Call::new("POST", "/login").json(json!({"email": email, "password": PW}));
+    let password = || TestCall::new("POST", "/login").json(json!({"email": email, "password": PW}));
     let challenged = call(&login, password()).await;
     assert_eq!(challenged["statusCode"], 202, "{challenged}");
     assert_eq!(cookie(&challenged), None, "no session on a password alone: {challenged}");
@@ -119,18 +119,20 @@ async fn the_login_binary_asks_for_the_second_factor_and_takes_a_code_or_a_recov
     let challenge = body(&challenged)["challenge"].clone();
     // The code that confirmed is used; the next step's code (one step of skew) signs in.
     let next = code(now + Duration::from_secs(30));
-    let done =
-        call(&login, Call::new("POST", "/two-factor-challenge").json(json!({"challenge": challenge, "code": next})))
-            .await;
+    let done = call(
+        &login,
+        TestCall::new("POST", "/two-factor-challenge").json(json!({"challenge": challenge, "code": next})),
+    )
+    .await;
     assert_eq!(done["statusCode"], 200, "{done}");
     let c2 = cookie(&done).expect("a session");
     assert_eq!(
-        body(&call(&login, Call::new("GET", "/user").cookie(Some(&c2))).await)["user"]["two_factor_enabled"],
+        body(&call(&login, TestCall::new("GET", "/user").cookie(Some(&c2))).await)["user"]["two_factor_enabled"],
         true
     );
     let again = body(&call(&login, password()).await)["challenge"].clone();
     let by_recovery =
-        Call::new("POST", "/two-factor-challenge").json(json!({"challenge": again, "recovery_code": recovery}));
+        TestCall::new("POST", "/two-factor-challenge").json(json!({"challenge": again, "recovery_code": recovery}));
     assert_eq!(call(&login, by_recovery).await["statusCode"], 200);
 }
 
@@ -145,7 +147,7 @@ async fn the_authorizer_binary_allows_a_live_token_and_denies_it_once_revoked() 
     let c = cookie(&reg).unwrap();
     let created = tokens
         .invoke(
-            Call::new("POST", "/tokens")
+            TestCall::new("POST", "/tokens")
                 .cookie(Some(&c))
                 .json(json!({"name": "ci", "abilities": ["reports:read"], "expires_in_minutes": 60}))
                 .event(),
@@ -163,7 +165,7 @@ async fn the_authorizer_binary_allows_a_live_token_and_denies_it_once_revoked() 
     let by_cookie = check.invoke(authorizer_event("GET /reports", None, Some(&c))).await.unwrap();
     assert_eq!(by_cookie["isAuthorized"], true);
     let del = tokens
-        .invoke(Call::new("DELETE", &format!("/tokens/{}", tok["id"].as_str().unwrap())).cookie(Some(&c)).event())
+        .invoke(TestCall::new("DELETE", &format!("/tokens/{}", tok["id"].as_str().unwrap())).cookie(Some(&c)).event())
         .await
         .unwrap();
     assert_eq!(del["statusCode"], 204);
@@ -195,7 +197,10 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
     let cookie = cookie(&registered).expect("the session cookie");
     let forgot = reset
         .invoke(
-            Call::new("POST", "/forgot-password").header("host", "evil.example").json(json!({"email": email})).event(),
+            TestCall::new("POST", "/forgot-password")
+                .header("host", "evil.example")
+                .json(json!({"email": email}))
+                .event(),
         )
         .await
         .unwrap();
@@ -217,7 +222,7 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
     let (verify_mail, reset_mail) = (mail("Verify your email address"), mail("Reset your password"));
 
     // A route that requires a verified address refuses the session with its own code until then.
-    let sessions = Call::new("GET", "/sessions").cookie(Some(&cookie)).event();
+    let sessions = TestCall::new("GET", "/sessions").cookie(Some(&cookie)).event();
     let refused = login.invoke(sessions.clone()).await.unwrap();
     assert_eq!(
         (refused["statusCode"].as_u64(), body(&refused)["error"]["code"].as_str()),
@@ -228,7 +233,7 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
     // The verification link, opened through the login binary, verifies the address.
     let start = verify_mail.find("https://app.example.com/email/verify/").expect("the configured link") + 23;
     let link = verify_mail[start..].split_whitespace().next().unwrap();
-    let opened = login.invoke(Call::new("GET", link).cookie(Some(&cookie)).event()).await.unwrap();
+    let opened = login.invoke(TestCall::new("GET", link).cookie(Some(&cookie)).event()).await.unwrap();
     assert_eq!(opened["statusCode"], 200, "{opened}");
     assert_eq!(body(&opened)["verified"], true);
     let passed = login.invoke(sessions).await.unwrap();
@@ -238,7 +243,7 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
     let i = reset_mail.find("token=").unwrap() + 6;
     let token = &reset_mail[i..i + 64];
     let new_pw = "a brand new passphrase for e2e";
-    let reset_call = Call::new("POST", "/reset-password")
+    let reset_call = TestCall::new("POST", "/reset-password")
         .json(json!({"email": email, "token": token, "password": new_pw, "password_confirmation": new_pw}));
     let done = reset.invoke(reset_call.event()).await.unwrap();
     assert_eq!(done["statusCode"], 200, "{done}");
@@ -247,12 +252,12 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
     let again = reset.invoke(reset_call.event()).await.unwrap();
     assert_eq!(again["statusCode"], 200, "{again}");
     let other = "yet another passphrase for e2e";
-    let reuse = Call::new("POST", "/reset-password")
+    let reuse = TestCall::new("POST", "/reset-password")
         .json(json!({"email": email, "token": token, "password": other, "password_confirmation": other}));
     let reuse = reset.invoke(reuse.event()).await.unwrap();
     assert_eq!(body(&reuse)["error"]["code"], "invalid_token");
     let relog = login
-        .invoke(Call::new("POST", "/login").json(json!({"email": email, "password": new_pw})).event())
+        .invoke(TestCall::new("POST", "/login").json(json!({"email": email, "password": new_pw})).event())
         .await
         .unwrap();
     assert_eq!(relog["statusCode"], 200);
@@ -290,7 +295,7 @@ async fn the_pages_binary_signs_a_browser_in_through_the_form() {
     let email = format!("ann-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     assert_eq!(register(&login, &email).await["statusCode"], 201);
 
-    let page = call(&pages, Call::new("GET", "/account/sign-in")).await;
+    let page = call(&pages, TestCall::new("GET", "/account/sign-in")).await;
     assert_eq!(page["statusCode"], 200, "{page}");
     assert!(page["headers"]["content-type"].as_str().unwrap_or_default().starts_with("text/html"));
     let csrf_cookie = page["cookies"]
@@ -304,7 +309,7 @@ async fn the_pages_binary_signs_a_browser_in_through_the_form() {
     let form: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs([("email", email.as_str()), ("password", PW), ("_token", token)])
         .finish();
-    let post = Call::new("POST", "/account/sign-in")
+    let post = TestCall::new("POST", "/account/sign-in")
         .header("content-type", "application/x-www-form-urlencoded")
         .header("sec-fetch-site", "same-origin")
         .cookie(Some(&csrf_cookie))
@@ -314,7 +319,7 @@ async fn the_pages_binary_signs_a_browser_in_through_the_form() {
     assert_eq!(signed_in["statusCode"], 303, "{signed_in}");
     assert_eq!(signed_in["headers"]["location"], "/account");
     let c = cookie(&signed_in).expect("the session cookie");
-    let me = call(&login, Call::new("GET", "/user").cookie(Some(&c))).await;
+    let me = call(&login, TestCall::new("GET", "/user").cookie(Some(&c))).await;
     assert_eq!(body(&me)["user"]["email"], email.as_str());
 }
 
@@ -334,7 +339,7 @@ async fn one_process_serves_eight_invocations_at_once_and_each_answer_is_its_own
             .map(|i| (format!("u{i}-{tag}@example.com"), format!("198.51.100.{}", round * 8 + i + 1)))
             .collect();
         let started = std::time::Instant::now();
-        let fire = |calls: Vec<Call>| {
+        let fire = |calls: Vec<TestCall>| {
             let tasks: Vec<_> = calls
                 .into_iter()
                 .map(|c| {
@@ -354,7 +359,7 @@ async fn one_process_serves_eight_invocations_at_once_and_each_answer_is_its_own
             users
                 .iter()
                 .map(|(email, ip)| {
-                    Call::new("POST", "/register")
+                    TestCall::new("POST", "/register")
                         .from_ip(ip)
                         .json(json!({"name": email, "email": email, "password": PW, "password_confirmation": PW}))
                 })
@@ -374,9 +379,11 @@ async fn one_process_serves_eight_invocations_at_once_and_each_answer_is_its_own
             .map(|&(i, kind)| {
                 let (email, ip) = &users[i];
                 match kind {
-                    0 => Call::new("GET", "/user").from_ip(ip).cookie(Some(&cookies[i])),
-                    1 => Call::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": PW})),
-                    _ => Call::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": "not it"})),
+                    0 => TestCall::new("GET", "/user").from_ip(ip).cookie(Some(&cookies[i])),
+                    1 => TestCall::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": PW})),
+                    _ => {
+                        TestCall::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": "not it"}))
+                    }
                 }
             })
             .collect();
@@ -435,7 +442,7 @@ async fn a_request_gives_up_before_its_deadline_when_aws_hangs() {
     );
     let budget = Duration::from_secs(3);
     let started = std::time::Instant::now();
-    let attempt = Call::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW}));
+    let attempt = TestCall::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW}));
     let answer = login.invoke_within(attempt.event(), budget).await.expect("an answer");
     let took = started.elapsed();
     assert_eq!(answer["statusCode"], 503, "{answer}");

@@ -21,7 +21,7 @@
 
 use gatehouse::mail::{Mail, Mailer};
 use gatehouse::queue::Worker;
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::wire::{Fault, faulty_env};
 use serde_json::json;
 use std::future::Future;
@@ -92,7 +92,7 @@ const RATE: u32 = 100;
 /// What a client gets after asking up to eight times while the answer was 503 (or a 5xx the
 /// function should never give: it fails the test below), and how many 503s came before it.
 struct Outcome {
-    reply: Reply,
+    reply: TestReply,
     retried: usize,
 }
 
@@ -102,7 +102,7 @@ type Tally = Mutex<std::collections::BTreeMap<(&'static str, u16), usize>>;
 async fn persistently<F, Fut>(tally: &Tally, what: &'static str, mut call: F) -> Outcome
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Reply>,
+    Fut: Future<Output = TestReply>,
 {
     let mut retried = 0;
     for _ in 0..8 {
@@ -220,7 +220,7 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
     for i in 0..users {
         let (email, ip) = (email_of(i, run), ip_of(i));
         let register = persistently(&tally, "register", || {
-            t.login_fn(Call::new("POST", "/register").from_ip(&ip).json(json!({
+            t.login_fn(TestCall::new("POST", "/register").from_ip(&ip).json(json!({
                 "name": format!("User {i}"), "email": email, "password": PW, "password_confirmation": PW
             })))
         })
@@ -234,13 +234,13 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
         // A minute between sign-ins, as people take: the login limits count per minute.
         t.env.clock.advance(chrono::Duration::seconds(61));
         let login = persistently(&tally, "login", || {
-            t.login_fn(Call::new("POST", "/login").from_ip(&ip).json(json!({ "email": email, "password": PW })))
+            t.login_fn(TestCall::new("POST", "/login").from_ip(&ip).json(json!({ "email": email, "password": PW })))
         })
         .await;
         assert_eq!(login.reply.status, 200, "login {email}: {}", login.reply.raw_body);
         let cookie = login.reply.session_cookie().expect("a session");
         let token = persistently(&tally, "create token", || {
-            t.tokens_fn(Call::new("POST", "/tokens").from_ip(&ip).cookie(Some(&cookie)).json(json!({
+            t.tokens_fn(TestCall::new("POST", "/tokens").from_ip(&ip).cookie(Some(&cookie)).json(json!({
                 "name": "ci", "abilities": ["tokens:read"], "expires_in_minutes": 24 * 60
             })))
         })
@@ -250,11 +250,11 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
         assert_eq!(token.reply.status, 201, "create token {email}: {}", token.reply.raw_body);
         let token = token.reply.body["token"].as_str().expect("the plaintext").to_owned();
         let me =
-            persistently(&tally, "GET /user", || t.login_fn(Call::new("GET", "/user").from_ip(&ip).bearer(&token)))
+            persistently(&tally, "GET /user", || t.login_fn(TestCall::new("GET", "/user").from_ip(&ip).bearer(&token)))
                 .await;
         assert_eq!(me.reply.status, 200, "GET /user {email}: {}", me.reply.raw_body);
         let forgot = persistently(&tally, "forgot", || {
-            t.reset_fn(Call::new("POST", "/forgot-password").from_ip(&ip).json(json!({ "email": email })))
+            t.reset_fn(TestCall::new("POST", "/forgot-password").from_ip(&ip).json(json!({ "email": email })))
         })
         .await;
         assert_eq!(forgot.reply.status, 202, "forgot {email}: {}", forgot.reply.raw_body);
@@ -273,7 +273,7 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
             assert_eq!(token_in(body).as_deref(), Some(reset_token.as_str()), "{email}: two different links");
         }
         let reset = persistently(&tally, "reset", || {
-            t.reset_fn(Call::new("POST", "/reset-password").from_ip(ip).json(json!({
+            t.reset_fn(TestCall::new("POST", "/reset-password").from_ip(ip).json(json!({
                 "email": email, "token": reset_token, "password": NEW_PW, "password_confirmation": NEW_PW
             })))
         })
@@ -288,11 +288,11 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
     // so from the thirtieth user on they would have expired before their reset.)
     let (tr, tl) = (&t, &tally);
     let login = move |what: &'static str, email: &str, ip: &str, password: &str| {
-        let call = Call::new("POST", "/login").from_ip(ip).json(json!({ "email": email, "password": password }));
+        let call = TestCall::new("POST", "/login").from_ip(ip).json(json!({ "email": email, "password": password }));
         persistently(tl, what, move || tr.login_fn(call.clone()))
     };
     let me = move |what: &'static str, ip: &str, credential: Credential| {
-        let call = Call::new("GET", "/user").from_ip(ip);
+        let call = TestCall::new("GET", "/user").from_ip(ip);
         let call = match credential {
             Credential::Token(token) => call.bearer(&token),
             Credential::Cookie(cookie) => call.cookie(Some(&cookie)),
@@ -322,7 +322,7 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
         ));
         // No reset that changed the password left its link usable.
         let again = persistently(&tally, "reset link again", || {
-            t.reset_fn(Call::new("POST", "/reset-password").from_ip(ip).json(json!({
+            t.reset_fn(TestCall::new("POST", "/reset-password").from_ip(ip).json(json!({
                 "email": email, "token": link, "password": PW, "password_confirmation": PW
             })))
         })
@@ -344,7 +344,7 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
         let second = second.reply.session_cookie().expect("a session");
         let body = json!({ "current_password": NEW_PW, "password": NEWER_PW, "password_confirmation": NEWER_PW });
         let changed = persistently(&tally, "change password", || {
-            t.login_fn(Call::new("PUT", "/user/password").from_ip(ip).cookie(Some(first)).json(body.clone()))
+            t.login_fn(TestCall::new("PUT", "/user/password").from_ip(ip).cookie(Some(first)).json(body.clone()))
         })
         .await;
         // Asked again with its session after the change landed (the session is stale now), the
@@ -441,7 +441,7 @@ async fn a_write_whose_answer_was_lost_is_not_refused_by_its_own_retry() {
     // A token: the credentials register's transaction.
     faults.fail_next("dynamodb:TransactWriteItems", Fault::AfterWrite);
     let token = t
-        .tokens_fn(Call::new("POST", "/tokens").cookie(Some(&cookie)).json(json!({
+        .tokens_fn(TestCall::new("POST", "/tokens").cookie(Some(&cookie)).json(json!({
             "name": "ci", "abilities": ["tokens:read"], "expires_in_minutes": 60
         })))
         .await;
@@ -778,7 +778,7 @@ async fn jobs_run_once_in_effect_through_the_worker_binary_while_a_tenth_of_aws_
     }
     let mut batches_ok = 0;
     for (b, id) in batches.iter().enumerate() {
-        let batch = env.stores.batches.find(id).await.expect("find").expect("the batch");
+        let batch = env.stores.job_batches.find(id).await.expect("find").expect("the batch");
         if (batch.total_jobs, batch.pending_jobs, batch.failed_jobs) != (10, 0, 0) || batch.finished_at.is_none() {
             violations.push(format!(
                 "batch {b}: {}/{}/{} finished {:?}",
@@ -850,7 +850,7 @@ async fn a_revocation_that_fails_is_queued_and_the_old_credentials_still_end() {
     let (ann, bob) = (email_of(0, run), email_of(1, run));
     let worker = t.worker(Arc::new(gatehouse::mail::LogMailer::new()));
     let drain = || async { worker.run(std::future::pending(), true).await.expect("the queue drains") };
-    let me = |cookie: &str| t.login_fn(Call::new("GET", "/user").cookie(Some(cookie)));
+    let me = |cookie: &str| t.login_fn(TestCall::new("GET", "/user").cookie(Some(cookie)));
 
     // A password change: this browser goes on under a rotated session; the other one must end.
     let current = t.signed_up(&ann).await;
@@ -864,7 +864,7 @@ async fn a_revocation_that_fails_is_queued_and_the_old_credentials_still_end() {
         faults.fail_next("dynamodb:Query", Fault::ServerError);
     }
     let body = json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW});
-    let changed = t.login_fn(Call::new("PUT", "/user/password").cookie(Some(&current)).json(body)).await;
+    let changed = t.login_fn(TestCall::new("PUT", "/user/password").cookie(Some(&current)).json(body)).await;
     assert_eq!(changed.status, 204, "{}", changed.raw_body);
     let rotated = changed.session_cookie().expect("the rotated session");
     // Its revocation is queued, but no check honours it: the owner read with it moved on.
@@ -873,7 +873,7 @@ async fn a_revocation_that_fails_is_queued_and_the_old_credentials_still_end() {
     let later = t.login(&ann, NEW_PW).await.session_cookie().expect("a sign-in with the new password");
     drain().await;
     assert_eq!(me(&other).await.status, 401, "the queued revocation ended the other session");
-    let by_token = t.login_fn(Call::new("GET", "/user").bearer(&token)).await;
+    let by_token = t.login_fn(TestCall::new("GET", "/user").bearer(&token)).await;
     assert_eq!(by_token.status, 401, "and the token: {}", by_token.raw_body);
     assert_eq!(me(&rotated).await.status, 200, "the changing browser's rotated session stays");
     assert_eq!(me(&later).await.status, 200, "a sign-in after the change stays");
@@ -890,12 +890,19 @@ async fn a_revocation_that_fails_is_queued_and_the_old_credentials_still_end() {
         created_at: now,
         expires_at: now + chrono::Duration::minutes(60),
     };
-    assert!(t.env.stores.resets.put_unless_throttled(&record, now - chrono::Duration::days(1)).await.expect("put"));
+    assert!(
+        t.env
+            .stores
+            .password_reset_tokens
+            .put_unless_throttled(&record, now - chrono::Duration::days(1))
+            .await
+            .expect("put")
+    );
     for _ in 0..3 {
         faults.fail_next("dynamodb:Query", Fault::ServerError);
     }
     let reset = t
-        .reset_fn(Call::new("POST", "/reset-password").json(json!({
+        .reset_fn(TestCall::new("POST", "/reset-password").json(json!({
             "email": bob, "token": plain.expose(), "password": NEW_PW, "password_confirmation": NEW_PW
         })))
         .await;

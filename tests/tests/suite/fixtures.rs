@@ -8,7 +8,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use base64::Engine;
 use gatehouse::tables::jobs::JobPayload;
 use gatehouse_http::event::EventBuilder;
-use gatehouse_tests::http::{Call, Reply, TestApp, sqs_event};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply, sqs_event};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use serde_json::{Value, json};
@@ -185,11 +185,11 @@ fn the_builder_rebuilds_the_real_login_event_exactly() {
 
 #[test]
 fn the_tests_calls_have_the_shape_of_the_real_login_event() {
-    let call = Call::new("POST", "/login")
+    let call = TestCall::new("POST", "/login")
         .header("origin", "https://app.example.com")
         .cookie(Some("theme=dark"))
         .json(json!({ "email": "ann@example.com", "password": PW }));
-    assert_same_shape(&call.event(), &fixture(LOGIN), "Call::event");
+    assert_same_shape(&call.event(), &fixture(LOGIN), "TestCall::event");
 }
 
 #[test]
@@ -245,12 +245,12 @@ fn the_tests_sqs_records_have_the_keys_of_the_real_ones() {
 async fn the_login_function_signs_in_from_the_real_event() {
     let t = TestApp::memory(&[("GATEHOUSE_ALLOWED_ORIGINS", "https://app.example.com")]);
     assert_eq!(t.register("Ann", "ann@example.com", PW).await.status, 201);
-    let r = Reply::from(gatehouse_login::handle(&t.app, request(LOGIN)).await);
+    let r = TestReply::from(gatehouse_login::handle(&t.app, request(LOGIN)).await);
     assert_eq!(r.status, 200, "{}", r.raw_body);
     assert_eq!(r.body["user"]["email"], "ann@example.com");
     let cookie = r.session_cookie().expect("a session cookie");
     // The session remembers where it was opened: API Gateway's source ip and user agent.
-    let listed = t.login_fn(Call::new("GET", "/sessions").cookie(Some(&cookie))).await;
+    let listed = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(&cookie))).await;
     assert_eq!(listed.status, 200, "{}", listed.raw_body);
     let current = listed.body["sessions"].as_array().unwrap().iter().find(|s| s["current"] == true).cloned();
     let current = current.expect("the current session is listed");
@@ -261,7 +261,7 @@ async fn the_login_function_signs_in_from_the_real_event() {
 #[tokio::test]
 async fn the_login_function_answers_the_real_form_event_with_415() {
     let t = TestApp::memory(&[]);
-    let r = Reply::from(gatehouse_login::handle(&t.app, request(BASE64)).await);
+    let r = TestReply::from(gatehouse_login::handle(&t.app, request(BASE64)).await);
     assert_eq!(r.status, 415, "{}", r.raw_body);
 }
 

@@ -14,7 +14,7 @@ use gatehouse::tables::personal_access_tokens::OWN_ROUTE_ABILITIES;
 use gatehouse_http::{App, Guard, Route};
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::counting::{CountingSessions, CountingTokens};
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use serde_json::json;
 use std::future::Future;
 use std::pin::Pin;
@@ -103,7 +103,7 @@ fn expectations(route: &Route) -> Vec<(Asker, Expect)> {
 
 /// Whether `r` is one of the guard's refusals: 401, or a 403 for a lacking ability, an unverified
 /// address or a cross-site cookie.
-fn guard_refusal(r: &Reply) -> bool {
+fn guard_refusal(r: &TestReply) -> bool {
     let lacks = r.body["error"]["message"].as_str().is_some_and(|m| m.contains("lacks the"));
     r.status == 401 || (r.status == 403 && (lacks || matches!(r.error_code(), Some("email_unverified" | "csrf"))))
 }
@@ -132,14 +132,14 @@ fn concrete(path: &str) -> String {
     out
 }
 
-async fn send(t: &TestApp, f: Function, call: Call) -> Reply {
+async fn send(t: &TestApp, f: Function, call: TestCall) -> TestReply {
     send_at(&t.app, f, call).await
 }
 
 /// `call` to function `f` of the deployment `app`.
-async fn send_at(app: &App, f: Function, call: Call) -> Reply {
+async fn send_at(app: &App, f: Function, call: TestCall) -> TestReply {
     let req = call.request();
-    Reply::from(match f {
+    TestReply::from(match f {
         Function::Login => gatehouse_login::handle(app, req).await,
         Function::Tokens => gatehouse_tokens::handle(app, req).await,
         Function::Reset => gatehouse_password_reset::handle(app, req).await,
@@ -172,21 +172,23 @@ async fn askers(t: &TestApp) -> Askers {
     let own = fresh_session(t).await;
     let narrow = token(t, &own, json!({ "name": "narrow", "abilities": [UNLISTED] })).await;
     let star = token(t, &own, json!({ "name": "star" })).await;
-    let handoff = Call::new("POST", "/cross-app/handoff").cookie(Some(&own)).json(json!({ "target_app": "billing" }));
+    let handoff =
+        TestCall::new("POST", "/cross-app/handoff").cookie(Some(&own)).json(json!({ "target_app": "billing" }));
     let h = t.tokens_fn(handoff).await;
     assert_eq!(h.status, 201, "{}", h.raw_body);
     let billing = t.sibling(&[QUICK, &[("GATEHOUSE_APP_NAME", "billing")]].concat());
-    let exchange = Call::new("POST", "/cross-app/exchange").json(json!({ "handoff_token": h.body["handoff_token"] }));
+    let exchange =
+        TestCall::new("POST", "/cross-app/exchange").json(json!({ "handoff_token": h.body["handoff_token"] }));
     let foreign = TestApp::tokens_at(&billing, exchange).await.session_cookie().expect("billing's session");
-    let at_billing = TestApp::login_at(&billing, Call::new("GET", "/user").cookie(Some(&foreign))).await;
+    let at_billing = TestApp::login_at(&billing, TestCall::new("GET", "/user").cookie(Some(&foreign))).await;
     assert_eq!(at_billing.status, 200, "a live session, of billing: {}", at_billing.raw_body);
     Askers { own, foreign, narrow, star }
 }
 
 /// The request `asker` makes of `route`: the path filled in, `{}` as the body of a route that
 /// takes one.
-async fn request(t: &TestApp, route: &Route, asker: Asker, a: &Askers) -> Call {
-    let mut call = Call::new(route.method, &concrete(route.path));
+async fn request(t: &TestApp, route: &Route, asker: Asker, a: &Askers) -> TestCall {
+    let mut call = TestCall::new(route.method, &concrete(route.path));
     if route.body.is_some() {
         call = call.json(json!({}));
     }
@@ -205,8 +207,8 @@ async fn request(t: &TestApp, route: &Route, asker: Asker, a: &Askers) -> Call {
 /// functions, or a stand-in for the self-tests), and how many (route, asker) pairs were checked.
 async fn violations<F, Fut>(t: &TestApp, tables: &[(Function, &[Route])], send: F) -> (Vec<String>, usize)
 where
-    F: Fn(Function, Call) -> Fut,
-    Fut: Future<Output = Reply>,
+    F: Fn(Function, TestCall) -> Fut,
+    Fut: Future<Output = TestReply>,
 {
     let a = askers(t).await;
     let (mut found, mut checked) = (Vec::new(), 0);
@@ -235,25 +237,25 @@ where
 
 /// The real functions, but `GET /user` answers 200 to anyone, as its handler run outside
 /// `dispatch` (without the router's enforcement) would.
-fn unguarded<'a>(t: &'a TestApp) -> impl Fn(Function, Call) -> Pin<Box<dyn Future<Output = Reply> + 'a>> + 'a {
+fn unguarded<'a>(t: &'a TestApp) -> impl Fn(Function, TestCall) -> Pin<Box<dyn Future<Output = TestReply> + 'a>> + 'a {
     move |f, call| {
         if f == Function::Login && call.method == "GET" && call.path == "/user" {
             let answer = gatehouse_http::json(lambda_http::http::StatusCode::OK, &json!({ "user": {} }));
-            return Box::pin(async move { Reply::from(answer) });
+            return Box::pin(async move { TestReply::from(answer) });
         }
         Box::pin(send(t, f, call))
     }
 }
 
 /// Every request refused as unauthenticated.
-fn refusing(_: Function, _: Call) -> Pin<Box<dyn Future<Output = Reply>>> {
-    Box::pin(async { Reply::from(gatehouse_http::ApiError::unauthenticated().into_response()) })
+fn refusing(_: Function, _: TestCall) -> Pin<Box<dyn Future<Output = TestReply>>> {
+    Box::pin(async { TestReply::from(gatehouse_http::ApiError::unauthenticated().into_response()) })
 }
 
 /// Every request through `dispatch` with the [`CARELESS`] table.
-fn careless<'a>(t: &'a TestApp) -> impl Fn(Function, Call) -> Pin<Box<dyn Future<Output = Reply> + 'a>> + 'a {
+fn careless<'a>(t: &'a TestApp) -> impl Fn(Function, TestCall) -> Pin<Box<dyn Future<Output = TestReply> + 'a>> + 'a {
     move |_, call| {
-        Box::pin(async move { Reply::from(gatehouse_http::dispatch(&t.app, CARELESS, call.request()).await) })
+        Box::pin(async move { TestReply::from(gatehouse_http::dispatch(&t.app, CARELESS, call.request()).await) })
     }
 }
 
@@ -305,8 +307,8 @@ async fn the_configured_requirements_of_every_guarded_route_are_judged_by_the_ro
     let mut checked = 0;
     for (function, routes) in functions() {
         for route in routes.iter().filter(|r| !r.public()) {
-            let call = || Call::new(route.method, &concrete(route.path));
-            let with_body = |c: Call| if route.body.is_some() { c.json(json!({})) } else { c };
+            let call = || TestCall::new(route.method, &concrete(route.path));
+            let with_body = |c: TestCall| if route.body.is_some() { c.json(json!({})) } else { c };
             // An unverified account's session: every ability, but not the verified address.
             let session = send_at(&strict, function, with_body(call().cookie(Some(&fresh_session(&t).await)))).await;
             assert_eq!(
@@ -339,9 +341,9 @@ async fn the_configured_requirements_of_every_guarded_route_are_judged_by_the_ro
 async fn the_guard_reads_the_credential_once_and_the_handler_never_again() {
     let mut env = TestEnv::memory();
     let sessions = CountingSessions::wrap(env.stores.sessions.clone());
-    let tokens = CountingTokens::wrap(env.stores.tokens.clone());
+    let tokens = CountingTokens::wrap(env.stores.personal_access_tokens.clone());
     env.stores.sessions = sessions.clone();
-    env.stores.tokens = tokens.clone();
+    env.stores.personal_access_tokens = tokens.clone();
     let t = TestApp::with(env, QUICK);
     let a = askers(&t).await;
     let mut wrong = Vec::new();
@@ -383,7 +385,7 @@ async fn the_guard_reads_the_credential_once_and_the_handler_never_again() {
 #[tokio::test]
 async fn a_signed_out_visitor_gets_pages_and_redirects_never_the_apis_json() {
     let t = TestApp::memory(QUICK);
-    let shown = t.pages_fn(Call::new("GET", "/account/sign-in")).await;
+    let shown = t.pages_fn(TestCall::new("GET", "/account/sign-in")).await;
     let browser = shown
         .set_cookies()
         .into_iter()
@@ -401,7 +403,7 @@ async fn a_signed_out_visitor_gets_pages_and_redirects_never_the_apis_json() {
         } else {
             concrete(route.path)
         };
-        let mut call = Call::new(route.method, &path).header("cookie", &browser);
+        let mut call = TestCall::new(route.method, &path).header("cookie", &browser);
         if route.method == "POST" {
             let body = format!("_token={token}");
             call = call

@@ -5,7 +5,7 @@
 //! its own), and from the JSON API an error body with a machine-readable code and a message.
 
 use gatehouse_http::Route;
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
@@ -138,7 +138,7 @@ fn case(routes: usize) -> impl Strategy<Value = Case> {
         })
 }
 
-async fn send(t: &TestApp, f: Function, call: Call) -> Reply {
+async fn send(t: &TestApp, f: Function, call: TestCall) -> TestReply {
     match f {
         Function::Login => t.login_fn(call).await,
         Function::Tokens => t.tokens_fn(call).await,
@@ -192,7 +192,7 @@ fn hostile_requests_at_every_route_get_a_clear_refusal_never_a_panic_or_a_500() 
     let result = runner.run(&case(routes.len()), |c| {
         let (function, route) = routes[c.route];
         let path = concrete(route.path, &c.segment);
-        let mut call = Call::new(route.method, &path);
+        let mut call = TestCall::new(route.method, &path);
         if let Some(b) = &c.body {
             call = call.raw(b);
         }

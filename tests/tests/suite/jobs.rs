@@ -108,7 +108,7 @@ async fn a_batch_of_fifty_with_five_failures_and_allow_failures_finishes_once() 
     let options = counted_follow_ups();
     let batch = w.dispatcher().dispatch_batch("import", jobs, options).await.unwrap();
     drain(&w, 40).await;
-    let b = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
+    let b = env.stores.job_batches.find(&batch.id).await.unwrap().unwrap();
     assert_eq!((b.total_jobs, b.pending_jobs, b.failed_jobs), (50, 0, 5));
     assert_eq!(b.failed_job_ids.len(), 5);
     assert!(b.finished_at.is_some());
@@ -129,7 +129,7 @@ async fn a_batch_of_fifty_with_five_failures_and_allow_failures_finishes_once() 
     };
     w.process(&msg).await;
     assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 0);
-    let again = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
+    let again = env.stores.job_batches.find(&batch.id).await.unwrap().unwrap();
     assert_eq!((again.pending_jobs, again.failed_jobs, again.finished_at), (0, 5, b.finished_at));
 }
 
@@ -141,7 +141,7 @@ async fn a_failure_without_allow_failures_cancels_the_batch_and_the_rest_is_skip
     jobs.extend((0..3).map(|i| job("Flaky", json!({"effect": format!("later-{i}")}), 1)));
     let batch = w.dispatcher().dispatch_batch("strict", jobs, BatchOptions::default()).await.unwrap();
     drain(&w, 10).await;
-    let b = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
+    let b = env.stores.job_batches.find(&batch.id).await.unwrap().unwrap();
     assert!(b.cancelled_at.is_some());
     assert_eq!((b.pending_jobs, b.failed_jobs), (0, 1));
     assert!(b.finished_at.is_some());
@@ -303,15 +303,15 @@ async fn counting_a_job_against_its_batch_is_two_calls_on_the_wire() {
         finished_at: None,
         expires_at: Some(now + chrono::Duration::days(1)),
     };
-    env.stores.batches.create(&b).await.unwrap();
+    env.stores.job_batches.create(&b).await.unwrap();
     wire.take();
-    let counted = env.stores.batches.record_success(&b.id, "job-1").await.unwrap().unwrap();
+    let counted = env.stores.job_batches.record_success(&b.id, "job-1").await.unwrap().unwrap();
     assert!(counted.newly_counted);
     assert_eq!(counted.batch.pending_jobs, 1);
     let calls: Vec<(String, usize)> = wire.take().into_iter().collect();
     assert_eq!(calls, [("dynamodb:GetItem".to_owned(), 1), ("dynamodb:TransactWriteItems".to_owned(), 1)]);
     env.clock.advance(chrono::Duration::days(2));
-    assert!(env.stores.batches.record_failure(&b.id, "job-2").await.unwrap().is_none(), "an expired batch");
+    assert!(env.stores.job_batches.record_failure(&b.id, "job-2").await.unwrap().is_none(), "an expired batch");
 }
 
 /// `queue:retry-batch` as Laravel means it: a batch whose two jobs failed finishes with failures
@@ -328,7 +328,7 @@ async fn a_retried_batch_whose_jobs_now_pass_finishes_successful_and_runs_then_o
     let options = counted_follow_ups();
     let batch = w.dispatcher().dispatch_batch("import", jobs, options).await.unwrap();
     drain(&w, 20).await;
-    let b = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
+    let b = env.stores.job_batches.find(&batch.id).await.unwrap().unwrap();
     assert_eq!((b.pending_jobs, b.failed_jobs, b.finished_at.is_some()), (0, 2, true));
     assert_eq!((probe.runs("then"), probe.runs("catch"), probe.runs("finally")), (0, 1, 1));
 
@@ -340,7 +340,7 @@ async fn a_retried_batch_whose_jobs_now_pass_finishes_successful_and_runs_then_o
     let (r1, r2) = (r1.unwrap(), r2.unwrap());
     assert_eq!(r1.retried.len() + r2.retried.len(), 2, "each failed job retried once: {r1:?} {r2:?}");
     drain(&w, 20).await;
-    let b = env.stores.batches.find(&batch.id).await.unwrap().unwrap();
+    let b = env.stores.job_batches.find(&batch.id).await.unwrap().unwrap();
     assert_eq!((b.pending_jobs, b.failed_jobs, b.failed_job_ids.len()), (0, 0, 0));
     assert!(b.finished_at.is_some(), "finished again");
     assert_eq!((probe.runs("then"), probe.runs("catch"), probe.runs("finally")), (1, 1, 1));

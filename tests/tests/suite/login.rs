@@ -1,6 +1,6 @@
 //! The login function over real-shaped API Gateway v2 events, stores on the emulator.
 
-use gatehouse_tests::http::{Call, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall};
 use serde_json::{Value, json};
 
 const PW: &str = "correct horse battery staple 42";
@@ -23,7 +23,7 @@ async fn register_login_user_logout_and_then_user_is_unauthenticated() {
     assert_eq!(me.status, 200);
     assert_eq!(me.body["user"]["name"], "Ann");
 
-    let out = t.login_fn(Call::new("POST", "/logout").cookie(Some(&cookie))).await;
+    let out = t.login_fn(TestCall::new("POST", "/logout").cookie(Some(&cookie))).await;
     assert_eq!(out.status, 204);
     assert!(out.set_cookies().iter().any(|c| c.starts_with("__Host-gatehouse_session=;") && c.contains("Max-Age=0")));
     let after = t.user(Some(&cookie)).await;
@@ -60,7 +60,7 @@ async fn responses_carry_no_store_no_referrer_and_a_strict_cookie() {
     assert!(!set[0].contains("Max-Age"), "not remembered: a browser-session cookie");
     let remembered = t
         .login_fn(
-            Call::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW, "remember": true})),
+            TestCall::new("POST", "/login").json(json!({"email": "ann@example.com", "password": PW, "remember": true})),
         )
         .await;
     assert!(remembered.set_cookies()[0].contains("Max-Age=2592000"));
@@ -93,7 +93,7 @@ async fn the_sixth_failure_in_a_minute_is_throttled_for_that_ip_only() {
     assert!((1..=60).contains(&retry));
     let other_ip = t
         .login_fn(
-            Call::new("POST", "/login")
+            TestCall::new("POST", "/login")
                 .from_ip("198.51.100.23")
                 .json(json!({"email": "ann@example.com", "password": PW})),
         )
@@ -112,7 +112,7 @@ async fn a_hundred_failures_in_an_hour_lock_the_account_from_every_ip_for_a_whil
         let ip = format!("10.0.{}.{}", i / 4, i % 4 + 1);
         let r = t
             .login_fn(
-                Call::new("POST", "/login")
+                TestCall::new("POST", "/login")
                     .from_ip(&ip)
                     .json(json!({"email": "ann@example.com", "password": "wrong password, again"})),
             )
@@ -121,7 +121,7 @@ async fn a_hundred_failures_in_an_hour_lock_the_account_from_every_ip_for_a_whil
     }
     let fresh_ip = t
         .login_fn(
-            Call::new("POST", "/login")
+            TestCall::new("POST", "/login")
                 .from_ip("192.0.2.200")
                 .json(json!({"email": "ann@example.com", "password": PW})),
         )
@@ -191,7 +191,7 @@ async fn logout_other_devices_leaves_exactly_the_current_session() {
     let current = cookies[1].clone();
     let wrong = t
         .login_fn(
-            Call::new("POST", "/logout-other-devices")
+            TestCall::new("POST", "/logout-other-devices")
                 .cookie(Some(&current))
                 .json(json!({"password": "nope nope nope nope"})),
         )
@@ -199,13 +199,13 @@ async fn logout_other_devices_leaves_exactly_the_current_session() {
     assert_eq!(wrong.status, 422);
     assert_eq!(wrong.body["error"]["fields"]["password"][0], "is incorrect");
     let ok = t
-        .login_fn(Call::new("POST", "/logout-other-devices").cookie(Some(&current)).json(json!({"password": PW})))
+        .login_fn(TestCall::new("POST", "/logout-other-devices").cookie(Some(&current)).json(json!({"password": PW})))
         .await;
     assert_eq!(ok.status, 204, "{}", ok.raw_body);
     // The current session goes on under a new id; every earlier cookie, the current one's too, is dead.
     let rotated = ok.session_cookie().expect("the rotated session's cookie");
     assert_ne!(rotated, current);
-    let listed = t.login_fn(Call::new("GET", "/sessions").cookie(Some(&rotated))).await;
+    let listed = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(&rotated))).await;
     let sessions = listed.body["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["current"], true);
@@ -221,7 +221,7 @@ async fn sessions_are_listed_with_hints_never_ids() {
     let first = t.register("Ann", "ann@example.com", PW).await.session_cookie().unwrap();
     let second = t
         .login_fn(
-            Call::new("POST", "/login")
+            TestCall::new("POST", "/login")
                 .from_ip("198.51.100.9")
                 .header("user-agent", "Phone/2")
                 .json(json!({"email": "ann@example.com", "password": PW})),
@@ -229,7 +229,7 @@ async fn sessions_are_listed_with_hints_never_ids() {
         .await
         .session_cookie()
         .unwrap();
-    let r = t.login_fn(Call::new("GET", "/sessions").cookie(Some(&first))).await;
+    let r = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(&first))).await;
     assert_eq!(r.status, 200);
     let list = r.body["sessions"].as_array().unwrap();
     assert_eq!(list.len(), 2);
@@ -269,7 +269,7 @@ async fn registration_applies_the_password_policy_and_unique_email() {
         (json!({"name": "", "email": "a@example.com", "password": PW, "password_confirmation": PW}), "name"),
     ];
     for (body, field) in cases {
-        let r = t.login_fn(Call::new("POST", "/register").json(body.clone())).await;
+        let r = t.login_fn(TestCall::new("POST", "/register").json(body.clone())).await;
         assert_eq!(r.status, 422, "{body}");
         assert!(r.body["error"]["fields"][field].is_array(), "{body} → {}", r.raw_body);
     }
@@ -310,9 +310,9 @@ async fn an_outdated_hash_is_upgraded_on_login() {
 #[tokio::test]
 async fn unknown_routes_and_methods_get_the_error_json() {
     let t = TestApp::aws(&[]).await;
-    let r = t.login_fn(Call::new("GET", "/nope")).await;
+    let r = t.login_fn(TestCall::new("GET", "/nope")).await;
     assert_eq!((r.status, r.error_code()), (404, Some("not_found")));
-    let r = t.login_fn(Call::new("DELETE", "/login")).await;
+    let r = t.login_fn(TestCall::new("DELETE", "/login")).await;
     assert_eq!((r.status, r.error_code()), (405, Some("method_not_allowed")));
 }
 
@@ -321,9 +321,9 @@ async fn a_hundred_malformed_requests_all_get_a_4xx_with_the_error_json() {
     let t = TestApp::aws(&[]).await;
     let cookie = t.register("Ann", "ann@example.com", PW).await.session_cookie().unwrap();
     let routes = ["/register", "/login", "/logout-other-devices"];
-    let mut calls: Vec<Call> = Vec::new();
+    let mut calls: Vec<TestCall> = Vec::new();
     for route in routes {
-        let base = || Call::new("POST", route).cookie(Some(&cookie));
+        let base = || TestCall::new("POST", route).cookie(Some(&cookie));
         // Bodies that are not JSON objects.
         for raw in [
             "",
@@ -386,7 +386,7 @@ async fn a_hundred_malformed_requests_all_get_a_4xx_with_the_error_json() {
         ("PATCH", "/login"),
         ("GET", "/register"),
     ] {
-        calls.push(Call::new(m, p).header("authorization", "Bearer not-a-token"));
+        calls.push(TestCall::new(m, p).header("authorization", "Bearer not-a-token"));
     }
     for bad_cookie in [
         "__Host-gatehouse_session=",
@@ -394,10 +394,10 @@ async fn a_hundred_malformed_requests_all_get_a_4xx_with_the_error_json() {
         "__Host-gatehouse_session=!!!!",
         "__Host-gatehouse_session=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     ] {
-        calls.push(Call::new("GET", "/user").cookie(Some(bad_cookie)));
+        calls.push(TestCall::new("GET", "/user").cookie(Some(bad_cookie)));
     }
     for auth in ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer 1|2", "Bearer x|y|z", "Bearer ünïcödé|tøken"] {
-        calls.push(Call::new("GET", "/user").header("authorization", auth));
+        calls.push(TestCall::new("GET", "/user").header("authorization", auth));
     }
     assert!(calls.len() >= 100, "only {} cases", calls.len());
     for call in calls {
@@ -482,7 +482,7 @@ async fn login_and_user_calls_counted_on_the_wire_and_a_known_and_an_unknown_ema
     assert!(device.is_some(), "a device cookie at login");
     let again = t
         .login_fn(
-            Call::new("POST", "/login")
+            TestCall::new("POST", "/login")
                 .cookie(device.as_deref())
                 .json(serde_json::json!({"email": email, "password": PW})),
         )
@@ -498,9 +498,9 @@ async fn login_and_user_calls_counted_on_the_wire_and_a_known_and_an_unknown_ema
     // GET /user with a bearer token: the check (the token and its owner in one call), then the
     // user, one invocation (no authorizer).
     let check_and_user = [("dynamodb:BatchGetItem", 1), ("dynamodb:GetItem", 1)];
-    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(&token)).await.status, 200);
+    assert_eq!(t.login_fn(TestCall::new("GET", "/user").bearer(&token)).await.status, 200);
     let first = [check_and_user[0], check_and_user[1], ("dynamodb:UpdateItem", 1)];
     assert_eq!(wire.take(), calls(&first), "first use: last_used_at");
-    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(&token)).await.status, 200);
+    assert_eq!(t.login_fn(TestCall::new("GET", "/user").bearer(&token)).await.status, 200);
     assert_eq!(wire.take(), calls(&check_and_user), "within the minute: reads only");
 }

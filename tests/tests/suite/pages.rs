@@ -5,7 +5,7 @@
 //! browser walk-through is tests/browser/test_pages.py (scripts/browser-test).
 
 use gatehouse::mail::{LogMailer, Mail};
-use gatehouse_tests::http::{Call, Reply, SESSION_COOKIE, TestApp};
+use gatehouse_tests::http::{SESSION_COOKIE, TestApp, TestCall, TestReply};
 use gatehouse_tests::jobs::drain;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn keep(&mut self, r: &Reply) {
+    fn keep(&mut self, r: &TestReply) {
         for c in r.set_cookies() {
             let pair = c.split(';').next().unwrap_or_default();
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -33,7 +33,7 @@ impl Browser {
         }
     }
 
-    fn with_cookies(&self, call: Call) -> Call {
+    fn with_cookies(&self, call: TestCall) -> TestCall {
         if self.jar.is_empty() {
             return call;
         }
@@ -41,23 +41,24 @@ impl Browser {
         call.header("cookie", &header.join("; "))
     }
 
-    async fn get(&mut self, t: &TestApp, path: &str) -> Reply {
-        let r = t.pages_fn(self.with_cookies(Call::new("GET", path))).await;
+    async fn get(&mut self, t: &TestApp, path: &str) -> TestReply {
+        let r = t.pages_fn(self.with_cookies(TestCall::new("GET", path))).await;
         self.keep(&r);
         r
     }
 
     /// A form post as the site's own page sends it.
-    async fn post(&mut self, t: &TestApp, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let call =
-            form(Call::new("POST", path), fields).header("sec-fetch-site", "same-origin").header("origin", OWN_ORIGIN);
+    async fn post(&mut self, t: &TestApp, path: &str, fields: &[(&str, &str)]) -> TestReply {
+        let call = form(TestCall::new("POST", path), fields)
+            .header("sec-fetch-site", "same-origin")
+            .header("origin", OWN_ORIGIN);
         let r = t.pages_fn(self.with_cookies(call)).await;
         self.keep(&r);
         r
     }
 
     /// GET `page`, then post its form (the CSRF token read from the page) with `fields`.
-    async fn submit(&mut self, t: &TestApp, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
+    async fn submit(&mut self, t: &TestApp, page: &str, action: &str, fields: &[(&str, &str)]) -> TestReply {
         let shown = self.get(t, page).await;
         assert_eq!(shown.status, 200, "{page}: {}", shown.raw_body);
         let token = csrf_token(&shown.raw_body);
@@ -71,7 +72,7 @@ impl Browser {
     }
 }
 
-fn form(call: Call, fields: &[(&str, &str)]) -> Call {
+fn form(call: TestCall, fields: &[(&str, &str)]) -> TestCall {
     let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
     call.raw(&body).header("content-type", "application/x-www-form-urlencoded")
 }
@@ -83,7 +84,7 @@ fn csrf_token(html: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].to_owned()
 }
 
-fn location(r: &Reply) -> &str {
+fn location(r: &TestReply) -> &str {
     r.header("location").unwrap_or_default()
 }
 
@@ -121,7 +122,7 @@ async fn a_form_post_needs_the_token_of_this_browser_and_the_sites_own_origin() 
         page.set_cookies().iter().any(|c| c.starts_with("__Host-gatehouse_session_csrf=") && c.contains("HttpOnly"))
     );
     let token = csrf_token(&page.raw_body);
-    let refused = |r: &Reply, what: &str| {
+    let refused = |r: &TestReply, what: &str| {
         assert_eq!(r.status, 403, "{what}: {}", r.raw_body);
         assert!(r.set_cookies().iter().all(|c| !c.starts_with(SESSION_COOKIE)), "{what}: signed in anyway");
     };
@@ -137,11 +138,13 @@ async fn a_form_post_needs_the_token_of_this_browser_and_the_sites_own_origin() 
     refused(&victim.post(&t, "/account/sign-in", &[creds[0], creds[1], ("_token", &theirs)]).await, "foreign");
     // The right token from another site's form (login CSRF): the Origin check still refuses it.
     for (h, v) in [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")] {
-        let call = form(Call::new("POST", "/account/sign-in"), &[creds[0], creds[1], ("_token", &token)]).header(h, v);
+        let call =
+            form(TestCall::new("POST", "/account/sign-in"), &[creds[0], creds[1], ("_token", &token)]).header(h, v);
         refused(&t.pages_fn(victim.with_cookies(call)).await, h);
     }
     // Not a form.
-    let json = victim.with_cookies(Call::new("POST", "/account/sign-in").json(serde_json::json!({"_token": token})));
+    let json =
+        victim.with_cookies(TestCall::new("POST", "/account/sign-in").json(serde_json::json!({"_token": token})));
     assert_eq!(t.pages_fn(json).await.status, 415);
 
     // The same post with the token: signed in.
@@ -170,7 +173,7 @@ async fn a_token_from_one_session_is_refused_in_the_next() {
     assert_eq!(r.status, 303, "{}", r.raw_body);
     let replay = b.post(&t, "/account/tokens", &[("name", "x"), ("_token", &old)]).await;
     assert_eq!(replay.status, 403, "{}", replay.raw_body);
-    let listed = t.tokens_fn(b.with_cookies(Call::new("GET", "/tokens"))).await;
+    let listed = t.tokens_fn(b.with_cookies(TestCall::new("GET", "/tokens"))).await;
     assert_eq!(listed.body["tokens"].as_array().map(Vec::len), Some(0), "no token was made by a replay");
 
     // The fresh page's token works; the plaintext is shown once and is a working token.
@@ -181,7 +184,7 @@ async fn a_token_from_one_session_is_refused_in_the_next() {
     assert_eq!(made.status, 201, "{}", made.raw_body);
     let start = made.raw_body.find(r#"id="new-token">"#).expect("the plaintext") + r#"id="new-token">"#.len();
     let plaintext = &made.raw_body[start..start + made.raw_body[start..].find('<').unwrap()];
-    let me = t.login_fn(Call::new("GET", "/user").bearer(plaintext)).await;
+    let me = t.login_fn(TestCall::new("GET", "/user").bearer(plaintext)).await;
     assert_eq!(me.status, 200, "{}", me.raw_body);
     assert!(!b.get(&t, "/account").await.raw_body.contains(plaintext), "shown once");
 }
@@ -347,7 +350,7 @@ async fn a_verification_link_lands_signed_in_or_waits_for_the_sign_in() {
     ann.get(&t, &link).await;
     let ok = ann.get(&t, "/account/verify-email").await;
     assert_eq!((ok.status, location(&ok)), (303, "/account?notice=verified"));
-    let me = t.login_fn(ann.with_cookies(Call::new("GET", "/user"))).await;
+    let me = t.login_fn(ann.with_cookies(TestCall::new("GET", "/user"))).await;
     assert!(me.body["user"]["email_verified_at"].is_string(), "{}", me.raw_body);
 }
 
@@ -405,17 +408,18 @@ async fn a_page_acts_as_its_session_never_as_a_bearer_token_the_browser_sends() 
     let bob = t.signed_up("bob@example.com").await;
     let bobs = t.create_token(&bob, serde_json::json!({"name": "bob"})).await;
     let bobs = bobs.body["token"].as_str().expect("a token").to_owned();
-    let call = ann.with_cookies(Call::new("GET", "/account")).bearer(&bobs);
+    let call = ann.with_cookies(TestCall::new("GET", "/account")).bearer(&bobs);
     let page = t.pages_fn(call).await;
     assert_eq!(page.status, 200, "{}", page.raw_body);
     assert!(page.raw_body.contains("ann@example.com") && !page.raw_body.contains("bob@example.com"));
     let token = csrf_token(&page.raw_body);
-    let call = form(Call::new("POST", "/account/tokens"), &[("name", "made"), ("password", PW), ("_token", &token)])
-        .header("sec-fetch-site", "same-origin")
-        .bearer(&bobs);
+    let call =
+        form(TestCall::new("POST", "/account/tokens"), &[("name", "made"), ("password", PW), ("_token", &token)])
+            .header("sec-fetch-site", "same-origin")
+            .bearer(&bobs);
     let made = t.pages_fn(ann.with_cookies(call)).await;
     assert_eq!(made.status, 201, "{}", made.raw_body);
-    let listed = t.tokens_fn(Call::new("GET", "/tokens").bearer(&bobs)).await;
+    let listed = t.tokens_fn(TestCall::new("GET", "/tokens").bearer(&bobs)).await;
     assert_eq!(
         listed.body["tokens"].as_array().map(Vec::len),
         Some(1),

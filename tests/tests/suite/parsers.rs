@@ -27,7 +27,7 @@ use gatehouse::values::password::{
     HashCost, PasswordAttempt, PasswordContext, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy,
     Verification,
 };
-use gatehouse_tests::http::{Call, TestApp, authorizer_event};
+use gatehouse_tests::http::{TestApp, TestCall, authorizer_event};
 use lambda_http::http::{self, HeaderValue};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request};
@@ -1278,7 +1278,7 @@ fn client_event() -> impl Strategy<Value = Value> {
     (method, path, query, prop::collection::vec(header, 0..5), prop::collection::vec(text(), 0..4), body).prop_map(
         |(m, p, q, headers, cookies, body)| {
             let target = if q.is_empty() { p } else { format!("{p}?{q}") };
-            let mut call = Call::new(m, &target);
+            let mut call = TestCall::new(m, &target);
             for (k, v) in &headers {
                 call = call.header(k, v);
             }

@@ -3,7 +3,7 @@
 //! signs in alone, and answers a two-factor challenge; replays, phishing origins, foreign
 //! ceremonies, cloned authenticators, another account's passkey and bad input are refused.
 
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::passkey::SoftAuthenticator;
 use serde_json::{Value, json};
 
@@ -22,28 +22,28 @@ async fn past_the_confirmation(t: &TestApp, cookie: &str) {
     }
 }
 
-async fn options(t: &TestApp, path: &str, cookie: Option<&str>) -> Reply {
-    t.login_fn(Call::new("POST", path).cookie(cookie).json(json!({}))).await
+async fn options(t: &TestApp, path: &str, cookie: Option<&str>) -> TestReply {
+    t.login_fn(TestCall::new("POST", path).cookie(cookie).json(json!({}))).await
 }
 
 /// Registers `key` as a passkey of the session `cookie` (whose password is confirmed).
-async fn add(t: &TestApp, cookie: &str, key: &mut SoftAuthenticator, name: &str) -> Reply {
+async fn add(t: &TestApp, cookie: &str, key: &mut SoftAuthenticator, name: &str) -> TestReply {
     let o = options(t, "/user/passkeys/options", Some(cookie)).await;
     assert_eq!(o.status, 200, "{}", o.raw_body);
     let credential = key.register(&o.body["publicKey"]);
     let body = json!({ "name": name, "credential": credential });
-    t.login_fn(Call::new("POST", "/user/passkeys").cookie(Some(cookie)).json(body)).await
+    t.login_fn(TestCall::new("POST", "/user/passkeys").cookie(Some(cookie)).json(body)).await
 }
 
 /// A fresh ceremony from `ip`, answered by `key`: the assertion.
 async fn assertion(t: &TestApp, key: &mut SoftAuthenticator, ip: &str) -> Value {
-    let o = t.login_fn(Call::new("POST", "/passkeys/options").from_ip(ip).json(json!({}))).await;
+    let o = t.login_fn(TestCall::new("POST", "/passkeys/options").from_ip(ip).json(json!({}))).await;
     assert_eq!(o.status, 200, "{}", o.raw_body);
     key.assert(&o.body["publicKey"])
 }
 
-async fn sign_in(t: &TestApp, credential: &Value, ip: &str) -> Reply {
-    t.login_fn(Call::new("POST", "/passkeys/login").from_ip(ip).json(json!({ "credential": credential }))).await
+async fn sign_in(t: &TestApp, credential: &Value, ip: &str) -> TestReply {
+    t.login_fn(TestCall::new("POST", "/passkeys/login").from_ip(ip).json(json!({ "credential": credential }))).await
 }
 
 #[tokio::test]
@@ -57,7 +57,7 @@ async fn a_passkey_added_after_a_password_confirmation_signs_in_alone_and_only_o
     past_the_confirmation(&t, &cookie).await;
     let stale = options(&t, "/user/passkeys/options", Some(&cookie)).await;
     assert_eq!((stale.status, stale.error_code()), (423, Some("password_confirmation_required")));
-    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({ "password": PW }));
+    let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({ "password": PW }));
     assert_eq!(t.login_fn(confirm).await.status, 204);
 
     let o = options(&t, "/user/passkeys/options", Some(&cookie)).await;
@@ -72,14 +72,14 @@ async fn a_passkey_added_after_a_password_confirmation_signs_in_alone_and_only_o
     let id = uuid::Uuid::parse_str(me.body["user"]["id"].as_str().unwrap()).unwrap();
     assert_eq!(key.user_handle().unwrap(), id.as_bytes().to_vec());
     let body = json!({ "name": "Laptop", "credential": credential });
-    let added = t.login_fn(Call::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body.clone())).await;
+    let added = t.login_fn(TestCall::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body.clone())).await;
     assert_eq!(added.status, 201, "{}", added.raw_body);
     assert_eq!(added.body["id"], key.credential_id());
     assert_eq!(added.body["name"], "Laptop");
     // The same answer again: its ceremony was taken.
-    let again = t.login_fn(Call::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body)).await;
+    let again = t.login_fn(TestCall::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body)).await;
     assert_eq!((again.status, again.error_code()), (422, Some("invalid_ceremony")), "{}", again.raw_body);
-    let listed = t.login_fn(Call::new("GET", "/user/passkeys").cookie(Some(&cookie))).await;
+    let listed = t.login_fn(TestCall::new("GET", "/user/passkeys").cookie(Some(&cookie))).await;
     assert_eq!(listed.body["passkeys"].as_array().unwrap().len(), 1);
     assert!(!listed.raw_body.contains("public"), "no public key is shown: {}", listed.raw_body);
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["passkeys"], 1);
@@ -110,15 +110,15 @@ async fn a_passkey_added_after_a_password_confirmation_signs_in_alone_and_only_o
     // Removing it needs the confirmation too; then it signs in no more.
     let id = key.credential_id();
     past_the_confirmation(&t, &cookie).await;
-    let del = t.login_fn(Call::new("DELETE", &format!("/user/passkeys/{id}")).cookie(Some(&cookie))).await;
+    let del = t.login_fn(TestCall::new("DELETE", &format!("/user/passkeys/{id}")).cookie(Some(&cookie))).await;
     assert_eq!(del.status, 423);
-    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({ "password": PW }));
+    let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({ "password": PW }));
     assert_eq!(t.login_fn(confirm).await.status, 204);
-    let del = t.login_fn(Call::new("DELETE", &format!("/user/passkeys/{id}")).cookie(Some(&cookie))).await;
+    let del = t.login_fn(TestCall::new("DELETE", &format!("/user/passkeys/{id}")).cookie(Some(&cookie))).await;
     assert_eq!(del.status, 204, "{}", del.raw_body);
     // Asked again (its answer lost, say), or for an id never there: done, nothing more happens.
     for path in [format!("/user/passkeys/{id}"), "/user/passkeys/bm9uZQ".to_owned()] {
-        let again = t.login_fn(Call::new("DELETE", &path).cookie(Some(&cookie))).await;
+        let again = t.login_fn(TestCall::new("DELETE", &path).cookie(Some(&cookie))).await;
         assert_eq!(again.status, 204, "{}", again.raw_body);
     }
     let a = assertion(&t, &mut key, "203.0.113.5").await;
@@ -162,19 +162,19 @@ async fn a_passkey_answers_a_two_factor_challenge_only_for_its_own_account() {
     assert_eq!(add(&t, &ann_cookie, &mut ann_key, "Ann's").await.status, 201);
     assert_eq!(add(&t, &bob_cookie, &mut bob_key, "Bob's").await.status, 201);
     // Ann turns TOTP on: a password alone now gets a challenge.
-    let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&ann_cookie))).await;
+    let e = t.login_fn(TestCall::new("POST", "/user/two-factor-authentication").cookie(Some(&ann_cookie))).await;
     let secret = e.body["secret"].as_str().unwrap().to_owned();
     let now = u64::try_from(t.env.clock_now().timestamp()).unwrap();
     let code = gatehouse::services::two_factor::code_for(&secret, now).unwrap();
-    let c = Call::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&ann_cookie));
+    let c = TestCall::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&ann_cookie));
     assert_eq!(t.login_fn(c.json(json!({ "code": code }))).await.status, 200);
     let ip = "198.51.100.20";
     let password =
-        t.login_fn(Call::new("POST", "/login").from_ip(ip).json(json!({ "email": ann, "password": PW }))).await;
+        t.login_fn(TestCall::new("POST", "/login").from_ip(ip).json(json!({ "email": ann, "password": PW }))).await;
     assert_eq!(password.status, 202, "{}", password.raw_body);
     let challenge = password.body["challenge"].clone();
     let answer = |passkey: Value| {
-        Call::new("POST", "/two-factor-challenge")
+        TestCall::new("POST", "/two-factor-challenge")
             .from_ip(ip)
             .json(json!({ "challenge": challenge, "passkey": passkey }))
     };
@@ -189,7 +189,7 @@ async fn a_passkey_answers_a_two_factor_challenge_only_for_its_own_account() {
     assert_eq!(passed.status, 200, "{}", passed.raw_body);
     assert!(passed.session_cookie().is_some());
     // Both at once, or none, is a field error.
-    let both = Call::new("POST", "/two-factor-challenge")
+    let both = TestCall::new("POST", "/two-factor-challenge")
         .from_ip(ip)
         .json(json!({ "challenge": challenge, "code": "123456", "passkey": {} }));
     assert_eq!(t.login_fn(both).await.status, 422);
@@ -209,12 +209,12 @@ async fn malformed_passkey_input_is_a_4xx_that_names_its_field() {
         (json!({ "name": "x", "credential": { "big": "y".repeat(20_000) } }), "credential"),
     ];
     for (body, field) in cases {
-        let r = t.login_fn(Call::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body.clone())).await;
+        let r = t.login_fn(TestCall::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body.clone())).await;
         assert_eq!(r.status, 422, "{body}: {}", r.raw_body);
         assert!(r.body["error"]["fields"][field].is_array(), "{body}: {}", r.raw_body);
     }
     for body in [json!({}), json!({ "credential": [] }), json!({ "credential": { "rawId": "!!" } })] {
-        let r = t.login_fn(Call::new("POST", "/passkeys/login").json(body.clone())).await;
+        let r = t.login_fn(TestCall::new("POST", "/passkeys/login").json(body.clone())).await;
         assert_eq!(r.status, 422, "{body}: {}", r.raw_body);
         assert!(r.body["error"]["fields"]["credential"].is_array(), "{body}: {}", r.raw_body);
     }
@@ -223,10 +223,10 @@ async fn malformed_passkey_input_is_a_4xx_that_names_its_field() {
     let user = json!({ "id": "AAAAAAAAAAAAAAAAAAAAAA" });
     key.register(&json!({ "challenge": "AAAAAAAAAAAAAAAAAAAAAA", "user": user }));
     let made_up = key.assert(&json!({ "challenge": "AAAAAAAAAAAAAAAAAAAAAA" }));
-    let r = t.login_fn(Call::new("POST", "/passkeys/login").json(json!({ "credential": made_up }))).await;
+    let r = t.login_fn(TestCall::new("POST", "/passkeys/login").json(json!({ "credential": made_up }))).await;
     assert_eq!((r.status, r.error_code()), (422, Some("invalid_ceremony")), "{}", r.raw_body);
     // Without a session: 401, never a 5xx.
-    let r = t.login_fn(Call::new("POST", "/user/passkeys/options").json(json!({}))).await;
+    let r = t.login_fn(TestCall::new("POST", "/user/passkeys/options").json(json!({}))).await;
     assert_eq!(r.status, 401);
 }
 
@@ -250,11 +250,11 @@ async fn a_passkey_session_confirms_no_password_and_a_reset_removes_every_passke
     let again = options(&t, "/user/passkeys/options", Some(&passkey_session)).await;
     assert_eq!((again.status, again.error_code()), (423, Some("password_confirmation_required")));
 
-    let cross_site = Call::new("POST", "/passkeys/options").header("sec-fetch-site", "cross-site").json(json!({}));
+    let cross_site = TestCall::new("POST", "/passkeys/options").header("sec-fetch-site", "cross-site").json(json!({}));
     assert_eq!(t.login_fn(cross_site).await.status, 403);
 
     // The owner resets the password from the mailed link: the intruder's passkey is gone.
-    let forgot = t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
+    let forgot = t.reset_fn(TestCall::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
     assert_eq!(forgot.status, 202);
     let mailer = LogMailer::quiet();
     gatehouse_tests::jobs::drain(&t.worker(std::sync::Arc::new(mailer.clone())), 10).await;
@@ -262,13 +262,13 @@ async fn a_passkey_session_confirms_no_password_and_a_reset_removes_every_passke
     let at = link.find("token=").expect("a token") + 6;
     let new_pw = "a fresh and long passphrase 2027";
     let reset = t
-        .reset_fn(Call::new("POST", "/reset-password").json(json!({
+        .reset_fn(TestCall::new("POST", "/reset-password").json(json!({
             "email": email, "token": &link[at..at + 64], "password": new_pw, "password_confirmation": new_pw
         })))
         .await;
     assert_eq!(reset.status, 200, "{}", reset.raw_body);
     let owner = t.login(&email, new_pw).await.session_cookie().expect("signed in");
-    let listed = t.login_fn(Call::new("GET", "/user/passkeys").cookie(Some(&owner))).await;
+    let listed = t.login_fn(TestCall::new("GET", "/user/passkeys").cookie(Some(&owner))).await;
     assert_eq!(listed.body["passkeys"], json!([]), "{}", listed.raw_body);
     let a = assertion(&t, &mut intruder, "203.0.113.9").await;
     let refused = sign_in(&t, &a, "203.0.113.9").await;

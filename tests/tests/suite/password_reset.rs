@@ -1,7 +1,7 @@
 //! Forgot and reset, with the mail sent by the queued job; stores, queue and SES on the emulator.
 
 use gatehouse::mail::LogMailer;
-use gatehouse_tests::http::{Call, Reply, TestApp, ses_sent_to};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply, ses_sent_to};
 use gatehouse_tests::jobs::drain;
 use serde_json::json;
 use std::sync::Arc;
@@ -13,8 +13,8 @@ fn unique(local: &str) -> String {
     format!("{local}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
-async fn forgot(t: &TestApp, email: &str, host: &str) -> Reply {
-    t.reset_fn(Call::new("POST", "/forgot-password").header("host", host).json(json!({ "email": email }))).await
+async fn forgot(t: &TestApp, email: &str, host: &str) -> TestReply {
+    t.reset_fn(TestCall::new("POST", "/forgot-password").header("host", host).json(json!({ "email": email }))).await
 }
 
 /// The token in a mailed link `...?token=<64 hex>&email=...`.
@@ -37,8 +37,8 @@ async fn registered_with_mailed_token(t: &TestApp, email: &str) -> String {
     token_in(&reset_mails(&mailer)[0].text)
 }
 
-async fn reset(t: &TestApp, email: &str, token: &str, password: &str) -> Reply {
-    t.reset_fn(Call::new("POST", "/reset-password").json(json!({
+async fn reset(t: &TestApp, email: &str, token: &str, password: &str) -> TestReply {
+    t.reset_fn(TestCall::new("POST", "/reset-password").json(json!({
         "email": email, "token": token, "password": password, "password_confirmation": password
     })))
     .await
@@ -126,7 +126,7 @@ async fn the_mailed_token_resets_once_and_everything_old_is_revoked() {
     assert_eq!(t.login(&email, PW).await.status, 422, "the old password is dead");
     assert_eq!(t.login(&email, NEW_PW).await.status, 200);
     assert_eq!(t.user(Some(&session)).await.status, 401, "old sessions revoked");
-    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(&api_token)).await.status, 401, "old tokens revoked");
+    assert_eq!(t.login_fn(TestCall::new("GET", "/user").bearer(&api_token)).await.status, 401, "old tokens revoked");
     drain(&w, 5).await;
     let sent = reset_mails(&mailer);
     assert_eq!(sent.len(), 2);
@@ -195,7 +195,7 @@ async fn the_worker_delivers_through_ses_once_and_the_link_completes_the_reset()
 #[tokio::test]
 async fn forgot_is_rate_limited_per_ip_and_validates_the_email_form() {
     let t = TestApp::aws(&[]).await;
-    let bad = t.reset_fn(Call::new("POST", "/forgot-password").json(json!({"email": "not an email"}))).await;
+    let bad = t.reset_fn(TestCall::new("POST", "/forgot-password").json(json!({"email": "not an email"}))).await;
     assert_eq!((bad.status, bad.error_code()), (422, Some("validation_failed")));
     for _ in 0..6 {
         assert_eq!(forgot(&t, &unique("x"), "h").await.status, 202);
@@ -204,7 +204,7 @@ async fn forgot_is_rate_limited_per_ip_and_validates_the_email_form() {
     assert_eq!(limited.status, 429);
     assert!(limited.header("retry-after").is_some());
     let other_ip = t
-        .reset_fn(Call::new("POST", "/forgot-password").from_ip("198.51.100.1").json(json!({"email": unique("y")})))
+        .reset_fn(TestCall::new("POST", "/forgot-password").from_ip("198.51.100.1").json(json!({"email": unique("y")})))
         .await;
     assert_eq!(other_ip.status, 202);
 }
@@ -285,7 +285,7 @@ async fn a_reset_link_job_run_again_after_its_write_landed_still_mails_a_working
     let sent = reset_mails(&mailer);
     assert_eq!(sent.len(), 2, "the repeated run mails too");
     assert_eq!(token_in(&sent[0].text), token_in(&sent[1].text), "the same link");
-    let reset = Call::new("POST", "/reset-password").json(
+    let reset = TestCall::new("POST", "/reset-password").json(
         json!({"email": email, "token": token_in(&sent[1].text), "password": NEW_PW, "password_confirmation": NEW_PW}),
     );
     assert_eq!(t.reset_fn(reset.clone()).await.status, 200);

@@ -9,7 +9,7 @@
 //! after it fails (every AWS call answers 500 until `set_outage(false)`).
 
 use gatehouse::mail::{LogMailer, Mail};
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::jobs::drain;
 use gatehouse_tests::passkey::SoftAuthenticator;
 use gatehouse_tests::wire::{Fault, Faults, faulty_env};
@@ -60,7 +60,7 @@ fn count(sent: &[Mail], to: &str, subject: &str) -> usize {
 /// Registers `email`, asks for a reset link, and returns the token the worker mailed.
 async fn registered_with_a_reset_link(t: &TestApp, email: &str) -> String {
     assert_eq!(t.register("Ann", email, PW).await.status, 201);
-    let forgot = t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
+    let forgot = t.reset_fn(TestCall::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
     assert_eq!(forgot.status, 202);
     let sent = mails(t).await;
     let link = sent.iter().find(|m| m.to == email && m.subject == "Reset your password").expect("the reset mail");
@@ -78,12 +78,12 @@ fn link_in(mail: &Mail, marker: &str) -> String {
     rest[rest.find('/').expect("a path")..].to_owned()
 }
 
-fn assert_503(r: &Reply, what: &str) {
+fn assert_503(r: &TestReply, what: &str) {
     assert_eq!((r.status, r.error_code()), (503, Some("unavailable")), "{what}: {}", r.raw_body);
 }
 
 async fn confirm_password(t: &TestApp, cookie: &str, password: &str) {
-    let c = Call::new("POST", "/user/confirm-password").cookie(Some(cookie)).json(json!({ "password": password }));
+    let c = TestCall::new("POST", "/user/confirm-password").cookie(Some(cookie)).json(json!({ "password": password }));
     assert_eq!(t.login_fn(c).await.status, 204);
 }
 
@@ -99,16 +99,16 @@ async fn a_reset_that_landed_before_an_outage_is_answered_200_when_asked_again()
     let body = json!({ "email": email, "token": token, "password": NEW_PW, "password_confirmation": NEW_PW });
     // The password's write lands, and then nothing more does.
     outage_after(&faults, "dynamodb:UpdateItem", CHANGE);
-    let first = t.reset_fn(Call::new("POST", "/reset-password").json(body.clone())).await;
+    let first = t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await;
     assert_503(&first, "the reset cut by the outage");
     faults.set_outage(false);
-    let again = t.reset_fn(Call::new("POST", "/reset-password").json(body.clone())).await;
+    let again = t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await;
     assert_eq!(again.status, 200, "the reset that landed, asked again: {}", again.raw_body);
     assert_eq!(t.login(&email, NEW_PW).await.status, 200);
     assert_eq!(t.login(&email, PW).await.status, 422);
     // The same link for another password is spent.
     let other = json!({ "email": email, "token": token, "password": PW, "password_confirmation": PW });
-    let reuse = t.reset_fn(Call::new("POST", "/reset-password").json(other)).await;
+    let reuse = t.reset_fn(TestCall::new("POST", "/reset-password").json(other)).await;
     assert_eq!((reuse.status, reuse.error_code()), (422, Some("invalid_token")), "{}", reuse.raw_body);
     assert_eq!(count(&mails(&t).await, &email, "Your password was changed"), 1, "told once");
 }
@@ -124,7 +124,7 @@ async fn a_password_change_that_landed_before_an_outage_is_answered_204_when_ask
     let cookie = t.signed_up(&email).await;
     let other = t.login(&email, PW).await.session_cookie().expect("another browser");
     let body = json!({ "current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW });
-    let change = || Call::new("PUT", "/user/password").cookie(Some(&cookie)).json(body.clone());
+    let change = || TestCall::new("PUT", "/user/password").cookie(Some(&cookie)).json(body.clone());
     // The password's write lands, then the outage.
     outage_after(&faults, "dynamodb:UpdateItem", CHANGE);
     let first = t.login_fn(change()).await;
@@ -146,15 +146,15 @@ async fn a_password_change_that_landed_before_an_outage_is_answered_204_when_ask
     // right cookie with a wrong password, or the right request eleven minutes later.
     let bystander = t.login(&email, NEW_PW).await.session_cookie().unwrap();
     let newer = json!({ "current_password": NEW_PW, "password": PW, "password_confirmation": PW });
-    let c = Call::new("PUT", "/user/password").cookie(Some(&bystander)).json(newer);
+    let c = TestCall::new("PUT", "/user/password").cookie(Some(&bystander)).json(newer);
     assert_eq!(t.login_fn(c).await.status, 204, "a change from the bystander");
     let theirs = t.login_fn(change()).await;
     assert_eq!(theirs.status, 401, "the user's latest change is not this session's: {}", theirs.raw_body);
-    let c = Call::new("PUT", "/user/password").cookie(Some(&bystander)).json(json!({ "password": "wrong" }));
+    let c = TestCall::new("PUT", "/user/password").cookie(Some(&bystander)).json(json!({ "password": "wrong" }));
     assert_eq!(t.login_fn(c).await.status, 401, "the change's own session, a wrong password");
     t.env.clock.advance(chrono::Duration::minutes(11));
     let late = json!({ "current_password": NEW_PW, "password": PW, "password_confirmation": PW });
-    let c = Call::new("PUT", "/user/password").cookie(Some(&bystander)).json(late);
+    let c = TestCall::new("PUT", "/user/password").cookie(Some(&bystander)).json(late);
     assert_eq!(t.login_fn(c).await.status, 401, "eleven minutes on");
 }
 
@@ -170,14 +170,14 @@ async fn changes_that_prove_no_new_secret_are_never_resumed() {
     let email = unique("others");
     let cookie = t.signed_up(&email).await;
     let other = t.login(&email, PW).await.session_cookie().unwrap();
-    let call = || Call::new("POST", "/logout-other-devices").cookie(Some(&cookie)).json(json!({ "password": PW }));
+    let call = || TestCall::new("POST", "/logout-other-devices").cookie(Some(&cookie)).json(json!({ "password": PW }));
     outage_after(&faults, "dynamodb:UpdateItem", CHANGE);
     assert_503(&t.login_fn(call()).await, "cut by the outage");
     faults.set_outage(false);
     assert_eq!(t.user(Some(&other)).await.status, 401, "the others were logged out");
     assert_eq!(t.login_fn(call()).await.status, 401, "the stale session signs in again");
     let through_change = json!({ "current_password": PW, "password": PW, "password_confirmation": PW });
-    let c = Call::new("PUT", "/user/password").cookie(Some(&cookie)).json(through_change);
+    let c = TestCall::new("PUT", "/user/password").cookie(Some(&cookie)).json(through_change);
     assert_eq!(t.login_fn(c).await.status, 401, "nor through the password change's resume");
 }
 
@@ -225,13 +225,14 @@ async fn the_address_changed_notice_survives_an_outage_right_after_the_swap() {
     let (old, new) = (unique("old"), unique("new"));
     let cookie = t.signed_up(&old).await;
     confirm_password(&t, &cookie, PW).await;
-    let asked = t.login_fn(Call::new("POST", "/user/email").cookie(Some(&cookie)).json(json!({ "email": new }))).await;
+    let asked =
+        t.login_fn(TestCall::new("POST", "/user/email").cookie(Some(&cookie)).json(json!({ "email": new }))).await;
     assert_eq!(asked.status, 202, "{}", asked.raw_body);
     let sent = mails(&t).await;
     let mail = sent.iter().find(|m| m.to == new && m.subject == "Confirm your new email address").expect("the link");
     let link = link_in(mail, "/user/email/confirm/");
     outage_after(&faults, "dynamodb:TransactWriteItems", "email_prev = :tag");
-    let first = t.login_fn(Call::new("GET", &link).cookie(Some(&cookie))).await;
+    let first = t.login_fn(TestCall::new("GET", &link).cookie(Some(&cookie))).await;
     assert_503(&first, "the confirmation cut by the outage");
     faults.set_outage(false);
     let address = gatehouse::values::email::Email::parse(&new).unwrap();
@@ -239,7 +240,7 @@ async fn the_address_changed_notice_survives_an_outage_right_after_the_swap() {
     let sent = mails(&t).await;
     assert_eq!(count(&sent, &old, "Your email address was changed"), 1, "the old address is told");
     // And asked again, the link finishes the rest (verified, signed in as before).
-    let again = t.login_fn(Call::new("GET", &link).cookie(Some(&cookie))).await;
+    let again = t.login_fn(TestCall::new("GET", &link).cookie(Some(&cookie))).await;
     assert_eq!(again.status, 200, "{}", again.raw_body);
     assert_eq!(count(&mails(&t).await, &old, "Your email address was changed"), 0, "not told twice");
 }
@@ -257,7 +258,7 @@ async fn a_change_that_did_not_land_announces_nothing() {
         faults.fail_next("dynamodb:UpdateItem", Fault::ServerError);
     }
     let body = json!({ "current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW });
-    let r = t.login_fn(Call::new("PUT", "/user/password").cookie(Some(&cookie)).json(body)).await;
+    let r = t.login_fn(TestCall::new("PUT", "/user/password").cookie(Some(&cookie)).json(body)).await;
     assert_503(&r, "the change refused");
     assert_eq!(t.login(&email, PW).await.status, 200, "unchanged");
     assert_eq!(count(&mails(&t).await, &email, "Your password was changed"), 0, "nothing to announce");
@@ -273,24 +274,24 @@ async fn a_passkey_use_whose_answer_was_lost_still_signs_in() {
     let cookie = t.signed_up(&email).await;
     confirm_password(&t, &cookie, PW).await;
     let mut key = SoftAuthenticator::new("localhost", "http://localhost:8080");
-    let o = t.login_fn(Call::new("POST", "/user/passkeys/options").cookie(Some(&cookie)).json(json!({}))).await;
+    let o = t.login_fn(TestCall::new("POST", "/user/passkeys/options").cookie(Some(&cookie)).json(json!({}))).await;
     assert_eq!(o.status, 200, "{}", o.raw_body);
     let credential = key.register(&o.body["publicKey"]);
     let body = json!({ "name": "Laptop", "credential": credential });
-    let added = t.login_fn(Call::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body)).await;
+    let added = t.login_fn(TestCall::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body)).await;
     assert_eq!(added.status, 201, "{}", added.raw_body);
-    let o = t.login_fn(Call::new("POST", "/passkeys/options").json(json!({}))).await;
+    let o = t.login_fn(TestCall::new("POST", "/passkeys/options").json(json!({}))).await;
     let assertion: Value = key.assert(&o.body["publicKey"]);
     // The passkey's use (its state's write) lands and its answer is lost.
     faults.fail_matching("dynamodb:UpdateItem", "SET #p.#s = :new", Fault::AfterWrite, 1);
-    let signed = t.login_fn(Call::new("POST", "/passkeys/login").json(json!({ "credential": assertion }))).await;
+    let signed = t.login_fn(TestCall::new("POST", "/passkeys/login").json(json!({ "credential": assertion }))).await;
     assert_eq!(signed.status, 200, "{}", signed.raw_body);
     assert_eq!(faults.injected().get(&("dynamodb:UpdateItem".into(), Fault::AfterWrite)), Some(&1), "injected");
     assert_eq!(t.user(signed.session_cookie().as_deref()).await.status, 200);
     // The state it wrote is the authenticator's: its next use signs in too.
-    let o = t.login_fn(Call::new("POST", "/passkeys/options").json(json!({}))).await;
+    let o = t.login_fn(TestCall::new("POST", "/passkeys/options").json(json!({}))).await;
     let next = key.assert(&o.body["publicKey"]);
-    let again = t.login_fn(Call::new("POST", "/passkeys/login").json(json!({ "credential": next }))).await;
+    let again = t.login_fn(TestCall::new("POST", "/passkeys/login").json(json!({ "credential": next }))).await;
     assert_eq!(again.status, 200, "{}", again.raw_body);
 }
 
@@ -307,15 +308,15 @@ async fn a_reset_that_spent_its_token_and_changed_nothing_is_finished_when_asked
     // Each of the SDK's three attempts refused, for the password's write and for the give-back.
     faults.fail_matching("dynamodb:UpdateItem", CHANGE, Fault::ServerError, 3);
     faults.fail_matching("dynamodb:UpdateItem", "REMOVE spent_by", Fault::ServerError, 3);
-    let first = t.reset_fn(Call::new("POST", "/reset-password").json(body.clone())).await;
+    let first = t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await;
     assert_503(&first, "the reset whose write failed");
     assert_eq!(t.login(&email, PW).await.status, 200, "nothing changed");
-    let again = t.reset_fn(Call::new("POST", "/reset-password").json(body.clone())).await;
+    let again = t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await;
     assert_eq!(again.status, 200, "asked again: {}", again.raw_body);
     assert_eq!(t.login(&email, NEW_PW).await.status, 200);
     assert_eq!(t.login(&email, PW).await.status, 422);
     let other = json!({ "email": email, "token": token, "password": PW, "password_confirmation": PW });
-    let reuse = t.reset_fn(Call::new("POST", "/reset-password").json(other)).await;
+    let reuse = t.reset_fn(TestCall::new("POST", "/reset-password").json(other)).await;
     assert_eq!(reuse.error_code(), Some("invalid_token"), "then spent: {}", reuse.raw_body);
     assert_eq!(count(&mails(&t).await, &email, "Your password was changed"), 1, "told once");
 }
@@ -333,7 +334,7 @@ async fn a_forgot_password_whose_counters_landed_before_a_503_still_mails_the_li
     // The counters' transaction lands, its answer is lost, and the SDK's two retries fail.
     faults.fail_matching("dynamodb:TransactWriteItems", "reset-link", Fault::AfterWrite, 1);
     faults.fail_matching("dynamodb:TransactWriteItems", "reset-link", Fault::ServerError, 2);
-    let call = || Call::new("POST", "/forgot-password").json(json!({ "email": email }));
+    let call = || TestCall::new("POST", "/forgot-password").json(json!({ "email": email }));
     assert_503(&t.reset_fn(call()).await, "the counters' answer lost");
     let again = t.reset_fn(call()).await;
     assert_eq!(again.status, 202, "{}", again.raw_body);
@@ -352,7 +353,7 @@ async fn an_account_deletion_that_landed_before_an_outage_is_finished_when_asked
     let bystander = t.login(&email, PW).await.session_cookie().unwrap();
     confirm_password(&t, &cookie, PW).await;
     outage_after(&faults, "dynamodb:UpdateItem", "deleted_at = if_not_exists");
-    let delete = |c: &str| Call::new("DELETE", "/user").cookie(Some(c));
+    let delete = |c: &str| TestCall::new("DELETE", "/user").cookie(Some(c));
     assert_503(&t.login_fn(delete(&cookie)).await, "cut by the outage after the mark");
     faults.set_outage(false);
     let theirs = t.login_fn(delete(&bystander)).await;
@@ -389,16 +390,23 @@ async fn a_spend_is_given_back_only_once_its_first_attempt_cannot_still_land() {
         created_at: now,
         expires_at: now + chrono::Duration::minutes(60),
     };
-    assert!(t.env.stores.resets.put_unless_throttled(&record, now - chrono::Duration::seconds(60)).await.unwrap());
+    assert!(
+        t.env
+            .stores
+            .password_reset_tokens
+            .put_unless_throttled(&record, now - chrono::Duration::seconds(60))
+            .await
+            .unwrap()
+    );
     let body = json!({ "email": email, "token": token.expose(), "password": NEW_PW, "password_confirmation": NEW_PW });
     faults.fail_matching("dynamodb:UpdateItem", CHANGE, Fault::ServerError, 3);
     faults.fail_matching("dynamodb:UpdateItem", "REMOVE spent_by", Fault::ServerError, 3);
-    assert_503(&t.reset_fn(Call::new("POST", "/reset-password").json(body.clone())).await, "the write failed");
-    let soon = t.reset_fn(Call::new("POST", "/reset-password").json(body.clone())).await;
+    assert_503(&t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await, "the write failed");
+    let soon = t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await;
     assert_503(&soon, "the first attempt could still be landing");
     assert_eq!(t.login(&email, PW).await.status, 200, "nothing changed meanwhile");
     t.env.clock.advance(chrono::Duration::seconds(31));
-    let later = t.reset_fn(Call::new("POST", "/reset-password").json(body.clone())).await;
+    let later = t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await;
     assert_eq!(later.status, 200, "{}", later.raw_body);
     assert_eq!(t.login(&email, NEW_PW).await.status, 200);
 }
@@ -411,14 +419,15 @@ async fn deleting_the_account_right_after_a_change_does_not_silence_its_notice()
     let (old, new) = (unique("old"), unique("new"));
     let cookie = t.signed_up(&old).await;
     confirm_password(&t, &cookie, PW).await;
-    let asked = t.login_fn(Call::new("POST", "/user/email").cookie(Some(&cookie)).json(json!({ "email": new }))).await;
+    let asked =
+        t.login_fn(TestCall::new("POST", "/user/email").cookie(Some(&cookie)).json(json!({ "email": new }))).await;
     assert_eq!(asked.status, 202, "{}", asked.raw_body);
     let sent = mails(&t).await;
     let mail = sent.iter().find(|m| m.to == new && m.subject == "Confirm your new email address").expect("the link");
-    let moved = t.login_fn(Call::new("GET", &link_in(mail, "/user/email/confirm/")).cookie(Some(&cookie))).await;
+    let moved = t.login_fn(TestCall::new("GET", &link_in(mail, "/user/email/confirm/")).cookie(Some(&cookie))).await;
     assert_eq!(moved.status, 200, "{}", moved.raw_body);
     // At once, before the notice's job looks for its change.
-    let deleted = t.login_fn(Call::new("DELETE", "/user").cookie(Some(&cookie))).await;
+    let deleted = t.login_fn(TestCall::new("DELETE", "/user").cookie(Some(&cookie))).await;
     assert_eq!(deleted.status, 204, "{}", deleted.raw_body);
     t.env.clock.advance(chrono::Duration::from_std(gatehouse::config::NOTICE_DELAY).unwrap());
     let sent = mails(&t).await;

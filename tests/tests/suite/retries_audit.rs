@@ -4,7 +4,7 @@
 //! register, read consistently. The lag is the fault proxy's [`Fault::LaggingIndex`]: every
 //! index query during the deletion answers as an index that has not seen the record yet.
 
-use gatehouse_tests::http::{Call, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall};
 use gatehouse_tests::wire::{Fault, faulty_env};
 use serde_json::json;
 
@@ -19,17 +19,19 @@ async fn a_deleted_accounts_fresh_audit_record_is_pseudonymised_though_the_owner
     assert_eq!(reg.status, 201, "{}", reg.raw_body);
     let id = reg.body["user"]["id"].as_str().expect("the user's id").to_owned();
     let cookie = reg.session_cookie().expect("registration signs in");
-    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
+    let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
     assert_eq!(t.login_fn(confirm).await.status, 204);
 
     // A handoff to billing, exchanged there from a known address and browser.
     let h = t
-        .tokens_fn(Call::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})))
+        .tokens_fn(
+            TestCall::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})),
+        )
         .await;
     assert_eq!(h.status, 201, "{}", h.raw_body);
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
     let (ip, agent) = ("198.51.100.77", "billing-app/3.1 (lagging index)");
-    let exchange = Call::new("POST", "/cross-app/exchange")
+    let exchange = TestCall::new("POST", "/cross-app/exchange")
         .from_ip(ip)
         .header("user-agent", agent)
         .json(json!({"handoff_token": h.body["handoff_token"]}));
@@ -41,7 +43,7 @@ async fn a_deleted_accounts_fresh_audit_record_is_pseudonymised_though_the_owner
     for _ in 0..64 {
         faults.fail_next("dynamodb:Query", Fault::LaggingIndex);
     }
-    let deleted = t.login_fn(Call::new("DELETE", "/user").cookie(Some(&cookie))).await;
+    let deleted = t.login_fn(TestCall::new("DELETE", "/user").cookie(Some(&cookie))).await;
     assert_eq!(deleted.status, 204, "{}", deleted.raw_body);
     let lagged = faults.injected().get(&("dynamodb:Query".to_owned(), Fault::LaggingIndex)).copied().unwrap_or(0);
     assert!(lagged >= 1, "the deletion read an index, which lagged: {:?}", faults.injected());

@@ -9,7 +9,7 @@
 //! keep window, or past the few repeats allowed. On the emulator, through the fault proxy.
 
 use gatehouse::mail::{LogMailer, Mail};
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::jobs::drain;
 use gatehouse_tests::passkey::SoftAuthenticator;
 use gatehouse_tests::wire::{Fault, Faults, faulty_env};
@@ -52,14 +52,15 @@ async fn enrolled(t: &TestApp, email: &str) -> (String, String, Vec<String>) {
 
 /// A password sign-in from `ip` that is asked for its second factor: the challenge.
 async fn challenged(t: &TestApp, email: &str, ip: &str) -> Value {
-    let r = t.login_fn(Call::new("POST", "/login").from_ip(ip).json(json!({ "email": email, "password": PW }))).await;
+    let r =
+        t.login_fn(TestCall::new("POST", "/login").from_ip(ip).json(json!({ "email": email, "password": PW }))).await;
     assert_eq!(r.status, 202, "{}", r.raw_body);
     r.body["challenge"].clone()
 }
 
-fn answer_call(challenge: &Value, ip: &str, mut body: Value) -> Call {
+fn answer_call(challenge: &Value, ip: &str, mut body: Value) -> TestCall {
     body["challenge"] = challenge.clone();
-    Call::new("POST", "/two-factor-challenge").from_ip(ip).json(body)
+    TestCall::new("POST", "/two-factor-challenge").from_ip(ip).json(body)
 }
 
 /// The challenge's answer is counted by one transaction (the per-(user, client) and per-user
@@ -86,13 +87,13 @@ fn fail_the_next_session(faults: &Faults) {
     }
 }
 
-fn assert_503(r: &Reply, what: &str) {
+fn assert_503(r: &TestReply, what: &str) {
     assert_eq!((r.status, r.error_code()), (503, Some("unavailable")), "{what}: {}", r.raw_body);
     assert!(r.session_cookie().is_none(), "{what}: no session");
 }
 
 /// 200, the user, and a session that works.
-async fn assert_signed_in(t: &TestApp, r: &Reply, email: &str, what: &str) {
+async fn assert_signed_in(t: &TestApp, r: &TestReply, email: &str, what: &str) {
     assert_eq!(r.status, 200, "{what}: {}", r.raw_body);
     assert_eq!(r.body["user"]["email"], email, "{what}");
     let cookie = r.session_cookie().expect("a session cookie");
@@ -101,13 +102,13 @@ async fn assert_signed_in(t: &TestApp, r: &Reply, email: &str, what: &str) {
     assert_eq!(me.body["user"]["email"], email, "{what}");
 }
 
-fn assert_challenge_refused(r: &Reply, what: &str) {
+fn assert_challenge_refused(r: &TestReply, what: &str) {
     assert_eq!(r.status, 422, "{what}: {}", r.raw_body);
     assert!(r.body["error"]["fields"]["challenge"].is_array(), "{what}: the challenge is refused: {}", r.raw_body);
     assert!(r.session_cookie().is_none(), "{what}: no session");
 }
 
-fn assert_ceremony_refused(r: &Reply, what: &str) {
+fn assert_ceremony_refused(r: &TestReply, what: &str) {
     assert_eq!((r.status, r.error_code()), (422, Some("invalid_ceremony")), "{what}: {}", r.raw_body);
     assert!(r.session_cookie().is_none(), "{what}: no session");
 }
@@ -115,23 +116,23 @@ fn assert_ceremony_refused(r: &Reply, what: &str) {
 /// Signs `email` up and registers `key` as its passkey.
 async fn with_passkey(t: &TestApp, email: &str, key: &mut SoftAuthenticator) -> String {
     let cookie = t.signed_up(email).await;
-    let o = t.login_fn(Call::new("POST", "/user/passkeys/options").cookie(Some(&cookie)).json(json!({}))).await;
+    let o = t.login_fn(TestCall::new("POST", "/user/passkeys/options").cookie(Some(&cookie)).json(json!({}))).await;
     assert_eq!(o.status, 200, "{}", o.raw_body);
     let body = json!({ "name": "Laptop", "credential": key.register(&o.body["publicKey"]) });
-    let added = t.login_fn(Call::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body)).await;
+    let added = t.login_fn(TestCall::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body)).await;
     assert_eq!(added.status, 201, "{}", added.raw_body);
     cookie
 }
 
 /// The options of a fresh sign-in ceremony begun from `ip`.
 async fn sign_in_options(t: &TestApp, ip: &str) -> Value {
-    let o = t.login_fn(Call::new("POST", "/passkeys/options").from_ip(ip).json(json!({}))).await;
+    let o = t.login_fn(TestCall::new("POST", "/passkeys/options").from_ip(ip).json(json!({}))).await;
     assert_eq!(o.status, 200, "{}", o.raw_body);
     o.body["publicKey"].clone()
 }
 
-fn sign_in_call(credential: &Value, ip: &str) -> Call {
-    Call::new("POST", "/passkeys/login").from_ip(ip).json(json!({ "credential": credential }))
+fn sign_in_call(credential: &Value, ip: &str) -> TestCall {
+    TestCall::new("POST", "/passkeys/login").from_ip(ip).json(json!({ "credential": credential }))
 }
 
 /// The headline: the code's time step is used, then the session's write fails (503). The same
@@ -219,9 +220,9 @@ async fn a_passkey_answer_to_a_challenge_whose_session_failed_is_finished_by_its
     let email = unique("pk2fa");
     let mut key = SoftAuthenticator::new("localhost", ORIGIN);
     let cookie = with_passkey(&t, &email, &mut key).await;
-    let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    let e = t.login_fn(TestCall::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     let secret = e.body["secret"].as_str().unwrap().to_owned();
-    let c = Call::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&cookie));
+    let c = TestCall::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&cookie));
     assert_eq!(t.login_fn(c.json(json!({ "code": t.totp(&secret) }))).await.status, 200);
     let challenge = challenged(&t, &email, IP).await;
     let body = json!({ "passkey": key.assert(&sign_in_options(&t, IP).await) });
@@ -243,7 +244,7 @@ async fn a_passkey_registration_whose_write_landed_unanswered_is_finished_by_its
     let cookie = t.signed_up(&email).await;
     mails(&t).await;
     let mut key = SoftAuthenticator::new("localhost", ORIGIN);
-    let o = t.login_fn(Call::new("POST", "/user/passkeys/options").cookie(Some(&cookie)).json(json!({}))).await;
+    let o = t.login_fn(TestCall::new("POST", "/user/passkeys/options").cookie(Some(&cookie)).json(json!({}))).await;
     assert_eq!(o.status, 200, "{}", o.raw_body);
     let body = json!({ "name": "Laptop", "credential": key.register(&o.body["publicKey"]) });
     // The notice is promised (one SQS message), then the passkey's write lands and its answer is
@@ -259,7 +260,7 @@ async fn a_passkey_registration_whose_write_landed_unanswered_is_finished_by_its
             })
         }),
     );
-    let register = || Call::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body.clone());
+    let register = || TestCall::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body.clone());
     let first = t.login_fn(register()).await;
     assert_eq!((first.status, first.error_code()), (503, Some("unavailable")), "{}", first.raw_body);
     assert_eq!(faults.injected().get(&("dynamodb:UpdateItem".to_owned(), Fault::AfterWrite)), Some(&3));
@@ -268,7 +269,7 @@ async fn a_passkey_registration_whose_write_landed_unanswered_is_finished_by_its
     assert_eq!(again.status, 201, "the retry: {}", again.raw_body);
     assert_eq!(again.body["id"], key.credential_id());
     assert_eq!(again.body["name"], "Laptop");
-    let listed = t.login_fn(Call::new("GET", "/user/passkeys").cookie(Some(&cookie))).await;
+    let listed = t.login_fn(TestCall::new("GET", "/user/passkeys").cookie(Some(&cookie))).await;
     let listed = listed.body["passkeys"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 1, "listed once: {listed:?}");
     assert_eq!(listed[0]["created_at"], again.body["created_at"], "the one the first attempt wrote");

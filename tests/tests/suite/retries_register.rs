@@ -6,7 +6,7 @@
 
 use gatehouse::mail::{LogMailer, Mail};
 use gatehouse::tables::users::CredentialChange;
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::jobs::drain;
 use gatehouse_tests::wire::{Fault, faulty_env};
 use serde_json::{Value, json};
@@ -19,8 +19,8 @@ fn unique(name: &str) -> String {
     format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
-fn register_call(name: &str, email: &str, password: &str) -> Call {
-    Call::new("POST", "/register").json(json!({
+fn register_call(name: &str, email: &str, password: &str) -> TestCall {
+    TestCall::new("POST", "/register").json(json!({
         "name": name, "email": email, "password": password, "password_confirmation": password
     }))
 }
@@ -37,14 +37,14 @@ fn verification_mails(sent: &[Mail], to: &str) -> usize {
 }
 
 /// The answer an address taken by somebody else gets: what every refused retry must look like.
-fn assert_taken(r: &Reply, what: &str) {
+fn assert_taken(r: &TestReply, what: &str) {
     assert_eq!((r.status, r.error_code()), (422, Some("validation_failed")), "{what}: {}", r.raw_body);
     assert_eq!(r.body["error"]["fields"]["email"][0], "has already been taken", "{what}");
     assert!(r.session_cookie().is_none(), "{what}: no session");
 }
 
 /// A finished retry: 201, the account's body, and a session that works.
-async fn assert_signed_up(t: &TestApp, r: &Reply, email: &str, what: &str) -> String {
+async fn assert_signed_up(t: &TestApp, r: &TestReply, email: &str, what: &str) -> String {
     assert_eq!(r.status, 201, "{what}: {}", r.raw_body);
     assert_eq!(r.body["user"]["email"], email, "{what}");
     assert_eq!(r.body["user"]["email_verified_at"], Value::Null, "{what}");
@@ -88,7 +88,7 @@ async fn a_registration_whose_session_failed_after_the_user_landed_is_finished_b
     let cookie = assert_signed_up(&t, &again, &email, "the retry").await;
     assert_eq!(again.body["user"]["id"], landed.id.as_str(), "the account the first attempt wrote");
     assert!(verification_mails(&mails(&t).await, &email) >= 1, "the verification mail is queued");
-    assert_eq!(t.login_fn(Call::new("POST", "/logout").cookie(Some(&cookie))).await.status, 204);
+    assert_eq!(t.login_fn(TestCall::new("POST", "/logout").cookie(Some(&cookie))).await.status, 204);
     assert_eq!(t.login(&email, PW).await.status, 200, "the password is the one registered");
 }
 
@@ -146,7 +146,7 @@ async fn a_retry_after_the_address_was_verified_is_told_it_is_taken() {
     let url = mail.text.split_whitespace().find(|w| w.contains("/account/verify-email/")).expect("a link");
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let link = rest[rest.find('/').expect("a path")..].replacen("/account/verify-email/", "/email/verify/", 1);
-    let verified = t.login_fn(Call::new("GET", &link).cookie(Some(&cookie))).await;
+    let verified = t.login_fn(TestCall::new("GET", &link).cookie(Some(&cookie))).await;
     assert_eq!(verified.status, 200, "{}", verified.raw_body);
     assert_taken(&t.register("Ann", &email, PW).await, "after verifying");
 }
@@ -157,7 +157,7 @@ async fn a_retry_after_the_credentials_moved_on_is_told_the_address_is_taken() {
     // "Log out other devices": the password is the same, the credentials version moved on.
     let ann = unique("ann");
     let cookie = t.registered(&ann).await;
-    let c = Call::new("POST", "/logout-other-devices").cookie(Some(&cookie)).json(json!({ "password": PW }));
+    let c = TestCall::new("POST", "/logout-other-devices").cookie(Some(&cookie)).json(json!({ "password": PW }));
     assert_eq!(t.login_fn(c).await.status, 204);
     assert_taken(&t.register("Ann", &ann, PW).await, "after logging out other devices");
 
@@ -165,7 +165,7 @@ async fn a_retry_after_the_credentials_moved_on_is_told_the_address_is_taken() {
     let bob = unique("bob");
     let cookie = t.registered(&bob).await;
     let body = json!({ "current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW });
-    let changed = t.login_fn(Call::new("PUT", "/user/password").cookie(Some(&cookie)).json(body)).await;
+    let changed = t.login_fn(TestCall::new("PUT", "/user/password").cookie(Some(&cookie)).json(body)).await;
     assert_eq!(changed.status, 204, "{}", changed.raw_body);
     assert_taken(&t.register("Ann", &bob, PW).await, "the old password after a change");
     assert_taken(&t.register("Ann", &bob, NEW_PW).await, "the new password after a change");
@@ -178,7 +178,7 @@ async fn a_retry_after_a_second_factor_was_begun_or_the_account_disabled_is_told
     // registration left it.
     let ann = unique("ann");
     let cookie = t.signed_up(&ann).await;
-    let begun = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    let begun = t.login_fn(TestCall::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     assert_eq!(begun.status, 200, "{}", begun.raw_body);
     assert_taken(&t.register("Ann", &ann, PW).await, "with a second factor begun");
 
@@ -201,14 +201,15 @@ async fn an_address_moved_onto_a_young_account_is_not_its_registration() {
     let (old, new) = (unique("ann"), unique("ann.new"));
     let cookie = t.signed_up(&old).await;
     mails(&t).await;
-    let asked = t.login_fn(Call::new("POST", "/user/email").cookie(Some(&cookie)).json(json!({ "email": new }))).await;
+    let asked =
+        t.login_fn(TestCall::new("POST", "/user/email").cookie(Some(&cookie)).json(json!({ "email": new }))).await;
     assert_eq!(asked.status, 202, "{}", asked.raw_body);
     let sent = mails(&t).await;
     let mail = sent.iter().find(|m| m.to == new && m.subject == "Confirm your new email address").expect("a mail");
     let url = mail.text.split_whitespace().find(|w| w.contains("/user/email/confirm/")).expect("a link");
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let link = &rest[rest.find('/').expect("a path")..];
-    let done = t.login_fn(Call::new("GET", link).cookie(Some(&cookie))).await;
+    let done = t.login_fn(TestCall::new("GET", link).cookie(Some(&cookie))).await;
     assert_eq!(done.status, 200, "{}", done.raw_body);
     assert_taken(&t.register("Ann", &new, PW).await, "the address moved onto the account");
 }
@@ -231,7 +232,7 @@ async fn wrong_password_retries_meet_the_logins_per_account_limit() {
     let right = guess(3, PW).await;
     assert_eq!((right.status, right.error_code()), (429, Some("too_many_requests")), "{}", right.raw_body);
     assert!(right.session_cookie().is_none());
-    let login = t.login_fn(Call::new("POST", "/login").from_ip("192.0.2.99").json(json!({
+    let login = t.login_fn(TestCall::new("POST", "/login").from_ip("192.0.2.99").json(json!({
         "email": email, "password": PW
     })));
     assert_eq!(login.await.status, 429, "the same counter as /login's");
@@ -240,7 +241,7 @@ async fn wrong_password_retries_meet_the_logins_per_account_limit() {
     let other = unique("bob");
     assert_eq!(t.register("Bob", &other, PW).await.status, 201);
     for i in 0..3 {
-        let wrong = Call::new("POST", "/login")
+        let wrong = TestCall::new("POST", "/login")
             .from_ip(&format!("192.0.2.{}", 10 + i))
             .json(json!({ "email": other, "password": "not the right passphrase" }));
         assert_eq!(t.login_fn(wrong).await.status, 422);

@@ -9,7 +9,7 @@
 //! the root gone but its register entry left (its forget failing), and the whole revocation
 //! landed with its last answer lost (only the mark of the ended tree is left).
 
-use gatehouse_tests::http::{Call, Reply, SESSION_COOKIE, TestApp};
+use gatehouse_tests::http::{SESSION_COOKIE, TestApp, TestCall, TestReply};
 use gatehouse_tests::wire::{Fault, Faults, faulty_env};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -48,11 +48,11 @@ fn all_injected(faults: &Faults, want: usize) {
     assert_eq!(got, want, "scripted faults injected: {:?}", faults.injected());
 }
 
-fn unavailable(r: &Reply, what: &str) {
+fn unavailable(r: &TestReply, what: &str) {
     assert_eq!((r.status, r.error_code()), (503, Some("unavailable")), "{what}: {}", r.raw_body);
 }
 
-fn cleared(r: &Reply) -> bool {
+fn cleared(r: &TestReply) -> bool {
     r.set_cookies().iter().any(|c| c.starts_with(&format!("{SESSION_COOKIE}=")) && c.contains("Max-Age=0"))
 }
 
@@ -61,7 +61,7 @@ async fn by_cookie(t: &TestApp, cookie: &str) -> u16 {
 }
 
 async fn by_token(t: &TestApp, token: &str) -> u16 {
-    t.login_fn(Call::new("GET", "/user").bearer(token)).await.status
+    t.login_fn(TestCall::new("GET", "/user").bearer(token)).await.status
 }
 
 /// A signed-up user (password confirmed) and their id.
@@ -86,8 +86,8 @@ async fn no_token_registered(t: &TestApp, id: &str) {
     );
 }
 
-async fn logout(t: &TestApp, cookie: &str) -> Reply {
-    t.login_fn(Call::new("POST", "/logout").cookie(Some(cookie))).await
+async fn logout(t: &TestApp, cookie: &str) -> TestReply {
+    t.login_fn(TestCall::new("POST", "/logout").cookie(Some(cookie))).await
 }
 
 /// Past the handoff's life (120 s): its register entry is then only forgotten, and what is left
@@ -167,7 +167,7 @@ async fn a_logout_whose_last_answer_was_lost_is_answered_204_again() {
 
 /// The handle `GET /sessions` lists for the caller's other (non-current) session.
 async fn other_handle(t: &TestApp, cookie: &str) -> String {
-    let list = t.login_fn(Call::new("GET", "/sessions").cookie(Some(cookie))).await;
+    let list = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(cookie))).await;
     assert_eq!(list.status, 200, "{}", list.raw_body);
     let sessions = list.body["sessions"].as_array().cloned().unwrap_or_default();
     let other = sessions.iter().find(|s| s["current"] == Value::Bool(false)).expect("the other session");
@@ -175,14 +175,14 @@ async fn other_handle(t: &TestApp, cookie: &str) -> String {
 }
 
 async fn current_handle(t: &TestApp, cookie: &str) -> String {
-    let list = t.login_fn(Call::new("GET", "/sessions").cookie(Some(cookie))).await;
+    let list = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(cookie))).await;
     let sessions = list.body["sessions"].as_array().cloned().unwrap_or_default();
     let me = sessions.iter().find(|s| s["current"] == Value::Bool(true)).expect("the current session");
     me["id"].as_str().expect("a handle").to_owned()
 }
 
-async fn end_session(t: &TestApp, cookie: &str, handle: &str) -> Reply {
-    t.login_fn(Call::new("DELETE", &format!("/sessions/{handle}")).cookie(Some(cookie))).await
+async fn end_session(t: &TestApp, cookie: &str, handle: &str) -> TestReply {
+    t.login_fn(TestCall::new("DELETE", &format!("/sessions/{handle}")).cookie(Some(cookie))).await
 }
 
 /// A user signed in twice: the session making requests and the other one.
@@ -190,7 +190,7 @@ async fn two_sessions(t: &TestApp, name: &str) -> (String, String) {
     let email = unique(name);
     let here = t.signed_up(&email).await;
     let there = t.login(&email, PW).await.session_cookie().expect("a second session");
-    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&there)).json(json!({"password": PW}));
+    let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&there)).json(json!({"password": PW}));
     assert_eq!(t.login_fn(confirm).await.status, 204);
     (here, there)
 }
@@ -269,13 +269,13 @@ async fn token_with_child(t: &TestApp, cookie: &str) -> (String, String, String)
     assert_eq!(root.status, 201, "{}", root.raw_body);
     let (id, secret) = (root.body["id"].as_str().unwrap().to_owned(), root.body["token"].as_str().unwrap().to_owned());
     let body = json!({"name": "child", "abilities": ["read"], "expires_in_minutes": 30});
-    let child = t.tokens_fn(Call::new("POST", "/tokens").bearer(&secret).json(body)).await;
+    let child = t.tokens_fn(TestCall::new("POST", "/tokens").bearer(&secret).json(body)).await;
     assert_eq!(child.status, 201, "{}", child.raw_body);
     (id, secret, child.body["token"].as_str().unwrap().to_owned())
 }
 
-async fn revoke_token(t: &TestApp, cookie: &str, id: &str) -> Reply {
-    t.tokens_fn(Call::new("DELETE", &format!("/tokens/{id}")).cookie(Some(cookie))).await
+async fn revoke_token(t: &TestApp, cookie: &str, id: &str) -> TestReply {
+    t.tokens_fn(TestCall::new("DELETE", &format!("/tokens/{id}")).cookie(Some(cookie))).await
 }
 
 /// `DELETE /tokens/{id}`, cut twice: at the register's read, then while ending the child. The
@@ -341,11 +341,13 @@ async fn revoking_a_token_whose_last_answer_was_lost_is_answered_204_again() {
 /// A session handed off to billing and exchanged there: its cookie (billing's) and audit id.
 async fn handed_off(t: &TestApp, cookie: &str) -> (gatehouse_http::App, String, String) {
     let h = t
-        .tokens_fn(Call::new("POST", "/cross-app/handoff").cookie(Some(cookie)).json(json!({"target_app": "billing"})))
+        .tokens_fn(
+            TestCall::new("POST", "/cross-app/handoff").cookie(Some(cookie)).json(json!({"target_app": "billing"})),
+        )
         .await;
     assert_eq!(h.status, 201, "{}", h.raw_body);
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
-    let exchange = Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]}));
+    let exchange = TestCall::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]}));
     let done = TestApp::tokens_at(&billing, exchange).await;
     assert_eq!(done.status, 200, "{}", done.raw_body);
     let derived = done.session_cookie().expect("a billing session");
@@ -354,18 +356,18 @@ async fn handed_off(t: &TestApp, cookie: &str) -> (gatehouse_http::App, String, 
 
 /// The audit record `id` as `GET /cross-app/sessions` shows it.
 async fn audit(t: &TestApp, cookie: &str, id: &str) -> Value {
-    let list = t.tokens_fn(Call::new("GET", "/cross-app/sessions").cookie(Some(cookie))).await;
+    let list = t.tokens_fn(TestCall::new("GET", "/cross-app/sessions").cookie(Some(cookie))).await;
     assert_eq!(list.status, 200, "{}", list.raw_body);
     let records = list.body["sessions"].as_array().cloned().unwrap_or_default();
     records.into_iter().find(|r| r["id"] == Value::String(id.to_owned())).expect("the record")
 }
 
-async fn revoke_cross_app(t: &TestApp, cookie: &str, id: &str) -> Reply {
-    t.tokens_fn(Call::new("DELETE", &format!("/cross-app/sessions/{id}")).cookie(Some(cookie))).await
+async fn revoke_cross_app(t: &TestApp, cookie: &str, id: &str) -> TestReply {
+    t.tokens_fn(TestCall::new("DELETE", &format!("/cross-app/sessions/{id}")).cookie(Some(cookie))).await
 }
 
 async fn at_billing(billing: &gatehouse_http::App, cookie: &str) -> u16 {
-    TestApp::login_at(billing, Call::new("GET", "/user").cookie(Some(cookie))).await.status
+    TestApp::login_at(billing, TestCall::new("GET", "/user").cookie(Some(cookie))).await.status
 }
 
 /// `DELETE /cross-app/sessions/{id}`, cut while ending the session: the record is not marked yet
@@ -464,7 +466,7 @@ async fn a_deleted_account_leaves_no_mark_of_its_ended_trees() {
     };
     assert_eq!(marks().await, 2, "a mark of each ended tree");
 
-    let deleted = t.login_fn(Call::new("DELETE", "/user").cookie(Some(&cookie))).await;
+    let deleted = t.login_fn(TestCall::new("DELETE", "/user").cookie(Some(&cookie))).await;
     assert_eq!(deleted.status, 204, "{}", deleted.raw_body);
     assert_eq!(marks().await, 0, "no mark names the deleted user");
 }

@@ -4,7 +4,7 @@
 //! no strong token, nor more tokens or handoffs than a user's limits allow.
 
 use gatehouse::mail::{LogMailer, Mail};
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::jobs::drain;
 use gatehouse_tests::passkey::SoftAuthenticator;
 use serde_json::{Value, json};
@@ -25,16 +25,16 @@ async fn mails(t: &TestApp) -> Vec<Mail> {
 }
 
 async fn confirm(t: &TestApp, cookie: &str) {
-    let c = Call::new("POST", "/user/confirm-password").cookie(Some(cookie)).json(json!({ "password": PW }));
+    let c = TestCall::new("POST", "/user/confirm-password").cookie(Some(cookie)).json(json!({ "password": PW }));
     let r = t.login_fn(c).await;
     assert_eq!(r.status, 204, "{}", r.raw_body);
 }
 
-async fn call(t: &TestApp, method: &str, path: &str, cookie: &str, body: Value) -> Reply {
-    t.login_fn(Call::new(method, path).cookie(Some(cookie)).json(body)).await
+async fn call(t: &TestApp, method: &str, path: &str, cookie: &str, body: Value) -> TestReply {
+    t.login_fn(TestCall::new(method, path).cookie(Some(cookie)).json(body)).await
 }
 
-fn refused_for_confirmation(r: &Reply, what: &str) {
+fn refused_for_confirmation(r: &TestReply, what: &str) {
     assert_eq!((r.status, r.error_code()), (423, Some("password_confirmation_required")), "{what}: {}", r.raw_body);
 }
 
@@ -47,7 +47,7 @@ async fn a_made_up_email_change_link_naming_the_current_address_verifies_nothing
     let reg = t.register("Ann", &email, PW).await;
     let cookie = reg.session_cookie().unwrap();
     let id = reg.body["user"]["id"].as_str().unwrap().to_owned();
-    let tokens = || t.tokens_fn(Call::new("GET", "/tokens").cookie(Some(&cookie)));
+    let tokens = || t.tokens_fn(TestCall::new("GET", "/tokens").cookie(Some(&cookie)));
     assert_eq!(tokens().await.status, 403, "unverified");
     let at = email.replace('@', "%40");
     let far = gatehouse::values::clock::epoch_seconds(gatehouse::values::clock::Clock::now(&t.env.clock)) + 3600;
@@ -56,7 +56,7 @@ async fn a_made_up_email_change_link_naming_the_current_address_verifies_nothing
         format!("/user/email/confirm/{id}?email={at}&expires={far}&signature=x"),
         format!("/user/email/confirm/{id}?email={at}&expires={far}&signature="),
     ] {
-        let r = t.login_fn(Call::new("GET", &forged).cookie(Some(&cookie))).await;
+        let r = t.login_fn(TestCall::new("GET", &forged).cookie(Some(&cookie))).await;
         assert_eq!((r.status, r.error_code()), (403, Some("invalid_link")), "{forged}: {}", r.raw_body);
     }
     assert_eq!(tokens().await.status, 403, "still unverified: no credential was stamped");
@@ -81,15 +81,15 @@ async fn after_a_change_only_the_mailed_link_opens_again() {
     let mail = sent.iter().find(|m| m.to == new).expect("the link to the new address");
     let url = mail.text.split_whitespace().find(|w| w.contains("/user/email/confirm/")).unwrap();
     let link = &url[url.find("/user/email/confirm/").unwrap()..];
-    assert_eq!(t.login_fn(Call::new("GET", link).cookie(Some(&cookie))).await.status, 200);
-    assert_eq!(t.login_fn(Call::new("GET", link).cookie(Some(&cookie))).await.status, 200, "opened again");
+    assert_eq!(t.login_fn(TestCall::new("GET", link).cookie(Some(&cookie))).await.status, 200);
+    assert_eq!(t.login_fn(TestCall::new("GET", link).cookie(Some(&cookie))).await.status, 200, "opened again");
     let forged = format!("/user/email/confirm/{id}?email={}&expires=99999999999&signature=x", new.replace('@', "%40"));
-    let r = t.login_fn(Call::new("GET", &forged).cookie(Some(&cookie))).await;
+    let r = t.login_fn(TestCall::new("GET", &forged).cookie(Some(&cookie))).await;
     assert_eq!((r.status, r.error_code()), (403, Some("invalid_link")));
     // Expired: the same link an hour and more later.
     t.env.clock.advance(chrono::Duration::minutes(61));
     let me = t.login(&new, PW).await.session_cookie().unwrap();
-    let late = t.login_fn(Call::new("GET", link).cookie(Some(&me))).await;
+    let late = t.login_fn(TestCall::new("GET", link).cookie(Some(&me))).await;
     assert_eq!((late.status, late.error_code()), (403, Some("link_expired")), "{}", late.raw_body);
 }
 
@@ -114,7 +114,7 @@ async fn a_session_that_only_signed_in_can_add_no_lasting_way_in() {
         }
         let strong = t.create_token(cookie, json!({"name": "x", "abilities": ["*"], "expires_in_minutes": 5})).await;
         refused_for_confirmation(&strong, "a * token");
-        let status = t.login_fn(Call::new("GET", "/user/confirmed-password-status").cookie(Some(cookie))).await;
+        let status = t.login_fn(TestCall::new("GET", "/user/confirmed-password-status").cookie(Some(cookie))).await;
         assert_eq!(status.body["confirmed"], false, "{}", status.raw_body);
     }
     // The window is 15 minutes by default.
@@ -167,7 +167,7 @@ async fn tokens_and_handoffs_are_limited_per_user_across_clients_and_credentials
     let second = t.login(&email, PW).await.session_cookie().unwrap();
     let mint = |cookie: String, ip: &'static str| {
         let body = json!({"name": "x", "abilities": ["read"], "expires_in_minutes": 60});
-        t.tokens_fn(Call::new("POST", "/tokens").cookie(Some(&cookie)).from_ip(ip).json(body))
+        t.tokens_fn(TestCall::new("POST", "/tokens").cookie(Some(&cookie)).from_ip(ip).json(body))
     };
     assert_eq!(mint(first.clone(), "198.51.100.1").await.status, 201);
     assert_eq!(mint(second.clone(), "198.51.100.2").await.status, 201);
@@ -179,7 +179,7 @@ async fn tokens_and_handoffs_are_limited_per_user_across_clients_and_credentials
     assert_eq!(mint(other, "198.51.100.4").await.status, 201, "another user's count is their own");
 
     let handoff = |cookie: String, ip: &'static str| {
-        let c = Call::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).from_ip(ip);
+        let c = TestCall::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).from_ip(ip);
         t.tokens_fn(c.json(json!({"target_app": "billing"})))
     };
     assert_eq!(handoff(first.clone(), "198.51.100.5").await.status, 201);
@@ -198,12 +198,14 @@ async fn add_passkey(t: &TestApp, cookie: &str, key: &mut SoftAuthenticator) {
     assert_eq!(added.status, 201, "{}", added.raw_body);
 }
 
-async fn passkey_sign_in(t: &TestApp, key: &mut SoftAuthenticator) -> Reply {
-    let o = t.login_fn(Call::new("POST", "/passkeys/options").from_ip("203.0.113.9").json(json!({}))).await;
+async fn passkey_sign_in(t: &TestApp, key: &mut SoftAuthenticator) -> TestReply {
+    let o = t.login_fn(TestCall::new("POST", "/passkeys/options").from_ip("203.0.113.9").json(json!({}))).await;
     assert_eq!(o.status, 200, "{}", o.raw_body);
     let credential = key.assert(&o.body["publicKey"]);
-    t.login_fn(Call::new("POST", "/passkeys/login").from_ip("203.0.113.9").json(json!({ "credential": credential })))
-        .await
+    t.login_fn(
+        TestCall::new("POST", "/passkeys/login").from_ip("203.0.113.9").json(json!({ "credential": credential })),
+    )
+    .await
 }
 
 /// A passkey planted by whoever held the account (with its password) stops signing in once the
@@ -257,18 +259,20 @@ async fn a_session_derived_from_a_token_carries_its_abilities_and_ends_with_it()
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
     let exchange = || async {
         let h = t
-            .tokens_fn(Call::new("POST", "/cross-app/handoff").bearer(&token).json(json!({"target_app": "billing"})))
+            .tokens_fn(
+                TestCall::new("POST", "/cross-app/handoff").bearer(&token).json(json!({"target_app": "billing"})),
+            )
             .await;
         assert_eq!(h.status, 201, "{}", h.raw_body);
-        let call = Call::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]}));
+        let call = TestCall::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]}));
         let r = TestApp::tokens_at(&billing, call).await;
         assert_eq!(r.status, 200, "{}", r.raw_body);
         r.session_cookie().unwrap()
     };
     let derived = exchange().await;
-    let at_billing = |call: Call| TestApp::login_at(&billing, call);
-    assert_eq!(at_billing(Call::new("GET", "/user").cookie(Some(&derived))).await.status, 200, "it may browse");
-    let profile = Call::new("PUT", "/user/profile-information").cookie(Some(&derived)).json(json!({"name": "Eve"}));
+    let at_billing = |call: TestCall| TestApp::login_at(&billing, call);
+    assert_eq!(at_billing(TestCall::new("GET", "/user").cookie(Some(&derived))).await.status, 200, "it may browse");
+    let profile = TestCall::new("PUT", "/user/profile-information").cookie(Some(&derived)).json(json!({"name": "Eve"}));
     let r = at_billing(profile).await;
     assert_eq!(r.status, 403, "the token could not update the profile, nor can its session: {}", r.raw_body);
     let authorizer = gatehouse_token_check::RouteAbilities::parse("GET /reports=reports:read").unwrap();
@@ -280,9 +284,9 @@ async fn a_session_derived_from_a_token_carries_its_abilities_and_ends_with_it()
     .await;
     assert!(!answer.is_authorized, "the authorizer judges the parent's abilities too");
     // Nor does it manage the account: it cannot end the owner's other sessions.
-    let listed = t.login_fn(Call::new("GET", "/sessions").cookie(Some(&cookie))).await;
+    let listed = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(&cookie))).await;
     let home = listed.body["sessions"][0]["id"].as_str().expect("a session handle").to_owned();
-    let end = at_billing(Call::new("DELETE", &format!("/sessions/{home}")).cookie(Some(&derived))).await;
+    let end = at_billing(TestCall::new("DELETE", &format!("/sessions/{home}")).cookie(Some(&derived))).await;
     assert_eq!(end.status, 403, "{}", end.raw_body);
     assert_eq!(t.user(Some(&cookie)).await.status, 200, "the owner's session lives on");
 
@@ -290,10 +294,14 @@ async fn a_session_derived_from_a_token_carries_its_abilities_and_ends_with_it()
     let busy = exchange().await;
     for _ in 0..2 {
         t.env.clock.advance(chrono::Duration::minutes(14));
-        assert_eq!(at_billing(Call::new("GET", "/user").cookie(Some(&busy))).await.status, 200);
+        assert_eq!(at_billing(TestCall::new("GET", "/user").cookie(Some(&busy))).await.status, 200);
     }
     t.env.clock.advance(chrono::Duration::minutes(3));
-    assert_eq!(at_billing(Call::new("GET", "/user").cookie(Some(&busy))).await.status, 401, "past the token's expiry");
+    assert_eq!(
+        at_billing(TestCall::new("GET", "/user").cookie(Some(&busy))).await.status,
+        401,
+        "past the token's expiry"
+    );
 }
 
 /// `DELETE /user` deleted the user first and revoked after, with no net: an interrupted deletion
@@ -322,7 +330,7 @@ async fn a_deletion_cut_short_mid_revocation_honours_no_credential_and_its_job_f
     mails(&t).await;
 
     broken.fail(true);
-    let cut = t.login_fn(Call::new("DELETE", "/user").cookie(Some(&cookie))).await;
+    let cut = t.login_fn(TestCall::new("DELETE", "/user").cookie(Some(&cookie))).await;
     assert_eq!((cut.status, cut.error_code()), (503, Some("unavailable")), "{}", cut.raw_body);
     let stored = gatehouse_tests::scan_items(&t.env, None).await;
     assert!(stored.iter().any(|i| i.contains(&id)), "the revocation was cut short: the user's items remain");
@@ -331,7 +339,7 @@ async fn a_deletion_cut_short_mid_revocation_honours_no_credential_and_its_job_f
         assert_eq!(t.user(Some(c)).await.status, 401, "a session of the user being deleted");
         assert!(!t.authorize(&routes, "GET /reports", None, Some(c)).await.is_authorized);
     }
-    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(&token)).await.status, 401);
+    assert_eq!(t.login_fn(TestCall::new("GET", "/user").bearer(&token)).await.status, 401);
     assert!(!t.authorize(&routes, "GET /reports", Some(&token), None).await.is_authorized);
     assert_ne!(t.login(&email, PW).await.status, 200, "no sign-in");
 

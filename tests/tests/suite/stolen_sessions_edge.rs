@@ -9,7 +9,7 @@ use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGa
 use gatehouse::Clock;
 use gatehouse::mail::LogMailer;
 use gatehouse::routes::RouteAbilities;
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::jobs::drain;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -176,7 +176,7 @@ async fn a_session_cookie_sent_twice_is_no_session() {
     let planted = session_of(&t, "mallory@example.com").await;
     assert!(victim.starts_with("__Secure-gatehouse_session=") && planted.starts_with("__Secure-gatehouse_session="));
     let me = |cookies: Vec<&str>| {
-        let call = cookies.into_iter().fold(Call::new("GET", "/user"), |c, v| c.cookie(Some(v)));
+        let call = cookies.into_iter().fold(TestCall::new("GET", "/user"), |c, v| c.cookie(Some(v)));
         t.login_fn(call)
     };
 
@@ -198,8 +198,8 @@ fn reset_mails(mailer: &LogMailer) -> usize {
     mailer.sent().iter().filter(|m| m.subject == "Reset your password").count()
 }
 
-fn forgot(email: &str, ip: &str) -> Call {
-    Call::new("POST", "/forgot-password").from_ip(ip).json(json!({ "email": email }))
+fn forgot(email: &str, ip: &str) -> TestCall {
+    TestCall::new("POST", "/forgot-password").from_ip(ip).json(json!({ "email": email }))
 }
 
 #[tokio::test]
@@ -246,7 +246,7 @@ async fn reset_mail_is_capped_per_address_per_day_from_any_number_of_clients() {
 }
 
 /// The `name=value` of the cookie `r` sets whose name ends in `suffix`.
-fn cookie_set(r: &Reply, suffix: &str) -> String {
+fn cookie_set(r: &TestReply, suffix: &str) -> String {
     r.set_cookies()
         .into_iter()
         .map(|c| c.split(';').next().unwrap_or_default().to_owned())
@@ -255,11 +255,11 @@ fn cookie_set(r: &Reply, suffix: &str) -> String {
 }
 
 /// The reset page a browser is shown after landing on `link` (path and query).
-async fn reset_page_after(t: &TestApp, link: &str) -> Reply {
-    let landing = t.pages_fn(Call::new("GET", link)).await;
+async fn reset_page_after(t: &TestApp, link: &str) -> TestReply {
+    let landing = t.pages_fn(TestCall::new("GET", link)).await;
     assert_eq!((landing.status, landing.header("location")), (303, Some("/account/reset-password")));
     let cookie = cookie_set(&landing, "_reset");
-    t.pages_fn(Call::new("GET", "/account/reset-password").cookie(Some(&cookie))).await
+    t.pages_fn(TestCall::new("GET", "/account/reset-password").cookie(Some(&cookie))).await
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! tokens, replay and concurrency, and that a reset does not get around it.
 
 use gatehouse::mail::{LogMailer, Mail};
-use gatehouse_tests::http::{Call, Reply, TestApp};
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::jobs::drain;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -27,24 +27,24 @@ async fn mails(t: &TestApp) -> Vec<Mail> {
 /// dropped).
 async fn reset_through_the_mail(t: &TestApp, email: &str) {
     mails(t).await;
-    t.reset_fn(Call::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
+    t.reset_fn(TestCall::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
     let sent = mails(t).await;
     let mail = sent.iter().find(|m| m.subject == "Reset your password").expect("a reset mail");
     let i = mail.text.find("token=").unwrap() + 6;
-    let reset = Call::new("POST", "/reset-password").json(
+    let reset = TestCall::new("POST", "/reset-password").json(
         json!({"email": email, "token": &mail.text[i..i + 64], "password": NEW_PW, "password_confirmation": NEW_PW}),
     );
     assert_eq!(t.reset_fn(reset).await.status, 200);
 }
 
-async fn login(t: &TestApp, email: &str, password: &str) -> Reply {
+async fn login(t: &TestApp, email: &str, password: &str) -> TestReply {
     t.login(email, password).await
 }
 
-async fn answer(t: &TestApp, challenge: &Value, body: Value) -> Reply {
+async fn answer(t: &TestApp, challenge: &Value, body: Value) -> TestReply {
     let mut body = body;
     body["challenge"] = challenge.clone();
-    t.login_fn(Call::new("POST", "/two-factor-challenge").json(body)).await
+    t.login_fn(TestCall::new("POST", "/two-factor-challenge").json(body)).await
 }
 
 #[tokio::test]
@@ -52,7 +52,7 @@ async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
     let cookie = t.signed_up(&email).await;
-    let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    let e = t.login_fn(TestCall::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     assert_eq!(e.status, 200, "{}", e.raw_body);
     let secret = e.body["secret"].as_str().unwrap().to_owned();
     assert!(secret.len() >= 32, "160 bits in base32: {secret}");
@@ -70,7 +70,7 @@ async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_
     }
 
     let confirm = |code: &str| {
-        Call::new("POST", "/user/confirmed-two-factor-authentication")
+        TestCall::new("POST", "/user/confirmed-two-factor-authentication")
             .cookie(Some(&cookie))
             .json(json!({ "code": code }))
     };
@@ -84,7 +84,7 @@ async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_
     assert_eq!(codes.len(), 10);
     let cookie = ok.session_cookie().expect("this session goes on under a new cookie");
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["two_factor_enabled"], true);
-    let again = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    let again = t.login_fn(TestCall::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     assert_eq!((again.status, again.error_code()), (409, Some("two_factor_enabled")));
     let scan = every_user_item(&t).await;
     for c in codes {
@@ -123,7 +123,7 @@ async fn a_password_alone_gets_a_challenge_and_a_code_completes_it_once() {
     }
     let r = answer(&t, &json!("garbage"), json!({"code": t.totp(&secret)})).await;
     assert!(r.body["error"]["fields"]["challenge"].is_array(), "{}", r.raw_body);
-    let from_elsewhere = Call::new("POST", "/two-factor-challenge")
+    let from_elsewhere = TestCall::new("POST", "/two-factor-challenge")
         .from_ip("198.51.100.77")
         .json(json!({"challenge": challenge, "code": t.totp(&secret)}));
     let r = t.login_fn(from_elsewhere).await;
@@ -196,7 +196,7 @@ async fn tokens_issued_for_a_password_need_the_second_factor_too() {
     let email = unique("ann");
     let (_, secret, _) = t.enrolled(&email).await;
     t.env.clock.advance(chrono::Duration::seconds(30));
-    let issue = Call::new("POST", "/tokens/issue").json(json!({
+    let issue = TestCall::new("POST", "/tokens/issue").json(json!({
         "email": email, "password": PW, "device_name": "cli", "abilities": ["tokens:read"], "expires_in_minutes": 60
     }));
     let r = t.tokens_fn(issue).await;
@@ -207,7 +207,7 @@ async fn tokens_issued_for_a_password_need_the_second_factor_too() {
     assert_eq!(done.body["abilities"], json!(["tokens:read"]));
     assert_eq!(done.body["name"], "cli");
     let token = done.body["token"].as_str().unwrap();
-    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(token)).await.status, 200);
+    assert_eq!(t.login_fn(TestCall::new("GET", "/user").bearer(token)).await.status, 200);
 }
 
 #[tokio::test]
@@ -221,7 +221,7 @@ async fn a_password_reset_neither_bypasses_the_second_factor_nor_leaves_a_challe
     let url = verify.text.split_whitespace().find(|w| w.contains("/account/verify-email/")).unwrap();
     let path =
         url[url.find("/account/verify-email/").unwrap()..].replacen("/account/verify-email/", "/email/verify/", 1);
-    assert_eq!(t.login_fn(Call::new("GET", &path).cookie(Some(&cookie))).await.status, 200);
+    assert_eq!(t.login_fn(TestCall::new("GET", &path).cookie(Some(&cookie))).await.status, 200);
     let stale = login(&t, &email, PW).await.body["challenge"].clone();
     reset_through_the_mail(&t, &email).await;
     t.env.clock.advance(chrono::Duration::seconds(30));
@@ -254,12 +254,12 @@ async fn turning_it_off_or_new_recovery_codes_need_a_recent_confirmation() {
     let (cookie, _, old_codes) = t.enrolled("ann@example.com").await;
     t.env.advance(std::time::Duration::from_secs(61)).await;
     for (m, p) in [("POST", "/user/two-factor-recovery-codes"), ("DELETE", "/user/two-factor-authentication")] {
-        let r = t.login_fn(Call::new(m, p).cookie(Some(&cookie))).await;
+        let r = t.login_fn(TestCall::new(m, p).cookie(Some(&cookie))).await;
         assert_eq!((r.status, r.error_code()), (423, Some("password_confirmation_required")), "{p}");
     }
-    let confirm = Call::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
+    let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
     assert_eq!(t.login_fn(confirm).await.status, 204);
-    let fresh = t.login_fn(Call::new("POST", "/user/two-factor-recovery-codes").cookie(Some(&cookie))).await;
+    let fresh = t.login_fn(TestCall::new("POST", "/user/two-factor-recovery-codes").cookie(Some(&cookie))).await;
     assert_eq!(fresh.status, 200, "{}", fresh.raw_body);
     let fresh: Vec<String> =
         fresh.body["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
@@ -267,7 +267,7 @@ async fn turning_it_off_or_new_recovery_codes_need_a_recent_confirmation() {
     let old = answer(&t, &challenge, json!({ "recovery_code": old_codes[0] })).await;
     assert_eq!(old.status, 422, "the old codes stopped working");
     assert_eq!(answer(&t, &challenge, json!({ "recovery_code": fresh[0] })).await.status, 200);
-    let off = t.login_fn(Call::new("DELETE", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    let off = t.login_fn(TestCall::new("DELETE", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     assert_eq!(off.status, 204, "{}", off.raw_body);
     assert_eq!(t.login("ann@example.com", PW).await.status, 200, "a password alone again");
     let sent = mails(&t).await;
@@ -307,9 +307,11 @@ async fn a_password_holder_guessing_codes_elsewhere_does_not_lock_the_owner_out(
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
     let (cookie, secret, _) = t.enrolled(&email).await;
-    let from = |ip: &str| Call::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": PW}));
+    let from = |ip: &str| TestCall::new("POST", "/login").from_ip(ip).json(json!({"email": email, "password": PW}));
     let guess = |ip: &str, challenge: &Value| {
-        Call::new("POST", "/two-factor-challenge").from_ip(ip).json(json!({"challenge": challenge, "code": "000000"}))
+        TestCall::new("POST", "/two-factor-challenge")
+            .from_ip(ip)
+            .json(json!({"challenge": challenge, "code": "000000"}))
     };
     let mut statuses = Vec::new();
     for _ in 0..2 {
@@ -321,19 +323,19 @@ async fn a_password_holder_guessing_codes_elsewhere_does_not_lock_the_owner_out(
     assert_eq!(statuses, [422, 422, 422, 422, 422, 429], "5 a minute per (user, client)");
     t.env.clock.advance(chrono::Duration::seconds(30));
     let mine = t.login_fn(from("198.51.100.7")).await.body["challenge"].clone();
-    let c = Call::new("POST", "/two-factor-challenge")
+    let c = TestCall::new("POST", "/two-factor-challenge")
         .from_ip("198.51.100.7")
         .json(json!({"challenge": mine, "code": t.totp(&secret)}));
     assert_eq!(t.login_fn(c).await.status, 200, "the owner's own client still signs in");
 
     // A password change voids a challenge made before it.
     let stale = t.login_fn(from("198.51.100.7")).await.body["challenge"].clone();
-    let change = Call::new("PUT", "/user/password")
+    let change = TestCall::new("PUT", "/user/password")
         .cookie(Some(&cookie))
         .json(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW}));
     assert_eq!(t.login_fn(change).await.status, 204);
     t.env.clock.advance(chrono::Duration::seconds(30));
-    let c = Call::new("POST", "/two-factor-challenge")
+    let c = TestCall::new("POST", "/two-factor-challenge")
         .from_ip("198.51.100.7")
         .json(json!({"challenge": stale, "code": t.totp(&secret)}));
     let r = t.login_fn(c).await;
@@ -375,9 +377,9 @@ async fn turning_it_on_signs_out_every_credential_issued_on_a_password_alone() {
     let other_device = login(&t, &email, PW).await.session_cookie().unwrap();
     let token = t.create_token(&cookie, json!({"name": "ci"})).await;
     let token = token.body["token"].as_str().unwrap().to_owned();
-    let e = t.login_fn(Call::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
+    let e = t.login_fn(TestCall::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     let secret = e.body["secret"].as_str().unwrap().to_owned();
-    let c = Call::new("POST", "/user/confirmed-two-factor-authentication")
+    let c = TestCall::new("POST", "/user/confirmed-two-factor-authentication")
         .cookie(Some(&cookie))
         .json(json!({ "code": t.totp(&secret) }));
     let confirmed = t.login_fn(c).await;
@@ -385,7 +387,7 @@ async fn turning_it_on_signs_out_every_credential_issued_on_a_password_alone() {
     let rotated = confirmed.session_cookie().expect("a new cookie for this browser");
     assert_ne!(rotated, cookie);
     assert_eq!(t.user(Some(&other_device)).await.status, 401, "the other device's session ended");
-    assert_eq!(t.login_fn(Call::new("GET", "/user").bearer(&token)).await.status, 401, "the token ended");
+    assert_eq!(t.login_fn(TestCall::new("GET", "/user").bearer(&token)).await.status, 401, "the token ended");
     assert_eq!(t.user(Some(&cookie)).await.status, 401, "the old cookie ended");
     let me = t.user(Some(&rotated)).await;
     assert_eq!((me.status, me.body["user"]["two_factor_enabled"].as_bool()), (200, Some(true)));

@@ -19,7 +19,7 @@ impl Auth {
     /// version, or no longer listed) is counted as an unknown device's, and only so (the user is
     /// read before the one limiter call; the hash comes after both).
     /// Rehashes a valid password whose stored hash is outdated.
-    pub async fn check_credentials(
+    pub async fn check_password(
         &self,
         email: &Email,
         attempt: PasswordAttempt,
