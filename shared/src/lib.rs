@@ -2,12 +2,24 @@
 //!
 //! Laravel's system tables (users, sessions, password reset tokens, personal access tokens,
 //! cache, cache locks, jobs, job batches, failed jobs) and Seed 004's cross-app sessions, as
-//! domain types and one store trait per table. Every store has two implementations: an in-memory
-//! one ([`memory`]) and a DynamoDB one ([`aws::dynamo`]); the jobs table is a queue with an in-memory
-//! and an SQS implementation ([`aws::sqs`]).
+//! domain types and one store trait per table, and the use cases over them. It reads bottom-up,
+//! one tier a folder, and no import points up a tier or closes a circle
+//! (`tests/tests/suite/layers.rs`):
+//!
+//! 1. [`values`]: parsed values (email, passwords, secrets, the clock): no store, no IO;
+//! 2. [`tables`]: one module per table: its ids, records and store trait;
+//! 3. [`memory`]: every store in memory (the local run's, and the contract tests' reference);
+//! 4. the bundle: [`stores`] (built once), [`config`], [`keys`] (the app key), [`mail`],
+//!    [`routes`], [`schema`], [`throttle`], [`telemetry`];
+//! 5. [`queue`]: dispatching, the worker, retries, the dead-letter queue;
+//! 6. [`services`]: the use cases (flows such as sign-in and registration; factors such as the
+//!    password check, TOTP and passkeys; revocation, notices…).
+//!
+//! The DynamoDB, SQS and SES implementations are the `gatehouse-aws` crate (`aws/`): this one
+//! links no AWS SDK (a test reads `cargo tree`), so its unit tests build without it.
 //!
 //! Invariants:
-//! - this crate knows nothing of `lambda_http`; only [`aws`] imports `aws_sdk_*` (a test checks it);
+//! - this crate knows nothing of `lambda_http` or the AWS SDK;
 //! - every read treats an item whose expiry has passed as absent, because DynamoDB's TTL deletes
 //!   hours or days late; conditional writes treat it as absent too;
 //! - secrets (passwords, session ids, token secrets, reset tokens) are never keys, never logged and

@@ -83,7 +83,7 @@ impl Dispatcher {
     /// Queues the notice of a change about to be written to `user` — before the write, never
     /// after the answer: the job carries a fresh [`NoticeMark`], the change's own write must put
     /// that mark on the user, and the job, run [`NOTICE_DELAY`] later, mails only if it finds the
-    /// mark there (see [`Worker`]; the delay is `GATEHOUSE_NOTICE_DELAY_SECONDS`). A change that fails is never announced; one that lands is
+    /// mark there (see [`Worker`](super::Worker); the delay is `GATEHOUSE_NOTICE_DELAY_SECONDS`). A change that fails is never announced; one that lands is
     /// announced whatever fails after it (the request cut at its deadline, the answer lost). An
     /// `Err` here means nothing was queued and nothing must be written: the client's retry
     /// starts again.

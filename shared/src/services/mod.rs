@@ -1,4 +1,15 @@
 //! Services: the use cases, each over the store bundle, the configuration and the queue.
+//!
+//! - who is calling and what it may do: [`access`]; the session core: [`auth`] (sessions,
+//!   limits, credentials rotation, and [`auth::password_check`], the password factor);
+//! - the other factors: [`two_factor`] (TOTP and recovery codes), [`passkeys`] (WebAuthn);
+//! - the flows, as Kratos names them: sign-in ([`sign_in`]: password step, challenge,
+//!   completion), registration ([`registration`]), recovery ([`password_broker`]), verification
+//!   ([`email_verification`]), settings ([`profile`], [`email_change`], [`account_deletion`]),
+//!   and the cross-app handoff ([`cross_app`]);
+//! - what they share: [`token_issuer`] (minting tokens no stronger than their source),
+//!   [`revocation`] (ending what the register holds), [`notices`] (security mail promised before
+//!   its change), [`job_registry`] (every job, on one worker).
 
 pub mod access;
 pub mod account_deletion;

@@ -89,7 +89,7 @@ impl From<StoreError> for PasskeyError {
     }
 }
 
-/// The configuration's relying party ([`crate::config::Passkeys::relying_party`]).
+/// The configuration's relying party ([`crate::config::PasskeyConfig::relying_party`]).
 pub fn relying_party(config: &crate::Config) -> Result<RelyingParty, PasskeyError> {
     config.passkeys.relying_party().map_err(PasskeyError::Misconfigured)
 }

@@ -179,7 +179,7 @@ fn take_mark(auth: &Auth, token: &str, answer: &Answer) -> String {
 ///
 /// The same request asked again after a failure past the take (a 503: the factor's write, the
 /// session's) finds the challenge taken by itself and passes again, within [`REPEAT_WINDOW`] and
-/// [`MAX_REPEATS`] times: a code or recovery code the first attempt already used passes only as
+/// [`MAX_REPEATS`](crate::services::auth::limits::MAX_REPEATS) times: a code or recovery code the first attempt already used passes only as
 /// that use recognised (the user's last use is this challenge's), never as a second one. Any
 /// other answer to a taken challenge is refused, as to a consumed one.
 pub async fn complete(

@@ -160,7 +160,7 @@ pub enum Revocation<'a> {
     /// This credential and everything derived from it (revoking a token, logging out).
     Tree(&'a CredentialRef),
     /// Everything registered up to `before` but `keep` (a revocation that could not finish at
-    /// once, run later by [`RevokeLater`]: what was issued since, under the new credentials,
+    /// once, run later by [`RevokeLater`](crate::services::revocation::RevokeLater): what was issued since, under the new credentials,
     /// stays). Inclusive: stamps are milliseconds, and a stale credential may share the last one.
     IssuedBefore { before: Timestamp, keep: Option<&'a CredentialRef> },
 }

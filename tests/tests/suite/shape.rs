@@ -28,6 +28,11 @@ const FUNCTION_CRATES: &[&str] = &[
 /// tables in process (so no rule is implemented twice), and only the HTTP functions'.
 const PAGES_CALL: &[&str] = &["gatehouse-login", "gatehouse-tokens", "gatehouse-password-reset"];
 
+/// The function crates the operator CLI links: the HTTP functions' route tables, which
+/// `gatehouse serve` serves and `gatehouse openapi` documents. Nothing else of a function: the
+/// job registry and the mailer choice are the domain's and the AWS crate's.
+const CLI_SERVES: &[&str] = &["gatehouse-login", "gatehouse-tokens", "gatehouse-password-reset", "gatehouse-pages"];
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
 }
@@ -135,7 +140,11 @@ fn cargo_violations(manifest: &str, own: &str) -> Vec<(usize, String)> {
             out.push((i + 1, format!("an AWS SDK dependency in [{section}]: `{line}`")));
         }
         if deps_table == "dependencies" {
-            let allowed = |c: &str| own == "gatehouse-pages" && PAGES_CALL.contains(&c);
+            let allowed = |c: &str| match own {
+                "gatehouse-pages" => PAGES_CALL.contains(&c),
+                "gatehouse-cli" => CLI_SERVES.contains(&c),
+                _ => false,
+            };
             let sibling = FUNCTION_CRATES.iter().filter(|c| **c != own && !allowed(c)).find(|c| {
                 let dir = c.trim_start_matches("gatehouse-");
                 key == **c
@@ -306,6 +315,33 @@ fn function_crates_use_no_sdk_and_no_other_function() {
     expected.sort();
     assert_eq!(names, expected, "functions/* is not the list of function crates this test knows");
     assert_none("function crates reaching past gatehouse", violations);
+}
+
+#[test]
+fn the_cli_rule_allows_the_route_tables_and_nothing_else_of_a_function() {
+    let manifest = "[package]\nname = \"gatehouse-cli\"\n[dependencies]\ngatehouse-login = { workspace = true }\n\
+                    gatehouse-job-worker = { path = \"../functions/job-worker\" }\n\
+                    [dev-dependencies]\ngatehouse-token-check = { workspace = true }\n";
+    let found: Vec<String> = cargo_violations(manifest, "gatehouse-cli")
+        .into_iter()
+        .filter(|(_, p)| p.contains("function crate"))
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("gatehouse-job-worker"), "{found:?}");
+}
+
+/// The CLI links a function crate only for its route table (`serve`, `openapi`): never the job
+/// worker or the authorizer, whose logic it once reused.
+#[test]
+fn the_cli_links_no_function_crate_but_the_route_tables() {
+    let path = root().join("cli/Cargo.toml");
+    let violations = cargo_violations(&read(&path), "gatehouse-cli")
+        .into_iter()
+        .filter(|(_, problem)| problem.contains("function crate"))
+        .map(|(line, problem)| format!("{}:{line}: {problem}", rel(&path)))
+        .collect();
+    assert_none("the CLI reaching into a function crate", violations);
 }
 
 #[test]

@@ -56,7 +56,7 @@ impl Auth {
     }
 
     /// Counts one attempt against `key`, at most `max` until `end` (see
-    /// [`RateLimiter::attempt_until`]); `Throttled` past it.
+    /// [`RateLimiter::attempt_until`](crate::throttle::RateLimiter::attempt_until)); `Throttled` past it.
     pub async fn limit_until(&self, key: &str, max: i64, end: Timestamp) -> Result<(), AuthError> {
         let verdict = self.limiter.attempt_until(key, max, end).await?;
         throttled([key].into_iter(), verdict)

@@ -28,8 +28,8 @@ impl PasswordAttempt {
     }
 }
 
-/// A new password that meets the policy, in NFKC form. Only [`PasswordPolicy::check`] and
-/// [`PasswordPolicy::check_with_context`] make one.
+/// A new password that meets the policy, in NFKC form. Only [`PasswordPolicy::check`](super::PasswordPolicy::check) and
+/// [`PasswordPolicy::check_with_context`](super::PasswordPolicy::check_with_context) make one.
 #[derive(Clone)]
 pub struct NewPassword(pub(super) String);
 crate::redacted_debug!(NewPassword);

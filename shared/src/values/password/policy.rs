@@ -168,7 +168,7 @@ impl PasswordPolicy {
     }
 
     /// Whether `attempt` is longer than any password this policy accepts (and so cannot match).
-    /// `attempt` should be normalised already (as [`PasswordAttempt::expose`] is).
+    /// `attempt` should be normalised already (as [`PasswordAttempt::expose`](super::PasswordAttempt::expose) is).
     pub fn is_overlong(&self, attempt: &str) -> bool {
         attempt.chars().count() > self.max_len
     }
