@@ -1,6 +1,6 @@
-//! Everything that talks to AWS, and the only folder that imports `aws_sdk_*` (a test checks it):
-//! the DynamoDB stores (one file per table), the SQS queue, the SES mailer, migrations, and the
-//! mapping of SDK errors to [`gatehouse::StoreError`].
+//! gatehouse's AWS adapters, the crate that links the AWS SDK so the domain crate need not (a test reads
+//! `cargo tree -p gatehouse`): the DynamoDB stores (one file per table), the SQS queue, the SES mailer,
+//! migrations, the Lambda boot, and the mapping of SDK errors to [`gatehouse::StoreError`].
 
 pub mod dynamo;
 pub mod error;

@@ -1,7 +1,7 @@
 //! In-memory stores: the embedded default of the local run and the reference the contract tests
 //! hold the DynamoDB stores to. Same semantics, same expiry rules, one mutex per table.
 //!
-//! One file per table, mirroring `aws/dynamo/`.
+//! One file per table, mirroring `aws/src/dynamo/` (the `gatehouse-aws` crate).
 
 mod cache;
 mod cache_locks;

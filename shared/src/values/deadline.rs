@@ -1,11 +1,11 @@
-//! A request's time budget. Every AWS call has its own timeouts (`aws::TIMEOUTS`: 8 s with
+//! A request's time budget. Every AWS call has its own timeouts (`gatehouse_aws::TIMEOUTS`: 8 s with
 //! retries), but a request makes several, and Lambda kills an invocation at its deadline wherever
 //! it is: API Gateway then answers a bare 503/504 and the client learns nothing. A handler run
 //! [`within`] the invocation's deadline gives up [`MARGIN`] before it, so the function still
 //! answers in its own words (the API's 503 `unavailable`, the authorizer's deny).
 //!
 //! Giving up drops the request's future at an await point: for the stores that is the same as a
-//! call whose answer was lost, which every write already tolerates (see ARCHITECTURE.md,
+//! call whose answer was lost, which every write already tolerates (see SECURITY.md,
 //! "retries"), and no worse than Lambda's own kill, which is what happened before.
 
 use std::future::Future;
