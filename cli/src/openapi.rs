@@ -272,7 +272,7 @@ pub fn render() -> Result<String, DocError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse_tests::http::{Call, Reply, TestApp};
+    use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 
     const REGENERATE: &str = "regenerate it: cargo run -p gatehouse-cli -- openapi --output openapi.json";
 
@@ -369,8 +369,8 @@ mod tests {
                     .unwrap_or_default();
                 required.sort();
                 let path = route.path.replace("{id}", "x");
-                let call = Call::new(route.method, &path).json(json!({})).cookie(Some(&cookie));
-                let reply = Reply::from(gatehouse_http::dispatch(&app.app, routes, call.request()).await);
+                let call = TestCall::new(route.method, &path).json(json!({})).cookie(Some(&cookie));
+                let reply = TestReply::from(gatehouse_http::dispatch(&app.app, routes, call.request()).await);
                 assert_eq!(reply.status, 422, "{}: {:?}", route.key(), reply.body);
                 let mut missing: Vec<String> =
                     reply.body["error"]["fields"].as_object().map(|f| f.keys().cloned().collect()).unwrap_or_default();

@@ -71,7 +71,7 @@ async fn migrate_status_migrate_and_the_failed_job_commands() {
 /// right password, a second run harmless), `user:enable`, `user:sign-out-everywhere`.
 #[tokio::test]
 async fn the_user_commands_show_disable_enable_and_sign_out_an_account() {
-    use gatehouse_tests::http::{Call, TestApp};
+    use gatehouse_tests::http::{TestApp, TestCall};
     const PW: &str = "correct horse battery staple 42";
     let t = TestApp::aws(&[]).await;
     let prefix = t.env.aws.as_ref().expect("the emulator").names.table_prefix.clone();
@@ -98,7 +98,7 @@ async fn the_user_commands_show_disable_enable_and_sign_out_an_account() {
     assert!(disabled.status.success(), "{}", String::from_utf8_lossy(&disabled.stderr));
     assert!(stdout(&disabled).contains("2 credential(s) revoked"), "{}", stdout(&disabled));
     assert_eq!(t.user(Some(&cookie)).await.status, 401, "the session ended");
-    let by_token = t.login_fn(Call::new("GET", "/user").bearer(&token)).await;
+    let by_token = t.login_fn(TestCall::new("GET", "/user").bearer(&token)).await;
     assert_eq!(by_token.status, 401, "the token ended");
     let abilities = gatehouse_token_check::RouteAbilities::parse("").unwrap();
     let authorizer = t.authorize(&abilities, "GET /orders", Some(&token), None).await;
@@ -109,7 +109,7 @@ async fn the_user_commands_show_disable_enable_and_sign_out_an_account() {
     assert_eq!(wrong.status, 422, "a wrong password does not learn that the account is disabled");
     let issue = t
         .tokens_fn(
-            Call::new("POST", "/tokens/issue")
+            TestCall::new("POST", "/tokens/issue")
                 .json(serde_json::json!({"email": "ann@example.com", "password": PW, "device_name": "cli"})),
         )
         .await;

@@ -5,10 +5,10 @@ use gatehouse::tables::personal_access_tokens::PersonalAccessToken;
 use gatehouse::tables::sessions::{SessionKey, SessionRecord};
 use gatehouse::tables::users::User;
 use gatehouse::values::clock::rfc3339;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The public view of a user: never the hash, never the remember token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = User))]
 // No field but these: the document promises it (`additionalProperties: false`).
 #[serde(deny_unknown_fields)]
@@ -45,7 +45,7 @@ impl From<&User> for UserView {
 }
 
 /// `{"user": …}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserBody {
     pub user: UserView,
@@ -58,7 +58,7 @@ impl From<&User> for UserBody {
 }
 
 /// One of the user's sessions, identified by a hint (never its id).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Session))]
 pub struct SessionView {
     /// Opaque: what `DELETE /sessions/{id}` takes (neither the session secret nor its hash).
@@ -88,7 +88,7 @@ impl SessionView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionsBody {
     pub sessions: Vec<SessionView>,
@@ -105,7 +105,7 @@ pub struct SessionsBody {
 }
 
 /// A personal access token as listed (never its secret).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Token))]
 pub struct TokenView {
     pub id: String,
@@ -135,7 +135,7 @@ impl From<&PersonalAccessToken> for TokenView {
 }
 
 /// A page of tokens; `next_cursor` is sealed to the owner.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenPage {
     pub tokens: Vec<TokenView>,
@@ -145,7 +145,7 @@ pub struct TokenPage {
 }
 
 /// A token just minted: its plaintext, shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewTokenView {
     /// `<id>|<secret>`, shown once.
@@ -172,7 +172,7 @@ impl From<gatehouse::services::token_issuer::NewToken> for NewTokenView {
 
 /// A sign-in whose password was right, for a user with a second factor: nothing is issued until
 /// `POST /two-factor-challenge` completes it.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TwoFactorChallengeView {
     /// Always `true`.
@@ -192,7 +192,7 @@ impl TwoFactorChallengeView {
 
 /// An authenticator app to enrol: shown once (confirm with `POST
 /// /user/confirmed-two-factor-authentication`).
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrolmentView {
     /// Base32, for typing into the app.
@@ -204,7 +204,7 @@ pub struct EnrolmentView {
 }
 
 /// Recovery codes, shown this once; each signs in once in place of a code.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecoveryCodesView {
     pub recovery_codes: Vec<String>,
@@ -302,7 +302,7 @@ pub struct CrossAppPage {
 }
 
 /// A passkey of the user's (never its public key).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PasskeyView {
     /// The credential id (base64url): what `DELETE /user/passkeys/{id}` takes.
@@ -327,7 +327,7 @@ impl From<&gatehouse::tables::users::Passkey> for PasskeyView {
 }
 
 /// `{"passkeys": […]}`, oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PasskeysView {
     pub passkeys: Vec<PasskeyView>,

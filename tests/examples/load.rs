@@ -220,9 +220,9 @@ impl Run {
             u.mails_before = tokens.len();
             // The reset ended the user's sessions and tokens: signing in again is the next step.
             u.last_login = None;
-            self.password_step(u).await;
+            self.sign_in(u).await;
         } else if dice < 10 && waited(u.last_login, 20) {
-            self.password_step(u).await;
+            self.sign_in(u).await;
         } else if dice < 14 && u.last_forgot.is_none() && waited(u.last_login, 20) {
             u.mails_before = self.reset_tokens(&u.email).len();
             let body = json!({ "email": u.email });
@@ -277,7 +277,7 @@ async fn main() -> Result<(), String> {
             "name": format!("Load {i}"), "email": u.email, "password": PASSWORDS[0], "password_confirmation": PASSWORDS[0]
         });
         run.step("POST /register", &u, ("POST", "/register"), Auth::None, Some(body), 201).await;
-        if !run.password_step(&mut u).await {
+        if !run.sign_in(&mut u).await {
             return Err(format!("{} could not sign in after registering", u.email));
         }
         users.push(u);

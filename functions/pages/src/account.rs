@@ -3,11 +3,11 @@
 
 use crate::view::{self, Form, Frame, Input, field};
 use crate::{api, form_token, notice};
+use gatehouse_http::views::{NewTokenView, PasskeysView, SessionsBody, TokenPage, TokenView, UserBody};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
 use maud::html;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What the account page shows besides the account itself.
@@ -18,26 +18,27 @@ pub(crate) struct State {
     /// The refilled form (with its errors) of the section that failed, by its id prefix.
     pub forms: BTreeMap<&'static str, Form>,
     /// A token just created: its plaintext, shown this once.
-    pub new_token: Option<Value>,
+    pub new_token: Option<NewTokenView>,
 }
 
-/// Every token of the user, page after page (`None` when a page could not be read).
-async fn all_tokens(call: &Call<'_>) -> Option<Vec<Value>> {
+/// Every token of the user, page after page (`None` when the API refused a page).
+async fn all_tokens(call: &Call<'_>) -> Result<Option<Vec<TokenView>>, api::Unexpected> {
     let mut out = Vec::new();
     let mut path = "/tokens".to_owned();
     // At most 20 pages of 50: a user with more manages them through the API.
     for _ in 0..20 {
         let page = api::call(call.app, call.req, Method::GET, &path, None).await;
         if !page.ok() {
-            return None;
+            return Ok(None);
         }
-        out.extend(page.body["tokens"].as_array().cloned().unwrap_or_default());
-        match page.body["next_cursor"].as_str() {
-            Some(c) => path = format!("/tokens?cursor={}", crate::actions::segment(c)),
+        let page: TokenPage = page.view()?;
+        out.extend(page.tokens);
+        match page.next_cursor {
+            Some(c) => path = format!("/tokens?cursor={}", crate::actions::segment(&c)),
             None => break,
         }
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 /// The account could not be shown: why, in words (a verified address required, the service
@@ -81,34 +82,36 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
     if !user.ok() {
         return Ok(unavailable(call, &user, &token, cookies));
     }
+    let Ok(UserBody { user: u }) = user.view() else { return Ok(api::broken(call)) };
     // The list is asked for only when `GET /user` counted passkeys: most accounts have none, and
     // each listing reads the user again.
-    let has_passkeys = user.body["user"]["passkeys"].as_u64().is_none_or(|n| n > 0);
     let passkeys = async {
-        if !has_passkeys {
-            return Some(Vec::new());
+        if u.passkeys == 0 {
+            return Ok(Some(Vec::new()));
         }
         let reply = api::call(app, call.req, Method::GET, "/user/passkeys", None).await;
-        reply.ok().then(|| reply.body["passkeys"].as_array().cloned().unwrap_or_default())
+        reply.ok().then(|| reply.view::<PasskeysView>().map(|v| v.passkeys)).transpose()
     };
     let (sessions, tokens, passkeys) =
         tokio::join!(api::call(app, call.req, Method::GET, "/sessions", None), all_tokens(call), passkeys);
-    let sessions = sessions.ok().then(|| sessions.body["sessions"].as_array().cloned().unwrap_or_default());
+    let sessions = sessions.ok().then(|| sessions.view::<SessionsBody>().map(|v| v.sessions)).transpose();
+    // A list the API refused says so in its section; one it answered unreadably is a bug.
+    let (Ok(sessions), Ok(tokens), Ok(passkeys)) = (sessions, tokens, passkeys) else {
+        return Ok(api::broken(call));
+    };
     let empty = Form::default();
     let form = |k: &str| state.forms.get(k).unwrap_or(&empty);
-    let u = &user.body["user"];
-    let verified = !u["email_verified_at"].is_null();
-    let two_factor = u["two_factor_enabled"].as_bool().unwrap_or(false);
+    let verified = u.email_verified_at.is_some();
     let body = html! {
         section aria-labelledby="profile-h" {
             h2 #profile-h { "Profile" }
-            p { "Signed in as " strong { (u["email"].as_str().unwrap_or_default()) } " "
+            p { "Signed in as " strong { (u.email) } " "
                 @if verified { span.badge { "verified" } } @else { span.badge { "not verified" } } }
             @if !verified {
                 (view::form("/account/verification", &token, "Email me a new verification link", html! {}))
             }
             (view::form("/account/profile", &token, "Save profile", html! {
-                (field(&Form::default().with_value("name", u["name"].as_str()).merge(form("profile-")), "profile-",
+                (field(&Form::default().with_value("name", Some(&u.name)).merge(form("profile-")), "profile-",
                     Input::new("name", "Name", "text", "name")))
             }))
         }
@@ -122,7 +125,7 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
         }
         section aria-labelledby="tf-h" {
             h2 #tf-h { "Two-factor authentication" }
-            @if two_factor {
+            @if u.two_factor_enabled {
                 p { "On: signing in asks for a code from your authenticator app." }
                 (view::form("/account/two-factor/recovery-codes", &token, "Make new recovery codes", html! {
                     (field(form("rc-"), "rc-", Input::new("password", "Your password", "password", "current-password")))

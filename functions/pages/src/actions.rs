@@ -5,6 +5,7 @@ use crate::account::{State, render, to_sign_in};
 use crate::form::form_or_refusal;
 use crate::view::{self, Form};
 use crate::{Posted, api, failed, renewing_csrf};
+use gatehouse_http::views::NewTokenView;
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -152,7 +153,8 @@ pub async fn create_token(call: Call<'_>) -> Reply {
     }
     let reply = api::call(call.app, call.req, Method::POST, "/tokens", Some(body)).await;
     if reply.ok() {
-        let state = State { new_token: Some(reply.body.clone()), ..State::default() };
+        let Ok(new_token) = reply.view::<NewTokenView>() else { return Ok(api::broken(&call)) };
+        let state = State { new_token: Some(new_token), ..State::default() };
         return render(&call, state, StatusCode::CREATED).await;
     }
     refused(&call, &reply, ("token-", form())).await

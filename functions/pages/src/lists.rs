@@ -1,8 +1,8 @@
 //! The account page's lists: where the user is signed in, and their API tokens.
 
 use crate::view::{self, Form, Input, button_form, field};
+use gatehouse_http::views::{NewTokenView, SessionView, TokenView};
 use maud::{Markup, html};
-use serde_json::Value;
 
 /// Said in place of a list that could not be read.
 fn unreadable(what: &str) -> Markup {
@@ -11,7 +11,7 @@ fn unreadable(what: &str) -> Markup {
 
 /// The sessions (`GET /sessions`), each but this one with its sign-out button, and "sign out
 /// other devices".
-pub(crate) fn sessions_section(token: &str, sessions: Option<&[Value]>, form: &Form) -> Markup {
+pub(crate) fn sessions_section(token: &str, sessions: Option<&[SessionView]>, form: &Form) -> Markup {
     html! {
     section aria-labelledby="sessions-h" {
         h2 #sessions-h { "Where you are signed in" }
@@ -20,14 +20,14 @@ pub(crate) fn sessions_section(token: &str, sessions: Option<&[Value]>, form: &F
             @for s in sessions.unwrap_or_default() {
                 li {
                     span {
-                        (s["user_agent"].as_str().unwrap_or("Unknown device")) br;
-                        span.meta { (s["ip_address"].as_str().unwrap_or("unknown address")) " · last active " (when(&s["last_activity"])) }
+                        (s.user_agent.as_deref().unwrap_or("Unknown device")) br;
+                        span.meta { (s.ip_address.as_deref().unwrap_or("unknown address")) " · last active " (when(&s.last_activity)) }
                     }
-                    @if s["current"].as_bool().unwrap_or(false) {
+                    @if s.current {
                         span.badge { "this device" }
                     } @else {
-                        (button_form(&format!("/account/sessions/{}/end", s["id"].as_str().unwrap_or_default()), token,
-                            "Sign out", &format!("Sign out the session on {}", s["user_agent"].as_str().unwrap_or("an unknown device")), "secondary"))
+                        (button_form(&format!("/account/sessions/{}/end", s.id), token,
+                            "Sign out", &format!("Sign out the session on {}", s.user_agent.as_deref().unwrap_or("an unknown device")), "secondary"))
                     }
                 }
             }
@@ -41,30 +41,35 @@ pub(crate) fn sessions_section(token: &str, sessions: Option<&[Value]>, form: &F
 
 /// The tokens (`GET /tokens`) with their revoke buttons, a token just made (shown this once), and
 /// the form that makes one.
-pub(crate) fn tokens_section(token: &str, tokens: Option<&[Value]>, new_token: Option<&Value>, form: &Form) -> Markup {
+pub(crate) fn tokens_section(
+    token: &str,
+    tokens: Option<&[TokenView]>,
+    new_token: Option<&NewTokenView>,
+    form: &Form,
+) -> Markup {
     html! {
     section aria-labelledby="tokens-h" {
         h2 #tokens-h { "API tokens" }
         @if let Some(t) = new_token {
             div.notice role="status" {
-                p { "Your new token " strong { (t["name"].as_str().unwrap_or_default()) } ". Copy it now: it will not be shown again." }
+                p { "Your new token " strong { (t.name) } ". Copy it now: it will not be shown again." }
             }
-            code.secret #new-token { (t["token"].as_str().unwrap_or_default()) }
+            code.secret #new-token { (t.token) }
         }
         @if tokens.is_none() { (unreadable("tokens")) }
         ul.list {
             @for t in tokens.unwrap_or_default() {
                 li {
                     span {
-                        strong { (t["name"].as_str().unwrap_or_default()) } br;
+                        strong { (t.name) } br;
                         span.meta {
-                            (abilities(&t["abilities"]))
-                            " · " (t["expires_at"].as_str().map(|_| format!("expires {}", when(&t["expires_at"]))).unwrap_or_else(|| "never expires".into()))
-                            " · " (t["last_used_at"].as_str().map(|_| format!("last used {}", when(&t["last_used_at"]))).unwrap_or_else(|| "never used".into()))
+                            (abilities(&t.abilities))
+                            " · " (t.expires_at.as_deref().map_or_else(|| "never expires".into(), |e| format!("expires {}", when(e))))
+                            " · " (t.last_used_at.as_deref().map_or_else(|| "never used".into(), |u| format!("last used {}", when(u))))
                         }
                     }
-                    (button_form(&format!("/account/tokens/{}/revoke", t["id"].as_str().unwrap_or_default()), token,
-                        "Revoke", &format!("Revoke the token {}", t["name"].as_str().unwrap_or_default()), "secondary"))
+                    (button_form(&format!("/account/tokens/{}/revoke", t.id), token,
+                        "Revoke", &format!("Revoke the token {}", t.name), "secondary"))
                 }
             }
         }
@@ -95,15 +100,14 @@ fn expiry_select(form: &Form) -> Markup {
     }
 }
 
-fn abilities(v: &Value) -> String {
-    let all: Vec<&str> = v.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+fn abilities(all: &[String]) -> String {
     if all.is_empty() || all == ["*"] { "every ability".into() } else { all.join(", ") }
 }
 
 /// An RFC 3339 time as `2026-11-26 18:40 UTC`.
-fn when(v: &Value) -> String {
-    v.as_str()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+fn when(v: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .ok()
         .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "unknown".into())
 }

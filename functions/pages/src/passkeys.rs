@@ -6,10 +6,10 @@
 use crate::actions::{act, confirm_password, refused, segment};
 use crate::form::form_or_refusal;
 use crate::view::{self, Form, Input, field};
+use gatehouse_http::views::PasskeyView;
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::Method;
 use maud::{Markup, html};
-use serde_json::Value;
 
 /// The form the script takes over: `kind` is its action (`register`, `sign-in`,
 /// `second-factor`), `inner` its fields.
@@ -26,9 +26,8 @@ pub(crate) fn script_form(kind: &str, token: &str, button: &str, inner: Markup) 
 
 /// The account page's passkeys section: the list, one form to remove one (the password
 /// confirmed), and the form the script takes over to add one.
-pub(crate) fn section(token: &str, passkeys: Option<&[Value]>, (add, remove): (&Form, &Form)) -> Markup {
-    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
-    let day = |v: &Value, k: &str| v[k].as_str().and_then(|d| d.get(..10)).unwrap_or_default().to_owned();
+pub(crate) fn section(token: &str, passkeys: Option<&[PasskeyView]>, (add, remove): (&Form, &Form)) -> Markup {
+    let day = |d: &str| d.get(..10).unwrap_or_default().to_owned();
     html! {
         section aria-labelledby="pk-h" {
             h2 #pk-h { "Passkeys" }
@@ -39,15 +38,15 @@ pub(crate) fn section(token: &str, passkeys: Option<&[Value]>, (add, remove): (&
                 Some(list) => {
                     ul.list #passkeys {
                         @for p in list {
-                            li { strong { (text(p, "name")) } " · added " (day(p, "created_at"))
-                                @if !p["last_used_at"].is_null() { " · last used " (day(p, "last_used_at")) } }
+                            li { strong { (p.name) } " · added " (day(&p.created_at))
+                                @if let Some(used) = &p.last_used_at { " · last used " (day(used)) } }
                         }
                     }
                     (view::form("/account/passkeys/remove", token, "Remove passkey", html! {
                         div.field {
                             label for="pkr-id" { "Passkey to remove" }
                             select #pkr-id name="id" {
-                                @for p in list { option value=(text(p, "id")) { (text(p, "name")) } }
+                                @for p in list { option value=(p.id) { (p.name) } }
                             }
                         }
                         (field(remove, "pkr-", Input::new("password", "Your password", "password", "current-password")))

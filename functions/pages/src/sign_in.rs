@@ -3,6 +3,7 @@
 use crate::form::form_or_refusal;
 use crate::view::{self, Form, Input, field};
 use crate::{Failure, api, failed, form_token, notice, page, renewing_csrf};
+use gatehouse_http::views::TwoFactorChallengeView;
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use maud::{Markup, html};
@@ -59,9 +60,10 @@ pub async fn submit(call: Call<'_>) -> Reply {
     let reply = api::call(call.app, call.req, Method::POST, "/login", Some(body)).await;
     match reply.status {
         StatusCode::OK => Ok(view::redirect(after_sign_in(&call), renewing_csrf(&call, reply.cookies))),
-        StatusCode::ACCEPTED if reply.body["challenge"].is_string() => {
-            challenge_page(&call, reply.body["challenge"].as_str().unwrap_or_default(), None)
-        }
+        StatusCode::ACCEPTED => match reply.view::<TwoFactorChallengeView>() {
+            Ok(c) => challenge_page(&call, &c.challenge, None),
+            Err(_) => Ok(api::broken(&call)),
+        },
         _ => {
             let form =
                 Form::default().with_value("email", p.get("email")).with_value("remember", remember.then_some("1"));

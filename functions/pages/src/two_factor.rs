@@ -7,22 +7,26 @@ use crate::form::form_or_refusal;
 use crate::view::{self, Form, Input, field};
 use crate::{Failure, api, failed, form_token, page};
 use base64::Engine;
+use gatehouse_http::views::{EnrolmentView, RecoveryCodesView};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{Method, StatusCode};
 use maud::html;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// `POST /account/two-factor/enable`: the password confirmed, then `POST
 /// /user/two-factor-authentication`; the QR code and the code form.
 pub async fn enable_two_factor(call: Call<'_>) -> Reply {
     let p = form_or_refusal!(call);
     match confirmed_call(&call, &p, Method::POST, "/user/two-factor-authentication", "tf-").await {
-        Ok(reply) => enrol_page(&call, Some(&reply.body), None),
+        Ok(reply) => match reply.view::<EnrolmentView>() {
+            Ok(e) => enrol_page(&call, Some(&e), None),
+            Err(_) => Ok(api::broken(&call)),
+        },
         Err(page) => page,
     }
 }
 
-fn enrol_page(call: &Call<'_>, enrolment: Option<&Value>, error: Option<(Form, Failure)>) -> Reply {
+fn enrol_page(call: &Call<'_>, enrolment: Option<&EnrolmentView>, error: Option<(Form, Failure)>) -> Reply {
     let (token, cookies) = form_token(call);
     let (form, error) = error.map_or((Form::default(), None), |(f, e)| (f, Some(e)));
     let body = html! {
@@ -30,8 +34,8 @@ fn enrol_page(call: &Call<'_>, enrolment: Option<&Value>, error: Option<(Form, F
             @if let Some(e) = enrolment {
                 p { "Scan this code with your authenticator app, or type the key below into it." }
                 img.qr alt="QR code of your two-factor secret" src={ "data:image/svg+xml;base64,"
-                    (base64::engine::general_purpose::STANDARD.encode(e["qr_svg"].as_str().unwrap_or_default())) };
-                p { "Key: " code.secret { (e["secret"].as_str().unwrap_or_default()) } }
+                    (base64::engine::general_purpose::STANDARD.encode(&e.qr_svg)) };
+                p { "Key: " code.secret { (e.secret) } }
             }
             (view::form("/account/two-factor/confirm", &token, "Turn on", html! {
                 (field(&form, "", Input::new("code", "The 6-digit code your app shows", "text", "off")))
@@ -61,12 +65,7 @@ pub async fn confirm_two_factor(call: Call<'_>) -> Reply {
 
 /// The recovery codes in `reply`, shown this once.
 fn codes_page(call: &Call<'_>, reply: &api::ApiReply, what: &str) -> Reply {
-    let codes: Vec<String> = reply.body["recovery_codes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.as_str().map(str::to_owned))
-        .collect();
+    let Ok(RecoveryCodesView { recovery_codes: codes }) = reply.view() else { return Ok(api::broken(call)) };
     let body = html! {
         section {
             p { (what) " Keep these recovery codes somewhere safe: each signs you in once if you lose your device. They will not be shown again." }
