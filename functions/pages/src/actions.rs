@@ -98,11 +98,7 @@ pub async fn profile(call: Call<'_>) -> Reply {
 /// `POST /account/password`: `PUT /user/password` (this session continues under a new cookie).
 pub async fn password(call: Call<'_>) -> Reply {
     let p = form_or_refusal!(call);
-    let body = json!({
-        "current_password": p.text("current_password"),
-        "password": p.text("password"),
-        "password_confirmation": p.text("password_confirmation"),
-    });
+    let body = p.body(&["current_password", "password", "password_confirmation"]);
     act(&call, Method::PUT, "/user/password", Some(body), "password", ("password-", Form::default())).await
 }
 

@@ -22,6 +22,10 @@ impl Posted {
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or_default().to_owned()
     }
+    /// The JSON body of the API call a form stands for: each of `names` as posted (`""` when absent).
+    pub fn body(&self, names: &[&str]) -> serde_json::Value {
+        names.iter().map(|n| ((*n).to_owned(), serde_json::Value::String(self.text(n)))).collect()
+    }
 }
 
 /// Reads the form or answers the refusal.

@@ -6,7 +6,6 @@ use crate::{Failure, api, failed, form_token, page, renewing_csrf};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::Method;
 use maud::html;
-use serde_json::json;
 
 fn register_page(call: &Call<'_>, form: &Form, error: Option<Failure>) -> Reply {
     let (token, cookies) = form_token(call);
@@ -34,12 +33,7 @@ pub async fn register_form(call: Call<'_>) -> Reply {
 /// `POST /account/register`: `POST /register`, then the account page, signed in.
 pub async fn register(call: Call<'_>) -> Reply {
     let p = form_or_refusal!(call);
-    let body = json!({
-        "name": p.text("name"),
-        "email": p.text("email"),
-        "password": p.text("password"),
-        "password_confirmation": p.text("password_confirmation"),
-    });
+    let body = p.body(&["name", "email", "password", "password_confirmation"]);
     let reply = api::call(call.app, call.req, Method::POST, "/register", Some(body)).await;
     if reply.ok() {
         return Ok(view::redirect("/account?notice=registered", renewing_csrf(&call, reply.cookies)));
