@@ -1,6 +1,11 @@
 //! Store wrappers for tests: ones that count the calls made to them (to prove how many reads and
-//! writes a path costs), and ones whose owner-index listings lag (to prove revocation does not
-//! depend on an index being current).
+//! writes a path costs), ones whose owner-index listings lag (to prove revocation does not
+//! depend on an index being current), and sessions whose deletes fail on demand.
+//!
+//! A wrapper passes every call on to the store it wraps. [`pass_through!`] writes that once per
+//! store trait, from the list of the trait's methods; a wrapper says only what it does besides:
+//! [`Wrapper::before`] each call, and, for the lagging ones, the owner index ([`SessionIndex`],
+//! [`TokenIndex`]).
 
 use async_trait::async_trait;
 use gatehouse::Email;
@@ -9,195 +14,222 @@ use gatehouse::tables::jobs::{JobQueue, QueueMessage};
 use gatehouse::tables::personal_access_tokens::{PersonalAccessToken, PersonalAccessTokenStore, TokenId, Tokenable};
 use gatehouse::tables::sessions::{SessionKey, SessionRecord, SessionStore};
 use gatehouse::tables::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, OwnerState, TwoFactorWrite, User, UserId, UserStore,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, NoticeMark, OwnerState, Passkey, PasskeyAdd, PasskeyUse,
+    TwoFactorWrite, User, UserId, UserStore,
 };
 use gatehouse::values::clock::{Clock, Span};
 use gatehouse::values::error::StoreResult;
 use gatehouse::values::pagination::{Cursor, Page};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// A count of calls, shared across tasks.
-#[derive(Default)]
-pub struct Counter(AtomicUsize);
-
-impl Counter {
-    pub fn bump(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-    pub fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
+/// A store wrapped in another, which passes each call on to [`Wrapper::inner`].
+pub trait Wrapper: Send + Sync {
+    type Store: ?Sized;
+    fn inner(&self) -> &Self::Store;
+    /// Runs ahead of each call, told its method's name (`"find"`, `"delete_for_user"`, …); an
+    /// error is the call's answer, and the wrapped store never sees the call.
+    fn before(&self, _call: &'static str) -> StoreResult<()> {
+        Ok(())
     }
 }
 
-/// A token store that counts reads, `last_used_at` writes and other writes.
-pub struct CountingTokens {
-    inner: Arc<dyn PersonalAccessTokenStore>,
-    pub finds: Counter,
-    pub last_used_writes: Counter,
-    pub other_writes: Counter,
+/// The names of a store trait's methods, as [`pass_through!`] lists them.
+pub trait Methods {
+    const NAMES: &'static [&'static str];
+}
+
+/// Writes `impl $store for` each wrapper named, passing every method listed on to the wrapped
+/// store once [`Wrapper::before`] has let it through; a method marked `=> $index` goes to that
+/// trait instead, which a wrapper may answer itself. Also names the methods ([`Methods`]).
+macro_rules! pass_through {
+    (impl $store:ident for $($wrapper:ty),+ { $(fn $method:ident $args:tt -> $ret:ty $(=> $index:path)?;)* }) => {
+        impl Methods for dyn $store {
+            const NAMES: &'static [&'static str] = &[$(stringify!($method)),*];
+        }
+        pass_through!(@each $store [$($wrapper),+] { $(fn $method $args -> $ret $(=> $index)?;)* });
+    };
+    (@each $store:ident [] $calls:tt) => {};
+    (@each $store:ident [$wrapper:ty $(, $rest:ty)*] $calls:tt) => {
+        pass_through!(@impl $store for $wrapper $calls);
+        pass_through!(@each $store [$($rest),*] $calls);
+    };
+    (@impl $store:ident for $wrapper:ty {
+        $(fn $method:ident($($arg:ident: $ty:ty),*) -> $ret:ty $(=> $index:path)?;)*
+    }) => {
+        #[async_trait]
+        impl $store for $wrapper {
+            $(
+                async fn $method(&self, $($arg: $ty),*) -> StoreResult<$ret> {
+                    self.before(stringify!($method))?;
+                    pass_through!(@call self, $method($($arg),*) $(=> $index)?)
+                }
+            )*
+        }
+    };
+    (@call $self:ident, $method:ident($($arg:ident),*)) => { $self.inner().$method($($arg),*).await };
+    (@call $self:ident, $method:ident($($arg:ident),*) => $index:path) => {
+        <Self as $index>::$method($self, $($arg),*).await
+    };
+}
+
+/// A store that counts the calls made to it, by method name.
+pub struct Counting<S: ?Sized> {
+    inner: Arc<S>,
+    calls: Mutex<BTreeMap<&'static str, usize>>,
+}
+
+/// Counts token reads (`finds`) and `last_used_at` writes.
+pub type CountingTokens = Counting<dyn PersonalAccessTokenStore>;
+/// Counts session reads (`finds`) and writes.
+pub type CountingSessions = Counting<dyn SessionStore>;
+/// Counts every call to the users (reads and writes alike).
+pub type CountingUsers = Counting<dyn UserStore>;
+/// Counts receives from the queue.
+pub type CountingQueue = Counting<dyn JobQueue>;
+
+impl<S: ?Sized + Methods> Counting<S> {
+    pub fn wrap(inner: Arc<S>) -> Arc<Self> {
+        Arc::new(Self { inner, calls: Mutex::default() })
+    }
+
+    /// How many calls of these methods were made (each name must be one of the store's).
+    pub fn count(&self, methods: &[&str]) -> usize {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let count = |m: &&str| {
+            assert!(S::NAMES.contains(m), "{m} is no method of the store");
+            calls.get(m).copied().unwrap_or_default()
+        };
+        methods.iter().map(count).sum()
+    }
+
+    /// How many calls were made, of any method.
+    pub fn calls(&self) -> usize {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
+    }
+}
+
+impl<S: ?Sized + Send + Sync> Wrapper for Counting<S> {
+    type Store = S;
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+    fn before(&self, call: &'static str) -> StoreResult<()> {
+        *self.calls.lock().unwrap_or_else(|e| e.into_inner()).entry(call).or_default() += 1;
+        Ok(())
+    }
 }
 
 impl CountingTokens {
-    pub fn wrap(inner: Arc<dyn PersonalAccessTokenStore>) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
-            finds: Counter::default(),
-            last_used_writes: Counter::default(),
-            other_writes: Counter::default(),
-        })
-    }
+    /// Reads: the token alone, or with its owner (one call).
     pub fn finds(&self) -> usize {
-        self.finds.get()
+        self.count(&["find", "find_with_owner"])
     }
     pub fn last_used_writes(&self) -> usize {
-        self.last_used_writes.get()
+        self.count(&["touch_last_used"])
     }
-}
-
-#[async_trait]
-impl PersonalAccessTokenStore for CountingTokens {
-    async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
-        self.finds.bump();
-        self.inner.find(id).await
-    }
-    /// One read: the token and its owner come in one call.
-    async fn find_with_owner(
-        &self,
-        id: &TokenId,
-        owner: &UserId,
-    ) -> StoreResult<(Option<PersonalAccessToken>, Option<OwnerState>)> {
-        self.finds.bump();
-        self.inner.find_with_owner(id, owner).await
-    }
-    async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {
-        self.last_used_writes.bump();
-        self.inner.touch_last_used(id, now, stale_before).await
-    }
-    async fn mark_verified(&self, id: &TokenId) -> StoreResult<bool> {
-        self.other_writes.bump();
-        self.inner.mark_verified(id).await
-    }
-    async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool> {
-        self.other_writes.bump();
-        self.inner.extend(id, expires_at).await
-    }
-    async fn delete_owned(&self, id: &TokenId, owner: &Tokenable) -> StoreResult<bool> {
-        self.other_writes.bump();
-        self.inner.delete_owned(id, owner).await
-    }
-    async fn list_for(
-        &self,
-        owner: &Tokenable,
-        limit: usize,
-        after: Option<&Cursor>,
-    ) -> StoreResult<Page<PersonalAccessToken>> {
-        self.inner.list_for(owner, limit, after).await
-    }
-    async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize> {
-        self.other_writes.bump();
-        self.inner.delete_all_for(owner).await
-    }
-}
-
-/// A session store that counts reads and writes.
-pub struct CountingSessions {
-    inner: Arc<dyn SessionStore>,
-    pub finds: Counter,
-    pub writes: Counter,
 }
 
 impl CountingSessions {
-    pub fn wrap(inner: Arc<dyn SessionStore>) -> Arc<Self> {
-        Arc::new(Self { inner, finds: Counter::default(), writes: Counter::default() })
-    }
+    /// Reads: the session alone, or with its owner (one call).
     pub fn finds(&self) -> usize {
-        self.finds.get()
+        self.count(&["find", "find_with_owner"])
     }
     pub fn writes(&self) -> usize {
-        self.writes.get()
+        self.count(&["touch", "confirm_password", "mark_verified", "delete", "delete_for_user"])
     }
 }
 
-#[async_trait]
-impl SessionStore for CountingSessions {
-    async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
-        self.finds.bump();
-        self.inner.find(key).await
-    }
-    /// One read: the session and its owner come in one call.
-    async fn find_with_owner(
-        &self,
-        key: &SessionKey,
-        owner: &UserId,
-    ) -> StoreResult<(Option<SessionRecord>, Option<OwnerState>)> {
-        self.finds.bump();
-        self.inner.find_with_owner(key, owner).await
-    }
-    async fn touch(&self, key: &SessionKey, now: Timestamp, exp: Timestamp, stale: Timestamp) -> StoreResult<bool> {
-        self.writes.bump();
-        self.inner.touch(key, now, exp, stale).await
-    }
-    async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
-        self.writes.bump();
-        self.inner.confirm_password(key, now).await
-    }
-    async fn mark_verified(&self, key: &SessionKey) -> StoreResult<bool> {
-        self.writes.bump();
-        self.inner.mark_verified(key).await
-    }
-    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
-        self.writes.bump();
-        self.inner.delete(key).await
-    }
-    async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
-        self.inner.list_for_user(user).await
-    }
-    async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize> {
-        self.writes.bump();
-        self.inner.delete_for_user(user, keep).await
+impl CountingQueue {
+    pub fn receives(&self) -> usize {
+        self.count(&["receive"])
     }
 }
 
-/// Sessions whose `by_user` index lags: listings (and so `delete_for_user`) leave out every
-/// session created within `lag` of now, as an eventually consistent index does with fresh writes.
-pub struct LaggingSessions {
-    pub inner: Arc<dyn SessionStore>,
+/// A store whose owner index lags: its listings (and so deleting all of an owner's) leave out
+/// everything created within `lag` of now, as an eventually consistent index does with fresh
+/// writes.
+pub struct Lagging<S: ?Sized> {
+    pub inner: Arc<S>,
     pub clock: Arc<dyn Clock>,
     pub lag: Span,
 }
 
+/// Sessions whose `by_user` index lags.
+pub type LaggingSessions = Lagging<dyn SessionStore>;
+/// Tokens whose `by_tokenable` index lags.
+pub type LaggingTokens = Lagging<dyn PersonalAccessTokenStore>;
+
+impl<S: ?Sized + Send + Sync> Wrapper for Lagging<S> {
+    type Store = S;
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: ?Sized> Lagging<S> {
+    /// What was created after this is not listed yet.
+    fn cutoff(&self) -> Timestamp {
+        self.clock.now() - self.lag
+    }
+}
+
+/// Sessions whose deletes fail (`Unavailable`) while `failing` is set: a revocation cut short
+/// part way, as a store outage or a stalled call past its timeout does.
+pub struct FailingSessionDeletes {
+    pub inner: Arc<dyn SessionStore>,
+    pub failing: AtomicBool,
+}
+
+impl FailingSessionDeletes {
+    pub fn wrap(inner: Arc<dyn SessionStore>) -> Arc<Self> {
+        Arc::new(Self { inner, failing: AtomicBool::new(false) })
+    }
+    pub fn fail(&self, on: bool) {
+        self.failing.store(on, Ordering::SeqCst);
+    }
+}
+
+impl Wrapper for FailingSessionDeletes {
+    type Store = dyn SessionStore;
+    fn inner(&self) -> &Self::Store {
+        &*self.inner
+    }
+    fn before(&self, call: &'static str) -> StoreResult<()> {
+        if matches!(call, "delete" | "delete_for_user") && self.failing.load(Ordering::SeqCst) {
+            return Err(gatehouse::StoreError::Unavailable("sessions: injected failure".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A session store's owner index (listing a user's sessions, deleting them), which a wrapper may
+/// answer itself; by default the wrapped store does.
 #[async_trait]
-impl SessionStore for LaggingSessions {
-    async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
-        self.inner.find(key).await
-    }
-    async fn find_with_owner(
-        &self,
-        key: &SessionKey,
-        owner: &UserId,
-    ) -> StoreResult<(Option<SessionRecord>, Option<OwnerState>)> {
-        self.inner.find_with_owner(key, owner).await
-    }
-    async fn touch(&self, key: &SessionKey, now: Timestamp, exp: Timestamp, stale: Timestamp) -> StoreResult<bool> {
-        self.inner.touch(key, now, exp, stale).await
-    }
-    async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
-        self.inner.confirm_password(key, now).await
-    }
-    async fn mark_verified(&self, key: &SessionKey) -> StoreResult<bool> {
-        self.inner.mark_verified(key).await
-    }
-    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
-        self.inner.delete(key).await
-    }
+pub trait SessionIndex: Wrapper<Store = dyn SessionStore> {
     async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
-        let cutoff = self.clock.now() - self.lag;
-        Ok(self.inner.list_for_user(user).await?.into_iter().filter(|s| s.created_at <= cutoff).collect())
+        self.inner().list_for_user(user).await
     }
     async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize> {
+        self.inner().delete_for_user(user, keep).await
+    }
+}
+
+impl SessionIndex for CountingSessions {}
+impl SessionIndex for FailingSessionDeletes {}
+
+#[async_trait]
+impl SessionIndex for LaggingSessions {
+    async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
+        let cutoff = self.cutoff();
+        Ok(self.inner.list_for_user(user).await?.into_iter().filter(|s| s.created_at <= cutoff).collect())
+    }
+    /// Deletes what the lagging listing shows, one session at a time.
+    async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize> {
         let mut n = 0;
-        for s in self.list_for_user(user).await? {
+        for s in SessionIndex::list_for_user(self, user).await? {
             if Some(&s.key) != keep && self.inner.delete(&s.key).await? {
                 n += 1;
             }
@@ -206,53 +238,50 @@ impl SessionStore for LaggingSessions {
     }
 }
 
-/// Tokens whose `by_tokenable` index lags like [`LaggingSessions`].
-pub struct LaggingTokens {
-    pub inner: Arc<dyn PersonalAccessTokenStore>,
-    pub clock: Arc<dyn Clock>,
-    pub lag: Span,
+pass_through! {
+    impl SessionStore for CountingSessions, LaggingSessions, FailingSessionDeletes {
+        fn find(key: &SessionKey) -> Option<SessionRecord>;
+        fn find_with_owner(key: &SessionKey, owner: &UserId) -> (Option<SessionRecord>, Option<OwnerState>);
+        fn touch(key: &SessionKey, now: Timestamp, exp: Timestamp, stale: Timestamp) -> bool;
+        fn confirm_password(key: &SessionKey, now: Timestamp) -> bool;
+        fn mark_verified(key: &SessionKey) -> bool;
+        fn delete(key: &SessionKey) -> bool;
+        fn list_for_user(user: &UserId) -> Vec<SessionRecord> => SessionIndex;
+        fn delete_for_user(user: &UserId, keep: Option<&SessionKey>) -> usize => SessionIndex;
+    }
 }
 
+/// A page of an owner's tokens.
+pub type TokenPage = Page<PersonalAccessToken>;
+
+/// A token store's owner index (a page of an owner's tokens, deleting them all), which a wrapper
+/// may answer itself; by default the wrapped store does.
 #[async_trait]
-impl PersonalAccessTokenStore for LaggingTokens {
-    async fn find(&self, id: &TokenId) -> StoreResult<Option<PersonalAccessToken>> {
-        self.inner.find(id).await
+pub trait TokenIndex: Wrapper<Store = dyn PersonalAccessTokenStore> {
+    async fn list_for(&self, owner: &Tokenable, limit: usize, after: Option<&Cursor>) -> StoreResult<TokenPage> {
+        self.inner().list_for(owner, limit, after).await
     }
-    async fn find_with_owner(
-        &self,
-        id: &TokenId,
-        owner: &UserId,
-    ) -> StoreResult<(Option<PersonalAccessToken>, Option<OwnerState>)> {
-        self.inner.find_with_owner(id, owner).await
+    async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize> {
+        self.inner().delete_all_for(owner).await
     }
-    async fn touch_last_used(&self, id: &TokenId, now: Timestamp, stale_before: Timestamp) -> StoreResult<bool> {
-        self.inner.touch_last_used(id, now, stale_before).await
-    }
-    async fn mark_verified(&self, id: &TokenId) -> StoreResult<bool> {
-        self.inner.mark_verified(id).await
-    }
-    async fn extend(&self, id: &TokenId, expires_at: Timestamp) -> StoreResult<bool> {
-        self.inner.extend(id, expires_at).await
-    }
-    async fn delete_owned(&self, id: &TokenId, owner: &Tokenable) -> StoreResult<bool> {
-        self.inner.delete_owned(id, owner).await
-    }
-    async fn list_for(
-        &self,
-        owner: &Tokenable,
-        limit: usize,
-        after: Option<&Cursor>,
-    ) -> StoreResult<Page<PersonalAccessToken>> {
-        let cutoff = self.clock.now() - self.lag;
+}
+
+impl TokenIndex for CountingTokens {}
+
+#[async_trait]
+impl TokenIndex for LaggingTokens {
+    async fn list_for(&self, owner: &Tokenable, limit: usize, after: Option<&Cursor>) -> StoreResult<TokenPage> {
+        let cutoff = self.cutoff();
         let mut page = self.inner.list_for(owner, limit, after).await?;
         page.items.retain(|t| t.created_at <= cutoff);
         Ok(page)
     }
+    /// Deletes what the lagging listing shows, page by page.
     async fn delete_all_for(&self, owner: &Tokenable) -> StoreResult<usize> {
         let mut n = 0;
         let mut after = None;
         loop {
-            let page = self.list_for(owner, 100, after.as_ref()).await?;
+            let page = TokenIndex::list_for(self, owner, 100, after.as_ref()).await?;
             for t in &page.items {
                 if self.inner.delete_owned(&t.id, owner).await? {
                     n += 1;
@@ -266,204 +295,48 @@ impl PersonalAccessTokenStore for LaggingTokens {
     }
 }
 
-/// A user store that counts every call (reads and writes alike).
-pub struct CountingUsers {
-    inner: Arc<dyn UserStore>,
-    pub calls: Counter,
-}
-
-impl CountingUsers {
-    pub fn wrap(inner: Arc<dyn UserStore>) -> Arc<Self> {
-        Arc::new(Self { inner, calls: Counter::default() })
-    }
-    pub fn calls(&self) -> usize {
-        self.calls.get()
+pass_through! {
+    impl PersonalAccessTokenStore for CountingTokens, LaggingTokens {
+        fn find(id: &TokenId) -> Option<PersonalAccessToken>;
+        fn find_with_owner(id: &TokenId, owner: &UserId) -> (Option<PersonalAccessToken>, Option<OwnerState>);
+        fn touch_last_used(id: &TokenId, now: Timestamp, stale_before: Timestamp) -> bool;
+        fn mark_verified(id: &TokenId) -> bool;
+        fn extend(id: &TokenId, expires_at: Timestamp) -> bool;
+        fn delete_owned(id: &TokenId, owner: &Tokenable) -> bool;
+        fn list_for(owner: &Tokenable, limit: usize, after: Option<&Cursor>) -> TokenPage => TokenIndex;
+        fn delete_all_for(owner: &Tokenable) -> usize => TokenIndex;
     }
 }
 
-#[async_trait]
-impl UserStore for CountingUsers {
-    async fn create(&self, user: &User) -> StoreResult<()> {
-        self.calls.bump();
-        self.inner.create(user).await
-    }
-    async fn find(&self, id: &UserId) -> StoreResult<Option<User>> {
-        self.calls.bump();
-        self.inner.find(id).await
-    }
-    async fn find_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
-        self.calls.bump();
-        self.inner.find_by_email(email).await
-    }
-    async fn change_credentials(
-        &self,
-        id: &UserId,
-        expected: u64,
-        change: CredentialChange<'_>,
-        now: Timestamp,
-    ) -> StoreResult<Option<u64>> {
-        self.calls.bump();
-        self.inner.change_credentials(id, expected, change, now).await
-    }
-    async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
-        self.calls.bump();
-        self.inner.mark_email_verified(id, email, now).await
-    }
-    async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
-        self.calls.bump();
-        self.inner.change_email(id, m, now).await
-    }
-    async fn write_two_factor_noting(
-        &self,
-        id: &UserId,
-        w: TwoFactorWrite<'_>,
-        notice: Option<&gatehouse::tables::users::NoticeMark>,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        self.calls.bump();
-        self.inner.write_two_factor_noting(id, w, notice, now).await
-    }
-    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {
-        self.calls.bump();
-        self.inner.update_name(id, name, now).await
-    }
-    async fn delete(&self, id: &UserId) -> StoreResult<bool> {
-        self.calls.bump();
-        self.inner.delete(id).await
-    }
-    async fn add_passkey_noting(
-        &self,
-        id: &UserId,
-        passkey: &gatehouse::tables::users::Passkey,
-        max: usize,
-        version: u64,
-        notice: Option<&gatehouse::tables::users::NoticeMark>,
-    ) -> StoreResult<gatehouse::tables::users::PasskeyAdd> {
-        self.calls.bump();
-        self.inner.add_passkey_noting(id, passkey, max, version, notice).await
-    }
-    async fn remove_passkey_noting(
-        &self,
-        id: &UserId,
-        passkey: &str,
-        notice: Option<&gatehouse::tables::users::NoticeMark>,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        self.calls.bump();
-        self.inner.remove_passkey_noting(id, passkey, notice, now).await
-    }
-    async fn clear_notice(&self, id: &UserId, notice: &gatehouse::tables::users::NoticeMark) -> StoreResult<()> {
-        self.calls.bump();
-        self.inner.clear_notice(id, notice).await
-    }
-    async fn use_passkey(
-        &self,
-        id: &UserId,
-        passkey: &str,
-        change: gatehouse::tables::users::PasskeyUse<'_>,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        self.calls.bump();
-        self.inner.use_passkey(id, passkey, change, now).await
-    }
-    async fn clear_passkeys(&self, id: &UserId, now: Timestamp) -> StoreResult<()> {
-        self.calls.bump();
-        self.inner.clear_passkeys(id, now).await
+pass_through! {
+    impl UserStore for CountingUsers {
+        fn create(user: &User) -> ();
+        fn find(id: &UserId) -> Option<User>;
+        fn find_by_email(email: &Email) -> Option<User>;
+        fn change_credentials(id: &UserId, expected: u64, change: CredentialChange<'_>, now: Timestamp) -> Option<u64>;
+        fn mark_email_verified(id: &UserId, email: &Email, now: Timestamp) -> bool;
+        fn change_email(id: &UserId, m: EmailMove<'_>, now: Timestamp) -> EmailSwap;
+        fn write_two_factor_noting(
+            id: &UserId, w: TwoFactorWrite<'_>, notice: Option<&NoticeMark>, now: Timestamp
+        ) -> bool;
+        fn update_name(id: &UserId, name: &DisplayName, now: Timestamp) -> Option<User>;
+        fn delete(id: &UserId) -> bool;
+        fn add_passkey_noting(
+            id: &UserId, passkey: &Passkey, max: usize, version: u64, notice: Option<&NoticeMark>
+        ) -> PasskeyAdd;
+        fn remove_passkey_noting(id: &UserId, passkey: &str, notice: Option<&NoticeMark>, now: Timestamp) -> bool;
+        fn clear_notice(id: &UserId, notice: &NoticeMark) -> ();
+        fn use_passkey(id: &UserId, passkey: &str, change: PasskeyUse<'_>, now: Timestamp) -> bool;
+        fn clear_passkeys(id: &UserId, now: Timestamp) -> ();
     }
 }
 
-/// A queue that counts receives.
-pub struct CountingQueue {
-    inner: Arc<dyn JobQueue>,
-    pub receives: Counter,
-}
-
-impl CountingQueue {
-    pub fn wrap(inner: Arc<dyn JobQueue>) -> Arc<Self> {
-        Arc::new(Self { inner, receives: Counter::default() })
-    }
-    pub fn receives(&self) -> usize {
-        self.receives.get()
-    }
-}
-
-#[async_trait]
-impl JobQueue for CountingQueue {
-    async fn send(&self, body: &str, delay: std::time::Duration) -> StoreResult<String> {
-        self.inner.send(body, delay).await
-    }
-    async fn receive(
-        &self,
-        max: u32,
-        wait: std::time::Duration,
-        visibility: Option<std::time::Duration>,
-    ) -> StoreResult<Vec<QueueMessage>> {
-        self.receives.bump();
-        self.inner.receive(max, wait, visibility).await
-    }
-    async fn change_visibility(&self, receipt_handle: &str, after: std::time::Duration) -> StoreResult<()> {
-        self.inner.change_visibility(receipt_handle, after).await
-    }
-    async fn delete(&self, receipt_handle: &str) -> StoreResult<()> {
-        self.inner.delete(receipt_handle).await
-    }
-    async fn approximate_len(&self) -> StoreResult<u64> {
-        self.inner.approximate_len().await
-    }
-}
-
-/// Sessions whose deletes fail (`Unavailable`) while `failing` is set: a revocation cut short
-/// part way, as a store outage or a stalled call past its timeout does.
-pub struct FailingSessionDeletes {
-    pub inner: Arc<dyn SessionStore>,
-    pub failing: std::sync::atomic::AtomicBool,
-}
-
-impl FailingSessionDeletes {
-    pub fn wrap(inner: Arc<dyn SessionStore>) -> Arc<Self> {
-        Arc::new(Self { inner, failing: std::sync::atomic::AtomicBool::new(false) })
-    }
-    pub fn fail(&self, on: bool) {
-        self.failing.store(on, Ordering::SeqCst);
-    }
-    fn check(&self) -> StoreResult<()> {
-        match self.failing.load(Ordering::SeqCst) {
-            true => Err(gatehouse::StoreError::Unavailable("sessions: injected failure".into())),
-            false => Ok(()),
-        }
-    }
-}
-
-#[async_trait]
-impl SessionStore for FailingSessionDeletes {
-    async fn find(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
-        self.inner.find(key).await
-    }
-    async fn find_with_owner(
-        &self,
-        key: &SessionKey,
-        owner: &UserId,
-    ) -> StoreResult<(Option<SessionRecord>, Option<OwnerState>)> {
-        self.inner.find_with_owner(key, owner).await
-    }
-    async fn touch(&self, key: &SessionKey, now: Timestamp, exp: Timestamp, stale: Timestamp) -> StoreResult<bool> {
-        self.inner.touch(key, now, exp, stale).await
-    }
-    async fn confirm_password(&self, key: &SessionKey, now: Timestamp) -> StoreResult<bool> {
-        self.inner.confirm_password(key, now).await
-    }
-    async fn mark_verified(&self, key: &SessionKey) -> StoreResult<bool> {
-        self.inner.mark_verified(key).await
-    }
-    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
-        self.check()?;
-        self.inner.delete(key).await
-    }
-    async fn list_for_user(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
-        self.inner.list_for_user(user).await
-    }
-    async fn delete_for_user(&self, user: &UserId, keep: Option<&SessionKey>) -> StoreResult<usize> {
-        self.check()?;
-        self.inner.delete_for_user(user, keep).await
+pass_through! {
+    impl JobQueue for CountingQueue {
+        fn send(body: &str, delay: Duration) -> String;
+        fn receive(max: u32, wait: Duration, visibility: Option<Duration>) -> Vec<QueueMessage>;
+        fn change_visibility(receipt_handle: &str, after: Duration) -> ();
+        fn delete(receipt_handle: &str) -> ();
+        fn approximate_len() -> u64;
     }
 }

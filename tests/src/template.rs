@@ -36,6 +36,15 @@ fn logical_name(props: &Value, field: &str) -> Option<String> {
     untag(props.get(field)?).as_str()?.strip_prefix("${AWS::StackName}-").map(str::to_owned)
 }
 
+/// The properties of the resources of type `ty`, by the logical name their `field` gives.
+fn by_logical_name(template: &Value, ty: &str, field: &str) -> BTreeMap<String, Value> {
+    let named = |r: Value| {
+        let props = r.get("Properties")?.clone();
+        Some((logical_name(&props, field)?, props))
+    };
+    of_type(template, ty).into_values().filter_map(named).collect()
+}
+
 fn str_of<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
     untag(v.get(k)?).as_str()
 }
@@ -43,20 +52,16 @@ fn str_of<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 /// Index name → (key schema, projection type).
 type Indexes = BTreeMap<String, (Vec<(String, String)>, Option<String>)>;
 
-fn keys(schema: Option<&Value>) -> Vec<(String, String)> {
-    schema
-        .and_then(Value::as_sequence)
-        .map(|s| {
-            s.iter()
-                .map(|e| {
-                    (
-                        str_of(e, "AttributeName").unwrap_or("?").to_owned(),
-                        str_of(e, "KeyType").unwrap_or("?").to_owned(),
-                    )
-                })
-                .collect()
-        })
+/// The fields `a` and `b` of each entry of a list (`?` where one is missing).
+fn pairs(list: Option<&Value>, a: &str, b: &str) -> Vec<(String, String)> {
+    let field = |e: &Value, k: &str| str_of(e, k).unwrap_or("?").to_owned();
+    list.and_then(Value::as_sequence)
+        .map(|s| s.iter().map(|e| (field(e, a), field(e, b))).collect())
         .unwrap_or_default()
+}
+
+fn keys(schema: Option<&Value>) -> Vec<(String, String)> {
+    pairs(schema, "AttributeName", "KeyType")
 }
 
 fn want_keys(p: KeyAttr, s: Option<KeyAttr>) -> Vec<(String, String)> {
@@ -83,20 +88,8 @@ fn check_table(def: &TableDef, props: &Value, out: &mut Vec<String>) {
     {
         want_attrs.insert(k.name.to_owned(), k.ty.as_str().to_owned());
     }
-    let got_attrs: BTreeMap<String, String> = props
-        .get("AttributeDefinitions")
-        .and_then(Value::as_sequence)
-        .map(|s| {
-            s.iter()
-                .map(|a| {
-                    (
-                        str_of(a, "AttributeName").unwrap_or("?").to_owned(),
-                        str_of(a, "AttributeType").unwrap_or("?").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let got_attrs: BTreeMap<String, String> =
+        pairs(props.get("AttributeDefinitions"), "AttributeName", "AttributeType").into_iter().collect();
     if got_attrs != want_attrs {
         out.push(format!("{t}: AttributeDefinitions {got_attrs:?} differ from the code's {want_attrs:?}"));
     }
@@ -139,13 +132,7 @@ fn check_table(def: &TableDef, props: &Value, out: &mut Vec<String>) {
 /// Every way the template's tables and queues disagree with the code's schema.
 pub fn schema_mismatches(template: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    let tables: BTreeMap<String, Value> = of_type(template, "AWS::DynamoDB::Table")
-        .into_values()
-        .filter_map(|r| {
-            let props = r.get("Properties")?.clone();
-            Some((logical_name(&props, "TableName")?, props))
-        })
-        .collect();
+    let tables = by_logical_name(template, "AWS::DynamoDB::Table", "TableName");
     let code: BTreeSet<&str> = TABLES.iter().map(|t| t.logical).collect();
     for name in tables.keys() {
         if !code.contains(name.as_str()) {
@@ -158,13 +145,7 @@ pub fn schema_mismatches(template: &Value) -> Vec<String> {
             Some(props) => check_table(def, props, &mut out),
         }
     }
-    let queues: BTreeMap<String, Value> = of_type(template, "AWS::SQS::Queue")
-        .into_values()
-        .filter_map(|r| {
-            let props = r.get("Properties")?.clone();
-            Some((logical_name(&props, "QueueName")?, props))
-        })
-        .collect();
+    let queues = by_logical_name(template, "AWS::SQS::Queue", "QueueName");
     let q = JOBS_QUEUE;
     let num = |props: &Value, k: &str| untag(props.get(k).unwrap_or(&Value::Null)).as_u64();
     match queues.get(q.logical) {

@@ -18,8 +18,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// The value behind `m`, also when a thread panicked while holding it (a failing test's).
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Calls seen by the proxy, by name.
 #[derive(Default)]
@@ -27,12 +32,12 @@ pub struct WireCounter(Mutex<BTreeMap<String, usize>>);
 
 impl WireCounter {
     fn bump(&self, name: String) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(name).or_default() += 1;
+        *locked(&self.0).entry(name).or_default() += 1;
     }
 
     /// The calls counted since the last `take`, and a fresh start.
     pub fn take(&self) -> BTreeMap<String, usize> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *locked(&self.0))
     }
 }
 
@@ -173,37 +178,32 @@ impl Faults {
 
     /// The faults injected so far, by call and kind.
     pub fn injected(&self) -> BTreeMap<(String, Fault), usize> {
-        self.injected.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        locked(&self.injected).clone()
     }
 
     /// Fails the next call of `name` (`dynamodb:PutItem`) with `kind`, whatever the rate; calls
     /// queue up.
     pub fn fail_next(&self, name: &str, kind: Fault) {
-        self.scripted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(name.to_owned())
-            .or_default()
-            .push_back(Some(kind));
+        locked(&self.scripted).entry(name.to_owned()).or_default().push_back(Some(kind));
     }
 
     /// Lets the next call of `name` through, whatever the rate, ahead of the faults scripted after
     /// it ([`Faults::fail_next`]): so a script can fail the second call of a name, not the first.
     pub fn pass_next(&self, name: &str) {
-        self.scripted.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_owned()).or_default().push_back(None);
+        locked(&self.scripted).entry(name.to_owned()).or_default().push_back(None);
     }
 
     /// Fails the next `times` calls of `name` whose request body contains `needle` (an update
     /// expression, say) with `kind`: the write meant, whatever other calls of that name come
     /// first or between.
     pub fn fail_matching(&self, name: &str, needle: &str, kind: Fault, times: usize) {
-        let mut m = self.by_text.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = locked(&self.by_text);
         m.push((name.to_owned(), needle.to_owned(), kind, times));
     }
 
     /// The fault [`Faults::fail_matching`] scripted for this call, if any (counted down).
     fn matching(&self, name: &str, body: &[u8]) -> Option<Fault> {
-        let mut m = self.by_text.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = locked(&self.by_text);
         let text = String::from_utf8_lossy(body);
         let i = m.iter().position(|(n, needle, _, left)| n == name && *left > 0 && text.contains(needle.as_str()))?;
         m[i].3 -= 1;
@@ -222,19 +222,29 @@ impl Faults {
     /// back (or is dropped, with a scripted [`Fault::AfterWrite`]): another writer getting in
     /// between a write and the SDK's retry of it.
     pub fn after_next_lands(&self, name: &str, hook: Hook) {
-        self.landed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(name.to_owned())
-            .or_default()
-            .push_back((None, hook));
+        locked(&self.landed).entry(name.to_owned()).or_default().push_back((None, hook));
+    }
+
+    /// Scripts `faults` ([`Faults::fail_next`] each, in order) once the next call of `name` has
+    /// landed: the calls after a write fail, the write itself does not.
+    pub fn after_next_lands_fail(self: &Arc<Self>, name: &str, faults: &[(&str, Fault)]) {
+        let f = self.clone();
+        let faults: Vec<(String, Fault)> = faults.iter().map(|(call, kind)| (call.to_string(), *kind)).collect();
+        let hook = move || -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+            Box::pin(async move {
+                for (call, kind) in faults {
+                    f.fail_next(&call, kind);
+                }
+            })
+        };
+        self.after_next_lands(name, Box::new(hook));
     }
 
     /// [`Faults::after_next_lands`] for the next call of `name` whose request body contains
     /// `needle` (an update expression, say): the write meant, whatever other calls of the same
     /// name come first.
     pub fn after_next_lands_with(&self, name: &str, needle: &str, hook: Hook) {
-        let mut landed = self.landed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut landed = locked(&self.landed);
         landed.entry(name.to_owned()).or_default().push_back((Some(needle.to_owned()), hook));
     }
 
@@ -244,8 +254,7 @@ impl Faults {
             self.note(name, Fault::ServerError);
             return Some(Fault::ServerError);
         }
-        let scripted =
-            self.scripted.lock().unwrap_or_else(|e| e.into_inner()).get_mut(name).and_then(|q| q.pop_front());
+        let scripted = locked(&self.scripted).get_mut(name).and_then(|q| q.pop_front());
         match scripted {
             Some(Some(kind)) => {
                 self.note(name, kind);
@@ -259,7 +268,7 @@ impl Faults {
             return None;
         }
         let n = {
-            let mut seq = self.sequence.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seq = locked(&self.sequence);
             let n = seq.entry(name.to_owned()).or_default();
             *n += 1;
             *n
@@ -274,21 +283,16 @@ impl Faults {
     }
 
     fn note(&self, name: &str, kind: Fault) {
-        *self.injected.lock().unwrap_or_else(|e| e.into_inner()).entry((name.to_owned(), kind)).or_default() += 1;
+        *locked(&self.injected).entry((name.to_owned(), kind)).or_default() += 1;
     }
 
     /// Puts back a scripted fault drawn by a call it does not apply to ([`Fault::LaggingIndex`]
     /// by a base-table query): first in line again, and not counted as injected.
     fn put_back(&self, name: &str, kind: Fault) {
-        if let Some(n) = self.injected.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&(name.to_owned(), kind)) {
+        if let Some(n) = locked(&self.injected).get_mut(&(name.to_owned(), kind)) {
             *n -= 1;
         }
-        self.scripted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(name.to_owned())
-            .or_default()
-            .push_front(Some(kind));
+        locked(&self.scripted).entry(name.to_owned()).or_default().push_front(Some(kind));
     }
 }
 
@@ -408,19 +412,19 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
         .flatten()
         .and_then(|v| v.get("ClientRequestToken").and_then(|t| t.as_str()).map(str::to_owned));
     if let (Some(f), Some(t)) = (&faults, &token) {
-        if let Some(first) = f.transactions.lock().unwrap_or_else(|e| e.into_inner()).get(t).cloned() {
+        if let Some(first) = locked(&f.transactions).get(t).cloned() {
             let mut resp = hyper::Response::new(Full::new(first));
             resp.headers_mut()
                 .insert("content-type", hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"));
             return Ok(resp);
         }
-        if !f.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(t.clone()) {
+        if !locked(&f.in_flight).insert(t.clone()) {
             return Ok(aws_error(400, "TransactionInProgressException", "the same client request token is in flight"));
         }
     }
     // The landed hook this call runs, if any: the first queued for its name that it matches.
     let hook = faults.as_ref().and_then(|f| {
-        let mut landed = f.landed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut landed = locked(&f.landed);
         let queue = landed.get_mut(name)?;
         let text = String::from_utf8_lossy(&body);
         let i = queue.iter().position(|(needle, _)| needle.as_ref().is_none_or(|n| text.contains(n.as_str())))?;
@@ -443,9 +447,9 @@ async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hype
                     && r.status().is_success()
                 {
                     let body = r.body().clone().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                    f.transactions.lock().unwrap_or_else(|e| e.into_inner()).insert(t.clone(), body);
+                    locked(&f.transactions).insert(t.clone(), body);
                 }
-                f.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(t);
+                locked(&f.in_flight).remove(t);
             }
             resp
         }

@@ -3,6 +3,7 @@
 use crate::now;
 use chrono::Duration as Span;
 use gatehouse::tables::cache_locks::{LockOwner, acquire_blocking};
+use gatehouse::values::error::StoreResult;
 use gatehouse_tests::TestEnv;
 use std::time::Duration;
 
@@ -50,33 +51,22 @@ pub async fn an_expired_lock_can_be_taken_but_not_refreshed(env: TestEnv) {
     assert_eq!(env.stores.cache_locks.owner("k").await.unwrap(), None);
 }
 
+/// A blocking acquire of the lock `b` (no expiry) by `waiter`, for at most `wait`, asking again
+/// every 50 ms.
+async fn wait_for_b(env: &TestEnv, waiter: &LockOwner, wait: Duration) -> StoreResult<bool> {
+    acquire_blocking(env.stores.cache_locks.as_ref(), "b", waiter, None, wait, Duration::from_millis(50)).await
+}
+
 pub async fn a_blocking_acquire_waits_for_the_release(env: TestEnv) {
     let holder = LockOwner::random();
     assert!(env.stores.cache_locks.acquire("b", &holder, None).await.unwrap());
     let waiter = LockOwner::random();
-    let short = acquire_blocking(
-        env.stores.cache_locks.as_ref(),
-        "b",
-        &waiter,
-        None,
-        Duration::from_millis(150),
-        Duration::from_millis(50),
-    );
-    assert!(!short.await.unwrap());
+    assert!(!wait_for_b(&env, &waiter, Duration::from_millis(150)).await.unwrap());
     let locks = env.stores.cache_locks.clone();
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
         locks.release("b", &holder).await.unwrap()
     });
-    let got = acquire_blocking(
-        env.stores.cache_locks.as_ref(),
-        "b",
-        &waiter,
-        None,
-        Duration::from_secs(5),
-        Duration::from_millis(50),
-    )
-    .await;
-    assert!(got.unwrap());
+    assert!(wait_for_b(&env, &waiter, Duration::from_secs(5)).await.unwrap());
     assert!(release.await.unwrap());
 }

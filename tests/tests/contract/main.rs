@@ -32,18 +32,10 @@ mod users;
 
 /// Every behaviour, by name, for the macro.
 mod suite {
-    pub use super::cache::*;
-    pub use super::cache_locks::*;
-    pub use super::credentials::*;
-    pub use super::cross_app_sessions::*;
-    pub use super::failed_jobs::*;
-    pub use super::job_batches::*;
-    pub use super::job_runs::*;
-    pub use super::password_reset_tokens::*;
-    pub use super::personal_access_tokens::*;
-    pub use super::queue::*;
-    pub use super::sessions::*;
-    pub use super::users::*;
+    pub use super::{
+        cache::*, cache_locks::*, credentials::*, cross_app_sessions::*, failed_jobs::*, job_batches::*, job_runs::*,
+        password_reset_tokens::*, personal_access_tokens::*, queue::*, sessions::*, users::*,
+    };
 }
 
 fn now(env: &TestEnv) -> Timestamp {

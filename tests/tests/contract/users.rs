@@ -3,6 +3,7 @@
 use crate::{now, user};
 use chrono::Duration as Span;
 use gatehouse::tables::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, UserId};
+use gatehouse::values::error::StoreResult;
 use gatehouse::values::password::PasswordHash;
 use gatehouse::{Email, StoreError};
 use gatehouse_tests::TestEnv;
@@ -96,6 +97,13 @@ pub async fn deleting_a_user_frees_its_email(env: TestEnv) {
     env.stores.users.create(&user(&env, "ann@example.com")).await.unwrap();
 }
 
+/// Moves `id`'s address `from` → `to` under the credentials `version` (the old address's tag
+/// `t`, no notice promised).
+async fn move_email(env: &TestEnv, id: &UserId, from: &Email, to: &Email, version: u64) -> StoreResult<EmailSwap> {
+    let m = EmailMove { from, to, version, from_tag: "t", notice: None };
+    env.stores.users.change_email(id, m, now(env)).await
+}
+
 pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_new_address(env: TestEnv) {
     let users = &env.stores.users;
     let (ann, bob) = (user(&env, "Ann@example.com"), user(&env, "bob@example.com"));
@@ -104,80 +112,16 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
     let to = Email::parse("Ann.New@Example.com").unwrap();
     env.clock.advance(Span::seconds(5));
     assert_eq!(
-        users
-            .change_email(
-                &ann.id,
-                EmailMove {
-                    from: &ann.email,
-                    to: &Email::parse("BOB@example.com").unwrap(),
-                    version: 0,
-                    from_tag: "t",
-                    notice: None
-                },
-                now(&env)
-            )
-            .await
-            .unwrap(),
+        move_email(&env, &ann.id, &ann.email, &Email::parse("BOB@example.com").unwrap(), 0).await.unwrap(),
         EmailSwap::Taken
     );
-    assert_eq!(
-        users
-            .change_email(
-                &ann.id,
-                EmailMove { from: &ann.email, to: &to, version: 1, from_tag: "t", notice: None },
-                now(&env)
-            )
-            .await
-            .unwrap(),
-        EmailSwap::Stale,
-        "another version"
-    );
-    assert_eq!(
-        users
-            .change_email(
-                &ann.id,
-                EmailMove { from: &bob.email, to: &to, version: 0, from_tag: "t", notice: None },
-                now(&env)
-            )
-            .await
-            .unwrap(),
-        EmailSwap::Stale,
-        "another address"
-    );
-    assert_eq!(
-        users
-            .change_email(
-                &UserId::generate(),
-                EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t", notice: None },
-                now(&env)
-            )
-            .await
-            .unwrap(),
-        EmailSwap::Stale
-    );
+    assert_eq!(move_email(&env, &ann.id, &ann.email, &to, 1).await.unwrap(), EmailSwap::Stale, "another version");
+    assert_eq!(move_email(&env, &ann.id, &bob.email, &to, 0).await.unwrap(), EmailSwap::Stale, "another address");
+    assert_eq!(move_email(&env, &UserId::generate(), &ann.email, &to, 0).await.unwrap(), EmailSwap::Stale);
     assert_eq!(users.find(&ann.id).await.unwrap().as_ref(), Some(&ann), "nothing moved yet");
     let same = Email::parse("ann@EXAMPLE.com").unwrap();
-    assert!(matches!(
-        users
-            .change_email(
-                &ann.id,
-                EmailMove { from: &ann.email, to: &same, version: 0, from_tag: "t", notice: None },
-                now(&env)
-            )
-            .await,
-        Err(StoreError::Rejected(_))
-    ));
-    assert_eq!(
-        users
-            .change_email(
-                &ann.id,
-                EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t", notice: None },
-                now(&env)
-            )
-            .await
-            .unwrap(),
-        EmailSwap::Changed
-    );
+    assert!(matches!(move_email(&env, &ann.id, &ann.email, &same, 0).await, Err(StoreError::Rejected(_))));
+    assert_eq!(move_email(&env, &ann.id, &ann.email, &to, 0).await.unwrap(), EmailSwap::Changed);
     let got = users.find(&ann.id).await.unwrap().unwrap();
     assert_eq!(
         (got.email.as_str(), got.email_verified_at, got.updated_at),
@@ -190,18 +134,7 @@ pub async fn an_email_change_moves_both_reservations_at_once_and_verifies_the_ne
         Some(ann.id.clone())
     );
     assert_eq!(users.find_by_email(&ann.email).await.unwrap(), None, "the old address is free");
-    assert_eq!(
-        users
-            .change_email(
-                &ann.id,
-                EmailMove { from: &ann.email, to: &to, version: 0, from_tag: "t", notice: None },
-                now(&env)
-            )
-            .await
-            .unwrap(),
-        EmailSwap::Stale,
-        "done once"
-    );
+    assert_eq!(move_email(&env, &ann.id, &ann.email, &to, 0).await.unwrap(), EmailSwap::Stale, "done once");
     users.create(&user(&env, "ann@example.com")).await.expect("the old address registers again");
     assert!(matches!(users.create(&user(&env, "ANN.NEW@example.com")).await, Err(StoreError::Conflict(_))));
 }
@@ -261,17 +194,7 @@ pub async fn a_credential_change_bound_to_an_address_fails_once_the_address_move
         ..CredentialChange::default()
     };
     assert_eq!(users.change_credentials(&u.id, 0, bound(&to), now(&env)).await.unwrap(), None, "not the address");
-    assert_eq!(
-        users
-            .change_email(
-                &u.id,
-                EmailMove { from: &u.email, to: &to, version: 0, from_tag: "t", notice: None },
-                now(&env)
-            )
-            .await
-            .unwrap(),
-        EmailSwap::Changed
-    );
+    assert_eq!(move_email(&env, &u.id, &u.email, &to, 0).await.unwrap(), EmailSwap::Changed);
     assert_eq!(users.change_credentials(&u.id, 0, bound(&u.email), now(&env)).await.unwrap(), None, "moved away");
     assert_eq!(users.change_credentials(&u.id, 0, bound(&to), now(&env)).await.unwrap(), Some(1));
 }

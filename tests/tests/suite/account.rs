@@ -1,23 +1,13 @@
 //! The account while signed in: email verification, the profile and the password change, over
 //! real-shaped API Gateway v2 events (stores on the emulator unless a test moves the clock).
 
-use gatehouse::mail::{LogMailer, Mail};
+use crate::support::{ann_handing_off_to_billing, handoff, mails_with_notices, unique};
+use gatehouse::mail::Mail;
 use gatehouse_tests::http::{TestApp, TestCall, TestReply};
-use gatehouse_tests::jobs::drain;
 use serde_json::json;
-use std::sync::Arc;
 
 const PW: &str = "correct horse battery staple 42";
 const NEW_PW: &str = "a brand new and long passphrase 7";
-
-/// Runs the queued jobs and returns every mail they sent.
-async fn mails(t: &TestApp) -> Vec<Mail> {
-    // Security notices are promised before their change and run once it is surely written.
-    t.env.clock.advance(chrono::Duration::from_std(gatehouse::config::NOTICE_DELAY).unwrap());
-    let mailer = LogMailer::quiet();
-    drain(&t.worker(Arc::new(mailer.clone())), 10).await;
-    mailer.sent()
-}
 
 /// The API route behind the verification link in `mail`: the mailed link opens the hosted page
 /// (`/account/verify-email/…`), which calls `/email/verify/…` with the same values.
@@ -42,7 +32,7 @@ async fn registration_mails_a_signed_link_that_verifies_the_address_once() {
     let reg = t.register("Ann", "ann@example.com", PW).await;
     assert_eq!(reg.status, 201);
     assert_eq!(reg.body["user"]["email_verified_at"], serde_json::Value::Null);
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     let mail = sent.iter().find(|m| m.to == "ann@example.com" && m.subject == "Verify your email address");
     let link = link_of(mail.expect("a verification mail"));
 
@@ -84,14 +74,14 @@ async fn registration_mails_a_signed_link_that_verifies_the_address_once() {
         .login_fn(TestCall::new("POST", "/email/verification-notification").cookie(Some(&cookie)).json(json!({})))
         .await;
     assert_eq!(resend.status, 200, "{}", resend.raw_body);
-    assert!(mails(&t).await.iter().all(|m| m.to != "ann@example.com"));
+    assert!(mails_with_notices(&t).await.iter().all(|m| m.to != "ann@example.com"));
 }
 
 #[tokio::test]
 async fn a_link_stops_working_when_it_expires() {
     let t = TestApp::memory(&[("GATEHOUSE_VERIFY_EXPIRE_MINUTES", "30")]);
     let cookie = t.register("Ann", "ann@example.com", PW).await.session_cookie().unwrap();
-    let link = link_of(&mails(&t).await[0]);
+    let link = link_of(&mails_with_notices(&t).await[0]);
     t.env.advance(std::time::Duration::from_secs(31 * 60)).await;
     let r = open(&t, &link, &cookie).await;
     assert_eq!(r.status, 403);
@@ -103,7 +93,7 @@ async fn resending_is_limited_to_six_a_minute_per_user_and_the_link_goes_to_the_
     let t = TestApp::aws(&[]).await;
     let cookie = t.signed_up("ann@example.com").await;
     let other = t.signed_up("bob@example.com").await;
-    mails(&t).await;
+    mails_with_notices(&t).await;
     let resend = |c: String| {
         let t = &t;
         async move {
@@ -117,7 +107,7 @@ async fn resending_is_limited_to_six_a_minute_per_user_and_the_link_goes_to_the_
     assert_eq!((accepted, throttled.len()), (6, 2), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
     assert!(throttled[0].header("retry-after").is_some());
     assert_eq!(resend(other).await.status, 202, "another user's limit is their own");
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     assert_eq!(sent.iter().filter(|m| m.to == "ann@example.com").count(), 6);
     assert_eq!(t.login_fn(TestCall::new("POST", "/email/verification-notification")).await.status, 401);
 }
@@ -187,7 +177,7 @@ async fn changing_the_password_keeps_only_this_session_under_a_new_id_and_mails_
     let token =
         t.create_token(&current, json!({"name": "cli", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
     let token = token.body["token"].as_str().unwrap().to_owned();
-    mails(&t).await;
+    mails_with_notices(&t).await;
     let change = |body: serde_json::Value, cookie: &str| {
         t.login_fn(TestCall::new("PUT", "/user/password").cookie(Some(cookie)).json(body))
     };
@@ -220,7 +210,7 @@ async fn changing_the_password_keeps_only_this_session_under_a_new_id_and_mails_
     assert_eq!(me.status, 401, "tokens end with the old password");
     assert_eq!(t.login("ann@example.com", PW).await.status, 422);
     assert_eq!(t.login("ann@example.com", NEW_PW).await.status, 200);
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     assert_eq!(sent.iter().filter(|m| m.subject == "Your password was changed").count(), 1);
 }
 
@@ -297,13 +287,7 @@ async fn the_cross_app_audit_lists_the_callers_records_newest_first_with_why_the
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let h = t
-            .tokens_fn(
-                TestCall::new("POST", "/cross-app/handoff")
-                    .cookie(Some(&cookie))
-                    .json(json!({"target_app": "billing"})),
-            )
-            .await;
+        let h = handoff(&t, &cookie, "billing").await;
         let call = TestCall::new("POST", "/cross-app/exchange")
             .from_ip("198.51.100.9")
             .header("user-agent", "billing-app/2.0")
@@ -354,13 +338,7 @@ async fn the_cross_app_audit_lists_the_callers_records_newest_first_with_why_the
     assert_eq!(empty.body["sessions"].as_array().map(Vec::len), Some(0), "only the caller's records");
 
     // A password change ends the others and says why.
-    let change = t
-        .login_fn(
-            TestCall::new("PUT", "/user/password")
-                .cookie(Some(&cookie))
-                .json(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW})),
-        )
-        .await;
+    let change = change_password(&t, &cookie, PW, NEW_PW).await;
     let cookie = change.session_cookie().unwrap();
     let after = list("", &cookie).await;
     let reasons: Vec<&str> = after.body["sessions"]
@@ -396,13 +374,7 @@ async fn password_checks_are_capped_per_user_across_client_addresses() {
 
 #[tokio::test]
 async fn a_session_opened_by_another_apps_handoff_cannot_change_the_password() {
-    let t = TestApp::aws(&[("GATEHOUSE_APPS", "billing")]).await;
-    let cookie = t.signed_up("ann@example.com").await;
-    let h = t
-        .tokens_fn(
-            TestCall::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})),
-        )
-        .await;
+    let (t, cookie, h) = ann_handing_off_to_billing().await;
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
     let call = TestCall::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]}));
     let derived = TestApp::tokens_at(&billing, call).await.session_cookie().expect("a billing session");
@@ -436,12 +408,8 @@ async fn deleting_the_account_after_a_recent_confirmation_leaves_no_item_naming_
         t.create_token(&cookie, json!({"name": "cli", "abilities": ["tokens:read"], "expires_in_minutes": 60})).await;
     let token = token.body["token"].as_str().unwrap().to_owned();
     t.reset_fn(TestCall::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
-    mails(&t).await;
-    let h = t
-        .tokens_fn(
-            TestCall::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})),
-        )
-        .await;
+    mails_with_notices(&t).await;
+    let h = handoff(&t, &cookie, "billing").await;
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
     let exchange = TestCall::new("POST", "/cross-app/exchange")
         .from_ip("198.51.100.23")
@@ -479,7 +447,7 @@ async fn deleting_the_account_after_a_recent_confirmation_leaves_no_item_naming_
     let audit = every_item(&t).await.into_iter().find(|i| i.contains("cross_app_sessions") && i.contains("deleted#"));
     let audit = audit.expect("the audit record stays, pseudonymous");
     assert!(!audit.contains("198.51.100.23"), "{audit}");
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     assert!(sent.iter().any(|m| m.to == email && m.subject == "Your account was deleted"));
     assert_eq!(delete().await.status, 204, "asked again by the session that asked: the same answer");
     t.env.clock.advance(chrono::Duration::minutes(11));
@@ -503,14 +471,15 @@ async fn a_login_racing_the_deletion_leaves_no_session_behind() {
     }
 }
 
-/// A unique address (the emulator's tables outlive a test).
-fn unique(name: &str) -> String {
-    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
-}
-
 async fn confirm_password(t: &TestApp, cookie: &str) {
     let c = TestCall::new("POST", "/user/confirm-password").cookie(Some(cookie)).json(json!({ "password": PW }));
     assert_eq!(t.login_fn(c).await.status, 204);
+}
+
+/// `PUT /user/password` from `current` to `new` by the session `cookie`.
+async fn change_password(t: &TestApp, cookie: &str, current: &str, new: &str) -> TestReply {
+    let body = json!({"current_password": current, "password": new, "password_confirmation": new});
+    t.login_fn(TestCall::new("PUT", "/user/password").cookie(Some(cookie)).json(body)).await
 }
 
 async fn request_change(t: &TestApp, cookie: &str, to: &str) -> TestReply {
@@ -531,7 +500,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     let cookie = reg.session_cookie().unwrap();
     let bob = t.signed_up(&bobs).await;
     t.reset_fn(TestCall::new("POST", "/forgot-password").json(json!({ "email": old }))).await;
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     let reset = sent.iter().find(|m| m.to == old && m.subject == "Reset your password").expect("a reset mail");
     let i = reset.text.find("token=").unwrap() + 6;
     let reset_token = reset.text[i..i + 64].to_owned();
@@ -561,14 +530,14 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     let bearer =
         TestCall::new("POST", "/user/email").bearer(token.body["token"].as_str().unwrap()).json(json!({"email": new}));
     assert_eq!(t.login_fn(bearer).await.status, 401, "a session route");
-    assert!(mails(&t).await.is_empty());
+    assert!(mails_with_notices(&t).await.is_empty());
 
     // Confirmed: a link to the new address, a notice to the old.
     let asked = request_change(&t, &cookie, &new).await;
     assert_eq!(asked.status, 202, "{}", asked.raw_body);
     let other = unique("ann.other");
     assert_eq!(request_change(&t, &cookie, &other).await.status, 202);
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     let link = change_link(&sent, &new);
     let superseded = change_link(&sent, &other);
     let notice = sent.iter().find(|m| m.to == old && m.subject.contains("change of your email address"));
@@ -596,7 +565,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
     assert_eq!(open(&t, &link, &cookie).await.status, 200, "again: nothing more to do");
     let by_token = TestCall::new("GET", &link).bearer(token.body["token"].as_str().unwrap());
     assert_eq!(t.login_fn(by_token).await.status, 401, "a session route: a token cannot confirm");
-    let changed = mails(&t).await;
+    let changed = mails_with_notices(&t).await;
     let notice = changed.iter().find(|m| m.to == old && m.subject == "Your email address was changed");
     assert!(notice.expect("the old address is told").text.contains("•••@example.com"));
     let r = open(&t, &superseded, &cookie).await;
@@ -619,18 +588,15 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address_and_moves_eve
 async fn a_change_needs_a_recent_confirmation_and_a_password_change_voids_its_link() {
     let t = TestApp::memory(&[("GATEHOUSE_PASSWORD_TIMEOUT_SECONDS", "60")]);
     let cookie = t.signed_up("ann@example.com").await;
-    mails(&t).await;
+    mails_with_notices(&t).await;
     t.env.advance(std::time::Duration::from_secs(61)).await;
     let late = request_change(&t, &cookie, "ann.new@example.com").await;
     assert_eq!((late.status, late.error_code()), (423, Some("password_confirmation_required")));
     let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&cookie)).json(json!({"password": PW}));
     assert_eq!(t.login_fn(confirm).await.status, 204);
     assert_eq!(request_change(&t, &cookie, "ann.new@example.com").await.status, 202);
-    let link = change_link(&mails(&t).await, "ann.new@example.com");
-    let change = TestCall::new("PUT", "/user/password")
-        .cookie(Some(&cookie))
-        .json(json!({"current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW}));
-    let changed = t.login_fn(change).await;
+    let link = change_link(&mails_with_notices(&t).await, "ann.new@example.com");
+    let changed = change_password(&t, &cookie, PW, NEW_PW).await;
     assert_eq!(changed.status, 204, "{}", changed.raw_body);
     let cookie = changed.session_cookie().unwrap();
     let r = open(&t, &link, &cookie).await;
@@ -638,13 +604,10 @@ async fn a_change_needs_a_recent_confirmation_and_a_password_change_voids_its_li
     assert_eq!(t.user(Some(&cookie)).await.body["user"]["email"], "ann@example.com");
     // Asked, then the password changed before the mail job ran: no link goes out at all.
     assert_eq!(request_change(&t, &cookie, "ann.later@example.com").await.status, 202);
-    let back = TestCall::new("PUT", "/user/password")
-        .cookie(Some(&cookie))
-        .json(json!({"current_password": NEW_PW, "password": PW, "password_confirmation": PW}));
-    let back = t.login_fn(back).await;
+    let back = change_password(&t, &cookie, NEW_PW, PW).await;
     assert_eq!(back.status, 204, "{}", back.raw_body);
     let cookie = back.session_cookie().unwrap();
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     assert!(
         sent.iter().all(|m| m.to != "ann.later@example.com"),
         "{:?}",
@@ -675,10 +638,10 @@ async fn two_users_confirming_changes_to_one_address_leave_exactly_one_owner() {
     let a_id = ra.body["user"]["id"].as_str().unwrap().to_owned();
     confirm_password(&t, &a).await;
     confirm_password(&t, &b).await;
-    mails(&t).await;
+    mails_with_notices(&t).await;
     assert_eq!(request_change(&t, &a, &target).await.status, 202);
     assert_eq!(request_change(&t, &b, &target).await.status, 202);
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     let links: Vec<String> = sent
         .iter()
         .filter(|m| m.to == target && m.subject == "Confirm your new email address")
@@ -736,7 +699,7 @@ async fn a_route_requiring_a_verified_address_passes_once_the_link_is_opened_wit
     assert_eq!(users.calls(), before, "the flag rides on the credential: no user read");
     assert_eq!(t.user(Some(&cookie)).await.status, 200, "routes that do not require it pass");
 
-    let link = link_of(mails(&t).await.iter().find(|m| m.to == email).unwrap());
+    let link = link_of(mails_with_notices(&t).await.iter().find(|m| m.to == email).unwrap());
     assert_eq!(open(&t, &link, &cookie).await.status, 200);
     let before = users.calls();
     for call in [TestCall::new("GET", "/tokens").cookie(Some(&cookie)), TestCall::new("GET", "/tokens").bearer(&token)]
@@ -770,7 +733,7 @@ async fn confirming_a_change_verifies_the_address_on_every_credential_already_is
     let sessions = || t.login_fn(TestCall::new("GET", "/sessions").bearer(&token));
     assert_eq!(sessions().await.error_code(), Some("email_unverified"));
     assert_eq!(request_change(&t, &cookie, "ann.new@example.com").await.status, 202);
-    let link = change_link(&mails(&t).await, "ann.new@example.com");
+    let link = change_link(&mails_with_notices(&t).await, "ann.new@example.com");
     assert_eq!(open(&t, &link, &cookie).await.status, 200);
     assert_eq!(sessions().await.status, 200, "the token was stamped by the confirmation");
 }

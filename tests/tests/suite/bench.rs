@@ -8,7 +8,7 @@
 //! counts alone are asserted in the test run too
 //! (`every_operation_makes_exactly_its_aws_calls_on_the_wire`).
 
-use super::e2e::{body, cookie, env_for};
+use super::e2e::{body, cookie, create_reports_token, env_for};
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::http::{TestCall, authorizer_event, ses_sent_to, sqs_event};
 use gatehouse_tests::runtime_api::{LambdaProcess, binary};
@@ -68,16 +68,24 @@ const FUNCTIONS: [&str; 8] = [
     "examples/bare_dynamodb",
 ];
 
+/// A section of the report: its heading (and a blank line), then the header of its table.
+fn section(out: &mut String, heading: &str, columns: &[&str]) {
+    writeln!(out, "{heading}\n").unwrap();
+    writeln!(out, "| {} |\n|{}", columns.join(" | "), "---|".repeat(columns.len())).unwrap();
+}
+
 async fn starts(env: &TestEnv, out: &mut String) {
     let n: usize = std::env::var("GATEHOUSE_BENCH_STARTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let vars = env_for(env, &[]);
-    writeln!(out, "### Cold start, first event, memory ({n} starts each)\n").unwrap();
-    writeln!(
-        out,
-        "| function | init median / p90 ms | first event median / p90 ms | warm event median ms | peak RSS median MiB |"
-    )
-    .unwrap();
-    writeln!(out, "|---|---|---|---|---|").unwrap();
+    let heading = format!("### Cold start, first event, memory ({n} starts each)");
+    let columns = [
+        "function",
+        "init median / p90 ms",
+        "first event median / p90 ms",
+        "warm event median ms",
+        "peak RSS median MiB",
+    ];
+    section(out, &heading, &columns);
     for function in FUNCTIONS {
         let (mut init, mut first, mut rss, mut warm) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for start in 0..n {
@@ -166,8 +174,7 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
         f.init_time().await;
     }
     let email = format!("bench-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    writeln!(out, "### AWS calls per operation (counted on the wire)\n").unwrap();
-    writeln!(out, "| operation | calls | which |\n|---|---|---|").unwrap();
+    section(out, "### AWS calls per operation (counted on the wire)", &["operation", "calls", "which"]);
     let mut ops: Vec<Op> = Vec::new();
     let since = std::cell::Cell::new(Instant::now());
     // Work between operations (reading the queue or the mail) is neither counted nor timed.
@@ -196,15 +203,7 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
     row("login, unknown email", "login", out);
     let _ = login.invoke(TestCall::new("GET", "/user").cookie(Some(&c)).event()).await;
     row("`GET /user` with the session cookie", "login", out);
-    let created = tokens
-        .invoke(
-            TestCall::new("POST", "/tokens")
-                .cookie(Some(&c))
-                .json(json!({"name": "bench", "abilities": ["reports:read"], "expires_in_minutes": 60}))
-                .event(),
-        )
-        .await
-        .expect("create");
+    let created = create_reports_token(&tokens, &c, "bench").await;
     row("create a token (`POST /tokens`)", "tokens", out);
     let token = body(&created)["token"].as_str().unwrap_or_default().to_owned();
     let id = body(&created)["id"].as_str().unwrap_or_default().to_owned();
@@ -244,8 +243,8 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
 }
 
 async fn throughput(env: &TestEnv, out: &mut String) {
-    writeln!(out, "\n### One process, one or eight invocations at once (64 `GET /user`, one user)\n").unwrap();
-    writeln!(out, "| AWS_LAMBDA_MAX_CONCURRENCY | wall ms | invocations/s |\n|---|---|---|").unwrap();
+    let heading = "\n### One process, one or eight invocations at once (64 `GET /user`, one user)";
+    section(out, heading, &["AWS_LAMBDA_MAX_CONCURRENCY", "wall ms", "invocations/s"]);
     for concurrency in [1usize, 8] {
         let vars = env_for(env, &[("AWS_LAMBDA_MAX_CONCURRENCY", &concurrency.to_string())]);
         let login = Arc::new(LambdaProcess::start(&binary("login"), &vars).await);
@@ -321,12 +320,9 @@ fn cost(op: &Op, memory: &BTreeMap<String, f64>) -> f64 {
 fn cost_model(ops: &[Op], out: &mut String) {
     let memory = memory_mb();
     let of = |prefix: &str| ops.iter().filter(|o| o.name.starts_with(prefix)).map(|o| cost(o, &memory)).sum::<f64>();
-    writeln!(
-        out,
-        "\n### Cost model (on-demand prices, us-east-1, arm64; one warm sample per operation on this machine)\n"
-    )
-    .unwrap();
-    writeln!(out, "| operation | USD per million |\n|---|---|").unwrap();
+    let heading =
+        "\n### Cost model (on-demand prices, us-east-1, arm64; one warm sample per operation on this machine)";
+    section(out, heading, &["operation", "USD per million"]);
     for op in ops {
         writeln!(out, "| {} | {:.2} |", op.name, cost(op, &memory) * 1e6).unwrap();
     }

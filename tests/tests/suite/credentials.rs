@@ -4,12 +4,13 @@
 //! Then: no credential grows beyond the one it came from, lifetimes hold where they are checked,
 //! cursors cannot be forged, and the checks still cost one read.
 
+use crate::support::put_reset_token;
 use chrono::Duration as Span;
-use gatehouse::tables::password_reset_tokens::{PlainResetToken, ResetRecord};
+use gatehouse::Email;
+use gatehouse::tables::password_reset_tokens::PlainResetToken;
 use gatehouse::tables::users::CredentialChange;
 use gatehouse::values::clock::Clock;
 use gatehouse::values::password::{HashCost, PasswordHasher, PasswordPolicy};
-use gatehouse::{Email, Stores};
 use gatehouse_http::App;
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::counting::{CountingSessions, LaggingSessions, LaggingTokens};
@@ -55,20 +56,6 @@ fn login_call(email: &str, password: &str, ip: &str) -> TestCall {
     TestCall::new("POST", "/login").from_ip(ip).json(json!({ "email": email, "password": password }))
 }
 
-/// Puts a reset token for `email` straight into the store (what the mailed link carries).
-async fn reset_token(stores: &Stores, email: &str) -> PlainResetToken {
-    let token = PlainResetToken::generate();
-    let now = stores.clock.now();
-    let record = ResetRecord {
-        email: Email::parse(email).unwrap(),
-        token_hash: token.hash(),
-        created_at: now,
-        expires_at: now + Span::minutes(60),
-    };
-    assert!(stores.password_reset_tokens.put_unless_throttled(&record, now - Span::days(1)).await.unwrap());
-    token
-}
-
 fn reset_call(email: &str, token: &PlainResetToken) -> TestCall {
     TestCall::new("POST", "/reset-password").from_ip("192.0.2.200").json(json!({
         "email": email, "token": token.expose(), "password": NEW, "password_confirmation": NEW
@@ -111,7 +98,7 @@ async fn a_reset_wins_every_race_against_logout_other_devices_and_rehashing_logi
         register(&t, &email).await;
         let attacker = t.login_fn(login_call(&email, OLD, "198.51.100.1")).await.session_cookie().unwrap();
         make_hash_outdated(&t, &email).await;
-        let token = reset_token(&t.env.stores, &email).await;
+        let token = put_reset_token(&t.env.stores, &email, Span::days(1)).await;
         let spoiler = {
             let (t, email) = (t.clone(), email.clone());
             tokio::spawn(async move {
@@ -190,7 +177,7 @@ async fn nothing_from_the_old_password_survives_a_reset(t: TestApp) {
         register(&t, &email).await;
         let session = t.login_fn(login_call(&email, OLD, "198.51.100.2")).await.session_cookie().unwrap();
         let before = plunder(t.clone(), email.clone(), session.clone()).await;
-        let token = reset_token(&t.env.stores, &email).await;
+        let token = put_reset_token(&t.env.stores, &email, Span::days(1)).await;
         let during = tokio::spawn(plunder(t.clone(), email.clone(), session.clone()));
         let reset = t.reset_fn(reset_call(&email, &token)).await;
         assert_eq!(reset.status, 200, "round {round}: {}", reset.raw_body);

@@ -34,6 +34,15 @@ fn next_hour(t: &TestApp) {
     t.env.clock.advance(chrono::Duration::seconds(3600 - now.rem_euclid(3600) + 1));
 }
 
+/// An app letting an account sign in from `per_hour` unknown devices an hour, its clock at the
+/// start of an hour, and Ann registered.
+async fn ann_registered(per_hour: &str) -> TestApp {
+    let t = TestApp::memory(&[("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", per_hour)]);
+    next_hour(&t);
+    assert_eq!(t.register("Ann", EMAIL, PW).await.status, 201);
+    t
+}
+
 /// Three sign-ins from three addresses: the three device cookies they were given, and the last
 /// session cookie.
 async fn hoard(t: &TestApp) -> (Vec<String>, String) {
@@ -69,9 +78,7 @@ fn known_devices(r: &TestReply) -> u64 {
 /// all judged (422). Now the hoarded cookies are unknown devices: 3 judged, then 429.
 #[tokio::test]
 async fn cookies_hoarded_before_a_reset_are_unknown_devices_after_it() {
-    let t = TestApp::memory(&[("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", "3")]);
-    next_hour(&t);
-    assert_eq!(t.register("Ann", EMAIL, PW).await.status, 201);
+    let t = ann_registered("3").await;
     let (hoarded, _) = hoard(&t).await;
     // An hour on: the account's unknown-device window is empty again.
     next_hour(&t);
@@ -101,9 +108,7 @@ async fn cookies_hoarded_before_a_reset_are_unknown_devices_after_it() {
 #[tokio::test]
 async fn a_password_change_or_logging_out_other_devices_voids_the_hoarded_cookies() {
     for change in ["PUT /user/password", "POST /logout-other-devices"] {
-        let t = TestApp::memory(&[("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", "3")]);
-        next_hour(&t);
-        assert_eq!(t.register("Ann", EMAIL, PW).await.status, 201);
+        let t = ann_registered("3").await;
         let (hoarded, session) = hoard(&t).await;
         let sessions = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(&session))).await;
         assert_eq!(known_devices(&sessions), 3, "{change}: {}", sessions.raw_body);
@@ -154,9 +159,7 @@ async fn a_known_device_still_meets_the_accounts_ceiling() {
 /// device waits.
 #[tokio::test]
 async fn the_owners_current_device_signs_in_through_a_flood() {
-    let t = TestApp::memory(&[("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", "3")]);
-    next_hour(&t);
-    assert_eq!(t.register("Ann", EMAIL, PW).await.status, 201);
+    let t = ann_registered("3").await;
     let first = t.login_fn(login(PW, "203.0.113.1", None)).await;
     assert_eq!(first.status, 200);
     let device = device_cookie(&t, &first).expect("a device cookie");
@@ -176,9 +179,7 @@ async fn the_owners_current_device_signs_in_through_a_flood() {
 /// cookie is then an unknown device's.
 #[tokio::test]
 async fn the_account_lists_twenty_devices_and_the_oldest_goes_first() {
-    let t = TestApp::memory(&[("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", "21")]);
-    next_hour(&t);
-    assert_eq!(t.register("Ann", EMAIL, PW).await.status, 201);
+    let t = ann_registered("21").await;
     let mut cookies = Vec::new();
     let mut session = None;
     for i in 0..21 {
@@ -203,9 +204,7 @@ async fn the_account_lists_twenty_devices_and_the_oldest_goes_first() {
 /// ceiling of 12 and locked it out).
 #[tokio::test]
 async fn voided_cookies_cannot_fill_the_known_device_ceiling() {
-    let t = TestApp::memory(&[("GATEHOUSE_LOGIN_PER_ACCOUNT_PER_HOUR", "3")]);
-    next_hour(&t);
-    assert_eq!(t.register("Ann", EMAIL, PW).await.status, 201);
+    let t = ann_registered("3").await;
     let (hoarded, session) = hoard(&t).await;
     next_hour(&t);
     // The owner takes the account back ("log out other devices") and keeps signing in from one

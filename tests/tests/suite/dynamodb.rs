@@ -14,8 +14,10 @@ fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
 }
 
-async fn put_raw(env: &TestEnv, logical: &str, item: HashMap<String, AttributeValue>) {
+/// Writes `item` (attribute name, value) into the `logical` table as is, past gatehouse.
+async fn put_raw<const N: usize>(env: &TestEnv, logical: &str, item: [(&str, AttributeValue); N]) {
     let aws = env.aws.as_ref().unwrap();
+    let item: HashMap<String, AttributeValue> = item.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     aws.dynamo.put_item().table_name(aws.names.table(logical)).set_item(Some(item)).send().await.unwrap();
 }
 
@@ -23,12 +25,7 @@ async fn put_raw(env: &TestEnv, logical: &str, item: HashMap<String, AttributeVa
 async fn a_user_item_missing_attributes_is_reported_corrupt_not_a_panic() {
     let env = TestEnv::aws().await;
     let id = UserId::generate();
-    put_raw(
-        &env,
-        "users",
-        HashMap::from([("pk".to_owned(), s(&format!("user#{id}"))), ("id".to_owned(), s(id.as_str()))]),
-    )
-    .await;
+    put_raw(&env, "users", [("pk", s(&format!("user#{id}"))), ("id", s(id.as_str()))]).await;
     match env.stores.users.find(&id).await {
         Err(StoreError::Corrupt { table, reason }) => {
             assert!(table.ends_with("users"));
@@ -45,43 +42,25 @@ async fn an_attribute_of_the_wrong_type_is_reported_corrupt() {
     put_raw(
         &env,
         "sessions",
-        HashMap::from([
-            ("id_hash".to_owned(), s(sid.key().as_str())),
-            ("payload".to_owned(), s("{}")),
-            ("last_activity".to_owned(), s("yesterday")),
-            ("created_at".to_owned(), AttributeValue::N("1".into())),
-            ("expires_at".to_owned(), AttributeValue::N("99999999999".into())),
-        ]),
+        [
+            ("id_hash", s(sid.key().as_str())),
+            ("payload", s("{}")),
+            ("last_activity", s("yesterday")),
+            ("created_at", AttributeValue::N("1".into())),
+            ("expires_at", AttributeValue::N("99999999999".into())),
+        ],
     )
     .await;
     assert!(matches!(env.stores.sessions.find(&sid.key()).await, Err(StoreError::Corrupt { .. })));
 
     let tid = TokenId::generate();
-    put_raw(
-        &env,
-        "personal_access_tokens",
-        HashMap::from([("id".to_owned(), s(tid.as_str())), ("abilities".to_owned(), s("*"))]),
-    )
-    .await;
+    put_raw(&env, "personal_access_tokens", [("id", s(tid.as_str())), ("abilities", s("*"))]).await;
     assert!(matches!(env.stores.personal_access_tokens.find(&tid).await, Err(StoreError::Corrupt { .. })));
 
-    put_raw(
-        &env,
-        "cache",
-        HashMap::from([("key".to_owned(), s("k")), ("value".to_owned(), AttributeValue::Bool(true))]),
-    )
-    .await;
+    put_raw(&env, "cache", [("key", s("k")), ("value", AttributeValue::Bool(true))]).await;
     assert!(matches!(env.stores.cache.get("k").await, Err(StoreError::Corrupt { .. })));
 
-    put_raw(
-        &env,
-        "users",
-        HashMap::from([
-            ("pk".to_owned(), s("email#x@example.com")),
-            ("user_id".to_owned(), AttributeValue::N("3".into())),
-        ]),
-    )
-    .await;
+    put_raw(&env, "users", [("pk", s("email#x@example.com")), ("user_id", AttributeValue::N("3".into()))]).await;
     assert!(matches!(
         env.stores.users.find_by_email(&Email::parse("x@example.com").unwrap()).await,
         Err(StoreError::Corrupt { .. })

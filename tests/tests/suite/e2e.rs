@@ -56,6 +56,13 @@ async fn register(login: &LambdaProcess, email: &str) -> Value {
     login.invoke(call.event()).await.expect("register")
 }
 
+/// `POST /tokens` by the session `cookie` through the tokens binary: a token `name` that may
+/// `reports:read` for an hour. The raw Lambda response.
+pub(crate) async fn create_reports_token(tokens: &LambdaProcess, cookie: &str, name: &str) -> Value {
+    let body = json!({"name": name, "abilities": ["reports:read"], "expires_in_minutes": 60});
+    tokens.invoke(TestCall::new("POST", "/tokens").cookie(Some(cookie)).json(body).event()).await.expect("create")
+}
+
 async fn call(lambda: &LambdaProcess, call: TestCall) -> Value {
     lambda.invoke(call.event()).await.expect("an answer")
 }
@@ -145,15 +152,7 @@ async fn the_authorizer_binary_allows_a_live_token_and_denies_it_once_revoked() 
     let check = LambdaProcess::start(&binary("token-check"), &vars).await;
     let reg = register(&login, "ann@example.com").await;
     let c = cookie(&reg).unwrap();
-    let created = tokens
-        .invoke(
-            TestCall::new("POST", "/tokens")
-                .cookie(Some(&c))
-                .json(json!({"name": "ci", "abilities": ["reports:read"], "expires_in_minutes": 60}))
-                .event(),
-        )
-        .await
-        .unwrap();
+    let created = create_reports_token(&tokens, &c, "ci").await;
     assert_eq!(created["statusCode"], 201, "{created}");
     let tok = body(&created);
     let token = tok["token"].as_str().unwrap().to_owned();

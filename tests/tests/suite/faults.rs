@@ -19,10 +19,11 @@
 //! serving the rest of the suite at once answers slowly enough to be taken for a fault.
 //! `cargo test -p gatehouse-tests --test suite faults:: -- --include-ignored` runs them by hand.
 
+use crate::support::put_reset_token;
 use gatehouse::mail::{Mail, Mailer};
 use gatehouse::queue::Worker;
 use gatehouse_tests::http::{TestApp, TestCall, TestReply};
-use gatehouse_tests::wire::{Fault, faulty_env};
+use gatehouse_tests::wire::{Fault, Faults, faulty_env};
 use serde_json::json;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -133,6 +134,13 @@ where
 
 fn email_of(i: usize, run: &str) -> String {
     format!("fault-{run}-{i}@example.com")
+}
+
+/// A faulty world (faults off until scripted), its app, and an address no other run uses.
+async fn app_and_an_address(seed: u64) -> (TestApp, Arc<Faults>, String) {
+    let (env, faults, _) = faulty_env(seed).await;
+    let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    (TestApp::with(env, &[]), faults, email)
 }
 
 fn ip_of(i: usize) -> String {
@@ -429,9 +437,7 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
 /// taken for the same write, not refused by the item it wrote itself.
 #[tokio::test]
 async fn a_write_whose_answer_was_lost_is_not_refused_by_its_own_retry() {
-    let (env, faults, _) = faulty_env(1).await;
-    let t = TestApp::with(env, &[]);
-    let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let (t, faults, email) = app_and_an_address(1).await;
     // Registering: the address reserved and the user written in one transaction (its
     // ClientRequestToken makes the retry answer the first success, as DynamoDB does).
     faults.fail_next("dynamodb:TransactWriteItems", Fault::AfterWrite);
@@ -477,9 +483,7 @@ async fn a_write_whose_answer_was_lost_is_not_refused_by_its_own_retry() {
 #[tokio::test]
 async fn a_credentials_change_whose_answer_was_lost_stays_its_own_when_a_rehash_lands_before_its_retry() {
     use gatehouse::tables::users::CredentialChange;
-    let (env, faults, _) = faulty_env(1).await;
-    let t = TestApp::with(env, &[]);
-    let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let (t, faults, email) = app_and_an_address(1).await;
     assert_eq!(t.register("Ann", &email, PW).await.status, 201);
     let address = gatehouse::values::email::Email::parse(&email).expect("an address");
     let user = t.env.stores.users.find_by_email(&address).await.expect("read").expect("the user");
@@ -819,9 +823,7 @@ async fn jobs_run_once_in_effect_through_the_worker_binary_while_a_tenth_of_aws_
 /// (429, a one-second wait), never held for long and never a 503; one cancellation is retried.
 #[tokio::test]
 async fn a_limit_whose_counters_keep_conflicting_refuses_at_once_as_throttled() {
-    let (env, faults, _) = faulty_env(2).await;
-    let t = TestApp::with(env, &[]);
-    let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let (t, faults, email) = app_and_an_address(2).await;
     assert_eq!(t.register("Ann", &email, PW).await.status, 201);
     for _ in 0..3 {
         faults.fail_next("dynamodb:TransactWriteItems", Fault::Conflict);
@@ -843,7 +845,6 @@ async fn a_limit_whose_counters_keep_conflicting_refuses_at_once_as_throttled() 
 /// browser's rotated session and a sign-in made after the change stay.
 #[tokio::test]
 async fn a_revocation_that_fails_is_queued_and_the_old_credentials_still_end() {
-    use gatehouse::tables::password_reset_tokens::{PlainResetToken, ResetRecord};
     let (env, faults, _) = faulty_env(7).await;
     let t = TestApp::with(env, &[]);
     let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
@@ -882,22 +883,7 @@ async fn a_revocation_that_fails_is_queued_and_the_old_credentials_still_end() {
     let before = t.signed_up(&bob).await;
     drain().await;
     t.env.clock.advance(chrono::Duration::seconds(1));
-    let plain = PlainResetToken::generate();
-    let now = t.env.stores.clock.now();
-    let record = ResetRecord {
-        email: gatehouse::Email::parse(&bob).expect("an address"),
-        token_hash: plain.hash(),
-        created_at: now,
-        expires_at: now + chrono::Duration::minutes(60),
-    };
-    assert!(
-        t.env
-            .stores
-            .password_reset_tokens
-            .put_unless_throttled(&record, now - chrono::Duration::days(1))
-            .await
-            .expect("put")
-    );
+    let plain = put_reset_token(&t.env.stores, &bob, chrono::Duration::days(1)).await;
     for _ in 0..3 {
         faults.fail_next("dynamodb:Query", Fault::ServerError);
     }

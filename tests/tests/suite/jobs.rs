@@ -2,34 +2,38 @@
 //! must be simulated).
 
 use aws_lambda_events::sqs::SqsEvent;
+use gatehouse::queue::Worker;
 use gatehouse::queue::{DispatchError, Outcome, retry_failed};
 use gatehouse::tables::job_batches::BatchOptions;
-use gatehouse::tables::jobs::QueueMessage;
+use gatehouse::tables::jobs::{JobPayload, QueueMessage};
 use gatehouse_tests::TestEnv;
-use gatehouse_tests::jobs::{drain, job, test_worker};
+use gatehouse_tests::jobs::{Probe, drain, job, test_worker};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
-#[tokio::test]
-async fn a_job_that_fails_twice_then_succeeds_runs_three_times_and_ends_succeeded() {
+/// A `Flaky` job of three tries failing its first `fail_times` runs, dispatched on the emulator
+/// and drained: it ran three times.
+async fn a_flaky_job_drained(fail_times: u32) -> (TestEnv, Worker, Arc<Probe>, JobPayload) {
     let env = TestEnv::aws().await;
     let (w, probe) = test_worker(&env);
-    let j = job("Flaky", json!({"fail_times": 2}), 3);
+    let j = job("Flaky", json!({ "fail_times": fail_times }), 3);
     w.dispatcher().dispatch(j.clone()).await.unwrap();
     drain(&w, 20).await;
     assert_eq!(probe.runs(&j.uuid), 3);
+    (env, w, probe, j)
+}
+
+#[tokio::test]
+async fn a_job_that_fails_twice_then_succeeds_runs_three_times_and_ends_succeeded() {
+    let (env, ..) = a_flaky_job_drained(2).await;
     assert!(env.stores.failed_jobs.list(10, None).await.unwrap().items.is_empty());
     assert_eq!(env.stores.queue.approximate_len().await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn a_job_that_always_fails_runs_max_tries_times_lands_in_failed_jobs_and_can_be_retried() {
-    let env = TestEnv::aws().await;
-    let (w, probe) = test_worker(&env);
-    let j = job("Flaky", json!({"fail_times": 100}), 3);
-    w.dispatcher().dispatch(j.clone()).await.unwrap();
-    drain(&w, 20).await;
-    assert_eq!(probe.runs(&j.uuid), 3);
+    let (env, w, probe, j) = a_flaky_job_drained(100).await;
     let failed = env.stores.failed_jobs.list(10, None).await.unwrap().items;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].uuid, j.uuid);

@@ -1,9 +1,16 @@
 //! The login function over real-shaped API Gateway v2 events, stores on the emulator.
 
-use gatehouse_tests::http::{TestApp, TestCall};
+use crate::support::raw_item;
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use serde_json::{Value, json};
 
 const PW: &str = "correct horse battery staple 42";
+
+/// Ann (`ann@example.com`) signing in with `password` from `ip`.
+async fn ann_signs_in_from(t: &TestApp, ip: &str, password: &str) -> TestReply {
+    let body = json!({"email": "ann@example.com", "password": password});
+    t.login_fn(TestCall::new("POST", "/login").from_ip(ip).json(body)).await
+}
 
 #[tokio::test]
 async fn register_login_user_logout_and_then_user_is_unauthenticated() {
@@ -91,13 +98,7 @@ async fn the_sixth_failure_in_a_minute_is_throttled_for_that_ip_only() {
     assert_eq!(sixth.error_code(), Some("too_many_requests"));
     let retry: u64 = sixth.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
-    let other_ip = t
-        .login_fn(
-            TestCall::new("POST", "/login")
-                .from_ip("198.51.100.23")
-                .json(json!({"email": "ann@example.com", "password": PW})),
-        )
-        .await;
+    let other_ip = ann_signs_in_from(&t, "198.51.100.23", PW).await;
     assert_eq!(other_ip.status, 200, "{}", other_ip.raw_body);
     // Never a permanent lockout: the window ends.
     t.env.clock.advance(chrono::Duration::seconds(61));
@@ -110,22 +111,10 @@ async fn a_hundred_failures_in_an_hour_lock_the_account_from_every_ip_for_a_whil
     t.register("Ann", "ann@example.com", PW).await;
     for i in 0..100 {
         let ip = format!("10.0.{}.{}", i / 4, i % 4 + 1);
-        let r = t
-            .login_fn(
-                TestCall::new("POST", "/login")
-                    .from_ip(&ip)
-                    .json(json!({"email": "ann@example.com", "password": "wrong password, again"})),
-            )
-            .await;
+        let r = ann_signs_in_from(&t, &ip, "wrong password, again").await;
         assert_eq!(r.status, 422, "attempt {i}");
     }
-    let fresh_ip = t
-        .login_fn(
-            TestCall::new("POST", "/login")
-                .from_ip("192.0.2.200")
-                .json(json!({"email": "ann@example.com", "password": PW})),
-        )
-        .await;
+    let fresh_ip = ann_signs_in_from(&t, "192.0.2.200", PW).await;
     assert_eq!(fresh_ip.status, 429);
     t.env.clock.advance(chrono::Duration::seconds(3601));
     assert_eq!(t.login("ann@example.com", PW).await.status, 200);
@@ -142,16 +131,8 @@ async fn a_session_past_its_idle_lifetime_is_rejected_though_still_stored() {
     t.env.clock.advance(chrono::Duration::minutes(121));
     assert_eq!(t.user(Some(&cookie)).await.status, 401);
     let id_hash = gatehouse::tables::sessions::SessionId::parse(cookie.split_once('=').unwrap().1).unwrap().key();
-    let aws = t.env.aws.as_ref().unwrap();
-    let stored = aws
-        .dynamo
-        .get_item()
-        .table_name(aws.names.table("sessions"))
-        .key("id_hash", aws_sdk_dynamodb::types::AttributeValue::S(id_hash.as_str().to_owned()))
-        .send()
-        .await
-        .unwrap();
-    assert!(stored.item.is_some(), "the item is still in the table; only the read filter rejects it");
+    let stored = raw_item(&t.env, "sessions", "id_hash", id_hash.as_str()).await;
+    assert!(stored.is_some(), "the item is still in the table; only the read filter rejects it");
 }
 
 #[tokio::test]

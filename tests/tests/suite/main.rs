@@ -31,6 +31,7 @@ mod retries_revoke;
 mod shape;
 mod stolen_sessions;
 mod stolen_sessions_edge;
+mod support;
 mod template;
 mod tokens;
 mod two_factor;

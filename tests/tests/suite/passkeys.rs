@@ -3,6 +3,7 @@
 //! signs in alone, and answers a two-factor challenge; replays, phishing origins, foreign
 //! ceremonies, cloned authenticators, another account's passkey and bad input are refused.
 
+use crate::support::unique;
 use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::passkey::SoftAuthenticator;
 use serde_json::{Value, json};
@@ -10,8 +11,13 @@ use serde_json::{Value, json};
 const PW: &str = "correct horse battery staple 42";
 const ORIGIN: &str = "http://localhost:8080";
 
-fn unique(name: &str) -> String {
-    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
+/// On the emulator, a user signed up at `unique(name)` (its address and session's cookie), and an
+/// authenticator of the site's, not registered yet.
+async fn signed_up_with_an_authenticator(name: &str) -> (TestApp, String, String, SoftAuthenticator) {
+    let t = TestApp::aws(&[]).await;
+    let email = unique(name);
+    let cookie = t.signed_up(&email).await;
+    (t, email, cookie, SoftAuthenticator::new("localhost", ORIGIN))
 }
 
 /// Past the password-confirmation window (3 hours), the session kept alive (2 idle hours).
@@ -48,10 +54,7 @@ async fn sign_in(t: &TestApp, credential: &Value, ip: &str) -> TestReply {
 
 #[tokio::test]
 async fn a_passkey_added_after_a_password_confirmation_signs_in_alone_and_only_once_per_ceremony() {
-    let t = TestApp::aws(&[]).await;
-    let email = unique("pk");
-    let cookie = t.signed_up(&email).await;
-    let mut key = SoftAuthenticator::new("localhost", ORIGIN);
+    let (t, email, cookie, mut key) = signed_up_with_an_authenticator("pk").await;
 
     // Adding a way in needs a recent password confirmation.
     past_the_confirmation(&t, &cookie).await;
@@ -237,10 +240,7 @@ async fn malformed_passkey_input_is_a_4xx_that_names_its_field() {
 #[tokio::test]
 async fn a_passkey_session_confirms_no_password_and_a_reset_removes_every_passkey() {
     use gatehouse::mail::LogMailer;
-    let t = TestApp::aws(&[]).await;
-    let email = unique("taken");
-    let cookie = t.signed_up(&email).await;
-    let mut intruder = SoftAuthenticator::new("localhost", ORIGIN);
+    let (t, email, cookie, mut intruder) = signed_up_with_an_authenticator("taken").await;
     assert_eq!(add(&t, &cookie, &mut intruder, "Not mine").await.status, 201);
 
     let a = assertion(&t, &mut intruder, "203.0.113.9").await;

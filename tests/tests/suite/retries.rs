@@ -8,9 +8,9 @@
 //! (`Faults::after_next_lands`), so the first attempt's change is surely written and everything
 //! after it fails (every AWS call answers 500 until `set_outage(false)`).
 
-use gatehouse::mail::{LogMailer, Mail};
+use crate::support::{mails, put_reset_token, unique};
+use gatehouse::mail::Mail;
 use gatehouse_tests::http::{TestApp, TestCall, TestReply};
-use gatehouse_tests::jobs::drain;
 use gatehouse_tests::passkey::SoftAuthenticator;
 use gatehouse_tests::wire::{Fault, Faults, faulty_env};
 use serde_json::{Value, json};
@@ -21,14 +21,37 @@ const NEW_PW: &str = "an entirely new passphrase 2026";
 /// What the update expression of a move of the credentials version holds.
 const CHANGE: &str = "cred_version = :next";
 
-fn unique(name: &str) -> String {
-    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
-}
-
 /// A faulty world (faults off until scripted) and its app.
 async fn app() -> (TestApp, Arc<Faults>) {
     let (env, faults, _) = faulty_env(7).await;
     (TestApp::with(env, &[]), faults)
+}
+
+/// [`app`] with a user signed up: the address and the session's cookie.
+async fn app_with_user(name: &str) -> (TestApp, Arc<Faults>, String, String) {
+    let (t, faults) = app().await;
+    let email = unique(name);
+    let cookie = t.signed_up(&email).await;
+    (t, faults, email, cookie)
+}
+
+/// [`app`] with a user registered and mailed a reset link: the address and the link's token.
+async fn app_with_a_reset_link(name: &str) -> (TestApp, Arc<Faults>, String, String) {
+    let (t, faults) = app().await;
+    let email = unique(name);
+    let token = registered_with_a_reset_link(&t, &email).await;
+    (t, faults, email, token)
+}
+
+/// The body of `POST /reset-password`: the link's `token` for `email`, and the new `password`.
+fn reset_body(email: &str, token: &str, password: &str) -> Value {
+    json!({ "email": email, "token": token, "password": password, "password_confirmation": password })
+}
+
+/// The reset to [`NEW_PW`] was made: the new password signs in, the old one no longer does.
+async fn assert_reset_to_the_new_password(t: &TestApp, email: &str) {
+    assert_eq!(t.login(email, NEW_PW).await.status, 200);
+    assert_eq!(t.login(email, PW).await.status, 422);
 }
 
 /// Starts an outage once the next call of `name` whose body holds `needle` has landed (before
@@ -46,11 +69,17 @@ fn outage_after(faults: &Arc<Faults>, name: &str, needle: &str) {
     );
 }
 
-/// Every mail the queue holds, sent (the faults off).
-async fn mails(t: &TestApp) -> Vec<Mail> {
-    let mailer = LogMailer::quiet();
-    drain(&t.worker(Arc::new(mailer.clone())), 10).await;
-    mailer.sent()
+/// Signs a user up at `old` and asks to move to `new`: the session's cookie and the confirmation
+/// link mailed to `new`.
+async fn asked_to_move(t: &TestApp, old: &str, new: &str) -> (String, String) {
+    let cookie = t.signed_up(old).await;
+    confirm_password(t, &cookie, PW).await;
+    let asked =
+        t.login_fn(TestCall::new("POST", "/user/email").cookie(Some(&cookie)).json(json!({ "email": new }))).await;
+    assert_eq!(asked.status, 202, "{}", asked.raw_body);
+    let sent = mails(t).await;
+    let mail = sent.iter().find(|m| m.to == new && m.subject == "Confirm your new email address").expect("the link");
+    (cookie, link_in(mail, "/user/email/confirm/"))
 }
 
 fn count(sent: &[Mail], to: &str, subject: &str) -> usize {
@@ -93,10 +122,8 @@ async fn confirm_password(t: &TestApp, cookie: &str, password: &str) {
 /// "password changed" mail, promised before the write, goes out once.
 #[tokio::test]
 async fn a_reset_that_landed_before_an_outage_is_answered_200_when_asked_again() {
-    let (t, faults) = app().await;
-    let email = unique("reset");
-    let token = registered_with_a_reset_link(&t, &email).await;
-    let body = json!({ "email": email, "token": token, "password": NEW_PW, "password_confirmation": NEW_PW });
+    let (t, faults, email, token) = app_with_a_reset_link("reset").await;
+    let body = reset_body(&email, &token, NEW_PW);
     // The password's write lands, and then nothing more does.
     outage_after(&faults, "dynamodb:UpdateItem", CHANGE);
     let first = t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await;
@@ -104,11 +131,9 @@ async fn a_reset_that_landed_before_an_outage_is_answered_200_when_asked_again()
     faults.set_outage(false);
     let again = t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await;
     assert_eq!(again.status, 200, "the reset that landed, asked again: {}", again.raw_body);
-    assert_eq!(t.login(&email, NEW_PW).await.status, 200);
-    assert_eq!(t.login(&email, PW).await.status, 422);
+    assert_reset_to_the_new_password(&t, &email).await;
     // The same link for another password is spent.
-    let other = json!({ "email": email, "token": token, "password": PW, "password_confirmation": PW });
-    let reuse = t.reset_fn(TestCall::new("POST", "/reset-password").json(other)).await;
+    let reuse = t.reset_fn(TestCall::new("POST", "/reset-password").json(reset_body(&email, &token, PW))).await;
     assert_eq!((reuse.status, reuse.error_code()), (422, Some("invalid_token")), "{}", reuse.raw_body);
     assert_eq!(count(&mails(&t).await, &email, "Your password was changed"), 1, "told once");
 }
@@ -119,9 +144,7 @@ async fn a_reset_that_landed_before_an_outage_is_answered_200_when_asked_again()
 /// and a session that works, the old one ended, the owner told once.
 #[tokio::test]
 async fn a_password_change_that_landed_before_an_outage_is_answered_204_when_asked_again() {
-    let (t, faults) = app().await;
-    let email = unique("change");
-    let cookie = t.signed_up(&email).await;
+    let (t, faults, email, cookie) = app_with_user("change").await;
     let other = t.login(&email, PW).await.session_cookie().expect("another browser");
     let body = json!({ "current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW });
     let change = || TestCall::new("PUT", "/user/password").cookie(Some(&cookie)).json(body.clone());
@@ -166,9 +189,7 @@ async fn a_password_change_that_landed_before_an_outage_is_answered_204_when_ask
 /// on a second factor).
 #[tokio::test]
 async fn changes_that_prove_no_new_secret_are_never_resumed() {
-    let (t, faults) = app().await;
-    let email = unique("others");
-    let cookie = t.signed_up(&email).await;
+    let (t, faults, email, cookie) = app_with_user("others").await;
     let other = t.login(&email, PW).await.session_cookie().unwrap();
     let call = || TestCall::new("POST", "/logout-other-devices").cookie(Some(&cookie)).json(json!({ "password": PW }));
     outage_after(&faults, "dynamodb:UpdateItem", CHANGE);
@@ -223,14 +244,7 @@ async fn two_changes_landing_within_one_retry_each_answer_their_own_version() {
 async fn the_address_changed_notice_survives_an_outage_right_after_the_swap() {
     let (t, faults) = app().await;
     let (old, new) = (unique("old"), unique("new"));
-    let cookie = t.signed_up(&old).await;
-    confirm_password(&t, &cookie, PW).await;
-    let asked =
-        t.login_fn(TestCall::new("POST", "/user/email").cookie(Some(&cookie)).json(json!({ "email": new }))).await;
-    assert_eq!(asked.status, 202, "{}", asked.raw_body);
-    let sent = mails(&t).await;
-    let mail = sent.iter().find(|m| m.to == new && m.subject == "Confirm your new email address").expect("the link");
-    let link = link_in(mail, "/user/email/confirm/");
+    let (cookie, link) = asked_to_move(&t, &old, &new).await;
     outage_after(&faults, "dynamodb:TransactWriteItems", "email_prev = :tag");
     let first = t.login_fn(TestCall::new("GET", &link).cookie(Some(&cookie))).await;
     assert_503(&first, "the confirmation cut by the outage");
@@ -248,9 +262,7 @@ async fn the_address_changed_notice_survives_an_outage_right_after_the_swap() {
 /// A change that never landed is never announced: the promised notice's job finds no mark.
 #[tokio::test]
 async fn a_change_that_did_not_land_announces_nothing() {
-    let (t, faults) = app().await;
-    let email = unique("nochange");
-    let cookie = t.signed_up(&email).await;
+    let (t, faults, email, cookie) = app_with_user("nochange").await;
     mails(&t).await;
     // The password's write (the request's first UpdateItem: the password check's counters are a
     // transaction) is refused for good, 500 on each of the SDK's attempts.
@@ -269,9 +281,7 @@ async fn a_change_that_did_not_land_announces_nothing() {
 /// recognised by its ceremony's mark: the sign-in goes through (once), not "invalid".
 #[tokio::test]
 async fn a_passkey_use_whose_answer_was_lost_still_signs_in() {
-    let (t, faults) = app().await;
-    let email = unique("pk");
-    let cookie = t.signed_up(&email).await;
+    let (t, faults, _, cookie) = app_with_user("pk").await;
     confirm_password(&t, &cookie, PW).await;
     let mut key = SoftAuthenticator::new("localhost", "http://localhost:8080");
     let o = t.login_fn(TestCall::new("POST", "/user/passkeys/options").cookie(Some(&cookie)).json(json!({}))).await;
@@ -301,10 +311,8 @@ async fn a_passkey_use_whose_answer_was_lost_still_signs_in() {
 /// resets with it, once.
 #[tokio::test]
 async fn a_reset_that_spent_its_token_and_changed_nothing_is_finished_when_asked_again() {
-    let (t, faults) = app().await;
-    let email = unique("spent");
-    let token = registered_with_a_reset_link(&t, &email).await;
-    let body = json!({ "email": email, "token": token, "password": NEW_PW, "password_confirmation": NEW_PW });
+    let (t, faults, email, token) = app_with_a_reset_link("spent").await;
+    let body = reset_body(&email, &token, NEW_PW);
     // Each of the SDK's three attempts refused, for the password's write and for the give-back.
     faults.fail_matching("dynamodb:UpdateItem", CHANGE, Fault::ServerError, 3);
     faults.fail_matching("dynamodb:UpdateItem", "REMOVE spent_by", Fault::ServerError, 3);
@@ -313,10 +321,8 @@ async fn a_reset_that_spent_its_token_and_changed_nothing_is_finished_when_asked
     assert_eq!(t.login(&email, PW).await.status, 200, "nothing changed");
     let again = t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await;
     assert_eq!(again.status, 200, "asked again: {}", again.raw_body);
-    assert_eq!(t.login(&email, NEW_PW).await.status, 200);
-    assert_eq!(t.login(&email, PW).await.status, 422);
-    let other = json!({ "email": email, "token": token, "password": PW, "password_confirmation": PW });
-    let reuse = t.reset_fn(TestCall::new("POST", "/reset-password").json(other)).await;
+    assert_reset_to_the_new_password(&t, &email).await;
+    let reuse = t.reset_fn(TestCall::new("POST", "/reset-password").json(reset_body(&email, &token, PW))).await;
     assert_eq!(reuse.error_code(), Some("invalid_token"), "then spent: {}", reuse.raw_body);
     assert_eq!(count(&mails(&t).await, &email, "Your password was changed"), 1, "told once");
 }
@@ -347,9 +353,7 @@ async fn a_forgot_password_whose_counters_landed_before_a_503_still_mails_the_li
 /// session of the user gets nothing of the kind.
 #[tokio::test]
 async fn an_account_deletion_that_landed_before_an_outage_is_finished_when_asked_again() {
-    let (t, faults) = app().await;
-    let email = unique("delete");
-    let cookie = t.signed_up(&email).await;
+    let (t, faults, email, cookie) = app_with_user("delete").await;
     let bystander = t.login(&email, PW).await.session_cookie().unwrap();
     confirm_password(&t, &cookie, PW).await;
     outage_after(&faults, "dynamodb:UpdateItem", "deleted_at = if_not_exists");
@@ -379,26 +383,9 @@ async fn a_spend_is_given_back_only_once_its_first_attempt_cannot_still_land() {
     let t = TestApp::with(env, &[("GATEHOUSE_NOTICE_DELAY_SECONDS", "30")]);
     let email = unique("settle");
     assert_eq!(t.register("Ann", &email, PW).await.status, 201);
-    let user = t.env.stores.users.find_by_email(&gatehouse::values::email::Email::parse(&email).unwrap()).await;
-    let user = user.unwrap().unwrap();
     // A token as the link job stores it, without waiting out the queue's real-time delays.
-    let token = gatehouse::tables::password_reset_tokens::PlainResetToken::generate();
-    let now = t.env.clock_now();
-    let record = gatehouse::tables::password_reset_tokens::ResetRecord {
-        email: user.email.clone(),
-        token_hash: token.hash(),
-        created_at: now,
-        expires_at: now + chrono::Duration::minutes(60),
-    };
-    assert!(
-        t.env
-            .stores
-            .password_reset_tokens
-            .put_unless_throttled(&record, now - chrono::Duration::seconds(60))
-            .await
-            .unwrap()
-    );
-    let body = json!({ "email": email, "token": token.expose(), "password": NEW_PW, "password_confirmation": NEW_PW });
+    let token = put_reset_token(&t.env.stores, &email, chrono::Duration::seconds(60)).await;
+    let body = reset_body(&email, token.expose(), NEW_PW);
     faults.fail_matching("dynamodb:UpdateItem", CHANGE, Fault::ServerError, 3);
     faults.fail_matching("dynamodb:UpdateItem", "REMOVE spent_by", Fault::ServerError, 3);
     assert_503(&t.reset_fn(TestCall::new("POST", "/reset-password").json(body.clone())).await, "the write failed");
@@ -417,14 +404,8 @@ async fn a_spend_is_given_back_only_once_its_first_attempt_cannot_still_land() {
 async fn deleting_the_account_right_after_a_change_does_not_silence_its_notice() {
     let t = TestApp::memory(&[]);
     let (old, new) = (unique("old"), unique("new"));
-    let cookie = t.signed_up(&old).await;
-    confirm_password(&t, &cookie, PW).await;
-    let asked =
-        t.login_fn(TestCall::new("POST", "/user/email").cookie(Some(&cookie)).json(json!({ "email": new }))).await;
-    assert_eq!(asked.status, 202, "{}", asked.raw_body);
-    let sent = mails(&t).await;
-    let mail = sent.iter().find(|m| m.to == new && m.subject == "Confirm your new email address").expect("the link");
-    let moved = t.login_fn(TestCall::new("GET", &link_in(mail, "/user/email/confirm/")).cookie(Some(&cookie))).await;
+    let (cookie, link) = asked_to_move(&t, &old, &new).await;
+    let moved = t.login_fn(TestCall::new("GET", &link).cookie(Some(&cookie))).await;
     assert_eq!(moved.status, 200, "{}", moved.raw_body);
     // At once, before the notice's job looks for its change.
     let deleted = t.login_fn(TestCall::new("DELETE", "/user").cookie(Some(&cookie))).await;

@@ -4,6 +4,7 @@
 //! register, read consistently. The lag is the fault proxy's [`Fault::LaggingIndex`]: every
 //! index query during the deletion answers as an index that has not seen the record yet.
 
+use crate::support::handoff;
 use gatehouse_tests::http::{TestApp, TestCall};
 use gatehouse_tests::wire::{Fault, faulty_env};
 use serde_json::json;
@@ -23,11 +24,7 @@ async fn a_deleted_accounts_fresh_audit_record_is_pseudonymised_though_the_owner
     assert_eq!(t.login_fn(confirm).await.status, 204);
 
     // A handoff to billing, exchanged there from a known address and browser.
-    let h = t
-        .tokens_fn(
-            TestCall::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})),
-        )
-        .await;
+    let h = handoff(&t, &cookie, "billing").await;
     assert_eq!(h.status, 201, "{}", h.raw_body);
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
     let (ip, agent) = ("198.51.100.77", "billing-app/3.1 (lagging index)");

@@ -8,9 +8,9 @@
 //! refused as before: another client, another answer, a replay after the success, after the
 //! keep window, or past the few repeats allowed. On the emulator, through the fault proxy.
 
-use gatehouse::mail::{LogMailer, Mail};
+use crate::support::{mails_with_notices, unique};
+use gatehouse::mail::Mail;
 use gatehouse_tests::http::{TestApp, TestCall, TestReply};
-use gatehouse_tests::jobs::drain;
 use gatehouse_tests::passkey::SoftAuthenticator;
 use gatehouse_tests::wire::{Fault, Faults, faulty_env};
 use serde_json::{Value, json};
@@ -21,22 +21,10 @@ const ORIGIN: &str = "http://localhost:8080";
 const IP: &str = "203.0.113.7";
 const TWI: &str = "dynamodb:TransactWriteItems";
 
-fn unique(name: &str) -> String {
-    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
-}
-
 /// A faulty world (faults off until scripted) and its app.
 async fn app(seed: u64) -> (TestApp, Arc<Faults>) {
     let (env, faults, _) = faulty_env(seed).await;
     (TestApp::with(env, &[]), faults)
-}
-
-/// Runs the queued jobs (notices are due after their delay) and returns every mail sent.
-async fn mails(t: &TestApp) -> Vec<Mail> {
-    t.env.clock.advance(chrono::Duration::from_std(gatehouse::config::NOTICE_DELAY).unwrap());
-    let mailer = LogMailer::quiet();
-    drain(&t.worker(Arc::new(mailer.clone())), 10).await;
-    mailer.sent()
 }
 
 fn count(sent: &[Mail], to: &str, subject: &str) -> usize {
@@ -63,21 +51,30 @@ fn answer_call(challenge: &Value, ip: &str, mut body: Value) -> TestCall {
     TestCall::new("POST", "/two-factor-challenge").from_ip(ip).json(body)
 }
 
+/// A world of [`app`] with a user enrolled in two-factor ([`enrolled`]) and the challenge of a
+/// password sign-in from [`IP`].
+struct Challenged {
+    t: TestApp,
+    faults: Arc<Faults>,
+    email: String,
+    secret: String,
+    codes: Vec<String>,
+    challenge: Value,
+}
+
+async fn challenged_in_app(seed: u64, name: &str) -> Challenged {
+    let (t, faults) = app(seed).await;
+    let email = unique(name);
+    let (_, secret, codes) = enrolled(&t, &email).await;
+    let challenge = challenged(&t, &email, IP).await;
+    Challenged { t, faults, email, secret, codes, challenge }
+}
+
 /// The challenge's answer is counted by one transaction (the per-(user, client) and per-user
 /// counters); once it has landed, the next transaction, the session's, fails on each of the
 /// SDK's three attempts: everything of the challenge before it (the take, the factor's use) lands.
 fn fail_the_session_after_the_counters(faults: &Arc<Faults>) {
-    let f = faults.clone();
-    faults.after_next_lands(
-        TWI,
-        Box::new(move || {
-            Box::pin(async move {
-                for _ in 0..3 {
-                    f.fail_next(TWI, Fault::ServerError);
-                }
-            })
-        }),
-    );
+    faults.after_next_lands_fail(TWI, &[(TWI, Fault::ServerError); 3]);
 }
 
 /// The session's transaction (the first of a passkey sign-in) fails on each of its attempts.
@@ -124,6 +121,19 @@ async fn with_passkey(t: &TestApp, email: &str, key: &mut SoftAuthenticator) -> 
     cookie
 }
 
+/// [`app`] with a user who has `key` as a passkey ([`with_passkey`]): the address and the
+/// session's cookie.
+async fn app_with_passkey(
+    seed: u64,
+    name: &str,
+    key: &mut SoftAuthenticator,
+) -> (TestApp, Arc<Faults>, String, String) {
+    let (t, faults) = app(seed).await;
+    let email = unique(name);
+    let cookie = with_passkey(&t, &email, key).await;
+    (t, faults, email, cookie)
+}
+
 /// The options of a fresh sign-in ceremony begun from `ip`.
 async fn sign_in_options(t: &TestApp, ip: &str) -> Value {
     let o = t.login_fn(TestCall::new("POST", "/passkeys/options").from_ip(ip).json(json!({}))).await;
@@ -141,10 +151,7 @@ fn sign_in_call(credential: &Value, ip: &str) -> TestCall {
 /// step stays used.
 #[tokio::test]
 async fn a_two_factor_code_whose_session_failed_after_the_take_is_finished_by_its_retry() {
-    let (t, faults) = app(21).await;
-    let email = unique("code");
-    let (_, secret, _) = enrolled(&t, &email).await;
-    let challenge = challenged(&t, &email, IP).await;
+    let Challenged { t, faults, email, secret, challenge, .. } = challenged_in_app(21, "code").await;
     let body = json!({ "code": t.totp(&secret) });
     fail_the_session_after_the_counters(&faults);
     let first = t.login_fn(answer_call(&challenge, IP, body.clone())).await;
@@ -170,7 +177,7 @@ async fn a_recovery_code_whose_session_failed_after_it_was_spent_is_finished_by_
     let (t, faults) = app(22).await;
     let email = unique("recovery");
     let (_, _, codes) = enrolled(&t, &email).await;
-    mails(&t).await;
+    mails_with_notices(&t).await;
     let challenge = challenged(&t, &email, IP).await;
     let body = json!({ "recovery_code": codes[0] });
     fail_the_session_after_the_counters(&faults);
@@ -184,7 +191,7 @@ async fn a_recovery_code_whose_session_failed_after_it_was_spent_is_finished_by_
         &t.login_fn(answer_call(&challenge, IP, body.clone())).await,
         "replayed after its success",
     );
-    assert_eq!(count(&mails(&t).await, &email, "A recovery code was used"), 1, "told once");
+    assert_eq!(count(&mails_with_notices(&t).await, &email, "A recovery code was used"), 1, "told once");
     // Spent once: on a fresh challenge it is refused, the next code is not.
     let fresh = challenged(&t, &email, IP).await;
     assert_eq!(t.login_fn(answer_call(&fresh, IP, body)).await.status, 422, "used");
@@ -197,10 +204,8 @@ async fn a_recovery_code_whose_session_failed_after_it_was_spent_is_finished_by_
 /// only as that use recognised); then it is a replay, and the authenticator's next use works.
 #[tokio::test]
 async fn a_passkey_sign_in_whose_session_failed_after_the_take_is_finished_by_its_retry() {
-    let (t, faults) = app(23).await;
-    let email = unique("pk");
     let mut key = SoftAuthenticator::new("localhost", ORIGIN);
-    with_passkey(&t, &email, &mut key).await;
+    let (t, faults, email, _) = app_with_passkey(23, "pk", &mut key).await;
     let assertion = key.assert(&sign_in_options(&t, IP).await);
     fail_the_next_session(&faults);
     assert_503(&t.login_fn(sign_in_call(&assertion, IP)).await, "the session failed");
@@ -216,10 +221,8 @@ async fn a_passkey_sign_in_whose_session_failed_after_the_take_is_finished_by_it
 /// A passkey answering a two-factor challenge, the session then failing: the retry signs in.
 #[tokio::test]
 async fn a_passkey_answer_to_a_challenge_whose_session_failed_is_finished_by_its_retry() {
-    let (t, faults) = app(24).await;
-    let email = unique("pk2fa");
     let mut key = SoftAuthenticator::new("localhost", ORIGIN);
-    let cookie = with_passkey(&t, &email, &mut key).await;
+    let (t, faults, email, cookie) = app_with_passkey(24, "pk2fa", &mut key).await;
     let e = t.login_fn(TestCall::new("POST", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     let secret = e.body["secret"].as_str().unwrap().to_owned();
     let c = TestCall::new("POST", "/user/confirmed-two-factor-authentication").cookie(Some(&cookie));
@@ -242,24 +245,14 @@ async fn a_passkey_registration_whose_write_landed_unanswered_is_finished_by_its
     let (t, faults) = app(25).await;
     let email = unique("reg");
     let cookie = t.signed_up(&email).await;
-    mails(&t).await;
+    mails_with_notices(&t).await;
     let mut key = SoftAuthenticator::new("localhost", ORIGIN);
     let o = t.login_fn(TestCall::new("POST", "/user/passkeys/options").cookie(Some(&cookie)).json(json!({}))).await;
     assert_eq!(o.status, 200, "{}", o.raw_body);
     let body = json!({ "name": "Laptop", "credential": key.register(&o.body["publicKey"]) });
     // The notice is promised (one SQS message), then the passkey's write lands and its answer is
     // lost, on each of the SDK's three attempts.
-    let f = faults.clone();
-    faults.after_next_lands(
-        "sqs:SendMessage",
-        Box::new(move || {
-            Box::pin(async move {
-                for _ in 0..3 {
-                    f.fail_next("dynamodb:UpdateItem", Fault::AfterWrite);
-                }
-            })
-        }),
-    );
+    faults.after_next_lands_fail("sqs:SendMessage", &[("dynamodb:UpdateItem", Fault::AfterWrite); 3]);
     let register = || TestCall::new("POST", "/user/passkeys").cookie(Some(&cookie)).json(body.clone());
     let first = t.login_fn(register()).await;
     assert_eq!((first.status, first.error_code()), (503, Some("unavailable")), "{}", first.raw_body);
@@ -274,7 +267,7 @@ async fn a_passkey_registration_whose_write_landed_unanswered_is_finished_by_its
     assert_eq!(listed.len(), 1, "listed once: {listed:?}");
     assert_eq!(listed[0]["created_at"], again.body["created_at"], "the one the first attempt wrote");
     assert_ceremony_refused(&t.login_fn(register()).await, "replayed after its success");
-    assert_eq!(count(&mails(&t).await, &email, "A passkey was added"), 1, "told once");
+    assert_eq!(count(&mails_with_notices(&t).await, &email, "A passkey was added"), 1, "told once");
     let signed = t.login_fn(sign_in_call(&key.assert(&sign_in_options(&t, IP).await), IP)).await;
     assert_signed_in(&t, &signed, &email, "the passkey signs in").await;
 }
@@ -286,20 +279,9 @@ async fn a_passkey_registration_whose_write_landed_unanswered_is_finished_by_its
 /// `DeleteItem` now) loses its answer too, which changes nothing.
 #[tokio::test]
 async fn a_challenge_take_whose_answer_was_lost_still_signs_in() {
-    let (t, faults) = app(26).await;
-    let email = unique("lost");
-    let (_, secret, _) = enrolled(&t, &email).await;
-    let challenge = challenged(&t, &email, IP).await;
-    let f = faults.clone();
-    faults.after_next_lands(
-        TWI,
-        Box::new(move || {
-            Box::pin(async move {
-                f.fail_next("dynamodb:DeleteItem", Fault::AfterWrite);
-                f.fail_next("dynamodb:UpdateItem", Fault::AfterWrite);
-            })
-        }),
-    );
+    let Challenged { t, faults, email, secret, challenge, .. } = challenged_in_app(26, "lost").await;
+    let lost = [("dynamodb:DeleteItem", Fault::AfterWrite), ("dynamodb:UpdateItem", Fault::AfterWrite)];
+    faults.after_next_lands_fail(TWI, &lost);
     let r = t.login_fn(answer_call(&challenge, IP, json!({ "code": t.totp(&secret) }))).await;
     assert_signed_in(&t, &r, &email, "the first request").await;
     let injected = faults.injected();
@@ -312,10 +294,7 @@ async fn a_challenge_take_whose_answer_was_lost_still_signs_in() {
 /// are all refused as for a used challenge; the request itself then finishes, once.
 #[tokio::test]
 async fn a_taken_challenge_gives_nothing_to_another_client_or_another_answer() {
-    let (t, faults) = app(27).await;
-    let email = unique("attacker");
-    let (_, secret, codes) = enrolled(&t, &email).await;
-    let challenge = challenged(&t, &email, IP).await;
+    let Challenged { t, faults, email, secret, codes, challenge } = challenged_in_app(27, "attacker").await;
     let body = json!({ "code": t.totp(&secret) });
     fail_the_session_after_the_counters(&faults);
     assert_503(&t.login_fn(answer_call(&challenge, IP, body.clone())).await, "the session failed");
@@ -364,10 +343,8 @@ async fn two_different_answers_to_one_challenge_at_once_sign_in_once() {
 /// finishes, once.
 #[tokio::test]
 async fn a_taken_ceremony_gives_nothing_to_another_client_or_another_assertion() {
-    let (t, faults) = app(28).await;
-    let email = unique("pkattacker");
     let mut key = SoftAuthenticator::new("localhost", ORIGIN);
-    with_passkey(&t, &email, &mut key).await;
+    let (t, faults, email, _) = app_with_passkey(28, "pkattacker", &mut key).await;
     let options = sign_in_options(&t, IP).await;
     let assertion = key.assert(&options);
     fail_the_next_session(&faults);
@@ -384,10 +361,8 @@ async fn a_taken_ceremony_gives_nothing_to_another_client_or_another_assertion()
 /// either, the same request is refused.
 #[tokio::test]
 async fn repeats_of_a_take_are_few_and_short_lived() {
-    let (t, faults) = app(29).await;
-    let email = unique("repeats");
     let mut key = SoftAuthenticator::new("localhost", ORIGIN);
-    with_passkey(&t, &email, &mut key).await;
+    let (t, faults, _, _) = app_with_passkey(29, "repeats", &mut key).await;
     let assertion = key.assert(&sign_in_options(&t, IP).await);
     for i in 0..4 {
         fail_the_next_session(&faults);

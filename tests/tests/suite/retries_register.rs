@@ -4,20 +4,15 @@
 //! password, another name, a later hour, or an account that has been touched since gets the same
 //! "email taken" answer as ever, and wrong guesses count against the login's per-account limit.
 
-use gatehouse::mail::{LogMailer, Mail};
+use crate::support::{mails, unique};
+use gatehouse::mail::Mail;
 use gatehouse::tables::users::CredentialChange;
 use gatehouse_tests::http::{TestApp, TestCall, TestReply};
-use gatehouse_tests::jobs::drain;
 use gatehouse_tests::wire::{Fault, faulty_env};
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 const PW: &str = "correct horse battery staple 42";
 const NEW_PW: &str = "a brand new and long passphrase 7";
-
-fn unique(name: &str) -> String {
-    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
-}
 
 fn register_call(name: &str, email: &str, password: &str) -> TestCall {
     TestCall::new("POST", "/register").json(json!({
@@ -25,15 +20,16 @@ fn register_call(name: &str, email: &str, password: &str) -> TestCall {
     }))
 }
 
-/// Runs the queued jobs and returns every mail they sent.
-async fn mails(t: &TestApp) -> Vec<Mail> {
-    let mailer = LogMailer::quiet();
-    drain(&t.worker(Arc::new(mailer.clone())), 10).await;
-    mailer.sent()
-}
-
 fn verification_mails(sent: &[Mail], to: &str) -> usize {
     sent.iter().filter(|m| m.to == to && m.subject == "Verify your email address").count()
+}
+
+/// A user registered at `unique(name)` ([`TestApp::registered`]): the address and the session's
+/// cookie.
+async fn registered_user(t: &TestApp, name: &str) -> (String, String) {
+    let email = unique(name);
+    let cookie = t.registered(&email).await;
+    (email, cookie)
 }
 
 /// The answer an address taken by somebody else gets: what every refused retry must look like.
@@ -66,17 +62,8 @@ async fn a_registration_whose_session_failed_after_the_user_landed_is_finished_b
     let email = unique("retry");
     // The register limit is one counter (an UpdateItem); the first transaction is the user's.
     // Once it has landed, the session's transaction fails on each of the SDK's three attempts.
-    let f = faults.clone();
-    faults.after_next_lands(
-        "dynamodb:TransactWriteItems",
-        Box::new(move || {
-            Box::pin(async move {
-                for _ in 0..3 {
-                    f.fail_next("dynamodb:TransactWriteItems", Fault::ServerError);
-                }
-            })
-        }),
-    );
+    let twi = "dynamodb:TransactWriteItems";
+    faults.after_next_lands_fail(twi, &[(twi, Fault::ServerError); 3]);
     let first = t.login_fn(register_call("Ann", &email, PW)).await;
     assert_eq!((first.status, first.error_code()), (503, Some("unavailable")), "{}", first.raw_body);
     assert!(first.session_cookie().is_none());
@@ -155,15 +142,13 @@ async fn a_retry_after_the_address_was_verified_is_told_it_is_taken() {
 async fn a_retry_after_the_credentials_moved_on_is_told_the_address_is_taken() {
     let t = TestApp::memory(&[]);
     // "Log out other devices": the password is the same, the credentials version moved on.
-    let ann = unique("ann");
-    let cookie = t.registered(&ann).await;
+    let (ann, cookie) = registered_user(&t, "ann").await;
     let c = TestCall::new("POST", "/logout-other-devices").cookie(Some(&cookie)).json(json!({ "password": PW }));
     assert_eq!(t.login_fn(c).await.status, 204);
     assert_taken(&t.register("Ann", &ann, PW).await, "after logging out other devices");
 
     // A password change: neither the old password nor the new one finishes a registration.
-    let bob = unique("bob");
-    let cookie = t.registered(&bob).await;
+    let (bob, cookie) = registered_user(&t, "bob").await;
     let body = json!({ "current_password": PW, "password": NEW_PW, "password_confirmation": NEW_PW });
     let changed = t.login_fn(TestCall::new("PUT", "/user/password").cookie(Some(&cookie)).json(body)).await;
     assert_eq!(changed.status, 204, "{}", changed.raw_body);
@@ -183,8 +168,7 @@ async fn a_retry_after_a_second_factor_was_begun_or_the_account_disabled_is_told
     assert_taken(&t.register("Ann", &ann, PW).await, "with a second factor begun");
 
     // Disabled by an operator, whether or not its credentials version moved.
-    let bob = unique("bob");
-    t.registered(&bob).await;
+    let (bob, _) = registered_user(&t, "bob").await;
     let address = gatehouse::Email::parse(&bob).expect("an address");
     let user = t.env.stores.users.find_by_email(&address).await.expect("read").expect("bob");
     let disable = CredentialChange { disable: Some(true), ..CredentialChange::default() };

@@ -9,6 +9,7 @@
 //! the root gone but its register entry left (its forget failing), and the whole revocation
 //! landed with its last answer lost (only the mark of the ended tree is left).
 
+use crate::support::{handoff, unique};
 use gatehouse_tests::http::{SESSION_COOKIE, TestApp, TestCall, TestReply};
 use gatehouse_tests::wire::{Fault, Faults, faulty_env};
 use serde_json::{Value, json};
@@ -17,10 +18,6 @@ use std::sync::Arc;
 const PW: &str = "correct horse battery staple 42";
 const DELETE: &str = "dynamodb:DeleteItem";
 const FORGET: &str = "dynamodb:BatchWriteItem";
-
-fn unique(name: &str) -> String {
-    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
-}
 
 async fn app() -> (TestApp, Arc<Faults>) {
     let (env, faults, _) = faulty_env(34).await;
@@ -42,6 +39,20 @@ fn lose_answer(faults: &Faults, call: &str) {
     faults.fail_next(call, Fault::ServerError);
 }
 
+/// The revocation's last call, the forget of the root's register entry (after its children's),
+/// fails on all three of the SDK's attempts: everything else of the revocation happened.
+fn fail_the_last_forget(faults: &Faults) {
+    faults.pass_next(FORGET);
+    fail(faults, FORGET);
+}
+
+/// The revocation's last call, the forget of the root's register entry (after its children's),
+/// lands and its answer is lost: the whole revocation happened, the request answers 503.
+fn lose_the_last_answer(faults: &Faults) {
+    faults.pass_next(FORGET);
+    lose_answer(faults, FORGET);
+}
+
 /// Every scripted fault was injected: none is left over for a later call.
 fn all_injected(faults: &Faults, want: usize) {
     let got: usize = faults.injected().values().sum();
@@ -52,6 +63,13 @@ fn unavailable(r: &TestReply, what: &str) {
     assert_eq!((r.status, r.error_code()), (503, Some("unavailable")), "{what}: {}", r.raw_body);
 }
 
+/// The first attempt, cut short by the scripted faults: answered 503 (`what` cut it), and all
+/// `injected` faults were.
+fn cut_short(r: &TestReply, what: &str, faults: &Faults, injected: usize) {
+    unavailable(r, what);
+    all_injected(faults, injected);
+}
+
 fn cleared(r: &TestReply) -> bool {
     r.set_cookies().iter().any(|c| c.starts_with(&format!("{SESSION_COOKIE}=")) && c.contains("Max-Age=0"))
 }
@@ -60,15 +78,44 @@ async fn by_cookie(t: &TestApp, cookie: &str) -> u16 {
     t.user(Some(cookie)).await.status
 }
 
+/// The session `cookie` and the session derived from it at `billing` are both ended (401).
+async fn assert_ended(t: &TestApp, cookie: &str, billing: &gatehouse_http::App, derived: &str) {
+    assert_eq!((by_cookie(t, cookie).await, at_billing(billing, derived).await), (401, 401));
+}
+
+/// The retry, answered 204 as the first attempt would have been.
+fn answered_204(again: TestReply) -> TestReply {
+    assert_eq!(again.status, 204, "{}", again.raw_body);
+    again
+}
+
 async fn by_token(t: &TestApp, token: &str) -> u16 {
     t.login_fn(TestCall::new("GET", "/user").bearer(token)).await.status
 }
 
-/// A signed-up user (password confirmed) and their id.
-async fn user(t: &TestApp, name: &str) -> (String, String) {
-    let cookie = t.signed_up(&unique(name)).await;
+/// A signed-up user (password confirmed): the address, the session's cookie and the user's id.
+async fn user(t: &TestApp, name: &str) -> (String, String, String) {
+    let email = unique(name);
+    let cookie = t.signed_up(&email).await;
     let id = t.user(Some(&cookie)).await.body["user"]["id"].as_str().expect("an id").to_owned();
-    (cookie, id)
+    (email, cookie, id)
+}
+
+/// A world of [`app`] with a user signed up ([`user`]): the app, its faults, the session's cookie
+/// and the user's id, and what `make` made with that session.
+struct Scene<T> {
+    t: TestApp,
+    faults: Arc<Faults>,
+    cookie: String,
+    id: String,
+    made: T,
+}
+
+async fn scene<T>(name: &str, make: impl AsyncFnOnce(&TestApp, &str) -> T) -> Scene<T> {
+    let (t, faults) = app().await;
+    let (_, cookie, id) = user(&t, name).await;
+    let made = make(&t, &cookie).await;
+    Scene { t, faults, cookie, id, made }
 }
 
 /// What the user's register still lists (read consistently).
@@ -108,16 +155,14 @@ async fn a_logout_cut_while_ending_what_its_session_derived_is_finished_by_its_r
     handoff_expires(&t);
 
     fail(&faults, DELETE);
-    unavailable(&logout(&t, &cookie).await, "the derived session's deletion failed");
-    all_injected(&faults, 3);
+    cut_short(&logout(&t, &cookie).await, "the derived session's deletion failed", &faults, 3);
     assert_eq!(at_billing(&billing, &derived).await, 200, "the child lives: the retry must end it");
     assert_eq!(by_cookie(&t, &cookie).await, 200, "the session is left for the retry");
     assert_eq!(audit(&t, &cookie, &audit_id).await["revoked_at"], Value::Null, "nothing ended yet");
 
-    let again = logout(&t, &cookie).await;
-    assert_eq!(again.status, 204, "{}", again.raw_body);
+    let again = answered_204(logout(&t, &cookie).await);
     assert!(cleared(&again), "the cookie is cleared: {:?}", again.set_cookies());
-    assert_eq!((by_cookie(&t, &cookie).await, at_billing(&billing, &derived).await), (401, 401));
+    assert_ended(&t, &cookie, &billing, &derived).await;
     let back = t.login(&email, PW).await.session_cookie().expect("signed in again");
     assert_eq!(audit(&t, &back, &audit_id).await["revoked_reason"], "logout");
 }
@@ -126,14 +171,10 @@ async fn a_logout_cut_while_ending_what_its_session_derived_is_finished_by_its_r
 /// retry's cookie names a session that is gone, of its owner, whose register still holds it.
 #[tokio::test]
 async fn a_logout_cut_after_its_session_went_is_answered_204_by_its_retry() {
-    let (t, faults) = app().await;
-    let (cookie, id) = user(&t, "logout-root").await;
-    let (billing, derived, _) = handed_off(&t, &cookie).await;
+    let Scene { t, faults, cookie, id, made: (billing, derived, _) } = scene("logout-root", handed_off).await;
 
-    faults.pass_next(FORGET);
-    fail(&faults, FORGET);
-    unavailable(&logout(&t, &cookie).await, "the session's entry was not forgotten");
-    all_injected(&faults, 3);
+    fail_the_last_forget(&faults);
+    cut_short(&logout(&t, &cookie).await, "the session's entry was not forgotten", &faults, 3);
     assert_eq!(by_cookie(&t, &cookie).await, 401, "the session went (last)");
     assert_eq!(at_billing(&billing, &derived).await, 401, "after its child");
     assert!(!registered(&t, &id).await.is_empty(), "its entry is left");
@@ -150,18 +191,13 @@ async fn a_logout_cut_after_its_session_went_is_answered_204_by_its_retry() {
 /// is left, and the retry is answered as the first attempt would have been.
 #[tokio::test]
 async fn a_logout_whose_last_answer_was_lost_is_answered_204_again() {
-    let (t, faults) = app().await;
-    let (cookie, _) = user(&t, "logout-lost").await;
-    let (billing, derived, _) = handed_off(&t, &cookie).await;
+    let Scene { t, faults, cookie, made: (billing, derived, _), .. } = scene("logout-lost", handed_off).await;
 
-    faults.pass_next(FORGET);
-    lose_answer(&faults, FORGET);
-    unavailable(&logout(&t, &cookie).await, "the last answer was lost");
-    all_injected(&faults, 3);
-    assert_eq!((by_cookie(&t, &cookie).await, at_billing(&billing, &derived).await), (401, 401));
+    lose_the_last_answer(&faults);
+    cut_short(&logout(&t, &cookie).await, "the last answer was lost", &faults, 3);
+    assert_ended(&t, &cookie, &billing, &derived).await;
 
-    let again = logout(&t, &cookie).await;
-    assert_eq!(again.status, 204, "{}", again.raw_body);
+    let again = answered_204(logout(&t, &cookie).await);
     assert!(cleared(&again), "the cookie is cleared: {:?}", again.set_cookies());
 }
 
@@ -185,36 +221,35 @@ async fn end_session(t: &TestApp, cookie: &str, handle: &str) -> TestReply {
     t.login_fn(TestCall::new("DELETE", &format!("/sessions/{handle}")).cookie(Some(cookie))).await
 }
 
-/// A user signed in twice: the session making requests and the other one.
-async fn two_sessions(t: &TestApp, name: &str) -> (String, String) {
+/// A world of [`app`] with a user signed in twice: the session making requests, the other one,
+/// and the handle the first sees of the other (listed now, before any handoff, when the other
+/// session is the only other one listed).
+async fn app_with_two_sessions(name: &str) -> (TestApp, Arc<Faults>, String, String, String) {
+    let (t, faults) = app().await;
     let email = unique(name);
     let here = t.signed_up(&email).await;
     let there = t.login(&email, PW).await.session_cookie().expect("a second session");
     let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&there)).json(json!({"password": PW}));
     assert_eq!(t.login_fn(confirm).await.status, 204);
-    (here, there)
+    let handle = other_handle(&t, &here).await;
+    (t, faults, here, there, handle)
 }
 
 /// `DELETE /sessions/{id}` of another session, cut while ending the cross-app session it
 /// derived: the session is left, found again through the register, and the retry ends both.
 #[tokio::test]
 async fn ending_a_session_cut_while_ending_what_it_derived_is_finished_by_its_retry() {
-    let (t, faults) = app().await;
-    let (here, there) = two_sessions(&t, "end-child").await;
-    // Listed before the handoff: then the other session is the only other one listed.
-    let handle = other_handle(&t, &here).await;
+    let (t, faults, here, there, handle) = app_with_two_sessions("end-child").await;
     let (billing, derived, _) = handed_off(&t, &there).await;
     handoff_expires(&t);
 
     fail(&faults, DELETE);
-    unavailable(&end_session(&t, &here, &handle).await, "the derived session's deletion failed");
-    all_injected(&faults, 3);
+    cut_short(&end_session(&t, &here, &handle).await, "the derived session's deletion failed", &faults, 3);
     assert_eq!(at_billing(&billing, &derived).await, 200, "the child lives: the retry must end it");
     assert_eq!(by_cookie(&t, &there).await, 200, "the session is left for the retry");
 
-    let again = end_session(&t, &here, &handle).await;
-    assert_eq!(again.status, 204, "{}", again.raw_body);
-    assert_eq!((by_cookie(&t, &there).await, at_billing(&billing, &derived).await), (401, 401));
+    answered_204(end_session(&t, &here, &handle).await);
+    assert_ended(&t, &there, &billing, &derived).await;
     assert_eq!(by_cookie(&t, &here).await, 200, "the caller's own session stays");
 }
 
@@ -222,20 +257,14 @@ async fn ending_a_session_cut_while_ending_what_it_derived_is_finished_by_its_re
 /// of its ended tree (before #34: 404, the index no longer listing it).
 #[tokio::test]
 async fn ending_a_session_whose_last_answer_was_lost_is_answered_204_again() {
-    let (t, faults) = app().await;
-    let (here, there) = two_sessions(&t, "end-lost").await;
-    // Listed before the handoff: then the other session is the only other one listed.
-    let handle = other_handle(&t, &here).await;
+    let (t, faults, here, there, handle) = app_with_two_sessions("end-lost").await;
     let (billing, derived, _) = handed_off(&t, &there).await;
 
-    faults.pass_next(FORGET);
-    lose_answer(&faults, FORGET);
-    unavailable(&end_session(&t, &here, &handle).await, "the last answer was lost");
-    all_injected(&faults, 3);
-    assert_eq!((by_cookie(&t, &there).await, at_billing(&billing, &derived).await), (401, 401));
+    lose_the_last_answer(&faults);
+    cut_short(&end_session(&t, &here, &handle).await, "the last answer was lost", &faults, 3);
+    assert_ended(&t, &there, &billing, &derived).await;
 
-    let again = end_session(&t, &here, &handle).await;
-    assert_eq!(again.status, 204, "{}", again.raw_body);
+    let again = answered_204(end_session(&t, &here, &handle).await);
     assert!(!cleared(&again), "another session ended: this one's cookie stays");
     assert_eq!(by_cookie(&t, &here).await, 200);
 }
@@ -244,19 +273,14 @@ async fn ending_a_session_whose_last_answer_was_lost_is_answered_204_again() {
 /// names a session that is gone, its handle that session's; answered 204 with the cookie cleared.
 #[tokio::test]
 async fn ending_the_current_session_whose_last_answer_was_lost_is_answered_204_again() {
-    let (t, faults) = app().await;
-    let (cookie, _) = user(&t, "end-self").await;
-    let (billing, derived, _) = handed_off(&t, &cookie).await;
+    let Scene { t, faults, cookie, made: (billing, derived, _), .. } = scene("end-self", handed_off).await;
     let handle = current_handle(&t, &cookie).await;
 
-    faults.pass_next(FORGET);
-    lose_answer(&faults, FORGET);
-    unavailable(&end_session(&t, &cookie, &handle).await, "the last answer was lost");
-    all_injected(&faults, 3);
-    assert_eq!((by_cookie(&t, &cookie).await, at_billing(&billing, &derived).await), (401, 401));
+    lose_the_last_answer(&faults);
+    cut_short(&end_session(&t, &cookie, &handle).await, "the last answer was lost", &faults, 3);
+    assert_ended(&t, &cookie, &billing, &derived).await;
 
-    let again = end_session(&t, &cookie, &handle).await;
-    assert_eq!(again.status, 204, "{}", again.raw_body);
+    let again = answered_204(end_session(&t, &cookie, &handle).await);
     assert!(cleared(&again), "the cookie is cleared: {:?}", again.set_cookies());
     let wrong = end_session(&t, &cookie, "not-its-handle").await;
     assert_eq!(wrong.status, 401, "a gone session's cookie ends nothing but its own: {}", wrong.raw_body);
@@ -283,21 +307,17 @@ async fn revoke_token(t: &TestApp, cookie: &str, id: &str) -> TestReply {
 /// child lived on and the retry was 404.)
 #[tokio::test]
 async fn revoking_a_token_cut_part_way_twice_is_finished_by_its_retry() {
-    let (t, faults) = app().await;
-    let (cookie, id) = user(&t, "token-child").await;
-    let (root, secret, child) = token_with_child(&t, &cookie).await;
+    let Scene { t, faults, cookie, id, made: (root, secret, child) } = scene("token-child", token_with_child).await;
 
     fail(&faults, "dynamodb:Query");
     unavailable(&revoke_token(&t, &cookie, &root).await, "the register could not be read");
     assert_eq!(by_token(&t, &child).await, 200, "the child lives: the retry must end it");
     fail(&faults, DELETE);
-    unavailable(&revoke_token(&t, &cookie, &root).await, "the child's deletion failed");
-    all_injected(&faults, 6);
+    cut_short(&revoke_token(&t, &cookie, &root).await, "the child's deletion failed", &faults, 6);
     assert_eq!(by_token(&t, &child).await, 200, "the child lives: the retry must end it");
     assert_eq!(by_token(&t, &secret).await, 200, "the token is left for last");
 
-    let again = revoke_token(&t, &cookie, &root).await;
-    assert_eq!(again.status, 204, "{}", again.raw_body);
+    answered_204(revoke_token(&t, &cookie, &root).await);
     assert_eq!((by_token(&t, &secret).await, by_token(&t, &child).await), (401, 401));
     no_token_registered(&t, &id).await;
 }
@@ -306,45 +326,31 @@ async fn revoking_a_token_cut_part_way_twice_is_finished_by_its_retry() {
 /// finds the entry and answers 204.
 #[tokio::test]
 async fn revoking_a_token_cut_after_it_went_is_answered_204_by_its_retry() {
-    let (t, faults) = app().await;
-    let (cookie, id) = user(&t, "token-root").await;
-    let (root, secret, child) = token_with_child(&t, &cookie).await;
+    let Scene { t, faults, cookie, id, made: (root, secret, child) } = scene("token-root", token_with_child).await;
 
-    faults.pass_next(FORGET);
-    fail(&faults, FORGET);
-    unavailable(&revoke_token(&t, &cookie, &root).await, "the token's entry was not forgotten");
-    all_injected(&faults, 3);
+    fail_the_last_forget(&faults);
+    cut_short(&revoke_token(&t, &cookie, &root).await, "the token's entry was not forgotten", &faults, 3);
     assert_eq!((by_token(&t, &secret).await, by_token(&t, &child).await), (401, 401));
 
-    let again = revoke_token(&t, &cookie, &root).await;
-    assert_eq!(again.status, 204, "{}", again.raw_body);
+    answered_204(revoke_token(&t, &cookie, &root).await);
     no_token_registered(&t, &id).await;
 }
 
 /// `DELETE /tokens/{id}` that finished but whose last answer was lost: 204 again.
 #[tokio::test]
 async fn revoking_a_token_whose_last_answer_was_lost_is_answered_204_again() {
-    let (t, faults) = app().await;
-    let (cookie, _) = user(&t, "token-lost").await;
-    let (root, secret, child) = token_with_child(&t, &cookie).await;
+    let Scene { t, faults, cookie, made: (root, secret, child), .. } = scene("token-lost", token_with_child).await;
 
-    faults.pass_next(FORGET);
-    lose_answer(&faults, FORGET);
-    unavailable(&revoke_token(&t, &cookie, &root).await, "the last answer was lost");
-    all_injected(&faults, 3);
+    lose_the_last_answer(&faults);
+    cut_short(&revoke_token(&t, &cookie, &root).await, "the last answer was lost", &faults, 3);
     assert_eq!((by_token(&t, &secret).await, by_token(&t, &child).await), (401, 401));
 
-    let again = revoke_token(&t, &cookie, &root).await;
-    assert_eq!(again.status, 204, "{}", again.raw_body);
+    answered_204(revoke_token(&t, &cookie, &root).await);
 }
 
 /// A session handed off to billing and exchanged there: its cookie (billing's) and audit id.
 async fn handed_off(t: &TestApp, cookie: &str) -> (gatehouse_http::App, String, String) {
-    let h = t
-        .tokens_fn(
-            TestCall::new("POST", "/cross-app/handoff").cookie(Some(cookie)).json(json!({"target_app": "billing"})),
-        )
-        .await;
+    let h = handoff(t, cookie, "billing").await;
     assert_eq!(h.status, 201, "{}", h.raw_body);
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
     let exchange = TestCall::new("POST", "/cross-app/exchange").json(json!({"handoff_token": h.body["handoff_token"]}));
@@ -375,18 +381,14 @@ async fn at_billing(billing: &gatehouse_http::App, cookie: &str) -> u16 {
 /// marked first: the retry was 404 while the session lived on.)
 #[tokio::test]
 async fn revoking_a_cross_app_session_cut_before_it_ended_is_finished_by_its_retry() {
-    let (t, faults) = app().await;
-    let (cookie, _) = user(&t, "cross-child").await;
-    let (billing, derived, id) = handed_off(&t, &cookie).await;
+    let Scene { t, faults, cookie, made: (billing, derived, id), .. } = scene("cross-child", handed_off).await;
 
     fail(&faults, DELETE);
-    unavailable(&revoke_cross_app(&t, &cookie, &id).await, "the session's deletion failed");
-    all_injected(&faults, 3);
+    cut_short(&revoke_cross_app(&t, &cookie, &id).await, "the session's deletion failed", &faults, 3);
     assert_eq!(at_billing(&billing, &derived).await, 200, "the session lives: the retry must end it");
     assert_eq!(audit(&t, &cookie, &id).await["revoked_at"], Value::Null, "the record is marked last");
 
-    let again = revoke_cross_app(&t, &cookie, &id).await;
-    assert_eq!(again.status, 204, "{}", again.raw_body);
+    answered_204(revoke_cross_app(&t, &cookie, &id).await);
     assert_eq!(at_billing(&billing, &derived).await, 401);
     let record = audit(&t, &cookie, &id).await;
     assert_eq!(record["revoked_reason"], "revoked_by_user", "{record}");
@@ -397,17 +399,13 @@ async fn revoking_a_cross_app_session_cut_before_it_ended_is_finished_by_its_ret
 /// the user's as the register says, is ended already: 204 again.
 #[tokio::test]
 async fn revoking_a_cross_app_session_whose_last_answer_was_lost_is_answered_204_again() {
-    let (t, faults) = app().await;
-    let (cookie, _) = user(&t, "cross-lost").await;
-    let (billing, derived, id) = handed_off(&t, &cookie).await;
+    let Scene { t, faults, cookie, made: (billing, derived, id), .. } = scene("cross-lost", handed_off).await;
 
     lose_answer(&faults, FORGET);
-    unavailable(&revoke_cross_app(&t, &cookie, &id).await, "the last answer was lost");
-    all_injected(&faults, 3);
+    cut_short(&revoke_cross_app(&t, &cookie, &id).await, "the last answer was lost", &faults, 3);
     assert_eq!(at_billing(&billing, &derived).await, 401);
 
-    let again = revoke_cross_app(&t, &cookie, &id).await;
-    assert_eq!(again.status, 204, "{}", again.raw_body);
+    answered_204(revoke_cross_app(&t, &cookie, &id).await);
     assert_eq!(audit(&t, &cookie, &id).await["revoked_reason"], "revoked_by_user");
 }
 
@@ -416,12 +414,10 @@ async fn revoking_a_cross_app_session_whose_last_answer_was_lost_is_answered_204
 #[tokio::test]
 async fn another_users_ids_stay_404_and_nothing_of_theirs_ends() {
     let (t, _) = app().await;
-    let email = unique("ann");
-    let ann = t.signed_up(&email).await;
-    let ann_id = t.user(Some(&ann)).await.body["user"]["id"].as_str().expect("an id").to_owned();
+    let (email, ann, ann_id) = user(&t, "ann").await;
     let ann_there = t.login(&email, PW).await.session_cookie().expect("a second session");
     let handle = other_handle(&t, &ann).await;
-    let (bob, _) = user(&t, "bob").await;
+    let (_, bob, _) = user(&t, "bob").await;
     let (root, secret, child) = token_with_child(&t, &ann).await;
     let (_, derived, audit_id) = handed_off(&t, &ann).await;
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
@@ -453,9 +449,7 @@ async fn another_users_ids_stay_404_and_nothing_of_theirs_ends() {
 #[tokio::test]
 async fn a_deleted_account_leaves_no_mark_of_its_ended_trees() {
     let (t, _) = app().await;
-    let email = unique("marked");
-    let cookie = t.signed_up(&email).await;
-    let id = t.user(Some(&cookie)).await.body["user"]["id"].as_str().expect("an id").to_owned();
+    let (email, cookie, id) = user(&t, "marked").await;
     let other = t.login(&email, PW).await.session_cookie().expect("a second session");
     let (root, _, _) = token_with_child(&t, &cookie).await;
     assert_eq!(revoke_token(&t, &cookie, &root).await.status, 204);

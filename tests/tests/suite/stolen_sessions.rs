@@ -3,9 +3,8 @@
 //! the owner changes the password or logs out other devices stops signing in, and a session mints
 //! no strong token, nor more tokens or handoffs than a user's limits allow.
 
-use gatehouse::mail::{LogMailer, Mail};
+use crate::support::{mails, unique};
 use gatehouse_tests::http::{TestApp, TestCall, TestReply};
-use gatehouse_tests::jobs::drain;
 use gatehouse_tests::passkey::SoftAuthenticator;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -13,16 +12,6 @@ use std::sync::Arc;
 const PW: &str = "correct horse battery staple 42";
 const NEW_PW: &str = "a brand new and long passphrase 7";
 const ORIGIN: &str = "http://localhost:8080";
-
-fn unique(name: &str) -> String {
-    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
-}
-
-async fn mails(t: &TestApp) -> Vec<Mail> {
-    let mailer = LogMailer::quiet();
-    drain(&t.worker(Arc::new(mailer.clone())), 10).await;
-    mailer.sent()
-}
 
 async fn confirm(t: &TestApp, cookie: &str) {
     let c = TestCall::new("POST", "/user/confirm-password").cookie(Some(cookie)).json(json!({ "password": PW }));

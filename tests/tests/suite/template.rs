@@ -25,19 +25,22 @@ fn removing_a_table_from_the_template_is_caught() {
     );
 }
 
+/// What the schema check finds in the template with `property` of `resource` removed.
+fn problems_without(resource: &str, property: &str) -> Vec<String> {
+    let mut t = load();
+    table_props(&mut t, resource).as_mapping_mut().unwrap().remove(property);
+    schema_mismatches(&t)
+}
+
 #[test]
 fn removing_an_index_from_the_template_is_caught() {
-    let mut t = load();
-    table_props(&mut t, "SessionsTable").as_mapping_mut().unwrap().remove("GlobalSecondaryIndexes");
-    let problems = schema_mismatches(&t);
+    let problems = problems_without("SessionsTable", "GlobalSecondaryIndexes");
     assert!(problems.iter().any(|p| p.starts_with("sessions: GlobalSecondaryIndexes")), "{problems:?}");
 }
 
 #[test]
 fn removing_a_ttl_attribute_from_the_template_is_caught() {
-    let mut t = load();
-    table_props(&mut t, "CacheTable").as_mapping_mut().unwrap().remove("TimeToLiveSpecification");
-    let problems = schema_mismatches(&t);
+    let problems = problems_without("CacheTable", "TimeToLiveSpecification");
     assert!(problems.iter().any(|p| p.starts_with("cache: TTL attribute")), "{problems:?}");
 }
 
@@ -86,13 +89,14 @@ fn functions() -> Vec<(&'static str, Permissions)> {
     ]
 }
 
-fn openapi_routes() -> BTreeSet<(String, String)> {
+/// The routes of openapi.json whose operation `keep` keeps, local-only ones left out.
+fn openapi_routes_where(keep: impl Fn(&serde_json::Value) -> bool) -> BTreeSet<(String, String)> {
     let doc: serde_json::Value =
         serde_json::from_str(include_str!("../../../openapi.json")).expect("openapi.json is JSON");
     let mut out = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            if op.get("x-gatehouse-local-only") != Some(&serde_json::Value::Bool(true)) {
+            if keep(op) && op.get("x-gatehouse-local-only") != Some(&serde_json::Value::Bool(true)) {
                 out.insert((method.to_uppercase(), path.clone()));
             }
         }
@@ -100,20 +104,13 @@ fn openapi_routes() -> BTreeSet<(String, String)> {
     out
 }
 
+fn openapi_routes() -> BTreeSet<(String, String)> {
+    openapi_routes_where(|_| true)
+}
+
 /// Routes openapi.json marks public (`security: []`), local-only ones left out.
 fn openapi_public_routes() -> BTreeSet<(String, String)> {
-    let doc: serde_json::Value =
-        serde_json::from_str(include_str!("../../../openapi.json")).expect("openapi.json is JSON");
-    let mut out = BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            let public = op["security"].as_array().is_some_and(Vec::is_empty);
-            if public && op.get("x-gatehouse-local-only") != Some(&serde_json::Value::Bool(true)) {
-                out.insert((method.to_uppercase(), path.clone()));
-            }
-        }
-    }
-    out
+    openapi_routes_where(|op| op["security"].as_array().is_some_and(Vec::is_empty))
 }
 
 /// Routes the functions' route tables mark public.

@@ -1,6 +1,7 @@
 //! Personal access tokens, the authorizer and cross-app handoffs, over real-shaped events, stores
 //! on the emulator.
 
+use crate::support::{ann_handing_off_to_billing, handoff, raw_item};
 use gatehouse::tables::personal_access_tokens::TokenId;
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::counting::CountingTokens;
@@ -104,16 +105,8 @@ async fn an_expired_token_still_stored_is_denied() {
     t.env.clock.advance(chrono::Duration::minutes(6));
     assert!(!t.authorize(&abilities(), "GET /user", Some(&token), None).await.is_authorized);
     let id = TokenId::parse(r.body["id"].as_str().unwrap()).unwrap();
-    let aws = t.env.aws.as_ref().unwrap();
-    let raw = aws
-        .dynamo
-        .get_item()
-        .table_name(aws.names.table("personal_access_tokens"))
-        .key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.as_str().into()))
-        .send()
-        .await
-        .unwrap();
-    assert!(raw.item.is_some(), "still stored; only the read filter denies it");
+    let raw = raw_item(&t.env, "personal_access_tokens", "id", id.as_str()).await;
+    assert!(raw.is_some(), "still stored; only the read filter denies it");
 }
 
 #[tokio::test]
@@ -264,17 +257,9 @@ async fn the_mobile_flow_issues_a_token_for_credentials_with_the_login_throttle(
 async fn two_concurrent_exchanges_of_one_handoff_token_create_one_session() {
     let t = TestApp::aws(&[("GATEHOUSE_APPS", "billing,admin")]).await;
     let cookie = t.signed_up("ann@example.com").await;
-    let bad = t
-        .tokens_fn(
-            TestCall::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "unknown"})),
-        )
-        .await;
+    let bad = handoff(&t, &cookie, "unknown").await;
     assert_eq!(bad.status, 422);
-    let h = t
-        .tokens_fn(
-            TestCall::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})),
-        )
-        .await;
+    let h = handoff(&t, &cookie, "billing").await;
     assert_eq!(h.status, 201, "{}", h.raw_body);
     let token = h.body["handoff_token"].as_str().unwrap().to_owned();
     let (billing, admin) =
@@ -319,13 +304,7 @@ async fn two_concurrent_exchanges_of_one_handoff_token_create_one_session() {
 
 #[tokio::test]
 async fn an_expired_handoff_token_is_refused() {
-    let t = TestApp::aws(&[("GATEHOUSE_APPS", "billing")]).await;
-    let cookie = t.signed_up("ann@example.com").await;
-    let h = t
-        .tokens_fn(
-            TestCall::new("POST", "/cross-app/handoff").cookie(Some(&cookie)).json(json!({"target_app": "billing"})),
-        )
-        .await;
+    let (t, _, h) = ann_handing_off_to_billing().await;
     t.env.clock.advance(chrono::Duration::seconds(121));
     let billing = t.sibling(&[("GATEHOUSE_APP_NAME", "billing")]);
     let r = TestApp::tokens_at(

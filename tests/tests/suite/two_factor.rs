@@ -2,7 +2,8 @@
 //! emulator unless a test says otherwise: enrolment, the sign-in challenge for sessions and
 //! tokens, replay and concurrency, and that a reset does not get around it.
 
-use gatehouse::mail::{LogMailer, Mail};
+use crate::support::{mails_with_notices, unique};
+use gatehouse::mail::LogMailer;
 use gatehouse_tests::http::{TestApp, TestCall, TestReply};
 use gatehouse_tests::jobs::drain;
 use serde_json::{Value, json};
@@ -11,24 +12,12 @@ use std::sync::Arc;
 const PW: &str = "correct horse battery staple 42";
 const NEW_PW: &str = "a brand new and long passphrase 7";
 
-fn unique(name: &str) -> String {
-    format!("{name}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
-}
-
-async fn mails(t: &TestApp) -> Vec<Mail> {
-    // Security notices are promised before their change and run once it is surely written.
-    t.env.clock.advance(chrono::Duration::from_std(gatehouse::config::NOTICE_DELAY).unwrap());
-    let mailer = LogMailer::quiet();
-    drain(&t.worker(Arc::new(mailer.clone())), 10).await;
-    mailer.sent()
-}
-
 /// The owner of `email` asks for a reset link and sets NEW_PW with it (the mails before are
 /// dropped).
 async fn reset_through_the_mail(t: &TestApp, email: &str) {
-    mails(t).await;
+    mails_with_notices(t).await;
     t.reset_fn(TestCall::new("POST", "/forgot-password").json(json!({ "email": email }))).await;
-    let sent = mails(t).await;
+    let sent = mails_with_notices(t).await;
     let mail = sent.iter().find(|m| m.subject == "Reset your password").expect("a reset mail");
     let i = mail.text.find("token=").unwrap() + 6;
     let reset = TestCall::new("POST", "/reset-password").json(
@@ -93,17 +82,24 @@ async fn enrolment_is_pending_until_a_code_confirms_it_and_the_secret_is_stored_
             assert!(scan.iter().all(|i| !i.contains(&form)), "recovery codes are stored keyed-hashed: {form}");
         }
     }
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     assert!(sent.iter().any(|m| m.to == email && m.subject == "Two-factor authentication was turned on"));
+}
+
+/// On the emulator, a user at a unique address enrolled in two-factor, and the clock a time step
+/// on (the code that confirmed the enrolment was used: the next one signs in): the app, the
+/// address and the secret.
+async fn enrolled_and_a_step_on() -> (TestApp, String, String) {
+    let t = TestApp::aws(&[]).await;
+    let email = unique("ann");
+    let (_, secret, _) = t.enrolled(&email).await;
+    t.env.clock.advance(chrono::Duration::seconds(30));
+    (t, email, secret)
 }
 
 #[tokio::test]
 async fn a_password_alone_gets_a_challenge_and_a_code_completes_it_once() {
-    let t = TestApp::aws(&[]).await;
-    let email = unique("ann");
-    let (_, secret, _) = t.enrolled(&email).await;
-    // The code that confirmed the enrolment was used: the next one signs in.
-    t.env.clock.advance(chrono::Duration::seconds(30));
+    let (t, email, secret) = enrolled_and_a_step_on().await;
     let first = login(&t, &email, PW).await;
     assert_eq!(first.status, 202, "{}", first.raw_body);
     assert_eq!(first.body["two_factor"], true);
@@ -133,8 +129,8 @@ async fn a_password_alone_gets_a_challenge_and_a_code_completes_it_once() {
     assert_eq!(ok.status, 200, "{}", ok.raw_body);
     let cookie = ok.session_cookie().expect("a session at last");
     assert!(ok.set_cookies().iter().any(|c| c.contains("_device=")), "and this device becomes known");
-    // (Not `mails`: the clock stays, for the replay of this time step below. The notice of a
-    // wrong code is sent at once: it announces no change of the account.)
+    // (Not `mails_with_notices`: the clock stays, for the replay of this time step below. The
+    // notice of a wrong code is sent at once: it announces no change of the account.)
     let mailer = LogMailer::quiet();
     drain(&t.worker(Arc::new(mailer.clone())), 10).await;
     let told = mailer.sent();
@@ -157,10 +153,7 @@ async fn a_password_alone_gets_a_challenge_and_a_code_completes_it_once() {
 
 #[tokio::test]
 async fn two_concurrent_uses_of_one_code_sign_in_once() {
-    let t = TestApp::aws(&[]).await;
-    let email = unique("ann");
-    let (_, secret, _) = t.enrolled(&email).await;
-    t.env.clock.advance(chrono::Duration::seconds(30));
+    let (t, email, secret) = enrolled_and_a_step_on().await;
     let (a, b) = (login(&t, &email, PW).await, login(&t, &email, PW).await);
     let c = t.totp(&secret);
     let (ra, rb) = tokio::join!(
@@ -177,7 +170,7 @@ async fn a_recovery_code_signs_in_once_and_the_owner_is_told() {
     let t = TestApp::aws(&[]).await;
     let email = unique("ann");
     let (_, _, codes) = t.enrolled(&email).await;
-    mails(&t).await;
+    mails_with_notices(&t).await;
     let challenge = login(&t, &email, PW).await.body["challenge"].clone();
     let typed = codes[0].to_uppercase().replace('-', " ");
     let ok = answer(&t, &challenge, json!({ "recovery_code": typed })).await;
@@ -186,16 +179,13 @@ async fn a_recovery_code_signs_in_once_and_the_owner_is_told() {
     let r = answer(&t, &again, json!({ "recovery_code": codes[0] })).await;
     assert_eq!(r.status, 422, "used once: {}", r.raw_body);
     assert_eq!(answer(&t, &again, json!({ "recovery_code": codes[1] })).await.status, 200);
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     assert_eq!(sent.iter().filter(|m| m.to == email && m.subject == "A recovery code was used").count(), 2);
 }
 
 #[tokio::test]
 async fn tokens_issued_for_a_password_need_the_second_factor_too() {
-    let t = TestApp::aws(&[]).await;
-    let email = unique("ann");
-    let (_, secret, _) = t.enrolled(&email).await;
-    t.env.clock.advance(chrono::Duration::seconds(30));
+    let (t, email, secret) = enrolled_and_a_step_on().await;
     let issue = TestCall::new("POST", "/tokens/issue").json(json!({
         "email": email, "password": PW, "device_name": "cli", "abilities": ["tokens:read"], "expires_in_minutes": 60
     }));
@@ -216,7 +206,7 @@ async fn a_password_reset_neither_bypasses_the_second_factor_nor_leaves_a_challe
     let email = unique("ann");
     let (cookie, secret, _) = t.enrolled(&email).await;
     // A verified owner's factor (a never-verified account's goes with a reset: the next test).
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     let verify = sent.iter().find(|m| m.subject.contains("Verify")).expect("the verification mail");
     let url = verify.text.split_whitespace().find(|w| w.contains("/account/verify-email/")).unwrap();
     let path =
@@ -270,7 +260,7 @@ async fn turning_it_off_or_new_recovery_codes_need_a_recent_confirmation() {
     let off = t.login_fn(TestCall::new("DELETE", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
     assert_eq!(off.status, 204, "{}", off.raw_body);
     assert_eq!(t.login("ann@example.com", PW).await.status, 200, "a password alone again");
-    let sent = mails(&t).await;
+    let sent = mails_with_notices(&t).await;
     for subject in ["New recovery codes", "Two-factor authentication was turned off"] {
         assert!(sent.iter().any(|m| m.subject == subject), "{subject}");
     }
