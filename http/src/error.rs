@@ -412,6 +412,7 @@ impl From<IssueError> for ApiError {
             IssueError::Revoked => ApiError::unauthenticated(),
             // A sign-in's password changed before its token was issued: as a wrong password.
             IssueError::PasswordChanged => AuthError::InvalidCredentials.into(),
+            IssueError::Ungrantable => ApiError::field("abilities", "\"verified\" is not an ability a token can hold"),
             IssueError::Store(s) => s.into(),
         }
     }

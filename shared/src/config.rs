@@ -5,14 +5,14 @@ use chrono::Duration;
 use std::collections::HashMap;
 use thiserror::Error;
 
-/// How long a promised notice's job waits before it looks for its mark
-/// ([`crate::queue::Dispatcher::promise`]): longer than any API request runs (the HTTP functions' `Timeout` in
-/// template.yaml, which a test holds below this), so by then the change's write has landed or
-/// never will.
 /// The port the local run's defaults point at (`gatehouse serve`'s own default): the links mailed
 /// and the passkey origin. [`Config::for_local_run`] takes another.
 pub const LOCAL_PORT: u16 = 8080;
 
+/// How long a promised notice's job waits before it looks for its mark
+/// ([`crate::queue::Dispatcher::promise`]): longer than any API request runs (the HTTP functions'
+/// `Timeout` in template.yaml, which a test holds below this), so by then the change's write has
+/// landed or never will.
 pub const NOTICE_DELAY: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Error, PartialEq, Eq)]

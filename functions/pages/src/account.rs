@@ -82,7 +82,7 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
     if !user.ok() {
         return Ok(unavailable(call, &user, &token, cookies));
     }
-    let Ok(UserBody { user: u }) = user.view() else { return Ok(api::broken(call)) };
+    let Ok(UserBody { user: u }) = user.view() else { return Ok(api::broken(call, cookies)) };
     // The list is asked for only when `GET /user` counted passkeys: most accounts have none, and
     // each listing reads the user again.
     let passkeys = async {
@@ -97,7 +97,7 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
     let sessions = sessions.ok().then(|| sessions.view::<SessionsBody>().map(|v| v.sessions)).transpose();
     // A list the API refused says so in its section; one it answered unreadably is a bug.
     let (Ok(sessions), Ok(tokens), Ok(passkeys)) = (sessions, tokens, passkeys) else {
-        return Ok(api::broken(call));
+        return Ok(api::broken(call, cookies));
     };
     let empty = Form::default();
     let form = |k: &str| state.forms.get(k).unwrap_or(&empty);

@@ -149,7 +149,7 @@ pub async fn create_token(call: Call<'_>) -> Reply {
     }
     let reply = api::call(call.app, call.req, Method::POST, "/tokens", Some(body)).await;
     if reply.ok() {
-        let Ok(new_token) = reply.view::<NewTokenView>() else { return Ok(api::broken(&call)) };
+        let Ok(new_token) = reply.view::<NewTokenView>() else { return Ok(api::broken(&call, reply.cookies)) };
         let state = State { new_token: Some(new_token), ..State::default() };
         return render(&call, state, StatusCode::CREATED).await;
     }

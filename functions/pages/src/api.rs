@@ -29,12 +29,19 @@ pub struct ApiReply {
 /// An answer that is not the view a page read it as (a field renamed, missing or retyped): a
 /// bug, since the pages and the API are one build. Logged where read; its page is `broken`.
 #[derive(Debug)]
-pub struct Unexpected(pub serde_json::Error);
+/// It carries nothing of the answer: serde's error quotes the value, which may be a secret.
+pub struct Unexpected;
 
 /// The page for an [`Unexpected`] answer: 500, in words, never a page with blanks.
-pub(crate) fn broken(call: &Call<'_>) -> Response<Body> {
+/// `cookies` are what the action that already happened set (a rotated session cookie, a new CSRF
+/// token): passed on, so a page that fails after its action does not sign the browser out.
+pub(crate) fn broken(call: &Call<'_>, cookies: Vec<HeaderValue>) -> Response<Body> {
     let why = "Something went wrong on our side. Please try again.";
-    crate::form::refusal(call, StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", why)
+    let mut page = crate::form::refusal(call, StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", why);
+    for c in cookies {
+        page.headers_mut().append(header::SET_COOKIE, c);
+    }
+    page
 }
 
 /// The API's error answer read back. `gatehouse_http::ErrorBody` borrows its map of fields, so
@@ -61,8 +68,10 @@ impl ApiReply {
     pub fn view<T: DeserializeOwned>(&self) -> Result<T, Unexpected> {
         T::deserialize(&self.body).map_err(|e| {
             let view = std::any::type_name::<T>();
-            tracing::error!(event = "page_call_unexpected_answer", status = %self.status, view, error = %e);
-            Unexpected(e)
+            // Where, not what: serde's message quotes the value, which may be a secret.
+            let (kind, line, column) = (format!("{:?}", e.classify()), e.line(), e.column());
+            tracing::error!(event = "page_call_unexpected_answer", status = %self.status, view, kind, line, column);
+            Unexpected
         })
     }
 

@@ -62,7 +62,7 @@ pub async fn submit(call: Call<'_>) -> Reply {
         StatusCode::OK => Ok(view::redirect(after_sign_in(&call), renewing_csrf(&call, reply.cookies))),
         StatusCode::ACCEPTED => match reply.view::<TwoFactorChallengeView>() {
             Ok(c) => challenge_page(&call, &c.challenge, None),
-            Err(_) => Ok(api::broken(&call)),
+            Err(_) => Ok(api::broken(&call, reply.cookies)),
         },
         _ => {
             let form =

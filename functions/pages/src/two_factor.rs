@@ -20,7 +20,7 @@ pub async fn enable_two_factor(call: Call<'_>) -> Reply {
     match confirmed_call(&call, &p, Method::POST, "/user/two-factor-authentication", "tf-").await {
         Ok(reply) => match reply.view::<EnrolmentView>() {
             Ok(e) => enrol_page(&call, Some(&e), None),
-            Err(_) => Ok(api::broken(&call)),
+            Err(_) => Ok(api::broken(&call, reply.cookies)),
         },
         Err(page) => page,
     }
@@ -65,7 +65,9 @@ pub async fn confirm_two_factor(call: Call<'_>) -> Reply {
 
 /// The recovery codes in `reply`, shown this once.
 fn codes_page(call: &Call<'_>, reply: &api::ApiReply, what: &str) -> Reply {
-    let Ok(RecoveryCodesView { recovery_codes: codes }) = reply.view() else { return Ok(api::broken(call)) };
+    let Ok(RecoveryCodesView { recovery_codes: codes }) = reply.view() else {
+        return Ok(api::broken(call, reply.cookies.clone()));
+    };
     let body = html! {
         section {
             p { (what) " Keep these recovery codes somewhere safe: each signs you in once if you lose your device. They will not be shown again." }

@@ -119,7 +119,7 @@ enum Ceremony {
     /// Bound to the user and to the session that began it (SHA-256 of its key).
     Register { user_id: String, session: String, version: u64, state: String },
     /// Bound to the client that asked for it.
-    PasswordStep { client: String, state: String },
+    SignIn { client: String, state: String },
 }
 
 fn ceremony_key(challenge: u128) -> String {
@@ -320,7 +320,7 @@ pub async fn begin_sign_in(
     let options = DiscoverableCredentialRequestOptions::passkey(rp.id());
     let (server, client_state) = options.start_ceremony().map_err(|e| PasskeyError::Misconfigured(e.to_string()))?;
     let state = server.encode().map_err(|e| StoreError::Rejected(e.to_string()))?;
-    keep(auth, server.sent_challenge().0, &Ceremony::PasswordStep { client, state: b64(&state) }).await?;
+    keep(auth, server.sent_challenge().0, &Ceremony::SignIn { client, state: b64(&state) }).await?;
     serde_json::to_value(&client_state).map_err(|e| PasskeyError::Misconfigured(e.to_string()))
 }
 
@@ -355,12 +355,11 @@ pub async fn assert(
         .map_err(|e| PasskeyError::Malformed(e.to_string()))?;
     let challenge = authn.challenge_relaxed().map_err(|e| PasskeyError::Malformed(e.to_string()))?;
     let TakenCeremony { ceremony, at, repeat, key } =
-        take(auth, challenge.0, response, |c| matches!(c, Ceremony::PasswordStep { client: k, .. } if *k == client))
-            .await?;
+        take(auth, challenge.0, response, |c| matches!(c, Ceremony::SignIn { client: k, .. } if *k == client)).await?;
     // Each repeat may issue a session the first attempt's failure lost: a few, no more (every
     // take counted, identical requests racing each other included).
     crate::services::auth::limits::count_take(auth, &key, at).await?;
-    let Ceremony::PasswordStep { state, .. } = ceremony else { return Err(PasskeyError::InvalidCeremony) };
+    let Ceremony::SignIn { state, .. } = ceremony else { return Err(PasskeyError::InvalidCeremony) };
     let state = unb64(&state).ok_or(PasskeyError::InvalidCeremony)?;
     let handle = authn.response().user_handle();
     let user_id = user_of(handle).ok_or(PasskeyError::Rejected)?;

@@ -56,6 +56,9 @@ pub enum IssueError {
     /// no longer counts, and the answer is a wrong password's. Nothing was written.
     #[error("the password was changed since it was checked")]
     PasswordChanged,
+    /// An ability no token may hold was asked for ([`TokenIssuer::grantable`]). Nothing was written.
+    #[error("\"verified\" is not an ability a token can hold")]
+    Ungrantable,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -227,6 +230,8 @@ impl<'a> TokenIssuer<'a> {
         expires_at: Option<Timestamp>,
         lineage: Lineage,
     ) -> Result<NewToken, IssueError> {
+        // The edge says it first, as a field error; every way to a token passes here too.
+        Self::grantable(abilities.as_slice()).map_err(|_| IssueError::Ungrantable)?;
         let stores = &self.access.stores;
         let now = stores.clock.now();
         let owner = Tokenable::user(user);
@@ -247,5 +252,35 @@ impl<'a> TokenIssuer<'a> {
         }
         tracing::info!(event = "token_created", token_id = %record.id, owner = %owner.key(), parent = ?entry.parent.map(|p| p.encode()));
         Ok(NewToken { plain, record })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::clock::ManualClock;
+    use crate::{Config, Stores};
+    use std::sync::Arc;
+
+    /// The edge refuses `verified` as a field error first; the domain refuses it on every way to a
+    /// token too, and writes nothing.
+    #[tokio::test]
+    async fn no_token_is_minted_holding_verified_whatever_the_caller() {
+        let now = crate::values::clock::from_epoch_millis(1_700_000_000_000).unwrap();
+        let stores = Stores::memory(Arc::new(ManualClock::new(now)));
+        let access = Access::new(stores.clone(), Arc::new(Config::from_map(&Default::default()).unwrap()));
+        let ann = crate::tables::users::sample("ann@example.com");
+        stores.users.create(&ann).await.unwrap();
+        let asked = |abilities: &[&str]| TokenRequest {
+            name: "t".into(),
+            abilities: Abilities::new(abilities.iter().map(|a| (*a).to_owned()).collect()),
+            expires_in_minutes: None,
+        };
+        let issuer = TokenIssuer::new(&access);
+        let refused = issuer.for_password_check(&ann, asked(&["read", VERIFIED])).await;
+        assert!(matches!(refused, Err(IssueError::Ungrantable)), "{:?}", refused.err());
+        let none = stores.personal_access_tokens.list_for(&Tokenable::user(&ann.id), 10, None).await.unwrap();
+        assert!(none.items.is_empty(), "nothing written");
+        assert!(issuer.for_password_check(&ann, asked(&["read"])).await.is_ok(), "any other ability is grantable");
     }
 }
