@@ -4,7 +4,7 @@
 //! password confirmation, second factors — is therefore the rule a page applies: there is no
 //! second implementation of any of them, and no extra network hop.
 
-use gatehouse_http::{ApiError, App, Call};
+use gatehouse_http::{ApiError, App};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -28,21 +28,11 @@ pub struct ApiReply {
 
 /// An answer that is not the view a page read it as (a field renamed, missing or retyped): a
 /// bug, since the pages and the API are one build. Logged where read; its page is `broken`.
-#[derive(Debug)]
 /// It carries nothing of the answer: serde's error quotes the value, which may be a secret.
+#[derive(Debug)]
 pub struct Unexpected;
 
-/// The page for an [`Unexpected`] answer: 500, in words, never a page with blanks.
-/// `cookies` are what the action that already happened set (a rotated session cookie, a new CSRF
-/// token): passed on, so a page that fails after its action does not sign the browser out.
-pub(crate) fn broken(call: &Call<'_>, cookies: Vec<HeaderValue>) -> Response<Body> {
-    let why = "Something went wrong on our side. Please try again.";
-    let mut page = crate::form::refusal(call, StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", why);
-    for c in cookies {
-        page.headers_mut().append(header::SET_COOKIE, c);
-    }
-    page
-}
+pub(crate) use crate::respond::broken;
 
 /// The API's error answer read back. `gatehouse_http::ErrorBody` borrows its map of fields, so
 /// nothing can be read into it: this owned twin is held to it by a test (`error_answers_read_typed`).

@@ -84,3 +84,14 @@ pub fn stylesheet(name: &str) -> Option<Response<Body>> {
             .unwrap_or_else(|_| Response::new(Body::Empty))
     })
 }
+/// The page for an [`crate::api::Unexpected`] answer: 500, in words, never a page with blanks.
+/// `cookies` are what the action that already happened set (a rotated session cookie, a new CSRF
+/// token): passed on, so a page that fails after its action does not sign the browser out.
+pub(crate) fn broken(call: &gatehouse_http::Call<'_>, cookies: Vec<HeaderValue>) -> Response<Body> {
+    let why = "Something went wrong on our side. Please try again.";
+    let mut page = crate::form::refusal(call, StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", why);
+    for c in cookies {
+        page.headers_mut().append(header::SET_COOKIE, c);
+    }
+    page
+}
