@@ -1,0 +1,82 @@
+//! The OAuth provider's signing key in KMS: an asymmetric `ECC_NIST_P256` key whose private half
+//! never leaves KMS. Each signature is one `Sign` call (`ECDSA_SHA_256` over the JWS signing
+//! input); the public key is read once per process (`GetPublicKey`) for JWKS and for checking.
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
+use gatehouse::config::{OAuthConfig, SigningKeySource};
+use gatehouse::signing::{JwtSigner, SignError, SigningKeys, local_keys};
+use gatehouse::values::jwt::{Jwk, der_to_raw};
+use std::sync::Arc;
+
+pub use aws_sdk_kms::Client;
+
+/// A KMS key that signs ES256.
+pub struct KmsSigner {
+    client: Client,
+    key_id: String,
+    jwk: Jwk,
+}
+
+impl KmsSigner {
+    /// Reads the key's public half (one `GetPublicKey`).
+    pub async fn new(client: Client, key_id: &str) -> Result<Self, String> {
+        let jwk = public_key(&client, key_id).await?;
+        Ok(Self { client, key_id: key_id.to_owned(), jwk })
+    }
+}
+
+async fn public_key(client: &Client, key_id: &str) -> Result<Jwk, String> {
+    let out = client
+        .get_public_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| format!("KMS GetPublicKey of {key_id}: {}", aws_sdk_kms::error::DisplayErrorContext(e)))?;
+    let der = out.public_key().ok_or_else(|| format!("KMS key {key_id} has no public key"))?;
+    Jwk::from_spki_der(der.as_ref()).ok_or_else(|| format!("KMS key {key_id} is not an ECC_NIST_P256 key"))
+}
+
+#[async_trait]
+impl JwtSigner for KmsSigner {
+    fn jwk(&self) -> &Jwk {
+        &self.jwk
+    }
+
+    async fn sign(&self, input: &[u8]) -> Result<[u8; 64], SignError> {
+        let out = self
+            .client
+            .sign()
+            .key_id(&self.key_id)
+            .message(Blob::new(input))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await
+            .map_err(|e| SignError(format!("KMS Sign: {}", aws_sdk_kms::error::DisplayErrorContext(e))))?;
+        let der = out.signature().ok_or_else(|| SignError("KMS Sign answered no signature".into()))?;
+        der_to_raw(der.as_ref())
+            .ok_or_else(|| SignError("KMS Sign answered a signature that is not ECDSA P-256".into()))
+    }
+}
+
+/// The provider's keys as configured: in configuration or made here ([`local_keys`]), or in KMS
+/// (the active key signs; the previous ones are published until their tokens have expired).
+pub async fn signing_keys(sdk: &SdkConfig, oauth: &OAuthConfig) -> Result<SigningKeys, String> {
+    let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
+    if let Some(keys) = local_keys(&oauth.signing, on_lambda)? {
+        return Ok(keys);
+    }
+    let SigningKeySource::Kms { key_id, previous } = &oauth.signing else {
+        return Err("no signing key source".into());
+    };
+    let client = Client::new(sdk);
+    let active = KmsSigner::new(client.clone(), key_id).await?;
+    let mut others = Vec::with_capacity(previous.len());
+    for id in previous {
+        others.push(public_key(&client, id).await?);
+    }
+    Ok(SigningKeys::new(Arc::new(active), others))
+}

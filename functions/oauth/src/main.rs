@@ -1,0 +1,3 @@
+//! The `oauth` Lambda.
+
+gatehouse_http::http_main!(signing, gatehouse_oauth::ROUTES);

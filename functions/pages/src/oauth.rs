@@ -1,0 +1,217 @@
+//! The OAuth provider's pages: the authorization endpoint (sign in first, then the consent
+//! screen) and RP-initiated logout. The rules are [`gatehouse::services::oauth`]'s; here is only
+//! what the browser sees. The authorization request rides through sign-in in a short-lived
+//! `__Host-` cookie, and through the consent form in hidden fields that are checked again, with
+//! the CSRF token, when the form comes back.
+
+use crate::form::form_or_refusal;
+use crate::view::{self, Frame};
+use crate::{form_token, renewing_csrf};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse::services::oauth::authorize::{AuthorizationRequest, PARAMETERS, Prompt, Refusal};
+use gatehouse::services::oauth::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
+use gatehouse::tables::oauth_clients::ClientId;
+use gatehouse::tables::sessions::SessionRecord;
+use gatehouse_http::{Call, Reply};
+use lambda_http::http::{HeaderValue, StatusCode};
+use maud::html;
+
+/// How long a pending authorization request waits for its sign-in.
+const PENDING_SECONDS: i64 = 600;
+
+pub(crate) fn pending_cookie_name(call: &Call<'_>) -> String {
+    crate::csrf::page_cookie_name(&call.app.config.session, "oauth")
+}
+
+/// The query's parameters, each as given (a repeated one stays repeated, to be refused).
+fn query_params(call: &Call<'_>) -> Vec<(String, String)> {
+    let q = call.req.uri().query().unwrap_or_default();
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+/// Where the browser goes after signing in, when an authorization request was waiting: the
+/// authorization endpoint again, the request as it was (but `prompt=login`, just satisfied).
+pub(crate) fn pending_return(call: &Call<'_>) -> Option<(String, HeaderValue)> {
+    let raw = call.cookie(&pending_cookie_name(call))?;
+    let params: Vec<(String, String)> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().filter(|(k, v)| !(k == "prompt" && v == "login")))
+        .finish();
+    Some((format!("/account/oauth/authorize?{query}"), crate::sign_in::clear_cookie(&pending_cookie_name(call))))
+}
+
+/// The signed-in session, if the cookie names a live one with a user.
+async fn session(call: &Call<'_>) -> Option<SessionRecord> {
+    let cookie = call.cookie(&call.app.config.session.cookie_name)?;
+    let rec = call.app.access.session(&cookie).await.ok().flatten()?;
+    rec.user_id.is_some().then_some(rec)
+}
+
+fn refusal_page(call: &Call<'_>, message: &str) -> Reply {
+    let body = html! { p { "The application that sent you here made a request this site cannot accept." } };
+    let f = Frame { app_name: &call.app.config.app_name, title: "This request was refused", signed_in: false, notice: None, error: Some(message.to_owned()) };
+    Ok(view::html(StatusCode::BAD_REQUEST, view::layout(&f, body), Vec::new()))
+}
+
+fn refused(call: &Call<'_>, r: Refusal) -> Reply {
+    match r {
+        Refusal::Page(m) => refusal_page(call, &m),
+        Refusal::Redirect(url) => Ok(view::redirect(&url, Vec::new())),
+    }
+}
+
+/// `GET /account/oauth/authorize`: the authorization endpoint.
+pub async fn authorize(call: Call<'_>) -> Reply {
+    let params = query_params(&call);
+    let oauth = call.app.oauth();
+    let req = match oauth.authorization_request(&params).await {
+        Ok(r) => r,
+        Err(r) => return refused(&call, r),
+    };
+    let session = session(&call).await;
+    let fresh_needed = |s: &SessionRecord| req.prompt == Prompt::Login || oauth.session_too_old(s, &req);
+    let Some(session) = session.filter(|s| !fresh_needed(s)) else {
+        if req.prompt == Prompt::None {
+            return Ok(view::redirect(&oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), "login_required", "sign in first"), Vec::new()));
+        }
+        let kept: Vec<(String, String)> = params.into_iter().filter(|(k, _)| PARAMETERS.contains(&k.as_str())).collect();
+        let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&kept).unwrap_or_default());
+        let cookie = gatehouse_http::set_cookie(&pending_cookie_name(&call), &value, "Lax", None, Some(PENDING_SECONDS));
+        return Ok(view::redirect("/account/sign-in?notice=oauth-sign-in", vec![cookie]));
+    };
+    let Some(user) = session.user_id.clone() else { return refusal_page(&call, "Sign in first.") };
+    let consent = match oauth.consent_needed(&user, &req).await {
+        Ok(c) => c,
+        Err(_) => return Ok(view::redirect(&oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), "temporarily_unavailable", "try again"), Vec::new())),
+    };
+    if !consent {
+        return finish(&call, &user, &session, &req, false).await;
+    }
+    if req.prompt == Prompt::None {
+        return Ok(view::redirect(&oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), "consent_required", "consent is needed"), Vec::new()));
+    }
+    consent_page(&call, &req, &params_of(&req, &query_params(&call)))
+}
+
+/// The parameters the consent form carries back (those of the request, as given).
+fn params_of(_req: &AuthorizationRequest, params: &[(String, String)]) -> Vec<(String, String)> {
+    params.iter().filter(|(k, _)| PARAMETERS.contains(&k.as_str())).cloned().collect()
+}
+
+async fn finish(call: &Call<'_>, user: &gatehouse::tables::users::UserId, session: &SessionRecord, req: &AuthorizationRequest, consented: bool) -> Reply {
+    let oauth = call.app.oauth();
+    match oauth.approve(user, session, req, consented).await {
+        Ok(url) => Ok(view::redirect(&url, Vec::new())),
+        Err(e) => Ok(view::redirect(&oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), e.code(), &e.to_string()), Vec::new())),
+    }
+}
+
+/// What a scope lets the application do, in words.
+fn describe(scope: &str) -> String {
+    match scope {
+        OPENID => "Know who you are when you sign in".into(),
+        PROFILE => "See your name".into(),
+        EMAIL => "See your email address".into(),
+        OFFLINE_ACCESS => "Stay connected when you are not using it".into(),
+        other => format!("Use your account to: {other}"),
+    }
+}
+
+fn consent_page(call: &Call<'_>, req: &AuthorizationRequest, params: &[(String, String)]) -> Reply {
+    let (token, cookies) = form_token(call);
+    let host = req.redirect_uri.split('/').nth(2).unwrap_or(&req.redirect_uri).to_owned();
+    let body = html! {
+        section aria-labelledby="consent-h" {
+            h2 #consent-h { (req.client.name) " wants to use your account" }
+            p { "If you allow it, " strong { (req.client.name) } " (returning you to " code { (host) } ") will be able to:" }
+            ul { @for s in &req.scopes { li { (describe(s)) } } }
+            form method="post" action="/account/oauth/authorize" {
+                input type="hidden" name=(crate::csrf::FIELD) value=(token);
+                @for (k, v) in params { input type="hidden" name=(k) value=(v); }
+                button type="submit" name="decision" value="allow" { "Allow" }
+                " "
+                button type="submit" name="decision" value="deny" class="secondary" { "Deny" }
+            }
+            p.links { "You can take this back on your account page, or by changing your password." }
+        }
+    };
+    Ok(crate::page(call, "Allow access?", true, None, None, body, cookies))
+}
+
+/// `POST /account/oauth/authorize`: the consent form's answer, every parameter checked again.
+pub async fn decide(call: Call<'_>) -> Reply {
+    let p = form_or_refusal!(call);
+    let params: Vec<(String, String)> =
+        PARAMETERS.iter().filter_map(|k| p.get(k).map(|v| ((*k).to_owned(), v.to_owned()))).collect();
+    let oauth = call.app.oauth();
+    let req = match oauth.authorization_request(&params).await {
+        Ok(r) => r,
+        Err(r) => return refused(&call, r),
+    };
+    let Some(session) = session(&call).await else {
+        return Ok(view::redirect("/account/sign-in", Vec::new()));
+    };
+    let Some(user) = session.user_id.clone() else { return refusal_page(&call, "Sign in first.") };
+    match p.get("decision") {
+        Some("allow") => finish(&call, &user, &session, &req, true).await,
+        _ => Ok(view::redirect(&oauth.deny(&req), renewing_csrf(&call, Vec::new()))),
+    }
+}
+
+/// The client and post-logout redirect URI of a logout request, when both check out.
+async fn logout_target(call: &Call<'_>, params: &[(String, String)]) -> Option<String> {
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let uri = get("post_logout_redirect_uri")?;
+    let client_id = get("client_id").and_then(ClientId::parse).or_else(|| {
+        // The ID token hint names its client in `aud`; its signature does not matter for that:
+        // the URI must be one the named client registered, whoever wrote the hint.
+        let hint = get("id_token_hint")?;
+        let claims = hint.split('.').nth(1)?;
+        let v: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
+        ClientId::parse(v.get("aud")?.as_str()?)
+    })?;
+    let client = call.app.stores.oauth_clients.find(&client_id).await.ok().flatten()?;
+    let ok = !client.revoked && client.post_logout_redirect_uris.iter().any(|u| u == uri);
+    ok.then(|| {
+        let state = get("state");
+        let pairs: Vec<(&str, &str)> = state.map(|s| vec![("state", s)]).unwrap_or_default();
+        gatehouse::services::oauth::with_query(uri, &pairs)
+    })
+}
+
+/// `GET /account/oauth/logout` (the end-session endpoint): asks the signed-in person to confirm,
+/// so no other site can sign them out; signed out already, straight back to the client.
+pub async fn logout(call: Call<'_>) -> Reply {
+    let params = query_params(&call);
+    let target = logout_target(&call, &params).await;
+    if session(&call).await.is_none() {
+        return Ok(view::redirect(target.as_deref().unwrap_or("/account/sign-in?notice=signed-out"), Vec::new()));
+    }
+    let (token, cookies) = form_token(&call);
+    let body = html! {
+        section {
+            p { "An application asked to sign you out of " (call.app.config.app_name) "." }
+            form method="post" action="/account/oauth/logout" {
+                input type="hidden" name=(crate::csrf::FIELD) value=(token);
+                @for (k, v) in params.iter().filter(|(k, _)| matches!(k.as_str(), "post_logout_redirect_uri" | "client_id" | "state" | "id_token_hint")) {
+                    input type="hidden" name=(k) value=(v);
+                }
+                button type="submit" { "Sign out" }
+            }
+            p.links { a href="/account" { "Stay signed in" } }
+        }
+    };
+    Ok(crate::page(&call, "Sign out?", true, None, None, body, cookies))
+}
+
+/// `POST /account/oauth/logout`: signs out, then back to the client when its URI checks out.
+pub async fn logout_confirmed(call: Call<'_>) -> Reply {
+    let p = form_or_refusal!(call);
+    let params: Vec<(String, String)> = ["post_logout_redirect_uri", "client_id", "state", "id_token_hint"]
+        .iter()
+        .filter_map(|k| p.get(k).map(|v| ((*k).to_owned(), v.to_owned())))
+        .collect();
+    let target = logout_target(&call, &params).await;
+    crate::sign_in::end_session_then(&call, target.as_deref().unwrap_or("/account/sign-in?notice=signed-out")).await
+}
