@@ -63,20 +63,31 @@ impl JwtSigner for KmsSigner {
 }
 
 /// The provider's keys as configured: in configuration or made here ([`local_keys`]), or in KMS
-/// (the active key signs; the previous ones are published until their tokens have expired).
+/// (the active key signs; the others configured are published beside it, for a rotation).
 pub async fn signing_keys(sdk: &SdkConfig, oauth: &OAuthConfig) -> Result<SigningKeys, String> {
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
     if let Some(keys) = local_keys(&oauth.signing, on_lambda)? {
         return Ok(keys);
     }
-    let SigningKeySource::Kms { key_id, previous } = &oauth.signing else {
+    let SigningKeySource::Kms { key_id, published } = &oauth.signing else {
         return Err("no signing key source".into());
     };
     let client = Client::new(sdk);
     let active = KmsSigner::new(client.clone(), key_id).await?;
-    let mut others = Vec::with_capacity(previous.len());
-    for id in previous {
+    let mut others = Vec::with_capacity(published.len());
+    for id in published {
         others.push(public_key(&client, id).await?);
     }
     Ok(SigningKeys::new(Arc::new(active), others))
+}
+
+/// The keys that check the provider's tokens where nothing is signed (the `token-check`
+/// authorizer): as [`signing_keys`], but `None` on Lambda when no key is configured (the
+/// deployment uses no OAuth: its tokens are then simply not accepted).
+pub async fn verifying_keys(sdk: &SdkConfig, oauth: &OAuthConfig) -> Result<Option<SigningKeys>, String> {
+    let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
+    if on_lambda && oauth.signing == SigningKeySource::Generated {
+        return Ok(None);
+    }
+    signing_keys(sdk, oauth).await.map(Some)
 }

@@ -4,6 +4,7 @@
 
 pub mod dynamo;
 pub mod error;
+pub mod kms;
 pub mod migrate;
 pub mod migrations;
 pub mod ses;
@@ -48,12 +49,16 @@ fn stores_with_queue(
     let tokens = Arc::new(dynamo::DynamoPersonalAccessTokens::new(t(schema::PERSONAL_ACCESS_TOKENS), users_table));
     let cross_app =
         Arc::new(dynamo::DynamoCrossAppSessions::new(t(schema::CROSS_APP_HANDOFFS), t(schema::CROSS_APP_SESSIONS)));
+    let refresh_tokens = Arc::new(dynamo::DynamoOAuthRefreshTokens::new(t(schema::OAUTH_REFRESH_TOKENS)));
+    let consents = Arc::new(dynamo::DynamoOAuthConsents::new(t(schema::OAUTH_CONSENTS)));
     let credentials = Arc::new(dynamo::DynamoCredentials::new(
         t(schema::CREDENTIALS),
         names.table(schema::USERS.logical),
         sessions.clone(),
         tokens.clone(),
         cross_app.clone(),
+        refresh_tokens.clone(),
+        consents.clone(),
     ));
     Stores {
         users: Arc::new(dynamo::DynamoUsers::new(t(schema::USERS))),
@@ -67,6 +72,11 @@ fn stores_with_queue(
         cross_app_sessions: cross_app,
         credentials,
         job_runs: Arc::new(dynamo::DynamoJobRuns::new(t(schema::JOB_RUNS))),
+        oauth_clients: Arc::new(dynamo::DynamoOAuthClients::new(t(schema::OAUTH_CLIENTS))),
+        oauth_auth_codes: Arc::new(dynamo::DynamoOAuthAuthCodes::new(t(schema::OAUTH_AUTH_CODES))),
+        oauth_access_tokens: Arc::new(dynamo::DynamoOAuthAccessTokens::new(t(schema::OAUTH_ACCESS_TOKENS))),
+        oauth_refresh_tokens: refresh_tokens,
+        oauth_consents: consents,
         queue,
         clock,
         backend: "dynamodb+sqs",

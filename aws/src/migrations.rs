@@ -5,7 +5,8 @@
 //!
 //! Migration 1 is the whole current schema ([`gatehouse::schema`], made by [`migrate::migrate`]:
 //! idempotent, so a deployment that ran the old desired-state `migrate` records it as run without
-//! changing anything). Later index, TTL or backfill changes are new migrations.
+//! changing anything). Later tables, index, TTL or backfill changes are new migrations: 2 the
+//! batches' listing index, 4 the OAuth provider's tables (3 is the test-only one).
 //!
 //! A rollback never destroys what it should not: before anything is deleted every resource of
 //! the batch is checked, and the rollback is refused as a whole when one holds items or messages
@@ -20,7 +21,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::Client as Sqs;
 use gatehouse::config::Names;
-use gatehouse::schema::{JOBS_QUEUE, TABLES};
+use gatehouse::schema::{JOBS_QUEUE, OAUTH_TABLES, TABLES};
 use gatehouse::values::error::{StoreError, StoreResult};
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ enum Step {
     /// `job_batches.by_created` (for `queue:batches`), and the backfill of its keys on the
     /// batches written before it.
     BatchesByCreated,
+    /// The OAuth provider's tables ([`OAUTH_TABLES`]), on a deployment migrated before them.
+    OAuthTables,
     /// A small table, only for tests of the migration machinery.
     TestTable,
 }
@@ -57,11 +60,12 @@ impl Migration {
     }
 }
 
-/// Every migration, in order; `with_test` adds the test-only migration 3.
+/// Every migration, in order; `with_test` adds the test-only migration 3 (after the others).
 pub fn all(with_test: bool) -> Vec<Migration> {
     let mut out = vec![
         Migration { id: 1, name: "schema", step: Step::Schema },
         Migration { id: 2, name: "job_batches_by_created", step: Step::BatchesByCreated },
+        Migration { id: 4, name: "oauth_tables", step: Step::OAuthTables },
     ];
     if with_test {
         out.push(Migration { id: 3, name: "test_widgets", step: Step::TestTable });
@@ -330,6 +334,13 @@ impl<'a> Migrator<'a> {
                     let n = self.backfill_batch_keys().await?;
                     out.push(format!("backfilled the listing keys of {n} batch(es)"));
                 }
+                Step::OAuthTables => {
+                    // The tables, as the schema has them (idempotent: made by migration 1 on a
+                    // deployment that starts with them).
+                    let report = migrate::migrate(self.db, self.sqs, self.names).await?;
+                    let ours: Vec<String> = OAUTH_TABLES.iter().map(|t| self.names.table(t.logical)).collect();
+                    out.extend(report.iter().filter(|r| ours.contains(&r.name)).map(|r| r.to_string()));
+                }
             }
             self.db
                 .put_item()
@@ -368,7 +379,7 @@ impl<'a> Migrator<'a> {
                     }
                 }
                 // Part of the schema's report above.
-                Step::BatchesByCreated => {}
+                Step::BatchesByCreated | Step::OAuthTables => {}
             }
         }
         Ok(out)
@@ -453,7 +464,11 @@ impl<'a> Migrator<'a> {
     /// What rolling `m` back deletes (what exists of it).
     async fn doomed(&self, m: &Migration) -> StoreResult<Vec<Doomed>> {
         let tables: Vec<String> = match m.step {
-            Step::Schema => TABLES.iter().map(|t| self.names.table(t.logical)).collect(),
+            // The OAuth tables are migration 4's, made by migration 1 or not: rolled back with 4.
+            Step::Schema => {
+                TABLES.iter().filter(|t| !OAUTH_TABLES.contains(t)).map(|t| self.names.table(t.logical)).collect()
+            }
+            Step::OAuthTables => OAUTH_TABLES.iter().map(|t| self.names.table(t.logical)).collect(),
             Step::TestTable => vec![self.table_test_widgets()],
             Step::BatchesByCreated => {
                 let table = self.batches_table();

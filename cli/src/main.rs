@@ -1,6 +1,7 @@
 //! `gatehouse`: the operator's command, like Laravel's artisan.
 
 mod migrating;
+mod oauth_admin;
 mod openapi;
 mod queue_admin;
 mod serve;
@@ -37,6 +38,10 @@ enum Command {
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
+    /// Print a new P-256 signing key (PKCS#8 PEM) for GATEHOUSE_OAUTH_SIGNING_KEY, and its kid on
+    /// stderr. On AWS the template's KMS key signs instead, and never leaves KMS.
+    #[command(name = "oauth:key")]
+    OAuthKey,
     #[command(flatten)]
     Operate(Operation),
 }
@@ -160,6 +165,52 @@ enum Operation {
     /// usable: they sign in again).
     #[command(name = "user:sign-out-everywhere")]
     UserSignOutEverywhere { email: String },
+    /// Make an OAuth client (Passport's `passport:client`): prints `client_id` and, once, the
+    /// `client_secret` of a confidential client.
+    #[command(name = "oauth:client")]
+    OAuthClient {
+        /// Shown on the consent page.
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may return (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token, client_credentials (repeat; default the first two).
+        #[arg(long = "grant", default_values_t = ["authorization_code".to_owned(), "refresh_token".to_owned()])]
+        grants: Vec<String>,
+        /// The scopes it may ask for: openid, profile, email, offline_access and abilities.
+        #[arg(long = "scope", default_values_t = ["openid".to_owned(), "profile".to_owned(), "email".to_owned(), "offline_access".to_owned()])]
+        scopes: Vec<String>,
+        /// A public client (a SPA or a mobile app): no secret, PKCE alone.
+        #[arg(long)]
+        public: bool,
+        /// Your own app: consent is not asked.
+        #[arg(long)]
+        first_party: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the OAuth clients (never a secret).
+    #[command(name = "oauth:clients")]
+    OAuthClients {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new secret for a confidential client; the old one keeps working for `--overlap-hours`.
+    #[command(name = "oauth:client-secret")]
+    OAuthClientSecret {
+        client_id: String,
+        #[arg(long, default_value_t = 24)]
+        overlap_hours: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an OAuth client: it can no longer authenticate, refresh or be authorized.
+    #[command(name = "oauth:client-revoke")]
+    OAuthClientRevoke { client_id: String },
     /// Run the job worker here, long-polling the queue, until Ctrl-C.
     #[command(name = "queue:work")]
     QueueWork {
@@ -233,6 +284,7 @@ async fn run() -> Result<()> {
                 }
             }
         }
+        Command::OAuthKey => oauth_admin::new_local_key(),
         Command::Operate(operation) => operate(operation).await,
     }
 }
@@ -345,6 +397,15 @@ async fn operate(operation: Operation) -> Result<()> {
                 println!("Batch {id} has no failed jobs.");
             }
         }
+        Operation::OAuthClient { name, redirect_uris, post_logout_redirect_uris, grants, scopes, public, first_party, json } => {
+            let c = oauth_admin::NewClient { name, redirect_uris, post_logout_redirect_uris, grants, scopes, public, first_party };
+            oauth_admin::create(&provider(&stores, &config)?, c, json).await?;
+        }
+        Operation::OAuthClients { json } => oauth_admin::list(&provider(&stores, &config)?, json).await?,
+        Operation::OAuthClientSecret { client_id, overlap_hours, json } => {
+            oauth_admin::rotate(&provider(&stores, &config)?, &client_id, overlap_hours.clamp(0, 24 * 30), json).await?;
+        }
+        Operation::OAuthClientRevoke { client_id } => oauth_admin::revoke(&provider(&stores, &config)?, &client_id).await?,
         Operation::QueueWork { stop_when_empty } => {
             let mailer = gatehouse_aws::mailer(&config, &sdk);
             let worker = gatehouse::services::job_registry::worker(stores.clone(), config.clone(), mailer);
@@ -360,6 +421,13 @@ async fn operate(operation: Operation) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The OAuth provider, for the client commands (no signing: they make and list clients).
+fn provider(stores: &Stores, config: &Arc<Config>) -> Result<gatehouse::services::oauth::OAuthProvider> {
+    let access = gatehouse::services::access::Access::new(stores.clone(), config.clone());
+    let auth = gatehouse::services::auth::Auth::new(access).context("password hashing")?;
+    Ok(gatehouse::services::oauth::OAuthProvider::new(auth, None))
 }
 
 async fn all_failed(stores: &Stores) -> Result<Vec<String>> {

@@ -25,17 +25,20 @@ pub enum Target {
     Login,
     Tokens,
     PasswordReset,
+    /// The OAuth 2.1 / OpenID Connect provider's endpoints.
+    OAuth,
     /// The hosted pages (`/account…`), HTML.
     Pages,
     OpenApi,
 }
 
 /// Every function's route table, with the function that serves it.
-pub fn tables() -> [(&'static [Route], Target); 3] {
+pub fn tables() -> [(&'static [Route], Target); 4] {
     [
         (gatehouse_login::ROUTES, Target::Login),
         (gatehouse_tokens::ROUTES, Target::Tokens),
         (gatehouse_password_reset::ROUTES, Target::PasswordReset),
+        (gatehouse_oauth::ROUTES, Target::OAuth),
     ]
 }
 
@@ -96,6 +99,7 @@ impl Server {
             Target::Login => gatehouse_login::handle(&self.app, request).await,
             Target::Tokens => gatehouse_tokens::handle(&self.app, request).await,
             Target::PasswordReset => gatehouse_password_reset::handle(&self.app, request).await,
+            Target::OAuth => gatehouse_oauth::handle(&self.app, request).await,
             Target::Pages => gatehouse_pages::handle(&self.app, request).await,
             Target::OpenApi => openapi_response(),
         };
@@ -177,7 +181,14 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
         Some(sdk) => gatehouse_aws::mailer(&config, sdk),
         None => Arc::new(LogMailer::new()),
     };
-    let app = App::new(config.clone(), stores.clone()).context("password hashing")?;
+    let keys = match &sdk {
+        Some(sdk) => gatehouse_aws::kms::signing_keys(sdk, &config.oauth).await,
+        None => gatehouse::signing::local_keys(&config.oauth.signing, false)
+            .and_then(|k| k.ok_or_else(|| "a KMS key needs --aws (or AWS_ENDPOINT_URL)".to_owned())),
+    }
+    .map_err(anyhow::Error::msg)
+    .context("the OAuth provider's signing key")?;
+    let app = App::new(config.clone(), stores.clone()).context("password hashing")?.with_signing_keys(keys);
     let worker = gatehouse::services::job_registry::worker(stores.clone(), app.config.clone(), mailer);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -280,6 +291,7 @@ mod tests {
         assert_eq!(route("DELETE", "/tokens/abc"), Some(("DELETE /tokens/{id}".into(), Target::Tokens)));
         assert_eq!(route("POST", "/tokens/issue"), Some(("POST /tokens/issue".into(), Target::Tokens)));
         assert_eq!(route("POST", "/forgot-password"), Some(("POST /forgot-password".into(), Target::PasswordReset)));
+        assert_eq!(route("POST", "/oauth/token"), Some(("POST /oauth/token".into(), Target::OAuth)));
         assert_eq!(route("GET", "/nope"), None);
         assert_eq!(route("PUT", "/login").map(|r| r.1), Some(Target::Login));
     }
@@ -304,13 +316,18 @@ mod tests {
         }
     }
 
+    /// Public: the operation asks for no credential of the API's (a session cookie, a personal
+    /// access token). An OAuth endpoint may ask for its own (client authentication, an OAuth
+    /// access token, an initial access token), which it checks itself.
     #[test]
     fn the_public_routes_of_the_tables_are_the_ones_openapi_json_marks_public() {
         let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let api_credential =
+            |alternative: &Value| ["bearerAuth", "cookieAuth"].iter().any(|s| alternative.get(s).is_some());
         let mut documented = Vec::new();
         for (path, item) in doc["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
-                if op.get("security").is_some_and(|s| s.as_array().is_some_and(Vec::is_empty)) {
+                if op.get("security").and_then(Value::as_array).is_some_and(|s| !s.iter().any(api_credential)) {
                     documented.push(format!("{} {path}", method.to_uppercase()));
                 }
             }
@@ -323,10 +340,20 @@ mod tests {
         assert_eq!(
             public,
             [
+                "GET /.well-known/jwks.json",
+                "GET /.well-known/oauth-authorization-server",
+                "GET /.well-known/oauth-protected-resource",
+                "GET /.well-known/openid-configuration",
+                "GET /oauth/userinfo",
                 "GET /openapi.json",
                 "POST /cross-app/exchange",
                 "POST /forgot-password",
                 "POST /login",
+                "POST /oauth/introspect",
+                "POST /oauth/register",
+                "POST /oauth/revoke",
+                "POST /oauth/token",
+                "POST /oauth/userinfo",
                 "POST /passkeys/login",
                 "POST /passkeys/options",
                 "POST /register",

@@ -351,9 +351,10 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     let db = aws_sdk_dynamodb::Client::new(&sdk);
     let widgets = format!("{prefix}test_widgets");
 
-    // Migration 2 rolled back (its index deleted) and run again: a batch written without the
-    // listing keys is backfilled and listed.
-    let rolled = gatehouse(&prefix, &["migrate", "rollback", "--step", "1"]);
+    // Migrations 4 (the OAuth tables, the newest) and 2 rolled back (2's index deleted) and run
+    // again: a batch written without the listing keys is backfilled and listed.
+    let rolled = gatehouse(&prefix, &["migrate", "rollback", "--step", "2"]);
+    assert!(stdout(&rolled).contains("rolled back 0004_oauth_tables"), "{}{}", stdout(&rolled), err(&rolled));
     assert!(stdout(&rolled).contains("rolled back 0002_job_batches_by_created"), "{}{}", stdout(&rolled), err(&rolled));
     let n = |v: i64| AttributeValue::N(v.to_string());
     let old_batch = db

@@ -39,6 +39,9 @@ pub struct App {
     pub stores: Stores,
     pub access: Access,
     pub auth: Auth,
+    /// The OAuth provider's keys, in the functions that sign or check its tokens
+    /// ([`App::with_signing_keys`]); the others have none.
+    pub signing_keys: Option<Arc<gatehouse::signing::SigningKeys>>,
 }
 
 impl App {
@@ -47,13 +50,33 @@ impl App {
         let config = Arc::new(config);
         let access = Access::new(stores.clone(), config.clone());
         let auth = Auth::new(access.clone())?;
-        Ok(Self { config, stores, access, auth })
+        Ok(Self { config, stores, access, auth, signing_keys: None })
+    }
+
+    /// This app with the OAuth provider's keys.
+    pub fn with_signing_keys(mut self, keys: gatehouse::signing::SigningKeys) -> Self {
+        self.signing_keys = Some(Arc::new(keys));
+        self
+    }
+
+    /// The OAuth provider, signing with this app's keys when it has them (the consent page needs
+    /// none: it only stores codes).
+    pub fn oauth(&self) -> gatehouse::services::oauth::OAuthProvider {
+        gatehouse::services::oauth::OAuthProvider::new(self.auth.clone(), self.signing_keys.clone())
     }
 
     /// Configuration from the environment and the DynamoDB/SQS stores; no network call.
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let boot = gatehouse_aws::Boot::from_env().await?;
         Ok(Self::new(boot.config, boot.stores)?)
+    }
+
+    /// [`App::from_env`] with the OAuth provider's signing keys (in KMS: its public half read
+    /// once, here).
+    pub async fn from_env_with_signing_keys() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let boot = gatehouse_aws::Boot::from_env().await?;
+        let keys = gatehouse_aws::kms::signing_keys(&boot.sdk, &boot.config.oauth).await?;
+        Ok(Self::new(boot.config, boot.stores)?.with_signing_keys(keys))
     }
 
     /// The queue, for the jobs a request dispatches.
@@ -246,11 +269,17 @@ macro_rules! http_main {
     ($routes:path) => {
         $crate::http_main!(handler = |app, req| $crate::dispatch(app, $routes, req));
     };
+    (signing, $routes:path) => {
+        $crate::http_main!(@main $crate::App::from_env_with_signing_keys(), |app, req| $crate::dispatch(app, $routes, req));
+    };
     (handler = $handler:expr) => {
+        $crate::http_main!(@main $crate::App::from_env(), $handler);
+    };
+    (@main $build:expr, $handler:expr) => {
         #[tokio::main]
         async fn main() -> Result<(), $crate::lambda_http::Error> {
             $crate::__gatehouse::telemetry::init_tracing();
-            let app = ::std::sync::Arc::new($crate::App::from_env().await?);
+            let app = ::std::sync::Arc::new($build.await?);
             // One invocation at a time on classic Lambda; AWS_LAMBDA_MAX_CONCURRENCY at once on
             // Lambda Managed Instances, sharing the one App (its clients and caches).
             $crate::lambda_http::run_concurrent($crate::lambda_http::service_fn(

@@ -193,6 +193,8 @@ pub struct Config {
     /// authorizer and by the functions.
     pub route_abilities: crate::routes::RouteAbilities,
     pub passkeys: PasskeyConfig,
+    /// The OAuth 2.1 / OpenID Connect provider.
+    pub oauth: OAuthConfig,
 }
 
 /// The WebAuthn relying party ([`crate::services::passkeys`]).
@@ -266,6 +268,7 @@ impl Config {
             cross_app_audit_retention: Duration::days(env.number("GATEHOUSE_CROSS_APP_AUDIT_DAYS", 90, 1, 3650)?),
             route_abilities: route_abilities(&env)?,
             passkeys: passkeys(&env, port)?,
+            oauth: oauth(&env, &local)?,
             limits: limits(&env)?,
             app_key: app_key(&env)?,
         })
@@ -471,6 +474,112 @@ fn passkeys(env: &Env<'_>, port: u16) -> Result<PasskeyConfig, ConfigError> {
         problem: format!("a domain name, without scheme or port ({problem})"),
     })?;
     Ok(passkeys)
+}
+
+/// Where the OAuth provider's signing key is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SigningKeySource {
+    /// A P-256 key in configuration (`GATEHOUSE_OAUTH_SIGNING_KEY`, PKCS#8 PEM).
+    Pem(crate::values::jwt::LocalKey),
+    /// An asymmetric ECC_NIST_P256 KMS key (`GATEHOUSE_OAUTH_KMS_KEY_ID`): the key never leaves
+    /// KMS. `published` are other keys JWKS publishes and checks accept
+    /// (`GATEHOUSE_OAUTH_KMS_PUBLISHED_KEY_IDS`): the next key before it signs, and the previous
+    /// one until the tokens it signed have expired.
+    Kms { key_id: String, published: Vec<String> },
+    /// Neither: a key made at start (the local run; refused on Lambda, where every copy of every
+    /// function must sign with the same key).
+    Generated,
+}
+
+/// How dynamic client registration (RFC 7591) is open.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistrationConfig {
+    /// The initial access token registrations must present (`GATEHOUSE_OAUTH_REGISTRATION_TOKEN`).
+    pub token: Option<String>,
+    /// Public clients may register with no token (`GATEHOUSE_OAUTH_OPEN_REGISTRATION=true`), as
+    /// MCP clients do.
+    pub open_for_public_clients: bool,
+}
+crate::redacted_debug!(RegistrationConfig);
+
+impl RegistrationConfig {
+    pub fn enabled(&self) -> bool {
+        self.token.is_some() || self.open_for_public_clients
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthConfig {
+    /// The issuer (`iss`), the public base URL of the gatehouse API, no trailing slash.
+    pub issuer: String,
+    /// The `aud` of access tokens: the API they are for (an API Gateway JWT authorizer's
+    /// audience). Default: the issuer.
+    pub audience: String,
+    /// Where the hosted pages live (the authorization endpoint's consent page is one of them).
+    pub pages_base: String,
+    pub access_token_lifetime: Duration,
+    pub id_token_lifetime: Duration,
+    pub code_lifetime: Duration,
+    /// A refresh-token family's absolute life; rotation never extends it.
+    pub refresh_lifetime: Duration,
+    pub signing: SigningKeySource,
+    pub registration: RegistrationConfig,
+    /// Per client address, per minute, for each OAuth endpoint.
+    pub per_client_per_minute: Limit,
+}
+
+/// `GATEHOUSE_OAUTH_*`.
+fn oauth(env: &Env<'_>, local: &str) -> Result<OAuthConfig, ConfigError> {
+    let url = |var: &'static str, default: &str| -> Result<String, ConfigError> {
+        let v = env.string(var, default).trim_end_matches('/').to_owned();
+        let ok = v.starts_with("https://") || v.starts_with("http://127.0.0.1") || v.starts_with("http://localhost");
+        if !ok || v.contains(['?', '#']) {
+            return Err(ConfigError::Invalid {
+                var,
+                value: v,
+                problem: "an https URL without query or fragment (http only for 127.0.0.1 or localhost)".into(),
+            });
+        }
+        Ok(v)
+    };
+    let issuer = url("GATEHOUSE_OAUTH_ISSUER", local)?;
+    let signing = match (env.raw("GATEHOUSE_OAUTH_SIGNING_KEY").filter(|k| !k.trim().is_empty()), env.raw("GATEHOUSE_OAUTH_KMS_KEY_ID").filter(|k| !k.trim().is_empty())) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid {
+                var: "GATEHOUSE_OAUTH_SIGNING_KEY",
+                value: "[REDACTED]".into(),
+                problem: "set it or GATEHOUSE_OAUTH_KMS_KEY_ID, not both".into(),
+            });
+        }
+        (Some(pem), None) => SigningKeySource::Pem(crate::values::jwt::LocalKey::from_pem(&pem.replace("\\n", "\n")).map_err(
+            |problem| ConfigError::Invalid { var: "GATEHOUSE_OAUTH_SIGNING_KEY", value: "[REDACTED]".into(), problem },
+        )?),
+        (None, Some(key_id)) => SigningKeySource::Kms {
+            key_id: key_id.trim().to_owned(),
+            published: env
+                .string("GATEHOUSE_OAUTH_KMS_PUBLISHED_KEY_IDS", "")
+                .split(',')
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty())
+                .collect(),
+        },
+        (None, None) => SigningKeySource::Generated,
+    };
+    Ok(OAuthConfig {
+        audience: env.string("GATEHOUSE_OAUTH_AUDIENCE", &issuer),
+        pages_base: url("GATEHOUSE_OAUTH_PAGES_URL", &format!("{issuer}/account"))?,
+        issuer,
+        access_token_lifetime: Duration::seconds(env.number("GATEHOUSE_OAUTH_ACCESS_TOKEN_SECONDS", 600, 60, 86_400)?),
+        id_token_lifetime: Duration::seconds(env.number("GATEHOUSE_OAUTH_ID_TOKEN_SECONDS", 600, 60, 86_400)?),
+        code_lifetime: Duration::seconds(env.number("GATEHOUSE_OAUTH_CODE_SECONDS", 60, 60, 600)?),
+        refresh_lifetime: Duration::days(env.number("GATEHOUSE_OAUTH_REFRESH_DAYS", 30, 1, 365)?),
+        signing,
+        registration: RegistrationConfig {
+            token: env.raw("GATEHOUSE_OAUTH_REGISTRATION_TOKEN").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+            open_for_public_clients: env.flag("GATEHOUSE_OAUTH_OPEN_REGISTRATION")?,
+        },
+        per_client_per_minute: Limit::per_minute(env.number("GATEHOUSE_OAUTH_PER_CLIENT_PER_MINUTE", 120, 1, 100_000)?),
+    })
 }
 
 /// Every rate limit.

@@ -36,6 +36,7 @@ pub mod keys;
 pub mod mail;
 pub mod routes;
 pub mod schema;
+pub mod signing;
 pub mod stores;
 pub mod telemetry;
 pub mod throttle;

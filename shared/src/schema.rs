@@ -121,6 +121,46 @@ pub const CREDENTIALS: TableDef = TableDef {
 /// Idempotency records of job runs (exactly-once effects over at-least-once delivery).
 pub const JOB_RUNS: TableDef =
     TableDef { logical: "job_runs", partition: s("uuid"), sort: None, indexes: &[], ttl_attribute: Some(TTL) };
+/// The OAuth clients (Passport's `oauth_clients`): kept until deleted, no TTL.
+pub const OAUTH_CLIENTS: TableDef =
+    TableDef { logical: "oauth_clients", partition: s("client_id"), sort: None, indexes: &[], ttl_attribute: None };
+/// Authorization codes, by their hash; a spent code stays (marked) until it expires.
+pub const OAUTH_AUTH_CODES: TableDef = TableDef {
+    logical: "oauth_auth_codes",
+    partition: s("code_hash"),
+    sort: None,
+    indexes: &[],
+    ttl_attribute: Some(TTL),
+};
+/// Issued access tokens (JWTs), by `jti`, for introspection and revocation.
+pub const OAUTH_ACCESS_TOKENS: TableDef = TableDef {
+    logical: "oauth_access_tokens",
+    partition: s("jti"),
+    sort: None,
+    indexes: &[],
+    ttl_attribute: Some(TTL),
+};
+/// OAuth grants: one refresh-token family an item, until its absolute end.
+pub const OAUTH_REFRESH_TOKENS: TableDef = TableDef {
+    logical: "oauth_refresh_tokens",
+    partition: s("family_id"),
+    sort: None,
+    indexes: &[],
+    ttl_attribute: Some(TTL),
+};
+/// Consents, user × client: a base table keyed by user, listed with a consistent query.
+pub const OAUTH_CONSENTS: TableDef = TableDef {
+    logical: "oauth_consents",
+    partition: s("user_id"),
+    sort: Some(s("client_id")),
+    indexes: &[],
+    ttl_attribute: None,
+};
+
+/// The tables of the OAuth 2.1 / OpenID Connect provider (migration 4 makes them on a deployment
+/// migrated before them).
+pub const OAUTH_TABLES: &[TableDef] =
+    &[OAUTH_CLIENTS, OAUTH_AUTH_CODES, OAUTH_ACCESS_TOKENS, OAUTH_REFRESH_TOKENS, OAUTH_CONSENTS];
 
 pub const TABLES: &[TableDef] = &[
     USERS,
@@ -135,6 +175,11 @@ pub const TABLES: &[TableDef] = &[
     CROSS_APP_SESSIONS,
     CREDENTIALS,
     JOB_RUNS,
+    OAUTH_CLIENTS,
+    OAUTH_AUTH_CODES,
+    OAUTH_ACCESS_TOKENS,
+    OAUTH_REFRESH_TOKENS,
+    OAUTH_CONSENTS,
 ];
 
 /// The jobs queue and its dead-letter queue.

@@ -10,6 +10,11 @@ use crate::tables::failed_jobs::FailedJobStore;
 use crate::tables::job_batches::JobBatchStore;
 use crate::tables::job_runs::JobRunStore;
 use crate::tables::jobs::JobQueue;
+use crate::tables::oauth_access_tokens::OAuthAccessTokenStore;
+use crate::tables::oauth_auth_codes::OAuthAuthCodeStore;
+use crate::tables::oauth_clients::OAuthClientStore;
+use crate::tables::oauth_consents::OAuthConsentStore;
+use crate::tables::oauth_refresh_tokens::OAuthRefreshTokenStore;
 use crate::tables::password_reset_tokens::PasswordResetTokenStore;
 use crate::tables::personal_access_tokens::PersonalAccessTokenStore;
 use crate::tables::sessions::SessionStore;
@@ -32,6 +37,13 @@ pub struct Stores {
     /// The register of every credential; the only way one is issued.
     pub credentials: Arc<dyn CredentialStore>,
     pub job_runs: Arc<dyn JobRunStore>,
+    pub oauth_clients: Arc<dyn OAuthClientStore>,
+    pub oauth_auth_codes: Arc<dyn OAuthAuthCodeStore>,
+    pub oauth_access_tokens: Arc<dyn OAuthAccessTokenStore>,
+    /// OAuth grants (refresh-token families): issued through `credentials` only.
+    pub oauth_refresh_tokens: Arc<dyn OAuthRefreshTokenStore>,
+    /// Consents: issued through `credentials` only.
+    pub oauth_consents: Arc<dyn OAuthConsentStore>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     /// Where the data lives, for banners and logs: `memory` or `dynamodb+sqs`.
@@ -46,11 +58,15 @@ impl Stores {
         let sessions = Arc::new(memory::MemorySessions::new(clock.clone()).with_owners(users.clone()));
         let tokens = Arc::new(memory::MemoryPersonalAccessTokens::new(clock.clone()).with_owners(users.clone()));
         let cross_app = Arc::new(memory::MemoryCrossAppSessions::new(clock.clone()));
+        let refresh_tokens = Arc::new(memory::MemoryOAuthRefreshTokens::new(clock.clone()));
+        let consents = Arc::new(memory::MemoryOAuthConsents::new());
         let credentials = Arc::new(memory::MemoryCredentials::new(
             users.clone(),
             sessions.clone(),
             tokens.clone(),
             cross_app.clone(),
+            refresh_tokens.clone(),
+            consents.clone(),
         ));
         Self {
             users,
@@ -64,6 +80,11 @@ impl Stores {
             cross_app_sessions: cross_app,
             credentials,
             job_runs: Arc::new(memory::MemoryJobRuns::new(clock.clone())),
+            oauth_clients: Arc::new(memory::MemoryOAuthClients::new()),
+            oauth_auth_codes: Arc::new(memory::MemoryOAuthAuthCodes::new(clock.clone())),
+            oauth_access_tokens: Arc::new(memory::MemoryOAuthAccessTokens::new(clock.clone())),
+            oauth_refresh_tokens: refresh_tokens,
+            oauth_consents: consents,
             queue: Arc::new(memory::MemoryQueue::new(
                 clock.clone(),
                 Duration::from_secs(q.visibility_timeout_secs.into()),

@@ -1,8 +1,9 @@
-//! `credentials`: the register (`user_id`, `cred` = `session#…`/`token#…`/`handoff#…`). A
-//! credential is issued by one `TransactWriteItems`: put the credential (its key must be new), put
-//! its register entry, and check the user's `cred_version` — so a credential verified against a
-//! version that has since moved on is never written, and every written one is in the register
-//! for a consistent `Query`.
+//! `credentials`: the register (`user_id`, `cred` = `session#…`/`token#…`/`handoff#…`/`oauth#…`/
+//! `consent#…`). A credential is issued by one `TransactWriteItems`: put the credential (its key
+//! must be new; a consent replaces the user's consent to the same client), put its register
+//! entry, and check the user's `cred_version` — so a credential verified against a version that
+//! has since moved on is never written, and every written one is in the register for a
+//! consistent `Query`.
 //!
 //! The register also names every cross-app audit record (`cred` = `audit#<id>`, written in the
 //! record's own transaction, expiring with its retention): no credential, so [`CredentialStore::list`]
@@ -14,10 +15,14 @@
 //! forgets the root's entry, read with the entries ([`CredentialStore::read`]), never listed as
 //! a credential.
 
+use super::oauth_consents::consent_key;
 use super::personal_access_tokens::DynamoPersonalAccessTokens;
 use super::sessions::DynamoSessions;
 use super::users::{user_pk, version_condition};
-use super::{DynamoCrossAppSessions, Item, LIVE, Table, Transacted, built, from_ms, ms, n, opt_from_secs, s, secs};
+use super::{
+    DynamoCrossAppSessions, DynamoOAuthConsents, DynamoOAuthRefreshTokens, Item, LIVE, Table, Transacted, built,
+    from_ms, key1, ms, n, opt_from_secs, s, secs,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
@@ -108,6 +113,8 @@ pub struct DynamoCredentials {
     sessions: Arc<DynamoSessions>,
     tokens: Arc<DynamoPersonalAccessTokens>,
     cross_app: Arc<DynamoCrossAppSessions>,
+    refresh_tokens: Arc<DynamoOAuthRefreshTokens>,
+    consents: Arc<DynamoOAuthConsents>,
 }
 
 impl DynamoCredentials {
@@ -117,8 +124,10 @@ impl DynamoCredentials {
         sessions: Arc<DynamoSessions>,
         tokens: Arc<DynamoPersonalAccessTokens>,
         cross_app: Arc<DynamoCrossAppSessions>,
+        refresh_tokens: Arc<DynamoOAuthRefreshTokens>,
+        consents: Arc<DynamoOAuthConsents>,
     ) -> Self {
-        Self { t, users_table, sessions, tokens, cross_app }
+        Self { t, users_table, sessions, tokens, cross_app, refresh_tokens, consents }
     }
 
     /// Every item of `user`'s partition but the audit entries, read consistently: entries and
@@ -209,10 +218,14 @@ impl CredentialStore for DynamoCredentials {
         credential: NewCredential<'_>,
         device: Option<NewDevice<'_>>,
     ) -> StoreResult<bool> {
+        // The credential's item, and the key attribute that must be new (none for a consent:
+        // a re-approval replaces the consent, as the entry's put replaces its entry).
         let ((table, item), key_attr) = match credential {
-            NewCredential::Session(r) => (self.sessions.item(r)?, "id_hash"),
-            NewCredential::Token(t) => (self.tokens.item(t)?, "id"),
-            NewCredential::Handoff(h) => (self.cross_app.handoff_item(h)?, "token_hash"),
+            NewCredential::Session(r) => (self.sessions.item(r)?, Some("id_hash")),
+            NewCredential::Token(t) => (self.tokens.item(t)?, Some("id")),
+            NewCredential::Handoff(h) => (self.cross_app.handoff_item(h)?, Some("token_hash")),
+            NewCredential::OAuthGrant(f) => (self.refresh_tokens.item(f)?, Some("family_id")),
+            NewCredential::Consent(c) => (self.consents.item(c)?, None),
         };
         let entry_item = self.t.encode(&EntryItem {
             user_id: entry.user_id.as_str().to_owned(),
@@ -222,13 +235,15 @@ impl CredentialStore for DynamoCredentials {
             created_at: ms(entry.created_at),
             expires_at: entry.expires_at.map(secs),
         })?;
+        let put_credential = Put::builder().table_name(table).set_item(Some(item));
         let put_credential = built(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#k)")
-                .expression_attribute_names("#k", key_attr)
-                .build(),
+            match key_attr {
+                Some(k) => {
+                    put_credential.condition_expression("attribute_not_exists(#k)").expression_attribute_names("#k", k)
+                }
+                None => put_credential,
+            }
+            .build(),
         )?;
         let put_entry = built(Put::builder().table_name(&self.t.name).set_item(Some(entry_item)).build())?;
         // An operator's `user:disable` stops every issue path here, even one that read the
@@ -259,15 +274,24 @@ impl CredentialStore for DynamoCredentials {
         // A derived credential is issued only while its parent is still there and live: a child
         // minted while its parent is being revoked cannot outlive the cascade.
         if let Some(parent) = &entry.parent {
-            let (table, key_attr) = match parent.kind {
-                CredentialKind::Session => (self.sessions.table_name(), "id_hash"),
-                CredentialKind::Token => (self.tokens.table_name(), "id"),
-                CredentialKind::Handoff => (self.cross_app.handoffs_table_name(), "token_hash"),
+            let (table, key_attr, key) = match parent.kind {
+                CredentialKind::Session => (self.sessions.table_name(), "id_hash", key1("id_hash", &parent.key)),
+                CredentialKind::Token => (self.tokens.table_name(), "id", key1("id", &parent.key)),
+                CredentialKind::Handoff => {
+                    (self.cross_app.handoffs_table_name(), "token_hash", key1("token_hash", &parent.key))
+                }
+                CredentialKind::OAuthGrant => {
+                    (self.refresh_tokens.table_name(), "family_id", key1("family_id", &parent.key))
+                }
+                // The user's consent to the client the key names.
+                CredentialKind::Consent => {
+                    (self.consents.table_name(), "client_id", consent_key(&entry.user_id, &parent.key))
+                }
             };
             let check_parent = built(
                 ConditionCheck::builder()
                     .table_name(table)
-                    .key(key_attr, s(parent.key.clone()))
+                    .set_key(Some(key))
                     .condition_expression(format!("attribute_exists(#k) AND {LIVE}"))
                     .expression_attribute_names("#k", key_attr)
                     .expression_attribute_values(":now_s", n(secs(self.t.now())))

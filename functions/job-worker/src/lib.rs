@@ -79,6 +79,9 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("ses", &["ses:SendEmail"]),
     // A queued revocation (`revocation::RevokeLater`): the register, and what it lists.
     ("table/credentials", &["dynamodb:Query", "dynamodb:BatchWriteItem"]),
+    // A revocation ends the user's OAuth grants and consents too (`revocation::end_credential`).
+    ("table/oauth_refresh_tokens", &["dynamodb:DeleteItem"]),
+    ("table/oauth_consents", &["dynamodb:DeleteItem"]),
     ("table/sessions", &["dynamodb:DeleteItem"]),
     ("table/personal_access_tokens", &["dynamodb:DeleteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),

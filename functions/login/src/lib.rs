@@ -149,6 +149,9 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/personal_access_tokens", iam::ITEMS_AND_BATCH_DELETE),
     ("table/personal_access_tokens/index/by_tokenable", iam::QUERY),
     ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
+    // A revocation ends the user's OAuth grants and consents too (`revocation::end_credential`).
+    ("table/oauth_refresh_tokens", &["dynamodb:DeleteItem"]),
+    ("table/oauth_consents", &["dynamodb:DeleteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),
     ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),
     ("table/cross_app_sessions/index/by_user", iam::QUERY),

@@ -105,6 +105,7 @@ pub(crate) fn refusal(call: &Call<'_>, status: StatusCode, title: &str, message:
 pub(crate) fn notice(call: &Call<'_>) -> Option<String> {
     let text = match call.query("notice")?.as_str() {
         "signed-out" => "You have signed out.",
+        "oauth-sign-in" => "Sign in to continue to the application that sent you here.",
         "registered" => "Welcome! We have emailed you a link to verify your address.",
         "password-reset" => gatehouse_password_reset::RESET_MESSAGE,
         "verified" => "Thank you: your email address is verified.",

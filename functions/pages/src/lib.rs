@@ -17,6 +17,8 @@ mod account;
 mod actions;
 mod form;
 mod lists;
+mod oauth;
+mod oauth_logout;
 mod passkeys;
 mod register;
 mod reset;
@@ -81,6 +83,10 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/account/delete", Guard::Public, actions::delete),
     route!(POST "/account/passkeys", Guard::Public, passkeys::without_script),
     route!(POST "/account/passkeys/remove", Guard::Public, passkeys::remove),
+    route!(GET "/account/oauth/authorize", Guard::Public, oauth::authorize),
+    route!(POST "/account/oauth/authorize", Guard::Public, oauth::decide),
+    route!(GET "/account/oauth/logout", Guard::Public, oauth_logout::logout),
+    route!(POST "/account/oauth/logout", Guard::Public, oauth_logout::logout_confirmed),
 ];
 
 /// What this function's code does to AWS: what the three functions whose routes it calls do.

@@ -11,7 +11,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse::services::oauth::authorize::{AuthorizationRequest, PARAMETERS, Prompt, Refusal};
 use gatehouse::services::oauth::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
-use gatehouse::tables::oauth_clients::ClientId;
 use gatehouse::tables::sessions::SessionRecord;
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{HeaderValue, StatusCode};
@@ -25,7 +24,7 @@ pub(crate) fn pending_cookie_name(call: &Call<'_>) -> String {
 }
 
 /// The query's parameters, each as given (a repeated one stays repeated, to be refused).
-fn query_params(call: &Call<'_>) -> Vec<(String, String)> {
+pub(crate) fn query_params(call: &Call<'_>) -> Vec<(String, String)> {
     let q = call.req.uri().query().unwrap_or_default();
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
@@ -42,7 +41,7 @@ pub(crate) fn pending_return(call: &Call<'_>) -> Option<(String, HeaderValue)> {
 }
 
 /// The signed-in session, if the cookie names a live one with a user.
-async fn session(call: &Call<'_>) -> Option<SessionRecord> {
+pub(crate) async fn session(call: &Call<'_>) -> Option<SessionRecord> {
     let cookie = call.cookie(&call.app.config.session.cookie_name)?;
     let rec = call.app.access.session(&cookie).await.ok().flatten()?;
     rec.user_id.is_some().then_some(rec)
@@ -159,59 +158,3 @@ pub async fn decide(call: Call<'_>) -> Reply {
     }
 }
 
-/// The client and post-logout redirect URI of a logout request, when both check out.
-async fn logout_target(call: &Call<'_>, params: &[(String, String)]) -> Option<String> {
-    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let uri = get("post_logout_redirect_uri")?;
-    let client_id = get("client_id").and_then(ClientId::parse).or_else(|| {
-        // The ID token hint names its client in `aud`; its signature does not matter for that:
-        // the URI must be one the named client registered, whoever wrote the hint.
-        let hint = get("id_token_hint")?;
-        let claims = hint.split('.').nth(1)?;
-        let v: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
-        ClientId::parse(v.get("aud")?.as_str()?)
-    })?;
-    let client = call.app.stores.oauth_clients.find(&client_id).await.ok().flatten()?;
-    let ok = !client.revoked && client.post_logout_redirect_uris.iter().any(|u| u == uri);
-    ok.then(|| {
-        let state = get("state");
-        let pairs: Vec<(&str, &str)> = state.map(|s| vec![("state", s)]).unwrap_or_default();
-        gatehouse::services::oauth::with_query(uri, &pairs)
-    })
-}
-
-/// `GET /account/oauth/logout` (the end-session endpoint): asks the signed-in person to confirm,
-/// so no other site can sign them out; signed out already, straight back to the client.
-pub async fn logout(call: Call<'_>) -> Reply {
-    let params = query_params(&call);
-    let target = logout_target(&call, &params).await;
-    if session(&call).await.is_none() {
-        return Ok(view::redirect(target.as_deref().unwrap_or("/account/sign-in?notice=signed-out"), Vec::new()));
-    }
-    let (token, cookies) = form_token(&call);
-    let body = html! {
-        section {
-            p { "An application asked to sign you out of " (call.app.config.app_name) "." }
-            form method="post" action="/account/oauth/logout" {
-                input type="hidden" name=(crate::csrf::FIELD) value=(token);
-                @for (k, v) in params.iter().filter(|(k, _)| matches!(k.as_str(), "post_logout_redirect_uri" | "client_id" | "state" | "id_token_hint")) {
-                    input type="hidden" name=(k) value=(v);
-                }
-                button type="submit" { "Sign out" }
-            }
-            p.links { a href="/account" { "Stay signed in" } }
-        }
-    };
-    Ok(crate::page(&call, "Sign out?", true, None, None, body, cookies))
-}
-
-/// `POST /account/oauth/logout`: signs out, then back to the client when its URI checks out.
-pub async fn logout_confirmed(call: Call<'_>) -> Reply {
-    let p = form_or_refusal!(call);
-    let params: Vec<(String, String)> = ["post_logout_redirect_uri", "client_id", "state", "id_token_hint"]
-        .iter()
-        .filter_map(|k| p.get(k).map(|v| ((*k).to_owned(), v.to_owned())))
-        .collect();
-    let target = logout_target(&call, &params).await;
-    crate::sign_in::end_session_then(&call, target.as_deref().unwrap_or("/account/sign-in?notice=signed-out")).await
-}

@@ -123,19 +123,25 @@ pub async fn challenge(call: Call<'_>) -> Reply {
 /// `POST /account/sign-out`: `POST /logout`; signed out either way.
 pub async fn sign_out(call: Call<'_>) -> Reply {
     form_or_refusal!(call);
+    end_session_then(&call, "/account/sign-in?notice=signed-out").await
+}
+
+/// Ends the browser's session (`POST /logout`), then goes to `to`; a store failure leaves the
+/// session alive, and the browser is told so.
+pub(crate) async fn end_session_then(call: &Call<'_>, to: &str) -> Reply {
     let reply = api::call(call.app, call.req, Method::POST, "/logout", None).await;
     // Signed out when the session ended, or when there was none to end; anything else (the store
     // failing) leaves the session alive, and the browser must not be told otherwise.
     if !reply.ok() && reply.status != StatusCode::UNAUTHORIZED {
         let (_, failure) = failed(Form::default(), &reply);
         let body = html! { p { "You are still signed in. " a href="/account" { "Back to your account" } } };
-        return Ok(page(&call, "Sign out failed", true, None, Some(failure), body, Vec::new()));
+        return Ok(page(call, "Sign out failed", true, None, Some(failure), body, Vec::new()));
     }
     let mut cookies = reply.cookies;
     if cookies.is_empty() {
         cookies.push(gatehouse_http::clear_session_cookie(&call.app.config.session));
     }
-    Ok(view::redirect("/account/sign-in?notice=signed-out", renewing_csrf(&call, cookies)))
+    Ok(view::redirect(to, renewing_csrf(call, cookies)))
 }
 
 /// A cookie that removes `name` (one of the pages' own `__Host-` cookies).

@@ -4,6 +4,10 @@
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
 use gatehouse::services::access::Access;
 use gatehouse::services::access::Principal;
+use gatehouse::services::oauth::introspection::{live_access_token, looks_like_jwt};
+use gatehouse::signing::SigningKeys;
+use gatehouse::tables::personal_access_tokens::Abilities;
+use gatehouse::routes::VERIFIED;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 
@@ -30,6 +34,19 @@ pub async fn authorize(
     abilities: &RouteAbilities,
     event: ApiGatewayV2CustomAuthorizerV2Request,
 ) -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
+    authorize_with(access, None, abilities, event).await
+}
+
+/// [`authorize`], accepting the OAuth provider's access tokens too when `keys` are given: a
+/// bearer JWT signed by a published key, live by [`live_access_token`] (its record there, its
+/// grant not revoked: a revocation shows at once, unlike API Gateway's own JWT authorizer),
+/// holding every ability the route requires among its scopes. Context `credential`: `oauth`.
+pub async fn authorize_with(
+    access: &Access,
+    keys: Option<&SigningKeys>,
+    abilities: &RouteAbilities,
+    event: ApiGatewayV2CustomAuthorizerV2Request,
+) -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
     let Ok(bearer) = gatehouse_http::parse_bearer(event.headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
     else {
         return deny();
@@ -38,6 +55,11 @@ pub async fn authorize(
     if !abilities.knows(&route) {
         tracing::warn!(event = "authorizer_unknown_route", route = %route);
         return deny();
+    }
+    if let (Some(b), Some(keys)) = (bearer.as_deref(), keys)
+        && looks_like_jwt(b)
+    {
+        return oauth_token(access, keys, abilities, &route, b).await;
     }
     let session = &access.config.session;
     let cookie = gatehouse_http::find_cookie(event.cookies.iter().map(String::as_str), &session.cookie_name);
@@ -88,6 +110,49 @@ pub async fn authorize(
     r
 }
 
+async fn oauth_token(
+    access: &Access,
+    keys: &SigningKeys,
+    abilities: &RouteAbilities,
+    route: &str,
+    token: &str,
+) -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
+    let live = match live_access_token(&access.stores, &access.config.oauth.issuer, keys, token).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return deny(),
+        Err(e) => {
+            tracing::error!(error = %e, route = %route, "authorizer could not reach the store; denying");
+            return deny();
+        }
+    };
+    let record = &live.record;
+    let scopes = Abilities::new(record.scopes.clone());
+    for required in abilities.for_route(route) {
+        let met = if required == VERIFIED {
+            match &record.user_id {
+                Some(user) => access.verified(user, None).await.unwrap_or(false),
+                None => false,
+            }
+        } else {
+            scopes.can(required)
+        };
+        if !met {
+            tracing::info!(event = "authorizer_requirement_unmet", route = %route, requirement = %required, client_id = %record.client_id);
+            return deny();
+        }
+    }
+    let mut r = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
+    r.is_authorized = true;
+    r.context = json!({
+        "credential": "oauth",
+        "user_id": record.user_id.as_ref().map(|u| u.as_str()),
+        "client_id": record.client_id.as_str(),
+        "abilities": record.scopes,
+        "token_id": record.jti,
+    });
+    r
+}
+
 /// What the `token-check` authorizer's code does to AWS.
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/personal_access_tokens", &["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]),
@@ -95,4 +160,7 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     // The owner, read with the credential (and on its own for a credential from before
     // presented values named their owner).
     ("table/users", &["dynamodb:BatchGetItem", "dynamodb:GetItem"]),
+    // The OAuth provider's access tokens: the token's record and its grant's family.
+    ("table/oauth_access_tokens", &["dynamodb:GetItem"]),
+    ("table/oauth_refresh_tokens", &["dynamodb:GetItem"]),
 ];

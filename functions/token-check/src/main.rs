@@ -11,15 +11,18 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init_tracing();
     let boot = gatehouse_aws::Boot::without_queue_from_env().await?;
+    // The OAuth provider's public keys, when it has any here: its access tokens are accepted too.
+    let keys = gatehouse_aws::kms::verifying_keys(&boot.sdk, &boot.config.oauth).await?.map(Arc::new);
     let access = Arc::new(Access::new(boot.stores, Arc::new(boot.config)));
     lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
         let access = Arc::clone(&access);
+        let keys = keys.clone();
         async move {
             let abilities = &access.config.route_abilities;
             let deadline = Some(event.context.deadline());
             let answer = gatehouse::values::deadline::within(
                 deadline,
-                gatehouse_token_check::authorize(&access, abilities, event.payload),
+                gatehouse_token_check::authorize_with(&access, keys.as_deref(), abilities, event.payload),
             );
             Ok::<_, Error>(answer.await.unwrap_or_else(|| {
                 tracing::warn!("authorizer gave up at its deadline; denying");

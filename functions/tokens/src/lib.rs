@@ -121,6 +121,9 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/personal_access_tokens/index/by_tokenable", iam::QUERY),
     ("table/cache", iam::CACHE),
     ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
+    // A revocation ends the user's OAuth grants and consents too (`revocation::end_credential`).
+    ("table/oauth_refresh_tokens", &["dynamodb:DeleteItem"]),
+    ("table/oauth_consents", &["dynamodb:DeleteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
     ("table/cross_app_sessions", &["dynamodb:PutItem", "dynamodb:UpdateItem"]),
     ("table/cross_app_sessions/index/by_user", iam::QUERY),

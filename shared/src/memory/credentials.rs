@@ -1,6 +1,8 @@
 //! The in-memory `credentials` table.
 
 use super::cross_app_sessions::MemoryCrossAppSessions;
+use super::oauth_consents::MemoryOAuthConsents;
+use super::oauth_refresh_tokens::MemoryOAuthRefreshTokens;
 use super::personal_access_tokens::MemoryPersonalAccessTokens;
 use super::sessions::MemorySessions;
 use super::table::Table;
@@ -8,6 +10,7 @@ use super::users::MemoryUsers;
 use crate::tables::credential_ref::{CredentialKind, CredentialRef};
 use crate::tables::credentials::{CredentialEntry, CredentialStore, NewCredential, NewDevice, Register};
 use crate::tables::cross_app_sessions::CrossAppSessionStore;
+use crate::tables::oauth_clients::ClientId;
 use crate::tables::personal_access_tokens::TokenId;
 use crate::tables::sessions::SessionKey;
 use crate::tables::users::{KnownDevice, UserId, evicted_devices};
@@ -25,6 +28,8 @@ pub struct MemoryCredentials {
     sessions: Arc<MemorySessions>,
     tokens: Arc<MemoryPersonalAccessTokens>,
     cross_app: Arc<MemoryCrossAppSessions>,
+    refresh_tokens: Arc<MemoryOAuthRefreshTokens>,
+    consents: Arc<MemoryOAuthConsents>,
     entries: Table<UserId, BTreeMap<CredentialRef, CredentialEntry>>,
     /// The marks of trees revoked lately, until when each holds.
     ended: Table<UserId, BTreeMap<CredentialRef, Timestamp>>,
@@ -36,8 +41,19 @@ impl MemoryCredentials {
         sessions: Arc<MemorySessions>,
         tokens: Arc<MemoryPersonalAccessTokens>,
         cross_app: Arc<MemoryCrossAppSessions>,
+        refresh_tokens: Arc<MemoryOAuthRefreshTokens>,
+        consents: Arc<MemoryOAuthConsents>,
     ) -> Self {
-        Self { users, sessions, tokens, cross_app, entries: Table::default(), ended: Table::default() }
+        Self {
+            users,
+            sessions,
+            tokens,
+            cross_app,
+            refresh_tokens,
+            consents,
+            entries: Table::default(),
+            ended: Table::default(),
+        }
     }
 }
 
@@ -72,6 +88,15 @@ impl CredentialStore for MemoryCredentials {
                 CredentialKind::Handoff => {
                     self.cross_app.handoffs.lock().get(&parent.key).is_some_and(|h| h.expires_at > now)
                 }
+                CredentialKind::OAuthGrant => {
+                    self.refresh_tokens.rows.lock().get(&parent.key).is_some_and(|f| f.expires_at > now)
+                }
+                CredentialKind::Consent => self
+                    .consents
+                    .rows
+                    .lock()
+                    .get(&entry.user_id)
+                    .is_some_and(|m| m.contains_key(&ClientId::from_stored(parent.key.clone()))),
             };
             if !live {
                 return Ok(false);
@@ -98,6 +123,18 @@ impl CredentialStore for MemoryCredentials {
                     return Err(StoreError::Conflict("handoff token already exists".into()));
                 }
                 rows.insert(h.token_hash.clone(), h.clone());
+            }
+            NewCredential::OAuthGrant(f) => {
+                let mut rows = self.refresh_tokens.rows.lock();
+                if rows.contains_key(&f.family_id) {
+                    return Err(StoreError::Conflict("refresh token family already exists".into()));
+                }
+                rows.insert(f.family_id.clone(), f.clone());
+            }
+            // A re-approval replaces the consent (and, below, its entry).
+            NewCredential::Consent(c) => {
+                let mut rows = self.consents.rows.lock();
+                rows.entry(c.user_id.clone()).or_default().insert(c.client_id.clone(), c.clone());
             }
         }
         self.entries.lock().entry(entry.user_id.clone()).or_default().insert(entry.credential.clone(), entry.clone());

@@ -19,6 +19,7 @@ pub mod email_change;
 pub mod email_verification;
 pub mod job_registry;
 pub mod notices;
+pub mod oauth;
 pub mod passkeys;
 pub mod password_broker;
 pub mod profile;

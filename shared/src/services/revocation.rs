@@ -5,6 +5,7 @@
 use crate::queue::Dispatcher;
 use crate::tables::credential_ref::{CredentialKind, CredentialRef};
 use crate::tables::credentials::{CredentialEntry, ENDED_MARK_LIFETIME, Register, Revocation, depths, select};
+use crate::tables::oauth_clients::ClientId;
 use crate::tables::personal_access_tokens::{TokenId, Tokenable};
 use crate::tables::sessions::SessionKey;
 use crate::tables::users::UserId;
@@ -29,6 +30,10 @@ async fn end_credential(stores: &crate::Stores, user: &UserId, cred: &Credential
                 .await?;
         }
         CredentialKind::Handoff => stores.cross_app_sessions.delete_handoff(&cred.key).await?,
+        CredentialKind::OAuthGrant => stores.oauth_refresh_tokens.delete(&cred.key).await?,
+        CredentialKind::Consent => {
+            stores.oauth_consents.delete(user, &ClientId::from_stored(cred.key.clone())).await?;
+        }
     }
     Ok(())
 }
@@ -135,8 +140,10 @@ pub async fn revoke_from(
 }
 
 /// Ends the credentials of `entries` and forgets their entries, and the marks `unmark` with the
-/// last batch. Sessions and tokens first (the credentials that work on their own), handoffs
-/// last; in a tree (`tree`), deeper ones before shallower ones first of all. Entries whose
+/// last batch. Sessions, tokens and OAuth grants first (the credentials that work on their own:
+/// a grant's refresh token mints access tokens), then handoffs (which only open a session once
+/// exchanged), consents last (a consent authenticates nothing; it only spares a signed-in user
+/// the consent page); in a tree (`tree`), deeper ones before shallower ones first of all. Entries whose
 /// credential cannot be live any more (a session past its absolute end, a handoff past its
 /// expiry) and from which nothing among them derives are only forgotten. The rest end in
 /// parallel batches, and each batch's entries are forgotten as it completes, so a register an
@@ -153,7 +160,9 @@ async fn end_entries(
     let rank = |e: &CredentialEntry| match e.credential.kind {
         CredentialKind::Session => 0,
         CredentialKind::Token => 1,
-        CredentialKind::Handoff => 2,
+        CredentialKind::OAuthGrant => 2,
+        CredentialKind::Handoff => 3,
+        CredentialKind::Consent => 4,
     };
     let mut ordered = entries.to_vec();
     if tree {
@@ -214,7 +223,7 @@ async fn end_one(
 /// After the user's address was verified: stamps the flag on every live session and token in
 /// the register (read consistently), so routes requiring a verified address pass them without
 /// a user read on each request. Handoffs are not stamped (the session an exchange opens reads the
-/// user). A credential issued concurrently with the verification may keep `false` (it read the
+/// user), nor OAuth grants and consents (they carry no flag). A credential issued concurrently with the verification may keep `false` (it read the
 /// user before): it fails closed, and the next login or token carries the flag. Returns how many
 /// it stamped.
 /// Stamps nothing for a user whose address is not verified as read (`user`): no path can mark a
@@ -228,7 +237,9 @@ pub async fn stamp_verified(stores: &crate::Stores, user: &crate::tables::users:
         r.map_err(|e| crate::StoreError::Unavailable(format!("stamping task: {e}")))?.map(usize::from)
     };
     let (mut tasks, mut n) = (tokio::task::JoinSet::new(), 0);
-    for e in entries.into_iter().filter(|e| e.credential.kind != CredentialKind::Handoff) {
+    // Only sessions and tokens carry the flag.
+    let stamped = |k: CredentialKind| matches!(k, CredentialKind::Session | CredentialKind::Token);
+    for e in entries.into_iter().filter(|e| stamped(e.credential.kind)) {
         let stores = stores.clone();
         tasks.spawn(async move {
             match e.credential.kind {

@@ -1,5 +1,6 @@
 //! The `credentials` table: a register of every credential a user holds — sessions, personal
-//! access tokens, cross-app handoff tokens — and what each was derived from.
+//! access tokens, cross-app handoff tokens, OAuth grants (refresh-token families) and consents —
+//! and what each was derived from.
 //!
 //! Two rules make "nothing issued from old credentials survives" hold under concurrency and index
 //! lag:
@@ -24,6 +25,8 @@
 
 use crate::tables::credential_ref::CredentialRef;
 use crate::tables::cross_app_sessions::Handoff;
+use crate::tables::oauth_consents::Consent;
+use crate::tables::oauth_refresh_tokens::RefreshFamily;
 use crate::tables::personal_access_tokens::PersonalAccessToken;
 use crate::tables::sessions::SessionRecord;
 use crate::tables::users::UserId;
@@ -53,6 +56,12 @@ pub enum NewCredential<'a> {
     Session(&'a SessionRecord),
     Token(&'a PersonalAccessToken),
     Handoff(&'a Handoff),
+    /// An OAuth grant: its refresh-token family, whose id must be new. Its entry expires with
+    /// the family.
+    OAuthGrant(&'a RefreshFamily),
+    /// A consent: it replaces the user's consent to the same client, and its entry (a
+    /// re-approval, not a conflict). Its entry does not expire.
+    Consent(&'a Consent),
 }
 
 impl NewCredential<'_> {
@@ -61,6 +70,8 @@ impl NewCredential<'_> {
             NewCredential::Session(s) => CredentialRef::session(&s.key),
             NewCredential::Token(t) => CredentialRef::token(&t.id),
             NewCredential::Handoff(h) => CredentialRef::handoff(&h.token_hash),
+            NewCredential::OAuthGrant(f) => CredentialRef::oauth_grant(&f.family_id),
+            NewCredential::Consent(c) => CredentialRef::consent(&c.client_id),
         }
     }
 }
@@ -82,7 +93,7 @@ pub trait CredentialStore: Send + Sync {
     /// Writes `credential` into its table and `entry` into the register in one atomic step, if
     /// and only if the user exists and its credentials version is `version`. `Ok(false)` (and
     /// nothing written) when the version has moved on or the user is gone; `Err(Conflict)` when
-    /// the credential's key is taken.
+    /// the credential's key is taken (but a consent, which replaces the one it finds).
     async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool> {
         self.issue_on_device(version, entry, credential, None).await
     }
@@ -249,10 +260,17 @@ mod tests {
 
     #[test]
     fn refs_round_trip_and_reject_garbage() {
-        for r in [CredentialRef::handoff("ab"), CredentialRef::token(&TokenId::generate())] {
+        let client = crate::tables::oauth_clients::ClientId::generate();
+        for r in [
+            CredentialRef::handoff("ab"),
+            CredentialRef::token(&TokenId::generate()),
+            CredentialRef::oauth_grant(&crate::tables::oauth_refresh_tokens::new_family_id()),
+            CredentialRef::consent(&client),
+        ] {
             assert_eq!(CredentialRef::decode(&r.encode()), Some(r));
         }
-        for bad in ["", "token", "token#", "cookie#x"] {
+        assert_eq!(CredentialRef::consent(&client).encode(), format!("consent#{client}"));
+        for bad in ["", "token", "token#", "cookie#x", "oauth#", "consent#"] {
             assert_eq!(CredentialRef::decode(bad), None, "{bad}");
         }
     }

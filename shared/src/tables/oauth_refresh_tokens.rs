@@ -80,7 +80,7 @@ pub struct RefreshFamily {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The presented token was current: the family now holds the successor.
-    Rotated(RefreshFamily),
+    Rotated(Box<RefreshFamily>),
     /// The presented token was spent before (or a racing rotation won): reuse.
     Reused,
     /// No live family, or a token of it that was never issued: nothing to do.

@@ -4,6 +4,7 @@ pub mod clock;
 pub mod deadline;
 pub mod email;
 pub mod error;
+pub mod jwt;
 pub mod pagination;
 pub mod password;
 pub mod relying_party;

@@ -9,6 +9,9 @@ use chrono::Duration as Span;
 use gatehouse::tables::credential_ref::CredentialRef;
 use gatehouse::tables::credentials::{CredentialEntry, NewCredential};
 use gatehouse::tables::cross_app_sessions::Handoff;
+use gatehouse::tables::oauth_clients::ClientId;
+use gatehouse::tables::oauth_consents::Consent;
+use gatehouse::tables::oauth_refresh_tokens::{RefreshFamily, RefreshToken, new_family_id};
 use gatehouse::tables::personal_access_tokens::PersonalAccessToken;
 use gatehouse::tables::sessions::{SessionId, SessionRecord};
 use gatehouse::tables::users::{User, UserId};
@@ -24,6 +27,11 @@ mod cross_app_sessions;
 mod failed_jobs;
 mod job_batches;
 mod job_runs;
+mod oauth_access_tokens;
+mod oauth_auth_codes;
+mod oauth_clients;
+mod oauth_consents;
+mod oauth_refresh_tokens;
 mod password_reset_tokens;
 mod personal_access_tokens;
 mod queue;
@@ -34,6 +42,7 @@ mod users;
 mod suite {
     pub use super::{
         cache::*, cache_locks::*, credentials::*, cross_app_sessions::*, failed_jobs::*, job_batches::*, job_runs::*,
+        oauth_access_tokens::*, oauth_auth_codes::*, oauth_clients::*, oauth_consents::*, oauth_refresh_tokens::*,
         password_reset_tokens::*, personal_access_tokens::*, queue::*, sessions::*, users::*,
     };
 }
@@ -85,6 +94,48 @@ async fn put_handoff(env: &TestEnv, h: &Handoff) {
     ensure_user(env, &h.user_id).await;
     let e = entry(&h.user_id, CredentialRef::handoff(&h.token_hash), None);
     assert!(env.stores.credentials.issue(0, &e, NewCredential::Handoff(h)).await.unwrap());
+}
+
+/// Issues an OAuth grant (its refresh-token family) through the register under `version`, its
+/// entry expiring with the family, as the OAuth service does.
+async fn issue_grant(env: &TestEnv, version: u64, fam: &RefreshFamily) -> Result<bool, StoreError> {
+    ensure_user(env, &fam.user_id).await;
+    let e = CredentialEntry {
+        created_at: fam.created_at,
+        expires_at: Some(fam.expires_at),
+        ..entry(&fam.user_id, CredentialRef::oauth_grant(&fam.family_id), None)
+    };
+    env.stores.credentials.issue(version, &e, NewCredential::OAuthGrant(fam)).await
+}
+
+/// Issues a consent through the register under `version` (its entry never expires).
+async fn issue_consent(env: &TestEnv, version: u64, c: &Consent) -> Result<bool, StoreError> {
+    ensure_user(env, &c.user_id).await;
+    let e =
+        CredentialEntry { created_at: c.created_at, ..entry(&c.user_id, CredentialRef::consent(&c.client_id), None) };
+    env.stores.credentials.issue(version, &e, NewCredential::Consent(c)).await
+}
+
+/// A new refresh-token family of `user` for `client`, at generation 0 and living 30 days, with
+/// its first token.
+fn refresh_family(env: &TestEnv, user: &UserId, client: &ClientId) -> (RefreshToken, RefreshFamily) {
+    let family_id = new_family_id();
+    let token = RefreshToken::generate(&family_id, 0);
+    let fam = RefreshFamily {
+        family_id,
+        client_id: client.clone(),
+        user_id: user.clone(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        generation: 0,
+        current_hash: token.hash(),
+        spent_hashes: vec![],
+        session_id: Some("a-session-key".into()),
+        auth_time: now(env) - Span::minutes(5),
+        amr: vec!["pwd".into()],
+        created_at: now(env),
+        expires_at: now(env) + Span::days(30),
+    };
+    (token, fam)
 }
 
 /// A session record of `user` (none for a guest) idle-expiring after `idle`.
@@ -203,4 +254,17 @@ contract!(
     a_released_message_comes_back_with_its_receive_count,
     a_delayed_message_stays_hidden_until_due,
     the_queue_rejects_oversized_bodies_and_over_long_delays,
+    oauth_clients_are_created_once_found_listed_rotated_and_revoked,
+    an_auth_code_is_spent_once_then_recognised_as_replayed,
+    an_expired_auth_code_is_unknown_spent_or_not,
+    eight_concurrent_spends_of_one_auth_code_let_exactly_one_through,
+    access_tokens_are_put_once_found_and_deleted,
+    an_expired_access_token_is_invisible_though_still_stored,
+    a_grant_is_issued_only_under_the_credentials_version_and_only_once,
+    a_refresh_token_rotates_once_and_its_reuse_is_recognised,
+    eight_concurrent_rotations_of_one_refresh_token_let_exactly_one_through,
+    an_expired_family_is_invisible_and_rotates_nothing,
+    a_family_remembers_only_its_last_spent_tokens,
+    a_consent_is_issued_under_the_version_and_replaced_by_a_re_approval,
+    revoking_everything_ends_the_users_grants_and_consents_and_no_one_elses,
 );

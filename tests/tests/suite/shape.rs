@@ -22,6 +22,7 @@ const FUNCTION_CRATES: &[&str] = &[
     "gatehouse-password-reset",
     "gatehouse-job-worker",
     "gatehouse-pages",
+    "gatehouse-oauth",
 ];
 
 /// The one allowed edge between function crates: the hosted pages call the JSON API's route
@@ -31,7 +32,7 @@ const PAGES_CALL: &[&str] = &["gatehouse-login", "gatehouse-tokens", "gatehouse-
 /// The function crates the operator CLI links: the HTTP functions' route tables, which
 /// `gatehouse serve` serves and `gatehouse openapi` documents. Nothing else of a function: the
 /// job registry and the mailer choice are the domain's and the AWS crate's.
-const CLI_SERVES: &[&str] = &["gatehouse-login", "gatehouse-tokens", "gatehouse-password-reset", "gatehouse-pages"];
+const CLI_SERVES: &[&str] = &["gatehouse-login", "gatehouse-tokens", "gatehouse-password-reset", "gatehouse-pages", "gatehouse-oauth"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()

@@ -27,29 +27,39 @@ pub fn looks_like_jwt(s: &str) -> bool {
     s.starts_with("eyJ") && s.split('.').count() == 3
 }
 
+/// The access token, if it is one of ours and live: signed by a published key as an RFC 9068
+/// token, `issuer`'s, not expired, its record present (not revoked) and, for a user's grant, the
+/// grant's family live (the user's credentials were not revoked since). Shared by introspection,
+/// userinfo and the `token-check` authorizer (which builds no password machinery, so this needs
+/// only the stores and the keys): at most two consistent reads.
+pub async fn live_access_token(
+    stores: &crate::Stores,
+    issuer: &str,
+    keys: &crate::signing::SigningKeys,
+    token: &str,
+) -> Result<Option<LiveAccessToken>, crate::values::error::StoreError> {
+    let Ok(verified) = keys.verify(token) else { return Ok(None) };
+    if verified.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(ACCESS_TOKEN_TYP) {
+        return Ok(None);
+    }
+    let now = stores.clock.now().timestamp();
+    let claims = verified.claims;
+    let iss_ok = claims.get("iss").and_then(Value::as_str) == Some(issuer);
+    let exp_ok = claims.get("exp").and_then(Value::as_i64).is_some_and(|e| e > now);
+    let Some(jti) = claims.get("jti").and_then(Value::as_str).filter(|_| iss_ok && exp_ok) else { return Ok(None) };
+    let Some(record) = stores.oauth_access_tokens.find(jti).await? else { return Ok(None) };
+    if let Some(family) = &record.family_id
+        && stores.oauth_refresh_tokens.find(family).await?.is_none()
+    {
+        return Ok(None);
+    }
+    Ok(Some(LiveAccessToken { record, claims }))
+}
+
 impl OAuthProvider {
-    /// The access token, if it is one of ours and live: signed by a published key as an RFC 9068
-    /// token, this issuer's, not expired, its record present (not revoked) and, for a user's
-    /// grant, the grant's family live (the user's credentials were not revoked since).
+    /// [`live_access_token`] with this provider's stores, issuer and keys.
     pub async fn live_access_token(&self, token: &str) -> Result<Option<LiveAccessToken>, OAuthError> {
-        let Ok(verified) = self.keys()?.verify(token) else { return Ok(None) };
-        if verified.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(ACCESS_TOKEN_TYP) {
-            return Ok(None);
-        }
-        let cfg = &self.config().oauth;
-        let now = self.stores().clock.now().timestamp();
-        let claims = verified.claims;
-        let iss_ok = claims.get("iss").and_then(Value::as_str) == Some(cfg.issuer.as_str());
-        let exp_ok = claims.get("exp").and_then(Value::as_i64).is_some_and(|e| e > now);
-        let Some(jti) = claims.get("jti").and_then(Value::as_str).filter(|_| iss_ok && exp_ok) else { return Ok(None) };
-        let stores = self.stores();
-        let Some(record) = stores.oauth_access_tokens.find(jti).await? else { return Ok(None) };
-        if let Some(family) = &record.family_id
-            && stores.oauth_refresh_tokens.find(family).await?.is_none()
-        {
-            return Ok(None);
-        }
-        Ok(Some(LiveAccessToken { record, claims }))
+        Ok(live_access_token(self.stores(), &self.config().oauth.issuer, self.keys()?, token).await?)
     }
 
     /// `POST /oauth/introspect`: a confidential client learns about tokens issued to it; every

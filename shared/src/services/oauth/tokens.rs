@@ -164,7 +164,7 @@ impl OAuthProvider {
         let next = RefreshToken::generate(&family.family_id, presented.generation.saturating_add(1));
         let now = stores.clock.now();
         let family = match stores.oauth_refresh_tokens.rotate(&presented, &next.hash(), now).await? {
-            Rotation::Rotated(f) => f,
+            Rotation::Rotated(f) => *f,
             Rotation::Reused => {
                 let root = CredentialRef::oauth_grant(&family.family_id);
                 revoke(stores, &family.user_id, Revocation::Tree(&root), "refresh_token_reused").await?;
