@@ -65,6 +65,9 @@ impl JwtSigner for KmsSigner {
 /// The provider's keys as configured: in configuration or made here ([`local_keys`]), or in KMS
 /// (the active key signs; the others configured are published beside it, for a rotation).
 pub async fn signing_keys(sdk: &SdkConfig, oauth: &OAuthConfig) -> Result<SigningKeys, String> {
+    if !oauth.enabled {
+        return Err("the OAuth provider is off: set GATEHOUSE_OAUTH_ISSUER (the template's OAuthIssuer)".into());
+    }
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
     if let Some(keys) = local_keys(&oauth.signing, on_lambda)? {
         return Ok(keys);
@@ -86,7 +89,7 @@ pub async fn signing_keys(sdk: &SdkConfig, oauth: &OAuthConfig) -> Result<Signin
 /// deployment uses no OAuth: its tokens are then simply not accepted).
 pub async fn verifying_keys(sdk: &SdkConfig, oauth: &OAuthConfig) -> Result<Option<SigningKeys>, String> {
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
-    if on_lambda && oauth.signing == SigningKeySource::Generated {
+    if !oauth.enabled || (on_lambda && oauth.signing == SigningKeySource::Generated) {
         return Ok(None);
     }
     signing_keys(sdk, oauth).await.map(Some)

@@ -402,7 +402,9 @@ impl<'a> Migrator<'a> {
 
     async fn rollback_locked(&self, steps: Option<u32>, force: bool, pretend: bool) -> StoreResult<Vec<String>> {
         let mut ran = self.ran().await?;
-        ran.sort_by_key(|r| std::cmp::Reverse(r.id));
+        // Newest first as Laravel orders them: by batch, then by number within it (a migration
+        // numbered below one that ran earlier, as the test-only 3 is, runs in a later batch).
+        ran.sort_by_key(|r| std::cmp::Reverse((r.batch, r.id)));
         let chosen: Vec<Ran> = match steps {
             Some(n) => ran.into_iter().take(n as usize).collect(),
             None => {

@@ -5,6 +5,11 @@
 //! feature, which the Lambda functions leave off); the prose comes from [`docs`]. The committed
 //! `openapi.json` is this output (a test fails when they differ); SAM, schemathesis and
 //! `GET /openapi.json` read the file.
+//!
+//! The OAuth endpoints are the exception their RFCs make them: public in the route table (they
+//! authenticate their caller themselves), they read their own bodies (forms, mostly) and answer
+//! OAuth's errors; their [`OAuth`] words say so, and their schemas are in [`docs::SCHEMAS`] (the
+//! shared crate builds those answers as JSON, not as wire types).
 
 mod docs;
 
@@ -28,7 +33,42 @@ pub struct Op {
     /// Every other status this route answers, with what it means here.
     pub errors: &'static [(u16, &'static str)],
     pub query: &'static [Param],
+    /// An OAuth endpoint's own ways; `None` for the API's routes.
+    pub oauth: Option<OAuth>,
 }
+
+/// How an OAuth endpoint differs from an API route. Its errors are `OAuthError`, with
+/// `WWW-Authenticate` on 401, but for what the shared HTTP layer answers before the endpoint
+/// runs, which is the API's `Error`: 405, and 413/415/422 of a JSON body (read as the API reads
+/// one); a 503 may be either (the endpoint's `temporarily_unavailable`, or the API's
+/// `unavailable` past the Lambda's deadline).
+pub struct OAuth {
+    /// The operation's `security`: each an alternative, a scheme of `components.securitySchemes`
+    /// or `None` for no credential at all (`{}`). The route's guard is public either way.
+    pub security: &'static [Option<&'static str>],
+    /// The request body the endpoint reads itself, if any.
+    pub body: Option<Body>,
+    /// Statuses at which the shared HTTP layer may answer the API's `Error` instead (`oneOf`).
+    pub api_errors_too: &'static [u16],
+}
+
+impl OAuth {
+    /// Whether the body is JSON, read as the API reads one (so its 413, 415 and 422 are the API's).
+    fn json_body(&self) -> bool {
+        self.body.as_ref().is_some_and(|b| b.media_type == "application/json")
+    }
+}
+
+/// A request body an OAuth endpoint reads itself (always required).
+pub struct Body {
+    /// `application/x-www-form-urlencoded` or `application/json`.
+    pub media_type: &'static str,
+    /// A schema of [`docs::SCHEMAS`].
+    pub schema: &'static str,
+}
+
+/// The media type of OAuth's form bodies.
+pub const FORM: &str = "application/x-www-form-urlencoded";
 
 /// The success answer.
 pub struct Response {
@@ -107,6 +147,18 @@ fn security(guard: &Guard) -> Value {
     }
 }
 
+/// The error body of `status` for `op`.
+fn error_schema(op: &Op, status: u16) -> Value {
+    let Some(oauth) = &op.oauth else { return schema_ref("Error") };
+    if status == 405 || (oauth.json_body() && matches!(status, 413 | 415 | 422)) {
+        schema_ref("Error")
+    } else if status == 503 || oauth.api_errors_too.contains(&status) {
+        json!({ "oneOf": [schema_ref("OAuthError"), schema_ref("Error")] })
+    } else {
+        schema_ref("OAuthError")
+    }
+}
+
 fn operation(route: &Route, op: &Op) -> Result<Value, DocError> {
     let mut o = Map::new();
     o.insert("operationId".into(), json!(op.id));
@@ -115,7 +167,17 @@ fn operation(route: &Route, op: &Op) -> Result<Value, DocError> {
     if let Some(d) = op.description {
         o.insert("description".into(), json!(d));
     }
-    o.insert("security".into(), security(&route.guard));
+    let security = match &op.oauth {
+        Some(oauth) => {
+            let alternatives = oauth.security.iter().map(|s| match s {
+                Some(scheme) => json!({ *scheme: [] }),
+                None => json!({}),
+            });
+            Value::Array(alternatives.collect())
+        }
+        None => security(&route.guard),
+    };
+    o.insert("security".into(), security);
     if let Guard::Credential(abilities) = route.guard
         && !abilities.is_empty()
     {
@@ -140,6 +202,9 @@ fn operation(route: &Route, op: &Op) -> Result<Value, DocError> {
     }
     if let Some(body) = route.body {
         o.insert("requestBody".into(), json!({ "required": true, "content": json_content(schema_ref(body)) }));
+    } else if let Some(body) = op.oauth.as_ref().and_then(|o| o.body.as_ref()) {
+        let content = json!({ body.media_type: { "schema": schema_ref(body.schema) } });
+        o.insert("requestBody".into(), json!({ "required": true, "content": content }));
     }
     let mut responses = Map::new();
     for success in op.ok {
@@ -152,14 +217,17 @@ fn operation(route: &Route, op: &Op) -> Result<Value, DocError> {
         }
         responses.insert(success.status.to_string(), ok);
     }
-    for (status, description) in with_standard_errors(route, op.errors) {
+    for (status, description) in with_standard_errors(route, op) {
         let description = match (status, route.guard) {
             // Any guarded route may be configured to require a verified address.
             (403, Guard::Session | Guard::Credential(_)) => format!("{description} {UNVERIFIED}"),
             _ => description.to_owned(),
         };
-        let mut r = json!({ "description": description, "content": json_content(schema_ref("Error")) });
+        let mut r = json!({ "description": description, "content": json_content(error_schema(op, status)) });
         match status {
+            401 if op.oauth.is_some() => {
+                r["headers"] = json!({ "WWW-Authenticate": { "description": docs::WWW_AUTHENTICATE, "schema": { "type": "string" } } })
+            }
             405 => r["headers"] = json!({ "Allow": { "schema": { "type": "string" } } }),
             429 => {
                 r["headers"] = json!({ "Retry-After": {
@@ -178,12 +246,14 @@ const UNVERIFIED: &str = "Code `email_unverified` where GATEHOUSE_ROUTE_ABILITIE
 
 /// The answers every route of its kind gives, unless its words say more: 405 and 503 always;
 /// 401 and 403 behind a guard; 413, 415 and 422 with a JSON body.
-fn with_standard_errors(route: &Route, own: &'static [(u16, &'static str)]) -> Vec<(u16, &'static str)> {
-    let mut all = own.to_vec();
-    let mut standard = vec![
-        (405, "Method not allowed on this route; `Allow` lists the methods that are."),
-        (503, "A backing store is unavailable; safe to retry."),
-    ];
+fn with_standard_errors(route: &Route, op: &Op) -> Vec<(u16, &'static str)> {
+    let mut all = op.errors.to_vec();
+    let unavailable = match op.oauth {
+        Some(_) => docs::OAUTH_UNAVAILABLE,
+        None => "A backing store is unavailable; safe to retry.",
+    };
+    let mut standard =
+        vec![(405, "Method not allowed on this route; `Allow` lists the methods that are."), (503, unavailable)];
     match route.guard {
         Guard::Public => {}
         Guard::Session => standard.extend([(401, "No valid session cookie."), (403, "Refused.")]),
@@ -192,7 +262,7 @@ fn with_standard_errors(route: &Route, own: &'static [(u16, &'static str)]) -> V
             (403, "The token lacks an ability the route requires (code `forbidden`)."),
         ]),
     }
-    if route.body.is_some() {
+    if route.body.is_some() || op.oauth.as_ref().is_some_and(OAuth::json_body) {
         standard.extend([(413, "Body over 64 KiB."), (415, "Body is not JSON."), (422, "Validation failed.")]);
     }
     for (status, description) in standard {
@@ -245,7 +315,10 @@ pub fn document() -> Result<Value, DocError> {
         } }),
     );
     let components = serde_json::to_value(WireTypes::openapi().components)?;
-    let schemas = components.get("schemas").cloned().unwrap_or_else(|| json!({}));
+    let mut schemas = components.get("schemas").cloned().unwrap_or_else(|| json!({}));
+    for (name, schema) in docs::SCHEMAS {
+        schemas[*name] = serde_json::from_str(schema)?;
+    }
     Ok(json!({
         "openapi": "3.1.0",
         "info": { "title": "gatehouse", "version": env!("CARGO_PKG_VERSION"), "description": docs::INFO_DESCRIPTION },
@@ -255,7 +328,10 @@ pub fn document() -> Result<Value, DocError> {
         "components": {
             "securitySchemes": {
                 "bearerAuth": { "type": "http", "scheme": "bearer", "description": docs::BEARER_DESCRIPTION },
-                "cookieAuth": { "type": "apiKey", "in": "cookie", "name": "__Host-gatehouse_session", "description": docs::COOKIE_DESCRIPTION }
+                "cookieAuth": { "type": "apiKey", "in": "cookie", "name": "__Host-gatehouse_session", "description": docs::COOKIE_DESCRIPTION },
+                "clientBasic": { "type": "http", "scheme": "basic", "description": docs::CLIENT_BASIC_DESCRIPTION },
+                "oauthAccessToken": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": docs::OAUTH_ACCESS_TOKEN_DESCRIPTION },
+                "initialAccessToken": { "type": "http", "scheme": "bearer", "description": docs::INITIAL_ACCESS_TOKEN_DESCRIPTION }
             },
             "schemas": schemas
         }
@@ -322,6 +398,19 @@ mod tests {
             }
         }
         assert!(schemas.contains_key("Error"));
+        for op in docs::OPS {
+            let Some(oauth) = &op.oauth else { continue };
+            for s in oauth.body.iter().map(|b| b.schema) {
+                assert!(schemas.contains_key(s), "{} takes {s}, which has no schema", op.key);
+            }
+            for scheme in oauth.security.iter().flatten() {
+                assert!(doc["components"]["securitySchemes"].get(scheme).is_some(), "{}: no scheme {scheme}", op.key);
+            }
+        }
+        let wire = serde_json::to_value(WireTypes::openapi().components).unwrap();
+        for (name, _) in docs::SCHEMAS {
+            assert!(wire["schemas"].get(name).is_none(), "{name} is a wire type's name already");
+        }
     }
 
     async fn nothing(_: gatehouse_http::Call<'_>) -> gatehouse_http::Reply {
@@ -339,6 +428,7 @@ mod tests {
         ok: &[Response { status: 204, description: "Done.", schema: None, set_cookie: None }],
         errors: &[],
         query: &[],
+        oauth: None,
     };
 
     #[test]
@@ -350,6 +440,215 @@ mod tests {
         let ok = paths(&[EXTRA], &[WORDS]).unwrap();
         assert_eq!(ok["/nowhere"]["post"]["security"], json!([]));
         assert_eq!(ok["/nowhere"]["post"]["responses"]["405"]["headers"]["Allow"]["schema"]["type"], "string");
+    }
+
+    #[test]
+    fn an_oauth_endpoint_has_its_own_security_body_and_errors() {
+        let oauth = Op {
+            errors: &[(400, "Bad."), (401, "Who?")],
+            oauth: Some(OAuth {
+                security: &[Some("clientBasic"), None],
+                body: Some(Body { media_type: FORM, schema: "OAuthTokenReference" }),
+                api_errors_too: &[],
+            }),
+            ..WORDS
+        };
+        let op = &paths(&[EXTRA], &[oauth]).unwrap()["/nowhere"]["post"];
+        assert_eq!(op["security"], json!([{ "clientBasic": [] }, {}]));
+        assert_eq!(op["requestBody"]["content"][FORM]["schema"], schema_ref("OAuthTokenReference"));
+        let schema = |status: &str| op["responses"][status]["content"]["application/json"]["schema"].clone();
+        assert_eq!(schema("400"), schema_ref("OAuthError"));
+        assert_eq!(schema("401"), schema_ref("OAuthError"));
+        assert!(op["responses"]["401"]["headers"]["WWW-Authenticate"].is_object());
+        assert_eq!(schema("405"), schema_ref("Error"), "the dispatcher answers 405");
+        assert_eq!(schema("503"), json!({ "oneOf": [schema_ref("OAuthError"), schema_ref("Error")] }));
+        assert!(op["responses"].get("415").is_none(), "a form is the endpoint's to read");
+
+        let json_body = Op {
+            errors: &[(401, "Who?")],
+            oauth: Some(OAuth {
+                security: &[],
+                body: Some(Body { media_type: "application/json", schema: "OAuthClientMetadata" }),
+                api_errors_too: &[401],
+            }),
+            ..WORDS
+        };
+        let op = &paths(&[EXTRA], &[json_body]).unwrap()["/nowhere"]["post"];
+        let schema = |status: &str| op["responses"][status]["content"]["application/json"]["schema"].clone();
+        assert_eq!(schema("415"), schema_ref("Error"), "a JSON body is read as the API reads one");
+        assert_eq!(schema("401"), json!({ "oneOf": [schema_ref("OAuthError"), schema_ref("Error")] }));
+        assert_eq!(op["security"], json!([]));
+    }
+
+    /// Whether `value` fits `schema` as far as the document's schemas go (`$ref`, `oneOf`,
+    /// `const`, `enum`, types, `required`, `items`, `maxProperties`), objects with `properties`
+    /// taken as closed: every member an answer carries must be documented.
+    fn fits(doc: &Value, schema: &Value, value: &Value) -> bool {
+        if let Some(r) = schema["$ref"].as_str() {
+            let name = r.trim_start_matches("#/components/schemas/");
+            return fits(doc, &doc["components"]["schemas"][name], value);
+        }
+        if let Some(alternatives) = schema["oneOf"].as_array() {
+            return alternatives.iter().filter(|s| fits(doc, s, value)).count() == 1;
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let typed = types.is_empty()
+            || types.iter().any(|t| match (*t, value) {
+                ("integer", Value::Number(n)) => n.is_i64() || n.is_u64(),
+                ("number", Value::Number(_))
+                | ("object", Value::Object(_))
+                | ("array", Value::Array(_))
+                | ("string", Value::String(_))
+                | ("boolean", Value::Bool(_))
+                | ("null", Value::Null) => true,
+                _ => false,
+            });
+        let constant = schema.get("const").is_none_or(|c| c == value);
+        let listed = schema["enum"].as_array().is_none_or(|e| e.contains(value));
+        let members = match (value, schema["properties"].as_object()) {
+            (Value::Object(m), Some(props)) => {
+                let mut required = schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str);
+                required.all(|r| m.contains_key(r))
+                    && m.iter().all(|(k, v)| props.get(k).is_some_and(|s| fits(doc, s, v)))
+            }
+            (Value::Object(m), None) => schema["maxProperties"].as_u64().is_none_or(|max| m.len() as u64 <= max),
+            _ => true,
+        };
+        let items = match (value, schema.get("items")) {
+            (Value::Array(a), Some(s)) => a.iter().all(|i| fits(doc, s, i)),
+            _ => true,
+        };
+        typed && constant && listed && members && items
+    }
+
+    /// The OAuth function's answer to `call`, checked against the document: its status is one
+    /// the operation lists, and its body fits that response's schema.
+    async fn oauth_answer(app: &gatehouse_http::App, doc: &Value, call: TestCall) -> TestReply {
+        let reply = TestReply::from(gatehouse_oauth::handle(app, call.request()).await);
+        let (method, path) = (call.method.to_ascii_lowercase(), call.path.as_str());
+        let response = &doc["paths"][path][&method]["responses"][reply.status.to_string()];
+        assert!(response.is_object(), "{method} {path} answered {}, which the document does not list", reply.status);
+        let schema = &response["content"]["application/json"]["schema"];
+        assert!(
+            fits(doc, schema, &reply.body),
+            "{method} {path} answered {} {}, which does not fit {schema}",
+            reply.status,
+            reply.body
+        );
+        if response["headers"].get("WWW-Authenticate").is_some() && reply.body["error"].is_string() {
+            assert!(
+                reply.header("www-authenticate").is_some(),
+                "{method} {path}: {} without WWW-Authenticate",
+                reply.status
+            );
+        }
+        reply
+    }
+
+    /// The OAuth endpoints' answers are built as JSON in the shared crate, not from wire types:
+    /// these calls check that every answer, success or error, fits what the document says.
+    #[tokio::test]
+    async fn the_oauth_endpoints_answer_as_the_document_says() {
+        use gatehouse::services::oauth::clients::ClientRegistration;
+        use gatehouse::tables::oauth_clients::GrantType;
+        let overrides =
+            [("GATEHOUSE_OAUTH_REGISTRATION_TOKEN", "initial-token"), ("GATEHOUSE_OAUTH_OPEN_REGISTRATION", "true")];
+        let keys = gatehouse::signing::SigningKeys::local(gatehouse::values::jwt::LocalKey::generate());
+        let app = TestApp::memory(&overrides).app.with_signing_keys(keys);
+        let doc = document().unwrap();
+        let form = |path: &str, body: &str| TestCall::new("POST", path).header("content-type", FORM).raw(body);
+
+        for path in [
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/jwks.json",
+        ] {
+            assert_eq!(oauth_answer(&app, &doc, TestCall::new("GET", path)).await.status, 200, "{path}");
+        }
+        let metadata = oauth_answer(&app, &doc, TestCall::new("GET", "/.well-known/openid-configuration")).await;
+        assert!(metadata.body["registration_endpoint"].is_string());
+
+        let registration = ClientRegistration {
+            name: "Reports".into(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: vec!["reports:read".into()],
+            confidential: true,
+            first_party: false,
+        };
+        let (client, secret) = app.oauth().create_client(registration).await.unwrap();
+        let secret = secret.unwrap();
+        let credentials = format!("client_id={}&client_secret={}", client.id, secret.expose());
+        let token =
+            oauth_answer(&app, &doc, form("/oauth/token", &format!("grant_type=client_credentials&{credentials}")))
+                .await;
+        assert_eq!(token.status, 200, "{}", token.body);
+        let access = token.body["access_token"].as_str().unwrap().to_owned();
+        let introspect = |token: &str| form("/oauth/introspect", &format!("token={token}&{credentials}"));
+        let active = oauth_answer(&app, &doc, introspect(&access)).await;
+        assert_eq!(active.body["active"], true);
+        let userinfo = TestCall::new("GET", "/oauth/userinfo").bearer(&access);
+        assert_eq!(oauth_answer(&app, &doc, userinfo).await.status, 403, "a client's own token has no user");
+        let revoke = form("/oauth/revoke", &format!("token={access}&{credentials}"));
+        assert_eq!(oauth_answer(&app, &doc, revoke).await.body, json!({}));
+        assert_eq!(oauth_answer(&app, &doc, introspect(&access)).await.body, json!({ "active": false }));
+        for call in [
+            TestCall::new("POST", "/oauth/userinfo").bearer(&access),
+            TestCall::new("GET", "/oauth/userinfo"),
+            form("/oauth/token", &format!("grant_type=client_credentials&client_id={}&client_secret=wrong", client.id)),
+            form("/oauth/token", "grant_type=client_credentials").header("authorization", "Basic !"),
+        ] {
+            assert_eq!(oauth_answer(&app, &doc, call).await.status, 401);
+        }
+        for call in [
+            form("/oauth/token", "grant_type=password"),
+            form("/oauth/token", "grant_type=client_credentials&grant_type=refresh_token"),
+            form("/oauth/introspect", &credentials),
+            TestCall::new("POST", "/oauth/token").json(json!({ "grant_type": "client_credentials" })),
+        ] {
+            assert_eq!(oauth_answer(&app, &doc, call).await.status, 400);
+        }
+        let wrong_method =
+            TestReply::from(gatehouse_oauth::handle(&app, TestCall::new("DELETE", "/oauth/token").request()).await);
+        assert_eq!((wrong_method.status, wrong_method.header("allow")), (405, Some("POST")));
+        assert!(fits(
+            &doc,
+            &doc["paths"]["/oauth/token"]["post"]["responses"]["405"]["content"]["application/json"]["schema"],
+            &wrong_method.body
+        ));
+
+        let register = |body: Value| TestCall::new("POST", "/oauth/register").json(body);
+        let public = json!({ "client_name": "An MCP client", "redirect_uris": ["http://127.0.0.1:3000/cb"], "token_endpoint_auth_method": "none" });
+        assert_eq!(oauth_answer(&app, &doc, register(public.clone())).await.status, 201);
+        let confidential = json!({ "redirect_uris": ["https://app.example/cb"], "grant_types": ["authorization_code", "refresh_token"] });
+        let made = oauth_answer(&app, &doc, register(confidential.clone()).bearer("initial-token")).await;
+        assert_eq!((made.status, made.body["client_secret_expires_at"].as_i64()), (201, Some(0)));
+        assert_eq!(oauth_answer(&app, &doc, register(confidential.clone())).await.status, 400);
+        assert_eq!(
+            oauth_answer(
+                &app,
+                &doc,
+                register(json!({ "redirect_uris": ["http://app.example/cb"] })).bearer("initial-token")
+            )
+            .await
+            .body["error"],
+            "invalid_redirect_uri"
+        );
+        assert_eq!(oauth_answer(&app, &doc, register(public.clone()).bearer("wrong")).await.status, 401);
+        let empty_bearer = register(public).header("authorization", "Bearer ");
+        assert_eq!(oauth_answer(&app, &doc, empty_bearer).await.status, 401);
+        let not_json = TestCall::new("POST", "/oauth/register").header("content-type", "text/plain").raw("{}");
+        assert_eq!(oauth_answer(&app, &doc, not_json).await.status, 415);
+        let closed = TestApp::memory(&[]).app;
+        let refused = TestReply::from(gatehouse_oauth::handle(&closed, register(json!({})).request()).await);
+        assert_eq!(refused.status, 403);
+        assert!(fits(&doc, &schema_ref("OAuthError"), &refused.body));
     }
 
     /// The fields a handler reports missing for an empty body are exactly the ones its request

@@ -383,7 +383,7 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     // Items: refused without --force, and nothing deleted.
     db.put_item().table_name(&widgets).item("pk", AttributeValue::S("w1".into())).send().await.unwrap();
     let refused = gatehouse_with(&prefix, &test, &["migrate", "rollback"]);
-    assert!(!refused.status.success() && err(&refused).contains("holds items"), "{}", err(&refused));
+    assert!(!refused.status.success() && err(&refused).contains("holds items"), "{}{}", stdout(&refused), err(&refused));
     assert!(db.describe_table().table_name(&widgets).send().await.is_ok());
     db.delete_item().table_name(&widgets).key("pk", AttributeValue::S("w1".into())).send().await.unwrap();
     // Deletion protection: refused without --force.
@@ -431,10 +431,12 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     assert!(stdout(&status).contains("PENDING           0003_test_widgets"), "{}", stdout(&status));
     assert!(stdout(&status).contains("ran     batch 1   0001_schema"), "batch 1 untouched");
     assert!(stdout(&status).contains("ran     batch 2   0002_job_batches_by_created"), "{}", stdout(&status));
-    let held = gatehouse(&prefix, &["migrate", "rollback", "--step", "2", "--pretend"]);
+    // The last three: 4 and 2 (batch 2), then 1.
+    let held = gatehouse(&prefix, &["migrate", "rollback", "--step", "3", "--pretend"]);
     assert!(err(&held).contains(&format!("table {prefix}job_batches holds items")), "{}", err(&held));
-    let schema = gatehouse(&prefix, &["migrate", "rollback", "--step", "2", "--force", "--pretend"]);
+    let schema = gatehouse(&prefix, &["migrate", "rollback", "--step", "3", "--force", "--pretend"]);
     let out = stdout(&schema);
+    assert!(out.contains("would roll back 0004_oauth_tables"), "{out}");
     assert!(out.contains(&format!("would delete index by_created of table {prefix}job_batches")), "{out}");
     assert!(out.contains("would roll back 0002_job_batches_by_created"), "{out}");
     assert!(out.contains(&format!("would delete table {prefix}users")), "{out}{}", err(&schema));

@@ -75,6 +75,10 @@ impl App {
     /// once, here).
     pub async fn from_env_with_signing_keys() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let boot = gatehouse_aws::Boot::from_env().await?;
+        if !boot.config.oauth.enabled {
+            // Off (no issuer configured): the endpoints say so; nothing to sign with.
+            return Ok(Self::new(boot.config, boot.stores)?);
+        }
         let keys = gatehouse_aws::kms::signing_keys(&boot.sdk, &boot.config.oauth).await?;
         Ok(Self::new(boot.config, boot.stores)?.with_signing_keys(keys))
     }

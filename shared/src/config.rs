@@ -510,6 +510,9 @@ impl RegistrationConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthConfig {
+    /// Whether the provider is on: always locally; on Lambda once `GATEHOUSE_OAUTH_ISSUER` is set
+    /// (the template's `OAuthIssuer`). Off, its endpoints answer 503 and no token of it is accepted.
+    pub enabled: bool,
     /// The issuer (`iss`), the public base URL of the gatehouse API, no trailing slash.
     pub issuer: String,
     /// The `aud` of access tokens: the API they are for (an API Gateway JWT authorizer's
@@ -543,6 +546,8 @@ fn oauth(env: &Env<'_>, local: &str) -> Result<OAuthConfig, ConfigError> {
         Ok(v)
     };
     let issuer = url("GATEHOUSE_OAUTH_ISSUER", local)?;
+    let on_lambda = env.raw("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
+    let enabled = !on_lambda || env.raw("GATEHOUSE_OAUTH_ISSUER").is_some_and(|v| !v.trim().is_empty());
     let signing = match (env.raw("GATEHOUSE_OAUTH_SIGNING_KEY").filter(|k| !k.trim().is_empty()), env.raw("GATEHOUSE_OAUTH_KMS_KEY_ID").filter(|k| !k.trim().is_empty())) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::Invalid {
@@ -566,7 +571,8 @@ fn oauth(env: &Env<'_>, local: &str) -> Result<OAuthConfig, ConfigError> {
         (None, None) => SigningKeySource::Generated,
     };
     Ok(OAuthConfig {
-        audience: env.string("GATEHOUSE_OAUTH_AUDIENCE", &issuer),
+        enabled,
+        audience: env.string("GATEHOUSE_OAUTH_AUDIENCE", &issuer).trim().to_owned(),
         pages_base: url("GATEHOUSE_OAUTH_PAGES_URL", &format!("{issuer}/account"))?,
         issuer,
         access_token_lifetime: Duration::seconds(env.number("GATEHOUSE_OAUTH_ACCESS_TOKEN_SECONDS", 600, 60, 86_400)?),

@@ -234,10 +234,15 @@ pub fn authorized_routes(template: &Value) -> BTreeSet<(String, String)> {
 }
 
 /// What a policy `Resource` entry names: `table/<t>`, `table/<t>/index/<i>`, `queue/<q>`, `ses`,
+/// `kms/<logical id>`,
 /// or `?…` when it cannot be read.
 fn resource_name(template: &Value, r: &Value) -> String {
     let logical_of = |res: &str| -> Option<String> {
-        let props = template["Resources"].get(res)?.get("Properties")?;
+        let resource = template["Resources"].get(res)?;
+        if resource.get("Type").and_then(Value::as_str) == Some("AWS::KMS::Key") {
+            return Some(format!("kms/{res}"));
+        }
+        let props = resource.get("Properties")?;
         logical_name(props, "TableName")
             .map(|t| format!("table/{t}"))
             .or_else(|| logical_name(props, "QueueName").map(|q| format!("queue/{q}")))

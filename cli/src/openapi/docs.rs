@@ -1,8 +1,10 @@
 //! The words of the OpenAPI document: one entry per route, keyed by its route key. Everything
 //! else (paths, methods, security, path parameters, bodies and their schemas, the error schema,
-//! the `Allow` and `Retry-After` headers) comes from the route tables and the wire types.
+//! the `Allow` and `Retry-After` headers) comes from the route tables and the wire types, but for
+//! the OAuth endpoints: their security, bodies and schemas are here ([`OAuth`], [`SCHEMAS`]), as
+//! the RFCs shape them and the shared crate builds them (JSON, not wire types).
 
-use super::{Op, Param, Response};
+use super::{Body, FORM, OAuth, Op, Param, Response};
 
 /// The answer of a sign-in whose password was right for a user with a second factor.
 const SECOND_FACTOR: Response = Response {
@@ -12,7 +14,7 @@ const SECOND_FACTOR: Response = Response {
     set_cookie: None,
 };
 
-pub const INFO_DESCRIPTION: &str = r#"Laravel's auth tables on AWS Lambda: users and sessions, personal access tokens, password reset, cross-app sessions. Every error is `{"error": {"code", "message", "fields"?}}`. Every response carries `Cache-Control: no-store`, `Referrer-Policy: no-referrer`, `Strict-Transport-Security: max-age=63072000; includeSubDomains` and `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`."#;
+pub const INFO_DESCRIPTION: &str = r#"Laravel's auth tables on AWS Lambda: users and sessions, personal access tokens, password reset, cross-app sessions, and an OAuth 2.1 / OpenID Connect provider (tag `oauth`). Every error is `{"error": {"code", "message", "fields"?}}`, but the OAuth endpoints' own, which are OAuth's `{"error", "error_description"}` (`OAuthError`). Every response carries `Cache-Control: no-store` (the discovery documents and the JWKS: `public, max-age=300`), `Referrer-Policy: no-referrer`, `Strict-Transport-Security: max-age=63072000; includeSubDomains` and `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`."#;
 pub const BEARER_DESCRIPTION: &str = r#"`<id>.<user id>|<secret>` personal access token (tokens minted before tokens named their owner are `<id>|<secret>` and still work). The check reads the token and its owner in one call: a token stops working as soon as its user is deleted or disabled or its credentials change (a reset, a password change, other devices logged out), even before its revocation has run. A token stops working at its own expiry, or when it is older than GATEHOUSE_TOKEN_MAX_AGE_MINUTES (checked on every request, whenever it was minted)."#;
 pub const COOKIE_DESCRIPTION: &str = r#"The session cookie: `__Host-gatehouse_session` (`__Secure-` and a `Domain` when GATEHOUSE_SESSION_DOMAIN is set). A state change it authenticates is refused with 403 `csrf` when the browser says the request comes from another site (`Sec-Fetch-Site` not `same-origin`/`none`, or an `Origin` neither the API's own nor allowed). A session ends after its idle lifetime, and at the latest at its absolute lifetime from login (GATEHOUSE_SESSION_ABSOLUTE_LIFETIME_MINUTES, 30 days by default), which activity and "remember me" cannot extend. It is accepted only by the app that issued it. Its value is a 256-bit random id, `.`, and the user id: the check reads the session and its user in one call, so a session stops working as soon as its user is deleted or disabled or its credentials change, even before its revocation has run."#;
 
@@ -70,6 +72,7 @@ pub static OPS: &[Op] = &[
             ),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /login",
@@ -96,6 +99,7 @@ pub static OPS: &[Op] = &[
             ),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /logout",
@@ -118,6 +122,7 @@ pub static OPS: &[Op] = &[
             r#"Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site."#,
         )],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "GET /user",
@@ -128,6 +133,7 @@ pub static OPS: &[Op] = &[
         ok: &[Response { status: 200, description: r#"The user."#, schema: Some("UserBody"), set_cookie: None }],
         errors: &[],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "GET /sessions",
@@ -143,6 +149,7 @@ pub static OPS: &[Op] = &[
         }],
         errors: &[],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /logout-other-devices",
@@ -170,6 +177,7 @@ pub static OPS: &[Op] = &[
             TOO_MANY_PASSWORD_CHECKS,
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /user/confirm-password",
@@ -187,6 +195,7 @@ pub static OPS: &[Op] = &[
             TOO_MANY_PASSWORD_CHECKS,
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "GET /user/confirmed-password-status",
@@ -202,6 +211,7 @@ pub static OPS: &[Op] = &[
         }],
         errors: &[],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /tokens",
@@ -237,6 +247,7 @@ pub static OPS: &[Op] = &[
             ),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "GET /tokens",
@@ -268,6 +279,7 @@ pub static OPS: &[Op] = &[
                 ),
             },
         ],
+        oauth: None,
     },
     Op {
         key: "POST /tokens/issue",
@@ -287,6 +299,7 @@ pub static OPS: &[Op] = &[
             ),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "DELETE /tokens/{id}",
@@ -304,6 +317,7 @@ pub static OPS: &[Op] = &[
         }],
         errors: &[CSRF, (404, r#"No such token of this user (never, or not lately)."#)],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /cross-app/handoff",
@@ -324,6 +338,7 @@ pub static OPS: &[Op] = &[
             (429, r#"Too many handoffs for this user; `Retry-After` says when to retry."#),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /cross-app/exchange",
@@ -350,6 +365,7 @@ pub static OPS: &[Op] = &[
             (429, r#"Too many exchanges from this client (30 a minute by default)."#),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "DELETE /cross-app/sessions/{id}",
@@ -362,6 +378,7 @@ pub static OPS: &[Op] = &[
         ok: &[Response { status: 204, description: r#"Revoked."#, schema: None, set_cookie: None }],
         errors: &[CSRF, (404, r#"No such session of this user."#)],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /forgot-password",
@@ -372,6 +389,7 @@ pub static OPS: &[Op] = &[
         ok: &[Response { status: 202, description: r#"Accepted."#, schema: Some("MessageView"), set_cookie: None }],
         errors: &[(429, r#"Too many requests from this address."#)],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /reset-password",
@@ -392,6 +410,7 @@ pub static OPS: &[Op] = &[
             r#"Too many resets from this client (10 a minute by default), counted before the token is checked."#,
         )],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "GET /email/verify/{id}/{hash}",
@@ -412,6 +431,7 @@ pub static OPS: &[Op] = &[
             r"Code `invalid_link` (tampered, signed by another key, or for an address the user no longer has), `link_expired`, `not_your_link` (a valid link of another account than the signed-in one) or `csrf`.",
         )],
         query: &[EXPIRES, SIGNATURE],
+        oauth: None,
     },
     Op {
         key: "POST /email/verification-notification",
@@ -436,6 +456,7 @@ pub static OPS: &[Op] = &[
             (503, r"A backing store or the queue is unavailable; safe to retry."),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "PUT /user/profile-information",
@@ -451,6 +472,7 @@ pub static OPS: &[Op] = &[
             (422, r"Validation failed (`fields.name`)."),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "PUT /user/password",
@@ -479,6 +501,7 @@ pub static OPS: &[Op] = &[
             (429, r"Too many password checks; retry after `Retry-After` seconds."),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "DELETE /sessions/{id}",
@@ -503,6 +526,7 @@ pub static OPS: &[Op] = &[
             ),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "GET /cross-app/sessions",
@@ -531,6 +555,7 @@ pub static OPS: &[Op] = &[
                 description: Some("Opaque: the `next_cursor` of the previous page, passed back unchanged."),
             },
         ],
+        oauth: None,
     },
     Op {
         key: "DELETE /user",
@@ -548,6 +573,7 @@ pub static OPS: &[Op] = &[
         }],
         errors: &[HANDOFF_OR_CSRF, CONFIRMATION_REQUIRED],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /user/email",
@@ -570,6 +596,7 @@ pub static OPS: &[Op] = &[
             (429, r"Too many requests for this user; `Retry-After` says when to retry."),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "GET /user/email/confirm/{id}",
@@ -601,6 +628,7 @@ pub static OPS: &[Op] = &[
             EXPIRES,
             SIGNATURE,
         ],
+        oauth: None,
     },
     Op {
         key: "POST /user/two-factor-authentication",
@@ -613,6 +641,7 @@ pub static OPS: &[Op] = &[
         ok: &[Response { status: 200, description: "Shown once.", schema: Some("EnrolmentView"), set_cookie: None }],
         errors: &[HANDOFF_OR_CSRF, (409, r"Code `two_factor_enabled`: already on."), CONFIRMATION_REQUIRED],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /user/confirmed-two-factor-authentication",
@@ -635,6 +664,7 @@ pub static OPS: &[Op] = &[
             (429, r"Too many attempts; `Retry-After` says when to retry."),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "DELETE /user/two-factor-authentication",
@@ -645,6 +675,7 @@ pub static OPS: &[Op] = &[
         ok: &[Response { status: 204, description: "Off.", schema: None, set_cookie: None }],
         errors: &[HANDOFF_OR_CSRF, CONFIRMATION_REQUIRED],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /user/two-factor-recovery-codes",
@@ -660,6 +691,7 @@ pub static OPS: &[Op] = &[
         }],
         errors: &[HANDOFF_OR_CSRF, (409, r"Code `two_factor_not_enabled`."), CONFIRMATION_REQUIRED],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /two-factor-challenge",
@@ -694,6 +726,7 @@ pub static OPS: &[Op] = &[
             (429, r"Too many attempts; `Retry-After` says when to retry."),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /user/passkeys/options",
@@ -711,6 +744,7 @@ pub static OPS: &[Op] = &[
         }],
         errors: &[HANDOFF_OR_CSRF, (409, r"Code `too_many_passkeys`: 10 already."), CONFIRMATION_REQUIRED],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /user/passkeys",
@@ -730,6 +764,7 @@ pub static OPS: &[Op] = &[
             ),
         ],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "GET /user/passkeys",
@@ -745,6 +780,7 @@ pub static OPS: &[Op] = &[
         }],
         errors: &[],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "DELETE /user/passkeys/{id}",
@@ -757,6 +793,7 @@ pub static OPS: &[Op] = &[
         ok: &[Response { status: 204, description: "Removed, or not there.", schema: None, set_cookie: None }],
         errors: &[HANDOFF_OR_CSRF, CONFIRMATION_REQUIRED],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /passkeys/options",
@@ -774,6 +811,7 @@ pub static OPS: &[Op] = &[
         }],
         errors: &[(429, r"Too many; `Retry-After` says when to retry.")],
         query: &[],
+        oauth: None,
     },
     Op {
         key: "POST /passkeys/login",
@@ -800,5 +838,522 @@ pub static OPS: &[Op] = &[
             (429, r"Too many attempts; `Retry-After` says when to retry."),
         ],
         query: &[],
+        oauth: None,
     },
+    Op {
+        key: "GET /.well-known/openid-configuration",
+        id: "openidConfiguration",
+        tag: "oauth",
+        summary: "The provider's metadata (OpenID Connect Discovery 1.0).",
+        description: Some(DISCOVERY),
+        ok: &[METADATA],
+        errors: &[],
+        query: &[],
+        oauth: Some(OAuth { security: &[], body: None, api_errors_too: &[] }),
+    },
+    Op {
+        key: "GET /.well-known/oauth-authorization-server",
+        id: "oauthAuthorizationServerMetadata",
+        tag: "oauth",
+        summary: "The provider's metadata (RFC 8414): the same document as `/.well-known/openid-configuration`.",
+        description: Some(DISCOVERY),
+        ok: &[METADATA],
+        errors: &[],
+        query: &[],
+        oauth: Some(OAuth { security: &[], body: None, api_errors_too: &[] }),
+    },
+    Op {
+        key: "GET /.well-known/oauth-protected-resource",
+        id: "oauthProtectedResourceMetadata",
+        tag: "oauth",
+        summary: "How a client of the API behind gatehouse finds its authorization server (RFC 9728).",
+        description: Some(
+            r"`resource` is GATEHOUSE_OAUTH_AUDIENCE (the `aud` of access tokens; the issuer by default), its one authorization server this provider (GATEHOUSE_OAUTH_ISSUER); access tokens go in the `Authorization: Bearer` header only. `Cache-Control: public, max-age=300`.",
+        ),
+        ok: &[Response {
+            status: 200,
+            description: "The protected resource's metadata.",
+            schema: Some("OAuthProtectedResourceMetadata"),
+            set_cookie: None,
+        }],
+        errors: &[],
+        query: &[],
+        oauth: Some(OAuth { security: &[], body: None, api_errors_too: &[] }),
+    },
+    Op {
+        key: "GET /.well-known/jwks.json",
+        id: "jwks",
+        tag: "oauth",
+        summary: "The public keys that check the provider's access and ID tokens (a JWK Set, RFC 7517).",
+        description: Some(
+            r"P-256 keys (ES256), each `kid` its RFC 7638 thumbprint: the signing key (GATEHOUSE_OAUTH_SIGNING_KEY, or the KMS key GATEHOUSE_OAUTH_KMS_KEY_ID, which never leaves KMS) and, with KMS, the previous keys still published while their tokens live (GATEHOUSE_OAUTH_KMS_PREVIOUS_KEY_IDS). `Cache-Control: public, max-age=300`.",
+        ),
+        ok: &[Response { status: 200, description: "The published keys.", schema: Some("JwkSet"), set_cookie: None }],
+        errors: &[],
+        query: &[],
+        oauth: Some(OAuth { security: &[], body: None, api_errors_too: &[] }),
+    },
+    Op {
+        key: "POST /oauth/token",
+        id: "oauthToken",
+        tag: "oauth",
+        summary: "The token endpoint (OAuth 2.1): exchange an authorization code, refresh a grant, or get a client's own token.",
+        description: Some(
+            r#"Counted first (429). Then `grant_type`, then the client authenticates (see `clientBasic`), then the grant, which the client must be registered for (`unauthorized_client` otherwise).
+
+`authorization_code`: `code` (from the hosted authorization page, single use, valid GATEHOUSE_OAUTH_CODE_SECONDS, 60 by default), `redirect_uri` (exactly the one of the authorization request) and `code_verifier` (PKCE is required, S256 only: 43 to 128 unreserved characters whose base64url SHA-256 is the request's `code_challenge`). The first attempt spends the code whatever follows: a wrong client, redirect URI or verifier burns it; a code presented again revokes everything it gave (RFC 6749 §4.1.2). The grant is issued only under the user's credentials version of the approval (a password reset or change, or a logout of other devices since, leaves nothing) and only to an account still usable. Answers an access token, a refresh token when the client has the `refresh_token` grant, and an ID token when `openid` was granted (`nonce`, `auth_time`, `sid`, `at_hash`, and the `profile` and `email` claims of the granted scopes).
+
+`refresh_token`: `refresh_token` and, optionally, `scope` (within the granted scopes; the granted ones by default). Rotation: each use spends the token and answers a new one; a spent one presented again (reuse) revokes the whole grant — every refresh and access token of its family — and answers `invalid_grant`. Another client's refresh token changes nothing. The grant's life is absolute (GATEHOUSE_OAUTH_REFRESH_DAYS, 30 by default): rotation never extends it. An ID token comes again when `openid` is among the scopes.
+
+`client_credentials`: confidential clients only. `scope` within the client's scopes but the OpenID ones (all of those by default); the token's `sub` is the client id; no refresh or ID token.
+
+Access tokens are RFC 9068 JWTs (`typ` `at+jwt`, ES256, keys at `/.well-known/jwks.json`, `aud` GATEHOUSE_OAUTH_AUDIENCE) living GATEHOUSE_OAUTH_ACCESS_TOKEN_SECONDS (600 by default); ID tokens GATEHOUSE_OAUTH_ID_TOKEN_SECONDS (600). Every grant of a user is a credential of theirs: revoking the user's credentials (a reset, a password change, logging out other devices, deletion) ends it."#,
+        ),
+        ok: &[Response { status: 200, description: "Issued.", schema: Some("OAuthToken"), set_cookie: None }],
+        errors: &[
+            (
+                400,
+                r"`invalid_request` (a parameter missing, repeated or malformed; a body that is not `application/x-www-form-urlencoded` or is over 64 KiB; the client authenticating both in the header and in the body), `invalid_grant` (the code unknown, expired, spent, or not this client's, redirect URI's or verifier's; the refresh token invalid, expired, revoked, another client's or reused; the user's credentials changed since the approval, or the account can no longer be used), `unauthorized_client` (a grant the client is not registered for; `client_credentials` for a public client), `unsupported_grant_type` or `invalid_scope`.",
+            ),
+            CLIENT_AUTHENTICATION_FAILED,
+            OAUTH_TOO_MANY,
+        ],
+        query: &[],
+        oauth: Some(OAuth {
+            security: CLIENT_AUTH,
+            body: Some(Body { media_type: FORM, schema: "OAuthTokenRequest" }),
+            api_errors_too: &[],
+        }),
+    },
+    Op {
+        key: "GET /oauth/userinfo",
+        id: "oauthUserInfo",
+        tag: "oauth",
+        summary: "The claims about the user an access token's scopes release (OpenID Connect Core §5.3).",
+        description: Some(USERINFO),
+        ok: &[USER_INFO],
+        errors: USERINFO_ERRORS,
+        query: &[],
+        oauth: Some(OAuth { security: &[Some("oauthAccessToken")], body: None, api_errors_too: &[] }),
+    },
+    Op {
+        key: "POST /oauth/userinfo",
+        id: "oauthUserInfoPost",
+        tag: "oauth",
+        summary: "The same as `GET /oauth/userinfo` (a body is ignored: the token goes in the header).",
+        description: Some(USERINFO),
+        ok: &[USER_INFO],
+        errors: USERINFO_ERRORS,
+        query: &[],
+        oauth: Some(OAuth { security: &[Some("oauthAccessToken")], body: None, api_errors_too: &[] }),
+    },
+    Op {
+        key: "POST /oauth/introspect",
+        id: "oauthIntrospect",
+        tag: "oauth",
+        summary: "What a token issued to the calling client is worth now (RFC 7662).",
+        description: Some(
+            r#"Confidential clients only (`client_secret_basic` or `client_secret_post`; a public client is `invalid_client`). Counted first (429). Active are this client's live access tokens — signed by a published key, of this issuer, unexpired, not revoked, their grant not ended — and the current refresh token of this client's live grants (not a spent one). Every other token — another client's, expired, revoked, spent, unknown or malformed — is `{"active": false}`, the same answer. `token_type_hint` is accepted and ignored."#,
+        ),
+        ok: &[Response {
+            status: 200,
+            description: r#"`{"active": false}`, or an active token's claims."#,
+            schema: Some("OAuthIntrospection"),
+            set_cookie: None,
+        }],
+        errors: &[
+            (
+                400,
+                r"`invalid_request`: `token` missing, a parameter repeated, a body that is not `application/x-www-form-urlencoded` or over 64 KiB, or the client authenticating both in the header and in the body.",
+            ),
+            (
+                401,
+                r#"`invalid_client`: client authentication failed, or the client is public; `WWW-Authenticate: Basic realm="gatehouse"`."#,
+            ),
+            OAUTH_TOO_MANY,
+        ],
+        query: &[],
+        oauth: Some(OAuth {
+            security: CLIENT_AUTH,
+            body: Some(Body { media_type: FORM, schema: "OAuthTokenReference" }),
+            api_errors_too: &[],
+        }),
+    },
+    Op {
+        key: "POST /oauth/revoke",
+        id: "oauthRevoke",
+        tag: "oauth",
+        summary: "Revoke a token issued to the calling client (RFC 7009).",
+        description: Some(
+            r"Any client, a public one by its `client_id` alone. Counted first (429). A refresh token ends its whole grant: the family, every access token issued through it, as revoking the user's credentials does. An access token ends itself: introspection, userinfo and the token-check authorizer refuse it at once (a check of its signature alone, such as API Gateway's JWT authorizer, accepts it until it expires). Another client's token, an unknown, expired or malformed one changes nothing, and the answer is the same (RFC 7009 §2.2). `token_type_hint` is accepted and ignored.",
+        ),
+        ok: &[Response {
+            status: 200,
+            description: "Revoked, or nothing to revoke: `{}` either way.",
+            schema: Some("EmptyObject"),
+            set_cookie: None,
+        }],
+        errors: &[
+            (
+                400,
+                r"`invalid_request`: `token` missing, a parameter repeated, a body that is not `application/x-www-form-urlencoded` or over 64 KiB, or the client authenticating both in the header and in the body.",
+            ),
+            CLIENT_AUTHENTICATION_FAILED,
+            OAUTH_TOO_MANY,
+        ],
+        query: &[],
+        oauth: Some(OAuth {
+            security: CLIENT_AUTH,
+            body: Some(Body { media_type: FORM, schema: "OAuthTokenReference" }),
+            api_errors_too: &[],
+        }),
+    },
+    Op {
+        key: "POST /oauth/register",
+        id: "oauthRegister",
+        tag: "oauth",
+        summary: "Dynamic client registration (RFC 7591), when it is open.",
+        description: Some(
+            r#"Open as configured: with GATEHOUSE_OAUTH_REGISTRATION_TOKEN, a caller presenting it (`initialAccessToken`) registers any client, confidential or public; with GATEHOUSE_OAUTH_OPEN_REGISTRATION=true, anyone registers a public client (`token_endpoint_auth_method` `none`: PKCE alone, as MCP clients do) with no token. Otherwise 403, and the discovery documents name no `registration_endpoint`. Counted first, as sign-ups are (429). The metadata must meet the rules of `OAuthClientMetadata`; unknown members are ignored. A registered client is never first-party: the person is always asked to consent. A confidential client's secret is in the answer, once (only its hash is kept), and does not expire."#,
+        ),
+        ok: &[Response {
+            status: 201,
+            description: "Registered (RFC 7591 §3.2.1).",
+            schema: Some("OAuthClient"),
+            set_cookie: None,
+        }],
+        errors: &[
+            (
+                400,
+                r"`invalid_redirect_uri` (a problem with `redirect_uris` or `post_logout_redirect_uris`: missing for the `authorization_code` grant, too many, or one not allowed) or `invalid_client_metadata` (any other member of the wrong type or breaking a rule; a confidential client asked for with no initial access token).",
+            ),
+            (
+                401,
+                r#"The initial access token is wrong, or one was presented where none is configured: `invalid_token` with `WWW-Authenticate: Bearer error="invalid_token"`. An `Authorization: Bearer` header with no token is the API's `unauthenticated` (`Error`)."#,
+            ),
+            (
+                403,
+                r"`access_denied`: registration is not open to this caller (off, or only with the initial access token and none was presented).",
+            ),
+            (422, r"The body is not a JSON object (`Error`, code `validation_failed`, `fields.body`)."),
+            (
+                429,
+                r"`slow_down`: over GATEHOUSE_REGISTER_PER_CLIENT_PER_HOUR registrations (10 by default) an hour from this client address, counted as sign-ups are, before the body is read; `Retry-After` says when to retry.",
+            ),
+        ],
+        query: &[],
+        oauth: Some(OAuth {
+            security: &[Some("initialAccessToken"), None],
+            body: Some(Body { media_type: "application/json", schema: "OAuthClientMetadata" }),
+            api_errors_too: &[401],
+        }),
+    },
+];
+
+/// How the token, introspection and revocation endpoints are called: `client_secret_basic`, or
+/// the credentials in the form (`client_secret_post`, or a public client's `client_id`).
+const CLIENT_AUTH: &[Option<&str>] = &[Some("clientBasic"), None];
+
+const CLIENT_AUTHENTICATION_FAILED: (u16, &str) = (
+    401,
+    r#"`invalid_client`: client authentication failed — one answer for an unknown or revoked client, a wrong secret, a secret from a public client or none from a confidential one, a malformed `Authorization` header; `WWW-Authenticate: Basic realm="gatehouse"`."#,
+);
+
+/// 429 on every OAuth endpoint that counts.
+const OAUTH_TOO_MANY: (u16, &str) = (
+    429,
+    r"`slow_down`: over GATEHOUSE_OAUTH_PER_CLIENT_PER_MINUTE requests (120 by default) a minute from this client address to this endpoint, counted before anything is read; `Retry-After` says when to retry.",
+);
+
+/// What a 503 of an OAuth endpoint is.
+pub const OAUTH_UNAVAILABLE: &str = r"`temporarily_unavailable`: a backing store or the signing key is unavailable; safe to retry. Past the function's deadline, the API's `unavailable` (`Error`).";
+
+/// The `WWW-Authenticate` header of an OAuth endpoint's 401.
+pub const WWW_AUTHENTICATE: &str =
+    r#"`Basic realm="gatehouse"` for `invalid_client`, `Bearer error="invalid_token"` for `invalid_token`."#;
+
+pub const CLIENT_BASIC_DESCRIPTION: &str = r#"An OAuth client at the token, introspection and revocation endpoints, `client_secret_basic` (RFC 6749 §2.3.1): the client id and secret, each form-urlencoded, as the user name and password. Instead, a confidential client may send `client_id` and `client_secret` in the form (`client_secret_post`) and a public client its `client_id` alone — one way, not both (`invalid_request`). During a secret rotation the previous secret works until its overlap ends. Only a client's secret's hash is kept, compared in constant time."#;
+pub const OAUTH_ACCESS_TOKEN_DESCRIPTION: &str = r#"An access token of the OAuth provider (`POST /oauth/token`): an RFC 9068 JWT (`typ` `at+jwt`, ES256, keys at `/.well-known/jwks.json`). Live while unexpired, not revoked (`POST /oauth/revoke`) and its grant not ended (refresh token reuse, the user's credentials revoked). Not a credential of the API's own routes."#;
+pub const INITIAL_ACCESS_TOKEN_DESCRIPTION: &str =
+    r#"RFC 7591's initial access token: the value of GATEHOUSE_OAUTH_REGISTRATION_TOKEN, compared in constant time."#;
+
+/// The discovery documents' words.
+const DISCOVERY: &str = r"The endpoints are under GATEHOUSE_OAUTH_ISSUER (the `issuer`), but the authorization and end-session endpoints, which are hosted pages under GATEHOUSE_OAUTH_PAGES_URL (`/oauth/authorize`, `/oauth/logout`). The authorization code flow only (`response_type` `code`, `response_mode` `query`), PKCE with S256 required, redirect URIs matched exactly, `iss` in the authorization response (RFC 9207); grants `authorization_code`, `refresh_token`, `client_credentials`; ID tokens signed ES256. `registration_endpoint` only when registration is open (GATEHOUSE_OAUTH_REGISTRATION_TOKEN or GATEHOUSE_OAUTH_OPEN_REGISTRATION). `Cache-Control: public, max-age=300` (it changes with a deployment).";
+
+const METADATA: Response = Response {
+    status: 200,
+    description: "The provider's metadata.",
+    schema: Some("OAuthServerMetadata"),
+    set_cookie: None,
+};
+
+const USERINFO: &str = r"The access token in `Authorization: Bearer` (never the body or the query). Counted first (429). The token must be live (signed by a published key, of this issuer, unexpired, not revoked, its grant not ended), carry `openid`, and be a user's (not a client's own, from `client_credentials`), whose account is still usable. Answers `sub` and the claims of the granted `profile` (`name`, `updated_at`) and `email` (`email`, `email_verified`) scopes.";
+
+const USER_INFO: Response =
+    Response { status: 200, description: "The user's claims.", schema: Some("OAuthUserInfo"), set_cookie: None };
+
+const USERINFO_ERRORS: &[(u16, &str)] = &[
+    (
+        401,
+        r#"`invalid_token` (`WWW-Authenticate: Bearer error="invalid_token"`): no bearer token, one that is not a live access token of this issuer, or its user can no longer be used."#,
+    ),
+    (
+        403,
+        r#"`insufficient_scope` (`WWW-Authenticate: Bearer error="insufficient_scope", scope="openid"`): the token lacks `openid`, or is a client's own."#,
+    ),
+    OAUTH_TOO_MANY,
+];
+
+/// The schemas of the OAuth endpoints' bodies, added to `components.schemas`: the shared crate
+/// builds these answers as JSON (`gatehouse::services::oauth`), and the endpoints parse their
+/// forms themselves.
+pub const SCHEMAS: &[(&str, &str)] = &[
+    (
+        "OAuthError",
+        r##"{
+  "type": "object",
+  "description": "An OAuth endpoint's error (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2), instead of the API's `Error`.",
+  "required": ["error", "error_description"],
+  "properties": {
+    "error": {
+      "type": "string",
+      "enum": ["invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type", "invalid_scope", "invalid_token", "insufficient_scope", "access_denied", "slow_down", "temporarily_unavailable", "invalid_redirect_uri", "invalid_client_metadata"]
+    },
+    "error_description": { "type": "string", "description": "For the client's developer, in English." }
+  }
+}"##,
+    ),
+    (
+        "OAuthTokenRequest",
+        r##"{
+  "type": "object",
+  "description": "The token request (RFC 6749 §4.1.3, §6, §4.4), each parameter at most once. What a grant needs besides `grant_type` is required with it.",
+  "required": ["grant_type"],
+  "properties": {
+    "grant_type": { "type": "string", "enum": ["authorization_code", "refresh_token", "client_credentials"] },
+    "code": { "type": "string", "minLength": 1, "description": "`authorization_code`: the code the redirect carried." },
+    "redirect_uri": { "type": "string", "minLength": 1, "description": "`authorization_code`: exactly the authorization request's." },
+    "code_verifier": { "type": "string", "pattern": "^[A-Za-z0-9._~-]{43,128}$", "description": "`authorization_code`: the PKCE verifier (S256)." },
+    "refresh_token": { "type": "string", "minLength": 1, "description": "`refresh_token`: the latest refresh token of the grant." },
+    "scope": { "type": "string", "description": "`refresh_token`, `client_credentials`: space-separated, within what was granted (all of it by default)." },
+    "client_id": { "type": "string", "pattern": "^[a-z0-9._-]{3,64}$", "description": "`client_secret_post`, or a public client." },
+    "client_secret": { "type": "string", "minLength": 1, "description": "`client_secret_post`." }
+  },
+  "allOf": [
+    {
+      "if": { "properties": { "grant_type": { "const": "authorization_code" } } },
+      "then": { "required": ["code", "redirect_uri", "code_verifier"] }
+    },
+    {
+      "if": { "properties": { "grant_type": { "const": "refresh_token" } } },
+      "then": { "required": ["refresh_token"] }
+    }
+  ]
+}"##,
+    ),
+    (
+        "OAuthTokenReference",
+        r##"{
+  "type": "object",
+  "description": "A token to introspect (RFC 7662 §2.1) or revoke (RFC 7009 §2.1), each parameter at most once.",
+  "required": ["token"],
+  "properties": {
+    "token": { "type": "string", "minLength": 1, "description": "An access token or a refresh token." },
+    "token_type_hint": { "type": "string", "description": "Accepted and ignored." },
+    "client_id": { "type": "string", "pattern": "^[a-z0-9._-]{3,64}$", "description": "`client_secret_post`, or a public client (revocation only)." },
+    "client_secret": { "type": "string", "minLength": 1, "description": "`client_secret_post`." }
+  }
+}"##,
+    ),
+    (
+        "OAuthClientMetadata",
+        r##"{
+  "type": "object",
+  "description": "A client's metadata (RFC 7591 §2); every member optional, unknown ones ignored. `redirect_uris` are required for the `authorization_code` grant (the default); `refresh_token` needs `authorization_code`; `client_credentials` needs a confidential client.",
+  "properties": {
+    "client_name": { "type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S", "default": "Unnamed client", "description": "1 to 100 characters, none a control character." },
+    "redirect_uris": {
+      "type": "array",
+      "maxItems": 10,
+      "items": { "type": "string", "maxLength": 2000 },
+      "description": "Matched exactly at authorization. Each https; http only on 127.0.0.1, [::1] or localhost; or an app's private-use scheme with a dot in it (RFC 8252, `com.example.app:/cb`). No fragment, no user information."
+    },
+    "post_logout_redirect_uris": {
+      "type": "array",
+      "maxItems": 10,
+      "items": { "type": "string", "maxLength": 2000 },
+      "description": "Where `/oauth/logout` may send the browser back to; the rules of `redirect_uris`."
+    },
+    "grant_types": {
+      "type": "array",
+      "items": { "type": "string", "enum": ["authorization_code", "refresh_token", "client_credentials"] },
+      "default": ["authorization_code"]
+    },
+    "response_types": { "type": "array", "items": { "const": "code" } },
+    "scope": {
+      "type": "string",
+      "default": "openid profile email offline_access",
+      "description": "Space-separated: what the client may ask for. The OpenID scopes and ability strings, never `verified`."
+    },
+    "token_endpoint_auth_method": {
+      "type": "string",
+      "enum": ["client_secret_basic", "client_secret_post", "none"],
+      "default": "client_secret_basic",
+      "description": "`none` makes a public client (PKCE alone); either other a confidential one, which may then use both."
+    }
+  }
+}"##,
+    ),
+    (
+        "OAuthClient",
+        r##"{
+  "type": "object",
+  "description": "A registered client (RFC 7591 §3.2.1).",
+  "required": ["client_id", "client_name", "client_id_issued_at", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "scope", "token_endpoint_auth_method", "first_party", "revoked"],
+  "properties": {
+    "client_id": { "type": "string" },
+    "client_name": { "type": "string" },
+    "client_id_issued_at": { "type": "integer", "description": "Unix seconds." },
+    "redirect_uris": { "type": "array", "items": { "type": "string" } },
+    "post_logout_redirect_uris": { "type": "array", "items": { "type": "string" } },
+    "grant_types": { "type": "array", "items": { "type": "string", "enum": ["authorization_code", "refresh_token", "client_credentials"] } },
+    "response_types": { "type": "array", "items": { "const": "code" } },
+    "scope": { "type": "string" },
+    "token_endpoint_auth_method": { "type": "string", "enum": ["client_secret_basic", "none"], "description": "`client_secret_basic` for every confidential client (`client_secret_post` works as well)." },
+    "first_party": { "type": "boolean", "description": "Never, for a registered client: consent is asked." },
+    "revoked": { "type": "boolean" },
+    "client_secret": { "type": "string", "description": "A confidential client's secret, shown once." },
+    "client_secret_expires_at": { "const": 0, "description": "With the secret: it does not expire." }
+  }
+}"##,
+    ),
+    (
+        "OAuthToken",
+        r##"{
+  "type": "object",
+  "description": "The token response (RFC 6749 §5.1).",
+  "required": ["access_token", "token_type", "expires_in", "scope"],
+  "properties": {
+    "access_token": { "type": "string", "description": "An RFC 9068 JWT (`typ` `at+jwt`, ES256)." },
+    "token_type": { "const": "Bearer" },
+    "expires_in": { "type": "integer", "description": "The access token's life, in seconds." },
+    "scope": { "type": "string", "description": "Space-separated: what the access token holds." },
+    "refresh_token": { "type": "string", "description": "Of a user's grant, when the client has the `refresh_token` grant; the one it was asked with is spent." },
+    "id_token": { "type": "string", "description": "An OpenID Connect ID token (ES256 JWT), when `openid` is among the scopes of a user's grant." }
+  }
+}"##,
+    ),
+    (
+        "OAuthIntrospection",
+        r##"{
+  "type": "object",
+  "description": "RFC 7662 §2.2: `{\"active\": false}`, or an active token's claims.",
+  "required": ["active"],
+  "properties": {
+    "active": { "type": "boolean" },
+    "token_type": { "type": "string", "enum": ["Bearer", "refresh_token"] },
+    "client_id": { "type": "string" },
+    "sub": { "type": "string", "description": "The user's id; for a client's own access token, the client id." },
+    "scope": { "type": "string" },
+    "jti": { "type": "string", "description": "Access tokens only." },
+    "iat": { "type": "integer", "description": "Unix seconds; for a refresh token, when the grant began." },
+    "exp": { "type": "integer", "description": "Unix seconds; for a refresh token, the grant's absolute end." },
+    "iss": { "type": "string" },
+    "aud": { "type": "string", "description": "Access tokens only." }
+  }
+}"##,
+    ),
+    (
+        "OAuthUserInfo",
+        r##"{
+  "type": "object",
+  "description": "The user's claims (OpenID Connect Core §5.3.2).",
+  "required": ["sub"],
+  "properties": {
+    "sub": { "type": "string", "description": "The user's id." },
+    "name": { "type": "string", "description": "`profile`." },
+    "updated_at": { "type": "integer", "description": "`profile`: Unix seconds." },
+    "email": { "type": "string", "description": "`email`." },
+    "email_verified": { "type": "boolean", "description": "`email`." }
+  }
+}"##,
+    ),
+    ("EmptyObject", r##"{ "type": "object", "description": "`{}`.", "maxProperties": 0 }"##),
+    (
+        "JwkSet",
+        r##"{
+  "type": "object",
+  "description": "A JWK Set (RFC 7517 §5).",
+  "required": ["keys"],
+  "properties": {
+    "keys": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": ["kty", "crv", "x", "y", "kid", "use", "alg"],
+        "properties": {
+          "kty": { "const": "EC" },
+          "crv": { "const": "P-256" },
+          "x": { "type": "string" },
+          "y": { "type": "string" },
+          "kid": { "type": "string", "description": "The key's RFC 7638 thumbprint." },
+          "use": { "const": "sig" },
+          "alg": { "const": "ES256" }
+        }
+      }
+    }
+  }
+}"##,
+    ),
+    (
+        "OAuthServerMetadata",
+        r##"{
+  "type": "object",
+  "description": "OpenID Connect Discovery 1.0 §3 / RFC 8414 §2.",
+  "required": ["issuer", "authorization_endpoint", "end_session_endpoint", "token_endpoint", "userinfo_endpoint", "introspection_endpoint", "revocation_endpoint", "jwks_uri", "response_types_supported", "response_modes_supported", "grant_types_supported", "code_challenge_methods_supported", "subject_types_supported", "id_token_signing_alg_values_supported", "userinfo_signing_alg_values_supported", "token_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported", "scopes_supported", "claims_supported", "prompt_values_supported", "authorization_response_iss_parameter_supported", "request_parameter_supported", "request_uri_parameter_supported", "claims_parameter_supported"],
+  "properties": {
+    "issuer": { "type": "string", "description": "GATEHOUSE_OAUTH_ISSUER." },
+    "authorization_endpoint": { "type": "string", "description": "A hosted page: GATEHOUSE_OAUTH_PAGES_URL + `/oauth/authorize`." },
+    "end_session_endpoint": { "type": "string", "description": "A hosted page: GATEHOUSE_OAUTH_PAGES_URL + `/oauth/logout`." },
+    "token_endpoint": { "type": "string" },
+    "userinfo_endpoint": { "type": "string" },
+    "introspection_endpoint": { "type": "string" },
+    "revocation_endpoint": { "type": "string" },
+    "registration_endpoint": { "type": "string", "description": "Only when registration is open." },
+    "jwks_uri": { "type": "string" },
+    "response_types_supported": { "type": "array", "items": { "type": "string" } },
+    "response_modes_supported": { "type": "array", "items": { "type": "string" } },
+    "grant_types_supported": { "type": "array", "items": { "type": "string" } },
+    "code_challenge_methods_supported": { "type": "array", "items": { "type": "string" } },
+    "subject_types_supported": { "type": "array", "items": { "type": "string" } },
+    "id_token_signing_alg_values_supported": { "type": "array", "items": { "type": "string" } },
+    "userinfo_signing_alg_values_supported": { "type": "array", "items": { "type": "string" } },
+    "token_endpoint_auth_methods_supported": { "type": "array", "items": { "type": "string" } },
+    "introspection_endpoint_auth_methods_supported": { "type": "array", "items": { "type": "string" } },
+    "revocation_endpoint_auth_methods_supported": { "type": "array", "items": { "type": "string" } },
+    "scopes_supported": { "type": "array", "items": { "type": "string" } },
+    "claims_supported": { "type": "array", "items": { "type": "string" } },
+    "prompt_values_supported": { "type": "array", "items": { "type": "string" } },
+    "authorization_response_iss_parameter_supported": { "type": "boolean" },
+    "request_parameter_supported": { "type": "boolean" },
+    "request_uri_parameter_supported": { "type": "boolean" },
+    "claims_parameter_supported": { "type": "boolean" }
+  }
+}"##,
+    ),
+    (
+        "OAuthProtectedResourceMetadata",
+        r##"{
+  "type": "object",
+  "description": "RFC 9728 §2.",
+  "required": ["resource", "authorization_servers", "bearer_methods_supported", "scopes_supported", "jwks_uri"],
+  "properties": {
+    "resource": { "type": "string", "description": "GATEHOUSE_OAUTH_AUDIENCE." },
+    "authorization_servers": { "type": "array", "items": { "type": "string" } },
+    "bearer_methods_supported": { "type": "array", "items": { "const": "header" } },
+    "scopes_supported": { "type": "array", "items": { "type": "string" } },
+    "jwks_uri": { "type": "string" }
+  }
+}"##,
+    ),
 ];

@@ -16,6 +16,12 @@ use serde_json::{Value, json};
 
 /// Serves one request through [`ROUTES`].
 pub async fn handle(app: &App, req: lambda_http::Request) -> Response<Body> {
+    if !app.config.oauth.enabled {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "error": "temporarily_unavailable", "error_description": "the OAuth provider is not configured here (GATEHOUSE_OAUTH_ISSUER)" }),
+        );
+    }
     gatehouse_http::dispatch(app, ROUTES, req).await
 }
 
@@ -122,18 +128,17 @@ async fn register(call: Call<'_>) -> Reply {
     })
 }
 
-/// What this function's code does to AWS (see `gatehouse_login::PERMISSIONS`).
+/// What this function's code does to AWS (see `gatehouse_login::PERMISSIONS`): the grants it
+/// issues through the register (one transaction: the family, its entry, the user's version
+/// checked), the codes it spends, the access-token records, the tree revocation of a replayed
+/// code or a reused refresh token, the limits, and signing through the KMS key.
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
-    ("table/users", &["dynamodb:GetItem"]),
+    ("table/users", &["dynamodb:GetItem", "dynamodb:ConditionCheckItem"]),
     ("table/oauth_clients", &["dynamodb:GetItem", "dynamodb:PutItem"]),
-    ("table/oauth_auth_codes", &["dynamodb:UpdateItem", "dynamodb:GetItem"]),
+    ("table/oauth_auth_codes", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
     ("table/oauth_access_tokens", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]),
-    ("table/oauth_refresh_tokens", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]),
-    ("table/oauth_consents", &["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]),
-    ("table/credentials", &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"]),
-    ("table/sessions", &["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]),
-    ("table/personal_access_tokens", &["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]),
-    ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),
-    ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),
+    ("table/oauth_refresh_tokens", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    ("table/credentials", &["dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"]),
     ("table/cache", iam::CACHE),
+    ("kms/OAuthSigningKey", &["kms:Sign", "kms:GetPublicKey"]),
 ];

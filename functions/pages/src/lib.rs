@@ -91,8 +91,16 @@ pub static ROUTES: &[Route] = &[
 
 /// What this function's code does to AWS: what the three functions whose routes it calls do.
 pub fn permissions() -> Vec<(&'static str, &'static [&'static str])> {
-    [gatehouse_login::PERMISSIONS, gatehouse_tokens::PERMISSIONS, gatehouse_password_reset::PERMISSIONS].concat()
+    [gatehouse_login::PERMISSIONS, gatehouse_tokens::PERMISSIONS, gatehouse_password_reset::PERMISSIONS, OAUTH].concat()
 }
+
+/// The authorization endpoint's own: the client read, the consent read and recorded (through the
+/// register, with the user's version checked), the code stored.
+const OAUTH: &[(&str, &[&str])] = &[
+    ("table/oauth_clients", &["dynamodb:GetItem"]),
+    ("table/oauth_consents", &["dynamodb:GetItem", "dynamodb:PutItem"]),
+    ("table/oauth_auth_codes", &["dynamodb:PutItem"]),
+];
 
 async fn stylesheet(call: Call<'_>) -> Reply {
     Ok(view::stylesheet(call.param(0)).unwrap_or_else(|| {

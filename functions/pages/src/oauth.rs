@@ -62,6 +62,9 @@ fn refused(call: &Call<'_>, r: Refusal) -> Reply {
 
 /// `GET /account/oauth/authorize`: the authorization endpoint.
 pub async fn authorize(call: Call<'_>) -> Reply {
+    if !call.app.config.oauth.enabled {
+        return refusal_page(&call, "This site does not offer sign-in to other applications.");
+    }
     let params = query_params(&call);
     let oauth = call.app.oauth();
     let req = match oauth.authorization_request(&params).await {
@@ -141,6 +144,9 @@ fn consent_page(call: &Call<'_>, req: &AuthorizationRequest, params: &[(String, 
 /// `POST /account/oauth/authorize`: the consent form's answer, every parameter checked again.
 pub async fn decide(call: Call<'_>) -> Reply {
     let p = form_or_refusal!(call);
+    if !call.app.config.oauth.enabled {
+        return refusal_page(&call, "This site does not offer sign-in to other applications.");
+    }
     let params: Vec<(String, String)> =
         PARAMETERS.iter().filter_map(|k| p.get(k).map(|v| ((*k).to_owned(), v.to_owned()))).collect();
     let oauth = call.app.oauth();

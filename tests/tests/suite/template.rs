@@ -84,6 +84,7 @@ fn functions() -> Vec<(&'static str, Permissions)> {
         ("token-check", gatehouse_token_check::PERMISSIONS),
         ("password-reset", gatehouse_password_reset::PERMISSIONS),
         ("job-worker", gatehouse_job_worker::PERMISSIONS),
+        ("oauth", gatehouse_oauth::PERMISSIONS),
         // The pages call the three HTTP functions' route tables in process.
         ("pages", Box::leak(gatehouse_pages::permissions().into_boxed_slice())),
     ]
@@ -108,14 +109,20 @@ fn openapi_routes() -> BTreeSet<(String, String)> {
     openapi_routes_where(|_| true)
 }
 
-/// Routes openapi.json marks public (`security: []`), local-only ones left out.
+/// Routes openapi.json documents as asking for no credential of the API (no `bearerAuth`, no
+/// `cookieAuth`: public, or the OAuth endpoints' own client authentication or access token),
+/// local-only ones left out.
 fn openapi_public_routes() -> BTreeSet<(String, String)> {
-    openapi_routes_where(|op| op["security"].as_array().is_some_and(Vec::is_empty))
+    openapi_routes_where(|op| {
+        op["security"].as_array().is_some_and(|alternatives| {
+            alternatives.iter().all(|a| a.get("bearerAuth").is_none() && a.get("cookieAuth").is_none())
+        })
+    })
 }
 
 /// Routes the functions' route tables mark public.
 fn table_public_routes() -> BTreeSet<(String, String)> {
-    [gatehouse_login::ROUTES, gatehouse_tokens::ROUTES, gatehouse_password_reset::ROUTES]
+    [gatehouse_login::ROUTES, gatehouse_tokens::ROUTES, gatehouse_password_reset::ROUTES, gatehouse_oauth::ROUTES]
         .into_iter()
         .flatten()
         .filter(|r| r.public())
@@ -166,6 +173,7 @@ fn code_routes() -> BTreeSet<(String, String, String)> {
         ("tokens", gatehouse_tokens::ROUTES),
         ("password-reset", gatehouse_password_reset::ROUTES),
         ("pages", gatehouse_pages::ROUTES),
+        ("oauth", gatehouse_oauth::ROUTES),
     ] {
         for r in routes {
             out.insert((binary.to_owned(), r.method.to_owned(), r.path.to_owned()));
@@ -237,7 +245,7 @@ fn the_queue_hides_a_message_for_at_least_six_worker_timeouts() {
 fn every_function_builds_with_cargo_lambda_on_al2023() {
     let t = load();
     let fns = of_type(&t, "AWS::Serverless::Function");
-    assert_eq!(fns.len(), 6);
+    assert_eq!(fns.len(), 7);
     for (name, f) in fns {
         assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
     }
@@ -281,7 +289,7 @@ fn every_function_logs_to_its_own_group_with_a_retention() {
         assert_retained(&t, group, &name);
         assert!(groups.insert(group.to_owned()), "{name} shares {group} with another function");
     }
-    assert_eq!(groups.len(), 6);
+    assert_eq!(groups.len(), 7);
 }
 
 #[test]
