@@ -7,7 +7,8 @@ use aws_config::SdkConfig;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
 use gatehouse::config::{OAuthConfig, SigningKeySource};
-use gatehouse::signing::{JwtSigner, SignError, SigningKeys, local_keys};
+use gatehouse::signing::{JwtSigner, SignError, SignerFactory, SigningKeys, local_keys};
+use gatehouse::tables::oauth_signing_keys::{KeyMaterial, SigningKeyRecord};
 use gatehouse::values::jwt::{Jwk, der_to_raw};
 use std::sync::Arc;
 
@@ -60,6 +61,57 @@ impl JwtSigner for KmsSigner {
         der_to_raw(der.as_ref())
             .ok_or_else(|| SignError("KMS Sign answered a signature that is not ECDSA P-256".into()))
     }
+}
+
+/// The tag every KMS key of the provider carries (the template's and each rotation's), its value
+/// the deployment's table prefix: the functions may sign with the keys so tagged, and no other.
+pub const KEY_TAG: &str = "gatehouse:oauth-signing";
+
+/// Makes the signers of the keyring's records: KMS keys through `Sign` (their public half is in
+/// the record: no `GetPublicKey`), sealed keys with the app key.
+pub struct KmsOrSealed {
+    pub client: Client,
+    pub sealed: gatehouse::signing::SealedKeys,
+}
+
+#[async_trait]
+impl SignerFactory for KmsOrSealed {
+    async fn signer(&self, record: &SigningKeyRecord) -> Result<Arc<dyn JwtSigner>, SignError> {
+        match &record.material {
+            KeyMaterial::Kms { key_id } => Ok(Arc::new(KmsSigner {
+                client: self.client.clone(),
+                key_id: key_id.clone(),
+                jwk: record.public.clone(),
+            })),
+            KeyMaterial::Sealed { .. } => self.sealed.signer(record).await,
+        }
+    }
+}
+
+/// The provider's keys with the keyring of `stores`: see [`signing_keys`].
+pub async fn provider_keys(sdk: &SdkConfig, config: &gatehouse::Config, stores: &gatehouse::Stores) -> Result<SigningKeys, String> {
+    let keys = signing_keys(sdk, &config.oauth).await?;
+    let factory = KmsOrSealed { client: Client::new(sdk), sealed: gatehouse::signing::SealedKeys(config.app_key.clone()) };
+    Ok(keys.with_keyring(stores, Arc::new(factory), config.oauth.longest_token_life()))
+}
+
+/// Makes a new KMS signing key for a rotation (`gatehouse oauth:key-rotate --kms`), tagged so the
+/// deployment's functions may sign with it: its id and public key.
+pub async fn create_key(client: &Client, tag_value: &str) -> Result<(String, Jwk), String> {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType, Tag};
+    let tag = Tag::builder().tag_key(KEY_TAG).tag_value(tag_value).build().map_err(|e| e.to_string())?;
+    let made = client
+        .create_key()
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .description("gatehouse OAuth / OpenID Connect token signing (ES256), made by oauth:key-rotate")
+        .tags(tag)
+        .send()
+        .await
+        .map_err(|e| format!("KMS CreateKey: {}", aws_sdk_kms::error::DisplayErrorContext(e)))?;
+    let key_id = made.key_metadata().map(|m| m.key_id().to_owned()).ok_or("KMS CreateKey answered no key")?;
+    let jwk = public_key(client, &key_id).await?;
+    Ok((key_id, jwk))
 }
 
 /// The provider's keys as configured: in configuration or made here ([`local_keys`]), or in KMS

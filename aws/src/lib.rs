@@ -77,6 +77,7 @@ fn stores_with_queue(
         oauth_access_tokens: Arc::new(dynamo::DynamoOAuthAccessTokens::new(t(schema::OAUTH_ACCESS_TOKENS))),
         oauth_refresh_tokens: refresh_tokens,
         oauth_consents: consents,
+        oauth_signing_keys: Arc::new(dynamo::DynamoOAuthSigningKeys::new(t(schema::OAUTH_SIGNING_KEYS))),
         queue,
         clock,
         backend: "dynamodb+sqs",

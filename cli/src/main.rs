@@ -211,6 +211,25 @@ enum Operation {
     /// Revoke an OAuth client: it can no longer authenticate, refresh or be authorized.
     #[command(name = "oauth:client-revoke")]
     OAuthClientRevoke { client_id: String },
+    /// Rotate the OAuth signing key: adds the next key to the keyring (published at once, signing
+    /// from `--activate-in-minutes`, at least 10), and retires the earlier ones once their
+    /// longest token has expired. `--kms` makes a KMS key (tagged for this deployment); without
+    /// it, a P-256 key sealed with the app key.
+    #[command(name = "oauth:key-rotate")]
+    OAuthKeyRotate {
+        #[arg(long)]
+        kms: bool,
+        #[arg(long, default_value_t = 10)]
+        activate_in_minutes: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The OAuth signing keyring: which key signs, which is next, which are retiring.
+    #[command(name = "oauth:keys")]
+    OAuthKeys {
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the job worker here, long-polling the queue, until Ctrl-C.
     #[command(name = "queue:work")]
     QueueWork {
@@ -405,6 +424,11 @@ async fn operate(operation: Operation) -> Result<()> {
         Operation::OAuthClientSecret { client_id, overlap_hours, json } => {
             oauth_admin::rotate(&provider(&stores, &config)?, &client_id, overlap_hours.clamp(0, 24 * 30), json).await?;
         }
+        Operation::OAuthKeyRotate { kms, activate_in_minutes, json } => {
+            let client = kms.then(|| gatehouse_aws::kms::Client::new(&sdk));
+            oauth_admin::rotate_key(&stores, &config, client.as_ref(), activate_in_minutes.clamp(0, 7 * 24 * 60), json).await?;
+        }
+        Operation::OAuthKeys { json } => oauth_admin::list_keys(&stores, &config, json).await?,
         Operation::OAuthClientRevoke { client_id } => oauth_admin::revoke(&provider(&stores, &config)?, &client_id).await?,
         Operation::QueueWork { stop_when_empty } => {
             let mailer = gatehouse_aws::mailer(&config, &sdk);

@@ -103,3 +103,111 @@ pub fn new_local_key() -> Result<()> {
     print!("{pem}");
     Ok(())
 }
+
+/// `oauth:key-rotate`: adds the next signing key to the keyring. JWKS publishes it at once; it
+/// signs from `activate_in` on (at least [`ROTATION_LEAD`]: every function's keyring and every
+/// relying party's JWKS cache sees it first); every earlier key is retired once the longest token
+/// it may have signed has expired after that. One command, no deployment.
+pub async fn rotate_key(
+    stores: &gatehouse::Stores,
+    config: &gatehouse::Config,
+    kms: Option<&gatehouse_aws::kms::Client>,
+    activate_in_minutes: i64,
+    as_json: bool,
+) -> Result<()> {
+    use gatehouse::signing::{ROTATION_LEAD, SEAL_PURPOSE};
+    use gatehouse::tables::oauth_signing_keys::{KeyMaterial, SigningKeyRecord};
+    let now = stores.clock.now();
+    let activates_at = now + chrono::Duration::minutes(activate_in_minutes).max(ROTATION_LEAD);
+    let (material, public) = match kms {
+        Some(client) => {
+            let (key_id, jwk) = gatehouse_aws::kms::create_key(client, &config.names.table_prefix)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            (KeyMaterial::Kms { key_id }, jwk)
+        }
+        None => {
+            let key = gatehouse::values::jwt::LocalKey::generate();
+            let pem = key.to_pem().context("encoding the key")?;
+            let sealed = config.app_key.seal(SEAL_PURPOSE, pem.as_bytes()).context("sealing the key")?;
+            (KeyMaterial::Sealed { sealed_pem: sealed }, key.jwk().clone())
+        }
+    };
+    let retire_at = activates_at + config.oauth.longest_token_life();
+    let existing = stores.oauth_signing_keys.list().await?;
+    let retire: Vec<(String, gatehouse::Timestamp)> =
+        existing.iter().filter(|k| k.expires_at.is_none()).map(|k| (k.kid.clone(), retire_at)).collect();
+    let record = SigningKeyRecord {
+        kid: public.kid.clone(),
+        material,
+        public,
+        activates_at,
+        created_at: now,
+        expires_at: None,
+    };
+    stores.oauth_signing_keys.add(&record, &retire).await?;
+    let kind = match &record.material {
+        KeyMaterial::Kms { key_id } => format!("kms {key_id}"),
+        KeyMaterial::Sealed { .. } => "sealed with the app key".to_owned(),
+    };
+    if as_json {
+        return crate::print_json(&json!({
+            "kid": record.kid, "key": kind, "activates_at": activates_at.to_rfc3339(),
+            "previous_retire_at": retire_at.to_rfc3339(),
+        }));
+    }
+    println!("Added signing key {} ({kind}).", record.kid);
+    println!("Published now; signs from {} on.", activates_at.to_rfc3339());
+    println!("The keys before it stay published until {} (the longest token they signed has then expired).", retire_at.to_rfc3339());
+    Ok(())
+}
+
+/// `oauth:keys`: the keyring, each key's state now.
+pub async fn list_keys(stores: &gatehouse::Stores, config: &gatehouse::Config, as_json: bool) -> Result<()> {
+    use gatehouse::signing::keyring;
+    use gatehouse::tables::oauth_signing_keys::KeyMaterial;
+    let now = stores.clock.now();
+    let keys = stores.oauth_signing_keys.list().await?;
+    let active = keyring::active(&keys, now).map(|k| k.kid.clone());
+    let configured_retired = keyring::configured_retired(&keys, now, config.oauth.longest_token_life());
+    let rows: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| {
+            let state = if Some(&k.kid) == active.as_ref() {
+                "active"
+            } else if k.activates_at > now {
+                "next"
+            } else {
+                "retiring"
+            };
+            let material = match &k.material {
+                KeyMaterial::Kms { key_id } => format!("kms {key_id}"),
+                KeyMaterial::Sealed { .. } => "sealed".to_owned(),
+            };
+            json!({ "kid": k.kid, "state": state, "key": material, "activates_at": k.activates_at.to_rfc3339(),
+                    "expires_at": k.expires_at.map(|e| e.to_rfc3339()) })
+        })
+        .collect();
+    let configured = if active.is_none() {
+        "active"
+    } else if configured_retired {
+        "retired"
+    } else {
+        "retiring"
+    };
+    if as_json {
+        return crate::print_json(&json!({ "configured_key": configured, "keys": rows }));
+    }
+    println!("configured key (GATEHOUSE_OAUTH_KMS_KEY_ID / GATEHOUSE_OAUTH_SIGNING_KEY): {configured}");
+    for r in &rows {
+        println!(
+            "{}  {:<8} {}  from {}{}",
+            r["kid"].as_str().unwrap_or_default(),
+            r["state"].as_str().unwrap_or_default(),
+            r["key"].as_str().unwrap_or_default(),
+            r["activates_at"].as_str().unwrap_or_default(),
+            r["expires_at"].as_str().map(|e| format!("  until {e}")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}

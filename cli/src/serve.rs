@@ -182,9 +182,13 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
         None => Arc::new(LogMailer::new()),
     };
     let keys = match &sdk {
-        Some(sdk) => gatehouse_aws::kms::signing_keys(sdk, &config.oauth).await,
+        Some(sdk) => gatehouse_aws::kms::provider_keys(sdk, &config, &stores).await,
         None => gatehouse::signing::local_keys(&config.oauth.signing, false)
-            .and_then(|k| k.ok_or_else(|| "a KMS key needs --aws (or AWS_ENDPOINT_URL)".to_owned())),
+            .and_then(|k| k.ok_or_else(|| "a KMS key needs --aws (or AWS_ENDPOINT_URL)".to_owned()))
+            .map(|k| {
+                let sealed = gatehouse::signing::SealedKeys(config.app_key.clone());
+                k.with_keyring(&stores, Arc::new(sealed), config.oauth.longest_token_life())
+            }),
     }
     .map_err(anyhow::Error::msg)
     .context("the OAuth provider's signing key")?;

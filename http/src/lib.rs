@@ -79,7 +79,7 @@ impl App {
             // Off (no issuer configured): the endpoints say so; nothing to sign with.
             return Ok(Self::new(boot.config, boot.stores)?);
         }
-        let keys = gatehouse_aws::kms::signing_keys(&boot.sdk, &boot.config.oauth).await?;
+        let keys = gatehouse_aws::kms::provider_keys(&boot.sdk, &boot.config, &boot.stores).await?;
         Ok(Self::new(boot.config, boot.stores)?.with_signing_keys(keys))
     }
 

@@ -531,6 +531,14 @@ pub struct OAuthConfig {
     pub per_client_per_minute: Limit,
 }
 
+impl OAuthConfig {
+    /// The longest life of a token the provider signs, and five minutes for clocks: how long a
+    /// retired key stays published.
+    pub fn longest_token_life(&self) -> Duration {
+        self.access_token_lifetime.max(self.id_token_lifetime) + Duration::minutes(5)
+    }
+}
+
 /// `GATEHOUSE_OAUTH_*`.
 fn oauth(env: &Env<'_>, local: &str) -> Result<OAuthConfig, ConfigError> {
     let url = |var: &'static str, default: &str| -> Result<String, ConfigError> {

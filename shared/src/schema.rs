@@ -157,10 +157,19 @@ pub const OAUTH_CONSENTS: TableDef = TableDef {
     ttl_attribute: None,
 };
 
+/// The provider's keyring beyond the configured key (rotations), a few items, TTL once retired.
+pub const OAUTH_SIGNING_KEYS: TableDef = TableDef {
+    logical: "oauth_signing_keys",
+    partition: s("kid"),
+    sort: None,
+    indexes: &[],
+    ttl_attribute: Some(TTL),
+};
+
 /// The tables of the OAuth 2.1 / OpenID Connect provider (migration 4 makes them on a deployment
 /// migrated before them).
 pub const OAUTH_TABLES: &[TableDef] =
-    &[OAUTH_CLIENTS, OAUTH_AUTH_CODES, OAUTH_ACCESS_TOKENS, OAUTH_REFRESH_TOKENS, OAUTH_CONSENTS];
+    &[OAUTH_CLIENTS, OAUTH_AUTH_CODES, OAUTH_ACCESS_TOKENS, OAUTH_REFRESH_TOKENS, OAUTH_CONSENTS, OAUTH_SIGNING_KEYS];
 
 pub const TABLES: &[TableDef] = &[
     USERS,
@@ -180,6 +189,7 @@ pub const TABLES: &[TableDef] = &[
     OAUTH_ACCESS_TOKENS,
     OAUTH_REFRESH_TOKENS,
     OAUTH_CONSENTS,
+    OAUTH_SIGNING_KEYS,
 ];
 
 /// The jobs queue and its dead-letter queue.

@@ -14,6 +14,7 @@ use crate::tables::oauth_access_tokens::OAuthAccessTokenStore;
 use crate::tables::oauth_auth_codes::OAuthAuthCodeStore;
 use crate::tables::oauth_clients::OAuthClientStore;
 use crate::tables::oauth_consents::OAuthConsentStore;
+use crate::tables::oauth_signing_keys::OAuthSigningKeyStore;
 use crate::tables::oauth_refresh_tokens::OAuthRefreshTokenStore;
 use crate::tables::password_reset_tokens::PasswordResetTokenStore;
 use crate::tables::personal_access_tokens::PersonalAccessTokenStore;
@@ -44,6 +45,8 @@ pub struct Stores {
     pub oauth_refresh_tokens: Arc<dyn OAuthRefreshTokenStore>,
     /// Consents: issued through `credentials` only.
     pub oauth_consents: Arc<dyn OAuthConsentStore>,
+    /// The provider's keyring beyond the configured key ([`crate::signing`]).
+    pub oauth_signing_keys: Arc<dyn OAuthSigningKeyStore>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     /// Where the data lives, for banners and logs: `memory` or `dynamodb+sqs`.
@@ -85,6 +88,7 @@ impl Stores {
             oauth_access_tokens: Arc::new(memory::MemoryOAuthAccessTokens::new(clock.clone())),
             oauth_refresh_tokens: refresh_tokens,
             oauth_consents: consents,
+            oauth_signing_keys: Arc::new(memory::MemoryOAuthSigningKeys::new(clock.clone())),
             queue: Arc::new(memory::MemoryQueue::new(
                 clock.clone(),
                 Duration::from_secs(q.visibility_timeout_secs.into()),

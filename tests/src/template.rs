@@ -287,8 +287,16 @@ pub fn granted(template: &Value, binary: &str) -> BTreeSet<(String, String)> {
                     Value::Sequence(s) => s.clone(),
                     other => vec![other.clone()],
                 };
+                // A grant on every KMS key of the account is read as one on the keys tagged for
+                // the provider, and only with that condition.
+                let tagged = st["Condition"]["StringEquals"]
+                    .as_mapping()
+                    .is_some_and(|m| m.keys().any(|k| k.as_str() == Some("aws:ResourceTag/gatehouse:oauth-signing")));
                 for r in &resources {
-                    let name = resource_name(template, r);
+                    let mut name = resource_name(template, r);
+                    if tagged && name.starts_with('?') && name.contains(":kms:") && name.ends_with(":key/*") {
+                        name = "kms/tag:gatehouse:oauth-signing".into();
+                    }
                     for a in &actions {
                         out.insert((name.clone(), a.clone()));
                     }

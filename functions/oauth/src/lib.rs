@@ -49,8 +49,13 @@ async fn resource_metadata(call: Call<'_>) -> Reply {
 }
 
 async fn jwks(call: Call<'_>) -> Reply {
-    match call.app.oauth().keys() {
-        Ok(keys) => public_document(&keys.jwks()),
+    let oauth = call.app.oauth();
+    let jwks = match oauth.keys() {
+        Ok(keys) => keys.jwks().await.map_err(OAuthError::from),
+        Err(e) => Err(e),
+    };
+    match jwks {
+        Ok(doc) => public_document(&doc),
         Err(e) => Ok(oauth_error(&e)),
     }
 }
@@ -140,5 +145,7 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/oauth_refresh_tokens", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
     ("table/credentials", &["dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"]),
     ("table/cache", iam::CACHE),
-    ("kms/OAuthSigningKey", &["kms:Sign", "kms:GetPublicKey"]),
+    ("table/oauth_signing_keys", &["dynamodb:Scan"]),
+    // The template's key and every key a rotation made: KMS keys tagged for this deployment.
+    ("kms/tag:gatehouse:oauth-signing", &["kms:Sign", "kms:GetPublicKey"]),
 ];

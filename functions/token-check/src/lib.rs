@@ -163,6 +163,8 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     // The OAuth provider's access tokens: the token's record and its grant's family.
     ("table/oauth_access_tokens", &["dynamodb:GetItem"]),
     ("table/oauth_refresh_tokens", &["dynamodb:GetItem"]),
-    // The provider's public key, read once per process (the private half never leaves KMS).
+    // The provider's public key, read once per process (the private half never leaves KMS), and
+    // its keyring (rotations), read once a minute.
     ("kms/OAuthSigningKey", &["kms:GetPublicKey"]),
+    ("table/oauth_signing_keys", &["dynamodb:Scan"]),
 ];

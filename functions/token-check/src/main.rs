@@ -12,7 +12,12 @@ async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init_tracing();
     let boot = gatehouse_aws::Boot::without_queue_from_env().await?;
     // The OAuth provider's public keys, when it has any here: its access tokens are accepted too.
-    let keys = gatehouse_aws::kms::verifying_keys(&boot.sdk, &boot.config.oauth).await?.map(Arc::new);
+    let keys = match gatehouse_aws::kms::verifying_keys(&boot.sdk, &boot.config.oauth).await? {
+        // The keyring too, so a rotation's key is accepted once published (its public half is in
+        // its record: no KMS call).
+        Some(_) => Some(Arc::new(gatehouse_aws::kms::provider_keys(&boot.sdk, &boot.config, &boot.stores).await?)),
+        None => None,
+    };
     let access = Arc::new(Access::new(boot.stores, Arc::new(boot.config)));
     lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
         let access = Arc::clone(&access);

@@ -16,6 +16,7 @@ pub mod oauth_auth_codes;
 pub mod oauth_clients;
 pub mod oauth_consents;
 pub mod oauth_refresh_tokens;
+pub mod oauth_signing_keys;
 pub mod password_reset_tokens;
 pub mod personal_access_tokens;
 pub mod sessions;

@@ -32,6 +32,7 @@ mod oauth_auth_codes;
 mod oauth_clients;
 mod oauth_consents;
 mod oauth_refresh_tokens;
+mod oauth_signing_keys;
 mod password_reset_tokens;
 mod personal_access_tokens;
 mod queue;
@@ -42,7 +43,7 @@ mod users;
 mod suite {
     pub use super::{
         cache::*, cache_locks::*, credentials::*, cross_app_sessions::*, failed_jobs::*, job_batches::*, job_runs::*,
-        oauth_access_tokens::*, oauth_auth_codes::*, oauth_clients::*, oauth_consents::*, oauth_refresh_tokens::*,
+        oauth_access_tokens::*, oauth_auth_codes::*, oauth_clients::*, oauth_consents::*, oauth_refresh_tokens::*, oauth_signing_keys::*,
         password_reset_tokens::*, personal_access_tokens::*, queue::*, sessions::*, users::*,
     };
 }
@@ -267,4 +268,5 @@ contract!(
     a_family_remembers_only_its_last_spent_tokens,
     a_consent_is_issued_under_the_version_and_replaced_by_a_re_approval,
     revoking_everything_ends_the_users_grants_and_consents_and_no_one_elses,
+    a_rotation_adds_a_key_and_retires_the_others_in_one_write,
 );

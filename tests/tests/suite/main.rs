@@ -19,6 +19,8 @@ mod hostile;
 mod jobs;
 mod layers;
 mod login;
+mod oauth;
+mod oauth_keys;
 mod pages;
 mod parsers;
 mod passkeys;

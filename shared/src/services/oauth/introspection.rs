@@ -37,8 +37,8 @@ pub async fn live_access_token(
     issuer: &str,
     keys: &crate::signing::SigningKeys,
     token: &str,
-) -> Result<Option<LiveAccessToken>, crate::values::error::StoreError> {
-    let Ok(verified) = keys.verify(token) else { return Ok(None) };
+) -> Result<Option<LiveAccessToken>, OAuthError> {
+    let Ok(verified) = keys.verify(token).await? else { return Ok(None) };
     if verified.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(ACCESS_TOKEN_TYP) {
         return Ok(None);
     }
@@ -59,7 +59,7 @@ pub async fn live_access_token(
 impl OAuthProvider {
     /// [`live_access_token`] with this provider's stores, issuer and keys.
     pub async fn live_access_token(&self, token: &str) -> Result<Option<LiveAccessToken>, OAuthError> {
-        Ok(live_access_token(self.stores(), &self.config().oauth.issuer, self.keys()?, token).await?)
+        live_access_token(self.stores(), &self.config().oauth.issuer, self.keys()?, token).await
     }
 
     /// `POST /oauth/introspect`: a confidential client learns about tokens issued to it; every
@@ -142,7 +142,7 @@ impl OAuthProvider {
             }
             return Ok(());
         }
-        if let Ok(verified) = self.keys()?.verify(token)
+        if let Ok(verified) = self.keys()?.verify(token).await?
             && let Some(jti) = verified.claims.get("jti").and_then(Value::as_str)
             && let Some(record) = stores.oauth_access_tokens.find(jti).await?
             && record.client_id == client.id
