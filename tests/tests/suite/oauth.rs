@@ -1315,3 +1315,46 @@ async fn token_endpoint_answers_carry_cache_control_no_store() {
         assert_eq!(r.header("content-type"), Some("application/json"));
     }
 }
+
+// ---------------------------------------------------------------- the Lambda authorizer
+
+/// `token-check` takes the provider's access tokens too: a live one holding the route's ability
+/// passes (context `credential: oauth`), one without it, an ID token, a revoked one, and one
+/// whose grant a password change ended are denied; a client's own token passes no route that
+/// wants a verified address (it names no user).
+#[tokio::test]
+async fn the_authorizer_takes_live_access_tokens_by_their_scopes_and_sees_revocation_at_once() {
+    let op = provider(&[]);
+    let c = client(&op).await;
+    let table = gatehouse_token_check::RouteAbilities::parse("GET /reports=reports:read,GET /admin=reports:write,GET /mine=verified")
+        .expect("a route table");
+    let (mut b, _) = signed_in(&op).await;
+    let p = pkce();
+    let asked = with(params(&c, &p), "scope", Some("openid reports:read"));
+    let code = code_with(&op, &mut b, &asked).await;
+    let r = exchange(&op, &c, &code, CB, &p.verifier).await;
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+    let access = r.body["access_token"].as_str().expect("access token").to_owned();
+    let id_token = r.body["id_token"].as_str().expect("id token").to_owned();
+    let allowed = op.t.authorize(&table, "GET /reports", Some(&access), None).await;
+    assert!(allowed.is_authorized);
+    assert_eq!(allowed.context["credential"], "oauth");
+    assert_eq!(allowed.context["client_id"], c.id.as_str());
+    assert!(!op.t.authorize(&table, "GET /admin", Some(&access), None).await.is_authorized, "a scope it lacks");
+    assert!(!op.t.authorize(&table, "GET /reports", Some(&id_token), None).await.is_authorized, "an ID token");
+    // Revoked through its client: denied on the very next request (API Gateway's own JWT
+    // authorizer would let it through until it expires).
+    let revoked = op.oauth_fn(c.call("/oauth/revoke", &[("token", access.as_str())])).await;
+    assert_eq!(revoked.status, 200);
+    assert!(!op.t.authorize(&table, "GET /reports", Some(&access), None).await.is_authorized, "revoked");
+
+    // A client's own token: no user, so no verified address.
+    let m2m = client_with(&op, true, true, &[GrantType::ClientCredentials]).await;
+    let r = op.oauth_fn(m2m.call("/oauth/token", &[("grant_type", "client_credentials"), ("scope", "reports:read")])).await;
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+    let m2m_token = r.body["access_token"].as_str().expect("token").to_owned();
+    let ok = op.t.authorize(&table, "GET /reports", Some(&m2m_token), None).await;
+    assert!(ok.is_authorized);
+    assert_eq!(ok.context["user_id"], Value::Null);
+    assert!(!op.t.authorize(&table, "GET /mine", Some(&m2m_token), None).await.is_authorized, "verified needs a user");
+}
