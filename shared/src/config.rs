@@ -480,7 +480,7 @@ fn passkeys(env: &Env<'_>, port: u16) -> Result<PasskeyConfig, ConfigError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SigningKeySource {
     /// A P-256 key in configuration (`GATEHOUSE_OAUTH_SIGNING_KEY`, PKCS#8 PEM).
-    Pem(crate::values::jwt::LocalKey),
+    Pem(Box<crate::values::jwt::LocalKey>),
     /// An asymmetric ECC_NIST_P256 KMS key (`GATEHOUSE_OAUTH_KMS_KEY_ID`): the key never leaves
     /// KMS. `published` are other keys JWKS publishes and checks accept
     /// (`GATEHOUSE_OAUTH_KMS_PUBLISHED_KEY_IDS`): the next key before it signs, and the previous
@@ -564,9 +564,13 @@ fn oauth(env: &Env<'_>, local: &str) -> Result<OAuthConfig, ConfigError> {
                 problem: "set it or GATEHOUSE_OAUTH_KMS_KEY_ID, not both".into(),
             });
         }
-        (Some(pem), None) => SigningKeySource::Pem(crate::values::jwt::LocalKey::from_pem(&pem.replace("\\n", "\n")).map_err(
-            |problem| ConfigError::Invalid { var: "GATEHOUSE_OAUTH_SIGNING_KEY", value: "[REDACTED]".into(), problem },
-        )?),
+        (Some(pem), None) => SigningKeySource::Pem(Box::new(
+            crate::values::jwt::LocalKey::from_pem(&pem.replace("\\n", "\n")).map_err(|problem| ConfigError::Invalid {
+                var: "GATEHOUSE_OAUTH_SIGNING_KEY",
+                value: "[REDACTED]".into(),
+                problem,
+            })?,
+        )),
         (None, Some(key_id)) => SigningKeySource::Kms {
             key_id: key_id.trim().to_owned(),
             published: env

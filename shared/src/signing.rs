@@ -231,7 +231,7 @@ impl SigningKeys {
 pub fn local_keys(source: &crate::config::SigningKeySource, on_lambda: bool) -> Result<Option<SigningKeys>, String> {
     use crate::config::SigningKeySource;
     match source {
-        SigningKeySource::Pem(key) => Ok(Some(SigningKeys::local(key.clone()))),
+        SigningKeySource::Pem(key) => Ok(Some(SigningKeys::local((**key).clone()))),
         SigningKeySource::Generated if on_lambda => Err(
             "the OAuth provider needs GATEHOUSE_OAUTH_KMS_KEY_ID (or GATEHOUSE_OAUTH_SIGNING_KEY) on Lambda".into(),
         ),
@@ -299,7 +299,7 @@ mod tests {
         assert!(keys.verify(&before).await.expect("keyring").is_ok(), "the old key's tokens still check");
 
         clock.advance(longest + KEYRING_REFRESH);
-        assert_eq!(published(&keys).await, [next.kid.clone()]);
+        assert_eq!(published(&keys).await, std::slice::from_ref(&next.kid));
         assert!(keys.verify(&before).await.expect("keyring").is_err(), "retired: its tokens no longer check");
         assert!(keys.verify(&after).await.expect("keyring").is_ok());
     }

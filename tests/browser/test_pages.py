@@ -1,14 +1,17 @@
 """The hosted pages in a real browser: headless Chromium driven by selenium, the way a person
 uses them (register, verify, sign in, create a token and use it, sign out, forgot, the mailed
 link, reset, sign in again, the old token refused, two-factor with a recovery code, a passkey
-made by Chrome's virtual authenticator that then signs in alone and as the second factor, delete), each
-page screenshotted at 1280 px and 375 px and checked by axe-core for serious and critical
-accessibility violations.
+made by Chrome's virtual authenticator that then signs in alone and as the second factor, delete),
+then the OAuth provider's pages as an application sends a person to them (the authorization
+request through sign-in to the consent page, Allow, the consent remembered, prompt=consent and
+Deny, RP-initiated logout), each page screenshotted at 1280 px and 375 px and checked by axe-core
+for serious and critical accessibility violations.
 
 Run by scripts/browser-test, which starts `gatehouse serve` and passes:
   GATEHOUSE_BROWSER_BASE   the server's address (http://localhost:PORT: WebAuthn takes a domain)
   GATEHOUSE_BROWSER_LOG    the server's output, where the log mailer prints the mails
   GATEHOUSE_SCREENSHOTS    where the screenshots go
+  GATEHOUSE_OAUTH_REGISTRATION_TOKEN   the token RFC 7591 client registration asks for
 """
 
 import base64
@@ -19,16 +22,21 @@ import os
 import re
 import struct
 import sys
+import secrets
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 BASE = os.environ["GATEHOUSE_BROWSER_BASE"]
@@ -37,6 +45,8 @@ SHOTS = os.environ["GATEHOUSE_SCREENSHOTS"]
 EMAIL = "ann.browser@example.com"
 PASSWORD = "correct horse battery staple 42"
 NEW_PASSWORD = "a brand new and long passphrase 7"
+OAUTH_EMAIL = "olly.oauth@example.com"
+REGISTRATION_TOKEN = os.environ["GATEHOUSE_OAUTH_REGISTRATION_TOKEN"]
 
 violations = []
 
@@ -145,6 +155,173 @@ def totp(secret_b32, at=None):
     mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
     o = mac[-1] & 0x0F
     return "%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def sign_in(d, email, password):
+    fill(d, {"email": email, "password": password})
+    submit(d, "Sign in")
+    # The walk-through signed in often this minute: the login limit may ask for a wait first.
+    wait = re.search(r"try again in (\d+) seconds?", d.find_element(By.TAG_NAME, "body").text)
+    if wait:
+        time.sleep(int(wait.group(1)) + 1)
+        fill(d, {"email": email, "password": password})
+        submit(d, "Sign in")
+
+
+def post_json(url, body, headers=None):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def post_form(url, fields):
+    req = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(), method="POST",
+                                 headers={"content-type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def tab_to(d, button_text, limit=40):
+    """Tabs from the page's first link (skip to content) until the button has the focus (it must be reachable by
+    keyboard); answers the texts focused on the way."""
+    d.execute_script("document.querySelector('a.skip').focus()")
+    passed = ["Skip to content"]
+    for _ in range(limit):
+        ActionChains(d).send_keys(Keys.TAB).perform()
+        text = d.execute_script("return document.activeElement.innerText || ''").strip()
+        passed.append(text)
+        if text == button_text:
+            return passed
+    raise AssertionError(f"{button_text!r} is not reachable with Tab: {passed}")
+
+
+def arrived(d, prefix, press=None):
+    """Presses (a callable: a click, a key) when given, waits for the browser to reach `prefix`
+    (nothing listens there: Chromium shows its error page, and the address is the one it was
+    sent to) and answers the query's parameters. Staying put, says whether Chromium blocked it."""
+    if press:
+        press()
+    try:
+        WebDriverWait(d, 15).until(lambda d: d.current_url.startswith(prefix))
+    except TimeoutException:
+        blocked = [e["message"] for e in d.get_log("browser") if "Content Security Policy" in e["message"]]
+        why = f"; Chromium blocked it: {blocked[-1].split(' - ', 1)[-1].strip()}" if blocked else ""
+        raise AssertionError(f"the browser stayed at {d.current_url} instead of going to {prefix}{why}") from None
+    query = urllib.parse.urlsplit(d.current_url).query
+    return dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+
+
+def visit(d, url):
+    """Opens `url`, which may end at the client's address: nothing listens there, and Chromium's
+    refusal is then the expected end of the walk, not an error."""
+    try:
+        d.get(url)
+    except WebDriverException as e:
+        if "ERR_CONNECTION_REFUSED" not in str(e):
+            raise
+
+
+def pressing(d, button_text):
+    return lambda: d.find_element(By.XPATH, f"//button[normalize-space()='{button_text}']").click()
+
+
+def oauth_walk(d):
+    """The OAuth provider's pages, as an application sends a person to them."""
+    with urllib.request.urlopen(BASE + "/.well-known/openid-configuration") as r:
+        issuer = json.loads(r.read())["issuer"]
+    # A port nobody listens on: the client's redirect and post-logout addresses.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    rp_port = s.getsockname()[1]
+    s.close()
+    redirect_uri = f"http://localhost:{rp_port}/cb"
+    bye_uri = f"http://localhost:{rp_port}/bye"
+    status, client = post_json(BASE + "/oauth/register", {
+        "client_name": "Test RP",
+        "redirect_uris": [redirect_uri],
+        "post_logout_redirect_uris": [bye_uri],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "scope": "openid profile email offline_access",
+        "token_endpoint_auth_method": "none",
+    }, {"authorization": f"Bearer {REGISTRATION_TOKEN}"})
+    assert status == 201 and client.get("client_id"), (status, client)
+    client_id = client["client_id"]
+
+    def authorize_url(state, verifier, **extra):
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        return BASE + "/account/oauth/authorize?" + urllib.parse.urlencode({
+            "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+            "scope": "openid email", "state": state, "code_challenge": challenge,
+            "code_challenge_method": "S256", "nonce": secrets.token_urlsafe(16), **extra,
+        })
+
+    # A person with an account, signed out.
+    d.get(BASE + "/account/register")
+    fill(d, {"name": "Olly", "email": OAUTH_EMAIL, "password": PASSWORD, "password_confirmation": PASSWORD})
+    submit(d, "Create account")
+    assert path(d) == "/account?notice=registered", path(d)
+    submit(d, "Sign out")
+
+    # The application's request, signed out: sign in first, then the consent page.
+    state, verifier = secrets.token_urlsafe(16), secrets.token_urlsafe(48)
+    d.get(authorize_url(state, verifier))
+    assert path(d) == "/account/sign-in?notice=oauth-sign-in", path(d)
+    says(d, "Sign in to continue to the application that sent you here.")
+    check_page(d, "oauth-sign-in")
+    sign_in(d, OAUTH_EMAIL, PASSWORD)
+    assert path(d).startswith("/account/oauth/authorize?"), path(d)
+    assert d.find_element(By.TAG_NAME, "h1").text == "Allow access?", d.find_element(By.TAG_NAME, "h1").text
+    says(d, "Test RP wants to use your account")
+    says(d, f"returning you to localhost:{rp_port}")
+    scopes = [li.text.strip() for li in d.find_elements(By.CSS_SELECTOR, "#main section ul li")]
+    assert sorted(scopes) == ["Know who you are when you sign in", "See your email address"], scopes
+    check_page(d, "oauth-consent")
+
+    # Allow, by keyboard: Allow comes before Deny in the tab order.
+    passed = tab_to(d, "Allow")
+    assert "Deny" not in passed, passed
+    back = arrived(d, redirect_uri + "?", lambda: d.switch_to.active_element.send_keys(Keys.ENTER))
+    assert back.get("code") and back.get("state") == state and back.get("iss") == issuer, (d.current_url, issuer)
+    # The code is a real one: it buys tokens with the verifier.
+    status, tokens = post_form(BASE + "/oauth/token", {
+        "grant_type": "authorization_code", "code": back["code"], "redirect_uri": redirect_uri,
+        "client_id": client_id, "code_verifier": verifier,
+    })
+    assert status == 200 and tokens.get("id_token") and tokens.get("access_token"), (status, tokens)
+
+    # The same scopes again: the consent is remembered, straight back to the application.
+    state = secrets.token_urlsafe(16)
+    visit(d, authorize_url(state, secrets.token_urlsafe(48)))
+    back = arrived(d, redirect_uri + "?")
+    assert back.get("code") and back.get("state") == state and back.get("iss") == issuer, d.current_url
+
+    # prompt=consent asks again; Deny.
+    state = secrets.token_urlsafe(16)
+    d.get(authorize_url(state, secrets.token_urlsafe(48), prompt="consent"))
+    assert path(d).startswith("/account/oauth/authorize?"), path(d)
+    says(d, "Test RP wants to use your account")
+    back = arrived(d, redirect_uri + "?", pressing(d, "Deny"))
+    assert back.get("error") == "access_denied" and back.get("state") == state and "code" not in back, d.current_url
+    assert back.get("iss") == issuer, d.current_url
+
+    # RP-initiated logout: the confirmation page, then back to the registered address, signed out.
+    state = secrets.token_urlsafe(16)
+    d.get(BASE + "/account/oauth/logout?" + urllib.parse.urlencode(
+        {"client_id": client_id, "post_logout_redirect_uri": bye_uri, "state": state}))
+    assert path(d).startswith("/account/oauth/logout?"), path(d)
+    assert d.find_element(By.TAG_NAME, "h1").text == "Sign out?", d.find_element(By.TAG_NAME, "h1").text
+    check_page(d, "oauth-logout")
+    back = arrived(d, bye_uri, pressing(d, "Sign out"))
+    assert urllib.parse.urlsplit(d.current_url).path == "/bye" and back == {"state": state}, d.current_url
+    d.get(BASE + "/account")
+    assert path(d) == "/account/sign-in", f"still signed in: {d.current_url}"
 
 
 def main():
@@ -296,6 +473,9 @@ def main():
             fill(d, {"email": EMAIL, "password": NEW_PASSWORD})
             submit(d, "Sign in")
         says(d, "do not match")
+
+        # The OAuth provider's pages, signed out with a fresh account.
+        oauth_walk(d)
     except Exception:
         d.save_screenshot(os.path.join(SHOTS, "failure.png"))
         print("browser: failed on", d.current_url, file=sys.stderr)

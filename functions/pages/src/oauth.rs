@@ -138,7 +138,21 @@ fn consent_page(call: &Call<'_>, req: &AuthorizationRequest, params: &[(String, 
             p.links { "You can take this back on your account page, or by changing your password." }
         }
     };
-    Ok(crate::page(call, "Allow access?", true, None, None, body, cookies))
+    let page = crate::page(call, "Allow access?", true, None, None, body, cookies);
+    Ok(view::allowing_form_target(page, &form_target(&req.redirect_uri)))
+}
+
+/// What a form answered with a redirect to `uri` must be allowed to reach (CSP `form-action`):
+/// its origin, or for an app's own scheme (`com.example.app:/cb`) the scheme.
+pub(crate) fn form_target(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once(':') else { return String::new() };
+    match rest.strip_prefix("//") {
+        Some(after) if scheme == "http" || scheme == "https" => {
+            let authority = after.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{authority}")
+        }
+        _ => format!("{scheme}:"),
+    }
 }
 
 /// `POST /account/oauth/authorize`: the consent form's answer, every parameter checked again.

@@ -54,7 +54,12 @@ pub async fn logout(call: Call<'_>) -> Reply {
             p.links { a href="/account" { "Stay signed in" } }
         }
     };
-    Ok(crate::page(&call, "Sign out?", true, None, None, body, cookies))
+    let page = crate::page(&call, "Sign out?", true, None, None, body, cookies);
+    // The confirmation's answer goes back to the client: its origin may receive the form's redirect.
+    Ok(match &target {
+        Some(t) => view::allowing_form_target(page, &crate::oauth::form_target(t)),
+        None => page,
+    })
 }
 
 /// `POST /account/oauth/logout`: signs out, then back to the client when its URI checks out.

@@ -33,6 +33,21 @@ pub static SCRIPT_NAME: LazyLock<String> = LazyLock::new(|| {
 pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
                        img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// `resp` (a page with a form whose answer redirects to another site: the OAuth consent and
+/// logout confirmation) with `target` (an origin, or an app's own scheme) allowed as a form's
+/// destination besides this site: browsers hold a form's redirects to `form-action` too.
+/// `target` is added only when it is an origin's or a scheme's characters alone.
+pub fn allowing_form_target(mut resp: Response<Body>, target: &str) -> Response<Body> {
+    let safe = !target.is_empty()
+        && target.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b':' | b'/' | b'[' | b']'));
+    if safe
+        && let Ok(v) = HeaderValue::from_str(&CSP.replace("form-action 'self'", &format!("form-action 'self' {target}")))
+    {
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
+
 fn page_headers(builder: lambda_http::http::response::Builder) -> lambda_http::http::response::Builder {
     gatehouse_http::standard_headers(builder, CSP)
         .header(header::X_FRAME_OPTIONS, "DENY")

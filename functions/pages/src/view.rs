@@ -9,7 +9,7 @@ use crate::csrf;
 use maud::{DOCTYPE, Markup, html};
 use std::collections::BTreeMap;
 
-pub use crate::respond::{CSP, SCRIPT_NAME, STYLE, STYLE_NAME, html, redirect, stylesheet};
+pub use crate::respond::{CSP, SCRIPT_NAME, STYLE, STYLE_NAME, allowing_form_target, html, redirect, stylesheet};
 
 /// What a page needs besides its body.
 pub struct Frame<'a> {

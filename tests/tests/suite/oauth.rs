@@ -684,14 +684,6 @@ fn two_factor_on(t: &TestApp, cookie: String) -> std::pin::Pin<Box<dyn Future<Ou
     })
 }
 
-fn two_factor_off(t: &TestApp, cookie: String) -> std::pin::Pin<Box<dyn Future<Output = String> + '_>> {
-    Box::pin(async move {
-        let r = t.login_fn(TestCall::new("DELETE", "/user/two-factor-authentication").cookie(Some(&cookie))).await;
-        assert!(r.status < 300, "{} {}", r.status, r.raw_body);
-        r.session_cookie().unwrap_or(cookie)
-    })
-}
-
 /// Ann (password confirmed, `before` done) grants the client, then makes `change`: the grant is
 /// dead and consent is asked again.
 async fn change_ends_the_grant(what: &str, before: Option<Change>, change: Change) {
