@@ -213,12 +213,16 @@ enum Operation {
     OAuthClientRevoke { client_id: String },
     /// Rotate the OAuth signing key: adds the next key to the keyring (published at once, signing
     /// from `--activate-in-minutes`, at least 10), and retires the earlier ones once their
-    /// longest token has expired. `--kms` makes a KMS key (tagged for this deployment); without
-    /// it, a P-256 key sealed with the app key.
+    /// longest token has expired. `--kms` makes a KMS key (tagged for this deployment); `--sealed`
+    /// a P-256 key sealed with the app key.
     #[command(name = "oauth:key-rotate")]
     OAuthKeyRotate {
-        #[arg(long)]
+        /// A KMS key (what a deployment on AWS uses).
+        #[arg(long, required_unless_present = "sealed", conflicts_with = "sealed")]
         kms: bool,
+        /// A key sealed with the app key (GATEHOUSE_APP_KEY must be the deployment's).
+        #[arg(long)]
+        sealed: bool,
         #[arg(long, default_value_t = 10)]
         activate_in_minutes: i64,
         #[arg(long)]
@@ -424,7 +428,10 @@ async fn operate(operation: Operation) -> Result<()> {
         Operation::OAuthClientSecret { client_id, overlap_hours, json } => {
             oauth_admin::rotate(&provider(&stores, &config)?, &client_id, overlap_hours.clamp(0, 24 * 30), json).await?;
         }
-        Operation::OAuthKeyRotate { kms, activate_in_minutes, json } => {
+        Operation::OAuthKeyRotate { kms, sealed: _, activate_in_minutes, json } => {
+            if !kms && std::env::var("GATEHOUSE_APP_KEY").ok().is_none_or(|k| k.trim().is_empty()) {
+                bail!("--sealed needs the deployment's GATEHOUSE_APP_KEY: a key sealed with another one would stop every function from signing");
+            }
             let client = kms.then(|| gatehouse_aws::kms::Client::new(&sdk));
             oauth_admin::rotate_key(&stores, &config, client.as_ref(), activate_in_minutes.clamp(0, 7 * 24 * 60), json).await?;
         }

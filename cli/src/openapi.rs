@@ -109,6 +109,8 @@ pub struct Param {
     PasskeyOptionsView,
     PasskeyView,
     PasskeysView,
+    AuthorizedAppView,
+    AuthorizedAppsView,
     TwoFactorChallengeView,
     EnrolmentView,
     RecoveryCodesView,

@@ -326,6 +326,43 @@ impl From<&gatehouse::tables::users::Passkey> for PasskeyView {
     }
 }
 
+/// An application with access to the account (`GET /user/oauth-apps`).
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthorizedAppView {
+    /// What `DELETE /user/oauth-apps/{client_id}` takes.
+    pub client_id: String,
+    /// The client's name as registered (registrant-supplied text).
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// Your own app: its consent is never asked.
+    pub first_party: bool,
+    /// How many signed-in copies of the app hold a grant.
+    pub grants: usize,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub since: String,
+}
+
+impl From<&gatehouse::services::oauth::grants::AuthorizedApp> for AuthorizedAppView {
+    fn from(a: &gatehouse::services::oauth::grants::AuthorizedApp) -> Self {
+        Self {
+            client_id: a.client_id.as_str().to_owned(),
+            name: a.name.clone(),
+            scopes: a.scopes.clone(),
+            first_party: a.first_party,
+            grants: a.grants,
+            since: a.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+}
+
+/// `{"apps": […]}`, by name.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthorizedAppsView {
+    pub apps: Vec<AuthorizedAppView>,
+}
+
 /// `{"passkeys": […]}`, oldest first.
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -499,6 +499,13 @@ pub struct RegistrationConfig {
     /// Public clients may register with no token (`GATEHOUSE_OAUTH_OPEN_REGISTRATION=true`), as
     /// MCP clients do.
     pub open_for_public_clients: bool,
+    /// The abilities a registered client may ask for besides the OpenID scopes
+    /// (`GATEHOUSE_OAUTH_REGISTRATION_SCOPES`; none by default): whoever registers chooses no
+    /// power the operator did not offer.
+    pub scopes: Vec<String>,
+    /// Registrations a day from everyone together (`GATEHOUSE_OAUTH_REGISTRATIONS_PER_DAY`,
+    /// 1000): each client is stored for good, and addresses are many.
+    pub per_day: Limit,
 }
 crate::redacted_debug!(RegistrationConfig);
 
@@ -595,6 +602,13 @@ fn oauth(env: &Env<'_>, local: &str) -> Result<OAuthConfig, ConfigError> {
         registration: RegistrationConfig {
             token: env.raw("GATEHOUSE_OAUTH_REGISTRATION_TOKEN").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
             open_for_public_clients: env.flag("GATEHOUSE_OAUTH_OPEN_REGISTRATION")?,
+            scopes: env
+                .string("GATEHOUSE_OAUTH_REGISTRATION_SCOPES", "")
+                .split([',', ' '])
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            per_day: Limit::per_day(env.number("GATEHOUSE_OAUTH_REGISTRATIONS_PER_DAY", 1000, 1, 1_000_000)?),
         },
         per_client_per_minute: Limit::per_minute(env.number("GATEHOUSE_OAUTH_PER_CLIENT_PER_MINUTE", 120, 1, 100_000)?),
     })

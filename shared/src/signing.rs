@@ -177,12 +177,13 @@ impl SigningKeys {
         self
     }
 
-    /// The signer now, and the keys published now.
-    async fn now(&self) -> Result<(Arc<dyn JwtSigner>, Vec<Jwk>), SignError> {
+    /// The keys published now, and the record that signs now (`None`: the configured key). No
+    /// signer is built here: checking a token never needs a private key to open.
+    async fn now(&self) -> Result<(Option<SigningKeyRecord>, Vec<Jwk>), SignError> {
         let Some(ring) = &self.keyring else {
             let mut published = vec![self.configured.jwk().clone()];
             published.extend(self.others.iter().cloned());
-            return Ok((self.configured.clone(), published));
+            return Ok((None, published));
         };
         let records = ring.records().await?;
         let now = ring.clock.now();
@@ -192,16 +193,15 @@ impl SigningKeys {
             published.extend(self.others.iter().cloned());
         }
         published.extend(records.iter().map(|r| r.public.clone()));
-        let signer = match keyring::active(&records, now) {
-            Some(r) => ring.signer(r).await?,
-            None => self.configured.clone(),
-        };
-        Ok((signer, published))
+        Ok((keyring::active(&records, now).cloned(), published))
     }
 
     /// The compact JWS of `claims` with header `typ`, signed by the key active now.
     pub async fn sign(&self, typ: &str, claims: &Value) -> Result<String, SignError> {
-        let (signer, _) = self.now().await?;
+        let signer = match (self.now().await?.0, &self.keyring) {
+            (Some(record), Some(ring)) => ring.signer(&record).await?,
+            _ => self.configured.clone(),
+        };
         let input = jwt::signing_input(&signer.jwk().kid, typ, claims);
         let sig = signer.sign(input.as_bytes()).await?;
         Ok(jwt::assemble(&input, &sig))
@@ -319,6 +319,7 @@ mod tests {
             chrono::Duration::minutes(15),
         );
         assert!(keys.sign("JWT", &json!({})).await.is_err(), "a record naming another key than it holds");
+        assert!(keys.jwks().await.is_ok(), "checking never opens a private key");
         let other = SigningKeys::local(LocalKey::generate()).with_keyring(
             &stores,
             Arc::new(SealedKeys(crate::keys::AppKey::random())),

@@ -197,6 +197,16 @@ test('introspection and revocation (RFC 7662, RFC 7009)', async () => {
   await assert.rejects(client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub));
 });
 
+test('no offline_access, no refresh token', async () => {
+  const config = await discover(rp);
+  const email = `lin+${Date.now()}@example.com`;
+  const browser = new Browser();
+  await register(browser, email, password);
+  const { tokens } = await authorize(config, browser, email, { scope: 'openid email' });
+  assert.ok(tokens.access_token);
+  assert.equal(tokens.refresh_token, undefined, 'the grant ends with its access token');
+});
+
 test('client credentials, client_secret_post, and a wrong secret', async () => {
   const post = await discover(rp, client.ClientSecretPost(rp.client_secret));
   const m2m = await client.clientCredentialsGrant(post, { scope: 'read' });
@@ -216,7 +226,7 @@ test('a public client with PKCE alone', async () => {
     client_name: 'Mobile app',
     redirect_uris: [REDIRECT],
     grant_types: ['authorization_code', 'refresh_token'],
-    scope: 'openid email',
+    scope: 'openid email offline_access',
     token_endpoint_auth_method: 'none',
   });
   assert.equal(pub.client_secret, undefined);
@@ -226,7 +236,7 @@ test('a public client with PKCE alone', async () => {
   const email = `kat+${Date.now()}@example.com`;
   const browser = new Browser();
   await register(browser, email, password);
-  const { tokens } = await authorize(config, browser, email, { scope: 'openid email' });
+  const { tokens } = await authorize(config, browser, email, { scope: 'openid email offline_access' });
   assert.equal(tokens.claims().email, email);
   const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
   assert.ok(refreshed.access_token);

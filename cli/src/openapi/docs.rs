@@ -796,6 +796,32 @@ pub static OPS: &[Op] = &[
         oauth: None,
     },
     Op {
+        key: "GET /user/oauth-apps",
+        id: "listOAuthApps",
+        tag: "oauth",
+        summary: "The applications let in through the OAuth provider (\"connected apps\"), by name.",
+        description: Some(
+            r"Session only. Each client holding a consent or a live grant of the user's: its name (registrant-supplied text: escape it), the scopes approved, whether it is first-party, how many grants (signed-in copies) it holds, and since when.",
+        ),
+        ok: &[Response { status: 200, description: "The apps.", schema: Some("AuthorizedAppsView"), set_cookie: None }],
+        errors: &[],
+        query: &[],
+        oauth: None,
+    },
+    Op {
+        key: "DELETE /user/oauth-apps/{client_id}",
+        id: "disconnectOAuthApp",
+        tag: "oauth",
+        summary: "Disconnect an application: its grants and consent revoked.",
+        description: Some(
+            r"Session only. Every refresh-token family the client holds for the user ends at once (its access tokens with them, at introspection, userinfo and the Lambda authorizer), and the consent is forgotten, so the next authorization asks again. Idempotent: 204 also when the app held nothing (a retry whose first answer was lost).",
+        ),
+        ok: &[Response { status: 204, description: "Disconnected, or nothing to disconnect.", schema: None, set_cookie: None }],
+        errors: &[(404, "Not a client id.")],
+        query: &[],
+        oauth: None,
+    },
+    Op {
         key: "POST /passkeys/options",
         id: "passkeySignInOptions",
         tag: "passkeys",
@@ -901,9 +927,9 @@ pub static OPS: &[Op] = &[
         description: Some(
             r#"Counted first (429). Then `grant_type`, then the client authenticates (see `clientBasic`), then the grant, which the client must be registered for (`unauthorized_client` otherwise).
 
-`authorization_code`: `code` (from the hosted authorization page, single use, valid GATEHOUSE_OAUTH_CODE_SECONDS, 60 by default), `redirect_uri` (exactly the one of the authorization request) and `code_verifier` (PKCE is required, S256 only: 43 to 128 unreserved characters whose base64url SHA-256 is the request's `code_challenge`). The first attempt spends the code whatever follows: a wrong client, redirect URI or verifier burns it; a code presented again revokes everything it gave (RFC 6749 §4.1.2). The grant is issued only under the user's credentials version of the approval (a password reset or change, or a logout of other devices since, leaves nothing) and only to an account still usable. Answers an access token, a refresh token when the client has the `refresh_token` grant, and an ID token when `openid` was granted (`nonce`, `auth_time`, `sid`, `at_hash`, and the `profile` and `email` claims of the granted scopes).
+`authorization_code`: `code` (from the hosted authorization page, single use, valid GATEHOUSE_OAUTH_CODE_SECONDS, 60 by default), `redirect_uri` (exactly the one of the authorization request) and `code_verifier` (PKCE is required, S256 only: 43 to 128 unreserved characters whose base64url SHA-256 is the request's `code_challenge`). The first attempt spends the code whatever follows: a wrong client, redirect URI or verifier burns it; a code presented again revokes everything it gave (RFC 6749 §4.1.2). The grant is issued only under the user's credentials version of the approval (a password reset or change, or a logout of other devices since, leaves nothing) and only to an account still usable. Answers an access token, a refresh token when `offline_access` was granted and the client has the `refresh_token` grant, and an ID token when `openid` was granted (`nonce`, `auth_time`, `sid`, `at_hash`, and the `profile` and `email` claims of the granted scopes).
 
-`refresh_token`: `refresh_token` and, optionally, `scope` (within the granted scopes; the granted ones by default). Rotation: each use spends the token and answers a new one; a spent one presented again (reuse) revokes the whole grant — every refresh and access token of its family — and answers `invalid_grant`. Another client's refresh token changes nothing. The grant's life is absolute (GATEHOUSE_OAUTH_REFRESH_DAYS, 30 by default): rotation never extends it. An ID token comes again when `openid` is among the scopes.
+`refresh_token`: `refresh_token` and, optionally, `scope` (within the granted scopes; the granted ones by default). Rotation: each use spends the token and answers a new one; a spent one presented again (reuse) revokes the whole grant — every refresh and access token of its family — and answers `invalid_grant`. Another client's refresh token changes nothing. A grant below its user's current credentials version (a reset or password change whose revocation has not landed yet) is refused and ended. The grant's life is absolute (GATEHOUSE_OAUTH_REFRESH_DAYS, 30 by default): rotation never extends it. An ID token comes again when `openid` is among the scopes.
 
 `client_credentials`: confidential clients only. `scope` within the client's scopes but the OpenID ones (all of those by default); the token's `sub` is the client id; no refresh or ID token.
 
@@ -1014,7 +1040,7 @@ Access tokens are RFC 9068 JWTs (`typ` `at+jwt`, ES256, keys at `/.well-known/jw
         tag: "oauth",
         summary: "Dynamic client registration (RFC 7591), when it is open.",
         description: Some(
-            r#"Open as configured: with GATEHOUSE_OAUTH_REGISTRATION_TOKEN, a caller presenting it (`initialAccessToken`) registers any client, confidential or public; with GATEHOUSE_OAUTH_OPEN_REGISTRATION=true, anyone registers a public client (`token_endpoint_auth_method` `none`: PKCE alone, as MCP clients do) with no token. Otherwise 403, and the discovery documents name no `registration_endpoint`. Counted first, as sign-ups are (429). The metadata must meet the rules of `OAuthClientMetadata`; unknown members are ignored. A registered client is never first-party: the person is always asked to consent. A confidential client's secret is in the answer, once (only its hash is kept), and does not expire."#,
+            r#"Open as configured: with GATEHOUSE_OAUTH_REGISTRATION_TOKEN, a caller presenting it (`initialAccessToken`) registers any client, confidential or public; with GATEHOUSE_OAUTH_OPEN_REGISTRATION=true, anyone registers a public client (`token_endpoint_auth_method` `none`: PKCE alone, as MCP clients do) with no token. Otherwise 403, and the discovery documents name no `registration_endpoint`. Counted first, as sign-ups are, and against a daily cap for everyone together (GATEHOUSE_OAUTH_REGISTRATIONS_PER_DAY, 1000) (429). The metadata must meet the rules of `OAuthClientMetadata`; unknown members are ignored. A scope besides the OpenID ones must be listed in GATEHOUSE_OAUTH_REGISTRATION_SCOPES (none by default), and `*` never is. Names with control, format or direction characters, and redirect URIs with a backslash, are refused. Errors of an authorization request by a registered client are shown on the hosted page, never redirected to its registrant's address. A registered client is never first-party: the person is always asked to consent. A confidential client's secret is in the answer, once (only its hash is kept), and does not expire."#,
         ),
         ok: &[Response {
             status: 201,

@@ -15,6 +15,7 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 
 mod account;
+mod oauth_apps;
 mod passkeys;
 mod sessions;
 mod two_factor;
@@ -54,6 +55,8 @@ pub static ROUTES: &[Route] = &[
     route!(DELETE "/user/passkeys/{id}", Guard::Session, passkeys::remove),
     route!(POST "/passkeys/options", Guard::Public, passkeys::sign_in_options),
     route!(POST "/passkeys/login", Guard::Public, passkeys::login, body = PasskeyLoginRequest),
+    route!(GET "/user/oauth-apps", Guard::Session, oauth_apps::list),
+    route!(DELETE "/user/oauth-apps/{client_id}", Guard::Session, oauth_apps::disconnect),
 ];
 
 pub(crate) fn with_cookie(mut resp: Response<Body>, cookie: HeaderValue) -> Response<Body> {
@@ -150,8 +153,10 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/personal_access_tokens/index/by_tokenable", iam::QUERY),
     ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
     // A revocation ends the user's OAuth grants and consents too (`revocation::end_credential`).
-    ("table/oauth_refresh_tokens", &["dynamodb:DeleteItem"]),
-    ("table/oauth_consents", &["dynamodb:DeleteItem"]),
+    // A revocation ends the user's OAuth grants and consents; the connected apps list reads them.
+    ("table/oauth_refresh_tokens", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
+    ("table/oauth_consents", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
+    ("table/oauth_clients", &["dynamodb:GetItem"]),
     ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),
     ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),
     ("table/cross_app_sessions/index/by_user", iam::QUERY),

@@ -113,7 +113,8 @@ async fn register(call: Call<'_>) -> Reply {
     // Registrations are counted as sign-ups are (10 an hour per address by default): each one is
     // an item stored for good.
     let key = format!("oauth:register:{}", gatehouse::throttle::client_key(meta.ip.as_deref()));
-    if let Err(e) = app.auth.limit(&key, app.config.limits.register_per_client).await {
+    let limits = [(key.as_str(), app.config.limits.register_per_client), ("oauth:register:all", app.config.oauth.registration.per_day)];
+    if let Err(e) = app.auth.limit_all(&limits).await {
         return Ok(oauth_error(&e.into()));
     }
     let body = Value::Object(call.body()?);

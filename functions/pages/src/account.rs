@@ -3,7 +3,7 @@
 
 use crate::view::{self, Form, Frame, Input, field};
 use crate::{api, form_token, notice};
-use gatehouse_http::views::{NewTokenView, PasskeysView, SessionsBody, TokenPage, TokenView, UserBody};
+use gatehouse_http::views::{NewTokenView, SessionsBody, TokenPage, TokenView, UserBody};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
@@ -88,20 +88,15 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
         return Ok(unavailable(call, &user, &token, cookies));
     }
     let Ok(UserBody { user: u }) = user.view() else { return Ok(api::broken(call, cookies)) };
-    // The list is asked for only when `GET /user` counted passkeys: most accounts have none, and
-    // each listing reads the user again.
-    let passkeys = async {
-        if u.passkeys == 0 {
-            return Ok(Some(Vec::new()));
-        }
-        let reply = api::call(app, call.req, Method::GET, "/user/passkeys", None).await;
-        reply.ok().then(|| reply.view::<PasskeysView>().map(|v| v.passkeys)).transpose()
-    };
-    let (sessions, tokens, passkeys) =
-        tokio::join!(api::call(app, call.req, Method::GET, "/sessions", None), all_tokens(call), passkeys);
+    let (sessions, tokens, passkeys, apps) = tokio::join!(
+        api::call(app, call.req, Method::GET, "/sessions", None),
+        all_tokens(call),
+        crate::passkeys::load(call, u.passkeys),
+        crate::apps::load(call)
+    );
     let sessions = sessions.ok().then(|| sessions.view::<SessionsBody>().map(|v| v.sessions)).transpose();
     // A list the API refused says so in its section; one it answered unreadably is a bug.
-    let (Ok(sessions), Ok(tokens), Ok(passkeys)) = (sessions, tokens, passkeys) else {
+    let (Ok(sessions), Ok(tokens), Ok(passkeys), Ok(apps)) = (sessions, tokens, passkeys, apps) else {
         return Ok(api::broken(call, cookies));
     };
     let empty = Form::default();
@@ -148,6 +143,7 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
         (crate::passkeys::section(&token, passkeys.as_deref(), (form("pk-"), form("pkr-"))))
         (crate::lists::sessions_section(&token, sessions.as_deref(), form("others-")))
         (crate::lists::tokens_section(&token, tokens.as_deref(), state.new_token.as_ref(), form("token-")))
+        (crate::apps::section(&token, apps.as_deref()))
         section aria-labelledby="delete-h" {
             h2 #delete-h { "Delete account" }
             p { "This signs you out everywhere and removes your account for good." }

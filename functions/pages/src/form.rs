@@ -119,6 +119,7 @@ pub(crate) fn notice(call: &Call<'_>) -> Option<String> {
         "two-factor-disabled" => "Two-factor authentication is off.",
         "passkey-added" => "Your passkey was added: it signs you in on its own.",
         "passkey-removed" => "The passkey was removed; it no longer signs you in.",
+        "app-disconnected" => "The app was disconnected; it must ask you again to use your account.",
         "deleted" => "Your account was deleted.",
         _ => return None,
     };

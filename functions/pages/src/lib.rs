@@ -15,9 +15,11 @@ pub mod view;
 
 mod account;
 mod actions;
+mod apps;
 mod form;
 mod lists;
 mod oauth;
+mod oauth_consent;
 mod oauth_logout;
 mod passkeys;
 mod register;
@@ -83,6 +85,7 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/account/delete", Guard::Public, actions::delete),
     route!(POST "/account/passkeys", Guard::Public, passkeys::without_script),
     route!(POST "/account/passkeys/remove", Guard::Public, passkeys::remove),
+    route!(POST "/account/oauth-apps/{client_id}/disconnect", Guard::Public, apps::disconnect),
     route!(GET "/account/oauth/authorize", Guard::Public, oauth::authorize),
     route!(POST "/account/oauth/authorize", Guard::Public, oauth::decide),
     route!(GET "/account/oauth/logout", Guard::Public, oauth_logout::logout),

@@ -6,11 +6,11 @@
 
 use crate::form::form_or_refusal;
 use crate::view::{self, Frame};
-use crate::{form_token, renewing_csrf};
+use crate::renewing_csrf;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse::services::oauth::authorize::{AuthorizationRequest, PARAMETERS, Prompt, Refusal};
-use gatehouse::services::oauth::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE};
+use gatehouse::services::oauth::OAuthError;
 use gatehouse::tables::sessions::SessionRecord;
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{HeaderValue, StatusCode};
@@ -29,14 +29,30 @@ pub(crate) fn query_params(call: &Call<'_>) -> Vec<(String, String)> {
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
+/// The pending request's own entry: when a fresh sign-in was asked for (epoch seconds).
+const SINCE: &str = "__signed_in_since";
+
+/// Removes `key` from `params`, answering its first value.
+fn take(params: &mut Vec<(String, String)>, key: &str) -> Option<String> {
+    let found = params.iter().position(|(k, _)| k == key).map(|i| params[i].1.clone());
+    params.retain(|(k, _)| k != key);
+    found
+}
+
 /// Where the browser goes after signing in, when an authorization request was waiting: the
 /// authorization endpoint again, the request as it was (but `prompt=login`, just satisfied).
 pub(crate) fn pending_return(call: &Call<'_>) -> Option<(String, HeaderValue)> {
     let raw = call.cookie(&pending_cookie_name(call))?;
-    let params: Vec<(String, String)> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
-    let query: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params.iter().filter(|(k, v)| !(k == "prompt" && v == "login")))
-        .finish();
+    let mut params: Vec<(String, String)> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
+    // A fresh sign-in was asked for (`prompt=login`, or a session past `max_age`): from here on
+    // it is "signed in since the request was made", a `max_age` the old session cannot meet.
+    if let Some(since) = take(&mut params, SINCE).and_then(|v| v.parse::<i64>().ok()) {
+        let elapsed = (call.app.stores.clock.now().timestamp() - since).max(0) + 1;
+        let max_age = take(&mut params, "max_age").and_then(|m| m.parse::<i64>().ok()).map_or(elapsed, |m| m.min(elapsed));
+        params.retain(|(k, v)| !(k == "prompt" && v == "login"));
+        params.push(("max_age".into(), max_age.to_string()));
+    }
+    let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter()).finish();
     Some((format!("/account/oauth/authorize?{query}"), crate::sign_in::clear_cookie(&pending_cookie_name(call))))
 }
 
@@ -75,9 +91,12 @@ pub async fn authorize(call: Call<'_>) -> Reply {
     let fresh_needed = |s: &SessionRecord| req.prompt == Prompt::Login || oauth.session_too_old(s, &req);
     let Some(session) = session.filter(|s| !fresh_needed(s)) else {
         if req.prompt == Prompt::None {
-            return Ok(view::redirect(&oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), "login_required", "sign in first"), Vec::new()));
+            return unasked(&call, &req, "login_required", "sign in first");
         }
-        let kept: Vec<(String, String)> = params.into_iter().filter(|(k, _)| PARAMETERS.contains(&k.as_str())).collect();
+        let mut kept: Vec<(String, String)> = params.into_iter().filter(|(k, _)| PARAMETERS.contains(&k.as_str())).collect();
+        if req.prompt == Prompt::Login || req.max_age.is_some() {
+            kept.push((SINCE.into(), call.app.stores.clock.now().timestamp().to_string()));
+        }
         let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&kept).unwrap_or_default());
         let cookie = gatehouse_http::set_cookie(&pending_cookie_name(&call), &value, "Lax", None, Some(PENDING_SECONDS));
         return Ok(view::redirect("/account/sign-in?notice=oauth-sign-in", vec![cookie]));
@@ -91,9 +110,19 @@ pub async fn authorize(call: Call<'_>) -> Reply {
         return finish(&call, &user, &session, &req, false).await;
     }
     if req.prompt == Prompt::None {
-        return Ok(view::redirect(&oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), "consent_required", "consent is needed"), Vec::new()));
+        return unasked(&call, &req, "consent_required", "consent is needed");
     }
-    consent_page(&call, &req, &params_of(&req, &query_params(&call)))
+    crate::oauth_consent::page(&call, &req, &params_of(&req, &query_params(&call)))
+}
+
+/// `prompt=none` could not be honoured: back to the client with `error` — on the page for a
+/// dynamically registered client (no redirect to a registrant's address the person never saw).
+fn unasked(call: &Call<'_>, req: &AuthorizationRequest, error: &str, description: &str) -> Reply {
+    if req.client.dynamic {
+        return refusal_page(call, &format!("The application asked to continue without showing this site ({error})."));
+    }
+    let url = call.app.oauth().error_redirect(&req.redirect_uri, req.state.as_deref(), error, description);
+    Ok(view::redirect(&url, Vec::new()))
 }
 
 /// The parameters the consent form carries back (those of the request, as given).
@@ -105,53 +134,17 @@ async fn finish(call: &Call<'_>, user: &gatehouse::tables::users::UserId, sessio
     let oauth = call.app.oauth();
     match oauth.approve(user, session, req, consented).await {
         Ok(url) => Ok(view::redirect(&url, Vec::new())),
-        Err(e) => Ok(view::redirect(&oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), e.code(), &e.to_string()), Vec::new())),
-    }
-}
-
-/// What a scope lets the application do, in words.
-fn describe(scope: &str) -> String {
-    match scope {
-        OPENID => "Know who you are when you sign in".into(),
-        PROFILE => "See your name".into(),
-        EMAIL => "See your email address".into(),
-        OFFLINE_ACCESS => "Stay connected when you are not using it".into(),
-        other => format!("Use your account to: {other}"),
-    }
-}
-
-fn consent_page(call: &Call<'_>, req: &AuthorizationRequest, params: &[(String, String)]) -> Reply {
-    let (token, cookies) = form_token(call);
-    let host = req.redirect_uri.split('/').nth(2).unwrap_or(&req.redirect_uri).to_owned();
-    let body = html! {
-        section aria-labelledby="consent-h" {
-            h2 #consent-h { (req.client.name) " wants to use your account" }
-            p { "If you allow it, " strong { (req.client.name) } " (returning you to " code { (host) } ") will be able to:" }
-            ul { @for s in &req.scopes { li { (describe(s)) } } }
-            form method="post" action="/account/oauth/authorize" {
-                input type="hidden" name=(crate::csrf::FIELD) value=(token);
-                @for (k, v) in params { input type="hidden" name=(k) value=(v); }
-                button type="submit" name="decision" value="allow" { "Allow" }
-                " "
-                button type="submit" name="decision" value="deny" class="secondary" { "Deny" }
-            }
-            p.links { "You can take this back on your account page, or by changing your password." }
+        Err(e) => {
+            // Words for the client, never a store's or KMS's message (names, account ids).
+            let description = match &e {
+                OAuthError::Store(_) | OAuthError::Sign(_) => {
+                    tracing::error!(error = %e, "the authorization could not finish");
+                    "try again in a moment".to_owned()
+                }
+                other => other.to_string(),
+            };
+            Ok(view::redirect(&oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), e.code(), &description), Vec::new()))
         }
-    };
-    let page = crate::page(call, "Allow access?", true, None, None, body, cookies);
-    Ok(view::allowing_form_target(page, &form_target(&req.redirect_uri)))
-}
-
-/// What a form answered with a redirect to `uri` must be allowed to reach (CSP `form-action`):
-/// its origin, or for an app's own scheme (`com.example.app:/cb`) the scheme.
-pub(crate) fn form_target(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once(':') else { return String::new() };
-    match rest.strip_prefix("//") {
-        Some(after) if scheme == "http" || scheme == "https" => {
-            let authority = after.split(['/', '?', '#']).next().unwrap_or_default();
-            format!("{scheme}://{authority}")
-        }
-        _ => format!("{scheme}:"),
     }
 }
 

@@ -11,8 +11,9 @@ use gatehouse::tables::oauth_clients::ClientId;
 use gatehouse_http::{Call, Reply};
 use maud::html;
 
-/// The client and post-logout redirect URI of a logout request, when both check out.
-async fn logout_target(call: &Call<'_>, params: &[(String, String)]) -> Option<String> {
+/// The client's post-logout redirect URI of a logout request, when the client and the URI check
+/// out, and whether the client registered itself.
+async fn logout_target(call: &Call<'_>, params: &[(String, String)]) -> Option<(String, bool)> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let uri = get("post_logout_redirect_uri")?;
     let client_id = get("client_id").and_then(ClientId::parse).or_else(|| {
@@ -28,7 +29,7 @@ async fn logout_target(call: &Call<'_>, params: &[(String, String)]) -> Option<S
     ok.then(|| {
         let state = get("state");
         let pairs: Vec<(&str, &str)> = state.map(|s| vec![("state", s)]).unwrap_or_default();
-        gatehouse::services::oauth::with_query(uri, &pairs)
+        (gatehouse::services::oauth::with_query(uri, &pairs), client.dynamic)
     })
 }
 
@@ -38,7 +39,16 @@ pub async fn logout(call: Call<'_>) -> Reply {
     let params = query_params(&call);
     let target = logout_target(&call, &params).await;
     if session(&call).await.is_none() {
-        return Ok(view::redirect(target.as_deref().unwrap_or("/account/sign-in?notice=signed-out"), Vec::new()));
+        // Signed out already: back to the client — a link, not a redirect, for one that
+        // registered itself (its address is its registrant's choice).
+        return match target {
+            Some((to, false)) => Ok(view::redirect(&to, Vec::new())),
+            Some((to, true)) => {
+                let body = html! { p { "You are signed out. " a href=(to) { "Return to the application" } } };
+                Ok(crate::page(&call, "Signed out", false, None, None, body, Vec::new()))
+            }
+            _ => Ok(view::redirect("/account/sign-in?notice=signed-out", Vec::new())),
+        };
     }
     let (token, cookies) = form_token(&call);
     let body = html! {
@@ -57,7 +67,7 @@ pub async fn logout(call: Call<'_>) -> Reply {
     let page = crate::page(&call, "Sign out?", true, None, None, body, cookies);
     // The confirmation's answer goes back to the client: its origin may receive the form's redirect.
     Ok(match &target {
-        Some(t) => view::allowing_form_target(page, &crate::oauth::form_target(t)),
+        Some((t, _)) => view::allowing_form_target(page, &crate::oauth_consent::form_target(t)),
         None => page,
     })
 }
@@ -70,5 +80,6 @@ pub async fn logout_confirmed(call: Call<'_>) -> Reply {
         .filter_map(|k| p.get(k).map(|v| ((*k).to_owned(), v.to_owned())))
         .collect();
     let target = logout_target(&call, &params).await;
-    crate::sign_in::end_session_then(&call, target.as_deref().unwrap_or("/account/sign-in?notice=signed-out")).await
+    let to = target.map(|(t, _)| t).unwrap_or_else(|| "/account/sign-in?notice=signed-out".to_owned());
+    crate::sign_in::end_session_then(&call, &to).await
 }

@@ -80,3 +80,16 @@ pub async fn remove(call: Call<'_>) -> Reply {
     let path = format!("/user/passkeys/{}", segment(&p.text("id")));
     act(&call, Method::DELETE, &path, None, "passkey-removed", ("pkr-", Form::default())).await
 }
+
+/// The passkeys, asked for only when `GET /user` counted some (`count`): most accounts have
+/// none, and each listing reads the user again. `None` when the API refused.
+pub(crate) async fn load(
+    call: &Call<'_>,
+    count: usize,
+) -> Result<Option<Vec<PasskeyView>>, crate::api::Unexpected> {
+    if count == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let reply = crate::api::call(call.app, call.req, Method::GET, "/user/passkeys", None).await;
+    reply.ok().then(|| reply.view::<gatehouse_http::views::PasskeysView>().map(|v| v.passkeys)).transpose()
+}

@@ -39,8 +39,9 @@ pub async fn authorize(
 
 /// [`authorize`], accepting the OAuth provider's access tokens too when `keys` are given: a
 /// bearer JWT signed by a published key, live by [`live_access_token`] (its record there, its
-/// grant not revoked: a revocation shows at once, unlike API Gateway's own JWT authorizer),
-/// holding every ability the route requires among its scopes. Context `credential`: `oauth`.
+/// grant not revoked: a revocation shows at once, unlike API Gateway's own JWT authorizer), on a
+/// route that requires at least one ability, holding every one among its scopes. Context
+/// `credential`: `oauth`.
 pub async fn authorize_with(
     access: &Access,
     keys: Option<&SigningKeys>,
@@ -127,7 +128,15 @@ async fn oauth_token(
     };
     let record = &live.record;
     let scopes = Abilities::new(record.scopes.clone());
-    for required in abilities.for_route(route) {
+    let required = abilities.for_route(route);
+    // A third party's token reaches only what its consent named: a route must require an
+    // ability (a scope) for one to pass. A route that requires none takes any credential of a
+    // user's own, never a token a client was given for something else.
+    if required.iter().all(|r| r == VERIFIED) {
+        tracing::info!(event = "authorizer_oauth_route_names_no_scope", route = %route, client_id = %record.client_id);
+        return deny();
+    }
+    for required in required {
         let met = if required == VERIFIED {
             match &record.user_id {
                 Some(user) => access.verified(user, None).await.unwrap_or(false),

@@ -69,6 +69,9 @@ pub struct RefreshFamily {
     pub spent_hashes: Vec<String>,
     /// The session that approved the grant (its register key), for the ID token's `sid`.
     pub session_id: Option<String>,
+    /// The user's credentials version the grant was issued under: a grant below the user's
+    /// version is dead even before its revocation deletes it.
+    pub credentials_version: u64,
     pub auth_time: Timestamp,
     pub amr: Vec<String>,
     pub created_at: Timestamp,

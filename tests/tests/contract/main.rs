@@ -131,6 +131,7 @@ fn refresh_family(env: &TestEnv, user: &UserId, client: &ClientId) -> (RefreshTo
         current_hash: token.hash(),
         spent_hashes: vec![],
         session_id: Some("a-session-key".into()),
+        credentials_version: 0,
         auth_time: now(env) - Span::minutes(5),
         amr: vec!["pwd".into()],
         created_at: now(env),

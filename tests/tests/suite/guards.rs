@@ -123,6 +123,8 @@ fn concrete(path: &str) -> String {
             // A token's, a cross-app session's, a user's id.
             ("id", _) => uuid::Uuid::now_v7().to_string(),
             ("hash", _) => "0".repeat(40),
+            // An OAuth client's id: 32 hex characters.
+            ("client_id", _) => "0123456789abcdef0123456789abcdef".to_owned(),
             (other, _) => panic!("{path}: no value for {{{other}}}: say what it takes here"),
         };
         out.push_str(&value);
@@ -274,9 +276,10 @@ async fn every_guarded_route_of_every_function_is_kept_by_the_router() {
         tables.iter().flat_map(|(_, rs)| rs.iter()).filter(|r| !r.public()).map(Route::key).collect();
     // Five askers per guarded route: every one of them was asked.
     assert_eq!(checked, 5 * guarded.len());
-    // Today's tables: 28 guarded routes (login 22, tokens 6; the pages' are all public), and
+    // Today's tables: 30 guarded routes (login 24, tokens 6; the pages' and the OAuth endpoints'
+    // are all public: they authenticate their clients themselves), and
     // every ability gatehouse's routes require listed in a guard, so a narrow token is refused it.
-    assert_eq!(guarded.len(), 28, "{guarded:?}");
+    assert_eq!(guarded.len(), 30, "{guarded:?}");
     let listing: Vec<String> =
         tables.iter().flat_map(|(_, rs)| rs.iter()).filter(|r| !r.abilities().is_empty()).map(Route::key).collect();
     for (key, _) in OWN_ROUTE_ABILITIES {
@@ -424,7 +427,7 @@ async fn a_signed_out_visitor_gets_pages_and_redirects_never_the_apis_json() {
     for key in FOR_EVERYONE {
         assert!(gatehouse_pages::ROUTES.iter().any(|r| r.key() == *key), "{key} is no page");
     }
-    assert_eq!(behind_the_session, 15);
+    assert_eq!(behind_the_session, 16);
 }
 
 /// The pages a signed-out visitor uses (or that send them on): every other page is the account's.
@@ -442,6 +445,13 @@ const FOR_EVERYONE: &[&str] = &[
     "POST /account/reset-password",
     "GET /account/verify-email/{id}/{hash}",
     "GET /account/verify-email",
+    // The OAuth provider's endpoints: a request they cannot accept is said on the page, a good
+    // one sends the signed-out visitor to sign in (tests/tests/suite/oauth.rs), and a logout
+    // with no session goes back to its client.
+    "GET /account/oauth/authorize",
+    "POST /account/oauth/authorize",
+    "GET /account/oauth/logout",
+    "POST /account/oauth/logout",
 ];
 
 /// The checker fails on a guarded route whose handler answers without the router's enforcement

@@ -1350,3 +1350,195 @@ async fn the_authorizer_takes_live_access_tokens_by_their_scopes_and_sees_revoca
     assert_eq!(ok.context["user_id"], Value::Null);
     assert!(!op.t.authorize(&table, "GET /mine", Some(&m2m_token), None).await.is_authorized, "verified needs a user");
 }
+
+// ---------------------------------------------------------------- the review's attacks
+
+/// A third party's token reaches only routes that name a scope it holds: none on a route that
+/// requires nothing (a user's own credential passes those), nor one requiring only `verified`.
+#[tokio::test]
+async fn the_authorizer_refuses_oauth_tokens_on_routes_that_name_no_scope() {
+    let op = provider(&[]);
+    let c = client(&op).await;
+    let table = gatehouse_token_check::RouteAbilities::parse("GET /reports=reports:read,GET /mine=verified")
+        .expect("a route table");
+    let (mut b, _) = signed_in(&op).await;
+    let g = grant(&op, &mut b, &c).await;
+    let access = g["access_token"].as_str().expect("token");
+    for route in ["GET /anything-else", "GET /mine"] {
+        assert!(!op.t.authorize(&table, route, Some(access), None).await.is_authorized, "{route}");
+    }
+}
+
+/// `*` (every ability of a personal access token) is never a client's scope, and a registrant
+/// chooses no ability the operator did not offer (GATEHOUSE_OAUTH_REGISTRATION_SCOPES).
+#[tokio::test]
+async fn no_client_holds_star_and_registration_offers_only_the_listed_abilities() {
+    let op = provider(
+        &[ROOMY, &[("GATEHOUSE_OAUTH_REGISTRATION_TOKEN", "initial-access-token-1234"), ("GATEHOUSE_OAUTH_REGISTRATION_SCOPES", "reports:read")]]
+            .concat(),
+    );
+    let star = ClientRegistration {
+        name: "Star".into(),
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::ClientCredentials],
+        scopes: vec!["*".into()],
+        confidential: true,
+        first_party: false,
+    };
+    assert!(op.t.app.oauth().create_client(star).await.is_err(), "an operator cannot make one either");
+    let ask = |scope: &str| {
+        json!({ "client_name": "M2M", "grant_types": ["client_credentials"], "scope": scope, "token_endpoint_auth_method": "client_secret_post" })
+    };
+    for scope in ["*", "openid *", "billing:refund", "reports:*"] {
+        let r = register(&op, Some("initial-access-token-1234"), ask(scope)).await;
+        assert_eq!(r.status, 400, "{scope}: {}", r.raw_body);
+        assert_eq!(r.body["error"], "invalid_client_metadata", "{scope}");
+    }
+    let r = register(&op, Some("initial-access-token-1234"), ask("reports:read")).await;
+    assert_eq!(r.status, 201, "a listed ability: {}", r.raw_body);
+}
+
+/// A session opened by a cross-app handoff is never the source of a grant (it would outlive the
+/// token it came from); a session of the user's own is.
+#[tokio::test]
+async fn a_session_opened_from_another_app_grants_nothing() {
+    let op = provider(&[]);
+    let c = first_party(&op).await;
+    let cookie = op.t.registered(&crate::support::unique("ann")).await;
+    let (_, id) = cookie.split_once('=').expect("name=value");
+    let mut session = op.t.app.access.session(id).await.unwrap().expect("a live session");
+    let user = session.user_id.clone().expect("a user's");
+    let oauth = op.t.app.oauth();
+    let req = oauth.authorization_request(&params(&c, &pkce())).await.expect("a good request");
+    assert!(oauth.approve(&user, &session, &req, false).await.is_ok(), "the user's own session");
+    session.parent = Some(gatehouse::tables::credential_ref::CredentialRef::handoff("a-handoff-hash"));
+    let refused = oauth.approve(&user, &session, &req, false).await;
+    assert!(matches!(refused, Err(gatehouse::services::oauth::OAuthError::AccessDenied(_))), "{refused:?}");
+}
+
+/// No `offline_access`, no refresh token: the grant ends with its access token.
+#[tokio::test]
+async fn without_offline_access_there_is_no_refresh_token() {
+    let op = provider(&[]);
+    let c = first_party(&op).await;
+    let (mut b, _) = signed_in(&op).await;
+    let p = pkce();
+    let code = code_with(&op, &mut b, &with(params(&c, &p), "scope", Some("openid email"))).await;
+    let r = exchange(&op, &c, &code, CB, &p.verifier).await;
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+    assert!(r.body.get("refresh_token").is_none(), "{}", r.raw_body);
+    assert!(r.body["access_token"].is_string() && r.body["id_token"].is_string());
+}
+
+/// A leaked spent code presented by another client changes nothing; its own client's replay
+/// still ends the grant.
+#[tokio::test]
+async fn a_spent_code_replayed_by_another_client_revokes_nothing() {
+    let op = provider(&[]);
+    let (a, other) = (client(&op).await, client(&op).await);
+    let (mut b, _) = signed_in(&op).await;
+    let p = pkce();
+    let code = code_for(&op, &mut b, &a, &p).await;
+    let first = exchange(&op, &a, &code, CB, &p.verifier).await;
+    assert_eq!(first.status, 200, "{}", first.raw_body);
+    let access = first.body["access_token"].as_str().expect("token");
+    assert_invalid_grant(&exchange(&op, &other, &code, CB, &p.verifier).await, "another client's replay");
+    assert!(active(&op, &a, access).await, "the grant lives on");
+    assert_invalid_grant(&exchange(&op, &a, &code, CB, &p.verifier).await, "its own client's replay");
+    assert!(!active(&op, &a, access).await, "its own client's replay ends it");
+}
+
+/// A client anyone may register (RFC 7591) gets its errors on the page: this site does not bounce
+/// a browser to its registrant's address unasked. Names that are not what they look like, and
+/// redirect URIs with a backslash, are refused.
+#[tokio::test]
+async fn a_registered_clients_errors_stay_on_the_page_and_its_metadata_cannot_disguise_it() {
+    let op = provider(&[ROOMY, &[("GATEHOUSE_OAUTH_OPEN_REGISTRATION", "true")]].concat());
+    let r = register(&op, None, public_metadata("https://evil.example/landing")).await;
+    assert_eq!(r.status, 201, "{}", r.raw_body);
+    let c = Client { id: r.body["client_id"].as_str().unwrap().to_owned(), secret: None };
+    let mut anonymous = Browser::default();
+    let p = pkce();
+    let mut request = with(params(&c, &p), "redirect_uri", Some("https://evil.example/landing"));
+    request = with(request, "scope", Some("openid"));
+    for (what, bad) in [
+        ("plain PKCE", with(request.clone(), "code_challenge_method", Some("plain"))),
+        ("a token response", with(request.clone(), "response_type", Some("token"))),
+        ("prompt=none signed out", with(request.clone(), "prompt", Some("none"))),
+    ] {
+        let r = anonymous.get(&op, &authorize_path(&bad)).await;
+        assert!(r.header("location").is_none_or(|l| !l.contains("evil.example")), "{what}: {}", location(&r));
+        assert!(r.status == 400 || r.status == 200, "{what}: {} {}", r.status, r.raw_body);
+    }
+    for name in ["Acme \u{202e}elgooG\u{202c}", "Zero\u{200b}width", "Bell\u{7}"] {
+        let r = register(&op, None, json!({ "client_name": name, "redirect_uris": [CB], "token_endpoint_auth_method": "none" })).await;
+        assert_eq!(r.status, 400, "{name:?}: {}", r.raw_body);
+    }
+    let r = register(&op, None, public_metadata("https://evil.example\\.accounts.example.com/cb")).await;
+    assert_eq!(r.status, 400, "a backslash: {}", r.raw_body);
+}
+
+/// The grant checks the user's credentials version itself: a version that moved (a reset whose
+/// revocation has not landed yet) ends the refresh and the access token at once.
+#[tokio::test]
+async fn a_grant_below_the_users_credentials_version_is_dead_before_its_revocation_lands() {
+    use gatehouse::tables::users::CredentialChange;
+    let op = provider(&[]);
+    let c = client(&op).await;
+    let (mut b, email) = signed_in(&op).await;
+    let g = grant(&op, &mut b, &c).await;
+    let stores = &op.t.app.stores;
+    let user = stores.users.find_by_email(&gatehouse::Email::parse(&email).unwrap()).await.unwrap().unwrap();
+    // The version moves; nothing is revoked (as when the revocation failed and waits in the queue).
+    let moved = CredentialChange { revoke: true, ..CredentialChange::default() };
+    assert!(stores.users.change_credentials(&user.id, user.credentials_version, moved, stores.clock.now()).await.unwrap().is_some());
+    let access = g["access_token"].as_str().unwrap();
+    assert_invalid_token(&userinfo(&op, access).await, "userinfo");
+    assert!(!active(&op, &c, access).await, "introspection");
+    assert_invalid_grant(&refresh(&op, &c, g["refresh_token"].as_str().unwrap()).await, "refresh");
+}
+
+/// `prompt=login` asks for a sign-in made after the request: visiting the account page with the
+/// old session does not satisfy it.
+#[tokio::test]
+async fn prompt_login_is_not_satisfied_by_the_session_that_was_already_there() {
+    let op = provider(&[]);
+    let c = first_party(&op).await;
+    let (mut b, _) = signed_in(&op).await;
+    op.t.env.clock.advance(chrono::Duration::minutes(1));
+    let r = b.get(&op, &authorize_path(&with(params(&c, &pkce()), "prompt", Some("login")))).await;
+    assert_eq!((r.status, location(&r)), (303, "/account/sign-in?notice=oauth-sign-in"), "{}", r.raw_body);
+    op.t.env.clock.advance(chrono::Duration::seconds(5));
+    let back = b.get(&op, "/account").await;
+    assert_eq!(back.status, 303);
+    assert!(location(&back).starts_with("/account/oauth/authorize?") && location(&back).contains("max_age="), "{}", location(&back));
+    let again = b.get(&op, location(&back)).await;
+    assert_eq!((again.status, location(&again)), (303, "/account/sign-in?notice=oauth-sign-in"), "the old session is too old");
+}
+
+/// "Connected apps": the app is listed, and disconnecting it ends its grants and its consent.
+#[tokio::test]
+async fn a_connected_app_is_listed_and_disconnected() {
+    let op = provider(&[]);
+    let c = client(&op).await;
+    let email = crate::support::unique("ann");
+    let cookie = op.t.signed_up(&email).await;
+    let mut b = Browser::with_session(&cookie);
+    let g = grant_with_remembered_consent(&op, &mut b, &c).await;
+    let listed = op.t.login_fn(TestCall::new("GET", "/user/oauth-apps").cookie(Some(&cookie))).await;
+    assert_eq!(listed.status, 200, "{}", listed.raw_body);
+    assert_eq!(listed.body["apps"][0]["client_id"], c.id.as_str(), "{}", listed.raw_body);
+    assert_eq!(listed.body["apps"][0]["grants"], 1, "one grant: {}", listed.raw_body);
+    let gone = TestCall::new("DELETE", &format!("/user/oauth-apps/{}", c.id))
+        .cookie(Some(&cookie))
+        .header("sec-fetch-site", "same-origin");
+    let r = op.t.login_fn(gone.clone()).await;
+    assert_eq!(r.status, 204, "{}", r.raw_body);
+    assert_grant_dead(&op, &c, &g, "disconnected").await;
+    let again = b.get(&op, &authorize_path(&params(&c, &pkce()))).await;
+    assert!(is_consent_page(&again), "consent asked again");
+    assert_eq!(op.t.login_fn(gone).await.status, 204, "a retry is told it happened");
+    let listed = op.t.login_fn(TestCall::new("GET", "/user/oauth-apps").cookie(Some(&cookie))).await;
+    assert_eq!(listed.body["apps"], json!([]), "{}", listed.raw_body);
+}

@@ -88,10 +88,14 @@ impl OAuthProvider {
             Some(_) => return Err(page("The redirect address is not one this application registered.")),
             None => return Err(page("The request names no redirect address (redirect_uri).")),
         };
-        // From here on errors go back to the client.
+        // From here on errors go back to the client — but for a client anyone could register
+        // (RFC 7591), whose redirect URI is whatever its registrant chose, they are said on the
+        // page: this site does not bounce browsers to such an address unasked (RFC 9700 §4.11.2).
         let state = single(params, "state").ok().flatten().map(str::to_owned);
-        let back = |error: &str, description: &str| {
-            Refusal::Redirect(self.error_redirect(&redirect_uri, state.as_deref(), error, description))
+        let dynamic = client.dynamic;
+        let back = |error: &str, description: &str| match dynamic {
+            true => Refusal::Page(format!("The application's request was refused ({error}): {description}.")),
+            false => Refusal::Redirect(self.error_redirect(&redirect_uri, state.as_deref(), error, description)),
         };
         let one = |name: &str| single(params, name).map_err(|e| back("invalid_request", &e.to_string()));
         if state.as_ref().is_some_and(|s| s.len() > 1000) {
@@ -192,12 +196,10 @@ impl OAuthProvider {
         req: &AuthorizationRequest,
         consented: bool,
     ) -> Result<String, OAuthError> {
-        // A session opened by a cross-app handoff holds only its token's abilities: it cannot
-        // hand a client more.
-        if let Some(held) = &session.abilities
-            && let Some(s) = req.scopes.iter().find(|s| !super::OIDC_SCOPES.contains(&s.as_str()) && !held.can(s))
-        {
-            return Err(OAuthError::InvalidScope(format!("this session cannot grant {s:?}")));
+        // A session opened by a cross-app handoff is never the source of a credential (as for
+        // personal access tokens): a grant from it would outlive the token it came from.
+        if session.parent.is_some() || session.abilities.is_some() {
+            return Err(OAuthError::AccessDenied("sign in here to allow an application; a session opened from another app cannot"));
         }
         let stores = self.stores();
         let now = stores.clock.now();

@@ -25,11 +25,23 @@ pub struct ClientRegistration {
     pub first_party: bool,
 }
 
+/// Characters that are not what they look like on a consent page: controls, and Unicode's format
+/// characters (direction overrides and isolates, zero-width joiners and spaces, the BOM).
+fn invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_control() || c.general_category() == GeneralCategory::Format
+}
+
 /// Whether `uri` may be a redirect URI: absolute, no fragment, and https, or http on a loopback
 /// host (RFC 8252 §7.3), or a private-use scheme with a dot in it (RFC 8252 §7.1, a native app's
 /// `com.example.app:/callback`). Never `javascript:`, `data:` or the like.
 pub fn valid_redirect_uri(uri: &str) -> bool {
-    if uri.is_empty() || uri.len() > MAX_URI_LEN || uri.contains('#') || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // A backslash is a slash to browsers but not to a reader of the consent page.
+    if uri.is_empty()
+        || uri.len() > MAX_URI_LEN
+        || uri.contains(['#', '\\'])
+        || uri.chars().any(|c| c.is_whitespace() || invisible(c))
+    {
         return false;
     }
     let Some((scheme, rest)) = uri.split_once(':') else { return false };
@@ -46,7 +58,7 @@ pub fn valid_redirect_uri(uri: &str) -> bool {
 }
 
 /// The host of `//host[:port]/path` (lower case), or `None` when it has user information.
-fn host_of(rest: &str) -> Option<String> {
+pub fn host_of(rest: &str) -> Option<String> {
     let authority = rest.strip_prefix("//")?.split(['/', '?']).next()?;
     if authority.contains('@') {
         return None;
@@ -62,15 +74,18 @@ fn host_of(rest: &str) -> Option<String> {
 /// Whether `scope` may be held by an OAuth client: the OpenID scopes, and any ability string
 /// but `verified` (a route's requirement judged on the owner's address, never held).
 pub fn grantable_scope(scope: &str) -> bool {
-    scope != crate::routes::VERIFIED && crate::services::oauth::parse_scope(scope).is_some_and(|s| s.len() == 1)
+    // `*` is every ability of a personal access token: a client holds named ones only.
+    scope != crate::routes::VERIFIED
+        && !scope.contains('*')
+        && crate::services::oauth::parse_scope(scope).is_some_and(|s| s.len() == 1)
 }
 
 impl ClientRegistration {
     /// Every rule the metadata must meet, the first broken one named.
     pub fn check(&self) -> Result<(), String> {
         let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err("client_name must be 1 to 100 characters".into());
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(invisible) {
+            return Err("client_name must be 1 to 100 visible characters (no control, format or direction marks)".into());
         }
         if self.grant_types.is_empty() {
             return Err("grant_types must name at least one grant".into());
@@ -248,6 +263,11 @@ impl OAuthProvider {
             ));
         }
         registration.check().map_err(RegistrationError::Invalid)?;
+        if let Some(s) = registration.scopes.iter().find(|s| !OIDC_SCOPES.contains(&s.as_str()) && !reg.scopes.contains(s)) {
+            return Err(RegistrationError::Invalid(format!(
+                "scope {s:?} cannot be registered (GATEHOUSE_OAUTH_REGISTRATION_SCOPES lists what may)"
+            )));
+        }
         let (client, secret) = registration.build(self.stores().clock.now(), true);
         self.stores().oauth_clients.create(&client).await.map_err(OAuthError::from)?;
         tracing::info!(event = "oauth_client_created", client_id = %client.id, dynamic = true);

@@ -31,7 +31,8 @@ pub fn looks_like_jwt(s: &str) -> bool {
 /// token, `issuer`'s, not expired, its record present (not revoked) and, for a user's grant, the
 /// grant's family live (the user's credentials were not revoked since). Shared by introspection,
 /// userinfo and the `token-check` authorizer (which builds no password machinery, so this needs
-/// only the stores and the keys): at most two consistent reads.
+/// only the stores and the keys): the token's record, its grant and its user, three reads (one
+/// for a client's own token).
 pub async fn live_access_token(
     stores: &crate::Stores,
     issuer: &str,
@@ -48,10 +49,17 @@ pub async fn live_access_token(
     let exp_ok = claims.get("exp").and_then(Value::as_i64).is_some_and(|e| e > now);
     let Some(jti) = claims.get("jti").and_then(Value::as_str).filter(|_| iss_ok && exp_ok) else { return Ok(None) };
     let Some(record) = stores.oauth_access_tokens.find(jti).await? else { return Ok(None) };
-    if let Some(family) = &record.family_id
-        && stores.oauth_refresh_tokens.find(family).await?.is_none()
-    {
-        return Ok(None);
+    // A user's token lives while its grant does and the user may still sign in at the version
+    // the grant was issued under: a reset ends it here even before its revocation lands.
+    if let Some(family) = &record.family_id {
+        let Some(family) = stores.oauth_refresh_tokens.find(family).await? else { return Ok(None) };
+        let user = stores.users.find(&family.user_id).await?;
+        let current = user.is_some_and(|u| {
+            u.credentials_version == family.credentials_version && u.disabled_at.is_none() && u.deleted_at.is_none()
+        });
+        if !current {
+            return Ok(None);
+        }
     }
     Ok(Some(LiveAccessToken { record, claims }))
 }

@@ -12,6 +12,7 @@
 pub mod authorize;
 pub mod clients;
 pub mod discovery;
+pub mod grants;
 pub mod introspection;
 pub mod tokens;
 

@@ -4,7 +4,7 @@
 //! themselves: RFC 9068 access tokens and OpenID Connect ID tokens, both ES256 JWTs.
 
 use super::clients::Presented;
-use super::{EMAIL, OAuthError, OAuthProvider, OPENID, PROFILE, OIDC_SCOPES, parse_scope, scope_string, single};
+use super::{EMAIL, OAuthError, OAuthProvider, OFFLINE_ACCESS, OIDC_SCOPES, OPENID, PROFILE, parse_scope, scope_string, single};
 use crate::services::revocation::revoke;
 use crate::tables::credential_ref::CredentialRef;
 use crate::tables::credentials::{CredentialEntry, NewCredential, Revocation};
@@ -80,14 +80,17 @@ impl OAuthProvider {
         let now = stores.clock.now();
         let record = match stores.oauth_auth_codes.spend(&code.hash(), now).await? {
             CodeSpend::Spent(r) => r,
-            CodeSpend::Replayed(r) => {
-                // RFC 6749 §4.1.2: a code used twice revokes what it gave.
+            // RFC 6749 §4.1.2: a code used twice revokes what it gave — when its own client
+            // presents it again; anyone else holding a leaked spent code changes nothing.
+            CodeSpend::Replayed(r) if r.client_id == client.id => {
                 let root = CredentialRef::oauth_grant(&r.family_id);
                 revoke(stores, &r.user_id, Revocation::Tree(&root), "code_replayed").await?;
                 tracing::warn!(event = "oauth_code_replayed", client_id = %r.client_id, user_id = %r.user_id);
                 return Err(OAuthError::InvalidGrant("the code is invalid or spent"));
             }
-            CodeSpend::Unknown => return Err(OAuthError::InvalidGrant("the code is invalid or spent")),
+            CodeSpend::Replayed(_) | CodeSpend::Unknown => {
+                return Err(OAuthError::InvalidGrant("the code is invalid or spent"));
+            }
         };
         // Spent by now whatever follows: a wrong client, URI or verifier burns it.
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -106,6 +109,7 @@ impl OAuthProvider {
             current_hash: String::new(),
             spent_hashes: Vec::new(),
             session_id: record.session_id.clone(),
+            credentials_version: record.credentials_version,
             auth_time: record.auth_time,
             amr: record.amr.clone(),
             created_at: now,
@@ -113,7 +117,12 @@ impl OAuthProvider {
         };
         // Every grant is a credential of the register, issued only under the version the
         // approving session held: a reset between approval and exchange leaves nothing.
-        let refresh = client.allows(GrantType::RefreshToken).then(|| RefreshToken::generate(&family.family_id, 0));
+        // A refresh token only when the person consented to `offline_access` (OIDC Core §11;
+        // the consent page says "stay connected") and the client may refresh: without it the
+        // grant ends with its access token's ten minutes.
+        let offline = record.scopes.iter().any(|s| s == OFFLINE_ACCESS);
+        let refresh =
+            (offline && client.allows(GrantType::RefreshToken)).then(|| RefreshToken::generate(&family.family_id, 0));
         let family = RefreshFamily { current_hash: refresh.as_ref().map(RefreshToken::hash).unwrap_or_default(), ..family };
         let entry = CredentialEntry {
             user_id: user.id.clone(),
@@ -161,19 +170,18 @@ impl OAuthProvider {
                 asked
             }
         };
-        let next = RefreshToken::generate(&family.family_id, presented.generation.saturating_add(1));
-        let now = stores.clock.now();
-        let family = match stores.oauth_refresh_tokens.rotate(&presented, &next.hash(), now).await? {
-            Rotation::Rotated(f) => *f,
-            Rotation::Reused => {
-                let root = CredentialRef::oauth_grant(&family.family_id);
-                revoke(stores, &family.user_id, Revocation::Tree(&root), "refresh_token_reused").await?;
-                tracing::warn!(event = "oauth_refresh_reused", client_id = %client.id, user_id = %family.user_id);
-                return Err(INVALID);
-            }
-            Rotation::Unknown => return Err(INVALID),
-        };
+        // The grant lives only while its user may sign in at the version it was issued under
+        // (a reset whose revocation has not landed yet ends it here already).
         let user = self.usable_user(&family.user_id).await?;
+        if user.credentials_version != family.credentials_version {
+            let root = CredentialRef::oauth_grant(&family.family_id);
+            revoke(stores, &family.user_id, Revocation::Tree(&root), "credentials_changed").await?;
+            return Err(INVALID);
+        }
+        // Everything that can fail runs before the rotation is written: a failure answers 503 with
+        // the presented token still current, so the client's retry refreshes instead of being taken
+        // for a reuse that ends the grant.
+        let next = RefreshToken::generate(&family.family_id, presented.generation.saturating_add(1));
         let grant = Grant {
             client,
             user: Some(&user),
@@ -183,6 +191,17 @@ impl OAuthProvider {
             session_id: family.session_id.as_deref(),
         };
         let mut answer = self.tokens_for(&grant, None).await?;
+        let now = stores.clock.now();
+        match stores.oauth_refresh_tokens.rotate(&presented, &next.hash(), now).await? {
+            Rotation::Rotated(_) => {}
+            Rotation::Reused => {
+                let root = CredentialRef::oauth_grant(&family.family_id);
+                revoke(stores, &family.user_id, Revocation::Tree(&root), "refresh_token_reused").await?;
+                tracing::warn!(event = "oauth_refresh_reused", client_id = %client.id, user_id = %family.user_id);
+                return Err(INVALID);
+            }
+            Rotation::Unknown => return Err(INVALID),
+        }
         answer.refresh_token = Some(next.expose());
         Ok(answer)
     }
