@@ -37,6 +37,8 @@ struct FamilyItem {
     spent: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     session_id: Option<String>,
+    /// The user's credentials version the grant was issued under.
+    cred_version: u64,
     auth_time: i64,
     amr: Vec<String>,
     created_at: i64,
@@ -74,6 +76,7 @@ impl DynamoOAuthRefreshTokens {
             current_hash: f.current_hash.clone(),
             spent,
             session_id: f.session_id.clone(),
+            cred_version: f.credentials_version,
             auth_time: ms(f.auth_time),
             amr: f.amr.clone(),
             created_at: ms(f.created_at),
@@ -101,6 +104,7 @@ impl DynamoOAuthRefreshTokens {
             current_hash: i.current_hash,
             spent_hashes: spent.into_iter().map(|(_, h)| h).collect(),
             session_id: i.session_id,
+            credentials_version: i.cred_version,
             auth_time: from_ms(table, i.auth_time)?,
             amr: i.amr,
             created_at: from_ms(table, i.created_at)?,
