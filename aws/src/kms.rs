@@ -89,9 +89,14 @@ impl SignerFactory for KmsOrSealed {
 }
 
 /// The provider's keys with the keyring of `stores`: see [`signing_keys`].
-pub async fn provider_keys(sdk: &SdkConfig, config: &gatehouse::Config, stores: &gatehouse::Stores) -> Result<SigningKeys, String> {
+pub async fn provider_keys(
+    sdk: &SdkConfig,
+    config: &gatehouse::Config,
+    stores: &gatehouse::Stores,
+) -> Result<SigningKeys, String> {
     let keys = signing_keys(sdk, &config.oauth).await?;
-    let factory = KmsOrSealed { client: Client::new(sdk), sealed: gatehouse::signing::SealedKeys(config.app_key.clone()) };
+    let factory =
+        KmsOrSealed { client: Client::new(sdk), sealed: gatehouse::signing::SealedKeys(config.app_key.clone()) };
     Ok(keys.with_keyring(stores, Arc::new(factory), config.oauth.longest_token_life()))
 }
 

@@ -420,23 +420,46 @@ async fn operate(operation: Operation) -> Result<()> {
                 println!("Batch {id} has no failed jobs.");
             }
         }
-        Operation::OAuthClient { name, redirect_uris, post_logout_redirect_uris, grants, scopes, public, first_party, json } => {
-            let c = oauth_admin::NewClient { name, redirect_uris, post_logout_redirect_uris, grants, scopes, public, first_party };
+        Operation::OAuthClient {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grants,
+            scopes,
+            public,
+            first_party,
+            json,
+        } => {
+            let c = oauth_admin::NewClient {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                grants,
+                scopes,
+                public,
+                first_party,
+            };
             oauth_admin::create(&provider(&stores, &config)?, c, json).await?;
         }
         Operation::OAuthClients { json } => oauth_admin::list(&provider(&stores, &config)?, json).await?,
         Operation::OAuthClientSecret { client_id, overlap_hours, json } => {
-            oauth_admin::rotate(&provider(&stores, &config)?, &client_id, overlap_hours.clamp(0, 24 * 30), json).await?;
+            oauth_admin::rotate(&provider(&stores, &config)?, &client_id, overlap_hours.clamp(0, 24 * 30), json)
+                .await?;
         }
         Operation::OAuthKeyRotate { kms, sealed: _, activate_in_minutes, json } => {
             if !kms && std::env::var("GATEHOUSE_APP_KEY").ok().is_none_or(|k| k.trim().is_empty()) {
-                bail!("--sealed needs the deployment's GATEHOUSE_APP_KEY: a key sealed with another one would stop every function from signing");
+                bail!(
+                    "--sealed needs the deployment's GATEHOUSE_APP_KEY: a key sealed with another one would stop every function from signing"
+                );
             }
             let client = kms.then(|| gatehouse_aws::kms::Client::new(&sdk));
-            oauth_admin::rotate_key(&stores, &config, client.as_ref(), activate_in_minutes.clamp(0, 7 * 24 * 60), json).await?;
+            oauth_admin::rotate_key(&stores, &config, client.as_ref(), activate_in_minutes.clamp(0, 7 * 24 * 60), json)
+                .await?;
         }
         Operation::OAuthKeys { json } => oauth_admin::list_keys(&stores, &config, json).await?,
-        Operation::OAuthClientRevoke { client_id } => oauth_admin::revoke(&provider(&stores, &config)?, &client_id).await?,
+        Operation::OAuthClientRevoke { client_id } => {
+            oauth_admin::revoke(&provider(&stores, &config)?, &client_id).await?
+        }
         Operation::QueueWork { stop_when_empty } => {
             let mailer = gatehouse_aws::mailer(&config, &sdk);
             let worker = gatehouse::services::job_registry::worker(stores.clone(), config.clone(), mailer);

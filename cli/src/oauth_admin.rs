@@ -23,7 +23,10 @@ pub async fn create(provider: &OAuthProvider, c: NewClient, as_json: bool) -> Re
     let grant_types = c
         .grants
         .iter()
-        .map(|g| GrantType::parse(g).with_context(|| format!("unknown grant {g:?} (authorization_code, refresh_token, client_credentials)")))
+        .map(|g| {
+            GrantType::parse(g)
+                .with_context(|| format!("unknown grant {g:?} (authorization_code, refresh_token, client_credentials)"))
+        })
         .collect::<Result<Vec<_>>>()?;
     let scopes = gatehouse::services::oauth::parse_scope(&c.scopes.join(" ")).context("a scope is malformed")?;
     let reg = ClientRegistration {
@@ -66,7 +69,15 @@ pub async fn list(provider: &OAuthProvider, as_json: bool) -> Result<()> {
         let kind = if c.is_public() { "public" } else { "confidential" };
         let state = if c.revoked { "revoked" } else { "active" };
         let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-        println!("{}  {:<12} {:<7} {}  [{}]  {}", c.id, kind, state, c.name, grants.join(","), c.redirect_uris.join(" "));
+        println!(
+            "{}  {:<12} {:<7} {}  [{}]  {}",
+            c.id,
+            kind,
+            state,
+            c.name,
+            grants.join(","),
+            c.redirect_uris.join(" ")
+        );
     }
     Ok(())
 }
@@ -78,9 +89,14 @@ pub async fn rotate(provider: &OAuthProvider, id: &str, overlap_hours: i64, as_j
         bail!("no active confidential client {id}");
     };
     if as_json {
-        return crate::print_json(&json!({ "client_id": id.as_str(), "client_secret": secret.expose(), "previous_secret_valid_hours": overlap_hours }));
+        return crate::print_json(
+            &json!({ "client_id": id.as_str(), "client_secret": secret.expose(), "previous_secret_valid_hours": overlap_hours }),
+        );
     }
-    println!("client_secret: {}\n(shown this once; the previous secret works for {overlap_hours} more hour(s))", secret.expose());
+    println!(
+        "client_secret: {}\n(shown this once; the previous secret works for {overlap_hours} more hour(s))",
+        secret.expose()
+    );
     Ok(())
 }
 
@@ -121,9 +137,8 @@ pub async fn rotate_key(
     let activates_at = now + chrono::Duration::minutes(activate_in_minutes).max(ROTATION_LEAD);
     let (material, public) = match kms {
         Some(client) => {
-            let (key_id, jwk) = gatehouse_aws::kms::create_key(client, &config.names.table_prefix)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let (key_id, jwk) =
+                gatehouse_aws::kms::create_key(client, &config.names.table_prefix).await.map_err(anyhow::Error::msg)?;
             (KeyMaterial::Kms { key_id }, jwk)
         }
         None => {
@@ -137,14 +152,8 @@ pub async fn rotate_key(
     let existing = stores.oauth_signing_keys.list().await?;
     let retire: Vec<(String, gatehouse::Timestamp)> =
         existing.iter().filter(|k| k.expires_at.is_none()).map(|k| (k.kid.clone(), retire_at)).collect();
-    let record = SigningKeyRecord {
-        kid: public.kid.clone(),
-        material,
-        public,
-        activates_at,
-        created_at: now,
-        expires_at: None,
-    };
+    let record =
+        SigningKeyRecord { kid: public.kid.clone(), material, public, activates_at, created_at: now, expires_at: None };
     stores.oauth_signing_keys.add(&record, &retire).await?;
     let kind = match &record.material {
         KeyMaterial::Kms { key_id } => format!("kms {key_id}"),
@@ -158,7 +167,10 @@ pub async fn rotate_key(
     }
     println!("Added signing key {} ({kind}).", record.kid);
     println!("Published now; signs from {} on.", activates_at.to_rfc3339());
-    println!("The keys before it stay published until {} (the longest token they signed has then expired).", retire_at.to_rfc3339());
+    println!(
+        "The keys before it stay published until {} (the longest token they signed has then expired).",
+        retire_at.to_rfc3339()
+    );
     Ok(())
 }
 

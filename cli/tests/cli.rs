@@ -383,7 +383,12 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     // Items: refused without --force, and nothing deleted.
     db.put_item().table_name(&widgets).item("pk", AttributeValue::S("w1".into())).send().await.unwrap();
     let refused = gatehouse_with(&prefix, &test, &["migrate", "rollback"]);
-    assert!(!refused.status.success() && err(&refused).contains("holds items"), "{}{}", stdout(&refused), err(&refused));
+    assert!(
+        !refused.status.success() && err(&refused).contains("holds items"),
+        "{}{}",
+        stdout(&refused),
+        err(&refused)
+    );
     assert!(db.describe_table().table_name(&widgets).send().await.is_ok());
     db.delete_item().table_name(&widgets).key("pk", AttributeValue::S("w1".into())).send().await.unwrap();
     // Deletion protection: refused without --force.

@@ -563,7 +563,10 @@ fn oauth(env: &Env<'_>, local: &str) -> Result<OAuthConfig, ConfigError> {
     let issuer = url("GATEHOUSE_OAUTH_ISSUER", local)?;
     let on_lambda = env.raw("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
     let enabled = !on_lambda || env.raw("GATEHOUSE_OAUTH_ISSUER").is_some_and(|v| !v.trim().is_empty());
-    let signing = match (env.raw("GATEHOUSE_OAUTH_SIGNING_KEY").filter(|k| !k.trim().is_empty()), env.raw("GATEHOUSE_OAUTH_KMS_KEY_ID").filter(|k| !k.trim().is_empty())) {
+    let signing = match (
+        env.raw("GATEHOUSE_OAUTH_SIGNING_KEY").filter(|k| !k.trim().is_empty()),
+        env.raw("GATEHOUSE_OAUTH_KMS_KEY_ID").filter(|k| !k.trim().is_empty()),
+    ) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::Invalid {
                 var: "GATEHOUSE_OAUTH_SIGNING_KEY",
@@ -572,10 +575,8 @@ fn oauth(env: &Env<'_>, local: &str) -> Result<OAuthConfig, ConfigError> {
             });
         }
         (Some(pem), None) => SigningKeySource::Pem(Box::new(
-            crate::values::jwt::LocalKey::from_pem(&pem.replace("\\n", "\n")).map_err(|problem| ConfigError::Invalid {
-                var: "GATEHOUSE_OAUTH_SIGNING_KEY",
-                value: "[REDACTED]".into(),
-                problem,
+            crate::values::jwt::LocalKey::from_pem(&pem.replace("\\n", "\n")).map_err(|problem| {
+                ConfigError::Invalid { var: "GATEHOUSE_OAUTH_SIGNING_KEY", value: "[REDACTED]".into(), problem }
             })?,
         )),
         (None, Some(key_id)) => SigningKeySource::Kms {
@@ -594,7 +595,12 @@ fn oauth(env: &Env<'_>, local: &str) -> Result<OAuthConfig, ConfigError> {
         audience: env.string("GATEHOUSE_OAUTH_AUDIENCE", &issuer).trim().to_owned(),
         pages_base: url("GATEHOUSE_OAUTH_PAGES_URL", &format!("{issuer}/account"))?,
         issuer,
-        access_token_lifetime: Duration::seconds(env.number("GATEHOUSE_OAUTH_ACCESS_TOKEN_SECONDS", 600, 60, 86_400)?),
+        access_token_lifetime: Duration::seconds(env.number(
+            "GATEHOUSE_OAUTH_ACCESS_TOKEN_SECONDS",
+            600,
+            60,
+            86_400,
+        )?),
         id_token_lifetime: Duration::seconds(env.number("GATEHOUSE_OAUTH_ID_TOKEN_SECONDS", 600, 60, 86_400)?),
         code_lifetime: Duration::seconds(env.number("GATEHOUSE_OAUTH_CODE_SECONDS", 60, 60, 600)?),
         refresh_lifetime: Duration::days(env.number("GATEHOUSE_OAUTH_REFRESH_DAYS", 30, 1, 365)?),
@@ -610,7 +616,12 @@ fn oauth(env: &Env<'_>, local: &str) -> Result<OAuthConfig, ConfigError> {
                 .collect(),
             per_day: Limit::per_day(env.number("GATEHOUSE_OAUTH_REGISTRATIONS_PER_DAY", 1000, 1, 1_000_000)?),
         },
-        per_client_per_minute: Limit::per_minute(env.number("GATEHOUSE_OAUTH_PER_CLIENT_PER_MINUTE", 120, 1, 100_000)?),
+        per_client_per_minute: Limit::per_minute(env.number(
+            "GATEHOUSE_OAUTH_PER_CLIENT_PER_MINUTE",
+            120,
+            1,
+            100_000,
+        )?),
     })
 }
 

@@ -158,13 +158,8 @@ pub const OAUTH_CONSENTS: TableDef = TableDef {
 };
 
 /// The provider's keyring beyond the configured key (rotations), a few items, TTL once retired.
-pub const OAUTH_SIGNING_KEYS: TableDef = TableDef {
-    logical: "oauth_signing_keys",
-    partition: s("kid"),
-    sort: None,
-    indexes: &[],
-    ttl_attribute: Some(TTL),
-};
+pub const OAUTH_SIGNING_KEYS: TableDef =
+    TableDef { logical: "oauth_signing_keys", partition: s("kid"), sort: None, indexes: &[], ttl_attribute: Some(TTL) };
 
 /// The tables of the OAuth 2.1 / OpenID Connect provider (migration 4 makes them on a deployment
 /// migrated before them).

@@ -65,7 +65,10 @@ impl SignerFactory for SealedKeys {
     async fn signer(&self, record: &SigningKeyRecord) -> Result<Arc<dyn JwtSigner>, SignError> {
         match &record.material {
             KeyMaterial::Sealed { sealed_pem } => {
-                let pem = self.0.open(SEAL_PURPOSE, sealed_pem).ok_or_else(|| SignError("a sealed key does not open with this app key".into()))?;
+                let pem = self
+                    .0
+                    .open(SEAL_PURPOSE, sealed_pem)
+                    .ok_or_else(|| SignError("a sealed key does not open with this app key".into()))?;
                 let pem = String::from_utf8(pem).map_err(|_| SignError("a sealed key is not PEM".into()))?;
                 let key = LocalKey::from_pem(&pem).map_err(SignError)?;
                 if key.jwk().kid != record.kid {
@@ -92,7 +95,12 @@ pub mod keyring {
 
     /// Whether the configured key is retired at `now`.
     pub fn configured_retired(records: &[SigningKeyRecord], now: Timestamp, longest: chrono::Duration) -> bool {
-        records.iter().filter(|r| r.activates_at <= now).map(|r| r.activates_at).min().is_some_and(|first| first + longest <= now)
+        records
+            .iter()
+            .filter(|r| r.activates_at <= now)
+            .map(|r| r.activates_at)
+            .min()
+            .is_some_and(|first| first + longest <= now)
     }
 }
 
@@ -165,7 +173,12 @@ impl SigningKeys {
 
     /// With the keyring of `stores` (rotations by `gatehouse oauth:key-rotate`); `longest` is the
     /// longest life of a token the provider signs.
-    pub fn with_keyring(mut self, stores: &crate::Stores, factory: Arc<dyn SignerFactory>, longest: chrono::Duration) -> Self {
+    pub fn with_keyring(
+        mut self,
+        stores: &crate::Stores,
+        factory: Arc<dyn SignerFactory>,
+        longest: chrono::Duration,
+    ) -> Self {
         self.keyring = Some(Arc::new(Keyring {
             store: stores.oauth_signing_keys.clone(),
             factory,
@@ -232,9 +245,9 @@ pub fn local_keys(source: &crate::config::SigningKeySource, on_lambda: bool) -> 
     use crate::config::SigningKeySource;
     match source {
         SigningKeySource::Pem(key) => Ok(Some(SigningKeys::local((**key).clone()))),
-        SigningKeySource::Generated if on_lambda => Err(
-            "the OAuth provider needs GATEHOUSE_OAUTH_KMS_KEY_ID (or GATEHOUSE_OAUTH_SIGNING_KEY) on Lambda".into(),
-        ),
+        SigningKeySource::Generated if on_lambda => {
+            Err("the OAuth provider needs GATEHOUSE_OAUTH_KMS_KEY_ID (or GATEHOUSE_OAUTH_SIGNING_KEY) on Lambda".into())
+        }
         SigningKeySource::Generated => Ok(Some(SigningKeys::local(LocalKey::generate()))),
         SigningKeySource::Kms { .. } => Ok(None),
     }
@@ -263,8 +276,9 @@ mod tests {
     fn kid_of(token: &str) -> String {
         use base64::Engine;
         let header = token.split('.').next().expect("header");
-        let v: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("b64"))
-            .expect("json");
+        let v: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("b64"))
+                .expect("json");
         v["kid"].as_str().expect("kid").to_owned()
     }
 

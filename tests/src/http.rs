@@ -270,7 +270,8 @@ impl TestApp {
     ) -> aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
         let event = authorizer_event(route_key, bearer, cookie);
         let event = serde_json::from_value(event).expect("a valid authorizer event");
-        gatehouse_token_check::authorize_with(&self.app.access, self.app.signing_keys.as_deref(), abilities, event).await
+        gatehouse_token_check::authorize_with(&self.app.access, self.app.signing_keys.as_deref(), abilities, event)
+            .await
     }
 }
 

@@ -816,7 +816,12 @@ pub static OPS: &[Op] = &[
         description: Some(
             r"Session only. Every refresh-token family the client holds for the user ends at once (its access tokens with them, at introspection, userinfo and the Lambda authorizer), and the consent is forgotten, so the next authorization asks again. Idempotent: 204 also when the app held nothing (a retry whose first answer was lost).",
         ),
-        ok: &[Response { status: 204, description: "Disconnected, or nothing to disconnect.", schema: None, set_cookie: None }],
+        ok: &[Response {
+            status: 204,
+            description: "Disconnected, or nothing to disconnect.",
+            schema: None,
+            set_cookie: None,
+        }],
         errors: &[(404, "Not a client id.")],
         query: &[],
         oauth: None,

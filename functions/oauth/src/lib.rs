@@ -113,7 +113,10 @@ async fn register(call: Call<'_>) -> Reply {
     // Registrations are counted as sign-ups are (10 an hour per address by default): each one is
     // an item stored for good.
     let key = format!("oauth:register:{}", gatehouse::throttle::client_key(meta.ip.as_deref()));
-    let limits = [(key.as_str(), app.config.limits.register_per_client), ("oauth:register:all", app.config.oauth.registration.per_day)];
+    let limits = [
+        (key.as_str(), app.config.limits.register_per_client),
+        ("oauth:register:all", app.config.oauth.registration.per_day),
+    ];
     if let Err(e) = app.auth.limit_all(&limits).await {
         return Ok(oauth_error(&e.into()));
     }
@@ -143,7 +146,10 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/oauth_clients", &["dynamodb:GetItem", "dynamodb:PutItem"]),
     ("table/oauth_auth_codes", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
     ("table/oauth_access_tokens", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]),
-    ("table/oauth_refresh_tokens", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    (
+        "table/oauth_refresh_tokens",
+        &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+    ),
     ("table/credentials", &["dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"]),
     ("table/cache", iam::CACHE),
     ("table/oauth_signing_keys", &["dynamodb:Scan"]),

@@ -47,7 +47,10 @@ pub(crate) fn oauth_error(e: &OAuthError) -> Response<Body> {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
         }
         OAuthError::InsufficientScope => {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"insufficient_scope\", scope=\"openid\""));
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"insufficient_scope\", scope=\"openid\""),
+            );
         }
         OAuthError::Limited { retry_after } => {
             if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
@@ -80,4 +83,3 @@ pub(crate) fn form(call: &Call<'_>) -> Result<Vec<(String, String)>, OAuthError>
 pub(crate) fn authorization(call: &Call<'_>) -> Option<String> {
     call.req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
-

@@ -56,5 +56,10 @@ pub async fn disconnect(call: Call<'_>) -> Reply {
         return Ok(crate::view::redirect("/account?notice=app-disconnected", reply.cookies));
     }
     let failure: Failure = crate::failed(crate::view::Form::default(), &reply).1;
-    crate::account::render(&call, crate::account::State { error: Some(failure.message), ..Default::default() }, failure.status).await
+    crate::account::render(
+        &call,
+        crate::account::State { error: Some(failure.message), ..Default::default() },
+        failure.status,
+    )
+    .await
 }

@@ -5,12 +5,12 @@
 //! the CSRF token, when the form comes back.
 
 use crate::form::form_or_refusal;
-use crate::view::{self, Frame};
 use crate::renewing_csrf;
+use crate::view::{self, Frame};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gatehouse::services::oauth::authorize::{AuthorizationRequest, PARAMETERS, Prompt, Refusal};
 use gatehouse::services::oauth::OAuthError;
+use gatehouse::services::oauth::authorize::{AuthorizationRequest, PARAMETERS, Prompt, Refusal};
 use gatehouse::tables::sessions::SessionRecord;
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{HeaderValue, StatusCode};
@@ -48,7 +48,8 @@ pub(crate) fn pending_return(call: &Call<'_>) -> Option<(String, HeaderValue)> {
     // it is "signed in since the request was made", a `max_age` the old session cannot meet.
     if let Some(since) = take(&mut params, SINCE).and_then(|v| v.parse::<i64>().ok()) {
         let elapsed = (call.app.stores.clock.now().timestamp() - since).max(0) + 1;
-        let max_age = take(&mut params, "max_age").and_then(|m| m.parse::<i64>().ok()).map_or(elapsed, |m| m.min(elapsed));
+        let max_age =
+            take(&mut params, "max_age").and_then(|m| m.parse::<i64>().ok()).map_or(elapsed, |m| m.min(elapsed));
         params.retain(|(k, v)| !(k == "prompt" && v == "login"));
         params.push(("max_age".into(), max_age.to_string()));
     }
@@ -65,7 +66,13 @@ pub(crate) async fn session(call: &Call<'_>) -> Option<SessionRecord> {
 
 fn refusal_page(call: &Call<'_>, message: &str) -> Reply {
     let body = html! { p { "The application that sent you here made a request this site cannot accept." } };
-    let f = Frame { app_name: &call.app.config.app_name, title: "This request was refused", signed_in: false, notice: None, error: Some(message.to_owned()) };
+    let f = Frame {
+        app_name: &call.app.config.app_name,
+        title: "This request was refused",
+        signed_in: false,
+        notice: None,
+        error: Some(message.to_owned()),
+    };
     Ok(view::html(StatusCode::BAD_REQUEST, view::layout(&f, body), Vec::new()))
 }
 
@@ -93,18 +100,25 @@ pub async fn authorize(call: Call<'_>) -> Reply {
         if req.prompt == Prompt::None {
             return unasked(&call, &req, "login_required", "sign in first");
         }
-        let mut kept: Vec<(String, String)> = params.into_iter().filter(|(k, _)| PARAMETERS.contains(&k.as_str())).collect();
+        let mut kept: Vec<(String, String)> =
+            params.into_iter().filter(|(k, _)| PARAMETERS.contains(&k.as_str())).collect();
         if req.prompt == Prompt::Login || req.max_age.is_some() {
             kept.push((SINCE.into(), call.app.stores.clock.now().timestamp().to_string()));
         }
         let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&kept).unwrap_or_default());
-        let cookie = gatehouse_http::set_cookie(&pending_cookie_name(&call), &value, "Lax", None, Some(PENDING_SECONDS));
+        let cookie =
+            gatehouse_http::set_cookie(&pending_cookie_name(&call), &value, "Lax", None, Some(PENDING_SECONDS));
         return Ok(view::redirect("/account/sign-in?notice=oauth-sign-in", vec![cookie]));
     };
     let Some(user) = session.user_id.clone() else { return refusal_page(&call, "Sign in first.") };
     let consent = match oauth.consent_needed(&user, &req).await {
         Ok(c) => c,
-        Err(_) => return Ok(view::redirect(&oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), "temporarily_unavailable", "try again"), Vec::new())),
+        Err(_) => {
+            return Ok(view::redirect(
+                &oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), "temporarily_unavailable", "try again"),
+                Vec::new(),
+            ));
+        }
     };
     if !consent {
         return finish(&call, &user, &session, &req, false).await;
@@ -130,7 +144,13 @@ fn params_of(_req: &AuthorizationRequest, params: &[(String, String)]) -> Vec<(S
     params.iter().filter(|(k, _)| PARAMETERS.contains(&k.as_str())).cloned().collect()
 }
 
-async fn finish(call: &Call<'_>, user: &gatehouse::tables::users::UserId, session: &SessionRecord, req: &AuthorizationRequest, consented: bool) -> Reply {
+async fn finish(
+    call: &Call<'_>,
+    user: &gatehouse::tables::users::UserId,
+    session: &SessionRecord,
+    req: &AuthorizationRequest,
+    consented: bool,
+) -> Reply {
     let oauth = call.app.oauth();
     match oauth.approve(user, session, req, consented).await {
         Ok(url) => Ok(view::redirect(&url, Vec::new())),
@@ -143,7 +163,10 @@ async fn finish(call: &Call<'_>, user: &gatehouse::tables::users::UserId, sessio
                 }
                 other => other.to_string(),
             };
-            Ok(view::redirect(&oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), e.code(), &description), Vec::new()))
+            Ok(view::redirect(
+                &oauth.error_redirect(&req.redirect_uri, req.state.as_deref(), e.code(), &description),
+                Vec::new(),
+            ))
         }
     }
 }
@@ -170,4 +193,3 @@ pub async fn decide(call: Call<'_>) -> Reply {
         _ => Ok(view::redirect(&oauth.deny(&req), renewing_csrf(&call, Vec::new()))),
     }
 }
-

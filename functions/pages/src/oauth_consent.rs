@@ -61,4 +61,3 @@ pub(crate) fn form_target(uri: &str) -> String {
         _ => format!("{scheme}:"),
     }
 }
-

@@ -83,10 +83,7 @@ pub async fn remove(call: Call<'_>) -> Reply {
 
 /// The passkeys, asked for only when `GET /user` counted some (`count`): most accounts have
 /// none, and each listing reads the user again. `None` when the API refused.
-pub(crate) async fn load(
-    call: &Call<'_>,
-    count: usize,
-) -> Result<Option<Vec<PasskeyView>>, crate::api::Unexpected> {
+pub(crate) async fn load(call: &Call<'_>, count: usize) -> Result<Option<Vec<PasskeyView>>, crate::api::Unexpected> {
     if count == 0 {
         return Ok(Some(Vec::new()));
     }

@@ -39,9 +39,12 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; 
 /// `target` is added only when it is an origin's or a scheme's characters alone.
 pub fn allowing_form_target(mut resp: Response<Body>, target: &str) -> Response<Body> {
     let safe = !target.is_empty()
-        && target.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b':' | b'/' | b'[' | b']'));
+        && target
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b':' | b'/' | b'[' | b']'));
     if safe
-        && let Ok(v) = HeaderValue::from_str(&CSP.replace("form-action 'self'", &format!("form-action 'self' {target}")))
+        && let Ok(v) =
+            HeaderValue::from_str(&CSP.replace("form-action 'self'", &format!("form-action 'self' {target}")))
     {
         resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }

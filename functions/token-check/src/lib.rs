@@ -2,12 +2,12 @@
 //! (and gatehouse's own, where the template puts it). It builds no password machinery.
 
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
+use gatehouse::routes::VERIFIED;
 use gatehouse::services::access::Access;
 use gatehouse::services::access::Principal;
 use gatehouse::services::oauth::introspection::{live_access_token, looks_like_jwt};
 use gatehouse::signing::SigningKeys;
 use gatehouse::tables::personal_access_tokens::Abilities;
-use gatehouse::routes::VERIFIED;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 

@@ -34,7 +34,8 @@ impl RefreshToken {
         let family_id = parts.next()?;
         let generation = parts.next()?;
         let secret = parts.next()?;
-        let family_ok = family_id.len() == 32 && family_id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        let family_ok =
+            family_id.len() == 32 && family_id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         let gen_ok = !generation.is_empty() && generation.len() <= 9 && generation.bytes().all(|b| b.is_ascii_digit());
         (family_ok && gen_ok && crate::values::secret::is_token_256(secret)).then(|| Self {
             family_id: family_id.to_owned(),

@@ -114,8 +114,7 @@ pub fn verify(token: &str, keys: &[Jwk]) -> Result<Verified, JwtError> {
     let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwtError::Malformed);
     };
-    let header: Map<String, Value> =
-        decode_json(h).and_then(|v| v.as_object().cloned()).ok_or(JwtError::Malformed)?;
+    let header: Map<String, Value> = decode_json(h).and_then(|v| v.as_object().cloned()).ok_or(JwtError::Malformed)?;
     if header.get("alg").and_then(Value::as_str) != Some(ES256) {
         return Err(JwtError::Algorithm);
     }
@@ -129,11 +128,7 @@ pub fn verify(token: &str, keys: &[Jwk]) -> Result<Verified, JwtError> {
     let sig = Signature::from_slice(&raw).map_err(|_| JwtError::Signature)?;
     key.verify(format!("{h}.{c}").as_bytes(), &sig).map_err(|_| JwtError::Signature)?;
     let claims = decode_json(c).and_then(|v| v.as_object().cloned()).ok_or(JwtError::Malformed)?;
-    Ok(Verified {
-        typ: header.get("typ").and_then(Value::as_str).map(str::to_owned),
-        kid: kid.to_owned(),
-        claims,
-    })
+    Ok(Verified { typ: header.get("typ").and_then(Value::as_str).map(str::to_owned), kid: kid.to_owned(), claims })
 }
 
 fn decode_json(part: &str) -> Option<Value> {

@@ -43,8 +43,8 @@ mod users;
 mod suite {
     pub use super::{
         cache::*, cache_locks::*, credentials::*, cross_app_sessions::*, failed_jobs::*, job_batches::*, job_runs::*,
-        oauth_access_tokens::*, oauth_auth_codes::*, oauth_clients::*, oauth_consents::*, oauth_refresh_tokens::*, oauth_signing_keys::*,
-        password_reset_tokens::*, personal_access_tokens::*, queue::*, sessions::*, users::*,
+        oauth_access_tokens::*, oauth_auth_codes::*, oauth_clients::*, oauth_consents::*, oauth_refresh_tokens::*,
+        oauth_signing_keys::*, password_reset_tokens::*, personal_access_tokens::*, queue::*, sessions::*, users::*,
     };
 }
 

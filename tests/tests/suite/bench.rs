@@ -97,7 +97,9 @@ async fn starts(env: &TestEnv, out: &mut String) {
     let local_vars = with_oauth(&vars, ("GATEHOUSE_OAUTH_SIGNING_KEY", &pem));
     let kms_vars = with_oauth(&vars, ("GATEHOUSE_OAUTH_KMS_KEY_ID", &key_id));
     let m2m = oauth_client(env, &[GrantType::ClientCredentials]).await;
-    let mut runs: Vec<(String, &str, &[(&str, String)])> = Vec::new();
+    // (row label, binary, its environment)
+    type Run<'a> = (String, &'a str, &'a [(&'a str, String)]);
+    let mut runs: Vec<Run<'_>> = Vec::new();
     for function in FUNCTIONS {
         if function == "oauth" {
             runs.push(("oauth (key in the function)".into(), function, &local_vars));

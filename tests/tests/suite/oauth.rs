@@ -1318,8 +1318,10 @@ async fn token_endpoint_answers_carry_cache_control_no_store() {
 async fn the_authorizer_takes_live_access_tokens_by_their_scopes_and_sees_revocation_at_once() {
     let op = provider(&[]);
     let c = client(&op).await;
-    let table = gatehouse_token_check::RouteAbilities::parse("GET /reports=reports:read,GET /admin=reports:write,GET /mine=verified")
-        .expect("a route table");
+    let table = gatehouse_token_check::RouteAbilities::parse(
+        "GET /reports=reports:read,GET /admin=reports:write,GET /mine=verified",
+    )
+    .expect("a route table");
     let (mut b, _) = signed_in(&op).await;
     let p = pkce();
     let asked = with(params(&c, &p), "scope", Some("openid reports:read"));
@@ -1342,7 +1344,8 @@ async fn the_authorizer_takes_live_access_tokens_by_their_scopes_and_sees_revoca
 
     // A client's own token: no user, so no verified address.
     let m2m = client_with(&op, true, true, &[GrantType::ClientCredentials]).await;
-    let r = op.oauth_fn(m2m.call("/oauth/token", &[("grant_type", "client_credentials"), ("scope", "reports:read")])).await;
+    let r =
+        op.oauth_fn(m2m.call("/oauth/token", &[("grant_type", "client_credentials"), ("scope", "reports:read")])).await;
     assert_eq!(r.status, 200, "{}", r.raw_body);
     let m2m_token = r.body["access_token"].as_str().expect("token").to_owned();
     let ok = op.t.authorize(&table, "GET /reports", Some(&m2m_token), None).await;
@@ -1374,8 +1377,14 @@ async fn the_authorizer_refuses_oauth_tokens_on_routes_that_name_no_scope() {
 #[tokio::test]
 async fn no_client_holds_star_and_registration_offers_only_the_listed_abilities() {
     let op = provider(
-        &[ROOMY, &[("GATEHOUSE_OAUTH_REGISTRATION_TOKEN", "initial-access-token-1234"), ("GATEHOUSE_OAUTH_REGISTRATION_SCOPES", "reports:read")]]
-            .concat(),
+        &[
+            ROOMY,
+            &[
+                ("GATEHOUSE_OAUTH_REGISTRATION_TOKEN", "initial-access-token-1234"),
+                ("GATEHOUSE_OAUTH_REGISTRATION_SCOPES", "reports:read"),
+            ],
+        ]
+        .concat(),
     );
     let star = ClientRegistration {
         name: "Star".into(),
@@ -1387,9 +1396,7 @@ async fn no_client_holds_star_and_registration_offers_only_the_listed_abilities(
         first_party: false,
     };
     assert!(op.t.app.oauth().create_client(star).await.is_err(), "an operator cannot make one either");
-    let ask = |scope: &str| {
-        json!({ "client_name": "M2M", "grant_types": ["client_credentials"], "scope": scope, "token_endpoint_auth_method": "client_secret_post" })
-    };
+    let ask = |scope: &str| json!({ "client_name": "M2M", "grant_types": ["client_credentials"], "scope": scope, "token_endpoint_auth_method": "client_secret_post" });
     for scope in ["*", "openid *", "billing:refund", "reports:*"] {
         let r = register(&op, Some("initial-access-token-1234"), ask(scope)).await;
         assert_eq!(r.status, 400, "{scope}: {}", r.raw_body);
@@ -1472,7 +1479,12 @@ async fn a_registered_clients_errors_stay_on_the_page_and_its_metadata_cannot_di
         assert!(r.status == 400 || r.status == 200, "{what}: {} {}", r.status, r.raw_body);
     }
     for name in ["Acme \u{202e}elgooG\u{202c}", "Zero\u{200b}width", "Bell\u{7}"] {
-        let r = register(&op, None, json!({ "client_name": name, "redirect_uris": [CB], "token_endpoint_auth_method": "none" })).await;
+        let r = register(
+            &op,
+            None,
+            json!({ "client_name": name, "redirect_uris": [CB], "token_endpoint_auth_method": "none" }),
+        )
+        .await;
         assert_eq!(r.status, 400, "{name:?}: {}", r.raw_body);
     }
     let r = register(&op, None, public_metadata("https://evil.example\\.accounts.example.com/cb")).await;
@@ -1492,7 +1504,14 @@ async fn a_grant_below_the_users_credentials_version_is_dead_before_its_revocati
     let user = stores.users.find_by_email(&gatehouse::Email::parse(&email).unwrap()).await.unwrap().unwrap();
     // The version moves; nothing is revoked (as when the revocation failed and waits in the queue).
     let moved = CredentialChange { revoke: true, ..CredentialChange::default() };
-    assert!(stores.users.change_credentials(&user.id, user.credentials_version, moved, stores.clock.now()).await.unwrap().is_some());
+    assert!(
+        stores
+            .users
+            .change_credentials(&user.id, user.credentials_version, moved, stores.clock.now())
+            .await
+            .unwrap()
+            .is_some()
+    );
     let access = g["access_token"].as_str().unwrap();
     assert_invalid_token(&userinfo(&op, access).await, "userinfo");
     assert!(!active(&op, &c, access).await, "introspection");
@@ -1512,9 +1531,17 @@ async fn prompt_login_is_not_satisfied_by_the_session_that_was_already_there() {
     op.t.env.clock.advance(chrono::Duration::seconds(5));
     let back = b.get(&op, "/account").await;
     assert_eq!(back.status, 303);
-    assert!(location(&back).starts_with("/account/oauth/authorize?") && location(&back).contains("max_age="), "{}", location(&back));
+    assert!(
+        location(&back).starts_with("/account/oauth/authorize?") && location(&back).contains("max_age="),
+        "{}",
+        location(&back)
+    );
     let again = b.get(&op, location(&back)).await;
-    assert_eq!((again.status, location(&again)), (303, "/account/sign-in?notice=oauth-sign-in"), "the old session is too old");
+    assert_eq!(
+        (again.status, location(&again)),
+        (303, "/account/sign-in?notice=oauth-sign-in"),
+        "the old session is too old"
+    );
 }
 
 /// "Connected apps": the app is listed, and disconnecting it ends its grants and its consent.

@@ -32,7 +32,8 @@ const PAGES_CALL: &[&str] = &["gatehouse-login", "gatehouse-tokens", "gatehouse-
 /// The function crates the operator CLI links: the HTTP functions' route tables, which
 /// `gatehouse serve` serves and `gatehouse openapi` documents. Nothing else of a function: the
 /// job registry and the mailer choice are the domain's and the AWS crate's.
-const CLI_SERVES: &[&str] = &["gatehouse-login", "gatehouse-tokens", "gatehouse-password-reset", "gatehouse-pages", "gatehouse-oauth"];
+const CLI_SERVES: &[&str] =
+    &["gatehouse-login", "gatehouse-tokens", "gatehouse-password-reset", "gatehouse-pages", "gatehouse-oauth"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()

@@ -68,7 +68,8 @@ pub const PARAMETERS: [&str; 10] = [
 
 /// Whether `s` is a PKCE code verifier or S256 challenge's shape: 43 to 128 unreserved characters.
 pub fn pkce_shaped(s: &str) -> bool {
-    (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    (43..=128).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 impl OAuthProvider {
@@ -115,7 +116,8 @@ impl OAuthProvider {
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(back("unauthorized_client", "this client may not use the authorization code grant"));
         }
-        let code_challenge = one("code_challenge")?.ok_or_else(|| back("invalid_request", "PKCE is required: code_challenge"))?;
+        let code_challenge =
+            one("code_challenge")?.ok_or_else(|| back("invalid_request", "PKCE is required: code_challenge"))?;
         match one("code_challenge_method")? {
             Some("S256") => {}
             _ => return Err(back("invalid_request", "code_challenge_method must be S256")),
@@ -123,7 +125,8 @@ impl OAuthProvider {
         if code_challenge.len() != 43 || !pkce_shaped(code_challenge) {
             return Err(back("invalid_request", "code_challenge must be the base64url SHA-256 of the verifier"));
         }
-        let scopes = parse_scope(one("scope")?.unwrap_or_default()).ok_or_else(|| back("invalid_scope", "scope is malformed"))?;
+        let scopes = parse_scope(one("scope")?.unwrap_or_default())
+            .ok_or_else(|| back("invalid_scope", "scope is malformed"))?;
         if scopes.is_empty() {
             return Err(back("invalid_scope", "scope is required"));
         }
@@ -143,7 +146,9 @@ impl OAuthProvider {
         };
         let max_age = match one("max_age")? {
             None => None,
-            Some(m) => Some(m.parse::<i64>().ok().filter(|m| *m >= 0).ok_or_else(|| back("invalid_request", "max_age"))?),
+            Some(m) => {
+                Some(m.parse::<i64>().ok().filter(|m| *m >= 0).ok_or_else(|| back("invalid_request", "max_age"))?)
+            }
         };
         Ok(AuthorizationRequest {
             code_challenge: code_challenge.to_owned(),
@@ -199,12 +204,19 @@ impl OAuthProvider {
         // A session opened by a cross-app handoff is never the source of a credential (as for
         // personal access tokens): a grant from it would outlive the token it came from.
         if session.parent.is_some() || session.abilities.is_some() {
-            return Err(OAuthError::AccessDenied("sign in here to allow an application; a session opened from another app cannot"));
+            return Err(OAuthError::AccessDenied(
+                "sign in here to allow an application; a session opened from another app cannot",
+            ));
         }
         let stores = self.stores();
         let now = stores.clock.now();
         if consented && !req.client.first_party {
-            let consent = Consent { user_id: user.clone(), client_id: req.client.id.clone(), scopes: req.scopes.clone(), created_at: now };
+            let consent = Consent {
+                user_id: user.clone(),
+                client_id: req.client.id.clone(),
+                scopes: req.scopes.clone(),
+                created_at: now,
+            };
             let entry = CredentialEntry {
                 user_id: user.clone(),
                 credential: CredentialRef::consent(&req.client.id),

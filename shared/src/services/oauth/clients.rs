@@ -48,7 +48,10 @@ pub fn valid_redirect_uri(uri: &str) -> bool {
     let scheme = scheme.to_ascii_lowercase();
     match scheme.as_str() {
         "https" => rest.starts_with("//") && host_of(rest).is_some_and(|h| !h.is_empty()),
-        "http" => rest.starts_with("//") && host_of(rest).is_some_and(|h| matches!(h.as_str(), "127.0.0.1" | "[::1]" | "localhost")),
+        "http" => {
+            rest.starts_with("//")
+                && host_of(rest).is_some_and(|h| matches!(h.as_str(), "127.0.0.1" | "[::1]" | "localhost"))
+        }
         s => {
             s.contains('.')
                 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
@@ -85,7 +88,9 @@ impl ClientRegistration {
     pub fn check(&self) -> Result<(), String> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(invisible) {
-            return Err("client_name must be 1 to 100 visible characters (no control, format or direction marks)".into());
+            return Err(
+                "client_name must be 1 to 100 visible characters (no control, format or direction marks)".into()
+            );
         }
         if self.grant_types.is_empty() {
             return Err("grant_types must name at least one grant".into());
@@ -100,7 +105,9 @@ impl ClientRegistration {
         if self.grant_types.contains(&GrantType::ClientCredentials) && !self.confidential {
             return Err("client_credentials needs a confidential client".into());
         }
-        for (what, uris) in [("redirect_uris", &self.redirect_uris), ("post_logout_redirect_uris", &self.post_logout_redirect_uris)] {
+        for (what, uris) in
+            [("redirect_uris", &self.redirect_uris), ("post_logout_redirect_uris", &self.post_logout_redirect_uris)]
+        {
             if uris.len() > MAX_REDIRECT_URIS {
                 return Err(format!("at most {MAX_REDIRECT_URIS} {what}"));
             }
@@ -162,7 +169,8 @@ impl Presented {
             return Err(OAuthError::InvalidClient);
         };
         use base64::Engine;
-        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| OAuthError::InvalidClient)?;
+        let decoded =
+            base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| OAuthError::InvalidClient)?;
         let text = String::from_utf8(decoded).map_err(|_| OAuthError::InvalidClient)?;
         let (id, secret) = text.split_once(':').ok_or(OAuthError::InvalidClient)?;
         let unescape = |s: &str| form_decode(s).ok_or(OAuthError::InvalidClient);
@@ -204,7 +212,8 @@ impl OAuthProvider {
             return Err(OAuthError::InvalidRequest("authenticate in one way: the header or the body".into()));
         }
         let id = presented.client_id.as_deref().and_then(ClientId::parse).ok_or(OAuthError::InvalidClient)?;
-        let client = self.stores().oauth_clients.find(&id).await?.filter(|c| !c.revoked).ok_or(OAuthError::InvalidClient)?;
+        let client =
+            self.stores().oauth_clients.find(&id).await?.filter(|c| !c.revoked).ok_or(OAuthError::InvalidClient)?;
         match (&client.secret_hash, &presented.secret) {
             (None, None) => Ok(client),
             (Some(current), Some(secret)) => {
@@ -220,7 +229,10 @@ impl OAuthProvider {
     }
 
     /// Makes a client (the operator's verb): checked, stored, its secret returned once.
-    pub async fn create_client(&self, reg: ClientRegistration) -> Result<(OAuthClient, Option<ClientSecret>), OAuthError> {
+    pub async fn create_client(
+        &self,
+        reg: ClientRegistration,
+    ) -> Result<(OAuthClient, Option<ClientSecret>), OAuthError> {
         reg.check().map_err(OAuthError::InvalidRequest)?;
         let (client, secret) = reg.build(self.stores().clock.now(), false);
         self.stores().oauth_clients.create(&client).await?;
@@ -229,7 +241,11 @@ impl OAuthProvider {
     }
 
     /// A new secret for a confidential client; the old one keeps working for `overlap`.
-    pub async fn rotate_secret(&self, id: &ClientId, overlap: chrono::Duration) -> Result<Option<ClientSecret>, OAuthError> {
+    pub async fn rotate_secret(
+        &self,
+        id: &ClientId,
+        overlap: chrono::Duration,
+    ) -> Result<Option<ClientSecret>, OAuthError> {
         let Some(client) = self.stores().oauth_clients.find(id).await? else { return Ok(None) };
         let Some(old) = client.secret_hash.filter(|_| !client.revoked) else { return Ok(None) };
         let secret = ClientSecret::generate();
@@ -263,7 +279,9 @@ impl OAuthProvider {
             ));
         }
         registration.check().map_err(RegistrationError::Invalid)?;
-        if let Some(s) = registration.scopes.iter().find(|s| !OIDC_SCOPES.contains(&s.as_str()) && !reg.scopes.contains(s)) {
+        if let Some(s) =
+            registration.scopes.iter().find(|s| !OIDC_SCOPES.contains(&s.as_str()) && !reg.scopes.contains(s))
+        {
             return Err(RegistrationError::Invalid(format!(
                 "scope {s:?} cannot be registered (GATEHOUSE_OAUTH_REGISTRATION_SCOPES lists what may)"
             )));
@@ -313,7 +331,10 @@ fn registration_from(m: &Value) -> Result<ClientRegistration, String> {
     let grant_types = if grants.is_empty() {
         vec![GrantType::AuthorizationCode]
     } else {
-        grants.iter().map(|g| GrantType::parse(g).ok_or_else(|| format!("grant type {g:?} is not supported"))).collect::<Result<_, _>>()?
+        grants
+            .iter()
+            .map(|g| GrantType::parse(g).ok_or_else(|| format!("grant type {g:?} is not supported")))
+            .collect::<Result<_, _>>()?
     };
     let responses = strings("response_types")?;
     if responses.iter().any(|r| r != "code") {
@@ -362,7 +383,14 @@ mod tests {
 
     #[test]
     fn redirect_uris_are_https_loopback_or_an_apps_own_scheme() {
-        for ok in ["https://app.example/cb", "https://app.example/cb?x=1", "http://127.0.0.1:3000/cb", "http://localhost/cb", "http://[::1]:8/cb", "com.example.app:/cb"] {
+        for ok in [
+            "https://app.example/cb",
+            "https://app.example/cb?x=1",
+            "http://127.0.0.1:3000/cb",
+            "http://localhost/cb",
+            "http://[::1]:8/cb",
+            "com.example.app:/cb",
+        ] {
             assert!(valid_redirect_uri(ok), "{ok}");
         }
         for bad in [

@@ -83,7 +83,9 @@ impl OAuthProvider {
         let mut roots: Vec<CredentialRef> = Vec::new();
         for entry in &register.entries {
             match entry.credential.kind {
-                CredentialKind::Consent if entry.credential.key == client.as_str() => roots.push(entry.credential.clone()),
+                CredentialKind::Consent if entry.credential.key == client.as_str() => {
+                    roots.push(entry.credential.clone())
+                }
                 CredentialKind::OAuthGrant => {
                     let family = stores.oauth_refresh_tokens.find(&entry.credential.key).await?;
                     if family.is_some_and(|f| &f.client_id == client) {

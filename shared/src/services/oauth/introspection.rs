@@ -171,7 +171,8 @@ impl OAuthProvider {
         }
         let user_id = live.record.user_id.as_ref().ok_or(OAuthError::InsufficientScope)?;
         let user = self.stores().users.find(user_id).await?;
-        let user = user.filter(|u| u.disabled_at.is_none() && u.deleted_at.is_none()).ok_or(OAuthError::InvalidToken)?;
+        let user =
+            user.filter(|u| u.disabled_at.is_none() && u.deleted_at.is_none()).ok_or(OAuthError::InvalidToken)?;
         let mut claims = json!({ "sub": user.id.as_str() });
         add_user_claims(&mut claims, &user, &live.record.scopes);
         Ok(claims)

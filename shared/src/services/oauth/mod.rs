@@ -125,7 +125,9 @@ impl OAuthProvider {
 pub fn parse_scope(raw: &str) -> Option<Vec<String>> {
     let mut scopes: Vec<String> = raw.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
     let ok = scopes.len() <= 50
-        && scopes.iter().all(|s| s.len() <= 100 && s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\'));
+        && scopes
+            .iter()
+            .all(|s| s.len() <= 100 && s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\'));
     scopes.sort();
     scopes.dedup();
     ok.then_some(scopes)

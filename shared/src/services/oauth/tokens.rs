@@ -4,7 +4,9 @@
 //! themselves: RFC 9068 access tokens and OpenID Connect ID tokens, both ES256 JWTs.
 
 use super::clients::Presented;
-use super::{EMAIL, OAuthError, OAuthProvider, OFFLINE_ACCESS, OIDC_SCOPES, OPENID, PROFILE, parse_scope, scope_string, single};
+use super::{
+    EMAIL, OAuthError, OAuthProvider, OFFLINE_ACCESS, OIDC_SCOPES, OPENID, PROFILE, parse_scope, scope_string, single,
+};
 use crate::services::revocation::revoke;
 use crate::tables::credential_ref::CredentialRef;
 use crate::tables::credentials::{CredentialEntry, NewCredential, Revocation};
@@ -55,7 +57,8 @@ impl OAuthProvider {
         client_ip: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         self.limit("token", client_ip).await?;
-        let grant_type = single(form, "grant_type")?.ok_or_else(|| OAuthError::InvalidRequest("grant_type is required".into()))?;
+        let grant_type =
+            single(form, "grant_type")?.ok_or_else(|| OAuthError::InvalidRequest("grant_type is required".into()))?;
         let grant = GrantType::parse(grant_type).ok_or(OAuthError::UnsupportedGrantType)?;
         let client = self.authenticate(&Presented::read(authorization, form)?).await?;
         if !client.allows(grant) {
@@ -70,8 +73,10 @@ impl OAuthProvider {
 
     async fn code_grant(&self, client: &OAuthClient, form: &[(String, String)]) -> Result<TokenResponse, OAuthError> {
         let code = single(form, "code")?.ok_or_else(|| OAuthError::InvalidRequest("code is required".into()))?;
-        let redirect_uri = single(form, "redirect_uri")?.ok_or_else(|| OAuthError::InvalidRequest("redirect_uri is required".into()))?;
-        let verifier = single(form, "code_verifier")?.ok_or_else(|| OAuthError::InvalidRequest("code_verifier is required (PKCE)".into()))?;
+        let redirect_uri = single(form, "redirect_uri")?
+            .ok_or_else(|| OAuthError::InvalidRequest("redirect_uri is required".into()))?;
+        let verifier = single(form, "code_verifier")?
+            .ok_or_else(|| OAuthError::InvalidRequest("code_verifier is required (PKCE)".into()))?;
         if !super::authorize::pkce_shaped(verifier) {
             return Err(OAuthError::InvalidRequest("code_verifier must be 43 to 128 unreserved characters".into()));
         }
@@ -123,7 +128,8 @@ impl OAuthProvider {
         let offline = record.scopes.iter().any(|s| s == OFFLINE_ACCESS);
         let refresh =
             (offline && client.allows(GrantType::RefreshToken)).then(|| RefreshToken::generate(&family.family_id, 0));
-        let family = RefreshFamily { current_hash: refresh.as_ref().map(RefreshToken::hash).unwrap_or_default(), ..family };
+        let family =
+            RefreshFamily { current_hash: refresh.as_ref().map(RefreshToken::hash).unwrap_or_default(), ..family };
         let entry = CredentialEntry {
             user_id: user.id.clone(),
             credential: CredentialRef::oauth_grant(&family.family_id),
@@ -149,9 +155,14 @@ impl OAuthProvider {
         Ok(answer)
     }
 
-    async fn refresh_grant(&self, client: &OAuthClient, form: &[(String, String)]) -> Result<TokenResponse, OAuthError> {
+    async fn refresh_grant(
+        &self,
+        client: &OAuthClient,
+        form: &[(String, String)],
+    ) -> Result<TokenResponse, OAuthError> {
         const INVALID: OAuthError = OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked");
-        let raw = single(form, "refresh_token")?.ok_or_else(|| OAuthError::InvalidRequest("refresh_token is required".into()))?;
+        let raw = single(form, "refresh_token")?
+            .ok_or_else(|| OAuthError::InvalidRequest("refresh_token is required".into()))?;
         let presented = RefreshToken::parse(raw).ok_or(INVALID)?;
         let stores = self.stores();
         let family = stores.oauth_refresh_tokens.find(&presented.family_id).await?.ok_or(INVALID)?;
@@ -206,11 +217,16 @@ impl OAuthProvider {
         Ok(answer)
     }
 
-    async fn client_credentials_grant(&self, client: &OAuthClient, form: &[(String, String)]) -> Result<TokenResponse, OAuthError> {
+    async fn client_credentials_grant(
+        &self,
+        client: &OAuthClient,
+        form: &[(String, String)],
+    ) -> Result<TokenResponse, OAuthError> {
         if client.is_public() {
             return Err(OAuthError::UnauthorizedClient);
         }
-        let allowed: Vec<String> = client.scopes.iter().filter(|s| !OIDC_SCOPES.contains(&s.as_str())).cloned().collect();
+        let allowed: Vec<String> =
+            client.scopes.iter().filter(|s| !OIDC_SCOPES.contains(&s.as_str())).cloned().collect();
         let scopes = match single(form, "scope")? {
             None => allowed,
             Some(s) => {
