@@ -1569,3 +1569,34 @@ async fn a_connected_app_is_listed_and_disconnected() {
     let listed = op.t.login_fn(TestCall::new("GET", "/user/oauth-apps").cookie(Some(&cookie))).await;
     assert_eq!(listed.body["apps"], json!([]), "{}", listed.raw_body);
 }
+
+/// The authorizer, given forged tokens built on a live one's claims: `alg: none`, HS256 keyed
+/// with the public key, another ES256 key under our `kid`, a widened scope re-signed by a
+/// stranger: each denied, while the genuine one passes.
+#[tokio::test]
+async fn the_authorizer_denies_every_forgery_of_a_live_token() {
+    let op = provider(&[]);
+    let c = client(&op).await;
+    let table = gatehouse_token_check::RouteAbilities::parse("GET /reports=reports:read,GET /admin=reports:write")
+        .expect("a route table");
+    let (mut b, _) = signed_in(&op).await;
+    let p = pkce();
+    let code = code_with(&op, &mut b, &with(params(&c, &p), "scope", Some("openid reports:read"))).await;
+    let r = exchange(&op, &c, &code, CB, &p.verifier).await;
+    let genuine = r.body["access_token"].as_str().expect("token").to_owned();
+    assert!(op.t.authorize(&table, "GET /reports", Some(&genuine), None).await.is_authorized);
+    let (header, mut claims) = decode(&genuine);
+    let kid = header["kid"].as_str().expect("kid").to_owned();
+    claims["scope"] = json!("openid reports:read reports:write");
+    let body = b64json(&claims);
+    let none = format!("{}.{body}.", b64json(&json!({ "alg": "none", "typ": "at+jwt", "kid": kid })));
+    let hs_input = format!("{}.{body}", b64json(&json!({ "alg": "HS256", "typ": "at+jwt", "kid": kid })));
+    let public = serde_json::to_vec(op.t.app.signing_keys.as_ref().expect("keys").configured()).expect("jwk");
+    let hs256 = format!("{hs_input}.{}", URL_SAFE_NO_PAD.encode(hmac_sha256(&public, hs_input.as_bytes())));
+    let stranger = es256(&LocalKey::generate(), &kid, "at+jwt", &claims);
+    for (what, forged) in [("alg none", none), ("HS256 with the public key", hs256), ("another key, our kid", stranger)] {
+        for route in ["GET /reports", "GET /admin"] {
+            assert!(!op.t.authorize(&table, route, Some(&forged), None).await.is_authorized, "{what} on {route}");
+        }
+    }
+}
