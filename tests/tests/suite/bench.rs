@@ -187,7 +187,7 @@ async fn oauth_client(env: &TestEnv, grants: &[GrantType]) -> OAuthApp {
         redirect_uris: if code { vec![CB.into()] } else { vec![] },
         post_logout_redirect_uris: vec![],
         grant_types: grants.to_vec(),
-        scopes: vec!["openid".into(), "reports:read".into()],
+        scopes: vec!["openid".into(), "offline_access".into(), "reports:read".into()],
         confidential: true,
         first_party: true,
     };
@@ -389,7 +389,7 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
             ("response_type", "code"),
             ("client_id", web.id.as_str()),
             ("redirect_uri", CB),
-            ("scope", "openid reports:read"),
+            ("scope", "openid offline_access reports:read"),
             ("state", "bench"),
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
