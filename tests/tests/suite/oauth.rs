@@ -1594,7 +1594,8 @@ async fn the_authorizer_denies_every_forgery_of_a_live_token() {
     let public = serde_json::to_vec(op.t.app.signing_keys.as_ref().expect("keys").configured()).expect("jwk");
     let hs256 = format!("{hs_input}.{}", URL_SAFE_NO_PAD.encode(hmac_sha256(&public, hs_input.as_bytes())));
     let stranger = es256(&LocalKey::generate(), &kid, "at+jwt", &claims);
-    for (what, forged) in [("alg none", none), ("HS256 with the public key", hs256), ("another key, our kid", stranger)] {
+    for (what, forged) in [("alg none", none), ("HS256 with the public key", hs256), ("another key, our kid", stranger)]
+    {
         for route in ["GET /reports", "GET /admin"] {
             assert!(!op.t.authorize(&table, route, Some(&forged), None).await.is_authorized, "{what} on {route}");
         }
