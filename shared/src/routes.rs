@@ -28,18 +28,26 @@ impl Route {
 }
 
 /// Every route gatehouse's functions serve, as its route key, and whether it reads a credential.
-/// A public one (sign-in, registration, resets, the handoff exchange, the hosted pages) reads
-/// none, so nothing would judge a requirement there: configuration may not name it.
+/// A public one (sign-in, registration, resets, the handoff exchange, the hosted pages, the OAuth
+/// provider's endpoints, which authenticate their clients themselves) reads none of a user's, so
+/// nothing would judge a requirement there: configuration may not name it.
 pub const GATEHOUSE_ROUTES: &[Route] = &[
     Route::guarded("DELETE /cross-app/sessions/{id}"),
     Route::guarded("DELETE /sessions/{id}"),
     Route::guarded("DELETE /tokens/{id}"),
     Route::guarded("DELETE /user"),
+    Route::guarded("DELETE /user/oauth-apps/{client_id}"),
     Route::guarded("DELETE /user/passkeys/{id}"),
     Route::guarded("DELETE /user/two-factor-authentication"),
+    Route::public("GET /.well-known/jwks.json"),
+    Route::public("GET /.well-known/oauth-authorization-server"),
+    Route::public("GET /.well-known/oauth-protected-resource"),
+    Route::public("GET /.well-known/openid-configuration"),
     Route::public("GET /account"),
     Route::public("GET /account/assets/{file}"),
     Route::public("GET /account/forgot-password"),
+    Route::public("GET /account/oauth/authorize"),
+    Route::public("GET /account/oauth/logout"),
     Route::public("GET /account/register"),
     Route::public("GET /account/reset-password"),
     Route::public("GET /account/sign-in"),
@@ -47,14 +55,19 @@ pub const GATEHOUSE_ROUTES: &[Route] = &[
     Route::public("GET /account/verify-email/{id}/{hash}"),
     Route::guarded("GET /cross-app/sessions"),
     Route::guarded("GET /email/verify/{id}/{hash}"),
+    Route::public("GET /oauth/userinfo"),
     Route::guarded("GET /sessions"),
     Route::guarded("GET /tokens"),
     Route::guarded("GET /user"),
     Route::guarded("GET /user/confirmed-password-status"),
     Route::guarded("GET /user/email/confirm/{id}"),
+    Route::guarded("GET /user/oauth-apps"),
     Route::guarded("GET /user/passkeys"),
     Route::public("POST /account/delete"),
     Route::public("POST /account/forgot-password"),
+    Route::public("POST /account/oauth-apps/{client_id}/disconnect"),
+    Route::public("POST /account/oauth/authorize"),
+    Route::public("POST /account/oauth/logout"),
     Route::public("POST /account/passkeys"),
     Route::public("POST /account/passkeys/remove"),
     Route::public("POST /account/password"),
@@ -80,6 +93,11 @@ pub const GATEHOUSE_ROUTES: &[Route] = &[
     Route::public("POST /login"),
     Route::guarded("POST /logout"),
     Route::guarded("POST /logout-other-devices"),
+    Route::public("POST /oauth/introspect"),
+    Route::public("POST /oauth/register"),
+    Route::public("POST /oauth/revoke"),
+    Route::public("POST /oauth/token"),
+    Route::public("POST /oauth/userinfo"),
     Route::public("POST /passkeys/login"),
     Route::public("POST /passkeys/options"),
     Route::public("POST /register"),

@@ -70,7 +70,7 @@ pub(crate) fn to_sign_in() -> Reply {
 pub async fn show(call: Call<'_>) -> Reply {
     // Signed in on the way through an application's authorization request: back to it (every
     // sign-in, password, second factor or passkey, lands here).
-    if let Some((to, cleared)) = crate::oauth::pending_return(&call) {
+    if let Some((to, cleared)) = crate::oauth_pending::pending_return(&call) {
         return Ok(view::redirect(&to, vec![cleared]));
     }
     let state = State { notice: notice(&call), ..State::default() };

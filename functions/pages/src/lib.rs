@@ -21,6 +21,7 @@ mod lists;
 mod oauth;
 mod oauth_consent;
 mod oauth_logout;
+mod oauth_pending;
 mod passkeys;
 mod register;
 mod reset;

@@ -3,7 +3,8 @@
 
 use crate::form::form_or_refusal;
 use crate::form_token;
-use crate::oauth::{query_params, session};
+use crate::oauth::session;
+use crate::oauth_pending::query_params;
 use crate::view;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -299,20 +299,30 @@ async fn the_reset_page_names_an_address_only_for_a_link_whose_token_checks_out(
 
 #[test]
 fn gatehouses_route_list_is_its_route_tables() {
-    let mut tables: Vec<String> =
-        [gatehouse_login::ROUTES, gatehouse_tokens::ROUTES, gatehouse_password_reset::ROUTES, gatehouse_pages::ROUTES]
-            .iter()
-            .flat_map(|routes| routes.iter().map(gatehouse_http::Route::key))
-            .collect();
+    let mut tables: Vec<String> = [
+        gatehouse_login::ROUTES,
+        gatehouse_tokens::ROUTES,
+        gatehouse_password_reset::ROUTES,
+        gatehouse_pages::ROUTES,
+        gatehouse_oauth::ROUTES,
+    ]
+    .iter()
+    .flat_map(|routes| routes.iter().map(gatehouse_http::Route::key))
+    .collect();
     tables.sort();
     let mut listed: Vec<String> = gatehouse::routes::GATEHOUSE_ROUTES.iter().map(|r| r.key.to_string()).collect();
     listed.sort();
     assert_eq!(listed, tables, "gatehouse::routes::GATEHOUSE_ROUTES and the functions' route tables");
-    let mut public: Vec<String> =
-        [gatehouse_login::ROUTES, gatehouse_tokens::ROUTES, gatehouse_password_reset::ROUTES, gatehouse_pages::ROUTES]
-            .iter()
-            .flat_map(|routes| routes.iter().filter(|r| r.public()).map(gatehouse_http::Route::key))
-            .collect();
+    let mut public: Vec<String> = [
+        gatehouse_login::ROUTES,
+        gatehouse_tokens::ROUTES,
+        gatehouse_password_reset::ROUTES,
+        gatehouse_pages::ROUTES,
+        gatehouse_oauth::ROUTES,
+    ]
+    .iter()
+    .flat_map(|routes| routes.iter().filter(|r| r.public()).map(gatehouse_http::Route::key))
+    .collect();
     public.sort();
     let mut listed: Vec<String> =
         gatehouse::routes::GATEHOUSE_ROUTES.iter().filter(|r| r.public).map(|r| r.key.to_string()).collect();
