@@ -1601,3 +1601,31 @@ async fn the_authorizer_denies_every_forgery_of_a_live_token() {
         }
     }
 }
+
+/// A code whose first exchange spent it and then failed before its grant was issued (answered
+/// 503) is finished by its client's retry; once a grant was issued, every further exchange is a
+/// replay that ends it, and a replay after that revocation issues nothing new.
+#[tokio::test]
+async fn a_retry_of_an_exchange_that_issued_nothing_finishes_it_and_a_replay_never_resurrects() {
+    let op = provider(&[]);
+    let c = client(&op).await;
+    let (mut b, _) = signed_in(&op).await;
+    let p = pkce();
+    let code = code_for(&op, &mut b, &c, &p).await;
+    // The first attempt: the code spent, then the function died (nothing issued).
+    let hash = gatehouse::tables::oauth_auth_codes::AuthCode::parse(&code).expect("a code").hash();
+    let stores = &op.t.app.stores;
+    let spent = stores.oauth_auth_codes.spend(&hash, stores.clock.now()).await.unwrap();
+    assert!(matches!(spent, gatehouse::tables::oauth_auth_codes::CodeSpend::Spent(_)));
+    let retried = exchange(&op, &c, &code, CB, &p.verifier).await;
+    assert_eq!(retried.status, 200, "the retry finishes: {}", retried.raw_body);
+    let access = retried.body["access_token"].as_str().expect("token").to_owned();
+    assert!(active(&op, &c, &access).await);
+    // A wrong verifier on a retry is a replay: it ends what was issued.
+    let other = pkce();
+    assert_invalid_grant(&exchange(&op, &c, &code, CB, &other.verifier).await, "a replay with another verifier");
+    assert!(!active(&op, &c, &access).await, "the replay ended the grant");
+    // And a replay after the revocation does not bring a grant back.
+    assert_invalid_grant(&exchange(&op, &c, &code, CB, &p.verifier).await, "after the revocation");
+    assert!(!active(&op, &c, &access).await);
+}

@@ -83,16 +83,12 @@ impl OAuthProvider {
         let code = AuthCode::parse(code).ok_or(OAuthError::InvalidGrant("the code is invalid or spent"))?;
         let stores = self.stores();
         let now = stores.clock.now();
-        let record = match stores.oauth_auth_codes.spend(&code.hash(), now).await? {
-            CodeSpend::Spent(r) => r,
-            // RFC 6749 §4.1.2: a code used twice revokes what it gave — when its own client
-            // presents it again; anyone else holding a leaked spent code changes nothing.
-            CodeSpend::Replayed(r) if r.client_id == client.id => {
-                let root = CredentialRef::oauth_grant(&r.family_id);
-                revoke(stores, &r.user_id, Revocation::Tree(&root), "code_replayed").await?;
-                tracing::warn!(event = "oauth_code_replayed", client_id = %r.client_id, user_id = %r.user_id);
-                return Err(OAuthError::InvalidGrant("the code is invalid or spent"));
-            }
+        let spend = stores.oauth_auth_codes.spend(&code.hash(), now).await?;
+        let (record, again) = match spend {
+            CodeSpend::Spent(r) => (r, false),
+            // Presented again by its own client: a retry, or a replay (below).
+            CodeSpend::Replayed(r) if r.client_id == client.id => (r, true),
+            // Anyone else holding a leaked spent code changes nothing.
             CodeSpend::Replayed(_) | CodeSpend::Unknown => {
                 return Err(OAuthError::InvalidGrant("the code is invalid or spent"));
             }
@@ -100,7 +96,22 @@ impl OAuthProvider {
         // Spent by now whatever follows: a wrong client, URI or verifier burns it.
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let pkce_ok = crate::values::secret::constant_time_eq(challenge.as_bytes(), record.code_challenge.as_bytes());
-        if record.client_id != client.id || record.redirect_uri != redirect_uri || !pkce_ok {
+        let matches = record.client_id == client.id && record.redirect_uri == redirect_uri && pkce_ok;
+        let root = CredentialRef::oauth_grant(&record.family_id);
+        // RFC 6749 §4.1.2: a code used twice revokes what it gave. But a code whose first exchange
+        // gave nothing (it failed before its grant was issued, and answered 503) is finished by its
+        // client's retry: the register knows no grant of it, and the grant's id is the code's, so
+        // at most one exchange ever issues one.
+        if again && (!matches || stores.credentials.knows(&record.user_id, &root).await?) {
+            revoke(stores, &record.user_id, Revocation::Tree(&root), "code_replayed").await?;
+            tracing::warn!(event = "oauth_code_replayed", client_id = %record.client_id, user_id = %record.user_id);
+            return Err(OAuthError::InvalidGrant("the code is invalid or spent"));
+        }
+        if !matches {
+            // Burnt: the grant's id marked ended in the register, so no later exchange of the code
+            // (the right verifier included) is taken for the retry of one that issued nothing.
+            let until = now + crate::tables::credentials::ENDED_MARK_LIFETIME;
+            stores.credentials.forget_and_mark(&record.user_id, &[], &[], Some((&root, until))).await?;
             tracing::warn!(event = "oauth_code_mismatch", client_id = %client.id, pkce = pkce_ok);
             return Err(OAuthError::InvalidGrant("the code does not match this client, redirect URI or verifier"));
         }
@@ -138,9 +149,6 @@ impl OAuthProvider {
             created_at: now,
             expires_at: Some(family.expires_at),
         };
-        if !stores.credentials.issue(record.credentials_version, &entry, NewCredential::OAuthGrant(&family)).await? {
-            return Err(OAuthError::InvalidGrant("the account's credentials changed since approval"));
-        }
         let grant = Grant {
             client,
             user: Some(&user),
@@ -149,7 +157,18 @@ impl OAuthProvider {
             auth_time: Some(record.auth_time),
             session_id: record.session_id.as_deref(),
         };
+        // The tokens first (their record and signatures may fail: then nothing was issued, and
+        // the retry finishes), the grant last: the tokens live only once it does.
         let mut answer = self.tokens_for(&grant, record.nonce.as_deref()).await?;
+        match stores.credentials.issue(record.credentials_version, &entry, NewCredential::OAuthGrant(&family)).await {
+            Ok(true) => {}
+            Ok(false) => return Err(OAuthError::InvalidGrant("the account's credentials changed since approval")),
+            // Another exchange of this code issued its grant first.
+            Err(crate::values::error::StoreError::Conflict(_)) => {
+                return Err(OAuthError::InvalidGrant("the code is invalid or spent"));
+            }
+            Err(e) => return Err(e.into()),
+        }
         answer.refresh_token = refresh.map(|r| r.expose());
         tracing::info!(event = "oauth_code_exchanged", client_id = %client.id, user_id = %user.id);
         Ok(answer)
