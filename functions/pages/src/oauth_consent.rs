@@ -23,7 +23,11 @@ pub(crate) fn page(call: &Call<'_>, req: &AuthorizationRequest, params: &[(Strin
     let (token, cookies) = form_token(call);
     // Where the browser goes next, as the browser reads the address (not a prefix of the text).
     let host = match req.redirect_uri.split_once(':') {
-        Some(("https" | "http", rest)) => gatehouse::services::oauth::clients::host_of(rest).unwrap_or_default(),
+        // Host and port, lower case: the redirect URI passed the client rules, so no user
+        // information, backslash or space can make this differ from where the browser goes.
+        Some(("https" | "http", rest)) => {
+            rest.trim_start_matches('/').split(['/', '?']).next().unwrap_or_default().to_ascii_lowercase()
+        }
         Some((scheme, _)) => format!("the app {scheme}"),
         None => String::new(),
     };
