@@ -227,6 +227,31 @@ impl Table {
         }
     }
 
+    /// Every item of the table, read consistently page by page (for the small tables an operator
+    /// lists whole: OAuth clients, signing keys).
+    pub(crate) async fn scan_all<T>(&self, mut decode: impl FnMut(Item) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.name)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.err(e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(decode(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Every item of one owner in an owner index (`index` keyed by `attr` = `value`), newest
     /// sort key first; eventually consistent, as every index read.
     pub(crate) async fn query_owner<T>(

@@ -103,27 +103,7 @@ impl OAuthClientStore for DynamoOAuthClients {
 
     async fn list(&self) -> StoreResult<Vec<OAuthClient>> {
         // A deployment has few clients: the whole table, read consistently, page by page.
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .t
-                .client
-                .scan()
-                .table_name(&self.t.name)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.t.err(e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(self.to_domain(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let mut out = self.t.scan_all(|item| self.to_domain(item)).await?;
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }

@@ -59,31 +59,9 @@ impl DynamoOAuthSigningKeys {
 impl OAuthSigningKeyStore for DynamoOAuthSigningKeys {
     async fn list(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         let now = self.t.now();
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .t
-                .client
-                .scan()
-                .table_name(&self.t.name)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.t.err(e))?;
-            for item in page.items.unwrap_or_default() {
-                let k = self.to_domain(item)?;
-                // TTL deletes late: an expired key is no key.
-                if k.expires_at.is_none_or(|e| e > now) {
-                    out.push(k);
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let all = self.t.scan_all(|item| self.to_domain(item)).await?;
+        // TTL deletes late: an expired key is no key.
+        let mut out: Vec<SigningKeyRecord> = all.into_iter().filter(|k| k.expires_at.is_none_or(|e| e > now)).collect();
         out.sort_by(|a, b| (a.activates_at, &a.kid).cmp(&(b.activates_at, &b.kid)));
         Ok(out)
     }
