@@ -52,10 +52,16 @@ pub async fn live_access_token(
     // A user's token lives while its grant does and the user may still sign in at the version
     // the grant was issued under: a reset ends it here even before its revocation lands.
     if let Some(family) = &record.family_id {
-        let Some(family) = stores.oauth_refresh_tokens.find(family).await? else { return Ok(None) };
-        let user = stores.users.find(&family.user_id).await?;
-        let current = user.is_some_and(|u| {
-            u.credentials_version == family.credentials_version && u.disabled_at.is_none() && u.deleted_at.is_none()
+        // A grant is always a user's; a record saying otherwise is no live token.
+        let Some(user) = &record.user_id else { return Ok(None) };
+        // The grant and the user at once (the record names both): two reads, one round trip's time.
+        let (family, user) = tokio::join!(stores.oauth_refresh_tokens.find(family), stores.users.find(user));
+        let Some(family) = family? else { return Ok(None) };
+        let current = user?.is_some_and(|u| {
+            u.id == family.user_id
+                && u.credentials_version == family.credentials_version
+                && u.disabled_at.is_none()
+                && u.deleted_at.is_none()
         });
         if !current {
             return Ok(None);
