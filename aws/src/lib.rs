@@ -78,6 +78,7 @@ fn stores_with_queue(
         oauth_refresh_tokens: refresh_tokens,
         oauth_consents: consents,
         oauth_signing_keys: Arc::new(dynamo::DynamoOAuthSigningKeys::new(t(schema::OAUTH_SIGNING_KEYS))),
+        identities: Arc::new(dynamo::DynamoIdentities::new(t(schema::IDENTITIES))),
         queue,
         clock,
         backend: "dynamodb+sqs",

@@ -351,9 +351,10 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     let db = aws_sdk_dynamodb::Client::new(&sdk);
     let widgets = format!("{prefix}test_widgets");
 
-    // Migrations 4 (the OAuth tables, the newest) and 2 rolled back (2's index deleted) and run
-    // again: a batch written without the listing keys is backfilled and listed.
-    let rolled = gatehouse(&prefix, &["migrate", "rollback", "--step", "2"]);
+    // Migrations 5 (the identities, the newest), 4 (the OAuth tables) and 2 rolled back (2's index
+    // deleted) and run again: a batch written without the listing keys is backfilled and listed.
+    let rolled = gatehouse(&prefix, &["migrate", "rollback", "--step", "3"]);
+    assert!(stdout(&rolled).contains("rolled back 0005_identities"), "{}{}", stdout(&rolled), err(&rolled));
     assert!(stdout(&rolled).contains("rolled back 0004_oauth_tables"), "{}{}", stdout(&rolled), err(&rolled));
     assert!(stdout(&rolled).contains("rolled back 0002_job_batches_by_created"), "{}{}", stdout(&rolled), err(&rolled));
     let n = |v: i64| AttributeValue::N(v.to_string());
@@ -436,11 +437,13 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     assert!(stdout(&status).contains("PENDING           0003_test_widgets"), "{}", stdout(&status));
     assert!(stdout(&status).contains("ran     batch 1   0001_schema"), "batch 1 untouched");
     assert!(stdout(&status).contains("ran     batch 2   0002_job_batches_by_created"), "{}", stdout(&status));
-    // The last three: 4 and 2 (batch 2), then 1.
-    let held = gatehouse(&prefix, &["migrate", "rollback", "--step", "3", "--pretend"]);
+    // The last four: 5, 4 and 2 (batch 2), then 1.
+    let held = gatehouse(&prefix, &["migrate", "rollback", "--step", "4", "--pretend"]);
     assert!(err(&held).contains(&format!("table {prefix}job_batches holds items")), "{}", err(&held));
-    let schema = gatehouse(&prefix, &["migrate", "rollback", "--step", "3", "--force", "--pretend"]);
+    let schema = gatehouse(&prefix, &["migrate", "rollback", "--step", "4", "--force", "--pretend"]);
     let out = stdout(&schema);
+    assert!(out.contains(&format!("would delete table {prefix}identities")), "{out}");
+    assert!(out.contains("would roll back 0005_identities"), "{out}");
     assert!(out.contains("would roll back 0004_oauth_tables"), "{out}");
     assert!(out.contains(&format!("would delete index by_created of table {prefix}job_batches")), "{out}");
     assert!(out.contains("would roll back 0002_job_batches_by_created"), "{out}");

@@ -166,6 +166,17 @@ pub const OAUTH_SIGNING_KEYS: TableDef =
 pub const OAUTH_TABLES: &[TableDef] =
     &[OAUTH_CLIENTS, OAUTH_AUTH_CODES, OAUTH_ACCESS_TOKENS, OAUTH_REFRESH_TOKENS, OAUTH_CONSENTS, OAUTH_SIGNING_KEYS];
 
+/// Sign-in providers' accounts, (provider, subject) → user: keyed `<provider>#<subject>`, listed
+/// per user through `by_user`; no TTL (an identity lives until unlinked). Migration 5 makes it on
+/// a deployment migrated before it.
+pub const IDENTITIES: TableDef = TableDef {
+    logical: "identities",
+    partition: s("pk"),
+    sort: None,
+    indexes: &[IndexDef { name: "by_user", partition: s("user_id"), sort: None }],
+    ttl_attribute: None,
+};
+
 pub const TABLES: &[TableDef] = &[
     USERS,
     SESSIONS,
@@ -185,6 +196,7 @@ pub const TABLES: &[TableDef] = &[
     OAUTH_REFRESH_TOKENS,
     OAUTH_CONSENTS,
     OAUTH_SIGNING_KEYS,
+    IDENTITIES,
 ];
 
 /// The jobs queue and its dead-letter queue.

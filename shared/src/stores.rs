@@ -7,6 +7,7 @@ use crate::tables::cache_locks::CacheLockStore;
 use crate::tables::credentials::CredentialStore;
 use crate::tables::cross_app_sessions::CrossAppSessionStore;
 use crate::tables::failed_jobs::FailedJobStore;
+use crate::tables::identities::IdentityStore;
 use crate::tables::job_batches::JobBatchStore;
 use crate::tables::job_runs::JobRunStore;
 use crate::tables::jobs::JobQueue;
@@ -47,6 +48,8 @@ pub struct Stores {
     pub oauth_consents: Arc<dyn OAuthConsentStore>,
     /// The provider's keyring beyond the configured key ([`crate::signing`]).
     pub oauth_signing_keys: Arc<dyn OAuthSigningKeyStore>,
+    /// Sign-in providers' accounts, (provider, subject) → user.
+    pub identities: Arc<dyn IdentityStore>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     /// Where the data lives, for banners and logs: `memory` or `dynamodb+sqs`.
@@ -89,6 +92,7 @@ impl Stores {
             oauth_refresh_tokens: refresh_tokens,
             oauth_consents: consents,
             oauth_signing_keys: Arc::new(memory::MemoryOAuthSigningKeys::new(clock.clone())),
+            identities: Arc::new(memory::MemoryIdentities::new()),
             queue: Arc::new(memory::MemoryQueue::new(
                 clock.clone(),
                 Duration::from_secs(q.visibility_timeout_secs.into()),

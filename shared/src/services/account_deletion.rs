@@ -7,7 +7,9 @@
 //!    (every check reads the owner with the credential, in the same call), nothing can be issued
 //!    (every issue checks the user item) and no sign-in succeeds, revoked or not yet;
 //! 3. [`finish`]: every registered credential (sessions, tokens, handoffs; cross-app sessions
-//!    end), then the user item and its `email#` reservation in one transaction (the address can
+//!    end), the identities at sign-in providers (unlinked, so none names the user; read through
+//!    an index, so one linked a moment before may be missed, and the job, a minute later, unlinks
+//!    it), then the user item and its `email#` reservation in one transaction (the address can
 //!    register again), the reset token of the address, the throttle counts keyed by the user,
 //!    and the cross-app audit records keep only a pseudonym (a keyed tag of the id; no IP address
 //!    or user agent). Whoever removes the user item mails the address that the account is gone.
@@ -136,6 +138,7 @@ pub async fn finish(
     email: &Email,
 ) -> Result<(), StoreError> {
     let ended = revoke(stores, id, Revocation::Everything, reasons::ACCOUNT_DELETED).await?;
+    let identities = unlink_identities(stores, id).await?;
     // Notices promised by changes made just before (an address moved, a second factor turned
     // off) look for their marks on the user item, which goes now: kept aside for their jobs, so
     // a deletion cannot silence what came before it.
@@ -162,13 +165,25 @@ pub async fn finish(
         limiter.clear(&key, limit).await?;
     }
     let records = stores.cross_app_sessions.pseudonymize(id, &format!("deleted#{tag}")).await?;
-    tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, audit_records = records, user_item = removed);
+    tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, identities, audit_records = records, user_item = removed);
     if removed {
         // Told once, whichever queues it: this run, or the deletion's job finding the user gone
         // (one job id per user, and a job id runs once).
         dispatcher.notify(deleted_notice(config, id, email)).await;
     }
     Ok(())
+}
+
+/// Unlinks every identity of the user `id` the index lists, and says how many went (one unlinked
+/// meanwhile, by a run before this one, is simply gone).
+async fn unlink_identities(stores: &Stores, id: &UserId) -> Result<usize, StoreError> {
+    let mut unlinked = 0;
+    for identity in stores.identities.for_user(id).await? {
+        if stores.identities.unlink(&identity.provider, &identity.subject, id).await? {
+            unlinked += 1;
+        }
+    }
+    Ok(unlinked)
 }
 
 /// The "account deleted" mail of the user `id`, with one job id per user (its keyed tag: nothing

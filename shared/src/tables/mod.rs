@@ -8,6 +8,7 @@ pub mod credential_ref;
 pub mod credentials;
 pub mod cross_app_sessions;
 pub mod failed_jobs;
+pub mod identities;
 pub mod job_batches;
 pub mod job_runs;
 pub mod jobs;

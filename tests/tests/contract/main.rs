@@ -25,6 +25,7 @@ mod cache_locks;
 mod credentials;
 mod cross_app_sessions;
 mod failed_jobs;
+mod identities;
 mod job_batches;
 mod job_runs;
 mod oauth_access_tokens;
@@ -42,9 +43,10 @@ mod users;
 /// Every behaviour, by name, for the macro.
 mod suite {
     pub use super::{
-        cache::*, cache_locks::*, credentials::*, cross_app_sessions::*, failed_jobs::*, job_batches::*, job_runs::*,
-        oauth_access_tokens::*, oauth_auth_codes::*, oauth_clients::*, oauth_consents::*, oauth_refresh_tokens::*,
-        oauth_signing_keys::*, password_reset_tokens::*, personal_access_tokens::*, queue::*, sessions::*, users::*,
+        cache::*, cache_locks::*, credentials::*, cross_app_sessions::*, failed_jobs::*, identities::*, job_batches::*,
+        job_runs::*, oauth_access_tokens::*, oauth_auth_codes::*, oauth_clients::*, oauth_consents::*,
+        oauth_refresh_tokens::*, oauth_signing_keys::*, password_reset_tokens::*, personal_access_tokens::*, queue::*,
+        sessions::*, users::*,
     };
 }
 
@@ -270,4 +272,8 @@ contract!(
     a_consent_is_issued_under_the_version_and_replaced_by_a_re_approval,
     revoking_everything_ends_the_users_grants_and_consents_and_no_one_elses,
     a_rotation_adds_a_key_and_retires_the_others_in_one_write,
+    identities_are_linked_once_found_listed_by_user_and_unlinked,
+    eight_racing_links_of_one_subject_by_eight_users_let_exactly_one_have_it,
+    only_its_user_unlinks_or_touches_an_identity,
+    a_malformed_provider_or_subject_is_rejected_by_every_call,
 );

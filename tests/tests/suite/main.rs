@@ -16,6 +16,7 @@ mod faults;
 mod fixtures;
 mod guards;
 mod hostile;
+mod identities;
 mod jobs;
 mod layers;
 mod login;
