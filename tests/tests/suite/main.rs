@@ -13,6 +13,7 @@ mod device_cookies;
 mod dynamodb;
 mod e2e;
 mod faults;
+mod federation;
 mod fixtures;
 mod guards;
 mod hostile;
