@@ -161,6 +161,14 @@ enum Operation {
     /// Allow a disabled user to sign in again (nothing revoked comes back).
     #[command(name = "user:enable")]
     UserEnable { email: String },
+    /// Disconnect a user's accounts at an identity provider (social sign-in): they no longer
+    /// sign in to it; the user is mailed.
+    #[command(name = "user:unlink")]
+    UserUnlink {
+        email: String,
+        /// The provider's id, as in GATEHOUSE_FEDERATION_PROVIDERS.
+        provider: String,
+    },
     /// Revoke every session, token, handoff and cross-app session of a user (the account stays
     /// usable: they sign in again).
     #[command(name = "user:sign-out-everywhere")]
@@ -360,6 +368,10 @@ async fn operate(operation: Operation) -> Result<()> {
             } else {
                 println!("User {email} was not disabled; nothing to do.");
             }
+        }
+        Operation::UserUnlink { email, provider } => {
+            let n = users::unlink(&stores, &dispatcher, &email, &provider).await?;
+            println!("{n} {provider} account(s) disconnected from {email}.");
         }
         Operation::UserSignOutEverywhere { email } => {
             let spinner = queue_admin::spinner("revoking every credential");

@@ -106,11 +106,21 @@ pub struct Param {
     TwoFactorChallengeRequest,
     PasskeyRegistrationRequest,
     PasskeyLoginRequest,
+    FederationStartRequest,
+    FederationCallbackRequest,
+    EmailLinkRequest,
+    EmailLinkCompleteRequest,
     PasskeyOptionsView,
     PasskeyView,
     PasskeysView,
     AuthorizedAppView,
     AuthorizedAppsView,
+    ProviderView,
+    ProvidersView,
+    FederationStartView,
+    IdentityView,
+    IdentitiesView,
+    LinkedView,
     TwoFactorChallengeView,
     EnrolmentView,
     RecoveryCodesView,
@@ -685,6 +695,6 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 17);
+        assert_eq!(checked, 20);
     }
 }

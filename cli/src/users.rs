@@ -22,6 +22,8 @@ pub struct UserReport {
     pub credentials_version: u64,
     pub sessions: usize,
     pub tokens: usize,
+    /// Connected identity providers (social sign-in), by provider id.
+    pub identities: Vec<String>,
 }
 
 fn rfc3339(t: gatehouse::Timestamp) -> String {
@@ -62,6 +64,14 @@ pub async fn show(stores: &Stores, user: &User) -> Result<UserReport> {
         credentials_version: user.credentials_version,
         sessions,
         tokens,
+        identities: stores
+            .identities
+            .for_user(&user.id)
+            .await?
+            .into_iter()
+            .filter(|i| i.credentials_version >= user.ways_in_since)
+            .map(|i| i.provider)
+            .collect(),
     })
 }
 
@@ -146,6 +156,8 @@ pub async fn print(stores: &Stores, email: &str, json: bool) -> Result<()> {
             r.updated_at
         );
         println!("sessions      {}\ntokens        {}", r.sessions, r.tokens);
+        let identities = if r.identities.is_empty() { "none".to_owned() } else { r.identities.join(", ") };
+        println!("providers     {identities}");
     }
     Ok(())
 }
@@ -162,4 +174,31 @@ pub async fn reset_two_factor(stores: &Stores, dispatcher: &gatehouse::queue::Di
         println!("Two-factor authentication reset for user {}; they are told by mail.", user.id);
     }
     Ok(())
+}
+
+/// `user:unlink`: disconnects the user's accounts at `provider` (all of them; an operator acting
+/// on a report that a provider account is not the owner's). Returns how many. The owner is
+/// mailed, as for a disconnection from the account page. The last way in is not protected here:
+/// the operator decides (a reset link still reaches the address).
+pub async fn unlink(
+    stores: &Stores,
+    dispatcher: &gatehouse::queue::Dispatcher,
+    email: &str,
+    provider: &str,
+) -> Result<usize> {
+    let user = find(stores, email).await?;
+    let mut n = 0;
+    for identity in stores.identities.for_user(&user.id).await? {
+        if identity.provider != provider {
+            continue;
+        }
+        gatehouse::services::federation::notice::promise(dispatcher, &user, &identity, provider, false).await?;
+        if stores.identities.unlink(provider, &identity.subject, &user.id).await? {
+            n += 1;
+        }
+    }
+    if n > 0 {
+        tracing::warn!(event = "operator_identity_unlinked", user_id = %user.id, provider, removed = n);
+    }
+    Ok(n)
 }

@@ -384,6 +384,26 @@ impl From<gatehouse::services::passkeys::PasskeyError> for ApiError {
     }
 }
 
+impl From<gatehouse::services::federation::FederationError> for ApiError {
+    fn from(e: gatehouse::services::federation::FederationError) -> Self {
+        use gatehouse::services::federation::FederationError as F;
+        let message = e.to_string();
+        let (status, code) = match e {
+            F::UnknownProvider => (StatusCode::NOT_FOUND, "provider_unknown"),
+            F::StateInvalid => (StatusCode::BAD_REQUEST, "federation_state_invalid"),
+            F::ProviderFailed => (StatusCode::BAD_GATEWAY, "federation_failed"),
+            F::LinkRequired => (StatusCode::CONFLICT, "link_required"),
+            F::IdentityTaken => (StatusCode::CONFLICT, "identity_taken"),
+            F::EmailUnverified => (StatusCode::FORBIDDEN, "email_unverified_at_provider"),
+            F::SignupDisabled => (StatusCode::FORBIDDEN, "signup_disabled"),
+            F::LastWayIn => (StatusCode::CONFLICT, "last_way_in"),
+            F::NoSuchIdentity => (StatusCode::NOT_FOUND, "not_found"),
+            F::Auth(a) => return a.into(),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
 impl ApiError {
     /// With `Retry-After: secs` (a 503 the client may simply ask again).
     pub fn with_retry_after(mut self, secs: u64) -> Self {

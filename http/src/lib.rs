@@ -4,7 +4,9 @@
 
 mod error;
 pub mod event;
+pub mod federation;
 mod input;
+pub mod outbound;
 mod paging;
 pub mod requests;
 mod route;
@@ -42,6 +44,10 @@ pub struct App {
     /// The OAuth provider's keys, in the functions that sign or check its tokens
     /// ([`App::with_signing_keys`]); the others have none.
     pub signing_keys: Option<Arc<gatehouse::signing::SigningKeys>>,
+    /// The identity providers' outbound calls, when not over HTTPS (tests answer them).
+    pub fetch: Option<Arc<dyn gatehouse::services::federation::Fetch>>,
+    /// The identity providers' discovery documents and keys, kept for the process's life.
+    pub provider_metadata: Arc<gatehouse::services::federation::metadata::MetadataCache>,
 }
 
 impl App {
@@ -50,7 +56,15 @@ impl App {
         let config = Arc::new(config);
         let access = Access::new(stores.clone(), config.clone());
         let auth = Auth::new(access.clone())?;
-        Ok(Self { config, stores, access, auth, signing_keys: None })
+        Ok(Self {
+            config,
+            stores,
+            access,
+            auth,
+            signing_keys: None,
+            fetch: None,
+            provider_metadata: Default::default(),
+        })
     }
 
     /// This app with the OAuth provider's keys.
@@ -81,6 +95,14 @@ impl App {
         }
         let keys = gatehouse_aws::kms::provider_keys(&boot.sdk, &boot.config, &boot.stores).await?;
         Ok(Self::new(boot.config, boot.stores)?.with_signing_keys(keys))
+    }
+
+    /// The relying party of the configured identity providers (social sign-in), over this
+    /// process's outbound client and metadata cache, or [`App::fetch`] when one was given.
+    pub fn federation(&self) -> gatehouse::services::federation::Federation {
+        let fetch = self.fetch.clone().unwrap_or_else(outbound::shared);
+        let cache = self.provider_metadata.clone();
+        gatehouse::services::federation::Federation::new(self.auth.clone(), self.dispatcher(), fetch, cache)
     }
 
     /// The queue, for the jobs a request dispatches.

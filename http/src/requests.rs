@@ -207,3 +207,45 @@ request! {
         password_confirmation: String,
     }
 }
+
+request! {
+    /// Begins signing in (or up) with an identity provider.
+    pub struct FederationStartRequest {
+        /// A session that outlives the browser (as `/login`'s `remember`).
+        remember: Option<bool>,
+    }
+}
+
+request! {
+    /// The provider's answer, as its redirect carried it to your app's page, posted from the
+    /// browser that began the flow (its binding cookie).
+    pub struct FederationCallbackRequest {
+        code: String,
+        state: String,
+        /// RFC 9207's `iss`, when the provider sent one.
+        iss: Option<String>,
+    }
+}
+
+request! {
+    /// Asks for a sign-in mail: a link and a six-digit code, for this browser (its binding cookie).
+    pub struct EmailLinkRequest {
+        #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
+        email: String,
+        /// A session that outlives the browser (as `/login`'s `remember`).
+        remember: Option<bool>,
+    }
+}
+
+request! {
+    /// Finishes a sign-in by mail, from the browser that asked (its binding cookie): one of
+    /// `token` (the mailed link's) or `code`.
+    pub struct EmailLinkCompleteRequest {
+        /// The `token` of the mailed link.
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{43}$"))]
+        token: Option<String>,
+        /// The six-digit code of the same mail.
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{6}$"))]
+        code: Option<String>,
+    }
+}

@@ -379,3 +379,84 @@ pub struct PasskeyOptionsView {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub public_key: serde_json::Value,
 }
+
+/// An identity provider people may sign in with.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProviderView {
+    /// What the provider routes take (`/auth/providers/{provider}/start`).
+    pub id: String,
+    /// What a "Continue with …" button says.
+    pub name: String,
+    /// `oidc` or `github`.
+    pub kind: String,
+}
+
+impl From<&gatehouse::providers::Provider> for ProviderView {
+    fn from(p: &gatehouse::providers::Provider) -> Self {
+        let kind = match p.kind {
+            gatehouse::providers::ProviderKind::Oidc { .. } => "oidc",
+            gatehouse::providers::ProviderKind::GitHub { .. } => "github",
+        };
+        Self { id: p.id.clone(), name: p.name.clone(), kind: kind.to_owned() }
+    }
+}
+
+/// `{"providers": […]}`, as configured.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProvidersView {
+    pub providers: Vec<ProviderView>,
+}
+
+/// Where to send the browser to sign in with (or connect) a provider.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FederationStartView {
+    /// The provider's authorization address (with `state`, PKCE and a `nonce`).
+    pub url: String,
+}
+
+/// A provider account connected to the user.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdentityView {
+    /// Opaque: what `DELETE /user/identities/{id}` takes.
+    pub id: String,
+    pub provider: String,
+    pub provider_name: String,
+    /// The address the provider gave when it was connected (provider-supplied text).
+    pub email: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub linked_at: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_used_at: Option<String>,
+}
+
+impl From<&gatehouse::services::federation::linking::Connected> for IdentityView {
+    fn from(c: &gatehouse::services::federation::linking::Connected) -> Self {
+        let at = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        Self {
+            id: c.id.clone(),
+            provider: c.provider.clone(),
+            provider_name: c.provider_name.clone(),
+            email: c.email.clone(),
+            linked_at: at(&c.linked_at),
+            last_used_at: c.last_used_at.as_ref().map(at),
+        }
+    }
+}
+
+/// `{"identities": […]}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdentitiesView {
+    pub identities: Vec<IdentityView>,
+}
+
+/// A provider connected to the signed-in user (a link flow's end).
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LinkedView {
+    pub linked: String,
+}

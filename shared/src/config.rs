@@ -21,6 +21,9 @@ pub enum ConfigError {
     Invalid { var: &'static str, value: String, problem: String },
     #[error("{var} is required: {why}")]
     Missing { var: &'static str, why: &'static str },
+    /// A setting of one identity provider (`GATEHOUSE_FEDERATION_<ID>_…`).
+    #[error("{var}: {problem}")]
+    Provider { var: String, problem: String },
 }
 
 /// Names of the tables and queues of one deployment.
@@ -193,8 +196,12 @@ pub struct Config {
     /// authorizer and by the functions.
     pub route_abilities: crate::routes::RouteAbilities,
     pub passkeys: PasskeyConfig,
+    /// Passwordless sign-in by mail ([`crate::services::email_link`]).
+    pub email_link: EmailLinkConfig,
     /// The OAuth 2.1 / OpenID Connect provider.
     pub oauth: OAuthConfig,
+    /// The identity providers people may sign in with ([`crate::providers`]).
+    pub federation: crate::providers::FederationConfig,
 }
 
 /// The WebAuthn relying party ([`crate::services::passkeys`]).
@@ -268,7 +275,19 @@ impl Config {
             cross_app_audit_retention: Duration::days(env.number("GATEHOUSE_CROSS_APP_AUDIT_DAYS", 90, 1, 3650)?),
             route_abilities: route_abilities(&env)?,
             passkeys: passkeys(&env, port)?,
+            email_link: email_link(&env, &local)?,
             oauth: oauth(&env, &local)?,
+            federation: crate::providers::read(
+                &get,
+                env.raw("GATEHOUSE_PUBLIC_URL")
+                    .or_else(|| env.raw("GATEHOUSE_OAUTH_ISSUER"))
+                    .filter(|v| !v.trim().is_empty())
+                    // On Lambda no local address stands in: a callback must name the deployment.
+                    .or_else(|| env.raw("AWS_LAMBDA_FUNCTION_NAME").is_none_or(|f| f.is_empty()).then(|| local.clone()))
+                    .as_deref()
+                    .map(|b| b.trim_end_matches('/')),
+            )
+            .map_err(|e| ConfigError::Provider { var: e.var, problem: e.problem })?,
             limits: limits(&env)?,
             app_key: app_key(&env)?,
         })
@@ -474,6 +493,69 @@ fn passkeys(env: &Env<'_>, port: u16) -> Result<PasskeyConfig, ConfigError> {
         problem: format!("a domain name, without scheme or port ({problem})"),
     })?;
     Ok(passkeys)
+}
+
+/// Passwordless sign-in by mail: a link and a six-digit code in one mail
+/// ([`crate::services::email_link`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailLinkConfig {
+    /// `GATEHOUSE_EMAIL_LINK` (default `true`; on Lambda only once the link's address is known:
+    /// `GATEHOUSE_EMAIL_LINK_URL`, or `GATEHOUSE_PUBLIC_URL` / `GATEHOUSE_OAUTH_ISSUER`).
+    pub enabled: bool,
+    /// `GATEHOUSE_EMAIL_LINK_SIGNUP` (default `false`): an address no account holds gets a link
+    /// that creates one (no password, the address verified by the mail).
+    pub signup: bool,
+    /// The link mailed, with a `{token}` placeholder (`GATEHOUSE_EMAIL_LINK_URL`; by default the
+    /// hosted page, `<public URL>/account/email-link?token={token}`).
+    pub url_template: String,
+    pub subject: String,
+    /// Mails one address may be sent: per 15 minutes (`GATEHOUSE_EMAIL_LINK_PER_ADDRESS`, 3) and
+    /// per day (`GATEHOUSE_EMAIL_LINK_PER_ADDRESS_PER_DAY`, 10), from all clients together.
+    pub per_address: [Limit; 2],
+    /// Requests per client per minute (`GATEHOUSE_EMAIL_LINK_PER_CLIENT_PER_MINUTE`, 10).
+    pub per_client: Limit,
+}
+
+/// `GATEHOUSE_EMAIL_LINK*`.
+fn email_link(env: &Env<'_>, local: &str) -> Result<EmailLinkConfig, ConfigError> {
+    let on_lambda = env.raw("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
+    let set = |var: &str| env.raw(var).filter(|v| !v.trim().is_empty());
+    let public = set("GATEHOUSE_PUBLIC_URL").or_else(|| set("GATEHOUSE_OAUTH_ISSUER"));
+    let url_template = match set("GATEHOUSE_EMAIL_LINK_URL") {
+        Some(url) => url.trim().to_owned(),
+        None => {
+            format!("{}/account/email-link?token={{token}}", public.as_deref().unwrap_or(local).trim_end_matches('/'))
+        }
+    };
+    if !url_template.contains("{token}") {
+        let problem = "the link must contain {token}".into();
+        return Err(ConfigError::Invalid { var: "GATEHOUSE_EMAIL_LINK_URL", value: url_template, problem });
+    }
+    // On Lambda a link to this machine helps no one: off until its address is known, and an
+    // error when asked for without one.
+    let known = !on_lambda || set("GATEHOUSE_EMAIL_LINK_URL").is_some() || public.is_some();
+    let enabled = match set("GATEHOUSE_EMAIL_LINK") {
+        None => known,
+        Some(_) if !env.flag("GATEHOUSE_EMAIL_LINK")? => false,
+        Some(_) if known => true,
+        Some(_) => {
+            return Err(ConfigError::Missing {
+                var: "GATEHOUSE_EMAIL_LINK_URL",
+                why: "on Lambda the mailed sign-in link must point at your pages (or set GATEHOUSE_PUBLIC_URL)",
+            });
+        }
+    };
+    Ok(EmailLinkConfig {
+        enabled,
+        signup: env.flag("GATEHOUSE_EMAIL_LINK_SIGNUP")?,
+        url_template,
+        subject: env.string("GATEHOUSE_EMAIL_LINK_SUBJECT", "Your sign-in link"),
+        per_address: [
+            Limit { max: env.number("GATEHOUSE_EMAIL_LINK_PER_ADDRESS", 3, 1, 1000)?, window: Duration::minutes(15) },
+            Limit::per_day(env.number("GATEHOUSE_EMAIL_LINK_PER_ADDRESS_PER_DAY", 10, 1, 10_000)?),
+        ],
+        per_client: Limit::per_minute(env.number("GATEHOUSE_EMAIL_LINK_PER_CLIENT_PER_MINUTE", 10, 1, 100_000)?),
+    })
 }
 
 /// Where the OAuth provider's signing key is.
@@ -958,6 +1040,24 @@ mod tests {
         assert!(on_lambda(&[RESET_URL, VERIFY_URL, CHANGE_URL, ("GATEHOUSE_ALLOW_LOG_MAILER", "yes")]).is_err());
         // Off Lambda the log mailer stays the default.
         assert_eq!(with(&[]).unwrap().mail.mailer, MailerKind::Log);
+    }
+
+    #[test]
+    fn email_links_are_on_locally_and_on_lambda_once_their_address_is_known() {
+        let local = with(&[]).unwrap().email_link;
+        assert!(local.enabled && !local.signup);
+        assert_eq!(local.url_template, "http://127.0.0.1:8080/account/email-link?token={token}");
+        let base = [SES, RESET_URL, VERIFY_URL, CHANGE_URL];
+        assert!(!on_lambda(&base).unwrap().email_link.enabled, "off until the link's address is known");
+        let public = on_lambda(&[&base[..], &[("GATEHOUSE_PUBLIC_URL", "https://api.example.com/")]].concat()).unwrap();
+        assert!(public.email_link.enabled);
+        assert_eq!(public.email_link.url_template, "https://api.example.com/account/email-link?token={token}");
+        let asked = on_lambda(&[&base[..], &[("GATEHOUSE_EMAIL_LINK", "true")]].concat()).unwrap_err();
+        assert!(matches!(asked, ConfigError::Missing { var: "GATEHOUSE_EMAIL_LINK_URL", .. }), "{asked}");
+        let e = with(&[("GATEHOUSE_EMAIL_LINK_URL", "https://app.example.com/in")]).unwrap_err();
+        assert!(e.to_string().starts_with("GATEHOUSE_EMAIL_LINK_URL"), "{e}");
+        let off = with(&[("GATEHOUSE_EMAIL_LINK", "false"), ("GATEHOUSE_EMAIL_LINK_SIGNUP", "true")]).unwrap();
+        assert!(!off.email_link.enabled && off.email_link.signup);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod memory;
 pub mod config;
 pub mod keys;
 pub mod mail;
+pub mod providers;
 pub mod routes;
 pub mod schema;
 pub mod signing;

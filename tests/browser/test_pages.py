@@ -4,14 +4,19 @@ link, reset, sign in again, the old token refused, two-factor with a recovery co
 made by Chrome's virtual authenticator that then signs in alone and as the second factor, delete),
 then the OAuth provider's pages as an application sends a person to them (the authorization
 request through sign-in to the consent page, Allow, the consent remembered, prompt=consent and
-Deny, RP-initiated logout), each page screenshotted at 1280 px and 375 px and checked by axe-core
-for serious and critical accessibility violations.
+Deny, RP-initiated logout), then "Continue with Test IdP" (a sign-up through panva's
+oidc-provider's own login and consent pages, the account's "Connected accounts", a sign-in again),
+then sign-in by email (the link opened in the browser that asked, spent; a link forwarded to a fresh
+browser, which signs no one in and asks for the code, typed where it was asked for), each page
+screenshotted at 1280 px and 375 px and checked by axe-core for serious and critical accessibility
+violations.
 
 Run by scripts/browser-test, which starts `gatehouse serve` and passes:
   GATEHOUSE_BROWSER_BASE   the server's address (http://localhost:PORT: WebAuthn takes a domain)
   GATEHOUSE_BROWSER_LOG    the server's output, where the log mailer prints the mails
   GATEHOUSE_SCREENSHOTS    where the screenshots go
   GATEHOUSE_OAUTH_REGISTRATION_TOKEN   the token RFC 7591 client registration asks for
+  GATEHOUSE_BROWSER_IDP    the test IdP (tests/federation/idp.mjs), serve's provider `idp`, "Test IdP"
 """
 
 import base64
@@ -47,6 +52,12 @@ PASSWORD = "correct horse battery staple 42"
 NEW_PASSWORD = "a brand new and long passphrase 7"
 OAUTH_EMAIL = "olly.oauth@example.com"
 REGISTRATION_TOKEN = os.environ["GATEHOUSE_OAUTH_REGISTRATION_TOKEN"]
+IDP = os.environ["GATEHOUSE_BROWSER_IDP"]
+IDP_NAME = "Test IdP"
+FED_EMAIL = "alice@example.test"
+# Who signs in at the IdP: its login field reads these claims (tests/federation/idp.mjs).
+FED_LOGIN = f"sub=alice-browser;email={FED_EMAIL};verified=true;name=Alice"
+LINK_EMAIL = "lena.link@example.com"
 
 violations = []
 
@@ -324,6 +335,184 @@ def oauth_walk(d):
     assert path(d) == "/account/sign-in", f"still signed in: {d.current_url}"
 
 
+def heading(d):
+    return d.find_element(By.TAG_NAME, "h1").text.strip()
+
+
+def provider_button(d):
+    """The sign-in and register pages' "Continue with Test IdP": one form, posting here."""
+    assert d.find_element(By.ID, "fed-h").text.strip() == "Or continue with", d.current_url
+    buttons = d.find_elements(By.XPATH, f"//button[normalize-space()='Continue with {IDP_NAME}']")
+    assert len(buttons) == 1, f"{d.current_url}: {len(buttons)} 'Continue with {IDP_NAME}' buttons"
+    form = buttons[0].find_element(By.XPATH, "./ancestor::form")
+    assert form.get_attribute("action") == BASE + "/account/providers/idp", form.get_attribute("action")
+    assert form.get_attribute("method") == "post", form.get_attribute("method")
+
+
+def back_from_idp(d, button_text, login=None):
+    """Presses `button_text` ("Continue with Test IdP") and goes through the IdP's own pages: its
+    login (when it has no session yet: `login`, any password) and its consent (Continue), until
+    the browser is back here. Answers the IdP's pages it saw (none when it remembered both)."""
+    page = d.find_element(By.TAG_NAME, "html")
+    pressing(d, button_text)()
+    try:
+        WebDriverWait(d, 15).until(gone(page))
+    except TimeoutException:
+        blocked = [e["message"] for e in d.get_log("browser") if "Content Security Policy" in e["message"]]
+        why = f"; Chromium blocked it: {blocked[-1].split(' - ', 1)[-1].strip()}" if blocked else ""
+        raise AssertionError(f"{button_text!r} left the browser at {d.current_url}{why}") from None
+    seen = []
+    for _ in range(4):
+        if d.current_url.startswith(BASE):
+            return seen
+        assert d.current_url.startswith(IDP + "/interaction/"), f"at the IdP's {d.current_url}"
+        if d.find_elements(By.NAME, "login"):
+            assert login, f"the IdP asked for a login again: {d.current_url}"
+            seen.append("login")
+            fill_named(d, {"login": login, "password": "any password at all"})
+            submit(d, "Sign-in")
+        else:
+            seen.append("consent")
+            # Continue's answer redirects through the IdP to this site's callback.
+            submit(d, "Continue")
+    raise AssertionError(f"still at the IdP after {seen}: {d.current_url}")
+
+
+def fill_named(d, values):
+    for name, value in values.items():
+        el = d.find_element(By.NAME, name)
+        el.clear()
+        el.send_keys(value)
+
+
+def federation_walk(d):
+    """"Continue with Test IdP": a new person signs up through the IdP's own pages, their account
+    lists the provider, and they sign in with it again."""
+    d.get(BASE + "/account/sign-in")
+    provider_button(d)
+    seen = back_from_idp(d, f"Continue with {IDP_NAME}", FED_LOGIN)
+    assert seen == ["login", "consent"], seen
+    assert path(d) == "/account", f"{d.current_url}: {heading(d)}: {d.find_element(By.TAG_NAME, 'body').text}"
+    says(d, FED_EMAIL)
+    badges = [b.text.strip() for b in d.find_elements(By.CSS_SELECTOR, ".badge")]
+    assert "verified" in badges, f"the IdP vouched for the address: {badges}"
+    connected = d.find_element(By.XPATH, "//section[h2[normalize-space()='Connected accounts']]")
+    rows = [li.text for li in connected.find_elements(By.CSS_SELECTOR, "ul.list li")]
+    assert len(rows) == 1 and IDP_NAME in rows[0] and FED_EMAIL in rows[0], rows
+    assert connected.find_elements(By.XPATH, f".//button[normalize-space()='Disconnect {IDP_NAME}']"), connected.text
+    assert not connected.find_elements(By.XPATH, f".//button[normalize-space()='Connect {IDP_NAME}']"), connected.text
+    check_page(d, "account-connected")
+    submit(d, "Sign out")
+    assert path(d) == "/account/sign-in?notice=signed-out", path(d)
+    d.get(BASE + "/account")
+    assert path(d) == "/account/sign-in", f"still signed in: {d.current_url}"
+
+    # Again: the identity signs in to the same account (the IdP may remember its own session and
+    # its consent, then straight back).
+    provider_button(d)
+    back_from_idp(d, f"Continue with {IDP_NAME}", FED_LOGIN)
+    assert path(d) == "/account", f"{d.current_url}: {heading(d)}: {d.find_element(By.TAG_NAME, 'body').text}"
+    says(d, FED_EMAIL)
+    rows = d.find_elements(By.CSS_SELECTOR, "section[aria-labelledby='ids-h'] ul.list li")
+    assert len(rows) == 1, [r.text for r in rows]
+    submit(d, "Sign out")
+    assert path(d) == "/account/sign-in?notice=signed-out", path(d)
+
+
+def mailed_sign_in(email, seen):
+    """The newest sign-in mail to `email` not among `seen`: its link and its code."""
+    for _ in range(300):
+        with open(LOG, encoding="utf-8", errors="replace") as f:
+            mails = f.read().split("──── mail")
+        for mail in reversed(mails):
+            to = re.search(r"^To: (\S+)$", mail, re.M)
+            found = re.search(r"(http://localhost:\d+/account/email-link\?token=\S+)\s+Or type this code there: (\d{6})", mail)
+            if to and to.group(1) == email and found and found.group(1) not in seen:
+                seen.add(found.group(1))
+                return found.group(1), found.group(2)
+        time.sleep(0.1)
+    raise AssertionError(f"no sign-in mail to {email} within 30 s")
+
+
+def ask_for_link(d, email):
+    """The sign-in page's "Or get a link by email": to the code page."""
+    d.get(BASE + "/account/sign-in")
+    assert d.find_element(By.ID, "link-h").text.strip() == "Or get a link by email"
+    fill(d, {"link-email": email})
+    submit(d, "Email me a sign-in link")
+    assert path(d) == "/account/email-link", path(d)
+    assert heading(d) == "Check your email", heading(d)
+    says(d, "a link and a code are on their way")
+
+
+def email_link_walk(d, seen):
+    """Sign-in by email: the link in the browser that asked (a button, then signed in; spent
+    after), and a link forwarded to another browser: it signs no one in there and asks for the
+    code, which signs in where the request was made."""
+    # A registered person with a verified address, signed out.
+    d.get(BASE + "/account/register")
+    fill(d, {"name": "Lena", "email": LINK_EMAIL, "password": PASSWORD, "password_confirmation": PASSWORD})
+    submit(d, "Create account")
+    assert path(d) == "/account?notice=registered", path(d)
+    d.get(mailed_link("/account/verify-email/", seen))
+    assert path(d) == "/account?notice=verified", path(d)
+    submit(d, "Sign out")
+
+    # The link, in the browser that asked: a button (a GET signs no one in), then signed in.
+    ask_for_link(d, LINK_EMAIL)
+    check_page(d, "email-link-sent")
+    link, _ = mailed_sign_in(LINK_EMAIL, seen)
+    d.get(link)
+    assert path(d) == "/account/email-link", f"the token left the address: {d.current_url}"
+    assert heading(d) == "Finish signing in", heading(d)
+    says(d, "You asked to sign in from this browser.")
+    check_page(d, "email-link-finish")
+    d.get(BASE + "/account")
+    assert path(d) == "/account/sign-in", f"opening the link signed in: {d.current_url}"
+    d.get(link)
+    submit(d, "Finish signing in")
+    assert path(d) == "/account", f"{d.current_url}: {heading(d)}"
+    says(d, LINK_EMAIL)
+    # Spent: the same link again does nothing.
+    d.get(link)
+    assert heading(d) == "This link does not work", heading(d)
+    says(d, "already used")
+    check_page(d, "email-link-used")
+    d.get(BASE + "/account")
+    submit(d, "Sign out")
+
+    # Forwarded: the link opened in a fresh browser (another profile, no cookie of the asking
+    # one) signs no one in and asks for the code where the request was made.
+    ask_for_link(d, LINK_EMAIL)
+    link, code = mailed_sign_in(LINK_EMAIL, seen)
+    other = browser()
+    try:
+        other.get(link)
+        assert path(other) == "/account/email-link", f"the token left the address: {other.current_url}"
+        assert heading(other) == "Use the code instead", heading(other)
+        says(other, "asked for in another browser")
+        assert not other.find_elements(By.XPATH, "//button[normalize-space()='Finish signing in']"), "a button elsewhere"
+        check_page(other, "email-link-other-browser")
+        other.get(BASE + "/account")
+        assert path(other) == "/account/sign-in", f"the forwarded link signed in: {other.current_url}"
+    finally:
+        other.quit()
+    # The first browser is still on the code page: a wrong code, then the mailed one.
+    assert path(d) == "/account/email-link" and heading(d) == "Check your email", d.current_url
+    wrong = "%06d" % ((int(code) + 1) % 1_000_000)
+    fill(d, {"code": wrong})
+    submit(d, "Sign in")
+    assert path(d) == "/account/email-link/complete" and heading(d) == "Check your email", d.current_url
+    says(d, "This sign-in link or code is invalid")
+    check_page(d, "email-link-wrong-code")
+    fill(d, {"code": code})
+    submit(d, "Sign in")
+    assert path(d) == "/account", f"{d.current_url}: {heading(d)}: {d.find_element(By.TAG_NAME, 'body').text}"
+    says(d, LINK_EMAIL)
+    submit(d, "Sign out")
+    assert path(d) == "/account/sign-in?notice=signed-out", path(d)
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     seen = set()
@@ -331,6 +520,7 @@ def main():
     try:
         # Register.
         d.get(BASE + "/account/register")
+        provider_button(d)
         check_page(d, "register")
         fill(d, {"name": "Ann", "email": EMAIL, "password": "short", "password_confirmation": "short"})
         submit(d, "Create account")
@@ -353,6 +543,7 @@ def main():
         # Sign out, sign in (a wrong password first).
         submit(d, "Sign out")
         assert path(d) == "/account/sign-in?notice=signed-out", path(d)
+        provider_button(d)
         check_page(d, "sign-in")
         fill(d, {"email": EMAIL, "password": "not the password"})
         submit(d, "Sign in")
@@ -476,6 +667,12 @@ def main():
 
         # The OAuth provider's pages, signed out with a fresh account.
         oauth_walk(d)
+
+        # "Continue with Test IdP", through the IdP's own pages.
+        federation_walk(d)
+
+        # Sign-in by email: the link where it was asked for, and forwarded.
+        email_link_walk(d, seen)
     except Exception:
         d.save_screenshot(os.path.join(SHOTS, "failure.png"))
         print("browser: failed on", d.current_url, file=sys.stderr)

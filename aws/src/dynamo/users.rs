@@ -57,6 +57,9 @@ struct UserItem {
     /// issue transaction (`credentials.rs`), removed by every move of the version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     devices: Option<std::collections::BTreeMap<String, i64>>,
+    /// The version the lasting ways in date from (absent: 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ways_in_since: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -137,6 +140,7 @@ impl DynamoUsers {
             },
             pending_notices: Vec::new(),
             recent_changes: Vec::new(),
+            ways_in_since: i.ways_in_since.unwrap_or(0),
         })
     }
 
@@ -270,6 +274,7 @@ impl UserStore for DynamoUsers {
             email_prev: user.email_changed_from.clone(),
             deleted_at: user.deleted_at.map(ms),
             devices: None,
+            ways_in_since: None,
         })?;
         let email_item =
             self.t.encode(&EmailItem { pk: email_pk(&user.email), user_id: user.id.as_str().to_owned() })?;
@@ -376,6 +381,9 @@ impl UserStore for DynamoUsers {
             removed.extend(
                 ["tf_secret", "tf_confirmed_at", "tf_recovery", "tf_last_step", "tf_last_use"].map(String::from),
             );
+        }
+        if change.clear_passkeys.is_some() && change.revoke {
+            sets.push("ways_in_since = :next");
         }
         match change.clear_passkeys {
             None => {}

@@ -827,6 +827,245 @@ pub static OPS: &[Op] = &[
         oauth: None,
     },
     Op {
+        key: "GET /auth/providers",
+        id: "listIdentityProviders",
+        tag: "social sign-in",
+        summary: "The identity providers people may sign in with (the \"Continue with …\" buttons).",
+        description: Some(
+            r"As configured (GATEHOUSE_FEDERATION_PROVIDERS): each provider's id (what the provider routes take), its name, and `oidc` or `github`. Empty when none is.",
+        ),
+        ok: &[Response { status: 200, description: "The providers.", schema: Some("ProvidersView"), set_cookie: None }],
+        errors: &[],
+        query: &[],
+        oauth: None,
+    },
+    Op {
+        key: "POST /auth/providers/{provider}/start",
+        id: "startProviderSignIn",
+        tag: "social sign-in",
+        summary: "Begin signing in (or up) with an identity provider: where to send the browser.",
+        description: Some(
+            r"Counted per client first (GATEHOUSE_FEDERATION_PER_CLIENT_PER_MINUTE, 30). A flow is recorded for 10 minutes under the hash of a fresh `state`, bound to this browser's `__Host-gatehouse_federation` cookie (set here when the browser has none); the PKCE verifier and the OpenID `nonce` are derived from that cookie's secret, so the flow can be finished only by this browser, once (`POST /auth/providers/{provider}/callback`, or the hosted callback page). Send the browser to `url`. The provider's redirect URI is the hosted callback page by default (GATEHOUSE_FEDERATION_<ID>_REDIRECT_URI sets your app's own page, which then posts `code` and `state` to the callback route).",
+        ),
+        ok: &[Response {
+            status: 200,
+            description: "The provider's authorization address.",
+            schema: Some("FederationStartView"),
+            set_cookie: Some(
+                r"`__Host-gatehouse_federation` (HttpOnly; Secure; SameSite=None; Path=/; Max-Age=600), when the browser had none.",
+            ),
+        }],
+        errors: &[CSRF, (404, "Code `provider_unknown`."), (429, "Too many flows begun from this client.")],
+        query: &[],
+        oauth: None,
+    },
+    Op {
+        key: "POST /auth/providers/{provider}/link",
+        id: "startProviderLink",
+        tag: "social sign-in",
+        summary: "Begin connecting an identity provider to the signed-in account.",
+        description: Some(
+            r"Session only, with a recent confirmation (the password's, or the email code's for an account without one), as adding a passkey needs. Then as `/start`; the flow finishes at the callback only while the same user's session, still recently confirmed, is the caller. Connecting mails the address. An identity connected to another account answers `identity_taken` at the callback.",
+        ),
+        ok: &[Response {
+            status: 200,
+            description: "The provider's authorization address.",
+            schema: Some("FederationStartView"),
+            set_cookie: Some(r"`__Host-gatehouse_federation`, when the browser had none."),
+        }],
+        errors: &[HANDOFF_OR_CSRF, (404, "Code `provider_unknown`."), CONFIRMATION_REQUIRED],
+        query: &[],
+        oauth: None,
+    },
+    Op {
+        key: "POST /auth/providers/{provider}/callback",
+        id: "finishProviderSignIn",
+        tag: "social sign-in",
+        summary: "Finish a provider flow with the `code` and `state` its redirect carried: a session, a two-factor challenge, or a connection.",
+        description: Some(
+            r"From the browser that began the flow (its binding cookie); counted per client first (GATEHOUSE_FEDERATION_PER_CLIENT_PER_MINUTE, 30). The flow is taken once: a replayed, expired or made-up `state`, or one begun in another browser (which is left for that browser), is `federation_state_invalid`. The code is exchanged with PKCE and the client's authentication; an OpenID provider's ID token must verify under a key of its JWKS with an asymmetric algorithm, for this issuer, this client (and `azp`), unexpired, with the flow's `nonce`; an RFC 9207 `iss` must be the provider's. GitHub's user is its numeric id, its address the primary one when verified. Then: a connected identity signs in its user (while the credentials version it was connected under is current: a reset, a password change or logging out other devices ends it); a new identity whose address an account holds joins it only when the provider is trusted for addresses (GATEHOUSE_FEDERATION_<ID>_TRUST_EMAIL), asserts this one verified and the account's address is verified — else `link_required`; a new address signs up (GATEHOUSE_FEDERATION_SIGNUP) when the provider asserts it verified, the account's address verified only for a trusted provider, without a password. A provider sign-in is one factor: an account with a second factor gets the challenge (202). No provider token is stored unless GATEHOUSE_FEDERATION_<ID>_KEEP_TOKENS=true (then sealed).",
+        ),
+        ok: &[
+            Response {
+                status: 200,
+                description: "Signed in (a session cookie is set; `UserBody`), or, for a link flow, `{\"linked\": provider}`.",
+                schema: Some("UserBody"),
+                set_cookie: Some(
+                    r"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain), when signed in.",
+                ),
+            },
+            Response {
+                status: 202,
+                description: "The account has a second factor: answer the challenge at `POST /two-factor-challenge`.",
+                schema: Some("TwoFactorChallengeView"),
+                set_cookie: None,
+            },
+        ],
+        errors: &[
+            (400, "Code `federation_state_invalid`: not this browser's flow, already finished, expired or made up."),
+            (403, "Code `email_unverified_at_provider`, `signup_disabled`, or `account_disabled`."),
+            (404, "Code `provider_unknown`."),
+            (
+                409,
+                "Code `link_required` (an account holds the address: sign in to it and connect the provider there) or `identity_taken`.",
+            ),
+            (429, "Too many callbacks from this client."),
+            (
+                502,
+                "Code `federation_failed`: the provider's answer did not verify (the exchange, the ID token, its user API).",
+            ),
+        ],
+        query: &[],
+        oauth: None,
+    },
+    Op {
+        key: "GET /user/identities",
+        id: "listIdentities",
+        tag: "social sign-in",
+        summary: "The identity provider accounts connected to the user.",
+        description: Some(
+            r"Each connected provider account: an opaque id (for `DELETE`), the provider, the address it gave when connected (provider-supplied text: escape it), when connected and last used. Connections ended by a credentials change are not listed.",
+        ),
+        ok: &[Response {
+            status: 200,
+            description: "The identities.",
+            schema: Some("IdentitiesView"),
+            set_cookie: None,
+        }],
+        errors: &[],
+        query: &[],
+        oauth: None,
+    },
+    Op {
+        key: "DELETE /user/identities/{id}",
+        id: "unlinkIdentity",
+        tag: "social sign-in",
+        summary: "Disconnect an identity provider account.",
+        description: Some(
+            r"Session only, with a recent confirmation. Refused when it is the account's last way in (no password, no passkey, no other connected provider): set a password through a reset first. The address is mailed.",
+        ),
+        ok: &[Response { status: 204, description: "Disconnected.", schema: None, set_cookie: None }],
+        errors: &[
+            HANDOFF_OR_CSRF,
+            (404, "No such connected account of this user."),
+            (409, "Code `last_way_in`."),
+            CONFIRMATION_REQUIRED,
+        ],
+        query: &[],
+        oauth: None,
+    },
+    Op {
+        key: "POST /auth/email-link",
+        id: "emailLinkRequest",
+        tag: "email sign-in",
+        summary: "Ask for a sign-in mail: a link and a six-digit code. The same answer whether or not the address has an account.",
+        description: Some(
+            r"Counted first, per address (3 per 15 minutes and 10 a day by default, from all clients together: GATEHOUSE_EMAIL_LINK_PER_ADDRESS, GATEHOUSE_EMAIL_LINK_PER_ADDRESS_PER_DAY) and per client (GATEHOUSE_EMAIL_LINK_PER_CLIENT_PER_MINUTE, 10). Then the same work for every address (the same answer, cookie and store and queue calls): a mail job is queued, which mails the link and the code to an account whose address is verified (not disabled, not being deleted), tells an account whose address is not verified to sign in or reset first, and, with GATEHOUSE_EMAIL_LINK_SIGNUP=true, mails a sign-up link to an address no account holds; otherwise nothing. The link (GATEHOUSE_EMAIL_LINK_URL, by default the hosted page `/account/email-link?token=…`) and the code work once, for 15 minutes, in this browser only (its binding cookie): finish with `POST /auth/email-link/complete`. 404 when GATEHOUSE_EMAIL_LINK=false.",
+        ),
+        ok: &[Response {
+            status: 202,
+            description: "Accepted; a mail may be on its way.",
+            schema: Some("MessageView"),
+            set_cookie: Some(
+                r"The binding cookie `__Host-gatehouse_email_link` (HttpOnly; Secure; SameSite=Lax; Path=/; 15 minutes): send it back with `POST /auth/email-link/complete`. A new request binds anew.",
+            ),
+        }],
+        errors: &[
+            CSRF,
+            (404, "Sign-in by email is off (GATEHOUSE_EMAIL_LINK=false)."),
+            (429, "Too many requests for this address or from this client, counted before anything is read."),
+        ],
+        query: &[],
+        oauth: None,
+    },
+    Op {
+        key: "POST /auth/email-link/complete",
+        id: "emailLinkComplete",
+        tag: "email sign-in",
+        summary: "Finish a sign-in by mail with its link's `token` or its `code`, from the browser that asked.",
+        description: Some(
+            r"The binding cookie of `POST /auth/email-link` must come with it: a link opened in another browser (a forwarded mail, a mail scanner) signs no one in and takes nothing (type the code where you asked), and the code is found through the cookie alone. Single use: of racing uses one signs in. At most 5 codes are judged per request, then it is over. The account must be as it was when asked (its credentials version, its address; not disabled or being deleted). Then as `/login`: a session, or the two-factor challenge when the account has a second factor. A sign-up link makes the account (no password, the address verified) and signs it in. 30 a minute per client.",
+        ),
+        ok: &[
+            Response {
+                status: 200,
+                description: "Signed in; a fresh session cookie is set.",
+                schema: Some("UserBody"),
+                set_cookie: Some(
+                    r"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain), the device cookie on a device the account does not know (as `/login`), and the binding cookie cleared.",
+                ),
+            },
+            Response {
+                status: 201,
+                description: "A sign-up link: the account was made, and is signed in.",
+                schema: Some("UserBody"),
+                set_cookie: Some(
+                    r"The session cookie `__Host-gatehouse_session` (HttpOnly; Secure; SameSite=Lax; Path=/; no Domain), and the binding cookie cleared.",
+                ),
+            },
+            Response {
+                status: 202,
+                description: r"The account has two-factor authentication on: nothing is issued yet; complete with `POST /two-factor-challenge`.",
+                schema: Some("TwoFactorChallengeView"),
+                set_cookie: None,
+            },
+        ],
+        errors: &[
+            CSRF,
+            (404, "Sign-in by email is off (GATEHOUSE_EMAIL_LINK=false)."),
+            (
+                422,
+                r"Code `email_link_invalid`: the link or code is wrong, expired, used, spent on wrong codes, asked for in another browser (or without the binding cookie), or the account changed since; or neither or both of `token` and `code` were given.",
+            ),
+            (429, "Too many attempts from this client; `Retry-After` says when to retry."),
+        ],
+        query: &[],
+        oauth: None,
+    },
+    Op {
+        key: "POST /user/confirm-by-email",
+        id: "confirmByEmail",
+        tag: "email sign-in",
+        summary: "Mail a confirmation code: the fresh proof of an account without a password.",
+        description: Some(
+            r"For an account made by an email link or a provider (no password), which cannot use `POST /user/confirm-password`: a six-digit code is mailed to its address, for this session, for 15 minutes. Counted per user as sign-in mails are (3 per 15 minutes, 10 a day by default).",
+        ),
+        ok: &[Response {
+            status: 202,
+            description: "A code is on its way.",
+            schema: Some("MessageView"),
+            set_cookie: None,
+        }],
+        errors: &[
+            (401, r#"No valid session cookie."#),
+            CSRF,
+            (422, "Code `password_required`: the account has a password; confirm with `POST /user/confirm-password`."),
+            (429, "Too many codes asked for this user."),
+        ],
+        query: &[],
+        oauth: None,
+    },
+    Op {
+        key: "POST /user/confirm-by-email/verify",
+        id: "confirmByEmailVerify",
+        tag: "email sign-in",
+        summary: "Confirm this session with the mailed code, as a password confirmation does.",
+        description: Some(
+            r"The code this session asked for (`POST /user/confirm-by-email`), once; at most 5 codes are judged, then ask again. The confirmation is recorded on the session exactly as `POST /user/confirm-password` records it.",
+        ),
+        ok: &[Response { status: 204, description: r#"Confirmed."#, schema: None, set_cookie: None }],
+        errors: &[
+            (401, r#"No valid session cookie (or the session ended meanwhile)."#),
+            CSRF,
+            (
+                422,
+                r#"Validation failed; `fields.code` is "is invalid or has expired" for a wrong, used, spent or expired code."#,
+            ),
+        ],
+        query: &[],
+        oauth: None,
+    },
+    Op {
         key: "POST /passkeys/options",
         id: "passkeySignInOptions",
         tag: "passkeys",

@@ -82,6 +82,9 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     // A revocation ends the user's OAuth grants and consents too (`revocation::end_credential`).
     ("table/oauth_refresh_tokens", &["dynamodb:DeleteItem"]),
     ("table/oauth_consents", &["dynamodb:DeleteItem"]),
+    // A deletion's job unlinks the user's identities; an identity notice reads the one it tells of.
+    ("table/identities", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
+    ("table/identities/index/by_user", &["dynamodb:Query"]),
     ("table/sessions", &["dynamodb:DeleteItem"]),
     ("table/personal_access_tokens", &["dynamodb:DeleteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),

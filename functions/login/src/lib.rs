@@ -15,8 +15,10 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 
 mod account;
+pub mod email_link;
 mod oauth_apps;
 mod passkeys;
+mod providers;
 mod sessions;
 mod two_factor;
 
@@ -57,6 +59,16 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/passkeys/login", Guard::Public, passkeys::login, body = PasskeyLoginRequest),
     route!(GET "/user/oauth-apps", Guard::Session, oauth_apps::list),
     route!(DELETE "/user/oauth-apps/{client_id}", Guard::Session, oauth_apps::disconnect),
+    route!(POST "/auth/email-link", Guard::Public, email_link::request, body = EmailLinkRequest),
+    route!(POST "/auth/email-link/complete", Guard::Public, email_link::complete, body = EmailLinkCompleteRequest),
+    route!(POST "/user/confirm-by-email", Guard::Session, email_link::send_confirmation),
+    route!(POST "/user/confirm-by-email/verify", Guard::Session, email_link::verify_confirmation, body = CodeRequest),
+    route!(GET "/auth/providers", Guard::Public, providers::list),
+    route!(POST "/auth/providers/{provider}/start", Guard::Public, providers::start, body = FederationStartRequest),
+    route!(POST "/auth/providers/{provider}/link", Guard::Session, providers::link),
+    route!(POST "/auth/providers/{provider}/callback", Guard::Public, providers::callback, body = FederationCallbackRequest),
+    route!(GET "/user/identities", Guard::Credential(&[]), providers::identities),
+    route!(DELETE "/user/identities/{id}", Guard::Session, providers::unlink),
 ];
 
 pub(crate) fn with_cookie(mut resp: Response<Body>, cookie: HeaderValue) -> Response<Body> {
@@ -156,6 +168,9 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     // A revocation ends the user's OAuth grants and consents; the connected apps list reads them.
     ("table/oauth_refresh_tokens", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
     ("table/oauth_consents", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
+    // Social sign-in: identities found, linked, used (touched) and unlinked; listed per user.
+    ("table/identities", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    ("table/identities/index/by_user", iam::QUERY),
     ("table/oauth_clients", &["dynamodb:GetItem"]),
     ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),
     ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),

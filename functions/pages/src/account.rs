@@ -88,15 +88,18 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
         return Ok(unavailable(call, &user, &token, cookies));
     }
     let Ok(UserBody { user: u }) = user.view() else { return Ok(api::broken(call, cookies)) };
-    let (sessions, tokens, passkeys, apps) = tokio::join!(
+    let (sessions, tokens, passkeys, apps, identities) = tokio::join!(
         api::call(app, call.req, Method::GET, "/sessions", None),
         all_tokens(call),
         crate::passkeys::load(call, u.passkeys),
-        crate::apps::load(call)
+        crate::apps::load(call),
+        crate::identities::load(call)
     );
     let sessions = sessions.ok().then(|| sessions.view::<SessionsBody>().map(|v| v.sessions)).transpose();
     // A list the API refused says so in its section; one it answered unreadably is a bug.
-    let (Ok(sessions), Ok(tokens), Ok(passkeys), Ok(apps)) = (sessions, tokens, passkeys, apps) else {
+    let (Ok(sessions), Ok(tokens), Ok(passkeys), Ok(apps), Ok(identities)) =
+        (sessions, tokens, passkeys, apps, identities)
+    else {
         return Ok(api::broken(call, cookies));
     };
     let empty = Form::default();
@@ -144,6 +147,7 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
         (crate::lists::sessions_section(&token, sessions.as_deref(), form("others-")))
         (crate::lists::tokens_section(&token, tokens.as_deref(), state.new_token.as_ref(), form("token-")))
         (crate::apps::section(&token, apps.as_deref()))
+        (crate::identities::section(app, &token, identities.as_deref()))
         section aria-labelledby="delete-h" {
             h2 #delete-h { "Delete account" }
             p { "This signs you out everywhere and removes your account for good." }
@@ -162,5 +166,5 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
         notice: state.notice,
         error: state.error,
     };
-    Ok(view::html(status, view::layout(&f, body), cookies))
+    Ok(crate::providers::allowing_providers(app, view::html(status, view::layout(&f, body), cookies)))
 }

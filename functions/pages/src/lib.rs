@@ -16,13 +16,17 @@ pub mod view;
 mod account;
 mod actions;
 mod apps;
+mod email_link;
 mod form;
+mod identities;
 mod lists;
+mod notices;
 mod oauth;
 mod oauth_consent;
 mod oauth_logout;
 mod oauth_pending;
 mod passkeys;
+mod providers;
 mod register;
 mod reset;
 mod sign_in;
@@ -35,7 +39,8 @@ use lambda_http::{Body, Request, Response};
 use maud::html;
 use view::Frame;
 
-pub(crate) use form::{Failure, Posted, failed, notice, page, posted, renewing_csrf};
+pub(crate) use form::{Failure, Posted, failed, page, posted, renewing_csrf};
+pub(crate) use notices::notice;
 
 /// Serves one request through [`ROUTES`]; a path no page has answers an HTML 404.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -64,6 +69,9 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/account/sign-in", Guard::Public, sign_in::submit),
     route!(POST "/account/two-factor-challenge", Guard::Public, sign_in::challenge),
     route!(POST "/account/sign-out", Guard::Public, sign_in::sign_out),
+    route!(GET "/account/email-link", Guard::Public, email_link::landing),
+    route!(POST "/account/email-link", Guard::Public, email_link::request),
+    route!(POST "/account/email-link/complete", Guard::Public, email_link::complete),
     route!(GET "/account/register", Guard::Public, register::register_form),
     route!(POST "/account/register", Guard::Public, register::register),
     route!(GET "/account/forgot-password", Guard::Public, reset::forgot_form),
@@ -91,6 +99,11 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/account/oauth/authorize", Guard::Public, oauth::decide),
     route!(GET "/account/oauth/logout", Guard::Public, oauth_logout::logout),
     route!(POST "/account/oauth/logout", Guard::Public, oauth_logout::logout_confirmed),
+    route!(POST "/account/providers/{provider}", Guard::Public, providers::start),
+    route!(POST "/account/providers/{provider}/link", Guard::Public, providers::link),
+    route!(GET "/account/providers/{provider}/callback", Guard::Public, providers::callback),
+    route!(POST "/account/providers/{provider}/callback", Guard::Public, providers::callback),
+    route!(POST "/account/identities/{id}/unlink", Guard::Public, providers::unlink),
 ];
 
 /// What this function's code does to AWS: what the three functions whose routes it calls do.

@@ -21,8 +21,12 @@ fn register_page(call: &Call<'_>, form: &Form, error: Option<Failure>) -> Reply 
             }))
             p.links { "Already registered? " a href="/account/sign-in" { "Sign in" } }
         }
+        (crate::providers::buttons(call.app, &token))
     };
-    Ok(page(call, "Create an account", false, None, error, body, cookies))
+    Ok(crate::providers::allowing_providers(
+        call.app,
+        page(call, "Create an account", false, None, error, body, cookies),
+    ))
 }
 
 /// `GET /account/register`.

@@ -36,12 +36,15 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; 
 /// `resp` (a page with a form whose answer redirects to another site: the OAuth consent and
 /// logout confirmation) with `target` (an origin, or an app's own scheme) allowed as a form's
 /// destination besides this site: browsers hold a form's redirects to `form-action` too.
-/// `target` is added only when it is an origin's or a scheme's characters alone.
+/// `target` (or several, separated by spaces) is added only when each is an origin's or a
+/// scheme's characters alone.
 pub fn allowing_form_target(mut resp: Response<Body>, target: &str) -> Response<Body> {
-    let safe = !target.is_empty()
-        && target
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b':' | b'/' | b'[' | b']'));
+    let safe = !target.trim().is_empty()
+        && target.split(' ').all(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b':' | b'/' | b'[' | b']'))
+        });
     if safe
         && let Ok(v) =
             HeaderValue::from_str(&CSP.replace("form-action 'self'", &format!("form-action 'self' {target}")))

@@ -11,7 +11,7 @@ use serde_json::json;
 
 /// Where a browser goes once signed in: to finish a verification link it landed on before
 /// signing in, else the account page.
-fn after_sign_in(call: &Call<'_>) -> &'static str {
+pub(crate) fn after_sign_in(call: &Call<'_>) -> &'static str {
     if call.cookie(&crate::reset::verify_cookie_name(call)).is_some() { "/account/verify-email" } else { "/account" }
 }
 
@@ -34,6 +34,7 @@ fn sign_in_page(call: &Call<'_>, form: &Form, notice: Option<String>, error: Opt
                 a href="/account/register" { "Create an account" }
             }
         }
+        (crate::providers::buttons(call.app, &token))
         section aria-labelledby="pk-h" {
             h2 #pk-h { "Or use a passkey" }
             (crate::passkeys::script_form("sign-in", &token, "Sign in with a passkey", html! {
@@ -43,8 +44,14 @@ fn sign_in_page(call: &Call<'_>, form: &Form, notice: Option<String>, error: Opt
                 }
             }))
         }
+        @if call.app.config.email_link.enabled {
+            section aria-labelledby="link-h" {
+                h2 #link-h { "Or get a link by email" }
+                (crate::email_link::request_form(&token, &Form::default()))
+            }
+        }
     };
-    Ok(page(call, "Sign in", false, notice, error, body, cookies))
+    Ok(crate::providers::allowing_providers(call.app, page(call, "Sign in", false, notice, error, body, cookies)))
 }
 
 /// `GET /account/sign-in`.
@@ -74,7 +81,7 @@ pub async fn submit(call: Call<'_>) -> Reply {
 }
 
 /// The second-factor step: the challenge rides in the form's body, never in an address.
-fn challenge_page(call: &Call<'_>, challenge: &str, error: Option<(Form, Failure)>) -> Reply {
+pub(crate) fn challenge_page(call: &Call<'_>, challenge: &str, error: Option<(Form, Failure)>) -> Reply {
     let (token, cookies) = form_token(call);
     let (form, error) = error.map_or((Form::default(), None), |(f, e)| (f, Some(e)));
     let hidden = |c: &str| html! { input type="hidden" name="challenge" value=(c); };

@@ -84,6 +84,9 @@ impl UserStore for MemoryUsers {
                 }
                 if change.revoke {
                     u.credentials_version += 1;
+                    if change.clear_passkeys.is_some() {
+                        u.ways_in_since = u.credentials_version;
+                    }
                     // The devices were known under the old version: their cookies name it.
                     u.devices.clear();
                     let mark = hex::encode(crate::values::secret::random_bytes::<16>());

@@ -60,6 +60,11 @@ impl Dispatcher {
         Self { stores, batch_retention: config.batch_retention, notice_delay: config.notice_delay }
     }
 
+    /// How long a promised notice waits before it looks for its change.
+    pub fn notice_delay(&self) -> Duration {
+        self.notice_delay
+    }
+
     pub async fn dispatch(&self, job: JobPayload) -> Result<String, DispatchError> {
         self.dispatch_after(job, Duration::ZERO).await
     }

@@ -24,6 +24,14 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     w.register(SEND_NOTICE, SendNotice { mailer: mailer.clone() });
     let second_factor = crate::services::notices::SendNotice { mailer: mailer.clone() };
     w.register(crate::services::notices::SEND_NOTICE, second_factor);
+    use crate::services::{email_confirmation as confirm, email_link as link};
+    w.register(link::SEND_SIGN_IN_LINK, link::SendSignInLink { config: config.clone(), mailer: mailer.clone() });
+    w.register(
+        confirm::SEND_CONFIRMATION_CODE,
+        confirm::SendConfirmationCode { config: config.clone(), mailer: mailer.clone() },
+    );
+    use crate::services::federation::notice::{SEND_IDENTITY_NOTICE, SendIdentityNotice};
+    w.register(SEND_IDENTITY_NOTICE, SendIdentityNotice { mailer: mailer.clone() });
     crate::services::password_broker::register_jobs(&mut w, config, mailer);
     w.register(crate::services::revocation::REVOKE_LATER, crate::services::revocation::RevokeLater);
     w

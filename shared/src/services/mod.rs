@@ -6,7 +6,7 @@
 //! - the flows, as Kratos names them: sign-in ([`sign_in`]: password step, challenge,
 //!   completion), registration ([`registration`]), recovery ([`password_broker`]), verification
 //!   ([`email_verification`]), settings ([`profile`], [`email_change`], [`account_deletion`]),
-//!   and the cross-app handoff ([`cross_app`]);
+//!   the cross-app handoff ([`cross_app`]), and social sign-in ([`federation`]);
 //! - what they share: [`token_issuer`] (minting tokens no stronger than their source),
 //!   [`revocation`] (ending what the register holds), [`notices`] (security mail promised before
 //!   its change), [`job_registry`] (every job, on one worker).
@@ -16,7 +16,10 @@ pub mod account_deletion;
 pub mod auth;
 pub mod cross_app;
 pub mod email_change;
+pub mod email_confirmation;
+pub mod email_link;
 pub mod email_verification;
+pub mod federation;
 pub mod job_registry;
 pub mod notices;
 pub mod oauth;

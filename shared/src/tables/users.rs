@@ -167,6 +167,11 @@ pub struct User {
     /// made each (so a change whose answer was lost knows it landed even after another change
     /// landed behind it), and from which session (so that session's retry can finish it).
     pub recent_changes: Vec<RecentChange>,
+    /// The credentials version the account's lasting ways in date from: moved to the new version
+    /// by every change that ends the passkeys (a reset, a password change, logging out other
+    /// devices), so a provider identity connected under an older version signs in no more
+    /// ([`crate::services::federation::linking`]). 0 for a new user.
+    pub ways_in_since: u64,
 }
 
 /// How many moves of the credentials version a user keeps a record of ([`User::recent_changes`]).
@@ -270,6 +275,14 @@ pub struct PasskeyUse<'a> {
 }
 
 impl User {
+    /// Whether the account has a password (one signed up through a provider or an email link has
+    /// none until a reset gives it one).
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_usable()
+    }
+}
+
+impl User {
     /// A new account as registration makes it: a fresh id, unverified, credentials version 0, no
     /// second factor, no passkey, created and updated `now`.
     pub fn new(name: impl Into<String>, email: Email, password_hash: PasswordHash, now: Timestamp) -> Self {
@@ -290,6 +303,7 @@ impl User {
             devices: Vec::new(),
             pending_notices: Vec::new(),
             recent_changes: Vec::new(),
+            ways_in_since: 0,
         }
     }
 }

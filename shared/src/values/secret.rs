@@ -18,6 +18,11 @@ pub fn random_token_256() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
+/// PKCE's S256 challenge of `verifier` (RFC 7636 §4.2): URL-safe base64 of its SHA-256.
+pub fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
 /// Lower-case hex SHA-256 of `input`.
 pub fn sha256_hex(input: impl AsRef<[u8]>) -> String {
     hex::encode(Sha256::digest(input.as_ref()))

@@ -125,6 +125,8 @@ fn concrete(path: &str) -> String {
             ("hash", _) => "0".repeat(40),
             // An OAuth client's id: 32 hex characters.
             ("client_id", _) => "0123456789abcdef0123456789abcdef".to_owned(),
+            // An identity provider's configured id.
+            ("provider", _) => "google".to_owned(),
             (other, _) => panic!("{path}: no value for {{{other}}}: say what it takes here"),
         };
         out.push_str(&value);
@@ -276,10 +278,10 @@ async fn every_guarded_route_of_every_function_is_kept_by_the_router() {
         tables.iter().flat_map(|(_, rs)| rs.iter()).filter(|r| !r.public()).map(Route::key).collect();
     // Five askers per guarded route: every one of them was asked.
     assert_eq!(checked, 5 * guarded.len());
-    // Today's tables: 30 guarded routes (login 24, tokens 6; the pages' and the OAuth endpoints'
+    // Today's tables: 35 guarded routes (login 29, tokens 6; the pages' and the OAuth endpoints'
     // are all public: they authenticate their clients themselves), and
     // every ability gatehouse's routes require listed in a guard, so a narrow token is refused it.
-    assert_eq!(guarded.len(), 30, "{guarded:?}");
+    assert_eq!(guarded.len(), 35, "{guarded:?}");
     let listing: Vec<String> =
         tables.iter().flat_map(|(_, rs)| rs.iter()).filter(|r| !r.abilities().is_empty()).map(Route::key).collect();
     for (key, _) in OWN_ROUTE_ABILITIES {
@@ -427,7 +429,7 @@ async fn a_signed_out_visitor_gets_pages_and_redirects_never_the_apis_json() {
     for key in FOR_EVERYONE {
         assert!(gatehouse_pages::ROUTES.iter().any(|r| r.key() == *key), "{key} is no page");
     }
-    assert_eq!(behind_the_session, 16);
+    assert_eq!(behind_the_session, 18);
 }
 
 /// The pages a signed-out visitor uses (or that send them on): every other page is the account's.
@@ -437,6 +439,10 @@ const FOR_EVERYONE: &[&str] = &[
     "POST /account/sign-in",
     "POST /account/two-factor-challenge",
     "POST /account/sign-out",
+    // Sign-in by mail: asking, the code, the mailed link's landing.
+    "GET /account/email-link",
+    "POST /account/email-link",
+    "POST /account/email-link/complete",
     "GET /account/register",
     "POST /account/register",
     "GET /account/forgot-password",
@@ -452,6 +458,11 @@ const FOR_EVERYONE: &[&str] = &[
     "POST /account/oauth/authorize",
     "GET /account/oauth/logout",
     "POST /account/oauth/logout",
+    // Social sign-in: beginning it and the provider's answer (a flow of another browser, or
+    // none, is refused on the page).
+    "POST /account/providers/{provider}",
+    "GET /account/providers/{provider}/callback",
+    "POST /account/providers/{provider}/callback",
 ];
 
 /// The checker fails on a guarded route whose handler answers without the router's enforcement

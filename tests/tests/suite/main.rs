@@ -12,6 +12,7 @@ mod credentials;
 mod device_cookies;
 mod dynamodb;
 mod e2e;
+mod email_link;
 mod faults;
 mod federation;
 mod fixtures;

@@ -94,7 +94,7 @@ impl OAuthProvider {
             }
         };
         // Spent by now whatever follows: a wrong client, URI or verifier burns it.
-        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let challenge = crate::values::secret::pkce_s256(verifier);
         let pkce_ok = crate::values::secret::constant_time_eq(challenge.as_bytes(), record.code_challenge.as_bytes());
         let matches = record.client_id == client.id && record.redirect_uri == redirect_uri && pkce_ok;
         let root = CredentialRef::oauth_grant(&record.family_id);

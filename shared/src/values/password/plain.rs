@@ -57,4 +57,19 @@ impl PasswordHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The hash of an account with no password (signed up through a provider or an email link):
+    /// no PHC string, so it never verifies, and checking against it costs what a wrong password
+    /// costs ([`super::PasswordHasher::verify`] hashes the attempt anyway). A reset gives it one.
+    pub fn unusable() -> Self {
+        Self(UNUSABLE.to_owned())
+    }
+
+    /// Whether this is a real password's hash (not [`Self::unusable`]).
+    pub fn is_usable(&self) -> bool {
+        self.0 != UNUSABLE
+    }
 }
+
+/// Not a PHC string (those begin with `$`), as `!` in `/etc/shadow` locks a password.
+const UNUSABLE: &str = "!no-password";
