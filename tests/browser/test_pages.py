@@ -16,6 +16,7 @@ Run by scripts/browser-test, which starts `gatehouse serve` and passes:
   GATEHOUSE_BROWSER_LOG    the server's output, where the log mailer prints the mails
   GATEHOUSE_SCREENSHOTS    where the screenshots go
   GATEHOUSE_OAUTH_REGISTRATION_TOKEN   the token RFC 7591 client registration asks for
+  GATEHOUSE_AXE            axe-core's axe.min.js (tests/browser/node_modules: npm's axe-core 4.x)
   GATEHOUSE_BROWSER_IDP    the test IdP (tests/federation/idp.mjs), serve's provider `idp`, "Test IdP"
 """
 
@@ -47,6 +48,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 BASE = os.environ["GATEHOUSE_BROWSER_BASE"]
 LOG = os.environ["GATEHOUSE_BROWSER_LOG"]
 SHOTS = os.environ["GATEHOUSE_SCREENSHOTS"]
+AXE = os.environ["GATEHOUSE_AXE"]
 EMAIL = "ann.browser@example.com"
 PASSWORD = "correct horse battery staple 42"
 NEW_PASSWORD = "a brand new and long passphrase 7"
@@ -90,7 +92,7 @@ def check_page(d, name):
             scroll = d.execute_script("return document.documentElement.scrollWidth")
             assert scroll <= 375, f"{name}: {scroll} px wide at 375 px (scrolls sideways)"
     d.set_window_size(1280, 900)
-    axe = Axe(d)
+    axe = Axe(d, script_url=AXE)
     axe.inject()
     result = axe.run()
     for v in result["violations"]:
@@ -516,6 +518,8 @@ def email_link_walk(d, seen):
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     seen = set()
+    took = {}
+    started = time.monotonic()
     d = browser()
     try:
         # Register.
@@ -665,14 +669,19 @@ def main():
             submit(d, "Sign in")
         says(d, "do not match")
 
+        took["accounts"] = time.monotonic() - started
+
         # The OAuth provider's pages, signed out with a fresh account.
         oauth_walk(d)
+        took["OAuth"] = time.monotonic() - started - sum(took.values())
 
         # "Continue with Test IdP", through the IdP's own pages.
         federation_walk(d)
+        took["Continue with"] = time.monotonic() - started - sum(took.values())
 
         # Sign-in by email: the link where it was asked for, and forwarded.
         email_link_walk(d, seen)
+        took["email link"] = time.monotonic() - started - sum(took.values())
     except Exception:
         d.save_screenshot(os.path.join(SHOTS, "failure.png"))
         print("browser: failed on", d.current_url, file=sys.stderr)
@@ -682,7 +691,8 @@ def main():
     if violations:
         print("axe: serious or critical violations:\n  " + "\n  ".join(violations), file=sys.stderr)
         sys.exit(1)
-    print(f"browser: every step passed; screenshots in {SHOTS}")
+    parts = ", ".join(f"{name} {t:.0f} s" for name, t in took.items())
+    print(f"browser: every step passed in {time.monotonic() - started:.0f} s ({parts}); screenshots in {SHOTS}")
 
 
 if __name__ == "__main__":
