@@ -370,7 +370,7 @@ async fn operate(operation: Operation) -> Result<()> {
             }
         }
         Operation::UserUnlink { email, provider } => {
-            let n = users::unlink(&stores, &dispatcher, &email, &provider).await?;
+            let n = users::unlink(&stores, &dispatcher, &config, &email, &provider).await?;
             println!("{n} {provider} account(s) disconnected from {email}.");
         }
         Operation::UserSignOutEverywhere { email } => {

@@ -183,16 +183,19 @@ pub async fn reset_two_factor(stores: &Stores, dispatcher: &gatehouse::queue::Di
 pub async fn unlink(
     stores: &Stores,
     dispatcher: &gatehouse::queue::Dispatcher,
+    config: &gatehouse::Config,
     email: &str,
     provider: &str,
 ) -> Result<usize> {
     let user = find(stores, email).await?;
+    // The provider's name as the owner knows it (the id when it is no longer configured).
+    let name = config.federation.provider(provider).map_or(provider, |p| p.name.as_str());
     let mut n = 0;
     for identity in stores.identities.for_user(&user.id).await? {
         if identity.provider != provider {
             continue;
         }
-        gatehouse::services::federation::notice::promise(dispatcher, &user, &identity, provider, false).await?;
+        gatehouse::services::federation::notice::promise(dispatcher, &user, &identity, name, false).await?;
         if stores.identities.unlink(provider, &identity.subject, &user.id).await? {
             n += 1;
         }

@@ -1,10 +1,7 @@
 //! What the JSON routes and the hosted pages share for social sign-in: the browser binding
-//! cookie and who may finish a link flow.
+//! cookie.
 
-use crate::{App, set_cookie};
-use gatehouse::services::access::Principal;
-use gatehouse::tables::users::UserId;
-use lambda_http::Request;
+use crate::set_cookie;
 use lambda_http::http::HeaderValue;
 
 /// The cookie binding a flow to the browser that began it (host-only, HttpOnly, Secure). It is
@@ -17,18 +14,4 @@ pub const BINDING_COOKIE: &str = "__Host-gatehouse_federation";
 pub fn binding_cookie(value: &str) -> HeaderValue {
     let life = gatehouse::services::federation::FLOW_LIFETIME.num_seconds();
     set_cookie(BINDING_COOKIE, value, "None", None, Some(life))
-}
-
-/// The signed-in caller who may finish a link flow: a session of the user's own (not a
-/// handoff's) whose password (or email) was confirmed within the window.
-pub async fn linking_user(app: &App, req: &Request) -> Option<UserId> {
-    let cookie = crate::cookie(req, &app.config.session.cookie_name)?;
-    match app.access.principal(None, Some(&cookie)).await.ok()?? {
-        Principal::Session { user_id, password_confirmed_at, parent: None, .. }
-            if app.access.password_recently_confirmed(password_confirmed_at) =>
-        {
-            Some(user_id)
-        }
-        _ => None,
-    }
 }

@@ -100,14 +100,44 @@ fn invalid(var: &str, problem: impl Into<String>) -> ConfigError {
     ProviderError { var: var.to_owned(), problem: problem.into() }
 }
 
-/// An https URL without query or fragment (http only on this machine).
+/// An https URL without a fragment (http only on this machine).
 fn url(var: &str, v: String) -> Result<String, ConfigError> {
     let v = v.trim().trim_end_matches('/').to_owned();
-    let ok = v.starts_with("https://") || v.starts_with("http://127.0.0.1") || v.starts_with("http://localhost");
-    if !ok || v.contains(['#', ' ']) || v.len() > 1000 {
+    if !allowed_url(&v) {
         return Err(invalid(var, "an https URL without a fragment (http only for 127.0.0.1 or localhost)"));
     }
     Ok(v)
+}
+
+/// Whether `v` is an address a relying party may call or send a browser to: printable ASCII
+/// without spaces or a fragment, at most 1000 characters; `https://` with a host and no user
+/// part (`https://a@b` is host `b`), or `http://` to this machine alone — exactly `127.0.0.1`,
+/// `localhost` or `[::1]`, with or without a port (not `localhost.example.com`). Also checks the
+/// endpoints a discovery document names.
+pub fn allowed_url(v: &str) -> bool {
+    if v.len() > 1000 || !v.bytes().all(|b| b.is_ascii_graphic()) || v.contains('#') {
+        return false;
+    }
+    let (local_only, rest) = match (v.strip_prefix("https://"), v.strip_prefix("http://")) {
+        (Some(rest), _) => (false, rest),
+        (None, Some(rest)) => (true, rest),
+        _ => return false,
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+        return false;
+    }
+    if !local_only {
+        return true;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().map(|h| format!("[{h}]")).unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default().to_owned(),
+    };
+    let port_ok = authority.strip_prefix(host.as_str()).is_some_and(|p| {
+        p.is_empty() || p.strip_prefix(':').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]") && port_ok
 }
 
 /// Reads `GATEHOUSE_FEDERATION_*`; `base` is the deployment's public address (callbacks default
@@ -295,6 +325,34 @@ mod tests {
         assert_eq!((google.client_id.as_str(), google.trust_email), ("own", true));
         assert_eq!(c.provider("gh").unwrap().scopes, vec!["read:user", "user:email"]);
         assert!(with(&[("GATEHOUSE_FEDERATION", "[1]")]).is_err());
+    }
+
+    #[test]
+    fn only_https_or_this_machine_over_http_is_an_allowed_address() {
+        for ok in [
+            "https://accounts.google.com",
+            "https://idp.example.com/tenant/v2.0?x=1",
+            "http://127.0.0.1:9000",
+            "http://localhost/cb",
+            "http://[::1]:8080/x",
+        ] {
+            assert!(allowed_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://localhost.evil.example/",
+            "http://127.0.0.1.nip.io/",
+            "http://localhost@evil.example/",
+            "https://user@idp.example.com",
+            "http://127.0.0.1:/x",
+            "http://example.com",
+            "https://idp.example.com/#frag",
+            "https://idp.example.com/a b",
+            "https://idp.example.com/\u{e9}",
+            "ftp://idp.example.com",
+            "https://",
+        ] {
+            assert!(!allowed_url(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -337,11 +337,11 @@ test('an identity joins an existing password account when the provider is truste
   assert.match(notice.text, /Your Test IdP account was connected to your account/);
 });
 
-test('an address the IdP does not assert verified: link_required for an existing account, email_unverified for a new one', async () => {
+test('an address the IdP does not assert verified is refused, the same for an existing account and a new one (no answer says which addresses have accounts)', async () => {
   const email = `${fresh('owner')}@example.test`;
   await passwordAccount(email, { verified: true });
   const existing = await signIn('idp', login({ sub: fresh('sub'), email, verified: false }));
-  refused(existing.answer, 409, LINK_REQUIRED);
+  refused(existing.answer, 403, UNVERIFIED);
   joinRefused(email);
   assert.equal(await whoami(existing.browser), null);
 

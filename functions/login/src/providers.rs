@@ -6,7 +6,7 @@ use crate::{load_user, two_factor, with_cookie};
 use gatehouse::services::access::Principal;
 use gatehouse::services::federation::linking::Outcome;
 use gatehouse::services::federation::{Callback, Intent};
-use gatehouse_http::federation::{BINDING_COOKIE, binding_cookie, linking_user};
+use gatehouse_http::federation::{BINDING_COOKIE, binding_cookie};
 use gatehouse_http::views::{FederationStartView, IdentitiesView, LinkedView, ProviderView, ProvidersView, UserBody};
 use gatehouse_http::{Call, Reply, SessionCaller, json, no_content};
 use lambda_http::http::StatusCode;
@@ -30,17 +30,19 @@ pub async fn start(call: Call<'_>) -> Reply {
 /// user, which needs a recent confirmation (now, and again when the flow finishes).
 pub async fn link(call: Call<'_>, SessionCaller { user_id, session }: SessionCaller) -> Reply {
     call.app.auth.require_recent_confirmation(&session)?;
-    begun(&call, Intent::Link { user_id: user_id.as_str().to_owned() }).await
+    let intent = Intent::Link {
+        user_id: user_id.as_str().to_owned(),
+        session: gatehouse::values::secret::sha256_hex(session.key.as_str()),
+        version: session.credentials_version,
+    };
+    begun(&call, intent).await
 }
 
 async fn begun(call: &Call<'_>, intent: Intent) -> Reply {
     let binding = call.cookie(BINDING_COOKIE);
     let started = call.app.federation().start(call.param(0), intent, binding.as_deref(), &call.meta()).await?;
     let resp = json(StatusCode::OK, &FederationStartView { url: started.url });
-    Ok(match started.binding {
-        Some(b) => with_cookie(resp, binding_cookie(&b)),
-        None => resp,
-    })
+    Ok(with_cookie(resp, binding_cookie(&started.binding)))
 }
 
 /// `POST /auth/providers/{provider}/callback` `{code, state, iss?}`, from the browser that began
@@ -58,7 +60,7 @@ pub async fn callback(call: Call<'_>) -> Reply {
     })?;
     let binding = call.cookie(BINDING_COOKIE);
     let device = call.cookie(&gatehouse_http::device_cookie_name(&app.config.session));
-    let linking = linking_user(app, call.req).await;
+    let session = call.cookie(&app.config.session.cookie_name);
     let meta = call.meta();
     let outcome = app
         .federation()
@@ -68,7 +70,7 @@ pub async fn callback(call: Call<'_>) -> Reply {
             state: &state,
             iss: iss.as_deref(),
             binding: binding.as_deref(),
-            linking_user: linking.as_ref(),
+            session_cookie: session.as_deref(),
             meta: &meta,
             device_cookie: device.as_deref(),
         })

@@ -758,7 +758,14 @@ async fn an_existing_address_joins_only_when_trusted_asserted_and_verified_here(
                         "{what}: the owner is told: {mails:?}"
                     );
                 } else {
-                    assert_refused(&r, 409, "link_required", &what);
+                    // An address the provider does not vouch for is refused before it is looked up
+                    // (no answer says whether an account holds it); a vouched one that may not join
+                    // is told to link from the account.
+                    if asserted {
+                        assert_refused(&r, 409, "link_required", &what);
+                    } else {
+                        assert_refused(&r, 403, "email_unverified_at_provider", &what);
+                    }
                     assert!(h.identities_of(&user.id).await.is_empty(), "{what}: nothing linked");
                     assert!(h.identity(provider, &p).await.is_none(), "{what}: the identity is nobody's");
                 }
@@ -1314,6 +1321,22 @@ async fn linking_needs_a_recent_confirmation_and_the_session_that_began_it() {
     let code = h.code(&f, &stolen);
     let r = h.finish(&mut a.without(SESSION_COOKIE), &f, &code).await;
     assert_refused(&r, 400, "federation_state_invalid", "no session");
+    // Another session of the same user (a second sign-in, confirmed too), with A's binding:
+    // refused, the flow is its own session's.
+    let second = h.t.login(&a_email, PW).await.session_cookie().expect("a second session");
+    let mut second = Browser::with_session(&second);
+    let confirm = TestCall::new("POST", "/user/confirm-password").json(json!({ "password": PW }));
+    assert_eq!(h.call(&mut second, confirm).await.status, 204);
+    let f = h.start_link(&mut a, "loose").await;
+    let code = h.code(&f, &stolen);
+    let mut same_user = a.without(SESSION_COOKIE);
+    same_user.jar.insert(SESSION_COOKIE.into(), second.jar[SESSION_COOKIE].clone());
+    assert_refused(
+        &h.finish(&mut same_user, &f, &code).await,
+        400,
+        "federation_state_invalid",
+        "another session of A's",
+    );
     // B's own browser cannot finish A's flow either (it has no binding of A's).
     let f = h.start_link(&mut a, "loose").await;
     let code = h.code(&f, &stolen);

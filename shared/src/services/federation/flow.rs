@@ -42,13 +42,9 @@ impl Federation {
             )
             .await?;
         let provider = self.provider(provider)?;
-        let (secret, fresh) = match binding.filter(|b| is_token_256(b)) {
-            Some(b) => (b.to_owned(), None),
-            None => {
-                let b = random_token_256();
-                (b.clone(), Some(b))
-            }
-        };
+        // The browser's secret, kept when it has one (flows in two tabs), and set again either way
+        // so that it outlives this flow.
+        let secret = binding.filter(|b| is_token_256(b)).map_or_else(random_token_256, str::to_owned);
         let state = random_token_256();
         let item = FlowItem { provider: provider.id.clone(), binding: sha256_hex(&secret), intent };
         let value = serde_json::to_value(&item).map_err(|e| StoreError::Rejected(e.to_string()))?;
@@ -56,7 +52,7 @@ impl Federation {
         self.auth.stores().cache.put(&flow_key(&state), &value, Some(until)).await?;
         let url = self.authorization_url(provider, &secret, &state).await?;
         tracing::info!(event = "federation_started", provider = %provider.id, ip = ?meta.ip);
-        Ok(Started { url, binding: fresh })
+        Ok(Started { url, binding: secret })
     }
 
     async fn authorization_url(&self, p: &Provider, secret: &str, state: &str) -> Result<String, FederationError> {
@@ -102,6 +98,12 @@ impl Federation {
     /// up or links ([`linking`]). `linking_user` is the signed-in caller (a link flow needs the
     /// user it was begun by, with its confirmation still recent).
     pub async fn finish(&self, req: Callback<'_>) -> Result<Outcome, FederationError> {
+        let provider = self.provider(req.provider)?;
+        // No binding cookie or no state of the right shape: nothing to count (a page elsewhere
+        // posting made-up callbacks spends no one's budget), nothing to read.
+        let (Some(secret), true) = (req.binding.filter(|b| is_token_256(b)), is_token_256(req.state)) else {
+            return Err(FederationError::StateInvalid);
+        };
         let client = client_key(req.meta.ip.as_deref());
         self.auth
             .limit(
@@ -109,11 +111,14 @@ impl Federation {
                 Limit::per_minute(i64::from(self.auth.config().federation.per_client_per_minute)),
             )
             .await?;
-        let provider = self.provider(req.provider)?;
-        let (Some(secret), true) = (req.binding.filter(|b| is_token_256(b)), is_token_256(req.state)) else {
-            return Err(FederationError::StateInvalid);
-        };
         let item = self.take_flow(provider, req.state, secret).await?;
+        // A link flow: the session that began it, before the code goes anywhere.
+        let linking = match &item.intent {
+            Intent::Link { user_id, session, version } => {
+                Some(self.linking_session(req.session_cookie, user_id, session, *version).await?)
+            }
+            Intent::SignIn { .. } => None,
+        };
         let claims = match &provider.kind {
             ProviderKind::Oidc { .. } => {
                 let expected =
@@ -128,13 +133,41 @@ impl Federation {
             Intent::SignIn { remember } => {
                 linking::sign_in(self, provider, claims, remember, req.meta, req.device_cookie).await
             }
-            Intent::Link { user_id } => {
-                let owner = UserId::parse(&user_id).ok_or(FederationError::StateInvalid)?;
-                match req.linking_user {
-                    Some(u) if *u == owner => linking::link(self, provider, claims, &owner, req.meta).await,
-                    _ => Err(FederationError::StateInvalid),
-                }
+            Intent::Link { version, .. } => {
+                let owner = linking.ok_or(FederationError::StateInvalid)?;
+                linking::link(self, provider, claims, &owner, version, req.meta).await
             }
+        }
+    }
+
+    /// The user a link flow connects to: the browser's session must be the one that began the
+    /// flow (its stored key's hash), of that user, not a handoff's, still at the credentials
+    /// version it began under, its confirmation still recent. Store failures are 503s.
+    async fn linking_session(
+        &self,
+        cookie: Option<&str>,
+        user_id: &str,
+        session: &str,
+        version: u64,
+    ) -> Result<UserId, FederationError> {
+        let Some(cookie) = cookie else { return Err(FederationError::StateInvalid) };
+        let access = &self.auth.access;
+        match access.principal(None, Some(cookie)).await? {
+            Some(crate::services::access::Principal::Session {
+                user_id: u,
+                key,
+                credentials_version,
+                password_confirmed_at,
+                parent: None,
+                ..
+            }) if u.as_str() == user_id
+                && constant_time_eq(sha256_hex(key.as_str()).as_bytes(), session.as_bytes())
+                && credentials_version == version
+                && access.password_recently_confirmed(password_confirmed_at) =>
+            {
+                Ok(u)
+            }
+            _ => Err(FederationError::StateInvalid),
         }
     }
 

@@ -37,8 +37,16 @@ pub(crate) async fn exchange(
     let answer = fed.fetch.post_form(token_url, &fields, None).await.map_err(failed("token"))?;
     // GitHub answers a bad code with 200 and an `error` field.
     let Some(token) = answer.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
-        let error = answer.get("error").and_then(|e| e.as_str()).unwrap_or("no access_token");
-        tracing::warn!(event = "federation_provider_failed", provider = %p.id, step = "token", error);
+        // GitHub's own text, kept to a short printable line in the log.
+        let error: String = answer
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or("no access_token")
+            .chars()
+            .filter(|c| c.is_ascii_graphic() || *c == ' ')
+            .take(80)
+            .collect();
+        tracing::warn!(event = "federation_provider_failed", provider = %p.id, step = "token", error = %error);
         return Err(FederationError::ProviderFailed);
     };
     let user = fed.fetch.get_json(&format!("{api_url}/user"), Some(token)).await.map_err(failed("user"))?;

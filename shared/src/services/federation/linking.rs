@@ -34,19 +34,34 @@ pub enum Outcome {
     Linked { user: UserId, provider: String },
 }
 
-/// The identity of `claims` at `p`, as it would be connected to `user` now.
-fn identity(p: &Provider, claims: &Claims, user: &User, fed: &Federation) -> Identity {
+/// The identity of `claims` at `p`, as it would be connected to `user` now, under `version`.
+fn identity(p: &Provider, claims: &Claims, user: &User, version: u64, fed: &Federation) -> Identity {
+    // To the millisecond, as the tables keep it: the connection's notice recognises it by this.
+    let now = fed.auth.now();
+    let now = crate::values::clock::Timestamp::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
     Identity {
         provider: p.id.clone(),
         subject: claims.subject.clone(),
         user_id: user.id.clone(),
-        // Only an address (the account page shows it): not whatever text the provider sent.
-        email: claims.email.as_deref().and_then(|e| Email::parse(e).ok()).map(|e| e.as_str().to_owned()),
-        credentials_version: user.credentials_version,
-        linked_at: fed.auth.now(),
-        last_used_at: Some(fed.auth.now()),
+        // Only an address (the account page shows it), with no invisible formatting in it: not
+        // whatever text the provider sent.
+        email: claims
+            .email
+            .as_deref()
+            .filter(|e| !e.chars().any(invisible))
+            .and_then(|e| Email::parse(e).ok())
+            .map(|e| e.as_str().to_owned()),
+        credentials_version: version,
+        linked_at: now,
+        last_used_at: Some(now),
         tokens: claims.sealed_tokens.clone(),
     }
+}
+
+/// A formatting character (bidi overrides, zero-width joiners…): shown, they disguise text.
+fn invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_control() || c.general_category() == GeneralCategory::Format
 }
 
 /// How long an identity naming no user is taken for a sign-up still under way ([`holder`]).
@@ -98,7 +113,12 @@ pub(crate) async fn sign_in(
             return session(fed, p, user, remember, meta, device_cookie, false).await;
         }
         let email = claims.email.as_deref().and_then(|e| Email::parse(e).ok());
-        let Some(email) = email else { return Err(FederationError::EmailUnverified) };
+        // An address the provider does not vouch for is refused before it is looked up: no
+        // identity of someone's choosing learns which addresses have accounts.
+        let (Some(email), true) = (email, claims.email_verified) else { return Err(FederationError::EmailUnverified) };
+        // A new identity is counted as a registration is (it may make one), before the lookup.
+        let client = client_key(meta.ip.as_deref());
+        fed.auth.limit(&format!("register:{client}"), fed.auth.config().limits.register_per_client).await?;
         if let Some(user) = stores.users.find_by_email(&email).await? {
             let may_join = p.trust_email && claims.email_verified && user.email_verified_at.is_some();
             if !may_join || user.deleted_at.is_some() {
@@ -110,7 +130,7 @@ pub(crate) async fn sign_in(
                 // Nothing joins a disabled account, and its owner is told of no connection.
                 return Err(crate::services::auth::AuthError::AccountDisabled.into());
             }
-            let joining = identity(p, &claims, &user, fed);
+            let joining = identity(p, &claims, &user, user.credentials_version, fed);
             super::notice::promise(fed.dispatcher(), &user, &joining, &p.name, true).await?;
             match stores.identities.link(&joining).await? {
                 Linked::New => {
@@ -124,11 +144,6 @@ pub(crate) async fn sign_in(
         if !fed.auth.config().federation.signup {
             return Err(FederationError::SignupDisabled);
         }
-        if !claims.email_verified {
-            return Err(FederationError::EmailUnverified);
-        }
-        let client = client_key(meta.ip.as_deref());
-        fed.auth.limit(&format!("register:{client}"), fed.auth.config().limits.register_per_client).await?;
         let name = claims
             .name
             .as_deref()
@@ -143,7 +158,7 @@ pub(crate) async fn sign_in(
         // The identity first, naming the user about to be made: a sign-up cut between the two
         // writes leaves an identity of no user, which the next sign-in removes ([`holder`]);
         // the other order would leave an account only a reset could enter.
-        if let Linked::Already(_) = stores.identities.link(&identity(p, &claims, &user, fed)).await? {
+        if let Linked::Already(_) = stores.identities.link(&identity(p, &claims, &user, 0, fed)).await? {
             continue;
         }
         match stores.users.create(&user).await {
@@ -198,19 +213,21 @@ pub(crate) async fn link(
     p: &Provider,
     claims: Claims,
     owner: &UserId,
+    version: u64,
     meta: &ClientMeta,
 ) -> Result<Outcome, FederationError> {
     let stores = fed.auth.stores();
     fed.auth.limit(&format!("identity-link:{owner}"), Limit::per_hour(10)).await?;
     let user = stores.users.find(owner).await?.ok_or(FederationError::StateInvalid)?;
-    if user.deleted_at.is_some() || user.disabled_at.is_some() {
+    // Under the version the session that began the flow had: a reset landing meanwhile leaves the
+    // connection ended (below its ways_in_since), never one made after it.
+    if user.deleted_at.is_some() || user.disabled_at.is_some() || user.credentials_version != version {
         return Err(FederationError::StateInvalid);
     }
     for _ in 0..2 {
-        let joining = identity(p, &claims, &user, fed);
-        if stores.identities.find(&p.id, &claims.subject).await?.is_none() {
-            super::notice::promise(fed.dispatcher(), &user, &joining, &p.name, true).await?;
-        }
+        let joining = identity(p, &claims, &user, version, fed);
+        // Promised whatever a read says (the job mails only a connection it finds made).
+        super::notice::promise(fed.dispatcher(), &user, &joining, &p.name, true).await?;
         match stores.identities.link(&joining).await? {
             Linked::New => {
                 tracing::info!(event = "identity_linked", provider = %p.id, user_id = %user.id, ip = ?meta.ip);
@@ -279,7 +296,11 @@ impl Federation {
             .iter()
             .find(|i| crate::values::secret::constant_time_eq(self.handle(&user.id, i).as_bytes(), handle.as_bytes()))
             .ok_or(FederationError::NoSuchIdentity)?;
-        if !user.has_password() && user.passkeys.is_empty() && current.len() <= 1 {
+        // Only a configured provider signs in: one removed from the configuration is no way in.
+        let signing_in =
+            current.iter().filter(|i| self.auth.config().federation.provider(&i.provider).is_some()).count();
+        let others = signing_in - usize::from(self.auth.config().federation.provider(&target.provider).is_some());
+        if !user.has_password() && user.passkeys.is_empty() && others == 0 {
             return Err(FederationError::LastWayIn);
         }
         let name = self.auth.config().federation.provider(&target.provider).map(|p| p.name.clone());

@@ -39,6 +39,12 @@ impl MetadataCache {
         map.get(id).map(|e| (e.meta.clone(), e.keys.clone(), e.fetched, e.keys_read))
     }
 
+    /// The authorization endpoint a provider's document named, when it has been read in this
+    /// process (the hosted pages allow its origin as a form's destination).
+    pub fn authorization_endpoint(&self, id: &str) -> Option<String> {
+        self.get(id).map(|(meta, ..)| meta.authorization_endpoint.clone())
+    }
+
     pub(crate) fn put(&self, id: &str, entry: Entry) {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id.to_owned(), entry);
     }

@@ -18,7 +18,6 @@ pub use fetch::{Fetch, FetchError};
 use crate::providers::Provider;
 use crate::queue::Dispatcher;
 use crate::services::auth::{Auth, AuthError, ClientMeta};
-use crate::tables::users::UserId;
 use crate::values::clock::Span;
 use crate::values::error::StoreError;
 use std::sync::Arc;
@@ -67,14 +66,17 @@ impl From<StoreError> for FederationError {
 pub enum Intent {
     /// Sign in (or sign up) with the provider.
     SignIn { remember: bool },
-    /// Connect the provider to this signed-in user (begun with a recent confirmation).
-    Link { user_id: String },
+    /// Connect the provider to this signed-in user (begun with a recent confirmation): finished
+    /// only by the same session (`session`: SHA-256 of its stored key), still recently confirmed,
+    /// under the credentials version it began with.
+    Link { user_id: String, session: String, version: u64 },
 }
 
-/// A begun flow: where to send the browser, and the binding cookie to set when it had none.
+/// A begun flow: where to send the browser, and the binding cookie to set (again: it must
+/// outlive this flow).
 pub struct Started {
     pub url: String,
-    pub binding: Option<String>,
+    pub binding: String,
 }
 
 impl std::fmt::Debug for Started {
@@ -133,8 +135,18 @@ pub(crate) fn sealed(fed: &Federation, p: &Provider, answer: &serde_json::Value)
         "expires_in": answer.get("expires_in"),
         "scope": answer.get("scope"),
     });
-    fed.auth.config().app_key.seal("federation-tokens", keep.to_string().as_bytes())
+    let text = keep.to_string();
+    // Kept beside the identity, in one item of at most 400 KB: a provider's answer larger than
+    // any real token set is not kept (the sign-in goes on without it).
+    if text.len() > MAX_KEPT_TOKENS {
+        tracing::warn!(event = "federation_tokens_not_kept", provider = %p.id, bytes = text.len());
+        return None;
+    }
+    fed.auth.config().app_key.seal("federation-tokens", text.as_bytes())
 }
+
+/// The largest token set kept (`_KEEP_TOKENS`).
+pub const MAX_KEPT_TOKENS: usize = 16 * 1024;
 
 /// A provider's callback, as the route read it.
 pub struct Callback<'a> {
@@ -145,8 +157,9 @@ pub struct Callback<'a> {
     pub iss: Option<&'a str>,
     /// The browser's binding cookie.
     pub binding: Option<&'a str>,
-    /// The signed-in caller, when there is one with a recent confirmation (link flows).
-    pub linking_user: Option<&'a UserId>,
+    /// The session cookie, when the browser sent one (a link flow is finished by the session
+    /// that began it; read only for those, after the flow is counted and taken).
+    pub session_cookie: Option<&'a str>,
     pub meta: &'a ClientMeta,
     pub device_cookie: Option<&'a str>,
 }

@@ -35,7 +35,7 @@ pub async fn promise(
             "provider_name": provider_name,
             "subject": identity.subject,
             "linked": linked,
-            "linked_at": identity.linked_at.timestamp_micros(),
+            "linked_at": identity.linked_at.timestamp_millis(),
         }),
     );
     dispatcher.dispatch_after(job, dispatcher.notice_delay()).await.map_err(|e| {
@@ -67,7 +67,7 @@ impl JobHandler for SendIdentityNotice {
         let found = ctx.stores.identities.find(provider, subject).await.map_err(JobError::from)?;
         let made = match (&found, linked) {
             // This very connection (not an earlier one of the same account) is there.
-            (Some(i), true) => i.user_id == user && Some(i.linked_at.timestamp_micros()) == at,
+            (Some(i), true) => i.user_id == user && Some(i.linked_at.timestamp_millis()) == at,
             (None, false) => true,
             (Some(i), false) => i.user_id != user,
             (None, true) => false,

@@ -43,8 +43,7 @@ fn text(v: &Value, field: &str) -> Option<String> {
 /// An endpoint the document names: https (http only on this machine).
 fn endpoint(v: &Value, field: &str) -> Result<String, FederationError> {
     let url = text(v, field).ok_or(FederationError::ProviderFailed)?;
-    let ok = url.starts_with("https://") || url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
-    if !ok {
+    if !crate::providers::allowed_url(&url) {
         tracing::warn!(event = "federation_metadata_refused", field, "not an https address");
         return Err(FederationError::ProviderFailed);
     }
