@@ -27,6 +27,10 @@ pub struct UserView {
     pub two_factor_enabled: bool,
     /// How many passkeys the account has (`GET /user/passkeys` lists them).
     pub passkeys: usize,
+    /// Whether the account has a password. One made through a sign-in provider or an email link
+    /// has none (until a password reset sets one): it confirms itself for sensitive actions with
+    /// a mailed code (`POST /user/confirm-by-email`) instead of `POST /user/confirm-password`.
+    pub has_password: bool,
 }
 
 impl From<&User> for UserView {
@@ -40,6 +44,7 @@ impl From<&User> for UserView {
             updated_at: rfc3339(u.updated_at),
             two_factor_enabled: u.two_factor.enabled(),
             passkeys: u.passkeys.len(),
+            has_password: u.has_password(),
         }
     }
 }

@@ -68,6 +68,8 @@ pub const GATEHOUSE_ROUTES: &[Route] = &[
     Route::guarded("GET /user/identities"),
     Route::guarded("GET /user/oauth-apps"),
     Route::guarded("GET /user/passkeys"),
+    Route::public("POST /account/confirm-by-email"),
+    Route::public("POST /account/confirm-by-email/verify"),
     Route::public("POST /account/delete"),
     Route::public("POST /account/email-link"),
     Route::public("POST /account/email-link/complete"),

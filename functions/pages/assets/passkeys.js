@@ -16,6 +16,9 @@
     });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) {
+      if (answer.error && answer.error.code === "password_confirmation_required") {
+        throw new Error("Confirm it's you first (\u201cEmail me a code\u201d above), then try again.");
+      }
       throw new Error((answer.error && answer.error.message) || "Something went wrong; try again.");
     }
     return answer;
@@ -34,10 +37,11 @@
   }
 
   const actions = {
-    // The account page's form: the password confirmed, then a new passkey under the name given.
+    // The account page's form: the password confirmed (an account without one has no field: it
+    // relies on its confirmation by mail), then a new passkey under the name given.
     async register(form) {
       const data = new FormData(form);
-      await api("/user/confirm-password", { password: data.get("password") });
+      if (data.has("password")) await api("/user/confirm-password", { password: data.get("password") });
       await api("/user/passkeys", { name: data.get("name"), credential: await create() });
       location.assign("/account?notice=passkey-added");
     },

@@ -19,6 +19,8 @@ pub(crate) struct State {
     pub forms: BTreeMap<&'static str, Form>,
     /// A token just created: its plaintext, shown this once.
     pub new_token: Option<NewTokenView>,
+    /// The API asked for a recent confirmation: said in the words of how this account confirms.
+    pub confirmation_required: bool,
 }
 
 /// Every token of the user, page after page (`None` when the API refused a page).
@@ -105,6 +107,7 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
     let empty = Form::default();
     let form = |k: &str| state.forms.get(k).unwrap_or(&empty);
     let verified = u.email_verified_at.is_some();
+    let has_password = u.has_password;
     let body = html! {
         section aria-labelledby="profile-h" {
             h2 #profile-h { "Profile" }
@@ -118,41 +121,19 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
                     Input::new("name", "Name", "text", "name")))
             }))
         }
-        section aria-labelledby="password-h" {
-            h2 #password-h { "Change password" }
-            (view::form("/account/password", &token, "Change password", html! {
-                (field(form("password-"), "password-", Input::new("current_password", "Current password", "password", "current-password")))
-                (field(form("password-"), "password-", Input::new("password", "New password", "password", "new-password")))
-                (field(form("password-"), "password-", Input::new("password_confirmation", "Confirm new password", "password", "new-password")))
-            }))
-        }
-        section aria-labelledby="tf-h" {
-            h2 #tf-h { "Two-factor authentication" }
-            @if u.two_factor_enabled {
-                p { "On: signing in asks for a code from your authenticator app." }
-                (view::form("/account/two-factor/recovery-codes", &token, "Make new recovery codes", html! {
-                    (field(form("rc-"), "rc-", Input::new("password", "Your password", "password", "current-password")))
-                }))
-                (view::form("/account/two-factor/disable", &token, "Turn off two-factor authentication", html! {
-                    (field(form("tf-"), "tf-", Input::new("password", "Your password", "password", "current-password")))
-                }))
-            } @else {
-                p { "Off. With it on, a stolen password is not enough to sign in." }
-                (view::form("/account/two-factor/enable", &token, "Set up two-factor authentication", html! {
-                    (field(form("tf-"), "tf-", Input::new("password", "Your password", "password", "current-password")))
-                }))
-            }
-        }
-        (crate::passkeys::section(&token, passkeys.as_deref(), (form("pk-"), form("pkr-"))))
-        (crate::lists::sessions_section(&token, sessions.as_deref(), form("others-")))
-        (crate::lists::tokens_section(&token, tokens.as_deref(), state.new_token.as_ref(), form("token-")))
+        @if !has_password { (crate::passwordless::confirm_section(&token, &u.email, form("confirm-"))) }
+        (crate::passwordless::password_section(&token, has_password, form("password-")))
+        (crate::two_factor::section(&token, u.two_factor_enabled, has_password, (form("rc-"), form("tf-"))))
+        (crate::passkeys::section(&token, passkeys.as_deref(), (form("pk-"), form("pkr-")), has_password))
+        (crate::lists::sessions_section(&token, sessions.as_deref(), form("others-"), has_password))
+        (crate::lists::tokens_section(&token, tokens.as_deref(), state.new_token.as_ref(), form("token-"), has_password))
         (crate::apps::section(&token, apps.as_deref()))
-        (crate::identities::section(app, &token, identities.as_deref()))
+        (crate::identities::section(app, &token, identities.as_deref(), has_password))
         section aria-labelledby="delete-h" {
             h2 #delete-h { "Delete account" }
             p { "This signs you out everywhere and removes your account for good." }
             (view::form("/account/delete", &token, "Delete my account", html! {
-                (field(form("delete-"), "delete-", Input::new("password", "Your password", "password", "current-password")))
+                (crate::passwordless::password_field(has_password, form("delete-"), "delete-"))
             }))
         }
         section {
@@ -164,7 +145,11 @@ pub(crate) async fn render(call: &Call<'_>, state: State, status: StatusCode) ->
         title: "Your account",
         signed_in: true,
         notice: state.notice,
-        error: state.error,
+        error: if state.confirmation_required {
+            Some(crate::passwordless::confirm_first(has_password))
+        } else {
+            state.error
+        },
     };
     Ok(crate::providers::allowing_providers(app, view::html(status, view::layout(&f, body), cookies)))
 }

@@ -33,12 +33,22 @@ pub(crate) async fn refused(call: &Call<'_>, reply: &api::ApiReply, (prefix, for
         return to_sign_in();
     }
     let (form, failure) = failed(form, reply);
-    let state = State { error: Some(failure.message), forms: BTreeMap::from([(prefix, form)]), ..State::default() };
+    let state = State {
+        error: Some(failure.message),
+        forms: BTreeMap::from([(prefix, form)]),
+        confirmation_required: crate::passwordless::confirmation_required(reply),
+        ..State::default()
+    };
     render(call, state, failure.status).await
 }
 
 /// The password in `p` confirmed (`POST /user/confirm-password`), or the API's answer why not.
+/// A form without the field (that of an account without a password) confirms nothing: the
+/// action relies on the session's recent confirmation (by mail), which the API judges.
 pub(crate) async fn confirm_password(call: &Call<'_>, p: &Posted) -> Result<(), api::ApiReply> {
+    if p.get("password").is_none() {
+        return Ok(());
+    }
     let reply = api::call(
         call.app,
         call.req,

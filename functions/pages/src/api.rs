@@ -222,6 +222,7 @@ mod tests {
                 updated_at: "2026-01-02T03:04:05Z".into(),
                 two_factor_enabled: true,
                 passkeys: 2,
+                has_password: true,
             },
         }
     }

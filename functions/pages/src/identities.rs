@@ -18,14 +18,11 @@ pub(crate) async fn load(call: &Call<'_>) -> Result<Option<Vec<IdentityView>>, a
 }
 
 /// "Connected accounts": each connected provider with its disconnect form, and a connect form for
-/// each configured provider; both ask for the password (a recent confirmation, as the API needs).
-pub(crate) fn section(app: &App, token: &str, identities: Option<&[IdentityView]>) -> Markup {
+/// each configured provider; both ask for the password (a recent confirmation, as the API needs),
+/// or, for an account without one, rely on its confirmation by mail.
+pub(crate) fn section(app: &App, token: &str, identities: Option<&[IdentityView]>, has_password: bool) -> Markup {
     let providers = &app.config.federation.providers;
-    let confirm = |prefix: &str| {
-        html! {
-            (view::field(&Form::default(), prefix, view::Input::new("password", "Your password", "password", "current-password")))
-        }
-    };
+    let confirm = |prefix: &str| crate::passwordless::password_field(has_password, &Form::default(), prefix);
     html! {
         @if !providers.is_empty() {
             section aria-labelledby="ids-h" {

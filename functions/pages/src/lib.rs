@@ -26,6 +26,7 @@ mod oauth_consent;
 mod oauth_logout;
 mod oauth_pending;
 mod passkeys;
+mod passwordless;
 mod providers;
 mod register;
 mod reset;
@@ -81,6 +82,8 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/account/verify-email/{id}/{hash}", Guard::Public, verify::verify_landing),
     route!(GET "/account/verify-email", Guard::Public, verify::verify),
     route!(POST "/account/verification", Guard::Public, actions::resend_verification),
+    route!(POST "/account/confirm-by-email", Guard::Public, passwordless::send_code),
+    route!(POST "/account/confirm-by-email/verify", Guard::Public, passwordless::verify_code),
     route!(POST "/account/profile", Guard::Public, actions::profile),
     route!(POST "/account/password", Guard::Public, actions::password),
     route!(POST "/account/sessions/others", Guard::Public, actions::other_devices),

@@ -11,7 +11,12 @@ fn unreadable(what: &str) -> Markup {
 
 /// The sessions (`GET /sessions`), each but this one with its sign-out button, and "sign out
 /// other devices".
-pub(crate) fn sessions_section(token: &str, sessions: Option<&[SessionView]>, form: &Form) -> Markup {
+pub(crate) fn sessions_section(
+    token: &str,
+    sessions: Option<&[SessionView]>,
+    form: &Form,
+    has_password: bool,
+) -> Markup {
     html! {
     section aria-labelledby="sessions-h" {
         h2 #sessions-h { "Where you are signed in" }
@@ -32,9 +37,14 @@ pub(crate) fn sessions_section(token: &str, sessions: Option<&[SessionView]>, fo
                 }
             }
         }
-        (view::form("/account/sessions/others", token, "Sign out other devices", html! {
-            (field(form, "others-", Input::new("password", "Your password", "password", "current-password")))
-        }))
+        @if has_password {
+            (view::form("/account/sessions/others", token, "Sign out other devices", html! {
+                (field(form, "others-", Input::new("password", "Your password", "password", "current-password")))
+            }))
+        } @else {
+            // Signing out every other device at once takes the password (`POST /logout-other-devices`).
+            p.hint { "To sign out another device, use its Sign out button." }
+        }
     }
     }
 }
@@ -46,6 +56,7 @@ pub(crate) fn tokens_section(
     tokens: Option<&[TokenView]>,
     new_token: Option<&NewTokenView>,
     form: &Form,
+    has_password: bool,
 ) -> Markup {
     html! {
     section aria-labelledby="tokens-h" {
@@ -78,8 +89,12 @@ pub(crate) fn tokens_section(
             (field(form, "token-", Input::new("abilities", "Abilities", "text", "off").optional()
                 .hint("Comma-separated, such as read, write. Leave empty for every ability.")))
             (expiry_select(form))
-            (field(form, "token-", Input::new("password", "Your password", "password", "current-password").optional()
-                .hint("Needed for a token with every ability, one that can make tokens or hand off, one that never expires or lives longer than 30 days.")))
+            @if has_password {
+                (field(form, "token-", Input::new("password", "Your password", "password", "current-password").optional()
+                    .hint("Needed for a token with every ability, one that can make tokens or hand off, one that never expires or lives longer than 30 days.")))
+            } @else {
+                p.hint { "A token with every ability, one that can make tokens or hand off, one that never expires or lives longer than 30 days needs you to confirm it's you first (\u{201c}Email me a code\u{201d} above)." }
+            }
         }))
     }
     }

@@ -6,6 +6,12 @@ use gatehouse_http::Call;
 /// ever shown).
 pub(crate) fn notice(call: &Call<'_>) -> Option<String> {
     let text = match call.query("notice")?.as_str() {
+        "confirmation-sent" => "A code is on its way to your email: type it under \u{201c}Confirm it's you\u{201d}.",
+        "confirmed-by-email" => {
+            let window = call.app.config.session.password_timeout.num_seconds();
+            let window = crate::api::wait(u64::try_from(window).unwrap_or_default());
+            return Some(format!("Confirmed: for the next {window} you can change how you sign in."));
+        }
         "signed-out" => "You have signed out.",
         "oauth-sign-in" => "Sign in to continue to the application that sent you here.",
         "registered" => "Welcome! We have emailed you a link to verify your address.",

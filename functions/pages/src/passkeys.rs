@@ -25,8 +25,13 @@ pub(crate) fn script_form(kind: &str, token: &str, button: &str, inner: Markup) 
 }
 
 /// The account page's passkeys section: the list, one form to remove one (the password
-/// confirmed), and the form the script takes over to add one.
-pub(crate) fn section(token: &str, passkeys: Option<&[PasskeyView]>, (add, remove): (&Form, &Form)) -> Markup {
+/// confirmed, when the account has one), and the form the script takes over to add one.
+pub(crate) fn section(
+    token: &str,
+    passkeys: Option<&[PasskeyView]>,
+    (add, remove): (&Form, &Form),
+    has_password: bool,
+) -> Markup {
     let day = |d: &str| d.get(..10).unwrap_or_default().to_owned();
     html! {
         section aria-labelledby="pk-h" {
@@ -49,13 +54,13 @@ pub(crate) fn section(token: &str, passkeys: Option<&[PasskeyView]>, (add, remov
                                 @for p in list { option value=(p.id) { (p.name) } }
                             }
                         }
-                        (field(remove, "pkr-", Input::new("password", "Your password", "password", "current-password")))
+                        (crate::passwordless::password_field(has_password, remove, "pkr-"))
                     }))
                 },
             }
             (script_form("register", token, "Add a passkey", html! {
                 (field(add, "pk-", Input::new("name", "A name for this passkey", "text", "off")))
-                (field(add, "pk-", Input::new("password", "Your password", "password", "current-password")))
+                (crate::passwordless::password_field(has_password, add, "pk-"))
             }))
         }
     }

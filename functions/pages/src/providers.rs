@@ -73,7 +73,8 @@ pub async fn link(call: Call<'_>) -> Reply {
         return failure(&call, &refused);
     }
     let path = format!("/auth/providers/{}/link", gatehouse::services::oauth::query_escape(call.param(0)));
-    to_provider(&call, api::call(call.app, call.req, Method::POST, &path, None).await)
+    let reply = api::call(call.app, call.req, Method::POST, &path, None).await;
+    crate::passwordless::or_confirm_first(&call, reply, to_provider).await
 }
 
 fn to_provider(call: &Call<'_>, reply: api::ApiReply) -> Reply {
@@ -155,7 +156,7 @@ pub async fn unlink(call: Call<'_>) -> Reply {
     if reply.ok() {
         return Ok(view::redirect("/account?notice=provider-unlinked", reply.cookies));
     }
-    failure(&call, &reply)
+    crate::passwordless::or_confirm_first(&call, reply, |call, reply| failure(call, &reply)).await
 }
 
 /// A field of an `application/x-www-form-urlencoded` body.

@@ -10,8 +10,27 @@ use base64::Engine;
 use gatehouse_http::views::{EnrolmentView, RecoveryCodesView};
 use gatehouse_http::{Call, Reply};
 use lambda_http::http::{Method, StatusCode};
-use maud::html;
+use maud::{Markup, html};
 use serde_json::json;
+
+/// The account page's two-factor section: set it up, or (when on) new recovery codes and turning
+/// it off; each asks for the password, when the account has one (`rc`, `tf`: the refilled forms).
+pub(crate) fn section(token: &str, enabled: bool, has_password: bool, (rc, tf): (&Form, &Form)) -> Markup {
+    let password = |form: &Form, prefix: &str| crate::passwordless::password_field(has_password, form, prefix);
+    html! {
+        section aria-labelledby="tf-h" {
+            h2 #tf-h { "Two-factor authentication" }
+            @if enabled {
+                p { "On: signing in asks for a code from your authenticator app." }
+                (view::form("/account/two-factor/recovery-codes", token, "Make new recovery codes", password(rc, "rc-")))
+                (view::form("/account/two-factor/disable", token, "Turn off two-factor authentication", password(tf, "tf-")))
+            } @else {
+                p { "Off. With it on, a stolen password is not enough to sign in." }
+                (view::form("/account/two-factor/enable", token, "Set up two-factor authentication", password(tf, "tf-")))
+            }
+        }
+    }
+}
 
 /// `POST /account/two-factor/enable`: the password confirmed, then `POST
 /// /user/two-factor-authentication`; the QR code and the code form.

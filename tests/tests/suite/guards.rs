@@ -429,7 +429,7 @@ async fn a_signed_out_visitor_gets_pages_and_redirects_never_the_apis_json() {
     for key in FOR_EVERYONE {
         assert!(gatehouse_pages::ROUTES.iter().any(|r| r.key() == *key), "{key} is no page");
     }
-    assert_eq!(behind_the_session, 18);
+    assert_eq!(behind_the_session, 20);
 }
 
 /// The pages a signed-out visitor uses (or that send them on): every other page is the account's.

@@ -47,7 +47,17 @@ async fn the_user_body_never_carries_the_hash_or_remember_token() {
     let keys: Vec<&String> = reg.body["user"].as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
-        ["created_at", "email", "email_verified_at", "id", "name", "passkeys", "two_factor_enabled", "updated_at"]
+        [
+            "created_at",
+            "email",
+            "email_verified_at",
+            "has_password",
+            "id",
+            "name",
+            "passkeys",
+            "two_factor_enabled",
+            "updated_at"
+        ]
     );
     assert!(!reg.raw_body.contains("argon2"));
 }

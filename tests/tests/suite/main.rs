@@ -28,6 +28,7 @@ mod pages;
 mod parsers;
 mod passkeys;
 mod password_reset;
+mod passwordless_pages;
 mod retries;
 mod retries_audit;
 mod retries_challenges;
