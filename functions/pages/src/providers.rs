@@ -41,10 +41,15 @@ pub(crate) fn form_targets(app: &App) -> Vec<String> {
         .federation
         .providers
         .iter()
-        .filter_map(|p| match &p.kind {
-            ProviderKind::Oidc { issuer } => origin(issuer),
-            ProviderKind::GitHub { authorize_url, .. } => origin(authorize_url),
+        .flat_map(|p| match &p.kind {
+            // The issuer's origin, and the authorization endpoint's once its document was read
+            // (a provider may keep it on another origin).
+            ProviderKind::Oidc { issuer } => {
+                [origin(issuer), app.provider_metadata.authorization_endpoint(&p.id).as_deref().and_then(origin)]
+            }
+            ProviderKind::GitHub { authorize_url, .. } => [origin(authorize_url), None],
         })
+        .flatten()
         .collect();
     targets.sort();
     targets.dedup();
@@ -79,7 +84,8 @@ pub async fn link(call: Call<'_>) -> Reply {
 
 fn to_provider(call: &Call<'_>, reply: api::ApiReply) -> Reply {
     match reply.view::<FederationStartView>() {
-        Ok(v) if reply.ok() => Ok(view::redirect(&v.url, reply.cookies)),
+        // The provider's address, checked as configuration and discovery are.
+        Ok(v) if reply.ok() && gatehouse::providers::allowed_url(&v.url) => Ok(view::redirect(&v.url, reply.cookies)),
         Ok(_) | Err(_) if reply.ok() => Ok(api::broken(call, reply.cookies)),
         _ => failure(call, &reply),
     }
