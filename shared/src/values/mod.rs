@@ -9,3 +9,4 @@ pub mod pagination;
 pub mod password;
 pub mod relying_party;
 pub mod secret;
+pub mod webhook_signature;
