@@ -10,10 +10,16 @@
 //! authenticate their caller themselves), they read their own bodies (forms, mostly) and answer
 //! OAuth's errors; their [`OAuth`] words say so, and their schemas are in [`docs::SCHEMAS`] (the
 //! shared crate builds those answers as JSON, not as wire types).
+//!
+//! The events (`gatehouse::tables::events`, #32) are in `webhooks`, one per type: their schemas
+//! come from the event types (their `ToSchema` derives, behind the shared crate's `openapi`
+//! feature, which gatehouse-http's turns on), each type's envelope made from the envelope's and
+//! the type's own ([`events`]), and the personal fields marked `x-gatehouse-personal`.
 
 mod docs;
 
 use crate::serve::tables;
+use gatehouse::tables::events as ev;
 use gatehouse_http::requests::*;
 use gatehouse_http::views::*;
 use gatehouse_http::{ErrorBody, ErrorDetail, Guard, Route};
@@ -142,6 +148,46 @@ pub struct Param {
     ErrorDetail,
 )))]
 struct WireTypes;
+
+/// The event types (#32, `gatehouse::tables::events`): the envelope, its type and data, and the
+/// data of every type. Each type's envelope and webhook are made from these in [`events`].
+#[derive(OpenApi)]
+#[openapi(components(schemas(
+    ev::Event,
+    ev::EventBody,
+    ev::EventType,
+    ev::Client,
+    ev::Revoked,
+    ev::Actor,
+    ev::RegistrationMethod,
+    ev::SessionMethod,
+    ev::SessionEndReason,
+    ev::TokenRevokeReason,
+    ev::TwoFactorBy,
+    ev::UserRegistered,
+    ev::UserVerified,
+    ev::UserEmailChanged,
+    ev::UserProfileUpdated,
+    ev::UserPasswordChanged,
+    ev::UserPasswordReset,
+    ev::UserSignedOut,
+    ev::UserDisabled,
+    ev::UserEnabled,
+    ev::UserDeleted,
+    ev::SessionCreated,
+    ev::SessionEnded,
+    ev::TokenCreated,
+    ev::TokenRevoked,
+    ev::TwoFactorEnabled,
+    ev::TwoFactorDisabled,
+    ev::PasskeyAdded,
+    ev::PasskeyRemoved,
+    ev::IdentityLinked,
+    ev::IdentityUnlinked,
+    ev::OAuthConsentGranted,
+    ev::OAuthConsentRevoked,
+)))]
+struct EventTypes;
 
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -294,6 +340,8 @@ pub enum DocError {
     Stale(String),
     #[error("a schema in cli/src/openapi/docs.rs or a wire type is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("event type {0} has no data schema in EventBody's (derive ToSchema and list it in EventTypes)")]
+    Event(String),
 }
 
 /// The `paths` object for `tables`, with each route's words from `ops`: every route must have
@@ -314,6 +362,85 @@ fn paths(tables: &[&[Route]], ops: &[Op]) -> Result<Map<String, Value>, DocError
     }
 }
 
+/// Marks every property [`ev::PERSONAL`] names, at any depth of `schema`, `x-gatehouse-personal`.
+fn mark_personal(schema: &mut Value) {
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, prop) in props {
+            if ev::PERSONAL.contains(&name.as_str()) {
+                prop["x-gatehouse-personal"] = json!(true);
+            }
+            mark_personal(prop);
+        }
+    }
+    for key in ["oneOf", "allOf", "anyOf"] {
+        for part in schema.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
+            mark_personal(part);
+        }
+    }
+    if let Some(items) = schema.get_mut("items") {
+        mark_personal(items);
+    }
+}
+
+/// What [`events`] adds to the document.
+struct Events {
+    /// For `components.schemas`.
+    schemas: Map<String, Value>,
+    /// The top-level `webhooks`.
+    webhooks: Map<String, Value>,
+}
+
+/// The event types' schemas (personal fields marked), each type's envelope (`<Data>Event`: the
+/// fields of [`ev::Event`] but its body, this type's `type` and `data` from [`ev::EventBody`],
+/// `version` fixed at [`ev::EVENTS_VERSION`]), and the `webhooks` map, one per type.
+fn events() -> Result<Events, DocError> {
+    let mut schemas = serde_json::to_value(EventTypes::openapi().components)?["schemas"].take();
+    if let Some(all) = schemas.as_object_mut() {
+        all.values_mut().for_each(mark_personal);
+    }
+    let missing = |what: &str| DocError::Event(what.to_owned());
+    let parts = schemas["Event"]["allOf"].as_array().cloned().unwrap_or_default();
+    let common = parts.into_iter().find(|p| p.get("properties").is_some()).ok_or_else(|| missing("Event"))?;
+    let bodies = schemas["EventBody"]["oneOf"].as_array().cloned().unwrap_or_default();
+    let mut webhooks = Map::new();
+    for kind in ev::EventType::ALL {
+        let name = kind.as_str();
+        let body =
+            bodies.iter().find(|b| b["properties"]["type"]["enum"] == json!([name])).ok_or_else(|| missing(name))?;
+        let data = body["properties"]["data"]["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/"));
+        let data = data.ok_or_else(|| missing(name))?;
+        let words = schemas[data]["description"].as_str().ok_or_else(|| missing(name))?.replace('\n', " ");
+        let mut envelope = common.clone();
+        for (key, value) in body["properties"].as_object().into_iter().flatten() {
+            envelope["properties"][key] = value.clone();
+        }
+        envelope["properties"]["version"]["const"] = json!(ev::EVENTS_VERSION);
+        let required = common["required"].as_array().into_iter().chain(body["required"].as_array()).flatten();
+        envelope["required"] = Value::Array(required.cloned().collect());
+        envelope["description"] = json!(format!("The `{name}` event. {words}"));
+        let envelope_name = format!("{data}Event");
+        schemas[&envelope_name] = envelope;
+        let headers = docs::WEBHOOK_HEADERS.iter().map(|(header, description)| {
+            json!({ "name": header, "in": "header", "required": true, "description": description, "schema": { "type": "string" } })
+        });
+        webhooks.insert(
+            name.to_owned(),
+            json!({ "post": {
+                "operationId": format!("event.{name}"),
+                "tags": ["events"],
+                "summary": words,
+                "description": docs::WEBHOOK_DESCRIPTION,
+                "parameters": headers.collect::<Vec<_>>(),
+                "requestBody": { "required": true, "content": json_content(schema_ref(&envelope_name)) },
+                "responses": { "2XX": { "description": docs::WEBHOOK_RECEIVED } },
+                "x-gatehouse-events-version": ev::EVENTS_VERSION,
+            } }),
+        );
+    }
+    let Value::Object(schemas) = schemas else { return Err(missing("Event")) };
+    Ok(Events { schemas, webhooks })
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> Result<Value, DocError> {
     let tables: Vec<&[Route]> = tables().iter().map(|(routes, _)| *routes).collect();
@@ -331,12 +458,17 @@ pub fn document() -> Result<Value, DocError> {
     for (name, schema) in docs::SCHEMAS {
         schemas[*name] = serde_json::from_str(schema)?;
     }
+    let Events { schemas: event_schemas, webhooks } = events()?;
+    for (name, schema) in event_schemas {
+        schemas[name] = schema;
+    }
     Ok(json!({
         "openapi": "3.1.0",
         "info": { "title": "gatehouse", "version": env!("CARGO_PKG_VERSION"), "description": docs::INFO_DESCRIPTION },
         "servers": [{ "url": "http://127.0.0.1:8080", "description": "gatehouse serve" }],
         "security": [{ "bearerAuth": [] }, { "cookieAuth": [] }],
         "paths": paths,
+        "webhooks": webhooks,
         "components": {
             "securitySchemes": {
                 "bearerAuth": { "type": "http", "scheme": "bearer", "description": docs::BEARER_DESCRIPTION },
@@ -700,5 +832,267 @@ mod tests {
             }
         }
         assert_eq!(checked, 20);
+    }
+
+    /// Every event schema: those the webhooks' bodies reach, and [`ev::Event`]'s.
+    fn event_schemas(doc: &Value) -> std::collections::BTreeMap<String, Value> {
+        fn refs(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                        out.push(r.trim_start_matches("#/components/schemas/").to_owned());
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let mut todo = vec!["Event".to_owned()];
+        refs(&doc["webhooks"], &mut todo);
+        let mut found = std::collections::BTreeMap::new();
+        while let Some(name) = todo.pop() {
+            if found.contains_key(&name) {
+                continue;
+            }
+            let schema = doc["components"]["schemas"][&name].clone();
+            assert!(schema.is_object(), "{name} is referenced but has no schema");
+            refs(&schema, &mut todo);
+            found.insert(name, schema);
+        }
+        found
+    }
+
+    /// Every property of `schema`, at any depth, as `(path, name, its schema)`.
+    fn properties<'v>(at: &str, schema: &'v Value, out: &mut Vec<(String, &'v str, &'v Value)>) {
+        for (name, prop) in schema["properties"].as_object().into_iter().flatten() {
+            out.push((format!("{at}.{name}"), name, prop));
+            properties(&format!("{at}.{name}"), prop, out);
+        }
+        for key in ["oneOf", "allOf", "anyOf"] {
+            for part in schema[key].as_array().into_iter().flatten() {
+                properties(at, part, out);
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            properties(&format!("{at}[]"), items, out);
+        }
+    }
+
+    /// What no event's property may be named after (but `token_id`, a token's public id).
+    const DENIED: &[&str] = &["password", "secret", "hash", "code", "cookie", "mark", "link", "token"];
+
+    /// The properties of `schemas` whose names hold a word of [`DENIED`].
+    fn denied(schemas: &std::collections::BTreeMap<String, Value>) -> Vec<String> {
+        let mut all = Vec::new();
+        for (name, schema) in schemas {
+            properties(name, schema, &mut all);
+        }
+        all.into_iter()
+            .filter(|(_, name, _)| *name != "token_id" && DENIED.iter().any(|d| name.to_lowercase().contains(d)))
+            .map(|(path, ..)| path)
+            .collect()
+    }
+
+    #[test]
+    fn the_deny_list_catches_a_secret_at_any_depth_and_spares_token_id() {
+        let schemas = [(
+            "Made".to_owned(),
+            json!({ "type": "object", "properties": {
+                "token_id": { "type": "string" },
+                "nested": { "oneOf": [{ "type": "null" }, { "type": "object", "properties": { "reset_code": {} } }] },
+                "list": { "type": "array", "items": { "type": "object", "properties": { "RefreshToken": {} } } },
+                "name": { "type": "string" },
+            } }),
+        )]
+        .into_iter()
+        .collect();
+        assert_eq!(denied(&schemas), vec!["Made.list[].RefreshToken", "Made.nested.reset_code"]);
+    }
+
+    #[test]
+    fn no_event_schema_has_a_property_named_for_a_secret() {
+        let doc = document().unwrap();
+        let schemas = event_schemas(&doc);
+        assert!(schemas.len() > 2 * ev::EventType::ALL.len(), "{:?}", schemas.keys());
+        assert_eq!(denied(&schemas), Vec::<String>::new());
+    }
+
+    /// Addresses only in `email` and `previous_email`, IPs and user agents only in `client`, each
+    /// marked; no address (`format: email`) or client under another name.
+    #[test]
+    fn personal_data_is_only_in_the_fields_that_say_so() {
+        let doc = document().unwrap();
+        let mut all = Vec::new();
+        let schemas = event_schemas(&doc);
+        for (name, schema) in &schemas {
+            properties(name, schema, &mut all);
+        }
+        let mut marked = 0;
+        for (path, name, prop) in all {
+            let personal = prop["x-gatehouse-personal"] == json!(true);
+            if ["email", "previous_email", "client"].contains(&name) {
+                assert!(personal, "{path} holds personal data but is not marked x-gatehouse-personal");
+                marked += 1;
+            }
+            if prop["format"] == "email" {
+                assert!(["email", "previous_email"].contains(&name), "{path} holds an address");
+            }
+            if prop["$ref"].as_str().is_some_and(|r| r.ends_with("/EventClient")) {
+                assert_eq!(name, "client", "{path} holds where a request came from");
+            }
+            assert!(personal == ev::PERSONAL.contains(&name), "{path}: marked {personal}");
+        }
+        assert!(marked >= 5, "user.registered, user.verified, user.email_changed (2), session.created");
+        assert!(schemas.keys().all(|n| !n.contains('.')), "schema names are plain");
+    }
+
+    /// A sample of each type, with every optional field (`full`) or none.
+    fn sample(kind: ev::EventType, full: bool) -> ev::EventBody {
+        use ev::EventBody as B;
+        use ev::EventType as T;
+        let email = |s: &str| gatehouse::Email::parse(s).unwrap();
+        let client =
+            full.then(|| ev::Client { ip: Some("203.0.113.7".into()), user_agent: Some("Mozilla/5.0".into()) });
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T13:15:00.123Z").unwrap().to_utc();
+        let revoked = if full { ev::Revoked::AllButOne } else { ev::Revoked::All };
+        match kind {
+            T::UserRegistered => B::UserRegistered(ev::UserRegistered {
+                email: email("ann@example.com"),
+                name: "Ann".into(),
+                email_verified: full,
+                method: if full { ev::RegistrationMethod::Provider } else { ev::RegistrationMethod::Password },
+                provider: full.then(|| "google".into()),
+                client,
+            }),
+            T::UserVerified => B::UserVerified(ev::UserVerified { email: email("ann@example.com") }),
+            T::UserEmailChanged => B::UserEmailChanged(ev::UserEmailChanged {
+                email: email("ann@example.org"),
+                previous_email: email("ann@example.com"),
+            }),
+            T::UserProfileUpdated => B::UserProfileUpdated(ev::UserProfileUpdated { name: "Ann B.".into() }),
+            T::UserPasswordChanged => B::UserPasswordChanged(ev::UserPasswordChanged { revoked }),
+            T::UserPasswordReset => B::UserPasswordReset(ev::UserPasswordReset { revoked: ev::Revoked::All }),
+            T::UserSignedOut => B::UserSignedOut(ev::UserSignedOut {
+                revoked,
+                by: if full { ev::Actor::User } else { ev::Actor::Operator },
+            }),
+            T::UserDisabled => B::UserDisabled(ev::UserDisabled { revoked: ev::Revoked::All }),
+            T::UserEnabled => B::UserEnabled(ev::UserEnabled {}),
+            T::UserDeleted => B::UserDeleted(ev::UserDeleted { revoked: ev::Revoked::All }),
+            T::SessionCreated => B::SessionCreated(ev::SessionCreated {
+                session: "c2Vzc2lvbi1oYW5kbGU".into(),
+                new_device: full,
+                method: if full { ev::SessionMethod::Passkey } else { ev::SessionMethod::CrossApp },
+                remember: full,
+                expires_at: at,
+                client,
+            }),
+            T::SessionEnded => B::SessionEnded(ev::SessionEnded {
+                session: "c2Vzc2lvbi1oYW5kbGU".into(),
+                reason: if full { ev::SessionEndReason::RevokedByUser } else { ev::SessionEndReason::Logout },
+            }),
+            T::TokenCreated => B::TokenCreated(ev::TokenCreated {
+                token_id: "019a6b5e-0000-7000-8000-000000000001".into(),
+                name: "deploy".into(),
+                abilities: if full { vec!["read".into(), "write".into()] } else { vec![] },
+                expires_at: full.then_some(at),
+            }),
+            T::TokenRevoked => B::TokenRevoked(ev::TokenRevoked {
+                token_id: "019a6b5e-0000-7000-8000-000000000001".into(),
+                reason: if full { ev::TokenRevokeReason::ParentRevoked } else { ev::TokenRevokeReason::RevokedByUser },
+            }),
+            T::TwoFactorEnabled => B::TwoFactorEnabled(ev::TwoFactorEnabled { by: ev::TwoFactorBy::User }),
+            T::TwoFactorDisabled => B::TwoFactorDisabled(ev::TwoFactorDisabled {
+                by: if full { ev::TwoFactorBy::Reset } else { ev::TwoFactorBy::Operator },
+            }),
+            T::PasskeyAdded => B::PasskeyAdded(ev::PasskeyAdded { passkey_id: "AQIDBA".into(), name: "Laptop".into() }),
+            T::PasskeyRemoved => {
+                B::PasskeyRemoved(ev::PasskeyRemoved { passkey_id: "AQIDBA".into(), name: "Laptop".into() })
+            }
+            T::IdentityLinked => B::IdentityLinked(ev::IdentityLinked { provider: "github".into() }),
+            T::IdentityUnlinked => B::IdentityUnlinked(ev::IdentityUnlinked { provider: "github".into() }),
+            T::OAuthConsentGranted => B::OAuthConsentGranted(ev::OAuthConsentGranted {
+                client_id: "reports".into(),
+                scopes: vec!["openid".into(), "email".into()],
+            }),
+            T::OAuthConsentRevoked => {
+                B::OAuthConsentRevoked(ev::OAuthConsentRevoked { client_id: "reports".into(), scopes: vec![] })
+            }
+        }
+    }
+
+    /// `EventType::ALL` is every type the enum has (its schema, from the derive, lists them all),
+    /// every body's, and every webhook's, each once.
+    #[test]
+    fn every_event_type_is_listed_once_with_its_body_and_its_webhook() {
+        let doc = document().unwrap();
+        let all: Vec<&str> = ev::EventType::ALL.iter().map(|t| t.as_str()).collect();
+        let unique: std::collections::BTreeSet<&str> = all.iter().copied().collect();
+        assert_eq!(unique.len(), all.len(), "a type listed twice: {all:?}");
+        let schemas = &doc["components"]["schemas"];
+        let derived: std::collections::BTreeSet<&str> =
+            schemas["EventType"]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert_eq!(derived, unique, "EventType::ALL vs the enum's variants");
+        let bodies: std::collections::BTreeSet<&str> = schemas["EventBody"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["properties"]["type"]["enum"][0].as_str())
+            .collect();
+        assert_eq!(bodies, unique, "EventType::ALL vs EventBody's variants");
+        let hooks: std::collections::BTreeSet<&str> =
+            doc["webhooks"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(hooks, unique, "EventType::ALL vs the webhooks");
+        for kind in ev::EventType::ALL {
+            assert_eq!(sample(kind, true).kind(), kind);
+            let post = &doc["webhooks"][kind.as_str()]["post"];
+            assert_eq!(post["x-gatehouse-events-version"], json!(ev::EVENTS_VERSION), "{kind}");
+            let headers: Vec<&str> = post["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["in"] == "header" && p["required"] == true)
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            assert_eq!(headers, ["webhook-id", "webhook-timestamp", "webhook-signature"], "{kind}");
+            assert!(post["summary"].as_str().is_some_and(|s| !s.is_empty() && !s.contains('\n')), "{kind}");
+        }
+    }
+
+    /// Each type's sample (with and without its optional fields) fits its webhook's body, and
+    /// no other type's; it reads back as it was.
+    #[test]
+    fn every_event_fits_its_schema_alone_and_reads_back_whole() {
+        let doc = document().unwrap();
+        let body_of = |kind: ev::EventType| {
+            doc["webhooks"][kind.as_str()]["post"]["requestBody"]["content"]["application/json"]["schema"].clone()
+        };
+        let user = gatehouse::tables::users::UserId::generate();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T13:15:00.123Z").unwrap().to_utc();
+        for kind in ev::EventType::ALL {
+            for full in [true, false] {
+                let event = ev::Event::new(user.clone(), 7, at, sample(kind, full));
+                let json = serde_json::to_value(&event).unwrap();
+                assert_eq!(json["type"], kind.as_str());
+                assert_eq!(json["occurred_at"], "2026-11-23T13:15:00.123Z");
+                assert!(fits(&doc, &body_of(kind), &json), "{kind} (full: {full}): {json} does not fit its schema");
+                for other in ev::EventType::ALL.into_iter().filter(|o| *o != kind) {
+                    assert!(!fits(&doc, &body_of(other), &json), "{kind}'s {json} fits {other}'s schema too");
+                }
+                let back: ev::Event = serde_json::from_value(json.clone()).unwrap();
+                assert_eq!(back, event, "{kind} (full: {full}) does not read back whole from {json}");
+                assert_eq!(back.kind(), kind);
+            }
+        }
+    }
+
+    #[test]
+    fn no_event_schema_takes_a_wire_type_s_name() {
+        let wire = serde_json::to_value(WireTypes::openapi().components).unwrap();
+        for name in events().unwrap().schemas.keys() {
+            assert!(wire["schemas"].get(name).is_none(), "{name} is a wire type's name already");
+            assert!(!docs::SCHEMAS.iter().any(|(n, _)| n == name), "{name} is an OAuth schema's name already");
+        }
     }
 }

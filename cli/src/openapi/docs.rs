@@ -1627,3 +1627,25 @@ pub const SCHEMAS: &[(&str, &str)] = &[
 }"##,
     ),
 ];
+
+/// What every webhook says after its type's own words (`webhooks`, one per event type).
+pub const WEBHOOK_DESCRIPTION: &str = r#"Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to."#;
+
+/// A webhook's headers (Standard Webhooks), each required.
+pub const WEBHOOK_HEADERS: &[(&str, &str)] = &[
+    (
+        "webhook-id",
+        "The event's `id` (`evt_` and a UUIDv7), the same on every attempt: a receiver that has it already has the event.",
+    ),
+    (
+        "webhook-timestamp",
+        "When this attempt was sent, in seconds since the Unix epoch. Refuse a delivery more than five minutes from your clock either way (a replay).",
+    ),
+    (
+        "webhook-signature",
+        "`v1,` and the base64 HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<body>`, keyed with the endpoint's secret (the base64 after `whsec_`, decoded). Space-separated, two of them while the endpoint's secret is rotated: accept the delivery when one matches, compared in constant time.",
+    ),
+];
+
+/// What a webhook's answer means.
+pub const WEBHOOK_RECEIVED: &str = "Received. Any 2xx status ends the delivery of this event to this endpoint; any other answer, or none in time, is retried with backoff.";

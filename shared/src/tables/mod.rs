@@ -7,6 +7,7 @@ pub mod cache_locks;
 pub mod credential_ref;
 pub mod credentials;
 pub mod cross_app_sessions;
+pub mod events;
 pub mod failed_jobs;
 pub mod identities;
 pub mod job_batches;
