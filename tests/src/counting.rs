@@ -326,6 +326,7 @@ pass_through! {
         ) -> PasskeyAdd;
         fn remove_passkey_noting(id: &UserId, passkey: &str, notice: Option<&NoticeMark>, now: Timestamp) -> bool;
         fn clear_notice(id: &UserId, notice: &NoticeMark) -> ();
+        fn clear_event(id: &UserId, event: &gatehouse::tables::users::EventMark) -> ();
         fn use_passkey(id: &UserId, passkey: &str, change: PasskeyUse<'_>, now: Timestamp) -> bool;
         fn clear_passkeys(id: &UserId, now: Timestamp) -> ();
     }

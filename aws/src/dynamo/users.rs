@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use gatehouse::tables::users::Passkey;
 use gatehouse::tables::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, KnownDevice, NoticeMark, PasskeyAdd, PasskeyUse,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, EventMark, KnownDevice, NoticeMark, PasskeyAdd, PasskeyUse,
     RECENT_CHANGES, RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
 };
 use gatehouse::values::clock::Timestamp;
@@ -60,6 +60,9 @@ struct UserItem {
     /// The version the lasting ways in date from (absent: 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ways_in_since: Option<u64>,
+    /// The event counter ([`User::event_seq`]; absent: 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_seq: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -139,6 +142,8 @@ impl DynamoUsers {
                 devices
             },
             pending_notices: Vec::new(),
+            event_seq: i.event_seq.unwrap_or(0),
+            pending_events: std::collections::BTreeMap::new(),
             recent_changes: Vec::new(),
             ways_in_since: i.ways_in_since.unwrap_or(0),
         })
@@ -165,6 +170,14 @@ impl DynamoUsers {
         passkeys.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
         let pending_notices =
             item.keys().filter_map(|k| k.strip_prefix(NOTICE_ATTR)).map(str::to_owned).collect::<Vec<_>>();
+        let mut pending_events = std::collections::BTreeMap::new();
+        for (name, value) in item.iter().filter(|(k, _)| k.starts_with(EVENT_ATTR)) {
+            let seq = match value {
+                AttributeValue::N(v) => v.parse().map_err(|_| StoreError::corrupt(&self.t.name, name))?,
+                _ => return Err(StoreError::corrupt(&self.t.name, name)),
+            };
+            pending_events.insert(name[EVENT_ATTR.len()..].to_owned(), seq);
+        }
         let mut recent_changes = Vec::new();
         let changes: Vec<String> = item.keys().filter(|k| k.starts_with(CHANGE_ATTR)).cloned().collect();
         for name in changes {
@@ -178,6 +191,7 @@ impl DynamoUsers {
         let mut user = self.to_domain(self.t.decode(item)?)?;
         user.passkeys = passkeys;
         user.pending_notices = pending_notices;
+        user.pending_events = pending_events;
         user.recent_changes = recent_changes;
         Ok(user)
     }
@@ -203,6 +217,11 @@ fn passkey_names(mut cond: Cond, attrs: impl Iterator<Item = String>) -> (Cond, 
 /// A promised notice is an attribute `notice#<mark>` of its user's item (the time it was
 /// written), put by the write that makes its change and removed by the notice's job.
 const NOTICE_ATTR: &str = "notice#";
+
+/// A promised event is an attribute `event#<mark>` of its user's item (N: its sequence number),
+/// put by the write that makes its fact, which takes the number from `event_seq`, and removed by
+/// the event's job once the event is recorded.
+const EVENT_ATTR: &str = "event#";
 
 /// A move of the credentials version to `v` is recorded as the attribute `change#<v>`
 /// ([`ChangeItem`]); the write that records `change#<v>` removes `change#<v − RECENT_CHANGES>`.
@@ -275,7 +294,12 @@ impl UserStore for DynamoUsers {
             deleted_at: user.deleted_at.map(ms),
             devices: None,
             ways_in_since: None,
+            event_seq: (user.event_seq > 0).then_some(user.event_seq),
         })?;
+        let mut user_item = user_item;
+        for (mark, seq) in &user.pending_events {
+            user_item.insert(format!("{EVENT_ATTR}{mark}"), n(*seq));
+        }
         let email_item =
             self.t.encode(&EmailItem { pk: email_pk(&user.email), user_id: user.id.as_str().to_owned() })?;
         let put = |item: Item| {
@@ -348,6 +372,22 @@ impl UserStore for DynamoUsers {
             cond = cond.name(&format!("#notice{i}"), &format!("{NOTICE_ATTR}{}", notice.as_str()));
         }
         sets.extend(notice_sets.iter().map(String::as_str));
+        // Each event takes the next number from the counter: every right-hand side reads the item
+        // as it was before the write, so the i-th mark gets the old count + i. A mark already
+        // there refuses the write (its own retry: told apart by the read below).
+        let mut event_sets: Vec<String> = Vec::new();
+        if !change.events.is_empty() {
+            event_sets.push("event_seq = if_not_exists(event_seq, :event_zero) + :events".into());
+            cond = cond.value(":event_zero", n(0)).value(":events", n(change.events.len()));
+            for (i, event) in change.events.iter().enumerate() {
+                event_sets.push(format!("#event{i} = if_not_exists(event_seq, :event_zero) + :event{i}"));
+                cond = cond
+                    .name(&format!("#event{i}"), &format!("{EVENT_ATTR}{}", event.as_str()))
+                    .value(&format!(":event{i}"), n(i + 1))
+                    .and(&format!("attribute_not_exists(#event{i})"));
+            }
+        }
+        sets.extend(event_sets.iter().map(String::as_str));
         if let Some(h) = change.password {
             sets.push("password = :p");
             cond = cond.value(":p", s(h.as_str()));
@@ -410,12 +450,16 @@ impl UserStore for DynamoUsers {
         if self.t.update_if(key.clone(), update, cond).await? {
             return Ok(Some(next));
         }
-        if !change.revoke {
+        if !change.revoke && change.events.is_empty() {
             return Ok(None);
         }
         // Refused: by another change, or by this one, landed with its answer lost (one
-        // consistent read, only on this path).
+        // consistent read, only on this path): its change record, or its own event marks.
         let Some(item) = self.t.get(key).await? else { return Ok(None) };
+        // An event mark is this write's alone: found, the write landed (whatever came after it).
+        if change.events.iter().any(|e| item.contains_key(&format!("{EVENT_ATTR}{}", e.as_str()))) {
+            return Ok(Some(next));
+        }
         let ours = item
             .get(&format!("{CHANGE_ATTR}{next}"))
             .and_then(|v| v.as_m().ok())
@@ -682,6 +726,12 @@ impl UserStore for DynamoUsers {
     async fn clear_notice(&self, id: &UserId, notice: &NoticeMark) -> StoreResult<()> {
         let cond = Cond::new("attribute_exists(pk)").name("#notice", &format!("{NOTICE_ATTR}{}", notice.as_str()));
         self.t.update_if(key1("pk", user_pk(id)), "REMOVE #notice", cond).await?;
+        Ok(())
+    }
+
+    async fn clear_event(&self, id: &UserId, event: &EventMark) -> StoreResult<()> {
+        let cond = Cond::new("attribute_exists(pk)").name("#event", &format!("{EVENT_ATTR}{}", event.as_str()));
+        self.t.update_if(key1("pk", user_pk(id)), "REMOVE #event", cond).await?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 use super::table::Table;
 use crate::tables::users::Passkey;
 use crate::tables::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, NoticeMark, PasskeyAdd, PasskeyUse, RECENT_CHANGES,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, EventMark, NoticeMark, PasskeyAdd, PasskeyUse, RECENT_CHANGES,
     RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
 };
 use crate::values::clock::Timestamp;
@@ -101,6 +101,12 @@ impl UserStore for MemoryUsers {
                 }
                 for notice in change.notices {
                     note(u, Some(notice));
+                }
+                for event in change.events {
+                    if !u.pending_events.contains_key(event.as_str()) {
+                        u.event_seq += 1;
+                        u.pending_events.insert(event.as_str().to_owned(), u.event_seq);
+                    }
                 }
                 if change.delete {
                     u.deleted_at = u.deleted_at.or(Some(now));
@@ -269,6 +275,13 @@ impl UserStore for MemoryUsers {
     async fn clear_notice(&self, id: &UserId, notice: &NoticeMark) -> StoreResult<()> {
         if let Some(u) = self.by_id.lock().get_mut(id) {
             u.pending_notices.retain(|p| p != notice.as_str());
+        }
+        Ok(())
+    }
+
+    async fn clear_event(&self, id: &UserId, event: &EventMark) -> StoreResult<()> {
+        if let Some(u) = self.by_id.lock().get_mut(id) {
+            u.pending_events.remove(event.as_str());
         }
         Ok(())
     }

@@ -147,6 +147,12 @@ pub async fn finish(
         for mark in user.pending_notices.iter().filter_map(|m| crate::tables::users::NoticeMark::parse(m)) {
             stores.cache.put(&mark.kept_key(), &serde_json::json!(true), until).await?;
         }
+        // Events promised likewise (the deletion's own among them) keep their numbers.
+        for (mark, seq) in &user.pending_events {
+            if let Some(mark) = crate::tables::users::EventMark::parse(mark) {
+                stores.cache.put(&mark.kept_key(), &serde_json::json!(seq), until).await?;
+            }
+        }
     }
     let removed = stores.users.delete(id).await?;
     // A newcomer may have registered the address since: its reset token is its own.

@@ -344,6 +344,7 @@ impl PasswordBroker {
                 clear_two_factor: current.email_verified_at.is_none(),
                 delete: false,
                 notices: std::slice::from_ref(notice),
+                events: &[],
                 by: None,
             };
             if stores

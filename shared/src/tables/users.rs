@@ -163,6 +163,13 @@ pub struct User {
     /// The notices promised by writes to this user and not yet sent ([`NoticeMark`]): each was
     /// written by the write that made its change, and is cleared by the notice's job once mailed.
     pub pending_notices: Vec<String>,
+    /// The user's event counter (attribute `event_seq`): how many events writes to this user have
+    /// promised, so the last one's sequence number. 0 for a user no event was promised for.
+    pub event_seq: u64,
+    /// The events promised by writes to this user and not yet recorded ([`EventMark`] → the
+    /// sequence number the write took from [`User::event_seq`]): each written by the write that
+    /// made its fact, and cleared by the event's job once the event is in the `events` table.
+    pub pending_events: std::collections::BTreeMap<String, u64>,
     /// The last [`RECENT_CHANGES`] moves of the credentials version, newest first: which change
     /// made each (so a change whose answer was lost knows it landed even after another change
     /// landed behind it), and from which session (so that session's retry can finish it).
@@ -219,6 +226,35 @@ impl NoticeMark {
     /// ([`crate::services::account_deletion::finish`]): its user item is gone, the notice still due.
     pub fn kept_key(&self) -> String {
         format!("notice-kept:{}", self.0)
+    }
+}
+
+/// An event promised before the write that makes its fact ([`crate::queue::Dispatcher::promise_event`]):
+/// the job that records the event is queued first, carrying the mark, and the fact's own write
+/// puts the mark on the user with the sequence number it takes from the user's counter
+/// ([`User::pending_events`]). The job records the event only when it finds the mark, so a fact
+/// that failed is never announced, and one that landed is announced with the number its write
+/// took. 128 random bits, hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventMark(String);
+
+impl EventMark {
+    pub fn generate() -> Self {
+        Self(hex::encode(crate::values::secret::random_bytes::<16>()))
+    }
+    /// A mark as a job carries it: 32 lower-case hex digits, else `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        NoticeMark::parse(s).map(|m| Self(m.0))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The cache key under which a deleted account's promised event is kept, with its sequence
+    /// number ([`crate::services::account_deletion::finish`]): its user item is gone, the event
+    /// still due.
+    pub fn kept_key(&self) -> String {
+        format!("event-kept:{}", self.0)
     }
 }
 
@@ -302,9 +338,23 @@ impl User {
             deleted_at: None,
             devices: Vec::new(),
             pending_notices: Vec::new(),
+            event_seq: 0,
+            pending_events: std::collections::BTreeMap::new(),
             recent_changes: Vec::new(),
             ways_in_since: 0,
         }
+    }
+
+    /// This new user with `events` promised by its creation: each takes the next sequence number
+    /// (the first from 1), written by [`UserStore::create`] with the user.
+    pub fn with_events(mut self, events: &[EventMark]) -> Self {
+        for mark in events {
+            if !self.pending_events.contains_key(mark.as_str()) {
+                self.event_seq += 1;
+                self.pending_events.insert(mark.as_str().to_owned(), self.event_seq);
+            }
+        }
+        self
     }
 }
 
@@ -440,6 +490,11 @@ pub struct CredentialChange<'a> {
     pub delete: bool,
     /// The notices this change promises ([`NoticeMark`]), written with it.
     pub notices: &'a [NoticeMark],
+    /// The events this change promises ([`EventMark`]): each written with it as `event#<mark>`,
+    /// numbered from the user's counter ([`User::event_seq`]), which the same write moves on. A
+    /// mark already on the user (this very write, sent again after its answer was lost) is not
+    /// counted twice: the write is taken for its own.
+    pub events: &'a [EventMark],
     /// The session making the change (its stored key), recorded with a move of the version
     /// ([`User::recent_changes`]) so that session's retry can finish the change.
     pub by: Option<&'a str>,
@@ -473,7 +528,8 @@ pub enum EmailSwap {
 /// atomically by the store, never by a read before a write.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Inserts `user`. `Err(Conflict)` when another user has the same normalised email.
+    /// Inserts `user` (with its promised events and counter, [`User::with_events`]).
+    /// `Err(Conflict)` when another user has the same normalised email.
     async fn create(&self, user: &User) -> StoreResult<()>;
     /// The user with this id, read consistently.
     async fn find(&self, id: &UserId) -> StoreResult<Option<User>>;
@@ -544,6 +600,9 @@ pub trait UserStore: Send + Sync {
     /// Clears a promised notice once mailed ([`User::pending_notices`]). Nothing when it is not
     /// there (or the user is gone).
     async fn clear_notice(&self, id: &UserId, notice: &NoticeMark) -> StoreResult<()>;
+    /// Clears a promised event once recorded ([`User::pending_events`]). Nothing when it is not
+    /// there (or the user is gone).
+    async fn clear_event(&self, id: &UserId, event: &EventMark) -> StoreResult<()>;
     /// Records a use of the passkey: its new authenticator state, only while its state is still
     /// `old` (two uses of one state: one wins). `by` names this use (its ceremony): this very
     /// write repeated after it landed is `true`, another use that wrote the same state is not.

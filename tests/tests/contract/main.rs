@@ -195,6 +195,7 @@ contract!(
     users_are_found_by_id_and_by_email_in_any_case,
     moves_of_the_credentials_version_are_recorded_with_who_made_them,
     a_notice_mark_is_written_only_by_the_write_that_makes_its_change,
+    event_marks_take_the_user_s_next_numbers_in_the_write_that_makes_their_fact,
     users_with_the_same_email_in_another_case_conflict,
     twenty_concurrent_registrations_of_one_email_let_exactly_one_succeed,
     users_password_and_verification_updates_persist,

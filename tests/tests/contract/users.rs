@@ -532,3 +532,42 @@ pub async fn a_notice_mark_is_written_only_by_the_write_that_makes_its_change(en
     assert!(users.find(&u.id).await.unwrap().unwrap().pending_notices.is_empty(), "cleared once mailed");
     users.clear_notice(&UserId::generate(), &marks[0]).await.unwrap();
 }
+
+pub async fn event_marks_take_the_user_s_next_numbers_in_the_write_that_makes_their_fact(env: TestEnv) {
+    use gatehouse::tables::users::EventMark;
+    let users = &env.stores.users;
+    let marks: Vec<EventMark> = (0..5).map(|_| EventMark::generate()).collect();
+    // Registration: the creation carries the first event, number 1.
+    let u = user(&env, "ann@example.com").with_events(&marks[..1]);
+    users.create(&u).await.unwrap();
+    let stored = users.find(&u.id).await.unwrap().unwrap();
+    assert_eq!((stored.event_seq, stored.pending_events.clone()), (1, [(marks[0].as_str().to_owned(), 1)].into()));
+    // A registration refused (the address taken) notes nothing anywhere.
+    let late = user(&env, "ANN@example.com").with_events(&marks[4..]);
+    assert!(matches!(users.create(&late).await, Err(StoreError::Conflict(_))));
+    assert_eq!(users.find(&late.id).await.unwrap(), None);
+    // A change refused (a stale version) takes no number.
+    let refused = CredentialChange { revoke: true, delete: true, events: &marks[4..], ..CredentialChange::default() };
+    assert_eq!(users.change_credentials(&u.id, 7, refused, now(&env)).await.unwrap(), None);
+    assert_eq!(users.find(&u.id).await.unwrap().unwrap(), stored, "a refused write notes nothing");
+    // A change made: each of its events takes the next number, in order.
+    let made = CredentialChange { revoke: true, delete: true, events: &marks[1..3], ..CredentialChange::default() };
+    assert_eq!(users.change_credentials(&u.id, 0, made, now(&env)).await.unwrap(), Some(1));
+    // One that keeps the version, then the same write again (an SDK retry after its answer was
+    // lost): taken for its own, counted once.
+    let rehash = CredentialChange { events: &marks[3..4], ..CredentialChange::default() };
+    assert_eq!(users.change_credentials(&u.id, 1, rehash, now(&env)).await.unwrap(), Some(1));
+    assert_eq!(users.change_credentials(&u.id, 1, rehash, now(&env)).await.unwrap(), Some(1), "its own retry");
+    let stored = users.find(&u.id).await.unwrap().unwrap();
+    let want: std::collections::BTreeMap<String, u64> =
+        (0..4).map(|i| (marks[i].as_str().to_owned(), i as u64 + 1)).collect();
+    assert_eq!((stored.event_seq, stored.pending_events), (4, want));
+    // Cleared once recorded; the counter stays.
+    for m in &marks {
+        users.clear_event(&u.id, m).await.unwrap();
+    }
+    let stored = users.find(&u.id).await.unwrap().unwrap();
+    assert!(stored.pending_events.is_empty());
+    assert_eq!(stored.event_seq, 4);
+    users.clear_event(&UserId::generate(), &marks[0]).await.unwrap();
+}
