@@ -6,8 +6,8 @@
 //! Migration 1 is the whole current schema ([`gatehouse::schema`], made by [`migrate::migrate`]:
 //! idempotent, so a deployment that ran the old desired-state `migrate` records it as run without
 //! changing anything). Later tables, index, TTL or backfill changes are new migrations: 2 the
-//! batches' listing index, 4 the OAuth provider's tables, 5 the identities table (3 is the
-//! test-only one).
+//! batches' listing index, 4 the OAuth provider's tables, 5 the identities table, 7 the webhook
+//! endpoints (3 is the test-only one).
 //!
 //! A rollback never destroys what it should not: before anything is deleted every resource of
 //! the batch is checked, and the rollback is refused as a whole when one holds items or messages
@@ -22,7 +22,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::Client as Sqs;
 use gatehouse::config::Names;
-use gatehouse::schema::{IDENTITIES, JOBS_QUEUE, OAUTH_TABLES, TABLES};
+use gatehouse::schema::{IDENTITIES, JOBS_QUEUE, OAUTH_TABLES, TABLES, WEBHOOK_ENDPOINTS};
 use gatehouse::values::error::{StoreError, StoreResult};
 use std::time::Duration;
 
@@ -52,6 +52,8 @@ enum Step {
     OAuthTables,
     /// The sign-in providers' identities ([`IDENTITIES`]), on a deployment migrated before it.
     Identities,
+    /// The webhook endpoints ([`WEBHOOK_ENDPOINTS`]), on a deployment migrated before them.
+    WebhookEndpoints,
     /// A small table, only for tests of the migration machinery.
     TestTable,
 }
@@ -70,6 +72,7 @@ pub fn all(with_test: bool) -> Vec<Migration> {
         Migration { id: 2, name: "job_batches_by_created", step: Step::BatchesByCreated },
         Migration { id: 4, name: "oauth_tables", step: Step::OAuthTables },
         Migration { id: 5, name: "identities", step: Step::Identities },
+        Migration { id: 7, name: "webhook_endpoints", step: Step::WebhookEndpoints },
     ];
     if with_test {
         out.push(Migration { id: 3, name: "test_widgets", step: Step::TestTable });
@@ -352,6 +355,12 @@ impl<'a> Migrator<'a> {
                     let ours = self.names.table(IDENTITIES.logical);
                     out.extend(report.iter().filter(|r| r.name == ours).map(|r| r.to_string()));
                 }
+                Step::WebhookEndpoints => {
+                    // As the schema has it (idempotent, as the identities' above).
+                    let report = migrate::migrate(self.db, self.sqs, self.names).await?;
+                    let ours = self.names.table(WEBHOOK_ENDPOINTS.logical);
+                    out.extend(report.iter().filter(|r| r.name == ours).map(|r| r.to_string()));
+                }
             }
             self.db
                 .put_item()
@@ -390,7 +399,7 @@ impl<'a> Migrator<'a> {
                     }
                 }
                 // Part of the schema's report above.
-                Step::BatchesByCreated | Step::OAuthTables | Step::Identities => {}
+                Step::BatchesByCreated | Step::OAuthTables | Step::Identities | Step::WebhookEndpoints => {}
             }
         }
         Ok(out)
@@ -477,15 +486,16 @@ impl<'a> Migrator<'a> {
     /// What rolling `m` back deletes (what exists of it).
     async fn doomed(&self, m: &Migration) -> StoreResult<Vec<Doomed>> {
         let tables: Vec<String> = match m.step {
-            // The OAuth tables are migration 4's and the identities 5's, made by migration 1 or
-            // not: rolled back with theirs.
+            // The OAuth tables are migration 4's, the identities 5's and the webhook endpoints
+            // 7's, made by migration 1 or not: rolled back with theirs.
             Step::Schema => TABLES
                 .iter()
-                .filter(|t| !OAUTH_TABLES.contains(t) && **t != IDENTITIES)
+                .filter(|t| !OAUTH_TABLES.contains(t) && **t != IDENTITIES && **t != WEBHOOK_ENDPOINTS)
                 .map(|t| self.names.table(t.logical))
                 .collect(),
             Step::OAuthTables => OAUTH_TABLES.iter().map(|t| self.names.table(t.logical)).collect(),
             Step::Identities => vec![self.names.table(IDENTITIES.logical)],
+            Step::WebhookEndpoints => vec![self.names.table(WEBHOOK_ENDPOINTS.logical)],
             Step::TestTable => vec![self.table_test_widgets()],
             Step::BatchesByCreated => {
                 let table = self.batches_table();

@@ -6,6 +6,7 @@ mod openapi;
 mod queue_admin;
 mod serve;
 mod users;
+mod webhooks;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -242,6 +243,46 @@ enum Operation {
         #[arg(long)]
         json: bool,
     },
+    /// Add a webhook endpoint: prints its id and, once, its `whsec_` signing secret. (Nothing
+    /// is delivered yet: delivery comes with #32's next step.)
+    #[command(name = "webhook:add")]
+    WebhookAdd {
+        /// https://, or http:// to 127.0.0.1, localhost or [::1].
+        url: String,
+        /// Event types or families, comma-separated (`user.*,session.created`); all by default.
+        #[arg(long)]
+        events: Option<String>,
+        /// Up to 200 printable characters.
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the webhook endpoints (never a secret).
+    #[command(name = "webhook:list")]
+    WebhookList {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a webhook endpoint.
+    #[command(name = "webhook:remove")]
+    WebhookRemove { id: String },
+    /// A new signing secret for an endpoint, printed once; the previous one signs too for
+    /// `--overlap-hours` (a rotation during an overlap drops the oldest).
+    #[command(name = "webhook:rotate-secret")]
+    WebhookRotateSecret {
+        id: String,
+        #[arg(long, default_value_t = 24)]
+        overlap_hours: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop delivering to an endpoint (kept, with its secrets).
+    #[command(name = "webhook:disable")]
+    WebhookDisable { id: String },
+    /// Deliver to a disabled endpoint again.
+    #[command(name = "webhook:enable")]
+    WebhookEnable { id: String },
     /// Run the job worker here, long-polling the queue, until Ctrl-C.
     #[command(name = "queue:work")]
     QueueWork {
@@ -472,6 +513,16 @@ async fn operate(operation: Operation) -> Result<()> {
         Operation::OAuthClientRevoke { client_id } => {
             oauth_admin::revoke(&provider(&stores, &config)?, &client_id).await?
         }
+        Operation::WebhookAdd { url, events, description, json } => {
+            webhooks::add(&stores, &config, &url, events.as_deref(), &description, json).await?
+        }
+        Operation::WebhookList { json } => webhooks::list(&stores, json).await?,
+        Operation::WebhookRemove { id } => webhooks::remove(&stores, &id).await?,
+        Operation::WebhookRotateSecret { id, overlap_hours, json } => {
+            webhooks::rotate(&stores, &config, &id, overlap_hours.clamp(0, 24 * 30), json).await?
+        }
+        Operation::WebhookDisable { id } => webhooks::set_disabled(&stores, &id, true).await?,
+        Operation::WebhookEnable { id } => webhooks::set_disabled(&stores, &id, false).await?,
         Operation::QueueWork { stop_when_empty } => {
             let mailer = gatehouse_aws::mailer(&config, &sdk);
             let worker = gatehouse::services::job_registry::worker(stores.clone(), config.clone(), mailer);

@@ -351,9 +351,13 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     let db = aws_sdk_dynamodb::Client::new(&sdk);
     let widgets = format!("{prefix}test_widgets");
 
-    // Migrations 5 (the identities, the newest), 4 (the OAuth tables) and 2 rolled back (2's index
-    // deleted) and run again: a batch written without the listing keys is backfilled and listed.
-    let rolled = gatehouse(&prefix, &["migrate", "rollback", "--step", "3"]);
+    // Every migration after 1 (the newest first: 7 the webhook endpoints, 5 the identities, 4 the
+    // OAuth tables, whatever else is listed, and 2) rolled back (2's index deleted) and run again:
+    // a batch written without the listing keys is backfilled and listed.
+    let after_1 = gatehouse_aws::migrations::all(false).iter().filter(|m| m.id > 1).count();
+    let rolled = gatehouse(&prefix, &["migrate", "rollback", "--step", &after_1.to_string()]);
+    assert!(stdout(&rolled).contains("rolled back 0007_webhook_endpoints"), "{}{}", stdout(&rolled), err(&rolled));
+    assert!(stdout(&rolled).contains("rolled back 0006_events"), "{}{}", stdout(&rolled), err(&rolled));
     assert!(stdout(&rolled).contains("rolled back 0005_identities"), "{}{}", stdout(&rolled), err(&rolled));
     assert!(stdout(&rolled).contains("rolled back 0004_oauth_tables"), "{}{}", stdout(&rolled), err(&rolled));
     assert!(stdout(&rolled).contains("rolled back 0002_job_batches_by_created"), "{}{}", stdout(&rolled), err(&rolled));
@@ -437,11 +441,16 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
     assert!(stdout(&status).contains("PENDING           0003_test_widgets"), "{}", stdout(&status));
     assert!(stdout(&status).contains("ran     batch 1   0001_schema"), "batch 1 untouched");
     assert!(stdout(&status).contains("ran     batch 2   0002_job_batches_by_created"), "{}", stdout(&status));
-    // The last four: 5, 4 and 2 (batch 2), then 1.
-    let held = gatehouse(&prefix, &["migrate", "rollback", "--step", "4", "--pretend"]);
+    // Every one but 3: those after 1 (batch 2), then 1.
+    let all_but_3 = (after_1 + 1).to_string();
+    let held = gatehouse(&prefix, &["migrate", "rollback", "--step", &all_but_3, "--pretend"]);
     assert!(err(&held).contains(&format!("table {prefix}job_batches holds items")), "{}", err(&held));
-    let schema = gatehouse(&prefix, &["migrate", "rollback", "--step", "4", "--force", "--pretend"]);
+    let schema = gatehouse(&prefix, &["migrate", "rollback", "--step", &all_but_3, "--force", "--pretend"]);
     let out = stdout(&schema);
+    assert!(out.contains(&format!("would delete table {prefix}webhook_endpoints")), "{out}");
+    assert!(out.contains("would roll back 0007_webhook_endpoints"), "{out}");
+    assert!(out.contains(&format!("would delete table {prefix}events")), "{out}");
+    assert!(out.contains("would roll back 0006_events"), "{out}");
     assert!(out.contains(&format!("would delete table {prefix}identities")), "{out}");
     assert!(out.contains("would roll back 0005_identities"), "{out}");
     assert!(out.contains("would roll back 0004_oauth_tables"), "{out}");
@@ -452,4 +461,80 @@ async fn migrations_run_once_record_their_batch_and_roll_back_only_what_may_go()
         out.contains(&format!("would delete queue {prefix}jobs-dlq")) && out.contains("would roll back 0001_schema"),
         "{out}"
     );
+}
+
+/// `webhook:*` against the emulator: an endpoint added (its secret printed once, stored sealed),
+/// listed without a secret, its secret rotated twice (both sign during the overlap, a third
+/// rotation drops the oldest), disabled, enabled and removed; bad input and a missing app key are
+/// refused before anything is stored.
+#[tokio::test]
+async fn webhook_endpoints_are_added_listed_rotated_disabled_and_removed() {
+    use gatehouse::services::webhooks::signing_secrets;
+    use gatehouse::tables::webhook_endpoints::WebhookEndpointId;
+    let prefix = format!("w{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let key = gatehouse::keys::AppKey::random();
+    let key_value = key.to_config_value();
+    let with_key = [("GATEHOUSE_APP_KEY", key_value.as_str())];
+    let run = |args: &[&str]| gatehouse_with(&prefix, &with_key, args);
+    let json = |o: &Output| -> serde_json::Value {
+        serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+    };
+    assert!(gatehouse(&prefix, &["migrate"]).status.success());
+
+    let no_key = gatehouse(&prefix, &["webhook:add", "https://example.com/hooks"]);
+    assert!(!no_key.status.success() && String::from_utf8_lossy(&no_key.stderr).contains("GATEHOUSE_APP_KEY"));
+    for bad in [
+        vec!["webhook:add", "http://example.com/hooks"],
+        vec!["webhook:add", "https://example.com/hooks", "--events", "user.nope"],
+        vec!["webhook:add", "https://example.com/hooks", "--description", "a\u{7}b"],
+    ] {
+        let o = run(&bad);
+        assert!(!o.status.success(), "{bad:?}: {}", stdout(&o));
+    }
+
+    let added = run(&["webhook:add", "https://example.com/hooks", "--events", "user.*,session.created", "--json"]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let doc = json(&added);
+    let id = doc["id"].as_str().unwrap().to_owned();
+    let first = doc["secret"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("whsec_"), "{doc}");
+    let text = run(&["webhook:add", "http://127.0.0.1:9/in", "--description", "local"]);
+    assert!(stdout(&text).contains("secret: whsec_") && stdout(&text).contains("#32's next step"), "{}", stdout(&text));
+
+    let listed = run(&["webhook:list", "--json"]);
+    let all = json(&listed);
+    assert_eq!(all["endpoints"].as_array().map(Vec::len), Some(2), "{all}");
+    assert_eq!(all["endpoints"][0]["events"], serde_json::json!(["user.*", "session.created"]), "{all}");
+    let plain = stdout(&run(&["webhook:list"]));
+    for out in [stdout(&listed), plain.clone()] {
+        assert!(!out.contains("whsec_") && !out.contains(first.trim_start_matches("whsec_")), "{out}");
+    }
+    assert!(plain.contains(&id) && plain.contains("enabled"), "{plain}");
+
+    let rotated = json(&run(&["webhook:rotate-secret", &id, "--overlap-hours", "24", "--json"]));
+    let second = rotated["secret"].as_str().unwrap().to_owned();
+    let sdk = gatehouse_tests::emulator_sdk_config().await;
+    let names =
+        gatehouse::config::Names { table_prefix: prefix.clone(), queue_prefix: prefix.clone(), jobs_queue_url: None };
+    let stores = gatehouse_aws::stores(&sdk, &names, std::sync::Arc::new(gatehouse::SystemClock));
+    let wid = WebhookEndpointId::parse(&id).unwrap();
+    let live = |e: &gatehouse::tables::webhook_endpoints::WebhookEndpoint| -> Vec<String> {
+        signing_secrets(&key, e, chrono::Utc::now()).unwrap().iter().map(|s| s.expose().to_owned()).collect()
+    };
+    let e = stores.webhook_endpoints.get(&wid).await.unwrap().unwrap();
+    assert_eq!(live(&e), [first.clone(), second.clone()], "both sign during the overlap");
+    let third = json(&run(&["webhook:rotate-secret", &id, "--json"]))["secret"].as_str().unwrap().to_owned();
+    let e = stores.webhook_endpoints.get(&wid).await.unwrap().unwrap();
+    assert_eq!(live(&e), [second, third], "a third rotation drops the oldest");
+
+    assert!(run(&["webhook:disable", &id]).status.success());
+    assert!(stores.webhook_endpoints.get(&wid).await.unwrap().unwrap().disabled_at.is_some());
+    assert!(stdout(&run(&["webhook:list"])).contains("disabled"));
+    assert!(run(&["webhook:enable", &id]).status.success());
+    assert!(stores.webhook_endpoints.get(&wid).await.unwrap().unwrap().disabled_at.is_none());
+    assert!(run(&["webhook:remove", &id]).status.success());
+    let again = run(&["webhook:remove", &id]);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("no webhook endpoint"));
+    assert!(!run(&["webhook:disable", "we_nope"]).status.success());
+    assert_eq!(json(&run(&["webhook:list", "--json"]))["endpoints"].as_array().map(Vec::len), Some(1));
 }

@@ -177,6 +177,11 @@ pub const IDENTITIES: TableDef = TableDef {
     ttl_attribute: None,
 };
 
+/// Where events are delivered (#32): keyed by `id` (`we_<uuidv7>`), listed whole by a scan (a
+/// deployment has a few); no TTL. Migration 7 makes it on a deployment migrated before it.
+pub const WEBHOOK_ENDPOINTS: TableDef =
+    TableDef { logical: "webhook_endpoints", partition: s("id"), sort: None, indexes: &[], ttl_attribute: None };
+
 pub const TABLES: &[TableDef] = &[
     USERS,
     SESSIONS,
@@ -197,6 +202,7 @@ pub const TABLES: &[TableDef] = &[
     OAUTH_CONSENTS,
     OAUTH_SIGNING_KEYS,
     IDENTITIES,
+    WEBHOOK_ENDPOINTS,
 ];
 
 /// The jobs queue and its dead-letter queue.

@@ -21,6 +21,7 @@ use crate::tables::password_reset_tokens::PasswordResetTokenStore;
 use crate::tables::personal_access_tokens::PersonalAccessTokenStore;
 use crate::tables::sessions::SessionStore;
 use crate::tables::users::UserStore;
+use crate::tables::webhook_endpoints::WebhookEndpointStore;
 use crate::values::clock::Clock;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub struct Stores {
     pub oauth_signing_keys: Arc<dyn OAuthSigningKeyStore>,
     /// Sign-in providers' accounts, (provider, subject) → user.
     pub identities: Arc<dyn IdentityStore>,
+    /// Where events are delivered (#32), with their sealed secrets.
+    pub webhook_endpoints: Arc<dyn WebhookEndpointStore>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     /// Where the data lives, for banners and logs: `memory` or `dynamodb+sqs`.
@@ -93,6 +96,7 @@ impl Stores {
             oauth_consents: consents,
             oauth_signing_keys: Arc::new(memory::MemoryOAuthSigningKeys::new(clock.clone())),
             identities: Arc::new(memory::MemoryIdentities::new()),
+            webhook_endpoints: Arc::new(memory::MemoryWebhookEndpoints::new()),
             queue: Arc::new(memory::MemoryQueue::new(
                 clock.clone(),
                 Duration::from_secs(q.visibility_timeout_secs.into()),

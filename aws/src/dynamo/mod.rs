@@ -23,6 +23,7 @@ mod password_reset_tokens;
 mod personal_access_tokens;
 mod sessions;
 mod users;
+mod webhook_endpoints;
 
 pub use cache::DynamoCache;
 pub use cache_locks::DynamoCacheLocks;
@@ -42,6 +43,7 @@ pub use password_reset_tokens::DynamoPasswordResetTokens;
 pub use personal_access_tokens::DynamoPersonalAccessTokens;
 pub use sessions::DynamoSessions;
 pub use users::DynamoUsers;
+pub use webhook_endpoints::DynamoWebhookEndpoints;
 
 pub(crate) use crate::error::sdk_error;
 pub use aws_sdk_dynamodb::Client;

@@ -85,6 +85,8 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     // A deletion's job unlinks the user's identities; an identity notice reads the one it tells of.
     ("table/identities", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
     ("table/identities/index/by_user", &["dynamodb:Query"]),
+    // Webhook deliveries (#32) read the endpoints: one, or the whole list.
+    ("table/webhook_endpoints", &["dynamodb:GetItem", "dynamodb:Scan"]),
     ("table/sessions", &["dynamodb:DeleteItem"]),
     ("table/personal_access_tokens", &["dynamodb:DeleteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),

@@ -23,6 +23,7 @@ mod personal_access_tokens;
 mod sessions;
 mod table;
 mod users;
+mod webhook_endpoints;
 
 pub use cache::MemoryCache;
 pub use cache_locks::MemoryCacheLocks;
@@ -43,3 +44,4 @@ pub use password_reset_tokens::MemoryPasswordResetTokens;
 pub use personal_access_tokens::MemoryPersonalAccessTokens;
 pub use sessions::MemorySessions;
 pub use users::MemoryUsers;
+pub use webhook_endpoints::MemoryWebhookEndpoints;

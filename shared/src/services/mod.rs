@@ -9,7 +9,7 @@
 //!   the cross-app handoff ([`cross_app`]), and social sign-in ([`federation`]);
 //! - what they share: [`token_issuer`] (minting tokens no stronger than their source),
 //!   [`revocation`] (ending what the register holds), [`notices`] (security mail promised before
-//!   its change), [`job_registry`] (every job, on one worker).
+//!   its change), [`job_registry`] (every job, on one worker); [`webhooks`] (the endpoints' management).
 
 pub mod access;
 pub mod account_deletion;
@@ -31,3 +31,4 @@ pub mod revocation;
 pub mod sign_in;
 pub mod token_issuer;
 pub mod two_factor;
+pub mod webhooks;

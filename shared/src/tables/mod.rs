@@ -23,3 +23,4 @@ pub mod password_reset_tokens;
 pub mod personal_access_tokens;
 pub mod sessions;
 pub mod users;
+pub mod webhook_endpoints;

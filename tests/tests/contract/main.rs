@@ -39,6 +39,7 @@ mod personal_access_tokens;
 mod queue;
 mod sessions;
 mod users;
+mod webhook_endpoints;
 
 /// Every behaviour, by name, for the macro.
 mod suite {
@@ -46,7 +47,7 @@ mod suite {
         cache::*, cache_locks::*, credentials::*, cross_app_sessions::*, failed_jobs::*, identities::*, job_batches::*,
         job_runs::*, oauth_access_tokens::*, oauth_auth_codes::*, oauth_clients::*, oauth_consents::*,
         oauth_refresh_tokens::*, oauth_signing_keys::*, password_reset_tokens::*, personal_access_tokens::*, queue::*,
-        sessions::*, users::*,
+        sessions::*, users::*, webhook_endpoints::*,
     };
 }
 
@@ -277,4 +278,7 @@ contract!(
     eight_racing_links_of_one_subject_by_eight_users_let_exactly_one_have_it,
     only_its_user_unlinks_or_touches_an_identity,
     a_malformed_provider_or_subject_is_rejected_by_every_call,
+    webhook_endpoints_are_created_once_listed_disabled_and_removed_with_sealed_secrets,
+    a_rotation_keeps_the_old_secret_until_its_overlap_ends,
+    eight_racing_rotations_of_one_endpoint_let_exactly_one_land,
 );

@@ -1,0 +1,143 @@
+//! The webhook endpoint commands (#32): add one (its secret printed once), list them (never a
+//! secret), remove, rotate the secret with an overlap, disable and enable. Nothing delivers to
+//! them yet: delivery comes with #32's next step.
+
+use anyhow::{Context, Result, bail};
+use gatehouse::Config;
+use gatehouse::Stores;
+use gatehouse::services::webhooks::{self, WebhookError};
+use gatehouse::tables::webhook_endpoints::{WebhookEndpoint, WebhookEndpointId};
+use gatehouse::values::clock::rfc3339;
+use serde_json::{Value, json};
+
+/// Sealing needs the deployment's key: one sealed with a random key would never open.
+fn require_app_key() -> Result<()> {
+    if std::env::var("GATEHOUSE_APP_KEY").ok().is_none_or(|k| k.trim().is_empty()) {
+        bail!("webhook secrets are sealed with GATEHOUSE_APP_KEY: set the deployment's key");
+    }
+    Ok(())
+}
+
+fn parse_id(id: &str) -> Result<WebhookEndpointId> {
+    WebhookEndpointId::parse(id).with_context(|| format!("not a webhook endpoint id (we_<uuid>): {id:?}"))
+}
+
+fn refused(e: WebhookError) -> anyhow::Error {
+    match e {
+        WebhookError::Store(e) => e.into(),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// What `webhook:list --json` shows of an endpoint: never a secret, sealed or not.
+pub fn summary(e: &WebhookEndpoint) -> Value {
+    let secrets: Vec<Value> = e
+        .secrets
+        .iter()
+        .map(|s| json!({ "created_at": rfc3339(s.created_at), "retires_at": s.retires_at.map(rfc3339) }))
+        .collect();
+    json!({
+        "id": e.id.as_str(),
+        "url": e.url,
+        "events": e.events.patterns(),
+        "description": e.description,
+        "created_at": rfc3339(e.created_at),
+        "disabled_at": e.disabled_at.map(rfc3339),
+        "secrets": secrets,
+    })
+}
+
+/// `webhook:add`: the endpoint, and its secret shown this once.
+pub async fn add(
+    stores: &Stores,
+    config: &Config,
+    url: &str,
+    events: Option<&str>,
+    description: &str,
+    as_json: bool,
+) -> Result<()> {
+    require_app_key()?;
+    let now = stores.clock.now();
+    let (e, secret) = webhooks::add(&*stores.webhook_endpoints, &config.app_key, url, events, description, now)
+        .await
+        .map_err(refused)?;
+    if as_json {
+        let mut doc = summary(&e);
+        doc["secret"] = json!(secret.expose());
+        return crate::print_json(&doc);
+    }
+    println!("Webhook endpoint added: {}", e.id);
+    println!("url:    {}", e.url);
+    println!("events: {}", e.events);
+    println!("secret: {}\n(shown this once: only its sealed form is kept)", secret.expose());
+    println!("Nothing is delivered yet: delivery comes with #32's next step.");
+    Ok(())
+}
+
+/// `webhook:list`.
+pub async fn list(stores: &Stores, as_json: bool) -> Result<()> {
+    let all = stores.webhook_endpoints.list().await?;
+    if as_json {
+        let all: Vec<Value> = all.iter().map(summary).collect();
+        return crate::print_json(&json!({ "endpoints": all }));
+    }
+    if all.is_empty() {
+        println!("No webhook endpoints.");
+    }
+    let now = stores.clock.now();
+    for e in &all {
+        let state = if e.disabled_at.is_some() { "disabled" } else { "enabled" };
+        println!(
+            "{}  {:<8} {}  [{}]  {} secret(s)  {}",
+            e.id,
+            state,
+            e.url,
+            e.events,
+            e.live_secrets(now).len(),
+            e.description
+        );
+    }
+    Ok(())
+}
+
+/// `webhook:remove`.
+pub async fn remove(stores: &Stores, id: &str) -> Result<()> {
+    let id = parse_id(id)?;
+    if !stores.webhook_endpoints.remove(&id).await? {
+        bail!("no webhook endpoint {id}");
+    }
+    println!("Webhook endpoint {id} removed.");
+    Ok(())
+}
+
+/// `webhook:rotate-secret`: a new secret, shown once; the previous one signs too for
+/// `overlap_hours`.
+pub async fn rotate(stores: &Stores, config: &Config, id: &str, overlap_hours: i64, as_json: bool) -> Result<()> {
+    require_app_key()?;
+    let id = parse_id(id)?;
+    let overlap = chrono::Duration::hours(overlap_hours);
+    let now = stores.clock.now();
+    let secret =
+        webhooks::rotate(&*stores.webhook_endpoints, &config.app_key, &id, overlap, now).await.map_err(refused)?;
+    if as_json {
+        return crate::print_json(
+            &json!({ "id": id.as_str(), "secret": secret.expose(), "previous_secret_signs_hours": overlap_hours }),
+        );
+    }
+    println!(
+        "secret: {}\n(shown this once; the previous secret signs too for {overlap_hours} more hour(s))",
+        secret.expose()
+    );
+    Ok(())
+}
+
+/// `webhook:disable` / `webhook:enable`.
+pub async fn set_disabled(stores: &Stores, id: &str, disable: bool) -> Result<()> {
+    let id = parse_id(id)?;
+    let at = disable.then(|| stores.clock.now());
+    if !stores.webhook_endpoints.set_disabled(&id, at).await? {
+        bail!("no webhook endpoint {id}");
+    }
+    println!("Webhook endpoint {id} is {}.", if disable { "disabled" } else { "enabled" });
+    Ok(())
+}
