@@ -79,6 +79,7 @@ fn stores_with_queue(
         oauth_consents: consents,
         oauth_signing_keys: Arc::new(dynamo::DynamoOAuthSigningKeys::new(t(schema::OAUTH_SIGNING_KEYS))),
         identities: Arc::new(dynamo::DynamoIdentities::new(t(schema::IDENTITIES))),
+        events: Arc::new(dynamo::DynamoEvents::new(t(schema::EVENTS))),
         webhook_endpoints: Arc::new(dynamo::DynamoWebhookEndpoints::new(t(schema::WEBHOOK_ENDPOINTS))),
         queue,
         clock,

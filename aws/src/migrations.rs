@@ -6,8 +6,8 @@
 //! Migration 1 is the whole current schema ([`gatehouse::schema`], made by [`migrate::migrate`]:
 //! idempotent, so a deployment that ran the old desired-state `migrate` records it as run without
 //! changing anything). Later tables, index, TTL or backfill changes are new migrations: 2 the
-//! batches' listing index, 4 the OAuth provider's tables, 5 the identities table, 7 the webhook
-//! endpoints (3 is the test-only one).
+//! batches' listing index, 4 the OAuth provider's tables, 5 the identities table, 6 the events
+//! table, 7 the webhook endpoints (3 is the test-only one).
 //!
 //! A rollback never destroys what it should not: before anything is deleted every resource of
 //! the batch is checked, and the rollback is refused as a whole when one holds items or messages
@@ -22,7 +22,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::Client as Sqs;
 use gatehouse::config::Names;
-use gatehouse::schema::{IDENTITIES, JOBS_QUEUE, OAUTH_TABLES, TABLES, WEBHOOK_ENDPOINTS};
+use gatehouse::schema::{EVENTS, IDENTITIES, JOBS_QUEUE, OAUTH_TABLES, TABLES, WEBHOOK_ENDPOINTS};
 use gatehouse::values::error::{StoreError, StoreResult};
 use std::time::Duration;
 
@@ -52,6 +52,8 @@ enum Step {
     OAuthTables,
     /// The sign-in providers' identities ([`IDENTITIES`]), on a deployment migrated before it.
     Identities,
+    /// The events ([`EVENTS`]), on a deployment migrated before them.
+    Events,
     /// The webhook endpoints ([`WEBHOOK_ENDPOINTS`]), on a deployment migrated before them.
     WebhookEndpoints,
     /// A small table, only for tests of the migration machinery.
@@ -72,6 +74,7 @@ pub fn all(with_test: bool) -> Vec<Migration> {
         Migration { id: 2, name: "job_batches_by_created", step: Step::BatchesByCreated },
         Migration { id: 4, name: "oauth_tables", step: Step::OAuthTables },
         Migration { id: 5, name: "identities", step: Step::Identities },
+        Migration { id: 6, name: "events", step: Step::Events },
         Migration { id: 7, name: "webhook_endpoints", step: Step::WebhookEndpoints },
     ];
     if with_test {
@@ -355,6 +358,13 @@ impl<'a> Migrator<'a> {
                     let ours = self.names.table(IDENTITIES.logical);
                     out.extend(report.iter().filter(|r| r.name == ours).map(|r| r.to_string()));
                 }
+                Step::Events => {
+                    // As the schema has it (idempotent: made by migration 1 on a deployment that
+                    // starts with it).
+                    let report = migrate::migrate(self.db, self.sqs, self.names).await?;
+                    let ours = self.names.table(EVENTS.logical);
+                    out.extend(report.iter().filter(|r| r.name == ours).map(|r| r.to_string()));
+                }
                 Step::WebhookEndpoints => {
                     // As the schema has it (idempotent, as the identities' above).
                     let report = migrate::migrate(self.db, self.sqs, self.names).await?;
@@ -399,7 +409,11 @@ impl<'a> Migrator<'a> {
                     }
                 }
                 // Part of the schema's report above.
-                Step::BatchesByCreated | Step::OAuthTables | Step::Identities | Step::WebhookEndpoints => {}
+                Step::BatchesByCreated
+                | Step::OAuthTables
+                | Step::Identities
+                | Step::Events
+                | Step::WebhookEndpoints => {}
             }
         }
         Ok(out)
@@ -490,11 +504,12 @@ impl<'a> Migrator<'a> {
             // 7's, made by migration 1 or not: rolled back with theirs.
             Step::Schema => TABLES
                 .iter()
-                .filter(|t| !OAUTH_TABLES.contains(t) && **t != IDENTITIES && **t != WEBHOOK_ENDPOINTS)
+                .filter(|t| !OAUTH_TABLES.contains(t) && **t != IDENTITIES && **t != EVENTS && **t != WEBHOOK_ENDPOINTS)
                 .map(|t| self.names.table(t.logical))
                 .collect(),
             Step::OAuthTables => OAUTH_TABLES.iter().map(|t| self.names.table(t.logical)).collect(),
             Step::Identities => vec![self.names.table(IDENTITIES.logical)],
+            Step::Events => vec![self.names.table(EVENTS.logical)],
             Step::WebhookEndpoints => vec![self.names.table(WEBHOOK_ENDPOINTS.logical)],
             Step::TestTable => vec![self.table_test_widgets()],
             Step::BatchesByCreated => {

@@ -182,6 +182,17 @@ pub const IDENTITIES: TableDef = TableDef {
 pub const WEBHOOK_ENDPOINTS: TableDef =
     TableDef { logical: "webhook_endpoints", partition: s("id"), sort: None, indexes: &[], ttl_attribute: None };
 
+/// Each user's events by number (#32): `user_id`, `seq` (zero-padded, so the string order is the
+/// number order); TTL `expires_at` (`GATEHOUSE_EVENT_RETENTION_DAYS` after recording). Migration 6
+/// makes it on a deployment migrated before it.
+pub const EVENTS: TableDef = TableDef {
+    logical: "events",
+    partition: s("user_id"),
+    sort: Some(s("seq")),
+    indexes: &[],
+    ttl_attribute: Some(TTL),
+};
+
 pub const TABLES: &[TableDef] = &[
     USERS,
     SESSIONS,
@@ -202,6 +213,7 @@ pub const TABLES: &[TableDef] = &[
     OAUTH_CONSENTS,
     OAUTH_SIGNING_KEYS,
     IDENTITIES,
+    EVENTS,
     WEBHOOK_ENDPOINTS,
 ];
 

@@ -6,6 +6,7 @@ use crate::tables::cache::CacheStore;
 use crate::tables::cache_locks::CacheLockStore;
 use crate::tables::credentials::CredentialStore;
 use crate::tables::cross_app_sessions::CrossAppSessionStore;
+use crate::tables::events::EventStore;
 use crate::tables::failed_jobs::FailedJobStore;
 use crate::tables::identities::IdentityStore;
 use crate::tables::job_batches::JobBatchStore;
@@ -51,6 +52,8 @@ pub struct Stores {
     pub oauth_signing_keys: Arc<dyn OAuthSigningKeyStore>,
     /// Sign-in providers' accounts, (provider, subject) → user.
     pub identities: Arc<dyn IdentityStore>,
+    /// Each user's events by number ([`crate::tables::events`]).
+    pub events: Arc<dyn EventStore>,
     /// Where events are delivered (#32), with their sealed secrets.
     pub webhook_endpoints: Arc<dyn WebhookEndpointStore>,
     pub queue: Arc<dyn JobQueue>,
@@ -96,6 +99,7 @@ impl Stores {
             oauth_consents: consents,
             oauth_signing_keys: Arc::new(memory::MemoryOAuthSigningKeys::new(clock.clone())),
             identities: Arc::new(memory::MemoryIdentities::new()),
+            events: Arc::new(memory::MemoryEvents::new(clock.clone())),
             webhook_endpoints: Arc::new(memory::MemoryWebhookEndpoints::new()),
             queue: Arc::new(memory::MemoryQueue::new(
                 clock.clone(),

@@ -724,3 +724,27 @@ mod tests {
         assert_eq!(serde_json::from_value::<TokenCreated>(json).unwrap(), dated);
     }
 }
+
+/// What [`EventStore::append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// The event is stored at its (user, seq).
+    Added,
+    /// This very event (its id) was there already: a retry of its job, or of the put itself.
+    Already,
+    /// Another event holds the number: this one is not stored.
+    Taken(EventId),
+}
+
+/// The `events` table: each user's events by `seq`, each kept until its `expires_at`
+/// (`GATEHOUSE_EVENT_RETENTION_DAYS` after it was recorded), for delivery in order.
+#[async_trait::async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores `event` at (`event.user_id`, `event.seq`) until `expires_at`, conditionally: a
+    /// number is held by one event only, so the same event appended again is `Already` and never
+    /// a second item, another event at that number `Taken`. An expired item still holds its number.
+    async fn append(&self, event: &Event, expires_at: Timestamp) -> crate::values::error::StoreResult<Appended>;
+    /// The user's events numbered after `seq`, in order, at most `limit`; expired ones are not
+    /// listed (though TTL deletes them late).
+    async fn after(&self, user: &UserId, seq: u64, limit: usize) -> crate::values::error::StoreResult<Vec<Event>>;
+}

@@ -24,6 +24,7 @@ mod cache;
 mod cache_locks;
 mod credentials;
 mod cross_app_sessions;
+mod events;
 mod failed_jobs;
 mod identities;
 mod job_batches;
@@ -44,8 +45,8 @@ mod webhook_endpoints;
 /// Every behaviour, by name, for the macro.
 mod suite {
     pub use super::{
-        cache::*, cache_locks::*, credentials::*, cross_app_sessions::*, failed_jobs::*, identities::*, job_batches::*,
-        job_runs::*, oauth_access_tokens::*, oauth_auth_codes::*, oauth_clients::*, oauth_consents::*,
+        cache::*, cache_locks::*, credentials::*, cross_app_sessions::*, events::*, failed_jobs::*, identities::*,
+        job_batches::*, job_runs::*, oauth_access_tokens::*, oauth_auth_codes::*, oauth_clients::*, oauth_consents::*,
         oauth_refresh_tokens::*, oauth_signing_keys::*, password_reset_tokens::*, personal_access_tokens::*, queue::*,
         sessions::*, users::*, webhook_endpoints::*,
     };
@@ -190,6 +191,7 @@ macro_rules! contract {
 }
 
 contract!(
+    an_event_holds_its_number_alone_and_is_listed_in_order_while_live,
     passkeys_are_added_within_the_limit_used_from_the_state_read_and_removed,
     a_credential_change_clears_exactly_the_passkeys_it_read_or_nothing,
     a_credential_change_can_clear_the_second_factor,
