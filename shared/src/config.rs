@@ -182,6 +182,9 @@ pub struct Config {
     /// (`GATEHOUSE_NOTICE_DELAY_SECONDS`, [`NOTICE_DELAY`] by default): longer than
     /// any API request runs.
     pub notice_delay: std::time::Duration,
+    /// How long a recorded event is kept in the `events` table (`GATEHOUSE_EVENT_RETENTION_DAYS`,
+    /// 7 by default): the time its deliveries have.
+    pub event_retention: Duration,
     /// This deployment's app name (source of cross-app handoffs).
     pub app_name: String,
     /// Apps a handoff may target.
@@ -269,6 +272,7 @@ impl Config {
                 0,
                 900,
             )? as u64),
+            event_retention: Duration::days(env.number("GATEHOUSE_EVENT_RETENTION_DAYS", 7, 1, 365)?),
             app_name: env.string("GATEHOUSE_APP_NAME", "gatehouse"),
             apps,
             handoff_lifetime: Duration::seconds(env.number("GATEHOUSE_HANDOFF_SECONDS", 120, 10, 3600)?),

@@ -87,6 +87,8 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/identities/index/by_user", &["dynamodb:Query"]),
     // Webhook deliveries (#32) read the endpoints: one, or the whole list.
     ("table/webhook_endpoints", &["dynamodb:GetItem", "dynamodb:Scan"]),
+    // The event job records a promised event (`services::events`; a refused put reads the holder).
+    ("table/events", &["dynamodb:PutItem", "dynamodb:GetItem"]),
     ("table/sessions", &["dynamodb:DeleteItem"]),
     ("table/personal_access_tokens", &["dynamodb:DeleteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),

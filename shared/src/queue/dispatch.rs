@@ -2,9 +2,10 @@
 
 use crate::config::NOTICE_DELAY;
 use crate::stores::Stores;
+use crate::tables::events::{EventBody, EventId};
 use crate::tables::job_batches::{Batch, BatchOptions};
 use crate::tables::jobs::{JobPayload, MAX_MESSAGE_BYTES, MAX_QUEUE_DELAY};
-use crate::tables::users::{NoticeMark, UserId};
+use crate::tables::users::{EventMark, NoticeMark, UserId};
 use crate::values::clock::{Span, epoch_seconds};
 use crate::values::error::StoreError;
 use std::time::Duration;
@@ -22,6 +23,25 @@ pub enum DispatchError {
 const NOTICE_FIELD: &str = "notice_mark";
 
 const NOTICE_USER_FIELD: &str = "notice_user";
+
+/// The job that records a promised event ([`Dispatcher::promise_event`]; registered by
+/// `services::events`).
+pub const RECORD_EVENT: &str = "RecordEvent";
+
+/// The job data fields of a promised event: its mark, and the user whose item carries it.
+const EVENT_FIELD: &str = "event_mark";
+
+const EVENT_USER_FIELD: &str = "event_user";
+
+/// The event a job promises, if it does: `Err` for a job whose fields are malformed.
+pub(super) fn promised_event(job: &JobPayload) -> Result<Option<(UserId, EventMark)>, &'static str> {
+    let (Some(mark), Some(user)) = (job.data.get(EVENT_FIELD), job.data.get(EVENT_USER_FIELD)) else {
+        return Ok(None);
+    };
+    let mark = mark.as_str().and_then(EventMark::parse).ok_or("the event mark is malformed")?;
+    let user = user.as_str().and_then(UserId::parse).ok_or("the event names no user")?;
+    Ok(Some((user, mark)))
+}
 
 /// The notice a job promises, if it does: `Err` for a job whose fields are malformed.
 pub(super) fn promised(job: &JobPayload) -> Result<Option<(UserId, NoticeMark)>, &'static str> {
@@ -98,6 +118,27 @@ impl Dispatcher {
             data.insert(NOTICE_FIELD.into(), serde_json::Value::from(mark.as_str()));
             data.insert(NOTICE_USER_FIELD.into(), serde_json::Value::from(user.as_str()));
         }
+        self.dispatch_after(job, self.notice_delay).await?;
+        Ok(mark)
+    }
+
+    /// Queues the job that records the event `body` of a fact about to be written to `user`, as
+    /// [`Dispatcher::promise`] does for notices: the job carries a fresh [`EventMark`], the event's
+    /// id and its time; the fact's own write must put the mark on the user (taking the event's
+    /// number from the user's counter), and the job, run after the notice delay, records the
+    /// event only if it finds the mark there. An `Err` means nothing was queued and nothing must
+    /// be written.
+    pub async fn promise_event(&self, user: &UserId, body: EventBody) -> Result<EventMark, DispatchError> {
+        let mark = EventMark::generate();
+        let data = serde_json::json!({
+            EVENT_FIELD: mark.as_str(),
+            EVENT_USER_FIELD: user.as_str(),
+            "event_id": EventId::generate().as_str(),
+            "occurred_at": crate::values::clock::epoch_millis(self.stores.clock.now()),
+            "body": body,
+        });
+        let mut job = JobPayload::notification(RECORD_EVENT, data);
+        job.display_name = format!("Gatehouse\\Events\\{RECORD_EVENT}");
         self.dispatch_after(job, self.notice_delay).await?;
         Ok(mark)
     }

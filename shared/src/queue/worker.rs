@@ -1,6 +1,6 @@
 //! The worker: each message run once in effect however often SQS delivers it (claimed in job_runs, timed out, isolated from panics), retried with backoff or recorded as failed.
 
-use super::dispatch::{DispatchError, Dispatcher, promised};
+use super::dispatch::{DispatchError, Dispatcher, promised, promised_event};
 use super::job::{JobContext, JobError, JobHandler, Outcome};
 use crate::stores::Stores;
 use crate::tables::failed_jobs::FailedJob;
@@ -229,6 +229,16 @@ impl Worker {
                 return Ok(Outcome::Failed);
             }
         };
+        // A promised event ([`Dispatcher::promise_event`]) likewise: recorded only if its fact's
+        // write put the mark (and its number) on the user, or the deletion kept it aside.
+        let event = match promised_event(&job) {
+            Ok(p) => p,
+            Err(why) => {
+                self.stores.job_runs.release(&job.uuid, &claimant).await?;
+                self.fail(&job, msg, why).await?;
+                return Ok(Outcome::Failed);
+            }
+        };
         if let Some((user, mark)) = &promise {
             // A deleted account's marks were kept aside by its deletion: a change made just before
             // the account went is still told (to the address the job carries).
@@ -240,6 +250,17 @@ impl Worker {
                 self.stores.job_runs.complete(&job.uuid, now, now + self.settings.run_retention).await?;
                 tracing::info!(event = "notice_not_due", "the change the notice was promised for was not made");
                 return Ok(Outcome::Skipped("the promised change was not made"));
+            }
+        }
+        if let Some((user, mark)) = &event {
+            let made = match self.stores.users.find(user).await? {
+                Some(u) => u.pending_events.contains_key(mark.as_str()),
+                None => self.stores.cache.get(&mark.kept_key()).await?.is_some(),
+            };
+            if !made {
+                self.stores.job_runs.complete(&job.uuid, now, now + self.settings.run_retention).await?;
+                tracing::info!(event = "event_not_due", "the fact the event was promised for did not happen");
+                return Ok(Outcome::Skipped("the promised fact did not happen"));
             }
         }
 
@@ -274,6 +295,11 @@ impl Worker {
                     && let Err(e) = self.stores.users.clear_notice(user, mark).await
                 {
                     tracing::warn!(event = "notice_mark_left", error = %e);
+                }
+                if let Some((user, mark)) = &event
+                    && let Err(e) = self.stores.users.clear_event(user, mark).await
+                {
+                    tracing::warn!(event = "event_mark_left", error = %e);
                 }
                 if let Some(batch_id) = &job.batch_id
                     && let Some(counted) = self.stores.job_batches.record_success(batch_id, &job.uuid).await?

@@ -32,6 +32,7 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     );
     use crate::services::federation::notice::{SEND_IDENTITY_NOTICE, SendIdentityNotice};
     w.register(SEND_IDENTITY_NOTICE, SendIdentityNotice { mailer: mailer.clone() });
+    crate::services::events::register_jobs(&mut w, config.clone());
     crate::services::password_broker::register_jobs(&mut w, config, mailer);
     w.register(crate::services::revocation::REVOKE_LATER, crate::services::revocation::RevokeLater);
     w

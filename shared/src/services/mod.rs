@@ -19,6 +19,7 @@ pub mod email_change;
 pub mod email_confirmation;
 pub mod email_link;
 pub mod email_verification;
+pub mod events;
 pub mod federation;
 pub mod job_registry;
 pub mod notices;

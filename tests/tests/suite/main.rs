@@ -13,6 +13,7 @@ mod device_cookies;
 mod dynamodb;
 mod e2e;
 mod email_link;
+mod events;
 mod faults;
 mod federation;
 mod fixtures;
