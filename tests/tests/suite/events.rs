@@ -118,3 +118,31 @@ async fn an_event_promised_just_before_the_account_went_is_recorded() {
     mails_with_notices(&t).await;
     assert_eq!(recorded(&t, &user).await, vec![(1, EventType::UserDeleted)]);
 }
+
+/// The deletion's write lands and its answer is lost: the SDK sends it again, which its own
+/// version move and its own event mark refuse; read back, it is the change's own, and the
+/// event's number was taken once.
+#[tokio::test]
+async fn a_write_carrying_an_event_whose_answer_was_lost_takes_its_number_once() {
+    use gatehouse_tests::wire::{Fault, faulty_env};
+    let (env, faults, _) = faulty_env(7).await;
+    let t = TestApp::with(env, &[]);
+    let dispatcher = Dispatcher::for_config(t.env.stores.clone(), &t.app.config);
+    let user = new_user(&t);
+    let mark = dispatcher.promise_event(&user.id, registered(&user)).await.expect("promised");
+    let user = user.with_events(std::slice::from_ref(&mark));
+    t.env.stores.users.create(&user).await.expect("created");
+    let event = dispatcher.promise_event(&user.id, deleted()).await.expect("promised");
+    let change = CredentialChange {
+        revoke: true,
+        delete: true,
+        events: std::slice::from_ref(&event),
+        ..CredentialChange::default()
+    };
+    faults.fail_next("dynamodb:UpdateItem", Fault::AfterWrite);
+    let now = t.env.clock_now();
+    assert_eq!(t.env.stores.users.change_credentials(&user.id, 0, change, now).await.unwrap(), Some(1), "its own");
+    assert_eq!(faults.injected().values().sum::<usize>(), 1, "the fault was injected");
+    let stored = t.env.stores.users.find(&user.id).await.unwrap().unwrap();
+    assert_eq!((stored.event_seq, stored.pending_events.get(event.as_str()).copied()), (2, Some(2)));
+}
