@@ -69,7 +69,15 @@ pub async fn handle(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
 /// What this function's code does to AWS (see `gatehouse_login::PERMISSIONS`); receiving and
 /// deleting are the SQS event source's, granted by SAM.
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
-    ("table/users", &["dynamodb:GetItem"]),
+    // Reading the user; clearing a promised notice's or event's mark once it is handled
+    // (UpdateItem); an account deletion's finishing job removes the user and its address
+    // (`account_deletion::finish`: a transaction of two deletes).
+    ("table/users", &["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    // The deletion's job: the marks it keeps for promised notices and events, and the limiter
+    // it clears.
+    ("table/cache", gatehouse::schema::iam::CACHE),
+    // The deletion's job pseudonymises the user's cross-app audit records, found by the index.
+    ("table/cross_app_sessions/index/by_user", gatehouse::schema::iam::QUERY),
     ("table/password_reset_tokens", &["dynamodb:PutItem", "dynamodb:DeleteItem"]),
     ("table/job_runs", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]),
     ("table/cache_locks", &["dynamodb:PutItem", "dynamodb:DeleteItem"]),
