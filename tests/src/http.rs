@@ -129,6 +129,20 @@ impl TestReply {
     }
 
     /// `name=value` of the session cookie set by this reply (to send back), if any.
+    /// Applies this reply's `Set-Cookie`s to a browser's cookie jar (name → value): a cookie
+    /// set is kept, one cleared (`Max-Age=0`, or an empty value) is dropped.
+    pub fn keep_cookies(&self, jar: &mut std::collections::BTreeMap<String, String>) {
+        for c in self.set_cookies() {
+            let pair = c.split(';').next().unwrap_or_default();
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if c.contains("Max-Age=0") || value.is_empty() {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
     pub fn session_cookie(&self) -> Option<String> {
         self.set_cookies()
             .into_iter()

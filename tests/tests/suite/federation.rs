@@ -381,15 +381,7 @@ impl Browser {
     }
 
     fn keep(&mut self, r: &TestReply) {
-        for c in r.set_cookies() {
-            let pair = c.split(';').next().unwrap_or_default();
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if c.contains("Max-Age=0") || value.is_empty() {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_owned(), value.to_owned());
-            }
-        }
+        r.keep_cookies(&mut self.jar);
     }
 
     fn dress(&self, call: TestCall) -> TestCall {
