@@ -4,9 +4,12 @@
 
 pub mod dynamo;
 pub mod error;
+pub mod eventbridge;
+pub mod hooks;
 pub mod kms;
 pub mod migrate;
 pub mod migrations;
+pub mod outbound;
 pub mod ses;
 pub mod sqs;
 
@@ -93,6 +96,17 @@ pub fn mailer(config: &gatehouse::Config, sdk: &SdkConfig) -> Arc<dyn gatehouse:
         gatehouse::config::MailerKind::Ses => Arc::new(ses::SesMailer::new(sdk, config.mail.from.clone())),
         gatehouse::config::MailerKind::Log => Arc::new(gatehouse::mail::LogMailer::new()),
     }
+}
+
+/// Where the job worker sends recorded events: webhooks through the process's HTTPS client, and
+/// the EventBridge bus `GATEHOUSE_EVENT_BUS` names, if any.
+pub fn outbound(config: &gatehouse::Config, sdk: Option<&SdkConfig>) -> gatehouse::services::deliveries::Outbound {
+    let bus = match (&config.event_bus, sdk) {
+        (Some(name), Some(sdk)) => Some(Arc::new(eventbridge::EventBridgeBus::new(sdk, name.clone()))
+            as Arc<dyn gatehouse::services::deliveries::Bus>),
+        _ => None,
+    };
+    gatehouse::services::deliveries::Outbound { post: outbound::poster(), bus }
 }
 
 /// The AWS SDK configuration from the standard environment (`AWS_REGION`, credentials,

@@ -32,6 +32,11 @@ enum Command {
         /// Use DynamoDB and SQS (as the AWS environment configures) instead of memory.
         #[arg(long)]
         aws: bool,
+        /// Deliver every event to this URL as signed webhooks (repeatable): the endpoint is added
+        /// at start, its secret `GATEHOUSE_WEBHOOK_SECRET` (a `whsec_` secret) or a new one,
+        /// printed once. On `--aws`, an endpoint already there for the URL is kept.
+        #[arg(long = "webhook", value_name = "URL")]
+        webhooks: Vec<String>,
     },
     /// Print the OpenAPI document generated from the route tables and wire types (`--output`
     /// writes it to a file instead, e.g. `--output openapi.json` to update the committed one).
@@ -243,8 +248,8 @@ enum Operation {
         #[arg(long)]
         json: bool,
     },
-    /// Add a webhook endpoint: prints its id and, once, its `whsec_` signing secret. (Nothing
-    /// is delivered yet: delivery comes with #32's next step.)
+    /// Add a webhook endpoint: prints its id and, once, its `whsec_` signing secret. It hears of
+    /// the facts from its creation on.
     #[command(name = "webhook:add")]
     WebhookAdd {
         /// https://, or http:// to 127.0.0.1, localhost or [::1].
@@ -345,7 +350,7 @@ async fn run() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { port, aws } => serve::run(port, aws).await,
+        Command::Serve { port, aws, webhooks } => serve::run(port, aws, &webhooks).await,
         Command::Openapi { output } => {
             let text = openapi::render()?;
             match output {
@@ -525,7 +530,8 @@ async fn operate(operation: Operation) -> Result<()> {
         Operation::WebhookEnable { id } => webhooks::set_disabled(&stores, &id, false).await?,
         Operation::QueueWork { stop_when_empty } => {
             let mailer = gatehouse_aws::mailer(&config, &sdk);
-            let worker = gatehouse::services::job_registry::worker(stores.clone(), config.clone(), mailer);
+            let outbound = gatehouse_aws::outbound(&config, Some(&sdk));
+            let worker = gatehouse::services::job_registry::worker(stores.clone(), config.clone(), mailer, outbound);
             eprintln!(
                 "Processing jobs from {} (Ctrl-C to stop)",
                 config.names.queue(gatehouse::schema::JOBS_QUEUE.logical)

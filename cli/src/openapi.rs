@@ -931,7 +931,7 @@ mod tests {
         let mut marked = 0;
         for (path, name, prop) in all {
             let personal = prop["x-gatehouse-personal"] == json!(true);
-            if ["email", "previous_email", "client"].contains(&name) {
+            if ["email", "previous_email", "name", "client"].contains(&name) {
                 assert!(personal, "{path} holds personal data but is not marked x-gatehouse-personal");
                 marked += 1;
             }
@@ -958,19 +958,19 @@ mod tests {
         let revoked = if full { ev::Revoked::AllButOne } else { ev::Revoked::All };
         match kind {
             T::UserRegistered => B::UserRegistered(ev::UserRegistered {
-                email: email("ann@example.com"),
-                name: "Ann".into(),
+                email: Some(email("ann@example.com")),
+                name: Some("Ann".into()),
                 email_verified: full,
                 method: if full { ev::RegistrationMethod::Provider } else { ev::RegistrationMethod::Password },
                 provider: full.then(|| "google".into()),
                 client,
             }),
-            T::UserVerified => B::UserVerified(ev::UserVerified { email: email("ann@example.com") }),
+            T::UserVerified => B::UserVerified(ev::UserVerified { email: Some(email("ann@example.com")) }),
             T::UserEmailChanged => B::UserEmailChanged(ev::UserEmailChanged {
-                email: email("ann@example.org"),
-                previous_email: email("ann@example.com"),
+                email: Some(email("ann@example.org")),
+                previous_email: Some(email("ann@example.com")),
             }),
-            T::UserProfileUpdated => B::UserProfileUpdated(ev::UserProfileUpdated { name: "Ann B.".into() }),
+            T::UserProfileUpdated => B::UserProfileUpdated(ev::UserProfileUpdated { name: Some("Ann B.".into()) }),
             T::UserPasswordChanged => B::UserPasswordChanged(ev::UserPasswordChanged { revoked }),
             T::UserPasswordReset => B::UserPasswordReset(ev::UserPasswordReset { revoked: ev::Revoked::All }),
             T::UserSignedOut => B::UserSignedOut(ev::UserSignedOut {
@@ -994,7 +994,7 @@ mod tests {
             }),
             T::TokenCreated => B::TokenCreated(ev::TokenCreated {
                 token_id: "019a6b5e-0000-7000-8000-000000000001".into(),
-                name: "deploy".into(),
+                name: Some("deploy".into()),
                 abilities: if full { vec!["read".into(), "write".into()] } else { vec![] },
                 expires_at: full.then_some(at),
             }),
@@ -1006,9 +1006,11 @@ mod tests {
             T::TwoFactorDisabled => B::TwoFactorDisabled(ev::TwoFactorDisabled {
                 by: if full { ev::TwoFactorBy::Reset } else { ev::TwoFactorBy::Operator },
             }),
-            T::PasskeyAdded => B::PasskeyAdded(ev::PasskeyAdded { passkey_id: "AQIDBA".into(), name: "Laptop".into() }),
+            T::PasskeyAdded => {
+                B::PasskeyAdded(ev::PasskeyAdded { passkey_id: "AQIDBA".into(), name: Some("Laptop".into()) })
+            }
             T::PasskeyRemoved => {
-                B::PasskeyRemoved(ev::PasskeyRemoved { passkey_id: "AQIDBA".into(), name: "Laptop".into() })
+                B::PasskeyRemoved(ev::PasskeyRemoved { passkey_id: "AQIDBA".into(), name: Some("Laptop".into()) })
             }
             T::IdentityLinked => B::IdentityLinked(ev::IdentityLinked { provider: "github".into() }),
             T::IdentityUnlinked => B::IdentityUnlinked(ev::IdentityUnlinked { provider: "github".into() }),
@@ -1060,7 +1062,7 @@ mod tests {
         }
     }
 
-    /// Each type's sample (with and without its optional fields) fits its webhook's body, and
+    /// Each type's sample (with and without its optional fields, and redacted) fits its webhook's body, and
     /// no other type's; it reads back as it was.
     #[test]
     fn every_event_fits_its_schema_alone_and_reads_back_whole() {
@@ -1071,9 +1073,28 @@ mod tests {
         let user = gatehouse::tables::users::UserId::generate();
         let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T13:15:00.123Z").unwrap().to_utc();
         for kind in ev::EventType::ALL {
-            for full in [true, false] {
-                let event = ev::Event::new(user.clone(), 7, at, sample(kind, full));
+            for (full, redacted) in [(true, false), (false, false), (true, true)] {
+                let mut event = ev::Event::new(user.clone(), 7, at, sample(kind, full));
+                if redacted {
+                    event.redact();
+                }
                 let json = serde_json::to_value(&event).unwrap();
+                assert_eq!(json.get("redacted").is_some(), redacted, "{json}");
+                if redacted {
+                    fn keys(v: &Value, out: &mut Vec<String>) {
+                        if let Value::Object(m) = v {
+                            for (k, v) in m {
+                                out.push(k.clone());
+                                keys(v, out);
+                            }
+                        }
+                    }
+                    let mut names = vec![];
+                    keys(&json["data"], &mut names);
+                    for field in ev::PERSONAL {
+                        assert!(!names.iter().any(|n| n == field), "{kind} redacted keeps {field}: {json}");
+                    }
+                }
                 assert_eq!(json["type"], kind.as_str());
                 assert_eq!(json["occurred_at"], "2026-11-23T13:15:00.123Z");
                 assert!(fits(&doc, &body_of(kind), &json), "{kind} (full: {full}): {json} does not fit its schema");

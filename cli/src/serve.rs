@@ -155,8 +155,16 @@ fn to_hyper(resp: lambda_http::Response<lambda_http::Body>) -> hyper::Response<F
     out
 }
 
-pub async fn run(port: u16, aws: bool) -> Result<()> {
-    let config = Config::for_local_run(port).context("configuration")?;
+/// The notice delay of a local run when `GATEHOUSE_NOTICE_DELAY_SECONDS` is not set: a local
+/// request is over in well under a second (no Lambda deadline to outwait), so the security notices
+/// and the events arrive a few seconds after their change rather than half a minute.
+const LOCAL_NOTICE_DELAY: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub async fn run(port: u16, aws: bool, webhooks: &[String]) -> Result<()> {
+    let mut config = Config::for_local_run(port).context("configuration")?;
+    if std::env::var_os("GATEHOUSE_NOTICE_DELAY_SECONDS").is_none() {
+        config.notice_delay = LOCAL_NOTICE_DELAY;
+    }
     let use_aws = aws || std::env::var_os("AWS_ENDPOINT_URL").is_some();
     let (stores, sdk) = if use_aws {
         let sdk = gatehouse_aws::aws_sdk_config().await;
@@ -192,8 +200,19 @@ pub async fn run(port: u16, aws: bool) -> Result<()> {
     }
     .map_err(anyhow::Error::msg)
     .context("the OAuth provider's signing key")?;
-    let app = App::new(config.clone(), stores.clone()).context("password hashing")?.with_signing_keys(keys);
-    let worker = gatehouse::services::job_registry::worker(stores.clone(), app.config.clone(), mailer);
+    let hooks = gatehouse_aws::hooks::caller(sdk.as_ref());
+    let app =
+        App::with_hooks(config.clone(), stores.clone(), hooks).context("password hashing")?.with_signing_keys(keys);
+    if !webhooks.is_empty() && sdk.is_some() && std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        // On real tables the endpoint would outlive this run, and the deployed workers would
+        // post every event to this machine's address. `gatehouse webhook:add` is for those.
+        bail!(
+            "--webhook is for a local run (the embedded store, or AWS_ENDPOINT_URL); on AWS use `gatehouse webhook:add`"
+        );
+    }
+    add_webhooks(&stores, &config, webhooks).await?;
+    let outbound = gatehouse_aws::outbound(&app.config, sdk.as_ref());
+    let worker = gatehouse::services::job_registry::worker(stores.clone(), app.config.clone(), mailer, outbound);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
@@ -242,6 +261,39 @@ fn banner(addr: SocketAddr, stores: &Stores, aws: bool) {
     }
     eprintln!("  GET    /openapi.json\npages:  http://{addr}/account/sign-in (and /account/register, /account)");
     eprintln!("worker: consuming the jobs queue in this process\nCtrl-C to stop.\n");
+}
+
+/// `--webhook URL`s: an endpoint for each (kept when one is there for the URL already), signed
+/// with `GATEHOUSE_WEBHOOK_SECRET` or a new secret, printed once.
+async fn add_webhooks(stores: &Stores, config: &Config, urls: &[String]) -> Result<()> {
+    use gatehouse::values::webhook_signature::WebhookSecret;
+    let given = match std::env::var("GATEHOUSE_WEBHOOK_SECRET") {
+        Ok(text) if !urls.is_empty() => {
+            Some(WebhookSecret::parse(&text).map_err(|e| anyhow::anyhow!("GATEHOUSE_WEBHOOK_SECRET: {e}"))?)
+        }
+        _ => None,
+    };
+    let store = stores.webhook_endpoints.as_ref();
+    for url in urls {
+        if let Some(there) = store.list().await?.into_iter().find(|e| &e.url == url) {
+            eprintln!("webhook {} -> {url} (already there; its secret is not shown again)", there.id);
+            continue;
+        }
+        let now = stores.clock.now();
+        let (mut endpoint, secret) =
+            gatehouse::services::webhooks::new_endpoint(&config.app_key, url, None, "gatehouse serve --webhook", now)
+                .with_context(|| format!("--webhook {url}"))?;
+        if let Some(given) = &given {
+            endpoint.secrets = vec![gatehouse::services::webhooks::seal(&config.app_key, given, now)];
+            store.create(&endpoint).await?;
+            eprintln!("webhook {} -> {url}, every event, signed with GATEHOUSE_WEBHOOK_SECRET", endpoint.id);
+            continue;
+        }
+        store.create(&endpoint).await?;
+        // Made here: shown once, for the receiver to verify with.
+        eprintln!("webhook {} -> {url}, every event, signed with {}", endpoint.id, secret.expose());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

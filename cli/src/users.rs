@@ -5,6 +5,7 @@ use anyhow::{Result, bail};
 use gatehouse::Stores;
 use gatehouse::services::revocation::revoke;
 use gatehouse::tables::credentials::Revocation;
+use gatehouse::tables::events::{Actor, EventBody, Revoked, UserDisabled, UserEnabled, UserSignedOut};
 use gatehouse::tables::users::{CredentialChange, User};
 use serde::Serialize;
 
@@ -77,18 +78,23 @@ pub async fn show(stores: &Stores, user: &User) -> Result<UserReport> {
 
 /// Applies `change` to the user at `email` under the credentials version it is read with,
 /// re-reading when a concurrent change moved it first; `None` when `skip` says the user needs
-/// nothing. Returns the user as read before the change.
+/// nothing. The change's `event` is promised for each attempt's write (a refused attempt
+/// announces nothing). Returns the user as read before the change.
 async fn change(
     stores: &Stores,
     email: &str,
     change: CredentialChange<'_>,
+    event: EventBody,
     skip: impl Fn(&User) -> bool,
 ) -> Result<Option<User>> {
+    let dispatcher = gatehouse::queue::Dispatcher::new(stores.clone(), chrono::Duration::days(1));
     for _ in 0..5 {
         let user = find(stores, email).await?;
         if skip(&user) {
             return Ok(None);
         }
+        let mark = gatehouse::services::events::promise(&dispatcher, &user.id, event.clone()).await?;
+        let change = CredentialChange { events: std::slice::from_ref(&mark), ..change };
         let done = stores.users.change_credentials(&user.id, user.credentials_version, change, stores.clock.now());
         if done.await?.is_some() {
             return Ok(Some(user));
@@ -102,7 +108,11 @@ async fn change(
 /// holds. Returns how many were revoked.
 async fn move_on(stores: &Stores, email: &str, disable: Option<bool>, reason: &str) -> Result<usize> {
     let moved = CredentialChange { revoke: true, disable, ..CredentialChange::default() };
-    let Some(user) = change(stores, email, moved, |_| false).await? else { return Ok(0) };
+    let event = match disable {
+        Some(true) => EventBody::UserDisabled(UserDisabled { revoked: Revoked::All }),
+        _ => EventBody::UserSignedOut(UserSignedOut { revoked: Revoked::All, by: Actor::Operator }),
+    };
+    let Some(user) = change(stores, email, moved, event, |_| false).await? else { return Ok(0) };
     let n = revoke(stores, &user.id, Revocation::Everything, reason).await?;
     let disabled = disable == Some(true);
     tracing::warn!(event = "operator_revoked_credentials", user_id = %user.id, reason, revoked = n, disabled);
@@ -125,7 +135,10 @@ pub async fn enable(stores: &Stores, email: &str) -> Result<bool> {
         );
     }
     let enable = CredentialChange { disable: Some(false), ..CredentialChange::default() };
-    let Some(user) = change(stores, email, enable, |u| u.disabled_at.is_none()).await? else { return Ok(false) };
+    let event = EventBody::UserEnabled(UserEnabled {});
+    let Some(user) = change(stores, email, enable, event, |u| u.disabled_at.is_none()).await? else {
+        return Ok(false);
+    };
     tracing::warn!(event = "operator_user_enabled", user_id = %user.id);
     Ok(true)
 }

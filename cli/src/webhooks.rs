@@ -1,6 +1,6 @@
 //! The webhook endpoint commands (#32): add one (its secret printed once), list them (never a
-//! secret), remove, rotate the secret with an overlap, disable and enable. Nothing delivers to
-//! them yet: delivery comes with #32's next step.
+//! secret), remove, rotate the secret with an overlap, disable and enable. The job worker
+//! delivers to them (`gatehouse::services::deliveries`).
 
 use anyhow::{Context, Result, bail};
 use gatehouse::Config;
@@ -70,7 +70,7 @@ pub async fn add(
     println!("url:    {}", e.url);
     println!("events: {}", e.events);
     println!("secret: {}\n(shown this once: only its sealed form is kept)", secret.expose());
-    println!("Nothing is delivered yet: delivery comes with #32's next step.");
+    println!("It hears of the facts from now on (the job worker delivers them).");
     Ok(())
 }
 

@@ -195,6 +195,15 @@ impl From<AuthError> for ApiError {
             AuthError::AccountDisabled => {
                 ApiError::new(StatusCode::FORBIDDEN, "account_disabled", "This account is disabled. Contact support.")
             }
+            AuthError::Denied { point, message } => {
+                use gatehouse::services::hooks::HookPoint;
+                let (code, fallback) = match point {
+                    HookPoint::BeforeSignUp => ("sign_up_denied", "Signing up is not possible right now."),
+                    HookPoint::BeforeSignIn => ("sign_in_denied", "Signing in is not possible right now."),
+                    HookPoint::BeforeToken => ("token_denied", "No token can be issued right now."),
+                };
+                ApiError::new(StatusCode::FORBIDDEN, code, message.unwrap_or_else(|| fallback.to_owned()))
+            }
             AuthError::DerivedSession => ApiError::forbidden(
                 "This session was opened from another app; sign in here to change the account's credentials.",
             ),

@@ -6,7 +6,8 @@ mod error;
 pub mod event;
 pub mod federation;
 mod input;
-pub mod outbound;
+/// The outbound HTTPS client (moved to `gatehouse-aws`, which the job worker shares).
+pub use gatehouse_aws::outbound;
 mod paging;
 pub mod requests;
 mod route;
@@ -53,8 +54,18 @@ pub struct App {
 impl App {
     /// Builds the argon2 machinery (and hashes the dummy password once).
     pub fn new(config: Config, stores: Stores) -> Result<Self, gatehouse::values::password::HashError> {
+        Self::with_hooks(config, stores, gatehouse_aws::hooks::caller(None))
+    }
+
+    /// [`App::new`], calling the blocking hooks through `hooks` (HTTP hooks only without an AWS
+    /// configuration; Lambda hooks too with one, as [`App::from_env`] builds it).
+    pub fn with_hooks(
+        config: Config,
+        stores: Stores,
+        hooks: Arc<dyn gatehouse::services::hooks::HookCaller>,
+    ) -> Result<Self, gatehouse::values::password::HashError> {
         let config = Arc::new(config);
-        let access = Access::new(stores.clone(), config.clone());
+        let access = Access::new(stores.clone(), config.clone()).with_hooks(hooks);
         let auth = Auth::new(access.clone())?;
         Ok(Self {
             config,
@@ -82,19 +93,21 @@ impl App {
     /// Configuration from the environment and the DynamoDB/SQS stores; no network call.
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let boot = gatehouse_aws::Boot::from_env().await?;
-        Ok(Self::new(boot.config, boot.stores)?)
+        let hooks = gatehouse_aws::hooks::caller(Some(&boot.sdk));
+        Ok(Self::with_hooks(boot.config, boot.stores, hooks)?)
     }
 
     /// [`App::from_env`] with the OAuth provider's signing keys (in KMS: its public half read
     /// once, here).
     pub async fn from_env_with_signing_keys() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let boot = gatehouse_aws::Boot::from_env().await?;
+        let hooks = gatehouse_aws::hooks::caller(Some(&boot.sdk));
         if !boot.config.oauth.enabled {
             // Off (no issuer configured): the endpoints say so; nothing to sign with.
-            return Ok(Self::new(boot.config, boot.stores)?);
+            return Ok(Self::with_hooks(boot.config, boot.stores, hooks)?);
         }
         let keys = gatehouse_aws::kms::provider_keys(&boot.sdk, &boot.config, &boot.stores).await?;
-        Ok(Self::new(boot.config, boot.stores)?.with_signing_keys(keys))
+        Ok(Self::with_hooks(boot.config, boot.stores, hooks)?.with_signing_keys(keys))
     }
 
     /// The relying party of the configured identity providers (social sign-in), over this

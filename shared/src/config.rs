@@ -24,6 +24,9 @@ pub enum ConfigError {
     /// A setting of one identity provider (`GATEHOUSE_FEDERATION_<ID>_…`).
     #[error("{var}: {problem}")]
     Provider { var: String, problem: String },
+    /// A blocking hook's setting (`GATEHOUSE_HOOK_…`).
+    #[error("{0}")]
+    Hook(String),
 }
 
 /// Names of the tables and queues of one deployment.
@@ -185,6 +188,11 @@ pub struct Config {
     /// How long a recorded event is kept in the `events` table (`GATEHOUSE_EVENT_RETENTION_DAYS`,
     /// 7 by default): the time its deliveries have.
     pub event_retention: Duration,
+    /// The EventBridge bus every recorded event is also put on (`GATEHOUSE_EVENT_BUS`, the
+    /// template's bus); none when unset.
+    pub event_bus: Option<String>,
+    /// The blocking hooks (`GATEHOUSE_HOOK_*`); none by default.
+    pub hooks: crate::hooks::Hooks,
     /// This deployment's app name (source of cross-app handoffs).
     pub app_name: String,
     /// Apps a handoff may target.
@@ -273,6 +281,8 @@ impl Config {
                 900,
             )? as u64),
             event_retention: Duration::days(env.number("GATEHOUSE_EVENT_RETENTION_DAYS", 7, 1, 365)?),
+            event_bus: Some(env.string("GATEHOUSE_EVENT_BUS", "")).filter(|b| !b.trim().is_empty()),
+            hooks: crate::hooks::Hooks::from_lookup(&|k| get(k)).map_err(ConfigError::Hook)?,
             app_name: env.string("GATEHOUSE_APP_NAME", "gatehouse"),
             apps,
             handoff_lifetime: Duration::seconds(env.number("GATEHOUSE_HANDOFF_SECONDS", 120, 10, 3600)?),

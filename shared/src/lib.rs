@@ -32,6 +32,7 @@ pub mod tables;
 pub mod memory;
 
 pub mod config;
+pub mod hooks;
 pub mod keys;
 pub mod mail;
 pub mod providers;

@@ -271,6 +271,15 @@ pub mod iam {
     pub const CACHE: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"];
     /// An index, listed.
     pub const QUERY: &[&str] = &["dynamodb:Query"];
+    /// [`ITEMS`], and checking an item in a transaction (the user item under a credential's issue).
+    pub const ITEMS_AND_CHECK: &[&str] = &[
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+    ];
 }
 
 #[cfg(test)]

@@ -314,17 +314,23 @@ pass_through! {
         fn find(id: &UserId) -> Option<User>;
         fn find_by_email(email: &Email) -> Option<User>;
         fn change_credentials(id: &UserId, expected: u64, change: CredentialChange<'_>, now: Timestamp) -> Option<u64>;
-        fn mark_email_verified(id: &UserId, email: &Email, now: Timestamp) -> bool;
+        fn mark_email_verified_noting(
+            id: &UserId, email: &Email, marks: gatehouse::tables::users::Marks<'_>, now: Timestamp
+        ) -> bool;
         fn change_email(id: &UserId, m: EmailMove<'_>, now: Timestamp) -> EmailSwap;
         fn write_two_factor_noting(
-            id: &UserId, w: TwoFactorWrite<'_>, notice: Option<&NoticeMark>, now: Timestamp
+            id: &UserId, w: TwoFactorWrite<'_>, marks: gatehouse::tables::users::Marks<'_>, now: Timestamp
         ) -> bool;
-        fn update_name(id: &UserId, name: &DisplayName, now: Timestamp) -> Option<User>;
+        fn update_name_noting(
+            id: &UserId, name: &DisplayName, marks: gatehouse::tables::users::Marks<'_>, now: Timestamp
+        ) -> Option<User>;
         fn delete(id: &UserId) -> bool;
         fn add_passkey_noting(
-            id: &UserId, passkey: &Passkey, max: usize, version: u64, notice: Option<&NoticeMark>
+            id: &UserId, passkey: &Passkey, max: usize, version: u64, marks: gatehouse::tables::users::Marks<'_>
         ) -> PasskeyAdd;
-        fn remove_passkey_noting(id: &UserId, passkey: &str, notice: Option<&NoticeMark>, now: Timestamp) -> bool;
+        fn remove_passkey_noting(
+            id: &UserId, passkey: &str, marks: gatehouse::tables::users::Marks<'_>, now: Timestamp
+        ) -> bool;
         fn clear_notice(id: &UserId, notice: &NoticeMark) -> ();
         fn clear_event(id: &UserId, event: &gatehouse::tables::users::EventMark) -> ();
         fn use_passkey(id: &UserId, passkey: &str, change: PasskeyUse<'_>, now: Timestamp) -> bool;

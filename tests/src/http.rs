@@ -330,7 +330,9 @@ impl TestApp {
 
     /// The job worker over this app's stores and configuration, mailing through `mailer`.
     pub fn worker(&self, mailer: std::sync::Arc<dyn gatehouse::mail::Mailer>) -> gatehouse::queue::Worker {
-        gatehouse::services::job_registry::worker(self.env.stores.clone(), self.app.config.clone(), mailer)
+        // No EventBridge bus: the test that puts events on one builds its worker with it.
+        let outbound = gatehouse_aws::outbound(&self.app.config, None);
+        gatehouse::services::job_registry::worker(self.env.stores.clone(), self.app.config.clone(), mailer, outbound)
     }
 }
 

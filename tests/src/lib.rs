@@ -126,6 +126,7 @@ pub mod counting;
 pub mod http;
 pub mod jobs;
 pub mod passkey;
+pub mod receiver;
 pub mod runtime_api;
 pub mod template;
 pub mod wire;

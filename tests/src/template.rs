@@ -234,7 +234,7 @@ pub fn authorized_routes(template: &Value) -> BTreeSet<(String, String)> {
 }
 
 /// What a policy `Resource` entry names: `table/<t>`, `table/<t>/index/<i>`, `queue/<q>`, `ses`,
-/// `kms/<logical id>`,
+/// `kms/<logical id>`, `bus/<logical id>`,
 /// or `?…` when it cannot be read.
 fn resource_name(template: &Value, r: &Value) -> String {
     let logical_of = |res: &str| -> Option<String> {
@@ -242,12 +242,17 @@ fn resource_name(template: &Value, r: &Value) -> String {
         if resource.get("Type").and_then(Value::as_str) == Some("AWS::KMS::Key") {
             return Some(format!("kms/{res}"));
         }
+        if resource.get("Type").and_then(Value::as_str) == Some("AWS::Events::EventBus") {
+            return Some(format!("bus/{res}"));
+        }
         let props = resource.get("Properties")?;
         logical_name(props, "TableName")
             .map(|t| format!("table/{t}"))
             .or_else(|| logical_name(props, "QueueName").map(|q| format!("queue/{q}")))
     };
     match r {
+        // The hooks' functions, a parameter's list.
+        Value::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("HookFunctionArns") => "lambda/hooks".into(),
         Value::Tagged(t) if t.tag == "GetAtt" => {
             let target = t.value.as_str().unwrap_or("");
             target.strip_suffix(".Arn").and_then(logical_of).unwrap_or_else(|| format!("?{target}"))
@@ -278,6 +283,14 @@ pub fn granted(template: &Value, binary: &str) -> BTreeSet<(String, String)> {
         }
         for policy in f["Properties"]["Policies"].as_sequence().into_iter().flatten() {
             for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                // `!If [condition, statement, !Ref AWS::NoValue]`: the statement, when granted.
+                let st = match st {
+                    Value::Tagged(t) if t.tag == "If" => match t.value.as_sequence().and_then(|s| s.get(1)) {
+                        Some(inner) => inner,
+                        None => continue,
+                    },
+                    other => other,
+                };
                 let actions: Vec<String> = match &st["Action"] {
                     Value::Sequence(s) => s.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
                     Value::String(a) => vec![a.clone()],

@@ -71,19 +71,65 @@ impl EventStore for DynamoEvents {
     }
 
     async fn after(&self, user: &UserId, seq: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        // Page by page, `limit` items at a time: a delivery reads what it sends, not the
+        // user's whole backlog (an expired item, not yet taken by TTL, reads one more page).
         let now = epoch_seconds(self.t.now());
+        let mut out = Vec::new();
+        let mut start = None;
+        while out.len() < limit {
+            let page = self
+                .t
+                .client
+                .query()
+                .table_name(&self.t.name)
+                .key_condition_expression("user_id = :u AND seq > :s")
+                .expression_attribute_values(":u", s(user.as_str()))
+                .expression_attribute_values(":s", s(padded(seq)))
+                .consistent_read(true)
+                .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX).max(1))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.t.err(e))?;
+            for item in page.items.unwrap_or_default() {
+                let (event, until) = self.event_in(item)?;
+                if until > now && out.len() < limit {
+                    out.push(event);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn redact(&self, user: &UserId) -> StoreResult<usize> {
         let events = self
             .t
             .query_all(
                 |q| {
-                    q.key_condition_expression("user_id = :u AND seq > :s")
+                    q.key_condition_expression("user_id = :u")
                         .expression_attribute_values(":u", s(user.as_str()))
-                        .expression_attribute_values(":s", s(padded(seq)))
                         .consistent_read(true)
                 },
                 |item| self.event_in(item),
             )
             .await?;
-        Ok(events.into_iter().filter(|(_, until)| *until > now).map(|(e, _)| e).take(limit).collect())
+        let mut n = 0;
+        for (mut event, _) in events.into_iter().filter(|(e, _)| !e.redacted) {
+            event.redact();
+            let body = serde_json::to_string(&event)
+                .map_err(|e| StoreError::Rejected(format!("an event cannot be encoded: {e}")))?;
+            let mut key = key1("user_id", user.as_str());
+            key.insert("seq".into(), s(padded(event.seq)));
+            // Only over the item still there (TTL may have taken it meanwhile: nothing to redact).
+            let cond = Cond::new("attribute_exists(seq)").name("#e", "event").value(":e", s(body));
+            if self.t.update_if(key, "SET #e = :e", cond).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 }

@@ -4,11 +4,11 @@
 
 use super::{Cond, Item, Table, Transacted, cancellation_codes, from_ms, key1, ms, n, opt_from_ms, s};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use gatehouse::tables::users::Passkey;
 use gatehouse::tables::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, EventMark, KnownDevice, NoticeMark, PasskeyAdd, PasskeyUse,
-    RECENT_CHANGES, RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, EventMark, KnownDevice, Marks, NoticeMark, PasskeyAdd,
+    PasskeyUse, RECENT_CHANGES, RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
 };
 use gatehouse::values::clock::Timestamp;
 use gatehouse::values::email::Email;
@@ -247,6 +247,49 @@ fn noting(update: &str, cond: Cond, notice: Option<&NoticeMark>) -> (String, Con
     }
 }
 
+/// `update` with `marks` set too: the notice's attribute ([`noting`]), and each event's mark
+/// numbered from the counter, which moves on by as many (every right-hand side reads the item as
+/// it was before the write: the i-th mark gets the old count + i), each only if not there yet
+/// (so the write, sent again after it landed, is refused: [`carries_events`] tells it apart).
+fn marked(update: &str, cond: Cond, marks: Marks<'_>) -> (String, Cond) {
+    let (update, cond) = noting(update, cond, marks.notice);
+    let (sets, cond) = event_sets(cond, marks.events);
+    if sets.is_empty() {
+        return (update, cond);
+    }
+    (update.replacen("SET ", &format!("SET {}, ", sets.join(", ")), 1), cond)
+}
+
+/// The `SET` clauses (and their names, values and conditions on `cond`) that put `events` on the
+/// user with the next numbers: the counter moves on by as many; the i-th mark gets the old count
+/// plus i (every right-hand side reads the item as it was before the write); a mark already there
+/// refuses the write (its own retry, told apart by a read). None without events.
+fn event_sets(mut cond: Cond, events: &[EventMark]) -> (Vec<String>, Cond) {
+    if events.is_empty() {
+        return (Vec::new(), cond);
+    }
+    let mut sets = vec!["event_seq = if_not_exists(event_seq, :event_zero) + :events".to_owned()];
+    cond = cond.value(":event_zero", n(0)).value(":events", n(events.len()));
+    for (i, event) in events.iter().enumerate() {
+        sets.push(format!("#event{i} = if_not_exists(event_seq, :event_zero) + :event{i}"));
+        cond = cond
+            .name(&format!("#event{i}"), &format!("{EVENT_ATTR}{}", event.as_str()))
+            .value(&format!(":event{i}"), n(i + 1))
+            .and(&format!("attribute_not_exists(#event{i})"));
+    }
+    (sets, cond)
+}
+
+/// Whether the user `id` carries one of `events`' marks: a write refused with them was this very
+/// write, landed before (one consistent read; `false` without events, and no read).
+async fn carries_events(t: &Table, id: &UserId, events: &[EventMark]) -> StoreResult<bool> {
+    if events.is_empty() {
+        return Ok(false);
+    }
+    let item = t.get(key1("pk", user_pk(id))).await?;
+    Ok(item.is_some_and(|i| events.iter().any(|e| i.contains_key(&format!("{EVENT_ATTR}{}", e.as_str())))))
+}
+
 #[derive(Serialize, Deserialize)]
 struct PasskeyItem {
     name: String,
@@ -372,21 +415,10 @@ impl UserStore for DynamoUsers {
             cond = cond.name(&format!("#notice{i}"), &format!("{NOTICE_ATTR}{}", notice.as_str()));
         }
         sets.extend(notice_sets.iter().map(String::as_str));
-        // Each event takes the next number from the counter: every right-hand side reads the item
-        // as it was before the write, so the i-th mark gets the old count + i. A mark already
-        // there refuses the write (its own retry: told apart by the read below).
-        let mut event_sets: Vec<String> = Vec::new();
-        if !change.events.is_empty() {
-            event_sets.push("event_seq = if_not_exists(event_seq, :event_zero) + :events".into());
-            cond = cond.value(":event_zero", n(0)).value(":events", n(change.events.len()));
-            for (i, event) in change.events.iter().enumerate() {
-                event_sets.push(format!("#event{i} = if_not_exists(event_seq, :event_zero) + :event{i}"));
-                cond = cond
-                    .name(&format!("#event{i}"), &format!("{EVENT_ATTR}{}", event.as_str()))
-                    .value(&format!(":event{i}"), n(i + 1))
-                    .and(&format!("attribute_not_exists(#event{i})"));
-            }
-        }
+        // Each event takes the next number from the counter (its own retry: told apart by the
+        // read below).
+        let (event_sets, with_events) = event_sets(cond, change.events);
+        cond = with_events;
         sets.extend(event_sets.iter().map(String::as_str));
         if let Some(h) = change.password {
             sets.push("password = :p");
@@ -468,43 +500,43 @@ impl UserStore for DynamoUsers {
         Ok(ours.then_some(next))
     }
 
-    async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
+    async fn mark_email_verified_noting(
+        &self,
+        id: &UserId,
+        email: &Email,
+        marks: Marks<'_>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let cond = Cond::new("attribute_exists(pk) AND email = :e AND attribute_not_exists(email_verified_at)")
             .value(":u", n(ms(now)))
             .value(":e", s(email.as_str()));
-        self.t.update_if(key1("pk", user_pk(id)), "SET email_verified_at = :u, updated_at = :u", cond).await
+        let (update, cond) = marked("SET email_verified_at = :u, updated_at = :u", cond, marks);
+        Ok(self.t.update_if(key1("pk", user_pk(id)), update, cond).await?
+            || carries_events(&self.t, id, marks.events).await?)
     }
 
     async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
-        let EmailMove { from, to, version, from_tag, notice } = m;
+        let EmailMove { from, to, version, from_tag, notice, events } = m;
         if from.normalized() == to.normalized() {
             return Err(StoreError::Rejected("an email change needs a different address".into()));
         }
-        let notice_attr = notice.map(|n| format!("{NOTICE_ATTR}{}", n.as_str()));
         let rejected = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
         let values = |pairs: &[(&str, AttributeValue)]| -> Option<Item> {
             Some(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
         };
-        let user = Update::builder()
-            .table_name(&self.t.name)
-            .key("pk", s(user_pk(id)))
-            .condition_expression(format!("{} AND email = :from", version_condition(version)))
-            .update_expression(match notice_attr {
-                Some(_) => "SET email = :to, email_verified_at = :u, updated_at = :u, email_prev = :tag, #notice = :u",
-                None => "SET email = :to, email_verified_at = :u, updated_at = :u, email_prev = :tag",
-            })
-            .set_expression_attribute_names(
-                notice_attr.map(|a| std::collections::HashMap::from([("#notice".to_owned(), a)])),
-            )
-            .set_expression_attribute_values(values(&[
-                (":v", n(version)),
-                (":tag", s(from_tag)),
-                (":from", s(from.as_str())),
-                (":to", s(to.as_str())),
-                (":u", n(ms(now))),
-            ]))
-            .build()
-            .map_err(rejected)?;
+        let cond = Cond::new(format!("{} AND email = :from", version_condition(version)))
+            .value(":v", n(version))
+            .value(":tag", s(from_tag))
+            .value(":from", s(from.as_str()))
+            .value(":to", s(to.as_str()))
+            .value(":u", n(ms(now)));
+        // (The transaction's idempotency token makes the SDK's retry of a landed swap a success.)
+        let (update, cond) = marked(
+            "SET email = :to, email_verified_at = :u, updated_at = :u, email_prev = :tag",
+            cond,
+            Marks { notice, events },
+        );
+        let user = self.t.transact_update(key1("pk", user_pk(id)), &update, cond)?;
         let free = Delete::builder()
             .table_name(&self.t.name)
             .key("pk", s(email_pk(from)))
@@ -520,7 +552,7 @@ impl UserStore for DynamoUsers {
             .build()
             .map_err(rejected)?;
         let items = vec![
-            TransactWriteItem::builder().update(user).build(),
+            user,
             TransactWriteItem::builder().delete(free).build(),
             TransactWriteItem::builder().put(reserve).build(),
         ];
@@ -546,7 +578,7 @@ impl UserStore for DynamoUsers {
         &self,
         id: &UserId,
         w: TwoFactorWrite<'_>,
-        notice: Option<&NoticeMark>,
+        marks: Marks<'_>,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let codes = |hashes: &[String]| {
@@ -580,13 +612,21 @@ impl UserStore for DynamoUsers {
             TwoFactorWrite::ReplaceRecoveryCodes { hashes } => {
                 ("SET tf_recovery = :r, updated_at = :u", Cond::new(CONFIRMED).value(":r", codes(hashes)))
             }
+            // Carrying an event (`two_factor.disabled`), only while it is on: of two disables
+            // racing, one is announced.
             TwoFactorWrite::Clear => (
                 "REMOVE tf_secret, tf_confirmed_at, tf_recovery, tf_last_step SET updated_at = :u",
-                Cond::new("attribute_exists(pk)"),
+                Cond::new(if marks.events.is_empty() {
+                    "attribute_exists(pk)"
+                } else {
+                    "attribute_exists(tf_confirmed_at)"
+                }),
             ),
         };
-        let (update, cond) = noting(update, cond.value(":u", n(ms(now))), notice);
-        if self.t.update_if(key1("pk", user_pk(id)), update, cond).await? {
+        let (update, cond) = marked(update, cond.value(":u", n(ms(now))), marks);
+        if self.t.update_if(key1("pk", user_pk(id)), update, cond).await?
+            || carries_events(&self.t, id, marks.events).await?
+        {
             return Ok(true);
         }
         // A use refused by its condition may be this very write, retried by the SDK after it
@@ -619,12 +659,20 @@ impl UserStore for DynamoUsers {
         })
     }
 
-    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {
+    async fn update_name_noting(
+        &self,
+        id: &UserId,
+        name: &DisplayName,
+        marks: Marks<'_>,
+        now: Timestamp,
+    ) -> StoreResult<Option<User>> {
         // `#n`: `name` is a DynamoDB reserved word.
         let cond = Cond::new("attribute_exists(pk)").value(":n", s(name.as_str())).value(":u", n(ms(now)));
-        let update = "SET #n = :n, updated_at = :u";
-        match self.t.update_if_returning(key1("pk", user_pk(id)), update, cond.name("#n", "name")).await? {
+        let (update, cond) = marked("SET #n = :n, updated_at = :u", cond.name("#n", "name"), marks);
+        match self.t.update_if_returning(key1("pk", user_pk(id)), update, cond).await? {
             Some(item) => Ok(Some(self.user_in(item)?)),
+            // Refused with its event marks there: this write, landed before its answer was lost.
+            None if carries_events(&self.t, id, marks.events).await? => self.find(id).await,
             None => Ok(None),
         }
     }
@@ -664,7 +712,7 @@ impl UserStore for DynamoUsers {
         passkey: &Passkey,
         max: usize,
         version: u64,
-        notice: Option<&NoticeMark>,
+        marks: Marks<'_>,
     ) -> StoreResult<PasskeyAdd> {
         let item = PasskeyItem {
             name: passkey.name.clone(),
@@ -690,8 +738,8 @@ impl UserStore for DynamoUsers {
         .value(":max", n(max as u64))
         .value(":u", n(ms(passkey.created_at)));
         let key = key1("pk", user_pk(id));
-        let (update, cond) = noting("SET #p = :pk, updated_at = :u ADD passkey_count :one", cond, notice);
-        if self.t.update_if(key.clone(), update, cond).await? {
+        let (update, cond) = marked("SET #p = :pk, updated_at = :u ADD passkey_count :one", cond, marks);
+        if self.t.update_if(key.clone(), update, cond).await? || carries_events(&self.t, id, marks.events).await? {
             return Ok(PasskeyAdd::Added);
         }
         // Why not: one consistent read. This very passkey already there is this write, retried
@@ -712,15 +760,16 @@ impl UserStore for DynamoUsers {
         &self,
         id: &UserId,
         passkey: &str,
-        notice: Option<&NoticeMark>,
+        marks: Marks<'_>,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let cond = Cond::new("attribute_exists(#p)")
             .name("#p", &format!("{PASSKEY_ATTR}{passkey}"))
             .value(":minus", n(-1))
             .value(":u", n(ms(now)));
-        let (update, cond) = noting("REMOVE #p SET updated_at = :u ADD passkey_count :minus", cond, notice);
-        self.t.update_if(key1("pk", user_pk(id)), update, cond).await
+        let (update, cond) = marked("REMOVE #p SET updated_at = :u ADD passkey_count :minus", cond, marks);
+        Ok(self.t.update_if(key1("pk", user_pk(id)), update, cond).await?
+            || carries_events(&self.t, id, marks.events).await?)
     }
 
     async fn clear_notice(&self, id: &UserId, notice: &NoticeMark) -> StoreResult<()> {

@@ -35,10 +35,16 @@ const SIGNATURE: Param = Param { name: "signature", schema: r#"{"type": "string"
 
 const CSRF: (u16, &str) =
     (403, "Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site.");
-/// 403 on a sign-in route: a forged cross-site request, or an account an operator disabled.
+/// 403 on a sign-in route: a forged cross-site request, an account an operator disabled, or the
+/// before-sign-in hook's refusal.
 const CSRF_OR_DISABLED: (u16, &str) = (
     403,
-    "Refused as a cross-site request forgery (code `csrf`), or the account is disabled by an operator (code `account_disabled`, answered only after the right password).",
+    "Refused as a cross-site request forgery (code `csrf`), or the account is disabled by an operator (code `account_disabled`, answered only after the right password), or the deployment's before-sign-in hook refused (code `sign_in_denied`; `message` is the hook's, for the person).",
+);
+/// 403 on registration: a forged cross-site request, or the before-sign-up hook's refusal.
+const CSRF_OR_SIGN_UP_DENIED: (u16, &str) = (
+    403,
+    "Refused as a cross-site request forgery (code `csrf`), or the deployment's before-sign-up hook refused (code `sign_up_denied`; `message` is the hook's, for the person). Nothing was made.",
 );
 /// 422 on a route that takes the current password.
 const WRONG_PASSWORD: (u16, &str) =
@@ -65,7 +71,7 @@ pub static OPS: &[Op] = &[
             ),
         }],
         errors: &[
-            CSRF,
+            CSRF_OR_SIGN_UP_DENIED,
             (
                 429,
                 r#"Too many registrations from this client (10 an hour by default), counted before anything is hashed."#,
@@ -295,7 +301,7 @@ pub static OPS: &[Op] = &[
             (429, r#"Too many failed attempts."#),
             (
                 403,
-                "The account is disabled by an operator (code `account_disabled`, answered only after the right password).",
+                "The account is disabled by an operator (code `account_disabled`, answered only after the right password), or the before-sign-in hook refused (code `sign_in_denied`).",
             ),
         ],
         query: &[],
@@ -1629,7 +1635,7 @@ pub const SCHEMAS: &[(&str, &str)] = &[
 ];
 
 /// What every webhook says after its type's own words (`webhooks`, one per event type).
-pub const WEBHOOK_DESCRIPTION: &str = r#"Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to."#;
+pub const WEBHOOK_DESCRIPTION: &str = r#"Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md)."#;
 
 /// A webhook's headers (Standard Webhooks), each required.
 pub const WEBHOOK_HEADERS: &[(&str, &str)] = &[

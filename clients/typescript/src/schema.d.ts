@@ -1118,7 +1118,7 @@ export interface webhooks {
         put?: never;
         /**
          * An account at a sign-in provider was connected.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.identity.linked"];
         delete?: never;
@@ -1138,7 +1138,7 @@ export interface webhooks {
         put?: never;
         /**
          * An account at a sign-in provider was disconnected.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.identity.unlinked"];
         delete?: never;
@@ -1158,7 +1158,7 @@ export interface webhooks {
         put?: never;
         /**
          * The user approved an OAuth client's scopes.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.oauth.consent_granted"];
         delete?: never;
@@ -1178,7 +1178,7 @@ export interface webhooks {
         put?: never;
         /**
          * The user's consent to an OAuth client ended (the app disconnected).
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.oauth.consent_revoked"];
         delete?: never;
@@ -1198,7 +1198,7 @@ export interface webhooks {
         put?: never;
         /**
          * A passkey was added.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.passkey.added"];
         delete?: never;
@@ -1218,7 +1218,7 @@ export interface webhooks {
         put?: never;
         /**
          * A passkey was removed.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.passkey.removed"];
         delete?: never;
@@ -1238,7 +1238,7 @@ export interface webhooks {
         put?: never;
         /**
          * A session was signed in.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.session.created"];
         delete?: never;
@@ -1258,7 +1258,7 @@ export interface webhooks {
         put?: never;
         /**
          * A session ended on its own (not by a credentials change, which says so in its own event).
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.session.ended"];
         delete?: never;
@@ -1278,7 +1278,7 @@ export interface webhooks {
         put?: never;
         /**
          * A personal access token was made (its secret never leaves the answer that made it).
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.token.created"];
         delete?: never;
@@ -1298,7 +1298,7 @@ export interface webhooks {
         put?: never;
         /**
          * A personal access token ended on its own (not by a credentials change).
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.token.revoked"];
         delete?: never;
@@ -1318,7 +1318,7 @@ export interface webhooks {
         put?: never;
         /**
          * The second factor was turned off.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.two_factor.disabled"];
         delete?: never;
@@ -1338,7 +1338,7 @@ export interface webhooks {
         put?: never;
         /**
          * The second factor (an authenticator app) was turned on.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.two_factor.enabled"];
         delete?: never;
@@ -1358,7 +1358,7 @@ export interface webhooks {
         put?: never;
         /**
          * The account was deleted: every credential ended (`all`). Drop what you hold of this user.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.deleted"];
         delete?: never;
@@ -1378,7 +1378,7 @@ export interface webhooks {
         put?: never;
         /**
          * An operator disabled the account (`gatehouse user:disable`): no sign-in, every credential ended (`all`).
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.disabled"];
         delete?: never;
@@ -1398,7 +1398,7 @@ export interface webhooks {
         put?: never;
         /**
          * The account's address changed (the new one confirmed from its inbox).
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.email_changed"];
         delete?: never;
@@ -1418,7 +1418,7 @@ export interface webhooks {
         put?: never;
         /**
          * An operator enabled the account again (`gatehouse user:enable`): sign-in is allowed; nothing revoked comes back, so there is nothing to say but the fact.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.enabled"];
         delete?: never;
@@ -1438,7 +1438,7 @@ export interface webhooks {
         put?: never;
         /**
          * The user changed their password; every other credential ended (`all_but_one`: the changing session carries on).
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.password_changed"];
         delete?: never;
@@ -1458,7 +1458,7 @@ export interface webhooks {
         put?: never;
         /**
          * The password was reset through a mailed link; every credential ended (`all`), and the passkeys with them.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.password_reset"];
         delete?: never;
@@ -1478,7 +1478,7 @@ export interface webhooks {
         put?: never;
         /**
          * The display name changed.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.profile_updated"];
         delete?: never;
@@ -1498,7 +1498,7 @@ export interface webhooks {
         put?: never;
         /**
          * An account was made.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.registered"];
         delete?: never;
@@ -1518,7 +1518,7 @@ export interface webhooks {
         put?: never;
         /**
          * The user's credentials were ended without a password change: "log out other devices" by the user (`all_but_one`), or `gatehouse user:sign-out-everywhere` (`all`).
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.signed_out"];
         delete?: never;
@@ -1538,7 +1538,7 @@ export interface webhooks {
         put?: never;
         /**
          * The address was verified.
-         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `client`). No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Not sent yet: this is the schema the delivery steps of docs/design/events.md build to.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.verified"];
         delete?: never;
@@ -1686,6 +1686,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -1871,6 +1877,12 @@ export interface components {
              */
             occurred_at: string;
             /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
+            /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
              *     that has seen `seq` n and gets n + 2 knows one is still coming.
@@ -1904,6 +1916,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2069,6 +2087,12 @@ export interface components {
              */
             occurred_at: string;
             /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
+            /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
              *     that has seen `seq` n and gets n + 2 knows one is still coming.
@@ -2104,6 +2128,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2252,7 +2282,11 @@ export interface components {
         };
         /** @description A passkey was added. */
         PasskeyAdded: {
-            name: string;
+            /**
+             * @description The name the user gave it. Personal data (text the user chose): absent in a
+             *     redacted event.
+             */
+            name?: string;
             /** @description The passkey's credential id (base64url), as `GET /user/passkeys` lists it. */
             passkey_id: string;
         };
@@ -2266,6 +2300,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2307,7 +2347,11 @@ export interface components {
         };
         /** @description A passkey was removed. */
         PasskeyRemoved: {
-            name: string;
+            /**
+             * @description The name the user gave it. Personal data (text the user chose): absent in a
+             *     redacted event.
+             */
+            name?: string;
             passkey_id: string;
         };
         /** @description The `passkey.removed` event. A passkey was removed. */
@@ -2320,6 +2364,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2435,7 +2485,7 @@ export interface components {
         };
         /** @description A session was signed in. */
         SessionCreated: {
-            /** @description The request that signed in. Personal data. */
+            /** @description The request that signed in. Personal data: absent in a redacted event. */
             client?: components["schemas"]["EventClient"];
             /**
              * Format: date-time
@@ -2463,6 +2513,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2504,6 +2560,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2566,7 +2628,11 @@ export interface components {
              * @description When it expires (RFC 3339, UTC, milliseconds); absent when it does not.
              */
             expires_at?: string;
-            name: string;
+            /**
+             * @description The name the user gave it. Personal data (text the user chose): absent in a
+             *     redacted event.
+             */
+            name?: string;
             /** @description The token's id, as `GET /tokens` lists it. */
             token_id: string;
         };
@@ -2580,6 +2646,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2626,6 +2698,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2690,6 +2768,12 @@ export interface components {
              */
             occurred_at: string;
             /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
+            /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
              *     that has seen `seq` n and gets n + 2 knows one is still coming.
@@ -2723,6 +2807,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2793,6 +2883,12 @@ export interface components {
              */
             occurred_at: string;
             /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
+            /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
              *     that has seen `seq` n and gets n + 2 knows one is still coming.
@@ -2830,6 +2926,12 @@ export interface components {
              */
             occurred_at: string;
             /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
+            /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
              *     that has seen `seq` n and gets n + 2 knows one is still coming.
@@ -2853,14 +2955,14 @@ export interface components {
         UserEmailChanged: {
             /**
              * Format: email
-             * @description The new address. Personal data.
+             * @description The new address. Personal data: absent in a redacted event.
              */
-            email: string;
+            email?: string;
             /**
              * Format: email
-             * @description The address before. Personal data.
+             * @description The address before. Personal data: absent in a redacted event.
              */
-            previous_email: string;
+            previous_email?: string;
         };
         /** @description The `user.email_changed` event. The account's address changed (the new one confirmed from its inbox). */
         UserEmailChangedEvent: {
@@ -2872,6 +2974,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2907,6 +3015,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -2945,6 +3059,12 @@ export interface components {
              */
             occurred_at: string;
             /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
+            /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
              *     that has seen `seq` n and gets n + 2 knows one is still coming.
@@ -2982,6 +3102,12 @@ export interface components {
              */
             occurred_at: string;
             /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
+            /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
              *     that has seen `seq` n and gets n + 2 knows one is still coming.
@@ -3003,8 +3129,8 @@ export interface components {
         };
         /** @description The display name changed. */
         UserProfileUpdated: {
-            /** @description The new display name. */
-            name: string;
+            /** @description The new display name. Personal data: absent in a redacted event. */
+            name?: string;
         };
         /** @description The `user.profile_updated` event. The display name changed. */
         UserProfileUpdatedEvent: {
@@ -3016,6 +3142,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -3038,21 +3170,21 @@ export interface components {
         };
         /** @description An account was made. */
         UserRegistered: {
-            /** @description The request that made it. Personal data. */
+            /** @description The request that made it. Personal data: absent in a redacted event. */
             client?: components["schemas"]["EventClient"];
             /**
              * Format: email
-             * @description The account's address. Personal data.
+             * @description The account's address. Personal data: absent in a redacted event.
              */
-            email: string;
+            email?: string;
             /**
              * @description Whether the address was verified as the account was made (a mailed link or a provider that
              *     vouches for it).
              */
             email_verified: boolean;
             method: components["schemas"]["RegistrationMethod"];
-            /** @description The display name. */
-            name: string;
+            /** @description The display name. Personal data: absent in a redacted event. */
+            name?: string;
             /** @description The sign-in provider's id (`method` `provider` only). */
             provider?: string;
         };
@@ -3066,6 +3198,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -3105,6 +3243,12 @@ export interface components {
              */
             occurred_at: string;
             /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
+            /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
              *     that has seen `seq` n and gets n + 2 knows one is still coming.
@@ -3128,9 +3272,9 @@ export interface components {
         UserVerified: {
             /**
              * Format: email
-             * @description The address verified. Personal data.
+             * @description The address verified. Personal data: absent in a redacted event.
              */
-            email: string;
+            email?: string;
         };
         /** @description The `user.verified` event. The address was verified. */
         UserVerifiedEvent: {
@@ -3142,6 +3286,12 @@ export interface components {
              * @description When the fact happened (RFC 3339, UTC, milliseconds).
              */
             occurred_at: string;
+            /**
+             * @description `true` when the user was deleted before this event was delivered: every field holding
+             *     personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+             *     Absent otherwise.
+             */
+            redacted?: boolean;
             /**
              * Format: int64
              * @description The user's events in the order their facts happened: 1, 2, 3… with no gap. A receiver
@@ -4497,7 +4647,7 @@ export interface operations {
                     "application/json": components["schemas"]["TwoFactorChallengeView"];
                 };
             };
-            /** @description Refused as a cross-site request forgery (code `csrf`), or the account is disabled by an operator (code `account_disabled`, answered only after the right password). */
+            /** @description Refused as a cross-site request forgery (code `csrf`), or the account is disabled by an operator (code `account_disabled`, answered only after the right password), or the deployment's before-sign-in hook refused (code `sign_in_denied`; `message` is the hook's, for the person). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5246,7 +5396,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserBody"];
                 };
             };
-            /** @description Refused as a cross-site request forgery (code `csrf`), or the account is disabled by an operator (code `account_disabled`, answered only after the right password). */
+            /** @description Refused as a cross-site request forgery (code `csrf`), or the account is disabled by an operator (code `account_disabled`, answered only after the right password), or the deployment's before-sign-in hook refused (code `sign_in_denied`; `message` is the hook's, for the person). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5388,7 +5538,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserBody"];
                 };
             };
-            /** @description Refused as a cross-site request forgery (code `csrf`): a browser sent this state change from another site. */
+            /** @description Refused as a cross-site request forgery (code `csrf`), or the deployment's before-sign-up hook refused (code `sign_up_denied`; `message` is the hook's, for the person). Nothing was made. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5871,7 +6021,7 @@ export interface operations {
                     "application/json": components["schemas"]["TwoFactorChallengeView"];
                 };
             };
-            /** @description The account is disabled by an operator (code `account_disabled`, answered only after the right password). */
+            /** @description The account is disabled by an operator (code `account_disabled`, answered only after the right password), or the before-sign-in hook refused (code `sign_in_denied`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6038,7 +6188,7 @@ export interface operations {
                     "application/json": components["schemas"]["NewTokenView"];
                 };
             };
-            /** @description Refused as a cross-site request forgery (code `csrf`), or the account is disabled by an operator (code `account_disabled`, answered only after the right password). */
+            /** @description Refused as a cross-site request forgery (code `csrf`), or the account is disabled by an operator (code `account_disabled`, answered only after the right password), or the deployment's before-sign-in hook refused (code `sign_in_denied`; `message` is the hook's, for the person). */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -20,7 +20,8 @@ pub async fn run(
     let boot = gatehouse_aws::Boot::from_env().await?;
     let config = Arc::new(boot.config);
     let mailer = gatehouse_aws::mailer(&config, &boot.sdk);
-    let mut worker = gatehouse::services::job_registry::worker(boot.stores, config.clone(), mailer.clone());
+    let outbound = gatehouse_aws::outbound(&config, Some(&boot.sdk));
+    let mut worker = gatehouse::services::job_registry::worker(boot.stores, config.clone(), mailer.clone(), outbound);
     extend(&mut worker, &config, &mailer);
     let worker = Arc::new(worker);
     lambda_runtime::run_concurrent(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
@@ -93,10 +94,14 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     // A deletion's job unlinks the user's identities; an identity notice reads the one it tells of.
     ("table/identities", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
     ("table/identities/index/by_user", &["dynamodb:Query"]),
+    // Each recorded event is put on the deployment's EventBridge bus (#32).
+    ("bus/EventBus", &["events:PutEvents"]),
     // Webhook deliveries (#32) read the endpoints: one, or the whole list.
     ("table/webhook_endpoints", &["dynamodb:GetItem", "dynamodb:Scan"]),
-    // The event job records a promised event (`services::events`; a refused put reads the holder).
-    ("table/events", &["dynamodb:PutItem", "dynamodb:GetItem"]),
+    // The event job records a promised event (`services::events`; a refused put reads the holder);
+    // a delivery lists the user's events from its cursor (`services::deliveries`); a deletion's
+    // job redacts them (`account_deletion::finish`).
+    ("table/events", &["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]),
     ("table/sessions", &["dynamodb:DeleteItem"]),
     ("table/personal_access_tokens", &["dynamodb:DeleteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:DeleteItem"]),

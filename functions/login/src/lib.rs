@@ -147,24 +147,13 @@ async fn current_user(call: Call<'_>, caller: Principal) -> Reply {
 /// exactly this much (tests/tests/template.rs). Resources: `table/<name>`,
 /// `table/<name>/index/<index>`, `queue/<name>`, `ses`.
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
-    (
-        "table/users",
-        &[
-            "dynamodb:BatchGetItem",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:ConditionCheckItem",
-        ],
-    ),
+    ("table/users", iam::ITEMS_AND_CHECK),
     ("table/password_reset_tokens", &["dynamodb:DeleteItem"]),
     ("table/sessions", iam::ITEMS_AND_BATCH_DELETE),
     ("table/sessions/index/by_user", iam::QUERY),
     ("table/personal_access_tokens", iam::ITEMS_AND_BATCH_DELETE),
     ("table/personal_access_tokens/index/by_tokenable", iam::QUERY),
     ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
-    // A revocation ends the user's OAuth grants and consents too (`revocation::end_credential`).
     // A revocation ends the user's OAuth grants and consents; the connected apps list reads them.
     ("table/oauth_refresh_tokens", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
     ("table/oauth_consents", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
@@ -176,5 +165,7 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/cross_app_sessions", &["dynamodb:UpdateItem"]),
     ("table/cross_app_sessions/index/by_user", iam::QUERY),
     ("table/cache", iam::CACHE),
+    ("table/events", &["dynamodb:Query", "dynamodb:UpdateItem"]), // a deletion redacts the user's events
     ("queue/jobs", &["sqs:SendMessage"]),
+    ("lambda/hooks", &["lambda:InvokeFunction"]), // the before-sign-up and -sign-in hooks (#32)
 ];

@@ -81,7 +81,7 @@ pub async fn challenge(call: Call<'_>) -> Reply {
         Some((token?, answer?))
     })?;
     let meta = call.meta();
-    let sign_in::Completed { user, pending, taken } =
+    let sign_in::Completed { user, pending, taken, method } =
         sign_in::complete(&app.auth, &app.dispatcher(), &token, answer, &meta).await?;
     // Closed once issued: the same request again is then a replay; until then (a 503 below) it
     // finishes this sign-in.
@@ -89,7 +89,7 @@ pub async fn challenge(call: Call<'_>) -> Reply {
     match pending {
         Pending::Session { remember } => {
             let device = call.cookie(&gatehouse_http::device_cookie_name(&app.config.session));
-            let opened = app.auth.open_session(&user, remember, &meta, device.as_deref()).await?;
+            let opened = app.auth.open_session(&user, remember, &meta, device.as_deref(), Some(&method)).await?;
             taken.close(cache).await;
             let resp = json(StatusCode::OK, &UserBody::from(&user));
             let resp =
@@ -103,6 +103,7 @@ pub async fn challenge(call: Call<'_>) -> Reply {
                 abilities: gatehouse::tables::personal_access_tokens::Abilities::new(abilities),
                 expires_in_minutes,
             };
+            app.auth.before_sign_in(&user, &method, &meta).await?;
             let t =
                 gatehouse::services::token_issuer::TokenIssuer::new(&app.access).for_password_check(&user, req).await?;
             taken.close(cache).await;

@@ -142,6 +142,8 @@ async fn register(call: Call<'_>) -> Reply {
 /// checked), the codes it spends, the access-token records, the tree revocation of a replayed
 /// code or a reused refresh token, the limits, and signing through the KMS key.
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
+    // The before-token hook, when it is a Lambda function (#32).
+    ("lambda/hooks", &["lambda:InvokeFunction"]),
     ("table/users", &["dynamodb:GetItem", "dynamodb:ConditionCheckItem"]),
     ("table/oauth_clients", &["dynamodb:GetItem", "dynamodb:PutItem"]),
     ("table/oauth_auth_codes", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),

@@ -152,12 +152,16 @@ async fn oauth_token(
     }
     let mut r = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
     r.is_authorized = true;
+    // What the `before_token` hook added to the token, for the backend behind the route.
+    let mut added = live.claims.clone();
+    added.retain(|k, _| !gatehouse::services::hooks::RESERVED_CLAIMS.contains(&k.as_str()));
     r.context = json!({
         "credential": "oauth",
         "user_id": record.user_id.as_ref().map(|u| u.as_str()),
         "client_id": record.client_id.as_str(),
         "abilities": record.scopes,
         "token_id": record.jti,
+        "claims": added,
     });
     r
 }

@@ -88,6 +88,7 @@ async fn issue(call: Call<'_>) -> Reply {
             return Ok(json(StatusCode::ACCEPTED, &TwoFactorChallengeView::new(&c, app.access.now())));
         }
     };
+    app.auth.before_sign_in(&user, "password", &call.meta()).await?;
     created(TokenIssuer::new(&app.access).for_password_check(&user, req).await?)
 }
 
@@ -112,6 +113,8 @@ async fn revoke(call: Call<'_>, caller: Principal) -> Reply {
 
 /// What the `tokens` function's code does to AWS (see `gatehouse_login::PERMISSIONS`).
 pub const PERMISSIONS: &[(&str, &[&str])] = &[
+    // The before-sign-in hook of `/tokens/issue`, when it is a Lambda function (#32).
+    ("lambda/hooks", &["lambda:InvokeFunction"]),
     (
         "table/users",
         &["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],

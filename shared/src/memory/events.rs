@@ -48,4 +48,16 @@ impl EventStore for MemoryEvents {
         out.truncate(limit);
         Ok(out)
     }
+
+    async fn redact(&self, user: &UserId) -> StoreResult<usize> {
+        let mut rows = self.rows.lock();
+        let mut n = 0;
+        for ((u, _), (event, _)) in rows.iter_mut() {
+            if u == user && !event.redacted {
+                event.redact();
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
 }

@@ -3,8 +3,8 @@
 use super::table::Table;
 use crate::tables::users::Passkey;
 use crate::tables::users::{
-    CredentialChange, DisplayName, EmailMove, EmailSwap, EventMark, NoticeMark, PasskeyAdd, PasskeyUse, RECENT_CHANGES,
-    RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
+    CredentialChange, DisplayName, EmailMove, EmailSwap, EventMark, Marks, NoticeMark, PasskeyAdd, PasskeyUse,
+    RECENT_CHANGES, RecentChange, TwoFactor, TwoFactorWrite, User, UserId, UserStore,
 };
 use crate::values::clock::Timestamp;
 use crate::values::email::Email;
@@ -16,6 +16,17 @@ fn note(u: &mut User, notice: Option<&NoticeMark>) {
         && !u.pending_notices.iter().any(|p| p == n.as_str())
     {
         u.pending_notices.push(n.as_str().to_owned());
+    }
+}
+
+/// `marks` put on `u`: the notice, and each event not there yet with the next number.
+fn mark(u: &mut User, marks: Marks<'_>) {
+    note(u, marks.notice);
+    for event in marks.events {
+        if !u.pending_events.contains_key(event.as_str()) {
+            u.event_seq += 1;
+            u.pending_events.insert(event.as_str().to_owned(), u.event_seq);
+        }
     }
 }
 use async_trait::async_trait;
@@ -123,11 +134,18 @@ impl UserStore for MemoryUsers {
         })
     }
 
-    async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
+    async fn mark_email_verified_noting(
+        &self,
+        id: &UserId,
+        email: &Email,
+        marks: Marks<'_>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         Ok(match self.by_id.lock().get_mut(id) {
             Some(u) if u.email.as_str() == email.as_str() && u.email_verified_at.is_none() => {
                 u.email_verified_at = Some(now);
                 u.updated_at = now;
+                mark(u, marks);
                 true
             }
             _ => false,
@@ -135,7 +153,7 @@ impl UserStore for MemoryUsers {
     }
 
     async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap> {
-        let EmailMove { from, to, version, from_tag, notice } = m;
+        let EmailMove { from, to, version, from_tag, notice, events } = m;
         if from.normalized() == to.normalized() {
             return Err(StoreError::Rejected("an email change needs a different address".into()));
         }
@@ -153,7 +171,7 @@ impl UserStore for MemoryUsers {
             u.email_verified_at = Some(now);
             u.updated_at = now;
             u.email_changed_from = Some(from_tag.to_owned());
-            note(u, notice);
+            mark(u, Marks { notice, events });
         }
         Ok(EmailSwap::Changed)
     }
@@ -162,7 +180,7 @@ impl UserStore for MemoryUsers {
         &self,
         id: &UserId,
         w: TwoFactorWrite<'_>,
-        notice: Option<&NoticeMark>,
+        marks: Marks<'_>,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut t = self.by_id.lock();
@@ -203,7 +221,8 @@ impl UserStore for MemoryUsers {
                 tf.recovery_codes = hashes.to_vec();
                 true
             }
-            TwoFactorWrite::Clear => {
+            // Carrying an event, only while it is on (as the DynamoDB store).
+            TwoFactorWrite::Clear if marks.events.is_empty() || confirmed => {
                 *tf = TwoFactor::default();
                 true
             }
@@ -211,15 +230,22 @@ impl UserStore for MemoryUsers {
         };
         if done {
             u.updated_at = now;
-            note(u, notice);
+            mark(u, marks);
         }
         Ok(done)
     }
 
-    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {
+    async fn update_name_noting(
+        &self,
+        id: &UserId,
+        name: &DisplayName,
+        marks: Marks<'_>,
+        now: Timestamp,
+    ) -> StoreResult<Option<User>> {
         Ok(self.by_id.lock().get_mut(id).map(|u| {
             u.name = name.as_str().to_owned();
             u.updated_at = now;
+            mark(u, marks);
             u.clone()
         }))
     }
@@ -234,7 +260,7 @@ impl UserStore for MemoryUsers {
         passkey: &Passkey,
         max: usize,
         version: u64,
-        notice: Option<&NoticeMark>,
+        marks: Marks<'_>,
     ) -> StoreResult<PasskeyAdd> {
         let mut t = self.by_id.lock();
         let Some(u) = t.get_mut(id).filter(|u| u.credentials_version == version) else {
@@ -247,7 +273,7 @@ impl UserStore for MemoryUsers {
             None => {
                 u.passkeys.push(passkey.clone());
                 u.updated_at = passkey.created_at;
-                note(u, notice);
+                mark(u, marks);
                 PasskeyAdd::Added
             }
         })
@@ -257,7 +283,7 @@ impl UserStore for MemoryUsers {
         &self,
         id: &UserId,
         passkey: &str,
-        notice: Option<&NoticeMark>,
+        marks: Marks<'_>,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut t = self.by_id.lock();
@@ -267,7 +293,7 @@ impl UserStore for MemoryUsers {
         let removed = u.passkeys.len() < before;
         if removed {
             u.updated_at = now;
-            note(u, notice);
+            mark(u, marks);
         }
         Ok(removed)
     }

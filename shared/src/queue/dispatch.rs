@@ -28,6 +28,9 @@ const NOTICE_USER_FIELD: &str = "notice_user";
 /// `services::events`).
 pub const RECORD_EVENT: &str = "RecordEvent";
 
+/// The waits between an event job's tries (seconds): 2,920 s in all.
+pub const RECORD_EVENT_BACKOFF: &[u32] = &[10, 30, 60, 120, 300, 600, 600, 600, 600];
+
 /// The job data fields of a promised event: its mark, and the user whose item carries it.
 const EVENT_FIELD: &str = "event_mark";
 
@@ -139,6 +142,10 @@ impl Dispatcher {
         });
         let mut job = JobPayload::notification(RECORD_EVENT, data);
         job.display_name = format!("Gatehouse\\Events\\{RECORD_EVENT}");
+        // Tried for about 49 minutes (a mail's 4 would lose the event to a short outage), which
+        // stays under the wait a delivery gives a missing number (`deliveries::GAP_PATIENCE`).
+        job.max_tries = Some(RECORD_EVENT_BACKOFF.len() as u32 + 1);
+        job.backoff = RECORD_EVENT_BACKOFF.to_vec();
         self.dispatch_after(job, self.notice_delay).await?;
         Ok(mark)
     }

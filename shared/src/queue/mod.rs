@@ -8,7 +8,7 @@ mod job;
 mod retry;
 mod worker;
 
-pub use dispatch::{DispatchError, Dispatcher, RECORD_EVENT};
+pub use dispatch::{DispatchError, Dispatcher, RECORD_EVENT, RECORD_EVENT_BACKOFF};
 pub use job::{JobContext, JobError, JobHandler, Outcome, cause_chain, mail_error};
 pub use retry::{BatchRetry, RetryError, retry_batch, retry_failed};
 pub use worker::{IDLE_WAIT, Worker, WorkerSettings};

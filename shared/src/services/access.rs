@@ -106,11 +106,27 @@ impl Principal {
 pub struct Access {
     pub stores: Stores,
     pub config: Arc<Config>,
+    /// Calls the blocking hooks (`config.hooks`); one that reaches nothing by default.
+    pub hooks: Arc<dyn crate::services::hooks::HookCaller>,
 }
 
 impl Access {
     pub fn new(stores: Stores, config: Arc<Config>) -> Self {
-        Self { stores, config }
+        Self { stores, config, hooks: Arc::new(crate::services::hooks::NoCaller) }
+    }
+
+    /// This access calling the hooks through `hooks`.
+    pub fn with_hooks(self, hooks: Arc<dyn crate::services::hooks::HookCaller>) -> Self {
+        Self { hooks, ..self }
+    }
+
+    /// Runs the hook configured at `point` (none: allowed).
+    pub async fn hook(
+        &self,
+        point: crate::services::hooks::HookPoint,
+        request: serde_json::Value,
+    ) -> crate::services::hooks::Decision {
+        crate::services::hooks::run(self.hooks.as_ref(), &self.config.hooks, point, request).await
     }
 
     pub fn now(&self) -> Timestamp {

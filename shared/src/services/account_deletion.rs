@@ -25,6 +25,7 @@ use crate::services::password_broker::{email_of, mail_job};
 use crate::services::revocation::revoke;
 use crate::stores::Stores;
 use crate::tables::credentials::{Revocation, reasons};
+use crate::tables::events::{EventBody, Revoked, UserDeleted};
 use crate::tables::jobs::JobPayload;
 use crate::tables::sessions::SessionRecord;
 use crate::tables::users::{CredentialChange, User, UserId};
@@ -63,10 +64,15 @@ pub async fn delete_account(
     // (The user's keyed tag, not its id: nothing left behind names a deleted user.)
     let tag = user_tag(auth.config(), &user.id);
     stores.cache.put(&retry_key(&current.key), &serde_json::json!(tag), until).await?;
+    // `user.deleted`, carried by the write that marks the user: announced even when the request
+    // is cut after it (the job finds the mark, or the mark kept aside by `finish`).
+    let body = EventBody::UserDeleted(UserDeleted { revoked: Revoked::All });
+    let event = crate::services::events::promise(dispatcher, &user.id, body).await?;
     let change = CredentialChange {
         revoke: true,
         disable: Some(true),
         delete: true,
+        events: std::slice::from_ref(&event),
         by: Some(current.key.as_str()),
         ..CredentialChange::default()
     };
@@ -155,6 +161,10 @@ pub async fn finish(
         }
     }
     let removed = stores.users.delete(id).await?;
+    // The user's events stay until delivered (and their retention): the id, what happened and
+    // when, without an address, a name or a client (an event recorded after this read redacts
+    // itself, `services::events`).
+    let redacted = stores.events.redact(id).await?;
     // A newcomer may have registered the address since: its reset token is its own.
     if stores.users.find_by_email(email).await?.is_none() {
         stores.password_reset_tokens.delete(email).await?;
@@ -171,7 +181,7 @@ pub async fn finish(
         limiter.clear(&key, limit).await?;
     }
     let records = stores.cross_app_sessions.pseudonymize(id, &format!("deleted#{tag}")).await?;
-    tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, identities, audit_records = records, user_item = removed);
+    tracing::info!(event = "account_deleted", user_tag = %tag, credentials = ended, identities, audit_records = records, events = redacted, user_item = removed);
     if removed {
         // Told once, whichever queues it: this run, or the deletion's job finding the user gone
         // (one job id per user, and a job id runs once).

@@ -129,6 +129,8 @@ impl<'a> CrossApp<'a> {
         let h = stores.cross_app_sessions.consume_handoff(&token.hash(), &this_app, now).await?;
         let h = h.ok_or(CrossAppError::InvalidHandoff)?;
         let user = stores.users.find(&h.user_id).await?.ok_or(CrossAppError::InvalidHandoff)?;
+        // A session of this app: this app's before-sign-in hook decides (the handoff is spent).
+        self.auth.before_sign_in(&user, "cross_app", meta).await?;
         let audit_id = uuid::Uuid::now_v7().to_string();
         let grant = SessionGrant {
             credentials_version: h.credentials_version,

@@ -186,12 +186,18 @@ pub async fn confirm(
     // Promised before the swap and carried by it: the old address hears of a change that was
     // made, whatever fails after it (and of none that was not).
     let mark = dispatcher.promise(&id, notice(&user.email, &to, true)).await.map_err(crate::StoreError::from)?;
+    let changed = crate::tables::events::EventBody::UserEmailChanged(crate::tables::events::UserEmailChanged {
+        email: Some(to.clone()),
+        previous_email: Some(user.email.clone()),
+    });
+    let event = crate::services::events::promise(dispatcher, &id, changed).await?;
     let m = EmailMove {
         from: &user.email,
         to: &to,
         version: user.credentials_version,
         from_tag: &from_tag,
         notice: Some(&mark),
+        events: std::slice::from_ref(&event),
     };
     match stores.users.change_email(&id, m, now).await? {
         EmailSwap::Changed => {}

@@ -348,9 +348,11 @@ async fn finish(
     };
     let completed = if user.two_factor.enabled() {
         let pending = Pending::Session { remember: record.remember };
-        Completed::SecondFactor(challenge(auth, &user, pending, meta).await?)
+        Completed::SecondFactor(challenge(auth, &user, pending, meta, "email_link").await?)
     } else {
-        let opened = auth.open_session(&user, record.remember, meta, device_cookie).await?;
+        // A sign-up's first session: its before-sign-up hook decided (one hook per request).
+        let method = (!created).then_some("email_link");
+        let opened = auth.open_session(&user, record.remember, meta, device_cookie, method).await?;
         tracing::info!(event = "email_link_signed_in", user_id = %user.id, created, ip = ?meta.ip);
         Completed::Session { user: Box::new(user), opened, created, remember: record.remember }
     };
@@ -365,9 +367,12 @@ async fn finish(
 async fn sign_up(auth: &Auth, address: Email, meta: &ClientMeta) -> Result<User, EmailLinkError> {
     let local = address.as_str().rsplit_once('@').map_or("", |(l, _)| l).to_owned();
     let name = DisplayName::parse(&local).map(DisplayName::into_string).unwrap_or_else(|_| "New user".to_owned());
+    auth.before_sign_up(&address, &name, "email_link", None, meta).await?;
     let now = auth.now();
     let mut user = User::new(name, address, PasswordHash::unusable(), now);
     user.email_verified_at = Some(now);
+    let mark = auth.promise_registered(&user, crate::tables::events::RegistrationMethod::EmailLink, None, meta).await?;
+    let user = user.with_events(&[mark]);
     match auth.stores().users.create(&user).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Err(EmailLinkError::Invalid),

@@ -12,8 +12,9 @@ use crate::config::Config;
 use crate::mail::{Mail, Mailer};
 use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler};
 use crate::services::auth::{Auth, AuthError};
+use crate::tables::events::{EventBody, UserVerified};
 use crate::tables::jobs::JobPayload;
-use crate::tables::users::{User, UserId};
+use crate::tables::users::{Marks, User, UserId};
 use crate::throttle::Limit;
 use crate::values::clock::{Timestamp, epoch_seconds};
 use crate::values::email::Email;
@@ -73,6 +74,16 @@ pub enum VerifyError {
     Store(#[from] StoreError),
 }
 
+/// Marks `user`'s address verified (only while it is still that address), carrying
+/// `user.verified`.
+async fn verified(config: &Config, stores: &crate::Stores, user: &User, now: Timestamp) -> Result<bool, StoreError> {
+    let dispatcher = Dispatcher::for_config(stores.clone(), config);
+    let body = EventBody::UserVerified(UserVerified { email: Some(user.email.clone()) });
+    let event = crate::services::events::promise(&dispatcher, &user.id, body).await?;
+    let marks = Marks::default().and_events(std::slice::from_ref(&event));
+    stores.users.mark_email_verified_noting(&user.id, &user.email, marks, now).await
+}
+
 /// Opens a link for `caller` (Laravel's `verification.verify` needs the signed-in user to be the
 /// one the link names, so a mail scanner that opens links, or anyone else, verifies nothing):
 /// checks the signature (constant time) and the expiry before any read, then that the user still
@@ -102,7 +113,7 @@ pub async fn verify(
     }
     let (user, fresh) = if user.email_verified_at.is_some() {
         (user, false)
-    } else if stores.users.mark_email_verified(&user.id, &user.email, now).await? {
+    } else if verified(config, stores, &user, now).await? {
         tracing::info!(event = "email_verified", user_id = %user.id);
         (User { email_verified_at: Some(now), ..user }, true)
     } else {

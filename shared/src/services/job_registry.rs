@@ -3,12 +3,14 @@
 
 use crate::mail::Mailer;
 use crate::queue::{Dispatcher, Worker, WorkerSettings};
+use crate::services::deliveries::Outbound;
 use crate::{Config, Stores, schema};
 use std::sync::Arc;
 
-/// The worker with every job gatehouse defines registered. Add your own with
-/// [`Worker::register`].
-pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> Worker {
+/// The worker with every job gatehouse defines registered, mailing through `mailer` and sending
+/// events through `outbound` (webhooks, and the EventBridge bus when there is one). Add your own
+/// with [`Worker::register`].
+pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>, outbound: Outbound) -> Worker {
     let dispatcher = Dispatcher::for_config(stores.clone(), &config);
     let settings = WorkerSettings::new(config.names.queue(schema::JOBS_QUEUE.logical), config.failed_job_retention);
     let mut w = Worker::new(stores, dispatcher, settings);
@@ -32,7 +34,8 @@ pub fn worker(stores: Stores, config: Arc<Config>, mailer: Arc<dyn Mailer>) -> W
     );
     use crate::services::federation::notice::{SEND_IDENTITY_NOTICE, SendIdentityNotice};
     w.register(SEND_IDENTITY_NOTICE, SendIdentityNotice { mailer: mailer.clone() });
-    crate::services::events::register_jobs(&mut w, config.clone());
+    crate::services::events::register_jobs(&mut w, config.clone(), outbound.bus.clone());
+    crate::services::deliveries::register_jobs(&mut w, config.clone(), outbound.post);
     crate::services::password_broker::register_jobs(&mut w, config, mailer);
     w.register(crate::services::revocation::REVOKE_LATER, crate::services::revocation::RevokeLater);
     w

@@ -25,8 +25,9 @@ use crate::queue::Dispatcher;
 use crate::services::auth::limits::REPEAT_WINDOW;
 use crate::services::auth::{Auth, AuthError, ClientMeta};
 use crate::tables::cache::Taken;
+use crate::tables::events::{EventBody, PasskeyAdded, PasskeyRemoved};
 use crate::tables::sessions::SessionRecord;
-use crate::tables::users::{Passkey, PasskeyAdd, PasskeyUse, User, UserId};
+use crate::tables::users::{Marks, Passkey, PasskeyAdd, PasskeyUse, User, UserId};
 use crate::throttle::{Limit, client_key};
 use crate::values::clock::{Span, Timestamp};
 use crate::values::relying_party::RelyingParty;
@@ -275,7 +276,11 @@ pub async fn finish_registration(
     // removes passkeys) voids a registration still in flight.
     // Promised before the write, carried by it: a passkey added is never left unannounced.
     let mark = crate::services::notices::promise(dispatcher, user, "passkey_added").await.map_err(StoreError::from)?;
-    match auth.stores().users.add_passkey_noting(&user.id, &passkey, MAX_PASSKEYS, version, Some(&mark)).await? {
+    let added =
+        EventBody::PasskeyAdded(PasskeyAdded { passkey_id: passkey.id.clone(), name: Some(passkey.name.clone()) });
+    let event = crate::services::events::promise(dispatcher, &user.id, added).await?;
+    let marks = Marks::notice(Some(&mark)).and_events(std::slice::from_ref(&event));
+    match auth.stores().users.add_passkey_noting(&user.id, &passkey, MAX_PASSKEYS, version, marks).await? {
         PasskeyAdd::Added => {}
         PasskeyAdd::Full => return Err(PasskeyError::TooMany),
         PasskeyAdd::Duplicate => return Err(PasskeyError::Duplicate),
@@ -302,8 +307,12 @@ pub async fn remove(
     }
     let mark =
         crate::services::notices::promise(dispatcher, user, "passkey_removed").await.map_err(StoreError::from)?;
+    let name = user.passkeys.iter().find(|p| p.id == id).map(|p| p.name.clone());
+    let removed = EventBody::PasskeyRemoved(PasskeyRemoved { passkey_id: id.to_owned(), name });
+    let event = crate::services::events::promise(dispatcher, &user.id, removed).await?;
+    let marks = Marks::notice(Some(&mark)).and_events(std::slice::from_ref(&event));
     // Gone either way: removed now, or by this very call retried after it landed.
-    auth.stores().users.remove_passkey_noting(&user.id, id, Some(&mark), auth.now()).await?;
+    auth.stores().users.remove_passkey_noting(&user.id, id, marks, auth.now()).await?;
     tracing::info!(event = "passkey_removed", user_id = %user.id, passkey = %id);
     Ok(())
 }

@@ -9,6 +9,9 @@ use crate::queue::{DispatchError, Dispatcher, JobContext, JobError, JobHandler, 
 use crate::services::auth::{Auth, AuthError, ClientMeta};
 use crate::services::revocation::revoke_or_queue;
 use crate::tables::credentials::reasons;
+use crate::tables::events::{
+    EventBody, Revoked, TwoFactorBy, TwoFactorDisabled, UserPasswordChanged, UserPasswordReset,
+};
 use crate::tables::jobs::JobPayload;
 use crate::tables::password_reset_tokens::{PlainResetToken, ResetRecord};
 use crate::tables::sessions::{SessionId, SessionRecord};
@@ -329,6 +332,18 @@ impl PasswordBroker {
             if current.email.normalized() != email.normalized() {
                 return Err(ResetError::InvalidToken);
             }
+            // Its events, promised for this attempt's write (one refused by a race announces
+            // nothing; the next attempt promises its own): the reset, and the second factor it
+            // removes from an account whose address was never verified.
+            let clears_two_factor = current.email_verified_at.is_none();
+            let mut bodies = vec![EventBody::UserPasswordReset(UserPasswordReset { revoked: Revoked::All })];
+            if clears_two_factor && current.two_factor.enabled() {
+                bodies.push(EventBody::TwoFactorDisabled(TwoFactorDisabled { by: TwoFactorBy::Reset }));
+            }
+            let mut events = Vec::with_capacity(bodies.len());
+            for body in bodies {
+                events.push(crate::services::events::promise(&self.dispatcher, &current.id, body).await?);
+            }
             let change = CredentialChange {
                 password: Some(hash),
                 revoke: true,
@@ -341,10 +356,10 @@ impl PasswordBroker {
                 // Never verified: whoever registered the address may have been someone else,
                 // whose second factor would lock the owner out after this reset. The reset
                 // proves the address; every factor goes with the password's write.
-                clear_two_factor: current.email_verified_at.is_none(),
+                clear_two_factor: clears_two_factor,
                 delete: false,
                 notices: std::slice::from_ref(notice),
-                events: &[],
+                events: &events,
                 by: None,
             };
             if stores
@@ -382,7 +397,8 @@ impl PasswordBroker {
         let hash = self.auth.hasher().hash_blocking(new).await?;
         let notice = vec![mail_job(SEND_PASSWORD_CHANGED, &user.email)];
         let all = crate::services::auth::EndPasskeys::All;
-        let version = self.auth.move_credentials(user, Some(&hash), all, Some(current), notice).await?;
+        let changed = EventBody::UserPasswordChanged(UserPasswordChanged { revoked: Revoked::AllButOne });
+        let version = self.auth.move_credentials(user, Some(&hash), all, Some(current), notice, vec![changed]).await?;
         tracing::info!(event = "password_changed", user_id = %user.id);
         self.auth.keep_only(user, current, version, reasons::PASSWORD_CHANGED, meta).await
     }

@@ -5,7 +5,10 @@ use crate::queue::Dispatcher;
 use crate::services::auth::sessions::SessionGrant;
 use crate::services::auth::{Auth, AuthError, ClientMeta};
 use crate::services::email_verification::registration_job;
+use crate::services::events;
+use crate::tables::events::{EventBody, RegistrationMethod, UserRegistered};
 use crate::tables::sessions::SessionId;
+use crate::tables::users::EventMark;
 use crate::tables::users::{DisplayName, User};
 use crate::throttle::client_key;
 use crate::values::email::Email;
@@ -29,6 +32,42 @@ pub async fn register(
         tracing::error!(event = "verification_mail_not_queued", user_id = %user.id, error = %e);
     }
     Ok((user, session))
+}
+
+impl Auth {
+    /// The `before_sign_up` hook for an account about to be made at `email` by `method`.
+    pub(crate) async fn before_sign_up(
+        &self,
+        email: &Email,
+        name: &str,
+        method: &str,
+        provider: Option<&str>,
+        meta: &ClientMeta,
+    ) -> Result<(), AuthError> {
+        let from = crate::services::hooks::From { ip: meta.ip.as_deref(), user_agent: meta.user_agent.as_deref() };
+        let request = crate::services::hooks::sign_up_request(email, name, method, provider, from);
+        self.allowed(crate::services::hooks::HookPoint::BeforeSignUp, request).await.map(|_| ())
+    }
+
+    /// Promises `user.registered` for `user`, about to be created (the creation carries the mark,
+    /// [`User::with_events`]): a creation refused (the address taken) announces nothing.
+    pub(crate) async fn promise_registered(
+        &self,
+        user: &User,
+        method: RegistrationMethod,
+        provider: Option<&str>,
+        meta: &ClientMeta,
+    ) -> Result<EventMark, StoreError> {
+        let body = EventBody::UserRegistered(UserRegistered {
+            email: Some(user.email.clone()),
+            name: Some(user.name.clone()),
+            email_verified: user.email_verified_at.is_some(),
+            method,
+            provider: provider.map(str::to_owned),
+            client: events::client(meta),
+        });
+        events::promise(&Dispatcher::for_config(self.stores().clone(), self.config()), &user.id, body).await
+    }
 }
 
 /// How long after an account was created a registration of its address may still be that
@@ -56,11 +95,15 @@ impl Auth {
         // client are bounded, which bounds enumeration and hashing cost alike.
         let client = client_key(meta.ip.as_deref());
         self.limit(&format!("register:{client}"), self.config().limits.register_per_client).await?;
+        // The team's `before_sign_up` hook, before the hash (a refused sign-up costs no argon2).
+        self.before_sign_up(&email, name.as_str(), "password", None, meta).await?;
         // Kept for a retry's password check; like the password, never logged.
         let attempt = password.as_attempt();
         let hash = self.hasher().hash_blocking(password).await?;
         let now = self.now();
         let user = User::new(name.into_string(), email, hash, now);
+        let mark = self.promise_registered(&user, RegistrationMethod::Password, None, meta).await?;
+        let user = user.with_events(&[mark]);
         match self.stores().users.create(&user).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return self.register_again(&user, attempt, meta).await,

@@ -12,7 +12,7 @@ use crate::services::two_factor::{
     TwoFactorError, code_at, count_attempt, matching_step, recovery_hash, recovery_key, secret_of,
 };
 use crate::tables::cache::Taken;
-use crate::tables::users::{TwoFactorWrite, User, UserId};
+use crate::tables::users::{Marks, TwoFactorWrite, User, UserId};
 use crate::throttle::Limit;
 use crate::throttle::client_key;
 use crate::values::clock::{Span, epoch_seconds};
@@ -48,7 +48,7 @@ impl Auth {
     ) -> Result<PasswordStep, AuthError> {
         let user = self.check_password(email, attempt, meta, device_cookie).await?;
         if user.two_factor.enabled() {
-            return Ok(PasswordStep::SecondFactor(challenge(self, &user, pending, meta).await?));
+            return Ok(PasswordStep::SecondFactor(challenge(self, &user, pending, meta, "password").await?));
         }
         Ok(PasswordStep::Passed(Box::new(user)))
     }
@@ -68,7 +68,7 @@ impl Auth {
         match self.password_step(email, attempt, meta, device_cookie, pending).await? {
             PasswordStep::SecondFactor(challenge) => Ok(Login::SecondFactor(challenge)),
             PasswordStep::Passed(user) => {
-                let opened = self.open_session(&user, remember, meta, device_cookie).await?;
+                let opened = self.open_session(&user, remember, meta, device_cookie, Some("password")).await?;
                 Ok(Login::Session(user, opened))
             }
         }
@@ -96,6 +96,14 @@ struct ChallengeItem {
     credentials_version: u64,
     client: String,
     pending: Pending,
+    /// How the first factor was proved (`password`, `email_link`, `provider`): what the
+    /// before-sign-in hook is told when the second completes the sign-in.
+    #[serde(default = "password_method")]
+    method: String,
+}
+
+fn password_method() -> String {
+    "password".into()
 }
 
 /// A challenge's token, shown once to the client that passed the password step.
@@ -119,18 +127,24 @@ fn challenge_key(token: &str) -> String {
 
 /// After a password check of `user` (whose second factor is on): a challenge for `pending`, bound
 /// to the client and to the credentials version the check read.
+///
+/// The before-sign-in hook decides first (told `method`): a sign-in it refuses asks for no
+/// second factor, and spends none.
 pub async fn challenge(
     auth: &Auth,
     user: &User,
     pending: Pending,
     meta: &ClientMeta,
-) -> Result<ChallengeToken, StoreError> {
+    method: &str,
+) -> Result<ChallengeToken, AuthError> {
+    auth.before_sign_in(user, method, meta).await?;
     let token = crate::values::secret::random_token_256();
     let item = ChallengeItem {
         user_id: user.id.as_str().to_owned(),
         credentials_version: user.credentials_version,
         client: client_key(meta.ip.as_deref()),
         pending,
+        method: method.to_owned(),
     };
     let value = serde_json::to_value(&item).map_err(|e| StoreError::Rejected(e.to_string()))?;
     auth.stores().cache.put(&challenge_key(&token), &value, Some(auth.now() + CHALLENGE_LIFETIME)).await?;
@@ -154,6 +168,8 @@ pub struct Completed {
     pub user: User,
     pub pending: Pending,
     pub taken: Taken,
+    /// How the first factor was proved (for the before-sign-in hook).
+    pub method: String,
 }
 
 /// This request's mark on the challenge it takes: a MAC under the app key of the challenge's token
@@ -237,7 +253,8 @@ pub async fn complete(
         // Each repeat may issue what the first attempt's failure lost: a few, no more.
         count_take(auth, &key, at).await?;
         tracing::info!(event = "two_factor_passed", method = "passkey", user_id = %user.id, ip = ?meta.ip, repeat);
-        return Ok(Completed { user, pending: item.pending, taken: Taken::of(key).and(signed.taken) });
+        let taken = Taken::of(key).and(signed.taken);
+        return Ok(Completed { user, pending: item.pending, taken, method: item.method });
     }
     // Judged on the user as read, so a wrong answer burns neither the challenge nor a code; then
     // the challenge is taken (one winner), then the code used (atomically, against a race).
@@ -287,12 +304,12 @@ pub async fn complete(
         TwoFactorWrite::UseRecoveryCode { .. } => Some(promise(dispatcher, &user, "recovery_code_used").await?),
         _ => None,
     };
-    if !stores.users.write_two_factor_noting(&id, write, mark.as_ref(), auth.now()).await? {
+    if !stores.users.write_two_factor_noting(&id, write, Marks::notice(mark.as_ref()), auth.now()).await? {
         // Used by a concurrent sign-in between the read and the write.
         return Err(TwoFactorError::InvalidCode);
     }
     tracing::info!(event = "two_factor_passed", user_id = %user.id, ip = ?meta.ip, repeat);
-    Ok(Completed { user, pending: item.pending, taken: Taken::of(key) })
+    Ok(Completed { user, pending: item.pending, taken: Taken::of(key), method: item.method })
 }
 
 /// A right password and a wrong second factor: logged, and the owner told once per challenge

@@ -23,8 +23,9 @@ use crate::StoreError;
 use crate::queue::{DispatchError, Dispatcher};
 use crate::services::auth::{Auth, AuthError, ClientMeta, refuse_derived};
 use crate::services::notices::promise;
+use crate::tables::events::{EventBody, TwoFactorBy, TwoFactorDisabled, TwoFactorEnabled};
 use crate::tables::sessions::SessionRecord;
-use crate::tables::users::{TwoFactorWrite, User, UserId};
+use crate::tables::users::{Marks, TwoFactorWrite, User, UserId};
 use crate::throttle::Limit;
 use crate::throttle::client_key;
 use crate::values::clock::epoch_seconds;
@@ -224,8 +225,11 @@ pub async fn confirm(
     let (codes, hashes) = new_recovery_codes(&auth.config().app_key, &user.id);
     let write = TwoFactorWrite::Confirm { sealed, step, recovery: &hashes };
     let mark = promise(dispatcher, user, "enabled").await?;
+    let enabled = EventBody::TwoFactorEnabled(TwoFactorEnabled { by: TwoFactorBy::User });
+    let event = crate::services::events::promise(dispatcher, &user.id, enabled).await?;
+    let marks = Marks::notice(Some(&mark)).and_events(std::slice::from_ref(&event));
     // Conditional on this very secret still pending: a re-enrolment meanwhile voids the code.
-    if !auth.stores().users.write_two_factor_noting(&user.id, write, Some(&mark), auth.now()).await? {
+    if !auth.stores().users.write_two_factor_noting(&user.id, write, marks, auth.now()).await? {
         return Err(TwoFactorError::InvalidCode);
     }
     tracing::info!(event = "two_factor_enabled", user_id = %user.id);
@@ -257,7 +261,13 @@ pub async fn disable(
     auth.require_recent_confirmation(current)?;
     let was_on = user.two_factor.enabled();
     let mark = if was_on { Some(promise(dispatcher, user, "disabled").await?) } else { None };
-    auth.stores().users.write_two_factor_noting(&user.id, TwoFactorWrite::Clear, mark.as_ref(), auth.now()).await?;
+    // Announced when it was on (turning off what is off is no fact).
+    let event = match was_on {
+        true => Some(disabled_event(dispatcher, user, TwoFactorBy::User).await?),
+        false => None,
+    };
+    let marks = Marks::notice(mark.as_ref()).and_events(event.as_slice());
+    auth.stores().users.write_two_factor_noting(&user.id, TwoFactorWrite::Clear, marks, auth.now()).await?;
     tracing::info!(event = "two_factor_disabled", user_id = %user.id, was_on);
     Ok(())
 }
@@ -277,19 +287,33 @@ pub async fn regenerate_recovery_codes(
         return Err(TwoFactorError::NotEnabled);
     }
     let mark = promise(dispatcher, user, "recovery_codes").await?;
-    if !auth.stores().users.write_two_factor_noting(&user.id, write, Some(&mark), auth.now()).await? {
+    if !auth.stores().users.write_two_factor_noting(&user.id, write, Marks::notice(Some(&mark)), auth.now()).await? {
         return Err(TwoFactorError::NotEnabled);
     }
     tracing::info!(event = "two_factor_recovery_codes_regenerated", user_id = %user.id);
     Ok(codes)
 }
 
+/// Promises `two_factor.disabled` (by `by`) for the write that turns `user`'s second factor off.
+async fn disabled_event(
+    dispatcher: &Dispatcher,
+    user: &User,
+    by: TwoFactorBy,
+) -> Result<crate::tables::users::EventMark, StoreError> {
+    let body = EventBody::TwoFactorDisabled(TwoFactorDisabled { by });
+    crate::services::events::promise(dispatcher, &user.id, body).await
+}
+
 /// Operators' `user:reset-two-factor`: the user's second factors are gone (logged, and the user
 /// is told). `false` when the user does not exist.
 pub async fn reset(stores: &crate::Stores, dispatcher: &Dispatcher, user: &User) -> Result<bool, StoreError> {
     let mark = promise(dispatcher, user, "reset").await.map_err(StoreError::from)?;
-    let done =
-        stores.users.write_two_factor_noting(&user.id, TwoFactorWrite::Clear, Some(&mark), stores.clock.now()).await?;
+    let event = match user.two_factor.enabled() {
+        true => Some(disabled_event(dispatcher, user, TwoFactorBy::Operator).await?),
+        false => None,
+    };
+    let marks = Marks::notice(Some(&mark)).and_events(event.as_slice());
+    let done = stores.users.write_two_factor_noting(&user.id, TwoFactorWrite::Clear, marks, stores.clock.now()).await?;
     // Its passkeys too: they are second factors (and ways in) as much as the app is.
     stores.users.clear_passkeys(&user.id, stores.clock.now()).await?;
     tracing::warn!(event = "two_factor_reset_by_operator", user_id = %user.id, done, passkeys = user.passkeys.len());

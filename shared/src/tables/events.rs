@@ -26,8 +26,10 @@ use serde::{Deserialize, Serialize};
 /// The version of every event's schema, the envelope's `version`.
 pub const EVENTS_VERSION: u32 = 1;
 
-/// The fields that hold personal data (an address, an IP, a user agent), wherever they are.
-pub const PERSONAL: &[&str] = &["email", "previous_email", "client", "ip", "user_agent"];
+/// The fields that hold personal data (an address, a name or other text the user chose, an IP, a
+/// user agent), wherever they are: each is optional, and absent from a [redacted](Event::redacted)
+/// event.
+pub const PERSONAL: &[&str] = &["email", "previous_email", "name", "client", "ip", "user_agent"];
 
 /// An event's id: `evt_` and a UUIDv7 (time-ordered), made when the fact's job is promised; it is
 /// the delivery's `webhook-id`, the same on every retry.
@@ -92,6 +94,12 @@ pub struct Event {
     #[serde(with = "millis")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub occurred_at: Timestamp,
+    /// `true` when the user was deleted before this event was delivered: every field holding
+    /// personal data (`x-gatehouse-personal`: addresses, names, the client) is absent from `data`.
+    /// Absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub redacted: bool,
     /// `type` and `data`.
     #[serde(flatten)]
     pub body: EventBody,
@@ -100,7 +108,41 @@ pub struct Event {
 impl Event {
     /// A new event of this version, with a new id.
     pub fn new(user_id: UserId, seq: u64, occurred_at: Timestamp, body: EventBody) -> Self {
-        Self { id: EventId::generate(), version: EVENTS_VERSION, user_id, seq, occurred_at, body }
+        Self { id: EventId::generate(), version: EVENTS_VERSION, user_id, seq, occurred_at, redacted: false, body }
+    }
+
+    /// This event without its personal data ([`PERSONAL`]), marked `redacted`: what is kept and
+    /// delivered of a deleted user's events. The rest (type, number, time, ids) stays, so a
+    /// receiver still learns what happened, in order, and that the user is gone.
+    pub fn redact(&mut self) {
+        self.redacted = true;
+        match &mut self.body {
+            EventBody::UserRegistered(d) => {
+                (d.email, d.name, d.client) = (None, None, None);
+            }
+            EventBody::UserVerified(d) => d.email = None,
+            EventBody::UserEmailChanged(d) => (d.email, d.previous_email) = (None, None),
+            EventBody::UserProfileUpdated(d) => d.name = None,
+            EventBody::SessionCreated(d) => d.client = None,
+            EventBody::TokenCreated(d) => d.name = None,
+            EventBody::PasskeyAdded(d) => d.name = None,
+            EventBody::PasskeyRemoved(d) => d.name = None,
+            // Nothing personal in these (listed, so a new type must say what it holds).
+            EventBody::UserPasswordChanged(_)
+            | EventBody::UserPasswordReset(_)
+            | EventBody::UserSignedOut(_)
+            | EventBody::UserDisabled(_)
+            | EventBody::UserEnabled(_)
+            | EventBody::UserDeleted(_)
+            | EventBody::SessionEnded(_)
+            | EventBody::TokenRevoked(_)
+            | EventBody::TwoFactorEnabled(_)
+            | EventBody::TwoFactorDisabled(_)
+            | EventBody::IdentityLinked(_)
+            | EventBody::IdentityUnlinked(_)
+            | EventBody::OAuthConsentGranted(_)
+            | EventBody::OAuthConsentRevoked(_) => {}
+        }
     }
 
     pub fn kind(&self) -> EventType {
@@ -414,11 +456,14 @@ pub enum TwoFactorBy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserRegistered {
-    /// The account's address. Personal data.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Email))]
-    pub email: Email,
-    /// The display name.
-    pub name: String,
+    /// The account's address. Personal data: absent in a redacted event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Email, nullable = false))]
+    pub email: Option<Email>,
+    /// The display name. Personal data: absent in a redacted event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub name: Option<String>,
     /// Whether the address was verified as the account was made (a mailed link or a provider that
     /// vouches for it).
     pub email_verified: bool,
@@ -427,7 +472,7 @@ pub struct UserRegistered {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub provider: Option<String>,
-    /// The request that made it. Personal data.
+    /// The request that made it. Personal data: absent in a redacted event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub client: Option<Client>,
@@ -437,29 +482,34 @@ pub struct UserRegistered {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserVerified {
-    /// The address verified. Personal data.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Email))]
-    pub email: Email,
+    /// The address verified. Personal data: absent in a redacted event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Email, nullable = false))]
+    pub email: Option<Email>,
 }
 
 /// The account's address changed (the new one confirmed from its inbox).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserEmailChanged {
-    /// The new address. Personal data.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Email))]
-    pub email: Email,
-    /// The address before. Personal data.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Email))]
-    pub previous_email: Email,
+    /// The new address. Personal data: absent in a redacted event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Email, nullable = false))]
+    pub email: Option<Email>,
+    /// The address before. Personal data: absent in a redacted event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Email, nullable = false))]
+    pub previous_email: Option<Email>,
 }
 
 /// The display name changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserProfileUpdated {
-    /// The new display name.
-    pub name: String,
+    /// The new display name. Personal data: absent in a redacted event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub name: Option<String>,
 }
 
 /// The user changed their password; every other credential ended (`all_but_one`: the changing
@@ -524,7 +574,7 @@ pub struct SessionCreated {
     #[serde(with = "millis")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: Timestamp,
-    /// The request that signed in. Personal data.
+    /// The request that signed in. Personal data: absent in a redacted event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub client: Option<Client>,
@@ -545,7 +595,11 @@ pub struct SessionEnded {
 pub struct TokenCreated {
     /// The token's id, as `GET /tokens` lists it.
     pub token_id: String,
-    pub name: String,
+    /// The name the user gave it. Personal data (text the user chose): absent in a
+    /// redacted event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub name: Option<String>,
     pub abilities: Vec<String>,
     /// When it expires (RFC 3339, UTC, milliseconds); absent when it does not.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "millis_option")]
@@ -581,7 +635,11 @@ pub struct TwoFactorDisabled {
 pub struct PasskeyAdded {
     /// The passkey's credential id (base64url), as `GET /user/passkeys` lists it.
     pub passkey_id: String,
-    pub name: String,
+    /// The name the user gave it. Personal data (text the user chose): absent in a
+    /// redacted event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub name: Option<String>,
 }
 
 /// A passkey was removed.
@@ -589,7 +647,11 @@ pub struct PasskeyAdded {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PasskeyRemoved {
     pub passkey_id: String,
-    pub name: String,
+    /// The name the user gave it. Personal data (text the user chose): absent in a
+    /// redacted event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub name: Option<String>,
 }
 
 /// An account at a sign-in provider was connected.
@@ -713,7 +775,7 @@ mod tests {
 
     #[test]
     fn an_optional_expiry_is_left_out_when_absent() {
-        let token = TokenCreated { token_id: "t".into(), name: "n".into(), abilities: vec![], expires_at: None };
+        let token = TokenCreated { token_id: "t".into(), name: Some("n".into()), abilities: vec![], expires_at: None };
         assert_eq!(
             serde_json::to_value(&token).unwrap(),
             serde_json::json!({ "token_id": "t", "name": "n", "abilities": [] })
@@ -747,4 +809,8 @@ pub trait EventStore: Send + Sync {
     /// The user's events numbered after `seq`, in order, at most `limit`; expired ones are not
     /// listed (though TTL deletes them late).
     async fn after(&self, user: &UserId, seq: u64, limit: usize) -> crate::values::error::StoreResult<Vec<Event>>;
+    /// Rewrites every stored event of `user` (expired ones too, until TTL takes them) as
+    /// [`Event::redact`] leaves it, keeping its number, id and expiry: what the account's deletion
+    /// leaves of the user's events. Says how many it rewrote (one already redacted is left as it is).
+    async fn redact(&self, user: &UserId) -> crate::values::error::StoreResult<usize>;
 }

@@ -500,6 +500,28 @@ pub struct CredentialChange<'a> {
     pub by: Option<&'a str>,
 }
 
+/// What a write promises besides its change, written with it: a notice ([`NoticeMark`]) and
+/// events ([`EventMark`], each numbered from the user's counter, [`User::event_seq`]). A write
+/// carrying an event mark is refused when the mark is already there, and read back as its own
+/// (its retry after the answer was lost), so no write counts an event twice.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Marks<'a> {
+    pub notice: Option<&'a NoticeMark>,
+    pub events: &'a [EventMark],
+}
+
+impl<'a> Marks<'a> {
+    /// A notice alone (or nothing).
+    pub fn notice(notice: Option<&'a NoticeMark>) -> Self {
+        Self { notice, events: &[] }
+    }
+
+    /// These marks and `events`.
+    pub fn and_events(self, events: &'a [EventMark]) -> Self {
+        Self { events, ..self }
+    }
+}
+
 /// An address change for [`UserStore::change_email`]: from `from` to `to` (normalised
 /// differently), only while the user has credentials version `version`.
 #[derive(Debug, Clone, Copy)]
@@ -511,6 +533,8 @@ pub struct EmailMove<'a> {
     pub from_tag: &'a str,
     /// The notice the swap promises ([`NoticeMark`]), written with it.
     pub notice: Option<&'a NoticeMark>,
+    /// The events the swap promises ([`Marks`]), written with it.
+    pub events: &'a [EventMark],
 }
 
 /// What [`UserStore::change_email`] did.
@@ -547,7 +571,17 @@ pub trait UserStore: Send + Sync {
     /// Sets `email_verified_at` once, and only while the user's address is `email` (a link for an
     /// address changed meanwhile verifies nothing). `false` when the user does not exist, has
     /// another address, or is already verified.
-    async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool>;
+    async fn mark_email_verified(&self, id: &UserId, email: &Email, now: Timestamp) -> StoreResult<bool> {
+        self.mark_email_verified_noting(id, email, Marks::default(), now).await
+    }
+    /// [`UserStore::mark_email_verified`], putting `marks` on the user in the same write.
+    async fn mark_email_verified_noting(
+        &self,
+        id: &UserId,
+        email: &Email,
+        marks: Marks<'_>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Moves the user from address `m.from` to `m.to`, verified at `now`, in one atomic step: the
     /// user's address changes, the old reservation is freed and the new one taken, only while the
     /// user still has `m.from` and credentials version `m.version`. `Stale` is judged before
@@ -555,46 +589,56 @@ pub trait UserStore: Send + Sync {
     async fn change_email(&self, id: &UserId, m: EmailMove<'_>, now: Timestamp) -> StoreResult<EmailSwap>;
     /// Applies one change to the user's second factor, atomically and only under its condition.
     async fn write_two_factor(&self, id: &UserId, w: TwoFactorWrite<'_>, now: Timestamp) -> StoreResult<bool> {
-        self.write_two_factor_noting(id, w, None, now).await
+        self.write_two_factor_noting(id, w, Marks::default(), now).await
     }
-    /// [`UserStore::write_two_factor`], putting `notice` on the user in the same write.
+    /// [`UserStore::write_two_factor`], putting `marks` on the user in the same write.
     async fn write_two_factor_noting(
         &self,
         id: &UserId,
         w: TwoFactorWrite<'_>,
-        notice: Option<&NoticeMark>,
+        marks: Marks<'_>,
         now: Timestamp,
     ) -> StoreResult<bool>;
     /// Sets the display name; returns the user as written (no second read). `None` when the
     /// user does not exist.
-    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>>;
+    async fn update_name(&self, id: &UserId, name: &DisplayName, now: Timestamp) -> StoreResult<Option<User>> {
+        self.update_name_noting(id, name, Marks::default(), now).await
+    }
+    /// [`UserStore::update_name`], putting `marks` on the user in the same write.
+    async fn update_name_noting(
+        &self,
+        id: &UserId,
+        name: &DisplayName,
+        marks: Marks<'_>,
+        now: Timestamp,
+    ) -> StoreResult<Option<User>>;
     /// Deletes the user and frees its email. `false` when it did not exist.
     async fn delete(&self, id: &UserId) -> StoreResult<bool>;
     /// Adds a passkey while the user has fewer than `max`, none with its id, and credentials
     /// version `version` (a reset since the ceremony began voids it: `NoUser`). The same passkey
     /// added again (an SDK retry of this very write) is `Added`.
     async fn add_passkey(&self, id: &UserId, passkey: &Passkey, max: usize, version: u64) -> StoreResult<PasskeyAdd> {
-        self.add_passkey_noting(id, passkey, max, version, None).await
+        self.add_passkey_noting(id, passkey, max, version, Marks::default()).await
     }
-    /// [`UserStore::add_passkey`], putting `notice` on the user in the same write.
+    /// [`UserStore::add_passkey`], putting `marks` on the user in the same write.
     async fn add_passkey_noting(
         &self,
         id: &UserId,
         passkey: &Passkey,
         max: usize,
         version: u64,
-        notice: Option<&NoticeMark>,
+        marks: Marks<'_>,
     ) -> StoreResult<PasskeyAdd>;
     /// Removes the passkey `passkey` (its credential id). `false` when it was not there.
     async fn remove_passkey(&self, id: &UserId, passkey: &str, now: Timestamp) -> StoreResult<bool> {
-        self.remove_passkey_noting(id, passkey, None, now).await
+        self.remove_passkey_noting(id, passkey, Marks::default(), now).await
     }
-    /// [`UserStore::remove_passkey`], putting `notice` on the user in the same write.
+    /// [`UserStore::remove_passkey`], putting `marks` on the user in the same write.
     async fn remove_passkey_noting(
         &self,
         id: &UserId,
         passkey: &str,
-        notice: Option<&NoticeMark>,
+        marks: Marks<'_>,
         now: Timestamp,
     ) -> StoreResult<bool>;
     /// Clears a promised notice once mailed ([`User::pending_notices`]). Nothing when it is not

@@ -192,6 +192,7 @@ macro_rules! contract {
 
 contract!(
     an_event_holds_its_number_alone_and_is_listed_in_order_while_live,
+    a_users_events_are_redacted_in_place_and_no_one_elses,
     passkeys_are_added_within_the_limit_used_from_the_state_read_and_removed,
     a_credential_change_clears_exactly_the_passkeys_it_read_or_nothing,
     a_credential_change_can_clear_the_second_factor,

@@ -2,7 +2,7 @@
 
 use crate::{now, user};
 use chrono::Duration as Span;
-use gatehouse::tables::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, UserId};
+use gatehouse::tables::users::{CredentialChange, DisplayName, EmailMove, EmailSwap, Marks, UserId};
 use gatehouse::values::error::StoreResult;
 use gatehouse::values::password::PasswordHash;
 use gatehouse::{Email, StoreError};
@@ -100,7 +100,7 @@ pub async fn deleting_a_user_frees_its_email(env: TestEnv) {
 /// Moves `id`'s address `from` → `to` under the credentials `version` (the old address's tag
 /// `t`, no notice promised).
 async fn move_email(env: &TestEnv, id: &UserId, from: &Email, to: &Email, version: u64) -> StoreResult<EmailSwap> {
-    let m = EmailMove { from, to, version, from_tag: "t", notice: None };
+    let m = EmailMove { from, to, version, from_tag: "t", notice: None, events: &[] };
     env.stores.users.change_email(id, m, now(env)).await
 }
 
@@ -153,7 +153,11 @@ pub async fn changes_and_registrations_racing_for_one_address_leave_exactly_one_
         let (store, u, to, at) = (users.clone(), u.clone(), target.clone(), now(&env));
         tasks.push(tokio::spawn(async move {
             let swap = store
-                .change_email(&u.id, EmailMove { from: &u.email, to: &to, version: 0, from_tag: "t", notice: None }, at)
+                .change_email(
+                    &u.id,
+                    EmailMove { from: &u.email, to: &to, version: 0, from_tag: "t", notice: None, events: &[] },
+                    at,
+                )
                 .await
                 .unwrap();
             (swap == EmailSwap::Changed).then_some(u.id)
@@ -512,14 +516,19 @@ pub async fn a_notice_mark_is_written_only_by_the_write_that_makes_its_change(en
     assert_eq!(users.change_credentials(&u.id, 0, made, now(&env)).await.unwrap(), Some(1));
     // A second factor's write, refused (nothing pending to confirm), then made.
     let confirm = TwoFactorWrite::Confirm { sealed: "s", step: 1, recovery: &[] };
-    assert!(!users.write_two_factor_noting(&u.id, confirm, Some(&marks[2]), now(&env)).await.unwrap());
-    assert!(users.write_two_factor_noting(&u.id, TwoFactorWrite::Clear, Some(&marks[3]), now(&env)).await.unwrap());
+    assert!(!users.write_two_factor_noting(&u.id, confirm, Marks::notice(Some(&marks[2])), now(&env)).await.unwrap());
+    assert!(
+        users
+            .write_two_factor_noting(&u.id, TwoFactorWrite::Clear, Marks::notice(Some(&marks[3])), now(&env))
+            .await
+            .unwrap()
+    );
     // An address swap.
     let to = Email::parse("ann.new@example.com").unwrap();
-    let m = EmailMove { from: &u.email, to: &to, version: 1, from_tag: "t", notice: Some(&marks[4]) };
+    let m = EmailMove { from: &u.email, to: &to, version: 1, from_tag: "t", notice: Some(&marks[4]), events: &[] };
     assert_eq!(users.change_email(&u.id, m, now(&env)).await.unwrap(), EmailSwap::Changed);
     // A passkey removal of one that is not there: refused, nothing noted.
-    assert!(!users.remove_passkey_noting(&u.id, "bm9uZQ", Some(&marks[5]), now(&env)).await.unwrap());
+    assert!(!users.remove_passkey_noting(&u.id, "bm9uZQ", Marks::notice(Some(&marks[5])), now(&env)).await.unwrap());
     let mut pending = users.find(&u.id).await.unwrap().unwrap().pending_notices;
     pending.sort();
     let mut want: Vec<String> = [0, 1, 3, 4].iter().map(|i| marks[*i].as_str().to_owned()).collect();

@@ -229,6 +229,15 @@ async fn register(login: &LambdaProcess, email: &str) -> Value {
 }
 
 /// The jobs waiting on the queue (read straight from the emulator, not through the proxy).
+/// At least `n` of the jobs waiting on the queue (received until there are).
+async fn waiting_at_least(env: &TestEnv, n: usize) -> Vec<gatehouse::tables::jobs::QueueMessage> {
+    let mut all = Vec::new();
+    while all.len() < n {
+        all.extend(waiting_jobs(env).await);
+    }
+    all
+}
+
 async fn waiting_jobs(env: &TestEnv) -> Vec<gatehouse::tables::jobs::QueueMessage> {
     loop {
         let got = env.stores.queue.receive(10, Duration::from_secs(2), None).await.expect("receive");
@@ -259,6 +268,8 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
             ("GATEHOUSE_MAIL_FROM", "noreply@gatehouse.test"),
             ("GATEHOUSE_RESET_URL", "https://app.example.com/reset?token={token}&email={email}"),
             ("GATEHOUSE_ROUTE_ABILITIES", "GET /reports=reports:read"),
+            // The promised notices' and events' jobs wait a second, not half a minute.
+            ("GATEHOUSE_NOTICE_DELAY_SECONDS", "1"),
         ],
     );
     let (login, tokens) =
@@ -330,10 +341,19 @@ async fn wire_counts(out: &mut String) -> Vec<Op> {
     row("session check (authorizer, cookie)", "token-check", out);
     let _ = tokens.invoke(TestCall::new("DELETE", &format!("/tokens/{id}")).cookie(Some(&c)).event()).await;
     row("revoke a token", "tokens", out);
-    let queued = waiting_jobs(&env).await;
+    // The verification mail's job and the registration's event job (`user.registered`).
+    let (events, queued): (Vec<_>, Vec<_>) =
+        waiting_at_least(&env, 2).await.into_iter().partition(|m| m.body.contains("RecordEvent"));
     restart();
     let _ = worker.invoke(sqs_event(&queued)).await;
     let label = format!("the verification mail's job (run, mail through SES, record; {} in the event)", queued.len());
+    row(&label, "job-worker", out);
+    restart();
+    let _ = worker.invoke(sqs_event(&events)).await;
+    let label = format!(
+        "the registration's event job (`user.registered` recorded, no webhook endpoint; {} in the event)",
+        events.len()
+    );
     row(&label, "job-worker", out);
     let _ = reset.invoke(TestCall::new("POST", "/forgot-password").json(json!({"email": email})).event()).await;
     row("forgot password (+ its job queued)", "password-reset", out);
@@ -695,7 +715,8 @@ async fn every_operation_makes_exactly_its_aws_calls_on_the_wire() {
     let expected: &[(&str, &[(&str, usize)])] = &[
         // The address and the user in one transaction, the registration limit, the verification
         // mail's job (the queue's URL once per process).
-        ("register", &[(TRANSACT, 2), (UPDATE, 1), (QUEUE_URL, 1), (SEND, 1)]),
+        // ... and the job of its event, `user.registered` (#32), promised before the write.
+        ("register", &[(TRANSACT, 2), (UPDATE, 1), (QUEUE_URL, 1), (SEND, 2)]),
         ("login, right password", &[(GET, 2), (TRANSACT, 2)]),
         ("login, wrong password", &[(GET, 2), (TRANSACT, 1)]),
         ("login, unknown email", &[(GET, 2), (TRANSACT, 1)]),
@@ -716,13 +737,17 @@ async fn every_operation_makes_exactly_its_aws_calls_on_the_wire() {
             &[("dynamodb:BatchWriteItem", 1), ("dynamodb:DeleteItem", 1), (BATCH, 1), ("dynamodb:Query", 2)],
         ),
         ("the verification mail's job", &[(SES, 1), (GET, 1), (PUT, 2)]),
+        // The job's run recorded, the mark looked for on the user (by the worker, then the job),
+        // the event put, the user read again (a deletion meanwhile redacts), the endpoints listed
+        // (none), the mark cleared.
+        ("the registration's event job", &[(GET, 3), (PUT, 3), ("dynamodb:Scan", 1), (UPDATE, 1)]),
         // The per-client limit, the address's mails a day (#28), the job.
         ("forgot password", &[(UPDATE, 1), (TRANSACT, 1), (QUEUE_URL, 1), (SEND, 1)]),
         ("its job (the reset link", &[(SES, 1), (GET, 2), (PUT, 3)]),
         // The link, the user (twice: before the hash, and the compare-and-swap's read), the
-        // password-changed notice promised first, the password with the passkeys and the
-        // notice's mark in one write, the register's revocation, the safety-net job. The spent
-        // token stays (marked spent) for the reset's own retry.
+        // password-changed notice promised first, then its event (`user.password_reset`, #32),
+        // the password with the passkeys and both marks in one write, the register's revocation,
+        // the safety-net job. The spent token stays (marked spent) for the reset's own retry.
         (
             "reset the password (answered 200)",
             &[
@@ -731,7 +756,7 @@ async fn every_operation_makes_exactly_its_aws_calls_on_the_wire() {
                 (GET, 5),
                 ("dynamodb:Query", 4),
                 (UPDATE, 3),
-                (SEND, 2),
+                (SEND, 3),
             ],
         ),
         // The OAuth provider, warm (the keyring's `Scan` is once a minute per process). A token:

@@ -204,15 +204,20 @@ async fn forgot_and_reset_with_the_worker_binary_delivering_the_mail_through_ses
         .await
         .unwrap();
     assert_eq!(forgot["statusCode"], 202);
-    // Two jobs: the verification mail registration queued, and the reset link.
+    // Two mail jobs: the verification mail registration queued, and the reset link; and the
+    // registration's event job (`user.registered`), when the emulator hands it out already.
     let mut msgs = Vec::new();
+    let mails = |msgs: &Vec<gatehouse::tables::jobs::QueueMessage>| {
+        msgs.iter().filter(|m| !m.body.contains("RecordEvent")).count()
+    };
     for _ in 0..10 {
         msgs.extend(env.stores.queue.receive(10, Duration::from_secs(2), None).await.unwrap());
-        if msgs.len() >= 2 {
+        if mails(&msgs) >= 2 {
             break;
         }
     }
-    assert_eq!(msgs.len(), 2);
+    assert_eq!(mails(&msgs), 2);
+    assert!(msgs.len() <= 3, "and at most the event's job besides");
     let answer = worker.invoke(sqs_event(&msgs)).await.unwrap();
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     let sent = ses_sent_to(&email);

@@ -222,6 +222,13 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
     let worker = t.worker(mailer.clone());
     let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let (started, users, tally) = (Instant::now(), chaos_users(), Tally::default());
+    // A webhook receiver (#32): every event of every user, in order, through the same faults.
+    let receiver = gatehouse_tests::receiver::Receiver::start().await;
+    let webhooks = t.env.stores.webhook_endpoints.as_ref();
+    let (endpoint, _) =
+        gatehouse::services::webhooks::add(webhooks, &t.app.config.app_key, &receiver.url, None, "", t.env.clock_now())
+            .await
+            .expect("an endpoint");
     faults.set_rate(RATE);
 
     let mut accounts = Vec::new();
@@ -408,6 +415,35 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
     let (users_found, reservations) = users_and_reservations(&direct, &users_table, &format!("fault-{run}-")).await;
     assert_eq!(users_found.len(), users, "seed {seed}: users of this run: {users_found:?}");
     assert_eq!(reservations, users_found, "seed {seed}: reservations and users differ");
+    // Events (#32): every fact that happened was recorded once, numbered in the order it happened
+    // (nothing for a fact that did not happen: a retried request's first attempt counts once),
+    // and the receiver got each user's events in that order (a duplicate only right after
+    // itself, never after a later one). The event jobs wait out the notice delay in real time.
+    let facts = ["user.registered", "user.password_reset", "user.password_changed"];
+    let by_user = |id: &str| -> Vec<(u64, String)> {
+        let mut got: Vec<(u64, String)> = receiver
+            .events()
+            .into_iter()
+            .filter(|e| e["user_id"] == id)
+            .map(|e| (e["seq"].as_u64().unwrap_or(0), e["type"].as_str().unwrap_or("").to_owned()))
+            .collect();
+        got.dedup();
+        got
+    };
+    let want: Vec<(u64, String)> = facts.iter().enumerate().map(|(i, k)| (i as u64 + 1, (*k).to_owned())).collect();
+    let events_deadline = Instant::now() + Duration::from_secs(150);
+    for id in users_found.values() {
+        while by_user(id) != want && Instant::now() < events_deadline {
+            work_queue(&worker, Duration::from_secs(10)).await;
+        }
+        let user = gatehouse::tables::users::UserId::parse(id).expect("a user id");
+        let recorded = t.env.stores.events.after(&user, 0, 100).await.expect("the user's events");
+        let recorded: Vec<(u64, String)> = recorded.iter().map(|e| (e.seq, e.kind().as_str().to_owned())).collect();
+        assert_eq!(recorded, want, "seed {seed}: user {id}'s recorded events");
+        assert_eq!(by_user(id), want, "seed {seed}: user {id}'s deliveries, in order");
+    }
+    let delivered = receiver.received().len();
+    let _ = t.env.stores.webhook_endpoints.remove(&endpoint.id).await;
     // Every job finished: nothing failed for good, nothing left behind once its retries are due.
     let failed = t.env.stores.failed_jobs.list(10, None).await.expect("failed jobs");
     assert!(failed.items.is_empty(), "seed {seed}: jobs failed for good: {:?}", failed.items);
@@ -429,6 +465,7 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
     report("requests that ended after one or more retries", retried);
     report("credentials still working until their queued revocation ran", queued);
     report("users with their address reserved, and the reverse", users_found.len());
+    report("events recorded once each, delivered in order (deliveries, duplicates included)", delivered);
     report("violations", 0);
     report("wall time", format!("{:.0} s", started.elapsed().as_secs_f64()));
 }

@@ -1621,3 +1621,46 @@ async fn a_retry_of_an_exchange_that_issued_nothing_finishes_it_and_a_replay_nev
     assert_invalid_grant(&exchange(&op, &c, &code, CB, &p.verifier).await, "after the revocation");
     assert!(!active(&op, &c, &access).await);
 }
+
+// ---------------------------------------------------------------- the before_token hook (#32)
+
+/// The `before_token` hook adds claims to the access token (and the Lambda authorizer hands them
+/// to the backend), may not set the token's own, and can refuse a token (`access_denied`).
+#[tokio::test]
+async fn the_before_token_hook_adds_claims_or_refuses_and_cannot_set_the_token_s_own() {
+    use gatehouse_tests::receiver::{Receiver, Reply};
+    let hook = Receiver::start().await;
+    let op = provider(&[("GATEHOUSE_HOOK_BEFORE_TOKEN", hook.url.as_str()), ("GATEHOUSE_HOOK_TIMEOUT_MS", "300")]);
+    let machine = client_with(&op, true, false, &[GrantType::ClientCredentials]).await;
+    let cc = [("grant_type", "client_credentials"), ("scope", "reports:read")];
+    hook.reply(&[
+        Reply::Body(r#"{"decision":"allow","claims":{"tenant":"acme","plan":"gold"}}"#.into()),
+        Reply::Body(r#"{"decision":"allow","claims":{"sub":"someone-else"}}"#.into()),
+        Reply::Body(r#"{"decision":"deny","message":"This client is suspended."}"#.into()),
+    ]);
+    let r = op.oauth_fn(machine.call("/oauth/token", &cc)).await;
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+    let token = r.body["access_token"].as_str().unwrap().to_owned();
+    let (_, claims) = decode(&token);
+    assert_eq!((claims["tenant"].as_str(), claims["plan"].as_str()), (Some("acme"), Some("gold")));
+    assert_eq!(claims["sub"], machine.id.as_str(), "the token's own claims are its own");
+    let asked = hook.received()[0].json();
+    assert_eq!(
+        (asked["hook"].as_str(), asked["grant_type"].as_str()),
+        (Some("before_token"), Some("client_credentials"))
+    );
+    assert_eq!(asked["client_id"], machine.id.as_str());
+    assert_eq!(asked["scopes"], json!(["reports:read"]));
+    // The authorizer passes the added claims on.
+    let routes = gatehouse_token_check::RouteAbilities::parse("GET /reports=reports:read").unwrap();
+    let seen = op.t.authorize(&routes, "GET /reports", Some(&token), None).await;
+    assert!(seen.is_authorized);
+    assert_eq!(seen.context["claims"]["tenant"], "acme");
+    // A hook setting `sub` is a broken hook: the default policy refuses the token.
+    let r = op.oauth_fn(machine.call("/oauth/token", &cc)).await;
+    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("access_denied")), "{}", r.raw_body);
+    let r = op.oauth_fn(machine.call("/oauth/token", &cc)).await;
+    assert_eq!(r.body["error"], "access_denied", "{}", r.raw_body);
+    assert_eq!(r.body["error_description"], "This client is suspended.");
+    assert!(r.body.get("access_token").is_none());
+}

@@ -338,8 +338,7 @@ async fn a_deletion_cut_short_mid_revocation_honours_no_credential_and_its_job_f
     let sent = mails(&t).await;
     let told = sent.iter().filter(|m| m.to == email && m.subject == "Your account was deleted").count();
     assert_eq!(told, 1, "{:?}", sent.iter().map(|m| &m.subject).collect::<Vec<_>>());
-    let left: Vec<String> =
-        gatehouse_tests::scan_items(&t.env, None).await.into_iter().filter(|i| i.contains(&id)).collect();
+    let left = crate::support::items_naming(&t, &id).await;
     assert!(left.is_empty(), "items still naming the user: {left:#?}");
     assert_eq!(t.register("Newcomer", &email, PW).await.status, 201, "the address registers again");
 }

@@ -75,3 +75,19 @@ pub async fn ann_handing_off_to_billing() -> (TestApp, String, TestReply) {
     let h = handoff(&t, &cookie, "billing").await;
     (t, cookie, h)
 }
+
+/// The items of every table that name `id`, but for the user's redacted events (kept for their
+/// delivery: the id, what happened and when, nothing personal); on the emulator. Panics on an
+/// event naming the user that is not redacted.
+pub async fn items_naming(t: &TestApp, id: &str) -> Vec<String> {
+    let events_table = format!("{}: ", t.env.aws.as_ref().expect("on the emulator").names.table("events"));
+    let (events, left): (Vec<String>, Vec<String>) = gatehouse_tests::scan_items(&t.env, None)
+        .await
+        .into_iter()
+        .filter(|i| i.contains(id))
+        .partition(|i| i.starts_with(&events_table));
+    for e in &events {
+        assert!(e.contains(r#"\"redacted\":true"#), "an event of the deleted user, not redacted: {e}");
+    }
+    left
+}

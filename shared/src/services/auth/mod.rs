@@ -49,6 +49,10 @@ pub enum AuthError {
     /// An operator disabled the account (`user:disable`): said only after the right password.
     #[error("this account is disabled")]
     AccountDisabled,
+    /// A blocking hook said no (or failed, under a `deny` policy): `message` from the hook, when
+    /// it gave one fit to show the person.
+    #[error("refused by the {} hook", point.as_str())]
+    Denied { point: crate::services::hooks::HookPoint, message: Option<String> },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -89,6 +93,31 @@ impl Auth {
         let dummy = hasher.dummy_hash()?;
         let limiter = RateLimiter::new(access.stores.cache.clone(), access.stores.clock.clone());
         Ok(Self { access, hasher, policy, dummy, limiter })
+    }
+
+    /// Runs the blocking hook at `point` with `request`: the claims it adds (before a token), or
+    /// `Denied`.
+    pub async fn allowed(
+        &self,
+        point: crate::services::hooks::HookPoint,
+        request: serde_json::Value,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+        match self.access.hook(point, request).await {
+            crate::services::hooks::Decision::Allow { claims } => Ok(claims),
+            crate::services::hooks::Decision::Deny { message } => Err(AuthError::Denied { point, message }),
+        }
+    }
+
+    /// The `before_sign_in` hook for `user`, about to get a session or a token by `method`.
+    pub async fn before_sign_in(
+        &self,
+        user: &crate::tables::users::User,
+        method: &str,
+        meta: &ClientMeta,
+    ) -> Result<(), AuthError> {
+        let from = crate::services::hooks::From { ip: meta.ip.as_deref(), user_agent: meta.user_agent.as_deref() };
+        let request = crate::services::hooks::sign_in_request(user, method, from);
+        self.allowed(crate::services::hooks::HookPoint::BeforeSignIn, request).await.map(|_| ())
     }
 
     pub fn policy(&self) -> &PasswordPolicy {

@@ -5,6 +5,7 @@ use super::{Auth, AuthError, ClientMeta, EndPasskeys, refuse_derived};
 use crate::services::revocation::revoke_or_queue;
 use crate::tables::credential_ref::CredentialRef;
 use crate::tables::credentials::reasons;
+use crate::tables::events::{Actor, EventBody, Revoked, UserSignedOut};
 use crate::tables::sessions::{SessionId, SessionRecord};
 use crate::tables::users::{CredentialChange, User};
 use crate::values::error::StoreError;
@@ -31,7 +32,8 @@ impl Auth {
         // No `by`: the only change a session's retry may resume is one that set a new password
         // (`resume_own_change`), which the retry proves by that password; this one proves only
         // the password it kept, which whoever holds a copy of this cookie may know too.
-        let version = self.move_credentials(user, None, EndPasskeys::All, None, Vec::new()).await?;
+        let signed_out = EventBody::UserSignedOut(UserSignedOut { revoked: Revoked::AllButOne, by: Actor::User });
+        let version = self.move_credentials(user, None, EndPasskeys::All, None, Vec::new(), vec![signed_out]).await?;
         let id = self.keep_only(user, current, version, reasons::OTHER_DEVICES_LOGGED_OUT, meta).await?;
         tracing::info!(event = "other_devices_logged_out", user_id = %user.id);
         Ok(id)
@@ -48,7 +50,7 @@ impl Auth {
         reason: &str,
         meta: &ClientMeta,
     ) -> Result<SessionId, AuthError> {
-        let version = self.move_credentials(user, password, EndPasskeys::None, None, Vec::new()).await?;
+        let version = self.move_credentials(user, password, EndPasskeys::None, None, Vec::new(), Vec::new()).await?;
         self.keep_only(user, current, version, reason, meta).await
     }
 
@@ -57,7 +59,8 @@ impl Auth {
     /// can be issued. With [`EndPasskeys::All`], the passkeys read with `user` go in the same
     /// write (a passkey added since fails it, as a moved version does), and the owner is told.
     /// `notices` (and that one) are promised before the write and carried by it
-    /// ([`crate::queue::Dispatcher::promise`]); `by`, the session making the change, is recorded
+    /// ([`crate::queue::Dispatcher::promise`]), and so are the `events` of the change
+    /// ([`crate::services::events::promise`]); `by`, the session making the change, is recorded
     /// with it ([`User::recent_changes`]). Returns the new version; `CredentialsChanged` when
     /// another change won.
     pub async fn move_credentials(
@@ -67,6 +70,7 @@ impl Auth {
         passkeys: EndPasskeys,
         by: Option<&SessionRecord>,
         mut notices: Vec<crate::tables::jobs::JobPayload>,
+        events: Vec<EventBody>,
     ) -> Result<u64, AuthError> {
         let clearing = matches!(passkeys, EndPasskeys::All);
         let ending = clearing && !user.passkeys.is_empty();
@@ -78,6 +82,10 @@ impl Auth {
         for notice in notices {
             marks.push(dispatcher.promise(&user.id, notice).await.map_err(StoreError::from)?);
         }
+        let mut event_marks = Vec::with_capacity(events.len());
+        for body in events {
+            event_marks.push(crate::services::events::promise(&dispatcher, &user.id, body).await?);
+        }
         // Exactly the passkeys read, none included: one added since the read (a registration
         // racing the change) fails the change like a moved version, rather than surviving it.
         let change = CredentialChange {
@@ -85,6 +93,7 @@ impl Auth {
             revoke: true,
             clear_passkeys: clearing.then_some(user.passkeys.as_slice()),
             notices: &marks,
+            events: &event_marks,
             by: by.map(|s| s.key.as_str()),
             ..CredentialChange::default()
         };

@@ -120,15 +120,24 @@ impl Auth {
     /// deleting the account need `POST /user/confirm-password` within the window first.
     /// A device whose cookie (`device_cookie`, as shown) does not name one `user` knows now is
     /// listed in the session's own issue step and given a cookie bound to the user and version.
+    ///
+    /// `method` (`password`, `passkey`, `email_link`, `provider`) is what the `before_sign_in`
+    /// hook is told; it decides before anything is issued. `None`: the hook has decided already
+    /// (a second factor's completion, whose challenge asked it) or is not this session's to ask
+    /// (a sign-up's first session, which its before-sign-up hook allowed).
     pub async fn open_session(
         &self,
         user: &User,
         remember: bool,
         meta: &ClientMeta,
         device_cookie: Option<&str>,
+        method: Option<&str>,
     ) -> Result<Opened, AuthError> {
         if user.disabled_at.is_some() {
             return Err(AuthError::AccountDisabled);
+        }
+        if let Some(method) = method {
+            self.before_sign_in(user, method, meta).await?;
         }
         let shown = device_cookie.and_then(|c| self.access.config.app_key.device(&user.email, c));
         let new_device = (!known_device(user, shown.as_ref())).then(crate::keys::new_device_id);

@@ -150,6 +150,7 @@ pub(crate) async fn sign_in(
             .and_then(|n| DisplayName::parse(n).ok())
             .or_else(|| DisplayName::parse(email.as_str().split('@').next().unwrap_or("")).ok())
             .map_or_else(|| "New user".to_owned(), DisplayName::into_string);
+        fed.auth.before_sign_up(&email, &name, "provider", Some(&p.id), meta).await?;
         let now = fed.auth.now();
         let mut user = User::new(name, email, PasswordHash::unusable(), now);
         if p.trust_email {
@@ -161,6 +162,9 @@ pub(crate) async fn sign_in(
         if let Linked::Already(_) = stores.identities.link(&identity(p, &claims, &user, 0, fed)).await? {
             continue;
         }
+        let method = crate::tables::events::RegistrationMethod::Provider;
+        let mark = fed.auth.promise_registered(&user, method, Some(&p.id), meta).await?;
+        let user = user.with_events(&[mark]);
         match stores.users.create(&user).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
@@ -197,11 +201,13 @@ async fn session(
         return Err(crate::services::auth::AuthError::AccountDisabled.into());
     }
     if user.two_factor.enabled() {
-        let token = challenge(&fed.auth, &user, Pending::Session { remember }, meta).await?;
+        let token = challenge(&fed.auth, &user, Pending::Session { remember }, meta, "provider").await?;
         tracing::info!(event = "federation_second_factor", provider = %p.id, user_id = %user.id);
         return Ok(Outcome::SecondFactor(token));
     }
-    let opened = fed.auth.open_session(&user, remember, meta, device_cookie).await?;
+    // A sign-up's first session: its before-sign-up hook decided (one hook per request).
+    let method = (!created).then_some("provider");
+    let opened = fed.auth.open_session(&user, remember, meta, device_cookie, method).await?;
     tracing::info!(event = "federation_signed_in", provider = %p.id, user_id = %user.id, created);
     Ok(Outcome::Session { user: Box::new(user), opened, created, remember })
 }

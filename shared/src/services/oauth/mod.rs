@@ -53,6 +53,9 @@ pub enum OAuthError {
     InsufficientScope,
     #[error("{0}")]
     AccessDenied(&'static str),
+    /// The `before_token` hook refused (its message, or a fixed one).
+    #[error("{0}")]
+    Denied(String),
     #[error("too many requests; retry in {retry_after} seconds")]
     Limited { retry_after: u64 },
     #[error(transparent)]
@@ -73,7 +76,7 @@ impl OAuthError {
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidToken => "invalid_token",
             OAuthError::InsufficientScope => "insufficient_scope",
-            OAuthError::AccessDenied(_) => "access_denied",
+            OAuthError::AccessDenied(_) | OAuthError::Denied(_) => "access_denied",
             OAuthError::Limited { .. } => "slow_down",
             OAuthError::Store(_) | OAuthError::Sign(_) => "temporarily_unavailable",
         }

@@ -159,7 +159,7 @@ impl OAuthProvider {
         };
         // The tokens first (their record and signatures may fail: then nothing was issued, and
         // the retry finishes), the grant last: the tokens live only once it does.
-        let mut answer = self.tokens_for(&grant, record.nonce.as_deref()).await?;
+        let mut answer = self.tokens_for(&grant, record.nonce.as_deref(), "authorization_code").await?;
         match stores.credentials.issue(record.credentials_version, &entry, NewCredential::OAuthGrant(&family)).await {
             Ok(true) => {}
             Ok(false) => return Err(OAuthError::InvalidGrant("the account's credentials changed since approval")),
@@ -220,7 +220,7 @@ impl OAuthProvider {
             auth_time: Some(family.auth_time),
             session_id: family.session_id.as_deref(),
         };
-        let mut answer = self.tokens_for(&grant, None).await?;
+        let mut answer = self.tokens_for(&grant, None, "refresh_token").await?;
         let now = stores.clock.now();
         match stores.oauth_refresh_tokens.rotate(&presented, &next.hash(), now).await? {
             Rotation::Rotated(_) => {}
@@ -257,7 +257,7 @@ impl OAuthProvider {
             }
         };
         let grant = Grant { client, user: None, scopes: &scopes, family_id: None, auth_time: None, session_id: None };
-        self.tokens_for(&grant, None).await
+        self.tokens_for(&grant, None, "client_credentials").await
     }
 
     /// The user a grant is for, while the account may still be used.
@@ -267,8 +267,22 @@ impl OAuthProvider {
             .ok_or(OAuthError::InvalidGrant("the account can no longer be used"))
     }
 
-    /// The access token (and its record) and, for an OpenID request, the ID token.
-    async fn tokens_for(&self, grant: &Grant<'_>, nonce: Option<&str>) -> Result<TokenResponse, OAuthError> {
+    /// The access token (and its record) and, for an OpenID request, the ID token, once the
+    /// `before_token` hook allowed them (its claims are added to both; it cannot set theirs).
+    async fn tokens_for(
+        &self,
+        grant: &Grant<'_>,
+        nonce: Option<&str>,
+        grant_type: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        let request =
+            crate::services::hooks::token_request(grant.user, grant.client.id.as_str(), grant.scopes, grant_type);
+        let extra = match self.auth.access.hook(crate::services::hooks::HookPoint::BeforeToken, request).await {
+            crate::services::hooks::Decision::Allow { claims } => claims,
+            crate::services::hooks::Decision::Deny { message } => {
+                return Err(OAuthError::Denied(message.unwrap_or_else(|| "no token can be issued right now".into())));
+            }
+        };
         let cfg = &self.config().oauth;
         let now = self.stores().clock.now();
         let lifetime = cfg.access_token_lifetime;
@@ -290,6 +304,7 @@ impl OAuthProvider {
         if let Some(t) = grant.auth_time {
             claims["auth_time"] = json!(t.timestamp());
         }
+        add_hook_claims(&mut claims, &extra);
         let record = AccessTokenRecord {
             jti,
             client_id: grant.client.id.clone(),
@@ -325,6 +340,7 @@ impl OAuthProvider {
                 let digest = Sha256::digest(access_token.as_bytes());
                 id["at_hash"] = json!(URL_SAFE_NO_PAD.encode(&digest[..16]));
                 add_user_claims(&mut id, user, grant.scopes);
+                add_hook_claims(&mut id, &extra);
                 Some(self.keys()?.sign("JWT", &id).await?)
             }
             _ => None,
@@ -337,6 +353,17 @@ impl OAuthProvider {
             refresh_token: None,
             id_token,
         })
+    }
+}
+
+/// The `before_token` hook's claims, added where the token has none of that name (the hook's
+/// answer is checked against the reserved names already; this keeps it so whatever is added
+/// later).
+fn add_hook_claims(claims: &mut Value, extra: &serde_json::Map<String, Value>) {
+    if let Some(m) = claims.as_object_mut() {
+        for (k, v) in extra {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
     }
 }
 

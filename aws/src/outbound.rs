@@ -1,4 +1,4 @@
-//! The relying party's outbound calls ([`Fetch`]) over HTTPS: the hyper 1 client with rustls on
+//! The outbound calls (the relying party's [`Fetch`], the webhook deliveries' [`Post`](gatehouse::services::deliveries::Post)) over HTTPS: the hyper 1 client with rustls on
 //! ring that the AWS SDK's client is built from (no second HTTP stack), one per process (its TLS
 //! set-up made on first use, not at every cold start), the system's trust roots, short timeouts,
 //! redirects not followed (an endpoint that moves is a configuration to fix, not a hop to take),
@@ -9,11 +9,11 @@ use base64::Engine;
 use bytes::Bytes;
 use gatehouse::services::federation::fetch::{Field, MAX_ANSWER};
 use gatehouse::services::federation::{Fetch, FetchError};
+use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use lambda_http::http::{Method, Request, header};
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -24,8 +24,12 @@ const CALL: Duration = Duration::from_secs(6);
 
 /// The process's client.
 pub fn shared() -> Arc<dyn Fetch> {
-    static FETCH: OnceLock<Arc<HttpFetch>> = OnceLock::new();
-    FETCH.get_or_init(|| Arc::new(HttpFetch::new())).clone()
+    process_client()
+}
+
+fn process_client() -> Arc<HttpFetch> {
+    static CLIENT: OnceLock<Arc<HttpFetch>> = OnceLock::new();
+    CLIENT.get_or_init(|| Arc::new(HttpFetch::new())).clone()
 }
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -73,7 +77,7 @@ fn form_encoded(s: &str) -> String {
     gatehouse::services::oauth::query_escape(s)
 }
 
-fn request(method: Method, url: &str) -> lambda_http::http::request::Builder {
+fn request(method: Method, url: &str) -> http::request::Builder {
     Request::builder()
         .method(method)
         .uri(url)
@@ -81,7 +85,7 @@ fn request(method: Method, url: &str) -> lambda_http::http::request::Builder {
         .header(header::USER_AGENT, concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
 }
 
-fn built(r: Result<Request<Full<Bytes>>, lambda_http::http::Error>) -> Result<Request<Full<Bytes>>, FetchError> {
+fn built(r: Result<Request<Full<Bytes>>, http::Error>) -> Result<Request<Full<Bytes>>, FetchError> {
     r.map_err(|e| FetchError::Unreachable(format!("not a request: {e}")))
 }
 
@@ -105,4 +109,59 @@ impl Fetch for HttpFetch {
         }
         self.send(built(req.body(Full::new(Bytes::from(body.join("&")))))?).await
     }
+}
+
+/// A webhook delivery's whole call, answer included: a receiver that takes longer is treated as
+/// down, and the delivery is tried again later.
+const DELIVERY: Duration = Duration::from_secs(10);
+
+#[async_trait]
+impl gatehouse::services::deliveries::Post for HttpFetch {
+    async fn post_json(&self, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Result<u16, String> {
+        let client = self.client.as_ref().ok_or("no HTTP client")?;
+        let mut req = request(Method::POST, url).header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
+        }
+        let req = built(req.body(Full::new(Bytes::from(body)))).map_err(|e| e.to_string())?;
+        let call = async {
+            let resp = client.request(req).await.map_err(|e| format!("unreachable: {e}"))?;
+            let status = resp.status().as_u16();
+            // The answer's body is read (a little of it) and dropped: only the status counts.
+            let _ = Limited::new(resp.into_body(), 4096).collect().await;
+            Ok(status)
+        };
+        tokio::time::timeout(DELIVERY, call).await.map_err(|_| "timed out".to_owned())?
+    }
+}
+
+impl HttpFetch {
+    /// `POST url` of `body` as JSON; the answer (2xx) as JSON, at most 16 KiB, within `timeout`.
+    pub async fn post_for_json(&self, url: &str, body: &Value, timeout: Duration) -> Result<Value, String> {
+        let client = self.client.as_ref().ok_or("no HTTP client")?;
+        let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        let req = request(Method::POST, url).header(header::CONTENT_TYPE, "application/json");
+        let req = built(req.body(Full::new(Bytes::from(bytes)))).map_err(|e| e.to_string())?;
+        let call = async {
+            let resp = client.request(req).await.map_err(|e| format!("unreachable: {e}"))?;
+            let status = resp.status();
+            let body =
+                Limited::new(resp.into_body(), 16 * 1024).collect().await.map_err(|_| "the answer is over 16 KiB")?;
+            if !status.is_success() {
+                return Err(format!("answered {}", status.as_u16()));
+            }
+            serde_json::from_slice::<Value>(&body.to_bytes()).map_err(|_| "the answer is not JSON".to_owned())
+        };
+        tokio::time::timeout(timeout, call).await.map_err(|_| "timed out".to_owned())?
+    }
+}
+
+/// The process's client (for the blocking hooks' HTTP calls).
+pub fn client() -> Arc<HttpFetch> {
+    process_client()
+}
+
+/// The process's client, as the webhook deliveries' [`Post`](gatehouse::services::deliveries::Post).
+pub fn poster() -> Arc<dyn gatehouse::services::deliveries::Post> {
+    process_client()
 }
