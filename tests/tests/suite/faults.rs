@@ -431,7 +431,8 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
         got
     };
     let want: Vec<(u64, String)> = facts.iter().enumerate().map(|(i, k)| (i as u64 + 1, (*k).to_owned())).collect();
-    let events_deadline = Instant::now() + Duration::from_secs(150);
+    // (A job that failed under the faults waits out its backoff first: minutes, at worst.)
+    let events_deadline = Instant::now() + Duration::from_secs(420);
     for id in users_found.values() {
         while by_user(id) != want && Instant::now() < events_deadline {
             work_queue(&worker, Duration::from_secs(10)).await;
