@@ -20,7 +20,7 @@ pub struct ErrorBody<'a> {
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail<'a> {
-    /// Machine-readable, stable: `validation_failed`, `unauthenticated`, `csrf`, `throttled`, …
+    /// Machine-readable, stable: `validation_failed`, `unauthenticated`, `csrf`, `too_many_requests`, …
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub code: &'a str,
     /// For a person.

@@ -153,7 +153,7 @@ pub struct TokenPage {
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewTokenView {
-    /// `<id>|<secret>`, shown once.
+    /// `<id>.<user id>|<secret>`, shown once.
     pub token: String,
     pub id: String,
     pub name: String,

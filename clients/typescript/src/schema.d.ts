@@ -1668,7 +1668,7 @@ export interface components {
             error: components["schemas"]["ErrorDetail"];
         };
         ErrorDetail: {
-            /** @description Machine-readable, stable: `validation_failed`, `unauthenticated`, `csrf`, `throttled`, … */
+            /** @description Machine-readable, stable: `validation_failed`, `unauthenticated`, `csrf`, `too_many_requests`, … */
             code: string;
             /** @description With `validation_failed`: each invalid field's problems. */
             fields?: {
@@ -2010,7 +2010,7 @@ export interface components {
             expires_at: string | null;
             id: string;
             name: string;
-            /** @description `<id>|<secret>`, shown once. */
+            /** @description `<id>.<user id>|<secret>`, shown once. */
             token: string;
         };
         /** @description A registered client (RFC 7591 §3.2.1). */
