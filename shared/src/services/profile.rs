@@ -8,7 +8,7 @@ use crate::tables::users::{DisplayName, Marks, User, UserId};
 /// `PUT /user/profile-information`: the user's display name. `None` when the user is gone (a
 /// credential whose user was deleted is no credential).
 pub async fn update_profile(auth: &Auth, user: &UserId, name: &DisplayName) -> Result<Option<User>, AuthError> {
-    let dispatcher = crate::queue::Dispatcher::for_config(auth.stores().clone(), auth.config());
+    let dispatcher = auth.dispatcher();
     let body = EventBody::UserProfileUpdated(UserProfileUpdated { name: Some(name.as_str().to_owned()) });
     let event = crate::services::events::promise(&dispatcher, user, body).await?;
     let marks = Marks::default().and_events(std::slice::from_ref(&event));

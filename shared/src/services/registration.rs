@@ -66,7 +66,7 @@ impl Auth {
             provider: provider.map(str::to_owned),
             client: events::client(meta),
         });
-        events::promise(&Dispatcher::for_config(self.stores().clone(), self.config()), &user.id, body).await
+        events::promise(&self.dispatcher(), &user.id, body).await
     }
 }
 

@@ -77,7 +77,7 @@ impl Auth {
         if ending {
             notices.push(crate::services::notices::notice(user, "passkeys_removed"));
         }
-        let dispatcher = crate::queue::Dispatcher::for_config(self.stores().clone(), &self.access.config);
+        let dispatcher = self.dispatcher();
         let mut marks = Vec::with_capacity(notices.len());
         for notice in notices {
             marks.push(dispatcher.promise(&user.id, notice).await.map_err(StoreError::from)?);
@@ -140,7 +140,7 @@ impl Auth {
             Ok(Some((id, _))) => Some(CredentialRef::session(&id.key())),
             _ => None,
         };
-        let dispatcher = crate::queue::Dispatcher::for_config(stores.clone(), &self.access.config);
+        let dispatcher = self.dispatcher();
         let n = revoke_or_queue(stores, &dispatcher, &user.id, keep.as_ref(), reason).await?;
         let (id, _) = rotated?.ok_or(AuthError::CredentialsChanged)?;
         tracing::info!(event = "credentials_rotated", user_id = %user.id, reason, credentials = ?n);
@@ -207,7 +207,7 @@ impl Auth {
             ..SessionGrant::default()
         };
         let Some((rotated, _)) = self.issue_session(&user.id, meta, grant).await? else { return Ok(None) };
-        let dispatcher = crate::queue::Dispatcher::for_config(stores.clone(), &self.access.config);
+        let dispatcher = self.dispatcher();
         crate::services::revocation::queue_revocation(&dispatcher, &user.id, change.at, reason)
             .await
             .map_err(StoreError::from)?;
