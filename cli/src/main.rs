@@ -1,5 +1,6 @@
 //! `gatehouse`: the operator's command, like Laravel's artisan.
 
+mod cors;
 mod migrating;
 mod oauth_admin;
 mod openapi;

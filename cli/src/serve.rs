@@ -3,6 +3,7 @@
 //! serves its route (which checks credentials itself, as on AWS: no authorizer runs in front of
 //! gatehouse's routes), and the job worker long-polls the queue in the same process.
 
+use crate::cors::Cors;
 use anyhow::{Context, Result, bail};
 use gatehouse::mail::LogMailer;
 use gatehouse::{Config, Stores, SystemClock};
@@ -69,10 +70,25 @@ const READ_LIMIT: usize = 1024 * 1024;
 
 struct Server {
     app: App,
+    cors: Cors,
 }
 
 impl Server {
+    /// Serves a request, with CORS as API Gateway adds it (preflights answered here).
     async fn handle(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+        let asked = req.headers().clone();
+        if Cors::is_preflight(req.method().as_str(), &asked) {
+            let mut out = hyper::Response::new(Full::new(Bytes::new()));
+            *out.status_mut() = hyper::StatusCode::NO_CONTENT;
+            *out.headers_mut() = self.cors.preflight(&asked);
+            return out;
+        }
+        let mut out = self.serve(req, peer).await;
+        self.cors.decorate(&asked, out.headers_mut());
+        out
+    }
+
+    async fn serve(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, READ_LIMIT).collect().await {
             Ok(b) => b.to_bytes(),
@@ -224,7 +240,8 @@ pub async fn run(port: u16, aws: bool, webhooks: &[String]) -> Result<()> {
     let worker_task = tokio::spawn(async move {
         let _ = worker.run(async { stopped.await.unwrap_or_default() }, false).await;
     });
-    let server = Arc::new(Server { app });
+    let cors = Cors::new(&app.config.session.allowed_origins);
+    let server = Arc::new(Server { app, cors });
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,

@@ -510,13 +510,28 @@ pub async fn counted_env() -> (TestEnv, Arc<WireCounter>) {
 }
 
 /// A test world on the emulator whose every AWS call goes through a fault-injecting proxy, with
-/// the SDK's standard retries and an attempt timeout ([`ATTEMPT_TIMEOUT`]), as in production.
-/// Faults are off until the test calls [`Faults::set_rate`] (migrating happens without them).
-/// Returns the SDK configuration too, for clients the test builds itself (an SES mailer).
+/// the SDK's standard retries and production's timeouts (`gatehouse_aws::timeouts`). Faults are
+/// off until the test calls [`Faults::set_rate`] or scripts them (migrating happens without
+/// them). Returns the SDK configuration too, for clients the test builds itself (an SES mailer).
+/// Production's attempt timeout, not a shorter one: a test that scripts its faults must not have
+/// one added by a loaded machine (the emulator serialises DynamoDB, and a suite run queues on it).
 pub async fn faulty_env(seed: u64) -> (TestEnv, Arc<Faults>, gatehouse_aws::SdkConfig) {
+    faulty_env_timed(seed, gatehouse_aws::timeouts()).await
+}
+
+/// [`faulty_env`] with the attempt timeout [`ATTEMPT_TIMEOUT`]: for the fault runs, whose random
+/// [`Fault::Delay`]s each cost the test one attempt timeout.
+pub async fn faulty_env_hasty(seed: u64) -> (TestEnv, Arc<Faults>, gatehouse_aws::SdkConfig) {
+    let timeouts = gatehouse_aws::timeouts().to_builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build();
+    faulty_env_timed(seed, timeouts).await
+}
+
+async fn faulty_env_timed(
+    seed: u64,
+    timeouts: aws_config::timeout::TimeoutConfig,
+) -> (TestEnv, Arc<Faults>, gatehouse_aws::SdkConfig) {
     let faults = Arc::new(Faults::new(seed));
     let (endpoint, _) = start_proxy(&crate::emulator_endpoint(), Some(faults.clone())).await;
-    let timeouts = gatehouse_aws::timeouts().to_builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build();
     let sdk = crate::sdk_config_with(&endpoint, timeouts).await;
     (TestEnv::aws_with(&sdk).await, faults, sdk)
 }

@@ -23,7 +23,7 @@ use crate::support::put_reset_token;
 use gatehouse::mail::{Mail, Mailer};
 use gatehouse::queue::Worker;
 use gatehouse_tests::http::{TestApp, TestCall, TestReply};
-use gatehouse_tests::wire::{Fault, Faults, faulty_env};
+use gatehouse_tests::wire::{Fault, Faults, faulty_env_hasty};
 use serde_json::json;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -138,7 +138,7 @@ fn email_of(i: usize, run: &str) -> String {
 
 /// A faulty world (faults off until scripted), its app, and an address no other run uses.
 async fn app_and_an_address(seed: u64) -> (TestApp, Arc<Faults>, String) {
-    let (env, faults, _) = faulty_env(seed).await;
+    let (env, faults, _) = faulty_env_hasty(seed).await;
     let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
     (TestApp::with(env, &[]), faults, email)
 }
@@ -206,7 +206,7 @@ async fn work_until_mailed(worker: &Worker, mailer: &Accepted, to: &[String]) {
 async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
     log_errors();
     let seed = seed();
-    let (env, faults, sdk) = faulty_env(seed).await;
+    let (env, faults, sdk) = faulty_env_hasty(seed).await;
     let t = TestApp::with(env, &[("GATEHOUSE_MAIL_FROM", "noreply@gatehouse.test")]);
     let direct = gatehouse_tests::emulator_sdk_config().await;
     aws_sdk_sesv2::Client::new(&direct)
@@ -554,7 +554,7 @@ async fn a_credentials_change_whose_answer_was_lost_stays_its_own_when_a_rehash_
 /// sign-in this way.
 #[tokio::test]
 async fn a_transaction_still_in_progress_is_unavailable_not_an_internal_error() {
-    let (env, faults, _) = faulty_env(1).await;
+    let (env, faults, _) = faulty_env_hasty(1).await;
     let now = env.clock_now();
     let email = email_of(0, &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let hash =
@@ -667,7 +667,7 @@ async fn jobs_run_once_in_effect_through_the_worker_binary_while_a_tenth_of_aws_
     let seed = seed();
     let started = Instant::now();
     let total = chaos_jobs();
-    let (env, faults, sdk) = faulty_env(seed).await;
+    let (env, faults, sdk) = faulty_env_hasty(seed).await;
     // Past the binary's own attempt timeout (3 s), so a delayed answer is a timed-out attempt.
     faults.set_delay(Duration::from_millis(3_500));
     let proxy = sdk.endpoint_url().expect("the proxy's endpoint").to_owned();
@@ -883,7 +883,7 @@ async fn a_limit_whose_counters_keep_conflicting_refuses_at_once_as_throttled() 
 /// browser's rotated session and a sign-in made after the change stay.
 #[tokio::test]
 async fn a_revocation_that_fails_is_queued_and_the_old_credentials_still_end() {
-    let (env, faults, _) = faulty_env(7).await;
+    let (env, faults, _) = faulty_env_hasty(7).await;
     let t = TestApp::with(env, &[]);
     let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let (ann, bob) = (email_of(0, run), email_of(1, run));
