@@ -56,7 +56,7 @@ fn stores_with_queue(
     let consents = Arc::new(dynamo::DynamoOAuthConsents::new(t(schema::OAUTH_CONSENTS)));
     let credentials = Arc::new(dynamo::DynamoCredentials::new(
         t(schema::CREDENTIALS),
-        names.table(schema::USERS.logical),
+        t(schema::USERS),
         sessions.clone(),
         tokens.clone(),
         cross_app.clone(),
@@ -81,7 +81,7 @@ fn stores_with_queue(
         oauth_refresh_tokens: refresh_tokens,
         oauth_consents: consents,
         oauth_signing_keys: Arc::new(dynamo::DynamoOAuthSigningKeys::new(t(schema::OAUTH_SIGNING_KEYS))),
-        identities: Arc::new(dynamo::DynamoIdentities::new(t(schema::IDENTITIES))),
+        identities: Arc::new(dynamo::DynamoIdentities::new(t(schema::IDENTITIES), t(schema::USERS))),
         events: Arc::new(dynamo::DynamoEvents::new(t(schema::EVENTS))),
         webhook_endpoints: Arc::new(dynamo::DynamoWebhookEndpoints::new(t(schema::WEBHOOK_ENDPOINTS))),
         queue,

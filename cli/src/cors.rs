@@ -11,6 +11,8 @@ use hyper::header::{HeaderMap, HeaderValue};
 const METHODS: &str = "GET,POST,PUT,DELETE,OPTIONS";
 const HEADERS: &str = "authorization,content-type";
 const MAX_AGE: &str = "600";
+/// What a page may read of an answer besides the safelisted headers: a 429's wait.
+const EXPOSE: &str = "retry-after";
 
 /// The allowed origins, exact (`scheme://host[:port]`, lower case, as the configuration keeps them).
 #[derive(Debug, Clone, Default)]
@@ -63,6 +65,7 @@ impl Cors {
         if let Some(origin) = self.allowed(request) {
             answer.insert(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
             answer.insert(hyper::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            answer.insert(hyper::header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE));
         }
     }
 }
@@ -86,6 +89,7 @@ mod tests {
         cors.decorate(&headers(&[("origin", "http://localhost:3000")]), &mut answer);
         assert_eq!(answer["access-control-allow-origin"], "http://localhost:3000");
         assert_eq!(answer["access-control-allow-credentials"], "true");
+        assert_eq!(answer["access-control-expose-headers"], "retry-after", "a 429's wait, readable");
         assert_eq!(answer["vary"], "Origin");
         for other in ["http://localhost:3001", "https://localhost:3000", "null", "http://localhost:3000.evil.test"] {
             let mut answer = HeaderMap::new();

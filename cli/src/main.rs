@@ -289,6 +289,21 @@ enum Operation {
     /// Deliver to a disabled endpoint again.
     #[command(name = "webhook:enable")]
     WebhookEnable { id: String },
+    /// Send an endpoint a signed `webhook.test` ping now (enabled or not) and show its answer;
+    /// fails unless it answers 2xx.
+    #[command(name = "webhook:test")]
+    WebhookTest {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// An endpoint's settings and its deliveries that gave up (kept in failed_jobs).
+    #[command(name = "webhook:status")]
+    WebhookStatus {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the job worker here, long-polling the queue, until Ctrl-C.
     #[command(name = "queue:work")]
     QueueWork {
@@ -529,6 +544,11 @@ async fn operate(operation: Operation) -> Result<()> {
         }
         Operation::WebhookDisable { id } => webhooks::set_disabled(&stores, &id, true).await?,
         Operation::WebhookEnable { id } => webhooks::set_disabled(&stores, &id, false).await?,
+        Operation::WebhookTest { id, json } => {
+            let outbound = gatehouse_aws::outbound(&config, Some(&sdk));
+            webhooks::test(&stores, &config, outbound.post.as_ref(), &id, json).await?
+        }
+        Operation::WebhookStatus { id, json } => webhooks::status(&stores, &id, json).await?,
         Operation::QueueWork { stop_when_empty } => {
             let mailer = gatehouse_aws::mailer(&config, &sdk);
             let outbound = gatehouse_aws::outbound(&config, Some(&sdk));

@@ -186,6 +186,8 @@ struct WireTypes;
     ev::IdentityUnlinked,
     ev::OAuthConsentGranted,
     ev::OAuthConsentRevoked,
+    ev::WebhookTest,
+    ev::WebhookTestData,
 )))]
 struct EventTypes;
 
@@ -437,6 +439,25 @@ fn events() -> Result<Events, DocError> {
             } }),
         );
     }
+    // `gatehouse webhook:test`'s ping, signed as a delivery is: no user's event.
+    let words =
+        schemas["WebhookTest"]["description"].as_str().ok_or_else(|| missing("WebhookTest"))?.replace('\n', " ");
+    let headers = docs::WEBHOOK_HEADERS.iter().map(|(header, description)| {
+        json!({ "name": header, "in": "header", "required": true, "description": description, "schema": { "type": "string" } })
+    });
+    webhooks.insert(
+        ev::WebhookTest::TYPE.to_owned(),
+        json!({ "post": {
+            "operationId": "event.webhook.test",
+            "tags": ["events"],
+            "summary": words,
+            "description": docs::WEBHOOK_DESCRIPTION,
+            "parameters": headers.collect::<Vec<_>>(),
+            "requestBody": { "required": true, "content": json_content(schema_ref("WebhookTest")) },
+            "responses": { "2XX": { "description": docs::WEBHOOK_RECEIVED } },
+            "x-gatehouse-events-version": ev::EVENTS_VERSION,
+        } }),
+    );
     let Value::Object(schemas) = schemas else { return Err(missing("Event")) };
     Ok(Events { schemas, webhooks })
 }
@@ -1000,7 +1021,7 @@ mod tests {
             }),
             T::TokenRevoked => B::TokenRevoked(ev::TokenRevoked {
                 token_id: "019a6b5e-0000-7000-8000-000000000001".into(),
-                reason: if full { ev::TokenRevokeReason::ParentRevoked } else { ev::TokenRevokeReason::RevokedByUser },
+                reason: ev::TokenRevokeReason::RevokedByUser,
             }),
             T::TwoFactorEnabled => B::TwoFactorEnabled(ev::TwoFactorEnabled { by: ev::TwoFactorBy::User }),
             T::TwoFactorDisabled => B::TwoFactorDisabled(ev::TwoFactorDisabled {
@@ -1043,9 +1064,10 @@ mod tests {
             .filter_map(|b| b["properties"]["type"]["enum"][0].as_str())
             .collect();
         assert_eq!(bodies, unique, "EventType::ALL vs EventBody's variants");
-        let hooks: std::collections::BTreeSet<&str> =
+        let mut hooks: std::collections::BTreeSet<&str> =
             doc["webhooks"].as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(hooks, unique, "EventType::ALL vs the webhooks");
+        assert!(hooks.remove(ev::WebhookTest::TYPE), "webhook:test's ping is documented");
+        assert_eq!(hooks, unique, "EventType::ALL (and the ping) vs the webhooks");
         for kind in ev::EventType::ALL {
             assert_eq!(sample(kind, true).kind(), kind);
             let post = &doc["webhooks"][kind.as_str()]["post"];

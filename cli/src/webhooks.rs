@@ -1,10 +1,11 @@
 //! The webhook endpoint commands (#32): add one (its secret printed once), list them (never a
-//! secret), remove, rotate the secret with an overlap, disable and enable. The job worker
-//! delivers to them (`gatehouse::services::deliveries`).
+//! secret), remove, rotate the secret with an overlap, disable and enable, send one a signed test
+//! ping, and show its status. The job worker delivers to them (`gatehouse::services::deliveries`).
 
 use anyhow::{Context, Result, bail};
 use gatehouse::Config;
 use gatehouse::Stores;
+use gatehouse::services::webhook_checks;
 use gatehouse::services::webhooks::{self, WebhookError};
 use gatehouse::tables::webhook_endpoints::{WebhookEndpoint, WebhookEndpointId};
 use gatehouse::values::clock::rfc3339;
@@ -139,5 +140,71 @@ pub async fn set_disabled(stores: &Stores, id: &str, disable: bool) -> Result<()
         bail!("no webhook endpoint {id}");
     }
     println!("Webhook endpoint {id} is {}.", if disable { "disabled" } else { "enabled" });
+    Ok(())
+}
+
+/// `webhook:test`: a signed `webhook.test` ping sent now; fails unless the endpoint answers 2xx.
+pub async fn test(
+    stores: &Stores,
+    config: &Config,
+    post: &dyn gatehouse::services::deliveries::Post,
+    id: &str,
+    as_json: bool,
+) -> Result<()> {
+    require_app_key()?;
+    let id = parse_id(id)?;
+    let pinged = webhook_checks::ping(config, stores, post, &id).await.map_err(refused)?;
+    let (status, error) = match &pinged.answer {
+        Ok(s) => (Some(*s), None),
+        Err(why) => (None, Some(why.as_str())),
+    };
+    if as_json {
+        crate::print_json(&json!({
+            "id": id.as_str(), "webhook_id": pinged.id, "status": status, "error": error,
+            "millis": pinged.millis, "accepted": pinged.accepted(),
+        }))?;
+    } else {
+        match (status, error) {
+            (Some(s), _) => println!("{id} answered {s} in {} ms (webhook-id {}).", pinged.millis, pinged.id),
+            (None, why) => println!("{id} gave no answer after {} ms: {}", pinged.millis, why.unwrap_or_default()),
+        }
+    }
+    if !pinged.accepted() {
+        bail!("the endpoint did not accept the ping (a 2xx is acceptance)");
+    }
+    Ok(())
+}
+
+/// `webhook:status`: the endpoint's settings and its deliveries that gave up.
+pub async fn status(stores: &Stores, id: &str, as_json: bool) -> Result<()> {
+    let id = parse_id(id)?;
+    let st = webhook_checks::status(stores, &id).await.map_err(refused)?;
+    let gave_up: Vec<Value> = st
+        .gave_up
+        .iter()
+        .map(|g| json!({ "failed_job": g.uuid, "user_id": g.user, "failed_at": rfc3339(g.failed_at), "error": g.why }))
+        .collect();
+    if as_json {
+        let mut out = summary(&st.endpoint);
+        out["live_secrets"] = json!(st.live_secrets);
+        out["gave_up"] = json!(gave_up);
+        out["gave_up_more"] = json!(st.gave_up_more);
+        out["failed_jobs_read"] = json!(st.failed_read);
+        return crate::print_json(&out);
+    }
+    let e = &st.endpoint;
+    let state = e.disabled_at.map_or_else(|| "enabled".to_owned(), |at| format!("disabled since {}", rfc3339(at)));
+    println!("{}  {}  ({state})", e.id, e.url);
+    println!("events: {}", e.events.patterns().join(","));
+    println!("signing secrets live: {}", st.live_secrets);
+    if st.gave_up.is_empty() {
+        println!("no delivery gave up (of {} failed jobs read)", st.failed_read);
+    } else {
+        let more = if st.gave_up_more { " (and more)" } else { "" };
+        println!("deliveries that gave up{more} (retry with `gatehouse queue:retry <failed job>`):");
+        for g in &st.gave_up {
+            println!("  {}  user {}  {}  {}", rfc3339(g.failed_at), g.user, g.uuid, g.why);
+        }
+    }
     Ok(())
 }

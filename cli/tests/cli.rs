@@ -540,6 +540,46 @@ async fn webhook_endpoints_are_added_listed_rotated_disabled_and_removed() {
     let e = stores.webhook_endpoints.get(&wid).await.unwrap().unwrap();
     assert_eq!(live(&e), [second, third], "a third rotation drops the oldest");
 
+    // `webhook:test` (the receiver here answers on another thread while the command runs) and
+    // `webhook:status`.
+    let receiver = gatehouse_tests::receiver::Receiver::start().await;
+    let pinged = run(&["webhook:add", &receiver.url, "--json"]);
+    let (pinged_id, pinged_secret) = {
+        let doc = json(&pinged);
+        (doc["id"].as_str().unwrap().to_owned(), doc["secret"].as_str().unwrap().to_owned())
+    };
+    let args = ["webhook:test", pinged_id.as_str(), "--json"].map(str::to_owned);
+    let (p, k) = (prefix.clone(), key_value.clone());
+    let run_off = move |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        gatehouse_with(&p, &[("GATEHOUSE_APP_KEY", k.as_str())], &args)
+    };
+    let tested = tokio::task::spawn_blocking({
+        let run_off = run_off.clone();
+        move || run_off(args.to_vec())
+    })
+    .await
+    .unwrap();
+    assert!(tested.status.success(), "{} {}", stdout(&tested), String::from_utf8_lossy(&tested.stderr));
+    let report = json(&tested);
+    assert_eq!((report["status"].as_u64(), report["accepted"].as_bool()), (Some(204), Some(true)), "{report}");
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["type"], "webhook.test");
+    let secret = gatehouse::values::webhook_signature::WebhookSecret::parse(&pinged_secret).unwrap();
+    let sent: i64 = got[0].header("webhook-timestamp").unwrap().parse().unwrap();
+    gatehouse::values::webhook_signature::verify(&secret, &got[0].headers, &got[0].body, sent, 300)
+        .expect("signed with the endpoint's secret");
+    receiver.answer(&[503]);
+    let args = ["webhook:test", pinged_id.as_str()].map(str::to_owned);
+    let refused = tokio::task::spawn_blocking(move || run_off(args.to_vec())).await.unwrap();
+    assert!(!refused.status.success() && stdout(&refused).contains("answered 503"), "{}", stdout(&refused));
+    let status = json(&run(&["webhook:status", &pinged_id, "--json"]));
+    assert_eq!((status["live_secrets"].as_u64(), status["gave_up"].as_array().map(Vec::len)), (Some(1), Some(0)));
+    assert!(!status.to_string().contains("whsec_"), "{status}");
+    assert!(!run(&["webhook:status", "we_nope"]).status.success());
+    assert!(run(&["webhook:remove", &pinged_id]).status.success());
+
     assert!(run(&["webhook:disable", &id]).status.success());
     assert!(stores.webhook_endpoints.get(&wid).await.unwrap().unwrap().disabled_at.is_some());
     assert!(stdout(&run(&["webhook:list"])).contains("disabled"));

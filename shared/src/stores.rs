@@ -80,6 +80,7 @@ impl Stores {
             refresh_tokens.clone(),
             consents.clone(),
         ));
+        let identities = Arc::new(memory::MemoryIdentities::new(users.clone()));
         Self {
             users,
             sessions,
@@ -98,7 +99,7 @@ impl Stores {
             oauth_refresh_tokens: refresh_tokens,
             oauth_consents: consents,
             oauth_signing_keys: Arc::new(memory::MemoryOAuthSigningKeys::new(clock.clone())),
-            identities: Arc::new(memory::MemoryIdentities::new()),
+            identities,
             events: Arc::new(memory::MemoryEvents::new(clock.clone())),
             webhook_endpoints: Arc::new(memory::MemoryWebhookEndpoints::new()),
             queue: Arc::new(memory::MemoryQueue::new(

@@ -18,18 +18,18 @@
 use super::oauth_consents::consent_key;
 use super::personal_access_tokens::DynamoPersonalAccessTokens;
 use super::sessions::DynamoSessions;
-use super::users::{user_pk, version_condition};
+use super::users::{carries_events, event_sets, user_pk, version_condition};
 use super::{
-    DynamoCrossAppSessions, DynamoOAuthConsents, DynamoOAuthRefreshTokens, Item, LIVE, Table, Transacted, built,
-    from_ms, key1, ms, n, opt_from_secs, s, secs,
+    Cond, DynamoCrossAppSessions, DynamoOAuthConsents, DynamoOAuthRefreshTokens, Item, LIVE, Table, Transacted, built,
+    from_ms, key1, ms, n, opt_from_secs, s, secs, transact_update_in,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
 };
 use gatehouse::tables::credential_ref::{CredentialKind, CredentialRef};
-use gatehouse::tables::credentials::{CredentialEntry, CredentialStore, NewCredential, NewDevice, Register};
-use gatehouse::tables::users::{UserId, evicted_devices};
+use gatehouse::tables::credentials::{CredentialEntry, CredentialStore, NewCredential, NewDevice, OnUser, Register};
+use gatehouse::tables::users::{EventMark, UserId, evicted_devices};
 use gatehouse::values::clock::Timestamp;
 use gatehouse::values::error::{StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
@@ -109,6 +109,8 @@ pub(super) async fn forget_audit(register: &Table, user: &UserId, ids: &[String]
 
 pub struct DynamoCredentials {
     t: Table,
+    /// The users table: the issue's condition (and device, and events) is on the user item.
+    users: Table,
     users_table: String,
     sessions: Arc<DynamoSessions>,
     tokens: Arc<DynamoPersonalAccessTokens>,
@@ -120,14 +122,15 @@ pub struct DynamoCredentials {
 impl DynamoCredentials {
     pub fn new(
         t: Table,
-        users_table: String,
+        users: Table,
         sessions: Arc<DynamoSessions>,
         tokens: Arc<DynamoPersonalAccessTokens>,
         cross_app: Arc<DynamoCrossAppSessions>,
         refresh_tokens: Arc<DynamoOAuthRefreshTokens>,
         consents: Arc<DynamoOAuthConsents>,
     ) -> Self {
-        Self { t, users_table, sessions, tokens, cross_app, refresh_tokens, consents }
+        let users_table = users.name.clone();
+        Self { t, users, users_table, sessions, tokens, cross_app, refresh_tokens, consents }
     }
 
     /// Every item of `user`'s partition but the audit entries, read consistently: entries and
@@ -175,38 +178,39 @@ impl DynamoCredentials {
     }
 }
 
-/// The update of the user item that lists `d` (conditional as the issue's check is): the map
-/// written whole when none was listed as read, else the device set in it and the oldest listed
-/// removed at [`gatehouse::tables::users::MAX_DEVICES`].
-fn device_update(
+/// The update of the user item under the issue's condition `cond`, when the issue writes on
+/// the user: listing the device `device` (the map written whole when none was listed as read,
+/// else the device set in it and the oldest listed removed at
+/// [`gatehouse::tables::users::MAX_DEVICES`]) and numbering `events` ([`event_sets`]).
+fn user_update(
     users_table: &str,
     user: &UserId,
-    condition: String,
-    version: u64,
-    d: NewDevice<'_>,
-) -> Result<Update, aws_sdk_dynamodb::error::BuildError> {
-    let issued = n(ms(d.issued_at));
-    let b = Update::builder()
-        .table_name(users_table)
-        .key("pk", s(user_pk(user)))
-        .condition_expression(condition)
-        .expression_attribute_values(":v", n(version));
-    if d.listed.is_empty() {
-        let map = HashMap::from([(d.id.to_owned(), issued)]);
-        return b
-            .update_expression("SET devices = :devices")
-            .expression_attribute_values(":devices", AttributeValue::M(map))
-            .build();
+    cond: Cond,
+    device: Option<NewDevice<'_>>,
+    events: &[EventMark],
+) -> StoreResult<TransactWriteItem> {
+    let (mut sets, mut cond) = event_sets(cond, events);
+    let mut removes = Vec::new();
+    if let Some(d) = device {
+        let issued = n(ms(d.issued_at));
+        if d.listed.is_empty() {
+            let map = HashMap::from([(d.id.to_owned(), issued)]);
+            sets.push("devices = :devices".to_owned());
+            cond = cond.value(":devices", AttributeValue::M(map));
+        } else {
+            sets.push("devices.#device = :issued".to_owned());
+            cond = cond.name("#device", d.id).value(":issued", issued);
+            for (i, old) in evicted_devices(d.listed).iter().enumerate() {
+                cond = cond.name(&format!("#old{i}"), &old.id);
+                removes.push(format!("devices.#old{i}"));
+            }
+        }
     }
-    let mut b = b.expression_attribute_names("#device", d.id).expression_attribute_values(":issued", issued);
-    let mut update = "SET devices.#device = :issued".to_owned();
-    let evicted = evicted_devices(d.listed);
-    for (i, old) in evicted.iter().enumerate() {
-        b = b.expression_attribute_names(format!("#old{i}"), &old.id);
-        update.push_str(if i == 0 { " REMOVE " } else { ", " });
-        update.push_str(&format!("devices.#old{i}"));
+    let mut update = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        update.push_str(&format!(" REMOVE {}", removes.join(", ")));
     }
-    b.update_expression(update).build()
+    transact_update_in(users_table, key1("pk", user_pk(user)), &update, cond)
 }
 
 #[async_trait]
@@ -216,8 +220,9 @@ impl CredentialStore for DynamoCredentials {
         version: u64,
         entry: &CredentialEntry,
         credential: NewCredential<'_>,
-        device: Option<NewDevice<'_>>,
+        on_user: OnUser<'_>,
     ) -> StoreResult<bool> {
+        let device = on_user.device;
         // The credential's item, and the key attribute that must be new (none for a consent:
         // a re-approval replaces the consent, as the entry's put replaces its entry).
         let ((table, item), key_attr) = match credential {
@@ -250,8 +255,9 @@ impl CredentialStore for DynamoCredentials {
         // version after the disable (a password change or logout-other-devices racing it moves
         // the version on again).
         let user_condition = format!("{} AND attribute_not_exists(disabled_at)", version_condition(version));
-        let on_user = match device {
-            None => TransactWriteItem::builder()
+        let events = on_user.events;
+        let on_user = if device.is_none() && events.is_empty() {
+            TransactWriteItem::builder()
                 .condition_check(built(
                     ConditionCheck::builder()
                         .table_name(&self.users_table)
@@ -260,11 +266,12 @@ impl CredentialStore for DynamoCredentials {
                         .expression_attribute_values(":v", n(version))
                         .build(),
                 )?)
-                .build(),
-            // A new device is listed by the same item's update, under the same condition.
-            Some(d) => TransactWriteItem::builder()
-                .update(built(device_update(&self.users_table, &entry.user_id, user_condition, version, d))?)
-                .build(),
+                .build()
+        } else {
+            // A new device is listed, and the issue's events numbered, by the same item's
+            // update, under the same condition.
+            let cond = Cond::new(user_condition).value(":v", n(version));
+            user_update(&self.users_table, &entry.user_id, cond, device, events)?
         };
         let mut items = vec![
             TransactWriteItem::builder().put(put_credential).build(),
@@ -303,7 +310,11 @@ impl CredentialStore for DynamoCredentials {
         // (`Table::transact`); a failed condition is the answer.
         match self.t.transact(items, 8).await? {
             Transacted::Done => Ok(true),
-            Transacted::Refused(codes) if codes.iter().skip(2).any(|c| c == "ConditionalCheckFailed") => Ok(false),
+            Transacted::Refused(codes) if codes.iter().skip(2).any(|c| c == "ConditionalCheckFailed") => {
+                // Refused by the events' own marks: this very issue, landed before (an SDK
+                // retry whose token DynamoDB no longer honours), not a moved version.
+                carries_events(&self.users, &entry.user_id, events).await
+            }
             Transacted::Refused(_) => {
                 Err(StoreError::Conflict(format!("{} already exists", entry.credential.encode())))
             }
@@ -366,6 +377,50 @@ impl CredentialStore for DynamoCredentials {
             requests.push(WriteRequest::builder().put_request(put).build());
         }
         self.t.batch_write(requests).await
+    }
+
+    async fn end_tree_noting(
+        &self,
+        user: &UserId,
+        root: &CredentialRef,
+        until: Timestamp,
+        events: &[EventMark],
+    ) -> StoreResult<()> {
+        let key =
+            |cred: String| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(cred))]);
+        let forget = built(Delete::builder().table_name(&self.t.name).set_key(Some(key(root.encode()))).build())?;
+        let now = self.t.now();
+        let mark = self.t.encode(&EntryItem {
+            user_id: user.as_str().to_owned(),
+            cred: format!("{ENDED}{}", root.encode()),
+            parent: None,
+            cross_app_id: None,
+            created_at: ms(now),
+            expires_at: Some(secs(until)),
+        })?;
+        // Only while the tree is not marked: a second ending (or this one sent again) is refused.
+        let put_mark = Put::builder()
+            .table_name(&self.t.name)
+            .set_item(Some(mark))
+            .condition_expression("attribute_not_exists(cred)")
+            .build();
+        let on_user = user_update(&self.users_table, user, Cond::new("attribute_exists(pk)"), None, events)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(forget).build(),
+            TransactWriteItem::builder().put(built(put_mark)?).build(),
+            on_user,
+        ];
+        match self.t.transact(items, 8).await? {
+            Transacted::Done => Ok(()),
+            // Marked already, or the user gone: ended as an unannounced revocation ends it (the
+            // entry forgotten, the mark written again), numbering nothing.
+            Transacted::Refused(_) => {
+                self.forget_and_mark(user, std::slice::from_ref(root), &[], Some((root, until))).await
+            }
+            Transacted::Contended => Err(StoreError::Unavailable(
+                "credentials: ending a tree kept conflicting with concurrent writes".into(),
+            )),
+        }
     }
 
     async fn knows(&self, user: &UserId, cred: &CredentialRef) -> StoreResult<bool> {

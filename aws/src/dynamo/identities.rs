@@ -5,10 +5,12 @@
 //! very put sent again by the SDK after its answer was lost: still `New`. Unlinking and touching
 //! are conditional on `user_id`.
 
-use super::{Cond, Item, OwnMark, Table, from_ms, key1, ms, n, opt_from_ms, s};
+use super::users::{carries_events, event_sets, user_pk};
+use super::{Cond, Item, OwnMark, Table, Transacted, built, from_ms, key1, ms, n, opt_from_ms, s};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use gatehouse::tables::identities::{Identity, IdentityStore, Linked, check_key, identity_key};
-use gatehouse::tables::users::UserId;
+use gatehouse::tables::users::{EventMark, UserId};
 use gatehouse::values::clock::Timestamp;
 use gatehouse::values::error::{StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
@@ -42,11 +44,37 @@ const LINK_TRIES: usize = 3;
 
 pub struct DynamoIdentities {
     t: Table,
+    /// The users table: a link or unlink that is announced numbers its event on the user item.
+    users: Table,
 }
 
 impl DynamoIdentities {
-    pub fn new(t: Table) -> Self {
-        Self { t }
+    pub fn new(t: Table, users: Table) -> Self {
+        Self { t, users }
+    }
+
+    /// The update of the user item that numbers `events`, while the user exists.
+    fn numbering(&self, user: &UserId, events: &[EventMark]) -> StoreResult<TransactWriteItem> {
+        let (sets, cond) = event_sets(Cond::new("attribute_exists(pk)"), events);
+        self.users.transact_update(key1("pk", user_pk(user)), &format!("SET {}", sets.join(", ")), cond)
+    }
+
+    /// Puts `item` if the subject is free, numbering `events` on `user` in the same step.
+    async fn put_noting(&self, item: Item, user: &UserId, events: &[EventMark]) -> StoreResult<bool> {
+        if events.is_empty() {
+            return self.t.put_if(item, Cond::new("attribute_not_exists(pk)")).await;
+        }
+        let put = Put::builder()
+            .table_name(&self.t.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build();
+        let items = vec![TransactWriteItem::builder().put(built(put)?).build(), self.numbering(user, events)?];
+        match self.t.transact(items, 6).await? {
+            Transacted::Done => Ok(true),
+            Transacted::Refused(_) => Ok(false),
+            Transacted::Contended => Err(StoreError::Unavailable(format!("{}: linking kept conflicting", self.t.name))),
+        }
     }
 
     fn key(provider: &str, subject: &str) -> Item {
@@ -82,7 +110,7 @@ impl IdentityStore for DynamoIdentities {
         Ok(out)
     }
 
-    async fn link(&self, identity: &Identity) -> StoreResult<Linked> {
+    async fn link_noting(&self, identity: &Identity, events: &[EventMark]) -> StoreResult<Linked> {
         check_key(&identity.provider, &identity.subject)?;
         let mark = OwnMark::new();
         let item = self.t.encode(&IdentityItem {
@@ -99,24 +127,55 @@ impl IdentityStore for DynamoIdentities {
         })?;
         let key = Self::key(&identity.provider, &identity.subject);
         for _ in 0..LINK_TRIES {
-            if self.t.put_if(item.clone(), Cond::new("attribute_not_exists(pk)")).await? {
+            if self.put_noting(item.clone(), &identity.user_id, events).await? {
                 return Ok(Linked::New);
             }
             // Refused: someone holds the subject, or this very put landed and was sent again.
             match self.t.get(key.clone()).await? {
                 Some(held) if mark.on(&held, MARK) => return Ok(Linked::New),
                 Some(held) => return Ok(Linked::Already(self.to_domain(held)?)),
-                // Unlinked between the refusal and the read: the subject is free again.
+                // Unlinked between the refusal and the read: the subject is free again. Or,
+                // announced, the user is gone: nothing is linked to no one.
+                None if !events.is_empty()
+                    && self.users.get(key1("pk", user_pk(&identity.user_id))).await?.is_none() =>
+                {
+                    return Err(StoreError::Conflict(format!("{}: the user is gone", self.t.name)));
+                }
                 None => {}
             }
         }
         Err(StoreError::Unavailable(format!("{}: the subject kept being linked and unlinked", self.t.name)))
     }
 
-    async fn unlink(&self, provider: &str, subject: &str, user: &UserId) -> StoreResult<bool> {
+    async fn unlink_noting(
+        &self,
+        provider: &str,
+        subject: &str,
+        user: &UserId,
+        events: &[EventMark],
+    ) -> StoreResult<bool> {
         check_key(provider, subject)?;
         let cond = Cond::new("user_id = :u").value(":u", s(user.as_str()));
-        self.t.delete_if(Self::key(provider, subject), cond).await
+        if events.is_empty() {
+            return self.t.delete_if(Self::key(provider, subject), cond).await;
+        }
+        let delete = Delete::builder()
+            .table_name(&self.t.name)
+            .set_key(Some(Self::key(provider, subject)))
+            .condition_expression("user_id = :u")
+            .expression_attribute_values(":u", s(user.as_str()))
+            .build();
+        let items = vec![TransactWriteItem::builder().delete(built(delete)?).build(), self.numbering(user, events)?];
+        match self.t.transact(items, 6).await? {
+            Transacted::Done => Ok(true),
+            // This very removal, landed before: the user carries its marks.
+            Transacted::Refused(_) if carries_events(&self.users, user, events).await? => Ok(true),
+            // Another user's, or gone; or the user gone (then removed unannounced).
+            Transacted::Refused(_) => self.t.delete_if(Self::key(provider, subject), cond).await,
+            Transacted::Contended => {
+                Err(StoreError::Unavailable(format!("{}: unlinking kept conflicting", self.t.name)))
+            }
+        }
     }
 
     async fn touch(

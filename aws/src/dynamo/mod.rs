@@ -350,11 +350,7 @@ impl Table {
 
     /// An update of `key` in this table, with `cond`, as one item of a [`Table::transact`].
     pub(crate) fn transact_update(&self, key: Item, update: &str, cond: Cond) -> StoreResult<TransactWriteItem> {
-        let req = aws_sdk_dynamodb::types::Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(key))
-            .update_expression(update);
-        built(with_cond!(req, cond).build()).map(|u| TransactWriteItem::builder().update(u).build())
+        transact_update_in(&self.name, key, update, cond)
     }
 
     /// Sends one `TransactWriteItems`, up to `tries` times (the SDK gives each an idempotency
@@ -496,6 +492,12 @@ impl Cond {
     pub(crate) fn now_s(self, now: Timestamp) -> Self {
         self.value(":now_s", n(secs(now)))
     }
+}
+
+/// An update of `key` in the table `table`, with `cond`, as one item of a [`Table::transact`].
+pub(crate) fn transact_update_in(table: &str, key: Item, update: &str, cond: Cond) -> StoreResult<TransactWriteItem> {
+    let req = aws_sdk_dynamodb::types::Update::builder().table_name(table).set_key(Some(key)).update_expression(update);
+    built(with_cond!(req, cond).build()).map(|u| TransactWriteItem::builder().update(u).build())
 }
 
 /// Whether a write failed its condition (and nothing else).

@@ -264,7 +264,7 @@ fn marked(update: &str, cond: Cond, marks: Marks<'_>) -> (String, Cond) {
 /// user with the next numbers: the counter moves on by as many; the i-th mark gets the old count
 /// plus i (every right-hand side reads the item as it was before the write); a mark already there
 /// refuses the write (its own retry, told apart by a read). None without events.
-fn event_sets(mut cond: Cond, events: &[EventMark]) -> (Vec<String>, Cond) {
+pub(crate) fn event_sets(mut cond: Cond, events: &[EventMark]) -> (Vec<String>, Cond) {
     if events.is_empty() {
         return (Vec::new(), cond);
     }
@@ -282,7 +282,7 @@ fn event_sets(mut cond: Cond, events: &[EventMark]) -> (Vec<String>, Cond) {
 
 /// Whether the user `id` carries one of `events`' marks: a write refused with them was this very
 /// write, landed before (one consistent read; `false` without events, and no read).
-async fn carries_events(t: &Table, id: &UserId, events: &[EventMark]) -> StoreResult<bool> {
+pub(crate) async fn carries_events(t: &Table, id: &UserId, events: &[EventMark]) -> StoreResult<bool> {
     if events.is_empty() {
         return Ok(false);
     }

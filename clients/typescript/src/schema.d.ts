@@ -1257,7 +1257,7 @@ export interface webhooks {
         get?: never;
         put?: never;
         /**
-         * A session ended on its own (not by a credentials change, which says so in its own event).
+         * A session ended on its own: signed out of, or ended by the user from another session. The credentials derived from it end with it, unannounced one by one; a session a credentials change ended is in that change's event, and one that expires is not announced.
          * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.session.ended"];
@@ -1297,7 +1297,7 @@ export interface webhooks {
         get?: never;
         put?: never;
         /**
-         * A personal access token ended on its own (not by a credentials change).
+         * A personal access token revoked by the user. What derived from it ends with it, unannounced one by one; a token a credentials change ended is in that change's event.
          * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.token.revoked"];
@@ -1541,6 +1541,26 @@ export interface webhooks {
          * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
          */
         post: operations["event.user.verified"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "webhook.test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What `gatehouse webhook:test` sends an endpoint, signed as a delivery is: a ping, not an event of any user (no `user_id`, no `seq`, never stored or delivered again). A receiver answers it 2xx like any delivery, and may drop it.
+         * @description Sent to each webhook endpoint whose filter takes the type, as a Standard Webhooks delivery (https://www.standardwebhooks.com): at least once, and per user in `seq` order (a later event never overtakes an earlier one for the same user, so a gap in `seq` means one is still coming). Deduplicate on `webhook-id`, the event's `id`. Check the signature before reading the body. The body is the event: `type` and `data` as below, in the envelope every type shares; `version` is `x-gatehouse-events-version`. Personal data is only in the fields marked `x-gatehouse-personal` (`email`, `previous_email`, `name`, `client`); once the user is deleted, its events not yet delivered arrive with those fields left out and `redacted: true`. No event ever holds a password or its hash, a session id, a cookie, a token's secret or hash, a mailed link or code, a second factor's secret or recovery codes, passkey material, OAuth codes or tokens, or a provider's tokens. Sent today: the `user.*`, `two_factor.*` and `passkey.*` types; `session.*`, `token.*`, `identity.*` and `oauth.consent_*` are documented ahead of their emission (docs/design/events.md).
+         */
+        post: operations["event.webhook.test"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2543,14 +2563,18 @@ export interface components {
          * @description Why a single session ended (one a credentials change ended is in that change's event).
          * @enum {string}
          */
-        SessionEndReason: "logout" | "revoked_by_user" | "parent_revoked";
-        /** @description A session ended on its own (not by a credentials change, which says so in its own event). */
+        SessionEndReason: "logout" | "revoked_by_user";
+        /**
+         * @description A session ended on its own: signed out of, or ended by the user from another session. The
+         *     credentials derived from it end with it, unannounced one by one; a session a credentials change
+         *     ended is in that change's event, and one that expires is not announced.
+         */
         SessionEnded: {
             reason: components["schemas"]["SessionEndReason"];
             /** @description The session's opaque handle, as in `session.created`. */
             session: string;
         };
-        /** @description The `session.ended` event. A session ended on its own (not by a credentials change, which says so in its own event). */
+        /** @description The `session.ended` event. A session ended on its own: signed out of, or ended by the user from another session. The credentials derived from it end with it, unannounced one by one; a session a credentials change ended is in that change's event, and one that expires is not announced. */
         SessionEndedEvent: {
             data: components["schemas"]["SessionEnded"];
             /** @description `evt_` and a UUIDv7: the delivery's `webhook-id`, the same on every retry (deduplicate on it). */
@@ -2682,13 +2706,16 @@ export interface components {
          * @description Why a single token ended (one a credentials change ended is in that change's event).
          * @enum {string}
          */
-        TokenRevokeReason: "revoked_by_user" | "parent_revoked";
-        /** @description A personal access token ended on its own (not by a credentials change). */
+        TokenRevokeReason: "revoked_by_user";
+        /**
+         * @description A personal access token revoked by the user. What derived from it ends with it, unannounced
+         *     one by one; a token a credentials change ended is in that change's event.
+         */
         TokenRevoked: {
             reason: components["schemas"]["TokenRevokeReason"];
             token_id: string;
         };
-        /** @description The `token.revoked` event. A personal access token ended on its own (not by a credentials change). */
+        /** @description The `token.revoked` event. A personal access token revoked by the user. What derived from it ends with it, unannounced one by one; a token a credentials change ended is in that change's event. */
         TokenRevokedEvent: {
             data: components["schemas"]["TokenRevoked"];
             /** @description `evt_` and a UUIDv7: the delivery's `webhook-id`, the same on every retry (deduplicate on it). */
@@ -3316,6 +3343,30 @@ export interface components {
         VerificationView: {
             message: string;
             verified: boolean;
+        };
+        /**
+         * @description What `gatehouse webhook:test` sends an endpoint, signed as a delivery is: a ping, not an event
+         *     of any user (no `user_id`, no `seq`, never stored or delivered again). A receiver answers it
+         *     2xx like any delivery, and may drop it.
+         */
+        WebhookTest: {
+            data: components["schemas"]["WebhookTestData"];
+            /** @description `evt_` and a UUIDv7: the delivery's `webhook-id`. */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When it was sent (RFC 3339, UTC, milliseconds).
+             */
+            occurred_at: string;
+            /** @description Always `webhook.test`. */
+            type: string;
+            /** Format: int32 */
+            version: number;
+        };
+        /** @description The endpoint a `webhook.test` ping was sent to. */
+        WebhookTestData: {
+            /** @description The endpoint's id (`we_…`), as `gatehouse webhook:list` shows it. */
+            endpoint_id: string;
         };
     };
     responses: never;
@@ -8584,6 +8635,35 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UserVerifiedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received. Any 2xx status ends the delivery of this event to this endpoint; any other answer, or none in time, is retried with backoff. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "event.webhook.test": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's `id` (`evt_` and a UUIDv7), the same on every attempt: a receiver that has it already has the event. */
+                "webhook-id": string;
+                /** @description When this attempt was sent, in seconds since the Unix epoch. Refuse a delivery more than five minutes from your clock either way (a replay). */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<body>`, keyed with the endpoint's secret (the base64 after `whsec_`, decoded). Space-separated, two of them while the endpoint's secret is rotated: accept the delivery when one matches, compared in constant time. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookTest"];
             };
         };
         responses: {

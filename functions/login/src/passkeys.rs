@@ -81,7 +81,16 @@ pub async fn login(call: Call<'_>) -> Reply {
         passkeys::assert(&app.auth, &rp(&call)?, credential.as_bytes(), &meta).await?;
     // Not a password confirmation: the password-gated actions still ask for the password.
     let device = call.cookie(&gatehouse_http::device_cookie_name(&app.config.session));
-    let opened = app.auth.open_session(&user, remember, &meta, device.as_deref(), Some("passkey")).await?;
+    let opened = app
+        .auth
+        .open_session(
+            &user,
+            remember,
+            &meta,
+            device.as_deref(),
+            (gatehouse::tables::events::SessionMethod::Passkey, true),
+        )
+        .await?;
     // Closed once issued: the same assertion again is then a replay; until then (a 503 above) it
     // finishes this sign-in.
     taken.close(app.auth.stores().cache.as_ref()).await;

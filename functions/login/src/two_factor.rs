@@ -89,7 +89,7 @@ pub async fn challenge(call: Call<'_>) -> Reply {
     match pending {
         Pending::Session { remember } => {
             let device = call.cookie(&gatehouse_http::device_cookie_name(&app.config.session));
-            let opened = app.auth.open_session(&user, remember, &meta, device.as_deref(), Some(&method)).await?;
+            let opened = app.auth.open_session(&user, remember, &meta, device.as_deref(), (method, true)).await?;
             taken.close(cache).await;
             let resp = json(StatusCode::OK, &UserBody::from(&user));
             let resp =
@@ -103,7 +103,7 @@ pub async fn challenge(call: Call<'_>) -> Reply {
                 abilities: gatehouse::tables::personal_access_tokens::Abilities::new(abilities),
                 expires_in_minutes,
             };
-            app.auth.before_sign_in(&user, &method, &meta).await?;
+            app.auth.before_sign_in(&user, method.as_str(), &meta).await?;
             let t =
                 gatehouse::services::token_issuer::TokenIssuer::new(&app.access).for_password_check(&user, req).await?;
             taken.close(cache).await;

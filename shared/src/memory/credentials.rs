@@ -8,12 +8,12 @@ use super::sessions::MemorySessions;
 use super::table::Table;
 use super::users::MemoryUsers;
 use crate::tables::credential_ref::{CredentialKind, CredentialRef};
-use crate::tables::credentials::{CredentialEntry, CredentialStore, NewCredential, NewDevice, Register};
+use crate::tables::credentials::{CredentialEntry, CredentialStore, NewCredential, OnUser, Register};
 use crate::tables::cross_app_sessions::CrossAppSessionStore;
 use crate::tables::oauth_clients::ClientId;
 use crate::tables::personal_access_tokens::TokenId;
 use crate::tables::sessions::SessionKey;
-use crate::tables::users::{KnownDevice, UserId, evicted_devices};
+use crate::tables::users::{EventMark, KnownDevice, UserId, evicted_devices};
 use crate::values::clock::{Timestamp, is_live};
 use crate::values::error::{StoreError, StoreResult};
 use async_trait::async_trait;
@@ -64,9 +64,16 @@ impl CredentialStore for MemoryCredentials {
         version: u64,
         entry: &CredentialEntry,
         credential: NewCredential<'_>,
-        device: Option<NewDevice<'_>>,
+        on_user: OnUser<'_>,
     ) -> StoreResult<bool> {
         let mut users = self.users.by_id.lock();
+        // Sent again after it landed: the user carries its events' marks.
+        if users
+            .get(&entry.user_id)
+            .is_some_and(|u| on_user.events.iter().any(|e| u.pending_events.contains_key(e.as_str())))
+        {
+            return Ok(true);
+        }
         if users.get(&entry.user_id).is_none_or(|u| u.credentials_version != version || u.disabled_at.is_some()) {
             return Ok(false);
         }
@@ -140,7 +147,10 @@ impl CredentialStore for MemoryCredentials {
         self.entries.lock().entry(entry.user_id.clone()).or_default().insert(entry.credential.clone(), entry.clone());
         // As the DynamoDB update does: the list written whole when none was read, else the
         // device added and the oldest read evicted.
-        if let (Some(d), Some(u)) = (device, users.get_mut(&entry.user_id)) {
+        if let Some(u) = users.get_mut(&entry.user_id) {
+            super::users::mark(u, crate::tables::users::Marks::default().and_events(on_user.events));
+        }
+        if let (Some(d), Some(u)) = (on_user.device, users.get_mut(&entry.user_id)) {
             if d.listed.is_empty() {
                 u.devices.clear();
             }
@@ -187,6 +197,30 @@ impl CredentialStore for MemoryCredentials {
         }
         if let Some((root, until)) = mark {
             ended.entry(user.clone()).or_default().insert(root.clone(), until);
+        }
+        Ok(())
+    }
+
+    async fn end_tree_noting(
+        &self,
+        user: &UserId,
+        root: &CredentialRef,
+        until: Timestamp,
+        events: &[EventMark],
+    ) -> StoreResult<()> {
+        let mut users = self.users.by_id.lock();
+        let mut ended = self.ended.lock();
+        let marks = ended.entry(user.clone()).or_default();
+        // Marked already (whatever its time: DynamoDB's condition sees an item TTL has not
+        // removed yet): nothing numbered.
+        if !marks.contains_key(root)
+            && let Some(u) = users.get_mut(user)
+        {
+            super::users::mark(u, crate::tables::users::Marks::default().and_events(events));
+        }
+        marks.insert(root.clone(), until);
+        if let Some(m) = self.entries.lock().get_mut(user) {
+            m.remove(root);
         }
         Ok(())
     }

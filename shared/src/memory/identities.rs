@@ -2,21 +2,24 @@
 //! conditions judge it.
 
 use super::table::Table;
+use super::users::MemoryUsers;
 use crate::tables::identities::{Identity, IdentityStore, Linked, check_key, identity_key};
-use crate::tables::users::UserId;
+use crate::tables::users::{EventMark, Marks, UserId};
 use crate::values::clock::Timestamp;
-use crate::values::error::StoreResult;
+use crate::values::error::{StoreError, StoreResult};
 use async_trait::async_trait;
+use std::sync::Arc;
 
 /// Identities never expire: no clock. By key (`<provider>#<subject>`).
-#[derive(Default)]
 pub struct MemoryIdentities {
     rows: Table<String, Identity>,
+    /// An announced link or unlink numbers its events on the user.
+    users: Arc<MemoryUsers>,
 }
 
 impl MemoryIdentities {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(users: Arc<MemoryUsers>) -> Self {
+        Self { rows: Table::default(), users }
     }
 }
 
@@ -33,22 +36,39 @@ impl IdentityStore for MemoryIdentities {
         Ok(out)
     }
 
-    async fn link(&self, identity: &Identity) -> StoreResult<Linked> {
+    async fn link_noting(&self, identity: &Identity, events: &[EventMark]) -> StoreResult<Linked> {
         check_key(&identity.provider, &identity.subject)?;
+        let mut users = self.users.by_id.lock();
         let mut rows = self.rows.lock();
         if let Some(held) = rows.get(&identity.key()) {
             return Ok(Linked::Already(held.clone()));
+        }
+        if !events.is_empty() {
+            let u = users
+                .get_mut(&identity.user_id)
+                .ok_or_else(|| StoreError::Conflict("identities: the user is gone".into()))?;
+            super::users::mark(u, Marks::default().and_events(events));
         }
         rows.insert(identity.key(), identity.clone());
         Ok(Linked::New)
     }
 
-    async fn unlink(&self, provider: &str, subject: &str, user: &UserId) -> StoreResult<bool> {
+    async fn unlink_noting(
+        &self,
+        provider: &str,
+        subject: &str,
+        user: &UserId,
+        events: &[EventMark],
+    ) -> StoreResult<bool> {
         check_key(provider, subject)?;
         let key = identity_key(provider, subject);
+        let mut users = self.users.by_id.lock();
         let mut rows = self.rows.lock();
         if rows.get(&key).is_some_and(|i| i.user_id == *user) {
             rows.remove(&key);
+            if let Some(u) = users.get_mut(user) {
+                super::users::mark(u, Marks::default().and_events(events));
+            }
             return Ok(true);
         }
         Ok(false)

@@ -20,7 +20,7 @@ fn note(u: &mut User, notice: Option<&NoticeMark>) {
 }
 
 /// `marks` put on `u`: the notice, and each event not there yet with the next number.
-fn mark(u: &mut User, marks: Marks<'_>) {
+pub(crate) fn mark(u: &mut User, marks: Marks<'_>) {
     note(u, marks.notice);
     for event in marks.events {
         if !u.pending_events.contains_key(event.as_str()) {

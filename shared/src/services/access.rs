@@ -111,6 +111,11 @@ pub struct Access {
 }
 
 impl Access {
+    /// The queue, with the deployment's settings (the notice delay, batch retention).
+    pub fn dispatcher(&self) -> crate::queue::Dispatcher {
+        crate::queue::Dispatcher::for_config(self.stores.clone(), &self.config)
+    }
+
     pub fn new(stores: Stores, config: Arc<Config>) -> Self {
         Self { stores, config, hooks: Arc::new(crate::services::hooks::NoCaller) }
     }

@@ -9,13 +9,14 @@
 //!   reset or revoking the parent ends it.
 
 use crate::services::access::Principal;
-use crate::services::auth::sessions::SessionGrant;
+use crate::services::auth::sessions::{Announce, SessionGrant};
 use crate::services::auth::{Auth, AuthError, ClientMeta};
 use crate::services::revocation;
 use crate::services::token_issuer::{IssueError, TokenIssuer};
 use crate::tables::credential_ref::{CredentialKind, CredentialRef};
 use crate::tables::credentials::{CredentialEntry, NewCredential, Revocation, reasons};
 use crate::tables::cross_app_sessions::{CrossAppSession, Handoff, HandoffToken};
+use crate::tables::events::SessionMethod;
 use crate::tables::sessions::SessionId;
 use crate::tables::users::{User, UserId};
 use crate::throttle::client_key;
@@ -139,6 +140,7 @@ impl<'a> CrossApp<'a> {
             email_verified: Some(user.email_verified_at.is_some()),
             abilities: h.abilities.clone(),
             not_after: h.not_after,
+            announce: Some(Announce { method: SessionMethod::CrossApp, new_device: true }),
             ..SessionGrant::default()
         };
         let issued = self.auth.issue_session(&user.id, meta, grant).await?;
@@ -222,7 +224,8 @@ impl<'a> CrossApp<'a> {
             .find(|e| e.credential.kind == CredentialKind::Session && e.cross_app_id.as_deref() == Some(id.as_str()));
         if let Some(e) = session {
             // The root's own step ends the session and then marks the record.
-            revocation::revoke_registered_tree(stores, user, &register, &e.credential, reason).await?;
+            // Announced as `session.ended` (#32), as ending any other session of the user is.
+            self.auth.end_announced(user, &register, &e.credential, reason).await?;
             tracing::info!(event = "cross_app_session_revoked", user_id = %user, audit_id = %id);
             return Ok(true);
         }

@@ -31,6 +31,7 @@ use crate::services::auth::sessions::Opened;
 use crate::services::auth::{Auth, AuthError, ClientMeta};
 use crate::services::sign_in::{ChallengeToken, Pending, challenge};
 use crate::tables::cache::Taken;
+use crate::tables::events::SessionMethod;
 use crate::tables::jobs::JobPayload;
 use crate::tables::users::{DisplayName, User, UserId};
 use crate::throttle::{Limit, client_key};
@@ -351,8 +352,8 @@ async fn finish(
         Completed::SecondFactor(challenge(auth, &user, pending, meta, "email_link").await?)
     } else {
         // A sign-up's first session: its before-sign-up hook decided (one hook per request).
-        let method = (!created).then_some("email_link");
-        let opened = auth.open_session(&user, record.remember, meta, device_cookie, method).await?;
+        let via = (SessionMethod::EmailLink, !created);
+        let opened = auth.open_session(&user, record.remember, meta, device_cookie, via).await?;
         tracing::info!(event = "email_link_signed_in", user_id = %user.id, created, ip = ?meta.ip);
         Completed::Session { user: Box::new(user), opened, created, remember: record.remember }
     };

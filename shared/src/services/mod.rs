@@ -34,4 +34,5 @@ pub mod revocation;
 pub mod sign_in;
 pub mod token_issuer;
 pub mod two_factor;
+pub mod webhook_checks;
 pub mod webhooks;

@@ -2,10 +2,11 @@
 //! ([`Auth::register`]), then the mail with the verification link.
 
 use crate::queue::Dispatcher;
-use crate::services::auth::sessions::SessionGrant;
+use crate::services::auth::sessions::{Announce, SessionGrant};
 use crate::services::auth::{Auth, AuthError, ClientMeta};
 use crate::services::email_verification::registration_job;
 use crate::services::events;
+use crate::tables::events::SessionMethod;
 use crate::tables::events::{EventBody, RegistrationMethod, UserRegistered};
 use crate::tables::sessions::SessionId;
 use crate::tables::users::EventMark;
@@ -74,6 +75,9 @@ impl Auth {
 /// registration asked again ([`Auth::register`]): ten minutes, ample for a client asking
 /// again after a 503 or an answer lost to a timeout, and short enough that an account left
 /// untouched is soon only ever reached through `/login`.
+/// How a registration's session is announced: a password sign-up, from a device not seen.
+const SIGNED_UP: Announce = Announce { method: SessionMethod::Password, new_device: true };
+
 pub const REGISTER_RETRY_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 
 impl Auth {
@@ -110,7 +114,7 @@ impl Auth {
             Err(e) => return Err(e.into()),
         }
         // Registering proves nothing for the purpose of adding a lasting way in: no confirmation.
-        let grant = SessionGrant { email_verified: Some(false), ..SessionGrant::default() };
+        let grant = SessionGrant { email_verified: Some(false), announce: Some(SIGNED_UP), ..SessionGrant::default() };
         let (id, _) = self.issue_session(&user.id, meta, grant).await?.ok_or(AuthError::CredentialsChanged)?;
         tracing::info!(event = "registered", user_id = %user.id, email_tag = %self.email_tag(&user.email), ip = ?meta.ip);
         Ok((user, id))
@@ -160,6 +164,7 @@ impl Auth {
         let grant = SessionGrant {
             credentials_version: found.credentials_version,
             email_verified: Some(false),
+            announce: Some(SIGNED_UP),
             ..SessionGrant::default()
         };
         let (id, _) = self.issue_session(&found.id, meta, grant).await?.ok_or(AuthError::EmailTaken)?;

@@ -8,7 +8,7 @@ use crate::tables::credentials::{CredentialEntry, ENDED_MARK_LIFETIME, Register,
 use crate::tables::oauth_clients::ClientId;
 use crate::tables::personal_access_tokens::{TokenId, Tokenable};
 use crate::tables::sessions::SessionKey;
-use crate::tables::users::UserId;
+use crate::tables::users::{EventMark, UserId};
 use crate::values::clock::Timestamp;
 use crate::values::error::StoreResult;
 use async_trait::async_trait;
@@ -59,8 +59,39 @@ pub async fn revoke_registered_tree(
     root: &CredentialRef,
     reason: &str,
 ) -> StoreResult<bool> {
+    revoke_registered_tree_noting(stores, user, register, root, reason, &[]).await
+}
+
+/// [`revoke_registered_tree`], announcing the tree's end with `body` (#32: `session.ended`,
+/// `token.revoked`, `oauth.consent_revoked`): the event is promised only when the register holds
+/// `root` (an ending that finds the tree marked ended was announced by the one that ended it, or
+/// was not to be), and the tree's last write numbers it, once whatever races it
+/// ([`crate::tables::credentials::CredentialStore::end_tree_noting`]).
+pub async fn revoke_registered_tree_announced(
+    stores: &crate::Stores,
+    dispatcher: &Dispatcher,
+    user: &UserId,
+    register: &Register,
+    (root, reason): (&CredentialRef, &str),
+    body: crate::tables::events::EventBody,
+) -> StoreResult<bool> {
+    if register.entry(root).is_none() {
+        return Ok(register.ended(root));
+    }
+    let event = crate::services::events::promise(dispatcher, user, body).await?;
+    revoke_registered_tree_noting(stores, user, register, root, reason, std::slice::from_ref(&event)).await
+}
+
+async fn revoke_registered_tree_noting(
+    stores: &crate::Stores,
+    user: &UserId,
+    register: &Register,
+    root: &CredentialRef,
+    reason: &str,
+    events: &[EventMark],
+) -> StoreResult<bool> {
     if register.entry(root).is_some() {
-        let n = revoke_from(stores, user, register, Revocation::Tree(root), reason).await?;
+        let n = revoke_from_noting(stores, user, register, Revocation::Tree(root), reason, events).await?;
         tracing::info!(event = "tree_revoked", user_id = %user, root = %root.kind.prefix(), credentials = n);
         return Ok(true);
     }
@@ -82,6 +113,19 @@ pub async fn revoke_from(
     register: &Register,
     what: Revocation<'_>,
     reason: &str,
+) -> StoreResult<usize> {
+    revoke_from_noting(stores, user, register, what, reason, &[]).await
+}
+
+/// [`revoke_from`], whose last write of a tree (the root's entry and the tree's mark) numbers
+/// `events` on the user too.
+async fn revoke_from_noting(
+    stores: &crate::Stores,
+    user: &UserId,
+    register: &Register,
+    what: Revocation<'_>,
+    reason: &str,
+    events: &[EventMark],
 ) -> StoreResult<usize> {
     let now = stores.clock.now();
     let chosen = select(&register.entries, what);
@@ -117,7 +161,11 @@ pub async fn revoke_from(
         end_entries(stores, user, &late, true, (now, reason), &[]).await?;
         ended += late.len();
         let mark = (root, now + ENDED_MARK_LIFETIME);
-        stores.credentials.forget_and_mark(user, std::slice::from_ref(root), &[], Some(mark)).await?;
+        if events.is_empty() {
+            stores.credentials.forget_and_mark(user, std::slice::from_ref(root), &[], Some(mark)).await?;
+        } else {
+            stores.credentials.end_tree_noting(user, root, mark.1, events).await?;
+        }
     }
     // Credentials from before the register: listed through the indexes, which lag only for
     // fresh writes — and every fresh write is registered.

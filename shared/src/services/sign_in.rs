@@ -12,6 +12,7 @@ use crate::services::two_factor::{
     TwoFactorError, code_at, count_attempt, matching_step, recovery_hash, recovery_key, secret_of,
 };
 use crate::tables::cache::Taken;
+use crate::tables::events::SessionMethod;
 use crate::tables::users::{Marks, TwoFactorWrite, User, UserId};
 use crate::throttle::Limit;
 use crate::throttle::client_key;
@@ -68,7 +69,8 @@ impl Auth {
         match self.password_step(email, attempt, meta, device_cookie, pending).await? {
             PasswordStep::SecondFactor(challenge) => Ok(Login::SecondFactor(challenge)),
             PasswordStep::Passed(user) => {
-                let opened = self.open_session(&user, remember, meta, device_cookie, Some("password")).await?;
+                let opened =
+                    self.open_session(&user, remember, meta, device_cookie, (SessionMethod::Password, true)).await?;
                 Ok(Login::Session(user, opened))
             }
         }
@@ -100,6 +102,11 @@ struct ChallengeItem {
     /// before-sign-in hook is told when the second completes the sign-in.
     #[serde(default = "password_method")]
     method: String,
+}
+
+/// The method a challenge stored ([`SessionMethod::as_str`]); a password for one from before.
+fn stored_method(text: &str) -> SessionMethod {
+    SessionMethod::parse(text).unwrap_or(SessionMethod::Password)
 }
 
 fn password_method() -> String {
@@ -168,8 +175,8 @@ pub struct Completed {
     pub user: User,
     pub pending: Pending,
     pub taken: Taken,
-    /// How the first factor was proved (for the before-sign-in hook).
-    pub method: String,
+    /// How the first factor was proved (for the before-sign-in hook and `session.created`).
+    pub method: SessionMethod,
 }
 
 /// This request's mark on the challenge it takes: a MAC under the app key of the challenge's token
@@ -254,7 +261,7 @@ pub async fn complete(
         count_take(auth, &key, at).await?;
         tracing::info!(event = "two_factor_passed", method = "passkey", user_id = %user.id, ip = ?meta.ip, repeat);
         let taken = Taken::of(key).and(signed.taken);
-        return Ok(Completed { user, pending: item.pending, taken, method: item.method });
+        return Ok(Completed { user, pending: item.pending, taken, method: stored_method(&item.method) });
     }
     // Judged on the user as read, so a wrong answer burns neither the challenge nor a code; then
     // the challenge is taken (one winner), then the code used (atomically, against a race).
@@ -309,7 +316,7 @@ pub async fn complete(
         return Err(TwoFactorError::InvalidCode);
     }
     tracing::info!(event = "two_factor_passed", user_id = %user.id, ip = ?meta.ip, repeat);
-    Ok(Completed { user, pending: item.pending, taken: Taken::of(key), method: item.method })
+    Ok(Completed { user, pending: item.pending, taken: Taken::of(key), method: stored_method(&item.method) })
 }
 
 /// A right password and a wrong second factor: logged, and the owner told once per challenge

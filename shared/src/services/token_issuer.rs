@@ -16,6 +16,7 @@ use crate::services::access::{Access, Principal};
 use crate::services::revocation;
 use crate::tables::credential_ref::CredentialRef;
 use crate::tables::credentials::{CredentialEntry, NewCredential, Revocation, reasons};
+use crate::tables::events::{EventBody, TokenCreated, TokenRevokeReason, TokenRevoked};
 use crate::tables::personal_access_tokens::{
     self, Abilities, PersonalAccessToken, PlainTextToken, TokenGrant, TokenId, Tokenable,
 };
@@ -206,7 +207,12 @@ impl<'a> TokenIssuer<'a> {
         let root = CredentialRef::token(&id);
         let register = stores.credentials.read(user).await?;
         let reason = reasons::PARENT_REVOKED;
-        if revocation::revoke_registered_tree(stores, user, &register, &root, reason).await? {
+        // Announced as `token.revoked` (#32) by the tree's last write, once however many race.
+        let revoked = TokenRevoked { token_id: id.to_string(), reason: TokenRevokeReason::RevokedByUser };
+        let body = EventBody::TokenRevoked(revoked);
+        let dispatcher = self.access.dispatcher();
+        let tree = (&root, reason);
+        if revocation::revoke_registered_tree_announced(stores, &dispatcher, user, &register, tree, body).await? {
             tracing::info!(event = "token_revoked", token_id = %id);
             return Ok(true);
         }
@@ -247,7 +253,17 @@ impl<'a> TokenIssuer<'a> {
             created_at: now,
             expires_at: record.expires_at,
         };
-        if !stores.credentials.issue(lineage.credentials_version, &entry, NewCredential::Token(&record)).await? {
+        // `token.created`, promised before the issue whose write on the user numbers it.
+        let created = TokenCreated {
+            token_id: record.id.to_string(),
+            name: Some(record.name.clone()),
+            abilities: record.abilities.as_slice().to_vec(),
+            expires_at: record.expires_at,
+        };
+        let dispatcher = self.access.dispatcher();
+        let event = crate::services::events::promise(&dispatcher, user, EventBody::TokenCreated(created)).await?;
+        let token = NewCredential::Token(&record);
+        if !stores.credentials.issue_noting(lineage.credentials_version, &entry, token, &[event]).await? {
             return Err(IssueError::Revoked);
         }
         tracing::info!(event = "token_created", token_id = %record.id, owner = %owner.key(), parent = ?entry.parent.map(|p| p.encode()));

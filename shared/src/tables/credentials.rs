@@ -29,7 +29,7 @@ use crate::tables::oauth_consents::Consent;
 use crate::tables::oauth_refresh_tokens::RefreshFamily;
 use crate::tables::personal_access_tokens::PersonalAccessToken;
 use crate::tables::sessions::SessionRecord;
-use crate::tables::users::UserId;
+use crate::tables::users::{EventMark, UserId};
 use crate::values::clock::Timestamp;
 use crate::values::error::StoreResult;
 use async_trait::async_trait;
@@ -88,6 +88,16 @@ pub struct NewDevice<'a> {
     pub listed: &'a [crate::tables::users::KnownDevice],
 }
 
+/// What an issue writes on the user item besides its condition
+/// ([`CredentialStore::issue_on_device`]): a device to list, and the marks of the issue's events
+/// (numbered from the user's counter in the same atomic step, #32). Neither: the user item is
+/// only checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OnUser<'a> {
+    pub device: Option<NewDevice<'a>>,
+    pub events: &'a [EventMark],
+}
+
 #[async_trait]
 pub trait CredentialStore: Send + Sync {
     /// Writes `credential` into its table and `entry` into the register in one atomic step, if
@@ -95,16 +105,29 @@ pub trait CredentialStore: Send + Sync {
     /// nothing written) when the version has moved on or the user is gone; `Err(Conflict)` when
     /// the credential's key is taken (but a consent, which replaces the one it finds).
     async fn issue(&self, version: u64, entry: &CredentialEntry, credential: NewCredential<'_>) -> StoreResult<bool> {
-        self.issue_on_device(version, entry, credential, None).await
+        self.issue_on_device(version, entry, credential, OnUser::default()).await
     }
-    /// [`CredentialStore::issue`], listing `device` on the user in the same atomic step (a
-    /// sign-in's session, from a device the account did not know): no extra call.
+    /// [`CredentialStore::issue`], with the marks of the issue's `events` put on the user in the
+    /// same atomic step (a token's `token.created`). Sent again after it landed, it is `Ok(true)`
+    /// (the user carries its marks), and no event is numbered twice.
+    async fn issue_noting(
+        &self,
+        version: u64,
+        entry: &CredentialEntry,
+        credential: NewCredential<'_>,
+        events: &[EventMark],
+    ) -> StoreResult<bool> {
+        self.issue_on_device(version, entry, credential, OnUser { device: None, events }).await
+    }
+    /// [`CredentialStore::issue`], listing `on_user.device` on the user and numbering
+    /// `on_user.events` in the same atomic step (a sign-in's session, from a device the account
+    /// did not know, and its `session.created`): no extra call.
     async fn issue_on_device(
         &self,
         version: u64,
         entry: &CredentialEntry,
         credential: NewCredential<'_>,
-        device: Option<NewDevice<'_>>,
+        on_user: OnUser<'_>,
     ) -> StoreResult<bool>;
     /// Every register entry of the user, read consistently (expired ones included: revoking an
     /// expired credential is harmless, missing a live one is not).
@@ -124,6 +147,19 @@ pub trait CredentialStore: Send + Sync {
         refs: &[CredentialRef],
         unmark: &[CredentialRef],
         mark: Option<(&CredentialRef, Timestamp)>,
+    ) -> StoreResult<()>;
+    /// The last write of the revocation of `root`'s tree, announced (#32): `root`'s entry
+    /// forgotten, the tree marked ended until `until`, and `events` numbered on the user, in one
+    /// atomic step, only while the tree is not marked ended yet. Marked already (another
+    /// revocation of the tree finished first, or this very write landed before and was sent
+    /// again), or the user gone: the entry and the mark are written as
+    /// [`CredentialStore::forget_and_mark`] writes them, and nothing is numbered (twice).
+    async fn end_tree_noting(
+        &self,
+        user: &UserId,
+        root: &CredentialRef,
+        until: Timestamp,
+        events: &[EventMark],
     ) -> StoreResult<()>;
     /// Whether the register names `user`'s cross-app audit record `id` (read consistently): the
     /// record is the user's, whatever the owner index has caught up with.

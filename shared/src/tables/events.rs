@@ -415,6 +415,26 @@ pub enum SessionMethod {
     CrossApp,
 }
 
+impl SessionMethod {
+    /// As the event and the `before_sign_in` hook say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Passkey => "passkey",
+            Self::EmailLink => "email_link",
+            Self::Provider => "provider",
+            Self::CrossApp => "cross_app",
+        }
+    }
+
+    /// The method [`SessionMethod::as_str`] gave.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Password, Self::Passkey, Self::EmailLink, Self::Provider, Self::CrossApp]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+}
+
 /// Why a single session ended (one a credentials change ended is in that change's event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -422,10 +442,8 @@ pub enum SessionMethod {
 pub enum SessionEndReason {
     /// Signed out of, by itself.
     Logout,
-    /// Ended by the user from another session (its list of sessions).
+    /// Ended by the user from another session (its list of sessions, or its cross-app sessions).
     RevokedByUser,
-    /// The credential it was derived from ended.
-    ParentRevoked,
 }
 
 /// Why a single token ended (one a credentials change ended is in that change's event).
@@ -435,8 +453,6 @@ pub enum SessionEndReason {
 pub enum TokenRevokeReason {
     /// Revoked by the user.
     RevokedByUser,
-    /// The credential it was derived from ended.
-    ParentRevoked,
 }
 
 /// Who turned the second factor on or off.
@@ -580,7 +596,9 @@ pub struct SessionCreated {
     pub client: Option<Client>,
 }
 
-/// A session ended on its own (not by a credentials change, which says so in its own event).
+/// A session ended on its own: signed out of, or ended by the user from another session. The
+/// credentials derived from it end with it, unannounced one by one; a session a credentials change
+/// ended is in that change's event, and one that expires is not announced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionEnded {
@@ -607,7 +625,8 @@ pub struct TokenCreated {
     pub expires_at: Option<Timestamp>,
 }
 
-/// A personal access token ended on its own (not by a credentials change).
+/// A personal access token revoked by the user. What derived from it ends with it, unannounced
+/// one by one; a token a credentials change ended is in that change's event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRevoked {
@@ -685,6 +704,50 @@ pub struct OAuthConsentRevoked {
     pub client_id: String,
     /// The scopes the consent covered.
     pub scopes: Vec<String>,
+}
+
+/// What `gatehouse webhook:test` sends an endpoint, signed as a delivery is: a ping, not an event
+/// of any user (no `user_id`, no `seq`, never stored or delivered again). A receiver answers it
+/// 2xx like any delivery, and may drop it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookTest {
+    /// `evt_` and a UUIDv7: the delivery's `webhook-id`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub id: EventId,
+    /// Always `webhook.test`.
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^webhook\\.test$"))]
+    pub kind: String,
+    pub version: u32,
+    /// When it was sent (RFC 3339, UTC, milliseconds).
+    #[serde(with = "millis")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub occurred_at: Timestamp,
+    pub data: WebhookTestData,
+}
+
+/// The endpoint a `webhook.test` ping was sent to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookTestData {
+    /// The endpoint's id (`we_…`), as `gatehouse webhook:list` shows it.
+    pub endpoint_id: String,
+}
+
+impl WebhookTest {
+    pub const TYPE: &'static str = "webhook.test";
+
+    /// A ping to the endpoint `endpoint_id`, sent at `now`.
+    pub fn new(endpoint_id: &str, now: Timestamp) -> Self {
+        Self {
+            id: EventId::generate(),
+            kind: Self::TYPE.to_owned(),
+            version: EVENTS_VERSION,
+            occurred_at: now,
+            data: WebhookTestData { endpoint_id: endpoint_id.to_owned() },
+        }
+    }
 }
 
 /// A timestamp as RFC 3339 in UTC to the millisecond (`2026-11-23T13:15:00.123Z`).

@@ -12,7 +12,7 @@
 //! The stores check the key themselves ([`check_key`]): a provider id is `[a-z0-9-]{1,32}`, a
 //! subject 1 to 255 bytes without control characters; anything else is `Rejected`, whoever asks.
 
-use crate::tables::users::UserId;
+use crate::tables::users::{EventMark, UserId};
 use crate::values::clock::Timestamp;
 use crate::values::error::{StoreError, StoreResult};
 use async_trait::async_trait;
@@ -112,11 +112,29 @@ pub trait IdentityStore: Send + Sync {
     /// Conditional create: `Linked::New` when written, `Linked::Already(existing)` when
     /// (provider, subject) is already held, by anyone (the caller compares user ids). Never
     /// overwrites. A link whose answer was lost and that the SDK sent again is still `New`.
-    async fn link(&self, identity: &Identity) -> StoreResult<Linked>;
+    async fn link(&self, identity: &Identity) -> StoreResult<Linked> {
+        self.link_noting(identity, &[]).await
+    }
+    /// [`IdentityStore::link`], numbering `events` on the identity's user in the same atomic
+    /// step (#32: `identity.linked`): only a link that is `New` numbers them, once. With events,
+    /// a user that is gone is `Err(Conflict)`, and nothing is linked.
+    async fn link_noting(&self, identity: &Identity, events: &[EventMark]) -> StoreResult<Linked>;
     /// Removes the identity only while it still names `user` (conditional): `true` when removed,
     /// `false` when it names another user or is not there (a removal whose answer was lost and
     /// that the SDK sent again finds it gone: `false`, and it is gone).
-    async fn unlink(&self, provider: &str, subject: &str, user: &UserId) -> StoreResult<bool>;
+    async fn unlink(&self, provider: &str, subject: &str, user: &UserId) -> StoreResult<bool> {
+        self.unlink_noting(provider, subject, user, &[]).await
+    }
+    /// [`IdentityStore::unlink`], numbering `events` on `user` in the same atomic step (#32:
+    /// `identity.unlinked`), only when it removes the identity; the same removal sent again
+    /// after it landed is `true` again and numbers nothing twice.
+    async fn unlink_noting(
+        &self,
+        provider: &str,
+        subject: &str,
+        user: &UserId,
+        events: &[EventMark],
+    ) -> StoreResult<bool>;
     /// Records a use: `last_used_at = at`, and `tokens` when given (else the stored ones stay);
     /// only while the identity still names `user` (else nothing changes, and no error).
     async fn touch(

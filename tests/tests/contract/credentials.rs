@@ -87,7 +87,7 @@ pub async fn nothing_is_issued_to_a_disabled_user_under_any_version(env: TestEnv
 pub async fn a_device_is_listed_by_its_sessions_issue_capped_at_twenty_and_forgotten_when_the_version_moves(
     env: TestEnv,
 ) {
-    use gatehouse::tables::credentials::NewDevice;
+    use gatehouse::tables::credentials::{NewDevice, OnUser};
     use gatehouse::tables::users::MAX_DEVICES;
     let u = user(&env, "devices@example.com");
     env.stores.users.create(&u).await.unwrap();
@@ -100,8 +100,8 @@ pub async fn a_device_is_listed_by_its_sessions_issue_capped_at_twenty_and_forgo
         let stores = env.stores.clone();
         let at = now(&env) + Span::milliseconds(i64::try_from(read.len()).unwrap());
         async move {
-            let device = NewDevice { id: &id, issued_at: at, listed: &read };
-            stores.credentials.issue_on_device(version, &e, NewCredential::Session(&rec), Some(device)).await.unwrap()
+            let on_user = OnUser { device: Some(NewDevice { id: &id, issued_at: at, listed: &read }), events: &[] };
+            stores.credentials.issue_on_device(version, &e, NewCredential::Session(&rec), on_user).await.unwrap()
         }
     };
     assert!(listed().await.is_empty(), "a new user knows no device");
@@ -140,4 +140,84 @@ pub async fn a_device_is_listed_by_its_sessions_issue_capped_at_twenty_and_forgo
     assert!(!sign_in(0, gatehouse::keys::new_device_id(), vec![]).await, "not under the old version");
     assert!(sign_in(1, again.clone(), listed().await).await);
     assert_eq!(ids(&listed().await), vec![again]);
+}
+
+/// An issue's events (#32) are numbered by the issue's own write on the user, after the user's
+/// earlier ones, with a device listed in the same write; an issue refused (a moved version)
+/// numbers nothing; the same issue sent again after it landed answers `true` and numbers nothing
+/// twice.
+pub async fn an_issues_events_are_numbered_by_its_own_write_and_only_once(env: TestEnv) {
+    use gatehouse::tables::credentials::{NewDevice, OnUser};
+    use gatehouse::tables::users::EventMark;
+    let u = user(&env, "issue-events@example.com");
+    let registered = EventMark::generate();
+    let u = u.with_events(std::slice::from_ref(&registered));
+    env.stores.users.create(&u).await.unwrap();
+    let numbers = || async {
+        let found = env.stores.users.find(&u.id).await.unwrap().unwrap();
+        (found.event_seq, found.pending_events)
+    };
+    let (_, rec) = session(&env, Some(&u.id), Span::minutes(120));
+    let e = entry(&u.id, CredentialRef::session(&rec.key), None);
+    let created = EventMark::generate();
+    let events = [created.clone()];
+    // Refused: the version moved on. Nothing numbered.
+    assert!(!env.stores.credentials.issue_noting(7, &e, NewCredential::Session(&rec), &events).await.unwrap());
+    assert_eq!(numbers().await.0, 1);
+    // With a device listed by the same write.
+    let id = gatehouse::keys::new_device_id();
+    let device = Some(NewDevice { id: &id, issued_at: now(&env), listed: &[] });
+    let on_user = OnUser { device, events: &events };
+    assert!(env.stores.credentials.issue_on_device(0, &e, NewCredential::Session(&rec), on_user).await.unwrap());
+    let (seq, pending) = numbers().await;
+    assert_eq!(seq, 2);
+    assert_eq!(pending.get(registered.as_str()), Some(&1));
+    assert_eq!(pending.get(created.as_str()), Some(&2));
+    let listed = env.stores.users.find(&u.id).await.unwrap().unwrap().devices;
+    assert_eq!(listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
+    // The same issue again (its answer lost): landed, numbered once.
+    assert!(env.stores.credentials.issue_noting(0, &e, NewCredential::Session(&rec), &events).await.unwrap());
+    assert_eq!(numbers().await.0, 2);
+    // A token after it takes the next number.
+    let (_, token) = gatehouse::tables::personal_access_tokens::mint(
+        &gatehouse::tables::personal_access_tokens::Tokenable::user(&u.id),
+        "ci".into(),
+        gatehouse::tables::personal_access_tokens::Abilities::all(),
+        None,
+        "",
+        now(&env),
+        Default::default(),
+    );
+    let te = entry(&u.id, CredentialRef::token(&token.id), None);
+    let minted = EventMark::generate();
+    let marks = [minted.clone()];
+    assert!(env.stores.credentials.issue_noting(0, &te, NewCredential::Token(&token), &marks).await.unwrap());
+    assert_eq!(numbers().await.1.get(minted.as_str()), Some(&3));
+}
+
+/// A tree's announced end (#32): the root's entry forgotten, the tree marked, the event numbered,
+/// in one step; a second end of the same tree (a racing revocation, or the same one again) marks
+/// it again and numbers nothing; a user that is gone still gets the tree ended.
+pub async fn a_trees_announced_end_numbers_its_event_once(env: TestEnv) {
+    use gatehouse::tables::users::EventMark;
+    let u = user(&env, "tree-end@example.com");
+    env.stores.users.create(&u).await.unwrap();
+    let (_, rec) = session(&env, Some(&u.id), Span::minutes(120));
+    let root = CredentialRef::session(&rec.key);
+    let e = entry(&u.id, root.clone(), None);
+    assert!(env.stores.credentials.issue(0, &e, NewCredential::Session(&rec)).await.unwrap());
+    let until = now(&env) + Span::days(1);
+    let (first, second) = (EventMark::generate(), EventMark::generate());
+    env.stores.credentials.end_tree_noting(&u.id, &root, until, std::slice::from_ref(&first)).await.unwrap();
+    env.stores.credentials.end_tree_noting(&u.id, &root, until, std::slice::from_ref(&second)).await.unwrap();
+    let found = env.stores.users.find(&u.id).await.unwrap().unwrap();
+    assert_eq!(found.pending_events.get(first.as_str()), Some(&1));
+    assert_eq!(found.pending_events.get(second.as_str()), None, "numbered once");
+    let register = env.stores.credentials.read(&u.id).await.unwrap();
+    assert!(register.entry(&root).is_none() && register.ended(&root), "forgotten and marked");
+    // The user gone: the tree still ends, nothing numbered, no error.
+    let gone = UserId::generate();
+    let other = CredentialRef::session(&session(&env, Some(&gone), Span::minutes(5)).1.key);
+    env.stores.credentials.end_tree_noting(&gone, &other, until, &[EventMark::generate()]).await.unwrap();
+    assert!(env.stores.credentials.read(&gone).await.unwrap().ended(&other));
 }

@@ -177,3 +177,38 @@ async fn a_link_whose_answer_was_lost_is_still_its_own() {
         faults.injected()
     );
 }
+
+/// Announced links and removals (#32): a link that is new numbers its event on the user, once; a
+/// link that finds the subject held, a removal of another user's or of none, number nothing; a
+/// link for a user that is gone links nothing.
+pub async fn an_announced_link_or_removal_numbers_its_event_only_when_it_happens(env: TestEnv) {
+    use gatehouse::tables::users::EventMark;
+    let store = &env.stores.identities;
+    let ann = crate::user(&env, "identity-events@example.com");
+    env.stores.users.create(&ann).await.unwrap();
+    let numbers = || async { env.stores.users.find(&ann.id).await.unwrap().unwrap().pending_events };
+    let linked = EventMark::generate();
+    let google = identity(&env, "google", "42", &ann.id);
+    assert_eq!(store.link_noting(&google, std::slice::from_ref(&linked)).await.unwrap(), Linked::New);
+    assert_eq!(numbers().await.get(linked.as_str()), Some(&1));
+    // Held already: nothing numbered.
+    let again = EventMark::generate();
+    let held = store.link_noting(&google, std::slice::from_ref(&again)).await.unwrap();
+    assert!(matches!(held, Linked::Already(_)));
+    assert_eq!(numbers().await.get(again.as_str()), None);
+    // Another user's removal, or of a subject no one holds: nothing numbered.
+    let bob = UserId::generate();
+    let stray = EventMark::generate();
+    assert!(!store.unlink_noting("google", "42", &bob, std::slice::from_ref(&stray)).await.unwrap());
+    assert!(!store.unlink_noting("google", "7", &ann.id, std::slice::from_ref(&stray)).await.unwrap());
+    assert_eq!(numbers().await.get(stray.as_str()), None);
+    let unlinked = EventMark::generate();
+    assert!(store.unlink_noting("google", "42", &ann.id, std::slice::from_ref(&unlinked)).await.unwrap());
+    assert_eq!(numbers().await.get(unlinked.as_str()), Some(&2));
+    assert_eq!(store.find("google", "42").await.unwrap(), None);
+    // A user that is gone gets no identity.
+    let ghost = identity(&env, "google", "43", &UserId::generate());
+    let refused = store.link_noting(&ghost, &[EventMark::generate()]).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(store.find("google", "43").await.unwrap(), None);
+}

@@ -327,3 +327,88 @@ async fn recorded_events_are_put_on_the_event_bus_on_the_emulator() {
     assert_eq!(seen, vec![("gatehouse", "user.enabled", 1), ("gatehouse", "user.deleted", 2)]);
     assert!(got.iter().all(|e| e["detail"]["user_id"] == user.id.as_str()));
 }
+
+/// `webhook:test` (#32): a `webhook.test` ping signed with every live secret (two during a
+/// rotation's overlap, each verifying), its `webhook-id` its own id, and the answer reported;
+/// a receiver answering 500, or none at all, is reported as not accepting it. An unknown
+/// endpoint is an error, not a send.
+#[tokio::test]
+async fn a_test_ping_is_signed_with_every_live_secret_and_its_answer_reported() {
+    use gatehouse::services::webhook_checks::ping;
+    use gatehouse_tests::receiver::Reply;
+    let t = TestApp::memory(&[]);
+    let r = Receiver::start().await;
+    let (e, first) = endpoint(&t, &r.url, Some("user.deleted")).await;
+    let now = t.env.clock_now();
+    let second = gatehouse::services::webhooks::rotate(
+        t.env.stores.webhook_endpoints.as_ref(),
+        &t.app.config.app_key,
+        &e.id,
+        chrono::Duration::hours(1),
+        now,
+    )
+    .await
+    .expect("rotated");
+    let post = gatehouse_aws::outbound(&t.app.config, None).post;
+    let pinged = ping(&t.app.config, &t.env.stores, post.as_ref(), &e.id).await.expect("sent");
+    assert!(pinged.accepted(), "{pinged:?}");
+    let got = r.received();
+    assert_eq!(got.len(), 1);
+    let sent: i64 = got[0].header("webhook-timestamp").and_then(|s| s.parse().ok()).expect("a timestamp");
+    for secret in [&first, &second] {
+        verify(secret, &got[0].headers, &got[0].body, sent, DEFAULT_TOLERANCE_SECS).expect("signed with each");
+    }
+    let body = got[0].json();
+    assert_eq!(body["type"], "webhook.test");
+    assert_eq!(body["data"], json!({ "endpoint_id": e.id.as_str() }));
+    assert_eq!(got[0].header("webhook-id"), Some(pinged.id.as_str()));
+    assert!(body.get("user_id").is_none() && body.get("seq").is_none(), "no user's event: {body}");
+    // Refused, then unreachable: reported, never taken for acceptance.
+    r.reply(&[Reply::Status(500)]);
+    let refused = ping(&t.app.config, &t.env.stores, post.as_ref(), &e.id).await.expect("sent");
+    assert_eq!((refused.answer.as_ref().ok().copied(), refused.accepted()), (Some(500), false));
+    let gone = gatehouse::tables::webhook_endpoints::WebhookEndpointId::generate();
+    assert!(ping(&t.app.config, &t.env.stores, post.as_ref(), &gone).await.is_err());
+    // Nothing listens on port 1: refused at once.
+    let (closed, _) = endpoint(&t, "http://127.0.0.1:1/hooks", None).await;
+    let down = ping(&t.app.config, &t.env.stores, post.as_ref(), &closed.id).await.expect("tried");
+    assert!(!down.accepted() && down.answer.is_err(), "{down:?}");
+}
+
+/// `webhook:status` (#32): an endpoint's deliveries that gave up are found among the failed
+/// jobs (another endpoint's and other jobs are not), with the user and why.
+#[tokio::test]
+async fn the_status_lists_an_endpoints_deliveries_that_gave_up_and_no_one_elses() {
+    use gatehouse::services::webhook_checks::status;
+    use gatehouse::tables::failed_jobs::FailedJob;
+    let t = TestApp::memory(&[]);
+    let (mine, _) = endpoint(&t, "https://hooks.example.com/a", None).await;
+    let (other, _) = endpoint(&t, "https://hooks.example.com/b", None).await;
+    let user = gatehouse::tables::users::UserId::generate();
+    let record = |uuid: &str, endpoint: &str, job: &str| FailedJob {
+        uuid: uuid.into(),
+        connection: "sqs".into(),
+        queue: "jobs".into(),
+        payload: json!({ "uuid": uuid, "job": job, "data": { "endpoint": endpoint, "user": user.as_str() } })
+            .to_string(),
+        exception: "we_x answered 503\nmore detail".into(),
+        failed_at: t.env.clock_now(),
+        expires_at: None,
+    };
+    let jobs = [
+        record("f1", mine.id.as_str(), "DeliverEvents"),
+        record("f2", other.id.as_str(), "DeliverEvents"),
+        record("f3", mine.id.as_str(), "SendMail"),
+    ];
+    for j in &jobs {
+        t.env.stores.failed_jobs.record(j).await.unwrap();
+    }
+    let st = status(&t.env.stores, &mine.id).await.expect("status");
+    assert_eq!(st.live_secrets, 1);
+    let found: Vec<(&str, &str, &str)> =
+        st.gave_up.iter().map(|g| (g.uuid.as_str(), g.user.as_str(), g.why.as_str())).collect();
+    assert_eq!(found, vec![("f1", user.as_str(), "we_x answered 503")]);
+    assert_eq!(st.failed_read, 3);
+    let none = status(&t.env.stores, &gatehouse::tables::webhook_endpoints::WebhookEndpointId::generate()).await;
+    assert!(none.is_err());
+}

@@ -171,7 +171,10 @@ async fn registration_and_deletion_are_announced_and_the_deleted_user_is_redacte
     let cookie = reg.session_cookie().unwrap();
     mails_with_notices(&t).await;
     let events = stored(&t, &id).await;
-    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events.len(), 2, "registered, and its session: {events:?}");
+    let session = serde_json::to_value(&events[1]).unwrap();
+    assert_eq!((session["type"].as_str(), session["seq"].as_u64()), (Some("session.created"), Some(2)));
+    assert_eq!(session["data"]["client"]["ip"], "198.51.100.23");
     let json = serde_json::to_value(&events[0]).unwrap();
     assert_eq!((json["type"].as_str(), json["seq"].as_u64()), (Some("user.registered"), Some(1)));
     assert_eq!(json["data"]["email"], email.as_str());
@@ -187,7 +190,8 @@ async fn registration_and_deletion_are_announced_and_the_deleted_user_is_redacte
     mails_with_notices(&t).await;
     let events = stored(&t, &id).await;
     let kinds: Vec<_> = events.iter().map(|e| (e.seq, e.kind(), e.redacted)).collect();
-    assert_eq!(kinds, vec![(1, EventType::UserRegistered, true), (2, EventType::UserDeleted, true)]);
+    let want = [EventType::UserRegistered, EventType::SessionCreated, EventType::UserDeleted];
+    assert_eq!(kinds, want.into_iter().zip(1..).map(|(k, n)| (n, k, true)).collect::<Vec<_>>());
     let text = serde_json::to_string(&events).unwrap();
     for personal in [email.as_str(), "Zelda Quux", "198.51.100.23"] {
         assert!(!text.contains(personal), "{personal} kept in {text}");
@@ -246,7 +250,8 @@ async fn a_deletion_cut_after_its_write_is_still_announced() {
     assert!(marked.deleted_at.is_some());
     let events = stored(&t, &id).await;
     let kinds: Vec<_> = events.iter().map(|e| (e.seq, e.kind())).collect();
-    assert_eq!(kinds, vec![(1, EventType::UserRegistered), (2, EventType::UserDeleted)], "announced before finished");
+    let want = vec![(1, EventType::UserRegistered), (2, EventType::SessionCreated), (3, EventType::UserDeleted)];
+    assert_eq!(kinds, want, "announced before finished");
     let dispatcher = Dispatcher::for_config(t.env.stores.clone(), &t.app.config);
     gatehouse::services::account_deletion::finish(&t.env.stores, &t.app.config, &dispatcher, &user, &marked.email)
         .await
@@ -254,7 +259,10 @@ async fn a_deletion_cut_after_its_write_is_still_announced() {
     assert_eq!(t.env.stores.users.find(&user).await.unwrap(), None, "finished by its job");
     let events = stored(&t, &id).await;
     let kinds: Vec<_> = events.iter().map(|e| (e.seq, e.kind())).collect();
-    assert_eq!(kinds, vec![(1, EventType::UserRegistered), (2, EventType::UserDeleted)]);
+    assert_eq!(
+        kinds,
+        vec![(1, EventType::UserRegistered), (2, EventType::SessionCreated), (3, EventType::UserDeleted)]
+    );
     assert!(events.iter().all(|e| e.redacted));
 }
 
@@ -320,6 +328,7 @@ async fn every_account_fact_is_announced_in_order(t: TestApp) {
     let got: Vec<(u64, &str)> = events.iter().map(|e| (e.seq, e.kind().as_str())).collect();
     let want = [
         "user.registered",
+        "session.created",
         "two_factor.enabled",
         "user.verified",
         "user.profile_updated",

@@ -419,7 +419,10 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
     // (nothing for a fact that did not happen: a retried request's first attempt counts once),
     // and the receiver got each user's events in that order (a duplicate only right after
     // itself, never after a later one). The event jobs wait out the notice delay in real time.
-    let facts = ["user.registered", "user.password_reset", "user.password_changed"];
+    // The account's facts happen once each; sessions and tokens as often as they were issued: a
+    // sign-in or a token asked again after its answer was lost makes another (and announces it),
+    // so those are counted at least, and each session or token announced once.
+    let once = ["user.registered", "user.password_reset", "user.password_changed"];
     let by_user = |id: &str| -> Vec<(u64, String)> {
         let mut got: Vec<(u64, String)> = receiver
             .events()
@@ -430,18 +433,42 @@ async fn credential_flows_hold_while_a_tenth_of_aws_calls_fail() {
         got.dedup();
         got
     };
-    let want: Vec<(u64, String)> = facts.iter().enumerate().map(|(i, k)| (i as u64 + 1, (*k).to_owned())).collect();
+    let stores = &t.env.stores;
+    let recorded_of = |id: &str| {
+        let user = gatehouse::tables::users::UserId::parse(id).expect("a user id");
+        async move { stores.events.after(&user, 0, 100).await.expect("the user's events") }
+    };
+    let complete = |events: &[gatehouse::tables::events::Event]| {
+        let count = |kind: &str| events.iter().filter(|e| e.kind().as_str() == kind).count();
+        // The registration's session and the four sign-ins that answered 200; the one token.
+        once.iter().all(|k| count(k) == 1) && count("session.created") >= 5 && count("token.created") >= 1
+    };
     // (A job that failed under the faults waits out its backoff first: minutes, at worst.)
     let events_deadline = Instant::now() + Duration::from_secs(420);
     for id in users_found.values() {
-        while by_user(id) != want && Instant::now() < events_deadline {
+        loop {
+            let recorded = recorded_of(id).await;
+            let kinds: Vec<(u64, String)> = recorded.iter().map(|e| (e.seq, e.kind().as_str().to_owned())).collect();
+            if (complete(&recorded) && by_user(id) == kinds) || Instant::now() >= events_deadline {
+                break;
+            }
             work_queue(&worker, Duration::from_secs(10)).await;
         }
-        let user = gatehouse::tables::users::UserId::parse(id).expect("a user id");
-        let recorded = t.env.stores.events.after(&user, 0, 100).await.expect("the user's events");
-        let recorded: Vec<(u64, String)> = recorded.iter().map(|e| (e.seq, e.kind().as_str().to_owned())).collect();
-        assert_eq!(recorded, want, "seed {seed}: user {id}'s recorded events");
-        assert_eq!(by_user(id), want, "seed {seed}: user {id}'s deliveries, in order");
+        let recorded = recorded_of(id).await;
+        let kinds: Vec<(u64, String)> = recorded.iter().map(|e| (e.seq, e.kind().as_str().to_owned())).collect();
+        let numbers: Vec<u64> = kinds.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, (1..=kinds.len() as u64).collect::<Vec<_>>(), "seed {seed}: user {id}: {kinds:?}");
+        let facts: Vec<&str> = kinds.iter().map(|(_, k)| k.as_str()).filter(|k| once.contains(k)).collect();
+        assert_eq!(facts, once, "seed {seed}: user {id}'s account facts, once each, in order: {kinds:?}");
+        assert!(complete(&recorded), "seed {seed}: user {id}'s sessions and token: {kinds:?}");
+        let keys: Vec<String> = recorded
+            .iter()
+            .map(|e| serde_json::to_value(e).expect("JSON")["data"].clone())
+            .filter_map(|d| d["session"].as_str().or(d["token_id"].as_str()).map(str::to_owned))
+            .collect();
+        let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "seed {seed}: user {id}: a session or token announced twice: {kinds:?}");
+        assert_eq!(by_user(id), kinds, "seed {seed}: user {id}'s deliveries, in order");
     }
     let delivered = receiver.received().len();
     let _ = t.env.stores.webhook_endpoints.remove(&endpoint.id).await;

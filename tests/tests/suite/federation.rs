@@ -1414,6 +1414,38 @@ async fn unlinking_the_last_way_in_is_refused_and_otherwise_done_and_mailed() {
     // Unlinked means gone: the provider does not sign in to it again (its address is not
     // verified here, so no automatic link either).
     assert_refused(&h.sign_in(&mut Browser::new(), "idp", &tia).await, 409, "link_required", "after unlinking");
+
+    // Announced (#32), each once: Sam's sign-up by the provider (its identity is in
+    // `user.registered`), the second connection and the first's removal; Tia's connection and
+    // its removal. The refused removals announce nothing.
+    let identity_events = |events: Vec<gatehouse::tables::events::Event>| {
+        events
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .filter(|e| e["type"] != "session.created")
+            .map(|e| (e["type"].as_str().unwrap_or("").to_owned(), e["data"]["provider"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let sam_id = h.user(sam.email.as_deref().unwrap_or_default()).await.unwrap().id;
+    let sam_events = crate::events_credentials::events_of(&h.t, sam_id.as_str()).await;
+    assert_eq!(
+        identity_events(sam_events),
+        vec![
+            ("user.registered".to_owned(), json!("idp")),
+            ("identity.linked".to_owned(), json!("loose")),
+            ("identity.unlinked".to_owned(), json!("idp")),
+        ]
+    );
+    let tia_id = h.user(&email).await.unwrap().id;
+    let tia_events = crate::events_credentials::events_of(&h.t, tia_id.as_str()).await;
+    assert_eq!(
+        identity_events(tia_events),
+        vec![
+            ("user.registered".to_owned(), Value::Null),
+            ("identity.linked".to_owned(), json!("idp")),
+            ("identity.unlinked".to_owned(), json!("idp")),
+        ]
+    );
 }
 
 // ---------------------------------------------------------------- credentials changes
@@ -1711,6 +1743,8 @@ async fn a_hostile_address_in_a_link_flow_is_not_kept_as_the_identity_s_address(
 
 /// An identity store that pauses after its first new link and its first removal: the window
 /// between a sign-up's two writes (the identity, then the user) held open.
+use gatehouse::tables::users::EventMark;
+
 struct Pausing {
     inner: Arc<dyn IdentityStore>,
     after_link: Mutex<Option<Duration>>,
@@ -1725,16 +1759,22 @@ impl IdentityStore for Pausing {
     async fn for_user(&self, user: &UserId) -> StoreResult<Vec<Identity>> {
         self.inner.for_user(user).await
     }
-    async fn link(&self, identity: &Identity) -> StoreResult<Linked> {
-        let done = self.inner.link(identity).await?;
+    async fn link_noting(&self, identity: &Identity, events: &[EventMark]) -> StoreResult<Linked> {
+        let done = self.inner.link_noting(identity, events).await?;
         let pause = if done == Linked::New { self.after_link.lock().unwrap().take() } else { None };
         if let Some(d) = pause {
             tokio::time::sleep(d).await;
         }
         Ok(done)
     }
-    async fn unlink(&self, provider: &str, subject: &str, user: &UserId) -> StoreResult<bool> {
-        let done = self.inner.unlink(provider, subject, user).await?;
+    async fn unlink_noting(
+        &self,
+        provider: &str,
+        subject: &str,
+        user: &UserId,
+        events: &[EventMark],
+    ) -> StoreResult<bool> {
+        let done = self.inner.unlink_noting(provider, subject, user, events).await?;
         let pause = if done { self.after_unlink.lock().unwrap().take() } else { None };
         if let Some(d) = pause {
             tokio::time::sleep(d).await;

@@ -15,6 +15,7 @@ mod dynamodb;
 mod e2e;
 mod email_link;
 mod events;
+mod events_credentials;
 mod faults;
 mod federation;
 mod fixtures;

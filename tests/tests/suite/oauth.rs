@@ -1560,6 +1560,25 @@ async fn a_connected_app_is_listed_and_disconnected() {
     assert_eq!(op.t.login_fn(gone).await.status, 204, "a retry is told it happened");
     let listed = op.t.login_fn(TestCall::new("GET", "/user/oauth-apps").cookie(Some(&cookie))).await;
     assert_eq!(listed.body["apps"], json!([]), "{}", listed.raw_body);
+    // Announced (#32): the consent given, and its end with the scopes it covered, once (the
+    // retry announces nothing more).
+    let id = op.t.user(Some(&cookie)).await.body["user"]["id"].as_str().unwrap().to_owned();
+    let events = crate::events_credentials::events_of(&op.t, &id).await;
+    let consents: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with("oauth.")))
+        .map(|e| json!([e["type"], e["data"]]))
+        .collect();
+    let scopes = consents.first().map(|c| c[1]["scopes"].clone()).unwrap_or_default();
+    assert!(scopes.as_array().is_some_and(|s| !s.is_empty()), "{consents:?}");
+    assert_eq!(
+        consents,
+        vec![
+            json!(["oauth.consent_granted", { "client_id": c.id.as_str(), "scopes": scopes }]),
+            json!(["oauth.consent_revoked", { "client_id": c.id.as_str(), "scopes": scopes }]),
+        ]
+    );
 }
 
 /// The authorizer, given forged tokens built on a live one's claims: `alg: none`, HS256 keyed

@@ -98,7 +98,7 @@ impl Auth {
     /// The queue, with the deployment's settings (the notice delay): what the promises of this
     /// machinery's changes (notices, events, queued revocations) are sent through.
     pub fn dispatcher(&self) -> crate::queue::Dispatcher {
-        crate::queue::Dispatcher::for_config(self.access.stores.clone(), &self.access.config)
+        self.access.dispatcher()
     }
 
     /// Runs the blocking hook at `point` with `request`: the claims it adds (before a token), or

@@ -2,9 +2,10 @@
 
 use super::{Auth, AuthError, ClientMeta};
 use crate::keys::DeviceCookie;
-use crate::services::revocation::revoke;
+use crate::services::revocation::{revoke_from, revoke_registered_tree_announced};
 use crate::tables::credential_ref::CredentialRef;
-use crate::tables::credentials::{CredentialEntry, NewCredential, NewDevice, Revocation, reasons};
+use crate::tables::credentials::{CredentialEntry, NewCredential, NewDevice, OnUser, Revocation, reasons};
+use crate::tables::events::{EventBody, SessionCreated, SessionEndReason, SessionEnded, SessionMethod};
 use crate::tables::sessions::{SessionId, SessionKey, SessionRecord};
 use crate::tables::users::{KnownDevice, User, UserId};
 use crate::values::clock::Timestamp;
@@ -64,6 +65,19 @@ pub struct SessionGrant {
     pub abilities: Option<crate::tables::personal_access_tokens::Abilities>,
     /// A derived session's end (its parent token's expiry).
     pub not_after: Option<Timestamp>,
+    /// Announced as `session.created` (#32): every session a sign-in, a sign-up or a cross-app
+    /// exchange opens. `None` for a session that continues one already announced (a rotation
+    /// after the user's own credentials change).
+    pub announce: Option<Announce>,
+}
+
+/// How a new session is announced ([`SessionGrant::announce`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Announce {
+    pub method: SessionMethod,
+    /// No device cookie of this account was shown: a device listed with the session, and
+    /// always for a sign-up's first session and a cross-app exchange, where none is looked at.
+    pub new_device: bool,
 }
 
 impl Auth {
@@ -104,11 +118,26 @@ impl Auth {
             expires_at: self.access.config.session.absolute.map(|abs| created_at + abs),
         };
         let device = grant.device.as_ref().map(|d| NewDevice { id: &d.id, issued_at: now, listed: &d.listed });
+        // The event is promised before the issue, whose write on the user takes its number.
+        let mut events = Vec::new();
+        if let Some(Announce { method, new_device }) = grant.announce {
+            let created = SessionCreated {
+                session: self.access.config.app_key.session_handle(user_id, &rec.key),
+                new_device: new_device || device.is_some(),
+                method,
+                remember: grant.remember,
+                expires_at: rec.expires_at,
+                client: crate::services::events::client(meta),
+            };
+            let body = EventBody::SessionCreated(created);
+            events.push(crate::services::events::promise(&self.dispatcher(), user_id, body).await?);
+        }
+        let on_user = OnUser { device, events: &events };
         let issued = self
             .access
             .stores
             .credentials
-            .issue_on_device(grant.credentials_version, &entry, NewCredential::Session(&rec), device)
+            .issue_on_device(grant.credentials_version, &entry, NewCredential::Session(&rec), on_user)
             .await?;
         Ok(issued.then_some((id, rec)))
     }
@@ -121,23 +150,24 @@ impl Auth {
     /// A device whose cookie (`device_cookie`, as shown) does not name one `user` knows now is
     /// listed in the session's own issue step and given a cookie bound to the user and version.
     ///
-    /// `method` (`password`, `passkey`, `email_link`, `provider`) is what the `before_sign_in`
-    /// hook is told; it decides before anything is issued. `None`: the hook has decided already
-    /// (a second factor's completion, whose challenge asked it) or is not this session's to ask
-    /// (a sign-up's first session, which its before-sign-up hook allowed).
+    /// `via` is how the user signed in (`session.created` says it). With `ask_hook`, it is what the
+    /// `before_sign_in` hook is told, and the hook decides before anything is issued. Without:
+    /// the hook has decided already (a second factor's completion, whose challenge asked it) or
+    /// is not this session's to ask (a sign-up's first session, which its before-sign-up hook
+    /// allowed).
     pub async fn open_session(
         &self,
         user: &User,
         remember: bool,
         meta: &ClientMeta,
         device_cookie: Option<&str>,
-        method: Option<&str>,
+        (via, ask_hook): (SessionMethod, bool),
     ) -> Result<Opened, AuthError> {
         if user.disabled_at.is_some() {
             return Err(AuthError::AccountDisabled);
         }
-        if let Some(method) = method {
-            self.before_sign_in(user, method, meta).await?;
+        if ask_hook {
+            self.before_sign_in(user, via.as_str(), meta).await?;
         }
         let shown = device_cookie.and_then(|c| self.access.config.app_key.device(&user.email, c));
         let new_device = (!known_device(user, shown.as_ref())).then(crate::keys::new_device_id);
@@ -146,6 +176,7 @@ impl Auth {
             remember,
             email_verified: Some(user.email_verified_at.is_some()),
             device: new_device.clone().map(|id| DeviceGrant { id, listed: user.devices.clone() }),
+            announce: Some(Announce { method: via, new_device: new_device.is_some() }),
             ..SessionGrant::default()
         };
         let Some((id, _)) = self.issue_session(&user.id, meta, grant).await? else {
@@ -161,10 +192,39 @@ impl Auth {
     /// Ends the session and everything derived from it (handoffs, cross-app sessions): what
     /// derives from it first, the session last ([`crate::services::revocation::revoke_from`]), so a logout
     /// cut short leaves the session for its retry to authenticate with and finish.
+    ///
+    /// Announced as `session.ended` (#32) by the tree's last write, once however many logouts of
+    /// the session race.
     pub async fn logout(&self, session: &CredentialRef, user: &UserId) -> Result<(), AuthError> {
-        revoke(&self.access.stores, user, Revocation::Tree(session), reasons::LOGOUT).await?;
+        let stores = &self.access.stores;
+        let register = stores.credentials.read(user).await?;
+        if !self.end_announced(user, &register, session, reasons::LOGOUT).await? {
+            // A session from before the register: ended as ever, unannounced.
+            revoke_from(stores, user, &register, Revocation::Tree(session), reasons::LOGOUT).await?;
+        }
         tracing::info!(event = "logout", user_id = %user);
         Ok(())
+    }
+
+    /// The revocation of the session `root`'s tree when the register holds it, announced as
+    /// `session.ended` ([`revoke_registered_tree_announced`]): `reason` [`reasons::LOGOUT`] says
+    /// `logout`, any other `revoked_by_user`. `false` when the register knows the session
+    /// neither way.
+    pub(crate) async fn end_announced(
+        &self,
+        user: &UserId,
+        register: &crate::tables::credentials::Register,
+        root: &CredentialRef,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let key = SessionKey::from_stored(root.key.clone());
+        let ended = SessionEnded {
+            session: self.access.config.app_key.session_handle(user, &key),
+            reason: if reason == reasons::LOGOUT { SessionEndReason::Logout } else { SessionEndReason::RevokedByUser },
+        };
+        let (stores, dispatcher) = (&self.access.stores, self.dispatcher());
+        let body = EventBody::SessionEnded(ended);
+        revoke_registered_tree_announced(stores, &dispatcher, user, register, (root, reason), body).await
     }
 
     /// The retry of a logout (`reason` [`reasons::LOGOUT`]), or of ending the current session by
@@ -202,8 +262,7 @@ impl Auth {
             return Ok(false);
         }
         let register = stores.credentials.read(&owner).await?;
-        let finished =
-            crate::services::revocation::revoke_registered_tree(stores, &owner, &register, &root, reason).await?;
+        let finished = self.end_announced(&owner, &register, &root, reason).await?;
         if finished {
             tracing::info!(event = "session_end_retried", user_id = %owner, session = %key.hint(), reason);
         }
@@ -237,9 +296,9 @@ impl Auth {
         };
         let root = CredentialRef::session(&key);
         let reason = reasons::USER_REVOKED;
-        if !crate::services::revocation::revoke_registered_tree(stores, user, &register, &root, reason).await? {
+        if !self.end_announced(user, &register, &root, reason).await? {
             // From before the register: what the register holds of its tree, and then it.
-            crate::services::revocation::revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
+            revoke_from(stores, user, &register, Revocation::Tree(&root), reason).await?;
         }
         tracing::info!(event = "session_ended", user_id = %user, session = %key.hint());
         Ok(Some(key))

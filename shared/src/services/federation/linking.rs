@@ -16,8 +16,9 @@ use crate::providers::Provider;
 use crate::services::auth::ClientMeta;
 use crate::services::auth::sessions::Opened;
 use crate::services::sign_in::{ChallengeToken, Pending, challenge};
+use crate::tables::events::{EventBody, IdentityLinked, IdentityUnlinked, SessionMethod};
 use crate::tables::identities::{Identity, Linked};
-use crate::tables::users::{DisplayName, User, UserId};
+use crate::tables::users::{DisplayName, EventMark, User, UserId};
 use crate::throttle::{Limit, client_key};
 use crate::values::email::Email;
 use crate::values::error::StoreError;
@@ -88,6 +89,14 @@ async fn holder(fed: &Federation, found: &Identity) -> Result<Option<User>, Fede
     }
 }
 
+/// Promises `identity.linked` (#32) for a connection of `provider` to `user` about to be written:
+/// the link's own write numbers it, and a link that finds the subject held numbers nothing. A
+/// sign-up's identity is in its `user.registered` (method `provider`).
+async fn linked(fed: &Federation, user: &UserId, provider: &str) -> Result<EventMark, StoreError> {
+    let body = EventBody::IdentityLinked(IdentityLinked { provider: provider.to_owned() });
+    crate::services::events::promise(fed.dispatcher(), user, body).await
+}
+
 /// Whether `identity` still signs in to `user` (connected at or after the version its ways in
 /// date from).
 fn live(user: &User, identity: &Identity) -> bool {
@@ -132,7 +141,8 @@ pub(crate) async fn sign_in(
             }
             let joining = identity(p, &claims, &user, user.credentials_version, fed);
             super::notice::promise(fed.dispatcher(), &user, &joining, &p.name, true).await?;
-            match stores.identities.link(&joining).await? {
+            let event = linked(fed, &user.id, &p.id).await?;
+            match stores.identities.link_noting(&joining, &[event]).await? {
                 Linked::New => {
                     tracing::info!(event = "identity_linked", provider = %p.id, user_id = %user.id, automatic = true);
                     return session(fed, p, user, remember, meta, device_cookie, false).await;
@@ -206,8 +216,8 @@ async fn session(
         return Ok(Outcome::SecondFactor(token));
     }
     // A sign-up's first session: its before-sign-up hook decided (one hook per request).
-    let method = (!created).then_some("provider");
-    let opened = fed.auth.open_session(&user, remember, meta, device_cookie, method).await?;
+    let via = (SessionMethod::Provider, !created);
+    let opened = fed.auth.open_session(&user, remember, meta, device_cookie, via).await?;
     tracing::info!(event = "federation_signed_in", provider = %p.id, user_id = %user.id, created);
     Ok(Outcome::Session { user: Box::new(user), opened, created, remember })
 }
@@ -234,7 +244,8 @@ pub(crate) async fn link(
         let joining = identity(p, &claims, &user, version, fed);
         // Promised whatever a read says (the job mails only a connection it finds made).
         super::notice::promise(fed.dispatcher(), &user, &joining, &p.name, true).await?;
-        match stores.identities.link(&joining).await? {
+        let event = linked(fed, &user.id, &p.id).await?;
+        match stores.identities.link_noting(&joining, &[event]).await? {
             Linked::New => {
                 tracing::info!(event = "identity_linked", provider = %p.id, user_id = %user.id, ip = ?meta.ip);
                 return Ok(Outcome::Linked { user: user.id, provider: p.id.clone() });
@@ -312,7 +323,9 @@ impl Federation {
         let name = self.auth.config().federation.provider(&target.provider).map(|p| p.name.clone());
         let name = name.unwrap_or_else(|| target.provider.clone());
         super::notice::promise(self.dispatcher(), user, target, &name, false).await?;
-        if !stores.identities.unlink(&target.provider, &target.subject, &user.id).await? {
+        let unlinked = EventBody::IdentityUnlinked(IdentityUnlinked { provider: target.provider.clone() });
+        let event = crate::services::events::promise(self.dispatcher(), &user.id, unlinked).await?;
+        if !stores.identities.unlink_noting(&target.provider, &target.subject, &user.id, &[event]).await? {
             return Err(FederationError::NoSuchIdentity);
         }
         tracing::info!(event = "identity_unlinked", provider = %target.provider, user_id = %user.id, ip = ?meta.ip);

@@ -8,6 +8,7 @@
 use super::{OAuthError, OAuthProvider, OPENID, parse_scope, single, with_query};
 use crate::tables::credential_ref::CredentialRef;
 use crate::tables::credentials::{CredentialEntry, NewCredential};
+use crate::tables::events::{EventBody, OAuthConsentGranted};
 use crate::tables::oauth_auth_codes::{AuthCode, AuthCodeRecord};
 use crate::tables::oauth_clients::{ClientId, GrantType, OAuthClient};
 use crate::tables::oauth_consents::Consent;
@@ -225,7 +226,12 @@ impl OAuthProvider {
                 created_at: now,
                 expires_at: None,
             };
-            if !stores.credentials.issue(session.credentials_version, &entry, NewCredential::Consent(&consent)).await? {
+            // `oauth.consent_granted`, promised before the issue whose write on the user numbers it.
+            let granted = OAuthConsentGranted { client_id: req.client.id.to_string(), scopes: req.scopes.clone() };
+            let body = EventBody::OAuthConsentGranted(granted);
+            let event = crate::services::events::promise(&self.auth.dispatcher(), user, body).await?;
+            let version = session.credentials_version;
+            if !stores.credentials.issue_noting(version, &entry, NewCredential::Consent(&consent), &[event]).await? {
                 return Err(OAuthError::AccessDenied("the account's credentials changed; sign in again"));
             }
         }

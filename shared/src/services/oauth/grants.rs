@@ -3,8 +3,9 @@
 //! revoked, so its refresh tokens stop at once and the next authorization asks again.
 
 use super::OAuthProvider;
-use crate::services::revocation::revoke_registered_tree;
+use crate::services::revocation::{revoke_registered_tree, revoke_registered_tree_announced};
 use crate::tables::credential_ref::{CredentialKind, CredentialRef};
+use crate::tables::events::{EventBody, OAuthConsentRevoked};
 use crate::tables::oauth_clients::ClientId;
 use crate::tables::users::UserId;
 use crate::values::clock::Timestamp;
@@ -95,8 +96,21 @@ impl OAuthProvider {
                 _ => {}
             }
         }
+        let dispatcher = self.auth.dispatcher();
         for root in &roots {
-            revoke_registered_tree(stores, user, &register, root, "app_disconnected").await?;
+            let tree = (root, "app_disconnected");
+            match root.kind {
+                // Announced as `oauth.consent_revoked` (#32), with the scopes it covered.
+                CredentialKind::Consent => {
+                    let scopes = stores.oauth_consents.find(user, client).await?.map(|c| c.scopes).unwrap_or_default();
+                    let revoked = OAuthConsentRevoked { client_id: client.to_string(), scopes };
+                    let body = EventBody::OAuthConsentRevoked(revoked);
+                    revoke_registered_tree_announced(stores, &dispatcher, user, &register, tree, body).await?;
+                }
+                _ => {
+                    revoke_registered_tree(stores, user, &register, root, "app_disconnected").await?;
+                }
+            }
         }
         if !roots.is_empty() {
             tracing::info!(event = "oauth_app_disconnected", user_id = %user, client_id = %client, revoked = roots.len());

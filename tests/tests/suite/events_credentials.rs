@@ -1,0 +1,168 @@
+//! Events of credentials (#32, S6/S7): `session.created` and `token.created` numbered by the
+//! issue's own write on the user (its condition check became an update), `session.ended` and
+//! `token.revoked` by the last write of the tree's revocation (only while the tree is not marked
+//! ended yet), so racing endings of one credential announce it once; `identity.*` and
+//! `oauth.consent_*` are walked in `federation.rs` and `oauth.rs`.
+
+use crate::support::{mails_with_notices, unique};
+use gatehouse::tables::events::Event;
+use gatehouse::tables::users::UserId;
+use gatehouse_tests::http::{TestApp, TestCall, TestReply};
+use serde_json::{Value, json};
+
+const PW: &str = "correct horse battery staple 42";
+
+/// Every event recorded for `user`, as stored, once the jobs due have run.
+pub(crate) async fn events_of(t: &TestApp, user: &str) -> Vec<Event> {
+    mails_with_notices(t).await;
+    let id = UserId::parse(user).expect("a user id");
+    t.env.stores.events.after(&id, 0, 100).await.expect("events")
+}
+
+/// `(seq, type)` of each, and each one's `data` as JSON.
+pub(crate) fn kinds(events: &[Event]) -> Vec<(u64, &'static str)> {
+    events.iter().map(|e| (e.seq, e.kind().as_str())).collect()
+}
+
+fn data(e: &Event) -> Value {
+    serde_json::to_value(e).expect("an event as JSON")["data"].clone()
+}
+
+/// The `name=value` of the device cookie a reply set.
+fn device_cookie(t: &TestApp, r: &TestReply) -> Option<String> {
+    let name = format!("{}=", gatehouse_http::device_cookie_name(&t.app.config.session));
+    r.set_cookies().into_iter().find(|c| c.starts_with(&name)).map(|c| c.split(';').next().unwrap_or("").to_owned())
+}
+
+/// The handles `GET /sessions` lists for `cookie`: (current, others).
+async fn handles(t: &TestApp, cookie: &str) -> (String, Vec<String>) {
+    let list = t.login_fn(TestCall::new("GET", "/sessions").cookie(Some(cookie))).await;
+    let sessions = list.body["sessions"].as_array().cloned().unwrap_or_default();
+    let id = |s: &Value| s["id"].as_str().unwrap_or_default().to_owned();
+    let current = sessions.iter().find(|s| s["current"] == true).map(id).expect("the current session");
+    (current, sessions.iter().filter(|s| s["current"] == false).map(id).collect())
+}
+
+/// A user's sessions and a token, made and ended through the API, each announced once, in
+/// order, with what a receiver needs to match them (the session handle `GET /sessions` lists,
+/// the token id `GET /tokens` lists); every ending asked for twice at once.
+async fn sessions_and_tokens_are_announced_once_in_order(t: TestApp) {
+    let email = unique("credevents");
+    let reg = t.login_fn(TestCall::new("POST", "/register").from_ip("198.51.100.9").json(json!({
+        "name": "Ann", "email": email, "password": PW, "password_confirmation": PW,
+    })));
+    let reg = reg.await;
+    assert_eq!(reg.status, 201, "{}", reg.raw_body);
+    let id = reg.body["user"]["id"].as_str().expect("the user").to_owned();
+    let a = reg.session_cookie().expect("the sign-up's session");
+    // A sign-in from a device not seen (no device cookie), then one showing the cookie it got.
+    let second = t.login(&email, PW).await;
+    let b = second.session_cookie().expect("a second session");
+    let device = device_cookie(&t, &second).expect("a device cookie for the new device");
+    let third = t
+        .login_fn(
+            TestCall::new("POST", "/login").header("cookie", &device).json(json!({ "email": email, "password": PW })),
+        )
+        .await;
+    assert_eq!(third.status, 200, "{}", third.raw_body);
+    // A wrong password opens nothing, announces nothing.
+    assert_eq!(t.login(&email, "not the password at all").await.status, 422);
+    let confirm = TestCall::new("POST", "/user/confirm-password").cookie(Some(&a)).json(json!({ "password": PW }));
+    assert_eq!(t.login_fn(confirm).await.status, 204);
+    let made = t.create_token(&a, json!({ "name": "deploy", "abilities": ["tokens:read"] })).await;
+    assert_eq!(made.status, 201, "{}", made.raw_body);
+    let token_id = made.body["id"].as_str().expect("the token's id").to_owned();
+    // The token revoked by two requests at once: one announcement.
+    let revoke = || t.tokens_fn(TestCall::new("DELETE", &format!("/tokens/{token_id}")).cookie(Some(&a)));
+    let (r1, r2) = tokio::join!(revoke(), revoke());
+    assert!(r1.status < 300 && r2.status < 300, "{} / {}", r1.raw_body, r2.raw_body);
+    // Session B ended from A by its handle, twice at once: one announcement.
+    let (a_handle, others) = handles(&t, &a).await;
+    let (b_handle, _) = handles(&t, &b).await;
+    assert!(others.contains(&b_handle));
+    let end = || t.login_fn(TestCall::new("DELETE", &format!("/sessions/{b_handle}")).cookie(Some(&a)));
+    let (e1, e2) = tokio::join!(end(), end());
+    assert!(e1.status < 300 && e2.status < 300, "{} / {}", e1.raw_body, e2.raw_body);
+    assert_eq!(t.user(Some(&b)).await.status, 401);
+    // A signs out, twice at once (a double click): one announcement.
+    let out = || t.login_fn(TestCall::new("POST", "/logout").cookie(Some(&a)));
+    let (o1, o2) = tokio::join!(out(), out());
+    assert!(o1.status < 300 || o2.status < 300, "{} / {}", o1.raw_body, o2.raw_body);
+
+    let events = events_of(&t, &id).await;
+    assert_eq!(
+        kinds(&events),
+        vec![
+            (1, "user.registered"),
+            (2, "session.created"),
+            (3, "session.created"),
+            (4, "session.created"),
+            (5, "token.created"),
+            (6, "token.revoked"),
+            (7, "session.ended"),
+            (8, "session.ended"),
+        ]
+    );
+    let d: Vec<Value> = events.iter().map(data).collect();
+    assert_eq!((d[1]["method"].as_str(), d[1]["new_device"].as_bool()), (Some("password"), Some(true)));
+    assert_eq!(d[1]["session"], json!(a_handle), "the handle GET /sessions lists");
+    assert_eq!(d[1]["client"]["ip"], "198.51.100.9");
+    assert_eq!(d[2]["session"], json!(b_handle));
+    assert_eq!(d[2]["new_device"], json!(true), "no device cookie shown");
+    assert_eq!(d[3]["new_device"], json!(false), "the device cookie shown");
+    assert_eq!((d[4]["token_id"].as_str(), d[4]["name"].as_str()), (Some(token_id.as_str()), Some("deploy")));
+    assert_eq!(d[4]["abilities"], json!(["tokens:read"]));
+    assert_eq!(d[5], json!({ "token_id": token_id, "reason": "revoked_by_user" }));
+    assert_eq!(d[6], json!({ "session": b_handle, "reason": "revoked_by_user" }));
+    assert_eq!(d[7], json!({ "session": a_handle, "reason": "logout" }));
+    let text = serde_json::to_string(&events).expect("JSON");
+    for secret in [&a, &b, &device] {
+        let value = secret.split_once('=').map_or(secret.as_str(), |(_, v)| v);
+        assert!(!text.contains(value), "a cookie's value in an event: {text}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_and_tokens_are_announced_once_in_order_in_memory() {
+    sessions_and_tokens_are_announced_once_in_order(TestApp::memory(&[])).await;
+}
+
+#[tokio::test]
+async fn sessions_and_tokens_are_announced_once_in_order_on_the_emulator() {
+    sessions_and_tokens_are_announced_once_in_order(TestApp::aws(&[("GATEHOUSE_NOTICE_DELAY_SECONDS", "0")]).await)
+        .await;
+}
+
+/// Eight sign-ins of one user at once (Lambda runs many copies): each session announced, the
+/// numbers 2 to 9 each taken once, none lost to the racing updates of the user item.
+async fn racing_sign_ins_each_take_their_own_number(t: TestApp) {
+    let email = unique("racing");
+    let reg = t.register("Ann", &email, PW).await;
+    assert_eq!(reg.status, 201, "{}", reg.raw_body);
+    let id = reg.body["user"]["id"].as_str().expect("the user").to_owned();
+    let mut logins = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (app, email) = (t.app.clone(), email.clone());
+        let call = TestCall::new("POST", "/login").json(json!({ "email": email, "password": PW }));
+        logins.spawn(async move { TestApp::login_at(&app, call).await });
+    }
+    let replies = logins.join_all().await;
+    assert!(replies.iter().all(|r| r.status == 200), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    let events = events_of(&t, &id).await;
+    let created = events.iter().filter(|e| e.kind().as_str() == "session.created").count();
+    assert_eq!(created, 9, "the sign-up's and eight sign-ins'");
+    let numbers: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn racing_sign_ins_each_take_their_own_number_in_memory() {
+    racing_sign_ins_each_take_their_own_number(TestApp::memory(&[("GATEHOUSE_LOGIN_PER_EMAIL_PER_MINUTE", "50")]))
+        .await;
+}
+
+#[tokio::test]
+async fn racing_sign_ins_each_take_their_own_number_on_the_emulator() {
+    let overrides = [("GATEHOUSE_NOTICE_DELAY_SECONDS", "0"), ("GATEHOUSE_LOGIN_PER_EMAIL_PER_MINUTE", "50")];
+    racing_sign_ins_each_take_their_own_number(TestApp::aws(&overrides).await).await;
+}
