@@ -5,7 +5,9 @@ use anyhow::{Result, bail};
 use gatehouse::Stores;
 use gatehouse::services::revocation::revoke;
 use gatehouse::tables::credentials::Revocation;
-use gatehouse::tables::events::{Actor, EventBody, Revoked, UserDisabled, UserEnabled, UserSignedOut};
+use gatehouse::tables::events::{
+    Actor, EventBody, IdentityUnlinked, Revoked, UserDisabled, UserEnabled, UserSignedOut,
+};
 use gatehouse::tables::users::{CredentialChange, User};
 use serde::Serialize;
 
@@ -209,7 +211,10 @@ pub async fn unlink(
             continue;
         }
         gatehouse::services::federation::notice::promise(dispatcher, &user, &identity, name, false).await?;
-        if stores.identities.unlink(provider, &identity.subject, &user.id).await? {
+        // Announced as the owner's own disconnection is (#32): `identity.unlinked`.
+        let body = EventBody::IdentityUnlinked(IdentityUnlinked { provider: provider.to_owned() });
+        let event = gatehouse::services::events::promise(dispatcher, &user.id, body).await?;
+        if stores.identities.unlink_noting(provider, &identity.subject, &user.id, &[event]).await? {
             n += 1;
         }
     }

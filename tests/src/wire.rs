@@ -28,7 +28,7 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Calls seen by the proxy, by name.
 #[derive(Default)]
-pub struct WireCounter(Mutex<BTreeMap<String, usize>>);
+pub struct WireCounter(Mutex<BTreeMap<String, usize>>, Mutex<std::collections::BTreeSet<(String, String)>>);
 
 impl WireCounter {
     fn bump(&self, name: String) {
@@ -38,6 +38,75 @@ impl WireCounter {
     /// The calls counted since the last `take`, and a fresh start.
     pub fn take(&self) -> BTreeMap<String, usize> {
         std::mem::take(&mut *locked(&self.0))
+    }
+
+    /// What the calls since the last `take_needs` needed of IAM, as (resource, action) in the
+    /// template's terms ([`iam_needs`]), and a fresh start.
+    pub fn take_needs(&self) -> std::collections::BTreeSet<(String, String)> {
+        std::mem::take(&mut *locked(&self.1))
+    }
+}
+
+/// The logical name of a table or queue named `physical` (its deployment's prefix before it):
+/// the longest logical name it ends with.
+fn logical(physical: &str, names: &[&'static str]) -> String {
+    names
+        .iter()
+        .filter(|n| physical.ends_with(*n))
+        .max_by_key(|n| n.len())
+        .map_or_else(|| format!("?{physical}"), |n| (*n).to_owned())
+}
+
+/// What IAM must grant for the AWS call `name` with `body`, as (resource, action) the way the
+/// functions' `PERMISSIONS` write them (`table/users`, `table/sessions/index/by_user`,
+/// `queue/jobs`): each item of a transaction or a batch is judged as its own action on its own
+/// table (an `Update` in `TransactWriteItems` needs `dynamodb:UpdateItem`, a `Delete`
+/// `dynamodb:DeleteItem`, a `ConditionCheck` `dynamodb:ConditionCheckItem`). Calls of other
+/// services (SES, KMS) are left out.
+pub fn iam_needs(name: &str, body: &[u8]) -> Vec<(String, String)> {
+    let tables: Vec<&'static str> = gatehouse::schema::TABLES.iter().map(|t| t.logical).collect();
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let table = |v: &serde_json::Value| format!("table/{}", logical(v.as_str().unwrap_or_default(), &tables));
+    let Some(op) = name.strip_prefix("dynamodb:") else {
+        if !name.starts_with("sqs:") {
+            return Vec::new();
+        }
+        let queue = json["QueueUrl"].as_str().or(json["QueueName"].as_str()).unwrap_or_default();
+        let queue = queue.rsplit('/').next().unwrap_or_default();
+        let queues = [gatehouse::schema::JOBS_QUEUE.logical, gatehouse::schema::JOBS_QUEUE.dead_letter_logical];
+        return vec![(format!("queue/{}", logical(queue, &queues)), name.to_owned())];
+    };
+    match op {
+        "TransactWriteItems" | "TransactGetItems" => json["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                let (kind, inner) = item.as_object()?.iter().next()?;
+                let action = match kind.as_str() {
+                    "Put" => "PutItem",
+                    "Update" => "UpdateItem",
+                    "Delete" => "DeleteItem",
+                    "ConditionCheck" => "ConditionCheckItem",
+                    "Get" => "GetItem",
+                    _ => return None,
+                };
+                Some((table(&inner["TableName"]), format!("dynamodb:{action}")))
+            })
+            .collect(),
+        "BatchWriteItem" | "BatchGetItem" => json["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(t, _)| (table(&serde_json::Value::from(t.as_str())), name.to_owned()))
+            .collect(),
+        _ => {
+            let mut resource = table(&json["TableName"]);
+            if let Some(index) = json["IndexName"].as_str() {
+                resource = format!("{resource}/index/{index}");
+            }
+            vec![(resource, name.to_owned())]
+        }
     }
 }
 
@@ -378,9 +447,16 @@ async fn lagging(resp: hyper::Response<Full<Bytes>>) -> hyper::Response<Full<Byt
 /// A proxy's answer: a response, or the connection closed without one.
 type Answer = Result<hyper::Response<Full<Bytes>>, std::io::Error>;
 
-async fn answer(target: &str, faults: Option<Arc<Faults>>, name: &str, req: hyper::Request<Incoming>) -> Answer {
+async fn answer(
+    target: &str,
+    faults: Option<Arc<Faults>>,
+    name: &str,
+    req: hyper::Request<Incoming>,
+    seen: &WireCounter,
+) -> Answer {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+    locked(&seen.1).extend(iam_needs(name, &body));
     let mut fault = faults.as_ref().and_then(|f| f.decide(name).or_else(|| f.matching(name, &body)));
     match fault {
         Some(Fault::Throttle) => {
@@ -490,7 +566,7 @@ pub async fn start_proxy(emulator: &str, faults: Option<Arc<Faults>>) -> (String
                     async move {
                         let name = call_name(&req);
                         seen.bump(name.clone());
-                        answer(&target, faults, &name, req).await
+                        answer(&target, faults, &name, req, &seen).await
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
@@ -506,6 +582,7 @@ pub async fn counted_env() -> (TestEnv, Arc<WireCounter>) {
     // Without the SDK's retries: a retried call would count twice.
     let env = TestEnv::aws_at(&endpoint, false).await;
     counter.take();
+    counter.take_needs();
     (env, counter)
 }
 

@@ -386,9 +386,18 @@ impl CredentialStore for DynamoCredentials {
         until: Timestamp,
         events: &[EventMark],
     ) -> StoreResult<()> {
+        if events.is_empty() {
+            return self.forget_and_mark(user, std::slice::from_ref(root), &[], Some((root, until))).await;
+        }
         let key =
             |cred: String| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(cred))]);
-        let forget = built(Delete::builder().table_name(&self.t.name).set_key(Some(key(root.encode()))).build())?;
+        // Only the write that removes the entry numbers the events.
+        let forget = Delete::builder()
+            .table_name(&self.t.name)
+            .set_key(Some(key(root.encode())))
+            .condition_expression("attribute_exists(cred)")
+            .build();
+        let forget = built(forget)?;
         let now = self.t.now();
         let mark = self.t.encode(&EntryItem {
             user_id: user.as_str().to_owned(),
@@ -398,12 +407,7 @@ impl CredentialStore for DynamoCredentials {
             created_at: ms(now),
             expires_at: Some(secs(until)),
         })?;
-        // Only while the tree is not marked: a second ending (or this one sent again) is refused.
-        let put_mark = Put::builder()
-            .table_name(&self.t.name)
-            .set_item(Some(mark))
-            .condition_expression("attribute_not_exists(cred)")
-            .build();
+        let put_mark = Put::builder().table_name(&self.t.name).set_item(Some(mark)).build();
         let on_user = user_update(&self.users_table, user, Cond::new("attribute_exists(pk)"), None, events)?;
         let items = vec![
             TransactWriteItem::builder().delete(forget).build(),
@@ -412,7 +416,7 @@ impl CredentialStore for DynamoCredentials {
         ];
         match self.t.transact(items, 8).await? {
             Transacted::Done => Ok(()),
-            // Marked already, or the user gone: ended as an unannounced revocation ends it (the
+            // The entry gone already, or the user: ended as an unannounced revocation ends it (the
             // entry forgotten, the mark written again), numbering nothing.
             Transacted::Refused(_) => {
                 self.forget_and_mark(user, std::slice::from_ref(root), &[], Some((root, until))).await

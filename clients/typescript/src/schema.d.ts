@@ -2614,7 +2614,7 @@ export interface components {
          * @description How a session was signed in.
          * @enum {string}
          */
-        SessionMethod: "password" | "passkey" | "email_link" | "provider" | "cross_app";
+        SessionMethod: "password" | "passkey" | "email_link" | "provider" | "cross_app" | "continued";
         SessionsBody: {
             /**
              * @description How many devices the account knows (a device cookie each, given at a sign-in; at most 20,

@@ -153,7 +153,7 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
     ("table/sessions/index/by_user", iam::QUERY),
     ("table/personal_access_tokens", iam::ITEMS_AND_BATCH_DELETE),
     ("table/personal_access_tokens/index/by_tokenable", iam::QUERY),
-    ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
+    ("table/credentials", &["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
     // A revocation ends the user's OAuth grants and consents; the connected apps list reads them.
     ("table/oauth_refresh_tokens", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),
     ("table/oauth_consents", &["dynamodb:GetItem", "dynamodb:DeleteItem"]),

@@ -119,15 +119,18 @@ pub const PERMISSIONS: &[(&str, &[&str])] = &[
         "table/users",
         &["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
     ),
-    ("table/sessions", iam::ITEMS),
-    ("table/personal_access_tokens", iam::ITEMS),
+    // A token or handoff is issued only while its parent (a session or a token) is there.
+    ("table/sessions", iam::ITEMS_AND_CHECK),
+    ("table/personal_access_tokens", iam::ITEMS_AND_CHECK),
     ("table/personal_access_tokens/index/by_tokenable", iam::QUERY),
     ("table/cache", iam::CACHE),
-    ("table/credentials", &["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
+    ("table/credentials", &["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]),
     // A revocation ends the user's OAuth grants and consents too (`revocation::end_credential`).
     ("table/oauth_refresh_tokens", &["dynamodb:DeleteItem"]),
     ("table/oauth_consents", &["dynamodb:DeleteItem"]),
     ("table/cross_app_handoffs", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
     ("table/cross_app_sessions", &["dynamodb:PutItem", "dynamodb:UpdateItem"]),
     ("table/cross_app_sessions/index/by_user", iam::QUERY),
+    // The events' jobs (#32): a token made or revoked, a cross-app session opened or ended.
+    ("queue/jobs", &["sqs:SendMessage"]),
 ];

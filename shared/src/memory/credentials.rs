@@ -209,19 +209,13 @@ impl CredentialStore for MemoryCredentials {
         events: &[EventMark],
     ) -> StoreResult<()> {
         let mut users = self.users.by_id.lock();
-        let mut ended = self.ended.lock();
-        let marks = ended.entry(user.clone()).or_default();
-        // Marked already (whatever its time: DynamoDB's condition sees an item TTL has not
-        // removed yet): nothing numbered.
-        if !marks.contains_key(root)
-            && let Some(u) = users.get_mut(user)
-        {
+        let mut entries = self.entries.lock();
+        // Numbered only by the write that removes the entry.
+        let removed = entries.get_mut(user).is_some_and(|m| m.remove(root).is_some());
+        if removed && let Some(u) = users.get_mut(user) {
             super::users::mark(u, crate::tables::users::Marks::default().and_events(events));
         }
-        marks.insert(root.clone(), until);
-        if let Some(m) = self.entries.lock().get_mut(user) {
-            m.remove(root);
-        }
+        self.ended.lock().entry(user.clone()).or_default().insert(root.clone(), until);
         Ok(())
     }
 

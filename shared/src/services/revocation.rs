@@ -66,7 +66,8 @@ pub async fn revoke_registered_tree(
 /// `token.revoked`, `oauth.consent_revoked`): the event is promised only when the register holds
 /// `root` (an ending that finds the tree marked ended was announced by the one that ended it, or
 /// was not to be), and the tree's last write numbers it, once whatever races it
-/// ([`crate::tables::credentials::CredentialStore::end_tree_noting`]).
+/// ([`crate::tables::credentials::CredentialStore::end_tree_noting`]). The queue failing, the
+/// tree still ends, unannounced.
 pub async fn revoke_registered_tree_announced(
     stores: &crate::Stores,
     dispatcher: &Dispatcher,
@@ -78,8 +79,16 @@ pub async fn revoke_registered_tree_announced(
     if register.entry(root).is_none() {
         return Ok(register.ended(root));
     }
-    let event = crate::services::events::promise(dispatcher, user, body).await?;
-    revoke_registered_tree_noting(stores, user, register, root, reason, std::slice::from_ref(&event)).await
+    // Ending a credential matters more than announcing it: with the queue failing, it ends
+    // unannounced (and says so in the log) rather than not at all.
+    let events = match crate::services::events::promise(dispatcher, user, body).await {
+        Ok(event) => vec![event],
+        Err(e) => {
+            tracing::error!(event = "event_not_promised", user_id = %user, error = %e, "ending the credential unannounced");
+            Vec::new()
+        }
+    };
+    revoke_registered_tree_noting(stores, user, register, root, reason, &events).await
 }
 
 async fn revoke_registered_tree_noting(

@@ -150,10 +150,12 @@ pub trait CredentialStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The last write of the revocation of `root`'s tree, announced (#32): `root`'s entry
     /// forgotten, the tree marked ended until `until`, and `events` numbered on the user, in one
-    /// atomic step, only while the tree is not marked ended yet. Marked already (another
-    /// revocation of the tree finished first, or this very write landed before and was sent
-    /// again), or the user gone: the entry and the mark are written as
-    /// [`CredentialStore::forget_and_mark`] writes them, and nothing is numbered (twice).
+    /// atomic step, only if this write is what removes the entry. Gone already (another
+    /// revocation of the tree finished first, this very write landed before and was sent again,
+    /// or a credentials change forgot it), or the user gone: the entry and the mark are written
+    /// as [`CredentialStore::forget_and_mark`] writes them, and nothing is numbered (twice). A
+    /// consent's key is the same on every grant: a second grant's end is announced too, whatever
+    /// mark the first left.
     async fn end_tree_noting(
         &self,
         user: &UserId,

@@ -413,6 +413,10 @@ pub enum SessionMethod {
     Provider,
     /// A cross-app handoff, exchanged in this app.
     CrossApp,
+    /// The session that made a credentials change (a password change, an address change, "log
+    /// out other devices"), continued under a new id: the same sign-in, whose old id the change
+    /// ended with the rest.
+    Continued,
 }
 
 impl SessionMethod {
@@ -424,12 +428,13 @@ impl SessionMethod {
             Self::EmailLink => "email_link",
             Self::Provider => "provider",
             Self::CrossApp => "cross_app",
+            Self::Continued => "continued",
         }
     }
 
     /// The method [`SessionMethod::as_str`] gave.
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Password, Self::Passkey, Self::EmailLink, Self::Provider, Self::CrossApp]
+        [Self::Password, Self::Passkey, Self::EmailLink, Self::Provider, Self::CrossApp, Self::Continued]
             .into_iter()
             .find(|m| m.as_str() == text)
     }

@@ -326,20 +326,32 @@ async fn every_account_fact_is_announced_in_order(t: TestApp) {
     mails_with_notices(&t).await;
     let events = stored(&t, &id).await;
     let got: Vec<(u64, &str)> = events.iter().map(|e| (e.seq, e.kind().as_str())).collect();
+    // A change that rotates the changing session (two-factor on, the password, log out other
+    // devices) announces the continued session after itself (`method: continued`).
     let want = [
         "user.registered",
         "session.created",
         "two_factor.enabled",
+        "session.created",
         "user.verified",
         "user.profile_updated",
         "user.password_changed",
+        "session.created",
         "user.signed_out",
+        "session.created",
         "user.email_changed",
         "two_factor.disabled",
         "user.deleted",
     ];
     let want: Vec<(u64, &str)> = want.iter().enumerate().map(|(i, k)| (i as u64 + 1, *k)).collect();
     assert_eq!(got, want);
+    let methods: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .filter(|e| e["type"] == "session.created")
+        .map(|e| e["data"]["method"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(methods, ["password", "continued", "continued", "continued"]);
     assert!(events.iter().all(|e| e.redacted), "the user is gone: all redacted");
     let text = serde_json::to_string(&events).unwrap();
     assert!(!text.contains(&email) && !text.contains("Ann B."), "{text}");

@@ -166,3 +166,62 @@ async fn racing_sign_ins_each_take_their_own_number_on_the_emulator() {
     let overrides = [("GATEHOUSE_NOTICE_DELAY_SECONDS", "0"), ("GATEHOUSE_LOGIN_PER_EMAIL_PER_MINUTE", "50")];
     racing_sign_ins_each_take_their_own_number(TestApp::aws(&overrides).await).await;
 }
+
+/// A queue that refuses every send: the events' jobs cannot be promised.
+struct DownQueue;
+
+#[async_trait::async_trait]
+impl gatehouse::tables::jobs::JobQueue for DownQueue {
+    async fn send(&self, _: &str, _: std::time::Duration) -> gatehouse::values::error::StoreResult<String> {
+        Err(gatehouse::StoreError::Unavailable("the queue is down".into()))
+    }
+    async fn receive(
+        &self,
+        _: u32,
+        _: std::time::Duration,
+        _: Option<std::time::Duration>,
+    ) -> gatehouse::values::error::StoreResult<Vec<gatehouse::tables::jobs::QueueMessage>> {
+        Ok(Vec::new())
+    }
+    async fn change_visibility(&self, _: &str, _: std::time::Duration) -> gatehouse::values::error::StoreResult<()> {
+        Ok(())
+    }
+    async fn delete(&self, _: &str) -> gatehouse::values::error::StoreResult<()> {
+        Ok(())
+    }
+    async fn approximate_len(&self) -> gatehouse::values::error::StoreResult<u64> {
+        Ok(0)
+    }
+}
+
+/// Ending a credential matters more than announcing it: with the queue down, a token is still
+/// revoked and a session still signed out (unannounced, logged), while nothing new is issued
+/// unannounced (a sign-in or a token creation is refused instead).
+#[tokio::test]
+async fn with_the_queue_down_credentials_still_end_and_none_is_issued_unannounced() {
+    let mut t = TestApp::memory(&[]);
+    let email = unique("queuedown");
+    let cookie = t.signed_up(&email).await;
+    let made = t.create_token(&cookie, json!({ "name": "ci", "abilities": ["tokens:read"] })).await;
+    assert_eq!(made.status, 201, "{}", made.raw_body);
+    let (id, token) = (made.body["id"].as_str().unwrap().to_owned(), made.body["token"].as_str().unwrap().to_owned());
+    let other = t.login(&email, PW).await.session_cookie().expect("a second session");
+    // The queue goes down (the same stores otherwise).
+    let mut stores = t.env.stores.clone();
+    stores.queue = std::sync::Arc::new(DownQueue);
+    t.env.stores = stores.clone();
+    t.app = gatehouse_http::App::new(t.app.config.as_ref().clone(), stores).expect("an app");
+    let revoked = t.tokens_fn(TestCall::new("DELETE", &format!("/tokens/{id}")).cookie(Some(&cookie))).await;
+    assert_eq!(revoked.status, 204, "{}", revoked.raw_body);
+    let used = t.login_fn(TestCall::new("GET", "/user").bearer(&token)).await;
+    assert_eq!(used.status, 401, "the token ended: {}", used.raw_body);
+    let out = t.login_fn(TestCall::new("POST", "/logout").cookie(Some(&other))).await;
+    assert!(out.status < 300, "{}", out.raw_body);
+    assert_eq!(t.user(Some(&other)).await.status, 401, "the session ended");
+    // Nothing is issued that could not be announced.
+    let login = t.login(&email, PW).await;
+    assert_eq!(login.status, 503, "{}", login.raw_body);
+    assert!(login.session_cookie().is_none());
+    let minted = t.create_token(&cookie, json!({ "name": "ci", "abilities": ["tokens:read"] })).await;
+    assert_eq!(minted.status, 503, "{}", minted.raw_body);
+}

@@ -22,6 +22,7 @@ mod fixtures;
 mod guards;
 mod hooks;
 mod hostile;
+mod iam;
 mod identities;
 mod jobs;
 mod layers;

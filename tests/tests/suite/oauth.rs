@@ -1572,13 +1572,25 @@ async fn a_connected_app_is_listed_and_disconnected() {
         .collect();
     let scopes = consents.first().map(|c| c[1]["scopes"].clone()).unwrap_or_default();
     assert!(scopes.as_array().is_some_and(|s| !s.is_empty()), "{consents:?}");
-    assert_eq!(
-        consents,
-        vec![
-            json!(["oauth.consent_granted", { "client_id": c.id.as_str(), "scopes": scopes }]),
-            json!(["oauth.consent_revoked", { "client_id": c.id.as_str(), "scopes": scopes }]),
-        ]
-    );
+    let granted = json!(["oauth.consent_granted", { "client_id": c.id.as_str(), "scopes": scopes }]);
+    let revoked = json!(["oauth.consent_revoked", { "client_id": c.id.as_str(), "scopes": scopes }]);
+    assert_eq!(consents, vec![granted.clone(), revoked.clone()]);
+    // Approved and disconnected again the same day (the first end's mark still there, the
+    // consent's key the same): both announced again.
+    let g = grant_with_remembered_consent(&op, &mut b, &c).await;
+    let gone = TestCall::new("DELETE", &format!("/user/oauth-apps/{}", c.id))
+        .cookie(Some(&cookie))
+        .header("sec-fetch-site", "same-origin");
+    assert_eq!(op.t.login_fn(gone).await.status, 204);
+    assert_grant_dead(&op, &c, &g, "disconnected again").await;
+    let events = crate::events_credentials::events_of(&op.t, &id).await;
+    let kinds: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with("oauth.")))
+        .map(|e| json!([e["type"], e["data"]]))
+        .collect();
+    assert_eq!(kinds, vec![granted.clone(), revoked.clone(), granted, revoked]);
 }
 
 /// The authorizer, given forged tokens built on a live one's claims: `alg: none`, HS256 keyed

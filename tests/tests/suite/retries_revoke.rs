@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 const PW: &str = "correct horse battery staple 42";
 const DELETE: &str = "dynamodb:DeleteItem";
-const FORGET: &str = "dynamodb:BatchWriteItem";
+/// The revocation's last write: the root's entry forgotten, its tree marked ended and the end's
+/// event (#32) numbered on the user, one transaction (the children's entries go in batches before).
+const END: &str = "dynamodb:TransactWriteItems";
 
 async fn app() -> (TestApp, Arc<Faults>) {
     let (env, faults, _) = faulty_env(34).await;
@@ -42,15 +44,13 @@ fn lose_answer(faults: &Faults, call: &str) {
 /// The revocation's last call, the forget of the root's register entry (after its children's),
 /// fails on all three of the SDK's attempts: everything else of the revocation happened.
 fn fail_the_last_forget(faults: &Faults) {
-    faults.pass_next(FORGET);
-    fail(faults, FORGET);
+    fail(faults, END);
 }
 
 /// The revocation's last call, the forget of the root's register entry (after its children's),
 /// lands and its answer is lost: the whole revocation happened, the request answers 503.
 fn lose_the_last_answer(faults: &Faults) {
-    faults.pass_next(FORGET);
-    lose_answer(faults, FORGET);
+    lose_answer(faults, END);
 }
 
 /// Every scripted fault was injected: none is left over for a later call.
@@ -401,7 +401,7 @@ async fn revoking_a_cross_app_session_cut_before_it_ended_is_finished_by_its_ret
 async fn revoking_a_cross_app_session_whose_last_answer_was_lost_is_answered_204_again() {
     let Scene { t, faults, cookie, made: (billing, derived, id), .. } = scene("cross-lost", handed_off).await;
 
-    lose_answer(&faults, FORGET);
+    lose_answer(&faults, END);
     cut_short(&revoke_cross_app(&t, &cookie, &id).await, "the last answer was lost", &faults, 3);
     assert_eq!(at_billing(&billing, &derived).await, 401);
 

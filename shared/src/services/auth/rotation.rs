@@ -1,15 +1,18 @@
 //! Credentials changes: moving the credentials version (a new password, other devices logged out, a second factor turned on), keeping only the session that made the change, and resuming a change whose answer was lost.
 
-use super::sessions::SessionGrant;
+use super::sessions::{Announce, SessionGrant};
 use super::{Auth, AuthError, ClientMeta, EndPasskeys, refuse_derived};
 use crate::services::revocation::revoke_or_queue;
 use crate::tables::credential_ref::CredentialRef;
 use crate::tables::credentials::reasons;
-use crate::tables::events::{Actor, EventBody, Revoked, UserSignedOut};
+use crate::tables::events::{Actor, EventBody, Revoked, SessionMethod, UserSignedOut};
 use crate::tables::sessions::{SessionId, SessionRecord};
 use crate::tables::users::{CredentialChange, User};
 use crate::values::error::StoreError;
 use crate::values::password::{PasswordAttempt, PasswordHash};
+
+/// How a rotated session is announced (#32): the changing sign-in, continued under a new id.
+const CONTINUED: Announce = Announce { method: SessionMethod::Continued, new_device: false };
 
 /// How long after a session changed the credentials its retry is still recognised
 /// ([`Auth::resume_own_change`]).
@@ -131,6 +134,7 @@ impl Auth {
             password_confirmed_at: current.password_confirmed_at,
             created_at: Some(current.created_at),
             email_verified: Some(user.email_verified_at.is_some()),
+            announce: Some(CONTINUED),
             ..SessionGrant::default()
         };
         let rotated = self.issue_session(&user.id, meta, grant).await;
@@ -204,6 +208,7 @@ impl Auth {
             password_confirmed_at: old.as_ref().and_then(|s| s.password_confirmed_at),
             created_at: old.as_ref().map(|s| s.created_at),
             email_verified: Some(user.email_verified_at.is_some()),
+            announce: Some(CONTINUED),
             ..SessionGrant::default()
         };
         let Some((rotated, _)) = self.issue_session(&user.id, meta, grant).await? else { return Ok(None) };
