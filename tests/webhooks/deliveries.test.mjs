@@ -112,11 +112,20 @@ test("a registration and an account deletion arrive signed, in order, each verif
     received.find((d) => JSON.parse(d.body).type === "user.deleted" && JSON.parse(d.body).user_id === user.id),
   );
   const gone = verifier().verify(deleted.body, deleted.headers);
-  assert.equal(gone.seq, 2, "numbered after user.registered");
+  assert.equal(gone.seq, 3, "numbered after user.registered and the sign-up's session.created");
   assert.equal(gone.redacted, true, "the user is gone: nothing personal");
   assert.ok(!deleted.body.includes(email) && !deleted.body.includes("Hook Receiver"));
   const mine = received.map((d) => JSON.parse(d.body)).filter((e) => e.user_id === user.id);
-  assert.deepEqual(mine.map((e) => [e.seq, e.type]), [[1, "user.registered"], [2, "user.deleted"]], "in order, once each");
+  assert.deepEqual(
+    mine.map((e) => [e.seq, e.type]),
+    [[1, "user.registered"], [2, "session.created"], [3, "user.deleted"]],
+    "in order, once each",
+  );
+  const opened = received.find((d) => JSON.parse(d.body).type === "session.created" && JSON.parse(d.body).user_id === user.id);
+  const session = verifier().verify(opened.body, opened.headers);
+  assert.equal(session.data.method, "password");
+  assert.equal(typeof session.data.session, "string", "the session's handle, never its id");
+  assert.ok(!opened.body.includes(cookie.split("=")[1]), "no cookie value in an event");
 });
 
 test("the same deliveries forged, replayed late or checked with another secret are refused", async () => {
