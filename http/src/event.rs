@@ -372,7 +372,7 @@ mod tests {
         assert_eq!(ctx.domain_prefix.as_deref(), Some("api"));
         assert_eq!(ctx.stage.as_deref(), Some("$default"));
         assert!(uuid::Uuid::parse_str(ctx.request_id.as_deref().unwrap()).is_ok());
-        let meta = crate::client_meta(&req);
+        let meta = crate::client_meta(&req, &[]);
         assert_eq!((meta.ip.as_deref(), meta.user_agent.as_deref()), (Some("203.0.113.7"), Some("Phone/2")));
     }
 

@@ -321,11 +321,17 @@ pub fn bearer(req: &Request) -> Result<Option<String>, ApiError> {
     parse_bearer(req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()))
 }
 
-/// Source IP and user agent as API Gateway recorded them (never from spoofable headers).
-pub fn client_meta(req: &Request) -> ClientMeta {
+/// Source IP and user agent as API Gateway recorded them. `X-Forwarded-For` is believed only
+/// from a proxy in `trusted` (`GATEHOUSE_TRUSTED_PROXIES`): the client is then its rightmost
+/// address that is not a trusted proxy itself (each proxy appends the address it was called
+/// from, so what a client wrote to the left of that is never taken). Anything else, the
+/// connecting address.
+pub fn client_meta(req: &Request, trusted: &[ipnet::IpNet]) -> ClientMeta {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => {
-            ClientMeta::new(ctx.http.source_ip.clone(), ctx.http.user_agent.clone())
+            let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+            let ip = ctx.http.source_ip.as_deref().map(|ip| forwarded_client(ip, forwarded, trusted));
+            ClientMeta::new(ip, ctx.http.user_agent.clone())
         }
         _ => ClientMeta::new(
             None,
@@ -334,10 +340,66 @@ pub fn client_meta(req: &Request) -> ClientMeta {
     }
 }
 
+/// The client behind `source` ([`client_meta`]): `source` itself unless it is a trusted proxy;
+/// then, walking the `X-Forwarded-For` lists right to left, the first address that is not a
+/// trusted proxy (the last trusted one when all are, or when one is not an address).
+pub fn forwarded_client<'a>(
+    source: &str,
+    forwarded: impl Iterator<Item = &'a str>,
+    trusted: &[ipnet::IpNet],
+) -> String {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let Ok(mut client) = source.trim().parse::<std::net::IpAddr>() else { return source.to_owned() };
+    if !is_trusted(&client) {
+        return source.to_owned();
+    }
+    let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).map(str::trim).collect();
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.parse::<std::net::IpAddr>() else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client.to_string()
+}
+
 /// API Gateway's request id, for logs.
 pub fn request_id(req: &Request) -> String {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::forwarded_client;
+
+    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_connecting_address_is_the_client_whatever_the_header_says() {
+        assert_eq!(forwarded_client("203.0.113.9", ["198.51.100.1"].into_iter(), &[]), "203.0.113.9");
+        let trusted = nets(&["10.0.0.0/8"]);
+        // A client that is no trusted proxy writes what it likes: not believed.
+        assert_eq!(forwarded_client("203.0.113.9", ["10.0.0.1, 1.2.3.4"].into_iter(), &trusted), "203.0.113.9");
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_rightmost_untrusted_address_is_the_client() {
+        let trusted = nets(&["10.0.0.0/8", "2001:db8::/32"]);
+        // The proxy appended the address it was called from; what the client wrote is to its left.
+        let h = ["6.6.6.6, 198.51.100.7"];
+        assert_eq!(forwarded_client("10.0.0.5", h.into_iter(), &trusted), "198.51.100.7");
+        // Two proxies, over two header lines; IPv6.
+        let h = ["6.6.6.6", "2001:db8:1::9, 198.51.100.8, 10.9.9.9"];
+        assert_eq!(forwarded_client("10.0.0.5", h.into_iter(), &trusted), "198.51.100.8");
+        // Nothing but proxies, no header, or garbage: the last trusted address seen.
+        assert_eq!(forwarded_client("10.0.0.5", ["10.1.1.1"].into_iter(), &trusted), "10.1.1.1");
+        assert_eq!(forwarded_client("10.0.0.5", std::iter::empty(), &trusted), "10.0.0.5");
+        assert_eq!(forwarded_client("10.0.0.5", ["6.6.6.6, not-an-ip"].into_iter(), &trusted), "10.0.0.5");
     }
 }

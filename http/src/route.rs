@@ -263,7 +263,7 @@ impl<'a> Call<'a> {
     }
 
     pub fn meta(&self) -> ClientMeta {
-        client_meta(self.req)
+        client_meta(self.req, &self.app.config.trusted_proxies)
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {

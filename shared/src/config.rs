@@ -193,6 +193,11 @@ pub struct Config {
     pub event_bus: Option<String>,
     /// The blocking hooks (`GATEHOUSE_HOOK_*`); none by default.
     pub hooks: crate::hooks::Hooks,
+    /// The proxies in front of the API whose `X-Forwarded-For` is believed
+    /// (`GATEHOUSE_TRUSTED_PROXIES`: addresses or CIDR ranges, comma-separated): a request
+    /// from one of them is the client's at the rightmost address of that header that is not a
+    /// trusted proxy. None by default: the connecting address is the client's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// This deployment's app name (source of cross-app handoffs).
     pub app_name: String,
     /// Apps a handoff may target.
@@ -267,6 +272,7 @@ impl Config {
         Ok(Config {
             names: names(&env)?,
             session: session(&env)?,
+            trusted_proxies: trusted_proxies(&env.string("GATEHOUSE_TRUSTED_PROXIES", ""))?,
             passwords: passwords(&env)?,
             reset: reset(&env, &local)?,
             verification: verification(&env, &local)?,
@@ -804,6 +810,25 @@ fn prefixed_cookie_name(name: String, has_domain: bool) -> Result<String, Config
     })
 }
 
+/// `GATEHOUSE_TRUSTED_PROXIES`: a comma list of addresses (`10.0.0.7`, `2001:db8::1`) or CIDR
+/// ranges (`10.0.0.0/8`); a bare address is a range of one.
+fn trusted_proxies(raw: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|n| n.trunc())
+                .map_err(|_| ConfigError::Invalid {
+                    var: "GATEHOUSE_TRUSTED_PROXIES",
+                    value: p.to_owned(),
+                    problem: "each entry is an IP address or a CIDR range (10.0.0.0/8, 2001:db8::/32)".into(),
+                })
+        })
+        .collect()
+}
+
 /// `GATEHOUSE_ALLOWED_ORIGINS`: a comma list of exact origins, `scheme://host[:port]`.
 fn allowed_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
     origins_of("GATEHOUSE_ALLOWED_ORIGINS", raw)
@@ -994,6 +1019,18 @@ mod tests {
         );
         assert!(with(&[("GATEHOUSE_PASSKEY_RP_ID", "https://example.com")]).is_err());
         assert!(with(&[("GATEHOUSE_PASSKEY_ORIGINS", "https://example.com/")]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let c = with(&[("GATEHOUSE_TRUSTED_PROXIES", "10.1.2.3, 192.168.0.0/16,2001:db8::/32,")]).unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.1.2.3/32", "192.168.0.0/16", "2001:db8::/32"]);
+        assert!(with(&[]).unwrap().trusted_proxies.is_empty(), "none by default");
+        for bad in ["10.0.0.0/33", "example.com", "*", "10.0.0.1-10.0.0.9"] {
+            let e = with(&[("GATEHOUSE_TRUSTED_PROXIES", bad)]).unwrap_err();
+            assert!(e.to_string().starts_with("GATEHOUSE_TRUSTED_PROXIES"), "{bad}: {e}");
+        }
     }
 
     #[test]

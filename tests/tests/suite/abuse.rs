@@ -178,3 +178,59 @@ async fn a_flood_against_an_account_does_not_lock_its_owner_out() {
     assert_eq!(borrowed.status, 429);
     let _: Value = borrowed.body;
 }
+
+/// `GATEHOUSE_TRUSTED_PROXIES`: behind a trusted proxy (a front end's server proxying the API,
+/// a CDN), each visitor is counted as themself (the rightmost `X-Forwarded-For` address that is
+/// no trusted proxy), so one visitor reaching the per-client limit does not stop the next; a
+/// header written by anyone else, or put to the left of what the proxy appended, counts for
+/// nothing; and the address an event records is the visitor's.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_visitor_is_counted_as_themself_and_nobody_else_is_believed() {
+    const PROXY: &str = "10.0.0.5";
+    let t = TestApp::memory(&[
+        ("GATEHOUSE_REGISTER_PER_CLIENT_PER_HOUR", "2"),
+        ("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/24"),
+    ]);
+    let register = |from: &str, forwarded: Option<&str>| {
+        let email = crate::support::unique("proxied");
+        let mut call = TestCall::new("POST", "/register").from_ip(from).json(json!({
+            "name": "Ann", "email": email, "password": PW, "password_confirmation": PW,
+        }));
+        if let Some(f) = forwarded {
+            call = call.header("x-forwarded-for", f);
+        }
+        t.login_fn(call)
+    };
+    // Visitor A through the proxy: two, then the limit; the spoofed entry to the left is not A.
+    for _ in 0..2 {
+        assert_eq!(register(PROXY, Some("6.6.6.6, 198.51.100.1")).await.status, 201);
+    }
+    assert_eq!(register(PROXY, Some("6.6.6.6, 198.51.100.1")).await.status, 429, "A reached the limit");
+    assert_eq!(register(PROXY, Some("198.51.100.1")).await.status, 429, "whatever A writes on the left");
+    // Visitor B through the same proxy is not A.
+    let b = register(PROXY, Some("198.51.100.2")).await;
+    assert_eq!(b.status, 201, "{}", b.raw_body);
+    // Someone who is no trusted proxy sends the header: it is not believed (they are counted
+    // as their own address, twice, then refused, whatever they claim).
+    for _ in 0..2 {
+        assert_eq!(register("203.0.113.50", Some("198.51.100.77")).await.status, 201);
+    }
+    assert_eq!(register("203.0.113.50", Some("198.51.100.78")).await.status, 429, "the header did not help");
+    // The event of B's sign-up names B's address, not the proxy's.
+    let id = b.body["user"]["id"].as_str().expect("B").to_owned();
+    let events = crate::events_credentials::events_of(&t, &id).await;
+    let json = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(json["data"]["client"]["ip"], "198.51.100.2");
+
+    // Without trusted proxies, the proxy is one client for everyone.
+    let t = TestApp::memory(&[("GATEHOUSE_REGISTER_PER_CLIENT_PER_HOUR", "2")]);
+    let mut statuses = Vec::new();
+    for visitor in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let email = crate::support::unique("unproxied");
+        let call = TestCall::new("POST", "/register").from_ip(PROXY).header("x-forwarded-for", visitor).json(json!({
+            "name": "Ann", "email": email, "password": PW, "password_confirmation": PW,
+        }));
+        statuses.push(t.login_fn(call).await.status);
+    }
+    assert_eq!(statuses, [201, 201, 429]);
+}

@@ -101,7 +101,7 @@ fn the_login_event_reads_as_the_request_the_browser_sent() {
     assert_eq!(ctx.stage.as_deref(), Some("$default"));
     assert_eq!(ctx.route_key.as_deref(), Some("POST /login"));
     assert_eq!(gatehouse_http::request_id(&req), "Ux7qAjK2oAMEVxw=");
-    let meta = gatehouse_http::client_meta(&req);
+    let meta = gatehouse_http::client_meta(&req, &[]);
     assert_eq!(meta.ip.as_deref(), Some("198.51.100.23"), "the source ip, never x-forwarded-for");
     assert!(meta.user_agent.is_some_and(|ua| ua.contains("Safari")));
 

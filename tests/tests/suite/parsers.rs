@@ -1365,7 +1365,7 @@ fn to_request(text: &[u8]) -> Read {
     let req: Request = http::Request::from(event);
     let _ = gatehouse_http::bearer(&req);
     let _ = gatehouse_http::cookie(&req, "__Host-gatehouse_session");
-    let _ = gatehouse_http::client_meta(&req);
+    let _ = gatehouse_http::client_meta(&req, &[]);
     let _ = gatehouse_http::request_id(&req);
     let _ = gatehouse_http::json_object(&req);
     Read::Request

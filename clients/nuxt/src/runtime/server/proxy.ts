@@ -1,11 +1,12 @@
-import { createError, defineEventHandler, getRequestURL, proxyRequest } from "h3";
+import { createError, defineEventHandler, getRequestHeader, getRequestIP, getRequestURL, proxyRequest } from "h3";
 import { useRuntimeConfig } from "nitropack/runtime";
 import { endpoints } from "../endpoints.js";
 
 /**
  * Same-site deployment: `<baseURL>/**` of this app, forwarded to gatehouse (`serverBaseURL`) as
  * the browser sent it (method, body, its Cookie, Origin and Sec-Fetch-Site, which gatehouse's
- * CSRF rule reads), and gatehouse's answer (Set-Cookie included) returned as is. The browser
+ * CSRF rule reads, and X-Forwarded-For with the browser's address appended), and gatehouse's
+ * answer (Set-Cookie included) returned as is. The browser
  * only ever talks to this origin, so the session cookie is this site's.
  */
 export default defineEventHandler((event) => {
@@ -21,5 +22,13 @@ export default defineEventHandler((event) => {
   if (!url.pathname.startsWith(proxyPath + "/")) {
     throw createError({ statusCode: 404, statusMessage: "Not Found" });
   }
-  return proxyRequest(event, serverBaseURL + url.pathname.slice(proxyPath.length) + url.search);
+  // The address the browser connected from, appended to X-Forwarded-For: gatehouse believes the
+  // header only from a proxy listed in its GATEHOUSE_TRUSTED_PROXIES (this server's address), and
+  // then takes its rightmost entry that is no trusted proxy: what a client wrote itself is to the
+  // left and never taken. Without it every visitor is this server to gatehouse's per-client limits.
+  const socket = getRequestIP(event);
+  const prior = getRequestHeader(event, "x-forwarded-for");
+  const forwarded = [prior, socket].filter((v): v is string => Boolean(v)).join(", ");
+  const headers = forwarded ? { "x-forwarded-for": forwarded } : undefined;
+  return proxyRequest(event, serverBaseURL + url.pathname.slice(proxyPath.length) + url.search, { headers });
 });
