@@ -107,6 +107,11 @@ pub(super) async fn forget_audit(register: &Table, user: &UserId, ids: &[String]
     Ok(())
 }
 
+/// The key of the register item `cred` (an entry, a mark, an audit link) of `user`.
+fn entry_key(user: &UserId, cred: String) -> Item {
+    HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(cred))])
+}
+
 pub struct DynamoCredentials {
     t: Table,
     /// The users table: the condition (and device, and events) is on the user item.
@@ -161,6 +166,18 @@ impl DynamoCredentials {
         let until = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
         let live = until.is_some_and(|until| until > secs(self.t.now()));
         Ok(Some((root, live)))
+    }
+
+    /// The item that marks `root`'s tree ended until `until` ([`Register::ended`]).
+    fn ended_mark(&self, user: &UserId, root: &CredentialRef, until: Timestamp) -> StoreResult<Item> {
+        self.t.encode(&EntryItem {
+            user_id: user.as_str().to_owned(),
+            cred: format!("{ENDED}{}", root.encode()),
+            parent: None,
+            cross_app_id: None,
+            created_at: ms(self.t.now()),
+            expires_at: Some(secs(until)),
+        })
     }
 
     fn entry(&self, item: Item) -> StoreResult<CredentialEntry> {
@@ -348,8 +365,7 @@ impl CredentialStore for DynamoCredentials {
         unmark: &[CredentialRef],
         mark: Option<(&CredentialRef, Timestamp)>,
     ) -> StoreResult<()> {
-        let key =
-            |cred: String| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(cred))]);
+        let key = |cred: String| entry_key(user, cred);
         let delete = |cred: String| {
             DeleteRequest::builder()
                 .set_key(Some(key(cred)))
@@ -364,15 +380,7 @@ impl CredentialStore for DynamoCredentials {
             requests.push(built(delete(format!("{ENDED}{}", r.encode())))?);
         }
         if let Some((root, until)) = mark {
-            let now = self.t.now();
-            let item = self.t.encode(&EntryItem {
-                user_id: user.as_str().to_owned(),
-                cred: format!("{ENDED}{}", root.encode()),
-                parent: None,
-                cross_app_id: None,
-                created_at: ms(now),
-                expires_at: Some(secs(until)),
-            })?;
+            let item = self.ended_mark(user, root, until)?;
             let put = built(PutRequest::builder().set_item(Some(item)).build())?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
@@ -389,8 +397,7 @@ impl CredentialStore for DynamoCredentials {
         if events.is_empty() {
             return self.forget_and_mark(user, std::slice::from_ref(root), &[], Some((root, until))).await;
         }
-        let key =
-            |cred: String| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(cred))]);
+        let key = |cred: String| entry_key(user, cred);
         // Only the write that removes the entry numbers the events.
         let forget = Delete::builder()
             .table_name(&self.t.name)
@@ -398,15 +405,7 @@ impl CredentialStore for DynamoCredentials {
             .condition_expression("attribute_exists(cred)")
             .build();
         let forget = built(forget)?;
-        let now = self.t.now();
-        let mark = self.t.encode(&EntryItem {
-            user_id: user.as_str().to_owned(),
-            cred: format!("{ENDED}{}", root.encode()),
-            parent: None,
-            cross_app_id: None,
-            created_at: ms(now),
-            expires_at: Some(secs(until)),
-        })?;
+        let mark = self.ended_mark(user, root, until)?;
         let put_mark = Put::builder().table_name(&self.t.name).set_item(Some(mark)).build();
         let on_user = user_update(&self.users_table, user, Cond::new("attribute_exists(pk)"), None, events)?;
         let items = vec![
@@ -428,7 +427,7 @@ impl CredentialStore for DynamoCredentials {
     }
 
     async fn knows(&self, user: &UserId, cred: &CredentialRef) -> StoreResult<bool> {
-        let key = |c: String| HashMap::from([("user_id".to_owned(), s(user.as_str())), ("cred".to_owned(), s(c))]);
+        let key = |c: String| entry_key(user, c);
         if self.t.get(key(cred.encode())).await?.is_some() {
             return Ok(true);
         }
